@@ -1,0 +1,124 @@
+# Makefile -- `make run` builds and starts acdmd; `make test` builds and runs every test;
+# `make bench` runs the benchmarks. Missing Debian packages are installed by scripts/deps.sh.
+
+PKGS      := libwebsockets jansson libcurl sqlite3 libuv libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN      := -Wall -Wextra -Werror
+CSTD      := -std=c11 -D_GNU_SOURCE
+CFLAGS_BASE := $(CSTD) $(WARN) -Icore -Icore/include $(PKG_CFLAGS) -MMD -MP
+LIBS      := $(PKG_LIBS) -ldl -lpthread -lm
+REL_FLAGS := -O2 -g
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+CORE_SRCS := $(filter-out core/main.c core/acdmctl.c,$(wildcard core/*.c))
+REL_OBJS  := $(CORE_SRCS:%.c=build/rel/%.o)
+SAN_OBJS  := $(CORE_SRCS:%.c=build/san/%.o)
+
+# Channel plugins: every channels/<name>/ becomes plugins/<name>.so; a channels/<name>/plugin.mk
+# may add <name>_CFLAGS and <name>_LIBS (e.g. pkg-config of libre).
+PLUGIN_NAMES := $(patsubst channels/%/,%,$(wildcard channels/*/))
+PLUGINS   := $(PLUGIN_NAMES:%=plugins/%.so)
+-include $(wildcard channels/*/plugin.mk)
+PLUGIN_FLAGS := $(CSTD) $(WARN) -O2 -g -fPIC -fvisibility=hidden -shared -Icore/include
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/san/tests/%)
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=build/rel/bench/%)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/san/fuzz/%)
+# test-only plugins (bad ABI versions etc.) built from tests/plugins/*.c
+TPLUG_SRCS := $(wildcard tests/plugins/*.c)
+TPLUGS    := $(TPLUG_SRCS:tests/plugins/%.c=build/testplugins/%.so)
+
+.PHONY: all run test unit integration fuzz-regress bench deps deps-test cppcheck clean install
+.SECONDEXPANSION:
+
+all: deps bin/acdmd bin/acdmctl $(PLUGINS)
+
+deps:
+	@scripts/deps.sh run
+deps-test:
+	@scripts/deps.sh test
+
+run: all
+	@mkdir -p var
+	bin/acdmd -c conf/acdm.json
+
+build/rel/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(REL_FLAGS) -c $< -o $@
+build/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) -c $< -o $@
+
+build/rel/libacdm.a: $(REL_OBJS)
+	@mkdir -p $(@D); rm -f $@; ar rcs $@ $^
+build/san/libacdm.a: $(SAN_OBJS)
+	@mkdir -p $(@D); rm -f $@; ar rcs $@ $^
+
+bin/acdmd: build/rel/core/main.o build/rel/libacdm.a
+	@mkdir -p $(@D)
+	$(CC) $(REL_FLAGS) -rdynamic -o $@ $^ $(LIBS)
+bin/acdmctl: build/rel/core/acdmctl.o build/rel/libacdm.a
+	@mkdir -p $(@D)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+# the sanitizer build of the daemon, used by the integration tests
+build/san/acdmd: build/san/core/main.o build/san/libacdm.a
+	$(CC) $(SAN_FLAGS) -rdynamic -o $@ $^ $(LIBS)
+build/san/acdmctl: build/san/core/acdmctl.o build/san/libacdm.a
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+plugins/%.so: $$(wildcard channels/%/*.c) $$(wildcard channels/%/*.h) $(wildcard core/include/acdm/*.h)
+	$(CC) $(PLUGIN_FLAGS) $($*_CFLAGS) -o $@ $(filter %.c,$^) $($*_LIBS)
+
+build/testplugins/%.so: tests/plugins/%.c $(wildcard core/include/acdm/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_FLAGS) -o $@ $<
+
+build/san/tests/%: tests/unit/%.c build/san/libacdm.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) -Itests/unit -o $@ $< build/san/libacdm.a $(LIBS) $(shell pkg-config --libs check)
+
+build/rel/bench/%: tests/bench/%.c build/rel/libacdm.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(REL_FLAGS) -o $@ $< build/rel/libacdm.a $(LIBS)
+
+# fuzz harnesses: libFuzzer entry points, run here over their corpus by a plain driver
+build/san/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c build/san/libacdm.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) -o $@ $< tests/fuzz/driver.c build/san/libacdm.a $(LIBS)
+
+test: deps-test
+	@$(MAKE) --no-print-directory bin/acdmd bin/acdmctl build/san/acdmd build/san/acdmctl $(PLUGINS) $(TPLUGS) $(UNIT_BINS) $(FUZZ_BINS)
+	@$(MAKE) --no-print-directory cppcheck
+	@tests/run-unit.sh $(UNIT_BINS)
+	@tests/run-fuzz-regress.sh $(FUZZ_BINS)
+	@tests/run-integration.sh
+
+unit: $(UNIT_BINS) $(TPLUGS) $(PLUGINS)
+	@tests/run-unit.sh $(UNIT_BINS)
+
+integration: bin/acdmd bin/acdmctl build/san/acdmd build/san/acdmctl $(PLUGINS)
+	@tests/run-integration.sh
+
+cppcheck:
+	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -D__GNUC__ -Icore -Icore/include core channels tests/bench
+	@echo "cppcheck: clean"
+
+bench: deps-test $(BENCH_BINS) bin/acdmd bin/acdmctl $(PLUGINS)
+	@tests/run-bench.sh $(BENCH_BINS)
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/acdm/plugins $(DESTDIR)$(PREFIX)/share/acdm/ui
+	install -m 755 bin/acdmd bin/acdmctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/acdm/plugins/
+	cp -r core/ui/. $(DESTDIR)$(PREFIX)/share/acdm/ui/
+
+clean:
+	rm -rf build bin plugins/*.so
+
+-include $(shell find build -name '*.d' 2>/dev/null)

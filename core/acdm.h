@@ -1,0 +1,64 @@
+/* acdm.h -- the words every core file shares: kinds, strategies, error codes, time. */
+#ifndef ACDM_H
+#define ACDM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define ACDM_VERSION "0.1.0"
+
+/* Error codes: 0 is success, failures are negative. */
+enum {
+    ACDM_OK = 0,
+    ACDM_EINVAL = -1,   /* bad argument or input */
+    ACDM_ENOENT = -2,   /* no such bericht, agent, queue, ... */
+    ACDM_EEXIST = -3,   /* already exists (e.g. idempotency key seen before) */
+    ACDM_ESTATE = -4,   /* not allowed in the current state */
+    ACDM_ECLOSED = -5,  /* queue closed */
+    ACDM_ENOMEM = -6,
+    ACDM_EPERM = -7,    /* not allowed for this role / agent */
+    ACDM_EIO = -8,      /* storage or I/O failure */
+    ACDM_EFULL = -9,    /* no capacity */
+    ACDM_EABI = -10,    /* plugin ABI mismatch */
+    ACDM_EPENDING = -11 /* not an error: the answer comes later via a callback */
+};
+const char *acdm_strerror(int err);
+
+/* Interaction kinds. Each has its own agent capacity. */
+typedef enum {
+    ACDM_KIND_VOICE = 0,
+    ACDM_KIND_CHAT,
+    ACDM_KIND_EMAIL,
+    ACDM_KIND_SMS,
+    ACDM_KIND_WHATSAPP,
+    ACDM_KIND_CALLBACK,
+    ACDM_KIND__COUNT
+} acdm_kind;
+const char *acdm_kind_name(acdm_kind k);
+int acdm_kind_parse(const char *s); /* returns kind or -1 */
+
+/* Agent-selection strategies of a queue. */
+typedef enum {
+    ACDM_STRAT_LINEAR = 0,
+    ACDM_STRAT_ROUND_ROBIN,
+    ACDM_STRAT_LONGEST_IDLE,
+    ACDM_STRAT_LEAST_OCCUPIED,
+    ACDM_STRAT_FEWEST_HANDLED,
+    ACDM_STRAT_RANDOM,
+    ACDM_STRAT_RING_ALL,
+    ACDM_STRAT__COUNT
+} acdm_strategy;
+const char *acdm_strategy_name(acdm_strategy s);
+int acdm_strategy_parse(const char *s); /* returns strategy or -1 */
+
+/* Wall-clock milliseconds since the epoch (used for every timestamp). */
+int64_t acdm_now_ms(void);
+
+/* Writes a new time-ordered UUIDv7 (36 chars + NUL) into out[37]. */
+void acdm_uuidv7(char out[37], int64_t now_ms);
+
+/* Max length of an id, a queue name or an agent id (excluding NUL). */
+#define ACDM_NAME_MAX 63
+
+#endif

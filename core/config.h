@@ -1,0 +1,111 @@
+/* config.h -- the parsed, fully validated configuration (conf/acdm.json + conf/acdm.d/*.json). */
+#ifndef ACDM_CONFIG_H
+#define ACDM_CONFIG_H
+
+#include "acdm.h"
+#include <jansson.h>
+
+/* One opening interval on a weekday, in minutes from local midnight, [from, to). */
+typedef struct { int16_t from_min, to_min; } acdm_interval;
+
+#define ACDM_MAX_INTERVALS 8
+
+typedef struct {
+    char *name;
+    acdm_interval week[7][ACDM_MAX_INTERVALS]; /* index = tm_wday, 0 = Sunday */
+    uint8_t n_week[7];
+    char (*holidays)[11];  /* "YYYY-MM-DD", closed all day */
+    size_t n_holidays;
+} acdm_schedule_def;
+
+/* A skill with a level (1..100). As a requirement: the agent needs level >= level. */
+typedef struct { char *name; int level; } acdm_skill;
+
+typedef struct {
+    char *name;             /* unique, [A-Za-z0-9_.-], <= ACDM_NAME_MAX */
+    char *title;            /* display name, may be NULL */
+    acdm_strategy strategy; /* default longest-idle */
+    int priority;           /* higher first across queues; default 0 */
+    int sl_target_pct;      /* service level: pct answered within sl_seconds; default 80 */
+    int sl_seconds;         /* default 20 */
+    bool closed;            /* closed by the supervisor (manual); default false */
+    bool emergency;         /* emergency override active: closed with the emergency text */
+    char *emergency_text;   /* may be NULL */
+    char *schedule;         /* name of a schedule, NULL = always open */
+    int max_wait_s;         /* 0 = no limit; else overflow after this wait */
+    char *overflow;         /* queue to overflow to; NULL when max_wait_s == 0 */
+    char *fallback;         /* queue that takes waiting berichten if this one is removed */
+    int wrapup_s;           /* default 30 */
+    int offer_timeout_s;    /* ring-no-answer; default 20 */
+    int quick_drop_s;       /* default 5 */
+    acdm_skill *skills;     /* required of every bericht in this queue, may be 0 */
+    size_t n_skills;
+    int relax_after_s;      /* drop skill requirements after this wait; 0 = never */
+    json_t *closed_text;    /* object: kind name or "default" -> text; owned */
+} acdm_queue_def;
+
+typedef struct {
+    char *id;               /* agent id (login name), unique */
+    char *name;             /* display name */
+    char **queues;          /* queues the agent may join (memberships to choose from) */
+    size_t n_queues;
+    acdm_skill *skills;
+    size_t n_skills;
+    int capacity[ACDM_KIND__COUNT]; /* defaults: voice 1, chat 3, email 5, sms 3, whatsapp 3, callback 1 */
+    bool voice_blocks;      /* a call blocks new work of other kinds; default true */
+} acdm_agent_def;
+
+typedef struct {
+    char *name;             /* instance name, unique; used in /channels/<name>/ */
+    char *plugin;           /* plugin name (its descriptor's name, not its file name) */
+    char *queue;            /* default queue for berichten of this instance, may be NULL */
+    json_t *config;         /* instance settings passed to the plugin; owned */
+} acdm_channel_def;
+
+typedef struct { char *code; char *label; } acdm_reason_def;
+
+typedef struct {
+    char *path;             /* main file */
+    char *listen_host;      /* default 127.0.0.1 */
+    int listen_port;        /* default 8080 */
+    char *data_dir;         /* default "var" (relative to the working directory) */
+    char *plugin_dir;       /* default "plugins" */
+    char *ui_dir;           /* default "core/ui" */
+    char *timezone;         /* default "Europe/Amsterdam" */
+    char *log_level;        /* default "info" */
+    int max_misses;         /* consecutive ring-no-answers before not-ready "no-answer"; 0 = off */
+    int group_commit_ms;    /* store flush interval; default 2 */
+
+    acdm_schedule_def *schedules; size_t n_schedules;
+    acdm_queue_def *queues;       size_t n_queues;
+    acdm_agent_def *agents;       size_t n_agents;
+    acdm_channel_def *channels;   size_t n_channels;
+    char **topics;                size_t n_topics;
+    acdm_reason_def *reasons;     size_t n_reasons;
+
+    json_t *root;           /* the merged document; owned */
+} acdm_config;
+
+/* Reads and validates path plus every path-dir "acdm.d/ *.json" fragment beside it
+ * (fragments add to the arrays; a name defined twice is an error).
+ * On success stores a new config in *out (caller frees with acdm_config_free) and returns 0.
+ * On failure returns ACDM_EINVAL and writes every problem found, one per line, each naming
+ * the file, the JSON path and the problem, e.g.
+ *   "conf/acdm.json: queues[2].strategy: unknown strategy \"fastest\" (expected one of: linear, ...)".
+ * Nothing is applied anywhere by this call. */
+int acdm_config_load(const char *path, acdm_config **out, char *err, size_t errlen);
+
+/* Same, from a string (name is used in messages); fragments are not read. */
+int acdm_config_parse(const char *name, const char *text, acdm_config **out, char *err, size_t errlen);
+
+void acdm_config_free(acdm_config *cfg);
+
+const acdm_queue_def *acdm_config_queue(const acdm_config *cfg, const char *name);
+const acdm_schedule_def *acdm_config_schedule(const acdm_config *cfg, const char *name);
+const acdm_agent_def *acdm_config_agent(const acdm_config *cfg, const char *id);
+bool acdm_config_reason_valid(const acdm_config *cfg, const char *code);
+
+/* Text for a closed queue and kind: closed_text[kind] or closed_text["default"] or a built-in Dutch text. */
+const char *acdm_config_closed_text(const acdm_queue_def *q, acdm_kind kind);
+
+#endif

@@ -1,0 +1,248 @@
+/* acdm/plugin.h -- the channel plugin ABI: the one header a plugin includes.
+ *
+ * Two tables meet here. The plugin exports ONE symbol, acdm_plugin_entry(), returning a
+ * static const acdm_plugin descriptor (its callbacks). The core hands every channel instance
+ * an acdm_host table (the host functions) at init. One .so may serve several instances (two
+ * websites, two WhatsApp numbers): every callback gets the instance, and the instance's own
+ * memory (`priv`, instance_size bytes, zeroed) is allocated and freed by the core.
+ *
+ * Threads: every callback runs on the core thread and must never block. A plugin with a
+ * blocking library (SIP stack, IMAP session) runs it in its own thread and calls back into
+ * the core only through host->post(), the single thread-safe host function.
+ *
+ * Strings passed into callbacks are borrowed: valid for the duration of the call only.
+ * Strings a plugin passes to the host are copied by the host before it returns.
+ *
+ * Versioning: abi_major must equal the core's; a plugin built against an older minor is
+ * accepted as long as its struct_size covers every field the core reads.
+ */
+#ifndef ACDM_PLUGIN_H
+#define ACDM_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ACDM_PLUGIN_ABI_MAJOR 1
+#define ACDM_PLUGIN_ABI_MINOR 0
+
+#if defined(__GNUC__)
+#define ACDM_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define ACDM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define ACDM_PLUGIN_EXPORT
+#define ACDM_PRINTF(a, b)
+#endif
+
+typedef struct acdm_instance acdm_instance;   /* a running channel instance; core-owned */
+typedef struct acdm_timer acdm_timer;         /* core-owned */
+typedef struct acdm_watch acdm_watch;         /* core-owned */
+
+enum { ACDM_PLOG_ERR = 0, ACDM_PLOG_WARN, ACDM_PLOG_NOTICE, ACDM_PLOG_INFO, ACDM_PLOG_DEBUG };
+enum { ACDM_WATCH_READ = 1, ACDM_WATCH_WRITE = 2 };
+
+/* ---------------------------------------------------------------- inbound berichten */
+
+/* A new bericht (or a follow-up message in a conversation) from the outside world. */
+typedef struct {
+    size_t struct_size;          /* sizeof(acdm_inbound) */
+    const char *kind;            /* "voice", "chat", "email", "sms", "whatsapp", "callback" */
+    const char *queue;           /* NULL: the instance's configured queue */
+    const char *from;            /* customer address (CLI, email, wa_id...); required */
+    const char *customer_id;     /* NULL if unknown */
+    const char *conversation;    /* conversation key: a follow-up joins the live bericht with this key */
+    const char *idempotency_key; /* e.g. Message-ID, WhatsApp message id; a redelivery never duplicates */
+    int priority;                /* 0..9, higher first; 0 default */
+    const char *skills_json;     /* JSON array of {"name":..,"level":..}, or NULL */
+    const char *subject;         /* may be NULL */
+    const char *text;            /* may be NULL */
+    const char *payload_json;    /* channel-owned JSON object, or NULL */
+} acdm_inbound;
+
+/* Outcome of a submit, given to acdm_submit_cb once the bericht is durable. */
+typedef enum {
+    ACDM_SUBMIT_QUEUED = 0,   /* new bericht stored and queued */
+    ACDM_SUBMIT_DUPLICATE,    /* idempotency key seen before: bericht_id is the existing one */
+    ACDM_SUBMIT_FOLLOWUP,     /* joined the live bericht of the same conversation */
+    ACDM_SUBMIT_CLOSED,       /* queue closed: stored as closed; answer the customer with `text` */
+    ACDM_SUBMIT_ERROR         /* rejected: `text` says why; nothing stored */
+} acdm_submit_outcome;
+
+/* Called on the core thread. bericht_id and text are borrowed. */
+typedef void (*acdm_submit_cb)(acdm_instance *inst, void *priv, void *user,
+                               acdm_submit_outcome outcome, const char *bericht_id,
+                               const char *text);
+
+/* ---------------------------------------------------------------- events to the plugin */
+
+typedef enum {
+    ACDM_EV_QUEUED = 0,   /* bericht waiting; position/estimate in detail_json */
+    ACDM_EV_OFFERED,      /* offered to an agent (agent set) */
+    ACDM_EV_ACCEPTED,     /* an agent took it: connect the customer (voice: call the agent) */
+    ACDM_EV_REQUEUED,     /* back in the queue (offer timeout, reject, agent gone) */
+    ACDM_EV_TRANSFERRED,  /* moved to another queue or agent */
+    ACDM_EV_ENDED,        /* the agent completed it, or it was abandoned */
+    ACDM_EV_CLOSED        /* queue closed: detail_json {"text":...} */
+} acdm_event_type;
+
+typedef struct {
+    size_t struct_size;
+    acdm_event_type type;
+    const char *bericht_id;
+    const char *conversation;  /* may be NULL */
+    const char *queue;
+    const char *agent;         /* may be NULL */
+    const char *detail_json;   /* may be NULL */
+} acdm_event_info;
+
+/* An agent's reply to the customer (chat text, email answer, SMS...). */
+typedef struct {
+    size_t struct_size;
+    const char *bericht_id;
+    const char *conversation;  /* may be NULL */
+    const char *to;            /* customer address */
+    const char *agent;         /* agent id */
+    const char *text;
+    const char *payload_json;  /* channel-specific (subject, attachments by reference), or NULL */
+} acdm_reply;
+
+/* ---------------------------------------------------------------- HTTP for plugins */
+
+typedef struct {
+    const char *method;        /* "GET", "POST", ... */
+    const char *path;          /* the part after /channels/<instance>, e.g. "/handoff" */
+    const char *query;         /* raw query string or NULL */
+    const char *body;          /* NUL-terminated body or NULL */
+    size_t body_len;
+    const char *authorization; /* Authorization header or NULL */
+    const char *origin;        /* Origin header or NULL */
+    const char *content_type;  /* Content-Type header or NULL */
+} acdm_http_request;
+
+/* What the handler answers. The host copies body before the handler returns. */
+typedef struct {
+    int status;                /* default 200 */
+    const char *content_type;  /* default "application/json" */
+    const char *body;          /* may be NULL */
+    size_t body_len;           /* 0 with body set: strlen(body) */
+} acdm_http_response;
+
+typedef void (*acdm_http_handler)(acdm_instance *inst, void *priv,
+                                  const acdm_http_request *req, acdm_http_response *resp);
+
+/* Result of an outbound HTTP request. status = HTTP status, or negative on transport error
+ * (error then says why). body is borrowed. */
+typedef void (*acdm_http_done)(acdm_instance *inst, void *priv, void *user, int status,
+                               const char *body, size_t body_len, const char *error);
+
+typedef struct {
+    size_t struct_size;
+    const char *method;        /* default "GET" (or "POST" when body is set) */
+    const char *url;
+    const char *const *headers;/* NULL-terminated "Name: value" list, or NULL */
+    const char *body;          /* may be NULL */
+    size_t body_len;
+    long timeout_ms;           /* 0 = 10000 */
+} acdm_http_out;
+
+/* ---------------------------------------------------------------- the host table */
+
+typedef struct acdm_host {
+    size_t struct_size;
+    uint32_t abi_major, abi_minor;
+
+    /* Logging; the instance name is in every line. */
+    void (*log)(acdm_instance *inst, int level, const char *fmt, ...) ACDM_PRINTF(3, 4);
+
+    /* The instance's name (borrowed, lives as long as the instance). */
+    const char *(*instance_name)(acdm_instance *inst);
+
+    /* Submits a bericht or follow-up. Returns 0 and calls cb exactly once later (after
+     * commit); returns a negative code (and never calls cb) if `in` is invalid. cb may be NULL. */
+    int (*submit)(acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user);
+
+    /* The customer ended the bericht (hung up, closed the chat): reason e.g. "hangup". */
+    int (*end)(acdm_instance *inst, const char *bericht_id, const char *reason);
+
+    /* Thread-safe: runs fn(inst, priv, arg) on the core thread soon. Returns 0 or negative. */
+    int (*post)(acdm_instance *inst, void (*fn)(acdm_instance *inst, void *priv, void *arg), void *arg);
+
+    /* One-shot (repeat_ms 0) or repeating timer. Stop it with timer_stop (also frees it);
+     * a one-shot timer frees itself after firing. */
+    acdm_timer *(*timer_start)(acdm_instance *inst, uint64_t after_ms, uint64_t repeat_ms,
+                               void (*cb)(acdm_instance *inst, void *priv, void *user), void *user);
+    void (*timer_stop)(acdm_timer *t);
+
+    /* Watches fd for ACDM_WATCH_READ/WRITE; cb gets the ready events. */
+    acdm_watch *(*watch_fd)(acdm_instance *inst, int fd, int events,
+                            void (*cb)(acdm_instance *inst, void *priv, void *user, int events),
+                            void *user);
+    void (*unwatch_fd)(acdm_watch *w);
+
+    /* Registers an HTTP route under /channels/<instance><path>; path "/x" or prefix "/x/ *"
+     * (a trailing "*" matches the rest). Method NULL = any. */
+    int (*http_route)(acdm_instance *inst, const char *method, const char *path,
+                      acdm_http_handler handler);
+
+    /* Outbound HTTP (libcurl, driven by the core loop). Returns 0 and calls done exactly once,
+     * or returns negative (done never called). */
+    int (*http_request)(acdm_instance *inst, const acdm_http_out *req, acdm_http_done done,
+                        void *user);
+
+    /* Per-instance key/value store (durable). value NULL deletes. get: *value malloc'd,
+     * caller frees with host->free; ACDM_ENOENT (-2) if absent. */
+    int (*kv_set)(acdm_instance *inst, const char *key, const char *value, size_t len);
+    int (*kv_get)(acdm_instance *inst, const char *key, char **value, size_t *len);
+    void (*free)(void *p);
+
+    /* An agent's reply that the plugin delivered (or failed to): stored in the bericht's thread. */
+    int (*message_in)(acdm_instance *inst, const char *bericht_id, const char *text,
+                      const char *payload_json);
+} acdm_host;
+
+/* ---------------------------------------------------------------- the plugin descriptor */
+
+typedef struct acdm_plugin {
+    size_t struct_size;        /* sizeof(acdm_plugin) */
+    uint32_t abi_major;        /* ACDM_PLUGIN_ABI_MAJOR */
+    uint32_t abi_minor;        /* ACDM_PLUGIN_ABI_MINOR */
+    const char *name;          /* unique plugin name, used by channel config "plugin" */
+    const char *version;
+    const char *description;
+    const char *kinds;         /* comma-separated kinds it serves, e.g. "chat" */
+    size_t instance_size;      /* bytes of per-instance memory (priv) the core allocates */
+
+    /* Mandatory. config_json: the instance's "config" object (borrowed). Return 0, or
+     * negative with a sentence in err; then no other callback is called for the instance. */
+    int (*init)(acdm_instance *inst, void *priv, const acdm_host *host, const char *config_json,
+                char *err, size_t errlen);
+    /* Optional: start listening, threads, timers. Negative = failed (stop/destroy follow). */
+    int (*start)(acdm_instance *inst, void *priv);
+    /* Optional: apply a changed instance config; negative keeps the old (err says why). */
+    int (*reload)(acdm_instance *inst, void *priv, const char *config_json, char *err, size_t errlen);
+    /* Mandatory: send an agent's reply to the customer. 0 = sent or queued for sending. */
+    int (*deliver)(acdm_instance *inst, void *priv, const acdm_reply *reply);
+    /* Optional: life events of the instance's berichten. */
+    void (*on_event)(acdm_instance *inst, void *priv, const acdm_event_info *ev);
+    /* Optional: stop threads and I/O; after this no host call may be made. */
+    void (*stop)(acdm_instance *inst, void *priv);
+    /* Optional: free what init allocated (priv itself is freed by the core). */
+    void (*destroy)(acdm_instance *inst, void *priv);
+} acdm_plugin;
+
+/* Fills the fixed fields; optional callbacks default to NULL. */
+#define ACDM_PLUGIN_INIT(...) \
+    { .struct_size = sizeof(acdm_plugin), .abi_major = ACDM_PLUGIN_ABI_MAJOR, \
+      .abi_minor = ACDM_PLUGIN_ABI_MINOR, __VA_ARGS__ }
+
+#define ACDM_PLUGIN_ENTRY_SYMBOL "acdm_plugin_entry"
+typedef const acdm_plugin *(*acdm_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,16 @@
+/* log.h -- one logging macro; the level is checked before arguments are evaluated. */
+#ifndef ACDM_LOG_H
+#define ACDM_LOG_H
+
+enum { ACDM_LOG_ERR = 0, ACDM_LOG_WARN, ACDM_LOG_NOTICE, ACDM_LOG_INFO, ACDM_LOG_DEBUG };
+
+extern int acdm_log_level;
+void acdm_log_raw(int level, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int acdm_log_level_parse(const char *s); /* "error".."debug" -> level or -1 */
+
+/* who: the subsystem or plugin instance name, printed in every line. */
+#define acdm_log(level, who, ...) \
+    do { if ((level) <= acdm_log_level) acdm_log_raw((level), (who), __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,118 @@
+/* util.c -- names of kinds and strategies, error strings, time and UUIDv7. */
+#include "acdm.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/random.h>
+
+static const char *const kind_names[ACDM_KIND__COUNT] = {
+    "voice", "chat", "email", "sms", "whatsapp", "callback"};
+static const char *const strat_names[ACDM_STRAT__COUNT] = {
+    "linear", "round-robin", "longest-idle", "least-occupied",
+    "fewest-handled", "random", "ring-all"};
+
+const char *acdm_kind_name(acdm_kind k)
+{
+    return (unsigned)k < ACDM_KIND__COUNT ? kind_names[k] : "?";
+}
+
+int acdm_kind_parse(const char *s)
+{
+    for (int i = 0; s && i < ACDM_KIND__COUNT; i++)
+        if (!strcmp(s, kind_names[i])) return i;
+    return -1;
+}
+
+const char *acdm_strategy_name(acdm_strategy s)
+{
+    return (unsigned)s < ACDM_STRAT__COUNT ? strat_names[s] : "?";
+}
+
+int acdm_strategy_parse(const char *s)
+{
+    for (int i = 0; s && i < ACDM_STRAT__COUNT; i++)
+        if (!strcmp(s, strat_names[i])) return i;
+    return -1;
+}
+
+const char *acdm_strerror(int err)
+{
+    switch (err) {
+    case ACDM_OK: return "success";
+    case ACDM_EINVAL: return "invalid argument";
+    case ACDM_ENOENT: return "not found";
+    case ACDM_EEXIST: return "already exists";
+    case ACDM_ESTATE: return "not allowed in the current state";
+    case ACDM_ECLOSED: return "queue closed";
+    case ACDM_ENOMEM: return "out of memory";
+    case ACDM_EPERM: return "permission denied";
+    case ACDM_EIO: return "storage or I/O error";
+    case ACDM_EFULL: return "no capacity";
+    case ACDM_EABI: return "plugin ABI mismatch";
+    case ACDM_EPENDING: return "pending";
+    default: return "unknown error";
+    }
+}
+
+int64_t acdm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void acdm_uuidv7(char out[37], int64_t now_ms)
+{
+    static int64_t last_ms;
+    static uint16_t seq;
+    unsigned char b[16];
+    if (getrandom(b + 6, 10, 0) != 10) {
+        /* getrandom on Linux >= 3.17 does not fail for 10 bytes; keep ids unique anyway */
+        memset(b + 6, 0, 10);
+    }
+    /* monotonic within a millisecond: a 12-bit counter in rand_a (RFC 9562 method 1) */
+    if (now_ms <= last_ms) { now_ms = last_ms; seq++; if (seq > 0xfff) { now_ms++; seq = 0; } }
+    else seq = (uint16_t)((b[6] << 4 | b[7] >> 4) & 0x7ff);
+    last_ms = now_ms;
+    for (int i = 0; i < 6; i++) b[i] = (unsigned char)((uint64_t)now_ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | ((seq >> 8) & 0x0f));
+    b[7] = (unsigned char)(seq & 0xff);
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+             b[12], b[13], b[14], b[15]);
+}
+
+int acdm_log_level = ACDM_LOG_INFO;
+
+int acdm_log_level_parse(const char *s)
+{
+    static const char *const n[] = {"error", "warn", "notice", "info", "debug"};
+    for (int i = 0; s && i < 5; i++)
+        if (!strcasecmp(s, n[i])) return i;
+    return -1;
+}
+
+void acdm_log_raw(int level, const char *who, const char *fmt, ...)
+{
+    static const char *const tag[] = {"ERR", "WRN", "NOT", "INF", "DBG"};
+    char ts[32];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    localtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    flockfile(stderr);
+    fprintf(stderr, "%s.%03ld %s [%s] ", ts, now.tv_nsec / 1000000,
+            tag[level < 0 ? 0 : level > 4 ? 4 : level], who ? who : "core");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    funlockfile(stderr);
+    va_end(ap);
+}

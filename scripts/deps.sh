@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian packages acdm needs to build, run and test; idempotent.
+# Usage: scripts/deps.sh [run|test|bench]   (test also pulls the real peers the tests start)
+set -eu
+want="build-essential pkg-config libwebsockets-dev libjansson-dev libcurl4-openssl-dev \
+libsqlite3-dev libuv1-dev libssl-dev sqlite3 curl python3"
+case "${1:-run}" in
+  test|bench) want="$want check cppcheck" ;;
+esac
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  echo "acdm: installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 install -y $missing >/dev/null 2>&1 || {
+    apt-get -o DPkg::Lock::Timeout=600 update >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y $missing
+  }
+else
+  echo "acdm: missing Debian packages:$missing" >&2
+  echo "acdm: run as root, or: sudo apt-get install -y$missing" >&2
+  exit 1
+fi
