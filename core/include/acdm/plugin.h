@@ -134,6 +134,19 @@ typedef struct {
 typedef void (*acdm_http_handler)(acdm_instance *inst, void *priv,
                                   const acdm_http_request *req, acdm_http_response *resp);
 
+/* A websocket connection under /channels/<instance>/...; core-owned. */
+typedef struct acdm_wsconn acdm_wsconn;
+
+typedef struct {
+    /* A client connects. req carries path, query, origin, authorization. Return 0 to accept,
+     * negative to refuse (the upgrade gets 403). */
+    int (*open)(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_http_request *req);
+    /* One complete text message (borrowed). */
+    void (*message)(acdm_instance *inst, void *priv, acdm_wsconn *c, const char *data, size_t len);
+    /* The connection is gone; c is invalid after this returns. */
+    void (*close)(acdm_instance *inst, void *priv, acdm_wsconn *c);
+} acdm_ws_callbacks;
+
 /* Result of an outbound HTTP request. status = HTTP status, or negative on transport error
  * (error then says why). body is borrowed. */
 typedef void (*acdm_http_done)(acdm_instance *inst, void *priv, void *user, int status,
@@ -188,6 +201,15 @@ typedef struct acdm_host {
     int (*http_route)(acdm_instance *inst, const char *method, const char *path,
                       acdm_http_handler handler);
 
+    /* Registers a websocket endpoint under /channels/<instance><path> (exact path). */
+    int (*ws_route)(acdm_instance *inst, const char *path, const acdm_ws_callbacks *cb);
+    /* Queues a text message (copied). 0 or negative if the connection is gone. */
+    int (*ws_send)(acdm_wsconn *c, const char *data, size_t len);
+    void (*ws_close)(acdm_wsconn *c, int code, const char *reason);
+    /* One pointer of plugin data per connection. */
+    void (*ws_set_user)(acdm_wsconn *c, void *user);
+    void *(*ws_user)(acdm_wsconn *c);
+
     /* Outbound HTTP (libcurl, driven by the core loop). Returns 0 and calls done exactly once,
      * or returns negative (done never called). */
     int (*http_request)(acdm_instance *inst, const acdm_http_out *req, acdm_http_done done,
@@ -215,6 +237,10 @@ typedef struct acdm_plugin {
     const char *description;
     const char *kinds;         /* comma-separated kinds it serves, e.g. "chat" */
     size_t instance_size;      /* bytes of per-instance memory (priv) the core allocates */
+
+    /* Optional: validate an instance config without applying it (used before a reload is
+     * applied, so a reload is all or nothing). 0 = fine, negative with a sentence in err. */
+    int (*check_config)(const char *config_json, char *err, size_t errlen);
 
     /* Mandatory. config_json: the instance's "config" object (borrowed). Return 0, or
      * negative with a sentence in err; then no other callback is called for the instance. */
