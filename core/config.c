@@ -791,7 +791,7 @@ static void parse_value(ctx *c, const setting *s, json_t *v, void *base)
         }
         break;
     case S_WEEK:
-        parse_week(c, v, *FLD(base, s->off, week_row *), FLD(base, s->off_n, uint8_t));
+        parse_week(c, v, FLD(base, s->off, week_row), FLD(base, s->off_n, uint8_t));
         break;
     case S_DATES:
         parse_dates(c, v, FLD(base, s->off, date_str *), FLD(base, s->off_n, size_t));
@@ -1053,7 +1053,9 @@ static void check_ref(ctx *c, const name_ix *ix, size_t n, const char *name, con
     else err_at(c, file, path, "unknown %s \"%s\" (no %s of that name is defined)", what, name, what);
 }
 
-static void check_lists(ctx *c, acdm_config *cfg)
+/* Names defined twice; with refs, also names that refer to nothing (left out when some file
+ * did not parse, since its definitions are unknown). */
+static void check_lists(ctx *c, acdm_config *cfg, bool refs)
 {
     size_t ns, nq, na, nc, nr, nt;
     name_ix *is = index_names(c, cfg->schedules, cfg->n_schedules, sizeof *cfg->schedules,
@@ -1074,6 +1076,7 @@ static void check_lists(ctx *c, acdm_config *cfg)
     check_dups(c, L_CHANNELS, ic, nc, "name", "channel");
     check_dups(c, L_REASONS, ir, nr, "code", "reason code");
     check_dups(c, L_TOPICS, it, nt, NULL, "topic");
+    if (!refs) goto out;
 
     char path[160];
     for (size_t i = 0; i < cfg->n_queues; i++) {
@@ -1166,7 +1169,7 @@ static int finish(ctx *c, acdm_config *cfg, json_t *root, acdm_config **out)
     /* top-level defaults for whatever no file set */
     for (size_t i = 0; i < top_table.n; i++)
         if (!c->set_by[i]) set_default(c, &top_settings[i], cfg);
-    if (!c->syntax && !c->oom) check_lists(c, cfg);
+    if (!c->oom) check_lists(c, cfg, !c->syntax);
     cfg->root = root;
     for (int l = 0; l < L__COUNT; l++) free(c->orig[l]);
     for (size_t i = 0; i < c->nfiles; i++) free(c->files[i]);

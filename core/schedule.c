@@ -104,7 +104,10 @@ int64_t acdm_schedule_next_change(const acdm_schedule_def *s, int64_t epoch_ms)
             if (!localtime_r(&mid, &m)) break;
             if (m.tm_gmtoff == a.tm_gmtoff) lo = mid; else hi = mid;
         }
-        if (hi > t && hi < best) best = hi;
+        /* only when the jump itself opens or closes (else the wall boundaries cover it) */
+        if (hi > t && hi < best &&
+            acdm_schedule_open_at(s, (int64_t)hi * 1000) != acdm_schedule_open_at(s, (int64_t)hi * 1000 - 1))
+            best = hi;
     }
 
     int64_t r = (int64_t)best * 1000;

@@ -12,9 +12,10 @@ bool acdm_schedule_open_at(const acdm_schedule_def *s, int64_t epoch_ms);
 
 /* The next instant (epoch ms, > epoch_ms) at which acdm_schedule_open_at(s, .) may change:
  * an interval start or end, a local midnight (holiday or weekday change) or a DST
- * transition, whichever comes first, but never more than 24 h after epoch_ms. Meant to arm
- * a timer: when it fires, re-evaluate acdm_schedule_open_at and call this again. Exact
- * across DST changes (times that do not exist or occur twice on the local clock). */
+ * transition that opens or closes it, whichever comes first, but never more than 24 h
+ * after epoch_ms. Meant to arm a timer: when it fires, re-evaluate acdm_schedule_open_at
+ * and call this again. Exact across DST changes (local times that do not exist or occur
+ * twice). */
 int64_t acdm_schedule_next_change(const acdm_schedule_def *s, int64_t epoch_ms);
 
 /* True when tz names a time zone file /usr/share/zoneinfo/<tz> (no "..", not absolute). */
