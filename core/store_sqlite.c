@@ -76,6 +76,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
 enum op_type { OP_INSERT, OP_UPDATE, OP_EVENT, OP_MESSAGE, OP_FLUSH, OP_KV_SET, OP_KV_DEL,
                OP_TOKEN };
 
+static const char *const op_names[] = {"insert", "update", "event", "message", "flush",
+                                       "kv set", "kv delete", "token"};
+
 /* string slots per op type */
 enum { I_ID, I_CHANNEL, I_DIRECTION, I_FROM, I_CUSTOMER, I_CONV, I_QUEUE, I_SKILLS, I_AGENT,
        I_IDEM, I_PAYLOAD, I__N };
@@ -356,7 +359,7 @@ static int run_txn(acdm_store *st, struct op *head)
         op->status = 0;
         rc = exec_op(st, op);
         if (rc != SQLITE_OK) {
-            acdm_log(ACDM_LOG_ERR, WHO, "write failed (op %d): %s", (int)op->type,
+            acdm_log(ACDM_LOG_ERR, WHO, "%s failed: %s", op_names[op->type],
                      sqlite3_errmsg(st->wdb));
             break;
         }
@@ -481,6 +484,23 @@ static int open_db(const char *path, sqlite3 **db, char *err, size_t errlen)
     return 0;
 }
 
+/* WAL (readers do not block the writer) and a full fsync per commit on the writer. */
+static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int wal = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        wal = !strcmp((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    if (!wal) {
+        snprintf(err, errlen, "store: cannot switch %s to WAL mode (%s); put the data directory "
+                 "on a local file system", path, sqlite3_errmsg(db));
+        return ACDM_EIO;
+    }
+    return exec_sql(db, "PRAGMA synchronous=FULL;", err, errlen, "setting synchronous=FULL");
+}
+
 /* Creates the meta table, reads schema_version and applies the missing migrations. */
 static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
@@ -575,10 +595,7 @@ int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), 
     pthread_cond_init(&st->cv_sync, NULL);
 
     int rc = open_db(path, &st->wdb, err, errlen);
-    if (!rc) {
-        rc = exec_sql(st->wdb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                      "PRAGMA foreign_keys=OFF;", err, errlen, "setting WAL mode");
-    }
+    if (!rc) rc = set_wal(st->wdb, path, err, errlen);
     if (!rc) rc = migrate(st->wdb, path, err, errlen);
     if (!rc) rc = open_db(path, &st->rdb, err, errlen);
     if (!rc) rc = exec_sql(st->rdb, "PRAGMA query_only=1;", err, errlen, "read connection setup");

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,7 +157,7 @@ static const char *jstr(json_t *o, const char *k)
 
 START_TEST(insert_commits_then_calls_back_and_survives_reopen)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 200);
     ins_res r = {0};
     acdm_bericht_row row = mkrow("0190a5e0-0000-7000-8000-000000000001", "msg-1@x", ACDM_B_QUEUED,
@@ -193,7 +194,7 @@ END_TEST
 
 START_TEST(close_commits_pending_and_runs_callbacks)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 10000);                      /* the group timer would not fire in this test */
     ins_res r = {0};
     acdm_bericht_row row = mkrow("b-close", NULL, ACDM_B_QUEUED, 1000);
@@ -212,7 +213,7 @@ END_TEST
 
 START_TEST(flush_runs_after_earlier_inserts)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 20);
     ins_res r[3] = {{0}};
     char id[3][16];
@@ -229,7 +230,7 @@ END_TEST
 
 START_TEST(duplicate_in_same_group_gets_eexist_and_original_id)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 100);
     ins_res a = {0}, b = {0}, c = {0};
     acdm_bericht_row ra = mkrow("b-orig", "wamid.HBgL", ACDM_B_QUEUED, 1000);
@@ -253,7 +254,7 @@ END_TEST
 
 START_TEST(duplicate_after_reopen_gets_eexist_and_original_id)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 5);
     ins_res a = {0}, b = {0}, c = {0};
     acdm_bericht_row ra = mkrow("b-first", "<abc@mail.example>", ACDM_B_QUEUED, 1000);
@@ -298,7 +299,7 @@ static void open_cb(void *user, const acdm_bericht_row *row)
 
 START_TEST(load_open_returns_inflight_work_by_queue_time)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 5);
     struct { const char *id; acdm_bstate s; int64_t q; } rows[] = {
         {"b-queued", ACDM_B_QUEUED, 300}, {"b-offered", ACDM_B_OFFERED, 100},
@@ -326,7 +327,7 @@ END_TEST
 
 START_TEST(update_changes_state_queue_and_agent)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 5);
     acdm_bericht_row r = mkrow("b-upd", NULL, ACDM_B_QUEUED, 500);
     ck_assert_int_eq(acdm_store_insert_bericht(h.st, &r, NULL, NULL), 0);
@@ -358,7 +359,7 @@ END_TEST
 
 START_TEST(events_and_messages_appear_in_bericht_json)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 5);
     acdm_bericht_row r = mkrow("b-ev", NULL, ACDM_B_QUEUED, 100);
     ck_assert_int_eq(acdm_store_insert_bericht(h.st, &r, NULL, NULL), 0);
@@ -398,7 +399,7 @@ END_TEST
 
 START_TEST(kv_visible_at_once_and_after_reopen)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 1000);                       /* the sets below are read long before a commit */
     char *v = NULL;
     size_t n = 0;
@@ -439,7 +440,7 @@ END_TEST
 
 START_TEST(token_create_and_check)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 10000);                      /* token_create must not wait for the group timer */
     char tok[64], tok2[64], role[32], name[64];
     int64_t t0 = mono_ms();
@@ -478,7 +479,7 @@ static void never_cb(void *user, int status, const char *existing_id)
 
 START_TEST(bad_input_is_refused_without_callback)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 5);
     acdm_bericht_row r = mkrow(NULL, NULL, ACDM_B_QUEUED, 1);
     ck_assert_int_lt(acdm_store_insert_bericht(h.st, &r, never_cb, NULL), 0);
@@ -534,6 +535,43 @@ START_TEST(bad_input_is_refused_without_callback)
 }
 END_TEST
 
+START_TEST(failed_group_reports_eio_and_store_recovers)
+{
+    harness h = {.st = NULL};
+    h_init(&h, 50);
+    /* poison the table from outside: any row for queue "poison" makes its transaction fail */
+    char path[128];
+    snprintf(path, sizeof path, "%s/acdm.db", h.dir);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "CREATE TRIGGER poison BEFORE INSERT ON berichten "
+                                  "WHEN NEW.queue = 'poison' BEGIN SELECT RAISE(ABORT, 'disk "
+                                  "on fire'); END;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ins_res good = {0}, bad = {0}, later = {0};
+    acdm_bericht_row rg = mkrow("b-good", NULL, ACDM_B_QUEUED, 1);
+    acdm_bericht_row rb = mkrow("b-bad", NULL, ACDM_B_QUEUED, 2);
+    rb.queue = "poison";
+    ck_assert_int_eq(acdm_store_insert_bericht(h.st, &rg, ins_cb, &good), 0);
+    ck_assert_int_eq(acdm_store_insert_bericht(h.st, &rb, ins_cb, &bad), 0);
+    pump(&h, &bad.called, 1, 5000);
+    /* the whole group failed (after one retry): nobody is told "stored" */
+    ck_assert_int_eq(good.called, 1);
+    ck_assert_int_eq(good.status, ACDM_EIO);
+    ck_assert_int_eq(bad.status, ACDM_EIO);
+    ck_assert_ptr_null(get_json(&h, "b-good"));
+    /* the next group commits normally */
+    acdm_bericht_row rl = mkrow("b-later", NULL, ACDM_B_QUEUED, 3);
+    ck_assert_int_eq(acdm_store_insert_bericht(h.st, &rl, ins_cb, &later), 0);
+    pump(&h, &later.called, 1, 5000);
+    ck_assert_int_eq(later.status, 0);
+    json_t *j = get_json(&h, "b-later");
+    ck_assert_ptr_nonnull(j);
+    json_decref(j);
+    h_done(&h);
+}
+END_TEST
+
 /* ---- durability: every acknowledged bericht survives kill -9 ---- */
 
 static int ack_fd, acks_outstanding;
@@ -573,7 +611,7 @@ static void child_ingest(harness *h, int fd)
 
 START_TEST(acknowledged_berichten_survive_kill9)
 {
-    harness h;
+    harness h = {.st = NULL};
     h_init(&h, 2);
     acdm_store_close(h.st);                 /* the child opens its own; this one made the db */
     h.st = NULL;
@@ -593,8 +631,9 @@ START_TEST(acknowledged_berichten_survive_kill9)
     for (;;) {
         if (cap - len < 4096) {
             cap = cap ? cap * 2 : 1 << 16;
-            acked = realloc(acked, cap);
-            ck_assert_ptr_nonnull(acked);
+            char *grown = realloc(acked, cap);
+            ck_assert_ptr_nonnull(grown);
+            acked = grown;
         }
         ssize_t n = read(p[0], acked + len, cap - len - 1);
         if (n <= 0) break;
@@ -648,6 +687,7 @@ static Suite *store_suite(void)
     ADD(s, kv_visible_at_once_and_after_reopen, 20);
     ADD(s, token_create_and_check, 20);
     ADD(s, bad_input_is_refused_without_callback, 20);
+    ADD(s, failed_group_reports_eio_and_store_recovers, 20);
     ADD(s, acknowledged_berichten_survive_kill9, 90);
     return s;
 }
