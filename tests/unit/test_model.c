@@ -1,0 +1,641 @@
+/* test_model.c -- the ACDM model and routing: strategies, capacity, offers, wrap-up, timers, reload. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "schedule.h"
+
+/* ------------------------------------------------------------ harness */
+
+#define MAXEV 4096
+typedef struct { acdm_mevent_type type; char b[40]; char a[64]; char q[64]; char reason[64]; bool quick; } rec;
+static rec evs[MAXEV];
+static int n_ev;
+static acdm_model *M;
+static int64_t T0 = 1767261600000LL; /* 2026-01-01 10:00 UTC, a Thursday */
+static int idc;
+
+static void emit(void *ctx, const acdm_mevent *ev)
+{
+    (void)ctx;
+    if (n_ev >= MAXEV) return;
+    rec *r = &evs[n_ev++];
+    memset(r, 0, sizeof *r);
+    r->type = ev->type;
+    if (ev->b) snprintf(r->b, sizeof r->b, "%s", ev->b->id);
+    if (ev->a) snprintf(r->a, sizeof r->a, "%s", ev->a->id);
+    if (ev->q) snprintf(r->q, sizeof r->q, "%s", ev->q->name);
+    if (ev->reason) snprintf(r->reason, sizeof r->reason, "%s", ev->reason);
+    r->quick = ev->quick_drop;
+}
+
+static acdm_config *cfg_of(const char *json)
+{
+    acdm_config *c = NULL;
+    char err[4096];
+    int rc = acdm_config_parse("test.json", json, &c, err, sizeof err);
+    ck_assert_msg(rc == 0, "config rejected: %s", err);
+    return c;
+}
+
+static void setup_model(const char *json)
+{
+    n_ev = 0;
+    acdm_model_hooks h = {emit, NULL};
+    ck_assert_int_eq(acdm_model_create(cfg_of(json), &h, T0, &M), 0);
+}
+
+static void teardown(void)
+{
+    acdm_model_destroy(M);
+    M = NULL;
+}
+
+static acdm_agent *ready(const char *id, int64_t now)
+{
+    acdm_agent *a = acdm_model_agent(M, id);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(acdm_agent_login(M, a, now), 0);
+    ck_assert_int_eq(acdm_agent_ready(M, a, now), 0);
+    return a;
+}
+
+static acdm_bericht *submit_k(const char *queue, acdm_kind kind, int prio, int64_t now)
+{
+    char id[37];
+    snprintf(id, sizeof id, "00000000-0000-7000-8000-%012d", ++idc);
+    acdm_new_bericht nb = {.id = id, .queue = queue, .kind = kind, .priority = prio, .from = "+31612345678"};
+    acdm_bericht *b = NULL;
+    int rc = acdm_model_submit(M, &nb, now, &b, NULL);
+    ck_assert_int_eq(rc, 0);
+    return b;
+}
+#define submit(q, now) submit_k((q), ACDM_KIND_VOICE, 0, (now))
+
+/* the agent the last offer of b went to ("" if none) */
+static const char *offered_to(const acdm_bericht *b)
+{
+    for (int i = n_ev - 1; i >= 0; i--)
+        if (evs[i].type == ACDM_ME_OFFERED && !strcmp(evs[i].b, b->id)) return evs[i].a;
+    return "";
+}
+
+static int count(acdm_mevent_type t, const char *agent)
+{
+    int n = 0;
+    for (int i = 0; i < n_ev; i++)
+        if (evs[i].type == t && (!agent || !strcmp(evs[i].a, agent))) n++;
+    return n;
+}
+
+/* accept, complete, and (wrap-up 0) done: the agent is free again */
+static void handle(acdm_agent *a, acdm_bericht *b, int64_t now)
+{
+    ck_assert_int_eq(acdm_agent_accept(M, a, b, now), 0);
+    ck_assert_int_eq(acdm_agent_complete(M, a, b, now), 0);
+}
+
+#define AGENTS3(q) \
+    "\"agents\":[{\"id\":\"a\",\"queues\":[\"" q "\"]},{\"id\":\"b\",\"queues\":[\"" q "\"]}," \
+    "{\"id\":\"c\",\"queues\":[\"" q "\"]}]"
+
+static char *strategy_cfg(const char *strategy)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf,
+             "{\"queues\":[{\"name\":\"q\",\"strategy\":\"%s\",\"wrapup_s\":0}]," AGENTS3("q") "}",
+             strategy);
+    return buf;
+}
+
+/* ------------------------------------------------------------ strategies */
+
+START_TEST(linear_fixed_order)
+{
+    setup_model(strategy_cfg("linear"));
+    ready("c", T0); ready("b", T0); ready("a", T0);
+    acdm_bericht *b1 = submit("q", T0 + 1);
+    ck_assert_str_eq(offered_to(b1), "a");       /* first in config order, not first ready */
+    acdm_bericht *b2 = submit("q", T0 + 2);
+    ck_assert_str_eq(offered_to(b2), "b");       /* a is busy (voice capacity 1) */
+    handle(acdm_model_agent(M, "a"), b1, T0 + 3);
+    acdm_bericht *b3 = submit("q", T0 + 4);
+    ck_assert_str_eq(offered_to(b3), "a");       /* a again: linear always starts at the top */
+    teardown();
+}
+END_TEST
+
+START_TEST(round_robin_cycles_with_memory)
+{
+    setup_model(strategy_cfg("round-robin"));
+    acdm_agent *a = ready("a", T0), *b = ready("b", T0), *c = ready("c", T0);
+    const char *order[6];
+    for (int i = 0; i < 6; i++) {
+        acdm_bericht *x = submit("q", T0 + 10 * i);
+        order[i] = offered_to(x);
+        acdm_agent *who = !strcmp(order[i], "a") ? a : !strcmp(order[i], "b") ? b : c;
+        handle(who, x, T0 + 10 * i + 1);
+    }
+    ck_assert_str_eq(order[0], "a"); ck_assert_str_eq(order[1], "b"); ck_assert_str_eq(order[2], "c");
+    ck_assert_str_eq(order[3], "a"); ck_assert_str_eq(order[4], "b"); ck_assert_str_eq(order[5], "c");
+    teardown();
+}
+END_TEST
+
+START_TEST(longest_idle_counts_all_queues)
+{
+    /* R35a: idle time is per agent, over all queues */
+    setup_model("{\"queues\":[{\"name\":\"q1\",\"strategy\":\"longest-idle\",\"wrapup_s\":0},"
+                "{\"name\":\"q2\",\"strategy\":\"longest-idle\",\"wrapup_s\":0}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q1\",\"q2\"]},{\"id\":\"b\",\"queues\":[\"q1\",\"q2\"]}]}");
+    acdm_agent *a = ready("a", T0);
+    ready("b", T0 + 1000);                         /* b idle since later */
+    acdm_bericht *x = submit("q2", T0 + 2000);
+    ck_assert_str_eq(offered_to(x), "a");
+    handle(a, x, T0 + 3000);                       /* a worked in q2 and is idle since T0+3000 */
+    acdm_bericht *y = submit("q1", T0 + 4000);
+    ck_assert_str_eq(offered_to(y), "b");          /* b has been idle longer, though a never worked q1 */
+    teardown();
+}
+END_TEST
+
+START_TEST(least_occupied_prefers_free_capacity)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"strategy\":\"least-occupied\"}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]},{\"id\":\"b\",\"queues\":[\"q\"]}]}");
+    acdm_agent *a = ready("a", T0), *b = ready("b", T0 + 1);
+    acdm_bericht *c1 = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 10);
+    ck_assert_str_eq(offered_to(c1), "a");
+    acdm_bericht *c2 = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 11);
+    ck_assert_str_eq(offered_to(c2), "b");         /* a has 1 of 3 chats, b none */
+    acdm_bericht *c3 = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 12);
+    ck_assert_str_eq(offered_to(c3), "a");
+    (void)a; (void)b;
+    teardown();
+}
+END_TEST
+
+START_TEST(fewest_handled_wins)
+{
+    setup_model(strategy_cfg("fewest-handled"));
+    acdm_agent *a = ready("a", T0);
+    ready("b", T0 + 5);
+    acdm_bericht *x = submit("q", T0 + 10);
+    ck_assert_str_eq(offered_to(x), "a");
+    handle(a, x, T0 + 20);                     /* a handled 1, b 0 */
+    acdm_bericht *y = submit("q", T0 + 30);
+    ck_assert_str_eq(offered_to(y), "b");
+    teardown();
+}
+END_TEST
+
+START_TEST(random_spreads_work)
+{
+    setup_model(strategy_cfg("random"));
+    acdm_agent *ag[3] = {ready("a", T0), ready("b", T0), ready("c", T0)};
+    int got[3] = {0};
+    for (int i = 0; i < 90; i++) {
+        acdm_bericht *x = submit("q", T0 + i);
+        const char *w = offered_to(x);
+        int k = w[0] - 'a';
+        ck_assert(k >= 0 && k < 3);
+        got[k]++;
+        handle(ag[k], x, T0 + i);
+    }
+    for (int k = 0; k < 3; k++) ck_assert_msg(got[k] >= 10, "agent %d got only %d of 90", k, got[k]);
+    teardown();
+}
+END_TEST
+
+START_TEST(ring_all_first_accept_wins)
+{
+    setup_model(strategy_cfg("ring-all"));
+    acdm_agent *a = ready("a", T0), *b = ready("b", T0);
+    ready("c", T0);
+    acdm_bericht *x = submit("q", T0 + 1);
+    ck_assert_int_eq(count(ACDM_ME_OFFERED, NULL), 3);
+    ck_assert_int_eq(acdm_agent_accept(M, b, x, T0 + 2), 0);
+    ck_assert_int_eq(count(ACDM_ME_OFFER_CANCELLED, "a"), 1);
+    ck_assert_int_eq(count(ACDM_ME_OFFER_CANCELLED, "c"), 1);
+    ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 3), ACDM_ESTATE); /* too late */
+    ck_assert_int_eq(x->state, ACDM_B_ACTIVE);
+    teardown();
+}
+END_TEST
+
+/* ------------------------------------------------------------ capacity */
+
+START_TEST(chat_capacity_and_voice_blocks)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"wrapup_s\":0}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"],\"capacity\":{\"chat\":2}}]}");
+    acdm_agent *a = ready("a", T0);
+    acdm_bericht *c1 = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 1);
+    acdm_bericht *c2 = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 2);
+    acdm_bericht *c3 = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 3);
+    ck_assert_str_eq(offered_to(c1), "a");
+    ck_assert_str_eq(offered_to(c2), "a");
+    ck_assert_str_eq(offered_to(c3), "");      /* capacity 2 reached: waits */
+    ck_assert_int_eq(c3->state, ACDM_B_QUEUED);
+    handle(a, c1, T0 + 4);                     /* a chat is done: the waiting one comes */
+    ck_assert_str_eq(offered_to(c3), "a");
+    handle(a, c2, T0 + 5);
+    handle(a, c3, T0 + 6);
+    acdm_bericht *v = submit("q", T0 + 7);     /* a call */
+    ck_assert_str_eq(offered_to(v), "a");
+    ck_assert_int_eq(acdm_agent_accept(M, a, v, T0 + 8), 0);
+    acdm_bericht *c4 = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 9);
+    ck_assert_str_eq(offered_to(c4), "");      /* a call blocks other work */
+    ck_assert_int_eq(acdm_agent_complete(M, a, v, T0 + 10), 0);
+    ck_assert_str_eq(offered_to(c4), "a");
+    teardown();
+}
+END_TEST
+
+/* ------------------------------------------------------------ offers */
+
+START_TEST(ring_no_answer_goes_to_next_and_agent_stays)
+{
+    setup_model("{\"max_misses\":2,\"queues\":[{\"name\":\"q\",\"strategy\":\"linear\",\"offer_timeout_s\":10,\"wrapup_s\":0}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]},{\"id\":\"b\",\"queues\":[\"q\"]}]}");
+    acdm_agent *a = ready("a", T0), *b = ready("b", T0);
+    acdm_bericht *x = submit("q", T0);
+    ck_assert_str_eq(offered_to(x), "a");
+    ck_assert_int_eq(acdm_model_next_due(M), T0 + 10000);
+    acdm_model_tick(M, T0 + 9999);
+    ck_assert_int_eq(count(ACDM_ME_TIMEOUT, "a"), 0);
+    acdm_model_tick(M, T0 + 10000);
+    ck_assert_int_eq(count(ACDM_ME_TIMEOUT, "a"), 1);
+    ck_assert_str_eq(offered_to(x), "b");
+    ck_assert_int_eq(a->state, ACDM_AGENT_READY);    /* R36: stays logged in and ready */
+    ck_assert_int_eq(x->queued_ms, T0);              /* keeps its queue time */
+    handle(b, x, T0 + 10500);
+    /* a misses a second time in a row: not ready with reason no-answer */
+    acdm_bericht *y = submit("q", T0 + 11000);
+    ck_assert_str_eq(offered_to(y), "a");
+    acdm_model_tick(M, T0 + 21000);
+    ck_assert_int_eq(a->state, ACDM_AGENT_NOT_READY);
+    ck_assert_str_eq(a->reason, "no-answer");
+    ck_assert_str_eq(offered_to(y), "b");
+    teardown();
+}
+END_TEST
+
+START_TEST(reject_offers_next_then_retries)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"strategy\":\"linear\",\"offer_timeout_s\":10}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]}]}");
+    acdm_agent *a = ready("a", T0);
+    acdm_bericht *x = submit("q", T0);
+    ck_assert_int_eq(acdm_agent_reject(M, a, x, T0 + 1), 0);
+    ck_assert_int_eq(x->state, ACDM_B_QUEUED);       /* nobody else: waits, not straight back */
+    ck_assert_int_eq(count(ACDM_ME_OFFERED, "a"), 1);
+    acdm_model_tick(M, T0 + 1 + 10000);              /* after a while the only agent gets it again */
+    ck_assert_int_eq(count(ACDM_ME_OFFERED, "a"), 2);
+    teardown();
+}
+END_TEST
+
+START_TEST(wrapup_blocks_then_end_early_or_extend)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"wrapup_s\":30}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]}]}");
+    acdm_agent *a = ready("a", T0);
+    acdm_bericht *x = submit_k("q", ACDM_KIND_CHAT, 0, T0);
+    ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 1), 0);
+    ck_assert_int_eq(acdm_agent_complete(M, a, x, T0 + 2), 0);
+    ck_assert_int_eq(x->state, ACDM_B_WRAPUP);
+    acdm_bericht *y = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 3);
+    ck_assert_str_eq(offered_to(y), "");             /* no offers in wrap-up */
+    ck_assert_int_eq(acdm_agent_wrapup_extend(M, a, x, 60, T0 + 4), 0);
+    acdm_model_tick(M, T0 + 2 + 30000);
+    ck_assert_str_eq(offered_to(y), "");             /* extended: still in wrap-up */
+    ck_assert_int_eq(acdm_agent_wrapup_end(M, a, x, T0 + 40000), 0); /* ended early */
+    ck_assert_int_eq(count(ACDM_ME_DONE, "a"), 1);
+    ck_assert_str_eq(offered_to(y), "a");
+    ck_assert_int_eq(acdm_agent_accept(M, a, y, T0 + 40001), 0);
+    ck_assert_int_eq(acdm_agent_complete(M, a, y, T0 + 40002), 0);
+    acdm_model_tick(M, T0 + 40002 + 30000);          /* wrap-up ends by itself */
+    ck_assert_int_eq(count(ACDM_ME_DONE, "a"), 2);
+    ck_assert_int_eq(a->n_work, 0);
+    teardown();
+}
+END_TEST
+
+/* ------------------------------------------------------------ fairness, overflow, skills */
+
+START_TEST(cross_queue_fairness)
+{
+    setup_model("{\"queues\":[{\"name\":\"q1\",\"wrapup_s\":0},{\"name\":\"q2\",\"wrapup_s\":0},"
+                "{\"name\":\"vip\",\"priority\":50,\"wrapup_s\":0}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q1\",\"q2\",\"vip\"]}]}");
+    acdm_bericht *old2 = submit("q2", T0);         /* waiting longest */
+    acdm_bericht *new1 = submit("q1", T0 + 1000);
+    acdm_bericht *hi1 = submit_k("q1", ACDM_KIND_VOICE, 5, T0 + 2000);
+    acdm_bericht *vip = submit("vip", T0 + 3000);
+    acdm_agent *a = ready("a", T0 + 4000);
+    ck_assert_str_eq(offered_to(vip), "a");        /* queue priority first */
+    handle(a, vip, T0 + 4001);
+    ck_assert_str_eq(offered_to(hi1), "a");        /* then bericht priority */
+    handle(a, hi1, T0 + 4002);
+    ck_assert_str_eq(offered_to(old2), "a");       /* then the longest waiter, over queues */
+    handle(a, old2, T0 + 4003);
+    ck_assert_str_eq(offered_to(new1), "a");
+    teardown();
+}
+END_TEST
+
+START_TEST(overflow_after_max_wait)
+{
+    setup_model("{\"queues\":[{\"name\":\"q1\",\"max_wait_s\":60,\"overflow\":\"q2\"},{\"name\":\"q2\"}],"
+                "\"agents\":[{\"id\":\"b\",\"queues\":[\"q2\"]}]}");
+    ready("b", T0);
+    acdm_bericht *x = submit("q1", T0);
+    ck_assert_str_eq(offered_to(x), "");
+    acdm_model_tick(M, T0 + 59999);
+    ck_assert_str_eq(x->queue->name, "q1");
+    acdm_model_tick(M, T0 + 60000);
+    ck_assert_int_eq(count(ACDM_ME_OVERFLOW, NULL), 1);
+    ck_assert_str_eq(x->queue->name, "q2");
+    ck_assert_str_eq(offered_to(x), "b");
+    ck_assert_int_eq(x->queued_ms, T0);            /* keeps its original queue time */
+    teardown();
+}
+END_TEST
+
+START_TEST(skills_filter_and_relax)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"relax_after_s\":120}],"
+                "\"agents\":[{\"id\":\"gen\",\"queues\":[\"q\"]},"
+                "{\"id\":\"spec\",\"queues\":[\"q\"],\"skills\":[{\"name\":\"wmo\",\"level\":3}]}]}");
+    ready("gen", T0);
+    acdm_agent *spec = ready("spec", T0 + 10);
+    acdm_skill need = {.name = "wmo", .level = 2};
+    acdm_new_bericht nb = {.id = "00000000-0000-7000-8000-00000000aaaa", .queue = "q",
+                           .kind = ACDM_KIND_VOICE, .skills = &need, .n_skills = 1};
+    acdm_bericht *x;
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0 + 20, &x, NULL), 0);
+    ck_assert_str_eq(offered_to(x), "spec");       /* gen idle longer, but lacks the skill */
+    ck_assert_int_eq(acdm_agent_accept(M, spec, x, T0 + 21), 0);
+    nb.id = "00000000-0000-7000-8000-00000000bbbb";
+    need.level = 5;                                /* nobody has wmo 5 */
+    acdm_bericht *y;
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0 + 30, &y, NULL), 0);
+    ck_assert_str_eq(offered_to(y), "");
+    /* a plain bericht behind it is not blocked */
+    acdm_bericht *z = submit("q", T0 + 40);
+    ck_assert_str_eq(offered_to(z), "gen");
+    handle(acdm_model_agent(M, "gen"), z, T0 + 50);
+    ck_assert_str_eq(offered_to(y), "");           /* still nobody qualified */
+    acdm_model_tick(M, T0 + 30 + 120000);          /* relaxation */
+    ck_assert_int_eq(count(ACDM_ME_RELAXED, NULL), 1);
+    ck_assert_str_eq(offered_to(y), "gen");
+    teardown();
+}
+END_TEST
+
+/* ------------------------------------------------------------ open/closed */
+
+START_TEST(closed_queue_gives_closed_text)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"closed\":true,\"closed_text\":{\"voice\":\"Dit nummer is tijdelijk buiten gebruik.\",\"default\":\"Gesloten.\"}},"
+                "{\"name\":\"e\",\"emergency\":true,\"emergency_text\":\"Storing: wij zijn niet bereikbaar.\"}],\"agents\":[]}");
+    const char *text = NULL;
+    acdm_new_bericht nb = {.id = "00000000-0000-7000-8000-000000000001", .queue = "q", .kind = ACDM_KIND_VOICE};
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0, NULL, &text), ACDM_ECLOSED);
+    ck_assert_str_eq(text, "Dit nummer is tijdelijk buiten gebruik.");
+    nb.kind = ACDM_KIND_EMAIL;
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0, NULL, &text), ACDM_ECLOSED);
+    ck_assert_str_eq(text, "Gesloten.");
+    nb.queue = "e";
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0, NULL, &text), ACDM_ECLOSED);
+    ck_assert_str_eq(text, "Storing: wij zijn niet bereikbaar.");
+    ck_assert_int_eq(acdm_model_n_berichten(M), 0);
+    teardown();
+}
+END_TEST
+
+START_TEST(schedule_opens_and_closes_queue)
+{
+    ck_assert_int_eq(acdm_set_timezone("Europe/Amsterdam"), 0);
+    setup_model("{\"schedules\":[{\"name\":\"k\",\"week\":{\"mon\":[\"08:00-17:00\"],\"tue\":[\"08:00-17:00\"],"
+                "\"wed\":[\"08:00-17:00\"],\"thu\":[\"08:00-17:00\"],\"fri\":[\"08:00-17:00\"]},\"holidays\":[\"2026-01-01\"]}],"
+                "\"queues\":[{\"name\":\"q\",\"schedule\":\"k\"}],\"agents\":[]}");
+    /* T0 = Thu 2026-01-01 11:00 Amsterdam: a holiday -> closed */
+    acdm_queue *q = acdm_model_queue(M, "q");
+    ck_assert(!acdm_queue_is_open(q));
+    /* Fri 2026-01-02 08:00 Amsterdam = 07:00 UTC */
+    int64_t fri8 = 1767337200000LL;
+    acdm_model_tick(M, fri8 - 1);
+    ck_assert(!acdm_queue_is_open(q));
+    acdm_model_tick(M, fri8);
+    ck_assert(acdm_queue_is_open(q));
+    ck_assert_int_eq(count(ACDM_ME_QUEUE_OPEN, NULL), 1);
+    acdm_model_tick(M, fri8 + 9LL * 3600 * 1000);  /* 17:00 */
+    ck_assert(!acdm_queue_is_open(q));
+    ck_assert_int_eq(count(ACDM_ME_QUEUE_CLOSED, NULL), 1);
+    teardown();
+}
+END_TEST
+
+/* ------------------------------------------------------------ agent actions */
+
+START_TEST(pick_transfer_and_abandon)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"quick_drop_s\":5,\"wrapup_s\":0},{\"name\":\"q2\",\"wrapup_s\":0}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]},{\"id\":\"b\",\"queues\":[\"q2\"]}]}");
+    acdm_bericht *x = submit_k("q", ACDM_KIND_EMAIL, 0, T0);
+    acdm_bericht *y = submit_k("q", ACDM_KIND_EMAIL, 0, T0 + 1);
+    acdm_agent *a = acdm_model_agent(M, "a");
+    acdm_agent_login(M, a, T0 + 2);                /* logged in, not ready: no offers */
+    ck_assert_int_eq(acdm_agent_pick(M, a, y, T0 + 3), 0);   /* picks the second one */
+    ck_assert_int_eq(y->state, ACDM_B_ACTIVE);
+    ck_assert_int_eq(x->state, ACDM_B_QUEUED);
+    acdm_agent *b = ready("b", T0 + 4);
+    ck_assert_int_eq(acdm_agent_transfer_queue(M, a, y, acdm_model_queue(M, "q2"), T0 + 5), 0);
+    ck_assert_str_eq(offered_to(y), "b");
+    ck_assert_int_eq(count(ACDM_ME_TRANSFERRED, "a"), 1);
+    ck_assert_int_eq(acdm_agent_accept(M, b, y, T0 + 6), 0);
+    /* customer gives up: within 5 s is a quick drop */
+    acdm_bericht *v = submit("q", T0 + 10);
+    ck_assert_int_eq(acdm_model_end(M, v, "hangup", T0 + 3000), 0);
+    acdm_bericht *w = submit("q", T0 + 20);
+    ck_assert_int_eq(acdm_model_end(M, w, "hangup", T0 + 20 + 30000), 0);
+    int ab = 0, quick = 0;
+    for (int i = 0; i < n_ev; i++)
+        if (evs[i].type == ACDM_ME_ABANDONED) { ab++; quick += evs[i].quick; }
+    ck_assert_int_eq(ab, 2);
+    ck_assert_int_eq(quick, 1);
+    teardown();
+}
+END_TEST
+
+START_TEST(logout_returns_work_and_conversation_lookup)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\"}],\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]},{\"id\":\"b\",\"queues\":[\"q\"]}]}");
+    acdm_agent *a = ready("a", T0);
+    acdm_new_bericht nb = {.id = "00000000-0000-7000-8000-0000000000c1", .queue = "q",
+                           .kind = ACDM_KIND_CHAT, .conversation = "chat-42", .from = "bezoeker"};
+    acdm_bericht *x;
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0 + 1, &x, NULL), 0);
+    ck_assert_ptr_eq(acdm_model_conversation(M, "chat-42"), x);
+    ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 2), 0);
+    acdm_agent_logout(M, a, NULL, T0 + 3);
+    ck_assert_int_eq(x->state, ACDM_B_QUEUED);     /* back in the queue, not lost */
+    ck_assert_int_eq(x->queued_ms, T0 + 1);
+    ready("b", T0 + 4);
+    ck_assert_str_eq(offered_to(x), "b");
+    teardown();
+}
+END_TEST
+
+START_TEST(join_leave_membership)
+{
+    setup_model("{\"queues\":[{\"name\":\"q1\"},{\"name\":\"q2\"}],\"agents\":[{\"id\":\"a\",\"queues\":[\"q1\",\"q2\"]}]}");
+    acdm_agent *a = ready("a", T0);
+    ck_assert_int_eq(acdm_agent_leave(M, a, acdm_model_queue(M, "q1"), T0 + 1), 0);
+    acdm_bericht *x = submit("q1", T0 + 2);
+    ck_assert_str_eq(offered_to(x), "");
+    ck_assert_int_eq(acdm_agent_join(M, a, acdm_model_queue(M, "q1"), T0 + 3), 0);
+    ck_assert_str_eq(offered_to(x), "a");
+    teardown();
+}
+END_TEST
+
+/* ------------------------------------------------------------ reload */
+
+START_TEST(reload_moves_berichten_of_removed_queue)
+{
+    setup_model("{\"queues\":[{\"name\":\"old\",\"fallback\":\"main\"},{\"name\":\"main\",\"strategy\":\"linear\"}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"main\"]}]}");
+    acdm_bericht *x = submit("old", T0);
+    acdm_model_configure(M, cfg_of("{\"queues\":[{\"name\":\"main\",\"strategy\":\"round-robin\"}],"
+                                   "\"agents\":[{\"id\":\"a\",\"queues\":[\"main\"]}]}"), T0 + 1, NULL, 0);
+    ck_assert_ptr_eq(acdm_model_bericht(M, x->id), x);
+    ck_assert_str_eq(x->queue->name, "main");
+    ck_assert_int_eq(acdm_model_queue(M, "main")->strategy, ACDM_STRAT_ROUND_ROBIN);
+    ck_assert_ptr_null(acdm_model_queue(M, "old"));
+    ready("a", T0 + 2);
+    ck_assert_str_eq(offered_to(x), "a");
+    teardown();
+}
+END_TEST
+
+START_TEST(reload_refused_without_fallback_changes_nothing)
+{
+    setup_model("{\"queues\":[{\"name\":\"old\"},{\"name\":\"main\"}],\"agents\":[]}");
+    acdm_bericht *x = submit("old", T0);
+    acdm_config *c = cfg_of("{\"queues\":[{\"name\":\"main\",\"closed\":true}],\"agents\":[]}");
+    char err[512] = "";
+    ck_assert_int_eq(acdm_model_configure(M, c, T0 + 1, err, sizeof err), ACDM_EINVAL);
+    ck_assert_msg(strstr(err, "\"old\"") && strstr(err, "fallback"), "%s", err);
+    acdm_config_free(c);
+    ck_assert_str_eq(x->queue->name, "old");
+    ck_assert(acdm_queue_is_open(acdm_model_queue(M, "main")));  /* the closing was not applied */
+    teardown();
+}
+END_TEST
+
+START_TEST(reload_closes_queue_and_removes_agent)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\"}],\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]},{\"id\":\"b\",\"queues\":[\"q\"]}]}");
+    acdm_agent *a = ready("a", T0);
+    acdm_bericht *x = submit("q", T0 + 1);
+    ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 2), 0);
+    ready("b", T0 + 3);
+    char err[256];
+    ck_assert_int_eq(acdm_model_configure(M, cfg_of("{\"queues\":[{\"name\":\"q\",\"closed\":true}],"
+                                                  "\"agents\":[{\"id\":\"b\",\"queues\":[\"q\"]}]}"),
+                                          T0 + 4, err, sizeof err), 0);
+    ck_assert_ptr_null(acdm_model_agent(M, "a"));
+    ck_assert_int_eq(count(ACDM_ME_QUEUE_CLOSED, NULL), 1);
+    ck_assert_str_eq(offered_to(x), "b");          /* a's call went back and on to b */
+    const char *text = NULL;
+    acdm_new_bericht nb = {.id = "00000000-0000-7000-8000-00000000dddd", .queue = "q", .kind = ACDM_KIND_VOICE};
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0 + 5, NULL, &text), ACDM_ECLOSED);
+    teardown();
+}
+END_TEST
+
+START_TEST(restore_keeps_queue_time)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\"}],\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]}]}");
+    acdm_new_bericht nb = {.id = "00000000-0000-7000-8000-0000000000f1", .queue = "q",
+                           .kind = ACDM_KIND_VOICE, .queued_ms = T0 - 60000, .created_ms = T0 - 60000};
+    acdm_bericht *x;
+    ck_assert_int_eq(acdm_model_restore(M, &nb, T0, &x), 0);
+    nb.id = "00000000-0000-7000-8000-0000000000f2";
+    nb.queued_ms = T0 - 120000;
+    acdm_bericht *y;
+    ck_assert_int_eq(acdm_model_restore(M, &nb, T0, &y), 0);
+    ck_assert_int_eq(acdm_queue_position(y), 1);   /* the older one is first */
+    ck_assert_int_eq(acdm_queue_position(x), 2);
+    ready("a", T0 + 1);
+    ck_assert_str_eq(offered_to(y), "a");
+    teardown();
+}
+END_TEST
+
+START_TEST(bad_input_is_refused)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\"}],\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]}]}");
+    acdm_new_bericht nb = {.id = "x", .queue = "nope", .kind = ACDM_KIND_VOICE};
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0, NULL, NULL), ACDM_ENOENT);
+    nb.queue = "q";
+    nb.kind = (acdm_kind)42;
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0, NULL, NULL), ACDM_EINVAL);
+    nb.kind = ACDM_KIND_VOICE;
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0, NULL, NULL), 0);
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0, NULL, NULL), ACDM_EEXIST);
+    acdm_agent *a = acdm_model_agent(M, "a");
+    ck_assert_int_eq(acdm_agent_ready(M, a, T0), ACDM_ESTATE);       /* not logged in */
+    acdm_agent_login(M, a, T0);
+    ck_assert_int_eq(acdm_agent_not_ready(M, a, "no-such-reason", T0), ACDM_EINVAL);
+    ck_assert_int_eq(acdm_agent_complete(M, a, acdm_model_bericht(M, "x"), T0), ACDM_ESTATE);
+    teardown();
+}
+END_TEST
+
+Suite *model_suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *t = tcase_create("routing");
+    tcase_set_timeout(t, 10);
+    tcase_add_test(t, linear_fixed_order);
+    tcase_add_test(t, round_robin_cycles_with_memory);
+    tcase_add_test(t, longest_idle_counts_all_queues);
+    tcase_add_test(t, least_occupied_prefers_free_capacity);
+    tcase_add_test(t, fewest_handled_wins);
+    tcase_add_test(t, random_spreads_work);
+    tcase_add_test(t, ring_all_first_accept_wins);
+    tcase_add_test(t, chat_capacity_and_voice_blocks);
+    tcase_add_test(t, ring_no_answer_goes_to_next_and_agent_stays);
+    tcase_add_test(t, reject_offers_next_then_retries);
+    tcase_add_test(t, wrapup_blocks_then_end_early_or_extend);
+    tcase_add_test(t, cross_queue_fairness);
+    tcase_add_test(t, overflow_after_max_wait);
+    tcase_add_test(t, skills_filter_and_relax);
+    tcase_add_test(t, closed_queue_gives_closed_text);
+    tcase_add_test(t, schedule_opens_and_closes_queue);
+    tcase_add_test(t, pick_transfer_and_abandon);
+    tcase_add_test(t, logout_returns_work_and_conversation_lookup);
+    tcase_add_test(t, join_leave_membership);
+    tcase_add_test(t, reload_moves_berichten_of_removed_queue);
+    tcase_add_test(t, reload_refused_without_fallback_changes_nothing);
+    tcase_add_test(t, reload_closes_queue_and_removes_agent);
+    tcase_add_test(t, restore_keeps_queue_time);
+    tcase_add_test(t, bad_input_is_refused);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(model_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
