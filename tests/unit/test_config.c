@@ -73,7 +73,7 @@ START_TEST(shipped_config_validates)
     ck_assert_int_eq(s->n_week[0], 0);
     ck_assert_uint_ge(s->n_holidays, 20);
     for (int i = 1; i <= 3; i++) {
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "agent%d", i);
         const acdm_agent_def *a = acdm_config_agent(cfg, id);
         ck_assert_ptr_nonnull(a);
