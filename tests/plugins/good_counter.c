@@ -1,0 +1,325 @@
+/* good_counter.c -- minimal valid test plugin: counts deliveries and runs host calls on command. */
+#include <acdm/plugin.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* An agent reply's text is a command ("count", "post", "timer 20", ...); results go back to the
+ * core with host->message_in(inst, <command>, <result>) so a test's mock engine sees them.
+ * Config: {"tag": "a", "trace": "/path" (life-cycle lines appended), "fail_init": true,
+ *          "refuse_reload": true, "http": true (routes /hello, /echo/ *, ws /ws)}. */
+typedef struct {
+    const acdm_host *host;
+    acdm_instance *inst;
+    char tag[32];
+    char trace[256];
+    int n;
+    int reloads;
+    acdm_timer *rep;
+    int rep_fired;
+    acdm_watch *watch;
+    int pipefd[2];
+    pthread_t th;
+    int ws_open;
+} counter;
+
+static void cfg_str(const char *json, const char *key, char *out, size_t len)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *s = strstr(json, pat);
+    out[0] = 0;
+    if (!s) return;
+    s += strlen(pat);
+    size_t n = strcspn(s, "\"");
+    if (n >= len) n = len - 1;
+    memcpy(out, s, n);
+    out[n] = 0;
+}
+
+static int cfg_true(const char *json, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":true", key);
+    return strstr(json, pat) != NULL;
+}
+
+static void trace(counter *c, const char *what)
+{
+    if (!c->trace[0]) return;
+    FILE *f = fopen(c->trace, "a");
+    if (!f) return;
+    fprintf(f, "%s %s\n", what, c->tag);
+    fclose(f);
+}
+
+static void report(counter *c, const char *what, const char *fmt, ...) ACDM_PRINTF(3, 4);
+static void report(counter *c, const char *what, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    c->host->message_in(c->inst, what, buf, NULL);
+}
+
+/* ---- HTTP and websocket */
+
+static void on_hello(acdm_instance *inst, void *priv, const acdm_http_request *req,
+                     acdm_http_response *resp)
+{
+    counter *c = priv;
+    static char body[256];   /* the host copies the body once the handler returns */
+    snprintf(body, sizeof body, "{\"instance\":\"%s\",\"tag\":\"%s\",\"path\":\"%s\"}",
+             c->host->instance_name(inst), c->tag, req->path);
+    resp->body = body;
+}
+
+static void on_echo(acdm_instance *inst, void *priv, const acdm_http_request *req,
+                    acdm_http_response *resp)
+{
+    (void)inst; (void)priv;
+    resp->status = 201;
+    resp->content_type = "text/plain";
+    resp->body = req->body ? req->body : "";
+}
+
+static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *conn, const acdm_http_request *req)
+{
+    (void)inst;
+    counter *c = priv;
+    if (req->query && strstr(req->query, "deny")) return -1;
+    c->ws_open++;
+    c->host->ws_set_user(conn, c);
+    return 0;
+}
+
+static void ws_message(acdm_instance *inst, void *priv, acdm_wsconn *conn, const char *d, size_t n)
+{
+    (void)inst; (void)priv;
+    counter *c = ((const counter *)priv)->host->ws_user(conn);
+    c->host->ws_send(conn, d, n);
+}
+
+static void ws_close(acdm_instance *inst, void *priv, acdm_wsconn *conn)
+{
+    (void)inst; (void)conn;
+    counter *c = priv;
+    c->ws_open--;
+}
+
+/* ---- lifecycle */
+
+static int c_init(acdm_instance *inst, void *priv, const acdm_host *host, const char *cfg,
+                  char *err, size_t errlen)
+{
+    counter *c = priv;
+    c->host = host;
+    c->inst = inst;
+    cfg_str(cfg, "tag", c->tag, sizeof c->tag);
+    cfg_str(cfg, "trace", c->trace, sizeof c->trace);
+    c->pipefd[0] = c->pipefd[1] = -1;
+    trace(c, "init");
+    if (cfg_true(cfg, "fail_init")) {
+        snprintf(err, errlen, "fail_init is set");
+        return -1;
+    }
+    if (cfg_true(cfg, "http")) {
+        static const acdm_ws_callbacks wscb = {ws_open, ws_message, ws_close};
+        if (host->http_route(inst, "GET", "/hello", on_hello) < 0 ||
+            host->http_route(inst, NULL, "/echo/*", on_echo) < 0 ||
+            host->ws_route(inst, "/ws", &wscb) < 0) {
+            snprintf(err, errlen, "routes refused");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int c_start(acdm_instance *inst, void *priv)
+{
+    (void)inst;
+    trace(priv, "start");
+    return 0;
+}
+
+static int c_reload(acdm_instance *inst, void *priv, const char *cfg, char *err, size_t errlen)
+{
+    (void)inst;
+    counter *c = priv;
+    if (cfg_true(cfg, "refuse_reload")) {
+        snprintf(err, errlen, "refuse_reload is set");
+        return -1;
+    }
+    cfg_str(cfg, "tag", c->tag, sizeof c->tag);
+    c->reloads++;
+    trace(c, "reload");
+    return 0;
+}
+
+static void c_stop(acdm_instance *inst, void *priv)
+{
+    (void)inst;
+    counter *c = priv;
+    if (c->rep) { c->host->timer_stop(c->rep); c->rep = NULL; }
+    if (c->watch) { c->host->unwatch_fd(c->watch); c->watch = NULL; }
+    trace(c, "stop");
+}
+
+static void c_destroy(acdm_instance *inst, void *priv)
+{
+    (void)inst;
+    counter *c = priv;
+    if (c->pipefd[0] >= 0) { close(c->pipefd[0]); close(c->pipefd[1]); }
+    trace(c, "destroy");
+}
+
+static int c_check(const char *cfg, char *err, size_t errlen)
+{
+    if (cfg_true(cfg, "bad")) {
+        snprintf(err, errlen, "\"bad\" must not be true");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- commands */
+
+static void posted(acdm_instance *inst, void *priv, void *arg)
+{
+    (void)inst;
+    report(priv, "post", "%s", (const char *)arg);
+}
+
+static void *post_thread(void *arg)
+{
+    counter *c = arg;
+    c->host->post(c->inst, posted, (void *)"ran");
+    return NULL;
+}
+
+static void *burst_thread(void *arg)
+{
+    counter *c = arg;
+    for (int k = 0; k < 100; k++) c->host->post(c->inst, posted, (void *)"burst");
+    return NULL;
+}
+
+static void *pipe_thread(void *arg)
+{
+    counter *c = arg;
+    usleep(20000);
+    if (write(c->pipefd[1], "x", 1) != 1) return NULL;
+    return NULL;
+}
+
+static void on_timer(acdm_instance *inst, void *priv, void *user)
+{
+    (void)inst; (void)user;
+    report(priv, "timer", "fired");
+}
+
+static void on_repeat(acdm_instance *inst, void *priv, void *user)
+{
+    (void)inst; (void)user;
+    counter *c = priv;
+    if (++c->rep_fired == 3) {
+        c->host->timer_stop(c->rep);
+        c->rep = NULL;
+        report(c, "repeat", "3");
+    }
+}
+
+static void on_readable(acdm_instance *inst, void *priv, void *user, int events)
+{
+    (void)inst; (void)user;
+    counter *c = priv;
+    char b;
+    if ((events & ACDM_WATCH_READ) && read(c->pipefd[0], &b, 1) == 1) {
+        c->host->unwatch_fd(c->watch);
+        c->watch = NULL;
+        pthread_join(c->th, NULL);
+        report(c, "watch", "%c", b);
+    }
+}
+
+static void on_http(acdm_instance *inst, void *priv, void *user, int status, const char *body,
+                    size_t len, const char *error)
+{
+    (void)inst; (void)user;
+    report(priv, "http", "%d %.*s%s", status, (int)len, body, error ? "error" : "");
+}
+
+static void on_submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome o,
+                         const char *bericht_id, const char *text)
+{
+    (void)inst; (void)user;
+    report(priv, "submit-cb", "%d %s %s", (int)o, bericht_id ? bericht_id : "-", text ? text : "-");
+}
+
+static int c_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
+{
+    counter *c = priv;
+    const char *t = r->text ? r->text : "";
+    char a[64] = "", b[64] = "";
+    if (!strcmp(t, "count")) {
+        c->n++;
+        report(c, "count", "%s/%s:%d", c->host->instance_name(inst), c->tag, c->n);
+    } else if (sscanf(t, "submit %63s %63s", a, b) == 2) {
+        acdm_inbound in = {.struct_size = sizeof in, .kind = a, .from = strcmp(b, "-") ? b : "",
+                           .text = "hello", .conversation = "conv-1"};
+        int rc = c->host->submit(inst, &in, on_submitted, NULL);
+        report(c, "submit-rc", "%d", rc);
+    } else if (!strcmp(t, "submit-small")) {
+        acdm_inbound in = {.struct_size = sizeof(size_t), .kind = "chat", .from = "x"};
+        report(c, "submit-rc", "%d", c->host->submit(inst, &in, on_submitted, NULL));
+    } else if (!strcmp(t, "post")) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, post_thread, c) == 0) pthread_join(th, NULL);
+    } else if (!strcmp(t, "burst")) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, burst_thread, c) == 0) pthread_join(th, NULL);
+    } else if (sscanf(t, "timer %63s", a) == 1) {
+        c->host->timer_start(inst, (uint64_t)atoi(a), 0, on_timer, NULL);
+    } else if (sscanf(t, "repeat %63s", a) == 1) {
+        c->rep = c->host->timer_start(inst, (uint64_t)atoi(a), (uint64_t)atoi(a), on_repeat, NULL);
+    } else if (sscanf(t, "kv-set %63s %63s", a, b) == 2) {
+        report(c, "kv", "%d", c->host->kv_set(inst, a, strcmp(b, "-") ? b : NULL, strlen(b)));
+    } else if (sscanf(t, "kv-get %63s", a) == 1) {
+        char *v = NULL;
+        size_t n = 0;
+        int rc = c->host->kv_get(inst, a, &v, &n);
+        report(c, "kv", "%s", rc == 0 ? v : "ENOENT");
+        c->host->free(v);
+    } else if (!strcmp(t, "watch")) {
+        if (pipe(c->pipefd) < 0) return -1;
+        c->watch = c->host->watch_fd(inst, c->pipefd[0], ACDM_WATCH_READ, on_readable, NULL);
+        if (!c->watch || pthread_create(&c->th, NULL, pipe_thread, c) != 0) return -1;
+    } else if (sscanf(t, "http %63s", a) == 1) {
+        acdm_http_out o = {.struct_size = sizeof o, .url = a, .body = "ping", .timeout_ms = 3000};
+        report(c, "http-rc", "%d", c->host->http_request(inst, &o, on_http, NULL));
+    } else if (sscanf(t, "end %63s", a) == 1) {
+        report(c, "end-rc", "%d", c->host->end(inst, a, "hangup"));
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static void c_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
+{
+    (void)inst;
+    report(priv, "event", "%d %s", (int)ev->type, ev->bericht_id ? ev->bericht_id : "-");
+}
+
+static const acdm_plugin desc = ACDM_PLUGIN_INIT(
+    .name = "good_counter", .version = "1.0", .description = "test plugin", .kinds = "chat,sms",
+    .instance_size = sizeof(counter), .check_config = c_check, .init = c_init, .start = c_start,
+    .reload = c_reload, .deliver = c_deliver, .on_event = c_event, .stop = c_stop,
+    .destroy = c_destroy);
+
+ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &desc; }

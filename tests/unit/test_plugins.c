@@ -1,0 +1,810 @@
+/* test_plugins.c -- unit tests of the plugin host: loader refusals, instances, host calls, hot drop. */
+#include "plugins.h"
+#include "http.h"
+#include "log.h"
+
+#include <check.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TP "build/testplugins/"
+
+/* ================================================================ a fake HTTP server
+ * plugins.c is linked against these instead of core/http.c, so routes and websockets are
+ * driven directly (the real server is covered by the integration tests). */
+
+typedef struct { int id; char method[16]; char pattern[128]; acdm_route_fn fn;
+                 const acdm_ws_handlers *hd; acdm_ws_handlers hdc; void *user; bool gone; } fake_route;
+struct acdm_http { fake_route r[16]; int n; int unrouted; };
+struct acdm_req { const char *method, *path, *query, *body, *auth;
+                  int status; char ctype[64]; char out[1024]; bool replied; };
+struct acdm_ws { void *user; char sent[256]; int closed_code; };
+
+int acdm_http_route(acdm_http *h, const char *method, const char *pattern, acdm_route_fn fn, void *user)
+{
+    fake_route *r = &h->r[h->n++];
+    r->id = h->n;
+    snprintf(r->method, sizeof r->method, "%s", method ? method : "*");
+    snprintf(r->pattern, sizeof r->pattern, "%s", pattern);
+    r->fn = fn; r->user = user;
+    return r->id;
+}
+int acdm_http_ws(acdm_http *h, const char *path, const acdm_ws_handlers *hd, void *user)
+{
+    fake_route *r = &h->r[h->n++];
+    r->id = h->n;
+    snprintf(r->method, sizeof r->method, "WS");
+    snprintf(r->pattern, sizeof r->pattern, "%s", path);
+    r->hdc = *hd; r->hd = &r->hdc; r->user = user;
+    return r->id;
+}
+void acdm_http_unroute(acdm_http *h, int id)
+{
+    ck_assert_int_gt(id, 0);
+    ck_assert(!h->r[id - 1].gone);
+    h->r[id - 1].gone = true;
+    h->unrouted++;
+}
+const char *acdm_req_method(const acdm_req *r) { return r->method; }
+const char *acdm_req_path(const acdm_req *r) { return r->path; }
+const char *acdm_req_query_string(const acdm_req *r) { return r->query; }
+const char *acdm_req_header(acdm_req *r, const char *name)
+{
+    return !strcasecmp(name, "Authorization") ? r->auth : NULL;
+}
+const char *acdm_req_body(const acdm_req *r, size_t *len)
+{
+    *len = r->body ? strlen(r->body) : 0;
+    return r->body ? r->body : "";
+}
+void acdm_http_reply(acdm_req *r, int status, const char *ct, const char *body, size_t len)
+{
+    ck_assert(!r->replied);
+    r->replied = true;
+    r->status = status;
+    snprintf(r->ctype, sizeof r->ctype, "%s", ct ? ct : "");
+    snprintf(r->out, sizeof r->out, "%.*s", (int)len, body ? body : "");
+}
+void acdm_http_problem(acdm_req *r, int status, const char *title, const char *fmt, ...)
+{
+    (void)fmt;
+    acdm_http_reply(r, status, "application/problem+json", title, strlen(title));
+}
+int acdm_ws_send(acdm_ws *ws, const char *text, size_t len)
+{
+    snprintf(ws->sent, sizeof ws->sent, "%.*s", (int)len, text);
+    return 0;
+}
+void acdm_ws_close(acdm_ws *ws, int code, const char *reason) { (void)reason; ws->closed_code = code; }
+void acdm_ws_set_user(acdm_ws *ws, void *p) { ws->user = p; }
+void *acdm_ws_user(const acdm_ws *ws) { return ws->user; }
+
+static fake_route *find_route(acdm_http *h, const char *pattern)
+{
+    for (int k = 0; k < h->n; k++)
+        if (!strcmp(h->r[k].pattern, pattern)) return &h->r[k];
+    return NULL;
+}
+
+/* ================================================================ a mock engine (the core's side) */
+
+typedef struct { pthread_t tid; char inst[64], what[64], text[512]; } record;
+typedef struct { acdm_instance *inst; acdm_submit_cb cb; void *user; } owed;
+
+static struct {
+    record rec[512];
+    int n;
+    owed owed[16];
+    int n_owed;
+    int submits, ends;
+    char last_from[64], last_kind[16];
+} eng;
+
+static void rec_add(acdm_instance *inst, const char *what, const char *text)
+{
+    ck_assert_int_lt(eng.n, 512);
+    record *r = &eng.rec[eng.n++];
+    r->tid = pthread_self();
+    snprintf(r->inst, sizeof r->inst, "%s", acdm_instance_name_of(inst));
+    snprintf(r->what, sizeof r->what, "%s", what);
+    snprintf(r->text, sizeof r->text, "%s", text ? text : "");
+}
+
+static int mock_submit(void *e, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+{
+    (void)e;
+    eng.submits++;
+    snprintf(eng.last_from, sizeof eng.last_from, "%s", in->from);
+    snprintf(eng.last_kind, sizeof eng.last_kind, "%s", in->kind);
+    if (cb) eng.owed[eng.n_owed++] = (owed){inst, cb, user};
+    return 0;
+}
+static int mock_end(void *e, acdm_instance *inst, const char *id, const char *reason)
+{
+    (void)e; (void)inst; (void)id; (void)reason;
+    eng.ends++;
+    return 0;
+}
+static int mock_message_in(void *e, acdm_instance *inst, const char *id, const char *text, const char *pl)
+{
+    (void)e; (void)pl;
+    rec_add(inst, id, text);
+    return 0;
+}
+/* the engine keeps its promise: every owed submit callback is called (after "commit") */
+static void mock_commit_all(void)
+{
+    for (int k = 0; k < eng.n_owed; k++)
+        eng.owed[k].cb(eng.owed[k].inst, NULL, eng.owed[k].user, ACDM_SUBMIT_QUEUED, "b-1", NULL);
+    eng.n_owed = 0;
+}
+
+static const record *find_rec(const char *inst, const char *what)
+{
+    for (int k = eng.n - 1; k >= 0; k--)
+        if ((!inst || !strcmp(eng.rec[k].inst, inst)) && !strcmp(eng.rec[k].what, what))
+            return &eng.rec[k];
+    return NULL;
+}
+static int count_rec(const char *what)
+{
+    int n = 0;
+    for (int k = 0; k < eng.n; k++) n += !strcmp(eng.rec[k].what, what);
+    return n;
+}
+
+/* ================================================================ fixture */
+
+static uv_loop_t loop;
+static uv_timer_t tick;
+static acdm_plugins *P;
+static struct acdm_http fake_http;
+
+static void on_tick(uv_timer_t *t) { (void)t; }
+
+static acdm_plugins *host_new(const char *dir, bool with_http)
+{
+    memset(&eng, 0, sizeof eng);
+    memset(&fake_http, 0, sizeof fake_http);
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, on_tick, 5, 5);   /* keeps uv_run(ONCE) from blocking for long */
+    acdm_plugin_env env = {.loop = &loop, .store = NULL, .http = with_http ? &fake_http : NULL,
+                           .engine = &eng, .submit = mock_submit, .end = mock_end,
+                           .message_in = mock_message_in};
+    acdm_plugins *p = NULL;
+    ck_assert_int_eq(acdm_plugins_create(&env, dir, &p), 0);
+    return p;
+}
+
+static void host_free(acdm_plugins *p)
+{
+    acdm_plugins_destroy(p);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);   /* every handle of the host is closed */
+}
+
+/* Runs the loop until what is recorded (for inst), or timeout. */
+static const record *run_until(const char *inst, const char *what, int timeout_ms)
+{
+    uint64_t end = uv_now(&loop) + (uint64_t)timeout_ms;
+    const record *r;
+    while (!(r = find_rec(inst, what)) && uv_now(&loop) < end) uv_run(&loop, UV_RUN_ONCE);
+    return r;
+}
+static void run_for(int ms)
+{
+    uv_update_time(&loop);
+    uint64_t end = uv_now(&loop) + (uint64_t)ms;
+    while (uv_now(&loop) < end) uv_run(&loop, UV_RUN_ONCE);
+}
+
+/* A config with channels given as name, plugin, config-json triples (NULL-terminated). */
+static acdm_config *cfg_make(const char *first, ...)
+{
+    acdm_config *c = calloc(1, sizeof *c);
+    c->channels = calloc(8, sizeof *c->channels);
+    va_list ap;
+    va_start(ap, first);
+    for (const char *name = first; name; name = va_arg(ap, const char *)) {
+        acdm_channel_def *ch = &c->channels[c->n_channels++];
+        ch->name = strdup(name);
+        ch->plugin = strdup(va_arg(ap, const char *));
+        ch->queue = strdup("algemeen");
+        json_error_t je;
+        ch->config = json_loads(va_arg(ap, const char *), 0, &je);
+        ck_assert_ptr_nonnull(ch->config);
+    }
+    va_end(ap);
+    return c;
+}
+static void cfg_free(acdm_config *c)
+{
+    for (size_t k = 0; k < c->n_channels; k++) {
+        free(c->channels[k].name); free(c->channels[k].plugin); free(c->channels[k].queue);
+        json_decref(c->channels[k].config);
+    }
+    free(c->channels);
+    free(c);
+}
+static int configure(acdm_plugins *p, acdm_config *c)
+{
+    int rc = acdm_plugins_configure(p, c);
+    cfg_free(c);
+    return rc;
+}
+
+static int deliver(acdm_plugins *p, const char *inst, const char *text)
+{
+    acdm_reply r = {.struct_size = sizeof r, .bericht_id = "b-1", .to = "alice", .agent = "a1",
+                    .text = text};
+    return acdm_plugins_deliver(p, inst, &r);
+}
+
+static void load_good(acdm_plugins *p)
+{
+    char err[256];
+    ck_assert_int_eq(acdm_plugins_load_file(p, TP "good_counter.so", err, sizeof err), 0);
+}
+
+/* ================================================================ loader */
+
+static void expect_refused(acdm_plugins *p, const char *file, const char *reason_part)
+{
+    char err[512] = "";
+    ck_assert_int_lt(acdm_plugins_load_file(p, file, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, reason_part), "%s: reason \"%s\" lacks \"%s\"", file, err, reason_part);
+}
+
+START_TEST(refusals_name_the_reason_and_the_host_keeps_going)
+{
+    P = host_new(TP, false);
+    expect_refused(P, TP "bad_abi_major.so", "built for plugin ABI 2.0, this core speaks 1.0");
+    expect_refused(P, TP "missing_deliver.so", "mandatory callback deliver is missing");
+    expect_refused(P, TP "no_entry.so", "no exported symbol acdm_plugin_entry");
+    expect_refused(P, TP "small_struct.so", "not binary compatible");
+    expect_refused(P, TP "does_not_exist.so", "cannot stat");
+    expect_refused(P, "tests/unit/test_plugins.c", "not an ELF shared object");
+    ck_assert_int_eq(acdm_plugins_load_file(P, TP "dup_name_a.so", NULL, 0), 0);
+    expect_refused(P, TP "dup_name_b.so", "plugin name \"dup_name\" is already taken by "
+                   TP "dup_name_a.so");
+    load_good(P);   /* still loading after every refusal */
+    json_t *ref = acdm_plugins_refused_json(P);
+    ck_assert_int_eq(json_array_size(ref), 7);
+    json_decref(ref);
+    json_t *list = acdm_plugins_json(P);
+    ck_assert_int_eq(json_array_size(list), 2);
+    json_decref(list);
+    host_free(P);
+}
+END_TEST
+
+START_TEST(refusal_is_one_log_line_naming_file_and_reason)
+{
+    char path[] = "/tmp/acdm-plugins-log-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    P = host_new(TP, false);
+    acdm_plugins_load_file(P, TP "bad_abi_major.so", NULL, 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[4096] = "";
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    unlink(path);
+    ck_assert_int_gt(n, 0);
+    buf[n] = 0;
+    const char *line = strstr(buf, "ERR [plugins] refused " TP "bad_abi_major.so: built for plugin ABI 2.0");
+    ck_assert_msg(line, "log was: %s", buf);
+    ck_assert_ptr_nonnull(strstr(line, "rebuild the plugin"));
+    host_free(P);
+}
+END_TEST
+
+START_TEST(load_all_loads_good_ones_and_refuses_the_rest)
+{
+    P = host_new(TP, false);
+    /* alphabetical: dup_name_a.so wins over dup_name_b.so */
+    ck_assert_int_eq(acdm_plugins_load_all(P), 2);
+    json_t *list = acdm_plugins_json(P);
+    ck_assert_int_eq(json_array_size(list), 2);
+    json_t *ref = acdm_plugins_refused_json(P);
+    ck_assert_int_eq(json_array_size(ref), 5);   /* bad_abi_major, dup_name_b, missing_deliver, no_entry, small_struct */
+    bool dup_seen = false;
+    size_t k;
+    json_t *v;
+    json_array_foreach(ref, k, v) {
+        const char *why = json_string_value(json_object_get(v, "reason"));
+        if (strstr(json_string_value(json_object_get(v, "file")), "dup_name_b.so")) {
+            dup_seen = true;
+            ck_assert_ptr_nonnull(strstr(why, "dup_name_a.so"));
+        }
+    }
+    ck_assert(dup_seen);
+    json_decref(ref);
+    json_decref(list);
+    ck_assert_int_eq(acdm_plugins_load_all(P), 0);   /* already loaded: nothing new */
+    host_free(P);
+}
+END_TEST
+
+/* ================================================================ instances */
+
+START_TEST(two_instances_get_separate_memory)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", "{\"tag\":\"a\"}",
+                                           "c2", "good_counter", "{\"tag\":\"b\"}", NULL)), 0);
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "c1")), "running");
+    ck_assert_str_eq(acdm_instance_queue(acdm_plugins_instance(P, "c2")), "algemeen");
+    ck_assert_int_eq(deliver(P, "c1", "count"), 0);
+    ck_assert_int_eq(deliver(P, "c1", "count"), 0);
+    ck_assert_int_eq(deliver(P, "c2", "count"), 0);
+    ck_assert_str_eq(find_rec("c1", "count")->text, "c1/a:2");
+    ck_assert_str_eq(find_rec("c2", "count")->text, "c2/b:1");
+    ck_assert_int_eq(deliver(P, "nope", "count"), ACDM_ENOENT);
+    json_t *list = acdm_plugins_json(P);
+    json_t *insts = json_object_get(json_array_get(list, 0), "instances");
+    ck_assert_int_eq(json_array_size(insts), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "abi")), "1.0");
+    json_decref(list);
+    host_free(P);
+}
+END_TEST
+
+static char *slurp(const char *path)
+{
+    static char buf[4096];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+START_TEST(configure_applies_a_diff)
+{
+    char trace[] = "/tmp/acdm-trace-XXXXXX";
+    int fd = mkstemp(trace);
+    close(fd);
+    char c1[256], c1b[256], c2[256], c3[256], c1r[256];
+    snprintf(c1, sizeof c1, "{\"tag\":\"a\",\"trace\":\"%s\"}", trace);
+    snprintf(c1b, sizeof c1b, "{\"tag\":\"a2\",\"trace\":\"%s\"}", trace);
+    snprintf(c1r, sizeof c1r, "{\"tag\":\"a3\",\"refuse_reload\":true,\"trace\":\"%s\"}", trace);
+    snprintf(c2, sizeof c2, "{\"tag\":\"b\",\"trace\":\"%s\"}", trace);
+    snprintf(c3, sizeof c3, "{\"tag\":\"c\",\"trace\":\"%s\"}", trace);
+    P = host_new(TP, false);
+    load_good(P);
+    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", c1, "c2", "good_counter", c2, NULL)), 0);
+    ck_assert_str_eq(slurp(trace), "init a\nstart a\ninit b\nstart b\n");
+    deliver(P, "c1", "count");
+    truncate(trace, 0);
+    /* c1 changed (reload keeps its memory), c2 removed, c3 new, nothing else touched */
+    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", c1b, "c3", "good_counter", c3, NULL)), 0);
+    ck_assert_str_eq(slurp(trace), "reload a2\ninit c\nstart c\nstop b\ndestroy b\n");
+    ck_assert_ptr_null(acdm_plugins_instance(P, "c2"));
+    deliver(P, "c1", "count");
+    ck_assert_str_eq(find_rec("c1", "count")->text, "c1/a2:2");
+    /* same config again: no callback at all */
+    truncate(trace, 0);
+    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", c1b, "c3", "good_counter", c3, NULL)), 0);
+    ck_assert_str_eq(slurp(trace), "");
+    /* a refused reload keeps the old config and reports the failure */
+    ck_assert_int_lt(configure(P, cfg_make("c1", "good_counter", c1r, "c3", "good_counter", c3, NULL)), 0);
+    deliver(P, "c1", "count");
+    ck_assert_str_eq(find_rec("c1", "count")->text, "c1/a2:3");
+    /* check_config runs before a reload, nothing applied */
+    char err[512];
+    acdm_config *bad = cfg_make("c1", "good_counter", "{\"bad\":true}", "w", "not_loaded", "{}", NULL);
+    ck_assert_int_eq(acdm_plugins_check(P, bad, err, sizeof err), ACDM_EINVAL);
+    ck_assert_str_eq(err, "channels[0] (c1): plugin good_counter: \"bad\" must not be true");
+    cfg_free(bad);
+    /* a failing init leaves the instance failed, the others running */
+    ck_assert_int_lt(configure(P, cfg_make("c1", "good_counter", c1b, "f", "good_counter",
+                                           "{\"fail_init\":true}", NULL)), 0);
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "f")), "failed");
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "c1")), "running");
+    host_free(P);
+    unlink(trace);
+}
+END_TEST
+
+START_TEST(instances_wait_for_their_plugin_and_follow_enable)
+{
+    P = host_new(TP, false);
+    ck_assert_int_eq(configure(P, cfg_make("w1", "good_counter", "{\"tag\":\"w\"}", NULL)), 0);
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "w1")), "waiting");
+    ck_assert_int_eq(deliver(P, "w1", "count"), ACDM_ENOENT);
+    load_good(P);
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "w1")), "running");
+    ck_assert_int_eq(acdm_plugins_unload(P, "good_counter"), ACDM_ESTATE);  /* in use */
+    ck_assert_int_eq(acdm_plugins_enable(P, "good_counter", false), 0);
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "w1")), "disabled");
+    ck_assert_int_eq(deliver(P, "w1", "count"), ACDM_ENOENT);
+    ck_assert_int_eq(acdm_plugins_enable(P, "good_counter", true), 0);
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "w1")), "running");
+    ck_assert_int_eq(acdm_plugins_enable(P, "good_counter.so", true), ACDM_ENOENT); /* by name, not file */
+    host_free(P);
+}
+END_TEST
+
+/* ================================================================ host calls */
+
+START_TEST(post_from_a_thread_runs_on_the_loop_thread)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    ck_assert_int_eq(deliver(P, "c1", "post"), 0);
+    ck_assert_ptr_null(find_rec("c1", "post"));   /* not run inside post() */
+    const record *r = run_until("c1", "post", 2000);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(r->text, "ran");
+    ck_assert(pthread_equal(r->tid, pthread_self()));
+    host_free(P);
+}
+END_TEST
+
+START_TEST(posts_to_a_stopped_instance_are_dropped)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    ck_assert_int_eq(deliver(P, "c1", "burst"), 0);   /* 100 posts queued, none run yet */
+    configure(P, cfg_make(NULL));
+    run_for(50);
+    ck_assert_int_eq(count_rec("post"), 0);
+    host_free(P);
+}
+END_TEST
+
+START_TEST(timers_fire_and_are_cancelled_on_stop)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    deliver(P, "c1", "timer 20");
+    deliver(P, "c1", "repeat 10");
+    ck_assert_str_eq(run_until("c1", "timer", 2000)->text, "fired");
+    ck_assert_str_eq(run_until("c1", "repeat", 2000)->text, "3");
+    run_for(50);
+    ck_assert_int_eq(count_rec("repeat"), 1);     /* stopped from its own callback */
+    deliver(P, "c1", "timer 30");                 /* still pending at stop: freed by the host */
+    configure(P, cfg_make(NULL));
+    run_for(60);
+    ck_assert_int_eq(count_rec("timer"), 1);
+    host_free(P);
+}
+END_TEST
+
+START_TEST(kv_is_per_instance)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", "c2", "good_counter", "{}", NULL));
+    deliver(P, "c1", "kv-get k");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "ENOENT");
+    deliver(P, "c1", "kv-set k v1");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "0");
+    deliver(P, "c1", "kv-get k");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "v1");
+    deliver(P, "c2", "kv-get k");
+    ck_assert_str_eq(find_rec("c2", "kv")->text, "ENOENT");
+    deliver(P, "c1", "kv-set k v2");
+    deliver(P, "c1", "kv-get k");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "v2");
+    /* survives a restart of the instance */
+    configure(P, cfg_make("c2", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    deliver(P, "c1", "kv-get k");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "v2");
+    deliver(P, "c1", "kv-set k -");   /* delete */
+    deliver(P, "c1", "kv-get k");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "ENOENT");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(fd_watch_fires)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    ck_assert_int_eq(deliver(P, "c1", "watch"), 0);
+    const record *r = run_until("c1", "watch", 2000);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(r->text, "x");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(submit_is_validated_and_forwarded)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    deliver(P, "c1", "submit chat alice@example.nl");
+    ck_assert_str_eq(find_rec("c1", "submit-rc")->text, "0");
+    ck_assert_int_eq(eng.submits, 1);
+    ck_assert_str_eq(eng.last_from, "alice@example.nl");
+    ck_assert_ptr_null(find_rec("c1", "submit-cb"));
+    mock_commit_all();
+    ck_assert_str_eq(find_rec("c1", "submit-cb")->text, "0 b-1 -");
+    /* bad input: negative, the engine never sees it, the callback never runs */
+    deliver(P, "c1", "submit fax alice");
+    ck_assert_str_eq(find_rec("c1", "submit-rc")->text, "-1");
+    deliver(P, "c1", "submit chat -");
+    ck_assert_str_eq(find_rec("c1", "submit-rc")->text, "-1");
+    deliver(P, "c1", "submit-small");
+    ck_assert_str_eq(find_rec("c1", "submit-rc")->text, "-1");
+    ck_assert_int_eq(eng.submits, 1);
+    ck_assert_int_eq(count_rec("submit-cb"), 1);
+    deliver(P, "c1", "end b-1");
+    ck_assert_str_eq(find_rec("c1", "end-rc")->text, "0");
+    ck_assert_int_eq(eng.ends, 1);
+    /* a callback owed to an instance that stopped meanwhile is swallowed */
+    deliver(P, "c1", "submit sms 0612345678");
+    configure(P, cfg_make(NULL));
+    mock_commit_all();
+    ck_assert_int_eq(count_rec("submit-cb"), 1);
+    host_free(P);
+}
+END_TEST
+
+START_TEST(events_reach_on_event)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    acdm_event_info ev = {.struct_size = sizeof ev, .type = ACDM_EV_ACCEPTED, .bericht_id = "b-9",
+                          .queue = "algemeen", .agent = "a1"};
+    acdm_plugins_event(P, "c1", &ev);
+    ck_assert_str_eq(find_rec("c1", "event")->text, "2 b-9");
+    acdm_plugins_event(P, "nope", &ev);   /* ignored */
+    host_free(P);
+}
+END_TEST
+
+START_TEST(routes_are_mapped_under_channels_and_removed_on_stop)
+{
+    P = host_new(TP, true);
+    load_good(P);
+    configure(P, cfg_make("web1", "good_counter", "{\"tag\":\"t\",\"http\":true}", NULL));
+    fake_route *hello = find_route(&fake_http, "/channels/web1/hello");
+    fake_route *echo = find_route(&fake_http, "/channels/web1/echo/*");
+    fake_route *ws = find_route(&fake_http, "/channels/web1/ws");
+    ck_assert_ptr_nonnull(hello);
+    ck_assert_ptr_nonnull(echo);
+    ck_assert_ptr_nonnull(ws);
+    ck_assert_str_eq(hello->method, "GET");
+    ck_assert_str_eq(echo->method, "*");
+
+    struct acdm_req r1 = {.method = "GET", .path = "/channels/web1/hello"};
+    hello->fn(hello->user, &r1);
+    ck_assert_int_eq(r1.status, 200);
+    ck_assert_str_eq(r1.ctype, "application/json");
+    ck_assert_str_eq(r1.out, "{\"instance\":\"web1\",\"tag\":\"t\",\"path\":\"/hello\"}");
+    struct acdm_req r2 = {.method = "POST", .path = "/channels/web1/echo/x", .body = "{\"a\":1}"};
+    echo->fn(echo->user, &r2);
+    ck_assert_int_eq(r2.status, 201);
+    ck_assert_str_eq(r2.ctype, "text/plain");
+    ck_assert_str_eq(r2.out, "{\"a\":1}");
+
+    struct acdm_ws w1 = {0}, w2 = {0};
+    struct acdm_req up = {.method = "GET", .path = "/channels/web1/ws"};
+    struct acdm_req deny = {.method = "GET", .path = "/channels/web1/ws", .query = "deny=1"};
+    ck_assert_int_eq(ws->hd->open(ws->user, &w1, &up), 0);
+    ck_assert_int_lt(ws->hd->open(ws->user, &w2, &deny), 0);
+    ws->hd->message(ws->user, &w1, "hi", 2);
+    ck_assert_str_eq(w1.sent, "hi");
+
+    configure(P, cfg_make(NULL));            /* stop: routes gone, open websocket closed */
+    ck_assert_int_eq(fake_http.unrouted, 3);
+    ck_assert_int_eq(w1.closed_code, 1001);
+    ws->hd->close(ws->user, &w1);            /* the server's close callback comes later */
+    host_free(P);
+}
+END_TEST
+
+START_TEST(routes_refused_without_http)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    ck_assert_int_lt(configure(P, cfg_make("web1", "good_counter", "{\"http\":true}", NULL)), 0);
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "web1")), "failed");
+    host_free(P);
+}
+END_TEST
+
+/* a one-shot HTTP server on loopback for the outbound client */
+static int srv_fd;
+static void *srv_thread(void *arg)
+{
+    (void)arg;
+    int c = accept(srv_fd, NULL, NULL);
+    if (c < 0) return NULL;
+    char buf[4096];
+    size_t got = 0;
+    while (got < sizeof buf - 1) {   /* until the 4-byte body "ping" is in */
+        ssize_t n = read(c, buf + got, sizeof buf - 1 - got);
+        if (n <= 0) break;
+        got += (size_t)n;
+        buf[got] = 0;
+        char *e = strstr(buf, "\r\n\r\n");
+        if (e && strlen(e + 4) >= 4) break;
+    }
+    const char *resp = "HTTP/1.1 202 Accepted\r\nContent-Length: 4\r\nConnection: close\r\n\r\npong";
+    if (write(c, resp, strlen(resp)) < 0) perror("write");
+    close(c);
+    return NULL;
+}
+
+START_TEST(outbound_http_via_curl_multi_on_the_loop)
+{
+    srv_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(srv_fd, (struct sockaddr *)&a, sizeof a), 0);
+    listen(srv_fd, 4);
+    socklen_t al = sizeof a;
+    getsockname(srv_fd, (struct sockaddr *)&a, &al);
+    pthread_t th;
+    pthread_create(&th, NULL, srv_thread, NULL);
+
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "http http://127.0.0.1:%d/hook", ntohs(a.sin_port));
+    deliver(P, "c1", cmd);
+    ck_assert_str_eq(find_rec("c1", "http-rc")->text, "0");
+    ck_assert_ptr_null(find_rec("c1", "http"));   /* done never runs inside the call */
+    const record *r = run_until("c1", "http", 5000);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(r->text, "202 pong");
+    ck_assert(pthread_equal(r->tid, pthread_self()));
+    pthread_join(th, NULL);
+    close(srv_fd);
+
+    /* transport error: nothing listens there any more */
+    deliver(P, "c1", cmd);
+    uint64_t end = uv_now(&loop) + 5000;
+    while (count_rec("http") < 2 && uv_now(&loop) < end) uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(count_rec("http"), 2);
+    r = find_rec("c1", "http");
+    ck_assert_msg(r->text[0] == '-' && strstr(r->text, "error"), "got %s", r->text);
+    /* a bad URL is refused at once */
+    deliver(P, "c1", "http ftp://x/");
+    ck_assert_str_eq(find_rec("c1", "http-rc")->text, "-1");
+    host_free(P);
+}
+END_TEST
+
+/* ================================================================ hot drop */
+
+START_TEST(a_plugin_copied_into_the_watched_folder_starts_its_instances)
+{
+    char dir[] = "/tmp/acdm-hotdrop-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    P = host_new(dir, false);
+    ck_assert_int_eq(acdm_plugins_load_all(P), 0);
+    configure(P, cfg_make("hot", "good_counter", "{\"tag\":\"h\"}", NULL));
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "hot")), "waiting");
+    ck_assert_int_eq(acdm_plugins_watch(P), 0);
+
+    /* copy in steps, like cp on a slow disk: the half-written file must not be loaded */
+    int in = open(TP "good_counter.so", O_RDONLY);
+    ck_assert_int_ge(in, 0);
+    struct stat st;
+    fstat(in, &st);
+    char *buf = malloc((size_t)st.st_size);
+    ck_assert_int_eq(read(in, buf, (size_t)st.st_size), st.st_size);
+    close(in);
+    char dst[256];
+    snprintf(dst, sizeof dst, "%s/good_counter.so", dir);
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    size_t half = (size_t)st.st_size / 2;
+    ck_assert_int_eq(write(out, buf, half), (ssize_t)half);
+    run_for(600);   /* longer than the debounce: the incomplete file is retried, not loaded */
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "hot")), "waiting");
+    ck_assert_int_eq(write(out, buf + half, (size_t)st.st_size - half), (ssize_t)((size_t)st.st_size - half));
+    close(out);
+    free(buf);
+
+    uv_update_time(&loop);
+    uint64_t end = uv_now(&loop) + 5000;
+    while (strcmp(acdm_instance_state(acdm_plugins_instance(P, "hot")), "running") &&
+           uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "hot")), "running");
+    ck_assert_int_eq(deliver(P, "hot", "count"), 0);
+    ck_assert_str_eq(find_rec("hot", "count")->text, "hot/h:1");
+    json_t *ref = acdm_plugins_refused_json(P);
+    ck_assert_int_eq(json_array_size(ref), 0);   /* never tried the torn file */
+    json_decref(ref);
+
+    /* rename into place: a second plugin file appears atomically */
+    char tmp[256], dst2[256];
+    snprintf(tmp, sizeof tmp, "%s/.incoming", dir);
+    snprintf(dst2, sizeof dst2, "%s/dup_name_a.so", dir);
+    in = open(TP "dup_name_a.so", O_RDONLY);
+    fstat(in, &st);
+    buf = malloc((size_t)st.st_size);
+    ck_assert_int_eq(read(in, buf, (size_t)st.st_size), st.st_size);
+    close(in);
+    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_eq(write(out, buf, (size_t)st.st_size), st.st_size);
+    close(out);
+    free(buf);
+    ck_assert_int_eq(rename(tmp, dst2), 0);
+    end = uv_now(&loop) + 5000;
+    json_t *list = NULL;
+    for (;;) {
+        list = acdm_plugins_json(P);
+        if (json_array_size(list) == 2 || uv_now(&loop) >= end) break;
+        json_decref(list);
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(json_array_size(list), 2);
+    json_decref(list);
+
+    host_free(P);
+    unlink(dst);
+    unlink(dst2);
+    rmdir(dir);
+}
+END_TEST
+
+/* ================================================================ runner */
+
+#define ADD(s, fn, secs) do { TCase *tc = tcase_create(#fn); tcase_set_timeout(tc, secs); \
+                              tcase_add_test(tc, fn); suite_add_tcase(s, tc); } while (0)
+
+static Suite *plugins_suite(void)
+{
+    Suite *s = suite_create("plugins");
+    ADD(s, refusals_name_the_reason_and_the_host_keeps_going, 10);
+    ADD(s, refusal_is_one_log_line_naming_file_and_reason, 10);
+    ADD(s, load_all_loads_good_ones_and_refuses_the_rest, 10);
+    ADD(s, two_instances_get_separate_memory, 10);
+    ADD(s, configure_applies_a_diff, 10);
+    ADD(s, instances_wait_for_their_plugin_and_follow_enable, 10);
+    ADD(s, post_from_a_thread_runs_on_the_loop_thread, 10);
+    ADD(s, posts_to_a_stopped_instance_are_dropped, 10);
+    ADD(s, timers_fire_and_are_cancelled_on_stop, 10);
+    ADD(s, kv_is_per_instance, 10);
+    ADD(s, fd_watch_fires, 10);
+    ADD(s, submit_is_validated_and_forwarded, 10);
+    ADD(s, events_reach_on_event, 10);
+    ADD(s, routes_are_mapped_under_channels_and_removed_on_stop, 10);
+    ADD(s, routes_refused_without_http, 10);
+    ADD(s, outbound_http_via_curl_multi_on_the_loop, 20);
+    ADD(s, a_plugin_copied_into_the_watched_folder_starts_its_instances, 20);
+    return s;
+}
+
+int main(void)
+{
+    acdm_log_level = ACDM_LOG_WARN;
+    SRunner *sr = srunner_create(plugins_suite());
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
