@@ -199,6 +199,7 @@ static void agent_occupancy(acdm_agent *a)
     uint32_t occ = 0;
     for (int k = 0; k < ACDM_KIND__COUNT; k++)
         if (a->cap[k] > 0) occ += (uint32_t)(a->load[k] * 1000 / a->cap[k]);
+    if (occ != a->occupancy) a->key_ver++;
     a->occupancy = occ;
 }
 
@@ -562,7 +563,7 @@ int acdm_agent_login(acdm_model *m, acdm_agent *a, int64_t now)
     a->state = ACDM_AGENT_NOT_READY;
     snprintf(a->reason, sizeof a->reason, "%s", "login");
     a->state_since = now;
-    a->idle_since = now;
+    acdm_agent_set_idle(a, now);
     a->misses = 0;
     acdm_emit(m, ACDM_ME_AGENT_STATE, now, NULL, a, NULL, a->reason, 0);
     return 0;
@@ -614,7 +615,7 @@ int acdm_agent_ready(acdm_model *m, acdm_agent *a, int64_t now)
     a->reason[0] = 0;
     a->state_since = now;
     a->misses = 0;
-    if (!a->n_work) a->idle_since = now;
+    if (!a->n_work) acdm_agent_set_idle(a, now);
     acdm_emit(m, ACDM_ME_AGENT_STATE, now, NULL, a, NULL, NULL, 0);
     acdm_router_agent_free(m, a, now);
     return 0;
@@ -731,10 +732,11 @@ int acdm_agent_complete(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t n
     acdm_work *w = a ? acdm_agent_work(a, b) : NULL;
     if (!w || w->state != ACDM_W_ACTIVE) return ACDM_ESTATE;
     a->handled++;
+    a->key_ver++;
     int wrap = b->queue->def->wrapup_s;
     if (wrap <= 0) {
         acdm_work_remove(a, b);
-        a->idle_since = now;
+        acdm_agent_set_idle(a, now);
         done(m, b, now);
         acdm_router_agent_free(m, a, now);
         return 0;
@@ -755,7 +757,7 @@ int acdm_agent_wrapup_end(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t
     if (!w || w->state != ACDM_W_WRAPUP) return ACDM_ESTATE;
     acdm_timer_disarm(m, &b->t_wrap);
     acdm_work_remove(a, b);
-    a->idle_since = now;
+    acdm_agent_set_idle(a, now);
     done(m, b, now);
     acdm_router_agent_free(m, a, now);
     return 0;
@@ -787,7 +789,7 @@ int acdm_agent_transfer_queue(acdm_model *m, acdm_agent *a, acdm_bericht *b, acd
     b->skip = a;
     acdm_emit(m, ACDM_ME_TRANSFERRED, now, b, a, to, from->name, 0);
     enqueue_and_route(m, b, now, "transfer");
-    a->idle_since = now;
+    acdm_agent_set_idle(a, now);
     acdm_router_agent_free(m, a, now);
     return 0;
 }
@@ -803,7 +805,7 @@ int acdm_agent_transfer_agent(acdm_model *m, acdm_agent *a, acdm_bericht *b, acd
     b->preferred = to;
     acdm_emit(m, ACDM_ME_TRANSFERRED, now, b, a, b->queue, to->id, 0);
     acdm_router_offer(m, b, to, now);
-    a->idle_since = now;
+    acdm_agent_set_idle(a, now);
     acdm_router_agent_free(m, a, now);
     return 0;
 }
@@ -859,7 +861,7 @@ void acdm_model_tick(acdm_model *m, int64_t now)
             acdm_bericht *b = CONTAINER(t, acdm_bericht, t_wrap);
             acdm_agent *a = b->agent;
             acdm_work_remove(a, b);
-            a->idle_since = now;
+            acdm_agent_set_idle(a, now);
             done(m, b, now);
             acdm_router_agent_free(m, a, now);
             break;

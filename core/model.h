@@ -83,6 +83,7 @@ struct acdm_member {
     uint32_t position;        /* linear order */
     uint64_t rr_last;         /* round-robin: queue clock of this member's last offer */
     uint32_t rnd;             /* random strategy key */
+    uint32_t key_seen;        /* agent key_ver when last placed in the availability heaps */
     int32_t avail_idx[ACDM_KIND__COUNT];
 };
 
@@ -95,6 +96,7 @@ struct acdm_agent {
     int load[ACDM_KIND__COUNT];  /* offered + active + wrap-up items per kind */
     int n_wrapup;
     uint32_t occupancy;       /* sum over kinds of load*1000/cap: the least-occupied key */
+    uint32_t key_ver;         /* bumped when a strategy key (idle, handled, occupancy) changes */
     bool voice_blocks;
     acdm_member **members;
     uint32_t n_members;

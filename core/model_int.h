@@ -26,6 +26,12 @@ void acdm_timer_arm(acdm_model *m, acdm_tnode *t, int type, int64_t due);
 void acdm_timer_disarm(acdm_model *m, acdm_tnode *t);
 uint32_t acdm_model_rand(acdm_model *m);
 
+static inline void acdm_agent_set_idle(acdm_agent *a, int64_t now)
+{
+    a->idle_since = now;
+    a->key_ver++;
+}
+
 /* router.c */
 bool acdm_router_wait_less(const void *a, const void *b, const void *ctx);
 bool acdm_router_avail_less(const void *a, const void *b, const void *ctx);
@@ -39,6 +45,8 @@ void acdm_router_place(acdm_model *m, acdm_bericht *b, int64_t now);
 void acdm_router_queue(acdm_model *m, acdm_queue *q, int64_t now);
 bool acdm_router_skills_ok(const acdm_agent *a, const acdm_bericht *b);
 void acdm_router_offer(acdm_model *m, acdm_bericht *b, acdm_agent *a, int64_t now);
+/* the same without updating a's availability (the caller refreshes a afterwards) */
+void acdm_router_offer_noref(acdm_model *m, acdm_bericht *b, acdm_agent *a, int64_t now);
 
 /* model.c helpers used by the router */
 void acdm_offers_add(acdm_bericht *b, acdm_agent *a);

@@ -54,19 +54,21 @@ bool acdm_router_skills_ok(const acdm_agent *a, const acdm_bericht *b)
 
 void acdm_router_refresh(acdm_model *m, acdm_agent *a)
 {
+    (void)m;
     bool avail[ACDM_KIND__COUNT];
     for (int k = 0; k < ACDM_KIND__COUNT; k++) avail[k] = acdm_agent_available(a, k);
     for (uint32_t i = 0; i < a->n_members; i++) {
         acdm_member *mb = a->members[i];
         acdm_queue *q = mb->queue;
-        if (q->strategy == ACDM_STRAT_RANDOM) mb->rnd = acdm_model_rand(m);
+        bool stale = mb->key_seen != a->key_ver;
         for (int k = 0; k < ACDM_KIND__COUNT; k++) {
             bool want = mb->joined && avail[k] && !a->removed;
             bool in = mb->avail_idx[k] >= 0;
             if (want && !in) acdm_heap_push(&q->avail[k], mb);
             else if (!want && in) acdm_heap_remove(&q->avail[k], mb);
-            else if (want) acdm_heap_update(&q->avail[k], mb);
+            else if (want && stale) acdm_heap_update(&q->avail[k], mb);
         }
+        mb->key_seen = a->key_ver;
     }
 }
 
@@ -88,7 +90,8 @@ static bool better(const acdm_bericht *x, const acdm_bericht *y)
 
 void acdm_router_agent_free(acdm_model *m, acdm_agent *a, int64_t now)
 {
-    acdm_router_refresh(m, a);
+    /* match first, then update the availability heaps once: an agent who finds work at once
+     * never enters them */
     for (;;) {
         acdm_bericht *best = NULL;
         for (uint32_t i = 0; i < a->n_members; i++) {
@@ -101,9 +104,10 @@ void acdm_router_agent_free(acdm_model *m, acdm_agent *a, int64_t now)
                 if (b && better(b, best)) best = b;
             }
         }
-        if (!best) return;
-        acdm_router_offer(m, best, a, now);
+        if (!best) break;
+        acdm_router_offer_noref(m, best, a, now);
     }
+    acdm_router_refresh(m, a);
 }
 
 static bool member_takes(const void *item, const void *arg)
@@ -180,6 +184,12 @@ void acdm_router_queue(acdm_model *m, acdm_queue *q, int64_t now)
 
 void acdm_router_offer(acdm_model *m, acdm_bericht *b, acdm_agent *a, int64_t now)
 {
+    acdm_router_offer_noref(m, b, a, now);
+    acdm_router_refresh(m, a);
+}
+
+void acdm_router_offer_noref(acdm_model *m, acdm_bericht *b, acdm_agent *a, int64_t now)
+{
     acdm_queue *q = b->queue;
     if (b->wait_idx >= 0) acdm_wait_remove(b);
     if (b->t_offer.type == T_RETRY) acdm_timer_disarm(m, &b->t_offer);
@@ -189,9 +199,12 @@ void acdm_router_offer(acdm_model *m, acdm_bericht *b, acdm_agent *a, int64_t no
     b->skip = NULL;
     acdm_work_add(a, b, ACDM_W_OFFERED);
     acdm_member *mb = acdm_agent_member(a, q);
-    if (mb) mb->rr_last = ++q->rr_clock;
+    if (mb) {
+        mb->rr_last = ++q->rr_clock;
+        if (q->strategy == ACDM_STRAT_ROUND_ROBIN)
+            for (int k = 0; k < ACDM_KIND__COUNT; k++) acdm_heap_update(&q->avail[k], mb);
+    }
     if (b->t_offer.idx < 0 && q->def->offer_timeout_s > 0)
         acdm_timer_arm(m, &b->t_offer, T_OFFER, now + (int64_t)q->def->offer_timeout_s * 1000);
     acdm_emit(m, ACDM_ME_OFFERED, now, b, a, q, NULL, now - b->queued_ms);
-    acdm_router_refresh(m, a);
 }
