@@ -863,7 +863,7 @@ static void parse_object(ctx *c, const table *t, json_t *obj, void *base, bool d
     if (defaults)
         for (size_t i = 0; i < t->n; i++) set_default(c, &t->s[i], base);
     if (!json_is_object(obj)) {
-        err(c, "expected %s object, got %s", t->what, jtype(obj));
+        err(c, "expected %s %s object, got %s", strchr("aeiou", t->what[0]) ? "an" : "a", t->what, jtype(obj));
         return;
     }
     const char *key;

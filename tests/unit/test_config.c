@@ -216,8 +216,8 @@ START_TEST(error_types)
     REJECT("{\"max_misses\":\"3\"}", "t.json: max_misses: expected an integer, got a string");
     REJECT("{\"queues\":{}}", "t.json: queues: expected an array of queue objects, got an object");
     REJECT("{\"queues\":[{\"name\":\"q\",\"closed\":1}]}", "t.json: queues[0].closed: expected true or false, got an integer");
-    REJECT("{\"queues\":[\"q\"]}", "t.json: queues[0]: expected queue object, got a string");
-    REJECT("[]", "t.json: (top level): expected configuration object, got an array");
+    REJECT("{\"queues\":[\"q\"]}", "t.json: queues[0]: expected a queue object, got a string");
+    REJECT("[]", "t.json: (top level): expected a configuration object, got an array");
     REJECT("{\"queues\":[{\"name\":\"q\",\"priority\":1.5}]}", "queues[0].priority: expected an integer, got a number with a fraction");
     REJECT("{\"channels\":[{\"name\":\"c\",\"plugin\":\"p\",\"config\":[]}]}", "channels[0].config: expected an object, got an array");
 }
