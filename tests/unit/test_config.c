@@ -581,6 +581,30 @@ START_TEST(schedule_dst)
 }
 END_TEST
 
+/* Property: over the days around both DST changes of 2026, next_change never skips a flip
+ * (found by stepping minute by minute) and open_at does not change before it. */
+START_TEST(schedule_next_change_never_skips)
+{
+    ck_assert_int_eq(acdm_set_timezone("Europe/Amsterdam"), 0);
+    acdm_config *cfg = parse("{\"schedules\":[{\"name\":\"a\",\"week\":{\"sun\":[\"00:00-02:30\",\"02:45-03:15\",\"08:00-24:00\"],"
+                             "\"sat\":[\"22:00-24:00\"],\"mon\":[\"00:00-01:00\",\"02:00-03:00\"]},\"holidays\":[\"2026-03-30\"]}]}");
+    ck_assert_msg(cfg != NULL, "%s", errbuf);
+    const acdm_schedule_def *s = &cfg->schedules[0];
+    static const int64_t starts[] = {1774656000, 1792800000}; /* 2026-03-28 and 2026-10-24 00:00 UTC */
+    for (size_t k = 0; k < 2; k++)
+        for (int64_t t = MS(starts[k]); t < MS(starts[k] + 3 * 86400); t += MS(7 * 60 + 13)) {
+            int64_t n = acdm_schedule_next_change(s, t);
+            bool at = acdm_schedule_open_at(s, t);
+            int64_t flip = (t / 60000 + 1) * 60000;
+            while (flip <= t + MS(86400) && acdm_schedule_open_at(s, flip) == at) flip += 60000;
+            ck_assert_msg(n > t && n <= flip, "t=%lld: next_change %lld, but it flips at %lld",
+                          (long long)t, (long long)n, (long long)flip);
+            ck_assert(acdm_schedule_open_at(s, n - 1) == at);
+        }
+    acdm_config_free(cfg);
+}
+END_TEST
+
 START_TEST(timezone_set)
 {
     ck_assert_int_eq(acdm_set_timezone("Europe/Atlantis"), ACDM_EINVAL);
@@ -639,6 +663,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, schedule_open_closed);
     tcase_add_test(tc, schedule_next_change);
     tcase_add_test(tc, schedule_dst);
+    tcase_add_test(tc, schedule_next_change_never_skips);
     tcase_add_test(tc, timezone_set);
     suite_add_tcase(s, tc);
     return s;
