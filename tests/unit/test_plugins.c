@@ -770,6 +770,141 @@ START_TEST(a_plugin_copied_into_the_watched_folder_starts_its_instances)
 }
 END_TEST
 
+
+/* ================================================================ the reference webhook plugin */
+
+static struct acdm_req *call(fake_route *rt, const char *method, const char *path, const char *auth,
+                             const char *body)
+{
+    static struct acdm_req r;
+    memset(&r, 0, sizeof r);
+    r.method = method; r.path = path; r.auth = auth; r.body = body;
+    rt->fn(rt->user, &r);
+    ck_assert(r.replied);
+    return &r;
+}
+
+START_TEST(webhook_accepts_validates_and_reports)
+{
+    P = host_new(TP, true);
+    char err[256];
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", err, sizeof err), 0);
+    acdm_config *bad = cfg_make("wh", "webhook", "{\"callback_url\":\"ftp://x\"}", NULL);
+    ck_assert_int_eq(acdm_plugins_check(P, bad, err, sizeof err), ACDM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "callback_url must be an http:// or https:// URL"));
+    cfg_free(bad);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook",
+        "{\"token\":\"s3cret\",\"self_test\":true,\"heartbeat_ms\":20}", NULL)), 0);
+    fake_route *post = find_route(&fake_http, "/channels/wh/messages");
+    fake_route *get = find_route(&fake_http, "/channels/wh/messages/*");
+    fake_route *status = find_route(&fake_http, "/channels/wh/status");
+    ck_assert_ptr_nonnull(post);
+    ck_assert_ptr_nonnull(get);
+    ck_assert_ptr_nonnull(status);
+    ck_assert_ptr_nonnull(find_route(&fake_http, "/channels/wh/events"));
+
+    const char *tok = "Bearer s3cret";
+    ck_assert_int_eq(call(post, "POST", "/channels/wh/messages", NULL, "{\"from\":\"a\"}")->status, 401);
+    ck_assert_int_eq(call(post, "POST", "/channels/wh/messages", "Bearer nope", "{\"from\":\"a\"}")->status, 401);
+    struct acdm_req *r = call(post, "POST", "/channels/wh/messages", tok, "{not json");
+    ck_assert_int_eq(r->status, 400);
+    ck_assert_str_eq(r->ctype, "application/problem+json");
+    r = call(post, "POST", "/channels/wh/messages", tok, "{\"text\":\"hoi\"}");
+    ck_assert_int_eq(r->status, 400);
+    ck_assert_ptr_nonnull(strstr(r->out, "\\\"from\\\" is required"));
+    r = call(post, "POST", "/channels/wh/messages", tok, "{\"from\":\"a\",\"priority\":12}");
+    ck_assert_ptr_nonnull(strstr(r->out, "priority"));
+    r = call(post, "POST", "/channels/wh/messages", tok, "{\"from\":\"a\",\"kind\":\"fax\"}");
+    ck_assert_ptr_nonnull(strstr(r->out, "kind"));
+    ck_assert_int_eq(eng.submits, 0);
+
+    r = call(post, "POST", "/channels/wh/messages", tok,
+             "{\"from\":\"0612345678\",\"text\":\"Mijn paspoort?\",\"kind\":\"sms\",\"id\":\"m-1\",\"priority\":3}");
+    ck_assert_int_eq(r->status, 202);
+    ck_assert_str_eq(r->out, "{\"message\":\"m-1\",\"bericht\":null,\"outcome\":\"accepted\"}");
+    ck_assert_int_eq(eng.submits, 1);
+    ck_assert_str_eq(eng.last_kind, "sms");
+    mock_commit_all();
+    r = call(get, "GET", "/channels/wh/messages/m-1", tok, NULL);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->out, "{\"bericht\":\"b-1\",\"message\":\"m-1\",\"outcome\":\"queued\",\"text\":null}");
+    ck_assert_int_eq(call(get, "GET", "/channels/wh/messages/m-2", tok, NULL)->status, 404);
+
+    run_for(150);   /* the self_test worker posts heartbeats and signals its eventfd */
+    r = call(status, "GET", "/channels/wh/status", tok, NULL);
+    json_t *st = json_loads(r->out, 0, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(st, "received")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(st, "rejected")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(st, "submitted")), 1);
+    ck_assert_int_gt(json_integer_value(json_object_get(st, "heartbeats")), 0);
+    ck_assert_int_gt(json_integer_value(json_object_get(st, "wakeups")), 0);
+    json_decref(st);
+    host_free(P);
+}
+END_TEST
+
+static int cb_fd, cb_hits;
+static char cb_body[2048];
+static void *cb_thread(void *arg)
+{
+    (void)arg;
+    for (int k = 0; k < 2; k++) {   /* first attempt gets a 500, the retry a 200 */
+        int c = accept(cb_fd, NULL, NULL);
+        if (c < 0) return NULL;
+        char buf[4096];
+        size_t got = 0;
+        for (;;) {
+            ssize_t n = read(c, buf + got, sizeof buf - 1 - got);
+            if (n <= 0) break;
+            got += (size_t)n;
+            buf[got] = 0;
+            char *e = strstr(buf, "\r\n\r\n");
+            const char *cl = strcasestr(buf, "Content-Length:");
+            if (e && cl && strlen(e + 4) >= (size_t)atoi(cl + 15)) break;
+        }
+        char *e = strstr(buf, "\r\n\r\n");
+        if (e) snprintf(cb_body, sizeof cb_body, "%s", e + 4);
+        cb_hits++;
+        const char *resp = k == 0 ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                  : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        if (write(c, resp, strlen(resp)) < 0) perror("write");
+        close(c);
+    }
+    return NULL;
+}
+
+START_TEST(webhook_delivers_replies_with_retry)
+{
+    cb_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(cb_fd, (struct sockaddr *)&a, sizeof a), 0);
+    listen(cb_fd, 4);
+    socklen_t al = sizeof a;
+    getsockname(cb_fd, (struct sockaddr *)&a, &al);
+    pthread_t th;
+    pthread_create(&th, NULL, cb_thread, NULL);
+
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    char conf[256];
+    snprintf(conf, sizeof conf, "{\"callback_url\":\"http://127.0.0.1:%d/replies\",\"retries\":3,"
+             "\"retry_ms\":30}", ntohs(a.sin_port));
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, NULL)), 0);
+    acdm_reply rp = {.struct_size = sizeof rp, .bericht_id = "b-7", .to = "0612345678",
+                     .agent = "a1", .text = "Uw paspoort ligt klaar."};
+    ck_assert_int_eq(acdm_plugins_deliver(P, "wh", &rp), 0);
+    const record *r = run_until("wh", "b-7", 5000);   /* message_in once delivered */
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(r->text, "Uw paspoort ligt klaar.");
+    pthread_join(th, NULL);
+    close(cb_fd);
+    ck_assert_int_eq(cb_hits, 2);
+    ck_assert_ptr_nonnull(strstr(cb_body, "\"bericht\":\"b-7\""));
+    ck_assert_ptr_nonnull(strstr(cb_body, "\"text\":\"Uw paspoort ligt klaar.\""));
+    host_free(P);
+}
+END_TEST
+
 /* ================================================================ runner */
 
 #define ADD(s, fn, secs) do { TCase *tc = tcase_create(#fn); tcase_set_timeout(tc, secs); \
@@ -795,6 +930,8 @@ static Suite *plugins_suite(void)
     ADD(s, routes_refused_without_http, 10);
     ADD(s, outbound_http_via_curl_multi_on_the_loop, 20);
     ADD(s, a_plugin_copied_into_the_watched_folder_starts_its_instances, 20);
+    ADD(s, webhook_accepts_validates_and_reports, 20);
+    ADD(s, webhook_delivers_replies_with_retry, 20);
     return s;
 }
 
