@@ -1565,12 +1565,12 @@ json_t *acdm_plugins_json(acdm_plugins *p)
     for (acdm_instance *i = p->insts; i; i = i->next) {
         if (find_plugin(p, i->plugin_name)) continue;
         json_t *entry = NULL;
-        size_t k;
-        json_t *v;
-        json_array_foreach(arr, k, v)
+        for (size_t k = 0; k < json_array_size(arr); k++) {
+            json_t *v = json_array_get(arr, k);
             if (json_is_null(json_object_get(v, "file")) &&
                 !strcmp(json_string_value(json_object_get(v, "name")), i->plugin_name))
                 entry = v;
+        }
         if (!entry) {
             entry = json_pack("{s:s, s:n, s:b, s:[]}", "name", i->plugin_name, "file",
                               "enabled", 0, "instances");

@@ -724,9 +724,8 @@ static int wh_start(acdm_instance *inst, void *priv)
     if (w->host->kv_get(inst, "outbox", &saved, &len) == 0) {
         json_t *arr = json_loadb(saved, len, 0, NULL);
         w->host->free(saved);
-        size_t k;
-        json_t *v;
-        json_array_foreach(arr, k, v) outmsg_add(w, json_incref(v));
+        for (size_t k = 0; k < json_array_size(arr); k++)
+            outmsg_add(w, json_incref(json_array_get(arr, k)));
         json_decref(arr);
         int n = 0;
         for (outmsg *m = w->outbox; m; m = m->next) n++;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define TP "build/testplugins/"
+#define END ((const char *)NULL)   /* ends cfg_make's list */
 
 /* ================================================================ a fake HTTP server
  * plugins.c is linked against these instead of core/http.c, so routes and websockets are
@@ -326,9 +327,8 @@ START_TEST(load_all_loads_good_ones_and_refuses_the_rest)
     json_t *ref = acdm_plugins_refused_json(P);
     ck_assert_int_eq(json_array_size(ref), 5);   /* bad_abi_major, dup_name_b, missing_deliver, no_entry, small_struct */
     bool dup_seen = false;
-    size_t k;
-    json_t *v;
-    json_array_foreach(ref, k, v) {
+    for (size_t k = 0; k < json_array_size(ref); k++) {
+        json_t *v = json_array_get(ref, k);
         const char *why = json_string_value(json_object_get(v, "reason"));
         if (strstr(json_string_value(json_object_get(v, "file")), "dup_name_b.so")) {
             dup_seen = true;
@@ -350,7 +350,7 @@ START_TEST(two_instances_get_separate_memory)
     P = host_new(TP, false);
     load_good(P);
     ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", "{\"tag\":\"a\"}",
-                                           "c2", "good_counter", "{\"tag\":\"b\"}", NULL)), 0);
+                                           "c2", "good_counter", "{\"tag\":\"b\"}", END)), 0);
     ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "c1")), "running");
     ck_assert_str_eq(acdm_instance_queue(acdm_plugins_instance(P, "c2")), "algemeen");
     ck_assert_int_eq(deliver(P, "c1", "count"), 0);
@@ -391,33 +391,33 @@ START_TEST(configure_applies_a_diff)
     snprintf(c3, sizeof c3, "{\"tag\":\"c\",\"trace\":\"%s\"}", trace);
     P = host_new(TP, false);
     load_good(P);
-    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", c1, "c2", "good_counter", c2, NULL)), 0);
+    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", c1, "c2", "good_counter", c2, END)), 0);
     ck_assert_str_eq(slurp(trace), "init a\nstart a\ninit b\nstart b\n");
     deliver(P, "c1", "count");
     truncate(trace, 0);
     /* c1 changed (reload keeps its memory), c2 removed, c3 new, nothing else touched */
-    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", c1b, "c3", "good_counter", c3, NULL)), 0);
+    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", c1b, "c3", "good_counter", c3, END)), 0);
     ck_assert_str_eq(slurp(trace), "reload a2\ninit c\nstart c\nstop b\ndestroy b\n");
     ck_assert_ptr_null(acdm_plugins_instance(P, "c2"));
     deliver(P, "c1", "count");
     ck_assert_str_eq(find_rec("c1", "count")->text, "c1/a2:2");
     /* same config again: no callback at all */
     truncate(trace, 0);
-    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", c1b, "c3", "good_counter", c3, NULL)), 0);
+    ck_assert_int_eq(configure(P, cfg_make("c1", "good_counter", c1b, "c3", "good_counter", c3, END)), 0);
     ck_assert_str_eq(slurp(trace), "");
     /* a refused reload keeps the old config and reports the failure */
-    ck_assert_int_lt(configure(P, cfg_make("c1", "good_counter", c1r, "c3", "good_counter", c3, NULL)), 0);
+    ck_assert_int_lt(configure(P, cfg_make("c1", "good_counter", c1r, "c3", "good_counter", c3, END)), 0);
     deliver(P, "c1", "count");
     ck_assert_str_eq(find_rec("c1", "count")->text, "c1/a2:3");
     /* check_config runs before a reload, nothing applied */
     char err[512];
-    acdm_config *bad = cfg_make("c1", "good_counter", "{\"bad\":true}", "w", "not_loaded", "{}", NULL);
+    acdm_config *bad = cfg_make("c1", "good_counter", "{\"bad\":true}", "w", "not_loaded", "{}", END);
     ck_assert_int_eq(acdm_plugins_check(P, bad, err, sizeof err), ACDM_EINVAL);
     ck_assert_str_eq(err, "channels[0] (c1): plugin good_counter: \"bad\" must not be true");
     cfg_free(bad);
     /* a failing init leaves the instance failed, the others running */
     ck_assert_int_lt(configure(P, cfg_make("c1", "good_counter", c1b, "f", "good_counter",
-                                           "{\"fail_init\":true}", NULL)), 0);
+                                           "{\"fail_init\":true}", END)), 0);
     ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "f")), "failed");
     ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "c1")), "running");
     host_free(P);
@@ -428,7 +428,7 @@ END_TEST
 START_TEST(instances_wait_for_their_plugin_and_follow_enable)
 {
     P = host_new(TP, false);
-    ck_assert_int_eq(configure(P, cfg_make("w1", "good_counter", "{\"tag\":\"w\"}", NULL)), 0);
+    ck_assert_int_eq(configure(P, cfg_make("w1", "good_counter", "{\"tag\":\"w\"}", END)), 0);
     ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "w1")), "waiting");
     ck_assert_int_eq(deliver(P, "w1", "count"), ACDM_ENOENT);
     load_good(P);
@@ -450,7 +450,7 @@ START_TEST(post_from_a_thread_runs_on_the_loop_thread)
 {
     P = host_new(TP, false);
     load_good(P);
-    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
     ck_assert_int_eq(deliver(P, "c1", "post"), 0);
     ck_assert_ptr_null(find_rec("c1", "post"));   /* not run inside post() */
     const record *r = run_until("c1", "post", 2000);
@@ -465,9 +465,9 @@ START_TEST(posts_to_a_stopped_instance_are_dropped)
 {
     P = host_new(TP, false);
     load_good(P);
-    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
     ck_assert_int_eq(deliver(P, "c1", "burst"), 0);   /* 100 posts queued, none run yet */
-    configure(P, cfg_make(NULL));
+    configure(P, cfg_make(END));
     run_for(50);
     ck_assert_int_eq(count_rec("post"), 0);
     host_free(P);
@@ -478,7 +478,7 @@ START_TEST(timers_fire_and_are_cancelled_on_stop)
 {
     P = host_new(TP, false);
     load_good(P);
-    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
     deliver(P, "c1", "timer 20");
     deliver(P, "c1", "repeat 10");
     ck_assert_str_eq(run_until("c1", "timer", 2000)->text, "fired");
@@ -486,7 +486,7 @@ START_TEST(timers_fire_and_are_cancelled_on_stop)
     run_for(50);
     ck_assert_int_eq(count_rec("repeat"), 1);     /* stopped from its own callback */
     deliver(P, "c1", "timer 30");                 /* still pending at stop: freed by the host */
-    configure(P, cfg_make(NULL));
+    configure(P, cfg_make(END));
     run_for(60);
     ck_assert_int_eq(count_rec("timer"), 1);
     host_free(P);
@@ -497,7 +497,7 @@ START_TEST(kv_is_per_instance)
 {
     P = host_new(TP, false);
     load_good(P);
-    configure(P, cfg_make("c1", "good_counter", "{}", "c2", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c1", "good_counter", "{}", "c2", "good_counter", "{}", END));
     deliver(P, "c1", "kv-get k");
     ck_assert_str_eq(find_rec("c1", "kv")->text, "ENOENT");
     deliver(P, "c1", "kv-set k v1");
@@ -510,8 +510,8 @@ START_TEST(kv_is_per_instance)
     deliver(P, "c1", "kv-get k");
     ck_assert_str_eq(find_rec("c1", "kv")->text, "v2");
     /* survives a restart of the instance */
-    configure(P, cfg_make("c2", "good_counter", "{}", NULL));
-    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c2", "good_counter", "{}", END));
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
     deliver(P, "c1", "kv-get k");
     ck_assert_str_eq(find_rec("c1", "kv")->text, "v2");
     deliver(P, "c1", "kv-set k -");   /* delete */
@@ -525,7 +525,7 @@ START_TEST(fd_watch_fires)
 {
     P = host_new(TP, false);
     load_good(P);
-    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
     ck_assert_int_eq(deliver(P, "c1", "watch"), 0);
     const record *r = run_until("c1", "watch", 2000);
     ck_assert_ptr_nonnull(r);
@@ -538,7 +538,7 @@ START_TEST(submit_is_validated_and_forwarded)
 {
     P = host_new(TP, false);
     load_good(P);
-    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
     deliver(P, "c1", "submit chat alice@example.nl");
     ck_assert_str_eq(find_rec("c1", "submit-rc")->text, "0");
     ck_assert_int_eq(eng.submits, 1);
@@ -560,7 +560,7 @@ START_TEST(submit_is_validated_and_forwarded)
     ck_assert_int_eq(eng.ends, 1);
     /* a callback owed to an instance that stopped meanwhile is swallowed */
     deliver(P, "c1", "submit sms 0612345678");
-    configure(P, cfg_make(NULL));
+    configure(P, cfg_make(END));
     mock_commit_all();
     ck_assert_int_eq(count_rec("submit-cb"), 1);
     host_free(P);
@@ -571,7 +571,7 @@ START_TEST(events_reach_on_event)
 {
     P = host_new(TP, false);
     load_good(P);
-    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
     acdm_event_info ev = {.struct_size = sizeof ev, .type = ACDM_EV_ACCEPTED, .bericht_id = "b-9",
                           .queue = "algemeen", .agent = "a1"};
     acdm_plugins_event(P, "c1", &ev);
@@ -585,7 +585,7 @@ START_TEST(routes_are_mapped_under_channels_and_removed_on_stop)
 {
     P = host_new(TP, true);
     load_good(P);
-    configure(P, cfg_make("web1", "good_counter", "{\"tag\":\"t\",\"http\":true}", NULL));
+    configure(P, cfg_make("web1", "good_counter", "{\"tag\":\"t\",\"http\":true}", END));
     fake_route *hello = find_route(&fake_http, "/channels/web1/hello");
     fake_route *echo = find_route(&fake_http, "/channels/web1/echo/*");
     fake_route *ws = find_route(&fake_http, "/channels/web1/ws");
@@ -614,7 +614,7 @@ START_TEST(routes_are_mapped_under_channels_and_removed_on_stop)
     ws->hd->message(ws->user, &w1, "hi", 2);
     ck_assert_str_eq(w1.sent, "hi");
 
-    configure(P, cfg_make(NULL));            /* stop: routes gone, open websocket closed */
+    configure(P, cfg_make(END));            /* stop: routes gone, open websocket closed */
     ck_assert_int_eq(fake_http.unrouted, 3);
     ck_assert_int_eq(w1.closed_code, 1001);
     ws->hd->close(ws->user, &w1);            /* the server's close callback comes later */
@@ -626,7 +626,7 @@ START_TEST(routes_refused_without_http)
 {
     P = host_new(TP, false);
     load_good(P);
-    ck_assert_int_lt(configure(P, cfg_make("web1", "good_counter", "{\"http\":true}", NULL)), 0);
+    ck_assert_int_lt(configure(P, cfg_make("web1", "good_counter", "{\"http\":true}", END)), 0);
     ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "web1")), "failed");
     host_free(P);
 }
@@ -668,7 +668,7 @@ START_TEST(outbound_http_via_curl_multi_on_the_loop)
 
     P = host_new(TP, false);
     load_good(P);
-    configure(P, cfg_make("c1", "good_counter", "{}", NULL));
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
     char cmd[128];
     snprintf(cmd, sizeof cmd, "http http://127.0.0.1:%d/hook", ntohs(a.sin_port));
     deliver(P, "c1", cmd);
@@ -703,7 +703,7 @@ START_TEST(a_plugin_copied_into_the_watched_folder_starts_its_instances)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     P = host_new(dir, false);
     ck_assert_int_eq(acdm_plugins_load_all(P), 0);
-    configure(P, cfg_make("hot", "good_counter", "{\"tag\":\"h\"}", NULL));
+    configure(P, cfg_make("hot", "good_counter", "{\"tag\":\"h\"}", END));
     ck_assert_str_eq(acdm_instance_state(acdm_plugins_instance(P, "hot")), "waiting");
     ck_assert_int_eq(acdm_plugins_watch(P), 0);
 
@@ -789,12 +789,12 @@ START_TEST(webhook_accepts_validates_and_reports)
     P = host_new(TP, true);
     char err[256];
     ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", err, sizeof err), 0);
-    acdm_config *bad = cfg_make("wh", "webhook", "{\"callback_url\":\"ftp://x\"}", NULL);
+    acdm_config *bad = cfg_make("wh", "webhook", "{\"callback_url\":\"ftp://x\"}", END);
     ck_assert_int_eq(acdm_plugins_check(P, bad, err, sizeof err), ACDM_EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "callback_url must be an http:// or https:// URL"));
     cfg_free(bad);
     ck_assert_int_eq(configure(P, cfg_make("wh", "webhook",
-        "{\"token\":\"s3cret\",\"self_test\":true,\"heartbeat_ms\":20}", NULL)), 0);
+        "{\"token\":\"s3cret\",\"self_test\":true,\"heartbeat_ms\":20}", END)), 0);
     fake_route *post = find_route(&fake_http, "/channels/wh/messages");
     fake_route *get = find_route(&fake_http, "/channels/wh/messages/*");
     fake_route *status = find_route(&fake_http, "/channels/wh/status");
@@ -889,7 +889,7 @@ START_TEST(webhook_delivers_replies_with_retry)
     char conf[256];
     snprintf(conf, sizeof conf, "{\"callback_url\":\"http://127.0.0.1:%d/replies\",\"retries\":3,"
              "\"retry_ms\":30}", ntohs(a.sin_port));
-    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, NULL)), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
     acdm_reply rp = {.struct_size = sizeof rp, .bericht_id = "b-7", .to = "0612345678",
                      .agent = "a1", .text = "Uw paspoort ligt klaar."};
     ck_assert_int_eq(acdm_plugins_deliver(P, "wh", &rp), 0);
