@@ -1,4 +1,4 @@
-/* config.h -- the parsed, fully validated configuration (conf/acdm.json + conf/acdm.d/*.json). */
+/* config.h -- the parsed, fully validated configuration (conf/acdm.json + conf/acdm.d/NAME.json fragments). */
 #ifndef ACDM_CONFIG_H
 #define ACDM_CONFIG_H
 

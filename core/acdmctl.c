@@ -1,0 +1,196 @@
+/* acdmctl.c -- the operators' command-line client: status, reload, queue open/close, plugins, tokens. */
+#include "acdm.h"
+#include "config.h"
+#include "store.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: acdmctl [-c FILE] [--url URL] [--data-dir DIR] COMMAND\n"
+            "commands:\n"
+            "  status                       health and queue figures\n"
+            "  reload                       re-read the config (all or nothing; errors are printed)\n"
+            "  queue open|close NAME        open or close a queue (same path as a reload)\n"
+            "  plugins                      loaded plugins, their instances, refused files\n"
+            "  agents                       agents and their states\n"
+            "  token create --role ROLE --name NAME\n"
+            "                               print a new API token (roles: admin, supervisor, agent,\n"
+            "                               channel:<instance>; for agent, NAME is the agent id)\n"
+            "The admin token is read from $ACDM_TOKEN or DATA_DIR/admin.token (written by acdmd).\n");
+}
+
+typedef struct { char *buf; size_t len; } membuf;
+
+static size_t on_data(char *p, size_t sz, size_t n, void *u)
+{
+    membuf *m = u;
+    char *nb = realloc(m->buf, m->len + sz * n + 1);
+    if (!nb) return 0;
+    memcpy(nb + m->len, p, sz * n);
+    m->len += sz * n;
+    nb[m->len] = 0;
+    m->buf = nb;
+    return sz * n;
+}
+
+static int call(const char *base, const char *token, const char *method, const char *path)
+{
+    char url[1024], auth[256];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    membuf m = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (!strcmp(method, "POST")) curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    int ret = 0;
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "acdmctl: %s: %s (is acdmd running?)\n", url, curl_easy_strerror(rc));
+        ret = 1;
+    } else {
+        json_t *j = m.buf ? json_loads(m.buf, 0, NULL) : NULL;
+        if (status >= 400) {
+            const char *detail = json_string_value(json_object_get(j, "detail"));
+            fprintf(stderr, "acdmctl: %ld %s\n", status, detail ? detail : (m.buf ? m.buf : ""));
+            ret = 1;
+        } else if (j) {
+            char *s = json_dumps(j, JSON_INDENT(2));
+            printf("%s\n", s);
+            free(s);
+        }
+        json_decref(j);
+    }
+    free(m.buf);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return ret;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = "conf/acdm.json", *url = NULL, *data_dir = NULL, *role = NULL, *name = NULL;
+    static const struct option lo[] = {
+        {"config", required_argument, 0, 'c'}, {"url", required_argument, 0, 'u'},
+        {"data-dir", required_argument, 0, 'd'}, {"role", required_argument, 0, 'r'},
+        {"name", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "+c:u:d:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'u': url = optarg; break;
+        case 'd': data_dir = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) { usage(stderr); return 2; }
+    const char *cmd = argv[optind++];
+    /* options after the command (token create --role R --name N) */
+    optind--;
+    argv[optind] = (char *)"acdmctl";
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    const char *sub = sub_argc > 1 ? sub_argv[1] : NULL;
+    optind = 1;
+    while ((c = getopt_long(sub_argc, sub_argv, "r:n:", lo, NULL)) != -1) {
+        if (c == 'r') role = optarg;
+        else if (c == 'n') name = optarg;
+        else if (c == 'c') config = optarg;
+        else if (c == 'u') url = optarg;
+        else if (c == 'd') data_dir = optarg;
+    }
+    const char *arg2 = optind < sub_argc ? sub_argv[optind] : NULL;
+    const char *arg3 = optind + 1 < sub_argc ? sub_argv[optind + 1] : NULL;
+    (void)sub;
+
+    static char err[65536];
+    acdm_config *cfg = NULL;
+    if (acdm_config_load(config, &cfg, err, sizeof err)) {
+        fprintf(stderr, "acdmctl: %s\n", err);
+        return 1;
+    }
+    if (!data_dir) data_dir = cfg->data_dir;
+    char base[512];
+    if (url) snprintf(base, sizeof base, "%s", url);
+    else if (strchr(cfg->listen_host, ':')) snprintf(base, sizeof base, "http://[%s]:%d", cfg->listen_host, cfg->listen_port);
+    else snprintf(base, sizeof base, "http://%s:%d",
+                  strcmp(cfg->listen_host, "0.0.0.0") ? cfg->listen_host : "127.0.0.1", cfg->listen_port);
+
+    int ret = 0;
+    if (!strcmp(cmd, "token")) {
+        if (!arg2 || strcmp(arg2, "create") || !role || !name) {
+            fprintf(stderr, "acdmctl: usage: token create --role ROLE --name NAME\n");
+            ret = 2;
+        } else if (strcmp(role, "admin") && strcmp(role, "supervisor") && strcmp(role, "agent") &&
+                   strncmp(role, "channel:", 8)) {
+            fprintf(stderr, "acdmctl: --role: unknown role \"%s\" (admin, supervisor, agent, channel:<instance>)\n", role);
+            ret = 2;
+        } else if (!strcmp(role, "agent") && !acdm_config_agent(cfg, name)) {
+            fprintf(stderr, "acdmctl: --name: no agent \"%s\" in %s\n", name, config);
+            ret = 2;
+        } else {
+            acdm_store *st;
+            if (acdm_store_open(data_dir, 1, NULL, NULL, &st, err, sizeof err)) {
+                fprintf(stderr, "acdmctl: %s\n", err);
+                ret = 1;
+            } else {
+                char tok[64];
+                if (acdm_store_token_create(st, role, name, tok)) { fprintf(stderr, "acdmctl: could not store the token\n"); ret = 1; }
+                else printf("%s\n", tok);
+                acdm_store_close(st);
+            }
+        }
+        acdm_config_free(cfg);
+        return ret;
+    }
+
+    char tokbuf[128] = "";
+    const char *token = getenv("ACDM_TOKEN");
+    if (!token) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/admin.token", data_dir);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fgets(tokbuf, sizeof tokbuf, f)) tokbuf[strcspn(tokbuf, "\r\n")] = 0;
+            fclose(f);
+        }
+        token = tokbuf;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!strcmp(cmd, "status")) {
+        ret = call(base, token, "GET", "/api/v1/health") || call(base, token, "GET", "/api/v1/queues");
+    } else if (!strcmp(cmd, "reload")) {
+        ret = call(base, token, "POST", "/api/v1/reload");
+    } else if (!strcmp(cmd, "plugins")) {
+        ret = call(base, token, "GET", "/api/v1/plugins");
+    } else if (!strcmp(cmd, "agents")) {
+        ret = call(base, token, "GET", "/api/v1/agents");
+    } else if (!strcmp(cmd, "queue") && arg2 && arg3 && (!strcmp(arg2, "open") || !strcmp(arg2, "close"))) {
+        char *esc = curl_easy_escape(NULL, arg3, 0);
+        char path[512];
+        snprintf(path, sizeof path, "/api/v1/queues/%s/%s", esc, arg2);
+        curl_free(esc);
+        ret = call(base, token, "POST", path);
+    } else {
+        usage(stderr);
+        ret = 2;
+    }
+    curl_global_cleanup();
+    acdm_config_free(cfg);
+    return ret;
+}

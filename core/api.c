@@ -1,0 +1,412 @@
+/* api.c -- the REST API under /api/v1 and the agents' websocket at /ws. */
+#include "engine.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WHO "api"
+
+static int64_t started_ms;
+
+/* ------------------------------------------------------------------ auth helpers */
+
+static bool role_is(const acdm_principal *p, const char *role) { return !strcmp(p->role, role); }
+
+/* Checks the bearer token and that its role is one of roles ("admin supervisor"...);
+ * on failure replies 401/403 and returns false. */
+static bool authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_principal *who)
+{
+    const char *tok = acdm_req_bearer(r);
+    if (!tok || acdm_engine_auth(e, tok, who)) {
+        acdm_http_add_header(r, "WWW-Authenticate", "Bearer");
+        acdm_http_problem(r, 401, "Unauthorized", "a valid bearer token is required (Authorization: Bearer <token>)");
+        return false;
+    }
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", roles);
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        if (!strcmp(t, who->role)) return true;
+        if (!strcmp(t, "channel") && !strncmp(who->role, "channel:", 8)) return true;
+    }
+    acdm_http_problem(r, 403, "Forbidden", "role %s may not do this (needs one of: %s)", who->role, roles);
+    return false;
+}
+
+/* ------------------------------------------------------------------ REST */
+
+static void get_health(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:I}", "status", "ok", "version", ACDM_VERSION,
+                                           "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
+                                           "berichten_live", (json_int_t)acdm_model_n_berichten(e->model)));
+}
+
+typedef struct { acdm_req *r; } post_ctx;
+
+static void post_done(acdm_engine *e, void *user, acdm_submit_outcome outcome, const char *id,
+                      const char *text, int status)
+{
+    acdm_req *r = user;
+    if (outcome == ACDM_SUBMIT_ERROR) {
+        acdm_http_problem(r, status, "Not stored", "%s", text ? text : "the bericht could not be stored");
+        return;
+    }
+    json_t *j = id ? acdm_engine_bericht_json(e, id) : NULL;
+    if (!j) j = json_pack("{s:s?}", "id", id);
+    static const char *const outcomes[] = {"queued", "duplicate", "followup", "closed", "error"};
+    json_object_set_new(j, "outcome", json_string(outcomes[outcome]));
+    if (outcome == ACDM_SUBMIT_CLOSED) {
+        json_object_set_new(j, "state", json_string("closed"));
+        if (text) json_object_set_new(j, "closed_text", json_string(text));
+    }
+    if (id && status == 201) {
+        char loc[128];
+        snprintf(loc, sizeof loc, "/api/v1/berichten/%s", id);
+        acdm_http_add_header(r, "Location", loc);
+    }
+    acdm_http_reply_json(r, status, j);
+}
+
+/* Reads an optional string field; false (and a 400 reply) if present but not a string. */
+static bool opt_str(acdm_req *r, json_t *body, const char *field, const char **out, size_t maxlen)
+{
+    json_t *v = json_object_get(body, field);
+    *out = NULL;
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_string(v)) {
+        acdm_http_problem(r, 400, "Invalid field", "%s: expected a string", field);
+        return false;
+    }
+    if (strlen(json_string_value(v)) > maxlen) {
+        acdm_http_problem(r, 400, "Invalid field", "%s: longer than %zu characters", field, maxlen);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+static void post_bericht(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!authorize(e, r, "admin channel", &who)) return;
+    size_t len;
+    const char *body = acdm_req_body(r, &len);
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        acdm_http_problem(r, 400, "Malformed JSON", "body: %s at line %d column %d", jerr.text, jerr.line, jerr.column);
+        return;
+    }
+    if (!json_is_object(j)) {
+        acdm_http_problem(r, 400, "Invalid body", "body: expected a JSON object");
+        json_decref(j);
+        return;
+    }
+    static const char *const known[] = {"queue", "kind", "from", "customer_id", "conversation",
+                                        "subject", "text", "priority", "skills", "payload", NULL};
+    const char *key;
+    json_t *val;
+    json_object_foreach(j, key, val) {
+        bool ok = false;
+        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(key, known[i]);
+        if (!ok) {
+            acdm_http_problem(r, 400, "Invalid field", "%s: unknown field", key);
+            json_decref(j);
+            return;
+        }
+    }
+    const char *queue, *kind, *from, *cust, *conv, *subject, *text;
+    if (!opt_str(r, j, "queue", &queue, ACDM_NAME_MAX) || !opt_str(r, j, "kind", &kind, 32) ||
+        !opt_str(r, j, "from", &from, 512) || !opt_str(r, j, "customer_id", &cust, 128) ||
+        !opt_str(r, j, "conversation", &conv, 256) || !opt_str(r, j, "subject", &subject, 1000) ||
+        !opt_str(r, j, "text", &text, 65536)) { json_decref(j); return; }
+    if (!kind) { acdm_http_problem(r, 400, "Invalid field", "kind: required (voice, chat, email, sms, whatsapp, callback)"); json_decref(j); return; }
+    int k = acdm_kind_parse(kind);
+    if (k < 0) { acdm_http_problem(r, 400, "Invalid field", "kind: unknown kind \"%s\" (expected voice, chat, email, sms, whatsapp or callback)", kind); json_decref(j); return; }
+    if (!from) { acdm_http_problem(r, 400, "Invalid field", "from: required (the customer's address)"); json_decref(j); return; }
+    json_t *pr = json_object_get(j, "priority");
+    if (pr && !json_is_integer(pr)) { acdm_http_problem(r, 400, "Invalid field", "priority: expected an integer 0..9"); json_decref(j); return; }
+    json_t *payload = json_object_get(j, "payload");
+    if (payload && !json_is_object(payload)) { acdm_http_problem(r, 400, "Invalid field", "payload: expected an object"); json_decref(j); return; }
+    const char *idem = acdm_req_header(r, "idempotency-key");
+    const char *channel = strncmp(who.role, "channel:", 8) ? "api" : who.role + 8;
+    acdm_intake in = {.channel = channel, .kind = (acdm_kind)k, .queue = queue, .from = from,
+                      .customer_id = cust, .conversation = conv, .idem_key = idem,
+                      .priority = pr ? (int)json_integer_value(pr) : 0,
+                      .skills = json_object_get(j, "skills"), .subject = subject, .text = text,
+                      .payload = payload};
+    char err[512];
+    int rc = acdm_engine_intake(e, &in, post_done, r, err, sizeof err);
+    if (rc) acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 400, rc == ACDM_ENOENT ? "Unknown queue" : "Invalid field", "%s", err);
+    json_decref(j);
+}
+
+static void get_bericht(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!authorize(e, r, "admin supervisor agent channel", &who)) return;
+    const char *id = acdm_req_param(r, "id");
+    json_t *j = acdm_engine_bericht_json(e, id);
+    if (!j) { acdm_http_problem(r, 404, "Not found", "bericht %s: no such bericht", id); return; }
+    if (role_is(&who, "agent")) {
+        /* an agent sees berichten they have or had */
+        const char *ag = json_string_value(json_object_get(j, "agent"));
+        if (!ag || strcmp(ag, who.name)) {
+            json_decref(j);
+            acdm_http_problem(r, 403, "Forbidden", "bericht %s is not yours", id);
+            return;
+        }
+    }
+    acdm_http_reply_json(r, 200, j);
+}
+
+static void get_queues(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!authorize(e, r, "admin supervisor agent", &who)) return;
+    acdm_http_reply_json(r, 200, json_pack("{s:o}", "queues", acdm_engine_queues_json(e)));
+}
+
+static void set_queue(acdm_engine *e, acdm_req *r, bool closed)
+{
+    acdm_principal who;
+    if (!authorize(e, r, "admin supervisor", &who)) return;
+    const char *name = acdm_req_param(r, "name");
+    char err[4096];
+    int rc = acdm_engine_queue_set_closed(e, name, closed, err, sizeof err);
+    if (rc) { acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 409, "Not applied", "%s", err); return; }
+    acdm_log(ACDM_LOG_NOTICE, WHO, "queue %s %s by %s", name, closed ? "closed" : "opened", who.name);
+    acdm_queue *q = acdm_model_queue(e->model, name);
+    acdm_http_reply_json(r, 200, json_pack("{s:s, s:b}", "name", name, "open", q && acdm_queue_is_open(q)));
+}
+
+static void post_queue_open(void *user, acdm_req *r) { set_queue(user, r, false); }
+static void post_queue_close(void *user, acdm_req *r) { set_queue(user, r, true); }
+
+static void post_reload(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!authorize(e, r, "admin", &who)) return;
+    char err[16384];
+    int rc = acdm_engine_reload(e, err, sizeof err);
+    if (rc) { acdm_http_problem(r, 422, "Config rejected", "%s", err); return; }
+    acdm_http_reply_json(r, 200, json_pack("{s:s}", "status", "reloaded"));
+}
+
+static void get_plugins(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!authorize(e, r, "admin supervisor", &who)) return;
+    acdm_http_reply_json(r, 200, json_pack("{s:o, s:o}", "plugins", acdm_plugins_json(e->plugins),
+                                           "refused", acdm_plugins_refused_json(e->plugins)));
+}
+
+static void get_agents(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!authorize(e, r, "admin supervisor", &who)) return;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < acdm_model_n_agents(e->model); i++)
+        json_array_append_new(arr, acdm_engine_agent_json(e, acdm_model_agent_at(e->model, i)));
+    acdm_http_reply_json(r, 200, json_pack("{s:o}", "agents", arr));
+}
+
+/* ------------------------------------------------------------------ websocket /ws */
+
+static void session_add(acdm_engine *e, acdm_session *s)
+{
+    acdm_session *head = acdm_hmap_get(&e->sessions, s->who.name);
+    s->next_of_agent = head;
+    acdm_hmap_put(&e->sessions, s->who.name, s);
+}
+
+static void session_del(acdm_engine *e, acdm_session *s)
+{
+    acdm_session *head = acdm_hmap_get(&e->sessions, s->who.name);
+    if (head == s) {
+        acdm_hmap_del(&e->sessions, s->who.name);
+        if (s->next_of_agent) acdm_hmap_put(&e->sessions, s->next_of_agent->who.name, s->next_of_agent);
+        return;
+    }
+    for (acdm_session *p = head; p; p = p->next_of_agent)
+        if (p->next_of_agent == s) { p->next_of_agent = s->next_of_agent; return; }
+}
+
+static void ws_send_json(acdm_ws *ws, json_t *msg)
+{
+    char *s = json_dumps(msg, JSON_COMPACT);
+    if (s) acdm_ws_send(ws, s, strlen(s));
+    free(s);
+    json_decref(msg);
+}
+
+void acdm_api_push_agent(acdm_engine *e, const char *agent_id, json_t *msg)
+{
+    char *s = json_dumps(msg, JSON_COMPACT);
+    for (acdm_session *p = acdm_hmap_get(&e->sessions, agent_id); p && s; p = p->next_of_agent)
+        acdm_ws_send(p->ws, s, strlen(s));
+    free(s);
+    json_decref(msg);
+}
+
+static void ws_error(acdm_ws *ws, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void ws_error(acdm_ws *ws, const char *code, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "text", text));
+}
+
+static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
+{
+    acdm_engine *e = user;
+    const char *tok = acdm_req_query(req, "token");
+    if (!tok) tok = acdm_req_bearer(req);
+    acdm_principal who;
+    if (!tok || acdm_engine_auth(e, tok, &who)) return -1;
+    if (role_is(&who, "agent") && !acdm_model_agent(e->model, who.name)) return -1;
+    acdm_session *s = calloc(1, sizeof *s);
+    if (!s) return -1;
+    s->ws = ws;
+    s->who = who;
+    acdm_ws_set_user(ws, s);
+    if (role_is(&who, "agent")) {
+        session_add(e, s);
+        ws_send_json(ws, json_pack("{s:s, s:o}", "type", "hello",
+                                   "agent", acdm_engine_agent_json(e, acdm_model_agent(e->model, who.name))));
+    } else {
+        ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "hello", "role", who.role, "name", who.name));
+    }
+    return 0;
+}
+
+static void ws_close_cb(void *user, acdm_ws *ws)
+{
+    acdm_engine *e = user;
+    acdm_session *s = acdm_ws_user(ws);
+    if (!s) return;
+    if (role_is(&s->who, "agent")) session_del(e, s);
+    free(s);
+}
+
+/* The bericht named in msg, which must be one of this agent's (or waiting, for pick). */
+static acdm_bericht *msg_bericht(acdm_engine *e, acdm_ws *ws, json_t *msg)
+{
+    const char *id = json_string_value(json_object_get(msg, "bericht"));
+    if (!id) { ws_error(ws, "invalid", "bericht: required (a bericht id)"); return NULL; }
+    acdm_bericht *b = acdm_model_bericht(e->model, id);
+    if (!b) ws_error(ws, "not_found", "bericht %s: no such live bericht", id);
+    return b;
+}
+
+static void ws_result(acdm_ws *ws, const char *type, const char *bericht, int rc)
+{
+    if (!rc) {
+        ws_send_json(ws, json_pack("{s:s, s:s, s:s?}", "type", "ack", "re", type, "bericht", bericht));
+        return;
+    }
+    const char *code = rc == ACDM_ESTATE ? "state" : rc == ACDM_EPERM ? "forbidden"
+                     : rc == ACDM_EFULL ? "full" : rc == ACDM_ECLOSED ? "closed"
+                     : rc == ACDM_ENOENT ? "not_found" : "invalid";
+    ws_error(ws, code, "%s: %s", type, acdm_strerror(rc));
+}
+
+static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
+{
+    acdm_engine *e = user;
+    acdm_session *s = acdm_ws_user(ws);
+    json_error_t jerr;
+    json_t *msg = json_loadb(data, len, 0, &jerr);
+    if (!msg || !json_is_object(msg)) {
+        ws_error(ws, "malformed", "malformed JSON: %s", msg ? "expected an object" : jerr.text);
+        json_decref(msg);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    if (!type) { ws_error(ws, "invalid", "type: required"); json_decref(msg); return; }
+    if (!role_is(&s->who, "agent")) {
+        ws_error(ws, "unknown_type", "%s: not available for role %s", type, s->who.role);
+        json_decref(msg);
+        return;
+    }
+    acdm_agent *a = acdm_model_agent(e->model, s->who.name);
+    if (!a) { ws_error(ws, "not_found", "agent %s is no longer configured", s->who.name); json_decref(msg); return; }
+    int64_t now = acdm_now_ms();
+    int rc = 0;
+    acdm_bericht *b = NULL;
+    if (!strcmp(type, "login")) rc = acdm_agent_login(e->model, a, now);
+    else if (!strcmp(type, "logout")) rc = acdm_agent_logout(e->model, a, "logout", now);
+    else if (!strcmp(type, "ready")) rc = acdm_agent_ready(e->model, a, now);
+    else if (!strcmp(type, "not_ready")) rc = acdm_agent_not_ready(e->model, a, json_string_value(json_object_get(msg, "reason")), now);
+    else if (!strcmp(type, "join") || !strcmp(type, "leave")) {
+        acdm_queue *q = acdm_model_queue(e->model, json_string_value(json_object_get(msg, "queue")));
+        if (!q) rc = ACDM_ENOENT;
+        else rc = type[0] == 'j' ? acdm_agent_join(e->model, a, q, now) : acdm_agent_leave(e->model, a, q, now);
+    } else if (!strcmp(type, "accept") || !strcmp(type, "reject") || !strcmp(type, "pick") ||
+               !strcmp(type, "complete") || !strcmp(type, "wrapup_end") || !strcmp(type, "wrapup_extend") ||
+               !strcmp(type, "message") || !strcmp(type, "transfer")) {
+        if (!(b = msg_bericht(e, ws, msg))) { json_decref(msg); return; }
+        if (!strcmp(type, "accept")) rc = acdm_agent_accept(e->model, a, b, now);
+        else if (!strcmp(type, "reject")) rc = acdm_agent_reject(e->model, a, b, now);
+        else if (!strcmp(type, "pick")) rc = acdm_agent_pick(e->model, a, b, now);
+        else if (!strcmp(type, "complete")) {
+            json_t *topics = json_object_get(msg, "topics");
+            if (topics && !json_is_array(topics)) rc = ACDM_EINVAL;
+            else {
+                if (topics && json_array_size(topics)) acdm_engine_topics(e, a, b, topics);
+                rc = acdm_agent_complete(e->model, a, b, now);
+            }
+        } else if (!strcmp(type, "wrapup_end")) rc = acdm_agent_wrapup_end(e->model, a, b, now);
+        else if (!strcmp(type, "wrapup_extend")) {
+            json_t *sec = json_object_get(msg, "seconds");
+            rc = json_is_integer(sec) ? acdm_agent_wrapup_extend(e->model, a, b, (int)json_integer_value(sec), now) : ACDM_EINVAL;
+        } else if (!strcmp(type, "message")) {
+            const char *text = json_string_value(json_object_get(msg, "text"));
+            rc = text ? acdm_engine_agent_message(e, a, b, text) : ACDM_EINVAL;
+        } else {
+            const char *toq = json_string_value(json_object_get(msg, "queue"));
+            const char *toa = json_string_value(json_object_get(msg, "agent"));
+            if (toq && acdm_model_queue(e->model, toq)) rc = acdm_agent_transfer_queue(e->model, a, b, acdm_model_queue(e->model, toq), now);
+            else if (toa && acdm_model_agent(e->model, toa)) rc = acdm_agent_transfer_agent(e->model, a, b, acdm_model_agent(e->model, toa), now);
+            else rc = ACDM_ENOENT;
+        }
+    } else {
+        ws_error(ws, "unknown_type", "unknown message type \"%s\"", type);
+        json_decref(msg);
+        return;
+    }
+    ws_result(ws, type, b ? b->id : NULL, rc);
+    json_decref(msg);
+}
+
+static const acdm_ws_handlers ws_handlers = {ws_open, ws_message, ws_close_cb};
+
+int acdm_api_register(acdm_engine *e)
+{
+    started_ms = acdm_now_ms();
+    acdm_http *h = e->http;
+    acdm_http_route(h, "GET", "/api/v1/health", get_health, e);
+    acdm_http_route(h, "POST", "/api/v1/berichten", post_bericht, e);
+    acdm_http_route(h, "GET", "/api/v1/berichten/{id}", get_bericht, e);
+    acdm_http_route(h, "GET", "/api/v1/queues", get_queues, e);
+    acdm_http_route(h, "POST", "/api/v1/queues/{name}/open", post_queue_open, e);
+    acdm_http_route(h, "POST", "/api/v1/queues/{name}/close", post_queue_close, e);
+    acdm_http_route(h, "POST", "/api/v1/reload", post_reload, e);
+    acdm_http_route(h, "GET", "/api/v1/plugins", get_plugins, e);
+    acdm_http_route(h, "GET", "/api/v1/agents", get_agents, e);
+    acdm_http_ws(h, "/ws", &ws_handlers, e);
+    return 0;
+}

@@ -1,0 +1,107 @@
+/* engine.h -- the daemon's core: one loop tying config, model, store, HTTP and plugins together. */
+#ifndef ACDM_ENGINE_H
+#define ACDM_ENGINE_H
+
+#include <uv.h>
+#include <jansson.h>
+
+#include "acdm.h"
+#include "config.h"
+#include "http.h"
+#include "model.h"
+#include "plugins.h"
+#include "store.h"
+
+typedef struct acdm_engine acdm_engine;
+
+typedef struct {
+    const char *config_path;
+    const char *listen;      /* "host:port" overriding the config, or NULL */
+    const char *data_dir;    /* overriding the config, or NULL */
+} acdm_engine_opts;
+
+/* A token's identity once checked. */
+typedef struct {
+    char role[32];           /* admin, supervisor, agent, channel:<instance> */
+    char name[ACDM_NAME_MAX + 1];
+} acdm_principal;
+
+/* An agent's websocket session (several per agent possible: two tabs). */
+typedef struct acdm_session {
+    acdm_ws *ws;
+    acdm_principal who;
+    struct acdm_session *next_of_agent;
+} acdm_session;
+
+struct acdm_engine {
+    uv_loop_t loop;
+    acdm_engine_opts opts;
+    char *config_path;
+    acdm_model *model;
+    acdm_store *store;
+    acdm_http *http;
+    acdm_plugins *plugins;
+    uv_timer_t model_timer;
+    uv_async_t store_wake;
+    uv_signal_t sig_hup, sig_term, sig_int;
+    int64_t armed_due;
+    json_t *overrides;       /* runtime queue open/close: {"queue": {"closed": bool}} (kv-persisted) */
+    acdm_hmap token_cache;   /* token -> acdm_principal* */
+    acdm_hmap sessions;      /* agent id -> acdm_session* list */
+    acdm_session **all_sessions; size_t n_sessions, cap_sessions;
+    char admin_token[64];
+    bool stopping;
+    uint64_t n_ingested;
+};
+
+/* Loads config, opens the store, restores waiting berichten, loads plugins, starts HTTP.
+ * On failure returns negative with a sentence in err. */
+int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *err, size_t errlen);
+int acdm_engine_run(acdm_engine *e);      /* until SIGTERM/SIGINT or acdm_engine_stop */
+void acdm_engine_stop(acdm_engine *e);
+void acdm_engine_destroy(acdm_engine *e);
+
+/* Re-reads the config file and applies it all or nothing. 0, or negative with err. */
+int acdm_engine_reload(acdm_engine *e, char *err, size_t errlen);
+/* Opens or closes a queue through the same path as a reload (persisted as an override). */
+int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed, char *err, size_t errlen);
+
+/* Checks a bearer token: 0 and *who filled, or ACDM_ENOENT. */
+int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who);
+
+/* The shared intake of every bericht (REST API and plugins). Validates, stores, and calls
+ * done exactly once after the commit (unless it returns negative: then err says why). */
+typedef void (*acdm_intake_done)(acdm_engine *e, void *user, acdm_submit_outcome outcome,
+                                 const char *bericht_id, const char *text, int http_status);
+typedef struct {
+    const char *channel;     /* instance name, or "api" */
+    acdm_kind kind;
+    const char *queue;
+    const char *from;
+    const char *customer_id;
+    const char *conversation;
+    const char *idem_key;
+    int priority;
+    json_t *skills;          /* borrowed array or NULL */
+    const char *subject, *text;
+    json_t *payload;         /* borrowed object or NULL */
+} acdm_intake;
+int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done done, void *user,
+                       char *err, size_t errlen);
+
+/* The bericht as JSON (live from the model, else from the store); NULL if unknown. */
+json_t *acdm_engine_bericht_json(acdm_engine *e, const char *id);
+json_t *acdm_engine_queues_json(acdm_engine *e);
+json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a);
+
+/* An agent's reply text: stored in the thread and delivered through the bericht's channel. */
+int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text);
+/* Topics registered by an agent for a bericht (event log). */
+void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *topics);
+
+/* api.c: registers the REST routes and the /ws endpoint. */
+int acdm_api_register(acdm_engine *e);
+/* ws.c-side pushes, called from the engine's event handler */
+void acdm_api_push_agent(acdm_engine *e, const char *agent_id, json_t *msg); /* steals msg */
+
+#endif
