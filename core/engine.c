@@ -359,8 +359,9 @@ static void plugin_intake_done(acdm_engine *e, void *user, acdm_submit_outcome o
 {
     (void)e; (void)http_status;
     plugin_submit *ps = user;
-    /* the host wraps cb so that priv is passed; see plugins.c */
-    if (ps->cb) ps->cb(ps->inst, NULL, ps->user, outcome, id, text);
+    /* the host wraps cb so that priv is passed (see plugins.c); after shutdown of the plugin
+     * host (late store completions at exit) there is nobody left to tell */
+    if (ps->cb && e->plugins) ps->cb(ps->inst, NULL, ps->user, outcome, id, text);
     free(ps);
 }
 
@@ -808,8 +809,14 @@ void acdm_engine_destroy(acdm_engine *e)
 {
     if (!e) return;
     if (e->plugins) acdm_plugins_destroy(e->plugins);
+    e->plugins = NULL;
+    /* the store's last group commits and runs its callbacks while HTTP can still answer; writes
+     * those callbacks queue are dropped (their berichten are stored as queued and restored at
+     * the next start) */
+    if (e->store) acdm_store_close(e->store);
+    e->store = NULL;
     if (e->http) acdm_http_destroy(e->http);
-    if (e->store) acdm_store_close(e->store);   /* flushes: every acknowledged write is on disk */
+    e->http = NULL;
     if (e->model) acdm_model_destroy(e->model);
     uv_walk(&e->loop, close_walk, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);

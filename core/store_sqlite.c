@@ -668,6 +668,17 @@ void acdm_store_close(acdm_store *st)
     pthread_mutex_unlock(&st->mu);
     pthread_join(st->thread, NULL);
     acdm_store_poll(st);        /* callbacks of the final group */
+    /* writes queued by those callbacks come after the final commit: they are not stored;
+     * a callback waiting on one hears ACDM_EIO */
+    struct op *op = st->q_head;
+    st->q_head = st->q_tail = NULL;
+    while (op) {
+        struct op *next = op->next;
+        if (op->type == OP_INSERT && op->cb.insert) op->cb.insert(op->user, ACDM_EIO, NULL);
+        else if (op->type == OP_FLUSH && op->cb.flush) op->cb.flush(op->user, ACDM_EIO);
+        free(op);
+        op = next;
+    }
     store_free(st);
 }
 
