@@ -37,7 +37,12 @@ bool acdm_router_wait_less(const void *a, const void *b, const void *ctx);
 bool acdm_router_avail_less(const void *a, const void *b, const void *ctx);
 /* re-evaluates a's place in every (queue, kind) availability heap */
 void acdm_router_refresh(acdm_model *m, acdm_agent *a);
-/* refresh, then give a as much waiting work as they can take now */
+/* The routing decisions themselves (no state change): the best waiting bericht for an agent
+ * who has room (queue priority, bericht priority, wait; skills), and the best available agent
+ * for a waiting bericht (preference, then the queue's strategy; skills). NULL if none. */
+acdm_bericht *acdm_router_best_bericht(const acdm_agent *a);
+acdm_agent *acdm_router_best_agent(acdm_model *m, const acdm_bericht *b);
+/* give a as much waiting work as they can take now, then refresh a's availability */
 void acdm_router_agent_free(acdm_model *m, acdm_agent *a, int64_t now);
 /* b is waiting in its queue: offer it to the best available agent if there is one */
 void acdm_router_place(acdm_model *m, acdm_bericht *b, int64_t now);

@@ -88,25 +88,28 @@ static bool better(const acdm_bericht *x, const acdm_bericht *y)
     return acdm_router_wait_less(x, y, NULL);
 }
 
+acdm_bericht *acdm_router_best_bericht(const acdm_agent *a)
+{
+    acdm_bericht *best = NULL;
+    for (uint32_t i = 0; i < a->n_members; i++) {
+        const acdm_member *mb = a->members[i];
+        if (!mb->joined) continue;
+        for (int k = 0; k < ACDM_KIND__COUNT; k++) {
+            const acdm_heap *w = &mb->queue->waiting[k];
+            if (!w->n || !acdm_agent_available(a, k)) continue;
+            acdm_bericht *b = acdm_heap_find(w, agent_takes, a);
+            if (b && better(b, best)) best = b;
+        }
+    }
+    return best;
+}
+
 void acdm_router_agent_free(acdm_model *m, acdm_agent *a, int64_t now)
 {
     /* match first, then update the availability heaps once: an agent who finds work at once
      * never enters them */
-    for (;;) {
-        acdm_bericht *best = NULL;
-        for (uint32_t i = 0; i < a->n_members; i++) {
-            acdm_member *mb = a->members[i];
-            if (!mb->joined) continue;
-            for (int k = 0; k < ACDM_KIND__COUNT; k++) {
-                acdm_heap *w = &mb->queue->waiting[k];
-                if (!w->n || !acdm_agent_available(a, k)) continue;
-                acdm_bericht *b = acdm_heap_find(w, agent_takes, a);
-                if (b && better(b, best)) best = b;
-            }
-        }
-        if (!best) break;
-        acdm_router_offer_noref(m, best, a, now);
-    }
+    acdm_bericht *b;
+    while ((b = acdm_router_best_bericht(a))) acdm_router_offer_noref(m, b, a, now);
     acdm_router_refresh(m, a);
 }
 
@@ -117,30 +120,36 @@ static bool member_takes(const void *item, const void *arg)
     return mb->agent != b->skip && acdm_router_skills_ok(mb->agent, b);
 }
 
+acdm_agent *acdm_router_best_agent(acdm_model *m, const acdm_bericht *b)
+{
+    acdm_agent *p = b->preferred;
+    if (p && p != b->skip && acdm_agent_available(p, b->kind) && acdm_router_skills_ok(p, b))
+        return p;
+    const acdm_heap *h = &b->queue->avail[b->kind];
+    if (!h->n) return NULL;
+    acdm_member *mb;
+    if (b->queue->strategy == ACDM_STRAT_RANDOM) {
+        /* uniform over the available members; the heap order is only the fallback when the
+         * drawn one cannot take it (skills) */
+        mb = h->items[acdm_model_rand(m) % h->n];
+        if (!member_takes(mb, b)) mb = acdm_heap_find(h, member_takes, b);
+    } else {
+        mb = acdm_heap_find(h, member_takes, b);
+    }
+    return mb ? mb->agent : NULL;
+}
+
 void acdm_router_place(acdm_model *m, acdm_bericht *b, int64_t now)
 {
     acdm_queue *q = b->queue;
-    acdm_agent *p = b->preferred;
-    if (p && p != b->skip && acdm_agent_available(p, b->kind) && acdm_router_skills_ok(p, b)) {
-        acdm_router_offer(m, b, p, now);
-        return;
-    }
-    acdm_heap *h = &q->avail[b->kind];
-    if (!h->n) return;
-    if (q->strategy == ACDM_STRAT_RANDOM) {
-        /* uniform over the available members; the heap order is only the fallback when the
-         * drawn one cannot take it (skills) */
-        acdm_member *mb = h->items[acdm_model_rand(m) % h->n];
-        if (!member_takes(mb, b)) mb = acdm_heap_find(h, member_takes, b);
-        if (mb) acdm_router_offer(m, b, mb->agent, now);
-        return;
-    }
-    if (q->strategy != ACDM_STRAT_RING_ALL) {
-        acdm_member *mb = acdm_heap_find(h, member_takes, b);
-        if (mb) acdm_router_offer(m, b, mb->agent, now);
+    if (q->strategy != ACDM_STRAT_RING_ALL || (b->preferred && acdm_agent_available(b->preferred, b->kind))) {
+        acdm_agent *a = acdm_router_best_agent(m, b);
+        if (a) acdm_router_offer(m, b, a, now);
         return;
     }
     /* ring-all: offer to every available member at once; first to accept wins */
+    acdm_heap *h = &q->avail[b->kind];
+    if (!h->n) return;
     acdm_agent **all = malloc(h->n * sizeof *all);
     if (!all) return;
     uint32_t n = 0;

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "model.h"
+#include "model_int.h"
 
 static double secs(void)
 {
@@ -88,6 +88,36 @@ int main(int argc, char **argv)
     long iters = argc > 4 ? atol(argv[4]) : 2000000;
     offered_to = NULL;
     agent_job = calloc((size_t)n_agents, sizeof *agent_job);
+
+    /* 0. the decisions alone (no state change), on 100k waiting berichten and 10k available
+     *    agents: "which bericht for this freed agent" and "which agent for this bericht" */
+    {
+        acdm_model *m0 = build(n_queues, n_agents, "longest-idle");
+        int64_t t = 1000;
+        acdm_bericht **bs = malloc((size_t)n_wait * sizeof *bs);
+        for (int i = 0; i < n_wait; i++) bs[i] = submit(m0, i % n_queues, t + i);
+        for (int a = 0; a < n_agents; a++) {
+            acdm_agent *ag = acdm_model_agent_at(m0, (size_t)a);
+            ag->state = ACDM_AGENT_READY;      /* ready without matching: both sides stay full */
+            acdm_agent_set_idle(ag, t + (a * 7919) % n_agents);
+            acdm_router_refresh(m0, ag);
+        }
+        long nd = iters;
+        uintptr_t sink = 0;
+        double d0 = secs();
+        for (long i = 0; i < nd; i++)
+            sink += (uintptr_t)acdm_router_best_bericht(acdm_model_agent_at(m0, (size_t)(i % n_agents)));
+        double d1 = secs();
+        for (long i = 0; i < nd; i++)
+            sink += (uintptr_t)acdm_router_best_agent(m0, bs[i % n_wait]);
+        double d2 = secs();
+        printf("bench route_decide_bericht_for_agent: %.0f decisions/s (%d agents in 3 queues each, %d queues, %d waiting)\n",
+               nd / (d1 - d0), n_agents, n_queues, n_wait);
+        printf("bench route_decide_agent_for_bericht: %.0f decisions/s (longest-idle over ~%d available members per queue)%s\n",
+               nd / (d2 - d1), n_agents * 3 / n_queues, sink == 1 ? " " : "");
+        free(bs);
+        acdm_model_destroy(m0);
+    }
 
     /* 1. agent-frees path: 100k waiting, every agent busy; each turn an agent completes and
      *    the router picks the best waiting bericht over the agent's queues */
