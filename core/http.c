@@ -614,6 +614,7 @@ static int build_response(acdm_req *r, int status, const char *ctype, const char
                                      (const unsigned char *)"close", 5, &p, end))
         return -1;
     if (lws_finalize_http_header(r->wsi, &p, end)) return -1;
+    if (r->method && !strcmp(r->method, "HEAD")) len = 0;   /* Content-Length stays */
     if (len) memcpy(p, body, len);
     r->out_len = (size_t)(p - start) + len;
     return 0;
