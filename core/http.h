@@ -63,7 +63,9 @@ const char *acdm_req_path(const acdm_req *r);                       /* decoded p
 const char *acdm_req_param(const acdm_req *r, const char *name);    /* {name}; NULL if none */
 const char *acdm_req_rest(const acdm_req *r);                       /* what "/ *" matched, "" or "/..." */
 const char *acdm_req_query(const acdm_req *r, const char *name);    /* URL-decoded arg or NULL */
-const char *acdm_req_query_string(const acdm_req *r);               /* "a=1&b=2" or NULL */
+/* The query string as lws hands it over: "a=1&b=2", already percent-decoded (lws decodes the
+ * whole URI), so use acdm_req_query for values. NULL if there is none. */
+const char *acdm_req_query_string(const acdm_req *r);
 /* Case-insensitive header lookup (authorization, content-type, origin, idempotency-key, ...).
  * NULL if absent, or if the client has gone away while an async reply was pending. */
 const char *acdm_req_header(acdm_req *r, const char *name);
