@@ -32,7 +32,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/san/fuzz/%)
 TPLUG_SRCS := $(wildcard tests/plugins/*.c)
 TPLUGS    := $(TPLUG_SRCS:tests/plugins/%.c=build/testplugins/%.so)
 
-.PHONY: all run test unit integration fuzz-regress bench deps deps-test cppcheck clean install
+.PHONY: all run test unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install
 .SECONDEXPANSION:
 
 all: deps bin/acdmd bin/acdmctl $(PLUGINS)
@@ -41,6 +41,8 @@ deps:
 	@scripts/deps.sh run
 deps-test:
 	@scripts/deps.sh test
+deps-bench:
+	@scripts/deps.sh bench
 
 run: all
 	@mkdir -p var
@@ -108,7 +110,8 @@ cppcheck:
 	  --inline-suppr --suppress=missingIncludeSystem -D__GNUC__ -Icore -Icore/include core channels tests/bench
 	@echo "cppcheck: clean"
 
-bench: deps-test $(BENCH_BINS) bin/acdmd bin/acdmctl $(PLUGINS)
+bench: deps-bench
+	@$(MAKE) --no-print-directory $(BENCH_BINS) bin/acdmd bin/acdmctl $(PLUGINS)
 	@tests/run-bench.sh $(BENCH_BINS)
 
 PREFIX ?= /usr/local

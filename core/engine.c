@@ -799,12 +799,6 @@ void acdm_engine_stop(acdm_engine *e)
     uv_stop(&e->loop);
 }
 
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h)) uv_close(h, NULL);
-}
-
 void acdm_engine_destroy(acdm_engine *e)
 {
     if (!e) return;
@@ -818,7 +812,12 @@ void acdm_engine_destroy(acdm_engine *e)
     if (e->http) acdm_http_destroy(e->http);
     e->http = NULL;
     if (e->model) acdm_model_destroy(e->model);
-    uv_walk(&e->loop, close_walk, NULL);
+    /* close only our own handles: libwebsockets closes its own (a second close aborts) */
+    uv_handle_t *mine[] = {(uv_handle_t *)&e->model_timer, (uv_handle_t *)&e->store_wake,
+                           (uv_handle_t *)&e->sig_hup, (uv_handle_t *)&e->sig_term,
+                           (uv_handle_t *)&e->sig_int};
+    for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
+        if (mine[i]->type != UV_UNKNOWN_HANDLE && !uv_is_closing(mine[i])) uv_close(mine[i], NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uv_loop_close(&e->loop);
     const char *k;

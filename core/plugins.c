@@ -29,6 +29,13 @@
 #define INBOUND_NEEDS (offsetof(acdm_inbound, payload_json) + sizeof(const char *))
 #define HTTP_OUT_NEEDS (offsetof(acdm_http_out, timeout_ms) + sizeof(long))
 
+/* The host table only grows at its end (plugins test ACDM_HOST_HAS against struct_size), and
+ * acdm_http_response's defer/token come after the fields an older plugin fills. */
+_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, http_respond) +
+               sizeof(((acdm_host *)0)->http_respond), "http_respond is the host table's last field");
+_Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
+               sizeof(size_t), "defer/token come after the 1.0 response fields");
+
 /* ------------------------------------------------------------------ types */
 
 typedef struct plugin {
@@ -71,6 +78,19 @@ typedef struct hroute {
     acdm_http_handler handler;
     int id;
 } hroute;
+
+#define DEFERRED_MAGIC 0xacd3defe
+
+/* One plugin HTTP request while its handler runs and, if it deferred, until http_respond (or
+ * the instance's stop, which answers 503). The token a plugin sees is this struct. */
+typedef struct deferred {
+    struct deferred *prev, *next;   /* inst->deferred */
+    unsigned magic;                 /* DEFERRED_MAGIC while pending; catches some misuse */
+    acdm_instance *inst;
+    acdm_req *req;                  /* the server's request, replied exactly once */
+    bool in_handler;                /* route_call still runs: it frees the struct */
+    bool answered;                  /* http_respond was called inside the handler */
+} deferred;
 
 /* A websocket route. Kept until acdm_plugins_destroy (inst NULL once its instance stopped) so
  * a late callback from the HTTP layer never sees freed memory. */
@@ -160,6 +180,7 @@ struct acdm_instance {
     acdm_wsconn *conns;
     outreq *reqs;
     pending_submit *subs;
+    deferred *deferred;          /* HTTP responses the plugin still owes */
 };
 
 struct acdm_plugins {
@@ -507,6 +528,20 @@ static void fill_request(const acdm_instance *inst, acdm_req *r, acdm_http_reque
     out->content_type = acdm_req_header(r, "Content-Type");
 }
 
+static void reply_with(acdm_req *r, const acdm_http_response *resp)
+{
+    size_t len = resp->body ? (resp->body_len ? resp->body_len : strlen(resp->body)) : 0;
+    acdm_http_reply(r, resp->status > 0 ? resp->status : 200,
+                    resp->content_type ? resp->content_type : "application/json", resp->body, len);
+}
+
+static void deferred_free(deferred *d)
+{
+    DLIST_DEL(d->inst->deferred, d);
+    d->magic = 0;
+    free(d);
+}
+
 static void route_call(void *user, acdm_req *r)
 {
     hroute *rt = user;
@@ -515,13 +550,65 @@ static void route_call(void *user, acdm_req *r)
         acdm_http_problem(r, 503, "Channel not running", "channel instance is not running");
         return;
     }
+    deferred *d = calloc(1, sizeof *d);
+    if (!d) {
+        acdm_http_problem(r, 503, "Out of memory", "the channel cannot take requests now");
+        return;
+    }
+    d->magic = DEFERRED_MAGIC;
+    d->inst = inst;
+    d->req = r;
+    d->in_handler = true;
+    DLIST_ADD(inst->deferred, d);
     acdm_http_request req;
     fill_request(inst, r, &req);
-    acdm_http_response resp = {.status = 200};
+    acdm_http_response resp = {.status = 200, .token = d};
     rt->handler(inst, inst->priv, &req, &resp);
-    size_t len = resp.body ? (resp.body_len ? resp.body_len : strlen(resp.body)) : 0;
-    acdm_http_reply(r, resp.status > 0 ? resp.status : 200,
-                    resp.content_type ? resp.content_type : "application/json", resp.body, len);
+    d->in_handler = false;
+    if (d->answered) {                      /* http_respond ran inside the handler */
+        if (!resp.defer)
+            acdm_log(ACDM_LOG_WARN, inst->name, "http_respond called in a handler that did not "
+                     "set defer: the handler's own response was dropped");
+        deferred_free(d);
+    } else if (!resp.defer) {
+        deferred_free(d);
+        reply_with(r, &resp);
+    }   /* deferred: d stays in inst->deferred until http_respond, or the 503 at stop */
+}
+
+static int host_http_respond(void *token, const acdm_http_response *resp)
+{
+    deferred *d = token;
+    if (!d || !resp) return ACDM_EINVAL;
+    if (d->magic != DEFERRED_MAGIC || d->answered) {
+        acdm_log(ACDM_LOG_ERR, WHO, "http_respond with a token that is not pending "
+                 "(completed twice, or after the instance stopped?)");
+        return ACDM_EINVAL;
+    }
+    if (!acdm_req_alive(d->req))
+        acdm_log(ACDM_LOG_DEBUG, d->inst->name, "deferred HTTP response: the client went away");
+    reply_with(d->req, resp);               /* a gone client: dropped, and the request freed */
+    d->req = NULL;
+    if (d->in_handler) d->answered = true;  /* route_call frees it */
+    else deferred_free(d);
+    return 0;
+}
+
+/* Answers 503 to every response the instance still owes (after its stop). */
+static void deferred_close_all(acdm_instance *inst)
+{
+    int n = 0;
+    while (inst->deferred) {
+        deferred *d = inst->deferred;
+        if (d->req)
+            acdm_http_problem(d->req, 503, "Channel stopped",
+                              "the channel instance stopped before it could answer; "
+                              "retry (with the same idempotency key)");
+        deferred_free(d);
+        n++;
+    }
+    if (n) acdm_log(ACDM_LOG_NOTICE, inst->name, "answered %d deferred HTTP response%s with 503 "
+                    "at stop", n, n == 1 ? "" : "s");
 }
 
 /* "/channels/<instance><path>"; path must start with '/'. */
@@ -896,6 +983,7 @@ static const acdm_host host_table = {
     .kv_get = host_kv_get,
     .free = host_free,
     .message_in = host_message_in,
+    .http_respond = host_http_respond,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */
@@ -905,6 +993,7 @@ static void release_resources(acdm_instance *inst)
 {
     acdm_plugins *p = inst->p;
     posts_close(inst);
+    deferred_close_all(inst);
     while (inst->timers) timer_close(inst->timers);
     while (inst->watches) watch_close(inst->watches);
     while (inst->reqs) {                    /* cancelled: done is not called after stop */

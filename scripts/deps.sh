@@ -5,7 +5,8 @@ set -eu
 want="build-essential pkg-config libwebsockets-dev libjansson-dev libcurl4-openssl-dev \
 libsqlite3-dev libuv1-dev libssl-dev sqlite3 curl python3"
 case "${1:-run}" in
-  test|bench) want="$want check cppcheck" ;;
+  test) want="$want check cppcheck python3-yaml" ;;
+  bench) want="$want check cppcheck python3-yaml wrk bc" ;;
 esac
 missing=""
 for p in $want; do

@@ -27,8 +27,13 @@
  *
  * Routes under /channels/<instance>:
  *   POST /messages        {from, text?, conversation?, kind?, subject?, id?, queue?, priority?}
- *                         -> 202 {message, bericht?, outcome}
- *   GET  /messages/<id>   -> what became of a message: {message, bericht, outcome, text?}
+ *                         answered only once the bericht is committed (deferred response):
+ *                         201 {message, bericht, outcome: "queued"}
+ *                         200 {message, bericht, outcome: "duplicate" | "followup"}
+ *                         200 {message, bericht, outcome: "closed", text}
+ *                         400/401 problem+json (refused, nothing stored)
+ *                         503 problem+json (not stored, or the channel stopped first: retry
+ *                         with the same id, a redelivery never makes a second bericht)
  *   POST /end             {bericht, reason?}: the customer gave up -> 204
  *   GET  /status          counters
  *   WS   /events          one JSON text per bericht event, reply and heartbeat
@@ -52,15 +57,17 @@ typedef struct outmsg {
     bool in_flight;
 } outmsg;
 
-/* A POST /messages whose submit callback is still due. */
+/* A POST /messages whose submit callback is still due; its HTTP response is deferred until
+ * then. token is the host's (valid until http_respond, or until our stop returned). */
 typedef struct pending {
     struct pending *prev, *next;
     struct webhook *w;
-    char ref[80];
+    char ref[132];
     bool in_handler, done;
     acdm_submit_outcome outcome;
     char bericht[64];
     char *text;
+    void *token;
 } pending;
 
 typedef struct webhook {
@@ -233,13 +240,6 @@ static void broadcast(webhook *w, json_t *doc)
 
 /* ---------------------------------------------------------------- inbound: POST /messages */
 
-static json_t *result_doc(const pending *p)
-{
-    return json_pack("{s:s, s:s?, s:s, s:s?}", "message", p->ref, "bericht",
-                     p->bericht[0] ? p->bericht : NULL, "outcome", outcome_name(p->outcome),
-                     "text", p->text);
-}
-
 static void pending_free(pending *p)
 {
     webhook *w = p->w;
@@ -249,9 +249,42 @@ static void pending_free(pending *p)
     free(p);
 }
 
+/* The answer to a POST /messages once the submit callback came. Only here is a 2xx given: the
+ * bericht's row is committed (for an error nothing was stored). Fills resp; *owned is the
+ * malloc'd body to free after the host copied it. */
+static void result_response(const pending *p, acdm_http_response *resp, char **owned)
+{
+    int status;
+    json_t *doc;
+    resp->content_type = "application/json";
+    if (p->outcome == ACDM_SUBMIT_ERROR || (unsigned)p->outcome > ACDM_SUBMIT_ERROR) {
+        status = 503;
+        resp->content_type = "application/problem+json";
+        doc = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title",
+                        "Not stored", "status", status, "detail",
+                        p->text ? p->text : "the core could not store the message; retry with "
+                        "the same id", "message", p->ref);
+    } else {
+        status = p->outcome == ACDM_SUBMIT_QUEUED ? 201 : 200;
+        doc = json_pack("{s:s, s:s?, s:s}", "message", p->ref, "bericht",
+                        p->bericht[0] ? p->bericht : NULL, "outcome", outcome_name(p->outcome));
+        if (doc && p->outcome == ACDM_SUBMIT_CLOSED)   /* the queue's closed text, for the customer */
+            json_object_set_new(doc, "text", p->text ? json_string(p->text) : json_null());
+    }
+    *owned = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    resp->status = status;
+    resp->body = *owned;
+    if (!*owned) {                     /* out of memory: still say what happened, minimally */
+        resp->content_type = "application/json";
+        resp->body = status >= 500 ? "{\"outcome\":\"error\"}" : "{\"outcome\":\"stored\"}";
+    }
+}
+
 static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
                       const char *bericht_id, const char *text)
 {
+    (void)inst;
     webhook *w = priv;
     pending *p = user;
     p->done = true;
@@ -260,14 +293,13 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     free(p->text);
     p->text = text ? strdup(text) : NULL;
     if (outcome != ACDM_SUBMIT_ERROR) w->n.submitted++;
-    /* remembered for GET /messages/<id> */
-    char key[96];
-    snprintf(key, sizeof key, "msg:%s", p->ref);
-    json_t *d = result_doc(p);
-    char *s = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(d);
-    if (s) { w->host->kv_set(inst, key, s, strlen(s)); free(s); }
-    if (!p->in_handler) pending_free(p);
+    if (p->in_handler) return;         /* the core answered within submit: the handler replies */
+    char *body = NULL;
+    acdm_http_response r = {0};
+    result_response(p, &r, &body);
+    w->host->http_respond(p->token, &r);   /* a client gone meanwhile: a no-op */
+    free(body);
+    pending_free(p);
 }
 
 static void new_ref(char out[37])
@@ -337,6 +369,7 @@ static void on_messages_post(acdm_instance *inst, void *priv, const acdm_http_re
     if (!p) { json_decref(o); problem(w, resp, 503, "Busy", "out of memory"); return; }
     p->w = w;
     p->in_handler = true;
+    p->token = resp->token;
     if (id) snprintf(p->ref, sizeof p->ref, "%s", id);
     else new_ref(p->ref);
     p->next = w->pendings;
@@ -354,50 +387,24 @@ static void on_messages_post(acdm_instance *inst, void *priv, const acdm_http_re
     json_decref(o);
     p->in_handler = false;
     if (rc < 0) {
+        /* -1 invalid, -2 unknown (queue...): the caller's fault; anything else is ours */
         w->n.rejected++;
-        problem(w, resp, 400, "Bad message", "the core refused the message (see the log)");
+        if (rc == -1 || rc == -2)
+            problem(w, resp, 400, "Bad message", "the core refused the message (see the log)");
+        else
+            problem(w, resp, 503, "Not stored", "the core cannot take messages now; retry");
         pending_free(p);
         return;
     }
-    if (p->done) {           /* the engine answered at once */
-        int status = p->outcome == ACDM_SUBMIT_ERROR ? 503 : 202;
-        answer(w, resp, status, result_doc(p));
+    if (p->done) {           /* the core answered (after its commit) within the call */
+        free(w->body);
+        result_response(p, resp, &w->body);   /* the host copies it after we return */
         pending_free(p);
         return;
     }
-    /* answered after the commit: the caller polls GET /messages/<id> */
-    answer(w, resp, 202, json_pack("{s:s, s:n, s:s}", "message", p->ref, "bericht", "outcome",
-                                   "accepted"));
-}
-
-static void on_messages_get(acdm_instance *inst, void *priv, const acdm_http_request *req,
-                            acdm_http_response *resp)
-{
-    webhook *w = priv;
-    if (!authorized(w, req->authorization, NULL)) {
-        problem(w, resp, 401, "Unauthorized", "send Authorization: Bearer <token of this channel>");
-        return;
-    }
-    const char *ref = req->path + strlen("/messages/");
-    char key[200];
-    snprintf(key, sizeof key, "msg:%s", ref);
-    char *v = NULL;
-    size_t len = 0;
-    if (!*ref || w->host->kv_get(inst, key, &v, &len) < 0) {
-        for (pending *p = w->pendings; p; p = p->next)
-            if (!strcmp(p->ref, ref)) {
-                answer(w, resp, 200, json_pack("{s:s, s:n, s:s}", "message", ref, "bericht",
-                                               "outcome", "accepted"));
-                return;
-            }
-        problem(w, resp, 404, "Unknown message", "no message with this id");
-        return;
-    }
-    free(w->body);
-    w->body = strdup(v);
-    w->host->free(v);
-    resp->body = w->body;
-    resp->content_type = "application/json";
+    /* Not committed yet: no answer now. submitted() answers through http_respond; if the
+     * instance stops first the host answers 503. */
+    resp->defer = 1;
 }
 
 static void on_end(acdm_instance *inst, void *priv, const acdm_http_request *req,
@@ -429,10 +436,12 @@ static void on_status(acdm_instance *inst, void *priv, const acdm_http_request *
     }
     int pending_out = 0;
     for (outmsg *m = w->outbox; m; m = m->next) pending_out++;
-    answer(w, resp, 200, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:I, s:I, s:I, s:b}",
+    int awaiting = 0;
+    for (const pending *p = w->pendings; p; p = p->next) awaiting++;
+    answer(w, resp, 200, json_pack("{s:s, s:I, s:I, s:I, s:i, s:I, s:I, s:i, s:i, s:I, s:I, s:I, s:b}",
         "instance", w->host->instance_name(inst),
         "received", (json_int_t)w->n.received, "rejected", (json_int_t)w->n.rejected,
-        "submitted", (json_int_t)w->n.submitted, "delivered", (json_int_t)w->n.delivered,
+        "submitted", (json_int_t)w->n.submitted, "awaiting_commit", awaiting, "delivered", (json_int_t)w->n.delivered,
         "delivery_failed", (json_int_t)w->n.delivery_failed, "pending_replies", pending_out,
         "listeners", w->n_listeners, "events", (json_int_t)w->n.events,
         "heartbeats", (json_int_t)w->n.heartbeats, "wakeups", (json_int_t)w->n.wakeups,
@@ -692,8 +701,8 @@ static int wh_init(acdm_instance *inst, void *priv, const acdm_host *host, const
                    char *err, size_t errlen)
 {
     webhook *w = priv;
-    if (host->struct_size < sizeof(acdm_host) || host->abi_major != ACDM_PLUGIN_ABI_MAJOR) {
-        snprintf(err, errlen, "host table too old for this plugin");
+    if (host->abi_major != ACDM_PLUGIN_ABI_MAJOR || !ACDM_HOST_HAS(host, http_respond)) {
+        snprintf(err, errlen, "host table too old for this plugin (needs http_respond)");
         return -1;
     }
     w->host = host;
@@ -710,7 +719,6 @@ static int wh_start(acdm_instance *inst, void *priv)
     webhook *w = priv;
     static const acdm_ws_callbacks events = {ev_open, ev_message, ev_close};
     if (w->host->http_route(inst, "POST", "/messages", on_messages_post) < 0 ||
-        w->host->http_route(inst, "GET", "/messages/*", on_messages_get) < 0 ||
         w->host->http_route(inst, "POST", "/end", on_end) < 0 ||
         w->host->http_route(inst, "GET", "/status", on_status) < 0 ||
         w->host->ws_route(inst, "/events", &events) < 0) {

@@ -10,7 +10,10 @@
 /* An agent reply's text is a command ("count", "post", "timer 20", ...); results go back to the
  * core with host->message_in(inst, <command>, <result>) so a test's mock engine sees them.
  * Config: {"tag": "a", "trace": "/path" (life-cycle lines appended), "fail_init": true,
- *          "refuse_reload": true, "http": true (routes /hello, /echo/ *, ws /ws)}. */
+ *          "refuse_reload": true, "http": true (routes /hello, /echo/ *, /later, /now, ws /ws)}.
+ * Deferred responses: POST /later defers and keeps the token (command "respond <status>"
+ * completes it, "respond-null" tries with a NULL response); GET /now defers and completes
+ * inside the handler. */
 typedef struct {
     const acdm_host *host;
     acdm_instance *inst;
@@ -24,6 +27,7 @@ typedef struct {
     int pipefd[2];
     pthread_t th;
     int ws_open;
+    void *later;                 /* token of the deferred POST /later */
 } counter;
 
 static void cfg_str(const char *json, const char *key, char *out, size_t len)
@@ -88,6 +92,28 @@ static void on_echo(acdm_instance *inst, void *priv, const acdm_http_request *re
     resp->body = req->body ? req->body : "";
 }
 
+static void on_later(acdm_instance *inst, void *priv, const acdm_http_request *req,
+                     acdm_http_response *resp)
+{
+    (void)inst; (void)req;
+    counter *c = priv;
+    resp->status = 599;          /* ignored: deferred */
+    resp->body = "not this";
+    resp->defer = 1;
+    c->later = resp->token;
+}
+
+static void on_now(acdm_instance *inst, void *priv, const acdm_http_request *req,
+                   acdm_http_response *resp)
+{
+    (void)req;
+    counter *c = priv;
+    resp->defer = 1;
+    acdm_http_response r = {.status = 202, .content_type = "text/plain", .body = "now"};
+    report(c, "respond-rc", "%d", c->host->http_respond(resp->token, &r));
+    (void)inst;
+}
+
 static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *conn, const acdm_http_request *req)
 {
     (void)inst;
@@ -132,6 +158,8 @@ static int c_init(acdm_instance *inst, void *priv, const acdm_host *host, const 
         static const acdm_ws_callbacks wscb = {ws_open, ws_message, ws_close};
         if (host->http_route(inst, "GET", "/hello", on_hello) < 0 ||
             host->http_route(inst, NULL, "/echo/*", on_echo) < 0 ||
+            host->http_route(inst, "POST", "/later", on_later) < 0 ||
+            host->http_route(inst, "GET", "/now", on_now) < 0 ||
             host->ws_route(inst, "/ws", &wscb) < 0) {
             snprintf(err, errlen, "routes refused");
             return -1;
@@ -302,6 +330,12 @@ static int c_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
     } else if (sscanf(t, "http %63s", a) == 1) {
         acdm_http_out o = {.struct_size = sizeof o, .url = a, .body = "ping", .timeout_ms = 3000};
         report(c, "http-rc", "%d", c->host->http_request(inst, &o, on_http, NULL));
+    } else if (!strcmp(t, "respond-null")) {   /* before "respond %s", which would match */
+        report(c, "respond-rc", "%d", c->host->http_respond(c->later, NULL));
+    } else if (sscanf(t, "respond %63s", a) == 1) {
+        acdm_http_response resp = {.status = atoi(a), .body = "later"};
+        report(c, "respond-rc", "%d", c->host->http_respond(c->later, &resp));
+        c->later = NULL;
     } else if (sscanf(t, "end %63s", a) == 1) {
         report(c, "end-rc", "%d", c->host->end(inst, a, "hangup"));
     } else {

@@ -28,7 +28,8 @@ typedef struct { int id; char method[16]; char pattern[128]; acdm_route_fn fn;
                  const acdm_ws_handlers *hd; acdm_ws_handlers hdc; void *user; bool gone; } fake_route;
 struct acdm_http { fake_route r[16]; int n; int unrouted; };
 struct acdm_req { const char *method, *path, *query, *body, *auth;
-                  int status; char ctype[64]; char out[1024]; bool replied; };
+                  int status; char ctype[64]; char out[1024]; bool replied;
+                  bool gone, dropped; /* client went away: the reply is dropped (real server: r freed) */ };
 struct acdm_ws { void *user; char sent[256]; int closed_code; };
 
 int acdm_http_route(acdm_http *h, const char *method, const char *pattern, acdm_route_fn fn, void *user)
@@ -68,10 +69,12 @@ const char *acdm_req_body(const acdm_req *r, size_t *len)
     *len = r->body ? strlen(r->body) : 0;
     return r->body ? r->body : "";
 }
+int acdm_req_alive(const acdm_req *r) { return !r->gone; }
 void acdm_http_reply(acdm_req *r, int status, const char *ct, const char *body, size_t len)
 {
     ck_assert(!r->replied);
     r->replied = true;
+    if (r->gone) { r->dropped = true; return; }
     r->status = status;
     snprintf(r->ctype, sizeof r->ctype, "%s", ct ? ct : "");
     snprintf(r->out, sizeof r->out, "%.*s", (int)len, body ? body : "");
@@ -148,6 +151,15 @@ static void mock_commit_all(void)
     for (int k = 0; k < eng.n_owed; k++)
         eng.owed[k].cb(eng.owed[k].inst, NULL, eng.owed[k].user, ACDM_SUBMIT_QUEUED, "b-1", NULL);
     eng.n_owed = 0;
+}
+/* the oldest owed submit is committed with this outcome */
+static void mock_commit_one(acdm_submit_outcome o, const char *id, const char *text)
+{
+    ck_assert_int_gt(eng.n_owed, 0);
+    owed w = eng.owed[0];
+    memmove(&eng.owed[0], &eng.owed[1], (size_t)(eng.n_owed - 1) * sizeof w);
+    eng.n_owed--;
+    w.cb(w.inst, NULL, w.user, o, id, text);
 }
 
 static const record *find_rec(const char *inst, const char *what)
@@ -615,10 +627,75 @@ START_TEST(routes_are_mapped_under_channels_and_removed_on_stop)
     ck_assert_str_eq(w1.sent, "hi");
 
     configure(P, cfg_make(END));            /* stop: routes gone, open websocket closed */
-    ck_assert_int_eq(fake_http.unrouted, 3);
+    ck_assert_int_eq(fake_http.unrouted, 5);
     ck_assert_int_eq(w1.closed_code, 1001);
     ws->hd->close(ws->user, &w1);            /* the server's close callback comes later */
     host_free(P);
+}
+END_TEST
+
+static void req_to(fake_route *rt, struct acdm_req *r, const char *method, const char *path)
+{
+    memset(r, 0, sizeof *r);
+    r->method = method; r->path = path;
+    rt->fn(rt->user, r);
+}
+
+START_TEST(deferred_responses_are_sent_once_when_completed_and_503_at_stop)
+{
+    P = host_new(TP, true);
+    load_good(P);
+    ck_assert_int_eq(configure(P, cfg_make("web1", "good_counter", "{\"http\":true}", END)), 0);
+    fake_route *later = find_route(&fake_http, "/channels/web1/later");
+    fake_route *now = find_route(&fake_http, "/channels/web1/now");
+    ck_assert_ptr_nonnull(later);
+    ck_assert_ptr_nonnull(now);
+
+    /* deferred and completed inside the handler: sent at once */
+    struct acdm_req rn;
+    req_to(now, &rn, "GET", "/channels/web1/now");
+    ck_assert_str_eq(find_rec("web1", "respond-rc")->text, "0");
+    ck_assert(rn.replied);
+    ck_assert_int_eq(rn.status, 202);
+    ck_assert_str_eq(rn.ctype, "text/plain");
+    ck_assert_str_eq(rn.out, "now");
+
+    /* deferred: nothing is sent when the handler returns, nor while the loop runs */
+    struct acdm_req r1;
+    req_to(later, &r1, "POST", "/channels/web1/later");
+    ck_assert(!r1.replied);
+    run_for(20);
+    ck_assert(!r1.replied);
+    deliver(P, "web1", "respond-null");      /* refused; the token stays pending */
+    ck_assert_str_eq(find_rec("web1", "respond-rc")->text, "-1");
+    ck_assert(!r1.replied);
+    deliver(P, "web1", "respond 201");
+    ck_assert_str_eq(find_rec("web1", "respond-rc")->text, "0");
+    ck_assert(r1.replied);
+    ck_assert_int_eq(r1.status, 201);
+    ck_assert_str_eq(r1.ctype, "application/json");   /* the default */
+    ck_assert_str_eq(r1.out, "later");                 /* not the handler's "not this" */
+
+    /* the client went away before the completion: no-op, the pending state is freed */
+    struct acdm_req r2;
+    req_to(later, &r2, "POST", "/channels/web1/later");
+    r2.gone = true;
+    deliver(P, "web1", "respond 200");
+    ck_assert_str_eq(find_rec("web1", "respond-rc")->text, "0");
+    ck_assert(r2.dropped);
+
+    /* still deferred when the instance stops: the host answers 503 (a gone client: dropped) */
+    struct acdm_req r3, r4;
+    req_to(later, &r3, "POST", "/channels/web1/later");
+    req_to(later, &r4, "POST", "/channels/web1/later");   /* the plugin forgot r3's token */
+    r4.gone = true;
+    ck_assert(!r3.replied && !r4.replied);
+    configure(P, cfg_make(END));
+    ck_assert(r3.replied);
+    ck_assert_int_eq(r3.status, 503);
+    ck_assert_str_eq(r3.ctype, "application/problem+json");
+    ck_assert(r4.dropped);
+    host_free(P);                              /* ASan: no deferred state left behind */
 }
 END_TEST
 
@@ -773,15 +850,32 @@ END_TEST
 
 /* ================================================================ the reference webhook plugin */
 
+/* A request whose answer may be deferred: r is the caller's, it must outlive the answer. */
+static void send_to(fake_route *rt, struct acdm_req *r, const char *method, const char *path,
+                    const char *auth, const char *body)
+{
+    memset(r, 0, sizeof *r);
+    r->method = method; r->path = path; r->auth = auth; r->body = body;
+    rt->fn(rt->user, r);
+}
+
+/* A request answered within the handler. */
 static struct acdm_req *call(fake_route *rt, const char *method, const char *path, const char *auth,
                              const char *body)
 {
     static struct acdm_req r;
-    memset(&r, 0, sizeof r);
-    r.method = method; r.path = path; r.auth = auth; r.body = body;
-    rt->fn(rt->user, &r);
+    send_to(rt, &r, method, path, auth, body);
     ck_assert(r.replied);
     return &r;
+}
+
+static json_int_t status_field(fake_route *status, const char *auth, const char *name)
+{
+    json_t *st = json_loads(call(status, "GET", "/channels/wh/status", auth, NULL)->out, 0, NULL);
+    ck_assert_ptr_nonnull(st);
+    json_int_t v = json_integer_value(json_object_get(st, name));
+    json_decref(st);
+    return v;
 }
 
 START_TEST(webhook_accepts_validates_and_reports)
@@ -796,10 +890,9 @@ START_TEST(webhook_accepts_validates_and_reports)
     ck_assert_int_eq(configure(P, cfg_make("wh", "webhook",
         "{\"token\":\"s3cret\",\"self_test\":true,\"heartbeat_ms\":20}", END)), 0);
     fake_route *post = find_route(&fake_http, "/channels/wh/messages");
-    fake_route *get = find_route(&fake_http, "/channels/wh/messages/*");
     fake_route *status = find_route(&fake_http, "/channels/wh/status");
     ck_assert_ptr_nonnull(post);
-    ck_assert_ptr_nonnull(get);
+    ck_assert_ptr_null(find_route(&fake_http, "/channels/wh/messages/*"));   /* no polling */
     ck_assert_ptr_nonnull(status);
     ck_assert_ptr_nonnull(find_route(&fake_http, "/channels/wh/events"));
 
@@ -818,19 +911,20 @@ START_TEST(webhook_accepts_validates_and_reports)
     ck_assert_ptr_nonnull(strstr(r->out, "kind"));
     ck_assert_int_eq(eng.submits, 0);
 
-    r = call(post, "POST", "/channels/wh/messages", tok,
-             "{\"from\":\"0612345678\",\"text\":\"Mijn paspoort?\",\"kind\":\"sms\",\"id\":\"m-1\",\"priority\":3}");
-    ck_assert_int_eq(r->status, 202);
-    ck_assert_str_eq(r->out, "{\"message\":\"m-1\",\"bericht\":null,\"outcome\":\"accepted\"}");
+    struct acdm_req m1;
+    send_to(post, &m1, "POST", "/channels/wh/messages", tok,
+            "{\"from\":\"0612345678\",\"text\":\"Mijn paspoort?\",\"kind\":\"sms\",\"id\":\"m-1\",\"priority\":3}");
+    ck_assert(!m1.replied);                     /* no acknowledgement before the commit */
     ck_assert_int_eq(eng.submits, 1);
     ck_assert_str_eq(eng.last_kind, "sms");
     mock_commit_all();
-    r = call(get, "GET", "/channels/wh/messages/m-1", tok, NULL);
-    ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(r->out, "{\"bericht\":\"b-1\",\"message\":\"m-1\",\"outcome\":\"queued\",\"text\":null}");
-    ck_assert_int_eq(call(get, "GET", "/channels/wh/messages/m-2", tok, NULL)->status, 404);
+    ck_assert(m1.replied);
+    ck_assert_int_eq(m1.status, 201);
+    ck_assert_str_eq(m1.ctype, "application/json");
+    ck_assert_str_eq(m1.out, "{\"message\":\"m-1\",\"bericht\":\"b-1\",\"outcome\":\"queued\"}");
 
     run_for(150);   /* the self_test worker posts heartbeats and signals its eventfd */
+    ck_assert_int_eq(status_field(status, tok, "awaiting_commit"), 0);
     r = call(status, "GET", "/channels/wh/status", tok, NULL);
     json_t *st = json_loads(r->out, 0, NULL);
     ck_assert_int_eq(json_integer_value(json_object_get(st, "received")), 7);
@@ -839,6 +933,85 @@ START_TEST(webhook_accepts_validates_and_reports)
     ck_assert_int_gt(json_integer_value(json_object_get(st, "heartbeats")), 0);
     ck_assert_int_gt(json_integer_value(json_object_get(st, "wakeups")), 0);
     json_decref(st);
+    host_free(P);
+}
+END_TEST
+
+START_TEST(webhook_acknowledges_only_after_the_submit_callback)
+{
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{}", END)), 0);
+    fake_route *post = find_route(&fake_http, "/channels/wh/messages");
+    fake_route *status = find_route(&fake_http, "/channels/wh/status");
+    const char *path = "/channels/wh/messages";
+    struct acdm_req q, d, f, c, e;
+    send_to(post, &q, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"q\"}");
+    send_to(post, &d, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"d\"}");
+    send_to(post, &f, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"f\",\"conversation\":\"k\"}");
+    send_to(post, &c, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"c\"}");
+    send_to(post, &e, "POST", path, NULL, "{\"from\":\"a\"}");   /* a generated id */
+    ck_assert_int_eq(eng.submits, 5);
+    run_for(30);                                /* time passes; the engine has not committed */
+    ck_assert(!q.replied && !d.replied && !f.replied && !c.replied && !e.replied);
+    ck_assert_int_eq(status_field(status, NULL, "awaiting_commit"), 5);
+
+    mock_commit_one(ACDM_SUBMIT_QUEUED, "b-q", NULL);
+    ck_assert(q.replied && !d.replied);
+    ck_assert_int_eq(q.status, 201);
+    ck_assert_str_eq(q.out, "{\"message\":\"q\",\"bericht\":\"b-q\",\"outcome\":\"queued\"}");
+    mock_commit_one(ACDM_SUBMIT_DUPLICATE, "b-old", NULL);
+    ck_assert_int_eq(d.status, 200);
+    ck_assert_str_eq(d.out, "{\"message\":\"d\",\"bericht\":\"b-old\",\"outcome\":\"duplicate\"}");
+    mock_commit_one(ACDM_SUBMIT_FOLLOWUP, "b-live", NULL);
+    ck_assert_int_eq(f.status, 200);
+    ck_assert_str_eq(f.out, "{\"message\":\"f\",\"bericht\":\"b-live\",\"outcome\":\"followup\"}");
+    mock_commit_one(ACDM_SUBMIT_CLOSED, "b-c", "We zijn gesloten.");
+    ck_assert_int_eq(c.status, 200);
+    ck_assert_str_eq(c.out, "{\"message\":\"c\",\"bericht\":\"b-c\",\"outcome\":\"closed\","
+                     "\"text\":\"We zijn gesloten.\"}");
+    mock_commit_one(ACDM_SUBMIT_ERROR, NULL, "the bericht could not be stored");
+    ck_assert_int_eq(e.status, 503);
+    ck_assert_str_eq(e.ctype, "application/problem+json");
+    json_t *pj = json_loads(e.out, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(pj, "detail")), "the bericht could not be stored");
+    ck_assert_int_eq(json_integer_value(json_object_get(pj, "status")), 503);
+    ck_assert_int_eq(strlen(json_string_value(json_object_get(pj, "message"))), 32);
+    json_decref(pj);
+    ck_assert_int_eq(status_field(status, NULL, "awaiting_commit"), 0);
+    ck_assert_int_eq(status_field(status, NULL, "submitted"), 4);
+    host_free(P);
+}
+END_TEST
+
+START_TEST(webhook_pending_at_stop_gets_503_and_a_gone_client_is_harmless)
+{
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{}", END)), 0);
+    fake_route *post = find_route(&fake_http, "/channels/wh/messages");
+    const char *path = "/channels/wh/messages";
+
+    /* the client hangs up before the commit: the answer is dropped, nothing leaks */
+    struct acdm_req g;
+    send_to(post, &g, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"g\"}");
+    g.gone = true;
+    mock_commit_all();
+    ck_assert(g.dropped);
+
+    /* still waiting for the commit when the channel stops: 503, retry with the same id */
+    struct acdm_req s1, s2;
+    send_to(post, &s1, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"s1\"}");
+    send_to(post, &s2, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"s2\"}");
+    s2.gone = true;
+    ck_assert_int_eq(eng.n_owed, 2);
+    configure(P, cfg_make(END));
+    ck_assert(s1.replied);
+    ck_assert_int_eq(s1.status, 503);
+    ck_assert_str_eq(s1.ctype, "application/problem+json");
+    ck_assert(s2.dropped);
+    /* the engine commits later anyway: the callbacks go nowhere, no second reply */
+    mock_commit_all();
     host_free(P);
 }
 END_TEST
@@ -927,10 +1100,13 @@ static Suite *plugins_suite(void)
     ADD(s, submit_is_validated_and_forwarded, 10);
     ADD(s, events_reach_on_event, 10);
     ADD(s, routes_are_mapped_under_channels_and_removed_on_stop, 10);
+    ADD(s, deferred_responses_are_sent_once_when_completed_and_503_at_stop, 10);
     ADD(s, routes_refused_without_http, 10);
     ADD(s, outbound_http_via_curl_multi_on_the_loop, 20);
     ADD(s, a_plugin_copied_into_the_watched_folder_starts_its_instances, 20);
     ADD(s, webhook_accepts_validates_and_reports, 20);
+    ADD(s, webhook_acknowledges_only_after_the_submit_callback, 20);
+    ADD(s, webhook_pending_at_stop_gets_503_and_a_gone_client_is_harmless, 20);
     ADD(s, webhook_delivers_replies_with_retry, 20);
     return s;
 }

@@ -123,12 +123,39 @@ typedef struct {
     const char *content_type;  /* Content-Type header or NULL */
 } acdm_http_request;
 
-/* What the handler answers. The host copies body before the handler returns. */
+/* What the handler answers. The struct is the host's (on its stack): valid only during the
+ * handler call. The host copies body after the handler returns.
+ *
+ * Deferred responses. A handler that cannot answer yet (typically: it submitted a bericht and
+ * must wait for the submit callback) sets defer = 1 and keeps token; status, content_type and
+ * body are then ignored and nothing is sent when the handler returns. It completes the response
+ * later, on the core thread, with exactly one host->http_respond(token, &resp). Ownership:
+ *   - token is filled by the host before the handler is called; it is the host's and stays
+ *     valid until http_respond is called with it, or until the instance's stop has returned
+ *     (the host then answers every response still deferred with 503 and frees it). After
+ *     either, the token is dangling: forget it (a second http_respond is a use after free).
+ *   - If the client went away meanwhile, http_respond still returns 0 and frees the pending
+ *     state; nothing is sent.
+ *   - Without defer the token is freed when the handler returns.
+ *   - http_respond may also be called inside the handler (with defer set); the response is
+ *     then sent at once.
+ *
+ * Acknowledgement rule (acdm's durability contract): a bericht is acknowledged to its sender
+ * (HTTP 2xx, a protocol ACK, "200 OK" to a webhook, a delivery receipt) only after the submit
+ * callback said ACDM_SUBMIT_QUEUED, _DUPLICATE, _FOLLOWUP or _CLOSED: only then is its row
+ * committed and sure to survive a kill -9. Never answer 2xx from the handler that called
+ * submit; defer, and answer from the submit callback. ACDM_SUBMIT_ERROR is answered with an
+ * error (nothing was stored; a retry with the same idempotency key is safe).
+ *
+ * defer and token are the last fields: a host whose acdm_host lacks http_respond (see
+ * ACDM_HOST_HAS) does not fill them; check before deferring. */
 typedef struct {
     int status;                /* default 200 */
     const char *content_type;  /* default "application/json" */
     const char *body;          /* may be NULL */
     size_t body_len;           /* 0 with body set: strlen(body) */
+    int defer;                 /* set by the handler: no response now, http_respond(token) later */
+    void *token;               /* filled by the host before the handler; see above */
 } acdm_http_response;
 
 typedef void (*acdm_http_handler)(acdm_instance *inst, void *priv,
@@ -224,7 +251,23 @@ typedef struct acdm_host {
     /* An agent's reply that the plugin delivered (or failed to): stored in the bericht's thread. */
     int (*message_in)(acdm_instance *inst, const char *bericht_id, const char *text,
                       const char *payload_json);
+
+    /* Completes a deferred HTTP response (acdm_http_response.defer) exactly once, on the core
+     * thread (from another thread: post() first). resp is borrowed: status (default 200),
+     * content_type (default "application/json"), body and body_len are read and the body is
+     * copied before this returns; resp's defer and token are ignored. Frees the token. If the
+     * client went away meanwhile nothing is sent and 0 is still returned. Returns ACDM_EINVAL
+     * (-1) for a NULL token or resp (the token then stays pending). A response still deferred
+     * when the instance's stop returns is answered 503 by the host. */
+    int (*http_respond)(void *token, const acdm_http_response *resp);
+
+    /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;
+
+/* True when the host table handed to init has `field` (a newer field than the core that runs
+ * the plugin knows is simply not there: struct_size says how far the table goes). */
+#define ACDM_HOST_HAS(host, field) \
+    ((host)->struct_size >= offsetof(acdm_host, field) + sizeof((host)->field))
 
 /* ---------------------------------------------------------------- the plugin descriptor */
 
