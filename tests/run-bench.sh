@@ -1,0 +1,77 @@
+#!/bin/bash
+# run-bench.sh -- `make bench`: every benchmark with its same-run baseline; results to build/bench/results.txt.
+# Usage: tests/run-bench.sh BENCH_BIN...   (the C benchmarks built from tests/bench/bench_*.c)
+set -u
+cd "$(dirname "$0")/.."
+out=build/bench/results.txt
+mkdir -p build/bench
+exec > >(tee "$out") 2>&1 || true
+echo "# acdm benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
+echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+
+for b in "$@"; do
+  case "$(basename "$b")" in
+    bench_http_bare|bench_http_route) continue ;;   # servers, driven by wrk below
+  esac
+  echo "## $(basename "$b")"
+  "$b"
+done
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_health() { # port
+  i=0
+  while [ $i -lt 600 ]; do
+    curl -sf "http://127.0.0.1:$1/api/v1/health" >/dev/null 2>&1 && return 0
+    sleep 0.01; i=$((i + 1))
+  done
+  return 1
+}
+
+echo "## restart recovery (acdmd, end to end)"
+d=$(mktemp -d /tmp/acdm-bench-XXXXXX)
+port=$(free_port)
+bin/acdmd -c conf/acdm.json --listen 127.0.0.1:$port --data-dir "$d" >"$d/log1" 2>&1 &
+pid=$!
+wait_health $port || { echo "acdmd did not start"; cat "$d/log1"; exit 1; }
+kill -TERM $pid; wait $pid
+n=${ACDM_BENCH_RECOVERY:-1000000}
+sqlite3 "$d/acdm.db" "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM c WHERE i < $n - 1)
+  INSERT INTO berichten(id,channel,kind,direction,from_addr,queue,priority,state,created_ms,queued_ms,updated_ms)
+  SELECT printf('0190d000-0000-7000-8000-%012d', i),'api','chat','in','+3161234'||i,'algemeen',0,'queued',
+         1700000000000+i,1700000000000+i,1700000000000+i FROM c;"
+t0=$(date +%s.%N)
+bin/acdmd -c conf/acdm.json --listen 127.0.0.1:$port --data-dir "$d" >"$d/log2" 2>&1 &
+pid=$!
+wait_health $port || { echo "acdmd did not come back"; cat "$d/log2"; exit 1; }
+t1=$(date +%s.%N)
+rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
+kill -TERM $pid; wait $pid
+echo "bench recovery_restart: $n waiting berichten back in their queues, start to serving in $(echo "$t1 - $t0" | bc -l | xargs printf '%.2f') s (RSS $((rss / 1024)) MiB; acdmd log: $(grep -o 'restored [0-9]* waiting berichten in [0-9]* ms' "$d/log2"))"
+rm -rf "$d"
+
+if command -v wrk >/dev/null 2>&1 && [ -x build/rel/bench/bench_http_bare ]; then
+  echo "## REST ingest: acdmd POST /api/v1/berichten (durable, group commit) vs a bare libwebsockets server in the same run"
+  bport=$(free_port)
+  build/rel/bench/bench_http_bare $bport >/dev/null 2>&1 &
+  bpid=$!
+  sleep 0.5
+  bare=$(wrk -t1 -c50 -d5s -s tests/bench/post.lua "http://127.0.0.1:$bport" | awk '/Requests\/sec/{print $2}')
+  kill $bpid; wait $bpid 2>/dev/null
+  d=$(mktemp -d /tmp/acdm-bench-XXXXXX)
+  port=$(free_port)
+  bin/acdmd -c conf/acdm.json --listen 127.0.0.1:$port --data-dir "$d" >"$d/log" 2>&1 &
+  pid=$!
+  wait_health $port
+  tok=$(cat "$d/admin.token")
+  sed "s/bench-token/$tok/; s/\"support\"/\"algemeen\"/" tests/bench/post.lua > "$d/post.lua"
+  res=$(wrk -t1 -c50 -d5s --latency -s "$d/post.lua" "http://127.0.0.1:$port")
+  acdm=$(echo "$res" | awk '/Requests\/sec/{print $2}')
+  p99=$(echo "$res" | awk '$1=="99%"{print $2}')
+  non2xx=$(echo "$res" | awk '/Non-2xx/{print $NF}')
+  kill -TERM $pid; wait $pid
+  stored=$(sqlite3 "$d/acdm.db" "select count(*) from berichten")
+  echo "bench rest_ingest: acdmd $acdm req/s (p99 $p99, non-2xx ${non2xx:-0}, $stored berichten stored) vs bare lws $bare req/s, ratio $(echo "$acdm / $bare" | bc -l | xargs printf '%.2f')"
+  rm -rf "$d"
+fi
+echo "# results in $out"
