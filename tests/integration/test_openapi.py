@@ -1,0 +1,134 @@
+"""Static checks of docs/openapi.yaml against core/api.c (starts nothing).
+
+Run from the repository root:
+    python3 -m unittest tests/integration/test_openapi.py
+Needs PyYAML (Debian: python3-yaml).
+"""
+import os
+import re
+import unittest
+
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DOC = os.path.join(ROOT, "docs", "openapi.yaml")
+API_C = os.path.join(ROOT, "core", "api.c")
+
+METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+ROUTE_RE = re.compile(r'acdm_http_route\(\s*\w+\s*,\s*"([A-Z]+)"\s*,\s*"([^"]+)"')
+
+
+def load_doc():
+    with open(DOC, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def code_routes():
+    """(METHOD, /path/{param}) pairs registered in core/api.c."""
+    with open(API_C, encoding="utf-8") as f:
+        src = f.read()
+    src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)  # ignore commented-out calls
+    src = re.sub(r"//[^\n]*", "", src)
+    routes = set()
+    for method, path in ROUTE_RE.findall(src):
+        # acdm_http patterns write parameters as {name}, as OpenAPI does; accept a
+        # :name spelling too and strip blanks inside braces
+        path = re.sub(r":([A-Za-z_][A-Za-z0-9_]*)", r"{\1}", path)
+        path = re.sub(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}", r"{\1}", path)
+        routes.add((method.upper(), path))
+    return routes
+
+
+def doc_routes(doc):
+    routes = set()
+    for path, item in (doc.get("paths") or {}).items():
+        for key in item:
+            if key in METHODS:
+                routes.add((key.upper(), path))
+    return routes
+
+
+def resolve(doc, ref):
+    if not ref.startswith("#/"):
+        raise KeyError("only local references are used: %s" % ref)
+    node = doc
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(ref)
+        node = node[part]
+    return node
+
+
+def all_refs(node, where="#"):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "$ref" and isinstance(v, str):
+                yield where, v
+            else:
+                yield from all_refs(v, where + "/" + str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from all_refs(v, "%s/%d" % (where, i))
+
+
+class OpenApiDocument(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.doc = load_doc()
+
+    def test_version(self):
+        self.assertIsInstance(self.doc, dict)
+        self.assertRegex(str(self.doc.get("openapi")), r"^3\.0\.\d+$")
+        self.assertIn("title", self.doc.get("info", {}))
+        self.assertIn("version", self.doc.get("info", {}))
+
+    def test_operations_have_responses(self):
+        paths = self.doc.get("paths")
+        self.assertTrue(paths, "no paths")
+        for path, item in paths.items():
+            ops = [k for k in item if k in METHODS]
+            self.assertTrue(ops, "%s: no operations" % path)
+            for m in ops:
+                resp = item[m].get("responses")
+                self.assertTrue(resp, "%s %s: no responses" % (m.upper(), path))
+                for status in resp:
+                    self.assertRegex(str(status), r"^([1-5][0-9X]{2}|default)$",
+                                     "%s %s: bad status %r" % (m.upper(), path, status))
+
+    def test_path_parameters_declared(self):
+        for path, item in self.doc["paths"].items():
+            names = set(re.findall(r"\{([^}]+)\}", path))
+            for m in (k for k in item if k in METHODS):
+                declared = set()
+                for p in item.get("parameters", []) + item[m].get("parameters", []):
+                    if "$ref" in p:
+                        p = resolve(self.doc, p["$ref"])
+                    if p.get("in") == "path":
+                        declared.add(p["name"])
+                        self.assertTrue(p.get("required"), "%s: path parameter %s not required" % (path, p["name"]))
+                self.assertEqual(names, declared, "%s %s: path parameters" % (m.upper(), path))
+
+    def test_refs_resolve(self):
+        refs = list(all_refs(self.doc))
+        self.assertTrue(refs, "no $ref at all")
+        for where, ref in refs:
+            try:
+                resolve(self.doc, ref)
+            except KeyError:
+                self.fail("%s: unresolved $ref %s" % (where, ref))
+
+
+class OpenApiMatchesCode(unittest.TestCase):
+    def test_routes_equal(self):
+        code = code_routes()
+        self.assertTrue(code, "no acdm_http_route calls found in core/api.c")
+        doc = doc_routes(load_doc())
+        undocumented = sorted(code - doc)
+        stale = sorted(doc - code)
+        self.assertFalse(undocumented, "routes in core/api.c missing from docs/openapi.yaml: %s" % undocumented)
+        self.assertFalse(stale, "routes in docs/openapi.yaml that core/api.c does not register: %s" % stale)
+
+
+if __name__ == "__main__":
+    unittest.main()
