@@ -55,8 +55,14 @@ static void post_done(acdm_engine *e, void *user, acdm_submit_outcome outcome, c
         acdm_http_problem(r, status, "Not stored", "%s", text ? text : "the bericht could not be stored");
         return;
     }
-    json_t *j = id ? acdm_engine_bericht_json(e, id) : NULL;
-    if (!j) j = json_pack("{s:s?}", "id", id);
+    /* answered from the live model: no database read, no queue walk on the hot path */
+    acdm_bericht *b = id ? acdm_model_bericht(e->model, id) : NULL;
+    json_t *j = b ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", b->id,
+                              "state", acdm_bstate_name(b->state), "queue", b->queue->name,
+                              "kind", acdm_kind_name(b->kind), "channel", b->channel,
+                              "created_ms", (json_int_t)b->created_ms,
+                              "queued_ms", (json_int_t)b->queued_ms)
+                  : json_pack("{s:s?}", "id", id);
     static const char *const outcomes[] = {"queued", "duplicate", "followup", "closed", "error"};
     json_object_set_new(j, "outcome", json_string(outcomes[outcome]));
     if (outcome == ACDM_SUBMIT_CLOSED) {

@@ -373,8 +373,6 @@ static void bericht_free(acdm_model *m, acdm_bericht *b)
         acdm_hmap_del(&m->bericht_by_conv, b->conversation);
     m->n_berichten--;
     free(b->skills);
-    free(b->from);
-    free(b->conversation);
     free(b);
 }
 
@@ -410,7 +408,10 @@ static int bericht_create(acdm_model *m, const acdm_new_bericht *nb, acdm_queue 
     if (!nb->id || strlen(nb->id) > 36 || (unsigned)nb->kind >= ACDM_KIND__COUNT)
         return ACDM_EINVAL;
     if (acdm_hmap_get(&m->bericht_by_id, nb->id)) return ACDM_EEXIST;
-    acdm_bericht *b = calloc(1, sizeof *b);
+    /* one block: the bericht and its two strings (they never change) */
+    size_t lf = nb->from ? strlen(nb->from) + 1 : 0;
+    size_t lc = nb->conversation && *nb->conversation ? strlen(nb->conversation) + 1 : 0;
+    acdm_bericht *b = calloc(1, sizeof *b + lf + lc);
     if (!b) return ACDM_ENOMEM;
     strcpy(b->id, nb->id);
     b->kind = (uint8_t)nb->kind;
@@ -426,8 +427,9 @@ static int bericht_create(acdm_model *m, const acdm_new_bericht *nb, acdm_queue 
     b->queued_ms = nb->queued_ms ? nb->queued_ms : now;
     b->enqueued_ms = now;
     b->channel = intern_channel(m, nb->channel);
-    b->from = nb->from ? strdup(nb->from) : NULL;
-    b->conversation = nb->conversation && *nb->conversation ? strdup(nb->conversation) : NULL;
+    char *tail = (char *)(b + 1);
+    if (lf) { b->from = memcpy(tail, nb->from, lf); tail += lf; }
+    if (lc) b->conversation = memcpy(tail, nb->conversation, lc);
     if (nb->preferred_agent) b->preferred = acdm_hmap_get(&m->agent_by_id, nb->preferred_agent);
     acdm_hmap_put(&m->bericht_by_id, b->id, b);
     if (b->conversation) acdm_hmap_put(&m->bericht_by_conv, b->conversation, b);

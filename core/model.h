@@ -71,8 +71,8 @@ struct acdm_bericht {
     acdm_tnode t_relax;       /* skill relaxation */
     acdm_tnode t_wrap;        /* wrap-up end */
     const char *channel;      /* interned channel instance name */
-    char *from;               /* customer address */
-    char *conversation;       /* conversation key or NULL */
+    const char *from;         /* customer address (stored after the struct, same block) */
+    const char *conversation; /* conversation key or NULL (same block) */
     void *user;               /* owner data (the daemon's) */
 };
 
