@@ -11,6 +11,9 @@ static uint32_t hash_str(const char *s)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
     while (*s) { h ^= (unsigned char)*s++; h *= 16777619u; }
+    /* finalizer (murmur3 fmix32): ids differ in their last characters, and linear probing
+     * needs the low bits well mixed */
+    h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; h *= 0xc2b2ae35u; h ^= h >> 16;
     return h ? h : 1;
 }
 
@@ -37,8 +40,7 @@ void *acdm_hmap_get(const acdm_hmap *m, const char *key)
 static int grow(acdm_hmap *m)
 {
     uint32_t nc = m->cap ? m->cap : 16;
-    while (m->n * 2 >= nc) nc *= 2;  /* after growth: load <= 0.5 */
-    if (nc == m->cap && m->used < m->cap * 3 / 4) return 0;
+    while (m->n * 10 >= nc * 3) nc *= 2;  /* after growth: load <= 0.3 */
     acdm_hmap_entry *ne = calloc(nc, sizeof *ne);
     if (!ne) return ACDM_ENOMEM;
     for (uint32_t i = 0; i < m->cap; i++) {
@@ -60,7 +62,7 @@ int acdm_hmap_put(acdm_hmap *m, const char *key, void *val)
     uint32_t h = hash_str(key);
     acdm_hmap_entry *e = lookup(m, key, h);
     if (e) { e->key = key; e->val = val; return 0; }
-    if ((m->used + 1) * 4 > m->cap * 3 && grow(m)) return ACDM_ENOMEM;
+    if ((m->used + 1) * 5 > m->cap * 3 && grow(m)) return ACDM_ENOMEM; /* load <= 0.6 */
     uint32_t i = h & (m->cap - 1);
     while (m->e[i].key && m->e[i].key != DELETED) i = (i + 1) & (m->cap - 1);
     if (!m->e[i].key) m->used++;
