@@ -1,0 +1,197 @@
+"""7. Plugin drop-in while running (and a refused one); 8. the webhook channel end to end,
+with the agent's reply delivered to the instance's callback_url."""
+import http.server
+import json
+import os
+import shutil
+import threading
+import time
+import unittest
+
+from acdmtest import PLUGINS, TESTPLUGINS, AcdmTestCase, base_config, wait_until
+
+
+def plugins_view(d):
+    return d.get_json("/api/v1/plugins")
+
+
+def instance(view, inst):
+    for p in view["plugins"]:
+        for i in p["instances"]:
+            if i["name"] == inst:
+                return p, i
+    return None, None
+
+
+class DropIn(AcdmTestCase):
+    def test_drop_in_and_refusal(self):
+        pdir = self.empty_plugin_dir()
+        cfg = base_config(pdir, channels=[{"name": "web1", "plugin": "webhook", "queue": "algemeen", "config": {}}])
+        d = self.daemon(cfg)
+        p, i = instance(plugins_view(d), "web1")
+        self.assertIsNotNone(i, plugins_view(d))
+        self.assertIsNone(p["file"], p)
+        self.assertEqual(i["state"], "waiting", i)
+        r = d.request("POST", "/channels/web1/messages", {"from": "a@example.nl", "text": "hoi"}, token=None)
+        self.assertEqual(r.status, 404, r)
+
+        # drop the plugin in (written under a temp name, then renamed, as an installer does)
+        tmp = os.path.join(pdir, ".webhook.so.part")
+        shutil.copy(os.path.join(PLUGINS, "webhook.so"), tmp)
+        os.rename(tmp, os.path.join(pdir, "webhook.so"))
+
+        def running():
+            p, i = instance(plugins_view(d), "web1")
+            return (p, i) if i and i["state"] == "running" and p.get("file") else None
+        p, i = wait_until(running, 10, interval=0.1, what="instance web1 running after the drop-in")
+        self.assertEqual(p["name"], "webhook", p)
+        self.assertTrue(p["file"].endswith("webhook.so"), p)
+        self.assertEqual(i["queue"], "algemeen", i)
+
+        r = d.request("POST", "/channels/web1/messages", {"from": "a@example.nl", "text": "hoi", "id": "m1"}, token=None)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["outcome"], "queued", r.json)
+        self.assertEqual(d.bericht(r.json["bericht"])["channel"], "web1")
+        wait_until(lambda: d.queue("algemeen")["waiting"] == 1, 5, what="the webhook bericht waiting in algemeen")
+
+        # a plugin built for another ABI is refused with a reason, and the daemon carries on
+        shutil.copy(os.path.join(TESTPLUGINS, "bad_abi_major.so"), os.path.join(pdir, "bad_abi_major.so"))
+
+        def refused():
+            for r in plugins_view(d)["refused"]:
+                if r["file"].endswith("bad_abi_major.so"):
+                    return r
+        ref = wait_until(refused, 10, interval=0.1, what="bad_abi_major.so listed as refused")
+        self.assertIn("ABI", ref["reason"].upper(), ref)
+        self.assertNotIn("bad_abi_major", [p["name"] for p in plugins_view(d)["plugins"]])
+        self.assertTrue(d.alive())
+        self.assertEqual(d.request("GET", "/api/v1/health", token=None).status, 200)
+        p, i = instance(plugins_view(d), "web1")
+        self.assertEqual(i["state"], "running", i)
+        # a file that is not a shared object at all
+        with open(os.path.join(pdir, "junk.so"), "wb") as f:
+            f.write(b"this is not an ELF file\n" * 10)
+        wait_until(lambda: any(r["file"].endswith("junk.so") for r in plugins_view(d)["refused"]), 10,
+                   interval=0.1, what="junk.so listed as refused")
+        self.assertEqual(d.request("POST", "/channels/web1/messages", {"from": "b@example.nl", "text": "nog een"},
+                                   token=None).status, 201)
+
+
+class Receiver:
+    """A tiny HTTP server standing in for the webhook's callback_url."""
+
+    def __init__(self):
+        self.posts = []
+        self.cond = threading.Condition()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                with outer.cond:
+                    outer.posts.append((self.path, dict(self.headers), body))
+                    outer.cond.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.t.start()
+
+    def wait(self, pred, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for p in self.posts:
+                    if pred(p):
+                        return p
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("callback not received within %.1fs; got %r" % (timeout, self.posts))
+                self.cond.wait(left)
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class WebhookEndToEnd(AcdmTestCase):
+    def start(self):
+        self.rx = Receiver()
+        self.addCleanup(self.rx.close)
+        pdir = self.empty_plugin_dir()
+        shutil.copy(os.path.join(PLUGINS, "webhook.so"), pdir)
+        cfg = base_config(pdir, channels=[{
+            "name": "webhook", "plugin": "webhook", "queue": "algemeen",
+            "config": {"callback_url": "http://127.0.0.1:%d/cb" % self.rx.port,
+                       "callback_token": "cb-secret", "retry_ms": 100}}])
+        self.d = self.daemon(cfg)
+        self.ws = self.agent_ws(self.d, "agent1")
+
+    def receive_and_accept(self):
+        d = self.d
+        r = d.request("POST", "/channels/webhook/messages",
+                      {"from": "+31698765432", "text": "Wanneer wordt het grofvuil opgehaald?", "id": "wh-1"},
+                      token=None)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual((r.json["message"], r.json["outcome"]), ("wh-1", "queued"), r.json)
+        bid = r.json["bericht"]
+        offer = self.ws.expect("offer", 10, bericht=bid)
+        b = offer["bericht"]
+        self.assertEqual((b["channel"], b["from"], b["queue"]), ("webhook", "+31698765432", "algemeen"), offer)
+        # a redelivery of the same message id is the same bericht
+        r = d.request("POST", "/channels/webhook/messages",
+                      {"from": "+31698765432", "text": "Wanneer wordt het grofvuil opgehaald?", "id": "wh-1"},
+                      token=None)
+        self.assertEqual((r.status, r.json["bericht"], r.json["outcome"]), (200, bid, "duplicate"), r)
+        self.assertEqual(self.ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        self.ws.expect("assigned", 5, bericht=bid)
+        return bid
+
+    def test_reply_reaches_callback(self):
+        self.start()
+        bid = self.receive_and_accept()
+        reply = "Het grofvuil wordt op dinsdag opgehaald."
+        self.assertEqual(self.ws.request({"type": "message", "bericht": bid, "text": reply})["type"], "ack")
+        path, headers, body = self.rx.wait(lambda p: json.loads(p[2]).get("text") == reply, 10)
+        self.assertEqual(path, "/cb")
+        j = json.loads(body)
+        self.assertEqual((j["bericht"], j["to"], j["agent"]), (bid, "+31698765432", "agent1"), j)
+        self.assertEqual(headers.get("Authorization"), "Bearer cb-secret", headers)
+        self.assertEqual(len(self.rx.posts), 1, self.rx.posts)
+        # the same bericht's thread holds the customer's text and the reply
+        msgs = wait_until(lambda: (lambda m: m if any(x.get("text") == reply for x in m) else None)(
+            self.d.bericht(bid)["messages"]), 5, what="the reply in the bericht's messages")
+        self.assertIn("Wanneer wordt het grofvuil opgehaald?", [m["text"] for m in msgs if m["direction"] == "in"])
+        self.assertTrue(self.d.request("GET", "/channels/webhook/status", token=None).json["delivered"] >= 1)
+
+    def test_delivered_reply_is_not_echoed_as_customer_message(self):
+        """The agent's own reply must not come back to the agent as a message from the customer."""
+        self.start()
+        bid = self.receive_and_accept()
+        reply = "Dat kan via de app."
+        self.assertEqual(self.ws.request({"type": "message", "bericht": bid, "text": reply})["type"], "ack")
+        self.rx.wait(lambda p: json.loads(p[2]).get("text") == reply, 10)
+        time.sleep(0.5)
+        echoed = [m for m in self.ws.backlog if m.get("type") == "message" and m.get("direction") == "in"
+                  and m.get("text") == reply]
+        try:
+            while True:
+                m = self.ws.recv(0.3)
+                if m.get("type") == "message" and m.get("direction") == "in" and m.get("text") == reply:
+                    echoed.append(m)
+        except AssertionError:
+            pass
+        self.assertEqual(echoed, [], "the agent's reply was pushed back to the agent as an inbound message")
+        ins = [m for m in self.d.bericht(bid)["messages"] if m["direction"] == "in" and m["text"] == reply]
+        self.assertEqual(ins, [], "the agent's reply is stored as an inbound (customer) message")
+
+
+if __name__ == "__main__":
+    unittest.main()
