@@ -136,7 +136,11 @@ static void post_bericht(void *user, acdm_req *r)
     if (k < 0) { acdm_http_problem(r, 400, "Invalid field", "kind: unknown kind \"%s\" (expected voice, chat, email, sms, whatsapp or callback)", kind); json_decref(j); return; }
     if (!from) { acdm_http_problem(r, 400, "Invalid field", "from: required (the customer's address)"); json_decref(j); return; }
     json_t *pr = json_object_get(j, "priority");
-    if (pr && !json_is_integer(pr)) { acdm_http_problem(r, 400, "Invalid field", "priority: expected an integer 0..9"); json_decref(j); return; }
+    if (pr && (!json_is_integer(pr) || json_integer_value(pr) < 0 || json_integer_value(pr) > 9)) {
+        acdm_http_problem(r, 400, "Invalid field", "priority: expected an integer 0..9");
+        json_decref(j);
+        return;
+    }
     json_t *payload = json_object_get(j, "payload");
     if (payload && !json_is_object(payload)) { acdm_http_problem(r, 400, "Invalid field", "payload: expected an object"); json_decref(j); return; }
     const char *idem = acdm_req_header(r, "idempotency-key");
@@ -160,14 +164,22 @@ static void get_bericht(void *user, acdm_req *r)
     const char *id = acdm_req_param(r, "id");
     json_t *j = acdm_engine_bericht_json(e, id);
     if (!j) { acdm_http_problem(r, 404, "Not found", "bericht %s: no such bericht", id); return; }
+    bool mine = true;
     if (role_is(&who, "agent")) {
-        /* an agent sees berichten they have or had */
+        /* an agent sees berichten offered to them, that they have, or that they handled last */
         const char *ag = json_string_value(json_object_get(j, "agent"));
-        if (!ag || strcmp(ag, who.name)) {
-            json_decref(j);
-            acdm_http_problem(r, 403, "Forbidden", "bericht %s is not yours", id);
-            return;
-        }
+        acdm_bericht *b = acdm_model_bericht(e->model, id);
+        acdm_agent *a = acdm_model_agent(e->model, who.name);
+        mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b));
+    } else if (!strncmp(who.role, "channel:", 8)) {
+        /* a channel's token sees its own channel's berichten only */
+        const char *ch = json_string_value(json_object_get(j, "channel"));
+        mine = ch && !strcmp(ch, who.role + 8);
+    }
+    if (!mine) {
+        json_decref(j);
+        acdm_http_problem(r, 403, "Forbidden", "bericht %s is not yours", id);
+        return;
     }
     acdm_http_reply_json(r, 200, j);
 }
