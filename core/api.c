@@ -288,6 +288,66 @@ static void ws_error(acdm_ws *ws, const char *code, const char *fmt, ...)
     ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "text", text));
 }
 
+/* ------------------------------------------------------------------ reconnect grace */
+
+typedef struct {
+    uv_timer_t timer;
+    acdm_engine *e;
+    char id[ACDM_NAME_MAX + 1];
+} grace;
+
+static void grace_closed(uv_handle_t *h) { free(h->data); }
+
+static void grace_cancel(acdm_engine *e, const char *agent_id)
+{
+    grace *g = acdm_hmap_del(&e->graces, agent_id);
+    if (!g) return;
+    uv_timer_stop(&g->timer);
+    uv_close((uv_handle_t *)&g->timer, grace_closed);
+}
+
+static void grace_expired(uv_timer_t *t)
+{
+    grace *g = t->data;
+    acdm_engine *e = g->e;
+    acdm_agent *a = acdm_model_agent(e->model, g->id);
+    if (a && !acdm_hmap_get(&e->sessions, g->id) && a->state != ACDM_AGENT_LOGGED_OUT) {
+        acdm_log(ACDM_LOG_NOTICE, WHO, "agent %s: no connection for %d s, logged out", g->id,
+                 acdm_model_config(e->model)->agent_grace_s);
+        acdm_agent_logout(e->model, a, "disconnected", acdm_now_ms());
+    }
+    grace_cancel(e, g->id);
+}
+
+/* The agent's last socket closed: keep state and work for agent_grace_s, then log out. */
+static void grace_start(acdm_engine *e, const char *agent_id)
+{
+    acdm_agent *a = acdm_model_agent(e->model, agent_id);
+    if (!a || a->state == ACDM_AGENT_LOGGED_OUT || acdm_hmap_get(&e->graces, agent_id)) return;
+    grace *g = calloc(1, sizeof *g);
+    if (!g) return;
+    g->e = e;
+    snprintf(g->id, sizeof g->id, "%s", agent_id);
+    uv_timer_init(&e->loop, &g->timer);
+    g->timer.data = g;
+    acdm_hmap_put(&e->graces, g->id, g);
+    uv_timer_start(&g->timer, grace_expired, (uint64_t)acdm_model_config(e->model)->agent_grace_s * 1000, 0);
+}
+
+void acdm_api_shutdown(acdm_engine *e)
+{
+    const char *k;
+    void *v;
+    char ids[64][ACDM_NAME_MAX + 1];
+    for (;;) {
+        size_t n = 0;
+        for (uint32_t pos = 0; n < 64 && acdm_hmap_next(&e->graces, &pos, &k, &v);)
+            snprintf(ids[n++], sizeof ids[0], "%s", k);
+        if (!n) break;
+        for (size_t i = 0; i < n; i++) grace_cancel(e, ids[i]);
+    }
+}
+
 static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
 {
     acdm_engine *e = user;
@@ -302,6 +362,7 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
     s->who = who;
     acdm_ws_set_user(ws, s);
     if (role_is(&who, "agent")) {
+        grace_cancel(e, who.name);   /* back within the grace period: same state, same work */
         session_add(e, s);
         ws_send_json(ws, json_pack("{s:s, s:o}", "type", "hello",
                                    "agent", acdm_engine_agent_json(e, acdm_model_agent(e->model, who.name))));
@@ -316,7 +377,10 @@ static void ws_close_cb(void *user, acdm_ws *ws)
     acdm_engine *e = user;
     acdm_session *s = acdm_ws_user(ws);
     if (!s) return;
-    if (role_is(&s->who, "agent")) session_del(e, s);
+    if (role_is(&s->who, "agent")) {
+        session_del(e, s);
+        if (!acdm_hmap_get(&e->sessions, s->who.name) && !e->stopping) grace_start(e, s->who.name);
+    }
     free(s);
 }
 

@@ -74,6 +74,7 @@ typedef struct {
     char *timezone;         /* default "Europe/Amsterdam" */
     char *log_level;        /* default "info" */
     int max_misses;         /* consecutive ring-no-answers before not-ready "no-answer"; 0 = off */
+    int agent_grace_s;      /* an agent whose last websocket closed is logged out after this; default 60 */
     int group_commit_ms;    /* store flush interval; default 2 */
 
     acdm_schedule_def *schedules; size_t n_schedules;

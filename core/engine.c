@@ -696,6 +696,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     e->armed_due = INT64_MAX;
     acdm_hmap_init(&e->token_cache);
     acdm_hmap_init(&e->sessions);
+    acdm_hmap_init(&e->graces);
     uv_loop_init(&e->loop);
     *out = e;
 
@@ -802,6 +803,8 @@ void acdm_engine_stop(acdm_engine *e)
 void acdm_engine_destroy(acdm_engine *e)
 {
     if (!e) return;
+    e->stopping = true;
+    acdm_api_shutdown(e);
     if (e->plugins) acdm_plugins_destroy(e->plugins);
     e->plugins = NULL;
     /* the store's last group commits and runs its callbacks while HTTP can still answer; writes
@@ -825,6 +828,7 @@ void acdm_engine_destroy(acdm_engine *e)
     for (uint32_t pos = 0; acdm_hmap_next(&e->token_cache, &pos, &k, &v);) free(v);
     acdm_hmap_free(&e->token_cache);
     acdm_hmap_free(&e->sessions);
+    acdm_hmap_free(&e->graces);
     free(e->all_sessions);
     json_decref(e->overrides);
     free(e->config_path);

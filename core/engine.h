@@ -48,6 +48,7 @@ struct acdm_engine {
     json_t *overrides;       /* runtime queue open/close: {"queue": {"closed": bool}} (kv-persisted) */
     acdm_hmap token_cache;   /* token -> acdm_principal* */
     acdm_hmap sessions;      /* agent id -> acdm_session* list */
+    acdm_hmap graces;        /* agent id -> pending logout timer after the last socket closed */
     acdm_session **all_sessions; size_t n_sessions, cap_sessions;
     char admin_token[64];
     bool stopping;
@@ -101,6 +102,8 @@ void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *
 
 /* api.c: registers the REST routes and the /ws endpoint. */
 int acdm_api_register(acdm_engine *e);
+/* cancels pending reconnect-grace timers (at shutdown, before the loop's last run) */
+void acdm_api_shutdown(acdm_engine *e);
 /* ws.c-side pushes, called from the engine's event handler */
 void acdm_api_push_agent(acdm_engine *e, const char *agent_id, json_t *msg); /* steals msg */
 
