@@ -155,6 +155,22 @@ class Durability(AcdmTestCase):
         first = a1.expect("offer", 5)
         self.assertIn(first["bericht"]["id"], (active["id"], offered["id"]))
 
+    def test_sigterm_restart_keeps_waiting_berichten(self):
+        d = self.daemon()
+        a1 = self.agent_ws(d, "agent1")
+        sent = [d.post_bericht({"queue": "algemeen", "kind": "email", "from": "k%d@example.nl" % i},
+                               key="term-%d" % i).json for i in range(6)]
+        a1.expect("offer", 5)                        # one or more offered, the rest waiting
+        d.stop()                                     # SIGTERM with an agent connected, offers open
+        d.start()
+        for b in sent:
+            j = d.bericht(b["id"])
+            self.assertEqual((j["state"], j["queued_ms"]), ("queued", b["queued_ms"]), j)
+        self.assertEqual(d.queue("algemeen")["waiting"], 6)
+        self.assertEqual(d.agent("agent1")["state"], "logged_out")
+        r = d.post_bericht({"queue": "algemeen", "kind": "email", "from": "k0@example.nl"}, key="term-0")
+        self.assertEqual((r.status, r.json["id"]), (200, sent[0]["id"]), r)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -192,6 +192,30 @@ class WebhookEndToEnd(AcdmTestCase):
         ins = [m for m in self.d.bericht(bid)["messages"] if m["direction"] == "in" and m["text"] == reply]
         self.assertEqual(ins, [], "the agent's reply is stored as an inbound (customer) message")
 
+    def test_bad_messages_are_refused(self):
+        self.start()
+        d = self.d
+        cases = [
+            ('{"from": ', 400, "JSON object"),
+            ({"text": "zonder afzender"}, 400, "from"),
+            ({"from": 31612345678}, 400, "from"),
+            ({"from": "x", "kind": "fax"}, 400, "kind"),
+            ({"from": "x", "priority": 42}, 400, "priority"),
+            ({"from": "x", "queue": "nergens"}, 400, None),
+        ]
+        for body, status, word in cases:
+            with self.subTest(body=body):
+                r = d.request("POST", "/channels/webhook/messages", body, token=None)
+                self.assertEqual(r.status, status, r)
+                self.assertTrue(r.content_type.startswith("application/problem+json"), r)
+                if word:
+                    self.assertIn(word, r.json["detail"], r.json)
+        self.assertEqual(d.queue("algemeen")["waiting"], 0)
+        self.assertEqual(d.request("GET", "/channels/webhook/status", token=None).json["rejected"], len(cases))
+        # and a good one still goes through
+        r = d.request("POST", "/channels/webhook/messages", {"from": "x", "text": "goed"}, token=None)
+        self.assertEqual(r.status, 201, r)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -151,3 +151,31 @@ class Check(AcdmTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Acdmctl(AcdmTestCase):
+    def test_token_create_documented_form(self):
+        """`acdmctl token create --role agent --name agent1` (its usage text) prints a token that works."""
+        d = self.daemon()
+        tok = d.token("agent", "agent1", documented_only=True)
+        self.assertRegex(tok, r"^\S{20,}$")
+        ws = d.ws(tok)
+        self.sockets.append(ws)
+        self.assertEqual(ws.expect("hello", 5)["agent"]["id"], "agent1")
+        r = d.ctl("token", "create", "--role", "agent", "--name", "nobody", url=False)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("nobody", r.stderr, r)
+        r = d.ctl("token", "create", "--role", "king", "--name", "x", url=False)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("king", r.stderr, r)
+
+    def test_status_plugins_agents(self):
+        d = self.daemon()
+        for cmd in ("status", "plugins", "agents"):
+            with self.subTest(cmd=cmd):
+                r = d.ctl(cmd)
+                self.assertEqual(r.returncode, 0, r)
+                self.assertTrue(r.stdout.strip().startswith("{"), r)
+        r = d.ctl("frobnicate")
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("usage", r.stderr)

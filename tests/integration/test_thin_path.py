@@ -1,8 +1,9 @@
 """1. The thin path: a bericht in over REST, offered to an agent over the websocket, handled,
 wrapped up, done, with its messages and event log; 2. idempotent intake."""
+import time
 import unittest
 
-from acdmtest import AcdmTestCase, wait_until
+from acdmtest import AcdmTestCase, base_config, wait_until
 
 BODY = {"queue": "algemeen", "kind": "chat", "from": "+31612345678",
         "text": "Mijn paspoort is verlopen, wat nu?"}
@@ -73,6 +74,29 @@ class ThinPath(AcdmTestCase):
         self.assertEqual(a["work"], [], a)
         self.assertEqual(a["handled"], 1, a)
         self.assertEqual(d.queue("algemeen")["waiting"], 0)
+
+    def test_wrapup_ends_by_timer(self):
+        """wrapup_s over the real clock: the wrap-up ends by itself, the agent gets `done`."""
+        cfg = base_config(self.empty_plugin_dir())
+        cfg["queues"][0]["wrapup_s"] = 1
+        d = self.daemon(cfg)
+        ws = self.agent_ws(d, "agent1")
+        bid = d.post_bericht(BODY).json["id"]
+        ws.expect("offer", 5, bericht=bid)
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        self.assertEqual(ws.request({"type": "complete", "bericht": bid, "topics": ["Rijbewijs"]})["type"], "ack")
+        self.assertEqual(ws.expect("wrapup", 5, bericht=bid)["seconds"], 1)
+        t0 = time.monotonic()
+        ws.expect("done", 5, bericht=bid)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.7)
+        j = wait_until(lambda: (lambda j: j if "done" in [e["type"] for e in j["events"]] else None)(d.bericht(bid)),
+                       5, what="event 'done' in the bericht's event log")
+        types = [e["type"] for e in j["events"]]
+        self.assertEqual([t for t in types if t in ("queued", "offered", "accepted", "wrapup_start", "done")],
+                         ["queued", "offered", "accepted", "wrapup_start", "done"], types)
+        self.assertEqual([e["detail"] for e in j["events"] if e["type"] == "topics"], [{"topics": ["Rijbewijs"]}])
+        self.assertEqual(j["state"], "done", j)
+        self.assertEqual(d.agent("agent1")["work"], [])
 
 
 class Idempotency(AcdmTestCase):
