@@ -22,7 +22,9 @@ def main(argv):
     t0 = time.monotonic()
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, buffer=False)
     res = runner.run(suite)
-    failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
+    # a test can fail in its body and again in its cleanup (the daemon's exit check): count it once
+    failed_ids = {t.id() for t, _ in res.failures + res.errors} | {t.id() for t in res.unexpectedSuccesses}
+    failed = len(failed_ids)
     skipped = len(res.skipped)
     xfail = len(res.expectedFailures)
     passed = res.testsRun - failed - skipped - xfail
@@ -34,6 +36,8 @@ def main(argv):
     if extra:
         print("integration: " + ", ".join(extra))
     print("integration: run time %.1f s" % (time.monotonic() - t0))
+    for t in sorted(failed_ids):
+        print("integration: FAILED %s" % t)
     print("integration: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 
