@@ -57,19 +57,32 @@ static int grow(acdm_hmap *m)
     return 0;
 }
 
-int acdm_hmap_put(acdm_hmap *m, const char *key, void *val)
+/* One probe sequence: finds key, or the slot to put it in. */
+static int upsert(acdm_hmap *m, const char *key, void *val, int replace)
 {
-    uint32_t h = hash_str(key);
-    acdm_hmap_entry *e = lookup(m, key, h);
-    if (e) { e->key = key; e->val = val; return 0; }
     if ((m->used + 1) * 5 > m->cap * 3 && grow(m)) return ACDM_ENOMEM; /* load <= 0.6 */
-    uint32_t i = h & (m->cap - 1);
-    while (m->e[i].key && m->e[i].key != DELETED) i = (i + 1) & (m->cap - 1);
-    if (!m->e[i].key) m->used++;
-    m->e[i] = (acdm_hmap_entry){key, val, h};
+    uint32_t h = hash_str(key);
+    acdm_hmap_entry *slot = NULL;
+    for (uint32_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        acdm_hmap_entry *e = &m->e[i];
+        if (!e->key) { if (!slot) slot = e; break; }
+        if (e->key == DELETED) { if (!slot) slot = e; continue; }
+        if (e->hash == h && !strcmp(e->key, key)) {
+            if (!replace) return ACDM_EEXIST;
+            e->key = key;
+            e->val = val;
+            return 0;
+        }
+    }
+    if (!slot->key) m->used++;
+    *slot = (acdm_hmap_entry){key, val, h};
     m->n++;
     return 0;
 }
+
+int acdm_hmap_put(acdm_hmap *m, const char *key, void *val) { return upsert(m, key, val, 1); }
+
+int acdm_hmap_insert(acdm_hmap *m, const char *key, void *val) { return upsert(m, key, val, 0); }
 
 void *acdm_hmap_del(acdm_hmap *m, const char *key)
 {

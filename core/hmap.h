@@ -22,6 +22,8 @@ void acdm_hmap_free(acdm_hmap *m);
 void *acdm_hmap_get(const acdm_hmap *m, const char *key);
 /* Inserts or replaces; 0 or ACDM_ENOMEM. */
 int acdm_hmap_put(acdm_hmap *m, const char *key, void *val);
+/* Inserts only if the key is absent: 0, ACDM_EEXIST (nothing changed) or ACDM_ENOMEM. */
+int acdm_hmap_insert(acdm_hmap *m, const char *key, void *val);
 /* Removes and returns the value, or NULL. */
 void *acdm_hmap_del(acdm_hmap *m, const char *key);
 /* Iteration: for (uint32_t i = 0; acdm_hmap_next(m, &i, &k, &v);) ... (no changes while iterating) */

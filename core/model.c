@@ -407,7 +407,6 @@ static int bericht_create(acdm_model *m, const acdm_new_bericht *nb, acdm_queue 
 {
     if (!nb->id || strlen(nb->id) > 36 || (unsigned)nb->kind >= ACDM_KIND__COUNT)
         return ACDM_EINVAL;
-    if (acdm_hmap_get(&m->bericht_by_id, nb->id)) return ACDM_EEXIST;
     /* one block: the bericht and its two strings (they never change) */
     size_t lf = nb->from ? strlen(nb->from) + 1 : 0;
     size_t lc = nb->conversation && *nb->conversation ? strlen(nb->conversation) + 1 : 0;
@@ -431,7 +430,11 @@ static int bericht_create(acdm_model *m, const acdm_new_bericht *nb, acdm_queue 
     if (lf) { b->from = memcpy(tail, nb->from, lf); tail += lf; }
     if (lc) b->conversation = memcpy(tail, nb->conversation, lc);
     if (nb->preferred_agent) b->preferred = acdm_hmap_get(&m->agent_by_id, nb->preferred_agent);
-    acdm_hmap_put(&m->bericht_by_id, b->id, b);
+    if (acdm_hmap_insert(&m->bericht_by_id, b->id, b)) {
+        free(b->skills);
+        free(b);
+        return ACDM_EEXIST;
+    }
     if (b->conversation) acdm_hmap_put(&m->bericht_by_conv, b->conversation, b);
     m->n_berichten++;
     *out = b;
