@@ -106,7 +106,7 @@ int main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     const char *sub = sub_argc > 1 ? sub_argv[1] : NULL;
-    optind = 1;
+    optind = 0;   /* 0, not 1: glibc then re-initialises (the first pass stopped at the command) */
     while ((c = getopt_long(sub_argc, sub_argv, "r:n:", lo, NULL)) != -1) {
         if (c == 'r') role = optarg;
         else if (c == 'n') name = optarg;

@@ -429,6 +429,7 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
     int64_t now = acdm_now_ms();
     int rc = 0;
     acdm_bericht *b = NULL;
+    char bid[37] = "";   /* the id outlives b: completing or ending frees the bericht */
     if (!strcmp(type, "login")) rc = acdm_agent_login(e->model, a, now);
     else if (!strcmp(type, "logout")) rc = acdm_agent_logout(e->model, a, "logout", now);
     else if (!strcmp(type, "ready")) rc = acdm_agent_ready(e->model, a, now);
@@ -441,6 +442,7 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
                !strcmp(type, "complete") || !strcmp(type, "wrapup_end") || !strcmp(type, "wrapup_extend") ||
                !strcmp(type, "message") || !strcmp(type, "transfer")) {
         if (!(b = msg_bericht(e, ws, msg))) { json_decref(msg); return; }
+        snprintf(bid, sizeof bid, "%s", b->id);
         if (!strcmp(type, "accept")) rc = acdm_agent_accept(e->model, a, b, now);
         else if (!strcmp(type, "reject")) rc = acdm_agent_reject(e->model, a, b, now);
         else if (!strcmp(type, "pick")) rc = acdm_agent_pick(e->model, a, b, now);
@@ -470,7 +472,7 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         json_decref(msg);
         return;
     }
-    ws_result(ws, type, b ? b->id : NULL, rc);
+    ws_result(ws, type, bid[0] ? bid : NULL, rc);
     json_decref(msg);
 }
 

@@ -400,18 +400,24 @@ static int env_end(void *engine, acdm_instance *inst, const char *bericht_id, co
     return rc;
 }
 
-static int env_message_in(void *engine, acdm_instance *inst, const char *bericht_id, const char *text,
-                          const char *payload_json)
+static int env_delivery_report(void *engine, acdm_instance *inst, const char *bericht_id,
+                               const char *text, const char *payload_json)
 {
     acdm_engine *e = engine;
+    (void)text;
     acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
-    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
-    int64_t now = acdm_now_ms();
-    acdm_store_add_message(e->store, b->id, now, "in", b->from, text, payload_json);
-    if (b->agent)
+    const char *iname = acdm_instance_name_of(inst);
+    json_t *pl = payload_json ? json_loads(payload_json, 0, NULL) : NULL;
+    const char *status = json_string_value(json_object_get(pl, "delivery"));
+    acdm_event_row ev = {.ts_ms = acdm_now_ms(), .type = "delivery", .bericht = bericht_id,
+                         .queue = b ? b->queue->name : NULL, .agent = b && b->agent ? b->agent->id : NULL,
+                         .channel = iname, .detail_json = payload_json};
+    acdm_store_append_event(e->store, &ev);
+    if (b && b->agent)
         acdm_api_push_agent(e, b->agent->id,
-                            json_pack("{s:s, s:s, s:s, s:s?, s:I}", "type", "message", "bericht", b->id,
-                                      "direction", "in", "text", text, "ts", (json_int_t)now));
+                            json_pack("{s:s, s:s, s:s}", "type", "delivery", "bericht", b->id,
+                                      "status", status ? status : "unknown"));
+    json_decref(pl);
     return 0;
 }
 
@@ -764,7 +770,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_api_register(e);
 
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
-                           .submit = env_submit, .end = env_end, .message_in = env_message_in};
+                           .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report};
     if (!acdm_plugins_create(&env, pdir, &e->plugins)) {
         acdm_plugins_load_all(e->plugins);
         acdm_plugins_configure(e->plugins, acdm_model_config(e->model));

@@ -348,7 +348,7 @@ static void host_log(acdm_instance *inst, int level, const char *fmt, ...)
 
 static const char *host_instance_name(acdm_instance *inst) { return inst ? inst->name : NULL; }
 
-/* ------------------------------------------------------------------ submit, end, message_in */
+/* ------------------------------------------------------------------ submit, end, delivery_report */
 
 static void submit_done(acdm_instance *inst_unused, void *priv_unused, void *user,
                         acdm_submit_outcome outcome, const char *bericht_id, const char *text)
@@ -409,12 +409,12 @@ static int host_end(acdm_instance *inst, const char *bericht_id, const char *rea
     return inst->p->env.end(inst->p->env.engine, inst, bericht_id, reason ? reason : "ended");
 }
 
-static int host_message_in(acdm_instance *inst, const char *bericht_id, const char *text,
+static int host_delivery_report(acdm_instance *inst, const char *bericht_id, const char *text,
                            const char *payload_json)
 {
     if (!live(inst) || !bericht_id || !*bericht_id) return ACDM_EINVAL;
-    if (!inst->p->env.message_in) return ACDM_ESTATE;
-    return inst->p->env.message_in(inst->p->env.engine, inst, bericht_id, text, payload_json);
+    if (!inst->p->env.delivery_report) return ACDM_ESTATE;
+    return inst->p->env.delivery_report(inst->p->env.engine, inst, bericht_id, text, payload_json);
 }
 
 /* ------------------------------------------------------------------ timers */
@@ -982,7 +982,7 @@ static const acdm_host host_table = {
     .kv_set = host_kv_set,
     .kv_get = host_kv_get,
     .free = host_free,
-    .message_in = host_message_in,
+    .delivery_report = host_delivery_report,
     .http_respond = host_http_respond,
 };
 

@@ -24,7 +24,7 @@ typedef struct {
     int (*submit)(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
                   void *user);
     int (*end)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason);
-    int (*message_in)(void *engine, acdm_instance *inst, const char *bericht_id, const char *text,
+    int (*delivery_report)(void *engine, acdm_instance *inst, const char *bericht_id, const char *text,
                       const char *payload_json);
 } acdm_plugin_env;
 

@@ -500,7 +500,7 @@ static void outmsg_drop(webhook *w, outmsg *m, bool delivered, const char *why)
                            "attempts", m->attempts, "error", why);
     char *pls = json_dumps(pl, JSON_COMPACT);
     json_decref(pl);
-    if (bericht) w->host->message_in(w->inst, bericht, text, pls);
+    if (bericht) w->host->delivery_report(w->inst, bericht, text, pls);
     free(pls);
     if (delivered) w->n.delivered++;
     else {

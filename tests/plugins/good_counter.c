@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 /* An agent reply's text is a command ("count", "post", "timer 20", ...); results go back to the
- * core with host->message_in(inst, <command>, <result>) so a test's mock engine sees them.
+ * core with host->delivery_report(inst, <command>, <result>) so a test's mock engine sees them.
  * Config: {"tag": "a", "trace": "/path" (life-cycle lines appended), "fail_init": true,
  *          "refuse_reload": true, "http": true (routes /hello, /echo/ *, /later, /now, ws /ws)}.
  * Deferred responses: POST /later defers and keeps the token (command "respond <status>"
@@ -68,7 +68,7 @@ static void report(counter *c, const char *what, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    c->host->message_in(c->inst, what, buf, NULL);
+    c->host->delivery_report(c->inst, what, buf, NULL);
 }
 
 /* ---- HTTP and websocket */

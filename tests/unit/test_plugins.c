@@ -139,7 +139,7 @@ static int mock_end(void *e, acdm_instance *inst, const char *id, const char *re
     eng.ends++;
     return 0;
 }
-static int mock_message_in(void *e, acdm_instance *inst, const char *id, const char *text, const char *pl)
+static int mock_delivery_report(void *e, acdm_instance *inst, const char *id, const char *text, const char *pl)
 {
     (void)e; (void)pl;
     rec_add(inst, id, text);
@@ -194,7 +194,7 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
     uv_timer_start(&tick, on_tick, 5, 5);   /* keeps uv_run(ONCE) from blocking for long */
     acdm_plugin_env env = {.loop = &loop, .store = NULL, .http = with_http ? &fake_http : NULL,
                            .engine = &eng, .submit = mock_submit, .end = mock_end,
-                           .message_in = mock_message_in};
+                           .delivery_report = mock_delivery_report};
     acdm_plugins *p = NULL;
     ck_assert_int_eq(acdm_plugins_create(&env, dir, &p), 0);
     return p;
@@ -1066,7 +1066,7 @@ START_TEST(webhook_delivers_replies_with_retry)
     acdm_reply rp = {.struct_size = sizeof rp, .bericht_id = "b-7", .to = "0612345678",
                      .agent = "a1", .text = "Uw paspoort ligt klaar."};
     ck_assert_int_eq(acdm_plugins_deliver(P, "wh", &rp), 0);
-    const record *r = run_until("wh", "b-7", 5000);   /* message_in once delivered */
+    const record *r = run_until("wh", "b-7", 5000);   /* delivery_report once delivered */
     ck_assert_ptr_nonnull(r);
     ck_assert_str_eq(r->text, "Uw paspoort ligt klaar.");
     pthread_join(th, NULL);

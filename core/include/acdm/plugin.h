@@ -248,8 +248,11 @@ typedef struct acdm_host {
     int (*kv_get)(acdm_instance *inst, const char *key, char **value, size_t *len);
     void (*free)(void *p);
 
-    /* An agent's reply that the plugin delivered (or failed to): stored in the bericht's thread. */
-    int (*message_in)(acdm_instance *inst, const char *bericht_id, const char *text,
+    /* Reports the outcome of delivering an agent's reply (acdm_plugin.deliver): text is the
+     * reply, payload_json e.g. {"delivery":"delivered"|"failed","attempts":n,"error":...}.
+     * Recorded in the event log ("delivery") and shown to the agent; not a customer message
+     * (those come in through submit with the conversation key). */
+    int (*delivery_report)(acdm_instance *inst, const char *bericht_id, const char *text,
                       const char *payload_json);
 
     /* Completes a deferred HTTP response (acdm_http_response.defer) exactly once, on the core
