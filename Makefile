@@ -73,6 +73,7 @@ build/san/acdmctl: build/san/core/acdmctl.o build/san/libacdm.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
 plugins/%.so: $$(wildcard channels/%/*.c) $$(wildcard channels/%/*.h) $(wildcard core/include/acdm/*.h)
+	@mkdir -p $(@D)
 	$(CC) $(PLUGIN_FLAGS) $($*_CFLAGS) -o $@ $(filter %.c,$^) $($*_LIBS)
 
 build/testplugins/%.so: tests/plugins/%.c $(wildcard core/include/acdm/*.h)
