@@ -529,6 +529,7 @@ int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who)
     acdm_principal *p = acdm_hmap_get(&e->token_cache, token);
     if (p) { *who = *p; return 0; }
     acdm_principal np;
+    memset(&np, 0, sizeof np);
     if (acdm_store_token_check(e->store, token, np.role, sizeof np.role, np.name, sizeof np.name))
         return ACDM_ENOENT;
     if (e->token_cache.n < 100000) {
