@@ -99,6 +99,7 @@ test: deps-test
 	@tests/run-unit.sh $(UNIT_BINS)
 	@tests/run-fuzz-regress.sh $(FUZZ_BINS)
 	@tests/run-integration.sh
+	@if [ -x tests/run-ui.sh ]; then tests/run-ui.sh; fi
 
 unit: $(UNIT_BINS) $(TPLUGS) $(PLUGINS)
 	@tests/run-unit.sh $(UNIT_BINS)
