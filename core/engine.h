@@ -70,6 +70,14 @@ int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed,
 /* Checks a bearer token: 0 and *who filled, or ACDM_ENOENT. */
 int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who);
 
+/* Audit log (R32): appends an event of type "audit" with detail {actor, role, action, target}
+ * for a supervisor/admin action. who may be NULL (a token-less action: signal, CLI on the host;
+ * actor "system"). action: a short verb such as "queue_close", "reload", "agent_logout";
+ * target: what it acted on (queue, agent id, ...), may be NULL. extra: optional JSON object
+ * (borrowed) merged into the detail. Grouped with the event log; never fails the action. */
+void acdm_engine_audit(acdm_engine *e, const acdm_principal *who, const char *action,
+                       const char *target, json_t *extra);
+
 /* The shared intake of every bericht (REST API and plugins). Validates, stores, and calls
  * done exactly once after the commit (unless it returns negative: then err says why). */
 typedef void (*acdm_intake_done)(acdm_engine *e, void *user, acdm_submit_outcome outcome,
