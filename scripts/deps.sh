@@ -5,12 +5,16 @@ set -eu
 want="build-essential pkg-config libwebsockets-dev libjansson-dev libcurl4-openssl-dev \
 libsqlite3-dev libuv1-dev libssl-dev sqlite3 curl python3"
 case "${1:-run}" in
-  test) want="$want check cppcheck python3-yaml" ;;
-  bench) want="$want check cppcheck python3-yaml wrk bc" ;;
+  test) want="$want check cppcheck python3-yaml chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
+  bench) want="$want check cppcheck python3-yaml wrk bc chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
 esac
 missing=""
 for p in $want; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+  # also satisfied by an installed package that Provides it (e.g. NodeSource's nodejs provides npm)
+  dpkg-query -W -f='${Status}|${Provides}\n' 2>/dev/null | grep "^install ok installed|" |
+    cut -d'|' -f2 | tr ',' '\n' | sed 's/ *(.*//; s/^ *//' | grep -qx "$p" && continue
+  missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
