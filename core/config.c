@@ -275,7 +275,8 @@ typedef enum {
     S_WEEK,       /* acdm_interval[7][MAX] at off, uint8_t[7] at off_n */
     S_DATES,      /* char (*)[11] at off, size_t at off_n */
     S_LIST,       /* top-level array of objects (table sub) at off, size_t at off_n */
-    S_TOPICS      /* top-level array of strings: char ** at off, size_t at off_n */
+    S_TOPICS,     /* top-level array of strings: char ** at off, size_t at off_n */
+    S_OBJECT      /* one object (table sub) embedded in the struct at off */
 } stype;
 
 enum { F_REQUIRED = 1 };
@@ -388,6 +389,31 @@ static const table channel_table = {"channel", channel_settings, NSET(channel_se
 static const table reason_table = {"reason code", reason_settings, NSET(reason_settings),
                                    sizeof(acdm_reason_def), NULL};
 
+static bool check_url(ctx *c, const char *s)
+{
+    if ((!strncmp(s, "https://", 8) || !strncmp(s, "http://", 7)) && strlen(s) <= MAX_TEXT &&
+        !strpbrk(s, " \t\r\n"))
+        return true;
+    err(c, "invalid URL \"%.80s\" (expected https://... or http://...)", s);
+    return false;
+}
+
+static void oidc_post(ctx *c, void *obj, const bool *seen);
+static const setting oidc_settings[] = {
+    {.name = "issuer", .type = S_STR, .off = offsetof(acdm_oidc_def, issuer), .flags = F_REQUIRED,
+     .check = check_nonempty},
+    {.name = "audience", .type = S_STR, .off = offsetof(acdm_oidc_def, audience), .flags = F_REQUIRED,
+     .check = check_nonempty},
+    STR("jwks_file", acdm_oidc_def, jwks_file, NULL, check_nonempty),
+    STR("jwks_url", acdm_oidc_def, jwks_url, NULL, check_url),
+    STR("role_claim", acdm_oidc_def, role_claim, "roles", check_nonempty),
+    STR("agent_claim", acdm_oidc_def, agent_claim, "preferred_username", check_nonempty),
+    {.name = "role_map", .type = S_JSON_OBJECT, .off = offsetof(acdm_oidc_def, role_map), .flags = F_REQUIRED},
+    INT("leeway_s", acdm_oidc_def, leeway_s, 60, 0, 3600),
+};
+static const table oidc_table = {"oidc settings", oidc_settings, NSET(oidc_settings),
+                                 sizeof(acdm_oidc_def), oidc_post};
+
 static const setting top_settings[] = {
     {.name = "listen", .type = S_LISTEN, .off = offsetof(acdm_config, listen_host),
      .off_n = offsetof(acdm_config, listen_port), .def_s = "127.0.0.1", .def_i = 8080},
@@ -406,6 +432,7 @@ static const setting top_settings[] = {
     {.name = "topics", .type = S_TOPICS, .off = offsetof(acdm_config, topics),
      .off_n = offsetof(acdm_config, n_topics), .list = L_TOPICS},
     LIST("reason_codes", reasons, n_reasons, &reason_table, L_REASONS),
+    {.name = "oidc", .type = S_OBJECT, .off = offsetof(acdm_config, oidc), .sub = &oidc_table},
 };
 static const table top_table = {"configuration", top_settings, NSET(top_settings), sizeof(acdm_config), NULL};
 
@@ -803,6 +830,11 @@ static void parse_value(ctx *c, const setting *s, json_t *v, void *base)
     case S_TOPICS:
         parse_topics(c, v, base, s);
         break;
+    case S_OBJECT:
+        free_object(s->sub, FLD(base, s->off, char));
+        memset(FLD(base, s->off, char), 0, s->sub->size);
+        parse_object(c, s->sub, v, FLD(base, s->off, char), true, NULL);
+        break;
     }
 }
 
@@ -925,6 +957,30 @@ static void queue_post(ctx *c, void *obj, const bool *seen)
     }
 }
 
+static void oidc_post(ctx *c, void *obj, const bool *seen)
+{
+    (void)seen;
+    acdm_oidc_def *o = obj;
+    o->enabled = true;
+    if (!o->jwks_file == !o->jwks_url)
+        err(c, "%s", o->jwks_file ? "set either \"jwks_file\" or \"jwks_url\", not both"
+                                  : "missing \"jwks_file\" or \"jwks_url\" (where the issuer's signing keys are)");
+    if (!o->role_map) return;
+    size_t l = path_key(c, "role_map");
+    const char *key;
+    json_t *v;
+    json_object_foreach(o->role_map, key, v) {
+        size_t l2 = path_key(c, key);
+        const char *r = json_string_value(v);
+        if (!r || (strcmp(r, "admin") && strcmp(r, "supervisor") && strcmp(r, "agent")))
+            err(c, "expected \"admin\", \"supervisor\" or \"agent\", got %s%.40s%s",
+                r ? "\"" : "", r ? r : jtype(v), r ? "\"" : "");
+        path_pop(c, l2);
+    }
+    if (!json_object_size(o->role_map)) err(c, "is empty (map at least one claim value to a role)");
+    path_pop(c, l);
+}
+
 static void agent_post(ctx *c, void *obj, const bool *seen)
 {
     acdm_agent_def *a = obj;
@@ -961,6 +1017,9 @@ static void free_value(const setting *s, void *base)
         break;
     case S_DATES:
         free(*FLD(base, s->off, char *));
+        break;
+    case S_OBJECT:
+        free_object(s->sub, FLD(base, s->off, char));
         break;
     case S_LIST: {
         char *a = *FLD(base, s->off, char *);

@@ -64,6 +64,19 @@ typedef struct {
 
 typedef struct { char *code; char *label; } acdm_reason_def;
 
+/* OpenID Connect sign-in (Entra ID): bearer JWTs checked against the issuer's keys. */
+typedef struct {
+    bool enabled;           /* the "oidc" block is present */
+    char *issuer;           /* required: the "iss" claim, exactly */
+    char *audience;         /* required: must be "aud" or one of its elements */
+    char *jwks_file;        /* the issuer's JWKS as a file, or */
+    char *jwks_url;         /* fetched at start, hourly, and when a token names an unknown kid */
+    char *role_claim;       /* default "roles" (a string or an array of strings) */
+    char *agent_claim;      /* default "preferred_username": the agent id for role agent */
+    json_t *role_map;       /* claim value -> "admin" | "supervisor" | "agent"; owned */
+    int leeway_s;           /* clock skew allowed on exp/nbf; default 60 */
+} acdm_oidc_def;
+
 typedef struct {
     char *path;             /* main file */
     char *listen_host;      /* default 127.0.0.1 */
@@ -83,6 +96,7 @@ typedef struct {
     acdm_channel_def *channels;   size_t n_channels;
     char **topics;                size_t n_topics;
     acdm_reason_def *reasons;     size_t n_reasons;
+    acdm_oidc_def oidc;           /* sign-in with JWTs; oidc.enabled false = API tokens only */
 
     json_t *root;           /* the merged document; owned */
 } acdm_config;

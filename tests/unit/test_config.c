@@ -622,6 +622,61 @@ START_TEST(timezone_set)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ oidc block */
+
+START_TEST(oidc_read_with_defaults)
+{
+    acdm_config *cfg = parse("{}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert(!cfg->oidc.enabled);
+    acdm_config_free(cfg);
+    cfg = parse("{\"oidc\":{\"issuer\":\"https://login.microsoftonline.com/t/v2.0\",\"audience\":\"api://acdm\","
+                "\"jwks_file\":\"conf/jwks.json\",\"role_map\":{\"ACDM.Admin\":\"admin\",\"ACDM.Agent\":\"agent\"}}}");
+    ck_assert_msg(cfg != NULL, "%s", errbuf);
+    ck_assert(cfg->oidc.enabled);
+    ck_assert_str_eq(cfg->oidc.issuer, "https://login.microsoftonline.com/t/v2.0");
+    ck_assert_str_eq(cfg->oidc.audience, "api://acdm");
+    ck_assert_str_eq(cfg->oidc.jwks_file, "conf/jwks.json");
+    ck_assert_ptr_null(cfg->oidc.jwks_url);
+    ck_assert_str_eq(cfg->oidc.role_claim, "roles");
+    ck_assert_str_eq(cfg->oidc.agent_claim, "preferred_username");
+    ck_assert_int_eq(cfg->oidc.leeway_s, 60);
+    ck_assert_str_eq(json_string_value(json_object_get(cfg->oidc.role_map, "ACDM.Agent")), "agent");
+    acdm_config_free(cfg);
+    cfg = parse("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_url\":\"https://idp/keys\","
+                "\"role_claim\":\"groups\",\"agent_claim\":\"upn\",\"leeway_s\":0,\"role_map\":{\"g1\":\"supervisor\"}}}");
+    ck_assert_msg(cfg != NULL, "%s", errbuf);
+    ck_assert_str_eq(cfg->oidc.jwks_url, "https://idp/keys");
+    ck_assert_str_eq(cfg->oidc.role_claim, "groups");
+    ck_assert_str_eq(cfg->oidc.agent_claim, "upn");
+    ck_assert_int_eq(cfg->oidc.leeway_s, 0);
+    acdm_config_free(cfg);
+}
+END_TEST
+
+START_TEST(oidc_errors)
+{
+    REJECT("{\"oidc\":{\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"}}}",
+           "t.json: oidc: missing required key \"issuer\" in an oidc settings object");
+    REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"role_map\":{\"x\":\"admin\"}}}",
+           "t.json: oidc: missing \"jwks_file\" or \"jwks_url\"");
+    REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"jwks_url\":\"https://x/k\",\"role_map\":{\"x\":\"admin\"}}}",
+           "t.json: oidc: set either \"jwks_file\" or \"jwks_url\", not both");
+    REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_url\":\"ftp://x/k\",\"role_map\":{\"x\":\"admin\"}}}",
+           "t.json: oidc.jwks_url: invalid URL \"ftp://x/k\"");
+    REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"boss\",\"y\":3}}}",
+           "t.json: oidc.role_map.x: expected \"admin\", \"supervisor\" or \"agent\", got \"boss\"",
+           "t.json: oidc.role_map.y: expected \"admin\", \"supervisor\" or \"agent\", got an integer");
+    REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{}}}",
+           "t.json: oidc.role_map: is empty");
+    REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"},\"leeway_s\":7200}}",
+           "t.json: oidc.leeway_s: 7200 is out of range (0..3600)");
+    REJECT("{\"oidc\":{\"issuer\":\"\",\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"},\"audiance\":1}}",
+           "t.json: oidc.issuer: must not be empty", "unknown key \"audiance\" (did you mean \"audience\"?)");
+    REJECT("{\"oidc\":[]}", "t.json: oidc: expected an oidc settings object, got an array");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -647,6 +702,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, many_errors_at_once);
     tcase_add_test(tc, error_buffer_small);
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, oidc_read_with_defaults);
+    tcase_add_test(tc, oidc_errors);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fragments");
