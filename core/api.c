@@ -184,6 +184,46 @@ static void get_bericht(void *user, acdm_req *r)
     acdm_http_reply_json(r, 200, j);
 }
 
+/* A file a customer sent (web chat): the agent who has (or last had) its bericht, supervisors
+ * and admins. Served as an attachment download, never rendered inline by the browser. */
+static void get_attachment(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!authorize(e, r, "admin supervisor agent", &who)) return;
+    const char *id = acdm_req_param(r, "id");
+    acdm_attachment at;
+    int rc = acdm_store_attachment_get(e->store, id, &at);
+    if (rc) {
+        acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 500, "Not found", "attachment %s: no such attachment", id);
+        return;
+    }
+    if (role_is(&who, "agent")) {
+        json_t *j = acdm_engine_bericht_json(e, at.bericht);
+        const char *ag = json_string_value(json_object_get(j, "agent"));
+        acdm_bericht *b = acdm_model_bericht(e->model, at.bericht);
+        acdm_agent *a = acdm_model_agent(e->model, who.name);
+        bool mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b));
+        json_decref(j);
+        if (!mine) {
+            free(at.data);
+            acdm_http_problem(r, 403, "Forbidden", "attachment %s belongs to a bericht that is not yours", id);
+            return;
+        }
+    }
+    char cd[400];
+    char safe[256];
+    size_t n = 0;
+    for (const char *p = at.filename; *p && n < sizeof safe - 1; p++)
+        safe[n++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) ? '_' : *p;
+    safe[n] = 0;
+    snprintf(cd, sizeof cd, "attachment; filename=\"%s\"", safe);
+    acdm_http_add_header(r, "Content-Disposition", cd);
+    acdm_http_add_header(r, "X-Content-Type-Options", "nosniff");
+    acdm_http_reply(r, 200, at.content_type, at.data, at.len);
+    free(at.data);
+}
+
 static void get_queues(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
@@ -440,7 +480,7 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         else rc = type[0] == 'j' ? acdm_agent_join(e->model, a, q, now) : acdm_agent_leave(e->model, a, q, now);
     } else if (!strcmp(type, "accept") || !strcmp(type, "reject") || !strcmp(type, "pick") ||
                !strcmp(type, "complete") || !strcmp(type, "wrapup_end") || !strcmp(type, "wrapup_extend") ||
-               !strcmp(type, "message") || !strcmp(type, "transfer")) {
+               !strcmp(type, "message") || !strcmp(type, "transfer") || !strcmp(type, "typing")) {
         if (!(b = msg_bericht(e, ws, msg))) { json_decref(msg); return; }
         snprintf(bid, sizeof bid, "%s", b->id);
         if (!strcmp(type, "accept")) rc = acdm_agent_accept(e->model, a, b, now);
@@ -457,6 +497,11 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         else if (!strcmp(type, "wrapup_extend")) {
             json_t *sec = json_object_get(msg, "seconds");
             rc = json_is_integer(sec) ? acdm_agent_wrapup_extend(e->model, a, b, (int)json_integer_value(sec), now) : ACDM_EINVAL;
+        } else if (!strcmp(type, "typing")) {
+            /* the agent types a reply: the channel shows "typing..." to the customer */
+            acdm_work *w = acdm_agent_work(a, b);
+            if (!w || w->state == ACDM_W_OFFERED) rc = ACDM_EPERM;
+            else if (strcmp(b->channel, "api")) acdm_plugins_agent_typing(e->plugins, b->channel, b->id);
         } else if (!strcmp(type, "message")) {
             const char *text = json_string_value(json_object_get(msg, "text"));
             rc = text ? acdm_engine_agent_message(e, a, b, text) : ACDM_EINVAL;
@@ -486,6 +531,7 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "POST", "/api/v1/berichten", post_bericht, e);
     acdm_http_route(h, "GET", "/api/v1/berichten/{id}", get_bericht, e);
     acdm_http_route(h, "GET", "/api/v1/queues", get_queues, e);
+    acdm_http_route(h, "GET", "/api/v1/attachments/{id}", get_attachment, e);
     acdm_http_route(h, "POST", "/api/v1/queues/{name}/open", post_queue_open, e);
     acdm_http_route(h, "POST", "/api/v1/queues/{name}/close", post_queue_close, e);
     acdm_http_route(h, "POST", "/api/v1/reload", post_reload, e);

@@ -75,6 +75,53 @@ static json_t *bericht_brief(const acdm_bericht *b)
                      "state", acdm_bstate_name(b->state));
 }
 
+/* ---- short subject per live bericht (the agent's offer shows it), wait estimates per queue */
+
+#define SUBJECT_MAX 200
+
+typedef struct { char id[37]; char text[]; } bsubject;
+
+static void subject_set(acdm_engine *e, const char *id, const char *text)
+{
+    if (!text || !*text || acdm_hmap_get(&e->subjects, id)) return;
+    size_t n = strlen(text);
+    if (n > SUBJECT_MAX) n = SUBJECT_MAX;
+    while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) n--;   /* not inside a UTF-8 char */
+    bsubject *s = malloc(sizeof *s + n + 1);
+    if (!s) return;
+    snprintf(s->id, sizeof s->id, "%s", id);
+    memcpy(s->text, text, n);
+    s->text[n] = 0;
+    if (acdm_hmap_put(&e->subjects, s->id, s)) free(s);
+}
+
+static const char *subject_of(acdm_engine *e, const char *id)
+{
+    bsubject *s = acdm_hmap_get(&e->subjects, id);
+    return s ? s->text : NULL;
+}
+
+typedef struct { int64_t last_ms; double gap_ms; int n; char name[]; } qwait_stat;
+
+/* An acceptance in queue q: the gap between acceptances is the pace a waiting visitor moves up. */
+static void qwait_accepted(acdm_engine *e, const char *q, int64_t now)
+{
+    qwait_stat *w = acdm_hmap_get(&e->qwait, q);
+    if (!w) {
+        size_t n = strlen(q);
+        if (!(w = calloc(1, sizeof *w + n + 1))) return;
+        memcpy(w->name, q, n + 1);
+        if (acdm_hmap_put(&e->qwait, w->name, w)) { free(w); return; }
+        w->last_ms = now;
+        return;
+    }
+    double gap = (double)(now - w->last_ms);
+    if (gap > 3600000.0) gap = 3600000.0;
+    w->gap_ms = w->n ? 0.7 * w->gap_ms + 0.3 * gap : gap;
+    w->n++;
+    w->last_ms = now;
+}
+
 static void on_model_event(void *ctx, const acdm_mevent *ev)
 {
     acdm_engine *e = ctx;
@@ -123,7 +170,10 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
         json_t *msg = NULL;
         switch (ev->type) {
         case ACDM_ME_OFFERED: {
-            msg = json_pack("{s:s, s:o}", "type", "offer", "bericht", bericht_brief(b));
+            json_t *brief = bericht_brief(b);
+            const char *subj = subject_of(e, b->id);
+            if (subj) json_object_set_new(brief, "subject", json_string(subj));
+            msg = json_pack("{s:s, s:o}", "type", "offer", "bericht", brief);
             int to = b->queue->def->offer_timeout_s;
             if (to > 0) json_object_set_new(msg, "expires_in", json_integer(to));
             json_object_set_new(msg, "queue_title", json_string(b->queue->def->title ? b->queue->def->title : b->queue->name));
@@ -163,6 +213,9 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
     }
     free(dj);
     json_decref(detail);
+    if (b && ev->type == ACDM_ME_ACCEPTED) qwait_accepted(e, b->queue->name, ev->ts);
+    if (b && (ev->type == ACDM_ME_DONE || ev->type == ACDM_ME_ABANDONED))
+        free(acdm_hmap_del(&e->subjects, b->id));   /* b is freed after this event */
     rearm(e);
 }
 
@@ -183,6 +236,7 @@ typedef struct {
     char *closed_text;
     char *followup_of;
     char *text;
+    char *subject;           /* shown on the offer */
 } intake_job;
 
 static void job_free(intake_job *j)
@@ -190,7 +244,7 @@ static void job_free(intake_job *j)
     for (size_t i = 0; i < j->n_skills; i++) free(j->skills[i].name);
     free(j->skills);
     free(j->queue); free(j->from); free(j->conversation); free(j->channel); free(j->preferred);
-    free(j->closed_text); free(j->followup_of); free(j->text);
+    free(j->closed_text); free(j->followup_of); free(j->text); free(j->subject);
     free(j);
 }
 
@@ -211,7 +265,9 @@ static void intake_committed(void *user, int status, const char *existing_id)
                                .n_skills = j->n_skills, .created_ms = j->created,
                                .queued_ms = j->created, .preferred_agent = j->preferred};
         const char *text = NULL;
+        subject_set(e, j->id, j->subject);   /* before submit: it may offer at once */
         int rc = acdm_model_submit(e->model, &nb, acdm_now_ms(), NULL, &text);
+        if (rc) free(acdm_hmap_del(&e->subjects, j->id));
         if (rc == ACDM_ECLOSED) {
             /* closed between the check and the commit: record it as closed */
             acdm_store_update_bericht(e->store, j->id, ACDM_B_CLOSED, j->queue, NULL, j->created, acdm_now_ms());
@@ -322,6 +378,9 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
         j->closed = true;
         j->closed_text = strdup(acdm_queue_closed_text(q, in->kind));
     }
+    if (in->subject && *in->subject) {
+        j->subject = strdup(in->subject);
+    }
     /* payload: the channel's JSON plus subject/text */
     json_t *payload = in->payload ? json_deep_copy(in->payload) : json_object();
     if (in->subject) json_object_set_new(payload, "subject", json_string(in->subject));
@@ -419,6 +478,46 @@ static int env_delivery_report(void *engine, acdm_instance *inst, const char *be
                                       "status", status ? status : "unknown"));
     json_decref(pl);
     return 0;
+}
+
+static int env_typing(void *engine, acdm_instance *inst, const char *bericht_id)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    if (b->agent)
+        acdm_api_push_agent(e, b->agent->id, json_pack("{s:s, s:s}", "type", "typing", "bericht", b->id));
+    return 0;
+}
+
+static int env_queue_position(void *engine, acdm_instance *inst, const char *bericht_id,
+                              uint32_t *position, uint32_t *estimate_s)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    uint32_t pos = acdm_queue_position(b);
+    if (!pos) return ACDM_ENOENT;
+    *position = pos;
+    const qwait_stat *w = acdm_hmap_get(&e->qwait, b->queue->name);
+    *estimate_s = w && w->n ? (uint32_t)((double)pos * w->gap_ms / 1000.0 + 0.5) : 0;
+    return 0;
+}
+
+static int env_attachment_put(void *engine, acdm_instance *inst, const char *bericht_id,
+                              const char *filename, const char *content_type, const void *data,
+                              size_t len, char id_out[64])
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    const char *iname = acdm_instance_name_of(inst);
+    if (!b || strcmp(b->channel, iname)) return ACDM_ENOENT;
+    int64_t now = acdm_now_ms();
+    char id[37];
+    acdm_uuidv7(id, now);
+    int rc = acdm_store_attachment_put(e->store, id, b->id, iname, filename, content_type, data, len, now);
+    if (!rc) snprintf(id_out, 64, "%s", id);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ agent side */
@@ -656,6 +755,11 @@ static void restore_row(void *user, const acdm_bericht_row *row)
                            .created_ms = row->created_ms, .queued_ms = row->queued_ms};
     int64_t now = acdm_now_ms();
     acdm_bericht *b = NULL;
+    if (row->payload_json && strstr(row->payload_json, "\"subject\"")) {
+        json_t *pj = json_loads(row->payload_json, 0, NULL);
+        subject_set(e, row->id, json_string_value(json_object_get(pj, "subject")));
+        json_decref(pj);
+    }
     if (acdm_model_restore(e->model, &nb, now, &b) == 0 && row->state != ACDM_B_QUEUED) {
         /* an offer or a conversation in progress at the crash goes back to the queue */
         acdm_store_update_bericht(e->store, b->id, ACDM_B_QUEUED, b->queue->name, NULL, b->queued_ms, now);
@@ -704,6 +808,8 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_hmap_init(&e->token_cache);
     acdm_hmap_init(&e->sessions);
     acdm_hmap_init(&e->graces);
+    acdm_hmap_init(&e->subjects);
+    acdm_hmap_init(&e->qwait);
     uv_loop_init(&e->loop);
     *out = e;
 
@@ -771,7 +877,9 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_api_register(e);
 
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
-                           .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report};
+                           .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
+                           .typing = env_typing, .queue_position = env_queue_position,
+                           .attachment_put = env_attachment_put};
     if (!acdm_plugins_create(&env, pdir, &e->plugins)) {
         acdm_plugins_load_all(e->plugins);
         acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
@@ -836,6 +944,10 @@ void acdm_engine_destroy(acdm_engine *e)
     acdm_hmap_free(&e->token_cache);
     acdm_hmap_free(&e->sessions);
     acdm_hmap_free(&e->graces);
+    for (uint32_t pos = 0; acdm_hmap_next(&e->subjects, &pos, &k, &v);) free(v);
+    acdm_hmap_free(&e->subjects);
+    for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) free(v);
+    acdm_hmap_free(&e->qwait);
     free(e->all_sessions);
     json_decref(e->overrides);
     free(e->config_path);

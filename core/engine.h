@@ -53,6 +53,8 @@ struct acdm_engine {
     char admin_token[64];
     bool stopping;
     uint64_t n_ingested;
+    acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
+    acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
 };
 
 /* Loads config, opens the store, restores waiting berichten, loads plugins, starts HTTP.

@@ -31,8 +31,8 @@
 
 /* The host table only grows at its end (plugins test ACDM_HOST_HAS against struct_size), and
  * acdm_http_response's defer/token come after the fields an older plugin fills. */
-_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, http_respond) +
-               sizeof(((acdm_host *)0)->http_respond), "http_respond is the host table's last field");
+_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, attachment_put) +
+               sizeof(((acdm_host *)0)->attachment_put), "attachment_put is the host table's last field");
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
                sizeof(size_t), "defer/token come after the 1.0 response fields");
 
@@ -415,6 +415,37 @@ static int host_delivery_report(acdm_instance *inst, const char *bericht_id, con
     if (!live(inst) || !bericht_id || !*bericht_id) return ACDM_EINVAL;
     if (!inst->p->env.delivery_report) return ACDM_ESTATE;
     return inst->p->env.delivery_report(inst->p->env.engine, inst, bericht_id, text, payload_json);
+}
+
+static int host_typing(acdm_instance *inst, const char *bericht_id)
+{
+    if (!live(inst) || !bericht_id || !*bericht_id) return ACDM_EINVAL;
+    if (!inst->p->env.typing) return ACDM_ESTATE;
+    return inst->p->env.typing(inst->p->env.engine, inst, bericht_id);
+}
+
+static int host_queue_position(acdm_instance *inst, const char *bericht_id, uint32_t *position,
+                               uint32_t *estimate_s)
+{
+    if (!live(inst) || !bericht_id || !*bericht_id || !position || !estimate_s) return ACDM_EINVAL;
+    *position = 0;
+    *estimate_s = 0;
+    if (!inst->p->env.queue_position) return ACDM_ESTATE;
+    return inst->p->env.queue_position(inst->p->env.engine, inst, bericht_id, position, estimate_s);
+}
+
+static int host_attachment_put(acdm_instance *inst, const char *bericht_id, const char *filename,
+                               const char *content_type, const void *data, size_t len,
+                               char id_out[64])
+{
+    if (!live(inst) || !bericht_id || !*bericht_id || !filename || !*filename || !content_type ||
+        !*content_type || !data || !len || !id_out)
+        return ACDM_EINVAL;
+    if (len > ACDM_ATTACHMENT_MAX) return ACDM_ETOOBIG;
+    if (strlen(filename) > 255 || strlen(content_type) > 127) return ACDM_EINVAL;
+    if (!inst->p->env.attachment_put) return ACDM_ESTATE;
+    return inst->p->env.attachment_put(inst->p->env.engine, inst, bericht_id, filename,
+                                       content_type, data, len, id_out);
 }
 
 /* ------------------------------------------------------------------ timers */
@@ -984,6 +1015,9 @@ static const acdm_host host_table = {
     .free = host_free,
     .delivery_report = host_delivery_report,
     .http_respond = host_http_respond,
+    .typing = host_typing,
+    .queue_position = host_queue_position,
+    .attachment_put = host_attachment_put,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */
@@ -1236,6 +1270,14 @@ void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_
     acdm_instance *inst = acdm_plugins_instance(p, instance);
     if (inst && ev && inst->state == IS_RUNNING && inst->pl->d->on_event)
         inst->pl->d->on_event(inst, inst->priv, ev);
+}
+
+void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    if (inst && bericht_id && inst->state == IS_RUNNING &&
+        ACDM_PLUGIN_HAS(inst->pl->d, on_agent_typing) && inst->pl->d->on_agent_typing)
+        inst->pl->d->on_agent_typing(inst, inst->priv, bericht_id);
 }
 
 /* ------------------------------------------------------------------ loader */

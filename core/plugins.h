@@ -26,6 +26,13 @@ typedef struct {
     int (*end)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason);
     int (*delivery_report)(void *engine, acdm_instance *inst, const char *bericht_id, const char *text,
                       const char *payload_json);
+    /* web chat additions (may be NULL: the host call then returns ACDM_ESTATE) */
+    int (*typing)(void *engine, acdm_instance *inst, const char *bericht_id);
+    int (*queue_position)(void *engine, acdm_instance *inst, const char *bericht_id,
+                          uint32_t *position, uint32_t *estimate_s);
+    int (*attachment_put)(void *engine, acdm_instance *inst, const char *bericht_id,
+                          const char *filename, const char *content_type, const void *data,
+                          size_t len, char id_out[64]);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */
@@ -65,6 +72,9 @@ int acdm_plugins_unload(acdm_plugins *p, const char *plugin_name);
 /* Hands an agent's reply to the running instance's deliver(). ACDM_ENOENT if no such running
  * instance; otherwise deliver's return. r is borrowed. */
 int acdm_plugins_deliver(acdm_plugins *p, const char *instance, const acdm_reply *r);
+
+/* The agent who has bericht_id is typing: the running instance's on_agent_typing (if any). */
+void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id);
 
 /* Passes a life event to the running instance's on_event (if any). ev is borrowed. */
 void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_info *ev);

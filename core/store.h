@@ -128,4 +128,17 @@ int acdm_store_kv_set(acdm_store *st, const char *ns, const char *key, const cha
 /* On success *value is malloc'd (caller frees, NUL-terminated) and *len set; ACDM_ENOENT if absent. */
 int acdm_store_kv_get(acdm_store *st, const char *ns, const char *key, char **value, size_t *len);
 
+/* --- attachments: files customers send through a channel (web chat), stored with the bericht --- */
+/* Queues the file (copied; grouped commit like messages). id: the caller's unique id. */
+int acdm_store_attachment_put(acdm_store *st, const char *id, const char *bericht,
+                              const char *channel, const char *filename, const char *content_type,
+                              const void *data, size_t len, int64_t ts_ms);
+typedef struct {
+    char bericht[64], channel[64], filename[256], content_type[128];
+    char *data;                /* malloc'd (caller frees) */
+    size_t len;
+} acdm_attachment;
+/* Reads a committed attachment; ACDM_ENOENT if unknown. */
+int acdm_store_attachment_get(acdm_store *st, const char *id, acdm_attachment *out);
+
 #endif

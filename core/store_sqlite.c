@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 #define WHO "store"
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define FLUSH_OPS 512            /* flush at once when this many ops are queued */
 #define BUSY_TIMEOUT_MS 5000
 #define KV_BUCKETS 256           /* overlay hash: pending kv writes are few (one group) */
@@ -68,16 +68,22 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "  hash TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT, created_ms INTEGER NOT NULL,"
     "  revoked INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB, PRIMARY KEY(ns, key));",
+    /* 1 -> 2: files customers sent through a channel (web chat attachments) */
+    "CREATE TABLE attachments ("
+    "  id TEXT PRIMARY KEY, bericht TEXT NOT NULL, channel TEXT, filename TEXT NOT NULL,"
+    "  content_type TEXT NOT NULL, size INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "CREATE INDEX attachments_bericht ON attachments(bericht);",
 };
 
 /* ---------------------------------------------------------------------------------------------
  * Queued operations. One malloc per op holds the struct and copies of all its strings.
  */
 enum op_type { OP_INSERT, OP_UPDATE, OP_EVENT, OP_MESSAGE, OP_FLUSH, OP_KV_SET, OP_KV_DEL,
-               OP_TOKEN };
+               OP_TOKEN, OP_ATTACH };
 
 static const char *const op_names[] = {"insert", "update", "event", "message", "flush",
-                                       "kv set", "kv delete", "token"};
+                                       "kv set", "kv delete", "token", "attachment"};
 
 /* string slots per op type */
 enum { I_ID, I_CHANNEL, I_DIRECTION, I_FROM, I_CUSTOMER, I_CONV, I_QUEUE, I_SKILLS, I_AGENT,
@@ -87,6 +93,7 @@ enum { E_TYPE, E_BERICHT, E_QUEUE, E_AGENT, E_CHANNEL, E_KIND, E_DETAIL, E__N };
 enum { M_BERICHT, M_DIRECTION, M_AUTHOR, M_TEXT, M_PAYLOAD, M__N };
 enum { K_NS, K_KEY, K__N };
 enum { T_HASH, T_ROLE, T_NAME, T__N };
+enum { A_ID, A_BERICHT, A_CHANNEL, A_NAME, A_TYPE, A__N };
 #define OP_MAXSTR I__N
 
 /* A synchronous op's waiter (token_create): the loop thread sleeps until done is set. */
@@ -137,9 +144,9 @@ struct acdm_store {
 
     /* writer statements */
     sqlite3_stmt *w_insert, *w_idem, *w_update, *w_event, *w_message, *w_kvset, *w_kvdel,
-        *w_token, *w_begin, *w_commit, *w_rollback;
+        *w_token, *w_attach, *w_begin, *w_commit, *w_rollback;
     /* reader statements */
-    sqlite3_stmt *r_open, *r_get, *r_events, *r_messages, *r_token, *r_kv;
+    sqlite3_stmt *r_open, *r_get, *r_events, *r_messages, *r_token, *r_kv, *r_attach;
 };
 
 static int64_t mono_ms(void)
@@ -344,6 +351,13 @@ static int exec_op(acdm_store *st, struct op *op)
         bind_text(s, 3, op->s[T_NAME]);
         sqlite3_bind_int64(s, 4, op->t0);
         return step_reset(s);
+    case OP_ATTACH:
+        s = st->w_attach;
+        for (int i = 0; i < A__N; i++) bind_text(s, i + 1, op->s[i]);
+        sqlite3_bind_int64(s, 6, (sqlite3_int64)op->vlen);
+        sqlite3_bind_int64(s, 7, op->t0);
+        sqlite3_bind_blob(s, 8, op->value, (int)op->vlen, SQLITE_STATIC);
+        return step_reset(s);
     case OP_FLUSH:
         return SQLITE_OK;
     }
@@ -541,7 +555,7 @@ static void free_stmts(acdm_store *st)
     sqlite3_stmt *all[] = {st->w_insert, st->w_idem, st->w_update, st->w_event, st->w_message,
                            st->w_kvset, st->w_kvdel, st->w_token, st->w_begin, st->w_commit,
                            st->w_rollback, st->r_open, st->r_get, st->r_events, st->r_messages,
-                           st->r_token, st->r_kv};
+                           st->r_token, st->r_kv, st->w_attach, st->r_attach};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
 }
 
@@ -628,6 +642,10 @@ int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), 
     if (!rc) rc = prep(r, "SELECT role, name FROM tokens WHERE hash=? AND revoked=0",
                        &st->r_token, err, errlen);
     if (!rc) rc = prep(r, "SELECT value FROM kv WHERE ns=? AND key=?", &st->r_kv, err, errlen);
+    if (!rc) rc = prep(w, "INSERT INTO attachments (id, bericht, channel, filename, content_type,"
+                       " size, created_ms, data) VALUES (?,?,?,?,?,?,?,?)", &st->w_attach, err, errlen);
+    if (!rc) rc = prep(r, "SELECT bericht, channel, filename, content_type, data FROM attachments"
+                       " WHERE id=?", &st->r_attach, err, errlen);
     if (!rc && pthread_create(&st->thread, NULL, writer_main, st) != 0) {
         snprintf(err, errlen, "store: cannot start the writer thread");
         rc = ACDM_ENOMEM;
@@ -786,6 +804,21 @@ int acdm_store_kv_set(acdm_store *st, const char *ns, const char *key, const cha
     return 0;
 }
 
+int acdm_store_attachment_put(acdm_store *st, const char *id, const char *bericht,
+                              const char *channel, const char *filename, const char *content_type,
+                              const void *data, size_t len, int64_t ts_ms)
+{
+    if (!st || !id || !bericht || !filename || !content_type || !data || len > (size_t)1 << 30)
+        return ACDM_EINVAL;
+    const char *strs[A__N] = {[A_ID] = id, [A_BERICHT] = bericht, [A_CHANNEL] = channel,
+                              [A_NAME] = filename, [A_TYPE] = content_type};
+    struct op *op = op_new(OP_ATTACH, strs, A__N, data, len, 0);
+    if (!op) return ACDM_ENOMEM;
+    op->t0 = ts_ms;
+    enqueue(st, op);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Reads (loop thread, read connection).
  */
@@ -836,6 +869,31 @@ int acdm_store_kv_get(acdm_store *st, const char *ns, const char *key, char **va
 static const char *col_text(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
+}
+
+int acdm_store_attachment_get(acdm_store *st, const char *id, acdm_attachment *out)
+{
+    if (!st || !id || !out) return ACDM_EINVAL;
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = st->r_attach;
+    bind_text(s, 1, id);
+    int src = sqlite3_step(s), rc = ACDM_ENOENT;
+    if (src == SQLITE_ROW) {
+        const char *b = col_text(s, 0), *c = col_text(s, 1), *f = col_text(s, 2), *t = col_text(s, 3);
+        snprintf(out->bericht, sizeof out->bericht, "%s", b ? b : "");
+        snprintf(out->channel, sizeof out->channel, "%s", c ? c : "");
+        snprintf(out->filename, sizeof out->filename, "%s", f ? f : "");
+        snprintf(out->content_type, sizeof out->content_type, "%s", t ? t : "");
+        out->len = (size_t)sqlite3_column_bytes(s, 4);
+        out->data = dup_blob(sqlite3_column_blob(s, 4), out->len);
+        rc = out->data ? 0 : ACDM_ENOMEM;
+    } else if (src != SQLITE_DONE) {
+        acdm_log(ACDM_LOG_ERR, WHO, "attachment read failed: %s", sqlite3_errmsg(st->rdb));
+        rc = ACDM_EIO;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
 }
 
 /* Fills row from a BCOLS result row (strings borrowed from the statement). */

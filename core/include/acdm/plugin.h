@@ -264,11 +264,40 @@ typedef struct acdm_host {
      * when the instance's stop returns is answered 503 by the host. */
     int (*http_respond)(void *token, const acdm_http_response *resp);
 
+    /* ---- appended for the web chat and chatbot channels (still ABI 1.0, unreleased) ---- */
+
+    /* The customer is typing in bericht_id: the agent who has it gets a `typing` push
+     * ({"type":"typing","bericht":id}). Cheap; call it at most every second or so.
+     * ACDM_ENOENT if the bericht is not live or not this instance's. */
+    int (*typing)(acdm_instance *inst, const char *bericht_id);
+
+    /* Where a waiting bericht stands: *position (1 = next) among its queue's waiting berichten
+     * of its kind, *estimate_s the expected wait in seconds (position x the queue's recent
+     * average wait per bericht ahead; 0 when the queue has no history yet). Pull, not push:
+     * the plugin polls for the visitors it shows a position to (e.g. every 3 s from a timer).
+     * 0, or ACDM_ENOENT when the bericht is not waiting (offered, active, ended, unknown). */
+    int (*queue_position)(acdm_instance *inst, const char *bericht_id, uint32_t *position,
+                          uint32_t *estimate_s);
+
+    /* Stores a file the customer sent with bericht_id (copied) and writes its id into id_out.
+     * The agent fetches it at GET /api/v1/attachments/{id}. The plugin enforces its own
+     * per-instance size and type limits; the core refuses anything over its hard cap
+     * (ACDM_ATTACHMENT_MAX bytes) with ACDM_ETOOBIG, and a bericht that is not this
+     * instance's with ACDM_ENOENT. Durable at the next group commit, which comes before any
+     * later submit's callback: refer to the id in the follow-up's payload_json, e.g.
+     * {"attachments":[{"id":..,"filename":..,"content_type":..,"size":..}]}. */
+    int (*attachment_put)(acdm_instance *inst, const char *bericht_id, const char *filename,
+                          const char *content_type, const void *data, size_t len,
+                          char id_out[64]);
+
     /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;
 
 /* True when the host table handed to init has `field` (a newer field than the core that runs
  * the plugin knows is simply not there: struct_size says how far the table goes). */
+#define ACDM_ATTACHMENT_MAX (10u * 1024u * 1024u)   /* the core's hard cap per attachment */
+#define ACDM_ETOOBIG (-20)                          /* attachment_put: over the core's cap */
+
 #define ACDM_HOST_HAS(host, field) \
     ((host)->struct_size >= offsetof(acdm_host, field) + sizeof((host)->field))
 
@@ -304,7 +333,16 @@ typedef struct acdm_plugin {
     void (*stop)(acdm_instance *inst, void *priv);
     /* Optional: free what init allocated (priv itself is freed by the core). */
     void (*destroy)(acdm_instance *inst, void *priv);
+
+    /* ---- appended later: a plugin built before has a shorter struct_size (ACDM_PLUGIN_HAS) ---- */
+
+    /* Optional: the agent who has bericht_id is typing (the agent desk sends `typing`). */
+    void (*on_agent_typing)(acdm_instance *inst, void *priv, const char *bericht_id);
 } acdm_plugin;
+
+/* True when the descriptor d has `field` (a plugin built against an older minor lacks it). */
+#define ACDM_PLUGIN_HAS(d, field) \
+    ((d)->struct_size >= offsetof(acdm_plugin, field) + sizeof((d)->field))
 
 /* Fills the fixed fields; optional callbacks default to NULL. */
 #define ACDM_PLUGIN_INIT(...) \
