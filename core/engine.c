@@ -1,5 +1,6 @@
 /* engine.c -- the daemon's core: intake of berichten, the model's events to store/agents/plugins, reload. */
 #include "engine.h"
+#include "auth.h"
 #include "log.h"
 #include "schedule.h"
 
@@ -624,6 +625,7 @@ json_t *acdm_engine_bericht_json(acdm_engine *e, const char *id)
 
 int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who)
 {
+    if (token && acdm_jwt_shaped(token)) return acdm_engine_auth_jwt(e, token, who);
     if (!token || !*token || strlen(token) > 128) return ACDM_ENOENT;
     acdm_principal *p = acdm_hmap_get(&e->token_cache, token);
     if (p) { *who = *p; return 0; }
@@ -676,9 +678,12 @@ static int apply_config(acdm_engine *e, acdm_config *cfg, const char *why, char 
         strcmp(cfg->data_dir, cur->data_dir))
         acdm_log(ACDM_LOG_WARN, WHO, "listen and data_dir changes take effect at the next restart");
     if (e->plugins && acdm_plugins_check(e->plugins, cfg, err, errlen)) return ACDM_EINVAL;
+    struct acdm_oidc_state *oidc = NULL;
+    if (acdm_engine_oidc_prepare(e, cfg, &oidc, err, errlen)) return ACDM_EINVAL;
     int64_t now = acdm_now_ms();
     int rc = acdm_model_configure(e->model, cfg, now, err, errlen);
-    if (rc) return rc;
+    if (rc) { acdm_engine_oidc_discard(oidc); return rc; }
+    acdm_engine_oidc_commit(e, oidc);
     if (e->plugins) acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
     json_t *d = json_pack("{s:s}", "reason", why);
     char *dj = json_dumps(d, JSON_COMPACT);
@@ -731,7 +736,7 @@ static void on_signal(uv_signal_t *s, int signum)
     acdm_engine *e = s->data;
     if (signum == SIGHUP) {
         char err[8192];
-        acdm_engine_reload(e, err, sizeof err);
+        if (!acdm_engine_reload(e, err, sizeof err)) acdm_engine_audit(e, NULL, "reload", "SIGHUP", NULL);
         return;
     }
     acdm_log(ACDM_LOG_NOTICE, WHO, "signal %d: shutting down", signum);
@@ -862,6 +867,10 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_model_hooks hooks = {on_model_event, e};
     rc = acdm_model_create(cfg, &hooks, acdm_now_ms(), &e->model);
     if (rc) { snprintf(err, errlen, "config could not be applied: %s", acdm_strerror(rc)); goto fail; }
+    struct acdm_oidc_state *oidc = NULL;
+    rc = acdm_engine_oidc_prepare(e, acdm_model_config(e->model), &oidc, err, errlen);
+    if (rc) goto fail;
+    acdm_engine_oidc_commit(e, oidc);
 
     /* recovery: every bericht that was waiting or in progress waits again */
     int64_t t0 = acdm_now_ms();
@@ -920,6 +929,7 @@ void acdm_engine_destroy(acdm_engine *e)
     if (!e) return;
     e->stopping = true;
     acdm_api_shutdown(e);
+    acdm_engine_oidc_shutdown(e);
     if (e->plugins) acdm_plugins_destroy(e->plugins);
     e->plugins = NULL;
     /* the store's last group commits and runs its callbacks while HTTP can still answer; writes

@@ -53,6 +53,7 @@ struct acdm_engine {
     char admin_token[64];
     bool stopping;
     uint64_t n_ingested;
+    struct acdm_auth *auth;  /* auth.c: OIDC sign-in state and failed sign-ins per peer */
     acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
     acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
 };
@@ -69,8 +70,22 @@ int acdm_engine_reload(acdm_engine *e, char *err, size_t errlen);
 /* Opens or closes a queue through the same path as a reload (persisted as an override). */
 int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed, char *err, size_t errlen);
 
-/* Checks a bearer token: 0 and *who filled, or ACDM_ENOENT. */
+/* Checks a bearer token: 0 and *who filled, or ACDM_ENOENT. A token of three dot-separated
+ * parts is an OpenID Connect JWT (config "oidc"), others are API tokens. */
 int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who);
+/* The same for a request from peer (an IP address): ACDM_EFULL with *retry_after_s when that
+ * address had more than 10 failed bearer checks within 60 s (answer 429); failures counted. */
+int acdm_engine_auth_peer(acdm_engine *e, const char *token, const char *peer, acdm_principal *who,
+                          int *retry_after_s);
+
+/* auth_glue.c: OIDC at start and reload in two steps (all or nothing), JWT checks. */
+struct acdm_oidc_state;
+int acdm_engine_oidc_prepare(acdm_engine *e, const acdm_config *cfg, struct acdm_oidc_state **st,
+                             char *err, size_t errlen);
+void acdm_engine_oidc_commit(acdm_engine *e, struct acdm_oidc_state *st);
+void acdm_engine_oidc_discard(struct acdm_oidc_state *st);
+void acdm_engine_oidc_shutdown(acdm_engine *e);   /* before the loop's last run */
+int acdm_engine_auth_jwt(acdm_engine *e, const char *token, acdm_principal *who);
 
 /* Audit log (R32): appends an event of type "audit" with detail {actor, role, action, target}
  * for a supervisor/admin action. who may be NULL (a token-less action: signal, CLI on the host;
