@@ -1,0 +1,675 @@
+// agent.js -- the agent desk: own state and reason, queue memberships, offers with a countdown,
+// conversations side by side (thread, reply, typing, topics on complete, wrap-up end/extend),
+// customer history, queue info, colleagues and this session's received/missed/handled lists.
+// Protocol: docs/websocket.md (plus the agreed `queue_stats`, `colleagues` and `typing` pushes).
+import { t, onLang } from './i18n.js';
+import {
+  api, requireSession, Socket, initHeader, showConn, h, dur, clock, dateTime, kindLabel,
+  stateLabel, reasonLabel, normReasons, normTopics, pageData, announce, errorText,
+} from './common.js';
+
+const s = requireSession(['agent']);
+const cfg = pageData();
+const $ = (id) => document.getElementById(id);
+
+let me = null;                     // the agent (hello / state)
+let reasons = normReasons(cfg.reason_codes) || [];
+let topics = normTopics(cfg.topics) || [];
+const queueInfo = new Map();       // name -> {title, open, waiting, longest_wait_ms, at}
+let queueStatsLive = false;        // the server pushes queue_stats (no polling then)
+let colleagues = null;             // from `colleagues` pushes
+const offers = new Map();          // bericht id -> {brief, title, expiresAt}
+const work = new Map();            // bericht id -> conversation (see newCard)
+const lists = { received: [], missed: [], handled: [] };
+let typingSupported = true;
+let sock = null;
+
+// ------------------------------------------------------------------ helpers
+
+function queueTitle(name, fallback) {
+  const q = queueInfo.get(name);
+  return (q && q.title) || fallback || name;
+}
+
+function fail(where, e) {
+  const el = where || $('state-error');
+  el.textContent = t('error.prefix', { text: errorText(e) });
+}
+
+function send(msg, errEl) {
+  return sock.send(msg).then((ack) => { if (errEl) errEl.textContent = ''; return ack; },
+    (e) => { fail(errEl, e); throw e; });
+}
+
+// ------------------------------------------------------------------ my state and queues
+
+function renderMe() {
+  if (!me) return;
+  const st = $('my-state');
+  const reason = reasonLabel(me.reason, reasons);
+  st.className = 'state state-' + me.state;
+  st.textContent = t(reason ? 'agent.state.reason' : 'agent.state.line',
+    { state: stateLabel(me.state), reason, since: dur(Date.now() - me.since) });
+  const out = me.state === 'logged_out';
+  $('btn-login').hidden = !out;
+  $('btn-ready').hidden = out;
+  $('nr-form').hidden = out;
+  $('btn-logout').hidden = out;
+  $('btn-ready').setAttribute('aria-pressed', String(me.state === 'ready'));
+  $('handled').textContent = t('agent.handled', { n: me.handled ?? 0 });
+  renderQueues();
+}
+
+function renderReasons() {
+  const sel = $('reason');
+  const keep = sel.value;
+  sel.replaceChildren(h('option', { value: '' }, t('agent.reason.none')),
+    ...reasons.filter((r) => r.code !== 'no-answer').map((r) => h('option', { value: r.code }, r.label)));
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+}
+
+function renderQueues() {
+  const ul = $('queues');
+  const mine = (me && me.queues) || [];
+  // update in place so focus stays on a checkbox while toggling
+  const seen = new Set();
+  for (const mq of mine) {
+    seen.add(mq.queue);
+    let li = ul.querySelector(`li[data-queue="${CSS.escape(mq.queue)}"]`);
+    if (!li) {
+      const id = 'q-' + mq.queue.replace(/[^\w-]/g, '_');
+      const cb = h('input', { type: 'checkbox', id, 'aria-describedby': id + '-info' });
+      cb.addEventListener('change', () => {
+        send({ type: cb.checked ? 'join' : 'leave', queue: mq.queue }).catch(() => { cb.checked = !cb.checked; });
+      });
+      li = h('li', { dataset: { queue: mq.queue } }, cb, ' ', h('label', { for: id }),
+        h('div', { id: id + '-info', class: 'muted' }));
+      ul.append(li);
+    }
+    const info = queueInfo.get(mq.queue);
+    li.querySelector('input').checked = !!mq.joined;
+    li.querySelector('label').textContent = queueTitle(mq.queue);
+    const parts = [];
+    if (info) {
+      if (info.open === false) parts.push(t('agent.queue.closed'));
+      const longest = info.longest_wait_ms ? info.longest_wait_ms + (info.waiting ? Date.now() - info.at : 0) : 0;
+      parts.push(t('agent.queue.info', { waiting: info.waiting ?? 0, longest: dur(longest) }));
+    }
+    li.querySelector('div').textContent = parts.join(' · ');
+  }
+  for (const li of [...ul.children]) if (!seen.has(li.dataset.queue)) li.remove();
+}
+
+function setQueues(list) {
+  const now = Date.now();
+  for (const q of list || []) {
+    queueInfo.set(q.name, { title: q.title || q.name, open: q.open, waiting: q.waiting,
+      longest_wait_ms: q.longest_wait_ms, at: now });
+  }
+  renderQueues();
+}
+
+async function pollQueues() {
+  if (queueStatsLive) return;
+  try {
+    const r = await api('/api/v1/queues');
+    if (r.ok && r.json && !queueStatsLive) setQueues(r.json.queues);
+  } catch { /* next time */ }
+}
+
+// ------------------------------------------------------------------ colleagues
+
+function renderColleagues() {
+  const box = $('colleagues');
+  if (!colleagues) {
+    box.replaceChildren(h('p', { class: 'muted' }, t('agent.colleagues.unavailable')));
+    return;
+  }
+  const rows = colleagues.filter((c) => !me || c.id !== me.id).map((c) => {
+    const state = c.state !== 'logged_out' && c.busy ? 'busy' : c.state !== 'logged_out' && c.wrapup ? 'wrapup' : c.state;
+    const reason = c.state === 'not_ready' ? reasonLabel(c.reason, reasons) : '';
+    return h('tr', {},
+      h('td', {}, c.name || c.id),
+      h('td', { class: 'state state-' + state }, stateLabel(state) + (reason ? ` (${reason})` : '')),
+      h('td', { class: 'num', dataset: { since: c.since } }, dur(Date.now() - c.since)),
+      h('td', { class: 'num' }, `${c.busy ?? 0} / ${c.wrapup ?? 0}`));
+  });
+  box.replaceChildren(h('table', {},
+    h('thead', {}, h('tr', {},
+      h('th', { scope: 'col' }, t('agent.colleague.name')), h('th', { scope: 'col' }, t('agent.colleague.state')),
+      h('th', { scope: 'col' }, t('agent.colleague.since')), h('th', { scope: 'col' }, t('agent.colleague.work')))),
+    h('tbody', {}, rows)));
+}
+
+// ------------------------------------------------------------------ session lists (R15f)
+
+function listItem(entry) {
+  return t('agent.session.item', { time: clock(entry.ts), kind: kindLabel(entry.kind), from: entry.from,
+    queue: queueTitle(entry.queue, entry.title) });
+}
+
+function renderLists() {
+  const box = $('session-lists');
+  const block = (key, arr) => {
+    const id = 'list-' + key;
+    return h('div', {}, h('h3', { id }, `${t('agent.session.' + key)} (${arr.length})`),
+      arr.length ? h('ul', { 'aria-labelledby': id }, arr.slice(-20).reverse().map((e) => h('li', {}, listItem(e))))
+        : h('p', { class: 'muted' }, t('agent.session.none')));
+  };
+  box.replaceChildren(h('div', { class: 'session-lists' },
+    block('received', lists.received), block('missed', lists.missed), block('handled', lists.handled)));
+}
+
+function record(list, brief, title) {
+  lists[list].push({ ts: Date.now(), kind: brief.kind, from: brief.from, queue: brief.queue, title, id: brief.id });
+  renderLists();
+}
+
+// ------------------------------------------------------------------ offers
+
+function offerText(o) {
+  const b = o.brief;
+  return {
+    kind: kindLabel(b.kind), from: b.from || '?', channel: b.channel || '?',
+    queue: queueTitle(b.queue, o.title),
+  };
+}
+
+function renderOffers() {
+  const box = $('offers');
+  const active = document.activeElement;
+  const focusId = active && active.closest && active.closest('.offer') ? active.dataset.action + ':' +
+    active.closest('.offer').dataset.bericht : null;
+  if (!offers.size) {
+    box.replaceChildren(h('p', { class: 'muted' }, t('agent.offers.none')));
+    return;
+  }
+  const cards = [...offers.values()].map((o) => {
+    const v = offerText(o);
+    const hid = 'offer-' + o.brief.id + '-h';
+    const accept = h('button', { type: 'button', class: 'primary', dataset: { action: 'accept' },
+      'aria-label': t('agent.offer.accept.label', v) }, t('agent.offer.accept'));
+    const reject = h('button', { type: 'button', dataset: { action: 'reject' },
+      'aria-label': t('agent.offer.reject.label', v) }, t('agent.offer.reject'));
+    const err = h('p', { class: 'error', role: 'alert' });
+    accept.addEventListener('click', () => {
+      o.accepting = true;
+      send({ type: 'accept', bericht: o.brief.id }, err).catch(() => { o.accepting = false; });
+    });
+    reject.addEventListener('click', () => {
+      send({ type: 'reject', bericht: o.brief.id }, err).then(() => {
+        offers.delete(o.brief.id);
+        renderOffers();
+        $('offers-h').focus();
+      }, () => {});
+    });
+    return h('article', { class: 'offer', dataset: { bericht: o.brief.id }, 'aria-labelledby': hid },
+      h('h3', { id: hid }, t('agent.offer.label', v)),
+      h('p', {}, t('agent.offer.from', v)),
+      o.subject ? h('p', {}, t('agent.work.subject', { subject: o.subject })) : null,
+      h('p', { class: 'countdown' }, countdownText(o)),
+      h('div', { class: 'row' }, accept, reject), err);
+  });
+  box.replaceChildren(...cards);
+  if (focusId) {
+    const [action, id] = focusId.split(':');
+    const el = box.querySelector(`.offer[data-bericht="${CSS.escape(id)}"] [data-action="${action}"]`);
+    if (el) el.focus();
+  }
+}
+
+function countdownText(o) {
+  if (!o.expiresAt) return '';
+  const left = Math.ceil((o.expiresAt - Date.now()) / 1000);
+  return left > 0 ? t('agent.offer.expires', { s: left }) : t('agent.offer.expired');
+}
+
+function addOffer(brief, expiresIn, title) {
+  const o = { brief, title, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : null };
+  offers.set(brief.id, o);
+  record('received', brief, title);
+  renderOffers();
+  const v = offerText(o);
+  announce($('announcer'), t('agent.offer.announce', v));
+  // nothing focused (the agent is not typing elsewhere): go straight to the new offer's Accept
+  const ae = document.activeElement;
+  if (!ae || ae === document.body) {
+    const btn = $('offers').querySelector(`.offer[data-bericht="${CSS.escape(brief.id)}"] [data-action=accept]`);
+    if (btn) btn.focus();
+  }
+}
+
+// ------------------------------------------------------------------ conversations
+
+function newCard(brief, { state = 'active', title, focus = false } = {}) {
+  const id = brief.id;
+  const safe = id.replace(/[^\w-]/g, '_');
+  const c = {
+    brief, title, state, since: Date.now(), messages: [], loaded: false, wrapUntil: null,
+    ended: false, typingUntil: 0, subject: null, lastTyping: 0,
+  };
+  const hid = `w-${safe}-h`;
+  c.el = h('article', { class: 'card', dataset: { bericht: id }, 'aria-labelledby': hid });
+  c.head = h('h3', { id: hid });
+  c.meta = h('p', { class: 'muted' });
+  c.subj = h('p', { hidden: true });
+  c.endedEl = h('p', { class: 'ok', hidden: true });
+  c.thread = h('ol', { class: 'thread', role: 'log', tabindex: '0' });
+  c.typing = h('p', { class: 'typing', 'aria-live': 'polite' });
+  c.wrapbar = h('p', { class: 'wrapbar', hidden: true });
+  c.input = h('textarea', { id: `reply-${safe}`, rows: '3', 'aria-describedby': `hint-${safe}` });
+  c.label = h('label', { for: `reply-${safe}` });
+  c.hint = h('p', { id: `hint-${safe}`, class: 'muted' });
+  c.sendBtn = h('button', { type: 'submit', class: 'primary' });
+  c.completeBtn = h('button', { type: 'button', dataset: { action: 'complete' } });
+  c.endBtn = h('button', { type: 'button', class: 'primary', hidden: true, dataset: { action: 'wrapup_end' } });
+  c.extendBtn = h('button', { type: 'button', hidden: true, dataset: { action: 'wrapup_extend' } });
+  c.err = h('p', { class: 'error', role: 'alert' });
+  c.histSummary = h('summary', {});
+  c.histBody = h('div', {}, t('agent.history.loading'));
+  c.history = h('details', { class: 'history' }, c.histSummary, c.histBody);
+  const form = h('form', { class: 'composer' }, c.label, c.input, c.hint,
+    h('div', { class: 'row' }, c.sendBtn, c.completeBtn, c.endBtn, c.extendBtn));
+  c.el.append(c.head, c.meta, c.subj, c.endedEl, c.thread, c.typing, c.wrapbar, form, c.err, c.history);
+
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); sendReply(c); });
+  c.input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendReply(c); }
+  });
+  c.input.addEventListener('input', () => sendTyping(c));
+  c.completeBtn.addEventListener('click', () => openTopics(c));
+  c.endBtn.addEventListener('click', () => send({ type: 'wrapup_end', bericht: id }, c.err).catch(() => {}));
+  c.extendBtn.addEventListener('click', () => send({ type: 'wrapup_extend', bericht: id,
+    seconds: cfg.wrapup_extend_s || 60 }, c.err).catch(() => {}));
+
+  work.set(id, c);
+  $('work').querySelector('.none')?.remove();
+  $('work').append(c.el);
+  updateCard(c);
+  loadBericht(c);
+  loadHistory(c);
+  if (focus) c.input.focus();
+  return c;
+}
+
+function updateCard(c) {
+  const b = c.brief;
+  const from = b.from || '?';
+  c.head.textContent = t('agent.work.title', { kind: kindLabel(b.kind), from });
+  c.meta.textContent = t('agent.work.meta', { queue: queueTitle(b.queue, c.title), channel: b.channel || '?',
+    duration: dur(Date.now() - c.since) });
+  c.subj.hidden = !c.subject;
+  c.subj.textContent = c.subject ? t('agent.work.subject', { subject: c.subject }) : '';
+  c.endedEl.hidden = !c.ended;
+  c.endedEl.textContent = t('agent.customer_ended');
+  c.thread.setAttribute('aria-label', t('agent.thread', { from }));
+  c.label.textContent = t('agent.reply', { from });
+  c.hint.textContent = t('agent.reply.hint');
+  c.sendBtn.textContent = t('agent.send');
+  c.completeBtn.textContent = t('agent.complete');
+  c.completeBtn.setAttribute('aria-label', t('agent.complete.label', { from }));
+  c.endBtn.textContent = t('agent.wrapup.end');
+  c.extendBtn.textContent = t('agent.wrapup.extend', { s: cfg.wrapup_extend_s || 60 });
+  const wrap = c.state === 'wrapup';
+  c.el.classList.toggle('wrapup', wrap);
+  c.wrapbar.hidden = !wrap;
+  c.completeBtn.hidden = wrap;
+  c.endBtn.hidden = !wrap;
+  c.extendBtn.hidden = !wrap;
+  updateWrapbar(c);
+  c.typing.textContent = c.typingUntil > Date.now() ? t('agent.typing') : '';
+  c.histSummary.textContent = c.histCount != null ? `${t('agent.history')} (${c.histCount})`
+    : c.histUnavailable ? t('agent.history.unavailable') : t('agent.history');
+}
+
+function updateWrapbar(c) {
+  if (c.state !== 'wrapup') return;
+  c.wrapbar.textContent = c.wrapUntil
+    ? t('agent.wrapup', { s: Math.max(0, Math.ceil((c.wrapUntil - Date.now()) / 1000)) })
+    : t('agent.wrapup.nolimit');
+}
+
+function msgItem(m) {
+  const li = h('li', { class: m.direction === 'out' ? 'out' : 'in' },
+    h('span', { class: 'who' }, `${m.direction === 'out' ? t('agent.msg.out') : t('agent.msg.in')} · ${clock(m.ts)}` +
+      (m.status ? ' · ' + m.status() : '')),
+    m.text != null ? m.text : t('agent.msg.payload'));
+  m.li = li;
+  return li;
+}
+
+function renderThread(c) {
+  c.thread.replaceChildren(...c.messages.map(msgItem));
+  c.thread.scrollTop = c.thread.scrollHeight;
+}
+
+function addMessage(c, m) {
+  c.messages.push(m);
+  c.thread.append(msgItem(m));
+  c.thread.scrollTop = c.thread.scrollHeight;
+}
+
+function refreshMessage(m) {
+  if (!m.li) return;
+  const li = msgItem(m);
+  m.li.replaceWith(li);
+  m.li = li;
+}
+
+async function loadBericht(c) {
+  try {
+    const r = await api('/api/v1/berichten/' + encodeURIComponent(c.brief.id));
+    if (!r.ok || !r.json) return;
+    const b = r.json;
+    if (b.payload && b.payload.subject) c.subject = b.payload.subject;
+    const stored = (b.messages || []).map((m) => ({ ts: m.ts, direction: m.direction, text: m.text }));
+    // keep live messages the stored copy does not have yet (pushes may beat the fetch)
+    const key = (m) => `${m.direction}|${m.text}`;
+    const have = new Set(stored.map(key));
+    const extra = c.messages.filter((m) => !have.has(key(m)));
+    c.messages = stored.concat(extra).sort((a, z) => a.ts - z.ts);
+    c.loaded = true;
+    renderThread(c);
+    updateCard(c);
+  } catch { /* the thread stays as pushed */ }
+}
+
+function historyRow(x) {
+  const ts = x.ts ?? x.created_ms ?? x.queued_ms ?? x.date;
+  const topics = Array.isArray(x.topics) ? x.topics.join(', ') : (x.topic || '');
+  return h('tr', {},
+    h('td', {}, typeof ts === 'number' ? dateTime(ts) : (ts || '')),
+    h('td', {}, [x.kind ? kindLabel(x.kind) : '', x.channel || ''].filter(Boolean).join(' · ')),
+    h('td', {}, x.state || x.status || x.outcome || ''),
+    h('td', {}, x.agent_name || x.handler || x.agent || ''),
+    h('td', {}, topics));
+}
+
+async function loadHistory(c) {
+  let r = null;
+  try { r = await api('/api/v1/customers/' + encodeURIComponent(c.brief.from || '') + '/history'); } catch { /* */ }
+  if (!r || !r.ok || !r.json) {
+    c.histUnavailable = true;
+    c.histBody.replaceChildren(h('p', { class: 'muted' }, t('agent.history.unavailable')));
+    updateCard(c);
+    return;
+  }
+  const j = r.json;
+  const rows = Array.isArray(j) ? j : (j.contacts || j.history || j.berichten || []);
+  const top = j.top_topics || j.topics || [];
+  c.histCount = rows.length;
+  const topText = (Array.isArray(top) ? top : []).map((x) => (typeof x === 'string' ? x
+    : `${x.topic || x.name} (${x.count ?? x.n ?? ''})`)).join(', ');
+  c.histBody.replaceChildren(
+    rows.length ? h('table', {},
+      h('thead', {}, h('tr', {}, ['date', 'channel', 'status', 'handler', 'topic']
+        .map((k) => h('th', { scope: 'col' }, t('agent.history.' + k))))),
+      h('tbody', {}, rows.slice(0, 50).map(historyRow)))
+      : h('p', { class: 'muted' }, t('agent.history.empty')),
+    topText ? h('p', {}, t('agent.history.topics', { topics: topText })) : null);
+  updateCard(c);
+}
+
+function sendReply(c) {
+  const text = c.input.value.trim();
+  if (!text) return;
+  const m = { ts: Date.now(), direction: 'out', text, state: 'sending' };
+  m.status = () => (m.state === 'sending' ? t('agent.msg.sending')
+    : m.state === 'failed' ? t('agent.msg.failed', { text: m.error })
+      : m.state === 'delivered' ? t('agent.msg.delivered')
+        : m.state === 'delivery_failed' ? t('agent.msg.delivery_failed') : '');
+  addMessage(c, m);
+  c.input.value = '';
+  sock.send({ type: 'message', bericht: c.brief.id, text }).then(() => {
+    m.state = 'sent';
+    refreshMessage(m);
+  }, (e) => {
+    m.state = 'failed';
+    m.error = errorText(e);
+    refreshMessage(m);
+    if (!c.input.value) c.input.value = text;
+  });
+}
+
+function sendTyping(c) {
+  if (!typingSupported || !c.input.value || Date.now() - c.lastTyping < 3000) return;
+  c.lastTyping = Date.now();
+  sock.send({ type: 'typing', bericht: c.brief.id }).catch((e) => {
+    if (e && e.code === 'unknown_type') typingSupported = false;
+  });
+}
+
+function removeCard(id) {
+  const c = work.get(id);
+  if (!c) return;
+  const hadFocus = c.el.contains(document.activeElement);
+  work.delete(id);
+  c.el.remove();
+  if (!work.size) $('work').append(h('p', { class: 'muted none' }, t('agent.work.none')));
+  if (hadFocus) $('work-h').focus();
+}
+
+// ------------------------------------------------------------------ topics dialog (R41)
+
+let topicsFor = null;
+
+function openTopics(c) {
+  topicsFor = c;
+  const list = $('topics-list');
+  list.replaceChildren(...topics.map((name, i) => h('div', {},
+    h('input', { type: 'checkbox', id: 'topic-' + i, value: name }), ' ',
+    h('label', { for: 'topic-' + i }, name))));
+  $('topics-error').textContent = '';
+  $('topics-dialog').showModal();
+  const first = list.querySelector('input');
+  (first || $('topics-submit')).focus();
+}
+
+$('topics-cancel').addEventListener('click', () => {
+  $('topics-dialog').close();
+  if (topicsFor) topicsFor.completeBtn.focus();
+});
+
+$('topics-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const c = topicsFor;
+  const chosen = [...$('topics-list').querySelectorAll('input:checked')].map((i) => i.value);
+  if (topics.length && !chosen.length) {
+    $('topics-error').textContent = t('agent.topics.required');
+    $('topics-list').querySelector('input')?.focus();
+    return;
+  }
+  $('topics-dialog').close();
+  if (!c) return;
+  send({ type: 'complete', bericht: c.brief.id, topics: chosen }, c.err).then(() => {
+    if (work.has(c.brief.id) && !c.endBtn.hidden) c.endBtn.focus();
+  }, () => { c.completeBtn.focus(); });
+});
+
+// ------------------------------------------------------------------ websocket
+
+async function restoreWork(items) {
+  for (const w of items || []) {
+    if (work.has(w.bericht) || offers.has(w.bericht)) continue;
+    let brief = { id: w.bericht, kind: w.kind, queue: w.queue, channel: null, from: null };
+    try {
+      const r = await api('/api/v1/berichten/' + encodeURIComponent(w.bericht));
+      if (r.ok && r.json) brief = { ...brief, ...r.json, id: w.bericht };
+    } catch { /* the brief is enough */ }
+    if (w.state === 'offered') addOffer(brief, null, null);
+    else {
+      const c = newCard(brief, { state: w.state === 'wrapup' ? 'wrapup' : 'active' });
+      updateCard(c);
+    }
+  }
+}
+
+function onMessage(m) {
+  switch (m.type) {
+    case 'hello':
+      if (m.agent) { me = m.agent; renderMe(); restoreWork(me.work); }
+      if (m.reason_codes) { reasons = normReasons(m.reason_codes) || reasons; renderReasons(); renderMe(); }
+      if (m.topics) topics = normTopics(m.topics) || topics;
+      break;
+    case 'state':
+      me = m.agent;
+      renderMe();
+      break;
+    case 'offer':
+      if (m.bericht && m.bericht.id) {
+        if (m.queue_title && m.bericht.queue && !queueInfo.has(m.bericht.queue)) {
+          queueInfo.set(m.bericht.queue, { title: m.queue_title });
+        }
+        addOffer(m.bericht, m.expires_in, m.queue_title);
+      }
+      break;
+    case 'offer_cancelled': {
+      const o = offers.get(m.bericht);
+      offers.delete(m.bericht);
+      if (o) {
+        if (m.reason === 'timeout') record('missed', o.brief, o.title);
+        announce($('polite'), t('agent.offer.cancelled', { from: o.brief.from,
+          reason: t('cancel.' + m.reason) }));
+      }
+      renderOffers();
+      break;
+    }
+    case 'assigned': {
+      const b = m.bericht;
+      const o = offers.get(b.id);
+      offers.delete(b.id);
+      renderOffers();
+      if (!work.has(b.id)) newCard(b, { title: o && o.title, focus: !!(o && o.accepting) });
+      break;
+    }
+    case 'message': {
+      const c = work.get(m.bericht);
+      if (c) {
+        c.typingUntil = 0;
+        addMessage(c, { ts: m.ts || Date.now(), direction: m.direction || 'in', text: m.text });
+        updateCard(c);
+      }
+      break;
+    }
+    case 'delivery': {
+      const c = work.get(m.bericht);
+      if (c) {
+        const out = [...c.messages].reverse().find((x) => x.direction === 'out' && x.state === 'sent');
+        if (out) { out.state = m.status === 'delivered' ? 'delivered' : 'delivery_failed'; refreshMessage(out); }
+      }
+      break;
+    }
+    case 'typing': {
+      const c = work.get(m.bericht);
+      if (c) { c.typingUntil = Date.now() + 5000; updateCard(c); }
+      break;
+    }
+    case 'customer_ended': {
+      const c = work.get(m.bericht);
+      if (c) { c.ended = true; updateCard(c); }
+      break;
+    }
+    case 'wrapup': {
+      const c = work.get(m.bericht);
+      if (c) {
+        c.state = 'wrapup';
+        c.wrapUntil = m.seconds ? Date.now() + m.seconds * 1000 : null;
+        updateCard(c);
+      }
+      break;
+    }
+    case 'done': {
+      const c = work.get(m.bericht);
+      if (c) record('handled', c.brief, c.title);
+      removeCard(m.bericht);
+      break;
+    }
+    case 'queue_stats':
+      queueStatsLive = true;
+      setQueues(m.queues);
+      break;
+    case 'colleagues':
+      colleagues = m.agents || [];
+      renderColleagues();
+      break;
+    default:
+      break;
+  }
+}
+
+// ------------------------------------------------------------------ start
+
+function tick() {
+  if (me) {
+    const st = $('my-state');
+    const reason = reasonLabel(me.reason, reasons);
+    st.textContent = t(reason ? 'agent.state.reason' : 'agent.state.line',
+      { state: stateLabel(me.state), reason, since: dur(Date.now() - me.since) });
+  }
+  for (const o of offers.values()) {
+    const el = $('offers').querySelector(`.offer[data-bericht="${CSS.escape(o.brief.id)}"] .countdown`);
+    if (el) el.textContent = countdownText(o);
+  }
+  for (const c of work.values()) {
+    c.meta.textContent = t('agent.work.meta', { queue: queueTitle(c.brief.queue, c.title),
+      channel: c.brief.channel || '?', duration: dur(Date.now() - c.since) });
+    updateWrapbar(c);
+    if (c.typingUntil && c.typingUntil < Date.now()) { c.typingUntil = 0; c.typing.textContent = ''; }
+  }
+  if (colleagues) {
+    for (const td of $('colleagues').querySelectorAll('td[data-since]')) td.textContent = dur(Date.now() - Number(td.dataset.since));
+  }
+}
+
+async function loadLists() {
+  try {
+    const r = await api('/api/v1/reason-codes');
+    const l = r.ok && normReasons(r.json);
+    if (l && l.length) { reasons = l; renderReasons(); renderMe(); }
+  } catch { /* page data */ }
+  try {
+    const r = await api('/api/v1/topics');
+    const l = r.ok && normTopics(r.json);
+    if (l && l.length) topics = l;
+  } catch { /* page data */ }
+}
+
+if (s) {
+  initHeader({
+    s,
+    onSignOut: async () => {
+      if (me && me.state !== 'logged_out') {
+        await Promise.race([sock.send({ type: 'logout' }).catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+      }
+      sock.close();
+    },
+  });
+  $('btn-login').addEventListener('click', () => send({ type: 'login' }).then(() => $('btn-ready').focus(), () => {}));
+  $('btn-ready').addEventListener('click', () => send({ type: 'ready' }).catch(() => {}));
+  $('btn-logout').addEventListener('click', () => send({ type: 'logout' }).then(() => $('btn-login').focus(), () => {}));
+  $('nr-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const reason = $('reason').value;
+    send(reason ? { type: 'not_ready', reason } : { type: 'not_ready' }).catch(() => {});
+  });
+  $('offers-h').setAttribute('tabindex', '-1');
+  $('work-h').setAttribute('tabindex', '-1');
+  renderReasons();
+  renderOffers();
+  $('work').append(h('p', { class: 'muted none' }, t('agent.work.none')));
+  renderColleagues();
+  renderLists();
+  onLang(() => {
+    renderReasons(); renderMe(); renderOffers(); renderColleagues(); renderLists();
+    for (const c of work.values()) { renderThread(c); updateCard(c); }
+    const none = $('work').querySelector('.none');
+    if (none) none.textContent = t('agent.work.none');
+    if (sock) showConn(sock.ws && sock.ws.readyState === WebSocket.OPEN ? 'open' : 'closed');
+  });
+  loadLists();
+  sock = new Socket(s.token, { onMessage, onStatus: (st) => showConn(st) });
+  sock.connect();
+  pollQueues();
+  setInterval(pollQueues, cfg.queue_poll_ms || 5000);
+  setInterval(tick, 1000);
+}
