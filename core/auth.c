@@ -183,7 +183,7 @@ int acdm_jwks_parse(const char *text, size_t len, acdm_jwks **out, char *err, si
         return ACDM_EINVAL;
     }
     acdm_jwks *ks = calloc(1, sizeof *ks);
-    ks->k = calloc(json_array_size(keys) + 1, sizeof *ks->k);
+    if (ks) ks->k = calloc(json_array_size(keys) + 1, sizeof *ks->k);
     if (!ks || !ks->k) {
         if (ks) free(ks->k);
         free(ks);
@@ -239,7 +239,7 @@ bool acdm_jwt_shaped(const char *t)
     const char *d1 = strchr(t, '.');
     if (!d1 || d1 == t) return false;
     const char *d2 = strchr(d1 + 1, '.');
-    return d2 && d2 > d1 + 1 && d2[1] && !strchr(d2 + 1, '.');
+    return d2 && d2 > d1 + 1 && !strchr(d2 + 1, '.');   /* an empty signature: alg none */
 }
 
 __attribute__((format(printf, 4, 5)))

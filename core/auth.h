@@ -44,7 +44,7 @@ typedef enum {
 /* "ok", "malformed", "alg", "unknown_kid", "signature", "expired", ... */
 const char *acdm_jwt_status_name(acdm_jwt_status s);
 
-/* true if token has the shape of a JWT (three non-empty dot-separated parts). */
+/* true if token has the shape of a JWT (three dot-separated parts; only the last may be empty). */
 bool acdm_jwt_shaped(const char *token);
 
 /* Checks a JWT against def and keys at now_s (seconds since the epoch). On ACDM_JWT_OK fills
