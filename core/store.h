@@ -122,6 +122,23 @@ int acdm_store_token_create(acdm_store *st, const char *role, const char *name,
 int acdm_store_token_check(acdm_store *st, const char *token, char *role, size_t rolelen,
                            char *name, size_t namelen);
 
+/* --- customer view (Klantbeeld) and the event log (export, audit); loop thread, read connection --- */
+
+/* Every bericht from address (the customer's CLI, e-mail address, wa_id...), newest first:
+ * *json_out (malloc'd) is {"items":[{id, created_ms, channel, kind, queue, state, handler,
+ * subject, topics:[...]}], "next": id or null}; pass next as cursor for the following page.
+ * limit 1..500. */
+int acdm_store_customer_history(acdm_store *st, const char *address, const char *cursor, int limit,
+                                char **json_out);
+/* The address's most registered topics since since_ms: [{"topic", "count"}], most first. */
+int acdm_store_customer_topics(acdm_store *st, const char *address, int64_t since_ms, int limit,
+                               char **json_out);
+/* Calls cb for every event with since_ms <= ts_ms < until_ms (of type, or any if NULL), oldest
+ * first; the row's strings are borrowed for the call. cb returns non-zero to stop. Returns the
+ * number of rows passed to cb, or ACDM_EIO. */
+int acdm_store_events_each(acdm_store *st, int64_t since_ms, int64_t until_ms, const char *type,
+                           int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user);
+
 /* --- small key/value store per channel instance (for plugins) --- */
 /* set with value == NULL deletes. Visible to kv_get at once; durable at the next group commit. */
 int acdm_store_kv_set(acdm_store *st, const char *ns, const char *key, const char *value, size_t len);

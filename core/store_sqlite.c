@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 #define WHO "store"
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define FLUSH_OPS 512            /* flush at once when this many ops are queued */
 #define BUSY_TIMEOUT_MS 5000
 #define KV_BUCKETS 256           /* overlay hash: pending kv writes are few (one group) */
@@ -74,6 +74,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "  content_type TEXT NOT NULL, size INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
     "  data BLOB NOT NULL);"
     "CREATE INDEX attachments_bericht ON attachments(bericht);",
+    /* 2 -> 3: a customer's berichten across channels (Klantbeeld), newest first by id */
+    "CREATE INDEX berichten_from ON berichten(from_addr, id) WHERE from_addr IS NOT NULL;",
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -1028,6 +1030,117 @@ int acdm_store_get_bericht_json(acdm_store *st, const char *id, char **json_out)
  * Tokens. token_create goes through the writer queue (one writer connection, no lock fights)
  * with a kick so that it does not wait for the group interval, and blocks until committed.
  */
+/* ---------------------------------------------------------------------------------------------
+ * Customer history (Klantbeeld) and the event log for export/audit (loop thread, read connection).
+ */
+int acdm_store_customer_history(acdm_store *st, const char *address, const char *cursor, int limit,
+                                char **json_out)
+{
+    if (!st || !address || !json_out || limit < 1 || limit > 500) return ACDM_EINVAL;
+    *json_out = NULL;
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT b.id, b.created_ms, b.channel, b.kind, b.queue, b.state, b.agent,"
+             " CASE WHEN json_valid(b.payload_json) THEN json_extract(b.payload_json, '$.subject') END,"
+             " (SELECT json_group_array(j.value) FROM events e, json_each(e.detail_json, '$.topics') j"
+             "   WHERE e.bericht = b.id AND e.type = 'topics')"
+             " FROM berichten b WHERE b.from_addr = ?1%s ORDER BY b.id DESC LIMIT %d",
+             cursor ? " AND b.id < ?2" : "", limit + 1);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->rdb, sql, -1, &s, NULL) != SQLITE_OK) {
+        acdm_log(ACDM_LOG_ERR, WHO, "history: %s", sqlite3_errmsg(st->rdb));
+        return ACDM_EIO;
+    }
+    sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
+    if (cursor) sqlite3_bind_text(s, 2, cursor, -1, SQLITE_STATIC);
+    json_t *items = json_array();
+    const char *next = NULL;
+    char last[64] = "";
+    int n = 0, rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (++n > limit) { next = last; break; }
+        json_t *topics = json_col(s, 8);
+        if (!json_is_array(topics)) { json_decref(topics); topics = json_array(); }
+        snprintf(last, sizeof last, "%s", col_text(s, 0) ? col_text(s, 0) : "");
+        json_array_append_new(items, json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+            "id", last, "created_ms", (json_int_t)sqlite3_column_int64(s, 1),
+            "channel", str_or_null(col_text(s, 2)), "kind", str_or_null(col_text(s, 3)),
+            "queue", str_or_null(col_text(s, 4)), "state", str_or_null(col_text(s, 5)),
+            "handler", str_or_null(col_text(s, 6)), "subject", str_or_null(col_text(s, 7)),
+            "topics", topics));
+    }
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ACDM_EIO;
+    if (ret) acdm_log(ACDM_LOG_ERR, WHO, "history: %s", sqlite3_errmsg(st->rdb));
+    sqlite3_finalize(s);
+    json_t *o = json_pack("{s:o, s:o}", "items", items, "next", str_or_null(next));
+    if (!ret) *json_out = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return ret ? ret : *json_out ? 0 : ACDM_ENOMEM;
+}
+
+int acdm_store_customer_topics(acdm_store *st, const char *address, int64_t since_ms, int limit,
+                               char **json_out)
+{
+    if (!st || !address || !json_out || limit < 1 || limit > 100) return ACDM_EINVAL;
+    *json_out = NULL;
+    static const char sql[] =
+        "SELECT j.value, count(*) AS n FROM berichten b"
+        " JOIN events e ON e.bericht = b.id AND e.type = 'topics' AND e.ts_ms >= ?2,"
+        " json_each(e.detail_json, '$.topics') j"
+        " WHERE b.from_addr = ?1 AND j.type = 'text'"
+        " GROUP BY j.value ORDER BY n DESC, j.value LIMIT ?3";
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->rdb, sql, -1, &s, NULL) != SQLITE_OK) {
+        acdm_log(ACDM_LOG_ERR, WHO, "topics: %s", sqlite3_errmsg(st->rdb));
+        return ACDM_EIO;
+    }
+    sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, since_ms);
+    sqlite3_bind_int(s, 3, limit);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        json_array_append_new(arr, json_pack("{s:s, s:I}", "topic", col_text(s, 0) ? col_text(s, 0) : "",
+                                             "count", (json_int_t)sqlite3_column_int64(s, 1)));
+    int ret = rc == SQLITE_DONE ? 0 : ACDM_EIO;
+    if (ret) acdm_log(ACDM_LOG_ERR, WHO, "topics: %s", sqlite3_errmsg(st->rdb));
+    sqlite3_finalize(s);
+    if (!ret) *json_out = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return ret ? ret : *json_out ? 0 : ACDM_ENOMEM;
+}
+
+int acdm_store_events_each(acdm_store *st, int64_t since_ms, int64_t until_ms, const char *type,
+                           int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user)
+{
+    if (!st || !cb) return ACDM_EINVAL;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT id, ts_ms, type, bericht, queue, agent, channel, kind, detail_json FROM events"
+             " WHERE ts_ms >= ?1 AND ts_ms < ?2%s ORDER BY ts_ms, id", type ? " AND type = ?3" : "");
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->rdb, sql, -1, &s, NULL) != SQLITE_OK) {
+        acdm_log(ACDM_LOG_ERR, WHO, "events: %s", sqlite3_errmsg(st->rdb));
+        return ACDM_EIO;
+    }
+    sqlite3_bind_int64(s, 1, since_ms);
+    sqlite3_bind_int64(s, 2, until_ms);
+    if (type) sqlite3_bind_text(s, 3, type, -1, SQLITE_STATIC);
+    int rc, n = 0, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        acdm_event_row ev = {.ts_ms = sqlite3_column_int64(s, 1), .type = col_text(s, 2),
+                             .bericht = col_text(s, 3), .queue = col_text(s, 4), .agent = col_text(s, 5),
+                             .channel = col_text(s, 6), .kind = col_text(s, 7), .detail_json = col_text(s, 8)};
+        if (!ev.type) ev.type = "";
+        stop = cb(user, sqlite3_column_int64(s, 0), &ev);
+        n++;
+    }
+    int ret = stop || rc == SQLITE_DONE ? n : ACDM_EIO;
+    if (ret < 0) acdm_log(ACDM_LOG_ERR, WHO, "events: %s", sqlite3_errmsg(st->rdb));
+    sqlite3_finalize(s);
+    return ret;
+}
+
 static int sha256_hex(const char *text, char hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
