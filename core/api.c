@@ -1,5 +1,7 @@
 /* api.c -- the REST API under /api/v1 and the agents' websocket at /ws. */
 #include "engine.h"
+#include "api_super.h"
+#include "live.h"
 #include "log.h"
 
 #include <stdarg.h>
@@ -33,6 +35,11 @@ static bool authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_princ
     }
     acdm_http_problem(r, 403, "Forbidden", "role %s may not do this (needs one of: %s)", who->role, roles);
     return false;
+}
+
+bool acdm_api_authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_principal *who)
+{
+    return authorize(e, r, roles, who);
 }
 
 /* ------------------------------------------------------------------ REST */
@@ -229,7 +236,7 @@ static void get_queues(void *user, acdm_req *r)
     acdm_engine *e = user;
     acdm_principal who;
     if (!authorize(e, r, "admin supervisor agent", &who)) return;
-    acdm_http_reply_json(r, 200, json_pack("{s:o}", "queues", acdm_engine_queues_json(e)));
+    acdm_http_reply_json(r, 200, json_pack("{s:o}", "queues", acdm_live_queues_json(e)));
 }
 
 static void set_queue(acdm_engine *e, acdm_req *r, bool closed)
@@ -317,15 +324,18 @@ void acdm_api_push_agent(acdm_engine *e, const char *agent_id, json_t *msg)
     json_decref(msg);
 }
 
-static void ws_error(acdm_ws *ws, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ws_error(acdm_ws *ws, const char *code, const char *fmt, ...)
+/* An error reply; re: the type of the message answered, bericht: the id it named (NULL: unknown). */
+static void ws_error(acdm_ws *ws, const char *re, const char *bericht, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void ws_error(acdm_ws *ws, const char *re, const char *bericht, const char *code, const char *fmt, ...)
 {
-    char text[512];
+    char text[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "text", text));
+    ws_send_json(ws, json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "type", "error", "code", code, "text", text,
+                               "re", re, "bericht", bericht));
 }
 
 /* ------------------------------------------------------------------ reconnect grace */
@@ -408,6 +418,7 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
                                    "agent", acdm_engine_agent_json(e, acdm_model_agent(e->model, who.name))));
     } else {
         ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "hello", "role", who.role, "name", who.name));
+        if (role_is(&who, "supervisor") || role_is(&who, "admin")) acdm_live_ws_open(e, s);  /* snapshot, stats */
     }
     return 0;
 }
@@ -420,17 +431,19 @@ static void ws_close_cb(void *user, acdm_ws *ws)
     if (role_is(&s->who, "agent")) {
         session_del(e, s);
         if (!acdm_hmap_get(&e->sessions, s->who.name) && !e->stopping) grace_start(e, s->who.name);
+    } else {
+        acdm_live_ws_close(e, s);
     }
     free(s);
 }
 
 /* The bericht named in msg, which must be one of this agent's (or waiting, for pick). */
-static acdm_bericht *msg_bericht(acdm_engine *e, acdm_ws *ws, json_t *msg)
+static acdm_bericht *msg_bericht(acdm_engine *e, acdm_ws *ws, json_t *msg, const char *type)
 {
     const char *id = json_string_value(json_object_get(msg, "bericht"));
-    if (!id) { ws_error(ws, "invalid", "bericht: required (a bericht id)"); return NULL; }
+    if (!id) { ws_error(ws, type, NULL, "invalid", "bericht: required (a bericht id)"); return NULL; }
     acdm_bericht *b = acdm_model_bericht(e->model, id);
-    if (!b) ws_error(ws, "not_found", "bericht %s: no such live bericht", id);
+    if (!b) ws_error(ws, type, strlen(id) <= 64 ? id : NULL, "not_found", "bericht %.64s: no such live bericht", id);
     return b;
 }
 
@@ -443,7 +456,7 @@ static void ws_result(acdm_ws *ws, const char *type, const char *bericht, int rc
     const char *code = rc == ACDM_ESTATE ? "state" : rc == ACDM_EPERM ? "forbidden"
                      : rc == ACDM_EFULL ? "full" : rc == ACDM_ECLOSED ? "closed"
                      : rc == ACDM_ENOENT ? "not_found" : "invalid";
-    ws_error(ws, code, "%s: %s", type, acdm_strerror(rc));
+    ws_error(ws, type, bericht, code, "%s: %s", type, acdm_strerror(rc));
 }
 
 static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
@@ -453,19 +466,24 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
     json_error_t jerr;
     json_t *msg = json_loadb(data, len, 0, &jerr);
     if (!msg || !json_is_object(msg)) {
-        ws_error(ws, "malformed", "malformed JSON: %s", msg ? "expected an object" : jerr.text);
+        ws_error(ws, NULL, NULL, "malformed", "malformed JSON: %s", msg ? "expected an object" : jerr.text);
         json_decref(msg);
         return;
     }
     const char *type = json_string_value(json_object_get(msg, "type"));
-    if (!type) { ws_error(ws, "invalid", "type: required"); json_decref(msg); return; }
+    if (!type) { ws_error(ws, NULL, NULL, "invalid", "type: required"); json_decref(msg); return; }
     if (!role_is(&s->who, "agent")) {
-        ws_error(ws, "unknown_type", "%s: not available for role %s", type, s->who.role);
+        /* supervisors' and admins' commands (queue_open, agent_logout, ...): live.c */
+        if ((role_is(&s->who, "supervisor") || role_is(&s->who, "admin")) && acdm_live_ws_message(e, s, msg, type)) {
+            json_decref(msg);
+            return;
+        }
+        ws_error(ws, type, NULL, "unknown_type", "%s: not available for role %s", type, s->who.role);
         json_decref(msg);
         return;
     }
     acdm_agent *a = acdm_model_agent(e->model, s->who.name);
-    if (!a) { ws_error(ws, "not_found", "agent %s is no longer configured", s->who.name); json_decref(msg); return; }
+    if (!a) { ws_error(ws, type, NULL, "not_found", "agent %s is no longer configured", s->who.name); json_decref(msg); return; }
     int64_t now = acdm_now_ms();
     int rc = 0;
     acdm_bericht *b = NULL;
@@ -481,15 +499,19 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
     } else if (!strcmp(type, "accept") || !strcmp(type, "reject") || !strcmp(type, "pick") ||
                !strcmp(type, "complete") || !strcmp(type, "wrapup_end") || !strcmp(type, "wrapup_extend") ||
                !strcmp(type, "message") || !strcmp(type, "transfer") || !strcmp(type, "typing")) {
-        if (!(b = msg_bericht(e, ws, msg))) { json_decref(msg); return; }
+        if (!(b = msg_bericht(e, ws, msg, type))) { json_decref(msg); return; }
         snprintf(bid, sizeof bid, "%s", b->id);
         if (!strcmp(type, "accept")) rc = acdm_agent_accept(e->model, a, b, now);
         else if (!strcmp(type, "reject")) rc = acdm_agent_reject(e->model, a, b, now);
         else if (!strcmp(type, "pick")) rc = acdm_agent_pick(e->model, a, b, now);
         else if (!strcmp(type, "complete")) {
             json_t *topics = json_object_get(msg, "topics");
-            if (topics && !json_is_array(topics)) rc = ACDM_EINVAL;
-            else {
+            char terr[1024];
+            if (topics && acdm_topics_check(acdm_model_config(e->model), topics, terr, sizeof terr)) {
+                ws_error(ws, type, bid, "invalid", "complete: %s", terr);   /* names the unknown topic */
+                json_decref(msg);
+                return;
+            } else {
                 if (topics && json_array_size(topics)) acdm_engine_topics(e, a, b, topics);
                 rc = acdm_agent_complete(e->model, a, b, now);
             }
@@ -513,7 +535,7 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
             else rc = ACDM_ENOENT;
         }
     } else {
-        ws_error(ws, "unknown_type", "unknown message type \"%s\"", type);
+        ws_error(ws, type, NULL, "unknown_type", "unknown message type \"%.64s\"", type);
         json_decref(msg);
         return;
     }
@@ -537,6 +559,19 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "POST", "/api/v1/reload", post_reload, e);
     acdm_http_route(h, "GET", "/api/v1/plugins", get_plugins, e);
     acdm_http_route(h, "GET", "/api/v1/agents", get_agents, e);
+    /* api_super.c: supervisors and agents at work */
+    acdm_http_route(h, "GET", "/api/v1/berichten", acdm_api_get_berichten, e);
+    acdm_http_route(h, "GET", "/api/v1/berichten/{id}/messages", acdm_api_get_bericht_messages, e);
+    acdm_http_route(h, "POST", "/api/v1/berichten/{id}/topics", acdm_api_post_bericht_topics, e);
+    acdm_http_route(h, "GET", "/api/v1/topics", acdm_api_get_topics, e);
+    acdm_http_route(h, "GET", "/api/v1/reason-codes", acdm_api_get_reason_codes, e);
+    acdm_http_route(h, "GET", "/api/v1/agents/{id}", acdm_api_get_agent, e);
+    acdm_http_route(h, "POST", "/api/v1/agents/{id}/login", acdm_api_post_agent_login, e);
+    acdm_http_route(h, "POST", "/api/v1/agents/{id}/logout", acdm_api_post_agent_logout, e);
+    acdm_http_route(h, "POST", "/api/v1/agents/{id}/ready", acdm_api_post_agent_ready, e);
+    acdm_http_route(h, "POST", "/api/v1/agents/{id}/not-ready", acdm_api_post_agent_not_ready, e);
+    acdm_http_route(h, "PUT", "/api/v1/agents/{id}/queues/{queue}", acdm_api_put_agent_queue, e);
+    acdm_http_route(h, "DELETE", "/api/v1/agents/{id}/queues/{queue}", acdm_api_delete_agent_queue, e);
     acdm_http_ws(h, "/ws", &ws_handlers, e);
     return 0;
 }

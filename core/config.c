@@ -414,6 +414,16 @@ static const setting oidc_settings[] = {
 static const table oidc_table = {"oidc settings", oidc_settings, NSET(oidc_settings),
                                  sizeof(acdm_oidc_def), oidc_post};
 
+static void screen_pop_post(ctx *c, void *obj, const bool *seen);
+static const setting screen_pop_settings[] = {
+    {.name = "url", .type = S_STR, .off = offsetof(acdm_screen_pop_def, url), .flags = F_REQUIRED,
+     .check = check_url},
+    INT("timeout_ms", acdm_screen_pop_def, timeout_ms, 2000, 100, 60000),
+};
+static const table screen_pop_table = {"screen-pop settings", screen_pop_settings,
+                                       NSET(screen_pop_settings), sizeof(acdm_screen_pop_def),
+                                       screen_pop_post};
+
 static const setting top_settings[] = {
     {.name = "listen", .type = S_LISTEN, .off = offsetof(acdm_config, listen_host),
      .off_n = offsetof(acdm_config, listen_port), .def_s = "127.0.0.1", .def_i = 8080},
@@ -433,6 +443,7 @@ static const setting top_settings[] = {
      .off_n = offsetof(acdm_config, n_topics), .list = L_TOPICS},
     LIST("reason_codes", reasons, n_reasons, &reason_table, L_REASONS),
     {.name = "oidc", .type = S_OBJECT, .off = offsetof(acdm_config, oidc), .sub = &oidc_table},
+    {.name = "screen_pop", .type = S_OBJECT, .off = offsetof(acdm_config, screen_pop), .sub = &screen_pop_table},
 };
 static const table top_table = {"configuration", top_settings, NSET(top_settings), sizeof(acdm_config), NULL};
 
@@ -978,6 +989,30 @@ static void oidc_post(ctx *c, void *obj, const bool *seen)
         path_pop(c, l2);
     }
     if (!json_object_size(o->role_map)) err(c, "is empty (map at least one claim value to a role)");
+    path_pop(c, l);
+}
+
+/* The placeholders a screen-pop URL may hold (filled in URL-encoded at every offer). */
+static void screen_pop_post(ctx *c, void *obj, const bool *seen)
+{
+    static const char *const names[] = {"from", "channel", "queue", "kind", "bericht", "conversation"};
+    (void)seen;
+    acdm_screen_pop_def *sp = obj;
+    sp->enabled = true;
+    if (!sp->url) return;
+    size_t l = path_key(c, "url");
+    for (const char *p = strchr(sp->url, '{'); p; p = strchr(p + 1, '{')) {
+        const char *end = strchr(p, '}');
+        size_t n = end ? (size_t)(end - p - 1) : 0;
+        bool ok = false;
+        for (size_t i = 0; end && i < NSET(names) && !ok; i++)
+            ok = strlen(names[i]) == n && !strncmp(p + 1, names[i], n);
+        if (!ok) {
+            err(c, "unknown placeholder \"%.*s\" (expected {from}, {channel}, {queue}, {kind}, {bericht} or {conversation})",
+                end ? (int)(n + 2 > 40 ? 40 : n + 2) : 20, p);
+            break;
+        }
+    }
     path_pop(c, l);
 }
 

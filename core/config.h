@@ -77,6 +77,13 @@ typedef struct {
     int leeway_s;           /* clock skew allowed on exp/nbf; default 60 */
 } acdm_oidc_def;
 
+/* Screen-pop (R50): a case system's URL fetched on every offer; the answer goes to the agent. */
+typedef struct {
+    bool enabled;           /* the "screen_pop" block is present */
+    char *url;              /* required, http(s); placeholders {from} {channel} {queue} {kind} {bericht} {conversation} */
+    int timeout_ms;         /* default 2000 */
+} acdm_screen_pop_def;
+
 typedef struct {
     char *path;             /* main file */
     char *listen_host;      /* default 127.0.0.1 */
@@ -97,6 +104,7 @@ typedef struct {
     char **topics;                size_t n_topics;
     acdm_reason_def *reasons;     size_t n_reasons;
     acdm_oidc_def oidc;           /* sign-in with JWTs; oidc.enabled false = API tokens only */
+    acdm_screen_pop_def screen_pop; /* screen_pop.enabled false = no screen-pop */
 
     json_t *root;           /* the merged document; owned */
 } acdm_config;

@@ -1,5 +1,6 @@
 /* engine.c -- the daemon's core: intake of berichten, the model's events to store/agents/plugins, reload. */
 #include "engine.h"
+#include "live.h"
 #include "auth.h"
 #include "log.h"
 #include "schedule.h"
@@ -217,6 +218,7 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
     if (b && ev->type == ACDM_ME_ACCEPTED) qwait_accepted(e, b->queue->name, ev->ts);
     if (b && (ev->type == ACDM_ME_DONE || ev->type == ACDM_ME_ABANDONED))
         free(acdm_hmap_del(&e->subjects, b->id));   /* b is freed after this event */
+    acdm_live_event(e, ev);   /* today's figures; the screen-pop on offers */
     rearm(e);
 }
 
@@ -884,6 +886,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     rc = acdm_http_create(&e->loop, host, port, ui, &e->http, err, errlen);
     if (rc) goto fail;
     acdm_api_register(e);
+    acdm_live_create(e);
 
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
@@ -939,6 +942,7 @@ void acdm_engine_destroy(acdm_engine *e)
     e->store = NULL;
     if (e->http) acdm_http_destroy(e->http);
     e->http = NULL;
+    acdm_live_destroy(e);   /* after the websockets' close callbacks */
     if (e->model) acdm_model_destroy(e->model);
     /* close only our own handles: libwebsockets closes its own (a second close aborts) */
     uv_handle_t *mine[] = {(uv_handle_t *)&e->model_timer, (uv_handle_t *)&e->store_wake,

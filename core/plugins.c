@@ -120,6 +120,8 @@ typedef struct outreq {
     size_t len, cap;
     bool too_big;
     char errbuf[CURL_ERROR_SIZE];
+    acdm_core_http_done core_done;   /* the core's own request (inst NULL): acdm_plugins_core_get */
+    size_t max_body;                 /* 0 = MAX_RESPONSE_BODY */
 } outreq;
 
 typedef struct curl_sock {
@@ -204,6 +206,7 @@ struct acdm_plugins {
     CURLM *multi;
     uv_timer_t *curl_timer;
     curl_sock *socks;
+    outreq *core_reqs;           /* the core's own requests (screen-pop) */
     int open_handles;            /* uv handles not yet closed */
 };
 
@@ -778,7 +781,8 @@ static void curl_check_done(acdm_plugins *p)
         curl_multi_remove_handle(p->multi, m->easy_handle);
         if (!rq) continue;
         acdm_instance *inst = rq->inst;
-        DLIST_DEL(inst->reqs, rq);
+        if (inst) DLIST_DEL(inst->reqs, rq);
+        else DLIST_DEL(p->core_reqs, rq);
         long status = 0;
         const char *error = NULL;
         if (rq->too_big) { status = -1; error = "response body too large"; }
@@ -786,7 +790,9 @@ static void curl_check_done(acdm_plugins *p)
             status = -(long)res;
             error = rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(res);
         } else curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (live(inst))
+        if (!inst)
+            rq->core_done(rq->user, (int)status, rq->buf ? rq->buf : "", rq->len, error);
+        else if (live(inst))
             rq->done(inst, inst->priv, rq->user, (int)status, rq->buf ? rq->buf : "",
                      rq->len, error);
         curl_easy_cleanup(rq->easy);
@@ -860,7 +866,7 @@ static size_t curl_write(char *data, size_t size, size_t n, void *user)
 {
     outreq *rq = user;
     size_t add = size * n;
-    if (rq->len + add > MAX_RESPONSE_BODY) { rq->too_big = true; return 0; }
+    if (rq->len + add > (rq->max_body ? rq->max_body : MAX_RESPONSE_BODY)) { rq->too_big = true; return 0; }
     if (rq->len + add + 1 > rq->cap) {
         size_t cap = rq->cap ? rq->cap : 1024;
         while (cap < rq->len + add + 1) cap *= 2;
@@ -932,6 +938,40 @@ static int host_http_request(acdm_instance *inst, const acdm_http_out *req, acdm
     }
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK) { outreq_free(rq); return ACDM_EIO; }
     DLIST_ADD(inst->reqs, rq);
+    return 0;
+}
+
+int acdm_plugins_core_get(acdm_plugins *p, const char *url, long timeout_ms, size_t max_body,
+                          acdm_core_http_done done, void *user)
+{
+    if (!p || !url || !done) return ACDM_EINVAL;
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) return ACDM_EINVAL;
+    outreq *rq = calloc(1, sizeof *rq);
+    if (!rq) return ACDM_ENOMEM;
+    rq->core_done = done;
+    rq->user = user;
+    rq->max_body = max_body;
+    if (!(rq->easy = curl_easy_init())) { free(rq); return ACDM_ENOMEM; }
+    CURL *e = rq->easy;
+    CURLcode bad = CURLE_OK;
+#define SET(opt, val) do { CURLcode c_ = curl_easy_setopt(e, opt, val); if (c_ != CURLE_OK) bad = c_; } while (0)
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_PRIVATE, (void *)rq);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, rq->errbuf);
+    SET(CURLOPT_WRITEFUNCTION, curl_write);
+    SET(CURLOPT_WRITEDATA, (void *)rq);
+    SET(CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 10000L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_USERAGENT, "acdm/" ACDM_VERSION);
+#undef SET
+    if (bad != CURLE_OK) {
+        acdm_log(ACDM_LOG_WARN, "core", "GET %s: %s", url, curl_easy_strerror(bad));
+        outreq_free(rq);
+        return ACDM_EINVAL;
+    }
+    if (curl_multi_add_handle(p->multi, e) != CURLM_OK) { outreq_free(rq); return ACDM_EIO; }
+    DLIST_ADD(p->core_reqs, rq);
     return 0;
 }
 
@@ -1748,6 +1788,13 @@ void acdm_plugins_destroy(acdm_plugins *p)
         pending_file *f = p->pending;
         p->pending = f->next;
         free(f->name); free(f);
+    }
+    while (p->core_reqs) {                  /* the core hears "cancelled" and frees its context */
+        outreq *rq = p->core_reqs;
+        DLIST_DEL(p->core_reqs, rq);
+        curl_multi_remove_handle(p->multi, rq->easy);
+        rq->core_done(rq->user, -1, "", 0, "cancelled");
+        outreq_free(rq);
     }
     curl_multi_cleanup(p->multi);
     while (p->socks) curl_sock_close(p, p->socks);

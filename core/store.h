@@ -158,4 +158,17 @@ typedef struct {
 /* Reads a committed attachment; ACDM_ENOENT if unknown. */
 int acdm_store_attachment_get(acdm_store *st, const char *id, acdm_attachment *out);
 
+/* --- search (REST GET /api/v1/berichten) --- */
+typedef struct {
+    const char *state, *queue, *channel, *from, *agent;  /* exact matches; NULL = any */
+    int64_t since_ms, until_ms;    /* created_ms within [since, until]; 0 = unbounded */
+    const char *cursor;            /* the "next" of the previous page (an id), or NULL */
+    int offset;                    /* rows to skip (used without a cursor) */
+    int limit;                     /* 1..500 */
+} acdm_bericht_query;
+/* Berichten matching q, newest first (by id: UUIDv7 is time-ordered). *json_out (malloc'd) is
+ * {"items":[{id, channel, kind, from, customer_id, conversation, queue, priority, state, agent,
+ * subject, created_ms, queued_ms, updated_ms}], "next": id or null}. ACDM_EINVAL on a bad q. */
+int acdm_store_search_berichten(acdm_store *st, const acdm_bericht_query *q, char **json_out);
+
 #endif

@@ -1229,3 +1229,71 @@ int acdm_store_token_check(acdm_store *st, const char *token, char *role, size_t
     sqlite3_clear_bindings(s);
     return ret;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Search (loop thread, read connection). Newest first by id (UUIDv7: time-ordered), walking the
+ * primary key backwards; the cursor is the last id returned.
+ */
+int acdm_store_search_berichten(acdm_store *st, const acdm_bericht_query *q, char **json_out)
+{
+    if (!st || !q || !json_out || q->limit < 1 || q->limit > 500 || q->offset < 0) return ACDM_EINVAL;
+    *json_out = NULL;
+    char sql[1024];
+    size_t n = (size_t)snprintf(sql, sizeof sql,
+        "SELECT id, channel, kind, from_addr, customer_id, conversation, queue, priority, state, agent,"
+        " CASE WHEN json_valid(payload_json) THEN json_extract(payload_json, '$.subject') END,"
+        " created_ms, queued_ms, updated_ms FROM berichten WHERE 1");
+    const char *binds[8];
+    int nb = 0;
+#define COND(field, col) do { if (q->field) { n += (size_t)snprintf(sql + n, sizeof sql - n, " AND " col "=?%d", nb + 1); binds[nb++] = q->field; } } while (0)
+    COND(state, "state");
+    COND(queue, "queue");
+    COND(channel, "channel");
+    COND(from, "from_addr");
+    COND(agent, "agent");
+#undef COND
+    if (q->cursor) {
+        n += (size_t)snprintf(sql + n, sizeof sql - n, " AND id < ?%d", nb + 1);
+        binds[nb++] = q->cursor;
+    }
+    if (q->since_ms > 0) n += (size_t)snprintf(sql + n, sizeof sql - n, " AND created_ms >= %lld", (long long)q->since_ms);
+    if (q->until_ms > 0) n += (size_t)snprintf(sql + n, sizeof sql - n, " AND created_ms <= %lld", (long long)q->until_ms);
+    snprintf(sql + n, sizeof sql - n, " ORDER BY id DESC LIMIT %d OFFSET %d", q->limit + 1, q->cursor ? 0 : q->offset);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->rdb, sql, -1, &s, NULL) != SQLITE_OK) {
+        acdm_log(ACDM_LOG_ERR, WHO, "search: %s", sqlite3_errmsg(st->rdb));
+        return ACDM_EIO;
+    }
+    for (int i = 0; i < nb; i++) sqlite3_bind_text(s, i + 1, binds[i], -1, SQLITE_TRANSIENT);
+    json_t *items = json_array();
+    json_t *next = json_null();
+    int rc, count = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (count == q->limit) {      /* one more than asked: there is a next page */
+            json_decref(next);
+            json_t *last = json_array_get(items, json_array_size(items) - 1);
+            next = json_incref(json_object_get(last, "id"));
+            break;
+        }
+        json_t *o = json_object();
+        static const char *const names[] = {"id", "channel", "kind", "from", "customer_id",
+                                            "conversation", "queue"};
+        for (int i = 0; i < 7; i++) json_object_set_new(o, names[i], str_or_null(col_text(s, i)));
+        json_object_set_new(o, "priority", json_integer(sqlite3_column_int(s, 7)));
+        json_object_set_new(o, "state", str_or_null(col_text(s, 8)));
+        json_object_set_new(o, "agent", str_or_null(col_text(s, 9)));
+        json_object_set_new(o, "subject", sqlite3_column_type(s, 10) == SQLITE_TEXT ? json_string(col_text(s, 10)) : json_null());
+        json_object_set_new(o, "created_ms", json_integer(sqlite3_column_int64(s, 11)));
+        json_object_set_new(o, "queued_ms", json_integer(sqlite3_column_int64(s, 12)));
+        json_object_set_new(o, "updated_ms", json_integer(sqlite3_column_int64(s, 13)));
+        json_array_append_new(items, o);
+        count++;
+    }
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ACDM_EIO;
+    if (ret) acdm_log(ACDM_LOG_ERR, WHO, "search: %s", sqlite3_errmsg(st->rdb));
+    sqlite3_finalize(s);
+    json_t *o = json_pack("{s:o, s:o}", "items", items, "next", next);
+    if (!ret && !(*json_out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER))) ret = ACDM_ENOMEM;
+    json_decref(o);
+    return ret;
+}

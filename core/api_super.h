@@ -1,0 +1,29 @@
+/* api_super.h -- REST routes for supervisors and agents at work (registered in api.c):
+ * bericht search and thread, topics, reason codes, one agent, supervisors' actions on agents. */
+#ifndef ACDM_API_SUPER_H
+#define ACDM_API_SUPER_H
+
+#include "engine.h"
+
+/* api.c's role check: replies 401/403 and returns false when the token's role is not in roles
+ * ("admin supervisor agent channel"). */
+bool acdm_api_authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_principal *who);
+
+/* Checks topics (a JSON array) against the configured list: 0, or ACDM_EINVAL with a sentence
+ * naming the first bad entry in err. */
+int acdm_topics_check(const acdm_config *cfg, json_t *topics, char *err, size_t errlen);
+
+void acdm_api_get_berichten(void *user, acdm_req *r);
+void acdm_api_get_bericht_messages(void *user, acdm_req *r);
+void acdm_api_post_bericht_topics(void *user, acdm_req *r);
+void acdm_api_get_topics(void *user, acdm_req *r);
+void acdm_api_get_reason_codes(void *user, acdm_req *r);
+void acdm_api_get_agent(void *user, acdm_req *r);
+void acdm_api_post_agent_login(void *user, acdm_req *r);
+void acdm_api_post_agent_logout(void *user, acdm_req *r);
+void acdm_api_post_agent_ready(void *user, acdm_req *r);
+void acdm_api_post_agent_not_ready(void *user, acdm_req *r);
+void acdm_api_put_agent_queue(void *user, acdm_req *r);
+void acdm_api_delete_agent_queue(void *user, acdm_req *r);
+
+#endif

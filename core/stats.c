@@ -1,0 +1,323 @@
+/* stats.c -- live figures: today's counters per queue and channel (from model events) and the
+ * live values read from the model. See stats.h for the definitions. */
+#include "stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    acdm_stats_counts c;
+    char name[];
+} counter;
+
+struct acdm_stats {
+    acdm_hmap queues;         /* queue name -> counter */
+    acdm_hmap channels;       /* channel name -> counter */
+    int64_t day_end;          /* local midnight that ends the counted day; 0 = not set */
+};
+
+static int64_t local_midnight_after(int64_t now)
+{
+    time_t t = (time_t)(now / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    tm.tm_mday += 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;          /* let mktime find out (DST changes happen at night) */
+    time_t m = mktime(&tm);
+    return m == (time_t)-1 ? now + 86400000 : (int64_t)m * 1000;
+}
+
+acdm_stats *acdm_stats_create(void)
+{
+    acdm_stats *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    acdm_hmap_init(&s->queues);
+    acdm_hmap_init(&s->channels);
+    return s;
+}
+
+static void clear_map(acdm_hmap *m)
+{
+    const char *k;
+    void *v;
+    for (uint32_t pos = 0; acdm_hmap_next(m, &pos, &k, &v);) free(v);
+    acdm_hmap_free(m);
+    acdm_hmap_init(m);
+}
+
+void acdm_stats_destroy(acdm_stats *s)
+{
+    if (!s) return;
+    clear_map(&s->queues);
+    clear_map(&s->channels);
+    acdm_hmap_free(&s->queues);
+    acdm_hmap_free(&s->channels);
+    free(s);
+}
+
+void acdm_stats_roll(acdm_stats *s, int64_t now)
+{
+    if (s->day_end && now < s->day_end) return;
+    if (s->day_end) {
+        clear_map(&s->queues);
+        clear_map(&s->channels);
+    }
+    s->day_end = local_midnight_after(now);
+}
+
+static acdm_stats_counts *counts_of(acdm_hmap *m, const char *name)
+{
+    if (!name) return NULL;
+    counter *c = acdm_hmap_get(m, name);
+    if (c) return &c->c;
+    size_t n = strlen(name);
+    c = calloc(1, sizeof *c + n + 1);
+    if (!c) return NULL;
+    memcpy(c->name, name, n + 1);
+    if (acdm_hmap_put(m, c->name, c)) { free(c); return NULL; }
+    return &c->c;
+}
+
+void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev)
+{
+    if (!s || !ev->b) return;
+    acdm_stats_roll(s, ev->ts);
+    const acdm_bericht *b = ev->b;
+    const acdm_queue *q = ev->q ? ev->q : b->queue;
+    acdm_stats_counts *qc = NULL, *cc = NULL;
+    switch (ev->type) {
+    case ACDM_ME_QUEUED:
+        /* entering a queue; a put-back (reject, timeout, logout) is not a new offer */
+        if (!ev->reason || (strcmp(ev->reason, "new") && strcmp(ev->reason, "transfer") &&
+                            strcmp(ev->reason, "overflow")))
+            break;
+        if ((qc = counts_of(&s->queues, q->name))) qc->offered++;
+        if (!strcmp(ev->reason, "new") && (cc = counts_of(&s->channels, b->channel))) cc->offered++;
+        break;
+    case ACDM_ME_ACCEPTED:
+        if ((qc = counts_of(&s->queues, q->name))) {
+            qc->answered++;
+            qc->wait_sum_ms += ev->value;
+            if (ev->value <= (int64_t)q->def->sl_seconds * 1000) qc->answered_in_sl++;
+        }
+        if ((cc = counts_of(&s->channels, b->channel))) cc->answered++;
+        break;
+    case ACDM_ME_ABANDONED:
+        if ((qc = counts_of(&s->queues, q->name))) {
+            if (ev->quick_drop) qc->quick_drops++;
+            else qc->abandoned++;
+        }
+        if (!ev->quick_drop && (cc = counts_of(&s->channels, b->channel))) cc->abandoned++;
+        break;
+    case ACDM_ME_DONE:
+        if (b->accepted_ms > 0 && ev->ts >= b->accepted_ms && (qc = counts_of(&s->queues, q->name))) {
+            qc->handled++;
+            qc->handle_sum_ms += ev->ts - b->accepted_ms;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static acdm_stats_counts lookup(acdm_stats *s, acdm_hmap *m, const char *name, int64_t now)
+{
+    acdm_stats_roll(s, now);
+    counter *c = name ? acdm_hmap_get(m, name) : NULL;
+    if (c) return c->c;
+    acdm_stats_counts z;
+    memset(&z, 0, sizeof z);
+    return z;
+}
+
+acdm_stats_counts acdm_stats_queue(acdm_stats *s, const char *queue, int64_t now)
+{
+    return lookup(s, &s->queues, queue, now);
+}
+
+acdm_stats_counts acdm_stats_channel(acdm_stats *s, const char *channel, int64_t now)
+{
+    return lookup(s, &s->channels, channel, now);
+}
+
+json_t *acdm_stats_today_json(const acdm_stats_counts *c)
+{
+    uint64_t base = c->answered + c->abandoned;
+    json_t *sl = base ? json_real((double)(int64_t)((double)c->answered_in_sl * 1000.0 / (double)base + 0.5) / 10.0)
+                      : json_null();
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+                     "offered", (json_int_t)c->offered, "answered", (json_int_t)c->answered,
+                     "abandoned", (json_int_t)c->abandoned, "quick_drops", (json_int_t)c->quick_drops,
+                     "avg_wait_ms", (json_int_t)(c->answered ? c->wait_sum_ms / (int64_t)c->answered : 0),
+                     "avg_handle_ms", (json_int_t)(c->handled ? c->handle_sum_ms / (int64_t)c->handled : 0),
+                     "service_level_pct", sl);
+}
+
+int64_t acdm_stats_longest_wait(const acdm_queue *q, int64_t now)
+{
+    int64_t longest = 0;
+    for (int k = 0; k < ACDM_KIND__COUNT; k++)
+        for (uint32_t x = 0; x < q->waiting[k].n; x++) {
+            const acdm_bericht *b = q->waiting[k].items[x];
+            if (now - b->queued_ms > longest) longest = now - b->queued_ms;
+        }
+    return longest;
+}
+
+static bool agent_busy(const acdm_agent *a)
+{
+    for (uint32_t i = 0; i < a->n_work; i++)
+        if (a->work[i].state == ACDM_W_ACTIVE) return true;
+    return false;
+}
+
+static json_t *queue_agents_json(const acdm_queue *q)
+{
+    int logged_in = 0, ready = 0, busy = 0, wrapup = 0, not_ready = 0;
+    for (uint32_t j = 0; j < q->n_members; j++) {
+        const acdm_agent *a = q->members[j]->agent;
+        if (!q->members[j]->joined || a->state == ACDM_AGENT_LOGGED_OUT) continue;
+        logged_in++;
+        if (a->state == ACDM_AGENT_READY) ready++;
+        else not_ready++;
+        if (agent_busy(a)) busy++;
+        if (a->n_wrapup > 0) wrapup++;
+    }
+    return json_pack("{s:i, s:i, s:i, s:i, s:i}", "logged_in", logged_in, "ready", ready,
+                     "busy", busy, "wrapup", wrapup, "not_ready", not_ready);
+}
+
+json_t *acdm_stats_queue_json(acdm_stats *s, const acdm_queue *q, int64_t now)
+{
+    json_t *per_kind = json_object();
+    for (int k = 0; k < ACDM_KIND__COUNT; k++)
+        if (q->waiting[k].n)
+            json_object_set_new(per_kind, acdm_kind_name((acdm_kind)k), json_integer(q->waiting[k].n));
+    acdm_stats_counts c = acdm_stats_queue(s, q->name, now);
+    return json_pack("{s:s, s:s, s:b, s:s, s:i, s:o, s:I, s:o, s:i, s:i, s:o}",
+                     "name", q->name, "title", q->def->title ? q->def->title : q->name,
+                     "open", acdm_queue_is_open(q), "strategy", acdm_strategy_name(q->strategy),
+                     "waiting", (int)q->n_waiting, "waiting_by_kind", per_kind,
+                     "longest_wait_ms", (json_int_t)acdm_stats_longest_wait(q, now),
+                     "today", acdm_stats_today_json(&c), "sl_target_pct", q->def->sl_target_pct,
+                     "sl_seconds", q->def->sl_seconds, "agents", queue_agents_json(q));
+}
+
+void acdm_stats_decorate_queues(acdm_stats *s, acdm_model *m, json_t *queues, int64_t now)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(queues, i, o) {
+        const acdm_queue *q = acdm_model_queue(m, json_string_value(json_object_get(o, "name")));
+        if (!q) continue;
+        acdm_stats_counts c = acdm_stats_queue(s, q->name, now);
+        json_object_set_new(o, "today", acdm_stats_today_json(&c));
+        json_object_set_new(o, "sl_target_pct", json_integer(q->def->sl_target_pct));
+        json_object_set_new(o, "sl_seconds", json_integer(q->def->sl_seconds));
+        json_object_set_new(o, "agents", queue_agents_json(q));
+    }
+}
+
+json_t *acdm_stats_agent_json(const acdm_agent *a)
+{
+    static const char *const ws[] = {"offered", "active", "wrapup"};
+    json_t *work = json_array();
+    for (uint32_t i = 0; i < a->n_work; i++) {
+        const acdm_bericht *b = a->work[i].b;
+        json_array_append_new(work, json_pack("{s:s, s:s, s:s, s:s}", "bericht", b->id,
+                                              "state", ws[a->work[i].state % 3],
+                                              "kind", acdm_kind_name(b->kind), "queue", b->queue->name));
+    }
+    return json_pack("{s:s, s:s, s:s, s:s?, s:I, s:b, s:b, s:o, s:I}", "id", a->id,
+                     "name", a->def->name ? a->def->name : a->id,
+                     "state", acdm_agent_state_name(a->state), "reason", a->reason[0] ? a->reason : NULL,
+                     "since", (json_int_t)a->state_since, "busy", agent_busy(a), "wrapup", a->n_wrapup > 0,
+                     "work", work, "handled", (json_int_t)a->handled);
+}
+
+/* ------------------------------------------------------------------ channels */
+
+typedef struct {
+    const char *name;         /* interned by the model, or the config's, or the counter's */
+    uint32_t waiting, active;
+} chan_row;
+
+typedef struct {
+    chan_row *rows;
+    size_t n, cap;
+} chan_list;
+
+static chan_row *chan_find(chan_list *l, const char *name, bool add)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->rows[i].name == name || !strcmp(l->rows[i].name, name)) return &l->rows[i];
+    if (!add) return NULL;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        chan_row *r = realloc(l->rows, cap * sizeof *r);
+        if (!r) return NULL;
+        l->rows = r;
+        l->cap = cap;
+    }
+    l->rows[l->n] = (chan_row){name, 0, 0};
+    return &l->rows[l->n++];
+}
+
+static json_t *channels_json(acdm_stats *s, acdm_model *m, int64_t now)
+{
+    chan_list l = {NULL, 0, 0};
+    const acdm_config *cfg = acdm_model_config(m);
+    for (size_t i = 0; i < cfg->n_channels; i++) chan_find(&l, cfg->channels[i].name, true);
+    chan_find(&l, "api", true);
+    const char *k;
+    void *v;
+    for (uint32_t pos = 0; acdm_hmap_next(&s->channels, &pos, &k, &v);) chan_find(&l, k, true);
+    /* live: waiting berichten per channel, and those an agent has (active or wrap-up) */
+    chan_row *last = NULL;
+    for (size_t i = 0; i < acdm_model_n_queues(m); i++) {
+        const acdm_queue *q = acdm_model_queue_at(m, i);
+        for (int kd = 0; kd < ACDM_KIND__COUNT; kd++)
+            for (uint32_t x = 0; x < q->waiting[kd].n; x++) {
+                const acdm_bericht *b = q->waiting[kd].items[x];
+                chan_row *r = last && last->name == b->channel ? last : chan_find(&l, b->channel, true);
+                if (r) { r->waiting++; last = r; }
+            }
+    }
+    last = NULL;
+    for (size_t i = 0; i < acdm_model_n_agents(m); i++) {
+        const acdm_agent *a = acdm_model_agent_at(m, i);
+        for (uint32_t w = 0; w < a->n_work; w++) {
+            if (a->work[w].state == ACDM_W_OFFERED) continue;
+            const acdm_bericht *b = a->work[w].b;
+            chan_row *r = last && last->name == b->channel ? last : chan_find(&l, b->channel, true);
+            if (r) { r->active++; last = r; }
+        }
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l.n; i++) {
+        acdm_stats_counts c = acdm_stats_channel(s, l.rows[i].name, now);
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:{s:I, s:I, s:I}}",
+                                             "channel", l.rows[i].name, "waiting", (int)l.rows[i].waiting,
+                                             "active", (int)l.rows[i].active, "today",
+                                             "offered", (json_int_t)c.offered,
+                                             "answered", (json_int_t)c.answered,
+                                             "abandoned", (json_int_t)c.abandoned));
+    }
+    free(l.rows);
+    return arr;
+}
+
+json_t *acdm_stats_json(acdm_stats *s, acdm_model *m, const char *type, int64_t now)
+{
+    acdm_stats_roll(s, now);
+    json_t *queues = json_array();
+    for (size_t i = 0; i < acdm_model_n_queues(m); i++)
+        json_array_append_new(queues, acdm_stats_queue_json(s, acdm_model_queue_at(m, i), now));
+    json_t *agents = json_array();
+    for (size_t i = 0; i < acdm_model_n_agents(m); i++)
+        json_array_append_new(agents, acdm_stats_agent_json(acdm_model_agent_at(m, i)));
+    return json_pack("{s:s, s:I, s:o, s:o, s:o}", "type", type, "ts", (json_int_t)now,
+                     "queues", queues, "channels", channels_json(s, m, now), "agents", agents);
+}

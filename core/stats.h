@@ -1,0 +1,66 @@
+/* stats.h -- live figures for supervisors: today's counters per queue and per channel, fed from
+ * the model's events, plus the live values (waiting, longest wait, agents by state) read from
+ * the model when a figure is asked for.
+ *
+ * Counters are kept in memory and reset at local midnight (the configured timezone; DST-safe).
+ * Definitions (docs/websocket.md "Supervisors"):
+ * - offered: a bericht entered the queue (new, transferred to it, overflowed into it); per
+ *   channel: new berichten only. A bericht put back after a reject, a ring-no-answer or a logout
+ *   is not offered again.
+ * - answered: an agent accepted (or picked) it; wait = from its original queue time.
+ * - abandoned: the customer left before an agent took it, not counting quick drops (left within
+ *   the queue's quick_drop_s of entering it: R28f), which are counted apart in quick_drops.
+ * - service level = answered within sl_seconds / (answered + abandoned), null when both are 0.
+ * - handle time: from acceptance to done (conversation plus wrap-up).
+ */
+#ifndef ACDM_STATS_H
+#define ACDM_STATS_H
+
+#include <jansson.h>
+
+#include "model.h"
+
+typedef struct acdm_stats acdm_stats;
+
+typedef struct {
+    uint64_t offered, answered, abandoned, quick_drops, answered_in_sl, handled;
+    int64_t wait_sum_ms;      /* over answered */
+    int64_t handle_sum_ms;    /* over handled (done after an acceptance) */
+} acdm_stats_counts;
+
+acdm_stats *acdm_stats_create(void);
+void acdm_stats_destroy(acdm_stats *s);
+
+/* One model event (engine.c's on_model_event). */
+void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev);
+
+/* Resets the counters when now is past the local midnight that ended the counted day. Every
+ * reader below calls it; exposed for tests. */
+void acdm_stats_roll(acdm_stats *s, int64_t now);
+
+/* Today's counters of a queue / a channel by name (zeros when none). */
+acdm_stats_counts acdm_stats_queue(acdm_stats *s, const char *queue, int64_t now);
+acdm_stats_counts acdm_stats_channel(acdm_stats *s, const char *channel, int64_t now);
+
+/* {"offered","answered","abandoned","quick_drops","avg_wait_ms","avg_handle_ms","service_level_pct"} */
+json_t *acdm_stats_today_json(const acdm_stats_counts *c);
+
+/* The figures of one queue as in the supervisor's `stats` message:
+ * {name,title,open,strategy,waiting,waiting_by_kind,longest_wait_ms,today,sl_target_pct,
+ *  sl_seconds,agents:{logged_in,ready,busy,wrapup,not_ready}} */
+json_t *acdm_stats_queue_json(acdm_stats *s, const acdm_queue *q, int64_t now);
+
+/* Adds today, sl_target_pct, sl_seconds and agents to each object of the GET /api/v1/queues
+ * array (matched by "name"). */
+void acdm_stats_decorate_queues(acdm_stats *s, acdm_model *m, json_t *queues, int64_t now);
+
+/* The whole message: {"type":type,"ts":now,"queues":[...],"channels":[...],"agents":[...]}. */
+json_t *acdm_stats_json(acdm_stats *s, acdm_model *m, const char *type, int64_t now);
+
+/* One agent as in stats.agents[]: {id,name,state,reason,since,busy,wrapup,work,handled}. */
+json_t *acdm_stats_agent_json(const acdm_agent *a);
+
+/* The longest current wait in q (ms, from the original queue time), 0 when nobody waits. */
+int64_t acdm_stats_longest_wait(const acdm_queue *q, int64_t now);
+
+#endif
