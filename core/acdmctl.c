@@ -1,12 +1,15 @@
 /* acdmctl.c -- the operators' command-line client: status, reload, queue open/close, plugins, tokens. */
 #include "acdm.h"
 #include "config.h"
+#include "export.h"
+#include "schedule.h"
 #include "store.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,10 @@ static void usage(FILE *f)
             "  plugins                      loaded plugins, their instances, refused files\n"
             "  agents                       agents and their states\n"
             "  backup FILE                  online copy of the store (acdmd keeps running)\n"
+            "  export --since TIME [--until TIME] [--format csv|json] [FILE]\n"
+            "                               the event log (at most 31 days) from the store, to FILE or\n"
+            "                               stdout; TIME is ISO 8601 (2026-11-01, 2026-11-01T08:00:00Z)\n"
+            "                               or epoch ms; works with or without a running acdmd\n"
             "  token create --role ROLE --name NAME\n"
             "                               print a new API token (roles: admin, supervisor, agent,\n"
             "                               channel:<instance>; for agent, NAME is the agent id)\n"
@@ -83,6 +90,61 @@ static int call(const char *base, const char *token, const char *method, const c
     return ret;
 }
 
+/* The event log from the store itself (no daemon needed), written out in chunks. */
+typedef struct { acdm_buf b; acdm_export_format f; int n; FILE *out; int werr; } export_out;
+
+static int export_row(void *user, int64_t id, const acdm_event_row *ev)
+{
+    export_out *x = user;
+    acdm_export_event(&x->b, x->f, id, ev, x->n++ == 0);
+    if (x->b.len >= 65536) {
+        if (fwrite(x->b.buf, 1, x->b.len, x->out) != x->b.len) x->werr = 1;
+        x->b.len = 0;
+    }
+    return x->b.oom || x->werr;
+}
+
+static int export_events(const char *data_dir, const char *since, const char *until, const char *format,
+                         const char *file)
+{
+    int f = acdm_export_format_parse(format);
+    if (f < 0) { fprintf(stderr, "acdmctl: --format: expected csv or json, got \"%s\"\n", format); return 2; }
+    int64_t s, u;
+    char err[512];
+    if (acdm_time_range(since, until, acdm_now_ms(), 0, &s, &u, err, sizeof err)) {
+        fprintf(stderr, "acdmctl: --%s\n", err);
+        return 2;
+    }
+    char db[1024];
+    struct stat stt;
+    snprintf(db, sizeof db, "%s/acdm.db", data_dir);
+    if (stat(db, &stt)) { fprintf(stderr, "acdmctl: export: no store at %s\n", db); return 1; }
+    acdm_store *st;
+    if (acdm_store_open(data_dir, 1, NULL, NULL, &st, err, sizeof err)) { fprintf(stderr, "acdmctl: %s\n", err); return 1; }
+    export_out x = {.f = (acdm_export_format)f, .out = file ? fopen(file, "w") : stdout};
+    if (!x.out) {
+        fprintf(stderr, "acdmctl: export: cannot write %s\n", file);
+        acdm_store_close(st);
+        return 1;
+    }
+    acdm_export_begin(&x.b, x.f);
+    int n = acdm_store_events_each(st, s, u, NULL, export_row, &x);
+    acdm_export_end(&x.b, x.f);
+    if (x.b.len && fwrite(x.b.buf, 1, x.b.len, x.out) != x.b.len) x.werr = 1;
+    if (file && fclose(x.out)) x.werr = 1;
+    else if (!file) fflush(stdout);
+    int ret = 0;
+    if (n < 0 || x.b.oom || x.werr) {
+        fprintf(stderr, "acdmctl: export failed: %s\n", n < 0 ? "the event log could not be read" : x.werr ? "write error" : "out of memory");
+        ret = 1;
+    } else if (file) {
+        printf("%d events written to %s\n", n, file);
+    }
+    acdm_buf_free(&x.b);
+    acdm_store_close(st);
+    return ret;
+}
+
 /* Online backup with SQLite's backup API: a consistent copy while acdmd keeps writing (WAL). */
 static int backup(const char *src, const char *dst)
 {
@@ -116,10 +178,13 @@ static int backup(const char *src, const char *dst)
 int main(int argc, char **argv)
 {
     const char *config = "conf/acdm.json", *url = NULL, *data_dir = NULL, *role = NULL, *name = NULL;
+    const char *since = NULL, *until = NULL, *format = "json";
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'}, {"url", required_argument, 0, 'u'},
         {"data-dir", required_argument, 0, 'd'}, {"role", required_argument, 0, 'r'},
-        {"name", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"name", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'},
+        {"since", required_argument, 0, 'S'}, {"until", required_argument, 0, 'U'},
+        {"format", required_argument, 0, 'F'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "+c:u:d:h", lo, NULL)) != -1) {
         switch (c) {
@@ -145,6 +210,9 @@ int main(int argc, char **argv)
         else if (c == 'c') config = optarg;
         else if (c == 'u') url = optarg;
         else if (c == 'd') data_dir = optarg;
+        else if (c == 'S') since = optarg;
+        else if (c == 'U') until = optarg;
+        else if (c == 'F') format = optarg;
     }
     const char *arg2 = optind < sub_argc ? sub_argv[optind] : NULL;
     const char *arg3 = optind + 1 < sub_argc ? sub_argv[optind + 1] : NULL;
@@ -187,6 +255,13 @@ int main(int argc, char **argv)
                 acdm_store_close(st);
             }
         }
+        acdm_config_free(cfg);
+        return ret;
+    }
+
+    if (!strcmp(cmd, "export")) {
+        if (acdm_set_timezone(cfg->timezone)) fprintf(stderr, "acdmctl: unknown timezone %s; times without a zone are UTC\n", cfg->timezone);
+        ret = export_events(data_dir, since, until, format, arg2);
         acdm_config_free(cfg);
         return ret;
     }

@@ -18,11 +18,20 @@ static int64_t started_ms;
 static bool role_is(const acdm_principal *p, const char *role) { return !strcmp(p->role, role); }
 
 /* Checks the bearer token and that its role is one of roles ("admin supervisor"...);
- * on failure replies 401/403 and returns false. */
+ * on failure replies 401/403 (429 after too many failed sign-ins from the peer) and returns false. */
 static bool authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_principal *who)
 {
     const char *tok = acdm_req_bearer(r);
-    if (!tok || acdm_engine_auth(e, tok, who)) {
+    int retry = 0, arc = tok ? acdm_engine_auth_peer(e, tok, acdm_req_peer(r), who, &retry) : ACDM_ENOENT;
+    if (arc == ACDM_EFULL) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry);
+        acdm_http_add_header(r, "Retry-After", ra);
+        acdm_http_problem(r, 429, "Too Many Requests", "too many failed sign-ins from %s; retry after %d s",
+                          acdm_req_peer(r), retry);
+        return false;
+    }
+    if (arc) {
         acdm_http_add_header(r, "WWW-Authenticate", "Bearer");
         acdm_http_problem(r, 401, "Unauthorized", "a valid bearer token is required (Authorization: Bearer <token>)");
         return false;
@@ -248,6 +257,7 @@ static void set_queue(acdm_engine *e, acdm_req *r, bool closed)
     int rc = acdm_engine_queue_set_closed(e, name, closed, err, sizeof err);
     if (rc) { acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 409, "Not applied", "%s", err); return; }
     acdm_log(ACDM_LOG_NOTICE, WHO, "queue %s %s by %s", name, closed ? "closed" : "opened", who.name);
+    acdm_engine_audit(e, &who, closed ? "queue_close" : "queue_open", name, NULL);
     acdm_queue *q = acdm_model_queue(e->model, name);
     acdm_http_reply_json(r, 200, json_pack("{s:s, s:b}", "name", name, "open", q && acdm_queue_is_open(q)));
 }
@@ -263,6 +273,7 @@ static void post_reload(void *user, acdm_req *r)
     char err[16384];
     int rc = acdm_engine_reload(e, err, sizeof err);
     if (rc) { acdm_http_problem(r, 422, "Config rejected", "%s", err); return; }
+    acdm_engine_audit(e, &who, "reload", NULL, NULL);
     acdm_http_reply_json(r, 200, json_pack("{s:s}", "status", "reloaded"));
 }
 
@@ -404,7 +415,8 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
     const char *tok = acdm_req_query(req, "token");
     if (!tok) tok = acdm_req_bearer(req);
     acdm_principal who;
-    if (!tok || acdm_engine_auth(e, tok, &who)) return -1;
+    int retry = 0;   /* a refused upgrade answers 403, also when the peer is rate-limited */
+    if (!tok || acdm_engine_auth_peer(e, tok, acdm_req_peer(req), &who, &retry)) return -1;
     if (role_is(&who, "agent") && !acdm_model_agent(e->model, who.name)) return -1;
     acdm_session *s = calloc(1, sizeof *s);
     if (!s) return -1;
@@ -573,5 +585,6 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "PUT", "/api/v1/agents/{id}/queues/{queue}", acdm_api_put_agent_queue, e);
     acdm_http_route(h, "DELETE", "/api/v1/agents/{id}/queues/{queue}", acdm_api_delete_agent_queue, e);
     acdm_http_ws(h, "/ws", &ws_handlers, e);
+    acdm_api_data_register(e);   /* api_data.c: customer history, event export, audit log */
     return 0;
 }

@@ -430,7 +430,8 @@ struct acdm_auth {
     uv_timer_t timer;            /* jwks_url refresh */
     bool timer_on;
     fetch *inflight;
-    int64_t last_fetch_ms;       /* start of the latest fetch (rate limit) */
+    int64_t last_fetch_ms;       /* start of the latest fetch */
+    int64_t last_kid_fetch_ms;   /* the latest refresh for an unknown kid (one per RETRY_S) */
     acdm_hmap peers;
 };
 
@@ -666,8 +667,11 @@ int acdm_auth_jwt(acdm_auth *a, const char *token, bool (*agent_exists)(void *us
     acdm_jwt_status st = acdm_jwt_verify(&a->cur->def, a->cur->keys, token, acdm_now_ms() / 1000,
                                          agent_exists, user, role, rolelen, name, namelen, why, sizeof why);
     if (st == ACDM_JWT_OK) return 0;
-    if (st == ACDM_JWT_UNKNOWN_KID && a->cur->def.jwks_url && acdm_now_ms() - a->last_fetch_ms >= RETRY_S * 1000) {
+    if (st == ACDM_JWT_UNKNOWN_KID && a->cur->def.jwks_url && !a->inflight &&
+        (!a->last_kid_fetch_ms || acdm_now_ms() - a->last_kid_fetch_ms >= RETRY_S * 1000)) {
+        /* a new key of the issuer (rotation): one refresh, at most once a minute */
         acdm_log(ACDM_LOG_NOTICE, WHO, "oidc: %s; refreshing the keys from %s", why, a->cur->def.jwks_url);
+        a->last_kid_fetch_ms = acdm_now_ms();
         fetch_start(a, false);
     }
     acdm_log(ACDM_LOG_NOTICE, WHO, "oidc: token refused (%s): %s", acdm_jwt_status_name(st), why);

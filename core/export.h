@@ -1,0 +1,41 @@
+/* export.h -- the event log as JSON or CSV (REST /api/v1/events and acdmctl export), and the
+ * time arguments they take (ISO 8601 or epoch milliseconds). */
+#ifndef ACDM_EXPORT_H
+#define ACDM_EXPORT_H
+
+#include "acdm.h"
+#include "store.h"
+
+#define ACDM_EXPORT_MAX_RANGE_MS (31LL * 86400 * 1000)   /* one call covers at most 31 days */
+
+/* A growing text buffer. */
+typedef struct { char *buf; size_t len, cap; bool oom; } acdm_buf;
+void acdm_buf_add(acdm_buf *b, const char *s, size_t n);
+void acdm_buf_puts(acdm_buf *b, const char *s);
+void acdm_buf_free(acdm_buf *b);
+
+typedef enum { ACDM_EXPORT_JSON = 0, ACDM_EXPORT_CSV } acdm_export_format;
+int acdm_export_format_parse(const char *s);   /* "json" / "csv" -> format, else -1 */
+const char *acdm_export_content_type(acdm_export_format f);
+
+/* Writes the opening ("[" or the CSV header row), one event (first: the first one), the end. */
+void acdm_export_begin(acdm_buf *b, acdm_export_format f);
+void acdm_export_event(acdm_buf *b, acdm_export_format f, int64_t id, const acdm_event_row *ev, bool first);
+void acdm_export_end(acdm_buf *b, acdm_export_format f);
+/* One CSV field, RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
+void acdm_csv_field(acdm_buf *b, const char *s);
+
+/* "2026-11-01", "2026-11-01T08:30", "2026-11-01T08:30:00Z", "...+01:00", "...-0500", fractions
+ * of a second, ' ' instead of 'T'; without a zone: local time (the configured timezone). Or an
+ * integer of epoch milliseconds. 0 and *ms, or ACDM_EINVAL. */
+int acdm_time_parse(const char *s, int64_t *ms);
+/* UTC, "2026-11-01T07:30:00.000Z". */
+void acdm_time_iso(int64_t ms, char out[48]);
+
+/* since/until of an export: since required unless default_span_ms > 0 (then until - span);
+ * until defaults to now; until > since; at most ACDM_EXPORT_MAX_RANGE_MS apart. On failure
+ * ACDM_EINVAL and err names the parameter ("since: ..."). */
+int acdm_time_range(const char *since, const char *until, int64_t now_ms, int64_t default_span_ms,
+                    int64_t *since_ms, int64_t *until_ms, char *err, size_t errlen);
+
+#endif
