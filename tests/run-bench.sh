@@ -74,4 +74,6 @@ if command -v wrk >/dev/null 2>&1 && [ -x build/rel/bench/bench_http_bare ]; the
   echo "bench rest_ingest: acdmd $acdm req/s (p99 $p99, non-2xx ${non2xx:-0}, $stored berichten stored) vs bare lws $bare req/s, ratio $(echo "$acdm / $bare" | bc -l | xargs printf '%.2f')"
   rm -rf "$d"
 fi
+echo "## agents' websockets: connected agents, created -> offered latency"
+python3 tests/bench/bench_ws.py --agents "${ACDM_BENCH_AGENTS:-10000}" --working 1000 --rate 1000 --seconds 10 --acdmd bin/acdmd
 echo "# results in $out"
