@@ -51,12 +51,12 @@ echo "bench recovery_restart: $n waiting berichten back in their queues, start t
 rm -rf "$d"
 
 if command -v wrk >/dev/null 2>&1 && [ -x build/rel/bench/bench_http_bare ]; then
-  echo "## REST ingest: acdmd POST /api/v1/berichten (durable, group commit) vs a bare libwebsockets server in the same run"
+  echo "## REST ingest, 256 connections: acdmd POST /api/v1/berichten (durable: 201 after the group commit) vs a bare libwebsockets server in the same run"
   bport=$(free_port)
   build/rel/bench/bench_http_bare $bport >/dev/null 2>&1 &
   bpid=$!
   sleep 0.5
-  bare=$(wrk -t1 -c50 -d5s -s tests/bench/post.lua "http://127.0.0.1:$bport" | awk '/Requests\/sec/{print $2}')
+  bare=$(wrk -t1 -c256 -d5s -s tests/bench/post.lua "http://127.0.0.1:$bport" | awk '/Requests\/sec/{print $2}')
   kill $bpid; wait $bpid 2>/dev/null
   d=$(mktemp -d /tmp/acdm-bench-XXXXXX)
   port=$(free_port)
@@ -65,7 +65,7 @@ if command -v wrk >/dev/null 2>&1 && [ -x build/rel/bench/bench_http_bare ]; the
   wait_health $port
   tok=$(cat "$d/admin.token")
   sed "s/bench-token/$tok/; s/\"support\"/\"algemeen\"/" tests/bench/post.lua > "$d/post.lua"
-  res=$(wrk -t1 -c50 -d5s --latency -s "$d/post.lua" "http://127.0.0.1:$port")
+  res=$(wrk -t1 -c256 -d5s --latency -s "$d/post.lua" "http://127.0.0.1:$port")
   acdm=$(echo "$res" | awk '/Requests\/sec/{print $2}')
   p99=$(echo "$res" | awk '$1=="99%"{print $2}')
   non2xx=$(echo "$res" | awk '/Non-2xx/{print $NF}')
