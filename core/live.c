@@ -33,7 +33,11 @@ int acdm_live_create(acdm_engine *e)
     l->e = e;
     l->stats = acdm_stats_create();
     if (!l->stats) { free(l); return ACDM_ENOMEM; }
-    acdm_stats_roll(l->stats, acdm_now_ms());
+    int64_t t0 = acdm_now_ms();
+    int n = acdm_stats_replay(l->stats, e->store, acdm_model_config(e->model), t0);
+    if (n > 0)
+        acdm_log(ACDM_LOG_INFO, WHO, "today's figures rebuilt from %d events in %lld ms", n,
+                 (long long)(acdm_now_ms() - t0));
     uv_timer_init(&e->loop, &l->timer);
     l->timer.data = l;
     e->live = l;
@@ -273,15 +277,8 @@ void acdm_live_ws_close(acdm_engine *e, acdm_session *s)
 void acdm_live_audit(acdm_engine *e, const acdm_principal *actor, const char *action,
                      const char *target, json_t *extra)
 {
-    json_t *d = json_pack("{s:s, s:s, s:s, s:s?}", "actor", actor->name, "role", actor->role,
-                          "action", action, "target", target);
-    if (extra) json_object_update(d, extra);
+    acdm_engine_audit(e, actor, action, target, extra);   /* audit.c */
     json_decref(extra);
-    char *dj = json_dumps(d, JSON_COMPACT);
-    acdm_event_row ev = {.ts_ms = acdm_now_ms(), .type = "audit", .detail_json = dj};
-    acdm_store_append_event(e->store, &ev);
-    free(dj);
-    json_decref(d);
 }
 
 /* ------------------------------------------------------------------ supervisor commands */

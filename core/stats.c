@@ -2,6 +2,7 @@
  * live values read from the model. See stats.h for the definitions. */
 #include "stats.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,46 +81,120 @@ static acdm_stats_counts *counts_of(acdm_hmap *m, const char *name)
     return &c->c;
 }
 
+/* One counted fact. handle_ms < 0: not known. */
+static void count(acdm_stats *s, acdm_mevent_type type, const char *queue, const char *channel,
+                  const char *reason, int64_t value, bool quick_drop, int sl_seconds, int64_t handle_ms)
+{
+    acdm_stats_counts *qc = NULL, *cc = NULL;
+    switch (type) {
+    case ACDM_ME_QUEUED:
+        /* entering a queue; a put-back (reject, timeout, logout, restart) is not a new offer */
+        if (!reason || (strcmp(reason, "new") && strcmp(reason, "transfer") && strcmp(reason, "overflow")))
+            break;
+        if ((qc = counts_of(&s->queues, queue))) qc->offered++;
+        if (!strcmp(reason, "new") && (cc = counts_of(&s->channels, channel))) cc->offered++;
+        break;
+    case ACDM_ME_ACCEPTED:
+        if ((qc = counts_of(&s->queues, queue))) {
+            qc->answered++;
+            qc->wait_sum_ms += value;
+            if (value <= (int64_t)sl_seconds * 1000) qc->answered_in_sl++;
+        }
+        if ((cc = counts_of(&s->channels, channel))) cc->answered++;
+        break;
+    case ACDM_ME_ABANDONED:
+        if ((qc = counts_of(&s->queues, queue))) {
+            if (quick_drop) qc->quick_drops++;
+            else qc->abandoned++;
+        }
+        if (!quick_drop && (cc = counts_of(&s->channels, channel))) cc->abandoned++;
+        break;
+    case ACDM_ME_DONE:
+        if (handle_ms >= 0 && (qc = counts_of(&s->queues, queue))) {
+            qc->handled++;
+            qc->handle_sum_ms += handle_ms;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev)
 {
     if (!s || !ev->b) return;
     acdm_stats_roll(s, ev->ts);
     const acdm_bericht *b = ev->b;
     const acdm_queue *q = ev->q ? ev->q : b->queue;
-    acdm_stats_counts *qc = NULL, *cc = NULL;
-    switch (ev->type) {
-    case ACDM_ME_QUEUED:
-        /* entering a queue; a put-back (reject, timeout, logout) is not a new offer */
-        if (!ev->reason || (strcmp(ev->reason, "new") && strcmp(ev->reason, "transfer") &&
-                            strcmp(ev->reason, "overflow")))
-            break;
-        if ((qc = counts_of(&s->queues, q->name))) qc->offered++;
-        if (!strcmp(ev->reason, "new") && (cc = counts_of(&s->channels, b->channel))) cc->offered++;
-        break;
-    case ACDM_ME_ACCEPTED:
-        if ((qc = counts_of(&s->queues, q->name))) {
-            qc->answered++;
-            qc->wait_sum_ms += ev->value;
-            if (ev->value <= (int64_t)q->def->sl_seconds * 1000) qc->answered_in_sl++;
+    int64_t handle = ev->type == ACDM_ME_DONE && b->accepted_ms > 0 && ev->ts >= b->accepted_ms
+                   ? ev->ts - b->accepted_ms : -1;
+    count(s, ev->type, q->name, b->channel, ev->reason, ev->value, ev->quick_drop,
+          q->def->sl_seconds, handle);
+}
+
+/* ------------------------------------------------------------------ replay after a restart */
+
+typedef struct {
+    acdm_stats *s;
+    const acdm_config *cfg;
+    acdm_hmap accepted;       /* bericht id -> malloc'd {ts, id} of its last acceptance today */
+} replay_ctx;
+
+typedef struct { int64_t ts; char id[40]; } accept_mark;
+
+static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
+{
+    (void)id;
+    replay_ctx *c = user;
+    static const struct { const char *name; acdm_mevent_type t; } types[] = {
+        {"queued", ACDM_ME_QUEUED}, {"accepted", ACDM_ME_ACCEPTED},
+        {"abandoned", ACDM_ME_ABANDONED}, {"done", ACDM_ME_DONE}};
+    int t = -1;
+    for (size_t i = 0; i < sizeof types / sizeof *types && t < 0; i++)
+        if (ev->type && !strcmp(ev->type, types[i].name)) t = (int)types[i].t;
+    if (t < 0 || !ev->bericht || !ev->queue) return 0;
+    json_t *d = ev->detail_json ? json_loads(ev->detail_json, 0, NULL) : NULL;
+    const char *reason = json_string_value(json_object_get(d, "reason"));
+    int64_t wait = json_integer_value(json_object_get(d, "wait_ms"));
+    bool quick = json_is_true(json_object_get(d, "quick_drop"));
+    const acdm_queue_def *qd = acdm_config_queue(c->cfg, ev->queue);
+    int64_t handle = -1;
+    if (t == ACDM_ME_ACCEPTED) {
+        accept_mark *m = acdm_hmap_get(&c->accepted, ev->bericht);
+        if (!m && strlen(ev->bericht) < sizeof m->id && (m = calloc(1, sizeof *m))) {
+            snprintf(m->id, sizeof m->id, "%s", ev->bericht);
+            if (acdm_hmap_put(&c->accepted, m->id, m)) { free(m); m = NULL; }
         }
-        if ((cc = counts_of(&s->channels, b->channel))) cc->answered++;
-        break;
-    case ACDM_ME_ABANDONED:
-        if ((qc = counts_of(&s->queues, q->name))) {
-            if (ev->quick_drop) qc->quick_drops++;
-            else qc->abandoned++;
-        }
-        if (!ev->quick_drop && (cc = counts_of(&s->channels, b->channel))) cc->abandoned++;
-        break;
-    case ACDM_ME_DONE:
-        if (b->accepted_ms > 0 && ev->ts >= b->accepted_ms && (qc = counts_of(&s->queues, q->name))) {
-            qc->handled++;
-            qc->handle_sum_ms += ev->ts - b->accepted_ms;
-        }
-        break;
-    default:
-        break;
+        if (m) m->ts = ev->ts_ms;
+    } else if (t == ACDM_ME_DONE) {
+        accept_mark *m = acdm_hmap_del(&c->accepted, ev->bericht);
+        if (m && ev->ts_ms >= m->ts) handle = ev->ts_ms - m->ts;
+        free(m);
     }
+    count(c->s, (acdm_mevent_type)t, ev->queue, ev->channel, reason, wait, quick,
+          qd ? qd->sl_seconds : 20, handle);
+    json_decref(d);
+    return 0;
+}
+
+int acdm_stats_replay(acdm_stats *s, acdm_store *st, const acdm_config *cfg, int64_t now)
+{
+    acdm_stats_roll(s, now);
+    time_t t = (time_t)(now / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    time_t m0 = mktime(&tm);
+    if (m0 == (time_t)-1) return 0;
+    replay_ctx c = {.s = s, .cfg = cfg};
+    acdm_hmap_init(&c.accepted);
+    int n = acdm_store_events_each(st, (int64_t)m0 * 1000, now + 1, NULL, replay_row, &c);
+    const char *k;
+    void *v;
+    for (uint32_t pos = 0; acdm_hmap_next(&c.accepted, &pos, &k, &v);) free(v);
+    acdm_hmap_free(&c.accepted);
+    return n;
 }
 
 static acdm_stats_counts lookup(acdm_stats *s, acdm_hmap *m, const char *name, int64_t now)

@@ -2,7 +2,8 @@
  * the model's events, plus the live values (waiting, longest wait, agents by state) read from
  * the model when a figure is asked for.
  *
- * Counters are kept in memory and reset at local midnight (the configured timezone; DST-safe).
+ * Counters are kept in memory, rebuilt from the event log at start, and reset at local midnight
+ * (the configured timezone; DST-safe).
  * Definitions (docs/websocket.md "Supervisors"):
  * - offered: a bericht entered the queue (new, transferred to it, overflowed into it); per
  *   channel: new berichten only. A bericht put back after a reject, a ring-no-answer or a logout
@@ -33,6 +34,10 @@ void acdm_stats_destroy(acdm_stats *s);
 
 /* One model event (engine.c's on_model_event). */
 void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev);
+
+/* Rebuilds today's counters from the event log (since local midnight) after a restart; call
+ * before any live event. Returns the number of events read, or a negative code. */
+int acdm_stats_replay(acdm_stats *s, acdm_store *st, const acdm_config *cfg, int64_t now);
 
 /* Resets the counters when now is past the local midnight that ended the counted day. Every
  * reader below calls it; exposed for tests. */

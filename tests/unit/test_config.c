@@ -677,6 +677,41 @@ START_TEST(oidc_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ screen_pop block (R50) */
+
+START_TEST(screen_pop_read_with_defaults)
+{
+    acdm_config *cfg = parse("{}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert(!cfg->screen_pop.enabled);
+    acdm_config_free(cfg);
+    cfg = parse("{\"screen_pop\":{\"url\":\"https://zaak.example/klant?tel={from}&kanaal={channel}\"}}");
+    ck_assert_msg(cfg != NULL, "%s", errbuf);
+    ck_assert(cfg->screen_pop.enabled);
+    ck_assert_str_eq(cfg->screen_pop.url, "https://zaak.example/klant?tel={from}&kanaal={channel}");
+    ck_assert_int_eq(cfg->screen_pop.timeout_ms, 2000);
+    acdm_config_free(cfg);
+    cfg = parse("{\"screen_pop\":{\"url\":\"http://127.0.0.1:9/k/{bericht}/{queue}/{kind}?c={conversation}\",\"timeout_ms\":500}}");
+    ck_assert_msg(cfg != NULL, "%s", errbuf);
+    ck_assert_int_eq(cfg->screen_pop.timeout_ms, 500);
+    acdm_config_free(cfg);
+}
+END_TEST
+
+START_TEST(screen_pop_errors)
+{
+    REJECT("{\"screen_pop\":{}}", "t.json: screen_pop: missing required key \"url\"");
+    REJECT("{\"screen_pop\":{\"url\":\"ftp://zaak/x\"}}", "t.json: screen_pop.url: invalid URL \"ftp://zaak/x\"");
+    REJECT("{\"screen_pop\":{\"url\":\"https://zaak/x?tel={telefoon}\"}}",
+           "t.json: screen_pop.url: unknown placeholder \"{telefoon}\"");
+    REJECT("{\"screen_pop\":{\"url\":\"https://zaak/x?tel={from\"}}", "t.json: screen_pop.url: unknown placeholder");
+    REJECT("{\"screen_pop\":{\"url\":\"https://zaak/x\",\"timeout_ms\":10}}",
+           "t.json: screen_pop.timeout_ms: 10 is out of range (100..60000)");
+    REJECT("{\"screen_pop\":{\"url\":\"https://zaak/x\",\"timeout\":10}}", "unknown key \"timeout\"");
+    REJECT("{\"screen_pop\":\"https://zaak/x\"}", "t.json: screen_pop: expected a screen-pop settings object, got a string");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -686,11 +721,13 @@ static Suite *config_suite(void)
     tcase_add_test(tc, examples_validate);
     tcase_add_test(tc, defaults_applied);
     tcase_add_test(tc, values_read);
+    tcase_add_test(tc, screen_pop_read_with_defaults);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, error_unknown_key_hint);
+    tcase_add_test(tc, screen_pop_errors);
     tcase_add_test(tc, error_unknown_strategy);
     tcase_add_test(tc, error_types);
     tcase_add_test(tc, error_ranges);
