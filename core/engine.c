@@ -64,6 +64,7 @@ static acdm_event_type plugin_event_type(acdm_mevent_type t)
     case ACDM_ME_TIMEOUT: case ACDM_ME_REJECTED: return ACDM_EV_REQUEUED;
     case ACDM_ME_TRANSFERRED: case ACDM_ME_OVERFLOW: case ACDM_ME_MOVED: return ACDM_EV_TRANSFERRED;
     case ACDM_ME_DONE: case ACDM_ME_ABANDONED: return ACDM_EV_ENDED;
+    case ACDM_ME_WRAPUP_START: return ACDM_EV_WRAPUP;
     default: return (acdm_event_type)-1;
     }
 }
@@ -523,6 +524,15 @@ static int env_attachment_put(void *engine, acdm_instance *inst, const char *ber
     return rc;
 }
 
+static int env_check_token(void *engine, acdm_instance *inst, const char *token)
+{
+    acdm_principal who;
+    if (acdm_engine_auth(engine, token, &who)) return ACDM_ENOENT;
+    if (!strcmp(who.role, "admin")) return 0;
+    if (!strncmp(who.role, "channel:", 8) && !strcmp(who.role + 8, acdm_instance_name_of(inst))) return 0;
+    return ACDM_EPERM;
+}
+
 /* ------------------------------------------------------------------ agent side */
 
 int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text)
@@ -891,7 +901,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
                            .typing = env_typing, .queue_position = env_queue_position,
-                           .attachment_put = env_attachment_put};
+                           .attachment_put = env_attachment_put, .check_token = env_check_token};
     if (!acdm_plugins_create(&env, pdir, &e->plugins)) {
         acdm_plugins_load_all(e->plugins);
         acdm_plugins_configure(e->plugins, acdm_model_config(e->model));

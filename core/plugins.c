@@ -31,8 +31,8 @@
 
 /* The host table only grows at its end (plugins test ACDM_HOST_HAS against struct_size), and
  * acdm_http_response's defer/token come after the fields an older plugin fills. */
-_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, attachment_put) +
-               sizeof(((acdm_host *)0)->attachment_put), "attachment_put is the host table's last field");
+_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, check_token) +
+               sizeof(((acdm_host *)0)->check_token), "check_token is the host table's last field");
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
                sizeof(size_t), "defer/token come after the 1.0 response fields");
 
@@ -449,6 +449,13 @@ static int host_attachment_put(acdm_instance *inst, const char *bericht_id, cons
     if (!inst->p->env.attachment_put) return ACDM_ESTATE;
     return inst->p->env.attachment_put(inst->p->env.engine, inst, bericht_id, filename,
                                        content_type, data, len, id_out);
+}
+
+static int host_check_token(acdm_instance *inst, const char *token)
+{
+    if (!live(inst) || !token || !*token) return ACDM_EINVAL;
+    if (!inst->p->env.check_token) return ACDM_ESTATE;
+    return inst->p->env.check_token(inst->p->env.engine, inst, token);
 }
 
 /* ------------------------------------------------------------------ timers */
@@ -1058,6 +1065,7 @@ static const acdm_host host_table = {
     .typing = host_typing,
     .queue_position = host_queue_position,
     .attachment_put = host_attachment_put,
+    .check_token = host_check_token,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */

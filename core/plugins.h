@@ -33,6 +33,7 @@ typedef struct {
     int (*attachment_put)(void *engine, acdm_instance *inst, const char *bericht_id,
                           const char *filename, const char *content_type, const void *data,
                           size_t len, char id_out[64]);
+    int (*check_token)(void *engine, acdm_instance *inst, const char *token);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */

@@ -86,7 +86,9 @@ typedef enum {
     ACDM_EV_REQUEUED,     /* back in the queue (offer timeout, reject, agent gone) */
     ACDM_EV_TRANSFERRED,  /* moved to another queue or agent */
     ACDM_EV_ENDED,        /* the agent completed it, or it was abandoned */
-    ACDM_EV_CLOSED        /* queue closed: detail_json {"text":...} */
+    ACDM_EV_CLOSED,       /* queue closed: detail_json {"text":...} */
+    ACDM_EV_WRAPUP        /* the agent completed the conversation; wrap-up runs (ENDED follows
+                           * when it is over): for the customer the conversation has ended */
 } acdm_event_type;
 
 typedef struct {
@@ -289,6 +291,12 @@ typedef struct acdm_host {
     int (*attachment_put)(acdm_instance *inst, const char *bericht_id, const char *filename,
                           const char *content_type, const void *data, size_t len,
                           char id_out[64]);
+
+    /* Checks an API bearer token (the value after "Bearer ") for a plugin's own HTTP routes:
+     * 0 when it is an admin token or a token issued for this instance (role
+     * "channel:<instance>", `acdmctl token create --role channel:<instance>`), ACDM_EPERM for
+     * another valid token, ACDM_ENOENT for an unknown or revoked one. */
+    int (*check_token)(acdm_instance *inst, const char *token);
 
     /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;

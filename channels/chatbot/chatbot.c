@@ -1,0 +1,411 @@
+/* chatbot.c -- the chatbot handoff channel: a bot platform hands a conversation to humans with
+ * POST /channels/<instance>/handoff; agents' replies and the end of the conversation go back to
+ * the bot platform by callback. See docs/webchat.md ("Chatbot handoff"). */
+#include <acdm/plugin.h>
+
+#include "handoff.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/*
+ * Instance config ("config" of a channel with "plugin": "chatbot"):
+ *   reply_url      string  http(s) URL agents' replies are POSTed to: {conversation_id, bericht,
+ *                          agent, text} (optional: without it replies are only stored)
+ *   return_url     string  http(s) URL told when the agent ended the conversation, so the bot
+ *                          takes over again: {conversation_id, bericht, event: "ended"} (optional)
+ *   callback_token string  sent as "Authorization: Bearer" with both callbacks (optional)
+ *
+ * Routes under /channels/<instance> (bearer: an admin token or one for role channel:<instance>):
+ *   POST /handoff   the handoff document (handoff.h) -> 201 {bericht, conversation_id, outcome:
+ *                   "queued"}; the same conversation_id again -> 200 (outcome "duplicate", the
+ *                   same bericht); 400 problem+json naming the field; 401/403
+ *   POST /messages  {conversation_id, text}: a later customer message of a handed-off
+ *                   conversation -> 200 {bericht, outcome: "followup"}
+ */
+
+#define WC_EPERM (-7)
+
+typedef struct cfg { char *reply_url, *return_url, *cb_auth; } cfg;
+
+typedef struct chatbot {
+    const acdm_host *host;
+    acdm_instance *inst;
+    cfg c;
+    char *body;
+    unsigned long handoffs, duplicates, replies;
+} chatbot;
+
+typedef struct pend {
+    chatbot *b;
+    void *token;
+    char conv[201];
+    bool followup;
+} pend;
+
+static void cfg_free(cfg *c)
+{
+    free(c->reply_url); free(c->return_url); free(c->cb_auth);
+    memset(c, 0, sizeof *c);
+}
+
+static int url_field(json_t *o, const char *key, char **out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) return 0;
+    const char *s = json_string_value(v);
+    if (!s || (strncmp(s, "http://", 7) && strncmp(s, "https://", 8))) {
+        snprintf(err, errlen, "%s must be an http:// or https:// URL", key);
+        return -1;
+    }
+    *out = strdup(s);
+    return *out ? 0 : -1;
+}
+
+static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    json_t *o = json_loads(text, 0, NULL);
+    int rc = -1;
+    if (!json_is_object(o)) { snprintf(err, errlen, "config must be a JSON object"); goto out; }
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val) {
+        if (strcmp(key, "reply_url") && strcmp(key, "return_url") && strcmp(key, "callback_token")) {
+            snprintf(err, errlen, "%s: unknown setting (known: reply_url, return_url, callback_token)", key);
+            goto out;
+        }
+    }
+    if (url_field(o, "reply_url", &c->reply_url, err, errlen) ||
+        url_field(o, "return_url", &c->return_url, err, errlen)) goto out;
+    json_t *t = json_object_get(o, "callback_token");
+    if (t && (!json_is_string(t) || !json_string_length(t))) {
+        snprintf(err, errlen, "callback_token must be a non-empty string");
+        goto out;
+    }
+    if (t) {
+        size_t n = strlen("Authorization: Bearer ") + json_string_length(t) + 1;
+        if (!(c->cb_auth = malloc(n))) goto out;
+        snprintf(c->cb_auth, n, "Authorization: Bearer %s", json_string_value(t));
+    }
+    rc = 0;
+out:
+    json_decref(o);
+    if (rc) cfg_free(c);
+    return rc;
+}
+
+static int cb_check_config(const char *config_json, char *err, size_t errlen)
+{
+    cfg c;
+    if (cfg_parse(config_json, &c, err, errlen)) return -1;
+    cfg_free(&c);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- HTTP helpers */
+
+static void answer(chatbot *b, acdm_http_response *resp, int status, json_t *doc, bool problem)
+{
+    free(b->body);
+    b->body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    resp->status = status;
+    resp->content_type = problem ? "application/problem+json" : "application/json";
+    resp->body = b->body;
+}
+
+static void problem(chatbot *b, acdm_http_response *resp, int status, const char *title, const char *detail)
+{
+    answer(b, resp, status, json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", title,
+                                      "status", status, "detail", detail), true);
+}
+
+static bool authorized(chatbot *b, acdm_instance *inst, const acdm_http_request *req, acdm_http_response *resp)
+{
+    const char *a = req->authorization;
+    if (!a || strncasecmp(a, "Bearer ", 7) || !a[7]) {
+        problem(b, resp, 401, "Unauthorized", "a bearer token is required (admin, or one issued for "
+                "this chatbot instance: acdmctl token create --role channel:<instance>)");
+        return false;
+    }
+    if (!ACDM_HOST_HAS(b->host, check_token)) {
+        problem(b, resp, 503, "Not supported", "this acdm core cannot check tokens for plugins");
+        return false;
+    }
+    int rc = b->host->check_token(inst, a + 7);
+    if (rc == WC_EPERM) { problem(b, resp, 403, "Forbidden", "this token is not for this chatbot instance"); return false; }
+    if (rc < 0) { problem(b, resp, 401, "Unauthorized", "unknown or revoked token"); return false; }
+    return true;
+}
+
+static const char *outcome_name(acdm_submit_outcome o)
+{
+    switch (o) {
+    case ACDM_SUBMIT_QUEUED: return "queued";
+    case ACDM_SUBMIT_DUPLICATE: return "duplicate";
+    case ACDM_SUBMIT_FOLLOWUP: return "followup";
+    case ACDM_SUBMIT_CLOSED: return "closed";
+    default: return "error";
+    }
+}
+
+static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
+                      const char *bericht_id, const char *text)
+{
+    (void)inst;
+    chatbot *b = priv;
+    pend *p = user;
+    json_t *d;
+    int status;
+    bool prob = false;
+    if (outcome == ACDM_SUBMIT_ERROR) {
+        status = 503;
+        prob = true;
+        d = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", "Not stored", "status", 503,
+                      "detail", text ? text : "the handoff could not be stored; retry with the same conversation_id");
+    } else {
+        status = outcome == ACDM_SUBMIT_QUEUED || outcome == ACDM_SUBMIT_CLOSED ? 201 : 200;
+        if (p->followup && outcome == ACDM_SUBMIT_QUEUED) status = 201;
+        d = json_pack("{s:s?, s:s, s:s}", "bericht", bericht_id, "conversation_id", p->conv,
+                      "outcome", outcome_name(outcome));
+        if (outcome == ACDM_SUBMIT_CLOSED && text) json_object_set_new(d, "closed_text", json_string(text));
+        if (outcome == ACDM_SUBMIT_DUPLICATE) b->duplicates++;
+        else if (!p->followup) b->handoffs++;
+        if (!p->followup && bericht_id) {   /* a redelivery is answered from here, even later */
+            char key[220];
+            snprintf(key, sizeof key, "handoff:%s", p->conv);
+            b->host->kv_set(b->inst, key, bericht_id, strlen(bericht_id));
+        }
+    }
+    char *s = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    acdm_http_response r = {.status = status, .body = s,
+                            .content_type = prob ? "application/problem+json" : "application/json"};
+    b->host->http_respond(p->token, &r);
+    free(s);
+    free(p);
+}
+
+/* ---------------------------------------------------------------- POST /handoff, /messages */
+
+static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_request *req, acdm_http_response *resp)
+{
+    chatbot *b = priv;
+    if (!authorized(b, inst, req, resp)) return;
+    handoff h;
+    char err[300];
+    if (handoff_parse(req->body, req->body_len, &h, err, sizeof err)) {
+        problem(b, resp, 400, "Invalid handoff", err);
+        return;
+    }
+    char conv[300], from[600], idem[220];
+    snprintf(conv, sizeof conv, "%s:%s", b->host->instance_name(inst), h.conversation_id);
+    snprintf(idem, sizeof idem, "handoff:%s", h.conversation_id);
+    char *known = NULL;
+    size_t klen = 0;
+    if (b->host->kv_get(inst, idem, &known, &klen) == 0 && known) {
+        /* redelivery of a handoff we stored: the same bericht, never a second one */
+        b->duplicates++;
+        answer(b, resp, 200, json_pack("{s:s, s:s, s:s}", "bericht", known, "conversation_id",
+                                       h.conversation_id, "outcome", "duplicate"), false);
+        b->host->free(known);
+        handoff_free(&h);
+        return;
+    }
+    if (h.address && *h.address) snprintf(from, sizeof from, "%s", h.address);
+    else snprintf(from, sizeof from, "bot:%s", h.customer_id);
+    json_t *payload = handoff_payload(&h, "chatbot");
+    char *pj = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    char *lines = handoff_transcript_text(&h);
+    char *sk = h.skills ? json_dumps(h.skills, JSON_COMPACT) : NULL;
+    pend *p = calloc(1, sizeof *p);
+    int rc = -1;
+    if (p && pj) {
+        p->b = b;
+        p->token = resp->token;
+        snprintf(p->conv, sizeof p->conv, "%s", h.conversation_id);
+        acdm_inbound in = {.struct_size = sizeof in, .kind = "chat", .queue = h.queue, .from = from,
+                           .customer_id = h.customer_id, .conversation = conv, .idempotency_key = idem,
+                           .priority = h.priority, .skills_json = sk,
+                           .subject = h.summary && *h.summary ? h.summary : h.intent,
+                           .text = lines && *lines ? lines : NULL, .payload_json = pj};
+        rc = b->host->submit(inst, &in, submitted, p);
+    }
+    if (rc < 0) {
+        free(p);
+        problem(b, resp, 400, "Invalid handoff", rc == -2 ? "queue: no such queue" :
+                "the core refused the handoff (see the log); check queue and skills");
+    } else {
+        resp->defer = 1;
+    }
+    free(pj); free(lines); free(sk);
+    handoff_free(&h);
+}
+
+static void post_message(acdm_instance *inst, void *priv, const acdm_http_request *req, acdm_http_response *resp)
+{
+    chatbot *b = priv;
+    if (!authorized(b, inst, req, resp)) return;
+    json_error_t je;
+    json_t *o = req->body ? json_loadb(req->body, req->body_len, 0, &je) : NULL;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        problem(b, resp, 400, "Invalid message", "body: expected a JSON object {conversation_id, text}");
+        return;
+    }
+    const char *conv_id = json_string_value(json_object_get(o, "conversation_id"));
+    const char *text = json_string_value(json_object_get(o, "text"));
+    const char *why = !conv_id || !*conv_id ? "conversation_id: required string"
+                    : strlen(conv_id) > 200 ? "conversation_id: longer than 200 characters"
+                    : !text || !*text ? "text: required string"
+                    : strlen(text) > HANDOFF_MAX_TEXT ? "text: too long" : NULL;
+    if (why) { json_decref(o); problem(b, resp, 400, "Invalid message", why); return; }
+    char conv[300], from[220];
+    snprintf(conv, sizeof conv, "%s:%s", b->host->instance_name(inst), conv_id);
+    snprintf(from, sizeof from, "bot:%s", conv_id);
+    pend *p = calloc(1, sizeof *p);
+    int rc = -1;
+    if (p) {
+        p->b = b;
+        p->token = resp->token;
+        p->followup = true;
+        snprintf(p->conv, sizeof p->conv, "%s", conv_id);
+        acdm_inbound in = {.struct_size = sizeof in, .kind = "chat", .from = from, .conversation = conv,
+                           .text = text};
+        rc = b->host->submit(inst, &in, submitted, p);
+    }
+    if (rc < 0) { free(p); problem(b, resp, 400, "Invalid message", "the core refused the message"); }
+    else resp->defer = 1;
+    json_decref(o);
+}
+
+/* ---------------------------------------------------------------- callbacks to the bot platform */
+
+static void callback_done(acdm_instance *inst, void *priv, void *user, int status, const char *body,
+                          size_t body_len, const char *error)
+{
+    (void)body; (void)body_len;
+    chatbot *b = priv;
+    char *bericht = user;   /* "R<bericht>" for a reply, "E<bericht>" for the return */
+    if (bericht[0] == 'R') {
+        char pj[300];
+        bool ok = status >= 200 && status < 300;
+        snprintf(pj, sizeof pj, "{\"delivery\":\"%s\",\"attempts\":1%s%s%s}", ok ? "delivered" : "failed",
+                 ok ? "" : ",\"error\":\"", ok ? "" : (error ? "transport error" : "HTTP error"), ok ? "" : "\"");
+        b->host->delivery_report(inst, bericht + 1, NULL, pj);
+    } else if (status < 200 || status >= 300) {
+        b->host->log(inst, ACDM_PLOG_WARN, "return_url: the bot platform did not take conversation of "
+                     "bericht %s back (status %d%s%s)", bericht + 1, status, error ? ": " : "", error ? error : "");
+    }
+    free(bericht);
+}
+
+static void callback(chatbot *b, const char *url, const char *tag_bericht, json_t *doc)
+{
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    const char *headers[3] = {"Content-Type: application/json", b->c.cb_auth, NULL};
+    acdm_http_out req = {.struct_size = sizeof req, .method = "POST", .url = url, .headers = headers,
+                         .body = body, .body_len = body ? strlen(body) : 0, .timeout_ms = 10000};
+    char *tag = strdup(tag_bericht);
+    if (!body || !tag || b->host->http_request(b->inst, &req, callback_done, tag) < 0) free(tag);
+    free(body);
+}
+
+static const char *conv_id_of(chatbot *b, const char *conv)
+{
+    const char *iname = b->host->instance_name(b->inst);
+    size_t n = strlen(iname);
+    return conv && !strncmp(conv, iname, n) && conv[n] == ':' ? conv + n + 1 : conv;
+}
+
+static int cb_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
+{
+    chatbot *b = priv;
+    b->replies++;
+    if (!b->c.reply_url) {
+        b->host->delivery_report(inst, r->bericht_id, r->text,
+                                 "{\"delivery\":\"failed\",\"error\":\"no reply_url configured for this chatbot instance\"}");
+        return 0;
+    }
+    char tag[64];
+    snprintf(tag, sizeof tag, "R%s", r->bericht_id);
+    callback(b, b->c.reply_url, tag, json_pack("{s:s?, s:s, s:s?, s:s?}", "conversation_id",
+             conv_id_of(b, r->conversation), "bericht", r->bericht_id, "agent", r->agent, "text", r->text));
+    return 0;
+}
+
+static void cb_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
+{
+    (void)inst;
+    chatbot *b = priv;
+    if (ev->type != ACDM_EV_ENDED || !b->c.return_url) return;
+    char tag[64];
+    snprintf(tag, sizeof tag, "E%s", ev->bericht_id);
+    callback(b, b->c.return_url, tag, json_pack("{s:s?, s:s, s:s}", "conversation_id",
+             conv_id_of(b, ev->conversation), "bericht", ev->bericht_id, "event", "ended"));
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+static int cb_init(acdm_instance *inst, void *priv, const acdm_host *host, const char *config_json,
+                   char *err, size_t errlen)
+{
+    chatbot *b = priv;
+    b->host = host;
+    b->inst = inst;
+    return cfg_parse(config_json, &b->c, err, errlen);
+}
+
+static int cb_start(acdm_instance *inst, void *priv)
+{
+    chatbot *b = priv;
+    if (b->host->http_route(inst, "POST", "/handoff", post_handoff) < 0 ||
+        b->host->http_route(inst, "POST", "/messages", post_message) < 0)
+        return -1;
+    b->host->log(inst, ACDM_PLOG_INFO, "chatbot handoff at POST /channels/%s/handoff", b->host->instance_name(inst));
+    return 0;
+}
+
+static int cb_reload(acdm_instance *inst, void *priv, const char *config_json, char *err, size_t errlen)
+{
+    (void)inst;
+    chatbot *b = priv;
+    cfg c;
+    if (cfg_parse(config_json, &c, err, errlen)) return -1;
+    cfg_free(&b->c);
+    b->c = c;
+    return 0;
+}
+
+static void cb_destroy(acdm_instance *inst, void *priv)
+{
+    (void)inst;
+    chatbot *b = priv;
+    cfg_free(&b->c);
+    free(b->body);
+}
+
+static const acdm_plugin descriptor = ACDM_PLUGIN_INIT(
+    .name = "chatbot",
+    .version = "1.0.0",
+    .description = "Chatbot handoff: a bot hands a conversation (transcript, summary) to an agent",
+    .kinds = "chat",
+    .instance_size = sizeof(chatbot),
+    .check_config = cb_check_config,
+    .init = cb_init,
+    .start = cb_start,
+    .reload = cb_reload,
+    .deliver = cb_deliver,
+    .on_event = cb_event,
+    .destroy = cb_destroy,
+);
+
+ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &descriptor; }

@@ -1,0 +1,276 @@
+"""Web chat channel (channels/webchat): a visitor's widget socket against an agent's /ws, on the
+real daemon. Chat end to end with typing both ways and a resume after a dropped connection, the
+waiting position, the closed queue with a left message, attachments, inactivity, and bad input
+(foreign origin, oversized messages and attachments, malformed frames)."""
+import base64
+import json
+import time
+
+from acdmtest import PLUGINS, AcdmTestCase, WsClient, WsClosed, base_config, http_request, wait_until
+
+ORIGIN = "http://shop.example.nl"
+
+
+def webchat_config(**over):
+    conf = {"allowed_origins": [ORIGIN, "http://127.0.0.1:8080"], "inactivity_s": 60,
+            "reconnect_grace_s": 30,
+            "attachments": {"max_bytes": 4096, "types": ["text/plain", "image/png"]}}
+    conf.update(over)
+    cfg = base_config(PLUGINS, channels=[
+        {"name": "site1", "plugin": "webchat", "queue": "algemeen", "config": conf}])
+    cfg["queues"].append({"name": "berichten", "title": "Achtergelaten berichten", "strategy": "linear"})
+    cfg["queues"][0]["quick_drop_s"] = 30
+    return cfg
+
+
+class Visitor:
+    """The widget's side of the protocol."""
+
+    def __init__(self, tc, d, resume=None, origin=ORIGIN):
+        path = "/channels/site1/ws" + ("?resume=%s" % resume if resume else "")
+        self.ws = WsClient(d.host, d.port, path, headers={"Origin": origin} if origin else None)
+        tc.sockets.append(self.ws)
+        self.hello = self.ws.expect("hello", 10)
+        self.token = self.hello["token"]
+
+    def say(self, text):
+        self.ws.send({"type": "message", "text": text})
+
+    def expect(self, type_, timeout=10, **match):
+        return self.ws.expect(type_, timeout, **match)
+
+
+class WebChat(AcdmTestCase):
+    def start(self, **over):
+        cfg = webchat_config(**over)
+        # the base config has no quick-drop setting; ignore it when the config refuses it
+        d = self.daemon(cfg, start=False)
+        d.start()
+        return d
+
+    def test_widget_and_demo_are_served(self):
+        d = self.start()
+        r = d.request("GET", "/channels/site1/widget.js", token=None)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("javascript", r.headers.get("content-type", ""))
+        self.assertIn(b"acdm web chat widget", r.body)
+        r = d.request("GET", "/channels/site1/widget.css", token=None)
+        self.assertEqual(r.status, 200, r)
+        r = d.request("GET", "/channels/site1/demo", token=None)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn(b'<script src="/channels/site1/widget.js"', r.body)
+        self.assertIn(b'lang="nl"', r.body)
+
+    def test_chat_end_to_end_with_typing_and_resume(self):
+        d = self.start()
+        agent = self.agent_ws(d, "agent1")
+        v = Visitor(self, d)
+        self.assertEqual(v.hello["state"], "new")
+        self.assertEqual(v.hello["texts"]["send"], "Versturen")         # Dutch by default
+        self.assertEqual(v.hello["transcript"], [])
+        v.say("Hallo, ik heb een vraag over mijn paspoort")
+        offer = agent.expect("offer", 10)
+        bid = offer["bericht"]["id"]
+        self.assertEqual(offer["bericht"]["channel"], "site1")
+        self.assertEqual(offer["bericht"]["kind"], "chat")
+        self.assertEqual(agent.request({"type": "accept", "bericht": bid})["type"], "ack")
+        v.expect("agent_joined")
+        v.expect("state", state="active")
+
+        # typing both ways
+        v.ws.send({"type": "typing"})
+        agent.expect("typing", 5, bericht=bid)
+        self.assertEqual(agent.request({"type": "typing", "bericht": bid})["type"], "ack")
+        v.expect("typing")
+
+        # agent -> visitor, visitor -> agent
+        self.assertEqual(agent.request({"type": "message", "bericht": bid, "text": "Waarmee kan ik helpen?"})["type"], "ack")
+        m = v.expect("message", **{"from": "agent"})
+        self.assertEqual(m["text"], "Waarmee kan ik helpen?")
+        v.say("Hoe lang duurt een aanvraag?")
+        m = agent.expect("message", 5, bericht=bid)
+        self.assertEqual(m["text"], "Hoe lang duurt een aanvraag?")
+
+        # the network drops; the page comes back with its resume token: same conversation
+        v.ws.close()
+        time.sleep(0.3)
+        self.assertEqual(agent.request({"type": "message", "bericht": bid, "text": "Twee weken."})["type"], "ack")
+        v2 = Visitor(self, d, resume=v.token)
+        self.assertEqual(v2.token, v.token)
+        self.assertEqual(v2.hello["state"], "active")
+        texts = [(m["from"], m["text"]) for m in v2.hello["transcript"]]
+        self.assertIn(("visitor", "Hallo, ik heb een vraag over mijn paspoort"), texts)
+        self.assertIn(("agent", "Twee weken."), texts)        # sent while the visitor was away
+        v2.say("Dank u wel")
+        m = agent.expect("message", 5, bericht=bid)
+        self.assertEqual(m["text"], "Dank u wel")
+
+        # the thread is stored with the bericht
+        b = d.bericht(bid)
+        stored = json.dumps(b)
+        self.assertIn("Dank u wel", stored)
+        self.assertIn("Twee weken.", stored)
+
+        # the visitor ends the chat: the agent hears it
+        v2.ws.send({"type": "end"})
+        v2.expect("ended", by="visitor")
+        agent.expect("customer_ended", 5, bericht=bid)
+
+    def test_agent_ends_and_visitor_starts_again(self):
+        d = self.start()
+        agent = self.agent_ws(d, "agent1")
+        v = Visitor(self, d)
+        v.say("Vraag 1")
+        bid = agent.expect("offer", 10)["bericht"]["id"]
+        agent.request({"type": "accept", "bericht": bid})
+        v.expect("state", state="active")
+        self.assertEqual(agent.request({"type": "complete", "bericht": bid})["type"], "ack")
+        v.expect("ended", by="agent")
+        agent.request({"type": "wrapup_end", "bericht": bid})
+        v.say("Nog een vraag")
+        offer = agent.expect("offer", 10)
+        self.assertNotEqual(offer["bericht"]["id"], bid)
+
+    def test_waiting_position_updates(self):
+        d = self.start()
+        v1 = Visitor(self, d)
+        v1.say("eerste")
+        q1 = v1.expect("queue")
+        self.assertEqual(q1["position"], 1)
+        v2 = Visitor(self, d)
+        v2.say("tweede")
+        q2 = v2.expect("queue")
+        self.assertEqual(q2["position"], 2)
+        self.assertIn("estimate_s", q2)
+        v1.ws.send({"type": "end"})
+        v1.expect("ended")
+        q = v2.expect("queue", 10, position=1)       # moved up, pushed within a few seconds
+        self.assertEqual(q["position"], 1)
+
+    def test_quick_drop_when_the_visitor_leaves_at_once(self):
+        d = self.start()
+        v = Visitor(self, d)
+        v.say("toch maar niet")
+        bid = v.expect("state", state="waiting")["reference"]
+        v.ws.send({"type": "end"})
+        v.expect("ended")
+        b = wait_until(lambda: (lambda b: b if b.get("state") == "abandoned" else None)(d.bericht(bid)), 5,
+                       what="bericht abandoned")
+        self.assertIn("quick_drop", json.dumps(b))
+
+    def test_closed_queue_leave_a_message(self):
+        d = self.start(leave_message_queue="berichten")
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
+        v = Visitor(self, d)
+        v.say("Is er iemand?")
+        c = v.expect("closed")
+        self.assertEqual(c["text"], "De chat is gesloten, probeer het later.")   # the queue's chat text
+        v.ws.send({"type": "leave_message", "name": "Piet", "email": "piet@example.nl",
+                   "text": "Bel mij terug over mijn aanvraag"})
+        left = v.expect("left_message")
+        self.assertIn("Bedankt", left["text"])
+        wait_until(lambda: d.queue("berichten")["waiting"] == 1, 5, what="the left message waiting in berichten")
+        self.assertEqual(d.queue("berichten")["waiting_by_kind"], {"email": 1})
+
+    def test_attachments(self):
+        d = self.start()
+        agent = self.agent_ws(d, "agent1")
+        v = Visitor(self, d)
+        v.say("Ik stuur een bestand")
+        bid = agent.expect("offer", 10)["bericht"]["id"]
+        agent.request({"type": "accept", "bericht": bid})
+        v.expect("state", state="active")
+        data = b"kenteken AB-12-CD\n" * 10
+        v.ws.send({"type": "attachment_start", "filename": "brief.txt", "content_type": "text/plain", "size": len(data)})
+        v.expect("attachment_ready")
+        v.ws.send({"type": "attachment_chunk", "data": base64.b64encode(data[:100]).decode()})
+        v.ws.send({"type": "attachment_chunk", "data": base64.b64encode(data[100:]).decode()})
+        v.ws.send({"type": "attachment_end"})
+        m = agent.expect("message", 5, bericht=bid)
+        self.assertIn("brief.txt", m["text"])
+        aid = wait_until(lambda: self._attachment_id(d, bid), 5, what="attachment in the thread")
+        tok = d.token("agent", "agent1")
+        r = http_request(d.host, d.port, "GET", "/api/v1/attachments/%s" % aid,
+                         headers={"Authorization": "Bearer %s" % tok})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, data)
+        self.assertEqual(r.headers.get("content-type"), "text/plain")
+        self.assertIn("brief.txt", r.headers.get("content-disposition", ""))
+        # another agent may not read it; an unknown id is 404
+        tok2 = d.token("agent", "agent2")
+        r = http_request(d.host, d.port, "GET", "/api/v1/attachments/%s" % aid,
+                         headers={"Authorization": "Bearer %s" % tok2})
+        self.assertProblem(r, 403, "not yours")
+        self.assertProblem(d.request("GET", "/api/v1/attachments/nope"), 404, "no such attachment")
+
+        # too big and the wrong type are refused with a clear text
+        v.ws.send({"type": "attachment_start", "filename": "groot.png", "content_type": "image/png", "size": 5000})
+        e = v.expect("error")
+        self.assertEqual(e["code"], "too_big")
+        self.assertIn("maximaal 4 kB", e["text"])
+        v.ws.send({"type": "attachment_start", "filename": "x.exe", "content_type": "application/x-msdownload", "size": 10})
+        e = v.expect("error")
+        self.assertEqual(e["code"], "bad_type")
+        self.assertIn("text/plain", e["text"])
+        # a chunk larger than announced
+        v.ws.send({"type": "attachment_start", "filename": "a.txt", "content_type": "text/plain", "size": 3})
+        v.expect("attachment_ready")
+        v.ws.send({"type": "attachment_chunk", "data": base64.b64encode(b"abcdefgh").decode()})
+        e = v.expect("error")
+        self.assertEqual(e["code"], "too_big")
+
+    def _attachment_id(self, d, bid):
+        b = d.bericht(bid)
+        for m in b.get("messages", []):
+            p = m.get("payload")
+            if isinstance(p, str):
+                p = json.loads(p)
+            if p and p.get("attachments"):
+                return p["attachments"][0]["id"]
+        return None
+
+    def test_bad_input(self):
+        d = self.start(max_message_chars=50)
+        # a foreign origin, or none, is refused at the upgrade
+        with self.assertRaises(WsClosed) as cm:
+            Visitor(self, d, origin="http://evil.example.com")
+        self.assertIn("403", str(cm.exception))
+        with self.assertRaises(WsClosed):
+            Visitor(self, d, origin=None)
+        v = Visitor(self, d)
+        v.say("x" * 51)
+        e = v.expect("error")
+        self.assertEqual(e["code"], "too_long")
+        self.assertEqual(e["text"], "Uw bericht is te lang: maximaal 50 tekens.")
+        v.ws.send_text("{not json")
+        e = v.expect("error")
+        self.assertEqual(e["code"], "malformed")
+        v.ws.send({"type": "message"})
+        e = v.expect("error")
+        self.assertIn("text: required", e["text"])
+        v.ws.send({"type": "fly"})
+        e = v.expect("error")
+        self.assertIn("unknown message type", e["text"])
+        v.ws.send({"type": "leave_message", "text": "hoi", "email": "geen-adres"})
+        e = v.expect("error")
+        self.assertIn("email", e["text"])
+        # a frame over the core's 64 KiB limit closes the socket (1009), the daemon carries on
+        v.ws.send_text(json.dumps({"type": "message", "text": "y" * 70000}))
+        with self.assertRaises(WsClosed):
+            for _ in range(5):
+                v.ws.recv(5)
+        self.assertEqual(d.request("GET", "/api/v1/health").status, 200)
+        # a bad instance config is refused by reload with the field named
+        cfg = webchat_config()
+        cfg["channels"][0]["config"]["allowed_origins"] = ["shop.example.nl"]
+        d.write_config(cfg)
+        self.assertProblem(d.request("POST", "/api/v1/reload"), 422, "allowed_origins[0]")
+
+    def test_inactivity_ends_the_chat(self):
+        d = self.start(inactivity_s=5)
+        v = Visitor(self, d)
+        v.say("hallo?")
+        v.expect("queue")
+        e = v.expect("ended", 12)
+        self.assertEqual(e["by"], "timeout")
+        self.assertIn("stil", e["text"])
