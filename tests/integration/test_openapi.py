@@ -4,6 +4,7 @@ Run from the repository root:
     python3 -m unittest tests/integration/test_openapi.py
 Needs PyYAML (Debian: python3-yaml).
 """
+import glob
 import os
 import re
 import unittest
@@ -24,9 +25,11 @@ def load_doc():
 
 
 def code_routes():
-    """(METHOD, /path/{param}) pairs registered in core/api.c."""
-    with open(API_C, encoding="utf-8") as f:
-        src = f.read()
+    """(METHOD, /path/{param}) pairs registered in core/api.c and core/api_*.c."""
+    src = ""
+    for path in [API_C] + sorted(glob.glob(os.path.join(ROOT, "core", "api_*.c"))):
+        with open(path, encoding="utf-8") as f:
+            src += f.read() + "\n"
     src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)  # ignore commented-out calls
     src = re.sub(r"//[^\n]*", "", src)
     routes = set()
