@@ -122,8 +122,8 @@ int acdm_time_parse(const char *s, int64_t *ms)
 {
     if (!s || !*s || strlen(s) > 40) return ACDM_EINVAL;
     size_t n = strlen(s);
-    if (strspn(s, "0123456789") == n) {            /* epoch milliseconds */
-        if (n > 15) return ACDM_EINVAL;
+    if (strspn(s, "0123456789") == n) {            /* epoch milliseconds (1973 and later) */
+        if (n < 12 || n > 15) return ACDM_EINVAL;
         *ms = strtoll(s, NULL, 10);
         return 0;
     }

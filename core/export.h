@@ -27,7 +27,7 @@ void acdm_csv_field(acdm_buf *b, const char *s);
 
 /* "2026-11-01", "2026-11-01T08:30", "2026-11-01T08:30:00Z", "...+01:00", "...-0500", fractions
  * of a second, ' ' instead of 'T'; without a zone: local time (the configured timezone). Or an
- * integer of epoch milliseconds. 0 and *ms, or ACDM_EINVAL. */
+ * integer of epoch milliseconds (12..15 digits). 0 and *ms, or ACDM_EINVAL. */
 int acdm_time_parse(const char *s, int64_t *ms);
 /* UTC, "2026-11-01T07:30:00.000Z". */
 void acdm_time_iso(int64_t ms, char out[48]);

@@ -657,7 +657,7 @@ END_TEST
 START_TEST(oidc_errors)
 {
     REJECT("{\"oidc\":{\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"}}}",
-           "t.json: oidc: missing required key \"issuer\" in an oidc settings object");
+           "t.json: oidc: missing required key \"issuer\" in an oidc settings");
     REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"role_map\":{\"x\":\"admin\"}}}",
            "t.json: oidc: missing \"jwks_file\" or \"jwks_url\"");
     REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"jwks_url\":\"https://x/k\",\"role_map\":{\"x\":\"admin\"}}}",
