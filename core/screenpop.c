@@ -18,6 +18,7 @@ typedef struct {
     char agent[ACDM_NAME_MAX + 1];
     char bericht[37];
     int64_t started;
+    int timeout_ms;
 } pop_req;
 
 static void add_encoded(char **out, size_t *n, size_t *cap, const char *v)
@@ -85,6 +86,11 @@ static void pop_done(void *user, int status, const char *body, size_t len, const
     if (e->stopping || !e->model) { free(r); return; }
     acdm_agent *a = acdm_model_agent(e->model, r->agent);
     acdm_bericht *b = acdm_model_bericht(e->model, r->bericht);
+    char why[128];
+    if (status == -28) {   /* CURLE_OPERATION_TIMEDOUT */
+        snprintf(why, sizeof why, "timeout: the case system did not answer within %d ms", r->timeout_ms);
+        error = why;
+    }
     if (status < 0 || status >= 400)
         acdm_log(ACDM_LOG_INFO, WHO, "bericht %s: case system %s after %lld ms", r->bericht,
                  status < 0 ? (error ? error : "failed") : "answered with an error",
@@ -117,6 +123,7 @@ void acdm_screenpop_offer(acdm_engine *e, const acdm_bericht *b, const acdm_agen
     snprintf(r->agent, sizeof r->agent, "%s", a->id);
     snprintf(r->bericht, sizeof r->bericht, "%s", b->id);
     r->started = acdm_now_ms();
+    r->timeout_ms = sp->timeout_ms;
     int rc = acdm_plugins_core_get(e->plugins, url, sp->timeout_ms, SCREENPOP_MAX_BODY, pop_done, r);
     if (rc) {
         acdm_log(ACDM_LOG_WARN, WHO, "bericht %s: cannot start the request: %s", b->id, acdm_strerror(rc));
