@@ -161,6 +161,7 @@ int acdm_time_parse(const char *s, int64_t *ms)
         t = timegm(&tm);
     } else if (*p == '+' || *p == '-' || *p == ' ') {   /* ' ': a '+' decoded from a URL */
         int sign = *p == '-' ? -1 : 1, oh = digits(p + 1, 2), om;
+        if (oh < 0) return ACDM_EINVAL;   /* before reading on: p[1] or p[2] may be the end */
         const char *q = p + 3;
         if (*q == ':') q++;
         om = digits(q, 2);
