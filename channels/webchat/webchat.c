@@ -191,6 +191,7 @@ static const char *const default_texts[][2] = {
     {"reconnecting", "De verbinding is verbroken. Opnieuw verbinden…"},
     {"waiting", "U bent nummer {position} in de wachtrij."},
     {"estimate", "Geschatte wachttijd: ongeveer {minutes} minuten."},
+    {"waiting_next", "U bent aan de beurt. Een medewerker neemt uw chat zo aan."},
     {"joined", "Een medewerker is nu bij u."},
     {"agent_typing", "Medewerker typt…"},
     {"ended_agent", "De medewerker heeft het gesprek beëindigd."},

@@ -49,8 +49,10 @@
   var closeBtn = el('button', {type: 'button', 'class': P + 'close', 'aria-label': texts.close_button}, '×');
   header.appendChild(title); header.appendChild(closeBtn);
   var status = el('p', {id: P + 'status', 'class': P + 'status', role: 'status', 'aria-live': 'polite'});
-  var log = el('ol', {id: P + 'log', 'class': P + 'log', role: 'log', 'aria-live': 'polite',
-                      'aria-label': texts.title, tabindex: '0'});
+  var log = el('div', {id: P + 'log', 'class': P + 'log', role: 'log', 'aria-live': 'polite',
+                       'aria-label': texts.title, tabindex: '0'});
+  var list = el('ol', {'class': P + 'list'});
+  log.appendChild(list);
   var typingEl = el('p', {id: P + 'typing', 'class': P + 'typing', 'aria-live': 'polite'});
   var alertEl = el('p', {id: P + 'alert', 'class': P + 'alert', role: 'alert'});
   var form = el('form', {'class': P + 'form', id: P + 'form'});
@@ -112,13 +114,13 @@
     var meta = el('span', {'class': P + 'meta'}, who(m.from) + ' ' + fmtTime(m.ts));
     var body = el('span', {'class': P + 'text'}, m.text);
     li.appendChild(meta); li.appendChild(body);
-    log.appendChild(li);
+    list.appendChild(li);
     log.scrollTop = log.scrollHeight;
     if (m.from === 'agent') typingEl.textContent = '';
   }
   function setStatus(s) { status.textContent = s || ''; }
   function showQueue(pos, est) {
-    if (!pos) return;
+    if (!pos) { setStatus(t('waiting_next')); return; }
     var s = t('waiting', {position: pos});
     if (est > 0) s += ' ' + t('estimate', {minutes: Math.max(1, Math.round(est / 60))});
     setStatus(s);
@@ -162,7 +164,7 @@
       attach = m.attachments ? {max: m.max_attachment_bytes, types: m.attachment_types || []} : null;
       if (attach) file.setAttribute('accept', attach.types.join(','));
       saved.token = m.token; save();
-      log.textContent = ''; transcript = [];
+      list.textContent = ''; transcript = [];
       if (!(m.transcript || []).length && texts.greeting)
         addLine({from: 'system', text: texts.greeting, ts: Date.now(), greeting: true});
       (m.transcript || []).forEach(addLine);

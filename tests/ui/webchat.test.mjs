@@ -1,0 +1,167 @@
+// webchat.test.mjs -- the web chat widget in headless Chromium against the real acdmd: a visitor
+// page on another origin embeds the widget with one script tag and chats with an agent who uses
+// the agent desk (core/ui/agent.html) in a second browser context; the visitor reloads the page
+// mid-chat and the conversation continues; a page on a foreign origin gets no chat; the open
+// widget has no serious/critical axe-core violations; the transcript downloads.
+// Run: cd tests/ui && CHROMIUM_PATH=/usr/bin/chromium node --test webchat.test.mjs
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+const { Daemon, REPO, uiConfig, sleep } = require('./acdm.js');
+
+const ART = path.join(REPO, 'tests', 'artifacts');
+fs.mkdirSync(ART, { recursive: true });
+const T = 20_000;
+
+// two small "websites": one allowed to embed the chat, one not
+function site() {
+  const srv = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Gemeente Voorbeeld</title></head>
+<body><header><h1>Gemeente Voorbeeld</h1></header><main><p>Welkom op onze website.</p></main>
+<script src="${srv.daemonBase}/channels/website/widget.js" async></script></body></html>`);
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
+}
+const shop = await site();
+const evil = await site();
+const shopOrigin = `http://127.0.0.1:${shop.address().port}`;
+
+const cfg = uiConfig();
+cfg.channels = [{ name: 'website', plugin: 'webchat', queue: 'algemeen',
+  config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente' } }];
+const d = await new Daemon(cfg).start();
+shop.daemonBase = evil.daemonBase = d.base;
+const agentToken = d.token('agent', 'agent1');
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+
+after(async () => {
+  await browser.close();
+  shop.close();
+  evil.close();
+  await d.stop();
+});
+
+async function newPage() {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL', acceptDownloads: true });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  return page;
+}
+
+async function until(fn, what, ms = T) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await sleep(150);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+async function agentDesk() {
+  const page = await newPage();
+  await page.goto(d.base + '/index.html');
+  await page.locator('#token').fill(agentToken);
+  await page.locator('#signin button[type=submit]').click();
+  await page.waitForURL(/agent\.html/);
+  await page.locator('#my-state').filter({ hasText: /sinds|since/ }).waitFor();
+  if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
+  await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
+  await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
+  for (const cb of await page.locator('#queues input[type=checkbox]').all()) {
+    const label = await page.locator(`label[for="${await cb.getAttribute('id')}"]`).textContent();
+    await cb.setChecked(label === 'Algemene vragen');
+  }
+  await until(async () => {
+    const a = (await d.request('GET', '/api/v1/agents')).json.agents.find((x) => x.id === 'agent1');
+    return a.state === 'ready' && a.queues.some((q) => q.queue === 'algemeen' && q.joined);
+  }, 'agent1 ready in algemeen');
+  return page;
+}
+
+async function seriousAxe(page) {
+  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const res = await page.evaluate(() => axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }));
+  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+test('visitor widget chats with the agent desk; a reload mid-chat keeps the conversation', { timeout: 150_000 }, async () => {
+  const agent = await agentDesk();
+  const visitor = await newPage();
+  await visitor.goto(shopOrigin + '/');
+  await visitor.getByRole('button', { name: 'Chat openen' }).click();
+  const dialog = visitor.getByRole('dialog', { name: 'Chat met de gemeente' });
+  await dialog.waitFor();
+  await dialog.getByText('Welkom! Stel hier uw vraag').waitFor();
+  const input = dialog.getByLabel('Uw bericht');
+  await input.fill('Hoe vraag ik een parkeervergunning aan?');
+  await input.press('Enter');
+  await dialog.locator('.acdm-wc-from-visitor', { hasText: 'Hoe vraag ik een parkeervergunning aan?' }).waitFor();
+  await dialog.getByText(/U bent nummer \d+ in de wachtrij|U bent aan de beurt|Een medewerker is nu bij u/).waitFor();
+  await visitor.screenshot({ path: path.join(ART, 'webchat-visitor-waiting.png') });
+
+  // the agent desk gets the offer and takes it
+  const offer = agent.locator('.offer').first();
+  await offer.waitFor();
+  await offer.getByRole('button', { name: /aannemen/ }).click();
+  const card = agent.locator('.card').first();
+  await card.locator('.thread').getByText('Hoe vraag ik een parkeervergunning aan?').waitFor();
+  await dialog.getByText('Een medewerker is nu bij u.').first().waitFor();
+  await card.getByLabel(/Antwoord aan/).fill('Dat kan via het formulier op onze website.');
+  await card.getByRole('button', { name: 'Versturen' }).click();
+  await dialog.locator('.acdm-wc-from-agent', { hasText: 'Dat kan via het formulier op onze website.' }).waitFor();
+  await agent.screenshot({ path: path.join(ART, 'webchat-agent.png') });
+  await visitor.screenshot({ path: path.join(ART, 'webchat-visitor-chat.png') });
+
+  // reload mid-chat: the widget comes back open with the whole conversation, and goes on
+  await visitor.reload();
+  const dialog2 = visitor.getByRole('dialog', { name: 'Chat met de gemeente' });
+  await dialog2.locator('.acdm-wc-from-agent', { hasText: 'Dat kan via het formulier op onze website.' }).waitFor();
+  await dialog2.locator('.acdm-wc-from-visitor', { hasText: 'Hoe vraag ik een parkeervergunning aan?' }).waitFor();
+  const input2 = dialog2.getByLabel('Uw bericht');
+  await input2.fill('Dank u, en wat kost het?');
+  await dialog2.getByRole('button', { name: 'Versturen' }).click();
+  await card.locator('.thread').getByText('Dank u, en wat kost het?').waitFor();
+  await card.getByLabel(/Antwoord aan/).fill('Ongeveer 80 euro per jaar.');
+  await card.getByRole('button', { name: 'Versturen' }).click();
+  await dialog2.locator('.acdm-wc-from-agent', { hasText: 'Ongeveer 80 euro per jaar.' }).waitFor();
+
+  // the visitor downloads the transcript
+  const [download] = await Promise.all([visitor.waitForEvent('download'),
+    dialog2.getByRole('button', { name: 'Gesprek downloaden' }).click()]);
+  const file = path.join(ART, 'webchat-transcript.txt');
+  await download.saveAs(file);
+  const text = fs.readFileSync(file, 'utf8');
+  assert.match(text, /U: Hoe vraag ik een parkeervergunning aan\?/);
+  assert.match(text, /Medewerker: Ongeveer 80 euro per jaar\./);
+
+  // accessibility of the open widget with a conversation in it
+  assert.deepEqual(await seriousAxe(visitor), []);
+
+  // the visitor ends the chat
+  await dialog2.getByRole('button', { name: 'Chat beëindigen' }).click();
+  await dialog2.getByText('U heeft het gesprek beëindigd.').waitFor();
+  assert.deepEqual(visitor.errors, []);
+  await agent.context().close();
+  await visitor.context().close();
+});
+
+test('a page on a foreign origin gets no chat', { timeout: 60_000 }, async () => {
+  const page = await newPage();
+  await page.goto(`http://127.0.0.1:${evil.address().port}/`);
+  await page.getByRole('button', { name: 'Chat openen' }).click();
+  await page.getByText('De verbinding is verbroken. Opnieuw verbinden…').waitFor();
+  assert.equal(await page.locator('.acdm-wc-msg').count(), 0);
+  await page.context().close();
+});
