@@ -90,6 +90,20 @@ static int call(const char *base, const char *token, const char *method, const c
     return ret;
 }
 
+/* An audit event for an action on the host (no token): the actor is the OS user. */
+static void host_audit(acdm_store *st, const char *action, const char *target)
+{
+    const char *user = getenv("SUDO_USER");
+    if (!user) user = getenv("USER");
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s?}", "actor", user ? user : "unknown", "role", "host",
+                          "action", action, "target", target);
+    char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    acdm_event_row ev = {.ts_ms = acdm_now_ms(), .type = "audit", .detail_json = dj};
+    if (dj) acdm_store_append_event(st, &ev);
+    free(dj);
+    json_decref(d);
+}
+
 /* The event log from the store itself (no daemon needed), written out in chunks. */
 typedef struct { acdm_buf b; acdm_export_format f; int n; FILE *out; int werr; } export_out;
 
@@ -139,6 +153,13 @@ static int export_events(const char *data_dir, const char *since, const char *un
         ret = 1;
     } else if (file) {
         printf("%d events written to %s\n", n, file);
+    }
+    if (!ret) {
+        char target[128], a[48], z[48];
+        acdm_time_iso(s, a);
+        acdm_time_iso(u, z);
+        snprintf(target, sizeof target, "%s..%s", a, z);
+        host_audit(st, "export", target);
     }
     acdm_buf_free(&x.b);
     acdm_store_close(st);
@@ -251,7 +272,12 @@ int main(int argc, char **argv)
             } else {
                 char tok[64];
                 if (acdm_store_token_create(st, role, name, tok)) { fprintf(stderr, "acdmctl: could not store the token\n"); ret = 1; }
-                else printf("%s\n", tok);
+                else {
+                    char target[160];
+                    snprintf(target, sizeof target, "%s:%s", role, name);
+                    host_audit(st, "token_create", target);
+                    printf("%s\n", tok);
+                }
                 acdm_store_close(st);
             }
         }

@@ -145,6 +145,9 @@ static void get_events(void *user, acdm_req *r)
     snprintf(name, sizeof name, "attachment; filename=\"acdm-events-%.10s-%.10s.%s\"", a, z, f == ACDM_EXPORT_CSV ? "csv" : "json");
     acdm_http_add_header(r, "Content-Disposition", name);
     acdm_log(ACDM_LOG_INFO, WHO, "export of %d events (%s .. %s) by %s", x.n, a, z, who.name);
+    char target[112];
+    snprintf(target, sizeof target, "%s..%s", a, z);
+    acdm_engine_audit(e, &who, "export", target, NULL);
     acdm_http_reply(r, 200, acdm_export_content_type(x.f), b.buf ? b.buf : "", b.len);
     acdm_buf_free(&b);
 }

@@ -183,7 +183,7 @@ class ApiData(AcdmTestCase):
         d.proc.send_signal(signal.SIGHUP)
 
         def actions():
-            items = d.get_json("/api/v1/audit")["items"]
+            items = [i for i in d.get_json("/api/v1/audit")["items"] if i["action"] != "token_create"]
             return items if len(items) >= 4 else None
         items = wait_until(actions, 10, what="four audit entries")
         got = [(i["actor"], i["role"], i["action"], i["target"]) for i in items]
@@ -192,6 +192,21 @@ class ApiData(AcdmTestCase):
                                    ("local", "admin", "reload", None),
                                    ("system", "system", "reload", "SIGHUP")])
         self.assertTrue(all(i["ts"].endswith("Z") and i["ts_ms"] > 0 for i in items))
+        # actions on the host without a token: acdmctl token create (setUp made agent1's)
+        everything = d.get_json("/api/v1/audit")["items"]
+        tc = [i for i in everything if i["action"] == "token_create"]
+        self.assertEqual([(i["role"], i["target"]) for i in tc], [("host", "agent:agent1")])
+        self.assertTrue(tc[0]["actor"])
+        # exports are audited too (API and acdmctl)
+        self.assertEqual(d.request("GET", "/api/v1/events?since=%s" % iso(self.t0 - 60)).status, 200)
+        res = d.ctl("export", "--since", iso(self.t0 - 60), url=False)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        ex = wait_until(lambda: [i for i in d.get_json("/api/v1/audit")["items"] if i["action"] == "export"]
+                        if len([i for i in d.get_json("/api/v1/audit")["items"] if i["action"] == "export"]) == 2
+                        else None, 10, what="two export audit entries")
+        self.assertEqual([(i["actor"], i["role"]) for i in ex][0], ("local", "admin"))
+        self.assertEqual(ex[1]["role"], "host")
+        self.assertRegex(ex[0]["target"], r"^\d{4}-\d\d-\d\dT.*Z\.\.\d{4}-.*Z$")
         # a range before these actions is empty; the range is checked like the export's
         j = d.get_json("/api/v1/audit?since=2020-01-01&until=2020-01-02")
         self.assertEqual(j["items"], [])
