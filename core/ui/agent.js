@@ -119,6 +119,9 @@ async function pollQueues() {
 
 // ------------------------------------------------------------------ colleagues
 
+/** busy/wrapup: a count or a boolean, depending on the server. */
+function yesNo(v) { return typeof v === 'boolean' ? t(v ? 'yes' : 'no') : String(v ?? 0); }
+
 function renderColleagues() {
   const box = $('colleagues');
   if (!colleagues) {
@@ -131,8 +134,8 @@ function renderColleagues() {
     return h('tr', {},
       h('td', {}, c.name || c.id),
       h('td', { class: 'state state-' + state }, stateLabel(state) + (reason ? ` (${reason})` : '')),
-      h('td', { class: 'num', dataset: { since: c.since } }, dur(Date.now() - c.since)),
-      h('td', { class: 'num' }, `${c.busy ?? 0} / ${c.wrapup ?? 0}`));
+      h('td', { class: 'num', dataset: { since: c.since || '' } }, c.since ? dur(Date.now() - c.since) : t('dash')),
+      h('td', { class: 'num' }, `${yesNo(c.busy)} / ${yesNo(c.wrapup)}`));
   });
   box.replaceChildren(h('table', {},
     h('thead', {}, h('tr', {},
@@ -254,7 +257,7 @@ function newCard(brief, { state = 'active', title, focus = false } = {}) {
   c.meta = h('p', { class: 'muted' });
   c.subj = h('p', { hidden: true });
   c.endedEl = h('p', { class: 'ok', hidden: true });
-  c.thread = h('ol', { class: 'thread', role: 'log', tabindex: '0' });
+  c.thread = h('div', { class: 'thread', role: 'log', tabindex: '0' });
   c.typing = h('p', { class: 'typing', 'aria-live': 'polite' });
   c.wrapbar = h('p', { class: 'wrapbar', hidden: true });
   c.input = h('textarea', { id: `reply-${safe}`, rows: '3', 'aria-describedby': `hint-${safe}` });
@@ -330,7 +333,7 @@ function updateWrapbar(c) {
 }
 
 function msgItem(m) {
-  const li = h('li', { class: m.direction === 'out' ? 'out' : 'in' },
+  const li = h('div', { class: 'msg ' + (m.direction === 'out' ? 'out' : 'in') },
     h('span', { class: 'who' }, `${m.direction === 'out' ? t('agent.msg.out') : t('agent.msg.in')} · ${clock(m.ts)}` +
       (m.status ? ' · ' + m.status() : '')),
     m.text != null ? m.text : t('agent.msg.payload'));
@@ -395,7 +398,7 @@ async function loadHistory(c) {
     return;
   }
   const j = r.json;
-  const rows = Array.isArray(j) ? j : (j.contacts || j.history || j.berichten || []);
+  const rows = Array.isArray(j) ? j : (j.items || j.contacts || j.history || []);
   const top = j.top_topics || j.topics || [];
   c.histCount = rows.length;
   const topText = (Array.isArray(top) ? top : []).map((x) => (typeof x === 'string' ? x
@@ -617,7 +620,9 @@ function tick() {
     if (c.typingUntil && c.typingUntil < Date.now()) { c.typingUntil = 0; c.typing.textContent = ''; }
   }
   if (colleagues) {
-    for (const td of $('colleagues').querySelectorAll('td[data-since]')) td.textContent = dur(Date.now() - Number(td.dataset.since));
+    for (const td of $('colleagues').querySelectorAll('td[data-since]')) {
+      if (Number(td.dataset.since)) td.textContent = dur(Date.now() - Number(td.dataset.since));
+    }
   }
 }
 

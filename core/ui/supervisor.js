@@ -15,6 +15,9 @@ let model = null;
 let live = null;
 
 const num = (v) => (v == null ? t('dash') : String(v));
+/** Berichten of an agent in a state: from `work` when there, else the busy/wrapup field (count or boolean). */
+const count = (a, state, v) => (Array.isArray(a.work) ? a.work.filter((w) => w.state === state).length
+  : typeof v === 'boolean' ? (v ? 1 : 0) : (v ?? 0));
 
 /** The row for key in tbody, made by make(tr) the first time (cells stay, so focus stays). */
 function row(tbody, key, ncells, make) {
@@ -179,7 +182,7 @@ function renderAgents() {
     setCell(c[2], reasonLabel(a.reason, reasons));
     c[3].dataset.since = a.since;
     setCell(c[3], a.since ? dur(Date.now() - a.since) : t('dash'), 'num');
-    setCell(c[4], `${a.busy ?? 0} / ${a.wrapup ?? 0}`, 'num');
+    setCell(c[4], `${count(a, 'active', a.busy)} / ${count(a, 'wrapup', a.wrapup)}`, 'num');
     setCell(c[5], num(a.handled), 'num');
     const [login, logout] = c[6].querySelectorAll('button');
     const form = c[6].querySelector('form');

@@ -1,0 +1,139 @@
+'use strict';
+// acdm.js -- runs the real acdmd for the browser tests (as tests/integration/acdmtest.py does):
+// the sanitizer build (or $ACDM_BIN) on 127.0.0.1:0 with a temporary data folder and a config
+// written here; the port comes from its "listening on" log line. stop() sends SIGTERM and
+// checks for a clean exit (code 0, no sanitizer report).
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const ACDMD = process.env.ACDM_BIN ? path.resolve(process.env.ACDM_BIN) : path.join(REPO, 'build', 'san', 'acdmd');
+const ACDMCTL = process.env.ACDM_CTL ? path.resolve(process.env.ACDM_CTL)
+  : process.env.ACDM_BIN ? path.join(REPO, 'bin', 'acdmctl') : path.join(REPO, 'build', 'san', 'acdmctl');
+const SAN_ENV = {
+  ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',
+  UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
+};
+const SANITIZER = ['ERROR: AddressSanitizer', 'runtime error', 'LeakSanitizer', 'AddressSanitizer:'];
+
+function uiConfig() {
+  return {
+    ui_dir: path.join(REPO, 'core', 'ui'),
+    plugin_dir: path.join(REPO, 'plugins'),
+    log_level: 'info',
+    group_commit_ms: 2,
+    queues: [
+      { name: 'algemeen', title: 'Algemene vragen', strategy: 'linear', wrapup_s: 120, offer_timeout_s: 60,
+        sl_target_pct: 80, sl_seconds: 20,
+        closed_text: { default: 'Wij zijn gesloten.', chat: 'De chat is gesloten, probeer het later.' } },
+      { name: 'vergunningen', title: 'Vergunningen', strategy: 'round-robin', wrapup_s: 60, offer_timeout_s: 60,
+        closed_text: { default: 'Het team Vergunningen is gesloten.' } },
+      { name: 'email', title: 'E-mail', strategy: 'least-occupied', wrapup_s: 60, offer_timeout_s: 60,
+        closed_text: { default: 'Wij beantwoorden uw e-mail binnen twee werkdagen.' } },
+      // no agent is a member: what is queued here waits (supervisor and wallboard tests)
+      { name: 'terugbellen', title: 'Terugbelverzoeken', strategy: 'fewest-handled', wrapup_s: 60,
+        sl_target_pct: 80, sl_seconds: 14400,
+        closed_text: { default: 'Terugbelverzoeken kunnen nu niet worden aangenomen.' } },
+    ],
+    agents: [
+      { id: 'agent1', name: 'Anouk de Vries', queues: ['algemeen', 'vergunningen'], capacity: { chat: 3, email: 5 } },
+      { id: 'agent2', name: 'Mohammed El Amrani', queues: ['algemeen', 'email'], capacity: { chat: 2, email: 8 } },
+      { id: 'agent3', name: 'Sanne Jansen', queues: ['vergunningen', 'email'], capacity: { chat: 2, email: 5 } },
+    ],
+    channels: [],
+    topics: ['Paspoort', 'Rijbewijs', 'Afval', 'Parkeren', 'Belastingen', 'Vergunning'],
+    reason_codes: [{ code: 'pauze', label: 'Pauze' }, { code: 'lunch', label: 'Lunch' },
+      { code: 'overleg', label: 'Overleg' }, { code: 'training', label: 'Training' },
+      { code: 'ander-werk', label: 'Ander werk' }, { code: 'no-answer', label: 'Niet beantwoord' }],
+  };
+}
+
+class Daemon {
+  constructor(config = uiConfig()) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdm-ui-'));
+    this.config = path.join(this.dir, 'acdmd.json');
+    this.data = path.join(this.dir, 'data');
+    this.log = path.join(this.dir, 'acdmd.stderr');
+    fs.writeFileSync(this.config, JSON.stringify(config, null, 2));
+    this.proc = null;
+    this.port = null;
+  }
+
+  async start() {
+    const out = fs.openSync(this.log, 'w');
+    this.proc = spawn(ACDMD, ['-c', this.config, '--data-dir', this.data, '--listen', '127.0.0.1:0'],
+      { cwd: REPO, stdio: ['ignore', out, out], env: { ...SAN_ENV, ...process.env } });
+    fs.closeSync(out);
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve({ code, sig })));
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const m = /listening on http:\/\/([0-9.]+):(\d+)\//.exec(this.stderr());
+      if (m) { this.port = Number(m[2]); break; }
+      if (this.proc.exitCode !== null) throw new Error('acdmd exited during start-up:\n' + this.tail());
+      if (Date.now() > deadline) throw new Error('acdmd did not log "listening on" in 30 s:\n' + this.tail());
+      await sleep(30);
+    }
+    this.base = `http://127.0.0.1:${this.port}`;
+    for (;;) {
+      try { if ((await fetch(this.base + '/api/v1/health')).ok) break; } catch { /* not yet */ }
+      if (Date.now() > deadline) throw new Error('GET /api/v1/health never answered 200');
+      await sleep(50);
+    }
+    this.adminToken = fs.readFileSync(path.join(this.data, 'admin.token'), 'utf8').trim();
+    return this;
+  }
+
+  stderr() { try { return fs.readFileSync(this.log, 'utf8'); } catch { return ''; } }
+  tail(n = 40) { return this.stderr().split('\n').slice(-n).join('\n'); }
+
+  /** A new API token through acdmctl (documented form, else options before "create"). */
+  token(role, name) {
+    const base = ['-c', this.config, '--data-dir', this.data];
+    const env = { ...SAN_ENV, ...process.env };
+    delete env.ACDM_TOKEN;
+    const run = (args) => execFileSync(ACDMCTL, base.concat(args), { cwd: REPO, env, encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    try {
+      return run(['token', 'create', '--role', role, '--name', name]);
+    } catch (e) {
+      return run(['token', '--role', role, '--name', name, 'create']);
+    }
+  }
+
+  async request(method, p, body, { token = this.adminToken, headers = {} } = {}) {
+    const h = { ...headers };
+    if (token) h.Authorization = 'Bearer ' + token;
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    const r = await fetch(this.base + p, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: r.status, json, text };
+  }
+
+  postBericht(body, key) {
+    return this.request('POST', '/api/v1/berichten', body, { headers: key ? { 'Idempotency-Key': key } : {} });
+  }
+
+  async stop() {
+    if (!this.proc) return;
+    const p = this.proc;
+    this.proc = null;
+    if (p.exitCode === null) p.kill('SIGTERM');
+    const timer = setTimeout(() => p.kill('SIGKILL'), 30000);
+    const { code, sig } = await this.exited;
+    clearTimeout(timer);
+    const err = this.stderr();
+    for (const pat of SANITIZER) {
+      if (err.includes(pat)) throw new Error(`acdmd stderr has "${pat}":\n` + err.slice(Math.max(0, err.indexOf(pat) - 1500), err.indexOf(pat) + 3000));
+    }
+    if (code !== 0) throw new Error(`acdmd did not exit cleanly after SIGTERM (code ${code}, signal ${sig}):\n` + this.tail());
+    if (!process.env.ACDM_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+module.exports = { Daemon, uiConfig, sleep, REPO };
