@@ -335,7 +335,7 @@ function updateWrapbar(c) {
 function msgItem(m) {
   const li = h('div', { class: 'msg ' + (m.direction === 'out' ? 'out' : 'in') },
     h('span', { class: 'who' }, `${m.direction === 'out' ? t('agent.msg.out') : t('agent.msg.in')} · ${clock(m.ts)}` +
-      (m.status ? ' · ' + m.status() : '')),
+      (m.status && m.status() ? ' · ' + m.status() : '')),
     m.text != null ? m.text : t('agent.msg.payload'));
   m.li = li;
   return li;
@@ -353,10 +353,9 @@ function addMessage(c, m) {
 }
 
 function refreshMessage(m) {
-  if (!m.li) return;
-  const li = msgItem(m);
-  m.li.replaceWith(li);
-  m.li = li;
+  const old = m.li;
+  if (!old) return;
+  old.replaceWith(msgItem(m));   // msgItem sets m.li to the new element
 }
 
 async function loadBericht(c) {
@@ -383,9 +382,15 @@ function historyRow(x) {
   return h('tr', {},
     h('td', {}, typeof ts === 'number' ? dateTime(ts) : (ts || '')),
     h('td', {}, [x.kind ? kindLabel(x.kind) : '', x.channel || ''].filter(Boolean).join(' · ')),
-    h('td', {}, x.state || x.status || x.outcome || ''),
+    h('td', {}, x.state ? stateText(x.state) : (x.status || x.outcome || '')),
     h('td', {}, x.agent_name || x.handler || x.agent || ''),
     h('td', {}, topics));
+}
+
+function stateText(st) {
+  const k = 'bstate.' + st;
+  const v = t(k);
+  return v === k ? st : v;
 }
 
 async function loadHistory(c) {
@@ -459,8 +464,9 @@ let topicsFor = null;
 function openTopics(c) {
   topicsFor = c;
   const list = $('topics-list');
-  list.replaceChildren(...topics.map((name, i) => h('div', {},
-    h('input', { type: 'checkbox', id: 'topic-' + i, value: name }), ' ',
+  list.replaceChildren(...topics.map((name, i) => h('div', { class: 'topic' },
+    h('input', { type: 'checkbox', id: 'topic-' + i, value: name,
+      onchange: () => { $('topics-error').textContent = ''; } }), ' ',
     h('label', { for: 'topic-' + i }, name))));
   $('topics-error').textContent = '';
   $('topics-dialog').showModal();
@@ -585,6 +591,8 @@ function onMessage(m) {
       const c = work.get(m.bericht);
       if (c) record('handled', c.brief, c.title);
       removeCard(m.bericht);
+      // the server counts it too; its next `state` push carries the real figure
+      if (c && me) { me.handled = (me.handled || 0) + 1; renderMe(); }
       break;
     }
     case 'queue_stats':

@@ -39,7 +39,7 @@ export async function api(path, { method = 'GET', body, token } = {}) {
   const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   let json = null;
   try { json = await r.json(); } catch { /* not JSON */ }
-  return { status: r.status, ok: r.ok, json };
+  return { status: r.status, ok: r.ok, json, headers: r.headers };
 }
 
 /**

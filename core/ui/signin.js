@@ -72,6 +72,7 @@ document.getElementById('signin').addEventListener('submit', async (ev) => {
     msg.className = 'error';
     if (!r) msg.textContent = t('signin.unreachable');
     else if (r.status === 401) msg.textContent = t('signin.bad');
+    else if (r.status === 429) msg.textContent = t('signin.ratelimited', { s: r.headers.get('Retry-After') || '60' });
     else msg.textContent = t('signin.forbidden', { role: '?' });
     return;
   }

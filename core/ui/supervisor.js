@@ -88,7 +88,7 @@ function renderQueues() {
     setCell(c[7], num(today.abandoned), 'num');
     const sl = today.service_level_pct;
     setCell(c[8], q.sl_target_pct != null
-      ? t(sl != null ? 'sup.sl' : 'sup.sl.none', { pct: sl != null ? Math.round(sl) : '', target: q.sl_target_pct, secs: q.sl_seconds })
+      ? t(sl != null ? 'sup.sl' : 'sup.sl.none', { pct: sl != null ? Math.round(sl) : '', target: q.sl_target_pct, secs: dur((q.sl_seconds || 0) * 1000) })
       : (sl != null ? Math.round(sl) + '%' : t('dash')),
     sl != null && q.sl_target_pct != null ? (sl >= q.sl_target_pct ? 'num ok' : 'num error') : 'num');
     const a = q.agents || {};
@@ -179,7 +179,7 @@ function renderAgents() {
     const shown = !out && a.busy ? 'busy' : !out && a.wrapup ? 'wrapup' : a.state;
     setCell(c[0], name);
     setCell(c[1], stateLabel(a.state) + (shown !== a.state ? ' · ' + stateLabel(shown) : ''), 'state state-' + shown);
-    setCell(c[2], reasonLabel(a.reason, reasons));
+    setCell(c[2], out ? '' : reasonLabel(a.reason, reasons));
     c[3].dataset.since = a.since;
     setCell(c[3], a.since ? dur(Date.now() - a.since) : t('dash'), 'num');
     setCell(c[4], `${count(a, 'active', a.busy)} / ${count(a, 'wrapup', a.wrapup)}`, 'num');

@@ -197,6 +197,7 @@ test('agent desk: ready, accept an offer, reply, two topics, extend and end wrap
   await card.getByLabel('Antwoord aan jan@example.nl').fill('Ongeveer twee weken.');
   await card.getByRole('button', { name: 'Versturen' }).click();
   await card.locator('.thread .msg.out', { hasText: 'Ongeveer twee weken.' }).waitFor();
+  await card.locator('.thread .msg.out', { hasText: 'Ongeveer twee weken.' }).filter({ hasNotText: 'verzonden' }).waitFor();
   await until(async () => (await bericht(id)).messages.some((m) => m.direction === 'out' && m.text === 'Ongeveer twee weken.'),
     'the reply stored');
   // the customer writes again: appended live
@@ -490,6 +491,41 @@ needs(caps.supCommands, 'supervisor dashboard: set an agent not ready and log th
     await ag.context().close();
     await sup.context().close();
   });
+
+test('fallback: without `stats`/`queue_stats`/`colleagues` pushes the dashboard polls REST and the desk says so', { timeout: 120_000 }, async () => {
+  // a proxy between page and acdmd drops the live pushes: what the UI does with an older server
+  const drop = new Set(['stats', 'snapshot', 'queue_stats', 'colleagues']);
+  const page = await newPage();
+  await page.context().routeWebSocket(/\/ws\?/, (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((m) => { let j = {}; try { j = JSON.parse(m); } catch { /* */ } if (!drop.has(j.type)) ws.send(m); });
+  });
+  await signIn(page, tokens.sup);
+  await page.locator('#conn', { hasText: 'Bijgewerkt elke 2 s' }).waitFor();
+  await page.getByText('Dagcijfers: niet beschikbaar').waitFor();
+  const row = page.locator('#queues tr[data-key="terugbellen"]');
+  await row.waitFor();
+  const waiting = async () => Number(await row.locator('td').nth(1).textContent());
+  const w0 = await waiting();
+  await d.postBericht({ queue: 'terugbellen', kind: 'callback', from: '+31600000003', text: 'Polling' }, 'ui-poll-1');
+  await until(async () => (await waiting()) === w0 + 1, 'waiting +1 by polling');
+  // close and reopen through REST
+  await row.getByRole('button', { name: 'Wachtrij Terugbelverzoeken sluiten' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Sluiten' }).click();
+  await row.locator('td.closed').waitFor();
+  assert.equal((await d.postBericht({ queue: 'terugbellen', kind: 'callback', from: '+31600000004' }, 'ui-poll-2')).json.outcome, 'closed');
+  await row.getByRole('button', { name: 'Wachtrij Terugbelverzoeken openen' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Openen' }).click();
+  await row.locator('td.open').waitFor();
+  await shot(page, 'supervisor-polling');
+  await page.getByRole('button', { name: 'Uitloggen' }).click();
+  await signIn(page, tokens.agent1);
+  await page.getByText('Status van collega\'s: niet beschikbaar').waitFor();
+  await page.locator('#queues', { hasText: /Terugbel|Algemene vragen/ }).waitFor();
+  await page.locator('#queues div.muted', { hasText: /\d+ wachtend/ }).first().waitFor();   // from GET /api/v1/queues
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
 
 test('wallboard: tiles from ?tiles=, a queue tile that updates, the choice kept; axe clean', { timeout: 120_000 }, async () => {
   const page = await newPage();
