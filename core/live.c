@@ -78,28 +78,6 @@ json_t *acdm_live_queues_json(acdm_engine *e)
     return arr;
 }
 
-/* ------------------------------------------------------------------ a growable text */
-
-typedef struct { char *p; size_t n, cap; bool oom; } sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
 /* ------------------------------------------------------------------ pushes */
 
 static void send_all_sups(acdm_live *l, const char *txt, size_t len)
@@ -137,18 +115,16 @@ static void push_agents(acdm_live *l, int64_t now)
     if (!qfrag || !afrag || !stamp) goto out;
     for (size_t i = 0; i < nq; i++) {
         const acdm_queue *q = acdm_model_queue_at(m, i);
-        qfrag[i] = dump(json_pack("{s:s, s:s, s:b, s:i, s:I}", "name", q->name,
-                                  "title", q->def->title ? q->def->title : q->name,
-                                  "open", acdm_queue_is_open(q), "waiting", (int)q->n_waiting,
-                                  "longest_wait_ms", (json_int_t)acdm_stats_longest_wait(q, now)));
+        acdm_sbuf b = {0};
+        acdm_stats_queue_brief_text(&b, q, now);
+        qfrag[i] = b.oom ? (free(b.p), NULL) : b.p;
         acdm_hmap_put(&qidx, q->name, (void *)(uintptr_t)(i + 1));
     }
     for (size_t i = 0; i < na; i++) {
         const acdm_agent *a = acdm_model_agent_at(m, i);
-        json_t *j = acdm_stats_agent_json(a);
-        json_object_del(j, "work");
-        json_object_del(j, "handled");
-        afrag[i] = dump(j);
+        acdm_sbuf b = {0};
+        acdm_stats_agent_text(&b, a, false);
+        afrag[i] = b.oom ? (free(b.p), NULL) : b.p;
         acdm_hmap_put(&aidx, a->id, (void *)(uintptr_t)(i + 1));
     }
     uint32_t stamp_no = 0;
@@ -157,10 +133,10 @@ static void push_agents(acdm_live *l, int64_t now)
     for (uint32_t pos = 0; acdm_hmap_next(&e->sessions, &pos, &id, &v);) {
         const acdm_agent *a = acdm_model_agent(m, id);
         if (!a) continue;
-        sbuf key = {0};
+        acdm_sbuf key = {0};
         for (uint32_t i = 0; i < a->n_members; i++) {
-            sb_str(&key, a->members[i]->queue->name);
-            sb_add(&key, "\n", 1);
+            acdm_sb_str(&key, a->members[i]->queue->name);
+            acdm_sb_add(&key, "\n", 1);
         }
         if (key.oom) { free(key.p); continue; }
         agent_msgs *am = acdm_hmap_get(&cache, key.p ? key.p : "");
@@ -170,31 +146,33 @@ static void push_agents(acdm_live *l, int64_t now)
             if (!am) { free(key.p); continue; }
             if (kl) memcpy(am->key, key.p, kl);
             am->key[kl] = 0;
-            sbuf qs = {0}, col = {0};
-            sb_str(&qs, "{\"type\":\"queue_stats\",\"queues\":[");
+            acdm_sbuf qs = {0}, col = {0};
+            acdm_sb_str(&qs, "{\"type\":\"queue_stats\",\"queues\":[");
             stamp_no++;
+            bool qfirst = true;
             for (uint32_t i = 0; i < a->n_members; i++) {
                 const acdm_queue *q = a->members[i]->queue;
                 uintptr_t qi = (uintptr_t)acdm_hmap_get(&qidx, q->name);
                 if (qi && qfrag[qi - 1]) {
-                    if (i) sb_add(&qs, ",", 1);
-                    sb_str(&qs, qfrag[qi - 1]);
+                    if (!qfirst) acdm_sb_add(&qs, ",", 1);
+                    acdm_sb_str(&qs, qfrag[qi - 1]);
+                    qfirst = false;
                 }
                 for (uint32_t k = 0; k < q->n_members; k++) {
                     uintptr_t ai = (uintptr_t)acdm_hmap_get(&aidx, q->members[k]->agent->id);
                     if (ai) stamp[ai - 1] = stamp_no;
                 }
             }
-            sb_str(&qs, "]}");
-            sb_str(&col, "{\"type\":\"colleagues\",\"agents\":[");
+            acdm_sb_str(&qs, "]}");
+            acdm_sb_str(&col, "{\"type\":\"colleagues\",\"agents\":[");
             bool first = true;
             for (size_t i = 0; i < na; i++) {
                 if (stamp[i] != stamp_no || !afrag[i]) continue;
-                if (!first) sb_add(&col, ",", 1);
-                sb_str(&col, afrag[i]);
+                if (!first) acdm_sb_add(&col, ",", 1);
+                acdm_sb_str(&col, afrag[i]);
                 first = false;
             }
-            sb_str(&col, "]}");
+            acdm_sb_str(&col, "]}");
             am->queue_stats = qs.oom ? (free(qs.p), NULL) : qs.p;
             am->colleagues = col.oom ? (free(col.p), NULL) : col.p;
             if (acdm_hmap_put(&cache, am->key, am)) {
@@ -228,8 +206,9 @@ void acdm_live_push_now(acdm_engine *e, bool agents_too)
     if (!l || e->stopping) return;
     int64_t now = acdm_now_ms();
     if (l->n_sups) {
-        char *txt = dump(acdm_stats_json(l->stats, e->model, "stats", now));
-        if (txt) send_all_sups(l, txt, strlen(txt));
+        size_t len;
+        char *txt = acdm_stats_text(l->stats, e->model, "stats", now, &len);
+        if (txt) send_all_sups(l, txt, len);
         free(txt);
     }
     if (agents_too) push_agents(l, now);
@@ -256,8 +235,9 @@ void acdm_live_ws_open(acdm_engine *e, acdm_session *s)
         l->cap_sups = cap;
     }
     l->sups[l->n_sups++] = s;
-    char *txt = dump(acdm_stats_json(l->stats, e->model, "snapshot", acdm_now_ms()));
-    if (txt) acdm_ws_send(s->ws, txt, strlen(txt));
+    size_t len;
+    char *txt = acdm_stats_text(l->stats, e->model, "snapshot", acdm_now_ms(), &len);
+    if (txt) acdm_ws_send(s->ws, txt, len);
     free(txt);
 }
 

@@ -217,17 +217,90 @@ acdm_stats_counts acdm_stats_channel(acdm_stats *s, const char *channel, int64_t
     return lookup(s, &s->channels, channel, now);
 }
 
-json_t *acdm_stats_today_json(const acdm_stats_counts *c)
+/* ------------------------------------------------------------------ a text writer */
+
+void acdm_sb_add(acdm_sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = true; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+void acdm_sb_str(acdm_sbuf *b, const char *s) { acdm_sb_add(b, s, strlen(s)); }
+
+#define LIT(b, s) acdm_sb_add((b), (s), sizeof(s) - 1)
+
+void acdm_sb_jstr(acdm_sbuf *b, const char *s)
+{
+    if (!s) { LIT(b, "null"); return; }
+    static const char hex[] = "0123456789abcdef";
+    LIT(b, "\"");
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        acdm_sb_add(b, run, (size_t)(p - run));
+        char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+        if (c == '"' || c == '\\') { esc[1] = (char)c; esc[2] = 0; }
+        acdm_sb_str(b, esc);
+        run = p + 1;
+    }
+    acdm_sb_str(b, run);
+    LIT(b, "\"");
+}
+
+void acdm_sb_int(acdm_sbuf *b, int64_t v)
+{
+    char t[24];
+    int n = snprintf(t, sizeof t, "%lld", (long long)v);
+    acdm_sb_add(b, t, (size_t)n);
+}
+
+static void sb_bool(acdm_sbuf *b, bool v) { if (v) LIT(b, "true"); else LIT(b, "false"); }
+
+/* ------------------------------------------------------------------ figures */
+
+/* The service level in tenths of a percent, or -1 when there is nothing to measure yet. */
+static int64_t sl_tenths(const acdm_stats_counts *c)
 {
     uint64_t base = c->answered + c->abandoned;
-    json_t *sl = base ? json_real((double)(int64_t)((double)c->answered_in_sl * 1000.0 / (double)base + 0.5) / 10.0)
-                      : json_null();
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-                     "offered", (json_int_t)c->offered, "answered", (json_int_t)c->answered,
-                     "abandoned", (json_int_t)c->abandoned, "quick_drops", (json_int_t)c->quick_drops,
-                     "avg_wait_ms", (json_int_t)(c->answered ? c->wait_sum_ms / (int64_t)c->answered : 0),
-                     "avg_handle_ms", (json_int_t)(c->handled ? c->handle_sum_ms / (int64_t)c->handled : 0),
-                     "service_level_pct", sl);
+    return base ? (int64_t)((double)c->answered_in_sl * 1000.0 / (double)base + 0.5) : -1;
+}
+
+static void today_text(acdm_sbuf *b, const acdm_stats_counts *c)
+{
+    LIT(b, "{\"offered\":"); acdm_sb_int(b, (int64_t)c->offered);
+    LIT(b, ",\"answered\":"); acdm_sb_int(b, (int64_t)c->answered);
+    LIT(b, ",\"abandoned\":"); acdm_sb_int(b, (int64_t)c->abandoned);
+    LIT(b, ",\"quick_drops\":"); acdm_sb_int(b, (int64_t)c->quick_drops);
+    LIT(b, ",\"avg_wait_ms\":"); acdm_sb_int(b, c->answered ? c->wait_sum_ms / (int64_t)c->answered : 0);
+    LIT(b, ",\"avg_handle_ms\":"); acdm_sb_int(b, c->handled ? c->handle_sum_ms / (int64_t)c->handled : 0);
+    LIT(b, ",\"service_level_pct\":");
+    int64_t sl = sl_tenths(c);
+    if (sl < 0) LIT(b, "null");
+    else {
+        acdm_sb_int(b, sl / 10);
+        if (sl % 10) { char d[3] = {'.', (char)('0' + sl % 10), 0}; acdm_sb_str(b, d); }
+    }
+    LIT(b, "}");
+}
+
+json_t *acdm_stats_today_json(const acdm_stats_counts *c)
+{
+    acdm_sbuf b = {0};
+    today_text(&b, c);
+    json_t *j = b.oom ? NULL : json_loads(b.p, 0, NULL);
+    free(b.p);
+    return j;
 }
 
 int64_t acdm_stats_longest_wait(const acdm_queue *q, int64_t now)
@@ -248,7 +321,7 @@ static bool agent_busy(const acdm_agent *a)
     return false;
 }
 
-static json_t *queue_agents_json(const acdm_queue *q)
+static void queue_agents_text(acdm_sbuf *b, const acdm_queue *q)
 {
     int logged_in = 0, ready = 0, busy = 0, wrapup = 0, not_ready = 0;
     for (uint32_t j = 0; j < q->n_members; j++) {
@@ -260,24 +333,65 @@ static json_t *queue_agents_json(const acdm_queue *q)
         if (agent_busy(a)) busy++;
         if (a->n_wrapup > 0) wrapup++;
     }
-    return json_pack("{s:i, s:i, s:i, s:i, s:i}", "logged_in", logged_in, "ready", ready,
-                     "busy", busy, "wrapup", wrapup, "not_ready", not_ready);
+    LIT(b, "{\"logged_in\":"); acdm_sb_int(b, logged_in);
+    LIT(b, ",\"ready\":"); acdm_sb_int(b, ready);
+    LIT(b, ",\"busy\":"); acdm_sb_int(b, busy);
+    LIT(b, ",\"wrapup\":"); acdm_sb_int(b, wrapup);
+    LIT(b, ",\"not_ready\":"); acdm_sb_int(b, not_ready);
+    LIT(b, "}");
+}
+
+static const char *qtitle(const acdm_queue *q) { return q->def->title ? q->def->title : q->name; }
+
+void acdm_stats_queue_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int64_t now)
+{
+    LIT(b, "{\"name\":"); acdm_sb_jstr(b, q->name);
+    LIT(b, ",\"title\":"); acdm_sb_jstr(b, qtitle(q));
+    LIT(b, ",\"open\":"); sb_bool(b, acdm_queue_is_open(q));
+    LIT(b, ",\"strategy\":"); acdm_sb_jstr(b, acdm_strategy_name(q->strategy));
+    LIT(b, ",\"waiting\":"); acdm_sb_int(b, q->n_waiting);
+    LIT(b, ",\"waiting_by_kind\":{");
+    bool first = true;
+    for (int k = 0; k < ACDM_KIND__COUNT; k++) {
+        if (!q->waiting[k].n) continue;
+        if (!first) LIT(b, ",");
+        first = false;
+        acdm_sb_jstr(b, acdm_kind_name((acdm_kind)k));
+        LIT(b, ":");
+        acdm_sb_int(b, q->waiting[k].n);
+    }
+    LIT(b, "},\"longest_wait_ms\":"); acdm_sb_int(b, acdm_stats_longest_wait(q, now));
+    LIT(b, ",\"today\":");
+    acdm_stats_counts c = acdm_stats_queue(s, q->name, now);
+    today_text(b, &c);
+    LIT(b, ",\"sl_target_pct\":"); acdm_sb_int(b, q->def->sl_target_pct);
+    LIT(b, ",\"sl_seconds\":"); acdm_sb_int(b, q->def->sl_seconds);
+    LIT(b, ",\"agents\":"); queue_agents_text(b, q);
+    LIT(b, "}");
+}
+
+void acdm_stats_queue_brief_text(acdm_sbuf *b, const acdm_queue *q, int64_t now)
+{
+    LIT(b, "{\"name\":"); acdm_sb_jstr(b, q->name);
+    LIT(b, ",\"title\":"); acdm_sb_jstr(b, qtitle(q));
+    LIT(b, ",\"open\":"); sb_bool(b, acdm_queue_is_open(q));
+    LIT(b, ",\"waiting\":"); acdm_sb_int(b, q->n_waiting);
+    LIT(b, ",\"longest_wait_ms\":"); acdm_sb_int(b, acdm_stats_longest_wait(q, now));
+    LIT(b, "}");
+}
+
+static json_t *loads_free(acdm_sbuf *b)
+{
+    json_t *j = b->oom || !b->p ? NULL : json_loads(b->p, 0, NULL);
+    free(b->p);
+    return j;
 }
 
 json_t *acdm_stats_queue_json(acdm_stats *s, const acdm_queue *q, int64_t now)
 {
-    json_t *per_kind = json_object();
-    for (int k = 0; k < ACDM_KIND__COUNT; k++)
-        if (q->waiting[k].n)
-            json_object_set_new(per_kind, acdm_kind_name((acdm_kind)k), json_integer(q->waiting[k].n));
-    acdm_stats_counts c = acdm_stats_queue(s, q->name, now);
-    return json_pack("{s:s, s:s, s:b, s:s, s:i, s:o, s:I, s:o, s:i, s:i, s:o}",
-                     "name", q->name, "title", q->def->title ? q->def->title : q->name,
-                     "open", acdm_queue_is_open(q), "strategy", acdm_strategy_name(q->strategy),
-                     "waiting", (int)q->n_waiting, "waiting_by_kind", per_kind,
-                     "longest_wait_ms", (json_int_t)acdm_stats_longest_wait(q, now),
-                     "today", acdm_stats_today_json(&c), "sl_target_pct", q->def->sl_target_pct,
-                     "sl_seconds", q->def->sl_seconds, "agents", queue_agents_json(q));
+    acdm_sbuf b = {0};
+    acdm_stats_queue_text(&b, s, q, now);
+    return loads_free(&b);
 }
 
 void acdm_stats_decorate_queues(acdm_stats *s, acdm_model *m, json_t *queues, int64_t now)
@@ -291,31 +405,50 @@ void acdm_stats_decorate_queues(acdm_stats *s, acdm_model *m, json_t *queues, in
         json_object_set_new(o, "today", acdm_stats_today_json(&c));
         json_object_set_new(o, "sl_target_pct", json_integer(q->def->sl_target_pct));
         json_object_set_new(o, "sl_seconds", json_integer(q->def->sl_seconds));
-        json_object_set_new(o, "agents", queue_agents_json(q));
+        acdm_sbuf b = {0};
+        queue_agents_text(&b, q);
+        json_object_set_new(o, "agents", loads_free(&b));
     }
+}
+
+void acdm_stats_agent_text(acdm_sbuf *b, const acdm_agent *a, bool full)
+{
+    static const char *const ws[] = {"offered", "active", "wrapup"};
+    LIT(b, "{\"id\":"); acdm_sb_jstr(b, a->id);
+    LIT(b, ",\"name\":"); acdm_sb_jstr(b, a->def->name ? a->def->name : a->id);
+    LIT(b, ",\"state\":"); acdm_sb_jstr(b, acdm_agent_state_name(a->state));
+    LIT(b, ",\"reason\":"); acdm_sb_jstr(b, a->reason[0] ? a->reason : NULL);
+    LIT(b, ",\"since\":"); acdm_sb_int(b, a->state_since);
+    LIT(b, ",\"busy\":"); sb_bool(b, agent_busy(a));
+    LIT(b, ",\"wrapup\":"); sb_bool(b, a->n_wrapup > 0);
+    if (full) {
+        LIT(b, ",\"work\":[");
+        for (uint32_t i = 0; i < a->n_work; i++) {
+            const acdm_bericht *w = a->work[i].b;
+            if (i) LIT(b, ",");
+            LIT(b, "{\"bericht\":"); acdm_sb_jstr(b, w->id);
+            LIT(b, ",\"state\":"); acdm_sb_jstr(b, ws[a->work[i].state % 3]);
+            LIT(b, ",\"kind\":"); acdm_sb_jstr(b, acdm_kind_name((acdm_kind)w->kind));
+            LIT(b, ",\"queue\":"); acdm_sb_jstr(b, w->queue->name);
+            LIT(b, "}");
+        }
+        LIT(b, "],\"handled\":"); acdm_sb_int(b, (int64_t)a->handled);
+    }
+    LIT(b, "}");
 }
 
 json_t *acdm_stats_agent_json(const acdm_agent *a)
 {
-    static const char *const ws[] = {"offered", "active", "wrapup"};
-    json_t *work = json_array();
-    for (uint32_t i = 0; i < a->n_work; i++) {
-        const acdm_bericht *b = a->work[i].b;
-        json_array_append_new(work, json_pack("{s:s, s:s, s:s, s:s}", "bericht", b->id,
-                                              "state", ws[a->work[i].state % 3],
-                                              "kind", acdm_kind_name(b->kind), "queue", b->queue->name));
-    }
-    return json_pack("{s:s, s:s, s:s, s:s?, s:I, s:b, s:b, s:o, s:I}", "id", a->id,
-                     "name", a->def->name ? a->def->name : a->id,
-                     "state", acdm_agent_state_name(a->state), "reason", a->reason[0] ? a->reason : NULL,
-                     "since", (json_int_t)a->state_since, "busy", agent_busy(a), "wrapup", a->n_wrapup > 0,
-                     "work", work, "handled", (json_int_t)a->handled);
+    acdm_sbuf b = {0};
+    acdm_stats_agent_text(&b, a, true);
+    return loads_free(&b);
 }
 
 /* ------------------------------------------------------------------ channels */
 
 typedef struct {
-    const char *name;         /* interned by the model, or the config's, or the counter's */
+    const char *name;         /* the config's, "api", a counter's key, or the model's interned one */
+    const char *interned;     /* the model's interned pointer once seen (pointer compare) */
     uint32_t waiting, active;
 } chan_row;
 
@@ -324,11 +457,15 @@ typedef struct {
     size_t n, cap;
 } chan_list;
 
-static chan_row *chan_find(chan_list *l, const char *name, bool add)
+static chan_row *chan_find(chan_list *l, const char *name)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (l->rows[i].name == name || !strcmp(l->rows[i].name, name)) return &l->rows[i];
-    if (!add) return NULL;
+        if (l->rows[i].interned == name) return &l->rows[i];
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->rows[i].name, name)) {
+            l->rows[i].interned = name;   /* model berichten share one pointer per channel */
+            return &l->rows[i];
+        }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         chan_row *r = realloc(l->rows, cap * sizeof *r);
@@ -336,63 +473,81 @@ static chan_row *chan_find(chan_list *l, const char *name, bool add)
         l->rows = r;
         l->cap = cap;
     }
-    l->rows[l->n] = (chan_row){name, 0, 0};
+    l->rows[l->n] = (chan_row){name, NULL, 0, 0};
     return &l->rows[l->n++];
 }
 
-static json_t *channels_json(acdm_stats *s, acdm_model *m, int64_t now)
+static void channels_text(acdm_sbuf *b, acdm_stats *s, acdm_model *m, int64_t now)
 {
     chan_list l = {NULL, 0, 0};
     const acdm_config *cfg = acdm_model_config(m);
-    for (size_t i = 0; i < cfg->n_channels; i++) chan_find(&l, cfg->channels[i].name, true);
-    chan_find(&l, "api", true);
+    for (size_t i = 0; i < cfg->n_channels; i++) chan_find(&l, cfg->channels[i].name);
+    chan_find(&l, "api");
     const char *k;
     void *v;
-    for (uint32_t pos = 0; acdm_hmap_next(&s->channels, &pos, &k, &v);) chan_find(&l, k, true);
+    for (uint32_t pos = 0; acdm_hmap_next(&s->channels, &pos, &k, &v);) chan_find(&l, k);
     /* live: waiting berichten per channel, and those an agent has (active or wrap-up) */
-    chan_row *last = NULL;
     for (size_t i = 0; i < acdm_model_n_queues(m); i++) {
         const acdm_queue *q = acdm_model_queue_at(m, i);
         for (int kd = 0; kd < ACDM_KIND__COUNT; kd++)
             for (uint32_t x = 0; x < q->waiting[kd].n; x++) {
-                const acdm_bericht *b = q->waiting[kd].items[x];
-                chan_row *r = last && last->name == b->channel ? last : chan_find(&l, b->channel, true);
-                if (r) { r->waiting++; last = r; }
+                chan_row *r = chan_find(&l, ((const acdm_bericht *)q->waiting[kd].items[x])->channel);
+                if (r) r->waiting++;
             }
     }
-    last = NULL;
     for (size_t i = 0; i < acdm_model_n_agents(m); i++) {
         const acdm_agent *a = acdm_model_agent_at(m, i);
         for (uint32_t w = 0; w < a->n_work; w++) {
             if (a->work[w].state == ACDM_W_OFFERED) continue;
-            const acdm_bericht *b = a->work[w].b;
-            chan_row *r = last && last->name == b->channel ? last : chan_find(&l, b->channel, true);
-            if (r) { r->active++; last = r; }
+            chan_row *r = chan_find(&l, a->work[w].b->channel);
+            if (r) r->active++;
         }
     }
-    json_t *arr = json_array();
+    LIT(b, "[");
     for (size_t i = 0; i < l.n; i++) {
         acdm_stats_counts c = acdm_stats_channel(s, l.rows[i].name, now);
-        json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:{s:I, s:I, s:I}}",
-                                             "channel", l.rows[i].name, "waiting", (int)l.rows[i].waiting,
-                                             "active", (int)l.rows[i].active, "today",
-                                             "offered", (json_int_t)c.offered,
-                                             "answered", (json_int_t)c.answered,
-                                             "abandoned", (json_int_t)c.abandoned));
+        if (i) LIT(b, ",");
+        LIT(b, "{\"channel\":"); acdm_sb_jstr(b, l.rows[i].name);
+        LIT(b, ",\"waiting\":"); acdm_sb_int(b, l.rows[i].waiting);
+        LIT(b, ",\"active\":"); acdm_sb_int(b, l.rows[i].active);
+        LIT(b, ",\"today\":{\"offered\":"); acdm_sb_int(b, (int64_t)c.offered);
+        LIT(b, ",\"answered\":"); acdm_sb_int(b, (int64_t)c.answered);
+        LIT(b, ",\"abandoned\":"); acdm_sb_int(b, (int64_t)c.abandoned);
+        LIT(b, "}}");
     }
+    LIT(b, "]");
     free(l.rows);
-    return arr;
+}
+
+char *acdm_stats_text(acdm_stats *s, acdm_model *m, const char *type, int64_t now, size_t *len)
+{
+    acdm_stats_roll(s, now);
+    acdm_sbuf b = {0};
+    LIT(&b, "{\"type\":"); acdm_sb_jstr(&b, type);
+    LIT(&b, ",\"ts\":"); acdm_sb_int(&b, now);
+    LIT(&b, ",\"queues\":[");
+    for (size_t i = 0; i < acdm_model_n_queues(m); i++) {
+        if (i) LIT(&b, ",");
+        acdm_stats_queue_text(&b, s, acdm_model_queue_at(m, i), now);
+    }
+    LIT(&b, "],\"channels\":");
+    channels_text(&b, s, m, now);
+    LIT(&b, ",\"agents\":[");
+    for (size_t i = 0; i < acdm_model_n_agents(m); i++) {
+        if (i) LIT(&b, ",");
+        acdm_stats_agent_text(&b, acdm_model_agent_at(m, i), true);
+    }
+    LIT(&b, "]}");
+    if (b.oom) { free(b.p); return NULL; }
+    if (len) *len = b.n;
+    return b.p;
 }
 
 json_t *acdm_stats_json(acdm_stats *s, acdm_model *m, const char *type, int64_t now)
 {
-    acdm_stats_roll(s, now);
-    json_t *queues = json_array();
-    for (size_t i = 0; i < acdm_model_n_queues(m); i++)
-        json_array_append_new(queues, acdm_stats_queue_json(s, acdm_model_queue_at(m, i), now));
-    json_t *agents = json_array();
-    for (size_t i = 0; i < acdm_model_n_agents(m); i++)
-        json_array_append_new(agents, acdm_stats_agent_json(acdm_model_agent_at(m, i)));
-    return json_pack("{s:s, s:I, s:o, s:o, s:o}", "type", type, "ts", (json_int_t)now,
-                     "queues", queues, "channels", channels_json(s, m, now), "agents", agents);
+    size_t n;
+    char *t = acdm_stats_text(s, m, type, now, &n);
+    json_t *j = t ? json_loadb(t, n, 0, NULL) : NULL;
+    free(t);
+    return j;
 }
