@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "log.h"
 #include "schedule.h"
+#include "model_int.h"   /* acdm_router_wait_less: the waiting order, for the position cache */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,20 +105,74 @@ static const char *subject_of(acdm_engine *e, const char *id)
     return s ? s->text : NULL;
 }
 
-typedef struct { int64_t last_ms; double gap_ms; int n; char name[]; } qwait_stat;
+/* Positions of a queue's waiting berichten of one kind, computed in one sort (n log n) and kept
+ * for POSCACHE_MS: visitors poll their position every few seconds, and one O(n) walk per visitor
+ * would be O(n^2) per round (5,000 waiting chats: 25M comparisons in one loop turn). */
+#define POSCACHE_MS 500
+typedef struct { uint64_t seq; uint32_t pos; } seqpos;
+typedef struct { int64_t at_ms; size_t n; seqpos *v; } poscache;
+typedef struct { int64_t last_ms; double gap_ms; int n; poscache pc[ACDM_KIND__COUNT]; char name[]; } qwait_stat;
+
+static qwait_stat *qstat(acdm_engine *e, const char *q)
+{
+    qwait_stat *w = acdm_hmap_get(&e->qwait, q);
+    if (w) return w;
+    size_t n = strlen(q);
+    if (!(w = calloc(1, sizeof *w + n + 1))) return NULL;
+    memcpy(w->name, q, n + 1);
+    if (acdm_hmap_put(&e->qwait, w->name, w)) { free(w); return NULL; }
+    return w;
+}
+
+static void qstat_free(qwait_stat *w)
+{
+    for (int k = 0; k < ACDM_KIND__COUNT; k++) free(w->pc[k].v);
+    free(w);
+}
+
+static int by_wait(const void *a, const void *b)
+{
+    const void *x = *(const void *const *)a, *y = *(const void *const *)b;
+    return acdm_router_wait_less(x, y, NULL) ? -1 : acdm_router_wait_less(y, x, NULL) ? 1 : 0;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const seqpos *)a)->seq, y = ((const seqpos *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t cached_position(acdm_engine *e, const acdm_bericht *b, int64_t now)
+{
+    qwait_stat *w = qstat(e, b->queue->name);
+    const acdm_heap *h = &b->queue->waiting[b->kind];
+    if (!w || h->n < 64) return acdm_queue_position(b);     /* short queues: walk */
+    poscache *pc = &w->pc[b->kind];
+    if (now - pc->at_ms >= POSCACHE_MS) {
+        void **items = malloc(h->n * sizeof *items);
+        seqpos *v = realloc(pc->v, h->n * sizeof *v);
+        if (!items || !v) { free(items); if (v) pc->v = v; return acdm_queue_position(b); }
+        pc->v = v;
+        memcpy(items, h->items, h->n * sizeof *items);
+        qsort(items, h->n, sizeof *items, by_wait);
+        for (uint32_t i = 0; i < h->n; i++)
+            v[i] = (seqpos){((const acdm_bericht *)items[i])->seq, i + 1};
+        qsort(v, h->n, sizeof *v, by_seq);
+        free(items);
+        pc->n = h->n;
+        pc->at_ms = now;
+    }
+    seqpos key = {b->seq, 0};
+    const seqpos *hit = bsearch(&key, pc->v, pc->n, sizeof *pc->v, by_seq);
+    return hit ? hit->pos : acdm_queue_position(b);          /* arrived since: walk */
+}
 
 /* An acceptance in queue q: the gap between acceptances is the pace a waiting visitor moves up. */
 static void qwait_accepted(acdm_engine *e, const char *q, int64_t now)
 {
-    qwait_stat *w = acdm_hmap_get(&e->qwait, q);
-    if (!w) {
-        size_t n = strlen(q);
-        if (!(w = calloc(1, sizeof *w + n + 1))) return;
-        memcpy(w->name, q, n + 1);
-        if (acdm_hmap_put(&e->qwait, w->name, w)) { free(w); return; }
-        w->last_ms = now;
-        return;
-    }
+    qwait_stat *w = qstat(e, q);
+    if (!w) return;
+    if (!w->last_ms) { w->last_ms = now; return; }
     double gap = (double)(now - w->last_ms);
     if (gap > 3600000.0) gap = 3600000.0;
     w->gap_ms = w->n ? 0.7 * w->gap_ms + 0.3 * gap : gap;
@@ -500,7 +555,7 @@ static int env_queue_position(void *engine, acdm_instance *inst, const char *ber
     acdm_engine *e = engine;
     acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
     if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
-    uint32_t pos = acdm_queue_position(b);
+    uint32_t pos = cached_position(e, b, acdm_now_ms());
     if (!pos) return ACDM_ENOENT;
     *position = pos;
     const qwait_stat *w = acdm_hmap_get(&e->qwait, b->queue->name);
@@ -970,7 +1025,7 @@ void acdm_engine_destroy(acdm_engine *e)
     acdm_hmap_free(&e->graces);
     for (uint32_t pos = 0; acdm_hmap_next(&e->subjects, &pos, &k, &v);) free(v);
     acdm_hmap_free(&e->subjects);
-    for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) free(v);
+    for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) qstat_free(v);
     acdm_hmap_free(&e->qwait);
     free(e->all_sessions);
     json_decref(e->overrides);

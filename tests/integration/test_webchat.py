@@ -147,6 +147,23 @@ class WebChat(AcdmTestCase):
         q = v2.expect("queue", 10, position=1)       # moved up, pushed within a few seconds
         self.assertEqual(q["position"], 1)
 
+    def test_positions_in_a_long_queue(self):
+        # 70 waiting: positions come from the core's sorted position cache (64 or more waiting)
+        d = self.start()
+        vs = []
+        for i in range(70):
+            v = Visitor(self, d)
+            v.say("vraag %d" % i)
+            vs.append(v)
+        for i, v in enumerate(vs):
+            self.assertEqual(v.expect("state", state="waiting")["position"], i + 1)
+        vs[0].ws.send({"type": "end"})
+        vs[0].expect("ended")
+        vs[10].ws.send({"type": "end"})
+        vs[10].expect("ended")
+        self.assertEqual(vs[69].expect("queue", 10, position=68)["position"], 68)
+        self.assertEqual(vs[5].expect("queue", 10, position=5)["position"], 5)
+
     def test_quick_drop_when_the_visitor_leaves_at_once(self):
         d = self.start()
         v = Visitor(self, d)
