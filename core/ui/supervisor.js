@@ -87,10 +87,14 @@ function renderQueues() {
     setCell(c[6], num(today.answered), 'num');
     setCell(c[7], num(today.abandoned), 'num');
     const sl = today.service_level_pct;
-    setCell(c[8], q.sl_target_pct != null
-      ? t(sl != null ? 'sup.sl' : 'sup.sl.none', { pct: sl != null ? Math.round(sl) : '', target: q.sl_target_pct, secs: dur((q.sl_seconds || 0) * 1000) })
-      : (sl != null ? Math.round(sl) + '%' : t('dash')),
-    sl != null && q.sl_target_pct != null ? (sl >= q.sl_target_pct ? 'num ok' : 'num error') : 'num');
+    const slText = sl != null ? Math.round(sl) + '%' : t('dash');
+    const norm = q.sl_target_pct != null ? t('sup.sl.norm', { target: q.sl_target_pct, secs: dur((q.sl_seconds || 0) * 1000) }) : '';
+    if (c[8].dataset.v !== slText + norm) {
+      c[8].dataset.v = slText + norm;
+      c[8].replaceChildren(h('span', { class: sl != null && q.sl_target_pct != null ? (sl >= q.sl_target_pct ? 'ok' : 'error') : '' }, slText),
+        norm ? h('br') : null, norm ? h('small', { class: 'muted' }, norm) : null);
+    }
+    c[8].className = 'num sl';
     const a = q.agents || {};
     setCell(c[9], [a.logged_in, a.ready, a.busy, a.wrapup, a.not_ready].map(num).join(' / '), 'num');
     const btn = c[10].querySelector('button');
