@@ -2,6 +2,7 @@
  * first) over a websocket. One instance per website. See docs/webchat.md. */
 #include <acdm/plugin.h>
 
+#include "bot.h"
 #include "handoff.h"
 #include "visitor.h"
 
@@ -30,8 +31,9 @@
  *                               images, PDF, plain text)}; {"max_bytes": 0} disables them
  *   leave_message_queue string  queue of the messages visitors leave when the chat is closed
  *                               (default: the channel's queue); they come in as kind "email"
- *   bot               object    bot first: {url (Rasa REST webhook), timeout_ms (default
- *                               5000), return_after_agent (bool)}; see docs/webchat.md
+ *   bot               object    bot first: {url (e.g. Rasa's REST webhook), protocol
+ *                               (default "rasa", see bot.h), timeout_ms (default 5000),
+ *                               return_after_agent (bool)}; see docs/webchat.md
  */
 
 #define MAX_CONNS 4
@@ -55,6 +57,7 @@ typedef struct cfg {
     long max_attach;
     json_t *attach_types;       /* array of strings */
     bool bot_return;
+    const bot_protocol *bot;
 } cfg;
 
 typedef struct session {
@@ -342,6 +345,23 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
             goto out;
         }
         if (get_int(bot, "timeout_ms", 5000, 100, 60000, &c->bot_timeout_ms, err, errlen)) goto out;
+        json_t *pn = json_object_get(bot, "protocol");
+        if (pn && !json_is_string(pn)) { snprintf(err, errlen, "bot.protocol must be a string (one of: %s)", bot_protocol_names()); goto out; }
+        c->bot = bot_protocol_find(pn ? json_string_value(pn) : "rasa");
+        if (!c->bot) {
+            snprintf(err, errlen, "bot.protocol: unknown protocol \"%s\" (known: %s)", json_string_value(pn),
+                     bot_protocol_names());
+            goto out;
+        }
+        const char *key2;
+        json_t *v2;
+        json_object_foreach(bot, key2, v2) {
+            if (strcmp(key2, "url") && strcmp(key2, "protocol") && strcmp(key2, "timeout_ms") &&
+                strcmp(key2, "return_after_agent")) {
+                snprintf(err, errlen, "bot.%s: unknown setting (known: url, protocol, timeout_ms, return_after_agent)", key2);
+                goto out;
+            }
+        }
         json_t *rb = json_object_get(bot, "return_after_agent");
         if (rb && !json_is_boolean(rb)) { snprintf(err, errlen, "bot.return_after_agent must be true or false"); goto out; }
         c->bot_return = json_is_true(rb);
@@ -654,58 +674,38 @@ static void bot_done(acdm_instance *inst, void *priv, void *user, int status, co
     if (!s) return;
     s->bot_busy = false;
     if (s->state != S_BOT) return;       /* handed off meanwhile: the bot's answer is dropped */
-    json_t *arr = status >= 200 && status < 300 ? json_loadb(body, body_len, 0, NULL) : NULL;
-    if (!json_is_array(arr)) {
+    bot_reply br;
+    if (status < 200 || status >= 300 || w->c.bot->reply(body, body_len, &br) < 0) {
         char why[200];
         snprintf(why, sizeof why, "Chatbot niet bereikbaar (%s)",
-                 status < 0 ? (error ? error : "transport error") : (status >= 300 ? "HTTP error" : "no reply list"));
+                 status < 0 ? (error ? error : "transport error") : (status >= 300 || status < 200 ? "HTTP error" : "unreadable answer"));
         w->host->log(w->inst, ACDM_PLOG_WARN, "bot %s: %s (status %d): visitor %s goes to an agent",
-                     w->c.bot_url, error ? error : "bad reply", status, s->sid);
-        json_decref(arr);
+                     w->c.bot_url, error ? error : "bad answer", status, s->sid);
         do_handoff(w, s, why, NULL);
         return;
     }
-    const char *summary = NULL;
-    bool handoff_now = false;
-    json_t *custom_keep = NULL;
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *r = json_array_get(arr, i);
-        const char *text = json_string_value(json_object_get(r, "text"));
-        if (text && *text) add_line(w, s, "bot", text, NULL);
-        json_t *cu = json_object_get(r, "custom");
-        if (json_is_object(cu) && (json_is_true(json_object_get(cu, "handoff")) ||
-                                   !strcmp(json_string_value(json_object_get(cu, "action")) ?
-                                           json_string_value(json_object_get(cu, "action")) : "", "handoff"))) {
-            handoff_now = true;
-            custom_keep = cu;
-            summary = json_string_value(json_object_get(cu, "summary"));
-        }
-    }
-    if (handoff_now) {
+    for (size_t i = 0; i < json_array_size(br.texts); i++)
+        add_line(w, s, "bot", json_string_value(json_array_get(br.texts, i)), NULL);
+    if (br.handoff) {
         handoff h;
         memset(&h, 0, sizeof h);
-        h.queue = json_string_value(json_object_get(custom_keep, "queue"));
-        h.intent = json_string_value(json_object_get(custom_keep, "intent"));
-        json_t *pr = json_object_get(custom_keep, "priority");
-        if (json_is_integer(pr) && json_integer_value(pr) >= 0 && json_integer_value(pr) <= 9)
-            h.priority = (int)json_integer_value(pr);
-        json_t *sk = json_object_get(custom_keep, "skills");
-        h.skills = json_is_array(sk) ? sk : NULL;
-        do_handoff(w, s, summary ? summary : (h.intent ? h.intent : "Doorverbonden door de chatbot"), &h);
+        h.queue = br.queue;
+        h.intent = br.intent;
+        h.priority = br.priority;
+        h.skills = br.skills;
+        do_handoff(w, s, br.summary ? br.summary : (br.intent ? br.intent : "Doorverbonden door de chatbot"), &h);
     } else {
         bot_send(w, s);
     }
-    json_decref(arr);
+    bot_reply_free(&br);
 }
 
 /* Sends the next queued visitor text to the bot (one request at a time per visitor). */
 static void bot_send(webchat *w, session *s)
 {
     if (s->bot_busy || s->state != S_BOT || !json_array_size(s->bot_queue)) return;
-    json_t *body = json_pack("{s:s, s:O}", "sender", s->sid, "message", json_array_get(s->bot_queue, 0));
+    char *b = w->c.bot->request(s->sid, json_string_value(json_array_get(s->bot_queue, 0)));
     json_array_remove(s->bot_queue, 0);
-    char *b = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
     static const char *const headers[] = {"Content-Type: application/json", "Accept: application/json", NULL};
     acdm_http_out req = {.struct_size = sizeof req, .method = "POST", .url = w->c.bot_url,
                          .headers = headers, .body = b, .body_len = b ? strlen(b) : 0,

@@ -1,6 +1,8 @@
 /* fuzz_visitor.c -- libFuzzer entry point: arbitrary bytes as a web chat visitor's websocket
- * message (channels/webchat/visitor.c), including the base64 of attachment chunks. */
+ * message (channels/webchat/visitor.c), including the base64 of attachment chunks; the same
+ * bytes as a bot's answer through the Rasa protocol reader (channels/webchat/bot.c). */
 #include "../../channels/webchat/visitor.c"
+#include "../../channels/webchat/bot.c"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,6 +44,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     visitor_free(&m);
+    /* the bytes as a bot's answer */
+    bot_reply br;
+    if (bot_protocol_find("rasa")->reply((const char *)data, size, &br) == 0) {
+        if (!json_is_array(br.texts) || br.priority < 0 || br.priority > 9) abort();
+        bot_reply_free(&br);
+    }
     /* the decoder on the raw bytes too */
     unsigned char *out = malloc(size / 4 * 3 + 4);
     if (out) {

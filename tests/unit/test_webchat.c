@@ -270,6 +270,11 @@ START_TEST(config_errors_name_the_setting)
     ck_assert_ptr_nonnull(strstr(check(P, "webchat", "{\"allowed_origins\":[\"*\"],\"attachments\":{\"max_bytes\":99999999}}"),
                                  "attachments.max_bytes"));
     ck_assert_ptr_nonnull(strstr(check(P, "webchat", "{\"allowed_origins\":[\"*\"],\"texts\":{\"nope\":\"x\"}}"), "texts.nope"));
+    ck_assert_ptr_nonnull(strstr(check(P, "webchat", "{\"allowed_origins\":[\"*\"],\"bot\":{\"url\":\"http://b/\",\"protocol\":\"dialogflow\"}}"),
+                                 "bot.protocol: unknown protocol \"dialogflow\" (known: rasa)"));
+    ck_assert_ptr_nonnull(strstr(check(P, "webchat", "{\"allowed_origins\":[\"*\"],\"bot\":{\"url\":\"http://b/\",\"timeout\":5}}"),
+                                 "bot.timeout: unknown setting"));
+    ck_assert_ptr_null(check(P, "webchat", "{\"allowed_origins\":[\"*\"],\"bot\":{\"url\":\"http://b/\",\"protocol\":\"rasa\"}}"));
     ck_assert_ptr_null(check(P, "webchat", SITE));
     ck_assert_ptr_nonnull(strstr(check(P, "chatbot", "{\"reply_url\":\"x\"}"), "reply_url"));
     ck_assert_ptr_null(check(P, "chatbot", "{}"));
