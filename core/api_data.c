@@ -103,15 +103,164 @@ static void get_customer_history(void *user, acdm_req *r)
     acdm_http_reply_json(r, 200, j);
 }
 
-/* ------------------------------------------------------------------ export */
+/* ------------------------------------------------------------------ export and audit
+ *
+ * Both read the event log on a worker thread through a read-only connection of their own
+ * (a month of events must not hold up routing on the loop thread) and reply from the loop
+ * thread when done. At most MAX_JOBS run at once; the answer is built in memory, at most
+ * EXPORT_MAX_BYTES (acdmctl export writes as it reads, for anything larger).
+ */
 
-typedef struct { acdm_buf *b; acdm_export_format f; int n; } export_ctx;
+#define MAX_JOBS 2
+#define EXPORT_MAX_BYTES (256u * 1024 * 1024)
+
+static int jobs_running;
+
+typedef struct {
+    uv_work_t work;
+    acdm_engine *e;
+    acdm_req *r;
+    acdm_principal who;
+    char *db;
+    int64_t since, until;
+    acdm_export_format f;
+    bool audit;
+    /* results (worker) */
+    acdm_buf b;
+    json_t *items;
+    int n;
+    bool too_big, truncated;
+    char err[512];
+} data_job;
 
 static int export_row(void *user, int64_t id, const acdm_event_row *ev)
 {
-    export_ctx *x = user;
-    acdm_export_event(x->b, x->f, id, ev, x->n++ == 0);
-    return x->b->oom;
+    data_job *j = user;
+    acdm_export_event(&j->b, j->f, id, ev, j->n++ == 0);
+    if (j->b.len > EXPORT_MAX_BYTES) j->too_big = true;
+    return j->b.oom || j->too_big;
+}
+
+static int audit_row(void *user, int64_t id, const acdm_event_row *ev)
+{
+    data_job *j = user;
+    json_t *d = ev->detail_json ? json_loads(ev->detail_json, 0, NULL) : NULL;
+    if (!json_is_object(d)) { json_decref(d); d = json_object(); }
+    char ts[48];
+    acdm_time_iso(ev->ts_ms, ts);
+    json_object_set_new(d, "id", json_integer(id));
+    json_object_set_new(d, "ts", json_string(ts));
+    json_object_set_new(d, "ts_ms", json_integer(ev->ts_ms));
+    json_array_append_new(j->items, d);
+    j->truncated = json_array_size(j->items) >= AUDIT_MAX_ITEMS;
+    return j->truncated;
+}
+
+static void job_run(uv_work_t *w)
+{
+    data_job *j = w->data;
+    if (j->audit) {
+        j->items = json_array();
+        j->n = acdm_export_read(j->db, j->since, j->until, true, audit_row, j, j->err, sizeof j->err);
+        if (j->n >= 0) {
+            json_t *o = json_pack("{s:I, s:I, s:O, s:b}", "since_ms", (json_int_t)j->since,
+                                  "until_ms", (json_int_t)j->until, "items", j->items, "truncated", j->truncated);
+            char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            if (txt) acdm_buf_puts(&j->b, txt);
+            else j->b.oom = true;
+            free(txt);
+            json_decref(o);
+        }
+        json_decref(j->items);
+        j->items = NULL;
+        return;
+    }
+    acdm_export_begin(&j->b, j->f);
+    j->n = acdm_export_read(j->db, j->since, j->until, false, export_row, j, j->err, sizeof j->err);
+    acdm_export_end(&j->b, j->f);
+}
+
+static void job_free(data_job *j)
+{
+    acdm_buf_free(&j->b);
+    free(j->db);
+    free(j);
+}
+
+static void job_done(uv_work_t *w, int status)
+{
+    data_job *j = w->data;
+    acdm_engine *e = j->e;
+    jobs_running--;
+    if (e->stopping) {          /* the HTTP server is gone (or going): no reply */
+        job_free(j);
+        return;
+    }
+    acdm_req *r = j->r;
+    if (status || j->n < 0 || j->b.oom) {
+        if (j->n < 0) acdm_log(ACDM_LOG_ERR, WHO, "%s: %s", j->audit ? "audit" : "export", j->err);
+        acdm_http_problem(r, 500, j->audit ? "Audit log not read" : "Export failed", "%s",
+                          j->b.oom ? "out of memory" : "the event log could not be read (see the log)");
+        job_free(j);
+        return;
+    }
+    if (j->too_big) {
+        acdm_http_problem(r, 413, "Content Too Large",
+                          "until: the export is larger than %u MiB; narrow the range, or use acdmctl export (it writes as it reads)",
+                          EXPORT_MAX_BYTES / (1024 * 1024));
+        job_free(j);
+        return;
+    }
+    if (j->audit) {
+        acdm_http_reply(r, 200, "application/json", j->b.buf ? j->b.buf : "{}", j->b.len);
+        job_free(j);
+        return;
+    }
+    char name[160], a[48], z[48], target[112];
+    acdm_time_iso(j->since, a);
+    acdm_time_iso(j->until, z);
+    snprintf(name, sizeof name, "attachment; filename=\"acdm-events-%.10s-%.10s.%s\"", a, z,
+             j->f == ACDM_EXPORT_CSV ? "csv" : "json");
+    acdm_http_add_header(r, "Content-Disposition", name);
+    acdm_log(ACDM_LOG_INFO, WHO, "export of %d events (%s .. %s) by %s", j->n, a, z, j->who.name);
+    snprintf(target, sizeof target, "%s..%s", a, z);
+    acdm_engine_audit(e, &j->who, "export", target, NULL);
+    acdm_http_reply(r, 200, acdm_export_content_type(j->f), j->b.buf ? j->b.buf : "", j->b.len);
+    job_free(j);
+}
+
+/* Validates the range and queues the job; replies itself on bad input or when busy. */
+static void job_start(acdm_engine *e, acdm_req *r, const acdm_principal *who, bool audit, acdm_export_format f)
+{
+    data_job *j = calloc(1, sizeof *j);
+    char err[256];
+    if (!j) { acdm_http_problem(r, 500, "Out of memory", "try again"); return; }
+    if (acdm_time_range(acdm_req_query(r, "since"), acdm_req_query(r, "until"), acdm_now_ms(),
+                        audit ? AUDIT_DEFAULT_SPAN_MS : 0, &j->since, &j->until, err, sizeof err)) {
+        acdm_http_problem(r, 400, "Invalid parameter", "%s", err);
+        free(j);
+        return;
+    }
+    if (jobs_running >= MAX_JOBS) {
+        acdm_http_add_header(r, "Retry-After", "5");
+        acdm_http_problem(r, 503, "Busy", "%d exports are running; retry in a few seconds", jobs_running);
+        free(j);
+        return;
+    }
+    j->e = e;
+    j->r = r;
+    j->who = *who;
+    j->f = f;
+    j->audit = audit;
+    j->db = strdup(acdm_store_db_path(e->store));
+    j->work.data = j;
+    if (!j->db || uv_queue_work(&e->loop, &j->work, job_run, job_done)) {
+        acdm_http_problem(r, 500, "Export failed", "could not start the export");
+        free(j->db);
+        free(j);
+        return;
+    }
+    jobs_running++;
 }
 
 static void get_events(void *user, acdm_req *r)
@@ -122,50 +271,7 @@ static void get_events(void *user, acdm_req *r)
     const char *fs = acdm_req_query(r, "format");
     int f = acdm_export_format_parse(fs);
     if (f < 0) { acdm_http_problem(r, 400, "Invalid parameter", "format: expected json or csv, got \"%.40s\"", fs); return; }
-    int64_t since, until;
-    char err[256];
-    if (acdm_time_range(acdm_req_query(r, "since"), acdm_req_query(r, "until"), acdm_now_ms(), 0,
-                        &since, &until, err, sizeof err)) {
-        acdm_http_problem(r, 400, "Invalid parameter", "%s", err);
-        return;
-    }
-    acdm_buf b = {0};
-    export_ctx x = {&b, (acdm_export_format)f, 0};
-    acdm_export_begin(&b, x.f);
-    int n = acdm_store_events_each(e->store, since, until, NULL, export_row, &x);
-    acdm_export_end(&b, x.f);
-    if (n < 0 || b.oom) {
-        acdm_buf_free(&b);
-        acdm_http_problem(r, 500, "Export failed", "%s", n < 0 ? "the event log could not be read (see the log)" : "out of memory");
-        return;
-    }
-    char name[160], a[48], z[48];
-    acdm_time_iso(since, a);
-    acdm_time_iso(until, z);
-    snprintf(name, sizeof name, "attachment; filename=\"acdm-events-%.10s-%.10s.%s\"", a, z, f == ACDM_EXPORT_CSV ? "csv" : "json");
-    acdm_http_add_header(r, "Content-Disposition", name);
-    acdm_log(ACDM_LOG_INFO, WHO, "export of %d events (%s .. %s) by %s", x.n, a, z, who.name);
-    char target[112];
-    snprintf(target, sizeof target, "%s..%s", a, z);
-    acdm_engine_audit(e, &who, "export", target, NULL);
-    acdm_http_reply(r, 200, acdm_export_content_type(x.f), b.buf ? b.buf : "", b.len);
-    acdm_buf_free(&b);
-}
-
-/* ------------------------------------------------------------------ audit */
-
-static int audit_row(void *user, int64_t id, const acdm_event_row *ev)
-{
-    json_t *items = user;
-    json_t *d = ev->detail_json ? json_loads(ev->detail_json, 0, NULL) : NULL;
-    if (!json_is_object(d)) { json_decref(d); d = json_object(); }
-    char ts[48];
-    acdm_time_iso(ev->ts_ms, ts);
-    json_object_set_new(d, "id", json_integer(id));
-    json_object_set_new(d, "ts", json_string(ts));
-    json_object_set_new(d, "ts_ms", json_integer(ev->ts_ms));
-    json_array_append_new(items, d);
-    return json_array_size(items) >= AUDIT_MAX_ITEMS;
+    job_start(e, r, &who, false, (acdm_export_format)f);
 }
 
 static void get_audit(void *user, acdm_req *r)
@@ -173,23 +279,7 @@ static void get_audit(void *user, acdm_req *r)
     acdm_engine *e = user;
     acdm_principal who;
     if (!allowed(e, r, "admin", &who)) return;
-    int64_t since, until;
-    char err[256];
-    if (acdm_time_range(acdm_req_query(r, "since"), acdm_req_query(r, "until"), acdm_now_ms(),
-                        AUDIT_DEFAULT_SPAN_MS, &since, &until, err, sizeof err)) {
-        acdm_http_problem(r, 400, "Invalid parameter", "%s", err);
-        return;
-    }
-    json_t *items = json_array();
-    int n = acdm_store_events_each(e->store, since, until, "audit", audit_row, items);
-    if (n < 0) {
-        json_decref(items);
-        acdm_http_problem(r, 500, "Store error", "the audit log could not be read (see the log)");
-        return;
-    }
-    acdm_http_reply_json(r, 200, json_pack("{s:I, s:I, s:o, s:b}", "since_ms", (json_int_t)since,
-                                           "until_ms", (json_int_t)until, "items", items,
-                                           "truncated", json_array_size(items) >= AUDIT_MAX_ITEMS));
+    job_start(e, r, &who, true, ACDM_EXPORT_JSON);
 }
 
 int acdm_api_data_register(acdm_engine *e)

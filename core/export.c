@@ -2,6 +2,7 @@
 #include "export.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,4 +199,53 @@ int acdm_time_range(const char *since, const char *until, int64_t now_ms, int64_
     *since_ms = s;
     *until_ms = u;
     return 0;
+}
+
+int acdm_export_read(const char *db_path, int64_t since_ms, int64_t until_ms, bool audit_only,
+                     int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
+                     char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", db_path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return ACDM_EIO;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    /* the literal 'audit' lets SQLite use the partial index events_audit */
+    const char *sql = audit_only
+        ? "SELECT id, ts_ms, type, bericht, queue, agent, channel, kind, detail_json FROM events"
+          " WHERE type = 'audit' AND ts_ms >= ?1 AND ts_ms < ?2 ORDER BY ts_ms, id"
+        : "SELECT id, ts_ms, type, bericht, queue, agent, channel, kind, detail_json FROM events"
+          " WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY ts_ms, id";
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return ACDM_EIO;
+    }
+    sqlite3_bind_int64(s, 1, since_ms);
+    sqlite3_bind_int64(s, 2, until_ms);
+    int rc = SQLITE_DONE, n = 0, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        acdm_event_row ev = {.ts_ms = sqlite3_column_int64(s, 1),
+                             .type = (const char *)sqlite3_column_text(s, 2),
+                             .bericht = (const char *)sqlite3_column_text(s, 3),
+                             .queue = (const char *)sqlite3_column_text(s, 4),
+                             .agent = (const char *)sqlite3_column_text(s, 5),
+                             .channel = (const char *)sqlite3_column_text(s, 6),
+                             .kind = (const char *)sqlite3_column_text(s, 7),
+                             .detail_json = (const char *)sqlite3_column_text(s, 8)};
+        if (!ev.type) ev.type = "";
+        stop = cb(user, sqlite3_column_int64(s, 0), &ev);
+        n++;
+    }
+    int ret = n;
+    if (!stop && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+        ret = ACDM_EIO;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return ret;
 }

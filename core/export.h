@@ -18,6 +18,15 @@ typedef enum { ACDM_EXPORT_JSON = 0, ACDM_EXPORT_CSV } acdm_export_format;
 int acdm_export_format_parse(const char *s);   /* "json" / "csv" -> format, else -1 */
 const char *acdm_export_content_type(acdm_export_format f);
 
+/* Reads the event log of the database file db_path through a read-only connection of its own
+ * (any thread; beside a running acdmd; nothing is created or migrated): calls cb for every
+ * event with since_ms <= ts_ms < until_ms (only type "audit" if audit_only), oldest first; the
+ * row's strings are borrowed for the call; cb returns non-zero to stop. Returns the number of
+ * rows passed to cb, or ACDM_EIO with a sentence in err. */
+int acdm_export_read(const char *db_path, int64_t since_ms, int64_t until_ms, bool audit_only,
+                     int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
+                     char *err, size_t errlen);
+
 /* Writes the opening ("[" or the CSV header row), one event (first: the first one), the end. */
 void acdm_export_begin(acdm_buf *b, acdm_export_format f);
 void acdm_export_event(acdm_buf *b, acdm_export_format f, int64_t id, const acdm_event_row *ev, bool first);

@@ -133,6 +133,8 @@ int acdm_store_customer_history(acdm_store *st, const char *address, const char 
 /* The address's most registered topics since since_ms: [{"topic", "count"}], most first. */
 int acdm_store_customer_topics(acdm_store *st, const char *address, int64_t since_ms, int limit,
                                char **json_out);
+/* The database file (e.g. for a read-only connection of its own on a worker thread). */
+const char *acdm_store_db_path(const acdm_store *st);
 /* Calls cb for every event with since_ms <= ts_ms < until_ms (of type, or any if NULL), oldest
  * first; the row's strings are borrowed for the call. cb returns non-zero to stop. Returns the
  * number of rows passed to cb, or ACDM_EIO. */

@@ -50,7 +50,7 @@ START_TEST(time_parse_refuses)
         "1969-12-31", "2026-11-01T", "2026-11-01T24:00", "2026-11-01T12:60", "2026-11-01T12:00:61",
         "2026-11-01T12:00:00.Z", "2026-11-01T12:00:00X", "2026-11-01T12:00:00+25:00",
         "2026-11-01T12:00:00+01", "2026-11-01T12:00:00Zjunk", "2026/11/01", "12345678901234567",
-        "-5", "123456", "2026-11-01T1:00", "2026-11-01x", "2026-11-01T12:00:00.123456789012345678901234567890Z"};
+        "-5", "123456", "2026-11-01T1:00", "2026-11-01x", "2026-11-01T12:00+", "2026-07-01t01:00-", "2026-11-01T12:00:00.123456789012345678901234567890Z"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int64_t ms;
         ck_assert_msg(acdm_time_parse(bad[i], &ms) == ACDM_EINVAL, "accepted \"%s\"", bad[i]);
@@ -252,6 +252,16 @@ START_TEST(store_history_topics_events)
     ck_assert_int_eq(acdm_store_events_each(st, now - 400 * DAY, now + 1, "audit", each, &s), 1);
     memset(&s, 0, sizeof s);
     ck_assert_int_eq(acdm_store_events_each(st, now - 2 * DAY, now - DAY + 1000, NULL, each, &s), 1); /* [since, until) */
+    /* the same through a read-only connection of its own (worker threads, acdmctl) */
+    char err[256];
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(acdm_export_read(acdm_store_db_path(st), now - 400 * DAY, now + 1, false, each, &s, err, sizeof err), 5);
+    ck_assert_str_eq(s.types, "topics topics topics topics audit ");
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(acdm_export_read(acdm_store_db_path(st), now - 400 * DAY, now + 1, true, each, &s, err, sizeof err), 1);
+    ck_assert_str_eq(s.types, "audit ");
+    ck_assert_int_eq(acdm_export_read("/nonexistent/acdm.db", 0, now, false, each, &s, err, sizeof err), ACDM_EIO);
+    ck_assert_ptr_nonnull(strstr(err, "cannot open /nonexistent/acdm.db"));
     acdm_store_close(st);
     nftw(dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 }
