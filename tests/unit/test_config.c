@@ -80,8 +80,10 @@ START_TEST(shipped_config_validates)
         ck_assert_ptr_nonnull(a->name);
         ck_assert_uint_ge(a->n_queues, 1);
     }
-    ck_assert_uint_eq(cfg->n_channels, 1);
+    ck_assert_uint_eq(cfg->n_channels, 3);   /* webhook, web chat, chatbot */
     ck_assert_str_eq(cfg->channels[0].plugin, "webhook");
+    ck_assert_str_eq(cfg->channels[1].plugin, "webchat");
+    ck_assert_str_eq(cfg->channels[2].plugin, "chatbot");
     ck_assert_str_eq(cfg->channels[0].queue, "algemeen");
     ck_assert(json_is_object(cfg->channels[0].config));
     ck_assert(acdm_config_reason_valid(cfg, "pauze"));
