@@ -153,10 +153,19 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
     for (size_t i = 0; i < sizeof types / sizeof *types && t < 0; i++)
         if (ev->type && !strcmp(ev->type, types[i].name)) t = (int)types[i].t;
     if (t < 0 || !ev->bericht || !ev->queue) return 0;
-    json_t *d = ev->detail_json ? json_loads(ev->detail_json, 0, NULL) : NULL;
-    const char *reason = json_string_value(json_object_get(d, "reason"));
-    int64_t wait = json_integer_value(json_object_get(d, "wait_ms"));
-    bool quick = json_is_true(json_object_get(d, "quick_drop"));
+    /* the detail as engine.c writes it (compact JSON); read without building a JSON tree: at
+     * start this runs for every event of the day */
+    const char *dj = ev->detail_json ? ev->detail_json : "";
+    const char *reason = NULL;
+    static const char *const reasons[] = {"new", "transfer", "overflow"};
+    for (size_t i = 0; i < 3 && !reason; i++) {
+        char pat[32];
+        snprintf(pat, sizeof pat, "\"reason\":\"%s\"", reasons[i]);
+        if (strstr(dj, pat)) reason = reasons[i];
+    }
+    const char *w = strstr(dj, "\"wait_ms\":");
+    int64_t wait = w ? strtoll(w + 10, NULL, 10) : 0;
+    bool quick = strstr(dj, "\"quick_drop\":true") != NULL;
     const acdm_queue_def *qd = acdm_config_queue(c->cfg, ev->queue);
     int64_t handle = -1;
     if (t == ACDM_ME_ACCEPTED) {
@@ -173,7 +182,6 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
     }
     count(c->s, (acdm_mevent_type)t, ev->queue, ev->channel, reason, wait, quick,
           qd ? qd->sl_seconds : 20, handle);
-    json_decref(d);
     return 0;
 }
 
