@@ -21,6 +21,7 @@ let colleagues = null;             // from `colleagues` pushes
 const offers = new Map();          // bericht id -> {brief, title, expiresAt}
 const work = new Map();            // bericht id -> conversation (see newCard)
 const lists = { received: [], missed: [], handled: [] };
+const screenPops = new Map();     // bericht id -> screen_pop message (R50)
 let typingSupported = true;
 let sock = null;
 
@@ -211,6 +212,7 @@ function renderOffers() {
       h('p', {}, t('agent.offer.from', v)),
       o.subject ? h('p', {}, t('agent.work.subject', { subject: o.subject })) : null,
       h('p', { class: 'countdown' }, countdownText(o)),
+      screenPopBlock(o.brief.id),
       h('div', { class: 'row' }, accept, reject), err);
   });
   box.replaceChildren(...cards);
@@ -291,8 +293,17 @@ function newCard(brief, { state = 'active', title, focus = false } = {}) {
   updateCard(c);
   loadBericht(c);
   loadHistory(c);
+  showScreenPop(c);
   if (focus) c.input.focus();
   return c;
+}
+
+function showScreenPop(c) {
+  const block = screenPopBlock(c.brief.id);
+  if (!block) return;
+  if (c.popEl) c.popEl.replaceWith(block);
+  else c.meta.after(block);
+  c.popEl = block;
 }
 
 function updateCard(c) {
@@ -333,12 +344,53 @@ function updateWrapbar(c) {
 }
 
 function msgItem(m) {
+  const files = (m.payload && Array.isArray(m.payload.attachments)) ? m.payload.attachments : [];
   const li = h('div', { class: 'msg ' + (m.direction === 'out' ? 'out' : 'in') },
     h('span', { class: 'who' }, `${m.direction === 'out' ? t('agent.msg.out') : t('agent.msg.in')} · ${clock(m.ts)}` +
       (m.status && m.status() ? ' · ' + m.status() : '')),
-    m.text != null ? m.text : t('agent.msg.payload'));
+    m.text != null ? m.text : (files.length ? null : t('agent.msg.payload')),
+    files.length ? h('ul', { class: 'files' }, files.map((f) => h('li', {},
+      h('button', { type: 'button', class: 'link', onclick: () => download(f) },
+        t('agent.attachment', { name: f.filename || f.id, size: size(f.size) }))))) : null);
   m.li = li;
   return li;
+}
+
+function size(n) {
+  if (n == null) return '?';
+  return n < 1024 ? `${n} B` : n < 1048576 ? `${Math.round(n / 1024)} kB` : `${(n / 1048576).toFixed(1)} MB`;
+}
+
+/** Attachments need the bearer token: fetched, then saved through a temporary object URL. */
+async function download(f) {
+  try {
+    const r = await fetch('/api/v1/attachments/' + encodeURIComponent(f.id), { headers: { Authorization: 'Bearer ' + s.token } });
+    if (!r.ok) throw new Error(String(r.status));
+    const url = URL.createObjectURL(await r.blob());
+    const a = h('a', { href: url, download: f.filename || 'bijlage' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) {
+    announce($('polite'), t('error.prefix', { text: e.message }));
+  }
+}
+
+/** The case system's answer for a bericht (screen_pop), as a details block. */
+function screenPopBlock(id) {
+  const p = screenPops.get(id);
+  if (!p) return null;
+  let body;
+  if (p.status == null || p.status >= 400) {
+    body = h('p', { class: 'muted' }, t('agent.screenpop.failed', { why: p.error || p.status }));
+  } else if (p.body && typeof p.body === 'object') {
+    body = h('dl', { class: 'screenpop' }, Object.entries(p.body).flatMap(([k, v]) => [
+      h('dt', {}, k), h('dd', {}, typeof v === 'object' && v !== null ? JSON.stringify(v, null, 1) : String(v))]));
+  } else {
+    body = h('p', {}, p.body == null ? t('none') : String(p.body));
+  }
+  return h('details', { class: 'screenpop-box', open: true }, h('summary', {}, t('agent.screenpop')), body);
 }
 
 function renderThread(c) {
@@ -364,9 +416,9 @@ async function loadBericht(c) {
     if (!r.ok || !r.json) return;
     const b = r.json;
     if (b.payload && b.payload.subject) c.subject = b.payload.subject;
-    const stored = (b.messages || []).map((m) => ({ ts: m.ts, direction: m.direction, text: m.text }));
+    const stored = (b.messages || []).map((m) => ({ ts: m.ts, direction: m.direction, text: m.text, payload: m.payload }));
     // keep live messages the stored copy does not have yet (pushes may beat the fetch)
-    const key = (m) => `${m.direction}|${m.text}`;
+    const key = (m) => `${m.direction}|${m.text ?? ''}`;
     const have = new Set(stored.map(key));
     const extra = c.messages.filter((m) => !have.has(key(m)));
     c.messages = stored.concat(extra).sort((a, z) => a.ts - z.ts);
@@ -555,8 +607,9 @@ function onMessage(m) {
       const c = work.get(m.bericht);
       if (c) {
         c.typingUntil = 0;
-        addMessage(c, { ts: m.ts || Date.now(), direction: m.direction || 'in', text: m.text });
+        addMessage(c, { ts: m.ts || Date.now(), direction: m.direction || 'in', text: m.text ?? null, payload: m.payload });
         updateCard(c);
+        if (m.text == null && !m.payload) loadBericht(c);   // attachments are in the stored payload
       }
       break;
     }
@@ -591,8 +644,16 @@ function onMessage(m) {
       const c = work.get(m.bericht);
       if (c) record('handled', c.brief, c.title);
       removeCard(m.bericht);
+      screenPops.delete(m.bericht);
       // the server counts it too; its next `state` push carries the real figure
       if (c && me) { me.handled = (me.handled || 0) + 1; renderMe(); }
+      break;
+    }
+    case 'screen_pop': {
+      screenPops.set(m.bericht, m);
+      if (offers.has(m.bericht)) renderOffers();
+      const c = work.get(m.bericht);
+      if (c) showScreenPop(c);
       break;
     }
     case 'queue_stats':
@@ -674,7 +735,7 @@ if (s) {
   renderLists();
   onLang(() => {
     renderReasons(); renderMe(); renderOffers(); renderColleagues(); renderLists();
-    for (const c of work.values()) { renderThread(c); updateCard(c); }
+    for (const c of work.values()) { renderThread(c); updateCard(c); showScreenPop(c); }
     const none = $('work').querySelector('.none');
     if (none) none.textContent = t('agent.work.none');
     if (sock) showConn(sock.ws && sock.ws.readyState === WebSocket.OPEN ? 'open' : 'closed');

@@ -67,16 +67,22 @@ export class LiveFigures {
     if (m.type === 'snapshot' || m.type === 'hello') this.onExtra(m);
   }
 
-  /** Supervisor command: over the websocket; queue open/close falls back to REST. */
+  /** Supervisor command: over the websocket when it sends live figures, else the same action in REST. */
   async command(msg) {
-    if (!this.live && (msg.type === 'queue_open' || msg.type === 'queue_close')) {
-      const r = await api(`/api/v1/queues/${encodeURIComponent(msg.queue)}/${msg.type === 'queue_open' ? 'open' : 'close'}`,
-        { method: 'POST', token: this.token });
-      if (!r.ok) throw { code: String(r.status), text: (r.json && (r.json.detail || r.json.title)) || String(r.status) };
-      this.poll();
-      return r.json;
-    }
-    return this.sock.send(msg);
+    if (this.live) return this.sock.send(msg);
+    const q = encodeURIComponent(msg.queue || '');
+    const a = encodeURIComponent(msg.agent || '');
+    const rest = {
+      queue_open: [`/api/v1/queues/${q}/open`], queue_close: [`/api/v1/queues/${q}/close`],
+      agent_login: [`/api/v1/agents/${a}/login`], agent_logout: [`/api/v1/agents/${a}/logout`],
+      agent_ready: [`/api/v1/agents/${a}/ready`],
+      agent_not_ready: [`/api/v1/agents/${a}/not-ready`, msg.reason ? { reason: msg.reason } : {}],
+    }[msg.type];
+    if (!rest) return this.sock.send(msg);
+    const r = await api(rest[0], { method: 'POST', token: this.token, body: rest[1] });
+    if (!r.ok) throw { code: String(r.status), text: (r.json && (r.json.detail || r.json.title)) || String(r.status) };
+    this.poll();
+    return r.json;
   }
 
   async poll() {

@@ -6,11 +6,12 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import http from 'node:http';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, sleep } = require('./acdm.js');
+const { Daemon, REPO, sleep, uiConfig } = require('./acdm.js');
 
 const ART = path.join(REPO, 'tests', 'artifacts');
 fs.mkdirSync(ART, { recursive: true });
@@ -18,7 +19,16 @@ const T = 20_000;   // per-step timeout (ASan build on a busy 2-core machine)
 
 // ------------------------------------------------------------------ set-up
 
-const d = await new Daemon().start();
+// a case system for the screen-pop (R50): answers JSON about the customer named in ?tel=
+const caseSystem = http.createServer((req, res) => {
+  const tel = new URL(req.url, 'http://x').searchParams.get('tel');
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify({ klant: tel === 'jan@example.nl' ? 'Jan Jansen' : 'onbekend', zaken: 1 }));
+});
+await new Promise((r) => caseSystem.listen(0, '127.0.0.1', r));
+const cfg = uiConfig();
+cfg.screen_pop = { url: `http://127.0.0.1:${caseSystem.address().port}/klant?tel={from}`, timeout_ms: 2000 };
+const d = await new Daemon(cfg).start();
 const tokens = {
   agent1: d.token('agent', 'agent1'),
   agent2: d.token('agent', 'agent2'),
@@ -29,6 +39,7 @@ const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PAT
 
 after(async () => {
   await browser.close();
+  caseSystem.close();
   await d.stop();
 });
 
@@ -46,8 +57,9 @@ async function probe() {
     };
     setTimeout(() => { ws.close(); resolve(got); }, ms);
   }), { token, send, ms });
-  const sup = await run(tokens.sup, [{ type: 'agent_logout', agent: 'no-such-agent' }], 3500);
-  const ag = await run(tokens.agent3, [{ type: 'typing', bericht: '00000000-0000-7000-8000-000000000000' }], 3500);
+  const [sup, ag] = await Promise.all([
+    run(tokens.sup, [{ type: 'agent_logout', agent: 'no-such-agent' }], 3500),
+    run(tokens.agent3, [{ type: 'typing', bericht: '00000000-0000-7000-8000-000000000000' }], 3500)]);
   await page.close();
   const replyTo = (msgs, re) => msgs.find((m) => (m.type === 'error' || m.type === 'ack') && (!m.re || m.re === re));
   const supReply = replyTo(sup, 'agent_logout');
@@ -189,10 +201,12 @@ test('agent desk: ready, accept an offer, reply, two topics, extend and end wrap
   await assert.doesNotReject(offer.getByText('Chat via api voor Algemene vragen').waitFor());
   await offer.getByText('Klant: jan@example.nl').waitFor();
   await offer.getByText(/Nog \d+ s/).waitFor();
+  await offer.locator('.screenpop-box', { hasText: 'Jan Jansen' }).waitFor();      // screen-pop (R50)
   await shot(page, 'agent-offer');
   await offer.getByRole('button', { name: 'Chat van jan@example.nl aannemen' }).click();
   const card = page.locator(`.card[data-bericht="${id}"]`);
   await card.locator('.thread .msg', { hasText: 'Hoe lang duurt een parkeervergunning?' }).waitFor();
+  await card.locator('.screenpop-box', { hasText: 'Jan Jansen' }).waitFor();
   // reply
   await card.getByLabel('Antwoord aan jan@example.nl').fill('Ongeveer twee weken.');
   await card.getByRole('button', { name: 'Versturen' }).click();
