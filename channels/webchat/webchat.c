@@ -27,6 +27,8 @@
  *   reconnect_grace_s int       a waiting visitor without a connection for this long has left
  *                               (a reload reconnects well within it; default 30)
  *   max_sessions      int       concurrent visitor sessions (default 20000)
+ *   messages_per_minute int     a visitor's sustained message rate after a burst of 10
+ *                               (default 60); faster ones get error "too_fast"
  *   attachments       object    {max_bytes (default 1048576), types: [content types] (default
  *                               images, PDF, plain text)}; {"max_bytes": 0} disables them
  *   leave_message_queue string  queue of the messages visitors leave when the chat is closed
@@ -40,7 +42,8 @@
 #define WC_EPERM (-7)           /* check_token: a valid token for something else */
 #define SWEEP_MS 1000
 #define POSITION_EVERY_MS 3000
-#define TRANSCRIPT_MAX 1000
+#define TRANSCRIPT_MAX 500
+#define RATE_BURST 10            /* visitor messages in a burst, then messages_per_minute */
 
 extern const unsigned char asset_widget_js[], asset_widget_css[], asset_demo_html[];
 extern const size_t asset_widget_js_len, asset_widget_css_len, asset_demo_html_len;
@@ -53,7 +56,7 @@ typedef struct cfg {
     json_t *origins;            /* array of strings */
     json_t *texts;              /* merged texts object */
     char *lang, *leave_queue, *bot_url;
-    int max_chars, inactivity_s, grace_s, max_sessions, bot_timeout_ms;
+    int max_chars, inactivity_s, grace_s, max_sessions, bot_timeout_ms, per_minute;
     long max_attach;
     json_t *attach_types;       /* array of strings */
     bool bot_return;
@@ -70,7 +73,8 @@ typedef struct session {
     json_t *bot_queue;                /* visitor texts waiting for the bot's answer */
     acdm_wsconn *conns[MAX_CONNS];
     int nconns;
-    int64_t created, last_activity, gone_since, last_pos_ms, last_typing_ms;
+    int64_t created, last_activity, gone_since, last_pos_ms, last_typing_ms, rate_ms;
+    int rate_tokens;
     uint32_t pos, est;
     bool bot_busy, visitor_ended, handed_off;
     /* attachment being uploaded */
@@ -258,7 +262,7 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
     if (!json_is_object(o)) { snprintf(err, errlen, "config must be a JSON object"); goto out; }
     static const char *const known[] = {"allowed_origins", "title", "greeting", "texts", "lang",
         "max_message_chars", "inactivity_s", "reconnect_grace_s", "max_sessions", "attachments",
-        "leave_message_queue", "bot", NULL};
+        "leave_message_queue", "bot", "messages_per_minute", NULL};
     const char *key;
     json_t *val;
     json_object_foreach(o, key, val) {
@@ -306,7 +310,8 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
         get_int(o, "max_message_chars", 2000, 1, 20000, &c->max_chars, err, errlen) ||
         get_int(o, "inactivity_s", 900, 5, 86400, &c->inactivity_s, err, errlen) ||
         get_int(o, "reconnect_grace_s", 30, 1, 3600, &c->grace_s, err, errlen) ||
-        get_int(o, "max_sessions", 20000, 1, 1000000, &c->max_sessions, err, errlen))
+        get_int(o, "max_sessions", 20000, 1, 1000000, &c->max_sessions, err, errlen) ||
+        get_int(o, "messages_per_minute", 60, 1, 60000, &c->per_minute, err, errlen))
         goto out;
     if (!c->lang && !(c->lang = strdup("nl"))) goto out;
     json_t *at = json_object_get(o, "attachments");
@@ -675,7 +680,7 @@ static void bot_done(acdm_instance *inst, void *priv, void *user, int status, co
     s->bot_busy = false;
     if (s->state != S_BOT) return;       /* handed off meanwhile: the bot's answer is dropped */
     bot_reply br;
-    if (status < 200 || status >= 300 || w->c.bot->reply(body, body_len, &br) < 0) {
+    if (status < 200 || status >= 300 || !w->c.bot || w->c.bot->reply(body, body_len, &br) < 0) {
         char why[200];
         snprintf(why, sizeof why, "Chatbot niet bereikbaar (%s)",
                  status < 0 ? (error ? error : "transport error") : (status >= 300 || status < 200 ? "HTTP error" : "unreadable answer"));
@@ -704,6 +709,10 @@ static void bot_done(acdm_instance *inst, void *priv, void *user, int status, co
 static void bot_send(webchat *w, session *s)
 {
     if (s->bot_busy || s->state != S_BOT || !json_array_size(s->bot_queue)) return;
+    if (!w->c.bot) {                      /* the bot was removed from the config by a reload */
+        do_handoff(w, s, "Chatbot uitgeschakeld", NULL);
+        return;
+    }
     char *b = w->c.bot->request(s->sid, json_string_value(json_array_get(s->bot_queue, 0)));
     json_array_remove(s->bot_queue, 0);
     static const char *const headers[] = {"Content-Type: application/json", "Accept: application/json", NULL};
@@ -903,6 +912,17 @@ static void ws_message(acdm_instance *inst, void *priv, acdm_wsconn *c, const ch
     if (m.type != VM_PING && m.type != VM_TYPING) s->last_activity = now;
     switch (m.type) {
     case VM_MESSAGE:
+        /* a token bucket against floods: RATE_BURST at once, then messages_per_minute */
+        int64_t every = 60000 / w->c.per_minute;
+        if (!s->rate_ms) { s->rate_tokens = RATE_BURST; s->rate_ms = now; }
+        s->rate_tokens += (int)((now - s->rate_ms) / every);
+        s->rate_ms = now - (now - s->rate_ms) % every;
+        if (s->rate_tokens > RATE_BURST) s->rate_tokens = RATE_BURST;
+        if (s->rate_tokens < 1) {
+            send_error(w, c, "too_fast", "U stuurt te veel berichten achter elkaar. Wacht even.");
+            break;
+        }
+        s->rate_tokens--;
         visitor_text(w, s, m.text);
         break;
     case VM_TYPING:

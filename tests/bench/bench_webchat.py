@@ -120,7 +120,7 @@ async def main():
                      for i in range(args.agents)]
     cfg["channels"] = [{"name": "site", "plugin": "webchat", "queue": "algemeen", "config": {
         "allowed_origins": [ORIGIN], "max_sessions": args.visitors + 100, "inactivity_s": 3600,
-        "reconnect_grace_s": 3600}}]
+        "reconnect_grace_s": 3600, "messages_per_minute": 60000}}]
     cfg["log_level"] = "notice"
     cfg.pop("schedules", None)
     with open(os.path.join(tmp, "acdm.json"), "w") as f:
