@@ -16,11 +16,12 @@ let me = null;                     // the agent (hello / state)
 let reasons = normReasons(cfg.reason_codes) || [];
 let topics = normTopics(cfg.topics) || [];
 const queueInfo = new Map();       // name -> {title, open, waiting, longest_wait_ms, at}
-let queueStatsLive = false;        // the server pushes queue_stats (no polling then)
+let queueStatsLive = false;
+let allQueues = [];                // every queue (transfer targets), from GET /api/v1/queues        // the server pushes queue_stats (no polling then)
 let colleagues = null;             // from `colleagues` pushes
 const offers = new Map();          // bericht id -> {brief, title, expiresAt}
 const work = new Map();            // bericht id -> conversation (see newCard)
-const lists = { received: [], missed: [], handled: [] };
+const lists = { received: [], missed: [], handled: [], transferred: [] };
 const screenPops = new Map();     // bericht id -> screen_pop message (R50)
 let typingSupported = true;
 let sock = null;
@@ -111,9 +112,10 @@ function setQueues(list) {
 }
 
 async function pollQueues() {
-  if (queueStatsLive) return;
+  if (queueStatsLive && allQueues.length) return;
   try {
     const r = await api('/api/v1/queues');
+    if (r.ok && r.json) allQueues = r.json.queues.map((q) => ({ name: q.name, title: q.title || q.name }));
     if (r.ok && r.json && !queueStatsLive) setQueues(r.json.queues);
   } catch { /* next time */ }
 }
@@ -123,10 +125,15 @@ async function pollQueues() {
 /** busy/wrapup: a count or a boolean, depending on the server. */
 function yesNo(v) { return typeof v === 'boolean' ? t(v ? 'yes' : 'no') : String(v ?? 0); }
 
+const startedAt = Date.now();
+
 function renderColleagues() {
   const box = $('colleagues');
   if (!colleagues) {
-    box.replaceChildren(h('p', { class: 'muted' }, t('agent.colleagues.unavailable')));
+    // the server pushes `colleagues` every 2 s; only after a while without one is it "not available"
+    const waiting = Date.now() - startedAt < 6000;
+    box.replaceChildren(h('p', { class: 'muted' }, t(waiting ? 'agent.colleagues.loading' : 'agent.colleagues.unavailable')));
+    if (waiting) setTimeout(() => { if (!colleagues) renderColleagues(); }, 6500 - (Date.now() - startedAt));
     return;
   }
   const rows = colleagues.filter((c) => !me || c.id !== me.id).map((c) => {
@@ -136,7 +143,7 @@ function renderColleagues() {
       h('td', {}, c.name || c.id),
       h('td', { class: 'state state-' + state }, stateLabel(state) + (reason ? ` (${reason})` : '')),
       h('td', { class: 'num', dataset: { since: c.since || '' } }, c.since ? dur(Date.now() - c.since) : t('dash')),
-      h('td', { class: 'num' }, `${yesNo(c.busy)} / ${yesNo(c.wrapup)}`));
+      h('td', {}, `${yesNo(c.busy)} / ${yesNo(c.wrapup)}`));
   });
   box.replaceChildren(h('table', {},
     h('thead', {}, h('tr', {},
@@ -161,7 +168,8 @@ function renderLists() {
         : h('p', { class: 'muted' }, t('agent.session.none')));
   };
   box.replaceChildren(h('div', { class: 'session-lists' },
-    block('received', lists.received), block('missed', lists.missed), block('handled', lists.handled)));
+    block('received', lists.received), block('missed', lists.missed), block('handled', lists.handled),
+    lists.transferred.length ? block('transferred', lists.transferred) : null));
 }
 
 function record(list, brief, title) {
@@ -270,12 +278,29 @@ function newCard(brief, { state = 'active', title, focus = false } = {}) {
   c.endBtn = h('button', { type: 'button', class: 'primary', hidden: true, dataset: { action: 'wrapup_end' } });
   c.extendBtn = h('button', { type: 'button', hidden: true, dataset: { action: 'wrapup_extend' } });
   c.err = h('p', { class: 'error', role: 'alert' });
+  c.trSummary = h('summary', {});
+  c.trSelect = h('select', { id: `tr-${safe}` });
+  c.trLabel = h('label', { for: `tr-${safe}` });
+  c.trBtn = h('button', { type: 'submit' });
+  const trForm = h('form', { class: 'row' }, c.trLabel, c.trSelect, c.trBtn);
+  c.transfer = h('details', { class: 'transfer' }, c.trSummary, trForm);
+  c.transfer.addEventListener('toggle', () => { if (c.transfer.open) fillTransfer(c); });
+  trForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const [kind, target] = c.trSelect.value.split(':');
+    if (!target) return;
+    send({ type: 'transfer', bericht: id, [kind]: target }, c.err).then(() => {
+      record('transferred', c.brief, c.title);
+      removeCard(id);
+      announce($('polite'), t('agent.transfer.done', { from: c.brief.from }));
+    }, () => {});
+  });
   c.histSummary = h('summary', {});
   c.histBody = h('div', {}, t('agent.history.loading'));
   c.history = h('details', { class: 'history' }, c.histSummary, c.histBody);
   const form = h('form', { class: 'composer' }, c.label, c.input, c.hint,
     h('div', { class: 'row' }, c.sendBtn, c.completeBtn, c.endBtn, c.extendBtn));
-  c.el.append(c.head, c.meta, c.subj, c.endedEl, c.thread, c.typing, c.wrapbar, form, c.err, c.history);
+  c.el.append(c.head, c.meta, c.subj, c.endedEl, c.thread, c.typing, c.wrapbar, form, c.err, c.transfer, c.history);
 
   form.addEventListener('submit', (ev) => { ev.preventDefault(); sendReply(c); });
   c.input.addEventListener('keydown', (ev) => {
@@ -332,8 +357,24 @@ function updateCard(c) {
   c.extendBtn.hidden = !wrap;
   updateWrapbar(c);
   c.typing.textContent = c.typingUntil > Date.now() ? t('agent.typing') : '';
+  c.transfer.hidden = wrap;
+  c.trSummary.textContent = t('agent.transfer');
+  c.trLabel.textContent = t('agent.transfer.to');
+  c.trBtn.textContent = t('agent.transfer.submit');
   c.histSummary.textContent = c.histCount != null ? `${t('agent.history')} (${c.histCount})`
     : c.histUnavailable ? t('agent.history.unavailable') : t('agent.history');
+}
+
+function fillTransfer(c) {
+  const keep = c.trSelect.value;
+  const others = (colleagues || []).filter((x) => (!me || x.id !== me.id) && x.state !== 'logged_out');
+  c.trSelect.replaceChildren(
+    h('optgroup', { label: t('agent.transfer.queues') },
+      (allQueues.length ? allQueues : [...queueInfo.entries()].map(([name, q]) => ({ name, title: q.title })))
+        .map((q) => h('option', { value: 'queue:' + q.name }, q.title || q.name))),
+    others.length ? h('optgroup', { label: t('agent.transfer.agents') },
+      others.map((x) => h('option', { value: 'agent:' + x.id }, `${x.name || x.id} (${stateLabel(x.state)})`))) : null);
+  if ([...c.trSelect.options].some((o) => o.value === keep)) c.trSelect.value = keep;
 }
 
 function updateWrapbar(c) {

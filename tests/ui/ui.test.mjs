@@ -320,6 +320,28 @@ test('agent desk, keyboard only: sign in, ready, accept, reply, complete with to
   await page.context().close();
 });
 
+test('agent desk: transfer a conversation to another queue (R19)', { timeout: 90_000 }, async () => {
+  const page = await newPage();
+  await signIn(page, tokens.agent1);
+  await goReady(page, 'agent1', 'Algemene vragen');
+  const r = await d.postBericht({ queue: 'algemeen', kind: 'chat', from: 'door@example.nl', text: 'Over mijn vergunning' }, 'ui-transfer-1');
+  const id = r.json.id;
+  await page.locator(`.offer[data-bericht="${id}"]`).getByRole('button', { name: /aannemen/ }).click();
+  const card = page.locator(`.card[data-bericht="${id}"]`);
+  await card.locator('.transfer summary').click();
+  await card.getByLabel('Naar').selectOption('queue:vergunningen');
+  await shot(page, 'agent-transfer');
+  await card.getByRole('button', { name: 'Doorverbinden' }).click();
+  await card.waitFor({ state: 'detached' });
+  await page.locator('#session-lists').getByText('Doorverbonden (1)').waitFor();
+  await until(async () => { const b = await bericht(id); return b.queue === 'vergunningen' && b.state === 'queued'; },
+    'bericht waiting in vergunningen');
+  await page.getByRole('button', { name: 'Afmelden uit ACDM', exact: true }).click();
+  await page.locator('#my-state', { hasText: 'Afgemeld' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test('axe-core: no serious or critical violations on the sign-in page and the agent desk (offer, conversation, topics dialog)', { timeout: 120_000 }, async (t) => {
   const page = await newPage();
   await page.goto(d.base + '/index.html');
