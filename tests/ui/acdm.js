@@ -32,6 +32,9 @@ function uiConfig() {
         closed_text: { default: 'Het team Vergunningen is gesloten.' } },
       { name: 'email', title: 'E-mail', strategy: 'least-occupied', wrapup_s: 60, offer_timeout_s: 60,
         closed_text: { default: 'Wij beantwoorden uw e-mail binnen twee werkdagen.' } },
+      // a short offer timeout: the missed-offer test lets one run out
+      { name: 'kort', title: 'Korte aanbieding', strategy: 'linear', wrapup_s: 10, offer_timeout_s: 3,
+        closed_text: { default: 'Gesloten.' } },
       // no agent is a member: what is queued here waits (supervisor and wallboard tests)
       { name: 'terugbellen', title: 'Terugbelverzoeken', strategy: 'fewest-handled', wrapup_s: 60,
         sl_target_pct: 80, sl_seconds: 14400,
@@ -40,7 +43,7 @@ function uiConfig() {
     agents: [
       { id: 'agent1', name: 'Anouk de Vries', queues: ['algemeen', 'vergunningen'], capacity: { chat: 3, email: 5 } },
       { id: 'agent2', name: 'Mohammed El Amrani', queues: ['algemeen', 'email'], capacity: { chat: 2, email: 8 } },
-      { id: 'agent3', name: 'Sanne Jansen', queues: ['vergunningen', 'email'], capacity: { chat: 2, email: 5 } },
+      { id: 'agent3', name: 'Sanne Jansen', queues: ['vergunningen', 'email', 'kort'], capacity: { chat: 2, email: 5 } },
     ],
     channels: [],
     topics: ['Paspoort', 'Rijbewijs', 'Afval', 'Parkeren', 'Belastingen', 'Vergunning'],

@@ -152,7 +152,7 @@ async function goReady(page, agentId, title) {
     return a.state === 'ready' && a.queues.every((q) => q.joined === (q.queue === queueOf[title]));
   }, `${agentId} ready in ${title} only`);
 }
-const queueOf = { 'Algemene vragen': 'algemeen', Vergunningen: 'vergunningen', 'E-mail': 'email' };
+const queueOf = { 'Algemene vragen': 'algemeen', Vergunningen: 'vergunningen', 'E-mail': 'email', 'Korte aanbieding': 'kort' };
 
 /** Completes bericht id on the desk (one topic), ends its wrap-up, logs the agent out of ACDM. */
 async function finish(page, id) {
@@ -336,6 +336,24 @@ test('agent desk: transfer a conversation to another queue (R19)', { timeout: 90
   await page.locator('#session-lists').getByText('Doorverbonden (1)').waitFor();
   await until(async () => { const b = await bericht(id); return b.queue === 'vergunningen' && b.state === 'queued'; },
     'bericht waiting in vergunningen');
+  await page.getByRole('button', { name: 'Afmelden uit ACDM', exact: true }).click();
+  await page.locator('#my-state', { hasText: 'Afgemeld' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('agent desk: an offer not accepted in time is withdrawn and listed as missed (R15)', { timeout: 90_000 }, async () => {
+  const page = await newPage();
+  await signIn(page, tokens.agent3);
+  await goReady(page, 'agent3', 'Korte aanbieding');
+  const r = await d.postBericht({ queue: 'kort', kind: 'chat', from: 'gemist@example.nl', text: 'Hallo?' }, 'ui-missed-1');
+  const offer = page.locator(`.offer[data-bericht="${r.json.id}"]`);
+  await offer.getByText(/Nog [1-3] s/).waitFor();
+  await offer.waitFor({ state: 'detached', timeout: 15_000 });
+  await page.locator('#session-lists').getByText('Gemist (1)').waitFor();
+  await page.locator('#session-lists li', { hasText: 'gemist@example.nl' }).first().waitFor();
+  await shot(page, 'agent-missed');
+  // the bericht waits again; logging out leaves it in the queue
   await page.getByRole('button', { name: 'Afmelden uit ACDM', exact: true }).click();
   await page.locator('#my-state', { hasText: 'Afgemeld' }).waitFor();
   assert.deepEqual(page.errors, []);
