@@ -667,6 +667,8 @@ int acdm_auth_jwt(acdm_auth *a, const char *token, bool (*agent_exists)(void *us
     acdm_jwt_status st = acdm_jwt_verify(&a->cur->def, a->cur->keys, token, acdm_now_ms() / 1000,
                                          agent_exists, user, role, rolelen, name, namelen, why, sizeof why);
     if (st == ACDM_JWT_OK) return 0;
+    for (char *p = why; *p; p++)   /* claims are the client's text: one log line, whatever they hold */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     if (st == ACDM_JWT_UNKNOWN_KID && a->cur->def.jwks_url && !a->inflight &&
         (!a->last_kid_fetch_ms || acdm_now_ms() - a->last_kid_fetch_ms >= RETRY_S * 1000)) {
         /* a new key of the issuer (rotation): one refresh, at most once a minute */
