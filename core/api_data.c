@@ -91,6 +91,9 @@ static void get_customer_history(void *user, acdm_req *r)
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(j, "items"), i, it) {
+        char date[48];
+        acdm_time_iso(json_integer_value(json_object_get(it, "created_ms")), date);
+        json_object_set_new(it, "date", json_string(date));
         acdm_bericht *b = acdm_model_bericht(e->model, json_string_value(json_object_get(it, "id")));
         if (!b) continue;
         json_object_set_new(it, "state", json_string(acdm_bstate_name(b->state)));

@@ -71,6 +71,8 @@ class ApiData(AcdmTestCase):
         self.assertEqual(sorted(items[2]["topics"]), ["Afval", "Paspoort"])
         self.assertEqual(items[1]["subject"], "Verlopen paspoort")
         self.assertTrue(items[0]["created_ms"] >= items[1]["created_ms"] >= items[2]["created_ms"])
+        self.assertEqual(items[2]["date"], time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(items[2]["created_ms"] // 1000))
+                         + ".%03dZ" % (items[2]["created_ms"] % 1000))
         self.assertEqual(j["top_topics"], [{"topic": "Paspoort", "count": 2}, {"topic": "Afval", "count": 1}])
         self.assertIsNone(j["next"])
         # paging
