@@ -591,6 +591,12 @@ $('topics-form').addEventListener('submit', (ev) => {
 // ------------------------------------------------------------------ websocket
 
 async function restoreWork(items) {
+  // after a reconnect: drop what the server no longer has for us
+  const live = new Set((items || []).map((w) => w.bericht));
+  let changed = false;
+  for (const id of [...offers.keys()]) if (!live.has(id)) { offers.delete(id); changed = true; }
+  if (changed) renderOffers();
+  for (const id of [...work.keys()]) if (!live.has(id)) removeCard(id);
   for (const w of items || []) {
     if (work.has(w.bericht) || offers.has(w.bericht)) continue;
     let brief = { id: w.bericht, kind: w.kind, queue: w.queue, channel: null, from: null };

@@ -11,6 +11,12 @@ export function session() {
 export function saveSession(s) { sessionStorage.setItem(SESSION, JSON.stringify(s)); }
 export function clearSession() { sessionStorage.removeItem(SESSION); }
 
+/** The token is no longer accepted (revoked, or an expired JWT): back to the sign-in page. */
+export function expired() {
+  clearSession();
+  location.replace('index.html?expired=1');
+}
+
 /** The page for a role: agent desk, dashboard or wallboard. */
 export function pageFor(role, wantWallboard) {
   if (role === 'agent') return 'agent.html';
@@ -37,6 +43,7 @@ export async function api(path, { method = 'GET', body, token } = {}) {
   if (tok) headers.Authorization = 'Bearer ' + tok;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (r.status === 401 && !token && s) expired();
   let json = null;
   try { json = await r.json(); } catch { /* not JSON */ }
   return { status: r.status, ok: r.ok, json, headers: r.headers };
@@ -68,7 +75,8 @@ export class Socket {
     this.onStatus('connecting');
     const ws = new WebSocket(this.url());
     this.ws = ws;
-    ws.onopen = () => { this.retry = 0; this.opened = true; this.onStatus('open'); };
+    let opened = false;
+    ws.onopen = () => { opened = true; this.retry = 0; this.opened = true; this.onStatus('open'); };
     ws.onmessage = (ev) => {
       let m;
       try { m = JSON.parse(ev.data); } catch { return; }
@@ -80,6 +88,11 @@ export class Socket {
       for (const p of this.pending.splice(0)) p.reject({ code: 'closed', text: t('conn.closed') });
       this.onStatus('closed');
       if (this.stopped) return;
+      if (!opened) {
+        // upgrade refused: is the token still good? (a 401 ends the session instead of retrying)
+        fetch('/api/v1/queues', { headers: { Authorization: 'Bearer ' + this.token } })
+          .then((r) => { if (r.status === 401) { this.stopped = true; expired(); } }, () => {});
+      }
       const delay = Math.min(10000, 1000 * 2 ** this.retry++);
       setTimeout(() => { if (!this.stopped) this.connect(); }, delay);
     };

@@ -47,6 +47,7 @@ export const dict = {
     'signin.health': 'acdm {version} draait ({live} berichten in behandeling).',
     'signin.health.loading': 'Status wordt opgehaald…',
     'signin.signed_out': 'U bent uitgelogd.',
+    'signin.expired': 'Uw token wordt niet meer geaccepteerd (verlopen of ingetrokken). Meld u opnieuw aan.',
     'role.agent': 'agent', 'role.supervisor': 'supervisor', 'role.admin': 'beheerder',
 
     // states
@@ -262,6 +263,7 @@ export const dict = {
     'signin.health': 'acdm {version} is running ({live} berichten in progress).',
     'signin.health.loading': 'Fetching status…',
     'signin.signed_out': 'You have signed out.',
+    'signin.expired': 'Your token is no longer accepted (expired or revoked). Please sign in again.',
     'role.agent': 'agent', 'role.supervisor': 'supervisor', 'role.admin': 'admin',
 
     'state.logged_out': 'Logged out',

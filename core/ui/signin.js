@@ -88,6 +88,7 @@ document.getElementById('signin').addEventListener('submit', async (ev) => {
 
 initHeader({ s: null });
 if (params.get('signed_out')) msg.textContent = t('signin.signed_out');
+if (params.get('expired')) msg.textContent = t('signin.expired');
 if (next && next.startsWith('wallboard')) document.getElementById('wallboard').checked = true;
 onLang(() => { renderHealth(); renderCurrent(); });
 renderCurrent();

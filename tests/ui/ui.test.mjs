@@ -320,6 +320,26 @@ test('agent desk, keyboard only: sign in, ready, accept, reply, complete with to
   await page.context().close();
 });
 
+test('agent desk: a page reload mid-conversation restores the conversation from the hello', { timeout: 90_000 }, async () => {
+  const page = await newPage();
+  await signIn(page, tokens.agent1);
+  await goReady(page, 'agent1', 'Algemene vragen');
+  const r = await d.postBericht({ queue: 'algemeen', kind: 'chat', from: 'herlaad@example.nl', text: 'Bent u er nog?' }, 'ui-reload-1');
+  const id = r.json.id;
+  await page.locator(`.offer[data-bericht="${id}"]`).getByRole('button', { name: /aannemen/ }).click();
+  const card = page.locator(`.card[data-bericht="${id}"]`);
+  await card.getByLabel(/Antwoord aan/).fill('Ja, een moment.');
+  await card.getByLabel(/Antwoord aan/).press('Enter');
+  await card.locator('.thread .msg.out').filter({ hasNotText: 'verzonden' }).waitFor();
+  await page.reload();
+  await card.locator('.thread .msg.in', { hasText: 'Bent u er nog?' }).waitFor();
+  await card.locator('.thread .msg.out', { hasText: 'Ja, een moment.' }).waitFor();
+  await page.locator('#my-state', { hasText: 'Beschikbaar' }).waitFor();
+  await finish(page, id);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test('agent desk: transfer a conversation to another queue (R19)', { timeout: 90_000 }, async () => {
   const page = await newPage();
   await signIn(page, tokens.agent1);
