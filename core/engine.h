@@ -31,6 +31,8 @@ typedef struct acdm_session {
     acdm_ws *ws;
     acdm_principal who;
     struct acdm_session *next_of_agent;
+    uint64_t live_sent[2];   /* live.c: hash of the last queue_stats / colleagues sent (0: none yet) */
+    int64_t live_sent_ms[2]; /* and when */
 } acdm_session;
 
 struct acdm_engine {

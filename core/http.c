@@ -1022,6 +1022,7 @@ void acdm_ws_close(acdm_ws *ws, int code, const char *reason)
     if (ws->wsi && ws->established) lws_callback_on_writable(ws->wsi);
 }
 
+size_t acdm_ws_queued(const acdm_ws *ws) { return ws ? ws->qbytes : 0; }
 void acdm_ws_set_user(acdm_ws *ws, void *p) { ws->user = p; }
 void *acdm_ws_user(const acdm_ws *ws) { return ws->user; }
 const char *acdm_ws_peer(const acdm_ws *ws) { return ws->peer; }

@@ -108,6 +108,9 @@ int acdm_http_ws(acdm_http *h, const char *path, const acdm_ws_handlers *hd, voi
  * ACDM_ECLOSED if the connection is closing, or ACDM_EFULL when the queue would exceed
  * ACDM_WS_QUEUE_LIMIT: the slow consumer is then disconnected (close callback follows). */
 int acdm_ws_send(acdm_ws *ws, const char *text, size_t len);
+/* Bytes queued for ws and not yet written (pushes that a newer one supersedes may skip a busy
+ * socket). */
+size_t acdm_ws_queued(const acdm_ws *ws);
 /* Sends what is queued, then closes with code (e.g. 1000) and reason (<= 123 bytes). The close
  * callback follows. */
 void acdm_ws_close(acdm_ws *ws, int code, const char *reason);

@@ -12,6 +12,9 @@
 #define WHO "live"
 #define TICK_MS 1000
 #define AGENT_EVERY 2        /* agents' pushes every 2nd tick (2 s) */
+#define MAX_COLLEAGUES 25    /* per colleagues message: logged-in ones first; "total" has the count */
+#define BUSY_SOCKET (256u * 1024u)  /* a push is skipped for a socket with this much still unsent */
+#define RESEND_MS 30000      /* an agent's unchanged queue_stats/colleagues are sent again after this */
 
 struct acdm_live {
     acdm_engine *e;
@@ -82,14 +85,24 @@ json_t *acdm_live_queues_json(acdm_engine *e)
 
 static void send_all_sups(acdm_live *l, const char *txt, size_t len)
 {
-    for (size_t i = 0; i < l->n_sups; i++) acdm_ws_send(l->sups[i]->ws, txt, len);
+    for (size_t i = 0; i < l->n_sups; i++)
+        if (acdm_ws_queued(l->sups[i]->ws) <= BUSY_SOCKET + len)   /* a slow one skips a tick */
+            acdm_ws_send(l->sups[i]->ws, txt, len);
 }
 
 /* What agents with the same configured queues get; cached per tick by that set. */
 typedef struct {
-    char *queue_stats, *colleagues;
+    char *msg[2];             /* queue_stats, colleagues */
+    uint64_t hash[2];
     char key[];
 } agent_msgs;
+
+static uint64_t text_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h ? h : 1;
+}
 
 static char *dump(json_t *j)
 {
@@ -164,33 +177,50 @@ static void push_agents(acdm_live *l, int64_t now)
                 }
             }
             acdm_sb_str(&qs, "]}");
+            /* the colleagues: logged-in ones first, then logged out, at most MAX_COLLEAGUES (a
+             * big queue would otherwise make this quadratic in the number of agents) */
             acdm_sb_str(&col, "{\"type\":\"colleagues\",\"agents\":[");
-            bool first = true;
-            for (size_t i = 0; i < na; i++) {
-                if (stamp[i] != stamp_no || !afrag[i]) continue;
-                if (!first) acdm_sb_add(&col, ",", 1);
-                acdm_sb_str(&col, afrag[i]);
-                first = false;
-            }
-            acdm_sb_str(&col, "]}");
-            am->queue_stats = qs.oom ? (free(qs.p), NULL) : qs.p;
-            am->colleagues = col.oom ? (free(col.p), NULL) : col.p;
+            int listed = 0, total = 0;
+            for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < na; i++) {
+                    if (stamp[i] != stamp_no || !afrag[i]) continue;
+                    bool out = acdm_model_agent_at(m, i)->state == ACDM_AGENT_LOGGED_OUT;
+                    if (out != (pass == 1)) continue;
+                    total++;
+                    if (listed == MAX_COLLEAGUES) continue;
+                    if (listed) acdm_sb_add(&col, ",", 1);
+                    acdm_sb_str(&col, afrag[i]);
+                    listed++;
+                }
+            acdm_sb_str(&col, "],\"total\":");
+            acdm_sb_int(&col, total);
+            acdm_sb_str(&col, "}");
+            am->msg[0] = qs.oom ? (free(qs.p), NULL) : qs.p;
+            am->msg[1] = col.oom ? (free(col.p), NULL) : col.p;
+            for (int k = 0; k < 2; k++) am->hash[k] = text_hash(am->msg[k]);
             if (acdm_hmap_put(&cache, am->key, am)) {
-                free(am->queue_stats); free(am->colleagues); free(am);
+                free(am->msg[0]); free(am->msg[1]); free(am);
                 free(key.p);
                 continue;
             }
         }
         free(key.p);
+        /* sent when it changed since the last one this session got (and every RESEND_MS) */
         for (acdm_session *s = v; s; s = s->next_of_agent) {
-            if (am->queue_stats) acdm_ws_send(s->ws, am->queue_stats, strlen(am->queue_stats));
-            if (am->colleagues) acdm_ws_send(s->ws, am->colleagues, strlen(am->colleagues));
+            if (acdm_ws_queued(s->ws) > BUSY_SOCKET) continue;   /* the next one supersedes it */
+            for (int k = 0; k < 2; k++) {
+                if (!am->msg[k] || (s->live_sent[k] == am->hash[k] && now - s->live_sent_ms[k] < RESEND_MS))
+                    continue;
+                if (acdm_ws_send(s->ws, am->msg[k], strlen(am->msg[k]))) continue;
+                s->live_sent[k] = am->hash[k];
+                s->live_sent_ms[k] = now;
+            }
         }
     }
 out:
     for (uint32_t pos = 0; acdm_hmap_next(&cache, &pos, &id, &v);) {
         agent_msgs *am = v;
-        free(am->queue_stats); free(am->colleagues); free(am);
+        free(am->msg[0]); free(am->msg[1]); free(am);
     }
     for (size_t i = 0; qfrag && i < nq; i++) free(qfrag[i]);
     for (size_t i = 0; afrag && i < na; i++) free(afrag[i]);

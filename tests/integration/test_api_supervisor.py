@@ -276,7 +276,7 @@ class SupervisorSocket(AcdmTestCase):
 
     def test_agent_pushes_queue_stats_and_colleagues(self):
         d = self.start()
-        a1 = self.agent_ws(d, "agent1")
+        a1 = self.agent_ws(d, "agent1", ready=False)   # so that the email waits
         a2 = self.agent_ws(d, "agent2", ready=False)
         d.post_bericht({"queue": "vergunningen", "kind": "email", "from": "x@example.nl", "text": "vraag"})
         qs = a1.expect("queue_stats", 4)
@@ -285,16 +285,26 @@ class SupervisorSocket(AcdmTestCase):
             self.assertEqual(set(q), {"name", "title", "open", "waiting", "longest_wait_ms"})
         qs2 = a2.expect("queue_stats", 4)
         self.assertEqual([q["name"] for q in qs2["queues"]], ["algemeen"])   # only their own queues
+        a2.expect("colleagues", 4)
         col = a1.expect("colleagues", 4)
         ids = {a["id"]: a for a in col["agents"]}
         self.assertEqual(set(ids), {"agent1", "agent2"})
+        self.assertEqual(col["total"], 2)
         self.assertEqual(set(ids["agent2"]), {"id", "name", "state", "reason", "since", "busy", "wrapup"})
         self.assertEqual((ids["agent2"]["state"], ids["agent2"]["reason"]), ("not_ready", "login"))
-        # every 2 s
+        # every 2 s while it changes (someone waits in vergunningen: the longest wait grows)
         t0 = time.monotonic()
-        a1.expect("queue_stats", 4)
-        a1.expect("queue_stats", 4)
+        w1 = a1.expect("queue_stats", 4)
+        w2 = a1.expect("queue_stats", 4)
         self.assertGreater(time.monotonic() - t0, 1.5)
+        self.assertGreater(w2["queues"][1]["longest_wait_ms"], w1["queues"][1]["longest_wait_ms"])
+        # unchanged: not sent again (nothing waits in algemeen, nobody changed)
+        a2.expect_none("queue_stats", 2.5)
+        a2.expect_none("colleagues", 0.1)
+        # a colleague changes: agent2 hears it within 2 s
+        self.assertEqual(a1.request({"type": "not_ready", "reason": "pauze"})["type"], "ack")
+        col = a2.expect("colleagues", 3)
+        self.assertEqual(find(col["agents"], "id", "agent1")["reason"], "pauze")
 
     def test_ws_errors_carry_re_and_bericht(self):
         d = self.start()
