@@ -76,4 +76,6 @@ if command -v wrk >/dev/null 2>&1 && [ -x build/rel/bench/bench_http_bare ]; the
 fi
 echo "## agents' websockets: connected agents, created -> offered latency"
 python3 tests/bench/bench_ws.py --agents "${ACDM_BENCH_AGENTS:-10000}" --working 1000 --rate 1000 --seconds 10 --acdmd bin/acdmd
+echo "## web chat: 5,000 visitor websockets, visitor -> agent relay at 500 messages/s"
+python3 tests/bench/bench_webchat.py --visitors "${ACDM_BENCH_VISITORS:-5000}" --rate 500 --seconds 20 --acdmd bin/acdmd
 echo "# results in $out"
