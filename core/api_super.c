@@ -167,6 +167,13 @@ void acdm_api_get_berichten(void *user, acdm_req *r)
         !q_str(r, "channel", ACDM_NAME_MAX, &q.channel) || !q_str(r, "from", 512, &q.from) ||
         !q_str(r, "agent", ACDM_NAME_MAX, &q.agent) || !q_str(r, "cursor", 36, &q.cursor))
         return;
+    char from_buf[520];
+    if (q.from && q.from[0] == ' ') {
+        /* "?from=+3161..." unencoded: the query decoding made the '+' a space; no address starts
+         * with a space, so it was meant as a '+' */
+        snprintf(from_buf, sizeof from_buf, "+%s", q.from + 1);
+        q.from = from_buf;
+    }
     if (q.state) {
         bool ok = false;
         for (int s = 0; s < ACDM_B__COUNT && !ok; s++) ok = !strcmp(q.state, acdm_bstate_name((acdm_bstate)s));

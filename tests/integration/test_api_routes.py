@@ -72,8 +72,12 @@ class Routes(AcdmTestCase):
         self.assertEqual(([b["id"] for b in r2.json["items"]], r2.json["next"]), ([ids[0]], None))
         r3 = self.get("/api/v1/berichten?limit=2&offset=2")
         self.assertEqual([b["id"] for b in r3.json["items"]], [ids[1], ids[0]])
+        p = self.post("+31612345678")
+        wait_until(lambda: self.get("/api/v1/berichten?from=%2B31612345678").json["items"], 5, what="+316 stored")
+        r = self.get("/api/v1/berichten?from=+31612345678")          # + not encoded: still found
+        self.assertEqual([b["id"] for b in r.json["items"]], [p], r.json)
         # supervisors may search; an agent only their own (none yet), channels not at all
-        self.assertEqual(len(self.get("/api/v1/berichten", token=self.sup).json["items"]), 4)
+        self.assertEqual(len(self.get("/api/v1/berichten", token=self.sup).json["items"]), 5)
         self.assertEqual(self.get("/api/v1/berichten", token=self.agent1).json["items"], [])
         self.assertProblem(self.get("/api/v1/berichten?agent=agent2", token=self.agent1), 403, "agent")
         self.roles("GET", "/api/v1/berichten", ("supervisor", "agent"))
