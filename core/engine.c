@@ -296,6 +296,7 @@ typedef struct {
     char *followup_of;
     char *text;
     char *subject;           /* shown on the offer */
+    json_t *payload;         /* a follow-up's payload (attachments), pushed with the message */
 } intake_job;
 
 static void job_free(intake_job *j)
@@ -304,6 +305,7 @@ static void job_free(intake_job *j)
     free(j->skills);
     free(j->queue); free(j->from); free(j->conversation); free(j->channel); free(j->preferred);
     free(j->closed_text); free(j->followup_of); free(j->text); free(j->subject);
+    json_decref(j->payload);
     free(j);
 }
 
@@ -351,10 +353,12 @@ static void followup_committed(void *user, int status)
     if (status) {
         j->done(e, j->user, ACDM_SUBMIT_ERROR, NULL, "the message could not be stored", 503);
     } else {
-        if (b && b->agent)
-            acdm_api_push_agent(e, b->agent->id,
-                                json_pack("{s:s, s:s, s:s, s:s?, s:I}", "type", "message", "bericht", b->id,
-                                          "direction", "in", "text", j->text, "ts", (json_int_t)acdm_now_ms()));
+        if (b && b->agent) {
+            json_t *msg = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "type", "message", "bericht", b->id,
+                                    "direction", "in", "text", j->text, "ts", (json_int_t)acdm_now_ms());
+            if (j->payload) json_object_set(msg, "payload", j->payload);
+            acdm_api_push_agent(e, b->agent->id, msg);
+        }
         j->done(e, j->user, ACDM_SUBMIT_FOLLOWUP, j->followup_of, NULL, 200);
     }
     job_free(j);
@@ -411,6 +415,7 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     if (live && !strcmp(live->channel, in->channel ? in->channel : "api")) {
         j->followup_of = strdup(live->id);
         j->text = in->text ? strdup(in->text) : NULL;
+        j->payload = json_is_object(in->payload) && json_object_size(in->payload) ? json_deep_copy(in->payload) : NULL;
         char *pj = in->payload ? json_dumps(in->payload, JSON_COMPACT) : NULL;
         acdm_store_add_message(e->store, live->id, j->created, "in", in->from, in->text, pj);
         free(pj);

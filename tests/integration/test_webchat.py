@@ -205,7 +205,10 @@ class WebChat(AcdmTestCase):
         v.ws.send({"type": "attachment_end"})
         m = agent.expect("message", 5, bericht=bid)
         self.assertIn("brief.txt", m["text"])
+        pushed = m["payload"]["attachments"][0]            # the push names the file
+        self.assertEqual((pushed["filename"], pushed["size"]), ("brief.txt", len(data)))
         aid = wait_until(lambda: self._attachment_id(d, bid), 5, what="attachment in the thread")
+        self.assertEqual(aid, pushed["id"])
         tok = d.token("agent", "agent1")
         r = http_request(d.host, d.port, "GET", "/api/v1/attachments/%s" % aid,
                          headers={"Authorization": "Bearer %s" % tok})
