@@ -10,7 +10,7 @@
 #   ACDM_KEEP_TMP=1 tests/run-ui.sh       keep the daemon's temp folder (config, log, data)
 set -u
 cd "$(dirname "$0")/.." || exit 1
-limit="${ACDM_UI_TIMEOUT:-170}"
+limit="${ACDM_UI_TIMEOUT:-175}"
 fail() { echo "ui: $*" >&2; echo "ui: 0 passed, 1 failed"; exit 1; }
 
 scripts/deps.sh test || fail "missing Debian packages (scripts/deps.sh test)"
@@ -29,7 +29,7 @@ trap 'rm -f "$out"' EXIT
 t0=$(date +%s)
 # TAP output (stdout is a pipe); the summary lines are counted below
 (cd tests/ui && CHROMIUM_PATH="$chromium" timeout --kill-after=10 "$limit" \
-   node --test --test-reporter=tap --test-concurrency=1 "$@" ./*.test.mjs) >"$out" 2>&1
+   node --test --test-reporter=tap --test-concurrency=2 "$@" ./*.test.mjs) >"$out" 2>&1
 rc=$?
 grep -v '^ *at \|^ *\.\.\.$\|^ *---$' "$out" | grep -E '^(not )?ok |^# |^ +# |SKIP|error:|expected|actual|AssertionError|Error' | head -200
 pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$out" | tail -1)
