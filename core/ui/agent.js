@@ -304,7 +304,10 @@ function newCard(brief, { state = 'active', title, focus = false } = {}) {
 
   form.addEventListener('submit', (ev) => { ev.preventDefault(); sendReply(c); });
   c.input.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendReply(c); }
+    if (ev.key !== 'Enter' || ev.isComposing) return;
+    // chat-like kinds: Enter sends (Shift+Enter new line); e-mail: Ctrl+Enter sends
+    const go = brief.kind === 'email' ? (ev.ctrlKey || ev.metaKey) : !ev.shiftKey;
+    if (go) { ev.preventDefault(); sendReply(c); }
   });
   c.input.addEventListener('input', () => sendTyping(c));
   c.completeBtn.addEventListener('click', () => openTopics(c));
@@ -343,7 +346,7 @@ function updateCard(c) {
   c.endedEl.textContent = t('agent.customer_ended');
   c.thread.setAttribute('aria-label', t('agent.thread', { from }));
   c.label.textContent = t('agent.reply', { from });
-  c.hint.textContent = t('agent.reply.hint');
+  c.hint.textContent = t(b.kind === 'email' ? 'agent.reply.hint.email' : 'agent.reply.hint');
   c.sendBtn.textContent = t('agent.send');
   c.completeBtn.textContent = t('agent.complete');
   c.completeBtn.setAttribute('aria-label', t('agent.complete.label', { from }));

@@ -293,8 +293,11 @@ test('agent desk, keyboard only: sign in, ready, accept, reply, complete with to
   await card.getByText('Onderwerp: Verhuizing doorgeven').waitFor();
   await page.waitForFunction(() => document.activeElement.tagName === 'TEXTAREA');   // focus on the reply
   await kb.type('U kunt dit online doorgeven.');
-  await kb.press('Enter');
+  await kb.press('Enter');                       // e-mail: Enter is a new line, Ctrl+Enter sends
+  await kb.type('Met vriendelijke groet');
+  await kb.press('Control+Enter');
   await card.locator('.thread .msg.out', { hasText: 'U kunt dit online doorgeven.' }).waitFor();
+  await card.getByText('Ctrl+Enter verstuurt.').waitFor();
   await tabTo(page, () => document.activeElement.dataset.action === 'complete');
   await kb.press('Enter');
   await page.getByRole('dialog', { name: 'Onderwerpen vastleggen' }).waitFor();
@@ -311,7 +314,8 @@ test('agent desk, keyboard only: sign in, ready, accept, reply, complete with to
   await card.waitFor({ state: 'detached' });
   const b = await until(async () => { const x = await bericht(id); return x.state === 'done' && x; }, 'bericht done');
   assert.deepEqual(b.events.find((e) => e.type === 'topics').detail.topics, ['Paspoort', 'Rijbewijs']);
-  assert.ok(b.messages.some((m) => m.direction === 'out' && m.text === 'U kunt dit online doorgeven.'));
+  assert.ok(b.messages.some((m) => m.direction === 'out' && m.text === 'U kunt dit online doorgeven.\nMet vriendelijke groet'),
+    JSON.stringify(b.messages));
   // leave ACDM, by keyboard too
   await tabTo(page, () => document.activeElement.id === 'btn-logout');
   await kb.press('Enter');
