@@ -18,6 +18,7 @@ ap.add_argument("--per-agent", type=int, default=20)
 ap.add_argument("--rate", type=int, default=500)
 ap.add_argument("--seconds", type=float, default=20)
 ap.add_argument("--acdmd", default="bin/acdmd")
+ap.add_argument("--tmpdir", default=None, help="data folder parent (e.g. /dev/shm: no fsync cost)")
 ap.add_argument("--idle", action="store_true", help="visitors beyond the active chats only connect (no chat)")
 args = ap.parse_args()
 
@@ -113,7 +114,7 @@ def agents_process(port, toks, pipe):
 
 
 async def main():
-    tmp = tempfile.mkdtemp(prefix="acdm-bench-wc-")
+    tmp = tempfile.mkdtemp(prefix="acdm-bench-wc-", dir=args.tmpdir)
     cfg = json.load(open("conf/acdm.json"))
     cfg["queues"] = [{"name": "algemeen", "strategy": "longest-idle", "wrapup_s": 0, "offer_timeout_s": 120}]
     cfg["agents"] = [{"id": "a%d" % i, "queues": ["algemeen"], "capacity": {"chat": args.per_agent}}
