@@ -523,6 +523,23 @@ static int env_end(void *engine, acdm_instance *inst, const char *bericht_id, co
     return rc;
 }
 
+static int env_end_ago(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason,
+                       uint32_t ago_ms)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    int64_t now = acdm_now_ms(), at = now;
+    /* only a waiting, unoffered bericht is ended in the past: no offer or timer depends on it */
+    if (b->state == ACDM_B_QUEUED && !b->n_offers) {
+        at = now - (int64_t)ago_ms;
+        if (at < b->enqueued_ms) at = b->enqueued_ms;
+    }
+    int rc = acdm_model_end(e->model, b, reason, at);
+    rearm(e);
+    return rc;
+}
+
 static int env_delivery_report(void *engine, acdm_instance *inst, const char *bericht_id,
                                const char *text, const char *payload_json)
 {
@@ -961,7 +978,8 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
                            .typing = env_typing, .queue_position = env_queue_position,
-                           .attachment_put = env_attachment_put, .check_token = env_check_token};
+                           .attachment_put = env_attachment_put, .check_token = env_check_token,
+                           .end_ago = env_end_ago};
     if (!acdm_plugins_create(&env, pdir, &e->plugins)) {
         acdm_plugins_load_all(e->plugins);
         acdm_plugins_configure(e->plugins, acdm_model_config(e->model));

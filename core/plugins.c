@@ -31,8 +31,8 @@
 
 /* The host table only grows at its end (plugins test ACDM_HOST_HAS against struct_size), and
  * acdm_http_response's defer/token come after the fields an older plugin fills. */
-_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, check_token) +
-               sizeof(((acdm_host *)0)->check_token), "check_token is the host table's last field");
+_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, end_ago) +
+               sizeof(((acdm_host *)0)->end_ago), "end_ago is the host table's last field");
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
                sizeof(size_t), "defer/token come after the 1.0 response fields");
 
@@ -456,6 +456,13 @@ static int host_check_token(acdm_instance *inst, const char *token)
     if (!live(inst) || !token || !*token) return ACDM_EINVAL;
     if (!inst->p->env.check_token) return ACDM_ESTATE;
     return inst->p->env.check_token(inst->p->env.engine, inst, token);
+}
+
+static int host_end_ago(acdm_instance *inst, const char *bericht_id, const char *reason, uint32_t ago_ms)
+{
+    if (!live(inst) || !bericht_id || !*bericht_id) return ACDM_EINVAL;
+    if (!inst->p->env.end_ago) return host_end(inst, bericht_id, reason);
+    return inst->p->env.end_ago(inst->p->env.engine, inst, bericht_id, reason ? reason : "ended", ago_ms);
 }
 
 /* ------------------------------------------------------------------ timers */
@@ -1066,6 +1073,7 @@ static const acdm_host host_table = {
     .queue_position = host_queue_position,
     .attachment_put = host_attachment_put,
     .check_token = host_check_token,
+    .end_ago = host_end_ago,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */

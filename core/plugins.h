@@ -34,6 +34,8 @@ typedef struct {
                           const char *filename, const char *content_type, const void *data,
                           size_t len, char id_out[64]);
     int (*check_token)(void *engine, acdm_instance *inst, const char *token);
+    int (*end_ago)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason,
+                   uint32_t ago_ms);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */

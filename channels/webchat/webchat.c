@@ -1050,7 +1050,10 @@ static void sweep(acdm_instance *inst, void *priv, void *user)
             !s->handoff_token && s->state != S_SUBMITTING) {
             /* the visitor closed the page (no reload came back in time): they left. Waiting
              * within the queue's quick-drop threshold, the model records a quick drop. */
-            if (live) w->host->end(w->inst, s->bericht, "left");
+            if (live && ACDM_HOST_HAS(w->host, end_ago))
+                w->host->end_ago(w->inst, s->bericht, "left", (uint32_t)(now - s->gone_since));
+            else if (live)
+                w->host->end(w->inst, s->bericht, "left");
             session_free(w, s);
             continue;
         }

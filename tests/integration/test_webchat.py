@@ -173,7 +173,40 @@ class WebChat(AcdmTestCase):
         v.expect("ended")
         b = wait_until(lambda: (lambda b: b if b.get("state") == "abandoned" else None)(d.bericht(bid)), 5,
                        what="bericht abandoned")
-        self.assertIn("quick_drop", json.dumps(b))
+        self.assertEqual(self._abandoned(b)["detail"]["quick_drop"], True, b)
+
+    def _abandoned(self, b):
+        ev = [e for e in b.get("events", []) if e.get("type") == "abandoned"]
+        self.assertEqual(len(ev), 1, b)
+        if isinstance(ev[0].get("detail"), str):
+            ev[0]["detail"] = json.loads(ev[0]["detail"])
+        return ev[0]
+
+    def test_closing_the_page_while_waiting(self):
+        # the page is closed (no reload comes back): after reconnect_grace_s the visitor has left,
+        # recorded as of the moment the connection dropped, so still a quick drop
+        cfg = webchat_config(reconnect_grace_s=3)
+        cfg["queues"][0]["quick_drop_s"] = 2
+        d = self.daemon(cfg)
+        v = Visitor(self, d)
+        v.say("even kijken")
+        bid = v.expect("state", state="waiting")["reference"]
+        v.ws.close()
+        b = wait_until(lambda: (lambda b: b if b.get("state") == "abandoned" else None)(d.bericht(bid)), 10,
+                       what="bericht abandoned after the grace")
+        ab = self._abandoned(b)
+        self.assertEqual(ab["detail"]["quick_drop"], True, ab)
+        self.assertLess(ab["detail"]["wait_ms"], 2000, ab)
+        # a reload within the grace keeps the chat waiting
+        v2 = Visitor(self, d)
+        v2.say("nog een")
+        bid2 = v2.expect("state", state="waiting")["reference"]
+        v2.ws.close()
+        time.sleep(1)
+        v3 = Visitor(self, d, resume=v2.token)
+        self.assertEqual(v3.hello["state"], "waiting")
+        time.sleep(4)
+        self.assertEqual(d.bericht(bid2)["state"], "queued")
 
     def test_closed_queue_leave_a_message(self):
         d = self.start(leave_message_queue="berichten")

@@ -298,6 +298,13 @@ typedef struct acdm_host {
      * another valid token, ACDM_ENOENT for an unknown or revoked one. */
     int (*check_token)(acdm_instance *inst, const char *token);
 
+    /* As end(), for a customer found gone later than they left (a web chat visitor whose page
+     * closed is known to be gone only after the reconnect grace): a bericht still waiting
+     * unoffered is recorded as abandoned ago_ms milliseconds ago (never before it was queued),
+     * so its wait and the queue's quick-drop test count from when the customer really left.
+     * Otherwise (offered, active) exactly end(). */
+    int (*end_ago)(acdm_instance *inst, const char *bericht_id, const char *reason, uint32_t ago_ms);
+
     /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;
 
