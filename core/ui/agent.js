@@ -411,7 +411,7 @@ async function download(f) {
     const r = await fetch('/api/v1/attachments/' + encodeURIComponent(f.id), { headers: { Authorization: 'Bearer ' + s.token } });
     if (!r.ok) throw new Error(String(r.status));
     const url = URL.createObjectURL(await r.blob());
-    const a = h('a', { href: url, download: f.filename || 'bijlage' });
+    const a = h('a', { href: url, download: f.filename || t('agent.attachment.file') });
     document.body.append(a);
     a.click();
     a.remove();
