@@ -285,9 +285,18 @@ class SupervisorSocket(AcdmTestCase):
             self.assertEqual(set(q), {"name", "title", "open", "waiting", "longest_wait_ms"})
         qs2 = a2.expect("queue_stats", 4)
         self.assertEqual([q["name"] for q in qs2["queues"]], ["algemeen"])   # only their own queues
-        a2.expect("colleagues", 4)
-        col = a1.expect("colleagues", 4)
-        ids = {a["id"]: a for a in col["agents"]}
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:    # until it shows both logged in (then it stays)
+            c2 = a2.expect("colleagues", 4)
+            if all(a["state"] == "not_ready" for a in c2["agents"]):
+                break
+        # (the first one may predate agent2's login: wait for the one that shows it)
+        deadline = time.monotonic() + 6
+        while True:
+            col = a1.expect("colleagues", 4)
+            ids = {a["id"]: a for a in col["agents"]}
+            if ids.get("agent2", {}).get("state") == "not_ready" or time.monotonic() > deadline:
+                break
         self.assertEqual(set(ids), {"agent1", "agent2"})
         self.assertEqual(col["total"], 2)
         self.assertEqual(set(ids["agent2"]), {"id", "name", "state", "reason", "since", "busy", "wrapup"})
