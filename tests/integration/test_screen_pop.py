@@ -22,7 +22,7 @@ class CaseSystem:
                 outer.requests.append(self.path)
                 mode = outer.mode
                 if mode == "slow":
-                    time.sleep(2.0)
+                    time.sleep(3.0)
                 if mode == "text":
                     body, ctype, status = "Jan Jansen, Dorpsstraat 1".encode(), "text/plain", 200
                 elif mode == "error":
@@ -105,17 +105,17 @@ class ScreenPop(AcdmTestCase):
         self.assertIn("too large", sp["error"])
 
     def test_slow_or_absent_case_system_never_delays_the_offer(self):
-        self.start(timeout_ms=500)
+        self.start(timeout_ms=1500)
         self.cs.mode = "slow"
         bid, took = self.offer()
-        self.assertLess(took, 1.0, "the offer waited for the case system")
+        self.assertLess(took, 1.2, "the offer waited for the case system")
         t0 = time.monotonic()
         sp = self.ws.expect("screen_pop", 5, bericht=bid)
         waited = time.monotonic() - t0
         self.assertIsNone(sp["status"], sp)
         self.assertIsNone(sp["body"], sp)
-        self.assertIn("timeout: the case system did not answer within 500 ms", sp["error"])
-        self.assertLess(waited, 1.8, sp)
+        self.assertIn("timeout: the case system did not answer within 1500 ms", sp["error"])
+        self.assertLess(waited, 2.9, sp)
         # the agent works on in the meantime
         self.assertEqual(self.ws.request({"type": "accept", "bericht": bid})["type"], "ack")
 
