@@ -551,7 +551,9 @@ static char *transcript_lines(const session *s)
             if (!n) { free(out); return NULL; }
             out = n;
         }
-        len += (size_t)snprintf(out + len, cap - len, "%s: %s\n", !strcmp(from, "visitor") ? "klant" : from, text);
+        const char *who = !strcmp(from, "visitor") ? "Klant" : !strcmp(from, "bot") ? "Chatbot"
+                        : !strcmp(from, "agent") ? "Medewerker" : from;
+        len += (size_t)snprintf(out + len, cap - len, "%s: %s\n", who, text);
     }
     return out;
 }

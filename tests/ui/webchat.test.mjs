@@ -25,7 +25,7 @@ function site() {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
     res.end(`<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Gemeente Voorbeeld</title></head>
 <body><header><h1>Gemeente Voorbeeld</h1></header><main><p>Welkom op onze website.</p></main>
-<script src="${srv.daemonBase}/channels/website/widget.js" async></script></body></html>`);
+<script src="${srv.daemonBase}/channels/${new URL(req.url, 'http://x').searchParams.get('ch') || 'website'}/widget.js" async></script></body></html>`);
   });
   return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
 }
@@ -33,9 +33,29 @@ const shop = await site();
 const evil = await site();
 const shopOrigin = `http://127.0.0.1:${shop.address().port}`;
 
+// a small bot speaking the Rasa REST contract: answers the first message, hands off at the second
+const botGot = [];
+const bot = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => { body += c; });
+  req.on('end', () => {
+    const m = JSON.parse(body);
+    botGot.push(m);
+    const reply = botGot.length === 1 ? [{ recipient_id: m.sender, text: 'Hallo! Ik ben de gemeentebot.' }]
+      : [{ recipient_id: m.sender, text: 'Ik verbind u door met een medewerker.' },
+         { recipient_id: m.sender, custom: { handoff: true, summary: 'Vraag over de afvalkalender' } }];
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(reply));
+  });
+});
+await new Promise((resolve) => bot.listen(0, '127.0.0.1', resolve));
+
 const cfg = uiConfig();
 cfg.channels = [{ name: 'website', plugin: 'webchat', queue: 'algemeen',
-  config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente' } }];
+  config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente' } },
+{ name: 'botsite', plugin: 'webchat', queue: 'algemeen',
+  config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente',
+    bot: { url: `http://127.0.0.1:${bot.address().port}/webhooks/rest/webhook`, timeout_ms: 3000 } } }];
 const d = await new Daemon(cfg).start();
 shop.daemonBase = evil.daemonBase = d.base;
 const agentToken = d.token('agent', 'agent1');
@@ -45,6 +65,7 @@ after(async () => {
   await browser.close();
   shop.close();
   evil.close();
+  bot.close();
   await d.stop();
 });
 
@@ -114,8 +135,9 @@ test('visitor widget chats with the agent desk; a reload mid-chat keeps the conv
   // the agent desk gets the offer and takes it
   const offer = agent.locator('.offer').first();
   await offer.waitFor();
+  const bid = await offer.getAttribute('data-bericht');
   await offer.getByRole('button', { name: /aannemen/ }).click();
-  const card = agent.locator('.card').first();
+  const card = agent.locator(`.card[data-bericht="${bid}"]`);
   await card.locator('.thread').getByText('Hoe vraag ik een parkeervergunning aan?').waitFor();
   await dialog.getByText('Een medewerker is nu bij u.').first().waitFor();
   await card.getByLabel(/Antwoord aan/).fill('Dat kan via het formulier op onze website.');
@@ -164,4 +186,40 @@ test('a page on a foreign origin gets no chat', { timeout: 60_000 }, async () =>
   await page.getByText('De verbinding is verbroken. Opnieuw verbinden…').waitFor();
   assert.equal(await page.locator('.acdm-wc-msg').count(), 0);
   await page.context().close();
+});
+
+test('bot first: the bot answers, hands off with a summary; the agent desk shows summary and transcript; the bot hears no more', { timeout: 150_000 }, async () => {
+  const agent = await agentDesk();
+  const visitor = await newPage();
+  await visitor.goto(shopOrigin + '/?ch=botsite');
+  await visitor.getByRole('button', { name: 'Chat openen' }).click();
+  const dialog = visitor.getByRole('dialog', { name: 'Chat met de gemeente' });
+  const input = dialog.getByLabel('Uw bericht');
+  await input.fill('Hoi');
+  await input.press('Enter');
+  await dialog.locator('.acdm-wc-from-bot', { hasText: 'Hallo! Ik ben de gemeentebot.' }).waitFor();
+  await input.fill('Wanneer wordt het papier opgehaald? Ik wil een mens spreken.');
+  await input.press('Enter');
+  await dialog.locator('.acdm-wc-from-bot', { hasText: 'Ik verbind u door met een medewerker.' }).waitFor();
+  await dialog.getByText('Een ogenblik, u wordt doorverbonden met een medewerker.').waitFor();
+  const offer = agent.locator('.offer').first();
+  await offer.waitFor();
+  const bid = await offer.getAttribute('data-bericht');
+  await agent.screenshot({ path: path.join(ART, 'webchat-bot-offer.png') });
+  await offer.getByRole('button', { name: /aannemen/ }).click();
+  const card = agent.locator(`.card[data-bericht="${bid}"]`);
+  // the bot's summary is the bericht's subject (the offer push carries it as bericht.subject too;
+  // the desk shows it on the conversation card)
+  await card.getByText('Onderwerp: Vraag over de afvalkalender').waitFor();
+  await card.locator('.thread').getByText(/Chatbot: Hallo! Ik ben de gemeentebot\./).waitFor();   // the transcript
+  await card.locator('.thread').getByText(/Klant: Hoi/).waitFor();
+  await dialog.getByText('Een medewerker is nu bij u.').first().waitFor();
+  await dialog.getByLabel('Uw bericht').fill('Fijn, dank u.');
+  await dialog.getByRole('button', { name: 'Versturen' }).click();
+  await card.locator('.thread').getByText('Fijn, dank u.').waitFor();
+  await agent.screenshot({ path: path.join(ART, 'webchat-bot-transcript.png') });
+  assert.equal(botGot.length, 2, JSON.stringify(botGot));                 // nothing after the handoff
+  assert.deepEqual(visitor.errors, []);
+  await agent.context().close();
+  await visitor.context().close();
 });
