@@ -275,7 +275,7 @@ typedef struct acdm_host {
 
     /* Where a waiting bericht stands: *position (1 = next) among its queue's waiting berichten
      * of its kind, *estimate_s the expected wait in seconds (position x the queue's recent
-     * average wait per bericht ahead; 0 when the queue has no history yet). Pull, not push:
+     * gap between acceptances; 0 when the queue has no history yet). Pull, not push:
      * the plugin polls for the visitors it shows a position to (e.g. every 3 s from a timer).
      * 0, or ACDM_ENOENT when the bericht is not waiting (offered, active, ended, unknown). */
     int (*queue_position)(acdm_instance *inst, const char *bericht_id, uint32_t *position,
@@ -308,11 +308,11 @@ typedef struct acdm_host {
     /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;
 
-/* True when the host table handed to init has `field` (a newer field than the core that runs
- * the plugin knows is simply not there: struct_size says how far the table goes). */
 #define ACDM_ATTACHMENT_MAX (10u * 1024u * 1024u)   /* the core's hard cap per attachment */
 #define ACDM_ETOOBIG (-20)                          /* attachment_put: over the core's cap */
 
+/* True when the host table handed to init has `field` (a newer field than the core that runs
+ * the plugin knows is simply not there: struct_size says how far the table goes). */
 #define ACDM_HOST_HAS(host, field) \
     ((host)->struct_size >= offsetof(acdm_host, field) + sizeof((host)->field))
 
