@@ -131,9 +131,9 @@ function renderColleagues() {
   const box = $('colleagues');
   if (!colleagues) {
     // the server pushes `colleagues` every 2 s; only after a while without one is it "not available"
-    const waiting = Date.now() - startedAt < 6000;
+    const waiting = Date.now() - startedAt < 4500;
     box.replaceChildren(h('p', { class: 'muted' }, t(waiting ? 'agent.colleagues.loading' : 'agent.colleagues.unavailable')));
-    if (waiting) setTimeout(() => { if (!colleagues) renderColleagues(); }, 6500 - (Date.now() - startedAt));
+    if (waiting) setTimeout(() => { if (!colleagues) renderColleagues(); }, 4600 - (Date.now() - startedAt));
     return;
   }
   const rows = colleagues.filter((c) => !me || c.id !== me.id).map((c) => {
