@@ -23,6 +23,7 @@
 
   var ws = null, retry = 0, retryTimer = null, transcript = [], state = 'new', lastTyping = 0;
   var maxChars = 2000, attach = null, uploadQueue = null, typingTimer = null, started = false;
+  var pending = [];   /* messages typed after the server ended the session: sent to the next one */
 
   function t(k, vars) {
     var s = texts[k] || '';
@@ -146,13 +147,23 @@
     ws.onopen = function () { retry = 0; };
     ws.onclose = function (ev) {
       ws = null;
-      if (ev.code === 1000 && ev.reason === 'chat ended') { saved.token = null; save(); }
+      if (ev.code === 1000 && ev.reason === 'chat ended') {
+        /* the server ended the session (inactivity): keep the conversation on screen (and
+         * downloadable); a new session starts when the visitor writes again */
+        saved.token = null; save();
+        setStatus('');
+        if (!pending.length) return;
+      }
       var delay = Math.min(10000, 1000 * Math.pow(2, retry++));
       setStatus(t('reconnecting'));
       retryTimer = setTimeout(connect, delay);
     };
   }
-  function send(o) { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(o)); return true; } return false; }
+  function send(o) {
+    if (ws && ws.readyState === 1) { ws.send(JSON.stringify(o)); return true; }
+    if (!ws && !saved.token && o.type === 'message') { pending.push(o); connect(); return true; }
+    return false;
+  }
 
   function onMessage(m) {
     switch (m.type) {
@@ -170,6 +181,7 @@
       (m.transcript || []).forEach(addLine);
       setState(m.state, m);
       started = true;
+      pending.splice(0).forEach(send);
       break;
     case 'message': addLine(m); break;
     case 'state': setState(m.state, m); break;

@@ -53,6 +53,8 @@ await new Promise((resolve) => bot.listen(0, '127.0.0.1', resolve));
 const cfg = uiConfig();
 cfg.channels = [{ name: 'website', plugin: 'webchat', queue: 'algemeen',
   config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente' } },
+{ name: 'stil', plugin: 'webchat', queue: 'algemeen',
+  config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente', inactivity_s: 5 } },
 { name: 'botsite', plugin: 'webchat', queue: 'algemeen',
   config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente',
     bot: { url: `http://127.0.0.1:${bot.address().port}/webhooks/rest/webhook`, timeout_ms: 3000 } } }];
@@ -221,5 +223,24 @@ test('bot first: the bot answers, hands off with a summary; the agent desk shows
   assert.equal(botGot.length, 2, JSON.stringify(botGot));                 // nothing after the handoff
   assert.deepEqual(visitor.errors, []);
   await agent.context().close();
+  await visitor.context().close();
+});
+
+test('inactivity ends the chat; the conversation stays on screen and a new message starts a new chat', { timeout: 90_000 }, async () => {
+  const visitor = await newPage();
+  await visitor.goto(shopOrigin + '/?ch=stil');
+  await visitor.getByRole('button', { name: 'Chat openen' }).click();
+  const dialog = visitor.getByRole('dialog', { name: 'Chat met de gemeente' });
+  const input = dialog.getByLabel('Uw bericht');
+  await input.fill('Is er iemand?');
+  await input.press('Enter');
+  await dialog.getByText('Het gesprek is beëindigd omdat het een tijd stil was.').waitFor({ timeout: 15_000 });
+  await sleep(1500);                                   // the server closed the session: no reconnect loop
+  await dialog.locator('.acdm-wc-from-visitor', { hasText: 'Is er iemand?' }).waitFor();
+  assert.equal(await dialog.getByText(/Opnieuw verbinden/).count(), 0);
+  await input.fill('Toch nog een vraag');
+  await input.press('Enter');
+  await dialog.locator('.acdm-wc-from-visitor', { hasText: 'Toch nog een vraag' }).waitFor();
+  assert.deepEqual(visitor.errors, []);
   await visitor.context().close();
 });
