@@ -345,22 +345,14 @@ static void intake_committed(void *user, int status, const char *existing_id)
     job_free(j);
 }
 
+/* The customer's follow-up is acknowledged to them only after its commit (durability); the
+ * agent already saw it (see acdm_engine_intake). */
 static void followup_committed(void *user, int status)
 {
     intake_job *j = user;
     acdm_engine *e = j->e;
-    acdm_bericht *b = acdm_model_bericht(e->model, j->followup_of);
-    if (status) {
-        j->done(e, j->user, ACDM_SUBMIT_ERROR, NULL, "the message could not be stored", 503);
-    } else {
-        if (b && b->agent) {
-            json_t *msg = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "type", "message", "bericht", b->id,
-                                    "direction", "in", "text", j->text, "ts", (json_int_t)acdm_now_ms());
-            if (j->payload) json_object_set(msg, "payload", j->payload);
-            acdm_api_push_agent(e, b->agent->id, msg);
-        }
-        j->done(e, j->user, ACDM_SUBMIT_FOLLOWUP, j->followup_of, NULL, 200);
-    }
+    if (status) j->done(e, j->user, ACDM_SUBMIT_ERROR, NULL, "the message could not be stored", 503);
+    else j->done(e, j->user, ACDM_SUBMIT_FOLLOWUP, j->followup_of, NULL, 200);
     job_free(j);
 }
 
@@ -423,6 +415,15 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
                              .queue = live->queue->name, .channel = live->channel,
                              .kind = acdm_kind_name(live->kind)};
         acdm_store_append_event(e->store, &ev);
+        /* shown to the agent at once, not after the fsync: a chat must feel live (the relay
+         * otherwise waits on the disk). If the commit fails, the customer is told (503) and
+         * resends; the agent may then see the line twice — nothing is lost. */
+        if (live->agent) {
+            json_t *msg = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "type", "message", "bericht", live->id,
+                                    "direction", "in", "text", j->text, "ts", (json_int_t)j->created);
+            if (j->payload) json_object_set(msg, "payload", j->payload);
+            acdm_api_push_agent(e, live->agent->id, msg);
+        }
         acdm_store_flush(e->store, followup_committed, j);
         return 0;
     }

@@ -238,7 +238,8 @@ function countdownText(o) {
 }
 
 function addOffer(brief, expiresIn, title) {
-  const o = { brief, title, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : null };
+  const o = { brief, title, subject: brief.subject || null,
+             expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : null };
   offers.set(brief.id, o);
   record('received', brief, title);
   renderOffers();
