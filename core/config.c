@@ -434,7 +434,7 @@ static const setting top_settings[] = {
     STR("log_level", acdm_config, log_level, "info", check_log_level),
     INT("max_misses", acdm_config, max_misses, 0, 0, 1000),
     INT("agent_grace_s", acdm_config, agent_grace_s, 60, 0, 3600),
-    INT("group_commit_ms", acdm_config, group_commit_ms, 2, 0, 10000),
+    INT("group_commit_ms", acdm_config, group_commit_ms, 0, 0, 10000),
     LIST("schedules", schedules, n_schedules, &schedule_table, L_SCHEDULES),
     LIST("queues", queues, n_queues, &queue_table, L_QUEUES),
     LIST("agents", agents, n_agents, &agent_table, L_AGENTS),

@@ -95,7 +95,7 @@ typedef struct {
     char *log_level;        /* default "info" */
     int max_misses;         /* consecutive ring-no-answers before not-ready "no-answer"; 0 = off */
     int agent_grace_s;      /* an agent whose last websocket closed is logged out after this; default 60 */
-    int group_commit_ms;    /* store flush interval; default 2 */
+    int group_commit_ms;    /* extra wait before a group commit (ms); default 0: commit as soon as the writer is free */
 
     acdm_schedule_def *schedules; size_t n_schedules;
     acdm_queue_def *queues;       size_t n_queues;

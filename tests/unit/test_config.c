@@ -124,7 +124,7 @@ START_TEST(defaults_applied)
     ck_assert_str_eq(cfg->timezone, "Europe/Amsterdam");
     ck_assert_str_eq(cfg->log_level, "info");
     ck_assert_int_eq(cfg->max_misses, 0);
-    ck_assert_int_eq(cfg->group_commit_ms, 2);
+    ck_assert_int_eq(cfg->group_commit_ms, 0);
     const acdm_queue_def *q = &cfg->queues[0];
     ck_assert_int_eq(q->strategy, ACDM_STRAT_LONGEST_IDLE);
     ck_assert_int_eq(q->priority, 0);
