@@ -1,6 +1,7 @@
 /* api.c -- the REST API under /api/v1 and the agents' websocket at /ws. */
 #include "engine.h"
 #include "api_super.h"
+#include "api_agents.h"
 #include "live.h"
 #include "log.h"
 
@@ -586,5 +587,6 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "DELETE", "/api/v1/agents/{id}/queues/{queue}", acdm_api_delete_agent_queue, e);
     acdm_http_ws(h, "/ws", &ws_handlers, e);
     acdm_api_data_register(e);   /* api_data.c: customer history, event export, audit log */
+    acdm_api_agents_register(e);   /* api_agents.c: POST /api/v1/agents, PUT/DELETE /api/v1/agents/{id} */
     return 0;
 }
