@@ -511,7 +511,8 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         else rc = type[0] == 'j' ? acdm_agent_join(e->model, a, q, now) : acdm_agent_leave(e->model, a, q, now);
     } else if (!strcmp(type, "accept") || !strcmp(type, "reject") || !strcmp(type, "pick") ||
                !strcmp(type, "complete") || !strcmp(type, "wrapup_end") || !strcmp(type, "wrapup_extend") ||
-               !strcmp(type, "message") || !strcmp(type, "transfer") || !strcmp(type, "typing")) {
+               !strcmp(type, "message") || !strcmp(type, "transfer") || !strcmp(type, "typing") ||
+               !strcmp(type, "hold") || !strcmp(type, "resume")) {
         if (!(b = msg_bericht(e, ws, msg, type))) { json_decref(msg); return; }
         snprintf(bid, sizeof bid, "%s", b->id);
         if (!strcmp(type, "accept")) rc = acdm_agent_accept(e->model, a, b, now);
@@ -537,6 +538,16 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
             acdm_work *w = acdm_agent_work(a, b);
             if (!w || w->state == ACDM_W_OFFERED) rc = ACDM_EPERM;
             else if (strcmp(b->channel, "api")) acdm_plugins_agent_typing(e->plugins, b->channel, b->id);
+        } else if (!strcmp(type, "hold") || !strcmp(type, "resume")) {
+            /* calls only (R18); the error names why: "hold is for calls", "already on hold" */
+            const char *why = NULL;
+            rc = type[0] == 'h' ? acdm_agent_hold(e->model, a, b, now, &why)
+                                : acdm_agent_resume(e->model, a, b, now, &why);
+            if (rc && why) {
+                ws_error(ws, type, bid, rc == ACDM_EINVAL ? "invalid" : "state", "%s: %s", type, why);
+                json_decref(msg);
+                return;
+            }
         } else if (!strcmp(type, "message")) {
             const char *text = json_string_value(json_object_get(msg, "text"));
             rc = text ? acdm_engine_agent_message(e, a, b, text) : ACDM_EINVAL;

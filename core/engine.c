@@ -66,6 +66,8 @@ static acdm_event_type plugin_event_type(acdm_mevent_type t)
     case ACDM_ME_TRANSFERRED: case ACDM_ME_OVERFLOW: case ACDM_ME_MOVED: return ACDM_EV_TRANSFERRED;
     case ACDM_ME_DONE: case ACDM_ME_ABANDONED: return ACDM_EV_ENDED;
     case ACDM_ME_WRAPUP_START: return ACDM_EV_WRAPUP;
+    case ACDM_ME_HOLD: return ACDM_EV_HOLD;
+    case ACDM_ME_RESUME: return ACDM_EV_RESUME;
     default: return (acdm_event_type)-1;
     }
 }
@@ -195,6 +197,9 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
     case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
         json_object_set_new(detail, "seconds", json_integer(ev->value));
         break;
+    case ACDM_ME_RESUME:
+        json_object_set_new(detail, "held_ms", json_integer(ev->value));
+        break;
     default: break;
     }
     if (ev->type == ACDM_ME_ABANDONED) json_object_set_new(detail, "quick_drop", json_boolean(ev->quick_drop));
@@ -252,6 +257,14 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
             break;
         case ACDM_ME_CUSTOMER_ENDED:
             msg = json_pack("{s:s, s:s}", "type", "customer_ended", "bericht", b->id);
+            break;
+        case ACDM_ME_HOLD:
+            msg = json_pack("{s:s, s:s}", "type", "hold", "bericht", b->id);
+            break;
+        case ACDM_ME_RESUME:
+            msg = json_pack("{s:s, s:s, s:I}", "type", "resume", "bericht", b->id,
+                            "held_ms", (json_int_t)ev->value);
+            if (ev->reason) json_object_set_new(msg, "reason", json_string(ev->reason));
             break;
         case ACDM_ME_AGENT_STATE: case ACDM_ME_AGENT_JOIN: case ACDM_ME_AGENT_LEAVE:
             msg = json_pack("{s:s, s:o}", "type", "state", "agent", acdm_engine_agent_json(e, ev->a));
@@ -648,10 +661,14 @@ json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a)
                                                 "joined", a->members[i]->joined));
     json_t *work = json_array();
     static const char *const ws[] = {"offered", "active", "wrapup"};
-    for (uint32_t i = 0; i < a->n_work; i++)
-        json_array_append_new(work, json_pack("{s:s, s:s, s:s}", "bericht", a->work[i].b->id,
-                                              "state", ws[a->work[i].state], "kind",
-                                              acdm_kind_name(a->work[i].b->kind)));
+    for (uint32_t i = 0; i < a->n_work; i++) {
+        const acdm_bericht *wb = a->work[i].b;
+        json_t *item = json_pack("{s:s, s:s, s:s}", "bericht", wb->id, "state",
+                                 ws[a->work[i].state], "kind", acdm_kind_name(wb->kind));
+        if (wb->kind == ACDM_KIND_VOICE || wb->kind == ACDM_KIND_CALLBACK)
+            json_object_set_new(item, "held", json_boolean(wb->held));   /* calls only */
+        json_array_append_new(work, item);
+    }
     return json_pack("{s:s, s:s?, s:s, s:s?, s:I, s:o, s:o, s:I}", "id", a->id, "name", a->def->name,
                      "state", acdm_agent_state_name(a->state), "reason", a->reason[0] ? a->reason : NULL,
                      "since", (json_int_t)a->state_since, "queues", queues, "work", work,

@@ -12,7 +12,7 @@ static const char *const mevent_names[ACDM_ME__COUNT] = {
     "queued", "offered", "offer_cancelled", "accepted", "rejected", "timeout",
     "transferred", "overflow", "relaxed", "customer_ended", "wrapup_start",
     "wrapup_extended", "done", "abandoned", "agent_state", "agent_join", "agent_leave",
-    "queue_open", "queue_closed", "moved"};
+    "queue_open", "queue_closed", "moved", "hold", "resume"};
 
 const char *acdm_mevent_name(acdm_mevent_type t)
 {
@@ -531,6 +531,14 @@ static void done(acdm_model *m, acdm_bericht *b, int64_t now)
     bericht_free(m, b);
 }
 
+/* Ends b's hold, if any: RESUME with the held time (reason NULL: the agent resumed). */
+static void hold_end(acdm_model *m, acdm_bericht *b, acdm_agent *a, const char *reason, int64_t now)
+{
+    if (!b->held) return;
+    b->held = false;
+    acdm_emit(m, ACDM_ME_RESUME, now, b, a, b->queue, reason, now - b->hold_ms);
+}
+
 int acdm_model_end(acdm_model *m, acdm_bericht *b, const char *reason, int64_t now)
 {
     if (!b) return ACDM_EINVAL;
@@ -552,6 +560,7 @@ int acdm_model_end(acdm_model *m, acdm_bericht *b, const char *reason, int64_t n
         if (b->customer_gone) return 0;
         b->customer_gone = true;
         acdm_emit(m, ACDM_ME_CUSTOMER_ENDED, now, b, b->agent, b->queue, reason, 0);
+        hold_end(m, b, b->agent, "hangup", now);   /* nobody is left on hold */
         /* a call is over when the caller hangs up: its wrap-up starts; other kinds wait for
          * the agent to complete (topics) */
         if (b->kind == ACDM_KIND_VOICE) return acdm_agent_complete(m, b->agent, b, now);
@@ -590,6 +599,7 @@ static void agent_release_work(acdm_model *m, acdm_agent *a, const char *reason,
                 enqueue_and_route(m, b, now, reason);
             }
         } else if (w.state == ACDM_W_ACTIVE) {
+            hold_end(m, b, a, "logout", now);
             b->agent = NULL;
             if (b->customer_gone) { b->state = ACDM_B_DONE; done(m, b, now); continue; }
             enqueue_and_route(m, b, now, reason);
@@ -736,6 +746,7 @@ int acdm_agent_complete(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t n
 {
     acdm_work *w = a ? acdm_agent_work(a, b) : NULL;
     if (!w || w->state != ACDM_W_ACTIVE) return ACDM_ESTATE;
+    hold_end(m, b, a, "complete", now);
     a->handled++;
     a->key_ver++;
     int wrap = b->queue->def->wrapup_s;
@@ -783,6 +794,7 @@ int acdm_agent_transfer_queue(acdm_model *m, acdm_agent *a, acdm_bericht *b, acd
     acdm_work *w = acdm_agent_work(a, b);
     if (!w || w->state != ACDM_W_ACTIVE) return ACDM_ESTATE;
     if (!to->open) return ACDM_ECLOSED;
+    hold_end(m, b, a, "transfer", now);
     acdm_work_remove(a, b);
     b->agent = NULL;
     acdm_queue *from = b->queue;
@@ -805,6 +817,7 @@ int acdm_agent_transfer_agent(acdm_model *m, acdm_agent *a, acdm_bericht *b, acd
     if (!w || w->state != ACDM_W_ACTIVE) return ACDM_ESTATE;
     if (to == a) return ACDM_EINVAL;
     if (!acdm_agent_available(to, b->kind)) return ACDM_EFULL;
+    hold_end(m, b, a, "transfer", now);
     acdm_work_remove(a, b);
     b->agent = NULL;
     b->preferred = to;
@@ -812,6 +825,49 @@ int acdm_agent_transfer_agent(acdm_model *m, acdm_agent *a, acdm_bericht *b, acd
     acdm_router_offer(m, b, to, now);
     acdm_agent_set_idle(a, now);
     acdm_router_agent_free(m, a, now);
+    return 0;
+}
+
+/* The checks hold and resume share; NULL when a may put b on hold / take it back. */
+static int hold_check(const acdm_agent *a, const acdm_bericht *b, const char **why)
+{
+    const acdm_work *w = acdm_agent_work(a, b);
+    if (!w || w->state != ACDM_W_ACTIVE) {
+        *why = w && w->state == ACDM_W_OFFERED ? "the bericht is offered, not accepted yet"
+             : w ? "the call is in wrap-up" : "not a bericht you have active";
+        return ACDM_ESTATE;
+    }
+    if (b->kind != ACDM_KIND_VOICE && b->kind != ACDM_KIND_CALLBACK) {
+        *why = "hold is for calls (voice, callback)";
+        return ACDM_EINVAL;
+    }
+    if (b->customer_gone) { *why = "the caller has hung up"; return ACDM_ESTATE; }
+    return 0;
+}
+
+int acdm_agent_hold(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now, const char **why)
+{
+    const char *dummy;
+    if (!why) why = &dummy;
+    if (!a || !b) { *why = "no such agent or bericht"; return ACDM_EINVAL; }
+    int rc = hold_check(a, b, why);
+    if (rc) return rc;
+    if (b->held) { *why = "the call is already on hold"; return ACDM_ESTATE; }
+    b->held = true;
+    b->hold_ms = now;
+    acdm_emit(m, ACDM_ME_HOLD, now, b, a, b->queue, NULL, 0);
+    return 0;
+}
+
+int acdm_agent_resume(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now, const char **why)
+{
+    const char *dummy;
+    if (!why) why = &dummy;
+    if (!a || !b) { *why = "no such agent or bericht"; return ACDM_EINVAL; }
+    int rc = hold_check(a, b, why);
+    if (rc) return rc;
+    if (!b->held) { *why = "the call is not on hold"; return ACDM_ESTATE; }
+    hold_end(m, b, a, NULL, now);
     return 0;
 }
 

@@ -51,6 +51,7 @@ struct acdm_bericht {
     uint8_t n_skills;
     bool skills_relaxed;
     bool customer_gone;       /* the customer ended while an agent had it */
+    bool held;                /* a call (voice, callback) its agent put on hold */
     uint16_t n_offers;        /* agents currently offered (ring-all: several) */
     uint16_t cap_offers;
     acdm_agent **offers;      /* those agents: offer_inline, or a heap array for ring-all */
@@ -66,6 +67,7 @@ struct acdm_bericht {
     int64_t queued_ms;        /* original queue time: kept across overflow, transfer, restart */
     int64_t enqueued_ms;      /* entered the current queue (quick-drop and overflow are measured from here) */
     int64_t offered_ms, accepted_ms, wrapup_ms, ended_ms;
+    int64_t hold_ms;          /* when the current hold started (valid while held) */
     acdm_tnode t_offer;       /* offer timeout, or retry after a miss */
     acdm_tnode t_wait;        /* max wait -> overflow */
     acdm_tnode t_relax;       /* skill relaxation */
@@ -152,6 +154,9 @@ typedef enum {
     ACDM_ME_QUEUE_OPEN,      /* q opened (schedule, supervisor, reload) */
     ACDM_ME_QUEUE_CLOSED,    /* q closed */
     ACDM_ME_MOVED,           /* b moved to q because its queue was removed by a reload */
+    ACDM_ME_HOLD,            /* a put call b on hold */
+    ACDM_ME_RESUME,          /* b's hold ended (value = held ms); reason NULL (a resumed), or
+                              * "hangup" (customer ended), "complete", "transfer", "logout" */
     ACDM_ME__COUNT
 } acdm_mevent_type;
 const char *acdm_mevent_name(acdm_mevent_type t);
@@ -240,9 +245,16 @@ int acdm_agent_pick(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now);
 int acdm_agent_complete(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now);
 int acdm_agent_wrapup_end(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now);
 int acdm_agent_wrapup_extend(acdm_model *m, acdm_agent *a, acdm_bericht *b, int seconds, int64_t now);
+/* A transfer of a held call resumes it first (RESUME "transfer", then TRANSFERRED). */
 int acdm_agent_transfer_queue(acdm_model *m, acdm_agent *a, acdm_bericht *b, acdm_queue *to, int64_t now);
 /* Blind transfer to a colleague who is ready with capacity now (else ACDM_EFULL, nothing changes). */
 int acdm_agent_transfer_agent(acdm_model *m, acdm_agent *a, acdm_bericht *b, acdm_agent *to, int64_t now);
+/* Hold and resume a call (R18): only a voice or callback bericht a has active.
+ * ACDM_EINVAL: not a call; ACDM_ESTATE: not a's active work, already held (hold) or not held
+ * (resume). *why (may be NULL) gets a sentence saying which. A held call that is completed,
+ * hung up, transferred or returned by a logout is resumed first (RESUME with that reason). */
+int acdm_agent_hold(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now, const char **why);
+int acdm_agent_resume(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now, const char **why);
 /* The agent's work item for b, or NULL. */
 acdm_work *acdm_agent_work(const acdm_agent *a, const acdm_bericht *b);
 bool acdm_agent_available(const acdm_agent *a, acdm_kind k);

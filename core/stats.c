@@ -438,6 +438,9 @@ void acdm_stats_agent_text(acdm_sbuf *b, const acdm_agent *a, bool full)
             LIT(b, ",\"state\":"); acdm_sb_jstr(b, ws[a->work[i].state % 3]);
             LIT(b, ",\"kind\":"); acdm_sb_jstr(b, acdm_kind_name((acdm_kind)w->kind));
             LIT(b, ",\"queue\":"); acdm_sb_jstr(b, w->queue->name);
+            if (w->kind == ACDM_KIND_VOICE || w->kind == ACDM_KIND_CALLBACK) {
+                LIT(b, ",\"held\":"); sb_bool(b, w->held);   /* calls only */
+            }
             LIT(b, "}");
         }
         LIT(b, "],\"handled\":"); acdm_sb_int(b, (int64_t)a->handled);

@@ -608,7 +608,9 @@ static int wh_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
 /* ---------------------------------------------------------------- events */
 
 static const char *const ev_names[] = {"queued", "offered", "accepted", "requeued",
-                                       "transferred", "ended", "closed", "wrapup"};
+                                       "transferred", "ended", "closed", "wrapup",
+                                       "hold", "resume"};
+#define N_EV_NAMES (sizeof ev_names / sizeof ev_names[0])
 
 static void wh_on_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
 {
@@ -617,7 +619,7 @@ static void wh_on_event(acdm_instance *inst, void *priv, const acdm_event_info *
     w->n.events++;
     json_t *detail = ev->detail_json ? json_loads(ev->detail_json, 0, NULL) : NULL;
     broadcast(w, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o?}", "type",
-                           (unsigned)ev->type < 8 ? ev_names[ev->type] : "unknown",
+                           (unsigned)ev->type < N_EV_NAMES ? ev_names[ev->type] : "unknown",
                            "bericht", ev->bericht_id ? ev->bericht_id : "", "conversation",
                            ev->conversation, "queue", ev->queue, "agent", ev->agent,
                            "detail", detail));

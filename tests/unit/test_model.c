@@ -10,7 +10,7 @@
 /* ------------------------------------------------------------ harness */
 
 #define MAXEV 4096
-typedef struct { acdm_mevent_type type; char b[40]; char a[64]; char q[64]; char reason[64]; bool quick; } rec;
+typedef struct { acdm_mevent_type type; char b[40]; char a[64]; char q[64]; char reason[64]; bool quick; int64_t value; } rec;
 static rec evs[MAXEV];
 static int n_ev;
 static acdm_model *M;
@@ -29,6 +29,7 @@ static void emit(void *ctx, const acdm_mevent *ev)
     if (ev->q) snprintf(r->q, sizeof r->q, "%s", ev->q->name);
     if (ev->reason) snprintf(r->reason, sizeof r->reason, "%s", ev->reason);
     r->quick = ev->quick_drop;
+    r->value = ev->value;
 }
 
 static acdm_config *cfg_of(const char *json)
@@ -598,6 +599,160 @@ START_TEST(bad_input_is_refused)
 }
 END_TEST
 
+/* ------------------------------------------------------------ hold / resume (R18) */
+
+/* the index of the last event of type t for bericht b, -1 if none */
+static int last_ev(acdm_mevent_type t, const acdm_bericht *b)
+{
+    for (int i = n_ev - 1; i >= 0; i--)
+        if (evs[i].type == t && !strcmp(evs[i].b, b->id)) return i;
+    return -1;
+}
+
+#define HOLD_CFG \
+    "{\"queues\":[{\"name\":\"q\",\"wrapup_s\":10},{\"name\":\"q2\",\"wrapup_s\":0}]," \
+    "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]},{\"id\":\"b\",\"queues\":[\"q\",\"q2\"]}]}"
+
+START_TEST(hold_resume_rules_and_events)
+{
+    setup_model(HOLD_CFG);
+    acdm_agent *a = ready("a", T0);
+    acdm_bericht *x = submit("q", T0 + 1);
+    ck_assert_str_eq(offered_to(x), "a");
+    const char *why = NULL;
+    /* offered, not accepted: no hold */
+    ck_assert_int_eq(acdm_agent_hold(M, a, x, T0 + 2, &why), ACDM_ESTATE);
+    ck_assert_ptr_nonnull(why);
+    ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 3), 0);
+    /* resume when not held */
+    ck_assert_int_eq(acdm_agent_resume(M, a, x, T0 + 4, &why), ACDM_ESTATE);
+    ck_assert_str_eq(why, "the call is not on hold");
+    /* hold: flag, start, event */
+    ck_assert_int_eq(acdm_agent_hold(M, a, x, T0 + 1000, &why), 0);
+    ck_assert(x->held);
+    ck_assert_int_eq(x->hold_ms, T0 + 1000);
+    int h = last_ev(ACDM_ME_HOLD, x);
+    ck_assert_int_ge(h, 0);
+    ck_assert_str_eq(evs[h].a, "a");
+    /* twice: refused, nothing emitted */
+    int n = n_ev;
+    ck_assert_int_eq(acdm_agent_hold(M, a, x, T0 + 1100, &why), ACDM_ESTATE);
+    ck_assert_str_eq(why, "the call is already on hold");
+    ck_assert_int_eq(n_ev, n);
+    ck_assert(x->held);
+    /* a colleague cannot take it back */
+    acdm_agent *b = ready("b", T0 + 1200);
+    ck_assert_int_eq(acdm_agent_resume(M, b, x, T0 + 1300, &why), ACDM_ESTATE);
+    ck_assert(x->held);
+    /* resume: held time in the event value */
+    ck_assert_int_eq(acdm_agent_resume(M, a, x, T0 + 6000, NULL), 0);
+    ck_assert(!x->held);
+    int r = last_ev(ACDM_ME_RESUME, x);
+    ck_assert_int_gt(r, h);
+    ck_assert_int_eq(evs[r].value, 5000);
+    ck_assert_str_eq(evs[r].reason, "");
+    ck_assert_str_eq(acdm_mevent_name(ACDM_ME_HOLD), "hold");
+    ck_assert_str_eq(acdm_mevent_name(ACDM_ME_RESUME), "resume");
+    /* a second hold after a resume is fine; completing a held call resumes it first */
+    ck_assert_int_eq(acdm_agent_hold(M, a, x, T0 + 7000, NULL), 0);
+    ck_assert_int_eq(acdm_agent_complete(M, a, x, T0 + 7500), 0);
+    r = last_ev(ACDM_ME_RESUME, x);
+    ck_assert_str_eq(evs[r].reason, "complete");
+    ck_assert_int_eq(evs[r].value, 500);
+    ck_assert_int_lt(r, last_ev(ACDM_ME_WRAPUP_START, x));
+    ck_assert(!x->held);
+    /* in wrap-up: no hold */
+    ck_assert_int_eq(acdm_agent_hold(M, a, x, T0 + 8000, &why), ACDM_ESTATE);
+    ck_assert_int_eq(count(ACDM_ME_HOLD, NULL), 2);
+    /* a chat is not a call: invalid, says why */
+    acdm_bericht *c = submit_k("q2", ACDM_KIND_CHAT, 0, T0 + 9000);
+    ck_assert_str_eq(offered_to(c), "b");
+    ck_assert_int_eq(acdm_agent_accept(M, b, c, T0 + 9001), 0);
+    ck_assert_int_eq(acdm_agent_hold(M, b, c, T0 + 9002, &why), ACDM_EINVAL);
+    ck_assert_str_eq(why, "hold is for calls (voice, callback)");
+    ck_assert_int_eq(acdm_agent_resume(M, b, c, T0 + 9003, &why), ACDM_EINVAL);
+    ck_assert(!c->held);
+    /* a callback is a call */
+    acdm_bericht *cb = submit_k("q2", ACDM_KIND_CALLBACK, 0, T0 + 9100);
+    ck_assert_str_eq(offered_to(cb), "b");
+    ck_assert_int_eq(acdm_agent_accept(M, b, cb, T0 + 9101), 0);
+    ck_assert_int_eq(acdm_agent_hold(M, b, cb, T0 + 9102, NULL), 0);
+    ck_assert_int_eq(acdm_agent_resume(M, b, cb, T0 + 9202, NULL), 0);
+    ck_assert_int_eq(evs[last_ev(ACDM_ME_RESUME, cb)].value, 100);
+    teardown();
+}
+END_TEST
+
+START_TEST(hold_then_hangup_goes_to_wrapup)
+{
+    setup_model(HOLD_CFG);
+    acdm_agent *a = ready("a", T0);
+    acdm_bericht *x = submit("q", T0 + 1);
+    ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 2), 0);
+    ck_assert_int_eq(acdm_agent_hold(M, a, x, T0 + 1000, NULL), 0);
+    ck_assert_int_eq(acdm_model_end(M, x, "hangup", T0 + 4000), 0);
+    /* customer_ended, resume (hangup, 3 s held), wrap-up: the call ends as usual */
+    int ce = last_ev(ACDM_ME_CUSTOMER_ENDED, x), r = last_ev(ACDM_ME_RESUME, x),
+        wr = last_ev(ACDM_ME_WRAPUP_START, x);
+    ck_assert_int_ge(ce, 0);
+    ck_assert_int_gt(r, ce);
+    ck_assert_int_gt(wr, r);
+    ck_assert_str_eq(evs[r].reason, "hangup");
+    ck_assert_int_eq(evs[r].value, 3000);
+    ck_assert_int_eq(x->state, ACDM_B_WRAPUP);
+    ck_assert(!x->held);
+    ck_assert_int_eq(acdm_agent_resume(M, a, x, T0 + 4100, NULL), ACDM_ESTATE);
+    char id[37];
+    snprintf(id, sizeof id, "%s", x->id);
+    acdm_model_tick(M, T0 + 4000 + 10000);           /* wrap-up over: done, x freed */
+    ck_assert_ptr_null(acdm_model_bericht(M, id));
+    ck_assert_int_eq(evs[n_ev - 1].type, ACDM_ME_DONE);
+    ck_assert_str_eq(evs[n_ev - 1].b, id);
+    teardown();
+}
+END_TEST
+
+START_TEST(hold_then_transfer_resumes_first)
+{
+    setup_model(HOLD_CFG);
+    acdm_agent *a = ready("a", T0);
+    acdm_bericht *x = submit("q", T0 + 1);
+    ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 2), 0);
+    ck_assert_int_eq(acdm_agent_hold(M, a, x, T0 + 100, NULL), 0);
+    /* b is not there yet: the transfer is refused and the call stays on hold */
+    acdm_agent *b = acdm_model_agent(M, "b");
+    ck_assert_int_eq(acdm_agent_transfer_agent(M, a, x, b, T0 + 200), ACDM_EFULL);
+    ck_assert(x->held);
+    ck_assert_int_eq(last_ev(ACDM_ME_RESUME, x), -1);
+    ready("b", T0 + 300);
+    ck_assert_int_eq(acdm_agent_transfer_agent(M, a, x, b, T0 + 600), 0);
+    int r = last_ev(ACDM_ME_RESUME, x), t = last_ev(ACDM_ME_TRANSFERRED, x);
+    ck_assert_int_ge(r, 0);
+    ck_assert_int_gt(t, r);
+    ck_assert_str_eq(evs[r].reason, "transfer");
+    ck_assert_str_eq(evs[r].a, "a");
+    ck_assert_int_eq(evs[r].value, 500);
+    ck_assert(!x->held);
+    ck_assert_str_eq(offered_to(x), "b");
+    /* the colleague takes it and may hold it again; a queue transfer resumes too */
+    ck_assert_int_eq(acdm_agent_accept(M, b, x, T0 + 700), 0);
+    ck_assert_int_eq(acdm_agent_hold(M, b, x, T0 + 800, NULL), 0);
+    ck_assert_int_eq(acdm_agent_transfer_queue(M, b, x, acdm_model_queue(M, "q2"), T0 + 900), 0);
+    ck_assert_str_eq(evs[last_ev(ACDM_ME_RESUME, x)].reason, "transfer");
+    ck_assert(!x->held);
+    /* a logout returns a held call to the queue resumed */
+    ck_assert_int_eq(acdm_agent_pick(M, b, x, T0 + 1000), 0);    /* not re-offered to b: b picks it */
+    ck_assert_int_eq(acdm_agent_hold(M, b, x, T0 + 1100, NULL), 0);
+    acdm_agent_logout(M, b, NULL, T0 + 1400);
+    r = last_ev(ACDM_ME_RESUME, x);
+    ck_assert_str_eq(evs[r].reason, "logout");
+    ck_assert_int_eq(evs[r].value, 300);
+    ck_assert(!x->held);
+    ck_assert_int_eq(x->state, ACDM_B_QUEUED);
+    teardown();
+}
+END_TEST
+
 Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -627,6 +782,9 @@ Suite *model_suite(void)
     tcase_add_test(t, reload_closes_queue_and_removes_agent);
     tcase_add_test(t, restore_keeps_queue_time);
     tcase_add_test(t, bad_input_is_refused);
+    tcase_add_test(t, hold_resume_rules_and_events);
+    tcase_add_test(t, hold_then_hangup_goes_to_wrapup);
+    tcase_add_test(t, hold_then_transfer_resumes_first);
     suite_add_tcase(s, t);
     return s;
 }

@@ -588,6 +588,10 @@ START_TEST(events_reach_on_event)
                           .queue = "algemeen", .agent = "a1"};
     acdm_plugins_event(P, "c1", &ev);
     ck_assert_str_eq(find_rec("c1", "event")->text, "2 b-9");
+    ev.type = ACDM_EV_HOLD;               /* appended types (ABI 1.0): 8 hold, 9 resume */
+    acdm_plugins_event(P, "c1", &ev);
+    ck_assert_str_eq(find_rec("c1", "event")->text, "8 b-9");
+    ck_assert_int_eq(ACDM_EV_RESUME, 9);
     acdm_plugins_event(P, "nope", &ev);   /* ignored */
     host_free(P);
 }

@@ -87,8 +87,14 @@ typedef enum {
     ACDM_EV_TRANSFERRED,  /* moved to another queue or agent */
     ACDM_EV_ENDED,        /* the agent completed it, or it was abandoned */
     ACDM_EV_CLOSED,       /* queue closed: detail_json {"text":...} */
-    ACDM_EV_WRAPUP        /* the agent completed the conversation; wrap-up runs (ENDED follows
+    ACDM_EV_WRAPUP,       /* the agent completed the conversation; wrap-up runs (ENDED follows
                            * when it is over): for the customer the conversation has ended */
+    /* ---- appended (still ABI 1.0): a plugin ignores types it does not know ---- */
+    ACDM_EV_HOLD,         /* the agent put the call on hold (voice, callback): play music on
+                           * hold to the caller until RESUME */
+    ACDM_EV_RESUME        /* the hold ended: reconnect the caller to the agent. detail_json
+                           * {"held_ms":n}, plus "reason" when not the agent's resume:
+                           * "transfer" (TRANSFERRED follows), "hangup", "complete", "logout" */
 } acdm_event_type;
 
 typedef struct {
