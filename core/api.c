@@ -596,6 +596,7 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "POST", "/api/v1/agents/{id}/not-ready", acdm_api_post_agent_not_ready, e);
     acdm_http_route(h, "PUT", "/api/v1/agents/{id}/queues/{queue}", acdm_api_put_agent_queue, e);
     acdm_http_route(h, "DELETE", "/api/v1/agents/{id}/queues/{queue}", acdm_api_delete_agent_queue, e);
+    acdm_http_route(h, "GET", "/api/v1/queues/{name}/waiting", acdm_api_get_queue_waiting, e);  /* api_waiting.c */
     acdm_http_ws(h, "/ws", &ws_handlers, e);
     acdm_api_data_register(e);   /* api_data.c: customer history, event export, audit log */
     acdm_api_agents_register(e);   /* api_agents.c: POST /api/v1/agents, PUT/DELETE /api/v1/agents/{id} */

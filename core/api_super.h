@@ -25,5 +25,7 @@ void acdm_api_post_agent_ready(void *user, acdm_req *r);
 void acdm_api_post_agent_not_ready(void *user, acdm_req *r);
 void acdm_api_put_agent_queue(void *user, acdm_req *r);
 void acdm_api_delete_agent_queue(void *user, acdm_req *r);
+/* api_waiting.c: GET /api/v1/queues/{name}/waiting */
+void acdm_api_get_queue_waiting(void *user, acdm_req *r);
 
 #endif

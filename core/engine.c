@@ -107,6 +107,8 @@ static const char *subject_of(acdm_engine *e, const char *id)
     return s ? s->text : NULL;
 }
 
+const char *acdm_engine_subject(acdm_engine *e, const char *id) { return subject_of(e, id); }
+
 /* Positions of a queue's waiting berichten of one kind, computed in one sort (n log n) and kept
  * for POSCACHE_MS: visitors poll their position every few seconds, and one O(n) walk per visitor
  * would be O(n^2) per round (5,000 waiting chats: 25M comparisons in one loop turn). */

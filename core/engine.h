@@ -122,6 +122,8 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
 json_t *acdm_engine_bericht_json(acdm_engine *e, const char *id);
 json_t *acdm_engine_queues_json(acdm_engine *e);
 json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a);
+/* The short subject/summary kept for a live bericht (from its payload at submit), or NULL. */
+const char *acdm_engine_subject(acdm_engine *e, const char *id);
 
 /* An agent's reply text: stored in the thread and delivered through the bericht's channel. */
 int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text);

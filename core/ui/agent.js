@@ -7,6 +7,7 @@ import {
   api, requireSession, Socket, initHeader, showConn, h, dur, clock, dateTime, kindLabel,
   stateLabel, reasonLabel, normReasons, normTopics, pageData, announce, errorText,
 } from './common.js';
+import { createPickPanel } from './pick.js';
 
 const s = requireSession(['agent']);
 const cfg = pageData();
@@ -25,6 +26,7 @@ const lists = { received: [], missed: [], handled: [], transferred: [] };
 const screenPops = new Map();     // bericht id -> screen_pop message (R50)
 let typingSupported = true;
 let sock = null;
+let pickPanel = null;              // the "Wachtrij" panel (pick.js)
 
 // ------------------------------------------------------------------ helpers
 
@@ -60,6 +62,7 @@ function renderMe() {
   $('btn-ready').setAttribute('aria-pressed', String(me.state === 'ready'));
   $('handled').textContent = t('agent.handled', { n: me.handled ?? 0 });
   renderQueues();
+  if (pickPanel) pickPanel.refresh();
 }
 
 function renderReasons() {
@@ -632,7 +635,9 @@ function onMessage(m) {
         if (m.queue_title && m.bericht.queue && !queueInfo.has(m.bericht.queue)) {
           queueInfo.set(m.bericht.queue, { title: m.queue_title });
         }
-        addOffer(m.bericht, m.expires_in, m.queue_title);
+        // a bericht we picked: the `assigned` right behind this opens it; no offer card
+        if (pickPanel && pickPanel.isPicking(m.bericht.id)) record('received', m.bericht, m.queue_title);
+        else addOffer(m.bericht, m.expires_in, m.queue_title);
       }
       break;
     case 'offer_cancelled': {
@@ -651,7 +656,8 @@ function onMessage(m) {
       const o = offers.get(b.id);
       offers.delete(b.id);
       renderOffers();
-      if (!work.has(b.id)) newCard(b, { title: o && o.title, focus: !!(o && o.accepting) });
+      const picked = !!(pickPanel && pickPanel.assigned(b.id));
+      if (!work.has(b.id)) newCard(b, { title: o && o.title, focus: !!(o && o.accepting) || picked });
       break;
     }
     case 'message': {
@@ -710,6 +716,7 @@ function onMessage(m) {
     case 'queue_stats':
       queueStatsLive = true;
       setQueues(m.queues);
+      if (pickPanel) pickPanel.onQueueStats(m.queues);
       break;
     case 'colleagues':
       colleagues = m.agents || [];
@@ -739,6 +746,7 @@ function tick() {
     updateWrapbar(c);
     if (c.typingUntil && c.typingUntil < Date.now()) { c.typingUntil = 0; c.typing.textContent = ''; }
   }
+  if (pickPanel) pickPanel.tick();
   if (colleagues) {
     for (const td of $('colleagues').querySelectorAll('td[data-since]')) {
       if (Number(td.dataset.since)) td.textContent = dur(Date.now() - Number(td.dataset.since));
@@ -784,8 +792,12 @@ if (s) {
   $('work').append(h('p', { class: 'muted none' }, t('agent.work.none')));
   renderColleagues();
   renderLists();
+  pickPanel = createPickPanel({ root: $('pick'), send, queueTitle: (n) => queueTitle(n), me: () => me,
+    pollMs: cfg.pick_poll_ms || 3000, polite: $('polite') });
+  pickPanel.render();
   onLang(() => {
     renderReasons(); renderMe(); renderOffers(); renderColleagues(); renderLists();
+    if (pickPanel) pickPanel.render();
     for (const c of work.values()) { renderThread(c); updateCard(c); showScreenPop(c); }
     const none = $('work').querySelector('.none');
     if (none) none.textContent = t('agent.work.none');
