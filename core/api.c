@@ -600,5 +600,6 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_ws(h, "/ws", &ws_handlers, e);
     acdm_api_data_register(e);   /* api_data.c: customer history, event export, audit log */
     acdm_api_agents_register(e);   /* api_agents.c: POST /api/v1/agents, PUT/DELETE /api/v1/agents/{id} */
+    acdm_api_authcfg_register(e);   /* api_authcfg.c: GET /api/v1/auth/config (no auth) */
     return 0;
 }

@@ -398,6 +398,13 @@ static bool check_url(ctx *c, const char *s)
     return false;
 }
 
+static bool check_use_token(ctx *c, const char *s)
+{
+    if (!strcmp(s, "id_token") || !strcmp(s, "access_token")) return true;
+    err(c, "expected \"id_token\" or \"access_token\", got \"%.40s\"", s);
+    return false;
+}
+
 static void oidc_post(ctx *c, void *obj, const bool *seen);
 static const setting oidc_settings[] = {
     {.name = "issuer", .type = S_STR, .off = offsetof(acdm_oidc_def, issuer), .flags = F_REQUIRED,
@@ -410,6 +417,11 @@ static const setting oidc_settings[] = {
     STR("agent_claim", acdm_oidc_def, agent_claim, "preferred_username", check_nonempty),
     {.name = "role_map", .type = S_JSON_OBJECT, .off = offsetof(acdm_oidc_def, role_map), .flags = F_REQUIRED},
     INT("leeway_s", acdm_oidc_def, leeway_s, 60, 0, 3600),
+    STR("authorization_endpoint", acdm_oidc_def, authorization_endpoint, NULL, check_url),
+    STR("token_endpoint", acdm_oidc_def, token_endpoint, NULL, check_url),
+    STR("client_id", acdm_oidc_def, client_id, NULL, check_nonempty),
+    STR("scope", acdm_oidc_def, scope, "openid profile", check_nonempty),
+    STR("use_token", acdm_oidc_def, use_token, "id_token", check_use_token),
 };
 static const table oidc_table = {"oidc settings", oidc_settings, NSET(oidc_settings),
                                  sizeof(acdm_oidc_def), oidc_post};
@@ -976,6 +988,9 @@ static void oidc_post(ctx *c, void *obj, const bool *seen)
     if (!o->jwks_file == !o->jwks_url)
         err(c, "%s", o->jwks_file ? "set either \"jwks_file\" or \"jwks_url\", not both"
                                   : "missing \"jwks_file\" or \"jwks_url\" (where the issuer's signing keys are)");
+    if (!o->authorization_endpoint != !o->token_endpoint || !o->authorization_endpoint != !o->client_id)
+        err(c, "set \"authorization_endpoint\", \"token_endpoint\" and \"client_id\" together "
+               "(the browser sign-in) or none of them");
     if (!o->role_map) return;
     size_t l = path_key(c, "role_map");
     const char *key;

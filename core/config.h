@@ -75,6 +75,12 @@ typedef struct {
     char *agent_claim;      /* default "preferred_username": the agent id for role agent */
     json_t *role_map;       /* claim value -> "admin" | "supervisor" | "agent"; owned */
     int leeway_s;           /* clock skew allowed on exp/nbf; default 60 */
+    /* the browser sign-in (authorization code + PKCE, a public SPA client); all three or none */
+    char *authorization_endpoint; /* http(s) URL */
+    char *token_endpoint;   /* http(s) URL, called by the browser (CORS) */
+    char *client_id;
+    char *scope;            /* default "openid profile" */
+    char *use_token;        /* "id_token" (default) or "access_token": the bearer token the UI keeps */
 } acdm_oidc_def;
 
 /* Screen-pop (R50): a case system's URL fetched on every offer; the answer goes to the agent. */

@@ -134,6 +134,8 @@ void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *
 int acdm_api_register(acdm_engine *e);
 /* api_data.c: GET /api/v1/customers/{address}/history, /api/v1/events, /api/v1/audit */
 int acdm_api_data_register(acdm_engine *e);
+/* api_authcfg.c: GET /api/v1/auth/config (the browser's OIDC sign-in settings, no auth) */
+int acdm_api_authcfg_register(acdm_engine *e);
 /* cancels pending reconnect-grace timers (at shutdown, before the loop's last run) */
 void acdm_api_shutdown(acdm_engine *e);
 /* ws.c-side pushes, called from the engine's event handler */

@@ -157,6 +157,25 @@ class OidcTest(AcdmTestCase):
         # API tokens keep working beside OIDC
         self.assertEqual(d.request("GET", "/api/v1/agents").status, 200)
 
+    def test_auth_config_for_the_browser(self):
+        d = self.daemon(base_config(self.empty_plugin_dir()))
+        r = d.request("GET", "/api/v1/auth/config", token=None)
+        self.assertEqual((r.status, r.json), (200, {"oidc": None}))
+        # an oidc block without the browser sign-in: still null; with it, what the page needs
+        d.stop()
+        d = self.daemon(self.config())
+        self.assertEqual(d.request("GET", "/api/v1/auth/config", token=None).json, {"oidc": None})
+        d.write_config(self.config(authorization_endpoint="https://idp.example/authorize",
+                                   token_endpoint="https://idp.example/token", client_id="c1",
+                                   use_token="access_token"))
+        self.assertEqual(d.request("POST", "/api/v1/reload").status, 200)
+        r = d.request("GET", "/api/v1/auth/config", token=None)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json, {"oidc": {"authorization_endpoint": "https://idp.example/authorize",
+                                             "token_endpoint": "https://idp.example/token", "client_id": "c1",
+                                             "scope": "openid profile", "issuer": ISS,
+                                             "use_token": "access_token"}})
+
     def test_refusals_are_logged_with_their_reason(self):
         d = self.daemon(self.config())
         now = int(time.time())

@@ -656,6 +656,39 @@ START_TEST(oidc_read_with_defaults)
 }
 END_TEST
 
+START_TEST(oidc_browser_sign_in)
+{
+    acdm_config *cfg = parse("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"}}}");
+    ck_assert_msg(cfg != NULL, "%s", errbuf);
+    ck_assert_ptr_null(cfg->oidc.authorization_endpoint);
+    ck_assert_ptr_null(cfg->oidc.token_endpoint);
+    ck_assert_ptr_null(cfg->oidc.client_id);
+    ck_assert_str_eq(cfg->oidc.scope, "openid profile");
+    ck_assert_str_eq(cfg->oidc.use_token, "id_token");
+    acdm_config_free(cfg);
+    cfg = parse("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"},"
+                "\"authorization_endpoint\":\"https://idp/authorize\",\"token_endpoint\":\"http://127.0.0.1:9/token\","
+                "\"client_id\":\"c1\",\"scope\":\"openid api://acdm/x\",\"use_token\":\"access_token\"}}");
+    ck_assert_msg(cfg != NULL, "%s", errbuf);
+    ck_assert_str_eq(cfg->oidc.authorization_endpoint, "https://idp/authorize");
+    ck_assert_str_eq(cfg->oidc.token_endpoint, "http://127.0.0.1:9/token");
+    ck_assert_str_eq(cfg->oidc.client_id, "c1");
+    ck_assert_str_eq(cfg->oidc.scope, "openid api://acdm/x");
+    ck_assert_str_eq(cfg->oidc.use_token, "access_token");
+    acdm_config_free(cfg);
+    REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"},"
+           "\"authorization_endpoint\":\"https://idp/authorize\",\"client_id\":\"c1\"}}",
+           "t.json: oidc: set \"authorization_endpoint\", \"token_endpoint\" and \"client_id\" together");
+    REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"},"
+           "\"authorization_endpoint\":\"idp/authorize\",\"token_endpoint\":\"https://idp/token\",\"client_id\":\"c1\"}}",
+           "t.json: oidc.authorization_endpoint: invalid URL \"idp/authorize\"");
+    REJECT("{\"oidc\":{\"issuer\":\"i\",\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"},"
+           "\"use_token\":\"refresh_token\",\"scope\":\"\"}}",
+           "t.json: oidc.use_token: expected \"id_token\" or \"access_token\", got \"refresh_token\"",
+           "t.json: oidc.scope: must not be empty");
+}
+END_TEST
+
 START_TEST(oidc_errors)
 {
     REJECT("{\"oidc\":{\"audience\":\"a\",\"jwks_file\":\"f\",\"role_map\":{\"x\":\"admin\"}}}",
@@ -742,6 +775,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, error_buffer_small);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, oidc_read_with_defaults);
+    tcase_add_test(tc, oidc_browser_sign_in);
     tcase_add_test(tc, oidc_errors);
     suite_add_tcase(s, tc);
 
