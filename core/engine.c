@@ -1035,12 +1035,25 @@ void acdm_engine_stop(acdm_engine *e)
     uv_stop(&e->loop);
 }
 
+static void drained(void *user, int status)
+{
+    (void)status;
+    *(bool *)user = true;
+}
+
 void acdm_engine_destroy(acdm_engine *e)
 {
     if (!e) return;
     e->stopping = true;
     acdm_api_shutdown(e);
     acdm_engine_oidc_shutdown(e);
+    /* everything submitted so far is committed and its callbacks run while the plugins that
+     * wait for them still exist (they acknowledge their senders and free their state) */
+    if (e->store && e->plugins) {
+        bool flushed = false;
+        if (!acdm_store_flush(e->store, drained, &flushed))
+            while (!flushed) uv_run(&e->loop, UV_RUN_ONCE);
+    }
     if (e->plugins) acdm_plugins_destroy(e->plugins);
     e->plugins = NULL;
     /* the store's last group commits and runs its callbacks while HTTP can still answer; writes
