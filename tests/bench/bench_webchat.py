@@ -8,8 +8,8 @@ only (asyncio), like bench_ws.py.
 usage: bench_webchat.py [--visitors 5000] [--agents 10] [--per-agent 20] [--rate 500]
                         [--seconds 20] [--acdmd bin/acdmd]
 """
-import argparse, asyncio, base64, hashlib, json, os, re, resource, secrets, sqlite3, subprocess
-import multiprocessing, sys, tempfile, time
+import argparse, asyncio, hashlib, json, os, re, resource, secrets, sqlite3, subprocess
+import multiprocessing, tempfile, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--visitors", type=int, default=5000)
@@ -27,53 +27,7 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (HARD, HARD))
 ORIGIN = "http://bench.example.nl"
 
 
-def proc_stat(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    ticks = int(parts[11]) + int(parts[12])
-    with open("/proc/%d/status" % pid) as f:
-        rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-    return ticks / os.sysconf("SC_CLK_TCK"), rss // 1024
-
-
-class Ws:
-    """A minimal RFC 6455 client on asyncio streams (text frames, client masking)."""
-
-    def __init__(self, r, w):
-        self.r, self.w = r, w
-
-    @classmethod
-    async def connect(cls, port, path, origin=None):
-        r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        key = base64.b64encode(os.urandom(16)).decode()
-        w.write(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
-                 % (path, key, "Origin: %s\r\n" % origin if origin else "")).encode())
-        head = await r.readuntil(b"\r\n\r\n")
-        if b" 101 " not in head.split(b"\r\n")[0]:
-            raise RuntimeError("upgrade refused: %r" % head[:80])
-        return cls(r, w)
-
-    def send(self, obj):
-        data = json.dumps(obj).encode()
-        mask = os.urandom(4)
-        n = len(data)
-        hdr = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
-        self.w.write(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
-
-    async def recv(self, raw=False):
-        while True:
-            h = await self.r.readexactly(2)
-            n = h[1] & 0x7F
-            if n == 126:
-                n = int.from_bytes(await self.r.readexactly(2), "big")
-            elif n == 127:
-                n = int.from_bytes(await self.r.readexactly(8), "big")
-            data = await self.r.readexactly(n)
-            if h[0] & 0x0F == 1:
-                return data if raw else json.loads(data)
-            if h[0] & 0x0F == 8:
-                raise ConnectionError("closed")
+from wsload import Ws, proc_stat  # noqa: E402  (tests/bench is the script's folder)
 
 
 def agents_process(port, toks, pipe):

@@ -5,8 +5,8 @@ agent's socket, at a fixed arrival rate. Python stdlib only (asyncio); run by te
 
 usage: bench_ws.py [--agents 10000] [--working 1000] [--rate 1000] [--seconds 10] [--acdmd bin/acdmd]
 """
-import argparse, asyncio, base64, hashlib, json, os, re, resource, secrets, sqlite3, subprocess
-import sys, tempfile, time
+import argparse, asyncio, hashlib, json, os, re, resource, secrets, sqlite3, subprocess
+import tempfile, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--agents", type=int, default=10000)
@@ -21,52 +21,7 @@ HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 resource.setrlimit(resource.RLIMIT_NOFILE, (HARD, HARD))
 
 
-def proc_stat(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    ticks = int(parts[11]) + int(parts[12])
-    with open("/proc/%d/status" % pid) as f:
-        rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-    return ticks / os.sysconf("SC_CLK_TCK"), rss // 1024
-
-
-class Ws:
-    """A minimal RFC 6455 client on asyncio streams (text frames, client masking)."""
-
-    def __init__(self, r, w):
-        self.r, self.w = r, w
-
-    @classmethod
-    async def connect(cls, port, path):
-        r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        key = base64.b64encode(os.urandom(16)).decode()
-        w.write(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, key)).encode())
-        head = await r.readuntil(b"\r\n\r\n")
-        if b" 101 " not in head.split(b"\r\n")[0]:
-            raise RuntimeError("upgrade refused: %r" % head[:80])
-        return cls(r, w)
-
-    def send(self, obj):
-        data = json.dumps(obj).encode()
-        mask = os.urandom(4)
-        n = len(data)
-        hdr = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
-        self.w.write(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
-
-    async def recv(self, raw=False):
-        while True:
-            h = await self.r.readexactly(2)
-            n = h[1] & 0x7F
-            if n == 126:
-                n = int.from_bytes(await self.r.readexactly(2), "big")
-            elif n == 127:
-                n = int.from_bytes(await self.r.readexactly(8), "big")
-            data = await self.r.readexactly(n)
-            if h[0] & 0x0F == 1:
-                return data if raw else json.loads(data)
-            if h[0] & 0x0F == 8:
-                raise ConnectionError("closed")
+from wsload import Ws, proc_stat  # noqa: E402  (tests/bench is the script's folder)
 
 
 async def main():
@@ -172,7 +127,7 @@ async def main():
                     b"\r\n\r\n" + body)
             head = await r.readuntil(b"\r\n\r\n")
             clen = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
-            resp = await r.readexactly(clen)
+            await r.readexactly(clen)
             if b" 201 " in head.split(b"\r\n")[0]:
                 posted[0] += 1
             else:
