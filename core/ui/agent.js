@@ -49,7 +49,7 @@ function send(msg, errEl) {
 
 // own state with its duration; an agent never logged in since the server started has no start
 // time (since 0): then the state alone
-function stateText(reason) {
+function myStateText(reason) {
   if (!me.since) return reason ? t('agent.state.reason.plain', { state: stateLabel(me.state), reason })
                                : stateLabel(me.state);
   return t(reason ? 'agent.state.reason' : 'agent.state.line',
@@ -61,7 +61,7 @@ function renderMe() {
   const st = $('my-state');
   const reason = reasonLabel(me.reason, reasons);
   st.className = 'state state-' + me.state;
-  st.textContent = stateText(reason);
+  st.textContent = myStateText(reason);
   const out = me.state === 'logged_out';
   $('btn-login').hidden = !out;
   $('btn-ready').hidden = out;
@@ -741,7 +741,7 @@ function tick() {
   if (me) {
     const st = $('my-state');
     const reason = reasonLabel(me.reason, reasons);
-    st.textContent = stateText(reason);
+    st.textContent = myStateText(reason);
   }
   for (const o of offers.values()) {
     const el = $('offers').querySelector(`.offer[data-bericht="${CSS.escape(o.brief.id)}"] .countdown`);
