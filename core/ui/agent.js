@@ -47,21 +47,13 @@ function send(msg, errEl) {
 
 // ------------------------------------------------------------------ my state and queues
 
-// own state with its duration; an agent never logged in since the server started has no start
-// time (since 0): then the state alone
-function myStateText(reason) {
-  if (!me.since) return reason ? t('agent.state.reason.plain', { state: stateLabel(me.state), reason })
-                               : stateLabel(me.state);
-  return t(reason ? 'agent.state.reason' : 'agent.state.line',
-    { state: stateLabel(me.state), reason, since: dur(Date.now() - me.since) });
-}
-
 function renderMe() {
   if (!me) return;
   const st = $('my-state');
   const reason = reasonLabel(me.reason, reasons);
   st.className = 'state state-' + me.state;
-  st.textContent = myStateText(reason);
+  st.textContent = t(reason ? 'agent.state.reason' : 'agent.state.line',
+    { state: stateLabel(me.state), reason, since: dur(Date.now() - me.since) });
   const out = me.state === 'logged_out';
   $('btn-login').hidden = !out;
   $('btn-ready').hidden = out;
@@ -741,7 +733,8 @@ function tick() {
   if (me) {
     const st = $('my-state');
     const reason = reasonLabel(me.reason, reasons);
-    st.textContent = myStateText(reason);
+    st.textContent = t(reason ? 'agent.state.reason' : 'agent.state.line',
+      { state: stateLabel(me.state), reason, since: dur(Date.now() - me.since) });
   }
   for (const o of offers.values()) {
     const el = $('offers').querySelector(`.offer[data-bericht="${CSS.escape(o.brief.id)}"] .countdown`);
