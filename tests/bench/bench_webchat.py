@@ -8,7 +8,7 @@ only (asyncio), like bench_ws.py.
 usage: bench_webchat.py [--visitors 5000] [--agents 10] [--per-agent 20] [--rate 500]
                         [--seconds 20] [--acdmd bin/acdmd]
 """
-import argparse, asyncio, hashlib, json, os, re, resource, secrets, sqlite3, subprocess
+import argparse, asyncio, json, resource, subprocess
 import multiprocessing, tempfile, time
 
 ap = argparse.ArgumentParser()
@@ -27,7 +27,7 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (HARD, HARD))
 ORIGIN = "http://bench.example.nl"
 
 
-from wsload import Ws, proc_stat  # noqa: E402  (tests/bench is the script's folder)
+from wsload import Ws, agent_tokens, proc_stat, start_acdmd  # noqa: E402  (tests/bench is the script's folder)
 
 
 def agents_process(port, toks, pipe):
@@ -78,28 +78,8 @@ async def main():
         "reconnect_grace_s": 3600, "messages_per_minute": 60000}}]
     cfg["log_level"] = "notice"
     cfg.pop("schedules", None)
-    with open(os.path.join(tmp, "acdm.json"), "w") as f:
-        json.dump(cfg, f)
-    daemon = subprocess.Popen([args.acdmd, "-c", os.path.join(tmp, "acdm.json"), "--data-dir", tmp + "/var",
-                               "--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (HARD, HARD)))
-    port = None
-    for line in daemon.stderr:
-        m = re.search(r"listening on http://[^:]+:(\d+)/", line)
-        if m:
-            port = int(m.group(1))
-            break
-    asyncio.get_running_loop().run_in_executor(None, lambda: [None for _ in daemon.stderr])
-    db = sqlite3.connect(tmp + "/var/acdm.db", timeout=30)
-    toks = {}
-    rows = []
-    for i in range(args.agents):
-        t = secrets.token_urlsafe(32)
-        toks["a%d" % i] = t
-        rows.append((hashlib.sha256(t.encode()).hexdigest(), "agent", "a%d" % i, int(time.time() * 1000)))
-    db.executemany("INSERT INTO tokens(hash, role, name, created_ms) VALUES (?,?,?,?)", rows)
-    db.commit()
-    db.close()
+    daemon, port = start_acdmd(args.acdmd, tmp, cfg)
+    toks = agent_tokens(tmp + "/var/acdm.db", args.agents)
     _, rss_start = proc_stat(daemon.pid)
 
     # agents in a process of their own (the 5,000 visitor sockets would delay their reads): ready,

@@ -5,7 +5,7 @@ agent's socket, at a fixed arrival rate. Python stdlib only (asyncio); run by te
 
 usage: bench_ws.py [--agents 10000] [--working 1000] [--rate 1000] [--seconds 10] [--acdmd bin/acdmd]
 """
-import argparse, asyncio, hashlib, json, os, re, resource, secrets, sqlite3, subprocess
+import argparse, asyncio, json, re, resource, subprocess
 import tempfile, time
 
 ap = argparse.ArgumentParser()
@@ -21,7 +21,7 @@ HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 resource.setrlimit(resource.RLIMIT_NOFILE, (HARD, HARD))
 
 
-from wsload import Ws, proc_stat  # noqa: E402  (tests/bench is the script's folder)
+from wsload import Ws, agent_tokens, proc_stat, start_acdmd  # noqa: E402  (tests/bench is the script's folder)
 
 
 async def main():
@@ -34,30 +34,9 @@ async def main():
                      for i in range(args.agents)]
     cfg["log_level"] = "notice"
     cfg.pop("schedules", None)
-    with open(os.path.join(tmp, "acdm.json"), "w") as f:
-        json.dump(cfg, f)
-    daemon = subprocess.Popen([args.acdmd, "-c", os.path.join(tmp, "acdm.json"), "--data-dir", tmp + "/var",
-                               "--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (HARD, HARD)))
-    port = None
-    for line in daemon.stderr:
-        m = re.search(r"listening on http://[^:]+:(\d+)/", line)
-        if m:
-            port = int(m.group(1))
-            break
-    asyncio.get_running_loop().run_in_executor(None, lambda: [None for _ in daemon.stderr])
+    daemon, port = start_acdmd(args.acdmd, tmp, cfg)
     admin = open(tmp + "/var/admin.token").read().strip()
-    # agent tokens straight into the store (the table acdmctl writes: SHA-256 hex of the token)
-    db = sqlite3.connect(tmp + "/var/acdm.db", timeout=30)
-    toks = {}
-    rows = []
-    for i in range(args.agents):
-        t = secrets.token_urlsafe(32)
-        toks["a%d" % i] = t
-        rows.append((hashlib.sha256(t.encode()).hexdigest(), "agent", "a%d" % i, int(time.time() * 1000)))
-    db.executemany("INSERT INTO tokens(hash, role, name, created_ms) VALUES (?,?,?,?)", rows)
-    db.commit()
-    db.close()
+    toks = agent_tokens(tmp + "/var/acdm.db", args.agents)
 
     sent = {}      # customer address (unique per post) -> send time; the offer can beat the 201
     lat = []

@@ -1,6 +1,6 @@
 """wsload.py -- what the load benchmarks share: a minimal asyncio websocket client and a reading
 of a process's CPU time and RSS from /proc."""
-import asyncio, base64, json, os, re
+import asyncio, base64, hashlib, json, os, re, resource, secrets, sqlite3, subprocess, time
 
 
 def proc_stat(pid):
@@ -50,3 +50,39 @@ class Ws:
                 return data if raw else json.loads(data)
             if h[0] & 0x0F == 8:
                 raise ConnectionError("closed")
+
+
+def start_acdmd(acdmd, tmp, cfg):
+    """Writes cfg to tmp/acdm.json and starts acdmd on a free loopback port with data in tmp/var,
+    its file limit raised to the hard limit; returns (process, port). Call from a running event
+    loop: the daemon's stderr is drained in the background."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    with open(os.path.join(tmp, "acdm.json"), "w") as f:
+        json.dump(cfg, f)
+    daemon = subprocess.Popen([acdmd, "-c", os.path.join(tmp, "acdm.json"), "--data-dir", tmp + "/var",
+                               "--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard)))
+    port = None
+    for line in daemon.stderr:
+        m = re.search(r"listening on http://[^:]+:(\d+)/", line)
+        if m:
+            port = int(m.group(1))
+            break
+    asyncio.get_running_loop().run_in_executor(None, lambda: [None for _ in daemon.stderr])
+    return daemon, port
+
+
+def agent_tokens(db_path, n):
+    """Tokens for agents a0..a<n-1>, written straight into the store's tokens table (what
+    acdmctl token create writes: the SHA-256 hex of the token); returns {agent id: token}."""
+    toks = {}
+    rows = []
+    for i in range(n):
+        t = secrets.token_urlsafe(32)
+        toks["a%d" % i] = t
+        rows.append((hashlib.sha256(t.encode()).hexdigest(), "agent", "a%d" % i, int(time.time() * 1000)))
+    db = sqlite3.connect(db_path, timeout=30)
+    db.executemany("INSERT INTO tokens(hash, role, name, created_ms) VALUES (?,?,?,?)", rows)
+    db.commit()
+    db.close()
+    return toks
