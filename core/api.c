@@ -117,32 +117,10 @@ static void post_bericht(void *user, acdm_req *r)
     acdm_engine *e = user;
     acdm_principal who;
     if (!authorize(e, r, "admin channel", &who)) return;
-    size_t len;
-    const char *body = acdm_req_body(r, &len);
-    json_error_t jerr;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j) {
-        acdm_http_problem(r, 400, "Malformed JSON", "body: %s at line %d column %d", jerr.text, jerr.line, jerr.column);
-        return;
-    }
-    if (!json_is_object(j)) {
-        acdm_http_problem(r, 400, "Invalid body", "body: expected a JSON object");
-        json_decref(j);
-        return;
-    }
     static const char *const known[] = {"queue", "kind", "from", "customer_id", "conversation",
                                         "subject", "text", "priority", "skills", "payload", NULL};
-    const char *key;
-    json_t *val;
-    json_object_foreach(j, key, val) {
-        bool ok = false;
-        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(key, known[i]);
-        if (!ok) {
-            acdm_http_problem(r, 400, "Invalid field", "%s: unknown field", key);
-            json_decref(j);
-            return;
-        }
-    }
+    json_t *j = acdm_api_body_object(r, false, known);
+    if (!j) return;
     const char *queue, *kind, *from, *cust, *conv, *subject, *text;
     if (!opt_str(r, j, "queue", &queue, ACDM_NAME_MAX) || !opt_str(r, j, "kind", &kind, 32) ||
         !opt_str(r, j, "from", &from, 512) || !opt_str(r, j, "customer_id", &cust, 128) ||

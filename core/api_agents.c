@@ -34,18 +34,6 @@ typedef struct {
 
 /* ------------------------------------------------------------------ small helpers */
 
-static bool name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > ACDM_NAME_MAX) return false;
-    for (const char *p = s; *p; p++) {
-        char ch = *p;
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '.' || ch == '-'))
-            return false;
-    }
-    return true;
-}
 
 static void paths_of(const acdm_engine *e, frag_paths *p)
 {
@@ -211,38 +199,16 @@ static bool defined_elsewhere(const acdm_engine *e, const frag_paths *fp, const 
  * path_id: PUT's {id} (the body's id may be left out, else must be the same). NULL after a 400. */
 static json_t *agent_from_body(acdm_req *r, const char *path_id)
 {
-    size_t len;
-    const char *body = acdm_req_body(r, &len);
-    json_error_t jerr;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j) {
-        acdm_http_problem(r, 400, "Malformed JSON", "body: %s at line %d column %d", jerr.text, jerr.line, jerr.column);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        acdm_http_problem(r, 400, "Invalid body", "body: expected a JSON object (an agent definition)");
-        json_decref(j);
-        return NULL;
-    }
     static const char *const known[] = {"id", "name", "queues", "skills", "capacity", "voice_blocks", NULL};
-    const char *key;
-    json_t *v;
-    json_object_foreach(j, key, v) {
-        bool ok = false;
-        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(key, known[i]);
-        if (!ok) {
-            acdm_http_problem(r, 400, "Invalid field", "%.100s: unknown field (expected id, name, queues, "
-                              "skills, capacity or voice_blocks)", key);
-            goto bad;
-        }
-    }
+    json_t *j = acdm_api_body_object(r, false, known);
+    if (!j) return NULL;
     json_t *id = json_object_get(j, "id");
     if (!id && path_id) {
         id = json_string(path_id);
         json_object_set_new(j, "id", id);
     }
     if (!id) { acdm_http_problem(r, 400, "Invalid field", "id: required (the agent's login name)"); goto bad; }
-    if (!json_is_string(id) || !name_ok(json_string_value(id))) {
+    if (!json_is_string(id) || !acdm_config_name_ok(json_string_value(id))) {
         acdm_http_problem(r, 400, "Invalid field", "id: expected a name of 1 to %d letters, digits, '_', "
                           "'.' or '-'", ACDM_NAME_MAX);
         goto bad;
@@ -266,7 +232,7 @@ static json_t *agent_from_body(acdm_req *r, const char *path_id)
         size_t i;
         json_t *q;
         json_array_foreach(queues, i, q) {
-            if (!json_is_string(q) || !name_ok(json_string_value(q))) {
+            if (!json_is_string(q) || !acdm_config_name_ok(json_string_value(q))) {
                 acdm_http_problem(r, 400, "Invalid field", "queues[%zu]: expected a queue name (a string of 1 to %d "
                                   "letters, digits, '_', '.' or '-')", i, ACDM_NAME_MAX);
                 goto bad;
@@ -303,6 +269,8 @@ static json_t *agent_from_body(acdm_req *r, const char *path_id)
                               "(voice, chat, email, sms, whatsapp, callback)");
             goto bad;
         }
+        const char *key;
+        json_t *v;
         json_object_foreach(cap, key, v) {
             if (!json_is_integer(v)) {
                 acdm_http_problem(r, 400, "Invalid field", "capacity.%.40s: expected an integer 0..100", key);
@@ -497,7 +465,7 @@ static void put_agent(void *user, acdm_req *r)
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin supervisor", &who)) return;
     const char *id = acdm_req_param(r, "id");
-    if (!name_ok(id)) { acdm_http_problem(r, 404, "Not found", "agent %.64s: no such agent", id); return; }
+    if (!acdm_config_name_ok(id)) { acdm_http_problem(r, 404, "Not found", "agent %.64s: no such agent", id); return; }
     json_t *def = agent_from_body(r, id);
     if (!def) return;
     change(e, r, &who, OP_PUT, id, def);
@@ -510,7 +478,7 @@ static void delete_agent(void *user, acdm_req *r)
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin supervisor", &who)) return;
     const char *id = acdm_req_param(r, "id");
-    if (!name_ok(id)) { acdm_http_problem(r, 404, "Not found", "agent %.64s: no such agent", id); return; }
+    if (!acdm_config_name_ok(id)) { acdm_http_problem(r, 404, "Not found", "agent %.64s: no such agent", id); return; }
     change(e, r, &who, OP_DELETE, id, NULL);
 }
 

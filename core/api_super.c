@@ -50,7 +50,7 @@ int acdm_topics_check(const acdm_config *cfg, json_t *topics, char *err, size_t 
 
 /* The request body as a JSON object (NULL body or "" -> an empty object when allow_empty);
  * NULL after a 400 reply. known: the accepted field names, NULL-terminated. */
-static json_t *body_object(acdm_req *r, bool allow_empty, const char *const *known)
+json_t *acdm_api_body_object(acdm_req *r, bool allow_empty, const char *const *known)
 {
     size_t len;
     const char *body = acdm_req_body(r, &len);
@@ -72,7 +72,11 @@ static json_t *body_object(acdm_req *r, bool allow_empty, const char *const *kno
         bool ok = false;
         for (int i = 0; known[i] && !ok; i++) ok = !strcmp(key, known[i]);
         if (!ok) {
-            acdm_http_problem(r, 400, "Invalid field", "%.100s: unknown field", key);
+            char list[512] = "";
+            size_t n = 0;
+            for (int i = 0; known[i] && n < sizeof list; i++)
+                n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", known[i]);
+            acdm_http_problem(r, 400, "Invalid field", "%.100s: unknown field (expected one of: %s)", key, list);
             json_decref(j);
             return NULL;
         }
@@ -243,7 +247,7 @@ void acdm_api_post_bericht_topics(void *user, acdm_req *r)
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin supervisor agent", &who)) return;
     static const char *const known[] = {"topics", NULL};
-    json_t *body = body_object(r, false, known);
+    json_t *body = acdm_api_body_object(r, false, known);
     if (!body) return;
     json_t *topics = json_object_get(body, "topics");
     char err[1024];
@@ -331,7 +335,7 @@ static void agent_action(acdm_engine *e, acdm_req *r, const char *action)
     static const char *const known_nr[] = {"reason", NULL};
     static const char *const known_none[] = {NULL};
     bool nr = !strcmp(action, "not_ready");
-    json_t *body = body_object(r, true, nr ? known_nr : known_none);
+    json_t *body = acdm_api_body_object(r, true, nr ? known_nr : known_none);
     if (!body) return;
     json_t *rv = json_object_get(body, "reason");
     if (rv && !json_is_null(rv) && !json_is_string(rv)) {

@@ -9,6 +9,11 @@
  * ("admin supervisor agent channel"). */
 bool acdm_api_authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_principal *who);
 
+/* Parses a request body as a JSON object whose keys are all in known (NULL-terminated); an
+ * empty body is {} when allow_empty. NULL after a 400 problem+json naming what is wrong
+ * (malformed JSON with line and column, not an object, an unknown field with the list). */
+json_t *acdm_api_body_object(acdm_req *r, bool allow_empty, const char *const *known);
+
 /* Checks topics (a JSON array) against the configured list: 0, or ACDM_EINVAL with a sentence
  * naming the first bad entry in err. */
 int acdm_topics_check(const acdm_config *cfg, json_t *topics, char *err, size_t errlen);

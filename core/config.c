@@ -179,7 +179,7 @@ static void join(char *out, size_t len, const char *const *names, size_t n)
 
 /* ------------------------------------------------------------------ value checks */
 
-static bool name_ok(const char *s)
+bool acdm_config_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > ACDM_NAME_MAX) return false;
@@ -194,7 +194,7 @@ static bool name_ok(const char *s)
 
 static bool check_name(ctx *c, const char *s)
 {
-    if (name_ok(s)) return true;
+    if (acdm_config_name_ok(s)) return true;
     if (!*s) err(c, "must not be empty");
     else err(c, "invalid name \"%.80s\": use only letters, digits, '_', '.' and '-', at most %d characters",
              s, ACDM_NAME_MAX);

@@ -133,6 +133,8 @@ const acdm_queue_def *acdm_config_queue(const acdm_config *cfg, const char *name
 const acdm_schedule_def *acdm_config_schedule(const acdm_config *cfg, const char *name);
 const acdm_agent_def *acdm_config_agent(const acdm_config *cfg, const char *id);
 bool acdm_config_reason_valid(const acdm_config *cfg, const char *code);
+/* A valid name (queue, agent, channel, schedule): 1..ACDM_NAME_MAX of [A-Za-z0-9_.-]. */
+bool acdm_config_name_ok(const char *s);
 
 /* Text for a closed queue and kind: closed_text[kind] or closed_text["default"] or a built-in Dutch text. */
 const char *acdm_config_closed_text(const acdm_queue_def *q, acdm_kind kind);
