@@ -58,6 +58,12 @@ int64_t acdm_now_ms(void);
 /* Writes a new time-ordered UUIDv7 (36 chars + NUL) into out[37]. */
 void acdm_uuidv7(char out[37], int64_t now_ms);
 
+/* Compact JSON text of j (NULL for NULL): in buf when it fits in cap bytes with its NUL (no heap
+ * use: the hot paths serialise small documents), else a malloc'd string also left in *heap for
+ * the caller to free (*heap is NULL otherwise). */
+struct json_t;
+const char *acdm_json_text(const struct json_t *j, char *buf, size_t cap, char **heap);
+
 /* Max length of an id, a queue name or an agent id (excluding NUL). */
 #define ACDM_NAME_MAX 63
 

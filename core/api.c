@@ -18,12 +18,14 @@ static int64_t started_ms;
 
 static bool role_is(const acdm_principal *p, const char *role) { return !strcmp(p->role, role); }
 
+static const char *req_peer(void *r) { return acdm_req_peer(r); }
+
 /* Checks the bearer token and that its role is one of roles ("admin supervisor"...);
  * on failure replies 401/403 (429 after too many failed sign-ins from the peer) and returns false. */
 static bool authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_principal *who)
 {
     const char *tok = acdm_req_bearer(r);
-    int retry = 0, arc = tok ? acdm_engine_auth_peer(e, tok, acdm_req_peer(r), who, &retry) : ACDM_ENOENT;
+    int retry = 0, arc = tok ? acdm_engine_auth_peer(e, tok, req_peer, r, who, &retry) : ACDM_ENOENT;
     if (arc == ACDM_EFULL) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", retry);
@@ -395,7 +397,7 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
     if (!tok) tok = acdm_req_bearer(req);
     acdm_principal who;
     int retry = 0;   /* a refused upgrade answers 403, also when the peer is rate-limited */
-    if (!tok || acdm_engine_auth_peer(e, tok, acdm_req_peer(req), &who, &retry)) return -1;
+    if (!tok || acdm_engine_auth_peer(e, tok, req_peer, req, &who, &retry)) return -1;
     if (role_is(&who, "agent") && !acdm_model_agent(e->model, who.name)) return -1;
     acdm_session *s = calloc(1, sizeof *s);
     if (!s) return -1;

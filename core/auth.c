@@ -696,6 +696,8 @@ static int fails_in_window(const peer_rec *p, int64_t now_ms, int64_t *oldest)
     return n;
 }
 
+bool acdm_auth_watching(const acdm_auth *a) { return a && a->peers.n > 0; }
+
 bool acdm_auth_blocked(acdm_auth *a, const char *peer, int64_t now_ms, int *retry_after_s)
 {
     if (!a || !peer) return false;

@@ -86,6 +86,8 @@ int acdm_auth_jwt(acdm_auth *a, const char *token, bool (*agent_exists)(void *us
 #define ACDM_AUTH_MAX_FAILS 10
 #define ACDM_AUTH_WINDOW_S 60
 /* true if peer is blocked now; *retry_after_s then says for how long (>= 1). */
+/* True while any address has failures on record (a request then needs its peer looked up). */
+bool acdm_auth_watching(const acdm_auth *a);
 bool acdm_auth_blocked(acdm_auth *a, const char *peer, int64_t now_ms, int *retry_after_s);
 void acdm_auth_failed(acdm_auth *a, const char *peer, int64_t now_ms);
 

@@ -44,13 +44,14 @@ int acdm_engine_auth_jwt(acdm_engine *e, const char *token, acdm_principal *who)
     return 0;
 }
 
-int acdm_engine_auth_peer(acdm_engine *e, const char *token, const char *peer, acdm_principal *who,
-                          int *retry_after_s)
+int acdm_engine_auth_peer(acdm_engine *e, const char *token, acdm_peer_fn peer, void *ctx,
+                          acdm_principal *who, int *retry_after_s)
 {
     int64_t now = acdm_now_ms();
     if (!e->auth && !(e->auth = acdm_auth_create(&e->loop))) return ACDM_ENOMEM;
-    if (peer && acdm_auth_blocked(e->auth, peer, now, retry_after_s)) return ACDM_EFULL;
+    const char *addr = acdm_auth_watching(e->auth) ? peer(ctx) : NULL;
+    if (addr && acdm_auth_blocked(e->auth, addr, now, retry_after_s)) return ACDM_EFULL;
     int rc = acdm_engine_auth(e, token, who);
-    if (rc && token && *token && peer) acdm_auth_failed(e->auth, peer, now);
+    if (rc && token && *token) acdm_auth_failed(e->auth, addr ? addr : peer(ctx), now);
     return rc;
 }

@@ -207,15 +207,19 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
     if (ev->type == ACDM_ME_ABANDONED) json_object_set_new(detail, "quick_drop", json_boolean(ev->quick_drop));
     if (ev->type == ACDM_ME_AGENT_STATE && ev->a)
         json_object_set_new(detail, "state", json_string(acdm_agent_state_name(ev->a->state)));
-    char *dj = json_object_size(detail) ? json_dumps(detail, JSON_COMPACT) : NULL;
+    char dbuf[512], *dheap;
+    const char *dj = json_object_size(detail) ? acdm_json_text(detail, dbuf, sizeof dbuf, &dheap)
+                                              : (dheap = NULL);
     acdm_event_row row = {.ts_ms = ev->ts, .type = acdm_mevent_name(ev->type),
                           .bericht = b ? b->id : NULL, .queue = qname, .agent = agent,
                           .channel = b ? b->channel : NULL,
                           .kind = b ? acdm_kind_name(b->kind) : NULL, .detail_json = dj};
     acdm_store_append_event(e->store, &row);
 
-    /* the bericht's row follows its state */
-    if (b) {
+    /* the bericht's row follows its state (a new one's row was just inserted as queued in its
+     * queue at its queue time: rewriting it would cost the writer a statement per ingest) */
+    bool fresh = ev->type == ACDM_ME_QUEUED && ev->reason && !strcmp(ev->reason, "new");
+    if (b && !fresh) {
         switch (ev->type) {
         case ACDM_ME_QUEUED: case ACDM_ME_OFFERED: case ACDM_ME_ACCEPTED: case ACDM_ME_TRANSFERRED:
         case ACDM_ME_OVERFLOW: case ACDM_ME_WRAPUP_START: case ACDM_ME_DONE: case ACDM_ME_ABANDONED:
@@ -284,7 +288,7 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
                                 .queue = b->queue->name, .agent = agent, .detail_json = dj};
         acdm_plugins_event(e->plugins, b->channel, &info);
     }
-    free(dj);
+    free(dheap);
     json_decref(detail);
     if (b && ev->type == ACDM_ME_ACCEPTED) qwait_accepted(e, b->queue->name, ev->ts);
     if (b && (ev->type == ACDM_ME_DONE || ev->type == ACDM_ME_ABANDONED))
@@ -465,9 +469,9 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     json_t *payload = in->payload ? json_deep_copy(in->payload) : json_object();
     if (in->subject) json_object_set_new(payload, "subject", json_string(in->subject));
     if (in->text) json_object_set_new(payload, "text", json_string(in->text));
-    char *pj = json_dumps(payload, JSON_COMPACT);
-    json_decref(payload);
-    char *sj = in->skills ? json_dumps(in->skills, JSON_COMPACT) : NULL;
+    char pbuf[4096], sbuf[1024], *pheap, *sheap;
+    const char *pj = acdm_json_text(payload, pbuf, sizeof pbuf, &pheap);
+    const char *sj = acdm_json_text(in->skills, sbuf, sizeof sbuf, &sheap);
     acdm_bericht_row row = {.id = j->id, .channel = j->channel, .kind = in->kind, .direction = "in",
                             .from = in->from, .customer_id = in->customer_id,
                             .conversation = in->conversation, .queue = in->queue,
@@ -483,8 +487,9 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
                              .channel = j->channel, .kind = acdm_kind_name(in->kind)};
         acdm_store_append_event(e->store, &ev);
     }
-    free(pj);
-    free(sj);
+    json_decref(payload);
+    free(pheap);
+    free(sheap);
     if (rc) { job_free(j); snprintf(err, errlen, "the bericht could not be queued for storage: %s", acdm_strerror(rc)); return rc; }
     return 0;
 }

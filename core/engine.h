@@ -76,10 +76,13 @@ int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed,
 /* Checks a bearer token: 0 and *who filled, or ACDM_ENOENT. A token of three dot-separated
  * parts is an OpenID Connect JWT (config "oidc"), others are API tokens. */
 int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who);
-/* The same for a request from peer (an IP address): ACDM_EFULL with *retry_after_s when that
- * address had more than 10 failed bearer checks within 60 s (answer 429); failures counted. */
-int acdm_engine_auth_peer(acdm_engine *e, const char *token, const char *peer, acdm_principal *who,
-                          int *retry_after_s);
+/* The same for a request from a peer (an IP address, from peer(ctx), asked only when needed:
+ * while no address has failures on record, or the token is good, it is not looked up):
+ * ACDM_EFULL with *retry_after_s when that address had more than 10 failed bearer checks within
+ * 60 s (answer 429); failures counted. */
+typedef const char *(*acdm_peer_fn)(void *ctx);
+int acdm_engine_auth_peer(acdm_engine *e, const char *token, acdm_peer_fn peer, void *ctx,
+                          acdm_principal *who, int *retry_after_s);
 
 /* auth_glue.c: OIDC at start and reload in two steps (all or nothing), JWT checks. */
 struct acdm_oidc_state;

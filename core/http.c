@@ -672,19 +672,31 @@ void acdm_http_reply(acdm_req *r, int status, const char *content_type, const ch
         r->out_len = 0;
     }
     r->replied = 1;
-    if (!r->in_dispatch) lws_callback_on_writable(r->wsi);
+    if (r->in_dispatch) return;     /* dispatch writes it on return */
+    /* A deferred reply (after a commit, a plugin's answer...) is written now, on the loop
+     * thread, instead of asking lws for a WRITEABLE callback first: that saves a POLLOUT round
+     * (poll changes are epoll_ctl calls, dear on a VM) and a loop pass per request. A reply is
+     * small and the client waits for it, so the send rarely blocks; when it does, lws keeps the
+     * rest and finishes it on POLLOUT itself (and defers the transaction's end until then). */
+    if (!r->out_len) {
+        struct lws *wsi = r->wsi;
+        req_free(r);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    struct lws *wsi = r->wsi;
+    if (write_response(r, 0)) lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
 void acdm_http_reply_json(acdm_req *r, int status, json_t *obj)
 {
-    char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    /* most replies are small: serialised on the stack, no growing heap buffer */
+    char small[2048], *heap;
+    const char *s = acdm_json_text(obj, small, sizeof small, &heap);
     json_decref(obj);
-    if (!s) {
-        acdm_http_reply(r, status, "application/json", "null", 4);
-        return;
-    }
+    if (!s) s = "null";
     acdm_http_reply(r, status, "application/json", s, strlen(s));
-    free(s);
+    free(heap);
 }
 
 static json_t *problem_json(int status, const char *title, const char *detail)

@@ -1,6 +1,7 @@
 /* util.c -- names of kinds and strategies, error strings, time and UUIDv7. */
 #include "acdm.h"
 #include "log.h"
+#include <jansson.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,15 +66,29 @@ int64_t acdm_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Random bytes for ids, fetched from the kernel 4 KiB at a time: one getrandom per ~400 ids
+ * instead of one syscall per bericht (the ingest path's cost). Loop thread only, like the ids. */
+static void id_random(unsigned char *dst, size_t n)
+{
+    static unsigned char pool[4096];
+    static size_t left;
+    if (left < n) {
+        ssize_t got = getrandom(pool, sizeof pool, 0);
+        /* getrandom on Linux >= 3.17 does not fail for this size; keep ids unique anyway */
+        if (got != (ssize_t)sizeof pool) memset(pool, 0, sizeof pool);
+        left = sizeof pool;
+    }
+    memcpy(dst, pool + sizeof pool - left, n);
+    left -= n;
+}
+
 void acdm_uuidv7(char out[37], int64_t now_ms)
 {
     static int64_t last_ms;
     static uint16_t seq;
+    static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
-    if (getrandom(b + 6, 10, 0) != 10) {
-        /* getrandom on Linux >= 3.17 does not fail for 10 bytes; keep ids unique anyway */
-        memset(b + 6, 0, 10);
-    }
+    id_random(b + 6, 10);
     /* monotonic within a millisecond: a 12-bit counter in rand_a (RFC 9562 method 1) */
     if (now_ms <= last_ms) { now_ms = last_ms; seq++; if (seq > 0xfff) { now_ms++; seq = 0; } }
     else seq = (uint16_t)((b[6] << 4 | b[7] >> 4) & 0x7ff);
@@ -82,9 +97,25 @@ void acdm_uuidv7(char out[37], int64_t now_ms)
     b[6] = (unsigned char)(0x70 | ((seq >> 8) & 0x0f));
     b[7] = (unsigned char)(seq & 0xff);
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-             b[12], b[13], b[14], b[15]);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
+}
+
+const char *acdm_json_text(const json_t *j, char *buf, size_t cap, char **heap)
+{
+    *heap = NULL;
+    if (!j) return NULL;
+    size_t n = cap ? json_dumpb(j, buf, cap - 1, JSON_COMPACT) : 0;
+    if (n && n < cap) {
+        buf[n] = '\0';
+        return buf;
+    }
+    return *heap = json_dumps(j, JSON_COMPACT);
 }
 
 int acdm_log_level = ACDM_LOG_INFO;
