@@ -673,6 +673,10 @@ void acdm_http_reply(acdm_req *r, int status, const char *content_type, const ch
     }
     r->replied = 1;
     if (r->in_dispatch) return;     /* dispatch writes it on return */
+    if (lws_get_network_wsi(r->wsi) != r->wsi) {
+        lws_callback_on_writable(r->wsi);   /* an h2 stream writes only when it has credit */
+        return;
+    }
     /* A deferred reply (after a commit, a plugin's answer...) is written now, on the loop
      * thread, instead of asking lws for a WRITEABLE callback first: that saves a POLLOUT round
      * (poll changes are epoll_ctl calls, dear on a VM) and a loop pass per request. A reply is
