@@ -671,10 +671,11 @@ json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a)
             json_object_set_new(item, "held", json_boolean(wb->held));   /* calls only */
         json_array_append_new(work, item);
     }
-    return json_pack("{s:s, s:s?, s:s, s:s?, s:I, s:o, s:o, s:I}", "id", a->id, "name", a->def->name,
+    /* since: null while the agent's state has not changed since acdmd started (unknown) */
+    return json_pack("{s:s, s:s?, s:s, s:s?, s:o, s:o, s:o, s:I}", "id", a->id, "name", a->def->name,
                      "state", acdm_agent_state_name(a->state), "reason", a->reason[0] ? a->reason : NULL,
-                     "since", (json_int_t)a->state_since, "queues", queues, "work", work,
-                     "handled", (json_int_t)a->handled);
+                     "since", a->state_since > 0 ? json_integer(a->state_since) : json_null(),
+                     "queues", queues, "work", work, "handled", (json_int_t)a->handled);
 }
 
 json_t *acdm_engine_queues_json(acdm_engine *e)

@@ -47,13 +47,21 @@ function send(msg, errEl) {
 
 // ------------------------------------------------------------------ my state and queues
 
+/** The own-state line: "Beschikbaar sinds 3 min", or without a duration while the server does
+ *  not know since when (no state change since acdmd started: `since` null, or 0 from an older one). */
+function ownStateLine() {
+  const reason = reasonLabel(me.reason, reasons);
+  const state = stateLabel(me.state);
+  if (!(me.since > 0)) return reason ? t('agent.state.reason.nosince', { state, reason }) : state;
+  return t(reason ? 'agent.state.reason' : 'agent.state.line', { state, reason, since: dur(Date.now() - me.since) });
+}
+
 function renderMe() {
   if (!me) return;
   const st = $('my-state');
-  const reason = reasonLabel(me.reason, reasons);
   st.className = 'state state-' + me.state;
-  st.textContent = t(reason ? 'agent.state.reason' : 'agent.state.line',
-    { state: stateLabel(me.state), reason, since: dur(Date.now() - me.since) });
+  st.dataset.state = me.state;   // for scripts and tests: the text may or may not carry a duration
+  st.textContent = ownStateLine();
   const out = me.state === 'logged_out';
   $('btn-login').hidden = !out;
   $('btn-ready').hidden = out;
@@ -145,7 +153,7 @@ function renderColleagues() {
     return h('tr', {},
       h('td', {}, c.name || c.id),
       h('td', { class: 'state state-' + state }, stateLabel(state) + (reason ? ` (${reason})` : '')),
-      h('td', { class: 'num', dataset: { since: c.since || '' } }, c.since ? dur(Date.now() - c.since) : t('dash')),
+      h('td', { class: 'num', dataset: { since: c.since > 0 ? c.since : '' } }, c.since > 0 ? dur(Date.now() - c.since) : t('dash')),
       h('td', {}, `${yesNo(c.busy)} / ${yesNo(c.wrapup)}`));
   });
   box.replaceChildren(h('table', {},
@@ -730,12 +738,7 @@ function onMessage(m) {
 // ------------------------------------------------------------------ start
 
 function tick() {
-  if (me) {
-    const st = $('my-state');
-    const reason = reasonLabel(me.reason, reasons);
-    st.textContent = t(reason ? 'agent.state.reason' : 'agent.state.line',
-      { state: stateLabel(me.state), reason, since: dur(Date.now() - me.since) });
-  }
+  if (me) $('my-state').textContent = ownStateLine();
   for (const o of offers.values()) {
     const el = $('offers').querySelector(`.offer[data-bericht="${CSS.escape(o.brief.id)}"] .countdown`);
     if (el) el.textContent = countdownText(o);

@@ -184,7 +184,7 @@ test('the button signs in through the IdP (code + PKCE) and lands on the desk as
   assert.ok(call.code_verifier.length >= 43, 'a 43+ character code_verifier');
   // the REST API takes the same token
   assert.equal((await d.request('GET', '/api/v1/topics', undefined, { token: s.token })).status, 200);
-  await page.locator('#my-state').filter({ hasText: /sinds|since/ }).waitFor();
+  await page.locator('#my-state[data-state]').waitFor();
   await shot(page, 'oidc-desk');
   assert.deepEqual(page.errors, []);
   await page.context().close();

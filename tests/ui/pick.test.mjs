@@ -60,7 +60,7 @@ test('agent desk: pick the second waiting bericht from the queue panel while not
   await page.goto(d.base + '/agent.html');
 
   // logged out: the panel says to log in first
-  await page.locator('#my-state').filter({ hasText: /sinds/ }).waitFor();
+  await page.locator('#my-state[data-state]').waitFor();
   await page.locator('#pick', { hasText: 'Meld u aan bij ACDM' }).waitFor();
 
   // log in (not ready) and take work from Vergunningen only

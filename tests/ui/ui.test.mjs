@@ -153,10 +153,12 @@ async function bericht(id) {
 
 /** Logs the desk's agent in to ACDM, ready, joined to the queue with this title (only). */
 async function goReady(page, agentId, title) {
-  await page.locator('#my-state').filter({ hasText: /sinds|since/ }).waitFor();
+  // the desk has the agent (hello) once #my-state carries its state; the text has a duration only
+  // when the server knows since when (not for an agent who has not logged in since acdmd started)
+  await page.locator('#my-state[data-state]').waitFor();
   if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
   await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
-  await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
+  await page.locator('#my-state[data-state="ready"]', { hasText: 'Beschikbaar sinds' }).waitFor();
   for (const cb of await page.locator('#queues input[type=checkbox]').all()) {
     const label = await page.locator(`label[for="${await cb.getAttribute('id')}"]`).textContent();
     await cb.setChecked(label === title);
@@ -192,6 +194,13 @@ test('sign-in: an unknown token is refused; an agent token opens the agent desk'
   await signIn(page, tokens.agent1);
   assert.match(page.url(), /agent\.html$/);
   await page.getByText('Anouk de Vries (agent)').waitFor();
+  // agent1 has not logged in since acdmd started: the server does not know since when, so the
+  // state has no duration (not "sinds 20000 dagen", counted from 1970)
+  const st = page.locator('#my-state[data-state="logged_out"]');
+  await st.waitFor();
+  assert.equal((await st.textContent()).trim(), 'Afgemeld');
+  const hello = (await d.request('GET', '/api/v1/agents')).json.agents.find((a) => a.id === 'agent1');
+  assert.equal(hello.since, null, 'since is null for an agent without a state change since the start');
   // the token is in sessionStorage only
   assert.ok(await page.evaluate(() => sessionStorage.getItem('acdm.session').includes('"role":"agent"')));
   await page.getByRole('button', { name: /^Uitloggen/ }).click();

@@ -97,7 +97,7 @@ async function agentDesk() {
   await page.locator('#token').fill(agentToken);
   await page.locator('#signin button[type=submit]').click();
   await page.waitForURL(/agent\.html/);
-  await page.locator('#my-state').filter({ hasText: /sinds|since/ }).waitFor();
+  await page.locator('#my-state[data-state]').waitFor();
   if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
   await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
   await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
