@@ -414,6 +414,29 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
     return 0;
 }
 
+/* Ends a session from the server's side: an error with code (re and bericht null), then the
+ * close frame (code, reason). Messages that still arrive before the close are ignored. */
+static void session_end(acdm_session *s, const char *code, int close_code, const char *reason, const char *text)
+{
+    if (s->closing) return;
+    s->closing = true;
+    ws_error(s->ws, NULL, NULL, code, "%s", text);
+    acdm_ws_close(s->ws, close_code, reason);
+}
+
+void acdm_api_drop_removed_agents(acdm_engine *e)
+{
+    const char *k;
+    void *v;
+    for (uint32_t pos = 0; acdm_hmap_next(&e->sessions, &pos, &k, &v);) {
+        if (acdm_model_agent(e->model, k)) continue;
+        char text[ACDM_NAME_MAX + 64];
+        snprintf(text, sizeof text, "agent %s was removed from the configuration", k);
+        for (acdm_session *s = v; s; s = s->next_of_agent)
+            session_end(s, "agent_removed", ACDM_WS_CLOSE_AGENT_REMOVED, "agent removed", text);
+    }
+}
+
 static void ws_close_cb(void *user, acdm_ws *ws)
 {
     acdm_engine *e = user;
@@ -461,6 +484,7 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         json_decref(msg);
         return;
     }
+    if (s->closing) { json_decref(msg); return; }   /* ended by the server: the close is on its way */
     const char *type = json_string_value(json_object_get(msg, "type"));
     if (!type) { ws_error(ws, NULL, NULL, "invalid", "type: required"); json_decref(msg); return; }
     if (!role_is(&s->who, "agent")) {
