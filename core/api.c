@@ -376,6 +376,11 @@ static void grace_start(acdm_engine *e, const char *agent_id)
 
 void acdm_api_shutdown(acdm_engine *e)
 {
+    if (e->expiry_timer_on) {
+        uv_timer_stop(&e->expiry_timer);
+        uv_close((uv_handle_t *)&e->expiry_timer, NULL);
+        e->expiry_timer_on = false;
+    }
     const char *k;
     void *v;
     char ids[64][ACDM_NAME_MAX + 1];
@@ -387,6 +392,8 @@ void acdm_api_shutdown(acdm_engine *e)
         for (size_t i = 0; i < n; i++) grace_cancel(e, ids[i]);
     }
 }
+
+static void expiry_track(acdm_engine *e, acdm_session *s);
 
 static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
 {
@@ -411,6 +418,7 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
         ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "hello", "role", who.role, "name", who.name));
         if (role_is(&who, "supervisor") || role_is(&who, "admin")) acdm_live_ws_open(e, s);  /* snapshot, stats */
     }
+    if (who.until_ms) expiry_track(e, s);   /* a JWT: the session ends when it expires (or reauth) */
     return 0;
 }
 
@@ -437,6 +445,95 @@ void acdm_api_drop_removed_agents(acdm_engine *e)
     }
 }
 
+/* ------------------------------------------------------------------ expiring sessions (JWT) */
+
+/* (Re)arms the one expiry timer for the earliest until_ms of the open expiring sessions. */
+static void expiry_arm(acdm_engine *e);
+
+static void expiry_fire(uv_timer_t *t)
+{
+    acdm_engine *e = t->data;
+    int64_t now = acdm_now_ms();
+    for (size_t i = 0; i < e->n_expiring; i++) {
+        acdm_session *s = e->expiring[i];
+        if (s->closing || now < s->who.until_ms) continue;
+        acdm_log(ACDM_LOG_NOTICE, WHO, "session of %s %s: the token expired, closing", s->who.role, s->who.name);
+        session_end(s, "token_expired", ACDM_WS_CLOSE_TOKEN_EXPIRED, "token expired",
+                    "the session's token expired: sign in again (or send reauth with a new token before it expires)");
+    }
+    expiry_arm(e);
+}
+
+static void expiry_arm(acdm_engine *e)
+{
+    if (e->stopping) return;
+    if (!e->expiry_timer_on) {
+        uv_timer_init(&e->loop, &e->expiry_timer);
+        e->expiry_timer.data = e;
+        e->expiry_timer_on = true;
+    }
+    int64_t next = 0;
+    for (size_t i = 0; i < e->n_expiring; i++) {
+        const acdm_session *s = e->expiring[i];
+        if (!s->closing && (!next || s->who.until_ms < next)) next = s->who.until_ms;
+    }
+    uv_timer_stop(&e->expiry_timer);
+    if (!next) return;
+    int64_t wait = next - acdm_now_ms();
+    uv_timer_start(&e->expiry_timer, expiry_fire, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+/* Keeps s in the expiring list while its principal has an expiry (until_ms), then re-arms. */
+static void expiry_track(acdm_engine *e, acdm_session *s)
+{
+    size_t i = 0;
+    while (i < e->n_expiring && e->expiring[i] != s) i++;
+    if (i < e->n_expiring && !s->who.until_ms) e->expiring[i] = e->expiring[--e->n_expiring];
+    else if (i == e->n_expiring && s->who.until_ms) {
+        if (e->n_expiring == e->cap_expiring) {
+            size_t cap = e->cap_expiring ? e->cap_expiring * 2 : 8;
+            acdm_session **n = realloc(e->expiring, cap * sizeof *n);
+            if (!n) {
+                /* cannot watch it: end it now rather than let it outlive its token */
+                session_end(s, "token_expired", ACDM_WS_CLOSE_TOKEN_EXPIRED, "token expired", "out of memory");
+                return;
+            }
+            e->expiring = n;
+            e->cap_expiring = cap;
+        }
+        e->expiring[e->n_expiring++] = s;
+    }
+    expiry_arm(e);
+}
+
+/* {"type":"reauth","token":T}: a fresh token for the same role and name extends the session
+ * (its expiry becomes the new token's); anything else is refused and the session goes on as
+ * it was. Failed checks count towards the peer's sign-in limit, as at the upgrade. */
+static void ws_reauth(acdm_engine *e, acdm_session *s, json_t *msg)
+{
+    const char *tok = json_string_value(json_object_get(msg, "token"));
+    if (!tok || !*tok) { ws_error(s->ws, "reauth", NULL, "invalid", "token: required (a JWT or API token)"); return; }
+    acdm_principal who;
+    int retry = 0;
+    int rc = acdm_engine_auth_peer(e, tok, acdm_ws_peer(s->ws), &who, &retry);
+    if (rc == ACDM_EFULL) {
+        ws_error(s->ws, "reauth", NULL, "forbidden", "reauth: too many failed sign-ins from this address; retry after %d s", retry);
+        return;
+    }
+    if (rc) { ws_error(s->ws, "reauth", NULL, "forbidden", "reauth: the token is not accepted (unknown, revoked or expired)"); return; }
+    if (strcmp(who.role, s->who.role) || strcmp(who.name, s->who.name)) {
+        acdm_log(ACDM_LOG_NOTICE, WHO, "session of %s %s: reauth with a token of %s %s refused", s->who.role,
+                 s->who.name, who.role, who.name);
+        ws_error(s->ws, "reauth", NULL, "forbidden", "reauth: the token is for %s %s, this session is %s %s",
+                 who.role, who.name, s->who.role, s->who.name);
+        return;
+    }
+    s->who.until_ms = who.until_ms;
+    expiry_track(e, s);
+    ws_send_json(s->ws, json_pack("{s:s, s:s, s:n, s:o}", "type", "ack", "re", "reauth", "bericht",
+                                  "expires_ms", who.until_ms ? json_integer(who.until_ms) : json_null()));
+}
+
 static void ws_close_cb(void *user, acdm_ws *ws)
 {
     acdm_engine *e = user;
@@ -447,6 +544,10 @@ static void ws_close_cb(void *user, acdm_ws *ws)
         if (!acdm_hmap_get(&e->sessions, s->who.name) && !e->stopping) grace_start(e, s->who.name);
     } else {
         acdm_live_ws_close(e, s);
+    }
+    if (s->who.until_ms) {
+        s->who.until_ms = 0;
+        expiry_track(e, s);   /* out of the list */
     }
     free(s);
 }
@@ -487,6 +588,7 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
     if (s->closing) { json_decref(msg); return; }   /* ended by the server: the close is on its way */
     const char *type = json_string_value(json_object_get(msg, "type"));
     if (!type) { ws_error(ws, NULL, NULL, "invalid", "type: required"); json_decref(msg); return; }
+    if (!strcmp(type, "reauth")) { ws_reauth(e, s, msg); json_decref(msg); return; }   /* every role */
     if (!role_is(&s->who, "agent")) {
         /* supervisors' and admins' commands (queue_open, agent_logout, ...): live.c */
         if ((role_is(&s->who, "supervisor") || role_is(&s->who, "admin")) && acdm_live_ws_message(e, s, msg, type)) {

@@ -1120,7 +1120,7 @@ void acdm_engine_destroy(acdm_engine *e)
     acdm_hmap_free(&e->subjects);
     for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) qstat_free(v);
     acdm_hmap_free(&e->qwait);
-    free(e->all_sessions);
+    free(e->expiring);
     json_decref(e->overrides);
     free(e->config_path);
     free(e);

@@ -24,6 +24,7 @@ typedef struct {
 typedef struct {
     char role[32];           /* admin, supervisor, agent, channel:<instance> */
     char name[ACDM_NAME_MAX + 1];
+    int64_t until_ms;        /* a JWT: refused from this time on (exp + leeway); 0: no expiry (API token) */
 } acdm_principal;
 
 /* An agent's websocket session (several per agent possible: two tabs). */
@@ -56,7 +57,10 @@ struct acdm_engine {
     acdm_hmap token_cache;   /* token -> acdm_principal* */
     acdm_hmap sessions;      /* agent id -> acdm_session* list */
     acdm_hmap graces;        /* agent id -> pending logout timer after the last socket closed */
-    acdm_session **all_sessions; size_t n_sessions, cap_sessions;
+    /* api.c: sessions opened with an expiring token (a JWT), and one timer for the next expiry */
+    acdm_session **expiring; size_t n_expiring, cap_expiring;
+    uv_timer_t expiry_timer;
+    bool expiry_timer_on;    /* initialised (closed by acdm_api_shutdown) */
     char admin_token[64];
     bool stopping;
     uint64_t n_ingested;

@@ -5,22 +5,10 @@ reload (all or nothing): a refused one leaves the fragment file and the running 
 were. Agents of the main file are not the API's (409 naming the file)."""
 import json
 import os
-import struct
-import time
 
 from acdmtest import AcdmTestCase, WsClosed, base_config, wait_until
 
 CHAT = {"queue": "algemeen", "kind": "chat", "from": "+31622222222", "text": "Hallo"}
-
-
-def read_close(ws, timeout=10):
-    """(code, reason) of the server's close frame; messages before it are skipped."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        op, data = ws.recv_frame(max(0.01, deadline - time.monotonic()))
-        if op == 0x8:
-            return (struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None), data[2:].decode()
-    raise AssertionError("the server did not close the websocket within %ss" % timeout)
 
 
 class ApiAgents(AcdmTestCase):
@@ -86,7 +74,7 @@ class ApiAgents(AcdmTestCase):
         # an agent they are no longer: told so, and the socket is closed (code 4004)
         err = ws.expect("error", 10, code="agent_removed")
         self.assertIn("sanne", err["text"])
-        self.assertEqual(read_close(ws), (4004, "agent removed"))
+        self.assertEqual(ws.expect_close(), (4004, "agent removed"))
 
         # an agent added over the API survives a restart
         self.assertEqual(self.add({"id": "bram", "queues": ["vergunningen"]}).status, 201)
@@ -122,7 +110,7 @@ class ApiAgents(AcdmTestCase):
         self.assertEqual(d.request("DELETE", "/api/v1/agents/sanne", token=self.sup).status, 204)
         for w in (ws, ws2):
             w.expect("error", 10, code="agent_removed")
-            self.assertEqual(read_close(w), (4004, "agent removed"))
+            self.assertEqual(w.expect_close(), (4004, "agent removed"))
         for t in (tok, tok2):
             self.assertEqual(d.request("GET", "/api/v1/queues", token=t).status, 401)
             with self.assertRaises(WsClosed):
