@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig } = require('./acdm.js');
+const { Daemon, REPO, uiConfig, seriousAxe } = require('./acdm.js');
 
 const ART = path.join(REPO, 'tests', 'artifacts');
 fs.mkdirSync(ART, { recursive: true });
@@ -141,13 +141,6 @@ async function newPage() {
 
 async function shot(page, name) {
   await page.screenshot({ path: path.join(ART, name + '.png'), fullPage: true });
-}
-
-async function seriousAxe(page) {
-  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-  const res = await page.evaluate(() => axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 const session = (page) => page.evaluate(() => JSON.parse(sessionStorage.getItem('acdm.session') || 'null'));

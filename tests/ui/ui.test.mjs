@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, sleep, uiConfig } = require('./acdm.js');
+const { Daemon, REPO, sleep, uiConfig, until, seriousAxe } = require('./acdm.js');
 
 const ART = path.join(REPO, 'tests', 'artifacts');
 fs.mkdirSync(ART, { recursive: true });
@@ -120,13 +120,6 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(ART, name + '.png'), fullPage: true });
 }
 
-async function seriousAxe(page) {
-  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-  const res = await page.evaluate(() => axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
-
 /** Presses Tab (no mouse) until pred(activeElement) holds; returns the number of presses. */
 async function tabTo(page, pred, arg, max = 80) {
   for (let i = 0; i < max; i++) {
@@ -134,17 +127,6 @@ async function tabTo(page, pred, arg, max = 80) {
     await page.keyboard.press('Tab');
   }
   throw new Error('keyboard focus never reached the element: ' + pred.toString());
-}
-
-async function until(fn, what, ms = T) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await sleep(150);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
 async function bericht(id) {

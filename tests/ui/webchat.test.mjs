@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, sleep } = require('./acdm.js');
+const { Daemon, REPO, uiConfig, sleep, until } = require('./acdm.js');
 
 const ART = path.join(REPO, 'tests', 'artifacts');
 fs.mkdirSync(ART, { recursive: true });
@@ -78,17 +78,6 @@ async function newPage() {
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
   return page;
-}
-
-async function until(fn, what, ms = T) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await sleep(150);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
 async function agentDesk() {
