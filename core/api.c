@@ -19,6 +19,7 @@ static int64_t started_ms;
 static bool role_is(const acdm_principal *p, const char *role) { return !strcmp(p->role, role); }
 
 static const char *req_peer(void *r) { return acdm_req_peer(r); }
+static const char *ws_peer(void *ws) { return acdm_ws_peer(ws); }
 
 /* Checks the bearer token and that its role is one of roles ("admin supervisor"...);
  * on failure replies 401/403 (429 after too many failed sign-ins from the peer) and returns false. */
@@ -378,6 +379,11 @@ static void grace_start(acdm_engine *e, const char *agent_id)
 
 void acdm_api_shutdown(acdm_engine *e)
 {
+    if (e->expiry_timer_on) {
+        uv_timer_stop(&e->expiry_timer);
+        uv_close((uv_handle_t *)&e->expiry_timer, NULL);
+        e->expiry_timer_on = false;
+    }
     const char *k;
     void *v;
     char ids[64][ACDM_NAME_MAX + 1];
@@ -389,6 +395,8 @@ void acdm_api_shutdown(acdm_engine *e)
         for (size_t i = 0; i < n; i++) grace_cancel(e, ids[i]);
     }
 }
+
+static void expiry_track(acdm_engine *e, acdm_session *s);
 
 static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
 {
@@ -413,7 +421,120 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
         ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "hello", "role", who.role, "name", who.name));
         if (role_is(&who, "supervisor") || role_is(&who, "admin")) acdm_live_ws_open(e, s);  /* snapshot, stats */
     }
+    if (who.until_ms) expiry_track(e, s);   /* a JWT: the session ends when it expires (or reauth) */
     return 0;
+}
+
+/* Ends a session from the server's side: an error with code (re and bericht null), then the
+ * close frame (code, reason). Messages that still arrive before the close are ignored. */
+static void session_end(acdm_session *s, const char *code, int close_code, const char *reason, const char *text)
+{
+    if (s->closing) return;
+    s->closing = true;
+    ws_error(s->ws, NULL, NULL, code, "%s", text);
+    acdm_ws_close(s->ws, close_code, reason);
+}
+
+void acdm_api_drop_removed_agents(acdm_engine *e)
+{
+    const char *k;
+    void *v;
+    for (uint32_t pos = 0; acdm_hmap_next(&e->sessions, &pos, &k, &v);) {
+        if (acdm_model_agent(e->model, k)) continue;
+        char text[ACDM_NAME_MAX + 64];
+        snprintf(text, sizeof text, "agent %s was removed from the configuration", k);
+        for (acdm_session *s = v; s; s = s->next_of_agent)
+            session_end(s, "agent_removed", ACDM_WS_CLOSE_AGENT_REMOVED, "agent removed", text);
+    }
+}
+
+/* ------------------------------------------------------------------ expiring sessions (JWT) */
+
+/* (Re)arms the one expiry timer for the earliest until_ms of the open expiring sessions. */
+static void expiry_arm(acdm_engine *e);
+
+static void expiry_fire(uv_timer_t *t)
+{
+    acdm_engine *e = t->data;
+    int64_t now = acdm_now_ms();
+    for (size_t i = 0; i < e->n_expiring; i++) {
+        acdm_session *s = e->expiring[i];
+        if (s->closing || now < s->who.until_ms) continue;
+        acdm_log(ACDM_LOG_NOTICE, WHO, "session of %s %s: the token expired, closing", s->who.role, s->who.name);
+        session_end(s, "token_expired", ACDM_WS_CLOSE_TOKEN_EXPIRED, "token expired",
+                    "the session's token expired: sign in again (or send reauth with a new token before it expires)");
+    }
+    expiry_arm(e);
+}
+
+static void expiry_arm(acdm_engine *e)
+{
+    if (e->stopping) return;
+    if (!e->expiry_timer_on) {
+        uv_timer_init(&e->loop, &e->expiry_timer);
+        e->expiry_timer.data = e;
+        e->expiry_timer_on = true;
+    }
+    int64_t next = 0;
+    for (size_t i = 0; i < e->n_expiring; i++) {
+        const acdm_session *s = e->expiring[i];
+        if (!s->closing && (!next || s->who.until_ms < next)) next = s->who.until_ms;
+    }
+    uv_timer_stop(&e->expiry_timer);
+    if (!next) return;
+    int64_t wait = next - acdm_now_ms();
+    uv_timer_start(&e->expiry_timer, expiry_fire, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+/* Keeps s in the expiring list while its principal has an expiry (until_ms), then re-arms. */
+static void expiry_track(acdm_engine *e, acdm_session *s)
+{
+    size_t i = 0;
+    while (i < e->n_expiring && e->expiring[i] != s) i++;
+    if (i < e->n_expiring && !s->who.until_ms) e->expiring[i] = e->expiring[--e->n_expiring];
+    else if (i == e->n_expiring && s->who.until_ms) {
+        if (e->n_expiring == e->cap_expiring) {
+            size_t cap = e->cap_expiring ? e->cap_expiring * 2 : 8;
+            acdm_session **n = realloc(e->expiring, cap * sizeof *n);
+            if (!n) {
+                /* cannot watch it: end it now rather than let it outlive its token */
+                session_end(s, "token_expired", ACDM_WS_CLOSE_TOKEN_EXPIRED, "token expired", "out of memory");
+                return;
+            }
+            e->expiring = n;
+            e->cap_expiring = cap;
+        }
+        e->expiring[e->n_expiring++] = s;
+    }
+    expiry_arm(e);
+}
+
+/* {"type":"reauth","token":T}: a fresh token for the same role and name extends the session
+ * (its expiry becomes the new token's); anything else is refused and the session goes on as
+ * it was. Failed checks count towards the peer's sign-in limit, as at the upgrade. */
+static void ws_reauth(acdm_engine *e, acdm_session *s, json_t *msg)
+{
+    const char *tok = json_string_value(json_object_get(msg, "token"));
+    if (!tok || !*tok) { ws_error(s->ws, "reauth", NULL, "invalid", "token: required (a JWT or API token)"); return; }
+    acdm_principal who;
+    int retry = 0;
+    int rc = acdm_engine_auth_peer(e, tok, ws_peer, s->ws, &who, &retry);
+    if (rc == ACDM_EFULL) {
+        ws_error(s->ws, "reauth", NULL, "forbidden", "reauth: too many failed sign-ins from this address; retry after %d s", retry);
+        return;
+    }
+    if (rc) { ws_error(s->ws, "reauth", NULL, "forbidden", "reauth: the token is not accepted (unknown, revoked or expired)"); return; }
+    if (strcmp(who.role, s->who.role) || strcmp(who.name, s->who.name)) {
+        acdm_log(ACDM_LOG_NOTICE, WHO, "session of %s %s: reauth with a token of %s %s refused", s->who.role,
+                 s->who.name, who.role, who.name);
+        ws_error(s->ws, "reauth", NULL, "forbidden", "reauth: the token is for %s %s, this session is %s %s",
+                 who.role, who.name, s->who.role, s->who.name);
+        return;
+    }
+    s->who.until_ms = who.until_ms;
+    expiry_track(e, s);
+    ws_send_json(s->ws, json_pack("{s:s, s:s, s:n, s:o}", "type", "ack", "re", "reauth", "bericht",
+                                  "expires_ms", who.until_ms ? json_integer(who.until_ms) : json_null()));
 }
 
 static void ws_close_cb(void *user, acdm_ws *ws)
@@ -426,6 +547,10 @@ static void ws_close_cb(void *user, acdm_ws *ws)
         if (!acdm_hmap_get(&e->sessions, s->who.name) && !e->stopping) grace_start(e, s->who.name);
     } else {
         acdm_live_ws_close(e, s);
+    }
+    if (s->who.until_ms) {
+        s->who.until_ms = 0;
+        expiry_track(e, s);   /* out of the list */
     }
     free(s);
 }
@@ -463,8 +588,10 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         json_decref(msg);
         return;
     }
+    if (s->closing) { json_decref(msg); return; }   /* ended by the server: the close is on its way */
     const char *type = json_string_value(json_object_get(msg, "type"));
     if (!type) { ws_error(ws, NULL, NULL, "invalid", "type: required"); json_decref(msg); return; }
+    if (!strcmp(type, "reauth")) { ws_reauth(e, s, msg); json_decref(msg); return; }   /* every role */
     if (!role_is(&s->who, "agent")) {
         /* supervisors' and admins' commands (queue_open, agent_logout, ...): live.c */
         if ((role_is(&s->who, "supervisor") || role_is(&s->who, "admin")) && acdm_live_ws_message(e, s, msg, type)) {

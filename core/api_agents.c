@@ -426,9 +426,15 @@ static void change(acdm_engine *e, acdm_req *r, const acdm_principal *who, agent
     }
     free(old);
 
+    /* a removed agent's API tokens stop working, also if the same id is added again later
+     * (their sockets were closed by the reload: acdm_api_drop_removed_agents) */
+    int revoked = 0;
+    if (op == OP_DELETE && acdm_engine_revoke_agent_tokens(e, id, &revoked))
+        acdm_log(ACDM_LOG_ERR, WHO, "agent %s removed, but revoking their tokens failed", id);
     static const char *const actions[] = {"agent_add", "agent_update", "agent_remove"};
     json_t *extra = json_pack("{s:s}", "file", fp.path);
     if (def) json_object_set(extra, "definition", def);
+    if (op == OP_DELETE) json_object_set_new(extra, "tokens_revoked", json_integer(revoked));
     acdm_engine_audit(e, who, actions[op], id, extra);
     json_decref(extra);
     acdm_log(ACDM_LOG_NOTICE, WHO, "agent %s %s by %s (%s)", id,

@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -300,7 +301,7 @@ static int role_rank(const char *r)
 acdm_jwt_status acdm_jwt_verify(const acdm_oidc_def *def, const acdm_jwks *keys, const char *token,
                                 int64_t now_s, bool (*agent_exists)(void *user, const char *id),
                                 void *user, char *role, size_t rolelen, char *name, size_t namelen,
-                                char *why, size_t whylen)
+                                int64_t *until_s, char *why, size_t whylen)
 {
     if (why && whylen) why[0] = 0;
     if (!def || !def->enabled) return fail(ACDM_JWT_NO_KEYS, why, whylen, "OpenID Connect sign-in is not configured");
@@ -403,6 +404,11 @@ acdm_jwt_status acdm_jwt_verify(const acdm_oidc_def *def, const acdm_jwks *keys,
     if (!who) who = "oidc";
     snprintf(role, rolelen, "%s", best);
     snprintf(name, namelen < ACDM_NAME_MAX + 1 ? namelen : ACDM_NAME_MAX + 1, "%s", who);
+    if (until_s) {
+        /* refused above from now_s >= exp + leeway on: the smallest such second */
+        double u = ceil(json_number_value(exp) + lee);
+        *until_s = u > 9e15 ? (int64_t)9e15 : u < 0 ? 0 : (int64_t)u;
+    }
 out:
     json_decref(hdr);
     json_decref(claims);
@@ -660,12 +666,13 @@ void acdm_auth_commit(acdm_auth *a, acdm_oidc_state *st)
 }
 
 int acdm_auth_jwt(acdm_auth *a, const char *token, bool (*agent_exists)(void *user, const char *id),
-                  void *user, char *role, size_t rolelen, char *name, size_t namelen)
+                  void *user, char *role, size_t rolelen, char *name, size_t namelen, int64_t *until_s)
 {
     if (!a || !a->cur) return ACDM_ENOENT;
     char why[512];
     acdm_jwt_status st = acdm_jwt_verify(&a->cur->def, a->cur->keys, token, acdm_now_ms() / 1000,
-                                         agent_exists, user, role, rolelen, name, namelen, why, sizeof why);
+                                         agent_exists, user, role, rolelen, name, namelen, until_s,
+                                         why, sizeof why);
     if (st == ACDM_JWT_OK) return 0;
     for (char *p = why; *p; p++)   /* claims are the client's text: one log line, whatever they hold */
         if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';

@@ -49,12 +49,14 @@ bool acdm_jwt_shaped(const char *token);
 
 /* Checks a JWT against def and keys at now_s (seconds since the epoch). On ACDM_JWT_OK fills
  * role ("admin", "supervisor" or "agent") and name (the agent claim; for admin/supervisor the
- * agent claim, else "sub", truncated to ACDM_NAME_MAX). agent_exists (may be NULL = any) says
- * whether an agent id is configured. On failure why holds one sentence naming the reason. */
+ * agent claim, else "sub", truncated to ACDM_NAME_MAX), and *until_s (may be NULL): the first
+ * second at which this token is refused as expired (exp + leeway, rounded up), so that a
+ * session opened with it can end then. agent_exists (may be NULL = any) says whether an agent
+ * id is configured. On failure why holds one sentence naming the reason. */
 acdm_jwt_status acdm_jwt_verify(const acdm_oidc_def *def, const acdm_jwks *keys, const char *token,
                                 int64_t now_s, bool (*agent_exists)(void *user, const char *id),
                                 void *user, char *role, size_t rolelen, char *name, size_t namelen,
-                                char *why, size_t whylen);
+                                int64_t *until_s, char *why, size_t whylen);
 
 /* ---------------------------------------------------------------- the daemon's state */
 
@@ -77,9 +79,9 @@ void acdm_auth_commit(acdm_auth *a, acdm_oidc_state *st);
 void acdm_auth_discard(acdm_oidc_state *st);
 
 /* Checks a JWT with the installed setting (logs the reason of a refusal at notice level).
- * 0 and role/name, or ACDM_ENOENT. */
+ * 0 and role, name and *until_s (as acdm_jwt_verify; until_s may be NULL), or ACDM_ENOENT. */
 int acdm_auth_jwt(acdm_auth *a, const char *token, bool (*agent_exists)(void *user, const char *id),
-                  void *user, char *role, size_t rolelen, char *name, size_t namelen);
+                  void *user, char *role, size_t rolelen, char *name, size_t namelen, int64_t *until_s);
 
 /* Failed sign-ins: more than ACDM_AUTH_MAX_FAILS failures from one peer address within
  * ACDM_AUTH_WINDOW_S seconds blocks that address until the window has room again. */

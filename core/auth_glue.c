@@ -38,8 +38,11 @@ int acdm_engine_auth_jwt(acdm_engine *e, const char *token, acdm_principal *who)
 {
     acdm_principal np;
     memset(&np, 0, sizeof np);
-    if (acdm_auth_jwt(e->auth, token, agent_exists, e, np.role, sizeof np.role, np.name, sizeof np.name))
+    int64_t until_s = 0;
+    if (acdm_auth_jwt(e->auth, token, agent_exists, e, np.role, sizeof np.role, np.name, sizeof np.name,
+                      &until_s))
         return ACDM_ENOENT;
+    np.until_ms = until_s * 1000;   /* a websocket session opened with it ends then (api.c) */
     *who = np;
     return 0;
 }

@@ -676,10 +676,11 @@ json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a)
             json_object_set_new(item, "held", json_boolean(wb->held));   /* calls only */
         json_array_append_new(work, item);
     }
-    return json_pack("{s:s, s:s?, s:s, s:s?, s:I, s:o, s:o, s:I}", "id", a->id, "name", a->def->name,
+    /* since: null while the agent's state has not changed since acdmd started (unknown) */
+    return json_pack("{s:s, s:s?, s:s, s:s?, s:o, s:o, s:o, s:I}", "id", a->id, "name", a->def->name,
                      "state", acdm_agent_state_name(a->state), "reason", a->reason[0] ? a->reason : NULL,
-                     "since", (json_int_t)a->state_since, "queues", queues, "work", work,
-                     "handled", (json_int_t)a->handled);
+                     "since", a->state_since > 0 ? json_integer(a->state_since) : json_null(),
+                     "queues", queues, "work", work, "handled", (json_int_t)a->handled);
 }
 
 json_t *acdm_engine_queues_json(acdm_engine *e)
@@ -761,6 +762,41 @@ int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who)
     return 0;
 }
 
+int acdm_engine_revoke_agent_tokens(acdm_engine *e, const char *agent_id, int *n_revoked)
+{
+    int rc = acdm_store_token_revoke_agent(e->store, agent_id, n_revoked);
+    /* and out of the cache, whatever the store said: a cached token is checked nowhere else */
+    size_t n = 0, cap = 0;
+    char **gone = NULL;
+    const char *k;
+    void *v;
+    for (uint32_t pos = 0; acdm_hmap_next(&e->token_cache, &pos, &k, &v);) {
+        const acdm_principal *p = v;
+        if (strcmp(p->role, "agent") || strcmp(p->name, agent_id)) continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            char **ng = realloc(gone, nc * sizeof *ng);
+            if (!ng) { n = SIZE_MAX; break; }
+            gone = ng;
+            cap = nc;
+        }
+        gone[n++] = v;
+    }
+    if (n == SIZE_MAX) {
+        /* out of memory: drop the whole cache rather than keep a revoked token in it */
+        for (uint32_t pos = 0; acdm_hmap_next(&e->token_cache, &pos, &k, &v);) free(v);
+        acdm_hmap_free(&e->token_cache);
+        acdm_hmap_init(&e->token_cache);
+        n = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        acdm_hmap_del(&e->token_cache, gone[i] + sizeof(acdm_principal));   /* the key follows it */
+        free(gone[i]);
+    }
+    free(gone);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ config, reload */
 
 /* Applies runtime overrides (queue open/close by supervisors) to a freshly loaded config. */
@@ -798,6 +834,7 @@ static int apply_config(acdm_engine *e, acdm_config *cfg, const char *why, char 
     int rc = acdm_model_configure(e->model, cfg, now, err, errlen);
     if (rc) { acdm_engine_oidc_discard(oidc); return rc; }
     acdm_engine_oidc_commit(e, oidc);
+    acdm_api_drop_removed_agents(e);   /* their sockets: closed, not left open and logged out */
     if (e->plugins) acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
     json_t *d = json_pack("{s:s}", "reason", why);
     char *dj = json_dumps(d, JSON_COMPACT);
@@ -1088,7 +1125,7 @@ void acdm_engine_destroy(acdm_engine *e)
     acdm_hmap_free(&e->subjects);
     for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) qstat_free(v);
     acdm_hmap_free(&e->qwait);
-    free(e->all_sessions);
+    free(e->expiring);
     json_decref(e->overrides);
     free(e->config_path);
     free(e);

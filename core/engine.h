@@ -24,6 +24,7 @@ typedef struct {
 typedef struct {
     char role[32];           /* admin, supervisor, agent, channel:<instance> */
     char name[ACDM_NAME_MAX + 1];
+    int64_t until_ms;        /* a JWT: refused from this time on (exp + leeway); 0: no expiry (API token) */
 } acdm_principal;
 
 /* An agent's websocket session (several per agent possible: two tabs). */
@@ -33,7 +34,12 @@ typedef struct acdm_session {
     struct acdm_session *next_of_agent;
     uint64_t live_sent[2];   /* live.c: hash of the last queue_stats / colleagues sent (0: none yet) */
     int64_t live_sent_ms[2]; /* and when */
+    bool closing;            /* closed by the server (agent removed, token expired): messages ignored */
 } acdm_session;
+
+/* Close codes of /ws sessions the server ends (docs/websocket.md, "Connecting"). */
+#define ACDM_WS_CLOSE_TOKEN_EXPIRED 4001   /* the session's JWT expired (after an error token_expired) */
+#define ACDM_WS_CLOSE_AGENT_REMOVED 4004   /* the agent was removed (after an error agent_removed) */
 
 struct acdm_engine {
     uv_loop_t loop;
@@ -51,7 +57,10 @@ struct acdm_engine {
     acdm_hmap token_cache;   /* token -> acdm_principal* */
     acdm_hmap sessions;      /* agent id -> acdm_session* list */
     acdm_hmap graces;        /* agent id -> pending logout timer after the last socket closed */
-    acdm_session **all_sessions; size_t n_sessions, cap_sessions;
+    /* api.c: sessions opened with an expiring token (a JWT), and one timer for the next expiry */
+    acdm_session **expiring; size_t n_expiring, cap_expiring;
+    uv_timer_t expiry_timer;
+    bool expiry_timer_on;    /* initialised (closed by acdm_api_shutdown) */
     char admin_token[64];
     bool stopping;
     uint64_t n_ingested;
@@ -76,6 +85,10 @@ int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed,
 /* Checks a bearer token: 0 and *who filled, or ACDM_ENOENT. A token of three dot-separated
  * parts is an OpenID Connect JWT (config "oidc"), others are API tokens. */
 int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who);
+/* An agent removed (DELETE /api/v1/agents/{id}): every API token of role agent bound to that
+ * id is revoked in the store (committed on return) and dropped from the token cache, so it
+ * stays refused even when the same id is added again. *n_revoked (may be NULL): how many. */
+int acdm_engine_revoke_agent_tokens(acdm_engine *e, const char *agent_id, int *n_revoked);
 /* The same for a request from a peer (an IP address, from peer(ctx), asked only when needed:
  * while no address has failures on record, or the token is good, it is not looked up):
  * ACDM_EFULL with *retry_after_s when that address had more than 10 failed bearer checks within
@@ -139,6 +152,9 @@ int acdm_api_register(acdm_engine *e);
 int acdm_api_data_register(acdm_engine *e);
 /* api_authcfg.c: GET /api/v1/auth/config (the browser's OIDC sign-in settings, no auth) */
 int acdm_api_authcfg_register(acdm_engine *e);
+/* Closes the sessions of agents no longer in the running configuration (after a reload or
+ * DELETE /api/v1/agents/{id}): an error agent_removed, then close code 4004. */
+void acdm_api_drop_removed_agents(acdm_engine *e);
 /* cancels pending reconnect-grace timers (at shutdown, before the loop's last run) */
 void acdm_api_shutdown(acdm_engine *e);
 /* ws.c-side pushes, called from the engine's event handler */

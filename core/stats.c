@@ -426,7 +426,9 @@ void acdm_stats_agent_text(acdm_sbuf *b, const acdm_agent *a, bool full)
     LIT(b, ",\"name\":"); acdm_sb_jstr(b, a->def->name ? a->def->name : a->id);
     LIT(b, ",\"state\":"); acdm_sb_jstr(b, acdm_agent_state_name(a->state));
     LIT(b, ",\"reason\":"); acdm_sb_jstr(b, a->reason[0] ? a->reason : NULL);
-    LIT(b, ",\"since\":"); acdm_sb_int(b, a->state_since);
+    LIT(b, ",\"since\":");
+    if (a->state_since > 0) acdm_sb_int(b, a->state_since);
+    else LIT(b, "null");   /* no state change since acdmd started: unknown, not 1970 */
     LIT(b, ",\"busy\":"); sb_bool(b, agent_busy(a));
     LIT(b, ",\"wrapup\":"); sb_bool(b, a->n_wrapup > 0);
     if (full) {

@@ -117,6 +117,9 @@ int acdm_store_get_bericht_json(acdm_store *st, const char *id, char **json_out)
  * (an agent id for role agent). Writes the new token text (43 chars, base64url) into token_out. */
 int acdm_store_token_create(acdm_store *st, const char *role, const char *name,
                             char token_out[64]);
+/* Revokes every token of role "agent" bound to agent (an agent removed from the configuration):
+ * committed before it returns; *n_revoked (may be NULL) says how many were still valid. */
+int acdm_store_token_revoke_agent(acdm_store *st, const char *agent, int *n_revoked);
 /* Looks a token up: on success fills role and name (caller buffers) and returns 0;
  * ACDM_ENOENT if unknown or revoked. */
 int acdm_store_token_check(acdm_store *st, const char *token, char *role, size_t rolelen,

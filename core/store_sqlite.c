@@ -91,10 +91,10 @@ static const char *const migrations[SCHEMA_VERSION] = {
  * Queued operations. One malloc per op holds the struct and copies of all its strings.
  */
 enum op_type { OP_INSERT, OP_UPDATE, OP_EVENT, OP_MESSAGE, OP_FLUSH, OP_KV_SET, OP_KV_DEL,
-               OP_TOKEN, OP_ATTACH };
+               OP_TOKEN, OP_ATTACH, OP_TOKEN_REVOKE };
 
 static const char *const op_names[] = {"insert", "update", "event", "message", "flush",
-                                       "kv set", "kv delete", "token", "attachment"};
+                                       "kv set", "kv delete", "token", "attachment", "token revoke"};
 
 /* string slots per op type */
 enum { I_ID, I_CHANNEL, I_DIRECTION, I_FROM, I_CUSTOMER, I_CONV, I_QUEUE, I_SKILLS, I_AGENT,
@@ -104,13 +104,15 @@ enum { E_TYPE, E_BERICHT, E_QUEUE, E_AGENT, E_CHANNEL, E_KIND, E_DETAIL, E__N };
 enum { M_BERICHT, M_DIRECTION, M_AUTHOR, M_TEXT, M_PAYLOAD, M__N };
 enum { K_NS, K_KEY, K__N };
 enum { T_HASH, T_ROLE, T_NAME, T__N };
+enum { TR_AGENT, TR__N };
 enum { A_ID, A_BERICHT, A_CHANNEL, A_NAME, A_TYPE, A__N };
 #define OP_MAXSTR I__N
 
-/* A synchronous op's waiter (token_create): the loop thread sleeps until done is set. */
+/* A synchronous op's waiter (token create/revoke): the loop thread sleeps until done is set. */
 struct op_sync {
     int done;
     int status;
+    int changes;                /* rows the op changed (token revoke) */
 };
 
 struct op {
@@ -156,7 +158,7 @@ struct acdm_store {
 
     /* writer statements */
     sqlite3_stmt *w_insert, *w_idem, *w_update, *w_event, *w_message, *w_kvset, *w_kvdel,
-        *w_token, *w_attach, *w_begin, *w_commit, *w_rollback;
+        *w_token, *w_token_revoke, *w_attach, *w_begin, *w_commit, *w_rollback;
     /* reader statements */
     sqlite3_stmt *r_open, *r_get, *r_events, *r_messages, *r_token, *r_kv, *r_attach;
 };
@@ -363,6 +365,13 @@ static int exec_op(acdm_store *st, struct op *op)
         bind_text(s, 3, op->s[T_NAME]);
         sqlite3_bind_int64(s, 4, op->t0);
         return step_reset(s);
+    case OP_TOKEN_REVOKE: {
+        s = st->w_token_revoke;
+        bind_text(s, 1, op->s[TR_AGENT]);
+        int rc = step_reset(s);
+        op->n0 = sqlite3_changes(st->wdb);
+        return rc;
+    }
     case OP_ATTACH:
         s = st->w_attach;
         for (int i = 0; i < A__N; i++) bind_text(s, i + 1, op->s[i]);
@@ -450,6 +459,7 @@ static void *writer_main(void *arg)
             }
             if (op->sync) {
                 op->sync->status = op->status;
+                op->sync->changes = op->n0;
                 op->sync->done = 1;
                 woke_sync = 1;
                 op->next = to_free;
@@ -568,7 +578,7 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 static void free_stmts(acdm_store *st)
 {
     sqlite3_stmt *all[] = {st->w_insert, st->w_idem, st->w_update, st->w_event, st->w_message,
-                           st->w_kvset, st->w_kvdel, st->w_token, st->w_begin, st->w_commit,
+                           st->w_kvset, st->w_kvdel, st->w_token, st->w_token_revoke, st->w_begin, st->w_commit,
                            st->w_rollback, st->r_open, st->r_get, st->r_events, st->r_messages,
                            st->r_token, st->r_kv, st->w_attach, st->r_attach};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
@@ -645,6 +655,8 @@ int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), 
     if (!rc) rc = prep(w, "DELETE FROM kv WHERE ns=? AND key=?", &st->w_kvdel, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO tokens (hash, role, name, created_ms) VALUES (?,?,?,?)",
                        &st->w_token, err, errlen);
+    if (!rc) rc = prep(w, "UPDATE tokens SET revoked=1 WHERE role='agent' AND name=? AND revoked=0",
+                       &st->w_token_revoke, err, errlen);
     if (!rc) rc = prep(w, "BEGIN IMMEDIATE", &st->w_begin, err, errlen);
     if (!rc) rc = prep(w, "COMMIT", &st->w_commit, err, errlen);
     if (!rc) rc = prep(w, "ROLLBACK", &st->w_rollback, err, errlen);
@@ -1192,6 +1204,22 @@ static void base64url(const unsigned char *in, size_t n, char *out)
     out[o] = '\0';
 }
 
+/* Queues op with a kick and blocks until it is committed: its status, and in *changes (may be
+ * NULL) the rows it changed. */
+static int run_sync(acdm_store *st, struct op *op, int *changes)
+{
+    struct op_sync sync = {0, 0, 0};
+    /* the writer sets sync.done last and never touches it again; we wait for that below */
+    // cppcheck-suppress autoVariables
+    op->sync = &sync;
+    enqueue(st, op);
+    pthread_mutex_lock(&st->mu);
+    while (!sync.done) pthread_cond_wait(&st->cv_sync, &st->mu);
+    pthread_mutex_unlock(&st->mu);
+    if (changes) *changes = sync.changes;
+    return sync.status;
+}
+
 int acdm_store_token_create(acdm_store *st, const char *role, const char *name,
                             char token_out[64])
 {
@@ -1204,16 +1232,21 @@ int acdm_store_token_create(acdm_store *st, const char *role, const char *name,
     const char *strs[T__N] = {[T_HASH] = hash, [T_ROLE] = role, [T_NAME] = name};
     struct op *op = op_new(OP_TOKEN, strs, T__N, NULL, 0, 0);
     if (!op) return ACDM_ENOMEM;
-    struct op_sync sync = {0, 0};
-    op->sync = &sync;
     op->t0 = acdm_now_ms();
-    enqueue(st, op);
-    pthread_mutex_lock(&st->mu);
-    while (!sync.done) pthread_cond_wait(&st->cv_sync, &st->mu);
-    pthread_mutex_unlock(&st->mu);
-    if (sync.status) return sync.status;
+    int rc = run_sync(st, op, NULL);
+    if (rc) return rc;
     memcpy(token_out, token, strlen(token) + 1);
     return 0;
+}
+
+int acdm_store_token_revoke_agent(acdm_store *st, const char *agent, int *n_revoked)
+{
+    if (n_revoked) *n_revoked = 0;
+    if (!st || !agent || !*agent) return ACDM_EINVAL;
+    const char *strs[TR__N] = {[TR_AGENT] = agent};
+    struct op *op = op_new(OP_TOKEN_REVOKE, strs, TR__N, NULL, 0, 0);
+    if (!op) return ACDM_ENOMEM;
+    return run_sync(st, op, n_revoked);
 }
 
 static void copy_out(char *dst, size_t len, const char *src)

@@ -47,13 +47,21 @@ function send(msg, errEl) {
 
 // ------------------------------------------------------------------ my state and queues
 
+/** The own-state line: "Beschikbaar sinds 3 min", or without a duration while the server does
+ *  not know since when (no state change since acdmd started: `since` null, or 0 from an older one). */
+function ownStateLine() {
+  const reason = reasonLabel(me.reason, reasons);
+  const state = stateLabel(me.state);
+  if (!(me.since > 0)) return reason ? t('agent.state.reason.nosince', { state, reason }) : state;
+  return t(reason ? 'agent.state.reason' : 'agent.state.line', { state, reason, since: dur(Date.now() - me.since) });
+}
+
 function renderMe() {
   if (!me) return;
   const st = $('my-state');
-  const reason = reasonLabel(me.reason, reasons);
   st.className = 'state state-' + me.state;
-  st.textContent = t(reason ? 'agent.state.reason' : 'agent.state.line',
-    { state: stateLabel(me.state), reason, since: dur(Date.now() - me.since) });
+  st.dataset.state = me.state;   // for scripts and tests: the text may or may not carry a duration
+  st.textContent = ownStateLine();
   const out = me.state === 'logged_out';
   $('btn-login').hidden = !out;
   $('btn-ready').hidden = out;
@@ -145,7 +153,7 @@ function renderColleagues() {
     return h('tr', {},
       h('td', {}, c.name || c.id),
       h('td', { class: 'state state-' + state }, stateLabel(state) + (reason ? ` (${reason})` : '')),
-      h('td', { class: 'num', dataset: { since: c.since || '' } }, c.since ? dur(Date.now() - c.since) : t('dash')),
+      h('td', { class: 'num', dataset: { since: c.since > 0 ? c.since : '' } }, c.since > 0 ? dur(Date.now() - c.since) : t('dash')),
       h('td', {}, `${yesNo(c.busy)} / ${yesNo(c.wrapup)}`));
   });
   box.replaceChildren(h('table', {},
@@ -258,12 +266,15 @@ function addOffer(brief, expiresIn, title) {
 
 // ------------------------------------------------------------------ conversations
 
-function newCard(brief, { state = 'active', title, focus = false } = {}) {
+/** Calls (voice, callback) can be put on hold (R18). */
+const isCall = (kind) => kind === 'voice' || kind === 'callback';
+
+function newCard(brief, { state = 'active', title, focus = false, held = false } = {}) {
   const id = brief.id;
   const safe = id.replace(/[^\w-]/g, '_');
   const c = {
     brief, title, state, since: Date.now(), messages: [], loaded: false, wrapUntil: null,
-    ended: false, typingUntil: 0, subject: null, lastTyping: 0,
+    ended: false, typingUntil: 0, subject: null, lastTyping: 0, held,
   };
   const hid = `w-${safe}-h`;
   c.el = h('article', { class: 'card', dataset: { bericht: id }, 'aria-labelledby': hid });
@@ -274,10 +285,12 @@ function newCard(brief, { state = 'active', title, focus = false } = {}) {
   c.thread = h('div', { class: 'thread', role: 'log', tabindex: '0' });
   c.typing = h('p', { class: 'typing', 'aria-live': 'polite' });
   c.wrapbar = h('p', { class: 'wrapbar', hidden: true });
+  c.heldEl = h('p', { class: 'heldbar', hidden: true });
   c.input = h('textarea', { id: `reply-${safe}`, rows: '3', 'aria-describedby': `hint-${safe}` });
   c.label = h('label', { for: `reply-${safe}` });
   c.hint = h('p', { id: `hint-${safe}`, class: 'muted' });
   c.sendBtn = h('button', { type: 'submit', class: 'primary' });
+  c.holdBtn = h('button', { type: 'button', hidden: true, dataset: { action: 'hold' } });
   c.completeBtn = h('button', { type: 'button', dataset: { action: 'complete' } });
   c.endBtn = h('button', { type: 'button', class: 'primary', hidden: true, dataset: { action: 'wrapup_end' } });
   c.extendBtn = h('button', { type: 'button', hidden: true, dataset: { action: 'wrapup_extend' } });
@@ -303,8 +316,9 @@ function newCard(brief, { state = 'active', title, focus = false } = {}) {
   c.histBody = h('div', {}, t('agent.history.loading'));
   c.history = h('details', { class: 'history' }, c.histSummary, c.histBody);
   const form = h('form', { class: 'composer' }, c.label, c.input, c.hint,
-    h('div', { class: 'row' }, c.sendBtn, c.completeBtn, c.endBtn, c.extendBtn));
-  c.el.append(c.head, c.meta, c.subj, c.endedEl, c.thread, c.typing, c.wrapbar, form, c.err, c.transfer, c.history);
+    h('div', { class: 'row' }, c.sendBtn, c.holdBtn, c.completeBtn, c.endBtn, c.extendBtn));
+  c.el.append(c.head, c.meta, c.subj, c.endedEl, c.heldEl, c.thread, c.typing, c.wrapbar, form, c.err, c.transfer,
+    c.history);
 
   form.addEventListener('submit', (ev) => { ev.preventDefault(); sendReply(c); });
   c.input.addEventListener('keydown', (ev) => {
@@ -314,6 +328,8 @@ function newCard(brief, { state = 'active', title, focus = false } = {}) {
     if (go) { ev.preventDefault(); sendReply(c); }
   });
   c.input.addEventListener('input', () => sendTyping(c));
+  // hold / resume a call: the server pushes `hold` / `resume` (handled in onMessage) before the ack
+  c.holdBtn.addEventListener('click', () => send({ type: c.held ? 'resume' : 'hold', bericht: id }, c.err).catch(() => {}));
   c.completeBtn.addEventListener('click', () => openTopics(c));
   c.endBtn.addEventListener('click', () => send({ type: 'wrapup_end', bericht: id }, c.err).catch(() => {}));
   c.extendBtn.addEventListener('click', () => send({ type: 'wrapup_extend', bericht: id,
@@ -354,6 +370,15 @@ function updateCard(c) {
   c.sendBtn.textContent = t('agent.send');
   c.completeBtn.textContent = t('agent.complete');
   c.completeBtn.setAttribute('aria-label', t('agent.complete.label', { from }));
+  const call = isCall(b.kind);
+  c.holdBtn.hidden = !call || c.state === 'wrapup' || c.ended;
+  c.holdBtn.textContent = t(c.held ? 'agent.resume' : 'agent.hold');
+  c.holdBtn.setAttribute('aria-label', t(c.held ? 'agent.resume.label' : 'agent.hold.label', { from }));
+  c.holdBtn.setAttribute('aria-pressed', String(!!c.held));
+  c.heldEl.hidden = !(call && c.held);
+  c.heldEl.textContent = t('agent.held');
+  c.el.classList.toggle('held', !!(call && c.held));
+  c.el.dataset.held = String(!!(call && c.held));
   c.endBtn.textContent = t('agent.wrapup.end');
   c.extendBtn.textContent = t('agent.wrapup.extend', { s: cfg.wrapup_extend_s || 60 });
   const wrap = c.state === 'wrapup';
@@ -613,7 +638,7 @@ async function restoreWork(items) {
     } catch { /* the brief is enough */ }
     if (w.state === 'offered') addOffer(brief, null, null);
     else {
-      const c = newCard(brief, { state: w.state === 'wrapup' ? 'wrapup' : 'active' });
+      const c = newCard(brief, { state: w.state === 'wrapup' ? 'wrapup' : 'active', held: !!w.held });
       updateCard(c);
     }
   }
@@ -683,6 +708,16 @@ function onMessage(m) {
       if (c) { c.typingUntil = Date.now() + 5000; updateCard(c); }
       break;
     }
+    case 'hold':
+    case 'resume': {
+      const c = work.get(m.bericht);
+      if (c) {
+        c.held = m.type === 'hold';
+        updateCard(c);
+        announce($('polite'), t(c.held ? 'agent.held.announce' : 'agent.resumed.announce', { from: c.brief.from || '?' }));
+      }
+      break;
+    }
     case 'customer_ended': {
       const c = work.get(m.bericht);
       if (c) { c.ended = true; updateCard(c); }
@@ -730,12 +765,7 @@ function onMessage(m) {
 // ------------------------------------------------------------------ start
 
 function tick() {
-  if (me) {
-    const st = $('my-state');
-    const reason = reasonLabel(me.reason, reasons);
-    st.textContent = t(reason ? 'agent.state.reason' : 'agent.state.line',
-      { state: stateLabel(me.state), reason, since: dur(Date.now() - me.since) });
-  }
+  if (me) $('my-state').textContent = ownStateLine();
   for (const o of offers.values()) {
     const el = $('offers').querySelector(`.offer[data-bericht="${CSS.escape(o.brief.id)}"] .countdown`);
     if (el) el.textContent = countdownText(o);

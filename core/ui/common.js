@@ -11,10 +11,26 @@ export function session() {
 export function saveSession(s) { sessionStorage.setItem(SESSION, JSON.stringify(s)); }
 export function clearSession() { sessionStorage.removeItem(SESSION); }
 
-/** The token is no longer accepted (revoked, or an expired JWT): back to the sign-in page. */
-export function expired() {
+/**
+ * The session is over: back to the sign-in page, in the same language, and from there back to
+ * this page. why: '1' (the token is no longer accepted: revoked, or an expired JWT), 'session'
+ * (the websocket said token_expired), 'removed' (agent_removed).
+ */
+export function expired(why = '1') {
   clearSession();
-  location.replace('index.html?expired=1');
+  const here = location.pathname.replace(/^.*\//, '') + location.search;
+  const q = new URLSearchParams({ expired: why, lang: lang() });
+  if (/^(agent|supervisor|wallboard)\.html/.test(here)) q.set('next', here);
+  location.replace('index.html?' + q);
+}
+
+/** The claims of a JWT (not verified here: acdmd checks the signature), or null (an API token). */
+export function jwtClaims(jwt) {
+  try {
+    const p = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bin = atob(p + '='.repeat((4 - (p.length % 4)) % 4));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+  } catch { return null; }
 }
 
 /** The page for a role: agent desk, dashboard or wallboard. */
@@ -52,7 +68,10 @@ export async function api(path, { method = 'GET', body, token } = {}) {
 /**
  * The /ws websocket. Every client message gets one reply (`ack` or `error`); send() returns
  * a promise for it. Replies are matched by `re` when the server names it, else in order.
- * Reconnects with a back-off until close() is called.
+ * Reconnects with a back-off until close() is called. When the server ends the session
+ * (`token_expired`, `agent_removed`; close codes 4001, 4004) it goes back to the sign-in page.
+ * A session signed in through the organisation's IdP that got a refresh token renews its token
+ * shortly before it expires and sends `reauth`, so the socket (and the work) carries on.
  */
 export class Socket {
   constructor(token, { onMessage, onStatus } = {}) {
@@ -76,15 +95,17 @@ export class Socket {
     const ws = new WebSocket(this.url());
     this.ws = ws;
     let opened = false;
-    ws.onopen = () => { opened = true; this.retry = 0; this.opened = true; this.onStatus('open'); };
+    ws.onopen = () => { opened = true; this.retry = 0; this.opened = true; this.onStatus('open'); this.planRenew(); };
     ws.onmessage = (ev) => {
       let m;
       try { m = JSON.parse(ev.data); } catch { return; }
-      if (m.type === 'ack' || m.type === 'error') this.reply(m);
+      if (m.type === 'error' && !m.re && ENDS[m.code]) this.end(ENDS[m.code]);
+      else if (m.type === 'ack' || m.type === 'error') this.reply(m);
       else this.onMessage(m);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
+      if (ev && CLOSES[ev.code]) this.end(CLOSES[ev.code]);   // the error before it got lost
       for (const p of this.pending.splice(0)) p.reject({ code: 'closed', text: t('conn.closed') });
       this.onStatus('closed');
       if (this.stopped) return;
@@ -128,9 +149,57 @@ export class Socket {
 
   close() {
     this.stopped = true;
+    clearTimeout(this.renewTimer);
     if (this.ws) this.ws.close();
   }
+
+  /** The server ended the session: no reconnect, back to the sign-in page. */
+  end(why) {
+    if (this.ended) return;
+    this.ended = true;
+    this.stopped = true;
+    clearTimeout(this.renewTimer);
+    expired(why);
+  }
+
+  /** Plans the silent renewal of an OIDC session with a refresh token (see renew). */
+  planRenew() {
+    clearTimeout(this.renewTimer);
+    const s = session();
+    const c = s && s.refresh && s.oidc ? jwtClaims(this.token) : null;
+    if (!c || typeof c.exp !== 'number') return;   // an API token, or no refresh token: nothing to do
+    const left = c.exp * 1000 - Date.now();
+    const margin = Math.min(60000, Math.max(1000, left / 3));   // a minute early, a third for short tokens
+    this.renewTimer = setTimeout(() => this.renew(), Math.max(0, left - margin));
+  }
+
+  /**
+   * Asks the IdP's token endpoint for a new token with the refresh token (public client, no
+   * secret) and sends it as `reauth`; the new token is also used for REST and reconnects. When
+   * that fails the session simply ends at the old token's expiry (sign in again).
+   */
+  async renew() {
+    const s = session();
+    if (this.stopped || !s || !s.refresh || !s.oidc) return;
+    let j = null;
+    try {
+      const form = { grant_type: 'refresh_token', refresh_token: s.refresh, client_id: s.oidc.client_id };
+      if (s.oidc.scope) form.scope = s.oidc.scope;
+      const r = await fetch(s.oidc.token_endpoint, { method: 'POST', body: new URLSearchParams(form) });
+      if (r.ok) j = await r.json();
+    } catch { j = null; }
+    const tok = j && j[s.oidc.use_token === 'access_token' ? 'access_token' : 'id_token'];
+    if (!tok || this.stopped) return;
+    saveSession({ ...s, token: tok, refresh: j.refresh_token || s.refresh });
+    this.token = tok;
+    try { await this.send({ type: 'reauth', token: tok }); } catch { /* closed: the reconnect uses the new token */ }
+    this.planRenew();
+  }
 }
+
+/** How the server ends a session: error code / close code -> the sign-in page's ?expired=. */
+const ENDS = { token_expired: 'session', agent_removed: 'removed' };
+const CLOSES = { 4001: 'session', 4004: 'removed' };
 
 /** A readable text for an `error` reply. */
 export function errorText(e) {

@@ -4,7 +4,7 @@
 // access_token) is then used exactly like a pasted token. The token is kept in sessionStorage;
 // the role comes from the websocket's hello; then on to the right page.
 import { t, onLang } from './i18n.js';
-import { api, session, saveSession, pageFor, initHeader } from './common.js';
+import { api, session, saveSession, pageFor, initHeader, jwtClaims } from './common.js';
 
 const params = new URLSearchParams(location.search);
 let next = params.get('next');
@@ -66,7 +66,7 @@ function renderCurrent() {
  * Checks token with the server (the websocket's hello) and signs in with it; on refusal writes
  * why into out (sso: the token came from the organisation's IdP). Used by both ways in.
  */
-async function useToken(token, wantWallboard, out, sso) {
+async function useToken(token, wantWallboard, out, sso, renewal = {}) {
   out.className = '';
   out.textContent = t(sso ? 'signin.sso.busy' : 'signin.checking');
   const who = await hello(token);
@@ -87,7 +87,7 @@ async function useToken(token, wantWallboard, out, sso) {
     out.textContent = t('signin.forbidden', { role: who.role });
     return;
   }
-  saveSession({ token, role: who.role, name: who.name, agent: who.agent || null });
+  saveSession({ token, role: who.role, name: who.name, agent: who.agent || null, ...renewal });
   location.href = page;
 }
 
@@ -107,15 +107,6 @@ function b64url(bytes) {
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 const random = (n) => b64url(crypto.getRandomValues(new Uint8Array(n)));
-
-/** The id_token's claims (not verified here: acdmd checks the signature), or null. */
-function claimsOf(jwt) {
-  try {
-    const p = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const bin = atob(p + '='.repeat((4 - (p.length % 4)) % 4));
-    return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
-  } catch { return null; }
-}
 
 /** The sign-in page's own address, without query or fragment: the registered redirect URI. */
 function redirectUri() {
@@ -174,14 +165,18 @@ async function ssoReturn(oidc) {
   const kind = oidc.use_token === 'access_token' ? 'access_token' : 'id_token';
   const token = j[kind];
   if (!token) { ssoError('signin.sso.no_token', { kind }); return; }
-  const idc = j.id_token ? claimsOf(j.id_token) : null;
+  const idc = j.id_token ? jwtClaims(j.id_token) : null;
   if (idc && idc.nonce !== undefined && idc.nonce !== pending.nonce) { ssoError('signin.sso.nonce'); return; }
-  await useToken(token, !!pending.wallboard, ssoMsg, true);
+  // with a refresh token the pages renew the token before it expires (common.js Socket.renew)
+  const renewal = j.refresh_token ? { refresh: j.refresh_token, oidc: { token_endpoint: oidc.token_endpoint,
+    client_id: oidc.client_id, use_token: kind, scope: oidc.scope } } : {};
+  await useToken(token, !!pending.wallboard, ssoMsg, true, renewal);
 }
 
 initHeader({ s: null });
 if (params.get('signed_out')) msg.textContent = t('signin.signed_out');
-if (params.get('expired')) msg.textContent = t('signin.expired');
+const why = params.get('expired');
+if (why) msg.textContent = t(why === 'session' ? 'signin.expired.session' : why === 'removed' ? 'signin.removed' : 'signin.expired');
 if (next && next.startsWith('wallboard')) document.getElementById('wallboard').checked = true;
 onLang(() => { renderHealth(); renderCurrent(); });
 renderCurrent();

@@ -184,8 +184,8 @@ function renderAgents() {
     setCell(c[0], name);
     setCell(c[1], stateLabel(a.state) + (shown !== a.state ? ' · ' + stateLabel(shown) : ''), 'state state-' + shown);
     setCell(c[2], out ? '' : reasonLabel(a.reason, reasons));
-    c[3].dataset.since = a.since;
-    setCell(c[3], a.since ? dur(Date.now() - a.since) : t('dash'), 'num');
+    c[3].dataset.since = a.since > 0 ? a.since : '';   // null: no state change since acdmd started
+    setCell(c[3], a.since > 0 ? dur(Date.now() - a.since) : t('dash'), 'num');
     setCell(c[4], `${count(a, 'active', a.busy)} / ${count(a, 'wrapup', a.wrapup)}`, 'num');
     setCell(c[5], num(a.handled), 'num');
     const [login, logout] = c[6].querySelectorAll('button');

@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         char role[32] = "", name[ACDM_NAME_MAX + 1] = "", why[512] = "";
         acdm_jwt_status st = acdm_jwt_verify(&cfg->oidc, keys, text, 1790000000, exists, NULL, role,
-                                             sizeof role, name, sizeof name, why, sizeof why);
+                                             sizeof role, name, sizeof name, NULL, why, sizeof why);
         if (st >= ACDM_JWT__COUNT) abort();
         if (st == ACDM_JWT_OK) {
             if (strcmp(role, "admin") && strcmp(role, "supervisor") && strcmp(role, "agent")) abort();

@@ -451,6 +451,18 @@ class WsClient:
         finally:
             self.backlog = keep + self.backlog
 
+    def expect_close(self, timeout=10.0):
+        """(code, reason) of the server's close frame; messages before it are skipped."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                op, data = self.recv_frame(max(0.01, deadline - time.monotonic()))
+            except socket.timeout:
+                break
+            if op == 0x8:
+                return (struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None), data[2:].decode()
+        raise AssertionError("the server did not close the websocket within %.1fs" % timeout)
+
     def expect_none(self, type_, wait=0.5, **match):
         """Asserts no message of this type arrives within wait seconds."""
         try:

@@ -6,7 +6,7 @@ were. Agents of the main file are not the API's (409 naming the file)."""
 import json
 import os
 
-from acdmtest import AcdmTestCase, base_config, wait_until
+from acdmtest import AcdmTestCase, WsClosed, base_config, wait_until
 
 CHAT = {"queue": "algemeen", "kind": "chat", "from": "+31622222222", "text": "Hallo"}
 
@@ -71,8 +71,10 @@ class ApiAgents(AcdmTestCase):
         self.assertEqual((b["state"], b["agent"], b["queue"]), ("queued", None, "algemeen"), b)
         self.assertEqual(json.loads(self.frag_text()), {"agents": []})
         self.assertTrue(os.path.exists(os.path.join(self.frag_dir, ".50-agents-api.json.prev")))
-        # an agent they were no longer: the socket's next command is refused
-        self.assertEqual(ws.request({"type": "ready"})["type"], "error")
+        # an agent they are no longer: told so, and the socket is closed (code 4004)
+        err = ws.expect("error", 10, code="agent_removed")
+        self.assertIn("sanne", err["text"])
+        self.assertEqual(ws.expect_close(), (4004, "agent removed"))
 
         # an agent added over the API survives a restart
         self.assertEqual(self.add({"id": "bram", "queues": ["vergunningen"]}).status, 201)
@@ -90,6 +92,48 @@ class ApiAgents(AcdmTestCase):
         for want in [("agent_add", "sanne"), ("agent_update", "sanne"), ("agent_remove", "sanne"),
                      ("agent_add", "bram")]:
             self.assertIn(want, acts, ev)
+
+    def test_removed_agent_tokens_revoked_and_socket_closed(self):
+        """DELETE revokes every API token bound to the agent (401 from then on, also after the
+        same id is added again: a new agent gets new tokens) and closes their websockets with an
+        error agent_removed and close code 4004; other agents' tokens are untouched."""
+        d = self.d
+        self.assertEqual(self.add({"id": "sanne", "queues": ["algemeen"]}).status, 201)
+        tok, tok2, other = d.token("agent", "sanne"), d.token("agent", "sanne"), d.token("agent", "agent1")
+        for t in (tok, tok2, other):
+            self.assertEqual(d.request("GET", "/api/v1/queues", token=t).status, 200)   # cached now
+        ws = self.agent_ws(d, "sanne", ready=False)
+        ws2 = d.ws(tok)
+        self.sockets.append(ws2)
+        ws2.expect("hello", 10)
+
+        self.assertEqual(d.request("DELETE", "/api/v1/agents/sanne", token=self.sup).status, 204)
+        for w in (ws, ws2):
+            w.expect("error", 10, code="agent_removed")
+            self.assertEqual(w.expect_close(), (4004, "agent removed"))
+        for t in (tok, tok2):
+            self.assertEqual(d.request("GET", "/api/v1/queues", token=t).status, 401)
+            with self.assertRaises(WsClosed):
+                d.ws(t)
+        self.assertEqual(d.request("GET", "/api/v1/queues", token=other).status, 200)
+
+        # the same id again: the old tokens stay refused, a new one works
+        self.assertEqual(self.add({"id": "sanne", "queues": ["algemeen"]}).status, 201)
+        for t in (tok, tok2):
+            self.assertEqual(d.request("GET", "/api/v1/queues", token=t).status, 401)
+            with self.assertRaises(WsClosed):
+                d.ws(t)
+        self.assertEqual(self.agent_ws(d, "sanne", ready=False).request({"type": "ready"})["type"], "ack")
+
+        # and after a restart (revoked in the store, not only in the cache)
+        d.stop()
+        d.start()
+        self.assertEqual(d.request("GET", "/api/v1/queues", token=tok).status, 401)
+        ev = d.get_json("/api/v1/audit")
+        items = ev.get("items", ev.get("events", ev)) if isinstance(ev, dict) else ev
+        rm = [x.get("detail", x) for x in items if isinstance(x, dict)
+              and x.get("detail", x).get("action") == "agent_remove"]
+        self.assertEqual(rm[-1].get("tokens_revoked"), 3, rm)   # tok, tok2 and agent_ws's own
 
     def test_rejected_change_leaves_everything(self):
         d = self.d

@@ -315,6 +315,26 @@ class SupervisorSocket(AcdmTestCase):
         col = a2.expect("colleagues", 3)
         self.assertEqual(find(col["agents"], "id", "agent1")["reason"], "pauze")
 
+    def test_since_is_null_until_the_first_state_change(self):
+        """An agent who has not logged in since acdmd started has no known `since`: null in the
+        hello, GET /api/v1/agents and the supervisors' stats (not 0, which desks showed as a
+        duration counted from 1970); after a state change it is the epoch ms of that change."""
+        d = self.start()
+        sup, snap = self.sup()
+        self.assertIsNone(find(snap["agents"], "id", "agent2")["since"], snap)
+        self.assertIsNone(d.agent("agent2")["since"])
+        ws = d.ws(d.token("agent", "agent2"))
+        self.sockets.append(ws)
+        self.assertIsNone(ws.expect("hello", 10)["agent"]["since"])
+        t0 = int(time.time() * 1000)
+        self.assertEqual(ws.request({"type": "login"})["type"], "ack")
+        since = d.agent("agent2")["since"]
+        self.assertIsInstance(since, int)
+        self.assertLess(abs(since - t0), 5000)
+        st = wait_until(lambda: (lambda m: m if find(m["agents"], "id", "agent2")["since"] else None)(
+            sup.expect("stats", 3)), 5, what="stats with agent2's since")
+        self.assertEqual(find(st["agents"], "id", "agent2")["since"], since)
+
     def test_ws_errors_carry_re_and_bericht(self):
         d = self.start()
         agent = self.agent_ws(d, "agent1")

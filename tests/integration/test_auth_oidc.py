@@ -204,6 +204,83 @@ class OidcTest(AcdmTestCase):
             self.sockets.append(ws)
             ws.expect("hello", 3)
 
+    def test_session_ends_when_its_jwt_expires(self):
+        """A websocket opened with a JWT lasts until exp + leeway: then an error token_expired
+        and close code 4001 (agent and supervisor alike); the agent's work stays for the
+        reconnect grace period. leeway_s counts: with 2 s, a token of exp now+2 lasts ~4 s."""
+        d = self.daemon(self.config(leeway_s=0))
+        now = int(time.time())
+        tok = sign("ES256", "ec1", claims("ACDM.Agent", "agent1", exp=now + 3), self.ec)
+        sup_tok = sign("RS256", "rsa1", claims("ACDM.Supervisor", "sanne", exp=now + 3), self.rsa)
+        ws = d.ws(tok)
+        sup = d.ws(sup_tok)
+        self.sockets += [ws, sup]
+        ws.expect("hello", 10)
+        sup.expect("hello", 10)
+        self.assertEqual(ws.request({"type": "login"})["type"], "ack")
+        err = ws.expect("error", 8, code="token_expired")
+        self.assertGreaterEqual(time.time(), now + 2)
+        self.assertEqual((err["re"], err["bericht"]), (None, None), err)
+        self.assertEqual(ws.expect_close(), (4001, "token expired"))
+        sup.expect("error", 5, code="token_expired")
+        self.assertEqual(sup.expect_close(), (4001, "token expired"))
+        self.assertEqual(d.agent("agent1")["state"], "not_ready")   # grace period: still logged in
+        # an API token's session has no expiry
+        ws2 = self.agent_ws(d, "agent2", ready=False)
+        ws2.expect_none("error", 1.5)
+
+        # the leeway extends it
+        d.write_config(self.config(leeway_s=2))
+        self.assertEqual(d.request("POST", "/api/v1/reload").status, 200)
+        t0 = time.time()
+        ws3 = d.ws(sign("ES256", "ec1", claims("ACDM.Agent", "agent1", exp=int(t0) + 1), self.ec))
+        self.sockets.append(ws3)
+        ws3.expect("hello", 10)
+        ws3.expect("error", 8, code="token_expired")
+        self.assertGreaterEqual(time.time() - t0, 2.0)
+        self.assertEqual(ws3.expect_close(), (4001, "token expired"))
+
+    def test_reauth_extends_the_session_for_the_same_identity_only(self):
+        d = self.daemon(self.config(leeway_s=0))
+        now = int(time.time())
+        ws = d.ws(sign("ES256", "ec1", claims("ACDM.Agent", "agent1", exp=now + 3), self.ec))
+        self.sockets.append(ws)
+        ws.expect("hello", 10)
+        self.assertEqual(ws.request({"type": "login"})["type"], "ack")
+        self.assertEqual(ws.request({"type": "ready"})["type"], "ack")
+        bid = d.post_bericht({"queue": "algemeen", "kind": "chat", "from": "+31600000001", "text": "Hallo"}).json["id"]
+        ws.expect("offer", 10, bericht=bid)
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+
+        # refused: another agent's token, an agent token for a supervisor-role claim, garbage, none
+        other = sign("ES256", "ec1", claims("ACDM.Agent", "agent2", exp=now + 600), self.ec)
+        err = ws.request({"type": "reauth", "token": other})
+        self.assertEqual((err["type"], err["code"], err["re"]), ("error", "forbidden", "reauth"), err)
+        self.assertIn("agent2", err["text"])
+        sup = sign("RS256", "rsa1", claims("ACDM.Supervisor", "agent1", exp=now + 600), self.rsa)
+        self.assertEqual(ws.request({"type": "reauth", "token": sup})["code"], "forbidden")
+        self.assertEqual(ws.request({"type": "reauth", "token": "a.b.c"})["code"], "forbidden")
+        self.assertEqual(ws.request({"type": "reauth"})["code"], "invalid")
+        api_tok_agent2 = d.token("agent", "agent2")
+        self.assertEqual(ws.request({"type": "reauth", "token": api_tok_agent2})["code"], "forbidden")
+
+        # a fresh token of the same agent before exp: acked with the new expiry, the session and
+        # the work in hand go on past the old exp
+        fresh = sign("ES256", "ec1", claims("ACDM.Agent", "agent1", exp=now + 600), self.ec)
+        ack = ws.request({"type": "reauth", "token": fresh})
+        self.assertEqual((ack["type"], ack["re"], ack["bericht"]), ("ack", "reauth", None), ack)
+        self.assertEqual(ack["expires_ms"], (now + 600) * 1000)
+        ws.expect_none("error", max(0.0, now + 5 - time.time()))
+        self.assertEqual(ws.request({"type": "message", "bericht": bid, "text": "Goedemiddag"})["type"], "ack")
+        self.assertEqual(d.agent("agent1")["work"][0]["bericht"], bid)
+
+        # reauth after the close is too late: the session is gone, sign in again
+        ws2 = d.ws(sign("ES256", "ec1", claims("ACDM.Agent", "agent1", exp=int(time.time()) + 2), self.ec))
+        self.sockets.append(ws2)
+        ws2.expect("hello", 10)
+        ws2.expect("error", 6, code="token_expired")
+        self.assertEqual(ws2.expect_close(), (4001, "token expired"))
+
     def test_bad_jwks_file_refused_at_start_and_reload(self):
         d = self.daemon(self.config())
         with open(self.jwks_file, "w") as f:

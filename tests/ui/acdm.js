@@ -139,4 +139,40 @@ class Daemon {
 
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
-module.exports = { Daemon, uiConfig, sleep, REPO };
+/** Polls fn every 150 ms until it returns something truthy (that value), or throws after ms. */
+async function until(fn, what, ms = 20_000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await sleep(150);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+/** axe-core on the page: its serious and critical WCAG 2.1 A/AA and best-practice violations. */
+async function seriousAxe(page) {
+  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const res = await page.evaluate(() => axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
+  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/**
+ * A new browser context with a page already signed in (the session the sign-in page would store:
+ * {token, role, name, agent}) and opened at url. Returns {ctx, page, errors} (errors: page errors).
+ */
+async function openSignedIn(browser, base, session, url, timeout = 20_000) {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 1000 }, locale: 'nl-NL' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(timeout);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(base + '/index.html');
+  await page.evaluate((s) => sessionStorage.setItem('acdm.session', s), JSON.stringify(session));
+  await page.goto(base + '/' + url);
+  return { ctx, page, errors };
+}
+
+module.exports = { Daemon, uiConfig, sleep, until, seriousAxe, openSignedIn, REPO };

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig } = require('./acdm.js');
+const { Daemon, REPO, uiConfig, seriousAxe } = require('./acdm.js');
 
 const ART = path.join(REPO, 'tests', 'artifacts');
 fs.mkdirSync(ART, { recursive: true });
@@ -31,6 +31,9 @@ const idp = {
   mode: 'ok',          // ok | wrong-state | error | token-fail | unknown-user
   codes: new Map(),    // code -> {challenge, nonce, redirect}
   tokenCalls: [],      // what /token got (form fields and the Origin)
+  lifetime: 3600,      // seconds an id_token is valid
+  refresh: false,      // answer a refresh_token (and accept grant_type=refresh_token)
+  refreshTokens: new Set(),
 };
 
 function signJwt(claims) {
@@ -72,6 +75,22 @@ const server = http.createServer((req, res) => {
       const f = new URLSearchParams(body);
       idp.tokenCalls.push({ type: req.headers['content-type'], origin: req.headers.origin, ...Object.fromEntries(f) });
       const reply = (status, j) => { res.writeHead(status, { ...cors, 'Content-Type': 'application/json' }); res.end(JSON.stringify(j)); };
+      const now = Math.floor(Date.now() / 1000);
+      const idTokenFor = (nonce) => signJwt({ iss: idp.issuer, aud: CLIENT_ID, sub: 'sub-anouk', iat: now, nbf: now,
+        exp: now + idp.lifetime, nonce, name: 'Anouk de Vries', roles: ['ACDM.Agent'],
+        preferred_username: idp.mode === 'unknown-user' ? 'nobody@example.nl' : 'agent1' });
+      const newRefresh = () => {
+        if (!idp.refresh) return {};
+        const rt = 'rt-' + crypto.randomBytes(8).toString('hex');
+        idp.refreshTokens.add(rt);
+        return { refresh_token: rt };
+      };
+      if (f.get('grant_type') === 'refresh_token') {   // rotated: each refresh token works once
+        if (!idp.refreshTokens.delete(f.get('refresh_token')) || f.get('client_id') !== CLIENT_ID)
+          return reply(400, { error: 'invalid_grant', error_description: 'unknown refresh token' });
+        return reply(200, { token_type: 'Bearer', expires_in: idp.lifetime, id_token: idTokenFor(undefined),
+          access_token: 'opaque-graph-token', ...newRefresh() });
+      }
       const c = idp.codes.get(f.get('code'));
       idp.codes.delete(f.get('code'));
       if (idp.mode === 'token-fail') return reply(400, { error: 'invalid_grant', error_description: 'AADSTS70008: the code has expired' });
@@ -79,12 +98,8 @@ const server = http.createServer((req, res) => {
           f.get('redirect_uri') !== c.redirect ||
           b64url(crypto.createHash('sha256').update(f.get('code_verifier') || '').digest()) !== c.challenge)
         return reply(400, { error: 'invalid_grant', error_description: 'code, redirect_uri or code_verifier do not match' });
-      const now = Math.floor(Date.now() / 1000);
-      const idToken = signJwt({ iss: idp.issuer, aud: CLIENT_ID, sub: 'sub-anouk', iat: now, nbf: now, exp: now + 3600,
-        nonce: c.nonce, name: 'Anouk de Vries', roles: ['ACDM.Agent'],
-        preferred_username: idp.mode === 'unknown-user' ? 'nobody@example.nl' : 'agent1' });
-      return reply(200, { token_type: 'Bearer', expires_in: 3600, scope: c.scope, id_token: idToken,
-        access_token: 'opaque-graph-token' });
+      return reply(200, { token_type: 'Bearer', expires_in: idp.lifetime, scope: c.scope, id_token: idTokenFor(c.nonce),
+        access_token: 'opaque-graph-token', ...newRefresh() });
     });
     return;
   }
@@ -103,6 +118,7 @@ cfg.oidc = {
   issuer: idp.issuer, audience: CLIENT_ID, jwks_file: jwksFile,
   role_claim: 'roles', agent_claim: 'preferred_username', role_map: { 'ACDM.Agent': 'agent', 'ACDM.Supervisor': 'supervisor' },
   authorization_endpoint: IDP + '/authorize', token_endpoint: IDP + '/token', client_id: CLIENT_ID,
+  leeway_s: 0,   // sessions end right at the token's exp (the expiry tests use tokens of a few seconds)
 };
 const d = await new Daemon(cfg).start();
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
@@ -125,13 +141,6 @@ async function newPage() {
 
 async function shot(page, name) {
   await page.screenshot({ path: path.join(ART, name + '.png'), fullPage: true });
-}
-
-async function seriousAxe(page) {
-  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-  const res = await page.evaluate(() => axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 const session = (page) => page.evaluate(() => JSON.parse(sessionStorage.getItem('acdm.session') || 'null'));
@@ -184,7 +193,7 @@ test('the button signs in through the IdP (code + PKCE) and lands on the desk as
   assert.ok(call.code_verifier.length >= 43, 'a 43+ character code_verifier');
   // the REST API takes the same token
   assert.equal((await d.request('GET', '/api/v1/topics', undefined, { token: s.token })).status, 200);
-  await page.locator('#my-state').filter({ hasText: /sinds|since/ }).waitFor();
+  await page.locator('#my-state[data-state]').waitFor();
   await shot(page, 'oidc-desk');
   assert.deepEqual(page.errors, []);
   await page.context().close();
@@ -229,5 +238,66 @@ test('IdP error, token endpoint failure and a token acdm refuses: messages (Engl
   await page.waitForURL(/\/supervisor\.html/);
   assert.deepEqual(page.errors, []);
   idp.mode = 'ok';
+  await page.context().close();
+});
+
+test('a session whose token expires goes back to the sign-in page, in the same language', { timeout: 120_000 }, async () => {
+  idp.mode = 'ok';
+  idp.lifetime = 5;
+  idp.refresh = false;
+  const page = await newPage();
+  await signinPage(page);
+  await page.locator('#lang').click();   // English
+  await page.getByRole('button', { name: 'Sign in with the organisation account' }).click();
+  await page.waitForURL(/\/agent\.html/);
+  await page.locator('#my-state[data-state]').waitFor();
+  // the server ends the socket at exp (error token_expired, close 4001): back to the sign-in page
+  await page.waitForURL(/\/index\.html\?.*expired=session/, { timeout: 15_000 });
+  assert.match(page.url(), /lang=en/);
+  assert.match(page.url(), /next=agent\.html/);
+  await page.locator('#signin-msg', { hasText: 'Your session has expired' }).waitFor();
+  await page.getByRole('heading', { name: 'Sign in to acdm' }).waitFor();
+  assert.equal(await session(page), null);
+  assert.match(d.stderr(), /session of agent agent1: the token expired, closing/);
+  await shot(page, 'oidc-session-expired');
+  assert.deepEqual(page.errors, []);
+  idp.lifetime = 3600;
+  await page.context().close();
+});
+
+test('with a refresh token the desk renews the token before it expires and stays connected (reauth)', { timeout: 120_000 }, async () => {
+  idp.mode = 'ok';
+  idp.lifetime = 6;
+  idp.refresh = true;
+  idp.tokenCalls.length = 0;
+  const page = await newPage();
+  const btn = await signinPage(page);
+  await btn.click();
+  await page.waitForURL(/\/agent\.html/);
+  await page.locator('#my-state[data-state]').waitFor();
+  const first = (await session(page)).token;
+  assert.ok((await session(page)).refresh, 'the refresh token is kept in the session');
+  await page.locator('#btn-login').click();
+  await page.locator('#my-state[data-state="not_ready"]').waitFor();
+  // three token lifetimes: renewed (at least) twice, never sent back to the sign-in page
+  const t0 = Date.now();
+  while (Date.now() - t0 < 15_000) {
+    assert.match(page.url(), /\/agent\.html/, 'still on the desk');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const refreshes = idp.tokenCalls.filter((c) => c.grant_type === 'refresh_token');
+  assert.ok(refreshes.length >= 2, `renewed at least twice (got ${refreshes.length})`);
+  const s = await session(page);
+  assert.notEqual(s.token, first, 'the session holds the renewed token');
+  assert.equal((await d.request('GET', '/api/v1/topics', undefined, { token: s.token })).status, 200);
+  assert.doesNotMatch(d.stderr(), /reauth with a token of .* refused/);
+  // the socket never closed: the same session, still logged in, no "expired" for it
+  await page.locator('#conn', { hasText: 'Verbonden' }).waitFor();
+  await page.locator('#my-state[data-state="not_ready"]').waitFor();
+  const agent = (await d.request('GET', '/api/v1/agents')).json.agents.find((a) => a.id === 'agent1');
+  assert.equal(agent.state, 'not_ready');
+  assert.deepEqual(page.errors, []);
+  idp.lifetime = 3600;
+  idp.refresh = false;
   await page.context().close();
 });

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, sleep } = require('./acdm.js');
+const { Daemon, REPO, uiConfig, sleep, until, seriousAxe, openSignedIn } = require('./acdm.js');
 
 const ART = path.join(REPO, 'tests', 'artifacts');
 fs.mkdirSync(ART, { recursive: true });
@@ -27,40 +27,15 @@ after(async () => {
   await d.stop();
 });
 
-async function until(fn, what, ms = T) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await sleep(150);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-}
-
-async function seriousAxe(page) {
-  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-  const res = await page.evaluate(() => axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
-
 const agent1 = async () => (await d.request('GET', '/api/v1/agents')).json.agents.find((x) => x.id === 'agent1');
 const bericht = async (id) => (await d.request('GET', '/api/v1/berichten/' + id)).json;
 
 test('agent desk: pick the second waiting bericht from the queue panel while not ready', { timeout: 120_000 }, async () => {
-  const ctx = await browser.newContext({ viewport: { width: 1366, height: 1000 }, locale: 'nl-NL' });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(d.base + '/index.html');
-  await page.evaluate((s) => sessionStorage.setItem('acdm.session', s),
-    JSON.stringify({ token: agentToken, role: 'agent', name: 'Anouk de Vries', agent: 'agent1' }));
-  await page.goto(d.base + '/agent.html');
+  const { ctx, page, errors } = await openSignedIn(browser, d.base,
+    { token: agentToken, role: 'agent', name: 'Anouk de Vries', agent: 'agent1' }, 'agent.html', T);
 
   // logged out: the panel says to log in first
-  await page.locator('#my-state').filter({ hasText: /sinds/ }).waitFor();
+  await page.locator('#my-state[data-state]').waitFor();
   await page.locator('#pick', { hasText: 'Meld u aan bij ACDM' }).waitFor();
 
   // log in (not ready) and take work from Vergunningen only

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, sleep, uiConfig } = require('./acdm.js');
+const { Daemon, REPO, sleep, uiConfig, until, seriousAxe } = require('./acdm.js');
 
 const ART = path.join(REPO, 'tests', 'artifacts');
 fs.mkdirSync(ART, { recursive: true });
@@ -120,13 +120,6 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(ART, name + '.png'), fullPage: true });
 }
 
-async function seriousAxe(page) {
-  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-  const res = await page.evaluate(() => axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
-
 /** Presses Tab (no mouse) until pred(activeElement) holds; returns the number of presses. */
 async function tabTo(page, pred, arg, max = 80) {
   for (let i = 0; i < max; i++) {
@@ -136,27 +129,18 @@ async function tabTo(page, pred, arg, max = 80) {
   throw new Error('keyboard focus never reached the element: ' + pred.toString());
 }
 
-async function until(fn, what, ms = T) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await sleep(150);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-}
-
 async function bericht(id) {
   return (await d.request('GET', '/api/v1/berichten/' + id)).json;
 }
 
 /** Logs the desk's agent in to ACDM, ready, joined to the queue with this title (only). */
 async function goReady(page, agentId, title) {
-  await page.locator('#my-state').filter({ hasText: /sinds|since/ }).waitFor();
+  // the desk has the agent (hello) once #my-state carries its state; the text has a duration only
+  // when the server knows since when (not for an agent who has not logged in since acdmd started)
+  await page.locator('#my-state[data-state]').waitFor();
   if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
   await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
-  await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
+  await page.locator('#my-state[data-state="ready"]', { hasText: 'Beschikbaar sinds' }).waitFor();
   for (const cb of await page.locator('#queues input[type=checkbox]').all()) {
     const label = await page.locator(`label[for="${await cb.getAttribute('id')}"]`).textContent();
     await cb.setChecked(label === title);
@@ -192,6 +176,13 @@ test('sign-in: an unknown token is refused; an agent token opens the agent desk'
   await signIn(page, tokens.agent1);
   assert.match(page.url(), /agent\.html$/);
   await page.getByText('Anouk de Vries (agent)').waitFor();
+  // agent1 has not logged in since acdmd started: the server does not know since when, so the
+  // state has no duration (not "sinds 20000 dagen", counted from 1970)
+  const st = page.locator('#my-state[data-state="logged_out"]');
+  await st.waitFor();
+  assert.equal((await st.textContent()).trim(), 'Afgemeld');
+  const hello = (await d.request('GET', '/api/v1/agents')).json.agents.find((a) => a.id === 'agent1');
+  assert.equal(hello.since, null, 'since is null for an agent without a state change since the start');
   // the token is in sessionStorage only
   assert.ok(await page.evaluate(() => sessionStorage.getItem('acdm.session').includes('"role":"agent"')));
   await page.getByRole('button', { name: /^Uitloggen/ }).click();

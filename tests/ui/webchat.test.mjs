@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, sleep } = require('./acdm.js');
+const { Daemon, REPO, uiConfig, sleep, until } = require('./acdm.js');
 
 const ART = path.join(REPO, 'tests', 'artifacts');
 fs.mkdirSync(ART, { recursive: true });
@@ -80,24 +80,13 @@ async function newPage() {
   return page;
 }
 
-async function until(fn, what, ms = T) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await sleep(150);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-}
-
 async function agentDesk() {
   const page = await newPage();
   await page.goto(d.base + '/index.html');
   await page.locator('#token').fill(agentToken);
   await page.locator('#signin button[type=submit]').click();
   await page.waitForURL(/agent\.html/);
-  await page.locator('#my-state').filter({ hasText: /sinds|since/ }).waitFor();
+  await page.locator('#my-state[data-state]').waitFor();
   if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
   await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
   await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();

@@ -147,12 +147,13 @@ static bool agent_exists(void *user, const char *id)
 }
 
 static char role[32], name[64], why[512];
+static int64_t until;   /* the last check's until_s */
 
 static acdm_jwt_status check(const char *tok)
 {
     role[0] = name[0] = 0;
     return acdm_jwt_verify(&cfg->oidc, keys, tok, NOW, agent_exists, NULL, role, sizeof role, name,
-                           sizeof name, why, sizeof why);
+                           sizeof name, &until, why, sizeof why);
 }
 
 /* Signs claims with key under kid/alg and expects status st (and the reason to contain want). */
@@ -200,6 +201,11 @@ START_TEST(es256_agent_accepted)
     /* expired 30 s ago and nbf 30 s ahead: inside the default leeway of 60 s */
     expect("ES256", "ec1", ec, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1789999970,\"nbf\":1790000030,"
            "\"roles\":[\"ACDM.Agent\"],\"preferred_username\":\"anna\"}", ACDM_JWT_OK, NULL);
+    /* the session may last until exp + leeway: refused from that second on */
+    ck_assert_int_eq(until, 1789999970 + 60);
+    expect("ES256", "ec1", ec, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1790000600.5,"
+           "\"roles\":[\"ACDM.Agent\"],\"preferred_username\":\"anna\"}", ACDM_JWT_OK, NULL);
+    ck_assert_int_eq(until, 1790000661);   /* rounded up: 1790000660 is still before exp + leeway */
 }
 END_TEST
 
@@ -258,7 +264,7 @@ START_TEST(signature_and_keys_refused)
     /* no key set loaded */
     char tok_role[32];
     ck_assert_int_eq(acdm_jwt_verify(&cfg->oidc, NULL, "a.b.c", NOW, NULL, NULL, tok_role, sizeof tok_role,
-                                     name, sizeof name, why, sizeof why), ACDM_JWT_NO_KEYS);
+                                     name, sizeof name, NULL, why, sizeof why), ACDM_JWT_NO_KEYS);
 }
 END_TEST
 
@@ -391,14 +397,14 @@ START_TEST(auth_state_file)
     long long now = (long long)(acdm_now_ms() / 1000);
     snprintf(claims, sizeof claims, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":%lld,\"roles\":\"ACDM.Agent\",\"preferred_username\":\"anna\"}", now + 300);
     char *t = sign("{\"alg\":\"ES256\",\"kid\":\"ec1\"}", claims, ec);
-    ck_assert_int_eq(acdm_auth_jwt(a, t, agent_exists, NULL, role, sizeof role, name, sizeof name), 0);
+    ck_assert_int_eq(acdm_auth_jwt(a, t, agent_exists, NULL, role, sizeof role, name, sizeof name, NULL), 0);
     ck_assert_str_eq(role, "agent");
     ck_assert_str_eq(name, "anna");
     /* OIDC switched off by a reload: the same token is refused */
     acdm_oidc_def off = {0};
     ck_assert_int_eq(acdm_auth_prepare(a, &off, &st, err, sizeof err), 0);
     acdm_auth_commit(a, st);
-    ck_assert_int_eq(acdm_auth_jwt(a, t, agent_exists, NULL, role, sizeof role, name, sizeof name), ACDM_ENOENT);
+    ck_assert_int_eq(acdm_auth_jwt(a, t, agent_exists, NULL, role, sizeof role, name, sizeof name, NULL), ACDM_ENOENT);
     free(t);
     acdm_auth_destroy(a);
     unlink(path);

@@ -470,6 +470,35 @@ START_TEST(token_create_and_check)
 }
 END_TEST
 
+START_TEST(token_revoke_agent)
+{
+    harness h = {.st = NULL};
+    h_init(&h, 10000);                      /* committed before it returns, without the group timer */
+    char a1[64], a2[64], other[64], sup[64], role[32], name[64];
+    ck_assert_int_eq(acdm_store_token_create(h.st, "agent", "sanne", a1), 0);
+    ck_assert_int_eq(acdm_store_token_create(h.st, "agent", "sanne", a2), 0);
+    ck_assert_int_eq(acdm_store_token_create(h.st, "agent", "sanne2", other), 0);
+    ck_assert_int_eq(acdm_store_token_create(h.st, "supervisor", "sanne", sup), 0);
+    int n = -1;
+    int64_t t0 = mono_ms();
+    ck_assert_int_eq(acdm_store_token_revoke_agent(h.st, "sanne", &n), 0);
+    ck_assert_int_lt(mono_ms() - t0, 3000);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(acdm_store_token_check(h.st, a1, role, sizeof role, name, sizeof name), ACDM_ENOENT);
+    ck_assert_int_eq(acdm_store_token_check(h.st, a2, role, sizeof role, name, sizeof name), ACDM_ENOENT);
+    /* another agent, and a non-agent token with the same name, stay valid */
+    ck_assert_int_eq(acdm_store_token_check(h.st, other, role, sizeof role, name, sizeof name), 0);
+    ck_assert_int_eq(acdm_store_token_check(h.st, sup, role, sizeof role, name, sizeof name), 0);
+    ck_assert_int_eq(acdm_store_token_revoke_agent(h.st, "sanne", &n), 0);   /* nothing left */
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(acdm_store_token_revoke_agent(h.st, "", &n), ACDM_EINVAL);
+    h_reopen(&h);
+    ck_assert_int_eq(acdm_store_token_check(h.st, a1, role, sizeof role, name, sizeof name), ACDM_ENOENT);
+    ck_assert_int_eq(acdm_store_token_check(h.st, other, role, sizeof role, name, sizeof name), 0);
+    h_done(&h);
+}
+END_TEST
+
 static int never_called;
 static void never_cb(void *user, int status, const char *existing_id)
 {
@@ -686,6 +715,7 @@ static Suite *store_suite(void)
     ADD(s, events_and_messages_appear_in_bericht_json, 20);
     ADD(s, kv_visible_at_once_and_after_reopen, 20);
     ADD(s, token_create_and_check, 20);
+    ADD(s, token_revoke_agent, 20);
     ADD(s, bad_input_is_refused_without_callback, 20);
     ADD(s, failed_group_reports_eio_and_store_recovers, 20);
     ADD(s, acknowledged_berichten_survive_kill9, 90);
