@@ -2,6 +2,7 @@
 #include "plugins.h"
 #include "http.h"
 #include "log.h"
+#include "fake_http.h"   /* routes and websockets driven directly, instead of core/http.c */
 
 #include <check.h>
 #include <arpa/inet.h>
@@ -19,86 +20,6 @@
 
 #define TP "build/testplugins/"
 #define END ((const char *)NULL)   /* ends cfg_make's list */
-
-/* ================================================================ a fake HTTP server
- * plugins.c is linked against these instead of core/http.c, so routes and websockets are
- * driven directly (the real server is covered by the integration tests). */
-
-typedef struct { int id; char method[16]; char pattern[128]; acdm_route_fn fn;
-                 const acdm_ws_handlers *hd; acdm_ws_handlers hdc; void *user; bool gone; } fake_route;
-struct acdm_http { fake_route r[16]; int n; int unrouted; };
-struct acdm_req { const char *method, *path, *query, *body, *auth;
-                  int status; char ctype[64]; char out[1024]; bool replied;
-                  bool gone, dropped; /* client went away: the reply is dropped (real server: r freed) */ };
-struct acdm_ws { void *user; char sent[256]; int closed_code; };
-
-int acdm_http_route(acdm_http *h, const char *method, const char *pattern, acdm_route_fn fn, void *user)
-{
-    fake_route *r = &h->r[h->n++];
-    r->id = h->n;
-    snprintf(r->method, sizeof r->method, "%s", method ? method : "*");
-    snprintf(r->pattern, sizeof r->pattern, "%s", pattern);
-    r->fn = fn; r->user = user;
-    return r->id;
-}
-int acdm_http_ws(acdm_http *h, const char *path, const acdm_ws_handlers *hd, void *user)
-{
-    fake_route *r = &h->r[h->n++];
-    r->id = h->n;
-    snprintf(r->method, sizeof r->method, "WS");
-    snprintf(r->pattern, sizeof r->pattern, "%s", path);
-    r->hdc = *hd; r->hd = &r->hdc; r->user = user;
-    return r->id;
-}
-void acdm_http_unroute(acdm_http *h, int id)
-{
-    ck_assert_int_gt(id, 0);
-    ck_assert(!h->r[id - 1].gone);
-    h->r[id - 1].gone = true;
-    h->unrouted++;
-}
-const char *acdm_req_method(const acdm_req *r) { return r->method; }
-const char *acdm_req_path(const acdm_req *r) { return r->path; }
-const char *acdm_req_query_string(const acdm_req *r) { return r->query; }
-const char *acdm_req_header(acdm_req *r, const char *name)
-{
-    return !strcasecmp(name, "Authorization") ? r->auth : NULL;
-}
-const char *acdm_req_body(const acdm_req *r, size_t *len)
-{
-    *len = r->body ? strlen(r->body) : 0;
-    return r->body ? r->body : "";
-}
-int acdm_req_alive(const acdm_req *r) { return !r->gone; }
-void acdm_http_reply(acdm_req *r, int status, const char *ct, const char *body, size_t len)
-{
-    ck_assert(!r->replied);
-    r->replied = true;
-    if (r->gone) { r->dropped = true; return; }
-    r->status = status;
-    snprintf(r->ctype, sizeof r->ctype, "%s", ct ? ct : "");
-    snprintf(r->out, sizeof r->out, "%.*s", (int)len, body ? body : "");
-}
-void acdm_http_problem(acdm_req *r, int status, const char *title, const char *fmt, ...)
-{
-    (void)fmt;
-    acdm_http_reply(r, status, "application/problem+json", title, strlen(title));
-}
-int acdm_ws_send(acdm_ws *ws, const char *text, size_t len)
-{
-    snprintf(ws->sent, sizeof ws->sent, "%.*s", (int)len, text);
-    return 0;
-}
-void acdm_ws_close(acdm_ws *ws, int code, const char *reason) { (void)reason; ws->closed_code = code; }
-void acdm_ws_set_user(acdm_ws *ws, void *p) { ws->user = p; }
-void *acdm_ws_user(const acdm_ws *ws) { return ws->user; }
-
-static fake_route *find_route(acdm_http *h, const char *pattern)
-{
-    for (int k = 0; k < h->n; k++)
-        if (!strcmp(h->r[k].pattern, pattern)) return &h->r[k];
-    return NULL;
-}
 
 /* ================================================================ a mock engine (the core's side) */
 
@@ -181,7 +102,6 @@ static int count_rec(const char *what)
 static uv_loop_t loop;
 static uv_timer_t tick;
 static acdm_plugins *P;
-static struct acdm_http fake_http;
 
 static void on_tick(uv_timer_t *t) { (void)t; }
 
@@ -625,15 +545,15 @@ START_TEST(routes_are_mapped_under_channels_and_removed_on_stop)
     struct acdm_ws w1 = {0}, w2 = {0};
     struct acdm_req up = {.method = "GET", .path = "/channels/web1/ws"};
     struct acdm_req deny = {.method = "GET", .path = "/channels/web1/ws", .query = "deny=1"};
-    ck_assert_int_eq(ws->hd->open(ws->user, &w1, &up), 0);
-    ck_assert_int_lt(ws->hd->open(ws->user, &w2, &deny), 0);
-    ws->hd->message(ws->user, &w1, "hi", 2);
-    ck_assert_str_eq(w1.sent, "hi");
+    ck_assert_int_eq(ws->hd.open(ws->user, &w1, &up), 0);
+    ck_assert_int_lt(ws->hd.open(ws->user, &w2, &deny), 0);
+    ws->hd.message(ws->user, &w1, "hi", 2);
+    ck_assert_str_eq(fake_ws_last(&w1), "hi");
 
     configure(P, cfg_make(END));            /* stop: routes gone, open websocket closed */
     ck_assert_int_eq(fake_http.unrouted, 5);
     ck_assert_int_eq(w1.closed_code, 1001);
-    ws->hd->close(ws->user, &w1);            /* the server's close callback comes later */
+    ws->hd.close(ws->user, &w1);            /* the server's close callback comes later */
     host_free(P);
 }
 END_TEST

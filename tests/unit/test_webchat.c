@@ -6,6 +6,7 @@
 #include "plugins.h"
 #include "http.h"
 #include "log.h"
+#include "fake_http.h"   /* routes and websockets driven directly, instead of core/http.c */
 
 #include <check.h>
 #include <stdarg.h>
@@ -16,81 +17,7 @@
 
 #define END ((const char *)NULL)
 
-/* ================================================================ a fake HTTP server */
-
-typedef struct { int id; char method[16]; char pattern[128]; acdm_route_fn fn;
-                 acdm_ws_handlers hd; bool is_ws; void *user; bool gone; } fake_route;
-struct acdm_http { fake_route r[32]; int n; };
-struct acdm_req { const char *method, *path, *query, *body, *auth, *origin;
-                  int status; char ctype[64]; char out[4096]; bool replied; };
-#define WS_LOG 32
-struct acdm_ws { void *user; char msgs[WS_LOG][8192]; int n; int closed_code; };
-
-int acdm_http_route(acdm_http *h, const char *method, const char *pattern, acdm_route_fn fn, void *user)
-{
-    fake_route *r = &h->r[h->n++];
-    r->id = h->n;
-    snprintf(r->method, sizeof r->method, "%s", method ? method : "*");
-    snprintf(r->pattern, sizeof r->pattern, "%s", pattern);
-    r->fn = fn; r->user = user;
-    return r->id;
-}
-int acdm_http_ws(acdm_http *h, const char *path, const acdm_ws_handlers *hd, void *user)
-{
-    fake_route *r = &h->r[h->n++];
-    r->id = h->n;
-    snprintf(r->pattern, sizeof r->pattern, "%s", path);
-    r->hd = *hd; r->is_ws = true; r->user = user;
-    return r->id;
-}
-void acdm_http_unroute(acdm_http *h, int id) { h->r[id - 1].gone = true; }
-const char *acdm_req_method(const acdm_req *r) { return r->method; }
-const char *acdm_req_path(const acdm_req *r) { return r->path; }
-const char *acdm_req_query_string(const acdm_req *r) { return r->query; }
-const char *acdm_req_header(acdm_req *r, const char *name)
-{
-    if (!strcasecmp(name, "Authorization")) return r->auth;
-    if (!strcasecmp(name, "Origin")) return r->origin;
-    return NULL;
-}
-const char *acdm_req_body(const acdm_req *r, size_t *len)
-{
-    *len = r->body ? strlen(r->body) : 0;
-    return r->body ? r->body : "";
-}
-int acdm_req_alive(const acdm_req *r) { (void)r; return 1; }
-void acdm_http_reply(acdm_req *r, int status, const char *ct, const char *body, size_t len)
-{
-    ck_assert(!r->replied);
-    r->replied = true;
-    r->status = status;
-    snprintf(r->ctype, sizeof r->ctype, "%s", ct ? ct : "");
-    snprintf(r->out, sizeof r->out, "%.*s", (int)len, body ? body : "");
-}
-void acdm_http_problem(acdm_req *r, int status, const char *title, const char *fmt, ...)
-{
-    (void)fmt;
-    acdm_http_reply(r, status, "application/problem+json", title, strlen(title));
-}
-int acdm_ws_send(acdm_ws *ws, const char *text, size_t len)
-{
-    ck_assert_int_lt(ws->n, WS_LOG);
-    snprintf(ws->msgs[ws->n++], sizeof ws->msgs[0], "%.*s", (int)len, text);
-    return 0;
-}
-void acdm_ws_close(acdm_ws *ws, int code, const char *reason) { (void)reason; ws->closed_code = code; }
-void acdm_ws_set_user(acdm_ws *ws, void *p) { ws->user = p; }
-void *acdm_ws_user(const acdm_ws *ws) { return ws->user; }
-
-static struct acdm_http fake_http;
-
-static fake_route *route(const char *pattern)
-{
-    for (int k = 0; k < fake_http.n; k++)
-        if (!strcmp(fake_http.r[k].pattern, pattern) && !fake_http.r[k].gone) return &fake_http.r[k];
-    ck_abort_msg("no route %s", pattern);
-    return NULL;
-}
+/* ================================================================ the visitor's websocket (fake_http.h) */
 
 /* The last message of type `type` the visitor got (parsed; caller decrefs), or NULL. */
 static json_t *got(acdm_ws *ws, const char *type)
