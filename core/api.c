@@ -75,26 +75,33 @@ static void post_done(acdm_engine *e, void *user, acdm_submit_outcome outcome, c
         acdm_http_problem(r, status, "Not stored", "%s", text ? text : "the bericht could not be stored");
         return;
     }
-    /* answered from the live model: no database read, no queue walk on the hot path */
+    /* answered from the live model: no database read, no queue walk, no jansson on the hot path */
     acdm_bericht *b = id ? acdm_model_bericht(e->model, id) : NULL;
-    json_t *j = b ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", b->id,
-                              "state", acdm_bstate_name(b->state), "queue", b->queue->name,
-                              "kind", acdm_kind_name(b->kind), "channel", b->channel,
-                              "created_ms", (json_int_t)b->created_ms,
-                              "queued_ms", (json_int_t)b->queued_ms)
-                  : json_pack("{s:s?}", "id", id);
     static const char *const outcomes[] = {"queued", "duplicate", "followup", "closed", "error"};
-    json_object_set_new(j, "outcome", json_string(outcomes[outcome]));
-    if (outcome == ACDM_SUBMIT_CLOSED) {
-        json_object_set_new(j, "state", json_string("closed"));
-        if (text) json_object_set_new(j, "closed_text", json_string(text));
+    bool closed = outcome == ACDM_SUBMIT_CLOSED;
+    char buf[1024];
+    acdm_jobj o;
+    acdm_jobj_init(&o, buf, sizeof buf, 512 + (closed && text ? ACDM_JSON_ESC_MAX(strlen(text)) : 0));
+    acdm_jobj_str(&o, "id", b ? b->id : id);
+    if (b || closed) acdm_jobj_str(&o, "state", closed ? "closed" : acdm_bstate_name(b->state));
+    if (b) {
+        acdm_jobj_str(&o, "queue", b->queue->name);
+        acdm_jobj_str(&o, "kind", acdm_kind_name(b->kind));
+        acdm_jobj_str(&o, "channel", b->channel);
+        acdm_jobj_int(&o, "created_ms", b->created_ms);
+        acdm_jobj_int(&o, "queued_ms", b->queued_ms);
     }
+    acdm_jobj_str(&o, "outcome", outcomes[outcome]);
+    if (closed) acdm_jobj_str(&o, "closed_text", text);
     if (id && status == 201) {
         char loc[128];
         snprintf(loc, sizeof loc, "/api/v1/berichten/%s", id);
         acdm_http_add_header(r, "Location", loc);
     }
-    acdm_http_reply_json(r, status, j);
+    const char *body = acdm_jobj_end(&o);
+    if (body) acdm_http_reply(r, status, "application/json", body, o.len);
+    else acdm_http_problem(r, 500, "Internal Server Error", "out of memory");
+    acdm_jobj_free(&o);
 }
 
 /* Reads an optional string field; false (and a 400 reply) if present but not a string. */

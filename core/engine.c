@@ -190,26 +190,27 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
     const acdm_bericht *b = ev->b;
     const char *qname = ev->q ? ev->q->name : b ? b->queue->name : NULL;
     const char *agent = ev->a ? ev->a->id : NULL;
-    json_t *detail = json_object();
-    if (ev->reason) json_object_set_new(detail, "reason", json_string(ev->reason));
+    /* the event's detail: a flat object, written without jansson (one per transition) */
+    char dbuf[256];
+    acdm_jobj detail;
+    acdm_jobj_init(&detail, dbuf, sizeof dbuf, 128 + (ev->reason ? ACDM_JSON_ESC_MAX(strlen(ev->reason)) : 0));
+    acdm_jobj_str(&detail, "reason", ev->reason);
     switch (ev->type) {
     case ACDM_ME_OFFERED: case ACDM_ME_ACCEPTED: case ACDM_ME_ABANDONED: case ACDM_ME_OVERFLOW:
-        json_object_set_new(detail, "wait_ms", json_integer(ev->value));
+        acdm_jobj_int(&detail, "wait_ms", ev->value);
         break;
     case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
-        json_object_set_new(detail, "seconds", json_integer(ev->value));
+        acdm_jobj_int(&detail, "seconds", ev->value);
         break;
     case ACDM_ME_RESUME:
-        json_object_set_new(detail, "held_ms", json_integer(ev->value));
+        acdm_jobj_int(&detail, "held_ms", ev->value);
         break;
     default: break;
     }
-    if (ev->type == ACDM_ME_ABANDONED) json_object_set_new(detail, "quick_drop", json_boolean(ev->quick_drop));
+    if (ev->type == ACDM_ME_ABANDONED) acdm_jobj_bool(&detail, "quick_drop", ev->quick_drop);
     if (ev->type == ACDM_ME_AGENT_STATE && ev->a)
-        json_object_set_new(detail, "state", json_string(acdm_agent_state_name(ev->a->state)));
-    char dbuf[512], *dheap;
-    const char *dj = json_object_size(detail) ? acdm_json_text(detail, dbuf, sizeof dbuf, &dheap)
-                                              : (dheap = NULL);
+        acdm_jobj_str(&detail, "state", acdm_agent_state_name(ev->a->state));
+    const char *dj = detail.fields ? acdm_jobj_end(&detail) : NULL;
     acdm_event_row row = {.ts_ms = ev->ts, .type = acdm_mevent_name(ev->type),
                           .bericht = b ? b->id : NULL, .queue = qname, .agent = agent,
                           .channel = b ? b->channel : NULL,
@@ -288,8 +289,7 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
                                 .queue = b->queue->name, .agent = agent, .detail_json = dj};
         acdm_plugins_event(e->plugins, b->channel, &info);
     }
-    free(dheap);
-    json_decref(detail);
+    acdm_jobj_free(&detail);
     if (b && ev->type == ACDM_ME_ACCEPTED) qwait_accepted(e, b->queue->name, ev->ts);
     if (b && (ev->type == ACDM_ME_DONE || ev->type == ACDM_ME_ABANDONED))
         free(acdm_hmap_del(&e->subjects, b->id));   /* b is freed after this event */
@@ -465,12 +465,24 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     if (in->subject && *in->subject) {
         j->subject = strdup(in->subject);
     }
-    /* payload: the channel's JSON plus subject/text */
-    json_t *payload = in->payload ? json_deep_copy(in->payload) : json_object();
-    if (in->subject) json_object_set_new(payload, "subject", json_string(in->subject));
-    if (in->text) json_object_set_new(payload, "text", json_string(in->text));
-    char pbuf[4096], sbuf[1024], *pheap, *sheap;
-    const char *pj = acdm_json_text(payload, pbuf, sizeof pbuf, &pheap);
+    /* payload: the channel's JSON plus subject/text (without one, written directly) */
+    json_t *payload = NULL;
+    char pbuf[4096], sbuf[1024], *pheap = NULL, *sheap;
+    acdm_jobj po;
+    acdm_jobj_init(&po, pbuf, sizeof pbuf, 32 + (in->subject ? ACDM_JSON_ESC_MAX(strlen(in->subject)) : 0) +
+                                           (in->text ? ACDM_JSON_ESC_MAX(strlen(in->text)) : 0));
+    const char *pj = NULL;
+    if (!in->payload) {
+        acdm_jobj_str(&po, "subject", in->subject);
+        acdm_jobj_str(&po, "text", in->text);
+        pj = acdm_jobj_end(&po);
+    }
+    if (!pj) {
+        payload = in->payload ? json_deep_copy(in->payload) : json_object();
+        if (in->subject) json_object_set_new(payload, "subject", json_string(in->subject));
+        if (in->text) json_object_set_new(payload, "text", json_string(in->text));
+        pj = acdm_json_text(payload, pbuf, sizeof pbuf, &pheap);
+    }
     const char *sj = acdm_json_text(in->skills, sbuf, sizeof sbuf, &sheap);
     acdm_bericht_row row = {.id = j->id, .channel = j->channel, .kind = in->kind, .direction = "in",
                             .from = in->from, .customer_id = in->customer_id,
@@ -488,6 +500,7 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
         acdm_store_append_event(e->store, &ev);
     }
     json_decref(payload);
+    acdm_jobj_free(&po);
     free(pheap);
     free(sheap);
     if (rc) { job_free(j); snprintf(err, errlen, "the bericht could not be queued for storage: %s", acdm_strerror(rc)); return rc; }

@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -116,6 +117,101 @@ const char *acdm_json_text(const json_t *j, char *buf, size_t cap, char **heap)
         return buf;
     }
     return *heap = json_dumps(j, JSON_COMPACT);
+}
+
+void acdm_jobj_init(acdm_jobj *o, char *buf, size_t cap, size_t need)
+{
+    memset(o, 0, sizeof *o);
+    need += 2;   /* braces, NUL */
+    if (need > cap) {
+        buf = malloc(need + 1);
+        cap = buf ? need + 1 : 0;
+        o->owned = buf != NULL;
+    }
+    o->buf = buf;
+    o->cap = cap;
+    o->full = !buf || cap < 2;
+    if (!o->full) o->buf[o->len++] = '{';
+}
+
+static void jobj_put(acdm_jobj *o, const char *s, size_t n)
+{
+    if (o->full || o->len + n + 2 > o->cap) { o->full = true; return; }   /* room for "}\0" */
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+static void jobj_string(acdm_jobj *o, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    jobj_put(o, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        jobj_put(o, run, (size_t)(s - run));
+        char e[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t n = 2;
+        switch (c) {
+        case '"': case '\\': break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        default:
+            e[1] = 'u'; e[2] = '0'; e[3] = '0'; e[4] = hex[c >> 4]; e[5] = hex[c & 15];
+            n = 6;
+        }
+        jobj_put(o, e, n);
+        run = s + 1;
+    }
+    jobj_put(o, run, (size_t)(s - run));
+    jobj_put(o, "\"", 1);
+}
+
+static void jobj_key(acdm_jobj *o, const char *key)
+{
+    if (o->fields++) jobj_put(o, ",", 1);
+    jobj_string(o, key);
+    jobj_put(o, ":", 1);
+}
+
+void acdm_jobj_str(acdm_jobj *o, const char *key, const char *val)
+{
+    if (!val) return;
+    jobj_key(o, key);
+    jobj_string(o, val);
+}
+
+void acdm_jobj_int(acdm_jobj *o, const char *key, int64_t v)
+{
+    char n[24];
+    jobj_key(o, key);
+    int len = snprintf(n, sizeof n, "%lld", (long long)v);
+    jobj_put(o, n, (size_t)len);
+}
+
+void acdm_jobj_bool(acdm_jobj *o, const char *key, bool v)
+{
+    jobj_key(o, key);
+    jobj_put(o, v ? "true" : "false", v ? 4 : 5);
+}
+
+const char *acdm_jobj_end(acdm_jobj *o)
+{
+    if (o->full) return NULL;
+    o->buf[o->len++] = '}';
+    o->buf[o->len] = '\0';
+    o->full = true;   /* finished: no more fields */
+    return o->buf;
+}
+
+void acdm_jobj_free(acdm_jobj *o)
+{
+    if (o->owned) free(o->buf);
+    o->buf = NULL;
+    o->owned = false;
 }
 
 int acdm_log_level = ACDM_LOG_INFO;
