@@ -64,26 +64,30 @@ void acdm_uuidv7(char out[37], int64_t now_ms);
 struct json_t;
 const char *acdm_json_text(const struct json_t *j, char *buf, size_t cap, char **heap);
 
-/* A flat JSON object written straight into a buffer, for the per-bericht hot paths (event
- * details, the ingest reply, a payload): jansson's dump keeps a loop-detection hashtable keyed by
- * printed pointers for every container, which cost more than the work it serialised. Strings are
- * escaped per RFC 8259 (input is valid UTF-8: parsed by jansson or validated config names).
- * acdm_jobj_init uses buf when need bytes fit in it, else a malloc'd buffer (acdm_jobj_free). */
-typedef struct {
-    char *buf;
-    size_t cap, len;
-    int fields;
-    bool full, owned;
-} acdm_jobj;
-void acdm_jobj_init(acdm_jobj *o, char *buf, size_t cap, size_t need);
+/* A growable text for JSON written directly, where building a jansson tree and dumping it costs
+ * more than the work (the supervisors' stats every second, the per-bericht hot paths: jansson's
+ * dump keeps a loop-detection hashtable keyed by printed pointers for every container).
+ * Start it zeroed (heap from the first byte; the caller frees p or takes it) or on caller storage
+ * with acdm_sb_on (moved to the heap only if it outgrows it; release with acdm_sb_free).
+ * Strings are escaped per RFC 8259 (input is valid UTF-8: parsed by jansson or validated). */
+typedef struct { char *p; size_t n, cap; bool oom, borrowed; } acdm_sbuf;
+void acdm_sb_on(acdm_sbuf *b, char *buf, size_t cap);
+void acdm_sb_add(acdm_sbuf *b, const char *s, size_t n);
+void acdm_sb_str(acdm_sbuf *b, const char *s);      /* as is */
+void acdm_sb_jstr(acdm_sbuf *b, const char *s);     /* a JSON string (quoted, escaped); null if NULL */
+void acdm_sb_int(acdm_sbuf *b, int64_t v);
+void acdm_sb_bool(acdm_sbuf *b, bool v);
+void acdm_sb_free(acdm_sbuf *b);
+
+/* A flat JSON object on an acdm_sbuf (event details, the ingest reply, a plain payload). */
+typedef struct { acdm_sbuf sb; int fields; } acdm_jobj;
+void acdm_jobj_init(acdm_jobj *o, char *buf, size_t cap);           /* buf: first storage */
 void acdm_jobj_str(acdm_jobj *o, const char *key, const char *val);   /* val NULL: skipped */
 void acdm_jobj_int(acdm_jobj *o, const char *key, int64_t v);
 void acdm_jobj_bool(acdm_jobj *o, const char *key, bool v);
-/* The text ("{...}", NUL-terminated), or NULL when it did not fit or allocation failed. */
+/* The text ("{...}", NUL-terminated; o->sb.n bytes), or NULL when out of memory. */
 const char *acdm_jobj_end(acdm_jobj *o);
-void acdm_jobj_free(acdm_jobj *o);
-/* Bytes a string may take escaped (for need). */
-#define ACDM_JSON_ESC_MAX(n) (6 * (n) + 2)
+static inline void acdm_jobj_free(acdm_jobj *o) { acdm_sb_free(&o->sb); }
 
 /* Max length of an id, a queue name or an agent id (excluding NUL). */
 #define ACDM_NAME_MAX 63

@@ -81,7 +81,7 @@ static void post_done(acdm_engine *e, void *user, acdm_submit_outcome outcome, c
     bool closed = outcome == ACDM_SUBMIT_CLOSED;
     char buf[1024];
     acdm_jobj o;
-    acdm_jobj_init(&o, buf, sizeof buf, 512 + (closed && text ? ACDM_JSON_ESC_MAX(strlen(text)) : 0));
+    acdm_jobj_init(&o, buf, sizeof buf);
     acdm_jobj_str(&o, "id", b ? b->id : id);
     if (b || closed) acdm_jobj_str(&o, "state", closed ? "closed" : acdm_bstate_name(b->state));
     if (b) {
@@ -99,7 +99,7 @@ static void post_done(acdm_engine *e, void *user, acdm_submit_outcome outcome, c
         acdm_http_add_header(r, "Location", loc);
     }
     const char *body = acdm_jobj_end(&o);
-    if (body) acdm_http_reply(r, status, "application/json", body, o.len);
+    if (body) acdm_http_reply(r, status, "application/json", body, o.sb.n);
     else acdm_http_problem(r, 500, "Internal Server Error", "out of memory");
     acdm_jobj_free(&o);
 }

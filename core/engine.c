@@ -193,7 +193,7 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
     /* the event's detail: a flat object, written without jansson (one per transition) */
     char dbuf[256];
     acdm_jobj detail;
-    acdm_jobj_init(&detail, dbuf, sizeof dbuf, 128 + (ev->reason ? ACDM_JSON_ESC_MAX(strlen(ev->reason)) : 0));
+    acdm_jobj_init(&detail, dbuf, sizeof dbuf);
     acdm_jobj_str(&detail, "reason", ev->reason);
     switch (ev->type) {
     case ACDM_ME_OFFERED: case ACDM_ME_ACCEPTED: case ACDM_ME_ABANDONED: case ACDM_ME_OVERFLOW:
@@ -469,8 +469,7 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     json_t *payload = NULL;
     char pbuf[4096], sbuf[1024], *pheap = NULL, *sheap;
     acdm_jobj po;
-    acdm_jobj_init(&po, pbuf, sizeof pbuf, 32 + (in->subject ? ACDM_JSON_ESC_MAX(strlen(in->subject)) : 0) +
-                                           (in->text ? ACDM_JSON_ESC_MAX(strlen(in->text)) : 0));
+    acdm_jobj_init(&po, pbuf, sizeof pbuf);
     const char *pj = NULL;
     if (!in->payload) {
         acdm_jobj_str(&po, "subject", in->subject);

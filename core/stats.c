@@ -227,53 +227,7 @@ acdm_stats_counts acdm_stats_channel(acdm_stats *s, const char *channel, int64_t
 
 /* ------------------------------------------------------------------ a text writer */
 
-void acdm_sb_add(acdm_sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-void acdm_sb_str(acdm_sbuf *b, const char *s) { acdm_sb_add(b, s, strlen(s)); }
-
 #define LIT(b, s) acdm_sb_add((b), (s), sizeof(s) - 1)
-
-void acdm_sb_jstr(acdm_sbuf *b, const char *s)
-{
-    if (!s) { LIT(b, "null"); return; }
-    static const char hex[] = "0123456789abcdef";
-    LIT(b, "\"");
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        acdm_sb_add(b, run, (size_t)(p - run));
-        char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-        if (c == '"' || c == '\\') { esc[1] = (char)c; esc[2] = 0; }
-        acdm_sb_str(b, esc);
-        run = p + 1;
-    }
-    acdm_sb_str(b, run);
-    LIT(b, "\"");
-}
-
-void acdm_sb_int(acdm_sbuf *b, int64_t v)
-{
-    char t[24];
-    int n = snprintf(t, sizeof t, "%lld", (long long)v);
-    acdm_sb_add(b, t, (size_t)n);
-}
-
-static void sb_bool(acdm_sbuf *b, bool v) { if (v) LIT(b, "true"); else LIT(b, "false"); }
 
 /* ------------------------------------------------------------------ figures */
 
@@ -355,7 +309,7 @@ void acdm_stats_queue_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int
 {
     LIT(b, "{\"name\":"); acdm_sb_jstr(b, q->name);
     LIT(b, ",\"title\":"); acdm_sb_jstr(b, qtitle(q));
-    LIT(b, ",\"open\":"); sb_bool(b, acdm_queue_is_open(q));
+    LIT(b, ",\"open\":"); acdm_sb_bool(b, acdm_queue_is_open(q));
     LIT(b, ",\"strategy\":"); acdm_sb_jstr(b, acdm_strategy_name(q->strategy));
     LIT(b, ",\"waiting\":"); acdm_sb_int(b, q->n_waiting);
     LIT(b, ",\"waiting_by_kind\":{");
@@ -382,7 +336,7 @@ void acdm_stats_queue_brief_text(acdm_sbuf *b, const acdm_queue *q, int64_t now)
 {
     LIT(b, "{\"name\":"); acdm_sb_jstr(b, q->name);
     LIT(b, ",\"title\":"); acdm_sb_jstr(b, qtitle(q));
-    LIT(b, ",\"open\":"); sb_bool(b, acdm_queue_is_open(q));
+    LIT(b, ",\"open\":"); acdm_sb_bool(b, acdm_queue_is_open(q));
     LIT(b, ",\"waiting\":"); acdm_sb_int(b, q->n_waiting);
     LIT(b, ",\"longest_wait_ms\":"); acdm_sb_int(b, acdm_stats_longest_wait(q, now));
     LIT(b, "}");
@@ -429,8 +383,8 @@ void acdm_stats_agent_text(acdm_sbuf *b, const acdm_agent *a, bool full)
     LIT(b, ",\"since\":");
     if (a->state_since > 0) acdm_sb_int(b, a->state_since);
     else LIT(b, "null");   /* no state change since acdmd started: unknown, not 1970 */
-    LIT(b, ",\"busy\":"); sb_bool(b, agent_busy(a));
-    LIT(b, ",\"wrapup\":"); sb_bool(b, a->n_wrapup > 0);
+    LIT(b, ",\"busy\":"); acdm_sb_bool(b, agent_busy(a));
+    LIT(b, ",\"wrapup\":"); acdm_sb_bool(b, a->n_wrapup > 0);
     if (full) {
         LIT(b, ",\"work\":[");
         for (uint32_t i = 0; i < a->n_work; i++) {
@@ -441,7 +395,7 @@ void acdm_stats_agent_text(acdm_sbuf *b, const acdm_agent *a, bool full)
             LIT(b, ",\"kind\":"); acdm_sb_jstr(b, acdm_kind_name((acdm_kind)w->kind));
             LIT(b, ",\"queue\":"); acdm_sb_jstr(b, w->queue->name);
             if (w->kind == ACDM_KIND_VOICE || w->kind == ACDM_KIND_CALLBACK) {
-                LIT(b, ",\"held\":"); sb_bool(b, w->held);   /* calls only */
+                LIT(b, ",\"held\":"); acdm_sb_bool(b, w->held);   /* calls only */
             }
             LIT(b, "}");
         }

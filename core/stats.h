@@ -68,12 +68,7 @@ json_t *acdm_stats_agent_json(const acdm_agent *a);
 /* The longest current wait in q (ms, from the original queue time), 0 when nobody waits. */
 int64_t acdm_stats_longest_wait(const acdm_queue *q, int64_t now);
 
-/* A growable text (the messages are written directly: no JSON tree per tick). */
-typedef struct { char *p; size_t n, cap; bool oom; } acdm_sbuf;
-void acdm_sb_add(acdm_sbuf *b, const char *s, size_t n);
-void acdm_sb_str(acdm_sbuf *b, const char *s);      /* as is */
-void acdm_sb_jstr(acdm_sbuf *b, const char *s);     /* a JSON string (quoted, escaped); null if NULL */
-void acdm_sb_int(acdm_sbuf *b, int64_t v);
+/* The messages are written directly with acdm_sbuf (acdm.h): no JSON tree per tick. */
 
 /* The whole message as text (malloc'd; *len set), as acdm_stats_json; NULL when out of memory. */
 char *acdm_stats_text(acdm_stats *s, acdm_model *m, const char *type, int64_t now, size_t *len);

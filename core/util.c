@@ -119,99 +119,111 @@ const char *acdm_json_text(const json_t *j, char *buf, size_t cap, char **heap)
     return *heap = json_dumps(j, JSON_COMPACT);
 }
 
-void acdm_jobj_init(acdm_jobj *o, char *buf, size_t cap, size_t need)
+void acdm_sb_on(acdm_sbuf *b, char *buf, size_t cap)
 {
-    memset(o, 0, sizeof *o);
-    need += 2;   /* braces, NUL */
-    if (need > cap) {
-        buf = malloc(need + 1);
-        cap = buf ? need + 1 : 0;
-        o->owned = buf != NULL;
+    memset(b, 0, sizeof *b);
+    if (!buf || !cap) return;
+    b->p = buf;
+    b->cap = cap;
+    b->borrowed = true;
+    buf[0] = '\0';
+}
+
+void acdm_sb_add(acdm_sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *p = b->borrowed ? malloc(cap) : realloc(b->p, cap);
+        if (!p) { b->oom = true; return; }
+        if (b->borrowed) memcpy(p, b->p, b->n);
+        b->p = p;
+        b->cap = cap;
+        b->borrowed = false;
     }
-    o->buf = buf;
-    o->cap = cap;
-    o->full = !buf || cap < 2;
-    if (!o->full) o->buf[o->len++] = '{';
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
 }
 
-static void jobj_put(acdm_jobj *o, const char *s, size_t n)
-{
-    if (o->full || o->len + n + 2 > o->cap) { o->full = true; return; }   /* room for "}\0" */
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
+void acdm_sb_str(acdm_sbuf *b, const char *s) { acdm_sb_add(b, s, strlen(s)); }
 
-static void jobj_string(acdm_jobj *o, const char *s)
+#define LIT(b, s) acdm_sb_add((b), (s), sizeof(s) - 1)
+
+void acdm_sb_jstr(acdm_sbuf *b, const char *s)
 {
+    if (!s) { LIT(b, "null"); return; }
     static const char hex[] = "0123456789abcdef";
-    jobj_put(o, "\"", 1);
+    LIT(b, "\"");
     const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
         if (c >= 0x20 && c != '"' && c != '\\') continue;
-        jobj_put(o, run, (size_t)(s - run));
-        char e[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t n = 2;
-        switch (c) {
-        case '"': case '\\': break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        default:
-            e[1] = 'u'; e[2] = '0'; e[3] = '0'; e[4] = hex[c >> 4]; e[5] = hex[c & 15];
-            n = 6;
-        }
-        jobj_put(o, e, n);
-        run = s + 1;
+        acdm_sb_add(b, run, (size_t)(p - run));
+        char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+        if (c == '"' || c == '\\') { esc[1] = (char)c; esc[2] = 0; }
+        acdm_sb_str(b, esc);
+        run = p + 1;
     }
-    jobj_put(o, run, (size_t)(s - run));
-    jobj_put(o, "\"", 1);
+    acdm_sb_str(b, run);
+    LIT(b, "\"");
+}
+
+void acdm_sb_int(acdm_sbuf *b, int64_t v)
+{
+    char t[24];
+    int n = snprintf(t, sizeof t, "%lld", (long long)v);
+    acdm_sb_add(b, t, (size_t)n);
+}
+
+void acdm_sb_bool(acdm_sbuf *b, bool v) { if (v) LIT(b, "true"); else LIT(b, "false"); }
+
+void acdm_sb_free(acdm_sbuf *b)
+{
+    if (!b->borrowed) free(b->p);
+    b->p = NULL;
+    b->n = b->cap = 0;
+    b->borrowed = false;
+}
+
+void acdm_jobj_init(acdm_jobj *o, char *buf, size_t cap)
+{
+    acdm_sb_on(&o->sb, buf, cap);
+    o->fields = 0;
+    LIT(&o->sb, "{");
 }
 
 static void jobj_key(acdm_jobj *o, const char *key)
 {
-    if (o->fields++) jobj_put(o, ",", 1);
-    jobj_string(o, key);
-    jobj_put(o, ":", 1);
+    if (o->fields++) LIT(&o->sb, ",");
+    acdm_sb_jstr(&o->sb, key);
+    LIT(&o->sb, ":");
 }
 
 void acdm_jobj_str(acdm_jobj *o, const char *key, const char *val)
 {
     if (!val) return;
     jobj_key(o, key);
-    jobj_string(o, val);
+    acdm_sb_jstr(&o->sb, val);
 }
 
 void acdm_jobj_int(acdm_jobj *o, const char *key, int64_t v)
 {
-    char n[24];
     jobj_key(o, key);
-    int len = snprintf(n, sizeof n, "%lld", (long long)v);
-    jobj_put(o, n, (size_t)len);
+    acdm_sb_int(&o->sb, v);
 }
 
 void acdm_jobj_bool(acdm_jobj *o, const char *key, bool v)
 {
     jobj_key(o, key);
-    jobj_put(o, v ? "true" : "false", v ? 4 : 5);
+    acdm_sb_bool(&o->sb, v);
 }
 
 const char *acdm_jobj_end(acdm_jobj *o)
 {
-    if (o->full) return NULL;
-    o->buf[o->len++] = '}';
-    o->buf[o->len] = '\0';
-    o->full = true;   /* finished: no more fields */
-    return o->buf;
-}
-
-void acdm_jobj_free(acdm_jobj *o)
-{
-    if (o->owned) free(o->buf);
-    o->buf = NULL;
-    o->owned = false;
+    LIT(&o->sb, "}");
+    return o->sb.oom ? NULL : o->sb.p;
 }
 
 int acdm_log_level = ACDM_LOG_INFO;
