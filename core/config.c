@@ -436,6 +436,29 @@ static const table screen_pop_table = {"screen-pop settings", screen_pop_setting
                                        NSET(screen_pop_settings), sizeof(acdm_screen_pop_def),
                                        screen_pop_post};
 
+static bool check_report_interval(ctx *c, const char *s)
+{
+    if (!strcmp(s, "15m") || !strcmp(s, "1h") || !strcmp(s, "1d")) return true;
+    err(c, "expected \"15m\", \"1h\" or \"1d\", got \"%.40s\"", s);
+    return false;
+}
+
+static bool check_dir(ctx *c, const char *s)
+{
+    if (!check_nonempty(c, s)) return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20) { err(c, "a folder name without control characters, got \"%.80s\"", s); return false; }
+    return true;
+}
+
+static const setting reports_settings[] = {
+    STR("daily_export_dir", acdm_reports_def, daily_export_dir, NULL, check_dir),
+    STR("daily_export_interval", acdm_reports_def, daily_export_interval, "1h", check_report_interval),
+    INT("daily_export_delay_min", acdm_reports_def, daily_export_delay_min, 5, 0, 720),
+};
+static const table reports_table = {"report settings", reports_settings, NSET(reports_settings),
+                                    sizeof(acdm_reports_def), NULL};
+
 static const setting top_settings[] = {
     {.name = "listen", .type = S_LISTEN, .off = offsetof(acdm_config, listen_host),
      .off_n = offsetof(acdm_config, listen_port), .def_s = "127.0.0.1", .def_i = 8080},
@@ -456,6 +479,7 @@ static const setting top_settings[] = {
     LIST("reason_codes", reasons, n_reasons, &reason_table, L_REASONS),
     {.name = "oidc", .type = S_OBJECT, .off = offsetof(acdm_config, oidc), .sub = &oidc_table},
     {.name = "screen_pop", .type = S_OBJECT, .off = offsetof(acdm_config, screen_pop), .sub = &screen_pop_table},
+    {.name = "reports", .type = S_OBJECT, .off = offsetof(acdm_config, reports), .sub = &reports_table},
 };
 static const table top_table = {"configuration", top_settings, NSET(top_settings), sizeof(acdm_config), NULL};
 
