@@ -66,14 +66,10 @@ class Reports(AcdmTestCase):
         return self.d
 
     def webhook(self, text, mid):
-        r = self.d.request("POST", "/channels/web1/messages", {"from": "+31612345678", "text": text, "id": mid},
-                           token=None)
-        self.assertEqual(r.status, 201, r)
-        return r.json["bericht"]
+        return self.d.webhook_message(text, mid)
 
     def end(self, bid):
-        r = self.d.request("POST", "/channels/web1/end", {"bericht": bid}, token=None)
-        self.assertEqual(r.status, 204, r)
+        self.d.webhook_end(bid)
 
     def report(self, query, token):
         return self.d.request("GET", "/api/v1/reports?" + query, token=token)
