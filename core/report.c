@@ -558,7 +558,7 @@ int acdm_report_read(acdm_report *r, const char *db_path, int64_t now_ms, char *
 /* ------------------------------------------------------------------ the table */
 
 typedef enum { V_NULL, V_INT, V_NUM, V_STR } vtype;
-typedef struct { vtype t; int64_t i; double d; char s[64]; } val;
+typedef struct { vtype t; int64_t i; double d; const char *s; char buf[48]; } val;   /* s: buf or a key's name */
 
 static const char *const queue_cols[] = {
     "interval_start", "interval_end", "#", "offered", "answered", "abandoned", "quick_drops",
@@ -627,10 +627,11 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
     if (i < 2) {
         v->t = V_STR;
         int64_t t = row->iv < 0 ? (i ? r->rg.until_ms : r->rg.from_ms) : r->bounds[row->iv + (int)i];
-        local_iso(t, v->s);
+        local_iso(t, v->buf);
+        v->s = v->buf;
         return;
     }
-    if (i == 2) { v->t = V_STR; snprintf(v->s, sizeof v->s, "%s", row->s->name); return; }
+    if (i == 2) { v->t = V_STR; v->s = row->s->name; return; }
     switch (r->rg.kind) {
     case ACDM_REPORT_TOPICS: v_int(v, (int64_t)c->topics); return;
     case ACDM_REPORT_AGENTS:
@@ -771,7 +772,7 @@ static int write_csv(acdm_report *r, acdm_buf *out)
             value(r, &r->rows[x], i, &v);
             val_text(&v, t, sizeof t);
             if (i) acdm_buf_add(out, ",", 1);
-            acdm_csv_field(out, t);
+            acdm_csv_field(out, v.t == V_STR ? v.s : t);   /* a name whole, however long */
         }
         acdm_buf_add(out, "\r\n", 2);
     }

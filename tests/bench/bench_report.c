@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "report.h"
@@ -150,7 +151,9 @@ int main(int argc, char **argv)
         acdm_buf_free(&b);
         acdm_report_free(r);
     }
-    printf("bench report_fill: %ld events of one day written in %.1f s\n", n, t_fill);
+    struct stat sb;
+    long mb = stat(db, &sb) ? -1 : (long)(sb.st_size / (1024 * 1024));
+    printf("bench report_fill: %ld events of one day written in %.1f s (database %ld MiB with its indexes)\n", n, t_fill, mb);
     printf("bench report_day_queues: %d events read, day report per queue in 15 min (10 queues, %zu rows): "
            "%.0f ms (+ xlsx %.0f ms, %zu KB); baseline count(*) %.0f ms (%ld rows), reading the rows %.0f ms\n",
            rows, nrows[0], t_rep[0] * 1e3, t_out[0] * 1e3, bytes[0] / 1024, t_count * 1e3, counted, t_read * 1e3);

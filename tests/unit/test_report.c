@@ -235,6 +235,33 @@ START_TEST(topics)
 }
 END_TEST
 
+START_TEST(long_topic_whole_in_csv)
+{
+    acdm_report_range rg;
+    char err[256];
+    ck_assert_int_eq(acdm_report_params("topics", "2026-11-20", NULL, "day", "1d", at("12:00:00"), &rg, err, sizeof err), 0);
+    acdm_report *r = acdm_report_new(&rg, CFG);
+    static const char topic[] = "Vergunning, aanvraag en verlenging van een standplaats op de \"weekmarkt\" (ambulante handel)";
+    json_t *d = json_pack("{s:[s]}", "topics", topic);
+    char *dj = json_dumps(d, JSON_COMPACT);
+    ev(r, "10:00:00", "topics", "b9", "q1", "a1", dj);
+    free(dj);
+    json_decref(d);
+    acdm_report_end(r, at("12:00:00"));
+    acdm_buf b = {0};
+    ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_CSV, &b, NULL, err, sizeof err), 0);
+    ck_assert_msg(strstr(b.buf, ",\"Vergunning, aanvraag en verlenging van een standplaats op de \"\"weekmarkt\"\" (ambulante handel)\",1\r\n"),
+                  "%s", b.buf);
+    acdm_buf_free(&b);
+    ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_JSON, &b, NULL, err, sizeof err), 0);
+    json_t *j = json_loads(b.buf, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "totals"), 0), "topic")), topic);
+    json_decref(j);
+    acdm_buf_free(&b);
+    acdm_report_free(r);
+}
+END_TEST
+
 START_TEST(periods_in_local_time)
 {
     acdm_report_range rg;
@@ -345,6 +372,7 @@ int main(void)
     tcase_add_test(t, channels);
     tcase_add_test(t, agents_and_not_ready_reasons);
     tcase_add_test(t, topics);
+    tcase_add_test(t, long_topic_whole_in_csv);
     tcase_add_test(t, periods_in_local_time);
     tcase_add_test(t, bad_parameters_named);
     tcase_add_test(t, written_as_csv_json_xlsx);
