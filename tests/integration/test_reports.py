@@ -155,6 +155,19 @@ class Reports(AcdmTestCase):
         tp = self.report("kind=topics&period=day&interval=1d", sup).json
         self.assertEqual([(t["topic"], t["count"]) for t in tp["totals"]], [("Paspoort", 1)])
 
+        # acdmctl report: the same report straight from the store
+        api_csv = self.report("kind=queues&period=day&interval=1d&format=csv", sup).body.decode()
+        r = d.ctl("report", "--kind", "queues", "--period", "day", "--interval", "1d", "--format", "csv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, api_csv.replace("\r\n", "\n"))   # (text mode reads CRLF as LF)
+        xfile = os.path.join(self.tmp, "dag.xlsx")
+        r = d.ctl("report", "--kind", "agents", "--period", "day", "--format", "xlsx", xfile)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Totaal", xlsx_sheets(open(xfile, "rb").read()))
+        r = d.ctl("report", "--period", "day", "--interval", "5m")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--interval: expected 15m, 1h or 1d", r.stderr)
+
         # an admin may too; an agent may not
         self.assertEqual(self.report("kind=topics&period=day", "admin").status, 200)
         self.assertProblem(self.report("kind=queues&period=day", d.token("agent", "agent2")), 403)
