@@ -7,7 +7,7 @@ PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN      := -Wall -Wextra -Werror
 CSTD      := -std=c11 -D_GNU_SOURCE
 CFLAGS_BASE := $(CSTD) $(WARN) -Icore -Icore/include $(PKG_CFLAGS) -MMD -MP
-LIBS      := $(PKG_LIBS) -ldl -lpthread -lm
+LIBS      := $(PKG_LIBS) -lhpdf -ldl -lpthread -lm
 REL_FLAGS := -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

@@ -32,7 +32,7 @@ static void usage(FILE *f)
             "                               stdout; TIME is ISO 8601 (2026-11-01, 2026-11-01T08:00:00Z)\n"
             "                               or epoch ms; works with or without a running acdmd\n"
             "  report [--kind queues|channels|agents|topics] [--period day|week|month|quarter]\n"
-            "         [--from TIME] [--until TIME] [--interval 15m|1h|1d] [--format json|csv|xlsx] [FILE]\n"
+            "         [--from TIME] [--until TIME] [--interval 15m|1h|1d] [--format json|csv|xlsx|pdf] [FILE]\n"
             "                               a report (as GET /api/v1/reports) from the store, to FILE\n"
             "                               or stdout; with or without a running acdmd\n"
             "  token create --role ROLE --name NAME\n"
@@ -179,8 +179,8 @@ static int report_file(const acdm_config *cfg, const char *data_dir, const char 
                        const char *file)
 {
     int f = acdm_report_format_parse(format);
-    if (f < 0) { fprintf(stderr, "acdmctl: --format: expected json, csv or xlsx, got \"%s\"\n", format); return 2; }
-    if (f == ACDM_REPORT_XLSX && !file) { fprintf(stderr, "acdmctl: --format xlsx: give a FILE to write\n"); return 2; }
+    if (f < 0) { fprintf(stderr, "acdmctl: --format: expected json, csv, xlsx or pdf, got \"%s\"\n", format); return 2; }
+    if ((f == ACDM_REPORT_XLSX || f == ACDM_REPORT_PDF) && !file) { fprintf(stderr, "acdmctl: --format %s: give a FILE to write\n", format); return 2; }
     acdm_report_range rg;
     char err[512];
     if (acdm_report_params(kind, from, until, period, interval, acdm_now_ms(), &rg, err, sizeof err)) {

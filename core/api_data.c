@@ -234,10 +234,10 @@ static void job_done(uv_work_t *w, int status)
     }
     char name[160], a[48], z[48], target[112];
     if (j->report) {
-        static const char *const ext[] = {"json", "csv", "xlsx"};
+        static const char *const ext[] = {"json", "csv", "xlsx", "pdf"};
         acdm_time_iso(j->since, a);
         snprintf(name, sizeof name, "attachment; filename=\"acdm-%s-%.10s-%s.%s\"", acdm_report_kind_name(j->report_kind),
-                 a, acdm_report_interval_name(j->interval_s), ext[j->rf % 3]);
+                 a, acdm_report_interval_name(j->interval_s), ext[j->rf & 3]);
         acdm_http_add_header(r, "Content-Disposition", name);
         acdm_log(ACDM_LOG_INFO, WHO, "report %s over %d events by %s", acdm_report_kind_name(j->report_kind), j->n, j->who.name);
         acdm_http_reply(r, 200, acdm_report_content_type(j->rf), j->b.buf ? j->b.buf : "", j->b.len);
@@ -315,7 +315,7 @@ static void get_reports(void *user, acdm_req *r)
     if (!allowed(e, r, "admin supervisor", &who)) return;
     const char *fs = acdm_req_query(r, "format");
     int f = acdm_report_format_parse(fs);
-    if (f < 0) { acdm_http_problem(r, 400, "Invalid parameter", "format: expected json, csv or xlsx, got \"%.40s\"", fs); return; }
+    if (f < 0) { acdm_http_problem(r, 400, "Invalid parameter", "format: expected json, csv, xlsx or pdf, got \"%.40s\"", fs); return; }
     acdm_report_range rg;
     char err[256];
     if (acdm_report_params(acdm_req_query(r, "kind"), acdm_req_query(r, "from"), acdm_req_query(r, "until"),

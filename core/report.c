@@ -73,6 +73,7 @@ int acdm_report_format_parse(const char *s)
     if (!s || !strcmp(s, "json")) return ACDM_REPORT_JSON;
     if (!strcmp(s, "csv")) return ACDM_REPORT_CSV;
     if (!strcmp(s, "xlsx")) return ACDM_REPORT_XLSX;
+    if (!strcmp(s, "pdf")) return ACDM_REPORT_PDF;
     return -1;
 }
 
@@ -80,6 +81,7 @@ const char *acdm_report_content_type(acdm_report_format f)
 {
     return f == ACDM_REPORT_CSV ? "text/csv; charset=utf-8"
          : f == ACDM_REPORT_XLSX ? "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+         : f == ACDM_REPORT_PDF ? "application/pdf"
          : "application/json";
 }
 
@@ -690,6 +692,18 @@ static void val_text(const val *v, char *out, size_t len)
 
 size_t acdm_report_n_rows(acdm_report *r, bool totals) { return totals ? r->n_totals : r->n_rows; }
 
+void acdm_report_text(acdm_report *r, bool totals, size_t row, size_t col, char *out, size_t len)
+{
+    out[0] = 0;
+    if (row >= (totals ? r->n_totals : r->n_rows) || col >= acdm_report_n_columns(r)) return;
+    val v;
+    value(r, totals ? &r->totals[row] : &r->rows[row], col, &v);
+    val_text(&v, out, len);
+}
+
+const acdm_report_range *acdm_report_range_of(const acdm_report *r) { return &r->rg; }
+const char *acdm_report_timezone(const acdm_report *r) { return r->tz; }
+
 void acdm_report_cell(acdm_report *r, bool totals, size_t row, const char *col, char *out, size_t len)
 {
     out[0] = 0;
@@ -841,6 +855,7 @@ int acdm_report_write(acdm_report *r, acdm_report_format f, acdm_buf *out, const
     if (!r->ended || !r->rows || !r->totals) { snprintf(err, errlen, "out of memory"); return ACDM_ENOMEM; }
     int rc = f == ACDM_REPORT_CSV ? write_csv(r, out)
            : f == ACDM_REPORT_XLSX ? write_xlsx(r, out, tmpdir, err, errlen)
+           : f == ACDM_REPORT_PDF ? acdm_report_pdf(r, out, err, errlen)
            : write_json(r, out);
     if (rc == ACDM_ENOMEM) snprintf(err, errlen, "out of memory");
     return rc;

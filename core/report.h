@@ -17,7 +17,7 @@
 #include "store.h"
 
 typedef enum { ACDM_REPORT_QUEUES = 0, ACDM_REPORT_CHANNELS, ACDM_REPORT_AGENTS, ACDM_REPORT_TOPICS } acdm_report_kind;
-typedef enum { ACDM_REPORT_JSON = 0, ACDM_REPORT_CSV, ACDM_REPORT_XLSX } acdm_report_format;
+typedef enum { ACDM_REPORT_JSON = 0, ACDM_REPORT_CSV, ACDM_REPORT_XLSX, ACDM_REPORT_PDF } acdm_report_format;
 
 #define ACDM_REPORT_MAX_INTERVALS 3000                   /* e.g. a month in 15 minutes */
 #define ACDM_REPORT_MAX_RANGE_MS (400LL * 86400 * 1000)  /* a year and a bit (R67: 13 months kept) */
@@ -39,7 +39,7 @@ typedef struct {
 int acdm_report_params(const char *kind, const char *from, const char *until, const char *period,
                        const char *interval, int64_t now_ms, acdm_report_range *out, char *err, size_t errlen);
 
-/* "json" (or NULL), "csv", "xlsx" -> format, else -1. */
+/* "json" (or NULL), "csv", "xlsx", "pdf" -> format, else -1. */
 int acdm_report_format_parse(const char *s);
 const char *acdm_report_content_type(acdm_report_format f);
 const char *acdm_report_kind_name(acdm_report_kind k);
@@ -65,7 +65,8 @@ int acdm_report_read(acdm_report *r, const char *db_path, int64_t now_ms, char *
 
 /* The report as JSON ({kind, period, interval, timezone, from, until, from_ms, until_ms,
  * columns, rows, totals}), CSV (the rows; header line first) or xlsx (sheets "Rapport" with the
- * rows and "Totaal" with the totals; written through a temporary file in tmpdir) into out.
+ * rows and "Totaal" with the totals; written through a temporary file in tmpdir) or PDF (A4
+ * landscape: the totals, then the rows; report_pdf.c) into out.
  * 0, or a negative code with a sentence in err. */
 int acdm_report_write(acdm_report *r, acdm_report_format f, acdm_buf *out, const char *tmpdir,
                       char *err, size_t errlen);
@@ -77,5 +78,12 @@ const char *acdm_report_column(const acdm_report *r, size_t i);
 size_t acdm_report_n_rows(acdm_report *r, bool totals);
 /* The value of column `col` in row `row` (interval rows in order, then key) into out. */
 void acdm_report_cell(acdm_report *r, bool totals, size_t row, const char *col, char *out, size_t len);
+/* The same by column index. */
+void acdm_report_text(acdm_report *r, bool totals, size_t row, size_t col, char *out, size_t len);
+const acdm_report_range *acdm_report_range_of(const acdm_report *r);
+const char *acdm_report_timezone(const acdm_report *r);
+
+/* The ended report r as PDF into out (report_pdf.c); 0 or a negative code with err. */
+int acdm_report_pdf(acdm_report *r, acdm_buf *out, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,6 @@
 // reports.js -- the supervisors' reports page (R28): choose a report (per queue, channel, agent
 // or topic), a period and an interval; the figures come from GET /api/v1/reports and are shown
-// as two tables (totals, per interval); CSV, Excel and JSON are downloaded from the same route.
+// as two tables (totals, per interval); CSV, Excel, PDF and JSON are downloaded from the same route.
 import { t, onLang } from './i18n.js';
 import { api, requireSession, initHeader, h, dur, reasonLabel, normReasons, session, expired } from './common.js';
 
@@ -148,7 +148,7 @@ async function init() {
   $('rep-until').value = today;
   $('rep-period').addEventListener('change', periodChanged);
   $('rep-form').addEventListener('submit', show);
-  for (const id of ['rep-csv', 'rep-xlsx', 'rep-json']) $(id).addEventListener('click', () => download($(id).dataset.format));
+  for (const id of ['rep-csv', 'rep-xlsx', 'rep-pdf', 'rep-json']) $(id).addEventListener('click', () => download($(id).dataset.format));
   onLang(() => { periodChanged(); render(); });
   periodChanged();
   const rc = await api('/api/v1/reason-codes');

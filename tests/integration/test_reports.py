@@ -1,7 +1,7 @@
 """Supervisor reports (GET /api/v1/reports, R28) against the real acdmd: a day of work (one
 bericht answered and completed with a topic, a quick drop, one abandoned, the agent not ready
 with a reason) read back per queue, channel, agent and topic as JSON, CSV and xlsx (a zip whose
-sheets hold the same figures); supervisors and admins only; bad parameters are a 400 naming the
+sheets hold the same figures) and PDF; supervisors and admins only; bad parameters are a 400 naming the
 parameter; the daily export for BI tools (reports.daily_export_dir, R29) writes yesterday's files."""
 import csv
 import datetime
@@ -141,6 +141,14 @@ class Reports(AcdmTestCase):
                           alg_row["service_level_pct"]), ("algemeen", 3.0, 1.0, 1.0, 50.0), alg_row)
         self.assertEqual(dict(zip(head, sheets["Totaal"][2]))["queue"], "vergunningen")
 
+        # PDF: printable, the figures as text on the page
+        r = self.report("kind=queues&period=day&interval=1d&format=pdf", sup)
+        self.assertEqual((r.status, r.content_type), (200, "application/pdf"), r)
+        self.assertTrue(r.body.startswith(b"%PDF-"), r.body[:20])
+        self.assertIn(b"(algemeen) Tj", r.body)
+        self.assertIn(b"(50.0) Tj", r.body)
+        self.assertRegex(r.headers.get("content-disposition", ""), r'filename="acdm-queues-.*\.pdf"')
+
         # per channel, agent and topic
         ch = self.report("kind=channels&period=day&interval=1d", sup).json
         web1 = [t for t in ch["totals"] if t["channel"] == "web1"][0]
@@ -178,7 +186,7 @@ class Reports(AcdmTestCase):
         sup = d.token("supervisor", "petra")
         for query, name in [("kind=calls&period=day", "kind"), ("period=year", "period"),
                             ("period=day&interval=5m", "interval"), ("period=quarter&interval=15m", "interval"),
-                            ("period=day&format=pdf", "format"), ("kind=queues", "from"),
+                            ("period=day&format=docx", "format"), ("kind=queues", "from"),
                             ("from=gisteren", "from"), ("from=2026-11-02&until=2026-11-01", "until"),
                             ("period=day&until=2026-11-01", "until")]:
             self.assertProblem(self.report(query, sup), 400, name + ":")

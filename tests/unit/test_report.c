@@ -321,12 +321,13 @@ START_TEST(bad_parameters_named)
                                             now, &rg, err, sizeof err), ACDM_EINVAL);
         ck_assert_msg(!strncmp(err, bad[i].name, strlen(bad[i].name)), "case %zu: \"%s\"", i, err);
     }
-    ck_assert_int_eq(acdm_report_format_parse("pdf"), -1);
+    ck_assert_int_eq(acdm_report_format_parse("pdf"), ACDM_REPORT_PDF);
+    ck_assert_int_eq(acdm_report_format_parse("docx"), -1);
     ck_assert_int_eq(acdm_report_format_parse(NULL), ACDM_REPORT_JSON);
 }
 END_TEST
 
-START_TEST(written_as_csv_json_xlsx)
+START_TEST(written_as_csv_json_xlsx_pdf)
 {
     acdm_report *r = make("queues");
     acdm_buf b = {0};
@@ -358,6 +359,15 @@ START_TEST(written_as_csv_json_xlsx)
     ck_assert(b.len > 1000);
     ck_assert(!memcmp(b.buf, "PK\x03\x04", 4));        /* a zip: the sheets are checked in the integration test */
     acdm_buf_free(&b);
+
+    /* PDF: the text is in the (uncompressed) page content, with the totals' figures */
+    ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_PDF, &b, NULL, err, sizeof err), 0);
+    ck_assert(!memcmp(b.buf, "%PDF-", 5));
+    ck_assert_ptr_nonnull(memmem(b.buf, b.len, "(Totaal) Tj", 11));
+    ck_assert_ptr_nonnull(memmem(b.buf, b.len, "(service_level) Tj", 18));
+    ck_assert_ptr_nonnull(memmem(b.buf, b.len, "(33.3) Tj", 9));
+    ck_assert_ptr_nonnull(memmem(b.buf, b.len, "(2026-11-20 08:15) Tj", 21));
+    acdm_buf_free(&b);
     acdm_report_free(r);
 }
 END_TEST
@@ -375,7 +385,7 @@ int main(void)
     tcase_add_test(t, long_topic_whole_in_csv);
     tcase_add_test(t, periods_in_local_time);
     tcase_add_test(t, bad_parameters_named);
-    tcase_add_test(t, written_as_csv_json_xlsx);
+    tcase_add_test(t, written_as_csv_json_xlsx_pdf);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
