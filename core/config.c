@@ -451,10 +451,73 @@ static bool check_dir(ctx *c, const char *s)
     return true;
 }
 
+static bool check_smtp_url(ctx *c, const char *s)
+{
+    if ((!strncmp(s, "smtp://", 7) || !strncmp(s, "smtps://", 8)) && strlen(s) <= MAX_TEXT && !strpbrk(s, " \t\r\n"))
+        return true;
+    err(c, "invalid SMTP URL \"%.80s\" (expected smtp://host:port or smtps://host:port)", s);
+    return false;
+}
+
+/* One address or a comma-separated list: each "local@domain" (spaces around are allowed). */
+static bool check_addresses(ctx *c, const char *s)
+{
+    bool ok = strlen(s) <= MAX_TEXT;
+    for (const char *p = s; ok; p++) {
+        p += strspn(p, " ");
+        size_t n = strcspn(p, ",");
+        while (n && p[n - 1] == ' ') n--;
+        const char *at = memchr(p, '@', n);
+        ok = n >= 3 && at && at > p && at < p + n - 1 && !memchr(at + 1, '@', (size_t)(p + n - at - 1));
+        for (size_t i = 0; ok && i < n; i++) ok = (unsigned char)p[i] > 0x20 && !strchr("<>\"\\;()", p[i]);
+        p += strcspn(p, ",");
+        if (!*p) break;
+    }
+    if (!ok) err(c, "expected e-mail addresses (a@example.nl, comma-separated), got \"%.80s\"", s);
+    return ok;
+}
+
+static bool check_mail_schedule(ctx *c, const char *s)
+{
+    if (!strcmp(s, "weekly") || !strcmp(s, "monthly")) return true;
+    err(c, "expected \"weekly\" or \"monthly\", got \"%.40s\"", s);
+    return false;
+}
+
+static bool check_mail_format(ctx *c, const char *s)
+{
+    if (!strcmp(s, "xlsx") || !strcmp(s, "pdf") || !strcmp(s, "csv")) return true;
+    err(c, "expected \"xlsx\", \"pdf\" or \"csv\", got \"%.40s\"", s);
+    return false;
+}
+
+static void mail_post(ctx *c, void *obj, const bool *seen)
+{
+    (void)c;
+    (void)seen;
+    ((acdm_report_mail_def *)obj)->enabled = true;
+}
+
+static const setting mail_settings[] = {
+    {.name = "smtp_url", .type = S_STR, .off = offsetof(acdm_report_mail_def, smtp_url), .flags = F_REQUIRED,
+     .check = check_smtp_url},
+    {.name = "from", .type = S_STR, .off = offsetof(acdm_report_mail_def, from), .flags = F_REQUIRED,
+     .check = check_addresses},
+    {.name = "to", .type = S_STR, .off = offsetof(acdm_report_mail_def, to), .flags = F_REQUIRED,
+     .check = check_addresses},
+    STR("username", acdm_report_mail_def, username, NULL, check_nonempty),
+    STR("password_file", acdm_report_mail_def, password_file, NULL, check_dir),
+    STR("schedule", acdm_report_mail_def, schedule, "weekly", check_mail_schedule),
+    STR("format", acdm_report_mail_def, format, "xlsx", check_mail_format),
+};
+static const table mail_table = {"report mail settings", mail_settings, NSET(mail_settings),
+                                 sizeof(acdm_report_mail_def), mail_post};
+
 static const setting reports_settings[] = {
     STR("daily_export_dir", acdm_reports_def, daily_export_dir, NULL, check_dir),
     STR("daily_export_interval", acdm_reports_def, daily_export_interval, "1h", check_report_interval),
     INT("daily_export_delay_min", acdm_reports_def, daily_export_delay_min, 5, 0, 720),
+    {.name = "mail", .type = S_OBJECT, .off = offsetof(acdm_reports_def, mail), .sub = &mail_table},
 };
 static const table reports_table = {"report settings", reports_settings, NSET(reports_settings),
                                     sizeof(acdm_reports_def), NULL};

@@ -2,20 +2,26 @@
 bericht answered and completed with a topic, a quick drop, one abandoned, the agent not ready
 with a reason) read back per queue, channel, agent and topic as JSON, CSV and xlsx (a zip whose
 sheets hold the same figures) and PDF; supervisors and admins only; bad parameters are a 400 naming the
-parameter; the daily export for BI tools (reports.daily_export_dir, R29) writes yesterday's files."""
+parameter; the daily export for BI tools (reports.daily_export_dir, R29) writes yesterday's files;
+the weekly mail (reports.mail, R66) reaches a real SMTP peer on loopback with the reports attached."""
 import csv
 import datetime
 import io
 import json
 import os
+import email
+import email.policy
 import re
 import shutil
+import socketserver
+import subprocess
+import threading
 import time
 import zipfile
 import xml.etree.ElementTree as ET
 from zoneinfo import ZoneInfo
 
-from acdmtest import AcdmTestCase, PLUGINS, base_config, wait_until
+from acdmtest import ACDMD, AcdmTestCase, PLUGINS, base_config, wait_until
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 
@@ -52,6 +58,53 @@ def xlsx_sheets(data):
             rows.append(cells)
         out[sh.get("name")] = rows
     return out
+
+
+class SmtpSink(socketserver.ThreadingTCPServer):
+    """A minimal SMTP server on loopback that keeps every message it is given (no TLS, no auth)."""
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self):
+        self.messages = []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(h):
+                h.wfile.write(b"220 sink ESMTP\r\n")
+                env = {"rcpt": []}
+                while True:
+                    line = h.rfile.readline()
+                    if not line:
+                        return
+                    cmd = line.decode("ascii", "replace").strip()
+                    up = cmd.upper()
+                    if up.startswith("EHLO") or up.startswith("HELO"):
+                        h.wfile.write(b"250-sink\r\n250 8BITMIME\r\n")
+                    elif up.startswith("MAIL FROM:"):
+                        env["from"] = cmd[10:].strip()
+                        h.wfile.write(b"250 ok\r\n")
+                    elif up.startswith("RCPT TO:"):
+                        env["rcpt"].append(cmd[8:].strip())
+                        h.wfile.write(b"250 ok\r\n")
+                    elif up == "DATA":
+                        h.wfile.write(b"354 go on\r\n")
+                        data = []
+                        while True:
+                            l = h.rfile.readline()
+                            if l in (b".\r\n", b".\n", b""):
+                                break
+                            data.append(l[1:] if l.startswith(b"..") else l)
+                        env["data"] = b"".join(data)
+                        self.messages.append(dict(env))
+                        h.wfile.write(b"250 queued\r\n")
+                    elif up == "QUIT":
+                        h.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        h.wfile.write(b"250 ok\r\n")
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 class Reports(AcdmTestCase):
@@ -206,3 +259,46 @@ class Reports(AcdmTestCase):
         self.assertTrue(head.startswith("interval_start,interval_end,queue,offered"), head)
         self.assertFalse([f for f in os.listdir(out) if f.startswith(".")])   # no temporary files left
         d.stop()
+
+    def test_weekly_mail_with_the_reports_attached(self):
+        sink = SmtpSink()
+        self.addCleanup(sink.server_close)
+        self.addCleanup(sink.shutdown)
+        mail = {"smtp_url": "smtp://127.0.0.1:%d" % sink.server_address[1], "from": "acdm@gemeente.example",
+                "to": "petra@gemeente.example, teamleider@gemeente.example"}
+        d = self.start(reports={"mail": mail})
+        # at start last week's reports go out when that week was not mailed yet
+        wait_until(lambda: sink.messages, 20, what="the report mail")
+        m = sink.messages[0]
+        self.assertEqual(m["from"], "<acdm@gemeente.example>")
+        self.assertEqual(m["rcpt"], ["<petra@gemeente.example>", "<teamleider@gemeente.example>"])
+        msg = email.message_from_bytes(m["data"], policy=email.policy.default)
+        monday = datetime.datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+        monday -= datetime.timedelta(days=monday.weekday() + 7)
+        iso = monday.isocalendar()
+        self.assertEqual(msg["Subject"], "acdm rapportage week %d-W%02d" % (iso[0], iso[1]))
+        self.assertIn("petra@gemeente.example", msg["To"])
+        self.assertIn("per wachtrij", msg.get_body(("plain",)).get_content())
+        files = {p.get_filename(): p.get_content() for p in msg.iter_attachments()}
+        want = ["acdm-%s-%s-week.xlsx" % (k, monday.isoformat()) for k in ("queues", "channels", "agents", "topics")]
+        self.assertEqual(sorted(files), sorted(want))
+        sheets = xlsx_sheets(files[want[0]])
+        self.assertEqual(sheets["Rapport"][0][:3], ["interval_start", "interval_end", "queue"])
+        self.assertEqual(len(sheets["Rapport"]), 1 + 7 * 2)     # 7 days x 2 queues
+        self.assertTrue(sheets["Rapport"][1][0].startswith(monday.isoformat()), sheets["Rapport"][1])
+        # the week is remembered: a restart sends nothing again
+        d.stop()
+        d.start()
+        time.sleep(2.0)
+        self.assertEqual(len(sink.messages), 1)
+
+    def test_mail_config_errors_name_the_key(self):
+        d = self.daemon(base_config(self.empty_plugin_dir(), reports={"mail": {
+            "smtp_url": "http://mail.example", "from": "acdm", "to": "a@example.nl, <b@example.nl>",
+            "schedule": "daily"}}), start=False)
+        out = subprocess.run([ACDMD, "--check", "-c", d.config_path], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(out.returncode, 0)
+        for want in ("reports.mail.smtp_url: invalid SMTP URL", "reports.mail.from: expected e-mail addresses",
+                     "reports.mail.to: expected e-mail addresses", "reports.mail.schedule: expected \"weekly\" or \"monthly\""):
+            self.assertIn(want, out.stderr + out.stdout)
+

@@ -769,6 +769,25 @@ START_TEST(reports_daily_export)
     REJECT("{\"reports\":{\"daily_export_delay_min\":-1}}", "t.json: reports.daily_export_delay_min: -1 is out of range (0..720)");
     REJECT("{\"reports\":{\"daily_export_dir\":7}}", "t.json: reports.daily_export_dir: expected a string");
     REJECT("{\"reports\":{\"mail_to\":\"x\"}}", "unknown key \"mail_to\"");
+    /* the mail (R66) */
+    cfg = parse("{\"reports\":{\"mail\":{\"smtp_url\":\"smtps://mail.example.nl:465\",\"from\":\"acdm@example.nl\","
+                "\"to\":\"a@example.nl, b@example.nl\",\"username\":\"acdm\",\"password_file\":\"/etc/acdm/smtp.pw\"}}}");
+    ck_assert(cfg->reports.mail.enabled);
+    ck_assert_str_eq(cfg->reports.mail.schedule, "weekly");
+    ck_assert_str_eq(cfg->reports.mail.format, "xlsx");
+    ck_assert_str_eq(cfg->reports.mail.password_file, "/etc/acdm/smtp.pw");
+    acdm_config_free(cfg);
+    cfg = parse("{}");
+    ck_assert(!cfg->reports.mail.enabled);
+    acdm_config_free(cfg);
+    REJECT("{\"reports\":{\"mail\":{\"from\":\"a@example.nl\",\"to\":\"b@example.nl\"}}}",
+           "t.json: reports.mail: missing required key \"smtp_url\"");
+    REJECT("{\"reports\":{\"mail\":{\"smtp_url\":\"smtp://m\",\"from\":\"a@example.nl\",\"to\":\"b@example.nl,\"}}}",
+           "t.json: reports.mail.to: expected e-mail addresses");
+    REJECT("{\"reports\":{\"mail\":{\"smtp_url\":\"smtp://m\",\"from\":\"a@@example.nl\",\"to\":\"b@example.nl\"}}}",
+           "t.json: reports.mail.from: expected e-mail addresses");
+    REJECT("{\"reports\":{\"mail\":{\"smtp_url\":\"smtp://m\",\"from\":\"a@example.nl\",\"to\":\"b@example.nl\",\"format\":\"docx\"}}}",
+           "t.json: reports.mail.format: expected \"xlsx\", \"pdf\" or \"csv\", got \"docx\"");
 }
 END_TEST
 
