@@ -221,9 +221,14 @@ static void job_done(uv_work_t *w, int status)
         return;
     }
     if (j->too_big) {
-        acdm_http_problem(r, 413, "Content Too Large",
-                          "until: the export is larger than %u MiB; narrow the range, or use acdmctl export (it writes as it reads)",
-                          EXPORT_MAX_BYTES / (1024 * 1024));
+        if (j->report)
+            acdm_http_problem(r, 413, "Content Too Large",
+                              "interval: the report is larger than %u MiB; choose a larger interval or a shorter range",
+                              EXPORT_MAX_BYTES / (1024 * 1024));
+        else
+            acdm_http_problem(r, 413, "Content Too Large",
+                              "until: the export is larger than %u MiB; narrow the range, or use acdmctl export (it writes as it reads)",
+                              EXPORT_MAX_BYTES / (1024 * 1024));
         job_free(j);
         return;
     }

@@ -220,7 +220,9 @@ static void mail_done(uv_work_t *w, int status)
         acdm_log(ACDM_LOG_ERR, WHO, "report mail %s: %s (tried again after the next midnight or at start)",
                  j->period_id, j->err[0] ? j->err : "cancelled");
     } else {
-        if (!d->closed) acdm_store_kv_set(d->e->store, MAIL_NS, MAIL_KEY, j->period_id, strlen(j->period_id));
+        /* at shutdown the store is gone: the period is then mailed again at the next start */
+        if (!d->closed && !d->e->stopping && d->e->store)
+            acdm_store_kv_set(d->e->store, MAIL_NS, MAIL_KEY, j->period_id, strlen(j->period_id));
         acdm_log(ACDM_LOG_INFO, WHO, "report mail %s sent to %s", j->period_id, j->to);
     }
     mail_free(j);
