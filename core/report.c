@@ -50,6 +50,7 @@ struct acdm_report {
     int n_iv, cur;             /* cur: the interval of the last event (events come in order) */
     acdm_hmap series;          /* name -> series */
     acdm_hmap sl;              /* queue name -> int sl_seconds (malloc'd {int, name}) */
+    acdm_hmap titles;          /* queue / agent name -> malloc'd "name\0title" (the config's title / name) */
     acdm_hmap tracks;          /* bericht id -> track */
     char **reasons;            /* reason codes, in order of first use (config order first) */
     size_t n_reasons;
@@ -215,6 +216,24 @@ static cell *cell_of(series *s, int iv)
     return s->cells[iv];
 }
 
+static void add_title(acdm_report *r, const char *name, const char *title)
+{
+    if (!name || !title) return;
+    size_t n = strlen(name), t = strlen(title);
+    char *e = malloc(n + t + 2);
+    if (!e) return;
+    memcpy(e, name, n + 1);
+    memcpy(e + n + 1, title, t + 1);
+    if (acdm_hmap_put(&r->titles, e, e)) free(e);
+}
+
+/* A queue's title or an agent's name from the config; the key itself when it has none. */
+static const char *title_of(const acdm_report *r, const char *name)
+{
+    const char *e = acdm_hmap_get(&r->titles, name);
+    return e ? e + strlen(e) + 1 : name;
+}
+
 acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg)
 {
     acdm_report *r = calloc(1, sizeof *r);
@@ -222,6 +241,7 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
     r->rg = *rg;
     acdm_hmap_init(&r->series);
     acdm_hmap_init(&r->sl);
+    acdm_hmap_init(&r->titles);
     acdm_hmap_init(&r->tracks);
     int n = 0;
     for (int64_t t = rg->from_ms; t < rg->until_ms; t = next_bound(t, rg->interval_s)) n++;
@@ -249,6 +269,10 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
     }
     if (rg->kind == ACDM_REPORT_AGENTS)
         for (size_t i = 0; i < cfg->n_reasons; i++) reason_index(r, cfg->reasons[i].code);
+    for (size_t i = 0; rg->kind == ACDM_REPORT_QUEUES && i < cfg->n_queues; i++)
+        add_title(r, cfg->queues[i].name, cfg->queues[i].title);
+    for (size_t i = 0; rg->kind == ACDM_REPORT_AGENTS && i < cfg->n_agents; i++)
+        add_title(r, cfg->agents[i].id, cfg->agents[i].name);
     return r;
 }
 
@@ -279,6 +303,7 @@ void acdm_report_free(acdm_report *r)
     }
     free_map(&r->series, true);
     free_map(&r->sl, false);
+    free_map(&r->titles, false);
     free_map(&r->tracks, false);
     for (size_t i = 0; i < r->n_reasons; i++) free(r->reasons[i]);
     free(r->reasons);
@@ -582,11 +607,17 @@ static const char *const *fixed_cols(const acdm_report *r, size_t *n)
     }
 }
 
+/* Queues and agents have their title / name from the config as column 3 (after the key). */
+static bool titled(const acdm_report *r)
+{
+    return r->rg.kind == ACDM_REPORT_QUEUES || r->rg.kind == ACDM_REPORT_AGENTS;
+}
+
 size_t acdm_report_n_columns(const acdm_report *r)
 {
     size_t n;
     fixed_cols(r, &n);
-    return n + (r->rg.kind == ACDM_REPORT_AGENTS ? r->n_reasons : 0);
+    return n + titled(r) + (r->rg.kind == ACDM_REPORT_AGENTS ? r->n_reasons : 0);
 }
 
 const char *acdm_report_column(const acdm_report *r, size_t i)
@@ -594,6 +625,8 @@ const char *acdm_report_column(const acdm_report *r, size_t i)
     static _Thread_local char name[96];
     size_t n;
     const char *const *c = fixed_cols(r, &n);
+    if (titled(r) && i == 3) return r->rg.kind == ACDM_REPORT_AGENTS ? "name" : "title";
+    if (titled(r) && i > 3) i--;
     if (i < n) {
         if (strcmp(c[i], "#")) return c[i];
         return r->rg.kind == ACDM_REPORT_CHANNELS ? "channel" : "queue";
@@ -634,6 +667,8 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
         return;
     }
     if (i == 2) { v->t = V_STR; v->s = row->s->name; return; }
+    if (titled(r) && i == 3) { v->t = V_STR; v->s = title_of(r, row->s->name); return; }
+    if (titled(r) && i > 3) i--;      /* the figures' numbering below is without the title */
     switch (r->rg.kind) {
     case ACDM_REPORT_TOPICS: v_int(v, (int64_t)c->topics); return;
     case ACDM_REPORT_AGENTS:

@@ -143,11 +143,18 @@ int acdm_report_pdf(acdm_report *r, acdm_buf *out, char *err, size_t errlen)
     c.cols = cols;
     c.x = xs;
     c.w = ws;
-    /* the time and the key get room; the figures share the rest */
-    float rest = PAGE_W - 2 * MARGIN - 70 - 90, each = c.n_cols > 2 ? rest / (float)(c.n_cols - 2) : rest;
+    /* the time, the key and its title get room; the figures share the rest */
+    float fixed = 0;
+    size_t n_fixed = 0;
+    for (size_t i = 0; i < c.n_cols; i++) {
+        const char *name = acdm_report_column(r, cols[i]);
+        ws[i] = i < 2 ? 70 : (!strcmp(name, "title") || !strcmp(name, "name")) ? 90 : 0;
+        if (ws[i] > 0) { fixed += ws[i]; n_fixed++; }
+    }
+    float each = c.n_cols > n_fixed ? (PAGE_W - 2 * MARGIN - fixed) / (float)(c.n_cols - n_fixed) : 0;
     float x = MARGIN;
     for (size_t i = 0; i < c.n_cols; i++) {
-        ws[i] = i == 0 ? 70 : i == 1 ? 90 : each;
+        if (ws[i] <= 0) ws[i] = each;
         xs[i] = x;
         x += ws[i];
     }

@@ -188,10 +188,10 @@ class Reports(AcdmTestCase):
         sheets = xlsx_sheets(r.body)
         self.assertEqual(list(sheets), ["Rapport", "Totaal"])
         head = sheets["Rapport"][0]
-        self.assertEqual(head[:4], ["interval_start", "interval_end", "queue", "offered"])
+        self.assertEqual(head[:5], ["interval_start", "interval_end", "queue", "title", "offered"])
         alg_row = dict(zip(head, sheets["Rapport"][1]))
-        self.assertEqual((alg_row["queue"], alg_row["offered"], alg_row["abandoned"], alg_row["quick_drops"],
-                          alg_row["service_level_pct"]), ("algemeen", 3.0, 1.0, 1.0, 50.0), alg_row)
+        self.assertEqual((alg_row["queue"], alg_row["title"], alg_row["offered"], alg_row["abandoned"], alg_row["quick_drops"],
+                          alg_row["service_level_pct"]), ("algemeen", "Algemene vragen", 3.0, 1.0, 1.0, 50.0), alg_row)
         self.assertEqual(dict(zip(head, sheets["Totaal"][2]))["queue"], "vergunningen")
 
         # PDF: printable, the figures as text on the page
@@ -209,7 +209,7 @@ class Reports(AcdmTestCase):
         ag = self.report("kind=agents&period=day&interval=1d", sup).json
         self.assertIn("not_ready_pauze_s", ag["columns"])
         a1 = [t for t in ag["totals"] if t["agent"] == "agent1"][0]
-        self.assertEqual((a1["offered"], a1["accepted"], a1["handled"]), (1, 1, 1), a1)
+        self.assertEqual((a1["name"], a1["offered"], a1["accepted"], a1["handled"]), ("Anouk", 1, 1, 1), a1)
         self.assertGreaterEqual(a1["handle_time_s"], 1.0)
         self.assertGreater(a1["not_ready_pauze_s"], 0.0)     # still not ready: counted up to now
         self.assertGreater(a1["ready_s"], 0.0)
@@ -256,7 +256,7 @@ class Reports(AcdmTestCase):
         self.assertTrue(j["from"].startswith(y), j["from"])
         self.assertIn(len(j["rows"]), (46, 48, 50))         # two queues, hourly, yesterday in local time
         head = open(os.path.join(out, "acdm-queues-%s.csv" % y)).readline()
-        self.assertTrue(head.startswith("interval_start,interval_end,queue,offered"), head)
+        self.assertTrue(head.startswith("interval_start,interval_end,queue,title,offered"), head)
         self.assertFalse([f for f in os.listdir(out) if f.startswith(".")])   # no temporary files left
         d.stop()
 

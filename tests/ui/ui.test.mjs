@@ -691,8 +691,9 @@ test('reports: from the dashboard by keyboard, a day per queue with the work don
   const totals = page.locator('#rep-totals');
   await until(async () => (await totals.locator('tbody tr').count()) >= 3, 'the totals per queue');
   const row = totals.locator('tbody tr', { has: page.locator('th', { hasText: /^vergunningen$/ }) });
-  await until(async () => Number(await row.locator('td').nth(0).textContent()) >= 1, 'vergunningen offered >= 1');
-  assert.equal(await totals.locator('thead th').nth(1).textContent(), 'Aangeboden');
+  await until(async () => Number(await row.locator('td').nth(1).textContent()) >= 1, 'vergunningen offered >= 1');
+  assert.equal(await totals.locator('thead th').nth(1).textContent(), 'Naam');
+  assert.equal(await totals.locator('thead th').nth(2).textContent(), 'Aangeboden');
   assert.ok((await page.locator('#rep-status').textContent()).startsWith('Rapport van'));
   await shot(page, 'reports-queues');
   const ax = await seriousAxe(page);
@@ -709,7 +710,7 @@ test('reports: from the dashboard by keyboard, a day per queue with the work don
   const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('#rep-csv').click()]);
   assert.match(dl.suggestedFilename(), /^acdm-agents-.*\.csv$/);
   const csv = fs.readFileSync(await dl.path(), 'utf8');
-  assert.ok(csv.startsWith('interval_start,interval_end,agent,offered,accepted'), csv.slice(0, 80));
+  assert.ok(csv.startsWith('interval_start,interval_end,agent,name,offered,accepted'), csv.slice(0, 80));
   // English
   await page.locator('#lang').click();
   await page.getByRole('heading', { name: 'Reports', level: 1 }).waitFor();

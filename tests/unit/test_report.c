@@ -13,8 +13,8 @@
 static acdm_config *CFG;
 
 static const char *CFG_JSON =
-    "{\"queues\":[{\"name\":\"q1\",\"sl_seconds\":10},{\"name\":\"q2\",\"sl_seconds\":20}],"
-    "\"agents\":[{\"id\":\"a1\",\"queues\":[\"q1\"]},{\"id\":\"a2\",\"queues\":[\"q2\"]}],"
+    "{\"queues\":[{\"name\":\"q1\",\"title\":\"Vragen, algemeen\",\"sl_seconds\":10},{\"name\":\"q2\",\"sl_seconds\":20}],"
+    "\"agents\":[{\"id\":\"a1\",\"name\":\"Anna\",\"queues\":[\"q1\"]},{\"id\":\"a2\",\"queues\":[\"q2\"]}],"
     "\"reason_codes\":[{\"code\":\"pauze\",\"label\":\"Pauze\"},{\"code\":\"overleg\",\"label\":\"Overleg\"}],"
     "\"channels\":[{\"name\":\"web1\",\"plugin\":\"webchat\",\"queue\":\"q1\"}]}";
 
@@ -105,6 +105,8 @@ START_TEST(queues_per_quarter)
     expect(r, false, 0, "interval_start", "2026-11-20T08:00:00+01:00");
     expect(r, false, 0, "interval_end", "2026-11-20T08:15:00+01:00");
     expect(r, false, 0, "queue", "q1");
+    expect(r, false, 0, "title", "Vragen, algemeen");   /* the config's title; the name without one */
+    expect(r, false, 1, "title", "q2");
     expect(r, false, 0, "offered", "2");
     expect(r, false, 0, "answered", "1");
     expect(r, false, 0, "answered_in_sl", "1");
@@ -190,6 +192,7 @@ START_TEST(agents_and_not_ready_reasons)
     /* a1 in all four quarters (state time), a2 in the second (b2) */
     ck_assert_uint_eq(acdm_report_n_rows(r, false), 5);
     expect(r, false, 0, "agent", "a1");
+    expect(r, false, 0, "name", "Anna");
     expect(r, false, 0, "offered", "1");
     expect(r, false, 0, "accepted", "1");
     expect(r, false, 0, "handled", "1");
@@ -333,12 +336,12 @@ START_TEST(written_as_csv_json_xlsx_pdf)
     acdm_buf b = {0};
     char err[256];
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_CSV, &b, NULL, err, sizeof err), 0);
-    static const char head[] = "interval_start,interval_end,queue,offered,answered,abandoned,quick_drops,"
+    static const char head[] = "interval_start,interval_end,queue,title,offered,answered,abandoned,quick_drops,"
                                "transfers,answered_in_sl,service_level_pct,asa_s,longest_wait_s,handled,aht_s,"
                                "handle_time_s\r\n";
     ck_assert_msg(!strncmp(b.buf, head, sizeof head - 1), "%s", b.buf);
-    ck_assert_ptr_nonnull(strstr(b.buf, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q1,2,1,0,0,0,1,100.0,8.0,8.0,1,232.0,232.0\r\n"));
-    ck_assert_ptr_nonnull(strstr(b.buf, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q2,0,0,0,0,0,0,,,0.0,0,,0.0\r\n"));
+    ck_assert_ptr_nonnull(strstr(b.buf, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q1,\"Vragen, algemeen\",2,1,0,0,0,1,100.0,8.0,8.0,1,232.0,232.0\r\n"));
+    ck_assert_ptr_nonnull(strstr(b.buf, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q2,q2,0,0,0,0,0,0,,,0.0,0,,0.0\r\n"));
     acdm_buf_free(&b);
 
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_JSON, &b, NULL, err, sizeof err), 0);
