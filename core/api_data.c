@@ -129,7 +129,8 @@ typedef struct {
     int64_t since, until;
     acdm_export_format f;
     bool audit;
-    acdm_report *report;      /* a report (else an export or the audit log) */
+    bool is_report;           /* a report (else an export or the audit log) */
+    acdm_report *report;      /* until the worker has written it */
     acdm_report_format rf;
     acdm_report_kind report_kind;
     int interval_s;
@@ -167,9 +168,11 @@ static int audit_row(void *user, int64_t id, const acdm_event_row *ev)
 static void job_run(uv_work_t *w)
 {
     data_job *j = w->data;
-    if (j->report) {
+    if (j->is_report) {
         j->n = acdm_report_read(j->report, j->db, acdm_now_ms(), j->err, sizeof j->err);
         if (j->n >= 0 && acdm_report_write(j->report, j->rf, &j->b, NULL, j->err, sizeof j->err)) j->n = ACDM_EIO;
+        acdm_report_free(j->report);   /* here: a big report has many cells to free, not the loop's work */
+        j->report = NULL;
         if (j->b.len > EXPORT_MAX_BYTES) j->too_big = true;
         return;
     }
@@ -212,16 +215,16 @@ static void job_done(uv_work_t *w, int status)
         return;
     }
     acdm_req *r = j->r;
-    const char *what = j->report ? "report" : j->audit ? "audit" : "export";
+    const char *what = j->is_report ? "report" : j->audit ? "audit" : "export";
     if (status || j->n < 0 || j->b.oom) {
         if (j->n < 0) acdm_log(ACDM_LOG_ERR, WHO, "%s: %s", what, j->err);
-        acdm_http_problem(r, 500, j->report ? "Report failed" : j->audit ? "Audit log not read" : "Export failed", "%s",
+        acdm_http_problem(r, 500, j->is_report ? "Report failed" : j->audit ? "Audit log not read" : "Export failed", "%s",
                           j->b.oom ? "out of memory" : "the event log could not be read (see the log)");
         job_free(j);
         return;
     }
     if (j->too_big) {
-        if (j->report)
+        if (j->is_report)
             acdm_http_problem(r, 413, "Content Too Large",
                               "interval: the report is larger than %u MiB; choose a larger interval or a shorter range",
                               EXPORT_MAX_BYTES / (1024 * 1024));
@@ -238,7 +241,7 @@ static void job_done(uv_work_t *w, int status)
         return;
     }
     char name[160], a[48], z[48], target[112];
-    if (j->report) {
+    if (j->is_report) {
         static const char *const ext[] = {"json", "csv", "xlsx", "pdf"};
         acdm_time_iso(j->since, a);
         snprintf(name, sizeof name, "attachment; filename=\"acdm-%s-%.10s-%s.%s\"", acdm_report_kind_name(j->report_kind),
@@ -333,6 +336,7 @@ static void get_reports(void *user, acdm_req *r)
     if (j) j->report = acdm_report_new(&rg, acdm_model_config(e->model));   /* the config read here, on the loop */
     if (!j || !j->report) { free(j); acdm_http_problem(r, 500, "Out of memory", "try again"); return; }
     j->who = who;
+    j->is_report = true;
     j->rf = (acdm_report_format)f;
     j->report_kind = rg.kind;
     j->interval_s = rg.interval_s;

@@ -110,6 +110,8 @@ static void job_run(uv_work_t *w)
             if (rc) return;
             j->files++;
         }
+        acdm_report_free(j->reports[k]);   /* on the worker: many cells to free */
+        j->reports[k] = NULL;
     }
 }
 
@@ -208,7 +210,11 @@ static void mail_run(uv_work_t *w)
                            .n_parts = N_KINDS};
         j->rc = acdm_report_mail_send(&m, j->err, sizeof j->err);
     }
-    for (int k = 0; k < N_KINDS; k++) acdm_buf_free(&b[k]);
+    for (int k = 0; k < N_KINDS; k++) {
+        acdm_buf_free(&b[k]);
+        acdm_report_free(j->reports[k]);   /* on the worker: many cells to free */
+        j->reports[k] = NULL;
+    }
 }
 
 static void mail_done(uv_work_t *w, int status)
