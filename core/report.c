@@ -574,9 +574,15 @@ static int read_row(void *user, int64_t id, const acdm_event_row *ev)
 
 int acdm_report_read(acdm_report *r, const char *db_path, int64_t now_ms, char *err, size_t errlen)
 {
+    /* only the events a kind counts from (what acdm_report_add looks at) */
+    static const char *const q_types[] = {"queued", "accepted", "transferred", "done", "abandoned", NULL};
+    static const char *const a_types[] = {"queued", "offered", "accepted", "rejected", "timeout", "transferred",
+                                          "wrapup_start", "done", "abandoned", "agent_state", NULL};
+    static const char *const t_types[] = {"topics", NULL};
+    const char *const *types = r->rg.kind == ACDM_REPORT_AGENTS ? a_types : r->rg.kind == ACDM_REPORT_TOPICS ? t_types : q_types;
     read_ctx c = {r, 0};
-    int n = acdm_export_read(db_path, r->rg.from_ms - ACDM_REPORT_WARMUP_MS, r->rg.until_ms, false,
-                             read_row, &c, err, errlen);
+    int n = acdm_export_read_types(db_path, r->rg.from_ms - ACDM_REPORT_WARMUP_MS, r->rg.until_ms, types,
+                                   read_row, &c, err, errlen);
     if (n < 0) return n;
     acdm_report_end(r, now_ms);
     return n;
