@@ -63,7 +63,8 @@ int acdm_report_mail_send(const acdm_mail_msg *m, char *err, size_t errlen)
         curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
         curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-        curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);   /* STARTTLS when the server offers it */
+        /* STARTTLS when the server offers it; required when signing in (no password in clear) */
+        curl_easy_setopt(c, CURLOPT_USE_SSL, (long)(m->username || m->password ? CURLUSESSL_ALL : CURLUSESSL_TRY));
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         if (m->username) curl_easy_setopt(c, CURLOPT_USERNAME, m->username);

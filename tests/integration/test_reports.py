@@ -292,6 +292,20 @@ class Reports(AcdmTestCase):
         time.sleep(2.0)
         self.assertEqual(len(sink.messages), 1)
 
+    def test_mail_with_a_password_needs_tls(self):
+        sink = SmtpSink()                     # offers no STARTTLS
+        self.addCleanup(sink.server_close)
+        self.addCleanup(sink.shutdown)
+        pw = os.path.join(self.tmp, "smtp.pw")
+        with open(pw, "w") as f:
+            f.write("geheim\n")
+        d = self.start(reports={"mail": {"smtp_url": "smtp://127.0.0.1:%d" % sink.server_address[1],
+                                         "from": "acdm@gemeente.example", "to": "petra@gemeente.example",
+                                         "username": "acdm", "password_file": pw}})
+        wait_until(lambda: "report mail weekly:" in d.stderr(), 20, what="the mail's log line")
+        self.assertIn("tried again", d.stderr())
+        self.assertEqual(sink.messages, [])   # nothing sent, the password never left in clear
+
     def test_mail_config_errors_name_the_key(self):
         d = self.daemon(base_config(self.empty_plugin_dir(), reports={"mail": {
             "smtp_url": "http://mail.example", "from": "acdm", "to": "a@example.nl, <b@example.nl>",
