@@ -296,6 +296,14 @@ START_TEST(periods_in_local_time)
     expect(r, false, 4, "interval_start", "2026-10-25T02:00:00+02:00");
     expect(r, false, 6, "interval_start", "2026-10-25T02:00:00+01:00");
     acdm_report_free(r);
+    /* the day the clocks go forward has 23 hours: 92 quarters per queue, 02:00 never shows */
+    ck_assert_int_eq(acdm_report_params(NULL, "2026-03-29", NULL, "day", "15m", now, &rg, err, sizeof err), 0);
+    r = acdm_report_new(&rg, CFG);
+    acdm_report_end(r, now);
+    ck_assert_uint_eq(acdm_report_n_rows(r, false), 184);
+    expect(r, false, 14, "interval_start", "2026-03-29T01:45:00+01:00");
+    expect(r, false, 16, "interval_start", "2026-03-29T03:00:00+02:00");
+    acdm_report_free(r);
     /* a from that is not on the grid starts at its interval */
     ck_assert_int_eq(acdm_report_params(NULL, "2026-11-20T08:07", "2026-11-20T09:00", NULL, "15m", now, &rg, err, sizeof err), 0);
     ck_assert_int_eq(rg.from_ms, at("08:00:00"));
