@@ -1,13 +1,13 @@
 # Makefile -- `make run` builds and starts acdmd; `make test` builds and runs every test;
 # `make bench` runs the benchmarks. Missing Debian packages are installed by scripts/deps.sh.
 
-PKGS      := libwebsockets jansson libcurl sqlite3 libuv libcrypto
+PKGS      := libwebsockets jansson libcurl sqlite3 libuv libcrypto xlsxwriter
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN      := -Wall -Wextra -Werror
 CSTD      := -std=c11 -D_GNU_SOURCE
 CFLAGS_BASE := $(CSTD) $(WARN) -Icore -Icore/include $(PKG_CFLAGS) -MMD -MP
-LIBS      := $(PKG_LIBS) -ldl -lpthread -lm
+LIBS      := $(PKG_LIBS) -lhpdf -ldl -lpthread -lm
 REL_FLAGS := -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

@@ -1,7 +1,9 @@
-/* acdmctl.c -- the operators' command-line client: status, reload, queue open/close, plugins, tokens. */
+/* acdmctl.c -- the operators' command-line client: status, reload, queue open/close, plugins, tokens,
+ * export and reports from the store. */
 #include "acdm.h"
 #include "config.h"
 #include "export.h"
+#include "report.h"
 #include "schedule.h"
 #include "store.h"
 
@@ -29,6 +31,10 @@ static void usage(FILE *f)
             "                               the event log (at most 31 days) from the store, to FILE or\n"
             "                               stdout; TIME is ISO 8601 (2026-11-01, 2026-11-01T08:00:00Z)\n"
             "                               or epoch ms; works with or without a running acdmd\n"
+            "  report [--kind queues|channels|agents|topics] [--period day|week|month|quarter]\n"
+            "         [--from TIME] [--until TIME] [--interval 15m|1h|1d] [--format json|csv|xlsx|pdf] [FILE]\n"
+            "                               a report (as GET /api/v1/reports) from the store, to FILE\n"
+            "                               or stdout; with or without a running acdmd\n"
             "  token create --role ROLE --name NAME\n"
             "                               print a new API token (roles: admin, supervisor, agent,\n"
             "                               channel:<instance>; for agent, NAME is the agent id)\n"
@@ -167,6 +173,40 @@ static int export_events(const char *data_dir, const char *since, const char *un
     return ret;
 }
 
+/* A report (report.h) from the store itself, like export_events. */
+static int report_file(const acdm_config *cfg, const char *data_dir, const char *kind, const char *period,
+                       const char *from, const char *until, const char *interval, const char *format,
+                       const char *file)
+{
+    int f = acdm_report_format_parse(format);
+    if (f < 0) { fprintf(stderr, "acdmctl: --format: expected json, csv, xlsx or pdf, got \"%s\"\n", format); return 2; }
+    if ((f == ACDM_REPORT_XLSX || f == ACDM_REPORT_PDF) && !file) { fprintf(stderr, "acdmctl: --format %s: give a FILE to write\n", format); return 2; }
+    acdm_report_range rg;
+    char err[512];
+    if (acdm_report_params(kind, from, until, period, interval, acdm_now_ms(), &rg, err, sizeof err)) {
+        fprintf(stderr, "acdmctl: --%s\n", err);
+        return 2;
+    }
+    char db[1024];
+    struct stat stt;
+    snprintf(db, sizeof db, "%s/acdm.db", data_dir);
+    if (stat(db, &stt)) { fprintf(stderr, "acdmctl: report: no store at %s\n", db); return 1; }
+    acdm_report *r = acdm_report_new(&rg, cfg);
+    acdm_buf b = {0};
+    int n = r ? acdm_report_read(r, db, acdm_now_ms(), err, sizeof err) : ACDM_ENOMEM;
+    if (n >= 0 && acdm_report_write(r, (acdm_report_format)f, &b, NULL, err, sizeof err)) n = ACDM_EIO;
+    acdm_report_free(r);
+    FILE *out = n >= 0 ? (file ? fopen(file, "wb") : stdout) : NULL;
+    bool ok = out && fwrite(b.buf ? b.buf : "", 1, b.len, out) == b.len;
+    if (out && file) ok = fclose(out) == 0 && ok;
+    else if (out) fflush(stdout);
+    acdm_buf_free(&b);
+    if (n < 0) { fprintf(stderr, "acdmctl: report failed: %s\n", n == ACDM_ENOMEM ? "out of memory" : err); return 1; }
+    if (!ok) { fprintf(stderr, "acdmctl: report: cannot write %s\n", file ? file : "stdout"); return 1; }
+    if (file) printf("report over %d events written to %s\n", n, file);
+    return 0;
+}
+
 /* Online backup with SQLite's backup API: a consistent copy while acdmd keeps writing (WAL). */
 static int backup(const char *src, const char *dst)
 {
@@ -200,13 +240,16 @@ static int backup(const char *src, const char *dst)
 int main(int argc, char **argv)
 {
     const char *config = "conf/acdm.json", *url = NULL, *data_dir = NULL, *role = NULL, *name = NULL;
-    const char *since = NULL, *until = NULL, *format = "json";
+    const char *since = NULL, *until = NULL, *format = "json", *kind = NULL, *period = NULL, *from = NULL,
+               *interval = NULL;
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'}, {"url", required_argument, 0, 'u'},
         {"data-dir", required_argument, 0, 'd'}, {"role", required_argument, 0, 'r'},
         {"name", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'},
         {"since", required_argument, 0, 'S'}, {"until", required_argument, 0, 'U'},
-        {"format", required_argument, 0, 'F'}, {0, 0, 0, 0}};
+        {"format", required_argument, 0, 'F'}, {"kind", required_argument, 0, 'K'},
+        {"period", required_argument, 0, 'P'}, {"from", required_argument, 0, 'R'},
+        {"interval", required_argument, 0, 'I'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "+c:u:d:h", lo, NULL)) != -1) {
         switch (c) {
@@ -235,6 +278,10 @@ int main(int argc, char **argv)
         else if (c == 'S') since = optarg;
         else if (c == 'U') until = optarg;
         else if (c == 'F') format = optarg;
+        else if (c == 'K') kind = optarg;
+        else if (c == 'P') period = optarg;
+        else if (c == 'R') from = optarg;
+        else if (c == 'I') interval = optarg;
     }
     const char *arg2 = optind < sub_argc ? sub_argv[optind] : NULL;
     const char *arg3 = optind + 1 < sub_argc ? sub_argv[optind + 1] : NULL;
@@ -289,6 +336,13 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "export")) {
         if (acdm_set_timezone(cfg->timezone)) fprintf(stderr, "acdmctl: unknown timezone %s; times without a zone are UTC\n", cfg->timezone);
         ret = export_events(data_dir, since, until, format, arg2);
+        acdm_config_free(cfg);
+        return ret;
+    }
+
+    if (!strcmp(cmd, "report")) {
+        if (acdm_set_timezone(cfg->timezone)) fprintf(stderr, "acdmctl: unknown timezone %s; times are UTC\n", cfg->timezone);
+        ret = report_file(cfg, data_dir, kind, period, from, until, interval, format, arg2);
         acdm_config_free(cfg);
         return ret;
     }

@@ -1,9 +1,10 @@
 /* api_data.c -- REST routes over stored data: the customer view (Klantbeeld), the event-log
- * export (R29/R65) and the audit log (R32). */
+ * export (R29/R65), the reports (R28) and the audit log (R32). */
 #include "api_super.h"
 #include "engine.h"
 #include "export.h"
 #include "log.h"
+#include "report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +107,9 @@ static void get_customer_history(void *user, acdm_req *r)
     acdm_http_reply_json(r, 200, j);
 }
 
-/* ------------------------------------------------------------------ export and audit
+/* ------------------------------------------------------------------ export, reports and audit
  *
- * Both read the event log on a worker thread through a read-only connection of their own
+ * All three read the event log on a worker thread through a read-only connection of their own
  * (a month of events must not hold up routing on the loop thread) and reply from the loop
  * thread when done. At most MAX_JOBS run at once; the answer is built in memory, at most
  * EXPORT_MAX_BYTES (acdmctl export writes as it reads, for anything larger).
@@ -128,6 +129,11 @@ typedef struct {
     int64_t since, until;
     acdm_export_format f;
     bool audit;
+    bool is_report;           /* a report (else an export or the audit log) */
+    acdm_report *report;      /* until the worker has written it */
+    acdm_report_format rf;
+    acdm_report_kind report_kind;
+    int interval_s;
     /* results (worker) */
     acdm_buf b;
     json_t *items;
@@ -162,6 +168,14 @@ static int audit_row(void *user, int64_t id, const acdm_event_row *ev)
 static void job_run(uv_work_t *w)
 {
     data_job *j = w->data;
+    if (j->is_report) {
+        j->n = acdm_report_read(j->report, j->db, acdm_now_ms(), j->err, sizeof j->err);
+        if (j->n >= 0 && acdm_report_write(j->report, j->rf, &j->b, NULL, j->err, sizeof j->err)) j->n = ACDM_EIO;
+        acdm_report_free(j->report);   /* here: a big report has many cells to free, not the loop's work */
+        j->report = NULL;
+        if (j->b.len > EXPORT_MAX_BYTES) j->too_big = true;
+        return;
+    }
     if (j->audit) {
         j->items = json_array();
         j->n = acdm_export_read(j->db, j->since, j->until, true, audit_row, j, j->err, sizeof j->err);
@@ -185,6 +199,7 @@ static void job_run(uv_work_t *w)
 
 static void job_free(data_job *j)
 {
+    acdm_report_free(j->report);
     acdm_buf_free(&j->b);
     free(j->db);
     free(j);
@@ -200,17 +215,23 @@ static void job_done(uv_work_t *w, int status)
         return;
     }
     acdm_req *r = j->r;
+    const char *what = j->is_report ? "report" : j->audit ? "audit" : "export";
     if (status || j->n < 0 || j->b.oom) {
-        if (j->n < 0) acdm_log(ACDM_LOG_ERR, WHO, "%s: %s", j->audit ? "audit" : "export", j->err);
-        acdm_http_problem(r, 500, j->audit ? "Audit log not read" : "Export failed", "%s",
+        if (j->n < 0) acdm_log(ACDM_LOG_ERR, WHO, "%s: %s", what, j->err);
+        acdm_http_problem(r, 500, j->is_report ? "Report failed" : j->audit ? "Audit log not read" : "Export failed", "%s",
                           j->b.oom ? "out of memory" : "the event log could not be read (see the log)");
         job_free(j);
         return;
     }
     if (j->too_big) {
-        acdm_http_problem(r, 413, "Content Too Large",
-                          "until: the export is larger than %u MiB; narrow the range, or use acdmctl export (it writes as it reads)",
-                          EXPORT_MAX_BYTES / (1024 * 1024));
+        if (j->is_report)
+            acdm_http_problem(r, 413, "Content Too Large",
+                              "interval: the report is larger than %u MiB; choose a larger interval or a shorter range",
+                              EXPORT_MAX_BYTES / (1024 * 1024));
+        else
+            acdm_http_problem(r, 413, "Content Too Large",
+                              "until: the export is larger than %u MiB; narrow the range, or use acdmctl export (it writes as it reads)",
+                              EXPORT_MAX_BYTES / (1024 * 1024));
         job_free(j);
         return;
     }
@@ -220,6 +241,17 @@ static void job_done(uv_work_t *w, int status)
         return;
     }
     char name[160], a[48], z[48], target[112];
+    if (j->is_report) {
+        static const char *const ext[] = {"json", "csv", "xlsx", "pdf"};
+        acdm_time_iso(j->since, a);
+        snprintf(name, sizeof name, "attachment; filename=\"acdm-%s-%.10s-%s.%s\"", acdm_report_kind_name(j->report_kind),
+                 a, acdm_report_interval_name(j->interval_s), ext[j->rf & 3]);
+        acdm_http_add_header(r, "Content-Disposition", name);
+        acdm_log(ACDM_LOG_INFO, WHO, "report %s over %d events by %s", acdm_report_kind_name(j->report_kind), j->n, j->who.name);
+        acdm_http_reply(r, 200, acdm_report_content_type(j->rf), j->b.buf ? j->b.buf : "", j->b.len);
+        job_free(j);
+        return;
+    }
     acdm_time_iso(j->since, a);
     acdm_time_iso(j->until, z);
     snprintf(name, sizeof name, "attachment; filename=\"acdm-events-%.10s-%.10s.%s\"", a, z,
@@ -232,7 +264,28 @@ static void job_done(uv_work_t *w, int status)
     job_free(j);
 }
 
-/* Validates the range and queues the job; replies itself on bad input or when busy. */
+/* Queues the job j (its range and report set); replies itself when busy or on failure. */
+static void job_queue(acdm_engine *e, acdm_req *r, data_job *j)
+{
+    if (jobs_running >= MAX_JOBS) {
+        acdm_http_add_header(r, "Retry-After", "5");
+        acdm_http_problem(r, 503, "Busy", "%d exports or reports are running; retry in a few seconds", jobs_running);
+        job_free(j);
+        return;
+    }
+    j->e = e;
+    j->r = r;
+    j->db = strdup(acdm_store_db_path(e->store));
+    j->work.data = j;
+    if (!j->db || uv_queue_work(&e->loop, &j->work, job_run, job_done)) {
+        acdm_http_problem(r, 500, "Export failed", "could not start the export");
+        job_free(j);
+        return;
+    }
+    jobs_running++;
+}
+
+/* Validates the range and queues an export or audit job; replies itself on bad input. */
 static void job_start(acdm_engine *e, acdm_req *r, const acdm_principal *who, bool audit, acdm_export_format f)
 {
     data_job *j = calloc(1, sizeof *j);
@@ -244,26 +297,10 @@ static void job_start(acdm_engine *e, acdm_req *r, const acdm_principal *who, bo
         free(j);
         return;
     }
-    if (jobs_running >= MAX_JOBS) {
-        acdm_http_add_header(r, "Retry-After", "5");
-        acdm_http_problem(r, 503, "Busy", "%d exports are running; retry in a few seconds", jobs_running);
-        free(j);
-        return;
-    }
-    j->e = e;
-    j->r = r;
     j->who = *who;
     j->f = f;
     j->audit = audit;
-    j->db = strdup(acdm_store_db_path(e->store));
-    j->work.data = j;
-    if (!j->db || uv_queue_work(&e->loop, &j->work, job_run, job_done)) {
-        acdm_http_problem(r, 500, "Export failed", "could not start the export");
-        free(j->db);
-        free(j);
-        return;
-    }
-    jobs_running++;
+    job_queue(e, r, j);
 }
 
 static void get_events(void *user, acdm_req *r)
@@ -275,6 +312,37 @@ static void get_events(void *user, acdm_req *r)
     int f = acdm_export_format_parse(fs);
     if (f < 0) { acdm_http_problem(r, 400, "Invalid parameter", "format: expected json or csv, got \"%.40s\"", fs); return; }
     job_start(e, r, &who, false, (acdm_export_format)f);
+}
+
+/* GET /api/v1/reports: figures per queue, channel, agent or topic (report.h), computed on a
+ * worker thread like the export. */
+static void get_reports(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!allowed(e, r, "admin supervisor", &who)) return;
+    const char *fs = acdm_req_query(r, "format");
+    int f = acdm_report_format_parse(fs);
+    if (f < 0) { acdm_http_problem(r, 400, "Invalid parameter", "format: expected json, csv, xlsx or pdf, got \"%.40s\"", fs); return; }
+    acdm_report_range rg;
+    char err[256];
+    if (acdm_report_params(acdm_req_query(r, "kind"), acdm_req_query(r, "from"), acdm_req_query(r, "until"),
+                           acdm_req_query(r, "period"), acdm_req_query(r, "interval"), acdm_now_ms(), &rg,
+                           err, sizeof err)) {
+        acdm_http_problem(r, 400, "Invalid parameter", "%s", err);
+        return;
+    }
+    data_job *j = calloc(1, sizeof *j);
+    if (j) j->report = acdm_report_new(&rg, acdm_model_config(e->model));   /* the config read here, on the loop */
+    if (!j || !j->report) { free(j); acdm_http_problem(r, 500, "Out of memory", "try again"); return; }
+    j->who = who;
+    j->is_report = true;
+    j->rf = (acdm_report_format)f;
+    j->report_kind = rg.kind;
+    j->interval_s = rg.interval_s;
+    j->since = rg.from_ms;
+    j->until = rg.until_ms;
+    job_queue(e, r, j);
 }
 
 static void get_audit(void *user, acdm_req *r)
@@ -290,6 +358,7 @@ int acdm_api_data_register(acdm_engine *e)
     acdm_http *h = e->http;
     acdm_http_route(h, "GET", "/api/v1/customers/{address}/history", get_customer_history, e);
     acdm_http_route(h, "GET", "/api/v1/events", get_events, e);
+    acdm_http_route(h, "GET", "/api/v1/reports", get_reports, e);
     acdm_http_route(h, "GET", "/api/v1/audit", get_audit, e);
     return 0;
 }

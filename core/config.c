@@ -436,6 +436,92 @@ static const table screen_pop_table = {"screen-pop settings", screen_pop_setting
                                        NSET(screen_pop_settings), sizeof(acdm_screen_pop_def),
                                        screen_pop_post};
 
+static bool check_report_interval(ctx *c, const char *s)
+{
+    if (!strcmp(s, "15m") || !strcmp(s, "1h") || !strcmp(s, "1d")) return true;
+    err(c, "expected \"15m\", \"1h\" or \"1d\", got \"%.40s\"", s);
+    return false;
+}
+
+static bool check_dir(ctx *c, const char *s)
+{
+    if (!check_nonempty(c, s)) return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20) { err(c, "a folder name without control characters, got \"%.80s\"", s); return false; }
+    return true;
+}
+
+static bool check_smtp_url(ctx *c, const char *s)
+{
+    if ((!strncmp(s, "smtp://", 7) || !strncmp(s, "smtps://", 8)) && strlen(s) <= MAX_TEXT && !strpbrk(s, " \t\r\n"))
+        return true;
+    err(c, "invalid SMTP URL \"%.80s\" (expected smtp://host:port or smtps://host:port)", s);
+    return false;
+}
+
+/* One address or a comma-separated list: each "local@domain" (spaces around are allowed). */
+static bool check_addresses(ctx *c, const char *s)
+{
+    bool ok = strlen(s) <= MAX_TEXT;
+    for (const char *p = s; ok; p++) {
+        p += strspn(p, " ");
+        size_t n = strcspn(p, ",");
+        while (n && p[n - 1] == ' ') n--;
+        const char *at = memchr(p, '@', n);
+        ok = n >= 3 && at && at > p && at < p + n - 1 && !memchr(at + 1, '@', (size_t)(p + n - at - 1));
+        for (size_t i = 0; ok && i < n; i++) ok = (unsigned char)p[i] > 0x20 && !strchr("<>\"\\;()", p[i]);
+        p += strcspn(p, ",");
+        if (!*p) break;
+    }
+    if (!ok) err(c, "expected e-mail addresses (a@example.nl, comma-separated), got \"%.80s\"", s);
+    return ok;
+}
+
+static bool check_mail_schedule(ctx *c, const char *s)
+{
+    if (!strcmp(s, "weekly") || !strcmp(s, "monthly")) return true;
+    err(c, "expected \"weekly\" or \"monthly\", got \"%.40s\"", s);
+    return false;
+}
+
+static bool check_mail_format(ctx *c, const char *s)
+{
+    if (!strcmp(s, "xlsx") || !strcmp(s, "pdf") || !strcmp(s, "csv")) return true;
+    err(c, "expected \"xlsx\", \"pdf\" or \"csv\", got \"%.40s\"", s);
+    return false;
+}
+
+static void mail_post(ctx *c, void *obj, const bool *seen)
+{
+    (void)c;
+    (void)seen;
+    ((acdm_report_mail_def *)obj)->enabled = true;
+}
+
+static const setting mail_settings[] = {
+    {.name = "smtp_url", .type = S_STR, .off = offsetof(acdm_report_mail_def, smtp_url), .flags = F_REQUIRED,
+     .check = check_smtp_url},
+    {.name = "from", .type = S_STR, .off = offsetof(acdm_report_mail_def, from), .flags = F_REQUIRED,
+     .check = check_addresses},
+    {.name = "to", .type = S_STR, .off = offsetof(acdm_report_mail_def, to), .flags = F_REQUIRED,
+     .check = check_addresses},
+    STR("username", acdm_report_mail_def, username, NULL, check_nonempty),
+    STR("password_file", acdm_report_mail_def, password_file, NULL, check_dir),
+    STR("schedule", acdm_report_mail_def, schedule, "weekly", check_mail_schedule),
+    STR("format", acdm_report_mail_def, format, "xlsx", check_mail_format),
+};
+static const table mail_table = {"report mail settings", mail_settings, NSET(mail_settings),
+                                 sizeof(acdm_report_mail_def), mail_post};
+
+static const setting reports_settings[] = {
+    STR("daily_export_dir", acdm_reports_def, daily_export_dir, NULL, check_dir),
+    STR("daily_export_interval", acdm_reports_def, daily_export_interval, "1h", check_report_interval),
+    INT("daily_export_delay_min", acdm_reports_def, daily_export_delay_min, 5, 0, 720),
+    {.name = "mail", .type = S_OBJECT, .off = offsetof(acdm_reports_def, mail), .sub = &mail_table},
+};
+static const table reports_table = {"report settings", reports_settings, NSET(reports_settings),
+                                    sizeof(acdm_reports_def), NULL};
+
 static const setting top_settings[] = {
     {.name = "listen", .type = S_LISTEN, .off = offsetof(acdm_config, listen_host),
      .off_n = offsetof(acdm_config, listen_port), .def_s = "127.0.0.1", .def_i = 8080},
@@ -456,6 +542,7 @@ static const setting top_settings[] = {
     LIST("reason_codes", reasons, n_reasons, &reason_table, L_REASONS),
     {.name = "oidc", .type = S_OBJECT, .off = offsetof(acdm_config, oidc), .sub = &oidc_table},
     {.name = "screen_pop", .type = S_OBJECT, .off = offsetof(acdm_config, screen_pop), .sub = &screen_pop_table},
+    {.name = "reports", .type = S_OBJECT, .off = offsetof(acdm_config, reports), .sub = &reports_table},
 };
 static const table top_table = {"configuration", top_settings, NSET(top_settings), sizeof(acdm_config), NULL};
 

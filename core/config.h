@@ -90,6 +90,26 @@ typedef struct {
     int timeout_ms;         /* default 2000 */
 } acdm_screen_pop_def;
 
+/* Reports mailed weekly or monthly (R28d, R66). */
+typedef struct {
+    bool enabled;                /* the "mail" block is present */
+    char *smtp_url;              /* required: smtp://host:port or smtps://host:port */
+    char *from;                  /* required: the sender address */
+    char *to;                    /* required: recipients, comma-separated */
+    char *username;              /* SMTP sign-in, optional */
+    char *password_file;         /* the SMTP password in a file of its own (not in the config) */
+    char *schedule;              /* "weekly" (default: last week, on Mondays) or "monthly" (on the 1st) */
+    char *format;                /* "xlsx" (default), "pdf" or "csv": one attachment per kind */
+} acdm_report_mail_def;
+
+/* Reports (R28, R29): the daily export of yesterday's reports for BI tools. */
+typedef struct {
+    char *daily_export_dir;      /* NULL = no daily export; created when missing */
+    char *daily_export_interval; /* "15m", "1h" (default) or "1d" */
+    int daily_export_delay_min;  /* minutes after local midnight (also the mail's); default 5 */
+    acdm_report_mail_def mail;   /* mail.enabled false = no mail */
+} acdm_reports_def;
+
 typedef struct {
     char *path;             /* main file */
     char *listen_host;      /* default 127.0.0.1 */
@@ -111,6 +131,7 @@ typedef struct {
     acdm_reason_def *reasons;     size_t n_reasons;
     acdm_oidc_def oidc;           /* sign-in with JWTs; oidc.enabled false = API tokens only */
     acdm_screen_pop_def screen_pop; /* screen_pop.enabled false = no screen-pop */
+    acdm_reports_def reports;
 
     json_t *root;           /* the merged document; owned */
 } acdm_config;

@@ -1,6 +1,7 @@
 /* engine.c -- the daemon's core: intake of berichten, the model's events to store/agents/plugins, reload. */
 #include "engine.h"
 #include "live.h"
+#include "report_daily.h"
 #include "auth.h"
 #include "log.h"
 #include "schedule.h"
@@ -1048,6 +1049,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     if (rc) goto fail;
     acdm_api_register(e);
     acdm_live_create(e);
+    acdm_report_daily_start(e);
 
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
@@ -1118,6 +1120,7 @@ void acdm_engine_destroy(acdm_engine *e)
     if (e->http) acdm_http_destroy(e->http);
     e->http = NULL;
     acdm_live_destroy(e);   /* after the websockets' close callbacks */
+    acdm_report_daily_stop(e);
     if (e->model) acdm_model_destroy(e->model);
     /* close only our own handles: libwebsockets closes its own (a second close aborts) */
     uv_handle_t *mine[] = {(uv_handle_t *)&e->model_timer, (uv_handle_t *)&e->store_wake,

@@ -66,6 +66,7 @@ struct acdm_engine {
     uint64_t n_ingested;
     struct acdm_auth *auth;  /* auth.c: OIDC sign-in state and failed sign-ins per peer */
     struct acdm_live *live;  /* live.c: supervisors' figures, agents' pushes, screen-pop */
+    struct acdm_report_daily *daily; /* report_daily.c: the daily export for BI tools */
     acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
     acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
 };

@@ -205,6 +205,14 @@ int acdm_export_read(const char *db_path, int64_t since_ms, int64_t until_ms, bo
                      int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
                      char *err, size_t errlen)
 {
+    static const char *const audit[] = {"audit", NULL};
+    return acdm_export_read_types(db_path, since_ms, until_ms, audit_only ? audit : NULL, cb, user, err, errlen);
+}
+
+int acdm_export_read_types(const char *db_path, int64_t since_ms, int64_t until_ms, const char *const *types,
+                           int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
+                           char *err, size_t errlen)
+{
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", db_path, db ? sqlite3_errmsg(db) : "out of memory");
@@ -212,12 +220,20 @@ int acdm_export_read(const char *db_path, int64_t since_ms, int64_t until_ms, bo
         return ACDM_EIO;
     }
     sqlite3_busy_timeout(db, 5000);
-    /* the literal 'audit' lets SQLite use the partial index events_audit */
-    const char *sql = audit_only
-        ? "SELECT id, ts_ms, type, bericht, queue, agent, channel, kind, detail_json FROM events"
-          " WHERE type = 'audit' AND ts_ms >= ?1 AND ts_ms < ?2 ORDER BY ts_ms, id"
-        : "SELECT id, ts_ms, type, bericht, queue, agent, channel, kind, detail_json FROM events"
-          " WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY ts_ms, id";
+    /* the literal 'audit' lets SQLite use the partial index events_audit; other type lists are
+     * bound (?3, ?4, ...) */
+    bool audit_only = types && types[0] && !types[1] && !strcmp(types[0], "audit");
+    char sql[600];
+    size_t n_types = 0;
+    while (types && types[n_types] && n_types < 16) n_types++;
+    int l = snprintf(sql, sizeof sql, "SELECT id, ts_ms, type, bericht, queue, agent, channel, kind, detail_json FROM events"
+                     " WHERE %sts_ms >= ?1 AND ts_ms < ?2", audit_only ? "type = 'audit' AND " : "");
+    if (!audit_only && n_types) {
+        l += snprintf(sql + l, sizeof sql - (size_t)l, " AND type IN (");
+        for (size_t i = 0; i < n_types; i++) l += snprintf(sql + l, sizeof sql - (size_t)l, "%s?%zu", i ? "," : "", i + 3);
+        l += snprintf(sql + l, sizeof sql - (size_t)l, ")");
+    }
+    snprintf(sql + l, sizeof sql - (size_t)l, " ORDER BY ts_ms, id");
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
@@ -226,6 +242,7 @@ int acdm_export_read(const char *db_path, int64_t since_ms, int64_t until_ms, bo
     }
     sqlite3_bind_int64(s, 1, since_ms);
     sqlite3_bind_int64(s, 2, until_ms);
+    for (size_t i = 0; !audit_only && i < n_types; i++) sqlite3_bind_text(s, (int)i + 3, types[i], -1, SQLITE_STATIC);
     int rc = SQLITE_DONE, n = 0, stop = 0;
     while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         acdm_event_row ev = {.ts_ms = sqlite3_column_int64(s, 1),

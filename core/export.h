@@ -27,6 +27,11 @@ int acdm_export_read(const char *db_path, int64_t since_ms, int64_t until_ms, bo
                      int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
                      char *err, size_t errlen);
 
+/* The same for the event types listed (NULL-terminated, at most 16; NULL = every type). */
+int acdm_export_read_types(const char *db_path, int64_t since_ms, int64_t until_ms, const char *const *types,
+                           int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
+                           char *err, size_t errlen);
+
 /* Writes the opening ("[" or the CSV header row), one event (first: the first one), the end. */
 void acdm_export_begin(acdm_buf *b, acdm_export_format f);
 void acdm_export_event(acdm_buf *b, acdm_export_format f, int64_t id, const acdm_event_row *ev, bool first);

@@ -81,43 +81,46 @@ static acdm_stats_counts *counts_of(acdm_hmap *m, const char *name)
     return &c->c;
 }
 
-/* One counted fact. handle_ms < 0: not known. */
-static void count(acdm_stats *s, acdm_mevent_type type, const char *queue, const char *channel,
-                  const char *reason, int64_t value, bool quick_drop, int sl_seconds, int64_t handle_ms)
+void acdm_stats_count(acdm_stats_counts *c, bool channel, acdm_mevent_type type, const char *reason,
+                      int64_t wait_ms, bool quick_drop, int sl_seconds, int64_t handle_ms)
 {
-    acdm_stats_counts *qc = NULL, *cc = NULL;
+    if (!c) return;
     switch (type) {
     case ACDM_ME_QUEUED:
-        /* entering a queue; a put-back (reject, timeout, logout, restart) is not a new offer */
-        if (!reason || (strcmp(reason, "new") && strcmp(reason, "transfer") && strcmp(reason, "overflow")))
+        /* entering a queue; a put-back (reject, timeout, logout, restart) is not a new offer;
+         * a channel counts new berichten only */
+        if (!reason || (strcmp(reason, "new") && (channel || (strcmp(reason, "transfer") && strcmp(reason, "overflow")))))
             break;
-        if ((qc = counts_of(&s->queues, queue))) qc->offered++;
-        if (!strcmp(reason, "new") && (cc = counts_of(&s->channels, channel))) cc->offered++;
+        c->offered++;
         break;
     case ACDM_ME_ACCEPTED:
-        if ((qc = counts_of(&s->queues, queue))) {
-            qc->answered++;
-            qc->wait_sum_ms += value;
-            if (value <= (int64_t)sl_seconds * 1000) qc->answered_in_sl++;
-        }
-        if ((cc = counts_of(&s->channels, channel))) cc->answered++;
+        c->answered++;
+        c->wait_sum_ms += wait_ms;
+        if (wait_ms <= (int64_t)sl_seconds * 1000) c->answered_in_sl++;
         break;
     case ACDM_ME_ABANDONED:
-        if ((qc = counts_of(&s->queues, queue))) {
-            if (quick_drop) qc->quick_drops++;
-            else qc->abandoned++;
-        }
-        if (!quick_drop && (cc = counts_of(&s->channels, channel))) cc->abandoned++;
+        if (quick_drop) c->quick_drops++;
+        else c->abandoned++;
         break;
     case ACDM_ME_DONE:
-        if (handle_ms >= 0 && (qc = counts_of(&s->queues, queue))) {
-            qc->handled++;
-            qc->handle_sum_ms += handle_ms;
+        if (handle_ms >= 0) {
+            c->handled++;
+            c->handle_sum_ms += handle_ms;
         }
         break;
     default:
         break;
     }
+}
+
+/* One counted fact, for its queue and its channel. handle_ms < 0: not known. */
+static void count(acdm_stats *s, acdm_mevent_type type, const char *queue, const char *channel,
+                  const char *reason, int64_t value, bool quick_drop, int sl_seconds, int64_t handle_ms)
+{
+    if (type != ACDM_ME_QUEUED && type != ACDM_ME_ACCEPTED && type != ACDM_ME_ABANDONED && type != ACDM_ME_DONE)
+        return;
+    acdm_stats_count(counts_of(&s->queues, queue), false, type, reason, value, quick_drop, sl_seconds, handle_ms);
+    acdm_stats_count(counts_of(&s->channels, channel), true, type, reason, value, quick_drop, sl_seconds, handle_ms);
 }
 
 void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev)
@@ -130,6 +133,37 @@ void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev)
                    ? ev->ts - b->accepted_ms : -1;
     count(s, ev->type, q->name, b->channel, ev->reason, ev->value, ev->quick_drop,
           q->def->sl_seconds, handle);
+}
+
+/* ------------------------------------------------------------------ the event log's detail */
+
+/* The string value of "key":"..." in compact JSON (as engine.c writes it), copied into out;
+ * escapes are kept as written (names never hold them). */
+static void detail_str(const char *dj, const char *pat, char *out, size_t len)
+{
+    out[0] = 0;
+    const char *p = strstr(dj, pat);
+    if (!p) return;
+    p += strlen(pat);
+    size_t n = 0;
+    while (p[n] && p[n] != '"' && n + 2 < len) {
+        if (p[n] == '\\' && p[n + 1]) n++;
+        n++;
+    }
+    memcpy(out, p, n);
+    out[n] = 0;
+}
+
+void acdm_stats_detail(const char *dj, acdm_event_detail *d)
+{
+    memset(d, 0, sizeof *d);
+    if (!dj) return;
+    /* read without building a JSON tree: at start and in reports this runs for every event */
+    detail_str(dj, "\"reason\":\"", d->reason, sizeof d->reason);
+    detail_str(dj, "\"state\":\"", d->state, sizeof d->state);
+    const char *w = strstr(dj, "\"wait_ms\":");
+    if (w) d->wait_ms = strtoll(w + 10, NULL, 10);
+    d->quick_drop = strstr(dj, "\"quick_drop\":true") != NULL;
 }
 
 /* ------------------------------------------------------------------ replay after a restart */
@@ -153,19 +187,8 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
     for (size_t i = 0; i < sizeof types / sizeof *types && t < 0; i++)
         if (ev->type && !strcmp(ev->type, types[i].name)) t = (int)types[i].t;
     if (t < 0 || !ev->bericht || !ev->queue) return 0;
-    /* the detail as engine.c writes it (compact JSON); read without building a JSON tree: at
-     * start this runs for every event of the day */
-    const char *dj = ev->detail_json ? ev->detail_json : "";
-    const char *reason = NULL;
-    static const char *const reasons[] = {"new", "transfer", "overflow"};
-    for (size_t i = 0; i < 3 && !reason; i++) {
-        char pat[32];
-        snprintf(pat, sizeof pat, "\"reason\":\"%s\"", reasons[i]);
-        if (strstr(dj, pat)) reason = reasons[i];
-    }
-    const char *w = strstr(dj, "\"wait_ms\":");
-    int64_t wait = w ? strtoll(w + 10, NULL, 10) : 0;
-    bool quick = strstr(dj, "\"quick_drop\":true") != NULL;
+    acdm_event_detail d;
+    acdm_stats_detail(ev->detail_json, &d);
     const acdm_queue_def *qd = acdm_config_queue(c->cfg, ev->queue);
     int64_t handle = -1;
     if (t == ACDM_ME_ACCEPTED) {
@@ -180,7 +203,7 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
         if (m && ev->ts_ms >= m->ts) handle = ev->ts_ms - m->ts;
         free(m);
     }
-    count(c->s, (acdm_mevent_type)t, ev->queue, ev->channel, reason, wait, quick,
+    count(c->s, (acdm_mevent_type)t, ev->queue, ev->channel, d.reason[0] ? d.reason : NULL, d.wait_ms, d.quick_drop,
           qd ? qd->sl_seconds : 20, handle);
     return 0;
 }
@@ -231,8 +254,7 @@ acdm_stats_counts acdm_stats_channel(acdm_stats *s, const char *channel, int64_t
 
 /* ------------------------------------------------------------------ figures */
 
-/* The service level in tenths of a percent, or -1 when there is nothing to measure yet. */
-static int64_t sl_tenths(const acdm_stats_counts *c)
+int64_t acdm_stats_sl_tenths(const acdm_stats_counts *c)
 {
     uint64_t base = c->answered + c->abandoned;
     return base ? (int64_t)((double)c->answered_in_sl * 1000.0 / (double)base + 0.5) : -1;
@@ -247,7 +269,7 @@ static void today_text(acdm_sbuf *b, const acdm_stats_counts *c)
     LIT(b, ",\"avg_wait_ms\":"); acdm_sb_int(b, c->answered ? c->wait_sum_ms / (int64_t)c->answered : 0);
     LIT(b, ",\"avg_handle_ms\":"); acdm_sb_int(b, c->handled ? c->handle_sum_ms / (int64_t)c->handled : 0);
     LIT(b, ",\"service_level_pct\":");
-    int64_t sl = sl_tenths(c);
+    int64_t sl = acdm_stats_sl_tenths(c);
     if (sl < 0) LIT(b, "null");
     else {
         acdm_sb_int(b, sl / 10);

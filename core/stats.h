@@ -29,6 +29,22 @@ typedef struct {
     int64_t handle_sum_ms;    /* over handled (done after an acceptance) */
 } acdm_stats_counts;
 
+/* Adds one fact to the counters c (NULL: nothing) by the definitions above; channel: c counts a
+ * channel (offered = new berichten only), else a queue. wait_ms: of an acceptance or an
+ * abandon; handle_ms < 0: not known (the acceptance was not seen). Shared by the live figures
+ * and the reports (report.c), so both count the same. */
+void acdm_stats_count(acdm_stats_counts *c, bool channel, acdm_mevent_type type, const char *reason,
+                      int64_t wait_ms, bool quick_drop, int sl_seconds, int64_t handle_ms);
+
+/* The fields of an event's detail_json as engine.c writes them (compact JSON), read without a
+ * JSON tree: reason, state ("" when absent), wait_ms (0), quick_drop (false). */
+typedef struct {
+    char reason[ACDM_NAME_MAX + 1], state[16];
+    int64_t wait_ms;
+    bool quick_drop;
+} acdm_event_detail;
+void acdm_stats_detail(const char *detail_json, acdm_event_detail *d);
+
 acdm_stats *acdm_stats_create(void);
 void acdm_stats_destroy(acdm_stats *s);
 
@@ -46,6 +62,9 @@ void acdm_stats_roll(acdm_stats *s, int64_t now);
 /* Today's counters of a queue / a channel by name (zeros when none). */
 acdm_stats_counts acdm_stats_queue(acdm_stats *s, const char *queue, int64_t now);
 acdm_stats_counts acdm_stats_channel(acdm_stats *s, const char *channel, int64_t now);
+
+/* The service level in tenths of a percent (rounded), or -1 when answered + abandoned is 0. */
+int64_t acdm_stats_sl_tenths(const acdm_stats_counts *c);
 
 /* {"offered","answered","abandoned","quick_drops","avg_wait_ms","avg_handle_ms","service_level_pct"} */
 json_t *acdm_stats_today_json(const acdm_stats_counts *c);

@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [run|test|bench]   (test also pulls the real peers the tests start)
 set -eu
 want="build-essential pkg-config libwebsockets-dev libjansson-dev libcurl4-openssl-dev \
-libsqlite3-dev libuv1-dev libssl-dev sqlite3 curl python3"
+libsqlite3-dev libuv1-dev libssl-dev libxlsxwriter-dev libhpdf-dev sqlite3 curl python3"
 case "${1:-run}" in
   test) want="$want check cppcheck python3-yaml chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
   bench) want="$want check cppcheck python3-yaml wrk bc chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;

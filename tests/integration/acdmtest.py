@@ -268,6 +268,19 @@ class Daemon:
         h = {"Idempotency-Key": key} if key else None
         return self.request("POST", "/api/v1/berichten", body, token=token, headers=h)
 
+    def webhook_message(self, text, mid, channel="web1", sender="+31612345678"):
+        """A customer message through the webhook plugin instance `channel` (201 asserted); its bericht id."""
+        r = self.request("POST", "/channels/%s/messages" % channel, {"from": sender, "text": text, "id": mid}, token=None)
+        if r.status != 201:
+            raise AssertionError("webhook message: expected 201, got %r" % (r,))
+        return r.json["bericht"]
+
+    def webhook_end(self, bid, channel="web1"):
+        """The customer leaves (the webhook plugin's /end; 204 asserted)."""
+        r = self.request("POST", "/channels/%s/end" % channel, {"bericht": bid}, token=None)
+        if r.status != 204:
+            raise AssertionError("webhook end: expected 204, got %r" % (r,))
+
     def queue(self, name):
         for q in self.get_json("/api/v1/queues")["queues"]:
             if q["name"] == name:

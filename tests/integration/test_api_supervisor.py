@@ -51,14 +51,10 @@ class SupervisorSocket(AcdmTestCase):
         raise AssertionError("stats never showed %s; last: %r" % (what, last))
 
     def webhook(self, text, mid):
-        r = self.d.request("POST", "/channels/web1/messages", {"from": "+31612345678", "text": text, "id": mid},
-                           token=None)
-        self.assertEqual(r.status, 201, r)
-        return r.json["bericht"]
+        return self.d.webhook_message(text, mid)
 
     def end(self, bid):
-        r = self.d.request("POST", "/channels/web1/end", {"bericht": bid}, token=None)
-        self.assertEqual(r.status, 204, r)
+        self.d.webhook_end(bid)
 
     def test_snapshot_and_stats_follow_the_day(self):
         d = self.start()

@@ -666,3 +666,46 @@ test('language toggle switches the sign-in page, agent desk and dashboard to Eng
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test('reports: from the dashboard by keyboard, a day per queue with the work done, per agent, a CSV download; English; axe clean', { timeout: 120_000 }, async () => {
+  // work today: a bericht posted to vergunningen is offered there
+  await d.postBericht({ queue: 'vergunningen', kind: 'chat', from: 'rapport@example.nl', text: 'Voor het rapport' }, 'ui-rep-1');
+  const page = await newPage();
+  await openAs(page, 'sup', 'supervisor.html');
+  await page.locator('#queues tbody tr').first().waitFor();
+  const presses = await tabTo(page, () => document.activeElement && document.activeElement.getAttribute('href') === 'reports.html');
+  assert.ok(presses < 80, 'the Rapportages link is reachable with Tab');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/reports\.html/);
+  await page.getByRole('heading', { name: 'Rapportages', level: 1 }).waitFor();
+  // the default: today per queue, every configured queue in the totals
+  const totals = page.locator('#rep-totals');
+  await until(async () => (await totals.locator('tbody tr').count()) >= 3, 'the totals per queue');
+  const row = totals.locator('tbody tr', { has: page.locator('th', { hasText: /^vergunningen$/ }) });
+  await until(async () => Number(await row.locator('td').nth(1).textContent()) >= 1, 'vergunningen offered >= 1');
+  assert.equal(await totals.locator('thead th').nth(1).textContent(), 'Naam');
+  assert.equal(await totals.locator('thead th').nth(2).textContent(), 'Aangeboden');
+  assert.ok((await page.locator('#rep-status').textContent()).startsWith('Rapport van'));
+  await shot(page, 'reports-queues');
+  const ax = await seriousAxe(page);
+  assert.deepEqual(ax, [], ax.join('\n'));
+  // per agent, by keyboard: the select, then Tonen
+  await page.locator('#rep-kind').focus();
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.locator('#rep-kind').inputValue(), 'agents');
+  await page.locator('#rep-show').focus();
+  await page.keyboard.press('Enter');
+  await until(async () => (await page.locator('#rep-totals thead').textContent()).includes('Niet beschikbaar: Pauze'), 'agent columns');
+  // a CSV download of the same choice
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('#rep-csv').click()]);
+  assert.match(dl.suggestedFilename(), /^acdm-agents-.*\.csv$/);
+  const csv = fs.readFileSync(await dl.path(), 'utf8');
+  assert.ok(csv.startsWith('interval_start,interval_end,agent,name,offered,accepted'), csv.slice(0, 80));
+  // English
+  await page.locator('#lang').click();
+  await page.getByRole('heading', { name: 'Reports', level: 1 }).waitFor();
+  assert.ok((await page.locator('#rep-totals thead').textContent()).includes('Not ready: Pauze'));
+  assert.deepEqual(page.errors, [], page.errors.join('\n'));
+  await page.context().close();
+});

@@ -747,6 +747,50 @@ START_TEST(screen_pop_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ reports block (R29) */
+
+START_TEST(reports_daily_export)
+{
+    acdm_config *cfg = parse("{}");
+    ck_assert_ptr_null(cfg->reports.daily_export_dir);           /* no daily export */
+    acdm_config_free(cfg);
+    cfg = parse("{\"reports\":{\"daily_export_dir\":\"/srv/bi/acdm\"}}");
+    ck_assert_str_eq(cfg->reports.daily_export_dir, "/srv/bi/acdm");
+    ck_assert_str_eq(cfg->reports.daily_export_interval, "1h");
+    ck_assert_int_eq(cfg->reports.daily_export_delay_min, 5);
+    acdm_config_free(cfg);
+    cfg = parse("{\"reports\":{\"daily_export_dir\":\"bi\",\"daily_export_interval\":\"15m\",\"daily_export_delay_min\":90}}");
+    ck_assert_str_eq(cfg->reports.daily_export_interval, "15m");
+    ck_assert_int_eq(cfg->reports.daily_export_delay_min, 90);
+    acdm_config_free(cfg);
+    REJECT("{\"reports\":{\"daily_export_dir\":\"\"}}", "t.json: reports.daily_export_dir: must not be empty");
+    REJECT("{\"reports\":{\"daily_export_dir\":\"bi\",\"daily_export_interval\":\"5m\"}}",
+           "t.json: reports.daily_export_interval: expected \"15m\", \"1h\" or \"1d\", got \"5m\"");
+    REJECT("{\"reports\":{\"daily_export_delay_min\":-1}}", "t.json: reports.daily_export_delay_min: -1 is out of range (0..720)");
+    REJECT("{\"reports\":{\"daily_export_dir\":7}}", "t.json: reports.daily_export_dir: expected a string");
+    REJECT("{\"reports\":{\"mail_to\":\"x\"}}", "unknown key \"mail_to\"");
+    /* the mail (R66) */
+    cfg = parse("{\"reports\":{\"mail\":{\"smtp_url\":\"smtps://mail.example.nl:465\",\"from\":\"acdm@example.nl\","
+                "\"to\":\"a@example.nl, b@example.nl\",\"username\":\"acdm\",\"password_file\":\"/etc/acdm/smtp.pw\"}}}");
+    ck_assert(cfg->reports.mail.enabled);
+    ck_assert_str_eq(cfg->reports.mail.schedule, "weekly");
+    ck_assert_str_eq(cfg->reports.mail.format, "xlsx");
+    ck_assert_str_eq(cfg->reports.mail.password_file, "/etc/acdm/smtp.pw");
+    acdm_config_free(cfg);
+    cfg = parse("{}");
+    ck_assert(!cfg->reports.mail.enabled);
+    acdm_config_free(cfg);
+    REJECT("{\"reports\":{\"mail\":{\"from\":\"a@example.nl\",\"to\":\"b@example.nl\"}}}",
+           "t.json: reports.mail: missing required key \"smtp_url\"");
+    REJECT("{\"reports\":{\"mail\":{\"smtp_url\":\"smtp://m\",\"from\":\"a@example.nl\",\"to\":\"b@example.nl,\"}}}",
+           "t.json: reports.mail.to: expected e-mail addresses");
+    REJECT("{\"reports\":{\"mail\":{\"smtp_url\":\"smtp://m\",\"from\":\"a@@example.nl\",\"to\":\"b@example.nl\"}}}",
+           "t.json: reports.mail.from: expected e-mail addresses");
+    REJECT("{\"reports\":{\"mail\":{\"smtp_url\":\"smtp://m\",\"from\":\"a@example.nl\",\"to\":\"b@example.nl\",\"format\":\"docx\"}}}",
+           "t.json: reports.mail.format: expected \"xlsx\", \"pdf\" or \"csv\", got \"docx\"");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -763,6 +807,7 @@ static Suite *config_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, error_unknown_key_hint);
     tcase_add_test(tc, screen_pop_errors);
+    tcase_add_test(tc, reports_daily_export);
     tcase_add_test(tc, error_unknown_strategy);
     tcase_add_test(tc, error_types);
     tcase_add_test(tc, error_ranges);
