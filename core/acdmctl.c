@@ -111,15 +111,15 @@ static void host_audit(acdm_store *st, const char *action, const char *target)
 }
 
 /* The event log from the store itself (no daemon needed), written out in chunks. */
-typedef struct { acdm_buf b; acdm_export_format f; int n; FILE *out; int werr; } export_out;
+typedef struct { acdm_sbuf b; acdm_export_format f; int n; FILE *out; int werr; } export_out;
 
 static int export_row(void *user, int64_t id, const acdm_event_row *ev)
 {
     export_out *x = user;
     acdm_export_event(&x->b, x->f, id, ev, x->n++ == 0);
-    if (x->b.len >= 65536) {
-        if (fwrite(x->b.buf, 1, x->b.len, x->out) != x->b.len) x->werr = 1;
-        x->b.len = 0;
+    if (x->b.n >= 65536) {
+        if (fwrite(x->b.p, 1, x->b.n, x->out) != x->b.n) x->werr = 1;
+        x->b.n = 0;
     }
     return x->b.oom || x->werr;
 }
@@ -148,7 +148,7 @@ static int export_events(const char *data_dir, const char *since, const char *un
     acdm_export_begin(&x.b, x.f);
     int n = acdm_export_read(db, s, u, false, export_row, &x, err, sizeof err);
     acdm_export_end(&x.b, x.f);
-    if (x.b.len && fwrite(x.b.buf, 1, x.b.len, x.out) != x.b.len) x.werr = 1;
+    if (x.b.n && fwrite(x.b.p, 1, x.b.n, x.out) != x.b.n) x.werr = 1;
     if (file && fclose(x.out)) x.werr = 1;
     else if (!file) fflush(stdout);
     int ret = 0;
@@ -158,7 +158,7 @@ static int export_events(const char *data_dir, const char *since, const char *un
     } else if (file) {
         printf("%d events written to %s\n", n, file);
     }
-    acdm_buf_free(&x.b);
+    acdm_sb_free(&x.b);
     acdm_store *st;
     if (!ret && !acdm_store_open(data_dir, 1, NULL, NULL, &st, err, sizeof err)) {
         char target[128], a[48], z[48];
@@ -192,15 +192,15 @@ static int report_file(const acdm_config *cfg, const char *data_dir, const char 
     snprintf(db, sizeof db, "%s/acdm.db", data_dir);
     if (stat(db, &stt)) { fprintf(stderr, "acdmctl: report: no store at %s\n", db); return 1; }
     acdm_report *r = acdm_report_new(&rg, cfg);
-    acdm_buf b = {0};
+    acdm_sbuf b = {0};
     int n = r ? acdm_report_read(r, db, acdm_now_ms(), err, sizeof err) : ACDM_ENOMEM;
     if (n >= 0 && acdm_report_write(r, (acdm_report_format)f, &b, NULL, err, sizeof err)) n = ACDM_EIO;
     acdm_report_free(r);
     FILE *out = n >= 0 ? (file ? fopen(file, "wb") : stdout) : NULL;
-    bool ok = out && fwrite(b.buf ? b.buf : "", 1, b.len, out) == b.len;
+    bool ok = out && fwrite(b.p ? b.p : "", 1, b.n, out) == b.n;
     if (out && file) ok = fclose(out) == 0 && ok;
     else if (out) fflush(stdout);
-    acdm_buf_free(&b);
+    acdm_sb_free(&b);
     if (n < 0) { fprintf(stderr, "acdmctl: report failed: %s\n", n == ACDM_ENOMEM ? "out of memory" : err); return 1; }
     if (!ok) { fprintf(stderr, "acdmctl: report: cannot write %s\n", file ? file : "stdout"); return 1; }
     if (file) printf("report over %d events written to %s\n", n, file);

@@ -135,7 +135,7 @@ typedef struct {
     acdm_report_kind report_kind;
     int interval_s;
     /* results (worker) */
-    acdm_buf b;
+    acdm_sbuf b;
     json_t *items;
     int n;
     bool too_big, truncated;
@@ -146,7 +146,7 @@ static int export_row(void *user, int64_t id, const acdm_event_row *ev)
 {
     data_job *j = user;
     acdm_export_event(&j->b, j->f, id, ev, j->n++ == 0);
-    if (j->b.len > EXPORT_MAX_BYTES) j->too_big = true;
+    if (j->b.n > EXPORT_MAX_BYTES) j->too_big = true;
     return j->b.oom || j->too_big;
 }
 
@@ -173,7 +173,7 @@ static void job_run(uv_work_t *w)
         if (j->n >= 0 && acdm_report_write(j->report, j->rf, &j->b, NULL, j->err, sizeof j->err)) j->n = ACDM_EIO;
         acdm_report_free(j->report);   /* here: a big report has many cells to free, not the loop's work */
         j->report = NULL;
-        if (j->b.len > EXPORT_MAX_BYTES) j->too_big = true;
+        if (j->b.n > EXPORT_MAX_BYTES) j->too_big = true;
         return;
     }
     if (j->audit) {
@@ -183,7 +183,7 @@ static void job_run(uv_work_t *w)
             json_t *o = json_pack("{s:I, s:I, s:O, s:b}", "since_ms", (json_int_t)j->since,
                                   "until_ms", (json_int_t)j->until, "items", j->items, "truncated", j->truncated);
             char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-            if (txt) acdm_buf_puts(&j->b, txt);
+            if (txt) acdm_sb_str(&j->b, txt);
             else j->b.oom = true;
             free(txt);
             json_decref(o);
@@ -200,7 +200,7 @@ static void job_run(uv_work_t *w)
 static void job_free(data_job *j)
 {
     acdm_report_free(j->report);
-    acdm_buf_free(&j->b);
+    acdm_sb_free(&j->b);
     free(j->db);
     free(j);
 }
@@ -236,7 +236,7 @@ static void job_done(uv_work_t *w, int status)
         return;
     }
     if (j->audit) {
-        acdm_http_reply(r, 200, "application/json", j->b.buf ? j->b.buf : "{}", j->b.len);
+        acdm_http_reply(r, 200, "application/json", j->b.p ? j->b.p : "{}", j->b.n);
         job_free(j);
         return;
     }
@@ -248,7 +248,7 @@ static void job_done(uv_work_t *w, int status)
                  a, acdm_report_interval_name(j->interval_s), ext[j->rf & 3]);
         acdm_http_add_header(r, "Content-Disposition", name);
         acdm_log(ACDM_LOG_INFO, WHO, "report %s over %d events by %s", acdm_report_kind_name(j->report_kind), j->n, j->who.name);
-        acdm_http_reply(r, 200, acdm_report_content_type(j->rf), j->b.buf ? j->b.buf : "", j->b.len);
+        acdm_http_reply(r, 200, acdm_report_content_type(j->rf), j->b.p ? j->b.p : "", j->b.n);
         job_free(j);
         return;
     }
@@ -260,7 +260,7 @@ static void job_done(uv_work_t *w, int status)
     acdm_log(ACDM_LOG_INFO, WHO, "export of %d events (%s .. %s) by %s", j->n, a, z, j->who.name);
     snprintf(target, sizeof target, "%s..%s", a, z);
     acdm_engine_audit(e, &j->who, "export", target, NULL);
-    acdm_http_reply(r, 200, acdm_export_content_type(j->f), j->b.buf ? j->b.buf : "", j->b.len);
+    acdm_http_reply(r, 200, acdm_export_content_type(j->f), j->b.p ? j->b.p : "", j->b.n);
     job_free(j);
 }
 

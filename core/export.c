@@ -8,30 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-void acdm_buf_add(acdm_buf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) { b->oom = true; return; }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = 0;
-}
-
-void acdm_buf_puts(acdm_buf *b, const char *s) { acdm_buf_add(b, s, strlen(s)); }
-
-void acdm_buf_free(acdm_buf *b)
-{
-    free(b->buf);
-    memset(b, 0, sizeof *b);
-}
-
 int acdm_export_format_parse(const char *s)
 {
     if (!s || !strcmp(s, "json")) return ACDM_EXPORT_JSON;
@@ -44,44 +20,44 @@ const char *acdm_export_content_type(acdm_export_format f)
     return f == ACDM_EXPORT_CSV ? "text/csv; charset=utf-8" : "application/json";
 }
 
-void acdm_csv_field(acdm_buf *b, const char *s)
+void acdm_csv_field(acdm_sbuf *b, const char *s)
 {
     if (!s) return;
-    if (!strpbrk(s, ",\"\r\n")) { acdm_buf_puts(b, s); return; }
-    acdm_buf_add(b, "\"", 1);
+    if (!strpbrk(s, ",\"\r\n")) { acdm_sb_str(b, s); return; }
+    acdm_sb_add(b, "\"", 1);
     for (const char *p = s; *p; p++) {
-        if (*p == '"') acdm_buf_add(b, "\"\"", 2);
-        else acdm_buf_add(b, p, 1);
+        if (*p == '"') acdm_sb_add(b, "\"\"", 2);
+        else acdm_sb_add(b, p, 1);
     }
-    acdm_buf_add(b, "\"", 1);
+    acdm_sb_add(b, "\"", 1);
 }
 
-void acdm_export_begin(acdm_buf *b, acdm_export_format f)
+void acdm_export_begin(acdm_sbuf *b, acdm_export_format f)
 {
-    acdm_buf_puts(b, f == ACDM_EXPORT_CSV ? "id,ts,ts_ms,type,bericht,queue,agent,channel,kind,detail\r\n" : "[");
+    acdm_sb_str(b, f == ACDM_EXPORT_CSV ? "id,ts,ts_ms,type,bericht,queue,agent,channel,kind,detail\r\n" : "[");
 }
 
-void acdm_export_end(acdm_buf *b, acdm_export_format f)
+void acdm_export_end(acdm_sbuf *b, acdm_export_format f)
 {
-    if (f == ACDM_EXPORT_JSON) acdm_buf_puts(b, "]\n");
+    if (f == ACDM_EXPORT_JSON) acdm_sb_str(b, "]\n");
 }
 
-void acdm_export_event(acdm_buf *b, acdm_export_format f, int64_t id, const acdm_event_row *ev, bool first)
+void acdm_export_event(acdm_sbuf *b, acdm_export_format f, int64_t id, const acdm_event_row *ev, bool first)
 {
     char ts[48], num[32];
     acdm_time_iso(ev->ts_ms, ts);
     if (f == ACDM_EXPORT_CSV) {
         snprintf(num, sizeof num, "%lld,", (long long)id);
-        acdm_buf_puts(b, num);
-        acdm_buf_puts(b, ts);
+        acdm_sb_str(b, num);
+        acdm_sb_str(b, ts);
         snprintf(num, sizeof num, ",%lld,", (long long)ev->ts_ms);
-        acdm_buf_puts(b, num);
+        acdm_sb_str(b, num);
         const char *cols[] = {ev->type, ev->bericht, ev->queue, ev->agent, ev->channel, ev->kind, ev->detail_json};
         for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) {
-            if (i) acdm_buf_add(b, ",", 1);
+            if (i) acdm_sb_add(b, ",", 1);
             acdm_csv_field(b, cols[i]);
         }
-        acdm_buf_add(b, "\r\n", 2);
+        acdm_sb_add(b, "\r\n", 2);
         return;
     }
     json_t *detail = ev->detail_json ? json_loads(ev->detail_json, JSON_DECODE_ANY, NULL) : NULL;
@@ -91,8 +67,8 @@ void acdm_export_event(acdm_buf *b, acdm_export_format f, int64_t id, const acdm
                           "bericht", ev->bericht, "queue", ev->queue, "agent", ev->agent,
                           "channel", ev->channel, "kind", ev->kind, "detail", detail);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (!first) acdm_buf_add(b, ",\n", 2);
-    if (s) acdm_buf_puts(b, s);
+    if (!first) acdm_sb_add(b, ",\n", 2);
+    if (s) acdm_sb_str(b, s);
     else b->oom = true;
     free(s);
     json_decref(o);

@@ -8,11 +8,7 @@
 
 #define ACDM_EXPORT_MAX_RANGE_MS (31LL * 86400 * 1000)   /* one call covers at most 31 days */
 
-/* A growing text buffer. */
-typedef struct { char *buf; size_t len, cap; bool oom; } acdm_buf;
-void acdm_buf_add(acdm_buf *b, const char *s, size_t n);
-void acdm_buf_puts(acdm_buf *b, const char *s);
-void acdm_buf_free(acdm_buf *b);
+/* The export and the reports write into acdm_sbuf (acdm.h), the project's one text buffer. */
 
 typedef enum { ACDM_EXPORT_JSON = 0, ACDM_EXPORT_CSV } acdm_export_format;
 int acdm_export_format_parse(const char *s);   /* "json" / "csv" -> format, else -1 */
@@ -33,11 +29,11 @@ int acdm_export_read_types(const char *db_path, int64_t since_ms, int64_t until_
                            char *err, size_t errlen);
 
 /* Writes the opening ("[" or the CSV header row), one event (first: the first one), the end. */
-void acdm_export_begin(acdm_buf *b, acdm_export_format f);
-void acdm_export_event(acdm_buf *b, acdm_export_format f, int64_t id, const acdm_event_row *ev, bool first);
-void acdm_export_end(acdm_buf *b, acdm_export_format f);
+void acdm_export_begin(acdm_sbuf *b, acdm_export_format f);
+void acdm_export_event(acdm_sbuf *b, acdm_export_format f, int64_t id, const acdm_event_row *ev, bool first);
+void acdm_export_end(acdm_sbuf *b, acdm_export_format f);
 /* One CSV field, RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
-void acdm_csv_field(acdm_buf *b, const char *s);
+void acdm_csv_field(acdm_sbuf *b, const char *s);
 
 /* "2026-11-01", "2026-11-01T08:30", "2026-11-01T08:30:00Z", "...+01:00", "...-0500", fractions
  * of a second, ' ' instead of 'T'; without a zone: local time (the configured timezone). Or an

@@ -782,7 +782,7 @@ static void json_rows(acdm_report *r, acdm_sbuf *b, const rowref *rows, size_t n
     acdm_sb_str(b, "]");
 }
 
-static int write_json(acdm_report *r, acdm_buf *out)
+static int write_json(acdm_report *r, acdm_sbuf *out)
 {
     acdm_sbuf b = {0};
     char a[48], z[48];
@@ -807,29 +807,29 @@ static int write_json(acdm_report *r, acdm_buf *out)
     json_rows(r, &b, r->totals, r->n_totals);
     acdm_sb_str(&b, "}\n");
     if (b.oom) { free(b.p); return ACDM_ENOMEM; }
-    acdm_buf_add(out, b.p, b.n);
+    acdm_sb_add(out, b.p, b.n);
     free(b.p);
     return out->oom ? ACDM_ENOMEM : 0;
 }
 
-static int write_csv(acdm_report *r, acdm_buf *out)
+static int write_csv(acdm_report *r, acdm_sbuf *out)
 {
     size_t nc = acdm_report_n_columns(r);
     for (size_t i = 0; i < nc; i++) {
-        if (i) acdm_buf_add(out, ",", 1);
+        if (i) acdm_sb_add(out, ",", 1);
         acdm_csv_field(out, acdm_report_column(r, i));
     }
-    acdm_buf_add(out, "\r\n", 2);
+    acdm_sb_add(out, "\r\n", 2);
     for (size_t x = 0; x < r->n_rows; x++) {
         for (size_t i = 0; i < nc; i++) {
             val v;
             char t[64];
             value(r, &r->rows[x], i, &v);
             val_text(&v, t, sizeof t);
-            if (i) acdm_buf_add(out, ",", 1);
+            if (i) acdm_sb_add(out, ",", 1);
             acdm_csv_field(out, v.t == V_STR ? v.s : t);   /* a name whole, however long */
         }
-        acdm_buf_add(out, "\r\n", 2);
+        acdm_sb_add(out, "\r\n", 2);
     }
     return out->oom ? ACDM_ENOMEM : 0;
 }
@@ -856,7 +856,7 @@ static void xlsx_sheet(acdm_report *r, lxw_workbook *wb, const char *name, const
         }
 }
 
-static int write_xlsx(acdm_report *r, acdm_buf *out, const char *tmpdir, char *err, size_t errlen)
+static int write_xlsx(acdm_report *r, acdm_sbuf *out, const char *tmpdir, char *err, size_t errlen)
 {
     if (r->n_rows + 1 > 1048576) { snprintf(err, errlen, "interval: more rows than an Excel sheet holds"); return ACDM_EINVAL; }
     char path[512];
@@ -880,7 +880,7 @@ static int write_xlsx(acdm_report *r, acdm_buf *out, const char *tmpdir, char *e
     if (f) {
         char buf[65536];
         size_t n;
-        while ((n = fread(buf, 1, sizeof buf, f)) > 0) acdm_buf_add(out, buf, n);
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) acdm_sb_add(out, buf, n);
         fclose(f);
     } else if (!rc) {
         snprintf(err, errlen, "xlsx: cannot read %s back", path);
@@ -890,7 +890,7 @@ static int write_xlsx(acdm_report *r, acdm_buf *out, const char *tmpdir, char *e
     return rc ? rc : out->oom ? ACDM_ENOMEM : 0;
 }
 
-int acdm_report_write(acdm_report *r, acdm_report_format f, acdm_buf *out, const char *tmpdir,
+int acdm_report_write(acdm_report *r, acdm_report_format f, acdm_sbuf *out, const char *tmpdir,
                       char *err, size_t errlen)
 {
     if (!r->ended || !r->rows || !r->totals) { snprintf(err, errlen, "out of memory"); return ACDM_ENOMEM; }

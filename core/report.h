@@ -68,7 +68,7 @@ int acdm_report_read(acdm_report *r, const char *db_path, int64_t now_ms, char *
  * rows and "Totaal" with the totals; written through a temporary file in tmpdir) or PDF (A4
  * landscape: the totals, then the rows; report_pdf.c) into out.
  * 0, or a negative code with a sentence in err. */
-int acdm_report_write(acdm_report *r, acdm_report_format f, acdm_buf *out, const char *tmpdir,
+int acdm_report_write(acdm_report *r, acdm_report_format f, acdm_sbuf *out, const char *tmpdir,
                       char *err, size_t errlen);
 
 /* The table, for tests and callers that want values: the column names, the number of rows
@@ -84,6 +84,6 @@ const acdm_report_range *acdm_report_range_of(const acdm_report *r);
 const char *acdm_report_timezone(const acdm_report *r);
 
 /* The ended report r as PDF into out (report_pdf.c); 0 or a negative code with err. */
-int acdm_report_pdf(acdm_report *r, acdm_buf *out, char *err, size_t errlen);
+int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen);
 
 #endif

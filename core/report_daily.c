@@ -71,13 +71,13 @@ static bool all_written(const char *dir, const char *day)
 }
 
 /* Writes buf to path through a hidden temporary file beside it (a reader never sees half). */
-static int write_file(const char *dir, const char *path, const acdm_buf *b, char *err, size_t errlen)
+static int write_file(const char *dir, const char *path, const acdm_sbuf *b, char *err, size_t errlen)
 {
     char tmp[1300];
     snprintf(tmp, sizeof tmp, "%s/.acdm-export-%d.tmp", dir, (int)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) { snprintf(err, errlen, "cannot write %.400s: %s", tmp, strerror(errno)); return ACDM_EIO; }
-    bool ok = fwrite(b->buf ? b->buf : "", 1, b->len, f) == b->len;
+    bool ok = fwrite(b->p ? b->p : "", 1, b->n, f) == b->n;
     ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path)) {
@@ -101,12 +101,12 @@ static void job_run(uv_work_t *w)
         if (n < 0) return;
         j->events += n;
         for (int x = 0; x < 2; x++) {
-            acdm_buf b = {0};
+            acdm_sbuf b = {0};
             char path[1200];
             file_name(path, sizeof path, j->dir, acdm_report_kind_name((acdm_report_kind)k), j->day, out[x].ext);
             int rc = acdm_report_write(j->reports[k], out[x].f, &b, NULL, j->err, sizeof j->err);
             if (!rc) rc = write_file(j->dir, path, &b, j->err, sizeof j->err);
-            acdm_buf_free(&b);
+            acdm_sb_free(&b);
             if (rc) return;
             j->files++;
         }
@@ -195,14 +195,14 @@ static void mail_free(mail_job *j)
 static void mail_run(uv_work_t *w)
 {
     mail_job *j = w->data;
-    acdm_buf b[N_KINDS];
+    acdm_sbuf b[N_KINDS];
     acdm_mail_part parts[N_KINDS];
     memset(b, 0, sizeof b);
     j->rc = 0;
     for (int k = 0; k < N_KINDS && !j->rc; k++) {
         j->rc = acdm_report_read(j->reports[k], j->db, acdm_now_ms(), j->err, sizeof j->err) < 0 ? ACDM_EIO
               : acdm_report_write(j->reports[k], j->f, &b[k], NULL, j->err, sizeof j->err);
-        parts[k] = (acdm_mail_part){j->names[k], acdm_report_content_type(j->f), b[k].buf ? b[k].buf : "", b[k].len};
+        parts[k] = (acdm_mail_part){j->names[k], acdm_report_content_type(j->f), b[k].p ? b[k].p : "", b[k].n};
     }
     if (!j->rc) {
         acdm_mail_msg m = {.smtp_url = j->smtp_url, .from = j->from, .to = j->to, .username = j->username,
@@ -211,7 +211,7 @@ static void mail_run(uv_work_t *w)
         j->rc = acdm_report_mail_send(&m, j->err, sizeof j->err);
     }
     for (int k = 0; k < N_KINDS; k++) {
-        acdm_buf_free(&b[k]);
+        acdm_sb_free(&b[k]);
         acdm_report_free(j->reports[k]);   /* on the worker: many cells to free */
         j->reports[k] = NULL;
     }

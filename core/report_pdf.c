@@ -130,7 +130,7 @@ static void table(pdf_ctx *c, bool totals, const char *heading)
     c->y -= LINE;
 }
 
-int acdm_report_pdf(acdm_report *r, acdm_buf *out, char *err, size_t errlen)
+int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen)
 {
     pdf_ctx c;
     memset(&c, 0, sizeof c);
@@ -189,7 +189,7 @@ int acdm_report_pdf(acdm_report *r, acdm_buf *out, char *err, size_t errlen)
     for (HPDF_UINT32 done = 0; done < size;) {
         HPDF_UINT32 n = sizeof buf;
         HPDF_STATUS st = HPDF_ReadFromStream(c.pdf, (HPDF_BYTE *)buf, &n);
-        if (n) acdm_buf_add(out, buf, n);
+        if (n) acdm_sb_add(out, buf, n);
         done += n;
         if (st == HPDF_STREAM_EOF || !n) break;
     }

@@ -182,9 +182,7 @@ void acdm_sb_bool(acdm_sbuf *b, bool v) { if (v) LIT(b, "true"); else LIT(b, "fa
 void acdm_sb_free(acdm_sbuf *b)
 {
     if (!b->borrowed) free(b->p);
-    b->p = NULL;
-    b->n = b->cap = 0;
-    b->borrowed = false;
+    memset(b, 0, sizeof *b);
 }
 
 void acdm_jobj_init(acdm_jobj *o, char *buf, size_t cap)

@@ -143,13 +143,13 @@ int main(int argc, char **argv)
         t0 = secs();
         if (acdm_report_read(r, db, now, err, sizeof err) < 0) { fprintf(stderr, "%s\n", err); return 1; }
         t_rep[k] = secs() - t0;
-        acdm_buf b = {0};
+        acdm_sbuf b = {0};
         t0 = secs();
         acdm_report_write(r, ACDM_REPORT_XLSX, &b, NULL, err, sizeof err);
         t_out[k] = secs() - t0;
-        bytes[k] = b.len;
+        bytes[k] = b.n;
         nrows[k] = acdm_report_n_rows(r, false);
-        acdm_buf_free(&b);
+        acdm_sb_free(&b);
         acdm_report_free(r);
     }
     struct stat sb;

@@ -97,20 +97,20 @@ END_TEST
 
 START_TEST(csv_quoting)
 {
-    acdm_buf b = {0};
+    acdm_sbuf b = {0};
     acdm_csv_field(&b, "plain");
-    acdm_buf_puts(&b, "|");
+    acdm_sb_str(&b, "|");
     acdm_csv_field(&b, "a,b");
-    acdm_buf_puts(&b, "|");
+    acdm_sb_str(&b, "|");
     acdm_csv_field(&b, "say \"hi\"");
-    acdm_buf_puts(&b, "|");
+    acdm_sb_str(&b, "|");
     acdm_csv_field(&b, "two\nlines\r");
-    acdm_buf_puts(&b, "|");
+    acdm_sb_str(&b, "|");
     acdm_csv_field(&b, NULL);
-    acdm_buf_puts(&b, "|");
+    acdm_sb_str(&b, "|");
     acdm_csv_field(&b, "");
-    ck_assert_str_eq(b.buf, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\r\"||");
-    acdm_buf_free(&b);
+    ck_assert_str_eq(b.p, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\r\"||");
+    acdm_sb_free(&b);
 }
 END_TEST
 
@@ -120,25 +120,25 @@ START_TEST(export_rows)
                          .agent = "anna", .channel = "api", .kind = "chat",
                          .detail_json = "{\"topics\":[\"Paspoort\",\"Afval, groen\"]}"};
     acdm_event_row ev2 = {.ts_ms = 1793491201000LL, .type = "config_reload", .detail_json = "not json"};
-    acdm_buf b = {0};
+    acdm_sbuf b = {0};
     acdm_export_begin(&b, ACDM_EXPORT_CSV);
     acdm_export_event(&b, ACDM_EXPORT_CSV, 7, &ev, true);
     acdm_export_event(&b, ACDM_EXPORT_CSV, 8, &ev2, false);
     acdm_export_end(&b, ACDM_EXPORT_CSV);
-    ck_assert_str_eq(b.buf,
+    ck_assert_str_eq(b.p,
         "id,ts,ts_ms,type,bericht,queue,agent,channel,kind,detail\r\n"
         "7,2026-11-01T00:00:00.250Z,1793491200250,topics,b1,q,anna,api,chat,"
         "\"{\"\"topics\"\":[\"\"Paspoort\"\",\"\"Afval, groen\"\"]}\"\r\n"
         "8,2026-11-01T00:00:01.000Z,1793491201000,config_reload,,,,,,not json\r\n");
-    acdm_buf_free(&b);
+    acdm_sb_free(&b);
 
     acdm_export_begin(&b, ACDM_EXPORT_JSON);
     acdm_export_event(&b, ACDM_EXPORT_JSON, 7, &ev, true);
     acdm_export_event(&b, ACDM_EXPORT_JSON, 8, &ev2, false);
     acdm_export_end(&b, ACDM_EXPORT_JSON);
     json_error_t je;
-    json_t *arr = json_loads(b.buf, 0, &je);
-    ck_assert_msg(json_is_array(arr), "%s: %s", b.buf, je.text);
+    json_t *arr = json_loads(b.p, 0, &je);
+    ck_assert_msg(json_is_array(arr), "%s: %s", b.p, je.text);
     ck_assert_int_eq(json_array_size(arr), 2);
     json_t *e0 = json_array_get(arr, 0), *e1 = json_array_get(arr, 1);
     ck_assert_int_eq(json_integer_value(json_object_get(e0, "id")), 7);
@@ -147,7 +147,7 @@ START_TEST(export_rows)
     ck_assert_str_eq(json_string_value(json_object_get(e1, "detail")), "not json");   /* kept as text */
     ck_assert(json_is_null(json_object_get(e1, "bericht")));
     json_decref(arr);
-    acdm_buf_free(&b);
+    acdm_sb_free(&b);
     ck_assert_int_eq(acdm_export_format_parse("csv"), ACDM_EXPORT_CSV);
     ck_assert_int_eq(acdm_export_format_parse(NULL), ACDM_EXPORT_JSON);
     ck_assert_int_eq(acdm_export_format_parse("xml"), -1);

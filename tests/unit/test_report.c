@@ -251,16 +251,16 @@ START_TEST(long_topic_whole_in_csv)
     free(dj);
     json_decref(d);
     acdm_report_end(r, at("12:00:00"));
-    acdm_buf b = {0};
+    acdm_sbuf b = {0};
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_CSV, &b, NULL, err, sizeof err), 0);
-    ck_assert_msg(strstr(b.buf, ",\"Vergunning, aanvraag en verlenging van een standplaats op de \"\"weekmarkt\"\" (ambulante handel)\",1\r\n"),
-                  "%s", b.buf);
-    acdm_buf_free(&b);
+    ck_assert_msg(strstr(b.p, ",\"Vergunning, aanvraag en verlenging van een standplaats op de \"\"weekmarkt\"\" (ambulante handel)\",1\r\n"),
+                  "%s", b.p);
+    acdm_sb_free(&b);
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_JSON, &b, NULL, err, sizeof err), 0);
-    json_t *j = json_loads(b.buf, 0, NULL);
+    json_t *j = json_loads(b.p, 0, NULL);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "totals"), 0), "topic")), topic);
     json_decref(j);
-    acdm_buf_free(&b);
+    acdm_sb_free(&b);
     acdm_report_free(r);
 }
 END_TEST
@@ -341,19 +341,19 @@ END_TEST
 START_TEST(written_as_csv_json_xlsx_pdf)
 {
     acdm_report *r = make("queues");
-    acdm_buf b = {0};
+    acdm_sbuf b = {0};
     char err[256];
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_CSV, &b, NULL, err, sizeof err), 0);
     static const char head[] = "interval_start,interval_end,queue,title,offered,answered,abandoned,quick_drops,"
                                "transfers,answered_in_sl,service_level_pct,asa_s,longest_wait_s,handled,aht_s,"
                                "handle_time_s\r\n";
-    ck_assert_msg(!strncmp(b.buf, head, sizeof head - 1), "%s", b.buf);
-    ck_assert_ptr_nonnull(strstr(b.buf, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q1,\"Vragen, algemeen\",2,1,0,0,0,1,100.0,8.0,8.0,1,232.0,232.0\r\n"));
-    ck_assert_ptr_nonnull(strstr(b.buf, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q2,q2,0,0,0,0,0,0,,,0.0,0,,0.0\r\n"));
-    acdm_buf_free(&b);
+    ck_assert_msg(!strncmp(b.p, head, sizeof head - 1), "%s", b.p);
+    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q1,\"Vragen, algemeen\",2,1,0,0,0,1,100.0,8.0,8.0,1,232.0,232.0\r\n"));
+    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q2,q2,0,0,0,0,0,0,,,0.0,0,,0.0\r\n"));
+    acdm_sb_free(&b);
 
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_JSON, &b, NULL, err, sizeof err), 0);
-    json_t *j = json_loads(b.buf, 0, NULL);
+    json_t *j = json_loads(b.p, 0, NULL);
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(json_string_value(json_object_get(j, "timezone")), "Europe/Amsterdam");
     ck_assert_str_eq(json_string_value(json_object_get(j, "interval")), "15m");
@@ -364,21 +364,21 @@ START_TEST(written_as_csv_json_xlsx_pdf)
     ck_assert(json_is_null(json_object_get(json_array_get(json_object_get(j, "rows"), 1), "service_level_pct")));
     ck_assert(json_real_value(json_object_get(t0, "service_level_pct")) > 33.29);
     json_decref(j);
-    acdm_buf_free(&b);
+    acdm_sb_free(&b);
 
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_XLSX, &b, NULL, err, sizeof err), 0);
-    ck_assert(b.len > 1000);
-    ck_assert(!memcmp(b.buf, "PK\x03\x04", 4));        /* a zip: the sheets are checked in the integration test */
-    acdm_buf_free(&b);
+    ck_assert(b.n > 1000);
+    ck_assert(!memcmp(b.p, "PK\x03\x04", 4));        /* a zip: the sheets are checked in the integration test */
+    acdm_sb_free(&b);
 
     /* PDF: the text is in the (uncompressed) page content, with the totals' figures */
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_PDF, &b, NULL, err, sizeof err), 0);
-    ck_assert(!memcmp(b.buf, "%PDF-", 5));
-    ck_assert_ptr_nonnull(memmem(b.buf, b.len, "(Totaal) Tj", 11));
-    ck_assert_ptr_nonnull(memmem(b.buf, b.len, "(service_level) Tj", 18));
-    ck_assert_ptr_nonnull(memmem(b.buf, b.len, "(33.3) Tj", 9));
-    ck_assert_ptr_nonnull(memmem(b.buf, b.len, "(2026-11-20 08:15) Tj", 21));
-    acdm_buf_free(&b);
+    ck_assert(!memcmp(b.p, "%PDF-", 5));
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(Totaal) Tj", 11));
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(service_level) Tj", 18));
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(33.3) Tj", 9));
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(2026-11-20 08:15) Tj", 21));
+    acdm_sb_free(&b);
     acdm_report_free(r);
 }
 END_TEST
