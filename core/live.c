@@ -23,9 +23,36 @@ struct acdm_live {
     acdm_session **sups;
     size_t n_sups, cap_sups;
     uint64_t ticks;
+    /* today's figures read from the event log on libuv's thread pool while acdmd serves */
+    uv_work_t rebuild_req;
+    acdm_stats_rebuild *rebuild;    /* set while the read is under way */
+    int rebuild_n;
+    int64_t rebuild_t0;
+    bool closing, timer_closed;
 };
 
 static void on_tick(uv_timer_t *t);
+static void live_free(acdm_live *l);
+
+static void rebuild_work(uv_work_t *w)
+{
+    acdm_live *l = w->data;
+    l->rebuild_n = acdm_stats_rebuild_run(l->rebuild);
+}
+
+static void rebuild_done(uv_work_t *w, int status)
+{
+    acdm_live *l = w->data;
+    if (status == 0 && l->rebuild_n >= 0 && !l->closing) {
+        acdm_stats_rebuild_merge(l->rebuild, l->stats, acdm_now_ms());
+        if (l->rebuild_n > 0)
+            acdm_log(ACDM_LOG_INFO, WHO, "today's figures rebuilt from %d events in %lld ms (serving meanwhile)",
+                     l->rebuild_n, (long long)(acdm_now_ms() - l->rebuild_t0));
+    }
+    acdm_stats_rebuild_free(l->rebuild);
+    l->rebuild = NULL;
+    if (l->closing && l->timer_closed) live_free(l);
+}
 
 /* ------------------------------------------------------------------ life cycle */
 
@@ -36,11 +63,18 @@ int acdm_live_create(acdm_engine *e)
     l->e = e;
     l->stats = acdm_stats_create();
     if (!l->stats) { free(l); return ACDM_ENOMEM; }
-    int64_t t0 = acdm_now_ms();
-    int n = acdm_stats_replay(l->stats, e->store, acdm_model_config(e->model), t0);
-    if (n > 0)
-        acdm_log(ACDM_LOG_INFO, WHO, "today's figures rebuilt from %d events in %lld ms", n,
-                 (long long)(acdm_now_ms() - t0));
+    /* events from now on count live; the day before now is read on the thread pool (a busy
+     * day's million events take 1-2 s: restart time, not figures, is what must not wait) */
+    l->rebuild_t0 = acdm_now_ms();
+    l->rebuild = acdm_stats_rebuild_new(acdm_model_config(e->model), acdm_store_db_path(e->store),
+                                        l->rebuild_t0);
+    acdm_stats_roll(l->stats, l->rebuild_t0);
+    l->rebuild_req.data = l;
+    if (l->rebuild && uv_queue_work(&e->loop, &l->rebuild_req, rebuild_work, rebuild_done)) {
+        acdm_log(ACDM_LOG_ERR, WHO, "today's figures not rebuilt: no worker");
+        acdm_stats_rebuild_free(l->rebuild);
+        l->rebuild = NULL;
+    }
     uv_timer_init(&e->loop, &l->timer);
     l->timer.data = l;
     e->live = l;
@@ -48,12 +82,18 @@ int acdm_live_create(acdm_engine *e)
     return 0;
 }
 
-static void live_closed(uv_handle_t *h)
+static void live_free(acdm_live *l)
 {
-    acdm_live *l = h->data;
     acdm_stats_destroy(l->stats);
     free(l->sups);
     free(l);
+}
+
+static void live_closed(uv_handle_t *h)
+{
+    acdm_live *l = h->data;
+    l->timer_closed = true;
+    if (!l->rebuild) live_free(l);   /* else when the read returns (told to stop) */
 }
 
 void acdm_live_destroy(acdm_engine *e)
@@ -61,6 +101,8 @@ void acdm_live_destroy(acdm_engine *e)
     acdm_live *l = e->live;
     if (!l) return;
     e->live = NULL;
+    l->closing = true;
+    acdm_stats_rebuild_stop(l->rebuild);
     uv_timer_stop(&l->timer);
     uv_close((uv_handle_t *)&l->timer, live_closed);
 }

@@ -1,7 +1,10 @@
 /* stats.c -- live figures: today's counters per queue and channel (from model events) and the
  * live values read from the model. See stats.h for the definitions. */
 #include "stats.h"
+#include "export.h"
+#include "log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +48,6 @@ static void clear_map(acdm_hmap *m)
     void *v;
     for (uint32_t pos = 0; acdm_hmap_next(m, &pos, &k, &v);) free(v);
     acdm_hmap_free(m);
-    acdm_hmap_init(m);
 }
 
 void acdm_stats_destroy(acdm_stats *s)
@@ -168,18 +170,23 @@ void acdm_stats_detail(const char *dj, acdm_event_detail *d)
 
 /* ------------------------------------------------------------------ replay after a restart */
 
-typedef struct {
-    acdm_stats *s;
-    const acdm_config *cfg;
-    acdm_hmap accepted;       /* bericht id -> malloc'd {ts, id} of its last acceptance today */
-} replay_ctx;
-
+typedef struct { int sl_seconds; char name[]; } queue_sl;
 typedef struct { int64_t ts; char id[40]; } accept_mark;
+
+struct acdm_stats_rebuild {
+    acdm_stats *s;            /* the day before `now`, merged into the live counters */
+    acdm_hmap sl;             /* queue name -> queue_sl (a copy: a reload may free the config) */
+    acdm_hmap accepted;       /* bericht id -> malloc'd {ts, id} of its last acceptance today */
+    char *db_path;
+    int64_t since, now;
+    atomic_int stop;          /* set by _stop from the loop; read between rows */
+};
 
 static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
 {
     (void)id;
-    replay_ctx *c = user;
+    acdm_stats_rebuild *c = user;
+    if (atomic_load(&c->stop)) return 1;
     static const struct { const char *name; acdm_mevent_type t; } types[] = {
         {"queued", ACDM_ME_QUEUED}, {"accepted", ACDM_ME_ACCEPTED},
         {"abandoned", ACDM_ME_ABANDONED}, {"done", ACDM_ME_DONE}};
@@ -189,7 +196,7 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
     if (t < 0 || !ev->bericht || !ev->queue) return 0;
     acdm_event_detail d;
     acdm_stats_detail(ev->detail_json, &d);
-    const acdm_queue_def *qd = acdm_config_queue(c->cfg, ev->queue);
+    const queue_sl *qs = acdm_hmap_get(&c->sl, ev->queue);
     int64_t handle = -1;
     if (t == ACDM_ME_ACCEPTED) {
         accept_mark *m = acdm_hmap_get(&c->accepted, ev->bericht);
@@ -204,27 +211,106 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
         free(m);
     }
     count(c->s, (acdm_mevent_type)t, ev->queue, ev->channel, d.reason[0] ? d.reason : NULL, d.wait_ms, d.quick_drop,
-          qd ? qd->sl_seconds : 20, handle);
+          qs ? qs->sl_seconds : 20, handle);
     return 0;
 }
 
-int acdm_stats_replay(acdm_stats *s, acdm_store *st, const acdm_config *cfg, int64_t now)
+static void free_values(acdm_hmap *m)
 {
-    acdm_stats_roll(s, now);
+    const char *k;
+    void *v;
+    for (uint32_t pos = 0; acdm_hmap_next(m, &pos, &k, &v);) free(v);
+    acdm_hmap_free(m);
+    acdm_hmap_init(m);
+}
+
+void acdm_stats_rebuild_free(acdm_stats_rebuild *r)
+{
+    if (!r) return;
+    acdm_stats_destroy(r->s);
+    free_values(&r->sl);
+    free_values(&r->accepted);
+    free(r->db_path);
+    free(r);
+}
+
+acdm_stats_rebuild *acdm_stats_rebuild_new(const acdm_config *cfg, const char *db_path, int64_t now)
+{
+    acdm_stats_rebuild *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    acdm_hmap_init(&r->sl);
+    acdm_hmap_init(&r->accepted);
+    r->s = acdm_stats_create();
+    r->db_path = db_path ? strdup(db_path) : NULL;
+    r->now = now;
+    if (!r->s || !r->db_path) { acdm_stats_rebuild_free(r); return NULL; }
+    acdm_stats_roll(r->s, now);
+    for (size_t i = 0; cfg && i < cfg->n_queues; i++) {
+        size_t n = strlen(cfg->queues[i].name);
+        queue_sl *q = malloc(sizeof *q + n + 1);
+        if (!q) continue;
+        q->sl_seconds = cfg->queues[i].sl_seconds;
+        memcpy(q->name, cfg->queues[i].name, n + 1);
+        if (acdm_hmap_put(&r->sl, q->name, q)) free(q);
+    }
     time_t t = (time_t)(now / 1000);
     struct tm tm;
     localtime_r(&t, &tm);
     tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
     tm.tm_isdst = -1;
     time_t m0 = mktime(&tm);
-    if (m0 == (time_t)-1) return 0;
-    replay_ctx c = {.s = s, .cfg = cfg};
-    acdm_hmap_init(&c.accepted);
-    int n = acdm_store_events_each(st, (int64_t)m0 * 1000, now + 1, NULL, replay_row, &c);
-    const char *k;
-    void *v;
-    for (uint32_t pos = 0; acdm_hmap_next(&c.accepted, &pos, &k, &v);) free(v);
-    acdm_hmap_free(&c.accepted);
+    r->since = m0 == (time_t)-1 ? now : (int64_t)m0 * 1000;
+    return r;
+}
+
+int acdm_stats_rebuild_run(acdm_stats_rebuild *r)
+{
+    static const char *const types[] = {"queued", "accepted", "abandoned", "done", NULL};
+    char err[512];
+    if (r->since >= r->now) return 0;
+    int n = acdm_export_read_types(r->db_path, r->since, r->now, types, replay_row, r, err, sizeof err);
+    if (n < 0) acdm_log(ACDM_LOG_ERR, "stats", "today's figures not rebuilt: %s", err);
+    return atomic_load(&r->stop) ? ACDM_EINVAL : n;
+}
+
+void acdm_stats_rebuild_stop(acdm_stats_rebuild *r) { if (r) atomic_store(&r->stop, 1); }
+
+static void add_counts(acdm_stats_counts *d, const acdm_stats_counts *c)
+{
+    if (!d) return;
+    d->offered += c->offered;
+    d->answered += c->answered;
+    d->abandoned += c->abandoned;
+    d->quick_drops += c->quick_drops;
+    d->answered_in_sl += c->answered_in_sl;
+    d->handled += c->handled;
+    d->wait_sum_ms += c->wait_sum_ms;
+    d->handle_sum_ms += c->handle_sum_ms;
+}
+
+void acdm_stats_rebuild_merge(acdm_stats_rebuild *r, acdm_stats *s, int64_t now)
+{
+    if (!r || !s || atomic_load(&r->stop)) return;
+    acdm_stats_roll(s, now);
+    if (s->day_end != r->s->day_end) return;   /* midnight passed: that day is over */
+    acdm_hmap *from[2] = {&r->s->queues, &r->s->channels}, *to[2] = {&s->queues, &s->channels};
+    for (int i = 0; i < 2; i++) {
+        const char *k;
+        void *v;
+        for (uint32_t pos = 0; acdm_hmap_next(from[i], &pos, &k, &v);)
+            add_counts(counts_of(to[i], k), &((counter *)v)->c);
+    }
+}
+
+
+int acdm_stats_replay(acdm_stats *s, acdm_store *st, const acdm_config *cfg, int64_t now)
+{
+    acdm_stats_rebuild *r = acdm_stats_rebuild_new(cfg, acdm_store_db_path(st), now);
+    if (!r) return ACDM_ENOMEM;
+    int n = acdm_stats_rebuild_run(r);
+    if (n > 0) acdm_stats_rebuild_merge(r, s, now);
+    else acdm_stats_roll(s, now);
+    acdm_stats_rebuild_free(r);
     return n;
 }
 

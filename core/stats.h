@@ -2,7 +2,8 @@
  * the model's events, plus the live values (waiting, longest wait, agents by state) read from
  * the model when a figure is asked for.
  *
- * Counters are kept in memory, rebuilt from the event log at start, and reset at local midnight
+ * Counters are kept in memory, rebuilt from the event log at start (on a worker, while acdmd
+ * already serves: see acdm_stats_rebuild_*), and reset at local midnight
  * (the configured timezone; DST-safe).
  * Definitions (docs/websocket.md "Supervisors"):
  * - offered: a bericht entered the queue (new, transferred to it, overflowed into it); per
@@ -51,8 +52,20 @@ void acdm_stats_destroy(acdm_stats *s);
 /* One model event (engine.c's on_model_event). */
 void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev);
 
-/* Rebuilds today's counters from the event log (since local midnight) after a restart; call
- * before any live event. Returns the number of events read, or a negative code. */
+/* Today's counters from the event log after a restart, in three steps so the reading can run
+ * on a worker thread while acdmd already serves (a busy day's million events take 1-2 s):
+ * _new on the loop (copies what it needs of cfg: each queue's sl_seconds), _run anywhere (reads
+ * events of the day before `now` through its own read-only connection to db_path; returns the
+ * number read, or a negative code), _merge on the loop (adds them to s, whose live events count
+ * from its `now` on; nothing when the merge's now is past the day's midnight). _stop makes a running _run return
+ * early; _free after _run has returned. */
+typedef struct acdm_stats_rebuild acdm_stats_rebuild;
+acdm_stats_rebuild *acdm_stats_rebuild_new(const acdm_config *cfg, const char *db_path, int64_t now);
+int acdm_stats_rebuild_run(acdm_stats_rebuild *r);
+void acdm_stats_rebuild_merge(acdm_stats_rebuild *r, acdm_stats *s, int64_t now);
+void acdm_stats_rebuild_stop(acdm_stats_rebuild *r);
+void acdm_stats_rebuild_free(acdm_stats_rebuild *r);
+/* All three at once (tests, tools). Returns the number of events read, or a negative code. */
 int acdm_stats_replay(acdm_stats *s, acdm_store *st, const acdm_config *cfg, int64_t now);
 
 /* Resets the counters when now is past the local midnight that ended the counted day. Every

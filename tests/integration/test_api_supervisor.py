@@ -146,10 +146,13 @@ class SupervisorSocket(AcdmTestCase):
             s.close()
         d.stop()
         d.start()
+        # (read on a worker while acdmd already serves: the figures arrive within a tick or two)
         ws, snap = self.sup()
-        q = find(snap["queues"], "name", "algemeen")
+        m = self.wait_stats(ws, lambda q, m: q["today"]["offered"] == 3, "today's figures rebuilt")
+        q = find(m["queues"], "name", "algemeen")
         self.assertEqual((q["today"]["offered"], q["today"]["answered"], q["today"]["abandoned"],
                           q["today"]["quick_drops"], q["today"]["service_level_pct"]), (3, 1, 1, 1, 50), q)
+        self.assertRegex(d.stderr(), r"today's figures rebuilt from \d+ events in \d+ ms \(serving meanwhile\)")
 
     def test_queue_close_and_open(self):
         d = self.start()
