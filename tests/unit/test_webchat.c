@@ -7,6 +7,7 @@
 #include "http.h"
 #include "log.h"
 #include "fake_http.h"   /* routes and websockets driven directly, instead of core/http.c */
+#include "plugin_cfg.h"    /* configs of channels for the host */
 
 #include <check.h>
 #include <stdarg.h>
@@ -141,38 +142,6 @@ static void host_free(acdm_plugins *p)
     ck_assert_int_eq(uv_loop_close(&loop), 0);
 }
 
-static acdm_config *cfg_make(const char *first, ...)
-{
-    acdm_config *c = calloc(1, sizeof *c);
-    c->channels = calloc(8, sizeof *c->channels);
-    va_list ap;
-    va_start(ap, first);
-    for (const char *name = first; name; name = va_arg(ap, const char *)) {
-        acdm_channel_def *ch = &c->channels[c->n_channels++];
-        ch->name = strdup(name);
-        ch->plugin = strdup(va_arg(ap, const char *));
-        ch->queue = strdup("algemeen");
-        ch->config = json_loads(va_arg(ap, const char *), 0, NULL);
-        ck_assert_ptr_nonnull(ch->config);
-    }
-    va_end(ap);
-    return c;
-}
-static void cfg_free(acdm_config *c)
-{
-    for (size_t k = 0; k < c->n_channels; k++) {
-        free(c->channels[k].name); free(c->channels[k].plugin); free(c->channels[k].queue);
-        json_decref(c->channels[k].config);
-    }
-    free(c->channels);
-    free(c);
-}
-static int configure(acdm_plugins *p, acdm_config *c)
-{
-    int rc = acdm_plugins_configure(p, c);
-    cfg_free(c);
-    return rc;
-}
 static const char *check(acdm_plugins *p, const char *plugin, const char *conf)
 {
     static char err[512];
