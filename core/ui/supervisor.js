@@ -186,7 +186,10 @@ function renderAgents() {
     setCell(c[2], out ? '' : reasonLabel(a.reason, reasons));
     c[3].dataset.since = a.since > 0 ? a.since : '';   // null: no state change since acdmd started
     setCell(c[3], a.since > 0 ? dur(Date.now() - a.since) : t('dash'), 'num');
-    setCell(c[4], `${count(a, 'active', a.busy)} / ${count(a, 'wrapup', a.wrapup)}`, 'num');
+    const held = Array.isArray(a.work) ? a.work.filter((w) => w.held).length : 0;   // calls on hold
+    setCell(c[4], `${count(a, 'active', a.busy)} / ${count(a, 'wrapup', a.wrapup)}` +
+      (held ? ' · ' + t('sup.held', { n: held }) : ''), 'num');
+    c[4].dataset.held = String(held);
     setCell(c[5], num(a.handled), 'num');
     const [login, logout] = c[6].querySelectorAll('button');
     const form = c[6].querySelector('form');

@@ -1,7 +1,8 @@
 // hold.test.mjs -- hold and resume a call from the agent desk (R18) in headless Chromium against
 // the real acdmd: a voice bericht made through the REST API is offered, accepted on the desk,
 // put on hold with "In de wacht" (the card says so, the server has it held), then taken back with
-// "Hervatten" (the event log has the hold and the resume); a chat has no hold button; axe clean.
+// "Hervatten" (the event log has the hold and the resume); the supervisor dashboard shows the
+// agent's call on hold meanwhile; a chat has no hold button; axe clean.
 // Run: cd tests/ui && CHROMIUM_PATH=/usr/bin/chromium node --test hold.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,6 +69,13 @@ test('agent desk: put an accepted call on hold and resume it; a chat has no hold
   await page.screenshot({ path: path.join(ART, 'agent-hold.png'), fullPage: true });
   assert.deepEqual(await seriousAxe(page), []);
 
+  // the supervisor sees the agent's call on hold (live stats, at most a tick late)
+  const sup = await openSignedIn(browser, d.base,
+    { token: d.token('supervisor', 'petra'), role: 'supervisor', name: 'petra', agent: null }, 'supervisor.html', T);
+  const supWork = sup.page.locator('#agents tr[data-key="agent1"] td[data-held]');
+  await sup.page.locator('#agents tr[data-key="agent1"] td[data-held="1"]').waitFor();
+  assert.match(await supWork.textContent(), /1 in de wacht/);
+
   // a page reload while held: the hello's work item says held, the card comes back held
   await page.reload();
   await page.locator(`.card[data-bericht="${id}"][data-held="true"]`).waitFor();
@@ -78,6 +86,10 @@ test('agent desk: put an accepted call on hold and resume it; a chat has no hold
   assert.equal(await card.locator('.heldbar').isHidden(), true);
   await card.getByRole('button', { name: 'Gesprek met +31612345678 in de wacht zetten' }).waitFor();
   await until(async () => (await workOf(id))?.held === false, 'the call resumed on the server');
+  await sup.page.locator('#agents tr[data-key="agent1"] td[data-held="0"]').waitFor();
+  assert.doesNotMatch(await supWork.textContent(), /wacht/);
+  assert.deepEqual(sup.errors, []);
+  await sup.ctx.close();
   const evs = await until(async () => {
     const e = (await bericht(id)).events.filter((x) => x.type === 'hold' || x.type === 'resume');
     return e.length === 2 && e;
