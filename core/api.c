@@ -60,9 +60,16 @@ bool acdm_api_authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_pri
 static void get_health(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
-    acdm_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:I}", "status", "ok", "version", ACDM_VERSION,
+    acdm_store_figures f;
+    acdm_store_figures_get(e->store, &f);
+    json_t *store = json_pack("{s:I, s:I, s:I, s:f, s:f}", "commits", (json_int_t)f.commits,
+                              "writes", (json_int_t)f.writes, "queued", (json_int_t)f.queued,
+                              "avg_commit_ms", f.commits ? (double)f.commit_us_sum / (double)f.commits / 1000.0 : 0.0,
+                              "max_commit_ms", (double)f.commit_us_max / 1000.0);
+    acdm_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:I, s:o}", "status", "ok", "version", ACDM_VERSION,
                                            "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
-                                           "berichten_live", (json_int_t)acdm_model_n_berichten(e->model)));
+                                           "berichten_live", (json_int_t)acdm_model_n_berichten(e->model),
+                                           "store", store));
 }
 
 typedef struct { acdm_req *r; } post_ctx;

@@ -138,6 +138,15 @@ int acdm_store_customer_topics(acdm_store *st, const char *address, int64_t sinc
                                char **json_out);
 /* The database file (e.g. for a read-only connection of its own on a worker thread). */
 const char *acdm_store_db_path(const acdm_store *st);
+
+/* The writer's figures since the store was opened (GET /api/v1/health): whether the disk keeps
+ * up shows in the commit times and in writes still queued. */
+typedef struct {
+    uint64_t commits, writes;      /* transactions committed, writes in them */
+    int64_t commit_us_sum, commit_us_max;
+    size_t queued;                 /* writes waiting for the writer now */
+} acdm_store_figures;
+void acdm_store_figures_get(acdm_store *st, acdm_store_figures *f);
 /* Calls cb for every event with since_ms <= ts_ms < until_ms (of type, or any if NULL), oldest
  * first; the row's strings are borrowed for the call. cb returns non-zero to stop. Returns the
  * number of rows passed to cb, or ACDM_EIO. */

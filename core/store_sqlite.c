@@ -152,6 +152,7 @@ struct acdm_store {
     struct op *q_head, *q_tail; /* queued, not yet taken by the writer */
     size_t q_count;
     int64_t q_first_us;         /* monotonic time the oldest queued op arrived */
+    acdm_store_figures fig;     /* under mu */
     int kick;                   /* flush now (a synchronous op is waiting) */
     int stop;
     struct op *d_head, *d_tail; /* committed ops whose callbacks acdm_store_poll runs */
@@ -445,11 +446,17 @@ static void *writer_main(void *arg)
         st->kick = 0;
         pthread_mutex_unlock(&st->mu);
 
+        int64_t c0 = mono_us();
         commit_group(st, head, n);
+        int64_t took = mono_us() - c0;
 
         struct op *to_free = NULL;
         int woke_sync = 0, have_done = 0;
         pthread_mutex_lock(&st->mu);
+        st->fig.commits++;
+        st->fig.writes += n;
+        st->fig.commit_us_sum += took;
+        if (took > st->fig.commit_us_max) st->fig.commit_us_max = took;
         for (struct op *op = head, *next; op; op = next) {
             next = op->next;
             op->next = NULL;
@@ -1061,6 +1068,16 @@ int acdm_store_get_bericht_json(acdm_store *st, const char *id, char **json_out)
  * Customer history (Klantbeeld) and the event log for export/audit (loop thread, read connection).
  */
 const char *acdm_store_db_path(const acdm_store *st) { return st ? st->path : NULL; }
+
+void acdm_store_figures_get(acdm_store *st, acdm_store_figures *f)
+{
+    memset(f, 0, sizeof *f);
+    if (!st) return;
+    pthread_mutex_lock(&st->mu);
+    *f = st->fig;
+    f->queued = st->q_count;
+    pthread_mutex_unlock(&st->mu);
+}
 
 int acdm_store_customer_history(acdm_store *st, const char *address, const char *cursor, int limit,
                                 char **json_out)

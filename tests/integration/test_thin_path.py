@@ -20,6 +20,13 @@ class ThinPath(AcdmTestCase):
         self.assertEqual(j.get("state"), "queued", j)
         self.assertEqual(j.get("outcome"), "queued", j)
         self.assertEqual(r.headers.get("location"), "/api/v1/berichten/" + bid)
+        # acknowledged after its commit: the health figures count that commit and its writes
+        st = d.request("GET", "/api/v1/health", token=None).json["store"]
+        self.assertGreaterEqual(st["commits"], 1, st)
+        self.assertGreaterEqual(st["writes"], 2, st)          # the bericht's row and its text
+        self.assertGreater(st["avg_commit_ms"], 0, st)
+        self.assertGreaterEqual(st["max_commit_ms"], st["avg_commit_ms"], st)
+        self.assertIsInstance(st["queued"], int, st)
 
         ws = self.agent_ws(d, "agent1")
         offer = ws.expect("offer", 10, bericht=bid)
