@@ -60,27 +60,59 @@ static void cell(pdf_ctx *c, HPDF_Font f, float size, float x, float y, float w,
     HPDF_Page_EndText(c->page);
 }
 
-/* A column name over at most two lines, split at its underscores (service_level / pct). */
-static void header_cell(pdf_ctx *c, float x, float y, float w, const char *name)
+/* The Dutch header of a column (the page is for people; CSV, Excel and JSON keep the column
+ * names for tools). As the Rapportages page labels them (core/ui/i18n.js, rep.col.*). */
+static const char *column_label(const char *col, char *buf, size_t len)
 {
-    char t[128];
-    snprintf(t, sizeof t, "%s", name);
-    HPDF_Page_SetFontAndSize(c->page, c->bold, 6.5f);
-    if (HPDF_Page_TextWidth(c->page, t) <= w - 2) { cell(c, c->bold, 6.5f, x, y, w, t); return; }
-    /* the last underscore that leaves a first line that fits */
-    for (char *u = strrchr(t, '_'); u; ) {
-        *u = 0;
-        if (HPDF_Page_TextWidth(c->page, t) <= w - 2 || !strchr(t, '_')) {
-            cell(c, c->bold, 6.5f, x, y + 7, w, t);
-            cell(c, c->bold, 6.5f, x, y, w, u + 1);
-            return;
-        }
-        char *prev = strrchr(t, '_');
-        *u = '_';
-        if (!prev) break;
-        u = prev;
+    static const struct { const char *col, *label; } labels[] = {
+        {"interval_start", "Van"}, {"queue", "Wachtrij"}, {"channel", "Kanaal"}, {"agent", "Agent"},
+        {"topic", "Onderwerp"}, {"title", "Naam"}, {"name", "Naam"}, {"offered", "Aangeboden"},
+        {"answered", "Beantwoord"}, {"abandoned", "Afgebroken"}, {"quick_drops", "Snel opgehangen"},
+        {"transfers", "Doorgezet"}, {"answered_in_sl", "Binnen norm"},
+        {"service_level_pct", "Service level %"}, {"asa_s", "Gem. wachttijd"},
+        {"longest_wait_s", "Langste wachttijd"}, {"handled", "Afgehandeld"},
+        {"aht_s", "Gem. afhandeltijd"}, {"handle_time_s", "Totale afhandeltijd"},
+        {"accepted", "Aangenomen"}, {"rejected", "Geweigerd"}, {"missed", "Niet opgenomen"},
+        {"talk_time_s", "Gesprekstijd"}, {"wrapup_time_s", "Nawerktijd"}, {"logged_in_s", "Ingelogd"},
+        {"ready_s", "Beschikbaar"}, {"not_ready_s", "Niet beschikbaar"}, {"count", "Aantal"},
+    };
+    for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
+        if (!strcmp(col, labels[i].col)) return labels[i].label;
+    size_t n = strlen(col);
+    if (n > 12 && !strncmp(col, "not_ready_", 10) && !strcmp(col + n - 2, "_s")) {
+        snprintf(buf, len, "NB %.*s", (int)(n - 12), col + 10);   /* NB: see the note under the title */
+        return buf;
     }
-    cell(c, c->bold, 6.5f, x, y, w, name);
+    return col;
+}
+
+/* A column's header on one line, or over two broken at the space (or underscore) that makes the
+ * wider line narrowest; in a narrow column the font shrinks (down to 4.5 pt) before a word is cut. */
+static void header_cell(pdf_ctx *c, float x, float y, float w, const char *col)
+{
+    char t[128], lb[128];
+    snprintf(t, sizeof t, "%s", column_label(col, lb, sizeof lb));
+    HPDF_Page_SetFontAndSize(c->page, c->bold, 6.5f);
+    float room = w - 2;
+    if (HPDF_Page_TextWidth(c->page, t) <= room) { cell(c, c->bold, 6.5f, x, y, w, t); return; }
+    char *best = NULL;
+    float best_w = 0;
+    for (char *p = t; *p; p++) {
+        if (*p != ' ' && *p != '_') continue;
+        char was = *p;
+        *p = 0;
+        float a = HPDF_Page_TextWidth(c->page, t), b = HPDF_Page_TextWidth(c->page, p + 1);
+        *p = was;
+        float wider = a > b ? a : b;
+        if (!best || wider < best_w) { best = p; best_w = wider; }
+    }
+    if (!best) best_w = HPDF_Page_TextWidth(c->page, t);
+    float size = best_w > room ? 6.5f * room / best_w : 6.5f;
+    if (size < 4.5f) size = 4.5f;
+    if (!best) { cell(c, c->bold, size, x, y, w, t); return; }
+    *best = 0;
+    cell(c, c->bold, size, x, y + 7, w, t);
+    cell(c, c->bold, size, x, y, w, best + 1);
 }
 
 static void header_row(pdf_ctx *c)
@@ -175,11 +207,19 @@ int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen)
     localtime_r(&t1, &tm1);
     strftime(a, sizeof a, "%Y-%m-%d %H:%M", &tm0);
     strftime(z, sizeof z, "%Y-%m-%d %H:%M", &tm1);
-    snprintf(title, sizeof title, "acdm report: %s, %s to %s (%s), interval %s", acdm_report_kind_name(rg->kind), a, z,
-             acdm_report_timezone(r), acdm_report_interval_name(rg->interval_s));
+    static const char *const kinds[] = {"per wachtrij", "per kanaal", "per agent", "per onderwerp"};
+    int iv = rg->interval_s;
+    snprintf(title, sizeof title, "acdm rapport %s, van %s tot %s (%s), interval %s",
+             kinds[(unsigned)rg->kind < 4 ? rg->kind : 0], a, z, acdm_report_timezone(r),
+             iv == 900 ? "kwartier" : iv == 3600 ? "uur" : iv == 86400 ? "dag" : acdm_report_interval_name(iv));
     HPDF_SetInfoAttr(c.pdf, HPDF_INFO_TITLE, title);
     HPDF_SetInfoAttr(c.pdf, HPDF_INFO_CREATOR, "acdm");
     new_page(&c, title);
+    if (rg->kind != ACDM_REPORT_TOPICS) {
+        cell(&c, c.font, 7, MARGIN, c.y + 8, PAGE_W - 2 * MARGIN, rg->kind == ACDM_REPORT_AGENTS
+             ? "Tijden in seconden; NB = niet beschikbaar, per reden" : "Tijden in seconden");
+        c.y -= 4;
+    }
     table(&c, true, "Totaal");
     table(&c, false, "Per interval");
     HPDF_SaveToStream(c.pdf);
