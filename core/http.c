@@ -621,10 +621,14 @@ static int build_response(acdm_req *r, int status, const char *ctype, const char
 }
 
 /* Writes r's built response on its wsi and finishes the transaction. Returns the callback's
- * return value (-1 = close the connection). Frees r. */
+ * return value (-1 = close the connection: also when no response could be built). Frees r. */
 static int write_response(acdm_req *r, int conn_close)
 {
     struct lws *wsi = r->wsi;
+    if (!r->out_len) {
+        req_free(r);
+        return -1;
+    }
     int n = lws_write(wsi, r->out + LWS_PRE, r->out_len, LWS_WRITE_HTTP_FINAL);
     req_free(r);
     if (n < 0 || conn_close) return -1;
@@ -682,12 +686,6 @@ void acdm_http_reply(acdm_req *r, int status, const char *content_type, const ch
      * (poll changes are epoll_ctl calls, dear on a VM) and a loop pass per request. A reply is
      * small and the client waits for it, so the send rarely blocks; when it does, lws keeps the
      * rest and finishes it on POLLOUT itself (and defers the transaction's end until then). */
-    if (!r->out_len) {
-        struct lws *wsi = r->wsi;
-        req_free(r);
-        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-        return;
-    }
     struct lws *wsi = r->wsi;
     if (write_response(r, 0)) lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
@@ -866,18 +864,12 @@ static int dispatch(acdm_http *h, acdm_req *r)
     if (rt) {
         if (!pattern_match(rt->pattern, r->path, r))
             return reply_now(r, 500, "Internal Server Error", "out of memory", 1);
-        struct lws *wsi = r->wsi;
         r->in_dispatch = 1;
         rt->fn(rt->user, r);    /* may reply (r freed below) or keep r for later */
         if (!r->replied) {
             r->in_dispatch = 0;
-            return 0;           /* async: the reply comes via lws_callback_on_writable */
+            return 0;           /* async: acdm_http_reply writes it when it comes */
         }
-        if (!r->out_len) {
-            req_free(r);
-            return -1;
-        }
-        (void)wsi;
         return write_response(r, 0);
     }
     if (matched) {
@@ -1222,12 +1214,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (pss && pss->req && pss->req->replied && pss->req->wsi == wsi) {
-            acdm_req *r = pss->req;
-            if (!r->out_len) {
-                req_free(r);
-                return -1;
-            }
-            return write_response(r, 0);
+            return write_response(pss->req, 0);   /* an h2 stream's deferred reply */
         }
         return 0;
 
