@@ -466,19 +466,18 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     if (in->subject && *in->subject) {
         j->subject = strdup(in->subject);
     }
-    /* payload: the channel's JSON plus subject/text (without one, written directly) */
+    /* payload: the channel's JSON plus subject/text (without channel JSON, written directly) */
     json_t *payload = NULL;
     char pbuf[4096], sbuf[1024], *pheap = NULL, *sheap;
-    acdm_jobj po;
-    acdm_jobj_init(&po, pbuf, sizeof pbuf);
-    const char *pj = NULL;
+    acdm_jobj po = {0};   /* freeing it unused is a no-op */
+    const char *pj;
     if (!in->payload) {
+        acdm_jobj_init(&po, pbuf, sizeof pbuf);
         acdm_jobj_str(&po, "subject", in->subject);
         acdm_jobj_str(&po, "text", in->text);
         pj = acdm_jobj_end(&po);
-    }
-    if (!pj) {
-        payload = in->payload ? json_deep_copy(in->payload) : json_object();
+    } else {
+        payload = json_deep_copy(in->payload);
         if (in->subject) json_object_set_new(payload, "subject", json_string(in->subject));
         if (in->text) json_object_set_new(payload, "text", json_string(in->text));
         pj = acdm_json_text(payload, pbuf, sizeof pbuf, &pheap);
@@ -775,38 +774,21 @@ int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who)
     return 0;
 }
 
+/* Empties the cache of checked API tokens (each value holds its key); it stays usable. */
+static void token_cache_clear(acdm_engine *e)
+{
+    const char *k;
+    void *v;
+    for (uint32_t pos = 0; acdm_hmap_next(&e->token_cache, &pos, &k, &v);) free(v);
+    acdm_hmap_free(&e->token_cache);   /* leaves an empty map */
+}
+
 int acdm_engine_revoke_agent_tokens(acdm_engine *e, const char *agent_id, int *n_revoked)
 {
     int rc = acdm_store_token_revoke_agent(e->store, agent_id, n_revoked);
-    /* and out of the cache, whatever the store said: a cached token is checked nowhere else */
-    size_t n = 0, cap = 0;
-    char **gone = NULL;
-    const char *k;
-    void *v;
-    for (uint32_t pos = 0; acdm_hmap_next(&e->token_cache, &pos, &k, &v);) {
-        const acdm_principal *p = v;
-        if (strcmp(p->role, "agent") || strcmp(p->name, agent_id)) continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            char **ng = realloc(gone, nc * sizeof *ng);
-            if (!ng) { n = SIZE_MAX; break; }
-            gone = ng;
-            cap = nc;
-        }
-        gone[n++] = v;
-    }
-    if (n == SIZE_MAX) {
-        /* out of memory: drop the whole cache rather than keep a revoked token in it */
-        for (uint32_t pos = 0; acdm_hmap_next(&e->token_cache, &pos, &k, &v);) free(v);
-        acdm_hmap_free(&e->token_cache);
-        acdm_hmap_init(&e->token_cache);
-        n = 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        acdm_hmap_del(&e->token_cache, gone[i] + sizeof(acdm_principal));   /* the key follows it */
-        free(gone[i]);
-    }
-    free(gone);
+    /* and out of the cache, whatever the store said: a cached token is checked nowhere else.
+     * The whole cache goes (an agent's removal is rare; the others are looked up again once). */
+    token_cache_clear(e);
     return rc;
 }
 
@@ -1130,10 +1112,9 @@ void acdm_engine_destroy(acdm_engine *e)
         if (mine[i]->type != UV_UNKNOWN_HANDLE && !uv_is_closing(mine[i])) uv_close(mine[i], NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uv_loop_close(&e->loop);
+    token_cache_clear(e);
     const char *k;
     void *v;
-    for (uint32_t pos = 0; acdm_hmap_next(&e->token_cache, &pos, &k, &v);) free(v);
-    acdm_hmap_free(&e->token_cache);
     acdm_hmap_free(&e->sessions);
     acdm_hmap_free(&e->graces);
     for (uint32_t pos = 0; acdm_hmap_next(&e->subjects, &pos, &k, &v);) free(v);
