@@ -21,16 +21,18 @@ struct acdm_stats {
     int64_t day_end;          /* local midnight that ends the counted day; 0 = not set */
 };
 
-static int64_t local_midnight_after(int64_t now)
+/* The local midnight that starts the day of now (add_days 0) or a later one (1: the midnight
+ * that ends it); fallback when mktime cannot say. */
+static int64_t local_midnight(int64_t now, int add_days, int64_t fallback)
 {
     time_t t = (time_t)(now / 1000);
     struct tm tm;
     localtime_r(&t, &tm);
-    tm.tm_mday += 1;
+    tm.tm_mday += add_days;
     tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
     tm.tm_isdst = -1;          /* let mktime find out (DST changes happen at night) */
     time_t m = mktime(&tm);
-    return m == (time_t)-1 ? now + 86400000 : (int64_t)m * 1000;
+    return m == (time_t)-1 ? fallback : (int64_t)m * 1000;
 }
 
 acdm_stats *acdm_stats_create(void)
@@ -67,7 +69,7 @@ void acdm_stats_roll(acdm_stats *s, int64_t now)
         clear_map(&s->queues);
         clear_map(&s->channels);
     }
-    s->day_end = local_midnight_after(now);
+    s->day_end = local_midnight(now, 1, now + 86400000);
 }
 
 static acdm_stats_counts *counts_of(acdm_hmap *m, const char *name)
@@ -253,13 +255,7 @@ acdm_stats_rebuild *acdm_stats_rebuild_new(const acdm_config *cfg, const char *d
         memcpy(q->name, cfg->queues[i].name, n + 1);
         if (acdm_hmap_put(&r->sl, q->name, q)) free(q);
     }
-    time_t t = (time_t)(now / 1000);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    tm.tm_isdst = -1;
-    time_t m0 = mktime(&tm);
-    r->since = m0 == (time_t)-1 ? now : (int64_t)m0 * 1000;
+    r->since = local_midnight(now, 0, now);
     return r;
 }
 
