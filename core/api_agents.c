@@ -37,6 +37,8 @@ typedef struct managed {
     const char *id_field;    /* the item's name field; NULL: the item is its name (a string) */
     const char *put_route;   /* "PUT /api/v1/agents/" when items can be changed, else NULL */
     const char *audit[3];    /* the audit actions of add, change, remove */
+    /* whether the running configuration has the item (from any file) */
+    bool (*running)(const acdm_config *cfg, const char *id);
     /* after a change is applied, before it is audited (may add to the audit's extra) */
     void (*applied)(acdm_engine *e, list_op op, const char *id, json_t *extra);
 } managed;
@@ -171,14 +173,16 @@ static long item_index(const managed *m, json_t *arr, const char *id)
     return -1;
 }
 
-/* Whether the running configuration has the item (from any file). */
-static bool in_running(const acdm_config *cfg, const managed *m, const char *id)
+static bool agent_running(const acdm_config *cfg, const char *id) { return acdm_config_agent(cfg, id) != NULL; }
+
+static bool topic_running(const acdm_config *cfg, const char *id)
 {
-    if (!strcmp(m->key, "agents")) return acdm_config_agent(cfg, id) != NULL;
-    if (!strcmp(m->key, "topics")) {
-        for (size_t i = 0; i < cfg->n_topics; i++) if (!strcmp(cfg->topics[i], id)) return true;
-        return false;
-    }
+    for (size_t i = 0; i < cfg->n_topics; i++) if (!strcmp(cfg->topics[i], id)) return true;
+    return false;
+}
+
+static bool reason_running(const acdm_config *cfg, const char *id)
+{
     for (size_t i = 0; i < cfg->n_reasons; i++) if (!strcmp(cfg->reasons[i].code, id)) return true;
     return false;
 }
@@ -368,7 +372,7 @@ static bool change(acdm_engine *e, acdm_req *r, const acdm_principal *who, const
     long ix = item_index(m, arr, id);
     char other[8192];
     bool elsewhere = defined_elsewhere(e, m, &fp, id, other, sizeof other);
-    bool running = in_running(acdm_model_config(e->model), m, id);
+    bool running = m->running(acdm_model_config(e->model), id);
     const char *verb = op == OP_DELETE ? "removed" : "changed";
     int st = 0;
     if (op == OP_ADD && ix >= 0) {
@@ -479,7 +483,7 @@ static void agent_applied(acdm_engine *e, list_op op, const char *id, json_t *ex
 }
 
 static const managed AGENTS = {"agents", "agent", ACDM_AGENTS_FRAGMENT, "id", "PUT /api/v1/agents/",
-                               {"agent_add", "agent_update", "agent_remove"}, agent_applied};
+                               {"agent_add", "agent_update", "agent_remove"}, agent_running, agent_applied};
 
 /* The agent after a change, as GET /api/v1/agents/{id} has it. */
 static void reply_agent(acdm_engine *e, acdm_req *r, list_op op, const char *id)
@@ -535,18 +539,11 @@ static void delete_agent(void *user, acdm_req *r)
 /* ------------------------------------------------------------------ topics and reason codes */
 
 static const managed TOPICS = {"topics", "topic", ACDM_LISTS_FRAGMENT, NULL, NULL,
-                               {"topic_add", "topic_update", "topic_remove"}, NULL};
+                               {"topic_add", "topic_update", "topic_remove"}, topic_running, NULL};
 static const managed REASONS = {"reason_codes", "reason code", ACDM_LISTS_FRAGMENT, "code",
                                 "PUT /api/v1/reason-codes/",
-                                {"reason_code_add", "reason_code_update", "reason_code_remove"}, NULL};
-
-/* The list as GET /api/v1/topics has it. */
-static json_t *topics_json(const acdm_config *cfg)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < cfg->n_topics; i++) json_array_append_new(arr, json_string(cfg->topics[i]));
-    return json_pack("{s:o}", "topics", arr);
-}
+                                {"reason_code_add", "reason_code_update", "reason_code_remove"},
+                                reason_running, NULL};
 
 /* POST /api/v1/topics {"name": "..."}: a topic agents can register (R41). */
 static void post_topic(void *user, acdm_req *r)
@@ -566,7 +563,7 @@ static void post_topic(void *user, acdm_req *r)
     json_t *def = json_string(json_string_value(name));
     if (change(e, r, &who, &TOPICS, OP_ADD, json_string_value(name), def)) {
         acdm_http_add_header(r, "Location", "/api/v1/topics");
-        acdm_http_reply_json(r, 201, topics_json(acdm_model_config(e->model)));
+        acdm_http_reply_json(r, 201, acdm_api_topics_json(acdm_model_config(e->model)));
     }
     json_decref(def);
     json_decref(j);

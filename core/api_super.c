@@ -286,15 +286,19 @@ void acdm_api_post_bericht_topics(void *user, acdm_req *r)
 
 /* ------------------------------------------------------------------ configuration lists */
 
+json_t *acdm_api_topics_json(const acdm_config *cfg)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < cfg->n_topics; i++) json_array_append_new(arr, json_string(cfg->topics[i]));
+    return json_pack("{s:o}", "topics", arr);
+}
+
 void acdm_api_get_topics(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin supervisor agent", &who)) return;
-    const acdm_config *cfg = acdm_model_config(e->model);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < cfg->n_topics; i++) json_array_append_new(arr, json_string(cfg->topics[i]));
-    acdm_http_reply_json(r, 200, json_pack("{s:o}", "topics", arr));
+    acdm_http_reply_json(r, 200, acdm_api_topics_json(acdm_model_config(e->model)));
 }
 
 void acdm_api_get_reason_codes(void *user, acdm_req *r)

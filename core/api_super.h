@@ -22,6 +22,8 @@ void acdm_api_get_berichten(void *user, acdm_req *r);
 void acdm_api_get_bericht_messages(void *user, acdm_req *r);
 void acdm_api_post_bericht_topics(void *user, acdm_req *r);
 void acdm_api_get_topics(void *user, acdm_req *r);
+/* {"topics": [...]}: the configured topics in order (GET /api/v1/topics, after a POST). */
+json_t *acdm_api_topics_json(const acdm_config *cfg);
 void acdm_api_get_reason_codes(void *user, acdm_req *r);
 void acdm_api_get_agent(void *user, acdm_req *r);
 void acdm_api_post_agent_login(void *user, acdm_req *r);
