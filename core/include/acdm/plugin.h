@@ -14,7 +14,22 @@
  * Strings a plugin passes to the host are copied by the host before it returns.
  *
  * Versioning: abi_major must equal the core's; a plugin built against an older minor is
- * accepted as long as its struct_size covers every field the core reads.
+ * accepted as long as its struct_size covers every field the core reads; a plugin built against
+ * a NEWER minor than the core's is refused at load (it could read fields this core does not
+ * fill). The ABI only grows by appending: every struct that crosses carries struct_size, and a
+ * plugin tests ACDM_HOST_HAS before calling a host function newer than the oldest core it
+ * supports. Every minor that appends something bumps ACDM_PLUGIN_ABI_MINOR.
+ *
+ * ABI 1.1 appended: request headers and the raw query string for route handlers; submit_err
+ * (the refusal's sentence); attachments read back, file-backed and with a content-id;
+ * key/value entries with an expiry; update of a waiting bericht; device offers (the channel
+ * rings the agent's device and reports the outcome) and agents' endpoints; originate (an
+ * outbound contact started by the core); status_json per instance; the agent's message
+ * payload (subject, cc, attachments, template) carried through to deliver.
+ *
+ * Media (voice): never drive media from host timers. A plugin that streams audio runs its
+ * own clock in its own thread (one shared clock for all calls); host timers are for protocol
+ * time-outs, not 20 ms packet pacing.
  */
 #ifndef ACDM_PLUGIN_H
 #define ACDM_PLUGIN_H
@@ -28,7 +43,7 @@ extern "C" {
 #endif
 
 #define ACDM_PLUGIN_ABI_MAJOR 1
-#define ACDM_PLUGIN_ABI_MINOR 0
+#define ACDM_PLUGIN_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define ACDM_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -43,6 +58,29 @@ typedef struct acdm_timer acdm_timer;         /* core-owned */
 typedef struct acdm_watch acdm_watch;         /* core-owned */
 
 enum { ACDM_PLOG_ERR = 0, ACDM_PLOG_WARN, ACDM_PLOG_NOTICE, ACDM_PLOG_INFO, ACDM_PLOG_DEBUG };
+
+/* Return codes of host functions: 0 is success, failures are negative (the core's own codes;
+ * acdm_plugin_strerror() in <acdm/plugin_util.h> names them). */
+#define ACDM_P_OK        0
+#define ACDM_P_EINVAL  (-1)   /* bad argument or input */
+#define ACDM_P_ENOENT  (-2)   /* no such bericht, key, attachment, ... */
+#define ACDM_P_EEXIST  (-3)   /* already exists */
+#define ACDM_P_ESTATE  (-4)   /* not allowed in the bericht's current state */
+#define ACDM_P_ECLOSED (-5)   /* queue closed */
+#define ACDM_P_ENOMEM  (-6)
+#define ACDM_P_EPERM   (-7)   /* not allowed for this instance / token */
+#define ACDM_P_EIO     (-8)   /* storage or I/O failure */
+#define ACDM_P_EFULL   (-9)   /* no capacity, or a limit reached */
+#define ACDM_P_EABI   (-10)   /* struct_size too small for what the call reads */
+#define ACDM_P_ETOOBIG (-20)  /* attachment over the core's cap */
+
+/* Kind names a plugin may put in acdm_inbound.kind and its descriptor's kinds. */
+#define ACDM_KIND_NAME_VOICE    "voice"
+#define ACDM_KIND_NAME_CHAT     "chat"
+#define ACDM_KIND_NAME_EMAIL    "email"
+#define ACDM_KIND_NAME_SMS      "sms"
+#define ACDM_KIND_NAME_WHATSAPP "whatsapp"
+#define ACDM_KIND_NAME_CALLBACK "callback"
 enum { ACDM_WATCH_READ = 1, ACDM_WATCH_WRITE = 2 };
 
 /* ---------------------------------------------------------------- inbound berichten */
@@ -86,16 +124,24 @@ typedef enum {
     ACDM_EV_REQUEUED,     /* back in the queue (offer timeout, reject, agent gone) */
     ACDM_EV_TRANSFERRED,  /* moved to another queue or agent */
     ACDM_EV_ENDED,        /* the agent completed it, or it was abandoned */
-    ACDM_EV_CLOSED,       /* queue closed: detail_json {"text":...} */
+    ACDM_EV__UNUSED6,     /* never sent (a closed queue answers through the submit callback:
+                           * ACDM_SUBMIT_CLOSED with the closed text); the value is kept */
     ACDM_EV_WRAPUP,       /* the agent completed the conversation; wrap-up runs (ENDED follows
                            * when it is over): for the customer the conversation has ended */
     /* ---- appended (still ABI 1.0): a plugin ignores types it does not know ---- */
     ACDM_EV_HOLD,         /* the agent put the call on hold (voice, callback): play music on
                            * hold to the caller until RESUME */
-    ACDM_EV_RESUME        /* the hold ended: reconnect the caller to the agent. detail_json
+    ACDM_EV_RESUME,       /* the hold ended: reconnect the caller to the agent. detail_json
                            * {"held_ms":n}, plus "reason" when not the agent's resume:
                            * "transfer" (TRANSFERRED follows), "hangup", "complete", "logout" */
+    /* ---- appended in ABI 1.1 ---- */
+    ACDM_EV_UPDATED       /* a waiting bericht's queue, priority or skills changed (by update()
+                           * or a supervisor); detail_json {"queue":..,"priority":..} */
 } acdm_event_type;
+
+/* Names of the event types as the event log and the agent protocol spell them. */
+#define ACDM_EV_NAMES { "queued", "offered", "accepted", "requeued", "transferred", "ended", \
+                        NULL, "wrapup", "hold", "resume", "updated" }
 
 typedef struct {
     size_t struct_size;
@@ -115,20 +161,48 @@ typedef struct {
     const char *to;            /* customer address */
     const char *agent;         /* agent id */
     const char *text;
-    const char *payload_json;  /* channel-specific (subject, attachments by reference), or NULL */
+    /* The agent's message payload as the desk sent it (websocket `message` or REST), a JSON
+     * object the channel reads, or NULL. Keys the bundled channels use: "subject", "cc" (array
+     * of addresses), "attachments" (array of {"id":..} — read each with attachment_read),
+     * "quote" (bool: include the quoted history), "template" ({"name":..,"language":..,
+     * "params":[..]}). The core passes unknown keys through untouched. */
+    const char *payload_json;
+    /* ---- appended in ABI 1.1 ---- */
+    const char *message_id;    /* the id of this reply in the thread (delivery_report refers to
+                                * it with {"message":id}); NULL from an older core */
 } acdm_reply;
 
 /* ---------------------------------------------------------------- HTTP for plugins */
 
+/* One request header: name lowercased, value as sent (borrowed). */
+typedef struct {
+    const char *name;
+    const char *value;
+} acdm_http_header;
+
 typedef struct {
     const char *method;        /* "GET", "POST", ... */
     const char *path;          /* the part after /channels/<instance>, e.g. "/handoff" */
-    const char *query;         /* raw query string or NULL */
+    const char *query;         /* the query's arguments, each percent-decoded, joined with '&'
+                                * (ABI 1.0; ambiguous when a value holds '&' or '+': use
+                                * query_raw), or NULL */
     const char *body;          /* NUL-terminated body or NULL */
     size_t body_len;
     const char *authorization; /* Authorization header or NULL */
     const char *origin;        /* Origin header or NULL */
     const char *content_type;  /* Content-Type header or NULL */
+    /* ---- appended in ABI 1.1 (always filled by a 1.1 core; a plugin of minor 1 is refused by
+     * a 1.0 core, so it may read these without a check) ---- */
+    size_t struct_size;        /* sizeof(acdm_http_request) of the core that built it */
+    const char *query_raw;     /* the query exactly as on the wire (after '?', percent-encoding
+                                * intact), or NULL; decode with acdm_query_get() */
+    const acdm_http_header *headers; /* every request header (lowercase names), n_headers long */
+    size_t n_headers;
+    const char *url;           /* the full URL the client asked for, as scheme://host/path?query
+                                * from the Host header (X-Forwarded-Proto/Host are NOT trusted):
+                                * what Twilio signs; a plugin with a public URL behind a proxy
+                                * configures its own */
+    const char *peer;          /* the client's IP address */
 } acdm_http_request;
 
 /* What the handler answers. The struct is the host's (on its stack): valid only during the
@@ -196,6 +270,83 @@ typedef struct {
     size_t body_len;
     long timeout_ms;           /* 0 = 10000 */
 } acdm_http_out;
+
+/* ---------------------------------------------------------------- ABI 1.1 types */
+
+/* An attachment to store (attachment_store). Exactly one of data or path. */
+typedef struct {
+    size_t struct_size;        /* sizeof(acdm_attachment_in) */
+    const char *bericht_id;    /* the bericht it belongs to (this instance's) */
+    const char *filename;      /* as the customer named it (sanitised by the core for display) */
+    const char *content_type;  /* e.g. "image/png"; NULL: application/octet-stream */
+    const char *content_id;    /* an inline part's Content-ID without <>, or NULL */
+    const void *data;          /* in memory, len bytes, or NULL */
+    size_t len;
+    const char *path;          /* a file the host copies (the plugin may delete it after), or NULL */
+} acdm_attachment_in;
+
+/* What attachment_read tells about an attachment. */
+typedef struct {
+    size_t struct_size;        /* set by the plugin: sizeof(acdm_attachment_meta) */
+    char bericht_id[64];
+    char filename[256];
+    char content_type[128];
+    char content_id[256];      /* "" when none */
+    uint64_t size;
+} acdm_attachment_meta;
+
+/* A change to a waiting bericht (update). NULL / -1 leave a field as it is. */
+typedef struct {
+    size_t struct_size;        /* sizeof(acdm_update) */
+    const char *queue;         /* move to this queue (original queue time kept), or NULL */
+    int priority;              /* 0..9, or -1 */
+    const char *skills_json;   /* replaces the required skills, or NULL */
+    const char *payload_json;  /* object merged into the payload (e.g. {"ivr":"1-2"}), or NULL */
+} acdm_update;
+
+typedef enum {
+    ACDM_DEVICE_ANSWERED = 0,  /* the agent answered: the offer is accepted */
+    ACDM_DEVICE_DECLINED,      /* the agent refused on the device: rejected */
+    ACDM_DEVICE_BUSY,          /* busy: as ring-no-answer */
+    ACDM_DEVICE_NOANSWER,      /* rang out */
+    ACDM_DEVICE_FAILED         /* unreachable, error: as ring-no-answer, reason shown */
+} acdm_device_outcome;
+
+/* An offer to be rung on the agent's device (offer_device). */
+typedef struct {
+    size_t struct_size;
+    const char *bericht_id;
+    const char *agent_id;
+    const char *agent_name;    /* display name */
+    const char *kind;          /* the bericht's kind, e.g. "voice" */
+    const char *endpoint;      /* the agent's endpoint for this plugin from the config, e.g. the
+                                * agent's "phone": "register" or "sip:1001@10.0.0.5" */
+    const char *from;          /* the customer's address (CLI) */
+    const char *queue;
+    uint32_t timeout_ms;       /* the queue's offer timeout: report NOANSWER by then (the core
+                                * answers for the plugin 5 s later if it has not) */
+    const char *detail_json;   /* the offer as the desk gets it (subject, dialled number), or NULL */
+} acdm_device_offer;
+
+typedef enum {
+    ACDM_ORIG_CONNECTED = 0,
+    ACDM_ORIG_FAILED
+} acdm_originate_outcome;
+
+/* An outbound contact the core asks a plugin to start (originate): a callback call, an
+ * agent's new mail, SMS or WhatsApp message. The bericht exists (direction "out") and is
+ * already active with the agent; the plugin reports back with originate_result. */
+typedef struct {
+    size_t struct_size;
+    const char *bericht_id;
+    const char *kind;          /* "voice", "callback", "email", "sms", "whatsapp" */
+    const char *to;            /* the customer's address */
+    const char *agent_id;
+    const char *agent_endpoint;/* the agent's endpoint for this plugin (voice: call the agent
+                                * first, then the customer), or NULL */
+    const char *text;          /* first message (mail body, SMS text), or NULL for a call */
+    const char *payload_json;  /* subject, attachments, template... as in acdm_reply, or NULL */
+} acdm_originate;
 
 /* ---------------------------------------------------------------- the host table */
 
@@ -311,10 +462,64 @@ typedef struct acdm_host {
      * Otherwise (offered, active) exactly end(). */
     int (*end_ago)(acdm_instance *inst, const char *bericht_id, const char *reason, uint32_t ago_ms);
 
+    /* ---- appended in ABI 1.1 ---- */
+
+    /* As submit(), and when it refuses (negative return; cb never called) it writes the
+     * reason as a sentence naming the field into err, e.g. "from: required". err may be NULL. */
+    int (*submit_err)(acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user,
+                      char *err, size_t errlen);
+
+    /* Stores an attachment: from memory (data/len) or from a file the host copies (path; for
+     * large files: mail 25 MB, WhatsApp documents 100 MB, recordings — never read whole into
+     * memory). Cap: ACDM_ATTACHMENT_MAX in memory, ACDM_ATTACHMENT_FILE_MAX from a file
+     * (ACDM_P_ETOOBIG). Durable before the next submit's callback, as attachment_put. */
+    int (*attachment_store)(acdm_instance *inst, const acdm_attachment_in *a, char id_out[64]);
+    /* Reads an attachment back (e.g. the files of an agent's reply, by the ids in the reply's
+     * payload "attachments"): fills *meta and returns a readable file descriptor positioned at
+     * 0 in *fd (the plugin closes it; read it on any thread). ACDM_P_ENOENT for an unknown id,
+     * ACDM_P_EPERM for an attachment of another instance's bericht that is not in a reply to
+     * one of this instance's berichten. */
+    int (*attachment_read)(acdm_instance *inst, const char *id, acdm_attachment_meta *meta, int *fd);
+
+    /* As kv_set with an expiry: the entry is gone ttl_s seconds from now (ttl_s 0: never).
+     * Expired entries are removed by the core in the background (maps such as message id →
+     * bericht for delivery states do not grow forever). */
+    int (*kv_set_ttl)(acdm_instance *inst, const char *key, const char *value, size_t len,
+                      uint32_t ttl_s);
+
+    /* Changes a bericht of this instance that is still waiting (not offered, not active):
+     * queue (keeps the original queue time), priority, skills; payload_json is merged into the
+     * bericht's payload. An IVR choice uses it. 0, ACDM_P_ESTATE when it is no longer waiting,
+     * ACDM_P_ENOENT unknown, ACDM_P_EINVAL with err naming the field. */
+    int (*update)(acdm_instance *inst, const char *bericht_id, const acdm_update *u,
+                  char *err, size_t errlen);
+
+    /* Device offers (a plugin whose descriptor has offer_device): the outcome of ringing the
+     * agent's device for an offer it got through offer_device. ANSWERED is the agent's accept;
+     * DECLINED the reject; BUSY, NOANSWER and FAILED the offer timing out (ring-no-answer:
+     * the next agent is tried, the max_misses rule applies). reason (may be NULL) is logged
+     * and shown on the desk. ACDM_P_ESTATE when the offer is no longer out (the agent accepted
+     * on the desk, the customer left): the plugin then hangs up the device leg. */
+    int (*device_result)(acdm_instance *inst, const char *bericht_id, const char *agent_id,
+                         acdm_device_outcome outcome, const char *reason);
+    /* Whether the agent's device for `kind` can be reached now (a softphone registered or
+     * not). An agent whose device is unreachable gets no offers of that kind; the desk shows
+     * reason. Agents start reachable only if their endpoint needs no registration. */
+    int (*device_reachable)(acdm_instance *inst, const char *agent_id, const char *kind,
+                            int reachable, const char *reason);
+
+    /* Reports an outbound contact started by originate (below): ACDM_ORIG_CONNECTED when the
+     * customer is reached (voice: answered; mail/SMS: accepted by the server), FAILED with a
+     * reason otherwise. The bericht then goes on as any other (end() when the customer hangs
+     * up, delivery_report for the message). */
+    int (*originate_result)(acdm_instance *inst, const char *bericht_id, acdm_originate_outcome o,
+                            const char *reason);
+
     /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;
 
 #define ACDM_ATTACHMENT_MAX (10u * 1024u * 1024u)   /* the core's hard cap per attachment */
+#define ACDM_ATTACHMENT_FILE_MAX (256ull * 1024u * 1024u) /* ... stored from a file */
 #define ACDM_ETOOBIG (-20)                          /* attachment_put: over the core's cap */
 
 /* True when the host table handed to init has `field` (a newer field than the core that runs
@@ -359,6 +564,31 @@ typedef struct acdm_plugin {
 
     /* Optional: the agent who has bericht_id is typing (the agent desk sends `typing`). */
     void (*on_agent_typing)(acdm_instance *inst, void *priv, const char *bericht_id);
+
+    /* ---- appended in ABI 1.1 ---- */
+
+    /* Optional: the plugin rings agents' devices for its berichten. When set, every offer of
+     * one of this instance's berichten to an agent who has an endpoint for this plugin (the
+     * agent's config key named by device_endpoint_key, e.g. "phone") is handed here; the
+     * offer timer then belongs to the device: the plugin reports with host->device_result.
+     * The desk still shows the offer, and an accept there stands (the plugin gets
+     * ACDM_EV_ACCEPTED as usual; voice: call the agent's auto-answering phone).
+     * Return 0, or negative: the offer is treated as FAILED at once. */
+    int (*offer_device)(acdm_instance *inst, void *priv, const acdm_device_offer *o);
+    /* The agents' config key whose value is passed as endpoint (e.g. "phone"); NULL: none. */
+    const char *device_endpoint_key;
+
+    /* Optional: start an outbound contact (see acdm_originate). 0 = started (originate_result
+     * follows), negative with a sentence in err = refused (the desk shows it). */
+    int (*originate)(acdm_instance *inst, void *priv, const acdm_originate *o, char *err,
+                     size_t errlen);
+
+    /* Optional: the instance's own figures as a JSON object (malloc'd; the host frees it with
+     * free()), shown under "status" in GET /api/v1/plugins, GET /api/v1/health's channels and
+     * `acdmctl plugins`: e.g. {"healthy":true,"last_fetch":"...","backlog":3,"last_error":null}.
+     * A "healthy": false makes health report the instance degraded. Called on the core thread;
+     * must be cheap (no I/O). */
+    char *(*status_json)(acdm_instance *inst, void *priv);
 } acdm_plugin;
 
 /* True when the descriptor d has `field` (a plugin built against an older minor lacks it). */
