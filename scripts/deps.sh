@@ -8,6 +8,14 @@ case "${1:-run}" in
   test) want="$want check cppcheck python3-yaml chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
   bench) want="$want check cppcheck python3-yaml wrk bc chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
 esac
+# Each channel plugin lists what it needs in channels/<name>/deps: a line "run: pkg..." (to build
+# and run it) and "test: pkg..." (the real peers its tests start); bench takes both.
+here="$(dirname "$0")/.."
+for f in "$here"/channels/*/deps; do
+  [ -f "$f" ] || continue
+  want="$want $(sed -n 's/^run://p' "$f")"
+  case "${1:-run}" in test|bench) want="$want $(sed -n 's/^test://p' "$f")" ;; esac
+done
 missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
