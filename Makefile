@@ -11,7 +11,8 @@ LIBS      := $(PKG_LIBS) -lhpdf -ldl -lpthread -lm
 REL_FLAGS := -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-CORE_SRCS := $(filter-out core/main.c core/acdmctl.c,$(wildcard core/*.c))
+# the core's layers, one folder each (docs/architecture.md); cmd/ holds the two programs
+CORE_SRCS := $(filter-out core/cmd/%,$(wildcard core/*/*.c))
 REL_OBJS  := $(CORE_SRCS:%.c=build/rel/%.o)
 SAN_OBJS  := $(CORE_SRCS:%.c=build/san/%.o)
 
@@ -60,16 +61,16 @@ build/rel/libacdm.a: $(REL_OBJS)
 build/san/libacdm.a: $(SAN_OBJS)
 	@mkdir -p $(@D); rm -f $@; ar rcs $@ $^
 
-bin/acdmd: build/rel/core/main.o build/rel/libacdm.a
+bin/acdmd: build/rel/core/cmd/main.o build/rel/libacdm.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_FLAGS) -rdynamic -o $@ $^ $(LIBS)
-bin/acdmctl: build/rel/core/acdmctl.o build/rel/libacdm.a
+bin/acdmctl: build/rel/core/cmd/acdmctl.o build/rel/libacdm.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 # the sanitizer build of the daemon, used by the integration tests
-build/san/acdmd: build/san/core/main.o build/san/libacdm.a
+build/san/acdmd: build/san/core/cmd/main.o build/san/libacdm.a
 	$(CC) $(SAN_FLAGS) -rdynamic -o $@ $^ $(LIBS)
-build/san/acdmctl: build/san/core/acdmctl.o build/san/libacdm.a
+build/san/acdmctl: build/san/core/cmd/acdmctl.o build/san/libacdm.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
 plugins/%.so: $$(wildcard channels/%/*.c) $$(wildcard channels/%/*.h) $(wildcard core/include/acdm/*.h)
