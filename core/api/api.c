@@ -1,5 +1,5 @@
 /* api.c -- the REST API under /api/v1 and the agents' websocket at /ws. */
-#include "engine/engine.h"
+#include "api/api.h"
 #include "api/api_super.h"
 #include "api/api_agents.h"
 #include "api/live.h"
@@ -11,6 +11,20 @@
 #include <string.h>
 
 #define WHO "api"
+
+/* The API's own state, kept by the engine for acdm_api_module. */
+typedef struct {
+    acdm_hmap sessions;      /* agent id -> acdm_session* list */
+    acdm_hmap graces;        /* agent id -> pending logout timer after the last socket closed */
+    /* sessions opened with an expiring token (a JWT), and one timer for the next expiry */
+    acdm_session **expiring; size_t n_expiring, cap_expiring;
+    uv_timer_t expiry_timer;
+    bool expiry_timer_on;    /* initialised (closed by acdm_api_shutdown) */
+} api_state;
+
+static api_state *A(acdm_engine *e) { return acdm_engine_state(e, &acdm_api_module); }
+
+acdm_hmap *acdm_api_sessions(acdm_engine *e) { return &A(e)->sessions; }
 
 static int64_t started_ms;
 
@@ -297,17 +311,17 @@ static void get_agents(void *user, acdm_req *r)
 
 static void session_add(acdm_engine *e, acdm_session *s)
 {
-    acdm_session *head = acdm_hmap_get(&e->sessions, s->who.name);
+    acdm_session *head = acdm_hmap_get(&A(e)->sessions, s->who.name);
     s->next_of_agent = head;
-    acdm_hmap_put(&e->sessions, s->who.name, s);
+    acdm_hmap_put(&A(e)->sessions, s->who.name, s);
 }
 
 static void session_del(acdm_engine *e, acdm_session *s)
 {
-    acdm_session *head = acdm_hmap_get(&e->sessions, s->who.name);
+    acdm_session *head = acdm_hmap_get(&A(e)->sessions, s->who.name);
     if (head == s) {
-        acdm_hmap_del(&e->sessions, s->who.name);
-        if (s->next_of_agent) acdm_hmap_put(&e->sessions, s->next_of_agent->who.name, s->next_of_agent);
+        acdm_hmap_del(&A(e)->sessions, s->who.name);
+        if (s->next_of_agent) acdm_hmap_put(&A(e)->sessions, s->next_of_agent->who.name, s->next_of_agent);
         return;
     }
     for (acdm_session *p = head; p; p = p->next_of_agent)
@@ -325,7 +339,7 @@ static void ws_send_json(acdm_ws *ws, json_t *msg)
 void acdm_api_push_agent(acdm_engine *e, const char *agent_id, json_t *msg)
 {
     char *s = json_dumps(msg, JSON_COMPACT);
-    for (acdm_session *p = acdm_hmap_get(&e->sessions, agent_id); p && s; p = p->next_of_agent)
+    for (acdm_session *p = acdm_hmap_get(&A(e)->sessions, agent_id); p && s; p = p->next_of_agent)
         acdm_ws_send(p->ws, s, strlen(s));
     free(s);
     json_decref(msg);
@@ -357,7 +371,7 @@ static void grace_closed(uv_handle_t *h) { free(h->data); }
 
 static void grace_cancel(acdm_engine *e, const char *agent_id)
 {
-    grace *g = acdm_hmap_del(&e->graces, agent_id);
+    grace *g = acdm_hmap_del(&A(e)->graces, agent_id);
     if (!g) return;
     uv_timer_stop(&g->timer);
     uv_close((uv_handle_t *)&g->timer, grace_closed);
@@ -368,7 +382,7 @@ static void grace_expired(uv_timer_t *t)
     grace *g = t->data;
     acdm_engine *e = g->e;
     acdm_agent *a = acdm_model_agent(e->model, g->id);
-    if (a && !acdm_hmap_get(&e->sessions, g->id) && a->state != ACDM_AGENT_LOGGED_OUT) {
+    if (a && !acdm_hmap_get(&A(e)->sessions, g->id) && a->state != ACDM_AGENT_LOGGED_OUT) {
         acdm_log(ACDM_LOG_NOTICE, WHO, "agent %s: no connection for %d s, logged out", g->id,
                  acdm_model_config(e->model)->agent_grace_s);
         acdm_agent_logout(e->model, a, "disconnected", acdm_now_ms());
@@ -380,30 +394,31 @@ static void grace_expired(uv_timer_t *t)
 static void grace_start(acdm_engine *e, const char *agent_id)
 {
     acdm_agent *a = acdm_model_agent(e->model, agent_id);
-    if (!a || a->state == ACDM_AGENT_LOGGED_OUT || acdm_hmap_get(&e->graces, agent_id)) return;
+    if (!a || a->state == ACDM_AGENT_LOGGED_OUT || acdm_hmap_get(&A(e)->graces, agent_id)) return;
     grace *g = calloc(1, sizeof *g);
     if (!g) return;
     g->e = e;
     snprintf(g->id, sizeof g->id, "%s", agent_id);
     uv_timer_init(&e->loop, &g->timer);
     g->timer.data = g;
-    acdm_hmap_put(&e->graces, g->id, g);
+    acdm_hmap_put(&A(e)->graces, g->id, g);
     uv_timer_start(&g->timer, grace_expired, (uint64_t)acdm_model_config(e->model)->agent_grace_s * 1000, 0);
 }
 
 void acdm_api_shutdown(acdm_engine *e)
 {
-    if (e->expiry_timer_on) {
-        uv_timer_stop(&e->expiry_timer);
-        uv_close((uv_handle_t *)&e->expiry_timer, NULL);
-        e->expiry_timer_on = false;
+    if (!A(e)) return;   /* never started */
+    if (A(e)->expiry_timer_on) {
+        uv_timer_stop(&A(e)->expiry_timer);
+        uv_close((uv_handle_t *)&A(e)->expiry_timer, NULL);
+        A(e)->expiry_timer_on = false;
     }
     const char *k;
     void *v;
     char ids[64][ACDM_NAME_MAX + 1];
     for (;;) {
         size_t n = 0;
-        for (uint32_t pos = 0; n < 64 && acdm_hmap_next(&e->graces, &pos, &k, &v);)
+        for (uint32_t pos = 0; n < 64 && acdm_hmap_next(&A(e)->graces, &pos, &k, &v);)
             snprintf(ids[n++], sizeof ids[0], "%s", k);
         if (!n) break;
         for (size_t i = 0; i < n; i++) grace_cancel(e, ids[i]);
@@ -453,7 +468,7 @@ void acdm_api_drop_removed_agents(acdm_engine *e)
 {
     const char *k;
     void *v;
-    for (uint32_t pos = 0; acdm_hmap_next(&e->sessions, &pos, &k, &v);) {
+    for (uint32_t pos = 0; acdm_hmap_next(&A(e)->sessions, &pos, &k, &v);) {
         if (acdm_model_agent(e->model, k)) continue;
         char text[ACDM_NAME_MAX + 64];
         snprintf(text, sizeof text, "agent %s was removed from the configuration", k);
@@ -471,8 +486,8 @@ static void expiry_fire(uv_timer_t *t)
 {
     acdm_engine *e = t->data;
     int64_t now = acdm_now_ms();
-    for (size_t i = 0; i < e->n_expiring; i++) {
-        acdm_session *s = e->expiring[i];
+    for (size_t i = 0; i < A(e)->n_expiring; i++) {
+        acdm_session *s = A(e)->expiring[i];
         if (s->closing || now < s->who.until_ms) continue;
         acdm_log(ACDM_LOG_NOTICE, WHO, "session of %s %s: the token expired, closing", s->who.role, s->who.name);
         session_end(s, "token_expired", ACDM_WS_CLOSE_TOKEN_EXPIRED, "token expired",
@@ -484,41 +499,41 @@ static void expiry_fire(uv_timer_t *t)
 static void expiry_arm(acdm_engine *e)
 {
     if (e->stopping) return;
-    if (!e->expiry_timer_on) {
-        uv_timer_init(&e->loop, &e->expiry_timer);
-        e->expiry_timer.data = e;
-        e->expiry_timer_on = true;
+    if (!A(e)->expiry_timer_on) {
+        uv_timer_init(&e->loop, &A(e)->expiry_timer);
+        A(e)->expiry_timer.data = e;
+        A(e)->expiry_timer_on = true;
     }
     int64_t next = 0;
-    for (size_t i = 0; i < e->n_expiring; i++) {
-        const acdm_session *s = e->expiring[i];
+    for (size_t i = 0; i < A(e)->n_expiring; i++) {
+        const acdm_session *s = A(e)->expiring[i];
         if (!s->closing && (!next || s->who.until_ms < next)) next = s->who.until_ms;
     }
-    uv_timer_stop(&e->expiry_timer);
+    uv_timer_stop(&A(e)->expiry_timer);
     if (!next) return;
     int64_t wait = next - acdm_now_ms();
-    uv_timer_start(&e->expiry_timer, expiry_fire, wait > 0 ? (uint64_t)wait : 0, 0);
+    uv_timer_start(&A(e)->expiry_timer, expiry_fire, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
 /* Keeps s in the expiring list while its principal has an expiry (until_ms), then re-arms. */
 static void expiry_track(acdm_engine *e, acdm_session *s)
 {
     size_t i = 0;
-    while (i < e->n_expiring && e->expiring[i] != s) i++;
-    if (i < e->n_expiring && !s->who.until_ms) e->expiring[i] = e->expiring[--e->n_expiring];
-    else if (i == e->n_expiring && s->who.until_ms) {
-        if (e->n_expiring == e->cap_expiring) {
-            size_t cap = e->cap_expiring ? e->cap_expiring * 2 : 8;
-            acdm_session **n = realloc(e->expiring, cap * sizeof *n);
+    while (i < A(e)->n_expiring && A(e)->expiring[i] != s) i++;
+    if (i < A(e)->n_expiring && !s->who.until_ms) A(e)->expiring[i] = A(e)->expiring[--A(e)->n_expiring];
+    else if (i == A(e)->n_expiring && s->who.until_ms) {
+        if (A(e)->n_expiring == A(e)->cap_expiring) {
+            size_t cap = A(e)->cap_expiring ? A(e)->cap_expiring * 2 : 8;
+            acdm_session **n = realloc(A(e)->expiring, cap * sizeof *n);
             if (!n) {
                 /* cannot watch it: end it now rather than let it outlive its token */
                 session_end(s, "token_expired", ACDM_WS_CLOSE_TOKEN_EXPIRED, "token expired", "out of memory");
                 return;
             }
-            e->expiring = n;
-            e->cap_expiring = cap;
+            A(e)->expiring = n;
+            A(e)->cap_expiring = cap;
         }
-        e->expiring[e->n_expiring++] = s;
+        A(e)->expiring[A(e)->n_expiring++] = s;
     }
     expiry_arm(e);
 }
@@ -558,7 +573,7 @@ static void ws_close_cb(void *user, acdm_ws *ws)
     if (!s) return;
     if (role_is(&s->who, "agent")) {
         session_del(e, s);
-        if (!acdm_hmap_get(&e->sessions, s->who.name) && !e->stopping) grace_start(e, s->who.name);
+        if (!acdm_hmap_get(&A(e)->sessions, s->who.name) && !e->stopping) grace_start(e, s->who.name);
     } else {
         acdm_live_ws_close(e, s);
     }
@@ -724,3 +739,113 @@ int acdm_api_register(acdm_engine *e)
     acdm_api_authcfg_register(e);   /* api_authcfg.c: GET /api/v1/auth/config (no auth) */
     return 0;
 }
+
+/* ------------------------------------------------------------------ the agents' push, the module */
+
+/* Every model event that concerns an agent becomes a message on the agent's websockets. */
+static void agents_model_event(acdm_engine *e, void *user, const acdm_mevent *ev)
+{
+    (void)user;
+    const acdm_bericht *b = ev->b;
+    if (ev->a) {
+        json_t *msg = NULL;
+        switch (ev->type) {
+        case ACDM_ME_OFFERED: {
+            json_t *brief = acdm_engine_bericht_brief(b);
+            const char *subj = acdm_engine_subject(e, b->id);
+            if (subj) json_object_set_new(brief, "subject", json_string(subj));
+            msg = json_pack("{s:s, s:o}", "type", "offer", "bericht", brief);
+            int to = b->queue->def->offer_timeout_s;
+            if (to > 0) json_object_set_new(msg, "expires_in", json_integer(to));
+            json_object_set_new(msg, "queue_title", json_string(b->queue->def->title ? b->queue->def->title : b->queue->name));
+            break;
+        }
+        case ACDM_ME_OFFER_CANCELLED: case ACDM_ME_TIMEOUT:
+            msg = json_pack("{s:s, s:s, s:s}", "type", "offer_cancelled", "bericht", b->id,
+                            "reason", ev->type == ACDM_ME_TIMEOUT ? "timeout" : ev->reason ? ev->reason : "");
+            break;
+        case ACDM_ME_ACCEPTED:
+            msg = json_pack("{s:s, s:o}", "type", "assigned", "bericht", acdm_engine_bericht_brief(b));
+            break;
+        case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
+            msg = json_pack("{s:s, s:s, s:I}", "type", "wrapup", "bericht", b->id, "seconds", (json_int_t)ev->value);
+            break;
+        case ACDM_ME_DONE:
+            msg = json_pack("{s:s, s:s}", "type", "done", "bericht", b->id);
+            break;
+        case ACDM_ME_CUSTOMER_ENDED:
+            msg = json_pack("{s:s, s:s}", "type", "customer_ended", "bericht", b->id);
+            break;
+        case ACDM_ME_HOLD:
+            msg = json_pack("{s:s, s:s}", "type", "hold", "bericht", b->id);
+            break;
+        case ACDM_ME_RESUME:
+            msg = json_pack("{s:s, s:s, s:I}", "type", "resume", "bericht", b->id,
+                            "held_ms", (json_int_t)ev->value);
+            if (ev->reason) json_object_set_new(msg, "reason", json_string(ev->reason));
+            break;
+        case ACDM_ME_AGENT_STATE: case ACDM_ME_AGENT_JOIN: case ACDM_ME_AGENT_LEAVE:
+            msg = json_pack("{s:s, s:o}", "type", "state", "agent", acdm_engine_agent_json(e, ev->a));
+            break;
+        default: break;
+        }
+        if (msg) acdm_api_push_agent(e, ev->a->id, msg);
+    }
+}
+
+
+/* A channel's follow-up, delivery state or typing, for the agent who has the bericht. */
+static void agents_note(acdm_engine *e, void *user, const acdm_note *n)
+{
+    (void)user;
+    const acdm_bericht *b = n->b;
+    json_t *msg = NULL;
+    switch (n->type) {
+    case ACDM_NOTE_FOLLOWUP:
+        msg = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "type", "message", "bericht", b->id,
+                        "direction", "in", "text", n->text, "ts", (json_int_t)n->ts);
+        if (n->payload) json_object_set(msg, "payload", n->payload);
+        break;
+    case ACDM_NOTE_DELIVERY:
+        msg = json_pack("{s:s, s:s, s:s}", "type", "delivery", "bericht", b->id, "status", n->status);
+        break;
+    case ACDM_NOTE_TYPING:
+        msg = json_pack("{s:s, s:s}", "type", "typing", "bericht", b->id);
+        break;
+    }
+    acdm_api_push_agent(e, b->agent->id, msg);
+}
+
+static int api_start(acdm_engine *e)
+{
+    api_state *st = calloc(1, sizeof *st);
+    if (!st) return ACDM_ENOMEM;
+    acdm_hmap_init(&st->sessions);
+    acdm_hmap_init(&st->graces);
+    acdm_engine_set_state(e, &acdm_api_module, st);
+    acdm_engine_subscriber sub = {.order = ACDM_SUB_AGENTS, .model_event = agents_model_event,
+                                  .note = agents_note};
+    acdm_engine_subscribe(e, &sub);
+    return acdm_api_register(e);
+}
+
+static void api_reloaded(acdm_engine *e)
+{
+    if (A(e)) acdm_api_drop_removed_agents(e);
+}
+
+static void api_release(acdm_engine *e)
+{
+    api_state *st = A(e);
+    if (!st) return;
+    acdm_hmap_free(&st->sessions);
+    acdm_hmap_free(&st->graces);
+    free(st->expiring);
+    free(st);
+    acdm_engine_set_state(e, &acdm_api_module, NULL);
+}
+
+const acdm_engine_module acdm_api_module = {
+    .name = "api", .start = api_start, .reloaded = api_reloaded, .shutdown = acdm_api_shutdown,
+    .release = api_release,
+};

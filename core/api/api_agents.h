@@ -6,7 +6,7 @@
 #ifndef ACDM_API_AGENTS_H
 #define ACDM_API_AGENTS_H
 
-#include "engine/engine.h"
+#include "api/api.h"
 
 /* The fragment file's name inside acdm.d/. */
 #define ACDM_AGENTS_FRAGMENT "50-agents-api.json"

@@ -2,7 +2,7 @@
  * authorization-code flow with PKCE (a public SPA client). No authentication: it holds nothing
  * secret (endpoints, the client id, the scope, the issuer). {"oidc": null} when the config has
  * no "oidc" block or no browser sign-in in it (authorization_endpoint/token_endpoint/client_id). */
-#include "engine/engine.h"
+#include "api/api.h"
 
 static void get_auth_config(void *user, acdm_req *r)
 {

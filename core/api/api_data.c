@@ -1,7 +1,7 @@
 /* api_data.c -- REST routes over stored data: the customer view (Klantbeeld), the event-log
  * export (R29/R65), the reports (R28) and the audit log (R32). */
 #include "api/api_super.h"
-#include "engine/engine.h"
+#include "api/api.h"
 #include "store/export.h"
 #include "base/log.h"
 #include "reports/report.h"

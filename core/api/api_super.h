@@ -3,7 +3,7 @@
 #ifndef ACDM_API_SUPER_H
 #define ACDM_API_SUPER_H
 
-#include "engine/engine.h"
+#include "api/api.h"
 
 /* api.c's role check: replies 401/403 and returns false when the token's role is not in roles
  * ("admin supervisor agent channel"). */

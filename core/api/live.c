@@ -54,6 +54,14 @@ static void rebuild_done(uv_work_t *w, int status)
     if (l->closing && l->timer_closed) live_free(l);
 }
 
+#define LIVE(e) ((acdm_live *)acdm_engine_state(e, &acdm_live_module))
+
+static void live_model_event(acdm_engine *e, void *user, const acdm_mevent *ev)
+{
+    (void)user;
+    acdm_live_event(e, ev);
+}
+
 /* ------------------------------------------------------------------ life cycle */
 
 int acdm_live_create(acdm_engine *e)
@@ -77,9 +85,10 @@ int acdm_live_create(acdm_engine *e)
     }
     uv_timer_init(&e->loop, &l->timer);
     l->timer.data = l;
-    e->live = l;
+    acdm_engine_set_state(e, &acdm_live_module, l);
     uv_timer_start(&l->timer, on_tick, TICK_MS, TICK_MS);
-    return 0;
+    acdm_engine_subscriber sub = {.order = ACDM_SUB_FIGURES, .model_event = live_model_event};
+    return acdm_engine_subscribe(e, &sub);
 }
 
 static void live_free(acdm_live *l)
@@ -98,28 +107,28 @@ static void live_closed(uv_handle_t *h)
 
 void acdm_live_destroy(acdm_engine *e)
 {
-    acdm_live *l = e->live;
+    acdm_live *l = LIVE(e);
     if (!l) return;
-    e->live = NULL;
+    acdm_engine_set_state(e, &acdm_live_module, NULL);
     l->closing = true;
     acdm_stats_rebuild_stop(l->rebuild);
     uv_timer_stop(&l->timer);
     uv_close((uv_handle_t *)&l->timer, live_closed);
 }
 
-acdm_stats *acdm_live_stats(acdm_engine *e) { return e->live ? e->live->stats : NULL; }
+acdm_stats *acdm_live_stats(acdm_engine *e) { return LIVE(e) ? LIVE(e)->stats : NULL; }
 
 void acdm_live_event(acdm_engine *e, const acdm_mevent *ev)
 {
-    if (!e->live) return;
-    acdm_stats_event(e->live->stats, ev);
+    if (!LIVE(e)) return;
+    acdm_stats_event(LIVE(e)->stats, ev);
     if (ev->type == ACDM_ME_OFFERED && ev->b && ev->a) acdm_screenpop_offer(e, ev->b, ev->a);
 }
 
 json_t *acdm_live_queues_json(acdm_engine *e)
 {
     json_t *arr = acdm_engine_queues_json(e);
-    if (e->live) acdm_stats_decorate_queues(e->live->stats, e->model, arr, acdm_now_ms());
+    if (LIVE(e)) acdm_stats_decorate_queues(LIVE(e)->stats, e->model, arr, acdm_now_ms());
     return arr;
 }
 
@@ -156,7 +165,7 @@ static char *dump(json_t *j)
 static void push_agents(acdm_live *l, int64_t now)
 {
     acdm_engine *e = l->e;
-    if (!e->sessions.n) return;
+    if (!acdm_api_sessions(e)->n) return;
     acdm_model *m = e->model;
     size_t nq = acdm_model_n_queues(m), na = acdm_model_n_agents(m);
     /* fragments, built once: one per queue, one per agent */
@@ -185,7 +194,7 @@ static void push_agents(acdm_live *l, int64_t now)
     uint32_t stamp_no = 0;
     const char *id;
     void *v;
-    for (uint32_t pos = 0; acdm_hmap_next(&e->sessions, &pos, &id, &v);) {
+    for (uint32_t pos = 0; acdm_hmap_next(acdm_api_sessions(e), &pos, &id, &v);) {
         const acdm_agent *a = acdm_model_agent(m, id);
         if (!a) continue;
         acdm_sbuf key = {0};
@@ -274,7 +283,7 @@ out:
 
 void acdm_live_push_now(acdm_engine *e, bool agents_too)
 {
-    acdm_live *l = e->live;
+    acdm_live *l = LIVE(e);
     if (!l || e->stopping) return;
     int64_t now = acdm_now_ms();
     if (l->n_sups) {
@@ -297,7 +306,7 @@ static void on_tick(uv_timer_t *t)
 
 void acdm_live_ws_open(acdm_engine *e, acdm_session *s)
 {
-    acdm_live *l = e->live;
+    acdm_live *l = LIVE(e);
     if (!l) return;
     if (l->n_sups == l->cap_sups) {
         size_t cap = l->cap_sups ? l->cap_sups * 2 : 8;
@@ -315,7 +324,7 @@ void acdm_live_ws_open(acdm_engine *e, acdm_session *s)
 
 void acdm_live_ws_close(acdm_engine *e, acdm_session *s)
 {
-    acdm_live *l = e->live;
+    acdm_live *l = LIVE(e);
     if (!l) return;
     for (size_t i = 0; i < l->n_sups; i++)
         if (l->sups[i] == s) {
@@ -431,3 +440,7 @@ int acdm_live_agent_action(acdm_engine *e, const char *action, const char *agent
         snprintf(err, errlen, "agent %s: %s", a->id, acdm_strerror(rc));
     return rc;
 }
+
+const acdm_engine_module acdm_live_module = {
+    .name = "live", .start = acdm_live_create, .stop = acdm_live_destroy,
+};

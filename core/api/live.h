@@ -5,17 +5,21 @@
 #ifndef ACDM_LIVE_H
 #define ACDM_LIVE_H
 
-#include "engine/engine.h"
+#include "api/api.h"
 #include "reports/stats.h"
 
 typedef struct acdm_live acdm_live;
+
+/* The module cmd/main.c hands the engine: acdm_live_create at start (subscribes the figures
+ * and the screen-pop to model events), acdm_live_destroy once HTTP is closed. */
+extern const acdm_engine_module acdm_live_module;
 
 /* Creates e->live (and its stats) and starts the timer. Call once the model and HTTP exist. */
 int acdm_live_create(acdm_engine *e);
 /* Stops the timer and frees (the loop runs the close callback afterwards). */
 void acdm_live_destroy(acdm_engine *e);
 
-/* Every model event (engine.c's on_model_event): today's counters, and the screen-pop on offers. */
+/* Every model event (its subscriber, order ACDM_SUB_FIGURES): today's counters, and the screen-pop on offers. */
 void acdm_live_event(acdm_engine *e, const acdm_mevent *ev);
 
 /* The stats of e (NULL before acdm_live_create). */

@@ -1,5 +1,8 @@
 /* main.c -- acdmd: parse the command line, run the engine until a signal says stop. */
 #include "engine/engine.h"
+#include "api/api.h"
+#include "api/live.h"
+#include "reports/report_daily.h"
 #include "base/log.h"
 
 #include <getopt.h>
@@ -21,7 +24,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    acdm_engine_opts opts = {.config_path = "conf/acdm.json"};
+    /* the engine and what acdmd adds beside it, started in this order */
+    static const acdm_engine_module *const modules[] = {&acdm_api_module, &acdm_live_module,
+                                                        &acdm_report_daily_module, NULL};
+    acdm_engine_opts opts = {.modules = modules, .config_path = "conf/acdm.json"};
     bool check = false;
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'}, {"listen", required_argument, 0, 'l'},

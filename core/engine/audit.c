@@ -1,5 +1,5 @@
 /* audit.c -- the audit log (R32): supervisor and admin actions as events of type "audit". */
-#include "engine/engine.h"
+#include "engine/engine_int.h"
 
 #include <stdlib.h>
 #include <string.h>

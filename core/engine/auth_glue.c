@@ -1,7 +1,7 @@
 /* auth_glue.c -- the engine's side of sign-in: OIDC set up at start and reload, JWT bearer
  * tokens checked against the live agents, failed sign-ins counted per peer address. */
 #include "auth/auth.h"
-#include "engine/engine.h"
+#include "engine/engine_int.h"
 
 #include <string.h>
 

@@ -1,13 +1,12 @@
 /* engine.c -- the daemon's core: intake of berichten, the model's events to store/agents/plugins, reload. */
-#include "engine/engine.h"
-#include "api/live.h"
-#include "reports/report_daily.h"
+#include "engine/engine_int.h"
 #include "auth/auth.h"
 #include "base/log.h"
 #include "config/schedule.h"
 #include "model/model_int.h"   /* acdm_router_wait_less: the waiting order, for the position cache */
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +72,7 @@ static acdm_event_type plugin_event_type(acdm_mevent_type t)
     }
 }
 
-static json_t *bericht_brief(const acdm_bericht *b)
+json_t *acdm_engine_bericht_brief(const acdm_bericht *b)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:i, s:I, s:s}", "id", b->id,
                      "kind", acdm_kind_name(b->kind), "queue", b->queue->name,
@@ -185,6 +184,57 @@ static void qwait_accepted(acdm_engine *e, const char *q, int64_t now)
     w->last_ms = now;
 }
 
+/* ------------------------------------------------------------------ modules and subscribers */
+
+struct engine_mod { const acdm_engine_module *m; void *state; };
+struct engine_sub { acdm_engine_subscriber s; };
+
+void acdm_engine_set_state(acdm_engine *e, const acdm_engine_module *m, void *state)
+{
+    for (size_t i = 0; i < e->n_mods; i++)
+        if (e->mods[i].m == m) { e->mods[i].state = state; return; }
+}
+
+void *acdm_engine_state(acdm_engine *e, const acdm_engine_module *m)
+{
+    for (size_t i = 0; i < e->n_mods; i++)
+        if (e->mods[i].m == m) return e->mods[i].state;
+    return NULL;
+}
+
+int acdm_engine_subscribe(acdm_engine *e, const acdm_engine_subscriber *s)
+{
+    struct engine_sub *n = realloc(e->subs, (e->n_subs + 1) * sizeof *n);
+    if (!n) return ACDM_ENOMEM;
+    e->subs = n;
+    size_t at = e->n_subs;
+    while (at > 0 && e->subs[at - 1].s.order > s->order) at--;
+    memmove(&e->subs[at + 1], &e->subs[at], (e->n_subs - at) * sizeof *n);
+    e->subs[at].s = *s;
+    e->n_subs++;
+    return 0;
+}
+
+/* Tells the subscribers of order in [from, to) about ev. */
+static void dispatch_event(acdm_engine *e, const acdm_mevent *ev, int from, int to)
+{
+    for (size_t i = 0; i < e->n_subs; i++) {
+        const acdm_engine_subscriber *s = &e->subs[i].s;
+        if (s->order >= from && s->order < to && s->model_event) s->model_event(e, s->user, ev);
+    }
+}
+
+static void dispatch_note(acdm_engine *e, const acdm_note *n)
+{
+    for (size_t i = 0; i < e->n_subs; i++)
+        if (e->subs[i].s.note) e->subs[i].s.note(e, e->subs[i].s.user, n);
+}
+
+#define EACH_MODULE(e, hook) do { \
+        for (size_t i_ = 0; i_ < (e)->n_mods; i_++) \
+            if ((e)->mods[i_].m->hook) (e)->mods[i_].m->hook(e); \
+    } while (0)
+
 static void on_model_event(void *ctx, const acdm_mevent *ev)
 {
     acdm_engine *e = ctx;
@@ -236,51 +286,7 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
         }
     }
 
-    /* tell the agent */
-    if (ev->a) {
-        json_t *msg = NULL;
-        switch (ev->type) {
-        case ACDM_ME_OFFERED: {
-            json_t *brief = bericht_brief(b);
-            const char *subj = subject_of(e, b->id);
-            if (subj) json_object_set_new(brief, "subject", json_string(subj));
-            msg = json_pack("{s:s, s:o}", "type", "offer", "bericht", brief);
-            int to = b->queue->def->offer_timeout_s;
-            if (to > 0) json_object_set_new(msg, "expires_in", json_integer(to));
-            json_object_set_new(msg, "queue_title", json_string(b->queue->def->title ? b->queue->def->title : b->queue->name));
-            break;
-        }
-        case ACDM_ME_OFFER_CANCELLED: case ACDM_ME_TIMEOUT:
-            msg = json_pack("{s:s, s:s, s:s}", "type", "offer_cancelled", "bericht", b->id,
-                            "reason", ev->type == ACDM_ME_TIMEOUT ? "timeout" : ev->reason ? ev->reason : "");
-            break;
-        case ACDM_ME_ACCEPTED:
-            msg = json_pack("{s:s, s:o}", "type", "assigned", "bericht", bericht_brief(b));
-            break;
-        case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
-            msg = json_pack("{s:s, s:s, s:I}", "type", "wrapup", "bericht", b->id, "seconds", (json_int_t)ev->value);
-            break;
-        case ACDM_ME_DONE:
-            msg = json_pack("{s:s, s:s}", "type", "done", "bericht", b->id);
-            break;
-        case ACDM_ME_CUSTOMER_ENDED:
-            msg = json_pack("{s:s, s:s}", "type", "customer_ended", "bericht", b->id);
-            break;
-        case ACDM_ME_HOLD:
-            msg = json_pack("{s:s, s:s}", "type", "hold", "bericht", b->id);
-            break;
-        case ACDM_ME_RESUME:
-            msg = json_pack("{s:s, s:s, s:I}", "type", "resume", "bericht", b->id,
-                            "held_ms", (json_int_t)ev->value);
-            if (ev->reason) json_object_set_new(msg, "reason", json_string(ev->reason));
-            break;
-        case ACDM_ME_AGENT_STATE: case ACDM_ME_AGENT_JOIN: case ACDM_ME_AGENT_LEAVE:
-            msg = json_pack("{s:s, s:o}", "type", "state", "agent", acdm_engine_agent_json(e, ev->a));
-            break;
-        default: break;
-        }
-        if (msg) acdm_api_push_agent(e, ev->a->id, msg);
-    }
+    dispatch_event(e, ev, INT_MIN, ACDM_SUB_CHANNELS);   /* the agents */
 
     /* tell the channel */
     int pt = plugin_event_type(ev->type);
@@ -294,7 +300,7 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
     if (b && ev->type == ACDM_ME_ACCEPTED) qwait_accepted(e, b->queue->name, ev->ts);
     if (b && (ev->type == ACDM_ME_DONE || ev->type == ACDM_ME_ABANDONED))
         free(acdm_hmap_del(&e->subjects, b->id));   /* b is freed after this event */
-    acdm_live_event(e, ev);   /* today's figures; the screen-pop on offers */
+    dispatch_event(e, ev, ACDM_SUB_CHANNELS, INT_MAX);   /* today's figures; the screen-pop on offers */
     rearm(e);
 }
 
@@ -439,10 +445,9 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
          * otherwise waits on the disk). If the commit fails, the customer is told (503) and
          * resends; the agent may then see the line twice — nothing is lost. */
         if (live->agent) {
-            json_t *msg = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "type", "message", "bericht", live->id,
-                                    "direction", "in", "text", j->text, "ts", (json_int_t)j->created);
-            if (j->payload) json_object_set(msg, "payload", j->payload);
-            acdm_api_push_agent(e, live->agent->id, msg);
+            acdm_note n = {.type = ACDM_NOTE_FOLLOWUP, .b = live, .text = j->text, .ts = j->created,
+                           .payload = j->payload};
+            dispatch_note(e, &n);
         }
         acdm_store_flush(e->store, followup_committed, j);
         return 0;
@@ -586,10 +591,10 @@ static int env_delivery_report(void *engine, acdm_instance *inst, const char *be
                          .queue = b ? b->queue->name : NULL, .agent = b && b->agent ? b->agent->id : NULL,
                          .channel = iname, .detail_json = payload_json};
     acdm_store_append_event(e->store, &ev);
-    if (b && b->agent)
-        acdm_api_push_agent(e, b->agent->id,
-                            json_pack("{s:s, s:s, s:s}", "type", "delivery", "bericht", b->id,
-                                      "status", status ? status : "unknown"));
+    if (b && b->agent) {
+        acdm_note n = {.type = ACDM_NOTE_DELIVERY, .b = b, .status = status ? status : "unknown"};
+        dispatch_note(e, &n);
+    }
     json_decref(pl);
     return 0;
 }
@@ -599,8 +604,10 @@ static int env_typing(void *engine, acdm_instance *inst, const char *bericht_id)
     acdm_engine *e = engine;
     acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
     if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
-    if (b->agent)
-        acdm_api_push_agent(e, b->agent->id, json_pack("{s:s, s:s}", "type", "typing", "bericht", b->id));
+    if (b->agent) {
+        acdm_note n = {.type = ACDM_NOTE_TYPING, .b = b};
+        dispatch_note(e, &n);
+    }
     return 0;
 }
 
@@ -829,7 +836,7 @@ static int apply_config(acdm_engine *e, acdm_config *cfg, const char *why, char 
     int rc = acdm_model_configure(e->model, cfg, now, err, errlen);
     if (rc) { acdm_engine_oidc_discard(oidc); return rc; }
     acdm_engine_oidc_commit(e, oidc);
-    acdm_api_drop_removed_agents(e);   /* their sockets: closed, not left open and logged out */
+    EACH_MODULE(e, reloaded);   /* the api: removed agents' sockets closed, not left open and logged out */
     if (e->plugins) acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
     json_t *d = json_pack("{s:s}", "reason", why);
     char *dj = json_dumps(d, JSON_COMPACT);
@@ -957,12 +964,14 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     e->overrides = json_object();
     e->armed_due = INT64_MAX;
     acdm_hmap_init(&e->token_cache);
-    acdm_hmap_init(&e->sessions);
-    acdm_hmap_init(&e->graces);
     acdm_hmap_init(&e->subjects);
     acdm_hmap_init(&e->qwait);
     uv_loop_init(&e->loop);
     *out = e;
+    for (const acdm_engine_module *const *m = opts->modules; m && *m; m++) e->n_mods++;
+    e->mods = e->n_mods ? calloc(e->n_mods, sizeof *e->mods) : NULL;
+    if (e->n_mods && !e->mods) { e->n_mods = 0; return ACDM_ENOMEM; }
+    for (size_t i = 0; i < e->n_mods; i++) e->mods[i].m = opts->modules[i];
 
     acdm_config *cfg;
     int rc = acdm_config_load(e->config_path, &cfg, err, errlen);
@@ -1029,9 +1038,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
 
     rc = acdm_http_create(&e->loop, host, port, ui, &e->http, err, errlen);
     if (rc) goto fail;
-    acdm_api_register(e);
-    acdm_live_create(e);
-    acdm_report_daily_start(e);
+    EACH_MODULE(e, start);   /* acdmd's: the API's routes, live figures, the daily export */
 
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
@@ -1083,7 +1090,7 @@ void acdm_engine_destroy(acdm_engine *e)
 {
     if (!e) return;
     e->stopping = true;
-    acdm_api_shutdown(e);
+    EACH_MODULE(e, shutdown);   /* the API's reconnect-grace and expiry timers */
     acdm_engine_oidc_shutdown(e);
     /* everything submitted so far is committed and its callbacks run while the plugins that
      * wait for them still exist (they acknowledge their senders and free their state) */
@@ -1101,8 +1108,7 @@ void acdm_engine_destroy(acdm_engine *e)
     e->store = NULL;
     if (e->http) acdm_http_destroy(e->http);
     e->http = NULL;
-    acdm_live_destroy(e);   /* after the websockets' close callbacks */
-    acdm_report_daily_stop(e);
+    EACH_MODULE(e, stop);   /* after the websockets' close callbacks: live figures, daily export */
     if (e->model) acdm_model_destroy(e->model);
     /* close only our own handles: libwebsockets closes its own (a second close aborts) */
     uv_handle_t *mine[] = {(uv_handle_t *)&e->model_timer, (uv_handle_t *)&e->store_wake,
@@ -1115,13 +1121,13 @@ void acdm_engine_destroy(acdm_engine *e)
     token_cache_clear(e);
     const char *k;
     void *v;
-    acdm_hmap_free(&e->sessions);
-    acdm_hmap_free(&e->graces);
+    EACH_MODULE(e, release);   /* the API's sessions */
     for (uint32_t pos = 0; acdm_hmap_next(&e->subjects, &pos, &k, &v);) free(v);
     acdm_hmap_free(&e->subjects);
     for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) qstat_free(v);
     acdm_hmap_free(&e->qwait);
-    free(e->expiring);
+    free(e->subs);
+    free(e->mods);
     json_decref(e->overrides);
     free(e->config_path);
     free(e);

@@ -14,7 +14,10 @@
 
 typedef struct acdm_engine acdm_engine;
 
+typedef struct acdm_engine_module acdm_engine_module;
+
 typedef struct {
+    const acdm_engine_module *const *modules;   /* NULL-terminated, started in this order */
     const char *config_path;
     const char *listen;      /* "host:port" overriding the config, or NULL */
     const char *data_dir;    /* overriding the config, or NULL */
@@ -26,20 +29,6 @@ typedef struct {
     char name[ACDM_NAME_MAX + 1];
     int64_t until_ms;        /* a JWT: refused from this time on (exp + leeway); 0: no expiry (API token) */
 } acdm_principal;
-
-/* An agent's websocket session (several per agent possible: two tabs). */
-typedef struct acdm_session {
-    acdm_ws *ws;
-    acdm_principal who;
-    struct acdm_session *next_of_agent;
-    uint64_t live_sent[2];   /* live.c: hash of the last queue_stats / colleagues sent (0: none yet) */
-    int64_t live_sent_ms[2]; /* and when */
-    bool closing;            /* closed by the server (agent removed, token expired): messages ignored */
-} acdm_session;
-
-/* Close codes of /ws sessions the server ends (docs/websocket.md, "Connecting"). */
-#define ACDM_WS_CLOSE_TOKEN_EXPIRED 4001   /* the session's JWT expired (after an error token_expired) */
-#define ACDM_WS_CLOSE_AGENT_REMOVED 4004   /* the agent was removed (after an error agent_removed) */
 
 struct acdm_engine {
     uv_loop_t loop;
@@ -55,18 +44,12 @@ struct acdm_engine {
     int64_t armed_due;
     json_t *overrides;       /* runtime queue open/close: {"queue": {"closed": bool}} (kv-persisted) */
     acdm_hmap token_cache;   /* token -> acdm_principal* */
-    acdm_hmap sessions;      /* agent id -> acdm_session* list */
-    acdm_hmap graces;        /* agent id -> pending logout timer after the last socket closed */
-    /* api.c: sessions opened with an expiring token (a JWT), and one timer for the next expiry */
-    acdm_session **expiring; size_t n_expiring, cap_expiring;
-    uv_timer_t expiry_timer;
-    bool expiry_timer_on;    /* initialised (closed by acdm_api_shutdown) */
     char admin_token[64];
     bool stopping;
     uint64_t n_ingested;
     struct acdm_auth *auth;  /* auth.c: OIDC sign-in state and failed sign-ins per peer */
-    struct acdm_live *live;  /* live.c: supervisors' figures, agents' pushes, screen-pop */
-    struct acdm_report_daily *daily; /* report_daily.c: the daily export for BI tools */
+    struct engine_mod *mods; size_t n_mods;   /* opts.modules and the state each keeps */
+    struct engine_sub *subs; size_t n_subs;   /* subscribers, by order */
     acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
     acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
 };
@@ -97,15 +80,6 @@ int acdm_engine_revoke_agent_tokens(acdm_engine *e, const char *agent_id, int *n
 typedef const char *(*acdm_peer_fn)(void *ctx);
 int acdm_engine_auth_peer(acdm_engine *e, const char *token, acdm_peer_fn peer, void *ctx,
                           acdm_principal *who, int *retry_after_s);
-
-/* auth_glue.c: OIDC at start and reload in two steps (all or nothing), JWT checks. */
-struct acdm_oidc_state;
-int acdm_engine_oidc_prepare(acdm_engine *e, const acdm_config *cfg, struct acdm_oidc_state **st,
-                             char *err, size_t errlen);
-void acdm_engine_oidc_commit(acdm_engine *e, struct acdm_oidc_state *st);
-void acdm_engine_oidc_discard(struct acdm_oidc_state *st);
-void acdm_engine_oidc_shutdown(acdm_engine *e);   /* before the loop's last run */
-int acdm_engine_auth_jwt(acdm_engine *e, const char *token, acdm_principal *who);
 
 /* Audit log (R32): appends an event of type "audit" with detail {actor, role, action, target}
  * for a supervisor/admin action. who may be NULL (a token-less action: signal, CLI on the host;
@@ -147,18 +121,57 @@ int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, co
 /* Topics registered by an agent for a bericht (event log). */
 void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *topics);
 
-/* api.c: registers the REST routes and the /ws endpoint. */
-int acdm_api_register(acdm_engine *e);
-/* api_data.c: GET /api/v1/customers/{address}/history, /api/v1/events, /api/v1/audit */
-int acdm_api_data_register(acdm_engine *e);
-/* api_authcfg.c: GET /api/v1/auth/config (the browser's OIDC sign-in settings, no auth) */
-int acdm_api_authcfg_register(acdm_engine *e);
-/* Closes the sessions of agents no longer in the running configuration (after a reload or
- * DELETE /api/v1/agents/{id}): an error agent_removed, then close code 4004. */
-void acdm_api_drop_removed_agents(acdm_engine *e);
-/* cancels pending reconnect-grace timers (at shutdown, before the loop's last run) */
-void acdm_api_shutdown(acdm_engine *e);
-/* ws.c-side pushes, called from the engine's event handler */
-void acdm_api_push_agent(acdm_engine *e, const char *agent_id, json_t *msg); /* steals msg */
+/* ---- the layers above the engine (api/, reports/) plug in here; the engine calls none of them */
+
+/* A part of the daemon that lives beside the engine (the REST/websocket API, live figures, the
+ * daily export), named in acdm_engine_opts.modules by the program that builds acdmd. Every hook
+ * may be NULL; each runs for the modules in their order. */
+struct acdm_engine_module {
+    const char *name;
+    int (*start)(acdm_engine *e);      /* HTTP exists, the model is restored; before plugins load */
+    void (*reloaded)(acdm_engine *e);  /* a new config was applied (reload, API change, open/close) */
+    void (*shutdown)(acdm_engine *e);  /* first step of acdm_engine_destroy: cancel timers */
+    void (*stop)(acdm_engine *e);      /* the store and HTTP are closed (websockets' callbacks ran) */
+    void (*release)(acdm_engine *e);   /* the loop has run its last callbacks: free what is left */
+};
+/* Each module's own state, kept by the engine for it (NULL until set). */
+void acdm_engine_set_state(acdm_engine *e, const acdm_engine_module *m, void *state);
+void *acdm_engine_state(acdm_engine *e, const acdm_engine_module *m);
+
+/* Something for an agent that is not a model event: a channel's report about a live bericht
+ * (b->agent set). */
+typedef enum {
+    ACDM_NOTE_FOLLOWUP,      /* a customer's follow-up joined b: text, ts, payload (may be NULL) */
+    ACDM_NOTE_DELIVERY,      /* the channel's delivery state of an agent's reply: status */
+    ACDM_NOTE_TYPING,        /* the customer is typing */
+} acdm_note_type;
+typedef struct {
+    acdm_note_type type;
+    const acdm_bericht *b;
+    const char *text;
+    int64_t ts;
+    json_t *payload;         /* borrowed */
+    const char *status;
+} acdm_note;
+
+/* Who hears of every model event (after the event log and the bericht row are written) and of
+ * every note, lowest order first. */
+enum {
+    ACDM_SUB_AGENTS = 10,    /* the agents' websockets (api.c) */
+    ACDM_SUB_CHANNELS = 20,  /* the plugin host (the engine's own) */
+    ACDM_SUB_FIGURES = 30,   /* today's figures and the screen-pop (live.c) */
+};
+typedef struct {
+    int order;
+    void (*model_event)(acdm_engine *e, void *user, const acdm_mevent *ev);   /* may be NULL */
+    void (*note)(acdm_engine *e, void *user, const acdm_note *n);             /* may be NULL */
+    void *user;
+} acdm_engine_subscriber;
+/* Copies s into the list (after those of the same order). 0 or ACDM_ENOMEM. */
+int acdm_engine_subscribe(acdm_engine *e, const acdm_engine_subscriber *s);
+
+/* The short brief of a bericht the agent's messages carry (id, kind, queue, channel, from,
+ * conversation, priority, queued_ms, state). */
+json_t *acdm_engine_bericht_brief(const acdm_bericht *b);
 
 #endif

@@ -358,7 +358,7 @@ int acdm_report_daily_start(acdm_engine *e)
     d->e = e;
     uv_timer_init(&e->loop, &d->timer);
     d->timer.data = d;
-    e->daily = d;
+    acdm_engine_set_state(e, &acdm_report_daily_module, d);
     uv_timer_start(&d->timer, on_timer, 0, 0);   /* at start: yesterday's files if missing */
     return 0;
 }
@@ -372,7 +372,12 @@ static void closed(uv_handle_t *h)
 
 void acdm_report_daily_stop(acdm_engine *e)
 {
-    if (!e->daily) return;
-    uv_close((uv_handle_t *)&e->daily->timer, closed);
-    e->daily = NULL;
+    struct acdm_report_daily *d = acdm_engine_state(e, &acdm_report_daily_module);
+    if (!d) return;
+    uv_close((uv_handle_t *)&d->timer, closed);
+    acdm_engine_set_state(e, &acdm_report_daily_module, NULL);
 }
+
+const acdm_engine_module acdm_report_daily_module = {
+    .name = "report_daily", .start = acdm_report_daily_start, .stop = acdm_report_daily_stop,
+};

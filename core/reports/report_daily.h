@@ -4,6 +4,10 @@
 
 #include "engine/engine.h"
 
+/* The module cmd/main.c hands the engine: acdm_report_daily_start at start, _stop once HTTP
+ * is closed. */
+extern const acdm_engine_module acdm_report_daily_module;
+
 /* Arms the daily timer of e (a first run at once: yesterday's files when missing). Does
  * nothing while the config has no reports.daily_export_dir. 0 or ACDM_ENOMEM. */
 int acdm_report_daily_start(acdm_engine *e);
