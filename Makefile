@@ -33,7 +33,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/san/fuzz/%)
 TPLUG_SRCS := $(wildcard tests/plugins/*.c)
 TPLUGS    := $(TPLUG_SRCS:tests/plugins/%.c=build/testplugins/%.so)
 
-.PHONY: all run test unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install
+.PHONY: all run test layers unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install
 .SECONDEXPANSION:
 
 all: deps bin/acdmd bin/acdmctl $(PLUGINS)
@@ -97,6 +97,7 @@ build/san/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c build/san/libacdm.a
 test: deps-test
 	@$(MAKE) --no-print-directory bin/acdmd bin/acdmctl build/san/acdmd build/san/acdmctl $(PLUGINS) $(TPLUGS) $(UNIT_BINS) $(FUZZ_BINS)
 	@$(MAKE) --no-print-directory cppcheck
+	@scripts/check-layers.sh
 	@tests/run-unit.sh $(UNIT_BINS)
 	@tests/run-fuzz-regress.sh $(FUZZ_BINS)
 	@tests/run-integration.sh
@@ -107,6 +108,10 @@ unit: $(UNIT_BINS) $(TPLUGS) $(PLUGINS)
 
 integration: bin/acdmd bin/acdmctl build/san/acdmd build/san/acdmctl $(PLUGINS)
 	@tests/run-integration.sh
+
+# a file includes only from its own folder and the layers below it (docs/architecture.md)
+layers:
+	@scripts/check-layers.sh
 
 cppcheck:
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
