@@ -75,14 +75,14 @@ static void get_health(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
     acdm_store_figures f;
-    acdm_store_figures_get(e->store, &f);
+    acdm_store_figures_get(acdm_engine_store(e), &f);
     json_t *store = json_pack("{s:I, s:I, s:I, s:f, s:f}", "commits", (json_int_t)f.commits,
                               "writes", (json_int_t)f.writes, "queued", (json_int_t)f.queued,
                               "avg_commit_ms", f.commits ? (double)f.commit_us_sum / (double)f.commits / 1000.0 : 0.0,
                               "max_commit_ms", (double)f.commit_us_max / 1000.0);
     acdm_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:I, s:o}", "status", "ok", "version", ACDM_VERSION,
                                            "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
-                                           "berichten_live", (json_int_t)acdm_model_n_berichten(e->model),
+                                           "berichten_live", (json_int_t)acdm_model_n_berichten(acdm_engine_model(e)),
                                            "store", store));
 }
 
@@ -97,7 +97,7 @@ static void post_done(acdm_engine *e, void *user, acdm_submit_outcome outcome, c
         return;
     }
     /* answered from the live model: no database read, no queue walk, no jansson on the hot path */
-    acdm_bericht *b = id ? acdm_model_bericht(e->model, id) : NULL;
+    acdm_bericht *b = id ? acdm_model_bericht(acdm_engine_model(e), id) : NULL;
     static const char *const outcomes[] = {"queued", "duplicate", "followup", "closed", "error"};
     bool closed = outcome == ACDM_SUBMIT_CLOSED;
     char buf[1024];
@@ -194,8 +194,8 @@ static void get_bericht(void *user, acdm_req *r)
     if (role_is(&who, "agent")) {
         /* an agent sees berichten offered to them, that they have, or that they handled last */
         const char *ag = json_string_value(json_object_get(j, "agent"));
-        acdm_bericht *b = acdm_model_bericht(e->model, id);
-        acdm_agent *a = acdm_model_agent(e->model, who.name);
+        acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), id);
+        acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who.name);
         mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b));
     } else if (!strncmp(who.role, "channel:", 8)) {
         /* a channel's token sees its own channel's berichten only */
@@ -219,7 +219,7 @@ static void get_attachment(void *user, acdm_req *r)
     if (!authorize(e, r, "admin supervisor agent", &who)) return;
     const char *id = acdm_req_param(r, "id");
     acdm_attachment at;
-    int rc = acdm_store_attachment_get(e->store, id, &at);
+    int rc = acdm_store_attachment_get(acdm_engine_store(e), id, &at);
     if (rc) {
         acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 500, "Not found", "attachment %s: no such attachment", id);
         return;
@@ -227,8 +227,8 @@ static void get_attachment(void *user, acdm_req *r)
     if (role_is(&who, "agent")) {
         json_t *j = acdm_engine_bericht_json(e, at.bericht);
         const char *ag = json_string_value(json_object_get(j, "agent"));
-        acdm_bericht *b = acdm_model_bericht(e->model, at.bericht);
-        acdm_agent *a = acdm_model_agent(e->model, who.name);
+        acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), at.bericht);
+        acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who.name);
         bool mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b));
         json_decref(j);
         if (!mine) {
@@ -268,7 +268,7 @@ static void set_queue(acdm_engine *e, acdm_req *r, bool closed)
     if (rc) { acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 409, "Not applied", "%s", err); return; }
     acdm_log(ACDM_LOG_NOTICE, WHO, "queue %s %s by %s", name, closed ? "closed" : "opened", who.name);
     acdm_engine_audit(e, &who, closed ? "queue_close" : "queue_open", name, NULL);
-    acdm_queue *q = acdm_model_queue(e->model, name);
+    acdm_queue *q = acdm_model_queue(acdm_engine_model(e), name);
     acdm_http_reply_json(r, 200, json_pack("{s:s, s:b}", "name", name, "open", q && acdm_queue_is_open(q)));
 }
 
@@ -292,8 +292,8 @@ static void get_plugins(void *user, acdm_req *r)
     acdm_engine *e = user;
     acdm_principal who;
     if (!authorize(e, r, "admin supervisor", &who)) return;
-    acdm_http_reply_json(r, 200, json_pack("{s:o, s:o}", "plugins", acdm_plugins_json(e->plugins),
-                                           "refused", acdm_plugins_refused_json(e->plugins)));
+    acdm_http_reply_json(r, 200, json_pack("{s:o, s:o}", "plugins", acdm_plugins_json(acdm_engine_plugins(e)),
+                                           "refused", acdm_plugins_refused_json(acdm_engine_plugins(e))));
 }
 
 static void get_agents(void *user, acdm_req *r)
@@ -302,8 +302,8 @@ static void get_agents(void *user, acdm_req *r)
     acdm_principal who;
     if (!authorize(e, r, "admin supervisor", &who)) return;
     json_t *arr = json_array();
-    for (size_t i = 0; i < acdm_model_n_agents(e->model); i++)
-        json_array_append_new(arr, acdm_engine_agent_json(e, acdm_model_agent_at(e->model, i)));
+    for (size_t i = 0; i < acdm_model_n_agents(acdm_engine_model(e)); i++)
+        json_array_append_new(arr, acdm_engine_agent_json(e, acdm_model_agent_at(acdm_engine_model(e), i)));
     acdm_http_reply_json(r, 200, json_pack("{s:o}", "agents", arr));
 }
 
@@ -381,11 +381,11 @@ static void grace_expired(uv_timer_t *t)
 {
     grace *g = t->data;
     acdm_engine *e = g->e;
-    acdm_agent *a = acdm_model_agent(e->model, g->id);
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), g->id);
     if (a && !acdm_hmap_get(&A(e)->sessions, g->id) && a->state != ACDM_AGENT_LOGGED_OUT) {
         acdm_log(ACDM_LOG_NOTICE, WHO, "agent %s: no connection for %d s, logged out", g->id,
-                 acdm_model_config(e->model)->agent_grace_s);
-        acdm_agent_logout(e->model, a, "disconnected", acdm_now_ms());
+                 acdm_model_config(acdm_engine_model(e))->agent_grace_s);
+        acdm_agent_logout(acdm_engine_model(e), a, "disconnected", acdm_now_ms());
     }
     grace_cancel(e, g->id);
 }
@@ -393,16 +393,16 @@ static void grace_expired(uv_timer_t *t)
 /* The agent's last socket closed: keep state and work for agent_grace_s, then log out. */
 static void grace_start(acdm_engine *e, const char *agent_id)
 {
-    acdm_agent *a = acdm_model_agent(e->model, agent_id);
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), agent_id);
     if (!a || a->state == ACDM_AGENT_LOGGED_OUT || acdm_hmap_get(&A(e)->graces, agent_id)) return;
     grace *g = calloc(1, sizeof *g);
     if (!g) return;
     g->e = e;
     snprintf(g->id, sizeof g->id, "%s", agent_id);
-    uv_timer_init(&e->loop, &g->timer);
+    uv_timer_init(acdm_engine_loop(e), &g->timer);
     g->timer.data = g;
     acdm_hmap_put(&A(e)->graces, g->id, g);
-    uv_timer_start(&g->timer, grace_expired, (uint64_t)acdm_model_config(e->model)->agent_grace_s * 1000, 0);
+    uv_timer_start(&g->timer, grace_expired, (uint64_t)acdm_model_config(acdm_engine_model(e))->agent_grace_s * 1000, 0);
 }
 
 void acdm_api_shutdown(acdm_engine *e)
@@ -435,7 +435,7 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
     acdm_principal who;
     int retry = 0;   /* a refused upgrade answers 403, also when the peer is rate-limited */
     if (!tok || acdm_engine_auth_peer(e, tok, req_peer, req, &who, &retry)) return -1;
-    if (role_is(&who, "agent") && !acdm_model_agent(e->model, who.name)) return -1;
+    if (role_is(&who, "agent") && !acdm_model_agent(acdm_engine_model(e), who.name)) return -1;
     acdm_session *s = calloc(1, sizeof *s);
     if (!s) return -1;
     s->ws = ws;
@@ -445,7 +445,7 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
         grace_cancel(e, who.name);   /* back within the grace period: same state, same work */
         session_add(e, s);
         ws_send_json(ws, json_pack("{s:s, s:o}", "type", "hello",
-                                   "agent", acdm_engine_agent_json(e, acdm_model_agent(e->model, who.name))));
+                                   "agent", acdm_engine_agent_json(e, acdm_model_agent(acdm_engine_model(e), who.name))));
     } else {
         ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "hello", "role", who.role, "name", who.name));
         if (role_is(&who, "supervisor") || role_is(&who, "admin")) acdm_live_ws_open(e, s);  /* snapshot, stats */
@@ -469,7 +469,7 @@ void acdm_api_drop_removed_agents(acdm_engine *e)
     const char *k;
     void *v;
     for (uint32_t pos = 0; acdm_hmap_next(&A(e)->sessions, &pos, &k, &v);) {
-        if (acdm_model_agent(e->model, k)) continue;
+        if (acdm_model_agent(acdm_engine_model(e), k)) continue;
         char text[ACDM_NAME_MAX + 64];
         snprintf(text, sizeof text, "agent %s was removed from the configuration", k);
         for (acdm_session *s = v; s; s = s->next_of_agent)
@@ -498,9 +498,9 @@ static void expiry_fire(uv_timer_t *t)
 
 static void expiry_arm(acdm_engine *e)
 {
-    if (e->stopping) return;
+    if (acdm_engine_stopping(e)) return;
     if (!A(e)->expiry_timer_on) {
-        uv_timer_init(&e->loop, &A(e)->expiry_timer);
+        uv_timer_init(acdm_engine_loop(e), &A(e)->expiry_timer);
         A(e)->expiry_timer.data = e;
         A(e)->expiry_timer_on = true;
     }
@@ -573,7 +573,7 @@ static void ws_close_cb(void *user, acdm_ws *ws)
     if (!s) return;
     if (role_is(&s->who, "agent")) {
         session_del(e, s);
-        if (!acdm_hmap_get(&A(e)->sessions, s->who.name) && !e->stopping) grace_start(e, s->who.name);
+        if (!acdm_hmap_get(&A(e)->sessions, s->who.name) && !acdm_engine_stopping(e)) grace_start(e, s->who.name);
     } else {
         acdm_live_ws_close(e, s);
     }
@@ -589,7 +589,7 @@ static acdm_bericht *msg_bericht(acdm_engine *e, acdm_ws *ws, json_t *msg, const
 {
     const char *id = json_string_value(json_object_get(msg, "bericht"));
     if (!id) { ws_error(ws, type, NULL, "invalid", "bericht: required (a bericht id)"); return NULL; }
-    acdm_bericht *b = acdm_model_bericht(e->model, id);
+    acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), id);
     if (!b) ws_error(ws, type, strlen(id) <= 64 ? id : NULL, "not_found", "bericht %.64s: no such live bericht", id);
     return b;
 }
@@ -631,54 +631,54 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         json_decref(msg);
         return;
     }
-    acdm_agent *a = acdm_model_agent(e->model, s->who.name);
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), s->who.name);
     if (!a) { ws_error(ws, type, NULL, "not_found", "agent %s is no longer configured", s->who.name); json_decref(msg); return; }
     int64_t now = acdm_now_ms();
     int rc = 0;
     acdm_bericht *b = NULL;
     char bid[37] = "";   /* the id outlives b: completing or ending frees the bericht */
-    if (!strcmp(type, "login")) rc = acdm_agent_login(e->model, a, now);
-    else if (!strcmp(type, "logout")) rc = acdm_agent_logout(e->model, a, "logout", now);
-    else if (!strcmp(type, "ready")) rc = acdm_agent_ready(e->model, a, now);
-    else if (!strcmp(type, "not_ready")) rc = acdm_agent_not_ready(e->model, a, json_string_value(json_object_get(msg, "reason")), now);
+    if (!strcmp(type, "login")) rc = acdm_agent_login(acdm_engine_model(e), a, now);
+    else if (!strcmp(type, "logout")) rc = acdm_agent_logout(acdm_engine_model(e), a, "logout", now);
+    else if (!strcmp(type, "ready")) rc = acdm_agent_ready(acdm_engine_model(e), a, now);
+    else if (!strcmp(type, "not_ready")) rc = acdm_agent_not_ready(acdm_engine_model(e), a, json_string_value(json_object_get(msg, "reason")), now);
     else if (!strcmp(type, "join") || !strcmp(type, "leave")) {
-        acdm_queue *q = acdm_model_queue(e->model, json_string_value(json_object_get(msg, "queue")));
+        acdm_queue *q = acdm_model_queue(acdm_engine_model(e), json_string_value(json_object_get(msg, "queue")));
         if (!q) rc = ACDM_ENOENT;
-        else rc = type[0] == 'j' ? acdm_agent_join(e->model, a, q, now) : acdm_agent_leave(e->model, a, q, now);
+        else rc = type[0] == 'j' ? acdm_agent_join(acdm_engine_model(e), a, q, now) : acdm_agent_leave(acdm_engine_model(e), a, q, now);
     } else if (!strcmp(type, "accept") || !strcmp(type, "reject") || !strcmp(type, "pick") ||
                !strcmp(type, "complete") || !strcmp(type, "wrapup_end") || !strcmp(type, "wrapup_extend") ||
                !strcmp(type, "message") || !strcmp(type, "transfer") || !strcmp(type, "typing") ||
                !strcmp(type, "hold") || !strcmp(type, "resume")) {
         if (!(b = msg_bericht(e, ws, msg, type))) { json_decref(msg); return; }
         snprintf(bid, sizeof bid, "%s", b->id);
-        if (!strcmp(type, "accept")) rc = acdm_agent_accept(e->model, a, b, now);
-        else if (!strcmp(type, "reject")) rc = acdm_agent_reject(e->model, a, b, now);
-        else if (!strcmp(type, "pick")) rc = acdm_agent_pick(e->model, a, b, now);
+        if (!strcmp(type, "accept")) rc = acdm_agent_accept(acdm_engine_model(e), a, b, now);
+        else if (!strcmp(type, "reject")) rc = acdm_agent_reject(acdm_engine_model(e), a, b, now);
+        else if (!strcmp(type, "pick")) rc = acdm_agent_pick(acdm_engine_model(e), a, b, now);
         else if (!strcmp(type, "complete")) {
             json_t *topics = json_object_get(msg, "topics");
             char terr[1024];
-            if (topics && acdm_topics_check(acdm_model_config(e->model), topics, terr, sizeof terr)) {
+            if (topics && acdm_topics_check(acdm_model_config(acdm_engine_model(e)), topics, terr, sizeof terr)) {
                 ws_error(ws, type, bid, "invalid", "complete: %s", terr);   /* names the unknown topic */
                 json_decref(msg);
                 return;
             } else {
                 if (topics && json_array_size(topics)) acdm_engine_topics(e, a, b, topics);
-                rc = acdm_agent_complete(e->model, a, b, now);
+                rc = acdm_agent_complete(acdm_engine_model(e), a, b, now);
             }
-        } else if (!strcmp(type, "wrapup_end")) rc = acdm_agent_wrapup_end(e->model, a, b, now);
+        } else if (!strcmp(type, "wrapup_end")) rc = acdm_agent_wrapup_end(acdm_engine_model(e), a, b, now);
         else if (!strcmp(type, "wrapup_extend")) {
             json_t *sec = json_object_get(msg, "seconds");
-            rc = json_is_integer(sec) ? acdm_agent_wrapup_extend(e->model, a, b, (int)json_integer_value(sec), now) : ACDM_EINVAL;
+            rc = json_is_integer(sec) ? acdm_agent_wrapup_extend(acdm_engine_model(e), a, b, (int)json_integer_value(sec), now) : ACDM_EINVAL;
         } else if (!strcmp(type, "typing")) {
             /* the agent types a reply: the channel shows "typing..." to the customer */
             acdm_work *w = acdm_agent_work(a, b);
             if (!w || w->state == ACDM_W_OFFERED) rc = ACDM_EPERM;
-            else if (strcmp(b->channel, "api")) acdm_plugins_agent_typing(e->plugins, b->channel, b->id);
+            else if (strcmp(b->channel, "api")) acdm_plugins_agent_typing(acdm_engine_plugins(e), b->channel, b->id);
         } else if (!strcmp(type, "hold") || !strcmp(type, "resume")) {
             /* calls only (R18); the error names why: "hold is for calls", "already on hold" */
             const char *why = NULL;
-            rc = type[0] == 'h' ? acdm_agent_hold(e->model, a, b, now, &why)
-                                : acdm_agent_resume(e->model, a, b, now, &why);
+            rc = type[0] == 'h' ? acdm_agent_hold(acdm_engine_model(e), a, b, now, &why)
+                                : acdm_agent_resume(acdm_engine_model(e), a, b, now, &why);
             if (rc && why) {
                 ws_error(ws, type, bid, rc == ACDM_EINVAL ? "invalid" : "state", "%s: %s", type, why);
                 json_decref(msg);
@@ -690,8 +690,8 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         } else {
             const char *toq = json_string_value(json_object_get(msg, "queue"));
             const char *toa = json_string_value(json_object_get(msg, "agent"));
-            if (toq && acdm_model_queue(e->model, toq)) rc = acdm_agent_transfer_queue(e->model, a, b, acdm_model_queue(e->model, toq), now);
-            else if (toa && acdm_model_agent(e->model, toa)) rc = acdm_agent_transfer_agent(e->model, a, b, acdm_model_agent(e->model, toa), now);
+            if (toq && acdm_model_queue(acdm_engine_model(e), toq)) rc = acdm_agent_transfer_queue(acdm_engine_model(e), a, b, acdm_model_queue(acdm_engine_model(e), toq), now);
+            else if (toa && acdm_model_agent(acdm_engine_model(e), toa)) rc = acdm_agent_transfer_agent(acdm_engine_model(e), a, b, acdm_model_agent(acdm_engine_model(e), toa), now);
             else rc = ACDM_ENOENT;
         }
     } else {
@@ -708,7 +708,7 @@ static const acdm_ws_handlers ws_handlers = {ws_open, ws_message, ws_close_cb};
 int acdm_api_register(acdm_engine *e)
 {
     started_ms = acdm_now_ms();
-    acdm_http *h = e->http;
+    acdm_http *h = acdm_engine_http(e);
     acdm_http_route(h, "GET", "/api/v1/health", get_health, e);
     acdm_http_route(h, "POST", "/api/v1/berichten", post_bericht, e);
     acdm_http_route(h, "GET", "/api/v1/berichten/{id}", get_bericht, e);

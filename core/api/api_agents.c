@@ -53,8 +53,8 @@ typedef struct {
 
 static void paths_of(const acdm_engine *e, const managed *m, frag_paths *p)
 {
-    const char *slash = strrchr(e->config_path, '/');
-    if (slash) snprintf(p->dir, sizeof p->dir, "%.*s/acdm.d", (int)(slash - e->config_path), e->config_path);
+    const char *slash = strrchr(acdm_engine_config_path(e), '/');
+    if (slash) snprintf(p->dir, sizeof p->dir, "%.*s/acdm.d", (int)(slash - acdm_engine_config_path(e)), acdm_engine_config_path(e));
     else snprintf(p->dir, sizeof p->dir, "acdm.d");
     snprintf(p->path, sizeof p->path, "%s/%s", p->dir, m->file);
 }
@@ -198,10 +198,10 @@ static int json_file(const struct dirent *d)
 static bool defined_elsewhere(const acdm_engine *e, const managed *m, const frag_paths *fp, const char *id,
                               char *out, size_t outlen)
 {
-    json_t *doc = json_load_file(e->config_path, 0, NULL);
+    json_t *doc = json_load_file(acdm_engine_config_path(e), 0, NULL);
     long ix = doc ? item_index(m, json_object_get(doc, m->key), id) : -1;
     json_decref(doc);
-    if (ix >= 0) { snprintf(out, outlen, "%s", e->config_path); return true; }
+    if (ix >= 0) { snprintf(out, outlen, "%s", acdm_engine_config_path(e)); return true; }
     struct dirent **list = NULL;
     int n = scandir(fp->dir, &list, json_file, alphasort);
     bool found = false;
@@ -372,7 +372,7 @@ static bool change(acdm_engine *e, acdm_req *r, const acdm_principal *who, const
     long ix = item_index(m, arr, id);
     char other[8192];
     bool elsewhere = defined_elsewhere(e, m, &fp, id, other, sizeof other);
-    bool running = m->running(acdm_model_config(e->model), id);
+    bool running = m->running(acdm_model_config(acdm_engine_model(e)), id);
     const char *verb = op == OP_DELETE ? "removed" : "changed";
     int st = 0;
     if (op == OP_ADD && ix >= 0) {
@@ -489,7 +489,7 @@ static const managed AGENTS = {"agents", "agent", ACDM_AGENTS_FRAGMENT, "id", "P
 static void reply_agent(acdm_engine *e, acdm_req *r, list_op op, const char *id)
 {
     if (op == OP_DELETE) { acdm_http_reply(r, 204, NULL, NULL, 0); return; }
-    acdm_agent *a = acdm_model_agent(e->model, id);
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), id);
     if (op == OP_ADD) {
         char loc[128];
         snprintf(loc, sizeof loc, "/api/v1/agents/%s", id);
@@ -563,7 +563,7 @@ static void post_topic(void *user, acdm_req *r)
     json_t *def = json_string(json_string_value(name));
     if (change(e, r, &who, &TOPICS, OP_ADD, json_string_value(name), def)) {
         acdm_http_add_header(r, "Location", "/api/v1/topics");
-        acdm_http_reply_json(r, 201, acdm_api_topics_json(acdm_model_config(e->model)));
+        acdm_http_reply_json(r, 201, acdm_api_topics_json(acdm_model_config(acdm_engine_model(e))));
     }
     json_decref(def);
     json_decref(j);
@@ -631,7 +631,7 @@ static void delete_reason(void *user, acdm_req *r) { reason_change(user, r, OP_D
 
 int acdm_api_agents_register(acdm_engine *e)
 {
-    acdm_http *h = e->http;
+    acdm_http *h = acdm_engine_http(e);
     acdm_http_route(h, "POST", "/api/v1/agents", post_agent, e);
     acdm_http_route(h, "PUT", "/api/v1/agents/{id}", put_agent, e);
     acdm_http_route(h, "DELETE", "/api/v1/agents/{id}", delete_agent, e);

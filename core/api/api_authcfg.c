@@ -7,7 +7,7 @@
 static void get_auth_config(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
-    const acdm_oidc_def *o = &acdm_model_config(e->model)->oidc;
+    const acdm_oidc_def *o = &acdm_model_config(acdm_engine_model(e))->oidc;
     json_t *oidc = json_null();
     if (o->enabled && o->authorization_endpoint && o->token_endpoint && o->client_id)
         oidc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
@@ -20,7 +20,7 @@ static void get_auth_config(void *user, acdm_req *r)
 
 int acdm_api_authcfg_register(acdm_engine *e)
 {
-    acdm_http *h = e->http;
+    acdm_http *h = acdm_engine_http(e);
     acdm_http_route(h, "GET", "/api/v1/auth/config", get_auth_config, e);
     return 0;
 }

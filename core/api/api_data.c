@@ -40,7 +40,7 @@ static bool query_int(acdm_req *r, const char *name, int lo, int hi, int def, in
 /* Is one of the agent's live berichten (offered, active, wrap-up) from address? */
 static bool agent_has_customer(acdm_engine *e, const char *agent_id, const char *address)
 {
-    acdm_agent *a = acdm_model_agent(e->model, agent_id);
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), agent_id);
     for (uint32_t i = 0; a && i < a->n_work; i++)
         if (a->work[i].b->from && !strcmp(a->work[i].b->from, address)) return true;
     return false;
@@ -72,8 +72,8 @@ static void get_customer_history(void *user, acdm_req *r)
     }
     char *hist = NULL, *top = NULL;
     int64_t since = acdm_now_ms() - TOPICS_SPAN_MS;
-    if (acdm_store_customer_history(e->store, address, cursor, limit, &hist) ||
-        acdm_store_customer_topics(e->store, address, since, 10, &top)) {
+    if (acdm_store_customer_history(acdm_engine_store(e), address, cursor, limit, &hist) ||
+        acdm_store_customer_topics(acdm_engine_store(e), address, since, 10, &top)) {
         free(hist);
         acdm_http_problem(r, 500, "Store error", "the history could not be read (see the log)");
         return;
@@ -95,7 +95,7 @@ static void get_customer_history(void *user, acdm_req *r)
         char date[48];
         acdm_time_iso(json_integer_value(json_object_get(it, "created_ms")), date);
         json_object_set_new(it, "date", json_string(date));
-        acdm_bericht *b = acdm_model_bericht(e->model, json_string_value(json_object_get(it, "id")));
+        acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), json_string_value(json_object_get(it, "id")));
         if (!b) continue;
         json_object_set_new(it, "state", json_string(acdm_bstate_name(b->state)));
         json_object_set_new(it, "queue", json_string(b->queue->name));
@@ -210,7 +210,7 @@ static void job_done(uv_work_t *w, int status)
     data_job *j = w->data;
     acdm_engine *e = j->e;
     jobs_running--;
-    if (e->stopping) {          /* the HTTP server is gone (or going): no reply */
+    if (acdm_engine_stopping(e)) {          /* the HTTP server is gone (or going): no reply */
         job_free(j);
         return;
     }
@@ -275,9 +275,9 @@ static void job_queue(acdm_engine *e, acdm_req *r, data_job *j)
     }
     j->e = e;
     j->r = r;
-    j->db = strdup(acdm_store_db_path(e->store));
+    j->db = strdup(acdm_store_db_path(acdm_engine_store(e)));
     j->work.data = j;
-    if (!j->db || uv_queue_work(&e->loop, &j->work, job_run, job_done)) {
+    if (!j->db || uv_queue_work(acdm_engine_loop(e), &j->work, job_run, job_done)) {
         acdm_http_problem(r, 500, "Export failed", "could not start the export");
         job_free(j);
         return;
@@ -333,7 +333,7 @@ static void get_reports(void *user, acdm_req *r)
         return;
     }
     data_job *j = calloc(1, sizeof *j);
-    if (j) j->report = acdm_report_new(&rg, acdm_model_config(e->model));   /* the config read here, on the loop */
+    if (j) j->report = acdm_report_new(&rg, acdm_model_config(acdm_engine_model(e)));   /* the config read here, on the loop */
     if (!j || !j->report) { free(j); acdm_http_problem(r, 500, "Out of memory", "try again"); return; }
     j->who = who;
     j->is_report = true;
@@ -355,7 +355,7 @@ static void get_audit(void *user, acdm_req *r)
 
 int acdm_api_data_register(acdm_engine *e)
 {
-    acdm_http *h = e->http;
+    acdm_http *h = acdm_engine_http(e);
     acdm_http_route(h, "GET", "/api/v1/customers/{address}/history", get_customer_history, e);
     acdm_http_route(h, "GET", "/api/v1/events", get_events, e);
     acdm_http_route(h, "GET", "/api/v1/reports", get_reports, e);

@@ -93,8 +93,8 @@ static json_t *visible_bericht(acdm_engine *e, acdm_req *r, const acdm_principal
     bool mine = true;
     if (role_is(who, "agent")) {
         const char *ag = json_string_value(json_object_get(j, "agent"));
-        acdm_bericht *b = acdm_model_bericht(e->model, id);
-        acdm_agent *a = acdm_model_agent(e->model, who->name);
+        acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), id);
+        acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who->name);
         mine = (ag && !strcmp(ag, who->name)) || (b && a && acdm_agent_work(a, b));
     } else if (!strncmp(who->role, "channel:", 8)) {
         const char *ch = json_string_value(json_object_get(j, "channel"));
@@ -220,7 +220,7 @@ void acdm_api_get_berichten(void *user, acdm_req *r)
     q.limit = (int)limit;
     q.offset = (int)offset;
     char *out = NULL;
-    int rc = acdm_store_search_berichten(e->store, &q, &out);
+    int rc = acdm_store_search_berichten(acdm_engine_store(e), &q, &out);
     if (rc) { acdm_http_problem(r, 500, "Search failed", "the search could not be run: %s", acdm_strerror(rc)); return; }
     acdm_http_reply(r, 200, "application/json", out, strlen(out));
     free(out);
@@ -256,7 +256,7 @@ void acdm_api_post_bericht_topics(void *user, acdm_req *r)
         json_decref(body);
         return;
     }
-    if (acdm_topics_check(acdm_model_config(e->model), topics, err, sizeof err)) {
+    if (acdm_topics_check(acdm_model_config(acdm_engine_model(e)), topics, err, sizeof err)) {
         acdm_http_problem(r, 400, "Invalid field", "%s", err);
         json_decref(body);
         return;
@@ -276,7 +276,7 @@ void acdm_api_post_bericht_topics(void *user, acdm_req *r)
                          .queue = json_string_value(json_object_get(j, "queue")), .agent = agent,
                          .channel = json_string_value(json_object_get(j, "channel")),
                          .kind = json_string_value(json_object_get(j, "kind")), .detail_json = dj};
-    acdm_store_append_event(e->store, &ev);
+    acdm_store_append_event(acdm_engine_store(e), &ev);
     free(dj);
     json_decref(d);
     acdm_http_reply_json(r, 200, json_pack("{s:s, s:O}", "bericht", id, "topics", topics));
@@ -298,7 +298,7 @@ void acdm_api_get_topics(void *user, acdm_req *r)
     acdm_engine *e = user;
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin supervisor agent", &who)) return;
-    acdm_http_reply_json(r, 200, acdm_api_topics_json(acdm_model_config(e->model)));
+    acdm_http_reply_json(r, 200, acdm_api_topics_json(acdm_model_config(acdm_engine_model(e))));
 }
 
 void acdm_api_get_reason_codes(void *user, acdm_req *r)
@@ -306,7 +306,7 @@ void acdm_api_get_reason_codes(void *user, acdm_req *r)
     acdm_engine *e = user;
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin supervisor agent", &who)) return;
-    const acdm_config *cfg = acdm_model_config(e->model);
+    const acdm_config *cfg = acdm_model_config(acdm_engine_model(e));
     json_t *arr = json_array();
     for (size_t i = 0; i < cfg->n_reasons; i++)
         json_array_append_new(arr, json_pack("{s:s, s:s}", "code", cfg->reasons[i].code,
@@ -326,7 +326,7 @@ void acdm_api_get_agent(void *user, acdm_req *r)
         acdm_http_problem(r, 403, "Forbidden", "agent %.64s: an agent reads only their own record", id);
         return;
     }
-    acdm_agent *a = acdm_model_agent(e->model, id);
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), id);
     if (!a) { acdm_http_problem(r, 404, "Not found", "agent %.64s: no such agent", id); return; }
     acdm_http_reply_json(r, 200, acdm_engine_agent_json(e, a));
 }
@@ -361,7 +361,7 @@ static void agent_action(acdm_engine *e, acdm_req *r, const char *action)
     acdm_live_audit(e, &who, act, id, NULL);
     acdm_log(ACDM_LOG_NOTICE, WHO, "agent %s: %s by %s", id, action, who.name);
     json_decref(body);
-    acdm_http_reply_json(r, 200, acdm_engine_agent_json(e, acdm_model_agent(e->model, id)));
+    acdm_http_reply_json(r, 200, acdm_engine_agent_json(e, acdm_model_agent(acdm_engine_model(e), id)));
 }
 
 void acdm_api_post_agent_login(void *user, acdm_req *r) { agent_action(user, r, "login"); }
@@ -374,12 +374,12 @@ static void agent_queue(acdm_engine *e, acdm_req *r, bool join)
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin supervisor", &who)) return;
     const char *id = acdm_req_param(r, "id"), *qn = acdm_req_param(r, "queue");
-    acdm_agent *a = acdm_model_agent(e->model, id);
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), id);
     if (!a) { acdm_http_problem(r, 404, "Not found", "agent %.64s: no such agent", id); return; }
-    acdm_queue *q = acdm_model_queue(e->model, qn);
+    acdm_queue *q = acdm_model_queue(acdm_engine_model(e), qn);
     if (!q) { acdm_http_problem(r, 404, "Not found", "queue %.64s: no such queue", qn); return; }
     int64_t now = acdm_now_ms();
-    int rc = join ? acdm_agent_join(e->model, a, q, now) : acdm_agent_leave(e->model, a, q, now);
+    int rc = join ? acdm_agent_join(acdm_engine_model(e), a, q, now) : acdm_agent_leave(acdm_engine_model(e), a, q, now);
     if (rc == ACDM_EPERM) {
         acdm_http_problem(r, 422, "Not a configured queue",
                           "queue: agent %s is not configured for queue %s (the agent's queues come from the configuration)",

@@ -46,13 +46,13 @@ void acdm_api_get_queue_waiting(void *user, acdm_req *r)
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin supervisor agent", &who)) return;
     const char *name = acdm_req_param(r, "name");
-    acdm_queue *q = name ? acdm_model_queue(e->model, name) : NULL;
+    acdm_queue *q = name ? acdm_model_queue(acdm_engine_model(e), name) : NULL;
     if (!q) {
         acdm_http_problem(r, 404, "Not found", "queue %.64s: no such queue", name ? name : "");
         return;
     }
     if (!strcmp(who.role, "agent")) {
-        acdm_agent *a = acdm_model_agent(e->model, who.name);
+        acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who.name);
         if (!a || !acdm_agent_member(a, q)) {
             acdm_http_problem(r, 403, "Forbidden", "queue %s: agent %s is not a member of it", q->name, who.name);
             return;

@@ -74,16 +74,16 @@ int acdm_live_create(acdm_engine *e)
     /* events from now on count live; the day before now is read on the thread pool (a busy
      * day's million events take 1-2 s: restart time, not figures, is what must not wait) */
     l->rebuild_t0 = acdm_now_ms();
-    l->rebuild = acdm_stats_rebuild_new(acdm_model_config(e->model), acdm_store_db_path(e->store),
+    l->rebuild = acdm_stats_rebuild_new(acdm_model_config(acdm_engine_model(e)), acdm_store_db_path(acdm_engine_store(e)),
                                         l->rebuild_t0);
     acdm_stats_roll(l->stats, l->rebuild_t0);
     l->rebuild_req.data = l;
-    if (l->rebuild && uv_queue_work(&e->loop, &l->rebuild_req, rebuild_work, rebuild_done)) {
+    if (l->rebuild && uv_queue_work(acdm_engine_loop(e), &l->rebuild_req, rebuild_work, rebuild_done)) {
         acdm_log(ACDM_LOG_ERR, WHO, "today's figures not rebuilt: no worker");
         acdm_stats_rebuild_free(l->rebuild);
         l->rebuild = NULL;
     }
-    uv_timer_init(&e->loop, &l->timer);
+    uv_timer_init(acdm_engine_loop(e), &l->timer);
     l->timer.data = l;
     acdm_engine_set_state(e, &acdm_live_module, l);
     uv_timer_start(&l->timer, on_tick, TICK_MS, TICK_MS);
@@ -128,7 +128,7 @@ void acdm_live_event(acdm_engine *e, const acdm_mevent *ev)
 json_t *acdm_live_queues_json(acdm_engine *e)
 {
     json_t *arr = acdm_engine_queues_json(e);
-    if (LIVE(e)) acdm_stats_decorate_queues(LIVE(e)->stats, e->model, arr, acdm_now_ms());
+    if (LIVE(e)) acdm_stats_decorate_queues(LIVE(e)->stats, acdm_engine_model(e), arr, acdm_now_ms());
     return arr;
 }
 
@@ -166,7 +166,7 @@ static void push_agents(acdm_live *l, int64_t now)
 {
     acdm_engine *e = l->e;
     if (!acdm_api_sessions(e)->n) return;
-    acdm_model *m = e->model;
+    acdm_model *m = acdm_engine_model(e);
     size_t nq = acdm_model_n_queues(m), na = acdm_model_n_agents(m);
     /* fragments, built once: one per queue, one per agent */
     char **qfrag = calloc(nq ? nq : 1, sizeof *qfrag);
@@ -284,11 +284,11 @@ out:
 void acdm_live_push_now(acdm_engine *e, bool agents_too)
 {
     acdm_live *l = LIVE(e);
-    if (!l || e->stopping) return;
+    if (!l || acdm_engine_stopping(e)) return;
     int64_t now = acdm_now_ms();
     if (l->n_sups) {
         size_t len;
-        char *txt = acdm_stats_text(l->stats, e->model, "stats", now, &len);
+        char *txt = acdm_stats_text(l->stats, acdm_engine_model(e), "stats", now, &len);
         if (txt) send_all_sups(l, txt, len);
         free(txt);
     }
@@ -317,7 +317,7 @@ void acdm_live_ws_open(acdm_engine *e, acdm_session *s)
     }
     l->sups[l->n_sups++] = s;
     size_t len;
-    char *txt = acdm_stats_text(l->stats, e->model, "snapshot", acdm_now_ms(), &len);
+    char *txt = acdm_stats_text(l->stats, acdm_engine_model(e), "snapshot", acdm_now_ms(), &len);
     if (txt) acdm_ws_send(s->ws, txt, len);
     free(txt);
 }
@@ -417,19 +417,19 @@ bool acdm_live_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const ch
 int acdm_live_agent_action(acdm_engine *e, const char *action, const char *agent_id,
                            const char *reason, char *err, size_t errlen)
 {
-    acdm_agent *a = acdm_model_agent(e->model, agent_id);
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), agent_id);
     if (!a) { snprintf(err, errlen, "agent: no agent \"%s\"", agent_id); return ACDM_ENOENT; }
     int64_t now = acdm_now_ms();
     int rc;
-    if (!strcmp(action, "login")) rc = acdm_agent_login(e->model, a, now);
-    else if (!strcmp(action, "logout")) rc = acdm_agent_logout(e->model, a, "supervisor", now);
-    else if (!strcmp(action, "ready")) rc = acdm_agent_ready(e->model, a, now);
+    if (!strcmp(action, "login")) rc = acdm_agent_login(acdm_engine_model(e), a, now);
+    else if (!strcmp(action, "logout")) rc = acdm_agent_logout(acdm_engine_model(e), a, "supervisor", now);
+    else if (!strcmp(action, "ready")) rc = acdm_agent_ready(acdm_engine_model(e), a, now);
     else if (!strcmp(action, "not_ready") || !strcmp(action, "not-ready")) {
-        if (reason && !acdm_config_reason_valid(acdm_model_config(e->model), reason)) {
+        if (reason && !acdm_config_reason_valid(acdm_model_config(acdm_engine_model(e)), reason)) {
             snprintf(err, errlen, "reason: unknown reason code \"%.80s\"", reason);
             return ACDM_EINVAL;
         }
-        rc = acdm_agent_not_ready(e->model, a, reason, now);
+        rc = acdm_agent_not_ready(acdm_engine_model(e), a, reason, now);
     } else {
         snprintf(err, errlen, "unknown action \"%s\"", action);
         return ACDM_EINVAL;

@@ -83,9 +83,9 @@ static void pop_done(void *user, int status, const char *body, size_t len, const
 {
     pop_req *r = user;
     acdm_engine *e = r->e;
-    if (e->stopping || !e->model) { free(r); return; }
-    acdm_agent *a = acdm_model_agent(e->model, r->agent);
-    acdm_bericht *b = acdm_model_bericht(e->model, r->bericht);
+    if (acdm_engine_stopping(e) || !acdm_engine_model(e)) { free(r); return; }
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), r->agent);
+    acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), r->bericht);
     char why[128];
     if (status == -28) {   /* CURLE_OPERATION_TIMEDOUT */
         snprintf(why, sizeof why, "timeout: the case system did not answer within %d ms", r->timeout_ms);
@@ -113,8 +113,8 @@ static void pop_done(void *user, int status, const char *body, size_t len, const
 
 void acdm_screenpop_offer(acdm_engine *e, const acdm_bericht *b, const acdm_agent *a)
 {
-    const acdm_screen_pop_def *sp = &acdm_model_config(e->model)->screen_pop;
-    if (!sp->enabled || !sp->url || !e->plugins) return;
+    const acdm_screen_pop_def *sp = &acdm_model_config(acdm_engine_model(e))->screen_pop;
+    if (!sp->enabled || !sp->url || !acdm_engine_plugins(e)) return;
     char *url = fill_url(sp->url, b);
     if (!url) return;
     pop_req *r = calloc(1, sizeof *r);
@@ -124,7 +124,7 @@ void acdm_screenpop_offer(acdm_engine *e, const acdm_bericht *b, const acdm_agen
     snprintf(r->bericht, sizeof r->bericht, "%s", b->id);
     r->started = acdm_now_ms();
     r->timeout_ms = sp->timeout_ms;
-    int rc = acdm_plugins_core_get(e->plugins, url, sp->timeout_ms, SCREENPOP_MAX_BODY, pop_done, r);
+    int rc = acdm_plugins_core_get(acdm_engine_plugins(e), url, sp->timeout_ms, SCREENPOP_MAX_BODY, pop_done, r);
     if (rc) {
         acdm_log(ACDM_LOG_WARN, WHO, "bericht %s: cannot start the request: %s", b->id, acdm_strerror(rc));
         free(r);

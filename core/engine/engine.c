@@ -184,6 +184,16 @@ static void qwait_accepted(acdm_engine *e, const char *q, int64_t now)
     w->last_ms = now;
 }
 
+/* ------------------------------------------------------------------ accessors (engine.h) */
+
+uv_loop_t *acdm_engine_loop(acdm_engine *e) { return &e->loop; }
+acdm_model *acdm_engine_model(acdm_engine *e) { return e->model; }
+acdm_store *acdm_engine_store(acdm_engine *e) { return e->store; }
+acdm_http *acdm_engine_http(acdm_engine *e) { return e->http; }
+acdm_plugins *acdm_engine_plugins(acdm_engine *e) { return e->plugins; }
+bool acdm_engine_stopping(const acdm_engine *e) { return e->stopping; }
+const char *acdm_engine_config_path(const acdm_engine *e) { return e->config_path; }
+
 /* ------------------------------------------------------------------ modules and subscribers */
 
 struct engine_mod { const acdm_engine_module *m; void *state; };

@@ -30,29 +30,15 @@ typedef struct {
     int64_t until_ms;        /* a JWT: refused from this time on (exp + leeway); 0: no expiry (API token) */
 } acdm_principal;
 
-struct acdm_engine {
-    uv_loop_t loop;
-    acdm_engine_opts opts;
-    char *config_path;
-    acdm_model *model;
-    acdm_store *store;
-    acdm_http *http;
-    acdm_plugins *plugins;
-    uv_timer_t model_timer;
-    uv_async_t store_wake;
-    uv_signal_t sig_hup, sig_term, sig_int;
-    int64_t armed_due;
-    json_t *overrides;       /* runtime queue open/close: {"queue": {"closed": bool}} (kv-persisted) */
-    acdm_hmap token_cache;   /* token -> acdm_principal* */
-    char admin_token[64];
-    bool stopping;
-    uint64_t n_ingested;
-    struct acdm_auth *auth;  /* auth.c: OIDC sign-in state and failed sign-ins per peer */
-    struct engine_mod *mods; size_t n_mods;   /* opts.modules and the state each keeps */
-    struct engine_sub *subs; size_t n_subs;   /* subscribers, by order */
-    acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
-    acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
-};
+/* The engine is opaque above engine/: what the layers above use of it. */
+uv_loop_t *acdm_engine_loop(acdm_engine *e);
+acdm_model *acdm_engine_model(acdm_engine *e);
+acdm_store *acdm_engine_store(acdm_engine *e);   /* NULL once closed (shutdown) */
+acdm_http *acdm_engine_http(acdm_engine *e);
+acdm_plugins *acdm_engine_plugins(acdm_engine *e);   /* NULL when the plugin folder is unusable */
+bool acdm_engine_stopping(const acdm_engine *e);
+const char *acdm_engine_config_path(const acdm_engine *e);   /* the main config file */
+
 
 /* Loads config, opens the store, restores waiting berichten, loads plugins, starts HTTP.
  * On failure returns negative with a sentence in err. */

@@ -140,16 +140,16 @@ static void job_done(uv_work_t *w, int status)
 static void export_if_missing(struct acdm_report_daily *d, int64_t now)
 {
     acdm_engine *e = d->e;
-    const acdm_config *cfg = acdm_model_config(e->model);
+    const acdm_config *cfg = acdm_model_config(acdm_engine_model(e));
     const char *dir = cfg->reports.daily_export_dir;
-    if (!dir || d->running || e->stopping) return;
+    if (!dir || d->running || acdm_engine_stopping(e)) return;
     daily_job *j = calloc(1, sizeof *j);
     if (!j) return;
     yesterday(now, j->day);
     if (all_written(dir, j->day)) { free(j); return; }
     j->d = d;
     j->dir = strdup(dir);
-    j->db = strdup(acdm_store_db_path(e->store));
+    j->db = strdup(acdm_store_db_path(acdm_engine_store(e)));
     bool ok = j->dir && j->db;
     for (int k = 0; k < N_KINDS && ok; k++) {
         acdm_report_range rg;
@@ -160,7 +160,7 @@ static void export_if_missing(struct acdm_report_daily *d, int64_t now)
              (j->reports[k] = acdm_report_new(&rg, cfg)) != NULL;
     }
     j->work.data = j;
-    if (!ok || uv_queue_work(&e->loop, &j->work, job_run, job_done)) {
+    if (!ok || uv_queue_work(acdm_engine_loop(e), &j->work, job_run, job_done)) {
         acdm_log(ACDM_LOG_ERR, WHO, "daily export of %s could not start", j->day);
         job_free(j);
         return;
@@ -227,8 +227,8 @@ static void mail_done(uv_work_t *w, int status)
                  j->period_id, j->err[0] ? j->err : "cancelled");
     } else {
         /* at shutdown the store is gone: the period is then mailed again at the next start */
-        if (!d->closed && !d->e->stopping && d->e->store)
-            acdm_store_kv_set(d->e->store, MAIL_NS, MAIL_KEY, j->period_id, strlen(j->period_id));
+        if (!d->closed && !acdm_engine_stopping(d->e) && acdm_engine_store(d->e))
+            acdm_store_kv_set(acdm_engine_store(d->e), MAIL_NS, MAIL_KEY, j->period_id, strlen(j->period_id));
         acdm_log(ACDM_LOG_INFO, WHO, "report mail %s sent to %s", j->period_id, j->to);
     }
     mail_free(j);
@@ -254,9 +254,9 @@ static char *read_password(const char *path)
 static void mail_if_due(struct acdm_report_daily *d, int64_t now)
 {
     acdm_engine *e = d->e;
-    const acdm_config *cfg = acdm_model_config(e->model);
+    const acdm_config *cfg = acdm_model_config(acdm_engine_model(e));
     const acdm_report_mail_def *md = &cfg->reports.mail;
-    if (!md->enabled || d->mailing || e->stopping) return;
+    if (!md->enabled || d->mailing || acdm_engine_stopping(e)) return;
     bool monthly = md->schedule && !strcmp(md->schedule, "monthly");
     /* a day in the last complete period: 7 days ago, or the day before this month's first */
     time_t t = (time_t)(now / 1000);
@@ -287,7 +287,7 @@ static void mail_if_due(struct acdm_report_daily *d, int64_t now)
     strftime(j->period_id + l, sizeof j->period_id - l, "%Y-%m-%d", &a);
     char *last = NULL;
     size_t len;
-    if (!acdm_store_kv_get(e->store, MAIL_NS, MAIL_KEY, &last, &len) && !strcmp(last, j->period_id)) {
+    if (!acdm_store_kv_get(acdm_engine_store(e), MAIL_NS, MAIL_KEY, &last, &len) && !strcmp(last, j->period_id)) {
         free(last);
         free(j);
         return;
@@ -315,7 +315,7 @@ static void mail_if_due(struct acdm_report_daily *d, int64_t now)
                  j->period_id + strlen(monthly ? "monthly:" : "weekly:"), monthly ? "maand" : "week", ext[j->f & 3]);
     }
     j->d = d;
-    j->db = strdup(acdm_store_db_path(e->store));
+    j->db = strdup(acdm_store_db_path(acdm_engine_store(e)));
     j->smtp_url = strdup(md->smtp_url);
     j->from = strdup(md->from);
     j->to = strdup(md->to);
@@ -324,7 +324,7 @@ static void mail_if_due(struct acdm_report_daily *d, int64_t now)
     if (md->password_file && !j->password)
         acdm_log(ACDM_LOG_WARN, WHO, "report mail: cannot read the password from %s; trying without", md->password_file);
     j->work.data = j;
-    if (!ok || !j->db || !j->smtp_url || !j->from || !j->to || uv_queue_work(&e->loop, &j->work, mail_run, mail_done)) {
+    if (!ok || !j->db || !j->smtp_url || !j->from || !j->to || uv_queue_work(acdm_engine_loop(e), &j->work, mail_run, mail_done)) {
         acdm_log(ACDM_LOG_ERR, WHO, "report mail %s could not start", j->period_id);
         mail_free(j);
         return;
@@ -344,7 +344,7 @@ static void on_timer(uv_timer_t *t)
     localtime_r(&tt, &tm);
     tm.tm_mday += 1;
     tm.tm_hour = tm.tm_sec = 0;
-    tm.tm_min = acdm_model_config(d->e->model)->reports.daily_export_delay_min;
+    tm.tm_min = acdm_model_config(acdm_engine_model(d->e))->reports.daily_export_delay_min;
     tm.tm_isdst = -1;
     time_t next = mktime(&tm);
     int64_t wait = next == (time_t)-1 ? 3600000 : (int64_t)next * 1000 - now;
@@ -356,7 +356,7 @@ int acdm_report_daily_start(acdm_engine *e)
     struct acdm_report_daily *d = calloc(1, sizeof *d);
     if (!d) return ACDM_ENOMEM;
     d->e = e;
-    uv_timer_init(&e->loop, &d->timer);
+    uv_timer_init(acdm_engine_loop(e), &d->timer);
     d->timer.data = d;
     acdm_engine_set_state(e, &acdm_report_daily_module, d);
     uv_timer_start(&d->timer, on_timer, 0, 0);   /* at start: yesterday's files if missing */
