@@ -1,6 +1,6 @@
 /* report.c -- supervisor reports from the event log: per queue, channel, agent or topic, in
  * intervals of local time, as JSON, CSV or xlsx. See report.h. */
-#include "reports/report.h"
+#include "reports/report_int.h"
 #include "reports/stats.h"
 
 #include <jansson.h>

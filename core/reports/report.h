@@ -83,7 +83,5 @@ void acdm_report_text(acdm_report *r, bool totals, size_t row, size_t col, char 
 const acdm_report_range *acdm_report_range_of(const acdm_report *r);
 const char *acdm_report_timezone(const acdm_report *r);
 
-/* The ended report r as PDF into out (report_pdf.c); 0 or a negative code with err. */
-int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen);
 
 #endif

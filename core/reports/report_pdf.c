@@ -1,6 +1,6 @@
 /* report_pdf.c -- a report as PDF (libharu): A4 landscape, the totals over the range first,
  * then the figures per interval, the column header repeated on every page. */
-#include "reports/report.h"
+#include "reports/report_int.h"
 
 #include <hpdf.h>
 #include <setjmp.h>
