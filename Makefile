@@ -63,13 +63,13 @@ build/san/libacdm.a: $(SAN_OBJS)
 
 bin/acdmd: build/rel/core/cmd/main.o build/rel/libacdm.a
 	@mkdir -p $(@D)
-	$(CC) $(REL_FLAGS) -rdynamic -o $@ $^ $(LIBS)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 bin/acdmctl: build/rel/core/cmd/acdmctl.o build/rel/libacdm.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 # the sanitizer build of the daemon, used by the integration tests
 build/san/acdmd: build/san/core/cmd/main.o build/san/libacdm.a
-	$(CC) $(SAN_FLAGS) -rdynamic -o $@ $^ $(LIBS)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 build/san/acdmctl: build/san/core/cmd/acdmctl.o build/san/libacdm.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
