@@ -182,6 +182,29 @@ static inline void acdm_problem(acdm_http_response *resp, int status, const char
     resp->body_len = 0;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (before e): 1..4, or 0 when it is not one
+ * (a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, cut short). */
+static inline size_t acdm_utf8_seq(const char *p, const char *e)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t left = (size_t)(e - p), n;
+    unsigned c;
+    if (!left) return 0;
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) { n = 2; c = s[0] & 0x1Fu; }
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) { n = 3; c = s[0] & 0x0Fu; }
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) { n = 4; c = s[0] & 0x07u; }
+    else return 0;
+    if (left < n) return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        c = (c << 6) | (s[k] & 0x3Fu);
+    }
+    if ((n == 3 && (c < 0x800 || (c >= 0xD800 && c <= 0xDFFF))) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
 /* ================================================================ a growable text buffer */
 
 /* Text built by appending; oom set (and kept) once an allocation failed. p is NUL-terminated
@@ -225,23 +248,31 @@ static inline void acdm_buf_printf(acdm_buf *b, const char *fmt, ...)
     free(big);
 }
 
-/* Appends s as a JSON string (quoted, escaped; NULL as null). */
+/* Appends s as a JSON string (quoted, escaped; NULL as null). Bytes that are not well-formed
+ * UTF-8 become U+FFFD, so the result is always valid JSON. */
 static inline void acdm_buf_json_str(acdm_buf *b, const char *s)
 {
     static const char hx[] = "0123456789abcdef";
     if (!s) { acdm_buf_add(b, "null", 4); return; }
+    const char *e = s + strlen(s);
     acdm_buf_add(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        const unsigned char *run = p;
-        while (*p && *p != '"' && *p != '\\' && *p >= 0x20) p++;
-        if (p > run) acdm_buf_add(b, (const char *)run, (size_t)(p - run));
-        if (!*p) break;
-        char esc[6] = {'\\', 'u', '0', '0', hx[*p >> 4], hx[*p & 15]};
-        if (*p == '"' || *p == '\\') { esc[1] = (char)*p; acdm_buf_add(b, esc, 2); }
-        else if (*p == '\n') acdm_buf_add(b, "\\n", 2);
-        else if (*p == '\r') acdm_buf_add(b, "\\r", 2);
-        else if (*p == '\t') acdm_buf_add(b, "\\t", 2);
-        else acdm_buf_add(b, esc, 6);
+    for (const char *p = s; p < e;) {
+        const char *run = p;
+        size_t l;
+        while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 &&
+               (l = acdm_utf8_seq(p, e)) > 0)
+            p += l;
+        if (p > run) acdm_buf_add(b, run, (size_t)(p - run));
+        if (p >= e) break;
+        unsigned char c = (unsigned char)*p;
+        char esc[6] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15]};
+        if (c == '"' || c == '\\') { esc[1] = (char)c; acdm_buf_add(b, esc, 2); }
+        else if (c == '\n') acdm_buf_add(b, "\\n", 2);
+        else if (c == '\r') acdm_buf_add(b, "\\r", 2);
+        else if (c == '\t') acdm_buf_add(b, "\\t", 2);
+        else if (c < 0x20) acdm_buf_add(b, esc, 6);
+        else acdm_buf_add(b, "\xef\xbf\xbd", 3);   /* not UTF-8: U+FFFD */
+        p++;
     }
     acdm_buf_add(b, "\"", 1);
 }
@@ -292,7 +323,12 @@ static inline const char *acdm__json_string(const char *p, const char *e, char *
         }
         if (c < 0x20) return NULL;
         u8[0] = c;
-        if (c == '\\') {
+        if (c >= 0x80) {                      /* raw UTF-8: well-formed, copied whole */
+            ul = acdm_utf8_seq(p, e);
+            if (!ul) return NULL;
+            memcpy(u8, p, ul);
+            p += ul - 1;
+        } else if (c == '\\') {
             if (++p >= e) return NULL;
             switch (*p) {
             case '"': u8[0] = '"'; break;
