@@ -46,20 +46,44 @@ static const acdm_cfg_spec cfg_spec[] = {
     ACDM_CFG_END
 };
 
+/* Work in flight: a handoff or message waiting for its commit (token set), or a callback on its
+ * way to the bot platform (tag set). After the instance's stop the host calls back for none of
+ * them (no submit callback, outbound requests cancelled): destroy frees what is left. */
+typedef struct pend {
+    struct pend *prev, *next;
+    struct chatbot *b;
+    void *token;
+    char conv[201];
+    bool followup;
+    char tag[72];                /* "R<bericht>" for a reply, "E<bericht>" for the return */
+} pend;
+
 typedef struct chatbot {
     const acdm_host *host;
     acdm_instance *inst;
     cfg c;
     char *body;
+    pend *flights;
     unsigned long handoffs, duplicates, replies;
 } chatbot;
 
-typedef struct pend {
-    chatbot *b;
-    void *token;
-    char conv[201];
-    bool followup;
-} pend;
+static pend *pend_new(chatbot *b)
+{
+    pend *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->b = b;
+    p->next = b->flights;
+    if (b->flights) b->flights->prev = p;
+    b->flights = p;
+    return p;
+}
+
+static void pend_free(chatbot *b, pend *p)
+{
+    if (p->prev) p->prev->next = p->next; else b->flights = p->next;
+    if (p->next) p->next->prev = p->prev;
+    free(p);
+}
 
 static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
 {
@@ -156,7 +180,7 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
                             .content_type = prob ? "application/problem+json" : "application/json"};
     b->host->http_respond(p->token, &r);
     free(s);
-    free(p);
+    pend_free(b, p);
 }
 
 /* ---------------------------------------------------------------- POST /handoff, /messages */
@@ -190,10 +214,9 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
     char *lines = NULL;
     char *pj = handoff_document(&h, "chatbot", &lines);
     char *sk = h.skills ? json_dumps(h.skills, JSON_COMPACT) : NULL;
-    pend *p = calloc(1, sizeof *p);
+    pend *p = pj ? pend_new(b) : NULL;
     int rc = -1;
-    if (p && pj) {
-        p->b = b;
+    if (p) {
         p->token = resp->token;
         snprintf(p->conv, sizeof p->conv, "%s", h.conversation_id);
         acdm_inbound in = {.struct_size = sizeof in, .kind = "chat", .queue = h.queue, .from = from,
@@ -204,7 +227,7 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
         rc = b->host->submit(inst, &in, submitted, p);
     }
     if (rc < 0) {
-        free(p);
+        if (p) pend_free(b, p);
         problem(b, resp, 400, "Invalid handoff", rc == -2 ? "queue: no such queue" :
                 "the core refused the handoff (see the log); check queue and skills");
     } else {
@@ -235,10 +258,9 @@ static void post_message(acdm_instance *inst, void *priv, const acdm_http_reques
     char conv[300], from[220];
     snprintf(conv, sizeof conv, "%s:%s", b->host->instance_name(inst), conv_id);
     snprintf(from, sizeof from, "bot:%s", conv_id);
-    pend *p = calloc(1, sizeof *p);
+    pend *p = pend_new(b);
     int rc = -1;
     if (p) {
-        p->b = b;
         p->token = resp->token;
         p->followup = true;
         snprintf(p->conv, sizeof p->conv, "%s", conv_id);
@@ -246,7 +268,7 @@ static void post_message(acdm_instance *inst, void *priv, const acdm_http_reques
                            .text = text};
         rc = b->host->submit(inst, &in, submitted, p);
     }
-    if (rc < 0) { free(p); problem(b, resp, 400, "Invalid message", "the core refused the message"); }
+    if (rc < 0) { if (p) pend_free(b, p); problem(b, resp, 400, "Invalid message", "the core refused the message"); }
     else resp->defer = 1;
     json_decref(o);
 }
@@ -258,7 +280,8 @@ static void callback_done(acdm_instance *inst, void *priv, void *user, int statu
 {
     (void)body; (void)body_len;
     chatbot *b = priv;
-    char *bericht = user;   /* "R<bericht>" for a reply, "E<bericht>" for the return */
+    pend *p = user;
+    const char *bericht = p->tag;
     if (bericht[0] == 'R') {
         char pj[300];
         bool ok = status >= 200 && status < 300;
@@ -269,7 +292,7 @@ static void callback_done(acdm_instance *inst, void *priv, void *user, int statu
         b->host->log(inst, ACDM_PLOG_WARN, "return_url: the bot platform did not take conversation of "
                      "bericht %s back (status %d%s%s)", bericht + 1, status, error ? ": " : "", error ? error : "");
     }
-    free(bericht);
+    pend_free(b, p);
 }
 
 static void callback(chatbot *b, const char *url, const char *tag_bericht, json_t *doc)
@@ -279,8 +302,9 @@ static void callback(chatbot *b, const char *url, const char *tag_bericht, json_
     const char *headers[3] = {"Content-Type: application/json", b->c.cb_auth[0] ? b->c.cb_auth : NULL, NULL};
     acdm_http_out req = {.struct_size = sizeof req, .method = "POST", .url = url, .headers = headers,
                          .body = body, .body_len = body ? strlen(body) : 0, .timeout_ms = 10000};
-    char *tag = strdup(tag_bericht);
-    if (!body || !tag || b->host->http_request(b->inst, &req, callback_done, tag) < 0) free(tag);
+    pend *p = body ? pend_new(b) : NULL;
+    if (p) snprintf(p->tag, sizeof p->tag, "%s", tag_bericht);
+    if (p && b->host->http_request(b->inst, &req, callback_done, p) < 0) pend_free(b, p);
     free(body);
 }
 
@@ -354,6 +378,7 @@ static void cb_destroy(acdm_instance *inst, void *priv)
     (void)inst;
     chatbot *b = priv;
     free(b->body);
+    while (b->flights) pend_free(b, b->flights);   /* never called back after stop */
 }
 
 static const acdm_plugin descriptor = ACDM_PLUGIN_INIT(
