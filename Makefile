@@ -44,7 +44,7 @@ MOCKT_BINS := $(MOCKT_SRCS:tests/mock/%.c=build/san/mocktests/%)
 TPLUG_SRCS := $(wildcard tests/plugins/*.c)
 TPLUGS    := $(TPLUG_SRCS:tests/plugins/%.c=build/testplugins/%.so)
 
-.PHONY: all run test layers unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install
+.PHONY: all run test layers unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install install-kit
 .SECONDEXPANSION:
 
 all: deps bin/acdmd bin/acdmctl $(PLUGINS)
@@ -145,11 +145,32 @@ bench: deps-bench
 	@tests/run-bench.sh $(BENCH_BINS)
 
 PREFIX ?= /usr/local
-install: all
+install: all install-kit
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/acdm/plugins $(DESTDIR)$(PREFIX)/share/acdm/ui
 	install -m 755 bin/acdmd bin/acdmctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/acdm/plugins/
 	cp -r core/ui/. $(DESTDIR)$(PREFIX)/share/acdm/ui/
+
+# The plugin kit (docs/plugin-guide.md): the ABI and helper headers, the mock host for plugins'
+# unit tests, pkg-config files and the template channel to copy.
+ABI_VERSION := $(shell sed -n 's/^\#define ACDM_PLUGIN_ABI_MAJOR \([0-9]*\)/\1/p' core/include/acdm/plugin.h).$(shell sed -n 's/^\#define ACDM_PLUGIN_ABI_MINOR \([0-9]*\)/\1/p' core/include/acdm/plugin.h)
+build/rel/mock/mock_host.o: tests/mock/mock_host.c tests/mock/mock_host.h $(wildcard core/include/acdm/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -O2 -g -fPIC -Icore/include -Itests/mock -c $< -o $@
+build/rel/libacdm-mock.a: build/rel/mock/mock_host.o
+	rm -f $@; ar rcs $@ $^
+install-kit: build/rel/libacdm-mock.a
+	install -d $(DESTDIR)$(PREFIX)/include/acdm $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/share/acdm/plugin-template/tests
+	install -m 644 core/include/acdm/plugin.h core/include/acdm/plugin_util.h tests/mock/mock_host.h \
+	  $(DESTDIR)$(PREFIX)/include/acdm/
+	install -m 644 build/rel/libacdm-mock.a $(DESTDIR)$(PREFIX)/lib/
+	for pc in acdm-plugin acdm-plugin-mock; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@ABI@|$(ABI_VERSION)|g' scripts/pkgconfig/$$pc.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc; done
+	install -m 644 channels/template/template.c channels/template/Makefile channels/template/README.md \
+	  $(DESTDIR)$(PREFIX)/share/acdm/plugin-template/
+	install -m 644 channels/template/tests/test_template.c $(DESTDIR)$(PREFIX)/share/acdm/plugin-template/tests/
 
 clean:
 	rm -rf build bin plugins/*.so
