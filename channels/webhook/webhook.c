@@ -36,6 +36,8 @@
  *                         with the same id, a redelivery never makes a second bericht)
  *   POST /end             {bericht, reason?}: the customer gave up -> 204
  *   GET  /status          counters
+ *   GET  /request         the request as the channel saw it: {method, path, query_raw, url,
+ *                         peer, headers} (Authorization left out), for setting up a sender
  *   WS   /events          one JSON text per bericht event, reply and heartbeat
  */
 
@@ -382,17 +384,22 @@ static void on_messages_post(acdm_instance *inst, void *priv, const acdm_http_re
                        .from = from, .conversation = conv, .idempotency_key = p->ref,
                        .priority = priority, .subject = subject, .text = text,
                        .payload_json = payload_s};
-    int rc = w->host->submit(inst, &in, submitted, p);
+    char refusal[256] = "";
+    int rc = ACDM_HOST_HAS(w->host, submit_err)
+                 ? w->host->submit_err(inst, &in, submitted, p, refusal, sizeof refusal)
+                 : w->host->submit(inst, &in, submitted, p);
     free(payload_s);
     json_decref(o);
     p->in_handler = false;
     if (rc < 0) {
-        /* -1 invalid, -2 unknown (queue...): the caller's fault; anything else is ours */
+        /* invalid or unknown (queue...): the caller's fault; anything else is ours */
         w->n.rejected++;
-        if (rc == -1 || rc == -2)
-            problem(w, resp, 400, "Bad message", "the core refused the message (see the log)");
+        if (rc == ACDM_P_EINVAL || rc == ACDM_P_ENOENT)
+            problem(w, resp, 400, "Bad message", refusal[0] ? refusal
+                                                 : "the core refused the message (see the log)");
         else
-            problem(w, resp, 503, "Not stored", "the core cannot take messages now; retry");
+            problem(w, resp, 503, "Not stored", refusal[0] ? refusal
+                                                : "the core cannot take messages now; retry");
         pending_free(p);
         return;
     }
@@ -446,6 +453,28 @@ static void on_status(acdm_instance *inst, void *priv, const acdm_http_request *
         "listeners", w->n_listeners, "events", (json_int_t)w->n.events,
         "heartbeats", (json_int_t)w->n.heartbeats, "wakeups", (json_int_t)w->n.wakeups,
         "callback", w->c.callback_url != NULL));
+}
+
+/* GET /request: the request as this channel received it (URL, raw query, peer, headers), for
+ * setting up a sender: which URL does a signature cover behind this proxy, which headers
+ * arrive. Behind the channel's token like every route. */
+static void on_request(acdm_instance *inst, void *priv, const acdm_http_request *req,
+                       acdm_http_response *resp)
+{
+    (void)inst;
+    webhook *w = priv;
+    if (!authorized(w, req->authorization, NULL)) {
+        problem(w, resp, 401, "Unauthorized", "send Authorization: Bearer <token of this channel>");
+        return;
+    }
+    json_t *h = json_object();
+    for (size_t k = 0; k < req->n_headers; k++) {
+        if (!strcmp(req->headers[k].name, "authorization")) continue;   /* never echo the secret */
+        json_object_set_new(h, req->headers[k].name, json_string(req->headers[k].value));
+    }
+    answer(w, resp, 200, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o}", "method", req->method,
+                                   "path", req->path, "query_raw", req->query_raw, "url", req->url,
+                                   "peer", req->peer, "headers", h));
 }
 
 /* ---------------------------------------------------------------- websocket /events */
@@ -723,6 +752,7 @@ static int wh_start(acdm_instance *inst, void *priv)
     if (w->host->http_route(inst, "POST", "/messages", on_messages_post) < 0 ||
         w->host->http_route(inst, "POST", "/end", on_end) < 0 ||
         w->host->http_route(inst, "GET", "/status", on_status) < 0 ||
+        w->host->http_route(inst, "GET", "/request", on_request) < 0 ||
         w->host->ws_route(inst, "/events", &events) < 0) {
         w->host->log(inst, ACDM_PLOG_ERR, "cannot register the routes under /channels/%s",
                      w->host->instance_name(inst));

@@ -536,22 +536,38 @@ static void plugin_intake_done(acdm_engine *e, void *user, acdm_submit_outcome o
     free(ps);
 }
 
-static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
+                      void *user, char *err, size_t errlen)
 {
     acdm_engine *e = engine;
     json_t *skills = NULL, *payload = NULL;
-    if (in->skills_json) skills = json_loads(in->skills_json, 0, NULL);
-    if (in->payload_json) payload = json_loads(in->payload_json, 0, NULL);
     const char *iname = acdm_instance_name_of(inst);
+    json_error_t je;
+    if (in->skills_json && !(skills = json_loads(in->skills_json, 0, &je))) {
+        snprintf(err, errlen, "skills_json: not valid JSON (%s)", je.text);
+        acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
+        return ACDM_EINVAL;
+    }
+    if (in->payload_json && (!(payload = json_loads(in->payload_json, 0, &je)) || !json_is_object(payload))) {
+        if (payload) snprintf(err, errlen, "payload_json: not a JSON object");
+        else snprintf(err, errlen, "payload_json: not valid JSON (%s)", je.text);
+        acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
+        json_decref(skills);
+        json_decref(payload);
+        return ACDM_EINVAL;
+    }
     acdm_intake it = {.channel = iname, .kind = acdm_kind_parse(in->kind),
                       .queue = in->queue ? in->queue : acdm_instance_queue(inst), .from = in->from,
                       .customer_id = in->customer_id, .conversation = in->conversation,
                       .idem_key = in->idempotency_key, .priority = in->priority, .skills = skills,
                       .subject = in->subject, .text = in->text, .payload = payload};
     plugin_submit *ps = malloc(sizeof *ps);
-    *ps = (plugin_submit){inst, cb, user};
-    char err[256];
-    int rc = acdm_engine_intake(e, &it, plugin_intake_done, ps, err, sizeof err);
+    int rc = ACDM_ENOMEM;
+    if (!ps) snprintf(err, errlen, "out of memory");
+    else {
+        *ps = (plugin_submit){inst, cb, user};
+        rc = acdm_engine_intake(e, &it, plugin_intake_done, ps, err, errlen);
+    }
     if (rc) {
         acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
         free(ps);

@@ -143,41 +143,62 @@ static void submit_done(acdm_instance *inst_unused, void *priv_unused, void *use
     free(s);
 }
 
-static int host_submit(acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+/* Writes the refusal's sentence into err (when given) and logs it. */
+static int refuse(acdm_instance *inst, int rc, char *err, size_t errlen, const char *fmt, ...)
+    ACDM_PRINTF(5, 6);
+static int refuse(acdm_instance *inst, int rc, char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!acdm_plg_live(inst) || !in) return ACDM_EINVAL;
-    if (in->struct_size < INBOUND_NEEDS) {
-        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: acdm_inbound.struct_size %zu < %zu",
-                 in->struct_size, (size_t)INBOUND_NEEDS);
-        return ACDM_EINVAL;
-    }
-    if (acdm_kind_parse(in->kind) < 0) {
-        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: unknown kind \"%s\"",
-                 in->kind ? in->kind : "(null)");
-        return ACDM_EINVAL;
-    }
-    if (!in->from || !*in->from) {
-        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: \"from\" is empty");
-        return ACDM_EINVAL;
-    }
-    if (in->priority < 0 || in->priority > 9) {
-        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: priority %d not in 0..9", in->priority);
-        return ACDM_EINVAL;
-    }
-    if (!inst->p->env.submit) return ACDM_ESTATE;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (err && errlen) snprintf(err, errlen, "%s", msg);
+    acdm_log(ACDM_LOG_WARN, inst ? inst->name : WHO, "submit refused: %s", msg);
+    return rc;
+}
+
+static int host_submit_err(acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
+                           void *user, char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    if (!acdm_plg_live(inst))
+        return refuse(inst, ACDM_EINVAL, err, errlen, "the instance is not running");
+    if (!in) return refuse(inst, ACDM_EINVAL, err, errlen, "in: required");
+    if (in->struct_size < INBOUND_NEEDS)
+        return refuse(inst, ACDM_EINVAL, err, errlen, "struct_size: %zu is smaller than "
+                      "acdm_inbound (%zu bytes)", in->struct_size, (size_t)INBOUND_NEEDS);
+    if (acdm_kind_parse(in->kind) < 0)
+        return refuse(inst, ACDM_EINVAL, err, errlen, "kind: unknown kind \"%s\" (voice, chat, "
+                      "email, sms, whatsapp or callback)", in->kind ? in->kind : "(null)");
+    if (!in->from || !*in->from) return refuse(inst, ACDM_EINVAL, err, errlen, "from: required");
+    if (in->priority < 0 || in->priority > 9)
+        return refuse(inst, ACDM_EINVAL, err, errlen, "priority: %d is not in 0..9", in->priority);
+    if (!inst->p->env.submit)
+        return refuse(inst, ACDM_ESTATE, err, errlen, "the core takes no berichten here");
     pending_submit *s = NULL;
     if (cb) {
         s = calloc(1, sizeof *s);
-        if (!s) return ACDM_ENOMEM;
+        if (!s) return refuse(inst, ACDM_ENOMEM, err, errlen, "out of memory");
         s->p = inst->p; s->inst = inst; s->cb = cb; s->user = user;
         DLIST_ADD(inst->subs, s);
     }
-    int rc = inst->p->env.submit(inst->p->env.engine, inst, in, s ? submit_done : NULL, s);
-    if (rc < 0 && s) {   /* an error never calls the callback */
-        if (s->inst) { DLIST_DEL(inst->subs, s); } else { DLIST_DEL(inst->p->orphans, s); }
-        free(s);
+    char why[512] = "";
+    int rc = inst->p->env.submit(inst->p->env.engine, inst, in, s ? submit_done : NULL, s,
+                                 why, sizeof why);
+    if (rc < 0) {
+        if (s) {   /* an error never calls the callback */
+            if (s->inst) { DLIST_DEL(inst->subs, s); } else { DLIST_DEL(inst->p->orphans, s); }
+            free(s);
+        }
+        if (err && errlen) snprintf(err, errlen, "%s", why[0] ? why : acdm_strerror(rc));
     }
     return rc;
+}
+
+static int host_submit(acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+{
+    return host_submit_err(inst, in, cb, user, NULL, 0);
 }
 
 static int host_end(acdm_instance *inst, const char *bericht_id, const char *reason)
@@ -416,6 +437,7 @@ static const acdm_host host_table = {
     .attachment_put = host_attachment_put,
     .check_token = host_check_token,
     .end_ago = host_end_ago,
+    .submit_err = host_submit_err,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */

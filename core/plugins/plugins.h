@@ -20,9 +20,10 @@ typedef struct {
     acdm_http *http;     /* may be NULL (tests): http_route/ws_route then return ACDM_ESTATE */
     void *engine;
     /* in is validated by the host (struct_size, kind, from) before this is called; the engine
-     * must call cb exactly once later if it returns 0, never if it returns negative. */
+     * must call cb exactly once later if it returns 0, never if it returns negative (and then
+     * writes the reason, a sentence naming the field, into err). */
     int (*submit)(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
-                  void *user);
+                  void *user, char *err, size_t errlen);
     int (*end)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason);
     int (*delivery_report)(void *engine, acdm_instance *inst, const char *bericht_id, const char *text,
                       const char *payload_json);
