@@ -75,6 +75,8 @@ struct acdm_req {
     acdm_hdr *hlist;            /* acdm_req_headers, built on first use */
     size_t nhlist;
     unsigned qraw_done : 1, url_done : 1, hlist_done : 1;
+    const char *file_path;      /* acdm_http_reply_file: served by dispatch after the route */
+    const char *file_type;
     char *body;
     size_t body_len, body_cap;
     unsigned char *out;         /* LWS_PRE + response */
@@ -835,6 +837,51 @@ void acdm_http_reply(acdm_req *r, int status, const char *content_type, const ch
     if (write_response(r, 0)) lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
+void acdm_http_reply_file(acdm_req *r, const char *path, const char *content_type)
+{
+    if (!r) return;
+    if (r->replied || r->upgrade || !r->in_dispatch || !path) {
+        acdm_log(ACDM_LOG_ERR, WHO, "file reply to %s %s outside its route call", acdm_req_method(r),
+                 acdm_req_path(r));
+        if (!r->replied && !r->upgrade) acdm_http_problem(r, 500, "Internal Server Error", "file reply not possible here");
+        return;
+    }
+    r->file_path = arena_strndup(r, path, strlen(path));
+    r->file_type = arena_strndup(r, content_type ? content_type : "application/octet-stream",
+                                 strlen(content_type ? content_type : "application/octet-stream"));
+    if (!r->file_path || !r->file_type) {
+        r->file_path = NULL;
+        acdm_http_problem(r, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    r->replied = 1;
+}
+
+/* Streams the file of an acdm_http_reply_file (lws reads and sends it in chunks) with the
+ * headers the route added. Frees r. Returns the lws callback's value. */
+static int serve_reply_file(acdm_req *r)
+{
+    struct lws *wsi = r->wsi;
+    char path[4096], type[160], hdrs[2048];
+    snprintf(path, sizeof path, "%s", r->file_path);
+    snprintf(type, sizeof type, "%s", r->file_type);
+    size_t hl = 0;
+    for (const xhdr *x = r->xhdrs; x; x = x->next) {
+        int n = snprintf(hdrs + hl, sizeof hdrs - hl, "%s: %s\r\n", x->name, x->value);
+        if (n < 0 || (size_t)n >= sizeof hdrs - hl) break;
+        hl += (size_t)n;
+    }
+    if (!r->has_cc) {
+        int n = snprintf(hdrs + hl, sizeof hdrs - hl, "cache-control: no-store\r\n");
+        if (n > 0 && (size_t)n < sizeof hdrs - hl) hl += (size_t)n;
+    }
+    req_free(r);
+    int s = lws_serve_http_file(wsi, path, type, hdrs, (int)hl);
+    if (s < 0) return -1;
+    if (s > 0) return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return 0;
+}
+
 void acdm_http_reply_json(acdm_req *r, int status, json_t *obj)
 {
     /* most replies are small: serialised on the stack, no growing heap buffer */
@@ -1015,6 +1062,7 @@ static int dispatch(acdm_http *h, acdm_req *r)
             r->in_dispatch = 0;
             return 0;           /* async: acdm_http_reply writes it when it comes */
         }
+        if (r->file_path) return serve_reply_file(r);
         return write_response(r, 0);
     }
     if (matched) {

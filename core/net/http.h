@@ -97,6 +97,10 @@ int acdm_req_alive(const acdm_req *r);
 void acdm_http_reply(acdm_req *r, int status, const char *content_type, const char *body,
                      size_t len);                                   /* body copied */
 void acdm_http_reply_json(acdm_req *r, int status, json_t *obj);   /* steals obj (NULL -> null) */
+/* 200 with the file at path as the body, streamed by lws in chunks (never read whole), with the
+ * headers added before (Content-Length from the file). Only inside the route fn (not async);
+ * a file that cannot be opened is a 404. */
+void acdm_http_reply_file(acdm_req *r, const char *path, const char *content_type);
 /* RFC 9457 application/problem+json {type:"about:blank", title, status, detail}. */
 void acdm_http_problem(acdm_req *r, int status, const char *title, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
