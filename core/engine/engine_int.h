@@ -26,6 +26,10 @@ struct acdm_engine {
     struct engine_sub *subs; size_t n_subs;   /* subscribers, by order */
     acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
     acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
+    /* plugin calls a model event asks for (offer_device, a callback's originate), run from
+     * the loop right after the event, never inside the model (the plugin may answer at once) */
+    uv_timer_t defer_timer;
+    struct engine_job *jobs; size_t n_jobs, cap_jobs;
 };
 
 
