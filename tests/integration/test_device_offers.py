@@ -265,6 +265,18 @@ class DeviceOffers(AcdmTestCase):
         ws2.expect("done", 5, bericht=bid2)
         wait_until(lambda: d.bericht(bid2)["state"] == "done", 5, what="the failed one done")
         self.assertEqual(d.agent("agent2")["work"], [])
+        # the reports count both as outbound, not as offered, answered or handled
+        def totals(kind, key, name):
+            r = d.request("GET", "/api/v1/reports?kind=%s&period=day&interval=1d" % kind)
+            self.assertEqual(r.status, 200, r)
+            return [t for t in r.json["totals"] if t[key] == name][0]
+        wait_until(lambda: totals("queues", "queue", "algemeen")["outbound"] == 1, 10,
+                   what="the outbound contact in the queue report")
+        q = totals("queues", "queue", "algemeen")
+        self.assertEqual((q["outbound"], q["outbound_failed"], q["offered"], q["answered"], q["handled"]),
+                         (1, 1, 0, 0, 0), q)
+        a2 = totals("agents", "agent", "agent2")
+        self.assertEqual((a2["outbound"], a2["outbound_failed"], a2["accepted"], a2["handled"]), (1, 1, 0, 0), a2)
         # bad input: unknown channel, missing to, callback kind
         err = ws2.request({"type": "originate", "kind": "sms", "channel": "nope", "to": "+31600000002"})
         self.assertEqual((err["type"], err["code"]), ("error", "not_found"), err)
