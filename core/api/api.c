@@ -698,7 +698,7 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         /* an outbound contact from the desk: ack carries the new bericht's id ("assigned" came
          * before it), an error says which field */
         json_t *pl = json_object_get(msg, "payload");
-        acdm_outbound o = {.channel = json_string_value(json_object_get(msg, "channel")),
+        acdm_outbound_contact o = {.channel = json_string_value(json_object_get(msg, "channel")),
                            .kind = json_string_value(json_object_get(msg, "kind")),
                            .to = json_string_value(json_object_get(msg, "to")),
                            .text = json_string_value(json_object_get(msg, "text")),

@@ -437,7 +437,7 @@ void acdm_api_post_outbound(void *user, acdm_req *r)
         json_decref(body);
         return;
     }
-    acdm_outbound o = {.channel = json_string_value(json_object_get(body, "channel")),
+    acdm_outbound_contact o = {.channel = json_string_value(json_object_get(body, "channel")),
                        .kind = json_string_value(json_object_get(body, "kind")),
                        .to = json_string_value(json_object_get(body, "to")),
                        .text = json_string_value(json_object_get(body, "text")),

@@ -312,8 +312,11 @@ static void originate_call(acdm_engine *e, acdm_bericht *b, const char *kind, co
     acdm_originate o = {.struct_size = sizeof o, .bericht_id = b->id, .kind = kind, .to = b->from,
                         .agent_id = a->id, .agent_endpoint = ep, .text = text,
                         .payload_json = payload_json};
-    char err[512];
-    if (acdm_plugins_originate(e->plugins, b->channel, &o, err, sizeof err) < 0) originate_failed(e, b, err);
+    char err[512], id[37];
+    snprintf(id, sizeof id, "%s", b->id);
+    int rc = acdm_plugins_originate(e->plugins, b->channel, &o, err, sizeof err);
+    /* the plugin may have reported (or ended it) inside originate: look it up again */
+    if (rc < 0 && (b = acdm_model_bericht(e->model, id)) && b->originating) originate_failed(e, b, err);
 }
 
 static void run_jobs(uv_timer_t *t)
@@ -343,7 +346,9 @@ static void run_jobs(uv_timer_t *t)
                                    .detail_json = dj};
             int rc = o.endpoint ? acdm_plugins_offer_device(e->plugins, b->channel, &o) : ACDM_ENOENT;
             free(dj);
-            if (rc < 0)
+            /* the plugin may have answered (or ended the bericht) inside offer_device: look it up
+             * again; a settled offer refuses the result */
+            if (rc < 0 && (b = acdm_model_bericht(e->model, jobs[i].bericht)))
                 acdm_agent_device_result(e->model, a, b, ACDM_DEV_FAILED,
                                          "the channel could not ring the agent's device", acdm_now_ms());
         } else if (jobs[i].type == JOB_CALLBACK) {
@@ -854,7 +859,7 @@ static void originate_committed(void *user, int status, const char *existing_id)
     free(j);
 }
 
-int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound *o, char id_out[37],
+int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],
                           char *err, size_t errlen)
 {
     int k = o->kind ? acdm_kind_parse(o->kind) : -1;

@@ -114,13 +114,13 @@ typedef struct {
     const char *text;        /* first message, or NULL */
     const char *queue;       /* counted in this queue; NULL: the channel's queue, else the agent's first */
     json_t *payload;         /* borrowed object (subject, attachments, template...), or NULL */
-} acdm_outbound;
+} acdm_outbound_contact;
 /* Creates the bericht (direction "out", active with a: capacity counted), stores it, and once
  * it is committed asks the channel's originate; the channel's originate_result follows (a
  * failure ends the bericht "outbound-failed" and is shown to the agent). 0 with id_out, or
  * negative with a sentence in err: ACDM_EINVAL (a field), ACDM_ENOENT (channel), ACDM_EFULL (no
  * room for the kind), ACDM_ESTATE (logged out). */
-int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound *o, char id_out[37],
+int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],
                           char *err, size_t errlen);
 
 /* Topics registered by an agent for a bericht (event log). */
