@@ -754,6 +754,25 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
             else if (toa && acdm_model_agent(acdm_engine_model(e), toa)) rc = acdm_agent_transfer_agent(acdm_engine_model(e), a, b, acdm_model_agent(acdm_engine_model(e), toa), now);
             else rc = ACDM_ENOENT;
         }
+    } else if (!strcmp(type, "originate")) {
+        /* an outbound contact from the desk: ack carries the new bericht's id ("assigned" came
+         * before it), an error says which field */
+        json_t *pl = json_object_get(msg, "payload");
+        acdm_outbound_contact o = {.channel = json_string_value(json_object_get(msg, "channel")),
+                           .kind = json_string_value(json_object_get(msg, "kind")),
+                           .to = json_string_value(json_object_get(msg, "to")),
+                           .text = json_string_value(json_object_get(msg, "text")),
+                           .queue = json_string_value(json_object_get(msg, "queue")),
+                           .payload = json_is_null(pl) ? NULL : pl};
+        char err[512];
+        rc = acdm_engine_originate(e, a, &o, bid, err, sizeof err);
+        if (rc) {
+            const char *code = rc == ACDM_ESTATE ? "state" : rc == ACDM_EFULL ? "full"
+                             : rc == ACDM_ENOENT ? "not_found" : "invalid";
+            ws_error(ws, type, NULL, code, "originate: %s", err);
+            json_decref(msg);
+            return;
+        }
     } else {
         ws_error(ws, type, NULL, "unknown_type", "unknown message type \"%.64s\"", type);
         json_decref(msg);
@@ -784,6 +803,7 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "GET", "/api/v1/berichten", acdm_api_get_berichten, e);
     acdm_http_route(h, "GET", "/api/v1/berichten/{id}/messages", acdm_api_get_bericht_messages, e);
     acdm_http_route(h, "POST", "/api/v1/berichten/{id}/topics", acdm_api_post_bericht_topics, e);
+    acdm_http_route(h, "POST", "/api/v1/berichten/outbound", acdm_api_post_outbound, e);
     acdm_http_route(h, "GET", "/api/v1/topics", acdm_api_get_topics, e);
     acdm_http_route(h, "GET", "/api/v1/reason-codes", acdm_api_get_reason_codes, e);
     acdm_http_route(h, "GET", "/api/v1/agents/{id}", acdm_api_get_agent, e);
@@ -822,10 +842,20 @@ static void agents_model_event(acdm_engine *e, void *user, const acdm_mevent *ev
             break;
         }
         case ACDM_ME_OFFER_CANCELLED: case ACDM_ME_TIMEOUT:
-            msg = json_pack("{s:s, s:s, s:s}", "type", "offer_cancelled", "bericht", b->id,
-                            "reason", ev->type == ACDM_ME_TIMEOUT ? "timeout" : ev->reason ? ev->reason : "");
+            /* a device offer's outcome names itself ("busy", "no-answer", "failed") and carries the
+             * channel's sentence in "text" */
+            msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "offer_cancelled", "bericht", b->id,
+                            "reason", ev->type == ACDM_ME_TIMEOUT ? (ev->reason ? ev->reason : "timeout")
+                                      : ev->reason ? ev->reason : "", "text", ev->text);
             break;
-        case ACDM_ME_ACCEPTED:
+        case ACDM_ME_REJECTED:
+            /* the agent's own reject needs no word; a decline on the device does (the desk still
+             * shows the offer) */
+            if (ev->reason)
+                msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "offer_cancelled", "bericht", b->id,
+                                "reason", ev->reason, "text", ev->text);
+            break;
+        case ACDM_ME_ACCEPTED: case ACDM_ME_ORIGINATED:
             msg = json_pack("{s:s, s:o}", "type", "assigned", "bericht", acdm_engine_bericht_brief(b));
             break;
         case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
@@ -846,6 +876,7 @@ static void agents_model_event(acdm_engine *e, void *user, const acdm_mevent *ev
             if (ev->reason) json_object_set_new(msg, "reason", json_string(ev->reason));
             break;
         case ACDM_ME_AGENT_STATE: case ACDM_ME_AGENT_JOIN: case ACDM_ME_AGENT_LEAVE:
+        case ACDM_ME_AGENT_DEVICE:
             msg = json_pack("{s:s, s:o}", "type", "state", "agent", acdm_engine_agent_json(e, ev->a));
             break;
         default: break;
@@ -873,6 +904,10 @@ static void agents_note(acdm_engine *e, void *user, const acdm_note *n)
         break;
     case ACDM_NOTE_TYPING:
         msg = json_pack("{s:s, s:s}", "type", "typing", "bericht", b->id);
+        break;
+    case ACDM_NOTE_ORIGINATE:
+        msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "originate_result", "bericht", b->id,
+                        "outcome", n->status, "reason", n->text);
         break;
     }
     acdm_api_push_agent(e, b->agent->id, msg);

@@ -42,9 +42,8 @@
 _Static_assert(sizeof(acdm_host) == offsetof(acdm_host, originate_result) +
                sizeof(((acdm_host *)0)->originate_result),
                "originate_result is the host table's last field");
-/* How far the host table handed to plugins goes: up to the last host function this core
- * implements, so ACDM_HOST_HAS is true exactly for the functions filled in host_table. */
-#define HOST_TABLE_SIZE (offsetof(acdm_host, kv_set_ttl) + sizeof(((acdm_host *)0)->kv_set_ttl))
+/* How far the host table handed to plugins goes: all of it (every ABI 1.1 function is filled). */
+#define HOST_TABLE_SIZE sizeof(acdm_host)
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
                sizeof(size_t), "defer/token come after the 1.0 response fields");
 
