@@ -3,6 +3,7 @@
 #include "api/api_super.h"
 #include "api/api_agents.h"
 #include "api/live.h"
+#include "api/outbox.h"
 #include "base/log.h"
 
 #include <stdarg.h>
@@ -20,11 +21,27 @@ typedef struct {
     acdm_session **expiring; size_t n_expiring, cap_expiring;
     uv_timer_t expiry_timer;
     bool expiry_timer_on;    /* initialised (closed by acdm_api_shutdown) */
+    acdm_outbox *ob;         /* answers released after their commit */
 } api_state;
 
 static api_state *A(acdm_engine *e) { return acdm_engine_state(e, &acdm_api_module); }
 
 acdm_hmap *acdm_api_sessions(acdm_engine *e) { return &A(e)->sessions; }
+
+void acdm_api_reply_committed(acdm_engine *e, acdm_req *r, int status, json_t *obj)
+{
+    acdm_outbox_reply(A(e) ? A(e)->ob : NULL, r, status, obj);
+}
+
+void acdm_api_send_committed(acdm_engine *e, acdm_session *s, json_t *msg, const char *re,
+                             const char *bericht)
+{
+    char *t = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    acdm_outbox_ws(A(e) ? A(e)->ob : NULL, s, t, re, bericht);
+}
+
+static acdm_engine *the_engine;   /* the one engine of this process, for ws_send_json */
 
 static int64_t started_ms;
 
@@ -269,7 +286,7 @@ static void set_queue(acdm_engine *e, acdm_req *r, bool closed)
     acdm_log(ACDM_LOG_NOTICE, WHO, "queue %s %s by %s", name, closed ? "closed" : "opened", who.name);
     acdm_engine_audit(e, &who, closed ? "queue_close" : "queue_open", name, NULL);
     acdm_queue *q = acdm_model_queue(acdm_engine_model(e), name);
-    acdm_http_reply_json(r, 200, json_pack("{s:s, s:b}", "name", name, "open", q && acdm_queue_is_open(q)));
+    acdm_api_reply_committed(e, r, 200, json_pack("{s:s, s:b}", "name", name, "open", q && acdm_queue_is_open(q)));
 }
 
 static void post_queue_open(void *user, acdm_req *r) { set_queue(user, r, false); }
@@ -284,7 +301,7 @@ static void post_reload(void *user, acdm_req *r)
     int rc = acdm_engine_reload(e, err, sizeof err);
     if (rc) { acdm_http_problem(r, 422, "Config rejected", "%s", err); return; }
     acdm_engine_audit(e, &who, "reload", NULL, NULL);
-    acdm_http_reply_json(r, 200, json_pack("{s:s}", "status", "reloaded"));
+    acdm_api_reply_committed(e, r, 200, json_pack("{s:s}", "status", "reloaded"));
 }
 
 static void get_plugins(void *user, acdm_req *r)
@@ -328,11 +345,29 @@ static void session_del(acdm_engine *e, acdm_session *s)
         if (p->next_of_agent == s) { p->next_of_agent = s->next_of_agent; return; }
 }
 
-static void ws_send_json(acdm_ws *ws, json_t *msg)
+/* Every message on /ws goes out after the commit of what was written before it (outbox.h),
+ * so that an ack, a state or an assigned an agent sees is never undone by a crash. */
+static void ws_send_ack(acdm_ws *ws, json_t *msg, const char *re, const char *bericht)
 {
-    char *s = json_dumps(msg, JSON_COMPACT);
-    if (s) acdm_ws_send(ws, s, strlen(s));
-    free(s);
+    acdm_session *s = acdm_ws_user(ws);
+    if (!s || !the_engine) {
+        char *t = json_dumps(msg, JSON_COMPACT);
+        if (t) acdm_ws_send(ws, t, strlen(t));
+        free(t);
+        json_decref(msg);
+        return;
+    }
+    acdm_api_send_committed(the_engine, s, msg, re, bericht);
+}
+
+static void ws_send_json(acdm_ws *ws, json_t *msg) { ws_send_ack(ws, msg, NULL, NULL); }
+
+/* Sent now, not after a commit (the session is being closed: the outbox would drop it). */
+static void ws_send_now(acdm_ws *ws, json_t *msg)
+{
+    char *t = json_dumps(msg, JSON_COMPACT);
+    if (t) acdm_ws_send(ws, t, strlen(t));
+    free(t);
     json_decref(msg);
 }
 
@@ -340,7 +375,7 @@ void acdm_api_push_agent(acdm_engine *e, const char *agent_id, json_t *msg)
 {
     char *s = json_dumps(msg, JSON_COMPACT);
     for (acdm_session *p = acdm_hmap_get(&A(e)->sessions, agent_id); p && s; p = p->next_of_agent)
-        acdm_ws_send(p->ws, s, strlen(s));
+        acdm_outbox_ws(A(e)->ob, p, strdup(s), NULL, NULL);
     free(s);
     json_decref(msg);
 }
@@ -355,8 +390,9 @@ static void ws_error(acdm_ws *ws, const char *re, const char *bericht, const cha
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    ws_send_json(ws, json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "type", "error", "code", code, "text", text,
-                               "re", re, "bericht", bericht));
+    json_t *m = json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "type", "error", "code", code, "text", text,
+                          "re", re, "bericht", bericht);
+    ws_send_json(ws, m);
 }
 
 /* ------------------------------------------------------------------ reconnect grace */
@@ -408,6 +444,7 @@ static void grace_start(acdm_engine *e, const char *agent_id)
 void acdm_api_shutdown(acdm_engine *e)
 {
     if (!A(e)) return;   /* never started */
+    acdm_outbox_shutdown(A(e)->ob);   /* the last answers go out with the store's last commit */
     if (A(e)->expiry_timer_on) {
         uv_timer_stop(&A(e)->expiry_timer);
         uv_close((uv_handle_t *)&A(e)->expiry_timer, NULL);
@@ -460,8 +497,8 @@ static void session_end(acdm_session *s, const char *code, int close_code, const
 {
     if (s->closing) return;
     s->closing = true;
-    ws_error(s->ws, NULL, NULL, code, "%s", text);
-    acdm_ws_close(s->ws, close_code, reason);
+    ws_error(s->ws, NULL, NULL, code, "%s", text);   /* after what is queued before it */
+    acdm_outbox_ws_close(A(the_engine)->ob, s, close_code, reason);
 }
 
 void acdm_api_drop_removed_agents(acdm_engine *e)
@@ -562,7 +599,7 @@ static void ws_reauth(acdm_engine *e, acdm_session *s, json_t *msg)
     }
     s->who.until_ms = who.until_ms;
     expiry_track(e, s);
-    ws_send_json(s->ws, json_pack("{s:s, s:s, s:n, s:o}", "type", "ack", "re", "reauth", "bericht",
+    ws_send_now(s->ws, json_pack("{s:s, s:s, s:n, s:o}", "type", "ack", "re", "reauth", "bericht",
                                   "expires_ms", who.until_ms ? json_integer(who.until_ms) : json_null()));
 }
 
@@ -581,6 +618,7 @@ static void ws_close_cb(void *user, acdm_ws *ws)
         s->who.until_ms = 0;
         expiry_track(e, s);   /* out of the list */
     }
+    acdm_outbox_forget(A(e)->ob, s);
     free(s);
 }
 
@@ -597,7 +635,7 @@ static acdm_bericht *msg_bericht(acdm_engine *e, acdm_ws *ws, json_t *msg, const
 static void ws_result(acdm_ws *ws, const char *type, const char *bericht, int rc)
 {
     if (!rc) {
-        ws_send_json(ws, json_pack("{s:s, s:s, s:s?}", "type", "ack", "re", type, "bericht", bericht));
+        ws_send_ack(ws, json_pack("{s:s, s:s, s:s?}", "type", "ack", "re", type, "bericht", bericht), type, bericht);
         return;
     }
     const char *code = rc == ACDM_ESTATE ? "state" : rc == ACDM_EPERM ? "forbidden"
@@ -823,6 +861,9 @@ static int api_start(acdm_engine *e)
     acdm_hmap_init(&st->sessions);
     acdm_hmap_init(&st->graces);
     acdm_engine_set_state(e, &acdm_api_module, st);
+    the_engine = e;
+    st->ob = acdm_outbox_create(e);
+    if (!st->ob) return ACDM_ENOMEM;
     acdm_engine_subscriber sub = {.order = ACDM_SUB_AGENTS, .model_event = agents_model_event,
                                   .note = agents_note};
     acdm_engine_subscribe(e, &sub);
@@ -841,6 +882,8 @@ static void api_release(acdm_engine *e)
     acdm_hmap_free(&st->sessions);
     acdm_hmap_free(&st->graces);
     free(st->expiring);
+    acdm_outbox_free(st->ob);
+    if (the_engine == e) the_engine = NULL;
     free(st);
     acdm_engine_set_state(e, &acdm_api_module, NULL);
 }

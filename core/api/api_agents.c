@@ -488,14 +488,14 @@ static const managed AGENTS = {"agents", "agent", ACDM_AGENTS_FRAGMENT, "id", "P
 /* The agent after a change, as GET /api/v1/agents/{id} has it. */
 static void reply_agent(acdm_engine *e, acdm_req *r, list_op op, const char *id)
 {
-    if (op == OP_DELETE) { acdm_http_reply(r, 204, NULL, NULL, 0); return; }
+    if (op == OP_DELETE) { acdm_api_reply_committed(e, r, 204, NULL); return; }
     acdm_agent *a = acdm_model_agent(acdm_engine_model(e), id);
     if (op == OP_ADD) {
         char loc[128];
         snprintf(loc, sizeof loc, "/api/v1/agents/%s", id);
         acdm_http_add_header(r, "Location", loc);
     }
-    acdm_http_reply_json(r, op == OP_ADD ? 201 : 200, a ? acdm_engine_agent_json(e, a) : json_pack("{s:s}", "id", id));
+    acdm_api_reply_committed(e, r, op == OP_ADD ? 201 : 200, a ? acdm_engine_agent_json(e, a) : json_pack("{s:s}", "id", id));
 }
 
 /* ------------------------------------------------------------------ routes */
@@ -563,7 +563,7 @@ static void post_topic(void *user, acdm_req *r)
     json_t *def = json_string(json_string_value(name));
     if (change(e, r, &who, &TOPICS, OP_ADD, json_string_value(name), def)) {
         acdm_http_add_header(r, "Location", "/api/v1/topics");
-        acdm_http_reply_json(r, 201, acdm_api_topics_json(acdm_model_config(acdm_engine_model(e))));
+        acdm_api_reply_committed(e, r, 201, acdm_api_topics_json(acdm_model_config(acdm_engine_model(e))));
     }
     json_decref(def);
     json_decref(j);
@@ -576,7 +576,7 @@ static void delete_topic(void *user, acdm_req *r)
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin", &who)) return;
     if (change(e, r, &who, &TOPICS, OP_DELETE, acdm_req_param(r, "name"), NULL))
-        acdm_http_reply(r, 204, NULL, NULL, 0);
+        acdm_api_reply_committed(e, r, 204, NULL);
 }
 
 /* A reason code from the body: {"code", "label"}; on PUT the code comes from the path (the
@@ -616,10 +616,10 @@ static void reason_change(acdm_engine *e, acdm_req *r, list_op op)
     if (op != OP_DELETE && !def) return;
     const char *code = def ? json_string_value(json_object_get(def, "code")) : path_code;
     if (change(e, r, &who, &REASONS, op, code, def)) {
-        if (op == OP_DELETE) acdm_http_reply(r, 204, NULL, NULL, 0);
+        if (op == OP_DELETE) acdm_api_reply_committed(e, r, 204, NULL);
         else {
             if (op == OP_ADD) acdm_http_add_header(r, "Location", "/api/v1/reason-codes");
-            acdm_http_reply_json(r, op == OP_ADD ? 201 : 200, json_incref(def));
+            acdm_api_reply_committed(e, r, op == OP_ADD ? 201 : 200, json_incref(def));
         }
     }
     json_decref(def);

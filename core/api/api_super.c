@@ -279,7 +279,7 @@ void acdm_api_post_bericht_topics(void *user, acdm_req *r)
     acdm_store_append_event(acdm_engine_store(e), &ev);
     free(dj);
     json_decref(d);
-    acdm_http_reply_json(r, 200, json_pack("{s:s, s:O}", "bericht", id, "topics", topics));
+    acdm_api_reply_committed(e, r, 200, json_pack("{s:s, s:O}", "bericht", id, "topics", topics));
     json_decref(j);
     json_decref(body);
 }
@@ -361,7 +361,7 @@ static void agent_action(acdm_engine *e, acdm_req *r, const char *action)
     acdm_live_audit(e, &who, act, id, NULL);
     acdm_log(ACDM_LOG_NOTICE, WHO, "agent %s: %s by %s", id, action, who.name);
     json_decref(body);
-    acdm_http_reply_json(r, 200, acdm_engine_agent_json(e, acdm_model_agent(acdm_engine_model(e), id)));
+    acdm_api_reply_committed(e, r, 200, acdm_engine_agent_json(e, acdm_model_agent(acdm_engine_model(e), id)));
 }
 
 void acdm_api_post_agent_login(void *user, acdm_req *r) { agent_action(user, r, "login"); }
@@ -390,7 +390,7 @@ static void agent_queue(acdm_engine *e, acdm_req *r, bool join)
     acdm_live_audit(e, &who, join ? "agent_join" : "agent_leave", a->id,
                     json_pack("{s:s}", "queue", q->name));
     acdm_log(ACDM_LOG_NOTICE, WHO, "agent %s %s queue %s by %s", a->id, join ? "joined" : "left", q->name, who.name);
-    acdm_http_reply_json(r, 200, acdm_engine_agent_json(e, a));
+    acdm_api_reply_committed(e, r, 200, acdm_engine_agent_json(e, a));
 }
 
 void acdm_api_put_agent_queue(void *user, acdm_req *r) { agent_queue(user, r, true); }

@@ -3,6 +3,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,8 @@ struct op {
     struct op *kv_next;         /* overlay bucket chain (kv ops only) */
     enum op_type type;
     int status;                 /* result, set by the writer */
+    uint64_t seq;               /* enqueue order (1, 2, ...) */
+    uint64_t mark;              /* flush: fails when a group with an op after this seq failed */
     int n0, n1;                 /* insert: kind, priority; update: state */
     int state;                  /* insert: state */
     int64_t t0, t1, t2;         /* timestamps (see each op) */
@@ -153,6 +156,14 @@ struct acdm_store {
     size_t q_count;
     int64_t q_first_us;         /* monotonic time the oldest queued op arrived */
     acdm_store_figures fig;     /* under mu */
+    uint64_t enq_seq;           /* under mu: seq of the last op enqueued */
+    uint64_t failed_hi;         /* under mu: the highest seq in a group that failed (0: none) */
+    uint64_t inflight_lo;       /* under mu: the first seq of the group being committed (0: none) */
+    /* writer thread only: ids of recent inserts refused as duplicates; the message and the
+     * "closed" event queued with such an insert are skipped (a duplicate writes nothing) */
+    char dup_ids[8][ACDM_NAME_MAX + 1];
+    unsigned dup_next;
+    char werr[200];             /* writer thread: the last failure's text */
     int kick;                   /* flush now (a synchronous op is waiting) */
     int stop;
     struct op *d_head, *d_tail; /* committed ops whose callbacks acdm_store_poll runs */
@@ -249,6 +260,7 @@ static void enqueue(acdm_store *st, struct op *op)
         st->q_tail->next = op;
     }
     st->q_tail = op;
+    op->seq = ++st->enq_seq;
     if (++st->q_count == FLUSH_OPS) signal = 1;
     if (op->sync) {
         st->kick = 1;
@@ -306,6 +318,7 @@ static int exec_insert(acdm_store *st, struct op *op)
      * transaction sees rows inserted earlier in the same group too */
     op->status = ACDM_EEXIST;
     snprintf(op->existing, ACDM_NAME_MAX + 1, "%s", op->s[I_ID]);
+    snprintf(st->dup_ids[st->dup_next++ % 8], ACDM_NAME_MAX + 1, "%s", op->s[I_ID]);
     if (op->s[I_IDEM]) {
         s = st->w_idem;
         bind_text(s, 1, op->s[I_CHANNEL]);
@@ -320,9 +333,23 @@ static int exec_insert(acdm_store *st, struct op *op)
     return SQLITE_OK;
 }
 
+/* Writer thread: whether id is a bericht whose insert was just refused as a duplicate. */
+static int is_dup(const acdm_store *st, const char *id)
+{
+    if (!id) return 0;
+    for (unsigned i = 0; i < 8; i++)
+        if (st->dup_ids[i][0] && !strcmp(st->dup_ids[i], id)) return 1;
+    return 0;
+}
+
 static int exec_op(acdm_store *st, struct op *op)
 {
     sqlite3_stmt *s;
+    /* the message and event queued with a refused duplicate insert name a row that is not
+     * there: they are not written (nothing but the answer comes of a duplicate) */
+    if ((op->type == OP_EVENT && is_dup(st, op->s[E_BERICHT])) ||
+        (op->type == OP_MESSAGE && is_dup(st, op->s[M_BERICHT])))
+        return SQLITE_OK;
     switch (op->type) {
     case OP_INSERT:
         return exec_insert(st, op);
@@ -391,34 +418,41 @@ static int exec_op(acdm_store *st, struct op *op)
 static int run_txn(acdm_store *st, struct op *head)
 {
     int rc = step_reset(st->w_begin);
-    if (rc != SQLITE_OK) return rc;
+    if (rc != SQLITE_OK) {
+        snprintf(st->werr, sizeof st->werr, "begin failed: %s", sqlite3_errmsg(st->wdb));
+        return rc;
+    }
     for (struct op *op = head; op; op = op->next) {
         op->status = 0;
         rc = exec_op(st, op);
         if (rc != SQLITE_OK) {
-            acdm_log(ACDM_LOG_ERR, WHO, "%s failed: %s", op_names[op->type],
+            snprintf(st->werr, sizeof st->werr, "%s failed: %s", op_names[op->type],
                      sqlite3_errmsg(st->wdb));
+            acdm_log(ACDM_LOG_ERR, WHO, "%s", st->werr);
             break;
         }
     }
     if (rc == SQLITE_OK) {
         rc = step_reset(st->w_commit);
         if (rc == SQLITE_OK) return SQLITE_OK;
-        acdm_log(ACDM_LOG_ERR, WHO, "commit failed: %s", sqlite3_errmsg(st->wdb));
+        snprintf(st->werr, sizeof st->werr, "commit failed: %s", sqlite3_errmsg(st->wdb));
+        acdm_log(ACDM_LOG_ERR, WHO, "%s", st->werr);
     }
     if (!sqlite3_get_autocommit(st->wdb)) step_reset(st->w_rollback);
     return rc;
 }
 
 /* Commits a group, retrying once; on a second failure every op is marked ACDM_EIO. */
-static void commit_group(acdm_store *st, struct op *head, size_t n)
+static int commit_group(acdm_store *st, struct op *head, size_t n)
 {
-    if (run_txn(st, head) == SQLITE_OK) return;
+    int rc = run_txn(st, head);
+    if (rc == SQLITE_OK) return 0;
     acdm_log(ACDM_LOG_WARN, WHO, "group of %zu writes failed, retrying once", n);
-    if (run_txn(st, head) == SQLITE_OK) return;
+    if (run_txn(st, head) == SQLITE_OK) return 0;
     acdm_log(ACDM_LOG_ERR, WHO, "group of %zu writes failed twice; reporting I/O errors "
              "(callbacks get ACDM_EIO, writes without callback are lost)", n);
     for (struct op *op = head; op; op = op->next) op->status = ACDM_EIO;
+    return ACDM_EIO;
 }
 
 static void *writer_main(void *arg)
@@ -444,16 +478,35 @@ static void *writer_main(void *arg)
         st->q_head = st->q_tail = NULL;
         st->q_count = 0;
         st->kick = 0;
+        st->inflight_lo = head->seq;
         pthread_mutex_unlock(&st->mu);
 
         int64_t c0 = mono_us();
-        commit_group(st, head, n);
+        st->werr[0] = '\0';
+        int failed = commit_group(st, head, n);
         int64_t took = mono_us() - c0;
+        uint64_t hi = 0;
+        for (struct op *op = head; op; op = op->next) hi = op->seq;
 
         struct op *to_free = NULL;
         int woke_sync = 0, have_done = 0;
         pthread_mutex_lock(&st->mu);
-        st->fig.commits++;
+        st->inflight_lo = 0;
+        if (failed) {
+            st->failed_hi = hi;
+            st->fig.failed_groups++;
+            st->fig.lost_writes += n;
+            if (!st->fig.failing) st->fig.failing_since_ms = acdm_now_ms();
+            st->fig.failing = 1;
+            snprintf(st->fig.last_error, sizeof st->fig.last_error, "%s",
+                     st->werr[0] ? st->werr : "the group could not be committed");
+        } else if (st->fig.failing) {
+            st->fig.failing = 0;
+            st->fig.recovered_ms = acdm_now_ms();
+            acdm_log(ACDM_LOG_NOTICE, WHO, "commits succeed again (%" PRIu64 " groups failed)",
+                     st->fig.failed_groups);
+        }
+        st->fig.commits += !failed;
         st->fig.writes += n;
         st->fig.commit_us_sum += took;
         if (took > st->fig.commit_us_max) st->fig.commit_us_max = took;
@@ -706,8 +759,16 @@ void acdm_store_poll(acdm_store *st)
         if (op->type == OP_INSERT)
             op->cb.insert(op->user, op->status,
                           op->status == ACDM_EEXIST ? op->existing : NULL);
-        else
-            op->cb.flush(op->user, op->status);
+        else {
+            int status = op->status;
+            if (!status) {
+                /* a group before this one lost a write queued after the caller's mark */
+                pthread_mutex_lock(&st->mu);
+                if (st->failed_hi > op->mark) status = ACDM_EIO;
+                pthread_mutex_unlock(&st->mu);
+            }
+            op->cb.flush(op->user, status);
+        }
         free(op);
         op = next;
     }
@@ -817,15 +878,35 @@ int acdm_store_add_message(acdm_store *st, const char *bericht_id, int64_t ts_ms
     return 0;
 }
 
-int acdm_store_flush(acdm_store *st, acdm_store_flush_cb cb, void *user)
+uint64_t acdm_store_mark(acdm_store *st)
+{
+    if (!st) return 0;
+    pthread_mutex_lock(&st->mu);
+    uint64_t m = st->enq_seq;
+    pthread_mutex_unlock(&st->mu);
+    return m;
+}
+
+int acdm_store_flush_since(acdm_store *st, uint64_t mark, acdm_store_flush_cb cb, void *user)
 {
     if (!st) return ACDM_EINVAL;
     struct op *op = op_new(OP_FLUSH, NULL, 0, NULL, 0, 0);
     if (!op) return ACDM_ENOMEM;
     op->cb.flush = cb;
     op->user = user;
+    op->mark = mark;
     enqueue(st, op);
     return 0;
+}
+
+int acdm_store_flush(acdm_store *st, acdm_store_flush_cb cb, void *user)
+{
+    /* covers every write not yet committed: those queued and the group the writer has taken */
+    if (!st) return ACDM_EINVAL;
+    pthread_mutex_lock(&st->mu);
+    uint64_t mark = st->inflight_lo ? st->inflight_lo - 1 : st->enq_seq - st->q_count;
+    pthread_mutex_unlock(&st->mu);
+    return acdm_store_flush_since(st, mark, cb, user);
 }
 
 int acdm_store_kv_set(acdm_store *st, const char *ns, const char *key, const char *value,
