@@ -88,6 +88,16 @@ bool acdm_api_authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_pri
 
 /* ------------------------------------------------------------------ REST */
 
+/* What else makes acdmd degraded (a start with --salvage: what was not restored). */
+static void health_extra(acdm_engine *e, json_t *health, json_t *reasons)
+{
+    const char *salvage = acdm_engine_salvage_report(e);
+    if (salvage) {
+        json_array_append_new(reasons, json_string(salvage));
+        json_object_set_new(health, "salvaged", json_true());
+    }
+}
+
 static void get_health(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
@@ -97,10 +107,25 @@ static void get_health(void *user, acdm_req *r)
                               "writes", (json_int_t)f.writes, "queued", (json_int_t)f.queued,
                               "avg_commit_ms", f.commits ? (double)f.commit_us_sum / (double)f.commits / 1000.0 : 0.0,
                               "max_commit_ms", (double)f.commit_us_max / 1000.0);
-    acdm_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:I, s:o}", "status", "ok", "version", ACDM_VERSION,
-                                           "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
-                                           "berichten_live", (json_int_t)acdm_model_n_berichten(acdm_engine_model(e)),
-                                           "store", store));
+    json_object_set_new(store, "failed_commits", json_integer((json_int_t)f.failed_groups));
+    json_object_set_new(store, "lost_writes", json_integer((json_int_t)f.lost_writes));
+    json_object_set_new(store, "last_error", f.last_error[0] ? json_string(f.last_error) : json_null());
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:o}", "status", f.failing ? "degraded" : "ok", "version", ACDM_VERSION,
+                          "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
+                          "berichten_live", (json_int_t)acdm_model_n_berichten(acdm_engine_model(e)),
+                          "store", store);
+    json_t *reasons = json_array();
+    if (f.failing) {
+        char why[320];
+        snprintf(why, sizeof why, "store: commits fail (%s): changes are not saved", f.last_error);
+        json_array_append_new(reasons, json_string(why));
+        json_object_set_new(j, "degraded_since_ms", json_integer(f.failing_since_ms));
+    }
+    health_extra(e, j, reasons);
+    if (json_array_size(reasons)) json_object_set_new(j, "status", json_string("degraded"));
+    json_object_set_new(j, "reasons", reasons);
+    /* 503 while degraded: monitoring that only looks at the status code notices too */
+    acdm_http_reply_json(r, json_array_size(reasons) ? 503 : 200, j);
 }
 
 typedef struct { acdm_req *r; } post_ctx;

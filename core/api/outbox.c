@@ -95,11 +95,11 @@ static void request_flush(acdm_outbox *ob)
     ob_flush *f = malloc(sizeof *f);
     /* writes of entries queued after the previous request were all queued after its mark */
     uint64_t mark = ob->mark;
-    ob->mark = acdm_store_mark(st);
     if (f) {
         f->ob = ob;
         f->upto = ob->seq;
         if (!acdm_store_flush_since(st, mark, flushed, f)) {
+            ob->mark = acdm_store_mark(st);   /* this flush included: its own failure is its own */
             ob->requested = ob->seq;
             ob->inflight++;
             return;

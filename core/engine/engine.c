@@ -192,6 +192,7 @@ acdm_store *acdm_engine_store(acdm_engine *e) { return e->store; }
 acdm_http *acdm_engine_http(acdm_engine *e) { return e->http; }
 acdm_plugins *acdm_engine_plugins(acdm_engine *e) { return e->plugins; }
 bool acdm_engine_stopping(const acdm_engine *e) { return e->stopping; }
+const char *acdm_engine_salvage_report(const acdm_engine *e) { return e->salvage; }
 const char *acdm_engine_config_path(const acdm_engine *e) { return e->config_path; }
 
 /* ------------------------------------------------------------------ modules and subscribers */
@@ -1140,5 +1141,6 @@ void acdm_engine_destroy(acdm_engine *e)
     free(e->mods);
     json_decref(e->overrides);
     free(e->config_path);
+    free(e->salvage);
     free(e);
 }

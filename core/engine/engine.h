@@ -37,6 +37,9 @@ acdm_store *acdm_engine_store(acdm_engine *e);   /* NULL once closed (shutdown) 
 acdm_http *acdm_engine_http(acdm_engine *e);
 acdm_plugins *acdm_engine_plugins(acdm_engine *e);   /* NULL when the plugin folder is unusable */
 bool acdm_engine_stopping(const acdm_engine *e);
+/* Started with --salvage over a damaged store: a sentence saying what was not restored (health
+ * shows it while this process runs); NULL after a clean start. */
+const char *acdm_engine_salvage_report(const acdm_engine *e);
 const char *acdm_engine_config_path(const acdm_engine *e);   /* the main config file */
 
 

@@ -139,3 +139,73 @@ class KillDuringAgentWork(AcdmTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FullDisk(AcdmTestCase):
+    """The data folder on a small tmpfs the test mounts (needs root), filled up."""
+
+    def mount_small(self, mb):
+        d = os.path.join(self.tmp, "small")
+        os.makedirs(d)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm" % mb, "tmpfs", d], capture_output=True, text=True)
+        if r.returncode:
+            self.skipTest("cannot mount a tmpfs (needs root): %s" % r.stderr.strip())
+        self.addCleanup(lambda: subprocess.run(["umount", "-l", d]))
+        return d
+
+    @staticmethod
+    def fill(path):
+        """Fills the file system of path up to the last byte; the filler file's name."""
+        filler = os.path.join(path, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for size in (1 << 20, 65536, 512, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        return filler
+
+    def test_full_disk_answers_errors_and_health_degrades_then_recovers(self):
+        small = self.mount_small(8)
+        cfg = base_config(self.empty_plugin_dir())
+        d = self.daemon(cfg, data_dir=os.path.join(small, "data"))
+        sup = d.token("supervisor", "sup1")
+        ws = self.agent_ws(d, "agent1", ready=False)
+        filler = self.fill(small)
+        # write until the store cannot commit any more (the WAL may still have room at first)
+        big = "x" * 30000
+        status = None
+        for i in range(400):
+            r = d.post_bericht({"queue": "algemeen", "kind": "email", "from": "vol%d@example.nl" % i,
+                                "text": big}, key="full-%d" % i)
+            status = r.status
+            if r.status != 201:
+                break
+        self.assertEqual(status, 503, "a bericht that cannot be stored is refused with 503")
+        h = d.request("GET", "/api/v1/health", token=None)
+        self.assertEqual(h.status, 503, h)
+        self.assertEqual(h.json["status"], "degraded", h.json)
+        self.assertTrue(any("full" in x for x in h.json["reasons"]), h.json)
+        # every write's failure reaches its caller
+        r = d.request("POST", "/api/v1/queues/algemeen/close", token=sup)
+        self.assertProblem(r, 503, "not be saved")
+        r = d.request("POST", "/api/v1/agents/agent2/login", token=sup)
+        self.assertProblem(r, 503, "not be saved")
+        m = ws.request({"type": "ready"})
+        self.assertEqual((m["type"], m.get("code")), ("error", "unsaved"), m)
+        # room again: the next commit succeeds and health recovers
+        os.unlink(filler)
+        r = d.request("POST", "/api/v1/queues/algemeen/open", token=sup)
+        self.assertEqual(r.status, 200, r)
+        h = d.request("GET", "/api/v1/health", token=None)
+        self.assertEqual((h.status, h.json["status"]), (200, "ok"), h.json)
+        self.assertGreater(h.json["store"]["failed_commits"], 0)
+        r = d.request("POST", "/api/v1/queues/algemeen/close", token=sup)
+        self.assertEqual(r.status, 200, r)
+        d.stop()
+        d.start()
+        self.assertFalse(d.queue("algemeen")["open"], "an acknowledged close survives the restart")
