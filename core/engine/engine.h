@@ -21,6 +21,12 @@ typedef struct {
     const char *config_path;
     const char *listen;      /* "host:port" overriding the config, or NULL */
     const char *data_dir;    /* overriding the config, or NULL */
+    /* --init: start with a new empty store although the data folder held one (its acdm.db is
+     * missing or empty); without it that is refused */
+    bool init;
+    /* --salvage: start although the recovery read of waiting berichten failed (a damaged
+     * store), with what could be read; health says what was not restored */
+    bool salvage;
 } acdm_engine_opts;
 
 /* A token's identity once checked. */

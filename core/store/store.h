@@ -114,6 +114,12 @@ int acdm_store_flush_since(acdm_store *st, uint64_t mark, acdm_store_flush_cb cb
 int acdm_store_load_open(acdm_store *st, void (*row_cb)(void *user, const acdm_bericht_row *row),
                          void *user);
 
+/* After acdm_store_load_open failed: SQLite's words for why ("database disk image is malformed"). */
+const char *acdm_store_read_error(const acdm_store *st);
+/* How many berichten are in state queued, offered or active by the state index (read without
+ * the table's pages, so it often answers when the recovery read hit a damaged page); -1 if not. */
+int64_t acdm_store_count_open(acdm_store *st);
+
 /* Reads one bericht as a JSON object text (malloc'd, caller frees), with its fields, state,
  * timestamps of every transition (from the event log) and its messages. ACDM_ENOENT if absent. */
 int acdm_store_get_bericht_json(acdm_store *st, const char *id, char **json_out);

@@ -164,6 +164,7 @@ struct acdm_store {
     char dup_ids[8][ACDM_NAME_MAX + 1];
     unsigned dup_next;
     char werr[200];             /* writer thread: the last failure's text */
+    char rerr[200];             /* loop thread: the recovery read's failure */
     int kick;                   /* flush now (a synchronous op is waiting) */
     int stop;
     struct op *d_head, *d_tail; /* committed ops whose callbacks acdm_store_poll runs */
@@ -561,11 +562,15 @@ static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *err, siz
     return ACDM_EIO;
 }
 
+static int damaged(sqlite3 *db);
+
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK) return 0;
-    snprintf(err, errlen, "store: %s failed: %s", what, msg ? msg : sqlite3_errmsg(db));
+    snprintf(err, errlen, "store: %s failed: %s%s", what, msg ? msg : sqlite3_errmsg(db),
+             damaged(db) ? " (the database file is damaged: restore it from the backup, "
+                           "docs/operations.md \"Backup and restore\")" : "");
     sqlite3_free(msg);
     return ACDM_EIO;
 }
@@ -584,18 +589,38 @@ static int open_db(const char *path, sqlite3 **db, char *err, size_t errlen)
     return 0;
 }
 
+/* The operator's next step for a failure SQLite reports on db: a damaged file names the backup. */
+static int damaged(sqlite3 *db)
+{
+    int ec = sqlite3_errcode(db) & 0xff;
+    return ec == SQLITE_CORRUPT || ec == SQLITE_NOTADB;
+}
+
 /* WAL (readers do not block the writer) and a full fsync per commit on the writer. */
 static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
     sqlite3_stmt *s = NULL;
-    int wal = 0;
+    int wal = 0, row = 0;
+    char mode[32] = "";
     if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        wal = !strcmp((const char *)sqlite3_column_text(s, 0), "wal");
+        sqlite3_step(s) == SQLITE_ROW) {
+        row = 1;
+        snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(s, 0));
+        wal = !strcmp(mode, "wal");
+    }
+    char why[256];
+    snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
+    int dmg = !row && damaged(db);
     sqlite3_finalize(s);
     if (!wal) {
-        snprintf(err, errlen, "store: cannot switch %s to WAL mode (%s); put the data directory "
-                 "on a local file system", path, sqlite3_errmsg(db));
+        if (dmg)
+            snprintf(err, errlen, "store: %s is damaged (%s): restore it from the backup "
+                     "(docs/operations.md, \"Backup and restore\")", path, why);
+        else if (row)
+            snprintf(err, errlen, "store: %s stays in journal mode %s, WAL is refused: put the "
+                     "data directory on a local file system (WAL needs shared memory)", path, mode);
+        else
+            snprintf(err, errlen, "store: cannot switch %s to WAL mode: %s", path, why);
         return ACDM_EIO;
     }
     return exec_sql(db, "PRAGMA synchronous=FULL;", err, errlen, "setting synchronous=FULL");
@@ -1042,10 +1067,26 @@ int acdm_store_load_open(acdm_store *st, void (*row_cb)(void *user, const acdm_b
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
-        acdm_log(ACDM_LOG_ERR, WHO, "recovery read failed: %s", sqlite3_errmsg(st->rdb));
+        snprintf(st->rerr, sizeof st->rerr, "%s", sqlite3_errmsg(st->rdb));
+        acdm_log(ACDM_LOG_ERR, WHO, "recovery read failed: %s", st->rerr);
         return ACDM_EIO;
     }
     return 0;
+}
+
+const char *acdm_store_read_error(const acdm_store *st) { return st ? st->rerr : ""; }
+
+int64_t acdm_store_count_open(acdm_store *st)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+    /* the partial index of open berichten: counted without reading the table's pages */
+    if (sqlite3_prepare_v2(st->rdb, "SELECT count(*) FROM berichten INDEXED BY berichten_open "
+                           "WHERE state IN ('queued','offered','active')", -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    if (s && sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return n;
 }
 
 /* A JSON column as a value: parsed when it is JSON, else the text; null when NULL. */

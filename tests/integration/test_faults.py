@@ -209,3 +209,66 @@ class FullDisk(AcdmTestCase):
         d.stop()
         d.start()
         self.assertFalse(d.queue("algemeen")["open"], "an acknowledged close survives the restart")
+
+
+class DamagedStore(AcdmTestCase):
+    def filled_store(self, n):
+        d = self.daemon()
+        post_many(d, n, "dmg")
+        d.stop()                      # a clean stop checkpoints the WAL into acdm.db
+        return d
+
+    def test_garbled_pages_refuse_start_and_salvage_says_what_is_missing(self):
+        d = self.filled_store(1500)
+        db = os.path.join(d.data_dir, "acdm.db")
+        c = sqlite3.connect(db)
+        pages = [p for (p,) in c.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'berichten' AND pagetype = 'leaf' ORDER BY pageno")]
+        psize = c.execute("PRAGMA page_size").fetchone()[0]
+        c.close()
+        self.assertGreater(len(pages), 40)
+        rnd = random.Random(7)
+        with open(db, "r+b") as f:
+            for p in rnd.sample(pages[len(pages) // 3:], 20):      # 20 garbled table pages
+                f.seek((p - 1) * psize)
+                f.write(bytes(rnd.getrandbits(8) for _ in range(psize)))
+        rc, err = d.start_refused()
+        self.assertNotEqual(rc, 0)
+        self.assertIn("damaged", err)
+        self.assertIn("--salvage", err)
+        self.assertNotIn("local file system", err)
+        d.extra_args = ["--salvage"]
+        d.start()
+        h = d.request("GET", "/api/v1/health", token=None)
+        self.assertEqual((h.status, h.json["status"]), (503, "degraded"), h.json)
+        why = " ".join(h.json["reasons"])
+        self.assertIn("--salvage", why)
+        self.assertIn("of the 1500 waiting berichten", why)
+        self.assertIn("not restored", why)
+        waiting = d.queue("algemeen")["waiting"]
+        self.assertLess(waiting, 1500)
+        self.assertIn("%d of the 1500" % waiting, why)
+
+    def test_empty_or_missing_database_is_refused_unless_init(self):
+        d = self.filled_store(3)
+        db = os.path.join(d.data_dir, "acdm.db")
+        for sfx in ("-wal", "-shm"):
+            if os.path.exists(db + sfx):
+                os.unlink(db + sfx)
+        open(db, "w").close()                             # truncated to zero bytes
+        rc, err = d.start_refused()
+        self.assertNotEqual(rc, 0)
+        self.assertIn("empty (0 bytes)", err)
+        self.assertIn("--init", err)
+        os.unlink(db)                                     # missing altogether
+        rc, err = d.start_refused()
+        self.assertNotEqual(rc, 0)
+        self.assertIn("missing", err)
+        self.assertIn("backup", err)
+        d.extra_args = ["--init"]
+        d.start()
+        self.assertEqual(d.queue("algemeen")["waiting"], 0)
+        d.stop()
+        d.extra_args = []
+        d.start()                                          # the new store is the store now
+        self.assertEqual(d.get_json("/api/v1/health", token=None)["status"], "ok")
