@@ -272,3 +272,76 @@ class DamagedStore(AcdmTestCase):
         d.extra_args = []
         d.start()                                          # the new store is the store now
         self.assertEqual(d.get_json("/api/v1/health", token=None)["status"], "ok")
+
+
+def db_rows(d, sql, *args):
+    """Rows of a read-only query on the running daemon's store (WAL: readers do not block)."""
+    c = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.data_dir, "acdm.db"), uri=True, timeout=10)
+    try:
+        return c.execute(sql, args).fetchall()
+    finally:
+        c.close()
+
+
+class Duplicates(AcdmTestCase):
+    def test_duplicate_writes_nothing_but_the_answer(self):
+        d = self.daemon()
+        body = {"queue": "algemeen", "kind": "email", "from": "dup@example.nl", "text": "Mijn vraag"}
+        first = d.post_bericht(body, key="dup-1")
+        self.assertEqual(first.status, 201, first)
+        for _ in range(3):
+            r = d.post_bericht(body, key="dup-1")
+            self.assertEqual((r.status, r.json["outcome"], r.json["id"]), (200, "duplicate", first.json["id"]), r)
+        # into a closed queue: one bericht, one "closed" event, however often it is redelivered
+        sup = d.token("supervisor", "sup1")
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close", token=sup).status, 200)
+        c1 = d.post_bericht(body, key="dup-closed")
+        self.assertEqual((c1.status, c1.json["outcome"]), (201, "closed"), c1)
+        for _ in range(3):
+            r = d.post_bericht(body, key="dup-closed")
+            self.assertEqual((r.status, r.json["outcome"], r.json["id"]), (200, "duplicate", c1.json["id"]), r)
+        wait_until(lambda: d.get_json("/api/v1/health", token=None)["store"]["queued"] == 0, 5, what="writes committed")
+        orphans = db_rows(d, "SELECT bericht, text FROM messages WHERE bericht NOT IN (SELECT id FROM berichten)")
+        self.assertEqual(orphans, [], "message rows of duplicates (no such bericht)")
+        self.assertEqual(db_rows(d, "SELECT count(*) FROM messages")[0][0], 2)
+        closed = db_rows(d, "SELECT bericht FROM events WHERE type = 'closed'")
+        self.assertEqual(closed, [(c1.json["id"],)], "one closed event, naming the stored bericht")
+
+    def test_concurrent_redeliveries_store_one_bericht(self):
+        d = self.daemon()
+        results = []
+
+        def post():
+            r = d.post_bericht({"queue": "algemeen", "kind": "sms", "from": "+31611112222", "text": "tegelijk"},
+                               key="race-1")
+            results.append((r.status, r.json.get("id")))
+        ts = [threading.Thread(target=post) for _ in range(12)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        self.assertEqual(sorted(s for s, _ in results), [200] * 11 + [201], results)
+        self.assertEqual(len({i for _, i in results}), 1, results)
+        self.assertEqual(d.queue("algemeen")["waiting"], 1)
+        wait_until(lambda: d.get_json("/api/v1/health", token=None)["store"]["queued"] == 0, 5, what="writes committed")
+        self.assertEqual(db_rows(d, "SELECT count(*) FROM messages")[0][0], 1)
+
+    def test_pick_race_one_agent_wins(self):
+        cfg = agents_config(self.empty_plugin_dir())
+        d = self.daemon(cfg)
+        bid = d.post_bericht({"queue": "algemeen", "kind": "email", "from": "pick@example.nl"}).json["id"]
+        wss = [self.agent_ws(d, "agent%d" % i, ready=False) for i in range(1, AGENTS + 1)]
+        replies = [None] * len(wss)
+
+        def pick(i):
+            replies[i] = wss[i].request({"type": "pick", "bericht": bid})
+        ts = [threading.Thread(target=pick, args=(i,)) for i in range(len(wss))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(20)
+        acks = [r for r in replies if r["type"] == "ack"]
+        self.assertEqual(len(acks), 1, replies)
+        self.assertTrue(all(r["code"] in ("state", "not_found") for r in replies if r["type"] == "error"), replies)
+        winner = "agent%d" % (replies.index(acks[0]) + 1)
+        self.assertEqual(d.bericht(bid)["agent"], winner)
