@@ -653,13 +653,35 @@ static int env_attachment_put(void *engine, acdm_instance *inst, const char *ber
     return rc;
 }
 
-static int env_check_token(void *engine, acdm_instance *inst, const char *token)
+static const char *peer_text(void *ctx) { return ctx; }
+
+static int env_check_token(void *engine, acdm_instance *inst, const char *token, const char *peer)
 {
     acdm_principal who;
-    if (acdm_engine_auth(engine, token, &who)) return ACDM_ENOENT;
+    int retry = 0;
+    /* during a plugin request: the same per-address limiter as the core's routes */
+    int rc = peer ? acdm_engine_auth_peer(engine, token, peer_text, (void *)peer, &who, &retry)
+                  : acdm_engine_auth(engine, token, &who);
+    if (rc == ACDM_EFULL) return ACDM_EFULL;
+    if (rc) return ACDM_ENOENT;
     if (!strcmp(who.role, "admin")) return 0;
     if (!strncmp(who.role, "channel:", 8) && !strcmp(who.role + 8, acdm_instance_name_of(inst))) return 0;
     return ACDM_EPERM;
+}
+
+static bool env_peer_blocked(void *engine, const char *peer, int *retry_after_s)
+{
+    acdm_engine *e = engine;
+    if (!peer || !*peer || !e->auth || !acdm_auth_watching(e->auth)) return false;
+    return acdm_auth_blocked(e->auth, peer, acdm_now_ms(), retry_after_s);
+}
+
+static void env_peer_failed(void *engine, const char *peer)
+{
+    acdm_engine *e = engine;
+    if (!peer || !*peer) return;
+    if (!e->auth && !(e->auth = acdm_auth_create(&e->loop))) return;
+    acdm_auth_failed(e->auth, peer, acdm_now_ms());
 }
 
 /* ------------------------------------------------------------------ agent side */
@@ -1148,6 +1170,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
                            .typing = env_typing, .queue_position = env_queue_position,
                            .attachment_put = env_attachment_put, .check_token = env_check_token,
+                           .peer_blocked = env_peer_blocked, .peer_failed = env_peer_failed,
                            .end_ago = env_end_ago};
     if (!acdm_plugins_create(&env, pdir, &e->plugins)) {
         acdm_plugins_load_all(e->plugins);

@@ -99,6 +99,7 @@ typedef struct deferred {
     acdm_req *req;                  /* the server's request, replied exactly once */
     bool in_handler;                /* route_call still runs: it frees the struct */
     bool answered;                  /* http_respond was called inside the handler */
+    bool counted;                   /* a failed check_token already counted for the peer */
 } deferred;
 
 /* A websocket route. Kept until acdm_plugins_destroy (inst NULL once its instance stopped) so
@@ -217,6 +218,10 @@ struct acdm_plugins {
     curl_sock *socks;
     outreq *core_reqs;           /* the core's own requests (screen-pop) */
     int open_handles;            /* uv handles not yet closed */
+    /* the plugin request being handled now (route handler, ws open/message): its peer for
+     * check_token's limiter, and whether a failure was counted for it already */
+    const char *cur_peer;
+    bool cur_counted;
 };
 
 /* ------------------------------------------------------------------ small helpers */

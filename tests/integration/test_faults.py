@@ -345,3 +345,41 @@ class Duplicates(AcdmTestCase):
         self.assertTrue(all(r["code"] in ("state", "not_found") for r in replies if r["type"] == "error"), replies)
         winner = "agent%d" % (replies.index(acks[0]) + 1)
         self.assertEqual(d.bericht(bid)["agent"], winner)
+
+
+class PluginRouteLimiter(AcdmTestCase):
+    """The failed sign-in limit covers the channels' routes: the webhook's own token check and
+    the chatbot handoff's host token check (host->check_token) count per address, and a blocked
+    address is refused on /channels/... as on /api/v1."""
+
+    def config(self):
+        from acdmtest import PLUGINS
+        return base_config(PLUGINS, channels=[
+            {"name": "web1", "plugin": "webhook", "queue": "algemeen", "config": {"token": "goed-geheim-token-1"}},
+            {"name": "bot", "plugin": "chatbot", "queue": "algemeen", "config": {}}])
+
+    def test_bad_tokens_on_plugin_routes_end_in_429(self):
+        d = self.daemon(self.config())
+        seen = []
+        for i in range(14):
+            r = d.request("POST", "/channels/web1/messages", {"from": "+31600000001", "text": "x", "id": "m%d" % i},
+                          token="fout-%d" % i)
+            seen.append(r.status)
+        self.assertEqual(seen[:10], [401] * 10, seen)
+        self.assertEqual(seen[-1], 429, seen)
+        self.assertIn("retry-after", r.headers)
+        # blocked everywhere: the core's routes, another plugin's routes, even with a good token
+        self.assertEqual(d.request("GET", "/api/v1/queues").status, 429)
+        r = d.request("POST", "/channels/bot/handoff", {"conversation_id": "c1"})
+        self.assertEqual(r.status, 429, r)
+        r = d.request("POST", "/channels/web1/messages", {"from": "+31600000001", "text": "x", "id": "ok"},
+                      token="goed-geheim-token-1")
+        self.assertEqual(r.status, 429, r)
+
+    def test_handoff_host_token_check_counts(self):
+        d = self.daemon(self.config())
+        seen = [d.request("POST", "/channels/bot/handoff", {"conversation_id": "c%d" % i}, token="nep-%d" % i).status
+                for i in range(13)]
+        self.assertIn(429, seen, seen)
+        self.assertEqual(seen[0], 401, seen)
+        self.assertEqual(d.request("GET", "/api/v1/queues").status, 429)

@@ -100,9 +100,9 @@ static int mock_position(void *e, acdm_instance *inst, const char *id, uint32_t 
     *est = 90;
     return 0;
 }
-static int mock_check_token(void *e, acdm_instance *inst, const char *tok)
+static int mock_check_token(void *e, acdm_instance *inst, const char *tok, const char *peer)
 {
-    (void)e; (void)inst;
+    (void)e; (void)inst; (void)peer;
     return !strcmp(tok, "good") ? 0 : !strcmp(tok, "other") ? ACDM_EPERM : ACDM_ENOENT;
 }
 static void commit_one(acdm_submit_outcome o, const char *id, const char *text)
