@@ -879,6 +879,10 @@ static void agents_note(acdm_engine *e, void *user, const acdm_note *n)
     acdm_api_push_agent(e, b->agent->id, msg);
 }
 
+static void ui_connect_set(acdm_engine *e);
+static void http_limits_set(acdm_engine *e);
+static int api_early(void *user, acdm_req *r);
+
 static int api_start(acdm_engine *e)
 {
     api_state *st = calloc(1, sizeof *st);
@@ -892,12 +896,60 @@ static int api_start(acdm_engine *e)
     acdm_engine_subscriber sub = {.order = ACDM_SUB_AGENTS, .model_event = agents_model_event,
                                   .note = agents_note};
     acdm_engine_subscribe(e, &sub);
+    ui_connect_set(e);
+    http_limits_set(e);
+    acdm_http_set_early(acdm_engine_http(e), api_early, e);
     return acdm_api_register(e);
+}
+
+/* The UI's CSP lets the sign-in page call the OpenID Connect token endpoint (its origin). */
+static void ui_connect_set(acdm_engine *e)
+{
+    const acdm_oidc_def *o = &acdm_model_config(acdm_engine_model(e))->oidc;
+    char origin[512] = "";
+    const char *u = o->enabled ? o->token_endpoint : NULL;
+    const char *sep = u ? strstr(u, "://") : NULL;
+    if (sep) {
+        size_t n = strcspn(sep + 3, "/?#");
+        snprintf(origin, sizeof origin, "%.*s", (int)((size_t)(sep - u) + 3 + n), u);
+    }
+    acdm_http_set_ui_connect(acdm_engine_http(e), origin[0] ? origin : NULL);
+}
+
+/* Before a request's body is read: a token good for some role on /api/v1 (the route checks
+ * which), a blocked address refused on /channels/... too; a stranger's slow body is then never
+ * waited for. */
+static int api_early(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    const char *p = acdm_req_path(r);
+    if (!strncmp(p, "/api/v1/", 8)) {
+        if (!strcmp(p, "/api/v1/health") || !strcmp(p, "/api/v1/auth/config")) return 0;
+        acdm_principal who;
+        return authorize(e, r, "admin supervisor agent channel", &who) ? 0 : 1;
+    }
+    int retry = 0;
+    if (!strncmp(p, "/channels/", 10) && acdm_engine_peer_blocked(e, acdm_req_peer(r), &retry)) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry);
+        acdm_http_add_header(r, "Retry-After", ra);
+        acdm_http_problem(r, 429, "Too Many Requests", "too many failed sign-ins from %s; retry after %d s",
+                          acdm_req_peer(r), retry);
+        return 1;
+    }
+    return 0;
+}
+
+static void http_limits_set(acdm_engine *e)
+{
+    acdm_http_set_conn_limit(acdm_engine_http(e), acdm_model_config(acdm_engine_model(e))->max_conns_per_addr);
 }
 
 static void api_reloaded(acdm_engine *e)
 {
     if (A(e)) acdm_api_drop_removed_agents(e);
+    ui_connect_set(e);
+    http_limits_set(e);
 }
 
 static void api_release(acdm_engine *e)

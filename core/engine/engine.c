@@ -669,9 +669,20 @@ static int env_check_token(void *engine, acdm_instance *inst, const char *token,
     return ACDM_EPERM;
 }
 
+static bool env_peer_blocked_(acdm_engine *e, const char *peer, int *retry_after_s);
+
+bool acdm_engine_peer_blocked(acdm_engine *e, const char *peer, int *retry_after_s)
+{
+    return env_peer_blocked_(e, peer, retry_after_s);
+}
+
 static bool env_peer_blocked(void *engine, const char *peer, int *retry_after_s)
 {
-    acdm_engine *e = engine;
+    return env_peer_blocked_(engine, peer, retry_after_s);
+}
+
+static bool env_peer_blocked_(acdm_engine *e, const char *peer, int *retry_after_s)
+{
     if (!peer || !*peer || !e->auth || !acdm_auth_watching(e->auth)) return false;
     return acdm_auth_blocked(e->auth, peer, acdm_now_ms(), retry_after_s);
 }

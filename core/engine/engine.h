@@ -73,6 +73,8 @@ int acdm_engine_revoke_agent_tokens(acdm_engine *e, const char *agent_id, int *n
  * ACDM_EFULL with *retry_after_s when that address had more than 10 failed bearer checks within
  * 60 s (answer 429); failures counted. */
 typedef const char *(*acdm_peer_fn)(void *ctx);
+/* Whether the address is blocked by the failed sign-in limit now (*retry_after_s then set). */
+bool acdm_engine_peer_blocked(acdm_engine *e, const char *peer, int *retry_after_s);
 int acdm_engine_auth_peer(acdm_engine *e, const char *token, acdm_peer_fn peer, void *ctx,
                           acdm_principal *who, int *retry_after_s);
 

@@ -148,6 +148,7 @@ class Daemon:
         self.stderr_path = None
         self.runs = 0
         self.extra_args = []        # more acdmd options for the next start (--salvage, --init)
+        self.prefix = []            # a command acdmd runs under (e.g. prlimit --nofile=N --)
 
     # -------------------------------------------------------------- config
     def write_config(self, cfg):
@@ -166,7 +167,7 @@ class Daemon:
             env.setdefault(k, v)
         self.err_file = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [ACDMD, "-c", self.config_path, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
+            list(self.prefix) + [ACDMD, "-c", self.config_path, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
             + list(self.extra_args),
             cwd=REPO, stdin=subprocess.DEVNULL, stdout=self.err_file, stderr=self.err_file, env=env)
         if not expect_ok:

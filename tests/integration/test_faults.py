@@ -383,3 +383,195 @@ class PluginRouteLimiter(AcdmTestCase):
         self.assertIn(429, seen, seen)
         self.assertEqual(seen[0], 401, seen)
         self.assertEqual(d.request("GET", "/api/v1/queues").status, 429)
+
+
+class SecurityHeaders(AcdmTestCase):
+    PAGES = ["/", "/index.html", "/agent.html", "/supervisor.html", "/reports.html", "/wallboard.html",
+             "/agent.js", "/style.css"]
+
+    def test_every_ui_response_carries_them(self):
+        d = self.daemon()
+        for p in self.PAGES:
+            r = d.request("GET", p, token=None)
+            self.assertEqual(r.status, 200, (p, r))
+            csp = r.headers.get("content-security-policy", "")
+            self.assertIn("frame-ancestors 'none'", csp, p)
+            self.assertIn("script-src 'self'", csp, p)
+            self.assertNotIn("unsafe-inline", csp, p)
+            self.assertNotIn("unsafe-eval", csp, p)
+            self.assertIn("ws://127.0.0.1:%d" % d.port, csp, p)    # the agents' websocket
+            self.assertEqual(r.headers.get("x-frame-options"), "DENY", p)
+            self.assertEqual(r.headers.get("referrer-policy"), "no-referrer", p)
+            self.assertEqual(r.headers.get("x-content-type-options"), "nosniff", p)
+
+    def test_pages_have_no_inline_script_or_handlers(self):
+        import glob
+        import re
+        from acdmtest import REPO
+        for f in glob.glob(os.path.join(REPO, "core", "ui", "*.html")):
+            html = open(f, encoding="utf-8").read()
+            for m in re.finditer(r"<script\b([^>]*)>(.*?)</script>", html, re.S):
+                attrs, body = m.group(1), m.group(2)
+                if "application/json" in attrs:
+                    continue                      # a data block, not run (CSP allows it)
+                self.assertIn("src=", attrs, "%s: inline script" % f)
+                self.assertEqual(body.strip(), "", "%s: inline script" % f)
+            self.assertIsNone(re.search(r"\son[a-z]+\s*=", html), "%s: inline event handler" % f)
+            self.assertIsNone(re.search(r"\sstyle\s*=", html), "%s: inline style (blocked by style-src 'self')" % f)
+
+    def test_oidc_token_endpoint_may_be_called(self):
+        cfg = base_config(self.empty_plugin_dir())
+        cfg["oidc"] = {"issuer": "https://login.example.nl/tenant/v2.0", "audience": "api://acdm",
+                       "jwks_file": os.path.join(self.tmp, "jwks.json"),
+                       "role_map": {"Acdm.Agent": "agent"},
+                       "authorization_endpoint": "https://login.example.nl/tenant/oauth2/v2.0/authorize",
+                       "token_endpoint": "https://login.example.nl/tenant/oauth2/v2.0/token",
+                       "client_id": "abc"}
+        from test_auth_oidc import genkey, jwk_ec
+        with open(os.path.join(self.tmp, "jwks.json"), "w") as f:
+            json.dump({"keys": [jwk_ec(genkey(os.path.join(self.tmp, "ec.pem"), ec=True), "ec1")]}, f)
+        d = self.daemon(cfg)
+        csp = d.request("GET", "/", token=None).headers.get("content-security-policy", "")
+        self.assertIn("connect-src 'self' ws://127.0.0.1:%d wss://127.0.0.1:%d https://login.example.nl;" % (d.port, d.port), csp)
+
+
+def raw_conn(d, source=None, timeout=5):
+    s = socket.create_connection((d.host, d.port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
+    return s
+
+
+def read_status(s, timeout):
+    """The status of the reply on socket s (None if it closed without one)."""
+    s.settimeout(timeout)
+    buf = b""
+    try:
+        while b"\r\n" not in buf:
+            c = s.recv(4096)
+            if not c:
+                break
+            buf += c
+    except socket.timeout:
+        return "timeout"
+    except ConnectionResetError:
+        return None
+    if not buf:
+        return None
+    return int(buf.split(b" ", 2)[1])
+
+
+class SlowClients(AcdmTestCase):
+    def test_body_is_not_waited_for_without_a_valid_token(self):
+        d = self.daemon()
+        s = raw_conn(d)
+        self.sockets.append(s)
+        s.sendall(b"POST /api/v1/berichten HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000\r\n\r\n{")
+        t0 = time.monotonic()
+        self.assertEqual(read_status(s, 5), 401)
+        self.assertLess(time.monotonic() - t0, 3)
+        s2 = raw_conn(d)
+        self.sockets.append(s2)
+        s2.sendall(b"POST /api/v1/berichten HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nep\r\n"
+                   b"Content-Length: 100000\r\n\r\n{")
+        self.assertEqual(read_status(s2, 5), 401)
+
+    def test_slow_body_gets_408_within_bounds(self):
+        d = self.daemon()
+        s = raw_conn(d)
+        self.sockets.append(s)
+        s.sendall(("POST /api/v1/berichten HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n" % d.admin_token).encode())
+        t0 = time.monotonic()
+        s.settimeout(0.2)
+        status = None
+        while time.monotonic() - t0 < 15:
+            try:
+                s.sendall(b" ")                # a byte every half second: far below the minimum rate
+            except OSError:
+                break
+            try:
+                data = s.recv(4096)
+                if data:
+                    status = int(data.split(b" ", 2)[1])
+                break
+            except socket.timeout:
+                time.sleep(0.3)
+        took = time.monotonic() - t0
+        self.assertEqual(status, 408)
+        self.assertLess(took, 8, "the slow body was cut off after %.1f s" % took)
+        self.assertEqual(d.request("GET", "/api/v1/health", token=None).status, 200)
+
+    def test_slow_headers_are_cut_off(self):
+        d = self.daemon()
+        s = raw_conn(d)
+        self.sockets.append(s)
+        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        closed = False
+        s.settimeout(0.5)
+        while time.monotonic() - t0 < 25:
+            try:
+                s.sendall(b"X")                # one header byte at a time, never finishing
+                if s.recv(4096) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+                break
+        took = time.monotonic() - t0
+        self.assertTrue(closed, "a client sending its headers byte by byte was held for %.0f s" % took)
+        self.assertLess(took, 16)
+
+    def test_connections_per_address_are_limited(self):
+        cfg = base_config(self.empty_plugin_dir(), max_connections_per_address=12)
+        d = self.daemon(cfg)
+        held = [raw_conn(d) for _ in range(12)]
+        self.sockets.extend(held)
+        time.sleep(0.3)
+        extra = raw_conn(d)
+        self.sockets.append(extra)
+        extra.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIsNone(read_status(extra, 5), "the 13th connection of one address is closed")
+        # another address is served meanwhile
+        other = raw_conn(d, source="127.0.0.2")
+        self.sockets.append(other)
+        other.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(read_status(other, 5), 200)
+        for s in held:
+            s.close()
+        wait_until(lambda: d.request("GET", "/api/v1/health", token=None).status == 200, 5,
+                   what="the address is served again once its connections closed")
+
+    def test_out_of_descriptors_backs_off_without_spinning(self):
+        cfg = base_config(self.empty_plugin_dir(), max_connections_per_address=0)
+        d = self.daemon(cfg, start=False)
+        d.prefix = ["prlimit", "--nofile=256", "--"]
+        d.start()
+        held = []
+        for _ in range(400):
+            try:
+                held.append(raw_conn(d, timeout=2))
+            except OSError:
+                break
+        self.sockets.extend(held)
+        time.sleep(0.5)
+        pid = d.proc.pid
+
+        def cpu():
+            with open("/proc/%d/stat" % pid) as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+        lines0 = d.stderr().count("\n")
+        c0 = cpu()
+        time.sleep(3)
+        used = cpu() - c0
+        lines = d.stderr().count("\n") - lines0
+        self.assertLess(used, 1.0, "acdmd used %.2f s of CPU in 3 s with its descriptors exhausted" % used)
+        self.assertLess(lines, 100, "%d log lines in 3 s with the descriptors exhausted" % lines)
+        for s in held:
+            s.close()
+        wait_until(lambda: d.request("GET", "/api/v1/health", token=None).status == 200, 10,
+                   what="served again once descriptors are free")
