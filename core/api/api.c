@@ -177,7 +177,7 @@ static bool opt_str(acdm_req *r, json_t *body, const char *field, const char **o
         acdm_http_problem(r, 400, "Invalid field", "%s: expected a string", field);
         return false;
     }
-    if (strlen(json_string_value(v)) > maxlen) {
+    if (acdm_utf8_chars(json_string_value(v)) > maxlen) {   /* characters, as documented */
         acdm_http_problem(r, 400, "Invalid field", "%s: longer than %zu characters", field, maxlen);
         return false;
     }
@@ -238,7 +238,8 @@ static void get_bericht(void *user, acdm_req *r)
         const char *ag = json_string_value(json_object_get(j, "agent"));
         acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), id);
         acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who.name);
-        mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b));
+        mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b)) ||
+               acdm_api_agent_had_last(j, who.name);
     } else if (!strncmp(who.role, "channel:", 8)) {
         /* a channel's token sees its own channel's berichten only */
         const char *ch = json_string_value(json_object_get(j, "channel"));
@@ -271,7 +272,8 @@ static void get_attachment(void *user, acdm_req *r)
         const char *ag = json_string_value(json_object_get(j, "agent"));
         acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), at.bericht);
         acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who.name);
-        bool mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b));
+        bool mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b)) ||
+                    acdm_api_agent_had_last(j, who.name);
         json_decref(j);
         if (!mine) {
             free(at.data);

@@ -249,7 +249,7 @@ static json_t *agent_from_body(acdm_req *r, const char *path_id)
         goto bad;
     }
     json_t *name = json_object_get(j, "name");
-    if (name && (!json_is_string(name) || !json_string_length(name) || json_string_length(name) > TEXT_MAX)) {
+    if (name && (!json_is_string(name) || !json_string_length(name) || acdm_utf8_chars(json_string_value(name)) > TEXT_MAX)) {
         acdm_http_problem(r, 400, "Invalid field", "name: expected a display name (a string of 1 to %d characters)", TEXT_MAX);
         goto bad;
     }
@@ -555,7 +555,7 @@ static void post_topic(void *user, acdm_req *r)
     json_t *j = acdm_api_body_object(r, false, known);
     if (!j) return;
     json_t *name = json_object_get(j, "name");
-    if (!json_is_string(name) || !json_string_length(name) || json_string_length(name) > TEXT_MAX) {
+    if (!json_is_string(name) || !json_string_length(name) || acdm_utf8_chars(json_string_value(name)) > TEXT_MAX) {
         acdm_http_problem(r, 400, "Invalid field", "name: required, the topic (a string of 1 to %d characters)", TEXT_MAX);
         json_decref(j);
         return;
@@ -595,7 +595,7 @@ static json_t *reason_from_body(acdm_req *r, const char *path_code)
     } else if (path_code && strcmp(c, path_code)) {
         acdm_http_problem(r, 400, "Invalid field", "code: \"%s\" differs from the code in the path (\"%s\"); "
                           "remove it and add the new code", c, path_code);
-    } else if (!json_is_string(label) || !json_string_length(label) || json_string_length(label) > TEXT_MAX) {
+    } else if (!json_is_string(label) || !json_string_length(label) || acdm_utf8_chars(json_string_value(label)) > TEXT_MAX) {
         acdm_http_problem(r, 400, "Invalid field", "label: required, what agents see (a string of 1 to %d characters)",
                           TEXT_MAX);
     } else {

@@ -225,6 +225,37 @@ const char *acdm_jobj_end(acdm_jobj *o)
     return o->sb.oom ? NULL : o->sb.p;
 }
 
+bool acdm_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x80) { p++; continue; }
+        int k;
+        unsigned cp, min;
+        if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; min = 0x80; }
+        else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; min = 0x800; }
+        else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; min = 0x10000; }
+        else return false;
+        if (end - p <= k) return false;
+        for (int i = 1; i <= k; i++) {
+            if ((p[i] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        p += k + 1;
+    }
+    return true;
+}
+
+size_t acdm_utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        n += (*p & 0xc0) != 0x80;
+    return n;
+}
+
 int acdm_log_level = ACDM_LOG_INFO;
 
 int acdm_log_level_parse(const char *s)

@@ -439,11 +439,11 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
                        char *err, size_t errlen)
 {
     if (!in->from || !*in->from) { snprintf(err, errlen, "from: the customer's address is required"); return ACDM_EINVAL; }
-    if (strlen(in->from) > 512) { snprintf(err, errlen, "from: longer than 512 characters"); return ACDM_EINVAL; }
+    if (acdm_utf8_chars(in->from) > 512) { snprintf(err, errlen, "from: longer than 512 characters"); return ACDM_EINVAL; }
     if ((unsigned)in->kind >= ACDM_KIND__COUNT) { snprintf(err, errlen, "kind: unknown kind"); return ACDM_EINVAL; }
     if (in->priority < 0 || in->priority > 9) { snprintf(err, errlen, "priority: must be 0..9"); return ACDM_EINVAL; }
-    if (in->idem_key && strlen(in->idem_key) > 256) { snprintf(err, errlen, "idempotency key: longer than 256 characters"); return ACDM_EINVAL; }
-    if (in->conversation && strlen(in->conversation) > 256) { snprintf(err, errlen, "conversation: longer than 256 characters"); return ACDM_EINVAL; }
+    if (in->idem_key && acdm_utf8_chars(in->idem_key) > 256) { snprintf(err, errlen, "idempotency key: longer than 256 characters"); return ACDM_EINVAL; }
+    if (in->conversation && acdm_utf8_chars(in->conversation) > 256) { snprintf(err, errlen, "conversation: longer than 256 characters"); return ACDM_EINVAL; }
 
     intake_job *j = calloc(1, sizeof *j);
     if (!j) { snprintf(err, errlen, "out of memory"); return ACDM_ENOMEM; }

@@ -956,13 +956,46 @@ static int http_begin(acdm_http *h, struct lws *wsi, struct pss *pss)
         return -1;
     }
     fill_query(r, wsi);
+    /* sizes: the URL, a bearer token, the other headers (what lws keeps of them) */
+    static const int uri_toks[] = {WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_OPTIONS_URI,
+                                   WSI_TOKEN_PUT_URI, WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI,
+                                   WSI_TOKEN_HEAD_URI, WSI_TOKEN_HTTP_URI_ARGS};
+    long uri = 0, all = 0;
+    for (size_t i = 0; i < sizeof uri_toks / sizeof *uri_toks; i++) {
+        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)uri_toks[i]);
+        if (n > 0) uri += n;
+    }
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (n > 0) all += n;
+    }
+    long auth = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (uri > ACDM_HTTP_URI_MAX) {
+        char d[160];
+        snprintf(d, sizeof d, "the URL is %ld bytes long; at most %d are accepted", uri, ACDM_HTTP_URI_MAX);
+        return reply_now(r, 414, "URI Too Long", d, 1);
+    }
+    if (auth > ACDM_HTTP_HEADERS_MAX) {
+        acdm_http_add_header(r, "WWW-Authenticate", "Bearer");
+        char d[160];
+        snprintf(d, sizeof d, "the Authorization header is %ld bytes long; a token of at most %d is accepted",
+                 auth, ACDM_HTTP_HEADERS_MAX);
+        return reply_now(r, 401, "Unauthorized", d, 1);
+    }
+    if (all - uri > ACDM_HTTP_HEADERS_MAX) {
+        char d[160];
+        snprintf(d, sizeof d, "the request headers are %ld bytes long; at most %d are accepted", all - uri,
+                 ACDM_HTTP_HEADERS_MAX);
+        return reply_now(r, 431, "Request Header Fields Too Large", d, 1);
+    }
     char cl[32];
     int has_cl = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
     if (has_cl) {
         char *e;
         errno = 0;
         unsigned long long v = strtoull(cl, &e, 10);
-        if (errno || *e || e == cl) return reply_now(r, 400, "Bad Request", "bad Content-Length", 1);
+        if (errno || *e || e == cl || cl[0] < '0' || cl[0] > '9')
+            return reply_now(r, 400, "Bad Request", "Content-Length: expected a non-negative number of bytes", 1);
         if (v > h->body_limit) {
             char d[200];
             snprintf(d, sizeof d, "the request body (%llu bytes) exceeds the limit of %zu bytes",
@@ -1358,6 +1391,31 @@ static int ws_receive(acdm_ws *ws, struct lws *wsi, const void *in, size_t len)
         return -1;
     }
     int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    if (final && !lws_frame_is_binary(wsi)) {
+        /* a text message must be UTF-8 (RFC 6455 8.1): otherwise close with 1007 */
+        int ok = ws->rx_len ? 0 : acdm_utf8_valid(in, len);
+        if (ws->rx_len) {
+            if (ws->rx_len + len + 1 > ws->rx_cap) {
+                size_t cap = ws->rx_cap;
+                while (cap < ws->rx_len + len + 1) cap *= 2;
+                char *b = realloc(ws->rx, cap);
+                if (!b) return -1;
+                ws->rx = b;
+                ws->rx_cap = cap;
+            }
+            memcpy(ws->rx + ws->rx_len, in, len);
+            ok = acdm_utf8_valid(ws->rx, ws->rx_len + len);
+        }
+        if (!ok) {
+            acdm_log(ACDM_LOG_INFO, WHO, "websocket %s from %s: a text message that is not UTF-8, closing (1007)",
+                     ws->path, ws->peer);
+            static const char why[] = "invalid UTF-8";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD, (unsigned char *)why, sizeof why - 1);
+            ws->closing = 1;
+            ws->rx_len = 0;
+            return -1;
+        }
+    }
     if (final && ws->rx_len == 0) {
         /* common case: the whole message in one piece; lws's buffer is not NUL-terminated */
         if (len + 1 > ws->rx_cap) {
@@ -1629,7 +1687,10 @@ int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui
     info.protocols = h->protos;
     info.user = h;
     info.server_string = "acdm";
-    info.max_http_header_data = 8192;      /* room for a JWT in Authorization */
+    /* lws drops a connection whose headers overflow its buffer without an answer: the buffer
+     * is large, and http_begin answers 414/431/401 beyond the limits that acdmd accepts */
+    info.max_http_header_data = 0;
+    info.max_http_header_data2 = ACDM_HTTP_HEADER_BUF;
     info.keepalive_timeout = 60;
     info.timeout_secs = 30;
     info.timeout_secs_ah_idle = ACDM_HTTP_HEADER_S;   /* a client's headers: all within this */

@@ -51,6 +51,12 @@ void acdm_http_set_early(acdm_http *h, acdm_http_early_fn fn, void *user);
  * its body within ACDM_HTTP_BODY_S of the headers and at least ACDM_HTTP_MIN_RATE bytes/s after
  * the first ACDM_HTTP_RATE_GRACE_S seconds; else 408 and the connection is closed. */
 #define ACDM_HTTP_HEADER_S 10
+/* A URL over ACDM_HTTP_URI_MAX bytes gets 414, headers over ACDM_HTTP_HEADERS_MAX 431 (an
+ * Authorization header over it: 401); lws's buffer for them is ACDM_HTTP_HEADER_BUF (beyond it
+ * the connection is dropped). */
+#define ACDM_HTTP_URI_MAX 8192
+#define ACDM_HTTP_HEADERS_MAX 8192
+#define ACDM_HTTP_HEADER_BUF (128 * 1024)
 #define ACDM_HTTP_BODY_S 30
 #define ACDM_HTTP_RATE_GRACE_S 3
 #define ACDM_HTTP_MIN_RATE 512

@@ -575,3 +575,99 @@ class SlowClients(AcdmTestCase):
             s.close()
         wait_until(lambda: d.request("GET", "/api/v1/health", token=None).status == 200, 10,
                    what="served again once descriptors are free")
+
+
+class HostileRequests(AcdmTestCase):
+    """Bad input gets a clear answer, never a dropped connection or a crash."""
+
+    def raw(self, d, data, timeout=5):
+        s = raw_conn(d)
+        self.sockets.append(s)
+        s.sendall(data)
+        return read_status(s, timeout)
+
+    def test_bad_sizes_get_answers(self):
+        d = self.daemon()
+        self.assertEqual(self.raw(d, b"POST /api/v1/berichten HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"), 400)
+        self.assertEqual(self.raw(d, b"POST /api/v1/berichten HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n"), 400)
+        self.assertEqual(self.raw(d, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n"
+                                  b"Referer: " + b"b" * 9000 + b"\r\n\r\n"), 431)
+        self.assertEqual(self.raw(d, b"GET /api/v1/health?" + b"a" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"), 414)
+        self.assertEqual(self.raw(d, b"GET /api/v1/queues HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a.b."
+                                  + b"c" * 20000 + b"\r\n\r\n"), 401)
+        self.assertEqual(d.request("GET", "/api/v1/health", token=None).status, 200)
+
+    def test_text_limits_count_characters(self):
+        d = self.daemon()
+        subject = "é" * 1000                   # 1000 characters, 2000 bytes: allowed
+        r = d.post_bericht({"queue": "algemeen", "kind": "email", "from": "ü@example.nl", "subject": subject})
+        self.assertEqual(r.status, 201, r)
+        r = d.post_bericht({"queue": "algemeen", "kind": "email", "from": "ü@example.nl", "subject": subject + "é"})
+        self.assertProblem(r, 400, "subject", "1000 characters")
+
+    def test_address_with_a_slash_has_history(self):
+        d = self.daemon()
+        addr = "afdeling/balie@example.nl"
+        bid = d.post_bericht({"queue": "algemeen", "kind": "email", "from": addr}).json["id"]
+        r = d.request("GET", "/api/v1/customers/%s/history" % addr.replace("/", "%2F").replace("@", "%40"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([b["id"] for b in r.json["items"]], [bid])
+        r = d.request("GET", "/api/v1/customers/jan%40example.nl/history")
+        self.assertEqual((r.status, r.json["items"]), (200, []))
+
+    def test_agent_keeps_read_access_to_what_they_handled_last(self):
+        d = self.daemon()
+        tok = d.token("agent", "agent1")
+        ws = self.agent_ws(d, "agent1")
+        bid = d.post_bericht({"queue": "algemeen", "kind": "chat", "from": "+31600000099", "text": "Hallo"}).json["id"]
+        ws.expect("offer", 5, bericht=bid)
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        self.assertEqual(ws.request({"type": "message", "bericht": bid, "text": "Goedemiddag"})["type"], "ack")
+        self.assertEqual(ws.request({"type": "logout"})["type"], "ack")      # the chat goes back to the queue
+        self.assertEqual(d.bericht(bid)["agent"], None)
+        r = d.request("GET", "/api/v1/berichten/%s" % bid, token=tok)
+        self.assertEqual(r.status, 200, r)
+        r = d.request("GET", "/api/v1/berichten/%s/messages" % bid, token=tok)
+        self.assertEqual(r.status, 200, r)
+        other = d.token("agent", "agent2")
+        self.assertEqual(d.request("GET", "/api/v1/berichten/%s" % bid, token=other).status, 403)
+
+
+class HostileFrames(AcdmTestCase):
+    def frame(self, ws, opcode, payload, masked=True):
+        n = len(payload)
+        hdr = bytes([0x80 | opcode])
+        mbit = 0x80 if masked else 0
+        if n < 126:
+            hdr += bytes([mbit | n])
+        else:
+            hdr += bytes([mbit | 126]) + struct.pack("!H", n)
+        if masked:
+            key = os.urandom(4)
+            hdr += key
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        ws.sock.sendall(hdr + payload)
+
+    def closed_with(self, ws, timeout=5):
+        try:
+            return ws.expect_close(timeout)[0]
+        except (OSError, WsClosed):
+            return "dropped"
+
+    def test_invalid_utf8_closes_with_1007(self):
+        d = self.daemon()
+        ws = self.agent_ws(d, "agent1", login=False, ready=False)
+        self.frame(ws, 0x1, b'{"type":"login","x":"\xc3\x28"}')
+        self.assertEqual(self.closed_with(ws), 1007)
+        self.assertEqual(d.request("GET", "/api/v1/health", token=None).status, 200)
+
+    def test_garbage_frames_on_every_websocket(self):
+        d = self.daemon()
+        for payload in (b"", b"null", b"[]", b'{"type": 5}', b'{"type":"pick"}', b'{"type":"x"' * 50,
+                        json.dumps({"type": "message", "bericht": "0" * 5000, "text": "x"}).encode()):
+            ws = self.agent_ws(d, "agent1", login=False, ready=False)
+            self.frame(ws, 0x1, payload)
+            m = ws.expect("error", 5)
+            self.assertIn(m["code"], ("malformed", "invalid", "not_found", "unknown_type"), m)
+            ws.close()
+        self.assertEqual(d.request("GET", "/api/v1/health", token=None).status, 200)
