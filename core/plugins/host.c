@@ -331,7 +331,10 @@ static int host_check_token(acdm_instance *inst, const char *token)
 {
     if (!acdm_plg_live(inst) || !token || !*token) return ACDM_EINVAL;
     if (!inst->p->env.check_token) return ACDM_ESTATE;
-    return inst->p->env.check_token(inst->p->env.engine, inst, token);
+    acdm_plugins *p = inst->p;
+    int rc = p->env.check_token(p->env.engine, inst, token, p->cur_peer);
+    if (rc == ACDM_ENOENT && p->cur_peer) p->cur_counted = true;   /* counted by the engine */
+    return rc;
 }
 
 static int host_end_ago(acdm_instance *inst, const char *bericht_id, const char *reason, uint32_t ago_ms)
@@ -555,6 +558,57 @@ static void kv_timer_fire(uv_timer_t *t) { acdm_plg_kv_expire(t->data); }
 
 static void host_free(void *ptr) { free(ptr); }
 
+/* ------------------------------------------------------------------ ABI 1.1: routing */
+
+#define UPDATE_NEEDS (offsetof(acdm_update, payload_json) + sizeof(const char *))
+
+static int host_update(acdm_instance *inst, const char *bericht_id, const acdm_update *u,
+                       char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+    err[0] = 0;
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !u) {
+        snprintf(err, errlen, "%s", !u ? "update: NULL" : "bericht_id: required");
+        return ACDM_EINVAL;
+    }
+    if (u->struct_size < UPDATE_NEEDS) {
+        snprintf(err, errlen, "struct_size: %zu is less than acdm_update of ABI 1.1 (%zu)",
+                 u->struct_size, (size_t)UPDATE_NEEDS);
+        return ACDM_P_EABI;
+    }
+    if (!inst->p->env.update) return ACDM_ESTATE;
+    return inst->p->env.update(inst->p->env.engine, inst, bericht_id, u, err, errlen);
+}
+
+static int host_device_result(acdm_instance *inst, const char *bericht_id, const char *agent_id,
+                              acdm_device_outcome outcome, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !agent_id || !*agent_id ||
+        (unsigned)outcome > ACDM_DEVICE_FAILED)
+        return ACDM_EINVAL;
+    if (!inst->p->env.device_result) return ACDM_ESTATE;
+    return inst->p->env.device_result(inst->p->env.engine, inst, bericht_id, agent_id, outcome, reason);
+}
+
+static int host_device_reachable(acdm_instance *inst, const char *agent_id, const char *kind,
+                                 int reachable, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !agent_id || !*agent_id || acdm_kind_parse(kind) < 0)
+        return ACDM_EINVAL;
+    if (!inst->p->env.device_reachable) return ACDM_ESTATE;
+    return inst->p->env.device_reachable(inst->p->env.engine, inst, agent_id, kind, reachable, reason);
+}
+
+static int host_originate_result(acdm_instance *inst, const char *bericht_id,
+                                 acdm_originate_outcome o, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || (unsigned)o > ACDM_ORIG_FAILED)
+        return ACDM_EINVAL;
+    if (!inst->p->env.originate_result) return ACDM_ESTATE;
+    return inst->p->env.originate_result(inst->p->env.engine, inst, bericht_id, o, reason);
+}
+
 static const acdm_host host_table = {
     .struct_size = HOST_TABLE_SIZE,
     .abi_major = ACDM_PLUGIN_ABI_MAJOR,
@@ -589,6 +643,10 @@ static const acdm_host host_table = {
     .attachment_store = host_attachment_store,
     .attachment_read = host_attachment_read,
     .kv_set_ttl = host_kv_set_ttl,
+    .update = host_update,
+    .device_result = host_device_result,
+    .device_reachable = host_device_reachable,
+    .originate_result = host_originate_result,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */
@@ -846,6 +904,47 @@ void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_
     acdm_instance *inst = acdm_plugins_instance(p, instance);
     if (inst && ev && inst->state == IS_RUNNING && inst->pl->d->on_event)
         inst->pl->d->on_event(inst, inst->priv, ev);
+}
+
+const char *acdm_plugins_device_key(acdm_plugins *p, const char *instance)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    if (!inst || inst->state != IS_RUNNING) return NULL;
+    const acdm_plugin *d = inst->pl->d;
+    if (!ACDM_PLUGIN_HAS(d, device_endpoint_key) || !d->offer_device || !d->device_endpoint_key ||
+        !*d->device_endpoint_key)
+        return NULL;
+    return d->device_endpoint_key;
+}
+
+int acdm_plugins_offer_device(acdm_plugins *p, const char *instance, const acdm_device_offer *o)
+{
+    if (!acdm_plugins_device_key(p, instance) || !o) return ACDM_ENOENT;
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    return inst->pl->d->offer_device(inst, inst->priv, o);
+}
+
+bool acdm_plugins_can_originate(acdm_plugins *p, const char *instance)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    return inst && inst->state == IS_RUNNING && ACDM_PLUGIN_HAS(inst->pl->d, originate) &&
+           inst->pl->d->originate;
+}
+
+int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_originate *o,
+                           char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = 0;
+    if (!acdm_plugins_can_originate(p, instance)) {
+        if (err) snprintf(err, errlen, "channel \"%s\" is not running or cannot start outbound contacts",
+                          instance ? instance : "");
+        return ACDM_ENOENT;
+    }
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    char buf[512] = "";
+    int rc = inst->pl->d->originate(inst, inst->priv, o, buf, sizeof buf);
+    if (rc < 0 && err) snprintf(err, errlen, "%s", buf[0] ? buf : "the channel refused the contact");
+    return rc < 0 ? rc : 0;
 }
 
 void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id)

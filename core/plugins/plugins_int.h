@@ -43,9 +43,8 @@
 _Static_assert(sizeof(acdm_host) == offsetof(acdm_host, originate_result) +
                sizeof(((acdm_host *)0)->originate_result),
                "originate_result is the host table's last field");
-/* How far the host table handed to plugins goes: up to the last host function this core
- * implements, so ACDM_HOST_HAS is true exactly for the functions filled in host_table. */
-#define HOST_TABLE_SIZE (offsetof(acdm_host, kv_set_ttl) + sizeof(((acdm_host *)0)->kv_set_ttl))
+/* How far the host table handed to plugins goes: all of it (every ABI 1.1 function is filled). */
+#define HOST_TABLE_SIZE sizeof(acdm_host)
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
                sizeof(size_t), "defer/token come after the 1.0 response fields");
 
@@ -111,6 +110,7 @@ typedef struct deferred {
     acdm_req *req;                  /* the server's request, replied exactly once */
     bool in_handler;                /* route_call still runs: it frees the struct */
     bool answered;                  /* http_respond was called inside the handler */
+    bool counted;                   /* a failed check_token already counted for the peer */
 } deferred;
 
 /* A websocket route. Kept until acdm_plugins_destroy (inst NULL once its instance stopped) so
@@ -219,6 +219,10 @@ struct acdm_plugins {
     pending_file *pending;
     uv_timer_t *idle;            /* applies file changes remembered while instances ran */
     int open_handles;            /* uv handles not yet closed */
+    /* the plugin request being handled now (route handler, ws open/message): its peer for
+     * check_token's limiter, and whether a failure was counted for it already */
+    const char *cur_peer;
+    bool cur_counted;
 };
 
 /* ------------------------------------------------------------------ small helpers */
