@@ -1131,14 +1131,25 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
 {
     webchat *w = priv;
     const char *auth = req->authorization;
-    if (!auth || strncasecmp(auth, "Bearer ", 7) || !ACDM_HOST_HAS(w->host, check_token)) {
+    if (!auth || strncasecmp(auth, "Bearer ", 7) || !ACDM_HOST_HAS(w->host, check_token) || !w->host->check_token) {
         problem(w, resp, 401, "Unauthorized", "a bearer token is required (admin, or one issued for this channel)");
         return;
     }
-    int rc = w->host->check_token(inst, auth + 7);
+    int rc = w->host->check_token(inst, auth + 7);     /* through the host's sign-in limiter */
+    if (rc == ACDM_P_EFULL) {
+        problem(w, resp, 429, "Too Many Requests", "too many failed sign-ins from this address; retry later");
+        return;
+    }
     if (rc < 0) {
         problem(w, resp, rc == WC_EPERM ? 403 : 401, rc == WC_EPERM ? "Forbidden" : "Unauthorized",
                 rc == WC_EPERM ? "this token is not for this channel" : "unknown or revoked token");
+        return;
+    }
+    const char *ct = req->content_type;
+    size_t ctn = ct ? strcspn(ct, ";") : 0;
+    while (ctn && (ct[ctn - 1] == ' ' || ct[ctn - 1] == '\t')) ctn--;
+    if (!ct || ctn != 16 || strncasecmp(ct, "application/json", 16)) {
+        problem(w, resp, 415, "Unsupported Media Type", "send the body as Content-Type: application/json");
         return;
     }
     handoff h;

@@ -22,7 +22,7 @@
 typedef struct { int id; char method[16]; char pattern[128]; acdm_route_fn fn;
                  acdm_ws_handlers hd; void *user; bool gone; } fake_route;
 struct acdm_http { fake_route r[FAKE_ROUTES]; int n; int unrouted; };
-struct acdm_req { const char *method, *path, *query, *body, *auth, *origin;
+struct acdm_req { const char *method, *path, *query, *body, *auth, *origin, *ctype_in;
                   int status; char ctype[64]; char out[4096]; bool replied;
                   bool gone, dropped; /* client went away: the reply is dropped (real server: r freed) */ };
 struct acdm_ws { void *user; char msgs[FAKE_WS_LOG][8192]; int n; int closed_code; };
@@ -63,6 +63,7 @@ const char *acdm_req_header(acdm_req *r, const char *name)
 {
     if (!strcasecmp(name, "Authorization")) return r->auth;
     if (!strcasecmp(name, "Origin")) return r->origin;
+    if (!strcasecmp(name, "Content-Type")) return r->ctype_in;
     return NULL;
 }
 const char *acdm_req_body(const acdm_req *r, size_t *len)

@@ -100,10 +100,14 @@ static int mock_position(void *e, acdm_instance *inst, const char *id, uint32_t 
     *est = 90;
     return 0;
 }
+static int token_checks;   /* calls of the host's check_token (where its limiter counts) */
 static int mock_check_token(void *e, acdm_instance *inst, const char *tok)
 {
     (void)e; (void)inst;
-    return !strcmp(tok, "good") ? 0 : !strcmp(tok, "other") ? ACDM_EPERM : ACDM_ENOENT;
+    token_checks++;
+    /* "blocked": the limiter has blocked the caller's address */
+    return !strcmp(tok, "good") ? 0 : !strcmp(tok, "other") ? ACDM_EPERM
+         : !strcmp(tok, "blocked") ? ACDM_P_EFULL : ACDM_ENOENT;
 }
 static void commit_one(acdm_submit_outcome o, const char *id, const char *text)
 {
@@ -311,6 +315,7 @@ static struct acdm_req *post(const char *path, const char *auth, const char *bod
     static struct acdm_req r;
     memset(&r, 0, sizeof r);
     r.method = "POST"; r.path = path; r.auth = auth; r.body = body;
+    r.ctype_in = body ? "application/json" : NULL;
     fake_route *rt = route(path);
     rt->fn(rt->user, &r);
     return &r;
@@ -351,6 +356,47 @@ START_TEST(chatbot_handoff_auth_validation_and_ack_after_commit)
 }
 END_TEST
 
+/* Item 6 of issue 9: every token check of a plugin route goes through the host (whose
+ * failed-sign-in limiter counts and blocks); a blocked address gets 429. JSON routes take
+ * application/json only. */
+START_TEST(plugin_token_checks_go_through_the_host_limiter)
+{
+    P = host_new();
+    char err[256];
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", err, sizeof err), 0);
+    ck_assert_int_eq(configure(P, cfg_make("bot", "chatbot", "{}", "site", "webchat",
+        "{\"allowed_origins\":[\"https://www.example.nl\"]}", "wh", "webhook", "{\"token\":\"t\"}", END)), 0);
+    const char *doc = "{\"conversation_id\":\"c1\",\"customer\":{\"id\":\"k1\"},\"summary\":\"x\"}";
+    token_checks = 0;
+    ck_assert_int_eq(post("/channels/bot/handoff", "Bearer blocked", doc)->status, 429);
+    ck_assert_int_eq(post("/channels/site/handoff", "Bearer blocked", doc)->status, 429);
+    ck_assert_int_eq(post("/channels/wh/messages", "Bearer blocked", "{\"from\":\"a\"}")->status, 429);
+    ck_assert_int_eq(token_checks, 3);
+    /* the webhook's own token is compared locally; a wrong one reaches the host's check */
+    ck_assert_int_eq(post("/channels/wh/messages", "Bearer guess", "{\"from\":\"a\"}")->status, 401);
+    ck_assert_int_eq(token_checks, 4);
+    ck_assert_int_eq(post("/channels/wh/end", "Bearer blocked", "{\"bericht\":\"b\"}")->status, 429);
+    /* an API token for the instance is accepted by the webhook too */
+    struct acdm_req *r = post("/channels/wh/messages", "Bearer good", "{\"from\":\"a\"}");
+    ck_assert(!r->replied);
+    ck_assert_int_eq(eng.submits, 1);
+    commit_one(ACDM_SUBMIT_QUEUED, "b-1", NULL);
+    ck_assert_int_eq(r->status, 201);
+    /* text/plain on the handoff routes: 415, nothing submitted */
+    static struct acdm_req q;
+    const char *paths[] = {"/channels/bot/handoff", "/channels/site/handoff", "/channels/bot/messages"};
+    for (int k = 0; k < 3; k++) {
+        memset(&q, 0, sizeof q);
+        q.method = "POST"; q.path = paths[k]; q.auth = "Bearer good"; q.body = doc; q.ctype_in = "text/plain";
+        fake_route *rt = route(paths[k]);
+        rt->fn(rt->user, &q);
+        ck_assert_int_eq(q.status, 415);
+    }
+    ck_assert_int_eq(eng.submits, 1);
+    host_free(P);
+}
+END_TEST
+
 static Suite *webchat_suite(void)
 {
     Suite *s = suite_create("webchat");
@@ -361,6 +407,7 @@ static Suite *webchat_suite(void)
     tcase_add_test(tc, visitor_messages_become_a_bericht_and_follow_ups);
     tcase_add_test(tc, closed_queue_offers_leave_a_message);
     tcase_add_test(tc, chatbot_handoff_auth_validation_and_ack_after_commit);
+    tcase_add_test(tc, plugin_token_checks_go_through_the_host_limiter);
     suite_add_tcase(s, tc);
     return s;
 }
