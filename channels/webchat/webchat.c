@@ -26,7 +26,12 @@
  *   inactivity_s      int       a chat without any message for this long ends (default 900)
  *   reconnect_grace_s int       a waiting visitor without a connection for this long has left
  *                               (a reload reconnects well within it; default 30)
- *   max_sessions      int       concurrent visitor sessions (default 20000)
+ *   max_sessions      int       concurrent conversations: sessions in which the visitor wrote
+ *                               (default 20000); sessions without a message (a page that opened
+ *                               the widget) are counted apart, up to the same number, and are
+ *                               dropped as soon as their last connection closes
+ *   max_sessions_per_address int sessions (with or without a message) of one client address
+ *                               (default 20; the host's peer address, ABI 1.1)
  *   messages_per_minute int     a visitor's sustained message rate after a burst of 10
  *                               (default 60); faster ones get error "too_fast"
  *   attachments       object    {max_bytes (default 1048576), types: [content types] (default
@@ -56,7 +61,7 @@ typedef struct cfg {
     json_t *origins;            /* array of strings */
     json_t *texts;              /* merged texts object */
     char *lang, *leave_queue, *bot_url;
-    int max_chars, inactivity_s, grace_s, max_sessions, bot_timeout_ms, per_minute;
+    int max_chars, inactivity_s, grace_s, max_sessions, bot_timeout_ms, per_minute, per_address;
     long max_attach;
     json_t *attach_types;       /* array of strings */
     bool bot_return;
@@ -77,6 +82,9 @@ typedef struct session {
     int rate_tokens;
     uint32_t pos, est;
     bool bot_busy, visitor_ended, handed_off;
+    bool engaged;                     /* a conversation going on (counts in max_sessions) */
+    bool wrote;                       /* the visitor ever wrote (else nothing to keep at close) */
+    char peer[64];                    /* the client's address ("" when the host does not say) */
     /* attachment being uploaded */
     unsigned char *up;
     size_t up_len, up_size;
@@ -86,13 +94,24 @@ typedef struct session {
 
 #define NB 4096
 
+/* Sessions per client address (max_sessions_per_address). */
+typedef struct addr_count {
+    struct addr_count *next;
+    int n;
+    char addr[64];
+} addr_count;
+
 typedef struct webchat {
     const acdm_host *host;
     acdm_instance *inst;
     cfg c;
     session *all;
     session *by_tok[NB], *by_sid[NB], *by_ber[NB];
-    int n_sessions;
+    addr_count *by_addr[NB];
+    int n_sessions, n_engaged;
+    unsigned long refused;            /* upgrades refused since the last log line about them */
+    int64_t refused_logged_ms;
+    bool said_no_peer;
     acdm_timer *sweep;
     char *body;                       /* last response body (the host copies it) */
 } webchat;
@@ -219,6 +238,7 @@ static const char *const default_texts[][2] = {
     {"attach_type", "Dit soort bestand kan niet worden verstuurd. Toegestaan: {types}."},
     {"attach_sent", "Bestand verstuurd: {name}"},
     {"error", "Er ging iets mis. Probeer het opnieuw."},
+    {"busy", "Het is nu erg druk in de chat. Probeer het over een paar minuten opnieuw."},
 };
 
 static void cfg_free(cfg *c)
@@ -262,7 +282,7 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
     if (!json_is_object(o)) { snprintf(err, errlen, "config must be a JSON object"); goto out; }
     static const char *const known[] = {"allowed_origins", "title", "greeting", "texts", "lang",
         "max_message_chars", "inactivity_s", "reconnect_grace_s", "max_sessions", "attachments",
-        "leave_message_queue", "bot", "messages_per_minute", NULL};
+        "leave_message_queue", "bot", "messages_per_minute", "max_sessions_per_address", NULL};
     const char *key;
     json_t *val;
     json_object_foreach(o, key, val) {
@@ -311,7 +331,8 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
         get_int(o, "inactivity_s", 900, 5, 86400, &c->inactivity_s, err, errlen) ||
         get_int(o, "reconnect_grace_s", 30, 1, 3600, &c->grace_s, err, errlen) ||
         get_int(o, "max_sessions", 20000, 1, 1000000, &c->max_sessions, err, errlen) ||
-        get_int(o, "messages_per_minute", 60, 1, 60000, &c->per_minute, err, errlen))
+        get_int(o, "messages_per_minute", 60, 1, 60000, &c->per_minute, err, errlen) ||
+        get_int(o, "max_sessions_per_address", 20, 1, 1000000, &c->per_address, err, errlen))
         goto out;
     if (!c->lang && !(c->lang = strdup("nl"))) goto out;
     json_t *at = json_object_get(o, "attachments");
@@ -436,10 +457,63 @@ static void send_state(webchat *w, session *s)
 
 /* ---------------------------------------------------------------- sessions */
 
-static session *session_new(webchat *w)
+/* ---------------------------------------------------------------- client addresses */
+
+static addr_count **addr_slot(webchat *w, const char *addr)
+{
+    addr_count **pp = &w->by_addr[hash(addr)];
+    while (*pp && strcmp((*pp)->addr, addr)) pp = &(*pp)->next;
+    return pp;
+}
+
+static int addr_sessions(webchat *w, const char *addr)
+{
+    addr_count **pp = addr_slot(w, addr);
+    return *pp ? (*pp)->n : 0;
+}
+
+static void addr_add(webchat *w, const char *addr, int d)
+{
+    if (!addr[0]) return;
+    addr_count **pp = addr_slot(w, addr);
+    if (!*pp) {
+        if (d < 0 || !(*pp = calloc(1, sizeof **pp))) return;
+        snprintf((*pp)->addr, sizeof (*pp)->addr, "%s", addr);
+    }
+    (*pp)->n += d;
+    if ((*pp)->n <= 0) {
+        addr_count *gone = *pp;
+        *pp = gone->next;
+        free(gone);
+    }
+}
+
+/* The client's address from an ABI 1.1 host (NULL from an older one, or when it is unknown). */
+static const char *req_peer(const acdm_http_request *req)
+{
+    if (req->struct_size < offsetof(acdm_http_request, peer) + sizeof req->peer) return NULL;
+    return req->peer && *req->peer ? req->peer : NULL;
+}
+
+/* A refused upgrade is logged at most every 10 s, with the count since the last line, so a
+ * flood of upgrades cannot flood the log. */
+static void log_refusal(webchat *w, const char *why, const char *peer)
+{
+    int64_t now = now_ms();
+    w->refused++;
+    if (now - w->refused_logged_ms < 10000) return;
+    w->host->log(w->inst, ACDM_PLOG_WARN, "visitor refused: %s (%s; %lu refused in the last 10 s)",
+                 why, peer ? peer : "address unknown", w->refused);
+    w->refused = 0;
+    w->refused_logged_ms = now;
+}
+
+static session *session_new(webchat *w, const char *peer)
 {
     session *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    snprintf(s->peer, sizeof s->peer, "%s", peer ? peer : "");
+    addr_add(w, s->peer, +1);
     random_hex(s->token, 16);
     random_hex(s->sid, 8);
     snprintf(s->conv, sizeof s->conv, "%s:%s", w->host->instance_name(w->inst), s->sid);
@@ -480,8 +554,37 @@ static void session_free(webchat *w, session *s)
     if (s->next) s->next->prev = s->prev;
     json_decref(s->transcript); json_decref(s->pending); json_decref(s->bot_queue);
     free(s->up);
+    addr_add(w, s->peer, -1);
+    if (s->engaged) w->n_engaged--;
     free(s);
     w->n_sessions--;
+}
+
+/* The visitor wrote: from now on the session is a conversation (max_sessions). False when
+ * max_sessions conversations are going on; the visitor is told to try again later. */
+static bool engage(webchat *w, session *s, acdm_wsconn *c)
+{
+    if (s->engaged) return true;
+    if (w->n_engaged >= w->c.max_sessions) {
+        log_refusal(w, "max_sessions conversations reached", s->peer[0] ? s->peer : NULL);
+        json_t *d = json_pack("{s:s, s:s, s:s}", "type", "error", "code", "busy", "text", text_of(w, "busy"));
+        char *t = json_dumps(d, JSON_COMPACT);
+        json_decref(d);
+        if (t) w->host->ws_send(c, t, strlen(t));
+        free(t);
+        return false;
+    }
+    s->engaged = s->wrote = true;
+    w->n_engaged++;
+    return true;
+}
+
+/* The conversation is over (ended, or the queue was closed): no longer counted. */
+static void disengage(webchat *w, session *s)
+{
+    if (!s->engaged) return;
+    s->engaged = false;
+    w->n_engaged--;
 }
 
 /* ---------------------------------------------------------------- submitting */
@@ -613,6 +716,7 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     free(u);
     if (!s) return;
     if (what == SUB_LEAVE) {
+        if (s->state == S_CLOSED) disengage(w, s);
         if (outcome == ACDM_SUBMIT_ERROR) add_line(w, s, "system", text_of(w, "error"), NULL);
         else send_doc(w, s, json_pack("{s:s, s:s}", "type", "left_message", "text", text_of(w, "leave_thanks")));
         return;
@@ -650,6 +754,7 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     case ACDM_SUBMIT_CLOSED:
         set_bericht(w, s, bericht_id);
         s->state = S_CLOSED;
+        disengage(w, s);
         answer_handoff(w, s, 201, NULL);
         json_array_clear(s->pending);
         send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "closed", "text",
@@ -772,6 +877,7 @@ static void visitor_end(webchat *w, session *s, const char *reason, const char *
     bool live = (s->state == S_WAITING || s->state == S_ACTIVE) && s->bericht[0];
     s->visitor_ended = true;              /* before end(): its ENDED event comes back at once */
     s->state = S_ENDED;
+    disengage(w, s);
     if (live) w->host->end(w->inst, s->bericht, reason);
     json_array_clear(s->bot_queue);
     send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "ended", "by", by, "text",
@@ -925,7 +1031,7 @@ static void ws_message(acdm_instance *inst, void *priv, acdm_wsconn *c, const ch
             break;
         }
         s->rate_tokens--;
-        visitor_text(w, s, m.text);
+        if (engage(w, s, c)) visitor_text(w, s, m.text);
         break;
     case VM_TYPING:
         if (s->state == S_ACTIVE && s->bericht[0] && now - s->last_typing_ms >= 1000 &&
@@ -938,6 +1044,7 @@ static void ws_message(acdm_instance *inst, void *priv, acdm_wsconn *c, const ch
         visitor_end(w, s, "left", "visitor");
         break;
     case VM_LEAVE_MESSAGE: {
+        if (!engage(w, s, c)) break;
         json_t *payload = json_pack("{s:s, s:s?, s:s?, s:s}", "source", "webchat-leave-message",
                                     "name", m.name, "email", m.email, "chat", s->sid);
         if (submit(w, s, SUB_LEAVE, m.text, "Bericht achtergelaten via de chat", payload, NULL) < 0)
@@ -991,11 +1098,24 @@ static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_h
         memmove(s->conns, s->conns + 1, sizeof s->conns[0] * (size_t)(--s->nconns));
     }
     if (!s) {
-        if (w->n_sessions >= w->c.max_sessions) {
-            w->host->log(inst, ACDM_PLOG_WARN, "visitor refused: max_sessions %d reached", w->c.max_sessions);
+        /* a new session costs little until the visitor writes, and is gone when its last
+         * connection closes; but each address has at most max_sessions_per_address, and
+         * at most max_sessions of them wait for a first message */
+        const char *peer = req_peer(req);
+        if (!peer && !w->said_no_peer) {
+            w->said_no_peer = true;
+            w->host->log(inst, ACDM_PLOG_WARN, "the host does not give visitors' addresses (needs an "
+                         "ABI 1.1 core): max_sessions_per_address is not applied");
+        }
+        if (peer && addr_sessions(w, peer) >= w->c.per_address) {
+            log_refusal(w, "max_sessions_per_address reached", peer);
             return -1;
         }
-        if (!(s = session_new(w))) return -1;
+        if (w->n_sessions - w->n_engaged >= w->c.max_sessions) {
+            log_refusal(w, "max_sessions sessions without a message reached", peer);
+            return -1;
+        }
+        if (!(s = session_new(w, peer))) return -1;
     }
     s->conns[s->nconns++] = c;
     s->gone_since = 0;
@@ -1030,6 +1150,9 @@ static void ws_close(acdm_instance *inst, void *priv, acdm_wsconn *c)
             break;
         }
     if (!s->nconns) s->gone_since = now_ms();
+    /* nothing written, nothing to keep: an open-then-close costs nothing that lasts */
+    if (!s->nconns && !s->wrote && !s->handoff_token && s->state != S_SUBMITTING && !s->bot_busy)
+        session_free(w, s);
 }
 
 static const acdm_ws_callbacks ws_cb = {ws_open, ws_message, ws_close};
@@ -1226,6 +1349,7 @@ static void wc_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
     case ACDM_EV_WRAPUP: case ACDM_EV_ENDED:
         if (!s->visitor_ended && s->state != S_ENDED) {
             s->state = S_ENDED;
+            if (!(w->c.bot_url && w->c.bot_return)) disengage(w, s);
             send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "ended", "by", "agent", "text",
                                      text_of(w, "ended_agent")));
             if (w->c.bot_url && w->c.bot_return) {
@@ -1305,6 +1429,8 @@ static void wc_destroy(acdm_instance *inst, void *priv)
     (void)inst;
     webchat *w = priv;
     while (w->all) session_free(w, w->all);
+    for (int k = 0; k < NB; k++)
+        while (w->by_addr[k]) { addr_count *a = w->by_addr[k]; w->by_addr[k] = a->next; free(a); }
     cfg_free(&w->c);
     free(w->body);
 }
