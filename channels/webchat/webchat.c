@@ -231,6 +231,7 @@ static const char *const default_texts[][2] = {
     {"leave_text", "Uw bericht"},
     {"leave_send", "Bericht versturen"},
     {"leave_thanks", "Bedankt voor uw bericht. Wij nemen zo snel mogelijk contact met u op."},
+    {"leave_failed", "Uw bericht kon nu niet worden aangenomen. Probeer het later opnieuw, of neem op een andere manier contact met ons op."},
     {"handoff", "Een ogenblik, u wordt doorverbonden met een medewerker."},
     {"back_to_bot", "U chat weer met de chatbot."},
     {"too_long", "Uw bericht is te lang: maximaal {max} tekens."},
@@ -677,13 +678,19 @@ static void do_handoff(webchat *w, session *s, const char *summary, const handof
     json_decref(payload);
 }
 
+/* Answers the bot's POST /handoff once the submit callback came: outcome "queued" (or
+ * "duplicate"/"followup"), or "closed" with the queue's closed_text (the bericht is stored as
+ * closed; the visitor sees the closed text and the leave-a-message form), or a 503. */
 static void answer_handoff(webchat *w, session *s, int status, const char *detail)
 {
     if (!s->handoff_token) return;
     json_t *d = status < 300
-        ? json_pack("{s:s, s:s, s:s}", "bericht", s->bericht, "conversation_id", s->sid, "outcome", "queued")
+        ? json_pack("{s:s, s:s, s:s}", "bericht", s->bericht, "conversation_id", s->sid, "outcome",
+                    s->state == S_CLOSED ? "closed" : "queued")
         : json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", "Not stored", "status",
                     status, "detail", detail ? detail : "");
+    if (status < 300 && s->state == S_CLOSED)
+        json_object_set_new(d, "closed_text", json_string(detail ? detail : text_of(w, "closed")));
     char *b = json_dumps(d, JSON_COMPACT);
     json_decref(d);
     acdm_http_response r = {.status = status, .body = b,
@@ -717,8 +724,22 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     if (!s) return;
     if (what == SUB_LEAVE) {
         if (s->state == S_CLOSED) disengage(w, s);
-        if (outcome == ACDM_SUBMIT_ERROR) add_line(w, s, "system", text_of(w, "error"), NULL);
-        else send_doc(w, s, json_pack("{s:s, s:s}", "type", "left_message", "text", text_of(w, "leave_thanks")));
+        if (outcome == ACDM_SUBMIT_CLOSED) {
+            /* the queue that should take it is closed too: the core stored it as closed, and
+             * nobody would ever be offered it. Never thank the visitor for that. */
+            w->host->log(w->inst, ACDM_PLOG_WARN, "a message left in the chat (bericht %s) went to "
+                         "queue %s, which is closed: stored as closed, not offered to anyone. Set "
+                         "leave_message_queue to a queue without opening hours (docs/webchat.md)",
+                         bericht_id ? bericht_id : "?", w->c.leave_queue ? w->c.leave_queue : "(the channel's)");
+            send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "error", "code", "leave_closed", "text",
+                                     text_of(w, "leave_failed")));
+        } else if (outcome == ACDM_SUBMIT_ERROR) {
+            send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "error", "code", "error", "text",
+                                     text_of(w, "error")));
+        } else {
+            send_doc(w, s, json_pack("{s:s, s:s, s:s?}", "type", "left_message", "text",
+                                     text_of(w, "leave_thanks"), "reference", bericht_id));
+        }
         return;
     }
     if (what == SUB_FOLLOW) {
@@ -755,7 +776,7 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
         set_bericht(w, s, bericht_id);
         s->state = S_CLOSED;
         disengage(w, s);
-        answer_handoff(w, s, 201, NULL);
+        answer_handoff(w, s, 201, text && *text ? text : NULL);
         json_array_clear(s->pending);
         send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "closed", "text",
                                  text && *text ? text : text_of(w, "closed"), "intro",
@@ -1398,6 +1419,10 @@ static int wc_start(acdm_instance *inst, void *priv)
         return -1;
     }
     w->sweep = w->host->timer_start(inst, SWEEP_MS, SWEEP_MS, sweep, NULL);
+    if (!w->c.leave_queue)
+        w->host->log(inst, ACDM_PLOG_NOTICE, "leave_message_queue is not set: messages left while the "
+                     "chat is closed go to the channel's queue, which is closed then; set it to a queue "
+                     "without opening hours (e.g. \"email\") so they become work");
     w->host->log(inst, ACDM_PLOG_INFO, "web chat at /channels/%s/widget.js (demo: /channels/%s/demo)%s",
                  w->host->instance_name(inst), w->host->instance_name(inst), w->c.bot_url ? ", bot first" : "");
     return 0;

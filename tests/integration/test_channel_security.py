@@ -68,6 +68,23 @@ class ShippedConfigs(AcdmTestCase):
         r = d.request("POST", "/channels/webhook/messages", msg, token=tok)
         self.assertEqual((r.status, r.json["outcome"]), (200, "duplicate"), r)
 
+    def test_shipped_config_a_message_left_while_closed_reaches_an_agent(self):
+        """Issue 9 item 12 with the shipped config: the chat's queue is closed, the visitor
+        leaves a message, and an agent of the leave_message_queue is offered it."""
+        d, cwd = self.start_shipped("acdm.json")
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
+        agent = self.agent_ws(d, "agent2")                    # works the e-mail queue
+        ws = WsClient(d.host, d.port, "/channels/website/ws", headers={"Origin": "http://127.0.0.1:8080"})
+        self.sockets.append(ws)
+        ws.expect("hello", 10)
+        ws.send({"type": "message", "text": "Is er iemand?"})
+        ws.expect("closed", 10)
+        ws.send({"type": "leave_message", "name": "Piet", "email": "piet@example.nl",
+                 "text": "Wilt u mij terugbellen over de vergunning?"})
+        self.assertIn("Bedankt", ws.expect("left_message", 10)["text"])
+        offer = agent.expect("offer", 10)
+        self.assertEqual((offer["bericht"]["kind"], offer["bericht"]["from"]), ("email", "piet@example.nl"), offer)
+
     def test_every_shipped_config_runs_all_its_channels(self):
         for name in ["acdm.json"] + ["examples/" + f for f in sorted(os.listdir(os.path.join(REPO, "conf", "examples")))
                                      if not f.startswith("fragment")]:

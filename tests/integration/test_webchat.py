@@ -223,6 +223,45 @@ class WebChat(AcdmTestCase):
         wait_until(lambda: d.queue("berichten")["waiting"] == 1, 5, what="the left message waiting in berichten")
         self.assertEqual(d.queue("berichten")["waiting_by_kind"], {"email": 1})
 
+    def test_left_message_reaches_an_agent(self):
+        """Issue 9 item 12: with the shipped setup (leave_message_queue = a queue without opening
+        hours) a message left while the chat is closed is work: an agent is offered it, with the
+        visitor's text and e-mail address."""
+        cfg = webchat_config(leave_message_queue="berichten")
+        cfg["agents"].append({"id": "agent3", "name": "Sanne", "queues": ["berichten"]})
+        d = self.daemon(cfg)
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
+        agent = self.agent_ws(d, "agent3")
+        v = Visitor(self, d)
+        v.say("Is er iemand?")
+        v.expect("closed")
+        v.ws.send({"type": "leave_message", "name": "Piet", "email": "piet@example.nl",
+                   "text": "Bel mij terug over mijn aanvraag"})
+        left = v.expect("left_message")
+        self.assertIn("Bedankt", left["text"])
+        offer = agent.expect("offer", 10)
+        b = offer["bericht"]
+        self.assertEqual((b["queue"], b["kind"], b["from"]), ("berichten", "email", "piet@example.nl"), offer)
+        self.assertEqual(b["id"], left["reference"])
+        self.assertEqual(agent.request({"type": "accept", "bericht": b["id"]})["type"], "ack")
+        stored = json.dumps(d.bericht(b["id"]))
+        self.assertIn("Bel mij terug over mijn aanvraag", stored)
+
+    def test_left_message_into_a_closed_queue_is_not_thanked_for(self):
+        """Without a queue that takes it (leave_message_queue unset, or closed too) the core
+        stores the message as closed and nobody is ever offered it: the visitor is told so
+        instead of being thanked, and the log says what to configure."""
+        d = self.start()
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
+        v = Visitor(self, d)
+        v.say("Hallo?")
+        v.expect("closed")
+        v.ws.send({"type": "leave_message", "email": "an@example.nl", "text": "Graag een terugbelverzoek"})
+        e = v.expect("error", code="leave_closed")
+        self.assertIn("kon nu niet worden aangenomen", e["text"])
+        v.ws.expect_none("left_message", 0.5)
+        wait_until(lambda: "leave_message_queue" in d.stderr(), 5, what="the log line naming leave_message_queue")
+
     def test_attachments(self):
         d = self.start()
         agent = self.agent_ws(d, "agent1")
