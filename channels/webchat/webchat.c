@@ -38,6 +38,10 @@
  *                               images, PDF, plain text)}; {"max_bytes": 0} disables them
  *   leave_message_queue string  queue of the messages visitors leave when the chat is closed
  *                               (default: the channel's queue); they come in as kind "email"
+ * Sessions in which the visitor wrote are kept in the instance's kv store (durable), so after a
+ * restart of acdmd a visitor who reconnects with the resume token continues the same
+ * conversation: "s:<token>" the session, "c:<sid>" its token, "l:<sid>:<n>" transcript line n.
+ * Sessions without a message are never stored.
  *   bot               object    bot first: {url (e.g. Rasa's REST webhook), protocol
  *                               (default "rasa", see bot.h), timeout_ms (default 5000),
  *                               return_after_agent (bool)}; see docs/webchat.md
@@ -83,6 +87,11 @@ typedef struct session {
     uint32_t pos, est;
     bool bot_busy, visitor_ended, handed_off;
     bool engaged;                     /* a conversation going on (counts in max_sessions) */
+    bool stored;                      /* its keys are in kv */
+    size_t n_stored;                  /* transcript lines in kv */
+    unsigned seq;                     /* numbers the idempotency keys of its submits */
+    char *first_text;                 /* the first submit's text while it is in flight */
+    char first_key[128];              /* ... and its idempotency key (resent after a crash) */
     bool wrote;                       /* the visitor ever wrote (else nothing to keep at close) */
     char peer[64];                    /* the client's address ("" when the host does not say) */
     /* attachment being uploaded */
@@ -112,6 +121,7 @@ typedef struct webchat {
     unsigned long refused;            /* upgrades refused since the last log line about them */
     int64_t refused_logged_ms;
     bool said_no_peer;
+    bool stopped;                     /* after stop: no host calls, kv kept for the next start */
     acdm_timer *sweep;
     char *body;                       /* last response body (the host copies it) */
 } webchat;
@@ -123,6 +133,13 @@ typedef struct sub {
     int what;                         /* SUB_FIRST, SUB_FOLLOW, SUB_LEAVE */
 } sub;
 enum { SUB_FIRST = 0, SUB_FOLLOW, SUB_LEAVE };
+
+static void persist(webchat *w, session *s);
+static void persist_lines(webchat *w, session *s);
+static session *load_session(webchat *w, const char *token);
+static session *load_by_sid(webchat *w, const char *sid);
+static int submit_key(webchat *w, session *s, int what, const char *text, const char *subject,
+                      json_t *payload, const handoff *h, const char *key);
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -186,6 +203,7 @@ static session *find_conv(webchat *w, const char *conv, const char *bericht)
     size_t n = strlen(iname);
     if (conv && !strncmp(conv, iname, n) && conv[n] == ':') {
         session *s = by_sid(w, conv + n + 1);
+        if (!s) s = load_by_sid(w, conv + n + 1);   /* after a restart, before the visitor is back */
         if (s) return s;
     }
     return bericht ? by_bericht(w, bericht) : NULL;
@@ -434,6 +452,7 @@ static void add_line(webchat *w, session *s, const char *from, const char *text,
     json_t *m = json_pack("{s:s, s:s, s:I}", "from", from, "text", text, "ts", (json_int_t)now_ms());
     if (extra) json_object_update(m, extra);
     if (json_array_size(s->transcript) < TRANSCRIPT_MAX) json_array_append(s->transcript, m);
+    persist_lines(w, s);
     json_object_set_new(m, "type", json_string("message"));
     send_doc(w, s, m);
 }
@@ -536,8 +555,12 @@ static session *session_new(webchat *w, const char *peer)
     return s;
 }
 
+static void unstore(webchat *w, session *s);
+
 static void session_free(webchat *w, session *s)
 {
+    if (!w->stopped) unstore(w, s);          /* after stop: kept for the next start */
+    free(s->first_text);
     for (int k = 0; k < s->nconns; k++) {
         w->host->ws_set_user(s->conns[k], NULL);
         w->host->ws_close(s->conns[k], 1000, "chat ended");
@@ -559,6 +582,187 @@ static void session_free(webchat *w, session *s)
     if (s->engaged) w->n_engaged--;
     free(s);
     w->n_sessions--;
+}
+
+/* ---------------------------------------------------------------- sessions in kv (survive a restart) */
+
+static int kv_put(webchat *w, const char *key, const char *val, size_t len)
+{
+    /* entries expire by themselves where the host can (ABI 1.1): a session nobody resumes */
+    if (val && ACDM_HOST_HAS(w->host, kv_set_ttl) && w->host->kv_set_ttl)
+        return w->host->kv_set_ttl(w->inst, key, val, len,
+                                   (uint32_t)w->c.inactivity_s + (uint32_t)w->c.grace_s + 600u);
+    return w->host->kv_set(w->inst, key, val, len);
+}
+
+/* Writes the session's record (and its sid -> token key the first time). Only sessions in which
+ * the visitor wrote are stored. */
+static void persist(webchat *w, session *s)
+{
+    if (!s->wrote || w->stopped) return;
+    char key[128];
+    if (!s->stored) {
+        snprintf(key, sizeof key, "c:%s", s->sid);
+        kv_put(w, key, s->token, strlen(s->token));
+        s->stored = true;
+    }
+    json_t *d = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:b, s:b, s:I, s:i, s:s?, s:s}",
+                          "v", 1, "sid", s->sid, "state", state_names[s->state], "bericht", s->bericht,
+                          "agent", s->agent, "created", (json_int_t)s->created,
+                          "handed_off", s->handed_off, "visitor_ended", s->visitor_ended,
+                          "lines", (json_int_t)s->n_stored, "seq", (int)s->seq,
+                          "first_text", s->first_text, "first_key", s->first_key);
+    char *t = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    if (!t) return;
+    snprintf(key, sizeof key, "s:%s", s->token);
+    if (kv_put(w, key, t, strlen(t)) < 0)
+        w->host->log(w->inst, ACDM_PLOG_WARN, "chat %s could not be stored: a restart would lose it", s->sid);
+    free(t);
+}
+
+/* Writes the transcript lines not stored yet, then the record (which counts them). */
+static void persist_lines(webchat *w, session *s)
+{
+    if (!s->wrote || w->stopped) return;
+    size_t n = json_array_size(s->transcript);
+    if (n == s->n_stored) return;
+    for (size_t i = s->n_stored; i < n; i++) {
+        char key[64];
+        char *t = json_dumps(json_array_get(s->transcript, i), JSON_COMPACT);
+        if (!t) break;
+        snprintf(key, sizeof key, "l:%s:%zu", s->sid, i);
+        kv_put(w, key, t, strlen(t));
+        free(t);
+        s->n_stored = i + 1;
+    }
+    persist(w, s);
+}
+
+static void unstore(webchat *w, session *s)
+{
+    if (!s->stored) return;
+    char key[128];
+    for (size_t i = 0; i < s->n_stored; i++) {
+        snprintf(key, sizeof key, "l:%s:%zu", s->sid, i);
+        w->host->kv_set(w->inst, key, NULL, 0);
+    }
+    snprintf(key, sizeof key, "s:%s", s->token);
+    w->host->kv_set(w->inst, key, NULL, 0);
+    snprintf(key, sizeof key, "c:%s", s->sid);
+    w->host->kv_set(w->inst, key, NULL, 0);
+    s->stored = false;
+}
+
+static bool hex_ok(const char *t, size_t n)
+{
+    if (strlen(t) != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f'))) return false;
+    return true;
+}
+
+static int state_of(const char *name)
+{
+    for (int i = 0; i < (int)(sizeof state_names / sizeof *state_names); i++)
+        if (name && !strcmp(name, state_names[i])) return i;
+    return -1;
+}
+
+/* A session the visitor wrote in before acdmd restarted, back from kv (NULL when there is none,
+ * or it is damaged: then the visitor simply starts a new one). It has no connection yet: the
+ * reconnect grace runs from now. */
+static session *load_session(webchat *w, const char *token)
+{
+    if (!hex_ok(token, 32) || w->stopped) return NULL;
+    char key[128], *val = NULL;
+    size_t len = 0;
+    snprintf(key, sizeof key, "s:%s", token);
+    if (w->host->kv_get(w->inst, key, &val, &len) != 0 || !val) return NULL;
+    json_t *d = json_loadb(val, len, 0, NULL);
+    w->host->free(val);
+    const char *sid = json_string_value(json_object_get(d, "sid"));
+    int st = state_of(json_string_value(json_object_get(d, "state")));
+    if (!json_is_object(d) || !sid || !hex_ok(sid, 16) || st < 0 || by_sid(w, sid)) {
+        json_decref(d);
+        return NULL;
+    }
+    session *s = session_new(w, NULL);
+    if (!s) { json_decref(d); return NULL; }
+    /* session_new made a random token and sid: put the stored ones in their place */
+    h_unlink(&w->by_tok[hash(s->token)], s, offsetof(session, h_tok));
+    h_unlink(&w->by_sid[hash(s->sid)], s, offsetof(session, h_sid));
+    snprintf(s->token, sizeof s->token, "%s", token);
+    snprintf(s->sid, sizeof s->sid, "%s", sid);
+    snprintf(s->conv, sizeof s->conv, "%s:%s", w->host->instance_name(w->inst), s->sid);
+    unsigned h = hash(s->token);
+    s->h_tok = w->by_tok[h];
+    w->by_tok[h] = s;
+    h = hash(s->sid);
+    s->h_sid = w->by_sid[h];
+    w->by_sid[h] = s;
+    s->state = st;
+    s->wrote = s->stored = true;
+    s->handed_off = json_is_true(json_object_get(d, "handed_off"));
+    s->visitor_ended = json_is_true(json_object_get(d, "visitor_ended"));
+    s->seq = (unsigned)json_integer_value(json_object_get(d, "seq"));
+    s->created = json_integer_value(json_object_get(d, "created"));
+    snprintf(s->agent, sizeof s->agent, "%s", json_string_value(json_object_get(d, "agent")) ?
+             json_string_value(json_object_get(d, "agent")) : "");
+    const char *b = json_string_value(json_object_get(d, "bericht"));
+    if (b && *b) set_bericht(w, s, b);
+    const char *ft = json_string_value(json_object_get(d, "first_text"));
+    const char *fk = json_string_value(json_object_get(d, "first_key"));
+    json_int_t n = json_integer_value(json_object_get(d, "lines"));
+    for (json_int_t i = 0; i < n && i < TRANSCRIPT_MAX; i++) {
+        char *lv = NULL;
+        size_t ll = 0;
+        snprintf(key, sizeof key, "l:%s:%lld", s->sid, (long long)i);
+        if (w->host->kv_get(w->inst, key, &lv, &ll) != 0 || !lv) break;
+        json_t *line = json_loadb(lv, ll, 0, NULL);
+        w->host->free(lv);
+        if (!json_is_object(line)) { json_decref(line); break; }
+        json_array_append_new(s->transcript, line);
+    }
+    s->n_stored = json_array_size(s->transcript);
+    s->gone_since = now_ms();
+    if (s->state == S_WAITING || s->state == S_ACTIVE || s->state == S_SUBMITTING || s->state == S_BOT) {
+        s->engaged = true;
+        w->n_engaged++;
+    }
+    /* a conversation in progress at the crash went back to its queue in the core */
+    uint32_t pos = 0, est = 0;
+    if ((s->state == S_ACTIVE || s->state == S_WAITING) && s->bericht[0] &&
+        ACDM_HOST_HAS(w->host, queue_position) &&
+        w->host->queue_position(w->inst, s->bericht, &pos, &est) == 0 && pos) {
+        s->state = S_WAITING;
+        s->pos = pos;
+        s->est = est;
+    }
+    w->host->log(w->inst, ACDM_PLOG_INFO, "chat %s resumed from the store (%s, bericht %s, %zu lines)",
+                 s->sid, state_names[s->state], s->bericht[0] ? s->bericht : "-", json_array_size(s->transcript));
+    if (s->state == S_SUBMITTING && ft) {
+        /* its first submit was in flight: send it again with the same key (a duplicate if it
+         * had been stored; its callback then names the bericht) */
+        if (submit_key(w, s, SUB_FIRST, ft, NULL, NULL, NULL, fk && *fk ? fk : NULL) < 0) s->state = S_NEW;
+    } else if (s->state == S_SUBMITTING) {
+        s->state = S_NEW;
+    }
+    json_decref(d);
+    return s;
+}
+
+static session *load_by_sid(webchat *w, const char *sid)
+{
+    if (!hex_ok(sid, 16) || w->stopped) return NULL;
+    char key[64], *tok = NULL;
+    size_t len = 0;
+    snprintf(key, sizeof key, "c:%s", sid);
+    if (w->host->kv_get(w->inst, key, &tok, &len) != 0 || !tok) return NULL;
+    char t[40];
+    snprintf(t, sizeof t, "%.*s", (int)(len < 39 ? len : 39), tok);
+    w->host->free(tok);
+    return by_token(w, t) ? NULL : load_session(w, t);
 }
 
 /* The visitor wrote: from now on the session is a conversation (max_sessions). False when
@@ -593,11 +797,14 @@ static void disengage(webchat *w, session *s)
 static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
                       const char *bericht_id, const char *text);
 
-static int submit(webchat *w, session *s, int what, const char *text, const char *subject,
-                  json_t *payload, const handoff *h)
+static int submit_key(webchat *w, session *s, int what, const char *text, const char *subject,
+                      json_t *payload, const handoff *h, const char *key)
 {
     sub *u = calloc(1, sizeof *u);
     if (!u) return -1;
+    char idem[128];
+    if (key) snprintf(idem, sizeof idem, "%s", key);
+    else snprintf(idem, sizeof idem, "%s:%u", s->conv, ++s->seq);   /* a resend never duplicates */
     u->w = w;
     u->what = what;
     snprintf(u->token, sizeof u->token, "%s", s->token);
@@ -610,7 +817,7 @@ static int submit(webchat *w, session *s, int what, const char *text, const char
                        .payload_json = pj, .skills_json = sk,
                        .queue = h && h->queue ? h->queue : NULL,
                        .priority = h ? h->priority : 0,
-                       .customer_id = h ? h->customer_id : NULL};
+                       .customer_id = h ? h->customer_id : NULL, .idempotency_key = idem};
     if (what == SUB_LEAVE) {
         in.kind = "email";
         in.conversation = NULL;
@@ -618,11 +825,32 @@ static int submit(webchat *w, session *s, int what, const char *text, const char
         const char *email = json_string_value(json_object_get(payload, "email"));
         if (email && *email) in.from = email;
     }
+    if (what == SUB_FIRST) {                 /* before the call: its callback may come within it */
+        free(s->first_text);
+        s->first_text = text ? strdup(text) : NULL;
+        snprintf(s->first_key, sizeof s->first_key, "%s", idem);
+        persist(w, s);
+    }
+    char tok[33];
+    snprintf(tok, sizeof tok, "%s", s->token);
     int rc = w->host->submit(w->inst, &in, submitted, u);
     free(pj);
     free(sk);
-    if (rc < 0) free(u);
+    if (rc < 0) {
+        free(u);
+        if (what == SUB_FIRST && by_token(w, tok) == s) {
+            free(s->first_text);
+            s->first_text = NULL;
+            s->first_key[0] = 0;
+        }
+    }
     return rc;
+}
+
+static int submit(webchat *w, session *s, int what, const char *text, const char *subject,
+                  json_t *payload, const handoff *h)
+{
+    return submit_key(w, s, what, text, subject, payload, h, NULL);
 }
 
 static void start_bericht(webchat *w, session *s, const char *text, const char *subject,
@@ -712,6 +940,9 @@ static void update_position(webchat *w, session *s, bool force)
     send_doc(w, s, json_pack("{s:s, s:i, s:i}", "type", "queue", "position", (int)pos, "estimate_s", (int)est));
 }
 
+static void submitted_session(webchat *w, session *s, int what, acdm_submit_outcome outcome,
+                              const char *bericht_id, const char *text);
+
 static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
                       const char *bericht_id, const char *text)
 {
@@ -722,6 +953,18 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     int what = u->what;
     free(u);
     if (!s) return;
+    if (what == SUB_FIRST) {                  /* no longer in flight: nothing to resend */
+        free(s->first_text);
+        s->first_text = NULL;
+        s->first_key[0] = 0;
+    }
+    submitted_session(w, s, what, outcome, bericht_id, text);
+    if (by_token(w, s->token) == s) persist(w, s);
+}
+
+static void submitted_session(webchat *w, session *s, int what, acdm_submit_outcome outcome,
+                              const char *bericht_id, const char *text)
+{
     if (what == SUB_LEAVE) {
         if (s->state == S_CLOSED) disengage(w, s);
         if (outcome == ACDM_SUBMIT_CLOSED) {
@@ -904,6 +1147,7 @@ static void visitor_end(webchat *w, session *s, const char *reason, const char *
     send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "ended", "by", by, "text",
                              text_of(w, !strcmp(by, "visitor") ? "ended_visitor" : "ended_timeout")));
     send_state(w, s);
+    persist(w, s);
 }
 
 static void subst(char *out, size_t n, const char *tmpl, const char *key, const char *val)
@@ -1112,7 +1356,10 @@ static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_h
     }
     char tok[40];
     session *s = NULL;
-    if (query_arg(req->query, "resume", tok, sizeof tok)) s = by_token(w, tok);
+    if (query_arg(req->query, "resume", tok, sizeof tok)) {
+        s = by_token(w, tok);
+        if (!s) s = load_session(w, tok);         /* from before a restart of acdmd */
+    }
     if (s && s->nconns >= MAX_CONNS) {
         w->host->ws_set_user(s->conns[0], NULL);
         w->host->ws_close(s->conns[0], 4000, "opened elsewhere");
@@ -1151,6 +1398,7 @@ static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_h
                                                 w->c.attach_types));
     if (s->state == S_WAITING && s->pos)
         json_object_update_new(hello, json_pack("{s:i, s:i}", "position", (int)s->pos, "estimate_s", (int)s->est));
+    if (s->bericht[0]) json_object_set_new(hello, "reference", json_string(s->bericht));
     char *t = json_dumps(hello, JSON_COMPACT);
     json_decref(hello);
     if (t) w->host->ws_send(c, t, strlen(t));
@@ -1303,6 +1551,7 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
         return;
     }
     session *s = by_sid(w, h.conversation_id);
+    if (!s) s = load_by_sid(w, h.conversation_id);
     if (!s) {
         handoff_free(&h);
         problem(w, resp, 404, "Unknown conversation", "conversation_id: no web chat session with this id");
@@ -1385,6 +1634,7 @@ static void wc_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
     default:
         break;
     }
+    persist(w, s);
 }
 
 static void wc_agent_typing(acdm_instance *inst, void *priv, const char *bericht_id)
@@ -1445,6 +1695,7 @@ static void wc_stop(acdm_instance *inst, void *priv)
     webchat *w = priv;
     if (w->sweep) w->host->timer_stop(w->sweep);
     w->sweep = NULL;
+    w->stopped = true;                        /* the sessions stay in kv for the next start */
     /* every pending handoff response is answered 503 by the host after stop */
     for (session *s = w->all; s; s = s->next) { s->handoff_token = NULL; s->nconns = 0; }
 }

@@ -371,6 +371,74 @@ class WebChat(AcdmTestCase):
         d.write_config(cfg)
         self.assertProblem(d.request("POST", "/api/v1/reload"), 422, "allowed_origins[0]")
 
+    def test_conversation_survives_a_crash_of_acdmd(self):
+        """Issue 9 item 11: the visitor chats, an agent accepted, acdmd is killed (-9) and
+        started again; the visitor reconnects with its resume token: the same bericht, the whole
+        transcript, and its next message reaches the agent."""
+        d = self.start()
+        agent = self.agent_ws(d, "agent1")
+        v = Visitor(self, d)
+        v.say("Mijn rijbewijs is gestolen")
+        bid = agent.expect("offer", 10)["bericht"]["id"]
+        self.assertEqual(agent.request({"type": "accept", "bericht": bid})["type"], "ack")
+        v.expect("state", state="active")
+        self.assertEqual(agent.request({"type": "message", "bericht": bid, "text": "Heeft u aangifte gedaan?"})["type"], "ack")
+        v.expect("message", **{"from": "agent"})
+        v.say("Ja, gisteren")
+        agent.expect("message", 5, bericht=bid)
+        time.sleep(0.3)                                   # well past the 2 ms group commit
+        d.kill9()
+        self.sockets.remove(v.ws)
+        self.sockets.remove(agent)
+        d.start()
+        # the visitor's widget reconnects first: the conversation is there, waiting for its agent
+        v2 = Visitor(self, d, resume=v.token)
+        self.assertEqual(v2.token, v.token)
+        self.assertEqual(v2.hello.get("reference"), bid, v2.hello)
+        self.assertIn(v2.hello["state"], ("waiting", "active"), v2.hello)
+        texts = [(m["from"], m["text"]) for m in v2.hello["transcript"]]
+        for line in [("visitor", "Mijn rijbewijs is gestolen"), ("agent", "Heeft u aangifte gedaan?"),
+                     ("visitor", "Ja, gisteren")]:
+            self.assertIn(line, texts)
+        # the agent signs in again and gets the same bericht back
+        agent2 = self.agent_ws(d, "agent1")
+        offer = agent2.expect("offer", 15)
+        self.assertEqual(offer["bericht"]["id"], bid)
+        self.assertEqual(agent2.request({"type": "accept", "bericht": bid})["type"], "ack")
+        v2.expect("state", state="active")
+        v2.say("Wat moet ik nu doen?")
+        m = agent2.expect("message", 5, bericht=bid)
+        self.assertEqual(m["text"], "Wat moet ik nu doen?")
+        self.assertEqual(agent2.request({"type": "message", "bericht": bid, "text": "Een nieuw rijbewijs aanvragen."})["type"], "ack")
+        self.assertEqual(v2.expect("message", **{"from": "agent"})["text"], "Een nieuw rijbewijs aanvragen.")
+        stored = json.dumps(d.bericht(bid))
+        self.assertIn("Mijn rijbewijs is gestolen", stored)
+        wait_until(lambda: "Wat moet ik nu doen?" in json.dumps(d.bericht(bid)), 5, what="the new line stored")
+        # an unknown or malformed resume token starts a new session, never someone else's
+        v3 = Visitor(self, d, resume="0" * 32)
+        self.assertNotEqual(v3.token, v.token)
+        self.assertEqual(v3.hello["transcript"], [])
+        v4 = Visitor(self, d, resume="../etc")
+        self.assertEqual(v4.hello["transcript"], [])
+
+    def test_a_waiting_chat_survives_a_clean_restart(self):
+        d = self.start()
+        v = Visitor(self, d)
+        v.say("Ik wacht wel even")
+        bid = v.expect("state", state="waiting")["reference"]
+        time.sleep(0.2)
+        d.stop()
+        self.sockets.remove(v.ws)
+        d.start()
+        v2 = Visitor(self, d, resume=v.token)
+        self.assertEqual((v2.hello["state"], v2.hello.get("reference")), ("waiting", bid), v2.hello)
+        self.assertEqual(v2.hello.get("position"), 1, v2.hello)
+        v2.say("Nog steeds hier")
+        agent = self.agent_ws(d, "agent1")
+        offer = agent.expect("offer", 10)
+        self.assertEqual(offer["bericht"]["id"], bid)
+        wait_until(lambda: "Nog steeds hier" in json.dumps(d.bericht(bid)), 5, what="the follow-up in the same bericht")
+
     def test_open_and_close_flood_does_not_lock_visitors_out(self):
         """Issue 9 item 9: open-then-close upgrades used to fill max_sessions for 30 s each, and
         real visitors got 403. A session without a message is gone when its connection closes,
