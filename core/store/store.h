@@ -45,7 +45,22 @@ typedef struct {
     const char *payload_json;  /* channel-owned JSON object (subject, text, ...), may be NULL */
     int64_t created_ms;
     int64_t queued_ms;         /* original queue time, kept across overflow/transfer/restart */
+    const char *text;          /* insert: the customer's first text, stored in the thread with
+                                * the row (and only if the row is: a duplicate writes nothing);
+                                * may be NULL. Not filled by reads. */
 } acdm_bericht_row;
+
+/* A customer's follow-up message in a live bericht's thread. */
+typedef struct {
+    const char *bericht_id;
+    const char *channel;       /* the channel instance it came in on */
+    const char *idem_key;      /* the delivery's idempotency key, or NULL */
+    int64_t ts_ms;
+    const char *author;        /* the customer's address */
+    const char *text;          /* may be NULL */
+    const char *payload_json;  /* may be NULL */
+    const char *queue, *kind;  /* for its message_in event */
+} acdm_followup_row;
 
 /* One event-log entry (append-only; reports are computed from these). */
 typedef struct {
@@ -98,6 +113,13 @@ int acdm_store_append_event(acdm_store *st, const acdm_event_row *ev);
 int acdm_store_add_message(acdm_store *st, const char *bericht_id, int64_t ts_ms,
                            const char *direction, const char *author, const char *text,
                            const char *payload_json);
+
+/* Queues a follow-up with its message_in event. Stored once per (channel, idem_key): a key a
+ * bericht of that channel or an earlier follow-up already has makes it a duplicate that writes
+ * nothing. cb runs after commit: 0 stored, ACDM_EEXIST a duplicate (existing_id: the bericht
+ * the key belongs to), other negative a failure (nothing stored). */
+int acdm_store_add_followup(acdm_store *st, const acdm_followup_row *f, acdm_store_insert_cb cb,
+                            void *user);
 
 /* cb runs once everything queued so far is committed. */
 int acdm_store_flush(acdm_store *st, acdm_store_flush_cb cb, void *user);
@@ -184,5 +206,20 @@ typedef struct {
  * {"items":[{id, channel, kind, from, customer_id, conversation, queue, priority, state, agent,
  * subject, created_ms, queued_ms, updated_ms}], "next": id or null}. ACDM_EINVAL on a bad q. */
 int acdm_store_search_berichten(acdm_store *st, const acdm_bericht_query *q, char **json_out);
+
+/* Reads the event log of the database file db_path through a read-only connection of its own
+ * (any thread; beside a running acdmd; nothing is created or migrated): calls cb for every
+ * event with since_ms <= ts_ms < until_ms of the types listed (NULL-terminated, at most 16;
+ * NULL = every type), oldest first; the row's strings are borrowed for the call; cb returns
+ * non-zero to stop. Returns the number of rows passed to cb, or ACDM_EIO with a sentence in
+ * err. (The event export, the reports and today's figures read through this.) */
+int acdm_store_read_events(const char *db_path, int64_t since_ms, int64_t until_ms,
+                           const char *const *types,
+                           int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
+                           char *err, size_t errlen);
+
+/* An online, consistent copy of the database file src into dst while acdmd keeps writing
+ * (SQLite's backup API, in steps). 0, or ACDM_EIO with a sentence in err. */
+int acdm_store_backup_file(const char *src, const char *dst, char *err, size_t errlen);
 
 #endif
