@@ -878,6 +878,56 @@ START_TEST(webhook_refuses_an_open_config_and_non_json_bodies)
 }
 END_TEST
 
+/* token_file: made with a random token (0600) when missing, kept and reused, an empty one refused. */
+START_TEST(webhook_token_file_is_made_once_and_reused)
+{
+    char dir[] = "/tmp/acdm-wh-XXXXXX", path[128], conf[256], tok[128] = "", again[128] = "";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/webhook.token", dir);
+    snprintf(conf, sizeof conf, "{\"token_file\":\"%s\"}", path);
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(tok, sizeof tok, f));
+    fclose(f);
+    tok[strcspn(tok, "\n")] = 0;
+    ck_assert_int_eq(strlen(tok), 64);
+    char bearer[160];
+    snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+    fake_route *status = find_route(&fake_http, "/channels/wh/status");
+    ck_assert_int_eq(call(status, "GET", "/channels/wh/status", bearer, NULL)->status, 200);
+    ck_assert_int_eq(call(status, "GET", "/channels/wh/status", NULL, NULL)->status, 401);
+    host_free(P);
+    /* a second start reads the same token */
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(fgets(again, sizeof again, f));
+    fclose(f);
+    again[strcspn(again, "\n")] = 0;
+    ck_assert_str_eq(again, tok);
+    status = find_route(&fake_http, "/channels/wh/status");
+    ck_assert_int_eq(call(status, "GET", "/channels/wh/status", bearer, NULL)->status, 200);
+    host_free(P);
+    /* an empty file is an error naming it, never an open channel */
+    f = fopen(path, "w");
+    fclose(f);
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_lt(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
+    ck_assert_ptr_null(find_route(&fake_http, "/channels/wh/messages"));
+    host_free(P);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(webhook_acknowledges_only_after_the_submit_callback)
 {
     P = host_new(TP, true);
@@ -1047,6 +1097,7 @@ static Suite *plugins_suite(void)
     ADD(s, a_plugin_copied_into_the_watched_folder_starts_its_instances, 20);
     ADD(s, webhook_accepts_validates_and_reports, 20);
     ADD(s, webhook_refuses_an_open_config_and_non_json_bodies, 20);
+    ADD(s, webhook_token_file_is_made_once_and_reused, 20);
     ADD(s, webhook_acknowledges_only_after_the_submit_callback, 20);
     ADD(s, webhook_pending_at_stop_gets_503_and_a_gone_client_is_harmless, 20);
     ADD(s, webhook_delivers_replies_with_retry, 20);
