@@ -829,8 +829,10 @@ static int submit_key(webchat *w, session *s, int what, const char *text, const 
         free(s->first_text);
         s->first_text = text ? strdup(text) : NULL;
         snprintf(s->first_key, sizeof s->first_key, "%s", idem);
-        persist(w, s);
     }
+    /* the counter is stored before the submit: after a crash the next key is a new one, never
+     * the key of a message that was stored but not yet answered (it would pass as a duplicate) */
+    persist(w, s);
     char tok[33];
     snprintf(tok, sizeof tok, "%s", s->token);
     int rc = w->host->submit(w->inst, &in, submitted, u);
