@@ -117,7 +117,7 @@ typedef struct webchat {
     session *all;
     session *by_tok[NB], *by_sid[NB], *by_ber[NB];
     addr_count *by_addr[NB];
-    int n_sessions, n_engaged;
+    int n_sessions, n_engaged, n_empty;  /* all; conversations going on; never written in */
     unsigned long refused;            /* upgrades refused since the last log line about them */
     int64_t refused_logged_ms;
     bool said_no_peer;
@@ -552,6 +552,7 @@ static session *session_new(webchat *w, const char *peer)
     if (w->all) w->all->prev = s;
     w->all = s;
     w->n_sessions++;
+    w->n_empty++;
     return s;
 }
 
@@ -580,6 +581,7 @@ static void session_free(webchat *w, session *s)
     free(s->up);
     addr_add(w, s->peer, -1);
     if (s->engaged) w->n_engaged--;
+    if (!s->wrote) w->n_empty--;
     free(s);
     w->n_sessions--;
 }
@@ -703,6 +705,7 @@ static session *load_session(webchat *w, const char *token)
     w->by_sid[h] = s;
     s->state = st;
     s->wrote = s->stored = true;
+    w->n_empty--;                             /* session_new counted it as empty */
     s->handed_off = json_is_true(json_object_get(d, "handed_off"));
     s->visitor_ended = json_is_true(json_object_get(d, "visitor_ended"));
     s->seq = (unsigned)json_integer_value(json_object_get(d, "seq"));
@@ -779,6 +782,7 @@ static bool engage(webchat *w, session *s, acdm_wsconn *c)
         free(t);
         return false;
     }
+    if (!s->wrote) w->n_empty--;
     s->engaged = s->wrote = true;
     w->n_engaged++;
     return true;
@@ -1381,7 +1385,7 @@ static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_h
             log_refusal(w, "max_sessions_per_address reached", peer);
             return -1;
         }
-        if (w->n_sessions - w->n_engaged >= w->c.max_sessions) {
+        if (w->n_empty >= w->c.max_sessions) {
             log_refusal(w, "max_sessions sessions without a message reached", peer);
             return -1;
         }

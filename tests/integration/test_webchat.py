@@ -14,6 +14,7 @@ ORIGIN = "http://shop.example.nl"
 def webchat_config(**over):
     conf = {"allowed_origins": [ORIGIN, "http://127.0.0.1:8080"], "inactivity_s": 60,
             "reconnect_grace_s": 30,
+            "max_sessions_per_address": 1000,   # every test visitor comes from 127.0.0.1
             "attachments": {"max_bytes": 4096, "types": ["text/plain", "image/png"]}}
     conf.update(over)
     cfg = base_config(PLUGINS, channels=[
