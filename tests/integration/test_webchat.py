@@ -475,6 +475,20 @@ class WebChat(AcdmTestCase):
         self.assertTrue(idle[0].hello["token"])
         self.assertLess(flood_s, 60)
 
+    def test_ended_chats_do_not_block_new_visitors(self):
+        """An ended conversation's session is kept a while (for a reload), but it is neither a
+        conversation nor an empty session: it must not count against max_sessions."""
+        d = self.start(max_sessions=3)
+        for i in range(3):
+            v = Visitor(self, d)
+            v.say("vraag %d" % i)
+            v.expect("state", state="waiting")
+            v.ws.send({"type": "end"})
+            v.expect("ended")
+        fresh = [Visitor(self, d) for _ in range(3)]         # before: 403 (the pool looked full)
+        fresh[0].say("en nu?")
+        fresh[0].expect("state", state="waiting")
+
     def test_sessions_per_address_are_limited(self):
         d = self.start(max_sessions_per_address=5)
         held = [Visitor(self, d) for _ in range(5)]
