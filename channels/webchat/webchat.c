@@ -972,7 +972,8 @@ static void submitted_session(webchat *w, session *s, int what, acdm_submit_outc
                               const char *bericht_id, const char *text)
 {
     if (what == SUB_LEAVE) {
-        if (s->state == S_CLOSED) disengage(w, s);
+        if (s->state == S_CLOSED || s->state == S_NEW || s->state == S_ENDED)
+            disengage(w, s);                  /* a left message is no conversation going on */
         if (outcome == ACDM_SUBMIT_CLOSED) {
             /* the queue that should take it is closed too: the core stored it as closed, and
              * nobody would ever be offered it. Never thank the visitor for that. */
