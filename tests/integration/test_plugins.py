@@ -222,7 +222,7 @@ class WebhookEndToEnd(AcdmTestCase):
         every header it needs for a signature, the URL and the client's address."""
         self.start()
         r = self.d.request("GET", "/channels/webhook/request?text=1%2B1%3D2+%26+meer&from=%2B31612345678&flag",
-                           token=None, headers={"X-Hub-Signature-256": "sha256=abc123",
+                           token=WEBHOOK_TOKEN, headers={"X-Hub-Signature-256": "sha256=abc123",
                                                 "X-Twilio-Signature": "tw+sig/=", "User-Agent": "Kannel/1.4.5",
                                                 "X-Kannel-SMSC": "smsc1"})
         self.assertEqual(r.status, 200, r)
@@ -244,7 +244,7 @@ class WebhookEndToEnd(AcdmTestCase):
     def test_refusal_names_the_field(self):
         """submit_err: the core's refusal reaches the sender as a sentence naming the field."""
         self.start()
-        r = self.d.request("POST", "/channels/webhook/messages", {"from": "x", "queue": "nergens"}, token=None)
+        r = self.d.request("POST", "/channels/webhook/messages", {"from": "x", "queue": "nergens"}, token=WEBHOOK_TOKEN)
         self.assertEqual(r.status, 400, r)
         self.assertIn('queue: no queue named "nergens"', r.json["detail"], r.json)
 
