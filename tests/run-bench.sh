@@ -95,4 +95,6 @@ echo "## live pushes: supervisors' stats every second, agents' queue_stats/colle
 python3 tests/bench/bench_live.py "${ACDM_BENCH_LIVE_AGENTS:-2000}"
 echo "## web chat: 5,000 visitor websockets, visitor -> agent relay at 500 messages/s"
 python3 tests/bench/bench_webchat.py --visitors "${ACDM_BENCH_VISITORS:-5000}" --rate 500 --seconds 20 --acdmd bin/acdmd
+echo "## web chat under an open-then-close flood: real visitors still get in (issue 9 item 9)"
+python3 tests/bench/bench_webchat_flood.py --clients 20 --seconds 10 --max-sessions 1000 --acdmd bin/acdmd
 echo "# results in $out"

@@ -932,6 +932,7 @@ static void send_to(fake_route *rt, struct acdm_req *r, const char *method, cons
 {
     memset(r, 0, sizeof *r);
     r->method = method; r->path = path; r->auth = auth; r->body = body;
+    r->ctype_in = body ? "application/json" : NULL;
     rt->fn(rt->user, r);
 }
 
@@ -959,7 +960,7 @@ START_TEST(webhook_accepts_validates_and_reports)
     P = host_new(TP, true);
     char err[256];
     ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", err, sizeof err), 0);
-    acdm_config *bad = cfg_make("wh", "webhook", "{\"callback_url\":\"ftp://x\"}", END);
+    acdm_config *bad = cfg_make("wh", "webhook", "{\"token\":\"t\",\"callback_url\":\"ftp://x\"}", END);
     ck_assert_int_eq(acdm_plugins_check(P, bad, err, sizeof err), ACDM_EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "callback_url must be an http:// or https:// URL"));
     cfg_free(bad);
@@ -1013,24 +1014,124 @@ START_TEST(webhook_accepts_validates_and_reports)
 }
 END_TEST
 
+/* A channel that accepts input never runs open; a web page's simple POST cannot reach it. */
+START_TEST(webhook_refuses_an_open_config_and_non_json_bodies)
+{
+    P = host_new(TP, true);
+    char err[512];
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", err, sizeof err), 0);
+    acdm_config *open = cfg_make("wh", "webhook", "{}", END);
+    ck_assert_int_eq(acdm_plugins_check(P, open, err, sizeof err), ACDM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "token: required"));
+    cfg_free(open);
+    acdm_config *both = cfg_make("wh", "webhook", "{\"token\":\"a\",\"token_file\":\"b\"}", END);
+    ck_assert_int_eq(acdm_plugins_check(P, both, err, sizeof err), ACDM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "token and token_file"));
+    cfg_free(both);
+    ck_assert_int_lt(configure(P, cfg_make("wh", "webhook", "{}", END)), 0);   /* init refuses too */
+    ck_assert_ptr_null(find_route(&fake_http, "/channels/wh/messages"));
+
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{\"token\":\"t\"}", END)), 0);
+    fake_route *post = find_route(&fake_http, "/channels/wh/messages");
+    fake_route *end = find_route(&fake_http, "/channels/wh/end");
+    ck_assert_ptr_nonnull(post);
+    static struct acdm_req r;
+    const char *types[] = {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", NULL};
+    for (int k = 0; k < 4; k++) {
+        memset(&r, 0, sizeof r);
+        r.method = "POST"; r.path = "/channels/wh/messages"; r.auth = "Bearer t";
+        r.body = "{\"from\":\"a\",\"text\":\"hoi\"}"; r.ctype_in = types[k];
+        post->fn(post->user, &r);
+        ck_assert(r.replied);
+        ck_assert_int_eq(r.status, 415);
+        ck_assert_ptr_nonnull(strstr(r.out, "application/json"));
+        memset(&r, 0, sizeof r);
+        r.method = "POST"; r.path = "/channels/wh/end"; r.auth = "Bearer t";
+        r.body = "{\"bericht\":\"b-1\"}"; r.ctype_in = types[k];
+        end->fn(end->user, &r);
+        ck_assert_int_eq(r.status, 415);
+    }
+    ck_assert_int_eq(eng.submits, 0);
+    memset(&r, 0, sizeof r);        /* a charset parameter is fine */
+    r.method = "POST"; r.path = "/channels/wh/messages"; r.auth = "Bearer t";
+    r.body = "{\"from\":\"a\",\"text\":\"hoi\"}"; r.ctype_in = "Application/JSON; charset=utf-8";
+    post->fn(post->user, &r);
+    ck_assert(!r.replied);          /* deferred until the commit */
+    ck_assert_int_eq(eng.submits, 1);
+    mock_commit_all();
+    ck_assert_int_eq(r.status, 201);
+    host_free(P);
+}
+END_TEST
+
+/* token_file: made with a random token (0600) when missing, kept and reused, an empty one refused. */
+START_TEST(webhook_token_file_is_made_once_and_reused)
+{
+    char dir[] = "/tmp/acdm-wh-XXXXXX", path[128], conf[256], tok[128] = "", again[128] = "";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/webhook.token", dir);
+    snprintf(conf, sizeof conf, "{\"token_file\":\"%s\"}", path);
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(tok, sizeof tok, f));
+    fclose(f);
+    tok[strcspn(tok, "\n")] = 0;
+    ck_assert_int_eq(strlen(tok), 64);
+    char bearer[160];
+    snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+    fake_route *status = find_route(&fake_http, "/channels/wh/status");
+    ck_assert_int_eq(call(status, "GET", "/channels/wh/status", bearer, NULL)->status, 200);
+    ck_assert_int_eq(call(status, "GET", "/channels/wh/status", NULL, NULL)->status, 401);
+    host_free(P);
+    /* a second start reads the same token */
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(fgets(again, sizeof again, f));
+    fclose(f);
+    again[strcspn(again, "\n")] = 0;
+    ck_assert_str_eq(again, tok);
+    status = find_route(&fake_http, "/channels/wh/status");
+    ck_assert_int_eq(call(status, "GET", "/channels/wh/status", bearer, NULL)->status, 200);
+    host_free(P);
+    /* an empty file is an error naming it, never an open channel */
+    f = fopen(path, "w");
+    fclose(f);
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_lt(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
+    ck_assert_ptr_null(find_route(&fake_http, "/channels/wh/messages"));
+    host_free(P);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(webhook_acknowledges_only_after_the_submit_callback)
 {
     P = host_new(TP, true);
     ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
-    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{}", END)), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{\"token\":\"t\"}", END)), 0);
     fake_route *post = find_route(&fake_http, "/channels/wh/messages");
     fake_route *status = find_route(&fake_http, "/channels/wh/status");
-    const char *path = "/channels/wh/messages";
+    const char *path = "/channels/wh/messages", *T = "Bearer t";
     struct acdm_req q, d, f, c, e;
-    send_to(post, &q, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"q\"}");
-    send_to(post, &d, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"d\"}");
-    send_to(post, &f, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"f\",\"conversation\":\"k\"}");
-    send_to(post, &c, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"c\"}");
-    send_to(post, &e, "POST", path, NULL, "{\"from\":\"a\"}");   /* a generated id */
+    send_to(post, &q, "POST", path, T, "{\"from\":\"a\",\"id\":\"q\"}");
+    send_to(post, &d, "POST", path, T, "{\"from\":\"a\",\"id\":\"d\"}");
+    send_to(post, &f, "POST", path, T, "{\"from\":\"a\",\"id\":\"f\",\"conversation\":\"k\"}");
+    send_to(post, &c, "POST", path, T, "{\"from\":\"a\",\"id\":\"c\"}");
+    send_to(post, &e, "POST", path, T, "{\"from\":\"a\"}");   /* a generated id */
     ck_assert_int_eq(eng.submits, 5);
     run_for(30);                                /* time passes; the engine has not committed */
     ck_assert(!q.replied && !d.replied && !f.replied && !c.replied && !e.replied);
-    ck_assert_int_eq(status_field(status, NULL, "awaiting_commit"), 5);
+    ck_assert_int_eq(status_field(status, T, "awaiting_commit"), 5);
 
     mock_commit_one(ACDM_SUBMIT_QUEUED, "b-q", NULL);
     ck_assert(q.replied && !d.replied);
@@ -1054,8 +1155,8 @@ START_TEST(webhook_acknowledges_only_after_the_submit_callback)
     ck_assert_int_eq(json_integer_value(json_object_get(pj, "status")), 503);
     ck_assert_int_eq(strlen(json_string_value(json_object_get(pj, "message"))), 32);
     json_decref(pj);
-    ck_assert_int_eq(status_field(status, NULL, "awaiting_commit"), 0);
-    ck_assert_int_eq(status_field(status, NULL, "submitted"), 4);
+    ck_assert_int_eq(status_field(status, T, "awaiting_commit"), 0);
+    ck_assert_int_eq(status_field(status, T, "submitted"), 4);
     host_free(P);
 }
 END_TEST
@@ -1064,21 +1165,21 @@ START_TEST(webhook_pending_at_stop_gets_503_and_a_gone_client_is_harmless)
 {
     P = host_new(TP, true);
     ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
-    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{}", END)), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{\"token\":\"t\"}", END)), 0);
     fake_route *post = find_route(&fake_http, "/channels/wh/messages");
-    const char *path = "/channels/wh/messages";
+    const char *path = "/channels/wh/messages", *T = "Bearer t";
 
     /* the client hangs up before the commit: the answer is dropped, nothing leaks */
     struct acdm_req g;
-    send_to(post, &g, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"g\"}");
+    send_to(post, &g, "POST", path, T, "{\"from\":\"a\",\"id\":\"g\"}");
     g.gone = true;
     mock_commit_all();
     ck_assert(g.dropped);
 
     /* still waiting for the commit when the channel stops: 503, retry with the same id */
     struct acdm_req s1, s2;
-    send_to(post, &s1, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"s1\"}");
-    send_to(post, &s2, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"s2\"}");
+    send_to(post, &s1, "POST", path, T, "{\"from\":\"a\",\"id\":\"s1\"}");
+    send_to(post, &s2, "POST", path, T, "{\"from\":\"a\",\"id\":\"s2\"}");
     s2.gone = true;
     ck_assert_int_eq(eng.n_owed, 2);
     configure(P, cfg_make(END));
@@ -1136,7 +1237,7 @@ START_TEST(webhook_delivers_replies_with_retry)
     P = host_new(TP, true);
     ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
     char conf[256];
-    snprintf(conf, sizeof conf, "{\"callback_url\":\"http://127.0.0.1:%d/replies\",\"retries\":3,"
+    snprintf(conf, sizeof conf, "{\"token\":\"t\",\"callback_url\":\"http://127.0.0.1:%d/replies\",\"retries\":3,"
              "\"retry_ms\":30}", ntohs(a.sin_port));
     ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
     acdm_reply rp = {.struct_size = sizeof rp, .bericht_id = "b-7", .to = "0612345678",
@@ -1185,6 +1286,8 @@ static Suite *plugins_suite(void)
     ADD(s, outbound_http_via_curl_multi_on_the_loop, 20);
     ADD(s, a_plugin_copied_into_the_watched_folder_starts_its_instances, 20);
     ADD(s, webhook_accepts_validates_and_reports, 20);
+    ADD(s, webhook_refuses_an_open_config_and_non_json_bodies, 20);
+    ADD(s, webhook_token_file_is_made_once_and_reused, 20);
     ADD(s, webhook_acknowledges_only_after_the_submit_callback, 20);
     ADD(s, webhook_pending_at_stop_gets_503_and_a_gone_client_is_harmless, 20);
     ADD(s, webhook_delivers_replies_with_retry, 20);
