@@ -1,8 +1,8 @@
 /* test_plugins.c -- unit tests of the plugin host: loader refusals, instances, host calls, hot drop. */
-#include "plugins.h"
-#include "http.h"
-#include "log.h"
-#include "fake_http.h"   /* routes and websockets driven directly, instead of core/http.c */
+#include "plugins/plugins.h"
+#include "net/http.h"
+#include "base/log.h"
+#include "fake_http.h"   /* routes and websockets driven directly, instead of core/net/http.c */
 #include "plugin_cfg.h"    /* configs of channels for the host */
 
 #include <check.h>
