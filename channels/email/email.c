@@ -1062,6 +1062,7 @@ static int em_init(acdm_instance *inst, void *priv, const acdm_host *host, const
     }
     if (cfg_parse(config_json, &em->c, true, err, errlen) < 0) return -1;
     mime_init();
+    em->mime_ready = true;
     pthread_mutex_init(&em->mu, NULL);
     pthread_cond_init(&em->cv, NULL);
     em->outbox = json_array();
@@ -1157,6 +1158,7 @@ static void em_destroy(acdm_instance *inst, void *priv)
     pthread_mutex_destroy(&em->mu);
     pthread_cond_destroy(&em->cv);
     cfg_free(&em->c);
+    if (em->mime_ready) mime_shutdown();
 }
 
 static const acdm_plugin email_plugin = ACDM_PLUGIN_INIT(

@@ -106,6 +106,7 @@ typedef struct email {
     json_t *outbox;                /* array of entries */
     acdm_timer *retry_timer;
     char *status_body;
+    bool mime_ready;
 } email;
 
 /* Progress of the intake, persisted in kv "progress". */

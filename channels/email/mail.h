@@ -60,7 +60,9 @@ typedef struct parsed_mail {
     bool header_only;      /* parsed from the headers alone (over max_bytes) */
 } parsed_mail;
 
+/* GMime's global state: one mime_init per user (instance, harness), mime_shutdown at its end. */
 void mime_init(void);
+void mime_shutdown(void);
 /* Parses a whole message (or only its header block, header_only). Never fails: a broken mail
  * gives warnings and as much as could be read. */
 void mime_parse(const char *raw, size_t len, bool header_only, const mail_limits *lim,

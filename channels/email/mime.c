@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <gmime/gmime.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,14 +254,21 @@ bool mail_subject_tag(const char *subject, char token[13])
 
 /* ---------------------------------------------------------------- GMime walk */
 
-static bool inited;
+static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+static int init_count;
 
 void mime_init(void)
 {
-    if (!inited) {
-        g_mime_init();
-        inited = true;
-    }
+    pthread_mutex_lock(&init_mu);
+    if (init_count++ == 0) g_mime_init();
+    pthread_mutex_unlock(&init_mu);
+}
+
+void mime_shutdown(void)
+{
+    pthread_mutex_lock(&init_mu);
+    if (init_count > 0 && --init_count == 0) g_mime_shutdown();
+    pthread_mutex_unlock(&init_mu);
 }
 
 typedef struct walk {
@@ -470,7 +478,6 @@ void mime_parse(const char *raw, size_t len, bool header_only, const mail_limits
                 parsed_mail *out)
 {
     memset(out, 0, sizeof *out);
-    mime_init();
     out->header_only = header_only;
     size_t hlen = header_block_len(raw, len);
     GMimeParserOptions *opts = g_mime_parser_options_new();

@@ -111,10 +111,12 @@ class MailServer:
 
     # ------------------------------------------------------------ life cycle
     def start_dovecot(self):
-        r = subprocess.run(self.runas + [DOVECOT, "-c", os.path.join(self.dir, "dovecot.conf")],
-                           capture_output=True, text=True, timeout=30)
+        # dovecot daemonizes: its output goes to a file (a pipe would stay open in the daemon)
+        with open(os.path.join(self.dir, "log", "dovecot.out"), "ab") as out:
+            r = subprocess.run(self.runas + [DOVECOT, "-c", os.path.join(self.dir, "dovecot.conf")],
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=30)
         if r.returncode != 0:
-            raise AssertionError("dovecot did not start: %s %s" % (r.stderr, self.log("dovecot.log")))
+            raise AssertionError("dovecot did not start: %s %s" % (self.log("dovecot.out"), self.log("dovecot.log")))
         pidf = os.path.join(self.dir, "run", "master.pid")
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
