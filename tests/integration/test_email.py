@@ -112,10 +112,109 @@ class Intake(MailCase):
         self.assertEqual(sorted(ids.values()), ["Eerste", "Zonder id"])
 
     def berichten(self, d):
-        r = d.get_json("/api/v1/berichten?limit=100")
-        items = r.get("berichten", r.get("items", []))
+        items = d.get_json("/api/v1/queues/algemeen/waiting?limit=200")["berichten"]
         return {b["id"]: b.get("subject") for b in items if b.get("channel") == "mail1"}
 
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def maildir(mail, user="kcc", domain="example.nl"):
+    import os
+    return os.path.join(mail.dir, "mail", domain, user, "Maildir")
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class Durability(MailCase):
+    """kill -9 at the two dangerous moments and a mail server that goes away: every mail is a
+    bericht exactly once, and nothing stays behind in the inbox."""
+
+    def waiting(self, d):
+        r = d.get_json("/api/v1/queues/algemeen/waiting?limit=200")
+        return [b for b in r["berichten"] if b.get("channel") == "mail1"]
+
+    def assert_once(self, d, n):
+        items = self.waiting(d)
+        for b in items:
+            b["idem_key"] = d.bericht(b["id"]).get("idem_key")
+        keys = [b.get("idem_key") for b in items]
+        self.assertEqual(len(items), n, "berichten: %r" % [b.get("subject") for b in items])
+        self.assertEqual(len(set(keys)), n, "a mail became two berichten: %r" % keys)
+        return items
+
+    def in_messages(self, d, bid):
+        j = d.bericht(bid)
+        msgs = j.get("messages", [])
+        return [m for m in msgs if m.get("direction") == "in" and m.get("text")]
+
+    def test_kill9_between_commit_and_move(self):
+        import os
+        # the processed folder cannot be created (a file is in its place): berichten are
+        # committed but the mails cannot leave the inbox -- the state a crash after the commit
+        # and before the move leaves behind
+        self.mail.send(mailfix.mail(subject="Aanloop", message_id="<cm-first@example.com>"))
+        md = maildir(self.mail)
+        self.mail.messages()          # the Maildir exists now, owned by the mail user
+        blocker = os.path.join(md, ".Verwerkt")
+        with open(blocker, "w") as f:
+            f.write("not a folder")
+        for i in range(2):
+            self.mail.send(mailfix.mail(subject="Vraag %d" % i, message_id="<cm%d@example.com>" % i))
+        d = self.daemon(self.config())
+        wait_until(lambda: len(self.waiting(d)) == 3, 30, what="3 berichten committed")
+        wait_until(lambda: "Verwerkt" in (self.status(d)["last_error"] or ""), 20, what="the move failing")
+        time.sleep(1.5)                # the session retries: re-fetches must stay duplicates
+        self.assertEqual(self.mail.count("INBOX"), 3)
+        self.assertEqual(len(self.waiting(d)), 3)
+        d.kill9()
+        os.unlink(blocker)
+        d.start()
+        wait_until(lambda: self.mail.count("Verwerkt") == 3 and self.mail.count("INBOX") == 0, 30,
+                   what="the mails moved after the restart")
+        items = self.assert_once(d, 3)
+        for b in items:
+            ins = self.in_messages(d, b["id"])
+            self.assertEqual(len(ins), 1, "the mail's text is in the thread once: %r" % ins)
+        self.assertGreaterEqual(self.status(d)["duplicates"], 3)
+
+    def test_kill9_during_intake(self):
+        n = 120
+        for i in range(n):
+            self.mail.append(mailfix.mail(subject="Massa %d" % i, message_id="<k%d@example.com>" % i))
+        d = self.daemon(self.config(batch=10))
+        # kill at several points of the intake: fetched-but-not-committed, committed-not-moved
+        for threshold in (1, 30, 70):
+            wait_until(lambda: self.mail.count("Verwerkt") >= threshold, 60, interval=0.01,
+                       what="%d moved" % threshold)
+            d.kill9()
+            d.start()
+        wait_until(lambda: self.mail.count("Verwerkt") == n, 90, what="all moved")
+        self.assertEqual(self.mail.count("INBOX"), 0)
+        items = self.assert_once(d, n)
+        self.assertEqual(sorted(b["idem_key"] for b in items),
+                         sorted("mail1:mid:k%d@example.com" % i for i in range(n)))
+
+    def test_dovecot_restart_resumes(self):
+        import os
+        import shutil
+        d = self.daemon(self.config())
+        wait_until(lambda: self.status(d)["connected"], 20, what="connected")
+        self.mail.stop_dovecot()
+        wait_until(lambda: not self.status(d)["connected"], 20, what="the channel noticing")
+        # mail delivered into the Maildir while the server is down
+        md = maildir(self.mail)
+        raw = mailfix.mail(subject="Tijdens storing", message_id="<down1@example.com>")
+        p = os.path.join(md, "new", "%d.down1.test" % int(time.time()))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(raw)
+        if os.getuid() == 0:
+            shutil.chown(p, self.mail.user, self.mail.group)
+        st = self.status(d)
+        self.assertFalse(st["healthy"], st)
+        self.assertTrue(st["last_error"], st)
+        self.mail.start_dovecot()
+        wait_until(lambda: len(self.waiting(d)) == 1, 40, what="intake resumed by itself")
+        self.assertEqual(self.waiting(d)[0]["subject"], "Tijdens storing")
+        wait_until(lambda: self.status(d)["connected"] and self.mail.count("Verwerkt") == 1, 20, what="moved")
