@@ -163,21 +163,21 @@ static bool is_block(GumboTag t)
            (t >= GUMBO_TAG_H1 && t <= GUMBO_TAG_H6) || t == GUMBO_TAG_HR || t == GUMBO_TAG_PRE;
 }
 
-static void walk(ctx *c, const GumboNode *n, int depth);
+static void h_walk(ctx *c, const GumboNode *n, int depth);
 
-static void children(ctx *c, const GumboVector *v, int depth)
+static void h_children(ctx *c, const GumboVector *v, int depth)
 {
-    for (unsigned i = 0; i < v->length; i++) walk(c, v->data[i], depth + 1);
+    for (unsigned i = 0; i < v->length; i++) h_walk(c, v->data[i], depth + 1);
 }
 
-static void element(ctx *c, const GumboNode *n, int depth)
+static void h_element(ctx *c, const GumboNode *n, int depth)
 {
     const GumboElement *e = &n->v.element;
     GumboTag t = e->tag;
     if (in_list(dropped_tags, t) || e->tag_namespace != GUMBO_NAMESPACE_HTML) return;
     if (!in_list(allowed_tags, t)) {            /* html, body, form, unknown: unwrap */
         if (is_block(t)) text_nl(c);
-        children(c, &e->children, depth);
+        h_children(c, &e->children, depth);
         return;
     }
     if (t == GUMBO_TAG_IMG) {
@@ -237,22 +237,22 @@ static void element(ctx *c, const GumboNode *n, int depth)
         return;
     }
     if (is_block(t)) text_nl(c);
-    children(c, &e->children, depth);
+    h_children(c, &e->children, depth);
     if (is_block(t)) text_nl(c);
     sb_str(&c->out, "</");
     sb_str(&c->out, gumbo_normalized_tagname(t));
     sb_str(&c->out, ">");
 }
 
-static void walk(ctx *c, const GumboNode *n, int depth)
+static void h_walk(ctx *c, const GumboNode *n, int depth)
 {
     if (depth > HTML_MAX_DEPTH) return;
     switch (n->type) {
     case GUMBO_NODE_DOCUMENT:
-        children(c, &n->v.document.children, depth);
+        h_children(c, &n->v.document.children, depth);
         break;
     case GUMBO_NODE_ELEMENT:
-        element(c, n, depth);
+        h_element(c, n, depth);
         break;
     case GUMBO_NODE_TEXT:
     case GUMBO_NODE_WHITESPACE:
@@ -284,7 +284,7 @@ char *html_sanitize(const char *html, size_t len, int *remote_images, char **tex
         o.max_errors = 1000;
         GumboOutput *g = gumbo_parse_with_options(&o, html, len);
         if (g) {
-            walk(&c, g->document, 0);
+            h_walk(&c, g->document, 0);
             gumbo_destroy_output(&o, g);
         }
     }
