@@ -387,7 +387,7 @@ static int host_kv_get(acdm_instance *inst, const char *key, char **value, size_
 static void host_free(void *ptr) { free(ptr); }
 
 static const acdm_host host_table = {
-    .struct_size = sizeof(acdm_host),
+    .struct_size = HOST_TABLE_SIZE,
     .abi_major = ACDM_PLUGIN_ABI_MAJOR,
     .abi_minor = ACDM_PLUGIN_ABI_MINOR,
     .log = host_log,

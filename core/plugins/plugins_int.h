@@ -37,8 +37,12 @@
 
 /* The host table only grows at its end (plugins test ACDM_HOST_HAS against struct_size), and
  * acdm_http_response's defer/token come after the fields an older plugin fills. */
-_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, end_ago) +
-               sizeof(((acdm_host *)0)->end_ago), "end_ago is the host table's last field");
+_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, originate_result) +
+               sizeof(((acdm_host *)0)->originate_result),
+               "originate_result is the host table's last field");
+/* How far the host table handed to plugins goes: up to the last host function this core
+ * implements (ACDM_HOST_HAS is false for the ABI 1.1 functions until the host fills them). */
+#define HOST_TABLE_SIZE (offsetof(acdm_host, end_ago) + sizeof(((acdm_host *)0)->end_ago))
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
                sizeof(size_t), "defer/token come after the 1.0 response fields");
 
