@@ -48,12 +48,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             while (isalpha((unsigned char)*e)) e++;
             if (*e == '=') abort();
         }
-        const char *h = strstr(p, " href=\"");
-        if (h && strncmp(h + 7, "http://", 7) && strncmp(h + 7, "https://", 8) && strncmp(h + 7, "mailto:", 7))
-            abort();
-        const char *st = strstr(p, " style=\"");
-        if (st && (strstr(st, "url(") || strstr(st, "expression") || strstr(st, "javascript")))
-            abort();
+        /* attribute values (outside other values): href only http(s)/mailto, style harmless */
+        inq = false;
+        for (const char *c = p; *c; c++) {
+            if (*c == '"') { inq = !inq; continue; }
+            if (inq) continue;
+            if (!strncmp(c, " href=\"", 7)) {
+                const char *v = c + 7;
+                if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8) && strncmp(v, "mailto:", 7)) abort();
+            }
+            if (!strncmp(c, " style=\"", 8)) {
+                const char *v = c + 8, *e = strchr(v, '"');
+                if (!e) abort();
+                char val[1024];
+                size_t vl = (size_t)(e - v) < sizeof val - 1 ? (size_t)(e - v) : sizeof val - 1;
+                memcpy(val, v, vl);
+                val[vl] = 0;
+                if (strstr(val, "url(") || strstr(val, "expression") || strstr(val, "javascript")) abort();
+            }
+        }
         gt[1] = save;
     }
     /* idempotent: a second pass removes nothing more */
