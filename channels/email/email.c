@@ -778,10 +778,18 @@ static void on_submitted(acdm_instance *inst, void *priv, void *user, acdm_submi
     }
     /* the parts go to the bericht as a message of their own; its commit also makes the
      * "seen" mark and the attachments durable before the mail leaves the inbox */
-    json_t *parts = json_pack("{s:o, s:o}", "attachments", list, "cid", cids);
+    /* {"attachments": [the mail's files], "email_parts": {"original": {..}, "cid": {cid: id}, ...}} */
+    json_t *files = json_array(), *original = NULL;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *a = json_array_get(list, i);
+        if (json_is_true(json_object_get(a, "original"))) original = a;
+        else json_array_append(files, a);
+    }
+    json_t *parts = json_pack("{s:o}", "cid", cids);
+    if (original) json_object_set(parts, "original", original);
     if (j->pm.omitted) json_object_set_new(parts, "omitted", json_integer((json_int_t)j->pm.omitted));
     json_object_set_new(parts, "of", json_string(j->pm.message_id ? j->pm.message_id : ""));
-    json_t *payload = json_pack("{s:o}", "email_parts", parts);
+    json_t *payload = json_pack("{s:o, s:o}", "attachments", files, "email_parts", parts);
     char *pj = json_dumps(payload, JSON_COMPACT);
     json_decref(payload);
     char txt[512] = "";
@@ -807,6 +815,7 @@ static void on_submitted(acdm_instance *inst, void *priv, void *user, acdm_submi
         em->host->log(em->inst, ACDM_PLOG_WARN, "attachments message for %s refused", j->bericht);
         job_finish(em, j, 1);
     }
+    json_decref(list);
     free(pj);
 }
 
