@@ -59,7 +59,7 @@ try:
     cfg = {"plugin_dir": os.path.join(REPO, "plugins"), "log_level": "notice",
            "queues": [{"name": "algemeen", "strategy": "linear"}],
            "agents": [{"id": "a1", "name": "A", "queues": ["algemeen"]}],
-           "channels": [ms.channel(tmp, batch=50, rescan_s=3600)]}
+           "channels": [ms.channel(tmp, rescan_s=3600)]}
     import json
     with open(os.path.join(tmp, "acdm.json"), "w") as f:
         json.dump(cfg, f)

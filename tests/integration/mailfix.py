@@ -279,3 +279,25 @@ def mail(subject="Paspoort kwijt", body="Ik ben mijn paspoort kwijt. Wat moet ik
         msg[k] = v
     msg.set_content(body)
     return msg.as_bytes(policy=email.policy.SMTP)
+
+
+if __name__ == "__main__":
+    # serve DIR [MAILFILE...]: start the mail system in DIR, append each file to kcc's inbox,
+    # print one JSON line {imap_url, smtp_url, password_file, dir}, stop when stdin closes
+    # (the browser tests in tests/ui start it this way).
+    import json
+    import sys
+    if len(sys.argv) < 3 or sys.argv[1] != "serve":
+        sys.exit("usage: mailfix.py serve DIR [MAILFILE...]")
+    srv = MailServer(sys.argv[2])
+    srv.start()
+    try:
+        for f in sys.argv[3:]:
+            with open(f, "rb") as fh:
+                srv.append(fh.read())
+        print(json.dumps({"imap_url": srv.imap_url, "smtp_url": srv.smtp_url, "dir": srv.dir,
+                          "password_file": srv.password_file(sys.argv[2]),
+                          "imap_port": srv.imap_port}), flush=True)
+        sys.stdin.read()
+    finally:
+        srv.stop()
