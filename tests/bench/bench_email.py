@@ -84,12 +84,26 @@ try:
                 break
         time.sleep(0.2)
     t_acdm = time.monotonic() - t0
+    with open("/proc/%d/stat" % daemon.pid) as f:
+        st = f.read().split(")")[-1].split()
+    cpu = (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+    imap_cpu = 0.0
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/comm" % pid) as f:
+                if f.read().strip() != "imap":
+                    continue
+            with open("/proc/%s/stat" % pid) as f:
+                st = f.read().split(")")[-1].split()
+            imap_cpu += (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
     ok = moved >= N
     print("bench email_intake: %d mails (%d bytes each) in the inbox at start: %s in %.1f s "
           "(%.0f mails/s), acdmd RSS max %d MiB (%s MiB at 10%%); bare libcurl fetch+parse loop: "
-          "%.1f s (%.0f mails/s); ratio %.2f (goal >= 0.5)"
+          "%.1f s (%.0f mails/s); ratio %.2f (goal >= 0.5); CPU acdmd %.1f s, Dovecot imap %.1f s"
           % (N, size, "all queued and moved" if ok else "ONLY %d moved" % moved, t_acdm, N / t_acdm,
-             rss_max, rss_first, t_bare, N / t_bare, (N / t_acdm) / (N / t_bare)))
+             rss_max, rss_first, t_bare, N / t_bare, (N / t_acdm) / (N / t_bare), cpu, imap_cpu))
 finally:
     if daemon:
         daemon.terminate()

@@ -52,5 +52,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(base);
         mime_free(&m);
     }
+    /* the raw input (NUL-cut) as the agent's subject, display name and as a cc/to address:
+     * header injection must be impossible (an address that is not plain is refused) */
+    char *s = strndup((const char *)data, size);
+    if (!s) return 0;
+    const char *cc[] = {s, NULL};
+    out_mail evil = {.from = "kcc@example.nl", .from_name = s, .to = "burger@example.nl", .subject = s,
+                     .message_id = "0190f7a2-5c1e-7a3b-9d4e-2f1a0b3c4d5e.2@example.nl", .text = s,
+                     .thread_index = s};
+    size_t len = 0;
+    char *raw = mail_build(&evil, &len);
+    if (!raw) abort();                        /* subject/name/text are cleaned, never refused */
+    check_header_safe(raw);
+    const char *body = strstr(raw, "\r\n\r\n");
+    if (!body) abort();
+    for (const char *p = raw; p < body; p++)  /* no header line of the sender's making */
+        if (p[0] == '\n' && (!strncasecmp(p + 1, "bcc:", 4) || !strncasecmp(p + 1, "x-evil", 6))) abort();
+    free(raw);
+    evil.cc = cc;
+    raw = mail_build(&evil, &len);
+    if (raw && !addr_ok(s)) abort();          /* a cc that is not a plain address is refused */
+    free(raw);
+    evil.cc = NULL;
+    evil.to = s;
+    raw = mail_build(&evil, &len);
+    if (raw && !addr_ok(s)) abort();
+    free(raw);
+    free(s);
     return 0;
 }
