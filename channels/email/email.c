@@ -197,7 +197,7 @@ static int cfg_parse(const char *text, ecfg *c, bool read_pw, char *err, size_t 
     c->rescan_s = (int)v;
     if (get_int(o, "timeout_s", 45, 1, 3600, &v, err, errlen, NULL) < 0) goto out;
     c->timeout_s = (int)v;
-    if (get_int(o, "batch", 200, 1, 1000, &v, err, errlen, NULL) < 0) goto out;
+    if (get_int(o, "batch", 1000, 1, 5000, &v, err, errlen, NULL) < 0) goto out;
     c->batch = (int)v;
     if (get_int(o, "max_bytes", 25LL * 1024 * 1024, 1024, 1LL << 30, &v, err, errlen, NULL) < 0) goto out;
     c->max_bytes = (size_t)v;

@@ -238,8 +238,9 @@ static bool pick_quarantine(const job *j) { return j->state == 1 && j->oversize;
 static int move_set(session *s, const char *set, const char *dest)
 {
     char err[400];
-    int rc = imap_cmd(s->m, NULL, NULL, err, sizeof err, "UID STORE %s +FLAGS.SILENT (\\Seen)", set);
-    if (rc < 0) { snprintf(s->err, sizeof s->err, "STORE: %s", err); return -1; }
+    int rc;
+    /* the mail is \Seen already (BODY[] sets it): one command per batch when MOVE exists,
+     * since every command that changes the mailbox makes the server resync and rewrite its index */
     if (imap_has_cap(s->m, "MOVE")) {
         rc = imap_cmd(s->m, NULL, NULL, err, sizeof err, "UID MOVE %s %s", set, dest);
     } else {
@@ -301,8 +302,8 @@ static int run_batch(session *s, size_t i0, size_t i1)
                 cnt++;
             }
         int rc = 0;
-        if (cnt) rc = imap_cmd(s->m, on_body, s, s->err, sizeof s->err, "UID FETCH %s (UID BODY.PEEK[%s])",
-                               set, over ? "HEADER" : "");
+        if (cnt) rc = imap_cmd(s->m, on_body, s, s->err, sizeof s->err, "UID FETCH %s (UID %s)",
+                               set, over ? "BODY.PEEK[HEADER]" : "BODY[]");
         free(set);
         if (rc < 0) return -1;
     }
