@@ -352,6 +352,8 @@ static bool find_conversation(email *em, const parsed_mail *pm, char token[13])
 
 /* ---------------------------------------------------------------- outbox */
 
+static void originate_done(email *em, json_t *e, bool ok, const char *why);
+
 static void outbox_save(email *em)
 {
     kv_put_json(em, "outbox", em->outbox);
@@ -463,6 +465,7 @@ void email_on_sent(acdm_instance *inst, void *priv, void *arg)
             em->st.sent++;
             pthread_mutex_unlock(&em->mu);
             report(em, e, "delivered", NULL);
+            originate_done(em, e, true, NULL);
             json_object_set_new(e, "state", json_string("sent"));
             json_object_set_new(e, "raw", json_stringn(res->raw, res->len));
             outbox_save(em);
@@ -488,6 +491,7 @@ void email_on_sent(acdm_instance *inst, void *priv, void *arg)
                 em->st.send_failed++;
                 pthread_mutex_unlock(&em->mu);
                 report(em, e, "failed", res->err);
+                originate_done(em, e, false, res->err);
                 json_array_remove(em->outbox, idx);
             } else {
                 long long d = (long long)em->c.smtp_retry_s << (att - 1 < 12 ? att - 1 : 12);
@@ -995,6 +999,70 @@ static int em_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
     return 0;
 }
 
+/* ---------------------------------------------------------------- originate (ABI 1.1) */
+
+/* A new mail from the desk (R21): the bericht exists (direction out, with the agent); its
+ * thread starts here, so the citizen's answer finds it by the tag or our Message-ID. */
+static int em_originate(acdm_instance *inst, void *priv, const acdm_originate *o, char *err,
+                        size_t errlen)
+{
+    (void)inst;
+    email *em = priv;
+    if (!o->to || !addr_ok(o->to)) {
+        snprintf(err, errlen, "to: \"%s\" is not a plain mail address", o->to ? o->to : "");
+        return ACDM_P_EINVAL;
+    }
+    json_t *pl = o->payload_json ? json_loads(o->payload_json, 0, NULL) : NULL;
+    const char *psubj = json_string_value(json_object_get(pl, "subject"));
+    char h[65], token[13];
+    sha256_hex(o->bericht_id, strlen(o->bericht_id), h);
+    memcpy(token, h, 12);
+    token[12] = 0;
+    json_t *c = json_pack("{s:s, s:s, s:s}", "s", psubj && *psubj ? psubj : "Bericht van de gemeente",
+                          "to", o->to, "b", o->bericht_id);
+    char key[32];
+    snprintf(key, sizeof key, "conv:%s", token);
+    kv_put_json(em, key, c);
+    json_decref(c);
+    char bk[96];
+    snprintf(bk, sizeof bk, "b:%s", o->bericht_id);
+    kv_put_str(em, bk, token);
+    char *mid = next_mid(em, o->bericht_id);
+    char *subj = tagged_subject(psubj && *psubj ? psubj : "Bericht van de gemeente", "", token);
+    json_t *cc = json_object_get(pl, "cc");
+    json_t *ccs = json_array();
+    for (size_t i = 0; i < json_array_size(cc); i++) {
+        const char *a = json_string_value(json_array_get(cc, i));
+        if (!a || !addr_ok(a)) {
+            snprintf(err, errlen, "cc: every address must be a plain mail address");
+            free(mid); free(subj); json_decref(ccs); json_decref(pl);
+            return ACDM_P_EINVAL;
+        }
+        json_array_append_new(ccs, json_string(a));
+    }
+    char *ti = thread_index_child(NULL, (int64_t)time(NULL));
+    json_t *e = json_pack("{s:s?, s:s, s:s, s:s?, s:s, s:s, s:I, s:I, s:I, s:o, s:b, s:s?}",
+                          "id", mid, "bericht", o->bericht_id, "to", o->to, "subject", subj,
+                          "text", o->text ? o->text : "", "state", "pending", "attempts", (json_int_t)0,
+                          "next", (json_int_t)0, "date", (json_int_t)time(NULL), "cc", ccs,
+                          "orig", 1, "ti", ti);
+    json_t *atts = json_object_get(pl, "attachments");
+    if (e && json_is_array(atts) && json_array_size(atts)) json_object_set(e, "atts", atts);
+    free(mid); free(subj); free(ti);
+    json_decref(pl);
+    if (!e) { snprintf(err, errlen, "out of memory"); return ACDM_P_ENOMEM; }
+    outbox_add(em, e);
+    return 0;
+}
+
+static void originate_done(email *em, json_t *e, bool ok, const char *why)
+{
+    if (!json_is_true(json_object_get(e, "orig"))) return;
+    const char *bid = json_string_value(json_object_get(e, "bericht"));
+    if (bid && ACDM_HOST_HAS(em->host, originate_result) && em->host->originate_result)
+        em->host->originate_result(em->inst, bid, ok ? ACDM_ORIG_CONNECTED : ACDM_ORIG_FAILED, why);
+}
+
 /* ---------------------------------------------------------------- status */
 
 static json_t *status_doc(email *em)
@@ -1176,6 +1244,6 @@ static const acdm_plugin email_plugin = ACDM_PLUGIN_INIT(
     .kinds = "email", .instance_size = sizeof(email),
     .check_config = em_check_config, .init = em_init, .start = em_start,
     .deliver = em_deliver, .stop = em_stop, .destroy = em_destroy,
-    .status_json = em_status_json);
+    .originate = em_originate, .status_json = em_status_json);
 
 ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &email_plugin; }
