@@ -104,6 +104,12 @@ export function createMailPanel(c, token) {
     composer,
     render,
     /** The extra keys of the agent's `message` for an e-mail reply. */
-    extras: () => ({ subject: subject.value.replace(/[\r\n]+/g, ' ').trim() || undefined, quote: quote.checked || undefined }),
+    extras: () => {
+      const payload = {};
+      const subj = subject.value.replace(/[\r\n]+/g, ' ').trim();
+      if (subj) payload.subject = subj;
+      if (quote.checked) payload.quote = true;
+      return Object.keys(payload).length ? { payload } : {};
+    },
   };
 }

@@ -123,17 +123,52 @@ class Replies(MailCase):
         ws = self.agent_ws(d, "agent1")
         bid = self.take(d, ws, message_id="<h1@example.com>", sender="klant@example.com")
         evil = "Uw vraag\r\nBcc: spion@example.com\r\nX-Evil: 1"
-        # through the REST message route with a payload when the core passes it; the
-        # websocket message text itself cannot carry headers
-        ws.request({"type": "message", "bericht": bid, "text": "Antwoord\r\nBcc: spion@example.com",
-                    "subject": evil, "cc": ["x@example.com\r\nBcc: spion@example.com"]})
-        ws.expect("delivery", 20, bericht=bid)
-        time.sleep(1.0)
+        # a cc that is not a plain address: refused, nothing sent to anybody
+        r = ws.request({"type": "message", "bericht": bid, "text": "Antwoord",
+                        "payload": {"cc": ["x@example.com>\r\nBcc: <spion@example.com"]}})
+        self.assertEqual(ws.expect("delivery", 20, bericht=bid)["status"], "failed", r)
+        # an injected subject and text: sent, but as one harmless Subject line
+        r = ws.request({"type": "message", "bericht": bid, "text": "Antwoord\r\nBcc: spion@example.com",
+                        "payload": {"subject": evil, "cc": ["collega@example.com"]}})
+        self.assertEqual(r["type"], "ack", r)
+        self.assertEqual(ws.expect("delivery", 20, bericht=bid)["status"], "delivered")
+        got = wait_until(lambda: self.mail.messages("INBOX", user="klant@example.com"), 15, what="the reply")
+        self.assertEqual(len(got), 1)
+        m = got[0]
+        self.assertIsNone(m["X-Evil"])
+        self.assertIsNone(m["Bcc"])
+        self.assertIn("Uw vraag", m["Subject"])
+        self.assertIn("Bcc: spion@example.com", m["Subject"], "the text stays in the subject, harmless")
+        self.assertEqual(len(self.mail.messages("INBOX", user="collega@example.com")), 1, "the cc got it")
+        time.sleep(0.5)
         self.assertEqual(self.mail.messages("INBOX", user="spion@example.com"), [], "a header was injected")
-        for m in self.mail.messages("INBOX", user="klant@example.com"):
-            self.assertIsNone(m["X-Evil"])
-            self.assertIsNone(m["Bcc"])
-            self.assertNotIn("\n", m["Subject"])
+
+    def test_reply_with_attachment(self):
+        d = self.daemon(self.config())
+        ws = self.agent_ws(d, "agent1")
+        raw = ("From: klant@example.com\r\nTo: kcc@example.nl\r\nSubject: Formulier\r\n"
+               "Message-ID: <att1@example.com>\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/mixed; boundary=\"Z\"\r\n\r\n--Z\r\nContent-Type: text/plain\r\n\r\n"
+               "Zie bijlage.\r\n--Z\r\nContent-Type: application/pdf; name=\"formulier.pdf\"\r\n"
+               "Content-Disposition: attachment; filename=\"formulier.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+               "JVBERi0xLjQgZm9ybXVsaWVy\r\n--Z--\r\n")
+        self.mail.send(raw, sender="klant@example.com")
+        bid = ws.expect("offer", 20)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        parts = wait_until(lambda: [m for m in d.bericht(bid).get("messages", [])
+                                    if (m.get("payload") or {}).get("attachments")], 15, what="the parts message")
+        att = parts[0]["payload"]["attachments"][0]
+        self.assertEqual(att["filename"], "formulier.pdf")
+        r = d.request("GET", "/api/v1/attachments/" + att["id"])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"%PDF-1.4 formulier")
+        ack = ws.request({"type": "message", "bericht": bid, "text": "Hierbij het ingevulde formulier terug.",
+                          "payload": {"attachments": [{"id": att["id"]}]}})
+        self.assertEqual(ack["type"], "ack", ack)
+        self.assertEqual(ws.expect("delivery", 20, bericht=bid)["status"], "delivered")
+        m = wait_until(lambda: self.mail.messages("INBOX", user="klant@example.com"), 15, what="the reply")[0]
+        files = [(p.get_filename(), p.get_content()) for p in m.iter_attachments()]
+        self.assertEqual(files, [("formulier.pdf", b"%PDF-1.4 formulier")])
 
 
 @unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
