@@ -222,3 +222,39 @@ class Hostile(MailCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class Outbound(MailCase):
+    def test_new_mail_from_the_desk(self):
+        d = self.daemon(self.config())
+        ws = self.agent_ws(d, "agent1")
+        ack = ws.request({"type": "originate", "channel": "mail1", "kind": "email", "to": "inwoner@example.com",
+                          "text": "Uw paspoort ligt klaar.", "payload": {"subject": "Paspoort ophalen"}})
+        self.assertEqual(ack["type"], "ack", ack)
+        bid = ack["bericht"]
+        res = ws.expect("originate_result", 20, bericht=bid)
+        self.assertEqual(res["outcome"], "connected", res)
+        m = wait_until(lambda: self.mail.messages("INBOX", user="inwoner@example.com"), 15, what="the new mail")[0]
+        self.assertTrue(m["Subject"].startswith("Paspoort ophalen [KCC#"), m["Subject"])
+        self.assertTrue(m["Message-ID"].startswith("<%s." % bid), m["Message-ID"])
+        self.assertIsNone(m["In-Reply-To"])
+        self.assertIn("Uw paspoort ligt klaar.", m.get_body(("plain",)).get_content())
+        wait_until(lambda: self.mail.count("Sent") == 1, 15, what="in Sent")
+        # the citizen's answer is taken in (the core gives an outbound bericht no conversation
+        # key yet, so it cannot join it: it becomes a bericht of its own in the same thread)
+        self.mail.send(mailfix.mail(sender="inwoner@example.com", subject="Re: " + m["Subject"],
+                                    message_id="<ans1@example.com>", body="Ik kom morgen.",
+                                    headers={"In-Reply-To": m["Message-ID"], "References": m["Message-ID"]}),
+                       sender="inwoner@example.com")
+        wait_until(lambda: self.status(d)["submitted"] >= 1 and self.mail.count("Verwerkt") == 1, 20,
+                   what="the answer taken in")
+        # a bad address is refused at once
+        bad = ws.request({"type": "originate", "channel": "mail1", "kind": "email", "to": "geen adres",
+                          "text": "x"})
+        if bad["type"] == "ack":                 # the core asks the channel after storing it
+            res = ws.expect("originate_result", 20, bericht=bad["bericht"])
+            self.assertEqual(res["outcome"], "failed", res)
+            self.assertIn("not a plain mail address", res.get("reason") or "", res)
+        else:
+            self.assertEqual(bad["type"], "error", bad)
