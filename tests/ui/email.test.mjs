@@ -145,3 +145,17 @@ test('a hostile mail in the desk: nothing runs, nothing remote loads, inline ima
   await card.getByText(/afgeleverd/).waitFor({ timeout: 30_000 });
   await ctx.close();
 });
+
+test('the supervisor dashboard shows the mailbox health', { timeout: 60_000 }, async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'nl-NL' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  await page.goto(d.base + '/index.html');
+  await page.locator('#token').fill(d.token('supervisor', 'petra'));
+  await page.locator('#signin button[type=submit]').click();
+  await page.waitForURL(/supervisor\.html/);
+  const row = page.locator('#mailboxes tbody tr', { hasText: 'mail1 (kcc@example.nl)' });
+  await row.waitFor();
+  assert.match(await row.textContent(), /ja/);
+  await ctx.close();
+});
