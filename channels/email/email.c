@@ -1196,6 +1196,7 @@ static void em_stop(acdm_instance *inst, void *priv)
     email *em = priv;
     pthread_mutex_lock(&em->mu);
     em->quit = true;
+    __atomic_store_n(&em->quit_flag, 1, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&em->cv);
     pthread_mutex_unlock(&em->mu);
     if (em->wake_fd >= 0) email_wake(em);

@@ -83,6 +83,7 @@ typedef struct email {
     pthread_mutex_t mu;
     pthread_cond_t cv;             /* job states, send queue */
     bool quit;
+    int quit_flag;                 /* quit, read atomically by libcurl's progress callbacks */
     int wake_fd;                   /* eventfd: the IMAP thread wakes (quit, appends) */
     pthread_t imap_thr, smtp_thr;
     bool imap_running, smtp_running;

@@ -377,6 +377,13 @@ char *imap_quote_mailbox(const char *name)
     return out;
 }
 
+static int abort_cb(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt; (void)dn; (void)ut; (void)un;
+    const int *quit = u;
+    return quit && __atomic_load_n(quit, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
 imap *imap_connect(const imap_opts *o, char *err, size_t errlen)
 {
     imap *m = calloc(1, sizeof *m);
@@ -401,6 +408,11 @@ imap *imap_connect(const imap_opts *o, char *err, size_t errlen)
     curl_easy_setopt(m->c, CURLOPT_TIMEOUT_MS, m->timeout_ms);
     curl_easy_setopt(m->c, CURLOPT_NOSIGNAL, 1L);
     if (o->require_tls) curl_easy_setopt(m->c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    if (o->quit) {                          /* a stop does not wait for a hanging connect */
+        curl_easy_setopt(m->c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(m->c, CURLOPT_XFERINFOFUNCTION, abort_cb);
+        curl_easy_setopt(m->c, CURLOPT_XFERINFODATA, (void *)o->quit);
+    }
     CURLcode rc = curl_easy_perform(m->c);
     if (rc != CURLE_OK) {
         snprintf(err, errlen, "connect/login to %s: %s", url, curl_easy_strerror(rc));

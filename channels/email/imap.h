@@ -27,6 +27,7 @@ typedef struct imap_opts {
     bool require_tls;          /* STARTTLS required on imap:// */
     long timeout_ms;           /* per step */
     int wake_fd;               /* readable: abort the current wait (stop, or work to do); -1 */
+    const int *quit;           /* non-zero (atomic): abort a connect/login in progress; or NULL */
 } imap_opts;
 
 imap *imap_connect(const imap_opts *o, char *err, size_t errlen);

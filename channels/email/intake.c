@@ -508,7 +508,7 @@ void *imap_thread(void *arg)
         session s = {.em = em};
         imap_opts o = {.url = em->c.imap_url, .user = em->c.imap_user, .password = em->c.imap_pass,
                        .require_tls = em->c.imap_tls, .timeout_ms = (long)em->c.timeout_s * 1000,
-                       .wake_fd = em->wake_fd};
+                       .wake_fd = em->wake_fd, .quit = &em->quit_flag};
         s.m = imap_connect(&o, s.err, sizeof s.err);
         int rc = -1;
         if (s.m) {

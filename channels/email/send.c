@@ -66,6 +66,12 @@ static unsigned char *read_fd(int fd, size_t *len)
     return b;
 }
 
+static int abort_cb(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt; (void)dn; (void)ut; (void)un;
+    return __atomic_load_n((const int *)u, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
 static void do_send(email *em, send_req *rq, send_res *res)
 {
     json_t *e = rq->entry;
@@ -119,6 +125,9 @@ static void do_send(email *em, send_req *rq, send_res *res)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)em->c.timeout_s * 4000);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);            /* a stop aborts a hanging send */
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_cb);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)&em->quit_flag);
     if (em->c.smtp_tls) curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
     if (em->c.smtp_user) {
         curl_easy_setopt(c, CURLOPT_USERNAME, em->c.smtp_user);
