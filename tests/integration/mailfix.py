@@ -129,6 +129,9 @@ class MailServer:
 
     def start(self):
         self.start_dovecot()
+        return self.start_smtp()
+
+    def start_smtp(self):
         out = open(os.path.join(self.dir, "log", "msmtpd.out"), "ab")
         self.msmtpd = subprocess.Popen(
             self.runas + [MSMTPD, "--interface=127.0.0.1", "--port=%d" % self.smtp_port,
@@ -164,6 +167,15 @@ class MailServer:
         deadline = time.monotonic() + 8
         while time.monotonic() < deadline and _greets(self.imap_port, b"* OK", 0.2):
             time.sleep(0.05)
+
+    def stop_smtp(self):
+        if self.msmtpd is not None:
+            self._stop_pid(self.msmtpd.pid)
+            try:
+                self.msmtpd.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.msmtpd = None
 
     def stop(self):
         if self.msmtpd is not None:

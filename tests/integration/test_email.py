@@ -105,15 +105,16 @@ class Intake(MailCase):
         self.assertIn("last_fetch", ch["status"])
 
     def test_polling_without_idle(self):
-        d = self.daemon(self.config(idle=False, poll_s=1))
+        d = self.daemon(self.config(idle=False, poll_s=1, processed_folder="acdm/verwerkt"))
         ws = self.agent_ws(d, "agent1")
         wait_until(lambda: self.status(d)["connected"], 20, what="connected")
         self.assertFalse(self.status(d)["idle"])
         self.mail.send(mailfix.mail(subject="Afval niet opgehaald", message_id="<p1@example.com>"))
         b = self.offer(ws, 20)
         self.assertEqual(b.get("subject"), "Afval niet opgehaald")
-        wait_until(lambda: self.mail.count("Verwerkt") == 1 and self.mail.count("INBOX") == 0, 15,
-                   what="moved after polling")
+        # a nested processed folder uses the server's delimiter (Dovecot: ".")
+        wait_until(lambda: self.mail.count("acdm.verwerkt") == 1 and self.mail.count("INBOX") == 0, 15,
+                   what="moved to acdm.verwerkt after polling")
 
     def test_mail_already_in_inbox_and_missing_message_id(self):
         # two mails before acdmd starts, one without Message-ID: both taken in once

@@ -193,6 +193,12 @@ class Hostile(MailCase):
                      b"<p onclick=\"alert(1)\">Hallo<script>alert(2)</script>"
                      b"<img src=\"https://tracker.example.com/p.gif\"><a href=\"javascript:alert(3)\">x</a>"
                      b"<img src=\"cid:logo1\"></p>\r\n"),
+            "iphone": ("From: g@example.com\r\nTo: kcc@example.nl\r\nSubject: iphone\r\nMessage-ID: <bad8@example.com>\r\n"
+                       "Content-Type: text/plain; charset=utf-8\r\n\r\nKlopt het adres nog?\r\n\r\nVerzonden vanaf mijn iPhone\r\n").encode(),
+            "outlook": ("From: h@example.com\r\nTo: kcc@example.nl\r\nSubject: outlook\r\nMessage-ID: <bad9@example.com>\r\n"
+                        "Content-Type: text/plain; charset=utf-8\r\n\r\nGraag een afspraak.\r\n\r\n"
+                        "Van: Gemeente <kcc@example.nl>\r\nVerzonden: maandag 30 november 2026 10:00\r\n"
+                        "Aan: h@example.com\r\nOnderwerp: afspraak\r\n\r\nOude tekst\r\n").encode(),
             "too-big": (b"From: f@example.com\r\nTo: kcc@example.nl\r\nSubject: Groot bestand\r\n"
                         b"Message-ID: <bad7@example.com>\r\n\r\n" + big + b"\r\n"),
         }
@@ -216,6 +222,11 @@ class Hostile(MailCase):
             self.assertNotIn(bad, html)
         self.assertIn('data-cid="logo1"', html)
         self.assertTrue(d.bericht(items["html"]["id"])["payload"]["email"]["remote_images_blocked"])
+        for subj, kept, cut in (("iphone", "Klopt het adres nog?", "iPhone"), ("outlook", "Graag een afspraak.", "Oude tekst")):
+            p = d.bericht(items[subj]["id"])["payload"]
+            self.assertEqual(p["text"], kept, p)                  # signature / history folded away
+            self.assertIn(cut, p["email"]["text_full"])           # the full original one click away
+            self.assertTrue(p["email"]["folded"])
         broken = d.bericht(items["kapot"]["id"])["payload"]
         self.assertTrue(broken["email"].get("warnings"), broken)
 
@@ -258,3 +269,32 @@ class Outbound(MailCase):
             self.assertIn("not a plain mail address", res.get("reason") or "", res)
         else:
             self.assertEqual(bad["type"], "error", bad)
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class Sending(MailCase):
+    def test_smtp_down_retrying_then_delivered_across_kill9(self):
+        d = self.daemon(self.config(smtp_retry_s=1))
+        ws = self.agent_ws(d, "agent1")
+        self.mail.send(mailfix.mail(message_id="<r1@example.com>", sender="wacht@example.com"),
+                       sender="wacht@example.com")
+        bid = ws.expect("offer", 20)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        self.mail.stop_smtp()
+        self.assertEqual(ws.request({"type": "message", "bericht": bid, "text": "Het antwoord"})["type"], "ack")
+        self.assertEqual(ws.expect("delivery", 20, bericht=bid)["status"], "retrying")
+        self.assertEqual(self.status(d)["outbox"], 1)
+        # the outbox (kv) is durable at the store's next group commit, a few ms after deliver
+        # returned (the ABI has no synchronous kv write): give the commit its moment
+        wait_until(lambda: d.get_json("/api/v1/health")["store"]["queued"] == 0, 5, what="store idle")
+        d.kill9()                           # the reply is only in the outbox (kv)
+        self.mail.start_smtp()
+        d.start()
+        got = wait_until(lambda: self.mail.messages("INBOX", user="wacht@example.com"), 40,
+                         what="the reply sent after the restart")
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0]["In-Reply-To"], "<r1@example.com>")
+        wait_until(lambda: self.status(d)["outbox"] == 0 and self.mail.count("Sent") == 1, 20,
+                   what="outbox empty, copy in Sent")
+        time.sleep(1.5)
+        self.assertEqual(len(self.mail.messages("INBOX", user="wacht@example.com")), 1, "sent once")
