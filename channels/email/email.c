@@ -24,7 +24,7 @@
  *   name      display name for From (optional)
  *   processed_folder "Verwerkt", quarantine_folder "Quarantaine", sent_folder "Sent"
  *   idle true, poll_s 60, rescan_s 600, timeout_s 45, batch 50, max_bytes 25 MB
- *   auto_reply {enabled, text, queues:{queue:text}, period_s}
+ *   auto_reply {enabled, text, period_s}
  *   attachments {max_count, max_bytes, max_total_bytes}
  *   smtp_retries 8, smtp_retry_s 5
  */
@@ -37,7 +37,6 @@ static void cfg_free(ecfg *c)
     free(c->smtp_url); free(c->smtp_user); free(c->smtp_pass);
     free(c->address); free(c->name); free(c->domain);
     free(c->processed); free(c->quarantine); free(c->sent); free(c->confirm_text);
-    json_decref(c->confirm_queues);
     memset(c, 0, sizeof *c);
 }
 
@@ -214,21 +213,12 @@ static int cfg_parse(const char *text, ecfg *c, bool read_pw, char *err, size_t 
     if (get_int(att, "max_total_bytes", 25LL * 1024 * 1024, 1, 1LL << 30, &v, err, errlen, "attachments") < 0) goto out;
     c->lim.max_total_bytes = (size_t)v;
     json_t *ar = json_object_get(o, "auto_reply");
-    if (ar && !json_is_object(ar)) { snprintf(err, errlen, "auto_reply must be an object {enabled, text, queues, period_s}"); goto out; }
+    if (ar && !json_is_object(ar)) { snprintf(err, errlen, "auto_reply must be an object {enabled, text, period_s}"); goto out; }
     if (get_bool(ar, "enabled", false, &c->confirm, err, errlen, "auto_reply") < 0) goto out;
     if (get_str(ar, "text", "Wij hebben uw e-mail ontvangen en nemen zo snel mogelijk contact met u op.",
                 &c->confirm_text, err, errlen, "auto_reply") < 0) goto out;
     if (get_int(ar, "period_s", 4LL * 86400, 60, 365LL * 86400, &v, err, errlen, "auto_reply") < 0) goto out;
     c->auto_period_s = (int)v;
-    json_t *qs = json_object_get(ar, "queues");
-    if (qs) {
-        if (!json_is_object(qs)) { snprintf(err, errlen, "auto_reply.queues must be an object {queue: text}"); goto out; }
-        const char *k;
-        json_t *t;
-        json_object_foreach(qs, k, t)
-            if (!json_is_string(t)) { snprintf(err, errlen, "auto_reply.queues.%s must be a string", k); goto out; }
-        c->confirm_queues = json_incref(qs);
-    }
     rc = 0;
 out:
     json_decref(o);

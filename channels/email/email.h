@@ -25,7 +25,6 @@ typedef struct ecfg {
     mail_limits lim;
     bool confirm;                  /* auto_reply.enabled: confirmation of receipt */
     char *confirm_text;            /* default text */
-    json_t *confirm_queues;        /* {"queue": "text"} or NULL */
     int auto_period_s;
 } ecfg;
 
