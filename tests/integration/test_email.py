@@ -192,6 +192,42 @@ class Durability(MailCase):
             self.assertEqual(len(ins), 1, "the mail's text is in the thread once: %r" % ins)
         self.assertGreaterEqual(self.status(d)["duplicates"], 3)
 
+    def uidvalidity(self):
+        m = self.mail.imap()
+        try:
+            typ, data = m.status("INBOX", "(UIDVALIDITY)")
+            return data[0].decode().split("UIDVALIDITY")[1].strip(" )")
+        finally:
+            m.logout()
+
+    def test_uidvalidity_change_rescans_without_duplicates(self):
+        import glob
+        import os
+        self.mail.send(mailfix.mail(subject="Aanloop", message_id="<uv0@example.com>"))
+        md = maildir(self.mail)
+        self.mail.messages()
+        blocker = os.path.join(md, ".Verwerkt")
+        with open(blocker, "w") as f:
+            f.write("not a folder")
+        self.mail.send(mailfix.mail(subject="Tweede", message_id="<uv1@example.com>"))
+        d = self.daemon(self.config())
+        wait_until(lambda: len(self.waiting(d)) == 2, 30, what="2 berichten committed, not moved")
+        d.stop()
+        before = self.uidvalidity()
+        # the server forgets its UIDs: a new UIDVALIDITY, the same mails under new UIDs
+        self.mail.stop_dovecot()
+        time.sleep(1.1)                      # Dovecot's UIDVALIDITY is a timestamp
+        for f in glob.glob(os.path.join(md, "dovecot*")):
+            os.unlink(f)
+        self.mail.start_dovecot()
+        self.assertNotEqual(self.uidvalidity(), before)
+        os.unlink(blocker)
+        d.start()
+        wait_until(lambda: self.mail.count("Verwerkt") == 2 and self.mail.count("INBOX") == 0, 30,
+                   what="moved after the UIDVALIDITY change")
+        self.assert_once(d, 2)
+        self.assertGreaterEqual(self.status(d)["duplicates"], 2)
+
     def test_kill9_during_intake(self):
         n = 120
         for i in range(n):
