@@ -264,15 +264,32 @@ static char *kv_str(email *em, const char *key)
     return r;
 }
 
+/* Thread and dedup keys expire (kv_set_ttl, ABI 1.1) so the maps do not grow forever: a
+ * conversation, our Message-IDs and the "seen" marks live a year, long past any redelivery. */
+#define EMAIL_KV_TTL_S (366u * 86400u)
+
+static void kv_put_ttl(email *em, const char *key, const char *val, uint32_t ttl_s)
+{
+    if (ttl_s && ACDM_HOST_HAS(em->host, kv_set_ttl) && em->host->kv_set_ttl)
+        em->host->kv_set_ttl(em->inst, key, val, strlen(val), ttl_s);
+    else
+        em->host->kv_set(em->inst, key, val, strlen(val));
+}
+
 static void kv_put_str(email *em, const char *key, const char *val)
 {
-    em->host->kv_set(em->inst, key, val, strlen(val));
+    kv_put_ttl(em, key, val, EMAIL_KV_TTL_S);
+}
+
+static void kv_put_json_ttl(email *em, const char *key, json_t *j, uint32_t ttl_s)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    if (s) { kv_put_ttl(em, key, s, ttl_s); free(s); }
 }
 
 static void kv_put_json(email *em, const char *key, json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT);
-    if (s) { kv_put_str(em, key, s); free(s); }
+    kv_put_json_ttl(em, key, j, EMAIL_KV_TTL_S);
 }
 
 /* The bericht id in one of our Message-IDs "<bericht-id>.<n>@<domain>", or false. */
@@ -346,7 +363,7 @@ static void originate_done(email *em, json_t *e, bool ok, const char *why);
 
 static void outbox_save(email *em)
 {
-    kv_put_json(em, "outbox", em->outbox);
+    kv_put_json_ttl(em, "outbox", em->outbox, 0);
 }
 
 static json_t *outbox_find(email *em, const char *id, size_t *idx)
@@ -889,7 +906,7 @@ void email_on_progress(acdm_instance *inst, void *priv, void *arg)
     email *em = priv;
     progress *p = arg;
     json_t *j = json_pack("{s:I, s:I}", "uidvalidity", (json_int_t)p->uidvalidity, "watermark", (json_int_t)p->watermark);
-    kv_put_json(em, "progress", j);
+    kv_put_json_ttl(em, "progress", j, 0);
     json_decref(j);
     free(p);
 }
