@@ -8,6 +8,7 @@ import {
   stateLabel, reasonLabel, normReasons, normTopics, pageData, announce, errorText,
 } from './common.js';
 import { createPickPanel } from './pick.js';
+import { createMailPanel } from './email.js';
 
 const s = requireSession(['agent']);
 const cfg = pageData();
@@ -319,6 +320,11 @@ function newCard(brief, { state = 'active', title, focus = false, held = false }
     h('div', { class: 'row' }, c.sendBtn, c.holdBtn, c.completeBtn, c.endBtn, c.extendBtn));
   c.el.append(c.head, c.meta, c.subj, c.endedEl, c.heldEl, c.thread, c.typing, c.wrapbar, form, c.err, c.transfer,
     c.history);
+  if (brief.kind === 'email') {              // email.js: subject, sanitised HTML, original
+    c.mail = createMailPanel(c, s.token);
+    c.thread.before(c.mail.panel);
+    c.input.before(c.mail.composer);
+  }
 
   form.addEventListener('submit', (ev) => { ev.preventDefault(); sendReply(c); });
   c.input.addEventListener('keydown', (ev) => {
@@ -496,6 +502,7 @@ async function loadBericht(c) {
     const extra = c.messages.filter((m) => !have.has(key(m)));
     c.messages = stored.concat(extra).sort((a, z) => a.ts - z.ts);
     c.loaded = true;
+    if (c.mail) c.mail.render(b);
     renderThread(c);
     updateCard(c);
   } catch { /* the thread stays as pushed */ }
@@ -553,7 +560,7 @@ function sendReply(c) {
         : m.state === 'delivery_failed' ? t('agent.msg.delivery_failed') : '');
   addMessage(c, m);
   c.input.value = '';
-  sock.send({ type: 'message', bericht: c.brief.id, text }).then((ack) => {
+  sock.send({ type: 'message', bericht: c.brief.id, text, ...(c.mail ? c.mail.extras() : {}) }).then((ack) => {
     if (ack && ack.message) m.id = ack.message;   // the thread message id delivery states name
     m.state = 'sent';
     refreshMessage(m);
