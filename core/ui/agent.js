@@ -69,8 +69,22 @@ function renderMe() {
   $('btn-logout').hidden = out;
   $('btn-ready').setAttribute('aria-pressed', String(me.state === 'ready'));
   $('handled').textContent = t('agent.handled', { n: me.handled ?? 0 });
+  renderDevice();
   renderQueues();
   if (pickPanel) pickPanel.refresh();
+}
+
+/** Why the agent gets no calls now: their phone is not reachable (a softphone not registered).
+ *  The server's reason in the agent's words when it is the usual one. */
+function renderDevice() {
+  const el = $('my-device');
+  const un = (me && me.unreachable) || {};
+  const kinds = Object.keys(un).filter((k) => k !== 'callback' || !un.voice);
+  el.hidden = !kinds.length;
+  el.textContent = kinds.map((k) => t('agent.unreachable', {
+    kind: t('kind.' + k),
+    reason: un[k] === 'phone not registered' ? t('agent.unreachable.unregistered') : un[k],
+  })).join(' ');
 }
 
 function renderReasons() {
@@ -670,10 +684,18 @@ function onMessage(m) {
       offers.delete(m.bericht);
       if (o) {
         if (m.reason === 'timeout') record('missed', o.brief, o.title);
+        const why = t('cancel.' + m.reason);
         announce($('polite'), t('agent.offer.cancelled', { from: o.brief.from,
-          reason: t('cancel.' + m.reason) }));
+          reason: m.text ? why + ' (' + m.text + ')' : why }));
       }
       renderOffers();
+      break;
+    }
+    case 'originate_result': {
+      const c = work.get(m.bericht);
+      const to = c ? c.brief.from : '';
+      announce($('polite'), m.outcome === 'connected' ? t('agent.originate.connected', { to })
+        : t('agent.originate.failed', { to, reason: m.reason || '' }));
       break;
     }
     case 'assigned': {
