@@ -557,13 +557,25 @@ static void close_conns(acdm_instance *inst)
     }
 }
 
+/* The descriptor's device_endpoint_key when it has offer_device, else NULL. */
+static const char *device_key_of(const acdm_plugin *d)
+{
+    if (!ACDM_PLUGIN_HAS(d, device_endpoint_key) || !d->offer_device || !d->device_endpoint_key ||
+        !*d->device_endpoint_key)
+        return NULL;
+    return d->device_endpoint_key;
+}
+
 void acdm_plg_inst_stop(acdm_instance *inst, int final_state)
 {
     plugin *pl = inst->pl;
     if (!pl) { inst->state = final_state; return; }
     inst->state = IS_STOPPING;
     close_conns(inst);
+    const char *key = device_key_of(pl->d);
     if (pl->d->stop) pl->d->stop(inst, inst->priv);
+    /* the registrations it reported are gone with it (the descriptor's strings live until unload) */
+    if (key && inst->p->env.devices_gone) inst->p->env.devices_gone(inst->p->env.engine, inst, key);
     release_resources(inst);
     if (pl->d->destroy) pl->d->destroy(inst, inst->priv);
     free(inst->priv);
@@ -764,11 +776,7 @@ const char *acdm_plugins_device_key(acdm_plugins *p, const char *instance)
 {
     acdm_instance *inst = acdm_plugins_instance(p, instance);
     if (!inst || inst->state != IS_RUNNING) return NULL;
-    const acdm_plugin *d = inst->pl->d;
-    if (!ACDM_PLUGIN_HAS(d, device_endpoint_key) || !d->offer_device || !d->device_endpoint_key ||
-        !*d->device_endpoint_key)
-        return NULL;
-    return d->device_endpoint_key;
+    return device_key_of(inst->pl->d);
 }
 
 int acdm_plugins_offer_device(acdm_plugins *p, const char *instance, const acdm_device_offer *o)

@@ -48,6 +48,9 @@ typedef struct {
                             const char *kind, int reachable, const char *reason);
     int (*originate_result)(void *engine, acdm_instance *inst, const char *bericht_id,
                             acdm_originate_outcome outcome, const char *reason);
+    /* An instance whose plugin rings agents' devices (device_key: its device_endpoint_key) has
+     * stopped: what it said of registrations is void (may be NULL). */
+    void (*devices_gone)(void *engine, acdm_instance *inst, const char *device_key);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */
