@@ -104,7 +104,13 @@ json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a);
 const char *acdm_engine_subject(acdm_engine *e, const char *id);
 
 /* An agent's reply text: stored in the thread and delivered through the bericht's channel. */
-int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text);
+/* The agent's reply text (may be NULL when payload is given) and payload (a JSON object the
+ * channel reads: subject, cc, attachments by id, quote, template; borrowed; may be NULL),
+ * validated (err names the field), stored in the thread and handed to the channel's deliver.
+ * message_id (may be NULL) gets the thread message's id. */
+#define ACDM_REPLY_PAYLOAD_MAX 16384u
+int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text,
+                              json_t *payload, char *err, size_t errlen, char message_id[40]);
 /* An outbound contact an agent starts (R21: an SMS, a mail, a WhatsApp message, a call from
  * the desk). */
 typedef struct {
@@ -147,7 +153,8 @@ void *acdm_engine_state(acdm_engine *e, const acdm_engine_module *m);
  * (b->agent set). */
 typedef enum {
     ACDM_NOTE_FOLLOWUP,      /* a customer's follow-up joined b: text, ts, payload (may be NULL) */
-    ACDM_NOTE_DELIVERY,      /* the channel's delivery state of an agent's reply: status */
+    ACDM_NOTE_DELIVERY,      /* the channel's delivery state of an agent's reply: status, and
+                              * text = the reply's message id when the channel named it */
     ACDM_NOTE_TYPING,        /* the customer is typing */
     ACDM_NOTE_ORIGINATE,     /* the channel's outcome of an outbound contact: status
                               * "connected" or "failed", text the reason (may be NULL) */

@@ -33,6 +33,8 @@
  * is accepted when its struct_size reaches the end of it. */
 #define DESC_NEEDS (offsetof(acdm_plugin, destroy) + sizeof(((acdm_plugin *)0)->destroy))
 #define INBOUND_NEEDS (offsetof(acdm_inbound, payload_json) + sizeof(const char *))
+#define ATTACH_IN_NEEDS (offsetof(acdm_attachment_in, path) + sizeof(const char *))
+#define ATTACH_META_NEEDS (offsetof(acdm_attachment_meta, size) + sizeof(uint64_t))
 #define HTTP_OUT_NEEDS (offsetof(acdm_http_out, timeout_ms) + sizeof(long))
 
 /* The host table only grows at its end (plugins test ACDM_HOST_HAS against struct_size), and
@@ -40,8 +42,7 @@
 _Static_assert(sizeof(acdm_host) == offsetof(acdm_host, originate_result) +
                sizeof(((acdm_host *)0)->originate_result),
                "originate_result is the host table's last field");
-/* How far the host table handed to plugins goes: all of it (every ABI 1.1 function is filled;
- * see host.c for the I/O ones still interim). */
+/* How far the host table handed to plugins goes: all of it (every ABI 1.1 function is filled). */
 #define HOST_TABLE_SIZE sizeof(acdm_host)
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
                sizeof(size_t), "defer/token come after the 1.0 response fields");
@@ -147,7 +148,11 @@ typedef struct kv_entry {
     struct kv_entry *next;
     char *ns, *key, *val;
     size_t len;
+    int64_t expires_ms;          /* 0: never */
 } kv_entry;
+
+#define KV_EXPIRE_EVERY_MS 60000 /* how often expired kv entries are removed */
+#define KV_EXPIRE_SLICE 500      /* at most this many per writer group; a full slice goes on */
 
 typedef struct pending_file {
     struct pending_file *next;
@@ -188,6 +193,8 @@ struct acdm_plugins {
     acdm_instance *insts;
     refusal *refused;
     kv_entry *kv;
+    uv_timer_t *kv_timer;        /* removes expired kv entries */
+    acdm_plugins **kv_expiring;  /* a slice queued in the store: its callback's token */
     wsroute *wsroutes;
     pending_submit *orphans;
     /* post() */
@@ -223,6 +230,7 @@ static inline bool streq(const char *a, const char *b)
 /* ------------------------------------------------------------------ between the files */
 
 /* host.c */
+void acdm_plg_kv_expire(acdm_plugins *p);   /* one round of removing expired kv entries */
 void acdm_plg_close_owned(acdm_plugins *p, uv_handle_t *h);
 plugin *acdm_plg_find_plugin(acdm_plugins *p, const char *name);
 plugin *acdm_plg_find_plugin_file(acdm_plugins *p, const char *file);
