@@ -47,7 +47,9 @@ def doc_routes(doc):
     for path, item in (doc.get("paths") or {}).items():
         for key in item:
             if key in METHODS:
-                routes.add((key.upper(), path))
+                # x-acdm-route: the pattern the code registers when it is not the path itself
+                # (a prefix route, e.g. an address that may contain '/')
+                routes.add((key.upper(), item[key].get("x-acdm-route", path)))
     return routes
 
 
