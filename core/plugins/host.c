@@ -955,6 +955,26 @@ int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_ori
     return rc < 0 ? rc : 0;
 }
 
+json_t *acdm_plugins_outbound_json(acdm_plugins *p)
+{
+    json_t *arr = json_array();
+    for (acdm_instance *i = p ? p->insts : NULL; i; i = i->next) {
+        if (!acdm_plugins_can_originate(p, i->name)) continue;
+        json_t *kinds = json_array();
+        const char *k = i->pl->d->kinds ? i->pl->d->kinds : "";
+        while (*k) {
+            size_t n = strcspn(k, ",");
+            char name[32];
+            snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), k);
+            if (acdm_kind_parse(name) >= 0 && strcmp(name, ACDM_KIND_NAME_CALLBACK))
+                json_array_append_new(kinds, json_string(name));
+            k += n + (k[n] == ',');
+        }
+        json_array_append_new(arr, json_pack("{s:s, s:o}", "channel", i->name, "kinds", kinds));
+    }
+    return arr;
+}
+
 void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id)
 {
     acdm_instance *inst = acdm_plugins_instance(p, instance);

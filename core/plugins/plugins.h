@@ -134,6 +134,11 @@ bool acdm_plugins_can_originate(acdm_plugins *p, const char *instance);
 int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_originate *o,
                            char *err, size_t errlen);
 
+/* [{channel, kinds:[..]}] of the running instances whose plugin has originate: what an agent
+ * may start an outbound contact with (kinds from the descriptor, without "callback"). New
+ * reference. */
+json_t *acdm_plugins_outbound_json(acdm_plugins *p);
+
 /* Passes a life event to the running instance's on_event (if any). ev is borrowed. */
 void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_info *ev);
 

@@ -3,7 +3,7 @@
 // agent whose phone must register reads why no calls come; once the channel reports the
 // registration the note goes and a call is offered (the offer also rings the phone); the phone
 // being busy withdraws the offer with the channel's reason; an outbound contact that fails is
-// announced with its reason. axe clean.
+// announced with its reason; the agent starts it from the desk's "Nieuw contact" panel. axe clean.
 // Run: cd tests/ui && CHROMIUM_PATH=/usr/bin/chromium node --test device.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -73,13 +73,29 @@ test('agent desk: phone not registered, then a call rung on the phone, busy, a f
   await page.locator('#polite', { hasText: 'uw telefoon was in gesprek (486 Busy Here)' }).waitFor();
 
   // an outbound SMS the channel cannot deliver: the agent reads why
-  const r = await d.request('POST', '/api/v1/berichten/outbound',
-    { agent: 'agent1', channel: 'tel1', kind: 'sms', to: '+31687654321', text: 'Uw paspoort ligt klaar' });
-  assert.equal(r.status, 201, r.text);
-  const out = r.json.id;
+  // from the "Nieuw contact" panel: the channel's kinds (a call has no text and says "Bellen")
+  const panel = page.locator('#out-panel');
+  await panel.waitFor();
+  const channel = page.getByLabel('Kanaal');
+  assert.deepEqual(await channel.locator('option').allTextContents(), ['Telefoon (tel1)', 'SMS (tel1)']);
+  assert.equal(await page.locator('#out-submit').textContent(), 'Bellen');
+  assert.equal(await page.locator('#out-text-row').isHidden(), true);
+  await channel.selectOption('tel1|sms');
+  assert.equal(await page.locator('#out-submit').textContent(), 'Versturen');
+  await page.getByRole('button', { name: 'Versturen' }).click();
+  await page.locator('#out-error', { hasText: 'Vul in aan wie' }).waitFor();     // no address yet
+  await page.getByLabel('Aan (nummer of adres)').fill('+31687654321');
+  await page.getByLabel('Bericht').fill('Uw paspoort ligt klaar');
+  await page.getByRole('button', { name: 'Versturen' }).click();
+  const orig = await until(async () => (await d.request('GET', '/channels/tel1/log', undefined, { token: null }))
+    .json.originates.find((o) => o.to === '+31687654321'), 'the originate');
+  assert.equal(orig.kind, 'sms');
+  assert.equal(orig.text, 'Uw paspoort ligt klaar');
+  assert.equal(orig.agent, 'agent1');
+  const out = orig.bericht;
   await page.locator(`.card[data-bericht="${out}"]`).waitFor();
-  await until(async () => (await d.request('GET', '/channels/tel1/log', undefined, { token: null }))
-    .json.originates.some((o) => o.bericht === out), 'the originate');
+  assert.equal(await page.getByLabel('Aan (nummer of adres)').inputValue(), '');
+  assert.deepEqual(await seriousAxe(page), []);
   const failed = await phone('orig_result', { bericht: out, outcome: 'failed', reason: 'nummer onbereikbaar' });
   assert.equal(failed.json.rc, 0, failed.text);
   await page.locator('#polite', { hasText: 'Contact met +31687654321 mislukt: nummer onbereikbaar' }).waitFor();
