@@ -259,6 +259,12 @@ class DeviceOffers(AcdmTestCase):
 
     def test_originate_from_the_desk(self):
         d = self.start()
+        # the hello says which channels can start contacts, and their kinds
+        ws = d.ws(d.token("agent", "agent1"))
+        self.sockets.append(ws)
+        hello = ws.expect("hello", 10)
+        self.assertEqual(sorted((o["channel"], tuple(o["kinds"])) for o in hello["outbound"]),
+                         [("tel1", ("voice", "sms")), ("tel2", ("voice", "sms"))], hello)
         ws2 = self.agent_ws(d, "agent2")
         ack = ws2.request({"type": "originate", "kind": "sms", "channel": "tel1", "to": "+31687654321",
                            "text": "Uw paspoort ligt klaar"})
