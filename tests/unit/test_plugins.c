@@ -115,6 +115,12 @@ static int mock_originate_result(void *e, acdm_instance *inst, const char *id, a
     return 0;
 }
 
+static void mock_devices_gone(void *e, acdm_instance *inst, const char *key)
+{
+    (void)e;
+    rec_add(inst, "devices_gone", key);
+}
+
 /* the engine keeps its promise: every owed submit callback is called (after "commit") */
 static void mock_commit_all(void)
 {
@@ -168,7 +174,7 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
                            .engine = &eng, .submit = mock_submit, .end = mock_end,
                            .delivery_report = mock_delivery_report, .update = mock_update,
                            .device_result = mock_device_result, .device_reachable = mock_device_reachable,
-                           .originate_result = mock_originate_result};
+                           .originate_result = mock_originate_result, .devices_gone = mock_devices_gone};
     acdm_plugins *p = NULL;
     ck_assert_int_eq(acdm_plugins_create(&env, dir, &p), 0);
     return p;
@@ -330,7 +336,11 @@ START_TEST(routing_calls_reach_the_engine_and_offers_reach_the_plugin)
     ck_assert_str_eq(post_to("/channels/tel1/orig_result", "bericht=b-2&outcome=failed&reason=busy", NULL),
                      "{\"rc\":0,\"err\":\"\"}");
     ck_assert_str_eq(find_rec("tel1", "originate_result")->text, "b-2 1 busy");
+    ck_assert_ptr_null(find_rec(NULL, "devices_gone"));
     configure(P, cfg_make(END));
+    /* its stop voids what it said of registrations; the other plugin rings nothing */
+    ck_assert_str_eq(find_rec("tel1", "devices_gone")->text, "phone");
+    ck_assert_int_eq(count_rec("devices_gone"), 1);
     /* a stopped instance gets nothing */
     ck_assert_int_eq(acdm_plugins_offer_device(P, "tel1", &o), ACDM_ENOENT);
     host_free(P);
