@@ -5,8 +5,8 @@ set -eu
 want="build-essential pkg-config libwebsockets-dev libjansson-dev libcurl4-openssl-dev \
 libsqlite3-dev libuv1-dev libssl-dev libxlsxwriter-dev libhpdf-dev sqlite3 curl python3"
 case "${1:-run}" in
-  test) want="$want check cppcheck python3-yaml chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
-  bench) want="$want check cppcheck python3-yaml wrk bc chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
+  test) want="$want check cppcheck python3-yaml prometheus chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
+  bench) want="$want check cppcheck python3-yaml prometheus wrk bc chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
 esac
 # Each channel plugin lists what it needs in channels/<name>/deps: a line "run: pkg..." (to build
 # and run it) and "test: pkg..." (the real peers its tests start); bench takes both.

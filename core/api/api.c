@@ -589,6 +589,7 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
     int retry = 0;   /* a refused upgrade answers 403, also when the peer is rate-limited */
     if (!tok || acdm_engine_auth_peer(e, tok, req_peer, req, &who, &retry)) return -1;
     if (role_is(&who, "agent") && !acdm_model_agent(acdm_engine_model(e), who.name)) return -1;
+    if (role_is(&who, "metrics")) return -1;   /* scrapes GET /metrics, nothing else */
     acdm_session *s = calloc(1, sizeof *s);
     if (!s) return -1;
     s->ws = ws;

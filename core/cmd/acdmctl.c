@@ -41,7 +41,7 @@ static void usage(FILE *f)
             "                               or stdout; with or without a running acdmd\n"
             "  token create --role ROLE --name NAME\n"
             "                               print a new API token (roles: admin, supervisor, agent,\n"
-            "                               channel:<instance>; for agent, NAME is the agent id)\n"
+            "                               metrics, channel:<instance>; for agent, NAME is the agent id)\n"
             "The admin token is read from $ACDM_TOKEN or DATA_DIR/admin.token (written by acdmd).\n");
 }
 
@@ -292,8 +292,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "acdmctl: usage: token create --role ROLE --name NAME\n");
             ret = 2;
         } else if (strcmp(role, "admin") && strcmp(role, "supervisor") && strcmp(role, "agent") &&
-                   strncmp(role, "channel:", 8)) {
-            fprintf(stderr, "acdmctl: --role: unknown role \"%s\" (admin, supervisor, agent, channel:<instance>)\n", role);
+                   strcmp(role, "metrics") && strncmp(role, "channel:", 8)) {
+            fprintf(stderr, "acdmctl: --role: unknown role \"%s\" (admin, supervisor, agent, metrics, channel:<instance>)\n", role);
             ret = 2;
         } else if (!strcmp(role, "agent") && !acdm_config_agent(cfg, name)) {
             fprintf(stderr, "acdmctl: --name: no agent \"%s\" in %s\n", name, config);

@@ -979,6 +979,19 @@ static int env_delivery_report(void *engine, acdm_instance *inst, const char *be
     const char *iname = acdm_instance_name_of(inst);
     json_t *pl = payload_json ? json_loads(payload_json, 0, NULL) : NULL;
     const char *status = json_string_value(json_object_get(pl, "delivery"));
+    if (status && !strcmp(status, "failed") && iname) {
+        uint64_t *n = acdm_hmap_get(&e->dfail, iname);
+        if (!n) {
+            size_t l = strlen(iname);
+            char *blob = calloc(1, sizeof *n + l + 1);
+            if (blob) {
+                memcpy(blob + sizeof *n, iname, l + 1);
+                if (acdm_hmap_put(&e->dfail, blob + sizeof *n, blob)) free(blob);
+                else n = (uint64_t *)(void *)blob;
+            }
+        }
+        if (n) (*n)++;
+    }
     acdm_event_row ev = {.ts_ms = acdm_now_ms(), .type = "delivery", .bericht = bericht_id,
                          .queue = b ? b->queue->name : NULL, .agent = b && b->agent ? b->agent->id : NULL,
                          .channel = iname, .detail_json = payload_json};
@@ -990,6 +1003,12 @@ static int env_delivery_report(void *engine, acdm_instance *inst, const char *be
     }
     json_decref(pl);
     return 0;
+}
+
+uint64_t acdm_engine_deliveries_failed(acdm_engine *e, const char *instance)
+{
+    const uint64_t *n = e && instance ? acdm_hmap_get(&e->dfail, instance) : NULL;
+    return n ? *n : 0;
 }
 
 static int env_typing(void *engine, acdm_instance *inst, const char *bericht_id)
@@ -1625,6 +1644,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_hmap_init(&e->token_cache);
     acdm_hmap_init(&e->subjects);
     acdm_hmap_init(&e->qwait);
+    acdm_hmap_init(&e->dfail);
     acdm_hmap_init(&e->att_refs);
     uv_loop_init(&e->loop);
     uv_timer_init(&e->loop, &e->defer_timer);
@@ -1823,6 +1843,8 @@ void acdm_engine_destroy(acdm_engine *e)
     acdm_hmap_free(&e->subjects);
     for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) qstat_free(v);
     acdm_hmap_free(&e->qwait);
+    for (uint32_t pos = 0; acdm_hmap_next(&e->dfail, &pos, &k, &v);) free(v);
+    acdm_hmap_free(&e->dfail);
     {
         const char *k;
         void *v;

@@ -140,6 +140,9 @@ typedef struct {
 int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],
                           char *err, size_t errlen);
 
+/* Delivery reports of a channel instance that said "failed" since start (GET /metrics). */
+uint64_t acdm_engine_deliveries_failed(acdm_engine *e, const char *instance);
+
 /* Topics registered by an agent for a bericht (event log). */
 void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *topics);
 

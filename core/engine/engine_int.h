@@ -28,6 +28,7 @@ struct acdm_engine {
     acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
     char *salvage;           /* started with --salvage over read errors: what was not restored */
     acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
+    acdm_hmap dfail;         /* channel instance -> uint64_t* delivery reports "failed" since start */
     acdm_hmap att_refs;      /* "channel\x1fattachment id" granted by replies since start (the
                               * store's attachment_refs holds them durably) */
     /* plugin calls a model event asks for (offer_device, a callback's originate), run from

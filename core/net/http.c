@@ -163,6 +163,9 @@ struct acdm_http {
     int n_fd_addr;
     struct conn_count { char addr[48]; int n; } *cc;
     int n_cc, cap_cc;
+    /* responses by route class and status (GET /metrics); [class][status - 100] */
+    uint64_t responses[ACDM_HTTP_CLASS_COUNT][500];
+    uint64_t ws_opened;         /* websockets accepted since start */
 };
 
 static const char *const method_names[] = {
@@ -751,6 +754,42 @@ size_t acdm_req_headers(acdm_req *r, const acdm_hdr **out)
 
 static int status_ok(int s) { return s >= 100 && s <= 599; }
 
+static const char *const class_names[ACDM_HTTP_CLASS_COUNT] = {"api", "channels", "metrics", "ui"};
+
+const char *acdm_http_class_name(int cls)
+{
+    return cls >= 0 && cls < ACDM_HTTP_CLASS_COUNT ? class_names[cls] : "";
+}
+
+static int path_class(const char *path)
+{
+    if (!path) return ACDM_HTTP_CLASS_UI;
+    if (!strncmp(path, "/api/", 5)) return ACDM_HTTP_CLASS_API;
+    if (!strncmp(path, "/channels/", 10)) return ACDM_HTTP_CLASS_CHANNELS;
+    if (!strcmp(path, "/metrics")) return ACDM_HTTP_CLASS_METRICS;
+    return ACDM_HTTP_CLASS_UI;
+}
+
+static void count_response(acdm_http *h, const char *path, int status)
+{
+    if (h && status_ok(status)) h->responses[path_class(path)][status - 100]++;
+}
+
+uint64_t acdm_http_responses(const acdm_http *h, int cls, int status)
+{
+    if (!h || cls < 0 || cls >= ACDM_HTTP_CLASS_COUNT || !status_ok(status)) return 0;
+    return h->responses[cls][status - 100];
+}
+
+size_t acdm_http_ws_open(const acdm_http *h, uint64_t *opened)
+{
+    size_t n = 0;
+    if (opened) *opened = h ? h->ws_opened : 0;
+    for (const acdm_ws *ws = h ? h->ws_list : NULL; ws; ws = ws->next)
+        if (!ws->detached) n++;
+    return n;
+}
+
 /* Builds the response (headers + body) into r->out. Needs a live wsi. */
 static int build_response(acdm_req *r, int status, const char *ctype, const char *body,
                           size_t len, int conn_close)
@@ -761,6 +800,7 @@ static int build_response(acdm_req *r, int status, const char *ctype, const char
     unsigned char *start = r->out + LWS_PRE, *p = start, *end = start + HDR_SPACE + extra;
     if (lws_add_http_common_headers(r->wsi, (unsigned)status, ctype, (lws_filepos_t)len, &p, end))
         return -1;
+    count_response(r->srv, r->path, status);
     if (!r->has_cc &&
         lws_add_http_header_by_token(r->wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end))
@@ -892,6 +932,7 @@ static int serve_reply_file(acdm_req *r)
         int n = snprintf(hdrs + hl, sizeof hdrs - hl, "cache-control: no-store\r\n");
         if (n > 0 && (size_t)n < sizeof hdrs - hl) hl += (size_t)n;
     }
+    count_response(r->srv, r->path, 200);
     req_free(r);
     int s = lws_serve_http_file(wsi, path, type, hdrs, (int)hl);
     if (s < 0) return -1;
@@ -1017,6 +1058,7 @@ static int serve_static(acdm_http *h, acdm_req *r, int *rc)
                       h->ui_connect ? " " : "", h->ui_connect ? h->ui_connect : "");
     if (hl < 0 || (size_t)hl >= sizeof hdrs) hl = snprintf(hdrs, sizeof hdrs, "cache-control: no-cache\r\n");
     struct lws *wsi = r->wsi;
+    count_response(h, r->path, 200);
     req_free(r);
     int s = lws_serve_http_file(wsi, real, mt, hdrs, hl);
     if (s < 0) *rc = -1;
@@ -1521,6 +1563,7 @@ static int ws_confirm(acdm_http *h, struct lws *wsi, const char *proto)
         return reply_now(r, 403, "Forbidden", d, 1) < 0 ? -1 : 1;
     }
     req_free(r);
+    h->ws_opened++;
     /* lws has no user space for the wsi yet: ours lives in ws, lws won't free it */
     ws->pss.ws = ws;
     lws_set_wsi_user(wsi, &ws->pss);

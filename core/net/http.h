@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 #include <jansson.h>
 
@@ -130,6 +131,15 @@ void acdm_http_problem(acdm_req *r, int status, const char *title, const char *f
     __attribute__((format(printf, 4, 5)));
 /* Adds a response header (copied), before the reply, e.g. Location. */
 void acdm_http_add_header(acdm_req *r, const char *name, const char *value);
+
+/* Responses sent since start, by route class (the path's: /api/… "api", /channels/… "channels",
+ * /metrics "metrics", anything else "ui") and status (100-599), for GET /metrics. */
+enum { ACDM_HTTP_CLASS_API, ACDM_HTTP_CLASS_CHANNELS, ACDM_HTTP_CLASS_METRICS, ACDM_HTTP_CLASS_UI,
+       ACDM_HTTP_CLASS_COUNT };
+const char *acdm_http_class_name(int cls);
+uint64_t acdm_http_responses(const acdm_http *h, int cls, int status);
+/* Websockets open now (returned) and accepted since start (*opened, may be NULL). */
+size_t acdm_http_ws_open(const acdm_http *h, uint64_t *opened);
 
 /* ---------------------------------------------------------------- websockets */
 

@@ -185,6 +185,9 @@ int acdm_store_customer_topics(acdm_store *st, const char *address, int64_t sinc
 /* The database file (e.g. for a read-only connection of its own on a worker thread). */
 const char *acdm_store_db_path(const acdm_store *st);
 
+#define ACDM_STORE_COMMIT_NBUCKETS 12
+#define ACDM_STORE_COMMIT_BUCKETS_US {250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, \
+                                      250000, 500000, 1000000}
 /* The writer's figures since the store was opened (GET /api/v1/health): whether the disk keeps
  * up shows in the commit times and in writes still queued. */
 typedef struct {
@@ -197,6 +200,9 @@ typedef struct {
     int64_t failing_since_ms;      /* when the current run of failures began */
     int64_t recovered_ms;          /* when commits last succeeded again after failures (0: never) */
     char last_error[200];          /* the last failure, e.g. "commit failed: database or disk is full" */
+    /* commit times: commit_hist[i] counts groups that took <= ACDM_STORE_COMMIT_BUCKETS_US[i]
+     * (and more than the bucket before); the last slot those over the last bound */
+    uint64_t commit_hist[ACDM_STORE_COMMIT_NBUCKETS + 1];
 } acdm_store_figures;
 void acdm_store_figures_get(acdm_store *st, acdm_store_figures *f);
 /* Calls cb for every event with since_ms <= ts_ms < until_ms (of type, or any if NULL), oldest

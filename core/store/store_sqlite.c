@@ -701,6 +701,10 @@ static void *writer_main(void *arg)
         st->fig.writes += n;
         st->fig.commit_us_sum += took;
         if (took > st->fig.commit_us_max) st->fig.commit_us_max = took;
+        static const int64_t bounds[ACDM_STORE_COMMIT_NBUCKETS] = ACDM_STORE_COMMIT_BUCKETS_US;
+        int bi = 0;
+        while (bi < ACDM_STORE_COMMIT_NBUCKETS && took > bounds[bi]) bi++;
+        st->fig.commit_hist[bi]++;
         for (struct op *op = head, *next; op; op = next) {
             next = op->next;
             op->next = NULL;

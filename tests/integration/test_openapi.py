@@ -25,9 +25,9 @@ def load_doc():
 
 
 def code_routes():
-    """(METHOD, /path/{param}) pairs registered in core/api/api.c and core/api/api_*.c."""
+    """(METHOD, /path/{param}) pairs registered in core/api/*.c (api.c, api_*.c, metrics.c...)."""
     src = ""
-    for path in [API_C] + sorted(glob.glob(os.path.join(ROOT, "core", "api", "api_*.c"))):
+    for path in sorted(glob.glob(os.path.join(ROOT, "core", "api", "*.c"))):
         with open(path, encoding="utf-8") as f:
             src += f.read() + "\n"
     # ignore commented-out calls; a string literal ("/api/v1/customers/*") is not a comment
