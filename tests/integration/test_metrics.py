@@ -4,7 +4,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 import unittest
 
@@ -146,6 +145,23 @@ class Metrics(AcdmTestCase):
         self.assertEqual(val(s4, "acdm_queue_offered_total", queue="algemeen"), 2)
         self.assertEqual(val(s4, "acdm_queue_quick_drops_total", queue="algemeen"), 0)
         self.assertEqual(val(s4, "acdm_queue_service_level_ratio", queue="algemeen"), 0.5)
+
+    def test_grafana_dashboard_uses_exposed_series(self):
+        """docs/grafana-acdm.json: valid JSON whose every query names series /metrics serves."""
+        import json
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "grafana-acdm.json")) as f:
+            dash = json.load(f)
+        text, _ = self.scrape()
+        families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+        used = set()
+        for p in dash["panels"]:
+            self.assertTrue(p["targets"], p["title"])
+            for t in p["targets"]:
+                used |= set(re.findall(r"\b((?:acdm|process)_[a-z_]+)", t["expr"]))
+        self.assertTrue(used)
+        for name in sorted(used):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            self.assertTrue(name in families or base in families, "dashboard uses %s, not served" % name)
 
     def test_unhealthy_channel_shows(self):
         d = self.d
