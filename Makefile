@@ -1,7 +1,7 @@
 # Makefile -- `make run` builds and starts acdmd; `make test` builds and runs every test;
 # `make bench` runs the benchmarks. Missing Debian packages are installed by scripts/deps.sh.
 
-PKGS      := libwebsockets jansson libcurl sqlite3 libuv libcrypto xlsxwriter
+PKGS      := libwebsockets jansson libcurl sqlite3 libuv libssl libcrypto xlsxwriter
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN      := -Wall -Wextra -Werror

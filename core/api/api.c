@@ -373,6 +373,11 @@ static void post_reload(void *user, acdm_req *r)
     int rc = acdm_engine_reload(e, err, sizeof err);
     if (rc) { acdm_http_problem(r, 422, "Config rejected", "%s", err); return; }
     acdm_engine_audit(e, &who, "reload", NULL, NULL);
+    if (acdm_engine_tls_reload(e, err, sizeof err)) {
+        acdm_http_problem(r, 422, "Certificate rejected",
+                          "the config is reloaded, but %s; the listener keeps serving its current certificate", err);
+        return;
+    }
     json_t *warn = acdm_engine_plugins(e)
         ? acdm_plugins_warnings(acdm_engine_plugins(e), acdm_model_config(acdm_engine_model(e)))
         : json_array();

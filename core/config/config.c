@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -778,7 +779,74 @@ static void parse_dates(ctx *c, json_t *v, char (**out)[11], size_t *n_out)
     *n_out = k;
 }
 
-static void parse_listen(ctx *c, json_t *v, char **host, int *port)
+static void parse_listen_tls(ctx *c, json_t *v, acdm_listen_def *ld)
+{
+    if (!json_is_object(v)) { err(c, "expected {\"cert_file\": ..., \"key_file\": ...}, got %s", jtype(v)); return; }
+    const char *key;
+    json_t *e;
+    json_object_foreach(v, key, e) {
+        size_t l = path_key(c, key);
+        char **dst = !strcmp(key, "cert_file") ? &ld->cert_file : !strcmp(key, "key_file") ? &ld->key_file : NULL;
+        if (!dst) {
+            static const char *const keys[] = {"cert_file", "key_file"};
+            const char *hint = nearest(key, keys, 2);
+            if (hint) err(c, "unknown key \"%.80s\" (did you mean \"%s\"?)", key, hint);
+            else err(c, "unknown key \"%.80s\" (expected: cert_file, key_file)", key);
+        } else if (want(c, e, JSON_STRING, "a file path")) {
+            const char *f = json_string_value(e);
+            if (!*f) err(c, "must not be empty");
+            else if (access(f, R_OK)) err(c, "cannot read \"%.200s\": %s", f, strerror(errno));
+            else { free(*dst); *dst = xstrdup(c, f); }
+        }
+        path_pop(c, l);
+    }
+    if (!json_object_get(v, "cert_file")) err(c, "missing required key \"cert_file\" (the PEM certificate chain)");
+    if (!json_object_get(v, "key_file")) err(c, "missing required key \"key_file\" (the PEM private key)");
+}
+
+static void parse_listen_one(ctx *c, json_t *v, char **host, int *port, acdm_listen_def *ld);
+
+/* "listen": one listener (a string, {"host","port"}, {"address","tls"}) or a list of them. */
+static void parse_listens(ctx *c, json_t *v, acdm_config *cfg)
+{
+    size_t n = json_is_array(v) ? json_array_size(v) : 1;
+    if (json_is_array(v) && !n) { err(c, "is empty (give at least one listener)"); return; }
+    acdm_listen_def *ls = calloc(n, sizeof *ls);
+    if (!ls) { err(c, "out of memory"); return; }
+    for (size_t i = 0; i < n; i++) {
+        size_t l = json_is_array(v) ? path_idx(c, i) : 0;
+        json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+        ls[i].port = -1;
+        parse_listen_one(c, e, &ls[i].host, &ls[i].port, &ls[i]);
+        if (json_is_array(v)) path_pop(c, l);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (ls[i].host && ls[j].host && ls[i].port == ls[j].port && ls[i].port > 0 && !strcmp(ls[i].host, ls[j].host))
+                err(c, "listeners %zu and %zu both use %s port %d", j, i, ls[i].host, ls[i].port);
+    if (ls[0].host) {
+        free(cfg->listen_host);
+        cfg->listen_host = xstrdup(c, ls[0].host);
+        cfg->listen_port = ls[0].port;
+    }
+    acdm_config_free_listens(cfg);
+    cfg->listens = ls;
+    cfg->n_listens = n;
+}
+
+void acdm_config_free_listens(acdm_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listens; i++) {
+        free(cfg->listens[i].host);
+        free(cfg->listens[i].cert_file);
+        free(cfg->listens[i].key_file);
+    }
+    free(cfg->listens);
+    cfg->listens = NULL;
+    cfg->n_listens = 0;
+}
+
+static void parse_listen_one(ctx *c, json_t *v, char **host, int *port, acdm_listen_def *ld)
 {
     const char *h = NULL;
     json_int_t p = -1;
@@ -821,19 +889,29 @@ static void parse_listen(ctx *c, json_t *v, char **host, int *port)
             } else if (!strcmp(key, "port")) {
                 if (want(c, e, JSON_INTEGER, "a port number")) p = json_integer_value(e);
                 else p = -2;
+            } else if (!strcmp(key, "address") && ld) {
+                if (json_object_get(v, "host") || json_object_get(v, "port"))
+                    err(c, "give \"address\" or \"host\" and \"port\", not both");
+                else if (want(c, e, JSON_STRING, "\"host:port\" or \"[ipv6]:port\""))
+                    parse_listen_one(c, e, host, port, NULL);
+                p = -2;
+            } else if (!strcmp(key, "tls") && ld) {
+                parse_listen_tls(c, e, ld);
             } else {
-                static const char *const keys[] = {"host", "port"};
-                const char *hint = nearest(key, keys, 2);
+                static const char *const keys[] = {"host", "port", "address", "tls"};
+                const char *hint = nearest(key, keys, ld ? 4 : 2);
                 if (hint) err(c, "unknown key \"%.80s\" (did you mean \"%s\"?)", key, hint);
-                else err(c, "unknown key \"%.80s\" (expected: host, port)", key);
+                else err(c, "unknown key \"%.80s\" (expected: %s)", key, ld ? "address, tls, host, port" : "host, port");
             }
             path_pop(c, l);
         }
         if (!json_object_get(v, "host")) h = "127.0.0.1";
-        if (p == -1) { err(c, "missing required key \"port\""); return; }
+        if (p == -2 && json_object_get(v, "address")) return;
+        if (p == -1) { err(c, "missing required key \"port\"%s", ld ? " (or \"address\")" : ""); return; }
         if (p == -2) return;
     } else {
-        err(c, "expected \"host:port\" or {\"host\": ..., \"port\": ...}, got %s", jtype(v));
+        err(c, "expected \"host:port\"%s or {\"host\": ..., \"port\": ...}, got %s",
+            ld ? ", {\"address\": \"host:port\", \"tls\": {...}}" : "", jtype(v));
         return;
     }
     if (!h) return;
@@ -935,7 +1013,7 @@ static void parse_value(ctx *c, const setting *s, json_t *v, void *base)
         break;
     }
     case S_LISTEN:
-        parse_listen(c, v, FLD(base, s->off, char *), FLD(base, s->off_n, int));
+        parse_listens(c, v, base);
         break;
     case S_SKILLS:
         parse_skills(c, v, FLD(base, s->off, acdm_skill *), FLD(base, s->off_n, size_t));
@@ -1232,6 +1310,7 @@ static void free_object(const table *t, void *base)
 void acdm_config_free(acdm_config *cfg)
 {
     if (!cfg) return;
+    acdm_config_free_listens(cfg);
     free_object(&top_table, cfg);
     free(cfg->path);
     json_decref(cfg->root);

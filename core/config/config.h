@@ -114,10 +114,19 @@ typedef struct {
     acdm_report_mail_def mail;   /* mail.enabled false = no mail */
 } acdm_reports_def;
 
+/* One listener of "listen" (a list, or one): its address, and TLS when cert_file is set. */
+typedef struct {
+    char *host;
+    int port;
+    char *cert_file, *key_file;   /* PEM chain and key; both NULL: plain HTTP */
+} acdm_listen_def;
+
 typedef struct {
     char *path;             /* main file */
-    char *listen_host;      /* default 127.0.0.1 */
+    char *listen_host;      /* default 127.0.0.1; the first listener */
     int listen_port;        /* default 8080 */
+    acdm_listen_def *listens;   /* every listener as configured ([0] = listen_host/port), or */
+    size_t n_listens;           /* 0 when "listen" is absent (listen_host/port, plain) */
     char *data_dir;         /* default "var" (relative to the working directory) */
     char *plugin_dir;       /* default "plugins" */
     char *ui_dir;           /* default "core/ui" */
@@ -154,6 +163,8 @@ int acdm_config_load(const char *path, acdm_config **out, char *err, size_t errl
 int acdm_config_parse(const char *name, const char *text, acdm_config **out, char *err, size_t errlen);
 
 void acdm_config_free(acdm_config *cfg);
+/* Frees cfg->listens (n_listens 0 after). */
+void acdm_config_free_listens(acdm_config *cfg);
 
 const acdm_queue_def *acdm_config_queue(const acdm_config *cfg, const char *name);
 const acdm_schedule_def *acdm_config_schedule(const acdm_config *cfg, const char *name);

@@ -1459,6 +1459,12 @@ int acdm_engine_reload(acdm_engine *e, char *err, size_t errlen)
     return rc;
 }
 
+int acdm_engine_tls_reload(acdm_engine *e, char *err, size_t errlen)
+{
+    int renewed = 0;
+    return acdm_http_tls_reload(e->http, &renewed, err, errlen);
+}
+
 int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed, char *err, size_t errlen)
 {
     if (!acdm_model_queue(e->model, queue)) {
@@ -1488,6 +1494,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP) {
         char err[8192];
         if (!acdm_engine_reload(e, err, sizeof err)) acdm_engine_audit(e, NULL, "reload", "SIGHUP", NULL);
+        acdm_engine_tls_reload(e, err, sizeof err);   /* a renewed certificate (certbot's deploy hook) */
         return;
     }
     acdm_log(ACDM_LOG_NOTICE, WHO, "signal %d: shutting down", signum);
@@ -1740,8 +1747,25 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
 
     if (admin_token_file(e, data_dir)) { snprintf(err, errlen, "cannot write %s/admin.token", data_dir); rc = ACDM_EIO; goto fail; }
 
-    rc = acdm_http_create(&e->loop, host, port, ui, &e->http, err, errlen);
-    if (rc) goto fail;
+    {
+        /* the first listener is listen_host/port (--listen overrides its address, keeps its
+         * TLS); the others as configured */
+        const acdm_config *lc = acdm_model_config(e->model);
+        acdm_http_listener ls[ACDM_HTTP_MAX_LISTENERS];
+        size_t nl = lc->n_listens ? lc->n_listens : 1;
+        if (nl > ACDM_HTTP_MAX_LISTENERS) {
+            snprintf(err, errlen, "listen: at most %d listeners", ACDM_HTTP_MAX_LISTENERS);
+            rc = ACDM_EINVAL;
+            goto fail;
+        }
+        for (size_t i = 0; i < nl; i++) {
+            const acdm_listen_def *d = lc->n_listens ? &lc->listens[i] : NULL;
+            ls[i] = (acdm_http_listener){.host = i ? d->host : host, .port = i ? d->port : port,
+                                         .cert_file = d ? d->cert_file : NULL, .key_file = d ? d->key_file : NULL};
+        }
+        rc = acdm_http_create_listeners(&e->loop, ls, nl, ui, &e->http, err, errlen);
+        if (rc) goto fail;
+    }
     EACH_MODULE(e, start);   /* acdmd's: the API's routes, live figures, the daily export */
 
     rc = acdm_outbound_create(&e->loop, &e->outbound);
@@ -1774,8 +1798,16 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     uv_signal_start(&e->sig_term, on_signal, SIGTERM);
     uv_signal_start(&e->sig_int, on_signal, SIGINT);
     rearm(e);
-    acdm_log(ACDM_LOG_NOTICE, WHO, "acdmd %s listening on http://%s:%d/ (data %s, plugins %s)",
-             ACDM_VERSION, host, acdm_http_port(e->http), data_dir, pdir);
+    {
+        const acdm_config *lc = acdm_model_config(e->model);
+        for (size_t i = 0; i < acdm_http_n_listeners(e->http); i++) {
+            const char *lh = i ? lc->listens[i].host : host;
+            bool v6 = strchr(lh, ':') != NULL;
+            acdm_log(ACDM_LOG_NOTICE, WHO, "acdmd %s listening on %s://%s%s%s:%d/ (data %s, plugins %s)",
+                     ACDM_VERSION, acdm_http_listener_tls(e->http, i) ? "https" : "http", v6 ? "[" : "",
+                     lh, v6 ? "]" : "", acdm_http_listener_port(e->http, i), data_dir, pdir);
+        }
+    }
     rc = 0;
 fail:
     free(data_dir); free(host); free(ui); free(pdir);

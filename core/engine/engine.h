@@ -140,6 +140,11 @@ typedef struct {
 int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],
                           char *err, size_t errlen);
 
+/* Reads the TLS listeners' certificate files again (SIGHUP, POST /api/v1/reload): a renewed
+ * pair is served to new connections, open ones stay; a bad or expired one is refused (logged,
+ * and its sentence in err) and the old one keeps serving. 0 or a negative code. */
+int acdm_engine_tls_reload(acdm_engine *e, char *err, size_t errlen);
+
 /* Delivery reports of a channel instance that said "failed" since start (GET /metrics). */
 uint64_t acdm_engine_deliveries_failed(acdm_engine *e, const char *instance);
 

@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/err.h>
 
 #define WHO "http"
 /* lws's own write type for a close frame (LWS_WRITE_CLOSE = 4 in its private headers, stable
@@ -166,7 +169,20 @@ struct acdm_http {
     /* responses by route class and status (GET /metrics); [class][status - 100] */
     uint64_t responses[ACDM_HTTP_CLASS_COUNT][500];
     uint64_t ws_opened;         /* websockets accepted since start */
+    /* listeners (vhosts of the one context); [0] is vh/port above */
+    struct listener {
+        struct lws_vhost *vh;
+        int port;
+        char host[64];
+        char *cert_file, *key_file;   /* NULL: plain HTTP */
+        SSL_CTX *ssl;                 /* the vhost's, caught as lws builds it (rotation) */
+        char not_after[40];           /* the served certificate's expiry, for the log */
+    } lst[ACDM_HTTP_MAX_LISTENERS];
+    int n_lst;
 };
+
+/* The listener whose vhost lws is creating now (its SSL_CTX arrives in a callback). */
+static struct listener *creating;
 
 static const char *const method_names[] = {
     "GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD", "GET"};
@@ -1699,6 +1715,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     acdm_http *h;
 
     switch (reason) {
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* user is the vhost's SSL_CTX: TLS 1.2 at least (1.3 preferred by OpenSSL) */
+        if (user) SSL_CTX_set_min_proto_version(user, TLS1_2_VERSION);
+        if (creating && user) creating->ssl = user;
+        return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
         h = lws_context_user(lws_get_context(wsi));
         const struct lws_filter_network_conn_args *fa = user;
@@ -1873,12 +1894,231 @@ static int probe_port(const char *host, int port, char *err, size_t errlen)
     return rc;
 }
 
-int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui_dir,
-                     acdm_http **out, char *err, size_t errlen)
+/* A Mozilla "intermediate" list for TLS 1.2 (forward secrecy, AEAD only); TLS 1.3 keeps
+ * OpenSSL's own suites (all modern). */
+#define TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+static void asn1_text(const ASN1_TIME *t, char *out, size_t n)
+{
+    out[0] = 0;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (!b) return;
+    if (ASN1_TIME_print(b, t) > 0) {
+        int k = BIO_read(b, out, (int)n - 1);
+        out[k > 0 ? k : 0] = 0;
+    }
+    BIO_free(b);
+}
+
+static void ssl_err(char *out, size_t n)
+{
+    unsigned long e = ERR_get_error();
+    if (e) ERR_error_string_n(e, out, n);
+    else snprintf(out, n, "unknown error");
+    ERR_clear_error();
+}
+
+int acdm_http_tls_check(const char *cert_file, const char *key_file, char *not_after, size_t nalen,
+                        char *err, size_t errlen)
+{
+    char why[256];
+    int rc = ACDM_EINVAL;
+    ERR_clear_error();
+    SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+    if (!c) { snprintf(err, errlen, "tls: out of memory"); return ACDM_ENOMEM; }
+    if (SSL_CTX_use_certificate_chain_file(c, cert_file) != 1) {
+        ssl_err(why, sizeof why);
+        snprintf(err, errlen, "tls: cannot load the certificate chain %s (%s)", cert_file, why);
+    } else if (SSL_CTX_use_PrivateKey_file(c, key_file, SSL_FILETYPE_PEM) != 1) {
+        ssl_err(why, sizeof why);
+        snprintf(err, errlen, "tls: cannot load the private key %s (%s)", key_file, why);
+    } else if (SSL_CTX_check_private_key(c) != 1) {
+        snprintf(err, errlen, "tls: the private key %s does not belong to the certificate %s", key_file, cert_file);
+    } else {
+        X509 *x = SSL_CTX_get0_certificate(c);
+        char na[40], nb[40];
+        asn1_text(X509_get0_notAfter(x), na, sizeof na);
+        asn1_text(X509_get0_notBefore(x), nb, sizeof nb);
+        if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
+            snprintf(err, errlen, "tls: the certificate %s expired on %s", cert_file, na);
+        else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
+            snprintf(err, errlen, "tls: the certificate %s is not valid before %s", cert_file, nb);
+        else {
+            if (not_after) snprintf(not_after, nalen, "%s", na);
+            rc = 0;
+        }
+    }
+    SSL_CTX_free(c);
+    return rc;
+}
+
+/* The settings every vhost shares; host/port/TLS are set by the caller. */
+static void vhost_info(acdm_http *h, struct lws_context_creation_info *info, void **loops)
+{
+    memset(info, 0, sizeof *info);
+    info->options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+                    LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info->foreign_loops = loops;
+    info->protocols = h->protos;
+    info->user = h;
+    info->server_string = "acdm";
+    /* lws drops a connection whose headers overflow its buffer without an answer: the buffer
+     * is large, and http_begin answers 414/431/401 beyond the limits that acdmd accepts */
+    info->max_http_header_data = 0;
+    info->max_http_header_data2 = ACDM_HTTP_HEADER_BUF;
+    info->keepalive_timeout = 60;
+    info->timeout_secs = 30;
+    info->timeout_secs_ah_idle = ACDM_HTTP_HEADER_S;   /* a client's headers: all within this */
+    /* lws stops accepting (takes the listening socket out of its poll set) when its own
+     * descriptors near fd_limit_per_thread and resumes when some close. Its default is the whole
+     * process limit, which the store, outbound HTTP and plugins share: accept would then fail
+     * with EMFILE first and the loop spin on the still-readable listening socket. Leave room. */
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 96) {
+        rlim_t reserve = rl.rlim_cur / 8 > 64 ? rl.rlim_cur / 8 : 64;
+        if (reserve > 1024) reserve = 1024;
+        info->fd_limit_per_thread = (unsigned)(rl.rlim_cur - reserve);
+    }
+}
+
+/* Adds listener l as a vhost of h->ctx. 0 or ACDM_EIO/EINVAL with a sentence in err. */
+static int listener_add(acdm_http *h, const acdm_http_listener *l, char *err, size_t errlen)
+{
+    if (h->n_lst >= ACDM_HTTP_MAX_LISTENERS) {
+        snprintf(err, errlen, "http: at most %d listeners", ACDM_HTTP_MAX_LISTENERS);
+        return ACDM_EINVAL;
+    }
+    if (l->port < 0 || l->port > 65535) {
+        snprintf(err, errlen, "http: bad port %d (0..65535)", l->port);
+        return ACDM_EINVAL;
+    }
+    struct listener *ls = &h->lst[h->n_lst];
+    memset(ls, 0, sizeof *ls);
+    const char *host = l->host;
+    snprintf(ls->host, sizeof ls->host, "%s", host && *host ? host : "*");
+    if (l->cert_file || l->key_file) {
+        if (!l->cert_file || !l->key_file) {
+            snprintf(err, errlen, "tls: set cert_file and key_file together");
+            return ACDM_EINVAL;
+        }
+        int rc = acdm_http_tls_check(l->cert_file, l->key_file, ls->not_after, sizeof ls->not_after, err, errlen);
+        if (rc) return rc;
+    }
+    if (l->port && probe_port(host, l->port, err, errlen)) return ACDM_EIO;
+    void *loops[1] = {h->loop};
+    struct lws_context_creation_info info;
+    vhost_info(h, &info, loops);
+    char vname[32];
+    snprintf(vname, sizeof vname, "acdm%d", h->n_lst);
+    info.vhost_name = vname;
+    info.port = l->port;
+    if (host && *host && strcmp(host, "*") && strcmp(host, "0.0.0.0")) {
+        info.iface = ls->host;
+        if (!strchr(host, ':')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    } else if (host && !strcmp(host, "0.0.0.0")) {
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    }
+    if (l->cert_file) {
+        ls->cert_file = strdup(l->cert_file);
+        ls->key_file = strdup(l->key_file);
+        if (!ls->cert_file || !ls->key_file) {
+            free(ls->cert_file); free(ls->key_file);
+            snprintf(err, errlen, "http: out of memory");
+            return ACDM_ENOMEM;
+        }
+        info.ssl_cert_filepath = ls->cert_file;
+        info.ssl_private_key_filepath = ls->key_file;
+        info.ssl_cipher_list = TLS12_CIPHERS;
+        info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION;
+        info.options |= LWS_SERVER_OPTION_STS;   /* Strict-Transport-Security on every response */
+        /* HTTP/1.1 only: the request layer reads lws's HTTP/1 header tokens (an h2 request
+         * carries :path instead, and lws 4.1 then reports "Missing URI") */
+        info.alpn = "http/1.1";
+    }
+    creating = ls;
+    ls->vh = lws_create_vhost(h->ctx, &info);
+    creating = NULL;
+    ls->port = ls->vh ? lws_get_vhost_listen_port(ls->vh) : -1;
+    if (ls->port <= 0) {
+        snprintf(err, errlen, "http: cannot listen on %s port %d (in use, or a bad address?)", ls->host, l->port);
+        free(ls->cert_file); free(ls->key_file);
+        ls->cert_file = ls->key_file = NULL;
+        return ACDM_EIO;
+    }
+    if (ls->cert_file && ls->ssl) SSL_CTX_set_min_proto_version(ls->ssl, TLS1_2_VERSION);
+    if (ls->cert_file && !ls->ssl)
+        acdm_log(ACDM_LOG_WARN, WHO, "tls on %s port %d: the SSL context was not handed over; a "
+                 "renewed certificate needs a restart", ls->host, ls->port);
+    h->n_lst++;
+    return 0;
+}
+
+int acdm_http_listen(acdm_http *h, const acdm_http_listener *l, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
-    if (!loop || !out || port < 0 || port > 65535) {
-        if (err) snprintf(err, errlen, "http: bad arguments (loop, out, port 0..65535)");
+    char e2[512];
+    int rc = listener_add(h, l, e2, sizeof e2);
+    if (rc && err) snprintf(err, errlen, "%s", e2);
+    return rc ? rc : h->n_lst - 1;
+}
+
+size_t acdm_http_n_listeners(const acdm_http *h) { return h ? (size_t)h->n_lst : 0; }
+int acdm_http_listener_port(const acdm_http *h, size_t i) { return h && i < (size_t)h->n_lst ? h->lst[i].port : -1; }
+bool acdm_http_listener_tls(const acdm_http *h, size_t i) { return h && i < (size_t)h->n_lst && h->lst[i].cert_file; }
+
+int acdm_http_tls_reload(acdm_http *h, int *renewed, char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    if (renewed) *renewed = 0;
+    int rc = 0;
+    for (int i = 0; h && i < h->n_lst; i++) {
+        struct listener *ls = &h->lst[i];
+        if (!ls->cert_file) continue;
+        char na[40], e2[512];
+        int r = acdm_http_tls_check(ls->cert_file, ls->key_file, na, sizeof na, e2, sizeof e2);
+        if (!r && !ls->ssl) {
+            snprintf(e2, sizeof e2, "tls: the SSL context of %s port %d is not reachable: restart to serve the new certificate",
+                     ls->host, ls->port);
+            r = ACDM_ESTATE;
+        }
+        if (!r) {
+            /* checked on a context of its own first: the live one cannot be left half-loaded */
+            ERR_clear_error();
+            if (SSL_CTX_use_certificate_chain_file(ls->ssl, ls->cert_file) != 1 ||
+                SSL_CTX_use_PrivateKey_file(ls->ssl, ls->key_file, SSL_FILETYPE_PEM) != 1 ||
+                SSL_CTX_check_private_key(ls->ssl) != 1) {
+                char why[256];
+                ssl_err(why, sizeof why);
+                snprintf(e2, sizeof e2, "tls: the certificate %s could not be put in service (%s)", ls->cert_file, why);
+                r = ACDM_EIO;
+            }
+        }
+        if (r) {
+            acdm_log(ACDM_LOG_ERR, WHO, "%s; %s port %d keeps serving the certificate it had (valid until %s)",
+                     e2, ls->host, ls->port, ls->not_after);
+            if (!rc && err) snprintf(err, errlen, "%s", e2);
+            if (!rc) rc = r;
+            continue;
+        }
+        if (strcmp(na, ls->not_after)) {
+            acdm_log(ACDM_LOG_NOTICE, WHO, "tls on %s port %d: serving the renewed certificate %s (valid until %s)",
+                     ls->host, ls->port, ls->cert_file, na);
+            if (renewed) (*renewed)++;
+        }
+        snprintf(ls->not_after, sizeof ls->not_after, "%s", na);
+    }
+    return rc;
+}
+
+int acdm_http_create_listeners(uv_loop_t *loop, const acdm_http_listener *ls, size_t n,
+                               const char *ui_dir, acdm_http **out, char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    if (!loop || !out || !ls || !n) {
+        if (err) snprintf(err, errlen, "http: bad arguments (loop, out, at least one listener)");
         return ACDM_EINVAL;
     }
     *out = NULL;
@@ -1914,60 +2154,29 @@ int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui
     h->protos[0].per_session_data_size = sizeof(struct pss);
     h->protos[0].rx_buffer_size = 0;
 
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    void *loops[1] = {loop};
-    info.options = LWS_SERVER_OPTION_LIBUV;
-    info.foreign_loops = loops;
-    info.port = port;
-    info.protocols = h->protos;
-    info.user = h;
-    info.server_string = "acdm";
-    /* lws drops a connection whose headers overflow its buffer without an answer: the buffer
-     * is large, and http_begin answers 414/431/401 beyond the limits that acdmd accepts */
-    info.max_http_header_data = 0;
-    info.max_http_header_data2 = ACDM_HTTP_HEADER_BUF;
-    info.keepalive_timeout = 60;
-    info.timeout_secs = 30;
-    info.timeout_secs_ah_idle = ACDM_HTTP_HEADER_S;   /* a client's headers: all within this */
-    /* lws stops accepting (takes the listening socket out of its poll set) when its own
-     * descriptors near fd_limit_per_thread and resumes when some close. Its default is the whole
-     * process limit, which the store, outbound HTTP and plugins share: accept would then fail
-     * with EMFILE first and the loop spin on the still-readable listening socket. Leave room. */
-    struct rlimit rl;
-    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 96) {
-        rlim_t reserve = rl.rlim_cur / 8 > 64 ? rl.rlim_cur / 8 : 64;
-        if (reserve > 1024) reserve = 1024;
-        info.fd_limit_per_thread = (unsigned)(rl.rlim_cur - reserve);
-    }
-    if (host && *host && strcmp(host, "*") && strcmp(host, "0.0.0.0")) {
-        snprintf(h->iface, sizeof h->iface, "%s", host);
-        info.iface = h->iface;
-        if (!strchr(host, ':')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    } else if (host && !strcmp(host, "0.0.0.0")) {
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    }
-
-    if (port && probe_port(host, port, err, errlen)) {
-        free(h->ui_dir);
-        free(h);
-        return ACDM_EIO;
-    }
-    /* explicit vhost: a failed listen then leaves a sane context to destroy (with the default
+    /* explicit vhosts: a failed listen then leaves a sane context to destroy (with the default
      * vhost, lws 4.1.6 crashes on the loop after destroying a context whose vhost failed) */
-    info.options |= LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    struct lws_context_creation_info info;
+    void *loops[1] = {loop};
+    vhost_info(h, &info, loops);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    char e2[512] = "";
+    int rc = ACDM_EIO;
     h->ctx = lws_create_context(&info);
-    if (h->ctx) h->vh = lws_create_vhost(h->ctx, &info);
-    h->port = h->vh ? lws_get_vhost_listen_port(h->vh) : -1;
-    if (h->port <= 0) {
-        if (err) snprintf(err, errlen, "http: cannot listen on %s port %d (in use, or a bad "
-                          "address?)", host && *host ? host : "*", port);
+    if (!h->ctx) snprintf(e2, sizeof e2, "http: cannot create the libwebsockets context");
+    else
+        for (size_t i = 0; i < n && !(rc = listener_add(h, &ls[i], e2, sizeof e2)); i++) ;
+    if (rc) {
+        if (err) snprintf(err, errlen, "%s", e2);
         h->destroying = 1;
         if (h->ctx) ctx_destroy(loop, h->ctx);
+        for (int i = 0; i < h->n_lst; i++) { free(h->lst[i].cert_file); free(h->lst[i].key_file); }
         free(h->ui_dir);
         free(h);
-        return ACDM_EIO;
+        return rc;
     }
+    h->vh = h->lst[0].vh;
+    h->port = h->lst[0].port;
     h->sweep = calloc(1, sizeof *h->sweep);
     if (h->sweep) {
         uv_timer_init(loop, h->sweep);
@@ -1978,6 +2187,13 @@ int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui
     h->last_log_flush = mono_ms();
     *out = h;
     return 0;
+}
+
+int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui_dir,
+                     acdm_http **out, char *err, size_t errlen)
+{
+    acdm_http_listener l = {.host = host, .port = port};
+    return acdm_http_create_listeners(loop, &l, 1, ui_dir, out, err, errlen);
 }
 
 int acdm_http_port(const acdm_http *h) { return h ? h->port : -1; }
@@ -2029,6 +2245,7 @@ void acdm_http_destroy(acdm_http *h)
         free(h->routes[i]);
     }
     free(h->routes);
+    for (int i = 0; i < h->n_lst; i++) { free(h->lst[i].cert_file); free(h->lst[i].key_file); }
     free(h->ui_dir);
     free(h->ui_connect);
     free(h->fd_addr);

@@ -3,6 +3,7 @@
 #define ACDM_HTTP_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -35,7 +36,36 @@ typedef void (*acdm_route_fn)(void *user, acdm_req *req);
  * negative ACDM_E* code with a sentence in err. */
 int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui_dir,
                      acdm_http **out, char *err, size_t errlen);
-/* The bound port (useful with port 0). */
+/* Several listeners (vhosts of one libwebsockets context, the same routes on each): host/port
+ * as above; cert_file and key_file (PEM; both or neither) make it serve TLS only: TLS 1.2 at
+ * least, a forward-secret AEAD cipher list for 1.2, and Strict-Transport-Security on every
+ * response. A certificate that cannot be loaded, whose key does not match, or that is expired
+ * or not yet valid is refused with a sentence in err. */
+#define ACDM_HTTP_MAX_LISTENERS 8
+typedef struct {
+    const char *host;
+    int port;
+    const char *cert_file, *key_file;
+} acdm_http_listener;
+int acdm_http_create_listeners(uv_loop_t *loop, const acdm_http_listener *ls, size_t n,
+                               const char *ui_dir, acdm_http **out, char *err, size_t errlen);
+/* Adds a listener to a running server: its index, or a negative code with a sentence in err. */
+int acdm_http_listen(acdm_http *h, const acdm_http_listener *l, char *err, size_t errlen);
+size_t acdm_http_n_listeners(const acdm_http *h);
+int acdm_http_listener_port(const acdm_http *h, size_t i);   /* bound port, -1 if none */
+bool acdm_http_listener_tls(const acdm_http *h, size_t i);
+/* Reads every TLS listener's certificate and key files again (a renewal, SIGHUP): each pair
+ * is checked on a context of its own first (loads, key matches, not expired, already valid)
+ * and only then put in service: new handshakes get it, open connections stay. A pair that
+ * fails is logged and refused, and that listener keeps its certificate. Returns 0, or the
+ * first failure's code with its sentence in err; *renewed (may be NULL) counts listeners whose
+ * certificate changed. */
+int acdm_http_tls_reload(acdm_http *h, int *renewed, char *err, size_t errlen);
+/* The check alone: 0 and the expiry text in not_after (may be NULL), or ACDM_EINVAL + err. */
+int acdm_http_tls_check(const char *cert_file, const char *key_file, char *not_after, size_t nalen,
+                        char *err, size_t errlen);
+
+/* The bound port (useful with port 0) of the first listener. */
 int acdm_http_port(const acdm_http *h);
 /* More origins the UI may connect to (CSP connect-src), space-separated, e.g. the OpenID
  * Connect token endpoint's "https://login.microsoftonline.com"; NULL for none. Copied. */

@@ -368,15 +368,18 @@ class WsClosed(Exception):
 class WsClient:
     """A minimal websocket client: handshake, masked text frames out, text frames in, close."""
 
-    def __init__(self, host, port, path, timeout=10.0, headers=None):
+    def __init__(self, host, port, path, timeout=10.0, headers=None, ssl_context=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:   # wss: TLS first (server_hostname for SNI and the check)
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname="localhost")
+        self.peer_cert = self.sock.getpeercert(binary_form=True) if ssl_context is not None else None
         self.buf = b""
         self.backlog = []          # JSON messages read but not yet expected
         self.closed = False
         key = base64.b64encode(os.urandom(16)).decode()
         req = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
-               % (path, host, port, key, "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())))
+               % (path, host if ":" not in host else "[%s]" % host, port, key, "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())))
         self.sock.sendall(req.encode())
         while b"\r\n\r\n" not in self.buf:
             d = self.sock.recv(4096)
