@@ -3,6 +3,7 @@
 #include "auth/auth.h"
 #include "base/log.h"
 #include "config/schedule.h"
+#include "net/outbound.h"
 #include "model/model_int.h"   /* acdm_router_wait_less: the waiting order, for the position cache */
 
 #include <errno.h>
@@ -191,6 +192,7 @@ acdm_model *acdm_engine_model(acdm_engine *e) { return e->model; }
 acdm_store *acdm_engine_store(acdm_engine *e) { return e->store; }
 acdm_http *acdm_engine_http(acdm_engine *e) { return e->http; }
 acdm_plugins *acdm_engine_plugins(acdm_engine *e) { return e->plugins; }
+struct acdm_outbound *acdm_engine_outbound(acdm_engine *e) { return e->outbound; }
 bool acdm_engine_stopping(const acdm_engine *e) { return e->stopping; }
 const char *acdm_engine_config_path(const acdm_engine *e) { return e->config_path; }
 
@@ -1204,7 +1206,10 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     if (rc) goto fail;
     EACH_MODULE(e, start);   /* acdmd's: the API's routes, live figures, the daily export */
 
+    rc = acdm_outbound_create(&e->loop, &e->outbound);
+    if (rc) { snprintf(err, errlen, "cannot create the outbound HTTP client: %s", acdm_strerror(rc)); goto fail; }
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
+                           .outbound = e->outbound,
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
                            .typing = env_typing, .queue_position = env_queue_position,
                            .attachment_put = env_attachment_put, .check_token = env_check_token,
@@ -1266,6 +1271,9 @@ void acdm_engine_destroy(acdm_engine *e)
     }
     if (e->plugins) acdm_plugins_destroy(e->plugins);
     e->plugins = NULL;
+    /* requests of the core's own still in flight (screen-pop) hear "cancelled" */
+    if (e->outbound) acdm_outbound_destroy(e->outbound);
+    e->outbound = NULL;
     /* the store's last group commits and runs its callbacks while HTTP can still answer; writes
      * those callbacks queue are dropped (their berichten are stored as queued and restored at
      * the next start) */

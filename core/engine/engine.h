@@ -36,6 +36,7 @@ acdm_model *acdm_engine_model(acdm_engine *e);
 acdm_store *acdm_engine_store(acdm_engine *e);   /* NULL once closed (shutdown) */
 acdm_http *acdm_engine_http(acdm_engine *e);
 acdm_plugins *acdm_engine_plugins(acdm_engine *e);   /* NULL when the plugin folder is unusable */
+struct acdm_outbound *acdm_engine_outbound(acdm_engine *e);   /* the one outbound client */
 bool acdm_engine_stopping(const acdm_engine *e);
 const char *acdm_engine_config_path(const acdm_engine *e);   /* the main config file */
 

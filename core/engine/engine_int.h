@@ -12,6 +12,7 @@ struct acdm_engine {
     acdm_store *store;
     acdm_http *http;
     acdm_plugins *plugins;
+    struct acdm_outbound *outbound;   /* net/outbound.c: plugins, screen-pop */
     uv_timer_t model_timer;
     uv_async_t store_wake;
     uv_signal_t sig_hup, sig_term, sig_int;

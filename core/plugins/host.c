@@ -580,12 +580,7 @@ static void release_resources(acdm_instance *inst)
     acdm_plg_deferred_close_all(inst);
     while (inst->timers) timer_close(inst->timers);
     while (inst->watches) watch_close(inst->watches);
-    while (inst->reqs) {                    /* cancelled: done is not called after stop */
-        outreq *rq = inst->reqs;
-        DLIST_DEL(inst->reqs, rq);
-        curl_multi_remove_handle(p->multi, rq->easy);
-        acdm_plg_outreq_free(rq);
-    }
+    while (inst->reqs) acdm_plg_outreq_cancel(inst->reqs);   /* done is not called after stop */
     while (inst->routes) {
         hroute *rt = inst->routes;
         inst->routes = rt->next;
@@ -833,24 +828,17 @@ void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char
 
 /* ------------------------------------------------------------------ create, list, destroy */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_global(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 int acdm_plugins_create(const acdm_plugin_env *env, const char *plugin_dir, acdm_plugins **out)
 {
     if (!env || !env->loop || !plugin_dir || !out) return ACDM_EINVAL;
-    pthread_once(&curl_once, curl_global);
     acdm_plugins *p = calloc(1, sizeof *p);
     if (!p) return ACDM_ENOMEM;
     p->env = *env;
     p->dir = strdup(plugin_dir);
     p->async = calloc(1, sizeof *p->async);
-    p->curl_timer = calloc(1, sizeof *p->curl_timer);
     p->kv_timer = calloc(1, sizeof *p->kv_timer);
-    p->multi = curl_multi_init();
-    if (!p->dir || !p->async || !p->curl_timer || !p->kv_timer || !p->multi) {
-        if (p->multi) curl_multi_cleanup(p->multi);
-        free(p->dir); free(p->async); free(p->curl_timer); free(p->kv_timer); free(p);
+    if (!p->dir || !p->async || !p->kv_timer) {
+        free(p->dir); free(p->async); free(p->kv_timer); free(p);
         return ACDM_ENOMEM;
     }
     size_t l = strlen(p->dir);
@@ -858,17 +846,11 @@ int acdm_plugins_create(const acdm_plugin_env *env, const char *plugin_dir, acdm
     pthread_mutex_init(&p->post_mu, NULL);
     uv_async_init(env->loop, p->async, post_drain);
     p->async->data = p;
-    uv_timer_init(env->loop, p->curl_timer);
-    p->curl_timer->data = p;
     uv_timer_init(env->loop, p->kv_timer);
     p->kv_timer->data = p;
     uv_timer_start(p->kv_timer, kv_timer_fire, KV_EXPIRE_EVERY_MS, KV_EXPIRE_EVERY_MS);
     uv_unref((uv_handle_t *)p->kv_timer);   /* housekeeping never keeps the loop alive */
-    p->open_handles = 3;
-    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, acdm_plg_curl_socket_cb);
-    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
-    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, acdm_plg_curl_timer_cb);
-    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+    p->open_handles = 2;
     *out = p;
     return 0;
 }
@@ -989,17 +971,7 @@ void acdm_plugins_destroy(acdm_plugins *p)
         p->pending = f->next;
         free(f->name); free(f);
     }
-    while (p->core_reqs) {                  /* the core hears "cancelled" and frees its context */
-        outreq *rq = p->core_reqs;
-        DLIST_DEL(p->core_reqs, rq);
-        curl_multi_remove_handle(p->multi, rq->easy);
-        rq->core_done(rq->user, -1, "", 0, "cancelled");
-        acdm_plg_outreq_free(rq);
-    }
-    curl_multi_cleanup(p->multi);
-    while (p->socks) acdm_plg_curl_sock_close(p, p->socks);
     acdm_plg_close_owned(p, (uv_handle_t *)p->async);
-    acdm_plg_close_owned(p, (uv_handle_t *)p->curl_timer);
     acdm_plg_close_owned(p, (uv_handle_t *)p->kv_timer);
     if (p->fsev) {
         uv_fs_event_stop(p->fsev);

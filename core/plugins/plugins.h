@@ -18,6 +18,8 @@ typedef struct {
     uv_loop_t *loop;
     acdm_store *store;   /* may be NULL (tests): kv then lives in memory */
     acdm_http *http;     /* may be NULL (tests): http_route/ws_route then return ACDM_ESTATE */
+    struct acdm_outbound *outbound; /* the core's outbound client; NULL (tests): http_request
+                                     * returns ACDM_ESTATE */
     void *engine;
     /* in is validated by the host (struct_size, kind, from) before this is called; the engine
      * must call cb exactly once later if it returns 0, never if it returns negative (and then
@@ -87,15 +89,6 @@ int acdm_plugins_deliver(acdm_plugins *p, const char *instance, const acdm_reply
 /* The agent who has bericht_id is typing: the running instance's on_agent_typing (if any). */
 void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id);
 
-/* Outbound HTTP for the core itself (screen-pop), on the same libcurl multi and loop as the
- * plugins' http_request. A GET of url (http or https) with a total timeout; a body over
- * max_body bytes (0 = 16 MiB) fails with status -1 "response body too large". done runs on the
- * loop exactly once unless this returns negative: status is the HTTP status, or negative with
- * error set (a connection failure, the timeout, or "cancelled" when the host is destroyed). */
-typedef void (*acdm_core_http_done)(void *user, int status, const char *body, size_t len,
-                                    const char *error);
-int acdm_plugins_core_get(acdm_plugins *p, const char *url, long timeout_ms, size_t max_body,
-                          acdm_core_http_done done, void *user);
 
 /* Passes a life event to the running instance's on_event (if any). ev is borrowed. */
 void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_info *ev);

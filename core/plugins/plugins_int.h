@@ -1,7 +1,7 @@
 /* plugins_int.h -- private to core/plugins/: the host's types and the calls between its files
  * (loader.c: dlopen, discovery, drop-in watch, ABI checks; host.c: instances and the acdm_host
- * table; bridge.c: plugin HTTP and websocket routes, deferred responses; io.c: outbound HTTP on
- * libcurl multi). Nothing outside core/plugins/ includes it. */
+ * table; bridge.c: plugin HTTP and websocket routes, deferred responses; io.c: plugins' outbound
+ * HTTP on the core's outbound client, net/outbound.c). Nothing outside core/plugins/ includes it. */
 #ifndef ACDM_PLUGINS_INT_H
 #define ACDM_PLUGINS_INT_H
 
@@ -10,7 +10,7 @@
 #include "base/log.h"
 
 
-#include <curl/curl.h>
+#include "net/outbound.h"
 #include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
@@ -120,27 +120,14 @@ struct acdm_wsconn {
     void *user;
 };
 
+/* A plugin's outbound HTTP request while it is in flight (inst->reqs). */
 typedef struct outreq {
     struct outreq *prev, *next;
     acdm_instance *inst;
-    CURL *easy;
-    struct curl_slist *headers;
+    acdm_out_req *req;           /* the outbound client's request */
     acdm_http_done done;
     void *user;
-    char *buf;
-    size_t len, cap;
-    bool too_big;
-    char errbuf[CURL_ERROR_SIZE];
-    acdm_core_http_done core_done;   /* the core's own request (inst NULL): acdm_plugins_core_get */
-    size_t max_body;                 /* 0 = MAX_RESPONSE_BODY */
 } outreq;
-
-typedef struct curl_sock {
-    struct curl_sock *prev, *next;
-    uv_poll_t h;
-    acdm_plugins *p;
-    curl_socket_t fd;
-} curl_sock;
 
 /* A submit whose callback the engine still owes. inst NULL once the instance stopped. */
 typedef struct pending_submit {
@@ -219,11 +206,6 @@ struct acdm_plugins {
     uv_fs_event_t *fsev;
     uv_timer_t *debounce;
     pending_file *pending;
-    /* outbound HTTP */
-    CURLM *multi;
-    uv_timer_t *curl_timer;
-    curl_sock *socks;
-    outreq *core_reqs;           /* the core's own requests (screen-pop) */
     int open_handles;            /* uv handles not yet closed */
 };
 
@@ -267,10 +249,7 @@ void acdm_plg_host_ws_close(acdm_wsconn *c, int code, const char *reason);
 void acdm_plg_host_ws_set_user(acdm_wsconn *c, void *user);
 void *acdm_plg_host_ws_user(acdm_wsconn *c);
 /* io.c */
-void acdm_plg_curl_sock_close(acdm_plugins *p, curl_sock *cs);
-int acdm_plg_curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
-int acdm_plg_curl_timer_cb(CURLM *m, long timeout_ms, void *userp);
-void acdm_plg_outreq_free(outreq *rq);
+void acdm_plg_outreq_cancel(outreq *rq);   /* done is not called */
 int acdm_plg_host_http_request(acdm_instance *inst, const acdm_http_out *req, acdm_http_done done, void *user);
 /* loader.c */
 void acdm_plg_set_refusal(acdm_plugins *p, const char *file, const char *reason);

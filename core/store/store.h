@@ -248,4 +248,19 @@ typedef struct {
  * subject, created_ms, queued_ms, updated_ms}], "next": id or null}. ACDM_EINVAL on a bad q. */
 int acdm_store_search_berichten(acdm_store *st, const acdm_bericht_query *q, char **json_out);
 
+/* Reads the event log of the database file db_path through a read-only connection of its own
+ * (any thread; beside a running acdmd; nothing is created or migrated): calls cb for every
+ * event with since_ms <= ts_ms < until_ms of the types listed (NULL-terminated, at most 16;
+ * NULL = every type), oldest first; the row's strings are borrowed for the call; cb returns
+ * non-zero to stop. Returns the number of rows passed to cb, or ACDM_EIO with a sentence in
+ * err. (The event export, the reports and today's figures read through this.) */
+int acdm_store_read_events(const char *db_path, int64_t since_ms, int64_t until_ms,
+                           const char *const *types,
+                           int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
+                           char *err, size_t errlen);
+
+/* An online, consistent copy of the database file src into dst while acdmd keeps writing
+ * (SQLite's backup API, in steps). 0, or ACDM_EIO with a sentence in err. */
+int acdm_store_backup_file(const char *src, const char *dst, char *err, size_t errlen);
+
 #endif

@@ -1,4 +1,5 @@
 /* test_plugins.c -- unit tests of the plugin host: loader refusals, instances, host calls, hot drop. */
+#include "net/outbound.h"
 #include "plugins/plugins.h"
 #include "net/http.h"
 #include "base/log.h"
@@ -148,6 +149,7 @@ static int count_rec(const char *what)
 static uv_loop_t loop;
 static uv_timer_t tick;
 static acdm_plugins *P;
+static acdm_outbound *OUT;   /* the core's outbound client the host's http_request runs on */
 
 static void on_tick(uv_timer_t *t) { (void)t; }
 
@@ -158,7 +160,9 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, on_tick, 5, 5);   /* keeps uv_run(ONCE) from blocking for long */
+    ck_assert_int_eq(acdm_outbound_create(&loop, &OUT), 0);
     acdm_plugin_env env = {.loop = &loop, .store = NULL, .http = with_http ? &fake_http : NULL,
+                           .outbound = OUT,
                            .engine = &eng, .submit = mock_submit, .end = mock_end,
                            .delivery_report = mock_delivery_report,
                            .attachment_store = mock_att_store, .attachment_read = mock_att_read};
@@ -170,6 +174,8 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
 static void host_free(acdm_plugins *p)
 {
     acdm_plugins_destroy(p);
+    acdm_outbound_destroy(OUT);
+    OUT = NULL;
     uv_close((uv_handle_t *)&tick, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&loop), 0);   /* every handle of the host is closed */
