@@ -11,7 +11,7 @@ for bin in "$@"; do
   name=$(basename "$bin")
   log=$(mktemp "${TMPDIR:-/tmp}/acdm-unit-$name.XXXXXX")   # own file: runs may overlap
   if "$bin" >"$log" 2>&1; then status=ok; else status=FAILED; fi
-  line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1)
+  line=$(grep -a -E '^[0-9]+%: Checks: ' "$log" | tail -n 1)   # -a: a killed child (test_store's kill -9) can leave NUL bytes in the log
   [ -n "$line" ] || status=FAILED          # a suite that ran no check proves nothing
   echo "unit: $name: ${line:-no check summary} [$status]"
   p=$(echo "$line" | sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p')

@@ -328,7 +328,10 @@ static void post_reload(void *user, acdm_req *r)
     int rc = acdm_engine_reload(e, err, sizeof err);
     if (rc) { acdm_http_problem(r, 422, "Config rejected", "%s", err); return; }
     acdm_engine_audit(e, &who, "reload", NULL, NULL);
-    acdm_http_reply_json(r, 200, json_pack("{s:s}", "status", "reloaded"));
+    json_t *warn = acdm_engine_plugins(e)
+        ? acdm_plugins_warnings(acdm_engine_plugins(e), acdm_model_config(acdm_engine_model(e)))
+        : json_array();
+    acdm_http_reply_json(r, 200, json_pack("{s:s, s:o}", "status", "reloaded", "warnings", warn));
 }
 
 static void get_plugins(void *user, acdm_req *r)
@@ -339,6 +342,47 @@ static void get_plugins(void *user, acdm_req *r)
     acdm_http_reply_json(r, 200, json_pack("{s:o, s:o}", "plugins", acdm_plugins_json(acdm_engine_plugins(e)),
                                            "refused", acdm_plugins_refused_json(acdm_engine_plugins(e))));
 }
+
+/* POST /api/v1/plugins/{name}/disable|enable|reload: the operator replaces or stops a plugin
+ * deliberately (its instances stop as a stop does: deferred responses answered, submits in
+ * flight still committed). A refusal says why; the running build is kept. */
+static void plugin_action(acdm_engine *e, acdm_req *r, const char *action)
+{
+    acdm_principal who;
+    if (!authorize(e, r, "admin", &who)) return;
+    acdm_plugins *ps = acdm_engine_plugins(e);
+    const char *name = acdm_req_param(r, "name");
+    char err[2048] = "";
+    int rc;
+    if (!ps) { acdm_http_problem(r, 409, "Not applied", "this acdmd runs no plugin host"); return; }
+    if (!strcmp(action, "reload")) {
+        rc = acdm_plugins_reload(ps, name, err, sizeof err);
+    } else {
+        rc = acdm_plugins_enable(ps, name, !strcmp(action, "enable"));
+        if (rc == ACDM_ENOENT) snprintf(err, sizeof err, "no plugin named \"%s\" is loaded", name);
+    }
+    if (rc) {
+        acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 409, "Not applied", "%s", err);
+        return;
+    }
+    char act[32];
+    snprintf(act, sizeof act, "plugin_%s", action);
+    acdm_log(ACDM_LOG_NOTICE, WHO, "plugin %s: %s by %s", name, action, who.name);
+    acdm_engine_audit(e, &who, act, name, NULL);
+    json_t *list = acdm_plugins_json(ps), *mine = NULL;
+    for (size_t k = 0; k < json_array_size(list); k++) {
+        json_t *v = json_array_get(list, k);
+        if (!json_is_null(json_object_get(v, "file")) &&
+            !strcmp(json_string_value(json_object_get(v, "name")), name))
+            mine = json_incref(v);
+    }
+    json_decref(list);
+    acdm_http_reply_json(r, 200, mine ? mine : json_object());
+}
+
+static void post_plugin_disable(void *user, acdm_req *r) { plugin_action(user, r, "disable"); }
+static void post_plugin_enable(void *user, acdm_req *r) { plugin_action(user, r, "enable"); }
+static void post_plugin_reload(void *user, acdm_req *r) { plugin_action(user, r, "reload"); }
 
 static void get_agents(void *user, acdm_req *r)
 {
@@ -754,6 +798,25 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
             else if (toa && acdm_model_agent(acdm_engine_model(e), toa)) rc = acdm_agent_transfer_agent(acdm_engine_model(e), a, b, acdm_model_agent(acdm_engine_model(e), toa), now);
             else rc = ACDM_ENOENT;
         }
+    } else if (!strcmp(type, "originate")) {
+        /* an outbound contact from the desk: ack carries the new bericht's id ("assigned" came
+         * before it), an error says which field */
+        json_t *pl = json_object_get(msg, "payload");
+        acdm_outbound_contact o = {.channel = json_string_value(json_object_get(msg, "channel")),
+                           .kind = json_string_value(json_object_get(msg, "kind")),
+                           .to = json_string_value(json_object_get(msg, "to")),
+                           .text = json_string_value(json_object_get(msg, "text")),
+                           .queue = json_string_value(json_object_get(msg, "queue")),
+                           .payload = json_is_null(pl) ? NULL : pl};
+        char err[512];
+        rc = acdm_engine_originate(e, a, &o, bid, err, sizeof err);
+        if (rc) {
+            const char *code = rc == ACDM_ESTATE ? "state" : rc == ACDM_EFULL ? "full"
+                             : rc == ACDM_ENOENT ? "not_found" : "invalid";
+            ws_error(ws, type, NULL, code, "originate: %s", err);
+            json_decref(msg);
+            return;
+        }
     } else {
         ws_error(ws, type, NULL, "unknown_type", "unknown message type \"%.64s\"", type);
         json_decref(msg);
@@ -779,11 +842,15 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "POST", "/api/v1/queues/{name}/close", post_queue_close, e);
     acdm_http_route(h, "POST", "/api/v1/reload", post_reload, e);
     acdm_http_route(h, "GET", "/api/v1/plugins", get_plugins, e);
+    acdm_http_route(h, "POST", "/api/v1/plugins/{name}/disable", post_plugin_disable, e);
+    acdm_http_route(h, "POST", "/api/v1/plugins/{name}/enable", post_plugin_enable, e);
+    acdm_http_route(h, "POST", "/api/v1/plugins/{name}/reload", post_plugin_reload, e);
     acdm_http_route(h, "GET", "/api/v1/agents", get_agents, e);
     /* api_super.c: supervisors and agents at work */
     acdm_http_route(h, "GET", "/api/v1/berichten", acdm_api_get_berichten, e);
     acdm_http_route(h, "GET", "/api/v1/berichten/{id}/messages", acdm_api_get_bericht_messages, e);
     acdm_http_route(h, "POST", "/api/v1/berichten/{id}/topics", acdm_api_post_bericht_topics, e);
+    acdm_http_route(h, "POST", "/api/v1/berichten/outbound", acdm_api_post_outbound, e);
     acdm_http_route(h, "GET", "/api/v1/topics", acdm_api_get_topics, e);
     acdm_http_route(h, "GET", "/api/v1/reason-codes", acdm_api_get_reason_codes, e);
     acdm_http_route(h, "GET", "/api/v1/agents/{id}", acdm_api_get_agent, e);
@@ -822,10 +889,20 @@ static void agents_model_event(acdm_engine *e, void *user, const acdm_mevent *ev
             break;
         }
         case ACDM_ME_OFFER_CANCELLED: case ACDM_ME_TIMEOUT:
-            msg = json_pack("{s:s, s:s, s:s}", "type", "offer_cancelled", "bericht", b->id,
-                            "reason", ev->type == ACDM_ME_TIMEOUT ? "timeout" : ev->reason ? ev->reason : "");
+            /* a device offer's outcome names itself ("busy", "no-answer", "failed") and carries the
+             * channel's sentence in "text" */
+            msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "offer_cancelled", "bericht", b->id,
+                            "reason", ev->type == ACDM_ME_TIMEOUT ? (ev->reason ? ev->reason : "timeout")
+                                      : ev->reason ? ev->reason : "", "text", ev->text);
             break;
-        case ACDM_ME_ACCEPTED:
+        case ACDM_ME_REJECTED:
+            /* the agent's own reject needs no word; a decline on the device does (the desk still
+             * shows the offer) */
+            if (ev->reason)
+                msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "offer_cancelled", "bericht", b->id,
+                                "reason", ev->reason, "text", ev->text);
+            break;
+        case ACDM_ME_ACCEPTED: case ACDM_ME_ORIGINATED:
             msg = json_pack("{s:s, s:o}", "type", "assigned", "bericht", acdm_engine_bericht_brief(b));
             break;
         case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
@@ -846,6 +923,7 @@ static void agents_model_event(acdm_engine *e, void *user, const acdm_mevent *ev
             if (ev->reason) json_object_set_new(msg, "reason", json_string(ev->reason));
             break;
         case ACDM_ME_AGENT_STATE: case ACDM_ME_AGENT_JOIN: case ACDM_ME_AGENT_LEAVE:
+        case ACDM_ME_AGENT_DEVICE:
             msg = json_pack("{s:s, s:o}", "type", "state", "agent", acdm_engine_agent_json(e, ev->a));
             break;
         default: break;
@@ -873,6 +951,10 @@ static void agents_note(acdm_engine *e, void *user, const acdm_note *n)
         break;
     case ACDM_NOTE_TYPING:
         msg = json_pack("{s:s, s:s}", "type", "typing", "bericht", b->id);
+        break;
+    case ACDM_NOTE_ORIGINATE:
+        msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "originate_result", "bericht", b->id,
+                        "outcome", n->status, "reason", n->text);
         break;
     }
     acdm_api_push_agent(e, b->agent->id, msg);

@@ -105,6 +105,12 @@ int acdm_store_update_bericht(acdm_store *st, const char *id, acdm_bstate state,
                               const char *queue, const char *agent, int64_t queued_ms,
                               int64_t ts_ms);
 
+/* Queues a change of a waiting bericht's fields (update): priority (-1: unchanged),
+ * skills_json (NULL: unchanged), payload_patch (NULL: unchanged; else a JSON object merged into
+ * the stored payload as an RFC 7386 merge patch: keys set, null removes). Grouped, no callback. */
+int acdm_store_amend_bericht(acdm_store *st, const char *id, int priority, const char *skills_json,
+                             const char *payload_patch, int64_t ts_ms);
+
 /* Queues an event-log append (grouped, no callback). */
 int acdm_store_append_event(acdm_store *st, const acdm_event_row *ev);
 

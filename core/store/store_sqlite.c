@@ -110,16 +110,18 @@ static const char *const migrations[SCHEMA_VERSION] = {
  * Queued operations. One malloc per op holds the struct and copies of all its strings.
  */
 enum op_type { OP_INSERT, OP_UPDATE, OP_EVENT, OP_MESSAGE, OP_FLUSH, OP_KV_SET, OP_KV_DEL,
-               OP_TOKEN, OP_ATTACH, OP_TOKEN_REVOKE, OP_FOLLOWUP, OP_ATTACH_REF, OP_KV_EXPIRE };
+               OP_TOKEN, OP_ATTACH, OP_TOKEN_REVOKE, OP_FOLLOWUP, OP_ATTACH_REF, OP_KV_EXPIRE,
+               OP_AMEND };
 
 static const char *const op_names[] = {"insert", "update", "event", "message", "flush",
                                        "kv set", "kv delete", "token", "attachment", "token revoke",
-                                       "follow-up", "attachment ref", "kv expiry"};
+                                       "follow-up", "attachment ref", "kv expiry", "amend"};
 
 /* string slots per op type */
 enum { I_ID, I_CHANNEL, I_DIRECTION, I_FROM, I_CUSTOMER, I_CONV, I_QUEUE, I_SKILLS, I_AGENT,
        I_IDEM, I_PAYLOAD, I_TEXT, I__N };
 enum { U_ID, U_QUEUE, U_AGENT, U__N };
+enum { AM_ID, AM_SKILLS, AM_PATCH, AM__N };
 enum { E_TYPE, E_BERICHT, E_QUEUE, E_AGENT, E_CHANNEL, E_KIND, E_DETAIL, E__N };
 enum { M_BERICHT, M_DIRECTION, M_AUTHOR, M_TEXT, M_PAYLOAD, M_ID, M__N };
 enum { F_BERICHT, F_CHANNEL, F_IDEM, F_AUTHOR, F_TEXT, F_PAYLOAD, F_QUEUE, F_KIND, F__N };
@@ -181,6 +183,7 @@ struct acdm_store {
     struct op *kv[KV_BUCKETS];  /* latest pending kv op per (ns, key) */
 
     /* writer statements */
+    sqlite3_stmt *w_amend;
     sqlite3_stmt *w_insert, *w_idem, *w_msg_idem, *w_followup, *w_update, *w_event, *w_message, *w_kvset, *w_kvdel,
         *w_token, *w_token_revoke, *w_attach, *w_begin, *w_commit, *w_rollback, *w_attref,
         *w_kvexpire;
@@ -452,6 +455,15 @@ static int exec_op(acdm_store *st, struct op *op)
         sqlite3_bind_int64(s, 4, op->t0);
         sqlite3_bind_int64(s, 5, op->t1);
         bind_text(s, 6, op->s[U_ID]);
+        return step_reset(s);
+    case OP_AMEND:
+        s = st->w_amend;
+        if (op->n0 >= 0) sqlite3_bind_int(s, 1, op->n0);
+        else sqlite3_bind_null(s, 1);
+        bind_text(s, 2, op->s[AM_SKILLS]);
+        bind_text(s, 3, op->s[AM_PATCH]);
+        sqlite3_bind_int64(s, 4, op->t1);
+        bind_text(s, 5, op->s[AM_ID]);
         return step_reset(s);
     case OP_EVENT:
         s = st->w_event;
@@ -782,7 +794,7 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 
 static void free_stmts(acdm_store *st)
 {
-    sqlite3_stmt *all[] = {st->w_insert, st->w_idem, st->w_msg_idem, st->w_followup, st->w_update, st->w_event, st->w_message,
+    sqlite3_stmt *all[] = {st->w_amend, st->w_insert, st->w_idem, st->w_msg_idem, st->w_followup, st->w_update, st->w_event, st->w_message,
                            st->w_kvset, st->w_kvdel, st->w_token, st->w_token_revoke, st->w_begin, st->w_commit,
                            st->w_rollback, st->r_open, st->r_get, st->r_events, st->r_messages,
                            st->r_token, st->r_kv, st->w_attach, st->r_attach, st->w_attref,
@@ -861,6 +873,10 @@ int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), 
                        &st->w_followup, err, errlen);
     if (!rc) rc = prep(w, "UPDATE berichten SET state=?1, queue=COALESCE(?2, queue), agent=?3,"
                        " queued_ms=?4, updated_ms=?5 WHERE id=?6", &st->w_update, err, errlen);
+    if (!rc) rc = prep(w, "UPDATE berichten SET priority=COALESCE(?1, priority),"
+                       " skills_json=COALESCE(?2, skills_json), payload_json=CASE WHEN ?3 IS NULL"
+                       " THEN payload_json ELSE json_patch(COALESCE(payload_json, '{}'), ?3) END,"
+                       " updated_ms=?4 WHERE id=?5", &st->w_amend, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO events (ts_ms, type, bericht, queue, agent, channel, kind,"
                        " detail_json) VALUES (?,?,?,?,?,?,?,?)", &st->w_event, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO messages (bericht, ts_ms, direction, author, text,"
@@ -1001,6 +1017,19 @@ int acdm_store_update_bericht(acdm_store *st, const char *id, acdm_bstate state,
     if (!op) return ACDM_ENOMEM;
     op->n0 = (int)state;
     op->t0 = queued_ms;
+    op->t1 = ts_ms;
+    enqueue(st, op);
+    return 0;
+}
+
+int acdm_store_amend_bericht(acdm_store *st, const char *id, int priority, const char *skills_json,
+                             const char *payload_patch, int64_t ts_ms)
+{
+    if (!st || !valid_name(id) || priority < -1 || priority > 9) return ACDM_EINVAL;
+    const char *strs[AM__N] = {[AM_ID] = id, [AM_SKILLS] = skills_json, [AM_PATCH] = payload_patch};
+    struct op *op = op_new(OP_AMEND, strs, AM__N, NULL, 0, 0);
+    if (!op) return ACDM_ENOMEM;
+    op->n0 = priority;
     op->t1 = ts_ms;
     enqueue(st, op);
     return 0;
