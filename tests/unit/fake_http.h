@@ -107,7 +107,6 @@ void acdm_ws_close(acdm_ws *ws, int code, const char *reason) { (void)reason; ws
 void acdm_ws_set_user(acdm_ws *ws, void *p) { ws->user = p; }
 void *acdm_ws_user(const acdm_ws *ws) { return ws->user; }
 /* the plugin bridge's failed sign-in limiter asks for the peer and may add Retry-After */
-const char *acdm_req_peer(acdm_req *r) { (void)r; return "127.0.0.1"; }
 const char *acdm_ws_peer(const acdm_ws *ws) { (void)ws; return "127.0.0.1"; }
 void acdm_http_add_header(acdm_req *r, const char *name, const char *value) { (void)r; (void)name; (void)value; }
 
