@@ -373,7 +373,10 @@ static void post_reload(void *user, acdm_req *r)
     int rc = acdm_engine_reload(e, err, sizeof err);
     if (rc) { acdm_http_problem(r, 422, "Config rejected", "%s", err); return; }
     acdm_engine_audit(e, &who, "reload", NULL, NULL);
-    acdm_api_reply_committed(e, r, 200, json_pack("{s:s}", "status", "reloaded"));
+    json_t *warn = acdm_engine_plugins(e)
+        ? acdm_plugins_warnings(acdm_engine_plugins(e), acdm_model_config(acdm_engine_model(e)))
+        : json_array();
+    acdm_api_reply_committed(e, r, 200, json_pack("{s:s, s:o}", "status", "reloaded", "warnings", warn));
 }
 
 static void get_plugins(void *user, acdm_req *r)
@@ -384,6 +387,47 @@ static void get_plugins(void *user, acdm_req *r)
     acdm_http_reply_json(r, 200, json_pack("{s:o, s:o}", "plugins", acdm_plugins_json(acdm_engine_plugins(e)),
                                            "refused", acdm_plugins_refused_json(acdm_engine_plugins(e))));
 }
+
+/* POST /api/v1/plugins/{name}/disable|enable|reload: the operator replaces or stops a plugin
+ * deliberately (its instances stop as a stop does: deferred responses answered, submits in
+ * flight still committed). A refusal says why; the running build is kept. */
+static void plugin_action(acdm_engine *e, acdm_req *r, const char *action)
+{
+    acdm_principal who;
+    if (!authorize(e, r, "admin", &who)) return;
+    acdm_plugins *ps = acdm_engine_plugins(e);
+    const char *name = acdm_req_param(r, "name");
+    char err[2048] = "";
+    int rc;
+    if (!ps) { acdm_http_problem(r, 409, "Not applied", "this acdmd runs no plugin host"); return; }
+    if (!strcmp(action, "reload")) {
+        rc = acdm_plugins_reload(ps, name, err, sizeof err);
+    } else {
+        rc = acdm_plugins_enable(ps, name, !strcmp(action, "enable"));
+        if (rc == ACDM_ENOENT) snprintf(err, sizeof err, "no plugin named \"%s\" is loaded", name);
+    }
+    if (rc) {
+        acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 409, "Not applied", "%s", err);
+        return;
+    }
+    char act[32];
+    snprintf(act, sizeof act, "plugin_%s", action);
+    acdm_log(ACDM_LOG_NOTICE, WHO, "plugin %s: %s by %s", name, action, who.name);
+    acdm_engine_audit(e, &who, act, name, NULL);
+    json_t *list = acdm_plugins_json(ps), *mine = NULL;
+    for (size_t k = 0; k < json_array_size(list); k++) {
+        json_t *v = json_array_get(list, k);
+        if (!json_is_null(json_object_get(v, "file")) &&
+            !strcmp(json_string_value(json_object_get(v, "name")), name))
+            mine = json_incref(v);
+    }
+    json_decref(list);
+    acdm_http_reply_json(r, 200, mine ? mine : json_object());
+}
+
+static void post_plugin_disable(void *user, acdm_req *r) { plugin_action(user, r, "disable"); }
+static void post_plugin_enable(void *user, acdm_req *r) { plugin_action(user, r, "enable"); }
+static void post_plugin_reload(void *user, acdm_req *r) { plugin_action(user, r, "reload"); }
 
 static void get_agents(void *user, acdm_req *r)
 {
@@ -864,6 +908,9 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "POST", "/api/v1/queues/{name}/close", post_queue_close, e);
     acdm_http_route(h, "POST", "/api/v1/reload", post_reload, e);
     acdm_http_route(h, "GET", "/api/v1/plugins", get_plugins, e);
+    acdm_http_route(h, "POST", "/api/v1/plugins/{name}/disable", post_plugin_disable, e);
+    acdm_http_route(h, "POST", "/api/v1/plugins/{name}/enable", post_plugin_enable, e);
+    acdm_http_route(h, "POST", "/api/v1/plugins/{name}/reload", post_plugin_reload, e);
     acdm_http_route(h, "GET", "/api/v1/agents", get_agents, e);
     /* api_super.c: supervisors and agents at work */
     acdm_http_route(h, "GET", "/api/v1/berichten", acdm_api_get_berichten, e);

@@ -1387,7 +1387,13 @@ static int apply_config(acdm_engine *e, acdm_config *cfg, const char *why, char 
     if (rc) { acdm_engine_oidc_discard(oidc); return rc; }
     acdm_engine_oidc_commit(e, oidc);
     EACH_MODULE(e, reloaded);   /* the api: removed agents' sockets closed, not left open and logged out */
-    if (e->plugins) acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
+    if (e->plugins) {
+        acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
+        json_t *warn = acdm_plugins_warnings(e->plugins, acdm_model_config(e->model));
+        for (size_t k = 0; k < json_array_size(warn); k++)
+            acdm_log(ACDM_LOG_WARN, WHO, "reload: %s", json_string_value(json_array_get(warn, k)));
+        json_decref(warn);
+    }
     json_t *d = json_pack("{s:s}", "reason", why);
     char *dj = json_dumps(d, JSON_COMPACT);
     acdm_event_row ev = {.ts_ms = now, .type = "config_reload", .detail_json = dj};

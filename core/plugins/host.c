@@ -46,6 +46,27 @@ const char *acdm_instance_name_of(const acdm_instance *i) { return i ? i->name :
 const char *acdm_instance_queue(const acdm_instance *i) { return i ? i->queue : NULL; }
 const char *acdm_instance_state(const acdm_instance *i) { return i ? acdm_plg_state_names[i->state] : NULL; }
 
+void acdm_plg_set_why(acdm_instance *inst, const char *fmt, ...)
+{
+    free(inst->why);
+    inst->why = NULL;
+    if (!fmt) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    inst->why = strdup(buf);
+}
+
+/* Why an instance waits for its plugin: no file in the folder holds it. */
+static void set_why_waiting(acdm_instance *inst)
+{
+    acdm_plg_set_why(inst, "plugin \"%s\" is in no .so of the plugin folder %s (it starts when a "
+                     "file holding it is dropped in; see \"refused\" for files that did not load)",
+                     inst->plugin_name, inst->p->dir);
+}
+
 /* Host calls are allowed from init until the plugin's stop returns. */
 bool acdm_plg_live(const acdm_instance *i)
 {
@@ -687,6 +708,7 @@ void acdm_plg_inst_stop(acdm_instance *inst, int final_state)
     pl->n_instances--;
     inst->state = final_state;
     acdm_log(ACDM_LOG_INFO, inst->name, "stopped (plugin %s)", pl->d->name);
+    acdm_plg_plugin_idle(inst->p, pl);
 }
 
 static int inst_start(acdm_instance *inst)
@@ -695,11 +717,17 @@ static int inst_start(acdm_instance *inst)
     plugin *pl = acdm_plg_find_plugin(p, inst->plugin_name);
     if (!pl) {
         inst->state = IS_WAITING;
+        set_why_waiting(inst);
         acdm_log(ACDM_LOG_NOTICE, inst->name, "waiting for plugin \"%s\" to be loaded",
                  inst->plugin_name);
         return 0;
     }
-    if (!pl->enabled) { inst->state = IS_DISABLED; return 0; }
+    if (!pl->enabled) {
+        inst->state = IS_DISABLED;
+        acdm_plg_set_why(inst, "plugin %s is disabled (acdmctl plugin enable %s)", pl->d->name,
+                         pl->d->name);
+        return 0;
+    }
     inst->priv = calloc(1, pl->d->instance_size ? pl->d->instance_size : 1);
     if (!inst->priv) { inst->state = IS_FAILED; return ACDM_ENOMEM; }
     inst->pl = pl;
@@ -713,6 +741,7 @@ static int inst_start(acdm_instance *inst)
     if (rc < 0) {
         acdm_log(ACDM_LOG_ERR, inst->name, "plugin %s: init failed: %s", pl->d->name,
                  err[0] ? err : acdm_strerror(rc));
+        acdm_plg_set_why(inst, "init failed: %s", err[0] ? err : acdm_strerror(rc));
         release_resources(inst);
         free(inst->priv);
         inst->priv = NULL;
@@ -725,9 +754,11 @@ static int inst_start(acdm_instance *inst)
         acdm_log(ACDM_LOG_ERR, inst->name, "plugin %s: start failed (%s)", pl->d->name,
                  acdm_strerror(rc));
         acdm_plg_inst_stop(inst, IS_FAILED);
+        acdm_plg_set_why(inst, "start failed: %s", acdm_strerror(rc));
         return rc;
     }
     inst->state = IS_RUNNING;
+    acdm_plg_set_why(inst, NULL);
     acdm_log(ACDM_LOG_INFO, inst->name, "running (plugin %s %s)", pl->d->name,
              pl->d->version ? pl->d->version : "");
     return 0;
@@ -736,7 +767,7 @@ static int inst_start(acdm_instance *inst)
 static void inst_free(acdm_instance *inst)
 {
     free(inst->name); free(inst->plugin_name); free(inst->queue);
-    free(inst->config_json); free(inst->route_prefix);
+    free(inst->config_json); free(inst->route_prefix); free(inst->why);
     free(inst);
 }
 
@@ -936,8 +967,9 @@ int acdm_plugins_create(const acdm_plugin_env *env, const char *plugin_dir, acdm
     p->dir = strdup(plugin_dir);
     p->async = calloc(1, sizeof *p->async);
     p->kv_timer = calloc(1, sizeof *p->kv_timer);
-    if (!p->dir || !p->async || !p->kv_timer) {
-        free(p->dir); free(p->async); free(p->kv_timer); free(p);
+    p->idle = calloc(1, sizeof *p->idle);
+    if (!p->dir || !p->async || !p->kv_timer || !p->idle) {
+        free(p->dir); free(p->async); free(p->kv_timer); free(p->idle); free(p);
         return ACDM_ENOMEM;
     }
     size_t l = strlen(p->dir);
@@ -949,7 +981,9 @@ int acdm_plugins_create(const acdm_plugin_env *env, const char *plugin_dir, acdm
     p->kv_timer->data = p;
     uv_timer_start(p->kv_timer, kv_timer_fire, KV_EXPIRE_EVERY_MS, KV_EXPIRE_EVERY_MS);
     uv_unref((uv_handle_t *)p->kv_timer);   /* housekeeping never keeps the loop alive */
-    p->open_handles = 2;
+    uv_timer_init(env->loop, p->idle);
+    p->idle->data = p;
+    p->open_handles = 3;
     *out = p;
     return 0;
 }
@@ -974,8 +1008,8 @@ static json_t *inst_status(const acdm_instance *i)
 
 static json_t *inst_json(const acdm_instance *i)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s?}", "name", i->name, "state",
-                          acdm_plg_state_names[i->state], "queue", i->queue);
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:s?}", "name", i->name, "state",
+                          acdm_plg_state_names[i->state], "queue", i->queue, "reason", i->why);
     json_t *st = inst_status(i);
     if (st) json_object_set_new(o, "status", st);
     return o;
@@ -1007,10 +1041,10 @@ json_t *acdm_plugins_json(acdm_plugins *p)
                 json_array_append_new(insts, inst_json(i));
         char abi[32];
         snprintf(abi, sizeof abi, "%u.%u", pl->d->abi_major, pl->d->abi_minor);
-        json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:b, s:o}",
+        json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:b, s:b, s:o}",
             "name", pl->d->name, "version", pl->d->version, "description", pl->d->description,
             "file", pl->file, "abi", abi, "kinds", pl->d->kinds, "enabled", pl->enabled,
-            "instances", insts));
+            "changed", pl->changed, "instances", insts));
     }
     /* instances whose plugin is not loaded, grouped by the plugin name they wait for */
     for (acdm_instance *i = p->insts; i; i = i->next) {
@@ -1028,8 +1062,24 @@ json_t *acdm_plugins_json(acdm_plugins *p)
             json_array_append_new(arr, entry);
         }
         json_array_append_new(json_object_get(entry, "instances"),
-                              json_pack("{s:s, s:s, s:s?}", "name", i->name, "state",
-                                        acdm_plg_state_names[i->state], "queue", i->queue));
+                              json_pack("{s:s, s:s, s:s?, s:s?}", "name", i->name, "state",
+                                        acdm_plg_state_names[i->state], "queue", i->queue,
+                                        "reason", i->why));
+    }
+    return arr;
+}
+
+json_t *acdm_plugins_warnings(acdm_plugins *p, const acdm_config *cfg)
+{
+    json_t *arr = json_array();
+    for (size_t k = 0; cfg && k < cfg->n_channels; k++) {
+        const acdm_channel_def *ch = &cfg->channels[k];
+        if (!ch->name || !ch->plugin || acdm_plg_find_plugin(p, ch->plugin)) continue;
+        char buf[1024];
+        snprintf(buf, sizeof buf, "channels[%zu] (%s): plugin \"%s\" is in no .so of the plugin "
+                 "folder %s: the instance waits until a file holding it is dropped in", k,
+                 ch->name, ch->plugin, p->dir);
+        json_array_append_new(arr, json_string(buf));
     }
     return arr;
 }
@@ -1072,6 +1122,8 @@ void acdm_plugins_destroy(acdm_plugins *p)
     }
     acdm_plg_close_owned(p, (uv_handle_t *)p->async);
     acdm_plg_close_owned(p, (uv_handle_t *)p->kv_timer);
+    acdm_plg_close_owned(p, (uv_handle_t *)p->idle);
+    p->idle = NULL;
     if (p->fsev) {
         uv_fs_event_stop(p->fsev);
         acdm_plg_close_owned(p, (uv_handle_t *)p->fsev);

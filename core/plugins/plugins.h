@@ -94,6 +94,18 @@ int acdm_plugins_configure(acdm_plugins *p, const acdm_config *cfg);
  * "disabled"), enabling starts them again. ACDM_ENOENT if no such plugin is loaded. */
 int acdm_plugins_enable(acdm_plugins *p, const char *plugin_name, bool enabled);
 
+/* Replaces a loaded plugin by what its file holds now, deliberately (the operator's `acdmctl
+ * plugin reload NAME`): the file is loaded (a private copy) and checked first; only when it is
+ * fine are the plugin's instances stopped (deferred responses answered 503, submits in flight
+ * still committed, as a stop does), the plugin swapped and the instances started on the new
+ * build (enabled or not as before). 0, or negative with a sentence in err, the old build kept:
+ * ACDM_ENOENT (no such plugin loaded, or its file is gone), ACDM_EINVAL (the file is refused). */
+int acdm_plugins_reload(acdm_plugins *p, const char *plugin_name, char *err, size_t errlen);
+
+/* Warnings about cfg that are not errors: a channel whose plugin is in no .so of the plugin
+ * folder (its instance waits for a drop-in). A JSON array of sentences (new reference). */
+json_t *acdm_plugins_warnings(acdm_plugins *p, const acdm_config *cfg);
+
 /* Unloads a plugin by name. ACDM_ESTATE while any of its instances runs (stop them first by
  * removing them from the config or disabling the plugin). */
 int acdm_plugins_unload(acdm_plugins *p, const char *plugin_name);
@@ -128,8 +140,10 @@ const char *acdm_instance_name_of(const acdm_instance *i);
 const char *acdm_instance_queue(const acdm_instance *i);   /* default queue, may be NULL */
 const char *acdm_instance_state(const acdm_instance *i);   /* "running", "waiting", ... */
 
-/* [{name, version, description, file, abi, kinds, enabled, instances:[{name, state, queue,
- * status?}]}] (status: a running instance's status_json object, when its plugin has one)
+/* [{name, version, description, file, abi, kinds, enabled, changed, instances:[{name, state,
+ * queue, reason, status?}]}] (reason: why an instance is not running; changed: the file changed
+ * while instances ran, applied when they stop; status: a running instance's status_json object,
+ * when its plugin has one)
  * (new reference), for the API and acdmctl. Instances waiting for a plugin that is not loaded
  * are listed under a pseudo-entry with "file": null. */
 json_t *acdm_plugins_json(acdm_plugins *p);
