@@ -528,7 +528,6 @@ class SlowClients(AcdmTestCase):
     def test_connections_per_address_are_limited(self):
         cfg = base_config(self.empty_plugin_dir(), max_connections_per_address=12)
         d = self.daemon(cfg)
-<<<<<<< HEAD
 
         def sockets_open():
             fds = os.listdir("/proc/%d/fd" % d.proc.pid)
@@ -541,9 +540,6 @@ class SlowClients(AcdmTestCase):
             now = sockets_open()
             if now != base:
                 base, stable_since = now, time.monotonic()
-=======
-        time.sleep(1.0)            # the start's health polls are closed on both sides
->>>>>>> rely
         held = [raw_conn(d) for _ in range(12)]
         self.sockets.extend(held)
         for s in held:             # each is served (keep-alive: it stays open and counted)
