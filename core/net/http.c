@@ -175,11 +175,13 @@ struct acdm_http {
         struct lws_vhost *vh;
         int port;
         char host[64];
+        char vname[16];               /* lws keeps the vhost name's pointer */
         char *cert_file, *key_file;   /* NULL: plain HTTP */
         SSL_CTX *ssl;                 /* the vhost's, caught as lws builds it (rotation) */
         char not_after[40];           /* the served certificate's expiry, for the log */
     } lst[ACDM_HTTP_MAX_LISTENERS];
     int n_lst;
+    int tls;                    /* a listener serves TLS (the context inits OpenSSL) */
 };
 
 /* The listener whose vhost lws is creating now (its SSL_CTX arrives in a callback). */
@@ -1975,8 +1977,9 @@ int acdm_http_tls_check(const char *cert_file, const char *key_file, char *not_a
 static void vhost_info(acdm_http *h, struct lws_context_creation_info *info, void **loops)
 {
     memset(info, 0, sizeof *info);
-    info->options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
-                    LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    /* OpenSSL is set up by lws only when a listener serves TLS (h->tls) */
+    info->options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                    (h->tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info->foreign_loops = loops;
     info->protocols = h->protos;
     info->user = h;
@@ -2020,6 +2023,10 @@ static int listener_add(acdm_http *h, const acdm_http_listener *l, char *err, si
             snprintf(err, errlen, "tls: set cert_file and key_file together");
             return ACDM_EINVAL;
         }
+        if (!h->tls) {   /* the context was made without OpenSSL */
+            snprintf(err, errlen, "tls: a TLS listener must be given to acdm_http_create_listeners");
+            return ACDM_EINVAL;
+        }
         int rc = acdm_http_tls_check(l->cert_file, l->key_file, ls->not_after, sizeof ls->not_after, err, errlen);
         if (rc) return rc;
     }
@@ -2027,9 +2034,8 @@ static int listener_add(acdm_http *h, const acdm_http_listener *l, char *err, si
     void *loops[1] = {h->loop};
     struct lws_context_creation_info info;
     vhost_info(h, &info, loops);
-    char vname[32];
-    snprintf(vname, sizeof vname, "acdm%d", h->n_lst);
-    info.vhost_name = vname;
+    snprintf(ls->vname, sizeof ls->vname, "acdm%d", h->n_lst);
+    info.vhost_name = ls->vname;
     info.port = l->port;
     if (host && *host && strcmp(host, "*") && strcmp(host, "0.0.0.0")) {
         info.iface = ls->host;
@@ -2173,6 +2179,8 @@ int acdm_http_create_listeners(uv_loop_t *loop, const acdm_http_listener *ls, si
 
     /* explicit vhosts: a failed listen then leaves a sane context to destroy (with the default
      * vhost, lws 4.1.6 crashes on the loop after destroying a context whose vhost failed) */
+    for (size_t i = 0; i < n; i++)
+        if (ls[i].cert_file || ls[i].key_file) h->tls = 1;
     struct lws_context_creation_info info;
     void *loops[1] = {loop};
     vhost_info(h, &info, loops);

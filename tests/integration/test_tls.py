@@ -224,6 +224,8 @@ class TlsConfig(AcdmTestCase):
         cfg = base_config(self.empty_plugin_dir(), listen=listen)
         d = self.daemon(cfg, start=False)
         p = subprocess.run([d_bin(), "--check", "-c", d.config_path], capture_output=True, text=True, timeout=60)
+        for pat in ("AddressSanitizer", "LeakSanitizer", "runtime error"):
+            self.assertNotIn(pat, p.stderr)
         return p.returncode, p.stdout + p.stderr
 
     def test_clear_errors(self):
