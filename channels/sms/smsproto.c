@@ -51,7 +51,7 @@ static const unsigned short cp1252_hi[32] = {
     0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x2DC, 0x2122, 0x161, 0x203A, 0x153, 0, 0x17E, 0x178,
 };
 
-static size_t put_utf8(unsigned cp, char *o)
+static size_t utf8_put(unsigned cp, char *o)
 {
     if (cp < 0x80) { o[0] = (char)cp; return 1; }
     if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
@@ -84,7 +84,7 @@ static char *to_utf8(const char *in, size_t n, const char *charset, size_t *outl
             unsigned c = (unsigned char)in[i];
             if (c >= 0x80 && c < 0xA0 && !strcasecmp(charset, "WINDOWS-1252")) c = cp1252_hi[c - 0x80] ? cp1252_hi[c - 0x80] : 0xFFFD;
             if (!c) { free(o); snprintf(err, el, "text: holds a NUL byte"); return NULL; }
-            k += put_utf8(c, o + k);
+            k += utf8_put(c, o + k);
         }
     } else if (!strcasecmp(charset, "UTF-16BE") || !strcasecmp(charset, "UCS-2")) {
         if (n % 2) { free(o); snprintf(err, el, "text: odd number of bytes for UTF-16BE"); return NULL; }
@@ -96,7 +96,7 @@ static char *to_utf8(const char *in, size_t n, const char *charset, size_t *outl
                 else u = 0xFFFD;
             } else if (u >= 0xD800 && u < 0xE000) u = 0xFFFD;
             if (!u) { free(o); snprintf(err, el, "text: holds a NUL character"); return NULL; }
-            k += put_utf8(u, o + k);
+            k += utf8_put(u, o + k);
         }
     } else {
         free(o);
