@@ -60,13 +60,17 @@ typedef struct outmsg {
 } outmsg;
 
 /* An inbound request waiting for its submit callback (its HTTP answer is deferred). */
+/* Messages of one conversation (one number) are submitted one after the other: a follow-up
+ * submitted before the first SMS of its conversation is committed would become a second
+ * bericht. The list is in arrival order. */
 typedef struct pending {
     struct pending *prev, *next;
     struct sms *s;
-    bool in_handler, done, twiml;
+    bool in_handler, done, twiml, submitted;
     acdm_submit_outcome outcome;
-    char bericht[64], from[64];
-    char *text;
+    char bericht[64], from[64], conv[128], idem[200];
+    char *text;                  /* the core's text from the callback (closed text, error) */
+    char *in_text, *in_payload;  /* the inbound message, until it is submitted */
     void *token;
 } pending;
 
@@ -705,6 +709,8 @@ static void pending_free(pending *p)
     if (p->prev) p->prev->next = p->next; else s->pendings = p->next;
     if (p->next) p->next->prev = p->prev;
     free(p->text);
+    free(p->in_text);
+    free(p->in_payload);
     free(p);
 }
 
@@ -726,6 +732,46 @@ static void result_response(sms *s, pending *p, acdm_http_response *resp)
 }
 
 static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
+                      const char *bericht_id, const char *text);
+
+static int pend_submit(sms *s, pending *p, char *err, size_t el)
+{
+    acdm_inbound in = {.struct_size = sizeof in, .kind = ACDM_KIND_NAME_SMS, .from = p->from,
+                       .conversation = p->conv, .idempotency_key = p->idem, .text = p->in_text,
+                       .payload_json = p->in_payload};
+    p->submitted = true;
+    if (ACDM_HOST_HAS(s->host, submit_err) && s->host->submit_err)
+        return s->host->submit_err(s->inst, &in, submitted, p, err, el);
+    return s->host->submit(s->inst, &in, submitted, p);
+}
+
+static void refused_response(sms *s, int rc, const char *err, acdm_http_response *resp)
+{
+    s->n.mo_rejected++;
+    if (rc == ACDM_P_EINVAL || rc == ACDM_P_ENOENT)
+        acdm_problem(resp, 400, "Refused", err[0] ? err : acdm_plugin_strerror(rc), s->body, sizeof s->body);
+    else
+        acdm_problem(resp, 503, "Not stored", err[0] ? err : acdm_plugin_strerror(rc), s->body, sizeof s->body);
+}
+
+/* The next waiting message of conversation conv goes to the core. */
+static void kick(sms *s, const char *conv)
+{
+    for (;;) {
+        pending *n = s->pendings;
+        while (n && (n->submitted || strcmp(n->conv, conv))) n = n->next;
+        if (!n) return;
+        char err[200] = "";
+        int rc = pend_submit(s, n, err, sizeof err);
+        if (rc >= 0) return;          /* n may be answered and freed already */
+        acdm_http_response r = {0};
+        refused_response(s, rc, err, &r);
+        s->host->http_respond(n->token, &r);
+        pending_free(n);
+    }
+}
+
+static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
                       const char *bericht_id, const char *text)
 {
     (void)inst;
@@ -742,11 +788,14 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
         new_id(id);
         send_text(s, bericht_id, id, p->from, text);
     }
-    if (p->in_handler) return;
+    if (p->in_handler) return;       /* the handler answers (it is the newest: nothing waits) */
     acdm_http_response r = {0};
     result_response(s, p, &r);
     s->host->http_respond(p->token, &r);
+    char conv[128];
+    snprintf(conv, sizeof conv, "%s", p->conv);
     pending_free(p);
+    kick(s, conv);
 }
 
 /* Submits an inbound SMS; the HTTP answer waits for the commit (resp deferred). */
@@ -763,38 +812,41 @@ static void submit_mo(sms *s, acdm_http_response *resp, const char *from, const 
     }
     (void)to;
     pending *p = calloc(1, sizeof *p);
-    if (!p) { acdm_problem(resp, 503, "Busy", "out of memory", s->body, sizeof s->body); return; }
+    if (p) {
+        p->in_text = strdup(text);
+        p->in_payload = json_dumps(payload, JSON_COMPACT);
+    }
+    if (!p || !p->in_text || !p->in_payload) {
+        if (p) { free(p->in_text); free(p->in_payload); free(p); }
+        acdm_problem(resp, 503, "Busy", "out of memory", s->body, sizeof s->body);
+        return;
+    }
     p->s = s;
     p->in_handler = true;
     p->twiml = twiml;
     p->token = resp->token;
     snprintf(p->from, sizeof p->from, "%s", from);
-    p->next = s->pendings;
-    if (s->pendings) s->pendings->prev = p;
-    s->pendings = p;
-    char conv[128];
-    snprintf(conv, sizeof conv, "sms:%s", from);
-    char *pl = json_dumps(payload, JSON_COMPACT);
-    acdm_inbound in = {.struct_size = sizeof in, .kind = ACDM_KIND_NAME_SMS, .from = from,
-                       .conversation = conv, .idempotency_key = idem, .text = text, .payload_json = pl};
-    char err[200] = "";
-    int rc;
-    if (ACDM_HOST_HAS(s->host, submit_err) && s->host->submit_err)
-        rc = s->host->submit_err(s->inst, &in, submitted, p, err, sizeof err);
-    else
-        rc = s->host->submit(s->inst, &in, submitted, p);
-    free(pl);
-    p->in_handler = false;
-    if (rc < 0) {
-        s->n.mo_rejected++;
-        if (rc == ACDM_P_EINVAL || rc == ACDM_P_ENOENT)
-            acdm_problem(resp, 400, "Refused", err[0] ? err : acdm_plugin_strerror(rc), s->body, sizeof s->body);
-        else
-            acdm_problem(resp, 503, "Not stored", err[0] ? err : acdm_plugin_strerror(rc), s->body, sizeof s->body);
-        pending_free(p);
-        return;
-    }
+    snprintf(p->conv, sizeof p->conv, "sms:%s", from);
+    snprintf(p->idem, sizeof p->idem, "%s", idem);
+    bool wait = false;
+    pending **tail = &s->pendings, *prev = NULL;
+    for (; *tail; prev = *tail, tail = &(*tail)->next)
+        if (!(*tail)->done && !strcmp((*tail)->conv, p->conv)) wait = true;
+    p->prev = prev;
+    *tail = p;
     s->n.mo++;
+    if (!wait) {
+        char err[200] = "";
+        int rc = pend_submit(s, p, err, sizeof err);
+        if (rc < 0) {
+            s->n.mo--;
+            refused_response(s, rc, err, resp);
+            p->in_handler = false;
+            pending_free(p);
+            return;
+        }
+    }
+    p->in_handler = false;
     if (p->done) { result_response(s, p, resp); pending_free(p); return; }
     resp->defer = 1;
 }

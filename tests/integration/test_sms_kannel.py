@@ -179,3 +179,15 @@ class SmsKannel(AcdmTestCase):
         lines = [l for l in k.mt_lines() if "gesloten" in l]
         self.assertEqual(len(lines), 1, lines)
         self.assertTrue(lines[0].startswith("%s +31622222222 text " % NUMBER), lines)
+
+    def test_quick_texts_of_one_number_are_one_bericht(self):
+        # the second SMS arrives before the first is committed: it joins as a follow-up
+        d, k = self.start(post=True)
+        agent = self.agent_ws(d, "agent1")
+        for t in ("een", "twee", "drie"):
+            k.mo("+31633333333", NUMBER, t)
+        bid = self.offer(agent, None)["bericht"]["id"]
+        agent.expect_none("offer", wait=1.0)
+        got = wait_until(lambda: (lambda b: b if len(b.get("messages", [])) >= 3 else None)(d.bericht(bid)), 10,
+                         what="three messages in one bericht")
+        self.assertEqual([m["text"] for m in got["messages"]], ["een", "twee", "drie"])
