@@ -943,7 +943,10 @@ static bool twilio_signed(sms *s, const acdm_http_request *req, const char *path
     sb_str(&u, s->c.public_url);
     sb_str(&u, path);
     const char *q;
-    if (query_raw_of(req, &q) && q && *q) { sb_str(&u, "?"); sb_str(&u, q); }
+    /* an ABI 1.0 host passes the query decoded: the same as on the wire for our own
+     * StatusCallback (?m=<hex id>) */
+    query_raw_of(req, &q);
+    if (q && *q) { sb_str(&u, "?"); sb_str(&u, q); }
     bool ok = !u.oom && sig_twilio_ok(sigh, s->c.auth_token, u.p, (const char *const *)f->names,
                                       (const char *const *)f->values, f->n);
     free(u.p);

@@ -33,7 +33,7 @@ def core_passes_headers():
 
 
 class WhatsApp(AcdmTestCase):
-    def start(self, **over):
+    def start(self, probe=True, **over):
         for name, val in (("secret", SECRET), ("verify", VERIFY), ("token", TOKEN)):
             with open(os.path.join(self.tmp, name), "w") as f:
                 f.write(val + "\n")
@@ -50,6 +50,8 @@ class WhatsApp(AcdmTestCase):
         d = self.daemon(cfg)
         self.d = d
         # a host that does not pass request headers yet cannot check signatures (ABI 1.1 host)
+        if not probe:
+            return d
         r = self.post({"object": "whatsapp_business_account", "entry": []})
         if r.status == 401 and not core_passes_headers():
             self.skipTest("the plugin host does not pass request headers yet (ABI 1.1 host side pending)")
@@ -87,7 +89,7 @@ class WhatsApp(AcdmTestCase):
     # -------------------------------------------------------------- tests
 
     def test_handshake(self):
-        d = self.start()
+        d = self.start(probe=False)
         r = http_request(d.host, d.port, "GET", "/channels/wa1/webhook?hub.mode=subscribe&hub.verify_token=%s"
                          "&hub.challenge=1158201444" % VERIFY)
         self.assertEqual((r.status, r.body), (200, b"1158201444"), r)
