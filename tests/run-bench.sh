@@ -95,4 +95,6 @@ echo "## live pushes: supervisors' stats every second, agents' queue_stats/colle
 python3 tests/bench/bench_live.py "${ACDM_BENCH_LIVE_AGENTS:-2000}"
 echo "## web chat: 5,000 visitor websockets, visitor -> agent relay at 500 messages/s"
 python3 tests/bench/bench_webchat.py --visitors "${ACDM_BENCH_VISITORS:-5000}" --rate 500 --seconds 20 --acdmd bin/acdmd
+echo "## messaging channels: signed WhatsApp webhooks and Kannel MO requests vs REST ingest, same run"
+python3 tests/bench/bench_msg.py --rounds "${ACDM_BENCH_MSG_ROUNDS:-3}" --seconds 5 --acdmd bin/acdmd
 echo "# results in $out"
