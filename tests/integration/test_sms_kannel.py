@@ -191,3 +191,20 @@ class SmsKannel(AcdmTestCase):
         got = wait_until(lambda: (lambda b: b if len(b.get("messages", [])) >= 3 else None)(d.bericht(bid)), 10,
                          what="three messages in one bericht")
         self.assertEqual([m["text"] for m in got["messages"]], ["een", "twee", "drie"])
+
+    def test_gateway_down_is_retried_with_backoff(self):
+        d, k = self.start(post=True)
+        agent = self.agent_ws(d, "agent1")
+        k.mo(CITIZEN, NUMBER, "Is mijn melding ontvangen?")
+        bid = self.offer(agent, None)["bericht"]["id"]
+        agent.request({"type": "accept", "bericht": bid})
+        sb = k.procs["smsbox"]                                   # sendsms goes down
+        sb.terminate()
+        sb.wait(10)
+        agent.request({"type": "message", "bericht": bid, "text": "Ja, uw melding is ontvangen."})
+        time.sleep(0.8)                                          # a few attempts fail meanwhile
+        self.assertEqual([l for l in k.mt_lines() if "melding is ontvangen" in l], [])
+        k._spawn("smsbox", [kannel.SMSBOX, "-v", "1", os.path.join(k.dir, "kannel.conf")])
+        wait_until(lambda: any("melding is ontvangen" in l for l in k.mt_lines()), 20, what="the reply after the retry")
+        agent.expect("delivery", 20, bericht=bid, status="delivered")
+        self.assertIn("retrying", d.stderr())
