@@ -21,6 +21,7 @@
 #include <acdm/plugin.h>
 #include <acdm/plugin_util.h>
 
+#include "bot.h"         /* channels/webchat/bot.h: the web chat's bot protocols (Rasa) */
 #include "sig.h"
 #include "smsproto.h"
 #include "smstext.h"
@@ -45,6 +46,9 @@ typedef struct cfg {
     int dlr_mask;
     char *api_url, *account_sid, *auth_token;
     int max_parts, retries, retry_ms;
+    char *bot_url;              /* bot first: the bot's URL (Rasa REST), or NULL */
+    const bot_protocol *bot;
+    int bot_timeout_ms;
 } cfg;
 
 /* A reply being handed to the gateway (parts not yet accepted). */
@@ -57,6 +61,8 @@ typedef struct outmsg {
     acdm_timer *retry[SMS_MAX_PARTS];
     struct part_ref { struct outmsg *m; int part; } pref[SMS_MAX_PARTS]; /* timer / request users */
     unsigned char ref;
+    bool failed;                 /* a part failed for good */
+    struct pending *ack;         /* bot first: the MO acknowledged once this is accepted */
 } outmsg;
 
 /* An inbound request waiting for its submit callback (its HTTP answer is deferred). */
@@ -66,7 +72,7 @@ typedef struct outmsg {
 typedef struct pending {
     struct pending *prev, *next;
     struct sms *s;
-    bool in_handler, done, twiml, submitted;
+    bool in_handler, done, twiml, submitted, bot;
     acdm_submit_outcome outcome;
     char bericht[64], from[64], conv[128], idem[200];
     char *text;                  /* the core's text from the callback (closed text, error) */
@@ -165,7 +171,7 @@ static char *read_secret(const char *key, const char *path, char *err, size_t el
 static void cfg_free(cfg *c)
 {
     free(c->from); free(c->public_url); free(c->token); free(c->sendsms_url); free(c->username);
-    free(c->password); free(c->api_url); free(c->account_sid); free(c->auth_token);
+    free(c->password); free(c->api_url); free(c->account_sid); free(c->auth_token); free(c->bot_url);
     memset(c, 0, sizeof *c);
 }
 
@@ -230,6 +236,17 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t el)
         get_int(o, "retry_ms", 2000, 10, 3600000, &c->retry_ms, err, el) < 0)
         goto out;
     if (!http_url(c->public_url)) { snprintf(err, el, "public_url must be an http:// or https:// URL"); goto out; }
+    json_t *bot = json_object_get(o, "bot");
+    if (bot && !json_is_null(bot)) {
+        if (!json_is_object(bot)) { snprintf(err, el, "bot must be an object {url, protocol, timeout_ms}"); goto out; }
+        if (get_str(bot, "url", true, &c->bot_url, err, el) < 0) { snprintf(err, el, "bot.url: required, the bot's http(s) URL"); goto out; }
+        if (!http_url(c->bot_url)) { snprintf(err, el, "bot.url must be an http:// or https:// URL"); goto out; }
+        json_t *pn = json_object_get(bot, "protocol");
+        if (pn && !json_is_string(pn)) { snprintf(err, el, "bot.protocol must be a string (one of: %s)", bot_protocol_names()); goto out; }
+        c->bot = bot_protocol_find(pn ? json_string_value(pn) : "rasa");
+        if (!c->bot) { snprintf(err, el, "bot.protocol: unknown (known: %s)", bot_protocol_names()); goto out; }
+        if (get_int(bot, "timeout_ms", 5000, 100, 60000, &c->bot_timeout_ms, err, el) < 0) goto out;
+    }
     size_t pl = strlen(c->public_url);
     if (c->public_url[pl - 1] == '/') c->public_url[pl - 1] = '\0';
     if (c->provider == P_KANNEL) {
@@ -400,7 +417,7 @@ static void part_state(sms *s, const char *id, int part, int st, const char *why
         if (pl && code >= 0) json_object_set_new(pl, "code", json_integer(code));
         char *pls = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
         json_decref(pl);
-        if (b && pls) s->host->delivery_report(s->inst, b, json_string_value(json_object_get(r, "t")), pls);
+        if (b && *b && pls) s->host->delivery_report(s->inst, b, json_string_value(json_object_get(r, "t")), pls);
         free(pls);
         if (agg == SMS_ST_FAILED)
             s->host->log(s->inst, ACDM_PLOG_WARN, "SMS %s for bericht %s not delivered: %s", id,
@@ -416,9 +433,9 @@ static void refuse(sms *s, const char *bericht, const char *text, const char *id
                            "provider", s->c.provider == P_KANNEL ? "kannel" : "twilio");
     char *pls = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
     json_decref(pl);
-    if (pls) s->host->delivery_report(s->inst, bericht, text, pls);
+    if (pls && bericht && *bericht) s->host->delivery_report(s->inst, bericht, text, pls);
     free(pls);
-    s->host->log(s->inst, ACDM_PLOG_NOTICE, "SMS for bericht %s not sent: %s", bericht, why);
+    s->host->log(s->inst, ACDM_PLOG_NOTICE, "SMS for bericht %s not sent: %s", bericht && *bericht ? bericht : "(bot)", why);
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -436,12 +453,17 @@ static void out_free(sms *s, outmsg *m)
 }
 
 /* All parts handed over (or failed for good): the send is no longer in the outbox. */
+static void bot_sent(sms *s, struct pending *p, bool ok);
+
 static void out_check_done(sms *s, outmsg *m)
 {
     for (size_t i = 0; i < m->sp.n_parts; i++)
         if (m->busy[i] || m->retry[i]) return;
     outbox_list(s, NULL, m->id);
+    struct pending *ack = m->ack;
+    bool ok = !m->failed;
     out_free(s, m);
+    if (ack) bot_sent(s, ack, ok);
 }
 
 typedef struct part_ref part_ref;
@@ -469,6 +491,7 @@ static void attempt_failed(sms *s, outmsg *m, int i, bool permanent, const char 
         }
     }
     s->n.send_failed++;
+    m->failed = true;
     part_state(s, m->id, i, SMS_ST_FAILED, why, code);
 }
 
@@ -623,14 +646,25 @@ static void out_start(sms *s, outmsg *m)
 
 /* Sends text to `to` for bericht `bericht` as message `id`: recorded in kv first (so the DLRs
  * find it and a restart resends what the gateway did not take), then every part. */
+static int send_text_ack(sms *s, const char *bericht, const char *id, const char *to, const char *text,
+                         struct pending *ack);
+
 static int send_text(sms *s, const char *bericht, const char *id, const char *to, const char *text)
+{
+    int rc = send_text_ack(s, bericht, id, to, text, NULL);
+    return rc > 0 ? 0 : rc;            /* refused: the agent was told why */
+}
+
+/* As send_text; ack (bot first) is told when every part was accepted or one failed. */
+static int send_text_ack(sms *s, const char *bericht, const char *id, const char *to, const char *text,
+                         struct pending *ack)
 {
     char since[40], why[300];
     if (opted_out(s, to, since, sizeof since)) {
         snprintf(why, sizeof why, "the citizen has opted out of SMS (STOP, %s): no SMS is sent until "
                  "they text START", since);
         refuse(s, bericht, text, id, why);
-        return 0;
+        return 1;
     }
     outmsg *m = calloc(1, sizeof *m);
     if (!m) return ACDM_P_ENOMEM;
@@ -643,7 +677,7 @@ static int send_text(sms *s, const char *bericht, const char *id, const char *to
         refuse(s, bericht, text ? text : "", id, why);
         if (!rc) sms_split_free(&m->sp);
         free(m);
-        return 0;
+        return 1;
     }
     if (s->c.provider == P_TWILIO) {            /* the provider splits; one message, one state */
         m->sp.part_off[1] = m->sp.len;
@@ -670,6 +704,7 @@ static int send_text(sms *s, const char *bericht, const char *id, const char *to
     }
     json_decref(r);
     outbox_list(s, id, NULL);
+    m->ack = ack;
     out_start(s, m);
     return 0;
 }
@@ -745,6 +780,8 @@ static int pend_submit(sms *s, pending *p, char *err, size_t el)
     return s->host->submit(s->inst, &in, submitted, p);
 }
 
+static int pend_start(sms *s, pending *p, char *err, size_t el);
+
 static void refused_response(sms *s, int rc, const char *err, acdm_http_response *resp)
 {
     s->n.mo_rejected++;
@@ -762,7 +799,7 @@ static void kick(sms *s, const char *conv)
         while (n && (n->submitted || strcmp(n->conv, conv))) n = n->next;
         if (!n) return;
         char err[200] = "";
-        int rc = pend_submit(s, n, err, sizeof err);
+        int rc = pend_start(s, n, err, sizeof err);
         if (rc >= 0) return;          /* n may be answered and freed already */
         acdm_http_response r = {0};
         refused_response(s, rc, err, &r);
@@ -796,6 +833,177 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     snprintf(conv, sizeof conv, "%s", p->conv);
     pending_free(p);
     kick(s, conv);
+}
+
+/* ---------------------------------------------------------------- bot first */
+
+/* Bot first (config "bot", the web chat's bot protocols from channels/webchat/bot.c): a
+ * number's texts go to the bot until it hands off, then to humans until the bericht ends. The
+ * conversation's state and transcript live in kv "bot:<number>". An MO the bot handles is
+ * acknowledged once the bot's answer was accepted by the gateway (so an acknowledged SMS has
+ * been answered); a handoff is a bericht with the transcript, acknowledged after its commit. */
+static json_t *bot_state(sms *s, const char *from)
+{
+    char key[96];
+    snprintf(key, sizeof key, "bot:%s", from);
+    json_t *o = kv_json(s, key);
+    if (!json_is_object(o)) { json_decref(o); o = json_pack("{s:s, s:[]}", "state", "bot", "t"); }
+    if (o && !json_is_array(json_object_get(o, "t"))) json_object_set_new(o, "t", json_array());
+    return o;
+}
+
+static void bot_state_put(sms *s, const char *from, json_t *o)
+{
+    char key[96];
+    snprintf(key, sizeof key, "bot:%s", from);
+    kv_put(s, key, o, RECORD_TTL_S);
+}
+
+static void bot_line(json_t *st, const char *from, const char *text)
+{
+    json_t *t = json_object_get(st, "t");
+    json_array_append_new(t, json_pack("{s:s, s:s}", "from", from, "text", text ? text : ""));
+    while (json_array_size(t) > 50) json_array_remove(t, 0);
+}
+
+static void mo_ack(sms *s, pending *p)
+{
+    acdm_http_response r = {0};
+    p->outcome = ACDM_SUBMIT_QUEUED;
+    result_response(s, p, &r);
+    s->host->http_respond(p->token, &r);
+    char conv[128];
+    snprintf(conv, sizeof conv, "%s", p->conv);
+    pending_free(p);
+    kick(s, conv);
+}
+
+/* From the bot to humans: the bericht carries the transcript; acknowledged after its commit. */
+static void bot_handoff_prepare(sms *s, pending *p, const char *summary)
+{
+    json_t *st = bot_state(s, p->from);
+    json_object_set_new(st, "state", json_string("human"));
+    bot_state_put(s, p->from, st);
+    sbuf lines = {0};
+    json_t *t = json_object_get(st, "t");
+    for (size_t i = 0; i < json_array_size(t); i++) {
+        json_t *l = json_array_get(t, i);
+        const char *who = json_string_value(json_object_get(l, "from"));
+        sb_str(&lines, who && !strcmp(who, "bot") ? "Chatbot: " : "Klant: ");
+        sb_str(&lines, json_string_value(json_object_get(l, "text")) ? json_string_value(json_object_get(l, "text")) : "");
+        sb_str(&lines, "\n");
+    }
+    json_t *pl = p->in_payload ? json_loads(p->in_payload, 0, NULL) : NULL;
+    if (!json_is_object(pl)) { json_decref(pl); pl = json_object(); }
+    json_object_set_new(pl, "source", json_string("bot"));
+    json_object_set_new(pl, "summary", json_string(summary));
+    json_object_set(pl, "transcript", t);
+    free(p->in_payload);
+    p->in_payload = json_dumps(pl, JSON_COMPACT);
+    json_decref(pl);
+    if (lines.p && !lines.oom) { free(p->in_text); p->in_text = lines.p; lines.p = NULL; }
+    free(lines.p);
+    json_decref(st);
+    p->bot = false;
+}
+
+static void bot_handoff(sms *s, pending *p, const char *summary)
+{
+    bot_handoff_prepare(s, p, summary);
+    char err[200] = "";
+    int rc = pend_submit(s, p, err, sizeof err);
+    if (rc < 0) {
+        acdm_http_response r = {0};
+        refused_response(s, rc, err, &r);
+        s->host->http_respond(p->token, &r);
+        char conv[128];
+        snprintf(conv, sizeof conv, "%s", p->conv);
+        pending_free(p);
+        kick(s, conv);
+    }
+}
+
+/* The bot's last reply was accepted by the gateway (ok) or not (then humans take over). */
+static void bot_sent(sms *s, pending *p, bool ok)
+{
+    if (ok) mo_ack(s, p);
+    else bot_handoff(s, p, "Het antwoord van de chatbot kon niet worden verstuurd");
+}
+
+static void bot_done(acdm_instance *inst, void *priv, void *user, int status, const char *body,
+                     size_t len, const char *error)
+{
+    (void)inst;
+    sms *s = priv;
+    pending *p = user;
+    bot_reply br;
+    if (status < 200 || status >= 300 || !s->c.bot || s->c.bot->reply(body ? body : "", len, &br) < 0) {
+        s->host->log(s->inst, ACDM_PLOG_WARN, "bot %s: %s (HTTP %d): %s goes to an agent", s->c.bot_url ? s->c.bot_url : "?",
+                     error ? error : "no valid answer", status, p->from);
+        bot_handoff(s, p, "Chatbot niet bereikbaar");
+        return;
+    }
+    json_t *st = bot_state(s, p->from);
+    size_t n = json_array_size(br.texts);
+    for (size_t i = 0; i < n; i++) bot_line(st, "bot", json_string_value(json_array_get(br.texts, i)));
+    bot_state_put(s, p->from, st);
+    json_decref(st);
+    bool handoff = br.handoff;
+    char summary[300];
+    snprintf(summary, sizeof summary, "%s", br.summary ? br.summary : (br.intent ? br.intent : "Doorverbonden door de chatbot"));
+    pending *ack = handoff ? NULL : p;
+    int last_rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char id[37];
+        new_id(id);
+        last_rc = send_text_ack(s, "", id, p->from, json_string_value(json_array_get(br.texts, i)),
+                                i + 1 == n ? ack : NULL);
+    }
+    bot_reply_free(&br);
+    if (handoff) bot_handoff(s, p, summary);
+    else if (!n) mo_ack(s, p);                      /* the bot chose to say nothing */
+    else if (last_rc != 0) bot_handoff(s, p, "Het antwoord van de chatbot kon niet worden verstuurd");
+}
+
+/* Starts a waiting MO: to the bot (bot first, not yet handed off) or to the core. */
+static int pend_start(sms *s, pending *p, char *err, size_t el)
+{
+    if (!s->c.bot_url || !s->c.bot) return pend_submit(s, p, err, el);
+    json_t *st = bot_state(s, p->from);
+    if (!st) return pend_submit(s, p, err, el);
+    if (!strcmp(json_string_value(json_object_get(st, "state")) ? json_string_value(json_object_get(st, "state")) : "", "human")) {
+        json_decref(st);
+        return pend_submit(s, p, err, el);
+    }
+    bot_line(st, "citizen", p->in_text);
+    bot_state_put(s, p->from, st);
+    json_decref(st);
+    p->bot = true;
+    p->submitted = true;                            /* in progress (with the bot) */
+    char *b = s->c.bot->request(p->conv, p->in_text);
+    static const char *const headers[] = {"Content-Type: application/json", "Accept: application/json", NULL};
+    acdm_http_out req = {.struct_size = sizeof req, .method = "POST", .url = s->c.bot_url, .headers = headers,
+                         .body = b, .body_len = b ? strlen(b) : 0, .timeout_ms = s->c.bot_timeout_ms};
+    int rc = b ? s->host->http_request(s->inst, &req, bot_done, p) : -1;
+    free(b);
+    if (rc < 0) {                /* within the handler: the caller answers a refusal */
+        bot_handoff_prepare(s, p, "Chatbot niet bereikbaar");
+        return pend_submit(s, p, err, el);
+    }
+    return 0;
+}
+
+/* A bericht ended: the number's next text starts with the bot again. */
+static void sms_on_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
+{
+    (void)inst;
+    sms *s = priv;
+    if (ev->type != ACDM_EV_ENDED || !s->c.bot_url || !ev->conversation) return;
+    const char *c = strstr(ev->conversation, "sms:");
+    if (!c) return;
+    char key[96];
+    snprintf(key, sizeof key, "bot:%s", c + 4);
+    s->host->kv_set(s->inst, key, NULL, 0);
 }
 
 /* Submits an inbound SMS; the HTTP answer waits for the commit (resp deferred). */
@@ -837,7 +1045,7 @@ static void submit_mo(sms *s, acdm_http_response *resp, const char *from, const 
     s->n.mo++;
     if (!wait) {
         char err[200] = "";
-        int rc = pend_submit(s, p, err, sizeof err);
+        int rc = pend_start(s, p, err, sizeof err);
         if (rc < 0) {
             s->n.mo--;
             refused_response(s, rc, err, resp);
@@ -1178,6 +1386,7 @@ static const acdm_plugin sms_plugin = ACDM_PLUGIN_INIT(
     .start = sms_start,
     .reload = sms_reload,
     .deliver = sms_deliver,
+    .on_event = sms_on_event,
     .stop = sms_stop,
     .destroy = sms_destroy,
     .status_json = sms_status_json);

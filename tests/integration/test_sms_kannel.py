@@ -33,7 +33,7 @@ def host_fills_query_raw():
 
 @unittest.skipUnless(kannel.available(), "Kannel (Debian kannel) is not installed: scripts/deps.sh test")
 class SmsKannel(AcdmTestCase):
-    def start(self, post=True, queue_closed=False):
+    def start(self, post=True, queue_closed=False, **extra):
         with open(os.path.join(self.tmp, "token"), "w") as f:
             f.write(TOKEN + "\n")
         k = kannel.Kannel(self.tmp, mo_url="(set below)")
@@ -43,6 +43,7 @@ class SmsKannel(AcdmTestCase):
                 "sendsms_url": k.sendsms_url, "username": "acdm",
                 "password_file": os.path.join(self.tmp, "kannel-pw"),
                 "token_file": os.path.join(self.tmp, "token"), "retry_ms": 200}
+        conf.update(extra)
         cfg = base_config(PLUGINS, channels=[{"name": "sms1", "plugin": "sms", "queue": "algemeen", "config": conf}])
         cfg["queues"][0]["closed_text"]["sms"] = "De gemeente is nu gesloten. Wij antwoorden morgen."
         d = self.daemon(cfg)
@@ -208,3 +209,57 @@ class SmsKannel(AcdmTestCase):
         wait_until(lambda: any("melding is ontvangen" in l for l in k.mt_lines()), 20, what="the reply after the retry")
         agent.expect("delivery", 20, bericht=bid, status="delivered")
         self.assertIn("retrying", d.stderr())
+
+    def test_bot_first_then_handoff_with_the_transcript(self):
+        import http.server
+        import threading
+        got = []
+
+        class Rasa(http.server.BaseHTTPRequestHandler):       # the Rasa REST contract
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                m = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                got.append(m)
+                if "medewerker" in m["message"]:
+                    out = [{"recipient_id": m["sender"], "text": "Ik verbind u door met een medewerker."},
+                           {"recipient_id": m["sender"], "custom": {"handoff": True, "summary": "Vraag over oud papier"}}]
+                else:
+                    out = [{"recipient_id": m["sender"], "text": "Oud papier wordt elke tweede dinsdag opgehaald."}]
+                b = json.dumps(out).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Rasa)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.shutdown)
+        d, k = self.start(post=True, bot={"url": "http://127.0.0.1:%d/webhooks/rest/webhook" % srv.server_address[1]})
+        agent = self.agent_ws(d, "agent1")
+        k.mo(CITIZEN, NUMBER, "Wanneer komt het oud papier?")
+        wait_until(lambda: any("tweede dinsdag" in l for l in k.mt_lines()), 20, what="the bot's answer at the SMSC")
+        agent.expect_none("offer", wait=0.5)                      # the bot answered: no bericht
+        self.assertEqual(got[0]["message"], "Wanneer komt het oud papier?")
+        k.mo(CITIZEN, NUMBER, "Ik wil een medewerker")
+        o = self.offer(agent, None)
+        b = d.bericht(o["bericht"]["id"])
+        blob = json.dumps(b, ensure_ascii=False)
+        for t in ("Klant: Wanneer komt het oud papier?", "Chatbot: Oud papier wordt elke tweede dinsdag opgehaald.",
+                  "Klant: Ik wil een medewerker", "Vraag over oud papier"):
+            self.assertIn(t, blob)
+        wait_until(lambda: any("verbind u door" in l for l in k.mt_lines()), 20, what="the bot's last words")
+        # with a human now: the next text is a follow-up, not for the bot
+        bid = o["bericht"]["id"]
+        agent.request({"type": "accept", "bericht": bid})
+        k.mo(CITIZEN, NUMBER, "Hallo?")
+        self.assertEqual(agent.expect("message", 20, bericht=bid)["text"], "Hallo?")
+        self.assertEqual(len(got), 2)
+        # the bericht ends: the next text goes to the bot again
+        agent.request({"type": "complete", "bericht": bid})
+        agent.request({"type": "wrapup_end", "bericht": bid})
+        time.sleep(0.5)
+        k.mo(CITIZEN, NUMBER, "Nog een vraag over papier")
+        wait_until(lambda: len(got) == 3, 20, what="the bot asked again")
