@@ -21,6 +21,7 @@
 #include <acdm/plugin.h>
 #include <acdm/plugin_util.h>
 
+#include "bot.h"         /* channels/webchat/bot.h: the web chat's bot protocols (Rasa) */
 #include "sig.h"
 #include "wa_parse.h"
 
@@ -49,6 +50,9 @@ typedef struct cfg {
     tmpl *templates;
     size_t n_templates;
     int pair_interval_ms, rate_per_s, retries, retry_ms;
+    char *bot_url;               /* bot first: the bot's URL (Rasa REST), or NULL */
+    const bot_protocol *bot;
+    int bot_timeout_ms;
 } cfg;
 
 /* An outbound message waiting for its turn (pacing) or its answer. */
@@ -60,6 +64,7 @@ typedef struct outq {
     int tries;
     int64_t not_before_ms;
     bool in_flight;
+    struct sub *ack;             /* bot first: the citizen's message this answers */
 } outq;
 
 /* Recently messaged citizens: the pair-rate pacing. */
@@ -224,7 +229,7 @@ static void report(wa *w, const char *bericht, const char *text, json_t *pl)
 {
     char *s = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
     json_decref(pl);
-    if (s && bericht) w->host->delivery_report(w->inst, bericht, text, s);
+    if (s && bericht && *bericht) w->host->delivery_report(w->inst, bericht, text, s);
     free(s);
 }
 
@@ -233,7 +238,7 @@ static void report(wa *w, const char *bericht, const char *text, json_t *pl)
 static void cfg_free(cfg *c)
 {
     free(c->phone_number_id); free(c->graph_url); free(c->api_version);
-    free(c->access_token); free(c->app_secret); free(c->verify_token);
+    free(c->access_token); free(c->app_secret); free(c->verify_token); free(c->bot_url);
     for (size_t i = 0; i < c->n_templates; i++) {
         free(c->templates[i].name); free(c->templates[i].language); free(c->templates[i].label);
     }
@@ -304,6 +309,20 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t el)
     size_t gl = strlen(c->graph_url);
     if (c->graph_url[gl - 1] == '/') c->graph_url[gl - 1] = '\0';
     if (c->api_version[0] != 'v') { snprintf(err, el, "api_version must look like \"v21.0\""); goto out; }
+    json_t *bot = json_object_get(o, "bot");
+    if (bot && !json_is_null(bot)) {
+        if (!json_is_object(bot)) { snprintf(err, el, "bot must be an object {url, protocol, timeout_ms}"); goto out; }
+        if (get_str(bot, "url", NULL, &c->bot_url, err, el) < 0 ||
+            (strncmp(c->bot_url, "http://", 7) && strncmp(c->bot_url, "https://", 8))) {
+            snprintf(err, el, "bot.url: required, the bot's http(s) URL");
+            goto out;
+        }
+        json_t *pn = json_object_get(bot, "protocol");
+        if (pn && !json_is_string(pn)) { snprintf(err, el, "bot.protocol must be a string (one of: %s)", bot_protocol_names()); goto out; }
+        c->bot = bot_protocol_find(pn ? json_string_value(pn) : "rasa");
+        if (!c->bot) { snprintf(err, el, "bot.protocol: unknown (known: %s)", bot_protocol_names()); goto out; }
+        if (get_int(bot, "timeout_ms", 5000, 100, 60000, &c->bot_timeout_ms, err, el) < 0) goto out;
+    }
     json_t *ts = json_object_get(o, "templates");
     if (ts && !json_is_array(ts)) { snprintf(err, el, "templates must be an array"); goto out; }
     c->templates = calloc(json_array_size(ts) + 1, sizeof *c->templates);
@@ -385,6 +404,8 @@ static recent *recent_of(wa *w, const char *to, bool create)
     return r;
 }
 
+static void sub_bot_sent(wa *w, struct sub *s, bool ok);
+
 static void fail_out(wa *w, outq *m, int code, const char *why)
 {
     w->n.send_failed++;
@@ -393,8 +414,11 @@ static void fail_out(wa *w, outq *m, int code, const char *why)
                            "attempts", m->tries);
     if (pl && code) json_object_set_new(pl, "code", json_integer(code));
     report(w, m->bericht, m->text, pl);
-    w->host->log(w->inst, ACDM_PLOG_WARN, "WhatsApp message %s for bericht %s not sent: %s", m->id, m->bericht, why);
+    w->host->log(w->inst, ACDM_PLOG_WARN, "WhatsApp message %s for bericht %s not sent: %s", m->id,
+                 m->bericht[0] ? m->bericht : "(bot)", why);
+    struct sub *ack = m->ack;
     outq_free(w, m);
+    if (ack) sub_bot_sent(w, ack, false);
 }
 
 /* What the agent should do about a Graph API error code that is never retried. */
@@ -432,8 +456,10 @@ static void sent(acdm_instance *inst, void *priv, void *user, int status, const 
         }
         report(w, m->bericht, m->text, json_pack("{s:s, s:s, s:s?}", "delivery", "accepted", "message", m->id,
                                                  "wamid", wamid));
+        struct sub *ack = m->ack;
         outq_free(w, m);
         json_decref(o);
+        if (ack) sub_bot_sent(w, ack, true);
         pump(w);
         return;
     }
@@ -513,7 +539,16 @@ static void pump(wa *w)
     if (next) pump_later(w, next);
 }
 
+static void enqueue_ack(wa *w, const char *bericht, const char *id, const char *to, json_t *msg,
+                        const char *text, struct sub *ack);
+
 static void enqueue(wa *w, const char *bericht, const char *id, const char *to, json_t *msg, const char *text)
+{
+    enqueue_ack(w, bericht, id, to, msg, text, NULL);
+}
+
+static void enqueue_ack(wa *w, const char *bericht, const char *id, const char *to, json_t *msg,
+                        const char *text, struct sub *ack)
 {
     outq *m = calloc(1, sizeof *m);
     if (msg) {
@@ -528,8 +563,10 @@ static void enqueue(wa *w, const char *bericht, const char *id, const char *to, 
         free(m);
         free(body);
         report(w, bericht, text, json_pack("{s:s, s:s, s:s}", "delivery", "failed", "message", id, "error", "out of memory"));
+        if (ack) sub_bot_sent(w, ack, false);
         return;
     }
+    m->ack = ack;
     snprintf(m->id, sizeof m->id, "%s", id);
     snprintf(m->bericht, sizeof m->bericht, "%s", bericht);
     snprintf(m->to, sizeof m->to, "%s", to);
@@ -908,6 +945,8 @@ static void batch_check(wa *w, batch *b)
     batch_free(b);
 }
 
+static void sub_start(wa *w, sub *s);
+
 /* Submits s; a refusal marks its batch failed (nothing stored: Meta's redelivery is safe). */
 static void sub_submit(wa *w, sub *s)
 {
@@ -932,7 +971,7 @@ static void sub_submit(wa *w, sub *s)
         sub_free(s);
         b->outstanding--;
         for (sub *n = w->subs; n; n = n->next)        /* the next of its conversation */
-            if (!strcmp(n->conv, conv)) { if (!n->submitted) sub_submit(w, n); break; }
+            if (!strcmp(n->conv, conv)) { if (!n->submitted) sub_start(w, n); break; }
         batch_check(w, b);
     }
 }
@@ -945,7 +984,7 @@ static void sub_add(wa *w, sub *s)
     for (; *sp; sp = &(*sp)->next)
         if (!strcmp((*sp)->conv, s->conv)) wait = true;
     *sp = s;
-    if (!wait) sub_submit(w, s);
+    if (!wait) sub_start(w, s);
 }
 
 static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
@@ -973,8 +1012,173 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     sub_free(s);
     b->outstanding--;
     for (sub *n = w->subs; n; n = n->next)            /* the next of this conversation */
-        if (!strcmp(n->conv, conv)) { if (!n->submitted) sub_submit(w, n); break; }
+        if (!strcmp(n->conv, conv)) { if (!n->submitted) sub_start(w, n); break; }
     batch_check(w, b);
+}
+
+/* ---------------------------------------------------------------- bot first */
+
+/* Bot first (config "bot", the web chat's bot protocols from channels/webchat/bot.c): a
+ * citizen's messages go to the bot until it hands off (a bericht with the transcript), then to
+ * humans until that bericht ends. State and transcript in kv "bot:<who>". A message the bot
+ * handles counts as done for its delivery's 200 once the bot's answer was accepted by the Graph
+ * API ("bw:<wamid>" keeps Meta's redelivery from asking the bot twice). */
+static json_t *bot_state(wa *w, const char *who)
+{
+    char key[200];
+    snprintf(key, sizeof key, "bot:%s", who);
+    json_t *o = kv_json(w, key);
+    if (!json_is_object(o)) { json_decref(o); o = json_pack("{s:s, s:[]}", "state", "bot", "t"); }
+    if (o && !json_is_array(json_object_get(o, "t"))) json_object_set_new(o, "t", json_array());
+    return o;
+}
+
+static void bot_state_put(wa *w, const char *who, json_t *o)
+{
+    char key[200];
+    snprintf(key, sizeof key, "bot:%s", who);
+    kv_put(w, key, o, STATUS_TTL_S);
+}
+
+static void bot_line(json_t *st, const char *from, const char *text)
+{
+    json_t *t = json_object_get(st, "t");
+    json_array_append_new(t, json_pack("{s:s, s:s}", "from", from, "text", text ? text : ""));
+    while (json_array_size(t) > 50) json_array_remove(t, 0);
+}
+
+/* Done without a bericht (the bot answered): the next of its conversation may go. */
+static void sub_finish(wa *w, sub *s)
+{
+    batch *b = s->b;
+    char conv[200];
+    snprintf(conv, sizeof conv, "%s", s->conv);
+    sub_unlink(w, s);
+    sub_free(s);
+    b->outstanding--;
+    for (sub *n = w->subs; n; n = n->next)
+        if (!strcmp(n->conv, conv)) { if (!n->submitted) sub_start(w, n); break; }
+    batch_check(w, b);
+}
+
+static void bot_handoff(wa *w, sub *s, const char *summary)
+{
+    json_t *st = bot_state(w, s->from);
+    json_object_set_new(st, "state", json_string("human"));
+    bot_state_put(w, s->from, st);
+    json_t *t = json_object_get(st, "t");
+    size_t cap = 64;
+    for (size_t i = 0; i < json_array_size(t); i++)
+        cap += strlen(json_string_value(json_object_get(json_array_get(t, i), "text")) ? json_string_value(json_object_get(json_array_get(t, i), "text")) : "") + 12;
+    char *lines = malloc(cap);
+    if (lines) {
+        size_t o = 0;
+        lines[0] = '\0';
+        for (size_t i = 0; i < json_array_size(t); i++) {
+            json_t *l = json_array_get(t, i);
+            const char *who = json_string_value(json_object_get(l, "from"));
+            const char *tx = json_string_value(json_object_get(l, "text"));
+            o += (size_t)snprintf(lines + o, cap - o, "%s: %s\n", who && !strcmp(who, "bot") ? "Chatbot" : "Klant", tx ? tx : "");
+        }
+        free(s->text);
+        s->text = lines;
+    }
+    json_t *pl = s->payload ? json_loads(s->payload, 0, NULL) : NULL;
+    if (!json_is_object(pl)) { json_decref(pl); pl = json_object(); }
+    json_object_set_new(pl, "source", json_string("bot"));
+    json_object_set_new(pl, "summary", json_string(summary));
+    json_object_set(pl, "transcript", t);
+    free(s->payload);
+    s->payload = json_dumps(pl, JSON_COMPACT);
+    json_decref(pl);
+    json_decref(st);
+    sub_submit(w, s);
+}
+
+static void bot_mark(wa *w, const char *wamid)
+{
+    char key[300];
+    snprintf(key, sizeof key, "bw:%s", wamid);
+    json_t *o = json_pack("{s:b}", "bot", 1);
+    if (o) kv_put(w, key, o, 8u * 24u * 3600u);
+    json_decref(o);
+}
+
+static void sub_bot_sent(wa *w, struct sub *s, bool ok)
+{
+    if (!ok) { bot_handoff(w, s, "Het antwoord van de chatbot kon niet worden verstuurd"); return; }
+    bot_mark(w, s->wamid);
+    sub_finish(w, s);
+}
+
+static void bot_done(acdm_instance *inst, void *priv, void *user, int status, const char *body,
+                     size_t len, const char *error)
+{
+    (void)inst;
+    wa *w = priv;
+    sub *s = user;
+    bot_reply br;
+    if (status < 200 || status >= 300 || !w->c.bot || w->c.bot->reply(body ? body : "", len, &br) < 0) {
+        w->host->log(w->inst, ACDM_PLOG_WARN, "bot %s: %s (HTTP %d): %s goes to an agent", w->c.bot_url ? w->c.bot_url : "?",
+                     error ? error : "no valid answer", status, s->from);
+        bot_handoff(w, s, "Chatbot niet bereikbaar");
+        return;
+    }
+    json_t *st = bot_state(w, s->from);
+    size_t n = json_array_size(br.texts);
+    for (size_t i = 0; i < n; i++) bot_line(st, "bot", json_string_value(json_array_get(br.texts, i)));
+    bot_state_put(w, s->from, st);
+    json_decref(st);
+    char summary[300];
+    snprintf(summary, sizeof summary, "%s", br.summary ? br.summary : (br.intent ? br.intent : "Doorverbonden door de chatbot"));
+    bool handoff = br.handoff;
+    for (size_t i = 0; i < n; i++) {
+        char id[37];
+        const char *tx = json_string_value(json_array_get(br.texts, i));
+        new_id(id);
+        enqueue_ack(w, "", id, s->from, json_pack("{s:s, s:{s:s}}", "type", "text", "text", "body", tx), tx,
+                    !handoff && i + 1 == n ? s : NULL);
+    }
+    bot_reply_free(&br);
+    if (handoff) bot_handoff(w, s, summary);
+    else if (!n) { bot_mark(w, s->wamid); sub_finish(w, s); }
+}
+
+/* Starts a message: to the bot (bot first, not handed off) or to the core. */
+static void sub_start(wa *w, sub *s)
+{
+    if (!w->c.bot_url || !w->c.bot) { sub_submit(w, s); return; }
+    json_t *st = bot_state(w, s->from);
+    const char *state = json_string_value(json_object_get(st, "state"));
+    if (!st || (state && !strcmp(state, "human"))) { json_decref(st); sub_submit(w, s); return; }
+    char key[300];
+    snprintf(key, sizeof key, "bw:%s", s->wamid);
+    json_t *seen = kv_json(w, key);
+    if (seen) { json_decref(seen); json_decref(st); s->submitted = true; sub_finish(w, s); return; }
+    bot_line(st, "citizen", s->text);
+    bot_state_put(w, s->from, st);
+    json_decref(st);
+    s->submitted = true;
+    char *b = w->c.bot->request(s->conv, s->text);
+    static const char *const headers[] = {"Content-Type: application/json", "Accept: application/json", NULL};
+    acdm_http_out req = {.struct_size = sizeof req, .method = "POST", .url = w->c.bot_url, .headers = headers,
+                         .body = b, .body_len = b ? strlen(b) : 0, .timeout_ms = w->c.bot_timeout_ms};
+    int rc = b ? w->host->http_request(w->inst, &req, bot_done, s) : -1;
+    free(b);
+    if (rc < 0) bot_handoff(w, s, "Chatbot niet bereikbaar");
+}
+
+/* A bericht ended: the citizen's next message starts with the bot again. */
+static void wa_on_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
+{
+    (void)inst;
+    wa *w = priv;
+    if (ev->type != ACDM_EV_ENDED || !w->c.bot_url || !ev->conversation) return;
+    const char *c = strstr(ev->conversation, "wa:");
+    if (!c) return;
+    char key[200];
+    snprintf(key, sizeof key, "bot:%s", c + 3);
+    w->host->kv_set(w->inst, key, NULL, 0);
 }
 
 /* The customer-service window opens (or is refreshed) with a citizen's message. */
@@ -1239,6 +1443,7 @@ static const acdm_plugin whatsapp_plugin = ACDM_PLUGIN_INIT(
     .start = wa_start,
     .reload = wa_reload,
     .deliver = wa_deliver,
+    .on_event = wa_on_event,
     .stop = wa_stop,
     .destroy = wa_destroy,
     .status_json = wa_status_json);

@@ -294,3 +294,43 @@ class WhatsApp(AcdmTestCase):
         sent = [s for s in self.g.sends() if s[1].get("to") == "31699999999"]
         self.assertEqual(len(sent), 1, sent)
         self.assertIn("gesloten", sent[0][1]["text"]["body"])
+
+    def test_bot_first_then_handoff(self):
+        import http.server
+        import threading
+        got = []
+
+        class Rasa(http.server.BaseHTTPRequestHandler):       # the Rasa REST contract
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                m = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                got.append(m)
+                out = [{"recipient_id": m["sender"], "text": "Dit is de gemeentebot. Waarmee kan ik helpen?"}]
+                if "medewerker" in m["message"]:
+                    out = [{"recipient_id": m["sender"], "custom": {"handoff": True, "summary": "Wil een medewerker"}}]
+                b = json.dumps(out).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Rasa)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.shutdown)
+        d = self.start(bot={"url": "http://127.0.0.1:%d/webhooks/rest/webhook" % srv.server_address[1]})
+        agent = self.agent_ws(d, "agent1")
+        self.deliver(CITIZEN, [fg.text_msg(CITIZEN, "wamid.BOT1", "Hoi")])     # 200 after the bot's answer was accepted
+        sent = [s for s in self.g.sends() if s[1].get("to") == CITIZEN]
+        self.assertEqual(len(sent), 1, sent)
+        self.assertIn("gemeentebot", sent[0][1]["text"]["body"])
+        self.deliver(CITIZEN, [fg.text_msg(CITIZEN, "wamid.BOT1", "Hoi")])     # Meta redelivers: the bot is not asked again
+        self.assertEqual(len(got), 1)
+        agent.expect_none("offer", wait=0.5)
+        self.deliver(CITIZEN, [fg.text_msg(CITIZEN, "wamid.BOT2", "Ik wil een medewerker")])
+        o = agent.expect("offer", 10)
+        blob = json.dumps(d.bericht(o["bericht"]["id"]), ensure_ascii=False)
+        for t in ("Klant: Hoi", "Chatbot: Dit is de gemeentebot.", "Klant: Ik wil een medewerker", "Wil een medewerker"):
+            self.assertIn(t, blob)
