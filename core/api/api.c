@@ -80,10 +80,20 @@ static void get_health(void *user, acdm_req *r)
                               "writes", (json_int_t)f.writes, "queued", (json_int_t)f.queued,
                               "avg_commit_ms", f.commits ? (double)f.commit_us_sum / (double)f.commits / 1000.0 : 0.0,
                               "max_commit_ms", (double)f.commit_us_max / 1000.0);
-    acdm_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:I, s:o}", "status", "ok", "version", ACDM_VERSION,
-                                           "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
-                                           "berichten_live", (json_int_t)acdm_model_n_berichten(acdm_engine_model(e)),
-                                           "store", store));
+    /* a channel instance that is not running, or whose plugin's status says "healthy": false,
+     * makes the daemon degraded (still 200: it serves; monitoring reads "status") */
+    json_t *degraded = NULL;
+    json_t *channels = acdm_engine_plugins(e) ? acdm_plugins_health_json(acdm_engine_plugins(e), &degraded)
+                                              : json_array();
+    bool ok = !json_array_size(degraded);
+    json_t *h = json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "status", ok ? "ok" : "degraded",
+                          "version", ACDM_VERSION,
+                          "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
+                          "berichten_live", (json_int_t)acdm_model_n_berichten(acdm_engine_model(e)),
+                          "store", store, "channels", channels);
+    if (!ok) json_object_set(h, "degraded", degraded);
+    json_decref(degraded);
+    acdm_http_reply_json(r, 200, h);
 }
 
 typedef struct { acdm_req *r; } post_ctx;
@@ -210,33 +220,46 @@ static void get_bericht(void *user, acdm_req *r)
     acdm_http_reply_json(r, 200, j);
 }
 
-/* A file a customer sent (web chat): the agent who has (or last had) its bericht, supervisors
- * and admins. Served as an attachment download, never rendered inline by the browser. */
+/* A file a customer sent (web chat, mail, WhatsApp...): the agent who has (or last had) its
+ * bericht, supervisors and admins. Served as an attachment download, never rendered inline by
+ * the browser; a file-backed one is streamed from its file. An inline part's content-id is in
+ * the Content-ID header. */
+/* The attachment r names, when who may read it: 0 with *at filled (with_data: the data of one
+ * in the database), or the problem was answered and negative. */
+static int attachment_for(acdm_engine *e, acdm_req *r, const acdm_principal *who, bool with_data,
+                          acdm_attachment *at)
+{
+    const char *id = acdm_req_param(r, "id");
+    int rc = with_data ? acdm_store_attachment_get(acdm_engine_store(e), id, at)
+                       : acdm_store_attachment_meta(acdm_engine_store(e), id, at);
+    if (rc) {
+        acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 500, "Not found", "attachment %s: no such attachment", id);
+        return rc;
+    }
+    if (role_is(who, "agent")) {
+        json_t *j = acdm_engine_bericht_json(e, at->bericht);
+        const char *ag = json_string_value(json_object_get(j, "agent"));
+        acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), at->bericht);
+        acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who->name);
+        bool mine = (ag && !strcmp(ag, who->name)) || (b && a && acdm_agent_work(a, b));
+        json_decref(j);
+        if (!mine) {
+            free(at->data);
+            at->data = NULL;
+            acdm_http_problem(r, 403, "Forbidden", "attachment %s belongs to a bericht that is not yours", id);
+            return ACDM_EPERM;
+        }
+    }
+    return 0;
+}
+
 static void get_attachment(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
     acdm_principal who;
     if (!authorize(e, r, "admin supervisor agent", &who)) return;
-    const char *id = acdm_req_param(r, "id");
     acdm_attachment at;
-    int rc = acdm_store_attachment_get(acdm_engine_store(e), id, &at);
-    if (rc) {
-        acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 500, "Not found", "attachment %s: no such attachment", id);
-        return;
-    }
-    if (role_is(&who, "agent")) {
-        json_t *j = acdm_engine_bericht_json(e, at.bericht);
-        const char *ag = json_string_value(json_object_get(j, "agent"));
-        acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), at.bericht);
-        acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who.name);
-        bool mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b));
-        json_decref(j);
-        if (!mine) {
-            free(at.data);
-            acdm_http_problem(r, 403, "Forbidden", "attachment %s belongs to a bericht that is not yours", id);
-            return;
-        }
-    }
+    if (attachment_for(e, r, &who, true, &at)) return;
     char cd[400];
     char safe[256];
     size_t n = 0;
@@ -246,8 +269,29 @@ static void get_attachment(void *user, acdm_req *r)
     snprintf(cd, sizeof cd, "attachment; filename=\"%s\"", safe);
     acdm_http_add_header(r, "Content-Disposition", cd);
     acdm_http_add_header(r, "X-Content-Type-Options", "nosniff");
-    acdm_http_reply(r, 200, at.content_type, at.data, at.len);
+    if (at.content_id[0]) {
+        char cid[300];
+        snprintf(cid, sizeof cid, "<%s>", at.content_id);
+        acdm_http_add_header(r, "Content-ID", cid);
+    }
+    if (at.path[0]) acdm_http_reply_file(r, at.path, at.content_type);   /* streamed */
+    else acdm_http_reply(r, 200, at.content_type, at.data, at.len);
     free(at.data);
+}
+
+/* What an attachment is, without its data: the desk maps an inline part's content-id (a mail's
+ * <img src="cid:...">) to the attachment. Same roles as the download. */
+static void get_attachment_meta(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!authorize(e, r, "admin supervisor agent", &who)) return;
+    acdm_attachment at;
+    if (attachment_for(e, r, &who, false, &at)) return;
+    acdm_http_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I, s:s}",
+        "id", acdm_req_param(r, "id"), "bericht", at.bericht, "filename", at.filename,
+        "content_type", at.content_type, "content_id", at.content_id[0] ? at.content_id : NULL,
+        "size", (json_int_t)at.len, "storage", at.path[0] ? "file" : "database"));
 }
 
 static void get_queues(void *user, acdm_req *r)
@@ -685,8 +729,24 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
                 return;
             }
         } else if (!strcmp(type, "message")) {
-            const char *text = json_string_value(json_object_get(msg, "text"));
-            rc = text ? acdm_engine_agent_message(e, a, b, text) : ACDM_EINVAL;
+            json_t *tv = json_object_get(msg, "text"), *pl = json_object_get(msg, "payload");
+            const char *text = json_string_value(tv);
+            char why[300] = "", mid[40] = "";
+            if (tv && !text) { rc = ACDM_EINVAL; snprintf(why, sizeof why, "text: must be a string"); }
+            else if (pl && json_is_null(pl)) pl = NULL;
+            if (!rc) rc = acdm_engine_agent_message(e, a, b, text, pl, why, sizeof why, mid);
+            if (rc && why[0]) {
+                const char *code = rc == ACDM_EPERM ? "forbidden" : rc == ACDM_ENOENT ? "not_found" : "invalid";
+                ws_error(ws, type, bid, code, "message: %s", why);
+                json_decref(msg);
+                return;
+            }
+            if (!rc) {
+                ws_send_json(ws, json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "re", type,
+                                           "bericht", bid, "message", mid));
+                json_decref(msg);
+                return;
+            }
         } else {
             const char *toq = json_string_value(json_object_get(msg, "queue"));
             const char *toa = json_string_value(json_object_get(msg, "agent"));
@@ -714,6 +774,7 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "GET", "/api/v1/berichten/{id}", get_bericht, e);
     acdm_http_route(h, "GET", "/api/v1/queues", get_queues, e);
     acdm_http_route(h, "GET", "/api/v1/attachments/{id}", get_attachment, e);
+    acdm_http_route(h, "GET", "/api/v1/attachments/{id}/meta", get_attachment_meta, e);
     acdm_http_route(h, "POST", "/api/v1/queues/{name}/open", post_queue_open, e);
     acdm_http_route(h, "POST", "/api/v1/queues/{name}/close", post_queue_close, e);
     acdm_http_route(h, "POST", "/api/v1/reload", post_reload, e);
@@ -807,7 +868,8 @@ static void agents_note(acdm_engine *e, void *user, const acdm_note *n)
         if (n->payload) json_object_set(msg, "payload", n->payload);
         break;
     case ACDM_NOTE_DELIVERY:
-        msg = json_pack("{s:s, s:s, s:s}", "type", "delivery", "bericht", b->id, "status", n->status);
+        msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "delivery", "bericht", b->id,
+                        "status", n->status, "message", n->text);
         break;
     case ACDM_NOTE_TYPING:
         msg = json_pack("{s:s, s:s}", "type", "typing", "bericht", b->id);

@@ -10,7 +10,6 @@
 #include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,34 +206,16 @@ static int report_file(const acdm_config *cfg, const char *data_dir, const char 
     return 0;
 }
 
-/* Online backup with SQLite's backup API: a consistent copy while acdmd keeps writing (WAL). */
+/* Online backup (the store's backup: a consistent copy while acdmd keeps writing). */
 static int backup(const char *src, const char *dst)
 {
-    sqlite3 *from = NULL, *to = NULL;
-    int rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_open(dst, &to);
-    if (rc != SQLITE_OK) {
-        fprintf(stderr, "acdmctl: backup: %s\n", sqlite3_errmsg(to ? to : from));
-        sqlite3_close(from);
-        sqlite3_close(to);
+    char err[512];
+    if (acdm_store_backup_file(src, dst, err, sizeof err)) {
+        fprintf(stderr, "acdmctl: backup: %s\n", err);
         return 1;
     }
-    sqlite3_busy_timeout(from, 5000);
-    sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
-    if (b) {
-        /* in steps, so the writer is never held up for long */
-        do {
-            rc = sqlite3_backup_step(b, 1024);
-            if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(20);
-        } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
-        sqlite3_backup_finish(b);
-    }
-    rc = sqlite3_errcode(to);
-    if (rc != SQLITE_OK) fprintf(stderr, "acdmctl: backup to %s: %s\n", dst, sqlite3_errmsg(to));
-    else printf("backup of %s written to %s\n", src, dst);
-    sqlite3_close(from);
-    sqlite3_close(to);
-    return rc == SQLITE_OK ? 0 : 1;
+    printf("backup of %s written to %s\n", src, dst);
+    return 0;
 }
 
 int main(int argc, char **argv)

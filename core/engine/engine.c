@@ -3,6 +3,7 @@
 #include "auth/auth.h"
 #include "base/log.h"
 #include "config/schedule.h"
+#include "net/outbound.h"
 #include "model/model_int.h"   /* acdm_router_wait_less: the waiting order, for the position cache */
 
 #include <errno.h>
@@ -191,6 +192,7 @@ acdm_model *acdm_engine_model(acdm_engine *e) { return e->model; }
 acdm_store *acdm_engine_store(acdm_engine *e) { return e->store; }
 acdm_http *acdm_engine_http(acdm_engine *e) { return e->http; }
 acdm_plugins *acdm_engine_plugins(acdm_engine *e) { return e->plugins; }
+struct acdm_outbound *acdm_engine_outbound(acdm_engine *e) { return e->outbound; }
 bool acdm_engine_stopping(const acdm_engine *e) { return e->stopping; }
 const char *acdm_engine_config_path(const acdm_engine *e) { return e->config_path; }
 
@@ -536,22 +538,38 @@ static void plugin_intake_done(acdm_engine *e, void *user, acdm_submit_outcome o
     free(ps);
 }
 
-static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
+                      void *user, char *err, size_t errlen)
 {
     acdm_engine *e = engine;
     json_t *skills = NULL, *payload = NULL;
-    if (in->skills_json) skills = json_loads(in->skills_json, 0, NULL);
-    if (in->payload_json) payload = json_loads(in->payload_json, 0, NULL);
     const char *iname = acdm_instance_name_of(inst);
+    json_error_t je;
+    if (in->skills_json && !(skills = json_loads(in->skills_json, 0, &je))) {
+        snprintf(err, errlen, "skills_json: not valid JSON (%s)", je.text);
+        acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
+        return ACDM_EINVAL;
+    }
+    if (in->payload_json && (!(payload = json_loads(in->payload_json, 0, &je)) || !json_is_object(payload))) {
+        if (payload) snprintf(err, errlen, "payload_json: not a JSON object");
+        else snprintf(err, errlen, "payload_json: not valid JSON (%s)", je.text);
+        acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
+        json_decref(skills);
+        json_decref(payload);
+        return ACDM_EINVAL;
+    }
     acdm_intake it = {.channel = iname, .kind = acdm_kind_parse(in->kind),
                       .queue = in->queue ? in->queue : acdm_instance_queue(inst), .from = in->from,
                       .customer_id = in->customer_id, .conversation = in->conversation,
                       .idem_key = in->idempotency_key, .priority = in->priority, .skills = skills,
                       .subject = in->subject, .text = in->text, .payload = payload};
     plugin_submit *ps = malloc(sizeof *ps);
-    *ps = (plugin_submit){inst, cb, user};
-    char err[256];
-    int rc = acdm_engine_intake(e, &it, plugin_intake_done, ps, err, sizeof err);
+    int rc = ACDM_ENOMEM;
+    if (!ps) snprintf(err, errlen, "out of memory");
+    else {
+        *ps = (plugin_submit){inst, cb, user};
+        rc = acdm_engine_intake(e, &it, plugin_intake_done, ps, err, errlen);
+    }
     if (rc) {
         acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
         free(ps);
@@ -602,7 +620,8 @@ static int env_delivery_report(void *engine, acdm_instance *inst, const char *be
                          .channel = iname, .detail_json = payload_json};
     acdm_store_append_event(e->store, &ev);
     if (b && b->agent) {
-        acdm_note n = {.type = ACDM_NOTE_DELIVERY, .b = b, .status = status ? status : "unknown"};
+        acdm_note n = {.type = ACDM_NOTE_DELIVERY, .b = b, .status = status ? status : "unknown",
+                       .text = json_string_value(json_object_get(pl, "message"))};
         dispatch_note(e, &n);
     }
     json_decref(pl);
@@ -651,6 +670,66 @@ static int env_attachment_put(void *engine, acdm_instance *inst, const char *ber
     return rc;
 }
 
+static int env_attachment_store(void *engine, acdm_instance *inst, const acdm_attachment_in *a,
+                                int fd, char id_out[64])
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, a->bericht_id);
+    const char *iname = acdm_instance_name_of(inst);
+    if (!b || strcmp(b->channel, iname)) {
+        if (fd >= 0) close(fd);
+        return ACDM_ENOENT;
+    }
+    int64_t now = acdm_now_ms();
+    char id[37];
+    acdm_uuidv7(id, now);
+    acdm_attachment_new row = {.id = id, .bericht = b->id, .channel = iname,
+                               .filename = a->filename,
+                               .content_type = a->content_type ? a->content_type : "application/octet-stream",
+                               .content_id = a->content_id && *a->content_id ? a->content_id : NULL,
+                               .data = a->data, .len = a->len, .fd = fd, .ts_ms = now};
+    int rc = acdm_store_attachment_add(e->store, &row);   /* closes fd */
+    if (!rc) snprintf(id_out, 64, "%s", id);
+    return rc;
+}
+
+/* An instance may read the attachments of its own berichten, and those an agent's reply to
+ * one of its berichten carried (acdm_engine_agent_message records them). */
+static int env_attachment_read(void *engine, acdm_instance *inst, const char *id,
+                               acdm_attachment_meta *meta, int *fd)
+{
+    acdm_engine *e = engine;
+    const char *iname = acdm_instance_name_of(inst);
+    acdm_attachment at;
+    int rc = acdm_store_attachment_meta(e->store, id, &at);
+    if (rc) return rc;
+    if (strcmp(at.channel, iname)) {
+        char key[200];
+        snprintf(key, sizeof key, "%s\x1f%s", iname, id);
+        if (!acdm_hmap_get(&e->att_refs, key) && acdm_store_attachment_ref_has(e->store, id, iname) != 1)
+            return ACDM_EPERM;
+    }
+    rc = acdm_store_attachment_open(e->store, id, &at, fd);
+    if (rc) return rc;
+    snprintf(meta->bericht_id, sizeof meta->bericht_id, "%s", at.bericht);
+    snprintf(meta->filename, sizeof meta->filename, "%s", at.filename);
+    snprintf(meta->content_type, sizeof meta->content_type, "%s", at.content_type);
+    snprintf(meta->content_id, sizeof meta->content_id, "%s", at.content_id);
+    meta->size = at.len;
+    return 0;
+}
+
+/* Lets instance `channel` read attachment id (it goes out with an agent's reply). */
+static void grant_attachment(acdm_engine *e, const char *channel, const char *id)
+{
+    size_t n = strlen(channel) + 1 + strlen(id) + 1;
+    char *key = malloc(n);
+    if (!key) return;
+    snprintf(key, n, "%s\x1f%s", channel, id);
+    if (acdm_hmap_insert(&e->att_refs, key, key)) { free(key); return; }
+    acdm_store_attachment_ref(e->store, id, channel);
+}
+
 static int env_check_token(void *engine, acdm_instance *inst, const char *token)
 {
     acdm_principal who;
@@ -662,16 +741,92 @@ static int env_check_token(void *engine, acdm_instance *inst, const char *token)
 
 /* ------------------------------------------------------------------ agent side */
 
-int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text)
+/* Whether agent a may hand attachment `at` on: it belongs to a bericht the agent has (or last
+ * had), as for GET /api/v1/attachments/{id}. */
+static bool agent_may_read(acdm_engine *e, acdm_agent *a, const acdm_attachment *at)
 {
+    acdm_bericht *ab = acdm_model_bericht(e->model, at->bericht);
+    if (ab && acdm_agent_work(a, ab)) return true;
+    json_t *j = acdm_engine_bericht_json(e, at->bericht);
+    const char *ag = json_string_value(json_object_get(j, "agent"));
+    bool mine = ag && !strcmp(ag, a->id);
+    json_decref(j);
+    return mine;
+}
+
+/* The agent's message payload: an object of at most ACDM_REPLY_PAYLOAD_MAX bytes; the keys
+ * the bundled channels read have their types; every attachment exists and is the agent's to
+ * send. 0, or ACDM_EINVAL / ACDM_ENOENT / ACDM_EPERM with a sentence naming the field. */
+static int check_reply_payload(acdm_engine *e, acdm_agent *a, json_t *pl, char *err, size_t errlen)
+{
+    if (!json_is_object(pl)) { snprintf(err, errlen, "payload: must be a JSON object"); return ACDM_EINVAL; }
+    char *dump = json_dumps(pl, JSON_COMPACT);
+    size_t n = dump ? strlen(dump) : 0;
+    free(dump);
+    if (!n || n > ACDM_REPLY_PAYLOAD_MAX) {
+        snprintf(err, errlen, "payload: larger than %u bytes", ACDM_REPLY_PAYLOAD_MAX);
+        return ACDM_EINVAL;
+    }
+    json_t *v;
+    if ((v = json_object_get(pl, "subject")) && !json_is_string(v)) { snprintf(err, errlen, "payload.subject: must be a string"); return ACDM_EINVAL; }
+    if ((v = json_object_get(pl, "quote")) && !json_is_boolean(v)) { snprintf(err, errlen, "payload.quote: must be true or false"); return ACDM_EINVAL; }
+    if ((v = json_object_get(pl, "template")) && !json_is_object(v)) { snprintf(err, errlen, "payload.template: must be an object"); return ACDM_EINVAL; }
+    if ((v = json_object_get(pl, "cc"))) {
+        if (!json_is_array(v)) { snprintf(err, errlen, "payload.cc: must be an array of addresses"); return ACDM_EINVAL; }
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (!json_is_string(json_array_get(v, i)) || !*json_string_value(json_array_get(v, i))) {
+                snprintf(err, errlen, "payload.cc[%zu]: must be an address (a non-empty string)", i);
+                return ACDM_EINVAL;
+            }
+    }
+    json_t *atts = json_object_get(pl, "attachments");
+    if (atts && !json_is_array(atts)) { snprintf(err, errlen, "payload.attachments: must be an array of {\"id\":..}"); return ACDM_EINVAL; }
+    for (size_t i = 0; i < json_array_size(atts); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(atts, i), "id"));
+        if (!id || !*id) { snprintf(err, errlen, "payload.attachments[%zu].id: required", i); return ACDM_EINVAL; }
+        acdm_attachment at;
+        int rc = acdm_store_attachment_meta(e->store, id, &at);
+        if (rc == ACDM_ENOENT) { snprintf(err, errlen, "payload.attachments[%zu]: no attachment %s", i, id); return rc; }
+        if (rc) { snprintf(err, errlen, "payload.attachments[%zu]: cannot read attachment %s", i, id); return rc; }
+        if (!agent_may_read(e, a, &at)) {
+            snprintf(err, errlen, "payload.attachments[%zu]: attachment %s belongs to a bericht that is not yours", i, id);
+            return ACDM_EPERM;
+        }
+    }
+    return 0;
+}
+
+int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text,
+                              json_t *payload, char *err, size_t errlen, char message_id[40])
+{
+    if (message_id) message_id[0] = '\0';
+    if (err && errlen) err[0] = '\0';
+    char dummy[8];
+    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
     acdm_work *w = acdm_agent_work(a, b);
     if (!w || w->state == ACDM_W_OFFERED) return ACDM_EPERM;
+    if (!text && !payload) { snprintf(err, errlen, "text: required"); return ACDM_EINVAL; }
+    if (payload) {
+        int rc = check_reply_payload(e, a, payload, err, errlen);
+        if (rc) return rc;
+    }
     int64_t now = acdm_now_ms();
-    acdm_store_add_message(e->store, b->id, now, "out", a->id, text, NULL);
-    if (!strcmp(b->channel, "api")) return 0;
+    char mid[37];
+    acdm_uuidv7(mid, now);
+    char *pj = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    acdm_store_add_message_id(e->store, mid, b->id, now, "out", a->id, text, pj);
+    if (message_id) snprintf(message_id, 40, "%s", mid);
+    if (!strcmp(b->channel, "api")) { free(pj); return 0; }
+    /* the channel may read the files it sends (attachment_read) */
+    json_t *atts = json_object_get(payload, "attachments");
+    for (size_t i = 0; i < json_array_size(atts); i++)
+        grant_attachment(e, b->channel, json_string_value(json_object_get(json_array_get(atts, i), "id")));
     acdm_reply r = {.struct_size = sizeof r, .bericht_id = b->id, .conversation = b->conversation,
-                    .to = b->from, .agent = a->id, .text = text};
-    return acdm_plugins_deliver(e->plugins, b->channel, &r);
+                    .to = b->from, .agent = a->id, .text = text ? text : "", .payload_json = pj,
+                    .message_id = mid};
+    int rc = acdm_plugins_deliver(e->plugins, b->channel, &r);
+    free(pj);
+    return rc;
 }
 
 void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *topics)
@@ -976,6 +1131,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_hmap_init(&e->token_cache);
     acdm_hmap_init(&e->subjects);
     acdm_hmap_init(&e->qwait);
+    acdm_hmap_init(&e->att_refs);
     uv_loop_init(&e->loop);
     *out = e;
     for (const acdm_engine_module *const *m = opts->modules; m && *m; m++) e->n_mods++;
@@ -1050,11 +1206,15 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     if (rc) goto fail;
     EACH_MODULE(e, start);   /* acdmd's: the API's routes, live figures, the daily export */
 
+    rc = acdm_outbound_create(&e->loop, &e->outbound);
+    if (rc) { snprintf(err, errlen, "cannot create the outbound HTTP client: %s", acdm_strerror(rc)); goto fail; }
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
+                           .outbound = e->outbound,
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
                            .typing = env_typing, .queue_position = env_queue_position,
                            .attachment_put = env_attachment_put, .check_token = env_check_token,
-                           .end_ago = env_end_ago};
+                           .end_ago = env_end_ago, .attachment_store = env_attachment_store,
+                           .attachment_read = env_attachment_read};
     if (!acdm_plugins_create(&env, pdir, &e->plugins)) {
         acdm_plugins_load_all(e->plugins);
         acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
@@ -1111,6 +1271,9 @@ void acdm_engine_destroy(acdm_engine *e)
     }
     if (e->plugins) acdm_plugins_destroy(e->plugins);
     e->plugins = NULL;
+    /* requests of the core's own still in flight (screen-pop) hear "cancelled" */
+    if (e->outbound) acdm_outbound_destroy(e->outbound);
+    e->outbound = NULL;
     /* the store's last group commits and runs its callbacks while HTTP can still answer; writes
      * those callbacks queue are dropped (their berichten are stored as queued and restored at
      * the next start) */
@@ -1136,6 +1299,12 @@ void acdm_engine_destroy(acdm_engine *e)
     acdm_hmap_free(&e->subjects);
     for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) qstat_free(v);
     acdm_hmap_free(&e->qwait);
+    {
+        const char *k;
+        void *v;
+        for (uint32_t i = 0; acdm_hmap_next(&e->att_refs, &i, &k, &v);) free(v);
+        acdm_hmap_free(&e->att_refs);
+    }
     free(e->subs);
     free(e->mods);
     json_decref(e->overrides);

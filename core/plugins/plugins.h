@@ -18,11 +18,14 @@ typedef struct {
     uv_loop_t *loop;
     acdm_store *store;   /* may be NULL (tests): kv then lives in memory */
     acdm_http *http;     /* may be NULL (tests): http_route/ws_route then return ACDM_ESTATE */
+    struct acdm_outbound *outbound; /* the core's outbound client; NULL (tests): http_request
+                                     * returns ACDM_ESTATE */
     void *engine;
     /* in is validated by the host (struct_size, kind, from) before this is called; the engine
-     * must call cb exactly once later if it returns 0, never if it returns negative. */
+     * must call cb exactly once later if it returns 0, never if it returns negative (and then
+     * writes the reason, a sentence naming the field, into err). */
     int (*submit)(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
-                  void *user);
+                  void *user, char *err, size_t errlen);
     int (*end)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason);
     int (*delivery_report)(void *engine, acdm_instance *inst, const char *bericht_id, const char *text,
                       const char *payload_json);
@@ -36,6 +39,13 @@ typedef struct {
     int (*check_token)(void *engine, acdm_instance *inst, const char *token);
     int (*end_ago)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason,
                    uint32_t ago_ms);
+    /* ABI 1.1 (may be NULL: the host call then returns ACDM_ESTATE). a is validated by the
+     * host; fd >= 0 is the open file to copy (the callee owns it and closes it), else a->data. */
+    int (*attachment_store)(void *engine, acdm_instance *inst, const acdm_attachment_in *a,
+                            int fd, char id_out[64]);
+    /* meta is the host's (full size); *fd as in acdm_host.attachment_read */
+    int (*attachment_read)(void *engine, acdm_instance *inst, const char *id,
+                           acdm_attachment_meta *meta, int *fd);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */
@@ -79,15 +89,6 @@ int acdm_plugins_deliver(acdm_plugins *p, const char *instance, const acdm_reply
 /* The agent who has bericht_id is typing: the running instance's on_agent_typing (if any). */
 void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id);
 
-/* Outbound HTTP for the core itself (screen-pop), on the same libcurl multi and loop as the
- * plugins' http_request. A GET of url (http or https) with a total timeout; a body over
- * max_body bytes (0 = 16 MiB) fails with status -1 "response body too large". done runs on the
- * loop exactly once unless this returns negative: status is the HTTP status, or negative with
- * error set (a connection failure, the timeout, or "cancelled" when the host is destroyed). */
-typedef void (*acdm_core_http_done)(void *user, int status, const char *body, size_t len,
-                                    const char *error);
-int acdm_plugins_core_get(acdm_plugins *p, const char *url, long timeout_ms, size_t max_body,
-                          acdm_core_http_done done, void *user);
 
 /* Passes a life event to the running instance's on_event (if any). ev is borrowed. */
 void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_info *ev);
@@ -98,10 +99,16 @@ const char *acdm_instance_name_of(const acdm_instance *i);
 const char *acdm_instance_queue(const acdm_instance *i);   /* default queue, may be NULL */
 const char *acdm_instance_state(const acdm_instance *i);   /* "running", "waiting", ... */
 
-/* [{name, version, description, file, abi, kinds, enabled, instances:[{name, state, queue}]}]
+/* [{name, version, description, file, abi, kinds, enabled, instances:[{name, state, queue,
+ * status?}]}] (status: a running instance's status_json object, when its plugin has one)
  * (new reference), for the API and acdmctl. Instances waiting for a plugin that is not loaded
  * are listed under a pseudo-entry with "file": null. */
 json_t *acdm_plugins_json(acdm_plugins *p);
+
+/* Every configured instance: [{name, plugin, state, healthy, status?}] (new reference), for
+ * GET /api/v1/health. healthy: running and its status_json (if any) does not say
+ * "healthy": false. *degraded (may be NULL) gets a new array of the unhealthy instances' names. */
+json_t *acdm_plugins_health_json(acdm_plugins *p, json_t **degraded);
 
 /* [{file, reason}] of the files refused by the last load attempt of each file (new reference). */
 json_t *acdm_plugins_refused_json(acdm_plugins *p);

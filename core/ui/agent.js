@@ -559,7 +559,8 @@ function sendReply(c) {
             ? (m.error ? t('agent.msg.delivery_failed.why', { text: m.error }) : t('agent.msg.delivery_failed')) : '');
   addMessage(c, m);
   c.input.value = '';
-  sock.send({ type: 'message', bericht: c.brief.id, text }).then(() => {
+  sock.send({ type: 'message', bericht: c.brief.id, text }).then((ack) => {
+    if (ack && ack.message) m.id = ack.message;   // the thread message id delivery states name
     if (m.state === 'sending') m.state = 'sent';   // a delivery state may have come first
     refreshMessage(m);
   }, (e) => {
@@ -704,9 +705,11 @@ function onMessage(m) {
     case 'delivery': {
       const c = work.get(m.bericht);
       if (c) {
-        const out = [...c.messages].reverse().find((x) => x.direction === 'out' &&
-          (x.state === 'sending' || x.state === 'sent' || x.state === 'transit' ||
-            (x.state === 'delivered' && m.status === 'read')));
+        // the channel names the reply (message id) when it can; else the latest one on its way
+        const out = (m.message && c.messages.find((x) => x.id === m.message))
+          || [...c.messages].reverse().find((x) => x.direction === 'out' &&
+            (x.state === 'sending' || x.state === 'sent' || x.state === 'transit' ||
+              (x.state === 'delivered' && m.status === 'read')));
         if (out) {
           // SMS and WhatsApp report steps (accepted, sent, delivered, read) before the end state
           const step = m.status !== 'delivered' && m.status !== 'failed' ? deliveryLabel(m.status) : null;

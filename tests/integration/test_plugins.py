@@ -216,6 +216,37 @@ class WebhookEndToEnd(AcdmTestCase):
         r = d.request("POST", "/channels/webhook/messages", {"from": "x", "text": "goed"}, token=None)
         self.assertEqual(r.status, 201, r)
 
+    def test_route_sees_raw_query_headers_url_and_peer(self):
+        """A plugin route gets the query as sent (%2B stays a plus, %26 stays inside its value),
+        every header it needs for a signature, the URL and the client's address."""
+        self.start()
+        r = self.d.request("GET", "/channels/webhook/request?text=1%2B1%3D2+%26+meer&from=%2B31612345678&flag",
+                           token=None, headers={"X-Hub-Signature-256": "sha256=abc123",
+                                                "X-Twilio-Signature": "tw+sig/=", "User-Agent": "Kannel/1.4.5",
+                                                "X-Kannel-SMSC": "smsc1"})
+        self.assertEqual(r.status, 200, r)
+        j = r.json
+        self.assertEqual(j["query_raw"], "text=1%2B1%3D2%20%26%20meer&from=%2B31612345678&flag", j)
+        self.assertEqual(j["url"], "http://127.0.0.1:%d/channels/webhook/request?%s" % (self.d.port, j["query_raw"]), j)
+        self.assertEqual(j["peer"], "127.0.0.1", j)
+        h = j["headers"]
+        self.assertEqual(h.get("x-hub-signature-256"), "sha256=abc123", h)
+        self.assertEqual(h.get("x-twilio-signature"), "tw+sig/=", h)
+        self.assertEqual(h.get("user-agent"), "Kannel/1.4.5", h)
+        self.assertEqual(h.get("x-kannel-smsc"), "smsc1", h)
+        self.assertEqual(h.get("host"), "127.0.0.1:%d" % self.d.port, h)
+        # decoding query_raw gives the citizen's text back exactly
+        from urllib.parse import parse_qs
+        self.assertEqual(parse_qs(j["query_raw"])["text"], ["1+1=2 & meer"])
+        self.assertEqual(parse_qs(j["query_raw"])["from"], ["+31612345678"])
+
+    def test_refusal_names_the_field(self):
+        """submit_err: the core's refusal reaches the sender as a sentence naming the field."""
+        self.start()
+        r = self.d.request("POST", "/channels/webhook/messages", {"from": "x", "queue": "nergens"}, token=None)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn('queue: no queue named "nergens"', r.json["detail"], r.json)
+
 
 if __name__ == "__main__":
     unittest.main()

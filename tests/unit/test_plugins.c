@@ -1,4 +1,5 @@
 /* test_plugins.c -- unit tests of the plugin host: loader refusals, instances, host calls, hot drop. */
+#include "net/outbound.h"
 #include "plugins/plugins.h"
 #include "net/http.h"
 #include "base/log.h"
@@ -21,6 +22,8 @@
 
 #define TP "build/testplugins/"
 #define END ((const char *)NULL)   /* ends cfg_make's list */
+/* The ABI 1.1 host functions this core implements (ACDM_HOST_HAS true), in table order. */
+#define HOST_HAS_EXPECTED "submit_err attachment_store attachment_read kv_set_ttl"
 
 /* ================================================================ a mock engine (the core's side) */
 
@@ -46,9 +49,14 @@ static void rec_add(acdm_instance *inst, const char *what, const char *text)
     snprintf(r->text, sizeof r->text, "%s", text ? text : "");
 }
 
-static int mock_submit(void *e, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+static int mock_submit(void *e, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user,
+                       char *err, size_t errlen)
 {
     (void)e;
+    if (in->queue && !strcmp(in->queue, "nope")) {   /* the engine's own refusal */
+        snprintf(err, errlen, "queue: no queue named \"%s\"", in->queue);
+        return ACDM_ENOENT;
+    }
     eng.submits++;
     snprintf(eng.last_from, sizeof eng.last_from, "%s", in->from);
     snprintf(eng.last_kind, sizeof eng.last_kind, "%s", in->kind);
@@ -103,6 +111,7 @@ static int count_rec(const char *what)
 static uv_loop_t loop;
 static uv_timer_t tick;
 static acdm_plugins *P;
+static acdm_outbound *OUT;   /* the core's outbound client the host's http_request runs on */
 
 static void on_tick(uv_timer_t *t) { (void)t; }
 
@@ -113,7 +122,9 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, on_tick, 5, 5);   /* keeps uv_run(ONCE) from blocking for long */
+    ck_assert_int_eq(acdm_outbound_create(&loop, &OUT), 0);
     acdm_plugin_env env = {.loop = &loop, .store = NULL, .http = with_http ? &fake_http : NULL,
+                           .outbound = OUT,
                            .engine = &eng, .submit = mock_submit, .end = mock_end,
                            .delivery_report = mock_delivery_report};
     acdm_plugins *p = NULL;
@@ -124,6 +135,8 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
 static void host_free(acdm_plugins *p)
 {
     acdm_plugins_destroy(p);
+    acdm_outbound_destroy(OUT);
+    OUT = NULL;
     uv_close((uv_handle_t *)&tick, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&loop), 0);   /* every handle of the host is closed */
@@ -465,6 +478,68 @@ START_TEST(submit_is_validated_and_forwarded)
 }
 END_TEST
 
+START_TEST(submit_err_writes_the_refusal_sentence)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    /* the host's own checks, each naming the field */
+    deliver(P, "c1", "submit-err fax alice");
+    ck_assert_str_eq(find_rec("c1", "submit-err")->text,
+                     "-1 kind: unknown kind \"fax\" (voice, chat, email, sms, whatsapp or callback)");
+    deliver(P, "c1", "submit-err chat -");
+    ck_assert_str_eq(find_rec("c1", "submit-err")->text, "-1 from: required");
+    /* the engine's refusal comes through as its sentence */
+    deliver(P, "c1", "submit-err chat alice nope");
+    ck_assert_str_eq(find_rec("c1", "submit-err")->text, "-2 queue: no queue named \"nope\"");
+    ck_assert_int_eq(eng.submits, 0);
+    ck_assert_int_eq(eng.n_owed, 0);           /* a refusal never owes a callback */
+    /* accepted: 0, err left empty, the callback comes after the commit */
+    deliver(P, "c1", "submit-err chat alice");
+    ck_assert_str_eq(find_rec("c1", "submit-err")->text, "0 ");
+    ck_assert_int_eq(eng.submits, 1);
+    mock_commit_all();
+    ck_assert_str_eq(find_rec("c1", "submit-cb")->text, "0 b-1 -");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(routes_get_the_abi_1_1_request_fields)
+{
+    P = host_new(TP, true);
+    load_good(P);
+    configure(P, cfg_make("web1", "good_counter", "{\"http\":true}", END));
+    fake_route *rt = route("/channels/web1/req");
+    struct acdm_req r = {.method = "GET", .path = "/channels/web1/req", .query = "text=1+1 & 2",
+                         .query_raw = "text=1%2B1%20%26%202&x=y",
+                         .url = "http://h:1/channels/web1/req?text=1%2B1%20%26%202&x=y",
+                         .peer = "192.0.2.7",
+                         .hdrs = {{"host", "h:1"}, {"x-hub-signature-256", "sha256=ab"}}, .n_hdrs = 2};
+    rt->fn(rt->user, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.out, "size=1 raw=text=1%2B1%20%26%202&x=y "
+                     "url=http://h:1/channels/web1/req?text=1%2B1%20%26%202&x=y peer=192.0.2.7 n=2 "
+                     "sig=sha256=ab text=7:1+1 & 2");
+    /* no query, no headers: NULL and 0, never garbage */
+    struct acdm_req r2 = {.method = "GET", .path = "/channels/web1/req"};
+    rt->fn(rt->user, &r2);
+    ck_assert_str_eq(r2.out, "size=1 raw=- url=- peer= n=0 sig=- text=-1:");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(host_table_has_exactly_what_is_implemented)
+{
+    /* ACDM_HOST_HAS must be true for every function the host fills and false beyond */
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    deliver(P, "c1", "host-has");
+    ck_assert_str_eq(find_rec("c1", "host-has")->text, HOST_HAS_EXPECTED);
+    host_free(P);
+}
+END_TEST
+
 START_TEST(events_reach_on_event)
 {
     P = host_new(TP, false);
@@ -517,7 +592,7 @@ START_TEST(routes_are_mapped_under_channels_and_removed_on_stop)
     ck_assert_str_eq(fake_ws_last(&w1), "hi");
 
     configure(P, cfg_make(END));            /* stop: routes gone, open websocket closed */
-    ck_assert_int_eq(fake_http.unrouted, 5);
+    ck_assert_int_eq(fake_http.unrouted, 6);
     ck_assert_int_eq(w1.closed_code, 1001);
     ws->hd.close(ws->user, &w1);            /* the server's close callback comes later */
     host_free(P);
@@ -987,6 +1062,9 @@ static Suite *plugins_suite(void)
     ADD(s, timers_fire_and_are_cancelled_on_stop, 10);
     ADD(s, kv_is_per_instance, 10);
     ADD(s, fd_watch_fires, 10);
+    ADD(s, submit_err_writes_the_refusal_sentence, 10);
+    ADD(s, routes_get_the_abi_1_1_request_fields, 10);
+    ADD(s, host_table_has_exactly_what_is_implemented, 10);
     ADD(s, submit_is_validated_and_forwarded, 10);
     ADD(s, events_reach_on_event, 10);
     ADD(s, routes_are_mapped_under_channels_and_removed_on_stop, 10);

@@ -59,10 +59,14 @@ static struct {
          last_payload[2048], last_report[256], last_typing[64];
 } eng;
 
-static int mock_submit(void *e, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+static int mock_submit(void *e, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user,
+                       char *err, size_t errlen)
 {
     (void)e;
-    if (in->queue && !strcmp(in->queue, "nope")) return ACDM_ENOENT;
+    if (in->queue && !strcmp(in->queue, "nope")) {
+        snprintf(err, errlen, "queue: no queue named \"nope\"");
+        return ACDM_ENOENT;
+    }
     eng.submits++;
     snprintf(eng.last_from, sizeof eng.last_from, "%s", in->from);
     snprintf(eng.last_kind, sizeof eng.last_kind, "%s", in->kind);
