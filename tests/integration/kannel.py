@@ -123,6 +123,9 @@ class Kannel:
         return p is not None and p.poll() is None
 
     def start(self, timeout=20.0):
+        if not available():
+            raise AssertionError("Kannel is not installed (%s, %s): run scripts/deps.sh test "
+                                 "(channels/sms/deps: kannel kannel-extras)" % (BEARERBOX, SMSBOX))
         conf = os.path.join(self.dir, "kannel.conf")
         with open(conf, "w") as f:
             f.write(CONF.format(dir=self.dir, admin=self.admin, boxc=self.boxc, fake=self.fake,
