@@ -116,6 +116,7 @@ typedef struct wa {
     acdm_instance *inst;
     cfg c;
     char body[1024];
+    char *tbody;                 /* GET /templates answer (the host copies it after the handler) */
     batch *batches;
     sub *subs;
     outq *out;
@@ -1354,6 +1355,40 @@ static void on_webhook_post(acdm_instance *inst, void *priv, const acdm_http_req
     resp->defer = 1;
 }
 
+/* GET /templates[?to=<citizen>]: the configured templates for the desk's template picker and,
+ * with to, when that citizen last wrote ("last_in", epoch seconds: the window's start). Any
+ * valid acdm token (an agent's too: the desk needs it). */
+static void on_templates(acdm_instance *inst, void *priv, const acdm_http_request *req, acdm_http_response *resp)
+{
+    wa *w = priv;
+    const char *a = req->authorization;
+    int rc = ACDM_P_ENOENT;
+    if (a && !strncasecmp(a, "Bearer ", 7) && ACDM_HOST_HAS(w->host, check_token) && w->host->check_token)
+        rc = w->host->check_token(inst, a + 7);
+    if (rc != 0 && rc != ACDM_P_EPERM) {
+        acdm_problem(resp, 401, "Unauthorized", "send Authorization: Bearer <an acdm token>", w->body, sizeof w->body);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < w->c.n_templates; i++) {
+        const tmpl *t = &w->c.templates[i];
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i}", "name", t->name, "language", t->language,
+                                             "label", t->label, "params", t->params));
+    }
+    json_t *doc = json_pack("{s:o, s:i}", "templates", arr, "window_s", WINDOW_S);
+    char to[170];
+    if (doc && qarg(req, "to", to, sizeof to) > 0) {    /* the window of one citizen */
+        long long ago = since_last(w, to);
+        json_object_set_new(doc, "last_in", ago >= 0 ? json_integer((json_int_t)((long long)time(NULL) - ago)) : json_null());
+    }
+    free(w->tbody);
+    w->tbody = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    resp->status = 200;
+    resp->content_type = "application/json";
+    resp->body = w->tbody ? w->tbody : "{\"templates\":[]}";
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static int wa_init(acdm_instance *inst, void *priv, const acdm_host *host, const char *config_json,
@@ -1373,7 +1408,8 @@ static int wa_start(acdm_instance *inst, void *priv)
 {
     wa *w = priv;
     if (w->host->http_route(inst, "GET", "/webhook", on_webhook_get) < 0 ||
-        w->host->http_route(inst, "POST", "/webhook", on_webhook_post) < 0) {
+        w->host->http_route(inst, "POST", "/webhook", on_webhook_post) < 0 ||
+        w->host->http_route(inst, "GET", "/templates", on_templates) < 0) {
         w->host->log(inst, ACDM_PLOG_ERR, "cannot register /channels/%s/webhook", w->host->instance_name(inst));
         return -1;
     }
@@ -1411,6 +1447,7 @@ static void wa_destroy(acdm_instance *inst, void *priv)
     while (w->subs) { sub *x = w->subs; w->subs = x->next; sub_free(x); }
     while (w->batches) batch_free(w->batches);   /* the host answered them 503 at stop */
     cfg_free(&w->c);
+    free(w->tbody);
 }
 
 static char *wa_status_json(acdm_instance *inst, void *priv)

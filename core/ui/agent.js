@@ -8,7 +8,7 @@ import {
   stateLabel, reasonLabel, normReasons, normTopics, pageData, announce, errorText,
 } from './common.js';
 import { createPickPanel } from './pick.js';
-import { attachComposerExtras, deliveryLabel, deliveryReason } from './composer_extras.js';
+import { attachComposerExtras, attachTemplatePicker, deliveryLabel, deliveryReason } from './composer_extras.js';
 
 const s = requireSession(['agent']);
 const cfg = pageData();
@@ -337,6 +337,7 @@ function newCard(brief, { state = 'active', title, focus = false, held = false }
     seconds: cfg.wrapup_extend_s || 60 }, c.err).catch(() => {}));
 
   attachComposerExtras(c);
+  attachTemplatePicker(c, api, (text, payload) => sendReply(c, { text, payload }));
   work.set(id, c);
   $('work').querySelector('.none')?.remove();
   $('work').append(c.el);
@@ -547,8 +548,8 @@ async function loadHistory(c) {
   updateCard(c);
 }
 
-function sendReply(c) {
-  const text = c.input.value.trim();
+function sendReply(c, extra) {
+  const text = extra ? extra.text : c.input.value.trim();
   if (!text) return;
   const m = { ts: Date.now(), direction: 'out', text, state: 'sending' };
   m.status = () => (m.state === 'sending' ? t('agent.msg.sending')
@@ -558,8 +559,10 @@ function sendReply(c) {
           : m.state === 'delivery_failed'
             ? (m.error ? t('agent.msg.delivery_failed.why', { text: m.error }) : t('agent.msg.delivery_failed')) : '');
   addMessage(c, m);
-  c.input.value = '';
-  sock.send({ type: 'message', bericht: c.brief.id, text }).then((ack) => {
+  if (!extra) c.input.value = '';
+  const msg = { type: 'message', bericht: c.brief.id, text };
+  if (extra && extra.payload) msg.payload = extra.payload;   // e.g. a WhatsApp template
+  sock.send(msg).then((ack) => {
     if (ack && ack.message) m.id = ack.message;   // the thread message id delivery states name
     if (m.state === 'sending') m.state = 'sent';   // a delivery state may have come first
     refreshMessage(m);
@@ -567,7 +570,7 @@ function sendReply(c) {
     m.state = 'failed';
     m.error = errorText(e);
     refreshMessage(m);
-    if (!c.input.value) c.input.value = text;
+    if (!extra && !c.input.value) c.input.value = text;
   });
 }
 

@@ -5,6 +5,9 @@
 //    character that turns the whole text into UCS-2;
 //  - WhatsApp: how long the 24-hour customer-service window stays open (from the citizen's last
 //    message in the thread); outside it, that free text will be refused;
+//  - WhatsApp: a template picker (the instance's configured templates, GET
+//    /channels/<instance>/templates) with one field per parameter, opened when the window is
+//    closed; sent as the message payload {"template": {name, language, params}};
 //  - delivery states of the SMS and WhatsApp channels (accepted, sent, delivered, read, failed)
 //    and the reason of a failure, read from the bericht's delivery events.
 import { t } from './i18n.js';
@@ -74,7 +77,9 @@ function splitCount(text, per, gsm) {
 const WINDOW_MS = 24 * 3600 * 1000;
 
 function windowText(c) {
-  const last = [...c.messages].reverse().find((m) => m.direction !== 'out');
+  // the channel's own record of the citizen's last message (Meta's timestamp) when known
+  const last = c.waLastIn !== undefined ? (c.waLastIn ? { ts: c.waLastIn } : null)
+    : [...c.messages].reverse().find((m) => m.direction !== 'out');
   if (!last || !last.ts) return { text: t('wa.window.unknown'), closed: false };
   const left = last.ts + WINDOW_MS - Date.now();
   if (left <= 0) return { text: t('wa.window.closed'), closed: true };
@@ -105,6 +110,7 @@ export function attachComposerExtras(c) {
       const w = windowText(c);
       info.textContent = w.text;
       info.classList.toggle('warn', w.closed);
+      if (w.closed && c.templates && !c.templates.dataset.opened) { c.templates.open = true; c.templates.dataset.opened = '1'; }
     }
   };
   c.input.addEventListener('input', update);
@@ -135,4 +141,58 @@ export async function deliveryReason(api, berichtId) {
     await new Promise((res) => setTimeout(res, 200 * (i + 1)));
   }
   return null;
+}
+
+async function channelInfo(c, api) {
+  try {
+    const r = await api(`/channels/${encodeURIComponent(c.brief.channel)}/templates?to=${encodeURIComponent(c.brief.from || '')}`);
+    if (!r.ok || !r.json) return null;
+    c.waLastIn = typeof r.json.last_in === 'number' ? r.json.last_in * 1000 : null;
+    return r.json;
+  } catch { return null; }
+}
+
+/** WhatsApp: the template picker under the composer; send(text, payload) sends a reply. */
+export async function attachTemplatePicker(c, api, send) {
+  if (c.brief.kind !== 'whatsapp' || !c.brief.channel) return;
+  const info = await channelInfo(c, api);
+  const list = info && Array.isArray(info.templates) ? info.templates : [];
+  // a new message of the citizen moves the window: ask the channel again
+  let seen = c.messages.filter((m) => m.direction !== 'out').length;
+  const upd = c.updateExtras;
+  c.updateExtras = () => {
+    const n = c.messages.filter((m) => m.direction !== 'out').length;
+    if (n !== seen) { seen = n; channelInfo(c, api).then(() => upd && upd()); }
+    if (upd) upd();
+  };
+  if (upd) upd();
+  if (!list.length || !c.el.isConnected) return;
+  const safe = c.brief.id.replace(/[^\w-]/g, '_');
+  const sel = h('select', { id: `tpl-${safe}` }, list.map((x, i) => h('option', { value: String(i) }, `${x.label} (${x.language})`)));
+  const params = h('div', { class: 'tpl-params' });
+  const err = h('p', { class: 'error', role: 'alert' });
+  const btn = h('button', { type: 'submit' }, t('wa.tpl.send'));
+  const form = h('form', { class: 'tpl' }, h('label', { for: `tpl-${safe}` }, t('wa.tpl.choose')), sel, params, btn, err);
+  const box = h('details', { class: 'templates' }, h('summary', {}, t('wa.tpl.summary')), form);
+  const fields = () => {
+    const x = list[Number(sel.value)];
+    params.replaceChildren(...Array.from({ length: x.params }, (_, i) => {
+      const id = `tpl-${safe}-p${i}`;
+      return h('p', {}, h('label', { for: id }, t('wa.tpl.param', { n: i + 1 })), h('input', { id, type: 'text', 'aria-required': 'true' }));
+    }));
+  };
+  sel.addEventListener('change', fields);
+  fields();
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const x = list[Number(sel.value)];
+    const vals = [...params.querySelectorAll('input')].map((i) => i.value.trim());
+    if (vals.some((v) => !v)) { err.textContent = t('wa.tpl.missing'); return; }
+    err.textContent = '';
+    send(`[${x.label}] ${vals.join(' · ')}`.trim(), { template: { name: x.name, language: x.language, params: vals } });
+    params.querySelectorAll('input').forEach((i) => { i.value = ''; });
+  });
+  (c.extraInfo || c.hint).after(box);
+  c.templates = box;
+  if (c.updateExtras) c.updateExtras();
 }
