@@ -397,7 +397,8 @@ static void part_state(sms *s, const char *id, int part, int st, const char *why
         return;
     }
     int cur = (int)json_integer_value(json_array_get(sta, (size_t)part));
-    if (cur == SMS_ST_FAILED || st <= cur) { json_decref(r); return; }   /* never backwards */
+    /* never backwards; delivered and failed are final for a part */
+    if (cur == SMS_ST_FAILED || cur == SMS_ST_DELIVERED || st <= cur) { json_decref(r); return; }
     json_array_set_new(sta, (size_t)part, json_integer(st));
     if (st == SMS_ST_FAILED && why && !json_string_value(json_object_get(r, "why")))
         json_object_set_new(r, "why", json_string(why));

@@ -247,3 +247,33 @@ class SmsKannel(AcdmTestCase):
         time.sleep(0.5)
         k.mo(CITIZEN, NUMBER, "Nog een vraag over papier")
         wait_until(lambda: len(got) == 3, 20, what="the bot asked again")
+
+    def test_multipart_state_is_the_worst_part(self):
+        # dlr_mask 0: Kannel sends no DLRs, this test plays the SMSC's reports at our dlr route
+        d, k = self.start(post=True, dlr_mask=0)
+        agent = self.agent_ws(d, "agent1")
+        k.mo(CITIZEN, NUMBER, "Hoe lang duurt een paspoort?")
+        bid = self.offer(agent, None)["bericht"]["id"]
+        agent.request({"type": "accept", "bericht": bid})
+        agent.request({"type": "message", "bericht": bid, "text": "x" * 200})     # GSM-7, 2 parts
+        agent.expect("delivery", 20, bericht=bid, status="accepted")
+        ev = wait_until(lambda: [e for e in d.bericht(bid)["events"] if e["type"] == "delivery"], 5, what="event")
+        det = ev[-1]["detail"] if isinstance(ev[-1]["detail"], dict) else json.loads(ev[-1]["detail"])
+        mid = det["message"]
+        self.assertEqual(det["parts"], 2)
+
+        def dlr(part, status):
+            r = http_request(d.host, d.port, "GET", "/channels/sms1/dlr?m=%s&p=%d&s=%d&a=&token=%s" % (mid, part, status, TOKEN))
+            self.assertEqual(r.status, 200, r)
+        dlr(0, 8)
+        dlr(1, 8)
+        agent.expect("delivery", 10, bericht=bid, status="sent")
+        dlr(0, 1)                                   # one part delivered: the message is still "sent"
+        agent.expect_none("delivery", wait=0.5, bericht=bid)
+        dlr(1, 16)                                  # the other rejected: the message failed
+        agent.expect("delivery", 10, bericht=bid, status="failed")
+        dlr(1, 1)                                   # failed is final
+        dlr(0, 2)                                   # so is delivered for a part
+        agent.expect_none("delivery", wait=0.5, bericht=bid)
+        r = http_request(d.host, d.port, "GET", "/channels/sms1/dlr?m=%s&p=0&s=1&token=wrong-token-xxxxxxxxx" % mid)
+        self.assertEqual(r.status, 401, r)
