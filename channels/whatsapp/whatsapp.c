@@ -675,6 +675,25 @@ static int wa_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
 
 /* ---------------------------------------------------------------- media (after the commit) */
 
+/* Downloads not finished when acdmd stops are resumed at the next start (Meta keeps a media
+ * id for 7 days): "mf:<wamid>" holds the fetch, "media" the list of them. */
+static void media_list(wa *w, const char *add, const char *remove)
+{
+    json_t *arr = kv_json(w, "media");
+    if (!json_is_array(arr)) { json_decref(arr); arr = json_array(); }
+    if (!arr) return;
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        const char *v = json_string_value(json_array_get(arr, i));
+        if (v && ((remove && !strcmp(v, remove)) || (add && !strcmp(v, add)))) json_array_remove(arr, i);
+    }
+    if (add) json_array_append_new(arr, json_string(add));
+    if (json_array_size(arr)) kv_put(w, "media", arr, 0);
+    else w->host->kv_set(w->inst, "media", NULL, 0);
+    json_decref(arr);
+}
+
+static void mfetch_save(wa *w, const struct mfetch *f);
+
 static void mfetch_free(wa *w, mfetch *f)
 {
     for (mfetch **fp = &w->fetches; *fp; fp = &(*fp)->next)
@@ -724,6 +743,10 @@ static void media_done(wa *w, mfetch *f, const char *att_id, size_t size, const 
         pl = json_pack("{s:s, s:s, s:s}", "wamid", f->wamid, "media_error", why, "type", "media");
         w->host->log(w->inst, ACDM_PLOG_WARN, "media %s of %s not fetched: %s", f->media_id, f->wamid, why);
     }
+    char mk[300];
+    snprintf(mk, sizeof mk, "mf:%s", f->wamid);
+    w->host->kv_set(w->inst, mk, NULL, 0);
+    media_list(w, NULL, f->wamid);
     snprintf(idem, sizeof idem, "%s#media", f->wamid);
     snprintf(conv, sizeof conv, "wa:%s", f->from);
     char *pls = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
@@ -895,7 +918,47 @@ static void media_start(wa *w, const sub *s, const char *bericht)
     f->next = w->fetches;
     w->fetches = f;
     if (!ok_id) { media_done(w, f, NULL, 0, "the message has no valid media id"); return; }
+    mfetch_save(w, f);
     media_url_step(w, f);
+}
+
+static void mfetch_save(wa *w, const struct mfetch *f)
+{
+    char key[300];
+    snprintf(key, sizeof key, "mf:%s", f->wamid);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:i}", "b", f->bericht, "w", f->wamid, "f", f->from,
+                          "id", f->media_id, "mime", f->mime, "sha", f->sha256, "name", f->filename, "t", (int)f->type);
+    if (o) kv_put(w, key, o, 8u * 24u * 3600u);
+    json_decref(o);
+    media_list(w, f->wamid, NULL);
+}
+
+/* The downloads the last run did not finish. */
+static void media_resume(wa *w)
+{
+    json_t *arr = kv_json(w, "media");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const char *wamid = json_string_value(json_array_get(arr, i));
+        char key[300];
+        if (!wamid) continue;
+        snprintf(key, sizeof key, "mf:%s", wamid);
+        json_t *o = kv_json(w, key);
+        const char *b = json_string_value(json_object_get(o, "b")), *from = json_string_value(json_object_get(o, "f")),
+                   *id = json_string_value(json_object_get(o, "id"));
+        if (!b || !from || !id) { json_decref(o); media_list(w, NULL, wamid); continue; }
+        sub tmp = {0};
+        snprintf(tmp.wamid, sizeof tmp.wamid, "%s", wamid);
+        snprintf(tmp.from, sizeof tmp.from, "%s", from);
+        tmp.media_id = (char *)id;
+        tmp.mime = (char *)json_string_value(json_object_get(o, "mime"));
+        tmp.sha256 = (char *)json_string_value(json_object_get(o, "sha"));
+        tmp.filename = (char *)json_string_value(json_object_get(o, "name"));
+        tmp.type = (wa_type)json_integer_value(json_object_get(o, "t"));
+        w->host->log(w->inst, ACDM_PLOG_NOTICE, "resuming the download of media %s (%s)", id, wamid);
+        media_start(w, &tmp, b);       /* copies what it keeps */
+        json_decref(o);
+    }
+    json_decref(arr);
 }
 
 /* ---------------------------------------------------------------- inbound */
@@ -1413,6 +1476,7 @@ static int wa_start(acdm_instance *inst, void *priv)
         w->host->log(inst, ACDM_PLOG_ERR, "cannot register /channels/%s/webhook", w->host->instance_name(inst));
         return -1;
     }
+    media_resume(w);
     w->host->log(inst, ACDM_PLOG_INFO, "WhatsApp number %s via %s/%s (%zu template%s)", w->c.phone_number_id,
                  w->c.graph_url, w->c.api_version, w->c.n_templates, w->c.n_templates == 1 ? "" : "s");
     return 0;

@@ -78,6 +78,7 @@ class FakeGraph:
         self.urls = {}                            # token -> (media id, expires_at)
         self.expire_first_url = set()
         self.failures = []                        # [code, http, times]
+        self.media_delay = 0.0                    # seconds before a media download answers
         self.lock = threading.Lock()
         fake = self
 
@@ -118,6 +119,8 @@ class FakeGraph:
                         mid, exp = fake.urls.get(tok, (None, 0))
                     if mid != parts[1] or time.time() > exp:
                         return self.reply(404, raw=b"URL signature expired", ctype="text/plain")
+                    if fake.media_delay:
+                        time.sleep(fake.media_delay)
                     data, mime, _ = fake.media[mid]
                     return self.reply(200, raw=data, ctype=mime)
                 if len(parts) == 2 and parts[1] in fake.media:

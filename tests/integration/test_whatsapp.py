@@ -316,3 +316,29 @@ class WhatsApp(AcdmTestCase):
         blob = json.dumps(d.bericht(o["bericht"]["id"]), ensure_ascii=False)
         for t in ("Klant: Hoi", "Chatbot: Dit is de gemeentebot.", "Klant: Ik wil een medewerker", "Wil een medewerker"):
             self.assertIn(t, blob)
+
+    def test_media_download_resumes_after_a_crash(self):
+        d = self.start()
+        img = b"\x89PNG\r\n\x1a\n" + os.urandom(500)
+        self.g.media["MEDIAK"] = (img, "image/png", None)
+        self.g.media_delay = 3.0                                         # acdmd dies meanwhile
+        self.deliver(CITIZEN, [{"from": CITIZEN, "id": "wamid.K1", "timestamp": str(int(time.time())), "type": "image",
+                                "image": {"id": "MEDIAK", "mime_type": "image/png", "sha256": hashlib.sha256(img).hexdigest()}}])
+        wait_until(lambda: any(p.startswith("/media/MEDIAK") for m, p, a in self.g.requests), 10, what="the download started")
+        bid = wait_until(lambda: next((b["id"] for b in d.get_json("/api/v1/berichten?channel=wa1").get("items", [])
+                                       if b.get("from") == CITIZEN), None), 10, what="the bericht")
+        d.kill9()
+        self.g.media_delay = 0
+        d.start()
+        def stored():
+            for m in d.bericht(bid).get("messages", []):
+                p = m.get("payload")
+                p = json.loads(p) if isinstance(p, str) else p
+                if p and p.get("attachments"):
+                    return p["attachments"][0]
+            return None
+        att = wait_until(stored, 20, what="the image after the restart")
+        r = http_request(d.host, d.port, "GET", "/api/v1/attachments/%s" % att["id"],
+                         headers={"Authorization": "Bearer %s" % d.admin_token})
+        self.assertEqual(r.body, img)
+        self.assertIn("resuming the download", d.stderr())
