@@ -23,7 +23,12 @@ static void usage(FILE *f)
             "  status                       health and queue figures\n"
             "  reload                       re-read the config (all or nothing; errors are printed)\n"
             "  queue open|close NAME        open or close a queue (same path as a reload)\n"
-            "  plugins                      loaded plugins, their instances, refused files\n"
+            "  plugins                      loaded plugins, their instances (with the reason when one\n"
+            "                               is not running), refused files\n"
+            "  plugin disable|enable|reload NAME\n"
+            "                               stop a plugin's instances / start them again / replace the\n"
+            "                               plugin by what its .so file holds now (instances stopped,\n"
+            "                               work in flight answered, restarted on the new build)\n"
             "  agents                       agents and their states\n"
             "  backup FILE                  online copy of the store (acdmd keeps running)\n"
             "  export --since TIME [--until TIME] [--format csv|json] [FILE]\n"
@@ -356,6 +361,13 @@ int main(int argc, char **argv)
         ret = call(base, token, "POST", "/api/v1/reload");
     } else if (!strcmp(cmd, "plugins")) {
         ret = call(base, token, "GET", "/api/v1/plugins");
+    } else if (!strcmp(cmd, "plugin") && arg2 && arg3 &&
+               (!strcmp(arg2, "disable") || !strcmp(arg2, "enable") || !strcmp(arg2, "reload"))) {
+        char *esc = curl_easy_escape(NULL, arg3, 0);
+        char path[512];
+        snprintf(path, sizeof path, "/api/v1/plugins/%s/%s", esc, arg2);
+        curl_free(esc);
+        ret = call(base, token, "POST", path);
     } else if (!strcmp(cmd, "agents")) {
         ret = call(base, token, "GET", "/api/v1/agents");
     } else if (!strcmp(cmd, "queue") && arg2 && arg3 && (!strcmp(arg2, "open") || !strcmp(arg2, "close"))) {

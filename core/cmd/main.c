@@ -4,6 +4,7 @@
 #include "api/live.h"
 #include "reports/report_daily.h"
 #include "base/log.h"
+#include "plugins/plugins.h"
 
 #include <getopt.h>
 #include <malloc.h>
@@ -14,12 +15,43 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: acdmd [-c FILE] [--listen HOST:PORT] [--data-dir DIR] [--check]\n"
+            "usage: acdmd [-c FILE] [--listen HOST:PORT] [--data-dir DIR] [--check] [--init] [--salvage]\n"
             "  -c, --config FILE    config file (default conf/acdm.json; fragments in acdm.d/ beside it)\n"
             "  -l, --listen H:P     listen address, overrides the config\n"
             "  -d, --data-dir DIR   data folder (SQLite store, admin token), overrides the config\n"
             "      --check          validate the config and exit (0 = valid)\n"
+            "      --init           begin with a new, empty store where the data folder held one\n"
+            "                       whose acdm.db is now missing or empty (refused without it)\n"
+            "      --salvage        start over a damaged store with what can be read (refused\n"
+            "                       without it); health says what was not restored\n"
             "Signals: SIGHUP reloads the config; SIGTERM/SIGINT shut down cleanly.\n");
+}
+
+/* --check: the channels against the plugin folder as a start would load it. A plugin's
+ * check_config refusal is an error (a reload would refuse it too); a channel whose plugin is in
+ * no .so of the folder is a warning (at run time the instance waits for a drop-in). */
+static int check_plugins(const acdm_config *cfg, char *err, size_t errlen)
+{
+    uv_loop_t loop;
+    acdm_plugins *p = NULL;
+    acdm_plugin_env env = {.loop = &loop};
+    int saved = acdm_log_level, rc = 0;
+    err[0] = 0;
+    if (uv_loop_init(&loop)) return 0;
+    acdm_log_level = ACDM_LOG_WARN;   /* refusals are shown, the loaded ones are not */
+    if (!acdm_plugins_create(&env, cfg->plugin_dir, &p)) {
+        acdm_plugins_load_all(p);
+        rc = acdm_plugins_check(p, cfg, err, errlen);
+        json_t *warn = acdm_plugins_warnings(p, cfg);
+        for (size_t k = 0; k < json_array_size(warn); k++)
+            fprintf(stderr, "warning: %s\n", json_string_value(json_array_get(warn, k)));
+        json_decref(warn);
+        acdm_plugins_destroy(p);
+    }
+    acdm_log_level = saved;
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -32,6 +64,7 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'}, {"listen", required_argument, 0, 'l'},
         {"data-dir", required_argument, 0, 'd'}, {"check", no_argument, 0, 'k'},
+        {"init", no_argument, 0, 'I'}, {"salvage", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:l:d:h", lo, NULL)) != -1) {
@@ -40,6 +73,8 @@ int main(int argc, char **argv)
         case 'l': opts.listen = optarg; break;
         case 'd': opts.data_dir = optarg; break;
         case 'k': check = true; break;
+        case 'I': opts.init = true; break;
+        case 'S': opts.salvage = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -56,7 +91,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             return 1;
         }
+        int bad = check_plugins(cfg, err, sizeof err);
         acdm_config_free(cfg);
+        if (bad) { fprintf(stderr, "%s\n", err); return 1; }
         printf("%s: valid\n", opts.config_path);
         return 0;
     }

@@ -21,6 +21,12 @@ typedef struct {
     const char *config_path;
     const char *listen;      /* "host:port" overriding the config, or NULL */
     const char *data_dir;    /* overriding the config, or NULL */
+    /* --init: start with a new empty store although the data folder held one (its acdm.db is
+     * missing or empty); without it that is refused */
+    bool init;
+    /* --salvage: start although the recovery read of waiting berichten failed (a damaged
+     * store), with what could be read; health says what was not restored */
+    bool salvage;
 } acdm_engine_opts;
 
 /* A token's identity once checked. */
@@ -38,6 +44,9 @@ acdm_http *acdm_engine_http(acdm_engine *e);
 acdm_plugins *acdm_engine_plugins(acdm_engine *e);   /* NULL when the plugin folder is unusable */
 struct acdm_outbound *acdm_engine_outbound(acdm_engine *e);   /* the one outbound client */
 bool acdm_engine_stopping(const acdm_engine *e);
+/* Started with --salvage over a damaged store: a sentence saying what was not restored (health
+ * shows it while this process runs); NULL after a clean start. */
+const char *acdm_engine_salvage_report(const acdm_engine *e);
 const char *acdm_engine_config_path(const acdm_engine *e);   /* the main config file */
 
 
@@ -65,6 +74,8 @@ int acdm_engine_revoke_agent_tokens(acdm_engine *e, const char *agent_id, int *n
  * ACDM_EFULL with *retry_after_s when that address had more than 10 failed bearer checks within
  * 60 s (answer 429); failures counted. */
 typedef const char *(*acdm_peer_fn)(void *ctx);
+/* Whether the address is blocked by the failed sign-in limit now (*retry_after_s then set). */
+bool acdm_engine_peer_blocked(acdm_engine *e, const char *peer, int *retry_after_s);
 int acdm_engine_auth_peer(acdm_engine *e, const char *token, acdm_peer_fn peer, void *ctx,
                           acdm_principal *who, int *retry_after_s);
 
@@ -111,6 +122,24 @@ const char *acdm_engine_subject(acdm_engine *e, const char *id);
 #define ACDM_REPLY_PAYLOAD_MAX 16384u
 int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text,
                               json_t *payload, char *err, size_t errlen, char message_id[40]);
+/* An outbound contact an agent starts (R21: an SMS, a mail, a WhatsApp message, a call from
+ * the desk). */
+typedef struct {
+    const char *channel;     /* the channel instance that makes the contact; required */
+    const char *kind;        /* "voice", "sms", "email", "whatsapp", "chat"; required */
+    const char *to;          /* the customer's address; required */
+    const char *text;        /* first message, or NULL */
+    const char *queue;       /* counted in this queue; NULL: the channel's queue, else the agent's first */
+    json_t *payload;         /* borrowed object (subject, attachments, template...), or NULL */
+} acdm_outbound_contact;
+/* Creates the bericht (direction "out", active with a: capacity counted), stores it, and once
+ * it is committed asks the channel's originate; the channel's originate_result follows (a
+ * failure ends the bericht "outbound-failed" and is shown to the agent). 0 with id_out, or
+ * negative with a sentence in err: ACDM_EINVAL (a field), ACDM_ENOENT (channel), ACDM_EFULL (no
+ * room for the kind), ACDM_ESTATE (logged out). */
+int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],
+                          char *err, size_t errlen);
+
 /* Topics registered by an agent for a bericht (event log). */
 void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *topics);
 
@@ -138,6 +167,8 @@ typedef enum {
     ACDM_NOTE_DELIVERY,      /* the channel's delivery state of an agent's reply: status, and
                               * text = the reply's message id when the channel named it */
     ACDM_NOTE_TYPING,        /* the customer is typing */
+    ACDM_NOTE_ORIGINATE,     /* the channel's outcome of an outbound contact: status
+                              * "connected" or "failed", text the reason (may be NULL) */
 } acdm_note_type;
 typedef struct {
     acdm_note_type type;

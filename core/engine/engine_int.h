@@ -26,9 +26,14 @@ struct acdm_engine {
     struct engine_mod *mods; size_t n_mods;   /* opts.modules and the state each keeps */
     struct engine_sub *subs; size_t n_subs;   /* subscribers, by order */
     acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
+    char *salvage;           /* started with --salvage over read errors: what was not restored */
     acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
     acdm_hmap att_refs;      /* "channel\x1fattachment id" granted by replies since start (the
                               * store's attachment_refs holds them durably) */
+    /* plugin calls a model event asks for (offer_device, a callback's originate), run from
+     * the loop right after the event, never inside the model (the plugin may answer at once) */
+    uv_timer_t defer_timer;
+    struct engine_job *jobs; size_t n_jobs, cap_jobs;
 };
 
 

@@ -46,6 +46,27 @@ const char *acdm_instance_name_of(const acdm_instance *i) { return i ? i->name :
 const char *acdm_instance_queue(const acdm_instance *i) { return i ? i->queue : NULL; }
 const char *acdm_instance_state(const acdm_instance *i) { return i ? acdm_plg_state_names[i->state] : NULL; }
 
+void acdm_plg_set_why(acdm_instance *inst, const char *fmt, ...)
+{
+    free(inst->why);
+    inst->why = NULL;
+    if (!fmt) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    inst->why = strdup(buf);
+}
+
+/* Why an instance waits for its plugin: no file in the folder holds it. */
+static void set_why_waiting(acdm_instance *inst)
+{
+    acdm_plg_set_why(inst, "plugin \"%s\" is in no .so of the plugin folder %s (it starts when a "
+                     "file holding it is dropped in; see \"refused\" for files that did not load)",
+                     inst->plugin_name, inst->p->dir);
+}
+
 /* Host calls are allowed from init until the plugin's stop returns. */
 bool acdm_plg_live(const acdm_instance *i)
 {
@@ -310,7 +331,10 @@ static int host_check_token(acdm_instance *inst, const char *token)
 {
     if (!acdm_plg_live(inst) || !token || !*token) return ACDM_EINVAL;
     if (!inst->p->env.check_token) return ACDM_ESTATE;
-    return inst->p->env.check_token(inst->p->env.engine, inst, token);
+    acdm_plugins *p = inst->p;
+    int rc = p->env.check_token(p->env.engine, inst, token, p->cur_peer);
+    if (rc == ACDM_ENOENT && p->cur_peer) p->cur_counted = true;   /* counted by the engine */
+    return rc;
 }
 
 static int host_end_ago(acdm_instance *inst, const char *bericht_id, const char *reason, uint32_t ago_ms)
@@ -534,6 +558,57 @@ static void kv_timer_fire(uv_timer_t *t) { acdm_plg_kv_expire(t->data); }
 
 static void host_free(void *ptr) { free(ptr); }
 
+/* ------------------------------------------------------------------ ABI 1.1: routing */
+
+#define UPDATE_NEEDS (offsetof(acdm_update, payload_json) + sizeof(const char *))
+
+static int host_update(acdm_instance *inst, const char *bericht_id, const acdm_update *u,
+                       char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+    err[0] = 0;
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !u) {
+        snprintf(err, errlen, "%s", !u ? "update: NULL" : "bericht_id: required");
+        return ACDM_EINVAL;
+    }
+    if (u->struct_size < UPDATE_NEEDS) {
+        snprintf(err, errlen, "struct_size: %zu is less than acdm_update of ABI 1.1 (%zu)",
+                 u->struct_size, (size_t)UPDATE_NEEDS);
+        return ACDM_P_EABI;
+    }
+    if (!inst->p->env.update) return ACDM_ESTATE;
+    return inst->p->env.update(inst->p->env.engine, inst, bericht_id, u, err, errlen);
+}
+
+static int host_device_result(acdm_instance *inst, const char *bericht_id, const char *agent_id,
+                              acdm_device_outcome outcome, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !agent_id || !*agent_id ||
+        (unsigned)outcome > ACDM_DEVICE_FAILED)
+        return ACDM_EINVAL;
+    if (!inst->p->env.device_result) return ACDM_ESTATE;
+    return inst->p->env.device_result(inst->p->env.engine, inst, bericht_id, agent_id, outcome, reason);
+}
+
+static int host_device_reachable(acdm_instance *inst, const char *agent_id, const char *kind,
+                                 int reachable, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !agent_id || !*agent_id || acdm_kind_parse(kind) < 0)
+        return ACDM_EINVAL;
+    if (!inst->p->env.device_reachable) return ACDM_ESTATE;
+    return inst->p->env.device_reachable(inst->p->env.engine, inst, agent_id, kind, reachable, reason);
+}
+
+static int host_originate_result(acdm_instance *inst, const char *bericht_id,
+                                 acdm_originate_outcome o, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || (unsigned)o > ACDM_ORIG_FAILED)
+        return ACDM_EINVAL;
+    if (!inst->p->env.originate_result) return ACDM_ESTATE;
+    return inst->p->env.originate_result(inst->p->env.engine, inst, bericht_id, o, reason);
+}
+
 static const acdm_host host_table = {
     .struct_size = HOST_TABLE_SIZE,
     .abi_major = ACDM_PLUGIN_ABI_MAJOR,
@@ -568,6 +643,10 @@ static const acdm_host host_table = {
     .attachment_store = host_attachment_store,
     .attachment_read = host_attachment_read,
     .kv_set_ttl = host_kv_set_ttl,
+    .update = host_update,
+    .device_result = host_device_result,
+    .device_reachable = host_device_reachable,
+    .originate_result = host_originate_result,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */
@@ -629,6 +708,7 @@ void acdm_plg_inst_stop(acdm_instance *inst, int final_state)
     pl->n_instances--;
     inst->state = final_state;
     acdm_log(ACDM_LOG_INFO, inst->name, "stopped (plugin %s)", pl->d->name);
+    acdm_plg_plugin_idle(inst->p, pl);
 }
 
 static int inst_start(acdm_instance *inst)
@@ -637,11 +717,17 @@ static int inst_start(acdm_instance *inst)
     plugin *pl = acdm_plg_find_plugin(p, inst->plugin_name);
     if (!pl) {
         inst->state = IS_WAITING;
+        set_why_waiting(inst);
         acdm_log(ACDM_LOG_NOTICE, inst->name, "waiting for plugin \"%s\" to be loaded",
                  inst->plugin_name);
         return 0;
     }
-    if (!pl->enabled) { inst->state = IS_DISABLED; return 0; }
+    if (!pl->enabled) {
+        inst->state = IS_DISABLED;
+        acdm_plg_set_why(inst, "plugin %s is disabled (acdmctl plugin enable %s)", pl->d->name,
+                         pl->d->name);
+        return 0;
+    }
     inst->priv = calloc(1, pl->d->instance_size ? pl->d->instance_size : 1);
     if (!inst->priv) { inst->state = IS_FAILED; return ACDM_ENOMEM; }
     inst->pl = pl;
@@ -655,6 +741,7 @@ static int inst_start(acdm_instance *inst)
     if (rc < 0) {
         acdm_log(ACDM_LOG_ERR, inst->name, "plugin %s: init failed: %s", pl->d->name,
                  err[0] ? err : acdm_strerror(rc));
+        acdm_plg_set_why(inst, "init failed: %s", err[0] ? err : acdm_strerror(rc));
         release_resources(inst);
         free(inst->priv);
         inst->priv = NULL;
@@ -667,9 +754,11 @@ static int inst_start(acdm_instance *inst)
         acdm_log(ACDM_LOG_ERR, inst->name, "plugin %s: start failed (%s)", pl->d->name,
                  acdm_strerror(rc));
         acdm_plg_inst_stop(inst, IS_FAILED);
+        acdm_plg_set_why(inst, "start failed: %s", acdm_strerror(rc));
         return rc;
     }
     inst->state = IS_RUNNING;
+    acdm_plg_set_why(inst, NULL);
     acdm_log(ACDM_LOG_INFO, inst->name, "running (plugin %s %s)", pl->d->name,
              pl->d->version ? pl->d->version : "");
     return 0;
@@ -678,7 +767,7 @@ static int inst_start(acdm_instance *inst)
 static void inst_free(acdm_instance *inst)
 {
     free(inst->name); free(inst->plugin_name); free(inst->queue);
-    free(inst->config_json); free(inst->route_prefix);
+    free(inst->config_json); free(inst->route_prefix); free(inst->why);
     free(inst);
 }
 
@@ -817,6 +906,47 @@ void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_
         inst->pl->d->on_event(inst, inst->priv, ev);
 }
 
+const char *acdm_plugins_device_key(acdm_plugins *p, const char *instance)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    if (!inst || inst->state != IS_RUNNING) return NULL;
+    const acdm_plugin *d = inst->pl->d;
+    if (!ACDM_PLUGIN_HAS(d, device_endpoint_key) || !d->offer_device || !d->device_endpoint_key ||
+        !*d->device_endpoint_key)
+        return NULL;
+    return d->device_endpoint_key;
+}
+
+int acdm_plugins_offer_device(acdm_plugins *p, const char *instance, const acdm_device_offer *o)
+{
+    if (!acdm_plugins_device_key(p, instance) || !o) return ACDM_ENOENT;
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    return inst->pl->d->offer_device(inst, inst->priv, o);
+}
+
+bool acdm_plugins_can_originate(acdm_plugins *p, const char *instance)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    return inst && inst->state == IS_RUNNING && ACDM_PLUGIN_HAS(inst->pl->d, originate) &&
+           inst->pl->d->originate;
+}
+
+int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_originate *o,
+                           char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = 0;
+    if (!acdm_plugins_can_originate(p, instance)) {
+        if (err) snprintf(err, errlen, "channel \"%s\" is not running or cannot start outbound contacts",
+                          instance ? instance : "");
+        return ACDM_ENOENT;
+    }
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    char buf[512] = "";
+    int rc = inst->pl->d->originate(inst, inst->priv, o, buf, sizeof buf);
+    if (rc < 0 && err) snprintf(err, errlen, "%s", buf[0] ? buf : "the channel refused the contact");
+    return rc < 0 ? rc : 0;
+}
+
 void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id)
 {
     acdm_instance *inst = acdm_plugins_instance(p, instance);
@@ -837,8 +967,9 @@ int acdm_plugins_create(const acdm_plugin_env *env, const char *plugin_dir, acdm
     p->dir = strdup(plugin_dir);
     p->async = calloc(1, sizeof *p->async);
     p->kv_timer = calloc(1, sizeof *p->kv_timer);
-    if (!p->dir || !p->async || !p->kv_timer) {
-        free(p->dir); free(p->async); free(p->kv_timer); free(p);
+    p->idle = calloc(1, sizeof *p->idle);
+    if (!p->dir || !p->async || !p->kv_timer || !p->idle) {
+        free(p->dir); free(p->async); free(p->kv_timer); free(p->idle); free(p);
         return ACDM_ENOMEM;
     }
     size_t l = strlen(p->dir);
@@ -850,7 +981,9 @@ int acdm_plugins_create(const acdm_plugin_env *env, const char *plugin_dir, acdm
     p->kv_timer->data = p;
     uv_timer_start(p->kv_timer, kv_timer_fire, KV_EXPIRE_EVERY_MS, KV_EXPIRE_EVERY_MS);
     uv_unref((uv_handle_t *)p->kv_timer);   /* housekeeping never keeps the loop alive */
-    p->open_handles = 2;
+    uv_timer_init(env->loop, p->idle);
+    p->idle->data = p;
+    p->open_handles = 3;
     *out = p;
     return 0;
 }
@@ -875,8 +1008,8 @@ static json_t *inst_status(const acdm_instance *i)
 
 static json_t *inst_json(const acdm_instance *i)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s?}", "name", i->name, "state",
-                          acdm_plg_state_names[i->state], "queue", i->queue);
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:s?}", "name", i->name, "state",
+                          acdm_plg_state_names[i->state], "queue", i->queue, "reason", i->why);
     json_t *st = inst_status(i);
     if (st) json_object_set_new(o, "status", st);
     return o;
@@ -908,10 +1041,10 @@ json_t *acdm_plugins_json(acdm_plugins *p)
                 json_array_append_new(insts, inst_json(i));
         char abi[32];
         snprintf(abi, sizeof abi, "%u.%u", pl->d->abi_major, pl->d->abi_minor);
-        json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:b, s:o}",
+        json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:b, s:b, s:o}",
             "name", pl->d->name, "version", pl->d->version, "description", pl->d->description,
             "file", pl->file, "abi", abi, "kinds", pl->d->kinds, "enabled", pl->enabled,
-            "instances", insts));
+            "changed", pl->changed, "instances", insts));
     }
     /* instances whose plugin is not loaded, grouped by the plugin name they wait for */
     for (acdm_instance *i = p->insts; i; i = i->next) {
@@ -929,8 +1062,24 @@ json_t *acdm_plugins_json(acdm_plugins *p)
             json_array_append_new(arr, entry);
         }
         json_array_append_new(json_object_get(entry, "instances"),
-                              json_pack("{s:s, s:s, s:s?}", "name", i->name, "state",
-                                        acdm_plg_state_names[i->state], "queue", i->queue));
+                              json_pack("{s:s, s:s, s:s?, s:s?}", "name", i->name, "state",
+                                        acdm_plg_state_names[i->state], "queue", i->queue,
+                                        "reason", i->why));
+    }
+    return arr;
+}
+
+json_t *acdm_plugins_warnings(acdm_plugins *p, const acdm_config *cfg)
+{
+    json_t *arr = json_array();
+    for (size_t k = 0; cfg && k < cfg->n_channels; k++) {
+        const acdm_channel_def *ch = &cfg->channels[k];
+        if (!ch->name || !ch->plugin || acdm_plg_find_plugin(p, ch->plugin)) continue;
+        char buf[1024];
+        snprintf(buf, sizeof buf, "channels[%zu] (%s): plugin \"%s\" is in no .so of the plugin "
+                 "folder %s: the instance waits until a file holding it is dropped in", k,
+                 ch->name, ch->plugin, p->dir);
+        json_array_append_new(arr, json_string(buf));
     }
     return arr;
 }
@@ -973,6 +1122,8 @@ void acdm_plugins_destroy(acdm_plugins *p)
     }
     acdm_plg_close_owned(p, (uv_handle_t *)p->async);
     acdm_plg_close_owned(p, (uv_handle_t *)p->kv_timer);
+    acdm_plg_close_owned(p, (uv_handle_t *)p->idle);
+    p->idle = NULL;
     if (p->fsev) {
         uv_fs_event_stop(p->fsev);
         acdm_plg_close_owned(p, (uv_handle_t *)p->fsev);

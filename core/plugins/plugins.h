@@ -36,7 +36,13 @@ typedef struct {
     int (*attachment_put)(void *engine, acdm_instance *inst, const char *bericht_id,
                           const char *filename, const char *content_type, const void *data,
                           size_t len, char id_out[64]);
-    int (*check_token)(void *engine, acdm_instance *inst, const char *token);
+    /* peer: the client address of the plugin request being handled (NULL outside one): a failed
+     * check counts towards that address's failed sign-ins, and a blocked address gets ACDM_EFULL */
+    int (*check_token)(void *engine, acdm_instance *inst, const char *token, const char *peer);
+    /* The failed sign-in limiter for plugin routes (may be NULL): whether peer is blocked now
+     * (*retry_after_s then set), and a failure of peer (a plugin answered 401 itself). */
+    bool (*peer_blocked)(void *engine, const char *peer, int *retry_after_s);
+    void (*peer_failed)(void *engine, const char *peer);
     int (*end_ago)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason,
                    uint32_t ago_ms);
     /* ABI 1.1 (may be NULL: the host call then returns ACDM_ESTATE). a is validated by the
@@ -46,6 +52,16 @@ typedef struct {
     /* meta is the host's (full size); *fd as in acdm_host.attachment_read */
     int (*attachment_read)(void *engine, acdm_instance *inst, const char *id,
                            acdm_attachment_meta *meta, int *fd);
+    /* ABI 1.1, the routing side (may be NULL: the host call then returns ACDM_ESTATE). The host
+     * has checked the instance is live and the pointers and struct sizes; u is borrowed. */
+    int (*update)(void *engine, acdm_instance *inst, const char *bericht_id, const acdm_update *u,
+                  char *err, size_t errlen);
+    int (*device_result)(void *engine, acdm_instance *inst, const char *bericht_id,
+                         const char *agent_id, acdm_device_outcome outcome, const char *reason);
+    int (*device_reachable)(void *engine, acdm_instance *inst, const char *agent_id,
+                            const char *kind, int reachable, const char *reason);
+    int (*originate_result)(void *engine, acdm_instance *inst, const char *bericht_id,
+                            acdm_originate_outcome outcome, const char *reason);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */
@@ -78,6 +94,18 @@ int acdm_plugins_configure(acdm_plugins *p, const acdm_config *cfg);
  * "disabled"), enabling starts them again. ACDM_ENOENT if no such plugin is loaded. */
 int acdm_plugins_enable(acdm_plugins *p, const char *plugin_name, bool enabled);
 
+/* Replaces a loaded plugin by what its file holds now, deliberately (the operator's `acdmctl
+ * plugin reload NAME`): the file is loaded (a private copy) and checked first; only when it is
+ * fine are the plugin's instances stopped (deferred responses answered 503, submits in flight
+ * still committed, as a stop does), the plugin swapped and the instances started on the new
+ * build (enabled or not as before). 0, or negative with a sentence in err, the old build kept:
+ * ACDM_ENOENT (no such plugin loaded, or its file is gone), ACDM_EINVAL (the file is refused). */
+int acdm_plugins_reload(acdm_plugins *p, const char *plugin_name, char *err, size_t errlen);
+
+/* Warnings about cfg that are not errors: a channel whose plugin is in no .so of the plugin
+ * folder (its instance waits for a drop-in). A JSON array of sentences (new reference). */
+json_t *acdm_plugins_warnings(acdm_plugins *p, const acdm_config *cfg);
+
 /* Unloads a plugin by name. ACDM_ESTATE while any of its instances runs (stop them first by
  * removing them from the config or disabling the plugin). */
 int acdm_plugins_unload(acdm_plugins *p, const char *plugin_name);
@@ -90,6 +118,19 @@ int acdm_plugins_deliver(acdm_plugins *p, const char *instance, const acdm_reply
 void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id);
 
 
+/* Device offers: the running instance's device_endpoint_key when its plugin has offer_device
+ * (the agents' endpoint it rings), else NULL. Borrowed from the plugin's descriptor. */
+const char *acdm_plugins_device_key(acdm_plugins *p, const char *instance);
+/* Hands an offer to the running instance's offer_device: its return, ACDM_ENOENT when the
+ * instance is not running or has none. o is borrowed. */
+int acdm_plugins_offer_device(acdm_plugins *p, const char *instance, const acdm_device_offer *o);
+/* Whether the running instance's plugin has originate. */
+bool acdm_plugins_can_originate(acdm_plugins *p, const char *instance);
+/* Asks the running instance to start an outbound contact: 0 (originate_result follows), or
+ * negative with a sentence in err (the plugin's, or why it was not asked). */
+int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_originate *o,
+                           char *err, size_t errlen);
+
 /* Passes a life event to the running instance's on_event (if any). ev is borrowed. */
 void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_info *ev);
 
@@ -99,8 +140,10 @@ const char *acdm_instance_name_of(const acdm_instance *i);
 const char *acdm_instance_queue(const acdm_instance *i);   /* default queue, may be NULL */
 const char *acdm_instance_state(const acdm_instance *i);   /* "running", "waiting", ... */
 
-/* [{name, version, description, file, abi, kinds, enabled, instances:[{name, state, queue,
- * status?}]}] (status: a running instance's status_json object, when its plugin has one)
+/* [{name, version, description, file, abi, kinds, enabled, changed, instances:[{name, state,
+ * queue, reason, status?}]}] (reason: why an instance is not running; changed: the file changed
+ * while instances ran, applied when they stop; status: a running instance's status_json object,
+ * when its plugin has one)
  * (new reference), for the API and acdmctl. Instances waiting for a plugin that is not loaded
  * are listed under a pseudo-entry with "file": null. */
 json_t *acdm_plugins_json(acdm_plugins *p);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,9 +43,8 @@
 _Static_assert(sizeof(acdm_host) == offsetof(acdm_host, originate_result) +
                sizeof(((acdm_host *)0)->originate_result),
                "originate_result is the host table's last field");
-/* How far the host table handed to plugins goes: up to the last host function this core
- * implements, so ACDM_HOST_HAS is true exactly for the functions filled in host_table. */
-#define HOST_TABLE_SIZE (offsetof(acdm_host, kv_set_ttl) + sizeof(((acdm_host *)0)->kv_set_ttl))
+/* How far the host table handed to plugins goes: all of it (every ABI 1.1 function is filled). */
+#define HOST_TABLE_SIZE sizeof(acdm_host)
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
                sizeof(size_t), "defer/token come after the 1.0 response fields");
 
@@ -52,13 +52,22 @@ _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_respons
 
 typedef struct plugin {
     struct plugin *next;
-    char *file;
+    char *file;                 /* the watched file in the plugin folder */
     dev_t dev;
     ino_t ino;
     struct timespec mtime;
     void *dl;
-    const acdm_plugin *d;
+    /* The .so is loaded from a private copy (a sealed memfd, opened as /proc/<pid>/fd/<n>) and
+     * the descriptor and its strings are copied out of it, so the watched file may be
+     * overwritten, truncated or deleted while the plugin is loaded. The memfd stays open while
+     * the plugin is loaded: its path is unique among the loaded objects. */
+    int memfd;
+    const acdm_plugin *d;       /* = &desc */
+    acdm_plugin desc;           /* the plugin's descriptor, copied (struct_size as the plugin's) */
+    char *strs[5];              /* desc's strings, copied: name, version, description, kinds,
+                                 * device_endpoint_key */
     bool enabled;
+    bool changed;               /* the file changed while instances ran: applied once they stop */
     int n_instances;            /* instances that are initialised (priv allocated) */
 } plugin;
 
@@ -101,6 +110,7 @@ typedef struct deferred {
     acdm_req *req;                  /* the server's request, replied exactly once */
     bool in_handler;                /* route_call still runs: it frees the struct */
     bool answered;                  /* http_respond was called inside the handler */
+    bool counted;                   /* a failed check_token already counted for the peer */
 } deferred;
 
 /* A websocket route. Kept until acdm_plugins_destroy (inst NULL once its instance stopped) so
@@ -177,6 +187,7 @@ struct acdm_instance {
     void *priv;
     int state;
     bool accept_posts;           /* guarded by p->post_mu */
+    char *why;                   /* why it is not running (waiting, failed, disabled), or NULL */
     bool seen;
     acdm_timer *timers;
     acdm_watch *watches;
@@ -206,7 +217,12 @@ struct acdm_plugins {
     uv_fs_event_t *fsev;
     uv_timer_t *debounce;
     pending_file *pending;
+    uv_timer_t *idle;            /* applies file changes remembered while instances ran */
     int open_handles;            /* uv handles not yet closed */
+    /* the plugin request being handled now (route handler, ws open/message): its peer for
+     * check_token's limiter, and whether a failure was counted for it already */
+    const char *cur_peer;
+    bool cur_counted;
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -251,7 +267,11 @@ void *acdm_plg_host_ws_user(acdm_wsconn *c);
 /* io.c */
 void acdm_plg_outreq_cancel(outreq *rq);   /* done is not called */
 int acdm_plg_host_http_request(acdm_instance *inst, const acdm_http_out *req, acdm_http_done done, void *user);
+void acdm_plg_set_why(acdm_instance *inst, const char *fmt, ...) ACDM_PRINTF(2, 3);
 /* loader.c */
 void acdm_plg_set_refusal(acdm_plugins *p, const char *file, const char *reason);
+const char *acdm_plg_refusal_of(acdm_plugins *p, const char *file);
+/* the loaded plugin's instances all stopped: apply a change of its file seen meanwhile */
+void acdm_plg_plugin_idle(acdm_plugins *p, plugin *pl);
 
 #endif

@@ -388,8 +388,11 @@ static void c_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
     report(priv, "event", "%d %s", (int)ev->type, ev->bericht_id ? ev->bericht_id : "-");
 }
 
+#ifndef GOOD_COUNTER_VERSION
+#define GOOD_COUNTER_VERSION "1.0"
+#endif
 static const acdm_plugin desc = ACDM_PLUGIN_INIT(
-    .name = "good_counter", .version = "1.0", .description = "test plugin", .kinds = "chat,sms",
+    .name = "good_counter", .version = GOOD_COUNTER_VERSION, .description = "test plugin", .kinds = "chat,sms",
     .instance_size = sizeof(counter), .check_config = c_check, .init = c_init, .start = c_start,
     .reload = c_reload, .deliver = c_deliver, .on_event = c_event, .stop = c_stop,
     .destroy = c_destroy);

@@ -23,7 +23,8 @@
 #define TP "build/testplugins/"
 #define END ((const char *)NULL)   /* ends cfg_make's list */
 /* The ABI 1.1 host functions this core implements (ACDM_HOST_HAS true), in table order. */
-#define HOST_HAS_EXPECTED "submit_err attachment_store attachment_read kv_set_ttl"
+#define HOST_HAS_EXPECTED "submit_err attachment_store attachment_read kv_set_ttl update " \
+                          "device_result device_reachable originate_result"
 
 /* ================================================================ a mock engine (the core's side) */
 
@@ -75,6 +76,45 @@ static int mock_delivery_report(void *e, acdm_instance *inst, const char *id, co
     rec_add(inst, id, text);
     return 0;
 }
+/* ABI 1.1 routing calls as the engine gets them (recorded; the answers are the engine's) */
+static int mock_update(void *e, acdm_instance *inst, const char *id, const acdm_update *u, char *err, size_t errlen)
+{
+    (void)e;
+    char t[512];
+    snprintf(t, sizeof t, "%s q=%s p=%d pl=%s", id, u->queue ? u->queue : "-", u->priority,
+             u->payload_json ? u->payload_json : "-");
+    rec_add(inst, "update", t);
+    if (u->queue && !strcmp(u->queue, "nope")) { snprintf(err, errlen, "queue: no queue named \"nope\""); return ACDM_EINVAL; }
+    return 0;
+}
+static int mock_device_result(void *e, acdm_instance *inst, const char *id, const char *agent,
+                              acdm_device_outcome o, const char *reason)
+{
+    (void)e;
+    char t[512];
+    snprintf(t, sizeof t, "%s %s %d %s", id, agent, (int)o, reason ? reason : "-");
+    rec_add(inst, "device_result", t);
+    return 0;
+}
+static int mock_device_reachable(void *e, acdm_instance *inst, const char *agent, const char *kind,
+                                 int up, const char *reason)
+{
+    (void)e;
+    char t[512];
+    snprintf(t, sizeof t, "%s %s %d %s", agent, kind, up, reason ? reason : "-");
+    rec_add(inst, "device_reachable", t);
+    return 0;
+}
+static int mock_originate_result(void *e, acdm_instance *inst, const char *id, acdm_originate_outcome o,
+                                 const char *reason)
+{
+    (void)e;
+    char t[512];
+    snprintf(t, sizeof t, "%s %d %s", id, (int)o, reason ? reason : "-");
+    rec_add(inst, "originate_result", t);
+    return 0;
+}
+
 /* the engine keeps its promise: every owed submit callback is called (after "commit") */
 static void mock_commit_all(void)
 {
@@ -126,7 +166,9 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
     acdm_plugin_env env = {.loop = &loop, .store = NULL, .http = with_http ? &fake_http : NULL,
                            .outbound = OUT,
                            .engine = &eng, .submit = mock_submit, .end = mock_end,
-                           .delivery_report = mock_delivery_report};
+                           .delivery_report = mock_delivery_report, .update = mock_update,
+                           .device_result = mock_device_result, .device_reachable = mock_device_reachable,
+                           .originate_result = mock_originate_result};
     acdm_plugins *p = NULL;
     ck_assert_int_eq(acdm_plugins_create(&env, dir, &p), 0);
     return p;
@@ -186,14 +228,15 @@ START_TEST(refusals_name_the_reason_and_the_host_keeps_going)
     expect_refused(P, TP "missing_deliver.so", "mandatory callback deliver is missing");
     expect_refused(P, TP "no_entry.so", "no exported symbol acdm_plugin_entry");
     expect_refused(P, TP "small_struct.so", "not binary compatible");
-    expect_refused(P, TP "does_not_exist.so", "cannot stat");
+    expect_refused(P, TP "does_not_exist.so", "cannot open: No such file");
+    expect_refused(P, TP "calls_internal.so", "calls acdm_log_raw, which is not part of the plugin ABI");
     expect_refused(P, "tests/unit/test_plugins.c", "not an ELF shared object");
     ck_assert_int_eq(acdm_plugins_load_file(P, TP "dup_name_a.so", NULL, 0), 0);
     expect_refused(P, TP "dup_name_b.so", "plugin name \"dup_name\" is already taken by "
                    TP "dup_name_a.so");
     load_good(P);   /* still loading after every refusal */
     json_t *ref = acdm_plugins_refused_json(P);
-    ck_assert_int_eq(json_array_size(ref), 7);
+    ck_assert_int_eq(json_array_size(ref), 8);
     json_decref(ref);
     json_t *list = acdm_plugins_json(P);
     ck_assert_int_eq(json_array_size(list), 2);
@@ -228,15 +271,83 @@ START_TEST(refusal_is_one_log_line_naming_file_and_reason)
 }
 END_TEST
 
+/* the body a route answered (fake_http) */
+static const char *post_to(const char *path, const char *query, const char *body)
+{
+    static struct acdm_req r;
+    fake_route *rt = find_route(&fake_http, path);
+    ck_assert_msg(rt != NULL, "no route %s", path);
+    memset(&r, 0, sizeof r);
+    r.method = "POST"; r.path = path; r.query = query; r.body = body;
+    rt->fn(rt->user, &r);
+    ck_assert_int_eq(r.status, 200);
+    return r.out;
+}
+
+START_TEST(routing_calls_reach_the_engine_and_offers_reach_the_plugin)
+{
+    P = host_new(TP, true);
+    char err[256];
+    ck_assert_int_eq(acdm_plugins_load_file(P, TP "device_phone.so", err, sizeof err), 0);
+    ck_assert_int_eq(acdm_plugins_load_file(P, TP "good_counter.so", err, sizeof err), 0);
+    configure(P, cfg_make("tel1", "testphone", "{}", "web1", "good_counter", "{\"tag\":\"t\"}", END));
+    /* the descriptor's device key and originate, only for the plugin that has them */
+    ck_assert_str_eq(acdm_plugins_device_key(P, "tel1"), "phone");
+    ck_assert_ptr_null(acdm_plugins_device_key(P, "web1"));
+    ck_assert_ptr_null(acdm_plugins_device_key(P, "nope"));
+    ck_assert(acdm_plugins_can_originate(P, "tel1"));
+    ck_assert(!acdm_plugins_can_originate(P, "web1"));
+    acdm_device_offer o = {.struct_size = sizeof o, .bericht_id = "b-1", .agent_id = "a1", .agent_name = "Anouk",
+                           .kind = "voice", .endpoint = "sip:1001@127.0.0.1", .from = "+3161", .queue = "q",
+                           .timeout_ms = 20000};
+    ck_assert_int_eq(acdm_plugins_offer_device(P, "tel1", &o), 0);
+    ck_assert_int_eq(acdm_plugins_offer_device(P, "web1", &o), ACDM_ENOENT);
+    acdm_originate og = {.struct_size = sizeof og, .bericht_id = "b-2", .kind = "sms", .to = "+3162",
+                         .agent_id = "a1", .text = "hoi"};
+    ck_assert_int_eq(acdm_plugins_originate(P, "tel1", &og, err, sizeof err), 0);
+    ck_assert_int_eq(acdm_plugins_originate(P, "web1", &og, err, sizeof err), ACDM_ENOENT);
+    ck_assert_ptr_nonnull(strstr(err, "cannot start outbound contacts"));
+    struct acdm_req lr = {.method = "GET", .path = "/channels/tel1/log"};
+    fake_route *log = find_route(&fake_http, "/channels/tel1/log");
+    log->fn(log->user, &lr);
+    ck_assert_ptr_nonnull(strstr(lr.out, "\"endpoint\":\"sip:1001@127.0.0.1\""));
+    ck_assert_ptr_nonnull(strstr(lr.out, "\"timeout_ms\":20000"));
+    ck_assert_ptr_nonnull(strstr(lr.out, "\"to\":\"+3162\""));
+    /* the host checks what it can, the engine gets the rest */
+    ck_assert_str_eq(post_to("/channels/tel1/result", "bericht=b-1&agent=a1&outcome=busy&reason=486", NULL),
+                     "{\"rc\":0,\"err\":\"\"}");
+    ck_assert_str_eq(find_rec("tel1", "device_result")->text, "b-1 a1 2 486");
+    ck_assert_str_eq(post_to("/channels/tel1/result", "bericht=&agent=a1&outcome=busy", NULL),
+                     "{\"rc\":-1,\"err\":\"\"}");
+    ck_assert_str_eq(post_to("/channels/tel1/reachable", "agent=a1&kind=fax&up=1", NULL), "{\"rc\":-1,\"err\":\"\"}");
+    ck_assert_str_eq(post_to("/channels/tel1/reachable", "agent=a1&kind=voice&up=1", NULL), "{\"rc\":0,\"err\":\"\"}");
+    ck_assert_str_eq(find_rec("tel1", "device_reachable")->text, "a1 voice 1 -");
+    ck_assert_str_eq(post_to("/channels/tel1/update", "bericht=b-3&queue=nope", NULL),
+                     "{\"rc\":-1,\"err\":\"queue: no queue named 'nope'\"}");
+    ck_assert_str_eq(post_to("/channels/tel1/update", "bericht=b-3&priority=4", "{\"ivr\":\"2\"}"),
+                     "{\"rc\":0,\"err\":\"\"}");
+    ck_assert_str_eq(find_rec("tel1", "update")->text, "b-3 q=- p=4 pl={\"ivr\":\"2\"}");
+    ck_assert_str_eq(post_to("/channels/tel1/orig_result", "bericht=b-2&outcome=failed&reason=busy", NULL),
+                     "{\"rc\":0,\"err\":\"\"}");
+    ck_assert_str_eq(find_rec("tel1", "originate_result")->text, "b-2 1 busy");
+    configure(P, cfg_make(END));
+    /* a stopped instance gets nothing */
+    ck_assert_int_eq(acdm_plugins_offer_device(P, "tel1", &o), ACDM_ENOENT);
+    host_free(P);
+}
+END_TEST
+
 START_TEST(load_all_loads_good_ones_and_refuses_the_rest)
 {
     P = host_new(TP, false);
     /* alphabetical: dup_name_a.so wins over dup_name_b.so */
-    ck_assert_int_eq(acdm_plugins_load_all(P), 2);
+    ck_assert_int_eq(acdm_plugins_load_all(P), 3);   /* device_phone, dup_name_a, good_counter */
     json_t *list = acdm_plugins_json(P);
-    ck_assert_int_eq(json_array_size(list), 2);
+    ck_assert_int_eq(json_array_size(list), 3);
     json_t *ref = acdm_plugins_refused_json(P);
-    ck_assert_int_eq(json_array_size(ref), 5);   /* bad_abi_major, dup_name_b, missing_deliver, no_entry, small_struct */
+    /* bad_abi_major, calls_internal, dup_name_b, good_counter_v2 (the name is taken),
+     * missing_deliver, no_entry, small_struct */
+    ck_assert_int_eq(json_array_size(ref), 7);
     bool dup_seen = false;
     for (size_t k = 0; k < json_array_size(ref); k++) {
         json_t *v = json_array_get(ref, k);
@@ -1054,6 +1165,7 @@ static Suite *plugins_suite(void)
     ADD(s, refusals_name_the_reason_and_the_host_keeps_going, 10);
     ADD(s, refusal_is_one_log_line_naming_file_and_reason, 10);
     ADD(s, load_all_loads_good_ones_and_refuses_the_rest, 10);
+    ADD(s, routing_calls_reach_the_engine_and_offers_reach_the_plugin, 10);
     ADD(s, two_instances_get_separate_memory, 10);
     ADD(s, configure_applies_a_diff, 10);
     ADD(s, instances_wait_for_their_plugin_and_follow_enable, 10);
