@@ -90,11 +90,14 @@ class FakeGraph:
 
             def reply(self, status, obj=None, raw=None, ctype="application/json"):
                 data = raw if raw is not None else json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass                          # the client (a killed acdmd) went away
 
             def error(self, code, http=400, details=None):
                 self.reply(http, {"error": {"message": "(#%d) %s" % (code, ERRORS.get(code, "error")),
