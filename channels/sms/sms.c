@@ -809,6 +809,101 @@ static void kick(sms *s, const char *conv)
     }
 }
 
+/* ---------------------------------------------------------------- Twilio media (after the commit) */
+
+#define TWILIO_MEDIA_MAX (5u * 1024u * 1024u)
+
+typedef struct tmedia {
+    char bericht[64], from[64], idem[220];
+    char *ctype;
+} tmedia;
+
+static void media_followup_done(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome o,
+                                const char *bid, const char *text)
+{
+    (void)inst; (void)user; (void)bid;
+    sms *s = priv;
+    if (o == ACDM_SUBMIT_ERROR) s->host->log(s->inst, ACDM_PLOG_WARN, "a media follow-up was not stored: %s", text ? text : "");
+}
+
+/* The file joins the conversation as a follow-up (idempotent per MessageSid and index). */
+static void tmedia_fetched(acdm_instance *inst, void *priv, void *user, int status, const char *body,
+                           size_t len, const char *error)
+{
+    (void)inst;
+    sms *s = priv;
+    tmedia *t = user;
+    char text[400], why[300] = "", id[64] = "";
+    const char *ct = t->ctype ? t->ctype : "application/octet-stream";
+    if (status < 200 || status >= 300) {
+        if (status < 0) snprintf(why, sizeof why, "download failed: %s", error ? error : "transport error");
+        else snprintf(why, sizeof why, "download answered HTTP %d", status);
+    } else if (len > TWILIO_MEDIA_MAX) {
+        snprintf(why, sizeof why, "%zu bytes is over the 5 MB limit", len);
+    } else {
+        char fname[80];
+        snprintf(fname, sizeof fname, "bijlage-%s", strrchr(t->idem, '#') ? strrchr(t->idem, '#') + 1 : "1");
+        int rc;
+        if (ACDM_HOST_HAS(s->host, attachment_store) && s->host->attachment_store) {
+            acdm_attachment_in a = {.struct_size = sizeof a, .bericht_id = t->bericht, .filename = fname,
+                                    .content_type = ct, .data = body, .len = len};
+            rc = s->host->attachment_store(s->inst, &a, id);
+        } else {
+            rc = s->host->attachment_put(s->inst, t->bericht, fname, ct, body, len, id);
+        }
+        if (rc < 0) snprintf(why, sizeof why, "the attachment store refused it: %s", acdm_plugin_strerror(rc));
+    }
+    json_t *pl;
+    if (!why[0]) {
+        snprintf(text, sizeof text, "[Bijlage ontvangen: %s]", ct);
+        pl = json_pack("{s:[{s:s, s:s, s:s, s:I}]}", "attachments", "id", id, "filename", "bijlage", "content_type", ct,
+                       "size", (json_int_t)len);
+    } else {
+        snprintf(text, sizeof text, "[Bijlage kon niet worden opgehaald: %s]", why);
+        pl = json_pack("{s:s}", "media_error", why);
+        s->host->log(s->inst, ACDM_PLOG_WARN, "media of %s not fetched: %s", t->idem, why);
+    }
+    char conv[128], *pls = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
+    json_decref(pl);
+    snprintf(conv, sizeof conv, "sms:%s", t->from);
+    acdm_inbound in = {.struct_size = sizeof in, .kind = ACDM_KIND_NAME_SMS, .from = t->from, .conversation = conv,
+                       .idempotency_key = t->idem, .text = text, .payload_json = pls};
+    if (s->host->submit(s->inst, &in, media_followup_done, NULL) < 0)
+        s->host->log(s->inst, ACDM_PLOG_WARN, "media follow-up for %s refused by the core", t->idem);
+    free(pls);
+    free(t->ctype);
+    free(t);
+}
+
+/* MediaUrl{n} of a Twilio inbound, fetched with the account's Basic credentials. */
+static void tmedia_start(sms *s, const pending *p, const char *bericht)
+{
+    json_t *pl = p->in_payload ? json_loads(p->in_payload, 0, NULL) : NULL;
+    json_t *media = json_object_get(pl, "media");
+    const char *sid = json_string_value(json_object_get(pl, "sid"));
+    for (size_t i = 0; sid && i < json_array_size(media); i++) {
+        const char *url = json_string_value(json_object_get(json_array_get(media, i), "url"));
+        const char *ct = json_string_value(json_object_get(json_array_get(media, i), "content_type"));
+        if (!url || !http_url(url)) continue;
+        tmedia *t = calloc(1, sizeof *t);
+        if (!t) break;
+        snprintf(t->bericht, sizeof t->bericht, "%s", bericht);
+        snprintf(t->from, sizeof t->from, "%s", p->from);
+        snprintf(t->idem, sizeof t->idem, "twilio:%s#%zu", sid, i);
+        t->ctype = ct ? strdup(ct) : NULL;
+        char cred[400], b64[560], auth[600];
+        snprintf(cred, sizeof cred, "%s:%s", s->c.account_sid, s->c.auth_token);
+        if (sig_base64(cred, strlen(cred), b64, sizeof b64) < 0) b64[0] = '\0';
+        memset(cred, 0, sizeof cred);
+        snprintf(auth, sizeof auth, "Authorization: Basic %s", b64);
+        const char *headers[] = {auth, NULL};
+        acdm_http_out o = {.struct_size = sizeof o, .method = "GET", .url = url, .headers = headers, .timeout_ms = 30000};
+        if (s->host->http_request(s->inst, &o, tmedia_fetched, t) < 0) tmedia_fetched(s->inst, s, t, -1, NULL, 0, "not started");
+        memset(auth, 0, sizeof auth);
+    }
+    json_decref(pl);
+}
+
 static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
                       const char *bericht_id, const char *text)
 {
@@ -816,6 +911,8 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     sms *s = priv;
     pending *p = user;
     p->done = true;
+    if (p->twiml && bericht_id && (outcome == ACDM_SUBMIT_QUEUED || outcome == ACDM_SUBMIT_FOLLOWUP))
+        tmedia_start(s, p, bericht_id);
     p->outcome = outcome;
     snprintf(p->bericht, sizeof p->bericht, "%s", bericht_id ? bericht_id : "");
     free(p->text);

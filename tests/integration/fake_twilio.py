@@ -47,6 +47,7 @@ class FakeTwilio:
         self.sid, self.token = sid, token
         self.sent = []                 # (form dict, authorization)
         self.unsubscribed = set()      # numbers that sent STOP to Twilio
+        self.media = {}                # path -> (bytes, content type): MediaUrl{n} of inbound MMS
         self.lock = threading.Lock()
         fake = self
 
@@ -67,6 +68,19 @@ class FakeTwilio:
             def error(self, status, code, msg):
                 self.reply(status, {"code": code, "message": msg, "more_info": "https://www.twilio.com/docs/errors/%d" % code,
                                     "status": status})
+
+            def do_GET(self):
+                want = "Basic " + base64.b64encode(("%s:%s" % (fake.sid, fake.token)).encode()).decode()
+                if self.headers.get("Authorization") != want:
+                    return self.error(401, 20003, "Authenticate")
+                if self.path not in fake.media:
+                    return self.error(404, 20404, "The requested resource was not found")
+                data, ctype = fake.media[self.path]
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)

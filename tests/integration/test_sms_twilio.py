@@ -8,7 +8,7 @@ import os
 import time
 
 import fake_twilio as ft
-from acdmtest import PLUGINS, AcdmTestCase, base_config, wait_until
+from acdmtest import PLUGINS, AcdmTestCase, base_config, http_request, wait_until
 
 SID = "AC0123456789abcdef0123456789abcdef"
 AUTH = "twilio-auth-token-0123456789"
@@ -100,3 +100,27 @@ class SmsTwilio(AcdmTestCase):
         agent.expect("message", 10, bericht=bid)
         agent.request({"type": "message", "bericht": bid, "text": "Welkom terug"})
         wait_until(lambda: len(self.tw.sends()) > n, 10, what="the reply after START")
+
+    def test_inbound_media_fetched_and_shown(self):
+        d = self.start()
+        agent = self.agent_ws(d, "agent1")
+        jpg = b"\xff\xd8\xff\xe0" + os.urandom(3000)
+        self.tw.media["/2010-04-01/Accounts/%s/Messages/MM1/Media/ME1" % SID] = (jpg, "image/jpeg")
+        st, _, _ = ft.post_signed(self.inbound_url, AUTH, {
+            "MessageSid": "MM00000000000000000000000000000001", "AccountSid": SID, "From": CITIZEN, "To": NUMBER,
+            "Body": "Kijk, de kapotte stoeptegel", "NumMedia": "2",
+            "MediaUrl0": "%s/2010-04-01/Accounts/%s/Messages/MM1/Media/ME1" % (self.tw.url, SID), "MediaContentType0": "image/jpeg",
+            "MediaUrl1": "%s/2010-04-01/Accounts/%s/Messages/MM1/Media/GONE" % (self.tw.url, SID), "MediaContentType1": "image/png"})
+        self.assertEqual(st, 200)
+        bid = agent.expect("offer", 10)["bericht"]["id"]
+        agent.request({"type": "accept", "bericht": bid})
+        got = {}
+        while len(got) < 2:
+            m = agent.expect("message", 15, bericht=bid)
+            got[m["text"]] = m
+        m = got["[Bijlage ontvangen: image/jpeg]"]
+        att = m["payload"]["attachments"][0]
+        r = http_request(d.host, d.port, "GET", "/api/v1/attachments/%s" % att["id"],
+                         headers={"Authorization": "Bearer %s" % d.token("agent", "agent1")})
+        self.assertEqual(r.body, jpg)
+        self.assertIn("[Bijlage kon niet worden opgehaald: download answered HTTP 404]", got)
