@@ -1325,6 +1325,12 @@ static void on_webhook_get(acdm_instance *inst, void *priv, const acdm_http_requ
 static void on_webhook_post(acdm_instance *inst, void *priv, const acdm_http_request *req, acdm_http_response *resp)
 {
     wa *w = priv;
+    if (!req->content_type || strncasecmp(req->content_type, "application/json", 16)) {
+        w->n.rejected++;
+        acdm_problem(resp, 415, "Unsupported Media Type", "Content-Type: application/json required (Meta's webhooks)",
+                     w->body, sizeof w->body);
+        return;
+    }
     const char *sigh = acdm_http_header_get(req, "x-hub-signature-256");
     if (!sig_meta_ok(sigh, w->c.app_secret, req->body, req->body_len)) {
         w->n.rejected++;
@@ -1428,6 +1434,10 @@ static void on_templates(acdm_instance *inst, void *priv, const acdm_http_reques
     int rc = ACDM_P_ENOENT;
     if (a && !strncasecmp(a, "Bearer ", 7) && ACDM_HOST_HAS(w->host, check_token) && w->host->check_token)
         rc = w->host->check_token(inst, a + 7);
+    if (rc == ACDM_P_EFULL) {             /* this address is blocked by the failed sign-in limit */
+        acdm_problem(resp, 429, "Too Many Requests", "too many failed sign-ins from this address", w->body, sizeof w->body);
+        return;
+    }
     if (rc != 0 && rc != ACDM_P_EPERM) {
         acdm_problem(resp, 401, "Unauthorized", "send Authorization: Bearer <an acdm token>", w->body, sizeof w->body);
         return;

@@ -149,6 +149,9 @@ class WhatsApp(AcdmTestCase):
         self.assertProblem(r, 400, "whatsapp_business_account")
         r = self.post(None, raw=b"not json")
         self.assertProblem(r, 400, "JSON")
+        r = http_request(d.host, d.port, "POST", "/channels/wa1/webhook", body,
+                         {"Content-Type": "text/plain", "X-Hub-Signature-256": fg.sign(SECRET, body)})
+        self.assertEqual(r.status, 415, r)
 
     def test_message_types_and_media(self):
         d = self.start()
