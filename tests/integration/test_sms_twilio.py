@@ -114,12 +114,15 @@ class SmsTwilio(AcdmTestCase):
         self.assertEqual(st, 200)
         bid = agent.expect("offer", 10)["bericht"]["id"]
         agent.request({"type": "accept", "bericht": bid})
-        got = {}
-        while len(got) < 2:
-            m = agent.expect("message", 15, bericht=bid)
-            got[m["text"]] = m
-        m = got["[Bijlage ontvangen: image/jpeg]"]
-        att = m["payload"]["attachments"][0]
+
+        def thread():         # the follow-ups may come before the accept: read the stored thread
+            got = {}
+            for m in d.bericht(bid).get("messages", []):
+                p = m.get("payload")
+                got[m.get("text")] = json.loads(p) if isinstance(p, str) else p
+            return got if len(got) >= 3 else None
+        got = wait_until(thread, 15, what="the two media follow-ups in the thread")
+        att = got["[Bijlage ontvangen: image/jpeg]"]["attachments"][0]
         r = http_request(d.host, d.port, "GET", "/api/v1/attachments/%s" % att["id"],
                          headers={"Authorization": "Bearer %s" % d.token("agent", "agent1")})
         self.assertEqual(r.body, jpg)
