@@ -528,7 +528,18 @@ class SlowClients(AcdmTestCase):
     def test_connections_per_address_are_limited(self):
         cfg = base_config(self.empty_plugin_dir(), max_connections_per_address=12)
         d = self.daemon(cfg)
-        time.sleep(1.0)            # the start's health polls are closed on both sides
+
+        def sockets_open():
+            fds = os.listdir("/proc/%d/fd" % d.proc.pid)
+            return sum(1 for f in fds if os.readlink("/proc/%d/fd/%s" % (d.proc.pid, f)).startswith("socket:"))
+        # the start's health probe may still be closing on the server side: count once it settled
+        base, stable_since = sockets_open(), time.monotonic()
+        deadline = stable_since + 5
+        while time.monotonic() - stable_since < 0.6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = sockets_open()
+            if now != base:
+                base, stable_since = now, time.monotonic()
         held = [raw_conn(d) for _ in range(12)]
         self.sockets.extend(held)
         for s in held:             # each is served (keep-alive: it stays open and counted)
