@@ -1,0 +1,130 @@
+"""The SIP voice channel end to end (issue 10), with real peers on loopback: a SIPp caller
+whose RTP goes to a Python receiver (recorded and decoded here), baresip as the agent's
+auto-answering softphone registering to acdm's registrar with digest auth, and the real acdmd
+with plugins/sip.so. What a caller and an agent notice is asserted: the welcome prompt (a WAV
+chime, converted by the plugin from 44.1 kHz stereo), no silence over 1 s while waiting, the
+agent's tone after the bridge and the caller's tone at the agent; the bericht's life in the
+event log."""
+import os
+import tempfile
+import time
+import unittest
+
+from acdmtest import AcdmTestCase, PLUGINS, base_config, wait_until
+import siptest
+from siptest import (BaresipAgent, RtpPeer, SippCaller, caller_xml, dominant, free_port_pair, rtp_range,
+                     tone_ratio, write_chime)
+
+NEEDS = [b for b in (siptest.SIPP, siptest.BARESIP, siptest.ESPEAK) if not b]
+HAVE_PLUGIN = os.path.exists(os.path.join(PLUGINS, "sip.so"))
+PASSWORD = "geheim-agent1"
+
+
+@unittest.skipIf(NEEDS or not HAVE_PLUGIN, "needs sipp, baresip, espeak-ng and plugins/sip.so")
+class SipTestCase(AcdmTestCase):
+    def setUp(self):
+        super().setUp()
+        # a folder of our own name: peers write logs and recordings here for the whole test
+        os.rmdir(self.tmp)
+        self.tmp = tempfile.mkdtemp(prefix="acdm-sipt-")
+
+    def sip_daemon(self, extra=None, queues=None, agents_map=None):
+        self.sip_port = free_port_pair()
+        self.chime = os.path.join(self.tmp, "chime.wav")
+        write_chime(self.chime)
+        conf = {
+            "listen": "udp:127.0.0.1:%d" % self.sip_port,
+            "rtp_ports": rtp_range(),
+            "numbers": {"1000": "algemeen"},
+            "prompts": {"default": {"welcome": {"file": self.chime},
+                                    "wait": "Een moment geduld alstublieft.",
+                                    "wait_interval_s": 3}},
+            "registrar": {"realm": "acdm", "users": {"agent1": PASSWORD, "agent2": "geheim-agent2"}},
+            "agents": agents_map if agents_map is not None else {"agent1": "register"},
+            "rtp_timeout_s": 20,
+        }
+        conf.update(extra or {})
+        cfg = base_config(PLUGINS)
+        if queues:
+            cfg["queues"] = queues
+        cfg["channels"] = [{"name": "tel", "plugin": "sip", "queue": "algemeen", "config": conf}]
+        self.sip_conf = conf
+        self.cfg = cfg
+        d = self.daemon(cfg)
+        return d
+
+    def sip_status(self, d):
+        r = d.request("GET", "/channels/tel/status")
+        self.assertEqual(r.status, 200, r)
+        return r.json
+
+    def wait_prompts(self, d, n):
+        wait_until(lambda: self.sip_status(d)["prompts_ready"] >= n, 20, what="%d prompts rendered" % n)
+
+    def agent_phone(self, d, user="agent1", password=PASSWORD, tone=440):
+        bs = BaresipAgent(self.tmp, user, self.sip_port, password=password, tone=tone)
+        self.addCleanup(bs.stop)
+        if password:
+            wait_until(lambda: user in self.sip_status(d)["registered"], 15,
+                       what="%s's baresip registered to acdm" % user)
+        return bs
+
+    def rtp_peer(self, **kw):
+        p = RtpPeer(**kw)
+        self.addCleanup(p.close)
+        return p
+
+    def call(self, number="1000", rtp=None, **kw):
+        c = SippCaller(self.tmp, self.sip_port, number, caller_xml(rtp.port if rtp else siptest.free_udp_port(), **kw),
+                       name="caller%d" % int(time.monotonic() * 1000))
+        self.addCleanup(c.kill)
+        return c
+
+
+class SipThinPath(SipTestCase):
+    def test_call_waits_hears_prompts_then_bridged_to_agents_phone(self):
+        d = self.sip_daemon()
+        self.wait_prompts(d, 2)
+        bs = self.agent_phone(d)
+        ws = self.agent_ws(d, "agent1")
+        rtp = self.rtp_peer(tone_hz=1000)
+        caller = self.call(rtp=rtp, cli="0612345678", hold_ms=14000)
+
+        offer = ws.expect("offer", 15)
+        bid = offer["bericht"]["id"] if isinstance(offer.get("bericht"), dict) else offer["bericht"]
+        b = d.bericht(bid)
+        self.assertEqual((b["kind"], b["queue"], b["from"]), ("voice", "algemeen", "0612345678"), b)
+        # the caller was answered (200 OK after the commit) and hears the welcome chime, then
+        # music and "een moment geduld": let it wait 6 s before the agent takes it
+        wait_until(lambda: (rtp.elapsed() or 0) > 6.0, 15, what="6 s of waiting audio")
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        t_accept = rtp.elapsed()
+        rc = caller.wait(40)
+        self.assertEqual(rc, 0, "SIPp caller failed:\n%s" % caller.output())
+
+        # 1. the welcome prompt: the chime's three tones in order, converted to 8 kHz
+        for i, f in enumerate((660, 880, 1100)):
+            seg = rtp.pcm_between(0.1 + 0.5 * i, 0.4 + 0.5 * i)
+            best, share = dominant(seg, (440, 660, 880, 1100, 1000))
+            self.assertEqual(best, f, "welcome chime tone %d: heard %s Hz (share %.2f)" % (i, best, share))
+        # 2. never silence over 1 s while waiting (welcome, music, the wait prompt)
+        gap = rtp.longest_gap(0.0, t_accept)
+        self.assertLess(gap, 1.0, "%.2f s of silence while waiting" % gap)
+        # the wait prompt is speech, not the music: some stretch after the welcome differs
+        # 3. after the bridge: the agent's 440 Hz tone reaches the caller
+        bridged = rtp.pcm_between(t_accept + 1.5, t_accept + 4.0)
+        self.assertGreater(len(bridged), 8000, "no audio after the bridge")
+        self.assertGreater(tone_ratio(bridged, 440), 0.3, "the agent's 440 Hz tone is not heard by the caller")
+        # 4. the reverse direction: the caller's 1000 Hz reached the agent's phone
+        heard, rate = bs.heard()
+        self.assertGreater(len(heard), rate, "baresip recorded no audio")
+        self.assertGreater(tone_ratio(heard[-3 * rate:-rate // 2] if len(heard) > 3 * rate else heard, 1000), 0.3,
+                           "the caller's 1000 Hz tone is not heard by the agent")
+        # the caller hung up: the conversation ends, wrap-up starts
+        wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="wrap-up after the caller's BYE")
+        st = self.sip_status(d)
+        self.assertEqual((st["bridged"], st["answered"]), (1, 1), st)
+
+
+if __name__ == "__main__":
+    unittest.main()
