@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
 
 #define TEV_PT 101
 #define CLOCK_MS 20
@@ -87,6 +89,7 @@ struct ua {
     struct sip *sip;
     struct sipsess_sock *ssock;
     struct sip_lsnr *lsnr;
+    struct udp_helper *uh;
     struct sa laddr;
     char lhost[80];
     uint16_t lport;
@@ -101,6 +104,8 @@ struct ua {
 };
 
 static void call_end(struct call *c, const char *reason, bool by_caller);
+static bool bad_request(struct ua *ua, const struct sip_msg *msg);
+static void hook_udp(struct ua *ua, const struct sip_msg *msg);
 
 /* ------------------------------------------------------------ small helpers */
 
@@ -644,6 +649,8 @@ static void conn_h(const struct sip_msg *msg, void *arg)
 {
     struct ua *ua = arg;
     char dialled[48], from[72], src[64];
+    hook_udp(ua, msg);
+    if (bad_request(ua, msg)) return;
     ST(ua, invites);
     pl_copy(&msg->uri.user, dialled, sizeof dialled);
     pl_copy(&msg->from.uri.user, from, sizeof from);
@@ -1077,6 +1084,8 @@ static void on_register(struct ua *ua, const struct sip_msg *msg)
 static bool req_h(const struct sip_msg *msg, void *arg)
 {
     struct ua *ua = arg;
+    hook_udp(ua, msg);
+    if (bad_request(ua, msg)) return true;
     if (!pl_strcmp(&msg->met, "REGISTER")) { on_register(ua, msg); return true; }
     if (!pl_strcmp(&msg->met, "OPTIONS")) {
         (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 200, "OK",
@@ -1087,40 +1096,73 @@ static bool req_h(const struct sip_msg *msg, void *arg)
     return false;
 }
 
-/* Malformed messages never reach a handler (libre drops what it cannot parse): the trace
- * handler sees every datagram first, so such a message is at least logged, and a request
- * whose Via/From/To/Call-ID/CSeq are legible gets its 400. */
-static __thread struct ua *trace_ua;   /* libre's trace handler has no argument */
-
-static void trace_h(bool tx, enum sip_transp tp, const struct sa *src, const struct sa *dst, const uint8_t *pkt,
-                    size_t len, void *arg)
+/* Malformed messages never reach a handler: libre drops what it cannot parse, silently. So a
+ * UDP helper on the SIP socket (found through the first request's msg->sock: libre does not
+ * hand it out otherwise; the engine sends itself an OPTIONS at start for that) sees every
+ * datagram first; one that does not decode is counted and logged, then left to libre. A
+ * request that decodes but lacks a mandatory header is answered 400 (bad_request). */
+static bool udp_rx_h(struct sa *src, struct mbuf *mb, void *arg)
 {
-    struct ua *ua = trace_ua;
-    (void)dst;
-    (void)arg;
-    if (!ua) return;
-    if (tx || tp != SIP_TRANSP_UDP || len < 4) return;
-    if (len <= 4 && (pkt[0] == '\r' || pkt[0] == '\n' || pkt[0] == 0)) return;   /* keep-alives */
-    struct mbuf *mb = mbuf_alloc(len);
+    struct ua *ua = arg;
+    size_t len = mbuf_get_left(mb);
+    const uint8_t *pkt = mbuf_buf(mb);
+    if (len <= 4) return false;                                   /* keep-alives */
     struct sip_msg *m = NULL;
-    if (!mb) return;
-    (void)mbuf_write_mem(mb, pkt, len);
-    mb->pos = 0;
+    size_t pos = mb->pos;
     int derr = sip_msg_decode(&m, mb);
+    mb->pos = pos;
     mem_deref(m);
-    mem_deref(mb);
-    if (!derr) return;
+    if (!derr) return false;
     ST(ua, malformed);
-    char first[80];
+    char first[80], from[64];
     size_t k = 0;
     while (k < len && k < sizeof first - 1 && pkt[k] != '\r' && pkt[k] != '\n') {
         first[k] = pkt[k] >= 32 && pkt[k] < 127 ? (char)pkt[k] : '?';
         k++;
     }
     first[k] = 0;
-    char from[64];
     re_snprintf(from, sizeof from, "%J", src);
     post_log(ua, ACDM_PLOG_WARN, "malformed SIP message from %s (%zu bytes, \"%s\"): dropped", from, len, first);
+    return false;
+}
+
+static void hook_udp(struct ua *ua, const struct sip_msg *msg)
+{
+    if (ua->uh || msg->tp != SIP_TRANSP_UDP || !msg->sock) return;
+    (void)udp_register_helper(&ua->uh, msg->sock, -1000, NULL, udp_rx_h, ua);
+}
+
+static void self_options(struct ua *ua)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    struct sa dst;
+    if (sa_set_str(&dst, ua->cfg.listen[0].host, ua->lport) == 0) {
+        char buf[400];
+        int n = re_snprintf(buf, sizeof buf,
+                            "OPTIONS sip:acdm@%J SIP/2.0\r\nVia: SIP/2.0/UDP %J;branch=z9hG4bKselfcheck%u\r\n"
+                            "From: <sip:acdm@%J>;tag=self\r\nTo: <sip:acdm@%J>\r\nCall-ID: selfcheck%u@acdm\r\n"
+                            "CSeq: 1 OPTIONS\r\nMax-Forwards: 1\r\nContent-Length: 0\r\n\r\n",
+                            &dst, &dst, rand_u32(), &dst, &dst, rand_u32());
+        if (n > 0) (void)sendto(fd, buf, (size_t)n, 0, &dst.u.sa, dst.len);
+    }
+    close(fd);
+}
+
+/* A request libre decoded without a header every request needs: 400 naming it. */
+static bool bad_request(struct ua *ua, const struct sip_msg *msg)
+{
+    const char *missing = !pl_isset(&msg->callid) ? "Call-ID" : !pl_isset(&msg->from.auri) ? "From"
+                        : !pl_isset(&msg->to.auri) ? "To" : !pl_isset(&msg->cseq.met) ? "CSeq" : NULL;
+    if (!missing) return false;
+    ST(ua, malformed);
+    ST(ua, rejected_400);
+    char src[64];
+    re_snprintf(src, sizeof src, "%J", &msg->src);
+    (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 400, "Bad Request",
+                      "Warning: 399 acdm \"missing %s header\"\r\nContent-Length: 0\r\n\r\n", missing);
+    post_log(ua, ACDM_PLOG_WARN, "malformed %.*s from %s: no %s header: 400", (int)msg->met.l, msg->met.p, src, missing);
+    return true;
 }
 
 /* ------------------------------------------------------------ housekeeping (1 s) */
@@ -1325,8 +1367,6 @@ static void *ua_main(void *arg)
         snprintf(p->start_err, sizeof p->start_err, "SIP stack set-up failed (%d)", err);
         goto fail;
     }
-    trace_ua = ua;
-    sip_set_trace_handler(ua->sip, trace_h);
     pthread_mutex_lock(&p->mu);
     p->mq = mq;
     p->running = true;
@@ -1336,6 +1376,7 @@ static void *ua_main(void *arg)
     tmr_start(&ua->house, 250, house, ua);
     p->ua = ua;
     prompts_prewarm(ua);
+    self_options(ua);
     p->start_rc = 0;
     sem_post(&p->ready);
     re_main(NULL);
@@ -1353,6 +1394,7 @@ out:
     }
     list_flush(&ua->regs);
     list_flush(&ua->prompts);
+    ua->uh = mem_deref(ua->uh);
     ua->lsnr = mem_deref(ua->lsnr);
     ua->ssock = mem_deref(ua->ssock);
     if (ua->sip) sip_close(ua->sip, true);
@@ -1361,7 +1403,6 @@ out:
     p->mq = NULL;
     pthread_mutex_unlock(&p->mu);
     mq = mem_deref(mq);
-    trace_ua = NULL;
     sipa_clip_free(&ua->music);
     sipc_free(&ua->cfg);
     re_thread_close();

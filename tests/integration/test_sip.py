@@ -6,6 +6,8 @@ chime, converted by the plugin from 44.1 kHz stereo), no silence over 1 s while 
 agent's tone after the bridge and the caller's tone at the agent; the bericht's life in the
 event log."""
 import os
+import random
+import socket
 import tempfile
 import time
 import unittest
@@ -128,3 +130,93 @@ class SipThinPath(SipTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def raw_sip(port, text, timeout=3.0):
+    """Sends one SIP message over UDP and returns the first response's text ('' on none)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(timeout)
+    lp = s.getsockname()[1]
+    try:
+        s.sendto(text.replace("{lp}", str(lp)).encode(), ("127.0.0.1", port))
+        while True:
+            data = s.recv(65536).decode("utf-8", "replace")
+            if not data.startswith("SIP/2.0 1"):      # skip provisional responses
+                return data
+    except socket.timeout:
+        return ""
+    finally:
+        s.close()
+
+
+def options(port):
+    return raw_sip(port, "OPTIONS sip:1000@127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lp};branch=z9hG4bK%d\r\n"
+                         "From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: opt%d@t\r\n"
+                         "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+                   % (port, random.randrange(1 << 30), random.randrange(1 << 30)))
+
+
+def invite(port, number="1000", sdp=None, callid=None):
+    body = sdp if sdp is not None else (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        "m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    ct = "Content-Type: application/sdp\r\n" if body else ""
+    return raw_sip(port, "INVITE sip:%s@127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lp};branch=z9hG4bK%d\r\n"
+                         "From: <sip:0611111111@127.0.0.1>;tag=1\r\nTo: <sip:%s@127.0.0.1>\r\nCall-ID: %s\r\n"
+                         "CSeq: 1 INVITE\r\nContact: <sip:t@127.0.0.1:{lp}>\r\nMax-Forwards: 70\r\n%s"
+                         "Content-Length: %d\r\n\r\n%s"
+                   % (number, port, random.randrange(1 << 30), number, callid or "inv%d@t" % random.randrange(1 << 30),
+                      ct, len(body.encode()), body), timeout=5.0)
+
+
+class SipBadInput(SipTestCase):
+    def test_unknown_number_no_codec_no_sdp_malformed(self):
+        d = self.sip_daemon()
+        # an unknown number: SIPp gets 404
+        c = self.call(number="9999", expect="404")
+        self.assertEqual(c.wait(30), 0, "SIPp did not get 404:\n%s" % c.output())
+        # an SDP without a common codec (G.729 only): 488
+        c = self.call(expect="488", codecs=(("18", "G729"),))
+        self.assertEqual(c.wait(30), 0, "SIPp did not get 488:\n%s" % c.output())
+        r = invite(self.sip_port, sdp="")
+        self.assertTrue(r.startswith("SIP/2.0 488"), r)
+        self.assertIn("SDP offer is required", r)
+        # SDP that cannot be read: 400
+        r = invite(self.sip_port, sdp="this is not SDP\r\n")
+        self.assertTrue(r.startswith("SIP/2.0 400"), r)
+        # malformed SIP: logged and dropped (nothing to answer to), acdm carries on
+        for junk in ("INVITE\r\n\r\n", "\x00\x01garbage" * 20,
+                     "INVITE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5;branch=z9hG4bK1\r\n\r\n"):
+            raw_sip(self.sip_port, junk, timeout=0.3)
+        r = options(self.sip_port)
+        self.assertTrue(r.startswith("SIP/2.0 200"), r)
+        st = self.sip_status(d)
+        self.assertEqual((st["rejected_404"], st["rejected_488"]), (1, 2), st)
+        self.assertIn("no Call-ID header: 400", d.stderr())
+        self.assertGreaterEqual(st["malformed"], 3, st)
+        err = d.stderr()
+        self.assertIn("INVITE for unknown number 9999", err)
+        self.assertIn("no common codec", err)
+        self.assertIn("malformed SIP message", err)
+        # nothing was stored for any of them
+        self.assertEqual(d.get_json("/api/v1/berichten?state=queued").get("berichten", []), [])
+
+    def test_flood_beyond_max_calls_gets_503_retry_after(self):
+        d = self.sip_daemon({"max_calls": 3, "retry_after_s": 17})
+        rtps = [self.rtp_peer() for _ in range(3)]
+        held = [self.call(rtp=r, hold_ms=8000) for r in rtps]
+        wait_until(lambda: self.sip_status(d)["calls"] == 3, 15, what="3 calls in progress")
+        r = invite(self.sip_port)
+        self.assertTrue(r.startswith("SIP/2.0 503"), r)
+        self.assertIn("Retry-After: 17", r)
+        flood = SippCaller(self.tmp, self.sip_port, "1000", caller_xml(4000, expect="503"), name="flood",
+                           calls=30, rate=100)
+        self.addCleanup(flood.kill)
+        self.assertEqual(flood.wait(30), 0, "the flood did not get 503 for every call:\n%s" % flood.output())
+        self.assertIn("calls in progress (max_calls): 503", d.stderr())
+        for c in held:
+            self.assertEqual(c.wait(30), 0, c.output())
+        st = self.sip_status(d)
+        self.assertEqual(st["rejected_503"], 31, st)
+        self.assertEqual(st["answered"], 3, st)
