@@ -11,7 +11,8 @@ LIBS      := $(PKG_LIBS) -lhpdf -ldl -lpthread -lm
 REL_FLAGS := -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-CORE_SRCS := $(filter-out core/main.c core/acdmctl.c,$(wildcard core/*.c))
+# the core's layers, one folder each (docs/architecture.md); cmd/ holds the two programs
+CORE_SRCS := $(filter-out core/cmd/%,$(wildcard core/*/*.c))
 REL_OBJS  := $(CORE_SRCS:%.c=build/rel/%.o)
 SAN_OBJS  := $(CORE_SRCS:%.c=build/san/%.o)
 
@@ -32,7 +33,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/san/fuzz/%)
 TPLUG_SRCS := $(wildcard tests/plugins/*.c)
 TPLUGS    := $(TPLUG_SRCS:tests/plugins/%.c=build/testplugins/%.so)
 
-.PHONY: all run test unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install
+.PHONY: all run test layers unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install
 .SECONDEXPANSION:
 
 all: deps bin/acdmd bin/acdmctl $(PLUGINS)
@@ -60,16 +61,16 @@ build/rel/libacdm.a: $(REL_OBJS)
 build/san/libacdm.a: $(SAN_OBJS)
 	@mkdir -p $(@D); rm -f $@; ar rcs $@ $^
 
-bin/acdmd: build/rel/core/main.o build/rel/libacdm.a
+bin/acdmd: build/rel/core/cmd/main.o build/rel/libacdm.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_FLAGS) -rdynamic -o $@ $^ $(LIBS)
-bin/acdmctl: build/rel/core/acdmctl.o build/rel/libacdm.a
+bin/acdmctl: build/rel/core/cmd/acdmctl.o build/rel/libacdm.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 # the sanitizer build of the daemon, used by the integration tests
-build/san/acdmd: build/san/core/main.o build/san/libacdm.a
+build/san/acdmd: build/san/core/cmd/main.o build/san/libacdm.a
 	$(CC) $(SAN_FLAGS) -rdynamic -o $@ $^ $(LIBS)
-build/san/acdmctl: build/san/core/acdmctl.o build/san/libacdm.a
+build/san/acdmctl: build/san/core/cmd/acdmctl.o build/san/libacdm.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
 plugins/%.so: $$(wildcard channels/%/*.c) $$(wildcard channels/%/*.h) $(wildcard core/include/acdm/*.h)
@@ -96,6 +97,7 @@ build/san/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c build/san/libacdm.a
 test: deps-test
 	@$(MAKE) --no-print-directory bin/acdmd bin/acdmctl build/san/acdmd build/san/acdmctl $(PLUGINS) $(TPLUGS) $(UNIT_BINS) $(FUZZ_BINS)
 	@$(MAKE) --no-print-directory cppcheck
+	@scripts/check-layers.sh
 	@tests/run-unit.sh $(UNIT_BINS)
 	@tests/run-fuzz-regress.sh $(FUZZ_BINS)
 	@tests/run-integration.sh
@@ -106,6 +108,10 @@ unit: $(UNIT_BINS) $(TPLUGS) $(PLUGINS)
 
 integration: bin/acdmd bin/acdmctl build/san/acdmd build/san/acdmctl $(PLUGINS)
 	@tests/run-integration.sh
+
+# a file includes only from its own folder and the layers below it (docs/architecture.md)
+layers:
+	@scripts/check-layers.sh
 
 cppcheck:
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \

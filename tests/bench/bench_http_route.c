@@ -1,5 +1,5 @@
 /* bench_http_route.c -- the REST ingest benchmark's acdm side: acdm_http with one route answering POST /api/v1/berichten with a fixed 201. */
-#include "http.h"
+#include "net/http.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "model_int.h"
+#include "model/model_int.h"
 
 static double secs(void)
 {

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "model_int.h"
-#include "stats.h"
+#include "model/model_int.h"
+#include "reports/stats.h"
 
 static acdm_stats *S;
 static uint64_t n_events;

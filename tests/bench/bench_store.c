@@ -1,5 +1,5 @@
 /* bench_store.c -- store benchmarks: durable grouped ingest vs a bare SQLite loop, and recovery. */
-#include "store.h"
+#include "store/store.h"
 
 #include <fcntl.h>
 #include <ftw.h>

@@ -1,5 +1,5 @@
 /* fuzz_config.c -- libFuzzer entry point: arbitrary bytes as a config document through acdm_config_parse. */
-#include "config.h"
+#include "config/config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* fuzz_jwt.c -- libFuzzer entry point: bytes starting with '{' as a JWK Set through
  * acdm_jwks_parse, anything else as a bearer JWT through acdm_jwt_verify against a fixed key set
  * (the seed corpus holds tokens signed by its private keys, so the claim checks are reached). */
-#include "auth.h"
-#include "config.h"
+#include "auth/auth.h"
+#include "config/config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

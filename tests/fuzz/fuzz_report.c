@@ -1,7 +1,7 @@
 /* fuzz_report.c -- libFuzzer entry point: the query parameters of GET /api/v1/reports
  * (acdm_report_params) and a report over them. The input is up to five lines: kind, from,
  * until, period, interval (an empty line: the parameter is absent). */
-#include "report.h"
+#include "reports/report.h"
 
 #include <stdint.h>
 #include <stdlib.h>

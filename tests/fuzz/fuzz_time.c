@@ -1,7 +1,7 @@
 /* fuzz_time.c -- libFuzzer entry point: the since/until arguments of the event export and the
  * audit log (acdm_time_parse, acdm_time_range). The input is "since\nuntil" (no newline: since
  * only). */
-#include "export.h"
+#include "store/export.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-"""R32: supervisors and admins add, change and remove agents over REST (core/api_agents.c).
+"""R32: supervisors and admins add, change and remove agents over REST (core/api/api_agents.c).
 
 API-managed agents live in acdm.d/50-agents-api.json beside the main config; every change is a
 reload (all or nothing): a refused one leaves the fragment file and the running agents as they

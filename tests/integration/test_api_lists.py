@@ -1,5 +1,5 @@
 """R41/R24: the functional admin adds and removes topics and reason codes over REST
-(core/api_agents.c, the same all-or-nothing fragment mechanism as the agents API).
+(core/api/api_agents.c, the same all-or-nothing fragment mechanism as the agents API).
 
 API-managed topics and reason codes live in acdm.d/51-lists-api.json beside the main config;
 the running configuration follows at once (an agent can register the new topic, go not ready

@@ -1,4 +1,4 @@
-"""The REST routes for supervisors and agents at work (core/api_super.c): bericht search with
+"""The REST routes for supervisors and agents at work (core/api/api_super.c): bericht search with
 pagination, a bericht's thread, topics, the topic and reason-code lists, one agent, a
 supervisor's actions on agents and queue memberships. Every route: the roles it allows (agent
 tokens 403 on supervisor routes, agents only their own berichten), and bad input answered with

@@ -1,4 +1,4 @@
-"""Static checks of docs/openapi.yaml against core/api.c (starts nothing).
+"""Static checks of docs/openapi.yaml against core/api/api.c (starts nothing).
 
 Run from the repository root:
     python3 -m unittest tests/integration/test_openapi.py
@@ -13,7 +13,7 @@ import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DOC = os.path.join(ROOT, "docs", "openapi.yaml")
-API_C = os.path.join(ROOT, "core", "api.c")
+API_C = os.path.join(ROOT, "core", "api", "api.c")
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 ROUTE_RE = re.compile(r'acdm_http_route\(\s*\w+\s*,\s*"([A-Z]+)"\s*,\s*"([^"]+)"')
@@ -25,9 +25,9 @@ def load_doc():
 
 
 def code_routes():
-    """(METHOD, /path/{param}) pairs registered in core/api.c and core/api_*.c."""
+    """(METHOD, /path/{param}) pairs registered in core/api/api.c and core/api/api_*.c."""
     src = ""
-    for path in [API_C] + sorted(glob.glob(os.path.join(ROOT, "core", "api_*.c"))):
+    for path in [API_C] + sorted(glob.glob(os.path.join(ROOT, "core", "api", "api_*.c"))):
         with open(path, encoding="utf-8") as f:
             src += f.read() + "\n"
     src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)  # ignore commented-out calls
@@ -125,12 +125,12 @@ class OpenApiDocument(unittest.TestCase):
 class OpenApiMatchesCode(unittest.TestCase):
     def test_routes_equal(self):
         code = code_routes()
-        self.assertTrue(code, "no acdm_http_route calls found in core/api.c")
+        self.assertTrue(code, "no acdm_http_route calls found in core/api/api.c")
         doc = doc_routes(load_doc())
         undocumented = sorted(code - doc)
         stale = sorted(doc - code)
-        self.assertFalse(undocumented, "routes in core/api.c missing from docs/openapi.yaml: %s" % undocumented)
-        self.assertFalse(stale, "routes in docs/openapi.yaml that core/api.c does not register: %s" % stale)
+        self.assertFalse(undocumented, "routes in core/api/api.c missing from docs/openapi.yaml: %s" % undocumented)
+        self.assertFalse(stale, "routes in docs/openapi.yaml that core/api/api.c does not register: %s" % stale)
 
 
 if __name__ == "__main__":

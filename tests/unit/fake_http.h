@@ -1,12 +1,12 @@
 /* fake_http.h -- a fake HTTP server for the unit tests of the plugin host (test_plugins.c,
  * test_webchat.c). It defines acdm_http_route, acdm_req_*, acdm_http_reply, acdm_ws_* etc., so a
- * test binary that includes it is linked against these instead of libacdm.a's core/http.c, and
+ * test binary that includes it is linked against these instead of libacdm.a's core/net/http.c, and
  * routes and websockets are driven directly (the real server is covered by the integration tests).
  * Holds definitions, not just declarations: include it from one test file per binary only. */
 #ifndef ACDM_TESTS_FAKE_HTTP_H
 #define ACDM_TESTS_FAKE_HTTP_H
 
-#include "http.h"
+#include "net/http.h"
 
 #include <check.h>
 #include <stdbool.h>

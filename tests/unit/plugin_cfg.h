@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "plugins.h"
+#include "config/config.h"
+#include "plugins/plugins.h"
 
 /* A config with channels given as name, plugin, config-json triples (NULL-terminated); each
  * channel's queue is "algemeen". */

@@ -1,7 +1,7 @@
 /* test_auth.c -- unit tests of OpenID Connect sign-in (auth.c): JWKS parsing, RS256/ES256 JWT
  * checks with keys made here by OpenSSL, every refusal reason, and the failed-sign-in limiter. */
-#include "auth.h"
-#include "config.h"
+#include "auth/auth.h"
+#include "config/config.h"
 
 #include <check.h>
 #include <openssl/bn.h>

@@ -1,6 +1,6 @@
 /* test_config.c -- unit tests of the config loader/validator (config.c) and opening hours (schedule.c). */
-#include "config.h"
-#include "schedule.h"
+#include "config/config.h"
+#include "config/schedule.h"
 
 #include <check.h>
 #include <stdio.h>

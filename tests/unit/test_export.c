@@ -1,8 +1,8 @@
 /* test_export.c -- unit tests of the export helpers (export.c: times, ranges, CSV and JSON rows)
  * and the store queries behind Klantbeeld, export and audit (store_sqlite.c). */
-#include "export.h"
-#include "schedule.h"
-#include "store.h"
+#include "store/export.h"
+#include "config/schedule.h"
+#include "store/store.h"
 
 #include <check.h>
 #include <ftw.h>

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "acdm.h"
-#include "heap.h"
-#include "hmap.h"
+#include "base/acdm.h"
+#include "base/heap.h"
+#include "base/hmap.h"
 
 typedef struct { int key; int32_t idx; } item;
 

@@ -1,6 +1,6 @@
-/* test_http.c -- unit tests of core/http.c: routes, bodies, errors, async replies, static files, websockets. */
-#include "http.h"
-#include "log.h"
+/* test_http.c -- unit tests of core/net/http.c: routes, bodies, errors, async replies, static files, websockets. */
+#include "net/http.h"
+#include "base/log.h"
 
 #include <arpa/inet.h>
 #include <check.h>

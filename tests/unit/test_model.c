@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "schedule.h"
+#include "model/model.h"
+#include "config/schedule.h"
 
 /* ------------------------------------------------------------ harness */
 

@@ -1,8 +1,8 @@
 /* test_plugins.c -- unit tests of the plugin host: loader refusals, instances, host calls, hot drop. */
-#include "plugins.h"
-#include "http.h"
-#include "log.h"
-#include "fake_http.h"   /* routes and websockets driven directly, instead of core/http.c */
+#include "plugins/plugins.h"
+#include "net/http.h"
+#include "base/log.h"
+#include "fake_http.h"   /* routes and websockets driven directly, instead of core/net/http.c */
 #include "plugin_cfg.h"    /* configs of channels for the host */
 
 #include <check.h>
@@ -169,7 +169,7 @@ static void expect_refused(acdm_plugins *p, const char *file, const char *reason
 START_TEST(refusals_name_the_reason_and_the_host_keeps_going)
 {
     P = host_new(TP, false);
-    expect_refused(P, TP "bad_abi_major.so", "built for plugin ABI 2.0, this core speaks 1.0");
+    expect_refused(P, TP "bad_abi_major.so", "built for plugin ABI 2.0, this core speaks 1.1");
     expect_refused(P, TP "missing_deliver.so", "mandatory callback deliver is missing");
     expect_refused(P, TP "no_entry.so", "no exported symbol acdm_plugin_entry");
     expect_refused(P, TP "small_struct.so", "not binary compatible");
@@ -260,7 +260,7 @@ START_TEST(two_instances_get_separate_memory)
     json_t *list = acdm_plugins_json(P);
     json_t *insts = json_object_get(json_array_get(list, 0), "instances");
     ck_assert_int_eq(json_array_size(insts), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "abi")), "1.0");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "abi")), "1.1");
     json_decref(list);
     host_free(P);
 }

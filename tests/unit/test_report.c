@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "report.h"
+#include "reports/report.h"
 
 static acdm_config *CFG;
 

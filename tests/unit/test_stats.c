@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "stats.h"
-#include "store.h"
+#include "model/model.h"
+#include "reports/stats.h"
+#include "store/store.h"
 
 static const int64_t T0 = 1767261600000LL; /* 2026-01-01 10:00 UTC */
 static acdm_model *M;

@@ -1,5 +1,5 @@
 /* test_store.c -- unit tests of the SQLite store: commits, idempotency, recovery, kv, tokens, kill -9. */
-#include "store.h"
+#include "store/store.h"
 
 #include <check.h>
 #include <errno.h>

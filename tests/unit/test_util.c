@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "acdm.h"
+#include "base/acdm.h"
 
 /* Every string a customer may send: quotes, backslashes, control characters, multi-byte UTF-8
  * (é, a euro sign, an emoji), comes back identical through a JSON parser. */

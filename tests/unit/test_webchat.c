@@ -3,10 +3,10 @@
  * test_plugins.c does: config refusals, origin check, the visitor protocol, submit ordering
  * (acknowledge after commit; texts typed meanwhile join as follow-ups), events, typing, deliver,
  * the handoff endpoint's auth and validation. */
-#include "plugins.h"
-#include "http.h"
-#include "log.h"
-#include "fake_http.h"   /* routes and websockets driven directly, instead of core/http.c */
+#include "plugins/plugins.h"
+#include "net/http.h"
+#include "base/log.h"
+#include "fake_http.h"   /* routes and websockets driven directly, instead of core/net/http.c */
 #include "plugin_cfg.h"    /* configs of channels for the host */
 
 #include <check.h>

@@ -1,0 +1,255 @@
+/* util.c -- names of kinds and strategies, error strings, time and UUIDv7. */
+#include "base/acdm.h"
+#include "base/log.h"
+#include <jansson.h>
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/random.h>
+
+static const char *const kind_names[ACDM_KIND__COUNT] = {
+    "voice", "chat", "email", "sms", "whatsapp", "callback"};
+static const char *const strat_names[ACDM_STRAT__COUNT] = {
+    "linear", "round-robin", "longest-idle", "least-occupied",
+    "fewest-handled", "random", "ring-all"};
+
+const char *acdm_kind_name(acdm_kind k)
+{
+    return (unsigned)k < ACDM_KIND__COUNT ? kind_names[k] : "?";
+}
+
+int acdm_kind_parse(const char *s)
+{
+    for (int i = 0; s && i < ACDM_KIND__COUNT; i++)
+        if (!strcmp(s, kind_names[i])) return i;
+    return -1;
+}
+
+const char *acdm_strategy_name(acdm_strategy s)
+{
+    return (unsigned)s < ACDM_STRAT__COUNT ? strat_names[s] : "?";
+}
+
+int acdm_strategy_parse(const char *s)
+{
+    for (int i = 0; s && i < ACDM_STRAT__COUNT; i++)
+        if (!strcmp(s, strat_names[i])) return i;
+    return -1;
+}
+
+const char *acdm_strerror(int err)
+{
+    switch (err) {
+    case ACDM_OK: return "success";
+    case ACDM_EINVAL: return "invalid argument";
+    case ACDM_ENOENT: return "not found";
+    case ACDM_EEXIST: return "already exists";
+    case ACDM_ESTATE: return "not allowed in the current state";
+    case ACDM_ECLOSED: return "queue closed";
+    case ACDM_ENOMEM: return "out of memory";
+    case ACDM_EPERM: return "permission denied";
+    case ACDM_EIO: return "storage or I/O error";
+    case ACDM_EFULL: return "no capacity";
+    case ACDM_EABI: return "plugin ABI mismatch";
+    case ACDM_EPENDING: return "pending";
+    default: return "unknown error";
+    }
+}
+
+int64_t acdm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Random bytes for ids, fetched from the kernel 4 KiB at a time: one getrandom per ~400 ids
+ * instead of one syscall per bericht (the ingest path's cost). Loop thread only, like the ids. */
+static void id_random(unsigned char *dst, size_t n)
+{
+    static unsigned char pool[4096];
+    static size_t left;
+    if (left < n) {
+        ssize_t got = getrandom(pool, sizeof pool, 0);
+        /* getrandom on Linux >= 3.17 does not fail for this size; keep ids unique anyway */
+        if (got != (ssize_t)sizeof pool) memset(pool, 0, sizeof pool);
+        left = sizeof pool;
+    }
+    memcpy(dst, pool + sizeof pool - left, n);
+    left -= n;
+}
+
+void acdm_uuidv7(char out[37], int64_t now_ms)
+{
+    static int64_t last_ms;
+    static uint16_t seq;
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    id_random(b + 6, 10);
+    /* monotonic within a millisecond: a 12-bit counter in rand_a (RFC 9562 method 1) */
+    if (now_ms <= last_ms) { now_ms = last_ms; seq++; if (seq > 0xfff) { now_ms++; seq = 0; } }
+    else seq = (uint16_t)((b[6] << 4 | b[7] >> 4) & 0x7ff);
+    last_ms = now_ms;
+    for (int i = 0; i < 6; i++) b[i] = (unsigned char)((uint64_t)now_ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | ((seq >> 8) & 0x0f));
+    b[7] = (unsigned char)(seq & 0xff);
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
+}
+
+const char *acdm_json_text(const json_t *j, char *buf, size_t cap, char **heap)
+{
+    *heap = NULL;
+    if (!j) return NULL;
+    size_t n = cap ? json_dumpb(j, buf, cap - 1, JSON_COMPACT) : 0;
+    if (n && n < cap) {
+        buf[n] = '\0';
+        return buf;
+    }
+    return *heap = json_dumps(j, JSON_COMPACT);
+}
+
+void acdm_sb_on(acdm_sbuf *b, char *buf, size_t cap)
+{
+    memset(b, 0, sizeof *b);
+    if (!buf || !cap) return;
+    b->p = buf;
+    b->cap = cap;
+    b->borrowed = true;
+    buf[0] = '\0';
+}
+
+void acdm_sb_add(acdm_sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *p = b->borrowed ? malloc(cap) : realloc(b->p, cap);
+        if (!p) { b->oom = true; return; }
+        if (b->borrowed) memcpy(p, b->p, b->n);
+        b->p = p;
+        b->cap = cap;
+        b->borrowed = false;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+void acdm_sb_str(acdm_sbuf *b, const char *s) { acdm_sb_add(b, s, strlen(s)); }
+
+#define LIT(b, s) acdm_sb_add((b), (s), sizeof(s) - 1)
+
+void acdm_sb_jstr(acdm_sbuf *b, const char *s)
+{
+    if (!s) { LIT(b, "null"); return; }
+    static const char hex[] = "0123456789abcdef";
+    LIT(b, "\"");
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        acdm_sb_add(b, run, (size_t)(p - run));
+        char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+        if (c == '"' || c == '\\') { esc[1] = (char)c; esc[2] = 0; }
+        acdm_sb_str(b, esc);
+        run = p + 1;
+    }
+    acdm_sb_str(b, run);
+    LIT(b, "\"");
+}
+
+void acdm_sb_int(acdm_sbuf *b, int64_t v)
+{
+    char t[24];
+    int n = snprintf(t, sizeof t, "%lld", (long long)v);
+    acdm_sb_add(b, t, (size_t)n);
+}
+
+void acdm_sb_bool(acdm_sbuf *b, bool v) { if (v) LIT(b, "true"); else LIT(b, "false"); }
+
+void acdm_sb_free(acdm_sbuf *b)
+{
+    if (!b->borrowed) free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+void acdm_jobj_init(acdm_jobj *o, char *buf, size_t cap)
+{
+    acdm_sb_on(&o->sb, buf, cap);
+    o->fields = 0;
+    LIT(&o->sb, "{");
+}
+
+static void jobj_key(acdm_jobj *o, const char *key)
+{
+    if (o->fields++) LIT(&o->sb, ",");
+    acdm_sb_jstr(&o->sb, key);
+    LIT(&o->sb, ":");
+}
+
+void acdm_jobj_str(acdm_jobj *o, const char *key, const char *val)
+{
+    if (!val) return;
+    jobj_key(o, key);
+    acdm_sb_jstr(&o->sb, val);
+}
+
+void acdm_jobj_int(acdm_jobj *o, const char *key, int64_t v)
+{
+    jobj_key(o, key);
+    acdm_sb_int(&o->sb, v);
+}
+
+void acdm_jobj_bool(acdm_jobj *o, const char *key, bool v)
+{
+    jobj_key(o, key);
+    acdm_sb_bool(&o->sb, v);
+}
+
+const char *acdm_jobj_end(acdm_jobj *o)
+{
+    LIT(&o->sb, "}");
+    return o->sb.oom ? NULL : o->sb.p;
+}
+
+int acdm_log_level = ACDM_LOG_INFO;
+
+int acdm_log_level_parse(const char *s)
+{
+    static const char *const n[] = {"error", "warn", "notice", "info", "debug"};
+    for (int i = 0; s && i < 5; i++)
+        if (!strcasecmp(s, n[i])) return i;
+    return -1;
+}
+
+void acdm_log_raw(int level, const char *who, const char *fmt, ...)
+{
+    static const char *const tag[] = {"ERR", "WRN", "NOT", "INF", "DBG"};
+    char ts[32];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    localtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    flockfile(stderr);
+    fprintf(stderr, "%s.%03ld %s [%s] ", ts, now.tv_nsec / 1000000,
+            tag[level < 0 ? 0 : level > 4 ? 4 : level], who ? who : "core");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    funlockfile(stderr);
+    va_end(ap);
+}

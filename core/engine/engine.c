@@ -1,0 +1,1144 @@
+/* engine.c -- the daemon's core: intake of berichten, the model's events to store/agents/plugins, reload. */
+#include "engine/engine_int.h"
+#include "auth/auth.h"
+#include "base/log.h"
+#include "config/schedule.h"
+#include "model/model_int.h"   /* acdm_router_wait_less: the waiting order, for the position cache */
+
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WHO "core"
+
+/* ------------------------------------------------------------------ small helpers */
+
+static int mkdir_p(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') { *p = 0; mkdir(tmp, 0750); *p = '/'; }
+    return mkdir(tmp, 0750) && errno != EEXIST ? -1 : 0;
+}
+
+static void on_model_timer(uv_timer_t *t);
+
+static void rearm(acdm_engine *e)
+{
+    int64_t due = acdm_model_next_due(e->model);
+    if (due == INT64_MAX) return;
+    if (uv_is_active((uv_handle_t *)&e->model_timer) && due >= e->armed_due) return;
+    int64_t now = acdm_now_ms();
+    uint64_t after = due > now ? (uint64_t)(due - now) : 0;
+    e->armed_due = due;
+    uv_timer_start(&e->model_timer, on_model_timer, after, 0);
+}
+
+static void on_model_timer(uv_timer_t *t)
+{
+    acdm_engine *e = t->data;
+    e->armed_due = INT64_MAX;
+    acdm_model_tick(e->model, acdm_now_ms());
+    rearm(e);
+}
+
+static void on_store_wake(uv_async_t *a)
+{
+    acdm_engine *e = a->data;
+    acdm_store_poll(e->store);
+}
+
+/* ------------------------------------------------------------------ events of the model */
+
+static acdm_event_type plugin_event_type(acdm_mevent_type t)
+{
+    switch (t) {
+    case ACDM_ME_QUEUED: return ACDM_EV_QUEUED;
+    case ACDM_ME_OFFERED: return ACDM_EV_OFFERED;
+    case ACDM_ME_ACCEPTED: return ACDM_EV_ACCEPTED;
+    case ACDM_ME_TIMEOUT: case ACDM_ME_REJECTED: return ACDM_EV_REQUEUED;
+    case ACDM_ME_TRANSFERRED: case ACDM_ME_OVERFLOW: case ACDM_ME_MOVED: return ACDM_EV_TRANSFERRED;
+    case ACDM_ME_DONE: case ACDM_ME_ABANDONED: return ACDM_EV_ENDED;
+    case ACDM_ME_WRAPUP_START: return ACDM_EV_WRAPUP;
+    case ACDM_ME_HOLD: return ACDM_EV_HOLD;
+    case ACDM_ME_RESUME: return ACDM_EV_RESUME;
+    default: return (acdm_event_type)-1;
+    }
+}
+
+json_t *acdm_engine_bericht_brief(const acdm_bericht *b)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:i, s:I, s:s}", "id", b->id,
+                     "kind", acdm_kind_name(b->kind), "queue", b->queue->name,
+                     "channel", b->channel, "from", b->from, "conversation", b->conversation,
+                     "priority", b->priority, "queued_ms", (json_int_t)b->queued_ms,
+                     "state", acdm_bstate_name(b->state));
+}
+
+/* ---- short subject per live bericht (the agent's offer shows it), wait estimates per queue */
+
+#define SUBJECT_MAX 200
+
+typedef struct { char id[37]; char text[]; } bsubject;
+
+static void subject_set(acdm_engine *e, const char *id, const char *text)
+{
+    if (!text || !*text || acdm_hmap_get(&e->subjects, id)) return;
+    size_t n = strlen(text);
+    if (n > SUBJECT_MAX) n = SUBJECT_MAX;
+    while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) n--;   /* not inside a UTF-8 char */
+    bsubject *s = malloc(sizeof *s + n + 1);
+    if (!s) return;
+    snprintf(s->id, sizeof s->id, "%s", id);
+    memcpy(s->text, text, n);
+    s->text[n] = 0;
+    if (acdm_hmap_put(&e->subjects, s->id, s)) free(s);
+}
+
+static const char *subject_of(acdm_engine *e, const char *id)
+{
+    bsubject *s = acdm_hmap_get(&e->subjects, id);
+    return s ? s->text : NULL;
+}
+
+const char *acdm_engine_subject(acdm_engine *e, const char *id) { return subject_of(e, id); }
+
+/* Positions of a queue's waiting berichten of one kind, computed in one sort (n log n) and kept
+ * for POSCACHE_MS: visitors poll their position every few seconds, and one O(n) walk per visitor
+ * would be O(n^2) per round (5,000 waiting chats: 25M comparisons in one loop turn). */
+#define POSCACHE_MS 500
+typedef struct { uint64_t seq; uint32_t pos; } seqpos;
+typedef struct { int64_t at_ms; size_t n; seqpos *v; } poscache;
+typedef struct { int64_t last_ms; double gap_ms; int n; poscache pc[ACDM_KIND__COUNT]; char name[]; } qwait_stat;
+
+static qwait_stat *qstat(acdm_engine *e, const char *q)
+{
+    qwait_stat *w = acdm_hmap_get(&e->qwait, q);
+    if (w) return w;
+    size_t n = strlen(q);
+    if (!(w = calloc(1, sizeof *w + n + 1))) return NULL;
+    memcpy(w->name, q, n + 1);
+    if (acdm_hmap_put(&e->qwait, w->name, w)) { free(w); return NULL; }
+    return w;
+}
+
+static void qstat_free(qwait_stat *w)
+{
+    for (int k = 0; k < ACDM_KIND__COUNT; k++) free(w->pc[k].v);
+    free(w);
+}
+
+static int by_wait(const void *a, const void *b)
+{
+    const void *x = *(const void *const *)a, *y = *(const void *const *)b;
+    return acdm_router_wait_less(x, y, NULL) ? -1 : acdm_router_wait_less(y, x, NULL) ? 1 : 0;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const seqpos *)a)->seq, y = ((const seqpos *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t cached_position(acdm_engine *e, const acdm_bericht *b, int64_t now)
+{
+    qwait_stat *w = qstat(e, b->queue->name);
+    const acdm_heap *h = &b->queue->waiting[b->kind];
+    if (!w || h->n < 64) return acdm_queue_position(b);     /* short queues: walk */
+    poscache *pc = &w->pc[b->kind];
+    if (now - pc->at_ms >= POSCACHE_MS) {
+        void **items = malloc(h->n * sizeof *items);
+        seqpos *v = realloc(pc->v, h->n * sizeof *v);
+        if (!items || !v) { free(items); if (v) pc->v = v; return acdm_queue_position(b); }
+        pc->v = v;
+        memcpy(items, h->items, h->n * sizeof *items);
+        qsort(items, h->n, sizeof *items, by_wait);
+        for (uint32_t i = 0; i < h->n; i++)
+            v[i] = (seqpos){((const acdm_bericht *)items[i])->seq, i + 1};
+        qsort(v, h->n, sizeof *v, by_seq);
+        free(items);
+        pc->n = h->n;
+        pc->at_ms = now;
+    }
+    seqpos key = {b->seq, 0};
+    const seqpos *hit = bsearch(&key, pc->v, pc->n, sizeof *pc->v, by_seq);
+    return hit ? hit->pos : acdm_queue_position(b);          /* arrived since: walk */
+}
+
+/* An acceptance in queue q: the gap between acceptances is the pace a waiting visitor moves up. */
+static void qwait_accepted(acdm_engine *e, const char *q, int64_t now)
+{
+    qwait_stat *w = qstat(e, q);
+    if (!w) return;
+    if (!w->last_ms) { w->last_ms = now; return; }
+    double gap = (double)(now - w->last_ms);
+    if (gap > 3600000.0) gap = 3600000.0;
+    w->gap_ms = w->n ? 0.7 * w->gap_ms + 0.3 * gap : gap;
+    w->n++;
+    w->last_ms = now;
+}
+
+/* ------------------------------------------------------------------ accessors (engine.h) */
+
+uv_loop_t *acdm_engine_loop(acdm_engine *e) { return &e->loop; }
+acdm_model *acdm_engine_model(acdm_engine *e) { return e->model; }
+acdm_store *acdm_engine_store(acdm_engine *e) { return e->store; }
+acdm_http *acdm_engine_http(acdm_engine *e) { return e->http; }
+acdm_plugins *acdm_engine_plugins(acdm_engine *e) { return e->plugins; }
+bool acdm_engine_stopping(const acdm_engine *e) { return e->stopping; }
+const char *acdm_engine_config_path(const acdm_engine *e) { return e->config_path; }
+
+/* ------------------------------------------------------------------ modules and subscribers */
+
+struct engine_mod { const acdm_engine_module *m; void *state; };
+struct engine_sub { acdm_engine_subscriber s; };
+
+void acdm_engine_set_state(acdm_engine *e, const acdm_engine_module *m, void *state)
+{
+    for (size_t i = 0; i < e->n_mods; i++)
+        if (e->mods[i].m == m) { e->mods[i].state = state; return; }
+}
+
+void *acdm_engine_state(acdm_engine *e, const acdm_engine_module *m)
+{
+    for (size_t i = 0; i < e->n_mods; i++)
+        if (e->mods[i].m == m) return e->mods[i].state;
+    return NULL;
+}
+
+int acdm_engine_subscribe(acdm_engine *e, const acdm_engine_subscriber *s)
+{
+    struct engine_sub *n = realloc(e->subs, (e->n_subs + 1) * sizeof *n);
+    if (!n) return ACDM_ENOMEM;
+    e->subs = n;
+    size_t at = e->n_subs;
+    while (at > 0 && e->subs[at - 1].s.order > s->order) at--;
+    memmove(&e->subs[at + 1], &e->subs[at], (e->n_subs - at) * sizeof *n);
+    e->subs[at].s = *s;
+    e->n_subs++;
+    return 0;
+}
+
+/* Tells the subscribers of order in [from, to) about ev. */
+static void dispatch_event(acdm_engine *e, const acdm_mevent *ev, int from, int to)
+{
+    for (size_t i = 0; i < e->n_subs; i++) {
+        const acdm_engine_subscriber *s = &e->subs[i].s;
+        if (s->order >= from && s->order < to && s->model_event) s->model_event(e, s->user, ev);
+    }
+}
+
+static void dispatch_note(acdm_engine *e, const acdm_note *n)
+{
+    for (size_t i = 0; i < e->n_subs; i++)
+        if (e->subs[i].s.note) e->subs[i].s.note(e, e->subs[i].s.user, n);
+}
+
+#define EACH_MODULE(e, hook) do { \
+        for (size_t i_ = 0; i_ < (e)->n_mods; i_++) \
+            if ((e)->mods[i_].m->hook) (e)->mods[i_].m->hook(e); \
+    } while (0)
+
+static void on_model_event(void *ctx, const acdm_mevent *ev)
+{
+    acdm_engine *e = ctx;
+    const acdm_bericht *b = ev->b;
+    const char *qname = ev->q ? ev->q->name : b ? b->queue->name : NULL;
+    const char *agent = ev->a ? ev->a->id : NULL;
+    /* the event's detail: a flat object, written without jansson (one per transition) */
+    char dbuf[256];
+    acdm_jobj detail;
+    acdm_jobj_init(&detail, dbuf, sizeof dbuf);
+    acdm_jobj_str(&detail, "reason", ev->reason);
+    switch (ev->type) {
+    case ACDM_ME_OFFERED: case ACDM_ME_ACCEPTED: case ACDM_ME_ABANDONED: case ACDM_ME_OVERFLOW:
+        acdm_jobj_int(&detail, "wait_ms", ev->value);
+        break;
+    case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
+        acdm_jobj_int(&detail, "seconds", ev->value);
+        break;
+    case ACDM_ME_RESUME:
+        acdm_jobj_int(&detail, "held_ms", ev->value);
+        break;
+    default: break;
+    }
+    if (ev->type == ACDM_ME_ABANDONED) acdm_jobj_bool(&detail, "quick_drop", ev->quick_drop);
+    if (ev->type == ACDM_ME_AGENT_STATE && ev->a)
+        acdm_jobj_str(&detail, "state", acdm_agent_state_name(ev->a->state));
+    const char *dj = detail.fields ? acdm_jobj_end(&detail) : NULL;
+    acdm_event_row row = {.ts_ms = ev->ts, .type = acdm_mevent_name(ev->type),
+                          .bericht = b ? b->id : NULL, .queue = qname, .agent = agent,
+                          .channel = b ? b->channel : NULL,
+                          .kind = b ? acdm_kind_name(b->kind) : NULL, .detail_json = dj};
+    acdm_store_append_event(e->store, &row);
+
+    /* the bericht's row follows its state (a new one's row was just inserted as queued in its
+     * queue at its queue time: rewriting it would cost the writer a statement per ingest) */
+    bool fresh = ev->type == ACDM_ME_QUEUED && ev->reason && !strcmp(ev->reason, "new");
+    if (b && !fresh) {
+        switch (ev->type) {
+        case ACDM_ME_QUEUED: case ACDM_ME_OFFERED: case ACDM_ME_ACCEPTED: case ACDM_ME_TRANSFERRED:
+        case ACDM_ME_OVERFLOW: case ACDM_ME_WRAPUP_START: case ACDM_ME_DONE: case ACDM_ME_ABANDONED:
+        case ACDM_ME_MOVED: {
+            acdm_bstate st = ev->type == ACDM_ME_DONE ? ACDM_B_DONE
+                           : ev->type == ACDM_ME_ABANDONED ? ACDM_B_ABANDONED : (acdm_bstate)b->state;
+            const char *who = st == ACDM_B_QUEUED ? NULL : (b->agent ? b->agent->id : agent);
+            acdm_store_update_bericht(e->store, b->id, st, b->queue->name, who, b->queued_ms, ev->ts);
+            break;
+        }
+        default: break;
+        }
+    }
+
+    dispatch_event(e, ev, INT_MIN, ACDM_SUB_CHANNELS);   /* the agents */
+
+    /* tell the channel */
+    int pt = plugin_event_type(ev->type);
+    if (b && pt >= 0 && e->plugins && strcmp(b->channel, "api")) {
+        acdm_event_info info = {.struct_size = sizeof info, .type = (acdm_event_type)pt,
+                                .bericht_id = b->id, .conversation = b->conversation,
+                                .queue = b->queue->name, .agent = agent, .detail_json = dj};
+        acdm_plugins_event(e->plugins, b->channel, &info);
+    }
+    acdm_jobj_free(&detail);
+    if (b && ev->type == ACDM_ME_ACCEPTED) qwait_accepted(e, b->queue->name, ev->ts);
+    if (b && (ev->type == ACDM_ME_DONE || ev->type == ACDM_ME_ABANDONED))
+        free(acdm_hmap_del(&e->subjects, b->id));   /* b is freed after this event */
+    dispatch_event(e, ev, ACDM_SUB_CHANNELS, INT_MAX);   /* today's figures; the screen-pop on offers */
+    rearm(e);
+}
+
+/* ------------------------------------------------------------------ intake */
+
+typedef struct {
+    acdm_engine *e;
+    acdm_intake_done done;
+    void *user;
+    char id[37];
+    char *queue, *from, *conversation, *channel, *preferred;
+    acdm_kind kind;
+    int priority;
+    acdm_skill *skills;
+    size_t n_skills;
+    int64_t created;
+    bool closed;
+    char *closed_text;
+    char *followup_of;
+    char *text;
+    char *subject;           /* shown on the offer */
+    json_t *payload;         /* a follow-up's payload (attachments), pushed with the message */
+} intake_job;
+
+static void job_free(intake_job *j)
+{
+    for (size_t i = 0; i < j->n_skills; i++) free(j->skills[i].name);
+    free(j->skills);
+    free(j->queue); free(j->from); free(j->conversation); free(j->channel); free(j->preferred);
+    free(j->closed_text); free(j->followup_of); free(j->text); free(j->subject);
+    json_decref(j->payload);
+    free(j);
+}
+
+static void intake_committed(void *user, int status, const char *existing_id)
+{
+    intake_job *j = user;
+    acdm_engine *e = j->e;
+    if (status == ACDM_EEXIST) {
+        j->done(e, j->user, ACDM_SUBMIT_DUPLICATE, existing_id, NULL, 200);
+    } else if (status) {
+        j->done(e, j->user, ACDM_SUBMIT_ERROR, NULL, "the bericht could not be stored", 503);
+    } else if (j->closed) {
+        j->done(e, j->user, ACDM_SUBMIT_CLOSED, j->id, j->closed_text, 201);
+    } else {
+        acdm_new_bericht nb = {.id = j->id, .queue = j->queue, .kind = j->kind,
+                               .priority = j->priority, .channel = j->channel, .from = j->from,
+                               .conversation = j->conversation, .skills = j->skills,
+                               .n_skills = j->n_skills, .created_ms = j->created,
+                               .queued_ms = j->created, .preferred_agent = j->preferred};
+        const char *text = NULL;
+        subject_set(e, j->id, j->subject);   /* before submit: it may offer at once */
+        int rc = acdm_model_submit(e->model, &nb, acdm_now_ms(), NULL, &text);
+        if (rc) free(acdm_hmap_del(&e->subjects, j->id));
+        if (rc == ACDM_ECLOSED) {
+            /* closed between the check and the commit: record it as closed */
+            acdm_store_update_bericht(e->store, j->id, ACDM_B_CLOSED, j->queue, NULL, j->created, acdm_now_ms());
+            j->done(e, j->user, ACDM_SUBMIT_CLOSED, j->id, text, 201);
+        } else if (rc) {
+            acdm_store_update_bericht(e->store, j->id, ACDM_B_CLOSED, j->queue, NULL, j->created, acdm_now_ms());
+            j->done(e, j->user, ACDM_SUBMIT_ERROR, j->id, acdm_strerror(rc), 500);
+        } else {
+            e->n_ingested++;
+            j->done(e, j->user, ACDM_SUBMIT_QUEUED, j->id, NULL, 201);
+        }
+        rearm(e);
+    }
+    job_free(j);
+}
+
+/* The customer's follow-up is acknowledged to them only after its commit (durability); the
+ * agent already saw it (see acdm_engine_intake). */
+static void followup_committed(void *user, int status)
+{
+    intake_job *j = user;
+    acdm_engine *e = j->e;
+    if (status) j->done(e, j->user, ACDM_SUBMIT_ERROR, NULL, "the message could not be stored", 503);
+    else j->done(e, j->user, ACDM_SUBMIT_FOLLOWUP, j->followup_of, NULL, 200);
+    job_free(j);
+}
+
+static int parse_skills(json_t *arr, acdm_skill **out, size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    if (!arr || json_is_null(arr)) return 0;
+    if (!json_is_array(arr)) { snprintf(err, errlen, "skills: expected an array"); return ACDM_EINVAL; }
+    size_t cnt = json_array_size(arr);
+    if (cnt > 32) { snprintf(err, errlen, "skills: at most 32 skills"); return ACDM_EINVAL; }
+    *out = calloc(cnt ? cnt : 1, sizeof **out);
+    for (size_t i = 0; i < cnt; i++) {
+        json_t *s = json_array_get(arr, i);
+        const char *name = json_is_string(s) ? json_string_value(s)
+                         : json_string_value(json_object_get(s, "name"));
+        json_t *lv = json_is_object(s) ? json_object_get(s, "level") : NULL;
+        int level = lv ? (int)json_integer_value(lv) : 1;
+        if (!name || !*name || strlen(name) > ACDM_NAME_MAX || (lv && !json_is_integer(lv)) ||
+            level < 1 || level > 100) {
+            snprintf(err, errlen, "skills[%zu]: expected a skill name or {\"name\": string, \"level\": 1..100}", i);
+            for (size_t k = 0; k < *n; k++) free((*out)[k].name);
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return ACDM_EINVAL;
+        }
+        (*out)[(*n)++] = (acdm_skill){strdup(name), level};
+    }
+    return 0;
+}
+
+int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done done, void *user,
+                       char *err, size_t errlen)
+{
+    if (!in->from || !*in->from) { snprintf(err, errlen, "from: the customer's address is required"); return ACDM_EINVAL; }
+    if (strlen(in->from) > 512) { snprintf(err, errlen, "from: longer than 512 characters"); return ACDM_EINVAL; }
+    if ((unsigned)in->kind >= ACDM_KIND__COUNT) { snprintf(err, errlen, "kind: unknown kind"); return ACDM_EINVAL; }
+    if (in->priority < 0 || in->priority > 9) { snprintf(err, errlen, "priority: must be 0..9"); return ACDM_EINVAL; }
+    if (in->idem_key && strlen(in->idem_key) > 256) { snprintf(err, errlen, "idempotency key: longer than 256 characters"); return ACDM_EINVAL; }
+    if (in->conversation && strlen(in->conversation) > 256) { snprintf(err, errlen, "conversation: longer than 256 characters"); return ACDM_EINVAL; }
+
+    intake_job *j = calloc(1, sizeof *j);
+    if (!j) { snprintf(err, errlen, "out of memory"); return ACDM_ENOMEM; }
+    j->e = e;
+    j->done = done;
+    j->user = user;
+    j->created = acdm_now_ms();
+
+    /* a follow-up of a live conversation joins its bericht */
+    acdm_bericht *live = in->conversation ? acdm_model_conversation(e->model, in->conversation) : NULL;
+    if (live && !strcmp(live->channel, in->channel ? in->channel : "api")) {
+        j->followup_of = strdup(live->id);
+        j->text = in->text ? strdup(in->text) : NULL;
+        j->payload = json_is_object(in->payload) && json_object_size(in->payload) ? json_deep_copy(in->payload) : NULL;
+        char *pj = in->payload ? json_dumps(in->payload, JSON_COMPACT) : NULL;
+        acdm_store_add_message(e->store, live->id, j->created, "in", in->from, in->text, pj);
+        free(pj);
+        acdm_event_row ev = {.ts_ms = j->created, .type = "message_in", .bericht = live->id,
+                             .queue = live->queue->name, .channel = live->channel,
+                             .kind = acdm_kind_name(live->kind)};
+        acdm_store_append_event(e->store, &ev);
+        /* shown to the agent at once, not after the fsync: a chat must feel live (the relay
+         * otherwise waits on the disk). If the commit fails, the customer is told (503) and
+         * resends; the agent may then see the line twice — nothing is lost. */
+        if (live->agent) {
+            acdm_note n = {.type = ACDM_NOTE_FOLLOWUP, .b = live, .text = j->text, .ts = j->created,
+                           .payload = j->payload};
+            dispatch_note(e, &n);
+        }
+        acdm_store_flush(e->store, followup_committed, j);
+        return 0;
+    }
+
+    acdm_queue *q = acdm_model_queue(e->model, in->queue);
+    if (!in->queue || !*in->queue) { job_free(j); snprintf(err, errlen, "queue: required (no default queue for this channel)"); return ACDM_EINVAL; }
+    if (!q) { job_free(j); snprintf(err, errlen, "queue: no queue named \"%s\"", in->queue); return ACDM_ENOENT; }
+    if (parse_skills(in->skills, &j->skills, &j->n_skills, err, errlen)) { job_free(j); return ACDM_EINVAL; }
+    acdm_uuidv7(j->id, j->created);
+    j->queue = strdup(in->queue);
+    j->from = strdup(in->from);
+    j->conversation = in->conversation ? strdup(in->conversation) : NULL;
+    j->channel = strdup(in->channel ? in->channel : "api");
+    j->kind = in->kind;
+    j->priority = in->priority;
+    if (!acdm_queue_is_open(q)) {
+        j->closed = true;
+        j->closed_text = strdup(acdm_queue_closed_text(q, in->kind));
+    }
+    if (in->subject && *in->subject) {
+        j->subject = strdup(in->subject);
+    }
+    /* payload: the channel's JSON plus subject/text (without channel JSON, written directly) */
+    json_t *payload = NULL;
+    char pbuf[4096], sbuf[1024], *pheap = NULL, *sheap;
+    acdm_jobj po = {0};   /* freeing it unused is a no-op */
+    const char *pj;
+    if (!in->payload) {
+        acdm_jobj_init(&po, pbuf, sizeof pbuf);
+        acdm_jobj_str(&po, "subject", in->subject);
+        acdm_jobj_str(&po, "text", in->text);
+        pj = acdm_jobj_end(&po);
+    } else {
+        payload = json_deep_copy(in->payload);
+        if (in->subject) json_object_set_new(payload, "subject", json_string(in->subject));
+        if (in->text) json_object_set_new(payload, "text", json_string(in->text));
+        pj = acdm_json_text(payload, pbuf, sizeof pbuf, &pheap);
+    }
+    const char *sj = acdm_json_text(in->skills, sbuf, sizeof sbuf, &sheap);
+    acdm_bericht_row row = {.id = j->id, .channel = j->channel, .kind = in->kind, .direction = "in",
+                            .from = in->from, .customer_id = in->customer_id,
+                            .conversation = in->conversation, .queue = in->queue,
+                            .priority = in->priority, .skills_json = sj,
+                            .state = j->closed ? ACDM_B_CLOSED : ACDM_B_QUEUED,
+                            .idem_key = in->idem_key, .payload_json = pj,
+                            .created_ms = j->created, .queued_ms = j->created};
+    int rc = acdm_store_insert_bericht(e->store, &row, intake_committed, j);
+    if (!rc && in->text)
+        acdm_store_add_message(e->store, j->id, j->created, "in", in->from, in->text, NULL);
+    if (!rc && j->closed) {
+        acdm_event_row ev = {.ts_ms = j->created, .type = "closed", .bericht = j->id, .queue = in->queue,
+                             .channel = j->channel, .kind = acdm_kind_name(in->kind)};
+        acdm_store_append_event(e->store, &ev);
+    }
+    json_decref(payload);
+    acdm_jobj_free(&po);
+    free(pheap);
+    free(sheap);
+    if (rc) { job_free(j); snprintf(err, errlen, "the bericht could not be queued for storage: %s", acdm_strerror(rc)); return rc; }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ plugin env */
+
+typedef struct { acdm_instance *inst; acdm_submit_cb cb; void *user; } plugin_submit;
+
+static void plugin_intake_done(acdm_engine *e, void *user, acdm_submit_outcome outcome,
+                               const char *id, const char *text, int http_status)
+{
+    (void)e; (void)http_status;
+    plugin_submit *ps = user;
+    /* the host wraps cb so that priv is passed (see plugins.c); after shutdown of the plugin
+     * host (late store completions at exit) there is nobody left to tell */
+    if (ps->cb && e->plugins) ps->cb(ps->inst, NULL, ps->user, outcome, id, text);
+    free(ps);
+}
+
+static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+{
+    acdm_engine *e = engine;
+    json_t *skills = NULL, *payload = NULL;
+    if (in->skills_json) skills = json_loads(in->skills_json, 0, NULL);
+    if (in->payload_json) payload = json_loads(in->payload_json, 0, NULL);
+    const char *iname = acdm_instance_name_of(inst);
+    acdm_intake it = {.channel = iname, .kind = acdm_kind_parse(in->kind),
+                      .queue = in->queue ? in->queue : acdm_instance_queue(inst), .from = in->from,
+                      .customer_id = in->customer_id, .conversation = in->conversation,
+                      .idem_key = in->idempotency_key, .priority = in->priority, .skills = skills,
+                      .subject = in->subject, .text = in->text, .payload = payload};
+    plugin_submit *ps = malloc(sizeof *ps);
+    *ps = (plugin_submit){inst, cb, user};
+    char err[256];
+    int rc = acdm_engine_intake(e, &it, plugin_intake_done, ps, err, sizeof err);
+    if (rc) {
+        acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
+        free(ps);
+    }
+    json_decref(skills);
+    json_decref(payload);
+    return rc;
+}
+
+static int env_end(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    int rc = acdm_model_end(e->model, b, reason ? reason : "ended", acdm_now_ms());
+    rearm(e);
+    return rc;
+}
+
+static int env_end_ago(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason,
+                       uint32_t ago_ms)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    int64_t now = acdm_now_ms(), at = now;
+    /* only a waiting, unoffered bericht is ended in the past: no offer or timer depends on it */
+    if (b->state == ACDM_B_QUEUED && !b->n_offers) {
+        at = now - (int64_t)ago_ms;
+        if (at < b->enqueued_ms) at = b->enqueued_ms;
+    }
+    int rc = acdm_model_end(e->model, b, reason, at);
+    rearm(e);
+    return rc;
+}
+
+static int env_delivery_report(void *engine, acdm_instance *inst, const char *bericht_id,
+                               const char *text, const char *payload_json)
+{
+    acdm_engine *e = engine;
+    (void)text;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    const char *iname = acdm_instance_name_of(inst);
+    json_t *pl = payload_json ? json_loads(payload_json, 0, NULL) : NULL;
+    const char *status = json_string_value(json_object_get(pl, "delivery"));
+    acdm_event_row ev = {.ts_ms = acdm_now_ms(), .type = "delivery", .bericht = bericht_id,
+                         .queue = b ? b->queue->name : NULL, .agent = b && b->agent ? b->agent->id : NULL,
+                         .channel = iname, .detail_json = payload_json};
+    acdm_store_append_event(e->store, &ev);
+    if (b && b->agent) {
+        acdm_note n = {.type = ACDM_NOTE_DELIVERY, .b = b, .status = status ? status : "unknown"};
+        dispatch_note(e, &n);
+    }
+    json_decref(pl);
+    return 0;
+}
+
+static int env_typing(void *engine, acdm_instance *inst, const char *bericht_id)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    if (b->agent) {
+        acdm_note n = {.type = ACDM_NOTE_TYPING, .b = b};
+        dispatch_note(e, &n);
+    }
+    return 0;
+}
+
+static int env_queue_position(void *engine, acdm_instance *inst, const char *bericht_id,
+                              uint32_t *position, uint32_t *estimate_s)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    uint32_t pos = cached_position(e, b, acdm_now_ms());
+    if (!pos) return ACDM_ENOENT;
+    *position = pos;
+    const qwait_stat *w = acdm_hmap_get(&e->qwait, b->queue->name);
+    *estimate_s = w && w->n ? (uint32_t)((double)pos * w->gap_ms / 1000.0 + 0.5) : 0;
+    return 0;
+}
+
+static int env_attachment_put(void *engine, acdm_instance *inst, const char *bericht_id,
+                              const char *filename, const char *content_type, const void *data,
+                              size_t len, char id_out[64])
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    const char *iname = acdm_instance_name_of(inst);
+    if (!b || strcmp(b->channel, iname)) return ACDM_ENOENT;
+    int64_t now = acdm_now_ms();
+    char id[37];
+    acdm_uuidv7(id, now);
+    int rc = acdm_store_attachment_put(e->store, id, b->id, iname, filename, content_type, data, len, now);
+    if (!rc) snprintf(id_out, 64, "%s", id);
+    return rc;
+}
+
+static int env_check_token(void *engine, acdm_instance *inst, const char *token)
+{
+    acdm_principal who;
+    if (acdm_engine_auth(engine, token, &who)) return ACDM_ENOENT;
+    if (!strcmp(who.role, "admin")) return 0;
+    if (!strncmp(who.role, "channel:", 8) && !strcmp(who.role + 8, acdm_instance_name_of(inst))) return 0;
+    return ACDM_EPERM;
+}
+
+/* ------------------------------------------------------------------ agent side */
+
+int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text)
+{
+    acdm_work *w = acdm_agent_work(a, b);
+    if (!w || w->state == ACDM_W_OFFERED) return ACDM_EPERM;
+    int64_t now = acdm_now_ms();
+    acdm_store_add_message(e->store, b->id, now, "out", a->id, text, NULL);
+    if (!strcmp(b->channel, "api")) return 0;
+    acdm_reply r = {.struct_size = sizeof r, .bericht_id = b->id, .conversation = b->conversation,
+                    .to = b->from, .agent = a->id, .text = text};
+    return acdm_plugins_deliver(e->plugins, b->channel, &r);
+}
+
+void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *topics)
+{
+    json_t *d = json_pack("{s:O}", "topics", topics);
+    char *dj = json_dumps(d, JSON_COMPACT);
+    acdm_event_row ev = {.ts_ms = acdm_now_ms(), .type = "topics", .bericht = b->id,
+                         .queue = b->queue->name, .agent = a->id, .channel = b->channel,
+                         .kind = acdm_kind_name(b->kind), .detail_json = dj};
+    acdm_store_append_event(e->store, &ev);
+    free(dj);
+    json_decref(d);
+}
+
+/* ------------------------------------------------------------------ views */
+
+json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a)
+{
+    (void)e;
+    json_t *queues = json_array();
+    for (uint32_t i = 0; i < a->n_members; i++)
+        json_array_append_new(queues, json_pack("{s:s, s:b}", "queue", a->members[i]->queue->name,
+                                                "joined", a->members[i]->joined));
+    json_t *work = json_array();
+    static const char *const ws[] = {"offered", "active", "wrapup"};
+    for (uint32_t i = 0; i < a->n_work; i++) {
+        const acdm_bericht *wb = a->work[i].b;
+        json_t *item = json_pack("{s:s, s:s, s:s}", "bericht", wb->id, "state",
+                                 ws[a->work[i].state], "kind", acdm_kind_name(wb->kind));
+        if (wb->kind == ACDM_KIND_VOICE || wb->kind == ACDM_KIND_CALLBACK)
+            json_object_set_new(item, "held", json_boolean(wb->held));   /* calls only */
+        json_array_append_new(work, item);
+    }
+    /* since: null while the agent's state has not changed since acdmd started (unknown) */
+    return json_pack("{s:s, s:s?, s:s, s:s?, s:o, s:o, s:o, s:I}", "id", a->id, "name", a->def->name,
+                     "state", acdm_agent_state_name(a->state), "reason", a->reason[0] ? a->reason : NULL,
+                     "since", a->state_since > 0 ? json_integer(a->state_since) : json_null(),
+                     "queues", queues, "work", work, "handled", (json_int_t)a->handled);
+}
+
+json_t *acdm_engine_queues_json(acdm_engine *e)
+{
+    json_t *arr = json_array();
+    int64_t now = acdm_now_ms();
+    for (size_t i = 0; i < acdm_model_n_queues(e->model); i++) {
+        acdm_queue *q = acdm_model_queue_at(e->model, i);
+        int logged_in = 0, ready = 0;
+        for (uint32_t j = 0; j < q->n_members; j++) {
+            acdm_agent *a = q->members[j]->agent;
+            if (!q->members[j]->joined || a->state == ACDM_AGENT_LOGGED_OUT) continue;
+            logged_in++;
+            if (a->state == ACDM_AGENT_READY) ready++;
+        }
+        int64_t longest = 0;
+        json_t *per_kind = json_object();
+        for (int k = 0; k < ACDM_KIND__COUNT; k++) {
+            if (!q->waiting[k].n) continue;
+            json_object_set_new(per_kind, acdm_kind_name(k), json_integer(q->waiting[k].n));
+            for (uint32_t x = 0; x < q->waiting[k].n; x++) {
+                const acdm_bericht *b = q->waiting[k].items[x];
+                if (now - b->queued_ms > longest) longest = now - b->queued_ms;
+            }
+        }
+        json_array_append_new(arr, json_pack("{s:s, s:s?, s:s, s:b, s:i, s:o, s:I, s:i, s:i, s:i, s:i}",
+            "name", q->name, "title", q->def->title, "strategy", acdm_strategy_name(q->strategy),
+            "open", q->open, "waiting", (int)q->n_waiting, "waiting_by_kind", per_kind,
+            "longest_wait_ms", (json_int_t)longest, "agents_logged_in", logged_in,
+            "agents_ready", ready, "members", (int)q->n_members, "priority", q->def->priority));
+    }
+    return arr;
+}
+
+json_t *acdm_engine_bericht_json(acdm_engine *e, const char *id)
+{
+    char *stored = NULL;
+    json_t *j = NULL;
+    if (!acdm_store_get_bericht_json(e->store, id, &stored)) {
+        j = json_loads(stored, 0, NULL);
+        free(stored);
+    }
+    acdm_bericht *b = acdm_model_bericht(e->model, id);
+    if (b) {
+        /* live state beats the stored row, which may lag by a group commit */
+        if (!j) j = json_object();
+        json_object_set_new(j, "id", json_string(b->id));
+        json_object_set_new(j, "state", json_string(acdm_bstate_name(b->state)));
+        json_object_set_new(j, "queue", json_string(b->queue->name));
+        json_object_set_new(j, "agent", b->agent ? json_string(b->agent->id) : json_null());
+        json_object_set_new(j, "position", json_integer(acdm_queue_position(b)));
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------------ auth */
+
+int acdm_engine_auth(acdm_engine *e, const char *token, acdm_principal *who)
+{
+    if (token && acdm_jwt_shaped(token)) return acdm_engine_auth_jwt(e, token, who);
+    if (!token || !*token || strlen(token) > 128) return ACDM_ENOENT;
+    acdm_principal *p = acdm_hmap_get(&e->token_cache, token);
+    if (p) { *who = *p; return 0; }
+    acdm_principal np;
+    memset(&np, 0, sizeof np);
+    if (acdm_store_token_check(e->store, token, np.role, sizeof np.role, np.name, sizeof np.name))
+        return ACDM_ENOENT;
+    if (e->token_cache.n < 100000) {
+        /* the key lives with the value */
+        size_t tl = strlen(token);
+        char *blob = malloc(sizeof(acdm_principal) + tl + 1);
+        if (blob) {
+            memcpy(blob, &np, sizeof np);
+            memcpy(blob + sizeof np, token, tl + 1);
+            acdm_hmap_put(&e->token_cache, blob + sizeof np, blob);
+        }
+    }
+    *who = np;
+    return 0;
+}
+
+/* Empties the cache of checked API tokens (each value holds its key); it stays usable. */
+static void token_cache_clear(acdm_engine *e)
+{
+    const char *k;
+    void *v;
+    for (uint32_t pos = 0; acdm_hmap_next(&e->token_cache, &pos, &k, &v);) free(v);
+    acdm_hmap_free(&e->token_cache);   /* leaves an empty map */
+}
+
+int acdm_engine_revoke_agent_tokens(acdm_engine *e, const char *agent_id, int *n_revoked)
+{
+    int rc = acdm_store_token_revoke_agent(e->store, agent_id, n_revoked);
+    /* and out of the cache, whatever the store said: a cached token is checked nowhere else.
+     * The whole cache goes (an agent's removal is rare; the others are looked up again once). */
+    token_cache_clear(e);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ config, reload */
+
+/* Applies runtime overrides (queue open/close by supervisors) to a freshly loaded config. */
+static void apply_overrides(acdm_engine *e, acdm_config *cfg)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(e->overrides, name, v) {
+        for (size_t i = 0; i < cfg->n_queues; i++)
+            if (!strcmp(cfg->queues[i].name, name)) {
+                json_t *c = json_object_get(v, "closed");
+                if (json_is_boolean(c)) cfg->queues[i].closed = json_is_true(c);
+            }
+    }
+}
+
+static int load_config(acdm_engine *e, acdm_config **out, char *err, size_t errlen)
+{
+    int rc = acdm_config_load(e->config_path, out, err, errlen);
+    if (rc) return rc;
+    apply_overrides(e, *out);
+    return 0;
+}
+
+static int apply_config(acdm_engine *e, acdm_config *cfg, const char *why, char *err, size_t errlen)
+{
+    const acdm_config *cur = acdm_model_config(e->model);
+    if (cfg->listen_port != cur->listen_port || strcmp(cfg->listen_host, cur->listen_host) ||
+        strcmp(cfg->data_dir, cur->data_dir))
+        acdm_log(ACDM_LOG_WARN, WHO, "listen and data_dir changes take effect at the next restart");
+    if (e->plugins && acdm_plugins_check(e->plugins, cfg, err, errlen)) return ACDM_EINVAL;
+    struct acdm_oidc_state *oidc = NULL;
+    if (acdm_engine_oidc_prepare(e, cfg, &oidc, err, errlen)) return ACDM_EINVAL;
+    int64_t now = acdm_now_ms();
+    int rc = acdm_model_configure(e->model, cfg, now, err, errlen);
+    if (rc) { acdm_engine_oidc_discard(oidc); return rc; }
+    acdm_engine_oidc_commit(e, oidc);
+    EACH_MODULE(e, reloaded);   /* the api: removed agents' sockets closed, not left open and logged out */
+    if (e->plugins) acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
+    json_t *d = json_pack("{s:s}", "reason", why);
+    char *dj = json_dumps(d, JSON_COMPACT);
+    acdm_event_row ev = {.ts_ms = now, .type = "config_reload", .detail_json = dj};
+    acdm_store_append_event(e->store, &ev);
+    free(dj);
+    json_decref(d);
+    rearm(e);
+    return 0;
+}
+
+int acdm_engine_reload(acdm_engine *e, char *err, size_t errlen)
+{
+    acdm_config *cfg;
+    int rc = load_config(e, &cfg, err, errlen);
+    if (!rc) {
+        rc = apply_config(e, cfg, "reload", err, errlen);
+        if (rc) acdm_config_free(cfg);
+    }
+    if (rc) acdm_log(ACDM_LOG_ERR, WHO, "reload rejected, the running config stays:\n%s", err);
+    else acdm_log(ACDM_LOG_NOTICE, WHO, "config reloaded from %s", e->config_path);
+    return rc;
+}
+
+int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed, char *err, size_t errlen)
+{
+    if (!acdm_model_queue(e->model, queue)) {
+        snprintf(err, errlen, "no queue named \"%s\"", queue);
+        return ACDM_ENOENT;
+    }
+    json_t *old = json_deep_copy(e->overrides);
+    json_object_set_new(e->overrides, queue, json_pack("{s:b}", "closed", closed));
+    int rc = acdm_engine_reload(e, err, errlen);
+    if (rc) {
+        json_decref(e->overrides);
+        e->overrides = old;
+        return rc;
+    }
+    json_decref(old);
+    char *s = json_dumps(e->overrides, JSON_COMPACT);
+    acdm_store_kv_set(e->store, "core", "queue_overrides", s, strlen(s));
+    free(s);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    acdm_engine *e = s->data;
+    if (signum == SIGHUP) {
+        char err[8192];
+        if (!acdm_engine_reload(e, err, sizeof err)) acdm_engine_audit(e, NULL, "reload", "SIGHUP", NULL);
+        return;
+    }
+    acdm_log(ACDM_LOG_NOTICE, WHO, "signal %d: shutting down", signum);
+    acdm_engine_stop(e);
+}
+
+static void restore_row(void *user, const acdm_bericht_row *row)
+{
+    acdm_engine *e = user;
+    acdm_skill *skills = NULL;
+    size_t n = 0;
+    if (row->skills_json) {
+        json_t *sj = json_loads(row->skills_json, 0, NULL);
+        char err[128];
+        parse_skills(sj, &skills, &n, err, sizeof err);
+        json_decref(sj);
+    }
+    acdm_new_bericht nb = {.id = row->id, .queue = row->queue, .kind = row->kind,
+                           .priority = row->priority, .channel = row->channel, .from = row->from,
+                           .conversation = row->conversation, .skills = skills, .n_skills = n,
+                           .created_ms = row->created_ms, .queued_ms = row->queued_ms};
+    int64_t now = acdm_now_ms();
+    acdm_bericht *b = NULL;
+    if (row->payload_json && strstr(row->payload_json, "\"subject\"")) {
+        json_t *pj = json_loads(row->payload_json, 0, NULL);
+        subject_set(e, row->id, json_string_value(json_object_get(pj, "subject")));
+        json_decref(pj);
+    }
+    if (acdm_model_restore(e->model, &nb, now, &b) == 0 && row->state != ACDM_B_QUEUED) {
+        /* an offer or a conversation in progress at the crash goes back to the queue */
+        acdm_store_update_bericht(e->store, b->id, ACDM_B_QUEUED, b->queue->name, NULL, b->queued_ms, now);
+        acdm_event_row ev = {.ts_ms = now, .type = "queued", .bericht = b->id, .queue = b->queue->name,
+                             .channel = b->channel, .kind = acdm_kind_name(b->kind),
+                             .detail_json = "{\"reason\":\"restart\"}"};
+        acdm_store_append_event(e->store, &ev);
+    }
+    for (size_t i = 0; i < n; i++) free(skills[i].name);
+    free(skills);
+}
+
+static int admin_token_file(acdm_engine *e, const char *data_dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/admin.token", data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char tok[64] = "";
+        if (fgets(tok, sizeof tok, f)) tok[strcspn(tok, "\r\n")] = 0;
+        fclose(f);
+        acdm_principal who;
+        if (!acdm_engine_auth(e, tok, &who) && !strcmp(who.role, "admin")) {
+            snprintf(e->admin_token, sizeof e->admin_token, "%s", tok);
+            return 0;
+        }
+    }
+    if (acdm_store_token_create(e->store, "admin", "local", e->admin_token)) return ACDM_EIO;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) return ACDM_EIO;
+    dprintf(fd, "%s\n", e->admin_token);
+    close(fd);
+    return 0;
+}
+
+static void store_wake_cb(void *arg) { uv_async_send(arg); }
+
+int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *err, size_t errlen)
+{
+    acdm_engine *e = calloc(1, sizeof *e);
+    if (!e) return ACDM_ENOMEM;
+    e->opts = *opts;
+    e->config_path = strdup(opts->config_path);
+    e->overrides = json_object();
+    e->armed_due = INT64_MAX;
+    acdm_hmap_init(&e->token_cache);
+    acdm_hmap_init(&e->subjects);
+    acdm_hmap_init(&e->qwait);
+    uv_loop_init(&e->loop);
+    *out = e;
+    for (const acdm_engine_module *const *m = opts->modules; m && *m; m++) e->n_mods++;
+    e->mods = e->n_mods ? calloc(e->n_mods, sizeof *e->mods) : NULL;
+    if (e->n_mods && !e->mods) { e->n_mods = 0; return ACDM_ENOMEM; }
+    for (size_t i = 0; i < e->n_mods; i++) e->mods[i].m = opts->modules[i];
+
+    acdm_config *cfg;
+    int rc = acdm_config_load(e->config_path, &cfg, err, errlen);
+    if (rc) return rc;
+    if (opts->data_dir) { free(cfg->data_dir); cfg->data_dir = strdup(opts->data_dir); }
+    if (opts->listen) {
+        const char *colon = strrchr(opts->listen, ':');
+        if (!colon || atoi(colon + 1) < 0 || atoi(colon + 1) > 65535) {
+            snprintf(err, errlen, "--listen: expected HOST:PORT, got \"%s\"", opts->listen);
+            acdm_config_free(cfg);
+            return ACDM_EINVAL;
+        }
+        free(cfg->listen_host);
+        cfg->listen_host = strndup(opts->listen, (size_t)(colon - opts->listen));
+        if (cfg->listen_host[0] == '[') { /* [::1]:8080 */
+            size_t l = strlen(cfg->listen_host);
+            memmove(cfg->listen_host, cfg->listen_host + 1, l);
+            if (l >= 2 && cfg->listen_host[l - 2] == ']') cfg->listen_host[l - 2] = 0;
+        }
+        cfg->listen_port = atoi(colon + 1);
+    }
+    int lvl = acdm_log_level_parse(cfg->log_level);
+    if (lvl >= 0) acdm_log_level = lvl;
+    if (acdm_set_timezone(cfg->timezone)) acdm_log(ACDM_LOG_WARN, WHO, "unknown timezone %s", cfg->timezone);
+
+    if (mkdir_p(cfg->data_dir)) {
+        snprintf(err, errlen, "data_dir: cannot create %s: %s", cfg->data_dir, strerror(errno));
+        acdm_config_free(cfg);
+        return ACDM_EIO;
+    }
+    uv_async_init(&e->loop, &e->store_wake, on_store_wake);
+    e->store_wake.data = e;
+    rc = acdm_store_open(cfg->data_dir, cfg->group_commit_ms, store_wake_cb, &e->store_wake, &e->store, err, errlen);
+    if (rc) { acdm_config_free(cfg); return rc; }
+
+    char *ov = NULL;
+    size_t ovl;
+    if (!acdm_store_kv_get(e->store, "core", "queue_overrides", &ov, &ovl)) {
+        json_t *j = json_loads(ov, 0, NULL);
+        if (json_is_object(j)) { json_decref(e->overrides); e->overrides = j; } else json_decref(j);
+        free(ov);
+    }
+    apply_overrides(e, cfg);
+
+    char *data_dir = strdup(cfg->data_dir), *host = strdup(cfg->listen_host), *ui = strdup(cfg->ui_dir),
+         *pdir = strdup(cfg->plugin_dir);
+    int port = cfg->listen_port;
+    acdm_model_hooks hooks = {on_model_event, e};
+    rc = acdm_model_create(cfg, &hooks, acdm_now_ms(), &e->model);
+    if (rc) { snprintf(err, errlen, "config could not be applied: %s", acdm_strerror(rc)); goto fail; }
+    struct acdm_oidc_state *oidc = NULL;
+    rc = acdm_engine_oidc_prepare(e, acdm_model_config(e->model), &oidc, err, errlen);
+    if (rc) goto fail;
+    acdm_engine_oidc_commit(e, oidc);
+
+    /* recovery: every bericht that was waiting or in progress waits again */
+    int64_t t0 = acdm_now_ms();
+    acdm_store_load_open(e->store, restore_row, e);
+    if (acdm_model_n_berichten(e->model))
+        acdm_log(ACDM_LOG_NOTICE, WHO, "restored %zu waiting berichten in %lld ms",
+                 acdm_model_n_berichten(e->model), (long long)(acdm_now_ms() - t0));
+
+    if (admin_token_file(e, data_dir)) { snprintf(err, errlen, "cannot write %s/admin.token", data_dir); rc = ACDM_EIO; goto fail; }
+
+    rc = acdm_http_create(&e->loop, host, port, ui, &e->http, err, errlen);
+    if (rc) goto fail;
+    EACH_MODULE(e, start);   /* acdmd's: the API's routes, live figures, the daily export */
+
+    acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
+                           .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
+                           .typing = env_typing, .queue_position = env_queue_position,
+                           .attachment_put = env_attachment_put, .check_token = env_check_token,
+                           .end_ago = env_end_ago};
+    if (!acdm_plugins_create(&env, pdir, &e->plugins)) {
+        acdm_plugins_load_all(e->plugins);
+        acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
+        acdm_plugins_watch(e->plugins);
+    }
+
+    uv_timer_init(&e->loop, &e->model_timer);
+    e->model_timer.data = e;
+    uv_signal_init(&e->loop, &e->sig_hup);
+    uv_signal_init(&e->loop, &e->sig_term);
+    uv_signal_init(&e->loop, &e->sig_int);
+    e->sig_hup.data = e->sig_term.data = e->sig_int.data = e;
+    uv_signal_start(&e->sig_hup, on_signal, SIGHUP);
+    uv_signal_start(&e->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&e->sig_int, on_signal, SIGINT);
+    rearm(e);
+    acdm_log(ACDM_LOG_NOTICE, WHO, "acdmd %s listening on http://%s:%d/ (data %s, plugins %s)",
+             ACDM_VERSION, host, acdm_http_port(e->http), data_dir, pdir);
+    rc = 0;
+fail:
+    free(data_dir); free(host); free(ui); free(pdir);
+    return rc;
+}
+
+int acdm_engine_run(acdm_engine *e)
+{
+    return uv_run(&e->loop, UV_RUN_DEFAULT);
+}
+
+void acdm_engine_stop(acdm_engine *e)
+{
+    e->stopping = true;
+    uv_stop(&e->loop);
+}
+
+static void drained(void *user, int status)
+{
+    (void)status;
+    *(bool *)user = true;
+}
+
+void acdm_engine_destroy(acdm_engine *e)
+{
+    if (!e) return;
+    e->stopping = true;
+    EACH_MODULE(e, shutdown);   /* the API's reconnect-grace and expiry timers */
+    acdm_engine_oidc_shutdown(e);
+    /* everything submitted so far is committed and its callbacks run while the plugins that
+     * wait for them still exist (they acknowledge their senders and free their state) */
+    if (e->store && e->plugins) {
+        bool flushed = false;
+        if (!acdm_store_flush(e->store, drained, &flushed))
+            while (!flushed) uv_run(&e->loop, UV_RUN_ONCE);
+    }
+    if (e->plugins) acdm_plugins_destroy(e->plugins);
+    e->plugins = NULL;
+    /* the store's last group commits and runs its callbacks while HTTP can still answer; writes
+     * those callbacks queue are dropped (their berichten are stored as queued and restored at
+     * the next start) */
+    if (e->store) acdm_store_close(e->store);
+    e->store = NULL;
+    if (e->http) acdm_http_destroy(e->http);
+    e->http = NULL;
+    EACH_MODULE(e, stop);   /* after the websockets' close callbacks: live figures, daily export */
+    if (e->model) acdm_model_destroy(e->model);
+    /* close only our own handles: libwebsockets closes its own (a second close aborts) */
+    uv_handle_t *mine[] = {(uv_handle_t *)&e->model_timer, (uv_handle_t *)&e->store_wake,
+                           (uv_handle_t *)&e->sig_hup, (uv_handle_t *)&e->sig_term,
+                           (uv_handle_t *)&e->sig_int};
+    for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
+        if (mine[i]->type != UV_UNKNOWN_HANDLE && !uv_is_closing(mine[i])) uv_close(mine[i], NULL);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&e->loop);
+    token_cache_clear(e);
+    const char *k;
+    void *v;
+    EACH_MODULE(e, release);   /* the API's sessions */
+    for (uint32_t pos = 0; acdm_hmap_next(&e->subjects, &pos, &k, &v);) free(v);
+    acdm_hmap_free(&e->subjects);
+    for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) qstat_free(v);
+    acdm_hmap_free(&e->qwait);
+    free(e->subs);
+    free(e->mods);
+    json_decref(e->overrides);
+    free(e->config_path);
+    free(e);
+}

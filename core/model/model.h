@@ -1,0 +1,274 @@
+/* model.h -- the ACDM model: queues, agents, berichten, and the routing that matches them.
+ *
+ * Pure and single-threaded: no I/O, no SQL, no clock of its own. Every call takes `now`
+ * (epoch ms); timers are kept in one internal heap, the owner arms one real timer at
+ * acdm_model_next_due() and calls acdm_model_tick(). Everything that happens is reported
+ * through the emit hook (the daemon stores it in the event log and tells agents and plugins),
+ * so the same code runs in the daemon, in the unit tests and in the benchmarks.
+ *
+ * Routing (architecture.md "The ACDM model"):
+ * - A bericht waits in its queue's waiting heap for its kind, ordered by bericht priority,
+ *   then original queue time. An agent who gets free takes the best waiting bericht over all
+ *   queues they joined: queue priority, then bericht priority, then waiting time.
+ * - A new bericht goes to the best *available* member of its queue by the queue's strategy;
+ *   available members are kept per (queue, kind) in a heap keyed by the strategy, so a
+ *   decision never scans all agents. Idle time and handled counts are per agent, over all
+ *   queues (R35a).
+ * - Skills filter both ways (best-first walk of the heaps); a queue may relax them after a wait.
+ */
+#ifndef ACDM_MODEL_H
+#define ACDM_MODEL_H
+
+#include "base/acdm.h"
+#include "config/config.h"
+#include "base/heap.h"
+#include "base/hmap.h"
+#include "store/store.h"
+
+typedef struct acdm_model acdm_model;
+typedef struct acdm_queue acdm_queue;
+typedef struct acdm_agent acdm_agent;
+typedef struct acdm_member acdm_member;
+typedef struct acdm_bericht acdm_bericht;
+
+typedef enum { ACDM_AGENT_LOGGED_OUT = 0, ACDM_AGENT_READY, ACDM_AGENT_NOT_READY } acdm_agent_state;
+const char *acdm_agent_state_name(acdm_agent_state s);
+
+/* timer node, embedded in its owner */
+typedef struct { int64_t due; int32_t idx; uint8_t type; } acdm_tnode;
+
+typedef struct { uint16_t id; uint8_t level; } acdm_skill_ref;
+
+/* Per-interaction state of an agent's work item. */
+typedef enum { ACDM_W_OFFERED = 0, ACDM_W_ACTIVE, ACDM_W_WRAPUP } acdm_work_state;
+typedef struct { acdm_bericht *b; uint8_t state; } acdm_work;
+
+struct acdm_bericht {
+    char id[37];
+    uint8_t kind;             /* acdm_kind */
+    uint8_t state;            /* acdm_bstate */
+    uint8_t priority;         /* 0..9 */
+    uint8_t n_skills;
+    bool skills_relaxed;
+    bool customer_gone;       /* the customer ended while an agent had it */
+    bool held;                /* a call (voice, callback) its agent put on hold */
+    uint16_t n_offers;        /* agents currently offered (ring-all: several) */
+    uint16_t cap_offers;
+    acdm_agent **offers;      /* those agents: offer_inline, or a heap array for ring-all */
+    acdm_agent *offer_inline[1];
+    int32_t wait_idx;         /* position in the queue's waiting heap, -1 if not waiting */
+    uint64_t seq;             /* arrival order, tie-breaker */
+    acdm_queue *queue;
+    acdm_agent *agent;        /* the agent working it (active/wrap-up) */
+    acdm_agent *preferred;    /* offered first to this agent when available (follow-up, transfer) */
+    acdm_agent *skip;         /* just rejected/missed it: not re-offered to them until t_offer */
+    acdm_skill_ref *skills;
+    int64_t created_ms;
+    int64_t queued_ms;        /* original queue time: kept across overflow, transfer, restart */
+    int64_t enqueued_ms;      /* entered the current queue (quick-drop and overflow are measured from here) */
+    int64_t offered_ms, accepted_ms, wrapup_ms, ended_ms;
+    int64_t hold_ms;          /* when the current hold started (valid while held) */
+    acdm_tnode t_offer;       /* offer timeout, or retry after a miss */
+    acdm_tnode t_wait;        /* max wait -> overflow */
+    acdm_tnode t_relax;       /* skill relaxation */
+    acdm_tnode t_wrap;        /* wrap-up end */
+    const char *channel;      /* interned channel instance name */
+    const char *from;         /* customer address (stored after the struct, same block) */
+    const char *conversation; /* conversation key or NULL (same block) */
+    void *user;               /* owner data (the daemon's) */
+};
+
+struct acdm_member {
+    acdm_agent *agent;
+    acdm_queue *queue;
+    bool joined;              /* the agent chose to take work from this queue */
+    uint32_t position;        /* linear order */
+    uint64_t rr_last;         /* round-robin: queue clock of this member's last offer */
+    uint32_t rnd;             /* random strategy key */
+    uint32_t key_seen;        /* agent key_ver when last placed in the availability heaps */
+    int32_t avail_idx[ACDM_KIND__COUNT];
+};
+
+struct acdm_agent {
+    char *id;
+    const acdm_agent_def *def;
+    uint8_t state;            /* acdm_agent_state */
+    char reason[ACDM_NAME_MAX + 1];
+    int cap[ACDM_KIND__COUNT];
+    int load[ACDM_KIND__COUNT];  /* offered + active + wrap-up items per kind */
+    int n_wrapup;
+    uint32_t occupancy;       /* sum over kinds of load*1000/cap: the least-occupied key */
+    uint32_t key_ver;         /* bumped when a strategy key (idle, handled, occupancy) changes */
+    bool voice_blocks;
+    acdm_member **members;
+    uint32_t n_members;
+    acdm_work *work;
+    uint32_t n_work, cap_work;
+    acdm_skill_ref *skills;
+    uint8_t n_skills;
+    uint32_t position;
+    int64_t idle_since;       /* end of the last work, or login */
+    int64_t state_since;
+    uint64_t handled;         /* over all queues (R35a) */
+    int misses;               /* consecutive ring-no-answers */
+    bool removed;
+    void *user;               /* owner data */
+};
+
+struct acdm_queue {
+    char *name;
+    const acdm_queue_def *def;
+    acdm_model *model;
+    acdm_strategy strategy;
+    bool open;                /* cached: manual + emergency + schedule */
+    acdm_heap waiting[ACDM_KIND__COUNT];
+    acdm_heap avail[ACDM_KIND__COUNT];
+    acdm_member **members;
+    uint32_t n_members, cap_members;
+    uint64_t rr_clock;
+    acdm_skill_ref *skills;
+    uint8_t n_skills;
+    uint32_t n_waiting;       /* all kinds */
+    acdm_tnode t_sched;       /* next schedule boundary */
+};
+
+/* What happened; given to the emit hook. Pointers are valid during the call only. */
+typedef enum {
+    ACDM_ME_QUEUED = 0,      /* b entered q (new, requeued, transferred, overflowed, restored) */
+    ACDM_ME_OFFERED,         /* b offered to a */
+    ACDM_ME_OFFER_CANCELLED, /* offer of b to a withdrawn; reason: accepted-elsewhere, ended, logout, transferred */
+    ACDM_ME_ACCEPTED,        /* a took b (picked too; reason "pick") */
+    ACDM_ME_REJECTED,        /* a declined b */
+    ACDM_ME_TIMEOUT,         /* a did not answer b in time (ring-no-answer) */
+    ACDM_ME_TRANSFERRED,     /* b moved by a to q (queue) or to agent (reason = target agent) */
+    ACDM_ME_OVERFLOW,        /* b moved from its queue to q after the max wait */
+    ACDM_ME_RELAXED,         /* b's skill requirements dropped after the wait */
+    ACDM_ME_CUSTOMER_ENDED,  /* the customer left while an agent had b */
+    ACDM_ME_WRAPUP_START,    /* a finished handling b; wrap-up runs (value = seconds) */
+    ACDM_ME_WRAPUP_EXTENDED, /* value = new remaining seconds */
+    ACDM_ME_DONE,            /* b finished (after wrap-up); b is freed after this event */
+    ACDM_ME_ABANDONED,       /* customer left before an agent took b; quick_drop set if within threshold; b freed after */
+    ACDM_ME_AGENT_STATE,     /* a's state changed (reason for not-ready) */
+    ACDM_ME_AGENT_JOIN,      /* a joined q */
+    ACDM_ME_AGENT_LEAVE,     /* a left q */
+    ACDM_ME_QUEUE_OPEN,      /* q opened (schedule, supervisor, reload) */
+    ACDM_ME_QUEUE_CLOSED,    /* q closed */
+    ACDM_ME_MOVED,           /* b moved to q because its queue was removed by a reload */
+    ACDM_ME_HOLD,            /* a put call b on hold */
+    ACDM_ME_RESUME,          /* b's hold ended (value = held ms); reason NULL (a resumed), or
+                              * "hangup" (customer ended), "complete", "transfer", "logout" */
+    ACDM_ME__COUNT
+} acdm_mevent_type;
+const char *acdm_mevent_name(acdm_mevent_type t);
+
+typedef struct {
+    acdm_mevent_type type;
+    int64_t ts;
+    acdm_bericht *b;
+    acdm_agent *a;
+    acdm_queue *q;
+    const char *reason;
+    int64_t value;           /* wait ms for OFFERED/ACCEPTED/ABANDONED; seconds for wrap-up */
+    bool quick_drop;
+} acdm_mevent;
+
+typedef struct {
+    void (*emit)(void *ctx, const acdm_mevent *ev);
+    void *ctx;
+} acdm_model_hooks;
+
+/* A new bericht as the model needs it (strings copied). */
+typedef struct {
+    const char *id;           /* UUIDv7 made by the caller */
+    const char *queue;
+    acdm_kind kind;
+    int priority;
+    const char *channel;
+    const char *from;
+    const char *conversation;
+    const acdm_skill *skills; size_t n_skills;
+    int64_t created_ms;
+    int64_t queued_ms;        /* 0: now */
+    const char *preferred_agent; /* may be NULL */
+} acdm_new_bericht;
+
+/* Creates a model on cfg (stolen: the model frees it). */
+int acdm_model_create(acdm_config *cfg, const acdm_model_hooks *hooks, int64_t now,
+                      acdm_model **out);
+void acdm_model_destroy(acdm_model *m);
+const acdm_config *acdm_model_config(const acdm_model *m);
+
+/* Applies a new config as a diff: queues created/changed/removed (a removed queue's berichten
+ * move to its fallback), agents created/changed/removed (removed ones are logged out first).
+ * Checks first; on error nothing changes, err says why and cfg is NOT taken. On success cfg
+ * is stolen. */
+int acdm_model_configure(acdm_model *m, acdm_config *cfg, int64_t now, char *err, size_t errlen);
+
+/* Lookups */
+acdm_queue *acdm_model_queue(const acdm_model *m, const char *name);
+acdm_agent *acdm_model_agent(const acdm_model *m, const char *id);
+acdm_bericht *acdm_model_bericht(const acdm_model *m, const char *id);
+/* The live bericht of a conversation key, or NULL. */
+acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *key);
+size_t acdm_model_n_berichten(const acdm_model *m);
+/* Iterate queues / agents in config order. */
+size_t acdm_model_n_queues(const acdm_model *m);
+acdm_queue *acdm_model_queue_at(const acdm_model *m, size_t i);
+size_t acdm_model_n_agents(const acdm_model *m);
+acdm_agent *acdm_model_agent_at(const acdm_model *m, size_t i);
+
+/* Berichten */
+/* Queues a new bericht and routes it. Returns 0 (queued or offered; *out set),
+ * ACDM_ECLOSED (queue closed: nothing kept; *closed_text set when non-NULL),
+ * ACDM_ENOENT (no such queue), ACDM_EEXIST (id in use), ACDM_EINVAL. */
+int acdm_model_submit(acdm_model *m, const acdm_new_bericht *nb, int64_t now,
+                      acdm_bericht **out, const char **closed_text);
+/* Puts back a bericht found in the store at start-up (state queued, offered or active before
+ * the crash): it waits again with its original queue time, even if the queue is closed now. */
+int acdm_model_restore(acdm_model *m, const acdm_new_bericht *nb, int64_t now, acdm_bericht **out);
+/* The customer ended it (hang-up, left the chat). */
+int acdm_model_end(acdm_model *m, acdm_bericht *b, const char *reason, int64_t now);
+
+/* Agents */
+int acdm_agent_login(acdm_model *m, acdm_agent *a, int64_t now);
+int acdm_agent_logout(acdm_model *m, acdm_agent *a, const char *reason, int64_t now);
+int acdm_agent_ready(acdm_model *m, acdm_agent *a, int64_t now);
+int acdm_agent_not_ready(acdm_model *m, acdm_agent *a, const char *reason, int64_t now);
+int acdm_agent_join(acdm_model *m, acdm_agent *a, acdm_queue *q, int64_t now);
+int acdm_agent_leave(acdm_model *m, acdm_agent *a, acdm_queue *q, int64_t now);
+acdm_member *acdm_agent_member(const acdm_agent *a, const acdm_queue *q);
+int acdm_agent_accept(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now);
+int acdm_agent_reject(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now);
+/* Take a specific waiting bericht from a joined queue (skips the strategy). */
+int acdm_agent_pick(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now);
+/* Handling finished: wrap-up starts (or done at once when the queue's wrap-up is 0). */
+int acdm_agent_complete(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now);
+int acdm_agent_wrapup_end(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now);
+int acdm_agent_wrapup_extend(acdm_model *m, acdm_agent *a, acdm_bericht *b, int seconds, int64_t now);
+/* A transfer of a held call resumes it first (RESUME "transfer", then TRANSFERRED). */
+int acdm_agent_transfer_queue(acdm_model *m, acdm_agent *a, acdm_bericht *b, acdm_queue *to, int64_t now);
+/* Blind transfer to a colleague who is ready with capacity now (else ACDM_EFULL, nothing changes). */
+int acdm_agent_transfer_agent(acdm_model *m, acdm_agent *a, acdm_bericht *b, acdm_agent *to, int64_t now);
+/* Hold and resume a call (R18): only a voice or callback bericht a has active.
+ * ACDM_EINVAL: not a call; ACDM_ESTATE: not a's active work, already held (hold) or not held
+ * (resume). *why (may be NULL) gets a sentence saying which. A held call that is completed,
+ * hung up, transferred or returned by a logout is resumed first (RESUME with that reason). */
+int acdm_agent_hold(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now, const char **why);
+int acdm_agent_resume(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now, const char **why);
+/* The agent's work item for b, or NULL. */
+acdm_work *acdm_agent_work(const acdm_agent *a, const acdm_bericht *b);
+bool acdm_agent_available(const acdm_agent *a, acdm_kind k);
+
+/* Queues */
+bool acdm_queue_is_open(const acdm_queue *q);
+/* The text a channel gives a customer when q is closed (emergency text if that is why). */
+const char *acdm_queue_closed_text(const acdm_queue *q, acdm_kind k);
+/* 1-based position of a waiting bericht among its queue's waiting berichten of its kind
+ * (an estimate for a visitor; O(n) in the queue length), 0 if not waiting. */
+uint32_t acdm_queue_position(const acdm_bericht *b);
+
+/* Timers */
+int64_t acdm_model_next_due(const acdm_model *m);  /* INT64_MAX when none */
+void acdm_model_tick(acdm_model *m, int64_t now);
+
+#endif

@@ -1,0 +1,122 @@
+/* http.h -- the generic HTTP + websocket server of acdmd (libwebsockets on the daemon's libuv loop). */
+#ifndef ACDM_HTTP_H
+#define ACDM_HTTP_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <uv.h>
+#include <jansson.h>
+
+#include "base/acdm.h"
+
+/*
+ * The server knows nothing of queues or agents: the engine and plugins register routes and
+ * websocket endpoints. Every function here must be called on the loop thread (the thread that
+ * runs uv_run on the loop given to acdm_http_create). None is thread-safe.
+ *
+ * Strings returned by the acdm_req_* and acdm_ws_* accessors are borrowed: they live as long as
+ * the request (until it is replied) or the websocket (until its close callback returns).
+ */
+
+typedef struct acdm_http acdm_http;
+typedef struct acdm_req acdm_req;      /* one HTTP request; valid until replied */
+typedef struct acdm_ws acdm_ws;        /* one websocket connection; valid until close returns */
+
+typedef void (*acdm_route_fn)(void *user, acdm_req *req);
+
+#define ACDM_HTTP_BODY_LIMIT_DEFAULT (1024u * 1024u)  /* request bodies; over -> 413 */
+#define ACDM_WS_MSG_LIMIT (64u * 1024u)               /* incoming ws message; over -> close 1009 */
+#define ACDM_WS_QUEUE_LIMIT (4u * 1024u * 1024u)      /* outgoing ws queue; over -> closed */
+
+/* Creates the server and starts listening on host:port (port 0 = ephemeral; host NULL or "" =
+ * all interfaces, "::" = all IPv6+IPv4, "::1", "127.0.0.1"...). ui_dir (may be NULL): files
+ * served for GET requests no route matches ("/" -> index.html). Returns 0 and *out, or a
+ * negative ACDM_E* code with a sentence in err. */
+int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui_dir,
+                     acdm_http **out, char *err, size_t errlen);
+/* The bound port (useful with port 0). */
+int acdm_http_port(const acdm_http *h);
+/* Request body limit in bytes (default ACDM_HTTP_BODY_LIMIT_DEFAULT). */
+void acdm_http_set_body_limit(acdm_http *h, size_t limit);
+/* Closes every connection (open websockets get their close callback now), frees every request
+ * still unreplied (a later reply to one of them is a use-after-free: don't), and the server.
+ * libwebsockets closes its uv handles asynchronously: after this, run the loop
+ * (uv_run(loop, UV_RUN_DEFAULT)) until it returns before uv_loop_close. */
+void acdm_http_destroy(acdm_http *h);
+
+/* Registers a route. pattern: exact "/api/v1/queues", with parameters "/api/v1/berichten/{id}"
+ * ({name} matches one non-empty path segment), or prefix "/channels/web1/ *" (no space; a
+ * trailing "/ *" matches the path itself and everything below it). method NULL = any method.
+ * The most specific route wins (longest literal text before the first { or *; then exact over
+ * prefix; then most literal characters). Registering the same method+pattern twice is
+ * ACDM_EEXIST. pattern and method are copied; user is borrowed. Returns route id > 0 or a
+ * negative ACDM_E* code. */
+int acdm_http_route(acdm_http *h, const char *method, const char *pattern, acdm_route_fn fn,
+                    void *user);
+/* Removes a route or websocket endpoint. Requests already dispatched are unaffected; websockets
+ * opened on a removed endpoint get their close callback now and are closed (1001). */
+void acdm_http_unroute(acdm_http *h, int route_id);
+
+/* Request accessors. All return borrowed strings valid until the request is replied. */
+const char *acdm_req_method(const acdm_req *r);                     /* "GET", "POST", ... */
+const char *acdm_req_path(const acdm_req *r);                       /* decoded path, no query */
+const char *acdm_req_param(const acdm_req *r, const char *name);    /* {name}; NULL if none */
+const char *acdm_req_rest(const acdm_req *r);                       /* what "/ *" matched, "" or "/..." */
+const char *acdm_req_query(const acdm_req *r, const char *name);    /* URL-decoded arg or NULL */
+/* The query string as lws hands it over: "a=1&b=2", already percent-decoded (lws decodes the
+ * whole URI), so use acdm_req_query for values. NULL if there is none. */
+const char *acdm_req_query_string(const acdm_req *r);
+/* Case-insensitive header lookup (authorization, content-type, origin, idempotency-key, ...).
+ * NULL if absent, or if the client has gone away while an async reply was pending. */
+const char *acdm_req_header(acdm_req *r, const char *name);
+const char *acdm_req_body(const acdm_req *r, size_t *len);          /* NUL-terminated; "" if none */
+const char *acdm_req_bearer(acdm_req *r);                           /* "Authorization: Bearer X" -> X */
+const char *acdm_req_peer(acdm_req *r);                             /* client IP text, or "" */
+/* true while the client is still connected (an async reply would be delivered). */
+int acdm_req_alive(const acdm_req *r);
+
+/* Exactly one reply per request: now (inside the route fn) or later on the loop thread (async,
+ * e.g. after a database commit). After the reply call r is invalid. If the client went away
+ * meanwhile, the reply is dropped and r freed. Every response carries Content-Length and
+ * Cache-Control: no-store (unless set with acdm_http_add_header). */
+void acdm_http_reply(acdm_req *r, int status, const char *content_type, const char *body,
+                     size_t len);                                   /* body copied */
+void acdm_http_reply_json(acdm_req *r, int status, json_t *obj);   /* steals obj (NULL -> null) */
+/* RFC 9457 application/problem+json {type:"about:blank", title, status, detail}. */
+void acdm_http_problem(acdm_req *r, int status, const char *title, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Adds a response header (copied), before the reply, e.g. Location. */
+void acdm_http_add_header(acdm_req *r, const char *name, const char *value);
+
+/* ---------------------------------------------------------------- websockets */
+
+typedef struct {
+    /* A client asks to upgrade. upgrade_req (path, query, headers, bearer, peer) is valid only
+     * during the call; it must not be replied. Return 0 to accept, negative to refuse (403).
+     * ws may be used (set_user, send: queued until the handshake is done) from here on. */
+    int (*open)(void *user, acdm_ws *ws, acdm_req *upgrade_req);
+    /* One complete message (fragments reassembled), borrowed, NUL-terminated. */
+    void (*message)(void *user, acdm_ws *ws, const char *data, size_t len);
+    /* The connection is gone; ws is invalid after this returns. */
+    void (*close)(void *user, acdm_ws *ws);
+} acdm_ws_handlers;
+
+/* Registers a websocket endpoint at an exact path ("/ws", "/channels/web1/ws"). hd is copied,
+ * user borrowed. Returns an id (remove with acdm_http_unroute) or negative (ACDM_EEXIST). */
+int acdm_http_ws(acdm_http *h, const char *path, const acdm_ws_handlers *hd, void *user);
+/* Queues a text message (copied); it is written when the socket is writeable. Returns 0, or
+ * ACDM_ECLOSED if the connection is closing, or ACDM_EFULL when the queue would exceed
+ * ACDM_WS_QUEUE_LIMIT: the slow consumer is then disconnected (close callback follows). */
+int acdm_ws_send(acdm_ws *ws, const char *text, size_t len);
+/* Bytes queued for ws and not yet written (pushes that a newer one supersedes may skip a busy
+ * socket). */
+size_t acdm_ws_queued(const acdm_ws *ws);
+/* Sends what is queued, then closes with code (e.g. 1000) and reason (<= 123 bytes). The close
+ * callback follows. */
+void acdm_ws_close(acdm_ws *ws, int code, const char *reason);
+void acdm_ws_set_user(acdm_ws *ws, void *p);
+void *acdm_ws_user(const acdm_ws *ws);
+const char *acdm_ws_peer(const acdm_ws *ws);
+const char *acdm_ws_path(const acdm_ws *ws);
+
+#endif

@@ -1,0 +1,814 @@
+/* host.c -- the plugin host: instances and their lifecycle, the acdm_host table plugins call
+ * (post, log, submit, end, timers, fd watches, key/value ...), create, list and destroy. */
+#include "plugins/plugins_int.h"
+
+#define WHO "plugins"
+
+const char *const acdm_plg_state_names[] = {"waiting", "starting", "running", "failed",
+                                            "disabled", "stopping"};
+
+static void handle_freed(uv_handle_t *h)
+{
+    acdm_plugins *p = h->data;
+    p->open_handles--;
+    free(h);
+}
+
+void acdm_plg_close_owned(acdm_plugins *p, uv_handle_t *h)
+{
+    if (!h) return;
+    h->data = p;
+    uv_close(h, handle_freed);
+}
+
+plugin *acdm_plg_find_plugin(acdm_plugins *p, const char *name)
+{
+    for (plugin *pl = p->plugins; pl; pl = pl->next)
+        if (!strcmp(pl->d->name, name)) return pl;
+    return NULL;
+}
+
+plugin *acdm_plg_find_plugin_file(acdm_plugins *p, const char *file)
+{
+    for (plugin *pl = p->plugins; pl; pl = pl->next)
+        if (!strcmp(pl->file, file)) return pl;
+    return NULL;
+}
+
+acdm_instance *acdm_plugins_instance(acdm_plugins *p, const char *name)
+{
+    for (acdm_instance *i = p->insts; i && name; i = i->next)
+        if (!strcmp(i->name, name)) return i;
+    return NULL;
+}
+
+const char *acdm_instance_name_of(const acdm_instance *i) { return i ? i->name : NULL; }
+const char *acdm_instance_queue(const acdm_instance *i) { return i ? i->queue : NULL; }
+const char *acdm_instance_state(const acdm_instance *i) { return i ? acdm_plg_state_names[i->state] : NULL; }
+
+/* Host calls are allowed from init until the plugin's stop returns. */
+bool acdm_plg_live(const acdm_instance *i)
+{
+    return i && i->pl && (i->state == IS_STARTING || i->state == IS_RUNNING ||
+                          i->state == IS_STOPPING);
+}
+
+/* ------------------------------------------------------------------ post() */
+
+static void post_drain(uv_async_t *a)
+{
+    acdm_plugins *p = a->data;
+    for (;;) {
+        pthread_mutex_lock(&p->post_mu);
+        post_item *it = p->post_head;
+        if (it) {
+            p->post_head = it->next;
+            if (!p->post_head) p->post_tail = NULL;
+        }
+        pthread_mutex_unlock(&p->post_mu);
+        if (!it) break;
+        /* items of a stopped instance were purged under the mutex; this one is live */
+        if (acdm_plg_live(it->inst)) it->fn(it->inst, it->inst->priv, it->arg);
+        free(it);
+    }
+}
+
+static int host_post(acdm_instance *inst, void (*fn)(acdm_instance *, void *, void *), void *arg)
+{
+    if (!inst || !fn) return ACDM_EINVAL;
+    acdm_plugins *p = inst->p;
+    post_item *it = malloc(sizeof *it);
+    if (!it) return ACDM_ENOMEM;
+    it->next = NULL; it->inst = inst; it->fn = fn; it->arg = arg;
+    pthread_mutex_lock(&p->post_mu);
+    if (!inst->accept_posts) {
+        pthread_mutex_unlock(&p->post_mu);
+        free(it);
+        return ACDM_ESTATE;
+    }
+    if (p->post_tail) p->post_tail->next = it; else p->post_head = it;
+    p->post_tail = it;
+    /* under the mutex: p->async is closed only after every instance refuses posts */
+    uv_async_send(p->async);
+    pthread_mutex_unlock(&p->post_mu);
+    return 0;
+}
+
+/* Refuses further posts for inst and drops the queued ones (their arg is not freed: the
+ * plugin's stop owns whatever its thread allocated). */
+static void posts_close(acdm_instance *inst)
+{
+    acdm_plugins *p = inst->p;
+    pthread_mutex_lock(&p->post_mu);
+    inst->accept_posts = false;
+    post_item **pp = &p->post_head, *last = NULL;
+    while (*pp) {
+        post_item *it = *pp;
+        if (it->inst == inst) { *pp = it->next; free(it); }
+        else { last = it; pp = &it->next; }
+    }
+    p->post_tail = last;
+    pthread_mutex_unlock(&p->post_mu);
+}
+
+/* ------------------------------------------------------------------ logging, names */
+
+static void host_log(acdm_instance *inst, int level, const char *fmt, ...)
+{
+    if (level > acdm_log_level) return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    acdm_log_raw(level, inst ? inst->name : "plugin", "%s", buf);
+}
+
+static const char *host_instance_name(acdm_instance *inst) { return inst ? inst->name : NULL; }
+
+/* ------------------------------------------------------------------ submit, end, delivery_report */
+
+static void submit_done(acdm_instance *inst_unused, void *priv_unused, void *user,
+                        acdm_submit_outcome outcome, const char *bericht_id, const char *text)
+{
+    (void)inst_unused; (void)priv_unused;
+    pending_submit *s = user;
+    acdm_instance *inst = s->inst;
+    if (inst) {
+        DLIST_DEL(inst->subs, s);
+        if (acdm_plg_live(inst) && s->cb) s->cb(inst, inst->priv, s->user, outcome, bericht_id, text);
+    } else {
+        DLIST_DEL(s->p->orphans, s);
+    }
+    free(s);
+}
+
+static int host_submit(acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+{
+    if (!acdm_plg_live(inst) || !in) return ACDM_EINVAL;
+    if (in->struct_size < INBOUND_NEEDS) {
+        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: acdm_inbound.struct_size %zu < %zu",
+                 in->struct_size, (size_t)INBOUND_NEEDS);
+        return ACDM_EINVAL;
+    }
+    if (acdm_kind_parse(in->kind) < 0) {
+        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: unknown kind \"%s\"",
+                 in->kind ? in->kind : "(null)");
+        return ACDM_EINVAL;
+    }
+    if (!in->from || !*in->from) {
+        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: \"from\" is empty");
+        return ACDM_EINVAL;
+    }
+    if (in->priority < 0 || in->priority > 9) {
+        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: priority %d not in 0..9", in->priority);
+        return ACDM_EINVAL;
+    }
+    if (!inst->p->env.submit) return ACDM_ESTATE;
+    pending_submit *s = NULL;
+    if (cb) {
+        s = calloc(1, sizeof *s);
+        if (!s) return ACDM_ENOMEM;
+        s->p = inst->p; s->inst = inst; s->cb = cb; s->user = user;
+        DLIST_ADD(inst->subs, s);
+    }
+    int rc = inst->p->env.submit(inst->p->env.engine, inst, in, s ? submit_done : NULL, s);
+    if (rc < 0 && s) {   /* an error never calls the callback */
+        if (s->inst) { DLIST_DEL(inst->subs, s); } else { DLIST_DEL(inst->p->orphans, s); }
+        free(s);
+    }
+    return rc;
+}
+
+static int host_end(acdm_instance *inst, const char *bericht_id, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id) return ACDM_EINVAL;
+    if (!inst->p->env.end) return ACDM_ESTATE;
+    return inst->p->env.end(inst->p->env.engine, inst, bericht_id, reason ? reason : "ended");
+}
+
+static int host_delivery_report(acdm_instance *inst, const char *bericht_id, const char *text,
+                           const char *payload_json)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id) return ACDM_EINVAL;
+    if (!inst->p->env.delivery_report) return ACDM_ESTATE;
+    return inst->p->env.delivery_report(inst->p->env.engine, inst, bericht_id, text, payload_json);
+}
+
+static int host_typing(acdm_instance *inst, const char *bericht_id)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id) return ACDM_EINVAL;
+    if (!inst->p->env.typing) return ACDM_ESTATE;
+    return inst->p->env.typing(inst->p->env.engine, inst, bericht_id);
+}
+
+static int host_queue_position(acdm_instance *inst, const char *bericht_id, uint32_t *position,
+                               uint32_t *estimate_s)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !position || !estimate_s) return ACDM_EINVAL;
+    *position = 0;
+    *estimate_s = 0;
+    if (!inst->p->env.queue_position) return ACDM_ESTATE;
+    return inst->p->env.queue_position(inst->p->env.engine, inst, bericht_id, position, estimate_s);
+}
+
+static int host_attachment_put(acdm_instance *inst, const char *bericht_id, const char *filename,
+                               const char *content_type, const void *data, size_t len,
+                               char id_out[64])
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !filename || !*filename || !content_type ||
+        !*content_type || !data || !len || !id_out)
+        return ACDM_EINVAL;
+    if (len > ACDM_ATTACHMENT_MAX) return ACDM_ETOOBIG;
+    if (strlen(filename) > 255 || strlen(content_type) > 127) return ACDM_EINVAL;
+    if (!inst->p->env.attachment_put) return ACDM_ESTATE;
+    return inst->p->env.attachment_put(inst->p->env.engine, inst, bericht_id, filename,
+                                       content_type, data, len, id_out);
+}
+
+static int host_check_token(acdm_instance *inst, const char *token)
+{
+    if (!acdm_plg_live(inst) || !token || !*token) return ACDM_EINVAL;
+    if (!inst->p->env.check_token) return ACDM_ESTATE;
+    return inst->p->env.check_token(inst->p->env.engine, inst, token);
+}
+
+static int host_end_ago(acdm_instance *inst, const char *bericht_id, const char *reason, uint32_t ago_ms)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id) return ACDM_EINVAL;
+    if (!inst->p->env.end_ago) return host_end(inst, bericht_id, reason);
+    return inst->p->env.end_ago(inst->p->env.engine, inst, bericht_id, reason ? reason : "ended", ago_ms);
+}
+
+/* ------------------------------------------------------------------ timers */
+
+static void timer_freed(uv_handle_t *h) { free(h->data); }
+
+static void timer_close(acdm_timer *t)
+{
+    if (t->closing) return;
+    t->closing = true;
+    if (t->inst) { DLIST_DEL(t->inst->timers, t); }
+    uv_close((uv_handle_t *)&t->h, timer_freed);
+}
+
+static void timer_fire(uv_timer_t *h)
+{
+    acdm_timer *t = h->data;
+    acdm_instance *inst = t->inst;
+    t->firing = true;
+    t->cb(inst, inst->priv, t->user);
+    t->firing = false;
+    if (!t->repeat) timer_close(t);
+}
+
+static acdm_timer *host_timer_start(acdm_instance *inst, uint64_t after_ms, uint64_t repeat_ms,
+                                    void (*cb)(acdm_instance *, void *, void *), void *user)
+{
+    if (!acdm_plg_live(inst) || !cb) return NULL;
+    acdm_timer *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    uv_timer_init(inst->p->env.loop, &t->h);
+    t->h.data = t;
+    t->inst = inst; t->cb = cb; t->user = user; t->repeat = repeat_ms > 0;
+    DLIST_ADD(inst->timers, t);
+    uv_timer_start(&t->h, timer_fire, after_ms, repeat_ms);
+    return t;
+}
+
+static void host_timer_stop(acdm_timer *t)
+{
+    if (t) timer_close(t);
+}
+
+/* ------------------------------------------------------------------ fd watches */
+
+static void watch_freed(uv_handle_t *h) { free(h->data); }
+
+static void watch_close(acdm_watch *w)
+{
+    if (w->closing) return;
+    w->closing = true;
+    if (w->inst) { DLIST_DEL(w->inst->watches, w); }
+    uv_poll_stop(&w->h);
+    uv_close((uv_handle_t *)&w->h, watch_freed);
+}
+
+static void watch_fire(uv_poll_t *h, int status, int events)
+{
+    acdm_watch *w = h->data;
+    int ev = 0;
+    if (events & UV_READABLE) ev |= ACDM_WATCH_READ;
+    if (events & UV_WRITABLE) ev |= ACDM_WATCH_WRITE;
+    if (status < 0) ev = ACDM_WATCH_READ | ACDM_WATCH_WRITE; /* let the plugin find the error */
+    if (!w->closing) w->cb(w->inst, w->inst->priv, w->user, ev);
+}
+
+static acdm_watch *host_watch_fd(acdm_instance *inst, int fd, int events,
+                                 void (*cb)(acdm_instance *, void *, void *, int), void *user)
+{
+    if (!acdm_plg_live(inst) || !cb || fd < 0 || !(events & (ACDM_WATCH_READ | ACDM_WATCH_WRITE)))
+        return NULL;
+    acdm_watch *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    if (uv_poll_init(inst->p->env.loop, &w->h, fd) < 0) {
+        acdm_log(ACDM_LOG_WARN, inst->name, "watch_fd: fd %d cannot be polled", fd);
+        free(w);
+        return NULL;
+    }
+    w->h.data = w;
+    w->inst = inst; w->cb = cb; w->user = user;
+    DLIST_ADD(inst->watches, w);
+    int uvev = ((events & ACDM_WATCH_READ) ? UV_READABLE : 0) |
+               ((events & ACDM_WATCH_WRITE) ? UV_WRITABLE : 0);
+    uv_poll_start(&w->h, uvev, watch_fire);
+    return w;
+}
+
+static void host_unwatch_fd(acdm_watch *w)
+{
+    if (w) watch_close(w);
+}
+
+
+/* ------------------------------------------------------------------ key/value */
+
+static int host_kv_set(acdm_instance *inst, const char *key, const char *value, size_t len)
+{
+    if (!acdm_plg_live(inst) || !key || !*key) return ACDM_EINVAL;
+    acdm_plugins *p = inst->p;
+    if (p->env.store) return acdm_store_kv_set(p->env.store, inst->name, key, value, len);
+    kv_entry **pp = &p->kv;
+    for (; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->ns, inst->name) && !strcmp((*pp)->key, key)) break;
+    if (!value) {
+        if (*pp) {
+            kv_entry *e = *pp;
+            *pp = e->next;
+            free(e->ns); free(e->key); free(e->val); free(e);
+        }
+        return 0;
+    }
+    char *v = malloc(len + 1);
+    if (!v) return ACDM_ENOMEM;
+    memcpy(v, value, len);
+    v[len] = 0;
+    if (*pp) { free((*pp)->val); (*pp)->val = v; (*pp)->len = len; return 0; }
+    kv_entry *e = calloc(1, sizeof *e);
+    if (!e || !(e->ns = strdup(inst->name)) || !(e->key = strdup(key))) {
+        if (e) { free(e->ns); free(e); }
+        free(v);
+        return ACDM_ENOMEM;
+    }
+    e->val = v; e->len = len;
+    e->next = p->kv;
+    p->kv = e;
+    return 0;
+}
+
+static int host_kv_get(acdm_instance *inst, const char *key, char **value, size_t *len)
+{
+    if (!acdm_plg_live(inst) || !key || !value) return ACDM_EINVAL;
+    acdm_plugins *p = inst->p;
+    size_t dummy;
+    if (!len) len = &dummy;
+    if (p->env.store) return acdm_store_kv_get(p->env.store, inst->name, key, value, len);
+    for (kv_entry *e = p->kv; e; e = e->next)
+        if (!strcmp(e->ns, inst->name) && !strcmp(e->key, key)) {
+            *value = malloc(e->len + 1);
+            if (!*value) return ACDM_ENOMEM;
+            memcpy(*value, e->val, e->len + 1);
+            *len = e->len;
+            return 0;
+        }
+    return ACDM_ENOENT;
+}
+
+static void host_free(void *ptr) { free(ptr); }
+
+static const acdm_host host_table = {
+    .struct_size = HOST_TABLE_SIZE,
+    .abi_major = ACDM_PLUGIN_ABI_MAJOR,
+    .abi_minor = ACDM_PLUGIN_ABI_MINOR,
+    .log = host_log,
+    .instance_name = host_instance_name,
+    .submit = host_submit,
+    .end = host_end,
+    .post = host_post,
+    .timer_start = host_timer_start,
+    .timer_stop = host_timer_stop,
+    .watch_fd = host_watch_fd,
+    .unwatch_fd = host_unwatch_fd,
+    .http_route = acdm_plg_host_http_route,
+    .ws_route = acdm_plg_host_ws_route,
+    .ws_send = acdm_plg_host_ws_send,
+    .ws_close = acdm_plg_host_ws_close,
+    .ws_set_user = acdm_plg_host_ws_set_user,
+    .ws_user = acdm_plg_host_ws_user,
+    .http_request = acdm_plg_host_http_request,
+    .kv_set = host_kv_set,
+    .kv_get = host_kv_get,
+    .free = host_free,
+    .delivery_report = host_delivery_report,
+    .http_respond = acdm_plg_host_http_respond,
+    .typing = host_typing,
+    .queue_position = host_queue_position,
+    .attachment_put = host_attachment_put,
+    .check_token = host_check_token,
+    .end_ago = host_end_ago,
+};
+
+/* ------------------------------------------------------------------ instance lifecycle */
+
+/* Everything the host holds for the instance is released; the plugin is not called. */
+static void release_resources(acdm_instance *inst)
+{
+    acdm_plugins *p = inst->p;
+    posts_close(inst);
+    acdm_plg_deferred_close_all(inst);
+    while (inst->timers) timer_close(inst->timers);
+    while (inst->watches) watch_close(inst->watches);
+    while (inst->reqs) {                    /* cancelled: done is not called after stop */
+        outreq *rq = inst->reqs;
+        DLIST_DEL(inst->reqs, rq);
+        curl_multi_remove_handle(p->multi, rq->easy);
+        acdm_plg_outreq_free(rq);
+    }
+    while (inst->routes) {
+        hroute *rt = inst->routes;
+        inst->routes = rt->next;
+        acdm_http_unroute(p->env.http, rt->id);
+        free(rt);
+    }
+    for (wsroute *wr = p->wsroutes; wr; wr = wr->next)
+        if (wr->inst == inst && wr->id > 0) {
+            acdm_http_unroute(p->env.http, wr->id);
+            wr->id = 0;
+            wr->inst = NULL;
+        }
+    while (inst->subs) {                    /* the engine still owes these: keep them orphaned */
+        pending_submit *s = inst->subs;
+        DLIST_DEL(inst->subs, s);
+        s->inst = NULL;
+        DLIST_ADD(p->orphans, s);
+    }
+}
+
+/* Tells every open websocket of the instance goodbye; the plugin's close runs for each. */
+static void close_conns(acdm_instance *inst)
+{
+    while (inst->conns) {
+        acdm_wsconn *c = inst->conns;
+        DLIST_DEL(inst->conns, c);
+        wsroute *wr = c->route;
+        c->route = NULL;                    /* orphaned: acdm_plg_ws_closed frees it */
+        if (wr && wr->cb.close) wr->cb.close(inst, inst->priv, c);
+        acdm_ws_close(c->ws, 1001, "channel stopped");
+    }
+}
+
+void acdm_plg_inst_stop(acdm_instance *inst, int final_state)
+{
+    plugin *pl = inst->pl;
+    if (!pl) { inst->state = final_state; return; }
+    inst->state = IS_STOPPING;
+    close_conns(inst);
+    if (pl->d->stop) pl->d->stop(inst, inst->priv);
+    release_resources(inst);
+    if (pl->d->destroy) pl->d->destroy(inst, inst->priv);
+    free(inst->priv);
+    inst->priv = NULL;
+    inst->pl = NULL;
+    pl->n_instances--;
+    inst->state = final_state;
+    acdm_log(ACDM_LOG_INFO, inst->name, "stopped (plugin %s)", pl->d->name);
+}
+
+static int inst_start(acdm_instance *inst)
+{
+    acdm_plugins *p = inst->p;
+    plugin *pl = acdm_plg_find_plugin(p, inst->plugin_name);
+    if (!pl) {
+        inst->state = IS_WAITING;
+        acdm_log(ACDM_LOG_NOTICE, inst->name, "waiting for plugin \"%s\" to be loaded",
+                 inst->plugin_name);
+        return 0;
+    }
+    if (!pl->enabled) { inst->state = IS_DISABLED; return 0; }
+    inst->priv = calloc(1, pl->d->instance_size ? pl->d->instance_size : 1);
+    if (!inst->priv) { inst->state = IS_FAILED; return ACDM_ENOMEM; }
+    inst->pl = pl;
+    pl->n_instances++;
+    inst->state = IS_STARTING;
+    pthread_mutex_lock(&p->post_mu);
+    inst->accept_posts = true;
+    pthread_mutex_unlock(&p->post_mu);
+    char err[512] = "";
+    int rc = pl->d->init(inst, inst->priv, &host_table, inst->config_json, err, sizeof err);
+    if (rc < 0) {
+        acdm_log(ACDM_LOG_ERR, inst->name, "plugin %s: init failed: %s", pl->d->name,
+                 err[0] ? err : acdm_strerror(rc));
+        release_resources(inst);
+        free(inst->priv);
+        inst->priv = NULL;
+        inst->pl = NULL;
+        pl->n_instances--;
+        inst->state = IS_FAILED;
+        return rc;
+    }
+    if (pl->d->start && (rc = pl->d->start(inst, inst->priv)) < 0) {
+        acdm_log(ACDM_LOG_ERR, inst->name, "plugin %s: start failed (%s)", pl->d->name,
+                 acdm_strerror(rc));
+        acdm_plg_inst_stop(inst, IS_FAILED);
+        return rc;
+    }
+    inst->state = IS_RUNNING;
+    acdm_log(ACDM_LOG_INFO, inst->name, "running (plugin %s %s)", pl->d->name,
+             pl->d->version ? pl->d->version : "");
+    return 0;
+}
+
+static void inst_free(acdm_instance *inst)
+{
+    free(inst->name); free(inst->plugin_name); free(inst->queue);
+    free(inst->config_json); free(inst->route_prefix);
+    free(inst);
+}
+
+void acdm_plg_start_waiting(acdm_plugins *p, const char *plugin_name)
+{
+    for (acdm_instance *i = p->insts; i; i = i->next)
+        if ((i->state == IS_WAITING || i->state == IS_DISABLED) &&
+            !strcmp(i->plugin_name, plugin_name))
+            inst_start(i);
+}
+
+static char *channel_config_json(const acdm_channel_def *ch)
+{
+    if (!ch->config) return strdup("{}");
+    return json_dumps(ch->config, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+int acdm_plugins_check(acdm_plugins *p, const acdm_config *cfg, char *err, size_t errlen)
+{
+    int rc = 0;
+    size_t used = 0;
+    if (err && errlen) err[0] = 0;
+    for (size_t k = 0; cfg && k < cfg->n_channels; k++) {
+        const acdm_channel_def *ch = &cfg->channels[k];
+        plugin *pl = ch->plugin ? acdm_plg_find_plugin(p, ch->plugin) : NULL;
+        if (!pl || !pl->d->check_config) continue;
+        char *js = channel_config_json(ch);
+        char msg[512] = "";
+        int r = js ? pl->d->check_config(js, msg, sizeof msg) : ACDM_ENOMEM;
+        free(js);
+        if (r < 0) {
+            rc = ACDM_EINVAL;
+            if (err && used < errlen) {
+                int w = snprintf(err + used, errlen - used, "%schannels[%zu] (%s): plugin %s: %s",
+                                 used ? "\n" : "", k, ch->name, pl->d->name,
+                                 msg[0] ? msg : "config refused");
+                if (w > 0) used += (size_t)w;
+            }
+        }
+    }
+    return rc;
+}
+
+int acdm_plugins_configure(acdm_plugins *p, const acdm_config *cfg)
+{
+    int first_err = 0;
+    for (acdm_instance *i = p->insts; i; i = i->next) i->seen = false;
+    for (size_t k = 0; cfg && k < cfg->n_channels; k++) {
+        const acdm_channel_def *ch = &cfg->channels[k];
+        if (!ch->name || !ch->plugin) continue;
+        char *js = channel_config_json(ch);
+        if (!js) return ACDM_ENOMEM;
+        acdm_instance *inst = acdm_plugins_instance(p, ch->name);
+        if (!inst) {
+            inst = calloc(1, sizeof *inst);
+            size_t n = strlen("/channels/") + strlen(ch->name) + 1;
+            if (!inst || !(inst->name = strdup(ch->name)) || !(inst->plugin_name = strdup(ch->plugin))
+                || !(inst->route_prefix = malloc(n))) {
+                if (inst) inst_free(inst);
+                free(js);
+                return ACDM_ENOMEM;
+            }
+            snprintf(inst->route_prefix, n, "/channels/%s", ch->name);
+            inst->p = p;
+            inst->queue = xstrdup(ch->queue);
+            inst->config_json = js;
+            inst->seen = true;
+            inst->next = p->insts;
+            p->insts = inst;
+            int rc = inst_start(inst);
+            if (rc < 0 && !first_err) first_err = rc;
+            continue;
+        }
+        inst->seen = true;
+        if (!streq(inst->queue, ch->queue)) {
+            free(inst->queue);
+            inst->queue = xstrdup(ch->queue);
+        }
+        bool same_plugin = !strcmp(inst->plugin_name, ch->plugin);
+        if (same_plugin && !strcmp(inst->config_json, js)) { free(js); continue; }
+        if (!same_plugin) {
+            acdm_plg_inst_stop(inst, IS_WAITING);
+            free(inst->plugin_name);
+            inst->plugin_name = strdup(ch->plugin);
+            free(inst->config_json);
+            inst->config_json = js;
+            int rc = inst->plugin_name ? inst_start(inst) : ACDM_ENOMEM;
+            if (rc < 0 && !first_err) first_err = rc;
+            continue;
+        }
+        if (inst->state == IS_RUNNING && inst->pl->d->reload) {
+            char err[512] = "";
+            int rc = inst->pl->d->reload(inst, inst->priv, js, err, sizeof err);
+            if (rc < 0) {
+                acdm_log(ACDM_LOG_ERR, inst->name, "reload refused, old config kept: %s",
+                         err[0] ? err : acdm_strerror(rc));
+                free(js);
+                if (!first_err) first_err = rc;
+                continue;
+            }
+            free(inst->config_json);
+            inst->config_json = js;
+            acdm_log(ACDM_LOG_INFO, inst->name, "config reloaded");
+            continue;
+        }
+        /* no reload callback, or not running: restart with the new config */
+        acdm_plg_inst_stop(inst, IS_WAITING);
+        free(inst->config_json);
+        inst->config_json = js;
+        int rc = inst_start(inst);
+        if (rc < 0 && !first_err) first_err = rc;
+    }
+    for (acdm_instance **ip = &p->insts; *ip;) {
+        acdm_instance *inst = *ip;
+        if (inst->seen) { ip = &inst->next; continue; }
+        acdm_plg_inst_stop(inst, IS_WAITING);
+        *ip = inst->next;
+        acdm_log(ACDM_LOG_INFO, inst->name, "removed");
+        inst_free(inst);
+    }
+    return first_err;
+}
+
+int acdm_plugins_deliver(acdm_plugins *p, const char *instance, const acdm_reply *r)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    if (!inst || inst->state != IS_RUNNING) return ACDM_ENOENT;
+    if (!r) return ACDM_EINVAL;
+    return inst->pl->d->deliver(inst, inst->priv, r);
+}
+
+void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_info *ev)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    if (inst && ev && inst->state == IS_RUNNING && inst->pl->d->on_event)
+        inst->pl->d->on_event(inst, inst->priv, ev);
+}
+
+void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    if (inst && bericht_id && inst->state == IS_RUNNING &&
+        ACDM_PLUGIN_HAS(inst->pl->d, on_agent_typing) && inst->pl->d->on_agent_typing)
+        inst->pl->d->on_agent_typing(inst, inst->priv, bericht_id);
+}
+
+
+/* ------------------------------------------------------------------ create, list, destroy */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_global(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+int acdm_plugins_create(const acdm_plugin_env *env, const char *plugin_dir, acdm_plugins **out)
+{
+    if (!env || !env->loop || !plugin_dir || !out) return ACDM_EINVAL;
+    pthread_once(&curl_once, curl_global);
+    acdm_plugins *p = calloc(1, sizeof *p);
+    if (!p) return ACDM_ENOMEM;
+    p->env = *env;
+    p->dir = strdup(plugin_dir);
+    p->async = calloc(1, sizeof *p->async);
+    p->curl_timer = calloc(1, sizeof *p->curl_timer);
+    p->multi = curl_multi_init();
+    if (!p->dir || !p->async || !p->curl_timer || !p->multi) {
+        if (p->multi) curl_multi_cleanup(p->multi);
+        free(p->dir); free(p->async); free(p->curl_timer); free(p);
+        return ACDM_ENOMEM;
+    }
+    size_t l = strlen(p->dir);
+    while (l > 1 && p->dir[l - 1] == '/') p->dir[--l] = 0;
+    pthread_mutex_init(&p->post_mu, NULL);
+    uv_async_init(env->loop, p->async, post_drain);
+    p->async->data = p;
+    uv_timer_init(env->loop, p->curl_timer);
+    p->curl_timer->data = p;
+    p->open_handles = 2;
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, acdm_plg_curl_socket_cb);
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, acdm_plg_curl_timer_cb);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+    *out = p;
+    return 0;
+}
+
+json_t *acdm_plugins_json(acdm_plugins *p)
+{
+    json_t *arr = json_array();
+    for (plugin *pl = p->plugins; pl; pl = pl->next) {
+        json_t *insts = json_array();
+        for (acdm_instance *i = p->insts; i; i = i->next)
+            if (!strcmp(i->plugin_name, pl->d->name))
+                json_array_append_new(insts, json_pack("{s:s, s:s, s:s?}", "name", i->name,
+                                                       "state", acdm_plg_state_names[i->state],
+                                                       "queue", i->queue));
+        char abi[32];
+        snprintf(abi, sizeof abi, "%u.%u", pl->d->abi_major, pl->d->abi_minor);
+        json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:b, s:o}",
+            "name", pl->d->name, "version", pl->d->version, "description", pl->d->description,
+            "file", pl->file, "abi", abi, "kinds", pl->d->kinds, "enabled", pl->enabled,
+            "instances", insts));
+    }
+    /* instances whose plugin is not loaded, grouped by the plugin name they wait for */
+    for (acdm_instance *i = p->insts; i; i = i->next) {
+        if (acdm_plg_find_plugin(p, i->plugin_name)) continue;
+        json_t *entry = NULL;
+        for (size_t k = 0; k < json_array_size(arr); k++) {
+            json_t *v = json_array_get(arr, k);
+            if (json_is_null(json_object_get(v, "file")) &&
+                !strcmp(json_string_value(json_object_get(v, "name")), i->plugin_name))
+                entry = v;
+        }
+        if (!entry) {
+            entry = json_pack("{s:s, s:n, s:b, s:[]}", "name", i->plugin_name, "file",
+                              "enabled", 0, "instances");
+            json_array_append_new(arr, entry);
+        }
+        json_array_append_new(json_object_get(entry, "instances"),
+                              json_pack("{s:s, s:s, s:s?}", "name", i->name, "state",
+                                        acdm_plg_state_names[i->state], "queue", i->queue));
+    }
+    return arr;
+}
+
+json_t *acdm_plugins_refused_json(acdm_plugins *p)
+{
+    json_t *arr = json_array();
+    for (refusal *r = p->refused; r; r = r->next)
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "file", r->file, "reason", r->reason));
+    return arr;
+}
+
+void acdm_plugins_destroy(acdm_plugins *p)
+{
+    if (!p) return;
+    while (p->insts) {
+        acdm_instance *inst = p->insts;
+        p->insts = inst->next;
+        acdm_plg_inst_stop(inst, IS_WAITING);
+        inst_free(inst);
+    }
+    while (p->plugins) acdm_plugins_unload(p, p->plugins->d->name);
+    while (p->orphans) {
+        pending_submit *s = p->orphans;
+        DLIST_DEL(p->orphans, s);
+        free(s);
+    }
+    while (p->wsroutes) { wsroute *w = p->wsroutes; p->wsroutes = w->next; free(w); }
+    while (p->kv) {
+        kv_entry *e = p->kv;
+        p->kv = e->next;
+        free(e->ns); free(e->key); free(e->val); free(e);
+    }
+    while (p->refused) acdm_plg_set_refusal(p, p->refused->file, NULL);
+    while (p->pending) {
+        pending_file *f = p->pending;
+        p->pending = f->next;
+        free(f->name); free(f);
+    }
+    while (p->core_reqs) {                  /* the core hears "cancelled" and frees its context */
+        outreq *rq = p->core_reqs;
+        DLIST_DEL(p->core_reqs, rq);
+        curl_multi_remove_handle(p->multi, rq->easy);
+        rq->core_done(rq->user, -1, "", 0, "cancelled");
+        acdm_plg_outreq_free(rq);
+    }
+    curl_multi_cleanup(p->multi);
+    while (p->socks) acdm_plg_curl_sock_close(p, p->socks);
+    acdm_plg_close_owned(p, (uv_handle_t *)p->async);
+    acdm_plg_close_owned(p, (uv_handle_t *)p->curl_timer);
+    if (p->fsev) {
+        uv_fs_event_stop(p->fsev);
+        acdm_plg_close_owned(p, (uv_handle_t *)p->fsev);
+        acdm_plg_close_owned(p, (uv_handle_t *)p->debounce);
+    }
+    /* let the close callbacks of our handles run; they touch p */
+    while (p->open_handles > 0) uv_run(p->env.loop, UV_RUN_NOWAIT);
+    pthread_mutex_destroy(&p->post_mu);
+    free(p->dir);
+    free(p);
+}

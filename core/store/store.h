@@ -1,0 +1,188 @@
+/* store.h -- the durable store interface (SQLite today, PostgreSQL later), with grouped commits.
+ *
+ * Threading: every function here is called on the core (loop) thread only. Writes are queued
+ * and committed by the store's own writer thread in groups (one transaction per flush, flushed
+ * every group_commit_ms or when the queue is large). When committed work has callbacks to run,
+ * the writer thread calls the `wake` function given at open (from the writer thread; it must be
+ * thread-safe, e.g. uv_async_send); the core then calls acdm_store_poll() on the loop thread,
+ * which runs the completion callbacks there. Reads use a separate connection on the loop thread.
+ */
+#ifndef ACDM_STORE_H
+#define ACDM_STORE_H
+
+#include "base/acdm.h"
+
+typedef struct acdm_store acdm_store;
+
+/* Bericht states as stored (and shown in the API). */
+typedef enum {
+    ACDM_B_QUEUED = 0,
+    ACDM_B_OFFERED,
+    ACDM_B_ACTIVE,
+    ACDM_B_WRAPUP,
+    ACDM_B_DONE,
+    ACDM_B_ABANDONED,
+    ACDM_B_CLOSED,      /* got the queue's closed response; not routed */
+    ACDM_B__COUNT
+} acdm_bstate;
+const char *acdm_bstate_name(acdm_bstate s);
+
+/* A bericht as a row. Strings are borrowed for the duration of the call (the store copies). */
+typedef struct {
+    const char *id;            /* UUIDv7 */
+    const char *channel;       /* channel instance name, "api" for the REST API */
+    acdm_kind kind;
+    const char *direction;     /* "in" or "out" */
+    const char *from;          /* customer address: CLI, email address, wa_id, ... */
+    const char *customer_id;   /* may be NULL */
+    const char *conversation;  /* conversation key, may be NULL */
+    const char *queue;
+    int priority;
+    const char *skills_json;   /* JSON array of {"name","level"}, may be NULL */
+    acdm_bstate state;
+    const char *agent;         /* agent id, may be NULL */
+    const char *idem_key;      /* idempotency key, unique per channel; may be NULL */
+    const char *payload_json;  /* channel-owned JSON object (subject, text, ...), may be NULL */
+    int64_t created_ms;
+    int64_t queued_ms;         /* original queue time, kept across overflow/transfer/restart */
+} acdm_bericht_row;
+
+/* One event-log entry (append-only; reports are computed from these). */
+typedef struct {
+    int64_t ts_ms;
+    const char *type;          /* "queued", "offered", "accepted", "rejected", "timeout", ... */
+    const char *bericht;       /* may be NULL */
+    const char *queue;         /* may be NULL */
+    const char *agent;         /* may be NULL */
+    const char *channel;       /* may be NULL */
+    const char *kind;          /* may be NULL */
+    const char *detail_json;   /* JSON object with type-specific fields, may be NULL */
+} acdm_event_row;
+
+/* Called on the loop thread (from acdm_store_poll) after the insert is committed.
+ * status: 0 = inserted; ACDM_EEXIST = the idempotency key was seen before, existing_id is the
+ * bericht created then (the new row was not stored); other negative = failure (not stored). */
+typedef void (*acdm_store_insert_cb)(void *user, int status, const char *existing_id);
+
+/* Called on the loop thread once everything queued before acdm_store_flush_cb was committed. */
+typedef void (*acdm_store_flush_cb)(void *user, int status);
+
+/* Opens (creating if needed) the store in dir (file dir/acdm.db, WAL mode, schema migrated).
+ * group_commit_ms: the writer's flush interval. wake(wake_arg) is called from the writer thread
+ * whenever acdm_store_poll has work to do. Returns 0, or a negative code with a sentence in err. */
+int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), void *wake_arg,
+                    acdm_store **out, char *err, size_t errlen);
+
+/* Flushes everything queued, stops the writer thread, closes. Completion callbacks still pending
+ * are run before it returns. */
+void acdm_store_close(acdm_store *st);
+
+/* Runs completion callbacks of committed work; call on the loop thread after wake(). */
+void acdm_store_poll(acdm_store *st);
+
+/* Queues a new bericht row; cb runs after commit (see acdm_store_insert_cb). */
+int acdm_store_insert_bericht(acdm_store *st, const acdm_bericht_row *row,
+                              acdm_store_insert_cb cb, void *user);
+
+/* Queues a state/queue/agent change of a bericht (grouped, no callback). agent may be NULL.
+ * queued_ms is rewritten too (transfers and overflow keep or set it). */
+int acdm_store_update_bericht(acdm_store *st, const char *id, acdm_bstate state,
+                              const char *queue, const char *agent, int64_t queued_ms,
+                              int64_t ts_ms);
+
+/* Queues an event-log append (grouped, no callback). */
+int acdm_store_append_event(acdm_store *st, const acdm_event_row *ev);
+
+/* Queues a message of a bericht's thread (customer or agent text; grouped, no callback).
+ * direction "in" (customer) or "out" (agent); author: address or agent id. */
+int acdm_store_add_message(acdm_store *st, const char *bericht_id, int64_t ts_ms,
+                           const char *direction, const char *author, const char *text,
+                           const char *payload_json);
+
+/* cb runs once everything queued so far is committed. */
+int acdm_store_flush(acdm_store *st, acdm_store_flush_cb cb, void *user);
+
+/* Recovery at start: calls row_cb for every bericht in state queued, offered or active
+ * (in-flight work), ordered by queued_ms. Synchronous, on the loop thread, before serving. */
+int acdm_store_load_open(acdm_store *st, void (*row_cb)(void *user, const acdm_bericht_row *row),
+                         void *user);
+
+/* Reads one bericht as a JSON object text (malloc'd, caller frees), with its fields, state,
+ * timestamps of every transition (from the event log) and its messages. ACDM_ENOENT if absent. */
+int acdm_store_get_bericht_json(acdm_store *st, const char *id, char **json_out);
+
+/* --- API tokens (stored as SHA-256 hashes; the token itself is shown once) --- */
+
+/* Creates a token for role ("admin", "supervisor", "agent", or "channel:<instance>") and name
+ * (an agent id for role agent). Writes the new token text (43 chars, base64url) into token_out. */
+int acdm_store_token_create(acdm_store *st, const char *role, const char *name,
+                            char token_out[64]);
+/* Revokes every token of role "agent" bound to agent (an agent removed from the configuration):
+ * committed before it returns; *n_revoked (may be NULL) says how many were still valid. */
+int acdm_store_token_revoke_agent(acdm_store *st, const char *agent, int *n_revoked);
+/* Looks a token up: on success fills role and name (caller buffers) and returns 0;
+ * ACDM_ENOENT if unknown or revoked. */
+int acdm_store_token_check(acdm_store *st, const char *token, char *role, size_t rolelen,
+                           char *name, size_t namelen);
+
+/* --- customer view (Klantbeeld) and the event log (export, audit); loop thread, read connection --- */
+
+/* Every bericht from address (the customer's CLI, e-mail address, wa_id...), newest first:
+ * *json_out (malloc'd) is {"items":[{id, created_ms, channel, kind, queue, state, handler,
+ * subject, topics:[...]}], "next": id or null}; pass next as cursor for the following page.
+ * limit 1..500. */
+int acdm_store_customer_history(acdm_store *st, const char *address, const char *cursor, int limit,
+                                char **json_out);
+/* The address's most registered topics since since_ms: [{"topic", "count"}], most first. */
+int acdm_store_customer_topics(acdm_store *st, const char *address, int64_t since_ms, int limit,
+                               char **json_out);
+/* The database file (e.g. for a read-only connection of its own on a worker thread). */
+const char *acdm_store_db_path(const acdm_store *st);
+
+/* The writer's figures since the store was opened (GET /api/v1/health): whether the disk keeps
+ * up shows in the commit times and in writes still queued. */
+typedef struct {
+    uint64_t commits, writes;      /* transactions committed, writes in them */
+    int64_t commit_us_sum, commit_us_max;
+    size_t queued;                 /* writes waiting for the writer now */
+} acdm_store_figures;
+void acdm_store_figures_get(acdm_store *st, acdm_store_figures *f);
+/* Calls cb for every event with since_ms <= ts_ms < until_ms (of type, or any if NULL), oldest
+ * first; the row's strings are borrowed for the call. cb returns non-zero to stop. Returns the
+ * number of rows passed to cb, or ACDM_EIO. */
+int acdm_store_events_each(acdm_store *st, int64_t since_ms, int64_t until_ms, const char *type,
+                           int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user);
+
+/* --- small key/value store per channel instance (for plugins) --- */
+/* set with value == NULL deletes. Visible to kv_get at once; durable at the next group commit. */
+int acdm_store_kv_set(acdm_store *st, const char *ns, const char *key, const char *value, size_t len);
+/* On success *value is malloc'd (caller frees, NUL-terminated) and *len set; ACDM_ENOENT if absent. */
+int acdm_store_kv_get(acdm_store *st, const char *ns, const char *key, char **value, size_t *len);
+
+/* --- attachments: files customers send through a channel (web chat), stored with the bericht --- */
+/* Queues the file (copied; grouped commit like messages). id: the caller's unique id. */
+int acdm_store_attachment_put(acdm_store *st, const char *id, const char *bericht,
+                              const char *channel, const char *filename, const char *content_type,
+                              const void *data, size_t len, int64_t ts_ms);
+typedef struct {
+    char bericht[64], channel[64], filename[256], content_type[128];
+    char *data;                /* malloc'd (caller frees) */
+    size_t len;
+} acdm_attachment;
+/* Reads a committed attachment; ACDM_ENOENT if unknown. */
+int acdm_store_attachment_get(acdm_store *st, const char *id, acdm_attachment *out);
+
+/* --- search (REST GET /api/v1/berichten) --- */
+typedef struct {
+    const char *state, *queue, *channel, *from, *agent;  /* exact matches; NULL = any */
+    int64_t since_ms, until_ms;    /* created_ms within [since, until]; 0 = unbounded */
+    const char *cursor;            /* the "next" of the previous page (an id), or NULL */
+    int offset;                    /* rows to skip (used without a cursor) */
+    int limit;                     /* 1..500 */
+} acdm_bericht_query;
+/* Berichten matching q, newest first (by id: UUIDv7 is time-ordered). *json_out (malloc'd) is
+ * {"items":[{id, channel, kind, from, customer_id, conversation, queue, priority, state, agent,
+ * subject, created_ms, queued_ms, updated_ms}], "next": id or null}. ACDM_EINVAL on a bad q. */
+int acdm_store_search_berichten(acdm_store *st, const acdm_bericht_query *q, char **json_out);
+
+#endif
