@@ -59,7 +59,7 @@ typedef struct smsg {
 typedef struct {
     unsigned long invites, answered, closed_played, rejected_404, rejected_488, rejected_503,
         rejected_400, malformed, agent_calls, bridged, dtmf, registers, register_denied,
-        rtp_timeouts, calls_now, prompts_ready, prompts_failed, conf_gen;
+        rtp_timeouts, positions, calls_now, prompts_ready, prompts_failed, conf_gen;
     char registered[2048];     /* JSON array of user names registered */
 } sip_stats;
 

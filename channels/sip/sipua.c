@@ -1287,6 +1287,8 @@ static void mq_h(int id, void *data, void *arg)
                     break;
                 }
             player_enqueue(c, prompt_get(ua, text, NULL));
+            ST(ua, positions);
+            post_log(ua, ACDM_PLOG_INFO, "call %u (%s): announcing \"%s\"", c->id, c->bericht, text);
         }
         break;
     case MQ_HOLD:

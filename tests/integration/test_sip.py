@@ -8,6 +8,8 @@ event log."""
 import os
 import random
 import socket
+import struct
+import subprocess
 import tempfile
 import time
 import unittest
@@ -200,7 +202,7 @@ class SipBadInput(SipTestCase):
         self.assertIn("no common codec", err)
         self.assertIn("malformed SIP message", err)
         # nothing was stored for any of them
-        self.assertEqual(d.get_json("/api/v1/berichten?state=queued").get("berichten", []), [])
+        self.assertEqual(d.get_json("/api/v1/berichten?channel=tel")["items"], [])
 
     def test_flood_beyond_max_calls_gets_503_retry_after(self):
         d = self.sip_daemon({"max_calls": 3, "retry_after_s": 17})
@@ -220,3 +222,142 @@ class SipBadInput(SipTestCase):
         st = self.sip_status(d)
         self.assertEqual(st["rejected_503"], 31, st)
         self.assertEqual(st["answered"], 3, st)
+        # only the three answered calls were stored
+        self.assertEqual(len(d.get_json("/api/v1/berichten?channel=tel")["items"]), 3)
+
+
+def espeak_span(text, voice="nl"):
+    """Seconds from the first to the last audible sample of espeak-ng speaking text as the
+    plugin has it speak (voice, -s 150)."""
+    out = subprocess.run([siptest.ESPEAK, "-v", voice, "-s", "150", "--stdout", text], capture_output=True, check=True).stdout
+    # espeak-ng streams a WAV whose sizes say 0x7fffffff: read the samples after the header
+    i = out.index(b"data") + 8
+    rate = struct.unpack("<I", out[24:28])[0]
+    pcm = struct.unpack("<%dh" % ((len(out) - i) // 2), out[i:i + (len(out) - i) // 2 * 2])
+    peak = max(abs(x) for x in pcm) or 1
+    loud = [k for k, x in enumerate(pcm) if abs(x) > peak * 0.05]
+    return (loud[-1] - loud[0]) / rate
+
+
+def heard_span(rtp, threshold=300.0):
+    fr = [(t, siptest.rms(f)) for t, f in rtp.frames()]
+    loud = [t for t, e in fr if e >= threshold]
+    return (loud[-1] - loud[0] + 0.02) if loud else 0.0
+
+
+CLOSED_TEXT = "De gemeente is nu gesloten."
+EMERGENCY_TEXT = ("Door een storing in het landelijke netwerk kunnen wij u vandaag niet helpen. "
+                  "Kijk voor meer informatie op onze website. Onze excuses voor het ongemak.")
+
+
+class SipQueueStates(SipTestCase):
+    def test_closed_queue_plays_its_text_hangs_up_and_stores_closed(self):
+        q = [{"name": "algemeen", "strategy": "linear", "closed": True, "offer_timeout_s": 20,
+              "closed_text": {"default": "Wij zijn gesloten.", "voice": CLOSED_TEXT}}]
+        d = self.sip_daemon(queues=q)
+        rtp = self.rtp_peer(send=False)
+        c = self.call(rtp=rtp, hangup="theirs", hold_ms=20000)
+        self.assertEqual(c.wait(40), 0, "acdm did not answer and hang up:\n%s" % c.output())
+        want = espeak_span(CLOSED_TEXT)
+        got = heard_span(rtp)
+        self.assertAlmostEqual(got, want, delta=0.35, msg="heard %.2f s of speech, the closed text is %.2f s" % (got, want))
+        items = d.get_json("/api/v1/berichten?channel=tel")["items"]
+        self.assertEqual([(i["state"], i["kind"]) for i in items], [("closed", "voice")], items)
+
+    def test_emergency_text_typed_by_a_supervisor_is_heard_by_the_next_caller(self):
+        d = self.sip_daemon()
+        self.wait_prompts(d, 2)
+        # before: an open queue, the caller is queued and hears the welcome chime
+        rtp1 = self.rtp_peer(send=False)
+        c1 = self.call(rtp=rtp1, hold_ms=2500)
+        self.assertEqual(c1.wait(30), 0, c1.output())
+        best, _ = dominant(rtp1.pcm_between(0.1, 0.4), (660, 880, 1100))
+        self.assertEqual(best, 660)
+        # the supervisor types an emergency text; the config is reloaded (no restart)
+        self.cfg["queues"][0].update({"emergency": True, "emergency_text": EMERGENCY_TEXT})
+        d.write_config(self.cfg)
+        self.assertEqual(d.request("POST", "/api/v1/reload").status, 200)
+        rtp2 = self.rtp_peer(send=False)
+        c2 = self.call(rtp=rtp2, hangup="theirs", hold_ms=30000)
+        self.assertEqual(c2.wait(45), 0, c2.output())
+        want = espeak_span(EMERGENCY_TEXT)
+        got = heard_span(rtp2)
+        self.assertAlmostEqual(got, want, delta=0.5, msg="heard %.2f s, the emergency text is %.2f s" % (got, want))
+        states = sorted(i["state"] for i in d.get_json("/api/v1/berichten?channel=tel")["items"])
+        self.assertIn("closed", states)
+
+    def test_caller_abandons_while_waiting_quick_drop(self):
+        q = [{"name": "algemeen", "strategy": "linear", "quick_drop_s": 5, "offer_timeout_s": 20}]
+        d = self.sip_daemon(queues=q)
+        rtp = self.rtp_peer()
+        c = self.call(rtp=rtp, hold_ms=2000)
+        self.assertEqual(c.wait(30), 0, c.output())
+        items = wait_until(lambda: [i for i in d.get_json("/api/v1/berichten?channel=tel")["items"]
+                                    if i["state"] == "abandoned"], 10, what="the bericht abandoned")
+        b = d.bericht(items[0]["id"])
+        ab = [e for e in b["events"] if e["type"] == "abandoned"]
+        self.assertEqual(len(ab), 1, b["events"])
+        self.assertIn("quick", str(ab[0]), ab[0])
+
+    def test_position_announced_when_it_changes(self):
+        d = self.sip_daemon()
+        self.wait_prompts(d, 2)
+        rtps = [self.rtp_peer(send=True) for _ in range(2)]
+        calls = []
+        for r in rtps:
+            calls.append(self.call(rtp=r, hold_ms=7000))
+            time.sleep(0.5)
+        for c in calls:
+            self.assertEqual(c.wait(30), 0, c.output())
+        err = d.stderr()
+        self.assertIn('announcing "U bent nummer 1 in de wachtrij."', err)
+        self.assertIn('announcing "U bent nummer 2 in de wachtrij."', err)
+        # the second caller moved up when the first left: "nummer 1" for them too
+        self.assertGreaterEqual(self.sip_status(d)["positions"], 3)
+
+
+class SipIvr(SipTestCase):
+    MENUS = {
+        "hoofd": {"prompt": "Voor paspoorten kies 1. Voor andere vragen kies 2.",
+                  "choices": {"1": "paspoort", "2": {"menu": "overig"}}, "default": "algemeen",
+                  "timeout_s": 2, "repeats": 1},
+        "overig": {"prompt": "Voor afval kies 1.", "choices": {"1": "afval"}, "default": "algemeen",
+                   "timeout_s": 2, "repeats": 1},
+    }
+
+    def ivr_daemon(self):
+        q = [{"name": n, "strategy": "linear", "offer_timeout_s": 20} for n in ("algemeen", "paspoort", "afval")]
+        d = self.sip_daemon({"numbers": {"1000": "algemeen", "2000": {"menu": "hoofd"}}, "menus": self.MENUS}, queues=q)
+        self.wait_prompts(d, 4)
+        return d
+
+    def queued(self, d):
+        return [(i["queue"], i["state"]) for i in d.get_json("/api/v1/berichten?channel=tel")["items"]]
+
+    def test_two_levels_by_dtmf(self):
+        d = self.ivr_daemon()
+        rtp = self.rtp_peer(send=False)
+        c = self.call(number="2000", rtp=rtp, hold_ms=9000)
+        wait_until(lambda: (rtp.elapsed() or 0) > 1.0, 10, what="the menu playing")
+        rtp.dtmf("2")
+        time.sleep(1.5)
+        rtp.dtmf("1")
+        items = wait_until(lambda: self.queued(d), 10, what="the bericht after the menu")
+        self.assertEqual(items, [("afval", "queued")])
+        self.assertEqual(c.wait(30), 0, c.output())
+        b = d.bericht(d.get_json("/api/v1/berichten?channel=tel")["items"][0]["id"])
+        self.assertEqual(b.get("payload", {}).get("ivr"), "2-1", b)
+        # one press is one digit: the repeated end packets were deduplicated
+        self.assertEqual(self.sip_status(d)["dtmf"], 2)
+
+    def test_wrong_key_then_no_input_goes_to_the_default_queue(self):
+        d = self.ivr_daemon()
+        rtp = self.rtp_peer(send=False)
+        c = self.call(number="2000", rtp=rtp, hold_ms=16000)
+        wait_until(lambda: (rtp.elapsed() or 0) > 1.0, 10, what="the menu playing")
+        rtp.dtmf("9")
+        items = wait_until(lambda: self.queued(d), 25, what="the bericht in the default queue")
+        self.assertEqual(items, [("algemeen", "queued")])
+        self.assertIn("key 9 is not a choice", d.stderr())
+        self.assertIn("no choice after", d.stderr())
+        self.assertEqual(c.wait(30), 0, c.output())
