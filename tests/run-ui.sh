@@ -27,8 +27,11 @@ mkdir -p tests/artifacts
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 t0=$(date +%s)
-# TAP output (stdout is a pipe); the summary lines are counted below
-(cd tests/ui && CHROMIUM_PATH="$chromium" timeout --kill-after=10 "$limit" \
+# TAP output (stdout is a pipe); the summary lines are counted below.
+# The browser sits where the KCC is: in the shipped config's timezone (Europe/Amsterdam), as a
+# supervisor's browser does. On a UTC host between 23:00 and 24:00 UTC a UTC browser's "today"
+# is already the daemon's yesterday, and the reports test asked for the wrong day.
+(cd tests/ui && TZ=Europe/Amsterdam CHROMIUM_PATH="$chromium" timeout --kill-after=10 "$limit" \
    node --test --test-reporter=tap --test-concurrency=2 "$@" ./*.test.mjs) >"$out" 2>&1
 rc=$?
 grep -v '^ *at \|^ *\.\.\.$\|^ *---$' "$out" | grep -E '^(not )?ok |^# |^ +# |SKIP|error:|expected|actual|AssertionError|Error' | head -200

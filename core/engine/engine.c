@@ -381,14 +381,26 @@ static void intake_committed(void *user, int status, const char *existing_id)
     job_free(j);
 }
 
-/* The customer's follow-up is acknowledged to them only after its commit (durability); the
- * agent already saw it (see acdm_engine_intake). */
-static void followup_committed(void *user, int status)
+/* A follow-up is shown to the agent and acknowledged to the customer once it is committed —
+ * and only if it was not a redelivery (a duplicate key writes nothing and is answered
+ * `duplicate`, so the customer's text never appears twice in the thread). */
+static void followup_committed(void *user, int status, const char *existing_id)
 {
     intake_job *j = user;
     acdm_engine *e = j->e;
-    if (status) j->done(e, j->user, ACDM_SUBMIT_ERROR, NULL, "the message could not be stored", 503);
-    else j->done(e, j->user, ACDM_SUBMIT_FOLLOWUP, j->followup_of, NULL, 200);
+    if (status == ACDM_EEXIST) {
+        j->done(e, j->user, ACDM_SUBMIT_DUPLICATE, existing_id ? existing_id : j->followup_of, NULL, 200);
+    } else if (status) {
+        j->done(e, j->user, ACDM_SUBMIT_ERROR, NULL, "the message could not be stored", 503);
+    } else {
+        acdm_bericht *live = acdm_model_bericht(e->model, j->followup_of);
+        if (live && live->agent) {
+            acdm_note n = {.type = ACDM_NOTE_FOLLOWUP, .b = live, .text = j->text, .ts = j->created,
+                           .payload = j->payload};
+            dispatch_note(e, &n);
+        }
+        j->done(e, j->user, ACDM_SUBMIT_FOLLOWUP, j->followup_of, NULL, 200);
+    }
     job_free(j);
 }
 
@@ -439,27 +451,20 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     j->created = acdm_now_ms();
 
     /* a follow-up of a live conversation joins its bericht */
-    acdm_bericht *live = in->conversation ? acdm_model_conversation(e->model, in->conversation) : NULL;
-    if (live && !strcmp(live->channel, in->channel ? in->channel : "api")) {
+    const char *chan = in->channel ? in->channel : "api";
+    acdm_bericht *live = in->conversation ? acdm_model_conversation(e->model, chan, in->conversation) : NULL;
+    if (live) {
         j->followup_of = strdup(live->id);
         j->text = in->text ? strdup(in->text) : NULL;
         j->payload = json_is_object(in->payload) && json_object_size(in->payload) ? json_deep_copy(in->payload) : NULL;
         char *pj = in->payload ? json_dumps(in->payload, JSON_COMPACT) : NULL;
-        acdm_store_add_message(e->store, live->id, j->created, "in", in->from, in->text, pj);
+        acdm_followup_row f = {.bericht_id = live->id, .channel = live->channel,
+                               .idem_key = in->idem_key, .ts_ms = j->created, .author = in->from,
+                               .text = in->text, .payload_json = pj, .queue = live->queue->name,
+                               .kind = acdm_kind_name(live->kind)};
+        int rc = acdm_store_add_followup(e->store, &f, followup_committed, j);
         free(pj);
-        acdm_event_row ev = {.ts_ms = j->created, .type = "message_in", .bericht = live->id,
-                             .queue = live->queue->name, .channel = live->channel,
-                             .kind = acdm_kind_name(live->kind)};
-        acdm_store_append_event(e->store, &ev);
-        /* shown to the agent at once, not after the fsync: a chat must feel live (the relay
-         * otherwise waits on the disk). If the commit fails, the customer is told (503) and
-         * resends; the agent may then see the line twice — nothing is lost. */
-        if (live->agent) {
-            acdm_note n = {.type = ACDM_NOTE_FOLLOWUP, .b = live, .text = j->text, .ts = j->created,
-                           .payload = j->payload};
-            dispatch_note(e, &n);
-        }
-        acdm_store_flush(e->store, followup_committed, j);
+        if (rc) { job_free(j); snprintf(err, errlen, "the message could not be queued for storage: %s", acdm_strerror(rc)); return rc; }
         return 0;
     }
 
@@ -504,15 +509,10 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
                             .priority = in->priority, .skills_json = sj,
                             .state = j->closed ? ACDM_B_CLOSED : ACDM_B_QUEUED,
                             .idem_key = in->idem_key, .payload_json = pj,
-                            .created_ms = j->created, .queued_ms = j->created};
+                            .created_ms = j->created, .queued_ms = j->created, .text = in->text};
+    /* the first text and a closed queue's `closed` event are written with the row, and only
+     * if it is (a duplicate writes nothing but the answer) */
     int rc = acdm_store_insert_bericht(e->store, &row, intake_committed, j);
-    if (!rc && in->text)
-        acdm_store_add_message(e->store, j->id, j->created, "in", in->from, in->text, NULL);
-    if (!rc && j->closed) {
-        acdm_event_row ev = {.ts_ms = j->created, .type = "closed", .bericht = j->id, .queue = in->queue,
-                             .channel = j->channel, .kind = acdm_kind_name(in->kind)};
-        acdm_store_append_event(e->store, &ev);
-    }
     json_decref(payload);
     acdm_jobj_free(&po);
     free(pheap);

@@ -369,8 +369,8 @@ static void bericht_free(acdm_model *m, acdm_bericht *b)
     acdm_timer_disarm(m, &b->t_wrap);
     acdm_wait_remove(b);
     acdm_hmap_del(&m->bericht_by_id, b->id);
-    if (b->conversation && acdm_hmap_get(&m->bericht_by_conv, b->conversation) == b)
-        acdm_hmap_del(&m->bericht_by_conv, b->conversation);
+    if (b->conv_scope && acdm_hmap_get(&m->bericht_by_conv, b->conv_scope) == b)
+        acdm_hmap_del(&m->bericht_by_conv, b->conv_scope);
     m->n_berichten--;
     free(b->skills);
     free(b);
@@ -407,9 +407,12 @@ static int bericht_create(acdm_model *m, const acdm_new_bericht *nb, acdm_queue 
 {
     if (!nb->id || strlen(nb->id) > 36 || (unsigned)nb->kind >= ACDM_KIND__COUNT)
         return ACDM_EINVAL;
-    /* one block: the bericht and its two strings (they never change) */
+    /* one block: the bericht and its strings (they never change); the conversation key is
+     * stored as "<channel>\x1f<key>" with b->conversation pointing past the separator */
+    const char *chan = nb->channel ? nb->channel : "";
     size_t lf = nb->from ? strlen(nb->from) + 1 : 0;
-    size_t lc = nb->conversation && *nb->conversation ? strlen(nb->conversation) + 1 : 0;
+    size_t lch = strlen(chan) + 1;
+    size_t lc = nb->conversation && *nb->conversation ? lch + strlen(nb->conversation) + 1 : 0;
     acdm_bericht *b = calloc(1, sizeof *b + lf + lc);
     if (!b) return ACDM_ENOMEM;
     strcpy(b->id, nb->id);
@@ -428,14 +431,20 @@ static int bericht_create(acdm_model *m, const acdm_new_bericht *nb, acdm_queue 
     b->channel = intern_channel(m, nb->channel);
     char *tail = (char *)(b + 1);
     if (lf) { b->from = memcpy(tail, nb->from, lf); tail += lf; }
-    if (lc) b->conversation = memcpy(tail, nb->conversation, lc);
+    if (lc) {
+        memcpy(tail, chan, lch - 1);
+        tail[lch - 1] = '\x1f';
+        memcpy(tail + lch, nb->conversation, lc - lch);
+        b->conv_scope = tail;
+        b->conversation = tail + lch;
+    }
     if (nb->preferred_agent) b->preferred = acdm_hmap_get(&m->agent_by_id, nb->preferred_agent);
     if (acdm_hmap_insert(&m->bericht_by_id, b->id, b)) {
         free(b->skills);
         free(b);
         return ACDM_EEXIST;
     }
-    if (b->conversation) acdm_hmap_put(&m->bericht_by_conv, b->conversation, b);
+    if (b->conv_scope) acdm_hmap_put(&m->bericht_by_conv, b->conv_scope, b);
     m->n_berichten++;
     *out = b;
     return 0;
@@ -493,9 +502,13 @@ acdm_bericht *acdm_model_bericht(const acdm_model *m, const char *id)
     return id ? acdm_hmap_get(&m->bericht_by_id, id) : NULL;
 }
 
-acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *key)
+acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *channel, const char *key)
 {
-    return key ? acdm_hmap_get(&m->bericht_by_conv, key) : NULL;
+    char buf[512];
+    if (!key || !*key) return NULL;
+    int n = snprintf(buf, sizeof buf, "%s\x1f%s", channel ? channel : "", key);
+    if (n < 0 || (size_t)n >= sizeof buf) return NULL;   /* longer than any stored key */
+    return acdm_hmap_get(&m->bericht_by_conv, buf);
 }
 
 size_t acdm_model_n_berichten(const acdm_model *m) { return m->n_berichten; }

@@ -74,7 +74,9 @@ struct acdm_bericht {
     acdm_tnode t_wrap;        /* wrap-up end */
     const char *channel;      /* interned channel instance name */
     const char *from;         /* customer address (stored after the struct, same block) */
-    const char *conversation; /* conversation key or NULL (same block) */
+    const char *conversation; /* conversation key or NULL (same block, after conv_scope) */
+    const char *conv_scope;   /* "<channel>\x1f<conversation>": the key of bericht_by_conv, so a
+                               * conversation is scoped by channel instance (same block) */
     void *user;               /* owner data (the daemon's) */
 };
 
@@ -208,8 +210,10 @@ int acdm_model_configure(acdm_model *m, acdm_config *cfg, int64_t now, char *err
 acdm_queue *acdm_model_queue(const acdm_model *m, const char *name);
 acdm_agent *acdm_model_agent(const acdm_model *m, const char *id);
 acdm_bericht *acdm_model_bericht(const acdm_model *m, const char *id);
-/* The live bericht of a conversation key, or NULL. */
-acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *key);
+/* The live bericht of a conversation key on one channel instance, or NULL: the same key on
+ * another instance (the same citizen's number on two SMS numbers, or on SMS and WhatsApp) is
+ * another conversation. */
+acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *channel, const char *key);
 size_t acdm_model_n_berichten(const acdm_model *m);
 /* Iterate queues / agents in config order. */
 size_t acdm_model_n_queues(const acdm_model *m);

@@ -45,7 +45,22 @@ typedef struct {
     const char *payload_json;  /* channel-owned JSON object (subject, text, ...), may be NULL */
     int64_t created_ms;
     int64_t queued_ms;         /* original queue time, kept across overflow/transfer/restart */
+    const char *text;          /* insert: the customer's first text, stored in the thread with
+                                * the row (and only if the row is: a duplicate writes nothing);
+                                * may be NULL. Not filled by reads. */
 } acdm_bericht_row;
+
+/* A customer's follow-up message in a live bericht's thread. */
+typedef struct {
+    const char *bericht_id;
+    const char *channel;       /* the channel instance it came in on */
+    const char *idem_key;      /* the delivery's idempotency key, or NULL */
+    int64_t ts_ms;
+    const char *author;        /* the customer's address */
+    const char *text;          /* may be NULL */
+    const char *payload_json;  /* may be NULL */
+    const char *queue, *kind;  /* for its message_in event */
+} acdm_followup_row;
 
 /* One event-log entry (append-only; reports are computed from these). */
 typedef struct {
@@ -98,6 +113,13 @@ int acdm_store_append_event(acdm_store *st, const acdm_event_row *ev);
 int acdm_store_add_message(acdm_store *st, const char *bericht_id, int64_t ts_ms,
                            const char *direction, const char *author, const char *text,
                            const char *payload_json);
+
+/* Queues a follow-up with its message_in event. Stored once per (channel, idem_key): a key a
+ * bericht of that channel or an earlier follow-up already has makes it a duplicate that writes
+ * nothing. cb runs after commit: 0 stored, ACDM_EEXIST a duplicate (existing_id: the bericht
+ * the key belongs to), other negative a failure (nothing stored). */
+int acdm_store_add_followup(acdm_store *st, const acdm_followup_row *f, acdm_store_insert_cb cb,
+                            void *user);
 
 /* cb runs once everything queued so far is committed. */
 int acdm_store_flush(acdm_store *st, acdm_store_flush_cb cb, void *user);

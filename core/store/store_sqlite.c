@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 #define WHO "store"
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define FLUSH_OPS 512            /* flush at once when this many ops are queued */
 /* Under heavy load (this many writes already waiting when the writer turns to them) a group
  * waits up to BUSY_LINGER_US from its oldest write for more, as PostgreSQL's commit_delay does
@@ -86,23 +86,30 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE INDEX berichten_from ON berichten(from_addr, id) WHERE from_addr IS NOT NULL;",
     /* 3 -> 4: the audit log by time (partial: the event log's other writes do not pay for it) */
     "CREATE INDEX events_audit ON events(ts_ms) WHERE type = 'audit';",
+    /* 4 -> 5: a customer's follow-up keeps its channel's idempotency key, so a redelivered
+     * follow-up (IMAP re-fetch, a webhook retry) is stored once */
+    "ALTER TABLE messages ADD COLUMN channel TEXT;"
+    "ALTER TABLE messages ADD COLUMN idem_key TEXT;"
+    "CREATE UNIQUE INDEX messages_idem ON messages(channel, idem_key) WHERE idem_key IS NOT NULL;",
 };
 
 /* ---------------------------------------------------------------------------------------------
  * Queued operations. One malloc per op holds the struct and copies of all its strings.
  */
 enum op_type { OP_INSERT, OP_UPDATE, OP_EVENT, OP_MESSAGE, OP_FLUSH, OP_KV_SET, OP_KV_DEL,
-               OP_TOKEN, OP_ATTACH, OP_TOKEN_REVOKE };
+               OP_TOKEN, OP_ATTACH, OP_TOKEN_REVOKE, OP_FOLLOWUP };
 
 static const char *const op_names[] = {"insert", "update", "event", "message", "flush",
-                                       "kv set", "kv delete", "token", "attachment", "token revoke"};
+                                       "kv set", "kv delete", "token", "attachment", "token revoke",
+                                       "follow-up"};
 
 /* string slots per op type */
 enum { I_ID, I_CHANNEL, I_DIRECTION, I_FROM, I_CUSTOMER, I_CONV, I_QUEUE, I_SKILLS, I_AGENT,
-       I_IDEM, I_PAYLOAD, I__N };
+       I_IDEM, I_PAYLOAD, I_TEXT, I__N };
 enum { U_ID, U_QUEUE, U_AGENT, U__N };
 enum { E_TYPE, E_BERICHT, E_QUEUE, E_AGENT, E_CHANNEL, E_KIND, E_DETAIL, E__N };
 enum { M_BERICHT, M_DIRECTION, M_AUTHOR, M_TEXT, M_PAYLOAD, M__N };
+enum { F_BERICHT, F_CHANNEL, F_IDEM, F_AUTHOR, F_TEXT, F_PAYLOAD, F_QUEUE, F_KIND, F__N };
 enum { K_NS, K_KEY, K__N };
 enum { T_HASH, T_ROLE, T_NAME, T__N };
 enum { TR_AGENT, TR__N };
@@ -159,7 +166,7 @@ struct acdm_store {
     struct op *kv[KV_BUCKETS];  /* latest pending kv op per (ns, key) */
 
     /* writer statements */
-    sqlite3_stmt *w_insert, *w_idem, *w_update, *w_event, *w_message, *w_kvset, *w_kvdel,
+    sqlite3_stmt *w_insert, *w_idem, *w_msg_idem, *w_followup, *w_update, *w_event, *w_message, *w_kvset, *w_kvdel,
         *w_token, *w_token_revoke, *w_attach, *w_begin, *w_commit, *w_rollback;
     /* reader statements */
     sqlite3_stmt *r_open, *r_get, *r_events, *r_messages, *r_token, *r_kv, *r_attach;
@@ -276,9 +283,59 @@ static int step_reset(sqlite3_stmt *s)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* Whether (channel, key) was used by a follow-up message: SQLITE_ROW with the bericht's id in
+ * existing, SQLITE_DONE when not, or an error. */
+static int msg_idem_lookup(acdm_store *st, const char *channel, const char *key, char *existing)
+{
+    sqlite3_stmt *s = st->w_msg_idem;
+    bind_text(s, 1, channel);
+    bind_text(s, 2, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        snprintf(existing, ACDM_NAME_MAX + 1, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+/* The rows a new bericht brings with it: the customer's first text in the thread and, for a
+ * closed queue, the `closed` event. Written only when the bericht itself was (a duplicate
+ * writes nothing but the answer). */
+static int exec_insert_extras(acdm_store *st, struct op *op)
+{
+    sqlite3_stmt *s;
+    int rc = SQLITE_OK;
+    if (op->s[I_TEXT]) {
+        s = st->w_message;
+        bind_text(s, 1, op->s[I_ID]);
+        sqlite3_bind_int64(s, 2, op->t0);
+        bind_text(s, 3, "in");
+        bind_text(s, 4, op->s[I_FROM]);
+        bind_text(s, 5, op->s[I_TEXT]);
+        bind_text(s, 6, NULL);
+        rc = step_reset(s);
+    }
+    if (rc == SQLITE_OK && op->state == (int)ACDM_B_CLOSED) {
+        s = st->w_event;
+        sqlite3_bind_int64(s, 1, op->t0);
+        const char *ev[E__N] = {[E_TYPE] = "closed", [E_BERICHT] = op->s[I_ID],
+                               [E_QUEUE] = op->s[I_QUEUE], [E_CHANNEL] = op->s[I_CHANNEL],
+                               [E_KIND] = acdm_kind_name((acdm_kind)op->n0)};
+        for (int i = 0; i < E__N; i++) bind_text(s, i + 2, ev[i]);
+        rc = step_reset(s);
+    }
+    return rc;
+}
+
 static int exec_insert(acdm_store *st, struct op *op)
 {
     sqlite3_stmt *s = st->w_insert;
+    if (op->s[I_IDEM]) {
+        /* a key a follow-up of this channel already used is a redelivery too */
+        int lrc = msg_idem_lookup(st, op->s[I_CHANNEL], op->s[I_IDEM], op->existing);
+        if (lrc == SQLITE_ROW) { op->status = ACDM_EEXIST; return SQLITE_OK; }
+        if (lrc != SQLITE_DONE) return lrc;
+    }
     bind_text(s, 1, op->s[I_ID]);
     bind_text(s, 2, op->s[I_CHANNEL]);
     bind_text(s, 3, acdm_kind_name((acdm_kind)op->n0));
@@ -300,7 +357,7 @@ static int exec_insert(acdm_store *st, struct op *op)
     if (rc != SQLITE_OK) return rc;
     if (sqlite3_changes(st->wdb) == 1) {
         op->status = 0;
-        return SQLITE_OK;
+        return exec_insert_extras(st, op);
     }
     /* ignored: either the idempotency key (channel, idem_key) or the id itself exists; this
      * transaction sees rows inserted earlier in the same group too */
@@ -320,12 +377,57 @@ static int exec_insert(acdm_store *st, struct op *op)
     return SQLITE_OK;
 }
 
+/* A follow-up: stored once per (channel, idempotency key) — a key used by a bericht of the
+ * channel or by an earlier follow-up makes it a duplicate that writes nothing. */
+static int exec_followup(acdm_store *st, struct op *op)
+{
+    sqlite3_stmt *s;
+    int rc;
+    if (op->s[F_IDEM]) {
+        s = st->w_idem;
+        bind_text(s, 1, op->s[F_CHANNEL]);
+        bind_text(s, 2, op->s[F_IDEM]);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            snprintf(op->existing, ACDM_NAME_MAX + 1, "%s", (const char *)sqlite3_column_text(s, 0));
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        if (rc == SQLITE_ROW) { op->status = ACDM_EEXIST; return SQLITE_OK; }
+        if (rc != SQLITE_DONE) return rc;
+    }
+    s = st->w_followup;
+    bind_text(s, 1, op->s[F_BERICHT]);
+    sqlite3_bind_int64(s, 2, op->t0);
+    bind_text(s, 3, op->s[F_AUTHOR]);
+    bind_text(s, 4, op->s[F_TEXT]);
+    bind_text(s, 5, op->s[F_PAYLOAD]);
+    bind_text(s, 6, op->s[F_CHANNEL]);
+    bind_text(s, 7, op->s[F_IDEM]);
+    rc = step_reset(s);
+    if (rc != SQLITE_OK) return rc;
+    if (sqlite3_changes(st->wdb) != 1) {
+        op->status = ACDM_EEXIST;
+        rc = msg_idem_lookup(st, op->s[F_CHANNEL], op->s[F_IDEM], op->existing);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    op->status = 0;
+    s = st->w_event;
+    sqlite3_bind_int64(s, 1, op->t0);
+    const char *ev[E__N] = {[E_TYPE] = "message_in", [E_BERICHT] = op->s[F_BERICHT],
+                           [E_QUEUE] = op->s[F_QUEUE], [E_CHANNEL] = op->s[F_CHANNEL],
+                           [E_KIND] = op->s[F_KIND]};
+    for (int i = 0; i < E__N; i++) bind_text(s, i + 2, ev[i]);
+    return step_reset(s);
+}
+
 static int exec_op(acdm_store *st, struct op *op)
 {
     sqlite3_stmt *s;
     switch (op->type) {
     case OP_INSERT:
         return exec_insert(st, op);
+    case OP_FOLLOWUP:
+        return exec_followup(st, op);
     case OP_UPDATE:
         s = st->w_update;
         bind_text(s, 1, acdm_bstate_name((acdm_bstate)op->n0));
@@ -472,7 +574,7 @@ static void *writer_main(void *arg)
                 woke_sync = 1;
                 op->next = to_free;
                 to_free = op;
-            } else if ((op->type == OP_INSERT && op->cb.insert) ||
+            } else if (((op->type == OP_INSERT || op->type == OP_FOLLOWUP) && op->cb.insert) ||
                        (op->type == OP_FLUSH && op->cb.flush)) {
                 if (st->d_tail) st->d_tail->next = op;
                 else st->d_head = op;
@@ -585,7 +687,7 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 
 static void free_stmts(acdm_store *st)
 {
-    sqlite3_stmt *all[] = {st->w_insert, st->w_idem, st->w_update, st->w_event, st->w_message,
+    sqlite3_stmt *all[] = {st->w_insert, st->w_idem, st->w_msg_idem, st->w_followup, st->w_update, st->w_event, st->w_message,
                            st->w_kvset, st->w_kvdel, st->w_token, st->w_token_revoke, st->w_begin, st->w_commit,
                            st->w_rollback, st->r_open, st->r_get, st->r_events, st->r_messages,
                            st->r_token, st->r_kv, st->w_attach, st->r_attach};
@@ -652,6 +754,11 @@ int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), 
                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st->w_insert, err, errlen);
     if (!rc) rc = prep(w, "SELECT id FROM berichten WHERE channel=? AND idem_key=?",
                        &st->w_idem, err, errlen);
+    if (!rc) rc = prep(w, "SELECT bericht FROM messages WHERE channel=? AND idem_key=?",
+                       &st->w_msg_idem, err, errlen);
+    if (!rc) rc = prep(w, "INSERT OR IGNORE INTO messages (bericht, ts_ms, direction, author, text,"
+                       " payload_json, channel, idem_key) VALUES (?,?,'in',?,?,?,?,?)",
+                       &st->w_followup, err, errlen);
     if (!rc) rc = prep(w, "UPDATE berichten SET state=?1, queue=COALESCE(?2, queue), agent=?3,"
                        " queued_ms=?4, updated_ms=?5 WHERE id=?6", &st->w_update, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO events (ts_ms, type, bericht, queue, agent, channel, kind,"
@@ -703,7 +810,7 @@ void acdm_store_poll(acdm_store *st)
     pthread_mutex_unlock(&st->mu);
     while (op) {
         struct op *next = op->next;
-        if (op->type == OP_INSERT)
+        if (op->type == OP_INSERT || op->type == OP_FOLLOWUP)
             op->cb.insert(op->user, op->status,
                           op->status == ACDM_EEXIST ? op->existing : NULL);
         else
@@ -728,7 +835,8 @@ void acdm_store_close(acdm_store *st)
     st->q_head = st->q_tail = NULL;
     while (op) {
         struct op *next = op->next;
-        if (op->type == OP_INSERT && op->cb.insert) op->cb.insert(op->user, ACDM_EIO, NULL);
+        if ((op->type == OP_INSERT || op->type == OP_FOLLOWUP) && op->cb.insert)
+            op->cb.insert(op->user, ACDM_EIO, NULL);
         else if (op->type == OP_FLUSH && op->cb.flush) op->cb.flush(op->user, ACDM_EIO);
         free(op);
         op = next;
@@ -757,7 +865,7 @@ int acdm_store_insert_bericht(acdm_store *st, const acdm_bericht_row *row,
         [I_ID] = row->id, [I_CHANNEL] = row->channel, [I_DIRECTION] = dir, [I_FROM] = row->from,
         [I_CUSTOMER] = row->customer_id, [I_CONV] = row->conversation, [I_QUEUE] = row->queue,
         [I_SKILLS] = row->skills_json, [I_AGENT] = row->agent, [I_IDEM] = row->idem_key,
-        [I_PAYLOAD] = row->payload_json};
+        [I_PAYLOAD] = row->payload_json, [I_TEXT] = row->text};
     struct op *op = op_new(OP_INSERT, strs, I__N, NULL, 0, ACDM_NAME_MAX + 1);
     if (!op) return ACDM_ENOMEM;
     op->n0 = (int)row->kind;
@@ -813,6 +921,24 @@ int acdm_store_add_message(acdm_store *st, const char *bericht_id, int64_t ts_ms
     struct op *op = op_new(OP_MESSAGE, strs, M__N, NULL, 0, 0);
     if (!op) return ACDM_ENOMEM;
     op->t0 = ts_ms;
+    enqueue(st, op);
+    return 0;
+}
+
+int acdm_store_add_followup(acdm_store *st, const acdm_followup_row *f, acdm_store_insert_cb cb,
+                            void *user)
+{
+    if (!st || !f || !valid_name(f->bericht_id) || !f->channel || !*f->channel)
+        return ACDM_EINVAL;
+    const char *strs[F__N] = {[F_BERICHT] = f->bericht_id, [F_CHANNEL] = f->channel,
+                              [F_IDEM] = f->idem_key, [F_AUTHOR] = f->author, [F_TEXT] = f->text,
+                              [F_PAYLOAD] = f->payload_json, [F_QUEUE] = f->queue,
+                              [F_KIND] = f->kind};
+    struct op *op = op_new(OP_FOLLOWUP, strs, F__N, NULL, 0, ACDM_NAME_MAX + 1);
+    if (!op) return ACDM_ENOMEM;
+    op->t0 = f->ts_ms;
+    op->cb.insert = cb;
+    op->user = user;
     enqueue(st, op);
     return 0;
 }

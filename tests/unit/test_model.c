@@ -478,10 +478,21 @@ START_TEST(logout_returns_work_and_conversation_lookup)
     setup_model("{\"queues\":[{\"name\":\"q\"}],\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]},{\"id\":\"b\",\"queues\":[\"q\"]}]}");
     acdm_agent *a = ready("a", T0);
     acdm_new_bericht nb = {.id = "00000000-0000-7000-8000-0000000000c1", .queue = "q",
-                           .kind = ACDM_KIND_CHAT, .conversation = "chat-42", .from = "bezoeker"};
+                           .kind = ACDM_KIND_CHAT, .conversation = "chat-42", .from = "bezoeker",
+                           .channel = "site1"};
     acdm_bericht *x;
     ck_assert_int_eq(acdm_model_submit(M, &nb, T0 + 1, &x, NULL), 0);
-    ck_assert_ptr_eq(acdm_model_conversation(M, "chat-42"), x);
+    ck_assert_ptr_eq(acdm_model_conversation(M, "site1", "chat-42"), x);
+    ck_assert_str_eq(x->conversation, "chat-42");
+    /* the same key on another channel instance is another conversation */
+    ck_assert_ptr_null(acdm_model_conversation(M, "site2", "chat-42"));
+    acdm_new_bericht nb2 = nb;
+    nb2.id = "00000000-0000-7000-8000-0000000000c2";
+    nb2.channel = "site2";
+    acdm_bericht *y;
+    ck_assert_int_eq(acdm_model_submit(M, &nb2, T0 + 1, &y, NULL), 0);
+    ck_assert_ptr_eq(acdm_model_conversation(M, "site1", "chat-42"), x);
+    ck_assert_ptr_eq(acdm_model_conversation(M, "site2", "chat-42"), y);
     ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 2), 0);
     acdm_agent_logout(M, a, NULL, T0 + 3);
     ck_assert_int_eq(x->state, ACDM_B_QUEUED);     /* back in the queue, not lost */

@@ -92,8 +92,11 @@ typedef struct {
     const char *queue;           /* NULL: the instance's configured queue */
     const char *from;            /* customer address (CLI, email, wa_id...); required */
     const char *customer_id;     /* NULL if unknown */
-    const char *conversation;    /* conversation key: a follow-up joins the live bericht with this key */
-    const char *idempotency_key; /* e.g. Message-ID, WhatsApp message id; a redelivery never duplicates */
+    const char *conversation;    /* conversation key: a follow-up joins the live bericht of THIS
+                                  * instance with this key (keys are scoped by instance) */
+    const char *idempotency_key; /* e.g. Message-ID, WhatsApp message id: unique per instance over
+                                  * berichten and follow-ups; a redelivery (also of a follow-up)
+                                  * is ACDM_SUBMIT_DUPLICATE and stores nothing */
     int priority;                /* 0..9, higher first; 0 default */
     const char *skills_json;     /* JSON array of {"name":..,"level":..}, or NULL */
     const char *subject;         /* may be NULL */
