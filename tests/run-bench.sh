@@ -95,4 +95,9 @@ echo "## live pushes: supervisors' stats every second, agents' queue_stats/colle
 python3 tests/bench/bench_live.py "${ACDM_BENCH_LIVE_AGENTS:-2000}"
 echo "## web chat: 5,000 visitor websockets, visitor -> agent relay at 500 messages/s"
 python3 tests/bench/bench_webchat.py --visitors "${ACDM_BENCH_VISITORS:-5000}" --rate 500 --seconds 20 --acdmd bin/acdmd
+
+if command -v sipp >/dev/null 2>&1 && [ -f plugins/sip.so ]; then
+  echo "## SIP voice: calls into a queue with announcements, bridged to agents' phones (SIPp), vs the recipe's minimal libre UAS"
+  python3 tests/bench/bench_sip.py
+fi
 echo "# results in $out"

@@ -325,7 +325,7 @@ OUR_BYE = """  <pause milliseconds="%(hold)d"/>
       From: "Burger" <sip:%(cli)s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
-      CSeq: 2 BYE
+      CSeq: 30 BYE
       Max-Forwards: 70
       Content-Length: 0
 
@@ -365,15 +365,39 @@ REJECTED = """  <send>
 """
 
 
+INFO_DTMF = """  <pause milliseconds="%(pause)d"/>
+  <send retrans="500">
+    <![CDATA[
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "Burger" <sip:%(cli)s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: %(cseq)d INFO
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal=%(digit)s
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+
+
 def caller_xml(rtp_port, cli="0612345678", hold_ms=10000, hangup="ours", expect="200",
-               codecs=(("0", "PCMU"),), answer_timeout=30000):
+               codecs=(("0", "PCMU"),), answer_timeout=30000, info_digits=""):
     pts = " ".join([c[0] for c in codecs] + ["101"])
     rtpmaps = "\n".join("      a=rtpmap:%s %s/8000" % c for c in codecs) + \
         "\n      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15\n"
     if expect != "200":
         after = REJECTED % {"cli": cli}
     else:
-        middle = (OUR_BYE if hangup == "ours" else THEIR_BYE) % {"hold": hold_ms, "cli": cli}
+        middle = "".join(INFO_DTMF % {"pause": 1500, "cli": cli, "cseq": 10 + i, "digit": dg}
+                         for i, dg in enumerate(info_digits))
+        middle += (OUR_BYE if hangup == "ours" else THEIR_BYE) % {"hold": hold_ms, "cli": cli}
         after = ACK_BYE % {"cli": cli, "middle": middle}
     return CALLER_XML % {"rtp": rtp_port, "pts": pts, "rtpmaps": rtpmaps, "expect": expect,
                          "after": after, "cli": cli, "answer_timeout": answer_timeout}

@@ -350,6 +350,14 @@ class SipIvr(SipTestCase):
         # one press is one digit: the repeated end packets were deduplicated
         self.assertEqual(self.sip_status(d)["dtmf"], 2)
 
+    def test_sip_info_dtmf_chooses(self):
+        d = self.ivr_daemon()
+        rtp = self.rtp_peer(send=False)
+        c = self.call(number="2000", rtp=rtp, hold_ms=3000, info_digits="1")
+        self.assertEqual(c.wait(30), 0, c.output())
+        self.assertEqual(self.queued(d)[0][0], "paspoort")
+        self.assertIn("DTMF 1 (SIP INFO)", d.stderr())
+
     def test_wrong_key_then_no_input_goes_to_the_default_queue(self):
         d = self.ivr_daemon()
         rtp = self.rtp_peer(send=False)
