@@ -1136,14 +1136,18 @@ static void self_options(struct ua *ua)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return;
-    struct sa dst;
-    if (sa_set_str(&dst, ua->cfg.listen[0].host, ua->lport) == 0) {
+    struct sa dst, me;
+    socklen_t ml = sizeof me.u;
+    /* a throwaway socket of our own: the 200 goes there (and is dropped), not to the stack */
+    if (sa_set_str(&dst, ua->cfg.listen[0].host, ua->lport) == 0 && sa_set_str(&me, ua->cfg.listen[0].host, 0) == 0 &&
+        bind(fd, &me.u.sa, me.len) == 0 && getsockname(fd, &me.u.sa, &ml) == 0) {
+        me.len = ml;
         char buf[400];
         int n = re_snprintf(buf, sizeof buf,
                             "OPTIONS sip:acdm@%J SIP/2.0\r\nVia: SIP/2.0/UDP %J;branch=z9hG4bKselfcheck%u\r\n"
                             "From: <sip:acdm@%J>;tag=self\r\nTo: <sip:acdm@%J>\r\nCall-ID: selfcheck%u@acdm\r\n"
                             "CSeq: 1 OPTIONS\r\nMax-Forwards: 1\r\nContent-Length: 0\r\n\r\n",
-                            &dst, &dst, rand_u32(), &dst, &dst, rand_u32());
+                            &dst, &me, rand_u32(), &dst, &dst, rand_u32());
         if (n > 0) (void)sendto(fd, buf, (size_t)n, 0, &dst.u.sa, dst.len);
     }
     close(fd);
