@@ -20,6 +20,7 @@ typedef struct ccall {
     struct ccall *prev, *next;
     uint32_t id;
     char bericht[64], queue[72], from[72], dialled[48], callid[128], agent[72];
+    char accepted_by[72];  /* the agent who has the call (ACCEPTED) */
     bool cb_pending;     /* a submit callback is due (user = this) */
     bool sip_gone;       /* the engine freed the call */
     bool ended;          /* the bericht is over for the core (ended, wrap-up, closed) */
@@ -238,8 +239,9 @@ static void on_device(sipp *p, smsg *m)
     acdm_device_outcome o = (acdm_device_outcome)m->a;
     if (m->b && HOST_HAS_FN(p->host, device_result)) {
         int rc = p->host->device_result(p->inst, m->bericht, m->agent, o, m->text);
-        if (rc == ACDM_P_ESTATE && o == ACDM_DEVICE_ANSWERED && c && !c->ended) {
-            /* the offer is no longer out (the caller left, another agent took it) */
+        if (rc == ACDM_P_ESTATE && o == ACDM_DEVICE_ANSWERED && c && !c->ended && strcmp(c->accepted_by, m->agent)) {
+            /* the offer is no longer out and not because this agent accepted it on the desk
+             * (the caller left, the offer timed out): that phone's leg is hung up */
             push_call(p, MQ_REQUEUED, c, NULL);
         }
         return;
@@ -270,6 +272,10 @@ static void core_run(acdm_instance *inst, void *priv, void *arg)
     }
     case CM_CALL_GONE: on_call_gone(p, m); break;
     case CM_DEVICE: on_device(p, m); break;
+    case CM_ORIGINATE:
+        if (HOST_HAS_FN(p->host, originate_result))
+            p->host->originate_result(p->inst, m->bericht, (acdm_originate_outcome)m->a, m->text);
+        break;
     case CM_AGENT_BYE: break;   /* the engine hangs up the caller too; CM_CALL_GONE follows */
     case CM_REACHABLE:
         if (HOST_HAS_FN(p->host, device_reachable))
@@ -295,6 +301,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
         c->waiting = false;
         if (!ev->agent) break;
         snprintf(c->agent, sizeof c->agent, "%s", ev->agent);
+        snprintf(c->accepted_by, sizeof c->accepted_by, "%s", ev->agent);
         const sipc_agent *a = sipc_agent_find(&p->cfg, ev->agent);
         if (!a) {
             if (!c->device)
@@ -314,6 +321,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
     case ACDM_EV_TRANSFERRED:
         c->waiting = true;
         c->device = false;
+        c->accepted_by[0] = 0;
         push_call(p, MQ_REQUEUED, c, NULL);
         break;
     case ACDM_EV_WRAPUP:
@@ -347,6 +355,48 @@ static int sip_offer_device(acdm_instance *inst, void *priv, const acdm_device_o
     m->a = o->timeout_ms;
     m->b = 1;
     return ua_push(p, m) < 0 ? ACDM_P_EIO : 0;
+}
+
+/* ABI 1.1: an outbound call (a callback or the desk's call): the agent's phone first, then the
+ * customer through outbound.gateway; originate_result reports. The bericht exists and is active
+ * with the agent; when the customer hangs up it ends as any call's. */
+static int sip_originate(acdm_instance *inst, void *priv, const acdm_originate *o, char *err, size_t errlen)
+{
+    sipp *p = priv;
+    (void)inst;
+    if (strcmp(o->kind, ACDM_KIND_NAME_VOICE) && strcmp(o->kind, ACDM_KIND_NAME_CALLBACK)) {
+        snprintf(err, errlen, "the sip channel places calls (voice, callback), not %s", o->kind);
+        return ACDM_P_EINVAL;
+    }
+    if (!p->cfg.out_gateway) { snprintf(err, errlen, "this channel has no outbound gateway (outbound.gateway)"); return ACDM_P_EINVAL; }
+    size_t n = o->to ? strlen(o->to) : 0;
+    if (n < 2 || n > 32 || strspn(o->to, "+0123456789") != n) {
+        snprintf(err, errlen, "to: \"%.40s\" is not a phone number", o->to ? o->to : "");
+        return ACDM_P_EINVAL;
+    }
+    const char *ep = o->agent_endpoint;
+    const sipc_agent *a = o->agent_id ? sipc_agent_find(&p->cfg, o->agent_id) : NULL;
+    if (!ep && a) ep = a->phone;
+    if (!ep) { snprintf(err, errlen, "agent %s has no phone", o->agent_id ? o->agent_id : "?"); return ACDM_P_EINVAL; }
+    ccall *c = calloc(1, sizeof *c);
+    if (!c) { snprintf(err, errlen, "out of memory"); return ACDM_P_ENOMEM; }
+    c->id = 0x80000000u | (++p->next_out & 0x7fffffffu);   /* the engine numbers inbound calls from 1 */
+    snprintf(c->bericht, sizeof c->bericht, "%s", o->bericht_id);
+    snprintf(c->from, sizeof c->from, "%s", o->to);
+    snprintf(c->agent, sizeof c->agent, "%s", o->agent_id ? o->agent_id : "");
+    c->next = p->calls;
+    if (p->calls) p->calls->prev = c;
+    p->calls = c;
+    smsg *m = smsg_new(p, MQ_ORIGINATE, c->id);
+    if (!m) { cc_free(p, c); snprintf(err, errlen, "out of memory"); return ACDM_P_ENOMEM; }
+    snprintf(m->bericht, sizeof m->bericht, "%s", o->bericht_id);
+    snprintf(m->agent, sizeof m->agent, "%s", o->agent_id ? o->agent_id : "");
+    m->uri = sip_strdup(ep);
+    m->dialled = sip_strdup(o->to);
+    if (ua_push(p, m) < 0) { cc_free(p, c); snprintf(err, errlen, "the SIP thread is not running"); return ACDM_P_EIO; }
+    p->host->log(p->inst, ACDM_PLOG_INFO, "outbound call for %s: agent %s first, then %s", o->bericht_id,
+                 o->agent_id ? o->agent_id : "?", o->to);
+    return 0;
 }
 
 /* Every second: the waiting callers' positions (announced by the engine when they change). */
@@ -565,6 +615,7 @@ static const acdm_plugin sip_plugin = ACDM_PLUGIN_INIT(
     .stop = sip_stop,
     .destroy = sip_destroy,
     .offer_device = sip_offer_device,
+    .originate = sip_originate,
     .device_endpoint_key = "phone");
 
 ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &sip_plugin; }

@@ -254,7 +254,7 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
         static const char *const known[] = {"listen", "rtp_ports", "numbers", "menus", "codecs", "prompts",
                                             "registrar", "agents", "max_calls", "retry_after_s",
                                             "ring_timeout_s", "rtp_timeout_s", "session_expires_s",
-                                            "tts", "user_agent", NULL};
+                                            "tts", "user_agent", "outbound", NULL};
         json_object_foreach(o, key, x) {
             int k = 0;
             while (known[k] && strcmp(known[k], key)) k++;
@@ -414,6 +414,21 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
         get_int(o, "session_expires_s", 1800, 90, 86400, &c->session_expires_s, err, errlen) < 0 ||
         get_str(o, "user_agent", "acdm", &c->user_agent, err, errlen) < 0)
         goto out;
+    json_t *ob = json_object_get(o, "outbound");
+    if (ob) {
+        if (!json_is_object(ob)) { cfg_fail(err, errlen, "outbound must be an object {gateway, caller_id}"); goto out; }
+        if (get_str(ob, "gateway", NULL, &c->out_gateway, err, errlen) < 0 ||
+            get_str(ob, "caller_id", NULL, &c->out_caller_id, err, errlen) < 0)
+            goto out;
+        if (!c->out_gateway || strpbrk(c->out_gateway, " \t\r\n<>\"@;") || !strchr(c->out_gateway, ':')) {
+            cfg_fail(err, errlen, "outbound.gateway must be host:port (numbers are dialled as sip:<number>@gateway)");
+            goto out;
+        }
+        if (!c->out_caller_id || strspn(c->out_caller_id, "+0123456789") != strlen(c->out_caller_id)) {
+            cfg_fail(err, errlen, "outbound.caller_id must be a phone number (digits, a leading +)");
+            goto out;
+        }
+    }
     json_t *tts = json_object_get(o, "tts");
     if (tts && !json_is_object(tts)) { cfg_fail(err, errlen, "tts must be an object {voice, command}"); goto out; }
     if (get_str(tts, "voice", "nl", &c->tts_voice, err, errlen) < 0 ||
@@ -453,6 +468,8 @@ void sipc_free(sipc_cfg *c)
     free(c->tts_voice);
     free(c->tts_command);
     free(c->user_agent);
+    free(c->out_gateway);
+    free(c->out_caller_id);
     memset(c, 0, sizeof *c);
 }
 

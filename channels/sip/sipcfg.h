@@ -87,6 +87,8 @@ typedef struct {
     char *tts_voice;           /* espeak-ng voice, default "nl" */
     char *tts_command;         /* default "espeak-ng" */
     char *user_agent;
+    char *out_gateway;         /* outbound: "host:port" numbers are dialled at (sip:<number>@gateway) */
+    char *out_caller_id;       /* outbound: the From number (the municipality's), never anonymous */
 } sipc_cfg;
 
 /* 0, or -1 with a sentence naming the field in err. */

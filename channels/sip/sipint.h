@@ -29,6 +29,7 @@ enum {
     MQ_REQUEUED,      /* call: the agent leg is dropped, the caller waits again */
     MQ_TTS_DONE,      /* ptr = tts job (from the TTS worker) */
     MQ_MENU_QUEUED,   /* call, outcome, bericht, text: the submit after an IVR choice */
+    MQ_ORIGINATE,     /* call (a new id), bericht, agent, uri (the agent's phone), dialled (the customer) */
 };
 
 /* engine -> core */
@@ -41,6 +42,7 @@ enum {
     CM_AGENT_BYE,     /* call, agent: the agent's phone hung up during the conversation */
     CM_REACHABLE,     /* agent, a = reachable, text = reason */
     CM_READY,         /* the engine applied a config (a = generation) */
+    CM_ORIGINATE,     /* call, bericht, a = acdm_originate_outcome, text = reason */
 };
 
 typedef struct smsg {
@@ -97,6 +99,7 @@ typedef struct sipp {
     acdm_timer *poll;
     char *status_body;
     unsigned long conf_gen;
+    uint32_t next_out;           /* ids of outbound calls (high bit set) */
 } sipp;
 
 /* A prompt to render (TTS worker): text with voice, or a WAV file. */

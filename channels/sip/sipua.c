@@ -33,8 +33,8 @@ struct prompt {
     char err[200];
 };
 
-enum cstate { CS_RINGING = 0, CS_MENU, CS_WAITING, CS_CLOSED, CS_BRIDGED, CS_HELD, CS_GONE };
-static const char *const cstate_names[] = {"ringing", "menu", "waiting", "closed", "bridged", "held", "gone"};
+enum cstate { CS_RINGING = 0, CS_MENU, CS_WAITING, CS_CLOSED, CS_BRIDGED, CS_HELD, CS_GONE, CS_OUTBOUND };
+static const char *const cstate_names[] = {"ringing", "menu", "waiting", "closed", "bridged", "held", "gone", "outbound"};
 
 struct leg {
     struct sipsess *sess;
@@ -59,7 +59,8 @@ struct call {
     enum cstate st;
     struct leg c, a;              /* caller, agent */
     char bericht[64], queue[72], from[72], dialled[48], agent[72], callid[128];
-    bool device_offer, closing;
+    bool device_offer, closing, outbound;
+    char to[48];                  /* outbound: the customer's number */
     uint64_t ring_deadline, answered_at;
     /* player */
     struct prompt *cur;
@@ -104,6 +105,10 @@ struct ua {
 };
 
 static void call_end(struct call *c, const char *reason, bool by_caller);
+static void dial_customer(struct call *c);
+static void originate_result(struct call *c, acdm_originate_outcome o, const char *reason);
+static void call_destructor(void *arg);
+static void caller_info(struct sip *sip, const struct sip_msg *msg, void *arg);
 static bool bad_request(struct ua *ua, const struct sip_msg *msg);
 static void hook_udp(struct ua *ua, const struct sip_msg *msg);
 
@@ -789,6 +794,13 @@ static void on_submitted(struct ua *ua, smsg *m)
 
 static void agent_result(struct call *c, acdm_device_outcome o, const char *reason)
 {
+    if (c->outbound) {
+        if (o != ACDM_DEVICE_ANSWERED) {
+            originate_result(c, ACDM_ORIG_FAILED, reason);
+            call_end(c, "outbound failed", false);
+        }
+        return;
+    }
     smsg *m = smsg_new(c->ua->p, CM_DEVICE, c->id);
     if (!m) return;
     snprintf(m->agent, sizeof m->agent, "%s", c->agent);
@@ -828,6 +840,7 @@ static void agent_estab(const struct sip_msg *msg, void *arg)
     c->a.estab = true;
     c->a.last_rx = now_ms();
     c->ring_deadline = 0;
+    if (c->outbound) { dial_customer(c); return; }
     ST(c->ua, bridged);
     if (c->st == CS_WAITING || c->st == CS_RINGING) {
         c->st = CS_BRIDGED;
@@ -846,6 +859,14 @@ static void agent_close(int err, const struct sip_msg *msg, void *arg)
     c->a.sess = mem_deref(c->a.sess);
     leg_close(&c->a);
     c->ring_deadline = 0;
+    if (c->outbound && !c->c.estab) {
+        char why[120];
+        if (sc) re_snprintf(why, sizeof why, "the agent's phone answered %u %r", sc, &msg->reason);
+        else re_snprintf(why, sizeof why, "the agent's phone %s", was_up ? "hung up before the customer answered" : "could not be reached");
+        originate_result(c, ACDM_ORIG_FAILED, why);
+        call_end(c, "outbound failed", false);
+        return;
+    }
     if (was_up) {
         post_log(c->ua, ACDM_PLOG_INFO, "call %u (%s): agent %s hung up", c->id, c->bericht, c->agent);
         smsg *m = smsg_new(c->ua->p, CM_AGENT_BYE, c->id);
@@ -861,6 +882,111 @@ static void agent_close(int err, const struct sip_msg *msg, void *arg)
     post_log(c->ua, ACDM_PLOG_INFO, "call %u (%s): agent %s: %s", c->id, c->bericht, c->agent, why);
     if (c->st == CS_BRIDGED) { c->st = CS_WAITING; clock_add(c); }
     agent_result(c, o, why);
+}
+
+/* ------------------------------------------------------------ outbound (ABI 1.1 originate) */
+
+/* An outbound call (a callback, the desk's call): the agent's phone is called first; when the
+ * agent answers, the customer is dialled at outbound.gateway with the configured caller id;
+ * when the customer answers, the legs are bridged and originate_result says CONNECTED. The
+ * customer's leg is the call's `c` leg from then on, so a hang-up ends the bericht as for any
+ * call. */
+static void originate_result(struct call *c, acdm_originate_outcome o, const char *reason)
+{
+    smsg *m = smsg_new(c->ua->p, CM_ORIGINATE, c->id);
+    if (!m) return;
+    snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
+    m->a = (uint32_t)o;
+    m->text = sip_strdup(reason);
+    core_post(c->ua->p, m);
+}
+
+static int cust_answer(const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    int err = sdp_decode(c->c.sdp, msg->mb, false);
+    if (err) return err;
+    return leg_choose(c->ua, &c->c) ? 0 : EPROTO;
+}
+
+static void cust_estab(const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    (void)msg;
+    c->c.estab = true;
+    c->answered_at = now_ms();
+    c->c.last_rx = c->answered_at;
+    c->st = CS_BRIDGED;
+    ST(c->ua, bridged);
+    post_log(c->ua, ACDM_PLOG_INFO, "outbound call %u (%s): %s answered: bridged to agent %s", c->id, c->bericht, c->to, c->agent);
+    originate_result(c, ACDM_ORIG_CONNECTED, NULL);
+}
+
+static void cust_close(int err, const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    uint16_t sc = msg ? msg->scode : 0;
+    bool was_up = c->c.estab;
+    c->c.sess = mem_deref(c->c.sess);
+    if (!was_up) {
+        char why[120];
+        if (sc) re_snprintf(why, sizeof why, "the number answered %u %r", sc, &msg->reason);
+        else re_snprintf(why, sizeof why, "the number could not be reached (%m)", err);
+        post_log(c->ua, ACDM_PLOG_INFO, "outbound call %u (%s) to %s: %s", c->id, c->bericht, c->to, why);
+        originate_result(c, ACDM_ORIG_FAILED, why);
+        call_end(c, "outbound failed", false);
+        return;
+    }
+    call_end(c, "hangup", true);
+}
+
+static void dial_customer(struct call *c)
+{
+    struct ua *ua = c->ua;
+    char uri[160], from_uri[160];
+    struct mbuf *desc = NULL;
+    re_snprintf(uri, sizeof uri, "sip:%s@%s", c->to, ua->cfg.out_gateway);
+    re_snprintf(from_uri, sizeof from_uri, "sip:%s@%s", ua->cfg.out_caller_id, ua->lhost);
+    int err = leg_media(ua, &c->c, c, true);
+    if (!err) err = sdp_encode(&desc, c->c.sdp, true);
+    if (!err)
+        err = sipsess_connect(&c->c.sess, ua->ssock, uri, ua->cfg.out_caller_id, from_uri, "acdm", NULL, 0,
+                              "application/sdp", desc, NULL, NULL, false, NULL, cust_answer, NULL, cust_estab,
+                              caller_info, NULL, cust_close, c, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS\r\n");
+    mem_deref(desc);
+    if (err) {
+        post_log(ua, ACDM_PLOG_ERR, "outbound call %u: cannot dial %s (%d)", c->id, uri, err);
+        originate_result(c, ACDM_ORIG_FAILED, "the number could not be dialled");
+        call_end(c, "outbound failed", false);
+        return;
+    }
+    post_log(ua, ACDM_PLOG_INFO, "outbound call %u (%s): agent %s answered, dialling %s", c->id, c->bericht, c->agent, uri);
+}
+
+static void on_connect_agent(struct ua *ua, smsg *m);
+
+static void on_originate(struct ua *ua, smsg *m)
+{
+    if (!ua->cfg.out_gateway) {
+        struct call tmp = {.ua = ua, .id = m->call};
+        snprintf(tmp.bericht, sizeof tmp.bericht, "%s", m->bericht);
+        originate_result(&tmp, ACDM_ORIG_FAILED, "no outbound gateway configured");
+        return;
+    }
+    struct call *c = mem_zalloc(sizeof *c, call_destructor);
+    if (!c) return;
+    c->ua = ua;
+    c->id = m->call;
+    c->outbound = true;
+    c->st = CS_OUTBOUND;
+    snprintf(c->bericht, sizeof c->bericht, "%s", m->bericht);
+    snprintf(c->to, sizeof c->to, "%s", m->dialled ? m->dialled : "");
+    snprintf(c->from, sizeof c->from, "%s", ua->cfg.out_caller_id);
+    list_append(&ua->calls, &c->le, c);
+    ua->ncalls++;
+    st_add(ua->p, &ua->p->st.calls_now, 1);
+    m->b = 0;
+    on_connect_agent(ua, m);
 }
 
 static const struct reg *reg_find(struct ua *ua, const char *user)
@@ -1266,6 +1392,7 @@ static void mq_h(int id, void *data, void *arg)
     case MQ_SUBMITTED:
     case MQ_MENU_QUEUED: on_submitted(ua, m); break;
     case MQ_CONNECT_AGENT: on_connect_agent(ua, m); break;
+    case MQ_ORIGINATE: on_originate(ua, m); break;
     case MQ_HANGUP:
         if (c) call_end(c, m->text ? m->text : "ended", false);
         break;

@@ -481,8 +481,8 @@ class BaresipAgent:
         self.dir = os.path.join(workdir, self.name)
         self.wav = os.path.join(self.dir, "wav")
         os.makedirs(self.wav, exist_ok=True)
-        self.port = free_udp_port()
-        self.ctrl = free_udp_port()
+        self.port = free_port_pair()          # baresip listens on UDP and TCP
+        self.ctrl = free_port_pair()
         base = random.randrange(30000, 60000, 2)
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write(BARESIP_CONFIG % {"port": self.port, "tone": tone, "ctrl": self.ctrl, "wav": self.wav,
@@ -518,6 +518,34 @@ class BaresipAgent:
             raw = w.readframes(n)
         s = struct.unpack("<%dh" % (len(raw) // 2), raw)
         return list(s[::ch]), rate
+
+    def command(self, command, params="", timeout=5.0):
+        """One ctrl_tcp command (JSON in a netstring, as the recipe's bsctl.py); its response."""
+        import json
+        b = json.dumps({"command": command, "params": params, "token": "t1"}).encode()
+        s = socket.create_connection(("127.0.0.1", self.ctrl), timeout=timeout)
+        try:
+            s.sendall(b"%d:%s," % (len(b), b))
+            buf = b""
+            while True:
+                while b":" not in buf:
+                    d = s.recv(4096)
+                    if not d:
+                        raise AssertionError("baresip closed ctrl_tcp")
+                    buf += d
+                n, rest = buf.split(b":", 1)
+                n = int(n)
+                while len(rest) < n + 1:
+                    d = s.recv(4096)
+                    if not d:
+                        raise AssertionError("baresip closed ctrl_tcp")
+                    rest += d
+                obj = json.loads(rest[:n])
+                buf = rest[n + 1:]
+                if obj.get("response"):
+                    return obj
+        finally:
+            s.close()
 
     def stop(self):
         if self.proc.poll() is None:

@@ -73,8 +73,11 @@ class SipTestCase(AcdmTestCase):
         bs = BaresipAgent(self.tmp, user, self.sip_port, password=password, tone=tone)
         self.addCleanup(bs.stop)
         if password:
-            wait_until(lambda: user in self.sip_status(d)["registered"], 15,
-                       what="%s's baresip registered to acdm" % user)
+            try:
+                wait_until(lambda: user in self.sip_status(d)["registered"], 15,
+                           what="%s's baresip registered to acdm" % user)
+            except AssertionError as e:
+                raise AssertionError("%s\nbaresip's log:\n%s" % (e, bs.output()[-2000:]))
         return bs
 
     def rtp_peer(self, **kw):
@@ -100,6 +103,9 @@ class SipThinPath(SipTestCase):
 
         offer = ws.expect("offer", 15)
         bid = offer["bericht"]["id"] if isinstance(offer.get("bericht"), dict) else offer["bericht"]
+        # the desk's offer shows the caller's number and the number dialled
+        self.assertEqual((offer["bericht"]["from"], offer["bericht"].get("subject")), ("0612345678", "Gebeld naar 1000"),
+                         offer)
         b = d.bericht(bid)
         self.assertEqual((b["kind"], b["queue"], b["from"]), ("voice", "algemeen", "0612345678"), b)
         # the caller was answered (200 OK after the commit) and hears the welcome chime, then
@@ -497,3 +503,31 @@ class SipRegistrar(SipTestCase):
         self.assertEqual(register(self.sip_port, "agent1", PASSWORD, expires=0), "SIP/2.0 200 OK")
         self.assertEqual(self.sip_status(d)["registered"], [])
         self.assertEqual(self.sip_status(d)["register_denied"], 2)
+
+
+class SipStaticPhone(SipTestCase):
+    def test_static_uri_phone_and_the_agent_hanging_up_ends_the_call(self):
+        bs = None
+        d = self.sip_daemon(agents_map={})
+        bs = BaresipAgent(self.tmp, "agent2", self.sip_port, password=None, tone=660)
+        self.addCleanup(bs.stop)
+        # the channel's agents map names agent2's static phone: a reload, no restart
+        self.cfg["channels"][0]["config"]["agents"] = {"agent2": bs.uri}
+        d.write_config(self.cfg)
+        self.assertEqual(d.request("POST", "/api/v1/reload").status, 200)
+        self.wait_log(d, "config applied in place")
+        ws = self.agent_ws(d, "agent2")
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hangup="theirs", hold_ms=30000)
+        offer = ws.expect("offer", 15)
+        bid = offer["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to the static phone")
+        time.sleep(2.0)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 660), 0.3, "the static phone's tone")
+        # the agent hangs up on the phone: the caller gets BYE, the conversation ends (wrap-up)
+        self.assertTrue(bs.command("hangup").get("ok"), "baresip did not hang up")
+        self.assertEqual(caller.wait(20), 0, "the caller got no BYE:\n%s" % caller.output())
+        wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="wrap-up after the agent hung up")
+        self.wait_log(d, "agent agent2 hung up")

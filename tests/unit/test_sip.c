@@ -164,6 +164,10 @@ START_TEST(config_errors_name_the_field)
                "prompts.q.music");
     bad_config("{\"listen\":\"udp:127.0.0.1:5060\",\"numbers\":{\"1\":\"q\"},\"max_calls\":0}", "max_calls");
     bad_config("{\"listen\":\"udp:127.0.0.1:5060\",\"numbers\":{\"1\":\"q\"},\"colour\":1}", "unknown key \"colour\"");
+    bad_config("{\"listen\":\"udp:127.0.0.1:5060\",\"numbers\":{\"1\":\"q\"},\"outbound\":{\"gateway\":\"x@y\",\"caller_id\":\"020\"}}",
+               "outbound.gateway");
+    bad_config("{\"listen\":\"udp:127.0.0.1:5060\",\"numbers\":{\"1\":\"q\"},\"outbound\":{\"gateway\":\"10.0.0.1:5060\",\"caller_id\":\"anonymous\"}}",
+               "outbound.caller_id");
     sipc_cfg c;
     char err[256];
     ck_assert_int_eq(sipc_parse("{\"listen\":[\"udp:127.0.0.1:5060\",\"tcp:127.0.0.1:5060\"],\"numbers\":{\"1000\":\"algemeen\","
