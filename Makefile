@@ -29,11 +29,22 @@ BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=build/rel/bench/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/san/fuzz/%)
+# The plugin kit's mock host (tests/mock/mock_host.c): plugins' unit tests link it and no daemon
+# code. A channel's own tests are channels/<name>/tests/test_*.c, built with the channel's
+# sources (build/san/chtests/<name>/test_*); tests/mock/test_*.c test bundled plugins by their
+# built .so (dlopen) on the mock host.
+MOCK_SRC  := tests/mock/mock_host.c
+MOCK_FLAGS := $(CSTD) $(WARN) $(SAN_FLAGS) -Icore/include -Itests/mock
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+CHTEST_SRCS := $(wildcard channels/*/tests/test_*.c)
+CHTEST_BINS := $(patsubst channels/%.c,build/san/chtests/%,$(subst /tests/,/,$(CHTEST_SRCS)))
+MOCKT_SRCS := $(wildcard tests/mock/test_*.c)
+MOCKT_BINS := $(MOCKT_SRCS:tests/mock/%.c=build/san/mocktests/%)
 # test-only plugins (bad ABI versions etc.) built from tests/plugins/*.c
 TPLUG_SRCS := $(wildcard tests/plugins/*.c)
 TPLUGS    := $(TPLUG_SRCS:tests/plugins/%.c=build/testplugins/%.so)
 
-.PHONY: all run test layers unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install
+.PHONY: all run test layers unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install install-kit
 .SECONDEXPANSION:
 
 all: deps bin/acdmd bin/acdmctl $(PLUGINS)
@@ -63,13 +74,13 @@ build/san/libacdm.a: $(SAN_OBJS)
 
 bin/acdmd: build/rel/core/cmd/main.o build/rel/libacdm.a
 	@mkdir -p $(@D)
-	$(CC) $(REL_FLAGS) -rdynamic -o $@ $^ $(LIBS)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 bin/acdmctl: build/rel/core/cmd/acdmctl.o build/rel/libacdm.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 # the sanitizer build of the daemon, used by the integration tests
 build/san/acdmd: build/san/core/cmd/main.o build/san/libacdm.a
-	$(CC) $(SAN_FLAGS) -rdynamic -o $@ $^ $(LIBS)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 build/san/acdmctl: build/san/core/cmd/acdmctl.o build/san/libacdm.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
@@ -81,30 +92,41 @@ build/testplugins/%.so: tests/plugins/%.c $(wildcard core/include/acdm/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(PLUGIN_FLAGS) -o $@ $<
 
-build/san/tests/%: tests/unit/%.c build/san/libacdm.a
+build/san/tests/%: tests/unit/%.c build/san/libacdm.a $(wildcard core/include/acdm/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) -Itests/unit -o $@ $< build/san/libacdm.a $(LIBS) $(shell pkg-config --libs check)
+
+# build/san/chtests/<name>/test_x from channels/<name>/tests/test_x.c + the channel's sources
+build/san/chtests/%: $$(dir $$(subst build/san/chtests/,channels/,$$@))tests/$$(notdir $$@).c \
+		$$(wildcard $$(dir $$(subst build/san/chtests/,channels/,$$@))*.c) $(MOCK_SRC) tests/mock/mock_host.h \
+		$(wildcard core/include/acdm/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(MOCK_FLAGS) $($(notdir $(@D))_CFLAGS) -o $@ $(filter %.c,$^) $($(notdir $(@D))_LIBS) -ldl -lpthread $(CHECK_LIBS)
+
+build/san/mocktests/%: tests/mock/%.c $(MOCK_SRC) tests/mock/mock_host.h $(wildcard core/include/acdm/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(MOCK_FLAGS) $(shell pkg-config --cflags jansson) -o $@ $< $(MOCK_SRC) $(shell pkg-config --libs jansson) -ldl -lpthread $(CHECK_LIBS)
 
 build/rel/bench/%: tests/bench/%.c build/rel/libacdm.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(REL_FLAGS) -o $@ $< build/rel/libacdm.a $(LIBS)
 
 # fuzz harnesses: libFuzzer entry points, run here over their corpus by a plain driver
-build/san/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c build/san/libacdm.a
+build/san/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c build/san/libacdm.a $(wildcard core/include/acdm/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) -o $@ $< tests/fuzz/driver.c build/san/libacdm.a $(LIBS)
 
 test: deps-test
-	@$(MAKE) --no-print-directory bin/acdmd bin/acdmctl build/san/acdmd build/san/acdmctl $(PLUGINS) $(TPLUGS) $(UNIT_BINS) $(FUZZ_BINS)
+	@$(MAKE) --no-print-directory bin/acdmd bin/acdmctl build/san/acdmd build/san/acdmctl $(PLUGINS) $(TPLUGS) $(UNIT_BINS) $(CHTEST_BINS) $(MOCKT_BINS) $(FUZZ_BINS)
 	@$(MAKE) --no-print-directory cppcheck
 	@scripts/check-layers.sh
-	@tests/run-unit.sh $(UNIT_BINS)
+	@tests/run-unit.sh $(UNIT_BINS) $(CHTEST_BINS) $(MOCKT_BINS)
 	@tests/run-fuzz-regress.sh $(FUZZ_BINS)
 	@tests/run-integration.sh
 	@if [ -x tests/run-ui.sh ]; then tests/run-ui.sh; fi
 
-unit: $(UNIT_BINS) $(TPLUGS) $(PLUGINS)
-	@tests/run-unit.sh $(UNIT_BINS)
+unit: $(UNIT_BINS) $(CHTEST_BINS) $(MOCKT_BINS) $(TPLUGS) $(PLUGINS)
+	@tests/run-unit.sh $(UNIT_BINS) $(CHTEST_BINS) $(MOCKT_BINS)
 
 integration: bin/acdmd bin/acdmctl build/san/acdmd build/san/acdmctl $(PLUGINS)
 	@tests/run-integration.sh
@@ -123,11 +145,32 @@ bench: deps-bench
 	@tests/run-bench.sh $(BENCH_BINS)
 
 PREFIX ?= /usr/local
-install: all
+install: all install-kit
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/acdm/plugins $(DESTDIR)$(PREFIX)/share/acdm/ui
 	install -m 755 bin/acdmd bin/acdmctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/acdm/plugins/
 	cp -r core/ui/. $(DESTDIR)$(PREFIX)/share/acdm/ui/
+
+# The plugin kit (docs/plugin-guide.md): the ABI and helper headers, the mock host for plugins'
+# unit tests, pkg-config files and the template channel to copy.
+ABI_VERSION := $(shell sed -n 's/^\#define ACDM_PLUGIN_ABI_MAJOR \([0-9]*\)/\1/p' core/include/acdm/plugin.h).$(shell sed -n 's/^\#define ACDM_PLUGIN_ABI_MINOR \([0-9]*\)/\1/p' core/include/acdm/plugin.h)
+build/rel/mock/mock_host.o: tests/mock/mock_host.c tests/mock/mock_host.h $(wildcard core/include/acdm/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -O2 -g -fPIC -Icore/include -Itests/mock -c $< -o $@
+build/rel/libacdm-mock.a: build/rel/mock/mock_host.o
+	rm -f $@; ar rcs $@ $^
+install-kit: build/rel/libacdm-mock.a
+	install -d $(DESTDIR)$(PREFIX)/include/acdm $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/share/acdm/plugin-template/tests
+	install -m 644 core/include/acdm/plugin.h core/include/acdm/plugin_util.h tests/mock/mock_host.h \
+	  $(DESTDIR)$(PREFIX)/include/acdm/
+	install -m 644 build/rel/libacdm-mock.a $(DESTDIR)$(PREFIX)/lib/
+	for pc in acdm-plugin acdm-plugin-mock; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@ABI@|$(ABI_VERSION)|g' scripts/pkgconfig/$$pc.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc; done
+	install -m 644 channels/template/template.c channels/template/Makefile channels/template/README.md \
+	  $(DESTDIR)$(PREFIX)/share/acdm/plugin-template/
+	install -m 644 channels/template/tests/test_template.c $(DESTDIR)$(PREFIX)/share/acdm/plugin-template/tests/
 
 clean:
 	rm -rf build bin plugins/*.so

@@ -43,5 +43,12 @@ for f in core/*/*.c core/*/*.h; do
     fi
   done
 done
+# the store backend is one file: nothing else talks SQLite (reads, exports and backups go
+# through store/store.h, so a PostgreSQL backend replaces exactly store_sqlite.c)
+for f in $(grep -l '#[[:space:]]*include[[:space:]]*<sqlite3.h>' core/*/*.c core/*/*.h 2>/dev/null); do
+  [ "$f" = core/store/store_sqlite.c ] && continue
+  echo "layers: $f includes <sqlite3.h>: only core/store/store_sqlite.c may (use store/store.h)"
+  bad=1
+done
 [ "$bad" -eq 0 ] || { echo "layers: FAILED (bottom to top: $LAYERS)"; exit 1; }
 echo "layers: ok (bottom to top: $LAYERS)"

@@ -2,6 +2,7 @@
  * POST /channels/<instance>/handoff; agents' replies and the end of the conversation go back to
  * the bot platform by callback. See docs/webchat.md ("Chatbot handoff"). */
 #include <acdm/plugin.h>
+#include <acdm/plugin_util.h>
 
 #include "handoff.h"
 
@@ -30,82 +31,72 @@
 
 #define WC_EPERM (-7)
 
-typedef struct cfg { char *reply_url, *return_url, *cb_auth; } cfg;
+typedef struct cfg {
+    char reply_url[1024], return_url[1024], callback_token[512];
+    char cb_auth[600];           /* "Authorization: Bearer <callback_token>", or "" */
+} cfg;
+
+static const acdm_cfg_spec cfg_spec[] = {
+    ACDM_CFG_STR(cfg, "reply_url", reply_url, NULL, .check = acdm_cfg_check_url,
+                 .help = "where agents' replies are POSTed"),
+    ACDM_CFG_STR(cfg, "return_url", return_url, NULL, .check = acdm_cfg_check_url,
+                 .help = "told when the agent ended the conversation"),
+    ACDM_CFG_STR(cfg, "callback_token", callback_token, NULL, .min = 1,
+                 .help = "sent as Authorization: Bearer with both callbacks"),
+    ACDM_CFG_END
+};
+
+/* Work in flight: a handoff or message waiting for its commit (token set), or a callback on its
+ * way to the bot platform (tag set). After the instance's stop the host calls back for none of
+ * them (no submit callback, outbound requests cancelled): destroy frees what is left. */
+typedef struct pend {
+    struct pend *prev, *next;
+    struct chatbot *b;
+    void *token;
+    char conv[201];
+    bool followup;
+    char tag[72];                /* "R<bericht>" for a reply, "E<bericht>" for the return */
+} pend;
 
 typedef struct chatbot {
     const acdm_host *host;
     acdm_instance *inst;
     cfg c;
     char *body;
+    pend *flights;
     unsigned long handoffs, duplicates, replies;
 } chatbot;
 
-typedef struct pend {
-    chatbot *b;
-    void *token;
-    char conv[201];
-    bool followup;
-} pend;
-
-static void cfg_free(cfg *c)
+static pend *pend_new(chatbot *b)
 {
-    free(c->reply_url); free(c->return_url); free(c->cb_auth);
-    memset(c, 0, sizeof *c);
+    pend *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->b = b;
+    p->next = b->flights;
+    if (b->flights) b->flights->prev = p;
+    b->flights = p;
+    return p;
 }
 
-static int url_field(json_t *o, const char *key, char **out, char *err, size_t errlen)
+static void pend_free(chatbot *b, pend *p)
 {
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (!v || json_is_null(v)) return 0;
-    const char *s = json_string_value(v);
-    if (!s || (strncmp(s, "http://", 7) && strncmp(s, "https://", 8))) {
-        snprintf(err, errlen, "%s must be an http:// or https:// URL", key);
-        return -1;
-    }
-    *out = strdup(s);
-    return *out ? 0 : -1;
+    if (p->prev) p->prev->next = p->next; else b->flights = p->next;
+    if (p->next) p->next->prev = p->prev;
+    free(p);
 }
 
 static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
 {
-    memset(c, 0, sizeof *c);
-    json_t *o = json_loads(text, 0, NULL);
-    int rc = -1;
-    if (!json_is_object(o)) { snprintf(err, errlen, "config must be a JSON object"); goto out; }
-    const char *key;
-    json_t *val;
-    json_object_foreach(o, key, val) {
-        if (strcmp(key, "reply_url") && strcmp(key, "return_url") && strcmp(key, "callback_token")) {
-            snprintf(err, errlen, "%s: unknown setting (known: reply_url, return_url, callback_token)", key);
-            goto out;
-        }
-    }
-    if (url_field(o, "reply_url", &c->reply_url, err, errlen) ||
-        url_field(o, "return_url", &c->return_url, err, errlen)) goto out;
-    json_t *t = json_object_get(o, "callback_token");
-    if (t && (!json_is_string(t) || !json_string_length(t))) {
-        snprintf(err, errlen, "callback_token must be a non-empty string");
-        goto out;
-    }
-    if (t) {
-        size_t n = strlen("Authorization: Bearer ") + json_string_length(t) + 1;
-        if (!(c->cb_auth = malloc(n))) goto out;
-        snprintf(c->cb_auth, n, "Authorization: Bearer %s", json_string_value(t));
-    }
-    rc = 0;
-out:
-    json_decref(o);
-    if (rc) cfg_free(c);
-    return rc;
+    if (acdm_cfg_parse(cfg_spec, text, c, err, errlen) < 0) return -1;
+    if (c->callback_token[0])
+        snprintf(c->cb_auth, sizeof c->cb_auth, "Authorization: Bearer %s", c->callback_token);
+    return 0;
 }
 
 static int cb_check_config(const char *config_json, char *err, size_t errlen)
 {
     cfg c;
-    if (cfg_parse(config_json, &c, err, errlen)) return -1;
-    cfg_free(&c);
-    return 0;
+    return cfg_parse(config_json, &c, err, errlen);
 }
 
 /* ---------------------------------------------------------------- HTTP helpers */
@@ -189,7 +180,7 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
                             .content_type = prob ? "application/problem+json" : "application/json"};
     b->host->http_respond(p->token, &r);
     free(s);
-    free(p);
+    pend_free(b, p);
 }
 
 /* ---------------------------------------------------------------- POST /handoff, /messages */
@@ -220,15 +211,12 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
     }
     if (h.address && *h.address) snprintf(from, sizeof from, "%s", h.address);
     else snprintf(from, sizeof from, "bot:%s", h.customer_id);
-    json_t *payload = handoff_payload(&h, "chatbot");
-    char *pj = json_dumps(payload, JSON_COMPACT);
-    json_decref(payload);
-    char *lines = handoff_transcript_text(&h);
+    char *lines = NULL;
+    char *pj = handoff_document(&h, "chatbot", &lines);
     char *sk = h.skills ? json_dumps(h.skills, JSON_COMPACT) : NULL;
-    pend *p = calloc(1, sizeof *p);
+    pend *p = pj ? pend_new(b) : NULL;
     int rc = -1;
-    if (p && pj) {
-        p->b = b;
+    if (p) {
         p->token = resp->token;
         snprintf(p->conv, sizeof p->conv, "%s", h.conversation_id);
         acdm_inbound in = {.struct_size = sizeof in, .kind = "chat", .queue = h.queue, .from = from,
@@ -239,7 +227,7 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
         rc = b->host->submit(inst, &in, submitted, p);
     }
     if (rc < 0) {
-        free(p);
+        if (p) pend_free(b, p);
         problem(b, resp, 400, "Invalid handoff", rc == -2 ? "queue: no such queue" :
                 "the core refused the handoff (see the log); check queue and skills");
     } else {
@@ -270,10 +258,9 @@ static void post_message(acdm_instance *inst, void *priv, const acdm_http_reques
     char conv[300], from[220];
     snprintf(conv, sizeof conv, "%s:%s", b->host->instance_name(inst), conv_id);
     snprintf(from, sizeof from, "bot:%s", conv_id);
-    pend *p = calloc(1, sizeof *p);
+    pend *p = pend_new(b);
     int rc = -1;
     if (p) {
-        p->b = b;
         p->token = resp->token;
         p->followup = true;
         snprintf(p->conv, sizeof p->conv, "%s", conv_id);
@@ -281,7 +268,7 @@ static void post_message(acdm_instance *inst, void *priv, const acdm_http_reques
                            .text = text};
         rc = b->host->submit(inst, &in, submitted, p);
     }
-    if (rc < 0) { free(p); problem(b, resp, 400, "Invalid message", "the core refused the message"); }
+    if (rc < 0) { if (p) pend_free(b, p); problem(b, resp, 400, "Invalid message", "the core refused the message"); }
     else resp->defer = 1;
     json_decref(o);
 }
@@ -293,7 +280,8 @@ static void callback_done(acdm_instance *inst, void *priv, void *user, int statu
 {
     (void)body; (void)body_len;
     chatbot *b = priv;
-    char *bericht = user;   /* "R<bericht>" for a reply, "E<bericht>" for the return */
+    pend *p = user;
+    const char *bericht = p->tag;
     if (bericht[0] == 'R') {
         char pj[300];
         bool ok = status >= 200 && status < 300;
@@ -304,18 +292,19 @@ static void callback_done(acdm_instance *inst, void *priv, void *user, int statu
         b->host->log(inst, ACDM_PLOG_WARN, "return_url: the bot platform did not take conversation of "
                      "bericht %s back (status %d%s%s)", bericht + 1, status, error ? ": " : "", error ? error : "");
     }
-    free(bericht);
+    pend_free(b, p);
 }
 
 static void callback(chatbot *b, const char *url, const char *tag_bericht, json_t *doc)
 {
     char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    const char *headers[3] = {"Content-Type: application/json", b->c.cb_auth, NULL};
+    const char *headers[3] = {"Content-Type: application/json", b->c.cb_auth[0] ? b->c.cb_auth : NULL, NULL};
     acdm_http_out req = {.struct_size = sizeof req, .method = "POST", .url = url, .headers = headers,
                          .body = body, .body_len = body ? strlen(body) : 0, .timeout_ms = 10000};
-    char *tag = strdup(tag_bericht);
-    if (!body || !tag || b->host->http_request(b->inst, &req, callback_done, tag) < 0) free(tag);
+    pend *p = body ? pend_new(b) : NULL;
+    if (p) snprintf(p->tag, sizeof p->tag, "%s", tag_bericht);
+    if (p && b->host->http_request(b->inst, &req, callback_done, p) < 0) pend_free(b, p);
     free(body);
 }
 
@@ -330,7 +319,7 @@ static int cb_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
 {
     chatbot *b = priv;
     b->replies++;
-    if (!b->c.reply_url) {
+    if (!b->c.reply_url[0]) {
         b->host->delivery_report(inst, r->bericht_id, r->text,
                                  "{\"delivery\":\"failed\",\"error\":\"no reply_url configured for this chatbot instance\"}");
         return 0;
@@ -346,7 +335,7 @@ static void cb_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
 {
     (void)inst;
     chatbot *b = priv;
-    if (ev->type != ACDM_EV_ENDED || !b->c.return_url) return;
+    if (ev->type != ACDM_EV_ENDED || !b->c.return_url[0]) return;
     char tag[64];
     snprintf(tag, sizeof tag, "E%s", ev->bericht_id);
     callback(b, b->c.return_url, tag, json_pack("{s:s?, s:s, s:s}", "conversation_id",
@@ -380,7 +369,6 @@ static int cb_reload(acdm_instance *inst, void *priv, const char *config_json, c
     chatbot *b = priv;
     cfg c;
     if (cfg_parse(config_json, &c, err, errlen)) return -1;
-    cfg_free(&b->c);
     b->c = c;
     return 0;
 }
@@ -389,8 +377,8 @@ static void cb_destroy(acdm_instance *inst, void *priv)
 {
     (void)inst;
     chatbot *b = priv;
-    cfg_free(&b->c);
     free(b->body);
+    while (b->flights) pend_free(b, b->flights);   /* never called back after stop */
 }
 
 static const acdm_plugin descriptor = ACDM_PLUGIN_INIT(

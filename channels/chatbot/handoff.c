@@ -1,6 +1,8 @@
 /* handoff.c -- parsing and validating the chatbot handoff document (see handoff.h). */
 #include "handoff.h"
 
+#include <acdm/plugin_util.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,37 +136,33 @@ void handoff_free(handoff *h)
     memset(h, 0, sizeof *h);
 }
 
-char *handoff_transcript_text(const handoff *h)
+char *handoff_document(const handoff *h, const char *source, char **lines_out)
 {
-    size_t cap = 256, len = 0;
-    char *out = malloc(cap);
-    if (!out) return NULL;
-    out[0] = 0;
+    acdm_handoff_doc d;
+    acdm_handoff_begin(&d, source, h->conversation_id);
+    acdm_handoff_customer(&d, h->customer_id, h->customer_name, h->address, h->customer_channel);
+    acdm_handoff_summary(&d, h->summary, h->intent);
     for (size_t i = 0; i < json_array_size(h->transcript); i++) {
         json_t *m = json_array_get(h->transcript, i);
-        const char *text = json_string_value(json_object_get(m, "text"));
-        const char *author = json_string_value(json_object_get(m, "author"));
         json_t *tm = json_object_get(m, "time");
-        char ts[72] = "";
-        if (json_is_string(tm)) snprintf(ts, sizeof ts, "[%s] ", json_string_value(tm));
-        else if (json_is_integer(tm)) snprintf(ts, sizeof ts, "[%lld] ", (long long)json_integer_value(tm));
-        size_t need = strlen(ts) + strlen(author) + strlen(text) + 4;
-        if (len + need + 1 > cap) {
-            while (len + need + 1 > cap) cap *= 2;
-            char *n = realloc(out, cap);
-            if (!n) { free(out); return NULL; }
-            out = n;
-        }
-        len += (size_t)snprintf(out + len, cap - len, "%s%s: %s\n", ts, author, text);
+        acdm_handoff_line(&d, json_string_value(json_object_get(m, "author")), NULL,
+                          json_string_value(json_object_get(m, "text")), json_string_value(tm),
+                          json_is_integer(tm) ? (long long)json_integer_value(tm) : -1);
     }
-    return out;
+    return acdm_handoff_end(&d, lines_out);
+}
+
+char *handoff_transcript_text(const handoff *h)
+{
+    char *lines = NULL;
+    free(handoff_document(h, "chatbot", &lines));
+    return lines;
 }
 
 json_t *handoff_payload(const handoff *h, const char *source)
 {
-    json_t *c = json_pack("{s:s?, s:s?, s:s?, s:s?}", "id", h->customer_id, "name", h->customer_name,
-                          "address", h->address, "channel", h->customer_channel);
-    return json_pack("{s:s, s:s, s:o, s:s?, s:s?, s:O}", "source", source, "conversation_id",
-                     h->conversation_id, "customer", c, "summary", h->summary, "intent", h->intent,
-                     "transcript", h->transcript);
+    char *doc = handoff_document(h, source, NULL);
+    json_t *j = doc ? json_loads(doc, 0, NULL) : NULL;
+    free(doc);
+    return j;
 }

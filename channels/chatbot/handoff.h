@@ -26,11 +26,16 @@ typedef struct {
 int handoff_parse(const char *body, size_t len, handoff *h, char *err, size_t errlen);
 void handoff_free(handoff *h);
 
+/* The handoff document stored as the bericht's payload (<acdm/plugin_util.h>'s
+ * acdm_handoff_doc: {source, conversation_id, customer, summary, intent, transcript:[{author,
+ * text, time}]}) as JSON text, and with lines_out the transcript as readable lines
+ * "[time] author: text\n" (both malloc'd; NULL when out of memory). */
+char *handoff_document(const handoff *h, const char *source, char **lines_out);
+
 /* The transcript as readable lines "[time] author: text\n" (malloc'd). */
 char *handoff_transcript_text(const handoff *h);
 
-/* The payload stored with the bericht: {source, conversation_id, customer, summary, intent,
- * transcript} (new reference). */
+/* handoff_document parsed (new reference). */
 json_t *handoff_payload(const handoff *h, const char *source);
 
 #endif

@@ -36,6 +36,8 @@
  *                         with the same id, a redelivery never makes a second bericht)
  *   POST /end             {bericht, reason?}: the customer gave up -> 204
  *   GET  /status          counters
+ *   GET  /request         the request as the channel saw it: {method, path, query_raw, url,
+ *                         peer, headers} (Authorization left out), for setting up a sender
  *   WS   /events          one JSON text per bericht event, reply and heartbeat
  */
 
@@ -82,6 +84,7 @@ typedef struct webhook {
     pending *pendings;
     struct { unsigned long received, rejected, submitted, delivered, delivery_failed,
              heartbeats, wakeups, events; } n;
+    char last_error[160];        /* the last failed callback attempt's reason ("" after a success) */
     /* self_test worker */
     pthread_t worker;
     bool worker_running;
@@ -382,17 +385,22 @@ static void on_messages_post(acdm_instance *inst, void *priv, const acdm_http_re
                        .from = from, .conversation = conv, .idempotency_key = p->ref,
                        .priority = priority, .subject = subject, .text = text,
                        .payload_json = payload_s};
-    int rc = w->host->submit(inst, &in, submitted, p);
+    char refusal[256] = "";
+    int rc = ACDM_HOST_HAS(w->host, submit_err)
+                 ? w->host->submit_err(inst, &in, submitted, p, refusal, sizeof refusal)
+                 : w->host->submit(inst, &in, submitted, p);
     free(payload_s);
     json_decref(o);
     p->in_handler = false;
     if (rc < 0) {
-        /* -1 invalid, -2 unknown (queue...): the caller's fault; anything else is ours */
+        /* invalid or unknown (queue...): the caller's fault; anything else is ours */
         w->n.rejected++;
-        if (rc == -1 || rc == -2)
-            problem(w, resp, 400, "Bad message", "the core refused the message (see the log)");
+        if (rc == ACDM_P_EINVAL || rc == ACDM_P_ENOENT)
+            problem(w, resp, 400, "Bad message", refusal[0] ? refusal
+                                                 : "the core refused the message (see the log)");
         else
-            problem(w, resp, 503, "Not stored", "the core cannot take messages now; retry");
+            problem(w, resp, 503, "Not stored", refusal[0] ? refusal
+                                                : "the core cannot take messages now; retry");
         pending_free(p);
         return;
     }
@@ -448,6 +456,28 @@ static void on_status(acdm_instance *inst, void *priv, const acdm_http_request *
         "callback", w->c.callback_url != NULL));
 }
 
+/* GET /request: the request as this channel received it (URL, raw query, peer, headers), for
+ * setting up a sender: which URL does a signature cover behind this proxy, which headers
+ * arrive. Behind the channel's token like every route. */
+static void on_request(acdm_instance *inst, void *priv, const acdm_http_request *req,
+                       acdm_http_response *resp)
+{
+    (void)inst;
+    webhook *w = priv;
+    if (!authorized(w, req->authorization, NULL)) {
+        problem(w, resp, 401, "Unauthorized", "send Authorization: Bearer <token of this channel>");
+        return;
+    }
+    json_t *h = json_object();
+    for (size_t k = 0; k < req->n_headers; k++) {
+        if (!strcmp(req->headers[k].name, "authorization")) continue;   /* never echo the secret */
+        json_object_set_new(h, req->headers[k].name, json_string(req->headers[k].value));
+    }
+    answer(w, resp, 200, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o}", "method", req->method,
+                                   "path", req->path, "query_raw", req->query_raw, "url", req->url,
+                                   "peer", req->peer, "headers", h));
+}
+
 /* ---------------------------------------------------------------- websocket /events */
 
 static int ev_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_http_request *req)
@@ -496,8 +526,9 @@ static void outmsg_drop(webhook *w, outmsg *m, bool delivered, const char *why)
     if (m->retry) w->host->timer_stop(m->retry);
     const char *bericht = json_string_value(json_object_get(m->doc, "bericht"));
     const char *text = json_string_value(json_object_get(m->doc, "text"));
-    json_t *pl = json_pack("{s:s, s:i, s:s?}", "delivery", delivered ? "delivered" : "failed",
-                           "attempts", m->attempts, "error", why);
+    json_t *pl = json_pack("{s:s, s:i, s:s?, s:s?}", "delivery", delivered ? "delivered" : "failed",
+                           "attempts", m->attempts, "error", why,
+                           "message", json_string_value(json_object_get(m->doc, "message")));
     char *pls = json_dumps(pl, JSON_COMPACT);
     json_decref(pl);
     if (bericht) w->host->delivery_report(w->inst, bericht, text, pls);
@@ -539,9 +570,14 @@ static void sent(acdm_instance *inst, void *priv, void *user, int status, const 
     outmsg *m = user;
     m->in_flight = false;
     char why[160];
-    if (status >= 200 && status < 300) { outmsg_drop(w, m, true, NULL); return; }
+    if (status >= 200 && status < 300) {
+        w->last_error[0] = '\0';
+        outmsg_drop(w, m, true, NULL);
+        return;
+    }
     if (status < 0) snprintf(why, sizeof why, "%s", error ? error : "transport error");
     else snprintf(why, sizeof why, "callback answered HTTP %d", status);
+    snprintf(w->last_error, sizeof w->last_error, "%s", why);
     failed_attempt(w, m, why);
 }
 
@@ -585,9 +621,24 @@ static int wh_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
     (void)inst;
     webhook *w = priv;
     json_t *payload = r->payload_json ? json_loads(r->payload_json, 0, NULL) : NULL;
-    json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:o?}", "bericht", r->bericht_id,
+    /* the files the agent sent along: what the receiver needs to know of each (it fetches the
+     * data with a token at GET /api/v1/attachments/{id}) */
+    json_t *atts = json_object_get(payload, "attachments");
+    for (size_t k = 0; ACDM_HOST_HAS(w->host, attachment_read) && k < json_array_size(atts); k++) {
+        json_t *a = json_array_get(atts, k);
+        const char *id = json_string_value(json_object_get(a, "id"));
+        acdm_attachment_meta meta = {.struct_size = sizeof meta};
+        int fd = -1;
+        if (!id || w->host->attachment_read(inst, id, &meta, &fd) < 0) continue;
+        close(fd);
+        json_object_set_new(a, "filename", json_string(meta.filename));
+        json_object_set_new(a, "content_type", json_string(meta.content_type));
+        json_object_set_new(a, "size", json_integer((json_int_t)meta.size));
+        if (meta.content_id[0]) json_object_set_new(a, "content_id", json_string(meta.content_id));
+    }
+    json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:o?, s:s?}", "bericht", r->bericht_id,
                             "conversation", r->conversation, "to", r->to, "agent", r->agent,
-                            "text", r->text, "payload", payload);
+                            "text", r->text, "payload", payload, "message", r->message_id);
     if (!doc) return -1;
     json_t *ev = json_deep_copy(doc);
     json_object_set_new(ev, "type", json_string("reply"));
@@ -603,6 +654,24 @@ static int wh_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
     outbox_save(w);                    /* durable before we try */
     send_one(w, m);
     return 0;
+}
+
+/* What GET /api/v1/plugins, /api/v1/health and `acdmctl plugins` show of this instance:
+ * unhealthy while replies wait because the callback fails. */
+static char *wh_status_json(acdm_instance *inst, void *priv)
+{
+    (void)inst;
+    const webhook *w = priv;
+    int pending_out = 0;
+    for (const outmsg *m = w->outbox; m; m = m->next) pending_out++;
+    bool healthy = !(pending_out > 0 && w->last_error[0]);
+    json_t *o = json_pack("{s:b, s:i, s:I, s:I, s:s?}", "healthy", healthy,
+                          "pending_replies", pending_out, "delivered", (json_int_t)w->n.delivered,
+                          "delivery_failed", (json_int_t)w->n.delivery_failed,
+                          "last_error", w->last_error[0] ? w->last_error : NULL);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;   /* malloc'd: the host frees it */
+    json_decref(o);
+    return s;
 }
 
 /* ---------------------------------------------------------------- events */
@@ -723,6 +792,7 @@ static int wh_start(acdm_instance *inst, void *priv)
     if (w->host->http_route(inst, "POST", "/messages", on_messages_post) < 0 ||
         w->host->http_route(inst, "POST", "/end", on_end) < 0 ||
         w->host->http_route(inst, "GET", "/status", on_status) < 0 ||
+        w->host->http_route(inst, "GET", "/request", on_request) < 0 ||
         w->host->ws_route(inst, "/events", &events) < 0) {
         w->host->log(inst, ACDM_PLOG_ERR, "cannot register the routes under /channels/%s",
                      w->host->instance_name(inst));
@@ -807,6 +877,7 @@ static const acdm_plugin webhook_plugin = ACDM_PLUGIN_INIT(
     .deliver = wh_deliver,
     .on_event = wh_on_event,
     .stop = wh_stop,
+    .status_json = wh_status_json,
     .destroy = wh_destroy);
 
 ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &webhook_plugin; }

@@ -80,10 +80,20 @@ static void get_health(void *user, acdm_req *r)
                               "writes", (json_int_t)f.writes, "queued", (json_int_t)f.queued,
                               "avg_commit_ms", f.commits ? (double)f.commit_us_sum / (double)f.commits / 1000.0 : 0.0,
                               "max_commit_ms", (double)f.commit_us_max / 1000.0);
-    acdm_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:I, s:o}", "status", "ok", "version", ACDM_VERSION,
-                                           "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
-                                           "berichten_live", (json_int_t)acdm_model_n_berichten(acdm_engine_model(e)),
-                                           "store", store));
+    /* a channel instance that is not running, or whose plugin's status says "healthy": false,
+     * makes the daemon degraded (still 200: it serves; monitoring reads "status") */
+    json_t *degraded = NULL;
+    json_t *channels = acdm_engine_plugins(e) ? acdm_plugins_health_json(acdm_engine_plugins(e), &degraded)
+                                              : json_array();
+    bool ok = !json_array_size(degraded);
+    json_t *h = json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "status", ok ? "ok" : "degraded",
+                          "version", ACDM_VERSION,
+                          "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
+                          "berichten_live", (json_int_t)acdm_model_n_berichten(acdm_engine_model(e)),
+                          "store", store, "channels", channels);
+    if (!ok) json_object_set(h, "degraded", degraded);
+    json_decref(degraded);
+    acdm_http_reply_json(r, 200, h);
 }
 
 typedef struct { acdm_req *r; } post_ctx;
@@ -210,33 +220,46 @@ static void get_bericht(void *user, acdm_req *r)
     acdm_http_reply_json(r, 200, j);
 }
 
-/* A file a customer sent (web chat): the agent who has (or last had) its bericht, supervisors
- * and admins. Served as an attachment download, never rendered inline by the browser. */
+/* A file a customer sent (web chat, mail, WhatsApp...): the agent who has (or last had) its
+ * bericht, supervisors and admins. Served as an attachment download, never rendered inline by
+ * the browser; a file-backed one is streamed from its file. An inline part's content-id is in
+ * the Content-ID header. */
+/* The attachment r names, when who may read it: 0 with *at filled (with_data: the data of one
+ * in the database), or the problem was answered and negative. */
+static int attachment_for(acdm_engine *e, acdm_req *r, const acdm_principal *who, bool with_data,
+                          acdm_attachment *at)
+{
+    const char *id = acdm_req_param(r, "id");
+    int rc = with_data ? acdm_store_attachment_get(acdm_engine_store(e), id, at)
+                       : acdm_store_attachment_meta(acdm_engine_store(e), id, at);
+    if (rc) {
+        acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 500, "Not found", "attachment %s: no such attachment", id);
+        return rc;
+    }
+    if (role_is(who, "agent")) {
+        json_t *j = acdm_engine_bericht_json(e, at->bericht);
+        const char *ag = json_string_value(json_object_get(j, "agent"));
+        acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), at->bericht);
+        acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who->name);
+        bool mine = (ag && !strcmp(ag, who->name)) || (b && a && acdm_agent_work(a, b));
+        json_decref(j);
+        if (!mine) {
+            free(at->data);
+            at->data = NULL;
+            acdm_http_problem(r, 403, "Forbidden", "attachment %s belongs to a bericht that is not yours", id);
+            return ACDM_EPERM;
+        }
+    }
+    return 0;
+}
+
 static void get_attachment(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
     acdm_principal who;
     if (!authorize(e, r, "admin supervisor agent", &who)) return;
-    const char *id = acdm_req_param(r, "id");
     acdm_attachment at;
-    int rc = acdm_store_attachment_get(acdm_engine_store(e), id, &at);
-    if (rc) {
-        acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 500, "Not found", "attachment %s: no such attachment", id);
-        return;
-    }
-    if (role_is(&who, "agent")) {
-        json_t *j = acdm_engine_bericht_json(e, at.bericht);
-        const char *ag = json_string_value(json_object_get(j, "agent"));
-        acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), at.bericht);
-        acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who.name);
-        bool mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b));
-        json_decref(j);
-        if (!mine) {
-            free(at.data);
-            acdm_http_problem(r, 403, "Forbidden", "attachment %s belongs to a bericht that is not yours", id);
-            return;
-        }
-    }
+    if (attachment_for(e, r, &who, true, &at)) return;
     char cd[400];
     char safe[256];
     size_t n = 0;
@@ -246,8 +269,29 @@ static void get_attachment(void *user, acdm_req *r)
     snprintf(cd, sizeof cd, "attachment; filename=\"%s\"", safe);
     acdm_http_add_header(r, "Content-Disposition", cd);
     acdm_http_add_header(r, "X-Content-Type-Options", "nosniff");
-    acdm_http_reply(r, 200, at.content_type, at.data, at.len);
+    if (at.content_id[0]) {
+        char cid[300];
+        snprintf(cid, sizeof cid, "<%s>", at.content_id);
+        acdm_http_add_header(r, "Content-ID", cid);
+    }
+    if (at.path[0]) acdm_http_reply_file(r, at.path, at.content_type);   /* streamed */
+    else acdm_http_reply(r, 200, at.content_type, at.data, at.len);
     free(at.data);
+}
+
+/* What an attachment is, without its data: the desk maps an inline part's content-id (a mail's
+ * <img src="cid:...">) to the attachment. Same roles as the download. */
+static void get_attachment_meta(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!authorize(e, r, "admin supervisor agent", &who)) return;
+    acdm_attachment at;
+    if (attachment_for(e, r, &who, false, &at)) return;
+    acdm_http_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I, s:s}",
+        "id", acdm_req_param(r, "id"), "bericht", at.bericht, "filename", at.filename,
+        "content_type", at.content_type, "content_id", at.content_id[0] ? at.content_id : NULL,
+        "size", (json_int_t)at.len, "storage", at.path[0] ? "file" : "database"));
 }
 
 static void get_queues(void *user, acdm_req *r)
@@ -284,7 +328,10 @@ static void post_reload(void *user, acdm_req *r)
     int rc = acdm_engine_reload(e, err, sizeof err);
     if (rc) { acdm_http_problem(r, 422, "Config rejected", "%s", err); return; }
     acdm_engine_audit(e, &who, "reload", NULL, NULL);
-    acdm_http_reply_json(r, 200, json_pack("{s:s}", "status", "reloaded"));
+    json_t *warn = acdm_engine_plugins(e)
+        ? acdm_plugins_warnings(acdm_engine_plugins(e), acdm_model_config(acdm_engine_model(e)))
+        : json_array();
+    acdm_http_reply_json(r, 200, json_pack("{s:s, s:o}", "status", "reloaded", "warnings", warn));
 }
 
 static void get_plugins(void *user, acdm_req *r)
@@ -295,6 +342,47 @@ static void get_plugins(void *user, acdm_req *r)
     acdm_http_reply_json(r, 200, json_pack("{s:o, s:o}", "plugins", acdm_plugins_json(acdm_engine_plugins(e)),
                                            "refused", acdm_plugins_refused_json(acdm_engine_plugins(e))));
 }
+
+/* POST /api/v1/plugins/{name}/disable|enable|reload: the operator replaces or stops a plugin
+ * deliberately (its instances stop as a stop does: deferred responses answered, submits in
+ * flight still committed). A refusal says why; the running build is kept. */
+static void plugin_action(acdm_engine *e, acdm_req *r, const char *action)
+{
+    acdm_principal who;
+    if (!authorize(e, r, "admin", &who)) return;
+    acdm_plugins *ps = acdm_engine_plugins(e);
+    const char *name = acdm_req_param(r, "name");
+    char err[2048] = "";
+    int rc;
+    if (!ps) { acdm_http_problem(r, 409, "Not applied", "this acdmd runs no plugin host"); return; }
+    if (!strcmp(action, "reload")) {
+        rc = acdm_plugins_reload(ps, name, err, sizeof err);
+    } else {
+        rc = acdm_plugins_enable(ps, name, !strcmp(action, "enable"));
+        if (rc == ACDM_ENOENT) snprintf(err, sizeof err, "no plugin named \"%s\" is loaded", name);
+    }
+    if (rc) {
+        acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 409, "Not applied", "%s", err);
+        return;
+    }
+    char act[32];
+    snprintf(act, sizeof act, "plugin_%s", action);
+    acdm_log(ACDM_LOG_NOTICE, WHO, "plugin %s: %s by %s", name, action, who.name);
+    acdm_engine_audit(e, &who, act, name, NULL);
+    json_t *list = acdm_plugins_json(ps), *mine = NULL;
+    for (size_t k = 0; k < json_array_size(list); k++) {
+        json_t *v = json_array_get(list, k);
+        if (!json_is_null(json_object_get(v, "file")) &&
+            !strcmp(json_string_value(json_object_get(v, "name")), name))
+            mine = json_incref(v);
+    }
+    json_decref(list);
+    acdm_http_reply_json(r, 200, mine ? mine : json_object());
+}
+
+static void post_plugin_disable(void *user, acdm_req *r) { plugin_action(user, r, "disable"); }
+static void post_plugin_enable(void *user, acdm_req *r) { plugin_action(user, r, "enable"); }
+static void post_plugin_reload(void *user, acdm_req *r) { plugin_action(user, r, "reload"); }
 
 static void get_agents(void *user, acdm_req *r)
 {
@@ -685,14 +773,49 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
                 return;
             }
         } else if (!strcmp(type, "message")) {
-            const char *text = json_string_value(json_object_get(msg, "text"));
-            rc = text ? acdm_engine_agent_message(e, a, b, text) : ACDM_EINVAL;
+            json_t *tv = json_object_get(msg, "text"), *pl = json_object_get(msg, "payload");
+            const char *text = json_string_value(tv);
+            char why[300] = "", mid[40] = "";
+            if (tv && !text) { rc = ACDM_EINVAL; snprintf(why, sizeof why, "text: must be a string"); }
+            else if (pl && json_is_null(pl)) pl = NULL;
+            if (!rc) rc = acdm_engine_agent_message(e, a, b, text, pl, why, sizeof why, mid);
+            if (rc && why[0]) {
+                const char *code = rc == ACDM_EPERM ? "forbidden" : rc == ACDM_ENOENT ? "not_found" : "invalid";
+                ws_error(ws, type, bid, code, "message: %s", why);
+                json_decref(msg);
+                return;
+            }
+            if (!rc) {
+                ws_send_json(ws, json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "re", type,
+                                           "bericht", bid, "message", mid));
+                json_decref(msg);
+                return;
+            }
         } else {
             const char *toq = json_string_value(json_object_get(msg, "queue"));
             const char *toa = json_string_value(json_object_get(msg, "agent"));
             if (toq && acdm_model_queue(acdm_engine_model(e), toq)) rc = acdm_agent_transfer_queue(acdm_engine_model(e), a, b, acdm_model_queue(acdm_engine_model(e), toq), now);
             else if (toa && acdm_model_agent(acdm_engine_model(e), toa)) rc = acdm_agent_transfer_agent(acdm_engine_model(e), a, b, acdm_model_agent(acdm_engine_model(e), toa), now);
             else rc = ACDM_ENOENT;
+        }
+    } else if (!strcmp(type, "originate")) {
+        /* an outbound contact from the desk: ack carries the new bericht's id ("assigned" came
+         * before it), an error says which field */
+        json_t *pl = json_object_get(msg, "payload");
+        acdm_outbound_contact o = {.channel = json_string_value(json_object_get(msg, "channel")),
+                           .kind = json_string_value(json_object_get(msg, "kind")),
+                           .to = json_string_value(json_object_get(msg, "to")),
+                           .text = json_string_value(json_object_get(msg, "text")),
+                           .queue = json_string_value(json_object_get(msg, "queue")),
+                           .payload = json_is_null(pl) ? NULL : pl};
+        char err[512];
+        rc = acdm_engine_originate(e, a, &o, bid, err, sizeof err);
+        if (rc) {
+            const char *code = rc == ACDM_ESTATE ? "state" : rc == ACDM_EFULL ? "full"
+                             : rc == ACDM_ENOENT ? "not_found" : "invalid";
+            ws_error(ws, type, NULL, code, "originate: %s", err);
+            json_decref(msg);
+            return;
         }
     } else {
         ws_error(ws, type, NULL, "unknown_type", "unknown message type \"%.64s\"", type);
@@ -714,15 +837,20 @@ int acdm_api_register(acdm_engine *e)
     acdm_http_route(h, "GET", "/api/v1/berichten/{id}", get_bericht, e);
     acdm_http_route(h, "GET", "/api/v1/queues", get_queues, e);
     acdm_http_route(h, "GET", "/api/v1/attachments/{id}", get_attachment, e);
+    acdm_http_route(h, "GET", "/api/v1/attachments/{id}/meta", get_attachment_meta, e);
     acdm_http_route(h, "POST", "/api/v1/queues/{name}/open", post_queue_open, e);
     acdm_http_route(h, "POST", "/api/v1/queues/{name}/close", post_queue_close, e);
     acdm_http_route(h, "POST", "/api/v1/reload", post_reload, e);
     acdm_http_route(h, "GET", "/api/v1/plugins", get_plugins, e);
+    acdm_http_route(h, "POST", "/api/v1/plugins/{name}/disable", post_plugin_disable, e);
+    acdm_http_route(h, "POST", "/api/v1/plugins/{name}/enable", post_plugin_enable, e);
+    acdm_http_route(h, "POST", "/api/v1/plugins/{name}/reload", post_plugin_reload, e);
     acdm_http_route(h, "GET", "/api/v1/agents", get_agents, e);
     /* api_super.c: supervisors and agents at work */
     acdm_http_route(h, "GET", "/api/v1/berichten", acdm_api_get_berichten, e);
     acdm_http_route(h, "GET", "/api/v1/berichten/{id}/messages", acdm_api_get_bericht_messages, e);
     acdm_http_route(h, "POST", "/api/v1/berichten/{id}/topics", acdm_api_post_bericht_topics, e);
+    acdm_http_route(h, "POST", "/api/v1/berichten/outbound", acdm_api_post_outbound, e);
     acdm_http_route(h, "GET", "/api/v1/topics", acdm_api_get_topics, e);
     acdm_http_route(h, "GET", "/api/v1/reason-codes", acdm_api_get_reason_codes, e);
     acdm_http_route(h, "GET", "/api/v1/agents/{id}", acdm_api_get_agent, e);
@@ -761,10 +889,20 @@ static void agents_model_event(acdm_engine *e, void *user, const acdm_mevent *ev
             break;
         }
         case ACDM_ME_OFFER_CANCELLED: case ACDM_ME_TIMEOUT:
-            msg = json_pack("{s:s, s:s, s:s}", "type", "offer_cancelled", "bericht", b->id,
-                            "reason", ev->type == ACDM_ME_TIMEOUT ? "timeout" : ev->reason ? ev->reason : "");
+            /* a device offer's outcome names itself ("busy", "no-answer", "failed") and carries the
+             * channel's sentence in "text" */
+            msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "offer_cancelled", "bericht", b->id,
+                            "reason", ev->type == ACDM_ME_TIMEOUT ? (ev->reason ? ev->reason : "timeout")
+                                      : ev->reason ? ev->reason : "", "text", ev->text);
             break;
-        case ACDM_ME_ACCEPTED:
+        case ACDM_ME_REJECTED:
+            /* the agent's own reject needs no word; a decline on the device does (the desk still
+             * shows the offer) */
+            if (ev->reason)
+                msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "offer_cancelled", "bericht", b->id,
+                                "reason", ev->reason, "text", ev->text);
+            break;
+        case ACDM_ME_ACCEPTED: case ACDM_ME_ORIGINATED:
             msg = json_pack("{s:s, s:o}", "type", "assigned", "bericht", acdm_engine_bericht_brief(b));
             break;
         case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
@@ -785,6 +923,7 @@ static void agents_model_event(acdm_engine *e, void *user, const acdm_mevent *ev
             if (ev->reason) json_object_set_new(msg, "reason", json_string(ev->reason));
             break;
         case ACDM_ME_AGENT_STATE: case ACDM_ME_AGENT_JOIN: case ACDM_ME_AGENT_LEAVE:
+        case ACDM_ME_AGENT_DEVICE:
             msg = json_pack("{s:s, s:o}", "type", "state", "agent", acdm_engine_agent_json(e, ev->a));
             break;
         default: break;
@@ -807,10 +946,15 @@ static void agents_note(acdm_engine *e, void *user, const acdm_note *n)
         if (n->payload) json_object_set(msg, "payload", n->payload);
         break;
     case ACDM_NOTE_DELIVERY:
-        msg = json_pack("{s:s, s:s, s:s}", "type", "delivery", "bericht", b->id, "status", n->status);
+        msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "delivery", "bericht", b->id,
+                        "status", n->status, "message", n->text);
         break;
     case ACDM_NOTE_TYPING:
         msg = json_pack("{s:s, s:s}", "type", "typing", "bericht", b->id);
+        break;
+    case ACDM_NOTE_ORIGINATE:
+        msg = json_pack("{s:s, s:s, s:s, s:s?}", "type", "originate_result", "bericht", b->id,
+                        "outcome", n->status, "reason", n->text);
         break;
     }
     acdm_api_push_agent(e, b->agent->id, msg);

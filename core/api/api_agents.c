@@ -229,7 +229,8 @@ static bool defined_elsewhere(const acdm_engine *e, const managed *m, const frag
  * path_id: PUT's {id} (the body's id may be left out, else must be the same). NULL after a 400. */
 static json_t *agent_from_body(acdm_req *r, const char *path_id)
 {
-    static const char *const known[] = {"id", "name", "queues", "skills", "capacity", "voice_blocks", NULL};
+    static const char *const known[] = {"id", "name", "queues", "skills", "capacity", "voice_blocks",
+                                        "phone", "endpoints", NULL};
     json_t *j = acdm_api_body_object(r, false, known);
     if (!j) return NULL;
     json_t *id = json_object_get(j, "id");
@@ -307,6 +308,16 @@ static json_t *agent_from_body(acdm_req *r, const char *path_id)
                 goto bad;
             }
         }
+    }
+    json_t *ph = json_object_get(j, "phone");
+    if (ph && !json_is_string(ph)) {
+        acdm_http_problem(r, 400, "Invalid field", "phone: expected \"register\" or a SIP URI (a string)");
+        goto bad;
+    }
+    json_t *eps = json_object_get(j, "endpoints");
+    if (eps && !json_is_object(eps)) {
+        acdm_http_problem(r, 400, "Invalid field", "endpoints: expected an object of endpoint name -> address");
+        goto bad;
     }
     json_t *vb = json_object_get(j, "voice_blocks");
     if (vb && !json_is_boolean(vb)) {

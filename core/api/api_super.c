@@ -393,5 +393,69 @@ static void agent_queue(acdm_engine *e, acdm_req *r, bool join)
     acdm_http_reply_json(r, 200, acdm_engine_agent_json(e, a));
 }
 
+/* POST /api/v1/berichten/outbound: an outbound contact (R21). An agent starts their own; an
+ * admin or supervisor names the agent (an agent's client, a dialler integration). */
+void acdm_api_post_outbound(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!acdm_api_authorize(e, r, "admin supervisor agent", &who)) return;
+    static const char *const known[] = {"agent", "channel", "kind", "to", "text", "queue", "payload", NULL};
+    json_t *body = acdm_api_body_object(r, false, known);
+    if (!body) return;
+    const char *fields[] = {"agent", "channel", "kind", "to", "text", "queue"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        json_t *v = json_object_get(body, fields[i]);
+        if (v && !json_is_string(v)) {
+            acdm_http_problem(r, 400, "Invalid field", "%s: expected a string", fields[i]);
+            json_decref(body);
+            return;
+        }
+    }
+    json_t *pl = json_object_get(body, "payload");
+    if (pl && !json_is_object(pl) && !json_is_null(pl)) {
+        acdm_http_problem(r, 400, "Invalid field", "payload: expected an object");
+        json_decref(body);
+        return;
+    }
+    const char *aid = json_string_value(json_object_get(body, "agent"));
+    bool is_agent = !strcmp(who.role, "agent");
+    if (is_agent && aid && strcmp(aid, who.name)) {
+        acdm_http_problem(r, 403, "Forbidden", "agent: an agent starts contacts as themselves (%s)", who.name);
+        json_decref(body);
+        return;
+    }
+    if (is_agent) aid = who.name;
+    if (!aid) {
+        acdm_http_problem(r, 400, "Invalid field", "agent: required (the agent who makes the contact)");
+        json_decref(body);
+        return;
+    }
+    acdm_agent *a = acdm_model_agent(acdm_engine_model(e), aid);
+    if (!a) {
+        acdm_http_problem(r, 404, "Not found", "agent %.64s: no such agent", aid);
+        json_decref(body);
+        return;
+    }
+    acdm_outbound_contact o = {.channel = json_string_value(json_object_get(body, "channel")),
+                       .kind = json_string_value(json_object_get(body, "kind")),
+                       .to = json_string_value(json_object_get(body, "to")),
+                       .text = json_string_value(json_object_get(body, "text")),
+                       .queue = json_string_value(json_object_get(body, "queue")),
+                       .payload = json_is_object(pl) ? pl : NULL};
+    char err[512], id[37];
+    int rc = acdm_engine_originate(e, a, &o, id, err, sizeof err);
+    if (rc) {
+        int st = rc == ACDM_ENOENT ? 404 : rc == ACDM_EINVAL ? 400 : 409;
+        acdm_http_problem(r, st, rc == ACDM_ENOENT ? "Not found" : rc == ACDM_EINVAL ? "Invalid field"
+                          : "Not possible now", "%s", err);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    json_t *bj = acdm_engine_bericht_json(e, id);
+    acdm_http_reply_json(r, 201, bj ? bj : json_pack("{s:s}", "id", id));
+}
+
 void acdm_api_put_agent_queue(void *user, acdm_req *r) { agent_queue(user, r, true); }
 void acdm_api_delete_agent_queue(void *user, acdm_req *r) { agent_queue(user, r, false); }

@@ -35,4 +35,6 @@ void acdm_api_delete_agent_queue(void *user, acdm_req *r);
 /* api_waiting.c: GET /api/v1/queues/{name}/waiting */
 void acdm_api_get_queue_waiting(void *user, acdm_req *r);
 
+void acdm_api_post_outbound(void *user, acdm_req *r);
+
 #endif

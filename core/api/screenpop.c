@@ -1,10 +1,11 @@
 /* screenpop.c -- R50: on every offer, GET the case system's URL (config "screen_pop") with the
  * bericht's details filled in, and send the agent what it answered as `screen_pop`.
  *
- * The request runs on the plugins' libcurl multi on the loop (acdm_plugins_core_get): the offer
+ * The request runs on the core's outbound client on the loop (net/outbound.c): the offer
  * itself has been sent before this starts, so a slow or failing case system never delays it. */
 #include "api/live.h"
 #include "base/log.h"
+#include "net/outbound.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +115,7 @@ static void pop_done(void *user, int status, const char *body, size_t len, const
 void acdm_screenpop_offer(acdm_engine *e, const acdm_bericht *b, const acdm_agent *a)
 {
     const acdm_screen_pop_def *sp = &acdm_model_config(acdm_engine_model(e))->screen_pop;
-    if (!sp->enabled || !sp->url || !acdm_engine_plugins(e)) return;
+    if (!sp->enabled || !sp->url || !acdm_engine_outbound(e)) return;
     char *url = fill_url(sp->url, b);
     if (!url) return;
     pop_req *r = calloc(1, sizeof *r);
@@ -124,7 +125,8 @@ void acdm_screenpop_offer(acdm_engine *e, const acdm_bericht *b, const acdm_agen
     snprintf(r->bericht, sizeof r->bericht, "%s", b->id);
     r->started = acdm_now_ms();
     r->timeout_ms = sp->timeout_ms;
-    int rc = acdm_plugins_core_get(acdm_engine_plugins(e), url, sp->timeout_ms, SCREENPOP_MAX_BODY, pop_done, r);
+    acdm_out_opts o = {.url = url, .timeout_ms = sp->timeout_ms, .max_body = SCREENPOP_MAX_BODY};
+    int rc = acdm_out_start(acdm_engine_outbound(e), &o, pop_done, r, NULL, NULL, 0);
     if (rc) {
         acdm_log(ACDM_LOG_WARN, WHO, "bericht %s: cannot start the request: %s", b->id, acdm_strerror(rc));
         free(r);

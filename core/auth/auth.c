@@ -1,10 +1,10 @@
 /* auth.c -- OpenID Connect sign-in: JWKS parsing, RS256/ES256 JWT checks (OpenSSL 3), the live
- * key set (jwks_file or jwks_url with libcurl), and the failed-sign-in limiter. */
+ * key set (jwks_file or jwks_url through the outbound client), and the failed-sign-in limiter. */
 #include "auth/auth.h"
 #include "base/hmap.h"
 #include "base/log.h"
 
-#include <curl/curl.h>
+#include "net/outbound.h"
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -480,7 +480,7 @@ static void free_auth(acdm_auth *a)
 
 static void timer_closed(uv_handle_t *h) { free_auth(h->data); }
 
-/* ---- jwks_url fetching (libcurl on a worker thread) */
+/* ---- jwks_url fetching (the outbound client's blocking GET, on a worker thread) */
 
 struct fetch {
     uv_work_t work;
@@ -492,38 +492,17 @@ struct fetch {
     long status;
 };
 
-static size_t fetch_data(char *p, size_t sz, size_t n, void *u)
-{
-    fetch *f = u;
-    size_t add = sz * n;
-    if (f->len + add > JWKS_MAX) return 0;
-    char *nb = realloc(f->body, f->len + add + 1);
-    if (!nb) return 0;
-    memcpy(nb + f->len, p, add);
-    f->len += add;
-    nb[f->len] = 0;
-    f->body = nb;
-    return add;
-}
-
 static void fetch_run(uv_work_t *w)
 {
     fetch *f = w->data;
-    CURL *c = curl_easy_init();
-    if (!c) { snprintf(f->err, sizeof f->err, "curl init failed"); return; }
-    curl_easy_setopt(c, CURLOPT_URL, f->url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FETCH_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f->status);
-    if (rc != CURLE_OK) snprintf(f->err, sizeof f->err, "%s", curl_easy_strerror(rc));
-    else if (f->status != 200) snprintf(f->err, sizeof f->err, "HTTP status %ld", f->status);
-    curl_easy_cleanup(c);
+    char *body = NULL;
+    size_t len = 0;
+    if (acdm_out_get_sync(f->url, (long)FETCH_TIMEOUT_S * 1000, JWKS_MAX, &body, &len, &f->status,
+                          f->err, sizeof f->err))
+        return;
+    f->body = body;
+    f->len = len;
+    if (f->status != 200) snprintf(f->err, sizeof f->err, "HTTP status %ld", f->status);
 }
 
 static void fetch_free(fetch *f)

@@ -10,7 +10,6 @@
 #include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +23,12 @@ static void usage(FILE *f)
             "  status                       health and queue figures\n"
             "  reload                       re-read the config (all or nothing; errors are printed)\n"
             "  queue open|close NAME        open or close a queue (same path as a reload)\n"
-            "  plugins                      loaded plugins, their instances, refused files\n"
+            "  plugins                      loaded plugins, their instances (with the reason when one\n"
+            "                               is not running), refused files\n"
+            "  plugin disable|enable|reload NAME\n"
+            "                               stop a plugin's instances / start them again / replace the\n"
+            "                               plugin by what its .so file holds now (instances stopped,\n"
+            "                               work in flight answered, restarted on the new build)\n"
             "  agents                       agents and their states\n"
             "  backup FILE                  online copy of the store (acdmd keeps running)\n"
             "  export --since TIME [--until TIME] [--format csv|json] [FILE]\n"
@@ -207,34 +211,16 @@ static int report_file(const acdm_config *cfg, const char *data_dir, const char 
     return 0;
 }
 
-/* Online backup with SQLite's backup API: a consistent copy while acdmd keeps writing (WAL). */
+/* Online backup (the store's backup: a consistent copy while acdmd keeps writing). */
 static int backup(const char *src, const char *dst)
 {
-    sqlite3 *from = NULL, *to = NULL;
-    int rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_open(dst, &to);
-    if (rc != SQLITE_OK) {
-        fprintf(stderr, "acdmctl: backup: %s\n", sqlite3_errmsg(to ? to : from));
-        sqlite3_close(from);
-        sqlite3_close(to);
+    char err[512];
+    if (acdm_store_backup_file(src, dst, err, sizeof err)) {
+        fprintf(stderr, "acdmctl: backup: %s\n", err);
         return 1;
     }
-    sqlite3_busy_timeout(from, 5000);
-    sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
-    if (b) {
-        /* in steps, so the writer is never held up for long */
-        do {
-            rc = sqlite3_backup_step(b, 1024);
-            if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(20);
-        } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
-        sqlite3_backup_finish(b);
-    }
-    rc = sqlite3_errcode(to);
-    if (rc != SQLITE_OK) fprintf(stderr, "acdmctl: backup to %s: %s\n", dst, sqlite3_errmsg(to));
-    else printf("backup of %s written to %s\n", src, dst);
-    sqlite3_close(from);
-    sqlite3_close(to);
-    return rc == SQLITE_OK ? 0 : 1;
+    printf("backup of %s written to %s\n", src, dst);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -375,6 +361,13 @@ int main(int argc, char **argv)
         ret = call(base, token, "POST", "/api/v1/reload");
     } else if (!strcmp(cmd, "plugins")) {
         ret = call(base, token, "GET", "/api/v1/plugins");
+    } else if (!strcmp(cmd, "plugin") && arg2 && arg3 &&
+               (!strcmp(arg2, "disable") || !strcmp(arg2, "enable") || !strcmp(arg2, "reload"))) {
+        char *esc = curl_easy_escape(NULL, arg3, 0);
+        char path[512];
+        snprintf(path, sizeof path, "/api/v1/plugins/%s/%s", esc, arg2);
+        curl_free(esc);
+        ret = call(base, token, "POST", path);
     } else if (!strcmp(cmd, "agents")) {
         ret = call(base, token, "GET", "/api/v1/agents");
     } else if (!strcmp(cmd, "queue") && arg2 && arg3 && (!strcmp(arg2, "open") || !strcmp(arg2, "close"))) {

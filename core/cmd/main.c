@@ -4,6 +4,7 @@
 #include "api/live.h"
 #include "reports/report_daily.h"
 #include "base/log.h"
+#include "plugins/plugins.h"
 
 #include <getopt.h>
 #include <malloc.h>
@@ -20,6 +21,33 @@ static void usage(FILE *f)
             "  -d, --data-dir DIR   data folder (SQLite store, admin token), overrides the config\n"
             "      --check          validate the config and exit (0 = valid)\n"
             "Signals: SIGHUP reloads the config; SIGTERM/SIGINT shut down cleanly.\n");
+}
+
+/* --check: the channels against the plugin folder as a start would load it. A plugin's
+ * check_config refusal is an error (a reload would refuse it too); a channel whose plugin is in
+ * no .so of the folder is a warning (at run time the instance waits for a drop-in). */
+static int check_plugins(const acdm_config *cfg, char *err, size_t errlen)
+{
+    uv_loop_t loop;
+    acdm_plugins *p = NULL;
+    acdm_plugin_env env = {.loop = &loop};
+    int saved = acdm_log_level, rc = 0;
+    err[0] = 0;
+    if (uv_loop_init(&loop)) return 0;
+    acdm_log_level = ACDM_LOG_WARN;   /* refusals are shown, the loaded ones are not */
+    if (!acdm_plugins_create(&env, cfg->plugin_dir, &p)) {
+        acdm_plugins_load_all(p);
+        rc = acdm_plugins_check(p, cfg, err, errlen);
+        json_t *warn = acdm_plugins_warnings(p, cfg);
+        for (size_t k = 0; k < json_array_size(warn); k++)
+            fprintf(stderr, "warning: %s\n", json_string_value(json_array_get(warn, k)));
+        json_decref(warn);
+        acdm_plugins_destroy(p);
+    }
+    acdm_log_level = saved;
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -56,7 +84,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             return 1;
         }
+        int bad = check_plugins(cfg, err, sizeof err);
         acdm_config_free(cfg);
+        if (bad) { fprintf(stderr, "%s\n", err); return 1; }
         printf("%s: valid\n", opts.config_path);
         return 0;
     }

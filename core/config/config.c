@@ -356,6 +356,7 @@ static const setting queue_settings[] = {
 };
 
 static void agent_post(ctx *c, void *obj, const bool *seen);
+static bool check_phone(ctx *c, const char *s);
 static const setting agent_settings[] = {
     NAME("id", acdm_agent_def, id, F_REQUIRED),
     STR("name", acdm_agent_def, name, NULL, check_text),
@@ -363,6 +364,8 @@ static const setting agent_settings[] = {
     PAIR("skills", S_SKILLS, acdm_agent_def, skills, n_skills),
     OF("capacity", S_CAPACITY, acdm_agent_def, capacity),
     BOOL("voice_blocks", acdm_agent_def, voice_blocks, true),
+    STR("phone", acdm_agent_def, phone, NULL, check_phone),
+    OF("endpoints", S_JSON_OBJECT, acdm_agent_def, endpoints),
 };
 
 static const setting channel_settings[] = {
@@ -388,6 +391,31 @@ static const table channel_table = {"channel", channel_settings, NSET(channel_se
                                     sizeof(acdm_channel_def), NULL};
 static const table reason_table = {"reason code", reason_settings, NSET(reason_settings),
                                    sizeof(acdm_reason_def), NULL};
+
+/* An endpoint's address: printable, no spaces, at most 512 bytes. */
+static bool endpoint_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > 512) return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p == 0x7f) return false;
+    return true;
+}
+
+/* An agent's phone: "register" (the softphone registers to acdm) or a SIP URI. */
+static bool phone_ok(const char *s)
+{
+    if (!strcmp(s, "register")) return true;
+    const char *rest = !strncmp(s, "sip:", 4) ? s + 4 : !strncmp(s, "sips:", 5) ? s + 5 : NULL;
+    return rest && *rest && *rest != '@' && endpoint_ok(s);
+}
+
+static bool check_phone(ctx *c, const char *s)
+{
+    if (phone_ok(s)) return true;
+    err(c, "expected \"register\" or a SIP URI such as \"sip:1001@10.0.0.5\", got \"%.80s\"", s);
+    return false;
+}
 
 static bool check_url(ctx *c, const char *s)
 {
@@ -1123,6 +1151,32 @@ static void agent_post(ctx *c, void *obj, const bool *seen)
     acdm_agent_def *a = obj;
     (void)seen;
     if (!a->name && a->id) a->name = xstrdup(c, a->id); /* display name defaults to the id */
+    if (!a->endpoints) return;
+    const char *key;
+    json_t *v;
+    json_object_foreach(a->endpoints, key, v) {
+        size_t l = path_key(c, "endpoints");
+        size_t l2 = path_key(c, key);
+        if (!acdm_config_name_ok(key))
+            err(c, "expected an endpoint name of 1 to %d letters, digits, '_', '.' or '-'", ACDM_NAME_MAX);
+        else if (!json_is_string(v) || !endpoint_ok(json_string_value(v)))
+            err(c, "expected the endpoint's address as a string without spaces (at most 512 bytes)");
+        else if (!strcmp(key, "phone") && !phone_ok(json_string_value(v)))
+            err(c, "expected \"register\" or a SIP URI such as \"sip:1001@10.0.0.5\", got \"%.80s\"",
+                json_string_value(v));
+        path_pop(c, l2);
+        path_pop(c, l);
+    }
+    if (a->phone) {
+        const char *ep = json_string_value(json_object_get(a->endpoints, "phone"));
+        if (ep && strcmp(ep, a->phone)) {
+            size_t l = path_key(c, "phone");
+            err(c, "differs from endpoints.phone (\"%.80s\"); give the phone once", ep);
+            path_pop(c, l);
+        } else if (json_object_set_new(a->endpoints, "phone", json_string(a->phone))) {
+            c->oom = true;
+        }
+    }
 }
 
 /* ------------------------------------------------------------------ freeing */
@@ -1469,6 +1523,11 @@ const acdm_schedule_def *acdm_config_schedule(const acdm_config *cfg, const char
     for (size_t i = 0; cfg && name && i < cfg->n_schedules; i++)
         if (cfg->schedules[i].name && !strcmp(cfg->schedules[i].name, name)) return &cfg->schedules[i];
     return NULL;
+}
+
+const char *acdm_config_agent_endpoint(const acdm_agent_def *a, const char *key)
+{
+    return a && a->endpoints && key ? json_string_value(json_object_get(a->endpoints, key)) : NULL;
 }
 
 const acdm_agent_def *acdm_config_agent(const acdm_config *cfg, const char *id)

@@ -53,6 +53,10 @@ typedef struct {
     size_t n_skills;
     int capacity[ACDM_KIND__COUNT]; /* defaults: voice 1, chat 3, email 5, sms 3, whatsapp 3, callback 1 */
     bool voice_blocks;      /* a call blocks new work of other kinds; default true */
+    char *phone;            /* shorthand of endpoints.phone (as given), may be NULL */
+    json_t *endpoints;      /* object: endpoint name -> string (e.g. "phone": "register" or a SIP
+                             * URI); a channel plugin names the one it rings (device_endpoint_key);
+                             * "phone" set here from the shorthand; owned, never NULL */
 } acdm_agent_def;
 
 typedef struct {
@@ -153,6 +157,8 @@ void acdm_config_free(acdm_config *cfg);
 const acdm_queue_def *acdm_config_queue(const acdm_config *cfg, const char *name);
 const acdm_schedule_def *acdm_config_schedule(const acdm_config *cfg, const char *name);
 const acdm_agent_def *acdm_config_agent(const acdm_config *cfg, const char *id);
+/* The agent's endpoint named key (e.g. "phone"), or NULL. */
+const char *acdm_config_agent_endpoint(const acdm_agent_def *a, const char *key);
 bool acdm_config_reason_valid(const acdm_config *cfg, const char *code);
 /* A valid name (queue, agent, channel, schedule): 1..ACDM_NAME_MAX of [A-Za-z0-9_.-]. */
 bool acdm_config_name_ok(const char *s);

@@ -3,6 +3,7 @@
 #include "auth/auth.h"
 #include "base/log.h"
 #include "config/schedule.h"
+#include "net/outbound.h"
 #include "model/model_int.h"   /* acdm_router_wait_less: the waiting order, for the position cache */
 
 #include <errno.h>
@@ -68,17 +69,18 @@ static acdm_event_type plugin_event_type(acdm_mevent_type t)
     case ACDM_ME_WRAPUP_START: return ACDM_EV_WRAPUP;
     case ACDM_ME_HOLD: return ACDM_EV_HOLD;
     case ACDM_ME_RESUME: return ACDM_EV_RESUME;
+    case ACDM_ME_UPDATED: return ACDM_EV_UPDATED;
     default: return (acdm_event_type)-1;
     }
 }
 
 json_t *acdm_engine_bericht_brief(const acdm_bericht *b)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:i, s:I, s:s}", "id", b->id,
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:i, s:I, s:s, s:s}", "id", b->id,
                      "kind", acdm_kind_name(b->kind), "queue", b->queue->name,
                      "channel", b->channel, "from", b->from, "conversation", b->conversation,
                      "priority", b->priority, "queued_ms", (json_int_t)b->queued_ms,
-                     "state", acdm_bstate_name(b->state));
+                     "state", acdm_bstate_name(b->state), "direction", b->outbound ? "out" : "in");
 }
 
 /* ---- short subject per live bericht (the agent's offer shows it), wait estimates per queue */
@@ -191,6 +193,7 @@ acdm_model *acdm_engine_model(acdm_engine *e) { return e->model; }
 acdm_store *acdm_engine_store(acdm_engine *e) { return e->store; }
 acdm_http *acdm_engine_http(acdm_engine *e) { return e->http; }
 acdm_plugins *acdm_engine_plugins(acdm_engine *e) { return e->plugins; }
+struct acdm_outbound *acdm_engine_outbound(acdm_engine *e) { return e->outbound; }
 bool acdm_engine_stopping(const acdm_engine *e) { return e->stopping; }
 const char *acdm_engine_config_path(const acdm_engine *e) { return e->config_path; }
 
@@ -245,6 +248,138 @@ static void dispatch_note(acdm_engine *e, const acdm_note *n)
             if ((e)->mods[i_].m->hook) (e)->mods[i_].m->hook(e); \
     } while (0)
 
+/* ------------------------------------------------------------------ device offers, callbacks */
+
+enum { JOB_OFFER_DEVICE = 1, JOB_CALLBACK };
+struct engine_job { int type; char bericht[37]; char agent[ACDM_NAME_MAX + 1]; };
+
+static void run_jobs(uv_timer_t *t);
+
+static void job_push(acdm_engine *e, int type, const acdm_bericht *b, const acdm_agent *a)
+{
+    if (e->n_jobs == e->cap_jobs) {
+        size_t nc = e->cap_jobs ? e->cap_jobs * 2 : 16;
+        struct engine_job *nj = realloc(e->jobs, nc * sizeof *nj);
+        if (!nj) { acdm_log(ACDM_LOG_ERR, WHO, "out of memory: channel step for %s dropped", b->id); return; }
+        e->jobs = nj;
+        e->cap_jobs = nc;
+    }
+    struct engine_job *j = &e->jobs[e->n_jobs++];
+    j->type = type;
+    snprintf(j->bericht, sizeof j->bericht, "%s", b->id);
+    snprintf(j->agent, sizeof j->agent, "%s", a->id);
+    if (!uv_is_active((uv_handle_t *)&e->defer_timer)) uv_timer_start(&e->defer_timer, run_jobs, 0, 0);
+}
+
+static void originate_note(acdm_engine *e, const acdm_bericht *b, const char *status, const char *why)
+{
+    acdm_event_row ev = {.ts_ms = acdm_now_ms(), .type = "originate_result", .bericht = b->id,
+                         .queue = b->queue->name, .agent = b->agent ? b->agent->id : NULL,
+                         .channel = b->channel, .kind = acdm_kind_name(b->kind)};
+    json_t *d = json_pack("{s:s, s:s?}", "outcome", status, "reason", why);
+    char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    ev.detail_json = dj;
+    acdm_store_append_event(e->store, &ev);
+    free(dj);
+    json_decref(d);
+    if (b->agent) {
+        acdm_note n = {.type = ACDM_NOTE_ORIGINATE, .b = b, .status = status, .text = why, .ts = ev.ts_ms};
+        dispatch_note(e, &n);
+    }
+}
+
+/* The channel could not make the contact: the agent is told, the bericht ends. */
+static void originate_failed(acdm_engine *e, acdm_bericht *b, const char *why)
+{
+    acdm_log(ACDM_LOG_NOTICE, b->channel, "outbound contact %s failed: %s", b->id, why ? why : "");
+    originate_note(e, b, "failed", why);
+    acdm_model_fail(e->model, b, acdm_now_ms());
+}
+
+/* The agent's endpoint the instance's plugin rings, or NULL. */
+static const char *agent_endpoint(acdm_engine *e, const acdm_bericht *b, const acdm_agent *a)
+{
+    const char *key = acdm_plugins_device_key(e->plugins, b->channel);
+    return key ? acdm_config_agent_endpoint(a->def, key) : NULL;
+}
+
+static void originate_call(acdm_engine *e, acdm_bericht *b, const char *kind, const char *text,
+                           const char *payload_json)
+{
+    acdm_agent *a = b->agent;
+    const char *ep = agent_endpoint(e, b, a);
+    if (!ep) ep = acdm_config_agent_endpoint(a->def, "phone");
+    acdm_originate o = {.struct_size = sizeof o, .bericht_id = b->id, .kind = kind, .to = b->from,
+                        .agent_id = a->id, .agent_endpoint = ep, .text = text,
+                        .payload_json = payload_json};
+    char err[512], id[37];
+    snprintf(id, sizeof id, "%s", b->id);
+    int rc = acdm_plugins_originate(e->plugins, b->channel, &o, err, sizeof err);
+    /* the plugin may have reported (or ended it) inside originate: look it up again */
+    if (rc < 0 && (b = acdm_model_bericht(e->model, id)) && b->originating) originate_failed(e, b, err);
+}
+
+static void run_jobs(uv_timer_t *t)
+{
+    acdm_engine *e = t->data;
+    size_t n = e->n_jobs;
+    struct engine_job *jobs = e->jobs;
+    e->jobs = NULL;
+    e->n_jobs = e->cap_jobs = 0;
+    for (size_t i = 0; i < n && e->plugins; i++) {
+        acdm_bericht *b = acdm_model_bericht(e->model, jobs[i].bericht);
+        acdm_agent *a = acdm_model_agent(e->model, jobs[i].agent);
+        if (!b || !a) continue;
+        if (jobs[i].type == JOB_OFFER_DEVICE) {
+            const acdm_work *w = acdm_agent_work(a, b);
+            if (!w || w->state != ACDM_W_OFFERED || !w->device) continue;   /* settled meanwhile */
+            const char *subj = subject_of(e, b->id);
+            json_t *d = json_pack("{s:s, s:s?}", "queue_title",
+                                  b->queue->def->title ? b->queue->def->title : b->queue->name, "subject", subj);
+            char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
+            json_decref(d);
+            acdm_device_offer o = {.struct_size = sizeof o, .bericht_id = b->id, .agent_id = a->id,
+                                   .agent_name = a->def->name, .kind = acdm_kind_name(b->kind),
+                                   .endpoint = agent_endpoint(e, b, a), .from = b->from,
+                                   .queue = b->queue->name,
+                                   .timeout_ms = (uint32_t)b->queue->def->offer_timeout_s * 1000u,
+                                   .detail_json = dj};
+            int rc = o.endpoint ? acdm_plugins_offer_device(e->plugins, b->channel, &o) : ACDM_ENOENT;
+            free(dj);
+            /* the plugin may have answered (or ended the bericht) inside offer_device: look it up
+             * again; a settled offer refuses the result */
+            if (rc < 0 && (b = acdm_model_bericht(e->model, jobs[i].bericht)))
+                acdm_agent_device_result(e->model, a, b, ACDM_DEV_FAILED,
+                                         "the channel could not ring the agent's device", acdm_now_ms());
+        } else if (jobs[i].type == JOB_CALLBACK) {
+            if (b->agent != a || !b->originating || b->state != ACDM_B_ACTIVE) continue;
+            originate_call(e, b, ACDM_KIND_NAME_CALLBACK, NULL, NULL);
+        }
+    }
+    free(jobs);
+    rearm(e);
+}
+
+/* What a model event asks of the bericht's channel beyond on_event: an offer rung on the
+ * agent's device (the plugin has offer_device and the agent the endpoint it rings; the model's
+ * offer timer then waits for the device, plus 5 s of grace), a callback accepted (the plugin's
+ * originate calls the agent first, then the citizen). */
+static void channel_steps(acdm_engine *e, const acdm_mevent *ev)
+{
+    acdm_bericht *b = ev->b;
+    if (ev->type == ACDM_ME_OFFERED && ev->a && b->kind != ACDM_KIND_CALLBACK && !b->outbound &&
+        agent_endpoint(e, b, ev->a)) {
+        int to = b->queue->def->offer_timeout_s;
+        int64_t deadline = to > 0 ? ev->ts + (int64_t)to * 1000 + 5000 : 0;
+        if (!acdm_agent_offer_device(e->model, ev->a, b, deadline, ev->ts))
+            job_push(e, JOB_OFFER_DEVICE, b, ev->a);
+    } else if (ev->type == ACDM_ME_ACCEPTED && ev->a && b->kind == ACDM_KIND_CALLBACK && !b->outbound &&
+               acdm_plugins_can_originate(e->plugins, b->channel)) {
+        b->originating = true;
+        job_push(e, JOB_CALLBACK, b, ev->a);
+    }
+}
+
 static void on_model_event(void *ctx, const acdm_mevent *ev)
 {
     acdm_engine *e = ctx;
@@ -255,7 +390,19 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
     char dbuf[256];
     acdm_jobj detail;
     acdm_jobj_init(&detail, dbuf, sizeof dbuf);
-    acdm_jobj_str(&detail, "reason", ev->reason);
+    if (ev->type == ACDM_ME_UPDATED) {
+        /* {"queue": now, "from": the queue it left (moved only), "priority": n} */
+        acdm_jobj_str(&detail, "queue", qname);
+        acdm_jobj_str(&detail, "from", ev->reason);
+        acdm_jobj_int(&detail, "priority", ev->value);
+    } else {
+        acdm_jobj_str(&detail, "reason", ev->reason);
+    }
+    acdm_jobj_str(&detail, "text", ev->text);   /* a device offer's outcome, in the channel's words */
+    if (ev->type == ACDM_ME_AGENT_DEVICE) {
+        acdm_jobj_str(&detail, "kind", acdm_kind_name((acdm_kind)ev->value));
+        acdm_jobj_bool(&detail, "reachable", ev->reason == NULL);
+    }
     switch (ev->type) {
     case ACDM_ME_OFFERED: case ACDM_ME_ACCEPTED: case ACDM_ME_ABANDONED: case ACDM_ME_OVERFLOW:
         acdm_jobj_int(&detail, "wait_ms", ev->value);
@@ -285,7 +432,7 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
         switch (ev->type) {
         case ACDM_ME_QUEUED: case ACDM_ME_OFFERED: case ACDM_ME_ACCEPTED: case ACDM_ME_TRANSFERRED:
         case ACDM_ME_OVERFLOW: case ACDM_ME_WRAPUP_START: case ACDM_ME_DONE: case ACDM_ME_ABANDONED:
-        case ACDM_ME_MOVED: {
+        case ACDM_ME_MOVED: case ACDM_ME_UPDATED: {
             acdm_bstate st = ev->type == ACDM_ME_DONE ? ACDM_B_DONE
                            : ev->type == ACDM_ME_ABANDONED ? ACDM_B_ABANDONED : (acdm_bstate)b->state;
             const char *who = st == ACDM_B_QUEUED ? NULL : (b->agent ? b->agent->id : agent);
@@ -306,6 +453,7 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
                                 .queue = b->queue->name, .agent = agent, .detail_json = dj};
         acdm_plugins_event(e->plugins, b->channel, &info);
     }
+    if (b && e->plugins && strcmp(b->channel, "api")) channel_steps(e, ev);
     acdm_jobj_free(&detail);
     if (b && ev->type == ACDM_ME_ACCEPTED) qwait_accepted(e, b->queue->name, ev->ts);
     if (b && (ev->type == ACDM_ME_DONE || ev->type == ACDM_ME_ABANDONED))
@@ -536,22 +684,38 @@ static void plugin_intake_done(acdm_engine *e, void *user, acdm_submit_outcome o
     free(ps);
 }
 
-static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
+                      void *user, char *err, size_t errlen)
 {
     acdm_engine *e = engine;
     json_t *skills = NULL, *payload = NULL;
-    if (in->skills_json) skills = json_loads(in->skills_json, 0, NULL);
-    if (in->payload_json) payload = json_loads(in->payload_json, 0, NULL);
     const char *iname = acdm_instance_name_of(inst);
+    json_error_t je;
+    if (in->skills_json && !(skills = json_loads(in->skills_json, 0, &je))) {
+        snprintf(err, errlen, "skills_json: not valid JSON (%s)", je.text);
+        acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
+        return ACDM_EINVAL;
+    }
+    if (in->payload_json && (!(payload = json_loads(in->payload_json, 0, &je)) || !json_is_object(payload))) {
+        if (payload) snprintf(err, errlen, "payload_json: not a JSON object");
+        else snprintf(err, errlen, "payload_json: not valid JSON (%s)", je.text);
+        acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
+        json_decref(skills);
+        json_decref(payload);
+        return ACDM_EINVAL;
+    }
     acdm_intake it = {.channel = iname, .kind = acdm_kind_parse(in->kind),
                       .queue = in->queue ? in->queue : acdm_instance_queue(inst), .from = in->from,
                       .customer_id = in->customer_id, .conversation = in->conversation,
                       .idem_key = in->idempotency_key, .priority = in->priority, .skills = skills,
                       .subject = in->subject, .text = in->text, .payload = payload};
     plugin_submit *ps = malloc(sizeof *ps);
-    *ps = (plugin_submit){inst, cb, user};
-    char err[256];
-    int rc = acdm_engine_intake(e, &it, plugin_intake_done, ps, err, sizeof err);
+    int rc = ACDM_ENOMEM;
+    if (!ps) snprintf(err, errlen, "out of memory");
+    else {
+        *ps = (plugin_submit){inst, cb, user};
+        rc = acdm_engine_intake(e, &it, plugin_intake_done, ps, err, errlen);
+    }
     if (rc) {
         acdm_log(ACDM_LOG_WARN, iname, "bericht refused: %s", err);
         free(ps);
@@ -588,6 +752,199 @@ static int env_end_ago(void *engine, acdm_instance *inst, const char *bericht_id
     return rc;
 }
 
+/* ---- ABI 1.1, the routing side */
+
+static int env_update(void *engine, acdm_instance *inst, const char *bericht_id, const acdm_update *u,
+                      char *err, size_t errlen)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) {
+        snprintf(err, errlen, "bericht_id: no live bericht %.40s of this instance", bericht_id);
+        return ACDM_ENOENT;
+    }
+    acdm_queue *to = NULL;
+    if (u->queue && !(to = acdm_model_queue(e->model, u->queue))) {
+        snprintf(err, errlen, "queue: no queue named \"%.80s\"", u->queue);
+        return ACDM_EINVAL;
+    }
+    if (u->priority < -1 || u->priority > 9) {
+        snprintf(err, errlen, "priority: %d is not 0..9 (or -1: unchanged)", u->priority);
+        return ACDM_EINVAL;
+    }
+    json_t *sj = NULL, *pj = NULL;
+    acdm_skill *skills = NULL;
+    size_t n_skills = 0;
+    int rc = 0;
+    if (u->skills_json) {
+        sj = json_loads(u->skills_json, 0, NULL);
+        if (!json_is_array(sj)) { snprintf(err, errlen, "skills_json: expected a JSON array"); rc = ACDM_EINVAL; goto out; }
+        if (parse_skills(sj, &skills, &n_skills, err, errlen)) { rc = ACDM_EINVAL; goto out; }
+    }
+    if (u->payload_json) {
+        pj = json_loads(u->payload_json, 0, NULL);
+        if (!json_is_object(pj)) { snprintf(err, errlen, "payload_json: expected a JSON object"); rc = ACDM_EINVAL; goto out; }
+    }
+    rc = acdm_model_update(e->model, b, to, u->priority, skills, n_skills, u->skills_json != NULL, acdm_now_ms());
+    if (rc == ACDM_ESTATE) {
+        snprintf(err, errlen, "the bericht is no longer waiting (it is %s)", acdm_bstate_name(b->state));
+    } else if (rc == ACDM_ECLOSED) {
+        /* the closed text, for the customer (an IVR plays it) */
+        snprintf(err, errlen, "%s", acdm_queue_closed_text(to, b->kind));
+    } else if (!rc && (u->priority >= 0 || sj || pj)) {
+        char *skills_text = sj ? json_dumps(sj, JSON_COMPACT) : NULL;
+        char *patch = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
+        acdm_store_amend_bericht(e->store, bericht_id, u->priority, skills_text, patch, acdm_now_ms());
+        free(skills_text);
+        free(patch);
+    }
+    rearm(e);
+out:
+    for (size_t i = 0; i < n_skills; i++) free(skills[i].name);
+    free(skills);
+    json_decref(sj);
+    json_decref(pj);
+    return rc;
+}
+
+static int env_device_result(void *engine, acdm_instance *inst, const char *bericht_id,
+                             const char *agent_id, acdm_device_outcome outcome, const char *reason)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    acdm_agent *a = acdm_model_agent(e->model, agent_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    if (!a) return ACDM_ENOENT;
+    int rc = acdm_agent_device_result(e->model, a, b, (acdm_dev_outcome)outcome, reason, acdm_now_ms());
+    rearm(e);
+    return rc;
+}
+
+static int env_device_reachable(void *engine, acdm_instance *inst, const char *agent_id,
+                                const char *kind, int reachable, const char *reason)
+{
+    acdm_engine *e = engine;
+    (void)inst;
+    acdm_agent *a = acdm_model_agent(e->model, agent_id);
+    int k = acdm_kind_parse(kind);
+    if (!a) return ACDM_ENOENT;
+    if (k < 0) return ACDM_EINVAL;
+    int64_t now = acdm_now_ms();
+    int rc = acdm_agent_set_reachable(e->model, a, (acdm_kind)k, reachable != 0, reason, now);
+    /* a callback is a call to the agent's phone first: the phone's reachability covers both */
+    if (!rc && k == ACDM_KIND_VOICE)
+        rc = acdm_agent_set_reachable(e->model, a, ACDM_KIND_CALLBACK, reachable != 0, reason, now);
+    rearm(e);
+    return rc;
+}
+
+static int env_originate_result(void *engine, acdm_instance *inst, const char *bericht_id,
+                                acdm_originate_outcome outcome, const char *reason)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    if (!b->originating || b->state != ACDM_B_ACTIVE) return ACDM_ESTATE;
+    if (outcome == ACDM_ORIG_CONNECTED) {
+        b->originating = false;
+        originate_note(e, b, "connected", reason);
+    } else {
+        originate_failed(e, b, reason && *reason ? reason : "the contact could not be made");
+    }
+    rearm(e);
+    return 0;
+}
+
+/* ---- outbound contacts from the desk */
+
+typedef struct { acdm_engine *e; char id[37]; char *text; char *payload; char kind[16]; } orig_job;
+
+static void originate_committed(void *user, int status, const char *existing_id)
+{
+    (void)existing_id;
+    orig_job *j = user;
+    acdm_engine *e = j->e;
+    acdm_bericht *b = e->model ? acdm_model_bericht(e->model, j->id) : NULL;
+    if (b && b->originating && b->state == ACDM_B_ACTIVE && e->plugins && !e->stopping) {
+        if (status) originate_failed(e, b, "the contact could not be stored");
+        else originate_call(e, b, j->kind, j->text, j->payload);
+        rearm(e);
+    }
+    free(j->text);
+    free(j->payload);
+    free(j);
+}
+
+int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],
+                          char *err, size_t errlen)
+{
+    int k = o->kind ? acdm_kind_parse(o->kind) : -1;
+    if (k < 0 || k == ACDM_KIND_CALLBACK) {
+        snprintf(err, errlen, "kind: expected voice, chat, email, sms or whatsapp");
+        return ACDM_EINVAL;
+    }
+    if (!o->channel || !*o->channel) { snprintf(err, errlen, "channel: required (the channel instance)"); return ACDM_EINVAL; }
+    if (!e->plugins || !acdm_plugins_can_originate(e->plugins, o->channel)) {
+        snprintf(err, errlen, "channel: \"%.64s\" is not a running channel that starts outbound contacts", o->channel);
+        return ACDM_ENOENT;
+    }
+    if (!o->to || !*o->to || strlen(o->to) > 512 || strpbrk(o->to, "\r\n")) {
+        snprintf(err, errlen, "to: the customer's address is required (at most 512 characters, one line)");
+        return ACDM_EINVAL;
+    }
+    if (o->payload && !json_is_object(o->payload)) { snprintf(err, errlen, "payload: expected an object"); return ACDM_EINVAL; }
+    const char *queue = o->queue;
+    if (!queue) queue = acdm_instance_queue(acdm_plugins_instance(e->plugins, o->channel));
+    if (!queue && a->n_members) queue = a->members[0]->queue->name;
+    if (!queue || !acdm_model_queue(e->model, queue)) {
+        snprintf(err, errlen, "queue: %s%.64s%s", queue ? "no queue named \"" : "required (the channel has no queue)",
+                 queue ? queue : "", queue ? "\"" : "");
+        return ACDM_EINVAL;
+    }
+    int64_t now = acdm_now_ms();
+    char id[37];
+    acdm_uuidv7(id, now);
+    acdm_new_bericht nb = {.id = id, .queue = queue, .kind = (acdm_kind)k, .channel = o->channel,
+                           .from = o->to, .created_ms = now, .queued_ms = now};
+    acdm_bericht *b = NULL;
+    int rc = acdm_model_originate(e->model, &nb, a, now, &b);
+    if (rc == ACDM_EFULL) { snprintf(err, errlen, "no room: %s capacity is full", acdm_kind_name((acdm_kind)k)); return rc; }
+    if (rc == ACDM_ESTATE) { snprintf(err, errlen, "log in first"); return rc; }
+    if (rc) { snprintf(err, errlen, "%s", acdm_strerror(rc)); return rc; }
+    b->originating = true;
+    json_t *payload = o->payload ? json_deep_copy(o->payload) : json_object();
+    if (o->text) json_object_set_new(payload, "text", json_string(o->text));
+    json_object_set_new(payload, "to", json_string(o->to));
+    char *pj = json_dumps(payload, JSON_COMPACT);
+    char *cpj = o->payload ? json_dumps(o->payload, JSON_COMPACT) : NULL;
+    json_decref(payload);
+    orig_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->e = e;
+        snprintf(j->id, sizeof j->id, "%s", id);
+        snprintf(j->kind, sizeof j->kind, "%s", acdm_kind_name((acdm_kind)k));
+        j->text = o->text ? strdup(o->text) : NULL;
+        j->payload = cpj;
+        cpj = NULL;
+    }
+    acdm_bericht_row row = {.id = id, .channel = o->channel, .kind = (acdm_kind)k, .direction = "out",
+                            .from = o->to, .queue = queue, .state = ACDM_B_ACTIVE, .agent = a->id,
+                            .payload_json = pj, .created_ms = now, .queued_ms = now};
+    rc = j ? acdm_store_insert_bericht(e->store, &row, originate_committed, j) : ACDM_ENOMEM;
+    free(pj);
+    free(cpj);
+    if (rc) {
+        if (j) { free(j->text); free(j->payload); free(j); }
+        snprintf(err, errlen, "the contact could not be stored: %s", acdm_strerror(rc));
+        acdm_model_fail(e->model, b, now);
+        return rc;
+    }
+    if (o->text) acdm_store_add_message(e->store, id, now, "out", a->id, o->text, NULL);
+    snprintf(id_out, 37, "%s", id);
+    rearm(e);
+    return 0;
+}
+
 static int env_delivery_report(void *engine, acdm_instance *inst, const char *bericht_id,
                                const char *text, const char *payload_json)
 {
@@ -602,7 +959,8 @@ static int env_delivery_report(void *engine, acdm_instance *inst, const char *be
                          .channel = iname, .detail_json = payload_json};
     acdm_store_append_event(e->store, &ev);
     if (b && b->agent) {
-        acdm_note n = {.type = ACDM_NOTE_DELIVERY, .b = b, .status = status ? status : "unknown"};
+        acdm_note n = {.type = ACDM_NOTE_DELIVERY, .b = b, .status = status ? status : "unknown",
+                       .text = json_string_value(json_object_get(pl, "message"))};
         dispatch_note(e, &n);
     }
     json_decref(pl);
@@ -651,6 +1009,66 @@ static int env_attachment_put(void *engine, acdm_instance *inst, const char *ber
     return rc;
 }
 
+static int env_attachment_store(void *engine, acdm_instance *inst, const acdm_attachment_in *a,
+                                int fd, char id_out[64])
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, a->bericht_id);
+    const char *iname = acdm_instance_name_of(inst);
+    if (!b || strcmp(b->channel, iname)) {
+        if (fd >= 0) close(fd);
+        return ACDM_ENOENT;
+    }
+    int64_t now = acdm_now_ms();
+    char id[37];
+    acdm_uuidv7(id, now);
+    acdm_attachment_new row = {.id = id, .bericht = b->id, .channel = iname,
+                               .filename = a->filename,
+                               .content_type = a->content_type ? a->content_type : "application/octet-stream",
+                               .content_id = a->content_id && *a->content_id ? a->content_id : NULL,
+                               .data = a->data, .len = a->len, .fd = fd, .ts_ms = now};
+    int rc = acdm_store_attachment_add(e->store, &row);   /* closes fd */
+    if (!rc) snprintf(id_out, 64, "%s", id);
+    return rc;
+}
+
+/* An instance may read the attachments of its own berichten, and those an agent's reply to
+ * one of its berichten carried (acdm_engine_agent_message records them). */
+static int env_attachment_read(void *engine, acdm_instance *inst, const char *id,
+                               acdm_attachment_meta *meta, int *fd)
+{
+    acdm_engine *e = engine;
+    const char *iname = acdm_instance_name_of(inst);
+    acdm_attachment at;
+    int rc = acdm_store_attachment_meta(e->store, id, &at);
+    if (rc) return rc;
+    if (strcmp(at.channel, iname)) {
+        char key[200];
+        snprintf(key, sizeof key, "%s\x1f%s", iname, id);
+        if (!acdm_hmap_get(&e->att_refs, key) && acdm_store_attachment_ref_has(e->store, id, iname) != 1)
+            return ACDM_EPERM;
+    }
+    rc = acdm_store_attachment_open(e->store, id, &at, fd);
+    if (rc) return rc;
+    snprintf(meta->bericht_id, sizeof meta->bericht_id, "%s", at.bericht);
+    snprintf(meta->filename, sizeof meta->filename, "%s", at.filename);
+    snprintf(meta->content_type, sizeof meta->content_type, "%s", at.content_type);
+    snprintf(meta->content_id, sizeof meta->content_id, "%s", at.content_id);
+    meta->size = at.len;
+    return 0;
+}
+
+/* Lets instance `channel` read attachment id (it goes out with an agent's reply). */
+static void grant_attachment(acdm_engine *e, const char *channel, const char *id)
+{
+    size_t n = strlen(channel) + 1 + strlen(id) + 1;
+    char *key = malloc(n);
+    if (!key) return;
+    snprintf(key, n, "%s\x1f%s", channel, id);
+    if (acdm_hmap_insert(&e->att_refs, key, key)) { free(key); return; }
+    acdm_store_attachment_ref(e->store, id, channel);
+}
+
 static int env_check_token(void *engine, acdm_instance *inst, const char *token)
 {
     acdm_principal who;
@@ -662,16 +1080,92 @@ static int env_check_token(void *engine, acdm_instance *inst, const char *token)
 
 /* ------------------------------------------------------------------ agent side */
 
-int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text)
+/* Whether agent a may hand attachment `at` on: it belongs to a bericht the agent has (or last
+ * had), as for GET /api/v1/attachments/{id}. */
+static bool agent_may_read(acdm_engine *e, acdm_agent *a, const acdm_attachment *at)
 {
+    acdm_bericht *ab = acdm_model_bericht(e->model, at->bericht);
+    if (ab && acdm_agent_work(a, ab)) return true;
+    json_t *j = acdm_engine_bericht_json(e, at->bericht);
+    const char *ag = json_string_value(json_object_get(j, "agent"));
+    bool mine = ag && !strcmp(ag, a->id);
+    json_decref(j);
+    return mine;
+}
+
+/* The agent's message payload: an object of at most ACDM_REPLY_PAYLOAD_MAX bytes; the keys
+ * the bundled channels read have their types; every attachment exists and is the agent's to
+ * send. 0, or ACDM_EINVAL / ACDM_ENOENT / ACDM_EPERM with a sentence naming the field. */
+static int check_reply_payload(acdm_engine *e, acdm_agent *a, json_t *pl, char *err, size_t errlen)
+{
+    if (!json_is_object(pl)) { snprintf(err, errlen, "payload: must be a JSON object"); return ACDM_EINVAL; }
+    char *dump = json_dumps(pl, JSON_COMPACT);
+    size_t n = dump ? strlen(dump) : 0;
+    free(dump);
+    if (!n || n > ACDM_REPLY_PAYLOAD_MAX) {
+        snprintf(err, errlen, "payload: larger than %u bytes", ACDM_REPLY_PAYLOAD_MAX);
+        return ACDM_EINVAL;
+    }
+    json_t *v;
+    if ((v = json_object_get(pl, "subject")) && !json_is_string(v)) { snprintf(err, errlen, "payload.subject: must be a string"); return ACDM_EINVAL; }
+    if ((v = json_object_get(pl, "quote")) && !json_is_boolean(v)) { snprintf(err, errlen, "payload.quote: must be true or false"); return ACDM_EINVAL; }
+    if ((v = json_object_get(pl, "template")) && !json_is_object(v)) { snprintf(err, errlen, "payload.template: must be an object"); return ACDM_EINVAL; }
+    if ((v = json_object_get(pl, "cc"))) {
+        if (!json_is_array(v)) { snprintf(err, errlen, "payload.cc: must be an array of addresses"); return ACDM_EINVAL; }
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (!json_is_string(json_array_get(v, i)) || !*json_string_value(json_array_get(v, i))) {
+                snprintf(err, errlen, "payload.cc[%zu]: must be an address (a non-empty string)", i);
+                return ACDM_EINVAL;
+            }
+    }
+    json_t *atts = json_object_get(pl, "attachments");
+    if (atts && !json_is_array(atts)) { snprintf(err, errlen, "payload.attachments: must be an array of {\"id\":..}"); return ACDM_EINVAL; }
+    for (size_t i = 0; i < json_array_size(atts); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(atts, i), "id"));
+        if (!id || !*id) { snprintf(err, errlen, "payload.attachments[%zu].id: required", i); return ACDM_EINVAL; }
+        acdm_attachment at;
+        int rc = acdm_store_attachment_meta(e->store, id, &at);
+        if (rc == ACDM_ENOENT) { snprintf(err, errlen, "payload.attachments[%zu]: no attachment %s", i, id); return rc; }
+        if (rc) { snprintf(err, errlen, "payload.attachments[%zu]: cannot read attachment %s", i, id); return rc; }
+        if (!agent_may_read(e, a, &at)) {
+            snprintf(err, errlen, "payload.attachments[%zu]: attachment %s belongs to a bericht that is not yours", i, id);
+            return ACDM_EPERM;
+        }
+    }
+    return 0;
+}
+
+int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text,
+                              json_t *payload, char *err, size_t errlen, char message_id[40])
+{
+    if (message_id) message_id[0] = '\0';
+    if (err && errlen) err[0] = '\0';
+    char dummy[8];
+    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
     acdm_work *w = acdm_agent_work(a, b);
     if (!w || w->state == ACDM_W_OFFERED) return ACDM_EPERM;
+    if (!text && !payload) { snprintf(err, errlen, "text: required"); return ACDM_EINVAL; }
+    if (payload) {
+        int rc = check_reply_payload(e, a, payload, err, errlen);
+        if (rc) return rc;
+    }
     int64_t now = acdm_now_ms();
-    acdm_store_add_message(e->store, b->id, now, "out", a->id, text, NULL);
-    if (!strcmp(b->channel, "api")) return 0;
+    char mid[37];
+    acdm_uuidv7(mid, now);
+    char *pj = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    acdm_store_add_message_id(e->store, mid, b->id, now, "out", a->id, text, pj);
+    if (message_id) snprintf(message_id, 40, "%s", mid);
+    if (!strcmp(b->channel, "api")) { free(pj); return 0; }
+    /* the channel may read the files it sends (attachment_read) */
+    json_t *atts = json_object_get(payload, "attachments");
+    for (size_t i = 0; i < json_array_size(atts); i++)
+        grant_attachment(e, b->channel, json_string_value(json_object_get(json_array_get(atts, i), "id")));
     acdm_reply r = {.struct_size = sizeof r, .bericht_id = b->id, .conversation = b->conversation,
-                    .to = b->from, .agent = a->id, .text = text};
-    return acdm_plugins_deliver(e->plugins, b->channel, &r);
+                    .to = b->from, .agent = a->id, .text = text ? text : "", .payload_json = pj,
+                    .message_id = mid};
+    int rc = acdm_plugins_deliver(e->plugins, b->channel, &r);
+    free(pj);
+    return rc;
 }
 
 void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *topics)
@@ -703,13 +1197,22 @@ json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a)
                                  ws[a->work[i].state], "kind", acdm_kind_name(wb->kind));
         if (wb->kind == ACDM_KIND_VOICE || wb->kind == ACDM_KIND_CALLBACK)
             json_object_set_new(item, "held", json_boolean(wb->held));   /* calls only */
+        if (a->work[i].device) json_object_set_new(item, "device", json_true());   /* rung on the device */
+        if (wb->outbound) json_object_set_new(item, "direction", json_string("out"));
         json_array_append_new(work, item);
     }
+    /* the kinds the agent is not offered because their device cannot be reached, and why */
+    json_t *unreach = json_object();
+    for (int k = 0; k < ACDM_KIND__COUNT; k++)
+        if (!acdm_agent_reachable(a, (acdm_kind)k))
+            json_object_set_new(unreach, acdm_kind_name((acdm_kind)k), json_string(a->unreach_why[k]));
     /* since: null while the agent's state has not changed since acdmd started (unknown) */
-    return json_pack("{s:s, s:s?, s:s, s:s?, s:o, s:o, s:o, s:I}", "id", a->id, "name", a->def->name,
+    json_t *ep = a->def->endpoints ? json_deep_copy(a->def->endpoints) : json_object();
+    return json_pack("{s:s, s:s?, s:s, s:s?, s:o, s:o, s:o, s:I, s:o, s:o}", "id", a->id, "name", a->def->name,
                      "state", acdm_agent_state_name(a->state), "reason", a->reason[0] ? a->reason : NULL,
                      "since", a->state_since > 0 ? json_integer(a->state_since) : json_null(),
-                     "queues", queues, "work", work, "handled", (json_int_t)a->handled);
+                     "queues", queues, "work", work, "handled", (json_int_t)a->handled,
+                     "endpoints", ep, "unreachable", unreach);
 }
 
 json_t *acdm_engine_queues_json(acdm_engine *e)
@@ -760,6 +1263,8 @@ json_t *acdm_engine_bericht_json(acdm_engine *e, const char *id)
         json_object_set_new(j, "state", json_string(acdm_bstate_name(b->state)));
         json_object_set_new(j, "queue", json_string(b->queue->name));
         json_object_set_new(j, "agent", b->agent ? json_string(b->agent->id) : json_null());
+        json_object_set_new(j, "priority", json_integer(b->priority));
+        json_object_set_new(j, "direction", json_string(b->outbound ? "out" : "in"));
         json_object_set_new(j, "position", json_integer(acdm_queue_position(b)));
     }
     return j;
@@ -847,7 +1352,13 @@ static int apply_config(acdm_engine *e, acdm_config *cfg, const char *why, char 
     if (rc) { acdm_engine_oidc_discard(oidc); return rc; }
     acdm_engine_oidc_commit(e, oidc);
     EACH_MODULE(e, reloaded);   /* the api: removed agents' sockets closed, not left open and logged out */
-    if (e->plugins) acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
+    if (e->plugins) {
+        acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
+        json_t *warn = acdm_plugins_warnings(e->plugins, acdm_model_config(e->model));
+        for (size_t k = 0; k < json_array_size(warn); k++)
+            acdm_log(ACDM_LOG_WARN, WHO, "reload: %s", json_string_value(json_array_get(warn, k)));
+        json_decref(warn);
+    }
     json_t *d = json_pack("{s:s}", "reason", why);
     char *dj = json_dumps(d, JSON_COMPACT);
     acdm_event_row ev = {.ts_ms = now, .type = "config_reload", .detail_json = dj};
@@ -909,6 +1420,16 @@ static void on_signal(uv_signal_t *s, int signum)
 static void restore_row(void *user, const acdm_bericht_row *row)
 {
     acdm_engine *e = user;
+    if (row->direction && !strcmp(row->direction, "out")) {
+        /* an outbound contact was its agent's, and they are logged out by the restart: it ends */
+        int64_t now = acdm_now_ms();
+        acdm_store_update_bericht(e->store, row->id, ACDM_B_DONE, row->queue, row->agent, row->queued_ms, now);
+        acdm_event_row ev = {.ts_ms = now, .type = "done", .bericht = row->id, .queue = row->queue,
+                             .agent = row->agent, .channel = row->channel, .kind = acdm_kind_name(row->kind),
+                             .detail_json = "{\"reason\":\"outbound\"}"};
+        acdm_store_append_event(e->store, &ev);
+        return;
+    }
     acdm_skill *skills = NULL;
     size_t n = 0;
     if (row->skills_json) {
@@ -976,7 +1497,10 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_hmap_init(&e->token_cache);
     acdm_hmap_init(&e->subjects);
     acdm_hmap_init(&e->qwait);
+    acdm_hmap_init(&e->att_refs);
     uv_loop_init(&e->loop);
+    uv_timer_init(&e->loop, &e->defer_timer);
+    e->defer_timer.data = e;
     *out = e;
     for (const acdm_engine_module *const *m = opts->modules; m && *m; m++) e->n_mods++;
     e->mods = e->n_mods ? calloc(e->n_mods, sizeof *e->mods) : NULL;
@@ -1050,11 +1574,18 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     if (rc) goto fail;
     EACH_MODULE(e, start);   /* acdmd's: the API's routes, live figures, the daily export */
 
+    rc = acdm_outbound_create(&e->loop, &e->outbound);
+    if (rc) { snprintf(err, errlen, "cannot create the outbound HTTP client: %s", acdm_strerror(rc)); goto fail; }
     acdm_plugin_env env = {.loop = &e->loop, .store = e->store, .http = e->http, .engine = e,
+                           .outbound = e->outbound,
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
                            .typing = env_typing, .queue_position = env_queue_position,
                            .attachment_put = env_attachment_put, .check_token = env_check_token,
-                           .end_ago = env_end_ago};
+                           .end_ago = env_end_ago, .attachment_store = env_attachment_store,
+                           .attachment_read = env_attachment_read, .update = env_update,
+                           .device_result = env_device_result,
+                           .device_reachable = env_device_reachable,
+                           .originate_result = env_originate_result};
     if (!acdm_plugins_create(&env, pdir, &e->plugins)) {
         acdm_plugins_load_all(e->plugins);
         acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
@@ -1111,6 +1642,9 @@ void acdm_engine_destroy(acdm_engine *e)
     }
     if (e->plugins) acdm_plugins_destroy(e->plugins);
     e->plugins = NULL;
+    /* requests of the core's own still in flight (screen-pop) hear "cancelled" */
+    if (e->outbound) acdm_outbound_destroy(e->outbound);
+    e->outbound = NULL;
     /* the store's last group commits and runs its callbacks while HTTP can still answer; writes
      * those callbacks queue are dropped (their berichten are stored as queued and restored at
      * the next start) */
@@ -1121,7 +1655,8 @@ void acdm_engine_destroy(acdm_engine *e)
     EACH_MODULE(e, stop);   /* after the websockets' close callbacks: live figures, daily export */
     if (e->model) acdm_model_destroy(e->model);
     /* close only our own handles: libwebsockets closes its own (a second close aborts) */
-    uv_handle_t *mine[] = {(uv_handle_t *)&e->model_timer, (uv_handle_t *)&e->store_wake,
+    uv_handle_t *mine[] = {(uv_handle_t *)&e->model_timer, (uv_handle_t *)&e->defer_timer,
+                           (uv_handle_t *)&e->store_wake,
                            (uv_handle_t *)&e->sig_hup, (uv_handle_t *)&e->sig_term,
                            (uv_handle_t *)&e->sig_int};
     for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
@@ -1136,8 +1671,15 @@ void acdm_engine_destroy(acdm_engine *e)
     acdm_hmap_free(&e->subjects);
     for (uint32_t pos = 0; acdm_hmap_next(&e->qwait, &pos, &k, &v);) qstat_free(v);
     acdm_hmap_free(&e->qwait);
+    {
+        const char *k;
+        void *v;
+        for (uint32_t i = 0; acdm_hmap_next(&e->att_refs, &i, &k, &v);) free(v);
+        acdm_hmap_free(&e->att_refs);
+    }
     free(e->subs);
     free(e->mods);
+    free(e->jobs);
     json_decref(e->overrides);
     free(e->config_path);
     free(e);

@@ -36,6 +36,7 @@ acdm_model *acdm_engine_model(acdm_engine *e);
 acdm_store *acdm_engine_store(acdm_engine *e);   /* NULL once closed (shutdown) */
 acdm_http *acdm_engine_http(acdm_engine *e);
 acdm_plugins *acdm_engine_plugins(acdm_engine *e);   /* NULL when the plugin folder is unusable */
+struct acdm_outbound *acdm_engine_outbound(acdm_engine *e);   /* the one outbound client */
 bool acdm_engine_stopping(const acdm_engine *e);
 const char *acdm_engine_config_path(const acdm_engine *e);   /* the main config file */
 
@@ -103,7 +104,31 @@ json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a);
 const char *acdm_engine_subject(acdm_engine *e, const char *id);
 
 /* An agent's reply text: stored in the thread and delivered through the bericht's channel. */
-int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text);
+/* The agent's reply text (may be NULL when payload is given) and payload (a JSON object the
+ * channel reads: subject, cc, attachments by id, quote, template; borrowed; may be NULL),
+ * validated (err names the field), stored in the thread and handed to the channel's deliver.
+ * message_id (may be NULL) gets the thread message's id. */
+#define ACDM_REPLY_PAYLOAD_MAX 16384u
+int acdm_engine_agent_message(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *text,
+                              json_t *payload, char *err, size_t errlen, char message_id[40]);
+/* An outbound contact an agent starts (R21: an SMS, a mail, a WhatsApp message, a call from
+ * the desk). */
+typedef struct {
+    const char *channel;     /* the channel instance that makes the contact; required */
+    const char *kind;        /* "voice", "sms", "email", "whatsapp", "chat"; required */
+    const char *to;          /* the customer's address; required */
+    const char *text;        /* first message, or NULL */
+    const char *queue;       /* counted in this queue; NULL: the channel's queue, else the agent's first */
+    json_t *payload;         /* borrowed object (subject, attachments, template...), or NULL */
+} acdm_outbound_contact;
+/* Creates the bericht (direction "out", active with a: capacity counted), stores it, and once
+ * it is committed asks the channel's originate; the channel's originate_result follows (a
+ * failure ends the bericht "outbound-failed" and is shown to the agent). 0 with id_out, or
+ * negative with a sentence in err: ACDM_EINVAL (a field), ACDM_ENOENT (channel), ACDM_EFULL (no
+ * room for the kind), ACDM_ESTATE (logged out). */
+int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],
+                          char *err, size_t errlen);
+
 /* Topics registered by an agent for a bericht (event log). */
 void acdm_engine_topics(acdm_engine *e, acdm_agent *a, acdm_bericht *b, json_t *topics);
 
@@ -128,8 +153,11 @@ void *acdm_engine_state(acdm_engine *e, const acdm_engine_module *m);
  * (b->agent set). */
 typedef enum {
     ACDM_NOTE_FOLLOWUP,      /* a customer's follow-up joined b: text, ts, payload (may be NULL) */
-    ACDM_NOTE_DELIVERY,      /* the channel's delivery state of an agent's reply: status */
+    ACDM_NOTE_DELIVERY,      /* the channel's delivery state of an agent's reply: status, and
+                              * text = the reply's message id when the channel named it */
     ACDM_NOTE_TYPING,        /* the customer is typing */
+    ACDM_NOTE_ORIGINATE,     /* the channel's outcome of an outbound contact: status
+                              * "connected" or "failed", text the reason (may be NULL) */
 } acdm_note_type;
 typedef struct {
     acdm_note_type type;

@@ -12,6 +12,7 @@ struct acdm_engine {
     acdm_store *store;
     acdm_http *http;
     acdm_plugins *plugins;
+    struct acdm_outbound *outbound;   /* net/outbound.c: plugins, screen-pop */
     uv_timer_t model_timer;
     uv_async_t store_wake;
     uv_signal_t sig_hup, sig_term, sig_int;
@@ -26,6 +27,12 @@ struct acdm_engine {
     struct engine_sub *subs; size_t n_subs;   /* subscribers, by order */
     acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
     acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
+    acdm_hmap att_refs;      /* "channel\x1fattachment id" granted by replies since start (the
+                              * store's attachment_refs holds them durably) */
+    /* plugin calls a model event asks for (offer_device, a callback's originate), run from
+     * the loop right after the event, never inside the model (the plugin may answer at once) */
+    uv_timer_t defer_timer;
+    struct engine_job *jobs; size_t n_jobs, cap_jobs;
 };
 
 

@@ -12,7 +12,8 @@ static const char *const mevent_names[ACDM_ME__COUNT] = {
     "queued", "offered", "offer_cancelled", "accepted", "rejected", "timeout",
     "transferred", "overflow", "relaxed", "customer_ended", "wrapup_start",
     "wrapup_extended", "done", "abandoned", "agent_state", "agent_join", "agent_leave",
-    "queue_open", "queue_closed", "moved", "hold", "resume"};
+    "queue_open", "queue_closed", "moved", "hold", "resume", "updated", "originated",
+    "agent_device"};
 
 const char *acdm_mevent_name(acdm_mevent_type t)
 {
@@ -32,9 +33,16 @@ const char *acdm_agent_state_name(acdm_agent_state s)
 void acdm_emit(acdm_model *m, acdm_mevent_type t, int64_t now, acdm_bericht *b,
                acdm_agent *a, acdm_queue *q, const char *reason, int64_t value)
 {
+    acdm_emit_text(m, t, now, b, a, q, reason, value, NULL);
+}
+
+void acdm_emit_text(acdm_model *m, acdm_mevent_type t, int64_t now, acdm_bericht *b,
+                    acdm_agent *a, acdm_queue *q, const char *reason, int64_t value,
+                    const char *text)
+{
     if (!m->hooks.emit) return;
     acdm_mevent ev = {.type = t, .ts = now, .b = b, .a = a, .q = q, .reason = reason,
-                      .value = value};
+                      .value = value, .text = text};
     if (t == ACDM_ME_ABANDONED && b)
         ev.quick_drop = now - b->enqueued_ms < (int64_t)b->queue->def->quick_drop_s * 1000;
     m->hooks.emit(m->hooks.ctx, &ev);
@@ -189,7 +197,7 @@ uint32_t acdm_queue_position(const acdm_bericht *b)
 bool acdm_agent_available(const acdm_agent *a, acdm_kind k)
 {
     if (a->state != ACDM_AGENT_READY || a->n_wrapup || a->removed) return false;
-    if (a->load[k] >= a->cap[k]) return false;
+    if (a->load[k] >= a->cap[k] || (a->unreachable & (1u << k))) return false;
     if (a->voice_blocks && k != ACDM_KIND_VOICE && a->load[ACDM_KIND_VOICE] > 0) return false;
     return true;
 }
@@ -215,6 +223,7 @@ acdm_work *acdm_work_add(acdm_agent *a, acdm_bericht *b, acdm_work_state st)
     acdm_work *w = &a->work[a->n_work++];
     w->b = b;
     w->state = (uint8_t)st;
+    w->device = false;
     a->load[b->kind]++;
     if (st == ACDM_W_WRAPUP) a->n_wrapup++;
     agent_occupancy(a);
@@ -274,8 +283,32 @@ static acdm_member *member_attach(acdm_agent *a, acdm_queue *q, bool joined)
 }
 
 /* (Re)builds an agent's settings and memberships from its definition; joined choices stay. */
+/* The calls an agent's phone endpoint carries (its channel reports voice; a callback is a call
+ * to the agent's phone first). */
+static const acdm_kind phone_kinds[] = {ACDM_KIND_VOICE, ACDM_KIND_CALLBACK};
+
+/* An agent's phone changed (or is new): "register" waits for the softphone to register
+ * (unreachable until the channel says so); a static URI, or none, is reachable. */
+static void agent_phone_changed(acdm_agent *a, const char *phone)
+{
+    for (size_t i = 0; i < sizeof phone_kinds / sizeof *phone_kinds; i++) {
+        acdm_kind k = phone_kinds[i];
+        if (phone && !strcmp(phone, "register")) {
+            a->unreachable |= (uint8_t)(1u << k);
+            snprintf(a->unreach_why[k], sizeof a->unreach_why[k], "%s", "phone not registered");
+        } else {
+            a->unreachable &= (uint8_t)~(1u << k);
+            a->unreach_why[k][0] = 0;
+        }
+    }
+}
+
 static void agent_apply_def(acdm_model *m, acdm_agent *a, const acdm_agent_def *d, uint32_t position)
 {
+    const char *old_phone = a->def ? acdm_config_agent_endpoint(a->def, "phone") : NULL;
+    const char *new_phone = acdm_config_agent_endpoint(d, "phone");
+    if (!a->def || !old_phone != !new_phone || (old_phone && strcmp(old_phone, new_phone)))
+        agent_phone_changed(a, new_phone);
     a->def = d;
     a->position = position;
     for (int k = 0; k < ACDM_KIND__COUNT; k++) a->cap[k] = d->capacity[k];
@@ -536,12 +569,18 @@ static void free_agents(acdm_model *m, acdm_agent **list, uint32_t n, int64_t no
     for (uint32_t i = 0; i < n; i++) acdm_router_agent_free(m, list[i], now);
 }
 
-static void done(acdm_model *m, acdm_bericht *b, int64_t now)
+static void done_why(acdm_model *m, acdm_bericht *b, const char *reason, int64_t now)
 {
     b->state = ACDM_B_DONE;
     b->ended_ms = now;
-    acdm_emit(m, ACDM_ME_DONE, now, b, b->agent, b->queue, NULL, 0);
+    acdm_emit(m, ACDM_ME_DONE, now, b, b->agent, b->queue, reason, 0);
     bericht_free(m, b);
+}
+
+/* An outbound contact's DONE says so: the reports count it as outbound, not as handled. */
+static void done(acdm_model *m, acdm_bericht *b, int64_t now)
+{
+    done_why(m, b, b->outbound ? "outbound" : NULL, now);
 }
 
 /* Ends b's hold, if any: RESUME with the held time (reason NULL: the agent resumed). */
@@ -614,7 +653,8 @@ static void agent_release_work(acdm_model *m, acdm_agent *a, const char *reason,
         } else if (w.state == ACDM_W_ACTIVE) {
             hold_end(m, b, a, "logout", now);
             b->agent = NULL;
-            if (b->customer_gone) { b->state = ACDM_B_DONE; done(m, b, now); continue; }
+            /* an outbound contact is the agent's own: it ends with them */
+            if (b->customer_gone || b->outbound) { done(m, b, now); continue; }
             enqueue_and_route(m, b, now, reason);
         } else {
             acdm_timer_disarm(m, &b->t_wrap);
@@ -706,12 +746,14 @@ int acdm_agent_accept(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now
     return 0;
 }
 
-/* An offer to a ended without acceptance (reject or ring-no-answer). */
-static void offer_failed(acdm_model *m, acdm_agent *a, acdm_bericht *b, bool timeout, int64_t now)
+/* An offer to a ended without acceptance (reject or ring-no-answer). reason/text: a device
+ * offer's outcome ("busy", ...) and the channel's sentence, else NULL. */
+static void offer_failed(acdm_model *m, acdm_agent *a, acdm_bericht *b, bool timeout,
+                         const char *reason, const char *text, int64_t now)
 {
     acdm_work_remove(a, b);
     acdm_offers_del(b, a);
-    acdm_emit(m, timeout ? ACDM_ME_TIMEOUT : ACDM_ME_REJECTED, now, b, a, b->queue, NULL, 0);
+    acdm_emit_text(m, timeout ? ACDM_ME_TIMEOUT : ACDM_ME_REJECTED, now, b, a, b->queue, reason, 0, text);
     if (timeout) {
         a->misses++;
         if (m->cfg->max_misses > 0 && a->misses >= m->cfg->max_misses &&
@@ -740,7 +782,7 @@ int acdm_agent_reject(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now
 {
     acdm_work *w = acdm_agent_work(a, b);
     if (!w || w->state != ACDM_W_OFFERED) return ACDM_ESTATE;
-    offer_failed(m, a, b, false, now);
+    offer_failed(m, a, b, false, NULL, NULL, now);
     return 0;
 }
 
@@ -751,6 +793,7 @@ int acdm_agent_pick(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now)
     if (b->state != ACDM_B_QUEUED) return ACDM_ESTATE;
     if (a->state == ACDM_AGENT_LOGGED_OUT) return ACDM_ESTATE;
     if (a->load[b->kind] >= a->cap[b->kind] || a->n_wrapup) return ACDM_EFULL;
+    if (!acdm_agent_reachable(a, b->kind)) return ACDM_ESTATE;
     acdm_router_offer(m, b, a, now);
     return acdm_agent_accept(m, a, b, now);
 }
@@ -884,6 +927,152 @@ int acdm_agent_resume(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now
     return 0;
 }
 
+/* ------------------------------------------------------------------ device offers */
+
+int acdm_agent_offer_device(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t deadline, int64_t now)
+{
+    (void)now;
+    acdm_work *w = a && b ? acdm_agent_work(a, b) : NULL;
+    if (!w || w->state != ACDM_W_OFFERED) return ACDM_ESTATE;
+    w->device = true;
+    /* one timer per bericht (ring-all shares it): only ever pushed later */
+    if (deadline > 0 && (b->t_offer.idx < 0 || b->t_offer.type != T_OFFER || b->t_offer.due < deadline))
+        acdm_timer_arm(m, &b->t_offer, T_OFFER, deadline);
+    return 0;
+}
+
+int acdm_agent_device_result(acdm_model *m, acdm_agent *a, acdm_bericht *b, acdm_dev_outcome o,
+                             const char *reason, int64_t now)
+{
+    acdm_work *w = a && b ? acdm_agent_work(a, b) : NULL;
+    if (!w || w->state != ACDM_W_OFFERED || !w->device) return ACDM_ESTATE;
+    static const char *const names[ACDM_DEV__COUNT] = {"answered", "declined", "busy",
+                                                       "no-answer", "failed"};
+    if ((unsigned)o >= ACDM_DEV__COUNT) return ACDM_EINVAL;
+    if (o == ACDM_DEV_ANSWERED) return acdm_agent_accept(m, a, b, now);
+    offer_failed(m, a, b, o != ACDM_DEV_DECLINED, names[o], reason, now);
+    return 0;
+}
+
+int acdm_agent_set_reachable(acdm_model *m, acdm_agent *a, acdm_kind k, bool reachable,
+                             const char *why, int64_t now)
+{
+    if (!a || (unsigned)k >= ACDM_KIND__COUNT) return ACDM_EINVAL;
+    uint8_t bit = (uint8_t)(1u << k);
+    bool was = !(a->unreachable & bit);
+    if (reachable) {
+        a->unreachable &= (uint8_t)~bit;
+        a->unreach_why[k][0] = 0;
+    } else {
+        a->unreachable |= bit;
+        snprintf(a->unreach_why[k], sizeof a->unreach_why[k], "%s",
+                 why && *why ? why : "device not reachable");
+    }
+    if (was == reachable) return 0;
+    acdm_emit(m, ACDM_ME_AGENT_DEVICE, now, NULL, a, NULL, reachable ? NULL : a->unreach_why[k], k);
+    if (reachable) acdm_router_agent_free(m, a, now);   /* waiting calls may go to them now */
+    else acdm_router_refresh(m, a);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ update, outbound */
+
+/* The skill list of b moved from queue `from` to `to`: to's requirements plus b's own (those
+ * b has above what from required). */
+static acdm_skill_ref *skills_move(const acdm_bericht *b, const acdm_queue *from, const acdm_queue *to,
+                                   uint8_t *count)
+{
+    *count = 0;
+    size_t cap = (size_t)b->n_skills + to->n_skills;
+    if (!cap) return NULL;
+    acdm_skill_ref *r = calloc(cap, sizeof *r);
+    if (!r) return NULL;
+    for (unsigned i = 0; i < to->n_skills; i++) r[(*count)++] = to->skills[i];
+    for (unsigned i = 0; i < b->n_skills; i++) {
+        const acdm_skill_ref *s = &b->skills[i];
+        bool from_queue = false;
+        for (unsigned j = 0; j < from->n_skills && !from_queue; j++)
+            from_queue = from->skills[j].id == s->id && from->skills[j].level >= s->level;
+        if (from_queue) continue;
+        unsigned j = 0;
+        while (j < *count && r[j].id != s->id) j++;
+        if (j == *count) { r[j] = *s; (*count)++; }
+        else if (s->level > r[j].level) r[j].level = s->level;
+    }
+    return r;
+}
+
+int acdm_model_update(acdm_model *m, acdm_bericht *b, acdm_queue *to, int priority,
+                      const acdm_skill *skills, size_t n_skills, bool set_skills, int64_t now)
+{
+    if (!b) return ACDM_EINVAL;
+    if (b->state != ACDM_B_QUEUED || b->n_offers || b->wait_idx < 0) return ACDM_ESTATE;
+    if (priority > 9 || priority < -1) return ACDM_EINVAL;
+    acdm_queue *from = b->queue;
+    if (to == from) to = NULL;
+    if (to && !to->open) return ACDM_ECLOSED;
+    acdm_wait_remove(b);
+    if (set_skills) {
+        const acdm_queue *q = to ? to : from;
+        acdm_skill_ref *ns = skills_make(m, q->def->skills, q->def->n_skills, skills, n_skills, &b->n_skills);
+        free(b->skills);
+        b->skills = ns;
+        b->skills_relaxed = false;
+    } else if (to) {
+        uint8_t n;
+        acdm_skill_ref *ns = skills_move(b, from, to, &n);
+        free(b->skills);
+        b->skills = ns;
+        b->n_skills = n;
+        b->skills_relaxed = false;
+    }
+    if (to) {
+        b->queue = to;
+        b->enqueued_ms = now;   /* quick drop and overflow count in the queue it waits in */
+    }
+    if (priority >= 0) b->priority = (uint8_t)priority;
+    acdm_wait_push(m, b);
+    arm_wait_timers(m, b, now);
+    acdm_emit(m, ACDM_ME_UPDATED, now, b, NULL, b->queue, to ? from->name : NULL, b->priority);
+    acdm_router_place(m, b, now);
+    return 0;
+}
+
+int acdm_model_originate(acdm_model *m, const acdm_new_bericht *nb, acdm_agent *a, int64_t now,
+                         acdm_bericht **out)
+{
+    if (!nb || !nb->queue || !a || (unsigned)nb->kind >= ACDM_KIND__COUNT) return ACDM_EINVAL;
+    acdm_queue *q = acdm_hmap_get(&m->queue_by_name, nb->queue);
+    if (!q) return ACDM_ENOENT;
+    if (a->state == ACDM_AGENT_LOGGED_OUT || a->removed) return ACDM_ESTATE;
+    if (a->load[nb->kind] >= a->cap[nb->kind]) return ACDM_EFULL;
+    acdm_bericht *b;
+    int rc = bericht_create(m, nb, q, now, &b);
+    if (rc) return rc;
+    b->outbound = true;
+    b->state = ACDM_B_ACTIVE;
+    b->agent = a;
+    b->offered_ms = b->accepted_ms = now;
+    acdm_work_add(a, b, ACDM_W_ACTIVE);
+    acdm_router_refresh(m, a);
+    if (out) *out = b;
+    acdm_emit(m, ACDM_ME_ORIGINATED, now, b, a, q, NULL, 0);
+    return 0;
+}
+
+int acdm_model_fail(acdm_model *m, acdm_bericht *b, int64_t now)
+{
+    if (!b || b->state != ACDM_B_ACTIVE || !b->agent) return ACDM_ESTATE;
+    acdm_agent *a = b->agent;
+    b->originating = false;
+    hold_end(m, b, a, "complete", now);
+    acdm_work_remove(a, b);
+    acdm_agent_set_idle(a, now);
+    done_why(m, b, b->outbound ? "outbound-failed" : "failed", now);
+    acdm_router_agent_free(m, a, now);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ ticks */
 
 void acdm_model_tick(acdm_model *m, int64_t now)
@@ -901,7 +1090,13 @@ void acdm_model_tick(acdm_model *m, int64_t now)
             acdm_agent *inl[8], **list = n > 8 ? malloc(n * sizeof *list) : inl;
             if (!list) abort();
             memcpy(list, b->offers, n * sizeof *list);
-            for (uint16_t i = 0; i < n; i++) offer_failed(m, list[i], b, true, now);
+            for (uint16_t i = 0; i < n; i++) {
+                /* a device offer whose channel did not report in time: the core answers NOANSWER */
+                const acdm_work *w = acdm_agent_work(list[i], b);
+                bool dev = w && w->device;
+                offer_failed(m, list[i], b, true, dev ? "no-answer" : NULL,
+                             dev ? "the channel did not report the device's answer in time" : NULL, now);
+            }
             if (list != inl) free(list);
             break;
         }

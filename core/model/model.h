@@ -41,7 +41,12 @@ typedef struct { uint16_t id; uint8_t level; } acdm_skill_ref;
 
 /* Per-interaction state of an agent's work item. */
 typedef enum { ACDM_W_OFFERED = 0, ACDM_W_ACTIVE, ACDM_W_WRAPUP } acdm_work_state;
-typedef struct { acdm_bericht *b; uint8_t state; } acdm_work;
+typedef struct {
+    acdm_bericht *b;
+    uint8_t state;
+    bool device;              /* offered: the channel rings the agent's device and reports the
+                               * outcome (acdm_agent_device_result); the offer timer is its */
+} acdm_work;
 
 struct acdm_bericht {
     char id[37];
@@ -52,6 +57,8 @@ struct acdm_bericht {
     bool skills_relaxed;
     bool customer_gone;       /* the customer ended while an agent had it */
     bool held;                /* a call (voice, callback) its agent put on hold */
+    bool outbound;            /* started by an agent (acdm_model_originate): direction "out" */
+    bool originating;         /* the channel's originate runs: its result is awaited */
     uint16_t n_offers;        /* agents currently offered (ring-all: several) */
     uint16_t cap_offers;
     acdm_agent **offers;      /* those agents: offer_inline, or a heap array for ring-all */
@@ -113,6 +120,9 @@ struct acdm_agent {
     int64_t state_since;
     uint64_t handled;         /* over all queues (R35a) */
     int misses;               /* consecutive ring-no-answers */
+    uint8_t unreachable;      /* bit per kind: the agent's device for it cannot be reached
+                               * (a softphone not registered): no offers of that kind */
+    char unreach_why[ACDM_KIND__COUNT][64];   /* why, per unreachable kind */
     bool removed;
     void *user;               /* owner data */
 };
@@ -159,6 +169,11 @@ typedef enum {
     ACDM_ME_HOLD,            /* a put call b on hold */
     ACDM_ME_RESUME,          /* b's hold ended (value = held ms); reason NULL (a resumed), or
                               * "hangup" (customer ended), "complete", "transfer", "logout" */
+    ACDM_ME_UPDATED,         /* waiting b changed (acdm_model_update): q its queue now, reason
+                              * the queue it left (NULL: same queue), value its priority */
+    ACDM_ME_ORIGINATED,      /* a started outbound b (acdm_model_originate): active with a */
+    ACDM_ME_AGENT_DEVICE,    /* a's device for a kind became reachable or not (value = kind,
+                              * reason NULL when reachable, else why) */
     ACDM_ME__COUNT
 } acdm_mevent_type;
 const char *acdm_mevent_name(acdm_mevent_type t);
@@ -172,6 +187,7 @@ typedef struct {
     const char *reason;
     int64_t value;           /* wait ms for OFFERED/ACCEPTED/ABANDONED; seconds for wrap-up */
     bool quick_drop;
+    const char *text;        /* REJECTED/TIMEOUT of a device offer: the channel's sentence, or NULL */
 } acdm_mevent;
 
 typedef struct {
@@ -230,6 +246,22 @@ int acdm_model_submit(acdm_model *m, const acdm_new_bericht *nb, int64_t now,
 /* Puts back a bericht found in the store at start-up (state queued, offered or active before
  * the crash): it waits again with its original queue time, even if the queue is closed now. */
 int acdm_model_restore(acdm_model *m, const acdm_new_bericht *nb, int64_t now, acdm_bericht **out);
+/* Changes a waiting bericht (queued, no offer out): to (NULL: same queue) keeps its original
+ * queue time (the current queue's wait timers count from now), priority (-1: unchanged),
+ * skills (set_skills: the new required skills beside the queue's; else a move keeps the
+ * bericht's own). Emits ACDM_ME_UPDATED and routes it again. ACDM_ESTATE when it is not waiting,
+ * ACDM_ECLOSED when to is closed, ACDM_EINVAL for a priority out of 0..9. */
+int acdm_model_update(acdm_model *m, acdm_bericht *b, acdm_queue *to, int priority,
+                      const acdm_skill *skills, size_t n_skills, bool set_skills, int64_t now);
+/* An outbound contact an agent starts: the bericht is created active with a (capacity counted:
+ * ACDM_EFULL when a has no room for the kind; ACDM_ESTATE when a is logged out) in nb->queue,
+ * b->outbound set; emits ACDM_ME_ORIGINATED. Completing it runs the queue's wrap-up; its DONE
+ * has reason "outbound". */
+int acdm_model_originate(acdm_model *m, const acdm_new_bericht *nb, acdm_agent *a, int64_t now,
+                         acdm_bericht **out);
+/* An active bericht whose contact could not be made (originate failed): it ends now, without
+ * wrap-up (DONE reason "outbound-failed" for an outbound one, "failed" otherwise). */
+int acdm_model_fail(acdm_model *m, acdm_bericht *b, int64_t now);
 /* The customer ended it (hang-up, left the chat). */
 int acdm_model_end(acdm_model *m, acdm_bericht *b, const char *reason, int64_t now);
 
@@ -259,6 +291,29 @@ int acdm_agent_transfer_agent(acdm_model *m, acdm_agent *a, acdm_bericht *b, acd
  * hung up, transferred or returned by a logout is resumed first (RESUME with that reason). */
 int acdm_agent_hold(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now, const char **why);
 int acdm_agent_resume(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t now, const char **why);
+/* Device offers. a's offer of b is rung on a's device by its channel: from now on the outcome
+ * comes from acdm_agent_device_result, and the offer timer runs until deadline (absolute ms;
+ * 0: no timer) instead of the queue's offer timeout, extended only (ring-all shares one timer).
+ * ACDM_ESTATE when a has no offer of b. */
+int acdm_agent_offer_device(acdm_model *m, acdm_agent *a, acdm_bericht *b, int64_t deadline, int64_t now);
+typedef enum { ACDM_DEV_ANSWERED = 0, ACDM_DEV_DECLINED, ACDM_DEV_BUSY, ACDM_DEV_NOANSWER,
+               ACDM_DEV_FAILED, ACDM_DEV__COUNT } acdm_dev_outcome;   /* as acdm_device_outcome */
+/* The outcome of ringing a's device for its offer of b: ANSWERED accepts, DECLINED rejects,
+ * BUSY/NOANSWER/FAILED are a ring-no-answer (misses count, max_misses applies). reason (may be
+ * NULL) rides on the REJECTED/TIMEOUT event as its text. ACDM_ESTATE when the offer is not
+ * out on a's device (accepted on the desk, withdrawn, never rung there). */
+int acdm_agent_device_result(acdm_model *m, acdm_agent *a, acdm_bericht *b, acdm_dev_outcome o,
+                             const char *reason, int64_t now);
+/* Whether a's device for kind k can be reached. Unreachable works as zero capacity for k in
+ * the availability heaps (no scan at routing time); why (unreachable only) is shown. Emits
+ * ACDM_ME_AGENT_DEVICE when it changes. Offers already out stay (the channel reports them). */
+int acdm_agent_set_reachable(acdm_model *m, acdm_agent *a, acdm_kind k, bool reachable,
+                             const char *why, int64_t now);
+static inline bool acdm_agent_reachable(const acdm_agent *a, acdm_kind k)
+{
+    return !(a->unreachable & (1u << k));
+}
+
 /* The agent's work item for b, or NULL. */
 acdm_work *acdm_agent_work(const acdm_agent *a, const acdm_bericht *b);
 bool acdm_agent_available(const acdm_agent *a, acdm_kind k);

@@ -24,6 +24,9 @@ void acdm_emit(acdm_model *m, acdm_mevent_type t, int64_t now, acdm_bericht *b,
                acdm_agent *a, acdm_queue *q, const char *reason, int64_t value);
 void acdm_timer_arm(acdm_model *m, acdm_tnode *t, int type, int64_t due);
 void acdm_timer_disarm(acdm_model *m, acdm_tnode *t);
+void acdm_emit_text(acdm_model *m, acdm_mevent_type t, int64_t now, acdm_bericht *b,
+                    acdm_agent *a, acdm_queue *q, const char *reason, int64_t value,
+                    const char *text);
 uint32_t acdm_model_rand(acdm_model *m);
 
 static inline void acdm_agent_set_idle(acdm_agent *a, int64_t now)

@@ -70,6 +70,13 @@ struct acdm_req {
     hdrc *hdrs;
     xhdr *xhdrs;
     char *peer;
+    const char *query_raw;      /* acdm_req_query_raw, built on first use */
+    const char *url;            /* acdm_req_url, built on first use */
+    acdm_hdr *hlist;            /* acdm_req_headers, built on first use */
+    size_t nhlist;
+    unsigned qraw_done : 1, url_done : 1, hlist_done : 1;
+    const char *file_path;      /* acdm_http_reply_file: served by dispatch after the route */
+    const char *file_type;
     char *body;
     size_t body_len, body_cap;
     unsigned char *out;         /* LWS_PRE + response */
@@ -145,6 +152,11 @@ static const char *const method_names[] = {
     "GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD", "GET"};
 
 /* ---------------------------------------------------------------- small helpers */
+
+/* The value of a query argument that had no '=' ("?flag"): "" like an empty value, but told
+ * apart by address when the raw query is rebuilt. */
+static const char no_equals[] = "";
+
 
 static int lws_log_mapped(int lws_level)
 {
@@ -583,6 +595,141 @@ const char *acdm_req_peer(acdm_req *r)
     return r->peer ? r->peer : "";
 }
 
+/* ---------------------------------------------------------------- raw query, URL, header list */
+
+/* Appends s[0..n) to out, percent-encoding every byte but RFC 3986's unreserved ones (and
+ * '/' when keep_slash). Returns the new length. out must hold 3 * n more bytes. */
+static size_t pct_encode(char *out, size_t o, const char *s, size_t n, int keep_slash)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hx[c >> 4];
+            out[o++] = hx[c & 15];
+        }
+    }
+    return o;
+}
+
+/* lws 4.1 percent-decodes the request URI while it parses it and keeps no copy of the bytes as
+ * sent. What it does keep is exact per argument: it splits only at a literal '&' or ';', turns
+ * a literal '+' into a space and %2B into '+', and a %26 stays inside its value. So the query
+ * is rebuilt from the arguments, each name and value percent-encoded again: every argument
+ * decodes to exactly what the client sent, in the client's order. */
+const char *acdm_req_query_raw(acdm_req *r)
+{
+    if (r->qraw_done) return r->query_raw;
+    r->qraw_done = 1;
+    if (!r->nquery) return NULL;
+    size_t need = 1;
+    for (int i = 0; i < r->nquery; i++)
+        need += 3 * (strlen(r->qname[i]) + strlen(r->qval[i])) + 2;
+    char *q = arena_alloc(r, need);
+    if (!q) return NULL;
+    size_t o = 0;
+    for (int i = 0; i < r->nquery; i++) {
+        if (i) q[o++] = '&';
+        o = pct_encode(q, o, r->qname[i], strlen(r->qname[i]), 0);
+        if (r->qval[i] != no_equals) {
+            q[o++] = '=';
+            o = pct_encode(q, o, r->qval[i], strlen(r->qval[i]), 0);
+        }
+    }
+    q[o] = '\0';
+    r->query_raw = q;
+    return q;
+}
+
+const char *acdm_req_url(acdm_req *r)
+{
+    if (r->url_done) return r->url;
+    r->url_done = 1;
+    const char *host = acdm_req_header(r, "host");
+    const char *path = acdm_req_path(r);
+    const char *q = acdm_req_query_raw(r);
+    size_t hl = host ? strlen(host) : 0, pl = strlen(path), ql = q ? strlen(q) : 0;
+    char *u = arena_alloc(r, 7 + hl + 3 * pl + 1 + ql + 1);
+    if (!u) return NULL;
+    memcpy(u, "http://", 7);
+    size_t o = 7;
+    if (hl) { memcpy(u + o, host, hl); o += hl; }
+    o = pct_encode(u, o, path, pl, 1);
+    if (q) {
+        u[o++] = '?';
+        memcpy(u + o, q, ql);
+        o += ql;
+    }
+    u[o] = '\0';
+    r->url = u;
+    return u;
+}
+
+/* Request headers lws 4.1 has no token for, looked up by name: lws 4.1 keeps custom headers
+ * (LWS_WITH_CUSTOM_HEADERS) but offers no way to list them (lws_hdr_custom_name_foreach came
+ * in 4.2), so acdm_req_headers can only offer the ones it asks for. Signatures, tokens and
+ * ids of the webhooks channels receive, and the usual proxy and tracing headers. */
+static const char *const custom_headers[] = {
+    "x-hub-signature-256", "x-hub-signature", "x-twilio-signature", "x-twilio-idempotency-token",
+    "x-twilio-email-event-webhook-signature", "x-twilio-email-event-webhook-timestamp",
+    "x-signature", "x-signature-256", "x-webhook-signature", "x-webhook-timestamp",
+    "x-timestamp", "x-request-timestamp", "x-api-key", "x-auth-signature",
+    "x-slack-signature", "x-slack-request-timestamp", "stripe-signature",
+    "x-line-signature", "x-telegram-bot-api-secret-token", "messagebird-signature",
+    "messagebird-signature-jwt", "messagebird-request-timestamp", "x-messagebird-signature",
+    "x-vonage-signature", "x-nexmo-signature", "x-mailgun-signature", "x-postmark-signature",
+    "x-amz-sns-message-type", "x-amz-sns-message-id", "x-amz-sns-topic-arn",
+    "x-github-event", "x-github-delivery", "x-gitlab-token", "x-gitlab-event",
+    "idempotency-key", "x-idempotency-key", "x-request-id", "x-correlation-id",
+    "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded",
+    "traceparent", "tracestate", "x-requested-with", "x-csrf-token", "x-http-method-override",
+    "x-kannel-from", "x-kannel-to", "x-kannel-time", "x-kannel-smsc", "x-kannel-smsc-id",
+    "x-kannel-coding", "x-kannel-charset", "x-kannel-udh", "x-kannel-dlr-mask",
+    "x-kannel-dlr-url", "x-kannel-service", "x-kannel-account", "x-kannel-binfo",
+    "x-kannel-mclass", "x-kannel-mwi", "x-kannel-pid", "x-kannel-alt-dcs",
+    "x-kannel-compress", "x-kannel-validity", "x-kannel-deferred", "x-kannel-boxc-id",
+    "x-kannel-meta-data", "x-kannel-priority", "x-kannel-id",
+};
+
+size_t acdm_req_headers(acdm_req *r, const acdm_hdr **out)
+{
+    if (out) *out = NULL;
+    if (!r->hlist_done && r->wsi) {
+        r->hlist_done = 1;
+        acdm_http *h = r->srv;
+        size_t ncust = sizeof custom_headers / sizeof *custom_headers;
+        acdm_hdr *list = arena_alloc(r, sizeof *list * ((size_t)h->ntoks + ncust));
+        if (!list) return 0;
+        size_t n = 0;
+        for (int i = 0; i < h->ntoks; i++) {
+            if (lws_hdr_total_length(r->wsi, (enum lws_token_indexes)h->toks[i].token) <= 0)
+                continue;
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)h->toks[i].len, h->toks[i].name);
+            const char *v = acdm_req_header(r, name);
+            if (!v) continue;
+            list[n].name = arena_strndup(r, h->toks[i].name, h->toks[i].len);
+            list[n].value = v;
+            if (list[n].name) n++;
+        }
+        for (size_t i = 0; i < ncust; i++) {
+            const char *v = acdm_req_header(r, custom_headers[i]);
+            if (!v) continue;
+            list[n].name = custom_headers[i];
+            list[n].value = v;
+            n++;
+        }
+        r->hlist = list;
+        r->nhlist = n;
+    }
+    if (out) *out = r->hlist;
+    return r->nhlist;
+}
+
 /* ---------------------------------------------------------------- replies */
 
 static int status_ok(int s) { return s >= 100 && s <= 599; }
@@ -688,6 +835,51 @@ void acdm_http_reply(acdm_req *r, int status, const char *content_type, const ch
      * rest and finishes it on POLLOUT itself (and defers the transaction's end until then). */
     struct lws *wsi = r->wsi;
     if (write_response(r, 0)) lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+void acdm_http_reply_file(acdm_req *r, const char *path, const char *content_type)
+{
+    if (!r) return;
+    if (r->replied || r->upgrade || !r->in_dispatch || !path) {
+        acdm_log(ACDM_LOG_ERR, WHO, "file reply to %s %s outside its route call", acdm_req_method(r),
+                 acdm_req_path(r));
+        if (!r->replied && !r->upgrade) acdm_http_problem(r, 500, "Internal Server Error", "file reply not possible here");
+        return;
+    }
+    r->file_path = arena_strndup(r, path, strlen(path));
+    r->file_type = arena_strndup(r, content_type ? content_type : "application/octet-stream",
+                                 strlen(content_type ? content_type : "application/octet-stream"));
+    if (!r->file_path || !r->file_type) {
+        r->file_path = NULL;
+        acdm_http_problem(r, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    r->replied = 1;
+}
+
+/* Streams the file of an acdm_http_reply_file (lws reads and sends it in chunks) with the
+ * headers the route added. Frees r. Returns the lws callback's value. */
+static int serve_reply_file(acdm_req *r)
+{
+    struct lws *wsi = r->wsi;
+    char path[4096], type[160], hdrs[2048];
+    snprintf(path, sizeof path, "%s", r->file_path);
+    snprintf(type, sizeof type, "%s", r->file_type);
+    size_t hl = 0;
+    for (const xhdr *x = r->xhdrs; x; x = x->next) {
+        int n = snprintf(hdrs + hl, sizeof hdrs - hl, "%s: %s\r\n", x->name, x->value);
+        if (n < 0 || (size_t)n >= sizeof hdrs - hl) break;
+        hl += (size_t)n;
+    }
+    if (!r->has_cc) {
+        int n = snprintf(hdrs + hl, sizeof hdrs - hl, "cache-control: no-store\r\n");
+        if (n > 0 && (size_t)n < sizeof hdrs - hl) hl += (size_t)n;
+    }
+    req_free(r);
+    int s = lws_serve_http_file(wsi, path, type, hdrs, (int)hl);
+    if (s < 0) return -1;
+    if (s > 0) return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return 0;
 }
 
 void acdm_http_reply_json(acdm_req *r, int status, json_t *obj)
@@ -838,7 +1030,7 @@ static void fill_query(acdm_req *r, struct lws *wsi)
             cap *= 2;
         }
         char *eq = strchr(frag, '=');
-        const char *val = "";
+        const char *val = no_equals;
         if (eq) {
             *eq = '\0';
             val = eq + 1;
@@ -870,6 +1062,7 @@ static int dispatch(acdm_http *h, acdm_req *r)
             r->in_dispatch = 0;
             return 0;           /* async: acdm_http_reply writes it when it comes */
         }
+        if (r->file_path) return serve_reply_file(r);
         return write_response(r, 0);
     }
     if (matched) {

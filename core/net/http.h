@@ -72,6 +72,21 @@ const char *acdm_req_header(acdm_req *r, const char *name);
 const char *acdm_req_body(const acdm_req *r, size_t *len);          /* NUL-terminated; "" if none */
 const char *acdm_req_bearer(acdm_req *r);                           /* "Authorization: Bearer X" -> X */
 const char *acdm_req_peer(acdm_req *r);                             /* client IP text, or "" */
+/* The query rebuilt from its arguments, each name and value percent-encoded again (RFC 3986
+ * unreserved bytes kept, every other byte %XX): lws decodes the URI as it parses and keeps no
+ * copy of the bytes as sent, but it splits arguments only at a literal '&' or ';' and keeps
+ * %2B ('+') and %26 ('&') inside their value, so every argument decodes to exactly what the
+ * client sent. NULL if there is no query. */
+const char *acdm_req_query_raw(acdm_req *r);
+/* "http://" Host path ["?" acdm_req_query_raw] (path percent-encoded the same way). */
+const char *acdm_req_url(acdm_req *r);
+/* One request header: lowercase name, value as sent (borrowed, as the request). */
+typedef struct { const char *name; const char *value; } acdm_hdr;
+/* The request's headers: every header lws 4.1 has a token for, and the custom headers of a
+ * fixed list (webhook signatures such as x-hub-signature-256 and x-twilio-signature, ids,
+ * x-forwarded-*, x-kannel-*; see custom_headers in http.c): lws 4.1 stores other custom
+ * headers but cannot list them. *out is the array (NULL when none); returns its length. */
+size_t acdm_req_headers(acdm_req *r, const acdm_hdr **out);
 /* true while the client is still connected (an async reply would be delivered). */
 int acdm_req_alive(const acdm_req *r);
 
@@ -82,6 +97,10 @@ int acdm_req_alive(const acdm_req *r);
 void acdm_http_reply(acdm_req *r, int status, const char *content_type, const char *body,
                      size_t len);                                   /* body copied */
 void acdm_http_reply_json(acdm_req *r, int status, json_t *obj);   /* steals obj (NULL -> null) */
+/* 200 with the file at path as the body, streamed by lws in chunks (never read whole), with the
+ * headers added before (Content-Length from the file). Only inside the route fn (not async);
+ * a file that cannot be opened is a 404. */
+void acdm_http_reply_file(acdm_req *r, const char *path, const char *content_type);
 /* RFC 9457 application/problem+json {type:"about:blank", title, status, detail}. */
 void acdm_http_problem(acdm_req *r, int status, const char *title, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

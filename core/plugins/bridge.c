@@ -6,8 +6,10 @@
 
 /* ------------------------------------------------------------------ HTTP routes */
 
-/* The request as the plugin sees it; strings borrowed from r (the body is NUL-terminated). */
-static void fill_request(const acdm_instance *inst, acdm_req *r, acdm_http_request *out)
+/* The request as the plugin sees it; strings borrowed from r (the body is NUL-terminated).
+ * *hdrs is the header array handed over (malloc'd: the caller frees it after the call). */
+static void fill_request(const acdm_instance *inst, acdm_req *r, acdm_http_request *out,
+                         acdm_http_header **hdrs)
 {
     const char *path = acdm_req_path(r);
     size_t pl = strlen(inst->route_prefix);
@@ -23,6 +25,21 @@ static void fill_request(const acdm_instance *inst, acdm_req *r, acdm_http_reque
     out->authorization = acdm_req_header(r, "Authorization");
     out->origin = acdm_req_header(r, "Origin");
     out->content_type = acdm_req_header(r, "Content-Type");
+    out->struct_size = sizeof *out;
+    out->query_raw = acdm_req_query_raw(r);
+    out->url = acdm_req_url(r);
+    out->peer = acdm_req_peer(r);
+    const acdm_hdr *list = NULL;
+    size_t n = acdm_req_headers(r, &list);
+    *hdrs = n ? calloc(n, sizeof **hdrs) : NULL;
+    if (*hdrs) {
+        for (size_t i = 0; i < n; i++) {
+            (*hdrs)[i].name = list[i].name;
+            (*hdrs)[i].value = list[i].value;
+        }
+        out->headers = *hdrs;
+        out->n_headers = n;
+    }
 }
 
 static void reply_with(acdm_req *r, const acdm_http_response *resp)
@@ -58,9 +75,11 @@ static void route_call(void *user, acdm_req *r)
     d->in_handler = true;
     DLIST_ADD(inst->deferred, d);
     acdm_http_request req;
-    fill_request(inst, r, &req);
+    acdm_http_header *hdrs = NULL;
+    fill_request(inst, r, &req, &hdrs);
     acdm_http_response resp = {.status = 200, .token = d};
     rt->handler(inst, inst->priv, &req, &resp);
+    free(hdrs);
     d->in_handler = false;
     if (d->answered) {                      /* http_respond ran inside the handler */
         if (!resp.defer)
@@ -156,8 +175,10 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *upgrade)
     DLIST_ADD(inst->conns, c);
     if (wr->cb.open) {
         acdm_http_request req;
-        fill_request(inst, upgrade, &req);
+        acdm_http_header *hdrs = NULL;
+        fill_request(inst, upgrade, &req, &hdrs);
         int rc = wr->cb.open(inst, inst->priv, c, &req);
+        free(hdrs);
         if (rc < 0) {
             DLIST_DEL(inst->conns, c);
             acdm_ws_set_user(ws, NULL);

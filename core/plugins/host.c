@@ -46,6 +46,27 @@ const char *acdm_instance_name_of(const acdm_instance *i) { return i ? i->name :
 const char *acdm_instance_queue(const acdm_instance *i) { return i ? i->queue : NULL; }
 const char *acdm_instance_state(const acdm_instance *i) { return i ? acdm_plg_state_names[i->state] : NULL; }
 
+void acdm_plg_set_why(acdm_instance *inst, const char *fmt, ...)
+{
+    free(inst->why);
+    inst->why = NULL;
+    if (!fmt) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    inst->why = strdup(buf);
+}
+
+/* Why an instance waits for its plugin: no file in the folder holds it. */
+static void set_why_waiting(acdm_instance *inst)
+{
+    acdm_plg_set_why(inst, "plugin \"%s\" is in no .so of the plugin folder %s (it starts when a "
+                     "file holding it is dropped in; see \"refused\" for files that did not load)",
+                     inst->plugin_name, inst->p->dir);
+}
+
 /* Host calls are allowed from init until the plugin's stop returns. */
 bool acdm_plg_live(const acdm_instance *i)
 {
@@ -143,41 +164,62 @@ static void submit_done(acdm_instance *inst_unused, void *priv_unused, void *use
     free(s);
 }
 
-static int host_submit(acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+/* Writes the refusal's sentence into err (when given) and logs it. */
+static int refuse(acdm_instance *inst, int rc, char *err, size_t errlen, const char *fmt, ...)
+    ACDM_PRINTF(5, 6);
+static int refuse(acdm_instance *inst, int rc, char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!acdm_plg_live(inst) || !in) return ACDM_EINVAL;
-    if (in->struct_size < INBOUND_NEEDS) {
-        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: acdm_inbound.struct_size %zu < %zu",
-                 in->struct_size, (size_t)INBOUND_NEEDS);
-        return ACDM_EINVAL;
-    }
-    if (acdm_kind_parse(in->kind) < 0) {
-        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: unknown kind \"%s\"",
-                 in->kind ? in->kind : "(null)");
-        return ACDM_EINVAL;
-    }
-    if (!in->from || !*in->from) {
-        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: \"from\" is empty");
-        return ACDM_EINVAL;
-    }
-    if (in->priority < 0 || in->priority > 9) {
-        acdm_log(ACDM_LOG_WARN, inst->name, "submit refused: priority %d not in 0..9", in->priority);
-        return ACDM_EINVAL;
-    }
-    if (!inst->p->env.submit) return ACDM_ESTATE;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (err && errlen) snprintf(err, errlen, "%s", msg);
+    acdm_log(ACDM_LOG_WARN, inst ? inst->name : WHO, "submit refused: %s", msg);
+    return rc;
+}
+
+static int host_submit_err(acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
+                           void *user, char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    if (!acdm_plg_live(inst))
+        return refuse(inst, ACDM_EINVAL, err, errlen, "the instance is not running");
+    if (!in) return refuse(inst, ACDM_EINVAL, err, errlen, "in: required");
+    if (in->struct_size < INBOUND_NEEDS)
+        return refuse(inst, ACDM_EINVAL, err, errlen, "struct_size: %zu is smaller than "
+                      "acdm_inbound (%zu bytes)", in->struct_size, (size_t)INBOUND_NEEDS);
+    if (acdm_kind_parse(in->kind) < 0)
+        return refuse(inst, ACDM_EINVAL, err, errlen, "kind: unknown kind \"%s\" (voice, chat, "
+                      "email, sms, whatsapp or callback)", in->kind ? in->kind : "(null)");
+    if (!in->from || !*in->from) return refuse(inst, ACDM_EINVAL, err, errlen, "from: required");
+    if (in->priority < 0 || in->priority > 9)
+        return refuse(inst, ACDM_EINVAL, err, errlen, "priority: %d is not in 0..9", in->priority);
+    if (!inst->p->env.submit)
+        return refuse(inst, ACDM_ESTATE, err, errlen, "the core takes no berichten here");
     pending_submit *s = NULL;
     if (cb) {
         s = calloc(1, sizeof *s);
-        if (!s) return ACDM_ENOMEM;
+        if (!s) return refuse(inst, ACDM_ENOMEM, err, errlen, "out of memory");
         s->p = inst->p; s->inst = inst; s->cb = cb; s->user = user;
         DLIST_ADD(inst->subs, s);
     }
-    int rc = inst->p->env.submit(inst->p->env.engine, inst, in, s ? submit_done : NULL, s);
-    if (rc < 0 && s) {   /* an error never calls the callback */
-        if (s->inst) { DLIST_DEL(inst->subs, s); } else { DLIST_DEL(inst->p->orphans, s); }
-        free(s);
+    char why[512] = "";
+    int rc = inst->p->env.submit(inst->p->env.engine, inst, in, s ? submit_done : NULL, s,
+                                 why, sizeof why);
+    if (rc < 0) {
+        if (s) {   /* an error never calls the callback */
+            if (s->inst) { DLIST_DEL(inst->subs, s); } else { DLIST_DEL(inst->p->orphans, s); }
+            free(s);
+        }
+        if (err && errlen) snprintf(err, errlen, "%s", why[0] ? why : acdm_strerror(rc));
     }
     return rc;
+}
+
+static int host_submit(acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+{
+    return host_submit_err(inst, in, cb, user, NULL, 0);
 }
 
 static int host_end(acdm_instance *inst, const char *bericht_id, const char *reason)
@@ -224,6 +266,65 @@ static int host_attachment_put(acdm_instance *inst, const char *bericht_id, cons
     if (!inst->p->env.attachment_put) return ACDM_ESTATE;
     return inst->p->env.attachment_put(inst->p->env.engine, inst, bericht_id, filename,
                                        content_type, data, len, id_out);
+}
+
+static bool fits(const char *s, size_t max) { return !s || strlen(s) <= max; }
+
+static int host_attachment_store(acdm_instance *inst, const acdm_attachment_in *a, char id_out[64])
+{
+    if (!acdm_plg_live(inst) || !a || !id_out) return ACDM_EINVAL;
+    id_out[0] = '\0';
+    if (a->struct_size < ATTACH_IN_NEEDS) return ACDM_P_EABI;
+    if (!a->bericht_id || !*a->bericht_id || !a->filename || !*a->filename ||
+        !fits(a->filename, 255) || !fits(a->content_type, 127) || !fits(a->content_id, 255) ||
+        (a->content_type && !*a->content_type) || !a->data == !a->path ||
+        (a->path && !*a->path) || (a->data && !a->len)) {
+        acdm_log(ACDM_LOG_WARN, inst->name, "attachment_store: refused (bericht_id and filename "
+                 "are required, exactly one of data and path; filename <= 255, content_type <= "
+                 "127, content_id <= 255 bytes)");
+        return ACDM_EINVAL;
+    }
+    if (!inst->p->env.attachment_store) return ACDM_ESTATE;
+    if (a->data) {
+        if (a->len > ACDM_ATTACHMENT_MAX) return ACDM_ETOOBIG;
+        return inst->p->env.attachment_store(inst->p->env.engine, inst, a, -1, id_out);
+    }
+    int fd = open(a->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        acdm_log(ACDM_LOG_WARN, inst->name, "attachment_store: cannot open %s: %s", a->path,
+                 strerror(errno));
+        return errno == ENOENT ? ACDM_ENOENT : ACDM_EIO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        acdm_log(ACDM_LOG_WARN, inst->name, "attachment_store: %s is not a regular file", a->path);
+        close(fd);
+        return ACDM_EINVAL;
+    }
+    if ((unsigned long long)st.st_size > ACDM_ATTACHMENT_FILE_MAX) {
+        close(fd);
+        return ACDM_ETOOBIG;
+    }
+    return inst->p->env.attachment_store(inst->p->env.engine, inst, a, fd, id_out);   /* owns fd */
+}
+
+static int host_attachment_read(acdm_instance *inst, const char *id, acdm_attachment_meta *meta,
+                                int *fd)
+{
+    if (!acdm_plg_live(inst) || !id || !*id || !meta || !fd) return ACDM_EINVAL;
+    *fd = -1;
+    if (meta->struct_size < ATTACH_META_NEEDS) return ACDM_P_EABI;
+    if (!inst->p->env.attachment_read) return ACDM_ESTATE;
+    acdm_attachment_meta m;
+    memset(&m, 0, sizeof m);
+    m.struct_size = sizeof m;
+    int rc = inst->p->env.attachment_read(inst->p->env.engine, inst, id, &m, fd);
+    if (rc == 0) {
+        size_t keep = meta->struct_size;
+        memcpy(meta, &m, keep < sizeof m ? keep : sizeof m);
+        meta->struct_size = keep;
+    }
+    return rc;
 }
 
 static int host_check_token(acdm_instance *inst, const char *token)
@@ -333,11 +434,17 @@ static void host_unwatch_fd(acdm_watch *w)
 
 /* ------------------------------------------------------------------ key/value */
 
-static int host_kv_set(acdm_instance *inst, const char *key, const char *value, size_t len)
+static void kv_entry_free(kv_entry *e)
+{
+    free(e->ns); free(e->key); free(e->val); free(e);
+}
+
+static int kv_put(acdm_instance *inst, const char *key, const char *value, size_t len,
+                  int64_t expires_ms)
 {
     if (!acdm_plg_live(inst) || !key || !*key) return ACDM_EINVAL;
     acdm_plugins *p = inst->p;
-    if (p->env.store) return acdm_store_kv_set(p->env.store, inst->name, key, value, len);
+    if (p->env.store) return acdm_store_kv_set_ttl(p->env.store, inst->name, key, value, len, expires_ms);
     kv_entry **pp = &p->kv;
     for (; *pp; pp = &(*pp)->next)
         if (!strcmp((*pp)->ns, inst->name) && !strcmp((*pp)->key, key)) break;
@@ -345,7 +452,7 @@ static int host_kv_set(acdm_instance *inst, const char *key, const char *value, 
         if (*pp) {
             kv_entry *e = *pp;
             *pp = e->next;
-            free(e->ns); free(e->key); free(e->val); free(e);
+            kv_entry_free(e);
         }
         return 0;
     }
@@ -353,17 +460,32 @@ static int host_kv_set(acdm_instance *inst, const char *key, const char *value, 
     if (!v) return ACDM_ENOMEM;
     memcpy(v, value, len);
     v[len] = 0;
-    if (*pp) { free((*pp)->val); (*pp)->val = v; (*pp)->len = len; return 0; }
+    if (*pp) {
+        free((*pp)->val);
+        (*pp)->val = v; (*pp)->len = len; (*pp)->expires_ms = expires_ms;
+        return 0;
+    }
     kv_entry *e = calloc(1, sizeof *e);
     if (!e || !(e->ns = strdup(inst->name)) || !(e->key = strdup(key))) {
         if (e) { free(e->ns); free(e); }
         free(v);
         return ACDM_ENOMEM;
     }
-    e->val = v; e->len = len;
+    e->val = v; e->len = len; e->expires_ms = expires_ms;
     e->next = p->kv;
     p->kv = e;
     return 0;
+}
+
+static int host_kv_set(acdm_instance *inst, const char *key, const char *value, size_t len)
+{
+    return kv_put(inst, key, value, len, 0);
+}
+
+static int host_kv_set_ttl(acdm_instance *inst, const char *key, const char *value, size_t len,
+                           uint32_t ttl_s)
+{
+    return kv_put(inst, key, value, len, ttl_s ? acdm_now_ms() + (int64_t)ttl_s * 1000 : 0);
 }
 
 static int host_kv_get(acdm_instance *inst, const char *key, char **value, size_t *len)
@@ -373,8 +495,10 @@ static int host_kv_get(acdm_instance *inst, const char *key, char **value, size_
     size_t dummy;
     if (!len) len = &dummy;
     if (p->env.store) return acdm_store_kv_get(p->env.store, inst->name, key, value, len);
+    int64_t now = acdm_now_ms();
     for (kv_entry *e = p->kv; e; e = e->next)
         if (!strcmp(e->ns, inst->name) && !strcmp(e->key, key)) {
+            if (e->expires_ms && e->expires_ms <= now) return ACDM_ENOENT;
             *value = malloc(e->len + 1);
             if (!*value) return ACDM_ENOMEM;
             memcpy(*value, e->val, e->len + 1);
@@ -384,7 +508,103 @@ static int host_kv_get(acdm_instance *inst, const char *key, char **value, size_
     return ACDM_ENOENT;
 }
 
+/* Expired entries: kv_get no longer sees them; this removes them. With the store the writer
+ * thread deletes them, KV_EXPIRE_SLICE per group commit (a full slice queues the next one at
+ * once), so neither the loop nor one transaction carries a large backlog. */
+static void kv_expired_slice(void *user, int removed);
+
+static void kv_expire_queue(acdm_plugins *p)
+{
+    acdm_plugins **tok = malloc(sizeof *tok);   /* outlives p if p is destroyed meanwhile */
+    if (!tok) return;
+    *tok = p;
+    if (acdm_store_kv_expire(p->env.store, acdm_now_ms(), KV_EXPIRE_SLICE, kv_expired_slice, tok)) {
+        free(tok);
+        return;
+    }
+    p->kv_expiring = tok;
+}
+
+static void kv_expired_slice(void *user, int removed)
+{
+    acdm_plugins **tok = user, *p = *tok;
+    free(tok);
+    if (!p) return;                          /* the host was destroyed meanwhile */
+    p->kv_expiring = NULL;
+    if (removed > 0)
+        acdm_log(ACDM_LOG_DEBUG, WHO, "removed %d expired key/value entr%s", removed,
+                 removed == 1 ? "y" : "ies");
+    if (removed == KV_EXPIRE_SLICE) kv_expire_queue(p);
+}
+
+void acdm_plg_kv_expire(acdm_plugins *p)
+{
+    if (p->env.store) {
+        if (!p->kv_expiring) kv_expire_queue(p);
+        return;
+    }
+    int64_t now = acdm_now_ms();
+    for (kv_entry **pp = &p->kv; *pp;) {
+        kv_entry *e = *pp;
+        if (e->expires_ms && e->expires_ms <= now) { *pp = e->next; kv_entry_free(e); }
+        else pp = &e->next;
+    }
+}
+
+static void kv_timer_fire(uv_timer_t *t) { acdm_plg_kv_expire(t->data); }
+
 static void host_free(void *ptr) { free(ptr); }
+
+/* ------------------------------------------------------------------ ABI 1.1: routing */
+
+#define UPDATE_NEEDS (offsetof(acdm_update, payload_json) + sizeof(const char *))
+
+static int host_update(acdm_instance *inst, const char *bericht_id, const acdm_update *u,
+                       char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+    err[0] = 0;
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !u) {
+        snprintf(err, errlen, "%s", !u ? "update: NULL" : "bericht_id: required");
+        return ACDM_EINVAL;
+    }
+    if (u->struct_size < UPDATE_NEEDS) {
+        snprintf(err, errlen, "struct_size: %zu is less than acdm_update of ABI 1.1 (%zu)",
+                 u->struct_size, (size_t)UPDATE_NEEDS);
+        return ACDM_P_EABI;
+    }
+    if (!inst->p->env.update) return ACDM_ESTATE;
+    return inst->p->env.update(inst->p->env.engine, inst, bericht_id, u, err, errlen);
+}
+
+static int host_device_result(acdm_instance *inst, const char *bericht_id, const char *agent_id,
+                              acdm_device_outcome outcome, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !agent_id || !*agent_id ||
+        (unsigned)outcome > ACDM_DEVICE_FAILED)
+        return ACDM_EINVAL;
+    if (!inst->p->env.device_result) return ACDM_ESTATE;
+    return inst->p->env.device_result(inst->p->env.engine, inst, bericht_id, agent_id, outcome, reason);
+}
+
+static int host_device_reachable(acdm_instance *inst, const char *agent_id, const char *kind,
+                                 int reachable, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !agent_id || !*agent_id || acdm_kind_parse(kind) < 0)
+        return ACDM_EINVAL;
+    if (!inst->p->env.device_reachable) return ACDM_ESTATE;
+    return inst->p->env.device_reachable(inst->p->env.engine, inst, agent_id, kind, reachable, reason);
+}
+
+static int host_originate_result(acdm_instance *inst, const char *bericht_id,
+                                 acdm_originate_outcome o, const char *reason)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || (unsigned)o > ACDM_ORIG_FAILED)
+        return ACDM_EINVAL;
+    if (!inst->p->env.originate_result) return ACDM_ESTATE;
+    return inst->p->env.originate_result(inst->p->env.engine, inst, bericht_id, o, reason);
+}
 
 static const acdm_host host_table = {
     .struct_size = HOST_TABLE_SIZE,
@@ -416,6 +636,14 @@ static const acdm_host host_table = {
     .attachment_put = host_attachment_put,
     .check_token = host_check_token,
     .end_ago = host_end_ago,
+    .submit_err = host_submit_err,
+    .attachment_store = host_attachment_store,
+    .attachment_read = host_attachment_read,
+    .kv_set_ttl = host_kv_set_ttl,
+    .update = host_update,
+    .device_result = host_device_result,
+    .device_reachable = host_device_reachable,
+    .originate_result = host_originate_result,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */
@@ -428,12 +656,7 @@ static void release_resources(acdm_instance *inst)
     acdm_plg_deferred_close_all(inst);
     while (inst->timers) timer_close(inst->timers);
     while (inst->watches) watch_close(inst->watches);
-    while (inst->reqs) {                    /* cancelled: done is not called after stop */
-        outreq *rq = inst->reqs;
-        DLIST_DEL(inst->reqs, rq);
-        curl_multi_remove_handle(p->multi, rq->easy);
-        acdm_plg_outreq_free(rq);
-    }
+    while (inst->reqs) acdm_plg_outreq_cancel(inst->reqs);   /* done is not called after stop */
     while (inst->routes) {
         hroute *rt = inst->routes;
         inst->routes = rt->next;
@@ -482,6 +705,7 @@ void acdm_plg_inst_stop(acdm_instance *inst, int final_state)
     pl->n_instances--;
     inst->state = final_state;
     acdm_log(ACDM_LOG_INFO, inst->name, "stopped (plugin %s)", pl->d->name);
+    acdm_plg_plugin_idle(inst->p, pl);
 }
 
 static int inst_start(acdm_instance *inst)
@@ -490,11 +714,17 @@ static int inst_start(acdm_instance *inst)
     plugin *pl = acdm_plg_find_plugin(p, inst->plugin_name);
     if (!pl) {
         inst->state = IS_WAITING;
+        set_why_waiting(inst);
         acdm_log(ACDM_LOG_NOTICE, inst->name, "waiting for plugin \"%s\" to be loaded",
                  inst->plugin_name);
         return 0;
     }
-    if (!pl->enabled) { inst->state = IS_DISABLED; return 0; }
+    if (!pl->enabled) {
+        inst->state = IS_DISABLED;
+        acdm_plg_set_why(inst, "plugin %s is disabled (acdmctl plugin enable %s)", pl->d->name,
+                         pl->d->name);
+        return 0;
+    }
     inst->priv = calloc(1, pl->d->instance_size ? pl->d->instance_size : 1);
     if (!inst->priv) { inst->state = IS_FAILED; return ACDM_ENOMEM; }
     inst->pl = pl;
@@ -508,6 +738,7 @@ static int inst_start(acdm_instance *inst)
     if (rc < 0) {
         acdm_log(ACDM_LOG_ERR, inst->name, "plugin %s: init failed: %s", pl->d->name,
                  err[0] ? err : acdm_strerror(rc));
+        acdm_plg_set_why(inst, "init failed: %s", err[0] ? err : acdm_strerror(rc));
         release_resources(inst);
         free(inst->priv);
         inst->priv = NULL;
@@ -520,9 +751,11 @@ static int inst_start(acdm_instance *inst)
         acdm_log(ACDM_LOG_ERR, inst->name, "plugin %s: start failed (%s)", pl->d->name,
                  acdm_strerror(rc));
         acdm_plg_inst_stop(inst, IS_FAILED);
+        acdm_plg_set_why(inst, "start failed: %s", acdm_strerror(rc));
         return rc;
     }
     inst->state = IS_RUNNING;
+    acdm_plg_set_why(inst, NULL);
     acdm_log(ACDM_LOG_INFO, inst->name, "running (plugin %s %s)", pl->d->name,
              pl->d->version ? pl->d->version : "");
     return 0;
@@ -531,7 +764,7 @@ static int inst_start(acdm_instance *inst)
 static void inst_free(acdm_instance *inst)
 {
     free(inst->name); free(inst->plugin_name); free(inst->queue);
-    free(inst->config_json); free(inst->route_prefix);
+    free(inst->config_json); free(inst->route_prefix); free(inst->why);
     free(inst);
 }
 
@@ -670,6 +903,47 @@ void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_
         inst->pl->d->on_event(inst, inst->priv, ev);
 }
 
+const char *acdm_plugins_device_key(acdm_plugins *p, const char *instance)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    if (!inst || inst->state != IS_RUNNING) return NULL;
+    const acdm_plugin *d = inst->pl->d;
+    if (!ACDM_PLUGIN_HAS(d, device_endpoint_key) || !d->offer_device || !d->device_endpoint_key ||
+        !*d->device_endpoint_key)
+        return NULL;
+    return d->device_endpoint_key;
+}
+
+int acdm_plugins_offer_device(acdm_plugins *p, const char *instance, const acdm_device_offer *o)
+{
+    if (!acdm_plugins_device_key(p, instance) || !o) return ACDM_ENOENT;
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    return inst->pl->d->offer_device(inst, inst->priv, o);
+}
+
+bool acdm_plugins_can_originate(acdm_plugins *p, const char *instance)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    return inst && inst->state == IS_RUNNING && ACDM_PLUGIN_HAS(inst->pl->d, originate) &&
+           inst->pl->d->originate;
+}
+
+int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_originate *o,
+                           char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = 0;
+    if (!acdm_plugins_can_originate(p, instance)) {
+        if (err) snprintf(err, errlen, "channel \"%s\" is not running or cannot start outbound contacts",
+                          instance ? instance : "");
+        return ACDM_ENOENT;
+    }
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    char buf[512] = "";
+    int rc = inst->pl->d->originate(inst, inst->priv, o, buf, sizeof buf);
+    if (rc < 0 && err) snprintf(err, errlen, "%s", buf[0] ? buf : "the channel refused the contact");
+    return rc < 0 ? rc : 0;
+}
+
 void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id)
 {
     acdm_instance *inst = acdm_plugins_instance(p, instance);
@@ -681,23 +955,18 @@ void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char
 
 /* ------------------------------------------------------------------ create, list, destroy */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_global(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 int acdm_plugins_create(const acdm_plugin_env *env, const char *plugin_dir, acdm_plugins **out)
 {
     if (!env || !env->loop || !plugin_dir || !out) return ACDM_EINVAL;
-    pthread_once(&curl_once, curl_global);
     acdm_plugins *p = calloc(1, sizeof *p);
     if (!p) return ACDM_ENOMEM;
     p->env = *env;
     p->dir = strdup(plugin_dir);
     p->async = calloc(1, sizeof *p->async);
-    p->curl_timer = calloc(1, sizeof *p->curl_timer);
-    p->multi = curl_multi_init();
-    if (!p->dir || !p->async || !p->curl_timer || !p->multi) {
-        if (p->multi) curl_multi_cleanup(p->multi);
-        free(p->dir); free(p->async); free(p->curl_timer); free(p);
+    p->kv_timer = calloc(1, sizeof *p->kv_timer);
+    p->idle = calloc(1, sizeof *p->idle);
+    if (!p->dir || !p->async || !p->kv_timer || !p->idle) {
+        free(p->dir); free(p->async); free(p->kv_timer); free(p->idle); free(p);
         return ACDM_ENOMEM;
     }
     size_t l = strlen(p->dir);
@@ -705,15 +974,58 @@ int acdm_plugins_create(const acdm_plugin_env *env, const char *plugin_dir, acdm
     pthread_mutex_init(&p->post_mu, NULL);
     uv_async_init(env->loop, p->async, post_drain);
     p->async->data = p;
-    uv_timer_init(env->loop, p->curl_timer);
-    p->curl_timer->data = p;
-    p->open_handles = 2;
-    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, acdm_plg_curl_socket_cb);
-    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
-    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, acdm_plg_curl_timer_cb);
-    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+    uv_timer_init(env->loop, p->kv_timer);
+    p->kv_timer->data = p;
+    uv_timer_start(p->kv_timer, kv_timer_fire, KV_EXPIRE_EVERY_MS, KV_EXPIRE_EVERY_MS);
+    uv_unref((uv_handle_t *)p->kv_timer);   /* housekeeping never keeps the loop alive */
+    uv_timer_init(env->loop, p->idle);
+    p->idle->data = p;
+    p->open_handles = 3;
     *out = p;
     return 0;
+}
+
+/* The running instance's status_json as an object (new reference), or NULL when it has none.
+ * Not an object: {"healthy": false, "error": ...} (a plugin bug shows, it does not hide). */
+static json_t *inst_status(const acdm_instance *i)
+{
+    if (i->state != IS_RUNNING || !i->pl || !ACDM_PLUGIN_HAS(i->pl->d, status_json) ||
+        !i->pl->d->status_json)
+        return NULL;
+    char *txt = i->pl->d->status_json((acdm_instance *)i, i->priv);
+    if (!txt) return NULL;
+    json_error_t je;
+    json_t *o = json_loads(txt, 0, &je);
+    free(txt);
+    if (json_is_object(o)) return o;
+    json_decref(o);
+    acdm_log(ACDM_LOG_WARN, i->name, "status_json did not return a JSON object");
+    return json_pack("{s:b, s:s}", "healthy", 0, "error", "status_json did not return a JSON object");
+}
+
+static json_t *inst_json(const acdm_instance *i)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:s?}", "name", i->name, "state",
+                          acdm_plg_state_names[i->state], "queue", i->queue, "reason", i->why);
+    json_t *st = inst_status(i);
+    if (st) json_object_set_new(o, "status", st);
+    return o;
+}
+
+json_t *acdm_plugins_health_json(acdm_plugins *p, json_t **degraded)
+{
+    json_t *arr = json_array();
+    if (degraded) *degraded = json_array();
+    for (const acdm_instance *i = p->insts; i; i = i->next) {
+        json_t *st = inst_status(i);
+        bool healthy = i->state == IS_RUNNING && !json_is_false(json_object_get(st, "healthy"));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "name", i->name, "plugin", i->plugin_name,
+                              "state", acdm_plg_state_names[i->state], "healthy", healthy);
+        if (st) json_object_set_new(o, "status", st);
+        json_array_append_new(arr, o);
+        if (!healthy && degraded) json_array_append_new(*degraded, json_string(i->name));
+    }
+    return arr;
 }
 
 json_t *acdm_plugins_json(acdm_plugins *p)
@@ -723,15 +1035,13 @@ json_t *acdm_plugins_json(acdm_plugins *p)
         json_t *insts = json_array();
         for (acdm_instance *i = p->insts; i; i = i->next)
             if (!strcmp(i->plugin_name, pl->d->name))
-                json_array_append_new(insts, json_pack("{s:s, s:s, s:s?}", "name", i->name,
-                                                       "state", acdm_plg_state_names[i->state],
-                                                       "queue", i->queue));
+                json_array_append_new(insts, inst_json(i));
         char abi[32];
         snprintf(abi, sizeof abi, "%u.%u", pl->d->abi_major, pl->d->abi_minor);
-        json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:b, s:o}",
+        json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:b, s:b, s:o}",
             "name", pl->d->name, "version", pl->d->version, "description", pl->d->description,
             "file", pl->file, "abi", abi, "kinds", pl->d->kinds, "enabled", pl->enabled,
-            "instances", insts));
+            "changed", pl->changed, "instances", insts));
     }
     /* instances whose plugin is not loaded, grouped by the plugin name they wait for */
     for (acdm_instance *i = p->insts; i; i = i->next) {
@@ -749,8 +1059,24 @@ json_t *acdm_plugins_json(acdm_plugins *p)
             json_array_append_new(arr, entry);
         }
         json_array_append_new(json_object_get(entry, "instances"),
-                              json_pack("{s:s, s:s, s:s?}", "name", i->name, "state",
-                                        acdm_plg_state_names[i->state], "queue", i->queue));
+                              json_pack("{s:s, s:s, s:s?, s:s?}", "name", i->name, "state",
+                                        acdm_plg_state_names[i->state], "queue", i->queue,
+                                        "reason", i->why));
+    }
+    return arr;
+}
+
+json_t *acdm_plugins_warnings(acdm_plugins *p, const acdm_config *cfg)
+{
+    json_t *arr = json_array();
+    for (size_t k = 0; cfg && k < cfg->n_channels; k++) {
+        const acdm_channel_def *ch = &cfg->channels[k];
+        if (!ch->name || !ch->plugin || acdm_plg_find_plugin(p, ch->plugin)) continue;
+        char buf[1024];
+        snprintf(buf, sizeof buf, "channels[%zu] (%s): plugin \"%s\" is in no .so of the plugin "
+                 "folder %s: the instance waits until a file holding it is dropped in", k,
+                 ch->name, ch->plugin, p->dir);
+        json_array_append_new(arr, json_string(buf));
     }
     return arr;
 }
@@ -782,25 +1108,19 @@ void acdm_plugins_destroy(acdm_plugins *p)
     while (p->kv) {
         kv_entry *e = p->kv;
         p->kv = e->next;
-        free(e->ns); free(e->key); free(e->val); free(e);
+        kv_entry_free(e);
     }
+    if (p->kv_expiring) *p->kv_expiring = NULL;   /* its store callback finds no host */
     while (p->refused) acdm_plg_set_refusal(p, p->refused->file, NULL);
     while (p->pending) {
         pending_file *f = p->pending;
         p->pending = f->next;
         free(f->name); free(f);
     }
-    while (p->core_reqs) {                  /* the core hears "cancelled" and frees its context */
-        outreq *rq = p->core_reqs;
-        DLIST_DEL(p->core_reqs, rq);
-        curl_multi_remove_handle(p->multi, rq->easy);
-        rq->core_done(rq->user, -1, "", 0, "cancelled");
-        acdm_plg_outreq_free(rq);
-    }
-    curl_multi_cleanup(p->multi);
-    while (p->socks) acdm_plg_curl_sock_close(p, p->socks);
     acdm_plg_close_owned(p, (uv_handle_t *)p->async);
-    acdm_plg_close_owned(p, (uv_handle_t *)p->curl_timer);
+    acdm_plg_close_owned(p, (uv_handle_t *)p->kv_timer);
+    acdm_plg_close_owned(p, (uv_handle_t *)p->idle);
+    p->idle = NULL;
     if (p->fsev) {
         uv_fs_event_stop(p->fsev);
         acdm_plg_close_owned(p, (uv_handle_t *)p->fsev);

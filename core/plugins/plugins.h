@@ -18,11 +18,14 @@ typedef struct {
     uv_loop_t *loop;
     acdm_store *store;   /* may be NULL (tests): kv then lives in memory */
     acdm_http *http;     /* may be NULL (tests): http_route/ws_route then return ACDM_ESTATE */
+    struct acdm_outbound *outbound; /* the core's outbound client; NULL (tests): http_request
+                                     * returns ACDM_ESTATE */
     void *engine;
     /* in is validated by the host (struct_size, kind, from) before this is called; the engine
-     * must call cb exactly once later if it returns 0, never if it returns negative. */
+     * must call cb exactly once later if it returns 0, never if it returns negative (and then
+     * writes the reason, a sentence naming the field, into err). */
     int (*submit)(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
-                  void *user);
+                  void *user, char *err, size_t errlen);
     int (*end)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason);
     int (*delivery_report)(void *engine, acdm_instance *inst, const char *bericht_id, const char *text,
                       const char *payload_json);
@@ -36,6 +39,23 @@ typedef struct {
     int (*check_token)(void *engine, acdm_instance *inst, const char *token);
     int (*end_ago)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason,
                    uint32_t ago_ms);
+    /* ABI 1.1 (may be NULL: the host call then returns ACDM_ESTATE). a is validated by the
+     * host; fd >= 0 is the open file to copy (the callee owns it and closes it), else a->data. */
+    int (*attachment_store)(void *engine, acdm_instance *inst, const acdm_attachment_in *a,
+                            int fd, char id_out[64]);
+    /* meta is the host's (full size); *fd as in acdm_host.attachment_read */
+    int (*attachment_read)(void *engine, acdm_instance *inst, const char *id,
+                           acdm_attachment_meta *meta, int *fd);
+    /* ABI 1.1, the routing side (may be NULL: the host call then returns ACDM_ESTATE). The host
+     * has checked the instance is live and the pointers and struct sizes; u is borrowed. */
+    int (*update)(void *engine, acdm_instance *inst, const char *bericht_id, const acdm_update *u,
+                  char *err, size_t errlen);
+    int (*device_result)(void *engine, acdm_instance *inst, const char *bericht_id,
+                         const char *agent_id, acdm_device_outcome outcome, const char *reason);
+    int (*device_reachable)(void *engine, acdm_instance *inst, const char *agent_id,
+                            const char *kind, int reachable, const char *reason);
+    int (*originate_result)(void *engine, acdm_instance *inst, const char *bericht_id,
+                            acdm_originate_outcome outcome, const char *reason);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */
@@ -68,6 +88,18 @@ int acdm_plugins_configure(acdm_plugins *p, const acdm_config *cfg);
  * "disabled"), enabling starts them again. ACDM_ENOENT if no such plugin is loaded. */
 int acdm_plugins_enable(acdm_plugins *p, const char *plugin_name, bool enabled);
 
+/* Replaces a loaded plugin by what its file holds now, deliberately (the operator's `acdmctl
+ * plugin reload NAME`): the file is loaded (a private copy) and checked first; only when it is
+ * fine are the plugin's instances stopped (deferred responses answered 503, submits in flight
+ * still committed, as a stop does), the plugin swapped and the instances started on the new
+ * build (enabled or not as before). 0, or negative with a sentence in err, the old build kept:
+ * ACDM_ENOENT (no such plugin loaded, or its file is gone), ACDM_EINVAL (the file is refused). */
+int acdm_plugins_reload(acdm_plugins *p, const char *plugin_name, char *err, size_t errlen);
+
+/* Warnings about cfg that are not errors: a channel whose plugin is in no .so of the plugin
+ * folder (its instance waits for a drop-in). A JSON array of sentences (new reference). */
+json_t *acdm_plugins_warnings(acdm_plugins *p, const acdm_config *cfg);
+
 /* Unloads a plugin by name. ACDM_ESTATE while any of its instances runs (stop them first by
  * removing them from the config or disabling the plugin). */
 int acdm_plugins_unload(acdm_plugins *p, const char *plugin_name);
@@ -79,15 +111,19 @@ int acdm_plugins_deliver(acdm_plugins *p, const char *instance, const acdm_reply
 /* The agent who has bericht_id is typing: the running instance's on_agent_typing (if any). */
 void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id);
 
-/* Outbound HTTP for the core itself (screen-pop), on the same libcurl multi and loop as the
- * plugins' http_request. A GET of url (http or https) with a total timeout; a body over
- * max_body bytes (0 = 16 MiB) fails with status -1 "response body too large". done runs on the
- * loop exactly once unless this returns negative: status is the HTTP status, or negative with
- * error set (a connection failure, the timeout, or "cancelled" when the host is destroyed). */
-typedef void (*acdm_core_http_done)(void *user, int status, const char *body, size_t len,
-                                    const char *error);
-int acdm_plugins_core_get(acdm_plugins *p, const char *url, long timeout_ms, size_t max_body,
-                          acdm_core_http_done done, void *user);
+
+/* Device offers: the running instance's device_endpoint_key when its plugin has offer_device
+ * (the agents' endpoint it rings), else NULL. Borrowed from the plugin's descriptor. */
+const char *acdm_plugins_device_key(acdm_plugins *p, const char *instance);
+/* Hands an offer to the running instance's offer_device: its return, ACDM_ENOENT when the
+ * instance is not running or has none. o is borrowed. */
+int acdm_plugins_offer_device(acdm_plugins *p, const char *instance, const acdm_device_offer *o);
+/* Whether the running instance's plugin has originate. */
+bool acdm_plugins_can_originate(acdm_plugins *p, const char *instance);
+/* Asks the running instance to start an outbound contact: 0 (originate_result follows), or
+ * negative with a sentence in err (the plugin's, or why it was not asked). */
+int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_originate *o,
+                           char *err, size_t errlen);
 
 /* Passes a life event to the running instance's on_event (if any). ev is borrowed. */
 void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_info *ev);
@@ -98,10 +134,18 @@ const char *acdm_instance_name_of(const acdm_instance *i);
 const char *acdm_instance_queue(const acdm_instance *i);   /* default queue, may be NULL */
 const char *acdm_instance_state(const acdm_instance *i);   /* "running", "waiting", ... */
 
-/* [{name, version, description, file, abi, kinds, enabled, instances:[{name, state, queue}]}]
+/* [{name, version, description, file, abi, kinds, enabled, changed, instances:[{name, state,
+ * queue, reason, status?}]}] (reason: why an instance is not running; changed: the file changed
+ * while instances ran, applied when they stop; status: a running instance's status_json object,
+ * when its plugin has one)
  * (new reference), for the API and acdmctl. Instances waiting for a plugin that is not loaded
  * are listed under a pseudo-entry with "file": null. */
 json_t *acdm_plugins_json(acdm_plugins *p);
+
+/* Every configured instance: [{name, plugin, state, healthy, status?}] (new reference), for
+ * GET /api/v1/health. healthy: running and its status_json (if any) does not say
+ * "healthy": false. *degraded (may be NULL) gets a new array of the unhealthy instances' names. */
+json_t *acdm_plugins_health_json(acdm_plugins *p, json_t **degraded);
 
 /* [{file, reason}] of the files refused by the last load attempt of each file (new reference). */
 json_t *acdm_plugins_refused_json(acdm_plugins *p);

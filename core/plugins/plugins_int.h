@@ -1,7 +1,7 @@
 /* plugins_int.h -- private to core/plugins/: the host's types and the calls between its files
  * (loader.c: dlopen, discovery, drop-in watch, ABI checks; host.c: instances and the acdm_host
- * table; bridge.c: plugin HTTP and websocket routes, deferred responses; io.c: outbound HTTP on
- * libcurl multi). Nothing outside core/plugins/ includes it. */
+ * table; bridge.c: plugin HTTP and websocket routes, deferred responses; io.c: plugins' outbound
+ * HTTP on the core's outbound client, net/outbound.c). Nothing outside core/plugins/ includes it. */
 #ifndef ACDM_PLUGINS_INT_H
 #define ACDM_PLUGINS_INT_H
 
@@ -10,7 +10,7 @@
 #include "base/log.h"
 
 
-#include <curl/curl.h>
+#include "net/outbound.h"
 #include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@
  * is accepted when its struct_size reaches the end of it. */
 #define DESC_NEEDS (offsetof(acdm_plugin, destroy) + sizeof(((acdm_plugin *)0)->destroy))
 #define INBOUND_NEEDS (offsetof(acdm_inbound, payload_json) + sizeof(const char *))
+#define ATTACH_IN_NEEDS (offsetof(acdm_attachment_in, path) + sizeof(const char *))
+#define ATTACH_META_NEEDS (offsetof(acdm_attachment_meta, size) + sizeof(uint64_t))
 #define HTTP_OUT_NEEDS (offsetof(acdm_http_out, timeout_ms) + sizeof(long))
 
 /* The host table only grows at its end (plugins test ACDM_HOST_HAS against struct_size), and
@@ -40,9 +43,8 @@
 _Static_assert(sizeof(acdm_host) == offsetof(acdm_host, originate_result) +
                sizeof(((acdm_host *)0)->originate_result),
                "originate_result is the host table's last field");
-/* How far the host table handed to plugins goes: up to the last host function this core
- * implements (ACDM_HOST_HAS is false for the ABI 1.1 functions until the host fills them). */
-#define HOST_TABLE_SIZE (offsetof(acdm_host, end_ago) + sizeof(((acdm_host *)0)->end_ago))
+/* How far the host table handed to plugins goes: all of it (every ABI 1.1 function is filled). */
+#define HOST_TABLE_SIZE sizeof(acdm_host)
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +
                sizeof(size_t), "defer/token come after the 1.0 response fields");
 
@@ -50,13 +52,22 @@ _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_respons
 
 typedef struct plugin {
     struct plugin *next;
-    char *file;
+    char *file;                 /* the watched file in the plugin folder */
     dev_t dev;
     ino_t ino;
     struct timespec mtime;
     void *dl;
-    const acdm_plugin *d;
+    /* The .so is loaded from a private copy (a sealed memfd, opened as /proc/<pid>/fd/<n>) and
+     * the descriptor and its strings are copied out of it, so the watched file may be
+     * overwritten, truncated or deleted while the plugin is loaded. The memfd stays open while
+     * the plugin is loaded: its path is unique among the loaded objects. */
+    int memfd;
+    const acdm_plugin *d;       /* = &desc */
+    acdm_plugin desc;           /* the plugin's descriptor, copied (struct_size as the plugin's) */
+    char *strs[5];              /* desc's strings, copied: name, version, description, kinds,
+                                 * device_endpoint_key */
     bool enabled;
+    bool changed;               /* the file changed while instances ran: applied once they stop */
     int n_instances;            /* instances that are initialised (priv allocated) */
 } plugin;
 
@@ -118,27 +129,14 @@ struct acdm_wsconn {
     void *user;
 };
 
+/* A plugin's outbound HTTP request while it is in flight (inst->reqs). */
 typedef struct outreq {
     struct outreq *prev, *next;
     acdm_instance *inst;
-    CURL *easy;
-    struct curl_slist *headers;
+    acdm_out_req *req;           /* the outbound client's request */
     acdm_http_done done;
     void *user;
-    char *buf;
-    size_t len, cap;
-    bool too_big;
-    char errbuf[CURL_ERROR_SIZE];
-    acdm_core_http_done core_done;   /* the core's own request (inst NULL): acdm_plugins_core_get */
-    size_t max_body;                 /* 0 = MAX_RESPONSE_BODY */
 } outreq;
-
-typedef struct curl_sock {
-    struct curl_sock *prev, *next;
-    uv_poll_t h;
-    acdm_plugins *p;
-    curl_socket_t fd;
-} curl_sock;
 
 /* A submit whose callback the engine still owes. inst NULL once the instance stopped. */
 typedef struct pending_submit {
@@ -160,7 +158,11 @@ typedef struct kv_entry {
     struct kv_entry *next;
     char *ns, *key, *val;
     size_t len;
+    int64_t expires_ms;          /* 0: never */
 } kv_entry;
+
+#define KV_EXPIRE_EVERY_MS 60000 /* how often expired kv entries are removed */
+#define KV_EXPIRE_SLICE 500      /* at most this many per writer group; a full slice goes on */
 
 typedef struct pending_file {
     struct pending_file *next;
@@ -184,6 +186,7 @@ struct acdm_instance {
     void *priv;
     int state;
     bool accept_posts;           /* guarded by p->post_mu */
+    char *why;                   /* why it is not running (waiting, failed, disabled), or NULL */
     bool seen;
     acdm_timer *timers;
     acdm_watch *watches;
@@ -201,6 +204,8 @@ struct acdm_plugins {
     acdm_instance *insts;
     refusal *refused;
     kv_entry *kv;
+    uv_timer_t *kv_timer;        /* removes expired kv entries */
+    acdm_plugins **kv_expiring;  /* a slice queued in the store: its callback's token */
     wsroute *wsroutes;
     pending_submit *orphans;
     /* post() */
@@ -211,11 +216,7 @@ struct acdm_plugins {
     uv_fs_event_t *fsev;
     uv_timer_t *debounce;
     pending_file *pending;
-    /* outbound HTTP */
-    CURLM *multi;
-    uv_timer_t *curl_timer;
-    curl_sock *socks;
-    outreq *core_reqs;           /* the core's own requests (screen-pop) */
+    uv_timer_t *idle;            /* applies file changes remembered while instances ran */
     int open_handles;            /* uv handles not yet closed */
 };
 
@@ -241,6 +242,7 @@ static inline bool streq(const char *a, const char *b)
 /* ------------------------------------------------------------------ between the files */
 
 /* host.c */
+void acdm_plg_kv_expire(acdm_plugins *p);   /* one round of removing expired kv entries */
 void acdm_plg_close_owned(acdm_plugins *p, uv_handle_t *h);
 plugin *acdm_plg_find_plugin(acdm_plugins *p, const char *name);
 plugin *acdm_plg_find_plugin_file(acdm_plugins *p, const char *file);
@@ -258,12 +260,13 @@ void acdm_plg_host_ws_close(acdm_wsconn *c, int code, const char *reason);
 void acdm_plg_host_ws_set_user(acdm_wsconn *c, void *user);
 void *acdm_plg_host_ws_user(acdm_wsconn *c);
 /* io.c */
-void acdm_plg_curl_sock_close(acdm_plugins *p, curl_sock *cs);
-int acdm_plg_curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
-int acdm_plg_curl_timer_cb(CURLM *m, long timeout_ms, void *userp);
-void acdm_plg_outreq_free(outreq *rq);
+void acdm_plg_outreq_cancel(outreq *rq);   /* done is not called */
 int acdm_plg_host_http_request(acdm_instance *inst, const acdm_http_out *req, acdm_http_done done, void *user);
+void acdm_plg_set_why(acdm_instance *inst, const char *fmt, ...) ACDM_PRINTF(2, 3);
 /* loader.c */
 void acdm_plg_set_refusal(acdm_plugins *p, const char *file, const char *reason);
+const char *acdm_plg_refusal_of(acdm_plugins *p, const char *file);
+/* the loaded plugin's instances all stopped: apply a change of its file seen meanwhile */
+void acdm_plg_plugin_idle(acdm_plugins *p, plugin *pl);
 
 #endif

@@ -509,6 +509,8 @@ static void cell_sum(cell *t, const cell *c)
     t->c.quick_drops += c->c.quick_drops;
     t->c.answered_in_sl += c->c.answered_in_sl;
     t->c.handled += c->c.handled;
+    t->c.outbound += c->c.outbound;
+    t->c.outbound_failed += c->c.outbound_failed;
     t->c.wait_sum_ms += c->c.wait_sum_ms;
     t->c.handle_sum_ms += c->c.handle_sum_ms;
     t->transfers += c->transfers;
@@ -596,11 +598,11 @@ typedef struct { vtype t; int64_t i; double d; const char *s; char buf[48]; } va
 static const char *const queue_cols[] = {
     "interval_start", "interval_end", "#", "offered", "answered", "abandoned", "quick_drops",
     "transfers", "answered_in_sl", "service_level_pct", "asa_s", "longest_wait_s", "handled",
-    "aht_s", "handle_time_s"};
+    "aht_s", "handle_time_s", "outbound", "outbound_failed"};
 static const char *const agent_cols[] = {
     "interval_start", "interval_end", "agent", "offered", "accepted", "rejected", "missed",
     "transfers", "handled", "handle_time_s", "aht_s", "talk_time_s", "wrapup_time_s",
-    "logged_in_s", "ready_s", "not_ready_s"};
+    "logged_in_s", "ready_s", "not_ready_s", "outbound", "outbound_failed"};
 static const char *const topic_cols[] = {"interval_start", "interval_end", "topic", "count"};
 #define NCOL(a) (sizeof(a) / sizeof *(a))
 
@@ -692,6 +694,8 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
         case 13: v_sec(v, c->state_ms[ST_READY] + c->state_ms[ST_NOT_READY]); return;
         case 14: v_sec(v, c->state_ms[ST_READY]); return;
         case 15: v_sec(v, c->state_ms[ST_NOT_READY]); return;
+        case 16: v_int(v, (int64_t)c->c.outbound); return;
+        case 17: v_int(v, (int64_t)c->c.outbound_failed); return;
         default: {
             size_t ri = i - NCOL(agent_cols);
             v_sec(v, ri < c->n_reason ? c->reason_ms[ri] : 0);
@@ -716,7 +720,9 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
         case 11: v_sec(v, c->longest_wait_ms); return;
         case 12: v_int(v, (int64_t)c->c.handled); return;
         case 13: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
-        default: v_sec(v, c->c.handle_sum_ms); return;
+        case 14: v_sec(v, c->c.handle_sum_ms); return;
+        case 15: v_int(v, (int64_t)c->c.outbound); return;
+        default: v_int(v, (int64_t)c->c.outbound_failed); return;
         }
     }
 }

@@ -4,12 +4,9 @@
 
 #include "base/acdm.h"
 
-typedef struct {
-    const char *name;          /* the attachment's file name */
-    const char *content_type;
-    const char *data;
-    size_t len;
-} acdm_mail_part;
+#include "net/outbound.h"
+
+typedef acdm_out_part acdm_mail_part;   /* an attachment: name, content_type, data, len */
 
 typedef struct {
     const char *smtp_url, *from, *to;    /* to: comma-separated */

@@ -75,6 +75,7 @@ static const char *column_label(const char *col, char *buf, size_t len)
         {"accepted", "Aangenomen"}, {"rejected", "Geweigerd"}, {"missed", "Niet opgenomen"},
         {"talk_time_s", "Gesprekstijd"}, {"wrapup_time_s", "Nawerktijd"}, {"logged_in_s", "Ingelogd"},
         {"ready_s", "Beschikbaar"}, {"not_ready_s", "Niet beschikbaar"}, {"count", "Aantal"},
+        {"outbound", "Uitgaand"}, {"outbound_failed", "Uitgaand mislukt"},
     };
     for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
         if (!strcmp(col, labels[i].col)) return labels[i].label;
@@ -170,8 +171,10 @@ int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen)
     size_t nc = acdm_report_n_columns(r);
     float xs[64], ws[64];
     size_t cols[64];
+    /* interval_end is the next row's start; outbound_failed is in the CSV, Excel and JSON (the
+     * page keeps its figures wide enough to read) */
     for (size_t i = 0; i < nc && c.n_cols < 64; i++)
-        if (i != 1) cols[c.n_cols++] = i;
+        if (i != 1 && strcmp(acdm_report_column(r, i), "outbound_failed")) cols[c.n_cols++] = i;
     c.cols = cols;
     c.x = xs;
     c.w = ws;

@@ -107,6 +107,11 @@ void acdm_stats_count(acdm_stats_counts *c, bool channel, acdm_mevent_type type,
         else c->abandoned++;
         break;
     case ACDM_ME_DONE:
+        if (reason && !strncmp(reason, "outbound", 8)) {   /* "outbound", "outbound-failed" */
+            if (!strcmp(reason, "outbound-failed")) c->outbound_failed++;
+            else c->outbound++;
+            break;
+        }
         if (handle_ms >= 0) {
             c->handled++;
             c->handle_sum_ms += handle_ms;

@@ -14,6 +14,9 @@
  *   the queue's quick_drop_s of entering it: R28f), which are counted apart in quick_drops.
  * - service level = answered within sl_seconds / (answered + abandoned), null when both are 0.
  * - handle time: from acceptance to done (conversation plus wrap-up).
+ * - outbound: contacts agents started (originate) that are done, counted apart from the
+ *   inbound figures above (never offered, answered or handled); outbound_failed: those whose
+ *   contact could not be made.
  */
 #ifndef ACDM_STATS_H
 #define ACDM_STATS_H
@@ -26,6 +29,7 @@ typedef struct acdm_stats acdm_stats;
 
 typedef struct {
     uint64_t offered, answered, abandoned, quick_drops, answered_in_sl, handled;
+    uint64_t outbound, outbound_failed;   /* outbound contacts done (not in handled), and failed */
     int64_t wait_sum_ms;      /* over answered */
     int64_t handle_sum_ms;    /* over handled (done after an acceptance) */
 } acdm_stats_counts;

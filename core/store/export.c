@@ -2,7 +2,6 @@
 #include "store/export.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,56 +188,5 @@ int acdm_export_read_types(const char *db_path, int64_t since_ms, int64_t until_
                            int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
                            char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", db_path, db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
-        return ACDM_EIO;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    /* the literal 'audit' lets SQLite use the partial index events_audit; other type lists are
-     * bound (?3, ?4, ...) */
-    bool audit_only = types && types[0] && !types[1] && !strcmp(types[0], "audit");
-    char sql[600];
-    size_t n_types = 0;
-    while (types && types[n_types] && n_types < 16) n_types++;
-    int l = snprintf(sql, sizeof sql, "SELECT id, ts_ms, type, bericht, queue, agent, channel, kind, detail_json FROM events"
-                     " WHERE %sts_ms >= ?1 AND ts_ms < ?2", audit_only ? "type = 'audit' AND " : "");
-    if (!audit_only && n_types) {
-        l += snprintf(sql + l, sizeof sql - (size_t)l, " AND type IN (");
-        for (size_t i = 0; i < n_types; i++) l += snprintf(sql + l, sizeof sql - (size_t)l, "%s?%zu", i ? "," : "", i + 3);
-        l += snprintf(sql + l, sizeof sql - (size_t)l, ")");
-    }
-    snprintf(sql + l, sizeof sql - (size_t)l, " ORDER BY ts_ms, id");
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
-        sqlite3_close(db);
-        return ACDM_EIO;
-    }
-    sqlite3_bind_int64(s, 1, since_ms);
-    sqlite3_bind_int64(s, 2, until_ms);
-    for (size_t i = 0; !audit_only && i < n_types; i++) sqlite3_bind_text(s, (int)i + 3, types[i], -1, SQLITE_STATIC);
-    int rc = SQLITE_DONE, n = 0, stop = 0;
-    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        acdm_event_row ev = {.ts_ms = sqlite3_column_int64(s, 1),
-                             .type = (const char *)sqlite3_column_text(s, 2),
-                             .bericht = (const char *)sqlite3_column_text(s, 3),
-                             .queue = (const char *)sqlite3_column_text(s, 4),
-                             .agent = (const char *)sqlite3_column_text(s, 5),
-                             .channel = (const char *)sqlite3_column_text(s, 6),
-                             .kind = (const char *)sqlite3_column_text(s, 7),
-                             .detail_json = (const char *)sqlite3_column_text(s, 8)};
-        if (!ev.type) ev.type = "";
-        stop = cb(user, sqlite3_column_int64(s, 0), &ev);
-        n++;
-    }
-    int ret = n;
-    if (!stop && rc != SQLITE_DONE) {
-        snprintf(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
-        ret = ACDM_EIO;
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return ret;
+    return acdm_store_read_events(db_path, since_ms, until_ms, types, cb, user, err, errlen);
 }

@@ -105,6 +105,12 @@ int acdm_store_update_bericht(acdm_store *st, const char *id, acdm_bstate state,
                               const char *queue, const char *agent, int64_t queued_ms,
                               int64_t ts_ms);
 
+/* Queues a change of a waiting bericht's fields (update): priority (-1: unchanged),
+ * skills_json (NULL: unchanged), payload_patch (NULL: unchanged; else a JSON object merged into
+ * the stored payload as an RFC 7386 merge patch: keys set, null removes). Grouped, no callback. */
+int acdm_store_amend_bericht(acdm_store *st, const char *id, int priority, const char *skills_json,
+                             const char *payload_patch, int64_t ts_ms);
+
 /* Queues an event-log append (grouped, no callback). */
 int acdm_store_append_event(acdm_store *st, const acdm_event_row *ev);
 
@@ -113,6 +119,11 @@ int acdm_store_append_event(acdm_store *st, const acdm_event_row *ev);
 int acdm_store_add_message(acdm_store *st, const char *bericht_id, int64_t ts_ms,
                            const char *direction, const char *author, const char *text,
                            const char *payload_json);
+/* As acdm_store_add_message, with the message's id (an agent's reply: the plugin's delivery
+ * reports name it); GET .../messages shows it as "id". */
+int acdm_store_add_message_id(acdm_store *st, const char *id, const char *bericht_id,
+                              int64_t ts_ms, const char *direction, const char *author,
+                              const char *text, const char *payload_json);
 
 /* Queues a follow-up with its message_in event. Stored once per (channel, idem_key): a key a
  * bericht of that channel or an earlier follow-up already has makes it a duplicate that writes
@@ -178,21 +189,57 @@ int acdm_store_events_each(acdm_store *st, int64_t since_ms, int64_t until_ms, c
 /* --- small key/value store per channel instance (for plugins) --- */
 /* set with value == NULL deletes. Visible to kv_get at once; durable at the next group commit. */
 int acdm_store_kv_set(acdm_store *st, const char *ns, const char *key, const char *value, size_t len);
-/* On success *value is malloc'd (caller frees, NUL-terminated) and *len set; ACDM_ENOENT if absent. */
+/* As kv_set; the entry expires at expires_ms (wall clock; 0 = never): kv_get no longer sees it
+ * from then on, and acdm_store_kv_expire removes it. */
+int acdm_store_kv_set_ttl(acdm_store *st, const char *ns, const char *key, const char *value,
+                          size_t len, int64_t expires_ms);
+/* On success *value is malloc'd (caller frees, NUL-terminated) and *len set; ACDM_ENOENT if
+ * absent or expired. */
 int acdm_store_kv_get(acdm_store *st, const char *ns, const char *key, char **value, size_t *len);
+/* Queues the removal of at most `limit` entries expired by now_ms (the writer thread deletes
+ * them in its next group). cb (may be NULL) runs on the loop with the number removed, or a
+ * negative code: a full slice (== limit) means more may be left. */
+int acdm_store_kv_expire(acdm_store *st, int64_t now_ms, int limit, acdm_store_flush_cb cb,
+                         void *user);
 
-/* --- attachments: files customers send through a channel (web chat), stored with the bericht --- */
-/* Queues the file (copied; grouped commit like messages). id: the caller's unique id. */
+/* --- attachments: files customers send through a channel, stored with the bericht --- */
+/* The largest attachment stored from a file (plugin ABI ACDM_ATTACHMENT_FILE_MAX). */
+#define ACDM_STORE_ATTACHMENT_FILE_MAX (256ull * 1024u * 1024u)
+typedef struct {
+    const char *id, *bericht, *channel, *filename, *content_type;
+    const char *content_id;    /* may be NULL */
+    const void *data;          /* in memory (stored in the database), len bytes; or */
+    size_t len;
+    int fd;                    /* >= 0: a readable file the writer thread copies to
+                                * <data>/attachments/<id> (synced before its row commits),
+                                * streamed, never read whole; the store closes fd. -1: data */
+    int64_t ts_ms;
+} acdm_attachment_new;
+/* Queues the attachment (grouped commit like messages: committed before any write queued
+ * after it). id: the caller's unique id. */
+int acdm_store_attachment_add(acdm_store *st, const acdm_attachment_new *a);
+/* acdm_store_attachment_add from memory. */
 int acdm_store_attachment_put(acdm_store *st, const char *id, const char *bericht,
                               const char *channel, const char *filename, const char *content_type,
                               const void *data, size_t len, int64_t ts_ms);
 typedef struct {
-    char bericht[64], channel[64], filename[256], content_type[128];
-    char *data;                /* malloc'd (caller frees) */
-    size_t len;
+    char bericht[64], channel[64], filename[256], content_type[128], content_id[256];
+    char path[4096];           /* the file of a file-backed attachment, "" when in the database */
+    char *data;                /* get: malloc'd (caller frees) for one in the database, else NULL */
+    size_t len;                /* its size */
 } acdm_attachment;
-/* Reads a committed attachment; ACDM_ENOENT if unknown. */
+/* A committed attachment's metadata (no data); ACDM_ENOENT if unknown. */
+int acdm_store_attachment_meta(acdm_store *st, const char *id, acdm_attachment *out);
+/* Metadata, and the data of one in the database (a file-backed one: path set, data NULL). */
 int acdm_store_attachment_get(acdm_store *st, const char *id, acdm_attachment *out);
+/* Metadata and a readable fd at offset 0 (the file, or an in-memory copy of a database one);
+ * the caller closes it. */
+int acdm_store_attachment_open(acdm_store *st, const char *id, acdm_attachment *meta, int *fd);
+/* Records that channel may read attachment id (an agent's reply to one of its berichten
+ * carried it); durable at the next group commit. */
+int acdm_store_attachment_ref(acdm_store *st, const char *id, const char *channel);
+/* 1 when acdm_store_attachment_ref(id, channel) was committed, 0 when not, negative on error. */
+int acdm_store_attachment_ref_has(acdm_store *st, const char *id, const char *channel);
 
 /* --- search (REST GET /api/v1/berichten) --- */
 typedef struct {
@@ -206,5 +253,20 @@ typedef struct {
  * {"items":[{id, channel, kind, from, customer_id, conversation, queue, priority, state, agent,
  * subject, created_ms, queued_ms, updated_ms}], "next": id or null}. ACDM_EINVAL on a bad q. */
 int acdm_store_search_berichten(acdm_store *st, const acdm_bericht_query *q, char **json_out);
+
+/* Reads the event log of the database file db_path through a read-only connection of its own
+ * (any thread; beside a running acdmd; nothing is created or migrated): calls cb for every
+ * event with since_ms <= ts_ms < until_ms of the types listed (NULL-terminated, at most 16;
+ * NULL = every type), oldest first; the row's strings are borrowed for the call; cb returns
+ * non-zero to stop. Returns the number of rows passed to cb, or ACDM_EIO with a sentence in
+ * err. (The event export, the reports and today's figures read through this.) */
+int acdm_store_read_events(const char *db_path, int64_t since_ms, int64_t until_ms,
+                           const char *const *types,
+                           int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
+                           char *err, size_t errlen);
+
+/* An online, consistent copy of the database file src into dst while acdmd keeps writing
+ * (SQLite's backup API, in steps). 0, or ACDM_EIO with a sentence in err. */
+int acdm_store_backup_file(const char *src, const char *dst, char *err, size_t errlen);
 
 #endif

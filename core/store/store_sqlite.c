@@ -7,16 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
 #define WHO "store"
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define FLUSH_OPS 512            /* flush at once when this many ops are queued */
 /* Under heavy load (this many writes already waiting when the writer turns to them) a group
  * waits up to BUSY_LINGER_US from its oldest write for more, as PostgreSQL's commit_delay does
@@ -91,29 +94,42 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "ALTER TABLE messages ADD COLUMN channel TEXT;"
     "ALTER TABLE messages ADD COLUMN idem_key TEXT;"
     "CREATE UNIQUE INDEX messages_idem ON messages(channel, idem_key) WHERE idem_key IS NOT NULL;",
+    /* 5 -> 6 (plugin ABI 1.1): file-backed attachments (file: its name under <data>/attachments,
+     * data then empty) with a content-id; which channels may read an attachment an agent's reply
+     * carried; key/value entries with an expiry (removed in slices by the writer) */
+    "ALTER TABLE attachments ADD COLUMN content_id TEXT;"
+    "ALTER TABLE attachments ADD COLUMN file TEXT;"
+    "CREATE TABLE attachment_refs (attachment TEXT NOT NULL, channel TEXT NOT NULL,"
+    "  PRIMARY KEY(attachment, channel)) WITHOUT ROWID;"
+    "ALTER TABLE messages ADD COLUMN id TEXT;"
+    "ALTER TABLE kv ADD COLUMN expires_ms INTEGER;"
+    "CREATE INDEX kv_expires ON kv(expires_ms) WHERE expires_ms IS NOT NULL;",
 };
 
 /* ---------------------------------------------------------------------------------------------
  * Queued operations. One malloc per op holds the struct and copies of all its strings.
  */
 enum op_type { OP_INSERT, OP_UPDATE, OP_EVENT, OP_MESSAGE, OP_FLUSH, OP_KV_SET, OP_KV_DEL,
-               OP_TOKEN, OP_ATTACH, OP_TOKEN_REVOKE, OP_FOLLOWUP };
+               OP_TOKEN, OP_ATTACH, OP_TOKEN_REVOKE, OP_FOLLOWUP, OP_ATTACH_REF, OP_KV_EXPIRE,
+               OP_AMEND };
 
 static const char *const op_names[] = {"insert", "update", "event", "message", "flush",
                                        "kv set", "kv delete", "token", "attachment", "token revoke",
-                                       "follow-up"};
+                                       "follow-up", "attachment ref", "kv expiry", "amend"};
 
 /* string slots per op type */
 enum { I_ID, I_CHANNEL, I_DIRECTION, I_FROM, I_CUSTOMER, I_CONV, I_QUEUE, I_SKILLS, I_AGENT,
        I_IDEM, I_PAYLOAD, I_TEXT, I__N };
 enum { U_ID, U_QUEUE, U_AGENT, U__N };
+enum { AM_ID, AM_SKILLS, AM_PATCH, AM__N };
 enum { E_TYPE, E_BERICHT, E_QUEUE, E_AGENT, E_CHANNEL, E_KIND, E_DETAIL, E__N };
-enum { M_BERICHT, M_DIRECTION, M_AUTHOR, M_TEXT, M_PAYLOAD, M__N };
+enum { M_BERICHT, M_DIRECTION, M_AUTHOR, M_TEXT, M_PAYLOAD, M_ID, M__N };
 enum { F_BERICHT, F_CHANNEL, F_IDEM, F_AUTHOR, F_TEXT, F_PAYLOAD, F_QUEUE, F_KIND, F__N };
 enum { K_NS, K_KEY, K__N };
 enum { T_HASH, T_ROLE, T_NAME, T__N };
 enum { TR_AGENT, TR__N };
-enum { A_ID, A_BERICHT, A_CHANNEL, A_NAME, A_TYPE, A__N };
+enum { A_ID, A_BERICHT, A_CHANNEL, A_NAME, A_TYPE, A_CID, A_FILE, A__N };
+enum { R_ATTACH, R_CHANNEL, R__N };
 #define OP_MAXSTR I__N
 
 /* A synchronous op's waiter (token create/revoke): the loop thread sleeps until done is set. */
@@ -148,6 +164,7 @@ struct acdm_store {
     sqlite3 *wdb;               /* writer thread only (after open) */
     sqlite3 *rdb;               /* loop thread only */
     char *path;                 /* the database file */
+    char *att_dir;              /* <data>/attachments: file-backed attachments */
     int group_ms;
     void (*wake)(void *);
     void *wake_arg;
@@ -166,10 +183,12 @@ struct acdm_store {
     struct op *kv[KV_BUCKETS];  /* latest pending kv op per (ns, key) */
 
     /* writer statements */
+    sqlite3_stmt *w_amend;
     sqlite3_stmt *w_insert, *w_idem, *w_msg_idem, *w_followup, *w_update, *w_event, *w_message, *w_kvset, *w_kvdel,
-        *w_token, *w_token_revoke, *w_attach, *w_begin, *w_commit, *w_rollback;
+        *w_token, *w_token_revoke, *w_attach, *w_begin, *w_commit, *w_rollback, *w_attref,
+        *w_kvexpire;
     /* reader statements */
-    sqlite3_stmt *r_open, *r_get, *r_events, *r_messages, *r_token, *r_kv, *r_attach;
+    sqlite3_stmt *r_open, *r_get, *r_events, *r_messages, *r_token, *r_kv, *r_attach, *r_attref;
 };
 
 static int64_t mono_us(void)
@@ -437,6 +456,15 @@ static int exec_op(acdm_store *st, struct op *op)
         sqlite3_bind_int64(s, 5, op->t1);
         bind_text(s, 6, op->s[U_ID]);
         return step_reset(s);
+    case OP_AMEND:
+        s = st->w_amend;
+        if (op->n0 >= 0) sqlite3_bind_int(s, 1, op->n0);
+        else sqlite3_bind_null(s, 1);
+        bind_text(s, 2, op->s[AM_SKILLS]);
+        bind_text(s, 3, op->s[AM_PATCH]);
+        sqlite3_bind_int64(s, 4, op->t1);
+        bind_text(s, 5, op->s[AM_ID]);
+        return step_reset(s);
     case OP_EVENT:
         s = st->w_event;
         sqlite3_bind_int64(s, 1, op->t0);
@@ -450,12 +478,28 @@ static int exec_op(acdm_store *st, struct op *op)
         bind_text(s, 4, op->s[M_AUTHOR]);
         bind_text(s, 5, op->s[M_TEXT]);
         bind_text(s, 6, op->s[M_PAYLOAD]);
+        bind_text(s, 7, op->s[M_ID]);
         return step_reset(s);
     case OP_KV_SET:
         s = st->w_kvset;
         bind_text(s, 1, op->s[K_NS]);
         bind_text(s, 2, op->s[K_KEY]);
         sqlite3_bind_blob(s, 3, op->value, (int)op->vlen, SQLITE_STATIC);
+        if (op->t0) sqlite3_bind_int64(s, 4, op->t0);
+        else sqlite3_bind_null(s, 4);
+        return step_reset(s);
+    case OP_KV_EXPIRE: {
+        s = st->w_kvexpire;
+        sqlite3_bind_int64(s, 1, op->t0);
+        sqlite3_bind_int(s, 2, op->n0);
+        int rc = step_reset(s);
+        op->n1 = sqlite3_changes(st->wdb);
+        return rc;
+    }
+    case OP_ATTACH_REF:
+        s = st->w_attref;
+        bind_text(s, 1, op->s[R_ATTACH]);
+        bind_text(s, 2, op->s[R_CHANNEL]);
         return step_reset(s);
     case OP_KV_DEL:
         s = st->w_kvdel;
@@ -477,11 +521,18 @@ static int exec_op(acdm_store *st, struct op *op)
         return rc;
     }
     case OP_ATTACH:
+        if (op->n0) {                   /* its file could not be copied: no row */
+            op->status = ACDM_EIO;
+            return SQLITE_OK;
+        }
         s = st->w_attach;
-        for (int i = 0; i < A__N; i++) bind_text(s, i + 1, op->s[i]);
-        sqlite3_bind_int64(s, 6, (sqlite3_int64)op->vlen);
+        for (int i = 0; i < A_CID; i++) bind_text(s, i + 1, op->s[i]);
+        sqlite3_bind_int64(s, 6, op->s[A_FILE] ? op->t1 : (sqlite3_int64)op->vlen);
         sqlite3_bind_int64(s, 7, op->t0);
-        sqlite3_bind_blob(s, 8, op->value, (int)op->vlen, SQLITE_STATIC);
+        if (op->s[A_FILE]) sqlite3_bind_zeroblob(s, 8, 0);
+        else sqlite3_bind_blob(s, 8, op->value, (int)op->vlen, SQLITE_STATIC);
+        bind_text(s, 9, op->s[A_CID]);
+        bind_text(s, 10, op->s[A_FILE]);
         return step_reset(s);
     case OP_FLUSH:
         return SQLITE_OK;
@@ -523,6 +574,57 @@ static void commit_group(acdm_store *st, struct op *head, size_t n)
     for (struct op *op = head; op; op = op->next) op->status = ACDM_EIO;
 }
 
+/* Writer thread: copies an attachment's file (op->n1, owned by the op) to <data>/attachments/
+ * <id>, syncs it and the folder. Sets op->n0 on failure; op->t1 is the size copied. The file
+ * is streamed with copy_file_range (falling back to read/write), never read whole. */
+static void copy_attachment(acdm_store *st, struct op *op)
+{
+    int src = op->n1, dst = -1, ok = 0;
+    op->state = 0;
+    op->n1 = -1;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", st->att_dir, op->s[A_FILE]) >= sizeof path)
+        goto out;
+    if (mkdir(st->att_dir, 0750) != 0 && errno != EEXIST) goto out;
+    dst = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (dst < 0) goto out;
+    off_t in_off = 0;
+    int64_t total = 0;
+    for (;;) {
+        ssize_t n = copy_file_range(src, &in_off, dst, NULL, 1 << 20, 0);
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+            char buf[65536];
+            n = pread(src, buf, sizeof buf, in_off);
+            if (n > 0) {
+                for (ssize_t w = 0; w < n;) {
+                    ssize_t k = write(dst, buf + w, (size_t)(n - w));
+                    if (k < 0) { if (errno == EINTR) continue; goto out; }
+                    w += k;
+                }
+                in_off += n;
+            }
+        }
+        if (n < 0) { if (errno == EINTR) continue; goto out; }
+        if (n == 0) break;
+        total += n;
+        if (total > (int64_t)ACDM_STORE_ATTACHMENT_FILE_MAX) { errno = EFBIG; goto out; }
+    }
+    if (fsync(dst) != 0) goto out;
+    int dfd = open(st->att_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) { fsync(dfd); close(dfd); }
+    op->t1 = total;
+    ok = 1;
+out:
+    if (!ok) {
+        acdm_log(ACDM_LOG_ERR, WHO, "attachment %s: cannot store its file in %s: %s",
+                 op->s[A_ID], st->att_dir, strerror(errno));
+        op->n0 = 1;
+        if (dst >= 0) unlink(path);
+    }
+    if (dst >= 0) close(dst);
+    if (src >= 0) close(src);
+}
+
 static void *writer_main(void *arg)
 {
     acdm_store *st = arg;
@@ -547,6 +649,11 @@ static void *writer_main(void *arg)
         st->q_count = 0;
         st->kick = 0;
         pthread_mutex_unlock(&st->mu);
+
+        /* file-backed attachments are copied (and synced) before the transaction, so a retry of
+         * the group does not copy again and the commit does not hold the write lock meanwhile */
+        for (struct op *op = head; op; op = op->next)
+            if (op->type == OP_ATTACH && op->state) copy_attachment(st, op);
 
         int64_t c0 = mono_us();
         commit_group(st, head, n);
@@ -575,7 +682,7 @@ static void *writer_main(void *arg)
                 op->next = to_free;
                 to_free = op;
             } else if (((op->type == OP_INSERT || op->type == OP_FOLLOWUP) && op->cb.insert) ||
-                       (op->type == OP_FLUSH && op->cb.flush)) {
+                       ((op->type == OP_FLUSH || op->type == OP_KV_EXPIRE) && op->cb.flush)) {
                 if (st->d_tail) st->d_tail->next = op;
                 else st->d_head = op;
                 st->d_tail = op;
@@ -687,10 +794,11 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 
 static void free_stmts(acdm_store *st)
 {
-    sqlite3_stmt *all[] = {st->w_insert, st->w_idem, st->w_msg_idem, st->w_followup, st->w_update, st->w_event, st->w_message,
+    sqlite3_stmt *all[] = {st->w_amend, st->w_insert, st->w_idem, st->w_msg_idem, st->w_followup, st->w_update, st->w_event, st->w_message,
                            st->w_kvset, st->w_kvdel, st->w_token, st->w_token_revoke, st->w_begin, st->w_commit,
                            st->w_rollback, st->r_open, st->r_get, st->r_events, st->r_messages,
-                           st->r_token, st->r_kv, st->w_attach, st->r_attach};
+                           st->r_token, st->r_kv, st->w_attach, st->r_attach, st->w_attref,
+                           st->w_kvexpire, st->r_attref};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
 }
 
@@ -700,6 +808,7 @@ static void store_free(acdm_store *st)
     if (st->rdb) sqlite3_close(st->rdb);
     if (st->wdb) sqlite3_close(st->wdb);
     free(st->path);
+    free(st->att_dir);
     pthread_cond_destroy(&st->cv_sync);
     pthread_cond_destroy(&st->cv_writer);
     pthread_mutex_destroy(&st->mu);
@@ -733,6 +842,9 @@ int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), 
     }
     acdm_store *st = calloc(1, sizeof *st);
     if (!st || !(st->path = strdup(path))) { free(st); return ACDM_ENOMEM; }
+    size_t al = strlen(dir) + sizeof "/attachments";
+    if (!(st->att_dir = malloc(al))) { free(st->path); free(st); return ACDM_ENOMEM; }
+    snprintf(st->att_dir, al, "%s/attachments", dir);
     st->group_ms = group_commit_ms > 0 ? group_commit_ms : 0;
     st->wake = wake;
     st->wake_arg = wake_arg;
@@ -761,12 +873,20 @@ int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), 
                        &st->w_followup, err, errlen);
     if (!rc) rc = prep(w, "UPDATE berichten SET state=?1, queue=COALESCE(?2, queue), agent=?3,"
                        " queued_ms=?4, updated_ms=?5 WHERE id=?6", &st->w_update, err, errlen);
+    if (!rc) rc = prep(w, "UPDATE berichten SET priority=COALESCE(?1, priority),"
+                       " skills_json=COALESCE(?2, skills_json), payload_json=CASE WHEN ?3 IS NULL"
+                       " THEN payload_json ELSE json_patch(COALESCE(payload_json, '{}'), ?3) END,"
+                       " updated_ms=?4 WHERE id=?5", &st->w_amend, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO events (ts_ms, type, bericht, queue, agent, channel, kind,"
                        " detail_json) VALUES (?,?,?,?,?,?,?,?)", &st->w_event, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO messages (bericht, ts_ms, direction, author, text,"
-                       " payload_json) VALUES (?,?,?,?,?,?)", &st->w_message, err, errlen);
-    if (!rc) rc = prep(w, "INSERT OR REPLACE INTO kv (ns, key, value) VALUES (?,?,?)",
+                       " payload_json, id) VALUES (?,?,?,?,?,?,?)", &st->w_message, err, errlen);
+    if (!rc) rc = prep(w, "INSERT OR REPLACE INTO kv (ns, key, value, expires_ms) VALUES (?,?,?,?)",
                        &st->w_kvset, err, errlen);
+    if (!rc) rc = prep(w, "DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_ms"
+                       " IS NOT NULL AND expires_ms <= ?1 LIMIT ?2)", &st->w_kvexpire, err, errlen);
+    if (!rc) rc = prep(w, "INSERT OR IGNORE INTO attachment_refs (attachment, channel) VALUES (?,?)",
+                       &st->w_attref, err, errlen);
     if (!rc) rc = prep(w, "DELETE FROM kv WHERE ns=? AND key=?", &st->w_kvdel, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO tokens (hash, role, name, created_ms) VALUES (?,?,?,?)",
                        &st->w_token, err, errlen);
@@ -780,15 +900,18 @@ int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), 
     if (!rc) rc = prep(r, "SELECT " BCOLS " FROM berichten WHERE id=?", &st->r_get, err, errlen);
     if (!rc) rc = prep(r, "SELECT type, ts_ms, queue, agent, detail_json FROM events "
                        "WHERE bericht=? ORDER BY id", &st->r_events, err, errlen);
-    if (!rc) rc = prep(r, "SELECT ts_ms, direction, author, text, payload_json FROM messages "
+    if (!rc) rc = prep(r, "SELECT ts_ms, direction, author, text, payload_json, id FROM messages "
                        "WHERE bericht=? ORDER BY ts_ms, rowid", &st->r_messages, err, errlen);
     if (!rc) rc = prep(r, "SELECT role, name FROM tokens WHERE hash=? AND revoked=0",
                        &st->r_token, err, errlen);
-    if (!rc) rc = prep(r, "SELECT value FROM kv WHERE ns=? AND key=?", &st->r_kv, err, errlen);
+    if (!rc) rc = prep(r, "SELECT value, expires_ms FROM kv WHERE ns=? AND key=?", &st->r_kv, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO attachments (id, bericht, channel, filename, content_type,"
-                       " size, created_ms, data) VALUES (?,?,?,?,?,?,?,?)", &st->w_attach, err, errlen);
-    if (!rc) rc = prep(r, "SELECT bericht, channel, filename, content_type, data FROM attachments"
-                       " WHERE id=?", &st->r_attach, err, errlen);
+                       " size, created_ms, data, content_id, file) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       &st->w_attach, err, errlen);
+    if (!rc) rc = prep(r, "SELECT bericht, channel, filename, content_type, size, content_id, file"
+                       " FROM attachments WHERE id=?", &st->r_attach, err, errlen);
+    if (!rc) rc = prep(r, "SELECT 1 FROM attachment_refs WHERE attachment=? AND channel=?",
+                       &st->r_attref, err, errlen);
     if (!rc && pthread_create(&st->thread, NULL, writer_main, st) != 0) {
         snprintf(err, errlen, "store: cannot start the writer thread");
         rc = ACDM_ENOMEM;
@@ -813,6 +936,8 @@ void acdm_store_poll(acdm_store *st)
         if (op->type == OP_INSERT || op->type == OP_FOLLOWUP)
             op->cb.insert(op->user, op->status,
                           op->status == ACDM_EEXIST ? op->existing : NULL);
+        else if (op->type == OP_KV_EXPIRE)
+            op->cb.flush(op->user, op->status ? op->status : op->n1);
         else
             op->cb.flush(op->user, op->status);
         free(op);
@@ -837,7 +962,9 @@ void acdm_store_close(acdm_store *st)
         struct op *next = op->next;
         if ((op->type == OP_INSERT || op->type == OP_FOLLOWUP) && op->cb.insert)
             op->cb.insert(op->user, ACDM_EIO, NULL);
-        else if (op->type == OP_FLUSH && op->cb.flush) op->cb.flush(op->user, ACDM_EIO);
+        else if ((op->type == OP_FLUSH || op->type == OP_KV_EXPIRE) && op->cb.flush)
+            op->cb.flush(op->user, ACDM_EIO);
+        if (op->type == OP_ATTACH && op->state) close(op->n1);
         free(op);
         op = next;
     }
@@ -895,6 +1022,19 @@ int acdm_store_update_bericht(acdm_store *st, const char *id, acdm_bstate state,
     return 0;
 }
 
+int acdm_store_amend_bericht(acdm_store *st, const char *id, int priority, const char *skills_json,
+                             const char *payload_patch, int64_t ts_ms)
+{
+    if (!st || !valid_name(id) || priority < -1 || priority > 9) return ACDM_EINVAL;
+    const char *strs[AM__N] = {[AM_ID] = id, [AM_SKILLS] = skills_json, [AM_PATCH] = payload_patch};
+    struct op *op = op_new(OP_AMEND, strs, AM__N, NULL, 0, 0);
+    if (!op) return ACDM_ENOMEM;
+    op->n0 = priority;
+    op->t1 = ts_ms;
+    enqueue(st, op);
+    return 0;
+}
+
 int acdm_store_append_event(acdm_store *st, const acdm_event_row *ev)
 {
     if (!st || !ev || !ev->type || !*ev->type) return ACDM_EINVAL;
@@ -913,11 +1053,20 @@ int acdm_store_add_message(acdm_store *st, const char *bericht_id, int64_t ts_ms
                            const char *direction, const char *author, const char *text,
                            const char *payload_json)
 {
+    return acdm_store_add_message_id(st, NULL, bericht_id, ts_ms, direction, author, text,
+                                     payload_json);
+}
+
+int acdm_store_add_message_id(acdm_store *st, const char *id, const char *bericht_id,
+                              int64_t ts_ms, const char *direction, const char *author,
+                              const char *text, const char *payload_json)
+{
     if (!st || !valid_name(bericht_id) || !direction ||
         (strcmp(direction, "in") && strcmp(direction, "out")))
         return ACDM_EINVAL;
     const char *strs[M__N] = {[M_BERICHT] = bericht_id, [M_DIRECTION] = direction,
-                              [M_AUTHOR] = author, [M_TEXT] = text, [M_PAYLOAD] = payload_json};
+                              [M_AUTHOR] = author, [M_TEXT] = text, [M_PAYLOAD] = payload_json,
+                              [M_ID] = id};
     struct op *op = op_new(OP_MESSAGE, strs, M__N, NULL, 0, 0);
     if (!op) return ACDM_ENOMEM;
     op->t0 = ts_ms;
@@ -954,14 +1103,57 @@ int acdm_store_flush(acdm_store *st, acdm_store_flush_cb cb, void *user)
     return 0;
 }
 
-int acdm_store_kv_set(acdm_store *st, const char *ns, const char *key, const char *value,
-                      size_t len)
+int acdm_store_kv_set_ttl(acdm_store *st, const char *ns, const char *key, const char *value,
+                          size_t len, int64_t expires_ms)
 {
-    if (!st || !ns || !*ns || !key || !*key || (value && len > (size_t)1 << 30)) return ACDM_EINVAL;
+    if (!st || !ns || !*ns || !key || !*key || (value && len > (size_t)1 << 30) || expires_ms < 0)
+        return ACDM_EINVAL;
     const char *strs[K__N] = {[K_NS] = ns, [K_KEY] = key};
     struct op *op = value ? op_new(OP_KV_SET, strs, K__N, value, len, 0)
                           : op_new(OP_KV_DEL, strs, K__N, NULL, 0, 0);
     if (!op) return ACDM_ENOMEM;
+    op->t0 = value ? expires_ms : 0;
+    enqueue(st, op);
+    return 0;
+}
+
+int acdm_store_kv_set(acdm_store *st, const char *ns, const char *key, const char *value,
+                      size_t len)
+{
+    return acdm_store_kv_set_ttl(st, ns, key, value, len, 0);
+}
+
+int acdm_store_kv_expire(acdm_store *st, int64_t now_ms, int limit, acdm_store_flush_cb cb,
+                         void *user)
+{
+    if (!st || limit <= 0) return ACDM_EINVAL;
+    struct op *op = op_new(OP_KV_EXPIRE, NULL, 0, NULL, 0, 0);
+    if (!op) return ACDM_ENOMEM;
+    op->t0 = now_ms;
+    op->n0 = limit;
+    op->cb.flush = cb;
+    op->user = user;
+    enqueue(st, op);
+    return 0;
+}
+
+int acdm_store_attachment_add(acdm_store *st, const acdm_attachment_new *a)
+{
+    if (!st || !a || !a->id || !a->bericht || !a->filename || !a->content_type ||
+        (a->fd < 0 && (!a->data || a->len > (size_t)1 << 30))) {
+        if (a && a->fd >= 0) close(a->fd);
+        return ACDM_EINVAL;
+    }
+    const char *strs[A__N] = {[A_ID] = a->id, [A_BERICHT] = a->bericht, [A_CHANNEL] = a->channel,
+                              [A_NAME] = a->filename, [A_TYPE] = a->content_type,
+                              [A_CID] = a->content_id, [A_FILE] = a->fd >= 0 ? a->id : NULL};
+    struct op *op = op_new(OP_ATTACH, strs, A__N, a->fd >= 0 ? NULL : a->data, a->len, 0);
+    if (!op) {
+        if (a->fd >= 0) close(a->fd);
+        return ACDM_ENOMEM;
+    }
+    op->t0 = a->ts_ms;
+    if (a->fd >= 0) { op->state = 1; op->n1 = a->fd; }
     enqueue(st, op);
     return 0;
 }
@@ -970,13 +1162,18 @@ int acdm_store_attachment_put(acdm_store *st, const char *id, const char *berich
                               const char *channel, const char *filename, const char *content_type,
                               const void *data, size_t len, int64_t ts_ms)
 {
-    if (!st || !id || !bericht || !filename || !content_type || !data || len > (size_t)1 << 30)
-        return ACDM_EINVAL;
-    const char *strs[A__N] = {[A_ID] = id, [A_BERICHT] = bericht, [A_CHANNEL] = channel,
-                              [A_NAME] = filename, [A_TYPE] = content_type};
-    struct op *op = op_new(OP_ATTACH, strs, A__N, data, len, 0);
+    acdm_attachment_new a = {.id = id, .bericht = bericht, .channel = channel,
+                             .filename = filename, .content_type = content_type, .data = data,
+                             .len = len, .fd = -1, .ts_ms = ts_ms};
+    return acdm_store_attachment_add(st, &a);
+}
+
+int acdm_store_attachment_ref(acdm_store *st, const char *id, const char *channel)
+{
+    if (!st || !id || !*id || !channel || !*channel) return ACDM_EINVAL;
+    const char *strs[R__N] = {[R_ATTACH] = id, [R_CHANNEL] = channel};
+    struct op *op = op_new(OP_ATTACH_REF, strs, R__N, NULL, 0, 0);
     if (!op) return ACDM_ENOMEM;
-    op->t0 = ts_ms;
     enqueue(st, op);
     return 0;
 }
@@ -1003,7 +1200,8 @@ int acdm_store_kv_get(acdm_store *st, const char *ns, const char *key, char **va
     pthread_mutex_lock(&st->mu);
     struct op *op = kv_find(st, ns, key, 0);
     int rc = ACDM_ENOENT;
-    if (op && op->type == OP_KV_SET) {
+    int64_t now = acdm_now_ms();
+    if (op && op->type == OP_KV_SET && (!op->t0 || op->t0 > now)) {
         *value = dup_blob(op->value, op->vlen);
         rc = *value ? 0 : ACDM_ENOMEM;
         if (!rc && len) *len = op->vlen;
@@ -1014,7 +1212,10 @@ int acdm_store_kv_get(acdm_store *st, const char *ns, const char *key, char **va
     bind_text(s, 1, ns);
     bind_text(s, 2, key);
     int src = sqlite3_step(s);
-    if (src == SQLITE_ROW) {
+    if (src == SQLITE_ROW && sqlite3_column_type(s, 1) != SQLITE_NULL &&
+        sqlite3_column_int64(s, 1) <= now) {
+        rc = ACDM_ENOENT;                /* expired: gone for the reader, removed later */
+    } else if (src == SQLITE_ROW) {
         size_t n = (size_t)sqlite3_column_bytes(s, 0);
         *value = dup_blob(sqlite3_column_blob(s, 0), n);
         rc = *value ? 0 : ACDM_ENOMEM;
@@ -1033,7 +1234,7 @@ static const char *col_text(sqlite3_stmt *s, int i)
     return (const char *)sqlite3_column_text(s, i);
 }
 
-int acdm_store_attachment_get(acdm_store *st, const char *id, acdm_attachment *out)
+int acdm_store_attachment_meta(acdm_store *st, const char *id, acdm_attachment *out)
 {
     if (!st || !id || !out) return ACDM_EINVAL;
     memset(out, 0, sizeof *out);
@@ -1042,13 +1243,15 @@ int acdm_store_attachment_get(acdm_store *st, const char *id, acdm_attachment *o
     int src = sqlite3_step(s), rc = ACDM_ENOENT;
     if (src == SQLITE_ROW) {
         const char *b = col_text(s, 0), *c = col_text(s, 1), *f = col_text(s, 2), *t = col_text(s, 3);
+        const char *cid = col_text(s, 5), *file = col_text(s, 6);
         snprintf(out->bericht, sizeof out->bericht, "%s", b ? b : "");
         snprintf(out->channel, sizeof out->channel, "%s", c ? c : "");
         snprintf(out->filename, sizeof out->filename, "%s", f ? f : "");
         snprintf(out->content_type, sizeof out->content_type, "%s", t ? t : "");
-        out->len = (size_t)sqlite3_column_bytes(s, 4);
-        out->data = dup_blob(sqlite3_column_blob(s, 4), out->len);
-        rc = out->data ? 0 : ACDM_ENOMEM;
+        snprintf(out->content_id, sizeof out->content_id, "%s", cid ? cid : "");
+        out->len = (size_t)sqlite3_column_int64(s, 4);
+        if (file && *file) snprintf(out->path, sizeof out->path, "%s/%s", st->att_dir, file);
+        rc = 0;
     } else if (src != SQLITE_DONE) {
         acdm_log(ACDM_LOG_ERR, WHO, "attachment read failed: %s", sqlite3_errmsg(st->rdb));
         rc = ACDM_EIO;
@@ -1056,6 +1259,79 @@ int acdm_store_attachment_get(acdm_store *st, const char *id, acdm_attachment *o
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc;
+}
+
+/* The data of a database-backed attachment (malloc'd into out->data). */
+static int attachment_blob(acdm_store *st, const char *id, acdm_attachment *out)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->rdb, "SELECT data FROM attachments WHERE id=?", -1, &s, NULL) != SQLITE_OK)
+        return ACDM_EIO;
+    bind_text(s, 1, id);
+    int rc = ACDM_ENOENT;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        out->len = (size_t)sqlite3_column_bytes(s, 0);
+        out->data = dup_blob(sqlite3_column_blob(s, 0), out->len);
+        rc = out->data ? 0 : ACDM_ENOMEM;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int acdm_store_attachment_get(acdm_store *st, const char *id, acdm_attachment *out)
+{
+    int rc = acdm_store_attachment_meta(st, id, out);
+    if (rc || out->path[0]) return rc;
+    return attachment_blob(st, id, out);
+}
+
+int acdm_store_attachment_open(acdm_store *st, const char *id, acdm_attachment *meta, int *fd)
+{
+    if (!fd) return ACDM_EINVAL;
+    *fd = -1;
+    int rc = acdm_store_attachment_meta(st, id, meta);
+    if (rc) return rc;
+    if (meta->path[0]) {
+        *fd = open(meta->path, O_RDONLY | O_CLOEXEC);
+        if (*fd < 0) {
+            acdm_log(ACDM_LOG_ERR, WHO, "attachment %s: cannot open %s: %s", id, meta->path,
+                     strerror(errno));
+            return errno == ENOENT ? ACDM_ENOENT : ACDM_EIO;
+        }
+        return 0;
+    }
+    /* in the database: handed over as an anonymous in-memory file */
+    rc = attachment_blob(st, id, meta);
+    if (rc) return rc;
+    int m = memfd_create("acdm-attachment", MFD_CLOEXEC);
+    rc = m < 0 ? ACDM_EIO : 0;
+    for (size_t w = 0; !rc && w < meta->len;) {
+        ssize_t k = write(m, meta->data + w, meta->len - w);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) rc = ACDM_EIO;
+        else w += (size_t)k;
+    }
+    free(meta->data);
+    meta->data = NULL;
+    if (!rc && lseek(m, 0, SEEK_SET) != 0) rc = ACDM_EIO;
+    if (rc) {
+        if (m >= 0) close(m);
+        return rc;
+    }
+    *fd = m;
+    return 0;
+}
+
+int acdm_store_attachment_ref_has(acdm_store *st, const char *id, const char *channel)
+{
+    if (!st || !id || !channel) return ACDM_EINVAL;
+    sqlite3_stmt *s = st->r_attref;
+    bind_text(s, 1, id);
+    bind_text(s, 2, channel);
+    int src = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 : ACDM_EIO;
 }
 
 /* Fills row from a BCOLS result row (strings borrowed from the statement). */
@@ -1168,6 +1444,7 @@ int acdm_store_get_bericht_json(acdm_store *st, const char *id, char **json_out)
             json_object_set_new(m, "author", str_or_null(col_text(s, 2)));
             json_object_set_new(m, "text", str_or_null(col_text(s, 3)));
             json_object_set_new(m, "payload", json_col(s, 4));
+            if (col_text(s, 5)) json_object_set_new(m, "id", json_string(col_text(s, 5)));
             json_array_append_new(msgs, m);
         }
         if (rc != SQLITE_DONE) ret = ACDM_EIO;
@@ -1489,4 +1766,95 @@ int acdm_store_search_berichten(acdm_store *st, const acdm_bericht_query *q, cha
     if (!ret && !(*json_out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER))) ret = ACDM_ENOMEM;
     json_decref(o);
     return ret;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reads and copies beside a running acdmd, on a connection of their own (any thread, any
+ * process: the event export, the reports, today's figures at start, acdmctl).
+ */
+int acdm_store_read_events(const char *db_path, int64_t since_ms, int64_t until_ms,
+                           const char *const *types,
+                           int (*cb)(void *user, int64_t id, const acdm_event_row *ev), void *user,
+                           char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", db_path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return ACDM_EIO;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    /* the literal 'audit' lets SQLite use the partial index events_audit; other type lists are
+     * bound (?3, ?4, ...) */
+    bool audit_only = types && types[0] && !types[1] && !strcmp(types[0], "audit");
+    char sql[600];
+    size_t n_types = 0;
+    while (types && types[n_types] && n_types < 16) n_types++;
+    int l = snprintf(sql, sizeof sql, "SELECT id, ts_ms, type, bericht, queue, agent, channel, kind, detail_json FROM events"
+                     " WHERE %sts_ms >= ?1 AND ts_ms < ?2", audit_only ? "type = 'audit' AND " : "");
+    if (!audit_only && n_types) {
+        l += snprintf(sql + l, sizeof sql - (size_t)l, " AND type IN (");
+        for (size_t i = 0; i < n_types; i++) l += snprintf(sql + l, sizeof sql - (size_t)l, "%s?%zu", i ? "," : "", i + 3);
+        l += snprintf(sql + l, sizeof sql - (size_t)l, ")");
+    }
+    snprintf(sql + l, sizeof sql - (size_t)l, " ORDER BY ts_ms, id");
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return ACDM_EIO;
+    }
+    sqlite3_bind_int64(s, 1, since_ms);
+    sqlite3_bind_int64(s, 2, until_ms);
+    for (size_t i = 0; !audit_only && i < n_types; i++) sqlite3_bind_text(s, (int)i + 3, types[i], -1, SQLITE_STATIC);
+    int rc = SQLITE_DONE, n = 0, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        acdm_event_row ev = {.ts_ms = sqlite3_column_int64(s, 1),
+                             .type = (const char *)sqlite3_column_text(s, 2),
+                             .bericht = (const char *)sqlite3_column_text(s, 3),
+                             .queue = (const char *)sqlite3_column_text(s, 4),
+                             .agent = (const char *)sqlite3_column_text(s, 5),
+                             .channel = (const char *)sqlite3_column_text(s, 6),
+                             .kind = (const char *)sqlite3_column_text(s, 7),
+                             .detail_json = (const char *)sqlite3_column_text(s, 8)};
+        if (!ev.type) ev.type = "";
+        stop = cb(user, sqlite3_column_int64(s, 0), &ev);
+        n++;
+    }
+    int ret = n;
+    if (!stop && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+        ret = ACDM_EIO;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return ret;
+}
+
+int acdm_store_backup_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+    sqlite3 *from = NULL, *to = NULL;
+    int rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_open(dst, &to);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(to ? to : from));
+        sqlite3_close(from);
+        sqlite3_close(to);
+        return ACDM_EIO;
+    }
+    sqlite3_busy_timeout(from, 5000);
+    sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
+    if (b) {
+        /* in steps, so the writer is never held up for long */
+        do {
+            rc = sqlite3_backup_step(b, 1024);
+            if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(20);
+        } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+        sqlite3_backup_finish(b);
+    }
+    rc = sqlite3_errcode(to);
+    if (rc != SQLITE_OK) snprintf(err, errlen, "%s: %s", dst, sqlite3_errmsg(to));
+    sqlite3_close(from);
+    sqlite3_close(to);
+    return rc == SQLITE_OK ? 0 : ACDM_EIO;
 }

@@ -553,7 +553,8 @@ function sendReply(c) {
         : m.state === 'delivery_failed' ? t('agent.msg.delivery_failed') : '');
   addMessage(c, m);
   c.input.value = '';
-  sock.send({ type: 'message', bericht: c.brief.id, text }).then(() => {
+  sock.send({ type: 'message', bericht: c.brief.id, text }).then((ack) => {
+    if (ack && ack.message) m.id = ack.message;   // the thread message id delivery states name
     m.state = 'sent';
     refreshMessage(m);
   }, (e) => {
@@ -698,7 +699,9 @@ function onMessage(m) {
     case 'delivery': {
       const c = work.get(m.bericht);
       if (c) {
-        const out = [...c.messages].reverse().find((x) => x.direction === 'out' && x.state === 'sent');
+        // the channel names the reply (message id) when it can; else the latest one still 'sent'
+        const out = (m.message && c.messages.find((x) => x.id === m.message))
+          || [...c.messages].reverse().find((x) => x.direction === 'out' && x.state === 'sent');
         if (out) { out.state = m.status === 'delivered' ? 'delivered' : 'delivery_failed'; refreshMessage(out); }
       }
       break;

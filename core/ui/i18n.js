@@ -307,6 +307,7 @@ export const dict = {
     'rep.col.logged_in_s': 'Ingelogd', 'rep.col.ready_s': 'Beschikbaar', 'rep.col.not_ready_s': 'Niet beschikbaar',
     'rep.col.not_ready_reason': 'Niet beschikbaar: {reason}',
     'rep.col.count': 'Aantal',
+    'rep.col.outbound': 'Uitgaand', 'rep.col.outbound_failed': 'Uitgaand mislukt',
   },
 
   en: {
@@ -606,6 +607,7 @@ export const dict = {
     'rep.col.logged_in_s': 'Logged in', 'rep.col.ready_s': 'Ready', 'rep.col.not_ready_s': 'Not ready',
     'rep.col.not_ready_reason': 'Not ready: {reason}',
     'rep.col.count': 'Count',
+    'rep.col.outbound': 'Outbound', 'rep.col.outbound_failed': 'Outbound failed',
   },
 };
 

@@ -4,11 +4,12 @@ import http.server
 import json
 import os
 import shutil
+import subprocess
 import threading
 import time
 import unittest
 
-from acdmtest import PLUGINS, TESTPLUGINS, AcdmTestCase, base_config, wait_until
+from acdmtest import ACDMD, PLUGINS, REPO, TESTPLUGINS, AcdmTestCase, base_config, wait_until
 
 
 def plugins_view(d):
@@ -215,6 +216,252 @@ class WebhookEndToEnd(AcdmTestCase):
         # and a good one still goes through
         r = d.request("POST", "/channels/webhook/messages", {"from": "x", "text": "goed"}, token=None)
         self.assertEqual(r.status, 201, r)
+
+    def test_route_sees_raw_query_headers_url_and_peer(self):
+        """A plugin route gets the query as sent (%2B stays a plus, %26 stays inside its value),
+        every header it needs for a signature, the URL and the client's address."""
+        self.start()
+        r = self.d.request("GET", "/channels/webhook/request?text=1%2B1%3D2+%26+meer&from=%2B31612345678&flag",
+                           token=None, headers={"X-Hub-Signature-256": "sha256=abc123",
+                                                "X-Twilio-Signature": "tw+sig/=", "User-Agent": "Kannel/1.4.5",
+                                                "X-Kannel-SMSC": "smsc1"})
+        self.assertEqual(r.status, 200, r)
+        j = r.json
+        self.assertEqual(j["query_raw"], "text=1%2B1%3D2%20%26%20meer&from=%2B31612345678&flag", j)
+        self.assertEqual(j["url"], "http://127.0.0.1:%d/channels/webhook/request?%s" % (self.d.port, j["query_raw"]), j)
+        self.assertEqual(j["peer"], "127.0.0.1", j)
+        h = j["headers"]
+        self.assertEqual(h.get("x-hub-signature-256"), "sha256=abc123", h)
+        self.assertEqual(h.get("x-twilio-signature"), "tw+sig/=", h)
+        self.assertEqual(h.get("user-agent"), "Kannel/1.4.5", h)
+        self.assertEqual(h.get("x-kannel-smsc"), "smsc1", h)
+        self.assertEqual(h.get("host"), "127.0.0.1:%d" % self.d.port, h)
+        # decoding query_raw gives the citizen's text back exactly
+        from urllib.parse import parse_qs
+        self.assertEqual(parse_qs(j["query_raw"])["text"], ["1+1=2 & meer"])
+        self.assertEqual(parse_qs(j["query_raw"])["from"], ["+31612345678"])
+
+    def test_refusal_names_the_field(self):
+        """submit_err: the core's refusal reaches the sender as a sentence naming the field."""
+        self.start()
+        r = self.d.request("POST", "/channels/webhook/messages", {"from": "x", "queue": "nergens"}, token=None)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn('queue: no queue named "nergens"', r.json["detail"], r.json)
+
+
+def counter_plugin(view):
+    for p in view["plugins"]:
+        if p["name"] == "good_counter" and p.get("file"):
+            return p
+    return None
+
+
+class PluginOps(AcdmTestCase):
+    """Section 1 of issue 8: a loaded .so may be overwritten, truncated or deleted at any time;
+    a change seen while instances run is applied when they stop; the operator replaces, disables
+    and enables a plugin deliberately (acdmctl plugin ..., POST /api/v1/plugins/{name}/...)."""
+
+    def start_counter(self):
+        self.pdir = self.empty_plugin_dir()
+        self.so = os.path.join(self.pdir, "good_counter.so")
+        shutil.copy(os.path.join(TESTPLUGINS, "good_counter.so"), self.so)
+        cfg = base_config(self.pdir, channels=[{"name": "c1", "plugin": "good_counter", "queue": "algemeen",
+                                                "config": {"tag": "t", "http": True}}])
+        self.d = self.daemon(cfg)
+        p = counter_plugin(plugins_view(self.d))
+        self.assertEqual((p["version"], p["instances"][0]["state"]), ("1.0", "running"), p)
+        return self.d
+
+    def hello_ok(self):
+        r = self.d.request("GET", "/channels/c1/hello", token=None)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["instance"], "c1", r.json)
+
+    def overwrite_in_place(self, src, chunks=4, pause=0.05):
+        """As `cp src so` does over a loaded file: truncate, then write in steps."""
+        with open(src, "rb") as f:
+            data = f.read()
+        with open(self.so, "r+b") as f:
+            f.truncate(0)
+            f.flush()
+            step = len(data) // chunks + 1
+            for k in range(0, len(data), step):
+                f.write(data[k:k + step])
+                f.flush()
+                os.fsync(f.fileno())
+                time.sleep(pause)
+
+    def test_overwrite_loaded_so_while_serving(self):
+        d = self.start_counter()
+        errors, served = [], [0]
+        stop = threading.Event()
+
+        def traffic():
+            while not stop.is_set():
+                try:
+                    r = d.request("GET", "/channels/c1/hello", token=None, timeout=5)
+                    if r.status != 200:
+                        errors.append(r)
+                    served[0] += 1
+                    plugins_view(d)     # reads the descriptor's strings
+                except Exception as e:  # the daemon died, or stopped answering
+                    errors.append(e)
+                    return
+        t = threading.Thread(target=traffic, daemon=True)
+        t.start()
+        try:
+            time.sleep(0.2)
+            self.overwrite_in_place(os.path.join(TESTPLUGINS, "good_counter_v2.so"))
+            time.sleep(0.5)
+            with open(self.so, "r+b") as f:      # truncated to nothing, then gone
+                f.truncate(0)
+            time.sleep(0.4)
+            os.unlink(self.so)
+            time.sleep(0.4)
+        finally:
+            stop.set()
+            t.join(10)
+        self.assertTrue(d.alive(), d.stderr_tail())
+        self.assertEqual(errors, [])
+        self.assertGreater(served[0], 5)
+        # the build that was loaded still serves: the change is remembered, not applied
+        p = counter_plugin(plugins_view(d))
+        self.assertEqual((p["version"], p["instances"][0]["state"]), ("1.0", "running"), p)
+        self.assertTrue(p["changed"], p)
+        self.hello_ok()
+        # the operator's reload of a plugin whose file is gone is refused in a sentence
+        r = d.ctl("plugin", "reload", "good_counter")
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn("good_counter.so", r.stderr)
+        self.assertIn("keeps running", r.stderr)
+        self.hello_ok()
+        # a new build put back (renamed into place) is loaded by the operator's reload
+        shutil.copy(os.path.join(TESTPLUGINS, "good_counter_v2.so"), self.so + ".part")
+        os.rename(self.so + ".part", self.so)
+        r = d.ctl("plugin", "reload", "good_counter")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["version"], "2.0", r.stdout)
+        p = counter_plugin(plugins_view(d))
+        self.assertEqual((p["version"], p["instances"][0]["state"], p["changed"]), ("2.0", "running", False), p)
+        self.hello_ok()
+
+    def test_change_applied_when_instances_stop(self):
+        d = self.start_counter()
+        self.overwrite_in_place(os.path.join(TESTPLUGINS, "good_counter_v2.so"))
+        wait_until(lambda: counter_plugin(plugins_view(d))["changed"], 10, what="the change remembered")
+        self.assertEqual(counter_plugin(plugins_view(d))["version"], "1.0")
+        self.hello_ok()
+        # disabling stops the instances: the remembered build is loaded then, still disabled
+        r = d.request("POST", "/api/v1/plugins/good_counter/disable")
+        self.assertEqual(r.status, 200, r)
+        p = wait_until(lambda: (lambda p: p if p["version"] == "2.0" else None)(counter_plugin(plugins_view(d))),
+                       10, what="version 2.0 loaded once no instance ran")
+        self.assertEqual((p["enabled"], p["changed"]), (False, False), p)
+        i = p["instances"][0]
+        self.assertEqual(i["state"], "disabled", i)
+        self.assertIn("acdmctl plugin enable good_counter", i["reason"], i)
+        self.assertEqual(d.request("GET", "/channels/c1/hello", token=None).status, 404)
+        r = d.ctl("plugin", "enable", "good_counter")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        p = counter_plugin(plugins_view(d))
+        self.assertEqual((p["version"], p["enabled"], p["instances"][0]["state"]), ("2.0", True, "running"), p)
+        self.assertIsNone(p["instances"][0].get("reason"), p)
+        self.hello_ok()
+
+    def test_reload_answers_work_in_flight_and_refuses_a_bad_build(self):
+        d = self.start_counter()
+        # a deferred request the plugin still owes is answered when its instance stops
+        res = {}
+        t = threading.Thread(target=lambda: res.setdefault(
+            "r", d.request("POST", "/channels/c1/later", {"x": 1}, token=None, timeout=20)), daemon=True)
+        t.start()
+        time.sleep(0.5)
+        shutil.copy(os.path.join(TESTPLUGINS, "good_counter_v2.so"), self.so + ".part")
+        os.rename(self.so + ".part", self.so)
+        r = d.request("POST", "/api/v1/plugins/good_counter/reload")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["version"], "2.0", r.json)
+        t.join(10)
+        self.assertEqual(res["r"].status, 503, res.get("r"))
+        self.hello_ok()
+        # a build this core cannot load is refused with the reason; 2.0 keeps running
+        shutil.copy(os.path.join(TESTPLUGINS, "bad_abi_major.so"), self.so + ".part")
+        os.rename(self.so + ".part", self.so)
+        r = d.request("POST", "/api/v1/plugins/good_counter/reload")
+        self.assertProblem(r, 409, "ABI", "keeps running")
+        p = counter_plugin(plugins_view(d))
+        self.assertEqual((p["version"], p["instances"][0]["state"]), ("2.0", "running"), p)
+        self.hello_ok()
+        # only the admin may; an unknown plugin is a 404 in words
+        sup = d.token("supervisor", "sup1")
+        self.assertEqual(d.request("POST", "/api/v1/plugins/good_counter/disable", token=sup).status, 403)
+        self.assertProblem(d.request("POST", "/api/v1/plugins/nonesuch/reload"), 404, "nonesuch")
+        r = d.ctl("plugin", "disable", "nonesuch")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no plugin named \"nonesuch\"", r.stderr)
+
+
+class MissingPlugin(AcdmTestCase):
+    """Section 1: a channel whose plugin is in no .so of the plugin folder is named by --check
+    and by a reload (a warning: the instance waits for a drop-in), and acdmctl plugins says why."""
+
+    def test_check_and_reload_warn_and_plugins_say_why(self):
+        pdir = self.empty_plugin_dir()
+        shutil.copy(os.path.join(TESTPLUGINS, "good_counter.so"), pdir)
+        chans = [{"name": "c1", "plugin": "good_counter", "queue": "algemeen", "config": {}},
+                 {"name": "sms1", "plugin": "smss", "queue": "algemeen", "config": {}}]
+        cfg = base_config(pdir, channels=chans)
+        path = os.path.join(self.tmp, "check.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        r = subprocess.run([ACDMD, "--check", "-c", path], cwd=REPO, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("valid", r.stdout)
+        self.assertIn("warning", r.stderr)
+        self.assertIn('"smss" is in no .so', r.stderr)
+        self.assertIn("sms1", r.stderr)
+        self.assertNotIn("c1", r.stderr)
+        # a plugin's check_config refusal is an error for --check, as for a reload
+        chans[0]["config"] = {"bad": True}
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        r = subprocess.run([ACDMD, "--check", "-c", path], cwd=REPO, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn('channels[0] (c1): plugin good_counter: "bad" must not be true', r.stderr)
+        chans[0]["config"] = {}
+
+        d = self.daemon(base_config(pdir, channels=[chans[0] | {"config": {}}]))
+        d.write_config(base_config(pdir, channels=[chans[0] | {"config": {}}, chans[1]]))
+        r = d.request("POST", "/api/v1/reload")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json["warnings"]), 1, r.json)
+        self.assertIn("smss", r.json["warnings"][0])
+        self.assertIn("reload: channels[1] (sms1)", d.stderr())
+        out = d.ctl("plugins")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        view = json.loads(out.stdout)
+        _, i = instance(view, "sms1")
+        self.assertEqual(i["state"], "waiting", i)
+        self.assertIn("no .so", i["reason"], i)
+        self.assertIn(pdir, i["reason"], i)
+
+
+class CoreInternals(AcdmTestCase):
+    """Section 1: acdmd exports nothing to plugins; a plugin that calls a core internal is
+    refused at load with a reason naming the function."""
+
+    def test_plugin_calling_core_internal_is_refused(self):
+        pdir = self.empty_plugin_dir()
+        shutil.copy(os.path.join(TESTPLUGINS, "calls_internal.so"), pdir)
+        d = self.daemon(base_config(pdir, channels=[
+            {"name": "x", "plugin": "calls_internal", "queue": "algemeen", "config": {}}]))
+        ref = [r for r in plugins_view(d)["refused"] if r["file"].endswith("calls_internal.so")]
+        self.assertEqual(len(ref), 1, plugins_view(d))
+        self.assertIn("acdm_log_raw", ref[0]["reason"])
+        self.assertIn("not part of the plugin ABI", ref[0]["reason"])
+        _, i = instance(plugins_view(d), "x")
+        self.assertEqual(i["state"], "waiting", i)
+        self.assertTrue(d.alive())
 
 
 if __name__ == "__main__":

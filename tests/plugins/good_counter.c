@@ -1,5 +1,6 @@
 /* good_counter.c -- minimal valid test plugin: counts deliveries and runs host calls on command. */
 #include <acdm/plugin.h>
+#include <acdm/plugin_util.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -114,6 +115,23 @@ static void on_now(acdm_instance *inst, void *priv, const acdm_http_request *req
     (void)inst;
 }
 
+/* GET /req: the ABI 1.1 request fields as the plugin sees them. */
+static void on_req(acdm_instance *inst, void *priv, const acdm_http_request *req,
+                   acdm_http_response *resp)
+{
+    (void)inst; (void)priv;
+    static char body[1024];
+    char text[128] = "";
+    const char *sig = acdm_http_header_get(req, "X-Hub-Signature-256");
+    long tl = acdm_query_get(req->query_raw, "text", text, sizeof text);
+    snprintf(body, sizeof body, "size=%d raw=%s url=%s peer=%s n=%zu sig=%s text=%ld:%s",
+             req->struct_size == sizeof *req, req->query_raw ? req->query_raw : "-",
+             req->url ? req->url : "-", req->peer ? req->peer : "-", req->n_headers,
+             sig ? sig : "-", tl, text);
+    resp->content_type = "text/plain";
+    resp->body = body;
+}
+
 static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *conn, const acdm_http_request *req)
 {
     (void)inst;
@@ -160,6 +178,7 @@ static int c_init(acdm_instance *inst, void *priv, const acdm_host *host, const 
             host->http_route(inst, NULL, "/echo/*", on_echo) < 0 ||
             host->http_route(inst, "POST", "/later", on_later) < 0 ||
             host->http_route(inst, "GET", "/now", on_now) < 0 ||
+            host->http_route(inst, "GET", "/req", on_req) < 0 ||
             host->ws_route(inst, "/ws", &wscb) < 0) {
             snprintf(err, errlen, "routes refused");
             return -1;
@@ -297,11 +316,30 @@ static int c_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
     if (!strcmp(t, "count")) {
         c->n++;
         report(c, "count", "%s/%s:%d", c->host->instance_name(inst), c->tag, c->n);
+    } else if (sscanf(t, "submit-err %63s %63s", a, b) == 2) {
+        /* from "-": empty; a queue after the from: "submit-err chat alice nope" */
+        char q[64] = "";
+        sscanf(t, "submit-err %*s %*s %63s", q);
+        acdm_inbound in = {.struct_size = sizeof in, .kind = a, .from = strcmp(b, "-") ? b : "",
+                           .queue = q[0] ? q : NULL, .text = "hello"};
+        char err[128] = "untouched";
+        int rc = ACDM_HOST_HAS(c->host, submit_err)
+                     ? c->host->submit_err(inst, &in, on_submitted, NULL, err, sizeof err) : -99;
+        report(c, "submit-err", "%d %s", rc, err);
     } else if (sscanf(t, "submit %63s %63s", a, b) == 2) {
         acdm_inbound in = {.struct_size = sizeof in, .kind = a, .from = strcmp(b, "-") ? b : "",
                            .text = "hello", .conversation = "conv-1"};
         int rc = c->host->submit(inst, &in, on_submitted, NULL);
         report(c, "submit-rc", "%d", rc);
+    } else if (!strcmp(t, "host-has")) {
+        /* the ABI 1.1 host functions this core hands over, in table order */
+        char has[256] = "";
+#define HAS(f) if (ACDM_HOST_HAS(c->host, f)) snprintf(has + strlen(has), sizeof has - strlen(has), \
+                                                       "%s%s", has[0] ? " " : "", #f)
+        HAS(submit_err); HAS(attachment_store); HAS(attachment_read); HAS(kv_set_ttl);
+        HAS(update); HAS(device_result); HAS(device_reachable); HAS(originate_result);
+#undef HAS
+        report(c, "host-has", "%s", has);
     } else if (!strcmp(t, "submit-small")) {
         acdm_inbound in = {.struct_size = sizeof(size_t), .kind = "chat", .from = "x"};
         report(c, "submit-rc", "%d", c->host->submit(inst, &in, on_submitted, NULL));
@@ -350,8 +388,11 @@ static void c_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
     report(priv, "event", "%d %s", (int)ev->type, ev->bericht_id ? ev->bericht_id : "-");
 }
 
+#ifndef GOOD_COUNTER_VERSION
+#define GOOD_COUNTER_VERSION "1.0"
+#endif
 static const acdm_plugin desc = ACDM_PLUGIN_INIT(
-    .name = "good_counter", .version = "1.0", .description = "test plugin", .kinds = "chat,sms",
+    .name = "good_counter", .version = GOOD_COUNTER_VERSION, .description = "test plugin", .kinds = "chat,sms",
     .instance_size = sizeof(counter), .check_config = c_check, .init = c_init, .start = c_start,
     .reload = c_reload, .deliver = c_deliver, .on_event = c_event, .stop = c_stop,
     .destroy = c_destroy);

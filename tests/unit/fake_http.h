@@ -23,6 +23,8 @@ typedef struct { int id; char method[16]; char pattern[128]; acdm_route_fn fn;
                  acdm_ws_handlers hd; void *user; bool gone; } fake_route;
 struct acdm_http { fake_route r[FAKE_ROUTES]; int n; int unrouted; };
 struct acdm_req { const char *method, *path, *query, *body, *auth, *origin;
+                  const char *query_raw, *url, *peer;   /* as the real server would give them */
+                  acdm_hdr hdrs[8]; size_t n_hdrs;
                   int status; char ctype[64]; char out[4096]; bool replied;
                   bool gone, dropped; /* client went away: the reply is dropped (real server: r freed) */ };
 struct acdm_ws { void *user; char msgs[FAKE_WS_LOG][8192]; int n; int closed_code; };
@@ -63,7 +65,17 @@ const char *acdm_req_header(acdm_req *r, const char *name)
 {
     if (!strcasecmp(name, "Authorization")) return r->auth;
     if (!strcasecmp(name, "Origin")) return r->origin;
+    for (size_t i = 0; i < r->n_hdrs; i++)
+        if (!strcasecmp(r->hdrs[i].name, name)) return r->hdrs[i].value;
     return NULL;
+}
+const char *acdm_req_query_raw(acdm_req *r) { return r->query_raw; }
+const char *acdm_req_url(acdm_req *r) { return r->url; }
+const char *acdm_req_peer(acdm_req *r) { return r->peer ? r->peer : ""; }
+size_t acdm_req_headers(acdm_req *r, const acdm_hdr **out)
+{
+    *out = r->n_hdrs ? r->hdrs : NULL;
+    return r->n_hdrs;
 }
 const char *acdm_req_body(const acdm_req *r, size_t *len)
 {

@@ -764,6 +764,262 @@ START_TEST(hold_then_transfer_resumes_first)
 }
 END_TEST
 
+/* ------------------------------------------------------------ device offers, reachability */
+
+#define DEV_CFG \
+    "{\"max_misses\":2,\"queues\":[{\"name\":\"q\",\"strategy\":\"linear\",\"offer_timeout_s\":20,\"wrapup_s\":0}]," \
+    "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"],\"phone\":\"sip:1001@127.0.0.1\"}," \
+    "{\"id\":\"b\",\"queues\":[\"q\"],\"endpoints\":{\"phone\":\"sip:1002@127.0.0.1\"}}]}"
+
+START_TEST(device_offer_answered_accepts)
+{
+    setup_model(DEV_CFG);
+    acdm_agent *a = ready("a", T0);
+    ready("b", T0);
+    acdm_bericht *x = submit("q", T0 + 1);
+    ck_assert_str_eq(offered_to(x), "a");
+    /* not rung on a device yet: a result is refused */
+    ck_assert_int_eq(acdm_agent_device_result(M, a, x, ACDM_DEV_ANSWERED, NULL, T0 + 2), ACDM_ESTATE);
+    ck_assert_int_eq(acdm_agent_offer_device(M, a, x, T0 + 1 + 25000, T0 + 1), 0);
+    ck_assert(acdm_agent_work(a, x)->device);
+    ck_assert_int_eq(acdm_agent_device_result(M, a, x, ACDM_DEV_ANSWERED, "200 OK", T0 + 3000), 0);
+    ck_assert_int_eq(x->state, ACDM_B_ACTIVE);
+    ck_assert_ptr_eq(x->agent, a);
+    ck_assert_int_ge(last_ev(ACDM_ME_ACCEPTED, x), 0);
+    /* once accepted, another result is too late */
+    ck_assert_int_eq(acdm_agent_device_result(M, a, x, ACDM_DEV_NOANSWER, NULL, T0 + 3001), ACDM_ESTATE);
+    /* the device's timer went with the offer: nothing fires later */
+    acdm_model_tick(M, T0 + 60000);
+    ck_assert_int_eq(x->state, ACDM_B_ACTIVE);
+    teardown();
+}
+END_TEST
+
+START_TEST(device_offer_declined_goes_to_next)
+{
+    setup_model(DEV_CFG);
+    acdm_agent *a = ready("a", T0);
+    ready("b", T0);
+    acdm_bericht *x = submit("q", T0 + 1);
+    ck_assert_int_eq(acdm_agent_offer_device(M, a, x, T0 + 25001, T0 + 1), 0);
+    ck_assert_int_eq(acdm_agent_device_result(M, a, x, ACDM_DEV_DECLINED, "603 Decline", T0 + 2000), 0);
+    int r = last_ev(ACDM_ME_REJECTED, x);
+    ck_assert_int_ge(r, 0);
+    ck_assert_str_eq(evs[r].a, "a");
+    ck_assert_str_eq(evs[r].reason, "declined");
+    ck_assert_str_eq(offered_to(x), "b");           /* the next agent at once */
+    ck_assert_int_eq(a->misses, 0);                 /* a decline is no miss */
+    ck_assert_int_eq(a->state, ACDM_AGENT_READY);
+    teardown();
+}
+END_TEST
+
+START_TEST(device_offer_busy_and_no_answer_are_misses)
+{
+    setup_model(DEV_CFG);
+    acdm_agent *a = ready("a", T0), *b = ready("b", T0);
+    acdm_bericht *x = submit("q", T0 + 1);
+    ck_assert_int_eq(acdm_agent_offer_device(M, a, x, T0 + 25001, T0 + 1), 0);
+    ck_assert_int_eq(acdm_agent_device_result(M, a, x, ACDM_DEV_BUSY, "486 Busy Here", T0 + 500), 0);
+    int r = last_ev(ACDM_ME_TIMEOUT, x);
+    ck_assert_str_eq(evs[r].reason, "busy");
+    ck_assert_int_eq(a->misses, 1);
+    ck_assert_str_eq(offered_to(x), "b");
+    ck_assert_int_eq(acdm_agent_offer_device(M, b, x, T0 + 25500, T0 + 500), 0);
+    ck_assert_int_eq(acdm_agent_device_result(M, b, x, ACDM_DEV_NOANSWER, NULL, T0 + 20500), 0);
+    ck_assert_str_eq(evs[last_ev(ACDM_ME_TIMEOUT, x)].reason, "no-answer");
+    /* back to a at once (only b is skipped now); a second miss puts a on not-ready (max_misses 2) */
+    ck_assert_str_eq(offered_to(x), "a");
+    ck_assert_int_eq(acdm_agent_offer_device(M, a, x, T0 + 45500, T0 + 20500), 0);
+    ck_assert_int_eq(acdm_agent_device_result(M, a, x, ACDM_DEV_FAILED, "no route", T0 + 20600), 0);
+    ck_assert_int_eq(a->state, ACDM_AGENT_NOT_READY);
+    ck_assert_str_eq(a->reason, "no-answer");
+    ck_assert_int_eq(acdm_agent_device_result(M, a, x, 99, NULL, T0 + 20700), ACDM_ESTATE);
+    teardown();
+}
+END_TEST
+
+START_TEST(device_offer_core_answers_when_channel_is_silent)
+{
+    setup_model(DEV_CFG);
+    acdm_agent *a = ready("a", T0);
+    acdm_bericht *x = submit("q", T0);
+    ck_assert_int_eq(acdm_agent_offer_device(M, a, x, T0 + 25000, T0), 0);
+    /* the queue's offer timeout passes: the offer belongs to the device now */
+    acdm_model_tick(M, T0 + 20001);
+    ck_assert_int_eq(x->state, ACDM_B_OFFERED);
+    ck_assert_int_eq(last_ev(ACDM_ME_TIMEOUT, x), -1);
+    /* timeout + 5 s: the core answers NOANSWER for the channel */
+    ck_assert_int_eq(acdm_model_next_due(M), T0 + 25000);
+    acdm_model_tick(M, T0 + 25000);
+    int r = last_ev(ACDM_ME_TIMEOUT, x);
+    ck_assert_int_ge(r, 0);
+    ck_assert_str_eq(evs[r].reason, "no-answer");
+    ck_assert_int_eq(a->misses, 1);
+    ck_assert_int_eq(x->state, ACDM_B_QUEUED);
+    teardown();
+}
+END_TEST
+
+START_TEST(device_offer_desk_accept_stands)
+{
+    setup_model(DEV_CFG);
+    acdm_agent *a = ready("a", T0);
+    acdm_bericht *x = submit("q", T0);
+    ck_assert_int_eq(acdm_agent_offer_device(M, a, x, T0 + 25000, T0), 0);
+    ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 1000), 0);    /* on the desk */
+    ck_assert_int_eq(x->state, ACDM_B_ACTIVE);
+    ck_assert_int_eq(acdm_agent_device_result(M, a, x, ACDM_DEV_NOANSWER, NULL, T0 + 2000), ACDM_ESTATE);
+    ck_assert_int_eq(acdm_agent_device_result(M, a, x, ACDM_DEV_ANSWERED, NULL, T0 + 2000), ACDM_ESTATE);
+    ck_assert_int_eq(x->state, ACDM_B_ACTIVE);
+    ck_assert_int_eq(a->misses, 0);
+    teardown();
+}
+END_TEST
+
+START_TEST(unreachable_agent_is_skipped)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"strategy\":\"linear\",\"wrapup_s\":0}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"],\"phone\":\"register\"},"
+                "{\"id\":\"b\",\"queues\":[\"q\"],\"phone\":\"sip:1002@127.0.0.1\"},"
+                "{\"id\":\"c\",\"queues\":[\"q\"]}]}");
+    acdm_agent *a = ready("a", T0), *b = ready("b", T0);
+    /* "register" starts unreachable for calls; a static URI and no phone are reachable */
+    ck_assert(!acdm_agent_reachable(a, ACDM_KIND_VOICE));
+    ck_assert(!acdm_agent_reachable(a, ACDM_KIND_CALLBACK));
+    ck_assert(acdm_agent_reachable(a, ACDM_KIND_CHAT));
+    ck_assert_str_eq(a->unreach_why[ACDM_KIND_VOICE], "phone not registered");
+    ck_assert(acdm_agent_reachable(b, ACDM_KIND_VOICE));
+    ck_assert(acdm_agent_reachable(acdm_model_agent(M, "c"), ACDM_KIND_VOICE));
+    acdm_bericht *x = submit("q", T0 + 1);
+    ck_assert_str_eq(offered_to(x), "b");              /* linear would pick a first */
+    acdm_bericht *chat = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 2);
+    ck_assert_str_eq(offered_to(chat), "a");           /* chats still reach a */
+    acdm_bericht *y = submit("q", T0 + 3);
+    ck_assert_str_eq(offered_to(y), "");               /* b busy, a unreachable: waits */
+    ck_assert_int_eq(acdm_agent_pick(M, a, y, T0 + 4), ACDM_ESTATE);
+    /* the softphone registers: the waiting call goes to a at once */
+    ck_assert_int_eq(acdm_agent_set_reachable(M, a, ACDM_KIND_VOICE, true, NULL, T0 + 5), 0);
+    ck_assert_str_eq(offered_to(y), "a");
+    ck_assert_int_eq(count(ACDM_ME_AGENT_DEVICE, "a"), 1);
+    /* the same state again is no event */
+    ck_assert_int_eq(acdm_agent_set_reachable(M, a, ACDM_KIND_VOICE, true, NULL, T0 + 6), 0);
+    ck_assert_int_eq(count(ACDM_ME_AGENT_DEVICE, "a"), 1);
+    ck_assert_int_eq(acdm_agent_set_reachable(M, a, ACDM_KIND_VOICE, false, "expired", T0 + 7), 0);
+    ck_assert_str_eq(a->unreach_why[ACDM_KIND_VOICE], "expired");
+    ck_assert_int_eq(count(ACDM_ME_AGENT_DEVICE, "a"), 2);
+    teardown();
+}
+END_TEST
+
+START_TEST(reload_changes_phone_reachability)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\"}],\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"],\"phone\":\"register\"}]}");
+    acdm_agent *a = acdm_model_agent(M, "a");
+    ck_assert(!acdm_agent_reachable(a, ACDM_KIND_VOICE));
+    acdm_agent_set_reachable(M, a, ACDM_KIND_VOICE, true, NULL, T0);
+    char err[512];
+    /* the same phone: the registration stands */
+    ck_assert_int_eq(acdm_model_configure(M, cfg_of("{\"queues\":[{\"name\":\"q\"}],\"agents\":[{\"id\":\"a\","
+                     "\"queues\":[\"q\"],\"name\":\"A\",\"phone\":\"register\"}]}"), T0 + 1, err, sizeof err), 0);
+    ck_assert(acdm_agent_reachable(a, ACDM_KIND_VOICE));
+    /* a static URI: reachable; back to register: unreachable until it registers */
+    ck_assert_int_eq(acdm_model_configure(M, cfg_of("{\"queues\":[{\"name\":\"q\"}],\"agents\":[{\"id\":\"a\","
+                     "\"queues\":[\"q\"],\"phone\":\"sips:a@pbx.example\"}]}"), T0 + 2, err, sizeof err), 0);
+    ck_assert(acdm_agent_reachable(a, ACDM_KIND_VOICE));
+    ck_assert_int_eq(acdm_model_configure(M, cfg_of("{\"queues\":[{\"name\":\"q\"}],\"agents\":[{\"id\":\"a\","
+                     "\"queues\":[\"q\"],\"endpoints\":{\"phone\":\"register\"}}]}"), T0 + 3, err, sizeof err), 0);
+    ck_assert(!acdm_agent_reachable(a, ACDM_KIND_VOICE));
+    teardown();
+}
+END_TEST
+
+/* ------------------------------------------------------------ update, outbound */
+
+START_TEST(update_moves_queue_keeping_queue_time)
+{
+    setup_model("{\"queues\":[{\"name\":\"ivr\",\"wrapup_s\":0},{\"name\":\"q2\",\"wrapup_s\":0,\"skills\":[\"nl\"]},"
+                "{\"name\":\"shut\",\"closed\":true}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q2\"],\"skills\":[\"nl\",{\"name\":\"wmo\",\"level\":3}]}]}");
+    acdm_bericht *x = submit("ivr", T0);              /* in the IVR: nobody takes it there */
+    acdm_bericht *y = submit("q2", T0 + 5000);
+    ck_assert_int_eq(acdm_model_update(M, x, acdm_model_queue(M, "shut"), -1, NULL, 0, false, T0 + 9000), ACDM_ECLOSED);
+    ck_assert_int_eq(acdm_model_update(M, x, NULL, 10, NULL, 0, false, T0 + 9000), ACDM_EINVAL);
+    acdm_skill sk[] = {{"wmo", 2}};
+    ck_assert_int_eq(acdm_model_update(M, x, acdm_model_queue(M, "q2"), 3, sk, 1, true, T0 + 10000), 0);
+    ck_assert_str_eq(x->queue->name, "q2");
+    ck_assert_int_eq(x->queued_ms, T0);              /* original queue time kept */
+    ck_assert_int_eq(x->enqueued_ms, T0 + 10000);
+    ck_assert_int_eq(x->priority, 3);
+    ck_assert_int_eq(x->n_skills, 2);                /* q2's nl and its own wmo */
+    int r = last_ev(ACDM_ME_UPDATED, x);
+    ck_assert_int_ge(r, 0);
+    ck_assert_str_eq(evs[r].q, "q2");
+    ck_assert_str_eq(evs[r].reason, "ivr");
+    ck_assert_int_eq(evs[r].value, 3);
+    /* x now goes before y (priority, then its older queue time) */
+    ready("a", T0 + 11000);
+    ck_assert_str_eq(offered_to(x), "a");
+    ck_assert_str_eq(offered_to(y), "");
+    /* offered: no longer waiting */
+    ck_assert_int_eq(acdm_model_update(M, x, NULL, 1, NULL, 0, false, T0 + 12000), ACDM_ESTATE);
+    /* the same queue, priority only */
+    ck_assert_int_eq(acdm_model_update(M, y, NULL, 7, NULL, 0, false, T0 + 12000), 0);
+    ck_assert_str_eq(evs[last_ev(ACDM_ME_UPDATED, y)].reason, "");
+    ck_assert_int_eq(y->priority, 7);
+    teardown();
+}
+END_TEST
+
+START_TEST(originate_creates_active_outbound_bericht)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"wrapup_s\":10}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"],\"capacity\":{\"sms\":1,\"voice\":1}}]}");
+    acdm_agent *a = acdm_model_agent(M, "a");
+    acdm_new_bericht nb = {.id = "00000000-0000-7000-8000-0000000000a1", .queue = "q", .kind = ACDM_KIND_SMS,
+                           .channel = "sms1", .from = "+31611111111"};
+    acdm_bericht *x = NULL;
+    ck_assert_int_eq(acdm_model_originate(M, &nb, a, T0, &x), ACDM_ESTATE);   /* logged out */
+    acdm_agent_login(M, a, T0);                                               /* not ready is fine */
+    ck_assert_int_eq(acdm_model_originate(M, &nb, a, T0 + 1, &x), 0);
+    ck_assert(x->outbound);
+    ck_assert_int_eq(x->state, ACDM_B_ACTIVE);
+    ck_assert_ptr_eq(x->agent, a);
+    ck_assert_int_eq(a->load[ACDM_KIND_SMS], 1);
+    ck_assert_int_ge(last_ev(ACDM_ME_ORIGINATED, x), 0);
+    ck_assert_int_eq(last_ev(ACDM_ME_QUEUED, x), -1);                         /* never waited */
+    nb.id = "00000000-0000-7000-8000-0000000000a2";
+    acdm_bericht *y = NULL;
+    ck_assert_int_eq(acdm_model_originate(M, &nb, a, T0 + 2, &y), ACDM_EFULL); /* sms capacity 1 */
+    /* an inbound sms waits: a has no room for it */
+    acdm_agent_ready(M, a, T0 + 3);
+    acdm_bericht *in = submit_k("q", ACDM_KIND_SMS, 0, T0 + 4);
+    ck_assert_str_eq(offered_to(in), "");
+    /* completed: wrap-up, then done as outbound (the reports count it apart) */
+    ck_assert_int_eq(acdm_agent_complete(M, a, x, T0 + 5), 0);
+    acdm_bericht xid = {.id = "00000000-0000-7000-8000-0000000000a1"};   /* x is freed when done */
+    acdm_model_tick(M, T0 + 5 + 10000);
+    int r = last_ev(ACDM_ME_DONE, &xid);
+    ck_assert_int_ge(r, 0);
+    ck_assert_str_eq(evs[r].reason, "outbound");
+    ck_assert_str_eq(offered_to(in), "a");
+    /* a failed contact ends at once, without wrap-up */
+    handle(a, in, T0 + 20000);
+    acdm_model_tick(M, T0 + 40000);
+    nb.id = "00000000-0000-7000-8000-0000000000a3";
+    ck_assert_int_eq(acdm_model_originate(M, &nb, a, T0 + 40001, &y), 0);
+    ck_assert_int_eq(acdm_model_fail(M, y, T0 + 40002), 0);
+    ck_assert_int_eq(a->load[ACDM_KIND_SMS], 0);
+    ck_assert_ptr_null(acdm_model_bericht(M, "00000000-0000-7000-8000-0000000000a3"));
+    /* a logout ends an outbound contact instead of queueing it */
+    nb.id = "00000000-0000-7000-8000-0000000000a4";
+    ck_assert_int_eq(acdm_model_originate(M, &nb, a, T0 + 50000, &y), 0);
+    acdm_agent_logout(M, a, NULL, T0 + 50001);
+    ck_assert_ptr_null(acdm_model_bericht(M, "00000000-0000-7000-8000-0000000000a4"));
+    teardown();
+}
+END_TEST
+
 Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -796,6 +1052,15 @@ Suite *model_suite(void)
     tcase_add_test(t, hold_resume_rules_and_events);
     tcase_add_test(t, hold_then_hangup_goes_to_wrapup);
     tcase_add_test(t, hold_then_transfer_resumes_first);
+    tcase_add_test(t, device_offer_answered_accepts);
+    tcase_add_test(t, device_offer_declined_goes_to_next);
+    tcase_add_test(t, device_offer_busy_and_no_answer_are_misses);
+    tcase_add_test(t, device_offer_core_answers_when_channel_is_silent);
+    tcase_add_test(t, device_offer_desk_accept_stands);
+    tcase_add_test(t, unreachable_agent_is_skipped);
+    tcase_add_test(t, reload_changes_phone_reachability);
+    tcase_add_test(t, update_moves_queue_keeping_queue_time);
+    tcase_add_test(t, originate_creates_active_outbound_bericht);
     suite_add_tcase(s, t);
     return s;
 }

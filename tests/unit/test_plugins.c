@@ -1,4 +1,5 @@
 /* test_plugins.c -- unit tests of the plugin host: loader refusals, instances, host calls, hot drop. */
+#include "net/outbound.h"
 #include "plugins/plugins.h"
 #include "net/http.h"
 #include "base/log.h"
@@ -21,6 +22,9 @@
 
 #define TP "build/testplugins/"
 #define END ((const char *)NULL)   /* ends cfg_make's list */
+/* The ABI 1.1 host functions this core implements (ACDM_HOST_HAS true), in table order. */
+#define HOST_HAS_EXPECTED "submit_err attachment_store attachment_read kv_set_ttl update " \
+                          "device_result device_reachable originate_result"
 
 /* ================================================================ a mock engine (the core's side) */
 
@@ -46,9 +50,14 @@ static void rec_add(acdm_instance *inst, const char *what, const char *text)
     snprintf(r->text, sizeof r->text, "%s", text ? text : "");
 }
 
-static int mock_submit(void *e, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user)
+static int mock_submit(void *e, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb, void *user,
+                       char *err, size_t errlen)
 {
     (void)e;
+    if (in->queue && !strcmp(in->queue, "nope")) {   /* the engine's own refusal */
+        snprintf(err, errlen, "queue: no queue named \"%s\"", in->queue);
+        return ACDM_ENOENT;
+    }
     eng.submits++;
     snprintf(eng.last_from, sizeof eng.last_from, "%s", in->from);
     snprintf(eng.last_kind, sizeof eng.last_kind, "%s", in->kind);
@@ -67,6 +76,45 @@ static int mock_delivery_report(void *e, acdm_instance *inst, const char *id, co
     rec_add(inst, id, text);
     return 0;
 }
+/* ABI 1.1 routing calls as the engine gets them (recorded; the answers are the engine's) */
+static int mock_update(void *e, acdm_instance *inst, const char *id, const acdm_update *u, char *err, size_t errlen)
+{
+    (void)e;
+    char t[512];
+    snprintf(t, sizeof t, "%s q=%s p=%d pl=%s", id, u->queue ? u->queue : "-", u->priority,
+             u->payload_json ? u->payload_json : "-");
+    rec_add(inst, "update", t);
+    if (u->queue && !strcmp(u->queue, "nope")) { snprintf(err, errlen, "queue: no queue named \"nope\""); return ACDM_EINVAL; }
+    return 0;
+}
+static int mock_device_result(void *e, acdm_instance *inst, const char *id, const char *agent,
+                              acdm_device_outcome o, const char *reason)
+{
+    (void)e;
+    char t[512];
+    snprintf(t, sizeof t, "%s %s %d %s", id, agent, (int)o, reason ? reason : "-");
+    rec_add(inst, "device_result", t);
+    return 0;
+}
+static int mock_device_reachable(void *e, acdm_instance *inst, const char *agent, const char *kind,
+                                 int up, const char *reason)
+{
+    (void)e;
+    char t[512];
+    snprintf(t, sizeof t, "%s %s %d %s", agent, kind, up, reason ? reason : "-");
+    rec_add(inst, "device_reachable", t);
+    return 0;
+}
+static int mock_originate_result(void *e, acdm_instance *inst, const char *id, acdm_originate_outcome o,
+                                 const char *reason)
+{
+    (void)e;
+    char t[512];
+    snprintf(t, sizeof t, "%s %d %s", id, (int)o, reason ? reason : "-");
+    rec_add(inst, "originate_result", t);
+    return 0;
+}
+
 /* the engine keeps its promise: every owed submit callback is called (after "commit") */
 static void mock_commit_all(void)
 {
@@ -103,6 +151,7 @@ static int count_rec(const char *what)
 static uv_loop_t loop;
 static uv_timer_t tick;
 static acdm_plugins *P;
+static acdm_outbound *OUT;   /* the core's outbound client the host's http_request runs on */
 
 static void on_tick(uv_timer_t *t) { (void)t; }
 
@@ -113,9 +162,13 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, on_tick, 5, 5);   /* keeps uv_run(ONCE) from blocking for long */
+    ck_assert_int_eq(acdm_outbound_create(&loop, &OUT), 0);
     acdm_plugin_env env = {.loop = &loop, .store = NULL, .http = with_http ? &fake_http : NULL,
+                           .outbound = OUT,
                            .engine = &eng, .submit = mock_submit, .end = mock_end,
-                           .delivery_report = mock_delivery_report};
+                           .delivery_report = mock_delivery_report, .update = mock_update,
+                           .device_result = mock_device_result, .device_reachable = mock_device_reachable,
+                           .originate_result = mock_originate_result};
     acdm_plugins *p = NULL;
     ck_assert_int_eq(acdm_plugins_create(&env, dir, &p), 0);
     return p;
@@ -124,6 +177,8 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
 static void host_free(acdm_plugins *p)
 {
     acdm_plugins_destroy(p);
+    acdm_outbound_destroy(OUT);
+    OUT = NULL;
     uv_close((uv_handle_t *)&tick, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&loop), 0);   /* every handle of the host is closed */
@@ -173,14 +228,15 @@ START_TEST(refusals_name_the_reason_and_the_host_keeps_going)
     expect_refused(P, TP "missing_deliver.so", "mandatory callback deliver is missing");
     expect_refused(P, TP "no_entry.so", "no exported symbol acdm_plugin_entry");
     expect_refused(P, TP "small_struct.so", "not binary compatible");
-    expect_refused(P, TP "does_not_exist.so", "cannot stat");
+    expect_refused(P, TP "does_not_exist.so", "cannot open: No such file");
+    expect_refused(P, TP "calls_internal.so", "calls acdm_log_raw, which is not part of the plugin ABI");
     expect_refused(P, "tests/unit/test_plugins.c", "not an ELF shared object");
     ck_assert_int_eq(acdm_plugins_load_file(P, TP "dup_name_a.so", NULL, 0), 0);
     expect_refused(P, TP "dup_name_b.so", "plugin name \"dup_name\" is already taken by "
                    TP "dup_name_a.so");
     load_good(P);   /* still loading after every refusal */
     json_t *ref = acdm_plugins_refused_json(P);
-    ck_assert_int_eq(json_array_size(ref), 7);
+    ck_assert_int_eq(json_array_size(ref), 8);
     json_decref(ref);
     json_t *list = acdm_plugins_json(P);
     ck_assert_int_eq(json_array_size(list), 2);
@@ -215,15 +271,83 @@ START_TEST(refusal_is_one_log_line_naming_file_and_reason)
 }
 END_TEST
 
+/* the body a route answered (fake_http) */
+static const char *post_to(const char *path, const char *query, const char *body)
+{
+    static struct acdm_req r;
+    fake_route *rt = find_route(&fake_http, path);
+    ck_assert_msg(rt != NULL, "no route %s", path);
+    memset(&r, 0, sizeof r);
+    r.method = "POST"; r.path = path; r.query = query; r.body = body;
+    rt->fn(rt->user, &r);
+    ck_assert_int_eq(r.status, 200);
+    return r.out;
+}
+
+START_TEST(routing_calls_reach_the_engine_and_offers_reach_the_plugin)
+{
+    P = host_new(TP, true);
+    char err[256];
+    ck_assert_int_eq(acdm_plugins_load_file(P, TP "device_phone.so", err, sizeof err), 0);
+    ck_assert_int_eq(acdm_plugins_load_file(P, TP "good_counter.so", err, sizeof err), 0);
+    configure(P, cfg_make("tel1", "testphone", "{}", "web1", "good_counter", "{\"tag\":\"t\"}", END));
+    /* the descriptor's device key and originate, only for the plugin that has them */
+    ck_assert_str_eq(acdm_plugins_device_key(P, "tel1"), "phone");
+    ck_assert_ptr_null(acdm_plugins_device_key(P, "web1"));
+    ck_assert_ptr_null(acdm_plugins_device_key(P, "nope"));
+    ck_assert(acdm_plugins_can_originate(P, "tel1"));
+    ck_assert(!acdm_plugins_can_originate(P, "web1"));
+    acdm_device_offer o = {.struct_size = sizeof o, .bericht_id = "b-1", .agent_id = "a1", .agent_name = "Anouk",
+                           .kind = "voice", .endpoint = "sip:1001@127.0.0.1", .from = "+3161", .queue = "q",
+                           .timeout_ms = 20000};
+    ck_assert_int_eq(acdm_plugins_offer_device(P, "tel1", &o), 0);
+    ck_assert_int_eq(acdm_plugins_offer_device(P, "web1", &o), ACDM_ENOENT);
+    acdm_originate og = {.struct_size = sizeof og, .bericht_id = "b-2", .kind = "sms", .to = "+3162",
+                         .agent_id = "a1", .text = "hoi"};
+    ck_assert_int_eq(acdm_plugins_originate(P, "tel1", &og, err, sizeof err), 0);
+    ck_assert_int_eq(acdm_plugins_originate(P, "web1", &og, err, sizeof err), ACDM_ENOENT);
+    ck_assert_ptr_nonnull(strstr(err, "cannot start outbound contacts"));
+    struct acdm_req lr = {.method = "GET", .path = "/channels/tel1/log"};
+    fake_route *log = find_route(&fake_http, "/channels/tel1/log");
+    log->fn(log->user, &lr);
+    ck_assert_ptr_nonnull(strstr(lr.out, "\"endpoint\":\"sip:1001@127.0.0.1\""));
+    ck_assert_ptr_nonnull(strstr(lr.out, "\"timeout_ms\":20000"));
+    ck_assert_ptr_nonnull(strstr(lr.out, "\"to\":\"+3162\""));
+    /* the host checks what it can, the engine gets the rest */
+    ck_assert_str_eq(post_to("/channels/tel1/result", "bericht=b-1&agent=a1&outcome=busy&reason=486", NULL),
+                     "{\"rc\":0,\"err\":\"\"}");
+    ck_assert_str_eq(find_rec("tel1", "device_result")->text, "b-1 a1 2 486");
+    ck_assert_str_eq(post_to("/channels/tel1/result", "bericht=&agent=a1&outcome=busy", NULL),
+                     "{\"rc\":-1,\"err\":\"\"}");
+    ck_assert_str_eq(post_to("/channels/tel1/reachable", "agent=a1&kind=fax&up=1", NULL), "{\"rc\":-1,\"err\":\"\"}");
+    ck_assert_str_eq(post_to("/channels/tel1/reachable", "agent=a1&kind=voice&up=1", NULL), "{\"rc\":0,\"err\":\"\"}");
+    ck_assert_str_eq(find_rec("tel1", "device_reachable")->text, "a1 voice 1 -");
+    ck_assert_str_eq(post_to("/channels/tel1/update", "bericht=b-3&queue=nope", NULL),
+                     "{\"rc\":-1,\"err\":\"queue: no queue named 'nope'\"}");
+    ck_assert_str_eq(post_to("/channels/tel1/update", "bericht=b-3&priority=4", "{\"ivr\":\"2\"}"),
+                     "{\"rc\":0,\"err\":\"\"}");
+    ck_assert_str_eq(find_rec("tel1", "update")->text, "b-3 q=- p=4 pl={\"ivr\":\"2\"}");
+    ck_assert_str_eq(post_to("/channels/tel1/orig_result", "bericht=b-2&outcome=failed&reason=busy", NULL),
+                     "{\"rc\":0,\"err\":\"\"}");
+    ck_assert_str_eq(find_rec("tel1", "originate_result")->text, "b-2 1 busy");
+    configure(P, cfg_make(END));
+    /* a stopped instance gets nothing */
+    ck_assert_int_eq(acdm_plugins_offer_device(P, "tel1", &o), ACDM_ENOENT);
+    host_free(P);
+}
+END_TEST
+
 START_TEST(load_all_loads_good_ones_and_refuses_the_rest)
 {
     P = host_new(TP, false);
     /* alphabetical: dup_name_a.so wins over dup_name_b.so */
-    ck_assert_int_eq(acdm_plugins_load_all(P), 2);
+    ck_assert_int_eq(acdm_plugins_load_all(P), 3);   /* device_phone, dup_name_a, good_counter */
     json_t *list = acdm_plugins_json(P);
-    ck_assert_int_eq(json_array_size(list), 2);
+    ck_assert_int_eq(json_array_size(list), 3);
     json_t *ref = acdm_plugins_refused_json(P);
-    ck_assert_int_eq(json_array_size(ref), 5);   /* bad_abi_major, dup_name_b, missing_deliver, no_entry, small_struct */
+    /* bad_abi_major, calls_internal, dup_name_b, good_counter_v2 (the name is taken),
+     * missing_deliver, no_entry, small_struct */
+    ck_assert_int_eq(json_array_size(ref), 7);
     bool dup_seen = false;
     for (size_t k = 0; k < json_array_size(ref); k++) {
         json_t *v = json_array_get(ref, k);
@@ -465,6 +589,68 @@ START_TEST(submit_is_validated_and_forwarded)
 }
 END_TEST
 
+START_TEST(submit_err_writes_the_refusal_sentence)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    /* the host's own checks, each naming the field */
+    deliver(P, "c1", "submit-err fax alice");
+    ck_assert_str_eq(find_rec("c1", "submit-err")->text,
+                     "-1 kind: unknown kind \"fax\" (voice, chat, email, sms, whatsapp or callback)");
+    deliver(P, "c1", "submit-err chat -");
+    ck_assert_str_eq(find_rec("c1", "submit-err")->text, "-1 from: required");
+    /* the engine's refusal comes through as its sentence */
+    deliver(P, "c1", "submit-err chat alice nope");
+    ck_assert_str_eq(find_rec("c1", "submit-err")->text, "-2 queue: no queue named \"nope\"");
+    ck_assert_int_eq(eng.submits, 0);
+    ck_assert_int_eq(eng.n_owed, 0);           /* a refusal never owes a callback */
+    /* accepted: 0, err left empty, the callback comes after the commit */
+    deliver(P, "c1", "submit-err chat alice");
+    ck_assert_str_eq(find_rec("c1", "submit-err")->text, "0 ");
+    ck_assert_int_eq(eng.submits, 1);
+    mock_commit_all();
+    ck_assert_str_eq(find_rec("c1", "submit-cb")->text, "0 b-1 -");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(routes_get_the_abi_1_1_request_fields)
+{
+    P = host_new(TP, true);
+    load_good(P);
+    configure(P, cfg_make("web1", "good_counter", "{\"http\":true}", END));
+    fake_route *rt = route("/channels/web1/req");
+    struct acdm_req r = {.method = "GET", .path = "/channels/web1/req", .query = "text=1+1 & 2",
+                         .query_raw = "text=1%2B1%20%26%202&x=y",
+                         .url = "http://h:1/channels/web1/req?text=1%2B1%20%26%202&x=y",
+                         .peer = "192.0.2.7",
+                         .hdrs = {{"host", "h:1"}, {"x-hub-signature-256", "sha256=ab"}}, .n_hdrs = 2};
+    rt->fn(rt->user, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.out, "size=1 raw=text=1%2B1%20%26%202&x=y "
+                     "url=http://h:1/channels/web1/req?text=1%2B1%20%26%202&x=y peer=192.0.2.7 n=2 "
+                     "sig=sha256=ab text=7:1+1 & 2");
+    /* no query, no headers: NULL and 0, never garbage */
+    struct acdm_req r2 = {.method = "GET", .path = "/channels/web1/req"};
+    rt->fn(rt->user, &r2);
+    ck_assert_str_eq(r2.out, "size=1 raw=- url=- peer= n=0 sig=- text=-1:");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(host_table_has_exactly_what_is_implemented)
+{
+    /* ACDM_HOST_HAS must be true for every function the host fills and false beyond */
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    deliver(P, "c1", "host-has");
+    ck_assert_str_eq(find_rec("c1", "host-has")->text, HOST_HAS_EXPECTED);
+    host_free(P);
+}
+END_TEST
+
 START_TEST(events_reach_on_event)
 {
     P = host_new(TP, false);
@@ -517,7 +703,7 @@ START_TEST(routes_are_mapped_under_channels_and_removed_on_stop)
     ck_assert_str_eq(fake_ws_last(&w1), "hi");
 
     configure(P, cfg_make(END));            /* stop: routes gone, open websocket closed */
-    ck_assert_int_eq(fake_http.unrouted, 5);
+    ck_assert_int_eq(fake_http.unrouted, 6);
     ck_assert_int_eq(w1.closed_code, 1001);
     ws->hd.close(ws->user, &w1);            /* the server's close callback comes later */
     host_free(P);
@@ -979,6 +1165,7 @@ static Suite *plugins_suite(void)
     ADD(s, refusals_name_the_reason_and_the_host_keeps_going, 10);
     ADD(s, refusal_is_one_log_line_naming_file_and_reason, 10);
     ADD(s, load_all_loads_good_ones_and_refuses_the_rest, 10);
+    ADD(s, routing_calls_reach_the_engine_and_offers_reach_the_plugin, 10);
     ADD(s, two_instances_get_separate_memory, 10);
     ADD(s, configure_applies_a_diff, 10);
     ADD(s, instances_wait_for_their_plugin_and_follow_enable, 10);
@@ -987,6 +1174,9 @@ static Suite *plugins_suite(void)
     ADD(s, timers_fire_and_are_cancelled_on_stop, 10);
     ADD(s, kv_is_per_instance, 10);
     ADD(s, fd_watch_fires, 10);
+    ADD(s, submit_err_writes_the_refusal_sentence, 10);
+    ADD(s, routes_get_the_abi_1_1_request_fields, 10);
+    ADD(s, host_table_has_exactly_what_is_implemented, 10);
     ADD(s, submit_is_validated_and_forwarded, 10);
     ADD(s, events_reach_on_event, 10);
     ADD(s, routes_are_mapped_under_channels_and_removed_on_stop, 10);

@@ -73,6 +73,13 @@ static void feed(acdm_report *r)
     ev(r, "08:33:00", "abandoned", "b4", "q1", NULL, "{\"wait_ms\":60000,\"quick_drop\":false}");
     ev(r, "08:33:30", "queued", "b5", "q1", NULL, "{\"reason\":\"restart\"}");
     ev(r, "08:40:00", "agent_state", NULL, NULL, "a1", "{\"state\":\"ready\"}");
+    /* b6 an outbound contact of a1 (wrap-up, done as outbound), b7 one whose contact failed:
+     * counted as outbound, never as offered, answered or handled */
+    ev(r, "08:41:00", "originated", "b6", "q1", "a1", NULL);
+    ev(r, "08:44:00", "wrapup_start", "b6", "q1", "a1", "{\"seconds\":60}");
+    ev(r, "08:45:00", "done", "b6", "q1", "a1", "{\"reason\":\"outbound\"}");
+    ev(r, "08:46:00", "originated", "b7", "q1", "a1", NULL);
+    ev(r, "08:46:30", "done", "b7", "q1", "a1", "{\"reason\":\"outbound-failed\"}");
     ev(r, "09:10:00", "accepted", "b5", "q1", "a1", "{\"wait_ms\":9999}");   /* after until */
 }
 
@@ -116,6 +123,13 @@ START_TEST(queues_per_quarter)
     expect(r, false, 0, "handled", "1");
     expect(r, false, 0, "aht_s", "232.0");
     expect(r, false, 0, "handle_time_s", "232.0");
+    expect(r, false, 0, "outbound", "0");
+    expect(r, false, 6, "queue", "q1");
+    expect(r, false, 6, "interval_start", "2026-11-20T08:45:00+01:00");
+    expect(r, false, 6, "outbound", "1");
+    expect(r, false, 6, "outbound_failed", "1");
+    expect(r, false, 6, "handled", "0");
+    expect(r, false, 6, "offered", "0");
     expect(r, false, 1, "queue", "q2");
     expect(r, false, 1, "offered", "0");
     expect(r, false, 1, "service_level_pct", "");       /* nothing to measure: null */
@@ -346,10 +360,10 @@ START_TEST(written_as_csv_json_xlsx_pdf)
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_CSV, &b, NULL, err, sizeof err), 0);
     static const char head[] = "interval_start,interval_end,queue,title,offered,answered,abandoned,quick_drops,"
                                "transfers,answered_in_sl,service_level_pct,asa_s,longest_wait_s,handled,aht_s,"
-                               "handle_time_s\r\n";
+                               "handle_time_s,outbound,outbound_failed\r\n";
     ck_assert_msg(!strncmp(b.p, head, sizeof head - 1), "%s", b.p);
-    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q1,\"Vragen, algemeen\",2,1,0,0,0,1,100.0,8.0,8.0,1,232.0,232.0\r\n"));
-    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q2,q2,0,0,0,0,0,0,,,0.0,0,,0.0\r\n"));
+    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q1,\"Vragen, algemeen\",2,1,0,0,0,1,100.0,8.0,8.0,1,232.0,232.0,0,0\r\n"));
+    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q2,q2,0,0,0,0,0,0,,,0.0,0,,0.0,0,0\r\n"));
     acdm_sb_free(&b);
 
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_JSON, &b, NULL, err, sizeof err), 0);

@@ -699,6 +699,214 @@ START_TEST(acknowledged_berichten_survive_kill9)
 }
 END_TEST
 
+/* ---- ABI 1.1: file-backed attachments, refs, kv expiry, the schema 5 -> 6 migration ---- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *fd_slurp(int fd, size_t *n)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *b = malloc(cap);
+    ssize_t k;
+    while ((k = read(fd, b + len, cap - len)) > 0) {
+        len += (size_t)k;
+        if (len == cap) b = realloc(b, cap *= 2);
+    }
+    *n = len;
+    return b;
+}
+
+START_TEST(file_backed_attachment_is_copied_synced_and_read_back)
+{
+    harness h = {.st = NULL};
+    h_init(&h, 5);
+    /* a 3 MiB source file the plugin deletes right after handing it over */
+    char src[128];
+    snprintf(src, sizeof src, "%s/src.bin", h.dir);
+    int fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    char block[4096];
+    for (int i = 0; i < 768; i++) {
+        memset(block, 'a' + i % 26, sizeof block);
+        ck_assert_int_eq(write(fd, block, sizeof block), (ssize_t)sizeof block);
+    }
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    unlink(src);
+    acdm_attachment_new a = {.id = "att-f1", .bericht = "b-1", .channel = "mail1",
+                             .filename = "scan.pdf", .content_type = "application/pdf",
+                             .content_id = "part1@example.org", .fd = fd, .ts_ms = 1};
+    ck_assert_int_eq(acdm_store_attachment_add(h.st, &a), 0);   /* the store owns fd now */
+    acdm_attachment at;
+    ck_assert_int_eq(acdm_store_attachment_meta(h.st, "att-f1", &at), ACDM_ENOENT);  /* not yet committed */
+    h_sync(&h);
+    ck_assert_int_eq(acdm_store_attachment_meta(h.st, "att-f1", &at), 0);
+    ck_assert_str_eq(at.content_id, "part1@example.org");
+    ck_assert_str_eq(at.filename, "scan.pdf");
+    ck_assert_uint_eq(at.len, 768u * 4096u);
+    char want[256];
+    snprintf(want, sizeof want, "%s/attachments/att-f1", h.dir);
+    ck_assert_str_eq(at.path, want);
+    /* get does not load a file-backed one into memory */
+    ck_assert_int_eq(acdm_store_attachment_get(h.st, "att-f1", &at), 0);
+    ck_assert_ptr_null(at.data);
+    int rfd = -1;
+    ck_assert_int_eq(acdm_store_attachment_open(h.st, "att-f1", &at, &rfd), 0);
+    size_t n = 0;
+    char *got = fd_slurp(rfd, &n);
+    close(rfd);
+    ck_assert_uint_eq(n, 768u * 4096u);
+    ck_assert_int_eq(got[0], 'a');
+    ck_assert_int_eq(got[767 * 4096], 'a' + 767 % 26);
+    free(got);
+    /* one in memory: kept in the database, read back through an in-memory file */
+    acdm_attachment_new m = {.id = "att-m1", .bericht = "b-1", .channel = "mail1",
+                             .filename = "hi.txt", .content_type = "text/plain", .data = "hallo",
+                             .len = 5, .fd = -1, .ts_ms = 2};
+    ck_assert_int_eq(acdm_store_attachment_add(h.st, &m), 0);
+    h_reopen(&h);                                   /* and both survive a restart */
+    ck_assert_int_eq(acdm_store_attachment_open(h.st, "att-m1", &at, &rfd), 0);
+    ck_assert_str_eq(at.path, "");
+    ck_assert_str_eq(at.content_id, "");
+    got = fd_slurp(rfd, &n);
+    close(rfd);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(memcmp(got, "hallo", 5), 0);
+    free(got);
+    ck_assert_int_eq(acdm_store_attachment_meta(h.st, "att-f1", &at), 0);
+    ck_assert_uint_eq(at.len, 768u * 4096u);
+    ck_assert_int_eq(acdm_store_attachment_open(h.st, "nope", &at, &rfd), ACDM_ENOENT);
+    ck_assert_int_eq(rfd, -1);
+    h_done(&h);
+}
+END_TEST
+
+START_TEST(attachment_refs_are_per_channel_and_durable)
+{
+    harness h = {.st = NULL};
+    h_init(&h, 5);
+    ck_assert_int_eq(acdm_store_attachment_ref(h.st, "att-1", "mail1"), 0);
+    h_sync(&h);
+    ck_assert_int_eq(acdm_store_attachment_ref_has(h.st, "att-1", "mail1"), 1);
+    ck_assert_int_eq(acdm_store_attachment_ref_has(h.st, "att-1", "sms1"), 0);
+    ck_assert_int_eq(acdm_store_attachment_ref(h.st, "att-1", "mail1"), 0);   /* twice: once */
+    h_reopen(&h);
+    ck_assert_int_eq(acdm_store_attachment_ref_has(h.st, "att-1", "mail1"), 1);
+    h_done(&h);
+}
+END_TEST
+
+static int expired_n = -100, expired_calls;
+static void expired_cb(void *user, int removed)
+{
+    (void)user;
+    expired_n = removed;
+    expired_calls++;
+}
+
+START_TEST(kv_ttl_hides_at_once_and_expiry_removes_in_slices)
+{
+    harness h = {.st = NULL};
+    h_init(&h, 5);
+    int64_t now = wall_ms();
+    char *v = NULL;
+    size_t n = 0;
+    /* pending (not committed yet) and already expired: invisible */
+    ck_assert_int_eq(acdm_store_kv_set_ttl(h.st, "sms1", "old", "x", 1, now - 1), 0);
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "sms1", "old", &v, &n), ACDM_ENOENT);
+    ck_assert_int_eq(acdm_store_kv_set_ttl(h.st, "sms1", "live", "y", 1, now + 600000), 0);
+    ck_assert_int_eq(acdm_store_kv_set(h.st, "sms1", "forever", "z", 1), 0);
+    h_sync(&h);
+    /* committed and expired: still invisible before any removal ran */
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "sms1", "old", &v, &n), ACDM_ENOENT);
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "sms1", "live", &v, &n), 0);
+    ck_assert_str_eq(v, "y");
+    free(v);
+    /* a short ttl runs out while we look */
+    ck_assert_int_eq(acdm_store_kv_set_ttl(h.st, "sms1", "short", "s", 1, wall_ms() + 150), 0);
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "sms1", "short", &v, &n), 0);
+    free(v);
+    usleep(200000);
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "sms1", "short", &v, &n), ACDM_ENOENT);
+    for (int i = 0; i < 3; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "e%d", i);
+        ck_assert_int_eq(acdm_store_kv_set_ttl(h.st, "sms1", k, "v", 1, now - 10), 0);
+    }
+    /* removal in slices of 2: old + short + e0..e2 = 5 expired rows */
+    int want = 0;
+    for (int round = 0; round < 3; round++) {
+        ck_assert_int_eq(acdm_store_kv_expire(h.st, wall_ms(), 2, expired_cb, NULL), 0);
+        pump(&h, &expired_calls, ++want, 5000);
+        ck_assert_int_eq(expired_n, round < 2 ? 2 : 1);
+    }
+    ck_assert_int_eq(acdm_store_kv_expire(h.st, wall_ms(), 2, expired_cb, NULL), 0);
+    pump(&h, &expired_calls, ++want, 5000);
+    ck_assert_int_eq(expired_n, 0);
+    /* the rest untouched; a plain set clears an expiry */
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "sms1", "live", &v, &n), 0);
+    free(v);
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "sms1", "forever", &v, &n), 0);
+    free(v);
+    ck_assert_int_eq(acdm_store_kv_set_ttl(h.st, "sms1", "live", "y2", 2, wall_ms() - 1), 0);
+    ck_assert_int_eq(acdm_store_kv_set(h.st, "sms1", "live", "y3", 2), 0);
+    h_reopen(&h);
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "sms1", "live", &v, &n), 0);
+    ck_assert_str_eq(v, "y3");
+    free(v);
+    h_done(&h);
+}
+END_TEST
+
+static void sql(const char *dbpath, const char *q)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, q, NULL, NULL, &msg);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", q, msg ? msg : "");
+    sqlite3_close(db);
+}
+
+START_TEST(schema_5_database_migrates_and_keeps_its_data)
+{
+    harness h = {.st = NULL};
+    h_init(&h, 5);
+    ck_assert_int_eq(acdm_store_kv_set(h.st, "web1", "k", "old value", 9), 0);
+    ck_assert_int_eq(acdm_store_attachment_put(h.st, "att-old", "b-1", "web1", "a.png", "image/png",
+                                               "PNG", 3, 1), 0);
+    acdm_store_close(h.st);
+    h.st = NULL;
+    /* what a 5 database looks like: without the 6 additions */
+    char db[128];
+    snprintf(db, sizeof db, "%s/acdm.db", h.dir);
+    sql(db, "DROP INDEX kv_expires; ALTER TABLE kv DROP COLUMN expires_ms;"
+            "ALTER TABLE attachments DROP COLUMN content_id; ALTER TABLE attachments DROP COLUMN file;"
+            "ALTER TABLE messages DROP COLUMN id; DROP TABLE attachment_refs;"
+            "UPDATE meta SET value='5' WHERE key='schema_version';");
+    h_open(&h);
+    char *v = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "web1", "k", &v, &n), 0);
+    ck_assert_str_eq(v, "old value");
+    free(v);
+    acdm_attachment at;
+    ck_assert_int_eq(acdm_store_attachment_get(h.st, "att-old", &at), 0);
+    ck_assert_uint_eq(at.len, 3);
+    ck_assert_str_eq(at.content_id, "");
+    free(at.data);
+    ck_assert_int_eq(acdm_store_kv_set_ttl(h.st, "web1", "t", "v", 1, wall_ms() + 60000), 0);
+    h_sync(&h);
+    ck_assert_int_eq(acdm_store_kv_get(h.st, "web1", "t", &v, &n), 0);
+    free(v);
+    h_done(&h);
+}
+END_TEST
+
 #define ADD(s, fn, secs) do { TCase *tc = tcase_create(#fn); tcase_set_timeout(tc, secs); \
                               tcase_add_test(tc, fn); suite_add_tcase(s, tc); } while (0)
 
@@ -714,6 +922,10 @@ static Suite *store_suite(void)
     ADD(s, update_changes_state_queue_and_agent, 20);
     ADD(s, events_and_messages_appear_in_bericht_json, 20);
     ADD(s, kv_visible_at_once_and_after_reopen, 20);
+    ADD(s, file_backed_attachment_is_copied_synced_and_read_back, 20);
+    ADD(s, attachment_refs_are_per_channel_and_durable, 20);
+    ADD(s, kv_ttl_hides_at_once_and_expiry_removes_in_slices, 20);
+    ADD(s, schema_5_database_migrates_and_keeps_its_data, 20);
     ADD(s, token_create_and_check, 20);
     ADD(s, token_revoke_agent, 20);
     ADD(s, bad_input_is_refused_without_callback, 20);
