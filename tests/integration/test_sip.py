@@ -32,7 +32,7 @@ class SipTestCase(AcdmTestCase):
         os.rmdir(self.tmp)
         self.tmp = tempfile.mkdtemp(prefix="acdm-sipt-")
 
-    def sip_daemon(self, extra=None, queues=None, agents_map=None):
+    def sip_daemon(self, extra=None, queues=None, agents_map=None, start=True):
         self.sip_port = free_port_pair()
         self.chime = os.path.join(self.tmp, "chime.wav")
         write_chime(self.chime)
@@ -54,8 +54,7 @@ class SipTestCase(AcdmTestCase):
         cfg["channels"] = [{"name": "tel", "plugin": "sip", "queue": "algemeen", "config": conf}]
         self.sip_conf = conf
         self.cfg = cfg
-        d = self.daemon(cfg)
-        return d
+        return self.daemon(cfg, start=start)
 
     def wait_log(self, d, text, timeout=5):
         """The plugin's log lines reach the log through the core loop: wait for one."""
@@ -69,8 +68,8 @@ class SipTestCase(AcdmTestCase):
     def wait_prompts(self, d, n):
         wait_until(lambda: self.sip_status(d)["prompts_ready"] >= n, 20, what="%d prompts rendered" % n)
 
-    def agent_phone(self, d, user="agent1", password=PASSWORD, tone=440):
-        bs = BaresipAgent(self.tmp, user, self.sip_port, password=password, tone=tone)
+    def agent_phone(self, d, user="agent1", password=PASSWORD, tone=440, answer="auto"):
+        bs = BaresipAgent(self.tmp, user, self.sip_port, password=password, tone=tone, answer=answer)
         self.addCleanup(bs.stop)
         if password:
             try:
@@ -312,15 +311,15 @@ class SipQueueStates(SipTestCase):
         self.wait_prompts(d, 2)
         rtps = [self.rtp_peer(send=True) for _ in range(2)]
         calls = []
-        for r in rtps:
-            calls.append(self.call(rtp=r, hold_ms=7000))
+        for r, hold in zip(rtps, (6000, 10000)):
+            calls.append(self.call(rtp=r, hold_ms=hold))
             time.sleep(0.5)
+        # the second caller moves up when the first leaves: "nummer 1" for them too
+        wait_until(lambda: self.sip_status(d)["positions"] >= 3, 15, what="the second caller's new position")
         for c in calls:
             self.assertEqual(c.wait(30), 0, c.output())
         self.wait_log(d, 'announcing "U bent nummer 1 in de wachtrij."')
         self.wait_log(d, 'announcing "U bent nummer 2 in de wachtrij."')
-        # the second caller moved up when the first left: "nummer 1" for them too
-        self.assertGreaterEqual(self.sip_status(d)["positions"], 3)
 
 
 class SipIvr(SipTestCase):
@@ -531,3 +530,69 @@ class SipStaticPhone(SipTestCase):
         self.assertEqual(caller.wait(20), 0, "the caller got no BYE:\n%s" % caller.output())
         wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="wrap-up after the agent hung up")
         self.wait_log(d, "agent agent2 hung up")
+
+
+class SipDeviceOffers(SipTestCase):
+    """ABI 1.1: the agents' `phone` in the core's config; the offer rings the phone (offer_device)
+    and the phone's answer is the accept (device_result)."""
+
+    def device_daemon(self, phones, offer_timeout_s=20):
+        q = [{"name": "algemeen", "strategy": "linear", "offer_timeout_s": offer_timeout_s, "wrapup_s": 5}]
+        d = self.sip_daemon(agents_map={}, queues=q, start=False)
+        for a in self.cfg["agents"]:
+            if a["id"] in phones:
+                a["phone"] = phones[a["id"]]
+        d.write_config(self.cfg)
+        d.start()
+        self.wait_prompts(d, 2)
+        return d
+
+    def test_the_phone_rings_with_the_offer_and_answering_accepts(self):
+        d = self.device_daemon({"agent1": "register"})
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=9000)
+        offer = ws.expect("offer", 15)
+        bid = offer["bericht"]["id"]
+        # no accept on the desk: the auto-answering phone's answer is the accept
+        ws.expect("assigned", 10, bericht=bid)
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged")
+        time.sleep(2.0)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 440), 0.3, "the agent's tone")
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(d.bericht(bid)["agent"], "agent1")
+
+    def test_ring_no_answer_goes_to_the_next_agent_who_stays_logged_in(self):
+        d = self.device_daemon({"agent1": "register", "agent2": "register"}, offer_timeout_s=4)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440, answer="manual")
+        self.agent_phone(d, "agent2", "geheim-agent2", tone=660)
+        ws1 = self.agent_ws(d, "agent1")
+        ws2 = self.agent_ws(d, "agent2")
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=16000)
+        bid = ws1.expect("offer", 15)["bericht"]["id"]
+        # agent1's phone rings and nobody answers: after the offer time-out agent2's phone rings
+        ws2.expect("offer", 15, bericht=bid)
+        ws2.expect("assigned", 10, bericht=bid)
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent2")
+        time.sleep(2.0)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 660), 0.3, "agent2's tone")
+        self.assertLess(rtp.longest_gap(0.0, t), 1.0, "silence while the phones rang")
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(d.bericht(bid)["agent"], "agent2")
+        self.wait_log(d, "agent agent1 did not answer in time")
+        a1 = d.agent("agent1")
+        self.assertIn(a1["state"], ("ready", "not_ready"), a1)     # still logged in (R36)
+
+    def test_an_unregistered_phone_gets_no_offer(self):
+        d = self.device_daemon({"agent1": "register"})
+        ws1 = self.agent_ws(d, "agent1")
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=4000)
+        ws1.expect_none("offer", wait=3.0)
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        a1 = d.agent("agent1")
+        self.assertIn("voice", a1["unreachable"], a1)
