@@ -27,6 +27,7 @@ typedef struct ccall {
     bool waiting;        /* queued, not offered or active: the position is polled */
     bool menu;           /* in the IVR: not submitted yet */
     bool device;         /* the agent's phone was rung through offer_device */
+    bool callback;       /* ended by us for a callback: the caller still hears the confirmation */
     char gone_reason[64];
     uint32_t last_pos;
 } ccall;
@@ -251,6 +252,52 @@ static void on_device(sipp *p, smsg *m)
                      m->bericht, m->agent, m->text ? m->text : "");
 }
 
+/* A waiting caller pressed the callback key: a `callback` bericht for their number in the same
+ * queue (its originate calls the agent first, then the citizen); once it is committed the call
+ * ends with reason "callback" and the caller hears that they will be called back. The place in
+ * the queue is not kept yet: the ABI has no way to hand the voice bericht's queue time over
+ * (see the proposed ABI change in the SIP channel's notes). */
+static void callback_stored(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome o, const char *bericht_id,
+                            const char *text)
+{
+    sipp *p = priv;
+    ccall *c = user;
+    (void)inst;
+    (void)text;
+    c->cb_pending = false;
+    if (!c->sip_gone) {
+        smsg *m = smsg_new(p, MQ_CALLBACK_OK, c->id);
+        if (m) { m->outcome = (int)o; ua_push(p, m); }
+    }
+    if ((o == ACDM_SUBMIT_QUEUED || o == ACDM_SUBMIT_DUPLICATE) && !c->ended && c->bericht[0]) {
+        p->host->log(p->inst, ACDM_PLOG_INFO, "call %u (%s): the caller asked to be called back: %s", c->id, c->bericht,
+                     bericht_id ? bericht_id : "");
+        c->callback = true;
+        p->host->end(p->inst, c->bericht, "callback");
+        c->ended = true;
+    }
+    cc_maybe_free(p, c);
+}
+
+static void on_callback(sipp *p, smsg *m)
+{
+    ccall *c = cc_find(p, m->call);
+    if (!c || c->sip_gone || c->cb_pending || c->ended) return;
+    char key[200], pj[400];
+    snprintf(key, sizeof key, "sip-callback:%s", c->callid);
+    snprintf(pj, sizeof pj, "{\"callback_to\":\"%s\",\"requested_in\":\"%s\",\"dialled\":\"%s\"}", m->from ? m->from : c->from,
+             c->bericht, c->dialled);
+    acdm_inbound in = {.struct_size = sizeof in, .kind = ACDM_KIND_NAME_CALLBACK, .queue = c->queue[0] ? c->queue : NULL,
+                       .from = m->from ? m->from : c->from, .idempotency_key = key, .subject = "Terugbelverzoek",
+                       .payload_json = pj};
+    c->cb_pending = true;
+    if (p->host->submit(p->inst, &in, callback_stored, c) < 0) {
+        c->cb_pending = false;
+        smsg *r = smsg_new(p, MQ_CALLBACK_OK, c->id);
+        if (r) { r->outcome = ACDM_SUBMIT_ERROR; ua_push(p, r); }
+    }
+}
+
 static void core_run(acdm_instance *inst, void *priv, void *arg)
 {
     sipp *p = priv;
@@ -276,6 +323,7 @@ static void core_run(acdm_instance *inst, void *priv, void *arg)
         if (HOST_HAS_FN(p->host, originate_result))
             p->host->originate_result(p->inst, m->bericht, (acdm_originate_outcome)m->a, m->text);
         break;
+    case CM_CALLBACK: on_callback(p, m); break;
     case CM_AGENT_BYE: break;   /* the engine hangs up the caller too; CM_CALL_GONE follows */
     case CM_REACHABLE:
         if (HOST_HAS_FN(p->host, device_reachable))
@@ -330,7 +378,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
         break;
     case ACDM_EV_ENDED:
         c->ended = true;
-        push_call(p, MQ_HANGUP, c, "ended");
+        if (!c->callback) push_call(p, MQ_HANGUP, c, "ended");
         break;
     case ACDM_EV_HOLD: push_call(p, MQ_HOLD, c, NULL); break;
     case ACDM_EV_RESUME: push_call(p, MQ_RESUME, c, NULL); break;

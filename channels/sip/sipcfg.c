@@ -254,7 +254,7 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
         static const char *const known[] = {"listen", "rtp_ports", "numbers", "menus", "codecs", "prompts",
                                             "registrar", "agents", "max_calls", "retry_after_s",
                                             "ring_timeout_s", "rtp_timeout_s", "session_expires_s",
-                                            "tts", "user_agent", "outbound", NULL};
+                                            "tts", "user_agent", "outbound", "callback", NULL};
         json_object_foreach(o, key, x) {
             int k = 0;
             while (known[k] && strcmp(known[k], key)) k++;
@@ -429,6 +429,20 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
             goto out;
         }
     }
+    json_t *cb = json_object_get(o, "callback");
+    if (cb) {
+        json_t *k = json_is_object(cb) ? json_object_get(cb, "key") : NULL;
+        const char *ks = json_is_string(k) ? json_string_value(k) : "";
+        if (strlen(ks) != 1 || !strchr("0123456789*#", ks[0])) {
+            cfg_fail(err, errlen, "callback.key must be one key: 0-9, * or #");
+            goto out;
+        }
+        c->callback_key = ks[0];
+        if (get_str(cb, "text", "U wordt teruggebeld op het nummer waarmee u nu belt. U kunt ophangen.",
+                    &c->callback_text, err, errlen) < 0)
+            goto out;
+        if (!c->out_gateway) { cfg_fail(err, errlen, "callback needs outbound (the call back is an outbound call)"); goto out; }
+    }
     json_t *tts = json_object_get(o, "tts");
     if (tts && !json_is_object(tts)) { cfg_fail(err, errlen, "tts must be an object {voice, command}"); goto out; }
     if (get_str(tts, "voice", "nl", &c->tts_voice, err, errlen) < 0 ||
@@ -470,6 +484,7 @@ void sipc_free(sipc_cfg *c)
     free(c->user_agent);
     free(c->out_gateway);
     free(c->out_caller_id);
+    free(c->callback_text);
     memset(c, 0, sizeof *c);
 }
 

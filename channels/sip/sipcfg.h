@@ -89,6 +89,8 @@ typedef struct {
     char *user_agent;
     char *out_gateway;         /* outbound: "host:port" numbers are dialled at (sip:<number>@gateway) */
     char *out_caller_id;       /* outbound: the From number (the municipality's), never anonymous */
+    char callback_key;         /* the key a waiting caller presses to be called back, or 0 */
+    char *callback_text;       /* what they hear then, before acdm hangs up */
 } sipc_cfg;
 
 /* 0, or -1 with a sentence naming the field in err. */

@@ -30,6 +30,7 @@ enum {
     MQ_TTS_DONE,      /* ptr = tts job (from the TTS worker) */
     MQ_MENU_QUEUED,   /* call, outcome, bericht, text: the submit after an IVR choice */
     MQ_ORIGINATE,     /* call (a new id), bericht, agent, uri (the agent's phone), dialled (the customer) */
+    MQ_CALLBACK_OK,   /* call, outcome: the callback bericht's submit (the caller hears the text, then BYE) */
 };
 
 /* engine -> core */
@@ -43,6 +44,7 @@ enum {
     CM_REACHABLE,     /* agent, a = reachable, text = reason */
     CM_READY,         /* the engine applied a config (a = generation) */
     CM_ORIGINATE,     /* call, bericht, a = acdm_originate_outcome, text = reason */
+    CM_CALLBACK,      /* call: the waiting caller asked to be called back (from = the number) */
 };
 
 typedef struct smsg {

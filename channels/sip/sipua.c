@@ -498,6 +498,21 @@ static void on_digit(struct call *c, char d, const char *how)
 {
     ST(c->ua, dtmf);
     post_log(c->ua, ACDM_PLOG_INFO, "call %u: DTMF %c (%s) in state %s", c->id, d, how, cstate_names[c->st]);
+    if (c->st == CS_WAITING && c->ua->cfg.callback_key && d == c->ua->cfg.callback_key && !c->closing) {
+        if (strspn(c->from, "+0123456789") != strlen(c->from) || strlen(c->from) < 2) {
+            post_log(c->ua, ACDM_PLOG_INFO, "call %u: callback asked, but the caller's number (%s) cannot be called", c->id, c->from);
+            return;
+        }
+        smsg *m = smsg_new(c->ua->p, CM_CALLBACK, c->id);
+        if (!m) return;
+        m->from = sip_strdup(c->from);
+        snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
+        core_post(c->ua->p, m);
+        c->st = CS_CLOSED;          /* quiet until the callback is stored, then the text and BYE */
+        player_clear(c);
+        c->hangup_at = 0;
+        return;
+    }
     if (c->st != CS_MENU) return;
     const sipc_menu *mn = sipc_menu_find(&c->ua->cfg, c->menu);
     if (!mn) return;
@@ -1393,6 +1408,17 @@ static void mq_h(int id, void *data, void *arg)
     case MQ_MENU_QUEUED: on_submitted(ua, m); break;
     case MQ_CONNECT_AGENT: on_connect_agent(ua, m); break;
     case MQ_ORIGINATE: on_originate(ua, m); break;
+    case MQ_CALLBACK_OK:
+        if (c && !c->closing) {
+            if (m->outcome == ACDM_SUBMIT_QUEUED || m->outcome == ACDM_SUBMIT_DUPLICATE) {
+                player_enqueue(c, prompt_get(ua, ua->cfg.callback_text, NULL));
+            } else {
+                /* not stored: the caller keeps waiting */
+                c->st = CS_WAITING;
+                player_enqueue(c, prompt_get(ua, "Terugbellen is nu niet mogelijk. U blijft in de wachtrij.", NULL));
+            }
+        }
+        break;
     case MQ_HANGUP:
         if (c) call_end(c, m->text ? m->text : "ended", false);
         break;

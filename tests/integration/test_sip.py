@@ -596,3 +596,38 @@ class SipDeviceOffers(SipTestCase):
         self.assertEqual(caller.wait(30), 0, caller.output())
         a1 = d.agent("agent1")
         self.assertIn("voice", a1["unreachable"], a1)
+
+
+class SipCallback(SipTestCase):
+    def test_callback_key_then_agent_first_then_the_citizen(self):
+        uas_port = siptest.free_udp_port()
+        uas = subprocess.Popen([siptest.SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(uas_port), "-mp",
+                                str(siptest.free_udp_port()), "-m", "1", "-nostdin"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=self.tmp)
+        self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
+        d = self.sip_daemon({"callback": {"key": "*"},
+                             "outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}},
+                            agents_map={"agent1": "register"})
+        self.wait_prompts(d, 2)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        # the caller waits (nobody ready), presses *, hears the confirmation and is hung up
+        rtp = self.rtp_peer(send=True)
+        caller = self.call(rtp=rtp, cli="0612345678", hangup="theirs", hold_ms=30000)
+        wait_until(lambda: (rtp.elapsed() or 0) > 2.0, 15, what="waiting audio")
+        rtp.dtmf("*")
+        self.assertEqual(caller.wait(30), 0, "acdm did not hang up after the callback request:\n%s" % caller.output())
+        items = d.get_json("/api/v1/berichten?channel=tel")["items"]
+        kinds = sorted((i["kind"], i["state"]) for i in items)
+        self.assertIn(("callback", "queued"), kinds, items)
+        cb = [i for i in items if i["kind"] == "callback"][0]
+        # the agent takes the callback: their phone rings first, then the citizen's number
+        ws = self.agent_ws(d, "agent1")
+        ws.expect("offer", 10, bericht=cb["id"])
+        self.assertEqual(ws.request({"type": "accept", "bericht": cb["id"]})["type"], "ack")
+        self.wait_log(d, "agent agent1 answered, dialling sip:0612345678@127.0.0.1:%d" % uas_port, timeout=15)
+        self.wait_log(d, "0612345678 answered: bridged to agent agent1", timeout=15)
+        evs = wait_until(lambda: [e for e in d.bericht(cb["id"])["events"] if "originate" in e["type"] or
+                                  "connected" in str(e.get("detail"))], 10, what="the originate result in the event log")
+        self.assertTrue(evs)
+        self.assertEqual(ws.request({"type": "complete", "bericht": cb["id"]})["type"], "ack")
+        self.assertEqual(uas.wait(20), 0, "the citizen's line (SIPp UAS) did not get the call and its BYE")
