@@ -28,9 +28,13 @@ typedef struct ccall {
     bool menu;           /* in the IVR: not submitted yet */
     bool device;         /* the agent's phone was rung through offer_device */
     bool callback;       /* ended by us for a callback: the caller still hears the confirmation */
+    bool keep_place;     /* the caller hung up after asking to be called back: the bericht waits on */
+    char callback_to[80];
     char gone_reason[64];
     uint32_t last_pos;
 } ccall;
+
+static int call_back(sipp *p, ccall *c, const char *agent, const char *endpoint, uint32_t timeout_ms, bool device);
 
 /* ------------------------------------------------------------ messages */
 
@@ -122,7 +126,7 @@ static void cc_free(sipp *p, ccall *c)
 /* Frees the record once the engine is done with it and no submit callback is due. */
 static void cc_maybe_free(sipp *p, ccall *c)
 {
-    if (c->sip_gone && !c->cb_pending) cc_free(p, c);
+    if (c->sip_gone && !c->cb_pending && !(c->keep_place && !c->ended)) cc_free(p, c);
 }
 
 static void push_call(sipp *p, int type, ccall *c, const char *text)
@@ -223,6 +227,12 @@ static void on_call_gone(sipp *p, smsg *m)
     if (!c) return;
     c->sip_gone = true;
     snprintf(c->gone_reason, sizeof c->gone_reason, "%s", m->text ? m->text : "hangup");
+    if (m->a == 2) c->keep_place = true;           /* the agent's phone missed a kept place's callback */
+    if (c->keep_place && !c->ended) {
+        p->host->log(p->inst, ACDM_PLOG_INFO, "call %u (%s): the caller left; the bericht keeps its place for a callback to %s",
+                     c->id, c->bericht, c->callback_to);
+        return;
+    }
     if (!c->cb_pending && !c->ended && c->bericht[0]) {
         int rc = p->host->end(p->inst, c->bericht, c->gone_reason);
         if (rc < 0 && rc != ACDM_P_ENOENT && rc != ACDM_P_ESTATE)
@@ -283,6 +293,24 @@ static void on_callback(sipp *p, smsg *m)
 {
     ccall *c = cc_find(p, m->call);
     if (!c || c->sip_gone || c->cb_pending || c->ended) return;
+    if (p->cfg.callback_keep_place && HOST_HAS_FN(p->host, update)) {
+        /* keep the place: the bericht waits on (its queue time unchanged) with the number to call */
+        char pj[200], err[200];
+        snprintf(pj, sizeof pj, "{\"callback_to\":\"%s\"}", m->from ? m->from : c->from);
+        acdm_update u = {.struct_size = sizeof u, .priority = -1, .payload_json = pj};
+        int rc = p->host->update(p->inst, c->bericht, &u, err, sizeof err);
+        smsg *r = smsg_new(p, MQ_CALLBACK_OK, c->id);
+        if (r) { r->outcome = rc == 0 ? ACDM_SUBMIT_QUEUED : ACDM_SUBMIT_ERROR; ua_push(p, r); }
+        if (rc == 0) {
+            c->keep_place = true;
+            snprintf(c->callback_to, sizeof c->callback_to, "%s", m->from ? m->from : c->from);
+            p->host->log(p->inst, ACDM_PLOG_INFO, "call %u (%s): the caller asked to be called back at %s, keeping the place",
+                         c->id, c->bericht, c->callback_to);
+        } else
+            p->host->log(p->inst, ACDM_PLOG_INFO, "call %u (%s): callback refused (%d %s): the caller stays in the queue",
+                         c->id, c->bericht, rc, err);
+        return;
+    }
     char key[200], pj[400];
     snprintf(key, sizeof key, "sip-callback:%s", c->callid);
     snprintf(pj, sizeof pj, "{\"callback_to\":\"%s\",\"requested_in\":\"%s\",\"dialled\":\"%s\"}", m->from ? m->from : c->from,
@@ -341,13 +369,25 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
     sipp *p = priv;
     (void)inst;
     ccall *c = cc_by_bericht(p, ev->bericht_id);
-    if (!c || c->sip_gone) return;
+    if (!c || (c->sip_gone && !c->keep_place)) return;
+    if (c->sip_gone && (ev->type == ACDM_EV_ENDED || ev->type == ACDM_EV_WRAPUP)) {   /* a kept place ends */
+        c->ended = true;
+        cc_maybe_free(p, c);
+        return;
+    }
+    if (c->sip_gone && ev->type != ACDM_EV_ACCEPTED) return;
     switch (ev->type) {
     case ACDM_EV_QUEUED: c->waiting = true; break;
     case ACDM_EV_OFFERED: c->waiting = false; break;
     case ACDM_EV_ACCEPTED: {
         c->waiting = false;
         if (!ev->agent) break;
+        if (c->keep_place && c->sip_gone) {      /* accepted on the desk: call the agent, then the citizen */
+            const sipc_agent *ka = sipc_agent_find(&p->cfg, ev->agent);
+            if (ka) call_back(p, c, ev->agent, ka->phone, 0, false);
+            else p->host->log(p->inst, ACDM_PLOG_WARN, "call %s: agent %s has no phone for the callback", c->bericht, ev->agent);
+            break;
+        }
         snprintf(c->agent, sizeof c->agent, "%s", ev->agent);
         snprintf(c->accepted_by, sizeof c->accepted_by, "%s", ev->agent);
         const sipc_agent *a = sipc_agent_find(&p->cfg, ev->agent);
@@ -386,12 +426,36 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
     }
 }
 
+/* A kept place's turn: the agent's phone first, then the citizen (the engine's outbound call with
+ * okind 2: device results as for any offer, the citizen's hang-up ends the bericht). */
+static int call_back(sipp *p, ccall *c, const char *agent, const char *endpoint, uint32_t timeout_ms, bool device)
+{
+    smsg *m = smsg_new(p, MQ_ORIGINATE, c->id);
+    if (!m) return ACDM_P_ENOMEM;
+    snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
+    snprintf(m->agent, sizeof m->agent, "%s", agent);
+    m->uri = sip_strdup(endpoint);
+    m->dialled = sip_strdup(c->callback_to);
+    m->a = timeout_ms;
+    m->b = device;
+    m->outcome = 2;
+    if (ua_push(p, m) < 0) return ACDM_P_EIO;
+    c->sip_gone = false;
+    c->keep_place = false;          /* until the engine says the agent missed it (CM_CALL_GONE a=2) */
+    c->device = device;
+    c->waiting = false;
+    snprintf(c->agent, sizeof c->agent, "%s", agent);
+    p->host->log(p->inst, ACDM_PLOG_INFO, "call %s: calling back %s: agent %s first", c->bericht, c->callback_to, agent);
+    return 0;
+}
+
 /* ABI 1.1: ring the agent's phone for an offer; device_result reports the outcome. */
 static int sip_offer_device(acdm_instance *inst, void *priv, const acdm_device_offer *o)
 {
     sipp *p = priv;
     (void)inst;
     ccall *c = cc_by_bericht(p, o->bericht_id);
+    if (c && c->keep_place && c->sip_gone && o->endpoint) return call_back(p, c, o->agent_id, o->endpoint, o->timeout_ms, true);
     if (!c || c->sip_gone || !o->endpoint) return ACDM_P_ENOENT;
     c->device = true;
     c->waiting = false;

@@ -442,6 +442,9 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
                     &c->callback_text, err, errlen) < 0)
             goto out;
         if (!c->out_gateway) { cfg_fail(err, errlen, "callback needs outbound (the call back is an outbound call)"); goto out; }
+        json_t *kp = json_object_get(cb, "keep_place");
+        if (kp && !json_is_boolean(kp)) { cfg_fail(err, errlen, "callback.keep_place must be true or false"); goto out; }
+        c->callback_keep_place = kp ? json_is_true(kp) : true;
     }
     json_t *tts = json_object_get(o, "tts");
     if (tts && !json_is_object(tts)) { cfg_fail(err, errlen, "tts must be an object {voice, command}"); goto out; }

@@ -91,6 +91,7 @@ typedef struct {
     char *out_caller_id;       /* outbound: the From number (the municipality's), never anonymous */
     char callback_key;         /* the key a waiting caller presses to be called back, or 0 */
     char *callback_text;       /* what they hear then, before acdm hangs up */
+    bool callback_keep_place;  /* the call's bericht keeps waiting (original queue time) and is called back */
 } sipc_cfg;
 
 /* 0, or -1 with a sentence naming the field in err. */

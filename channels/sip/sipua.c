@@ -59,7 +59,8 @@ struct call {
     enum cstate st;
     struct leg c, a;              /* caller, agent */
     char bericht[64], queue[72], from[72], dialled[48], agent[72], callid[128];
-    bool device_offer, closing, outbound;
+    bool device_offer, closing, outbound, keep;
+    int okind;                    /* outbound: 1 originate, 2 a kept place called back */
     char to[48];                  /* outbound: the customer's number */
     uint64_t ring_deadline, answered_at;
     /* player */
@@ -584,7 +585,7 @@ static void call_end(struct call *c, const char *reason, bool by_caller)
     smsg *m = smsg_new(ua->p, CM_CALL_GONE, c->id);
     if (m) {
         m->text = sip_strdup(reason);
-        m->a = by_caller ? 1 : 0;
+        m->a = by_caller ? 1 : c->keep ? 2 : 0;   /* 2: the bericht keeps waiting */
         core_post(ua->p, m);
     }
     if (c->c.sess && !c->c.estab && !by_caller && !c->answered_at)
@@ -809,7 +810,7 @@ static void on_submitted(struct ua *ua, smsg *m)
 
 static void agent_result(struct call *c, acdm_device_outcome o, const char *reason)
 {
-    if (c->outbound) {
+    if (c->outbound && c->okind != 2) {
         if (o != ACDM_DEVICE_ANSWERED) {
             originate_result(c, ACDM_ORIG_FAILED, reason);
             call_end(c, "outbound failed", false);
@@ -824,6 +825,10 @@ static void agent_result(struct call *c, acdm_device_outcome o, const char *reas
     m->b = c->device_offer;
     m->text = sip_strdup(reason);
     core_post(c->ua->p, m);
+    if (c->outbound && c->okind == 2 && o != ACDM_DEVICE_ANSWERED) {
+        c->keep = true;             /* the citizen keeps their place: the next agent calls back */
+        call_end(c, "the agent's phone did not answer the callback", false);
+    }
 }
 
 static int agent_answer(const struct sip_msg *msg, void *arg)
@@ -855,7 +860,11 @@ static void agent_estab(const struct sip_msg *msg, void *arg)
     c->a.estab = true;
     c->a.last_rx = now_ms();
     c->ring_deadline = 0;
-    if (c->outbound) { dial_customer(c); return; }
+    if (c->outbound) {
+        if (c->okind == 2) agent_result(c, ACDM_DEVICE_ANSWERED, NULL);
+        dial_customer(c);
+        return;
+    }
     ST(c->ua, bridged);
     if (c->st == CS_WAITING || c->st == CS_RINGING) {
         c->st = CS_BRIDGED;
@@ -874,7 +883,7 @@ static void agent_close(int err, const struct sip_msg *msg, void *arg)
     c->a.sess = mem_deref(c->a.sess);
     leg_close(&c->a);
     c->ring_deadline = 0;
-    if (c->outbound && !c->c.estab) {
+    if (c->outbound && !c->c.estab && (c->okind != 2 || was_up)) {
         char why[120];
         if (sc) re_snprintf(why, sizeof why, "the agent's phone answered %u %r", sc, &msg->reason);
         else re_snprintf(why, sizeof why, "the agent's phone %s", was_up ? "hung up before the customer answered" : "could not be reached");
@@ -908,6 +917,7 @@ static void agent_close(int err, const struct sip_msg *msg, void *arg)
  * call. */
 static void originate_result(struct call *c, acdm_originate_outcome o, const char *reason)
 {
+    if (c->okind == 2) return;      /* a kept place: the bericht goes on as an inbound call */
     smsg *m = smsg_new(c->ua->p, CM_ORIGINATE, c->id);
     if (!m) return;
     snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
@@ -949,7 +959,7 @@ static void cust_close(int err, const struct sip_msg *msg, void *arg)
         else re_snprintf(why, sizeof why, "the number could not be reached (%m)", err);
         post_log(c->ua, ACDM_PLOG_INFO, "outbound call %u (%s) to %s: %s", c->id, c->bericht, c->to, why);
         originate_result(c, ACDM_ORIG_FAILED, why);
-        call_end(c, "outbound failed", false);
+        call_end(c, c->okind == 2 ? "the citizen did not answer the callback" : "outbound failed", c->okind == 2);
         return;
     }
     call_end(c, "hangup", true);
@@ -993,6 +1003,7 @@ static void on_originate(struct ua *ua, smsg *m)
     c->ua = ua;
     c->id = m->call;
     c->outbound = true;
+    c->okind = m->outcome == 2 ? 2 : 1;
     c->st = CS_OUTBOUND;
     snprintf(c->bericht, sizeof c->bericht, "%s", m->bericht);
     snprintf(c->to, sizeof c->to, "%s", m->dialled ? m->dialled : "");
@@ -1000,7 +1011,7 @@ static void on_originate(struct ua *ua, smsg *m)
     list_append(&ua->calls, &c->le, c);
     ua->ncalls++;
     st_add(ua->p, &ua->p->st.calls_now, 1);
-    m->b = 0;
+    if (c->okind == 1) m->b = 0;    /* a kept place rung through offer_device reports device results */
     on_connect_agent(ua, m);
 }
 

@@ -605,7 +605,7 @@ class SipCallback(SipTestCase):
                                 str(siptest.free_udp_port()), "-m", "1", "-nostdin"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, cwd=self.tmp)
         self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
-        d = self.sip_daemon({"callback": {"key": "*"},
+        d = self.sip_daemon({"callback": {"key": "*", "keep_place": False},
                              "outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}},
                             agents_map={"agent1": "register"})
         self.wait_prompts(d, 2)
@@ -631,3 +631,43 @@ class SipCallback(SipTestCase):
         self.assertTrue(evs)
         self.assertEqual(ws.request({"type": "complete", "bericht": cb["id"]})["type"], "ack")
         self.assertEqual(uas.wait(20), 0, "the citizen's line (SIPp UAS) did not get the call and its BYE")
+
+
+    def test_keep_my_place_the_next_agent_calls_back_with_the_original_queue_time(self):
+        uas_port = siptest.free_udp_port()
+        uas = subprocess.Popen([siptest.SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(uas_port), "-mp",
+                                str(siptest.free_udp_port()), "-m", "1", "-nostdin"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=self.tmp)
+        self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
+        q = [{"name": "algemeen", "strategy": "linear", "offer_timeout_s": 20, "wrapup_s": 5}]
+        d = self.sip_daemon({"callback": {"key": "*"},
+                             "outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}},
+                            agents_map={}, queues=q, start=False)
+        self.cfg["agents"][0]["phone"] = "register"
+        d.write_config(self.cfg)
+        d.start()
+        self.wait_prompts(d, 2)
+        rtp = self.rtp_peer(send=True)
+        caller = self.call(rtp=rtp, cli="0612345678", hangup="theirs", hold_ms=30000)
+        items = wait_until(lambda: d.get_json("/api/v1/berichten?channel=tel")["items"], 10, what="the call's bericht")
+        bid = items[0]["id"]
+        queued_ms = d.bericht(bid)["queued_ms"]
+        wait_until(lambda: (rtp.elapsed() or 0) > 2.0, 15, what="waiting audio")
+        rtp.dtmf("*")
+        # the confirmation, then acdm hangs up; the bericht waits on, same queue time
+        self.assertEqual(caller.wait(30), 0, "acdm did not hang up after the callback request:\n%s" % caller.output())
+        self.wait_log(d, "keeps its place for a callback to 0612345678")
+        b = d.bericht(bid)
+        self.assertEqual((b["state"], b["queued_ms"]), ("queued", queued_ms), b)
+        self.assertEqual(b.get("payload", {}).get("callback_to"), "0612345678", b)
+        self.assertEqual([i["id"] for i in d.get_json("/api/v1/berichten?channel=tel")["items"]], [bid])
+        # its turn: agent1's phone rings (the offer), answers (the accept), then the citizen is dialled
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        ws.expect("offer", 15, bericht=bid)
+        ws.expect("assigned", 15, bericht=bid)
+        self.wait_log(d, "dialling sip:0612345678@127.0.0.1:%d" % uas_port, timeout=15)
+        self.wait_log(d, "0612345678 answered: bridged to agent agent1", timeout=15)
+        self.assertEqual(ws.request({"type": "complete", "bericht": bid})["type"], "ack")
+        self.assertEqual(uas.wait(20), 0, "the citizen's line (SIPp UAS) did not get the call and its BYE")
+        self.assertEqual(d.bericht(bid)["queued_ms"], queued_ms)
