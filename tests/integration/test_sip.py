@@ -671,3 +671,41 @@ class SipCallback(SipTestCase):
         self.assertEqual(ws.request({"type": "complete", "bericht": bid})["type"], "ack")
         self.assertEqual(uas.wait(20), 0, "the citizen's line (SIPp UAS) did not get the call and its BYE")
         self.assertEqual(d.bericht(bid)["queued_ms"], queued_ms)
+
+
+class SipOutbound(SipTestCase):
+    def test_outbound_call_from_the_desk_agent_first_then_the_number(self):
+        uas_port = siptest.free_udp_port()
+        uas = subprocess.Popen([siptest.SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(uas_port), "-mp",
+                                str(siptest.free_udp_port()), "-m", "1", "-nostdin"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=self.tmp)
+        self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
+        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}},
+                            start=False)
+        self.cfg["agents"][0]["phone"] = "register"
+        d.write_config(self.cfg)
+        d.start()
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        ack = ws.request({"type": "originate", "channel": "tel", "kind": "voice", "to": "0687654321"})
+        self.assertEqual(ack["type"], "ack", ack)
+        bid = ack["bericht"]
+        res = ws.expect("originate_result", 20, bericht=bid)
+        self.assertEqual(res["outcome"], "connected", res)
+        self.wait_log(d, "dialling sip:0687654321@127.0.0.1:%d" % uas_port)
+        b = d.bericht(bid)
+        self.assertEqual((b["direction"], b["agent"]), ("out", "agent1"), b)
+        self.assertEqual(ws.request({"type": "complete", "bericht": bid})["type"], "ack")
+        self.assertEqual(uas.wait(20), 0, "the number dialled (SIPp UAS) did not get the call and its BYE")
+
+    def test_unreachable_number_reports_failed(self):
+        dead = siptest.free_udp_port()          # nothing listens there
+        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % dead, "caller_id": "0201234567"}},
+                            agents_map={"agent1": "register"})
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        ack = ws.request({"type": "originate", "channel": "tel", "kind": "voice", "to": "0687654321"})
+        self.assertEqual(ack["type"], "ack", ack)
+        res = ws.expect("originate_result", 60, bericht=ack["bericht"])
+        self.assertEqual(res["outcome"], "failed", res)
+        self.assertIn("could not be reached", res.get("reason") or "", res)
