@@ -3,6 +3,7 @@
 #include "api/api_super.h"
 #include "api/api_agents.h"
 #include "api/live.h"
+#include "api/outbox.h"
 #include "base/log.h"
 
 #include <stdarg.h>
@@ -20,11 +21,27 @@ typedef struct {
     acdm_session **expiring; size_t n_expiring, cap_expiring;
     uv_timer_t expiry_timer;
     bool expiry_timer_on;    /* initialised (closed by acdm_api_shutdown) */
+    acdm_outbox *ob;         /* answers released after their commit */
 } api_state;
 
 static api_state *A(acdm_engine *e) { return acdm_engine_state(e, &acdm_api_module); }
 
 acdm_hmap *acdm_api_sessions(acdm_engine *e) { return &A(e)->sessions; }
+
+void acdm_api_reply_committed(acdm_engine *e, acdm_req *r, int status, json_t *obj)
+{
+    acdm_outbox_reply(A(e) ? A(e)->ob : NULL, r, status, obj);
+}
+
+void acdm_api_send_committed(acdm_engine *e, acdm_session *s, json_t *msg, const char *re,
+                             const char *bericht)
+{
+    char *t = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    acdm_outbox_ws(A(e) ? A(e)->ob : NULL, s, t, re, bericht);
+}
+
+static acdm_engine *the_engine;   /* the one engine of this process, for ws_send_json */
 
 static int64_t started_ms;
 
@@ -71,6 +88,16 @@ bool acdm_api_authorize(acdm_engine *e, acdm_req *r, const char *roles, acdm_pri
 
 /* ------------------------------------------------------------------ REST */
 
+/* What else makes acdmd degraded (a start with --salvage: what was not restored). */
+static void health_extra(acdm_engine *e, json_t *health, json_t *reasons)
+{
+    const char *salvage = acdm_engine_salvage_report(e);
+    if (salvage) {
+        json_array_append_new(reasons, json_string(salvage));
+        json_object_set_new(health, "salvaged", json_true());
+    }
+}
+
 static void get_health(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
@@ -80,6 +107,9 @@ static void get_health(void *user, acdm_req *r)
                               "writes", (json_int_t)f.writes, "queued", (json_int_t)f.queued,
                               "avg_commit_ms", f.commits ? (double)f.commit_us_sum / (double)f.commits / 1000.0 : 0.0,
                               "max_commit_ms", (double)f.commit_us_max / 1000.0);
+    json_object_set_new(store, "failed_commits", json_integer((json_int_t)f.failed_groups));
+    json_object_set_new(store, "lost_writes", json_integer((json_int_t)f.lost_writes));
+    json_object_set_new(store, "last_error", f.last_error[0] ? json_string(f.last_error) : json_null());
     /* a channel instance that is not running, or whose plugin's status says "healthy": false,
      * makes the daemon degraded (still 200: it serves; monitoring reads "status") */
     json_t *degraded = NULL;
@@ -93,7 +123,20 @@ static void get_health(void *user, acdm_req *r)
                           "store", store, "channels", channels);
     if (!ok) json_object_set(h, "degraded", degraded);
     json_decref(degraded);
-    acdm_http_reply_json(r, 200, h);
+    /* the store's commits fail, or a --salvage start: data is at risk, 503 */
+    json_t *reasons = json_array();
+    if (f.failing) {
+        char why[320];
+        snprintf(why, sizeof why, "store: commits fail (%s): changes are not saved", f.last_error);
+        json_array_append_new(reasons, json_string(why));
+        json_object_set_new(h, "degraded_since_ms", json_integer(f.failing_since_ms));
+    }
+    health_extra(e, h, reasons);
+    bool at_risk = json_array_size(reasons) > 0;
+    if (at_risk) json_object_set_new(h, "status", json_string("degraded"));
+    json_object_set_new(h, "reasons", reasons);
+    /* 503 while data is at risk: monitoring that only looks at the status code notices too */
+    acdm_http_reply_json(r, at_risk ? 503 : 200, h);
 }
 
 typedef struct { acdm_req *r; } post_ctx;
@@ -145,7 +188,7 @@ static bool opt_str(acdm_req *r, json_t *body, const char *field, const char **o
         acdm_http_problem(r, 400, "Invalid field", "%s: expected a string", field);
         return false;
     }
-    if (strlen(json_string_value(v)) > maxlen) {
+    if (acdm_utf8_chars(json_string_value(v)) > maxlen) {   /* characters, as documented */
         acdm_http_problem(r, 400, "Invalid field", "%s: longer than %zu characters", field, maxlen);
         return false;
     }
@@ -206,7 +249,8 @@ static void get_bericht(void *user, acdm_req *r)
         const char *ag = json_string_value(json_object_get(j, "agent"));
         acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), id);
         acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who.name);
-        mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b));
+        mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b)) ||
+               acdm_api_agent_had_last(j, who.name);
     } else if (!strncmp(who.role, "channel:", 8)) {
         /* a channel's token sees its own channel's berichten only */
         const char *ch = json_string_value(json_object_get(j, "channel"));
@@ -241,7 +285,8 @@ static int attachment_for(acdm_engine *e, acdm_req *r, const acdm_principal *who
         const char *ag = json_string_value(json_object_get(j, "agent"));
         acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), at->bericht);
         acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who->name);
-        bool mine = (ag && !strcmp(ag, who->name)) || (b && a && acdm_agent_work(a, b));
+        bool mine = (ag && !strcmp(ag, who->name)) || (b && a && acdm_agent_work(a, b)) ||
+                    acdm_api_agent_had_last(j, who->name);
         json_decref(j);
         if (!mine) {
             free(at->data);
@@ -313,7 +358,7 @@ static void set_queue(acdm_engine *e, acdm_req *r, bool closed)
     acdm_log(ACDM_LOG_NOTICE, WHO, "queue %s %s by %s", name, closed ? "closed" : "opened", who.name);
     acdm_engine_audit(e, &who, closed ? "queue_close" : "queue_open", name, NULL);
     acdm_queue *q = acdm_model_queue(acdm_engine_model(e), name);
-    acdm_http_reply_json(r, 200, json_pack("{s:s, s:b}", "name", name, "open", q && acdm_queue_is_open(q)));
+    acdm_api_reply_committed(e, r, 200, json_pack("{s:s, s:b}", "name", name, "open", q && acdm_queue_is_open(q)));
 }
 
 static void post_queue_open(void *user, acdm_req *r) { set_queue(user, r, false); }
@@ -331,7 +376,7 @@ static void post_reload(void *user, acdm_req *r)
     json_t *warn = acdm_engine_plugins(e)
         ? acdm_plugins_warnings(acdm_engine_plugins(e), acdm_model_config(acdm_engine_model(e)))
         : json_array();
-    acdm_http_reply_json(r, 200, json_pack("{s:s, s:o}", "status", "reloaded", "warnings", warn));
+    acdm_api_reply_committed(e, r, 200, json_pack("{s:s, s:o}", "status", "reloaded", "warnings", warn));
 }
 
 static void get_plugins(void *user, acdm_req *r)
@@ -416,11 +461,29 @@ static void session_del(acdm_engine *e, acdm_session *s)
         if (p->next_of_agent == s) { p->next_of_agent = s->next_of_agent; return; }
 }
 
-static void ws_send_json(acdm_ws *ws, json_t *msg)
+/* Every message on /ws goes out after the commit of what was written before it (outbox.h),
+ * so that an ack, a state or an assigned an agent sees is never undone by a crash. */
+static void ws_send_ack(acdm_ws *ws, json_t *msg, const char *re, const char *bericht)
 {
-    char *s = json_dumps(msg, JSON_COMPACT);
-    if (s) acdm_ws_send(ws, s, strlen(s));
-    free(s);
+    acdm_session *s = acdm_ws_user(ws);
+    if (!s || !the_engine) {
+        char *t = json_dumps(msg, JSON_COMPACT);
+        if (t) acdm_ws_send(ws, t, strlen(t));
+        free(t);
+        json_decref(msg);
+        return;
+    }
+    acdm_api_send_committed(the_engine, s, msg, re, bericht);
+}
+
+static void ws_send_json(acdm_ws *ws, json_t *msg) { ws_send_ack(ws, msg, NULL, NULL); }
+
+/* Sent now, not after a commit (the session is being closed: the outbox would drop it). */
+static void ws_send_now(acdm_ws *ws, json_t *msg)
+{
+    char *t = json_dumps(msg, JSON_COMPACT);
+    if (t) acdm_ws_send(ws, t, strlen(t));
+    free(t);
     json_decref(msg);
 }
 
@@ -428,7 +491,7 @@ void acdm_api_push_agent(acdm_engine *e, const char *agent_id, json_t *msg)
 {
     char *s = json_dumps(msg, JSON_COMPACT);
     for (acdm_session *p = acdm_hmap_get(&A(e)->sessions, agent_id); p && s; p = p->next_of_agent)
-        acdm_ws_send(p->ws, s, strlen(s));
+        acdm_outbox_ws(A(e)->ob, p, strdup(s), NULL, NULL);
     free(s);
     json_decref(msg);
 }
@@ -443,8 +506,9 @@ static void ws_error(acdm_ws *ws, const char *re, const char *bericht, const cha
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    ws_send_json(ws, json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "type", "error", "code", code, "text", text,
-                               "re", re, "bericht", bericht));
+    json_t *m = json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "type", "error", "code", code, "text", text,
+                          "re", re, "bericht", bericht);
+    ws_send_json(ws, m);
 }
 
 /* ------------------------------------------------------------------ reconnect grace */
@@ -496,6 +560,7 @@ static void grace_start(acdm_engine *e, const char *agent_id)
 void acdm_api_shutdown(acdm_engine *e)
 {
     if (!A(e)) return;   /* never started */
+    acdm_outbox_shutdown(A(e)->ob);   /* the last answers go out with the store's last commit */
     if (A(e)->expiry_timer_on) {
         uv_timer_stop(&A(e)->expiry_timer);
         uv_close((uv_handle_t *)&A(e)->expiry_timer, NULL);
@@ -548,8 +613,8 @@ static void session_end(acdm_session *s, const char *code, int close_code, const
 {
     if (s->closing) return;
     s->closing = true;
-    ws_error(s->ws, NULL, NULL, code, "%s", text);
-    acdm_ws_close(s->ws, close_code, reason);
+    ws_error(s->ws, NULL, NULL, code, "%s", text);   /* after what is queued before it */
+    acdm_outbox_ws_close(A(the_engine)->ob, s, close_code, reason);
 }
 
 void acdm_api_drop_removed_agents(acdm_engine *e)
@@ -650,7 +715,7 @@ static void ws_reauth(acdm_engine *e, acdm_session *s, json_t *msg)
     }
     s->who.until_ms = who.until_ms;
     expiry_track(e, s);
-    ws_send_json(s->ws, json_pack("{s:s, s:s, s:n, s:o}", "type", "ack", "re", "reauth", "bericht",
+    ws_send_now(s->ws, json_pack("{s:s, s:s, s:n, s:o}", "type", "ack", "re", "reauth", "bericht",
                                   "expires_ms", who.until_ms ? json_integer(who.until_ms) : json_null()));
 }
 
@@ -669,6 +734,7 @@ static void ws_close_cb(void *user, acdm_ws *ws)
         s->who.until_ms = 0;
         expiry_track(e, s);   /* out of the list */
     }
+    acdm_outbox_forget(A(e)->ob, s);
     free(s);
 }
 
@@ -685,7 +751,7 @@ static acdm_bericht *msg_bericht(acdm_engine *e, acdm_ws *ws, json_t *msg, const
 static void ws_result(acdm_ws *ws, const char *type, const char *bericht, int rc)
 {
     if (!rc) {
-        ws_send_json(ws, json_pack("{s:s, s:s, s:s?}", "type", "ack", "re", type, "bericht", bericht));
+        ws_send_ack(ws, json_pack("{s:s, s:s, s:s?}", "type", "ack", "re", type, "bericht", bericht), type, bericht);
         return;
     }
     const char *code = rc == ACDM_ESTATE ? "state" : rc == ACDM_EPERM ? "forbidden"
@@ -960,6 +1026,10 @@ static void agents_note(acdm_engine *e, void *user, const acdm_note *n)
     acdm_api_push_agent(e, b->agent->id, msg);
 }
 
+static void ui_connect_set(acdm_engine *e);
+static void http_limits_set(acdm_engine *e);
+static int api_early(void *user, acdm_req *r);
+
 static int api_start(acdm_engine *e)
 {
     api_state *st = calloc(1, sizeof *st);
@@ -967,15 +1037,66 @@ static int api_start(acdm_engine *e)
     acdm_hmap_init(&st->sessions);
     acdm_hmap_init(&st->graces);
     acdm_engine_set_state(e, &acdm_api_module, st);
+    the_engine = e;
+    st->ob = acdm_outbox_create(e);
+    if (!st->ob) return ACDM_ENOMEM;
     acdm_engine_subscriber sub = {.order = ACDM_SUB_AGENTS, .model_event = agents_model_event,
                                   .note = agents_note};
     acdm_engine_subscribe(e, &sub);
+    ui_connect_set(e);
+    http_limits_set(e);
+    acdm_http_set_early(acdm_engine_http(e), api_early, e);
     return acdm_api_register(e);
+}
+
+/* The UI's CSP lets the sign-in page call the OpenID Connect token endpoint (its origin). */
+static void ui_connect_set(acdm_engine *e)
+{
+    const acdm_oidc_def *o = &acdm_model_config(acdm_engine_model(e))->oidc;
+    char origin[512] = "";
+    const char *u = o->enabled ? o->token_endpoint : NULL;
+    const char *sep = u ? strstr(u, "://") : NULL;
+    if (sep) {
+        size_t n = strcspn(sep + 3, "/?#");
+        snprintf(origin, sizeof origin, "%.*s", (int)((size_t)(sep - u) + 3 + n), u);
+    }
+    acdm_http_set_ui_connect(acdm_engine_http(e), origin[0] ? origin : NULL);
+}
+
+/* Before a request's body is read: a token good for some role on /api/v1 (the route checks
+ * which), a blocked address refused on /channels/... too; a stranger's slow body is then never
+ * waited for. */
+static int api_early(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    const char *p = acdm_req_path(r);
+    if (!strncmp(p, "/api/v1/", 8)) {
+        if (!strcmp(p, "/api/v1/health") || !strcmp(p, "/api/v1/auth/config")) return 0;
+        acdm_principal who;
+        return authorize(e, r, "admin supervisor agent channel", &who) ? 0 : 1;
+    }
+    int retry = 0;
+    if (!strncmp(p, "/channels/", 10) && acdm_engine_peer_blocked(e, acdm_req_peer(r), &retry)) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry);
+        acdm_http_add_header(r, "Retry-After", ra);
+        acdm_http_problem(r, 429, "Too Many Requests", "too many failed sign-ins from %s; retry after %d s",
+                          acdm_req_peer(r), retry);
+        return 1;
+    }
+    return 0;
+}
+
+static void http_limits_set(acdm_engine *e)
+{
+    acdm_http_set_conn_limit(acdm_engine_http(e), acdm_model_config(acdm_engine_model(e))->max_conns_per_addr);
 }
 
 static void api_reloaded(acdm_engine *e)
 {
     if (A(e)) acdm_api_drop_removed_agents(e);
+    ui_connect_set(e);
+    http_limits_set(e);
 }
 
 static void api_release(acdm_engine *e)
@@ -985,6 +1106,8 @@ static void api_release(acdm_engine *e)
     acdm_hmap_free(&st->sessions);
     acdm_hmap_free(&st->graces);
     free(st->expiring);
+    acdm_outbox_free(st->ob);
+    if (the_engine == e) the_engine = NULL;
     free(st);
     acdm_engine_set_state(e, &acdm_api_module, NULL);
 }

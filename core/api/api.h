@@ -38,5 +38,12 @@ void acdm_api_shutdown(acdm_engine *e);
 void acdm_api_push_agent(acdm_engine *e, const char *agent_id, json_t *msg);
 /* The agents' sessions: agent id -> acdm_session* list (live.c sends them their figures). */
 acdm_hmap *acdm_api_sessions(acdm_engine *e);
+/* A write route's answer, sent only after everything it wrote is committed (outbox.h): obj
+ * (stolen; NULL: no body, e.g. 204) with status, or 503 "Not stored" when the commit failed. */
+void acdm_api_reply_committed(acdm_engine *e, acdm_req *r, int status, json_t *obj);
+/* A websocket message (stolen) to session s after the commit; re: the acknowledged type if it
+ * is an ack (an error "unsaved" replaces it when the commit failed), else NULL. */
+void acdm_api_send_committed(acdm_engine *e, acdm_session *s, json_t *msg, const char *re,
+                             const char *bericht);
 
 #endif

@@ -250,7 +250,7 @@ static json_t *agent_from_body(acdm_req *r, const char *path_id)
         goto bad;
     }
     json_t *name = json_object_get(j, "name");
-    if (name && (!json_is_string(name) || !json_string_length(name) || json_string_length(name) > TEXT_MAX)) {
+    if (name && (!json_is_string(name) || !json_string_length(name) || acdm_utf8_chars(json_string_value(name)) > TEXT_MAX)) {
         acdm_http_problem(r, 400, "Invalid field", "name: expected a display name (a string of 1 to %d characters)", TEXT_MAX);
         goto bad;
     }
@@ -499,14 +499,14 @@ static const managed AGENTS = {"agents", "agent", ACDM_AGENTS_FRAGMENT, "id", "P
 /* The agent after a change, as GET /api/v1/agents/{id} has it. */
 static void reply_agent(acdm_engine *e, acdm_req *r, list_op op, const char *id)
 {
-    if (op == OP_DELETE) { acdm_http_reply(r, 204, NULL, NULL, 0); return; }
+    if (op == OP_DELETE) { acdm_api_reply_committed(e, r, 204, NULL); return; }
     acdm_agent *a = acdm_model_agent(acdm_engine_model(e), id);
     if (op == OP_ADD) {
         char loc[128];
         snprintf(loc, sizeof loc, "/api/v1/agents/%s", id);
         acdm_http_add_header(r, "Location", loc);
     }
-    acdm_http_reply_json(r, op == OP_ADD ? 201 : 200, a ? acdm_engine_agent_json(e, a) : json_pack("{s:s}", "id", id));
+    acdm_api_reply_committed(e, r, op == OP_ADD ? 201 : 200, a ? acdm_engine_agent_json(e, a) : json_pack("{s:s}", "id", id));
 }
 
 /* ------------------------------------------------------------------ routes */
@@ -566,7 +566,7 @@ static void post_topic(void *user, acdm_req *r)
     json_t *j = acdm_api_body_object(r, false, known);
     if (!j) return;
     json_t *name = json_object_get(j, "name");
-    if (!json_is_string(name) || !json_string_length(name) || json_string_length(name) > TEXT_MAX) {
+    if (!json_is_string(name) || !json_string_length(name) || acdm_utf8_chars(json_string_value(name)) > TEXT_MAX) {
         acdm_http_problem(r, 400, "Invalid field", "name: required, the topic (a string of 1 to %d characters)", TEXT_MAX);
         json_decref(j);
         return;
@@ -574,7 +574,7 @@ static void post_topic(void *user, acdm_req *r)
     json_t *def = json_string(json_string_value(name));
     if (change(e, r, &who, &TOPICS, OP_ADD, json_string_value(name), def)) {
         acdm_http_add_header(r, "Location", "/api/v1/topics");
-        acdm_http_reply_json(r, 201, acdm_api_topics_json(acdm_model_config(acdm_engine_model(e))));
+        acdm_api_reply_committed(e, r, 201, acdm_api_topics_json(acdm_model_config(acdm_engine_model(e))));
     }
     json_decref(def);
     json_decref(j);
@@ -587,7 +587,7 @@ static void delete_topic(void *user, acdm_req *r)
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin", &who)) return;
     if (change(e, r, &who, &TOPICS, OP_DELETE, acdm_req_param(r, "name"), NULL))
-        acdm_http_reply(r, 204, NULL, NULL, 0);
+        acdm_api_reply_committed(e, r, 204, NULL);
 }
 
 /* A reason code from the body: {"code", "label"}; on PUT the code comes from the path (the
@@ -606,7 +606,7 @@ static json_t *reason_from_body(acdm_req *r, const char *path_code)
     } else if (path_code && strcmp(c, path_code)) {
         acdm_http_problem(r, 400, "Invalid field", "code: \"%s\" differs from the code in the path (\"%s\"); "
                           "remove it and add the new code", c, path_code);
-    } else if (!json_is_string(label) || !json_string_length(label) || json_string_length(label) > TEXT_MAX) {
+    } else if (!json_is_string(label) || !json_string_length(label) || acdm_utf8_chars(json_string_value(label)) > TEXT_MAX) {
         acdm_http_problem(r, 400, "Invalid field", "label: required, what agents see (a string of 1 to %d characters)",
                           TEXT_MAX);
     } else {
@@ -627,10 +627,10 @@ static void reason_change(acdm_engine *e, acdm_req *r, list_op op)
     if (op != OP_DELETE && !def) return;
     const char *code = def ? json_string_value(json_object_get(def, "code")) : path_code;
     if (change(e, r, &who, &REASONS, op, code, def)) {
-        if (op == OP_DELETE) acdm_http_reply(r, 204, NULL, NULL, 0);
+        if (op == OP_DELETE) acdm_api_reply_committed(e, r, 204, NULL);
         else {
             if (op == OP_ADD) acdm_http_add_header(r, "Location", "/api/v1/reason-codes");
-            acdm_http_reply_json(r, op == OP_ADD ? 201 : 200, json_incref(def));
+            acdm_api_reply_committed(e, r, op == OP_ADD ? 201 : 200, json_incref(def));
         }
     }
     json_decref(def);

@@ -53,8 +53,24 @@ static void get_customer_history(void *user, acdm_req *r)
     acdm_engine *e = user;
     acdm_principal who;
     if (!allowed(e, r, "admin supervisor agent", &who)) return;
-    const char *address = acdm_req_param(r, "address");
-    if (!address || !*address || strlen(address) > 512) {
+    /* the route is a prefix: the address is everything between /customers/ and the last
+     * /history, so an address with a '/' (sent as %2F: lws decodes the path before routing)
+     * is found too */
+    const char *rest = acdm_req_rest(r);
+    char address_buf[2100];
+    const char *address = NULL;
+    size_t rl = rest ? strlen(rest) : 0;
+    static const char suffix[] = "/history";
+    if (rl > sizeof suffix && rl - (sizeof suffix - 1) < sizeof address_buf &&
+        !strcmp(rest + rl - (sizeof suffix - 1), suffix)) {
+        snprintf(address_buf, sizeof address_buf, "%.*s", (int)(rl - (sizeof suffix - 1) - 1), rest + 1);
+        address = address_buf;
+    } else {
+        acdm_http_problem(r, 404, "Not Found", "no resource at %.200s (expected /api/v1/customers/{address}/history)",
+                          acdm_req_path(r));
+        return;
+    }
+    if (!*address || acdm_utf8_chars(address) > 512) {
         acdm_http_problem(r, 400, "Invalid parameter", "address: expected the customer's address (1..512 characters)");
         return;
     }
@@ -356,7 +372,7 @@ static void get_audit(void *user, acdm_req *r)
 int acdm_api_data_register(acdm_engine *e)
 {
     acdm_http *h = acdm_engine_http(e);
-    acdm_http_route(h, "GET", "/api/v1/customers/{address}/history", get_customer_history, e);
+    acdm_http_route(h, "GET", "/api/v1/customers/*", get_customer_history, e);   /* {address}/history */
     acdm_http_route(h, "GET", "/api/v1/events", get_events, e);
     acdm_http_route(h, "GET", "/api/v1/reports", get_reports, e);
     acdm_http_route(h, "GET", "/api/v1/audit", get_audit, e);

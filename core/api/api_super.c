@@ -84,6 +84,20 @@ json_t *acdm_api_body_object(acdm_req *r, bool allow_empty, const char *const *k
     return j;
 }
 
+bool acdm_api_agent_had_last(json_t *bericht, const char *agent)
+{
+    /* the last acceptance in its event log (a logout puts the bericht back, unassigned) */
+    json_t *evs = json_object_get(bericht, "events");
+    for (size_t i = json_array_size(evs); i-- > 0;) {
+        json_t *ev = json_array_get(evs, i);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        if (!type || strcmp(type, "accepted")) continue;
+        const char *ag = json_string_value(json_object_get(ev, "agent"));
+        return ag && !strcmp(ag, agent);
+    }
+    return false;
+}
+
 /* The bericht (store, overlaid with the live model) if who may see it; else NULL after a
  * 404/403 reply. Agents: offered to them, theirs now, or theirs last; channels: their own. */
 static json_t *visible_bericht(acdm_engine *e, acdm_req *r, const acdm_principal *who, const char *id)
@@ -95,7 +109,8 @@ static json_t *visible_bericht(acdm_engine *e, acdm_req *r, const acdm_principal
         const char *ag = json_string_value(json_object_get(j, "agent"));
         acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), id);
         acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who->name);
-        mine = (ag && !strcmp(ag, who->name)) || (b && a && acdm_agent_work(a, b));
+        mine = (ag && !strcmp(ag, who->name)) || (b && a && acdm_agent_work(a, b)) ||
+               acdm_api_agent_had_last(j, who->name);
     } else if (!strncmp(who->role, "channel:", 8)) {
         const char *ch = json_string_value(json_object_get(j, "channel"));
         mine = ch && !strcmp(ch, who->role + 8);
@@ -279,7 +294,7 @@ void acdm_api_post_bericht_topics(void *user, acdm_req *r)
     acdm_store_append_event(acdm_engine_store(e), &ev);
     free(dj);
     json_decref(d);
-    acdm_http_reply_json(r, 200, json_pack("{s:s, s:O}", "bericht", id, "topics", topics));
+    acdm_api_reply_committed(e, r, 200, json_pack("{s:s, s:O}", "bericht", id, "topics", topics));
     json_decref(j);
     json_decref(body);
 }
@@ -361,7 +376,7 @@ static void agent_action(acdm_engine *e, acdm_req *r, const char *action)
     acdm_live_audit(e, &who, act, id, NULL);
     acdm_log(ACDM_LOG_NOTICE, WHO, "agent %s: %s by %s", id, action, who.name);
     json_decref(body);
-    acdm_http_reply_json(r, 200, acdm_engine_agent_json(e, acdm_model_agent(acdm_engine_model(e), id)));
+    acdm_api_reply_committed(e, r, 200, acdm_engine_agent_json(e, acdm_model_agent(acdm_engine_model(e), id)));
 }
 
 void acdm_api_post_agent_login(void *user, acdm_req *r) { agent_action(user, r, "login"); }
@@ -390,7 +405,7 @@ static void agent_queue(acdm_engine *e, acdm_req *r, bool join)
     acdm_live_audit(e, &who, join ? "agent_join" : "agent_leave", a->id,
                     json_pack("{s:s}", "queue", q->name));
     acdm_log(ACDM_LOG_NOTICE, WHO, "agent %s %s queue %s by %s", a->id, join ? "joined" : "left", q->name, who.name);
-    acdm_http_reply_json(r, 200, acdm_engine_agent_json(e, a));
+    acdm_api_reply_committed(e, r, 200, acdm_engine_agent_json(e, a));
 }
 
 /* POST /api/v1/berichten/outbound: an outbound contact (R21). An agent starts their own; an

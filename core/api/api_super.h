@@ -35,6 +35,9 @@ void acdm_api_delete_agent_queue(void *user, acdm_req *r);
 /* api_waiting.c: GET /api/v1/queues/{name}/waiting */
 void acdm_api_get_queue_waiting(void *user, acdm_req *r);
 
+/* Whether agent accepted the bericht (its JSON with "events") last: "have or had last". */
+bool acdm_api_agent_had_last(json_t *bericht, const char *agent);
+
 void acdm_api_post_outbound(void *user, acdm_req *r);
 
 #endif

@@ -155,13 +155,6 @@ static uint64_t text_hash(const char *s)
     return h ? h : 1;
 }
 
-static char *dump(json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return s;
-}
-
 static void push_agents(acdm_live *l, int64_t now)
 {
     acdm_engine *e = l->e;
@@ -344,9 +337,10 @@ void acdm_live_audit(acdm_engine *e, const acdm_principal *actor, const char *ac
 
 /* ------------------------------------------------------------------ supervisor commands */
 
-static void sup_reply(acdm_ws *ws, const char *re, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void sup_reply(acdm_ws *ws, const char *re, const char *code, const char *fmt, ...)
+/* Sent after the commit of what the command wrote (the override, the audit event). */
+static void sup_reply(acdm_engine *e, acdm_session *s, const char *re, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void sup_reply(acdm_engine *e, acdm_session *s, const char *re, const char *code, const char *fmt, ...)
 {
     json_t *j;
     if (!code) {
@@ -360,9 +354,7 @@ static void sup_reply(acdm_ws *ws, const char *re, const char *code, const char 
         j = json_pack("{s:s, s:s, s:s, s:s, s:n}", "type", "error", "code", code, "text", text,
                       "re", re, "bericht");
     }
-    char *s = dump(j);
-    if (s) acdm_ws_send(ws, s, strlen(s));
-    free(s);
+    acdm_api_send_committed(e, s, j, code ? NULL : re, NULL);
 }
 
 static const char *code_of(int rc)
@@ -373,7 +365,6 @@ static const char *code_of(int rc)
 
 bool acdm_live_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const char *type)
 {
-    acdm_ws *ws = s->ws;
     bool queue_cmd = !strcmp(type, "queue_open") || !strcmp(type, "queue_close");
     bool agent_cmd = !strcmp(type, "agent_login") || !strcmp(type, "agent_logout") ||
                      !strcmp(type, "agent_ready") || !strcmp(type, "agent_not_ready");
@@ -381,7 +372,7 @@ bool acdm_live_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const ch
     const char *field = queue_cmd ? "queue" : "agent";
     json_t *jv = json_object_get(msg, field);
     if (!json_is_string(jv) || !*json_string_value(jv)) {
-        sup_reply(ws, type, "invalid", "%s: required (a%s %s name)", field, queue_cmd ? "" : "n", field);
+        sup_reply(e, s, type, "invalid", "%s: required (a%s %s name)", field, queue_cmd ? "" : "n", field);
         return true;
     }
     const char *target = json_string_value(jv);
@@ -391,7 +382,7 @@ bool acdm_live_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const ch
         bool close = !strcmp(type, "queue_close");
         rc = acdm_engine_queue_set_closed(e, target, close, err, sizeof err);
         if (rc) {
-            sup_reply(ws, type, code_of(rc), "%s: %s", type, err);
+            sup_reply(e, s, type, code_of(rc), "%s: %s", type, err);
             return true;
         }
         acdm_log(ACDM_LOG_NOTICE, WHO, "queue %s %s by %s", target, close ? "closed" : "opened", s->who.name);
@@ -399,18 +390,18 @@ bool acdm_live_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const ch
         const char *reason = NULL;
         json_t *rv = json_object_get(msg, "reason");
         if (rv && !json_is_null(rv) && !json_is_string(rv)) {
-            sup_reply(ws, type, "invalid", "reason: expected a string (a configured reason code)");
+            sup_reply(e, s, type, "invalid", "reason: expected a string (a configured reason code)");
             return true;
         }
         reason = json_string_value(rv);
         rc = acdm_live_agent_action(e, type + 6, target, reason, err, sizeof err);
         if (rc) {
-            sup_reply(ws, type, code_of(rc), "%s: %s", type, err);
+            sup_reply(e, s, type, code_of(rc), "%s: %s", type, err);
             return true;
         }
     }
     acdm_live_audit(e, &s->who, type, target, NULL);
-    sup_reply(ws, type, NULL, NULL);
+    sup_reply(e, s, type, NULL, NULL);
     return true;
 }
 

@@ -52,6 +52,12 @@ typedef enum {
 const char *acdm_strategy_name(acdm_strategy s);
 int acdm_strategy_parse(const char *s); /* returns strategy or -1 */
 
+/* UTF-8: whether s[0..n) is well-formed (no overlong forms, surrogates or code points above
+ * U+10FFFF), and the number of characters (code points) in a NUL-terminated string: text
+ * limits are counted in characters, as the API documents them. */
+bool acdm_utf8_valid(const char *s, size_t n);
+size_t acdm_utf8_chars(const char *s);
+
 /* Wall-clock milliseconds since the epoch (used for every timestamp). */
 int64_t acdm_now_ms(void);
 

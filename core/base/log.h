@@ -8,6 +8,10 @@ extern int acdm_log_level;
 void acdm_log_raw(int level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int acdm_log_level_parse(const char *s); /* "error".."debug" -> level or -1 */
+/* A line of the same origin (who and format) is printed at most 20 times per 10 s; the rest
+ * are counted and summarised ("... the line above repeated N more times in 10 s") when the
+ * next window starts or at acdm_log_flush_repeats (the daemon calls it every 10 s and at exit). */
+void acdm_log_flush_repeats(void);
 
 /* who: the subsystem or plugin instance name, printed in every line. */
 #define acdm_log(level, who, ...) \

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 #include <time.h>
 #include <sys/random.h>
 
@@ -224,6 +225,37 @@ const char *acdm_jobj_end(acdm_jobj *o)
     return o->sb.oom ? NULL : o->sb.p;
 }
 
+bool acdm_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x80) { p++; continue; }
+        int k;
+        unsigned cp, min;
+        if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; min = 0x80; }
+        else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; min = 0x800; }
+        else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; min = 0x10000; }
+        else return false;
+        if (end - p <= k) return false;
+        for (int i = 1; i <= k; i++) {
+            if ((p[i] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        p += k + 1;
+    }
+    return true;
+}
+
+size_t acdm_utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        n += (*p & 0xc0) != 0x80;
+    return n;
+}
+
 int acdm_log_level = ACDM_LOG_INFO;
 
 int acdm_log_level_parse(const char *s)
@@ -234,7 +266,31 @@ int acdm_log_level_parse(const char *s)
     return -1;
 }
 
-void acdm_log_raw(int level, const char *who, const char *fmt, ...)
+/* Repeated lines: a line of the same origin (subsystem and format) is printed at most
+ * LOG_BURST times per LOG_WINDOW_MS; the rest are counted and summarised once the window is
+ * over ("... repeated N times"), so a client or a failing disk cannot fill the disk with logs. */
+#define LOG_BURST 20
+#define LOG_WINDOW_MS 10000
+#define LOG_SLOTS 128
+typedef struct {
+    const char *fmt;            /* NULL: free */
+    char who[48];
+    int level;
+    int64_t win_start;
+    unsigned n;                 /* lines printed in this window */
+    unsigned long long suppressed;
+} log_slot;
+static log_slot log_slots[LOG_SLOTS];
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t log_mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void log_line(int level, const char *who, const char *fmt, va_list ap)
 {
     static const char *const tag[] = {"ERR", "WRN", "NOT", "INF", "DBG"};
     char ts[32];
@@ -243,13 +299,70 @@ void acdm_log_raw(int level, const char *who, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &now);
     localtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
-    va_list ap;
-    va_start(ap, fmt);
     flockfile(stderr);
     fprintf(stderr, "%s.%03ld %s [%s] ", ts, now.tv_nsec / 1000000,
             tag[level < 0 ? 0 : level > 4 ? 4 : level], who ? who : "core");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     funlockfile(stderr);
+}
+
+static void log_plain(int level, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void log_plain(int level, const char *who, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, who, fmt, ap);
     va_end(ap);
+}
+
+/* Under log_mu: prints the summary of what slot x held back. */
+static void log_summary(log_slot *x)
+{
+    if (!x->suppressed) return;
+    log_plain(x->level, x->who, "... the line above repeated %llu more times in %d s (\"%.80s\")",
+              x->suppressed, LOG_WINDOW_MS / 1000, x->fmt);
+    x->suppressed = 0;
+}
+
+void acdm_log_raw(int level, const char *who, const char *fmt, ...)
+{
+    const char *w = who ? who : "core";
+    uintptr_t hv = (uintptr_t)fmt;
+    for (const char *p = w; *p; p++) hv = hv * 31u + (unsigned char)*p;
+    int64_t now = log_mono_ms();
+    pthread_mutex_lock(&log_mu);
+    log_slot *x = &log_slots[(hv >> 3) % LOG_SLOTS];
+    if (x->fmt != fmt || strncmp(x->who, w, sizeof x->who - 1)) {
+        if (x->fmt) log_summary(x);
+        x->fmt = fmt;
+        snprintf(x->who, sizeof x->who, "%s", w);
+        x->win_start = now;
+        x->n = 0;
+    } else if (now - x->win_start >= LOG_WINDOW_MS) {
+        log_summary(x);
+        x->win_start = now;
+        x->n = 0;
+    }
+    x->level = level;
+    if (x->n >= LOG_BURST) {
+        x->suppressed++;
+        pthread_mutex_unlock(&log_mu);
+        return;
+    }
+    x->n++;
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, who, fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&log_mu);
+}
+
+void acdm_log_flush_repeats(void)
+{
+    pthread_mutex_lock(&log_mu);
+    for (size_t i = 0; i < LOG_SLOTS; i++)
+        if (log_slots[i].fmt) log_summary(&log_slots[i]);
+    pthread_mutex_unlock(&log_mu);
 }

@@ -15,11 +15,15 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: acdmd [-c FILE] [--listen HOST:PORT] [--data-dir DIR] [--check]\n"
+            "usage: acdmd [-c FILE] [--listen HOST:PORT] [--data-dir DIR] [--check] [--init] [--salvage]\n"
             "  -c, --config FILE    config file (default conf/acdm.json; fragments in acdm.d/ beside it)\n"
             "  -l, --listen H:P     listen address, overrides the config\n"
             "  -d, --data-dir DIR   data folder (SQLite store, admin token), overrides the config\n"
             "      --check          validate the config and exit (0 = valid)\n"
+            "      --init           begin with a new, empty store where the data folder held one\n"
+            "                       whose acdm.db is now missing or empty (refused without it)\n"
+            "      --salvage        start over a damaged store with what can be read (refused\n"
+            "                       without it); health says what was not restored\n"
             "Signals: SIGHUP reloads the config; SIGTERM/SIGINT shut down cleanly.\n");
 }
 
@@ -60,6 +64,7 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'}, {"listen", required_argument, 0, 'l'},
         {"data-dir", required_argument, 0, 'd'}, {"check", no_argument, 0, 'k'},
+        {"init", no_argument, 0, 'I'}, {"salvage", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:l:d:h", lo, NULL)) != -1) {
@@ -68,6 +73,8 @@ int main(int argc, char **argv)
         case 'l': opts.listen = optarg; break;
         case 'd': opts.data_dir = optarg; break;
         case 'k': check = true; break;
+        case 'I': opts.init = true; break;
+        case 'S': opts.salvage = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -561,6 +561,7 @@ static const setting top_settings[] = {
     INT("max_misses", acdm_config, max_misses, 0, 0, 1000),
     INT("agent_grace_s", acdm_config, agent_grace_s, 60, 0, 3600),
     INT("group_commit_ms", acdm_config, group_commit_ms, 0, 0, 10000),
+    INT("max_connections_per_address", acdm_config, max_conns_per_addr, 256, 0, 100000),
     LIST("schedules", schedules, n_schedules, &schedule_table, L_SCHEDULES),
     LIST("queues", queues, n_queues, &queue_table, L_QUEUES),
     LIST("agents", agents, n_agents, &agent_table, L_AGENTS),

@@ -126,6 +126,7 @@ typedef struct {
     int max_misses;         /* consecutive ring-no-answers before not-ready "no-answer"; 0 = off */
     int agent_grace_s;      /* an agent whose last websocket closed is logged out after this; default 60 */
     int group_commit_ms;    /* extra wait before a group commit (ms); default 0: commit as soon as the writer is free */
+    int max_conns_per_addr; /* open connections one client address may hold; default 256, 0 = no limit */
 
     acdm_schedule_def *schedules; size_t n_schedules;
     acdm_queue_def *queues;       size_t n_queues;

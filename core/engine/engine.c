@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WHO "core"
@@ -195,6 +196,7 @@ acdm_http *acdm_engine_http(acdm_engine *e) { return e->http; }
 acdm_plugins *acdm_engine_plugins(acdm_engine *e) { return e->plugins; }
 struct acdm_outbound *acdm_engine_outbound(acdm_engine *e) { return e->outbound; }
 bool acdm_engine_stopping(const acdm_engine *e) { return e->stopping; }
+const char *acdm_engine_salvage_report(const acdm_engine *e) { return e->salvage; }
 const char *acdm_engine_config_path(const acdm_engine *e) { return e->config_path; }
 
 /* ------------------------------------------------------------------ modules and subscribers */
@@ -585,11 +587,11 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
                        char *err, size_t errlen)
 {
     if (!in->from || !*in->from) { snprintf(err, errlen, "from: the customer's address is required"); return ACDM_EINVAL; }
-    if (strlen(in->from) > 512) { snprintf(err, errlen, "from: longer than 512 characters"); return ACDM_EINVAL; }
+    if (acdm_utf8_chars(in->from) > 512) { snprintf(err, errlen, "from: longer than 512 characters"); return ACDM_EINVAL; }
     if ((unsigned)in->kind >= ACDM_KIND__COUNT) { snprintf(err, errlen, "kind: unknown kind"); return ACDM_EINVAL; }
     if (in->priority < 0 || in->priority > 9) { snprintf(err, errlen, "priority: must be 0..9"); return ACDM_EINVAL; }
-    if (in->idem_key && strlen(in->idem_key) > 256) { snprintf(err, errlen, "idempotency key: longer than 256 characters"); return ACDM_EINVAL; }
-    if (in->conversation && strlen(in->conversation) > 256) { snprintf(err, errlen, "conversation: longer than 256 characters"); return ACDM_EINVAL; }
+    if (in->idem_key && acdm_utf8_chars(in->idem_key) > 256) { snprintf(err, errlen, "idempotency key: longer than 256 characters"); return ACDM_EINVAL; }
+    if (in->conversation && acdm_utf8_chars(in->conversation) > 256) { snprintf(err, errlen, "conversation: longer than 256 characters"); return ACDM_EINVAL; }
 
     intake_job *j = calloc(1, sizeof *j);
     if (!j) { snprintf(err, errlen, "out of memory"); return ACDM_ENOMEM; }
@@ -1069,13 +1071,46 @@ static void grant_attachment(acdm_engine *e, const char *channel, const char *id
     acdm_store_attachment_ref(e->store, id, channel);
 }
 
-static int env_check_token(void *engine, acdm_instance *inst, const char *token)
+static const char *peer_text(void *ctx) { return ctx; }
+
+static int env_check_token(void *engine, acdm_instance *inst, const char *token, const char *peer)
 {
     acdm_principal who;
-    if (acdm_engine_auth(engine, token, &who)) return ACDM_ENOENT;
+    int retry = 0;
+    /* during a plugin request: the same per-address limiter as the core's routes */
+    int rc = peer ? acdm_engine_auth_peer(engine, token, peer_text, (void *)peer, &who, &retry)
+                  : acdm_engine_auth(engine, token, &who);
+    if (rc == ACDM_EFULL) return ACDM_EFULL;
+    if (rc) return ACDM_ENOENT;
     if (!strcmp(who.role, "admin")) return 0;
     if (!strncmp(who.role, "channel:", 8) && !strcmp(who.role + 8, acdm_instance_name_of(inst))) return 0;
     return ACDM_EPERM;
+}
+
+static bool env_peer_blocked_(acdm_engine *e, const char *peer, int *retry_after_s);
+
+bool acdm_engine_peer_blocked(acdm_engine *e, const char *peer, int *retry_after_s)
+{
+    return env_peer_blocked_(e, peer, retry_after_s);
+}
+
+static bool env_peer_blocked(void *engine, const char *peer, int *retry_after_s)
+{
+    return env_peer_blocked_(engine, peer, retry_after_s);
+}
+
+static bool env_peer_blocked_(acdm_engine *e, const char *peer, int *retry_after_s)
+{
+    if (!peer || !*peer || !e->auth || !acdm_auth_watching(e->auth)) return false;
+    return acdm_auth_blocked(e->auth, peer, acdm_now_ms(), retry_after_s);
+}
+
+static void env_peer_failed(void *engine, const char *peer)
+{
+    acdm_engine *e = engine;
+    if (!peer || !*peer) return;
+    if (!e->auth && !(e->auth = acdm_auth_create(&e->loop))) return;
+    acdm_auth_failed(e->auth, peer, acdm_now_ms());
 }
 
 /* ------------------------------------------------------------------ agent side */
@@ -1486,6 +1521,76 @@ static int admin_token_file(acdm_engine *e, const char *data_dir)
 
 static void store_wake_cb(void *arg) { uv_async_send(arg); }
 
+#define STORE_MARKER "store.marker"   /* in data_dir: this folder holds a store (acdm.db) */
+
+/* Before the store opens: a data folder that held a store (its marker file) whose acdm.db is
+ * now missing or empty is refused unless the operator says --init (a lost or truncated database
+ * would otherwise start silently as a new empty one). With --init an empty acdm.db and its
+ * WAL files are removed first. */
+static int store_precheck(const char *dir, bool init, char *err, size_t errlen)
+{
+    char db[4096], marker[4096];
+    snprintf(db, sizeof db, "%s/acdm.db", dir);
+    snprintf(marker, sizeof marker, "%s/%s", dir, STORE_MARKER);
+    struct stat sb;
+    bool have_db = stat(db, &sb) == 0, empty = have_db && sb.st_size == 0;
+    bool had = access(marker, F_OK) == 0;
+    if (have_db && !empty) return 0;
+    if (had && !init) {
+        snprintf(err, errlen, "store: %s is %s, but this data folder held a store (%s says so): "
+                 "restore acdm.db from the backup (docs/operations.md, \"Backup and restore\"), or "
+                 "start once with --init to begin with a new, empty store",
+                 db, empty ? "empty (0 bytes)" : "missing", marker);
+        return ACDM_EIO;
+    }
+    if (empty) {
+        if (!init) {
+            snprintf(err, errlen, "store: %s is empty (0 bytes): restore it from the backup, or "
+                     "start with --init to begin with a new, empty store", db);
+            return ACDM_EIO;
+        }
+        static const char *const sfx[] = {"", "-wal", "-shm"};
+        for (size_t i = 0; i < 3; i++) {
+            char p[4200];
+            snprintf(p, sizeof p, "%s%s", db, sfx[i]);
+            if (unlink(p) && errno != ENOENT) {
+                snprintf(err, errlen, "store: --init: cannot remove %s: %s", p, strerror(errno));
+                return ACDM_EIO;
+            }
+        }
+    }
+    if (init && (had || empty)) acdm_log(ACDM_LOG_WARN, WHO, "--init: starting with a new, empty store in %s", dir);
+    return 0;
+}
+
+/* After the store opened: the marker says from now on that this folder holds a store. */
+static int store_mark_dir(const char *dir, char *err, size_t errlen)
+{
+    char marker[4096];
+    snprintf(marker, sizeof marker, "%s/%s", dir, STORE_MARKER);
+    if (access(marker, F_OK) == 0) return 0;
+    int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL, 0640);
+    if (fd < 0) {
+        snprintf(err, errlen, "store: cannot write %s: %s", marker, strerror(errno));
+        return ACDM_EIO;
+    }
+    char ts[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    dprintf(fd, "acdm.db in this folder is acdmd's store (created %s); acdmd refuses to start "
+            "without it unless --init is given. Do not remove.\n", ts);
+    int rc = fsync(fd);
+    close(fd);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) { rc |= fsync(dfd); close(dfd); }
+    if (rc) {
+        snprintf(err, errlen, "store: cannot sync %s: %s", marker, strerror(errno));
+        return ACDM_EIO;
+    }
+    return 0;
+}
+
 int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *err, size_t errlen)
 {
     acdm_engine *e = calloc(1, sizeof *e);
@@ -1538,7 +1643,9 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     }
     uv_async_init(&e->loop, &e->store_wake, on_store_wake);
     e->store_wake.data = e;
-    rc = acdm_store_open(cfg->data_dir, cfg->group_commit_ms, store_wake_cb, &e->store_wake, &e->store, err, errlen);
+    rc = store_precheck(cfg->data_dir, opts->init, err, errlen);
+    if (!rc) rc = acdm_store_open(cfg->data_dir, cfg->group_commit_ms, store_wake_cb, &e->store_wake, &e->store, err, errlen);
+    if (!rc) rc = store_mark_dir(cfg->data_dir, err, errlen);
     if (rc) { acdm_config_free(cfg); return rc; }
 
     char *ov = NULL;
@@ -1563,7 +1670,27 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
 
     /* recovery: every bericht that was waiting or in progress waits again */
     int64_t t0 = acdm_now_ms();
-    acdm_store_load_open(e->store, restore_row, e);
+    if (acdm_store_load_open(e->store, restore_row, e)) {
+        size_t got = acdm_model_n_berichten(e->model);
+        int64_t want = acdm_store_count_open(e->store);
+        char what[160];
+        if (want >= 0) snprintf(what, sizeof what, "%zu of the %lld waiting berichten the index lists were read", got, (long long)want);
+        else snprintf(what, sizeof what, "%zu waiting berichten were read, the rest could not be", got);
+        if (!opts->salvage) {
+            snprintf(err, errlen, "store: the recovery read of waiting berichten failed (%s): %s/acdm.db "
+                     "is damaged; %s. Restore it from the backup (docs/operations.md, \"Backup and restore\"), "
+                     "or start with --salvage to run with what can be read", acdm_store_read_error(e->store),
+                     data_dir, what);
+            rc = ACDM_EIO;
+            goto fail;
+        }
+        char rep[512];
+        snprintf(rep, sizeof rep, "started with --salvage over a damaged store (%s): %s; %s",
+                 acdm_store_read_error(e->store), what,
+                 want >= 0 && (int64_t)got < want ? "the others were not restored" : "berichten after the damage were not restored");
+        e->salvage = strdup(rep);
+        acdm_log(ACDM_LOG_ERR, WHO, "%s", rep);
+    }
     if (acdm_model_n_berichten(e->model))
         acdm_log(ACDM_LOG_NOTICE, WHO, "restored %zu waiting berichten in %lld ms",
                  acdm_model_n_berichten(e->model), (long long)(acdm_now_ms() - t0));
@@ -1581,7 +1708,8 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
                            .submit = env_submit, .end = env_end, .delivery_report = env_delivery_report,
                            .typing = env_typing, .queue_position = env_queue_position,
                            .attachment_put = env_attachment_put, .check_token = env_check_token,
-                           .end_ago = env_end_ago, .attachment_store = env_attachment_store,
+                           .end_ago = env_end_ago,
+                           .peer_blocked = env_peer_blocked, .peer_failed = env_peer_failed, .attachment_store = env_attachment_store,
                            .attachment_read = env_attachment_read, .update = env_update,
                            .device_result = env_device_result,
                            .device_reachable = env_device_reachable,
@@ -1682,5 +1810,6 @@ void acdm_engine_destroy(acdm_engine *e)
     free(e->jobs);
     json_decref(e->overrides);
     free(e->config_path);
+    free(e->salvage);
     free(e);
 }

@@ -21,6 +21,12 @@ typedef struct {
     const char *config_path;
     const char *listen;      /* "host:port" overriding the config, or NULL */
     const char *data_dir;    /* overriding the config, or NULL */
+    /* --init: start with a new empty store although the data folder held one (its acdm.db is
+     * missing or empty); without it that is refused */
+    bool init;
+    /* --salvage: start although the recovery read of waiting berichten failed (a damaged
+     * store), with what could be read; health says what was not restored */
+    bool salvage;
 } acdm_engine_opts;
 
 /* A token's identity once checked. */
@@ -38,6 +44,9 @@ acdm_http *acdm_engine_http(acdm_engine *e);
 acdm_plugins *acdm_engine_plugins(acdm_engine *e);   /* NULL when the plugin folder is unusable */
 struct acdm_outbound *acdm_engine_outbound(acdm_engine *e);   /* the one outbound client */
 bool acdm_engine_stopping(const acdm_engine *e);
+/* Started with --salvage over a damaged store: a sentence saying what was not restored (health
+ * shows it while this process runs); NULL after a clean start. */
+const char *acdm_engine_salvage_report(const acdm_engine *e);
 const char *acdm_engine_config_path(const acdm_engine *e);   /* the main config file */
 
 
@@ -65,6 +74,8 @@ int acdm_engine_revoke_agent_tokens(acdm_engine *e, const char *agent_id, int *n
  * ACDM_EFULL with *retry_after_s when that address had more than 10 failed bearer checks within
  * 60 s (answer 429); failures counted. */
 typedef const char *(*acdm_peer_fn)(void *ctx);
+/* Whether the address is blocked by the failed sign-in limit now (*retry_after_s then set). */
+bool acdm_engine_peer_blocked(acdm_engine *e, const char *peer, int *retry_after_s);
 int acdm_engine_auth_peer(acdm_engine *e, const char *token, acdm_peer_fn peer, void *ctx,
                           acdm_principal *who, int *retry_after_s);
 

@@ -26,6 +26,7 @@ struct acdm_engine {
     struct engine_mod *mods; size_t n_mods;   /* opts.modules and the state each keeps */
     struct engine_sub *subs; size_t n_subs;   /* subscribers, by order */
     acdm_hmap subjects;      /* bericht id -> short subject/summary shown on the offer (live berichten) */
+    char *salvage;           /* started with --salvage over read errors: what was not restored */
     acdm_hmap qwait;         /* queue name -> recent gap between acceptances (wait estimates) */
     acdm_hmap att_refs;      /* "channel\x1fattachment id" granted by replies since start (the
                               * store's attachment_refs holds them durably) */

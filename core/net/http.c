@@ -2,6 +2,7 @@
 #include "net/http.h"
 #include "base/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +12,10 @@
 #include <sys/stat.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
@@ -82,6 +87,7 @@ struct acdm_req {
     unsigned char *out;         /* LWS_PRE + response */
     size_t out_len, out_cap;
     int content_length_known;
+    int64_t t_begin;            /* monotonic ms the headers were in (body deadline, rate) */
     unsigned in_dispatch : 1, replied : 1, dispatched : 1, upgrade : 1, has_cc : 1;
     /* bump arena: stable pointers for the request's strings */
     char *ap;
@@ -134,6 +140,7 @@ struct acdm_http {
     int port;
     char *ui_dir;               /* realpath, or NULL */
     size_t ui_dir_len;
+    char *ui_connect;           /* more CSP connect-src origins for the UI (the OIDC token endpoint) */
     size_t body_limit;
     route **routes;
     int nroutes, cap_routes, next_id;
@@ -146,6 +153,16 @@ struct acdm_http {
     struct lws_protocols protos[2];
     char iface[64];
     int destroying;
+    uv_timer_t *sweep;          /* 1 s: slow bodies, the log's repeat summaries */
+    int64_t last_log_flush;
+    acdm_http_early_fn early;
+    void *early_user;
+    /* connections per client address (accept filter): fd -> address, address -> count */
+    int conn_limit;
+    char (*fd_addr)[48];        /* by descriptor; "" = not counted */
+    int n_fd_addr;
+    struct conn_count { char addr[48]; int n; } *cc;
+    int n_cc, cap_cc;
 };
 
 static const char *const method_names[] = {
@@ -974,10 +991,34 @@ static int serve_static(acdm_http *h, acdm_req *r, int *rc)
     if (stat(real, &st) || !S_ISREG(st.st_mode)) return 0;
     const char *mt = mime_of(real);
     if (!mt) return 0;
+    /* the UI's security headers: scripts and styles only from its own files (no inline script,
+     * no eval), never framed by another page (clickjacking), no referrer to other sites */
+    char host[256] = "";
+    const char *hh = acdm_req_header(r, "host");
+    for (size_t i = 0; hh && hh[i] && i < sizeof host - 1; i++) {
+        char c = hh[i];
+        if (!(isalnum((unsigned char)c) || c == '.' || c == ':' || c == '-' || c == '[' || c == ']')) {
+            host[0] = 0;
+            break;
+        }
+        host[i] = c;
+        host[i + 1] = 0;
+    }
+    char hdrs[1536];
+    int hl = snprintf(hdrs, sizeof hdrs,
+                      "cache-control: no-cache\r\n"
+                      "content-security-policy: default-src 'self'; script-src 'self'; style-src 'self'; "
+                      "img-src 'self' data:; connect-src 'self'%s%s%s%s%s%s; object-src 'none'; base-uri 'none'; "
+                      "form-action 'self'; frame-ancestors 'none'\r\n"
+                      "x-frame-options: DENY\r\n"
+                      "referrer-policy: no-referrer\r\n"
+                      "x-content-type-options: nosniff\r\n",
+                      host[0] ? " ws://" : "", host, host[0] ? " wss://" : "", host,
+                      h->ui_connect ? " " : "", h->ui_connect ? h->ui_connect : "");
+    if (hl < 0 || (size_t)hl >= sizeof hdrs) hl = snprintf(hdrs, sizeof hdrs, "cache-control: no-cache\r\n");
     struct lws *wsi = r->wsi;
     req_free(r);
-    static const char cc[] = "cache-control: no-cache\r\n";
-    int s = lws_serve_http_file(wsi, real, mt, cc, (int)sizeof cc - 1);
+    int s = lws_serve_http_file(wsi, real, mt, hdrs, hl);
     if (s < 0) *rc = -1;
     else if (s > 0) *rc = lws_http_transaction_completed(wsi) ? -1 : 0;
     else *rc = 0;
@@ -1090,6 +1131,13 @@ static int dispatch(acdm_http *h, acdm_req *r)
     return reply_now(r, 404, "Not Found", d, 0);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static int http_begin(acdm_http *h, struct lws *wsi, struct pss *pss)
 {
     if (pss->req) req_free(pss->req);   /* leftover: should not happen */
@@ -1101,13 +1149,46 @@ static int http_begin(acdm_http *h, struct lws *wsi, struct pss *pss)
         return -1;
     }
     fill_query(r, wsi);
+    /* sizes: the URL, a bearer token, the other headers (what lws keeps of them) */
+    static const int uri_toks[] = {WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_OPTIONS_URI,
+                                   WSI_TOKEN_PUT_URI, WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI,
+                                   WSI_TOKEN_HEAD_URI, WSI_TOKEN_HTTP_URI_ARGS};
+    long uri = 0, all = 0;
+    for (size_t i = 0; i < sizeof uri_toks / sizeof *uri_toks; i++) {
+        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)uri_toks[i]);
+        if (n > 0) uri += n;
+    }
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (n > 0) all += n;
+    }
+    long auth = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (uri > ACDM_HTTP_URI_MAX) {
+        char d[160];
+        snprintf(d, sizeof d, "the URL is %ld bytes long; at most %d are accepted", uri, ACDM_HTTP_URI_MAX);
+        return reply_now(r, 414, "URI Too Long", d, 1);
+    }
+    if (auth > ACDM_HTTP_HEADERS_MAX) {
+        acdm_http_add_header(r, "WWW-Authenticate", "Bearer");
+        char d[160];
+        snprintf(d, sizeof d, "the Authorization header is %ld bytes long; a token of at most %d is accepted",
+                 auth, ACDM_HTTP_HEADERS_MAX);
+        return reply_now(r, 401, "Unauthorized", d, 1);
+    }
+    if (all - uri > ACDM_HTTP_HEADERS_MAX) {
+        char d[160];
+        snprintf(d, sizeof d, "the request headers are %ld bytes long; at most %d are accepted", all - uri,
+                 ACDM_HTTP_HEADERS_MAX);
+        return reply_now(r, 431, "Request Header Fields Too Large", d, 1);
+    }
     char cl[32];
     int has_cl = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
     if (has_cl) {
         char *e;
         errno = 0;
         unsigned long long v = strtoull(cl, &e, 10);
-        if (errno || *e || e == cl) return reply_now(r, 400, "Bad Request", "bad Content-Length", 1);
+        if (errno || *e || e == cl || cl[0] < '0' || cl[0] > '9')
+            return reply_now(r, 400, "Bad Request", "Content-Length: expected a non-negative number of bytes", 1);
         if (v > h->body_limit) {
             char d[200];
             snprintf(d, sizeof d, "the request body (%llu bytes) exceeds the limit of %zu bytes",
@@ -1115,9 +1196,20 @@ static int http_begin(acdm_http *h, struct lws *wsi, struct pss *pss)
             return reply_now(r, 413, "Content Too Large", d, 1);
         }
         if (v > 0) {
+            if (h->early) {
+                /* authorisation on the headers, before the body is read */
+                r->in_dispatch = 1;
+                int stop = h->early(h->early_user, r);
+                r->in_dispatch = 0;
+                if (stop || r->replied) {
+                    if (!r->replied) return reply_now(r, 403, "Forbidden", "refused", 1);
+                    return write_response(r, 1);
+                }
+            }
             if (body_reserve(r, (size_t)v)) return reply_now(r, 500, "Internal Server Error",
                                                              "out of memory", 1);
             r->content_length_known = 1;
+            r->t_begin = mono_ms();
             return 0;           /* wait for the body */
         }
     } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
@@ -1129,6 +1221,159 @@ static int http_begin(acdm_http *h, struct lws *wsi, struct pss *pss)
         return 0;               /* h2: the body (if any) ends with the stream */
     }
     return dispatch(h, r);
+}
+
+/* A request whose body is too slow gets 408 and its connection is closed (from the timer:
+ * written now, as a deferred reply is). */
+static void body_timeout(acdm_req *r, const char *why)
+{
+    struct lws *wsi = r->wsi;
+    acdm_log(ACDM_LOG_NOTICE, WHO, "%s %s from %s: %s; answered 408 and closed", r->method, r->path,
+             acdm_req_peer(r), why);
+    json_t *o = problem_json(408, "Request Timeout", why);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    int rc = build_response(r, 408, "application/problem+json", s ? s : "{}", s ? strlen(s) : 2, 1);
+    free(s);
+    r->replied = 1;
+    r->dispatched = 1;
+    if (!rc && r->out_len) lws_write(wsi, r->out + LWS_PRE, r->out_len, LWS_WRITE_HTTP_FINAL);
+    req_free(r);
+    lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    acdm_http *h = t->data;
+    int64_t now = mono_ms();
+    for (acdm_req *r = h->live, *next; r; r = next) {
+        next = r->next;
+        if (r->dispatched || r->replied || !r->wsi || !r->t_begin || !r->content_length_known) continue;
+        int64_t el = now - r->t_begin;
+        char why[200];
+        if (el > (int64_t)ACDM_HTTP_BODY_S * 1000) {
+            snprintf(why, sizeof why, "the request body did not arrive within %d s", ACDM_HTTP_BODY_S);
+            body_timeout(r, why);
+        } else if (el > (int64_t)ACDM_HTTP_RATE_GRACE_S * 1000 &&
+                   (int64_t)r->body_len * 1000 < (el - ACDM_HTTP_RATE_GRACE_S * 1000) * ACDM_HTTP_MIN_RATE) {
+            snprintf(why, sizeof why, "the request body arrives slower than %d bytes/s (%zu bytes in %lld ms)",
+                     ACDM_HTTP_MIN_RATE, r->body_len, (long long)el);
+            body_timeout(r, why);
+        }
+    }
+    if (now - h->last_log_flush >= 10000) {
+        h->last_log_flush = now;
+        acdm_log_flush_repeats();
+    }
+}
+
+void acdm_http_set_early(acdm_http *h, acdm_http_early_fn fn, void *user)
+{
+    h->early = fn;
+    h->early_user = user;
+}
+
+/* ---------------------------------------------------------------- connections per address */
+
+static struct conn_count *cc_find(acdm_http *h, const char *addr, int add)
+{
+    for (int i = 0; i < h->n_cc; i++)
+        if (!strcmp(h->cc[i].addr, addr)) return &h->cc[i];
+    if (!add) return NULL;
+    if (h->n_cc == h->cap_cc) {
+        int cap = h->cap_cc ? h->cap_cc * 2 : 64;
+        struct conn_count *n = realloc(h->cc, (size_t)cap * sizeof *n);
+        if (!n) return NULL;
+        h->cc = n;
+        h->cap_cc = cap;
+    }
+    struct conn_count *c = &h->cc[h->n_cc++];
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    c->n = 0;
+    return c;
+}
+
+static void cc_drop(acdm_http *h, struct conn_count *c)
+{
+    if (--c->n > 0) return;
+    *c = h->cc[--h->n_cc];
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+    out[0] = 0;
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)n);
+    else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, (socklen_t)n);
+        else
+            inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)n);
+    }
+}
+
+/* Whether descriptor fd still is a connection from addr (a closed one was not uncounted: lws
+ * tells its user of no close before the descriptor is gone; the count is checked lazily). */
+static int fd_still(int fd, const char *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl)) return 0;
+    char a[48];
+    addr_text(&ss, a, sizeof a);
+    return !strcmp(a, addr);
+}
+
+/* The accept filter: 0 to keep the new connection fd from ss, 1 to close it. */
+static int conn_filter(acdm_http *h, int fd, const struct sockaddr_storage *ss)
+{
+    if (fd < 0) return 0;
+    if (fd >= h->n_fd_addr) {
+        int n = h->n_fd_addr ? h->n_fd_addr : 1024;
+        while (n <= fd) n *= 2;
+        char (*t)[48] = realloc(h->fd_addr, (size_t)n * sizeof *t);
+        if (!t) return 0;
+        memset(t + h->n_fd_addr, 0, (size_t)(n - h->n_fd_addr) * sizeof *t);
+        h->fd_addr = t;
+        h->n_fd_addr = n;
+    }
+    /* the descriptor's previous connection is closed (the number is reused) */
+    if (h->fd_addr[fd][0]) {
+        struct conn_count *old = cc_find(h, h->fd_addr[fd], 0);
+        if (old) cc_drop(h, old);
+        h->fd_addr[fd][0] = 0;
+    }
+    if (!h->conn_limit) return 0;
+    char addr[48];
+    addr_text(ss, addr, sizeof addr);
+    if (!addr[0]) return 0;
+    struct conn_count *c = cc_find(h, addr, 1);
+    if (!c) return 0;
+    if (c->n >= h->conn_limit) {
+        /* recount: connections closed since are not open any more */
+        int n = 0;
+        for (int i = 0; i < h->n_fd_addr; i++) {
+            if (strcmp(h->fd_addr[i], addr)) continue;
+            if (i != fd && fd_still(i, addr)) n++;
+            else h->fd_addr[i][0] = 0;
+        }
+        c->n = n;
+        if (c->n >= h->conn_limit) {
+            if (!c->n) cc_drop(h, c);
+            acdm_log(ACDM_LOG_WARN, WHO, "%s holds %d connections (max_connections_per_address): "
+                     "a new one is closed", addr, h->conn_limit);
+            return 1;
+        }
+    }
+    c->n++;
+    snprintf(h->fd_addr[fd], sizeof h->fd_addr[fd], "%s", addr);
+    return 0;
+}
+
+void acdm_http_set_conn_limit(acdm_http *h, int per_address)
+{
+    h->conn_limit = per_address > 0 ? per_address : 0;
 }
 
 static int http_body(acdm_http *h, struct pss *pss, const void *in, size_t len)
@@ -1339,6 +1584,31 @@ static int ws_receive(acdm_ws *ws, struct lws *wsi, const void *in, size_t len)
         return -1;
     }
     int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    if (final && !lws_frame_is_binary(wsi)) {
+        /* a text message must be UTF-8 (RFC 6455 8.1): otherwise close with 1007 */
+        int ok = ws->rx_len ? 0 : acdm_utf8_valid(in, len);
+        if (ws->rx_len) {
+            if (ws->rx_len + len + 1 > ws->rx_cap) {
+                size_t cap = ws->rx_cap;
+                while (cap < ws->rx_len + len + 1) cap *= 2;
+                char *b = realloc(ws->rx, cap);
+                if (!b) return -1;
+                ws->rx = b;
+                ws->rx_cap = cap;
+            }
+            memcpy(ws->rx + ws->rx_len, in, len);
+            ok = acdm_utf8_valid(ws->rx, ws->rx_len + len);
+        }
+        if (!ok) {
+            acdm_log(ACDM_LOG_INFO, WHO, "websocket %s from %s: a text message that is not UTF-8, closing (1007)",
+                     ws->path, ws->peer);
+            static const char why[] = "invalid UTF-8";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD, (unsigned char *)why, sizeof why - 1);
+            ws->closing = 1;
+            ws->rx_len = 0;
+            return -1;
+        }
+    }
     if (final && ws->rx_len == 0) {
         /* common case: the whole message in one piece; lws's buffer is not NUL-terminated */
         if (len + 1 > ws->rx_cap) {
@@ -1386,6 +1656,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     acdm_http *h;
 
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        h = lws_context_user(lws_get_context(wsi));
+        const struct lws_filter_network_conn_args *fa = user;
+        return fa ? conn_filter(h, (int)fa->accept_fd, &fa->cli_addr) : 0;
+    }
+
     case LWS_CALLBACK_HTTP:
         h = lws_context_user(lws_get_context(wsi));
         if (!pss) return -1;
@@ -1604,9 +1880,23 @@ int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui
     info.protocols = h->protos;
     info.user = h;
     info.server_string = "acdm";
-    info.max_http_header_data = 8192;      /* room for a JWT in Authorization */
+    /* lws drops a connection whose headers overflow its buffer without an answer: the buffer
+     * is large, and http_begin answers 414/431/401 beyond the limits that acdmd accepts */
+    info.max_http_header_data = 0;
+    info.max_http_header_data2 = ACDM_HTTP_HEADER_BUF;
     info.keepalive_timeout = 60;
     info.timeout_secs = 30;
+    info.timeout_secs_ah_idle = ACDM_HTTP_HEADER_S;   /* a client's headers: all within this */
+    /* lws stops accepting (takes the listening socket out of its poll set) when its own
+     * descriptors near fd_limit_per_thread and resumes when some close. Its default is the whole
+     * process limit, which the store, outbound HTTP and plugins share: accept would then fail
+     * with EMFILE first and the loop spin on the still-readable listening socket. Leave room. */
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 96) {
+        rlim_t reserve = rl.rlim_cur / 8 > 64 ? rl.rlim_cur / 8 : 64;
+        if (reserve > 1024) reserve = 1024;
+        info.fd_limit_per_thread = (unsigned)(rl.rlim_cur - reserve);
+    }
     if (host && *host && strcmp(host, "*") && strcmp(host, "0.0.0.0")) {
         snprintf(h->iface, sizeof h->iface, "%s", host);
         info.iface = h->iface;
@@ -1635,20 +1925,45 @@ int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui
         free(h);
         return ACDM_EIO;
     }
+    h->sweep = calloc(1, sizeof *h->sweep);
+    if (h->sweep) {
+        uv_timer_init(loop, h->sweep);
+        h->sweep->data = h;
+        uv_timer_start(h->sweep, on_sweep, 1000, 1000);
+        uv_unref((uv_handle_t *)h->sweep);
+    }
+    h->last_log_flush = mono_ms();
     *out = h;
     return 0;
 }
 
 int acdm_http_port(const acdm_http *h) { return h ? h->port : -1; }
 
+void acdm_http_set_ui_connect(acdm_http *h, const char *origins)
+{
+    free(h->ui_connect);
+    h->ui_connect = NULL;
+    if (!origins || !*origins) return;
+    for (const char *p = origins; *p; p++)   /* one header line: no control characters, no ';' */
+        if ((unsigned char)*p < 0x20 || *p == ';' || *p == ',' || *p == '\'' || *p == '"') return;
+    h->ui_connect = strdup(origins);
+}
+
 void acdm_http_set_body_limit(acdm_http *h, size_t limit)
 {
     if (h) h->body_limit = limit;
 }
 
+static void sweep_closed(uv_handle_t *hd) { free(hd); }
+
 void acdm_http_destroy(acdm_http *h)
 {
     if (!h) return;
+    if (h->sweep) {
+        uv_timer_stop(h->sweep);
+        uv_close((uv_handle_t *)h->sweep, sweep_closed);
+        h->sweep = NULL;
+    }
     ctx_destroy(h->loop, h->ctx);  /* closes every wsi: ws close handlers run, reqs orphaned */
     h->destroying = 1;
     while (h->ws_list) {           /* none expected; belt and braces */
@@ -1672,5 +1987,8 @@ void acdm_http_destroy(acdm_http *h)
     }
     free(h->routes);
     free(h->ui_dir);
+    free(h->ui_connect);
+    free(h->fd_addr);
+    free(h->cc);
     free(h);
 }

@@ -36,6 +36,30 @@ int acdm_http_create(uv_loop_t *loop, const char *host, int port, const char *ui
                      acdm_http **out, char *err, size_t errlen);
 /* The bound port (useful with port 0). */
 int acdm_http_port(const acdm_http *h);
+/* More origins the UI may connect to (CSP connect-src), space-separated, e.g. the OpenID
+ * Connect token endpoint's "https://login.microsoftonline.com"; NULL for none. Copied. */
+void acdm_http_set_ui_connect(acdm_http *h, const char *origins);
+/* Open connections (HTTP and websocket) one client address may hold; more are closed at
+ * accept. 0 = no limit (the default until set). */
+void acdm_http_set_conn_limit(acdm_http *h, int per_address);
+/* Called for a request with a body once its headers are in, before the body is read (so a
+ * stranger cannot hold a connection with a slow body): return 0 to go on, or reply to r
+ * (401, 429, ...) and return 1: the connection is then closed without reading the body. */
+typedef int (*acdm_http_early_fn)(void *user, acdm_req *r);
+void acdm_http_set_early(acdm_http *h, acdm_http_early_fn fn, void *user);
+/* Bounds of a request (docs/operations.md, "Limits"): its headers within ACDM_HTTP_HEADER_S,
+ * its body within ACDM_HTTP_BODY_S of the headers and at least ACDM_HTTP_MIN_RATE bytes/s after
+ * the first ACDM_HTTP_RATE_GRACE_S seconds; else 408 and the connection is closed. */
+#define ACDM_HTTP_HEADER_S 10
+/* A URL over ACDM_HTTP_URI_MAX bytes gets 414, headers over ACDM_HTTP_HEADERS_MAX 431 (an
+ * Authorization header over it: 401); lws's buffer for them is ACDM_HTTP_HEADER_BUF (beyond it
+ * the connection is dropped). */
+#define ACDM_HTTP_URI_MAX 8192
+#define ACDM_HTTP_HEADERS_MAX 8192
+#define ACDM_HTTP_HEADER_BUF (128 * 1024)
+#define ACDM_HTTP_BODY_S 30
+#define ACDM_HTTP_RATE_GRACE_S 3
+#define ACDM_HTTP_MIN_RATE 512
 /* Request body limit in bytes (default ACDM_HTTP_BODY_LIMIT_DEFAULT). */
 void acdm_http_set_body_limit(acdm_http *h, size_t limit);
 /* Closes every connection (open websockets get their close callback now), frees every request

@@ -42,6 +42,13 @@ static void fill_request(const acdm_instance *inst, acdm_req *r, acdm_http_reque
     }
 }
 
+/* A plugin's own 401 (its token check: the webhook's instance token) is a failed sign-in of
+ * the client's address, as the core's are, unless check_token counted it already. */
+static void count_refusal(acdm_plugins *p, acdm_req *r, int status, bool counted)
+{
+    if (status == 401 && !counted && p->env.peer_failed) p->env.peer_failed(p->env.engine, acdm_req_peer(r));
+}
+
 static void reply_with(acdm_req *r, const acdm_http_response *resp)
 {
     size_t len = resp->body ? (resp->body_len ? resp->body_len : strlen(resp->body)) : 0;
@@ -64,6 +71,16 @@ static void route_call(void *user, acdm_req *r)
         acdm_http_problem(r, 503, "Channel not running", "channel instance is not running");
         return;
     }
+    acdm_plugins *p = inst->p;
+    int retry = 0;
+    if (p->env.peer_blocked && p->env.peer_blocked(p->env.engine, acdm_req_peer(r), &retry)) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry);
+        acdm_http_add_header(r, "Retry-After", ra);
+        acdm_http_problem(r, 429, "Too Many Requests", "too many failed sign-ins from %s; retry after %d s",
+                          acdm_req_peer(r), retry);
+        return;
+    }
     deferred *d = calloc(1, sizeof *d);
     if (!d) {
         acdm_http_problem(r, 503, "Out of memory", "the channel cannot take requests now");
@@ -78,7 +95,11 @@ static void route_call(void *user, acdm_req *r)
     acdm_http_header *hdrs = NULL;
     fill_request(inst, r, &req, &hdrs);
     acdm_http_response resp = {.status = 200, .token = d};
+    p->cur_peer = acdm_req_peer(r);
+    p->cur_counted = false;
     rt->handler(inst, inst->priv, &req, &resp);
+    d->counted = p->cur_counted;
+    p->cur_peer = NULL;
     free(hdrs);
     d->in_handler = false;
     if (d->answered) {                      /* http_respond ran inside the handler */
@@ -87,6 +108,7 @@ static void route_call(void *user, acdm_req *r)
                      "set defer: the handler's own response was dropped");
         deferred_free(d);
     } else if (!resp.defer) {
+        count_refusal(p, r, resp.status, d->counted);
         deferred_free(d);
         reply_with(r, &resp);
     }   /* deferred: d stays in inst->deferred until http_respond, or the 503 at stop */
@@ -103,6 +125,7 @@ int acdm_plg_host_http_respond(void *token, const acdm_http_response *resp)
     }
     if (!acdm_req_alive(d->req))
         acdm_log(ACDM_LOG_DEBUG, d->inst->name, "deferred HTTP response: the client went away");
+    count_refusal(d->inst->p, d->req, resp->status, d->counted);
     reply_with(d->req, resp);               /* a gone client: dropped, and the request freed */
     d->req = NULL;
     if (d->in_handler) d->answered = true;  /* route_call frees it */
@@ -168,6 +191,10 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *upgrade)
     wsroute *wr = user;
     acdm_instance *inst = wr->inst;
     if (!inst || inst->state != IS_RUNNING) return -1;
+    acdm_plugins *p = inst->p;
+    int retry = 0;
+    if (p->env.peer_blocked && p->env.peer_blocked(p->env.engine, acdm_req_peer(upgrade), &retry))
+        return -1;   /* a blocked address: the upgrade is refused */
     acdm_wsconn *c = calloc(1, sizeof *c);
     if (!c) return -1;
     c->ws = ws; c->route = wr;
@@ -177,7 +204,10 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *upgrade)
         acdm_http_request req;
         acdm_http_header *hdrs = NULL;
         fill_request(inst, upgrade, &req, &hdrs);
+        p->cur_peer = acdm_req_peer(upgrade);
+        p->cur_counted = false;
         int rc = wr->cb.open(inst, inst->priv, c, &req);
+        p->cur_peer = NULL;
         free(hdrs);
         if (rc < 0) {
             DLIST_DEL(inst->conns, c);
@@ -195,8 +225,12 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
     acdm_wsconn *c = acdm_ws_user(ws);
     if (!c || !c->route || !c->route->inst) return;
     acdm_instance *inst = c->route->inst;
-    if (inst->state == IS_RUNNING && c->route->cb.message)
+    if (inst->state == IS_RUNNING && c->route->cb.message) {
+        inst->p->cur_peer = acdm_ws_peer(ws);
+        inst->p->cur_counted = false;
         c->route->cb.message(inst, inst->priv, c, data, len);
+        inst->p->cur_peer = NULL;
+    }
 }
 
 void acdm_plg_ws_closed(void *user, acdm_ws *ws)

@@ -331,7 +331,10 @@ static int host_check_token(acdm_instance *inst, const char *token)
 {
     if (!acdm_plg_live(inst) || !token || !*token) return ACDM_EINVAL;
     if (!inst->p->env.check_token) return ACDM_ESTATE;
-    return inst->p->env.check_token(inst->p->env.engine, inst, token);
+    acdm_plugins *p = inst->p;
+    int rc = p->env.check_token(p->env.engine, inst, token, p->cur_peer);
+    if (rc == ACDM_ENOENT && p->cur_peer) p->cur_counted = true;   /* counted by the engine */
+    return rc;
 }
 
 static int host_end_ago(acdm_instance *inst, const char *bericht_id, const char *reason, uint32_t ago_ms)

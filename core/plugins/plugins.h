@@ -36,7 +36,13 @@ typedef struct {
     int (*attachment_put)(void *engine, acdm_instance *inst, const char *bericht_id,
                           const char *filename, const char *content_type, const void *data,
                           size_t len, char id_out[64]);
-    int (*check_token)(void *engine, acdm_instance *inst, const char *token);
+    /* peer: the client address of the plugin request being handled (NULL outside one): a failed
+     * check counts towards that address's failed sign-ins, and a blocked address gets ACDM_EFULL */
+    int (*check_token)(void *engine, acdm_instance *inst, const char *token, const char *peer);
+    /* The failed sign-in limiter for plugin routes (may be NULL): whether peer is blocked now
+     * (*retry_after_s then set), and a failure of peer (a plugin answered 401 itself). */
+    bool (*peer_blocked)(void *engine, const char *peer, int *retry_after_s);
+    void (*peer_failed)(void *engine, const char *peer);
     int (*end_ago)(void *engine, acdm_instance *inst, const char *bericht_id, const char *reason,
                    uint32_t ago_ms);
     /* ABI 1.1 (may be NULL: the host call then returns ACDM_ESTATE). a is validated by the

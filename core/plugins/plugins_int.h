@@ -110,6 +110,7 @@ typedef struct deferred {
     acdm_req *req;                  /* the server's request, replied exactly once */
     bool in_handler;                /* route_call still runs: it frees the struct */
     bool answered;                  /* http_respond was called inside the handler */
+    bool counted;                   /* a failed check_token already counted for the peer */
 } deferred;
 
 /* A websocket route. Kept until acdm_plugins_destroy (inst NULL once its instance stopped) so
@@ -218,6 +219,10 @@ struct acdm_plugins {
     pending_file *pending;
     uv_timer_t *idle;            /* applies file changes remembered while instances ran */
     int open_handles;            /* uv handles not yet closed */
+    /* the plugin request being handled now (route handler, ws open/message): its peer for
+     * check_token's limiter, and whether a failure was counted for it already */
+    const char *cur_peer;
+    bool cur_counted;
 };
 
 /* ------------------------------------------------------------------ small helpers */

@@ -132,13 +132,26 @@ int acdm_store_add_message_id(acdm_store *st, const char *id, const char *berich
 int acdm_store_add_followup(acdm_store *st, const acdm_followup_row *f, acdm_store_insert_cb cb,
                             void *user);
 
-/* cb runs once everything queued so far is committed. */
+/* cb runs once everything queued so far is committed; status ACDM_EIO when a write queued before
+ * it and not yet committed at the call was lost (its group failed). */
 int acdm_store_flush(acdm_store *st, acdm_store_flush_cb cb, void *user);
+/* The position of the last write queued so far. acdm_store_flush_since(st, mark, ...) runs cb
+ * once everything queued is committed, with ACDM_EIO if any group holding a write queued after
+ * mark failed: take the mark before an action's writes, flush after them, and the status says
+ * whether all of that action's writes are durable (an acknowledgement may then be sent). */
+uint64_t acdm_store_mark(acdm_store *st);
+int acdm_store_flush_since(acdm_store *st, uint64_t mark, acdm_store_flush_cb cb, void *user);
 
 /* Recovery at start: calls row_cb for every bericht in state queued, offered or active
  * (in-flight work), ordered by queued_ms. Synchronous, on the loop thread, before serving. */
 int acdm_store_load_open(acdm_store *st, void (*row_cb)(void *user, const acdm_bericht_row *row),
                          void *user);
+
+/* After acdm_store_load_open failed: SQLite's words for why ("database disk image is malformed"). */
+const char *acdm_store_read_error(const acdm_store *st);
+/* How many berichten are in state queued, offered or active by the state index (read without
+ * the table's pages, so it often answers when the recovery read hit a damaged page); -1 if not. */
+int64_t acdm_store_count_open(acdm_store *st);
 
 /* Reads one bericht as a JSON object text (malloc'd, caller frees), with its fields, state,
  * timestamps of every transition (from the event log) and its messages. ACDM_ENOENT if absent. */
@@ -178,6 +191,12 @@ typedef struct {
     uint64_t commits, writes;      /* transactions committed, writes in them */
     int64_t commit_us_sum, commit_us_max;
     size_t queued;                 /* writes waiting for the writer now */
+    uint64_t failed_groups;        /* groups that could not be committed (their writes lost) */
+    uint64_t lost_writes;          /* writes in those groups */
+    int failing;                   /* the last group failed: the store is degraded */
+    int64_t failing_since_ms;      /* when the current run of failures began */
+    int64_t recovered_ms;          /* when commits last succeeded again after failures (0: never) */
+    char last_error[200];          /* the last failure, e.g. "commit failed: database or disk is full" */
 } acdm_store_figures;
 void acdm_store_figures_get(acdm_store *st, acdm_store_figures *f);
 /* Calls cb for every event with since_ms <= ts_ms < until_ms (of type, or any if NULL), oldest

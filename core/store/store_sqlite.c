@@ -3,6 +3,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,8 @@ struct op {
     struct op *kv_next;         /* overlay bucket chain (kv ops only) */
     enum op_type type;
     int status;                 /* result, set by the writer */
+    uint64_t seq;               /* enqueue order (1, 2, ...) */
+    uint64_t mark;              /* flush: fails when a group with an op after this seq failed */
     int n0, n1;                 /* insert: kind, priority; update: state */
     int state;                  /* insert: state */
     int64_t t0, t1, t2;         /* timestamps (see each op) */
@@ -177,6 +180,11 @@ struct acdm_store {
     size_t q_count;
     int64_t q_first_us;         /* monotonic time the oldest queued op arrived */
     acdm_store_figures fig;     /* under mu */
+    uint64_t enq_seq;           /* under mu: seq of the last op enqueued */
+    uint64_t failed_hi;         /* under mu: the highest seq in a group that failed (0: none) */
+    uint64_t inflight_lo;       /* under mu: the first seq of the group being committed (0: none) */
+    char werr[200];             /* writer thread: the last failure's text */
+    char rerr[200];             /* loop thread: the recovery read's failure */
     int kick;                   /* flush now (a synchronous op is waiting) */
     int stop;
     struct op *d_head, *d_tail; /* committed ops whose callbacks acdm_store_poll runs */
@@ -275,6 +283,7 @@ static void enqueue(acdm_store *st, struct op *op)
         st->q_tail->next = op;
     }
     st->q_tail = op;
+    op->seq = ++st->enq_seq;
     if (++st->q_count == FLUSH_OPS) signal = 1;
     if (op->sync) {
         st->kick = 1;
@@ -544,34 +553,41 @@ static int exec_op(acdm_store *st, struct op *op)
 static int run_txn(acdm_store *st, struct op *head)
 {
     int rc = step_reset(st->w_begin);
-    if (rc != SQLITE_OK) return rc;
+    if (rc != SQLITE_OK) {
+        snprintf(st->werr, sizeof st->werr, "begin failed: %s", sqlite3_errmsg(st->wdb));
+        return rc;
+    }
     for (struct op *op = head; op; op = op->next) {
         op->status = 0;
         rc = exec_op(st, op);
         if (rc != SQLITE_OK) {
-            acdm_log(ACDM_LOG_ERR, WHO, "%s failed: %s", op_names[op->type],
+            snprintf(st->werr, sizeof st->werr, "%s failed: %s", op_names[op->type],
                      sqlite3_errmsg(st->wdb));
+            acdm_log(ACDM_LOG_ERR, WHO, "%s", st->werr);
             break;
         }
     }
     if (rc == SQLITE_OK) {
         rc = step_reset(st->w_commit);
         if (rc == SQLITE_OK) return SQLITE_OK;
-        acdm_log(ACDM_LOG_ERR, WHO, "commit failed: %s", sqlite3_errmsg(st->wdb));
+        snprintf(st->werr, sizeof st->werr, "commit failed: %s", sqlite3_errmsg(st->wdb));
+        acdm_log(ACDM_LOG_ERR, WHO, "%s", st->werr);
     }
     if (!sqlite3_get_autocommit(st->wdb)) step_reset(st->w_rollback);
     return rc;
 }
 
 /* Commits a group, retrying once; on a second failure every op is marked ACDM_EIO. */
-static void commit_group(acdm_store *st, struct op *head, size_t n)
+static int commit_group(acdm_store *st, struct op *head, size_t n)
 {
-    if (run_txn(st, head) == SQLITE_OK) return;
+    int rc = run_txn(st, head);
+    if (rc == SQLITE_OK) return 0;
     acdm_log(ACDM_LOG_WARN, WHO, "group of %zu writes failed, retrying once", n);
-    if (run_txn(st, head) == SQLITE_OK) return;
+    if (run_txn(st, head) == SQLITE_OK) return 0;
     acdm_log(ACDM_LOG_ERR, WHO, "group of %zu writes failed twice; reporting I/O errors "
              "(callbacks get ACDM_EIO, writes without callback are lost)", n);
     for (struct op *op = head; op; op = op->next) op->status = ACDM_EIO;
+    return ACDM_EIO;
 }
 
 /* Writer thread: copies an attachment's file (op->n1, owned by the op) to <data>/attachments/
@@ -648,6 +664,7 @@ static void *writer_main(void *arg)
         st->q_head = st->q_tail = NULL;
         st->q_count = 0;
         st->kick = 0;
+        st->inflight_lo = head->seq;
         pthread_mutex_unlock(&st->mu);
 
         /* file-backed attachments are copied (and synced) before the transaction, so a retry of
@@ -656,13 +673,31 @@ static void *writer_main(void *arg)
             if (op->type == OP_ATTACH && op->state) copy_attachment(st, op);
 
         int64_t c0 = mono_us();
-        commit_group(st, head, n);
+        st->werr[0] = '\0';
+        int failed = commit_group(st, head, n);
         int64_t took = mono_us() - c0;
+        uint64_t hi = 0;
+        for (struct op *op = head; op; op = op->next) hi = op->seq;
 
         struct op *to_free = NULL;
         int woke_sync = 0, have_done = 0;
         pthread_mutex_lock(&st->mu);
-        st->fig.commits++;
+        st->inflight_lo = 0;
+        if (failed) {
+            st->failed_hi = hi;
+            st->fig.failed_groups++;
+            st->fig.lost_writes += n;
+            if (!st->fig.failing) st->fig.failing_since_ms = acdm_now_ms();
+            st->fig.failing = 1;
+            snprintf(st->fig.last_error, sizeof st->fig.last_error, "%s",
+                     st->werr[0] ? st->werr : "the group could not be committed");
+        } else if (st->fig.failing) {
+            st->fig.failing = 0;
+            st->fig.recovered_ms = acdm_now_ms();
+            acdm_log(ACDM_LOG_NOTICE, WHO, "commits succeed again (%" PRIu64 " groups failed)",
+                     st->fig.failed_groups);
+        }
+        st->fig.commits += !failed;
         st->fig.writes += n;
         st->fig.commit_us_sum += took;
         if (took > st->fig.commit_us_max) st->fig.commit_us_max = took;
@@ -717,11 +752,15 @@ static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *err, siz
     return ACDM_EIO;
 }
 
+static int damaged(sqlite3 *db);
+
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK) return 0;
-    snprintf(err, errlen, "store: %s failed: %s", what, msg ? msg : sqlite3_errmsg(db));
+    snprintf(err, errlen, "store: %s failed: %s%s", what, msg ? msg : sqlite3_errmsg(db),
+             damaged(db) ? " (the database file is damaged: restore it from the backup, "
+                           "docs/operations.md \"Backup and restore\")" : "");
     sqlite3_free(msg);
     return ACDM_EIO;
 }
@@ -740,18 +779,38 @@ static int open_db(const char *path, sqlite3 **db, char *err, size_t errlen)
     return 0;
 }
 
+/* The operator's next step for a failure SQLite reports on db: a damaged file names the backup. */
+static int damaged(sqlite3 *db)
+{
+    int ec = sqlite3_errcode(db) & 0xff;
+    return ec == SQLITE_CORRUPT || ec == SQLITE_NOTADB;
+}
+
 /* WAL (readers do not block the writer) and a full fsync per commit on the writer. */
 static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
     sqlite3_stmt *s = NULL;
-    int wal = 0;
+    int wal = 0, row = 0;
+    char mode[32] = "";
     if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        wal = !strcmp((const char *)sqlite3_column_text(s, 0), "wal");
+        sqlite3_step(s) == SQLITE_ROW) {
+        row = 1;
+        snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(s, 0));
+        wal = !strcmp(mode, "wal");
+    }
+    char why[256];
+    snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
+    int dmg = !row && damaged(db);
     sqlite3_finalize(s);
     if (!wal) {
-        snprintf(err, errlen, "store: cannot switch %s to WAL mode (%s); put the data directory "
-                 "on a local file system", path, sqlite3_errmsg(db));
+        if (dmg)
+            snprintf(err, errlen, "store: %s is damaged (%s): restore it from the backup "
+                     "(docs/operations.md, \"Backup and restore\")", path, why);
+        else if (row)
+            snprintf(err, errlen, "store: %s stays in journal mode %s, WAL is refused: put the "
+                     "data directory on a local file system (WAL needs shared memory)", path, mode);
+        else
+            snprintf(err, errlen, "store: cannot switch %s to WAL mode: %s", path, why);
         return ACDM_EIO;
     }
     return exec_sql(db, "PRAGMA synchronous=FULL;", err, errlen, "setting synchronous=FULL");
@@ -938,8 +997,16 @@ void acdm_store_poll(acdm_store *st)
                           op->status == ACDM_EEXIST ? op->existing : NULL);
         else if (op->type == OP_KV_EXPIRE)
             op->cb.flush(op->user, op->status ? op->status : op->n1);
-        else
-            op->cb.flush(op->user, op->status);
+        else {
+            int status = op->status;
+            if (!status) {
+                /* a group before this one lost a write queued after the caller's mark */
+                pthread_mutex_lock(&st->mu);
+                if (st->failed_hi > op->mark) status = ACDM_EIO;
+                pthread_mutex_unlock(&st->mu);
+            }
+            op->cb.flush(op->user, status);
+        }
         free(op);
         op = next;
     }
@@ -1092,15 +1159,35 @@ int acdm_store_add_followup(acdm_store *st, const acdm_followup_row *f, acdm_sto
     return 0;
 }
 
-int acdm_store_flush(acdm_store *st, acdm_store_flush_cb cb, void *user)
+uint64_t acdm_store_mark(acdm_store *st)
+{
+    if (!st) return 0;
+    pthread_mutex_lock(&st->mu);
+    uint64_t m = st->enq_seq;
+    pthread_mutex_unlock(&st->mu);
+    return m;
+}
+
+int acdm_store_flush_since(acdm_store *st, uint64_t mark, acdm_store_flush_cb cb, void *user)
 {
     if (!st) return ACDM_EINVAL;
     struct op *op = op_new(OP_FLUSH, NULL, 0, NULL, 0, 0);
     if (!op) return ACDM_ENOMEM;
     op->cb.flush = cb;
     op->user = user;
+    op->mark = mark;
     enqueue(st, op);
     return 0;
+}
+
+int acdm_store_flush(acdm_store *st, acdm_store_flush_cb cb, void *user)
+{
+    /* covers every write not yet committed: those queued and the group the writer has taken */
+    if (!st) return ACDM_EINVAL;
+    pthread_mutex_lock(&st->mu);
+    uint64_t mark = st->inflight_lo ? st->inflight_lo - 1 : st->enq_seq - st->q_count;
+    pthread_mutex_unlock(&st->mu);
+    return acdm_store_flush_since(st, mark, cb, user);
 }
 
 int acdm_store_kv_set_ttl(acdm_store *st, const char *ns, const char *key, const char *value,
@@ -1363,10 +1450,26 @@ int acdm_store_load_open(acdm_store *st, void (*row_cb)(void *user, const acdm_b
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
-        acdm_log(ACDM_LOG_ERR, WHO, "recovery read failed: %s", sqlite3_errmsg(st->rdb));
+        snprintf(st->rerr, sizeof st->rerr, "%s", sqlite3_errmsg(st->rdb));
+        acdm_log(ACDM_LOG_ERR, WHO, "recovery read failed: %s", st->rerr);
         return ACDM_EIO;
     }
     return 0;
+}
+
+const char *acdm_store_read_error(const acdm_store *st) { return st ? st->rerr : ""; }
+
+int64_t acdm_store_count_open(acdm_store *st)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+    /* the partial index of open berichten: counted without reading the table's pages */
+    if (sqlite3_prepare_v2(st->rdb, "SELECT count(*) FROM berichten INDEXED BY berichten_open "
+                           "WHERE state IN ('queued','offered','active')", -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    if (s && sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return n;
 }
 
 /* A JSON column as a value: parsed when it is JSON, else the text; null when NULL. */

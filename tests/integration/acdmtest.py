@@ -147,6 +147,8 @@ class Daemon:
         self.admin_token = None
         self.stderr_path = None
         self.runs = 0
+        self.extra_args = []        # more acdmd options for the next start (--salvage, --init)
+        self.prefix = []            # a command acdmd runs under (e.g. prlimit --nofile=N --)
 
     # -------------------------------------------------------------- config
     def write_config(self, cfg):
@@ -165,7 +167,8 @@ class Daemon:
             env.setdefault(k, v)
         self.err_file = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [ACDMD, "-c", self.config_path, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"],
+            list(self.prefix) + [ACDMD, "-c", self.config_path, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
+            + list(self.extra_args),
             cwd=REPO, stdin=subprocess.DEVNULL, stdout=self.err_file, stderr=self.err_file, env=env)
         if not expect_ok:
             return self
@@ -184,11 +187,27 @@ class Daemon:
                 raise AssertionError("acdmd did not log 'listening on' within %.0fs:\n%s"
                                      % (START_TIMEOUT, self.stderr_tail()))
             time.sleep(0.02)
-        wait_until(lambda: self.request("GET", "/api/v1/health", token=None).status == 200,
-                   START_TIMEOUT, what="GET /api/v1/health = 200")
+        # 503: up but degraded (a --salvage start); the test looks at health itself then
+        wait_until(lambda: self.request("GET", "/api/v1/health", token=None).status in (200, 503),
+                   START_TIMEOUT, what="GET /api/v1/health answers")
         with open(os.path.join(self.data_dir, "admin.token")) as f:
             self.admin_token = f.read().strip()
         return self
+
+    def start_refused(self, timeout=START_TIMEOUT):
+        """Starts acdmd expecting it to refuse: waits for its exit; (exit code, stderr)."""
+        self.start(expect_ok=False)
+        p, self.proc = self.proc, None
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+            self.err_file.close()
+            raise AssertionError("acdmd did not refuse to start within %.0fs:\n%s" % (timeout, self.stderr_tail()))
+        self.err_file.close()
+        self.assert_no_sanitizer_report()
+        return rc, self.stderr()
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -30,8 +30,9 @@ def code_routes():
     for path in [API_C] + sorted(glob.glob(os.path.join(ROOT, "core", "api", "api_*.c"))):
         with open(path, encoding="utf-8") as f:
             src += f.read() + "\n"
-    src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)  # ignore commented-out calls
-    src = re.sub(r"//[^\n]*", "", src)
+    # ignore commented-out calls; a string literal ("/api/v1/customers/*") is not a comment
+    src = re.sub(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*',
+                 lambda m: m.group(0) if m.group(0).startswith('"') else "", src, flags=re.S)
     routes = set()
     for method, path in ROUTE_RE.findall(src):
         # acdm_http patterns write parameters as {name}, as OpenAPI does; accept a
@@ -47,7 +48,9 @@ def doc_routes(doc):
     for path, item in (doc.get("paths") or {}).items():
         for key in item:
             if key in METHODS:
-                routes.add((key.upper(), path))
+                # x-acdm-route: the pattern the code registers when it is not the path itself
+                # (a prefix route, e.g. an address that may contain '/')
+                routes.add((key.upper(), item[key].get("x-acdm-route", path)))
     return routes
 
 

@@ -106,6 +106,10 @@ int acdm_ws_send(acdm_ws *ws, const char *text, size_t len)
 void acdm_ws_close(acdm_ws *ws, int code, const char *reason) { (void)reason; ws->closed_code = code; }
 void acdm_ws_set_user(acdm_ws *ws, void *p) { ws->user = p; }
 void *acdm_ws_user(const acdm_ws *ws) { return ws->user; }
+/* the plugin bridge's failed sign-in limiter asks for the peer (acdm_req_peer above: the
+ * test's peer, or "") and may add Retry-After */
+const char *acdm_ws_peer(const acdm_ws *ws) { (void)ws; return "127.0.0.1"; }
+void acdm_http_add_header(acdm_req *r, const char *name, const char *value) { (void)r; (void)name; (void)value; }
 
 /* The last message sent on ws ("" before the first). */
 static inline const char *fake_ws_last(const acdm_ws *ws)

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "base/acdm.h"
+#include "base/log.h"
+
+#include <unistd.h>
 
 /* Every string a customer may send: quotes, backslashes, control characters, multi-byte UTF-8
  * (é, a euro sign, an emoji), comes back identical through a JSON parser. */
@@ -108,6 +111,57 @@ START_TEST(uuidv7_ids_are_unique_ordered_and_well_formed)
 }
 END_TEST
 
+START_TEST(utf8_validation_refuses_what_rfc3629_refuses)
+{
+    static const struct { const char *s; bool ok; } cases[] = {
+        {"", true}, {"plain ascii", true}, {"caf\xc3\xa9", true}, {"\xe2\x82\xac", true},
+        {"\xf0\x9f\x98\x80", true}, {"\xf4\x8f\xbf\xbf", true},            /* U+10FFFF */
+        {"\xc3\x28", false}, {"\xc3", false}, {"\x80", false}, {"\xff", false},
+        {"\xc0\xaf", false}, {"\xe0\x80\xaf", false},                       /* overlong '/' */
+        {"\xed\xa0\x80", false},                                             /* a surrogate */
+        {"\xf4\x90\x80\x80", false}, {"\xf8\x88\x80\x80\x80", false},     /* > U+10FFFF */
+        {"ok\xe2\x82", false},                                                /* cut short */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        ck_assert_msg(acdm_utf8_valid(cases[i].s, strlen(cases[i].s)) == cases[i].ok, "case %zu", i);
+    ck_assert_uint_eq(acdm_utf8_chars("caf\xc3\xa9 \xf0\x9f\x98\x80"), 6);
+    ck_assert_uint_eq(acdm_utf8_chars(""), 0);
+}
+END_TEST
+
+/* A flood of one line is cut after 20 per window and summarised with its count. */
+START_TEST(repeated_log_lines_are_summarised)
+{
+    char path[] = "/tmp/acdm-logtest-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    for (int i = 0; i < 5000; i++) acdm_log(ACDM_LOG_ERR, "test", "accept failed: %d", i);
+    acdm_log(ACDM_LOG_ERR, "test", "another line");
+    acdm_log_flush_repeats();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int n = 0, summary = 0, other = 0;
+    while (fgets(line, sizeof line, f)) {
+        n++;
+        if (strstr(line, "repeated 4980 more times")) summary++;
+        if (strstr(line, "another line")) other++;
+    }
+    fclose(f);
+    unlink(path);
+    close(fd);
+    ck_assert_int_eq(summary, 1);
+    ck_assert_int_eq(other, 1);
+    ck_assert_int_eq(n, 20 + 1 + 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("util");
@@ -116,6 +170,8 @@ int main(void)
     tcase_add_test(tc, jobj_long_text_moves_to_the_heap_whole);
     tcase_add_test(tc, json_text_stays_on_the_stack_when_it_fits);
     tcase_add_test(tc, uuidv7_ids_are_unique_ordered_and_well_formed);
+    tcase_add_test(tc, utf8_validation_refuses_what_rfc3629_refuses);
+    tcase_add_test(tc, repeated_log_lines_are_summarised);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
