@@ -7,6 +7,7 @@
 #include "sipint.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -545,9 +546,17 @@ static void status_route(acdm_instance *inst, void *priv, const acdm_http_reques
                      "\"detail\":\"an admin token or a token with role channel:<instance> is required\"}";
         return;
     }
+    static const double qs[] = {0.5, 0.9, 0.99, 1.0};
+    double qv[4] = {0, 0, 0, 0};
     sip_stats s;
     pthread_mutex_lock(&p->st_mu);
-    s = p->st;
+    memcpy(&s, &p->st, offsetof(sip_stats, lat));
+    unsigned long cum = 0, need[4];
+    for (int k = 0; k < 4; k++) need[k] = (unsigned long)(qs[k] * (double)p->st.lat_n + 0.999999);
+    for (int b = 0, k = 0; b <= 20000 && k < 4 && p->st.lat_n; b++) {
+        cum += p->st.lat[b];
+        while (k < 4 && cum >= need[k] && need[k]) qv[k++] = (b + 1) * 0.1;   /* upper edge, ms */
+    }
     pthread_mutex_unlock(&p->st_mu);
     unsigned long n = 0;
     for (ccall *c = p->calls; c; c = c->next) n++;
@@ -563,6 +572,8 @@ static void status_route(acdm_instance *inst, void *priv, const acdm_http_reques
         {"prompts_ready", s.prompts_ready}, {"prompts_failed", s.prompts_failed}, {"config_generation", s.conf_gen}};
     for (size_t i = 0; o && i < sizeof f / sizeof f[0]; i++) json_object_set_new(o, f[i].k, json_integer((json_int_t)f[i].v));
     if (o) json_object_set_new(o, "registered", reg ? reg : json_array());
+    if (o) json_object_set_new(o, "route_latency_ms", json_pack("{s:I, s:f, s:f, s:f, s:f}", "n", (json_int_t)s.lat_n,
+                                                               "p50", qv[0], "p90", qv[1], "p99", qv[2], "max", qv[3]));
     else json_decref(reg);
     free(p->status_body);
     p->status_body = o ? json_dumps(o, JSON_COMPACT) : NULL;

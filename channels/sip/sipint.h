@@ -65,6 +65,10 @@ typedef struct {
         rejected_400, malformed, agent_calls, bridged, dtmf, registers, register_denied,
         rtp_timeouts, positions, calls_now, prompts_ready, prompts_failed, conf_gen;
     char registered[2048];     /* JSON array of user names registered */
+    /* routing latency: the caller's INVITE received -> the INVITE to the agent's phone sent,
+     * in 100 us buckets up to 2 s (the last bucket: longer) */
+    unsigned long lat_n;
+    uint32_t lat[20001];
 } sip_stats;
 
 struct ua;            /* the engine's state, sipua.c (SIP thread only) */

@@ -63,6 +63,7 @@ struct call {
     int okind;                    /* outbound: 1 originate, 2 a kept place called back */
     char to[48];                  /* outbound: the customer's number */
     uint64_t ring_deadline, answered_at;
+    uint64_t t_invite_us;         /* when the INVITE came (routing latency), 0 once measured */
     /* player */
     struct prompt *cur;
     size_t pos;
@@ -116,6 +117,13 @@ static void hook_udp(struct ua *ua, const struct sip_msg *msg);
 /* ------------------------------------------------------------ small helpers */
 
 static uint64_t now_ms(void) { return tmr_jiffies(); }
+
+static uint64_t now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
 
 static void st_add(sipp *p, unsigned long *field, long d)
 {
@@ -707,6 +715,7 @@ static void conn_h(const struct sip_msg *msg, void *arg)
     if (!c) { reply_retry_after(ua, msg); return; }
     c->ua = ua;
     c->id = ++ua->next_id;
+    c->t_invite_us = now_us();
     snprintf(c->dialled, sizeof c->dialled, "%s", dialled);
     snprintf(c->from, sizeof c->from, "%s", from[0] ? from : "anonymous");
     pl_copy(&msg->callid, c->callid, sizeof c->callid);
@@ -1068,6 +1077,15 @@ static void on_connect_agent(struct ua *ua, smsg *m)
         return;
     }
     ST(ua, agent_calls);
+    if (c->t_invite_us) {
+        uint64_t b = (now_us() - c->t_invite_us) / 100;
+        if (b > 20000) b = 20000;
+        pthread_mutex_lock(&ua->p->st_mu);
+        ua->p->st.lat[b]++;
+        ua->p->st.lat_n++;
+        pthread_mutex_unlock(&ua->p->st_mu);
+        c->t_invite_us = 0;         /* the first agent's INVITE counts, not a transfer's */
+    }
     c->ring_deadline = now_ms() + (m->a ? m->a : (uint32_t)ua->cfg.ring_timeout_s * 1000);
     post_log(ua, ACDM_PLOG_INFO, "call %u (%s): calling agent %s at %s", c->id, c->bericht, m->agent, uri);
 }

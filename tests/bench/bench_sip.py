@@ -9,8 +9,9 @@ Calls from SIPp (`-sn uac`, no RTP of its own) into a queue whose callers hear a
   - concurrent bridged calls (acdm's `calls` sampled every 0.2 s),
   - acdmd CPU (% of one core, and per call) and RSS,
   - routing latency: the caller's INVITE received -> the INVITE to the agent's phone sent,
-    p50/p99 from acdmd's log (ms timestamps; it includes the commit, the offer over the
-    websocket and the desk's accept: what a caller waits for).
+    p50/p99 as the plugin measures it (GET /channels/<inst>/status, 0.1 ms buckets); it
+    includes the commit and the offer (with the desk's accept over the websocket when the
+    phone is called on the accept; not with ABI 1.1 device offers).
 Baseline in the same run: the recipe's minimal libre UAS (tests/bench/sip_uas_re.c, 200 OK and
 1 s of tone per call) under the same SIPp load.
 
@@ -86,9 +87,17 @@ def baseline(rate, calls, workdir):
 class AutoDesk(threading.Thread):
     """An agent's desk that accepts every offer at once."""
 
-    def __init__(self, d, agent, tok):
+    def __init__(self, d, agent, tok, accept=True):
         super().__init__(daemon=True)
-        self.ws = d.ws(tok)
+        self.accept = accept
+        for attempt in range(20):          # the core limits new connections per client address
+            try:
+                self.ws = d.ws(tok)
+                break
+            except (acdmtest.WsClosed, OSError):
+                if attempt == 19:
+                    raise
+                time.sleep(0.25 * (attempt + 1))
         self.ws.expect("hello", 30)
         self.ws.request({"type": "login"}, 30)
         self.ws.request({"type": "ready"}, 30)
@@ -103,13 +112,16 @@ class AutoDesk(threading.Thread):
                 continue
             except Exception:
                 return
-            if m.get("type") == "offer":
+            if m.get("type") == "offer" and self.accept:
                 b = m["bericht"]["id"] if isinstance(m.get("bericht"), dict) else m["bericht"]
                 self.ws.send({"type": "accept", "bericht": b})
                 self.accepted += 1
 
 
-def acdm_run(rate, seconds, hold_ms, n_agents, workdir, tag):
+def acdm_run(rate, seconds, hold_ms, n_agents, workdir, tag, device=False):
+    """device: the agents' `phone` in the core config (ABI 1.1 offer_device: the offer rings the
+    phone, its answer is the accept, no desk round trip); else the desk accepts and the channel's
+    agents map says which phone to call."""
     sip_port = free_port_pair()
     uas_port = free_udp_port()
     uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(uas_port), "-mp", str(free_udp_port()),
@@ -119,18 +131,19 @@ def acdm_run(rate, seconds, hold_ms, n_agents, workdir, tag):
     rtp_base = random.randrange(20000, 50000, 2)
     cfg = acdmtest.base_config(os.path.join(REPO, "plugins"), log_level="info")
     cfg["queues"] = [{"name": "algemeen", "strategy": "linear", "wrapup_s": 0, "offer_timeout_s": 20}]
-    cfg["agents"] = [{"id": a, "queues": ["algemeen"]} for a in agents]
+    cfg["agents"] = [dict({"id": a, "queues": ["algemeen"]}, **({"phone": "sip:%s@127.0.0.1:%d" % (a, uas_port)} if device else {}))
+                     for a in agents]
     cfg["channels"] = [{"name": "tel", "plugin": "sip", "queue": "algemeen", "config": {
         "listen": "udp:127.0.0.1:%d" % sip_port, "rtp_ports": "%d-%d" % (rtp_base, rtp_base + 9000),
         "numbers": {"1000": "algemeen"}, "max_calls": 5000,
         "prompts": {"default": {"welcome": "Welkom bij de gemeente.", "wait": "Een moment geduld alstublieft.",
                                 "wait_interval_s": 5}},
-        "agents": {a: "sip:%s@127.0.0.1:%d" % (a, uas_port) for a in agents}}}]
+        "agents": {} if device else {a: "sip:%s@127.0.0.1:%d" % (a, uas_port) for a in agents}}}]
     d = acdmtest.Daemon(workdir, cfg, name="acdmd-" + tag)
     d.start()
     try:
         tok = {a: d.token("agent", a) for a in agents}
-        desks = [AutoDesk(d, a, tok[a]) for a in agents]
+        desks = [AutoDesk(d, a, tok[a], accept=not device) for a in agents]
         for k in desks:
             k.start()
         time.sleep(1.0)
@@ -160,25 +173,11 @@ def acdm_run(rate, seconds, hold_ms, n_agents, workdir, tag):
             print(st, d.stderr_tail(30))
         for k in desks:
             k.stop = True
-        # latency from the log: "call N from" (INVITE in) -> "calling agent" (INVITE out)
-        t_in, lat = {}, []
-        rx = re.compile(r"^\S+ (\d\d):(\d\d):(\d\d)\.(\d{3}) \S+ \[tel\] call (\d+) (?:from|\(.*?\): calling agent)")
-        for line in d.stderr().splitlines():
-            m = rx.match(line)
-            if not m:
-                continue
-            t = ((int(m.group(1)) * 60 + int(m.group(2))) * 60 + int(m.group(3))) * 1000 + int(m.group(4))
-            cid = int(m.group(5))
-            if "calling agent" in line:
-                if cid in t_in:
-                    lat.append(t - t_in[cid])
-            else:
-                t_in[cid] = t
-        lat.sort()
-        p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else -1)
+        # routing latency as the plugin measures it (INVITE in -> the agent's INVITE out, 0.1 ms buckets)
+        lat = st.get("route_latency_ms", {})
         return {"ok": ok, "failed": bad, "wall": wall, "cpu_pct": cpu_s / el * 100, "cpu_ms_per_call": cpu_s * 1000 / max(1, ok),
                 "rss": rss, "max_concurrent": max(samples) if samples else 0, "bridged": st["bridged"],
-                "p50": p(0.50), "p99": p(0.99), "n_lat": len(lat)}
+                "p50": lat.get("p50", -1), "p99": lat.get("p99", -1), "n_lat": lat.get("n", 0)}
     finally:
         d.stop(check=False)
         uas.terminate()
@@ -191,6 +190,14 @@ def main():
     hold = int(os.environ.get("ACDM_BENCH_SIP_HOLD_MS", "2500"))
     agents = int(os.environ.get("ACDM_BENCH_SIP_AGENTS", str(int(rate * hold / 1000 * 1.2) + 10)))
     with tempfile.TemporaryDirectory(prefix="acdm-bench-sip-") as w:
+        only = os.environ.get("ACDM_BENCH_SIP_ONLY")
+        if only == "rate":
+            r = acdm_run(rate, seconds, hold, agents, w, "%dcps" % rate, device=True)
+            print("bench sip_acdm_%dcps: %d ok, %d failed, %d bridged in %.1f s; p50 %.1f ms, p99 %.1f ms; acdmd CPU %.1f %% "
+                  "(%.2f ms/call), RSS %.0f MB, max %d calls at once (%d agents)"
+                  % (rate, r["ok"], r["failed"], r["bridged"], r["wall"], r["p50"], r["p99"], r["cpu_pct"],
+                     r["cpu_ms_per_call"], r["rss"], r["max_concurrent"], agents))
+            return
         ok, bad, wall, cpu, rss = baseline(rate, rate * seconds, w)
         print("bench sip_baseline_uas_re: %d cps x %d calls (1 s tone each): %d ok, %d failed, %.1f s; "
               "UAS CPU %.1f %% of a core, RSS %.0f MB" % (rate, rate * seconds, ok, bad, wall, cpu, rss))
@@ -199,8 +206,13 @@ def main():
               "p99 %d ms (%d calls); acdmd CPU %.1f %% (%.2f ms/call), RSS %.0f MB, max %d calls at once"
               % (r["ok"], r["failed"], r["bridged"], r["p50"], r["p99"], r["n_lat"], r["cpu_pct"], r["cpu_ms_per_call"],
                  r["rss"], r["max_concurrent"]))
-        r = acdm_run(rate, seconds, hold, agents, w, "%dcps" % rate)
-        print("bench sip_acdm_%dcps: %d ok, %d failed, %d bridged in %.1f s; p50 %d ms, p99 %d ms; acdmd CPU %.1f %% "
+        r = acdm_run(50, max(10, seconds), hold, int(50 * hold / 1000 * 1.2) + 10, w, "50cps-device", device=True)
+        print("bench sip_acdm_50cps_device_offers: %d ok, %d failed, %d bridged; routing latency INVITE->agent INVITE "
+              "p50 %.1f ms, p99 %.1f ms (%d calls); acdmd CPU %.1f %% (%.2f ms/call), RSS %.0f MB, max %d calls at once"
+              % (r["ok"], r["failed"], r["bridged"], r["p50"], r["p99"], r["n_lat"], r["cpu_pct"], r["cpu_ms_per_call"],
+                 r["rss"], r["max_concurrent"]))
+        r = acdm_run(rate, seconds, hold, agents, w, "%dcps" % rate, device=True)
+        print("bench sip_acdm_%dcps: %d ok, %d failed, %d bridged in %.1f s; p50 %.1f ms, p99 %.1f ms; acdmd CPU %.1f %% "
               "(%.2f ms/call), RSS %.0f MB, max %d calls at once (%d agents)"
               % (rate, r["ok"], r["failed"], r["bridged"], r["wall"], r["p50"], r["p99"], r["cpu_pct"],
                  r["cpu_ms_per_call"], r["rss"], r["max_concurrent"], agents))
