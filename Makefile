@@ -137,7 +137,7 @@ layers:
 
 cppcheck:
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -D__GNUC__ -Icore -Icore/include core channels tests/bench
+	  --inline-suppr --suppress=missingIncludeSystem -D__GNUC__ -Icore -Icore/include -Itests/mock core channels tests/bench tests/mock
 	@echo "cppcheck: clean"
 
 bench: deps-bench

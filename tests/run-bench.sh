@@ -93,8 +93,12 @@ echo "## agents' websockets: connected agents, created -> offered latency"
 python3 tests/bench/bench_ws.py --agents "${ACDM_BENCH_AGENTS:-10000}" --working 1000 --rate 1000 --seconds 10 --acdmd bin/acdmd
 echo "## live pushes: supervisors' stats every second, agents' queue_stats/colleagues"
 python3 tests/bench/bench_live.py "${ACDM_BENCH_LIVE_AGENTS:-2000}"
+echo "## email channel intake (Dovecot inbox -> queued and moved) vs the bare libcurl fetch loop"
+python3 tests/bench/bench_email.py --mails "${ACDM_BENCH_MAILS:-10000}" --acdmd bin/acdmd
 echo "## web chat: 5,000 visitor websockets, visitor -> agent relay at 500 messages/s"
 python3 tests/bench/bench_webchat.py --visitors "${ACDM_BENCH_VISITORS:-5000}" --rate 500 --seconds 20 --acdmd bin/acdmd
+echo "## web chat under an open-then-close flood: real visitors still get in (issue 9 item 9)"
+python3 tests/bench/bench_webchat_flood.py --clients 20 --seconds 10 --max-sessions 1000 --acdmd bin/acdmd
 
 if command -v sipp >/dev/null 2>&1 && [ -f plugins/sip.so ]; then
   echo "## SIP voice: calls into a queue with announcements, bridged to agents' phones (SIPp), vs the recipe's minimal libre UAS"

@@ -117,6 +117,10 @@ static void problem(chatbot *b, acdm_http_response *resp, int status, const char
                                       "status", status, "detail", detail), true);
 }
 
+/* Every check goes through the host's check_token, so its failed-sign-in limiter covers these
+ * routes: a wrong token counts against the caller's address, and a blocked address gets 429
+ * (ACDM_P_EFULL) whatever it sends. Then the body must be application/json (415 otherwise: a
+ * web page can send text/plain or a form anywhere without a CORS preflight). */
 static bool authorized(chatbot *b, acdm_instance *inst, const acdm_http_request *req, acdm_http_response *resp)
 {
     const char *a = req->authorization;
@@ -125,13 +129,24 @@ static bool authorized(chatbot *b, acdm_instance *inst, const acdm_http_request 
                 "this chatbot instance: acdmctl token create --role channel:<instance>)");
         return false;
     }
-    if (!ACDM_HOST_HAS(b->host, check_token)) {
+    if (!ACDM_HOST_HAS(b->host, check_token) || !b->host->check_token) {
         problem(b, resp, 503, "Not supported", "this acdm core cannot check tokens for plugins");
         return false;
     }
     int rc = b->host->check_token(inst, a + 7);
+    if (rc == ACDM_P_EFULL) {
+        problem(b, resp, 429, "Too Many Requests", "too many failed sign-ins from this address; retry later");
+        return false;
+    }
     if (rc == WC_EPERM) { problem(b, resp, 403, "Forbidden", "this token is not for this chatbot instance"); return false; }
     if (rc < 0) { problem(b, resp, 401, "Unauthorized", "unknown or revoked token"); return false; }
+    const char *ct = req->content_type;
+    size_t n = ct ? strcspn(ct, ";") : 0;
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    if (!ct || n != 16 || strncasecmp(ct, "application/json", 16)) {
+        problem(b, resp, 415, "Unsupported Media Type", "send the body as Content-Type: application/json");
+        return false;
+    }
     return true;
 }
 

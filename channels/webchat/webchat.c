@@ -26,13 +26,22 @@
  *   inactivity_s      int       a chat without any message for this long ends (default 900)
  *   reconnect_grace_s int       a waiting visitor without a connection for this long has left
  *                               (a reload reconnects well within it; default 30)
- *   max_sessions      int       concurrent visitor sessions (default 20000)
+ *   max_sessions      int       concurrent conversations: sessions in which the visitor wrote
+ *                               (default 20000); sessions without a message (a page that opened
+ *                               the widget) are counted apart, up to the same number, and are
+ *                               dropped as soon as their last connection closes
+ *   max_sessions_per_address int sessions (with or without a message) of one client address
+ *                               (default 20; the host's peer address, ABI 1.1)
  *   messages_per_minute int     a visitor's sustained message rate after a burst of 10
  *                               (default 60); faster ones get error "too_fast"
  *   attachments       object    {max_bytes (default 1048576), types: [content types] (default
  *                               images, PDF, plain text)}; {"max_bytes": 0} disables them
  *   leave_message_queue string  queue of the messages visitors leave when the chat is closed
  *                               (default: the channel's queue); they come in as kind "email"
+ * Sessions in which the visitor wrote are kept in the instance's kv store (durable), so after a
+ * restart of acdmd a visitor who reconnects with the resume token continues the same
+ * conversation: "s:<token>" the session, "c:<sid>" its token, "l:<sid>:<n>" transcript line n.
+ * Sessions without a message are never stored.
  *   bot               object    bot first: {url (e.g. Rasa's REST webhook), protocol
  *                               (default "rasa", see bot.h), timeout_ms (default 5000),
  *                               return_after_agent (bool)}; see docs/webchat.md
@@ -56,7 +65,7 @@ typedef struct cfg {
     json_t *origins;            /* array of strings */
     json_t *texts;              /* merged texts object */
     char *lang, *leave_queue, *bot_url;
-    int max_chars, inactivity_s, grace_s, max_sessions, bot_timeout_ms, per_minute;
+    int max_chars, inactivity_s, grace_s, max_sessions, bot_timeout_ms, per_minute, per_address;
     long max_attach;
     json_t *attach_types;       /* array of strings */
     bool bot_return;
@@ -77,6 +86,14 @@ typedef struct session {
     int rate_tokens;
     uint32_t pos, est;
     bool bot_busy, visitor_ended, handed_off;
+    bool engaged;                     /* a conversation going on (counts in max_sessions) */
+    bool stored;                      /* its keys are in kv */
+    size_t n_stored;                  /* transcript lines in kv */
+    unsigned seq;                     /* numbers the idempotency keys of its submits */
+    char *first_text;                 /* the first submit's text while it is in flight */
+    char first_key[128];              /* ... and its idempotency key (resent after a crash) */
+    bool wrote;                       /* the visitor ever wrote (else nothing to keep at close) */
+    char peer[64];                    /* the client's address ("" when the host does not say) */
     /* attachment being uploaded */
     unsigned char *up;
     size_t up_len, up_size;
@@ -86,13 +103,25 @@ typedef struct session {
 
 #define NB 4096
 
+/* Sessions per client address (max_sessions_per_address). */
+typedef struct addr_count {
+    struct addr_count *next;
+    int n;
+    char addr[64];
+} addr_count;
+
 typedef struct webchat {
     const acdm_host *host;
     acdm_instance *inst;
     cfg c;
     session *all;
     session *by_tok[NB], *by_sid[NB], *by_ber[NB];
-    int n_sessions;
+    addr_count *by_addr[NB];
+    int n_sessions, n_engaged, n_empty;  /* all; conversations going on; never written in */
+    unsigned long refused;            /* upgrades refused since the last log line about them */
+    int64_t refused_logged_ms;
+    bool said_no_peer;
+    bool stopped;                     /* after stop: no host calls, kv kept for the next start */
     acdm_timer *sweep;
     char *body;                       /* last response body (the host copies it) */
 } webchat;
@@ -104,6 +133,13 @@ typedef struct sub {
     int what;                         /* SUB_FIRST, SUB_FOLLOW, SUB_LEAVE */
 } sub;
 enum { SUB_FIRST = 0, SUB_FOLLOW, SUB_LEAVE };
+
+static void persist(webchat *w, session *s);
+static void persist_lines(webchat *w, session *s);
+static session *load_session(webchat *w, const char *token);
+static session *load_by_sid(webchat *w, const char *sid);
+static int submit_key(webchat *w, session *s, int what, const char *text, const char *subject,
+                      json_t *payload, const handoff *h, const char *key);
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -167,6 +203,7 @@ static session *find_conv(webchat *w, const char *conv, const char *bericht)
     size_t n = strlen(iname);
     if (conv && !strncmp(conv, iname, n) && conv[n] == ':') {
         session *s = by_sid(w, conv + n + 1);
+        if (!s) s = load_by_sid(w, conv + n + 1);   /* after a restart, before the visitor is back */
         if (s) return s;
     }
     return bericht ? by_bericht(w, bericht) : NULL;
@@ -212,6 +249,7 @@ static const char *const default_texts[][2] = {
     {"leave_text", "Uw bericht"},
     {"leave_send", "Bericht versturen"},
     {"leave_thanks", "Bedankt voor uw bericht. Wij nemen zo snel mogelijk contact met u op."},
+    {"leave_failed", "Uw bericht kon nu niet worden aangenomen. Probeer het later opnieuw, of neem op een andere manier contact met ons op."},
     {"handoff", "Een ogenblik, u wordt doorverbonden met een medewerker."},
     {"back_to_bot", "U chat weer met de chatbot."},
     {"too_long", "Uw bericht is te lang: maximaal {max} tekens."},
@@ -219,6 +257,7 @@ static const char *const default_texts[][2] = {
     {"attach_type", "Dit soort bestand kan niet worden verstuurd. Toegestaan: {types}."},
     {"attach_sent", "Bestand verstuurd: {name}"},
     {"error", "Er ging iets mis. Probeer het opnieuw."},
+    {"busy", "Het is nu erg druk in de chat. Probeer het over een paar minuten opnieuw."},
 };
 
 static void cfg_free(cfg *c)
@@ -262,7 +301,7 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
     if (!json_is_object(o)) { snprintf(err, errlen, "config must be a JSON object"); goto out; }
     static const char *const known[] = {"allowed_origins", "title", "greeting", "texts", "lang",
         "max_message_chars", "inactivity_s", "reconnect_grace_s", "max_sessions", "attachments",
-        "leave_message_queue", "bot", "messages_per_minute", NULL};
+        "leave_message_queue", "bot", "messages_per_minute", "max_sessions_per_address", NULL};
     const char *key;
     json_t *val;
     json_object_foreach(o, key, val) {
@@ -311,7 +350,8 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
         get_int(o, "inactivity_s", 900, 5, 86400, &c->inactivity_s, err, errlen) ||
         get_int(o, "reconnect_grace_s", 30, 1, 3600, &c->grace_s, err, errlen) ||
         get_int(o, "max_sessions", 20000, 1, 1000000, &c->max_sessions, err, errlen) ||
-        get_int(o, "messages_per_minute", 60, 1, 60000, &c->per_minute, err, errlen))
+        get_int(o, "messages_per_minute", 60, 1, 60000, &c->per_minute, err, errlen) ||
+        get_int(o, "max_sessions_per_address", 20, 1, 1000000, &c->per_address, err, errlen))
         goto out;
     if (!c->lang && !(c->lang = strdup("nl"))) goto out;
     json_t *at = json_object_get(o, "attachments");
@@ -412,6 +452,7 @@ static void add_line(webchat *w, session *s, const char *from, const char *text,
     json_t *m = json_pack("{s:s, s:s, s:I}", "from", from, "text", text, "ts", (json_int_t)now_ms());
     if (extra) json_object_update(m, extra);
     if (json_array_size(s->transcript) < TRANSCRIPT_MAX) json_array_append(s->transcript, m);
+    persist_lines(w, s);
     json_object_set_new(m, "type", json_string("message"));
     send_doc(w, s, m);
 }
@@ -436,10 +477,63 @@ static void send_state(webchat *w, session *s)
 
 /* ---------------------------------------------------------------- sessions */
 
-static session *session_new(webchat *w)
+/* ---------------------------------------------------------------- client addresses */
+
+static addr_count **addr_slot(webchat *w, const char *addr)
+{
+    addr_count **pp = &w->by_addr[hash(addr)];
+    while (*pp && strcmp((*pp)->addr, addr)) pp = &(*pp)->next;
+    return pp;
+}
+
+static int addr_sessions(webchat *w, const char *addr)
+{
+    addr_count **pp = addr_slot(w, addr);
+    return *pp ? (*pp)->n : 0;
+}
+
+static void addr_add(webchat *w, const char *addr, int d)
+{
+    if (!addr[0]) return;
+    addr_count **pp = addr_slot(w, addr);
+    if (!*pp) {
+        if (d < 0 || !(*pp = calloc(1, sizeof **pp))) return;
+        snprintf((*pp)->addr, sizeof (*pp)->addr, "%s", addr);
+    }
+    (*pp)->n += d;
+    if ((*pp)->n <= 0) {
+        addr_count *gone = *pp;
+        *pp = gone->next;
+        free(gone);
+    }
+}
+
+/* The client's address from an ABI 1.1 host (NULL from an older one, or when it is unknown). */
+static const char *req_peer(const acdm_http_request *req)
+{
+    if (req->struct_size < offsetof(acdm_http_request, peer) + sizeof req->peer) return NULL;
+    return req->peer && *req->peer ? req->peer : NULL;
+}
+
+/* A refused upgrade is logged at most every 10 s, with the count since the last line, so a
+ * flood of upgrades cannot flood the log. */
+static void log_refusal(webchat *w, const char *why, const char *peer)
+{
+    int64_t now = now_ms();
+    w->refused++;
+    if (now - w->refused_logged_ms < 10000) return;
+    w->host->log(w->inst, ACDM_PLOG_WARN, "visitor refused: %s (%s; %lu refused in the last 10 s)",
+                 why, peer ? peer : "address unknown", w->refused);
+    w->refused = 0;
+    w->refused_logged_ms = now;
+}
+
+static session *session_new(webchat *w, const char *peer)
 {
     session *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    snprintf(s->peer, sizeof s->peer, "%s", peer ? peer : "");
+    addr_add(w, s->peer, +1);
     random_hex(s->token, 16);
     random_hex(s->sid, 8);
     snprintf(s->conv, sizeof s->conv, "%s:%s", w->host->instance_name(w->inst), s->sid);
@@ -458,11 +552,16 @@ static session *session_new(webchat *w)
     if (w->all) w->all->prev = s;
     w->all = s;
     w->n_sessions++;
+    w->n_empty++;
     return s;
 }
 
+static void unstore(webchat *w, session *s);
+
 static void session_free(webchat *w, session *s)
 {
+    if (!w->stopped) unstore(w, s);          /* after stop: kept for the next start */
+    free(s->first_text);
     for (int k = 0; k < s->nconns; k++) {
         w->host->ws_set_user(s->conns[k], NULL);
         w->host->ws_close(s->conns[k], 1000, "chat ended");
@@ -480,8 +579,221 @@ static void session_free(webchat *w, session *s)
     if (s->next) s->next->prev = s->prev;
     json_decref(s->transcript); json_decref(s->pending); json_decref(s->bot_queue);
     free(s->up);
+    addr_add(w, s->peer, -1);
+    if (s->engaged) w->n_engaged--;
+    if (!s->wrote) w->n_empty--;
     free(s);
     w->n_sessions--;
+}
+
+/* ---------------------------------------------------------------- sessions in kv (survive a restart) */
+
+static int kv_put(webchat *w, const char *key, const char *val, size_t len)
+{
+    /* entries expire by themselves where the host can (ABI 1.1): a session nobody resumes */
+    if (val && ACDM_HOST_HAS(w->host, kv_set_ttl) && w->host->kv_set_ttl)
+        return w->host->kv_set_ttl(w->inst, key, val, len,
+                                   (uint32_t)w->c.inactivity_s + (uint32_t)w->c.grace_s + 600u);
+    return w->host->kv_set(w->inst, key, val, len);
+}
+
+/* Writes the session's record (and its sid -> token key the first time). Only sessions in which
+ * the visitor wrote are stored. */
+static void persist(webchat *w, session *s)
+{
+    if (!s->wrote || w->stopped) return;
+    char key[128];
+    if (!s->stored) {
+        snprintf(key, sizeof key, "c:%s", s->sid);
+        kv_put(w, key, s->token, strlen(s->token));
+        s->stored = true;
+    }
+    json_t *d = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:b, s:b, s:I, s:i, s:s?, s:s}",
+                          "v", 1, "sid", s->sid, "state", state_names[s->state], "bericht", s->bericht,
+                          "agent", s->agent, "created", (json_int_t)s->created,
+                          "handed_off", s->handed_off, "visitor_ended", s->visitor_ended,
+                          "lines", (json_int_t)s->n_stored, "seq", (int)s->seq,
+                          "first_text", s->first_text, "first_key", s->first_key);
+    char *t = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    if (!t) return;
+    snprintf(key, sizeof key, "s:%s", s->token);
+    if (kv_put(w, key, t, strlen(t)) < 0)
+        w->host->log(w->inst, ACDM_PLOG_WARN, "chat %s could not be stored: a restart would lose it", s->sid);
+    free(t);
+}
+
+/* Writes the transcript lines not stored yet, then the record (which counts them). */
+static void persist_lines(webchat *w, session *s)
+{
+    if (!s->wrote || w->stopped) return;
+    size_t n = json_array_size(s->transcript);
+    if (n == s->n_stored) return;
+    for (size_t i = s->n_stored; i < n; i++) {
+        char key[64];
+        char *t = json_dumps(json_array_get(s->transcript, i), JSON_COMPACT);
+        if (!t) break;
+        snprintf(key, sizeof key, "l:%s:%zu", s->sid, i);
+        kv_put(w, key, t, strlen(t));
+        free(t);
+        s->n_stored = i + 1;
+    }
+    persist(w, s);
+}
+
+static void unstore(webchat *w, session *s)
+{
+    if (!s->stored) return;
+    char key[128];
+    for (size_t i = 0; i < s->n_stored; i++) {
+        snprintf(key, sizeof key, "l:%s:%zu", s->sid, i);
+        w->host->kv_set(w->inst, key, NULL, 0);
+    }
+    snprintf(key, sizeof key, "s:%s", s->token);
+    w->host->kv_set(w->inst, key, NULL, 0);
+    snprintf(key, sizeof key, "c:%s", s->sid);
+    w->host->kv_set(w->inst, key, NULL, 0);
+    s->stored = false;
+}
+
+static bool hex_ok(const char *t, size_t n)
+{
+    if (strlen(t) != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f'))) return false;
+    return true;
+}
+
+static int state_of(const char *name)
+{
+    for (int i = 0; i < (int)(sizeof state_names / sizeof *state_names); i++)
+        if (name && !strcmp(name, state_names[i])) return i;
+    return -1;
+}
+
+/* A session the visitor wrote in before acdmd restarted, back from kv (NULL when there is none,
+ * or it is damaged: then the visitor simply starts a new one). It has no connection yet: the
+ * reconnect grace runs from now. */
+static session *load_session(webchat *w, const char *token)
+{
+    if (!hex_ok(token, 32) || w->stopped) return NULL;
+    char key[128], *val = NULL;
+    size_t len = 0;
+    snprintf(key, sizeof key, "s:%s", token);
+    if (w->host->kv_get(w->inst, key, &val, &len) != 0 || !val) return NULL;
+    json_t *d = json_loadb(val, len, 0, NULL);
+    w->host->free(val);
+    const char *sid = json_string_value(json_object_get(d, "sid"));
+    int st = state_of(json_string_value(json_object_get(d, "state")));
+    if (!json_is_object(d) || !sid || !hex_ok(sid, 16) || st < 0 || by_sid(w, sid)) {
+        json_decref(d);
+        return NULL;
+    }
+    session *s = session_new(w, NULL);
+    if (!s) { json_decref(d); return NULL; }
+    /* session_new made a random token and sid: put the stored ones in their place */
+    h_unlink(&w->by_tok[hash(s->token)], s, offsetof(session, h_tok));
+    h_unlink(&w->by_sid[hash(s->sid)], s, offsetof(session, h_sid));
+    snprintf(s->token, sizeof s->token, "%s", token);
+    snprintf(s->sid, sizeof s->sid, "%s", sid);
+    snprintf(s->conv, sizeof s->conv, "%s:%s", w->host->instance_name(w->inst), s->sid);
+    unsigned h = hash(s->token);
+    s->h_tok = w->by_tok[h];
+    w->by_tok[h] = s;
+    h = hash(s->sid);
+    s->h_sid = w->by_sid[h];
+    w->by_sid[h] = s;
+    s->state = st;
+    s->wrote = s->stored = true;
+    w->n_empty--;                             /* session_new counted it as empty */
+    s->handed_off = json_is_true(json_object_get(d, "handed_off"));
+    s->visitor_ended = json_is_true(json_object_get(d, "visitor_ended"));
+    s->seq = (unsigned)json_integer_value(json_object_get(d, "seq"));
+    s->created = json_integer_value(json_object_get(d, "created"));
+    snprintf(s->agent, sizeof s->agent, "%s", json_string_value(json_object_get(d, "agent")) ?
+             json_string_value(json_object_get(d, "agent")) : "");
+    const char *b = json_string_value(json_object_get(d, "bericht"));
+    if (b && *b) set_bericht(w, s, b);
+    const char *ft = json_string_value(json_object_get(d, "first_text"));
+    const char *fk = json_string_value(json_object_get(d, "first_key"));
+    json_int_t n = json_integer_value(json_object_get(d, "lines"));
+    for (json_int_t i = 0; i < n && i < TRANSCRIPT_MAX; i++) {
+        char *lv = NULL;
+        size_t ll = 0;
+        snprintf(key, sizeof key, "l:%s:%lld", s->sid, (long long)i);
+        if (w->host->kv_get(w->inst, key, &lv, &ll) != 0 || !lv) break;
+        json_t *line = json_loadb(lv, ll, 0, NULL);
+        w->host->free(lv);
+        if (!json_is_object(line)) { json_decref(line); break; }
+        json_array_append_new(s->transcript, line);
+    }
+    s->n_stored = json_array_size(s->transcript);
+    s->gone_since = now_ms();
+    if (s->state == S_WAITING || s->state == S_ACTIVE || s->state == S_SUBMITTING || s->state == S_BOT) {
+        s->engaged = true;
+        w->n_engaged++;
+    }
+    /* a conversation in progress at the crash went back to its queue in the core */
+    uint32_t pos = 0, est = 0;
+    if ((s->state == S_ACTIVE || s->state == S_WAITING) && s->bericht[0] &&
+        ACDM_HOST_HAS(w->host, queue_position) &&
+        w->host->queue_position(w->inst, s->bericht, &pos, &est) == 0 && pos) {
+        s->state = S_WAITING;
+        s->pos = pos;
+        s->est = est;
+    }
+    w->host->log(w->inst, ACDM_PLOG_INFO, "chat %s resumed from the store (%s, bericht %s, %zu lines)",
+                 s->sid, state_names[s->state], s->bericht[0] ? s->bericht : "-", json_array_size(s->transcript));
+    if (s->state == S_SUBMITTING && ft) {
+        /* its first submit was in flight: send it again with the same key (a duplicate if it
+         * had been stored; its callback then names the bericht) */
+        if (submit_key(w, s, SUB_FIRST, ft, NULL, NULL, NULL, fk && *fk ? fk : NULL) < 0) s->state = S_NEW;
+    } else if (s->state == S_SUBMITTING) {
+        s->state = S_NEW;
+    }
+    json_decref(d);
+    return s;
+}
+
+static session *load_by_sid(webchat *w, const char *sid)
+{
+    if (!hex_ok(sid, 16) || w->stopped) return NULL;
+    char key[64], *tok = NULL;
+    size_t len = 0;
+    snprintf(key, sizeof key, "c:%s", sid);
+    if (w->host->kv_get(w->inst, key, &tok, &len) != 0 || !tok) return NULL;
+    char t[40];
+    snprintf(t, sizeof t, "%.*s", (int)(len < 39 ? len : 39), tok);
+    w->host->free(tok);
+    return by_token(w, t) ? NULL : load_session(w, t);
+}
+
+/* The visitor wrote: from now on the session is a conversation (max_sessions). False when
+ * max_sessions conversations are going on; the visitor is told to try again later. */
+static bool engage(webchat *w, session *s, acdm_wsconn *c)
+{
+    if (s->engaged) return true;
+    if (w->n_engaged >= w->c.max_sessions) {
+        log_refusal(w, "max_sessions conversations reached", s->peer[0] ? s->peer : NULL);
+        json_t *d = json_pack("{s:s, s:s, s:s}", "type", "error", "code", "busy", "text", text_of(w, "busy"));
+        char *t = json_dumps(d, JSON_COMPACT);
+        json_decref(d);
+        if (t) w->host->ws_send(c, t, strlen(t));
+        free(t);
+        return false;
+    }
+    if (!s->wrote) w->n_empty--;
+    s->engaged = s->wrote = true;
+    w->n_engaged++;
+    return true;
+}
+
+/* The conversation is over (ended, or the queue was closed): no longer counted. */
+static void disengage(webchat *w, session *s)
+{
+    if (!s->engaged) return;
+    s->engaged = false;
+    w->n_engaged--;
 }
 
 /* ---------------------------------------------------------------- submitting */
@@ -489,11 +801,14 @@ static void session_free(webchat *w, session *s)
 static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
                       const char *bericht_id, const char *text);
 
-static int submit(webchat *w, session *s, int what, const char *text, const char *subject,
-                  json_t *payload, const handoff *h)
+static int submit_key(webchat *w, session *s, int what, const char *text, const char *subject,
+                      json_t *payload, const handoff *h, const char *key)
 {
     sub *u = calloc(1, sizeof *u);
     if (!u) return -1;
+    char idem[128];
+    if (key) snprintf(idem, sizeof idem, "%s", key);
+    else snprintf(idem, sizeof idem, "%s:%u", s->conv, ++s->seq);   /* a resend never duplicates */
     u->w = w;
     u->what = what;
     snprintf(u->token, sizeof u->token, "%s", s->token);
@@ -506,7 +821,7 @@ static int submit(webchat *w, session *s, int what, const char *text, const char
                        .payload_json = pj, .skills_json = sk,
                        .queue = h && h->queue ? h->queue : NULL,
                        .priority = h ? h->priority : 0,
-                       .customer_id = h ? h->customer_id : NULL};
+                       .customer_id = h ? h->customer_id : NULL, .idempotency_key = idem};
     if (what == SUB_LEAVE) {
         in.kind = "email";
         in.conversation = NULL;
@@ -514,11 +829,34 @@ static int submit(webchat *w, session *s, int what, const char *text, const char
         const char *email = json_string_value(json_object_get(payload, "email"));
         if (email && *email) in.from = email;
     }
+    if (what == SUB_FIRST) {                 /* before the call: its callback may come within it */
+        free(s->first_text);
+        s->first_text = text ? strdup(text) : NULL;
+        snprintf(s->first_key, sizeof s->first_key, "%s", idem);
+    }
+    /* the counter is stored before the submit: after a crash the next key is a new one, never
+     * the key of a message that was stored but not yet answered (it would pass as a duplicate) */
+    persist(w, s);
+    char tok[33];
+    snprintf(tok, sizeof tok, "%s", s->token);
     int rc = w->host->submit(w->inst, &in, submitted, u);
     free(pj);
     free(sk);
-    if (rc < 0) free(u);
+    if (rc < 0) {
+        free(u);
+        if (what == SUB_FIRST && by_token(w, tok) == s) {
+            free(s->first_text);
+            s->first_text = NULL;
+            s->first_key[0] = 0;
+        }
+    }
     return rc;
+}
+
+static int submit(webchat *w, session *s, int what, const char *text, const char *subject,
+                  json_t *payload, const handoff *h)
+{
+    return submit_key(w, s, what, text, subject, payload, h, NULL);
 }
 
 static void start_bericht(webchat *w, session *s, const char *text, const char *subject,
@@ -574,13 +912,19 @@ static void do_handoff(webchat *w, session *s, const char *summary, const handof
     json_decref(payload);
 }
 
+/* Answers the bot's POST /handoff once the submit callback came: outcome "queued" (or
+ * "duplicate"/"followup"), or "closed" with the queue's closed_text (the bericht is stored as
+ * closed; the visitor sees the closed text and the leave-a-message form), or a 503. */
 static void answer_handoff(webchat *w, session *s, int status, const char *detail)
 {
     if (!s->handoff_token) return;
     json_t *d = status < 300
-        ? json_pack("{s:s, s:s, s:s}", "bericht", s->bericht, "conversation_id", s->sid, "outcome", "queued")
+        ? json_pack("{s:s, s:s, s:s}", "bericht", s->bericht, "conversation_id", s->sid, "outcome",
+                    s->state == S_CLOSED ? "closed" : "queued")
         : json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", "Not stored", "status",
                     status, "detail", detail ? detail : "");
+    if (status < 300 && s->state == S_CLOSED)
+        json_object_set_new(d, "closed_text", json_string(detail ? detail : text_of(w, "closed")));
     char *b = json_dumps(d, JSON_COMPACT);
     json_decref(d);
     acdm_http_response r = {.status = status, .body = b,
@@ -602,6 +946,9 @@ static void update_position(webchat *w, session *s, bool force)
     send_doc(w, s, json_pack("{s:s, s:i, s:i}", "type", "queue", "position", (int)pos, "estimate_s", (int)est));
 }
 
+static void submitted_session(webchat *w, session *s, int what, acdm_submit_outcome outcome,
+                              const char *bericht_id, const char *text);
+
 static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome outcome,
                       const char *bericht_id, const char *text)
 {
@@ -612,9 +959,37 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     int what = u->what;
     free(u);
     if (!s) return;
+    if (what == SUB_FIRST) {                  /* no longer in flight: nothing to resend */
+        free(s->first_text);
+        s->first_text = NULL;
+        s->first_key[0] = 0;
+    }
+    submitted_session(w, s, what, outcome, bericht_id, text);
+    if (by_token(w, s->token) == s) persist(w, s);
+}
+
+static void submitted_session(webchat *w, session *s, int what, acdm_submit_outcome outcome,
+                              const char *bericht_id, const char *text)
+{
     if (what == SUB_LEAVE) {
-        if (outcome == ACDM_SUBMIT_ERROR) add_line(w, s, "system", text_of(w, "error"), NULL);
-        else send_doc(w, s, json_pack("{s:s, s:s}", "type", "left_message", "text", text_of(w, "leave_thanks")));
+        if (s->state == S_CLOSED || s->state == S_NEW || s->state == S_ENDED)
+            disengage(w, s);                  /* a left message is no conversation going on */
+        if (outcome == ACDM_SUBMIT_CLOSED) {
+            /* the queue that should take it is closed too: the core stored it as closed, and
+             * nobody would ever be offered it. Never thank the visitor for that. */
+            w->host->log(w->inst, ACDM_PLOG_WARN, "a message left in the chat (bericht %s) went to "
+                         "queue %s, which is closed: stored as closed, not offered to anyone. Set "
+                         "leave_message_queue to a queue without opening hours (docs/webchat.md)",
+                         bericht_id ? bericht_id : "?", w->c.leave_queue ? w->c.leave_queue : "(the channel's)");
+            send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "error", "code", "leave_closed", "text",
+                                     text_of(w, "leave_failed")));
+        } else if (outcome == ACDM_SUBMIT_ERROR) {
+            send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "error", "code", "error", "text",
+                                     text_of(w, "error")));
+        } else {
+            send_doc(w, s, json_pack("{s:s, s:s, s:s?}", "type", "left_message", "text",
+                                     text_of(w, "leave_thanks"), "reference", bericht_id));
+        }
         return;
     }
     if (what == SUB_FOLLOW) {
@@ -650,7 +1025,8 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     case ACDM_SUBMIT_CLOSED:
         set_bericht(w, s, bericht_id);
         s->state = S_CLOSED;
-        answer_handoff(w, s, 201, NULL);
+        disengage(w, s);
+        answer_handoff(w, s, 201, text && *text ? text : NULL);
         json_array_clear(s->pending);
         send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "closed", "text",
                                  text && *text ? text : text_of(w, "closed"), "intro",
@@ -772,11 +1148,13 @@ static void visitor_end(webchat *w, session *s, const char *reason, const char *
     bool live = (s->state == S_WAITING || s->state == S_ACTIVE) && s->bericht[0];
     s->visitor_ended = true;              /* before end(): its ENDED event comes back at once */
     s->state = S_ENDED;
+    disengage(w, s);
     if (live) w->host->end(w->inst, s->bericht, reason);
     json_array_clear(s->bot_queue);
     send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "ended", "by", by, "text",
                              text_of(w, !strcmp(by, "visitor") ? "ended_visitor" : "ended_timeout")));
     send_state(w, s);
+    persist(w, s);
 }
 
 static void subst(char *out, size_t n, const char *tmpl, const char *key, const char *val)
@@ -925,7 +1303,7 @@ static void ws_message(acdm_instance *inst, void *priv, acdm_wsconn *c, const ch
             break;
         }
         s->rate_tokens--;
-        visitor_text(w, s, m.text);
+        if (engage(w, s, c)) visitor_text(w, s, m.text);
         break;
     case VM_TYPING:
         if (s->state == S_ACTIVE && s->bericht[0] && now - s->last_typing_ms >= 1000 &&
@@ -938,6 +1316,7 @@ static void ws_message(acdm_instance *inst, void *priv, acdm_wsconn *c, const ch
         visitor_end(w, s, "left", "visitor");
         break;
     case VM_LEAVE_MESSAGE: {
+        if (!engage(w, s, c)) break;
         json_t *payload = json_pack("{s:s, s:s?, s:s?, s:s}", "source", "webchat-leave-message",
                                     "name", m.name, "email", m.email, "chat", s->sid);
         if (submit(w, s, SUB_LEAVE, m.text, "Bericht achtergelaten via de chat", payload, NULL) < 0)
@@ -984,18 +1363,34 @@ static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_h
     }
     char tok[40];
     session *s = NULL;
-    if (query_arg(req->query, "resume", tok, sizeof tok)) s = by_token(w, tok);
+    if (query_arg(req->query, "resume", tok, sizeof tok)) {
+        s = by_token(w, tok);
+        if (!s) s = load_session(w, tok);         /* from before a restart of acdmd */
+    }
     if (s && s->nconns >= MAX_CONNS) {
         w->host->ws_set_user(s->conns[0], NULL);
         w->host->ws_close(s->conns[0], 4000, "opened elsewhere");
         memmove(s->conns, s->conns + 1, sizeof s->conns[0] * (size_t)(--s->nconns));
     }
     if (!s) {
-        if (w->n_sessions >= w->c.max_sessions) {
-            w->host->log(inst, ACDM_PLOG_WARN, "visitor refused: max_sessions %d reached", w->c.max_sessions);
+        /* a new session costs little until the visitor writes, and is gone when its last
+         * connection closes; but each address has at most max_sessions_per_address, and
+         * at most max_sessions of them wait for a first message */
+        const char *peer = req_peer(req);
+        if (!peer && !w->said_no_peer) {
+            w->said_no_peer = true;
+            w->host->log(inst, ACDM_PLOG_WARN, "the host does not give visitors' addresses (needs an "
+                         "ABI 1.1 core): max_sessions_per_address is not applied");
+        }
+        if (peer && addr_sessions(w, peer) >= w->c.per_address) {
+            log_refusal(w, "max_sessions_per_address reached", peer);
             return -1;
         }
-        if (!(s = session_new(w))) return -1;
+        if (w->n_empty >= w->c.max_sessions) {
+            log_refusal(w, "max_sessions sessions without a message reached", peer);
+            return -1;
+        }
+        if (!(s = session_new(w, peer))) return -1;
     }
     s->conns[s->nconns++] = c;
     s->gone_since = 0;
@@ -1010,6 +1405,7 @@ static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_h
                                                 w->c.attach_types));
     if (s->state == S_WAITING && s->pos)
         json_object_update_new(hello, json_pack("{s:i, s:i}", "position", (int)s->pos, "estimate_s", (int)s->est));
+    if (s->bericht[0]) json_object_set_new(hello, "reference", json_string(s->bericht));
     char *t = json_dumps(hello, JSON_COMPACT);
     json_decref(hello);
     if (t) w->host->ws_send(c, t, strlen(t));
@@ -1030,6 +1426,9 @@ static void ws_close(acdm_instance *inst, void *priv, acdm_wsconn *c)
             break;
         }
     if (!s->nconns) s->gone_since = now_ms();
+    /* nothing written, nothing to keep: an open-then-close costs nothing that lasts */
+    if (!s->nconns && !s->wrote && !s->handoff_token && s->state != S_SUBMITTING && !s->bot_busy)
+        session_free(w, s);
 }
 
 static const acdm_ws_callbacks ws_cb = {ws_open, ws_message, ws_close};
@@ -1131,14 +1530,25 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
 {
     webchat *w = priv;
     const char *auth = req->authorization;
-    if (!auth || strncasecmp(auth, "Bearer ", 7) || !ACDM_HOST_HAS(w->host, check_token)) {
+    if (!auth || strncasecmp(auth, "Bearer ", 7) || !ACDM_HOST_HAS(w->host, check_token) || !w->host->check_token) {
         problem(w, resp, 401, "Unauthorized", "a bearer token is required (admin, or one issued for this channel)");
         return;
     }
-    int rc = w->host->check_token(inst, auth + 7);
+    int rc = w->host->check_token(inst, auth + 7);     /* through the host's sign-in limiter */
+    if (rc == ACDM_P_EFULL) {
+        problem(w, resp, 429, "Too Many Requests", "too many failed sign-ins from this address; retry later");
+        return;
+    }
     if (rc < 0) {
         problem(w, resp, rc == WC_EPERM ? 403 : 401, rc == WC_EPERM ? "Forbidden" : "Unauthorized",
                 rc == WC_EPERM ? "this token is not for this channel" : "unknown or revoked token");
+        return;
+    }
+    const char *ct = req->content_type;
+    size_t ctn = ct ? strcspn(ct, ";") : 0;
+    while (ctn && (ct[ctn - 1] == ' ' || ct[ctn - 1] == '\t')) ctn--;
+    if (!ct || ctn != 16 || strncasecmp(ct, "application/json", 16)) {
+        problem(w, resp, 415, "Unsupported Media Type", "send the body as Content-Type: application/json");
         return;
     }
     handoff h;
@@ -1148,6 +1558,7 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
         return;
     }
     session *s = by_sid(w, h.conversation_id);
+    if (!s) s = load_by_sid(w, h.conversation_id);
     if (!s) {
         handoff_free(&h);
         problem(w, resp, 404, "Unknown conversation", "conversation_id: no web chat session with this id");
@@ -1215,6 +1626,7 @@ static void wc_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
     case ACDM_EV_WRAPUP: case ACDM_EV_ENDED:
         if (!s->visitor_ended && s->state != S_ENDED) {
             s->state = S_ENDED;
+            if (!(w->c.bot_url && w->c.bot_return)) disengage(w, s);
             send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "ended", "by", "agent", "text",
                                      text_of(w, "ended_agent")));
             if (w->c.bot_url && w->c.bot_return) {
@@ -1229,6 +1641,7 @@ static void wc_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
     default:
         break;
     }
+    persist(w, s);
 }
 
 static void wc_agent_typing(acdm_instance *inst, void *priv, const char *bericht_id)
@@ -1263,6 +1676,10 @@ static int wc_start(acdm_instance *inst, void *priv)
         return -1;
     }
     w->sweep = w->host->timer_start(inst, SWEEP_MS, SWEEP_MS, sweep, NULL);
+    if (!w->c.leave_queue)
+        w->host->log(inst, ACDM_PLOG_NOTICE, "leave_message_queue is not set: messages left while the "
+                     "chat is closed go to the channel's queue, which is closed then; set it to a queue "
+                     "without opening hours (e.g. \"email\") so they become work");
     w->host->log(inst, ACDM_PLOG_INFO, "web chat at /channels/%s/widget.js (demo: /channels/%s/demo)%s",
                  w->host->instance_name(inst), w->host->instance_name(inst), w->c.bot_url ? ", bot first" : "");
     return 0;
@@ -1285,6 +1702,7 @@ static void wc_stop(acdm_instance *inst, void *priv)
     webchat *w = priv;
     if (w->sweep) w->host->timer_stop(w->sweep);
     w->sweep = NULL;
+    w->stopped = true;                        /* the sessions stay in kv for the next start */
     /* every pending handoff response is answered 503 by the host after stop */
     for (session *s = w->all; s; s = s->next) { s->handoff_token = NULL; s->nconns = 0; }
 }
@@ -1294,6 +1712,8 @@ static void wc_destroy(acdm_instance *inst, void *priv)
     (void)inst;
     webchat *w = priv;
     while (w->all) session_free(w, w->all);
+    for (int k = 0; k < NB; k++)
+        while (w->by_addr[k]) { addr_count *a = w->by_addr[k]; w->by_addr[k] = a->next; free(a); }
     cfg_free(&w->c);
     free(w->body);
 }

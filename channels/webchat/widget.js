@@ -200,6 +200,7 @@
       break;
     case 'attachment_ready': if (uploadQueue) uploadQueue(); break;
     case 'error':
+      if (m.code === 'leave_closed') addLine({from: 'system', text: m.text, ts: Date.now()});
       alertEl.textContent = m.text;
       setTimeout(function () { if (alertEl.textContent === m.text) alertEl.textContent = ''; }, 8000);
       uploadQueue = null;

@@ -1,6 +1,9 @@
 /* webhook.c -- the reference channel plugin: any system submits berichten over HTTP and gets agents' replies by callback. */
 #include <acdm/plugin.h>
+#include <acdm/plugin_util.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -12,10 +15,18 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 /*
  * Instance config ("config" of a channel with "plugin": "webhook"):
- *   token          string  callers must send "Authorization: Bearer <token>" (optional)
+ *   token          string  callers must send "Authorization: Bearer <token>"
+ *   token_file     string  instead of token: a file holding it; created with a random token
+ *                          (mode 0600) when it does not exist. Relative paths are relative to
+ *                          acdmd's working directory. One of token / token_file is required: a
+ *                          channel that accepts input never runs open. API tokens the host
+ *                          accepts for this instance (admin, role channel:<instance>) work too.
+ *   allowed_origins [string] browser origins that may open /events (default none: a websocket
+ *                          upgrade carrying an Origin header is refused; servers send none)
  *   callback_url   string  http(s) URL the agents' replies are POSTed to (optional: without it
  *                          replies only go to websocket listeners)
  *   callback_token string  sent as bearer with every callback (optional)
@@ -26,12 +37,14 @@
  *   heartbeat_ms   int     default 1000
  *
  * Routes under /channels/<instance>:
+ *   Every route needs the bearer token; JSON routes refuse other content types (415), so a web
+ *   page's text/plain or form POST cannot inject berichten.
  *   POST /messages        {from, text?, conversation?, kind?, subject?, id?, queue?, priority?}
  *                         answered only once the bericht is committed (deferred response):
  *                         201 {message, bericht, outcome: "queued"}
  *                         200 {message, bericht, outcome: "duplicate" | "followup"}
  *                         200 {message, bericht, outcome: "closed", text}
- *                         400/401 problem+json (refused, nothing stored)
+ *                         400/401/403/415/429 problem+json (refused, nothing stored)
  *                         503 problem+json (not stored, or the channel stopped first: retry
  *                         with the same id, a redelivery never makes a second bericht)
  *   POST /end             {bericht, reason?}: the customer gave up -> 204
@@ -44,7 +57,8 @@
 #define MAX_LISTENERS 64
 
 typedef struct cfg {
-    char *token, *callback_url, *callback_auth, *kind;
+    char *token, *token_file, *callback_url, *callback_auth, *kind;
+    json_t *origins;             /* allowed_origins, or NULL */
     int retries, retry_ms, heartbeat_ms;
     bool self_test;
 } cfg;
@@ -99,7 +113,9 @@ typedef struct webhook {
 
 static void cfg_free(cfg *c)
 {
-    free(c->token); free(c->callback_url); free(c->callback_auth); free(c->kind);
+    free(c->token); free(c->token_file); free(c->callback_url); free(c->callback_auth);
+    free(c->kind);
+    json_decref(c->origins);
     memset(c, 0, sizeof *c);
 }
 
@@ -150,6 +166,7 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
     }
     int rc = -1;
     if (opt_string(o, "token", &c->token, err, errlen) < 0 ||
+        opt_string(o, "token_file", &c->token_file, err, errlen) < 0 ||
         opt_string(o, "callback_url", &c->callback_url, err, errlen) < 0 ||
         opt_string(o, "callback_token", &c->callback_auth, err, errlen) < 0 ||
         opt_string(o, "kind", &c->kind, err, errlen) < 0 ||
@@ -158,6 +175,33 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
         opt_int(o, "heartbeat_ms", 1000, 10, 3600000, &c->heartbeat_ms, err, errlen) < 0)
         goto out;
     if (c->token && !*c->token) { snprintf(err, errlen, "token must not be empty"); goto out; }
+    if (c->token_file && !*c->token_file) { snprintf(err, errlen, "token_file must not be empty"); goto out; }
+    if (c->token && c->token_file) {
+        snprintf(err, errlen, "token and token_file: set one of them, not both");
+        goto out;
+    }
+    if (!c->token && !c->token_file) {
+        snprintf(err, errlen, "token: required (or token_file): this channel accepts berichten, so "
+                 "callers must send Authorization: Bearer <token>; set \"token_file\": "
+                 "\"var/webhook.token\" to have a random one made at first start");
+        goto out;
+    }
+    json_t *ao = json_object_get(o, "allowed_origins");
+    if (ao && !json_is_null(ao)) {
+        if (!json_is_array(ao)) {
+            snprintf(err, errlen, "allowed_origins must be an array of origins such as \"https://crm.example.nl\"");
+            goto out;
+        }
+        for (size_t i = 0; i < json_array_size(ao); i++) {
+            const char *v = json_string_value(json_array_get(ao, i));
+            if (!v || (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || v[strlen(v) - 1] == '/') {
+                snprintf(err, errlen, "allowed_origins[%zu]: expected an origin like \"https://crm.example.nl\" "
+                         "(scheme and host, no path)", i);
+                goto out;
+            }
+        }
+        c->origins = json_incref(ao);
+    }
     if (c->callback_url && !is_http_url(c->callback_url)) {
         snprintf(err, errlen, "callback_url must be an http:// or https:// URL, not \"%s\"",
                  c->callback_url);
@@ -186,6 +230,69 @@ static int wh_check_config(const char *config_json, char *err, size_t errlen)
     return 0;
 }
 
+/* Reads the token from token_file, or creates the file with a new random token (mode 0600,
+ * never overwriting one that appeared meanwhile). Fills c->token. */
+static int token_file_load(const acdm_host *host, acdm_instance *inst, cfg *c, char *err, size_t errlen)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = open(c->token_file, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            char buf[512];
+            struct stat st;
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            int serr = fstat(fd, &st);
+            close(fd);
+            if (n < 0) { snprintf(err, errlen, "token_file %s: %s", c->token_file, strerror(errno)); return -1; }
+            buf[n] = 0;
+            buf[strcspn(buf, "\r\n")] = 0;
+            if (!buf[0]) {
+                snprintf(err, errlen, "token_file %s is empty: put a token on its first line, or "
+                         "delete it to have a new one made", c->token_file);
+                return -1;
+            }
+            if (!serr && (st.st_mode & 077))
+                host->log(inst, ACDM_PLOG_WARN, "token_file %s can be read by other users "
+                          "(mode %03o): chmod 600 it", c->token_file, (unsigned)(st.st_mode & 0777));
+            free(c->token);
+            c->token = strdup(buf);
+            return c->token ? 0 : -1;
+        }
+        if (errno != ENOENT) { snprintf(err, errlen, "token_file %s: %s", c->token_file, strerror(errno)); return -1; }
+        fd = open(c->token_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            if (errno == EEXIST) continue;        /* made by someone else meanwhile: read it */
+            snprintf(err, errlen, "token_file %s cannot be created: %s", c->token_file, strerror(errno));
+            return -1;
+        }
+        unsigned char b[32];
+        char tok[65];
+        if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+            close(fd);
+            unlink(c->token_file);
+            snprintf(err, errlen, "token_file %s: no random bytes for a token", c->token_file);
+            return -1;
+        }
+        for (size_t k = 0; k < sizeof b; k++) snprintf(tok + 2 * k, 3, "%02x", b[k]);
+        size_t len = strlen(tok);
+        tok[len] = '\n';
+        ssize_t wr = write(fd, tok, len + 1);
+        int cerr = fsync(fd) | close(fd);
+        tok[len] = 0;
+        if (wr != (ssize_t)(len + 1) || cerr) {
+            unlink(c->token_file);
+            snprintf(err, errlen, "token_file %s cannot be written", c->token_file);
+            return -1;
+        }
+        host->log(inst, ACDM_PLOG_NOTICE, "made a new random token in %s (mode 0600): callers send "
+                  "Authorization: Bearer <its first line>", c->token_file);
+        free(c->token);
+        c->token = strdup(tok);
+        return c->token ? 0 : -1;
+    }
+    snprintf(err, errlen, "token_file %s cannot be read", c->token_file);
+    return -1;
+}
+
 /* ---------------------------------------------------------------- HTTP helpers */
 
 static void answer(webhook *w, acdm_http_response *resp, int status, json_t *doc)
@@ -206,18 +313,58 @@ static void problem(webhook *w, acdm_http_response *resp, int status, const char
     resp->content_type = "application/problem+json";
 }
 
-/* Constant-time comparison of the bearer token. */
-static bool authorized(const webhook *w, const char *authorization, const char *query)
+/* The caller's token: the bearer, or (websockets of browsers, which cannot set headers) the
+ * query's token argument. Then the instance's own token in constant time, else the host's
+ * check (API tokens of this instance; the host's failed-sign-in limiter counts a wrong one
+ * against the caller's address and answers ACDM_P_EFULL once it is blocked). Returns 0, or the
+ * HTTP status to refuse with (401, 403, 429); *why names the reason. */
+static int auth_status(const webhook *w, const acdm_http_request *req, bool ws, const char **why)
 {
-    if (!w->c.token) return true;
-    const char *given = NULL;
-    if (authorization && !strncasecmp(authorization, "Bearer ", 7)) given = authorization + 7;
-    else if (query && !strncmp(query, "token=", 6)) given = query + 6;  /* browsers' websockets */
-    if (!given) return false;
-    size_t a = strlen(given), b = strlen(w->c.token);
-    unsigned char diff = (unsigned char)(a != b);
-    for (size_t k = 0; k < b; k++) diff |= (unsigned char)(given[k < a ? k : 0] ^ w->c.token[k]);
-    return diff == 0;
+    const char *a = req->authorization, *given = NULL;
+    char q[256];
+    if (a && !strncasecmp(a, "Bearer ", 7)) {
+        given = a + 7;
+        while (*given == ' ') given++;
+    } else if (ws && acdm_query_get(req->struct_size >= offsetof(acdm_http_request, query_raw) + sizeof(char *)
+                                        ? req->query_raw : NULL, "token", q, sizeof q) > 0) {
+        given = q;
+    } else if (ws && req->query && !strncmp(req->query, "token=", 6)) {
+        snprintf(q, sizeof q, "%.*s", (int)strcspn(req->query + 6, "&"), req->query + 6);
+        given = q;
+    }
+    *why = "send Authorization: Bearer <token of this channel>";
+    if (!given || !*given) return 401;
+    if (w->c.token && acdm_ct_equal(given, strlen(given), w->c.token, strlen(w->c.token))) return 0;
+    if (!ACDM_HOST_HAS(w->host, check_token) || !w->host->check_token) return 401;
+    int rc = w->host->check_token(w->inst, given);
+    if (rc == 0) return 0;
+    if (rc == ACDM_P_EFULL) { *why = "too many failed sign-ins from this address; retry later"; return 429; }
+    if (rc == ACDM_P_EPERM) { *why = "this token is not for this channel"; return 403; }
+    *why = "unknown token: send Authorization: Bearer <token of this channel>";
+    return 401;
+}
+
+/* Refuses (fills resp) unless authorized; true when the request may go on. */
+static bool authorized(webhook *w, const acdm_http_request *req, acdm_http_response *resp)
+{
+    const char *why;
+    int st = auth_status(w, req, false, &why);
+    if (!st) return true;
+    problem(w, resp, st, st == 429 ? "Too Many Requests" : st == 403 ? "Forbidden" : "Unauthorized", why);
+    return false;
+}
+
+/* JSON routes take application/json only (a parameter such as charset may follow): a web
+ * page can send text/plain, forms or a type-less body to any address without a CORS
+ * preflight, never application/json. */
+static bool json_body(webhook *w, const acdm_http_request *req, acdm_http_response *resp)
+{
+    const char *ct = req->content_type;
+    size_t n = ct ? strcspn(ct, ";") : 0;
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    if (ct && n == 16 && !strncasecmp(ct, "application/json", 16)) return true;
+    problem(w, resp, 415, "Unsupported Media Type", "send the body as Content-Type: application/json");
+    return false;
 }
 
 static const char *outcome_name(acdm_submit_outcome o)
@@ -336,9 +483,8 @@ static void on_messages_post(acdm_instance *inst, void *priv, const acdm_http_re
 {
     webhook *w = priv;
     w->n.received++;
-    if (!authorized(w, req->authorization, NULL)) {
+    if (!authorized(w, req, resp) || !json_body(w, req, resp)) {
         w->n.rejected++;
-        problem(w, resp, 401, "Unauthorized", "send Authorization: Bearer <token of this channel>");
         return;
     }
     json_error_t je;
@@ -419,10 +565,7 @@ static void on_end(acdm_instance *inst, void *priv, const acdm_http_request *req
                    acdm_http_response *resp)
 {
     webhook *w = priv;
-    if (!authorized(w, req->authorization, NULL)) {
-        problem(w, resp, 401, "Unauthorized", "send Authorization: Bearer <token of this channel>");
-        return;
-    }
+    if (!authorized(w, req, resp) || !json_body(w, req, resp)) return;
     json_error_t je;
     json_t *o = req->body ? json_loadb(req->body, req->body_len, 0, &je) : NULL;
     const char *b = json_string_value(json_object_get(o, "bericht"));
@@ -438,10 +581,7 @@ static void on_status(acdm_instance *inst, void *priv, const acdm_http_request *
                       acdm_http_response *resp)
 {
     webhook *w = priv;
-    if (!authorized(w, req->authorization, NULL)) {
-        problem(w, resp, 401, "Unauthorized", "send Authorization: Bearer <token of this channel>");
-        return;
-    }
+    if (!authorized(w, req, resp)) return;
     int pending_out = 0;
     for (outmsg *m = w->outbox; m; m = m->next) pending_out++;
     int awaiting = 0;
@@ -464,10 +604,7 @@ static void on_request(acdm_instance *inst, void *priv, const acdm_http_request 
 {
     (void)inst;
     webhook *w = priv;
-    if (!authorized(w, req->authorization, NULL)) {
-        problem(w, resp, 401, "Unauthorized", "send Authorization: Bearer <token of this channel>");
-        return;
-    }
+    if (!authorized(w, req, resp)) return;
     json_t *h = json_object();
     for (size_t k = 0; k < req->n_headers; k++) {
         if (!strcmp(req->headers[k].name, "authorization")) continue;   /* never echo the secret */
@@ -482,9 +619,19 @@ static void on_request(acdm_instance *inst, void *priv, const acdm_http_request 
 
 static int ev_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_http_request *req)
 {
-    (void)inst;
     webhook *w = priv;
-    if (!authorized(w, req->authorization, req->query) || w->n_listeners >= MAX_LISTENERS) return -1;
+    const char *why;
+    if (req->origin) {                 /* a browser: only from the configured origins */
+        bool ok = false;
+        for (size_t i = 0; i < json_array_size(w->c.origins) && !ok; i++)
+            ok = !strcasecmp(json_string_value(json_array_get(w->c.origins, i)), req->origin);
+        if (!ok) {
+            w->host->log(inst, ACDM_PLOG_NOTICE, "/events refused: origin %s is not in allowed_origins",
+                         req->origin);
+            return -1;
+        }
+    }
+    if (auth_status(w, req, true, &why) || w->n_listeners >= MAX_LISTENERS) return -1;
     w->listeners[w->n_listeners++] = c;
     return 0;
 }
@@ -780,6 +927,10 @@ static int wh_init(acdm_instance *inst, void *priv, const acdm_host *host, const
     w->inst = inst;
     w->efd = -1;
     if (cfg_parse(config_json, &w->c, err, errlen) < 0) return -1;
+    if (w->c.token_file && token_file_load(host, inst, &w->c, err, errlen) < 0) {
+        cfg_free(&w->c);
+        return -1;
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     return 0;
@@ -817,8 +968,9 @@ static int wh_start(acdm_instance *inst, void *priv)
         w->host->log(inst, ACDM_PLOG_ERR, "self_test: cannot start the worker thread");
         return -1;
     }
-    w->host->log(inst, ACDM_PLOG_INFO, "accepting POST /channels/%s/messages%s",
-                 w->host->instance_name(inst), w->c.token ? " (bearer token required)" : "");
+    w->host->log(inst, ACDM_PLOG_INFO, "accepting POST /channels/%s/messages (bearer token%s%s required)",
+                 w->host->instance_name(inst), w->c.token_file ? " from " : "",
+                 w->c.token_file ? w->c.token_file : "");
     return 0;
 }
 
@@ -828,6 +980,10 @@ static int wh_reload(acdm_instance *inst, void *priv, const char *config_json, c
     webhook *w = priv;
     cfg c;
     if (cfg_parse(config_json, &c, err, errlen) < 0) return -1;
+    if (c.token_file && token_file_load(w->host, inst, &c, err, errlen) < 0) {
+        cfg_free(&c);
+        return -1;
+    }
     bool had_worker = w->worker_running;
     if (had_worker) worker_stop(w);
     cfg_free(&w->c);

@@ -597,8 +597,11 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
     if (role_is(&who, "agent")) {
         grace_cancel(e, who.name);   /* back within the grace period: same state, same work */
         session_add(e, s);
-        ws_send_json(ws, json_pack("{s:s, s:o}", "type", "hello",
-                                   "agent", acdm_engine_agent_json(e, acdm_model_agent(acdm_engine_model(e), who.name))));
+        /* outbound: the channels the agent may start a contact with (websocket `originate`) */
+        acdm_plugins *pl = acdm_engine_plugins(e);
+        ws_send_json(ws, json_pack("{s:s, s:o, s:o}", "type", "hello",
+                                   "agent", acdm_engine_agent_json(e, acdm_model_agent(acdm_engine_model(e), who.name)),
+                                   "outbound", pl ? acdm_plugins_outbound_json(pl) : json_array()));
     } else {
         ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "hello", "role", who.role, "name", who.name));
         if (role_is(&who, "supervisor") || role_is(&who, "admin")) acdm_live_ws_open(e, s);  /* snapshot, stats */

@@ -449,6 +449,10 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
 
     /* tell the channel */
     int pt = plugin_event_type(ev->type);
+    /* an offer withdrawn because its agent went (logout, removed) is back in the queue for the
+     * channel (ACDM_EV_REQUEUED, "agent gone"): a device channel stops ringing that agent */
+    if (ev->type == ACDM_ME_OFFER_CANCELLED && ev->reason && !strcmp(ev->reason, "logout"))
+        pt = ACDM_EV_REQUEUED;
     if (b && pt >= 0 && e->plugins && strcmp(b->channel, "api")) {
         acdm_event_info info = {.struct_size = sizeof info, .type = (acdm_event_type)pt,
                                 .bericht_id = b->id, .conversation = b->conversation,
@@ -855,6 +859,25 @@ static int env_originate_result(void *engine, acdm_instance *inst, const char *b
     }
     rearm(e);
     return 0;
+}
+
+/* A channel that rang agents' phones stopped (reload, disable, shutdown): the registrations it
+ * reported went with it, so agents whose endpoint registers are unreachable again until the
+ * channel, started anew, hears from their softphones. */
+static void env_devices_gone(void *engine, acdm_instance *inst, const char *key)
+{
+    acdm_engine *e = engine;
+    (void)inst;
+    if (e->stopping) return;
+    int64_t now = acdm_now_ms();
+    for (size_t i = 0; i < acdm_model_n_agents(e->model); i++) {
+        acdm_agent *a = acdm_model_agent_at(e->model, i);
+        const char *ep = acdm_config_agent_endpoint(a->def, key);
+        if (!ep || strcmp(ep, "register")) continue;
+        acdm_agent_set_reachable(e->model, a, ACDM_KIND_VOICE, false, "phone not registered", now);
+        acdm_agent_set_reachable(e->model, a, ACDM_KIND_CALLBACK, false, "phone not registered", now);
+    }
+    rearm(e);
 }
 
 /* ---- outbound contacts from the desk */
@@ -1713,7 +1736,8 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
                            .attachment_read = env_attachment_read, .update = env_update,
                            .device_result = env_device_result,
                            .device_reachable = env_device_reachable,
-                           .originate_result = env_originate_result};
+                           .originate_result = env_originate_result,
+                           .devices_gone = env_devices_gone};
     if (!acdm_plugins_create(&env, pdir, &e->plugins)) {
         acdm_plugins_load_all(e->plugins);
         acdm_plugins_configure(e->plugins, acdm_model_config(e->model));

@@ -693,13 +693,25 @@ static void close_conns(acdm_instance *inst)
     }
 }
 
+/* The descriptor's device_endpoint_key when it has offer_device, else NULL. */
+static const char *device_key_of(const acdm_plugin *d)
+{
+    if (!ACDM_PLUGIN_HAS(d, device_endpoint_key) || !d->offer_device || !d->device_endpoint_key ||
+        !*d->device_endpoint_key)
+        return NULL;
+    return d->device_endpoint_key;
+}
+
 void acdm_plg_inst_stop(acdm_instance *inst, int final_state)
 {
     plugin *pl = inst->pl;
     if (!pl) { inst->state = final_state; return; }
     inst->state = IS_STOPPING;
     close_conns(inst);
+    const char *key = device_key_of(pl->d);
     if (pl->d->stop) pl->d->stop(inst, inst->priv);
+    /* the registrations it reported are gone with it (the descriptor's strings live until unload) */
+    if (key && inst->p->env.devices_gone) inst->p->env.devices_gone(inst->p->env.engine, inst, key);
     release_resources(inst);
     if (pl->d->destroy) pl->d->destroy(inst, inst->priv);
     free(inst->priv);
@@ -910,11 +922,7 @@ const char *acdm_plugins_device_key(acdm_plugins *p, const char *instance)
 {
     acdm_instance *inst = acdm_plugins_instance(p, instance);
     if (!inst || inst->state != IS_RUNNING) return NULL;
-    const acdm_plugin *d = inst->pl->d;
-    if (!ACDM_PLUGIN_HAS(d, device_endpoint_key) || !d->offer_device || !d->device_endpoint_key ||
-        !*d->device_endpoint_key)
-        return NULL;
-    return d->device_endpoint_key;
+    return device_key_of(inst->pl->d);
 }
 
 int acdm_plugins_offer_device(acdm_plugins *p, const char *instance, const acdm_device_offer *o)
@@ -945,6 +953,26 @@ int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_ori
     int rc = inst->pl->d->originate(inst, inst->priv, o, buf, sizeof buf);
     if (rc < 0 && err) snprintf(err, errlen, "%s", buf[0] ? buf : "the channel refused the contact");
     return rc < 0 ? rc : 0;
+}
+
+json_t *acdm_plugins_outbound_json(acdm_plugins *p)
+{
+    json_t *arr = json_array();
+    for (acdm_instance *i = p ? p->insts : NULL; i; i = i->next) {
+        if (!acdm_plugins_can_originate(p, i->name)) continue;
+        json_t *kinds = json_array();
+        const char *k = i->pl->d->kinds ? i->pl->d->kinds : "";
+        while (*k) {
+            size_t n = strcspn(k, ",");
+            char name[32];
+            snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), k);
+            if (acdm_kind_parse(name) >= 0 && strcmp(name, ACDM_KIND_NAME_CALLBACK))
+                json_array_append_new(kinds, json_string(name));
+            k += n + (k[n] == ',');
+        }
+        json_array_append_new(arr, json_pack("{s:s, s:o}", "channel", i->name, "kinds", kinds));
+    }
+    return arr;
 }
 
 void acdm_plugins_agent_typing(acdm_plugins *p, const char *instance, const char *bericht_id)

@@ -62,6 +62,9 @@ typedef struct {
                             const char *kind, int reachable, const char *reason);
     int (*originate_result)(void *engine, acdm_instance *inst, const char *bericht_id,
                             acdm_originate_outcome outcome, const char *reason);
+    /* An instance whose plugin rings agents' devices (device_key: its device_endpoint_key) has
+     * stopped: what it said of registrations is void (may be NULL). */
+    void (*devices_gone)(void *engine, acdm_instance *inst, const char *device_key);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */
@@ -130,6 +133,11 @@ bool acdm_plugins_can_originate(acdm_plugins *p, const char *instance);
  * negative with a sentence in err (the plugin's, or why it was not asked). */
 int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_originate *o,
                            char *err, size_t errlen);
+
+/* [{channel, kinds:[..]}] of the running instances whose plugin has originate: what an agent
+ * may start an outbound contact with (kinds from the descriptor, without "callback"). New
+ * reference. */
+json_t *acdm_plugins_outbound_json(acdm_plugins *p);
 
 /* Passes a life event to the running instance's on_event (if any). ev is borrowed. */
 void acdm_plugins_event(acdm_plugins *p, const char *instance, const acdm_event_info *ev);

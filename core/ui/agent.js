@@ -8,6 +8,7 @@ import {
   stateLabel, reasonLabel, normReasons, normTopics, pageData, announce, errorText,
 } from './common.js';
 import { createPickPanel } from './pick.js';
+import { createMailPanel } from './email.js';
 
 const s = requireSession(['agent']);
 const cfg = pageData();
@@ -27,6 +28,7 @@ const screenPops = new Map();     // bericht id -> screen_pop message (R50)
 let typingSupported = true;
 let sock = null;
 let pickPanel = null;              // the "Wachtrij" panel (pick.js)
+let outbound = [];                 // channels an agent may start a contact with (hello: outbound)
 
 // ------------------------------------------------------------------ helpers
 
@@ -69,8 +71,42 @@ function renderMe() {
   $('btn-logout').hidden = out;
   $('btn-ready').setAttribute('aria-pressed', String(me.state === 'ready'));
   $('handled').textContent = t('agent.handled', { n: me.handled ?? 0 });
+  renderDevice();
   renderQueues();
   if (pickPanel) pickPanel.refresh();
+}
+
+/** Why the agent gets no calls now: their phone is not reachable (a softphone not registered).
+ *  The server's reason in the agent's words when it is the usual one. */
+function renderDevice() {
+  const el = $('my-device');
+  const un = (me && me.unreachable) || {};
+  const kinds = Object.keys(un).filter((k) => k !== 'callback' || !un.voice);
+  el.hidden = !kinds.length;
+  el.textContent = kinds.map((k) => t('agent.unreachable', {
+    kind: t('kind.' + k),
+    reason: un[k] === 'phone not registered' ? t('agent.unreachable.unregistered') : un[k],
+  })).join(' ');
+}
+
+/** The "Nieuw contact" panel: one option per (channel, kind) a channel can start; a call has no
+ *  text. Hidden when no channel can start contacts. */
+function renderOutbound() {
+  const opts = [];
+  for (const o of outbound) for (const k of o.kinds || []) opts.push({ channel: o.channel, kind: k });
+  $('out-panel').hidden = !opts.length;
+  const sel = $('out-channel');
+  const keep = sel.value;
+  sel.replaceChildren(...opts.map((o) => h('option', { value: o.channel + '|' + o.kind },
+    `${t('kind.' + o.kind)} (${o.channel})`)));
+  if (keep && opts.some((o) => o.channel + '|' + o.kind === keep)) sel.value = keep;
+  outKindChanged();
+}
+
+function outKindChanged() {
+  const kind = ($('out-channel').value || '|').split('|')[1];
+  $('out-text-row').hidden = kind === 'voice';
+  $('out-submit').textContent = t(kind === 'voice' ? 'agent.out.call' : 'agent.out.send');
 }
 
 function renderReasons() {
@@ -319,6 +355,11 @@ function newCard(brief, { state = 'active', title, focus = false, held = false }
     h('div', { class: 'row' }, c.sendBtn, c.holdBtn, c.completeBtn, c.endBtn, c.extendBtn));
   c.el.append(c.head, c.meta, c.subj, c.endedEl, c.heldEl, c.thread, c.typing, c.wrapbar, form, c.err, c.transfer,
     c.history);
+  if (brief.kind === 'email') {              // email.js: subject, sanitised HTML, original
+    c.mail = createMailPanel(c, s.token);
+    c.thread.before(c.mail.panel);
+    c.input.before(c.mail.composer);
+  }
 
   form.addEventListener('submit', (ev) => { ev.preventDefault(); sendReply(c); });
   c.input.addEventListener('keydown', (ev) => {
@@ -496,6 +537,7 @@ async function loadBericht(c) {
     const extra = c.messages.filter((m) => !have.has(key(m)));
     c.messages = stored.concat(extra).sort((a, z) => a.ts - z.ts);
     c.loaded = true;
+    if (c.mail) c.mail.render(b);
     renderThread(c);
     updateCard(c);
   } catch { /* the thread stays as pushed */ }
@@ -553,7 +595,7 @@ function sendReply(c) {
         : m.state === 'delivery_failed' ? t('agent.msg.delivery_failed') : '');
   addMessage(c, m);
   c.input.value = '';
-  sock.send({ type: 'message', bericht: c.brief.id, text }).then((ack) => {
+  sock.send({ type: 'message', bericht: c.brief.id, text, ...(c.mail ? c.mail.extras() : {}) }).then((ack) => {
     if (ack && ack.message) m.id = ack.message;   // the thread message id delivery states name
     m.state = 'sent';
     refreshMessage(m);
@@ -649,6 +691,7 @@ function onMessage(m) {
   switch (m.type) {
     case 'hello':
       if (m.agent) { me = m.agent; renderMe(); restoreWork(me.work); }
+      if (Array.isArray(m.outbound)) { outbound = m.outbound; renderOutbound(); }
       if (m.reason_codes) { reasons = normReasons(m.reason_codes) || reasons; renderReasons(); renderMe(); }
       if (m.topics) topics = normTopics(m.topics) || topics;
       break;
@@ -671,10 +714,18 @@ function onMessage(m) {
       offers.delete(m.bericht);
       if (o) {
         if (m.reason === 'timeout') record('missed', o.brief, o.title);
+        const why = t('cancel.' + m.reason);
         announce($('polite'), t('agent.offer.cancelled', { from: o.brief.from,
-          reason: t('cancel.' + m.reason) }));
+          reason: m.text ? why + ' (' + m.text + ')' : why }));
       }
       renderOffers();
+      break;
+    }
+    case 'originate_result': {
+      const c = work.get(m.bericht);
+      const to = c ? c.brief.from : '';
+      announce($('polite'), m.outcome === 'connected' ? t('agent.originate.connected', { to })
+        : t('agent.originate.failed', { to, reason: m.reason || '' }));
       break;
     }
     case 'assigned': {
@@ -818,6 +869,18 @@ if (s) {
     const reason = $('reason').value;
     send(reason ? { type: 'not_ready', reason } : { type: 'not_ready' }).catch(() => {});
   });
+  $('out-channel').addEventListener('change', outKindChanged);
+  $('out-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const [channel, kind] = $('out-channel').value.split('|');
+    const to = $('out-to').value.trim();
+    const err = $('out-error');
+    if (!to) { err.textContent = t('agent.out.to.required'); $('out-to').focus(); return; }
+    const msg = { type: 'originate', channel, kind, to };
+    const text = $('out-text').value.trim();
+    if (kind !== 'voice' && text) msg.text = text;
+    send(msg, err).then(() => { $('out-to').value = ''; $('out-text').value = ''; }, () => {});
+  });
   $('offers-h').setAttribute('tabindex', '-1');
   $('work-h').setAttribute('tabindex', '-1');
   renderReasons();
@@ -829,7 +892,7 @@ if (s) {
     pollMs: cfg.pick_poll_ms || 3000, polite: $('polite') });
   pickPanel.render();
   onLang(() => {
-    renderReasons(); renderMe(); renderOffers(); renderColleagues(); renderLists();
+    renderReasons(); renderMe(); renderOffers(); renderColleagues(); renderLists(); renderOutbound();
     if (pickPanel) pickPanel.render();
     for (const c of work.values()) { renderThread(c); updateCard(c); showScreenPop(c); }
     const none = $('work').querySelector('.none');

@@ -7,6 +7,7 @@ import {
   pageData, confirmDialog, errorText, announce,
 } from './common.js';
 import { LiveFigures } from './live.js';
+import { startMailHealth } from './mailhealth.js';
 
 const s = requireSession(['supervisor', 'admin']);
 const $ = (id) => document.getElementById(id);
@@ -243,3 +244,5 @@ if (s) {
     }
   }, 1000);
 }
+
+startMailHealth($('channels').closest('.table-wrap'));   // mailhealth.js: e-mail channels' health

@@ -74,7 +74,8 @@ async def main():
     cfg["agents"] = [{"id": "a%d" % i, "queues": ["algemeen"], "capacity": {"chat": args.per_agent}}
                      for i in range(args.agents)]
     cfg["channels"] = [{"name": "site", "plugin": "webchat", "queue": "algemeen", "config": {
-        "allowed_origins": [ORIGIN], "max_sessions": args.visitors + 100, "inactivity_s": 3600,
+        "allowed_origins": [ORIGIN], "max_sessions": args.visitors + 100,
+        "max_sessions_per_address": args.visitors + 100, "inactivity_s": 3600,
         "reconnect_grace_s": 3600, "messages_per_minute": 60000}}]
     cfg["log_level"] = "notice"
     cfg.pop("schedules", None)

@@ -48,6 +48,16 @@ SAN_ENV = {
 }
 
 
+WEBHOOK_TOKEN = "wh-test-token-0123456789"   # the webhook instances' token in the tests
+
+
+def webhook_channel(name="web1", queue="algemeen", **config):
+    """A webhook channel entry for a config; a channel that accepts input always has a token."""
+    conf = {"token": WEBHOOK_TOKEN}
+    conf.update(config)
+    return {"name": name, "plugin": "webhook", "queue": queue, "config": conf}
+
+
 def base_config(plugin_dir, **top):
     """A small valid config: queue 'algemeen' (linear), agents agent1/agent2 in it."""
     cfg = {
@@ -132,8 +142,9 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
 class Daemon:
     """One acdmd process. config: a dict (written as JSON) or a path to an existing file."""
 
-    def __init__(self, workdir, config, data_dir=None, name="acdmd"):
+    def __init__(self, workdir, config, data_dir=None, name="acdmd", cwd=None):
         self.workdir = workdir
+        self.cwd = cwd or REPO          # relative paths in the config are relative to this
         self.name = name
         if isinstance(config, dict):
             self.config_path = os.path.join(workdir, name + ".json")
@@ -169,7 +180,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             list(self.prefix) + [ACDMD, "-c", self.config_path, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
             + list(self.extra_args),
-            cwd=REPO, stdin=subprocess.DEVNULL, stdout=self.err_file, stderr=self.err_file, env=env)
+            cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=self.err_file, stderr=self.err_file, env=env)
         if not expect_ok:
             return self
         # the port is only known from the log line (port 0 = the kernel picks a free one)
@@ -289,14 +300,15 @@ class Daemon:
 
     def webhook_message(self, text, mid, channel="web1", sender="+31612345678"):
         """A customer message through the webhook plugin instance `channel` (201 asserted); its bericht id."""
-        r = self.request("POST", "/channels/%s/messages" % channel, {"from": sender, "text": text, "id": mid}, token=None)
+        r = self.request("POST", "/channels/%s/messages" % channel, {"from": sender, "text": text, "id": mid},
+                         token=WEBHOOK_TOKEN)
         if r.status != 201:
             raise AssertionError("webhook message: expected 201, got %r" % (r,))
         return r.json["bericht"]
 
     def webhook_end(self, bid, channel="web1"):
         """The customer leaves (the webhook plugin's /end; 204 asserted)."""
-        r = self.request("POST", "/channels/%s/end" % channel, {"bericht": bid}, token=None)
+        r = self.request("POST", "/channels/%s/end" % channel, {"bericht": bid}, token=WEBHOOK_TOKEN)
         if r.status != 204:
             raise AssertionError("webhook end: expected 204, got %r" % (r,))
 

@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import time
 
-from acdmtest import AcdmTestCase, PLUGINS, base_config, wait_until
+from acdmtest import AcdmTestCase, PLUGINS, base_config, wait_until, WEBHOOK_TOKEN, webhook_channel
 
 
 def find(items, key, value):
@@ -22,7 +22,7 @@ class SupervisorSocket(AcdmTestCase):
     def start(self, **queue):
         pdir = self.empty_plugin_dir()
         shutil.copy(os.path.join(PLUGINS, "webhook.so"), pdir)
-        cfg = base_config(pdir, channels=[{"name": "web1", "plugin": "webhook", "queue": "algemeen", "config": {}}])
+        cfg = base_config(pdir, channels=[webhook_channel("web1")])
         cfg["queues"][0].update({"sl_seconds": 20, "sl_target_pct": 80, "quick_drop_s": 2}, **queue)
         cfg["queues"].append({"name": "vergunningen", "title": "Vergunningen"})
         cfg["agents"][0]["queues"] = ["algemeen", "vergunningen"]

@@ -256,6 +256,29 @@ class Handoff(AcdmTestCase):
         body = [g for g in rec.got if g[0] == "/return"][0][1]
         self.assertEqual(body, {"conversation_id": "conv-1", "bericht": bid, "event": "ended"})
 
+    def test_handoff_into_a_closed_queue_says_closed(self):
+        """The documented closed outcome: a handoff to a closed queue is answered 201 with
+        outcome "closed" and the queue's closed_text (for chat) for the bot to show; the web
+        chat's own /handoff (bot first) answers the same way and shows the visitor the closed
+        text with the leave-a-message form."""
+        bot = RasaBot({0: [{"text": "Hallo!"}]})
+        self.addCleanup(bot.close)
+        d = self.daemon(config(bot.url))
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
+        r = d.request("POST", "/channels/bot/handoff", handoff_doc(conv="c-closed"))
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["outcome"], "closed", r.json)
+        self.assertEqual(r.json["closed_text"], "De chat is gesloten, probeer het later.")
+        v = Visitor(self, d)
+        v.say("Hoi")
+        v.expect("message", **{"from": "bot"})
+        tok = d.token("channel:site1", "rasa")
+        doc = handoff_doc(conv=bot.received[0]["sender"], summary="Vraag")
+        r = d.request("POST", "/channels/site1/handoff", doc, token=tok)
+        self.assertEqual((r.status, r.json["outcome"]), (201, "closed"), r)
+        self.assertEqual(r.json["closed_text"], "De chat is gesloten, probeer het later.")
+        self.assertEqual(v.expect("closed")["text"], "De chat is gesloten, probeer het later.")
+
     def test_handoff_auth(self):
         d = self.daemon(config())
         r = d.request("POST", "/channels/bot/handoff", handoff_doc(), token=None)

@@ -101,6 +101,22 @@ class DeviceOffers(AcdmTestCase):
         self.assertEqual(self.cmd(d, "reachable", agent="nobody", kind="voice", up=1)["rc"], -2)
         self.assertEqual(self.cmd(d, "reachable", agent="agent1", kind="fax", up=1)["rc"], -1)
 
+    def test_a_restarted_channel_voids_its_registrations(self):
+        d = self.start()
+        self.assertEqual(self.cmd(d, "reachable", agent="agent1", kind="voice", up=1)["rc"], 0)
+        wait_until(lambda: d.agent("agent1")["unreachable"] == {}, 5, what="agent1 registered")
+        # the channel restarts (its config changed, it has no reload): the softphones must
+        # register again before agent1 gets calls; agent2's static URI stays reachable
+        with open(d.config_path) as f:
+            cfg = json.load(f)
+        cfg["channels"][0]["config"] = {"refuse_offer": False}
+        d.write_config(cfg)
+        r = d.request("POST", "/api/v1/reload")
+        self.assertEqual(r.status, 200, r)
+        wait_until(lambda: d.agent("agent1")["unreachable"].get("voice") == "phone not registered", 5,
+                   what="agent1 unreachable after the channel restarted")
+        self.assertEqual(d.agent("agent2")["unreachable"], {})
+
     def test_phone_config_is_validated(self):
         pdir = self.empty_plugin_dir()
         cfg = phone_config(pdir)
@@ -181,6 +197,20 @@ class DeviceOffers(AcdmTestCase):
         # a late result from the channel: the offer is no longer out
         self.assertEqual(self.cmd(d, "result", bericht=bid, agent="agent2", outcome="answered")["rc"], -4)
 
+    def test_logout_withdraws_the_device_offer(self):
+        d = self.start()
+        ws2 = self.agent_ws(d, "agent2")
+        bid = self.call(d)
+        ws2.expect("offer", 5, bericht=bid)
+        wait_until(lambda: self.device_offers(d, bid), 5, what="the device offer")
+        self.assertEqual(ws2.request({"type": "logout"})["type"], "ack")
+        # the channel hears the offer to agent2 is gone (stop ringing), then the bericht waits again
+        wait_until(lambda: [e for e in self.log(d)["events"]
+                            if e["bericht"] == bid and e["type"] == "requeued" and e["agent"] == "agent2"], 5,
+                   what="ACDM_EV_REQUEUED with agent2 to the plugin")
+        self.assertEqual(self.cmd(d, "result", bericht=bid, agent="agent2", outcome="answered")["rc"], -4)
+        self.assertEqual(d.bericht(bid)["state"], "queued")
+
     def test_desk_accept_stands(self):
         d = self.start()
         ws2 = self.agent_ws(d, "agent2")
@@ -229,6 +259,12 @@ class DeviceOffers(AcdmTestCase):
 
     def test_originate_from_the_desk(self):
         d = self.start()
+        # the hello says which channels can start contacts, and their kinds
+        ws = d.ws(d.token("agent", "agent1"))
+        self.sockets.append(ws)
+        hello = ws.expect("hello", 10)
+        self.assertEqual(sorted((o["channel"], tuple(o["kinds"])) for o in hello["outbound"]),
+                         [("tel1", ("voice", "sms")), ("tel2", ("voice", "sms"))], hello)
         ws2 = self.agent_ws(d, "agent2")
         ack = ws2.request({"type": "originate", "kind": "sms", "channel": "tel1", "to": "+31687654321",
                            "text": "Uw paspoort ligt klaar"})

@@ -85,6 +85,11 @@ class PluginKit(AcdmTestCase):
                        token=None, headers={"Authorization": "Bearer " + TOKEN})
         self.assertEqual((r2.status, r2.json["outcome"], r2.json["bericht"]), (200, "duplicate", r.json["bericht"]), r2)
         wait_until(lambda: d.queue("algemeen")["waiting"] == 1, 5, what="the template's bericht waiting")
+        # its status_json, as acdmctl plugins shows it
+        view = d.get_json("/api/v1/plugins")
+        t1 = [i for p in view["plugins"] for i in p["instances"] if i["name"] == "t1"][0]
+        self.assertEqual(t1["status"], {"healthy": True, "received": 2, "delivered": 0, "failed": 0,
+                                        "events": t1["status"]["events"]}, t1)
 
 
 if __name__ == "__main__":

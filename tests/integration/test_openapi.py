@@ -30,9 +30,10 @@ def code_routes():
     for path in [API_C] + sorted(glob.glob(os.path.join(ROOT, "core", "api", "api_*.c"))):
         with open(path, encoding="utf-8") as f:
             src += f.read() + "\n"
-    # ignore commented-out calls; a string literal ("/api/v1/customers/*") is not a comment
-    src = re.sub(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*',
-                 lambda m: m.group(0) if m.group(0).startswith('"') else "", src, flags=re.S)
+    # ignore commented-out calls; string and character literals are kept whole (a prefix
+    # route's pattern ends in "/*", a URL has "//", '"' is no string)
+    src = re.sub(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])+\'|/\*.*?\*/|//[^\n]*',
+                 lambda m: m.group(0) if m.group(0)[0] in "\"'" else "", src, flags=re.S)
     routes = set()
     for method, path in ROUTE_RE.findall(src):
         # acdm_http patterns write parameters as {name}, as OpenAPI does; accept a
@@ -134,6 +135,33 @@ class OpenApiMatchesCode(unittest.TestCase):
         stale = sorted(doc - code)
         self.assertFalse(undocumented, "routes in core/api/api.c missing from docs/openapi.yaml: %s" % undocumented)
         self.assertFalse(stale, "routes in docs/openapi.yaml that core/api/api.c does not register: %s" % stale)
+
+
+class WebhookRoutesInTheDescription(unittest.TestCase):
+    """The description lists the reference webhook plugin's routes; each one it names as a
+    route the plugin serves must be registered in channels/webhook/webhook.c (issue 9: the
+    documented GET /channels/<instance>/messages/<id> did not exist)."""
+
+    def test_named_webhook_routes_exist(self):
+        desc = load_doc()["info"]["description"]
+        part = desc[desc.index("reference `webhook` plugin"):]
+        part = part[:part.index("**Agent websocket.**")]
+        named = set()
+        for method, path in re.findall(r"`(GET|POST|PUT|DELETE) /channels/<instance>(/[^`\s]*)`", part):
+            named.add((method, path))
+        self.assertIn(("POST", "/messages"), named, part)
+        with open(os.path.join(ROOT, "channels", "webhook", "webhook.c"), encoding="utf-8") as f:
+            src = f.read()
+        served = set(re.findall(r'http_route\(\s*inst\s*,\s*"([A-Z]+)"\s*,\s*"([^"]+)"', src))
+        for method, path in sorted(named):
+            pat = re.sub(r"<[^>]+>", "*", path)
+            ok = (method, path) in served or any(
+                m == method and (p == pat or (p.endswith("*") and pat.startswith(p[:-1])))
+                for m, p in served)
+            self.assertTrue(ok, "docs/openapi.yaml names %s /channels/<instance>%s, which the webhook "
+                                "plugin does not serve (it serves %s)" % (method, path, sorted(served)))
+        # the denial is stated, not a route
+        self.assertIn("There is no `GET .../messages/<id>`", part)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import threading
 import time
 import unittest
 
-from acdmtest import ACDMD, PLUGINS, REPO, TESTPLUGINS, AcdmTestCase, base_config, wait_until
+from acdmtest import (ACDMD, PLUGINS, REPO, TESTPLUGINS, WEBHOOK_TOKEN, AcdmTestCase, base_config,
+                      wait_until, webhook_channel)
 
 
 def plugins_view(d):
@@ -27,13 +28,13 @@ def instance(view, inst):
 class DropIn(AcdmTestCase):
     def test_drop_in_and_refusal(self):
         pdir = self.empty_plugin_dir()
-        cfg = base_config(pdir, channels=[{"name": "web1", "plugin": "webhook", "queue": "algemeen", "config": {}}])
+        cfg = base_config(pdir, channels=[webhook_channel("web1")])
         d = self.daemon(cfg)
         p, i = instance(plugins_view(d), "web1")
         self.assertIsNotNone(i, plugins_view(d))
         self.assertIsNone(p["file"], p)
         self.assertEqual(i["state"], "waiting", i)
-        r = d.request("POST", "/channels/web1/messages", {"from": "a@example.nl", "text": "hoi"}, token=None)
+        r = d.request("POST", "/channels/web1/messages", {"from": "a@example.nl", "text": "hoi"}, token=WEBHOOK_TOKEN)
         self.assertEqual(r.status, 404, r)
 
         # drop the plugin in (written under a temp name, then renamed, as an installer does)
@@ -49,7 +50,7 @@ class DropIn(AcdmTestCase):
         self.assertTrue(p["file"].endswith("webhook.so"), p)
         self.assertEqual(i["queue"], "algemeen", i)
 
-        r = d.request("POST", "/channels/web1/messages", {"from": "a@example.nl", "text": "hoi", "id": "m1"}, token=None)
+        r = d.request("POST", "/channels/web1/messages", {"from": "a@example.nl", "text": "hoi", "id": "m1"}, token=WEBHOOK_TOKEN)
         self.assertEqual(r.status, 201, r)
         self.assertEqual(r.json["outcome"], "queued", r.json)
         self.assertEqual(d.bericht(r.json["bericht"])["channel"], "web1")
@@ -75,7 +76,7 @@ class DropIn(AcdmTestCase):
         wait_until(lambda: any(r["file"].endswith("junk.so") for r in plugins_view(d)["refused"]), 10,
                    interval=0.1, what="junk.so listed as refused")
         self.assertEqual(d.request("POST", "/channels/web1/messages", {"from": "b@example.nl", "text": "nog een"},
-                                   token=None).status, 201)
+                                   token=WEBHOOK_TOKEN).status, 201)
 
 
 class Receiver:
@@ -130,7 +131,7 @@ class WebhookEndToEnd(AcdmTestCase):
         shutil.copy(os.path.join(PLUGINS, "webhook.so"), pdir)
         cfg = base_config(pdir, channels=[{
             "name": "webhook", "plugin": "webhook", "queue": "algemeen",
-            "config": {"callback_url": "http://127.0.0.1:%d/cb" % self.rx.port,
+            "config": {"token": WEBHOOK_TOKEN, "callback_url": "http://127.0.0.1:%d/cb" % self.rx.port,
                        "callback_token": "cb-secret", "retry_ms": 100}}])
         self.d = self.daemon(cfg)
         self.ws = self.agent_ws(self.d, "agent1")
@@ -139,7 +140,7 @@ class WebhookEndToEnd(AcdmTestCase):
         d = self.d
         r = d.request("POST", "/channels/webhook/messages",
                       {"from": "+31698765432", "text": "Wanneer wordt het grofvuil opgehaald?", "id": "wh-1"},
-                      token=None)
+                      token=WEBHOOK_TOKEN)
         self.assertEqual(r.status, 201, r)
         self.assertEqual((r.json["message"], r.json["outcome"]), ("wh-1", "queued"), r.json)
         bid = r.json["bericht"]
@@ -149,7 +150,7 @@ class WebhookEndToEnd(AcdmTestCase):
         # a redelivery of the same message id is the same bericht
         r = d.request("POST", "/channels/webhook/messages",
                       {"from": "+31698765432", "text": "Wanneer wordt het grofvuil opgehaald?", "id": "wh-1"},
-                      token=None)
+                      token=WEBHOOK_TOKEN)
         self.assertEqual((r.status, r.json["bericht"], r.json["outcome"]), (200, bid, "duplicate"), r)
         self.assertEqual(self.ws.request({"type": "accept", "bericht": bid})["type"], "ack")
         self.ws.expect("assigned", 5, bericht=bid)
@@ -170,7 +171,7 @@ class WebhookEndToEnd(AcdmTestCase):
         msgs = wait_until(lambda: (lambda m: m if any(x.get("text") == reply for x in m) else None)(
             self.d.bericht(bid)["messages"]), 5, what="the reply in the bericht's messages")
         self.assertIn("Wanneer wordt het grofvuil opgehaald?", [m["text"] for m in msgs if m["direction"] == "in"])
-        self.assertTrue(self.d.request("GET", "/channels/webhook/status", token=None).json["delivered"] >= 1)
+        self.assertTrue(self.d.request("GET", "/channels/webhook/status", token=WEBHOOK_TOKEN).json["delivered"] >= 1)
 
     def test_delivered_reply_is_not_echoed_as_customer_message(self):
         """The agent's own reply must not come back to the agent as a message from the customer."""
@@ -206,15 +207,16 @@ class WebhookEndToEnd(AcdmTestCase):
         ]
         for body, status, word in cases:
             with self.subTest(body=body):
-                r = d.request("POST", "/channels/webhook/messages", body, token=None)
+                r = d.request("POST", "/channels/webhook/messages", body, token=WEBHOOK_TOKEN,
+                              headers={"Content-Type": "application/json"})
                 self.assertEqual(r.status, status, r)
                 self.assertTrue(r.content_type.startswith("application/problem+json"), r)
                 if word:
                     self.assertIn(word, r.json["detail"], r.json)
         self.assertEqual(d.queue("algemeen")["waiting"], 0)
-        self.assertEqual(d.request("GET", "/channels/webhook/status", token=None).json["rejected"], len(cases))
+        self.assertEqual(d.request("GET", "/channels/webhook/status", token=WEBHOOK_TOKEN).json["rejected"], len(cases))
         # and a good one still goes through
-        r = d.request("POST", "/channels/webhook/messages", {"from": "x", "text": "goed"}, token=None)
+        r = d.request("POST", "/channels/webhook/messages", {"from": "x", "text": "goed"}, token=WEBHOOK_TOKEN)
         self.assertEqual(r.status, 201, r)
 
     def test_route_sees_raw_query_headers_url_and_peer(self):
@@ -222,7 +224,7 @@ class WebhookEndToEnd(AcdmTestCase):
         every header it needs for a signature, the URL and the client's address."""
         self.start()
         r = self.d.request("GET", "/channels/webhook/request?text=1%2B1%3D2+%26+meer&from=%2B31612345678&flag",
-                           token=None, headers={"X-Hub-Signature-256": "sha256=abc123",
+                           token=WEBHOOK_TOKEN, headers={"X-Hub-Signature-256": "sha256=abc123",
                                                 "X-Twilio-Signature": "tw+sig/=", "User-Agent": "Kannel/1.4.5",
                                                 "X-Kannel-SMSC": "smsc1"})
         self.assertEqual(r.status, 200, r)
@@ -244,7 +246,7 @@ class WebhookEndToEnd(AcdmTestCase):
     def test_refusal_names_the_field(self):
         """submit_err: the core's refusal reaches the sender as a sentence naming the field."""
         self.start()
-        r = self.d.request("POST", "/channels/webhook/messages", {"from": "x", "queue": "nergens"}, token=None)
+        r = self.d.request("POST", "/channels/webhook/messages", {"from": "x", "queue": "nergens"}, token=WEBHOOK_TOKEN)
         self.assertEqual(r.status, 400, r)
         self.assertIn('queue: no queue named "nergens"', r.json["detail"], r.json)
 

@@ -21,7 +21,7 @@ import zipfile
 import xml.etree.ElementTree as ET
 from zoneinfo import ZoneInfo
 
-from acdmtest import ACDMD, AcdmTestCase, PLUGINS, base_config, wait_until
+from acdmtest import ACDMD, AcdmTestCase, PLUGINS, base_config, wait_until, WEBHOOK_TOKEN, webhook_channel
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 
@@ -111,7 +111,7 @@ class Reports(AcdmTestCase):
     def start(self, **top):
         pdir = self.empty_plugin_dir()
         shutil.copy(os.path.join(PLUGINS, "webhook.so"), pdir)
-        cfg = base_config(pdir, channels=[{"name": "web1", "plugin": "webhook", "queue": "algemeen", "config": {}}],
+        cfg = base_config(pdir, channels=[webhook_channel("web1")],
                           **top)
         cfg["queues"][0].update({"sl_seconds": 20, "quick_drop_s": 2, "wrapup_s": 0})
         cfg["queues"].append({"name": "vergunningen", "title": "Vergunningen"})

@@ -14,6 +14,7 @@ ORIGIN = "http://shop.example.nl"
 def webchat_config(**over):
     conf = {"allowed_origins": [ORIGIN, "http://127.0.0.1:8080"], "inactivity_s": 60,
             "reconnect_grace_s": 30,
+            "max_sessions_per_address": 1000,   # every test visitor comes from 127.0.0.1
             "attachments": {"max_bytes": 4096, "types": ["text/plain", "image/png"]}}
     conf.update(over)
     cfg = base_config(PLUGINS, channels=[
@@ -223,6 +224,45 @@ class WebChat(AcdmTestCase):
         wait_until(lambda: d.queue("berichten")["waiting"] == 1, 5, what="the left message waiting in berichten")
         self.assertEqual(d.queue("berichten")["waiting_by_kind"], {"email": 1})
 
+    def test_left_message_reaches_an_agent(self):
+        """Issue 9 item 12: with the shipped setup (leave_message_queue = a queue without opening
+        hours) a message left while the chat is closed is work: an agent is offered it, with the
+        visitor's text and e-mail address."""
+        cfg = webchat_config(leave_message_queue="berichten")
+        cfg["agents"].append({"id": "agent3", "name": "Sanne", "queues": ["berichten"]})
+        d = self.daemon(cfg)
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
+        agent = self.agent_ws(d, "agent3")
+        v = Visitor(self, d)
+        v.say("Is er iemand?")
+        v.expect("closed")
+        v.ws.send({"type": "leave_message", "name": "Piet", "email": "piet@example.nl",
+                   "text": "Bel mij terug over mijn aanvraag"})
+        left = v.expect("left_message")
+        self.assertIn("Bedankt", left["text"])
+        offer = agent.expect("offer", 10)
+        b = offer["bericht"]
+        self.assertEqual((b["queue"], b["kind"], b["from"]), ("berichten", "email", "piet@example.nl"), offer)
+        self.assertEqual(b["id"], left["reference"])
+        self.assertEqual(agent.request({"type": "accept", "bericht": b["id"]})["type"], "ack")
+        stored = json.dumps(d.bericht(b["id"]))
+        self.assertIn("Bel mij terug over mijn aanvraag", stored)
+
+    def test_left_message_into_a_closed_queue_is_not_thanked_for(self):
+        """Without a queue that takes it (leave_message_queue unset, or closed too) the core
+        stores the message as closed and nobody is ever offered it: the visitor is told so
+        instead of being thanked, and the log says what to configure."""
+        d = self.start()
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
+        v = Visitor(self, d)
+        v.say("Hallo?")
+        v.expect("closed")
+        v.ws.send({"type": "leave_message", "email": "an@example.nl", "text": "Graag een terugbelverzoek"})
+        e = v.expect("error", code="leave_closed")
+        self.assertIn("kon nu niet worden aangenomen", e["text"])
+        v.ws.expect_none("left_message", 0.5)
+        wait_until(lambda: "leave_message_queue" in d.stderr(), 5, what="the log line naming leave_message_queue")
+
     def test_attachments(self):
         d = self.start()
         agent = self.agent_ws(d, "agent1")
@@ -331,6 +371,144 @@ class WebChat(AcdmTestCase):
         cfg["channels"][0]["config"]["allowed_origins"] = ["shop.example.nl"]
         d.write_config(cfg)
         self.assertProblem(d.request("POST", "/api/v1/reload"), 422, "allowed_origins[0]")
+
+    def test_conversation_survives_a_crash_of_acdmd(self):
+        """Issue 9 item 11: the visitor chats, an agent accepted, acdmd is killed (-9) and
+        started again; the visitor reconnects with its resume token: the same bericht, the whole
+        transcript, and its next message reaches the agent."""
+        d = self.start()
+        agent = self.agent_ws(d, "agent1")
+        v = Visitor(self, d)
+        v.say("Mijn rijbewijs is gestolen")
+        bid = agent.expect("offer", 10)["bericht"]["id"]
+        self.assertEqual(agent.request({"type": "accept", "bericht": bid})["type"], "ack")
+        v.expect("state", state="active")
+        self.assertEqual(agent.request({"type": "message", "bericht": bid, "text": "Heeft u aangifte gedaan?"})["type"], "ack")
+        v.expect("message", **{"from": "agent"})
+        v.say("Ja, gisteren")
+        agent.expect("message", 5, bericht=bid)
+        time.sleep(0.3)                                   # well past the 2 ms group commit
+        d.kill9()
+        self.sockets.remove(v.ws)
+        self.sockets.remove(agent)
+        d.start()
+        # the visitor's widget reconnects first: the conversation is there, waiting for its agent
+        v2 = Visitor(self, d, resume=v.token)
+        self.assertEqual(v2.token, v.token)
+        self.assertEqual(v2.hello.get("reference"), bid, v2.hello)
+        self.assertIn(v2.hello["state"], ("waiting", "active"), v2.hello)
+        texts = [(m["from"], m["text"]) for m in v2.hello["transcript"]]
+        for line in [("visitor", "Mijn rijbewijs is gestolen"), ("agent", "Heeft u aangifte gedaan?"),
+                     ("visitor", "Ja, gisteren")]:
+            self.assertIn(line, texts)
+        # the agent signs in again and gets the same bericht back
+        agent2 = self.agent_ws(d, "agent1")
+        offer = agent2.expect("offer", 15)
+        self.assertEqual(offer["bericht"]["id"], bid)
+        self.assertEqual(agent2.request({"type": "accept", "bericht": bid})["type"], "ack")
+        v2.expect("state", state="active")
+        v2.say("Wat moet ik nu doen?")
+        m = agent2.expect("message", 5, bericht=bid)
+        self.assertEqual(m["text"], "Wat moet ik nu doen?")
+        self.assertEqual(agent2.request({"type": "message", "bericht": bid, "text": "Een nieuw rijbewijs aanvragen."})["type"], "ack")
+        self.assertEqual(v2.expect("message", **{"from": "agent"})["text"], "Een nieuw rijbewijs aanvragen.")
+        stored = json.dumps(d.bericht(bid))
+        self.assertIn("Mijn rijbewijs is gestolen", stored)
+        wait_until(lambda: "Wat moet ik nu doen?" in json.dumps(d.bericht(bid)), 5, what="the new line stored")
+        # an unknown or malformed resume token starts a new session, never someone else's
+        v3 = Visitor(self, d, resume="0" * 32)
+        self.assertNotEqual(v3.token, v.token)
+        self.assertEqual(v3.hello["transcript"], [])
+        v4 = Visitor(self, d, resume="../etc")
+        self.assertEqual(v4.hello["transcript"], [])
+
+    def test_a_waiting_chat_survives_a_clean_restart(self):
+        d = self.start()
+        v = Visitor(self, d)
+        v.say("Ik wacht wel even")
+        bid = v.expect("state", state="waiting")["reference"]
+        time.sleep(0.2)
+        d.stop()
+        self.sockets.remove(v.ws)
+        d.start()
+        v2 = Visitor(self, d, resume=v.token)
+        self.assertEqual((v2.hello["state"], v2.hello.get("reference")), ("waiting", bid), v2.hello)
+        self.assertEqual(v2.hello.get("position"), 1, v2.hello)
+        v2.say("Nog steeds hier")
+        agent = self.agent_ws(d, "agent1")
+        offer = agent.expect("offer", 10)
+        self.assertEqual(offer["bericht"]["id"], bid)
+        wait_until(lambda: "Nog steeds hier" in json.dumps(d.bericht(bid)), 5, what="the follow-up in the same bericht")
+
+    def test_open_and_close_flood_does_not_lock_visitors_out(self):
+        """Issue 9 item 9: open-then-close upgrades used to fill max_sessions for 30 s each, and
+        real visitors got 403. A session without a message is gone when its connection closes,
+        and only a visitor's first message makes a bericht."""
+        d = self.start(max_sessions=20)
+        t0 = time.monotonic()
+        for i in range(200):
+            ws = WsClient(d.host, d.port, "/channels/site1/ws", headers={"Origin": ORIGIN})
+            ws.expect("hello", 5)
+            ws.close()
+        flood_s = time.monotonic() - t0
+        self.assertEqual(d.queue("algemeen")["waiting"], 0)      # no message, no bericht
+        v = Visitor(self, d)                                     # a real visitor still gets in
+        v.say("Ik wil een afspraak maken")
+        self.assertEqual(v.expect("state", state="waiting")["position"], 1)
+        # idle widgets held open count apart from conversations: 19 more conversations fit
+        idle = [Visitor(self, d) for _ in range(5)]
+        talking = []
+        for i in range(19):
+            t = Visitor(self, d)
+            t.say("vraag %d" % i)
+            t.expect("state", state="waiting")
+            talking.append(t)
+        late = Visitor(self, d)                                  # the 21st conversation waits its turn
+        late.say("Hallo?")
+        e = late.expect("error", code="busy")
+        self.assertIn("druk", e["text"])
+        self.assertEqual(d.queue("algemeen")["waiting"], 20)
+        talking[0].ws.send({"type": "end"})
+        talking[0].expect("ended")
+        late.say("Nu wel?")
+        late.expect("state", state="waiting")
+        self.assertTrue(idle[0].hello["token"])
+        self.assertLess(flood_s, 60)
+
+    def test_ended_chats_do_not_block_new_visitors(self):
+        """An ended conversation's session is kept a while (for a reload), but it is neither a
+        conversation nor an empty session: it must not count against max_sessions."""
+        d = self.start(max_sessions=3)
+        for i in range(3):
+            v = Visitor(self, d)
+            v.say("vraag %d" % i)
+            v.expect("state", state="waiting")
+            v.ws.send({"type": "end"})
+            v.expect("ended")
+        fresh = [Visitor(self, d) for _ in range(3)]         # before: 403 (the pool looked full)
+        fresh[0].say("en nu?")
+        fresh[0].expect("state", state="waiting")
+
+    def test_sessions_per_address_are_limited(self):
+        d = self.start(max_sessions_per_address=5)
+        held = [Visitor(self, d) for _ in range(5)]
+        if "does not give visitors' addresses" in d.stderr():
+            self.skipTest("this acdm core does not pass the peer address to plugins yet (ABI 1.1 host)")
+        with self.assertRaises(WsClosed) as cm:
+            Visitor(self, d)
+        self.assertIn("403", str(cm.exception))
+        held[0].ws.close()                                       # an empty session is gone at once
+        wait_until(lambda: self._can_open(d), 5, what="a session free again for this address")
+        held[1].say("Mijn vraag")                                # conversations count too
+        held[1].expect("state", state="waiting")
+
+    def _can_open(self, d):
+        try:
+            v = Visitor(self, d)
+        except WsClosed:
+            return False
+        v.ws.close()
+        return True
 
     def test_inactivity_ends_the_chat(self):
         d = self.start(inactivity_s=5)

@@ -125,6 +125,7 @@ struct acdm_instance {
 };
 
 struct mock_host {
+    struct mock_host *next_host;      /* every host alive (http_respond finds its token's) */
     uint64_t now;
     acdm_host table;
     int verbose;
@@ -542,17 +543,20 @@ static void resp_answer(mock_resp *r, const acdm_http_response *x)
     if (r->body) { if (l) memcpy(r->body, x->body, l); r->body[l] = 0; }
 }
 
-/* http_respond has no instance argument: the mock finds its host through the token, which it
- * only hands out from one host per process at a time (the last one created). */
-static mock_host *current;
+/* http_respond has no instance argument: the mock finds the host whose token it is among the
+ * hosts alive (tests run single-threaded; several hosts may live at once). */
+static mock_host *hosts;
 
 static int h_http_respond(void *token, const acdm_http_response *resp)
 {
     if (!token || !resp) return ACDM_P_EINVAL;
-    mock_host *h = current;
-    mock_resp *r = h ? resp_of(h, token) : NULL;
+    mock_host *h = NULL;
+    mock_resp *r = NULL;
+    for (mock_host *x = hosts; x && !r; x = x->next_host)
+        if ((r = resp_of(x, token))) h = x;
     if (!r || r->magic != RESP_MAGIC) {
-        if (h) problem(h, "http_respond with a token the host never gave out");
+        for (mock_host *x = hosts; x; x = x->next_host)
+            problem(x, "http_respond with a token no host gave out (or after mock_host_free)");
         return ACDM_P_EINVAL;
     }
     if (r->done) {
@@ -696,7 +700,8 @@ mock_host *mock_host_new(void)
         .device_reachable = h_device_reachable, .originate_result = h_originate_result,
     };
     h->table = t;
-    current = h;
+    h->next_host = hosts;
+    hosts = h;
     return h;
 }
 
@@ -769,7 +774,8 @@ void mock_host_free(mock_host *h)
     free(h->refuse_reason);
     free(h->problems);
     pthread_mutex_destroy(&h->mu);
-    if (current == h) current = NULL;
+    for (mock_host **pp = &hosts; *pp; pp = &(*pp)->next_host)
+        if (*pp == h) { *pp = h->next_host; break; }
     free(h);
 }
 

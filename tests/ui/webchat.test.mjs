@@ -2,7 +2,8 @@
 // page on another origin embeds the widget with one script tag and chats with an agent who uses
 // the agent desk (core/ui/agent.html) in a second browser context; the visitor reloads the page
 // mid-chat and the conversation continues; a page on a foreign origin gets no chat; the open
-// widget has no serious/critical axe-core violations; the transcript downloads.
+// widget has no serious/critical axe-core violations; the transcript downloads; with the shipped
+// web chat settings a message left while the chat is closed reaches an agent.
 // Run: cd tests/ui && CHROMIUM_PATH=/usr/bin/chromium node --test webchat.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,11 +51,16 @@ const bot = http.createServer((req, res) => {
 });
 await new Promise((resolve) => bot.listen(0, '127.0.0.1', resolve));
 
+const shippedWebchat = JSON.parse(fs.readFileSync(path.join(REPO, 'conf', 'acdm.json'), 'utf8'))
+  .channels.find((c) => c.name === 'website').config;
 const cfg = uiConfig();
 cfg.channels = [{ name: 'website', plugin: 'webchat', queue: 'algemeen',
   config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente' } },
 { name: 'stil', plugin: 'webchat', queue: 'algemeen',
   config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente', inactivity_s: 5 } },
+// the shipped config's web chat settings (conf/acdm.json, instance "website"), on another queue
+{ name: 'gesloten', plugin: 'webchat', queue: 'vergunningen',
+  config: { ...shippedWebchat, allowed_origins: [shopOrigin] } },
 { name: 'botsite', plugin: 'webchat', queue: 'algemeen',
   config: { allowed_origins: [shopOrigin], title: 'Chat met de gemeente',
     bot: { url: `http://127.0.0.1:${bot.address().port}/webhooks/rest/webhook`, timeout_ms: 3000 } } }];
@@ -80,10 +86,10 @@ async function newPage() {
   return page;
 }
 
-async function agentDesk() {
+async function agentDesk(id = 'agent1', queueTitle = 'Algemene vragen', queue = 'algemeen') {
   const page = await newPage();
   await page.goto(d.base + '/index.html');
-  await page.locator('#token').fill(agentToken);
+  await page.locator('#token').fill(id === 'agent1' ? agentToken : d.token('agent', id));
   await page.locator('#signin button[type=submit]').click();
   await page.waitForURL(/agent\.html/);
   await page.locator('#my-state[data-state]').waitFor();
@@ -92,12 +98,12 @@ async function agentDesk() {
   await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
   for (const cb of await page.locator('#queues input[type=checkbox]').all()) {
     const label = await page.locator(`label[for="${await cb.getAttribute('id')}"]`).textContent();
-    await cb.setChecked(label === 'Algemene vragen');
+    await cb.setChecked(label === queueTitle);
   }
   await until(async () => {
-    const a = (await d.request('GET', '/api/v1/agents')).json.agents.find((x) => x.id === 'agent1');
-    return a.state === 'ready' && a.queues.some((q) => q.queue === 'algemeen' && q.joined);
-  }, 'agent1 ready in algemeen');
+    const a = (await d.request('GET', '/api/v1/agents')).json.agents.find((x) => x.id === id);
+    return a.state === 'ready' && a.queues.some((q) => q.queue === queue && q.joined);
+  }, `${id} ready in ${queue}`);
   return page;
 }
 
@@ -232,4 +238,40 @@ test('inactivity ends the chat; the conversation stays on screen and a new messa
   await dialog.locator('.acdm-wc-from-visitor', { hasText: 'Toch nog een vraag' }).waitFor();
   assert.deepEqual(visitor.errors, []);
   await visitor.context().close();
+});
+
+test('chat closed: the visitor leaves a message, is thanked, and an agent of the leave_message_queue gets it', { timeout: 120_000 }, async () => {
+  assert.equal((await d.request('POST', '/api/v1/queues/vergunningen/close')).status, 200);
+  try {
+    const agent = await agentDesk('agent2', 'E-mail', 'email');
+    const visitor = await newPage();
+    await visitor.goto(shopOrigin + '/?ch=gesloten');
+    await visitor.getByRole('button', { name: 'Chat openen' }).click();
+    const dialog = visitor.getByRole('dialog', { name: shippedWebchat.title });
+    const input = dialog.getByLabel('Uw bericht');
+    await input.fill('Kan ik mijn vergunning verlengen?');
+    await input.press('Enter');
+    await dialog.getByText('Laat een bericht achter, dan nemen wij contact met u op.').waitFor();
+    await dialog.getByLabel('E-mailadres').fill('piet@example.nl');
+    await dialog.locator('#acdm-wc-leave-text').fill('Graag een reactie over het verlengen van mijn vergunning.');
+    await dialog.getByRole('button', { name: 'Bericht versturen' }).click();
+    await dialog.getByText('Bedankt voor uw bericht. Wij nemen zo snel mogelijk contact met u op.').waitFor();
+    await visitor.screenshot({ path: path.join(ART, 'webchat-left-message.png') });
+    // the agent desk is offered it in the e-mail queue, with the visitor's text
+    const offer = agent.locator('.offer').first();
+    await offer.waitFor();
+    const bid = await offer.getAttribute('data-bericht');
+    await offer.getByRole('button', { name: /aannemen/ }).click();
+    const card = agent.locator(`.card[data-bericht="${bid}"]`);
+    await card.locator('.thread').getByText('Graag een reactie over het verlengen van mijn vergunning.').waitFor();
+    const b = (await d.request('GET', `/api/v1/berichten/${bid}`)).json;
+    assert.equal(b.queue, 'email');
+    assert.equal(b.from, 'piet@example.nl');
+    await agent.screenshot({ path: path.join(ART, 'webchat-left-message-agent.png') });
+    assert.deepEqual(visitor.errors, []);
+    await agent.context().close();
+    await visitor.context().close();
+  } finally {
+    await d.request('POST', '/api/v1/queues/vergunningen/open');
+  }
 });

@@ -22,7 +22,7 @@
 typedef struct { int id; char method[16]; char pattern[128]; acdm_route_fn fn;
                  acdm_ws_handlers hd; void *user; bool gone; } fake_route;
 struct acdm_http { fake_route r[FAKE_ROUTES]; int n; int unrouted; };
-struct acdm_req { const char *method, *path, *query, *body, *auth, *origin;
+struct acdm_req { const char *method, *path, *query, *body, *auth, *origin, *ctype_in;
                   const char *query_raw, *url, *peer;   /* as the real server would give them */
                   acdm_hdr hdrs[8]; size_t n_hdrs;
                   int status; char ctype[64]; char out[4096]; bool replied;
@@ -65,6 +65,7 @@ const char *acdm_req_header(acdm_req *r, const char *name)
 {
     if (!strcasecmp(name, "Authorization")) return r->auth;
     if (!strcasecmp(name, "Origin")) return r->origin;
+    if (!strcasecmp(name, "Content-Type") && r->ctype_in) return r->ctype_in;
     for (size_t i = 0; i < r->n_hdrs; i++)
         if (!strcasecmp(r->hdrs[i].name, name)) return r->hdrs[i].value;
     return NULL;

@@ -236,6 +236,33 @@ START_TEST(cfg_list_that_does_not_fit_is_refused)
 }
 END_TEST
 
+/* A nested object (an ACDM_CFG_T_JSON field) read with its own table; errors carry the path. */
+START_TEST(cfg_nested_object_names_the_path)
+{
+    typedef struct { char bot[512]; } outer;
+    typedef struct { char url[128]; int timeout_ms; } botcfg;
+    static const acdm_cfg_spec osp[] = {ACDM_CFG_JSON(outer, "bot", bot, NULL), ACDM_CFG_END};
+    static const acdm_cfg_spec bsp[] = {
+        ACDM_CFG_STR(botcfg, "url", url, NULL, .required = 1, .check = acdm_cfg_check_url),
+        ACDM_CFG_INT(botcfg, "timeout_ms", timeout_ms, "5000", .min = 100, .max = 60000),
+        ACDM_CFG_END};
+    outer o;
+    botcfg b;
+    char err[256];
+    ck_assert_int_eq(acdm_cfg_parse(osp, "{\"bot\":{\"url\":\"http://b/\",\"timeout_ms\":250}}", &o, err, sizeof err), 0);
+    ck_assert_int_eq(acdm_cfg_parse_in(bsp, o.bot, &b, "bot", err, sizeof err), 0);
+    ck_assert_str_eq(b.url, "http://b/");
+    ck_assert_int_eq(b.timeout_ms, 250);
+    ck_assert_int_eq(acdm_cfg_parse(osp, "{\"bot\":{\"url\":\"http://b/\",\"timout_ms\":1}}", &o, err, sizeof err), 0);
+    ck_assert_int_lt(acdm_cfg_parse_in(bsp, o.bot, &b, "bot", err, sizeof err), 0);
+    ck_assert_str_eq(err, "bot.timout_ms: unknown key (did you mean \"timeout_ms\"?)");
+    ck_assert_int_lt(acdm_cfg_parse_in(bsp, "", &b, "bot", err, sizeof err), 0);
+    ck_assert_str_eq(err, "bot.url: required");
+    ck_assert_int_lt(acdm_cfg_parse_in(bsp, "[1]", &b, "bot", err, sizeof err), 0);
+    ck_assert_str_eq(err, "bot: expected a JSON object");
+}
+END_TEST
+
 /* ================================================================ the handoff document */
 
 START_TEST(handoff_document_reads_back)
@@ -292,6 +319,7 @@ static Suite *suite(void)
     tcase_add_test(tc, cfg_defaults_types_and_values);
     tcase_add_test(tc, cfg_errors_name_the_key);
     tcase_add_test(tc, cfg_list_that_does_not_fit_is_refused);
+    tcase_add_test(tc, cfg_nested_object_names_the_path);
     tcase_add_test(tc, handoff_document_reads_back);
     suite_add_tcase(s, tc);
     return s;

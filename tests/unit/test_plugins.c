@@ -76,6 +76,43 @@ static int mock_delivery_report(void *e, acdm_instance *inst, const char *id, co
     rec_add(inst, id, text);
     return 0;
 }
+/* attachments: the engine's side records what the host handed over */
+static int mock_att_store(void *e, acdm_instance *inst, const acdm_attachment_in *a, int fd,
+                          char id_out[64])
+{
+    (void)e;
+    char what[256];
+    if (fd >= 0) {
+        struct stat st;
+        ck_assert_int_eq(fstat(fd, &st), 0);
+        snprintf(what, sizeof what, "file %lld %s %s", (long long)st.st_size,
+                 a->content_type ? a->content_type : "-", a->content_id ? a->content_id : "-");
+        close(fd);                          /* the callee owns it */
+    } else {
+        snprintf(what, sizeof what, "mem %zu %.*s", a->len, (int)a->len, (const char *)a->data);
+    }
+    rec_add(inst, "att-store", what);
+    snprintf(id_out, 64, "att-1");
+    return 0;
+}
+static int mock_att_read(void *e, acdm_instance *inst, const char *id, acdm_attachment_meta *m,
+                         int *fd)
+{
+    (void)e; (void)inst;
+    if (!strcmp(id, "other")) return ACDM_EPERM;
+    if (strcmp(id, "att-1")) return ACDM_ENOENT;
+    ck_assert_uint_eq(m->struct_size, sizeof *m);   /* the host passes its own, full size */
+    snprintf(m->bericht_id, sizeof m->bericht_id, "b-1");
+    snprintf(m->filename, sizeof m->filename, "f.bin");
+    snprintf(m->content_id, sizeof m->content_id, "cid-1");
+    m->size = 7;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "content", 7), 7);
+    close(p[1]);
+    *fd = p[0];
+    return 0;
+}
 /* ABI 1.1 routing calls as the engine gets them (recorded; the answers are the engine's) */
 static int mock_update(void *e, acdm_instance *inst, const char *id, const acdm_update *u, char *err, size_t errlen)
 {
@@ -113,6 +150,12 @@ static int mock_originate_result(void *e, acdm_instance *inst, const char *id, a
     snprintf(t, sizeof t, "%s %d %s", id, (int)o, reason ? reason : "-");
     rec_add(inst, "originate_result", t);
     return 0;
+}
+
+static void mock_devices_gone(void *e, acdm_instance *inst, const char *key)
+{
+    (void)e;
+    rec_add(inst, "devices_gone", key);
 }
 
 /* the engine keeps its promise: every owed submit callback is called (after "commit") */
@@ -166,9 +209,11 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
     acdm_plugin_env env = {.loop = &loop, .store = NULL, .http = with_http ? &fake_http : NULL,
                            .outbound = OUT,
                            .engine = &eng, .submit = mock_submit, .end = mock_end,
-                           .delivery_report = mock_delivery_report, .update = mock_update,
+                           .delivery_report = mock_delivery_report,
+                           .attachment_store = mock_att_store, .attachment_read = mock_att_read,
+                           .update = mock_update,
                            .device_result = mock_device_result, .device_reachable = mock_device_reachable,
-                           .originate_result = mock_originate_result};
+                           .originate_result = mock_originate_result, .devices_gone = mock_devices_gone};
     acdm_plugins *p = NULL;
     ck_assert_int_eq(acdm_plugins_create(&env, dir, &p), 0);
     return p;
@@ -330,7 +375,11 @@ START_TEST(routing_calls_reach_the_engine_and_offers_reach_the_plugin)
     ck_assert_str_eq(post_to("/channels/tel1/orig_result", "bericht=b-2&outcome=failed&reason=busy", NULL),
                      "{\"rc\":0,\"err\":\"\"}");
     ck_assert_str_eq(find_rec("tel1", "originate_result")->text, "b-2 1 busy");
+    ck_assert_ptr_null(find_rec(NULL, "devices_gone"));
     configure(P, cfg_make(END));
+    /* its stop voids what it said of registrations; the other plugin rings nothing */
+    ck_assert_str_eq(find_rec("tel1", "devices_gone")->text, "phone");
+    ck_assert_int_eq(count_rec("devices_gone"), 1);
     /* a stopped instance gets nothing */
     ck_assert_int_eq(acdm_plugins_offer_device(P, "tel1", &o), ACDM_ENOENT);
     host_free(P);
@@ -651,6 +700,132 @@ START_TEST(host_table_has_exactly_what_is_implemented)
 }
 END_TEST
 
+START_TEST(attachment_store_validates_and_hands_over_a_file_or_memory)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    deliver(P, "c1", "att-mem b-1 hallo");
+    ck_assert_str_eq(find_rec("c1", "att")->text, "0 att-1");
+    ck_assert_str_eq(find_rec("c1", "att-store")->text, "mem 5 hallo");
+    /* from a file: the host opens it (the plugin may delete it after) and passes the fd */
+    char path[] = "/tmp/acdm-att-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "0123456789", 10), 10);
+    close(fd);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "att-path b-1 %s", path);
+    deliver(P, "c1", cmd);
+    ck_assert_str_eq(find_rec("c1", "att")->text, "0 att-1");
+    ck_assert_str_eq(find_rec("c1", "att-store")->text, "file 10 - cid-1");
+    /* over the file cap: refused before the engine sees it (a sparse file costs no disk) */
+    ck_assert_int_eq(truncate(path, (off_t)ACDM_ATTACHMENT_FILE_MAX + 1), 0);
+    eng.n = 0;
+    deliver(P, "c1", cmd);
+    ck_assert_str_eq(find_rec("c1", "att")->text, "-20 ");
+    ck_assert_ptr_null(find_rec("c1", "att-store"));
+    unlink(path);
+    deliver(P, "c1", cmd);                                  /* gone */
+    ck_assert_str_eq(find_rec("c1", "att")->text, "-2 ");
+    deliver(P, "c1", "att-both b-1");                       /* data and path: one or the other */
+    ck_assert_str_eq(find_rec("c1", "att")->text, "-1");
+    deliver(P, "c1", "att-path b-1 /tmp");                  /* not a regular file */
+    ck_assert_str_eq(find_rec("c1", "att")->text, "-1 ");
+    ck_assert_ptr_null(find_rec("c1", "att-store"));
+    host_free(P);
+}
+END_TEST
+
+START_TEST(attachment_read_fills_meta_and_an_fd)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    deliver(P, "c1", "att-read att-1");
+    ck_assert_str_eq(find_rec("c1", "att-read")->text, "0 b-1 f.bin cid-1 7 content");
+    deliver(P, "c1", "att-read other");
+    ck_assert_str_eq(find_rec("c1", "att-read")->text, "-7    0 ");   /* meta untouched */
+    deliver(P, "c1", "att-read nope");
+    ck_assert_str_eq(find_rec("c1", "att-read")->text, "-2    0 ");
+    deliver(P, "c1", "att-read-small att-1");               /* struct_size too small: EABI */
+    ck_assert_str_eq(find_rec("c1", "att-read")->text, "-10 -1");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(kv_set_ttl_expires_and_is_removed)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    deliver(P, "c1", "kv-ttl short v1 1");
+    deliver(P, "c1", "kv-ttl long v2 3600");
+    deliver(P, "c1", "kv-ttl plain v3 0");
+    deliver(P, "c1", "kv-get short");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "v1");
+    usleep(1100 * 1000);
+    deliver(P, "c1", "kv-get short");                       /* invisible at once */
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "ENOENT");
+    deliver(P, "c1", "kv-get long");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "v2");
+    deliver(P, "c1", "kv-get plain");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "v3");
+    deliver(P, "c1", "kv-set short again");                 /* a plain set has no expiry */
+    deliver(P, "c1", "kv-get short");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "again");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(status_json_is_shown_per_instance_and_in_health)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("ok1", "good_counter", "{}", "sick1", "good_counter", "{\"sick\":true}",
+                          "lost1", "no_such_plugin", "{}", END));
+    deliver(P, "ok1", "count");
+    json_t *list = acdm_plugins_json(P);
+    json_t *insts = json_object_get(json_array_get(list, 0), "instances");
+    int seen = 0;
+    for (size_t k = 0; k < json_array_size(insts); k++) {
+        json_t *i = json_array_get(insts, k);
+        const char *name = json_string_value(json_object_get(i, "name"));
+        char *st = json_dumps(json_object_get(i, "status"), JSON_COMPACT | JSON_SORT_KEYS);
+        if (!strcmp(name, "ok1")) { ck_assert_str_eq(st, "{\"count\":1,\"healthy\":true}"); seen++; }
+        if (!strcmp(name, "sick1")) { ck_assert_str_eq(st, "{\"count\":0,\"healthy\":false}"); seen++; }
+        free(st);
+    }
+    ck_assert_int_eq(seen, 2);
+    json_decref(list);
+    char *txt;
+    json_t *degraded = NULL;
+    json_t *h = acdm_plugins_health_json(P, &degraded);
+    ck_assert_int_eq(json_array_size(h), 3);
+    txt = json_dumps(degraded, JSON_COMPACT);
+    /* the sick one and the one whose plugin is not loaded; ok1 is healthy */
+    ck_assert_msg(strstr(txt, "\"sick1\"") && strstr(txt, "\"lost1\"") && !strstr(txt, "ok1"), "%s", txt);
+    free(txt);
+    json_decref(degraded);
+    json_decref(h);
+    host_free(P);
+}
+END_TEST
+
+START_TEST(reply_carries_message_id_and_payload)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    acdm_reply r = {.struct_size = sizeof r, .bericht_id = "b-1", .to = "alice", .agent = "a1",
+                    .text = "reply-id", .payload_json = "{\"subject\":\"Re: x\"}",
+                    .message_id = "m-42"};
+    ck_assert_int_eq(acdm_plugins_deliver(P, "c1", &r), 0);
+    ck_assert_str_eq(find_rec("c1", "reply-id")->text, "m-42|{\"subject\":\"Re: x\"}");
+    host_free(P);
+}
+END_TEST
+
 START_TEST(events_reach_on_event)
 {
     P = host_new(TP, false);
@@ -703,7 +878,7 @@ START_TEST(routes_are_mapped_under_channels_and_removed_on_stop)
     ck_assert_str_eq(fake_ws_last(&w1), "hi");
 
     configure(P, cfg_make(END));            /* stop: routes gone, open websocket closed */
-    ck_assert_int_eq(fake_http.unrouted, 6);
+    ck_assert_int_eq(fake_http.unrouted, 7);
     ck_assert_int_eq(w1.closed_code, 1001);
     ws->hd.close(ws->user, &w1);            /* the server's close callback comes later */
     host_free(P);
@@ -932,6 +1107,7 @@ static void send_to(fake_route *rt, struct acdm_req *r, const char *method, cons
 {
     memset(r, 0, sizeof *r);
     r->method = method; r->path = path; r->auth = auth; r->body = body;
+    r->ctype_in = body ? "application/json" : NULL;
     rt->fn(rt->user, r);
 }
 
@@ -959,7 +1135,7 @@ START_TEST(webhook_accepts_validates_and_reports)
     P = host_new(TP, true);
     char err[256];
     ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", err, sizeof err), 0);
-    acdm_config *bad = cfg_make("wh", "webhook", "{\"callback_url\":\"ftp://x\"}", END);
+    acdm_config *bad = cfg_make("wh", "webhook", "{\"token\":\"t\",\"callback_url\":\"ftp://x\"}", END);
     ck_assert_int_eq(acdm_plugins_check(P, bad, err, sizeof err), ACDM_EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "callback_url must be an http:// or https:// URL"));
     cfg_free(bad);
@@ -1013,24 +1189,124 @@ START_TEST(webhook_accepts_validates_and_reports)
 }
 END_TEST
 
+/* A channel that accepts input never runs open; a web page's simple POST cannot reach it. */
+START_TEST(webhook_refuses_an_open_config_and_non_json_bodies)
+{
+    P = host_new(TP, true);
+    char err[512];
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", err, sizeof err), 0);
+    acdm_config *open = cfg_make("wh", "webhook", "{}", END);
+    ck_assert_int_eq(acdm_plugins_check(P, open, err, sizeof err), ACDM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "token: required"));
+    cfg_free(open);
+    acdm_config *both = cfg_make("wh", "webhook", "{\"token\":\"a\",\"token_file\":\"b\"}", END);
+    ck_assert_int_eq(acdm_plugins_check(P, both, err, sizeof err), ACDM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "token and token_file"));
+    cfg_free(both);
+    ck_assert_int_lt(configure(P, cfg_make("wh", "webhook", "{}", END)), 0);   /* init refuses too */
+    ck_assert_ptr_null(find_route(&fake_http, "/channels/wh/messages"));
+
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{\"token\":\"t\"}", END)), 0);
+    fake_route *post = find_route(&fake_http, "/channels/wh/messages");
+    fake_route *end = find_route(&fake_http, "/channels/wh/end");
+    ck_assert_ptr_nonnull(post);
+    static struct acdm_req r;
+    const char *types[] = {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", NULL};
+    for (int k = 0; k < 4; k++) {
+        memset(&r, 0, sizeof r);
+        r.method = "POST"; r.path = "/channels/wh/messages"; r.auth = "Bearer t";
+        r.body = "{\"from\":\"a\",\"text\":\"hoi\"}"; r.ctype_in = types[k];
+        post->fn(post->user, &r);
+        ck_assert(r.replied);
+        ck_assert_int_eq(r.status, 415);
+        ck_assert_ptr_nonnull(strstr(r.out, "application/json"));
+        memset(&r, 0, sizeof r);
+        r.method = "POST"; r.path = "/channels/wh/end"; r.auth = "Bearer t";
+        r.body = "{\"bericht\":\"b-1\"}"; r.ctype_in = types[k];
+        end->fn(end->user, &r);
+        ck_assert_int_eq(r.status, 415);
+    }
+    ck_assert_int_eq(eng.submits, 0);
+    memset(&r, 0, sizeof r);        /* a charset parameter is fine */
+    r.method = "POST"; r.path = "/channels/wh/messages"; r.auth = "Bearer t";
+    r.body = "{\"from\":\"a\",\"text\":\"hoi\"}"; r.ctype_in = "Application/JSON; charset=utf-8";
+    post->fn(post->user, &r);
+    ck_assert(!r.replied);          /* deferred until the commit */
+    ck_assert_int_eq(eng.submits, 1);
+    mock_commit_all();
+    ck_assert_int_eq(r.status, 201);
+    host_free(P);
+}
+END_TEST
+
+/* token_file: made with a random token (0600) when missing, kept and reused, an empty one refused. */
+START_TEST(webhook_token_file_is_made_once_and_reused)
+{
+    char dir[] = "/tmp/acdm-wh-XXXXXX", path[128], conf[256], tok[128] = "", again[128] = "";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/webhook.token", dir);
+    snprintf(conf, sizeof conf, "{\"token_file\":\"%s\"}", path);
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(tok, sizeof tok, f));
+    fclose(f);
+    tok[strcspn(tok, "\n")] = 0;
+    ck_assert_int_eq(strlen(tok), 64);
+    char bearer[160];
+    snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+    fake_route *status = find_route(&fake_http, "/channels/wh/status");
+    ck_assert_int_eq(call(status, "GET", "/channels/wh/status", bearer, NULL)->status, 200);
+    ck_assert_int_eq(call(status, "GET", "/channels/wh/status", NULL, NULL)->status, 401);
+    host_free(P);
+    /* a second start reads the same token */
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(fgets(again, sizeof again, f));
+    fclose(f);
+    again[strcspn(again, "\n")] = 0;
+    ck_assert_str_eq(again, tok);
+    status = find_route(&fake_http, "/channels/wh/status");
+    ck_assert_int_eq(call(status, "GET", "/channels/wh/status", bearer, NULL)->status, 200);
+    host_free(P);
+    /* an empty file is an error naming it, never an open channel */
+    f = fopen(path, "w");
+    fclose(f);
+    P = host_new(TP, true);
+    ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
+    ck_assert_int_lt(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
+    ck_assert_ptr_null(find_route(&fake_http, "/channels/wh/messages"));
+    host_free(P);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(webhook_acknowledges_only_after_the_submit_callback)
 {
     P = host_new(TP, true);
     ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
-    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{}", END)), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{\"token\":\"t\"}", END)), 0);
     fake_route *post = find_route(&fake_http, "/channels/wh/messages");
     fake_route *status = find_route(&fake_http, "/channels/wh/status");
-    const char *path = "/channels/wh/messages";
+    const char *path = "/channels/wh/messages", *T = "Bearer t";
     struct acdm_req q, d, f, c, e;
-    send_to(post, &q, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"q\"}");
-    send_to(post, &d, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"d\"}");
-    send_to(post, &f, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"f\",\"conversation\":\"k\"}");
-    send_to(post, &c, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"c\"}");
-    send_to(post, &e, "POST", path, NULL, "{\"from\":\"a\"}");   /* a generated id */
+    send_to(post, &q, "POST", path, T, "{\"from\":\"a\",\"id\":\"q\"}");
+    send_to(post, &d, "POST", path, T, "{\"from\":\"a\",\"id\":\"d\"}");
+    send_to(post, &f, "POST", path, T, "{\"from\":\"a\",\"id\":\"f\",\"conversation\":\"k\"}");
+    send_to(post, &c, "POST", path, T, "{\"from\":\"a\",\"id\":\"c\"}");
+    send_to(post, &e, "POST", path, T, "{\"from\":\"a\"}");   /* a generated id */
     ck_assert_int_eq(eng.submits, 5);
     run_for(30);                                /* time passes; the engine has not committed */
     ck_assert(!q.replied && !d.replied && !f.replied && !c.replied && !e.replied);
-    ck_assert_int_eq(status_field(status, NULL, "awaiting_commit"), 5);
+    ck_assert_int_eq(status_field(status, T, "awaiting_commit"), 5);
 
     mock_commit_one(ACDM_SUBMIT_QUEUED, "b-q", NULL);
     ck_assert(q.replied && !d.replied);
@@ -1054,8 +1330,8 @@ START_TEST(webhook_acknowledges_only_after_the_submit_callback)
     ck_assert_int_eq(json_integer_value(json_object_get(pj, "status")), 503);
     ck_assert_int_eq(strlen(json_string_value(json_object_get(pj, "message"))), 32);
     json_decref(pj);
-    ck_assert_int_eq(status_field(status, NULL, "awaiting_commit"), 0);
-    ck_assert_int_eq(status_field(status, NULL, "submitted"), 4);
+    ck_assert_int_eq(status_field(status, T, "awaiting_commit"), 0);
+    ck_assert_int_eq(status_field(status, T, "submitted"), 4);
     host_free(P);
 }
 END_TEST
@@ -1064,21 +1340,21 @@ START_TEST(webhook_pending_at_stop_gets_503_and_a_gone_client_is_harmless)
 {
     P = host_new(TP, true);
     ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
-    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{}", END)), 0);
+    ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", "{\"token\":\"t\"}", END)), 0);
     fake_route *post = find_route(&fake_http, "/channels/wh/messages");
-    const char *path = "/channels/wh/messages";
+    const char *path = "/channels/wh/messages", *T = "Bearer t";
 
     /* the client hangs up before the commit: the answer is dropped, nothing leaks */
     struct acdm_req g;
-    send_to(post, &g, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"g\"}");
+    send_to(post, &g, "POST", path, T, "{\"from\":\"a\",\"id\":\"g\"}");
     g.gone = true;
     mock_commit_all();
     ck_assert(g.dropped);
 
     /* still waiting for the commit when the channel stops: 503, retry with the same id */
     struct acdm_req s1, s2;
-    send_to(post, &s1, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"s1\"}");
-    send_to(post, &s2, "POST", path, NULL, "{\"from\":\"a\",\"id\":\"s2\"}");
+    send_to(post, &s1, "POST", path, T, "{\"from\":\"a\",\"id\":\"s1\"}");
+    send_to(post, &s2, "POST", path, T, "{\"from\":\"a\",\"id\":\"s2\"}");
     s2.gone = true;
     ck_assert_int_eq(eng.n_owed, 2);
     configure(P, cfg_make(END));
@@ -1136,7 +1412,7 @@ START_TEST(webhook_delivers_replies_with_retry)
     P = host_new(TP, true);
     ck_assert_int_eq(acdm_plugins_load_file(P, "plugins/webhook.so", NULL, 0), 0);
     char conf[256];
-    snprintf(conf, sizeof conf, "{\"callback_url\":\"http://127.0.0.1:%d/replies\",\"retries\":3,"
+    snprintf(conf, sizeof conf, "{\"token\":\"t\",\"callback_url\":\"http://127.0.0.1:%d/replies\",\"retries\":3,"
              "\"retry_ms\":30}", ntohs(a.sin_port));
     ck_assert_int_eq(configure(P, cfg_make("wh", "webhook", conf, END)), 0);
     acdm_reply rp = {.struct_size = sizeof rp, .bericht_id = "b-7", .to = "0612345678",
@@ -1177,6 +1453,11 @@ static Suite *plugins_suite(void)
     ADD(s, submit_err_writes_the_refusal_sentence, 10);
     ADD(s, routes_get_the_abi_1_1_request_fields, 10);
     ADD(s, host_table_has_exactly_what_is_implemented, 10);
+    ADD(s, attachment_store_validates_and_hands_over_a_file_or_memory, 10);
+    ADD(s, attachment_read_fills_meta_and_an_fd, 10);
+    ADD(s, kv_set_ttl_expires_and_is_removed, 10);
+    ADD(s, status_json_is_shown_per_instance_and_in_health, 10);
+    ADD(s, reply_carries_message_id_and_payload, 10);
     ADD(s, submit_is_validated_and_forwarded, 10);
     ADD(s, events_reach_on_event, 10);
     ADD(s, routes_are_mapped_under_channels_and_removed_on_stop, 10);
@@ -1185,6 +1466,8 @@ static Suite *plugins_suite(void)
     ADD(s, outbound_http_via_curl_multi_on_the_loop, 20);
     ADD(s, a_plugin_copied_into_the_watched_folder_starts_its_instances, 20);
     ADD(s, webhook_accepts_validates_and_reports, 20);
+    ADD(s, webhook_refuses_an_open_config_and_non_json_bodies, 20);
+    ADD(s, webhook_token_file_is_made_once_and_reused, 20);
     ADD(s, webhook_acknowledges_only_after_the_submit_callback, 20);
     ADD(s, webhook_pending_at_stop_gets_503_and_a_gone_client_is_harmless, 20);
     ADD(s, webhook_delivers_replies_with_retry, 20);

@@ -773,6 +773,19 @@ static inline int acdm_cfg_parse(const acdm_cfg_spec *spec, const char *config_j
     return 0;
 }
 
+/* As acdm_cfg_parse for a nested object of the config (the raw text of an ACDM_CFG_T_JSON
+ * field, e.g. "bot"): every error names the key with its path, "bot.url: required",
+ * "bot.timout: unknown key (did you mean \"timeout\"?)". An empty raw text reads as {}. */
+static inline int acdm_cfg_parse_in(const acdm_cfg_spec *spec, const char *raw, void *out,
+                                    const char *path, char *err, size_t errlen)
+{
+    char inner[512];
+    if (acdm_cfg_parse(spec, raw && *raw ? raw : "{}", out, inner, sizeof inner) == 0) return 0;
+    if (!strncmp(inner, "config: ", 8)) acdm__errf(err, errlen, "%s: %s", path, inner + 8);
+    else acdm__errf(err, errlen, "%s.%s", path, inner);
+    return -1;
+}
+
 /* ================================================================ the handoff document */
 
 /* What a bot or a chat hands to an agent: the bericht's payload document and the readable

@@ -1,0 +1,300 @@
+"""Email channel: automatic mail that never loops (RFC 3834), bounces (RFC 3464), header
+injection through the agent's subject and address, and hostile mails (broken MIME, bad
+charsets, 8-bit headers, a mail over max_bytes, hostile HTML) -- all against a real Dovecot and
+msmtpd, reading what arrives in the citizens' mailboxes."""
+import time
+import unittest
+
+from acdmtest import PLUGINS, base_config, wait_until
+import mailfix
+from test_email import MailCase
+
+
+def closed_cfg(case, **chan):
+    cfg = base_config(PLUGINS, channels=[case.mail.channel(case.tmp, **chan)])
+    cfg["queues"][0]["closed_text"]["email"] = "Wij zijn gesloten. U hoort morgen van ons."
+    return cfg
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class AutoReplies(MailCase):
+    def inbox_of(self, user):
+        return self.mail.messages("INBOX", user=user)
+
+    def test_closed_queue_one_reply_per_sender_and_none_to_loop_signals(self):
+        d = self.daemon(closed_cfg(self))
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status // 100, 2)
+        self.mail.send(mailfix.mail(sender="burger@example.com", subject="Vraag over afval",
+                                    message_id="<c1@example.com>"), sender="burger@example.com")
+        got = wait_until(lambda: self.inbox_of("burger@example.com"), 20, what="the out-of-office reply")
+        r = got[0]
+        self.assertEqual(r["Auto-Submitted"], "auto-replied")
+        self.assertEqual(r["X-Auto-Response-Suppress"], "All")
+        self.assertEqual(r["In-Reply-To"], "<c1@example.com>")
+        self.assertIn("[KCC#", r["Subject"])
+        self.assertIn("Wij zijn gesloten", r.get_body(("plain",)).get_content())
+        # a second mail from the same sender within the period: no second reply
+        self.mail.send(mailfix.mail(sender="burger@example.com", subject="Nog een vraag",
+                                    message_id="<c2@example.com>"), sender="burger@example.com")
+        # loop signals: none of these may get an automatic reply
+        signals = {
+            "as": {"Auto-Submitted": "auto-replied"},
+            "ag": {"Auto-Submitted": "auto-generated"},
+            "prec": {"Precedence": "bulk"},
+            "list": {"Precedence": "list"},
+            "junk": {"Precedence": "junk"},
+            "xloop": {"X-Loop": "yes"},
+            "supp": {"X-Auto-Response-Suppress": "All"},
+            "listid": {"List-Id": "<nieuws.example.com>"},
+            "unsub": {"List-Unsubscribe": "<mailto:leave@example.com>"},
+            "dmarc": {"Authentication-Results": "mx.example.nl; spf=fail; dkim=none; dmarc=fail"},
+        }
+        for name, hdrs in signals.items():
+            addr = "%s@example.com" % name
+            self.mail.send(mailfix.mail(sender=addr, subject="Signaal " + name,
+                                        message_id="<s-%s@example.com>" % name, headers=hdrs), sender=addr)
+        for addr in ("mailer-daemon@example.com", "postmaster@example.com", "noreply@example.com",
+                     "no-reply@example.com"):
+            self.mail.send(mailfix.mail(sender=addr, subject="Systeem", message_id="<sys-%s>" % addr),
+                           sender=addr)
+        # our own address, and a mail carrying one of our Message-IDs
+        self.mail.send(mailfix.mail(sender="kcc@example.nl", subject="Eigen", message_id="<own1@example.com>"),
+                       sender="kcc@example.nl")
+        self.mail.send(mailfix.mail(sender="spiegel@example.com", subject="Echo",
+                                    message_id="<0190f7a2-5c1e-7a3b-9d4e-2f1a0b3c4d5e.1@example.nl>"),
+                       sender="spiegel@example.com")
+        # a Return-Path <> (null): no reply either
+        n_sent = 17
+        wait_until(lambda: self.status(d)["submitted"] >= n_sent, 40, what="all mails taken in")
+        time.sleep(2.0)              # any reply would be in the mailbox by now
+        self.assertEqual(len(self.inbox_of("burger@example.com")), 1, "one reply per sender per period")
+        for name in signals:
+            self.assertEqual(self.inbox_of("%s@example.com" % name), [], "auto reply despite %s" % name)
+        for u in ("mailer-daemon", "postmaster", "noreply", "no-reply", "spiegel"):
+            self.assertEqual(self.inbox_of("%s@example.com" % u), [], "auto reply to %s" % u)
+        self.assertEqual(self.inbox_of("kcc@example.nl") and
+                         [m for m in self.inbox_of("kcc@example.nl") if m["Auto-Submitted"]], [])
+        self.assertEqual(self.status(d)["auto_replies"], 1)
+
+    def test_confirmation_of_receipt(self):
+        d = self.daemon(self.config(auto_reply={"enabled": True, "text": "Uw mail is ontvangen."}))
+        self.mail.send(mailfix.mail(sender="piet@example.com", message_id="<conf1@example.com>"),
+                       sender="piet@example.com")
+        got = wait_until(lambda: self.inbox_of("piet@example.com"), 20, what="the confirmation")
+        self.assertEqual(got[0]["Auto-Submitted"], "auto-replied")
+        self.assertIn("Uw mail is ontvangen", got[0].get_body(("plain",)).get_content())
+        self.assertEqual(len(self.status(d) and self.inbox_of("piet@example.com")), 1)
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class Replies(MailCase):
+    def take(self, d, ws, **mail):
+        self.mail.send(mailfix.mail(**mail))
+        b = ws.expect("offer", 20)["bericht"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": b["id"]})["type"], "ack")
+        return b["id"]
+
+    def test_bounce_attaches_as_not_delivered(self):
+        d = self.daemon(self.config())
+        ws = self.agent_ws(d, "agent1")
+        bid = self.take(d, ws, message_id="<b1@example.com>", sender="weg@example.com")
+        ws.request({"type": "message", "bericht": bid, "text": "Ons antwoord"})
+        self.assertEqual(ws.expect("delivery", 20, bericht=bid)["status"], "delivered")
+        sent = wait_until(lambda: self.mail.messages("INBOX", user="weg@example.com"), 15, what="reply")[0]
+        ours = sent["Message-ID"]
+        dsn = ("From: Mail Delivery System <MAILER-DAEMON@example.com>\r\n"
+               "To: kcc@example.nl\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+               "Message-ID: <dsn1@example.com>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+               "--B\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+               "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
+               "Final-Recipient: rfc822; weg@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+               "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: kcc@example.nl\r\nTo: weg@example.com\r\n"
+               "Message-ID: %s\r\nSubject: Re: x\r\n\r\n--B--\r\n" % ours)
+        self.mail.append(dsn)
+        dl = ws.expect("delivery", 20, bericht=bid)
+        self.assertEqual(dl["status"], "failed", dl)
+        ws.expect_none("offer", 1.5)          # not new work
+        wait_until(lambda: self.status(d)["bounces"] == 1, 10, what="bounce counted")
+        wait_until(lambda: self.mail.count("INBOX") == 0, 10, what="bounce moved out of the inbox")
+
+    def test_header_injection_impossible(self):
+        d = self.daemon(self.config())
+        ws = self.agent_ws(d, "agent1")
+        bid = self.take(d, ws, message_id="<h1@example.com>", sender="klant@example.com")
+        evil = "Uw vraag\r\nBcc: spion@example.com\r\nX-Evil: 1"
+        # a cc that is not a plain address: refused, nothing sent to anybody
+        r = ws.request({"type": "message", "bericht": bid, "text": "Antwoord",
+                        "payload": {"cc": ["x@example.com>\r\nBcc: <spion@example.com"]}})
+        self.assertEqual(ws.expect("delivery", 20, bericht=bid)["status"], "failed", r)
+        # an injected subject and text: sent, but as one harmless Subject line
+        r = ws.request({"type": "message", "bericht": bid, "text": "Antwoord\r\nBcc: spion@example.com",
+                        "payload": {"subject": evil, "cc": ["collega@example.com"]}})
+        self.assertEqual(r["type"], "ack", r)
+        self.assertEqual(ws.expect("delivery", 20, bericht=bid)["status"], "delivered")
+        got = wait_until(lambda: self.mail.messages("INBOX", user="klant@example.com"), 15, what="the reply")
+        self.assertEqual(len(got), 1)
+        m = got[0]
+        self.assertIsNone(m["X-Evil"])
+        self.assertIsNone(m["Bcc"])
+        self.assertIn("Uw vraag", m["Subject"])
+        self.assertIn("Bcc: spion@example.com", m["Subject"], "the text stays in the subject, harmless")
+        self.assertEqual(len(self.mail.messages("INBOX", user="collega@example.com")), 1, "the cc got it")
+        time.sleep(0.5)
+        self.assertEqual(self.mail.messages("INBOX", user="spion@example.com"), [], "a header was injected")
+
+    def test_reply_with_attachment(self):
+        d = self.daemon(self.config())
+        ws = self.agent_ws(d, "agent1")
+        raw = ("From: klant@example.com\r\nTo: kcc@example.nl\r\nSubject: Formulier\r\n"
+               "Message-ID: <att1@example.com>\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/mixed; boundary=\"Z\"\r\n\r\n--Z\r\nContent-Type: text/plain\r\n\r\n"
+               "Zie bijlage.\r\n--Z\r\nContent-Type: application/pdf; name=\"formulier.pdf\"\r\n"
+               "Content-Disposition: attachment; filename=\"formulier.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+               "JVBERi0xLjQgZm9ybXVsaWVy\r\n--Z--\r\n")
+        self.mail.send(raw, sender="klant@example.com")
+        bid = ws.expect("offer", 20)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        parts = wait_until(lambda: [m for m in d.bericht(bid).get("messages", [])
+                                    if (m.get("payload") or {}).get("attachments")], 15, what="the parts message")
+        att = parts[0]["payload"]["attachments"][0]
+        self.assertEqual(att["filename"], "formulier.pdf")
+        r = d.request("GET", "/api/v1/attachments/" + att["id"])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"%PDF-1.4 formulier")
+        ack = ws.request({"type": "message", "bericht": bid, "text": "Hierbij het ingevulde formulier terug.",
+                          "payload": {"attachments": [{"id": att["id"]}]}})
+        self.assertEqual(ack["type"], "ack", ack)
+        self.assertEqual(ws.expect("delivery", 20, bericht=bid)["status"], "delivered")
+        m = wait_until(lambda: self.mail.messages("INBOX", user="klant@example.com"), 15, what="the reply")[0]
+        files = [(p.get_filename(), p.get_content()) for p in m.iter_attachments()]
+        self.assertEqual(files, [("formulier.pdf", b"%PDF-1.4 formulier")])
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class Hostile(MailCase):
+    def test_hostile_corpus_each_a_bericht(self):
+        big = b"x" * 3000
+        corpus = {
+            "broken-boundary": (b"From: a@example.com\r\nTo: kcc@example.nl\r\nSubject: kapot\r\n"
+                                b"Message-ID: <bad1@example.com>\r\nMIME-Version: 1.0\r\n"
+                                b"Content-Type: multipart/mixed; boundary=\"nooit\"\r\n\r\n"
+                                b"--anders\r\nContent-Type: text/plain\r\n\r\nTekst zonder grens\r\n"),
+            "bad-charset": (b"From: b@example.com\r\nTo: kcc@example.nl\r\nSubject: =?x-onzin?Q?caf=E9?=\r\n"
+                            b"Message-ID: <bad2@example.com>\r\nMIME-Version: 1.0\r\n"
+                            b"Content-Type: text/plain; charset=x-onzin\r\n\r\nCaf\xe9 \xff\xfe kapot\r\n"),
+            "8bit-header": ("From: Jos\u00e9 <c@example.com>\r\nTo: kcc@example.nl\r\nSubject: Caf\u00e9 \u20ac\r\n"
+                            "Message-ID: <bad3@example.com>\r\n\r\nGewoon\r\n").encode("utf-8"),
+            "latin1-header": (b"From: d@example.com\r\nTo: kcc@example.nl\r\nSubject: Caf\xe9\r\n"
+                              b"Message-ID: <bad4@example.com>\r\n\r\nLatin-1\r\n"),
+            "no-from": b"Subject: zonder afzender\r\nMessage-ID: <bad5@example.com>\r\n\r\nwie?\r\n",
+            "html": (b"From: e@example.com\r\nTo: kcc@example.nl\r\nSubject: html\r\nMessage-ID: <bad6@example.com>\r\n"
+                     b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+                     b"<p onclick=\"alert(1)\">Hallo<script>alert(2)</script>"
+                     b"<img src=\"https://tracker.example.com/p.gif\"><a href=\"javascript:alert(3)\">x</a>"
+                     b"<img src=\"cid:logo1\"></p>\r\n"),
+            "iphone": ("From: g@example.com\r\nTo: kcc@example.nl\r\nSubject: iphone\r\nMessage-ID: <bad8@example.com>\r\n"
+                       "Content-Type: text/plain; charset=utf-8\r\n\r\nKlopt het adres nog?\r\n\r\nVerzonden vanaf mijn iPhone\r\n").encode(),
+            "outlook": ("From: h@example.com\r\nTo: kcc@example.nl\r\nSubject: outlook\r\nMessage-ID: <bad9@example.com>\r\n"
+                        "Content-Type: text/plain; charset=utf-8\r\n\r\nGraag een afspraak.\r\n\r\n"
+                        "Van: Gemeente <kcc@example.nl>\r\nVerzonden: maandag 30 november 2026 10:00\r\n"
+                        "Aan: h@example.com\r\nOnderwerp: afspraak\r\n\r\nOude tekst\r\n").encode(),
+            "too-big": (b"From: f@example.com\r\nTo: kcc@example.nl\r\nSubject: Groot bestand\r\n"
+                        b"Message-ID: <bad7@example.com>\r\n\r\n" + big + b"\r\n"),
+        }
+        for raw in corpus.values():
+            self.mail.append(raw)
+        d = self.daemon(self.config(max_bytes=2048))
+        wait_until(lambda: self.status(d)["submitted"] == len(corpus), 30, what="every mail a bericht")
+        wait_until(lambda: self.mail.count("INBOX") == 0, 20, what="inbox empty")
+        self.assertEqual(self.mail.count("Quarantaine"), 1)
+        wait_until(lambda: self.status(d)["quarantined"] == 1, 20, what="quarantine figure")
+        items = {b.get("subject"): b for b in d.get_json("/api/v1/queues/algemeen/waiting?limit=50")["berichten"]}
+        self.assertIn("Café", items, items.keys())                 # latin-1 8-bit header decoded
+        self.assertIn("Café €", items)
+        self.assertIn("kapot", items)
+        big_b = d.bericht(items["Groot bestand"]["id"])
+        pl = big_b["payload"]
+        self.assertIn("groter dan de limiet", pl["text"])
+        self.assertIn("Quarantaine", pl["text"])
+        html = d.bericht(items["html"]["id"])["payload"]["email"]["html"]
+        for bad in ("script", "onclick", "javascript:", "tracker.example.com", "alert"):
+            self.assertNotIn(bad, html)
+        self.assertIn('data-cid="logo1"', html)
+        self.assertTrue(d.bericht(items["html"]["id"])["payload"]["email"]["remote_images_blocked"])
+        for subj, kept, cut in (("iphone", "Klopt het adres nog?", "iPhone"), ("outlook", "Graag een afspraak.", "Oude tekst")):
+            p = d.bericht(items[subj]["id"])["payload"]
+            self.assertEqual(p["text"], kept, p)                  # signature / history folded away
+            self.assertIn(cut, p["email"]["text_full"])           # the full original one click away
+            self.assertTrue(p["email"]["folded"])
+        broken = d.bericht(items["kapot"]["id"])["payload"]
+        self.assertTrue(broken["email"].get("warnings"), broken)
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class Outbound(MailCase):
+    def test_new_mail_from_the_desk(self):
+        d = self.daemon(self.config())
+        ws = self.agent_ws(d, "agent1")
+        ack = ws.request({"type": "originate", "channel": "mail1", "kind": "email", "to": "inwoner@example.com",
+                          "text": "Uw paspoort ligt klaar.", "payload": {"subject": "Paspoort ophalen"}})
+        self.assertEqual(ack["type"], "ack", ack)
+        bid = ack["bericht"]
+        res = ws.expect("originate_result", 20, bericht=bid)
+        self.assertEqual(res["outcome"], "connected", res)
+        m = wait_until(lambda: self.mail.messages("INBOX", user="inwoner@example.com"), 15, what="the new mail")[0]
+        self.assertTrue(m["Subject"].startswith("Paspoort ophalen [KCC#"), m["Subject"])
+        self.assertTrue(m["Message-ID"].startswith("<%s." % bid), m["Message-ID"])
+        self.assertIsNone(m["In-Reply-To"])
+        self.assertIn("Uw paspoort ligt klaar.", m.get_body(("plain",)).get_content())
+        wait_until(lambda: self.mail.count("Sent") == 1, 15, what="in Sent")
+        # the citizen's answer is taken in (the core gives an outbound bericht no conversation
+        # key yet, so it cannot join it: it becomes a bericht of its own in the same thread)
+        self.mail.send(mailfix.mail(sender="inwoner@example.com", subject="Re: " + m["Subject"],
+                                    message_id="<ans1@example.com>", body="Ik kom morgen.",
+                                    headers={"In-Reply-To": m["Message-ID"], "References": m["Message-ID"]}),
+                       sender="inwoner@example.com")
+        wait_until(lambda: self.status(d)["submitted"] >= 1 and self.mail.count("Verwerkt") == 1, 20,
+                   what="the answer taken in")
+        # a bad address is refused at once
+        bad = ws.request({"type": "originate", "channel": "mail1", "kind": "email", "to": "geen adres",
+                          "text": "x"})
+        if bad["type"] == "ack":                 # the core asks the channel after storing it
+            res = ws.expect("originate_result", 20, bericht=bad["bericht"])
+            self.assertEqual(res["outcome"], "failed", res)
+            self.assertIn("not a plain mail address", res.get("reason") or "", res)
+        else:
+            self.assertEqual(bad["type"], "error", bad)
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class Sending(MailCase):
+    def test_smtp_down_retrying_then_delivered_across_kill9(self):
+        d = self.daemon(self.config(smtp_retry_s=1))
+        ws = self.agent_ws(d, "agent1")
+        self.mail.send(mailfix.mail(message_id="<r1@example.com>", sender="wacht@example.com"),
+                       sender="wacht@example.com")
+        bid = ws.expect("offer", 20)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        self.mail.stop_smtp()
+        self.assertEqual(ws.request({"type": "message", "bericht": bid, "text": "Het antwoord"})["type"], "ack")
+        self.assertEqual(ws.expect("delivery", 20, bericht=bid)["status"], "retrying")
+        self.assertEqual(self.status(d)["outbox"], 1)
+        # the outbox (kv) is durable at the store's next group commit, a few ms after deliver
+        # returned (the ABI has no synchronous kv write): give the commit its moment
+        wait_until(lambda: d.get_json("/api/v1/health")["store"]["queued"] == 0, 5, what="store idle")
+        d.kill9()                           # the reply is only in the outbox (kv)
+        self.mail.start_smtp()
+        d.start()
+        got = wait_until(lambda: self.mail.messages("INBOX", user="wacht@example.com"), 40,
+                         what="the reply sent after the restart")
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0]["In-Reply-To"], "<r1@example.com>")
+        wait_until(lambda: self.status(d)["outbox"] == 0 and self.mail.count("Sent") == 1, 20,
+                   what="outbox empty, copy in Sent")
+        time.sleep(1.5)
+        self.assertEqual(len(self.mail.messages("INBOX", user="wacht@example.com")), 1, "sent once")
