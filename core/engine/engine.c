@@ -1654,6 +1654,10 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     acdm_hmap_init(&e->dfail);
     acdm_hmap_init(&e->att_refs);
     uv_loop_init(&e->loop);
+    /* the model's timer exists before anything can call rearm (a plugin instance that fails to
+     * start during start-up stops at once, and its devices_gone reroutes) */
+    uv_timer_init(&e->loop, &e->model_timer);
+    e->model_timer.data = e;
     uv_timer_init(&e->loop, &e->defer_timer);
     e->defer_timer.data = e;
     *out = e;
@@ -1788,8 +1792,6 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
         acdm_plugins_watch(e->plugins);
     }
 
-    uv_timer_init(&e->loop, &e->model_timer);
-    e->model_timer.data = e;
     uv_signal_init(&e->loop, &e->sig_hup);
     uv_signal_init(&e->loop, &e->sig_term);
     uv_signal_init(&e->loop, &e->sig_int);

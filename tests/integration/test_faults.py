@@ -530,8 +530,13 @@ class SlowClients(AcdmTestCase):
         d = self.daemon(cfg)
 
         def sockets_open():
-            fds = os.listdir("/proc/%d/fd" % d.proc.pid)
-            return sum(1 for f in fds if os.readlink("/proc/%d/fd/%s" % (d.proc.pid, f)).startswith("socket:"))
+            n = 0
+            for f in os.listdir("/proc/%d/fd" % d.proc.pid):
+                try:
+                    n += os.readlink("/proc/%d/fd/%s" % (d.proc.pid, f)).startswith("socket:")
+                except FileNotFoundError:   # closed between the listing and the read
+                    pass
+            return n
         # the start's health probe may still be closing on the server side: count once it settled
         base, stable_since = sockets_open(), time.monotonic()
         deadline = stable_since + 5
