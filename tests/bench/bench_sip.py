@@ -129,7 +129,10 @@ def acdm_run(rate, seconds, hold_ms, n_agents, workdir, tag, device=False):
                            cwd=workdir)
     agents = ["a%03d" % i for i in range(n_agents)]
     rtp_base = random.randrange(20000, 50000, 2)
-    cfg = acdmtest.base_config(os.path.join(REPO, "plugins"), log_level="info")
+    # every desk of the run connects from 127.0.0.1: lift the per-address connection limit
+    # (default 256, issue 9) above the run's desks
+    cfg = acdmtest.base_config(os.path.join(REPO, "plugins"), log_level="info",
+                               max_connections_per_address=max(256, 2 * n_agents + 64))
     cfg["queues"] = [{"name": "algemeen", "strategy": "linear", "wrapup_s": 0, "offer_timeout_s": 20}]
     cfg["agents"] = [dict({"id": a, "queues": ["algemeen"]}, **({"phone": "sip:%s@127.0.0.1:%d" % (a, uas_port)} if device else {}))
                      for a in agents]
