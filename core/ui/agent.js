@@ -444,12 +444,12 @@ function updateCard(c) {
 function fillTransfer(c) {
   const keep = c.trSelect.value;
   const others = (colleagues || []).filter((x) => (!me || x.id !== me.id) && x.state !== 'logged_out');
-  c.trSelect.replaceChildren(
+  c.trSelect.replaceChildren(...[   // no "null" text node without colleagues
     h('optgroup', { label: t('agent.transfer.queues') },
       (allQueues.length ? allQueues : [...queueInfo.entries()].map(([name, q]) => ({ name, title: q.title })))
         .map((q) => h('option', { value: 'queue:' + q.name }, q.title || q.name))),
     others.length ? h('optgroup', { label: t('agent.transfer.agents') },
-      others.map((x) => h('option', { value: 'agent:' + x.id }, `${x.name || x.id} (${stateLabel(x.state)})`))) : null);
+      others.map((x) => h('option', { value: 'agent:' + x.id }, `${x.name || x.id} (${stateLabel(x.state)})`))) : null].filter(Boolean));
   if ([...c.trSelect.options].some((o) => o.value === keep)) c.trSelect.value = keep;
 }
 
@@ -583,13 +583,13 @@ async function loadHistory(c) {
   c.histCount = rows.length;
   const topText = (Array.isArray(top) ? top : []).map((x) => (typeof x === 'string' ? x
     : `${x.topic || x.name} (${x.count ?? x.n ?? ''})`)).join(', ');
-  c.histBody.replaceChildren(
+  c.histBody.replaceChildren(...[   // replaceChildren writes a null child as the text "null"
     rows.length ? h('table', {},
       h('thead', {}, h('tr', {}, ['date', 'channel', 'status', 'handler', 'subject', 'topic']
         .map((k) => h('th', { scope: 'col' }, t('agent.history.' + k))))),
       h('tbody', {}, rows.slice(0, 50).map(historyRow)))
       : h('p', { class: 'muted' }, t('agent.history.empty')),
-    topText ? h('p', {}, t('agent.history.topics', { topics: topText })) : null);
+    topText ? h('p', {}, t('agent.history.topics', { topics: topText })) : null].filter(Boolean));
   updateCard(c);
 }
 

@@ -166,3 +166,34 @@ test('desk: a reload keeps the conversation\'s duration, "the customer ended" an
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('desk: customer history names the handler, shows the subject, never "null", not the open conversation', { timeout: 120_000 }, async () => {
+  const { page, ctx, errors } = await desk('agent1');
+  await ready(page, 'agent1', 'Algemene vragen', 'algemeen');
+  // a first contact: the history is empty (the open conversation is not its own history)
+  const a = await d.postBericht({ queue: 'algemeen', kind: 'chat', from: 'historie@example.nl', subject: 'Afvalpas kwijt',
+    text: 'Mijn afvalpas is kwijt.' }, 'desk-hist-1');
+  await page.locator(`.offer[data-bericht="${a.json.id}"]`).getByRole('button', { name: /aannemen/ }).click();
+  const cardA = page.locator(`.card[data-bericht="${a.json.id}"]`);
+  await cardA.locator('summary', { hasText: 'Klanthistorie (0)' }).click();
+  await cardA.locator('.history', { hasText: 'Geen eerdere contacten.' }).waitFor();
+  assert.doesNotMatch(await cardA.locator('.history').innerText(), /null|undefined/);
+  await finish(page, a.json.id);
+  // the second contact lists the first: by the handler's name, with its subject and topic
+  await ready(page, 'agent1', 'Algemene vragen', 'algemeen');
+  const b = await d.postBericht({ queue: 'algemeen', kind: 'chat', from: 'historie@example.nl', text: 'Nog een vraag.' }, 'desk-hist-2');
+  await page.locator(`.offer[data-bericht="${b.json.id}"]`).getByRole('button', { name: /aannemen/ }).click();
+  const cardB = page.locator(`.card[data-bericht="${b.json.id}"]`);
+  await cardB.locator('summary', { hasText: 'Klanthistorie (1)' }).click();
+  const rows = cardB.locator('.history tbody tr');
+  await until(async () => (await rows.count()) === 1, 'one earlier contact');
+  const row = await rows.first().innerText();
+  assert.match(row, /Anouk de Vries/);
+  assert.doesNotMatch(row, /\bagent1\b/);
+  assert.match(row, /Afvalpas kwijt/);
+  assert.doesNotMatch(await cardB.locator('.history').innerText(), /null|undefined/);
+  await page.screenshot({ path: path.join(ART, 'desk-history.png'), fullPage: true });
+  await finish(page, b.json.id);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
