@@ -46,6 +46,7 @@ export const dict = {
     'signin.signed_in': 'U bent aangemeld als {name} ({role}).',
     'signin.continue': 'Verder naar {page}',
     'signin.health': 'acdm {version} draait ({live} berichten in behandeling).',
+    'signin.health.one': 'acdm {version} draait ({live} bericht in behandeling).',
     'signin.health.loading': 'Status wordt opgehaald…',
     'signin.signed_out': 'U bent uitgelogd.',
     'signin.expired': 'Uw token wordt niet meer geaccepteerd (verlopen of ingetrokken). Meld u opnieuw aan.',
@@ -387,6 +388,7 @@ export const dict = {
     'signin.signed_in': 'You are signed in as {name} ({role}).',
     'signin.continue': 'Continue to {page}',
     'signin.health': 'acdm {version} is running ({live} berichten in progress).',
+    'signin.health.one': 'acdm {version} is running ({live} bericht in progress).',
     'signin.health.loading': 'Fetching status…',
     'signin.signed_out': 'You have signed out.',
     'signin.expired': 'Your token is no longer accepted (expired or revoked). Please sign in again.',
@@ -699,6 +701,18 @@ export function t(key, vars) {
   let s = dict[current][key] ?? dict.nl[key] ?? key;
   if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] != null ? String(vars[k]) : m));
   return s;
+}
+
+/**
+ * The string for key in the plural form count needs (Intl.PluralRules of the language):
+ * key + '.one', '.few', … when the dictionary has that form, else key itself (the plural).
+ * count is also {n} in vars unless vars names it otherwise.
+ */
+export function tn(key, count, vars) {
+  const rule = new Intl.PluralRules(current === 'en' ? 'en' : 'nl').select(Number(count));
+  const form = key + '.' + rule;
+  const has = dict[current][form] != null || (current !== 'nl' && dict[current][key] == null && dict.nl[form] != null);
+  return t(has ? form : key, { n: count, ...(vars || {}) });
 }
 
 /** Fills data-i18n / data-i18n-attr in root (default: the document). */
