@@ -252,9 +252,10 @@ static json_t *hello_agent_json(acdm_engine *e, acdm_agent *a)
 {
     json_t *aj = acdm_engine_agent_json(e, a);
     json_t *work = json_object_get(aj, "work");
-    size_t i;
-    json_t *item;
-    json_array_foreach(work, i, item) live_desk_fields(e, item, json_string_value(json_object_get(item, "bericht")));
+    for (size_t i = 0; i < json_array_size(work); i++) {
+        json_t *item = json_array_get(work, i);
+        live_desk_fields(e, item, json_string_value(json_object_get(item, "bericht")));
+    }
     return aj;
 }
 
