@@ -56,9 +56,10 @@ deps-test:
 deps-bench:
 	@scripts/deps.sh bench
 
+# make run PORT=8090: another port (--listen 127.0.0.1:$(PORT)); default: conf/acdm.json's listen
 run: all
 	@mkdir -p var
-	bin/acdmd -c conf/acdm.json
+	bin/acdmd -c conf/acdm.json$(if $(PORT), --listen 127.0.0.1:$(PORT))
 
 build/rel/%.o: %.c
 	@mkdir -p $(@D)

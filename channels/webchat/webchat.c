@@ -18,7 +18,10 @@
 /*
  * Instance config ("config" of a channel with "plugin": "webchat"):
  *   allowed_origins   [string]  origins whose pages may embed the widget (required, e.g.
- *                               "https://www.example.nl"); "*" allows any (not for production)
+ *                               "https://www.example.nl"); "*" allows any (not for production);
+ *                               "{listen}" allows acdmd's own origin as the browser reached it
+ *                               (Origin equal to the scheme://host:port of the request URL, so
+ *                               the instance's /demo page works on any --listen address/port)
  *   title, greeting   string    shown in the widget header / as its first line
  *   texts             object    overrides of the widget's (Dutch) texts, see default_texts
  *   lang              string    the widget's lang attribute (default "nl")
@@ -317,10 +320,11 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
     }
     for (size_t i = 0; i < json_array_size(orig); i++) {
         const char *s = json_string_value(json_array_get(orig, i));
-        if (!s || (strcmp(s, "*") && strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) ||
-            (strcmp(s, "*") && s[strlen(s) - 1] == '/')) {
+        bool special = s && (!strcmp(s, "*") || !strcmp(s, "{listen}"));
+        if (!s || (!special && strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) ||
+            (!special && s[strlen(s) - 1] == '/')) {
             snprintf(err, errlen, "allowed_origins[%zu]: expected an origin like "
-                     "\"https://www.example.nl\" (scheme and host, no path) or \"*\"", i);
+                     "\"https://www.example.nl\" (scheme and host, no path), \"{listen}\" or \"*\"", i);
             goto out;
         }
     }
@@ -426,11 +430,33 @@ static int wc_check_config(const char *config_json, char *err, size_t errlen)
     return 0;
 }
 
-static bool origin_allowed(const webchat *w, const char *origin)
+/* The request came from a page of acdmd itself: its Origin is the scheme://host[:port] of the
+ * URL the browser asked for (the Host header; a page on another origin cannot make them agree). */
+static bool same_origin(const char *origin, const char *url)
+{
+    if (!origin || !url) return false;
+    const char *sep = strstr(url, "://");
+    if (!sep) return false;
+    const char *end = strchr(sep + 3, '/');
+    size_t n = end ? (size_t)(end - url) : strlen(url);
+    /* a websocket's URL says ws:// or wss:// where the page's origin says http:// or https:// */
+    const char *ou = url;
+    char buf[320];
+    if (!strncmp(url, "ws://", 5) || !strncmp(url, "wss://", 6)) {
+        int k = snprintf(buf, sizeof buf, "http%.*s", (int)(n - 2), url + 2);
+        if (k < 0 || (size_t)k >= sizeof buf) return false;
+        ou = buf;
+        n = (size_t)k;
+    }
+    return strlen(origin) == n && !strncasecmp(origin, ou, n);
+}
+
+static bool origin_allowed(const webchat *w, const char *origin, const char *url)
 {
     for (size_t i = 0; i < json_array_size(w->c.origins); i++) {
         const char *o = json_string_value(json_array_get(w->c.origins, i));
         if (!strcmp(o, "*")) return true;
+        if (!strcmp(o, "{listen}")) { if (same_origin(origin, url)) return true; continue; }
         if (origin && !strcasecmp(o, origin)) return true;
     }
     return false;
@@ -1356,7 +1382,7 @@ static const char *query_arg(const char *query, const char *name, char *buf, siz
 static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_http_request *req)
 {
     webchat *w = priv;
-    if (!origin_allowed(w, req->origin)) {
+    if (!origin_allowed(w, req->origin, req->url)) {   /* url: ABI 1.1, this plugin's minor */
         w->host->log(inst, ACDM_PLOG_NOTICE, "visitor websocket refused: origin %s is not in allowed_origins",
                      req->origin ? req->origin : "(none)");
         return -1;

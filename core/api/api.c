@@ -235,6 +235,30 @@ static void post_bericht(void *user, acdm_req *r)
     json_decref(j);
 }
 
+/* What the desk shows of a live bericht and must find again after a reload (docs/websocket.md):
+ * since when its agent has it (accepted_ms), when wrap-up began (wrapup_ms) and whether the
+ * customer left (customer_ended). Nothing for a bericht no longer live. */
+static void live_desk_fields(acdm_engine *e, json_t *j, const char *id)
+{
+    const acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), id);
+    if (!b || !j) return;
+    json_object_set_new(j, "accepted_ms", b->agent && b->accepted_ms > 0 ? json_integer(b->accepted_ms) : json_null());
+    json_object_set_new(j, "wrapup_ms", b->agent && b->wrapup_ms > 0 ? json_integer(b->wrapup_ms) : json_null());
+    json_object_set_new(j, "customer_ended", json_boolean(b->customer_gone));
+}
+
+/* The hello's agent with live_desk_fields on each work item. */
+static json_t *hello_agent_json(acdm_engine *e, acdm_agent *a)
+{
+    json_t *aj = acdm_engine_agent_json(e, a);
+    json_t *work = json_object_get(aj, "work");
+    for (size_t i = 0; i < json_array_size(work); i++) {
+        json_t *item = json_array_get(work, i);
+        live_desk_fields(e, item, json_string_value(json_object_get(item, "bericht")));
+    }
+    return aj;
+}
+
 static void get_bericht(void *user, acdm_req *r)
 {
     acdm_engine *e = user;
@@ -243,6 +267,7 @@ static void get_bericht(void *user, acdm_req *r)
     const char *id = acdm_req_param(r, "id");
     json_t *j = acdm_engine_bericht_json(e, id);
     if (!j) { acdm_http_problem(r, 404, "Not found", "bericht %s: no such bericht", id); return; }
+    live_desk_fields(e, j, id);
     bool mine = true;
     if (role_is(&who, "agent")) {
         /* an agent sees berichten offered to them, that they have, or that they handled last */
@@ -606,7 +631,7 @@ static int ws_open(void *user, acdm_ws *ws, acdm_req *req)
         /* outbound: the channels the agent may start a contact with (websocket `originate`) */
         acdm_plugins *pl = acdm_engine_plugins(e);
         ws_send_json(ws, json_pack("{s:s, s:o, s:o}", "type", "hello",
-                                   "agent", acdm_engine_agent_json(e, acdm_model_agent(acdm_engine_model(e), who.name)),
+                                   "agent", hello_agent_json(e, acdm_model_agent(acdm_engine_model(e), who.name)),
                                    "outbound", pl ? acdm_plugins_outbound_json(pl) : json_array()));
     } else {
         ws_send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "hello", "role", who.role, "name", who.name));

@@ -112,10 +112,16 @@ static void get_customer_history(void *user, acdm_req *r)
         acdm_time_iso(json_integer_value(json_object_get(it, "created_ms")), date);
         json_object_set_new(it, "date", json_string(date));
         acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), json_string_value(json_object_get(it, "id")));
-        if (!b) continue;
-        json_object_set_new(it, "state", json_string(acdm_bstate_name(b->state)));
-        json_object_set_new(it, "queue", json_string(b->queue->name));
-        json_object_set_new(it, "handler", b->agent ? json_string(b->agent->id) : json_null());
+        if (b) {
+            json_object_set_new(it, "state", json_string(acdm_bstate_name(b->state)));
+            json_object_set_new(it, "queue", json_string(b->queue->name));
+            json_object_set_new(it, "handler", b->agent ? json_string(b->agent->id) : json_null());
+        }
+        /* the handler as people know them: the configured agent's name (null: none, or an
+         * agent no longer configured, whose id is all there is) */
+        const char *hid = json_string_value(json_object_get(it, "handler"));
+        acdm_agent *ha = hid ? acdm_model_agent(acdm_engine_model(e), hid) : NULL;
+        json_object_set_new(it, "handler_name", ha && ha->def->name ? json_string(ha->def->name) : json_null());
     }
     json_object_set_new(j, "address", json_string(address));
     json_object_set_new(j, "top_topics", t);

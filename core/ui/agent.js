@@ -10,6 +10,7 @@ import {
 import { createPickPanel } from './pick.js';
 import { attachComposerExtras, attachTemplatePicker, deliveryLabel, deliveryReason } from './composer_extras.js';
 import { createMailPanel } from './email.js';
+import { handoffLines, customerName, transcriptBlock } from './transcript.js';
 
 const s = requireSession(['agent']);
 const cfg = pageData();
@@ -230,7 +231,7 @@ function record(list, brief, title) {
 function offerText(o) {
   const b = o.brief;
   return {
-    kind: kindLabel(b.kind), from: b.from || '?', channel: b.channel || '?',
+    kind: kindLabel(b.kind), from: whoLabel(b.from, o.customerName), channel: b.channel || '?',
     queue: queueTitle(b.queue, o.title),
   };
 }
@@ -289,6 +290,7 @@ function addOffer(brief, expiresIn, title) {
   const o = { brief, title, subject: brief.subject || null,
              expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : null };
   offers.set(brief.id, o);
+  enrichOffer(o);
   record('received', brief, title);
   renderOffers();
   const v = offerText(o);
@@ -400,7 +402,7 @@ function showScreenPop(c) {
 
 function updateCard(c) {
   const b = c.brief;
-  const from = b.from || '?';
+  const from = whoLabel(b.from, c.customerName);
   c.head.textContent = t('agent.work.title', { kind: kindLabel(b.kind), from });
   c.meta.textContent = t('agent.work.meta', { queue: queueTitle(b.queue, c.title), channel: b.channel || '?',
     duration: dur(Date.now() - c.since) });
@@ -411,6 +413,7 @@ function updateCard(c) {
   c.thread.setAttribute('aria-label', t('agent.thread', { from }));
   c.label.textContent = t('agent.reply', { from });
   c.hint.textContent = t(b.kind === 'email' ? 'agent.reply.hint.email' : 'agent.reply.hint');
+  composerAfterEnd(c);
   c.sendBtn.textContent = t('agent.send');
   c.completeBtn.textContent = t('agent.complete');
   c.completeBtn.setAttribute('aria-label', t('agent.complete.label', { from }));
@@ -444,12 +447,12 @@ function updateCard(c) {
 function fillTransfer(c) {
   const keep = c.trSelect.value;
   const others = (colleagues || []).filter((x) => (!me || x.id !== me.id) && x.state !== 'logged_out');
-  c.trSelect.replaceChildren(
+  c.trSelect.replaceChildren(...[   // no "null" text node without colleagues
     h('optgroup', { label: t('agent.transfer.queues') },
       (allQueues.length ? allQueues : [...queueInfo.entries()].map(([name, q]) => ({ name, title: q.title })))
         .map((q) => h('option', { value: 'queue:' + q.name }, q.title || q.name))),
     others.length ? h('optgroup', { label: t('agent.transfer.agents') },
-      others.map((x) => h('option', { value: 'agent:' + x.id }, `${x.name || x.id} (${stateLabel(x.state)})`))) : null);
+      others.map((x) => h('option', { value: 'agent:' + x.id }, `${x.name || x.id} (${stateLabel(x.state)})`))) : null].filter(Boolean));
   if ([...c.trSelect.options].some((o) => o.value === keep)) c.trSelect.value = keep;
 }
 
@@ -461,6 +464,8 @@ function updateWrapbar(c) {
 }
 
 function msgItem(m) {
+  const handoff = handoffLines(m.payload);
+  if (handoff) return handoffItem(m, handoff);
   const files = (m.payload && Array.isArray(m.payload.attachments)) ? m.payload.attachments : [];
   const li = h('div', { class: 'msg ' + (m.direction === 'out' ? 'out' : 'in') },
     h('span', { class: 'who' }, `${m.direction === 'out' ? t('agent.msg.out') : t('agent.msg.in')} · ${clock(m.ts)}` +
@@ -535,7 +540,9 @@ async function loadBericht(c) {
     if (!r.ok || !r.json) return;
     const b = r.json;
     if (b.payload && b.payload.subject) c.subject = b.payload.subject;
+    restoreCardState(c, b);
     const stored = (b.messages || []).map((m) => ({ ts: m.ts, direction: m.direction, text: m.text, payload: m.payload }));
+    attachHandoff(stored, b.payload);
     // keep live messages the stored copy does not have yet (pushes may beat the fetch)
     const key = (m) => `${m.direction}|${m.text ?? ''}`;
     const have = new Set(stored.map(key));
@@ -555,7 +562,8 @@ function historyRow(x) {
     h('td', {}, typeof ts === 'number' ? dateTime(ts) : (ts || '')),
     h('td', {}, [x.kind ? kindLabel(x.kind) : '', x.channel || ''].filter(Boolean).join(' · ')),
     h('td', {}, x.state ? stateText(x.state) : (x.status || x.outcome || '')),
-    h('td', {}, x.agent_name || x.handler || x.agent || ''),
+    h('td', {}, x.handler_name || x.agent_name || x.handler || x.agent || ''),
+    h('td', {}, x.subject || ''),
     h('td', {}, topics));
 }
 
@@ -575,24 +583,24 @@ async function loadHistory(c) {
     return;
   }
   const j = r.json;
-  const rows = Array.isArray(j) ? j : (j.items || j.contacts || j.history || []);
+  const rows = historyRows(j, c.brief.id);
   const top = j.top_topics || j.topics || [];
   c.histCount = rows.length;
   const topText = (Array.isArray(top) ? top : []).map((x) => (typeof x === 'string' ? x
     : `${x.topic || x.name} (${x.count ?? x.n ?? ''})`)).join(', ');
-  c.histBody.replaceChildren(
+  c.histBody.replaceChildren(...[   // replaceChildren writes a null child as the text "null"
     rows.length ? h('table', {},
-      h('thead', {}, h('tr', {}, ['date', 'channel', 'status', 'handler', 'topic']
+      h('thead', {}, h('tr', {}, ['date', 'channel', 'status', 'handler', 'subject', 'topic']
         .map((k) => h('th', { scope: 'col' }, t('agent.history.' + k))))),
       h('tbody', {}, rows.slice(0, 50).map(historyRow)))
       : h('p', { class: 'muted' }, t('agent.history.empty')),
-    topText ? h('p', {}, t('agent.history.topics', { topics: topText })) : null);
+    topText ? h('p', {}, t('agent.history.topics', { topics: topText })) : null].filter(Boolean));
   updateCard(c);
 }
 
 function sendReply(c, extra) {
   const text = extra ? extra.text : c.input.value.trim();
-  if (!text) return;
+  if (!text || (c.ended && !extra)) return;   // the customer left: nobody would read a reply
   const m = { ts: Date.now(), direction: 'out', text, state: 'sending' };
   m.status = () => (m.state === 'sending' ? t('agent.msg.sending')
     : m.state === 'failed' ? t('agent.msg.failed', { text: m.error })
@@ -622,6 +630,62 @@ function sendTyping(c) {
   sock.send({ type: 'typing', bericht: c.brief.id }).catch((e) => {
     if (e && e.code === 'unknown_type') typingSupported = false;
   });
+}
+
+// ------------------------------------------------------------------ handoff, restore (issue 14)
+
+/** "Fatima Bakker (+31612345678)" when the channel knows the customer's name, else the address. */
+function whoLabel(from, name) {
+  if (!name) return from || '?';
+  return from && from !== name ? t('agent.customer.named', { name, from }) : name;
+}
+
+/** The offer card gets the customer's name from the stored payload (a bot handoff has it). */
+async function enrichOffer(o) {
+  try {
+    const r = await api('/api/v1/berichten/' + encodeURIComponent(o.brief.id));
+    const name = r.ok && r.json ? customerName(r.json.payload) : null;
+    if (name && offers.get(o.brief.id) === o) { o.customerName = name; renderOffers(); }
+  } catch { /* the address is shown */ }
+}
+
+/** A handed-off conversation: one bericht, its lines by author (transcript.js). */
+function handoffItem(m, lines) {
+  const li = h('div', { class: 'msg in handoff-msg' },
+    h('span', { class: 'who' }, `${t('agent.msg.handoff')} · ${clock(m.ts)}`),
+    transcriptBlock(lines, m.payload));
+  m.li = li;
+  return li;
+}
+
+/** The bericht's payload carries the transcript; its first inbound message is the handoff. */
+function attachHandoff(stored, payload) {
+  if (!handoffLines(payload) || stored.some((m) => handoffLines(m.payload))) return;
+  const first = stored.find((m) => m.direction === 'in');
+  if (first) first.payload = { ...(first.payload || {}), ...payload };
+}
+
+/** What the server knows and the desk showed before a reload: since when the agent has it,
+ *  that the customer left, the customer's name (GET /api/v1/berichten/{id} or a hello work item). */
+function restoreCardState(c, b) {
+  if (b.accepted_ms > 0) c.since = b.accepted_ms;
+  if (b.customer_ended === true) c.ended = true;
+  const name = customerName(b.payload);
+  if (name) c.customerName = name;
+}
+
+/** After the customer left, replies go nowhere: the composer is off, completing stays. */
+function composerAfterEnd(c) {
+  const off = !!c.ended;
+  c.input.disabled = off;
+  c.sendBtn.disabled = off;
+  if (off) c.hint.textContent = t('agent.reply.ended');
+}
+
+/** The history rows without the open conversation itself. */
+function historyRows(j, openId) {
+  const rows = Array.isArray(j) ? j : (j.items || j.contacts || j.history || []);
+  return rows.filter((x) => x && x.id !== openId);
 }
 
 function removeCard(id) {
@@ -691,6 +755,7 @@ async function restoreWork(items) {
     if (w.state === 'offered') addOffer(brief, null, null);
     else {
       const c = newCard(brief, { state: w.state === 'wrapup' ? 'wrapup' : 'active', held: !!w.held });
+      restoreCardState(c, w);
       updateCard(c);
     }
   }

@@ -46,6 +46,7 @@ export const dict = {
     'signin.signed_in': 'U bent aangemeld als {name} ({role}).',
     'signin.continue': 'Verder naar {page}',
     'signin.health': 'acdm {version} draait ({live} berichten in behandeling).',
+    'signin.health.one': 'acdm {version} draait ({live} bericht in behandeling).',
     'signin.health.loading': 'Status wordt opgehaald…',
     'signin.signed_out': 'U bent uitgelogd.',
     'signin.expired': 'Uw token wordt niet meer geaccepteerd (verlopen of ingetrokken). Meld u opnieuw aan.',
@@ -174,6 +175,14 @@ export const dict = {
     'wa.tpl.missing': 'Vul alle parameters in.',
     'agent.msg.new': 'Nieuw bericht van {from}: {text}',
     'agent.msg.payload': '(bericht zonder tekst)',
+    'agent.msg.handoff': 'Overgedragen gesprek',
+    'agent.customer.named': '{name} ({from})',
+    'agent.reply.ended': 'De klant is weg: antwoorden kan niet meer. Rond het gesprek af.',
+    'agent.history.subject': 'Betreft',
+    'transcript.customer': 'Klant', 'transcript.bot': 'Chatbot', 'transcript.agent': 'Medewerker',
+    'transcript.system': 'Melding', 'transcript.unknown': 'Onbekend',
+    'transcript.label': 'Gesprek vóór de overdracht',
+    'transcript.summary': 'Samenvatting: {summary}',
     'mail.subject': 'Onderwerp',
     'mail.health': 'Mailboxen',
     'mail.health.name': 'Mailbox',
@@ -397,6 +406,7 @@ export const dict = {
     'signin.signed_in': 'You are signed in as {name} ({role}).',
     'signin.continue': 'Continue to {page}',
     'signin.health': 'acdm {version} is running ({live} berichten in progress).',
+    'signin.health.one': 'acdm {version} is running ({live} bericht in progress).',
     'signin.health.loading': 'Fetching status…',
     'signin.signed_out': 'You have signed out.',
     'signin.expired': 'Your token is no longer accepted (expired or revoked). Please sign in again.',
@@ -523,6 +533,14 @@ export const dict = {
     'wa.tpl.missing': 'Fill in every parameter.',
     'agent.msg.new': 'New message from {from}: {text}',
     'agent.msg.payload': '(message without text)',
+    'agent.msg.handoff': 'Handed-over conversation',
+    'agent.customer.named': '{name} ({from})',
+    'agent.reply.ended': 'The customer has left: replying is no longer possible. Complete the conversation.',
+    'agent.history.subject': 'Subject',
+    'transcript.customer': 'Customer', 'transcript.bot': 'Chatbot', 'transcript.agent': 'Agent',
+    'transcript.system': 'Notice', 'transcript.unknown': 'Unknown',
+    'transcript.label': 'Conversation before the handover',
+    'transcript.summary': 'Summary: {summary}',
     'mail.subject': 'Subject',
     'mail.health': 'Mailboxes',
     'mail.health.name': 'Mailbox',
@@ -719,6 +737,18 @@ export function t(key, vars) {
   let s = dict[current][key] ?? dict.nl[key] ?? key;
   if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] != null ? String(vars[k]) : m));
   return s;
+}
+
+/**
+ * The string for key in the plural form count needs (Intl.PluralRules of the language):
+ * key + '.one', '.few', … when the dictionary has that form, else key itself (the plural).
+ * count is also {n} in vars unless vars names it otherwise.
+ */
+export function tn(key, count, vars) {
+  const rule = new Intl.PluralRules(current === 'en' ? 'en' : 'nl').select(Number(count));
+  const form = key + '.' + rule;
+  const has = dict[current][form] != null || (current !== 'nl' && dict[current][key] == null && dict.nl[form] != null);
+  return t(has ? form : key, { n: count, ...(vars || {}) });
 }
 
 /** Fills data-i18n / data-i18n-attr in root (default: the document). */

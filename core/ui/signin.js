@@ -3,7 +3,7 @@
 // as a public SPA client (GET /api/v1/auth/config names the IdP), whose id_token (or
 // access_token) is then used exactly like a pasted token. The token is kept in sessionStorage;
 // the role comes from the websocket's hello; then on to the right page.
-import { t, onLang } from './i18n.js';
+import { t, tn, onLang } from './i18n.js';
 import { api, session, saveSession, pageFor, initHeader, jwtClaims } from './common.js';
 
 const params = new URLSearchParams(location.search);
@@ -16,7 +16,7 @@ let health = null;
 function renderHealth() {
   const el = document.getElementById('health');
   if (health === false) el.textContent = t('signin.unreachable');
-  else if (health) el.textContent = t('signin.health', { version: health.version, live: health.berichten_live });
+  else if (health) el.textContent = tn('signin.health', health.berichten_live, { version: health.version, live: health.berichten_live });
 }
 
 /** Opens /ws with the token and waits for the hello: {role, name, agent} or null. */

@@ -74,7 +74,8 @@ class ShippedConfigs(AcdmTestCase):
         d, cwd = self.start_shipped("acdm.json")
         self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
         agent = self.agent_ws(d, "agent2")                    # works the e-mail queue
-        ws = WsClient(d.host, d.port, "/channels/website/ws", headers={"Origin": "http://127.0.0.1:8080"})
+        # the shipped instance allows "{listen}": the demo page's origin on whatever port acdmd runs
+        ws = WsClient(d.host, d.port, "/channels/website/ws", headers={"Origin": "http://%s:%d" % (d.host, d.port)})
         self.sockets.append(ws)
         ws.expect("hello", 10)
         ws.send({"type": "message", "text": "Is er iemand?"})

@@ -208,8 +208,11 @@ test('bot first: the bot answers, hands off with a summary; the agent desk shows
   // the bot's summary is the bericht's subject (the offer push carries it as bericht.subject too;
   // the desk shows it on the conversation card)
   await card.getByText('Onderwerp: Vraag over de afvalkalender').waitFor();
-  await card.locator('.thread').getByText(/Chatbot: Hallo! Ik ben de gemeentebot\./).waitFor();   // the transcript
-  await card.locator('.thread').getByText(/Klant: Hoi/).waitFor();
+  // the transcript line by line, by author and in local time (not one bubble of raw lines)
+  const botLine = card.locator('.transcript li', { hasText: 'Hallo! Ik ben de gemeentebot.' });
+  assert.match(await botLine.innerText(), /^Chatbot · \d\d:\d\d:\d\d /);
+  const custLine = card.locator('.transcript li', { hasText: /^Klant · \d\d:\d\d:\d\d Hoi/ });
+  await custLine.first().waitFor();
   await dialog.getByText('Een medewerker is nu bij u.').first().waitFor();
   await dialog.getByLabel('Uw bericht').fill('Fijn, dank u.');
   await dialog.getByRole('button', { name: 'Versturen' }).click();
