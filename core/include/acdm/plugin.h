@@ -124,7 +124,9 @@ typedef enum {
     ACDM_EV_QUEUED = 0,   /* bericht waiting; position/estimate in detail_json */
     ACDM_EV_OFFERED,      /* offered to an agent (agent set) */
     ACDM_EV_ACCEPTED,     /* an agent took it: connect the customer (voice: call the agent) */
-    ACDM_EV_REQUEUED,     /* back in the queue (offer timeout, reject, agent gone) */
+    ACDM_EV_REQUEUED,     /* back in the queue (offer timeout, reject, agent gone); also sent
+                           * with agent set when an offer is withdrawn because its agent
+                           * logged out */
     ACDM_EV_TRANSFERRED,  /* moved to another queue or agent */
     ACDM_EV_ENDED,        /* the agent completed it, or it was abandoned */
     ACDM_EV__UNUSED6,     /* never sent (a closed queue answers through the submit callback:
@@ -139,7 +141,8 @@ typedef enum {
                            * "transfer" (TRANSFERRED follows), "hangup", "complete", "logout" */
     /* ---- appended in ABI 1.1 ---- */
     ACDM_EV_UPDATED       /* a waiting bericht's queue, priority or skills changed (by update()
-                           * or a supervisor); detail_json {"queue":..,"priority":..} */
+                           * or a supervisor); detail_json {"queue":..,"from":..,"priority":..}
+                           * ("from": the queue it left, only when moved) */
 } acdm_event_type;
 
 /* Names of the event types as the event log and the agent protocol spell them. */
@@ -327,7 +330,8 @@ typedef struct {
     const char *from;          /* the customer's address (CLI) */
     const char *queue;
     uint32_t timeout_ms;       /* the queue's offer timeout: report NOANSWER by then (the core
-                                * answers for the plugin 5 s later if it has not) */
+                                * answers for the plugin 5 s later if it has not); 0 = no
+                                * limit (the queue has no offer timeout) */
     const char *detail_json;   /* the offer as the desk gets it (subject, dialled number), or NULL */
 } acdm_device_offer;
 
@@ -493,7 +497,9 @@ typedef struct acdm_host {
     /* Changes a bericht of this instance that is still waiting (not offered, not active):
      * queue (keeps the original queue time), priority, skills; payload_json is merged into the
      * bericht's payload. An IVR choice uses it. 0, ACDM_P_ESTATE when it is no longer waiting,
-     * ACDM_P_ENOENT unknown, ACDM_P_EINVAL with err naming the field. */
+     * ACDM_P_ENOENT unknown, ACDM_P_EINVAL with err naming the field, ACDM_P_ECLOSED with the
+     * target queue's closed text in err when the target queue is closed (nothing changes),
+     * ACDM_P_EABI when u->struct_size is shorter than acdm_update of ABI 1.1. */
     int (*update)(acdm_instance *inst, const char *bericht_id, const acdm_update *u,
                   char *err, size_t errlen);
 
@@ -507,7 +513,9 @@ typedef struct acdm_host {
                          acdm_device_outcome outcome, const char *reason);
     /* Whether the agent's device for `kind` can be reached now (a softphone registered or
      * not). An agent whose device is unreachable gets no offers of that kind; the desk shows
-     * reason. Agents start reachable only if their endpoint needs no registration. */
+     * reason. Agents start reachable only if their endpoint needs no registration. kind
+     * "voice" also covers "callback". When the instance stops, agents whose endpoint is
+     * "register" become unreachable again (until a new start reports them). */
     int (*device_reachable)(acdm_instance *inst, const char *agent_id, const char *kind,
                             int reachable, const char *reason);
 
@@ -576,7 +584,8 @@ typedef struct acdm_plugin {
      * offer timer then belongs to the device: the plugin reports with host->device_result.
      * The desk still shows the offer, and an accept there stands (the plugin gets
      * ACDM_EV_ACCEPTED as usual; voice: call the agent's auto-answering phone).
-     * Return 0, or negative: the offer is treated as FAILED at once. */
+     * Not called for callback or outbound (originated) berichten: those are already with
+     * their agent. Return 0, or negative: the offer is treated as FAILED at once. */
     int (*offer_device)(acdm_instance *inst, void *priv, const acdm_device_offer *o);
     /* The agents' config key whose value is passed as endpoint (e.g. "phone"); NULL: none. */
     const char *device_endpoint_key;
