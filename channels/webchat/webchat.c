@@ -1,6 +1,7 @@
 /* webchat.c -- the web chat channel: a widget on a website, visitors chat with agents (or a bot
  * first) over a websocket. One instance per website. See docs/webchat.md. */
 #include <acdm/plugin.h>
+#include <acdm/plugin_util.h>
 
 #include "bot.h"
 #include "handoff.h"
@@ -1544,10 +1545,7 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
                 rc == WC_EPERM ? "this token is not for this channel" : "unknown or revoked token");
         return;
     }
-    const char *ct = req->content_type;
-    size_t ctn = ct ? strcspn(ct, ";") : 0;
-    while (ctn && (ct[ctn - 1] == ' ' || ct[ctn - 1] == '\t')) ctn--;
-    if (!ct || ctn != 16 || strncasecmp(ct, "application/json", 16)) {
+    if (!acdm_content_type_is(req, "application/json")) {
         problem(w, resp, 415, "Unsupported Media Type", "send the body as Content-Type: application/json");
         return;
     }
