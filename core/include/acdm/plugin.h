@@ -526,6 +526,15 @@ typedef struct acdm_host {
     int (*originate_result)(acdm_instance *inst, const char *bericht_id, acdm_originate_outcome o,
                             const char *reason);
 
+    /* cb(inst, priv, user) runs once, on the core thread, when everything this instance queued
+     * so far (kv_set/kv_set_ttl writes, attachments) is committed: e.g. answer a sender only
+     * once an outbox entry written with kv_set is durable. 0, or negative (cb never called).
+     * cb is NOT called when a write queued before the flush failed to commit (a full disk: the
+     * instance log says so) nor after the instance stopped: keep `user` owned by the plugin's
+     * own state (the outbox entry) so a call that never comes leaks nothing, and retry. */
+    int (*flush)(acdm_instance *inst, void (*cb)(acdm_instance *inst, void *priv, void *user),
+                 void *user);
+
     /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;
 
