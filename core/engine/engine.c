@@ -760,6 +760,23 @@ static int env_end_ago(void *engine, acdm_instance *inst, const char *bericht_id
 
 /* ---- ABI 1.1, the routing side */
 
+static int env_set_conversation(void *engine, acdm_instance *inst, const char *bericht_id,
+                                const char *conversation)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    if (b->state == ACDM_B_DONE || b->state == ACDM_B_ABANDONED) return ACDM_ESTATE;
+    if (acdm_utf8_chars(conversation) > 256) return ACDM_EINVAL;
+    bool had = b->conversation != NULL;
+    int rc = acdm_model_set_conversation(e->model, b, conversation);
+    if (rc || had) return rc;
+    rc = acdm_store_set_conversation(e->store, b->id, conversation, acdm_now_ms());
+    if (rc) acdm_log(ACDM_LOG_ERR, acdm_instance_name_of(inst), "bericht %s: its conversation key "
+                     "could not be queued for storage (%s)", b->id, acdm_strerror(rc));
+    return 0;
+}
+
 static int env_update(void *engine, acdm_instance *inst, const char *bericht_id, const acdm_update *u,
                       char *err, size_t errlen)
 {
@@ -1734,6 +1751,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
                            .end_ago = env_end_ago,
                            .peer_blocked = env_peer_blocked, .peer_failed = env_peer_failed, .attachment_store = env_attachment_store,
                            .attachment_read = env_attachment_read, .update = env_update,
+                           .set_conversation = env_set_conversation,
                            .device_result = env_device_result,
                            .device_reachable = env_device_reachable,
                            .originate_result = env_originate_result,

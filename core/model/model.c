@@ -404,6 +404,7 @@ static void bericht_free(acdm_model *m, acdm_bericht *b)
     acdm_hmap_del(&m->bericht_by_id, b->id);
     if (b->conv_scope && acdm_hmap_get(&m->bericht_by_conv, b->conv_scope) == b)
         acdm_hmap_del(&m->bericht_by_conv, b->conv_scope);
+    free(b->conv_heap);
     m->n_berichten--;
     free(b->skills);
     free(b);
@@ -542,6 +543,25 @@ acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *channel, 
     int n = snprintf(buf, sizeof buf, "%s\x1f%s", channel ? channel : "", key);
     if (n < 0 || (size_t)n >= sizeof buf) return NULL;   /* longer than any stored key */
     return acdm_hmap_get(&m->bericht_by_conv, buf);
+}
+
+int acdm_model_set_conversation(acdm_model *m, acdm_bericht *b, const char *key)
+{
+    if (!b || !key || !*key) return ACDM_EINVAL;
+    if (b->conversation) return strcmp(b->conversation, key) ? ACDM_ESTATE : 0;
+    size_t lch = strlen(b->channel) + 1, lk = strlen(key) + 1;
+    if (lch + lk > 512) return ACDM_EINVAL;   /* acdm_model_conversation's lookup limit */
+    if (acdm_model_conversation(m, b->channel, key)) return ACDM_EEXIST;
+    char *s = malloc(lch + lk);
+    if (!s) return ACDM_ENOMEM;
+    memcpy(s, b->channel, lch - 1);
+    s[lch - 1] = '\x1f';
+    memcpy(s + lch, key, lk);
+    if (acdm_hmap_put(&m->bericht_by_conv, s, b)) { free(s); return ACDM_ENOMEM; }
+    b->conv_heap = s;
+    b->conv_scope = s;
+    b->conversation = s + lch;
+    return 0;
 }
 
 size_t acdm_model_n_berichten(const acdm_model *m) { return m->n_berichten; }

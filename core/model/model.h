@@ -85,6 +85,7 @@ struct acdm_bericht {
     const char *conv_scope;   /* "<channel>\x1f<conversation>": the key of bericht_by_conv, so a
                                * conversation is scoped by channel instance (same block) */
     void *user;               /* owner data (the daemon's) */
+    char *conv_heap;          /* conv_scope when set later (acdm_model_set_conversation) */
 };
 
 struct acdm_member {
@@ -230,6 +231,10 @@ acdm_bericht *acdm_model_bericht(const acdm_model *m, const char *id);
  * another instance (the same citizen's number on two SMS numbers, or on SMS and WhatsApp) is
  * another conversation. */
 acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *channel, const char *key);
+/* Gives a live bericht without one a conversation key on its channel (an outbound bericht: the
+ * customer's reply joins it). 0 (also when it has this key already); ACDM_ESTATE when it has
+ * another key; ACDM_EEXIST when another live bericht of the channel has the key. */
+int acdm_model_set_conversation(acdm_model *m, acdm_bericht *b, const char *key);
 size_t acdm_model_n_berichten(const acdm_model *m);
 /* Iterate queues / agents in config order. */
 size_t acdm_model_n_queues(const acdm_model *m);

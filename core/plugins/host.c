@@ -609,6 +609,14 @@ static int host_originate_result(acdm_instance *inst, const char *bericht_id,
     return inst->p->env.originate_result(inst->p->env.engine, inst, bericht_id, o, reason);
 }
 
+static int host_set_conversation(acdm_instance *inst, const char *bericht_id, const char *conversation)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !conversation || !*conversation)
+        return ACDM_EINVAL;
+    if (!inst->p->env.set_conversation) return ACDM_ESTATE;
+    return inst->p->env.set_conversation(inst->p->env.engine, inst, bericht_id, conversation);
+}
+
 /* flush(): the store's callback finds the request detached (inst NULL) when the instance
  * stopped meanwhile, and then only frees it. */
 typedef struct flush_req {
@@ -688,6 +696,7 @@ static const acdm_host host_table = {
     .device_reachable = host_device_reachable,
     .originate_result = host_originate_result,
     .flush = host_flush,
+    .set_conversation = host_set_conversation,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */

@@ -344,7 +344,7 @@ static int c_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
                                                        "%s%s", has[0] ? " " : "", #f)
         HAS(submit_err); HAS(attachment_store); HAS(attachment_read); HAS(kv_set_ttl);
         HAS(update); HAS(device_result); HAS(device_reachable); HAS(originate_result);
-        HAS(flush);
+        HAS(flush); HAS(set_conversation);
 #undef HAS
         report(c, "host-has", "%s", has);
     } else if (!strcmp(t, "submit-small")) {

@@ -27,7 +27,7 @@
 #define END ((const char *)NULL)   /* ends cfg_make's list */
 /* The ABI 1.1 host functions this core implements (ACDM_HOST_HAS true), in table order. */
 #define HOST_HAS_EXPECTED "submit_err attachment_store attachment_read kv_set_ttl update " \
-                          "device_result device_reachable originate_result flush"
+                          "device_result device_reachable originate_result flush set_conversation"
 
 /* ================================================================ a mock engine (the core's side) */
 

@@ -535,6 +535,16 @@ typedef struct acdm_host {
     int (*flush)(acdm_instance *inst, void (*cb)(acdm_instance *inst, void *priv, void *user),
                  void *user);
 
+    /* Gives one of this instance's live berichten a conversation key, typically an outbound one
+     * (originate: an SMS, WhatsApp message or mail started from the desk) once the channel
+     * knows it (the customer's number, the mail's Message-ID): the customer's reply submitted
+     * with that key joins it as a follow-up (ACDM_SUBMIT_FOLLOWUP). Keys are scoped by instance,
+     * as in acdm_inbound. Stored with the bericht (a restart keeps it). 0 (also when the bericht
+     * has this key already); ACDM_P_ENOENT (not a live bericht of this instance); ACDM_P_ESTATE
+     * (it has another key, or it ended); ACDM_P_EEXIST (another live bericht of this instance
+     * has the key); ACDM_P_EINVAL (empty, or over 256 characters). */
+    int (*set_conversation)(acdm_instance *inst, const char *bericht_id, const char *conversation);
+
     /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;
 
