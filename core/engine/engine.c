@@ -482,6 +482,7 @@ typedef struct {
     size_t n_skills;
     int64_t created;
     bool closed;
+    bool wait_if_closed;     /* stored as queued although its queue is closed: parked */
     char *closed_text;
     char *followup_of;
     char *text;
@@ -514,7 +515,8 @@ static void intake_committed(void *user, int status, const char *existing_id)
                                .priority = j->priority, .channel = j->channel, .from = j->from,
                                .conversation = j->conversation, .skills = j->skills,
                                .n_skills = j->n_skills, .created_ms = j->created,
-                               .queued_ms = j->created, .preferred_agent = j->preferred};
+                               .queued_ms = j->created, .preferred_agent = j->preferred,
+                               .wait_if_closed = j->wait_if_closed};
         const char *text = NULL;
         subject_set(e, j->id, j->subject);   /* before submit: it may offer at once */
         int rc = acdm_model_submit(e->model, &nb, acdm_now_ms(), NULL, &text);
@@ -633,7 +635,8 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     j->channel = strdup(in->channel ? in->channel : "api");
     j->kind = in->kind;
     j->priority = in->priority;
-    if (!acdm_queue_is_open(q)) {
+    j->wait_if_closed = in->wait_if_closed;
+    if (!acdm_queue_is_open(q) && !in->wait_if_closed) {
         j->closed = true;
         j->closed_text = strdup(acdm_queue_closed_text(q, in->kind));
     }
@@ -714,7 +717,9 @@ static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in,
                       .queue = in->queue ? in->queue : acdm_instance_queue(inst), .from = in->from,
                       .customer_id = in->customer_id, .conversation = in->conversation,
                       .idem_key = in->idempotency_key, .priority = in->priority, .skills = skills,
-                      .subject = in->subject, .text = in->text, .payload = payload};
+                      .subject = in->subject, .text = in->text, .payload = payload,
+                      .wait_if_closed = in->struct_size >= offsetof(acdm_inbound, flags) + sizeof in->flags &&
+                                        (in->flags & ACDM_IN_WAIT_IF_CLOSED)};
     plugin_submit *ps = malloc(sizeof *ps);
     int rc = ACDM_ENOMEM;
     if (!ps) snprintf(err, errlen, "out of memory");

@@ -141,6 +141,9 @@ static void queue_arm_schedule(acdm_model *m, acdm_queue *q, int64_t now)
         acdm_timer_disarm(m, &q->t_sched);
 }
 
+static void park_unlink(acdm_bericht *b);
+static void arm_wait_timers(acdm_model *m, acdm_bericht *b, int64_t now);
+
 /* Re-evaluates open/closed; emits a change. */
 static void queue_update_open(acdm_model *m, acdm_queue *q, int64_t now, bool announce)
 {
@@ -150,6 +153,18 @@ static void queue_update_open(acdm_model *m, acdm_queue *q, int64_t now, bool an
         if (announce)
             acdm_emit(m, open ? ACDM_ME_QUEUE_OPEN : ACDM_ME_QUEUE_CLOSED, now, NULL, NULL, q,
                       q->def->emergency ? "emergency" : q->def->closed ? "supervisor" : "schedule", 0);
+        if (open && q->parked) {
+            /* what waited for the opening is offered now, in arrival order, from its original
+             * queue time */
+            while (q->parked) {
+                acdm_bericht *b = q->parked;
+                park_unlink(b);
+                if (b->state != ACDM_B_QUEUED) continue;
+                acdm_wait_push(m, b);
+                arm_wait_timers(m, b, now);
+            }
+            acdm_router_queue(m, q, now);
+        }
     }
     queue_arm_schedule(m, q, now);
 }
@@ -358,9 +373,32 @@ static void agent_free(acdm_agent *a)
 
 /* ------------------------------------------------------------------ berichten */
 
+static void park_unlink(acdm_bericht *b)
+{
+    if (!b->parked) return;
+    acdm_queue *q = b->queue;
+    if (b->park_prev) b->park_prev->park_next = b->park_next; else q->parked = b->park_next;
+    if (b->park_next) b->park_next->park_prev = b->park_prev; else q->parked_tail = b->park_prev;
+    b->park_prev = b->park_next = NULL;
+    b->parked = false;
+}
+
+/* b (queued, not in the waiting heap) waits in its closed queue without being offered. */
+static void park(acdm_bericht *b)
+{
+    acdm_queue *q = b->queue;
+    b->state = ACDM_B_QUEUED;
+    b->parked = true;
+    b->park_next = NULL;
+    b->park_prev = q->parked_tail;
+    if (q->parked_tail) q->parked_tail->park_next = b; else q->parked = b;
+    q->parked_tail = b;
+}
+
 void acdm_wait_push(acdm_model *m, acdm_bericht *b)
 {
     (void)m;
+    park_unlink(b);
     b->state = ACDM_B_QUEUED;
     acdm_heap_push(&b->queue->waiting[b->kind], b);
     b->queue->n_waiting++;
@@ -401,6 +439,7 @@ static void bericht_free(acdm_model *m, acdm_bericht *b)
     acdm_timer_disarm(m, &b->t_relax);
     acdm_timer_disarm(m, &b->t_wrap);
     acdm_wait_remove(b);
+    park_unlink(b);
     acdm_hmap_del(&m->bericht_by_id, b->id);
     if (b->conv_scope && acdm_hmap_get(&m->bericht_by_conv, b->conv_scope) == b)
         acdm_hmap_del(&m->bericht_by_conv, b->conv_scope);
@@ -499,7 +538,7 @@ int acdm_model_submit(acdm_model *m, const acdm_new_bericht *nb, int64_t now,
     acdm_queue *q = acdm_hmap_get(&m->queue_by_name, nb->queue);
     if (!q) return ACDM_ENOENT;
     if ((unsigned)nb->kind >= ACDM_KIND__COUNT) return ACDM_EINVAL;
-    if (!q->open) {
+    if (!q->open && !nb->wait_if_closed) {
         if (closed_text) *closed_text = acdm_queue_closed_text(q, nb->kind);
         return ACDM_ECLOSED;
     }
@@ -507,6 +546,11 @@ int acdm_model_submit(acdm_model *m, const acdm_new_bericht *nb, int64_t now,
     int rc = bericht_create(m, nb, q, now, &b);
     if (rc) return rc;
     if (out) *out = b;
+    if (!q->open) {
+        park(b);
+        acdm_emit(m, ACDM_ME_QUEUED, now, b, NULL, b->queue, "closed", 0);
+        return 0;
+    }
     enqueue_and_route(m, b, now, "new");
     return 0;
 }
@@ -1250,6 +1294,14 @@ void acdm_model_destroy(acdm_model *m)
  * their original queue time; offered/active ones just belong to dest from now on). */
 static void queue_move_all(acdm_model *m, acdm_queue *q, acdm_queue *dest, int64_t now)
 {
+    while (q->parked) {
+        acdm_bericht *b = q->parked;
+        park_unlink(b);
+        b->queue = dest;
+        acdm_emit(m, ACDM_ME_MOVED, now, b, NULL, dest, q->name, 0);
+        if (!dest->open) park(b);
+        else { acdm_wait_push(m, b); arm_wait_timers(m, b, now); }
+    }
     for (int k = 0; k < ACDM_KIND__COUNT; k++) {
         acdm_bericht *b;
         while ((b = acdm_heap_pop(&q->waiting[k]))) {

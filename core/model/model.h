@@ -86,6 +86,10 @@ struct acdm_bericht {
                                * conversation is scoped by channel instance (same block) */
     void *user;               /* owner data (the daemon's) */
     char *conv_heap;          /* conv_scope when set later (acdm_model_set_conversation) */
+    /* Parked: queued in a closed queue that takes it anyway (wait_if_closed), outside the
+     * waiting heap (never offered) until the queue opens: q->parked list. */
+    bool parked;
+    acdm_bericht *park_prev, *park_next;
 };
 
 struct acdm_member {
@@ -143,6 +147,8 @@ struct acdm_queue {
     uint8_t n_skills;
     uint32_t n_waiting;       /* all kinds */
     acdm_tnode t_sched;       /* next schedule boundary */
+    acdm_bericht *parked;     /* waiting for the queue to open (wait_if_closed), oldest first */
+    acdm_bericht *parked_tail;
 };
 
 /* What happened; given to the emit hook. Pointers are valid during the call only. */
@@ -209,6 +215,7 @@ typedef struct {
     int64_t created_ms;
     int64_t queued_ms;        /* 0: now */
     const char *preferred_agent; /* may be NULL */
+    bool wait_if_closed;      /* a closed queue takes it: parked until the queue opens */
 } acdm_new_bericht;
 
 /* Creates a model on cfg (stolen: the model frees it). */

@@ -248,20 +248,32 @@ class WebChat(AcdmTestCase):
         stored = json.dumps(d.bericht(b["id"]))
         self.assertIn("Bel mij terug over mijn aanvraag", stored)
 
-    def test_left_message_into_a_closed_queue_is_not_thanked_for(self):
-        """Without a queue that takes it (leave_message_queue unset, or closed too) the core
-        stores the message as closed and nobody is ever offered it: the visitor is told so
-        instead of being thanked, and the log says what to configure."""
-        d = self.start()
+    def test_left_message_into_a_closed_queue_waits_and_reaches_an_agent_when_it_opens(self):
+        """Issue 9 item 12: without a queue that takes it (leave_message_queue unset) a message
+        left while the chat is closed still becomes work: it waits in the closed queue, offered
+        to no one (not even an agent logged in to it), and is offered once the queue opens."""
+        cfg = webchat_config()
+        cfg["agents"].append({"id": "agent3", "name": "Sanne", "queues": ["algemeen"]})
+        d = self.daemon(cfg)
         self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
+        agent = self.agent_ws(d, "agent3")
         v = Visitor(self, d)
         v.say("Hallo?")
         v.expect("closed")
         v.ws.send({"type": "leave_message", "email": "an@example.nl", "text": "Graag een terugbelverzoek"})
-        e = v.expect("error", code="leave_closed")
-        self.assertIn("kon nu niet worden aangenomen", e["text"])
-        v.ws.expect_none("left_message", 0.5)
-        wait_until(lambda: "leave_message_queue" in d.stderr(), 5, what="the log line naming leave_message_queue")
+        left = v.expect("left_message")
+        self.assertIn("Bedankt", left["text"])
+        bid = left["reference"]
+        b = d.bericht(bid)
+        self.assertEqual((b["state"], b["queue"], b["kind"]), ("queued", "algemeen", "email"), b)
+        agent.expect_none("offer", 1.5)                  # closed: nobody is offered it yet
+        self.assertEqual(d.bericht(bid)["state"], "queued")
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/open").status, 200)
+        offer = agent.expect("offer", 10)
+        ob = offer["bericht"]
+        self.assertEqual((ob["id"], ob["kind"], ob["from"]), (bid, "email", "an@example.nl"), offer)
+        self.assertEqual(agent.request({"type": "accept", "bericht": bid})["type"], "ack")
+        self.assertIn("Graag een terugbelverzoek", json.dumps(d.bericht(bid)))
 
     def test_attachments(self):
         d = self.start()

@@ -102,14 +102,25 @@ typedef struct {
     const char *subject;         /* may be NULL */
     const char *text;            /* may be NULL */
     const char *payload_json;    /* channel-owned JSON object, or NULL */
+    /* ---- appended in ABI 1.1 (read only when struct_size covers it) ---- */
+    uint32_t flags;              /* ACDM_IN_* */
 } acdm_inbound;
+
+/* acdm_inbound.flags */
+#define ACDM_IN_WAIT_IF_CLOSED 0x1u  /* a closed queue takes the bericht anyway: it is stored as
+                                      * queued (ACDM_SUBMIT_QUEUED, never _CLOSED) and waits,
+                                      * offered to no one, until its queue opens (a supervisor
+                                      * opens it, opening hours start); then it is offered with
+                                      * its original queue time. For messages a customer leaves
+                                      * ("Bericht achterlaten"), which must become work. */
 
 /* Outcome of a submit, given to acdm_submit_cb once the bericht is durable. */
 typedef enum {
     ACDM_SUBMIT_QUEUED = 0,   /* new bericht stored and queued */
     ACDM_SUBMIT_DUPLICATE,    /* idempotency key seen before: bericht_id is the existing one */
     ACDM_SUBMIT_FOLLOWUP,     /* joined the live bericht of the same conversation */
-    ACDM_SUBMIT_CLOSED,       /* queue closed: stored as closed; answer the customer with `text` */
+    ACDM_SUBMIT_CLOSED,       /* queue closed: stored as closed; answer the customer with `text`
+                               * (never with ACDM_IN_WAIT_IF_CLOSED: that one is _QUEUED) */
     ACDM_SUBMIT_ERROR         /* rejected: `text` says why; nothing stored */
 } acdm_submit_outcome;
 
