@@ -1530,11 +1530,20 @@ static void restore_row(void *user, const acdm_bericht_row *row)
         json_decref(pj);
     }
     if (acdm_model_restore(e->model, &nb, now, &b) == 0 && row->state != ACDM_B_QUEUED) {
-        /* an offer or a conversation in progress at the crash goes back to the queue */
+        /* an offer or a conversation in progress at the crash goes back to the queue; one that
+         * was active with (or in wrap-up of) an agent is kept for that agent for agent_grace_s,
+         * as a dropped websocket is: offered to them first when they are back, to nobody else
+         * before the grace ends */
+        int grace = acdm_model_config(e->model)->agent_grace_s;
+        bool keep = (row->state == ACDM_B_ACTIVE || row->state == ACDM_B_WRAPUP) && row->agent &&
+                    grace > 0 && acdm_model_reserve(e->model, b, row->agent, now + (int64_t)grace * 1000) == 0;
+        char detail[160];
+        if (keep) snprintf(detail, sizeof detail, "{\"reason\":\"restart\",\"reserved_for\":\"%.64s\"}", row->agent);
+        else snprintf(detail, sizeof detail, "{\"reason\":\"restart\"}");
         acdm_store_update_bericht(e->store, b->id, ACDM_B_QUEUED, b->queue->name, NULL, b->queued_ms, now);
         acdm_event_row ev = {.ts_ms = now, .type = "queued", .bericht = b->id, .queue = b->queue->name,
                              .channel = b->channel, .kind = acdm_kind_name(b->kind),
-                             .detail_json = "{\"reason\":\"restart\"}"};
+                             .detail_json = detail};
         acdm_store_append_event(e->store, &ev);
     }
     for (size_t i = 0; i < n; i++) free(skills[i].name);

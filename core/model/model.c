@@ -440,6 +440,11 @@ static void bericht_free(acdm_model *m, acdm_bericht *b)
     acdm_timer_disarm(m, &b->t_wrap);
     acdm_wait_remove(b);
     park_unlink(b);
+    if (b->reserved) {
+        for (acdm_bericht **pp = &m->reserved; *pp; pp = &(*pp)->res_next)
+            if (*pp == b) { *pp = b->res_next; break; }
+        b->reserved = NULL;
+    }
     acdm_hmap_del(&m->bericht_by_id, b->id);
     if (b->conv_scope && acdm_hmap_get(&m->bericht_by_conv, b->conv_scope) == b)
         acdm_hmap_del(&m->bericht_by_conv, b->conv_scope);
@@ -606,6 +611,36 @@ int acdm_model_set_conversation(acdm_model *m, acdm_bericht *b, const char *key)
     b->conv_scope = s;
     b->conversation = s + lch;
     return 0;
+}
+
+int acdm_model_reserve(acdm_model *m, acdm_bericht *b, const char *agent_id, int64_t until_ms)
+{
+    acdm_agent *a = agent_id ? acdm_hmap_get(&m->agent_by_id, agent_id) : NULL;
+    if (!a) return ACDM_ENOENT;
+    if (!b || b->state != ACDM_B_QUEUED || b->wait_idx < 0 || b->reserved) return ACDM_ESTATE;
+    acdm_wait_remove(b);
+    acdm_timer_disarm(m, &b->t_wait);
+    acdm_timer_disarm(m, &b->t_relax);
+    b->reserved = a;
+    b->preferred = a;
+    b->res_next = m->reserved;
+    m->reserved = b;
+    acdm_timer_arm(m, &b->t_offer, T_RESERVE, until_ms);
+    return 0;
+}
+
+void acdm_model_unreserve(acdm_model *m, acdm_bericht *b, int64_t now)
+{
+    if (!b->reserved) return;
+    for (acdm_bericht **pp = &m->reserved; *pp; pp = &(*pp)->res_next)
+        if (*pp == b) { *pp = b->res_next; break; }
+    b->reserved = NULL;
+    b->res_next = NULL;
+    if (b->t_offer.type == T_RESERVE) acdm_timer_disarm(m, &b->t_offer);
+    if (b->state != ACDM_B_QUEUED) return;
+    if (!b->queue->open && b->parked) return;
+    acdm_wait_push(m, b);
+    arm_wait_timers(m, b, now);
 }
 
 size_t acdm_model_n_berichten(const acdm_model *m) { return m->n_berichten; }
@@ -1199,6 +1234,14 @@ void acdm_model_tick(acdm_model *m, int64_t now)
             acdm_router_agent_free(m, a, now);
             break;
         }
+        case T_RESERVE: {
+            /* the agent did not come back within the grace: anyone of the queue may take it */
+            acdm_bericht *b = CONTAINER(t, acdm_bericht, t_offer);
+            if (b->preferred == b->reserved) b->preferred = NULL;
+            acdm_model_unreserve(m, b, now);
+            if (b->state == ACDM_B_QUEUED && b->wait_idx >= 0) acdm_router_place(m, b, now);
+            break;
+        }
         case T_SCHED: {
             acdm_queue *q = CONTAINER(t, acdm_queue, t_sched);
             queue_update_open(m, q, now, true);
@@ -1411,6 +1454,10 @@ int acdm_model_configure(acdm_model *m, acdm_config *cfg, int64_t now, char *err
             acdm_bericht *b = v;
             if (b->preferred == a) b->preferred = NULL;
             if (b->skip == a) b->skip = NULL;
+            if (b->reserved == a) {
+                acdm_model_unreserve(m, b, now);
+                if (b->state == ACDM_B_QUEUED && b->wait_idx >= 0) acdm_router_place(m, b, now);
+            }
         }
         agent_free(a);
     }

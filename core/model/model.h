@@ -90,6 +90,11 @@ struct acdm_bericht {
      * waiting heap (never offered) until the queue opens: q->parked list. */
     bool parked;
     acdm_bericht *park_prev, *park_next;
+    /* Reserved: restored after a restart while active with this agent; kept out of the
+     * waiting heap (offered to no one else) until they are available again or t_offer
+     * (T_RESERVE) ends the reservation. m->reserved list. */
+    acdm_agent *reserved;
+    acdm_bericht *res_next;
 };
 
 struct acdm_member {
@@ -242,6 +247,11 @@ acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *channel, 
  * customer's reply joins it). 0 (also when it has this key already); ACDM_ESTATE when it has
  * another key; ACDM_EEXIST when another live bericht of the channel has the key. */
 int acdm_model_set_conversation(acdm_model *m, acdm_bericht *b, const char *key);
+/* After acdm_model_restore: keeps the waiting bericht b for agent_id until until_ms (their
+ * reconnect grace): offered to them first when they are available again, to no one else before
+ * until_ms; then it waits in its queue as any other, with its original queue time. 0, or
+ * ACDM_ENOENT (no such agent) / ACDM_ESTATE (b is not waiting). */
+int acdm_model_reserve(acdm_model *m, acdm_bericht *b, const char *agent_id, int64_t until_ms);
 size_t acdm_model_n_berichten(const acdm_model *m);
 /* Iterate queues / agents in config order. */
 size_t acdm_model_n_queues(const acdm_model *m);

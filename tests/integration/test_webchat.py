@@ -434,6 +434,54 @@ class WebChat(AcdmTestCase):
         v4 = Visitor(self, d, resume="../etc")
         self.assertEqual(v4.hello["transcript"], [])
 
+    def test_after_a_crash_the_chat_stays_with_its_agent_for_the_grace(self):
+        """Issue 9 item 11 (restart affinity): a chat active with an agent at a kill -9 is kept
+        for that agent for agent_grace_s: another ready agent is not offered it; the agent who
+        comes back gets it and the visitor's next message reaches them. When the agent does not
+        come back within the grace, it goes to the queue with its original queue time."""
+        cfg = webchat_config()
+        cfg["agents"].append({"id": "agent3", "name": "Sanne", "queues": ["algemeen"]})
+        cfg["agent_grace_s"] = 4
+        d = self.daemon(cfg)
+        agent = self.agent_ws(d, "agent1")
+        v = Visitor(self, d)
+        v.say("Mijn paspoort is verlopen")
+        bid = agent.expect("offer", 10)["bericht"]["id"]
+        self.assertEqual(agent.request({"type": "accept", "bericht": bid})["type"], "ack")
+        v.expect("state", state="active")
+        queued_ms = d.bericht(bid)["queued_ms"]
+        time.sleep(0.3)
+        d.kill9()
+        self.sockets.remove(v.ws)
+        self.sockets.remove(agent)
+        d.start()
+        v2 = Visitor(self, d, resume=v.token)
+        self.assertEqual(v2.hello.get("reference"), bid, v2.hello)
+        other = self.agent_ws(d, "agent3")                 # ready first: still not theirs
+        other.expect_none("offer", 1.5)
+        back = self.agent_ws(d, "agent1")
+        offer = back.expect("offer", 5)
+        self.assertEqual(offer["bericht"]["id"], bid)
+        self.assertEqual(back.request({"type": "accept", "bericht": bid})["type"], "ack")
+        v2.expect("state", state="active")
+        v2.say("Kan ik online een afspraak maken?")
+        self.assertEqual(back.expect("message", 5, bericht=bid)["text"], "Kan ik online een afspraak maken?")
+        other.expect_none("offer", 0.3)
+        self.assertEqual(d.bericht(bid)["agent"], "agent1")
+        # again, and agent1 stays away: after the grace agent3 gets it, queue time unchanged
+        time.sleep(0.3)
+        d.kill9()
+        self.sockets.remove(v2.ws)
+        self.sockets.remove(back)
+        self.sockets.remove(other)
+        d.start()
+        t0 = time.monotonic()
+        other = self.agent_ws(d, "agent3")
+        offer = other.expect("offer", 10)
+        self.assertEqual(offer["bericht"]["id"], bid)
+        self.assertGreater(time.monotonic() - t0, 2.5, "offered to another agent before the grace ended")
+        self.assertEqual(d.bericht(bid)["queued_ms"], queued_ms)
+
     def test_a_waiting_chat_survives_a_clean_restart(self):
         d = self.start()
         v = Visitor(self, d)
