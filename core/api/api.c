@@ -997,7 +997,18 @@ static void agents_model_event(acdm_engine *e, void *user, const acdm_mevent *ev
             break;
         default: break;
         }
-        if (msg) acdm_api_push_agent(e, ev->a->id, msg);
+        if (msg && ev->type == ACDM_ME_OFFERED) {
+            /* an offer acknowledges nothing (after a crash the bericht waits again): it goes
+             * out at once unless something is held for the session, so offers are not delayed
+             * by a commit */
+            char *s = json_dumps(msg, JSON_COMPACT);
+            json_decref(msg);
+            for (acdm_session *p = acdm_hmap_get(&A(e)->sessions, ev->a->id); p && s; p = p->next_of_agent)
+                acdm_outbox_ws_notify(A(e)->ob, p, strdup(s));
+            free(s);
+        } else if (msg) {
+            acdm_api_push_agent(e, ev->a->id, msg);
+        }
     }
 }
 

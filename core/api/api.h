@@ -13,6 +13,7 @@ typedef struct acdm_session {
     uint64_t live_sent[2];   /* live.c: hash of the last queue_stats / colleagues sent (0: none yet) */
     int64_t live_sent_ms[2]; /* and when */
     bool closing;            /* closed by the server (agent removed, token expired): messages ignored */
+    unsigned ob_pending;     /* outbox.c: messages held for this session until their commit */
 } acdm_session;
 
 /* Close codes of /ws sessions the server ends (docs/websocket.md, "Connecting"). */

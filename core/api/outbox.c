@@ -36,6 +36,7 @@ struct acdm_outbox {
 
 static void entry_free(ob_entry *x)
 {
+    if (x->s && x->s->ob_pending) x->s->ob_pending--;
     free(x->text);
     free(x);
 }
@@ -165,6 +166,7 @@ void acdm_outbox_ws(acdm_outbox *ob, acdm_session *s, char *text, const char *re
         return;
     }
     x->s = s;
+    s->ob_pending++;
     x->text = text;
     if (re) snprintf(x->re, sizeof x->re, "%s", re);
     if (bericht) snprintf(x->bericht, sizeof x->bericht, "%s", bericht);
@@ -179,9 +181,21 @@ void acdm_outbox_ws_close(acdm_outbox *ob, acdm_session *s, int code, const char
         return;
     }
     x->s = s;
+    s->ob_pending++;
     x->status = code;
     snprintf(x->re, sizeof x->re, "%s", reason ? reason : "");
     push(ob, x);
+}
+
+void acdm_outbox_ws_notify(acdm_outbox *ob, acdm_session *s, char *text)
+{
+    if (!text) return;
+    if (ob && s->ob_pending) {
+        acdm_outbox_ws(ob, s, text, NULL, NULL);
+        return;
+    }
+    acdm_ws_send(s->ws, text, strlen(text));
+    free(text);
 }
 
 void acdm_outbox_reply(acdm_outbox *ob, acdm_req *r, int status, json_t *obj)
@@ -241,6 +255,7 @@ void acdm_outbox_free(acdm_outbox *ob)
     while (ob->head) {
         ob_entry *x = ob->head;
         ob->head = x->next;
+        x->s = NULL;          /* its session is gone (closed before the release) */
         entry_free(x);
     }
     ob->tail = NULL;

@@ -21,6 +21,9 @@ acdm_outbox *acdm_outbox_create(acdm_engine *e);
 void acdm_outbox_ws(acdm_outbox *ob, acdm_session *s, char *text, const char *re, const char *bericht);
 /* Closes s's websocket (code, reason) after what was queued for it before. */
 void acdm_outbox_ws_close(acdm_outbox *ob, acdm_session *s, int code, const char *reason);
+/* A notification that acknowledges nothing (an offer): sent at once when nothing is held for
+ * s (the order of its messages stays), else queued behind what is. text stolen. */
+void acdm_outbox_ws_notify(acdm_outbox *ob, acdm_session *s, char *text);
 /* The reply to r (obj stolen) once committed; 503 problem+json when the writes failed. */
 void acdm_outbox_reply(acdm_outbox *ob, acdm_req *r, int status, json_t *obj);
 /* The same with an empty body (204). */

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -712,30 +713,46 @@ static const char *const custom_headers[] = {
     "x-kannel-meta-data", "x-kannel-priority", "x-kannel-id",
 };
 
+/* custom_headers with their colon, as lws_hdr_custom_length wants the name ("x-foo:") */
+static char custom_colon[sizeof custom_headers / sizeof *custom_headers][48];
+static int custom_colon_len[sizeof custom_headers / sizeof *custom_headers];
+static pthread_once_t custom_once = PTHREAD_ONCE_INIT;
+
+static void custom_colon_init(void)
+{
+    for (size_t i = 0; i < sizeof custom_headers / sizeof *custom_headers; i++)
+        custom_colon_len[i] = snprintf(custom_colon[i], sizeof custom_colon[i], "%s:", custom_headers[i]);
+}
+
+/* Straight from lws (not through acdm_req_header's name lookups: this asks for every header) */
 size_t acdm_req_headers(acdm_req *r, const acdm_hdr **out)
 {
     if (out) *out = NULL;
     if (!r->hlist_done && r->wsi) {
         r->hlist_done = 1;
+        pthread_once(&custom_once, custom_colon_init);
         acdm_http *h = r->srv;
         size_t ncust = sizeof custom_headers / sizeof *custom_headers;
         acdm_hdr *list = arena_alloc(r, sizeof *list * ((size_t)h->ntoks + ncust));
         if (!list) return 0;
         size_t n = 0;
         for (int i = 0; i < h->ntoks; i++) {
-            if (lws_hdr_total_length(r->wsi, (enum lws_token_indexes)h->toks[i].token) <= 0)
-                continue;
-            char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)h->toks[i].len, h->toks[i].name);
-            const char *v = acdm_req_header(r, name);
-            if (!v) continue;
-            list[n].name = arena_strndup(r, h->toks[i].name, h->toks[i].len);
+            enum lws_token_indexes tok = (enum lws_token_indexes)h->toks[i].token;
+            int len = lws_hdr_total_length(r->wsi, tok);
+            if (len <= 0) continue;
+            char *v = arena_alloc(r, (size_t)len + 1);
+            char *nm = arena_strndup(r, h->toks[i].name, h->toks[i].len);
+            if (!v || !nm || lws_hdr_copy(r->wsi, v, len + 1, tok) < 0) continue;
+            list[n].name = nm;
             list[n].value = v;
-            if (list[n].name) n++;
+            n++;
         }
         for (size_t i = 0; i < ncust; i++) {
-            const char *v = acdm_req_header(r, custom_headers[i]);
-            if (!v) continue;
+            int len = lws_hdr_custom_length(r->wsi, custom_colon[i], custom_colon_len[i]);
+            if (len <= 0) continue;
+            char *v = arena_alloc(r, (size_t)len + 1);
+            if (!v || lws_hdr_custom_copy(r->wsi, v, len + 1, custom_colon[i], custom_colon_len[i]) < 0)
+                continue;
             list[n].name = custom_headers[i];
             list[n].value = v;
             n++;

@@ -532,18 +532,19 @@ class SlowClients(AcdmTestCase):
         def sockets_open():
             fds = os.listdir("/proc/%d/fd" % d.proc.pid)
             return sum(1 for f in fds if os.readlink("/proc/%d/fd/%s" % (d.proc.pid, f)).startswith("socket:"))
-        # The start-up health check's connection may still be open for a moment: the baseline
-        # is the smallest count seen over 0.5 s, and the test goes on only once acdmd is back
-        # at it (so no connection but the 12 below counts against this address's limit).
-        base = sockets_open()
-        t_end = time.monotonic() + 0.5
-        while time.monotonic() < t_end:
-            base = min(base, sockets_open())
-            time.sleep(0.02)
-        wait_until(lambda: sockets_open() <= base, 5, what="acdmd back at its idle socket count")
+        # the start's health probe may still be closing on the server side: count once it settled
+        base, stable_since = sockets_open(), time.monotonic()
+        deadline = stable_since + 5
+        while time.monotonic() - stable_since < 0.6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = sockets_open()
+            if now != base:
+                base, stable_since = now, time.monotonic()
         held = [raw_conn(d) for _ in range(12)]
         self.sockets.extend(held)
-        wait_until(lambda: sockets_open() >= base + 12, 10, what="the 12 connections accepted")
+        for s in held:             # each is served (keep-alive: it stays open and counted)
+            s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(read_status(s, 5), 200)
         extra = raw_conn(d)
         self.sockets.append(extra)
         extra.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -30,9 +30,10 @@ def code_routes():
     for path in [API_C] + sorted(glob.glob(os.path.join(ROOT, "core", "api", "api_*.c"))):
         with open(path, encoding="utf-8") as f:
             src += f.read() + "\n"
-    # ignore commented-out calls; a string literal ("/api/v1/customers/*") is not a comment
-    src = re.sub(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*',
-                 lambda m: m.group(0) if m.group(0).startswith('"') else "", src, flags=re.S)
+    # ignore commented-out calls; string and character literals are kept whole (a prefix
+    # route's pattern ends in "/*", a URL has "//", '"' is no string)
+    src = re.sub(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])+\'|/\*.*?\*/|//[^\n]*',
+                 lambda m: m.group(0) if m.group(0)[0] in "\"'" else "", src, flags=re.S)
     routes = set()
     for method, path in ROUTE_RE.findall(src):
         # acdm_http patterns write parameters as {name}, as OpenAPI does; accept a

@@ -14,7 +14,12 @@
  *          "refuse_reload": true, "http": true (routes /hello, /echo/ *, /later, /now, ws /ws)}.
  * Deferred responses: POST /later defers and keeps the token (command "respond <status>"
  * completes it, "respond-null" tries with a NULL response); GET /now defers and completes
- * inside the handler. */
+ * inside the handler. ABI 1.1: GET /req shows the request fields; POST /file (body: a file
+ * path) submits a chat bericht from "tester", stores the file as its attachment (content-id
+ * "part1@test") once the bericht is committed and answers {"bericht":..,"attachment":..,
+ * "rc":..}; a reply with a payload reads its first attachment back (attachment_read) and
+ * reports {"delivery":"delivered","message":<message_id>,"read":<bytes>,"fnv":<hash>} for
+ * the bericht; status_json is {"healthy":<not "sick">,"count":n}. */
 typedef struct {
     const acdm_host *host;
     acdm_instance *inst;
@@ -29,6 +34,7 @@ typedef struct {
     pthread_t th;
     int ws_open;
     void *later;                 /* token of the deferred POST /later */
+    int sick;                    /* config "sick": status_json says healthy false */
 } counter;
 
 static void cfg_str(const char *json, const char *key, char *out, size_t len)
@@ -132,6 +138,54 @@ static void on_req(acdm_instance *inst, void *priv, const acdm_http_request *req
     resp->body = body;
 }
 
+/* POST /file: the file is stored once its bericht is committed (attachment_store needs the
+ * bericht); the response waits for that. */
+typedef struct { void *token; char path[512]; } file_job;
+
+static void file_submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_outcome o,
+                           const char *bericht_id, const char *text)
+{
+    (void)text;
+    counter *c = priv;
+    file_job *j = user;
+    static char body[512];
+    char id[64] = "";
+    int rc = -99;
+    if (o == ACDM_SUBMIT_QUEUED && ACDM_HOST_HAS(c->host, attachment_store)) {
+        acdm_attachment_in a = {.struct_size = sizeof a, .bericht_id = bericht_id,
+                                .filename = "scan.bin", .content_type = "application/octet-stream",
+                                .content_id = "part1@test", .path = j->path};
+        rc = c->host->attachment_store(inst, &a, id);
+    }
+    snprintf(body, sizeof body, "{\"bericht\":\"%s\",\"attachment\":\"%s\",\"rc\":%d}",
+             bericht_id ? bericht_id : "", id, rc);
+    acdm_http_response r = {.status = rc == 0 ? 201 : 500, .body = body};
+    c->host->http_respond(j->token, &r);
+    free(j);
+}
+
+static void on_file(acdm_instance *inst, void *priv, const acdm_http_request *req,
+                    acdm_http_response *resp)
+{
+    counter *c = priv;
+    file_job *j = calloc(1, sizeof *j);
+    if (!j || !req->body) { free(j); resp->status = 400; resp->body = "{}"; return; }
+    snprintf(j->path, sizeof j->path, "%.*s", (int)req->body_len, req->body);
+    j->token = resp->token;
+    acdm_inbound in = {.struct_size = sizeof in, .kind = "chat", .from = "tester",
+                       .text = "a file for you"};
+    char err[200] = "";
+    if (c->host->submit_err(inst, &in, file_submitted, j, err, sizeof err) < 0) {
+        free(j);
+        static char body[300];
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}", err);
+        resp->status = 400;
+        resp->body = body;
+        return;
+    }
+    resp->defer = 1;
+}
+
 static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *conn, const acdm_http_request *req)
 {
     (void)inst;
@@ -166,6 +220,7 @@ static int c_init(acdm_instance *inst, void *priv, const acdm_host *host, const 
     c->inst = inst;
     cfg_str(cfg, "tag", c->tag, sizeof c->tag);
     cfg_str(cfg, "trace", c->trace, sizeof c->trace);
+    c->sick = cfg_true(cfg, "sick");
     c->pipefd[0] = c->pipefd[1] = -1;
     trace(c, "init");
     if (cfg_true(cfg, "fail_init")) {
@@ -179,6 +234,7 @@ static int c_init(acdm_instance *inst, void *priv, const acdm_host *host, const 
             host->http_route(inst, "POST", "/later", on_later) < 0 ||
             host->http_route(inst, "GET", "/now", on_now) < 0 ||
             host->http_route(inst, "GET", "/req", on_req) < 0 ||
+            host->http_route(inst, "POST", "/file", on_file) < 0 ||
             host->ws_route(inst, "/ws", &wscb) < 0) {
             snprintf(err, errlen, "routes refused");
             return -1;
@@ -314,12 +370,55 @@ static void on_submitted(acdm_instance *inst, void *priv, void *user, acdm_submi
     report(priv, "submit-cb", "%d %s %s", (int)o, bericht_id ? bericht_id : "-", text ? text : "-");
 }
 
+/* A reply carrying attachments: read the first back and report what arrived. */
+static int deliver_payload(acdm_instance *inst, counter *c, const acdm_reply *r)
+{
+    const char *p = strstr(r->payload_json, "\"attachments\"");
+    const char *q = p ? strstr(p, "\"id\":\"") : NULL;
+    char id[64] = "", out[512];
+    if (q) sscanf(q + 6, "%63[^\"]", id);
+    unsigned long long n = 0;
+    unsigned h = 2166136261u;
+    int rc = -99;
+    acdm_attachment_meta meta = {.struct_size = sizeof meta};
+    if (id[0] && ACDM_HOST_HAS(c->host, attachment_read)) {
+        int fd = -1;
+        rc = c->host->attachment_read(inst, id, &meta, &fd);
+        if (rc == 0) {
+            char buf[65536];
+            ssize_t k;
+            while ((k = read(fd, buf, sizeof buf)) > 0)
+                for (ssize_t i = 0; i < k; i++) { h = (h ^ (unsigned char)buf[i]) * 16777619u; n++; }
+            close(fd);
+        }
+    }
+    snprintf(out, sizeof out, "{\"delivery\":\"delivered\",\"message\":\"%s\",\"rc\":%d,"
+             "\"read\":%llu,\"fnv\":\"%08x\",\"size\":%llu,\"content_id\":\"%s\"}",
+             r->message_id ? r->message_id : "", rc, n, h, (unsigned long long)meta.size,
+             meta.content_id);
+    c->host->delivery_report(inst, r->bericht_id, r->text, out);
+    return 0;
+}
+
+static char *c_status(acdm_instance *inst, void *priv)
+{
+    (void)inst;
+    const counter *c = priv;
+    char *s = malloc(64);
+    if (s) snprintf(s, 64, "{\"healthy\":%s,\"count\":%d}", c->sick ? "false" : "true", c->n);
+    return s;
+}
+
 static int c_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
 {
     counter *c = priv;
     const char *t = r->text ? r->text : "";
     char a[64] = "", b[64] = "";
-    if (!strcmp(t, "count")) {
+    if (r->payload_json && strstr(r->payload_json, "\"attachments\"")) return deliver_payload(inst, c, r);
+    if (!strcmp(t, "reply-id")) {
+        report(c, "reply-id", "%s|%s", r->message_id ? r->message_id : "-",
+               r->payload_json ? r->payload_json : "-");
+    } else if (!strcmp(t, "count")) {
         c->n++;
         report(c, "count", "%s/%s:%d", c->host->instance_name(inst), c->tag, c->n);
     } else if (sscanf(t, "submit-err %63s %63s", a, b) == 2) {
@@ -365,6 +464,44 @@ static int c_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
     } else if (!strcmp(t, "flush")) {
         report(c, "flush-rc", "%d", ACDM_HOST_HAS(c->host, flush) ?
                c->host->flush(inst, on_flushed, NULL) : -99);
+    } else if (sscanf(t, "kv-ttl %63s %63s", a, b) == 2) {
+        char ttl[16] = "0";
+        sscanf(t, "kv-ttl %*s %*s %15s", ttl);
+        report(c, "kv", "%d", ACDM_HOST_HAS(c->host, kv_set_ttl)
+               ? c->host->kv_set_ttl(inst, a, b, strlen(b), (uint32_t)atoi(ttl)) : -99);
+    } else if (sscanf(t, "att-mem %63s %63s", a, b) == 2) {
+        /* att-mem <bericht> <data>: stored from memory */
+        acdm_attachment_in in = {.struct_size = sizeof in, .bericht_id = a, .filename = "m.txt",
+                                 .content_type = "text/plain", .data = b, .len = strlen(b)};
+        char id[64] = "";
+        int rc = c->host->attachment_store(inst, &in, id);
+        report(c, "att", "%d %s", rc, id);
+    } else if (sscanf(t, "att-path %63s %63s", a, b) == 2) {
+        /* att-path <bericht> <path>: stored from a file */
+        acdm_attachment_in in = {.struct_size = sizeof in, .bericht_id = a, .filename = "f.bin",
+                                 .content_id = "cid-1", .path = b};
+        char id[64] = "";
+        int rc = c->host->attachment_store(inst, &in, id);
+        report(c, "att", "%d %s", rc, id);
+    } else if (sscanf(t, "att-both %63s", a) == 1) {
+        acdm_attachment_in in = {.struct_size = sizeof in, .bericht_id = a, .filename = "x",
+                                 .data = "x", .len = 1, .path = "/etc/hostname"};
+        char id[64] = "";
+        report(c, "att", "%d", c->host->attachment_store(inst, &in, id));
+    } else if (sscanf(t, "att-read-small %63s", a) == 1) {
+        acdm_attachment_meta meta = {.struct_size = 8};
+        int fd = -1;
+        report(c, "att-read", "%d %d", c->host->attachment_read(inst, a, &meta, &fd), fd);
+    } else if (sscanf(t, "att-read %63s", a) == 1) {
+        acdm_attachment_meta meta = {.struct_size = sizeof meta};
+        int fd = -1;
+        int rc = c->host->attachment_read(inst, a, &meta, &fd);
+        char buf[64] = "";
+        ssize_t k = fd >= 0 ? read(fd, buf, sizeof buf - 1) : 0;
+        if (k > 0) buf[k] = 0;
+        if (fd >= 0) close(fd);
+        report(c, "att-read", "%d %s %s %s %llu %s", rc, meta.bericht_id, meta.filename,
+               meta.content_id, (unsigned long long)meta.size, buf);
     } else if (sscanf(t, "kv-get %63s", a) == 1) {
         char *v = NULL;
         size_t n = 0;
@@ -405,6 +542,6 @@ static const acdm_plugin desc = ACDM_PLUGIN_INIT(
     .name = "good_counter", .version = GOOD_COUNTER_VERSION, .description = "test plugin", .kinds = "chat,sms",
     .instance_size = sizeof(counter), .check_config = c_check, .init = c_init, .start = c_start,
     .reload = c_reload, .deliver = c_deliver, .on_event = c_event, .stop = c_stop,
-    .destroy = c_destroy);
+    .destroy = c_destroy, .status_json = c_status);
 
 ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &desc; }

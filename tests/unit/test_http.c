@@ -103,6 +103,19 @@ static void rt_query(void *user, acdm_req *r)
                                            acdm_req_query_string(r)));
 }
 
+/* the request as a plugin route sees it (ABI 1.1): raw query, URL, peer, header list */
+static void rt_raw(void *user, acdm_req *r)
+{
+    (void)user;
+    const acdm_hdr *h = NULL;
+    size_t n = acdm_req_headers(r, &h);
+    json_t *hd = json_object();
+    for (size_t i = 0; i < n; i++) json_object_set_new(hd, h[i].name, json_string(h[i].value));
+    acdm_http_reply_json(r, 200, json_pack("{s:s?, s:s?, s:s, s:o}", "query_raw", acdm_req_query_raw(r),
+                                           "url", acdm_req_url(r), "peer", acdm_req_peer(r),
+                                           "headers", hd));
+}
+
 static void rt_problem(void *user, acdm_req *r)
 {
     (void)user;
@@ -215,6 +228,7 @@ static void setup(void)
     ck_assert_int_gt(acdm_http_route(S.h, "POST", "/api/v1/berichten", rt_post, NULL), 0);
     ck_assert_int_gt(acdm_http_route(S.h, NULL, "/channels/web1/*", rt_prefix, NULL), 0);
     ck_assert_int_gt(acdm_http_route(S.h, "GET", "/q", rt_query, NULL), 0);
+    ck_assert_int_gt(acdm_http_route(S.h, NULL, "/raw/*", rt_raw, NULL), 0);
     ck_assert_int_gt(acdm_http_route(S.h, "GET", "/async", rt_async, NULL), 0);
     ck_assert_int_gt(acdm_http_route(S.h, "GET", "/problem", rt_problem, NULL), 0);
     ck_assert_int_gt(acdm_http_route(S.h, "GET", "/stats", rt_stats, NULL), 0);
@@ -424,6 +438,61 @@ START_TEST(test_query)
     j = get_json("GET", "/q", 200, &r);
     ck_assert_ptr_null(js(j, "raw"));
     ck_assert_ptr_null(js(j, "a"));
+    json_decref(j);
+    free(r.body);
+}
+END_TEST
+
+static int raw_connect(void);
+
+/* Reads one HTTP response (headers and a Content-Length body) from fd into buf. */
+static char *read_response(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        ssize_t k = read(fd, buf + n, cap - 1 - n);
+        ck_assert_int_gt(k, 0);
+        n += (size_t)k;
+        buf[n] = 0;
+        char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strcasestr(buf, "content-length:");
+        if (end && cl && n >= (size_t)(end + 4 - buf) + (size_t)atoi(cl + 15)) return end + 4;
+    }
+}
+
+START_TEST(test_raw_query_url_and_headers)
+{
+    /* sent byte for byte: %2B is a plus, %26 inside a value, a literal '+' a space, an argument
+     * without '=', ';' as a separator, and headers lws has no token for */
+    int fd = raw_connect();
+    const char *rq = "GET /raw/x?text=1%2B1%3D2+%26+meer&from=%2b31612345678&flag&a=b;c=%7E HTTP/1.1\r\n"
+                     "Host: acdm.example:8080\r\nX-Hub-Signature-256: sha256=ab12\r\n"
+                     "X-Twilio-Signature: tw+sig/=\r\nUser-Agent: Kannel/1.4.5\r\n"
+                     "X-Kannel-SMSC: smsc1\r\nConnection: close\r\n\r\n";
+    ck_assert_int_eq(write(fd, rq, strlen(rq)), (ssize_t)strlen(rq));
+    char buf[8192];
+    char *body = read_response(fd, buf, sizeof buf);
+    close(fd);
+    json_t *j = json_loads(body, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(js(j, "query_raw"),
+                     "text=1%2B1%3D2%20%26%20meer&from=%2B31612345678&flag&a=b&c=~");
+    ck_assert_str_eq(js(j, "url"), "http://acdm.example:8080/raw/x?text=1%2B1%3D2%20%26%20meer"
+                     "&from=%2B31612345678&flag&a=b&c=~");
+    ck_assert_str_eq(js(j, "peer"), "127.0.0.1");
+    json_t *h = json_object_get(j, "headers");
+    ck_assert_str_eq(js(h, "x-hub-signature-256"), "sha256=ab12");
+    ck_assert_str_eq(js(h, "x-twilio-signature"), "tw+sig/=");
+    ck_assert_str_eq(js(h, "user-agent"), "Kannel/1.4.5");
+    ck_assert_str_eq(js(h, "x-kannel-smsc"), "smsc1");
+    ck_assert_str_eq(js(h, "host"), "acdm.example:8080");
+    json_decref(j);
+    /* without a query: NULL, and the URL has no '?' */
+    resp r;
+    j = get_json("GET", "/raw/y", 200, &r);
+    ck_assert_ptr_null(js(j, "query_raw"));
+    ck_assert_ptr_nonnull(strstr(js(j, "url"), "/raw/y"));
+    ck_assert_ptr_null(strchr(js(j, "url"), '?'));
     json_decref(j);
     free(r.body);
 }
@@ -877,6 +946,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_routes);
     tcase_add_test(tc, test_route_registration);
     tcase_add_test(tc, test_query);
+    tcase_add_test(tc, test_raw_query_url_and_headers);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_post_body);
     tcase_add_test(tc, test_async);

@@ -79,6 +79,43 @@ static int mock_delivery_report(void *e, acdm_instance *inst, const char *id, co
     rec_add(inst, id, text);
     return 0;
 }
+/* attachments: the engine's side records what the host handed over */
+static int mock_att_store(void *e, acdm_instance *inst, const acdm_attachment_in *a, int fd,
+                          char id_out[64])
+{
+    (void)e;
+    char what[256];
+    if (fd >= 0) {
+        struct stat st;
+        ck_assert_int_eq(fstat(fd, &st), 0);
+        snprintf(what, sizeof what, "file %lld %s %s", (long long)st.st_size,
+                 a->content_type ? a->content_type : "-", a->content_id ? a->content_id : "-");
+        close(fd);                          /* the callee owns it */
+    } else {
+        snprintf(what, sizeof what, "mem %zu %.*s", a->len, (int)a->len, (const char *)a->data);
+    }
+    rec_add(inst, "att-store", what);
+    snprintf(id_out, 64, "att-1");
+    return 0;
+}
+static int mock_att_read(void *e, acdm_instance *inst, const char *id, acdm_attachment_meta *m,
+                         int *fd)
+{
+    (void)e; (void)inst;
+    if (!strcmp(id, "other")) return ACDM_EPERM;
+    if (strcmp(id, "att-1")) return ACDM_ENOENT;
+    ck_assert_uint_eq(m->struct_size, sizeof *m);   /* the host passes its own, full size */
+    snprintf(m->bericht_id, sizeof m->bericht_id, "b-1");
+    snprintf(m->filename, sizeof m->filename, "f.bin");
+    snprintf(m->content_id, sizeof m->content_id, "cid-1");
+    m->size = 7;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "content", 7), 7);
+    close(p[1]);
+    *fd = p[0];
+    return 0;
+}
 /* ABI 1.1 routing calls as the engine gets them (recorded; the answers are the engine's) */
 static int mock_update(void *e, acdm_instance *inst, const char *id, const acdm_update *u, char *err, size_t errlen)
 {
@@ -189,7 +226,9 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
     acdm_plugin_env env = {.loop = &loop, .store = ST, .http = with_http ? &fake_http : NULL,
                            .outbound = OUT,
                            .engine = &eng, .submit = mock_submit, .end = mock_end,
-                           .delivery_report = mock_delivery_report, .update = mock_update,
+                           .delivery_report = mock_delivery_report,
+                           .attachment_store = mock_att_store, .attachment_read = mock_att_read,
+                           .update = mock_update,
                            .device_result = mock_device_result, .device_reachable = mock_device_reachable,
                            .originate_result = mock_originate_result, .devices_gone = mock_devices_gone};
     acdm_plugins *p = NULL;
@@ -738,6 +777,132 @@ START_TEST(host_table_has_exactly_what_is_implemented)
 }
 END_TEST
 
+START_TEST(attachment_store_validates_and_hands_over_a_file_or_memory)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    deliver(P, "c1", "att-mem b-1 hallo");
+    ck_assert_str_eq(find_rec("c1", "att")->text, "0 att-1");
+    ck_assert_str_eq(find_rec("c1", "att-store")->text, "mem 5 hallo");
+    /* from a file: the host opens it (the plugin may delete it after) and passes the fd */
+    char path[] = "/tmp/acdm-att-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "0123456789", 10), 10);
+    close(fd);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "att-path b-1 %s", path);
+    deliver(P, "c1", cmd);
+    ck_assert_str_eq(find_rec("c1", "att")->text, "0 att-1");
+    ck_assert_str_eq(find_rec("c1", "att-store")->text, "file 10 - cid-1");
+    /* over the file cap: refused before the engine sees it (a sparse file costs no disk) */
+    ck_assert_int_eq(truncate(path, (off_t)ACDM_ATTACHMENT_FILE_MAX + 1), 0);
+    eng.n = 0;
+    deliver(P, "c1", cmd);
+    ck_assert_str_eq(find_rec("c1", "att")->text, "-20 ");
+    ck_assert_ptr_null(find_rec("c1", "att-store"));
+    unlink(path);
+    deliver(P, "c1", cmd);                                  /* gone */
+    ck_assert_str_eq(find_rec("c1", "att")->text, "-2 ");
+    deliver(P, "c1", "att-both b-1");                       /* data and path: one or the other */
+    ck_assert_str_eq(find_rec("c1", "att")->text, "-1");
+    deliver(P, "c1", "att-path b-1 /tmp");                  /* not a regular file */
+    ck_assert_str_eq(find_rec("c1", "att")->text, "-1 ");
+    ck_assert_ptr_null(find_rec("c1", "att-store"));
+    host_free(P);
+}
+END_TEST
+
+START_TEST(attachment_read_fills_meta_and_an_fd)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    deliver(P, "c1", "att-read att-1");
+    ck_assert_str_eq(find_rec("c1", "att-read")->text, "0 b-1 f.bin cid-1 7 content");
+    deliver(P, "c1", "att-read other");
+    ck_assert_str_eq(find_rec("c1", "att-read")->text, "-7    0 ");   /* meta untouched */
+    deliver(P, "c1", "att-read nope");
+    ck_assert_str_eq(find_rec("c1", "att-read")->text, "-2    0 ");
+    deliver(P, "c1", "att-read-small att-1");               /* struct_size too small: EABI */
+    ck_assert_str_eq(find_rec("c1", "att-read")->text, "-10 -1");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(kv_set_ttl_expires_and_is_removed)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    deliver(P, "c1", "kv-ttl short v1 1");
+    deliver(P, "c1", "kv-ttl long v2 3600");
+    deliver(P, "c1", "kv-ttl plain v3 0");
+    deliver(P, "c1", "kv-get short");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "v1");
+    usleep(1100 * 1000);
+    deliver(P, "c1", "kv-get short");                       /* invisible at once */
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "ENOENT");
+    deliver(P, "c1", "kv-get long");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "v2");
+    deliver(P, "c1", "kv-get plain");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "v3");
+    deliver(P, "c1", "kv-set short again");                 /* a plain set has no expiry */
+    deliver(P, "c1", "kv-get short");
+    ck_assert_str_eq(find_rec("c1", "kv")->text, "again");
+    host_free(P);
+}
+END_TEST
+
+START_TEST(status_json_is_shown_per_instance_and_in_health)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("ok1", "good_counter", "{}", "sick1", "good_counter", "{\"sick\":true}",
+                          "lost1", "no_such_plugin", "{}", END));
+    deliver(P, "ok1", "count");
+    json_t *list = acdm_plugins_json(P);
+    json_t *insts = json_object_get(json_array_get(list, 0), "instances");
+    int seen = 0;
+    for (size_t k = 0; k < json_array_size(insts); k++) {
+        json_t *i = json_array_get(insts, k);
+        const char *name = json_string_value(json_object_get(i, "name"));
+        char *st = json_dumps(json_object_get(i, "status"), JSON_COMPACT | JSON_SORT_KEYS);
+        if (!strcmp(name, "ok1")) { ck_assert_str_eq(st, "{\"count\":1,\"healthy\":true}"); seen++; }
+        if (!strcmp(name, "sick1")) { ck_assert_str_eq(st, "{\"count\":0,\"healthy\":false}"); seen++; }
+        free(st);
+    }
+    ck_assert_int_eq(seen, 2);
+    json_decref(list);
+    char *txt;
+    json_t *degraded = NULL;
+    json_t *h = acdm_plugins_health_json(P, &degraded);
+    ck_assert_int_eq(json_array_size(h), 3);
+    txt = json_dumps(degraded, JSON_COMPACT);
+    /* the sick one and the one whose plugin is not loaded; ok1 is healthy */
+    ck_assert_msg(strstr(txt, "\"sick1\"") && strstr(txt, "\"lost1\"") && !strstr(txt, "ok1"), "%s", txt);
+    free(txt);
+    json_decref(degraded);
+    json_decref(h);
+    host_free(P);
+}
+END_TEST
+
+START_TEST(reply_carries_message_id_and_payload)
+{
+    P = host_new(TP, false);
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    acdm_reply r = {.struct_size = sizeof r, .bericht_id = "b-1", .to = "alice", .agent = "a1",
+                    .text = "reply-id", .payload_json = "{\"subject\":\"Re: x\"}",
+                    .message_id = "m-42"};
+    ck_assert_int_eq(acdm_plugins_deliver(P, "c1", &r), 0);
+    ck_assert_str_eq(find_rec("c1", "reply-id")->text, "m-42|{\"subject\":\"Re: x\"}");
+    host_free(P);
+}
+END_TEST
+
 START_TEST(events_reach_on_event)
 {
     P = host_new(TP, false);
@@ -790,7 +955,7 @@ START_TEST(routes_are_mapped_under_channels_and_removed_on_stop)
     ck_assert_str_eq(fake_ws_last(&w1), "hi");
 
     configure(P, cfg_make(END));            /* stop: routes gone, open websocket closed */
-    ck_assert_int_eq(fake_http.unrouted, 6);
+    ck_assert_int_eq(fake_http.unrouted, 7);
     ck_assert_int_eq(w1.closed_code, 1001);
     ws->hd.close(ws->user, &w1);            /* the server's close callback comes later */
     host_free(P);
@@ -1366,6 +1531,11 @@ static Suite *plugins_suite(void)
     ADD(s, submit_err_writes_the_refusal_sentence, 10);
     ADD(s, routes_get_the_abi_1_1_request_fields, 10);
     ADD(s, host_table_has_exactly_what_is_implemented, 10);
+    ADD(s, attachment_store_validates_and_hands_over_a_file_or_memory, 10);
+    ADD(s, attachment_read_fills_meta_and_an_fd, 10);
+    ADD(s, kv_set_ttl_expires_and_is_removed, 10);
+    ADD(s, status_json_is_shown_per_instance_and_in_health, 10);
+    ADD(s, reply_carries_message_id_and_payload, 10);
     ADD(s, submit_is_validated_and_forwarded, 10);
     ADD(s, events_reach_on_event, 10);
     ADD(s, routes_are_mapped_under_channels_and_removed_on_stop, 10);

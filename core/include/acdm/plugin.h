@@ -211,9 +211,18 @@ typedef struct {
     /* ---- appended in ABI 1.1 (always filled by a 1.1 core; a plugin of minor 1 is refused by
      * a 1.0 core, so it may read these without a check) ---- */
     size_t struct_size;        /* sizeof(acdm_http_request) of the core that built it */
-    const char *query_raw;     /* the query exactly as on the wire (after '?', percent-encoding
-                                * intact), or NULL; decode with acdm_query_get() */
-    const acdm_http_header *headers; /* every request header (lowercase names), n_headers long */
+    const char *query_raw;     /* the query (after '?') with each argument's name and value
+                                * percent-encoded (RFC 3986 unreserved bytes as they are, every
+                                * other byte %XX), in the client's order, or NULL: every argument
+                                * decodes to exactly what the client sent (%2B a '+', %26 inside
+                                * its value); the host's HTTP library keeps no copy of the bytes
+                                * as sent, so the spelling is canonical. Decode with
+                                * acdm_query_get() */
+    const acdm_http_header *headers; /* the request headers (lowercase names), n_headers long:
+                                * every header the HTTP library has a name for and the custom
+                                * headers on the host's list (webhook signatures such as
+                                * x-hub-signature-256 and x-twilio-signature, ids, x-forwarded-*,
+                                * x-kannel-*; docs/plugin-guide.md §11) */
     size_t n_headers;
     const char *url;           /* the full URL the client asked for, as scheme://host/path?query
                                 * from the Host header (X-Forwarded-Proto/Host are NOT trusted):
