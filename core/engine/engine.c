@@ -1320,7 +1320,8 @@ json_t *acdm_engine_queues_json(acdm_engine *e)
         }
         json_array_append_new(arr, json_pack("{s:s, s:s?, s:s, s:b, s:i, s:o, s:I, s:i, s:i, s:i, s:i}",
             "name", q->name, "title", q->def->title, "strategy", acdm_strategy_name(q->strategy),
-            "open", q->open, "waiting", (int)q->n_waiting, "waiting_by_kind", per_kind,
+            "open", q->open, "waiting", (int)(q->n_waiting + acdm_queue_n_held(e->model, q)),
+            "waiting_by_kind", per_kind,
             "longest_wait_ms", (json_int_t)longest, "agents_logged_in", logged_in,
             "agents_ready", ready, "members", (int)q->n_members, "priority", q->def->priority));
     }

@@ -397,8 +397,14 @@ static void park(acdm_bericht *b)
 
 void acdm_wait_push(acdm_model *m, acdm_bericht *b)
 {
-    (void)m;
     park_unlink(b);
+    if (b->reserved) {                    /* moved or updated while kept for its agent */
+        for (acdm_bericht **pp = &m->reserved; *pp; pp = &(*pp)->res_next)
+            if (*pp == b) { *pp = b->res_next; break; }
+        b->reserved = NULL;
+        b->res_next = NULL;
+        if (b->t_offer.type == T_RESERVE) acdm_timer_disarm(m, &b->t_offer);
+    }
     b->state = ACDM_B_QUEUED;
     acdm_heap_push(&b->queue->waiting[b->kind], b);
     b->queue->n_waiting++;
@@ -638,9 +644,16 @@ void acdm_model_unreserve(acdm_model *m, acdm_bericht *b, int64_t now)
     b->res_next = NULL;
     if (b->t_offer.type == T_RESERVE) acdm_timer_disarm(m, &b->t_offer);
     if (b->state != ACDM_B_QUEUED) return;
-    if (!b->queue->open && b->parked) return;
     acdm_wait_push(m, b);
     arm_wait_timers(m, b, now);
+}
+
+uint32_t acdm_queue_n_held(const acdm_model *m, const acdm_queue *q)
+{
+    uint32_t n = 0;
+    for (const acdm_bericht *b = q->parked; b; b = b->park_next) n++;
+    for (const acdm_bericht *b = m->reserved; b; b = b->res_next) n += b->queue == q;
+    return n;
 }
 
 size_t acdm_model_n_berichten(const acdm_model *m) { return m->n_berichten; }

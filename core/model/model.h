@@ -252,6 +252,9 @@ int acdm_model_set_conversation(acdm_model *m, acdm_bericht *b, const char *key)
  * until_ms; then it waits in its queue as any other, with its original queue time. 0, or
  * ACDM_ENOENT (no such agent) / ACDM_ESTATE (b is not waiting). */
 int acdm_model_reserve(acdm_model *m, acdm_bericht *b, const char *agent_id, int64_t until_ms);
+/* Waiting berichten of q outside its waiting heap: parked until it opens, or kept for their
+ * agent after a restart. They wait (state queued) and count as waiting in the queue's figures. */
+uint32_t acdm_queue_n_held(const acdm_model *m, const acdm_queue *q);
 size_t acdm_model_n_berichten(const acdm_model *m);
 /* Iterate queues / agents in config order. */
 size_t acdm_model_n_queues(const acdm_model *m);
