@@ -99,4 +99,11 @@ echo "## web chat: 5,000 visitor websockets, visitor -> agent relay at 500 messa
 python3 tests/bench/bench_webchat.py --visitors "${ACDM_BENCH_VISITORS:-5000}" --rate 500 --seconds 20 --acdmd bin/acdmd
 echo "## web chat under an open-then-close flood: real visitors still get in (issue 9 item 9)"
 python3 tests/bench/bench_webchat_flood.py --clients 20 --seconds 10 --max-sessions 1000 --acdmd bin/acdmd
+echo "## messaging channels: signed WhatsApp webhooks and Kannel MO requests vs REST ingest, same run"
+python3 tests/bench/bench_msg.py --rounds "${ACDM_BENCH_MSG_ROUNDS:-3}" --seconds 5 --acdmd bin/acdmd
+
+if command -v sipp >/dev/null 2>&1 && [ -f plugins/sip.so ]; then
+  echo "## SIP voice: calls into a queue with announcements, bridged to agents' phones (SIPp), vs the recipe's minimal libre UAS"
+  python3 tests/bench/bench_sip.py
+fi
 echo "# results in $out"

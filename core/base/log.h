@@ -11,6 +11,11 @@ int acdm_log_level_parse(const char *s); /* "error".."debug" -> level or -1 */
 /* A line of the same origin (who and format) is printed at most 20 times per 10 s; the rest
  * are counted and summarised ("... the line above repeated N more times in 10 s") when the
  * next window starts or at acdm_log_flush_repeats (the daemon calls it every 10 s and at exit). */
+/* As acdm_log_raw, with the repeat limit keyed on `origin` (the caller's own format) instead
+ * of fmt: the plugin host prints a plugin's formatted line with "%s" and keys it on the
+ * plugin's format, so each plugin call site has its own limit. */
+void acdm_log_origin(int level, const char *who, const char *origin, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void acdm_log_flush_repeats(void);
 
 /* who: the subsystem or plugin instance name, printed in every line. */

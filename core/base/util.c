@@ -326,17 +326,20 @@ static void log_summary(log_slot *x)
     x->suppressed = 0;
 }
 
-void acdm_log_raw(int level, const char *who, const char *fmt, ...)
+/* One line, limited per origin: `origin` is the format the line's caller wrote (a plugin's
+ * own format when the host prints the line it formatted), so one noisy call site is held back
+ * without silencing the other lines of the same subsystem. */
+static void log_limited(int level, const char *who, const char *origin, const char *fmt, va_list ap)
 {
     const char *w = who ? who : "core";
-    uintptr_t hv = (uintptr_t)fmt;
+    uintptr_t hv = (uintptr_t)origin;
     for (const char *p = w; *p; p++) hv = hv * 31u + (unsigned char)*p;
     int64_t now = log_mono_ms();
     pthread_mutex_lock(&log_mu);
     log_slot *x = &log_slots[(hv >> 3) % LOG_SLOTS];
-    if (x->fmt != fmt || strncmp(x->who, w, sizeof x->who - 1)) {
+    if (x->fmt != origin || strncmp(x->who, w, sizeof x->who - 1)) {
         if (x->fmt) log_summary(x);
-        x->fmt = fmt;
+        x->fmt = origin;
         snprintf(x->who, sizeof x->who, "%s", w);
         x->win_start = now;
         x->n = 0;
@@ -352,11 +355,24 @@ void acdm_log_raw(int level, const char *who, const char *fmt, ...)
         return;
     }
     x->n++;
+    log_line(level, who, fmt, ap);
+    pthread_mutex_unlock(&log_mu);
+}
+
+void acdm_log_raw(int level, const char *who, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    log_line(level, who, fmt, ap);
+    log_limited(level, who, fmt, fmt, ap);
     va_end(ap);
-    pthread_mutex_unlock(&log_mu);
+}
+
+void acdm_log_origin(int level, const char *who, const char *origin, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_limited(level, who, origin ? origin : fmt, fmt, ap);
+    va_end(ap);
 }
 
 void acdm_log_flush_repeats(void)

@@ -142,7 +142,7 @@ static void host_log(acdm_instance *inst, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    acdm_log_raw(level, inst ? inst->name : "plugin", "%s", buf);
+    acdm_log_origin(level, inst ? inst->name : "plugin", fmt, "%s", buf);
 }
 
 static const char *host_instance_name(acdm_instance *inst) { return inst ? inst->name : NULL; }

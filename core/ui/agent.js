@@ -8,6 +8,7 @@ import {
   stateLabel, reasonLabel, normReasons, normTopics, pageData, announce, errorText,
 } from './common.js';
 import { createPickPanel } from './pick.js';
+import { attachComposerExtras, attachTemplatePicker, deliveryLabel, deliveryReason } from './composer_extras.js';
 import { createMailPanel } from './email.js';
 
 const s = requireSession(['agent']);
@@ -376,6 +377,8 @@ function newCard(brief, { state = 'active', title, focus = false, held = false }
   c.extendBtn.addEventListener('click', () => send({ type: 'wrapup_extend', bericht: id,
     seconds: cfg.wrapup_extend_s || 60 }, c.err).catch(() => {}));
 
+  attachComposerExtras(c);
+  attachTemplatePicker(c, api, (text, payload) => sendReply(c, { text, payload }));
   work.set(id, c);
   $('work').querySelector('.none')?.remove();
   $('work').append(c.el);
@@ -510,12 +513,14 @@ function screenPopBlock(id) {
 function renderThread(c) {
   c.thread.replaceChildren(...c.messages.map(msgItem));
   c.thread.scrollTop = c.thread.scrollHeight;
+  if (c.updateExtras) c.updateExtras();
 }
 
 function addMessage(c, m) {
   c.messages.push(m);
   c.thread.append(msgItem(m));
   c.thread.scrollTop = c.thread.scrollHeight;
+  if (c.updateExtras) c.updateExtras();
 }
 
 function refreshMessage(m) {
@@ -585,25 +590,29 @@ async function loadHistory(c) {
   updateCard(c);
 }
 
-function sendReply(c) {
-  const text = c.input.value.trim();
+function sendReply(c, extra) {
+  const text = extra ? extra.text : c.input.value.trim();
   if (!text) return;
   const m = { ts: Date.now(), direction: 'out', text, state: 'sending' };
   m.status = () => (m.state === 'sending' ? t('agent.msg.sending')
     : m.state === 'failed' ? t('agent.msg.failed', { text: m.error })
-      : m.state === 'delivered' ? t('agent.msg.delivered')
-        : m.state === 'delivery_failed' ? t('agent.msg.delivery_failed') : '');
+      : m.state === 'delivered' ? (m.progress || t('agent.msg.delivered'))
+        : m.state === 'transit' ? m.progress
+          : m.state === 'delivery_failed'
+            ? (m.error ? t('agent.msg.delivery_failed.why', { text: m.error }) : t('agent.msg.delivery_failed')) : '');
   addMessage(c, m);
-  c.input.value = '';
-  sock.send({ type: 'message', bericht: c.brief.id, text, ...(c.mail ? c.mail.extras() : {}) }).then((ack) => {
+  if (!extra) c.input.value = '';
+  const msg = { type: 'message', bericht: c.brief.id, text, ...(c.mail ? c.mail.extras() : {}) };
+  if (extra && extra.payload) msg.payload = extra.payload;   // e.g. a WhatsApp template
+  sock.send(msg).then((ack) => {
     if (ack && ack.message) m.id = ack.message;   // the thread message id delivery states name
-    m.state = 'sent';
+    if (m.state === 'sending') m.state = 'sent';   // a delivery state may have come first
     refreshMessage(m);
   }, (e) => {
     m.state = 'failed';
     m.error = errorText(e);
     refreshMessage(m);
-    if (!c.input.value) c.input.value = text;
+    if (!extra && !c.input.value) c.input.value = text;
   });
 }
 
@@ -750,10 +759,23 @@ function onMessage(m) {
     case 'delivery': {
       const c = work.get(m.bericht);
       if (c) {
-        // the channel names the reply (message id) when it can; else the latest one still 'sent'
+        // the channel names the reply (message id) when it can; else the latest one on its way
         const out = (m.message && c.messages.find((x) => x.id === m.message))
-          || [...c.messages].reverse().find((x) => x.direction === 'out' && x.state === 'sent');
-        if (out) { out.state = m.status === 'delivered' ? 'delivered' : 'delivery_failed'; refreshMessage(out); }
+          || [...c.messages].reverse().find((x) => x.direction === 'out' &&
+            (x.state === 'sending' || x.state === 'sent' || x.state === 'transit' ||
+              (x.state === 'delivered' && m.status === 'read')));
+        if (out) {
+          // SMS and WhatsApp report steps (accepted, sent, delivered, read) before the end state
+          const step = m.status !== 'delivered' && m.status !== 'failed' ? deliveryLabel(m.status) : null;
+          if (m.status === 'read') { out.state = 'delivered'; out.progress = step; }
+          else if (step) { out.state = 'transit'; out.progress = step; }
+          else { out.state = m.status === 'delivered' ? 'delivered' : 'delivery_failed'; out.progress = null; }
+          refreshMessage(out);
+          if (out.state === 'delivery_failed') {
+            deliveryReason(api, m.bericht).then((why) => { if (why) { out.error = why; refreshMessage(out); } },
+              () => {});
+          }
+        }
       }
       break;
     }

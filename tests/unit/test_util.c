@@ -162,6 +162,41 @@ START_TEST(repeated_log_lines_are_summarised)
 }
 END_TEST
 
+/* Lines formatted elsewhere and printed with "%s" (the plugin host's) are limited per origin:
+ * a plugin's noisy line does not silence its other lines. */
+START_TEST(plugin_lines_are_limited_per_origin)
+{
+    char path[] = "/tmp/acdm-logtest-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    static const char noisy[] = "dlr for %s", quiet[] = "call %s answered";
+    for (int i = 0; i < 100; i++) acdm_log_origin(ACDM_LOG_INFO, "sms1", noisy, "%s", "dlr for x");
+    for (int i = 0; i < 10; i++) acdm_log_origin(ACDM_LOG_INFO, "sms1", quiet, "%s", "call y answered");
+    acdm_log_flush_repeats();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int dlr = 0, answered = 0, summary = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strstr(line, "repeated 80 more times")) summary++;
+        else if (strstr(line, "dlr for x")) dlr++;
+        else if (strstr(line, "call y answered")) answered++;
+    }
+    fclose(f);
+    unlink(path);
+    close(fd);
+    ck_assert_int_eq(dlr, 20);
+    ck_assert_int_eq(summary, 1);
+    ck_assert_int_eq(answered, 10);   /* all of them: its own limit, not the noisy line's */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("util");
@@ -172,6 +207,7 @@ int main(void)
     tcase_add_test(tc, uuidv7_ids_are_unique_ordered_and_well_formed);
     tcase_add_test(tc, utf8_validation_refuses_what_rfc3629_refuses);
     tcase_add_test(tc, repeated_log_lines_are_summarised);
+    tcase_add_test(tc, plugin_lines_are_limited_per_origin);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
