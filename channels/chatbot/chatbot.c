@@ -140,10 +140,7 @@ static bool authorized(chatbot *b, acdm_instance *inst, const acdm_http_request 
     }
     if (rc == WC_EPERM) { problem(b, resp, 403, "Forbidden", "this token is not for this chatbot instance"); return false; }
     if (rc < 0) { problem(b, resp, 401, "Unauthorized", "unknown or revoked token"); return false; }
-    const char *ct = req->content_type;
-    size_t n = ct ? strcspn(ct, ";") : 0;
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    if (!ct || n != 16 || strncasecmp(ct, "application/json", 16)) {
+    if (!acdm_content_type_is(req, "application/json")) {
         problem(b, resp, 415, "Unsupported Media Type", "send the body as Content-Type: application/json");
         return false;
     }

@@ -1,6 +1,7 @@
 /* webchat.c -- the web chat channel: a widget on a website, visitors chat with agents (or a bot
  * first) over a websocket. One instance per website. See docs/webchat.md. */
 #include <acdm/plugin.h>
+#include <acdm/plugin_util.h>
 
 #include "bot.h"
 #include "handoff.h"
@@ -852,6 +853,10 @@ static int submit_key(webchat *w, session *s, int what, const char *text, const 
         in.kind = "email";
         in.conversation = NULL;
         in.queue = w->c.leave_queue;
+        /* a left message always becomes work: when its queue is closed (or there is no
+         * leave_message_queue and the channel's queue is closed, which is why the visitor is
+         * leaving a message) it waits there and is offered once the queue opens */
+        in.flags = ACDM_IN_WAIT_IF_CLOSED;
         const char *email = json_string_value(json_object_get(payload, "email"));
         if (email && *email) in.from = email;
     }
@@ -1001,7 +1006,7 @@ static void submitted_session(webchat *w, session *s, int what, acdm_submit_outc
         if (s->state == S_CLOSED || s->state == S_NEW || s->state == S_ENDED)
             disengage(w, s);                  /* a left message is no conversation going on */
         if (outcome == ACDM_SUBMIT_CLOSED) {
-            /* the queue that should take it is closed too: the core stored it as closed, and
+            /* only from a core without ACDM_IN_WAIT_IF_CLOSED: the core stored it as closed, and
              * nobody would ever be offered it. Never thank the visitor for that. */
             w->host->log(w->inst, ACDM_PLOG_WARN, "a message left in the chat (bericht %s) went to "
                          "queue %s, which is closed: stored as closed, not offered to anyone. Set "
@@ -1570,10 +1575,7 @@ static void post_handoff(acdm_instance *inst, void *priv, const acdm_http_reques
                 rc == WC_EPERM ? "this token is not for this channel" : "unknown or revoked token");
         return;
     }
-    const char *ct = req->content_type;
-    size_t ctn = ct ? strcspn(ct, ";") : 0;
-    while (ctn && (ct[ctn - 1] == ' ' || ct[ctn - 1] == '\t')) ctn--;
-    if (!ct || ctn != 16 || strncasecmp(ct, "application/json", 16)) {
+    if (!acdm_content_type_is(req, "application/json")) {
         problem(w, resp, 415, "Unsupported Media Type", "send the body as Content-Type: application/json");
         return;
     }
@@ -1704,8 +1706,8 @@ static int wc_start(acdm_instance *inst, void *priv)
     w->sweep = w->host->timer_start(inst, SWEEP_MS, SWEEP_MS, sweep, NULL);
     if (!w->c.leave_queue)
         w->host->log(inst, ACDM_PLOG_NOTICE, "leave_message_queue is not set: messages left while the "
-                     "chat is closed go to the channel's queue, which is closed then; set it to a queue "
-                     "without opening hours (e.g. \"email\") so they become work");
+                     "chat is closed wait in the channel's queue and are offered when it opens; set it "
+                     "to a queue without opening hours (e.g. \"email\") to have them handled sooner");
     w->host->log(inst, ACDM_PLOG_INFO, "web chat at /channels/%s/widget.js (demo: /channels/%s/demo)%s",
                  w->host->instance_name(inst), w->host->instance_name(inst), w->c.bot_url ? ", bot first" : "");
     return 0;

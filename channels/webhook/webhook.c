@@ -359,10 +359,7 @@ static bool authorized(webhook *w, const acdm_http_request *req, acdm_http_respo
  * preflight, never application/json. */
 static bool json_body(webhook *w, const acdm_http_request *req, acdm_http_response *resp)
 {
-    const char *ct = req->content_type;
-    size_t n = ct ? strcspn(ct, ";") : 0;
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    if (ct && n == 16 && !strncasecmp(ct, "application/json", 16)) return true;
+    if (acdm_content_type_is(req, "application/json")) return true;
     problem(w, resp, 415, "Unsupported Media Type", "send the body as Content-Type: application/json");
     return false;
 }

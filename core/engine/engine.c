@@ -482,6 +482,7 @@ typedef struct {
     size_t n_skills;
     int64_t created;
     bool closed;
+    bool wait_if_closed;     /* stored as queued although its queue is closed: parked */
     char *closed_text;
     char *followup_of;
     char *text;
@@ -514,7 +515,8 @@ static void intake_committed(void *user, int status, const char *existing_id)
                                .priority = j->priority, .channel = j->channel, .from = j->from,
                                .conversation = j->conversation, .skills = j->skills,
                                .n_skills = j->n_skills, .created_ms = j->created,
-                               .queued_ms = j->created, .preferred_agent = j->preferred};
+                               .queued_ms = j->created, .preferred_agent = j->preferred,
+                               .wait_if_closed = j->wait_if_closed};
         const char *text = NULL;
         subject_set(e, j->id, j->subject);   /* before submit: it may offer at once */
         int rc = acdm_model_submit(e->model, &nb, acdm_now_ms(), NULL, &text);
@@ -633,7 +635,8 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     j->channel = strdup(in->channel ? in->channel : "api");
     j->kind = in->kind;
     j->priority = in->priority;
-    if (!acdm_queue_is_open(q)) {
+    j->wait_if_closed = in->wait_if_closed;
+    if (!acdm_queue_is_open(q) && !in->wait_if_closed) {
         j->closed = true;
         j->closed_text = strdup(acdm_queue_closed_text(q, in->kind));
     }
@@ -714,7 +717,9 @@ static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in,
                       .queue = in->queue ? in->queue : acdm_instance_queue(inst), .from = in->from,
                       .customer_id = in->customer_id, .conversation = in->conversation,
                       .idem_key = in->idempotency_key, .priority = in->priority, .skills = skills,
-                      .subject = in->subject, .text = in->text, .payload = payload};
+                      .subject = in->subject, .text = in->text, .payload = payload,
+                      .wait_if_closed = in->struct_size >= offsetof(acdm_inbound, flags) + sizeof in->flags &&
+                                        (in->flags & ACDM_IN_WAIT_IF_CLOSED)};
     plugin_submit *ps = malloc(sizeof *ps);
     int rc = ACDM_ENOMEM;
     if (!ps) snprintf(err, errlen, "out of memory");
@@ -759,6 +764,23 @@ static int env_end_ago(void *engine, acdm_instance *inst, const char *bericht_id
 }
 
 /* ---- ABI 1.1, the routing side */
+
+static int env_set_conversation(void *engine, acdm_instance *inst, const char *bericht_id,
+                                const char *conversation)
+{
+    acdm_engine *e = engine;
+    acdm_bericht *b = acdm_model_bericht(e->model, bericht_id);
+    if (!b || strcmp(b->channel, acdm_instance_name_of(inst))) return ACDM_ENOENT;
+    if (b->state == ACDM_B_DONE || b->state == ACDM_B_ABANDONED) return ACDM_ESTATE;
+    if (acdm_utf8_chars(conversation) > 256) return ACDM_EINVAL;
+    bool had = b->conversation != NULL;
+    int rc = acdm_model_set_conversation(e->model, b, conversation);
+    if (rc || had) return rc;
+    rc = acdm_store_set_conversation(e->store, b->id, conversation, acdm_now_ms());
+    if (rc) acdm_log(ACDM_LOG_ERR, acdm_instance_name_of(inst), "bericht %s: its conversation key "
+                     "could not be queued for storage (%s)", b->id, acdm_strerror(rc));
+    return 0;
+}
 
 static int env_update(void *engine, acdm_instance *inst, const char *bericht_id, const acdm_update *u,
                       char *err, size_t errlen)
@@ -1317,7 +1339,8 @@ json_t *acdm_engine_queues_json(acdm_engine *e)
         }
         json_array_append_new(arr, json_pack("{s:s, s:s?, s:s, s:b, s:i, s:o, s:I, s:i, s:i, s:i, s:i}",
             "name", q->name, "title", q->def->title, "strategy", acdm_strategy_name(q->strategy),
-            "open", q->open, "waiting", (int)q->n_waiting, "waiting_by_kind", per_kind,
+            "open", q->open, "waiting", (int)(q->n_waiting + acdm_queue_n_held(e->model, q)),
+            "waiting_by_kind", per_kind,
             "longest_wait_ms", (json_int_t)longest, "agents_logged_in", logged_in,
             "agents_ready", ready, "members", (int)q->n_members, "priority", q->def->priority));
     }
@@ -1534,11 +1557,20 @@ static void restore_row(void *user, const acdm_bericht_row *row)
         json_decref(pj);
     }
     if (acdm_model_restore(e->model, &nb, now, &b) == 0 && row->state != ACDM_B_QUEUED) {
-        /* an offer or a conversation in progress at the crash goes back to the queue */
+        /* an offer or a conversation in progress at the crash goes back to the queue; one that
+         * was active with (or in wrap-up of) an agent is kept for that agent for agent_grace_s,
+         * as a dropped websocket is: offered to them first when they are back, to nobody else
+         * before the grace ends */
+        int grace = acdm_model_config(e->model)->agent_grace_s;
+        bool keep = (row->state == ACDM_B_ACTIVE || row->state == ACDM_B_WRAPUP) && row->agent &&
+                    grace > 0 && acdm_model_reserve(e->model, b, row->agent, now + (int64_t)grace * 1000) == 0;
+        char detail[160];
+        if (keep) snprintf(detail, sizeof detail, "{\"reason\":\"restart\",\"reserved_for\":\"%.64s\"}", row->agent);
+        else snprintf(detail, sizeof detail, "{\"reason\":\"restart\"}");
         acdm_store_update_bericht(e->store, b->id, ACDM_B_QUEUED, b->queue->name, NULL, b->queued_ms, now);
         acdm_event_row ev = {.ts_ms = now, .type = "queued", .bericht = b->id, .queue = b->queue->name,
                              .channel = b->channel, .kind = acdm_kind_name(b->kind),
-                             .detail_json = "{\"reason\":\"restart\"}"};
+                             .detail_json = detail};
         acdm_store_append_event(e->store, &ev);
     }
     for (size_t i = 0; i < n; i++) free(skills[i].name);
@@ -1782,6 +1814,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
                            .end_ago = env_end_ago,
                            .peer_blocked = env_peer_blocked, .peer_failed = env_peer_failed, .attachment_store = env_attachment_store,
                            .attachment_read = env_attachment_read, .update = env_update,
+                           .set_conversation = env_set_conversation,
                            .device_result = env_device_result,
                            .device_reachable = env_device_reachable,
                            .originate_result = env_originate_result,

@@ -103,6 +103,7 @@ typedef struct {
     json_t *skills;          /* borrowed array or NULL */
     const char *subject, *text;
     json_t *payload;         /* borrowed object or NULL */
+    bool wait_if_closed;     /* a closed queue takes it as queued, offered once it opens */
 } acdm_intake;
 int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done done, void *user,
                        char *err, size_t errlen);

@@ -141,6 +141,9 @@ static void queue_arm_schedule(acdm_model *m, acdm_queue *q, int64_t now)
         acdm_timer_disarm(m, &q->t_sched);
 }
 
+static void park_unlink(acdm_bericht *b);
+static void arm_wait_timers(acdm_model *m, acdm_bericht *b, int64_t now);
+
 /* Re-evaluates open/closed; emits a change. */
 static void queue_update_open(acdm_model *m, acdm_queue *q, int64_t now, bool announce)
 {
@@ -150,6 +153,18 @@ static void queue_update_open(acdm_model *m, acdm_queue *q, int64_t now, bool an
         if (announce)
             acdm_emit(m, open ? ACDM_ME_QUEUE_OPEN : ACDM_ME_QUEUE_CLOSED, now, NULL, NULL, q,
                       q->def->emergency ? "emergency" : q->def->closed ? "supervisor" : "schedule", 0);
+        if (open && q->parked) {
+            /* what waited for the opening is offered now, in arrival order, from its original
+             * queue time */
+            while (q->parked) {
+                acdm_bericht *b = q->parked;
+                park_unlink(b);
+                if (b->state != ACDM_B_QUEUED) continue;
+                acdm_wait_push(m, b);
+                arm_wait_timers(m, b, now);
+            }
+            acdm_router_queue(m, q, now);
+        }
     }
     queue_arm_schedule(m, q, now);
 }
@@ -358,9 +373,38 @@ static void agent_free(acdm_agent *a)
 
 /* ------------------------------------------------------------------ berichten */
 
+static void park_unlink(acdm_bericht *b)
+{
+    if (!b->parked) return;
+    acdm_queue *q = b->queue;
+    if (b->park_prev) b->park_prev->park_next = b->park_next; else q->parked = b->park_next;
+    if (b->park_next) b->park_next->park_prev = b->park_prev; else q->parked_tail = b->park_prev;
+    b->park_prev = b->park_next = NULL;
+    b->parked = false;
+}
+
+/* b (queued, not in the waiting heap) waits in its closed queue without being offered. */
+static void park(acdm_bericht *b)
+{
+    acdm_queue *q = b->queue;
+    b->state = ACDM_B_QUEUED;
+    b->parked = true;
+    b->park_next = NULL;
+    b->park_prev = q->parked_tail;
+    if (q->parked_tail) q->parked_tail->park_next = b; else q->parked = b;
+    q->parked_tail = b;
+}
+
 void acdm_wait_push(acdm_model *m, acdm_bericht *b)
 {
-    (void)m;
+    park_unlink(b);
+    if (b->reserved) {                    /* moved or updated while kept for its agent */
+        for (acdm_bericht **pp = &m->reserved; *pp; pp = &(*pp)->res_next)
+            if (*pp == b) { *pp = b->res_next; break; }
+        b->reserved = NULL;
+        b->res_next = NULL;
+        if (b->t_offer.type == T_RESERVE) acdm_timer_disarm(m, &b->t_offer);
+    }
     b->state = ACDM_B_QUEUED;
     acdm_heap_push(&b->queue->waiting[b->kind], b);
     b->queue->n_waiting++;
@@ -401,9 +445,16 @@ static void bericht_free(acdm_model *m, acdm_bericht *b)
     acdm_timer_disarm(m, &b->t_relax);
     acdm_timer_disarm(m, &b->t_wrap);
     acdm_wait_remove(b);
+    park_unlink(b);
+    if (b->reserved) {
+        for (acdm_bericht **pp = &m->reserved; *pp; pp = &(*pp)->res_next)
+            if (*pp == b) { *pp = b->res_next; break; }
+        b->reserved = NULL;
+    }
     acdm_hmap_del(&m->bericht_by_id, b->id);
     if (b->conv_scope && acdm_hmap_get(&m->bericht_by_conv, b->conv_scope) == b)
         acdm_hmap_del(&m->bericht_by_conv, b->conv_scope);
+    free(b->conv_heap);
     m->n_berichten--;
     free(b->skills);
     free(b);
@@ -498,7 +549,7 @@ int acdm_model_submit(acdm_model *m, const acdm_new_bericht *nb, int64_t now,
     acdm_queue *q = acdm_hmap_get(&m->queue_by_name, nb->queue);
     if (!q) return ACDM_ENOENT;
     if ((unsigned)nb->kind >= ACDM_KIND__COUNT) return ACDM_EINVAL;
-    if (!q->open) {
+    if (!q->open && !nb->wait_if_closed) {
         if (closed_text) *closed_text = acdm_queue_closed_text(q, nb->kind);
         return ACDM_ECLOSED;
     }
@@ -506,6 +557,11 @@ int acdm_model_submit(acdm_model *m, const acdm_new_bericht *nb, int64_t now,
     int rc = bericht_create(m, nb, q, now, &b);
     if (rc) return rc;
     if (out) *out = b;
+    if (!q->open) {
+        park(b);
+        acdm_emit(m, ACDM_ME_QUEUED, now, b, NULL, b->queue, "closed", 0);
+        return 0;
+    }
     enqueue_and_route(m, b, now, "new");
     return 0;
 }
@@ -542,6 +598,62 @@ acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *channel, 
     int n = snprintf(buf, sizeof buf, "%s\x1f%s", channel ? channel : "", key);
     if (n < 0 || (size_t)n >= sizeof buf) return NULL;   /* longer than any stored key */
     return acdm_hmap_get(&m->bericht_by_conv, buf);
+}
+
+int acdm_model_set_conversation(acdm_model *m, acdm_bericht *b, const char *key)
+{
+    if (!b || !key || !*key) return ACDM_EINVAL;
+    if (b->conversation) return strcmp(b->conversation, key) ? ACDM_ESTATE : 0;
+    size_t lch = strlen(b->channel) + 1, lk = strlen(key) + 1;
+    if (lch + lk > 512) return ACDM_EINVAL;   /* acdm_model_conversation's lookup limit */
+    if (acdm_model_conversation(m, b->channel, key)) return ACDM_EEXIST;
+    char *s = malloc(lch + lk);
+    if (!s) return ACDM_ENOMEM;
+    memcpy(s, b->channel, lch - 1);
+    s[lch - 1] = '\x1f';
+    memcpy(s + lch, key, lk);
+    if (acdm_hmap_put(&m->bericht_by_conv, s, b)) { free(s); return ACDM_ENOMEM; }
+    b->conv_heap = s;
+    b->conv_scope = s;
+    b->conversation = s + lch;
+    return 0;
+}
+
+int acdm_model_reserve(acdm_model *m, acdm_bericht *b, const char *agent_id, int64_t until_ms)
+{
+    acdm_agent *a = agent_id ? acdm_hmap_get(&m->agent_by_id, agent_id) : NULL;
+    if (!a) return ACDM_ENOENT;
+    if (!b || b->state != ACDM_B_QUEUED || b->wait_idx < 0 || b->reserved) return ACDM_ESTATE;
+    acdm_wait_remove(b);
+    acdm_timer_disarm(m, &b->t_wait);
+    acdm_timer_disarm(m, &b->t_relax);
+    b->reserved = a;
+    b->preferred = a;
+    b->res_next = m->reserved;
+    m->reserved = b;
+    acdm_timer_arm(m, &b->t_offer, T_RESERVE, until_ms);
+    return 0;
+}
+
+void acdm_model_unreserve(acdm_model *m, acdm_bericht *b, int64_t now)
+{
+    if (!b->reserved) return;
+    for (acdm_bericht **pp = &m->reserved; *pp; pp = &(*pp)->res_next)
+        if (*pp == b) { *pp = b->res_next; break; }
+    b->reserved = NULL;
+    b->res_next = NULL;
+    if (b->t_offer.type == T_RESERVE) acdm_timer_disarm(m, &b->t_offer);
+    if (b->state != ACDM_B_QUEUED) return;
+    acdm_wait_push(m, b);
+    arm_wait_timers(m, b, now);
+}
+
+uint32_t acdm_queue_n_held(const acdm_model *m, const acdm_queue *q)
+{
+    uint32_t n = 0;
+    for (const acdm_bericht *b = q->parked; b; b = b->park_next) n++;
+    for (const acdm_bericht *b = m->reserved; b; b = b->res_next) n += b->queue == q;
+    return n;
 }
 
 size_t acdm_model_n_berichten(const acdm_model *m) { return m->n_berichten; }
@@ -1135,6 +1247,14 @@ void acdm_model_tick(acdm_model *m, int64_t now)
             acdm_router_agent_free(m, a, now);
             break;
         }
+        case T_RESERVE: {
+            /* the agent did not come back within the grace: anyone of the queue may take it */
+            acdm_bericht *b = CONTAINER(t, acdm_bericht, t_offer);
+            if (b->preferred == b->reserved) b->preferred = NULL;
+            acdm_model_unreserve(m, b, now);
+            if (b->state == ACDM_B_QUEUED && b->wait_idx >= 0) acdm_router_place(m, b, now);
+            break;
+        }
         case T_SCHED: {
             acdm_queue *q = CONTAINER(t, acdm_queue, t_sched);
             queue_update_open(m, q, now, true);
@@ -1230,6 +1350,14 @@ void acdm_model_destroy(acdm_model *m)
  * their original queue time; offered/active ones just belong to dest from now on). */
 static void queue_move_all(acdm_model *m, acdm_queue *q, acdm_queue *dest, int64_t now)
 {
+    while (q->parked) {
+        acdm_bericht *b = q->parked;
+        park_unlink(b);
+        b->queue = dest;
+        acdm_emit(m, ACDM_ME_MOVED, now, b, NULL, dest, q->name, 0);
+        if (!dest->open) park(b);
+        else { acdm_wait_push(m, b); arm_wait_timers(m, b, now); }
+    }
     for (int k = 0; k < ACDM_KIND__COUNT; k++) {
         acdm_bericht *b;
         while ((b = acdm_heap_pop(&q->waiting[k]))) {
@@ -1339,6 +1467,10 @@ int acdm_model_configure(acdm_model *m, acdm_config *cfg, int64_t now, char *err
             acdm_bericht *b = v;
             if (b->preferred == a) b->preferred = NULL;
             if (b->skip == a) b->skip = NULL;
+            if (b->reserved == a) {
+                acdm_model_unreserve(m, b, now);
+                if (b->state == ACDM_B_QUEUED && b->wait_idx >= 0) acdm_router_place(m, b, now);
+            }
         }
         agent_free(a);
     }

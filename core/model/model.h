@@ -85,6 +85,16 @@ struct acdm_bericht {
     const char *conv_scope;   /* "<channel>\x1f<conversation>": the key of bericht_by_conv, so a
                                * conversation is scoped by channel instance (same block) */
     void *user;               /* owner data (the daemon's) */
+    char *conv_heap;          /* conv_scope when set later (acdm_model_set_conversation) */
+    /* Parked: queued in a closed queue that takes it anyway (wait_if_closed), outside the
+     * waiting heap (never offered) until the queue opens: q->parked list. */
+    bool parked;
+    acdm_bericht *park_prev, *park_next;
+    /* Reserved: restored after a restart while active with this agent; kept out of the
+     * waiting heap (offered to no one else) until they are available again or t_offer
+     * (T_RESERVE) ends the reservation. m->reserved list. */
+    acdm_agent *reserved;
+    acdm_bericht *res_next;
 };
 
 struct acdm_member {
@@ -142,6 +152,8 @@ struct acdm_queue {
     uint8_t n_skills;
     uint32_t n_waiting;       /* all kinds */
     acdm_tnode t_sched;       /* next schedule boundary */
+    acdm_bericht *parked;     /* waiting for the queue to open (wait_if_closed), oldest first */
+    acdm_bericht *parked_tail;
 };
 
 /* What happened; given to the emit hook. Pointers are valid during the call only. */
@@ -208,6 +220,7 @@ typedef struct {
     int64_t created_ms;
     int64_t queued_ms;        /* 0: now */
     const char *preferred_agent; /* may be NULL */
+    bool wait_if_closed;      /* a closed queue takes it: parked until the queue opens */
 } acdm_new_bericht;
 
 /* Creates a model on cfg (stolen: the model frees it). */
@@ -230,6 +243,18 @@ acdm_bericht *acdm_model_bericht(const acdm_model *m, const char *id);
  * another instance (the same citizen's number on two SMS numbers, or on SMS and WhatsApp) is
  * another conversation. */
 acdm_bericht *acdm_model_conversation(const acdm_model *m, const char *channel, const char *key);
+/* Gives a live bericht without one a conversation key on its channel (an outbound bericht: the
+ * customer's reply joins it). 0 (also when it has this key already); ACDM_ESTATE when it has
+ * another key; ACDM_EEXIST when another live bericht of the channel has the key. */
+int acdm_model_set_conversation(acdm_model *m, acdm_bericht *b, const char *key);
+/* After acdm_model_restore: keeps the waiting bericht b for agent_id until until_ms (their
+ * reconnect grace): offered to them first when they are available again, to no one else before
+ * until_ms; then it waits in its queue as any other, with its original queue time. 0, or
+ * ACDM_ENOENT (no such agent) / ACDM_ESTATE (b is not waiting). */
+int acdm_model_reserve(acdm_model *m, acdm_bericht *b, const char *agent_id, int64_t until_ms);
+/* Waiting berichten of q outside its waiting heap: parked until it opens, or kept for their
+ * agent after a restart. They wait (state queued) and count as waiting in the queue's figures. */
+uint32_t acdm_queue_n_held(const acdm_model *m, const acdm_queue *q);
 size_t acdm_model_n_berichten(const acdm_model *m);
 /* Iterate queues / agents in config order. */
 size_t acdm_model_n_queues(const acdm_model *m);

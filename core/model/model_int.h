@@ -4,7 +4,7 @@
 
 #include "model/model.h"
 
-enum { T_OFFER = 1, T_RETRY, T_WAIT, T_RELAX, T_WRAP, T_SCHED };
+enum { T_OFFER = 1, T_RETRY, T_WAIT, T_RELAX, T_WRAP, T_SCHED, T_RESERVE };
 
 struct acdm_model {
     acdm_config *cfg;
@@ -18,6 +18,7 @@ struct acdm_model {
     uint64_t seq;
     uint32_t rnd_state;
     size_t n_berichten;
+    acdm_bericht *reserved;   /* berichten kept for their agent after a restart (res_next) */
 };
 
 void acdm_emit(acdm_model *m, acdm_mevent_type t, int64_t now, acdm_bericht *b,
@@ -51,6 +52,8 @@ void acdm_router_agent_free(acdm_model *m, acdm_agent *a, int64_t now);
 void acdm_router_place(acdm_model *m, acdm_bericht *b, int64_t now);
 /* matches everything matchable in q (after open, join, strategy change) */
 void acdm_router_queue(acdm_model *m, acdm_queue *q, int64_t now);
+/* Ends b's reservation (see acdm_model_reserve): back in its queue's waiting heap. */
+void acdm_model_unreserve(acdm_model *m, acdm_bericht *b, int64_t now);
 bool acdm_router_skills_ok(const acdm_agent *a, const acdm_bericht *b);
 void acdm_router_offer(acdm_model *m, acdm_bericht *b, acdm_agent *a, int64_t now);
 /* the same without updating a's availability (the caller refreshes a afterwards) */

@@ -109,6 +109,18 @@ void acdm_router_agent_free(acdm_model *m, acdm_agent *a, int64_t now)
     /* match first, then update the availability heaps once: an agent who finds work at once
      * never enters them */
     acdm_bericht *b;
+    /* what was theirs before a restart comes first (acdm_model_reserve), oldest first */
+    for (;;) {
+        acdm_bericht *best = NULL;
+        for (acdm_bericht *r = m->reserved; r; r = r->res_next)
+            if (r->reserved == a && r->state == ACDM_B_QUEUED && acdm_agent_available(a, r->kind) &&
+                (!best || r->queued_ms < best->queued_ms ||
+                 (r->queued_ms == best->queued_ms && r->seq < best->seq)))
+                best = r;
+        if (!best) break;
+        acdm_model_unreserve(m, best, now);
+        acdm_router_offer_noref(m, best, a, now);
+    }
     while ((b = acdm_router_best_bericht(a))) acdm_router_offer_noref(m, b, a, now);
     acdm_router_refresh(m, a);
 }

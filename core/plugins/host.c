@@ -609,6 +609,54 @@ static int host_originate_result(acdm_instance *inst, const char *bericht_id,
     return inst->p->env.originate_result(inst->p->env.engine, inst, bericht_id, o, reason);
 }
 
+static int host_set_conversation(acdm_instance *inst, const char *bericht_id, const char *conversation)
+{
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !conversation || !*conversation)
+        return ACDM_EINVAL;
+    if (!inst->p->env.set_conversation) return ACDM_ESTATE;
+    return inst->p->env.set_conversation(inst->p->env.engine, inst, bericht_id, conversation);
+}
+
+/* flush(): the store's callback finds the request detached (inst NULL) when the instance
+ * stopped meanwhile, and then only frees it. */
+typedef struct flush_req {
+    struct flush_req *next;
+    acdm_instance *inst;
+    void (*cb)(acdm_instance *, void *, void *);
+    void *user;
+} flush_req;
+
+static void flush_done(void *user, int status)
+{
+    flush_req *f = user;
+    acdm_instance *inst = f->inst;
+    if (inst) {
+        for (flush_req **pp = &inst->flushes; *pp; pp = &(*pp)->next)
+            if (*pp == f) { *pp = f->next; break; }
+        if (status < 0)
+            acdm_log(ACDM_LOG_ERR, inst->name, "flush: a write queued before it was not committed "
+                     "(%s); the plugin's flush callback is not called", acdm_strerror(status));
+        else if (acdm_plg_live(inst))
+            f->cb(inst, inst->priv, f->user);
+    }
+    free(f);
+}
+
+static int host_flush(acdm_instance *inst, void (*cb)(acdm_instance *, void *, void *), void *user)
+{
+    if (!acdm_plg_live(inst) || !cb) return ACDM_EINVAL;
+    acdm_plugins *p = inst->p;
+    /* without a store the key/value entries live in memory: committed already */
+    if (!p->env.store) return host_timer_start(inst, 0, 0, cb, user) ? 0 : ACDM_ENOMEM;
+    flush_req *f = calloc(1, sizeof *f);
+    if (!f) return ACDM_ENOMEM;
+    f->inst = inst; f->cb = cb; f->user = user;
+    if (acdm_store_flush(p->env.store, flush_done, f) < 0) { free(f); return ACDM_EIO; }
+    f->next = inst->flushes;
+    inst->flushes = f;
+    return 0;
+}
+
 static const acdm_host host_table = {
     .struct_size = HOST_TABLE_SIZE,
     .abi_major = ACDM_PLUGIN_ABI_MAJOR,
@@ -647,6 +695,8 @@ static const acdm_host host_table = {
     .device_result = host_device_result,
     .device_reachable = host_device_reachable,
     .originate_result = host_originate_result,
+    .flush = host_flush,
+    .set_conversation = host_set_conversation,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */
@@ -657,6 +707,12 @@ static void release_resources(acdm_instance *inst)
     acdm_plugins *p = inst->p;
     posts_close(inst);
     acdm_plg_deferred_close_all(inst);
+    while (inst->flushes) {          /* their commit still comes: flush_done only frees them */
+        flush_req *f = inst->flushes;
+        inst->flushes = f->next;
+        f->inst = NULL;
+        f->next = NULL;
+    }
     while (inst->timers) timer_close(inst->timers);
     while (inst->watches) watch_close(inst->watches);
     while (inst->reqs) acdm_plg_outreq_cancel(inst->reqs);   /* done is not called after stop */

@@ -65,6 +65,9 @@ typedef struct {
     /* An instance whose plugin rings agents' devices (device_key: its device_endpoint_key) has
      * stopped: what it said of registrations is void (may be NULL). */
     void (*devices_gone)(void *engine, acdm_instance *inst, const char *device_key);
+    /* appended within 1.1 (may be NULL: the host call returns ACDM_ESTATE) */
+    int (*set_conversation)(void *engine, acdm_instance *inst, const char *bericht_id,
+                            const char *conversation);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */

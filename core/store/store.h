@@ -108,6 +108,10 @@ int acdm_store_update_bericht(acdm_store *st, const char *id, acdm_bstate state,
 /* Queues a change of a waiting bericht's fields (update): priority (-1: unchanged),
  * skills_json (NULL: unchanged), payload_patch (NULL: unchanged; else a JSON object merged into
  * the stored payload as an RFC 7386 merge patch: keys set, null removes). Grouped, no callback. */
+/* Queues setting a bericht's conversation key (an outbound bericht gets one after it started;
+ * recovery then restores it with the key). Grouped, no callback. */
+int acdm_store_set_conversation(acdm_store *st, const char *id, const char *conversation,
+                                int64_t ts_ms);
 int acdm_store_amend_bericht(acdm_store *st, const char *id, int priority, const char *skills_json,
                              const char *payload_patch, int64_t ts_ms);
 

@@ -112,17 +112,18 @@ static const char *const migrations[SCHEMA_VERSION] = {
  */
 enum op_type { OP_INSERT, OP_UPDATE, OP_EVENT, OP_MESSAGE, OP_FLUSH, OP_KV_SET, OP_KV_DEL,
                OP_TOKEN, OP_ATTACH, OP_TOKEN_REVOKE, OP_FOLLOWUP, OP_ATTACH_REF, OP_KV_EXPIRE,
-               OP_AMEND };
+               OP_AMEND, OP_CONV };
 
 static const char *const op_names[] = {"insert", "update", "event", "message", "flush",
                                        "kv set", "kv delete", "token", "attachment", "token revoke",
-                                       "follow-up", "attachment ref", "kv expiry", "amend"};
+                                       "follow-up", "attachment ref", "kv expiry", "amend", "conversation"};
 
 /* string slots per op type */
 enum { I_ID, I_CHANNEL, I_DIRECTION, I_FROM, I_CUSTOMER, I_CONV, I_QUEUE, I_SKILLS, I_AGENT,
        I_IDEM, I_PAYLOAD, I_TEXT, I__N };
 enum { U_ID, U_QUEUE, U_AGENT, U__N };
 enum { AM_ID, AM_SKILLS, AM_PATCH, AM__N };
+enum { CV_ID, CV_KEY, CV__N };
 enum { E_TYPE, E_BERICHT, E_QUEUE, E_AGENT, E_CHANNEL, E_KIND, E_DETAIL, E__N };
 enum { M_BERICHT, M_DIRECTION, M_AUTHOR, M_TEXT, M_PAYLOAD, M_ID, M__N };
 enum { F_BERICHT, F_CHANNEL, F_IDEM, F_AUTHOR, F_TEXT, F_PAYLOAD, F_QUEUE, F_KIND, F__N };
@@ -192,6 +193,7 @@ struct acdm_store {
 
     /* writer statements */
     sqlite3_stmt *w_amend;
+    sqlite3_stmt *w_conv;
     sqlite3_stmt *w_insert, *w_idem, *w_msg_idem, *w_followup, *w_update, *w_event, *w_message, *w_kvset, *w_kvdel,
         *w_token, *w_token_revoke, *w_attach, *w_begin, *w_commit, *w_rollback, *w_attref,
         *w_kvexpire;
@@ -473,6 +475,12 @@ static int exec_op(acdm_store *st, struct op *op)
         bind_text(s, 3, op->s[AM_PATCH]);
         sqlite3_bind_int64(s, 4, op->t1);
         bind_text(s, 5, op->s[AM_ID]);
+        return step_reset(s);
+    case OP_CONV:
+        s = st->w_conv;
+        bind_text(s, 1, op->s[CV_KEY]);
+        sqlite3_bind_int64(s, 2, op->t1);
+        bind_text(s, 3, op->s[CV_ID]);
         return step_reset(s);
     case OP_EVENT:
         s = st->w_event;
@@ -857,7 +865,7 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 
 static void free_stmts(acdm_store *st)
 {
-    sqlite3_stmt *all[] = {st->w_amend, st->w_insert, st->w_idem, st->w_msg_idem, st->w_followup, st->w_update, st->w_event, st->w_message,
+    sqlite3_stmt *all[] = {st->w_amend, st->w_conv, st->w_insert, st->w_idem, st->w_msg_idem, st->w_followup, st->w_update, st->w_event, st->w_message,
                            st->w_kvset, st->w_kvdel, st->w_token, st->w_token_revoke, st->w_begin, st->w_commit,
                            st->w_rollback, st->r_open, st->r_get, st->r_events, st->r_messages,
                            st->r_token, st->r_kv, st->w_attach, st->r_attach, st->w_attref,
@@ -940,6 +948,8 @@ int acdm_store_open(const char *dir, int group_commit_ms, void (*wake)(void *), 
                        " skills_json=COALESCE(?2, skills_json), payload_json=CASE WHEN ?3 IS NULL"
                        " THEN payload_json ELSE json_patch(COALESCE(payload_json, '{}'), ?3) END,"
                        " updated_ms=?4 WHERE id=?5", &st->w_amend, err, errlen);
+    if (!rc) rc = prep(w, "UPDATE berichten SET conversation=?1, updated_ms=?2 WHERE id=?3",
+                       &st->w_conv, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO events (ts_ms, type, bericht, queue, agent, channel, kind,"
                        " detail_json) VALUES (?,?,?,?,?,?,?,?)", &st->w_event, err, errlen);
     if (!rc) rc = prep(w, "INSERT INTO messages (bericht, ts_ms, direction, author, text,"
@@ -1101,6 +1111,18 @@ int acdm_store_amend_bericht(acdm_store *st, const char *id, int priority, const
     struct op *op = op_new(OP_AMEND, strs, AM__N, NULL, 0, 0);
     if (!op) return ACDM_ENOMEM;
     op->n0 = priority;
+    op->t1 = ts_ms;
+    enqueue(st, op);
+    return 0;
+}
+
+int acdm_store_set_conversation(acdm_store *st, const char *id, const char *conversation,
+                                int64_t ts_ms)
+{
+    if (!st || !valid_name(id) || !conversation || !*conversation) return ACDM_EINVAL;
+    const char *strs[CV__N] = {[CV_ID] = id, [CV_KEY] = conversation};
+    struct op *op = op_new(OP_CONV, strs, CV__N, NULL, 0, 0);
+    if (!op) return ACDM_ENOMEM;
     op->t1 = ts_ms;
     enqueue(st, op);
     return 0;

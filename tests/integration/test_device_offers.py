@@ -257,6 +257,39 @@ class DeviceOffers(AcdmTestCase):
 
     # ---------------------------------------------------------------- outbound
 
+    def test_an_outbound_sms_gets_a_conversation_and_the_reply_joins_it(self):
+        d = self.start()
+        ws2 = self.agent_ws(d, "agent2")
+        ack = ws2.request({"type": "originate", "kind": "sms", "channel": "tel1", "to": "+31687654321",
+                           "text": "Uw paspoort ligt klaar"})
+        self.assertEqual(ack["type"], "ack", ack)
+        bid = ack["bericht"]
+        wait_until(lambda: [o for o in self.log(d)["originates"] if o["bericht"] == bid], 5,
+                   what="the plugin's originate")
+        self.assertEqual(self.cmd(d, "orig_result", bericht=bid, outcome="connected")["rc"], 0)
+        # the channel names the conversation (the citizen's number) once it sent the SMS
+        self.assertEqual(self.cmd(d, "conversation", bericht=bid, key="+31687654321")["rc"], 0)
+        self.assertEqual(self.cmd(d, "conversation", bericht=bid, key="+31687654321")["rc"], 0)
+        self.assertEqual(self.cmd(d, "conversation", bericht=bid, key="other")["rc"], -4)
+        self.assertEqual(self.cmd(d, "conversation", bericht="nope", key="x")["rc"], -2)
+        self.assertEqual(self.cmd(d, "conversation", bericht=bid, key="x", channel="tel2")["rc"], -2)
+        # the citizen's reply joins it, with the same agent
+        q = urllib.parse.urlencode({"from": "+31687654321", "kind": "sms",
+                                    "conversation": "+31687654321", "text": "Dank u, ik kom morgen"})
+        r = d.request("POST", "/channels/tel1/call?" + q, token=None)
+        self.assertEqual((r.status, r.json["outcome"], r.json["bericht"]), (200, "followup", bid), r.json)
+        msg = ws2.expect("message", 5, bericht=bid)
+        self.assertIn("Dank u, ik kom morgen", json.dumps(msg), msg)
+        # scoped by instance: the same key on tel2 is a new bericht
+        r = d.request("POST", "/channels/tel2/call?" + q, token=None)
+        self.assertEqual(r.json["outcome"], "queued", r.json)
+        self.assertNotEqual(r.json["bericht"], bid)
+        # the key is stored with the bericht (an outbound bericht ends at a restart, by design,
+        # but its row names the conversation)
+        d.kill9()
+        d.start()
+        self.assertEqual(d.bericht(bid).get("conversation"), "+31687654321", d.bericht(bid))
+
     def test_originate_from_the_desk(self):
         d = self.start()
         # the hello says which channels can start contacts, and their kinds

@@ -248,20 +248,32 @@ class WebChat(AcdmTestCase):
         stored = json.dumps(d.bericht(b["id"]))
         self.assertIn("Bel mij terug over mijn aanvraag", stored)
 
-    def test_left_message_into_a_closed_queue_is_not_thanked_for(self):
-        """Without a queue that takes it (leave_message_queue unset, or closed too) the core
-        stores the message as closed and nobody is ever offered it: the visitor is told so
-        instead of being thanked, and the log says what to configure."""
-        d = self.start()
+    def test_left_message_into_a_closed_queue_waits_and_reaches_an_agent_when_it_opens(self):
+        """Issue 9 item 12: without a queue that takes it (leave_message_queue unset) a message
+        left while the chat is closed still becomes work: it waits in the closed queue, offered
+        to no one (not even an agent logged in to it), and is offered once the queue opens."""
+        cfg = webchat_config()
+        cfg["agents"].append({"id": "agent3", "name": "Sanne", "queues": ["algemeen"]})
+        d = self.daemon(cfg)
         self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/close").status, 200)
+        agent = self.agent_ws(d, "agent3")
         v = Visitor(self, d)
         v.say("Hallo?")
         v.expect("closed")
         v.ws.send({"type": "leave_message", "email": "an@example.nl", "text": "Graag een terugbelverzoek"})
-        e = v.expect("error", code="leave_closed")
-        self.assertIn("kon nu niet worden aangenomen", e["text"])
-        v.ws.expect_none("left_message", 0.5)
-        wait_until(lambda: "leave_message_queue" in d.stderr(), 5, what="the log line naming leave_message_queue")
+        left = v.expect("left_message")
+        self.assertIn("Bedankt", left["text"])
+        bid = left["reference"]
+        b = d.bericht(bid)
+        self.assertEqual((b["state"], b["queue"], b["kind"]), ("queued", "algemeen", "email"), b)
+        agent.expect_none("offer", 1.5)                  # closed: nobody is offered it yet
+        self.assertEqual(d.bericht(bid)["state"], "queued")
+        self.assertEqual(d.request("POST", "/api/v1/queues/algemeen/open").status, 200)
+        offer = agent.expect("offer", 10)
+        ob = offer["bericht"]
+        self.assertEqual((ob["id"], ob["kind"], ob["from"]), (bid, "email", "an@example.nl"), offer)
+        self.assertEqual(agent.request({"type": "accept", "bericht": bid})["type"], "ack")
+        self.assertIn("Graag een terugbelverzoek", json.dumps(d.bericht(bid)))
 
     def test_attachments(self):
         d = self.start()
@@ -421,6 +433,54 @@ class WebChat(AcdmTestCase):
         self.assertEqual(v3.hello["transcript"], [])
         v4 = Visitor(self, d, resume="../etc")
         self.assertEqual(v4.hello["transcript"], [])
+
+    def test_after_a_crash_the_chat_stays_with_its_agent_for_the_grace(self):
+        """Issue 9 item 11 (restart affinity): a chat active with an agent at a kill -9 is kept
+        for that agent for agent_grace_s: another ready agent is not offered it; the agent who
+        comes back gets it and the visitor's next message reaches them. When the agent does not
+        come back within the grace, it goes to the queue with its original queue time."""
+        cfg = webchat_config()
+        cfg["agents"].append({"id": "agent3", "name": "Sanne", "queues": ["algemeen"]})
+        cfg["agent_grace_s"] = 4
+        d = self.daemon(cfg)
+        agent = self.agent_ws(d, "agent1")
+        v = Visitor(self, d)
+        v.say("Mijn paspoort is verlopen")
+        bid = agent.expect("offer", 10)["bericht"]["id"]
+        self.assertEqual(agent.request({"type": "accept", "bericht": bid})["type"], "ack")
+        v.expect("state", state="active")
+        queued_ms = d.bericht(bid)["queued_ms"]
+        time.sleep(0.3)
+        d.kill9()
+        self.sockets.remove(v.ws)
+        self.sockets.remove(agent)
+        d.start()
+        v2 = Visitor(self, d, resume=v.token)
+        self.assertEqual(v2.hello.get("reference"), bid, v2.hello)
+        other = self.agent_ws(d, "agent3")                 # ready first: still not theirs
+        other.expect_none("offer", 1.5)
+        back = self.agent_ws(d, "agent1")
+        offer = back.expect("offer", 5)
+        self.assertEqual(offer["bericht"]["id"], bid)
+        self.assertEqual(back.request({"type": "accept", "bericht": bid})["type"], "ack")
+        v2.expect("state", state="active")
+        v2.say("Kan ik online een afspraak maken?")
+        self.assertEqual(back.expect("message", 5, bericht=bid)["text"], "Kan ik online een afspraak maken?")
+        other.expect_none("offer", 0.3)
+        self.assertEqual(d.bericht(bid)["agent"], "agent1")
+        # again, and agent1 stays away: after the grace agent3 gets it, queue time unchanged
+        time.sleep(0.3)
+        d.kill9()
+        self.sockets.remove(v2.ws)
+        self.sockets.remove(back)
+        self.sockets.remove(other)
+        d.start()
+        t0 = time.monotonic()
+        other = self.agent_ws(d, "agent3")
+        offer = other.expect("offer", 10)
+        self.assertEqual(offer["bericht"]["id"], bid)
+        self.assertGreater(time.monotonic() - t0, 2.5, "offered to another agent before the grace ended")
+        self.assertEqual(d.bericht(bid)["queued_ms"], queued_ms)
 
     def test_a_waiting_chat_survives_a_clean_restart(self):
         d = self.start()

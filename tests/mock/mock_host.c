@@ -673,6 +673,23 @@ static int h_originate_result(acdm_instance *in, const char *id, acdm_originate_
     return 0;
 }
 
+/* flush: the mock's writes are in memory, committed at once; cb runs at the next clock step
+ * (a 0 ms timer, so it is never called inside the plugin's own call) */
+static int h_flush(acdm_instance *in, void (*cb)(acdm_instance *, void *, void *), void *user)
+{
+    if (!live(in, "flush") || !cb) return ACDM_P_EINVAL;
+    record(in->h, "flush", NULL, NULL, NULL, 0);
+    return h_timer_start(in, 0, 0, cb, user) ? 0 : ACDM_P_ENOMEM;
+}
+
+static int h_set_conversation(acdm_instance *in, const char *id, const char *conversation)
+{
+    if (!live(in, "set_conversation") || !id || !*id || !conversation || !*conversation)
+        return ACDM_P_EINVAL;
+    record(in->h, "set_conversation", id, conversation, NULL, 0);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ the host */
 
 mock_host *mock_host_new(void)
@@ -698,6 +715,7 @@ mock_host *mock_host_new(void)
         .attachment_store = h_attachment_store, .attachment_read = h_attachment_read,
         .kv_set_ttl = h_kv_set_ttl, .update = h_update, .device_result = h_device_result,
         .device_reachable = h_device_reachable, .originate_result = h_originate_result,
+        .flush = h_flush, .set_conversation = h_set_conversation,
     };
     h->table = t;
     h->next_host = hosts;

@@ -188,7 +188,9 @@ int mock_out_complete(mock_host *h, int i, int status, const char *body, const c
 /* One host call: name is the acdm_host field ("end", "delivery_report", "typing", "log",
  * "attachment_put", "update", "device_result", "originate_result", "kv_set", ...); a and b its
  * first two string arguments (bericht id, reason / text ...), c a third (payload JSON, file
- * name), n a number (log level, ago_ms, outcome, length). */
+ * name), n a number (log level, ago_ms, outcome, length). "flush" runs its callback at the next
+ * clock step (a 0 ms timer: a "timer_start" is recorded too); "set_conversation" records (a: id,
+ * b: key) and returns 0. */
 typedef struct {
     const char *name, *a, *b, *c;
     long long n;

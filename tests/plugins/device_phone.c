@@ -10,6 +10,8 @@
  *   POST /reachable?agent=A&kind=K&up=0|1[&reason=R]
  *   POST /update?bericht=B[&queue=Q][&priority=N]   body: payload_json to merge (or empty)
  *   POST /orig_result?bericht=B&outcome=connected|failed[&reason=R]
+ *   POST /conversation?bericht=B&key=K   set_conversation (answers {"rc":n})
+ *   POST /call?...&conversation=K[&text=T]   the customer's message in conversation K
  * each answering {"rc":n,"err":".."}.
  * Config: {"refuse_offer": true} (offer_device returns -1), {"refuse_originate": true}. */
 #include <acdm/plugin.h>
@@ -100,11 +102,14 @@ static void on_call(acdm_instance *inst, void *priv, const acdm_http_request *re
                     acdm_http_response *resp)
 {
     phone *p = priv;
-    char from[128], kind[32];
+    char from[128], kind[32], conv[128], text[256];
     arg(req->query, "from", from, sizeof from);
     arg(req->query, "kind", kind, sizeof kind);
+    arg(req->query, "conversation", conv, sizeof conv);
+    arg(req->query, "text", text, sizeof text);
     acdm_inbound in = {.struct_size = sizeof in, .kind = kind[0] ? kind : ACDM_KIND_NAME_VOICE,
-                       .from = from};
+                       .from = from, .conversation = conv[0] ? conv : NULL,
+                       .text = text[0] ? text : NULL};
     pending *pd = malloc(sizeof *pd);
     if (!pd) { resp->status = 500; return; }
     pd->token = resp->token;
@@ -199,6 +204,17 @@ static void on_orig_result(acdm_instance *inst, void *priv, const acdm_http_requ
     answer(resp, p->host->originate_result(inst, b, o, reason[0] ? reason : NULL), "");
 }
 
+static void on_conversation(acdm_instance *inst, void *priv, const acdm_http_request *req,
+                            acdm_http_response *resp)
+{
+    phone *p = priv;
+    char b[64], key[128];
+    arg(req->query, "bericht", b, sizeof b);
+    arg(req->query, "key", key, sizeof key);
+    answer(resp, ACDM_HOST_HAS(p->host, set_conversation) ?
+           p->host->set_conversation(inst, b, key) : -99, "");
+}
+
 /* ---- the descriptor's callbacks */
 
 static int ph_init(acdm_instance *inst, void *priv, const acdm_host *host, const char *cfg,
@@ -219,6 +235,7 @@ static int ph_init(acdm_instance *inst, void *priv, const acdm_host *host, const
     host->http_route(inst, "POST", "/reachable", on_reachable);
     host->http_route(inst, "POST", "/update", on_update);
     host->http_route(inst, "POST", "/orig_result", on_orig_result);
+    host->http_route(inst, "POST", "/conversation", on_conversation);
     return 0;
 }
 

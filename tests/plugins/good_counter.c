@@ -320,6 +320,12 @@ static void *pipe_thread(void *arg)
     return NULL;
 }
 
+static void on_flushed(acdm_instance *inst, void *priv, void *user)
+{
+    (void)inst; (void)user;
+    report(priv, "flushed", "ok");
+}
+
 static void on_timer(acdm_instance *inst, void *priv, void *user)
 {
     (void)inst; (void)user;
@@ -437,6 +443,7 @@ static int c_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
                                                        "%s%s", has[0] ? " " : "", #f)
         HAS(submit_err); HAS(attachment_store); HAS(attachment_read); HAS(kv_set_ttl);
         HAS(update); HAS(device_result); HAS(device_reachable); HAS(originate_result);
+        HAS(flush); HAS(set_conversation);
 #undef HAS
         report(c, "host-has", "%s", has);
     } else if (!strcmp(t, "submit-small")) {
@@ -454,6 +461,9 @@ static int c_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
         c->rep = c->host->timer_start(inst, (uint64_t)atoi(a), (uint64_t)atoi(a), on_repeat, NULL);
     } else if (sscanf(t, "kv-set %63s %63s", a, b) == 2) {
         report(c, "kv", "%d", c->host->kv_set(inst, a, strcmp(b, "-") ? b : NULL, strlen(b)));
+    } else if (!strcmp(t, "flush")) {
+        report(c, "flush-rc", "%d", ACDM_HOST_HAS(c->host, flush) ?
+               c->host->flush(inst, on_flushed, NULL) : -99);
     } else if (sscanf(t, "kv-ttl %63s %63s", a, b) == 2) {
         char ttl[16] = "0";
         sscanf(t, "kv-ttl %*s %*s %15s", ttl);

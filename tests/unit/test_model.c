@@ -441,6 +441,78 @@ START_TEST(schedule_opens_and_closes_queue)
 }
 END_TEST
 
+START_TEST(wait_if_closed_parks_until_the_queue_opens)
+{
+    ck_assert_int_eq(acdm_set_timezone("Europe/Amsterdam"), 0);
+    setup_model("{\"schedules\":[{\"name\":\"k\",\"week\":{\"fri\":[\"08:00-17:00\"]},\"holidays\":[\"2026-01-01\"]}],"
+                "\"queues\":[{\"name\":\"q\",\"schedule\":\"k\"},{\"name\":\"r\"}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]}]}");
+    acdm_queue *q = acdm_model_queue(M, "q");
+    ck_assert(!acdm_queue_is_open(q));
+    acdm_agent *a = ready("a", T0);                       /* logged in to the closed queue */
+    acdm_new_bericht nb = {.id = "00000000-0000-7000-8000-00000000aa01", .queue = "q",
+                           .kind = ACDM_KIND_EMAIL, .from = "piet@example.nl"};
+    const char *text = NULL;
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0, NULL, &text), ACDM_ECLOSED);   /* without the flag */
+    nb.wait_if_closed = true;
+    acdm_bericht *b = NULL;
+    ck_assert_int_eq(acdm_model_submit(M, &nb, T0 + 5, &b, &text), 0);
+    ck_assert_int_eq(b->state, ACDM_B_QUEUED);
+    ck_assert_int_eq(acdm_queue_n_held(M, q), 1);
+    acdm_model_tick(M, T0 + 60000);
+    ck_assert_str_eq(offered_to(b), "");                  /* closed: not offered, also not to a */
+    int64_t fri8 = 1767337200000LL;                        /* Fri 2026-01-02 08:00 Amsterdam */
+    acdm_model_tick(M, fri8);
+    ck_assert(acdm_queue_is_open(q));
+    ck_assert_str_eq(offered_to(b), "a");                 /* offered once it opened */
+    ck_assert_int_eq(b->queued_ms, T0 + 5);                /* with its original queue time */
+    ck_assert_int_eq(acdm_queue_n_held(M, q), 0);
+    ck_assert_int_eq(acdm_agent_accept(M, a, b, fri8 + 1), 0);
+    /* a parked one that ends meanwhile is simply gone */
+    acdm_model_tick(M, fri8 + 9LL * 3600 * 1000);
+    ck_assert(!acdm_queue_is_open(q));
+    nb.id = "00000000-0000-7000-8000-00000000aa02";
+    acdm_bericht *c = NULL;
+    ck_assert_int_eq(acdm_model_submit(M, &nb, fri8 + 9LL * 3600 * 1000 + 1, &c, &text), 0);
+    ck_assert_int_eq(acdm_model_end(M, c, "abandoned", fri8 + 9LL * 3600 * 1000 + 2), 0);
+    ck_assert_int_eq(acdm_queue_n_held(M, q), 0);
+    teardown();
+}
+END_TEST
+
+START_TEST(a_restored_bericht_is_kept_for_its_agent_until_the_grace_ends)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"wrapup_s\":0}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"]},{\"id\":\"b\",\"queues\":[\"q\"]}]}");
+    acdm_queue *q = acdm_model_queue(M, "q");
+    acdm_new_bericht nb = {.id = "00000000-0000-7000-8000-00000000bb01", .queue = "q",
+                           .kind = ACDM_KIND_VOICE, .from = "+31611", .queued_ms = T0 - 5000};
+    acdm_bericht *x = NULL, *y = NULL;
+    ck_assert_int_eq(acdm_model_restore(M, &nb, T0, &x), 0);
+    ck_assert_int_eq(acdm_model_reserve(M, x, "nobody", T0 + 60000), ACDM_ENOENT);
+    ck_assert_int_eq(acdm_model_reserve(M, x, "a", T0 + 60000), 0);
+    nb.id = "00000000-0000-7000-8000-00000000bb02";
+    ck_assert_int_eq(acdm_model_restore(M, &nb, T0, &y), 0);
+    ck_assert_int_eq(acdm_model_reserve(M, y, "a", T0 + 60000), 0);
+    ck_assert_int_eq(acdm_queue_n_held(M, q), 2);
+    ready("b", T0 + 10);                                    /* another agent: not theirs */
+    ck_assert_str_eq(offered_to(x), "");
+    ck_assert_str_eq(offered_to(y), "");
+    acdm_agent *a = ready("a", T0 + 20);                    /* back within the grace */
+    ck_assert_str_eq(offered_to(x), "a");
+    ck_assert_int_eq(acdm_agent_accept(M, a, x, T0 + 30), 0);
+    /* y: a is busy (voice capacity 1): it stays a's until the grace ends, then b gets it */
+    ck_assert_str_eq(offered_to(y), "");
+    acdm_model_tick(M, T0 + 59999);
+    ck_assert_str_eq(offered_to(y), "");
+    acdm_model_tick(M, T0 + 60000);
+    ck_assert_str_eq(offered_to(y), "b");
+    ck_assert_int_eq(y->queued_ms, T0 - 5000);
+    ck_assert_int_eq(acdm_queue_n_held(M, q), 0);
+    teardown();
+}
+END_TEST
+
 /* ------------------------------------------------------------ agent actions */
 
 START_TEST(pick_transfer_and_abandon)
@@ -1041,6 +1113,8 @@ Suite *model_suite(void)
     tcase_add_test(t, skills_filter_and_relax);
     tcase_add_test(t, closed_queue_gives_closed_text);
     tcase_add_test(t, schedule_opens_and_closes_queue);
+    tcase_add_test(t, wait_if_closed_parks_until_the_queue_opens);
+    tcase_add_test(t, a_restored_bericht_is_kept_for_its_agent_until_the_grace_ends);
     tcase_add_test(t, pick_transfer_and_abandon);
     tcase_add_test(t, logout_returns_work_and_conversation_lookup);
     tcase_add_test(t, join_leave_membership);

@@ -13,6 +13,30 @@
 
 /* ================================================================ request helpers */
 
+START_TEST(content_type_compare)
+{
+    acdm_http_request req = {.struct_size = sizeof req};
+    ck_assert(!acdm_content_type_is(&req, "application/json"));          /* none sent */
+    const char *yes[] = {"application/json", "Application/JSON", "application/json; charset=utf-8",
+                         " application/json ;charset=UTF-8", "application/json\t;x=1"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        req.content_type = yes[i];
+        ck_assert_msg(acdm_content_type_is(&req, "application/json"), "%s", yes[i]);
+    }
+    const char *no[] = {"", "text/plain", "application/json5", "application/jso",
+                        "application/json-seq; x=1", "application/x-www-form-urlencoded",
+                        "multipart/form-data; boundary=application/json"};
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        req.content_type = no[i];
+        ck_assert_msg(!acdm_content_type_is(&req, "application/json"), "%s", no[i]);
+    }
+    req.content_type = "text/plain";
+    ck_assert(!acdm_content_type_is(&req, ""));
+    ck_assert(!acdm_content_type_is(&req, NULL));
+    ck_assert(!acdm_content_type_is(NULL, "text/plain"));
+}
+END_TEST
+
 START_TEST(header_and_query_lookup)
 {
     acdm_http_header hs[] = {{"x-hub-signature-256", "sha256=ab"}, {"content-type", "text/plain"}};
@@ -321,6 +345,7 @@ static Suite *suite(void)
     tcase_add_test(tc, cfg_list_that_does_not_fit_is_refused);
     tcase_add_test(tc, cfg_nested_object_names_the_path);
     tcase_add_test(tc, handoff_document_reads_back);
+    tcase_add_test(tc, content_type_compare);
     suite_add_tcase(s, tc);
     return s;
 }

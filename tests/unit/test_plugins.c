@@ -6,7 +6,10 @@
 #include "fake_http.h"   /* routes and websockets driven directly, instead of core/net/http.c */
 #include "plugin_cfg.h"    /* configs of channels for the host */
 
+#include "store/store.h"
+
 #include <check.h>
+#include <sqlite3.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +27,7 @@
 #define END ((const char *)NULL)   /* ends cfg_make's list */
 /* The ABI 1.1 host functions this core implements (ACDM_HOST_HAS true), in table order. */
 #define HOST_HAS_EXPECTED "submit_err attachment_store attachment_read kv_set_ttl update " \
-                          "device_result device_reachable originate_result"
+                          "device_result device_reachable originate_result flush set_conversation"
 
 /* ================================================================ a mock engine (the core's side) */
 
@@ -195,6 +198,11 @@ static uv_loop_t loop;
 static uv_timer_t tick;
 static acdm_plugins *P;
 static acdm_outbound *OUT;   /* the core's outbound client the host's http_request runs on */
+static acdm_store *ST;       /* a real store for the next host_new when ST_DIR is set */
+static const char *ST_DIR;
+static uv_async_t st_async;
+static void st_wake(void *a) { uv_async_send(a); }
+static void st_poll(uv_async_t *a) { acdm_store_poll(a->data); }
 
 static void on_tick(uv_timer_t *t) { (void)t; }
 
@@ -206,7 +214,16 @@ static acdm_plugins *host_new(const char *dir, bool with_http)
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, on_tick, 5, 5);   /* keeps uv_run(ONCE) from blocking for long */
     ck_assert_int_eq(acdm_outbound_create(&loop, &OUT), 0);
-    acdm_plugin_env env = {.loop = &loop, .store = NULL, .http = with_http ? &fake_http : NULL,
+    ST = NULL;
+    if (ST_DIR) {
+        char err[256];
+        ck_assert_int_eq(uv_async_init(&loop, &st_async, st_poll), 0);
+        /* a long group commit: a write is not durable until the writer's next group */
+        ck_assert_msg(acdm_store_open(ST_DIR, 300, st_wake, &st_async, &ST, err, sizeof err) == 0,
+                      "%s", err);
+        st_async.data = ST;
+    }
+    acdm_plugin_env env = {.loop = &loop, .store = ST, .http = with_http ? &fake_http : NULL,
                            .outbound = OUT,
                            .engine = &eng, .submit = mock_submit, .end = mock_end,
                            .delivery_report = mock_delivery_report,
@@ -224,6 +241,11 @@ static void host_free(acdm_plugins *p)
     acdm_plugins_destroy(p);
     acdm_outbound_destroy(OUT);
     OUT = NULL;
+    if (ST) {
+        acdm_store_close(ST);
+        ST = NULL;
+        uv_close((uv_handle_t *)&st_async, NULL);
+    }
     uv_close((uv_handle_t *)&tick, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&loop), 0);   /* every handle of the host is closed */
@@ -589,6 +611,61 @@ START_TEST(kv_is_per_instance)
     deliver(P, "c1", "kv-get k");
     ck_assert_str_eq(find_rec("c1", "kv")->text, "ENOENT");
     host_free(P);
+}
+END_TEST
+
+/* A kv row as another connection sees it in the database file (committed), or "" */
+static void kv_on_disk(const char *dir, const char *ns, const char *key, char *out, size_t cap)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/acdm.db", dir);
+    sqlite3 *db = NULL;
+    out[0] = 0;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE ns=? AND key=?", -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(q, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        snprintf(out, cap, "%.*s", sqlite3_column_bytes(q, 0), (const char *)sqlite3_column_blob(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+START_TEST(flush_calls_back_once_the_instance_writes_are_committed)
+{
+    char dir[] = "/tmp/acdm-flush-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ST_DIR = dir;
+    P = host_new(TP, false);
+    ST_DIR = NULL;
+    load_good(P);
+    configure(P, cfg_make("c1", "good_counter", "{}", END));
+    deliver(P, "c1", "kv-set outbox m1");
+    deliver(P, "c1", "flush");
+    ck_assert_str_eq(find_rec("c1", "flush-rc")->text, "0");
+    char v[64];
+    kv_on_disk(dir, "c1", "outbox", v, sizeof v);
+    ck_assert_str_eq(v, "");                       /* not yet: the group commit is 300 ms away */
+    ck_assert_ptr_null(find_rec("c1", "flushed"));   /* and the callback waits for it */
+    ck_assert_ptr_nonnull(run_until("c1", "flushed", 3000));
+    kv_on_disk(dir, "c1", "outbox", v, sizeof v);
+    ck_assert_str_eq(v, "m1");                     /* when it runs, the write is on disk */
+    ck_assert_int_eq(count_rec("flushed"), 1);
+    run_for(400);
+    ck_assert_int_eq(count_rec("flushed"), 1);     /* exactly once */
+
+    /* a flush outstanding when the instance stops: never called (the plugin is gone) */
+    deliver(P, "c1", "kv-set outbox m2");
+    deliver(P, "c1", "flush");
+    configure(P, cfg_make(END));
+    run_for(700);
+    ck_assert_int_eq(count_rec("flushed"), 1);
+    host_free(P);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -1449,6 +1526,7 @@ static Suite *plugins_suite(void)
     ADD(s, posts_to_a_stopped_instance_are_dropped, 10);
     ADD(s, timers_fire_and_are_cancelled_on_stop, 10);
     ADD(s, kv_is_per_instance, 10);
+    ADD(s, flush_calls_back_once_the_instance_writes_are_committed, 20);
     ADD(s, fd_watch_fires, 10);
     ADD(s, submit_err_writes_the_refusal_sentence, 10);
     ADD(s, routes_get_the_abi_1_1_request_fields, 10);

@@ -102,14 +102,25 @@ typedef struct {
     const char *subject;         /* may be NULL */
     const char *text;            /* may be NULL */
     const char *payload_json;    /* channel-owned JSON object, or NULL */
+    /* ---- appended in ABI 1.1 (read only when struct_size covers it) ---- */
+    uint32_t flags;              /* ACDM_IN_* */
 } acdm_inbound;
+
+/* acdm_inbound.flags */
+#define ACDM_IN_WAIT_IF_CLOSED 0x1u  /* a closed queue takes the bericht anyway: it is stored as
+                                      * queued (ACDM_SUBMIT_QUEUED, never _CLOSED) and waits,
+                                      * offered to no one, until its queue opens (a supervisor
+                                      * opens it, opening hours start); then it is offered with
+                                      * its original queue time. For messages a customer leaves
+                                      * ("Bericht achterlaten"), which must become work. */
 
 /* Outcome of a submit, given to acdm_submit_cb once the bericht is durable. */
 typedef enum {
     ACDM_SUBMIT_QUEUED = 0,   /* new bericht stored and queued */
     ACDM_SUBMIT_DUPLICATE,    /* idempotency key seen before: bericht_id is the existing one */
     ACDM_SUBMIT_FOLLOWUP,     /* joined the live bericht of the same conversation */
-    ACDM_SUBMIT_CLOSED,       /* queue closed: stored as closed; answer the customer with `text` */
+    ACDM_SUBMIT_CLOSED,       /* queue closed: stored as closed; answer the customer with `text`
+                               * (never with ACDM_IN_WAIT_IF_CLOSED: that one is _QUEUED) */
     ACDM_SUBMIT_ERROR         /* rejected: `text` says why; nothing stored */
 } acdm_submit_outcome;
 
@@ -124,7 +135,9 @@ typedef enum {
     ACDM_EV_QUEUED = 0,   /* bericht waiting; position/estimate in detail_json */
     ACDM_EV_OFFERED,      /* offered to an agent (agent set) */
     ACDM_EV_ACCEPTED,     /* an agent took it: connect the customer (voice: call the agent) */
-    ACDM_EV_REQUEUED,     /* back in the queue (offer timeout, reject, agent gone) */
+    ACDM_EV_REQUEUED,     /* back in the queue (offer timeout, reject, agent gone); also sent
+                           * with agent set when an offer is withdrawn because its agent
+                           * logged out */
     ACDM_EV_TRANSFERRED,  /* moved to another queue or agent */
     ACDM_EV_ENDED,        /* the agent completed it, or it was abandoned */
     ACDM_EV__UNUSED6,     /* never sent (a closed queue answers through the submit callback:
@@ -139,7 +152,8 @@ typedef enum {
                            * "transfer" (TRANSFERRED follows), "hangup", "complete", "logout" */
     /* ---- appended in ABI 1.1 ---- */
     ACDM_EV_UPDATED       /* a waiting bericht's queue, priority or skills changed (by update()
-                           * or a supervisor); detail_json {"queue":..,"priority":..} */
+                           * or a supervisor); detail_json {"queue":..,"from":..,"priority":..}
+                           * ("from": the queue it left, only when moved) */
 } acdm_event_type;
 
 /* Names of the event types as the event log and the agent protocol spell them. */
@@ -336,7 +350,8 @@ typedef struct {
     const char *from;          /* the customer's address (CLI) */
     const char *queue;
     uint32_t timeout_ms;       /* the queue's offer timeout: report NOANSWER by then (the core
-                                * answers for the plugin 5 s later if it has not) */
+                                * answers for the plugin 5 s later if it has not); 0 = no
+                                * limit (the queue has no offer timeout) */
     const char *detail_json;   /* the offer as the desk gets it (subject, dialled number), or NULL */
 } acdm_device_offer;
 
@@ -502,7 +517,9 @@ typedef struct acdm_host {
     /* Changes a bericht of this instance that is still waiting (not offered, not active):
      * queue (keeps the original queue time), priority, skills; payload_json is merged into the
      * bericht's payload. An IVR choice uses it. 0, ACDM_P_ESTATE when it is no longer waiting,
-     * ACDM_P_ENOENT unknown, ACDM_P_EINVAL with err naming the field. */
+     * ACDM_P_ENOENT unknown, ACDM_P_EINVAL with err naming the field, ACDM_P_ECLOSED with the
+     * target queue's closed text in err when the target queue is closed (nothing changes),
+     * ACDM_P_EABI when u->struct_size is shorter than acdm_update of ABI 1.1. */
     int (*update)(acdm_instance *inst, const char *bericht_id, const acdm_update *u,
                   char *err, size_t errlen);
 
@@ -516,7 +533,9 @@ typedef struct acdm_host {
                          acdm_device_outcome outcome, const char *reason);
     /* Whether the agent's device for `kind` can be reached now (a softphone registered or
      * not). An agent whose device is unreachable gets no offers of that kind; the desk shows
-     * reason. Agents start reachable only if their endpoint needs no registration. */
+     * reason. Agents start reachable only if their endpoint needs no registration. kind
+     * "voice" also covers "callback". When the instance stops, agents whose endpoint is
+     * "register" become unreachable again (until a new start reports them). */
     int (*device_reachable)(acdm_instance *inst, const char *agent_id, const char *kind,
                             int reachable, const char *reason);
 
@@ -526,6 +545,25 @@ typedef struct acdm_host {
      * up, delivery_report for the message). */
     int (*originate_result)(acdm_instance *inst, const char *bericht_id, acdm_originate_outcome o,
                             const char *reason);
+
+    /* cb(inst, priv, user) runs once, on the core thread, when everything this instance queued
+     * so far (kv_set/kv_set_ttl writes, attachments) is committed: e.g. answer a sender only
+     * once an outbox entry written with kv_set is durable. 0, or negative (cb never called).
+     * cb is NOT called when a write queued before the flush failed to commit (a full disk: the
+     * instance log says so) nor after the instance stopped: keep `user` owned by the plugin's
+     * own state (the outbox entry) so a call that never comes leaks nothing, and retry. */
+    int (*flush)(acdm_instance *inst, void (*cb)(acdm_instance *inst, void *priv, void *user),
+                 void *user);
+
+    /* Gives one of this instance's live berichten a conversation key, typically an outbound one
+     * (originate: an SMS, WhatsApp message or mail started from the desk) once the channel
+     * knows it (the customer's number, the mail's Message-ID): the customer's reply submitted
+     * with that key joins it as a follow-up (ACDM_SUBMIT_FOLLOWUP). Keys are scoped by instance,
+     * as in acdm_inbound. Stored with the bericht (a restart keeps it). 0 (also when the bericht
+     * has this key already); ACDM_P_ENOENT (not a live bericht of this instance); ACDM_P_ESTATE
+     * (it has another key, or it ended); ACDM_P_EEXIST (another live bericht of this instance
+     * has the key); ACDM_P_EINVAL (empty, or over 256 characters). */
+    int (*set_conversation)(acdm_instance *inst, const char *bericht_id, const char *conversation);
 
     /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;
@@ -585,7 +623,8 @@ typedef struct acdm_plugin {
      * offer timer then belongs to the device: the plugin reports with host->device_result.
      * The desk still shows the offer, and an accept there stands (the plugin gets
      * ACDM_EV_ACCEPTED as usual; voice: call the agent's auto-answering phone).
-     * Return 0, or negative: the offer is treated as FAILED at once. */
+     * Not called for callback or outbound (originated) berichten: those are already with
+     * their agent. Return 0, or negative: the offer is treated as FAILED at once. */
     int (*offer_device)(acdm_instance *inst, void *priv, const acdm_device_offer *o);
     /* The agents' config key whose value is passed as endpoint (e.g. "phone"); NULL: none. */
     const char *device_endpoint_key;

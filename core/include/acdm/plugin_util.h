@@ -36,6 +36,21 @@ static inline const char *acdm_http_header_get(const acdm_http_request *req, con
     return NULL;
 }
 
+/* True when the request's Content-Type is the media type `type` (e.g. "application/json"):
+ * compared ignoring case, surrounding blanks and parameters ("; charset=utf-8"). A missing
+ * Content-Type is no type. A JSON route checks it so a web page cannot reach it with a
+ * preflight-free text/plain or form POST. */
+static inline int acdm_content_type_is(const acdm_http_request *req, const char *type)
+{
+    if (!req || !req->content_type || !type) return 0;
+    const char *ct = req->content_type;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    size_t tn = strlen(type);
+    return tn && n == tn && strncasecmp(ct, type, n) == 0;
+}
+
 static inline int acdm__hexval(int c)
 {
     if (c >= '0' && c <= '9') return c - '0';
