@@ -1034,6 +1034,16 @@ static int em_originate(acdm_instance *inst, void *priv, const acdm_originate *o
     char bk[96];
     snprintf(bk, sizeof bk, "b:%s", o->bericht_id);
     kv_put_str(em, bk, token);
+    /* the outbound bericht gets the thread's conversation key, so the citizen's answer (found
+     * by the tag or our Message-ID) joins it as a follow-up while it is live */
+    if (ACDM_HOST_HAS(em->host, set_conversation) && em->host->set_conversation) {
+        char conv[96];
+        conv_key(em, token, conv, sizeof conv);
+        int rc = em->host->set_conversation(em->inst, o->bericht_id, conv);
+        if (rc < 0)
+            em->host->log(em->inst, ACDM_PLOG_WARN, "bericht %s: no conversation key (%s); an answer "
+                          "will start a bericht of its own", o->bericht_id, acdm_plugin_strerror(rc));
+    }
     char *mid = next_mid(em, o->bericht_id);
     char *subj = tagged_subject(psubj && *psubj ? psubj : "Bericht van de gemeente", "", token);
     json_t *cc = json_object_get(pl, "cc");

@@ -252,14 +252,18 @@ class Outbound(MailCase):
         self.assertIsNone(m["In-Reply-To"])
         self.assertIn("Uw paspoort ligt klaar.", m.get_body(("plain",)).get_content())
         wait_until(lambda: self.mail.count("Sent") == 1, 15, what="in Sent")
-        # the citizen's answer is taken in (the core gives an outbound bericht no conversation
-        # key yet, so it cannot join it: it becomes a bericht of its own in the same thread)
+        # the citizen's answer joins the outbound bericht (its conversation key is the thread's)
+        # and reaches the agent who wrote
         self.mail.send(mailfix.mail(sender="inwoner@example.com", subject="Re: " + m["Subject"],
                                     message_id="<ans1@example.com>", body="Ik kom morgen.",
                                     headers={"In-Reply-To": m["Message-ID"], "References": m["Message-ID"]}),
                        sender="inwoner@example.com")
         wait_until(lambda: self.status(d)["submitted"] >= 1 and self.mail.count("Verwerkt") == 1, 20,
                    what="the answer taken in")
+        fu = ws.expect("message", 20, bericht=bid, direction="in")
+        self.assertIn("Ik kom morgen.", fu.get("text") or "", fu)
+        self.assertIn("Ik kom morgen.", [m.get("text") or "" for m in d.bericht(bid)["messages"]
+                                         if m.get("direction") == "in"][0])
         # a bad address is refused at once
         bad = ws.request({"type": "originate", "channel": "mail1", "kind": "email", "to": "geen adres",
                           "text": "x"})
