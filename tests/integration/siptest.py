@@ -35,16 +35,24 @@ def free_udp_port():
 
 
 def free_port_pair():
-    """A free UDP port p with p and p+1 free too (TCP and UDP for SIP)."""
-    for _ in range(50):
-        p = free_udp_port()
+    """A port p free for UDP and TCP with p+1 free for TCP too (baresip binds SIP on UDP and TCP
+    at p and SIP/TLS at p+1). Drawn from 10000-29999, below the kernel's ephemeral range
+    (32768-60999) and the tests' RTP ranges (30000+), so an outgoing connection of the suite
+    cannot take it between this check and the bind."""
+    for _ in range(200):
+        p = random.randrange(10000, 29998)
+        socks = []
         try:
-            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            t.bind(("127.0.0.1", p))
-            t.close()
+            for kind, port in ((socket.SOCK_DGRAM, p), (socket.SOCK_STREAM, p), (socket.SOCK_STREAM, p + 1)):
+                t = socket.socket(socket.AF_INET, kind)
+                socks.append(t)
+                t.bind(("127.0.0.1", port))
             return p
         except OSError:
             continue
+        finally:
+            for t in socks:
+                t.close()
     raise AssertionError("no free port")
 
 
