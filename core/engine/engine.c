@@ -1358,7 +1358,24 @@ json_t *acdm_engine_bericht_json(acdm_engine *e, const char *id)
     acdm_bericht *b = acdm_model_bericht(e->model, id);
     if (b) {
         /* live state beats the stored row, which may lag by a group commit */
-        if (!j) j = json_object();
+        if (!j) {
+            /* not committed yet (an outbound contact just started): the model's facts, in the
+             * document's shape; payload, idem_key, events and messages follow with the row */
+            j = json_object();
+            json_object_set_new(j, "channel", json_string(b->channel ? b->channel : ""));
+            json_object_set_new(j, "kind", json_string(acdm_kind_name(b->kind)));
+            json_object_set_new(j, "from", json_string(b->from ? b->from : ""));
+            json_object_set_new(j, "customer_id", json_null());
+            json_object_set_new(j, "conversation", b->conversation ? json_string(b->conversation) : json_null());
+            json_object_set_new(j, "skills", json_null());
+            json_object_set_new(j, "idem_key", json_null());
+            json_object_set_new(j, "payload", json_null());
+            json_object_set_new(j, "created_ms", json_integer(b->created_ms));
+            json_object_set_new(j, "queued_ms", json_integer(b->queued_ms));
+            json_object_set_new(j, "updated_ms", json_integer(acdm_now_ms()));
+            json_object_set_new(j, "events", json_array());
+            json_object_set_new(j, "messages", json_array());
+        }
         json_object_set_new(j, "id", json_string(b->id));
         json_object_set_new(j, "state", json_string(acdm_bstate_name(b->state)));
         json_object_set_new(j, "queue", json_string(b->queue->name));

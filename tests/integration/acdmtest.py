@@ -20,6 +20,8 @@ import tempfile
 import time
 import unittest
 
+import openapi_check
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -117,9 +119,12 @@ def http_request(host, port, method, path, body=None, headers=None, timeout=15.0
         c.request(method, path, body=body, headers=h)
         r = c.getresponse()
         data = r.read()
-        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
     finally:
         c.close()
+    # every response is checked against docs/openapi.yaml (tests/integration/openapi_check.py)
+    openapi_check.enforce(method, path, resp.status, resp.headers, resp.body)
+    return resp
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):

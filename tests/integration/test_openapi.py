@@ -5,11 +5,15 @@ Run from the repository root:
 Needs PyYAML (Debian: python3-yaml).
 """
 import glob
+import json
 import os
 import re
+import sys
 import unittest
 
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DOC = os.path.join(ROOT, "docs", "openapi.yaml")
@@ -162,6 +166,50 @@ class WebhookRoutesInTheDescription(unittest.TestCase):
                                 "plugin does not serve (it serves %s)" % (method, path, sorted(served)))
         # the denial is stated, not a route
         self.assertIn("There is no `GET .../messages/<id>`", part)
+
+
+class ResponseValidator(unittest.TestCase):
+    """The validator every integration test's client runs on every response
+    (tests/integration/openapi_check.py) finds what a drifting document hides."""
+
+    H = {"content-type": "application/json"}
+
+    def check(self, method, path, status, body, headers=None):
+        import openapi_check
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return openapi_check.check(method, path, status, headers or self.H, raw)
+
+    def test_a_null_where_the_document_says_string_is_named(self):
+        v = self.check("GET", "/api/v1/berichten/x", 200, {"id": None})
+        self.assertTrue(any("body.id: null where the document says string" in x for x in v), v)
+
+    def test_a_missing_required_field_is_named(self):
+        v = self.check("POST", "/api/v1/berichten", 201, {"outcome": "queued"})
+        self.assertTrue(any("required field 'id' missing" in x for x in v), v)
+
+    def test_a_true_reply_passes(self):
+        v = self.check("POST", "/api/v1/berichten", 201,
+                       {"id": "0190f7a2-5c1e-7a3b-9d4e-2f1a0b3c4d5e", "state": "queued",
+                        "queue": "algemeen", "kind": "chat", "channel": "api",
+                        "created_ms": 1, "queued_ms": 1, "outcome": "queued"})
+        self.assertEqual(v, [])
+
+    def test_a_value_outside_the_enum_is_named(self):
+        v = self.check("POST", "/api/v1/berichten", 201, {"id": "x", "outcome": "maybe"})
+        self.assertTrue(any("'maybe' is not one of" in x for x in v), v)
+
+    def test_an_undocumented_route_and_status_are_named(self):
+        v = self.check("GET", "/api/v1/no-such-thing", 200, {})
+        self.assertTrue(any("undocumented route" in x for x in v), v)
+        v = self.check("POST", "/api/v1/berichten", 299, {})
+        self.assertTrue(any("status 299 is not documented" in x for x in v), v)
+
+    def test_an_undocumented_content_type_is_named(self):
+        v = self.check("GET", "/api/v1/health", 200, b"ok", {"content-type": "text/html"})
+        self.assertTrue(any("Content-Type 'text/html' is not documented" in x for x in v), v)
+
+    def test_paths_outside_the_api_are_not_judged(self):
+        self.assertEqual(self.check("GET", "/agent.js", 200, b"x", {"content-type": "text/javascript"}), [])
 
 
 if __name__ == "__main__":
