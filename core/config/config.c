@@ -806,6 +806,38 @@ static void parse_listen_tls(ctx *c, json_t *v, acdm_listen_def *ld)
 
 static void parse_listen_one(ctx *c, json_t *v, char **host, int *port, acdm_listen_def *ld);
 
+/* "routes": what one listener serves, a list of groups or path prefixes. */
+static void parse_listen_routes(ctx *c, json_t *v, acdm_listen_def *ld)
+{
+    static const char *const groups[] = {"api", "ws", "ui", "metrics", "channels"};
+    if (!json_is_array(v) || !json_array_size(v)) {
+        err(c, "expected a non-empty list of route groups (api, ws, ui, metrics, channels) or path "
+               "prefixes such as \"/channels/website/\", got %s", json_is_array(v) ? "an empty list" : jtype(v));
+        return;
+    }
+    size_t n = json_array_size(v), i;
+    json_t *e;
+    ld->routes = calloc(n, sizeof *ld->routes);
+    if (!ld->routes) { err(c, "out of memory"); return; }
+    json_array_foreach(v, i, e) {
+        size_t l = path_idx(c, i);
+        if (want(c, e, JSON_STRING, "a route group or a path prefix")) {
+            const char *r = json_string_value(e);
+            bool ok = r[0] == '/' && strlen(r) <= 200 && !strstr(r, "..");
+            for (size_t g = 0; !ok && g < sizeof groups / sizeof *groups; g++) ok = !strcmp(r, groups[g]);
+            if (!ok) {
+                const char *hint = nearest(r, groups, sizeof groups / sizeof *groups);
+                if (hint) err(c, "unknown route group \"%.80s\" (did you mean \"%s\"?)", r, hint);
+                else err(c, "unknown route group \"%.80s\" (expected api, ws, ui, metrics, channels, or a "
+                            "path prefix starting with \"/\")", r);
+            } else {
+                ld->routes[ld->n_routes++] = xstrdup(c, r);
+            }
+        }
+        path_pop(c, l);
+    }
+}
+
 /* "listen": one listener (a string, {"host","port"}, {"address","tls"}) or a list of them. */
 static void parse_listens(ctx *c, json_t *v, acdm_config *cfg)
 {
@@ -840,6 +872,8 @@ void acdm_config_free_listens(acdm_config *cfg)
         free(cfg->listens[i].host);
         free(cfg->listens[i].cert_file);
         free(cfg->listens[i].key_file);
+        for (size_t j = 0; j < cfg->listens[i].n_routes; j++) free(cfg->listens[i].routes[j]);
+        free(cfg->listens[i].routes);
     }
     free(cfg->listens);
     cfg->listens = NULL;
@@ -897,11 +931,13 @@ static void parse_listen_one(ctx *c, json_t *v, char **host, int *port, acdm_lis
                 p = -2;
             } else if (!strcmp(key, "tls") && ld) {
                 parse_listen_tls(c, e, ld);
+            } else if (!strcmp(key, "routes") && ld) {
+                parse_listen_routes(c, e, ld);
             } else {
-                static const char *const keys[] = {"host", "port", "address", "tls"};
-                const char *hint = nearest(key, keys, ld ? 4 : 2);
+                static const char *const keys[] = {"host", "port", "address", "tls", "routes"};
+                const char *hint = nearest(key, keys, ld ? 5 : 2);
                 if (hint) err(c, "unknown key \"%.80s\" (did you mean \"%s\"?)", key, hint);
-                else err(c, "unknown key \"%.80s\" (expected: %s)", key, ld ? "address, tls, host, port" : "host, port");
+                else err(c, "unknown key \"%.80s\" (expected: %s)", key, ld ? "address, tls, routes, host, port" : "host, port");
             }
             path_pop(c, l);
         }

@@ -119,6 +119,9 @@ typedef struct {
     char *host;
     int port;
     char *cert_file, *key_file;   /* PEM chain and key; both NULL: plain HTTP */
+    char **routes;                /* what the listener serves: groups ("api", "ws", "ui", "metrics",
+                                   * "channels") or path prefixes ("/channels/website/"); */
+    size_t n_routes;              /* 0: everything */
 } acdm_listen_def;
 
 typedef struct {

@@ -1469,6 +1469,16 @@ static int apply_config(acdm_engine *e, acdm_config *cfg, const char *why, char 
     if (rc) { acdm_engine_oidc_discard(oidc); return rc; }
     acdm_engine_oidc_commit(e, oidc);
     EACH_MODULE(e, reloaded);   /* the api: removed agents' sockets closed, not left open and logged out */
+    if (e->http) {
+        /* each running listener serves what the new config's listener of that place lists */
+        const acdm_config *nc = acdm_model_config(e->model);
+        for (size_t i = 0; i < acdm_http_n_listeners(e->http); i++) {
+            const acdm_listen_def *d = i < nc->n_listens ? &nc->listens[i] : NULL;
+            if (acdm_http_listener_set_routes(e->http, i, d ? (const char *const *)d->routes : NULL,
+                                              d ? d->n_routes : 0))
+                acdm_log(ACDM_LOG_ERR, WHO, "reload: listener %zu keeps its routes (out of memory)", i);
+        }
+    }
     if (e->plugins) {
         acdm_plugins_configure(e->plugins, acdm_model_config(e->model));
         json_t *warn = acdm_plugins_warnings(e->plugins, acdm_model_config(e->model));
@@ -1814,7 +1824,9 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
         for (size_t i = 0; i < nl; i++) {
             const acdm_listen_def *d = lc->n_listens ? &lc->listens[i] : NULL;
             ls[i] = (acdm_http_listener){.host = i ? d->host : host, .port = i ? d->port : port,
-                                         .cert_file = d ? d->cert_file : NULL, .key_file = d ? d->key_file : NULL};
+                                         .cert_file = d ? d->cert_file : NULL, .key_file = d ? d->key_file : NULL,
+                                         .routes = d ? (const char *const *)d->routes : NULL,
+                                         .n_routes = d ? d->n_routes : 0};
         }
         rc = acdm_http_create_listeners(&e->loop, ls, nl, ui, &e->http, err, errlen);
         if (rc) goto fail;

@@ -179,6 +179,8 @@ struct acdm_http {
         char *cert_file, *key_file;   /* NULL: plain HTTP */
         SSL_CTX *ssl;                 /* the vhost's, caught as lws builds it (rotation) */
         char not_after[40];           /* the served certificate's expiry, for the log */
+        char **routes;                /* what it serves (acdm_http_listener.routes); NULL: all */
+        size_t n_routes;
     } lst[ACDM_HTTP_MAX_LISTENERS];
     int n_lst;
     int tls;                    /* a listener serves TLS (the context inits OpenSSL) */
@@ -805,6 +807,36 @@ static int path_class(const char *path)
     return ACDM_HTTP_CLASS_UI;
 }
 
+/* Whether the listener that accepted wsi serves path (its "routes"; none: everything). */
+static bool listener_serves(const acdm_http *h, struct lws *wsi, const char *path)
+{
+    const struct lws_vhost *vh = lws_get_vhost(wsi);
+    const struct listener *ls = NULL;
+    for (int i = 0; i < h->n_lst && !ls; i++)
+        if (h->lst[i].vh == vh) ls = &h->lst[i];
+    if (!ls || !ls->n_routes || !path) return true;
+    bool ws = !strcmp(path, "/ws") || !strncmp(path, "/ws/", 4);
+    for (size_t i = 0; i < ls->n_routes; i++) {
+        const char *r = ls->routes[i];
+        if (r[0] == '/') {
+            size_t n = strlen(r);
+            if (!strncmp(path, r, n)) return true;
+            if (n > 1 && r[n - 1] == '/' && strlen(path) == n - 1 && !strncmp(path, r, n - 1)) return true;
+        } else if (!strcmp(r, "ws")) {
+            if (ws) return true;
+        } else if (!strcmp(r, "ui")) {
+            if (!ws && path_class(path) == ACDM_HTTP_CLASS_UI) return true;
+        } else if (!strcmp(r, "api")) {
+            if (path_class(path) == ACDM_HTTP_CLASS_API) return true;
+        } else if (!strcmp(r, "channels")) {
+            if (path_class(path) == ACDM_HTTP_CLASS_CHANNELS) return true;
+        } else if (!strcmp(r, "metrics")) {
+            if (path_class(path) == ACDM_HTTP_CLASS_METRICS) return true;
+        }
+    }
+    return false;
+}
+
 static void count_response(acdm_http *h, const char *path, int status)
 {
     if (h && status_ok(status)) h->responses[path_class(path)][status - 100]++;
@@ -1258,6 +1290,12 @@ static int http_begin(acdm_http *h, struct lws *wsi, struct pss *pss)
                  ACDM_HTTP_HEADERS_MAX);
         return reply_now(r, 431, "Request Header Fields Too Large", d, 1);
     }
+    if (!listener_serves(h, wsi, r->path)) {
+        /* not on this listener (its "routes"): as if there were no such resource */
+        char d[300];
+        snprintf(d, sizeof d, "no resource at %.250s", r->path);
+        return reply_now(r, 404, "Not Found", d, 1);
+    }
     char cl[32];
     int has_cl = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
     if (has_cl) {
@@ -1565,7 +1603,7 @@ static int ws_confirm(acdm_http *h, struct lws *wsi, const char *proto)
     fill_query(r, wsi);
     r->dispatched = 1;
     int matched;
-    route *rt = route_find(h, "GET", r->path, 1, &matched);
+    route *rt = listener_serves(h, wsi, r->path) ? route_find(h, "GET", r->path, 1, &matched) : NULL;
     if (!rt) {
         char d[300];
         snprintf(d, sizeof d, "no websocket endpoint at %.250s", r->path);
@@ -2076,6 +2114,35 @@ static int listener_add(acdm_http *h, const acdm_http_listener *l, char *err, si
         acdm_log(ACDM_LOG_WARN, WHO, "tls on %s port %d: the SSL context was not handed over; a "
                  "renewed certificate needs a restart", ls->host, ls->port);
     h->n_lst++;
+    if (acdm_http_listener_set_routes(h, (size_t)h->n_lst - 1, l->routes, l->n_routes)) {
+        snprintf(err, errlen, "http: out of memory");
+        return ACDM_ENOMEM;
+    }
+    return 0;
+}
+
+static void routes_free(struct listener *ls)
+{
+    for (size_t i = 0; i < ls->n_routes; i++) free(ls->routes[i]);
+    free(ls->routes);
+    ls->routes = NULL;
+    ls->n_routes = 0;
+}
+
+int acdm_http_listener_set_routes(acdm_http *h, size_t i, const char *const *routes, size_t n)
+{
+    if (!h || i >= (size_t)h->n_lst || (n && !routes)) return ACDM_EINVAL;
+    char **nr = n ? calloc(n, sizeof *nr) : NULL;
+    if (n && !nr) return ACDM_ENOMEM;
+    for (size_t k = 0; k < n; k++)
+        if (!(nr[k] = strdup(routes[k]))) {
+            while (k--) free(nr[k]);
+            free(nr);
+            return ACDM_ENOMEM;
+        }
+    routes_free(&h->lst[i]);
+    h->lst[i].routes = nr;
+    h->lst[i].n_routes = n;
     return 0;
 }
 
@@ -2195,7 +2262,7 @@ int acdm_http_create_listeners(uv_loop_t *loop, const acdm_http_listener *ls, si
         if (err) snprintf(err, errlen, "%s", e2);
         h->destroying = 1;
         if (h->ctx) ctx_destroy(loop, h->ctx);
-        for (int i = 0; i < h->n_lst; i++) { free(h->lst[i].cert_file); free(h->lst[i].key_file); }
+        for (int i = 0; i < h->n_lst; i++) { free(h->lst[i].cert_file); free(h->lst[i].key_file); routes_free(&h->lst[i]); }
         free(h->ui_dir);
         free(h);
         return rc;
@@ -2270,7 +2337,7 @@ void acdm_http_destroy(acdm_http *h)
         free(h->routes[i]);
     }
     free(h->routes);
-    for (int i = 0; i < h->n_lst; i++) { free(h->lst[i].cert_file); free(h->lst[i].key_file); }
+    for (int i = 0; i < h->n_lst; i++) { free(h->lst[i].cert_file); free(h->lst[i].key_file); routes_free(&h->lst[i]); }
     free(h->ui_dir);
     free(h->ui_connect);
     free(h->fd_addr);

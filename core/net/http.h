@@ -46,11 +46,18 @@ typedef struct {
     const char *host;
     int port;
     const char *cert_file, *key_file;
+    /* what the listener serves (NULL/0: everything): groups "api" (/api/...), "ws" (the /ws
+     * websocket), "ui" (the static UI files), "metrics" (/metrics), "channels" (/channels/...),
+     * or path prefixes ("/channels/website/", "/api/v1/health"). Anything else: 404. */
+    const char *const *routes;
+    size_t n_routes;
 } acdm_http_listener;
 int acdm_http_create_listeners(uv_loop_t *loop, const acdm_http_listener *ls, size_t n,
                                const char *ui_dir, acdm_http **out, char *err, size_t errlen);
 /* Adds a listener to a running server: its index, or a negative code with a sentence in err. */
 int acdm_http_listen(acdm_http *h, const acdm_http_listener *l, char *err, size_t errlen);
+/* Replaces listener i's routes (a reload); n 0: everything. 0, or ACDM_EINVAL/ENOMEM. */
+int acdm_http_listener_set_routes(acdm_http *h, size_t i, const char *const *routes, size_t n);
 size_t acdm_http_n_listeners(const acdm_http *h);
 int acdm_http_listener_port(const acdm_http *h, size_t i);   /* bound port, -1 if none */
 bool acdm_http_listener_tls(const acdm_http *h, size_t i);
