@@ -93,6 +93,7 @@ struct acdm_req {
     int content_length_known;
     int64_t t_begin;            /* monotonic ms the headers were in (body deadline, rate) */
     unsigned in_dispatch : 1, replied : 1, dispatched : 1, upgrade : 1, has_cc : 1;
+    unsigned client_close : 1;  /* the request said "Connection: close": close after the reply */
     /* bump arena: stable pointers for the request's strings */
     char *ap;
     size_t aleft;
@@ -880,7 +881,7 @@ static int build_response(acdm_req *r, int status, const char *ctype, const char
                                         &p, end))
             return -1;
     }
-    if (conn_close &&
+    if ((conn_close || r->client_close) &&
         lws_add_http_header_by_token(r->wsi, WSI_TOKEN_CONNECTION,
                                      (const unsigned char *)"close", 5, &p, end))
         return -1;
@@ -901,6 +902,7 @@ static int write_response(acdm_req *r, int conn_close)
         return -1;
     }
     int n = lws_write(wsi, r->out + LWS_PRE, r->out_len, LWS_WRITE_HTTP_FINAL);
+    if (r->client_close) conn_close = 1;
     req_free(r);
     if (n < 0 || conn_close) return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -958,7 +960,13 @@ void acdm_http_reply(acdm_req *r, int status, const char *content_type, const ch
      * small and the client waits for it, so the send rarely blocks; when it does, lws keeps the
      * rest and finishes it on POLLOUT itself (and defers the transaction's end until then). */
     struct lws *wsi = r->wsi;
-    if (write_response(r, 0)) lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    if (write_response(r, 0)) {
+        /* to close: at once when everything went out; lws 4.1's asynchronous kill (a zero
+         * timeout) did not fire for a deferred reply, leaving a "Connection: close" client
+         * waiting. With bytes still buffered, lws gets a few seconds to send them. */
+        if (lws_partial_buffered(wsi)) lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+        else lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+    }
 }
 
 void acdm_http_reply_file(acdm_req *r, const char *path, const char *content_type)
@@ -1145,6 +1153,17 @@ static int fill_request(acdm_http *h, acdm_req *r, struct lws *wsi)
     r->method = method_names[m < (int)(sizeof method_names / sizeof *method_names) ? m : 0];
     r->path = arena_strndup(r, uri, (size_t)ulen);
     if (!r->path) return -1;
+    /* "Connection: close" (a token of the header's list): the reply says so and the
+     * connection is closed after it (RFC 9112 9.6), so the client is not left waiting */
+    char conn[128];
+    if (lws_hdr_copy(wsi, conn, sizeof conn, WSI_TOKEN_CONNECTION) > 0) {
+        for (char *save = NULL, *t = strtok_r(conn, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ' || *t == '\t') t++;
+            size_t n = strlen(t);
+            while (n && (t[n - 1] == ' ' || t[n - 1] == '\t')) n--;
+            if (n == 5 && !strncasecmp(t, "close", 5)) r->client_close = 1;
+        }
+    }
     (void)h;
     return 0;
 }

@@ -21,6 +21,11 @@ class Ws:
     @classmethod
     async def connect(cls, port, path, origin=None):
         r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        return await cls.handshake(r, w, path, origin)
+
+    @classmethod
+    async def handshake(cls, r, w, path, origin=None):
+        """The upgrade on an open stream pair (plain or TLS)."""
         key = base64.b64encode(os.urandom(16)).decode()
         w.write(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"

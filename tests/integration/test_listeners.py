@@ -3,6 +3,7 @@ messaging webhooks, an internal one for agents and the admin API). "routes" list
 (api, ws, ui, metrics, channels) or path prefixes; anything else on that listener is a 404 as
 if it did not exist, while the other listener serves everything. A reload changes them."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -89,3 +90,45 @@ class ListenerRoutes(AcdmTestCase):
         self.assertIn('unknown route group "apii"', c.stderr + c.stdout)
         # and the running config still serves as before
         self.assertEqual(self.pub("GET", "/api/v1/queues", token=self.d.admin_token).status, 404)
+
+
+class ConnectionClose(AcdmTestCase):
+    """A client that says "Connection: close" (a webhook provider without keep-alive, an old
+    proxy) gets the reply with "Connection: close" and then the connection closed, instead of an
+    open connection it has to time out (RFC 9112 9.6)."""
+
+    def test_the_connection_is_closed_after_the_reply(self):
+        d = self.daemon()
+        body = b'{"queue":"algemeen","kind":"chat","from":"+31600000001","text":"Hallo"}'
+        for close in (True, False):
+            s = socket.create_connection((d.host, d.port), timeout=10)
+            self.sockets.append(s)
+            s.sendall(b"POST /api/v1/berichten HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                      d.admin_token.encode() + b"\r\nContent-Type: application/json\r\n" +
+                      (b"Connection: keep-alive, close\r\n" if close else b"") +
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            data = b""
+            s.settimeout(5)
+            closed = False
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        closed = True
+                        break
+                    data += chunk
+                    head, _, rest = data.partition(b"\r\n\r\n")
+                    if not close and rest and len(rest) >= int(re.search(rb"(?i)content-length: *(\d+)", head).group(1)):
+                        break
+            except socket.timeout:
+                pass
+            head = data.partition(b"\r\n\r\n")[0].lower()
+            self.assertTrue(head.startswith(b"http/1.1 201"), data[:200])
+            if close:
+                self.assertTrue(closed, "the server kept the connection open after the reply: %r" % head)
+                self.assertIn(b"connection: close", head)
+            else:
+                self.assertNotIn(b"connection: close", head)
+                # keep-alive: a second request on the same connection is answered
+                s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertTrue(s.recv(65536).lower().startswith(b"http/1.1 200"))
