@@ -91,6 +91,8 @@ if command -v wrk >/dev/null 2>&1 && [ -x build/rel/bench/bench_http_bare ]; the
 fi
 echo "## agents' websockets: connected agents, created -> offered latency"
 python3 tests/bench/bench_ws.py --agents "${ACDM_BENCH_AGENTS:-10000}" --working 1000 --rate 1000 --seconds 10 --acdmd bin/acdmd
+echo "## TLS vs plain HTTP in one acdmd (issue 13): REST ingest and agents' websockets, ratios TLS/plain"
+python3 tests/bench/bench_tls.py --rounds "${ACDM_BENCH_TLS_ROUNDS:-3}" --agents 1000 --rate 200 --seconds 5 --acdmd bin/acdmd
 echo "## live pushes: supervisors' stats every second, agents' queue_stats/colleagues"
 python3 tests/bench/bench_live.py "${ACDM_BENCH_LIVE_AGENTS:-2000}"
 echo "## email channel intake (Dovecot inbox -> queued and moved) vs the bare libcurl fetch loop"
