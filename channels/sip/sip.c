@@ -23,6 +23,7 @@ typedef struct ccall {
     char bericht[64], queue[72], from[72], dialled[48], callid[128], agent[72];
     char accepted_by[72];  /* the agent who has the call (ACCEPTED) */
     bool cb_pending;     /* a submit callback is due (user = this) */
+    bool routed;         /* ACDM_SUBMIT_ROUTING came: routed while the commit runs */
     bool sip_gone;       /* the engine freed the call */
     bool ended;          /* the bericht is over for the core (ended, wrap-up, closed) */
     bool waiting;        /* queued, not offered or active: the position is polled */
@@ -145,10 +146,18 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     sipp *p = priv;
     ccall *c = user;
     (void)inst;
+    if (o == ACDM_SUBMIT_ROUTING) {
+        /* queued and routed while the commit runs: offers may name it from now on; the caller
+         * is answered on the final outcome (after the commit) */
+        if (bericht_id) snprintf(c->bericht, sizeof c->bericht, "%s", bericht_id);
+        c->routed = true;
+        c->waiting = true;
+        return;
+    }
     c->cb_pending = false;
     if (bericht_id) snprintf(c->bericht, sizeof c->bericht, "%s", bericht_id);
     if (o == ACDM_SUBMIT_CLOSED || o == ACDM_SUBMIT_ERROR) c->ended = true;
-    else c->waiting = true;
+    else if (!c->routed) c->waiting = true;
     if (c->sip_gone) {
         /* the caller hung up while the bericht was being stored: it is abandoned */
         if (!c->ended && c->bericht[0]) p->host->end(p->inst, c->bericht, c->gone_reason[0] ? c->gone_reason : "hangup");
@@ -182,6 +191,8 @@ static void submit_call(sipp *p, ccall *c, const char *ivr_path)
         .idempotency_key = key,
         .subject = subject,
         .payload_json = pj,
+        /* the agent's phone may ring while the commit runs; the 200 OK waits for it */
+        .flags = ACDM_IN_ROUTE_AT_ONCE,
     };
     c->cb_pending = true;
     int rc = p->host->submit(p->inst, &in, submitted, c);
@@ -400,6 +411,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
         }
         smsg *m = smsg_new(p, MQ_CONNECT_AGENT, c->id);
         if (!m) break;
+        snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
         snprintf(m->agent, sizeof m->agent, "%s", ev->agent);
         m->uri = sip_strdup(a->phone);
         m->b = 0;
@@ -463,6 +475,7 @@ static int sip_offer_device(acdm_instance *inst, void *priv, const acdm_device_o
     snprintf(c->agent, sizeof c->agent, "%s", o->agent_id);
     smsg *m = smsg_new(p, MQ_CONNECT_AGENT, c->id);
     if (!m) return ACDM_P_ENOMEM;
+    snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
     snprintf(m->agent, sizeof m->agent, "%s", o->agent_id);
     m->uri = sip_strdup(o->endpoint);
     m->a = o->timeout_ms;
@@ -699,6 +712,8 @@ static void sip_stop(acdm_instance *inst, void *priv)
     engine_stop(p);
     smsg_free_all(p);
     while (p->calls) cc_free(p, p->calls);
+    free(p->kept_regs);            /* a stopped instance keeps no bindings (a new start registers anew) */
+    p->kept_regs = NULL;
 }
 
 static void sip_destroy(acdm_instance *inst, void *priv)
@@ -710,6 +725,7 @@ static void sip_destroy(acdm_instance *inst, void *priv)
     sipc_free(&p->cfg);
     free(p->cfg_json);
     free(p->status_body);
+    free(p->kept_regs);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->st_mu);
     pthread_cond_destroy(&p->tts_cv);

@@ -91,6 +91,8 @@ typedef struct sipp {
     char start_err[256];
     struct mqueue *mq;           /* created in the engine thread */
     struct ua *ua;
+    char *kept_regs;             /* the phones' registrations across an engine restart (a reload
+                                  * that changed the sockets): "user\tcontact\texpires_ms\n"... */
     /* the TTS worker */
     pthread_t tts_thread;
     bool tts_running;

@@ -785,6 +785,7 @@ static void on_submitted(struct ua *ua, smsg *m)
     case ACDM_SUBMIT_FOLLOWUP:
         if (!c->answered_at) answer_caller(c);
         if (c->closing) return;
+        if (c->st == CS_BRIDGED || c->st == CS_HELD) break;   /* routed before the commit: the agent already answered */
         c->st = CS_WAITING;
         c->next_wait = 0;
         clock_add(c);
@@ -1038,6 +1039,7 @@ static void on_connect_agent(struct ua *ua, smsg *m)
 {
     struct call *c = call_find(ua, m->call);
     if (!c || c->closing) return;
+    if (!c->bericht[0]) snprintf(c->bericht, sizeof c->bericht, "%s", m->bericht);   /* offered before the commit */
     if (c->a.sess) {
         if (!strcmp(c->agent, m->agent)) return;    /* already ringing this agent (offer, then accept on the desk) */
         leg_close(&c->a);
@@ -1248,6 +1250,68 @@ static void on_register(struct ua *ua, const struct sip_msg *msg)
         post_log(ua, ACDM_PLOG_INFO, "registrar: %s registered at %s for %u s (%s)", user, contact, expires, src);
         post_reachable(ua, user, true, NULL);
     }
+    regs_publish(ua);
+}
+
+/* An engine restart (a reload that changed listen, rtp_ports or max_calls) keeps the phones'
+ * bindings: they are written out when the old engine stops and read back by the new one, so an
+ * agent's phone stays reachable (its contact is its own address, which did not change). A user
+ * the new registrar no longer has loses the binding, and the core hears it. */
+static void regs_keep(struct ua *ua)
+{
+    size_t cap = 256, o = 0;
+    char *buf = malloc(cap);
+    uint64_t now = now_ms();
+    for (struct le *le = list_head(&ua->regs); buf && le; le = le->next) {
+        const struct reg *r = le->data;
+        if (r->expires <= now || !r->contact) continue;
+        size_t need = strlen(r->user) + strlen(r->contact) + 32;
+        if (o + need >= cap) {
+            char *nb = realloc(buf, cap = (o + need) * 2);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+        }
+        o += (size_t)snprintf(buf + o, cap - o, "%s\t%s\t%llu\n", r->user, r->contact, (unsigned long long)r->expires);
+    }
+    if (buf) buf[o] = 0;
+    pthread_mutex_lock(&ua->p->mu);
+    free(ua->p->kept_regs);
+    ua->p->kept_regs = buf;
+    pthread_mutex_unlock(&ua->p->mu);
+}
+
+static void regs_restore(struct ua *ua)
+{
+    pthread_mutex_lock(&ua->p->mu);
+    char *buf = ua->p->kept_regs;
+    ua->p->kept_regs = NULL;
+    pthread_mutex_unlock(&ua->p->mu);
+    if (!buf) return;
+    uint64_t now = now_ms();
+    int n = 0;
+    for (char *line = buf, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        char *contact = strchr(line, '\t'), *exp = contact ? strchr(contact + 1, '\t') : NULL;
+        if (!exp) continue;
+        *contact++ = 0;
+        *exp++ = 0;
+        uint64_t expires = strtoull(exp, NULL, 10);
+        if (expires <= now) continue;
+        if (!ua->cfg.realm || !sipc_user_find(&ua->cfg, line)) {
+            post_reachable(ua, line, false, "the registrar no longer has this user");
+            continue;
+        }
+        struct reg *r = mem_zalloc(sizeof *r, reg_destructor);
+        if (!r) break;
+        snprintf(r->user, sizeof r->user, "%s", line);
+        r->contact = strdup(contact);
+        r->expires = expires;
+        list_append(&ua->regs, &r->le, r);
+        n++;
+    }
+    free(buf);
+    if (n) post_log(ua, ACDM_PLOG_INFO, "registrar: %d registration%s kept across the restart", n, n == 1 ? "" : "s");
     regs_publish(ua);
 }
 
@@ -1563,6 +1627,7 @@ static void *ua_main(void *arg)
     tmr_start(&ua->clock, CLOCK_MS, media_clock, ua);
     tmr_start(&ua->house, 250, house, ua);
     p->ua = ua;
+    regs_restore(ua);
     prompts_prewarm(ua);
     self_options(ua);
     p->start_rc = 0;
@@ -1580,6 +1645,7 @@ out:
         le = le->next;
         mem_deref(c);
     }
+    if (p->start_rc == 0) regs_keep(ua);
     list_flush(&ua->regs);
     list_flush(&ua->prompts);
     ua->uh = mem_deref(ua->uh);

@@ -532,13 +532,67 @@ class SipStaticPhone(SipTestCase):
         self.wait_log(d, "agent agent2 hung up")
 
 
+class SipTransports(SipTestCase):
+    def test_a_caller_over_tcp_reaches_the_agent(self):
+        # listen on UDP and TCP at the same port: the agent's phone registers over UDP, a caller
+        # comes in over TCP (SIPp -t t1), waits, and hears the agent after the accept
+        d = self.sip_daemon(start=False)
+        self.sip_conf["listen"] = ["udp:127.0.0.1:%d" % self.sip_port, "tcp:127.0.0.1:%d" % self.sip_port]
+        d.write_config(self.cfg)
+        d.start()
+        self.wait_log(d, "SIP on tcp:127.0.0.1:%d" % self.sip_port)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        rtp = self.rtp_peer()
+        caller = SippCaller(self.tmp, self.sip_port, "1000", caller_xml(rtp.port, hold_ms=7000), name="tcpcaller",
+                            extra=("-t", "t1"))
+        self.addCleanup(caller.kill)
+        bid = ws.expect("offer", 15)["bericht"]["id"]
+        wait_until(lambda: (rtp.elapsed() or 0) > 1.0, 15, what="the TCP caller answered and hearing the waiting audio")
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged")
+        time.sleep(2.0)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 440), 0.3, "the agent's tone over the TCP call")
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        b = d.bericht(bid)
+        self.assertEqual((b["kind"], b["agent"]), ("voice", "agent1"), b)
+
+
+    def test_registrations_survive_a_reload_that_changes_the_listen_addresses(self):
+        d = self.sip_daemon()
+        self.wait_prompts(d, 2)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        # the operator adds a TCP listener: the SIP stack restarts; agent1's phone (re-registering
+        # only every 300 s) must stay reachable
+        self.sip_conf["listen"] = ["udp:127.0.0.1:%d" % self.sip_port, "tcp:127.0.0.1:%d" % self.sip_port]
+        d.write_config(self.cfg)
+        self.assertEqual(d.request("POST", "/api/v1/reload").status, 200)
+        self.wait_log(d, "registrar: 1 registration kept across the restart", 15)
+        self.assertEqual(self.sip_status(d)["registered"], ["agent1"])
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=7000)
+        bid = ws.expect("offer", 15)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10,
+                   what="bridged to the phone registered before the reload\n%s" % d.stderr()[-1500:])
+        time.sleep(2.0)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 440), 0.3, "the agent's tone after the reload")
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(d.stderr().count("registrar: agent1 registered at"), 1, "the phone had to register again")
+
+
 class SipDeviceOffers(SipTestCase):
     """ABI 1.1: the agents' `phone` in the core's config; the offer rings the phone (offer_device)
     and the phone's answer is the accept (device_result)."""
 
-    def device_daemon(self, phones, offer_timeout_s=20):
+    def device_daemon(self, phones, offer_timeout_s=20, group_commit_ms=None):
         q = [{"name": "algemeen", "strategy": "linear", "offer_timeout_s": offer_timeout_s, "wrapup_s": 5}]
         d = self.sip_daemon(agents_map={}, queues=q, start=False)
+        if group_commit_ms is not None:
+            self.cfg["group_commit_ms"] = group_commit_ms
         for a in self.cfg["agents"]:
             if a["id"] in phones:
                 a["phone"] = phones[a["id"]]
@@ -563,6 +617,31 @@ class SipDeviceOffers(SipTestCase):
         self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 440), 0.3, "the agent's tone")
         self.assertEqual(caller.wait(30), 0, caller.output())
         self.assertEqual(d.bericht(bid)["agent"], "agent1")
+
+    def test_the_phone_rings_while_the_call_is_stored_the_caller_is_answered_after_the_commit(self):
+        # a slow store (every group commit waits 3 s): the call is routed while its commit runs,
+        # so the agent's phone rings and answers at once; the caller hears 200 OK only once the
+        # bericht is durable, and then the agent (not the waiting audio)
+        d = self.device_daemon({"agent1": "register"}, group_commit_ms=3000)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        time.sleep(3.5)                      # the desk's own writes are committed
+        rtp = self.rtp_peer()
+        t0 = time.monotonic()
+        caller = self.call(rtp=rtp, hold_ms=6000)
+        bid = ws.expect("offer", 10)["bericht"]["id"]
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="the phone answered")
+        st = self.sip_status(d)
+        if time.monotonic() - t0 < 2.5:      # still inside the commit's wait (on a loaded machine it may not be)
+            self.assertEqual(st["answered"], 0, "the caller was answered before the bericht was durable: %s" % st)
+        wait_until(lambda: self.sip_status(d)["answered"] == 1, 15, what="the caller answered after the commit")
+        self.assertGreater(time.monotonic() - t0, 2.5, "the caller was answered before the 3 s commit")
+        time.sleep(2.0)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 440), 0.3, "the agent's tone after the answer")
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(d.bericht(bid)["agent"], "agent1")
+        self.assertLess(self.sip_status(d)["route_latency_ms"]["max"], 2000, "the phone waited for the commit")
 
     def test_ring_no_answer_goes_to_the_next_agent_who_stays_logged_in(self):
         d = self.device_daemon({"agent1": "register", "agent2": "register"}, offer_timeout_s=4)
