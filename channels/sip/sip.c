@@ -581,7 +581,7 @@ static void status_route(acdm_instance *inst, void *priv, const acdm_http_reques
         {"rejected_404", s.rejected_404}, {"rejected_488", s.rejected_488}, {"rejected_503", s.rejected_503},
         {"rejected_400", s.rejected_400}, {"malformed", s.malformed}, {"agent_calls", s.agent_calls},
         {"bridged", s.bridged}, {"dtmf", s.dtmf}, {"registers", s.registers}, {"register_denied", s.register_denied},
-        {"rtp_timeouts", s.rtp_timeouts}, {"positions", s.positions}, {"calls", s.calls_now}, {"core_calls", n},
+        {"rtp_timeouts", s.rtp_timeouts}, {"session_expired", s.session_expired}, {"rejected_422", s.rejected_422}, {"positions", s.positions}, {"calls", s.calls_now}, {"core_calls", n},
         {"prompts_ready", s.prompts_ready}, {"prompts_failed", s.prompts_failed}, {"config_generation", s.conf_gen}};
     for (size_t i = 0; o && i < sizeof f / sizeof f[0]; i++) json_object_set_new(o, f[i].k, json_integer((json_int_t)f[i].v));
     if (o) json_object_set_new(o, "registered", reg ? reg : json_array());

@@ -64,6 +64,8 @@ struct call {
     char to[48];                  /* outbound: the customer's number */
     uint64_t ring_deadline, answered_at;
     uint64_t t_invite_us;         /* when the INVITE came (routing latency), 0 once measured */
+    uint32_t se_s;                /* RFC 4028: the session interval the caller refreshes (refresher=uac); 0 = none */
+    uint64_t se_deadline;         /* the session expires then unless a refresh comes */
     /* player */
     struct prompt *cur;
     size_t pos;
@@ -637,6 +639,14 @@ static void caller_info(struct sip *sip, const struct sip_msg *msg, void *arg)
 static int caller_offer(struct mbuf **descp, const struct sip_msg *msg, void *arg)
 {
     struct call *c = arg;
+    if (c->se_s) {
+        /* a refresh; libre's 200 to a re-INVITE carries no Session-Expires, which per RFC 4028
+         * section 7.2 means no session timer from now on for both sides (the caller stops
+         * refreshing): we stop expecting one (the RTP time-out still ends a vanished call) */
+        post_log(c->ua, ACDM_PLOG_INFO, "call %u: re-INVITE from the caller: the session timer ends (RFC 4028 7.2)", c->id);
+        c->se_s = 0;
+        c->se_deadline = 0;
+    }
     int err = sdp_decode(c->c.sdp, msg->mb, true);
     if (err) return err;
     if (!leg_choose(c->ua, &c->c)) return EPROTO;
@@ -654,8 +664,14 @@ static int caller_answer(const struct sip_msg *msg, void *arg)
 static void answer_caller(struct call *c)
 {
     struct mbuf *desc = NULL;
+    char se[96] = "";
+    if (c->se_s) {
+        snprintf(se, sizeof se, "Session-Expires: %u;refresher=uac\r\nRequire: timer\r\n", c->se_s);
+        c->se_deadline = now_ms() + (uint64_t)c->se_s * 1000;
+    }
     if (sdp_encode(&desc, c->c.sdp, false) ||
-        sipsess_answer(c->c.sess, 200, "OK", desc, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS\r\n")) {
+        sipsess_answer(c->c.sess, 200, "OK", desc, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS, UPDATE\r\n"
+                       "Supported: timer\r\n%s", se)) {
         mem_deref(desc);
         post_log(c->ua, ACDM_PLOG_ERR, "call %u: cannot send 200 OK", c->id);
         call_end(c, "answer failed", false);
@@ -671,6 +687,40 @@ static bool reply_retry_after(struct ua *ua, const struct sip_msg *msg)
 {
     return sip_treplyf(NULL, NULL, ua->sip, msg, false, 503, "Service Unavailable",
                        "Retry-After: %d\r\nContent-Length: 0\r\n\r\n", ua->cfg.retry_after_s) == 0;
+}
+
+/* RFC 4028 on a new INVITE: a Session-Expires below our session_min_se_s gets 422 with our
+ * Min-SE (false: answered). A caller that supports timers and refreshes itself (refresher=uac
+ * or none asked) gets the interval it asked for, or session_expires_s, never below either side's
+ * Min-SE; it must refresh by re-INVITE or UPDATE within it, else the call ends (house). A caller
+ * that asks us to refresh (refresher=uas) or does not support timers gets none (the RTP
+ * time-out still ends a vanished call). */
+static bool session_timer(struct ua *ua, const struct sip_msg *msg, const char *dialled, const char *src, uint32_t *se_s)
+{
+    *se_s = 0;
+    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_SESSION_EXPIRES);
+    const struct sip_hdr *mh = sip_msg_hdr(msg, SIP_HDR_MIN_SE);
+    struct pl num;
+    uint32_t asked = h && !re_regex(h->val.p, h->val.l, "[0-9]+", &num) ? pl_u32(&num) : 0;
+    uint32_t their_min = mh && !re_regex(mh->val.p, mh->val.l, "[0-9]+", &num) ? pl_u32(&num) : 0;
+    if (h && asked < (uint32_t)ua->cfg.session_min_se_s) {
+        ST(ua, rejected_422);
+        (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 422, "Session Interval Too Small",
+                          "Min-SE: %d\r\nContent-Length: 0\r\n\r\n", ua->cfg.session_min_se_s);
+        post_log(ua, ACDM_PLOG_WARN, "INVITE for %s from %s: Session-Expires %u is below our Min-SE %d: 422", dialled, src,
+                 asked, ua->cfg.session_min_se_s);
+        return false;
+    }
+    if (!ua->cfg.session_expires_s) return true;
+    bool supports = sip_msg_hdr_has_value(msg, SIP_HDR_SUPPORTED, "timer") || sip_msg_hdr_has_value(msg, SIP_HDR_REQUIRE, "timer");
+    struct pl r;
+    bool they_refresh = !h || re_regex(h->val.p, h->val.l, "refresher=[a-z]+", &r) || !pl_strcasecmp(&r, "uac");
+    if (!supports || !they_refresh) return true;
+    uint32_t se = asked && asked < (uint32_t)ua->cfg.session_expires_s ? asked : (uint32_t)ua->cfg.session_expires_s;
+    if (se < their_min) se = their_min;
+    if (se < (uint32_t)ua->cfg.session_min_se_s) se = (uint32_t)ua->cfg.session_min_se_s;
+    *se_s = se;
+    return true;
 }
 
 /* A new INVITE. */
@@ -704,6 +754,8 @@ static void conn_h(const struct sip_msg *msg, void *arg)
                  dialled, src, ua->ncalls, ua->cfg.retry_after_s);
         return;
     }
+    uint32_t se_s = 0;
+    if (!session_timer(ua, msg, dialled, src, &se_s)) return;
     if (!mbuf_get_left(msg->mb) || !msg_ctype_cmp(&msg->ctyp, "application", "sdp")) {
         ST(ua, rejected_488);
         (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 488, "Not Acceptable Here",
@@ -716,6 +768,7 @@ static void conn_h(const struct sip_msg *msg, void *arg)
     c->ua = ua;
     c->id = ++ua->next_id;
     c->t_invite_us = now_us();
+    c->se_s = se_s;
     snprintf(c->dialled, sizeof c->dialled, "%s", dialled);
     snprintf(c->from, sizeof c->from, "%s", from[0] ? from : "anonymous");
     pl_copy(&msg->callid, c->callid, sizeof c->callid);
@@ -1315,12 +1368,41 @@ static void regs_restore(struct ua *ua)
     regs_publish(ua);
 }
 
+/* UPDATE (RFC 3311) from a caller: a session refresh (RFC 4028) without an offer; one with an
+ * SDP offer is refused (488: we change media only by re-INVITE). */
+static void on_update(struct ua *ua, const struct sip_msg *msg)
+{
+    struct call *c = NULL;
+    for (struct le *le = list_head(&ua->calls); le && !c; le = le->next) {
+        struct call *k = le->data;
+        if (!k->closing && k->c.sess && !pl_strcmp(&msg->callid, k->callid)) c = k;
+    }
+    if (!c || !pl_isset(&msg->to.tag)) {
+        (void)sip_treply(NULL, ua->sip, msg, 481, "Call/Transaction Does Not Exist");
+        return;
+    }
+    if (mbuf_get_left(msg->mb)) {
+        (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 488, "Not Acceptable Here",
+                          "Warning: 399 acdm \"UPDATE refreshes the session only; change media by re-INVITE\"\r\n"
+                          "Content-Length: 0\r\n\r\n");
+        return;
+    }
+    if (c->se_s) {
+        c->se_deadline = now_ms() + (uint64_t)c->se_s * 1000;
+        (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 200, "OK",
+                          "Session-Expires: %u;refresher=uac\r\nRequire: timer\r\nContent-Length: 0\r\n\r\n", c->se_s);
+    } else {
+        (void)sip_treply(NULL, ua->sip, msg, 200, "OK");
+    }
+}
+
 static bool req_h(const struct sip_msg *msg, void *arg)
 {
     struct ua *ua = arg;
     hook_udp(ua, msg);
     if (bad_request(ua, msg)) return true;
     if (!pl_strcmp(&msg->met, "REGISTER")) { on_register(ua, msg); return true; }
+    if (!pl_strcmp(&msg->met, "UPDATE")) { on_update(ua, msg); return true; }
     if (!pl_strcmp(&msg->met, "OPTIONS")) {
         (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 200, "OK",
                           "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS, REGISTER\r\nAccept: application/sdp\r\n"
@@ -1422,6 +1504,16 @@ static void house(void *arg)
             c->ring_deadline = 0;
             agent_result(c, ACDM_DEVICE_NOANSWER, "no answer");
             continue;
+        }
+        if (c->se_s && c->se_deadline) {
+            uint64_t early = (uint64_t)(c->se_s / 3 < 32 ? c->se_s / 3 : 32) * 1000;
+            if (now + early >= c->se_deadline) {
+                ST(ua, session_expired);
+                post_log(ua, ACDM_PLOG_WARN, "call %u (%s): the caller did not refresh the session (Session-Expires %u s): hung up",
+                         c->id, c->bericht, c->se_s);
+                call_end(c, "session expired", true);
+                continue;
+            }
         }
         if (ua->cfg.rtp_timeout_s && c->answered_at && c->c.have_media &&
             now - c->c.last_rx > (uint64_t)ua->cfg.rtp_timeout_s * 1000) {

@@ -584,6 +584,159 @@ class SipTransports(SipTestCase):
         self.assertEqual(d.stderr().count("registrar: agent1 registered at"), 1, "the phone had to register again")
 
 
+SESSION_INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="acdm session timer caller">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Burger" <sip:0612345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:0612345678@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Supported: timer
+      Session-Expires: %(se)d;refresher=uac
+      Min-SE: %(min_se)d
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+      m=audio %(rtp)d RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+%(rest)s
+</scenario>
+"""
+
+SESSION_ANSWERED = """  <recv response="200" rtd="true" rrs="true" timeout="20000">
+    <action>
+      <ereg regexp="([0-9]+);refresher=uac" search_in="hdr" header="Session-Expires:" check_it="true" assign_to="x,se"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "Burger" <sip:0612345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+%(refreshes)s
+  <recv request="BYE" timeout="%(bye_timeout)d"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <Reference variables="x,se,y"/>
+"""
+
+SESSION_UPDATE = """  <pause milliseconds="%(pause)d"/>
+  <send retrans="500">
+    <![CDATA[
+      UPDATE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "Burger" <sip:0612345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: %(cseq)d UPDATE
+      Max-Forwards: 70
+      Supported: timer
+      Session-Expires: %(se)d;refresher=uac
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200">
+    <action>
+      <ereg regexp="[0-9]+" search_in="hdr" header="Session-Expires:" check_it="true" assign_to="y"/>
+    </action>
+  </recv>
+"""
+
+SESSION_TOO_SMALL = """  <recv response="422" timeout="10000">
+    <action>
+      <ereg regexp="%(min_se)d" search_in="hdr" header="Min-SE:" check_it="true" assign_to="z"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Burger" <sip:0612345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <Reference variables="z"/>
+"""
+
+
+class SipSessionTimers(SipTestCase):
+    """RFC 4028: a caller that supports timers refreshes by UPDATE; one that stops is hung up."""
+
+    def test_refreshed_by_update_then_hung_up_when_the_refresh_stops_and_422_below_min_se(self):
+        d = self.sip_daemon({"session_expires_s": 6, "session_min_se_s": 3})
+        self.wait_prompts(d, 2)
+        # below our Min-SE: 422 naming it
+        rtp0 = self.rtp_peer()
+        xml = SESSION_INVITE % {"se": 2, "min_se": 2, "rtp": rtp0.port, "rest": SESSION_TOO_SMALL % {"min_se": 3}}
+        small = SippCaller(self.tmp, self.sip_port, "1000", xml, name="se-small")
+        self.addCleanup(small.kill)
+        self.assertEqual(small.wait(30), 0, "no 422 with Min-SE 3:\n" + small.output())
+        self.assertEqual(self.sip_status(d)["rejected_422"], 1)
+        # 6 s sessions refreshed by UPDATE every 2.5 s: the call lives past one interval; then the
+        # caller stops refreshing and acdm hangs up (BYE) before the interval ends
+        rtp = self.rtp_peer()
+        refreshes = "".join(SESSION_UPDATE % {"pause": 2500, "cseq": 2 + i, "se": 6} for i in range(3))
+        xml = SESSION_INVITE % {"se": 6, "min_se": 3, "rtp": rtp.port,
+                                "rest": SESSION_ANSWERED % {"refreshes": refreshes, "bye_timeout": 15000}}
+        caller = SippCaller(self.tmp, self.sip_port, "1000", xml, name="se-caller")
+        self.addCleanup(caller.kill)
+        wait_until(lambda: self.sip_status(d)["answered"] >= 1, 20, what="the caller answered")
+        t_answer = time.monotonic()
+        self.assertEqual(caller.wait(40), 0, "the refreshed call failed (an early BYE, or none):\n" + caller.output())
+        lived = time.monotonic() - t_answer
+        self.assertGreater(lived, 7.5, "the call ended within one session interval despite the refreshes")
+        self.wait_log(d, "the caller did not refresh the session (Session-Expires 6 s): hung up")
+        self.assertEqual(self.sip_status(d)["session_expired"], 1)
+        wait_until(lambda: self.sip_status(d)["calls"] == 0, 10, what="the call gone")
+        items = wait_until(lambda: [i for i in d.get_json("/api/v1/berichten?channel=tel")["items"]
+                                    if i["state"] == "abandoned"], 10, what="the expired call's bericht abandoned")
+        b = d.bericht(items[0]["id"])
+        self.assertIn("session expired", str([e for e in b["events"] if e["type"] == "abandoned"]), b["events"])
+
+
 class SipDeviceOffers(SipTestCase):
     """ABI 1.1: the agents' `phone` in the core's config; the offer rings the phone (offer_device)
     and the phone's answer is the accept (device_result)."""
