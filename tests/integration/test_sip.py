@@ -453,6 +453,50 @@ class SipConversation(SipTestCase):
         self.assertEqual(d.bericht(bid)["agent"], "agent2")
 
 
+    def test_blind_transfer_to_a_queue_waits_again_with_the_original_queue_time(self):
+        q = [{"name": "algemeen", "strategy": "linear", "offer_timeout_s": 20, "wrapup_s": 5},
+             {"name": "tweede", "title": "Tweede lijn", "strategy": "linear", "offer_timeout_s": 20, "wrapup_s": 5}]
+        d = self.sip_daemon(agents_map={"agent1": "register", "agent2": "register"}, queues=q, start=False)
+        self.cfg["agents"] = [{"id": "agent1", "name": "Anouk", "queues": ["algemeen"]},
+                              {"id": "agent2", "name": "Mohammed", "queues": ["tweede"]}]
+        d.write_config(self.cfg)
+        d.start()
+        self.wait_prompts(d, 2)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        self.agent_phone(d, "agent2", "geheim-agent2", tone=660)
+        ws1 = self.agent_ws(d, "agent1")
+        ws2 = self.agent_ws(d, "agent2", ready=False)
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=20000)
+        bid = ws1.expect("offer", 15)["bericht"]["id"]
+        queued_ms = d.bericht(bid)["queued_ms"]
+        time.sleep(1.0)
+        self.assertEqual(ws1.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
+        time.sleep(2.0)
+        t1 = rtp.elapsed()
+        # agent1 hands the call to the queue "tweede": the caller waits there again (waiting audio,
+        # agent1's phone hung up), with the queue time of the first arrival
+        self.assertEqual(ws1.request({"type": "transfer", "bericht": bid, "queue": "tweede"})["type"], "ack")
+        b = wait_until(lambda: (lambda x: x if x["queue"] == "tweede" and x["state"] == "queued" else None)(d.bericht(bid)),
+                       10, what="the call waiting in tweede")
+        self.assertEqual(b["queued_ms"], queued_ms, "the transfer changed the queue time")
+        time.sleep(3.0)
+        t_wait = rtp.elapsed()
+        self.assertLess(tone_ratio(rtp.pcm_between(t_wait - 2.0, t_wait), 440), 0.2, "agent1 still heard after the transfer")
+        self.assertEqual(ws2.request({"type": "ready"})["type"], "ack")
+        ws2.expect("offer", 10, bericht=bid)
+        self.assertEqual(ws2.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 2, 10, what="bridged to agent2")
+        time.sleep(2.5)
+        t2 = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t1 - 1.5, t1), 440), 0.3, "agent1 before the transfer")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t2 - 1.5, t2), 660), 0.3, "agent2 after the transfer")
+        self.assertLess(rtp.longest_gap(t1, t2), 1.0, "silence while waiting in the second queue")
+        self.assertEqual(caller.wait(40), 0, caller.output())
+        b = d.bericht(bid)
+        self.assertEqual((b["queue"], b["agent"], b["queued_ms"]), ("tweede", "agent2", queued_ms), b)
+
 def register(port, user, password, aor_user=None, expires=60):
     """REGISTER (challenged, then with a digest response); the final response's first line."""
     import hashlib
