@@ -31,6 +31,7 @@ typedef struct ccall {
     bool device;         /* the agent's phone was rung through offer_device */
     bool callback;       /* ended by us for a callback: the caller still hears the confirmation */
     bool keep_place;     /* the caller hung up after asking to be called back: the bericht waits on */
+    bool transferred_out;/* the agent's phone transferred the caller to an outside number: the bericht is over */
     char callback_to[80];
     char gone_reason[64];
     uint32_t last_pos;
@@ -364,6 +365,21 @@ static void core_run(acdm_instance *inst, void *priv, void *arg)
             p->host->originate_result(p->inst, m->bericht, (acdm_originate_outcome)m->a, m->text);
         break;
     case CM_CALLBACK: on_callback(p, m); break;
+    case CM_TRANSFER_OUT: {
+        /* blind transfer out of acdm: the bericht ends for the agent (wrap-up) while the caller
+         * talks on with the number, outside routing */
+        ccall *c = cc_find(p, m->call);
+        if (!c || c->ended || !c->bericht[0]) break;
+        char why[96];
+        snprintf(why, sizeof why, "transferred to %s", m->text ? m->text : "?");
+        c->transferred_out = true;
+        c->waiting = false;
+        int rc = p->host->end(p->inst, c->bericht, why);
+        c->ended = true;
+        p->host->log(p->inst, ACDM_PLOG_INFO, "call %u (%s): agent %s transferred the caller to %s%s", c->id, c->bericht,
+                     m->agent, m->text ? m->text : "?", rc < 0 ? " (the bericht could not be ended)" : "");
+        break;
+    }
     case CM_AGENT_BYE: break;   /* the engine hangs up the caller too; CM_CALL_GONE follows */
     case CM_REACHABLE:
         if (HOST_HAS_FN(p->host, device_reachable))
@@ -381,7 +397,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
     sipp *p = priv;
     (void)inst;
     ccall *c = cc_by_bericht(p, ev->bericht_id);
-    if (!c || (c->sip_gone && !c->keep_place)) return;
+    if (!c || (c->sip_gone && !c->keep_place) || c->transferred_out) return;
     if (c->sip_gone && (ev->type == ACDM_EV_ENDED || ev->type == ACDM_EV_WRAPUP)) {   /* a kept place ends */
         c->ended = true;
         cc_maybe_free(p, c);
@@ -581,7 +597,7 @@ static void status_route(acdm_instance *inst, void *priv, const acdm_http_reques
         {"rejected_404", s.rejected_404}, {"rejected_488", s.rejected_488}, {"rejected_503", s.rejected_503},
         {"rejected_400", s.rejected_400}, {"malformed", s.malformed}, {"agent_calls", s.agent_calls},
         {"bridged", s.bridged}, {"dtmf", s.dtmf}, {"registers", s.registers}, {"register_denied", s.register_denied},
-        {"rtp_timeouts", s.rtp_timeouts}, {"session_expired", s.session_expired}, {"rejected_422", s.rejected_422}, {"positions", s.positions}, {"calls", s.calls_now}, {"core_calls", n},
+        {"rtp_timeouts", s.rtp_timeouts}, {"session_expired", s.session_expired}, {"transfers_out", s.transfers_out}, {"rejected_422", s.rejected_422}, {"positions", s.positions}, {"calls", s.calls_now}, {"core_calls", n},
         {"prompts_ready", s.prompts_ready}, {"prompts_failed", s.prompts_failed}, {"config_generation", s.conf_gen}};
     for (size_t i = 0; o && i < sizeof f / sizeof f[0]; i++) json_object_set_new(o, f[i].k, json_integer((json_int_t)f[i].v));
     if (o) json_object_set_new(o, "registered", reg ? reg : json_array());

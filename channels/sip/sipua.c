@@ -33,8 +33,9 @@ struct prompt {
     char err[200];
 };
 
-enum cstate { CS_RINGING = 0, CS_MENU, CS_WAITING, CS_CLOSED, CS_BRIDGED, CS_HELD, CS_GONE, CS_OUTBOUND };
-static const char *const cstate_names[] = {"ringing", "menu", "waiting", "closed", "bridged", "held", "gone", "outbound"};
+enum cstate { CS_RINGING = 0, CS_MENU, CS_WAITING, CS_CLOSED, CS_BRIDGED, CS_HELD, CS_GONE, CS_OUTBOUND, CS_XFER };
+static const char *const cstate_names[] = {"ringing", "menu", "waiting", "closed", "bridged", "held", "gone", "outbound",
+                                           "transferring"};
 
 struct leg {
     struct sipsess *sess;
@@ -60,6 +61,7 @@ struct call {
     struct leg c, a;              /* caller, agent */
     char bericht[64], queue[72], from[72], dialled[48], agent[72], callid[128];
     bool device_offer, closing, outbound, keep;
+    bool external;                /* transferred out (REFER): the core is done with it */
     int okind;                    /* outbound: 1 originate, 2 a kept place called back */
     char to[48];                  /* outbound: the customer's number */
     uint64_t ring_deadline, answered_at;
@@ -104,6 +106,7 @@ struct ua {
     uint32_t next_id;
     int ncalls;
     sipa_clip music;              /* the generated default music */
+    sipa_clip ringback;           /* 425 Hz, 1 s on, 4 s off: while a transfer rings */
     uint8_t secret[16];
     unsigned long gen;
 };
@@ -345,6 +348,13 @@ static void player_fill(struct call *c, int16_t *buf, uint64_t now)
             if (c->st == CS_CLOSED && c->npend == 0 && !c->hangup_at) c->hangup_at = now + 400;
         }
         if (c->st == CS_HELD || !player_next(c, now)) break;
+    }
+    if (c->st == CS_XFER && c->ua->ringback.n) {
+        for (size_t i = 0; i < SIPA_FRAME; i++) {
+            if (c->music_pos >= c->ua->ringback.n) c->music_pos = 0;
+            buf[i] = c->ua->ringback.pcm[c->music_pos++];
+        }
+        return;
     }
     if (off < SIPA_FRAME) {
         if (c->st == CS_WAITING || c->st == CS_HELD) music_fill(c, buf + off, SIPA_FRAME - off);
@@ -938,6 +948,97 @@ static void agent_estab(const struct sip_msg *msg, void *arg)
     agent_result(c, ACDM_DEVICE_ANSWERED, NULL);
 }
 
+/* The outside number's leg of a blind transfer (in the agent leg's place). */
+static void xfer_estab(const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    (void)msg;
+    if (c->a.pt < 0) {
+        post_log(c->ua, ACDM_PLOG_ERR, "call %u: %s answered without a common codec", c->id, c->to);
+        call_end(c, "transfer failed", false);
+        return;
+    }
+    c->a.estab = true;
+    c->a.last_rx = now_ms();
+    c->st = CS_BRIDGED;
+    player_clear(c);
+    clock_remove(c);
+    c->c.marker = true;
+    post_log(c->ua, ACDM_PLOG_INFO, "call %u: %s answered the transferred caller", c->id, c->to);
+}
+
+static void xfer_close(int err, const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    bool was_up = c->a.estab;
+    char why[120];
+    if (msg && msg->scode) re_snprintf(why, sizeof why, "%s answered %u %r", c->to, msg->scode, &msg->reason);
+    else re_snprintf(why, sizeof why, "%s %s (%m)", c->to, was_up ? "hung up" : "could not be reached", err);
+    c->a.sess = mem_deref(c->a.sess);
+    leg_close(&c->a);
+    post_log(c->ua, was_up ? ACDM_PLOG_INFO : ACDM_PLOG_WARN, "call %u: transfer: %s", c->id, why);
+    call_end(c, was_up ? "the other party hung up" : "transfer failed", false);
+}
+
+/* REFER from the agent's phone during the conversation (RFC 3515, a blind transfer): the
+ * Refer-To's user part is dialled through outbound.gateway; the agent's leg is hung up, the
+ * caller hears ringback until the number answers, then both talk on (the bericht ends for the
+ * agent: wrap-up). No NOTIFY is sent: the phone gets BYE right after 202. */
+static void agent_refer(struct sip *sip, const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    struct ua *ua = c->ua;
+    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_REFER_TO);
+    struct sip_addr addr;
+    char num[48] = "";
+    if (h && !sip_addr_decode(&addr, &h->val)) pl_copy(&addr.uri.user, num, sizeof num);
+    size_t n = strlen(num);
+    const char *why = !h ? "no Refer-To" : n < 2 || strspn(num, "+0123456789") != n ? "Refer-To names no phone number"
+                    : !ua->cfg.out_gateway ? "this channel has no outbound.gateway"
+                    : c->outbound || c->st != CS_BRIDGED || !c->c.estab ? "only a bridged inbound call can be transferred"
+                    : NULL;
+    if (why) {
+        (void)sip_treplyf(NULL, NULL, sip, msg, false, 403, "Forbidden", "Warning: 399 acdm \"%s\"\r\nContent-Length: 0\r\n\r\n", why);
+        post_log(ua, ACDM_PLOG_WARN, "call %u: agent %s's phone asked a transfer (REFER): refused 403: %s", c->id, c->agent, why);
+        return;
+    }
+    (void)sip_treply(NULL, sip, msg, 202, "Accepted");
+    snprintf(c->to, sizeof c->to, "%s", num);
+    ST(ua, transfers_out);
+    smsg *m = smsg_new(ua->p, CM_TRANSFER_OUT, c->id);
+    if (m) {
+        snprintf(m->agent, sizeof m->agent, "%s", c->agent);
+        m->text = sip_strdup(num);
+        core_post(ua->p, m);
+    }
+    c->external = true;
+    leg_close(&c->a);               /* BYE to the agent's phone */
+    c->ring_deadline = 0;
+    c->st = CS_XFER;
+    c->music_pos = 0;
+    player_clear(c);
+    clock_add(c);
+    char uri[160], from_uri[160];
+    struct mbuf *desc = NULL;
+    re_snprintf(uri, sizeof uri, "sip:%s@%s", num, ua->cfg.out_gateway);
+    re_snprintf(from_uri, sizeof from_uri, "sip:%s@%s", ua->cfg.out_caller_id ? ua->cfg.out_caller_id : c->from, ua->lhost);
+    int err = leg_media(ua, &c->a, c, false);
+    if (!err) err = sdp_encode(&desc, c->a.sdp, true);
+    if (!err)
+        err = sipsess_connect(&c->a.sess, ua->ssock, uri, ua->cfg.out_caller_id ? ua->cfg.out_caller_id : c->from, from_uri,
+                              "acdm", NULL, 0, "application/sdp", desc, NULL, NULL, false, NULL, agent_answer, NULL,
+                              xfer_estab, NULL, NULL, xfer_close, c, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS\r\n");
+    mem_deref(desc);
+    if (err) {
+        leg_close(&c->a);
+        post_log(ua, ACDM_PLOG_ERR, "call %u: transfer: cannot dial %s (%d)", c->id, uri, err);
+        call_end(c, "transfer failed", false);
+        return;
+    }
+    post_log(ua, ACDM_PLOG_INFO, "call %u (%s): agent %s transfers the caller to %s: dialling %s", c->id, c->bericht, c->agent,
+             num, uri);
+}
+
 static void agent_close(int err, const struct sip_msg *msg, void *arg)
 {
     struct call *c = arg;
@@ -1120,8 +1221,8 @@ static void on_connect_agent(struct ua *ua, smsg *m)
     if (!err) err = sdp_encode(&desc, c->a.sdp, true);
     if (!err)
         err = sipsess_connect(&c->a.sess, ua->ssock, uri, c->from, from_uri, "acdm", NULL, 0, "application/sdp", desc,
-                              NULL, NULL, false, NULL, agent_answer, agent_progress, agent_estab, NULL, NULL,
-                              agent_close, c, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS\r\n"
+                              NULL, NULL, false, NULL, agent_answer, agent_progress, agent_estab, NULL, agent_refer,
+                              agent_close, c, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS, REFER\r\n"
                               "X-Acdm-Bericht: %s\r\nX-Acdm-Queue: %s\r\nX-Acdm-Dialled: %s\r\n",
                               c->bericht, c->queue, c->dialled);
     mem_deref(desc);
@@ -1605,7 +1706,7 @@ static void mq_h(int id, void *data, void *arg)
         }
         break;
     case MQ_HANGUP:
-        if (c) call_end(c, m->text ? m->text : "ended", false);
+        if (c && !c->external) call_end(c, m->text ? m->text : "ended", false);
         break;
     case MQ_POSITION:
         if (c && c->st == CS_WAITING && m->a && m->a != c->last_pos) {
@@ -1678,7 +1779,7 @@ static void *ua_main(void *arg)
     if (sipc_parse(p->cfg_json, &ua->cfg, p->start_err, sizeof p->start_err) < 0) { err = -1; goto fail; }
     (void)fd_setsize(ua->cfg.max_calls * 4 + 256);
     (void)getrandom(ua->secret, sizeof ua->secret, 0);
-    if (sipa_music(&ua->music, 8) < 0) { snprintf(p->start_err, sizeof p->start_err, "out of memory"); err = -1; goto fail; }
+    if (sipa_music(&ua->music, 8) < 0 || sipa_ringback(&ua->ringback) < 0) { snprintf(p->start_err, sizeof p->start_err, "out of memory"); err = -1; goto fail; }
     if ((err = sip_alloc(&ua->sip, NULL, 32, 32, 32, ua->cfg.user_agent, NULL, NULL))) {
         snprintf(p->start_err, sizeof p->start_err, "sip_alloc failed (%d)", err);
         goto fail;
@@ -1750,6 +1851,7 @@ out:
     pthread_mutex_unlock(&p->mu);
     mq = mem_deref(mq);
     sipa_clip_free(&ua->music);
+    sipa_clip_free(&ua->ringback);
     sipc_free(&ua->cfg);
     re_thread_close();
     p->ua = NULL;

@@ -497,6 +497,47 @@ class SipConversation(SipTestCase):
         b = d.bericht(bid)
         self.assertEqual((b["queue"], b["agent"], b["queued_ms"]), ("tweede", "agent2", queued_ms), b)
 
+    def test_the_agents_phone_transfers_the_caller_to_an_outside_number_with_ringback(self):
+        # the outside number: a SIPp UAS at the outbound gateway that rings 2.5 s, answers, and
+        # waits for the BYE when the caller hangs up
+        uas_port = siptest.free_udp_port()
+        uas_xml = os.path.join(self.tmp, "outside.xml")
+        with open(uas_xml, "w") as f:
+            f.write(OUTSIDE_UAS)
+        uas = subprocess.Popen([siptest.SIPP, "-sf", uas_xml, "-i", "127.0.0.1", "-p", str(uas_port), "-mp",
+                                str(siptest.free_udp_port()), "-m", "1", "-nostdin"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=self.tmp)
+        self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
+        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}})
+        self.wait_prompts(d, 2)
+        bs = self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=11000)
+        bid = ws.expect("offer", 15)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
+        time.sleep(1.5)
+        t1 = rtp.elapsed()
+        # the agent transfers on the phone (REFER to 0301112233)
+        r = bs.command("transfer", "sip:0301112233@127.0.0.1:%d" % self.sip_port)
+        self.assertTrue(r.get("ok"), r)
+        self.wait_log(d, "transfers the caller to 0301112233: dialling sip:0301112233@127.0.0.1:%d" % uas_port)
+        t_ref = rtp.elapsed()
+        # the agent is free: the bericht ended for them (wrap-up), with the reason
+        wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="the agent's wrap-up")
+        self.wait_log(d, "answered the transferred caller", 15)
+        t_ans = rtp.elapsed()
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(uas.wait(20), 0, "the outside number got no call or no BYE")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t1 - 1.0, t1), 440), 0.3, "agent1 before the transfer")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_ref + 0.9), 425), 0.3, "no ringback while it rang")
+        self.assertGreater(t_ans - t_ref, 1.5, "answered before it rang")
+        self.assertLess(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_ans), 440), 0.1, "the agent still heard after the transfer")
+        self.assertEqual(self.sip_status(d)["transfers_out"], 1)
+        b = d.bericht(bid)
+        self.assertIn("transferred to 0301112233", str(b["events"]), b["events"])
+
 def register(port, user, password, aor_user=None, expires=60):
     """REGISTER (challenged, then with a digest response); the final response's first line."""
     import hashlib
@@ -743,6 +784,63 @@ SESSION_TOO_SMALL = """  <recv response="422" timeout="10000">
     ]]>
   </send>
   <Reference variables="z"/>
+"""
+
+
+OUTSIDE_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="outside number">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="2500"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE" timeout="30000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
 """
 
 
