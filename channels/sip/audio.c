@@ -234,6 +234,17 @@ int sipa_music(sipa_clip *out, unsigned seconds)
     return 0;
 }
 
+int sipa_ringback(sipa_clip *out)
+{
+    size_t n = 5 * SIPA_RATE;
+    out->pcm = calloc(n, sizeof *out->pcm);
+    out->n = 0;
+    if (!out->pcm) return -1;
+    for (size_t i = 0; i < SIPA_RATE; i++) out->pcm[i] = (int16_t)(sin(2 * M_PI * 425.0 * (double)i / SIPA_RATE) * 8000);
+    out->n = n;
+    return 0;
+}
+
 /* ------------------------------------------------------------ DTMF */
 
 static const char tev_digits[] = "0123456789*#ABCD";

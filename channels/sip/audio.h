@@ -40,6 +40,9 @@ int sipa_resample(const int16_t *in, size_t n, unsigned rate, sipa_clip *out);
 /* Generated music on hold: a calm melody of soft tones, seconds long, never silent > 0.2 s. */
 int sipa_music(sipa_clip *out, unsigned seconds);
 
+/* Ringback as a caller in Europe knows it: 425 Hz, 1 s on, 4 s off (one 5 s cycle). */
+int sipa_ringback(sipa_clip *out);
+
 /* Peak-normalises a clip to about -6 dBFS (espeak-ng speaks quietly). */
 void sipa_normalize(sipa_clip *c);
 

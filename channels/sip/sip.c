@@ -23,6 +23,7 @@ typedef struct ccall {
     char bericht[64], queue[72], from[72], dialled[48], callid[128], agent[72];
     char accepted_by[72];  /* the agent who has the call (ACCEPTED) */
     bool cb_pending;     /* a submit callback is due (user = this) */
+    bool routed;         /* ACDM_SUBMIT_ROUTING came: routed while the commit runs */
     bool sip_gone;       /* the engine freed the call */
     bool ended;          /* the bericht is over for the core (ended, wrap-up, closed) */
     bool waiting;        /* queued, not offered or active: the position is polled */
@@ -30,6 +31,7 @@ typedef struct ccall {
     bool device;         /* the agent's phone was rung through offer_device */
     bool callback;       /* ended by us for a callback: the caller still hears the confirmation */
     bool keep_place;     /* the caller hung up after asking to be called back: the bericht waits on */
+    bool transferred_out;/* the agent's phone transferred the caller to an outside number: the bericht is over */
     char callback_to[80];
     char gone_reason[64];
     uint32_t last_pos;
@@ -145,10 +147,18 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
     sipp *p = priv;
     ccall *c = user;
     (void)inst;
+    if (o == ACDM_SUBMIT_ROUTING) {
+        /* queued and routed while the commit runs: offers may name it from now on; the caller
+         * is answered on the final outcome (after the commit) */
+        if (bericht_id) snprintf(c->bericht, sizeof c->bericht, "%s", bericht_id);
+        c->routed = true;
+        c->waiting = true;
+        return;
+    }
     c->cb_pending = false;
     if (bericht_id) snprintf(c->bericht, sizeof c->bericht, "%s", bericht_id);
     if (o == ACDM_SUBMIT_CLOSED || o == ACDM_SUBMIT_ERROR) c->ended = true;
-    else c->waiting = true;
+    else if (!c->routed) c->waiting = true;
     if (c->sip_gone) {
         /* the caller hung up while the bericht was being stored: it is abandoned */
         if (!c->ended && c->bericht[0]) p->host->end(p->inst, c->bericht, c->gone_reason[0] ? c->gone_reason : "hangup");
@@ -182,6 +192,8 @@ static void submit_call(sipp *p, ccall *c, const char *ivr_path)
         .idempotency_key = key,
         .subject = subject,
         .payload_json = pj,
+        /* the agent's phone may ring while the commit runs; the 200 OK waits for it */
+        .flags = ACDM_IN_ROUTE_AT_ONCE,
     };
     c->cb_pending = true;
     int rc = p->host->submit(p->inst, &in, submitted, c);
@@ -353,6 +365,21 @@ static void core_run(acdm_instance *inst, void *priv, void *arg)
             p->host->originate_result(p->inst, m->bericht, (acdm_originate_outcome)m->a, m->text);
         break;
     case CM_CALLBACK: on_callback(p, m); break;
+    case CM_TRANSFER_OUT: {
+        /* blind transfer out of acdm: the bericht ends for the agent (wrap-up) while the caller
+         * talks on with the number, outside routing */
+        ccall *c = cc_find(p, m->call);
+        if (!c || c->ended || !c->bericht[0]) break;
+        char why[96];
+        snprintf(why, sizeof why, "transferred to %s", m->text ? m->text : "?");
+        c->transferred_out = true;
+        c->waiting = false;
+        int rc = p->host->end(p->inst, c->bericht, why);
+        c->ended = true;
+        p->host->log(p->inst, ACDM_PLOG_INFO, "call %u (%s): agent %s transferred the caller to %s%s", c->id, c->bericht,
+                     m->agent, m->text ? m->text : "?", rc < 0 ? " (the bericht could not be ended)" : "");
+        break;
+    }
     case CM_AGENT_BYE: break;   /* the engine hangs up the caller too; CM_CALL_GONE follows */
     case CM_REACHABLE:
         if (HOST_HAS_FN(p->host, device_reachable))
@@ -370,7 +397,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
     sipp *p = priv;
     (void)inst;
     ccall *c = cc_by_bericht(p, ev->bericht_id);
-    if (!c || (c->sip_gone && !c->keep_place)) return;
+    if (!c || (c->sip_gone && !c->keep_place) || c->transferred_out) return;
     if (c->sip_gone && (ev->type == ACDM_EV_ENDED || ev->type == ACDM_EV_WRAPUP)) {   /* a kept place ends */
         c->ended = true;
         cc_maybe_free(p, c);
@@ -400,6 +427,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
         }
         smsg *m = smsg_new(p, MQ_CONNECT_AGENT, c->id);
         if (!m) break;
+        snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
         snprintf(m->agent, sizeof m->agent, "%s", ev->agent);
         m->uri = sip_strdup(a->phone);
         m->b = 0;
@@ -463,6 +491,7 @@ static int sip_offer_device(acdm_instance *inst, void *priv, const acdm_device_o
     snprintf(c->agent, sizeof c->agent, "%s", o->agent_id);
     smsg *m = smsg_new(p, MQ_CONNECT_AGENT, c->id);
     if (!m) return ACDM_P_ENOMEM;
+    snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
     snprintf(m->agent, sizeof m->agent, "%s", o->agent_id);
     m->uri = sip_strdup(o->endpoint);
     m->a = o->timeout_ms;
@@ -568,7 +597,7 @@ static void status_route(acdm_instance *inst, void *priv, const acdm_http_reques
         {"rejected_404", s.rejected_404}, {"rejected_488", s.rejected_488}, {"rejected_503", s.rejected_503},
         {"rejected_400", s.rejected_400}, {"malformed", s.malformed}, {"agent_calls", s.agent_calls},
         {"bridged", s.bridged}, {"dtmf", s.dtmf}, {"registers", s.registers}, {"register_denied", s.register_denied},
-        {"rtp_timeouts", s.rtp_timeouts}, {"positions", s.positions}, {"calls", s.calls_now}, {"core_calls", n},
+        {"rtp_timeouts", s.rtp_timeouts}, {"session_expired", s.session_expired}, {"transfers_out", s.transfers_out}, {"rejected_422", s.rejected_422}, {"positions", s.positions}, {"calls", s.calls_now}, {"core_calls", n},
         {"prompts_ready", s.prompts_ready}, {"prompts_failed", s.prompts_failed}, {"config_generation", s.conf_gen}};
     for (size_t i = 0; o && i < sizeof f / sizeof f[0]; i++) json_object_set_new(o, f[i].k, json_integer((json_int_t)f[i].v));
     if (o) json_object_set_new(o, "registered", reg ? reg : json_array());
@@ -699,6 +728,8 @@ static void sip_stop(acdm_instance *inst, void *priv)
     engine_stop(p);
     smsg_free_all(p);
     while (p->calls) cc_free(p, p->calls);
+    free(p->kept_regs);            /* a stopped instance keeps no bindings (a new start registers anew) */
+    p->kept_regs = NULL;
 }
 
 static void sip_destroy(acdm_instance *inst, void *priv)
@@ -710,6 +741,7 @@ static void sip_destroy(acdm_instance *inst, void *priv)
     sipc_free(&p->cfg);
     free(p->cfg_json);
     free(p->status_body);
+    free(p->kept_regs);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->st_mu);
     pthread_cond_destroy(&p->tts_cv);

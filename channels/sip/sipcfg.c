@@ -253,7 +253,7 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
         json_t *x;
         static const char *const known[] = {"listen", "rtp_ports", "numbers", "menus", "codecs", "prompts",
                                             "registrar", "agents", "max_calls", "retry_after_s",
-                                            "ring_timeout_s", "rtp_timeout_s", "session_expires_s",
+                                            "ring_timeout_s", "rtp_timeout_s", "session_expires_s", "session_min_se_s",
                                             "tts", "user_agent", "outbound", "callback", NULL};
         json_object_foreach(o, key, x) {
             int k = 0;
@@ -411,9 +411,15 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
         get_int(o, "retry_after_s", 30, 1, 3600, &c->retry_after_s, err, errlen) < 0 ||
         get_int(o, "ring_timeout_s", 20, 2, 300, &c->ring_timeout_s, err, errlen) < 0 ||
         get_int(o, "rtp_timeout_s", 30, 0, 3600, &c->rtp_timeout_s, err, errlen) < 0 ||
-        get_int(o, "session_expires_s", 1800, 90, 86400, &c->session_expires_s, err, errlen) < 0 ||
+        get_int(o, "session_expires_s", 1800, 0, 86400, &c->session_expires_s, err, errlen) < 0 ||
+        get_int(o, "session_min_se_s", 90, 1, 86400, &c->session_min_se_s, err, errlen) < 0 ||
         get_str(o, "user_agent", "acdm", &c->user_agent, err, errlen) < 0)
         goto out;
+    if (c->session_expires_s && c->session_expires_s < c->session_min_se_s) {
+        cfg_fail(err, errlen, "session_expires_s (%d) must be 0 (off) or at least session_min_se_s (%d)", c->session_expires_s,
+                 c->session_min_se_s);
+        goto out;
+    }
     json_t *ob = json_object_get(o, "outbound");
     if (ob) {
         if (!json_is_object(ob)) { cfg_fail(err, errlen, "outbound must be an object {gateway, caller_id}"); goto out; }

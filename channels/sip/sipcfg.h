@@ -83,7 +83,7 @@ typedef struct {
     int reg_max_expires;
     sipc_agent *agents;
     int n_agents;
-    int max_calls, retry_after_s, ring_timeout_s, rtp_timeout_s, session_expires_s;
+    int max_calls, retry_after_s, ring_timeout_s, rtp_timeout_s, session_expires_s, session_min_se_s;
     char *tts_voice;           /* espeak-ng voice, default "nl" */
     char *tts_command;         /* default "espeak-ng" */
     char *user_agent;

@@ -45,6 +45,7 @@ enum {
     CM_READY,         /* the engine applied a config (a = generation) */
     CM_ORIGINATE,     /* call, bericht, a = acdm_originate_outcome, text = reason */
     CM_CALLBACK,      /* call: the waiting caller asked to be called back (from = the number) */
+    CM_TRANSFER_OUT,  /* call, agent, text = the number: the agent's phone transferred the caller out (REFER) */
 };
 
 typedef struct smsg {
@@ -63,7 +64,7 @@ typedef struct smsg {
 typedef struct {
     unsigned long invites, answered, closed_played, rejected_404, rejected_488, rejected_503,
         rejected_400, malformed, agent_calls, bridged, dtmf, registers, register_denied,
-        rtp_timeouts, positions, calls_now, prompts_ready, prompts_failed, conf_gen;
+        rtp_timeouts, session_expired, rejected_422, transfers_out, positions, calls_now, prompts_ready, prompts_failed, conf_gen;
     char registered[2048];     /* JSON array of user names registered */
     /* routing latency: the caller's INVITE received -> the INVITE to the agent's phone sent,
      * in 100 us buckets up to 2 s (the last bucket: longer) */
@@ -91,6 +92,8 @@ typedef struct sipp {
     char start_err[256];
     struct mqueue *mq;           /* created in the engine thread */
     struct ua *ua;
+    char *kept_regs;             /* the phones' registrations across an engine restart (a reload
+                                  * that changed the sockets): "user\tcontact\texpires_ms\n"... */
     /* the TTS worker */
     pthread_t tts_thread;
     bool tts_running;

@@ -33,8 +33,9 @@ struct prompt {
     char err[200];
 };
 
-enum cstate { CS_RINGING = 0, CS_MENU, CS_WAITING, CS_CLOSED, CS_BRIDGED, CS_HELD, CS_GONE, CS_OUTBOUND };
-static const char *const cstate_names[] = {"ringing", "menu", "waiting", "closed", "bridged", "held", "gone", "outbound"};
+enum cstate { CS_RINGING = 0, CS_MENU, CS_WAITING, CS_CLOSED, CS_BRIDGED, CS_HELD, CS_GONE, CS_OUTBOUND, CS_XFER };
+static const char *const cstate_names[] = {"ringing", "menu", "waiting", "closed", "bridged", "held", "gone", "outbound",
+                                           "transferring"};
 
 struct leg {
     struct sipsess *sess;
@@ -60,10 +61,13 @@ struct call {
     struct leg c, a;              /* caller, agent */
     char bericht[64], queue[72], from[72], dialled[48], agent[72], callid[128];
     bool device_offer, closing, outbound, keep;
+    bool external;                /* transferred out (REFER): the core is done with it */
     int okind;                    /* outbound: 1 originate, 2 a kept place called back */
     char to[48];                  /* outbound: the customer's number */
     uint64_t ring_deadline, answered_at;
     uint64_t t_invite_us;         /* when the INVITE came (routing latency), 0 once measured */
+    uint32_t se_s;                /* RFC 4028: the session interval the caller refreshes (refresher=uac); 0 = none */
+    uint64_t se_deadline;         /* the session expires then unless a refresh comes */
     /* player */
     struct prompt *cur;
     size_t pos;
@@ -102,6 +106,7 @@ struct ua {
     uint32_t next_id;
     int ncalls;
     sipa_clip music;              /* the generated default music */
+    sipa_clip ringback;           /* 425 Hz, 1 s on, 4 s off: while a transfer rings */
     uint8_t secret[16];
     unsigned long gen;
 };
@@ -343,6 +348,13 @@ static void player_fill(struct call *c, int16_t *buf, uint64_t now)
             if (c->st == CS_CLOSED && c->npend == 0 && !c->hangup_at) c->hangup_at = now + 400;
         }
         if (c->st == CS_HELD || !player_next(c, now)) break;
+    }
+    if (c->st == CS_XFER && c->ua->ringback.n) {
+        for (size_t i = 0; i < SIPA_FRAME; i++) {
+            if (c->music_pos >= c->ua->ringback.n) c->music_pos = 0;
+            buf[i] = c->ua->ringback.pcm[c->music_pos++];
+        }
+        return;
     }
     if (off < SIPA_FRAME) {
         if (c->st == CS_WAITING || c->st == CS_HELD) music_fill(c, buf + off, SIPA_FRAME - off);
@@ -637,6 +649,14 @@ static void caller_info(struct sip *sip, const struct sip_msg *msg, void *arg)
 static int caller_offer(struct mbuf **descp, const struct sip_msg *msg, void *arg)
 {
     struct call *c = arg;
+    if (c->se_s) {
+        /* a refresh; libre's 200 to a re-INVITE carries no Session-Expires, which per RFC 4028
+         * section 7.2 means no session timer from now on for both sides (the caller stops
+         * refreshing): we stop expecting one (the RTP time-out still ends a vanished call) */
+        post_log(c->ua, ACDM_PLOG_INFO, "call %u: re-INVITE from the caller: the session timer ends (RFC 4028 7.2)", c->id);
+        c->se_s = 0;
+        c->se_deadline = 0;
+    }
     int err = sdp_decode(c->c.sdp, msg->mb, true);
     if (err) return err;
     if (!leg_choose(c->ua, &c->c)) return EPROTO;
@@ -654,8 +674,14 @@ static int caller_answer(const struct sip_msg *msg, void *arg)
 static void answer_caller(struct call *c)
 {
     struct mbuf *desc = NULL;
+    char se[96] = "";
+    if (c->se_s) {
+        snprintf(se, sizeof se, "Session-Expires: %u;refresher=uac\r\nRequire: timer\r\n", c->se_s);
+        c->se_deadline = now_ms() + (uint64_t)c->se_s * 1000;
+    }
     if (sdp_encode(&desc, c->c.sdp, false) ||
-        sipsess_answer(c->c.sess, 200, "OK", desc, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS\r\n")) {
+        sipsess_answer(c->c.sess, 200, "OK", desc, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS, UPDATE\r\n"
+                       "Supported: timer\r\n%s", se)) {
         mem_deref(desc);
         post_log(c->ua, ACDM_PLOG_ERR, "call %u: cannot send 200 OK", c->id);
         call_end(c, "answer failed", false);
@@ -671,6 +697,40 @@ static bool reply_retry_after(struct ua *ua, const struct sip_msg *msg)
 {
     return sip_treplyf(NULL, NULL, ua->sip, msg, false, 503, "Service Unavailable",
                        "Retry-After: %d\r\nContent-Length: 0\r\n\r\n", ua->cfg.retry_after_s) == 0;
+}
+
+/* RFC 4028 on a new INVITE: a Session-Expires below our session_min_se_s gets 422 with our
+ * Min-SE (false: answered). A caller that supports timers and refreshes itself (refresher=uac
+ * or none asked) gets the interval it asked for, or session_expires_s, never below either side's
+ * Min-SE; it must refresh by re-INVITE or UPDATE within it, else the call ends (house). A caller
+ * that asks us to refresh (refresher=uas) or does not support timers gets none (the RTP
+ * time-out still ends a vanished call). */
+static bool session_timer(struct ua *ua, const struct sip_msg *msg, const char *dialled, const char *src, uint32_t *se_s)
+{
+    *se_s = 0;
+    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_SESSION_EXPIRES);
+    const struct sip_hdr *mh = sip_msg_hdr(msg, SIP_HDR_MIN_SE);
+    struct pl num;
+    uint32_t asked = h && !re_regex(h->val.p, h->val.l, "[0-9]+", &num) ? pl_u32(&num) : 0;
+    uint32_t their_min = mh && !re_regex(mh->val.p, mh->val.l, "[0-9]+", &num) ? pl_u32(&num) : 0;
+    if (h && asked < (uint32_t)ua->cfg.session_min_se_s) {
+        ST(ua, rejected_422);
+        (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 422, "Session Interval Too Small",
+                          "Min-SE: %d\r\nContent-Length: 0\r\n\r\n", ua->cfg.session_min_se_s);
+        post_log(ua, ACDM_PLOG_WARN, "INVITE for %s from %s: Session-Expires %u is below our Min-SE %d: 422", dialled, src,
+                 asked, ua->cfg.session_min_se_s);
+        return false;
+    }
+    if (!ua->cfg.session_expires_s) return true;
+    bool supports = sip_msg_hdr_has_value(msg, SIP_HDR_SUPPORTED, "timer") || sip_msg_hdr_has_value(msg, SIP_HDR_REQUIRE, "timer");
+    struct pl r;
+    bool they_refresh = !h || re_regex(h->val.p, h->val.l, "refresher=[a-z]+", &r) || !pl_strcasecmp(&r, "uac");
+    if (!supports || !they_refresh) return true;
+    uint32_t se = asked && asked < (uint32_t)ua->cfg.session_expires_s ? asked : (uint32_t)ua->cfg.session_expires_s;
+    if (se < their_min) se = their_min;
+    if (se < (uint32_t)ua->cfg.session_min_se_s) se = (uint32_t)ua->cfg.session_min_se_s;
+    *se_s = se;
+    return true;
 }
 
 /* A new INVITE. */
@@ -704,6 +764,8 @@ static void conn_h(const struct sip_msg *msg, void *arg)
                  dialled, src, ua->ncalls, ua->cfg.retry_after_s);
         return;
     }
+    uint32_t se_s = 0;
+    if (!session_timer(ua, msg, dialled, src, &se_s)) return;
     if (!mbuf_get_left(msg->mb) || !msg_ctype_cmp(&msg->ctyp, "application", "sdp")) {
         ST(ua, rejected_488);
         (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 488, "Not Acceptable Here",
@@ -716,6 +778,7 @@ static void conn_h(const struct sip_msg *msg, void *arg)
     c->ua = ua;
     c->id = ++ua->next_id;
     c->t_invite_us = now_us();
+    c->se_s = se_s;
     snprintf(c->dialled, sizeof c->dialled, "%s", dialled);
     snprintf(c->from, sizeof c->from, "%s", from[0] ? from : "anonymous");
     pl_copy(&msg->callid, c->callid, sizeof c->callid);
@@ -785,6 +848,7 @@ static void on_submitted(struct ua *ua, smsg *m)
     case ACDM_SUBMIT_FOLLOWUP:
         if (!c->answered_at) answer_caller(c);
         if (c->closing) return;
+        if (c->st == CS_BRIDGED || c->st == CS_HELD) break;   /* routed before the commit: the agent already answered */
         c->st = CS_WAITING;
         c->next_wait = 0;
         clock_add(c);
@@ -882,6 +946,97 @@ static void agent_estab(const struct sip_msg *msg, void *arg)
     }
     post_log(c->ua, ACDM_PLOG_INFO, "call %u (%s): agent %s answered: bridged", c->id, c->bericht, c->agent);
     agent_result(c, ACDM_DEVICE_ANSWERED, NULL);
+}
+
+/* The outside number's leg of a blind transfer (in the agent leg's place). */
+static void xfer_estab(const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    (void)msg;
+    if (c->a.pt < 0) {
+        post_log(c->ua, ACDM_PLOG_ERR, "call %u: %s answered without a common codec", c->id, c->to);
+        call_end(c, "transfer failed", false);
+        return;
+    }
+    c->a.estab = true;
+    c->a.last_rx = now_ms();
+    c->st = CS_BRIDGED;
+    player_clear(c);
+    clock_remove(c);
+    c->c.marker = true;
+    post_log(c->ua, ACDM_PLOG_INFO, "call %u: %s answered the transferred caller", c->id, c->to);
+}
+
+static void xfer_close(int err, const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    bool was_up = c->a.estab;
+    char why[120];
+    if (msg && msg->scode) re_snprintf(why, sizeof why, "%s answered %u %r", c->to, msg->scode, &msg->reason);
+    else re_snprintf(why, sizeof why, "%s %s (%m)", c->to, was_up ? "hung up" : "could not be reached", err);
+    c->a.sess = mem_deref(c->a.sess);
+    leg_close(&c->a);
+    post_log(c->ua, was_up ? ACDM_PLOG_INFO : ACDM_PLOG_WARN, "call %u: transfer: %s", c->id, why);
+    call_end(c, was_up ? "the other party hung up" : "transfer failed", false);
+}
+
+/* REFER from the agent's phone during the conversation (RFC 3515, a blind transfer): the
+ * Refer-To's user part is dialled through outbound.gateway; the agent's leg is hung up, the
+ * caller hears ringback until the number answers, then both talk on (the bericht ends for the
+ * agent: wrap-up). No NOTIFY is sent: the phone gets BYE right after 202. */
+static void agent_refer(struct sip *sip, const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    struct ua *ua = c->ua;
+    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_REFER_TO);
+    struct sip_addr addr;
+    char num[48] = "";
+    if (h && !sip_addr_decode(&addr, &h->val)) pl_copy(&addr.uri.user, num, sizeof num);
+    size_t n = strlen(num);
+    const char *why = !h ? "no Refer-To" : n < 2 || strspn(num, "+0123456789") != n ? "Refer-To names no phone number"
+                    : !ua->cfg.out_gateway ? "this channel has no outbound.gateway"
+                    : c->outbound || c->st != CS_BRIDGED || !c->c.estab ? "only a bridged inbound call can be transferred"
+                    : NULL;
+    if (why) {
+        (void)sip_treplyf(NULL, NULL, sip, msg, false, 403, "Forbidden", "Warning: 399 acdm \"%s\"\r\nContent-Length: 0\r\n\r\n", why);
+        post_log(ua, ACDM_PLOG_WARN, "call %u: agent %s's phone asked a transfer (REFER): refused 403: %s", c->id, c->agent, why);
+        return;
+    }
+    (void)sip_treply(NULL, sip, msg, 202, "Accepted");
+    snprintf(c->to, sizeof c->to, "%s", num);
+    ST(ua, transfers_out);
+    smsg *m = smsg_new(ua->p, CM_TRANSFER_OUT, c->id);
+    if (m) {
+        snprintf(m->agent, sizeof m->agent, "%s", c->agent);
+        m->text = sip_strdup(num);
+        core_post(ua->p, m);
+    }
+    c->external = true;
+    leg_close(&c->a);               /* BYE to the agent's phone */
+    c->ring_deadline = 0;
+    c->st = CS_XFER;
+    c->music_pos = 0;
+    player_clear(c);
+    clock_add(c);
+    char uri[160], from_uri[160];
+    struct mbuf *desc = NULL;
+    re_snprintf(uri, sizeof uri, "sip:%s@%s", num, ua->cfg.out_gateway);
+    re_snprintf(from_uri, sizeof from_uri, "sip:%s@%s", ua->cfg.out_caller_id ? ua->cfg.out_caller_id : c->from, ua->lhost);
+    int err = leg_media(ua, &c->a, c, false);
+    if (!err) err = sdp_encode(&desc, c->a.sdp, true);
+    if (!err)
+        err = sipsess_connect(&c->a.sess, ua->ssock, uri, ua->cfg.out_caller_id ? ua->cfg.out_caller_id : c->from, from_uri,
+                              "acdm", NULL, 0, "application/sdp", desc, NULL, NULL, false, NULL, agent_answer, NULL,
+                              xfer_estab, NULL, NULL, xfer_close, c, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS\r\n");
+    mem_deref(desc);
+    if (err) {
+        leg_close(&c->a);
+        post_log(ua, ACDM_PLOG_ERR, "call %u: transfer: cannot dial %s (%d)", c->id, uri, err);
+        call_end(c, "transfer failed", false);
+        return;
+    }
+    post_log(ua, ACDM_PLOG_INFO, "call %u (%s): agent %s transfers the caller to %s: dialling %s", c->id, c->bericht, c->agent,
+             num, uri);
 }
 
 static void agent_close(int err, const struct sip_msg *msg, void *arg)
@@ -1038,6 +1193,7 @@ static void on_connect_agent(struct ua *ua, smsg *m)
 {
     struct call *c = call_find(ua, m->call);
     if (!c || c->closing) return;
+    if (!c->bericht[0]) snprintf(c->bericht, sizeof c->bericht, "%s", m->bericht);   /* offered before the commit */
     if (c->a.sess) {
         if (!strcmp(c->agent, m->agent)) return;    /* already ringing this agent (offer, then accept on the desk) */
         leg_close(&c->a);
@@ -1065,8 +1221,8 @@ static void on_connect_agent(struct ua *ua, smsg *m)
     if (!err) err = sdp_encode(&desc, c->a.sdp, true);
     if (!err)
         err = sipsess_connect(&c->a.sess, ua->ssock, uri, c->from, from_uri, "acdm", NULL, 0, "application/sdp", desc,
-                              NULL, NULL, false, NULL, agent_answer, agent_progress, agent_estab, NULL, NULL,
-                              agent_close, c, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS\r\n"
+                              NULL, NULL, false, NULL, agent_answer, agent_progress, agent_estab, NULL, agent_refer,
+                              agent_close, c, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS, REFER\r\n"
                               "X-Acdm-Bericht: %s\r\nX-Acdm-Queue: %s\r\nX-Acdm-Dialled: %s\r\n",
                               c->bericht, c->queue, c->dialled);
     mem_deref(desc);
@@ -1251,12 +1407,103 @@ static void on_register(struct ua *ua, const struct sip_msg *msg)
     regs_publish(ua);
 }
 
+/* An engine restart (a reload that changed listen, rtp_ports or max_calls) keeps the phones'
+ * bindings: they are written out when the old engine stops and read back by the new one, so an
+ * agent's phone stays reachable (its contact is its own address, which did not change). A user
+ * the new registrar no longer has loses the binding, and the core hears it. */
+static void regs_keep(struct ua *ua)
+{
+    size_t cap = 256, o = 0;
+    char *buf = malloc(cap);
+    uint64_t now = now_ms();
+    for (struct le *le = list_head(&ua->regs); buf && le; le = le->next) {
+        const struct reg *r = le->data;
+        if (r->expires <= now || !r->contact) continue;
+        size_t need = strlen(r->user) + strlen(r->contact) + 32;
+        if (o + need >= cap) {
+            char *nb = realloc(buf, cap = (o + need) * 2);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+        }
+        o += (size_t)snprintf(buf + o, cap - o, "%s\t%s\t%llu\n", r->user, r->contact, (unsigned long long)r->expires);
+    }
+    if (buf) buf[o] = 0;
+    pthread_mutex_lock(&ua->p->mu);
+    free(ua->p->kept_regs);
+    ua->p->kept_regs = buf;
+    pthread_mutex_unlock(&ua->p->mu);
+}
+
+static void regs_restore(struct ua *ua)
+{
+    pthread_mutex_lock(&ua->p->mu);
+    char *buf = ua->p->kept_regs;
+    ua->p->kept_regs = NULL;
+    pthread_mutex_unlock(&ua->p->mu);
+    if (!buf) return;
+    uint64_t now = now_ms();
+    int n = 0;
+    for (char *line = buf, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        char *contact = strchr(line, '\t'), *exp = contact ? strchr(contact + 1, '\t') : NULL;
+        if (!exp) continue;
+        *contact++ = 0;
+        *exp++ = 0;
+        uint64_t expires = strtoull(exp, NULL, 10);
+        if (expires <= now) continue;
+        if (!ua->cfg.realm || !sipc_user_find(&ua->cfg, line)) {
+            post_reachable(ua, line, false, "the registrar no longer has this user");
+            continue;
+        }
+        struct reg *r = mem_zalloc(sizeof *r, reg_destructor);
+        if (!r) break;
+        snprintf(r->user, sizeof r->user, "%s", line);
+        r->contact = strdup(contact);
+        r->expires = expires;
+        list_append(&ua->regs, &r->le, r);
+        n++;
+    }
+    free(buf);
+    if (n) post_log(ua, ACDM_PLOG_INFO, "registrar: %d registration%s kept across the restart", n, n == 1 ? "" : "s");
+    regs_publish(ua);
+}
+
+/* UPDATE (RFC 3311) from a caller: a session refresh (RFC 4028) without an offer; one with an
+ * SDP offer is refused (488: we change media only by re-INVITE). */
+static void on_update(struct ua *ua, const struct sip_msg *msg)
+{
+    struct call *c = NULL;
+    for (struct le *le = list_head(&ua->calls); le && !c; le = le->next) {
+        struct call *k = le->data;
+        if (!k->closing && k->c.sess && !pl_strcmp(&msg->callid, k->callid)) c = k;
+    }
+    if (!c || !pl_isset(&msg->to.tag)) {
+        (void)sip_treply(NULL, ua->sip, msg, 481, "Call/Transaction Does Not Exist");
+        return;
+    }
+    if (mbuf_get_left(msg->mb)) {
+        (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 488, "Not Acceptable Here",
+                          "Warning: 399 acdm \"UPDATE refreshes the session only; change media by re-INVITE\"\r\n"
+                          "Content-Length: 0\r\n\r\n");
+        return;
+    }
+    if (c->se_s) {
+        c->se_deadline = now_ms() + (uint64_t)c->se_s * 1000;
+        (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 200, "OK",
+                          "Session-Expires: %u;refresher=uac\r\nRequire: timer\r\nContent-Length: 0\r\n\r\n", c->se_s);
+    } else {
+        (void)sip_treply(NULL, ua->sip, msg, 200, "OK");
+    }
+}
+
 static bool req_h(const struct sip_msg *msg, void *arg)
 {
     struct ua *ua = arg;
     hook_udp(ua, msg);
     if (bad_request(ua, msg)) return true;
     if (!pl_strcmp(&msg->met, "REGISTER")) { on_register(ua, msg); return true; }
+    if (!pl_strcmp(&msg->met, "UPDATE")) { on_update(ua, msg); return true; }
     if (!pl_strcmp(&msg->met, "OPTIONS")) {
         (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 200, "OK",
                           "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS, REGISTER\r\nAccept: application/sdp\r\n"
@@ -1359,6 +1606,16 @@ static void house(void *arg)
             agent_result(c, ACDM_DEVICE_NOANSWER, "no answer");
             continue;
         }
+        if (c->se_s && c->se_deadline) {
+            uint64_t early = (uint64_t)(c->se_s / 3 < 32 ? c->se_s / 3 : 32) * 1000;
+            if (now + early >= c->se_deadline) {
+                ST(ua, session_expired);
+                post_log(ua, ACDM_PLOG_WARN, "call %u (%s): the caller did not refresh the session (Session-Expires %u s): hung up",
+                         c->id, c->bericht, c->se_s);
+                call_end(c, "session expired", true);
+                continue;
+            }
+        }
         if (ua->cfg.rtp_timeout_s && c->answered_at && c->c.have_media &&
             now - c->c.last_rx > (uint64_t)ua->cfg.rtp_timeout_s * 1000) {
             ST(ua, rtp_timeouts);
@@ -1449,7 +1706,7 @@ static void mq_h(int id, void *data, void *arg)
         }
         break;
     case MQ_HANGUP:
-        if (c) call_end(c, m->text ? m->text : "ended", false);
+        if (c && !c->external) call_end(c, m->text ? m->text : "ended", false);
         break;
     case MQ_POSITION:
         if (c && c->st == CS_WAITING && m->a && m->a != c->last_pos) {
@@ -1522,7 +1779,7 @@ static void *ua_main(void *arg)
     if (sipc_parse(p->cfg_json, &ua->cfg, p->start_err, sizeof p->start_err) < 0) { err = -1; goto fail; }
     (void)fd_setsize(ua->cfg.max_calls * 4 + 256);
     (void)getrandom(ua->secret, sizeof ua->secret, 0);
-    if (sipa_music(&ua->music, 8) < 0) { snprintf(p->start_err, sizeof p->start_err, "out of memory"); err = -1; goto fail; }
+    if (sipa_music(&ua->music, 8) < 0 || sipa_ringback(&ua->ringback) < 0) { snprintf(p->start_err, sizeof p->start_err, "out of memory"); err = -1; goto fail; }
     if ((err = sip_alloc(&ua->sip, NULL, 32, 32, 32, ua->cfg.user_agent, NULL, NULL))) {
         snprintf(p->start_err, sizeof p->start_err, "sip_alloc failed (%d)", err);
         goto fail;
@@ -1563,6 +1820,7 @@ static void *ua_main(void *arg)
     tmr_start(&ua->clock, CLOCK_MS, media_clock, ua);
     tmr_start(&ua->house, 250, house, ua);
     p->ua = ua;
+    regs_restore(ua);
     prompts_prewarm(ua);
     self_options(ua);
     p->start_rc = 0;
@@ -1580,6 +1838,7 @@ out:
         le = le->next;
         mem_deref(c);
     }
+    if (p->start_rc == 0) regs_keep(ua);
     list_flush(&ua->regs);
     list_flush(&ua->prompts);
     ua->uh = mem_deref(ua->uh);
@@ -1592,6 +1851,7 @@ out:
     pthread_mutex_unlock(&p->mu);
     mq = mem_deref(mq);
     sipa_clip_free(&ua->music);
+    sipa_clip_free(&ua->ringback);
     sipc_free(&ua->cfg);
     re_thread_close();
     p->ua = NULL;

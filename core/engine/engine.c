@@ -483,6 +483,7 @@ typedef struct {
     int64_t created;
     bool closed;
     bool wait_if_closed;     /* stored as queued although its queue is closed: parked */
+    bool routed;             /* ACDM_IN_ROUTE_AT_ONCE: in the model (and routed) before the commit */
     char *closed_text;
     char *followup_of;
     char *text;
@@ -500,27 +501,51 @@ static void job_free(intake_job *j)
     free(j);
 }
 
+/* The bericht into the model: it is queued and may be offered at once. */
+static int intake_model_submit(acdm_engine *e, intake_job *j, const char **text)
+{
+    acdm_new_bericht nb = {.id = j->id, .queue = j->queue, .kind = j->kind,
+                           .priority = j->priority, .channel = j->channel, .from = j->from,
+                           .conversation = j->conversation, .skills = j->skills,
+                           .n_skills = j->n_skills, .created_ms = j->created,
+                           .queued_ms = j->created, .preferred_agent = j->preferred,
+                           .wait_if_closed = j->wait_if_closed};
+    subject_set(e, j->id, j->subject);   /* before submit: it may offer at once */
+    int rc = acdm_model_submit(e->model, &nb, acdm_now_ms(), NULL, text);
+    if (rc) free(acdm_hmap_del(&e->subjects, j->id));
+    return rc;
+}
+
+/* A bericht routed before its commit whose row did not get stored (a failed group, or its key
+ * was a duplicate): it leaves the model (an offer rung meanwhile is withdrawn by the end). */
+static void intake_unroute(acdm_engine *e, intake_job *j, const char *reason)
+{
+    acdm_bericht *b = acdm_model_bericht(e->model, j->id);
+    if (b) acdm_model_end(e->model, b, reason, acdm_now_ms());
+    acdm_log(ACDM_LOG_WARN, j->channel, "bericht %s was routed before its commit, which %s: ended",
+             j->id, strcmp(reason, "duplicate") ? "failed" : "found its key a duplicate");
+}
+
 static void intake_committed(void *user, int status, const char *existing_id)
 {
     intake_job *j = user;
     acdm_engine *e = j->e;
     if (status == ACDM_EEXIST) {
+        if (j->routed) intake_unroute(e, j, "duplicate");
         j->done(e, j->user, ACDM_SUBMIT_DUPLICATE, existing_id, NULL, 200);
+        if (j->routed) rearm(e);
     } else if (status) {
+        if (j->routed) intake_unroute(e, j, "not stored");
         j->done(e, j->user, ACDM_SUBMIT_ERROR, NULL, "the bericht could not be stored", 503);
+        if (j->routed) rearm(e);
     } else if (j->closed) {
         j->done(e, j->user, ACDM_SUBMIT_CLOSED, j->id, j->closed_text, 201);
+    } else if (j->routed) {
+        e->n_ingested++;
+        j->done(e, j->user, ACDM_SUBMIT_QUEUED, j->id, NULL, 201);
     } else {
-        acdm_new_bericht nb = {.id = j->id, .queue = j->queue, .kind = j->kind,
-                               .priority = j->priority, .channel = j->channel, .from = j->from,
-                               .conversation = j->conversation, .skills = j->skills,
-                               .n_skills = j->n_skills, .created_ms = j->created,
-                               .queued_ms = j->created, .preferred_agent = j->preferred,
-                               .wait_if_closed = j->wait_if_closed};
         const char *text = NULL;
-        subject_set(e, j->id, j->subject);   /* before submit: it may offer at once */
-        int rc = acdm_model_submit(e->model, &nb, acdm_now_ms(), NULL, &text);
-        if (rc) free(acdm_hmap_del(&e->subjects, j->id));
+        int rc = intake_model_submit(e, j, &text);
         if (rc == ACDM_ECLOSED) {
             /* closed between the check and the commit: record it as closed */
             acdm_store_update_bericht(e->store, j->id, ACDM_B_CLOSED, j->queue, NULL, j->created, acdm_now_ms());
@@ -675,6 +700,18 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     free(pheap);
     free(sheap);
     if (rc) { job_free(j); snprintf(err, errlen, "the bericht could not be queued for storage: %s", acdm_strerror(rc)); return rc; }
+    if (in->route_at_once && !j->closed) {
+        /* routed while the commit runs (the insert is queued first, so every event the model
+         * writes for it lands in the same group or a later one); the channel acknowledges the
+         * customer only on the final outcome after the commit. A model refusal (closed in the
+         * meantime) leaves it to the commit's path. */
+        j->done(e, j->user, ACDM_SUBMIT_ROUTING, j->id, NULL, 0);
+        const char *text = NULL;
+        if (!intake_model_submit(e, j, &text)) {
+            j->routed = true;
+            rearm(e);
+        }
+    }
     return 0;
 }
 
@@ -690,7 +727,7 @@ static void plugin_intake_done(acdm_engine *e, void *user, acdm_submit_outcome o
     /* the host wraps cb so that priv is passed (see plugins.c); after shutdown of the plugin
      * host (late store completions at exit) there is nobody left to tell */
     if (ps->cb && e->plugins) ps->cb(ps->inst, NULL, ps->user, outcome, id, text);
-    free(ps);
+    if (outcome != ACDM_SUBMIT_ROUTING) free(ps);   /* the final outcome follows a ROUTING */
 }
 
 static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in, acdm_submit_cb cb,
@@ -719,7 +756,9 @@ static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in,
                       .idem_key = in->idempotency_key, .priority = in->priority, .skills = skills,
                       .subject = in->subject, .text = in->text, .payload = payload,
                       .wait_if_closed = in->struct_size >= offsetof(acdm_inbound, flags) + sizeof in->flags &&
-                                        (in->flags & ACDM_IN_WAIT_IF_CLOSED)};
+                                        (in->flags & ACDM_IN_WAIT_IF_CLOSED),
+                      .route_at_once = in->struct_size >= offsetof(acdm_inbound, flags) + sizeof in->flags &&
+                                       (in->flags & ACDM_IN_ROUTE_AT_ONCE)};
     plugin_submit *ps = malloc(sizeof *ps);
     int rc = ACDM_ENOMEM;
     if (!ps) snprintf(err, errlen, "out of memory");
@@ -1359,7 +1398,7 @@ json_t *acdm_engine_bericht_json(acdm_engine *e, const char *id)
     if (b) {
         /* live state beats the stored row, which may lag by a group commit */
         if (!j) {
-            /* not committed yet (an outbound contact just started): the model's facts, in the
+            /* not committed yet (an outbound contact just started, a call routed while its commit runs): the model's facts, in the
              * document's shape; payload, idem_key, events and messages follow with the row */
             j = json_object();
             json_object_set_new(j, "channel", json_string(b->channel ? b->channel : ""));

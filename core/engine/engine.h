@@ -104,6 +104,8 @@ typedef struct {
     const char *subject, *text;
     json_t *payload;         /* borrowed object or NULL */
     bool wait_if_closed;     /* a closed queue takes it as queued, offered once it opens */
+    bool route_at_once;      /* routed while the commit runs: done() first with
+                              * ACDM_SUBMIT_ROUTING, then with the outcome (ACDM_IN_ROUTE_AT_ONCE) */
 } acdm_intake;
 int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done done, void *user,
                        char *err, size_t errlen);

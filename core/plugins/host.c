@@ -155,6 +155,10 @@ static void submit_done(acdm_instance *inst_unused, void *priv_unused, void *use
     (void)inst_unused; (void)priv_unused;
     pending_submit *s = user;
     acdm_instance *inst = s->inst;
+    if (outcome == ACDM_SUBMIT_ROUTING) {   /* ACDM_IN_ROUTE_AT_ONCE: the final outcome follows */
+        if (inst && acdm_plg_live(inst) && s->cb) s->cb(inst, inst->priv, s->user, outcome, bericht_id, text);
+        return;
+    }
     if (inst) {
         DLIST_DEL(inst->subs, s);
         if (acdm_plg_live(inst) && s->cb) s->cb(inst, inst->priv, s->user, outcome, bericht_id, text);

@@ -132,7 +132,8 @@ def acdm_run(rate, seconds, hold_ms, n_agents, workdir, tag, device=False):
     # every desk of the run connects from 127.0.0.1: lift the per-address connection limit
     # (default 256, issue 9) above the run's desks
     cfg = acdmtest.base_config(os.path.join(REPO, "plugins"), log_level="info",
-                               max_connections_per_address=max(256, 2 * n_agents + 64))
+                               max_connections_per_address=max(256, 2 * n_agents + 64),
+                               group_commit_ms=int(os.environ.get("ACDM_BENCH_SIP_GROUP_MS", "0")))
     cfg["queues"] = [{"name": "algemeen", "strategy": "linear", "wrapup_s": 0, "offer_timeout_s": 20}]
     cfg["agents"] = [dict({"id": a, "queues": ["algemeen"]}, **({"phone": "sip:%s@127.0.0.1:%d" % (a, uas_port)} if device else {}))
                      for a in agents]

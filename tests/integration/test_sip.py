@@ -453,6 +453,91 @@ class SipConversation(SipTestCase):
         self.assertEqual(d.bericht(bid)["agent"], "agent2")
 
 
+    def test_blind_transfer_to_a_queue_waits_again_with_the_original_queue_time(self):
+        q = [{"name": "algemeen", "strategy": "linear", "offer_timeout_s": 20, "wrapup_s": 5},
+             {"name": "tweede", "title": "Tweede lijn", "strategy": "linear", "offer_timeout_s": 20, "wrapup_s": 5}]
+        d = self.sip_daemon(agents_map={"agent1": "register", "agent2": "register"}, queues=q, start=False)
+        self.cfg["agents"] = [{"id": "agent1", "name": "Anouk", "queues": ["algemeen"]},
+                              {"id": "agent2", "name": "Mohammed", "queues": ["tweede"]}]
+        d.write_config(self.cfg)
+        d.start()
+        self.wait_prompts(d, 2)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        self.agent_phone(d, "agent2", "geheim-agent2", tone=660)
+        ws1 = self.agent_ws(d, "agent1")
+        ws2 = self.agent_ws(d, "agent2", ready=False)
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=20000)
+        bid = ws1.expect("offer", 15)["bericht"]["id"]
+        queued_ms = d.bericht(bid)["queued_ms"]
+        time.sleep(1.0)
+        self.assertEqual(ws1.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
+        time.sleep(2.0)
+        t1 = rtp.elapsed()
+        # agent1 hands the call to the queue "tweede": the caller waits there again (waiting audio,
+        # agent1's phone hung up), with the queue time of the first arrival
+        self.assertEqual(ws1.request({"type": "transfer", "bericht": bid, "queue": "tweede"})["type"], "ack")
+        b = wait_until(lambda: (lambda x: x if x["queue"] == "tweede" and x["state"] == "queued" else None)(d.bericht(bid)),
+                       10, what="the call waiting in tweede")
+        self.assertEqual(b["queued_ms"], queued_ms, "the transfer changed the queue time")
+        time.sleep(3.0)
+        t_wait = rtp.elapsed()
+        self.assertLess(tone_ratio(rtp.pcm_between(t_wait - 2.0, t_wait), 440), 0.2, "agent1 still heard after the transfer")
+        self.assertEqual(ws2.request({"type": "ready"})["type"], "ack")
+        ws2.expect("offer", 10, bericht=bid)
+        self.assertEqual(ws2.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 2, 10, what="bridged to agent2")
+        time.sleep(2.5)
+        t2 = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t1 - 1.5, t1), 440), 0.3, "agent1 before the transfer")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t2 - 1.5, t2), 660), 0.3, "agent2 after the transfer")
+        self.assertLess(rtp.longest_gap(t1, t2), 1.0, "silence while waiting in the second queue")
+        self.assertEqual(caller.wait(40), 0, caller.output())
+        b = d.bericht(bid)
+        self.assertEqual((b["queue"], b["agent"], b["queued_ms"]), ("tweede", "agent2", queued_ms), b)
+
+    def test_the_agents_phone_transfers_the_caller_to_an_outside_number_with_ringback(self):
+        # the outside number: a SIPp UAS at the outbound gateway that rings 2.5 s, answers, and
+        # waits for the BYE when the caller hangs up
+        uas_port = siptest.free_udp_port()
+        uas_xml = os.path.join(self.tmp, "outside.xml")
+        with open(uas_xml, "w") as f:
+            f.write(OUTSIDE_UAS)
+        uas = subprocess.Popen([siptest.SIPP, "-sf", uas_xml, "-i", "127.0.0.1", "-p", str(uas_port), "-mp",
+                                str(siptest.free_udp_port()), "-m", "1", "-nostdin"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=self.tmp)
+        self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
+        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}})
+        self.wait_prompts(d, 2)
+        bs = self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=11000)
+        bid = ws.expect("offer", 15)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
+        time.sleep(1.5)
+        t1 = rtp.elapsed()
+        # the agent transfers on the phone (REFER to 0301112233)
+        r = bs.command("transfer", "sip:0301112233@127.0.0.1:%d" % self.sip_port)
+        self.assertTrue(r.get("ok"), r)
+        self.wait_log(d, "transfers the caller to 0301112233: dialling sip:0301112233@127.0.0.1:%d" % uas_port)
+        t_ref = rtp.elapsed()
+        # the agent is free: the bericht ended for them (wrap-up), with the reason
+        wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="the agent's wrap-up")
+        self.wait_log(d, "answered the transferred caller", 15)
+        t_ans = rtp.elapsed()
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(uas.wait(20), 0, "the outside number got no call or no BYE")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t1 - 1.0, t1), 440), 0.3, "agent1 before the transfer")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_ref + 0.9), 425), 0.3, "no ringback while it rang")
+        self.assertGreater(t_ans - t_ref, 1.5, "answered before it rang")
+        self.assertLess(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_ans), 440), 0.1, "the agent still heard after the transfer")
+        self.assertEqual(self.sip_status(d)["transfers_out"], 1)
+        b = d.bericht(bid)
+        self.assertIn("transferred to 0301112233", str(b["events"]), b["events"])
+
 def register(port, user, password, aor_user=None, expires=60):
     """REGISTER (challenged, then with a digest response); the final response's first line."""
     import hashlib
@@ -532,13 +617,277 @@ class SipStaticPhone(SipTestCase):
         self.wait_log(d, "agent agent2 hung up")
 
 
+class SipTransports(SipTestCase):
+    def test_a_caller_over_tcp_reaches_the_agent(self):
+        # listen on UDP and TCP at the same port: the agent's phone registers over UDP, a caller
+        # comes in over TCP (SIPp -t t1), waits, and hears the agent after the accept
+        d = self.sip_daemon(start=False)
+        self.sip_conf["listen"] = ["udp:127.0.0.1:%d" % self.sip_port, "tcp:127.0.0.1:%d" % self.sip_port]
+        d.write_config(self.cfg)
+        d.start()
+        self.wait_log(d, "SIP on tcp:127.0.0.1:%d" % self.sip_port)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        rtp = self.rtp_peer()
+        caller = SippCaller(self.tmp, self.sip_port, "1000", caller_xml(rtp.port, hold_ms=7000), name="tcpcaller",
+                            extra=("-t", "t1"))
+        self.addCleanup(caller.kill)
+        bid = ws.expect("offer", 15)["bericht"]["id"]
+        wait_until(lambda: (rtp.elapsed() or 0) > 1.0, 15, what="the TCP caller answered and hearing the waiting audio")
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged")
+        time.sleep(2.0)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 440), 0.3, "the agent's tone over the TCP call")
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        b = d.bericht(bid)
+        self.assertEqual((b["kind"], b["agent"]), ("voice", "agent1"), b)
+
+
+    def test_registrations_survive_a_reload_that_changes_the_listen_addresses(self):
+        d = self.sip_daemon()
+        self.wait_prompts(d, 2)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        # the operator adds a TCP listener: the SIP stack restarts; agent1's phone (re-registering
+        # only every 300 s) must stay reachable
+        self.sip_conf["listen"] = ["udp:127.0.0.1:%d" % self.sip_port, "tcp:127.0.0.1:%d" % self.sip_port]
+        d.write_config(self.cfg)
+        self.assertEqual(d.request("POST", "/api/v1/reload").status, 200)
+        self.wait_log(d, "registrar: 1 registration kept across the restart", 15)
+        self.assertEqual(self.sip_status(d)["registered"], ["agent1"])
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=7000)
+        bid = ws.expect("offer", 15)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10,
+                   what="bridged to the phone registered before the reload\n%s" % d.stderr()[-1500:])
+        time.sleep(2.0)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 440), 0.3, "the agent's tone after the reload")
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(d.stderr().count("registrar: agent1 registered at"), 1, "the phone had to register again")
+
+
+SESSION_INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="acdm session timer caller">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Burger" <sip:0612345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:0612345678@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Supported: timer
+      Session-Expires: %(se)d;refresher=uac
+      Min-SE: %(min_se)d
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+      m=audio %(rtp)d RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+%(rest)s
+</scenario>
+"""
+
+SESSION_ANSWERED = """  <recv response="200" rtd="true" rrs="true" timeout="20000">
+    <action>
+      <ereg regexp="([0-9]+);refresher=uac" search_in="hdr" header="Session-Expires:" check_it="true" assign_to="x,se"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "Burger" <sip:0612345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+%(refreshes)s
+  <recv request="BYE" timeout="%(bye_timeout)d"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <Reference variables="x,se,y"/>
+"""
+
+SESSION_UPDATE = """  <pause milliseconds="%(pause)d"/>
+  <send retrans="500">
+    <![CDATA[
+      UPDATE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "Burger" <sip:0612345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: %(cseq)d UPDATE
+      Max-Forwards: 70
+      Supported: timer
+      Session-Expires: %(se)d;refresher=uac
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200">
+    <action>
+      <ereg regexp="[0-9]+" search_in="hdr" header="Session-Expires:" check_it="true" assign_to="y"/>
+    </action>
+  </recv>
+"""
+
+SESSION_TOO_SMALL = """  <recv response="422" timeout="10000">
+    <action>
+      <ereg regexp="%(min_se)d" search_in="hdr" header="Min-SE:" check_it="true" assign_to="z"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Burger" <sip:0612345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <Reference variables="z"/>
+"""
+
+
+OUTSIDE_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="outside number">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="2500"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE" timeout="30000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"""
+
+
+class SipSessionTimers(SipTestCase):
+    """RFC 4028: a caller that supports timers refreshes by UPDATE; one that stops is hung up."""
+
+    def test_refreshed_by_update_then_hung_up_when_the_refresh_stops_and_422_below_min_se(self):
+        d = self.sip_daemon({"session_expires_s": 6, "session_min_se_s": 3})
+        self.wait_prompts(d, 2)
+        # below our Min-SE: 422 naming it
+        rtp0 = self.rtp_peer()
+        xml = SESSION_INVITE % {"se": 2, "min_se": 2, "rtp": rtp0.port, "rest": SESSION_TOO_SMALL % {"min_se": 3}}
+        small = SippCaller(self.tmp, self.sip_port, "1000", xml, name="se-small")
+        self.addCleanup(small.kill)
+        self.assertEqual(small.wait(30), 0, "no 422 with Min-SE 3:\n" + small.output())
+        self.assertEqual(self.sip_status(d)["rejected_422"], 1)
+        # 6 s sessions refreshed by UPDATE every 2.5 s: the call lives past one interval; then the
+        # caller stops refreshing and acdm hangs up (BYE) before the interval ends
+        rtp = self.rtp_peer()
+        refreshes = "".join(SESSION_UPDATE % {"pause": 2500, "cseq": 2 + i, "se": 6} for i in range(3))
+        xml = SESSION_INVITE % {"se": 6, "min_se": 3, "rtp": rtp.port,
+                                "rest": SESSION_ANSWERED % {"refreshes": refreshes, "bye_timeout": 15000}}
+        caller = SippCaller(self.tmp, self.sip_port, "1000", xml, name="se-caller")
+        self.addCleanup(caller.kill)
+        wait_until(lambda: self.sip_status(d)["answered"] >= 1, 20, what="the caller answered")
+        t_answer = time.monotonic()
+        self.assertEqual(caller.wait(40), 0, "the refreshed call failed (an early BYE, or none):\n" + caller.output())
+        lived = time.monotonic() - t_answer
+        self.assertGreater(lived, 7.5, "the call ended within one session interval despite the refreshes")
+        self.wait_log(d, "the caller did not refresh the session (Session-Expires 6 s): hung up")
+        self.assertEqual(self.sip_status(d)["session_expired"], 1)
+        wait_until(lambda: self.sip_status(d)["calls"] == 0, 10, what="the call gone")
+        items = wait_until(lambda: [i for i in d.get_json("/api/v1/berichten?channel=tel")["items"]
+                                    if i["state"] == "abandoned"], 10, what="the expired call's bericht abandoned")
+        b = d.bericht(items[0]["id"])
+        self.assertIn("session expired", str([e for e in b["events"] if e["type"] == "abandoned"]), b["events"])
+
+
 class SipDeviceOffers(SipTestCase):
     """ABI 1.1: the agents' `phone` in the core's config; the offer rings the phone (offer_device)
     and the phone's answer is the accept (device_result)."""
 
-    def device_daemon(self, phones, offer_timeout_s=20):
+    def device_daemon(self, phones, offer_timeout_s=20, group_commit_ms=None):
         q = [{"name": "algemeen", "strategy": "linear", "offer_timeout_s": offer_timeout_s, "wrapup_s": 5}]
         d = self.sip_daemon(agents_map={}, queues=q, start=False)
+        if group_commit_ms is not None:
+            self.cfg["group_commit_ms"] = group_commit_ms
         for a in self.cfg["agents"]:
             if a["id"] in phones:
                 a["phone"] = phones[a["id"]]
@@ -563,6 +912,31 @@ class SipDeviceOffers(SipTestCase):
         self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 440), 0.3, "the agent's tone")
         self.assertEqual(caller.wait(30), 0, caller.output())
         self.assertEqual(d.bericht(bid)["agent"], "agent1")
+
+    def test_the_phone_rings_while_the_call_is_stored_the_caller_is_answered_after_the_commit(self):
+        # a slow store (every group commit waits 3 s): the call is routed while its commit runs,
+        # so the agent's phone rings and answers at once; the caller hears 200 OK only once the
+        # bericht is durable, and then the agent (not the waiting audio)
+        d = self.device_daemon({"agent1": "register"}, group_commit_ms=3000)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        time.sleep(3.5)                      # the desk's own writes are committed
+        rtp = self.rtp_peer()
+        t0 = time.monotonic()
+        caller = self.call(rtp=rtp, hold_ms=6000)
+        bid = ws.expect("offer", 10)["bericht"]["id"]
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="the phone answered")
+        st = self.sip_status(d)
+        if time.monotonic() - t0 < 2.5:      # still inside the commit's wait (on a loaded machine it may not be)
+            self.assertEqual(st["answered"], 0, "the caller was answered before the bericht was durable: %s" % st)
+        wait_until(lambda: self.sip_status(d)["answered"] == 1, 15, what="the caller answered after the commit")
+        self.assertGreater(time.monotonic() - t0, 2.5, "the caller was answered before the 3 s commit")
+        time.sleep(2.0)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.5, t), 440), 0.3, "the agent's tone after the answer")
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(d.bericht(bid)["agent"], "agent1")
+        self.assertLess(self.sip_status(d)["route_latency_ms"]["max"], 2000, "the phone waited for the commit")
 
     def test_ring_no_answer_goes_to_the_next_agent_who_stays_logged_in(self):
         d = self.device_daemon({"agent1": "register", "agent2": "register"}, offer_timeout_s=4)

@@ -113,6 +113,18 @@ typedef struct {
                                       * opens it, opening hours start); then it is offered with
                                       * its original queue time. For messages a customer leaves
                                       * ("Bericht achterlaten"), which must become work. */
+#define ACDM_IN_ROUTE_AT_ONCE 0x2u   /* the bericht is routed while its commit runs, not after it:
+                                      * the callback comes first with ACDM_SUBMIT_ROUTING and the
+                                      * bericht's id (before any offer, on_event or offer_device
+                                      * names it), then once more after the commit with the final
+                                      * outcome. Acknowledge the customer only on the final one
+                                      * (a voice call: its 200 OK), so an acknowledged bericht is
+                                      * still durable; an offer may reach an agent a commit time
+                                      * earlier. If the commit fails (or the key was a duplicate)
+                                      * the bericht is ended before the final callback. For a
+                                      * contact that waits on the line (a call). A core that does
+                                      * not know the flag ignores it (one callback, after the
+                                      * commit). A closed queue and a follow-up are never early. */
 
 /* Outcome of a submit, given to acdm_submit_cb once the bericht is durable. */
 typedef enum {
@@ -121,7 +133,9 @@ typedef enum {
     ACDM_SUBMIT_FOLLOWUP,     /* joined the live bericht of the same conversation */
     ACDM_SUBMIT_CLOSED,       /* queue closed: stored as closed; answer the customer with `text`
                                * (never with ACDM_IN_WAIT_IF_CLOSED: that one is _QUEUED) */
-    ACDM_SUBMIT_ERROR         /* rejected: `text` says why; nothing stored */
+    ACDM_SUBMIT_ERROR,        /* rejected: `text` says why; nothing stored */
+    ACDM_SUBMIT_ROUTING       /* only with ACDM_IN_ROUTE_AT_ONCE: queued and being routed, NOT
+                               * durable yet; bericht_id is its id. The final outcome follows. */
 } acdm_submit_outcome;
 
 /* Called on the core thread. bericht_id and text are borrowed. */
