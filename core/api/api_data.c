@@ -265,7 +265,7 @@ static void job_done(uv_work_t *w, int status)
     char name[160], a[48], z[48], target[112];
     if (j->is_report) {
         static const char *const ext[] = {"json", "csv", "xlsx", "pdf"};
-        acdm_time_iso(j->since, a);
+        acdm_report_local_date(j->since, a);   /* the local date chosen, not UTC's */
         snprintf(name, sizeof name, "attachment; filename=\"acdm-%s-%.10s-%s.%s\"", acdm_report_kind_name(j->report_kind),
                  a, acdm_report_interval_name(j->interval_s), ext[j->rf & 3]);
         acdm_http_add_header(r, "Content-Disposition", name);

@@ -62,8 +62,12 @@ static void on_event(acdm_engine *e, void *user, const acdm_mevent *ev)
     if (!q) return;
     qcount *c = qc_get(m, q->name);
     if (!c) return;
-    acdm_stats_count(&c->c, false, ev->type, ev->reason, ev->value, ev->quick_drop,
-                     q->def->sl_seconds, -1);
+    if (ev->flow == ACDM_FLOW_MOVED) {   /* out of the queue it left, into q */
+        qcount *from = ev->reason ? qc_get(m, ev->reason) : NULL;
+        if (from) from->c.moved++;
+    }
+    acdm_stats_count(&c->c, ev->flow == ACDM_FLOW_MOVED ? ACDM_FLOW_OFFERED : ev->flow, ev->type, ev->reason,
+                     ev->type == ACDM_ME_ACCEPTED ? ev->value : 0, ev->quick_drop, q->def->sl_seconds, -1);
     if (ev->type == ACDM_ME_OFFERED) c->offers++;
     else if (ev->type == ACDM_ME_TIMEOUT) c->ring_no_answers++;
 }

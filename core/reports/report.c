@@ -17,7 +17,7 @@ enum { ST_OUT = 0, ST_READY, ST_NOT_READY };
 /* One key's figures in one interval (or over the whole report: the totals). */
 typedef struct {
     acdm_stats_counts c;       /* queues, channels; agents: answered = accepted, handled */
-    uint64_t transfers, offers, rejected, missed, topics;
+    uint64_t transfers, offers, rejected, missed, withdrawn, topics;
     int64_t longest_wait_ms, talk_ms, wrapup_ms;
     int64_t state_ms[3];       /* agents: time per state (ST_*) */
     int64_t *reason_ms;        /* agents: not-ready time per reason index */
@@ -68,6 +68,14 @@ static const char *const kind_names[] = {"queues", "channels", "agents", "topics
 const char *acdm_report_kind_name(acdm_report_kind k) { return kind_names[k & 3]; }
 
 const char *acdm_report_interval_name(int s) { return s == 900 ? "15m" : s == 3600 ? "1h" : "1d"; }
+
+void acdm_report_local_date(int64_t ms, char out[16])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    snprintf(out, 16, "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100);
+}
 
 int acdm_report_format_parse(const char *s)
 {
@@ -373,12 +381,8 @@ static void agent_segment(acdm_report *r, series *s, int64_t t)
 
 static acdm_mevent_type type_of(const char *t)
 {
-    static const char *const names[] = {
-        "queued", "offered", "offer_cancelled", "accepted", "rejected", "timeout", "transferred",
-        "overflow", "relaxed", "customer_ended", "wrapup_start", "wrapup_extended", "done",
-        "abandoned", "agent_state"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (!strcmp(t, names[i])) return (acdm_mevent_type)i;
+    for (int i = 0; i < ACDM_ME__COUNT; i++)
+        if (!strcmp(t, acdm_mevent_name((acdm_mevent_type)i))) return (acdm_mevent_type)i;
     return ACDM_ME__COUNT;
 }
 
@@ -428,7 +432,7 @@ void acdm_report_add(acdm_report *r, const acdm_event_row *ev)
     int64_t handle = -1, talk = -1, wrapup = 0;
     char agent[ACDM_NAME_MAX + 1] = "", from_queue[ACDM_NAME_MAX + 1] = "";
     switch (type) {
-    case ACDM_ME_QUEUED: case ACDM_ME_ACCEPTED:
+    case ACDM_ME_QUEUED: case ACDM_ME_ACCEPTED: case ACDM_ME_OVERFLOW: case ACDM_ME_MOVED: case ACDM_ME_UPDATED:
         if ((tr = track_of(r, ev->bericht, true))) {
             if (ev->queue) snprintf(tr->queue, sizeof tr->queue, "%s", ev->queue);
             if (type == ACDM_ME_ACCEPTED) {
@@ -474,9 +478,12 @@ void acdm_report_add(acdm_report *r, const acdm_event_row *ev)
         case ACDM_ME_OFFERED: c->offers++; break;
         case ACDM_ME_REJECTED: c->rejected++; break;
         case ACDM_ME_TIMEOUT: c->missed++; break;
+        case ACDM_ME_OFFER_CANCELLED: c->withdrawn++; break;
         case ACDM_ME_TRANSFERRED: c->transfers++; break;
         case ACDM_ME_ACCEPTED: case ACDM_ME_DONE:
-            acdm_stats_count(&c->c, false, type, reason, d.wait_ms, false, sl_of(r, ev->queue), handle);
+            /* an agent's acceptances are each theirs: every one counts (flow answered) */
+            acdm_stats_count(&c->c, type == ACDM_ME_ACCEPTED ? ACDM_FLOW_ANSWERED : ACDM_FLOW_NONE, type, reason,
+                             d.wait_ms, false, sl_of(r, ev->queue), handle);
             if (handle >= 0) { c->talk_ms += talk; c->wrapup_ms += wrapup; }
             break;
         default: break;
@@ -489,15 +496,20 @@ void acdm_report_add(acdm_report *r, const acdm_event_row *ev)
         if (c) c->transfers++;
         return;
     }
-    if (type != ACDM_ME_QUEUED && type != ACDM_ME_ACCEPTED && type != ACDM_ME_ABANDONED && type != ACDM_ME_DONE)
-        return;
-    if (type == ACDM_ME_QUEUED && (!reason || (strcmp(reason, "new") && strcmp(reason, "transfer") && strcmp(reason, "overflow"))))
-        return;   /* a put-back is not a new offer: no row for it */
+    bool channels = r->rg.kind == ACDM_REPORT_CHANNELS;
+    acdm_flow flow = !d.has_flow ? acdm_stats_legacy_flow(type, reason, channels)
+                   : channels ? d.channel_flow : d.flow;
+    if (flow == ACDM_FLOW_NONE && type != ACDM_ME_DONE) return;
+    if (flow == ACDM_FLOW_MOVED) {   /* out of the queue it left (its name: the reason, an update's from) */
+        const char *from = type == ACDM_ME_UPDATED ? d.from : reason;
+        cell *fc = cell_of(series_of(r, from), iv);
+        if (fc) fc->c.moved++;
+        flow = ACDM_FLOW_OFFERED;
+    }
     cell *c = cell_of(series_of(r, key), iv);
     if (!c) return;
-    acdm_stats_count(&c->c, r->rg.kind == ACDM_REPORT_CHANNELS, type, reason, d.wait_ms, d.quick_drop,
-                     sl_of(r, ev->queue), handle);
-    if ((type == ACDM_ME_ACCEPTED || (type == ACDM_ME_ABANDONED && !d.quick_drop)) && d.wait_ms > c->longest_wait_ms)
+    acdm_stats_count(&c->c, flow, type, reason, d.wait_ms, d.quick_drop, sl_of(r, ev->queue), handle);
+    if ((flow == ACDM_FLOW_ANSWERED || (flow == ACDM_FLOW_ABANDONED && !d.quick_drop)) && d.wait_ms > c->longest_wait_ms)
         c->longest_wait_ms = d.wait_ms;
 }
 
@@ -507,6 +519,7 @@ static void cell_sum(cell *t, const cell *c)
     t->c.answered += c->c.answered;
     t->c.abandoned += c->c.abandoned;
     t->c.quick_drops += c->c.quick_drops;
+    t->c.moved += c->c.moved;
     t->c.answered_in_sl += c->c.answered_in_sl;
     t->c.handled += c->c.handled;
     t->c.outbound += c->c.outbound;
@@ -517,6 +530,7 @@ static void cell_sum(cell *t, const cell *c)
     t->offers += c->offers;
     t->rejected += c->rejected;
     t->missed += c->missed;
+    t->withdrawn += c->withdrawn;
     t->topics += c->topics;
     if (c->longest_wait_ms > t->longest_wait_ms) t->longest_wait_ms = c->longest_wait_ms;
     t->talk_ms += c->talk_ms;
@@ -577,8 +591,9 @@ static int read_row(void *user, int64_t id, const acdm_event_row *ev)
 int acdm_report_read(acdm_report *r, const char *db_path, int64_t now_ms, char *err, size_t errlen)
 {
     /* only the events a kind counts from (what acdm_report_add looks at) */
-    static const char *const q_types[] = {"queued", "accepted", "transferred", "done", "abandoned", NULL};
-    static const char *const a_types[] = {"queued", "offered", "accepted", "rejected", "timeout", "transferred",
+    static const char *const q_types[] = {"queued", "accepted", "transferred", "done", "abandoned", "overflow",
+                                          "moved", "updated", NULL};
+    static const char *const a_types[] = {"queued", "offered", "offer_cancelled", "accepted", "rejected", "timeout", "transferred",
                                           "wrapup_start", "done", "abandoned", "agent_state", NULL};
     static const char *const t_types[] = {"topics", NULL};
     const char *const *types = r->rg.kind == ACDM_REPORT_AGENTS ? a_types : r->rg.kind == ACDM_REPORT_TOPICS ? t_types : q_types;
@@ -597,11 +612,11 @@ typedef struct { vtype t; int64_t i; double d; const char *s; char buf[48]; } va
 
 static const char *const queue_cols[] = {
     "interval_start", "interval_end", "#", "offered", "answered", "abandoned", "quick_drops",
-    "transfers", "answered_in_sl", "service_level_pct", "asa_s", "longest_wait_s", "handled",
+    "moved", "transfers", "answered_in_sl", "service_level_pct", "asa_s", "longest_wait_s", "handled",
     "aht_s", "handle_time_s", "outbound", "outbound_failed"};
 static const char *const agent_cols[] = {
     "interval_start", "interval_end", "agent", "offered", "accepted", "rejected", "missed",
-    "transfers", "handled", "handle_time_s", "aht_s", "talk_time_s", "wrapup_time_s",
+    "withdrawn", "transfers", "handled", "handle_time_s", "aht_s", "talk_time_s", "wrapup_time_s",
     "logged_in_s", "ready_s", "not_ready_s", "outbound", "outbound_failed"};
 static const char *const topic_cols[] = {"interval_start", "interval_end", "topic", "count"};
 #define NCOL(a) (sizeof(a) / sizeof *(a))
@@ -685,17 +700,18 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
         case 4: v_int(v, (int64_t)c->c.answered); return;
         case 5: v_int(v, (int64_t)c->rejected); return;
         case 6: v_int(v, (int64_t)c->missed); return;
-        case 7: v_int(v, (int64_t)c->transfers); return;
-        case 8: v_int(v, (int64_t)c->c.handled); return;
-        case 9: v_sec(v, c->c.handle_sum_ms); return;
-        case 10: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
-        case 11: v_sec(v, c->talk_ms); return;
-        case 12: v_sec(v, c->wrapup_ms); return;
-        case 13: v_sec(v, c->state_ms[ST_READY] + c->state_ms[ST_NOT_READY]); return;
-        case 14: v_sec(v, c->state_ms[ST_READY]); return;
-        case 15: v_sec(v, c->state_ms[ST_NOT_READY]); return;
-        case 16: v_int(v, (int64_t)c->c.outbound); return;
-        case 17: v_int(v, (int64_t)c->c.outbound_failed); return;
+        case 7: v_int(v, (int64_t)c->withdrawn); return;
+        case 8: v_int(v, (int64_t)c->transfers); return;
+        case 9: v_int(v, (int64_t)c->c.handled); return;
+        case 10: v_sec(v, c->c.handle_sum_ms); return;
+        case 11: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
+        case 12: v_sec(v, c->talk_ms); return;
+        case 13: v_sec(v, c->wrapup_ms); return;
+        case 14: v_sec(v, c->state_ms[ST_READY] + c->state_ms[ST_NOT_READY]); return;
+        case 15: v_sec(v, c->state_ms[ST_READY]); return;
+        case 16: v_sec(v, c->state_ms[ST_NOT_READY]); return;
+        case 17: v_int(v, (int64_t)c->c.outbound); return;
+        case 18: v_int(v, (int64_t)c->c.outbound_failed); return;
         default: {
             size_t ri = i - NCOL(agent_cols);
             v_sec(v, ri < c->n_reason ? c->reason_ms[ri] : 0);
@@ -708,20 +724,21 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
         case 4: v_int(v, (int64_t)c->c.answered); return;
         case 5: v_int(v, (int64_t)c->c.abandoned); return;
         case 6: v_int(v, (int64_t)c->c.quick_drops); return;
-        case 7: v_int(v, (int64_t)c->transfers); return;
-        case 8: v_int(v, (int64_t)c->c.answered_in_sl); return;
-        case 9: {
+        case 7: v_int(v, (int64_t)c->c.moved); return;
+        case 8: v_int(v, (int64_t)c->transfers); return;
+        case 9: v_int(v, (int64_t)c->c.answered_in_sl); return;
+        case 10: {
             int64_t sl = acdm_stats_sl_tenths(&c->c);
             if (sl < 0) v->t = V_NULL;
             else { v->t = V_NUM; v->d = (double)sl / 10.0; }
             return;
         }
-        case 10: v_avg(v, c->c.wait_sum_ms, c->c.answered); return;
-        case 11: v_sec(v, c->longest_wait_ms); return;
-        case 12: v_int(v, (int64_t)c->c.handled); return;
-        case 13: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
-        case 14: v_sec(v, c->c.handle_sum_ms); return;
-        case 15: v_int(v, (int64_t)c->c.outbound); return;
+        case 11: v_avg(v, c->c.wait_sum_ms, c->c.answered); return;
+        case 12: v_sec(v, c->longest_wait_ms); return;
+        case 13: v_int(v, (int64_t)c->c.handled); return;
+        case 14: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
+        case 15: v_sec(v, c->c.handle_sum_ms); return;
+        case 16: v_int(v, (int64_t)c->c.outbound); return;
         default: v_int(v, (int64_t)c->c.outbound_failed); return;
         }
     }

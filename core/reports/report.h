@@ -44,6 +44,10 @@ int acdm_report_format_parse(const char *s);
 const char *acdm_report_content_type(acdm_report_format f);
 const char *acdm_report_kind_name(acdm_report_kind k);
 const char *acdm_report_interval_name(int interval_s);   /* "15m", "1h", "1d" */
+/* "YYYY-MM-DD" of the local day (the process time zone: the config's) holding ms: a
+ * download's file name carries the date the supervisor chose, not the UTC date of its local
+ * midnight (a day early east of UTC). */
+void acdm_report_local_date(int64_t ms, char out[16]);
 
 typedef struct acdm_report acdm_report;
 

@@ -76,6 +76,7 @@ static const char *column_label(const char *col, char *buf, size_t len)
         {"talk_time_s", "Gesprekstijd"}, {"wrapup_time_s", "Nawerktijd"}, {"logged_in_s", "Ingelogd"},
         {"ready_s", "Beschikbaar"}, {"not_ready_s", "Niet beschikbaar"}, {"count", "Aantal"},
         {"outbound", "Uitgaand"}, {"outbound_failed", "Uitgaand mislukt"},
+        {"moved", "Verplaatst"}, {"withdrawn", "Ingetrokken"},
     };
     for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
         if (!strcmp(col, labels[i].col)) return labels[i].label;
@@ -183,7 +184,7 @@ int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen)
     size_t n_fixed = 0;
     for (size_t i = 0; i < c.n_cols; i++) {
         const char *name = acdm_report_column(r, cols[i]);
-        ws[i] = i < 2 ? 70 : (!strcmp(name, "title") || !strcmp(name, "name")) ? 90 : 0;
+        ws[i] = i < 2 ? 62 : (!strcmp(name, "title") || !strcmp(name, "name")) ? 80 : 0;
         if (ws[i] > 0) { fixed += ws[i]; n_fixed++; }
     }
     float each = c.n_cols > n_fixed ? (PAGE_W - 2 * MARGIN - fixed) / (float)(c.n_cols - n_fixed) : 0;

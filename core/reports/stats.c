@@ -85,51 +85,60 @@ static acdm_stats_counts *counts_of(acdm_hmap *m, const char *name)
     return &c->c;
 }
 
-void acdm_stats_count(acdm_stats_counts *c, bool channel, acdm_mevent_type type, const char *reason,
+void acdm_stats_count(acdm_stats_counts *c, acdm_flow flow, acdm_mevent_type type, const char *reason,
                       int64_t wait_ms, bool quick_drop, int sl_seconds, int64_t handle_ms)
 {
     if (!c) return;
-    switch (type) {
-    case ACDM_ME_QUEUED:
-        /* entering a queue; a put-back (reject, timeout, logout, restart) is not a new offer;
-         * a channel counts new berichten only */
-        if (!reason || (strcmp(reason, "new") && (channel || (strcmp(reason, "transfer") && strcmp(reason, "overflow")))))
-            break;
-        c->offered++;
-        break;
-    case ACDM_ME_ACCEPTED:
+    switch (flow) {
+    case ACDM_FLOW_OFFERED: c->offered++; break;
+    case ACDM_FLOW_ANSWERED:
         c->answered++;
         c->wait_sum_ms += wait_ms;
         if (wait_ms <= (int64_t)sl_seconds * 1000) c->answered_in_sl++;
         break;
-    case ACDM_ME_ABANDONED:
+    case ACDM_FLOW_ABANDONED:
         if (quick_drop) c->quick_drops++;
         else c->abandoned++;
         break;
-    case ACDM_ME_DONE:
-        if (reason && !strncmp(reason, "outbound", 8)) {   /* "outbound", "outbound-failed" */
-            if (!strcmp(reason, "outbound-failed")) c->outbound_failed++;
-            else c->outbound++;
-            break;
-        }
-        if (handle_ms >= 0) {
-            c->handled++;
-            c->handle_sum_ms += handle_ms;
-        }
-        break;
-    default:
-        break;
+    case ACDM_FLOW_MOVED: c->moved++; break;
+    default: break;
+    }
+    if (type != ACDM_ME_DONE) return;
+    if (reason && !strncmp(reason, "outbound", 8)) {   /* "outbound", "outbound-failed" */
+        if (!strcmp(reason, "outbound-failed")) c->outbound_failed++;
+        else c->outbound++;
+    } else if (handle_ms >= 0) {
+        c->handled++;
+        c->handle_sum_ms += handle_ms;
     }
 }
 
-/* One counted fact, for its queue and its channel. handle_ms < 0: not known. */
-static void count(acdm_stats *s, acdm_mevent_type type, const char *queue, const char *channel,
-                  const char *reason, int64_t value, bool quick_drop, int sl_seconds, int64_t handle_ms)
+acdm_flow acdm_stats_legacy_flow(acdm_mevent_type type, const char *reason, bool channel)
 {
-    if (type != ACDM_ME_QUEUED && type != ACDM_ME_ACCEPTED && type != ACDM_ME_ABANDONED && type != ACDM_ME_DONE)
-        return;
-    acdm_stats_count(counts_of(&s->queues, queue), false, type, reason, value, quick_drop, sl_seconds, handle_ms);
-    acdm_stats_count(counts_of(&s->channels, channel), true, type, reason, value, quick_drop, sl_seconds, handle_ms);
+    switch (type) {
+    case ACDM_ME_QUEUED:
+        if (!reason || (strcmp(reason, "new") && (channel || (strcmp(reason, "transfer") && strcmp(reason, "overflow")))))
+            return ACDM_FLOW_NONE;
+        return ACDM_FLOW_OFFERED;
+    case ACDM_ME_ACCEPTED: return ACDM_FLOW_ANSWERED;
+    case ACDM_ME_ABANDONED: return ACDM_FLOW_ABANDONED;
+    default: return ACDM_FLOW_NONE;
+    }
+}
+
+/* One counted fact, for its queue (and, moved, the queue it left: from) and its channel.
+ * handle_ms < 0: not known. */
+static void count(acdm_stats *s, acdm_mevent_type type, const char *queue, const char *from,
+                  const char *channel, acdm_flow flow, acdm_flow cflow, const char *reason,
+                  int64_t value, bool quick_drop, int sl_seconds, int64_t handle_ms)
+{
+    if (flow == ACDM_FLOW_MOVED) {
+        if (from && *from) acdm_stats_count(counts_of(&s->queues, from), ACDM_FLOW_MOVED, type, reason, 0, false, 0, -1);
+        flow = ACDM_FLOW_OFFERED;      /* and offered where it went */
+    }
+    if (flow == ACDM_FLOW_NONE && cflow == ACDM_FLOW_NONE && type != ACDM_ME_DONE) return;
+    acdm_stats_count(counts_of(&s->queues, queue), flow, type, reason, value, quick_drop, sl_seconds, handle_ms);
+    acdm_stats_count(counts_of(&s->channels, channel), cflow, type, reason, value, quick_drop, sl_seconds, handle_ms);
 }
 
 void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev)
@@ -140,8 +149,8 @@ void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev)
     const acdm_queue *q = ev->q ? ev->q : b->queue;
     int64_t handle = ev->type == ACDM_ME_DONE && b->accepted_ms > 0 && ev->ts >= b->accepted_ms
                    ? ev->ts - b->accepted_ms : -1;
-    count(s, ev->type, q->name, b->channel, ev->reason, ev->value, ev->quick_drop,
-          q->def->sl_seconds, handle);
+    count(s, ev->type, q->name, ev->reason, b->channel, ev->flow, ev->channel_flow, ev->reason,
+          ev->type == ACDM_ME_ACCEPTED ? ev->value : 0, ev->quick_drop, q->def->sl_seconds, handle);
 }
 
 /* ------------------------------------------------------------------ the event log's detail */
@@ -170,6 +179,14 @@ void acdm_stats_detail(const char *dj, acdm_event_detail *d)
     /* read without building a JSON tree: at start and in reports this runs for every event */
     detail_str(dj, "\"reason\":\"", d->reason, sizeof d->reason);
     detail_str(dj, "\"state\":\"", d->state, sizeof d->state);
+    detail_str(dj, "\"from\":\"", d->from, sizeof d->from);
+    char f[16];
+    detail_str(dj, "\"flow\":\"", f, sizeof f);
+    d->has_flow = f[0] != 0;
+    d->flow = acdm_flow_parse(f);
+    detail_str(dj, "\"channel_flow\":\"", f, sizeof f);
+    d->has_flow = d->has_flow || f[0];
+    d->channel_flow = acdm_flow_parse(f);
     const char *w = strstr(dj, "\"wait_ms\":");
     if (w) d->wait_ms = strtoll(w + 10, NULL, 10);
     d->quick_drop = strstr(dj, "\"quick_drop\":true") != NULL;
@@ -196,7 +213,8 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
     if (atomic_load(&c->stop)) return 1;
     static const struct { const char *name; acdm_mevent_type t; } types[] = {
         {"queued", ACDM_ME_QUEUED}, {"accepted", ACDM_ME_ACCEPTED},
-        {"abandoned", ACDM_ME_ABANDONED}, {"done", ACDM_ME_DONE}};
+        {"abandoned", ACDM_ME_ABANDONED}, {"done", ACDM_ME_DONE}, {"overflow", ACDM_ME_OVERFLOW},
+        {"moved", ACDM_ME_MOVED}, {"updated", ACDM_ME_UPDATED}};
     int t = -1;
     for (size_t i = 0; i < sizeof types / sizeof *types && t < 0; i++)
         if (ev->type && !strcmp(ev->type, types[i].name)) t = (int)types[i].t;
@@ -217,8 +235,11 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
         if (m && ev->ts_ms >= m->ts) handle = ev->ts_ms - m->ts;
         free(m);
     }
-    count(c->s, (acdm_mevent_type)t, ev->queue, ev->channel, d.reason[0] ? d.reason : NULL, d.wait_ms, d.quick_drop,
-          qs ? qs->sl_seconds : 20, handle);
+    const char *reason = d.reason[0] ? d.reason : NULL;
+    acdm_flow flow = d.has_flow ? d.flow : acdm_stats_legacy_flow((acdm_mevent_type)t, reason, false);
+    acdm_flow cflow = d.has_flow ? d.channel_flow : acdm_stats_legacy_flow((acdm_mevent_type)t, reason, true);
+    count(c->s, (acdm_mevent_type)t, ev->queue, t == ACDM_ME_UPDATED ? d.from : reason, ev->channel, flow, cflow,
+          reason, d.wait_ms, d.quick_drop, qs ? qs->sl_seconds : 20, handle);
     return 0;
 }
 
@@ -266,7 +287,7 @@ acdm_stats_rebuild *acdm_stats_rebuild_new(const acdm_config *cfg, const char *d
 
 int acdm_stats_rebuild_run(acdm_stats_rebuild *r)
 {
-    static const char *const types[] = {"queued", "accepted", "abandoned", "done", NULL};
+    static const char *const types[] = {"queued", "accepted", "abandoned", "done", "overflow", "moved", "updated", NULL};
     char err[512];
     if (r->since >= r->now) return 0;
     int n = acdm_export_read_types(r->db_path, r->since, r->now, types, replay_row, r, err, sizeof err);
@@ -283,10 +304,13 @@ static void add_counts(acdm_stats_counts *d, const acdm_stats_counts *c)
     d->answered += c->answered;
     d->abandoned += c->abandoned;
     d->quick_drops += c->quick_drops;
+    d->moved += c->moved;
     d->answered_in_sl += c->answered_in_sl;
     d->handled += c->handled;
     d->wait_sum_ms += c->wait_sum_ms;
     d->handle_sum_ms += c->handle_sum_ms;
+    d->outbound += c->outbound;
+    d->outbound_failed += c->outbound_failed;
 }
 
 void acdm_stats_rebuild_merge(acdm_stats_rebuild *r, acdm_stats *s, int64_t now)
@@ -353,6 +377,7 @@ static void today_text(acdm_sbuf *b, const acdm_stats_counts *c)
     LIT(b, ",\"answered\":"); acdm_sb_int(b, (int64_t)c->answered);
     LIT(b, ",\"abandoned\":"); acdm_sb_int(b, (int64_t)c->abandoned);
     LIT(b, ",\"quick_drops\":"); acdm_sb_int(b, (int64_t)c->quick_drops);
+    LIT(b, ",\"moved\":"); acdm_sb_int(b, (int64_t)c->moved);
     LIT(b, ",\"avg_wait_ms\":"); acdm_sb_int(b, c->answered ? c->wait_sum_ms / (int64_t)c->answered : 0);
     LIT(b, ",\"avg_handle_ms\":"); acdm_sb_int(b, c->handled ? c->handle_sum_ms / (int64_t)c->handled : 0);
     LIT(b, ",\"service_level_pct\":");
@@ -589,6 +614,7 @@ static void channels_text(acdm_sbuf *b, acdm_stats *s, acdm_model *m, int64_t no
         LIT(b, ",\"today\":{\"offered\":"); acdm_sb_int(b, (int64_t)c.offered);
         LIT(b, ",\"answered\":"); acdm_sb_int(b, (int64_t)c.answered);
         LIT(b, ",\"abandoned\":"); acdm_sb_int(b, (int64_t)c.abandoned);
+        LIT(b, ",\"quick_drops\":"); acdm_sb_int(b, (int64_t)c.quick_drops);
         LIT(b, "}}");
     }
     LIT(b, "]");

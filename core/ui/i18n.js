@@ -363,6 +363,7 @@ export const dict = {
     'rep.col.not_ready_reason': 'Niet beschikbaar: {reason}',
     'rep.col.count': 'Aantal',
     'rep.col.outbound': 'Uitgaand', 'rep.col.outbound_failed': 'Uitgaand mislukt',
+    'rep.col.moved': 'Verplaatst', 'rep.col.withdrawn': 'Ingetrokken',
   },
 
   en: {
@@ -718,6 +719,7 @@ export const dict = {
     'rep.col.not_ready_reason': 'Not ready: {reason}',
     'rep.col.count': 'Count',
     'rep.col.outbound': 'Outbound', 'rep.col.outbound_failed': 'Outbound failed',
+    'rep.col.moved': 'Moved', 'rep.col.withdrawn': 'Withdrawn',
   },
 };
 

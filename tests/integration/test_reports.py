@@ -200,7 +200,13 @@ class Reports(AcdmTestCase):
         self.assertTrue(r.body.startswith(b"%PDF-"), r.body[:20])
         self.assertIn(b"(algemeen) Tj", r.body)
         self.assertIn(b"(50.0) Tj", r.body)
-        self.assertRegex(r.headers.get("content-disposition", ""), r'filename="acdm-queues-.*\.pdf"')
+        # named by the local date of the day chosen (Europe/Amsterdam), not the UTC date of its
+        # local midnight (the day before)
+        day = datetime.datetime.fromisoformat(j["from"]).astimezone(ZoneInfo("Europe/Amsterdam")).date().isoformat()
+        self.assertEqual(day, datetime.datetime.now(ZoneInfo("Europe/Amsterdam")).date().isoformat())
+        self.assertEqual(r.headers.get("content-disposition", ""), 'attachment; filename="acdm-queues-%s-1d.pdf"' % day)
+        r = self.report("kind=queues&from=2026-11-20&until=2026-11-21&interval=1h&format=csv", sup)
+        self.assertIn('filename="acdm-queues-2026-11-20-1h.csv"', r.headers.get("content-disposition", ""))
 
         # per channel, agent and topic
         ch = self.report("kind=channels&period=day&interval=1d", sup).json
