@@ -1,6 +1,7 @@
 /* report.c -- supervisor reports from the event log: per queue, channel, agent or topic, in
  * intervals of local time, as JSON, CSV or xlsx. See report.h. */
 #include "reports/report_int.h"
+#include "reports/erlang.h"
 #include "reports/stats.h"
 
 #include <jansson.h>
@@ -20,6 +21,7 @@ typedef struct {
     uint64_t transfers, offers, rejected, missed, withdrawn, topics;
     int64_t longest_wait_ms, talk_ms, wrapup_ms;
     int64_t state_ms[3];       /* agents: time per state (ST_*) */
+    int64_t staffed_ms;        /* queues: agent time logged in and joined (agents_logged_in) */
     int64_t *reason_ms;        /* agents: not-ready time per reason index */
     uint32_t n_reason;
 } cell;
@@ -43,6 +45,17 @@ typedef struct {
 
 typedef struct { series *s; int iv; } rowref;   /* iv < 0: the totals */
 
+/* Queue reports: an agent's logged-in time counts for the queues they are a member of (the
+ * config's) and joined (agent_join / agent_leave; joined until they leave). */
+typedef struct {
+    int state;
+    int64_t since;
+    size_t n;
+    char **queues;             /* n names (in this block) */
+    bool *joined;
+    char id[];
+} staff_agent;
+
 struct acdm_report {
     acdm_report_range rg;
     char tz[64];
@@ -52,6 +65,7 @@ struct acdm_report {
     acdm_hmap sl;              /* queue name -> int sl_seconds (malloc'd {int, name}) */
     acdm_hmap titles;          /* queue / agent name -> malloc'd "name\0title" (the config's title / name) */
     acdm_hmap tracks;          /* bericht id -> track */
+    acdm_hmap staff;           /* queue reports: agent id -> staff_agent */
     char **reasons;            /* reason codes, in order of first use (config order first) */
     size_t n_reasons;
     rowref *rows, *totals;     /* built by acdm_report_end */
@@ -59,7 +73,7 @@ struct acdm_report {
     bool ended;
 };
 
-typedef struct { int sl; char name[]; } sl_entry;
+typedef struct { int sl, target; char name[]; } sl_entry;
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -251,6 +265,7 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
     acdm_hmap_init(&r->sl);
     acdm_hmap_init(&r->titles);
     acdm_hmap_init(&r->tracks);
+    acdm_hmap_init(&r->staff);
     int n = 0;
     for (int64_t t = rg->from_ms; t < rg->until_ms; t = next_bound(t, rg->interval_s)) n++;
     r->bounds = malloc(((size_t)n + 1) * sizeof *r->bounds);
@@ -267,6 +282,7 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
         sl_entry *e = malloc(sizeof *e + l + 1);
         if (!e) continue;
         e->sl = cfg->queues[i].sl_seconds;
+        e->target = cfg->queues[i].sl_target_pct;
         memcpy(e->name, cfg->queues[i].name, l + 1);
         if (acdm_hmap_put(&r->sl, e->name, e)) free(e);
         if (rg->kind == ACDM_REPORT_QUEUES) series_of(r, cfg->queues[i].name);
@@ -277,6 +293,28 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
     }
     if (rg->kind == ACDM_REPORT_AGENTS)
         for (size_t i = 0; i < cfg->n_reasons; i++) reason_index(r, cfg->reasons[i].code);
+    for (size_t i = 0; rg->kind == ACDM_REPORT_QUEUES && i < cfg->n_agents; i++) {
+        const acdm_agent_def *a = &cfg->agents[i];
+        size_t sz = sizeof(staff_agent) + strlen(a->id) + 1 + a->n_queues * (sizeof(char *) + sizeof(bool));
+        for (size_t k = 0; k < a->n_queues; k++) sz += strlen(a->queues[k]) + 1;
+        staff_agent *sa = calloc(1, sz + sizeof(char *));
+        if (!sa) continue;
+        char *p = sa->id;
+        p = stpcpy(p, a->id) + 1;
+        sa->n = a->n_queues;
+        /* the pointer and flag arrays after the id, aligned, then the names */
+        size_t off = (size_t)(p - (char *)sa);
+        off = (off + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
+        sa->queues = (char **)(void *)((char *)sa + off);
+        sa->joined = (bool *)(sa->queues + sa->n);
+        p = (char *)(sa->joined + sa->n);
+        for (size_t k = 0; k < a->n_queues; k++) {
+            sa->queues[k] = p;
+            sa->joined[k] = true;
+            p = stpcpy(p, a->queues[k]) + 1;
+        }
+        if (acdm_hmap_put(&r->staff, sa->id, sa)) free(sa);
+    }
     for (size_t i = 0; rg->kind == ACDM_REPORT_QUEUES && i < cfg->n_queues; i++)
         add_title(r, cfg->queues[i].name, cfg->queues[i].title);
     for (size_t i = 0; rg->kind == ACDM_REPORT_AGENTS && i < cfg->n_agents; i++)
@@ -313,6 +351,7 @@ void acdm_report_free(acdm_report *r)
     free_map(&r->sl, false);
     free_map(&r->titles, false);
     free_map(&r->tracks, false);
+    free_map(&r->staff, false);
     for (size_t i = 0; i < r->n_reasons; i++) free(r->reasons[i]);
     free(r->reasons);
     free(r->bounds);
@@ -379,6 +418,24 @@ static void agent_segment(acdm_report *r, series *s, int64_t t)
     }
 }
 
+/* A queue report's agent from sa->since to t: their logged-in time, cut at the interval
+ * bounds, for each queue they are joined in. */
+static void staff_segment(acdm_report *r, staff_agent *sa, int64_t t)
+{
+    int64_t a = sa->since > r->rg.from_ms ? sa->since : r->rg.from_ms;
+    int64_t b = t < r->rg.until_ms ? t : r->rg.until_ms;
+    if (sa->state == ST_OUT || b <= a) return;
+    for (size_t k = 0; k < sa->n; k++) {
+        if (!sa->joined[k]) continue;
+        series *s = series_of(r, sa->queues[k]);
+        for (int iv = interval_of(r, a); s && iv >= 0 && iv < r->n_iv && r->bounds[iv] < b; iv++) {
+            int64_t lo = r->bounds[iv] > a ? r->bounds[iv] : a, hi = r->bounds[iv + 1] < b ? r->bounds[iv + 1] : b;
+            cell *c = cell_of(s, iv);
+            if (c && hi > lo) c->staffed_ms += hi - lo;
+        }
+    }
+}
+
 static acdm_mevent_type type_of(const char *t)
 {
     for (int i = 0; i < ACDM_ME__COUNT; i++)
@@ -416,6 +473,18 @@ void acdm_report_add(acdm_report *r, const acdm_event_row *ev)
     const char *key = r->rg.kind == ACDM_REPORT_CHANNELS ? ev->channel : ev->queue;
     track *tr = NULL;
 
+    if (r->rg.kind == ACDM_REPORT_QUEUES && ev->agent &&
+        (type == ACDM_ME_AGENT_STATE || type == ACDM_ME_AGENT_JOIN || type == ACDM_ME_AGENT_LEAVE)) {
+        staff_agent *sa = acdm_hmap_get(&r->staff, ev->agent);
+        if (!sa) return;
+        staff_segment(r, sa, ev->ts_ms);
+        sa->since = ev->ts_ms;
+        if (type == ACDM_ME_AGENT_STATE) sa->state = !strcmp(d.state, "logged_out") || !d.state[0] ? ST_OUT : ST_READY;
+        else
+            for (size_t k = 0; k < sa->n; k++)
+                if (ev->queue && !strcmp(sa->queues[k], ev->queue)) sa->joined[k] = type == ACDM_ME_AGENT_JOIN;
+        return;
+    }
     if (type == ACDM_ME_AGENT_STATE) {
         if (!agents || !ev->agent) return;
         series *s = series_of(r, ev->agent);
@@ -556,8 +625,10 @@ void acdm_report_end(acdm_report *r, int64_t now_ms)
     for (uint32_t pos = 0; acdm_hmap_next(&r->series, &pos, &k, &v);) {
         series *s = v;
         if (r->rg.kind == ACDM_REPORT_AGENTS) agent_segment(r, s, now_ms < r->rg.until_ms ? now_ms : r->rg.until_ms);
-        all[n++] = s;
     }
+    for (uint32_t pos = 0; acdm_hmap_next(&r->staff, &pos, &k, &v);)
+        staff_segment(r, v, now_ms < r->rg.until_ms ? now_ms : r->rg.until_ms);
+    for (uint32_t pos = 0; acdm_hmap_next(&r->series, &pos, &k, &v);) all[n++] = v;
     qsort(all, n, sizeof *all, by_name);
     /* queues and channels: every interval of every key (zeros too); agents and topics: the
      * intervals with something to say */
@@ -592,7 +663,7 @@ int acdm_report_read(acdm_report *r, const char *db_path, int64_t now_ms, char *
 {
     /* only the events a kind counts from (what acdm_report_add looks at) */
     static const char *const q_types[] = {"queued", "accepted", "transferred", "done", "abandoned", "overflow",
-                                          "moved", "updated", NULL};
+                                          "moved", "updated", "agent_state", "agent_join", "agent_leave", NULL};
     static const char *const a_types[] = {"queued", "offered", "offer_cancelled", "accepted", "rejected", "timeout", "transferred",
                                           "wrapup_start", "done", "abandoned", "agent_state", NULL};
     static const char *const t_types[] = {"topics", NULL};
@@ -613,7 +684,7 @@ typedef struct { vtype t; int64_t i; double d; const char *s; char buf[48]; } va
 static const char *const queue_cols[] = {
     "interval_start", "interval_end", "#", "offered", "answered", "abandoned", "quick_drops",
     "moved", "transfers", "answered_in_sl", "service_level_pct", "asa_s", "longest_wait_s", "handled",
-    "aht_s", "handle_time_s", "outbound", "outbound_failed"};
+    "aht_s", "handle_time_s", "outbound", "outbound_failed", "agents_needed", "agents_logged_in"};
 static const char *const agent_cols[] = {
     "interval_start", "interval_end", "agent", "offered", "accepted", "rejected", "missed",
     "withdrawn", "transfers", "handled", "handle_time_s", "aht_s", "talk_time_s", "wrapup_time_s",
@@ -739,7 +810,22 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
         case 14: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
         case 15: v_sec(v, c->c.handle_sum_ms); return;
         case 16: v_int(v, (int64_t)c->c.outbound); return;
-        default: v_int(v, (int64_t)c->c.outbound_failed); return;
+        case 17: v_int(v, (int64_t)c->c.outbound_failed); return;
+        case 18: case 19: {
+            /* staffing per 15 minutes or hour of a queue (not totals, days or channels) */
+            if (r->rg.kind != ACDM_REPORT_QUEUES || row->iv < 0 || r->rg.interval_s >= 86400) { v->t = V_NULL; return; }
+            int64_t len = r->bounds[row->iv + 1] - r->bounds[row->iv];
+            if (i == 19) { v->t = V_NUM; v->d = round((double)c->staffed_ms / (double)len * 10) / 10; return; }
+            const cell *aht_of = c->c.handled ? c : &row->s->total;
+            double aht = aht_of->c.handled ? (double)aht_of->c.handle_sum_ms / (double)aht_of->c.handled / 1000.0 : 0;
+            const sl_entry *e = acdm_hmap_get(&r->sl, row->s->name);
+            int n = acdm_erlang_agents((double)c->c.offered / ((double)len / 1000.0), aht,
+                                       (e ? e->target : 80) / 100.0, e ? e->sl : 20, 10000);
+            if (n < 0) v->t = V_NULL;
+            else v_int(v, n);
+            return;
+        }
+        default: v->t = V_NULL; return;
         }
     }
 }

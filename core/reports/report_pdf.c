@@ -77,6 +77,7 @@ static const char *column_label(const char *col, char *buf, size_t len)
         {"ready_s", "Beschikbaar"}, {"not_ready_s", "Niet beschikbaar"}, {"count", "Aantal"},
         {"outbound", "Uitgaand"}, {"outbound_failed", "Uitgaand mislukt"},
         {"moved", "Verplaatst"}, {"withdrawn", "Ingetrokken"},
+        {"agents_needed", "Agents nodig (Erlang C)"}, {"agents_logged_in", "Agents ingelogd (gem.)"},
     };
     for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
         if (!strcmp(col, labels[i].col)) return labels[i].label;

@@ -3,6 +3,9 @@
 #include "reports/stats.h"
 #include "store/export.h"
 #include "base/log.h"
+#include "reports/erlang.h"
+
+#include <math.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,8 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#define N_QUARTERS 100       /* 15-minute intervals of a local day (25 h with DST: 100) */
+
 typedef struct {
     acdm_stats_counts c;
+    uint32_t offered_q[N_QUARTERS];   /* queues: offered per 15 minutes of the day (staffing advice) */
     char name[];
 } counter;
 
@@ -19,6 +25,7 @@ struct acdm_stats {
     acdm_hmap queues;         /* queue name -> counter */
     acdm_hmap channels;       /* channel name -> counter */
     int64_t day_end;          /* local midnight that ends the counted day; 0 = not set */
+    int64_t day_start;        /* the local midnight that started it */
 };
 
 /* The local midnight that starts the day of now (add_days 0) or a later one (1: the midnight
@@ -70,6 +77,13 @@ void acdm_stats_roll(acdm_stats *s, int64_t now)
         clear_map(&s->channels);
     }
     s->day_end = local_midnight(now, 1, now + 86400000);
+    s->day_start = local_midnight(now, 0, now);
+}
+
+static int quarter_of(const acdm_stats *s, int64_t ts)
+{
+    int64_t q = (ts - s->day_start) / 900000;
+    return q < 0 ? 0 : q >= N_QUARTERS ? N_QUARTERS - 1 : (int)q;
 }
 
 static acdm_stats_counts *counts_of(acdm_hmap *m, const char *name)
@@ -128,7 +142,7 @@ acdm_flow acdm_stats_legacy_flow(acdm_mevent_type type, const char *reason, bool
 
 /* One counted fact, for its queue (and, moved, the queue it left: from) and its channel.
  * handle_ms < 0: not known. */
-static void count(acdm_stats *s, acdm_mevent_type type, const char *queue, const char *from,
+static void count(acdm_stats *s, int64_t ts, acdm_mevent_type type, const char *queue, const char *from,
                   const char *channel, acdm_flow flow, acdm_flow cflow, const char *reason,
                   int64_t value, bool quick_drop, int sl_seconds, int64_t handle_ms)
 {
@@ -137,7 +151,9 @@ static void count(acdm_stats *s, acdm_mevent_type type, const char *queue, const
         flow = ACDM_FLOW_OFFERED;      /* and offered where it went */
     }
     if (flow == ACDM_FLOW_NONE && cflow == ACDM_FLOW_NONE && type != ACDM_ME_DONE) return;
-    acdm_stats_count(counts_of(&s->queues, queue), flow, type, reason, value, quick_drop, sl_seconds, handle_ms);
+    acdm_stats_counts *qc = counts_of(&s->queues, queue);
+    if (qc && flow == ACDM_FLOW_OFFERED) ((counter *)(void *)qc)->offered_q[quarter_of(s, ts)]++;
+    acdm_stats_count(qc, flow, type, reason, value, quick_drop, sl_seconds, handle_ms);
     acdm_stats_count(counts_of(&s->channels, channel), cflow, type, reason, value, quick_drop, sl_seconds, handle_ms);
 }
 
@@ -149,7 +165,7 @@ void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev)
     const acdm_queue *q = ev->q ? ev->q : b->queue;
     int64_t handle = ev->type == ACDM_ME_DONE && b->accepted_ms > 0 && ev->ts >= b->accepted_ms
                    ? ev->ts - b->accepted_ms : -1;
-    count(s, ev->type, q->name, ev->reason, b->channel, ev->flow, ev->channel_flow, ev->reason,
+    count(s, ev->ts, ev->type, q->name, ev->reason, b->channel, ev->flow, ev->channel_flow, ev->reason,
           ev->type == ACDM_ME_ACCEPTED ? ev->value : 0, ev->quick_drop, q->def->sl_seconds, handle);
 }
 
@@ -238,7 +254,7 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
     const char *reason = d.reason[0] ? d.reason : NULL;
     acdm_flow flow = d.has_flow ? d.flow : acdm_stats_legacy_flow((acdm_mevent_type)t, reason, false);
     acdm_flow cflow = d.has_flow ? d.channel_flow : acdm_stats_legacy_flow((acdm_mevent_type)t, reason, true);
-    count(c->s, (acdm_mevent_type)t, ev->queue, t == ACDM_ME_UPDATED ? d.from : reason, ev->channel, flow, cflow,
+    count(c->s, ev->ts_ms, (acdm_mevent_type)t, ev->queue, t == ACDM_ME_UPDATED ? d.from : reason, ev->channel, flow, cflow,
           reason, d.wait_ms, d.quick_drop, qs ? qs->sl_seconds : 20, handle);
     return 0;
 }
@@ -322,8 +338,11 @@ void acdm_stats_rebuild_merge(acdm_stats_rebuild *r, acdm_stats *s, int64_t now)
     for (int i = 0; i < 2; i++) {
         const char *k;
         void *v;
-        for (uint32_t pos = 0; acdm_hmap_next(from[i], &pos, &k, &v);)
-            add_counts(counts_of(to[i], k), &((counter *)v)->c);
+        for (uint32_t pos = 0; acdm_hmap_next(from[i], &pos, &k, &v);) {
+            acdm_stats_counts *d = counts_of(to[i], k);
+            add_counts(d, &((counter *)v)->c);
+            for (int x = 0; d && x < N_QUARTERS; x++) ((counter *)(void *)d)->offered_q[x] += ((counter *)v)->offered_q[x];
+        }
     }
 }
 
@@ -437,6 +456,46 @@ static void queue_agents_text(acdm_sbuf *b, const acdm_queue *q)
     LIT(b, "}");
 }
 
+static int logged_in_of(const acdm_queue *q)
+{
+    int n = 0;
+    for (uint32_t j = 0; j < q->n_members; j++)
+        n += q->members[j]->joined && q->members[j]->agent->state != ACDM_AGENT_LOGGED_OUT;
+    return n;
+}
+
+static void num1(acdm_sbuf *b, double v)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%.1f", round(v * 10) / 10);
+    acdm_sb_str(b, t);
+}
+
+/* The staffing advice of q now (stats.h): the arrivals of the last 15 minutes (the current
+ * quarter and the part of the one before that the window still covers), today's average
+ * handling time, the Erlang C agents for the norm, beside the agents logged in. */
+static void staffing_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int64_t now)
+{
+    acdm_stats_roll(s, now);
+    const counter *c = acdm_hmap_get(&s->queues, q->name);
+    int iv = quarter_of(s, now);
+    int64_t iv_start = s->day_start + (int64_t)iv * 900000;
+    double frac = (double)(now - iv_start) / 900000.0;
+    if (frac < 0) frac = 0;
+    if (frac > 1) frac = 1;
+    double arrivals = c ? c->offered_q[iv] + (iv > 0 ? c->offered_q[iv - 1] * (1 - frac) : 0) : 0;
+    double aht = c && c->c.handled ? (double)c->c.handle_sum_ms / (double)c->c.handled / 1000.0 : 0;
+    int need = acdm_erlang_agents(arrivals / 900.0, aht, q->def->sl_target_pct / 100.0, q->def->sl_seconds, 10000);
+    LIT(b, "{\"interval_start\":"); acdm_sb_int(b, iv_start);
+    LIT(b, ",\"arrivals_15m\":"); num1(b, arrivals);
+    LIT(b, ",\"aht_s\":");
+    if (aht > 0) num1(b, aht); else LIT(b, "null");
+    LIT(b, ",\"agents_needed\":");
+    if (need >= 0) acdm_sb_int(b, need); else LIT(b, "null");
+    LIT(b, ",\"agents_logged_in\":"); acdm_sb_int(b, logged_in_of(q));
+    LIT(b, "}");
+}
+
 static const char *qtitle(const acdm_queue *q) { return q->def->title ? q->def->title : q->name; }
 
 void acdm_stats_queue_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int64_t now)
@@ -463,6 +522,7 @@ void acdm_stats_queue_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int
     LIT(b, ",\"sl_target_pct\":"); acdm_sb_int(b, q->def->sl_target_pct);
     LIT(b, ",\"sl_seconds\":"); acdm_sb_int(b, q->def->sl_seconds);
     LIT(b, ",\"agents\":"); queue_agents_text(b, q);
+    LIT(b, ",\"staffing\":"); staffing_text(b, s, q, now);
     LIT(b, "}");
 }
 
@@ -504,6 +564,9 @@ void acdm_stats_decorate_queues(acdm_stats *s, acdm_model *m, json_t *queues, in
         acdm_sbuf b = {0};
         queue_agents_text(&b, q);
         json_object_set_new(o, "agents", loads_free(&b));
+        acdm_sbuf sb = {0};
+        staffing_text(&sb, s, q, now);
+        json_object_set_new(o, "staffing", loads_free(&sb));
     }
 }
 

@@ -295,6 +295,18 @@ export const dict = {
     'sup.agent.confirm.not_ready': '{agent} op niet beschikbaar zetten ({reason})?',
     'sup.agent.done': 'Verzonden: {what}.',
     'sup.updated': 'Bijgewerkt om {time}',
+    'sup.staff.heading': 'Bezettingsadvies (Erlang C)',
+    'sup.staff.note': 'Het aantal agents dat dit kwartier nodig is om de norm te halen, berekend met Erlang C uit het aanbod van de laatste 15 minuten en de gemiddelde afhandeltijd van vandaag.',
+    'sup.staff.col.interval': 'Kwartier vanaf', 'sup.staff.col.arrivals': 'Aangeboden laatste 15 min',
+    'sup.staff.col.aht': 'Gem. afhandeltijd vandaag', 'sup.staff.col.norm': 'Norm',
+    'sup.staff.col.needed': 'Agents nodig', 'sup.staff.col.logged_in': 'Agents ingelogd',
+    'sup.staff.unknown': 'nog onbekend', 'sup.staff.short': '({n} te weinig)', 'sup.staff.none': 'Geen wachtrijen.',
+    'sup.intraday.heading': 'Vandaag per kwartier',
+    'sup.intraday.graph': 'Aangeboden en beantwoord per kwartier vandaag: {queue}',
+    'sup.intraday.norm': 'norm {pct}%', 'sup.intraday.col.time': 'Kwartier',
+    'sup.intraday.bar': '{time}: {offered} aangeboden, {answered} beantwoord, service level {sl}',
+    'sup.intraday.legend': 'de lijn is het service level per kwartier, de stippellijn de norm',
+    'sup.intraday.error': 'De cijfers per kwartier zijn niet te laden.',
     'sup.wallboard.heading': 'Wallboard instellen',
     'sup.wallboard.open': 'Wallboard openen met deze tegels',
 
@@ -364,6 +376,7 @@ export const dict = {
     'rep.col.count': 'Aantal',
     'rep.col.outbound': 'Uitgaand', 'rep.col.outbound_failed': 'Uitgaand mislukt',
     'rep.col.moved': 'Verplaatst', 'rep.col.withdrawn': 'Ingetrokken',
+    'rep.col.agents_needed': 'Agents nodig (Erlang C)', 'rep.col.agents_logged_in': 'Agents ingelogd (gem.)',
   },
 
   en: {
@@ -653,6 +666,18 @@ export const dict = {
     'sup.agent.confirm.not_ready': 'Set {agent} to not ready ({reason})?',
     'sup.agent.done': 'Sent: {what}.',
     'sup.updated': 'Updated at {time}',
+    'sup.staff.heading': 'Staffing advice (Erlang C)',
+    'sup.staff.note': 'The agents needed this quarter to meet the norm, by Erlang C from the arrivals of the last 15 minutes and today\'s average handling time.',
+    'sup.staff.col.interval': 'Quarter from', 'sup.staff.col.arrivals': 'Offered last 15 min',
+    'sup.staff.col.aht': 'Avg. handling time today', 'sup.staff.col.norm': 'Norm',
+    'sup.staff.col.needed': 'Agents needed', 'sup.staff.col.logged_in': 'Agents logged in',
+    'sup.staff.unknown': 'not known yet', 'sup.staff.short': '({n} short)', 'sup.staff.none': 'No queues.',
+    'sup.intraday.heading': 'Today per quarter',
+    'sup.intraday.graph': 'Offered and answered per quarter today: {queue}',
+    'sup.intraday.norm': 'norm {pct}%', 'sup.intraday.col.time': 'Quarter',
+    'sup.intraday.bar': '{time}: {offered} offered, {answered} answered, service level {sl}',
+    'sup.intraday.legend': 'the line is the service level per quarter, the dashed line the norm',
+    'sup.intraday.error': 'The figures per quarter could not be loaded.',
     'sup.wallboard.heading': 'Set up the wallboard',
     'sup.wallboard.open': 'Open the wallboard with these tiles',
 
@@ -720,6 +745,7 @@ export const dict = {
     'rep.col.count': 'Count',
     'rep.col.outbound': 'Outbound', 'rep.col.outbound_failed': 'Outbound failed',
     'rep.col.moved': 'Moved', 'rep.col.withdrawn': 'Withdrawn',
+    'rep.col.agents_needed': 'Agents needed (Erlang C)', 'rep.col.agents_logged_in': 'Agents logged in (avg.)',
   },
 };
 
