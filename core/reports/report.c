@@ -71,6 +71,9 @@ struct acdm_report {
     rowref *rows, *totals;     /* built by acdm_report_end */
     size_t n_rows, n_totals;
     bool ended;
+    char lang[4];              /* CSV and PDF as the page shows them: "nl", "en"; "" raw (CSV) */
+    bool excel;                /* CSV for Excel: ';', a UTF-8 BOM, (nl) decimal commas */
+    acdm_hmap reason_labels;   /* agents: reason code -> malloc'd "code\0label" (the config's) */
 };
 
 typedef struct { int sl, target; char name[]; } sl_entry;
@@ -266,6 +269,7 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
     acdm_hmap_init(&r->titles);
     acdm_hmap_init(&r->tracks);
     acdm_hmap_init(&r->staff);
+    acdm_hmap_init(&r->reason_labels);
     int n = 0;
     for (int64_t t = rg->from_ms; t < rg->until_ms; t = next_bound(t, rg->interval_s)) n++;
     r->bounds = malloc(((size_t)n + 1) * sizeof *r->bounds);
@@ -292,7 +296,16 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
         series_of(r, "api");
     }
     if (rg->kind == ACDM_REPORT_AGENTS)
-        for (size_t i = 0; i < cfg->n_reasons; i++) reason_index(r, cfg->reasons[i].code);
+        for (size_t i = 0; i < cfg->n_reasons; i++) {
+            reason_index(r, cfg->reasons[i].code);
+            if (!cfg->reasons[i].label) continue;
+            size_t a = strlen(cfg->reasons[i].code), b = strlen(cfg->reasons[i].label);
+            char *e = malloc(a + b + 2);
+            if (!e) continue;
+            memcpy(e, cfg->reasons[i].code, a + 1);
+            memcpy(e + a + 1, cfg->reasons[i].label, b + 1);
+            if (acdm_hmap_put(&r->reason_labels, e, e)) free(e);
+        }
     for (size_t i = 0; rg->kind == ACDM_REPORT_QUEUES && i < cfg->n_agents; i++) {
         const acdm_agent_def *a = &cfg->agents[i];
         size_t sz = sizeof(staff_agent) + strlen(a->id) + 1 + a->n_queues * (sizeof(char *) + sizeof(bool));
@@ -352,6 +365,7 @@ void acdm_report_free(acdm_report *r)
     free_map(&r->titles, false);
     free_map(&r->tracks, false);
     free_map(&r->staff, false);
+    free_map(&r->reason_labels, false);
     for (size_t i = 0; i < r->n_reasons; i++) free(r->reasons[i]);
     free(r->reasons);
     free(r->bounds);
@@ -867,6 +881,109 @@ void acdm_report_cell(acdm_report *r, bool totals, size_t row, const char *col, 
         }
 }
 
+/* ------------------------------------------------------------------ as the page shows it */
+
+void acdm_report_set_display(acdm_report *r, const char *lang, bool excel)
+{
+    snprintf(r->lang, sizeof r->lang, "%s", lang && (!strcmp(lang, "nl") || !strcmp(lang, "en")) ? lang : "");
+    r->excel = r->lang[0] && excel;
+}
+
+/* The Rapportages page's headers (core/ui/i18n.js, rep.col.*), Dutch and English. */
+static const struct { const char *col, *nl, *en; } labels[] = {
+    {"interval_start", "Van", "From"}, {"interval_end", "Tot", "To"},
+    {"queue", "Wachtrij", "Queue"}, {"channel", "Kanaal", "Channel"}, {"agent", "Agent", "Agent"},
+    {"topic", "Onderwerp", "Topic"}, {"title", "Naam", "Title"}, {"name", "Naam", "Name"},
+    {"offered", "Aangeboden", "Offered"}, {"answered", "Beantwoord", "Answered"},
+    {"abandoned", "Afgebroken", "Abandoned"}, {"quick_drops", "Snel opgehangen", "Quick drops"},
+    {"transfers", "Doorverbonden", "Transfers"}, {"answered_in_sl", "Binnen norm beantwoord", "Answered within target"},
+    {"service_level_pct", "Service level", "Service level"}, {"asa_s", "Gem. wachttijd", "Avg. speed of answer"},
+    {"longest_wait_s", "Langste wachttijd", "Longest wait"}, {"handled", "Afgehandeld", "Handled"},
+    {"aht_s", "Gem. afhandeltijd", "Avg. handling time"}, {"handle_time_s", "Totale afhandeltijd", "Total handling time"},
+    {"accepted", "Aangenomen", "Accepted"}, {"rejected", "Geweigerd", "Rejected"}, {"missed", "Niet opgenomen", "Missed"},
+    {"talk_time_s", "Gesprekstijd", "Talk time"}, {"wrapup_time_s", "Nawerktijd", "Wrap-up time"},
+    {"logged_in_s", "Ingelogd", "Logged in"}, {"ready_s", "Beschikbaar", "Ready"},
+    {"not_ready_s", "Niet beschikbaar", "Not ready"}, {"count", "Aantal", "Count"},
+    {"outbound", "Uitgaand", "Outbound"}, {"outbound_failed", "Uitgaand mislukt", "Outbound failed"},
+    {"moved", "Verplaatst", "Moved"}, {"withdrawn", "Ingetrokken", "Withdrawn"},
+    {"agents_needed", "Agents nodig (Erlang C)", "Agents needed (Erlang C)"},
+    {"agents_logged_in", "Agents ingelogd (gem.)", "Agents logged in (avg.)"},
+};
+/* The built-in reasons' words (i18n.js reason.*), before the config's labels. */
+static const struct { const char *code, *nl, *en; } reason_words[] = {
+    {"none", "zonder reden", "no reason"}, {"login", "net aangemeld", "just logged in"},
+    {"no-answer", "niet beantwoord", "no answer"}, {"logout", "afgemeld", "logged out"},
+    {"removed", "verwijderd", "removed"}, {"supervisor", "door supervisor", "by a supervisor"},
+};
+
+static bool english(const acdm_report *r) { return !strcmp(r->lang, "en"); }
+
+const char *acdm_report_label(const acdm_report *r, size_t i, char *buf, size_t len)
+{
+    const char *col = acdm_report_column(r, i);
+    bool en = english(r);
+    for (size_t k = 0; k < sizeof labels / sizeof *labels; k++)
+        if (!strcmp(col, labels[k].col)) return en ? labels[k].en : labels[k].nl;
+    size_t n = strlen(col);
+    if (n > 12 && !strncmp(col, "not_ready_", 10) && !strcmp(col + n - 2, "_s")) {
+        char code[96];
+        snprintf(code, sizeof code, "%.*s", (int)(n - 12), col + 10);
+        const char *word = NULL;
+        for (size_t k = 0; k < sizeof reason_words / sizeof *reason_words && !word; k++)
+            if (!strcmp(code, reason_words[k].code)) word = en ? reason_words[k].en : reason_words[k].nl;
+        const char *e = word ? NULL : acdm_hmap_get(&r->reason_labels, code);
+        snprintf(buf, len, "%s: %s", en ? "Not ready" : "Niet beschikbaar", word ? word : e ? e + strlen(e) + 1 : code);
+        return buf;
+    }
+    return col;
+}
+
+/* m:ss or h:mm:ss of whole seconds (common.js dur). */
+static void duration(double s, char *out, size_t len)
+{
+    long long t = s > 0 ? (long long)floor(s + 1e-9) : 0;
+    if (t >= 3600) snprintf(out, len, "%lld:%02lld:%02lld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(out, len, "%lld:%02lld", t / 60, t % 60);
+}
+
+/* A number as the page's toLocaleString: no decimals when whole, else one; nl a comma. */
+static void decimal(const acdm_report *r, double d, int decimals, char *out, size_t len)
+{
+    if (decimals == 0 && d == floor(d)) snprintf(out, len, "%.0f", d);
+    else snprintf(out, len, "%.1f", d);
+    char *dot = strchr(out, '.');
+    if (dot && !english(r)) *dot = ',';
+}
+
+bool acdm_report_display(acdm_report *r, bool totals, size_t row, size_t col, bool dash, char *out, size_t len)
+{
+    out[0] = 0;
+    if (row >= (totals ? r->n_totals : r->n_rows) || col >= acdm_report_n_columns(r)) return false;
+    val v;
+    value(r, totals ? &r->totals[row] : &r->rows[row], col, &v);
+    const char *name = acdm_report_column(r, col);
+    size_t n = strlen(name);
+    if (v.t == V_NULL) { snprintf(out, len, "%s", dash ? "\xE2\x80\x93" : ""); return true; }
+    if (col < 2) {   /* "2026-11-20T08:00:00+01:00" -> "20-11-2026 08:00" ("20-11-2026" for days) */
+        const char *t = v.s;
+        if (strlen(t) >= 16) {
+            if (r->rg.interval_s >= 86400) snprintf(out, len, "%.2s-%.2s-%.4s", t + 8, t + 5, t);
+            else snprintf(out, len, "%.2s-%.2s-%.4s %.5s", t + 8, t + 5, t, t + 11);
+            return false;
+        }
+    }
+    if (v.t == V_STR) { snprintf(out, len, "%s", v.s); return false; }
+    if (v.t == V_INT) { snprintf(out, len, "%lld", (long long)v.i); return true; }
+    if (!strcmp(name, "service_level_pct")) {
+        decimal(r, v.d, 1, out, len);   /* always one decimal, as the page */
+        snprintf(out + strlen(out), len - strlen(out), "%%");
+        return true;
+    }
+    if (n > 2 && !strcmp(name + n - 2, "_s")) { duration(v.d, out, len); return true; }
+    decimal(r, v.d, 0, out, len);
+    return true;
+}
+
 /* ------------------------------------------------------------------ writers */
 
 static void json_rows(acdm_report *r, acdm_sbuf *b, const rowref *rows, size_t n)
@@ -921,8 +1038,46 @@ static int write_json(acdm_report *r, acdm_sbuf *out)
     return out->oom ? ACDM_ENOMEM : 0;
 }
 
+/* The CSV as the page shows it (acdm_report_set_display): its headers and values, the rows'
+ * interval as "dd-mm-yyyy hh:mm"; for Excel ';' between fields and a BOM (Excel then reads
+ * UTF-8 and, in a Dutch locale, the decimal commas). */
+static int write_csv_display(acdm_report *r, acdm_sbuf *out)
+{
+    size_t nc = acdm_report_n_columns(r);
+    const char *sep = r->excel ? ";" : ",";
+    if (r->excel) acdm_sb_add(out, "\xEF\xBB\xBF", 3);
+    char buf[256];
+    for (size_t i = 0; i < nc; i++) {
+        if (i) acdm_sb_add(out, sep, 1);
+        acdm_csv_field(out, acdm_report_label(r, i, buf, sizeof buf));
+    }
+    acdm_sb_add(out, "\r\n", 2);
+    for (size_t x = 0; x < r->n_rows; x++) {
+        for (size_t i = 0; i < nc; i++) {
+            char t[512];
+            bool fig = acdm_report_display(r, false, x, i, false, t, sizeof t);
+            if (i) acdm_sb_add(out, sep, 1);
+            if (r->excel && !fig && strchr("=+-@\t\r", t[0]) && t[0]) {   /* a name is never a formula in Excel */
+                memmove(t + 1, t, strnlen(t, sizeof t - 2) + 1);
+                t[0] = '\'';
+                t[sizeof t - 1] = 0;
+            }
+            if (r->excel && strchr(t, ';') && !strpbrk(t, ",\"\r\n")) {   /* acdm_csv_field quotes for ',' */
+                acdm_sb_add(out, "\"", 1);
+                acdm_sb_str(out, t);
+                acdm_sb_add(out, "\"", 1);
+            } else {
+                acdm_csv_field(out, t);
+            }
+        }
+        acdm_sb_add(out, "\r\n", 2);
+    }
+    return out->oom ? ACDM_ENOMEM : 0;
+}
+
 static int write_csv(acdm_report *r, acdm_sbuf *out)
 {
+    if (r->lang[0]) return write_csv_display(r, out);
     size_t nc = acdm_report_n_columns(r);
     for (size_t i = 0; i < nc; i++) {
         if (i) acdm_sb_add(out, ",", 1);

@@ -429,8 +429,17 @@ START_TEST(written_as_csv_json_xlsx_pdf)
     ck_assert_ptr_nonnull(memmem(b.p, b.n, "(Totaal) Tj", 11));
     ck_assert_ptr_nonnull(memmem(b.p, b.n, "(Aangeboden) Tj", 15));     /* Dutch headers for people */
     ck_assert_ptr_null(memmem(b.p, b.n, "(offered) Tj", 12));
-    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(33.3) Tj", 9));
-    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(2026-11-20 08:15) Tj", 21));
+    /* as the page shows it: the service level with its unit and a decimal comma, durations m:ss,
+     * local dates as dd-mm-yyyy, and "Van" only over the intervals (not in the totals) */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(33,3\\045) Tj", 13));    /* libharu writes % as \045 */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(Beantwoord) Tj", 15));   /* a header whole, not cut */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(\\226) Tj", 9));           /* null: the page's en dash (WinAnsi 0x96) */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(3:52) Tj", 9));            /* AHT 232 s */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(20-11-2026 08:15) Tj", 21));
+    const char *van = memmem(b.p, b.n, "(Van) Tj", 8);
+    ck_assert_ptr_nonnull(van);
+    ck_assert_ptr_null(memmem(van + 1, b.n - (size_t)(van + 1 - b.p), "(Van) Tj", 8));
+    ck_assert_ptr_null(memmem(b.p, b.n, "seconden", 8));
     acdm_sb_free(&b);
     acdm_report_free(r);
 }
