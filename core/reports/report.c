@@ -310,7 +310,8 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
         const acdm_agent_def *a = &cfg->agents[i];
         size_t sz = sizeof(staff_agent) + strlen(a->id) + 1 + a->n_queues * (sizeof(char *) + sizeof(bool));
         for (size_t k = 0; k < a->n_queues; k++) sz += strlen(a->queues[k]) + 1;
-        staff_agent *sa = calloc(1, sz + sizeof(char *));
+        sz += sizeof(void *);   /* room to align the pointer array after the id */
+        staff_agent *sa = calloc(1, sz);
         if (!sa) continue;
         char *p = sa->id;
         p = stpcpy(p, a->id) + 1;

@@ -319,6 +319,12 @@ END_TEST
 
 START_TEST(periods_in_local_time)
 {
+    /* a download is named by the local date: local midnight is 23:00 UTC the day before */
+    char day[16];
+    acdm_report_local_date(at("00:00:00"), day);
+    ck_assert_str_eq(day, "2026-11-20");
+    acdm_report_local_date(at("23:59:59"), day);
+    ck_assert_str_eq(day, "2026-11-20");
     acdm_report_range rg;
     char err[256], a[48];
     int64_t now = at("12:00:00");
