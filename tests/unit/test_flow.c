@@ -223,6 +223,27 @@ static int rmf(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 
 static void no_wake(void *arg) { (void)arg; }
 
+/* A store in a new folder dir (a mkdtemp template), live figures and the model on CFG at t0. */
+static void open_day(char *dir, int64_t t0)
+{
+    char err[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(acdm_store_open(dir, 1, no_wake, NULL, &ST, err, sizeof err), 0);
+    acdm_config *cfg = NULL;
+    ck_assert_msg(acdm_config_parse("t.json", CFG, &cfg, err, sizeof err) == 0, "%s", err);
+    acdm_model_hooks h = {emit, NULL};
+    S = acdm_stats_create();
+    ck_assert_int_eq(acdm_model_create(cfg, &h, t0, &M), 0);
+}
+
+static void close_day(const char *dir)
+{
+    acdm_model_destroy(M);
+    acdm_stats_destroy(S);
+    acdm_store_close(ST);
+    nftw(dir, rmf, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static int64_t local(const char *s)
 {
     int64_t ms;
@@ -273,14 +294,8 @@ static void one_day(uint32_t seed)
     NB = 0;
     memset(T, 0, sizeof T);
     char dir[] = "/tmp/acdm-flow-XXXXXX", err[512];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(acdm_store_open(dir, 1, no_wake, NULL, &ST, err, sizeof err), 0);
-    acdm_config *cfg = NULL;
-    ck_assert_msg(acdm_config_parse("t.json", CFG, &cfg, err, sizeof err) == 0, "%s", err);
-    acdm_model_hooks h = {emit, NULL};
     int64_t start = local("2026-11-20T08:00:00+01:00"), end = local("2026-11-20T14:00:00+01:00");
-    S = acdm_stats_create();
-    ck_assert_int_eq(acdm_model_create(cfg, &h, start, &M), 0);
+    open_day(dir, start);
     int n_iv = (int)((end - start) / 900000);
     int64_t bounds[MAXIV + 1];
     for (int i = 0; i <= n_iv; i++) bounds[i] = start + (int64_t)i * 900000;
@@ -377,10 +392,7 @@ static void one_day(uint32_t seed)
     ck_assert_uint_gt(missed, 0);
     acdm_report_free(r);
 
-    acdm_model_destroy(M);
-    acdm_stats_destroy(S);
-    acdm_store_close(ST);
-    nftw(dir, rmf, 16, FTW_DEPTH | FTW_PHYS);
+    close_day(dir);
 }
 
 START_TEST(identities_over_random_days)
@@ -398,14 +410,8 @@ START_TEST(requeued_answered_once)
     setenv("TZ", "Europe/Amsterdam", 1);
     tzset();
     char dir[] = "/tmp/acdm-flow-XXXXXX", err[512];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(acdm_store_open(dir, 1, no_wake, NULL, &ST, err, sizeof err), 0);
-    acdm_config *cfg = NULL;
-    ck_assert_msg(acdm_config_parse("t.json", CFG, &cfg, err, sizeof err) == 0, "%s", err);
-    acdm_model_hooks h = {emit, NULL};
     int64_t t0 = local("2026-11-20T09:00:00+01:00");
-    S = acdm_stats_create();
-    ck_assert_int_eq(acdm_model_create(cfg, &h, t0, &M), 0);
+    open_day(dir, t0);
     acdm_agent *a = acdm_model_agent(M, "a1");
     acdm_agent_login(M, a, t0);
     acdm_agent_ready(M, a, t0);
@@ -433,10 +439,7 @@ START_TEST(requeued_answered_once)
     ck_assert_int_eq(total(r, "queue", "q1", "answered"), 1);
     ck_assert_int_eq(total(r, "queue", "q1", "offered"), 1);
     acdm_report_free(r);
-    acdm_model_destroy(M);
-    acdm_stats_destroy(S);
-    acdm_store_close(ST);
-    nftw(dir, rmf, 16, FTW_DEPTH | FTW_PHYS);
+    close_day(dir);
 }
 END_TEST
 
