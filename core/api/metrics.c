@@ -194,9 +194,9 @@ static void render(acdm_engine *e, metrics_state *m, acdm_sbuf *b)
         const acdm_queue *q = acdm_model_queue_at(model, i);
         sample_q(b, "acdm_queue_open", q->name, q->open ? 1 : 0);
     }
-    queue_counter(b, m, "acdm_queue_offered_total", "Berichten that entered the queue (new, transferred, overflowed) since start.",
+    queue_counter(b, m, "acdm_queue_offered_total", "Berichten that entered the queue (new, parked while closed, transferred, overflowed, moved) since start.",
                   offsetof(qcount, c.offered));
-    queue_counter(b, m, "acdm_queue_answered_total", "Berichten an agent accepted or picked since start.",
+    queue_counter(b, m, "acdm_queue_answered_total", "Berichten an agent accepted or picked since start (each stay in the queue once).",
                   offsetof(qcount, c.answered));
     queue_counter(b, m, "acdm_queue_answered_in_sl_total", "Answered within the queue's sl_seconds since start.",
                   offsetof(qcount, c.answered_in_sl));
