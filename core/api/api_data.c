@@ -265,7 +265,7 @@ static void job_done(uv_work_t *w, int status)
     char name[160], a[48], z[48], target[112];
     if (j->is_report) {
         static const char *const ext[] = {"json", "csv", "xlsx", "pdf"};
-        acdm_time_iso(j->since, a);
+        acdm_report_local_date(j->since, a);   /* the local date chosen, not UTC's */
         snprintf(name, sizeof name, "attachment; filename=\"acdm-%s-%.10s-%s.%s\"", acdm_report_kind_name(j->report_kind),
                  a, acdm_report_interval_name(j->interval_s), ext[j->rf & 3]);
         acdm_http_add_header(r, "Content-Disposition", name);
@@ -354,9 +354,27 @@ static void get_reports(void *user, acdm_req *r)
         acdm_http_problem(r, 400, "Invalid parameter", "%s", err);
         return;
     }
+    /* CSV and PDF as the page shows them (lang, Excel's ';' and BOM by default for Dutch), or
+     * the column names and raw values for tools (style=raw) */
+    const char *lang = acdm_req_query(r, "lang"), *excel = acdm_req_query(r, "excel"), *style = acdm_req_query(r, "style");
+    if (lang && strcmp(lang, "nl") && strcmp(lang, "en")) {
+        acdm_http_problem(r, 400, "Invalid parameter", "lang: expected nl or en, got \"%.40s\"", lang);
+        return;
+    }
+    if (excel && strcmp(excel, "true") && strcmp(excel, "false")) {
+        acdm_http_problem(r, 400, "Invalid parameter", "excel: expected true or false, got \"%.40s\"", excel);
+        return;
+    }
+    if (style && strcmp(style, "page") && strcmp(style, "raw")) {
+        acdm_http_problem(r, 400, "Invalid parameter", "style: expected page or raw, got \"%.40s\"", style);
+        return;
+    }
+    if (!lang) lang = "nl";
     data_job *j = calloc(1, sizeof *j);
     if (j) j->report = acdm_report_new(&rg, acdm_model_config(acdm_engine_model(e)));   /* the config read here, on the loop */
     if (!j || !j->report) { free(j); acdm_http_problem(r, 500, "Out of memory", "try again"); return; }
+    if (!style || strcmp(style, "raw"))
+        acdm_report_set_display(j->report, lang, excel ? !strcmp(excel, "true") : !strcmp(lang, "nl"));
     j->who = who;
     j->is_report = true;
     j->rf = (acdm_report_format)f;

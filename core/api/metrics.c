@@ -62,8 +62,12 @@ static void on_event(acdm_engine *e, void *user, const acdm_mevent *ev)
     if (!q) return;
     qcount *c = qc_get(m, q->name);
     if (!c) return;
-    acdm_stats_count(&c->c, false, ev->type, ev->reason, ev->value, ev->quick_drop,
-                     q->def->sl_seconds, -1);
+    if (ev->flow == ACDM_FLOW_MOVED) {   /* out of the queue it left, into q */
+        qcount *from = ev->reason ? qc_get(m, ev->reason) : NULL;
+        if (from) from->c.moved++;
+    }
+    acdm_stats_count(&c->c, ev->flow == ACDM_FLOW_MOVED ? ACDM_FLOW_OFFERED : ev->flow, ev->type, ev->reason,
+                     ev->type == ACDM_ME_ACCEPTED ? ev->value : 0, ev->quick_drop, q->def->sl_seconds, -1);
     if (ev->type == ACDM_ME_OFFERED) c->offers++;
     else if (ev->type == ACDM_ME_TIMEOUT) c->ring_no_answers++;
 }
@@ -190,9 +194,9 @@ static void render(acdm_engine *e, metrics_state *m, acdm_sbuf *b)
         const acdm_queue *q = acdm_model_queue_at(model, i);
         sample_q(b, "acdm_queue_open", q->name, q->open ? 1 : 0);
     }
-    queue_counter(b, m, "acdm_queue_offered_total", "Berichten that entered the queue (new, transferred, overflowed) since start.",
+    queue_counter(b, m, "acdm_queue_offered_total", "Berichten that entered the queue (new, parked while closed, transferred, overflowed, moved) since start.",
                   offsetof(qcount, c.offered));
-    queue_counter(b, m, "acdm_queue_answered_total", "Berichten an agent accepted or picked since start.",
+    queue_counter(b, m, "acdm_queue_answered_total", "Berichten an agent accepted or picked since start (each stay in the queue once).",
                   offsetof(qcount, c.answered));
     queue_counter(b, m, "acdm_queue_answered_in_sl_total", "Answered within the queue's sl_seconds since start.",
                   offsetof(qcount, c.answered_in_sl));

@@ -36,7 +36,8 @@ static void usage(FILE *f)
             "                               stdout; TIME is ISO 8601 (2026-11-01, 2026-11-01T08:00:00Z)\n"
             "                               or epoch ms; works with or without a running acdmd\n"
             "  report [--kind queues|channels|agents|topics] [--period day|week|month|quarter]\n"
-            "         [--from TIME] [--until TIME] [--interval 15m|1h|1d] [--format json|csv|xlsx|pdf] [FILE]\n"
+            "         [--from TIME] [--until TIME] [--interval 15m|1h|1d] [--format json|csv|xlsx|pdf]\n"
+            "         [--lang nl|en] [--excel true|false] [--style page|raw] [FILE]\n"
             "                               a report (as GET /api/v1/reports) from the store, to FILE\n"
             "                               or stdout; with or without a running acdmd\n"
             "  token create --role ROLE --name NAME\n"
@@ -180,8 +181,13 @@ static int export_events(const char *data_dir, const char *since, const char *un
 /* A report (report.h) from the store itself, like export_events. */
 static int report_file(const acdm_config *cfg, const char *data_dir, const char *kind, const char *period,
                        const char *from, const char *until, const char *interval, const char *format,
-                       const char *file)
+                       const char *lang, const char *excel, const char *style, const char *file)
 {
+    /* CSV and PDF as the page shows them, by default Dutch for Excel (as the REST route) */
+    if (lang && strcmp(lang, "nl") && strcmp(lang, "en")) { fprintf(stderr, "acdmctl: --lang: expected nl or en, got \"%s\"\n", lang); return 2; }
+    if (excel && strcmp(excel, "true") && strcmp(excel, "false")) { fprintf(stderr, "acdmctl: --excel: expected true or false, got \"%s\"\n", excel); return 2; }
+    if (style && strcmp(style, "page") && strcmp(style, "raw")) { fprintf(stderr, "acdmctl: --style: expected page or raw, got \"%s\"\n", style); return 2; }
+    if (!lang) lang = "nl";
     int f = acdm_report_format_parse(format);
     if (f < 0) { fprintf(stderr, "acdmctl: --format: expected json, csv, xlsx or pdf, got \"%s\"\n", format); return 2; }
     if ((f == ACDM_REPORT_XLSX || f == ACDM_REPORT_PDF) && !file) { fprintf(stderr, "acdmctl: --format %s: give a FILE to write\n", format); return 2; }
@@ -196,6 +202,7 @@ static int report_file(const acdm_config *cfg, const char *data_dir, const char 
     snprintf(db, sizeof db, "%s/acdm.db", data_dir);
     if (stat(db, &stt)) { fprintf(stderr, "acdmctl: report: no store at %s\n", db); return 1; }
     acdm_report *r = acdm_report_new(&rg, cfg);
+    if (r && (!style || strcmp(style, "raw"))) acdm_report_set_display(r, lang, excel ? !strcmp(excel, "true") : !strcmp(lang, "nl"));
     acdm_sbuf b = {0};
     int n = r ? acdm_report_read(r, db, acdm_now_ms(), err, sizeof err) : ACDM_ENOMEM;
     if (n >= 0 && acdm_report_write(r, (acdm_report_format)f, &b, NULL, err, sizeof err)) n = ACDM_EIO;
@@ -227,7 +234,7 @@ int main(int argc, char **argv)
 {
     const char *config = "conf/acdm.json", *url = NULL, *data_dir = NULL, *role = NULL, *name = NULL;
     const char *since = NULL, *until = NULL, *format = "json", *kind = NULL, *period = NULL, *from = NULL,
-               *interval = NULL;
+               *interval = NULL, *lang = NULL, *excel = NULL, *style = NULL;
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'}, {"url", required_argument, 0, 'u'},
         {"data-dir", required_argument, 0, 'd'}, {"role", required_argument, 0, 'r'},
@@ -235,7 +242,8 @@ int main(int argc, char **argv)
         {"since", required_argument, 0, 'S'}, {"until", required_argument, 0, 'U'},
         {"format", required_argument, 0, 'F'}, {"kind", required_argument, 0, 'K'},
         {"period", required_argument, 0, 'P'}, {"from", required_argument, 0, 'R'},
-        {"interval", required_argument, 0, 'I'}, {0, 0, 0, 0}};
+        {"interval", required_argument, 0, 'I'}, {"lang", required_argument, 0, 'L'},
+        {"excel", required_argument, 0, 'X'}, {"style", required_argument, 0, 'Y'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "+c:u:d:h", lo, NULL)) != -1) {
         switch (c) {
@@ -268,6 +276,9 @@ int main(int argc, char **argv)
         else if (c == 'P') period = optarg;
         else if (c == 'R') from = optarg;
         else if (c == 'I') interval = optarg;
+        else if (c == 'L') lang = optarg;
+        else if (c == 'X') excel = optarg;
+        else if (c == 'Y') style = optarg;
     }
     const char *arg2 = optind < sub_argc ? sub_argv[optind] : NULL;
     const char *arg3 = optind + 1 < sub_argc ? sub_argv[optind + 1] : NULL;
@@ -328,7 +339,7 @@ int main(int argc, char **argv)
 
     if (!strcmp(cmd, "report")) {
         if (acdm_set_timezone(cfg->timezone)) fprintf(stderr, "acdmctl: unknown timezone %s; times are UTC\n", cfg->timezone);
-        ret = report_file(cfg, data_dir, kind, period, from, until, interval, format, arg2);
+        ret = report_file(cfg, data_dir, kind, period, from, until, interval, format, lang, excel, style, arg2);
         acdm_config_free(cfg);
         return ret;
     }

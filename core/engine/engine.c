@@ -382,6 +382,45 @@ static void channel_steps(acdm_engine *e, const acdm_mevent *ev)
     }
 }
 
+const char *acdm_engine_event_detail(const acdm_mevent *ev, acdm_jobj *detail)
+{
+    const acdm_bericht *b = ev->b;
+    const char *qname = ev->q ? ev->q->name : b ? b->queue->name : NULL;
+    if (ev->type == ACDM_ME_UPDATED) {
+        /* {"queue": now, "from": the queue it left (moved only), "priority": n} */
+        acdm_jobj_str(detail, "queue", qname);
+        acdm_jobj_str(detail, "from", ev->reason);
+        acdm_jobj_int(detail, "priority", ev->value);
+    } else {
+        acdm_jobj_str(detail, "reason", ev->reason);
+    }
+    acdm_jobj_str(detail, "text", ev->text);   /* a device offer's outcome, in the channel's words */
+    if (b) {   /* what the figures count (model.h, acdm_flow) */
+        acdm_jobj_str(detail, "flow", acdm_flow_name(ev->flow));
+        acdm_jobj_str(detail, "channel_flow", acdm_flow_name(ev->channel_flow));
+    }
+    if (ev->type == ACDM_ME_AGENT_DEVICE) {
+        acdm_jobj_str(detail, "kind", acdm_kind_name((acdm_kind)ev->value));
+        acdm_jobj_bool(detail, "reachable", ev->reason == NULL);
+    }
+    switch (ev->type) {
+    case ACDM_ME_OFFERED: case ACDM_ME_ACCEPTED: case ACDM_ME_ABANDONED: case ACDM_ME_OVERFLOW:
+        acdm_jobj_int(detail, "wait_ms", ev->value);
+        break;
+    case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
+        acdm_jobj_int(detail, "seconds", ev->value);
+        break;
+    case ACDM_ME_RESUME:
+        acdm_jobj_int(detail, "held_ms", ev->value);
+        break;
+    default: break;
+    }
+    if (ev->type == ACDM_ME_ABANDONED) acdm_jobj_bool(detail, "quick_drop", ev->quick_drop);
+    if (ev->type == ACDM_ME_AGENT_STATE && ev->a)
+        acdm_jobj_str(detail, "state", acdm_agent_state_name(ev->a->state));
+    return detail->fields ? acdm_jobj_end(detail) : NULL;
+}
+
 static void on_model_event(void *ctx, const acdm_mevent *ev)
 {
     acdm_engine *e = ctx;
@@ -392,35 +431,7 @@ static void on_model_event(void *ctx, const acdm_mevent *ev)
     char dbuf[256];
     acdm_jobj detail;
     acdm_jobj_init(&detail, dbuf, sizeof dbuf);
-    if (ev->type == ACDM_ME_UPDATED) {
-        /* {"queue": now, "from": the queue it left (moved only), "priority": n} */
-        acdm_jobj_str(&detail, "queue", qname);
-        acdm_jobj_str(&detail, "from", ev->reason);
-        acdm_jobj_int(&detail, "priority", ev->value);
-    } else {
-        acdm_jobj_str(&detail, "reason", ev->reason);
-    }
-    acdm_jobj_str(&detail, "text", ev->text);   /* a device offer's outcome, in the channel's words */
-    if (ev->type == ACDM_ME_AGENT_DEVICE) {
-        acdm_jobj_str(&detail, "kind", acdm_kind_name((acdm_kind)ev->value));
-        acdm_jobj_bool(&detail, "reachable", ev->reason == NULL);
-    }
-    switch (ev->type) {
-    case ACDM_ME_OFFERED: case ACDM_ME_ACCEPTED: case ACDM_ME_ABANDONED: case ACDM_ME_OVERFLOW:
-        acdm_jobj_int(&detail, "wait_ms", ev->value);
-        break;
-    case ACDM_ME_WRAPUP_START: case ACDM_ME_WRAPUP_EXTENDED:
-        acdm_jobj_int(&detail, "seconds", ev->value);
-        break;
-    case ACDM_ME_RESUME:
-        acdm_jobj_int(&detail, "held_ms", ev->value);
-        break;
-    default: break;
-    }
-    if (ev->type == ACDM_ME_ABANDONED) acdm_jobj_bool(&detail, "quick_drop", ev->quick_drop);
-    if (ev->type == ACDM_ME_AGENT_STATE && ev->a)
-        acdm_jobj_str(&detail, "state", acdm_agent_state_name(ev->a->state));
-    const char *dj = detail.fields ? acdm_jobj_end(&detail) : NULL;
+    const char *dj = acdm_engine_event_detail(ev, &detail);
     acdm_event_row row = {.ts_ms = ev->ts, .type = acdm_mevent_name(ev->type),
                           .bericht = b ? b->id : NULL, .queue = qname, .agent = agent,
                           .channel = b ? b->channel : NULL,
@@ -1614,7 +1625,8 @@ static void restore_row(void *user, const acdm_bericht_row *row)
     acdm_new_bericht nb = {.id = row->id, .queue = row->queue, .kind = row->kind,
                            .priority = row->priority, .channel = row->channel, .from = row->from,
                            .conversation = row->conversation, .skills = skills, .n_skills = n,
-                           .created_ms = row->created_ms, .queued_ms = row->queued_ms};
+                           .created_ms = row->created_ms, .queued_ms = row->queued_ms,
+                           .answered = row->state == ACDM_B_ACTIVE || row->state == ACDM_B_WRAPUP};
     int64_t now = acdm_now_ms();
     acdm_bericht *b = NULL;
     if (row->payload_json && strstr(row->payload_json, "\"subject\"")) {

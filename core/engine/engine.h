@@ -206,6 +206,12 @@ typedef struct {
 /* Copies s into the list (after those of the same order). 0 or ACDM_ENOMEM. */
 int acdm_engine_subscribe(acdm_engine *e, const acdm_engine_subscriber *s);
 
+/* The detail_json of a model event as acdmd writes it in the event log (compact JSON in
+ * detail's buffer, NULL when it has no fields): reason (an update's queue and from), text,
+ * flow and channel_flow (bericht events: model.h acdm_flow), wait_ms, seconds, held_ms,
+ * quick_drop, state. detail: acdm_jobj_init'ed by the caller, who frees it. */
+const char *acdm_engine_event_detail(const acdm_mevent *ev, acdm_jobj *detail);
+
 /* The short brief of a bericht the agent's messages carry (id, kind, queue, channel, from,
  * conversation, priority, queued_ms, state). */
 json_t *acdm_engine_bericht_brief(const acdm_bericht *b);

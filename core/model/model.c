@@ -20,6 +20,54 @@ const char *acdm_mevent_name(acdm_mevent_type t)
     return (unsigned)t < ACDM_ME__COUNT ? mevent_names[t] : "?";
 }
 
+static const char *const flow_names[] = {"none", "offered", "answered", "abandoned", "moved"};
+
+const char *acdm_flow_name(acdm_flow f) { return flow_names[(unsigned)f <= ACDM_FLOW_MOVED ? f : 0]; }
+
+acdm_flow acdm_flow_parse(const char *s)
+{
+    for (int i = 1; s && i <= ACDM_FLOW_MOVED; i++)
+        if (!strcmp(s, flow_names[i])) return (acdm_flow)i;
+    return ACDM_FLOW_NONE;
+}
+
+/* The flow of an event (model.h, acdm_flow) from b's history, which it then updates. */
+static void event_flow(acdm_mevent *ev, acdm_bericht *b)
+{
+    const char *r = ev->reason;
+    switch (ev->type) {
+    case ACDM_ME_QUEUED:
+        /* a new bericht (parked while closed too); one transferred in; a put-back is none, and
+         * an overflow was counted by its OVERFLOW event */
+        if (r && (!strcmp(r, "new") || !strcmp(r, "closed"))) {
+            ev->flow = ev->channel_flow = ACDM_FLOW_OFFERED;
+            b->answered_here = b->answered_ever = false;
+        } else if (r && !strcmp(r, "transfer")) {
+            ev->flow = ACDM_FLOW_OFFERED;
+            b->answered_here = false;
+        }
+        break;
+    case ACDM_ME_OVERFLOW: case ACDM_ME_MOVED: case ACDM_ME_UPDATED:
+        if (!r || (ev->q && !strcmp(r, ev->q->name)) ||
+            (ev->type == ACDM_ME_MOVED && b->state != ACDM_B_QUEUED && b->state != ACDM_B_OFFERED))
+            break;   /* an update in the same queue; an active one moved by a reload stays answered */
+        ev->flow = b->answered_here ? ACDM_FLOW_OFFERED : ACDM_FLOW_MOVED;
+        b->answered_here = false;
+        break;
+    case ACDM_ME_ACCEPTED:
+        if (!b->answered_here) ev->flow = ACDM_FLOW_ANSWERED;
+        if (!b->answered_ever) ev->channel_flow = ACDM_FLOW_ANSWERED;
+        b->answered_here = b->answered_ever = true;
+        break;
+    case ACDM_ME_ABANDONED:
+        if (!b->answered_here) ev->flow = ACDM_FLOW_ABANDONED;
+        if (!b->answered_ever) ev->channel_flow = ACDM_FLOW_ABANDONED;
+        break;
+    default: break;
+    }
+    if (b->outbound) ev->flow = ev->channel_flow = ACDM_FLOW_NONE;
+}
+
 const char *acdm_agent_state_name(acdm_agent_state s)
 {
     switch (s) {
@@ -40,9 +88,10 @@ void acdm_emit_text(acdm_model *m, acdm_mevent_type t, int64_t now, acdm_bericht
                     acdm_agent *a, acdm_queue *q, const char *reason, int64_t value,
                     const char *text)
 {
-    if (!m->hooks.emit) return;
     acdm_mevent ev = {.type = t, .ts = now, .b = b, .a = a, .q = q, .reason = reason,
                       .value = value, .text = text};
+    if (b) event_flow(&ev, b);   /* keeps b's history even without a hook */
+    if (!m->hooks.emit) return;
     if (t == ACDM_ME_ABANDONED && b)
         ev.quick_drop = now - b->enqueued_ms < (int64_t)b->queue->def->quick_drop_s * 1000;
     m->hooks.emit(m->hooks.ctx, &ev);
@@ -512,6 +561,7 @@ static int bericht_create(acdm_model *m, const acdm_new_bericht *nb, acdm_queue 
     b->created_ms = nb->created_ms ? nb->created_ms : now;
     b->queued_ms = nb->queued_ms ? nb->queued_ms : now;
     b->enqueued_ms = now;
+    b->answered_here = b->answered_ever = nb->answered;
     b->channel = intern_channel(m, nb->channel);
     char *tail = (char *)(b + 1);
     if (lf) { b->from = memcpy(tail, nb->from, lf); tail += lf; }

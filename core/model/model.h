@@ -58,6 +58,8 @@ struct acdm_bericht {
     bool customer_gone;       /* the customer ended while an agent had it */
     bool held;                /* a call (voice, callback) its agent put on hold */
     bool outbound;            /* started by an agent (acdm_model_originate): direction "out" */
+    bool answered_here;       /* accepted since it entered its current queue (the reports' flow) */
+    bool answered_ever;       /* accepted at least once (the channel's flow) */
     bool originating;         /* the channel's originate runs: its result is awaited */
     uint16_t n_offers;        /* agents currently offered (ring-all: several) */
     uint16_t cap_offers;
@@ -190,6 +192,24 @@ typedef enum {
 } acdm_mevent_type;
 const char *acdm_mevent_name(acdm_mevent_type t);
 
+/* What an event means for the figures (stats.h, report.h), decided by the model from the
+ * bericht's own history so that every counter and report counts each stay in a queue (or a
+ * channel) once. A stay starts when the bericht enters the queue (new, parked while closed,
+ * transferred to it, overflowed or moved into it) and has one outcome: answered (its first
+ * acceptance in that stay: a later one after a put-back is not counted again), abandoned
+ * (the customer left before any acceptance in that stay) or moved (out of the queue the
+ * event's reason names, into the event's queue, before an acceptance: overflow, an update
+ * that changes the queue, a reload). Identity per queue and channel: offered = answered +
+ * abandoned + quick drops + moved + still waiting. A channel's stay is the bericht's life
+ * until its first acceptance. */
+typedef enum {
+    ACDM_FLOW_NONE = 0, ACDM_FLOW_OFFERED, ACDM_FLOW_ANSWERED, ACDM_FLOW_ABANDONED, ACDM_FLOW_MOVED
+} acdm_flow;
+/* "none", "offered", "answered", "abandoned", "moved"; acdm_flow_parse: the reverse (none for
+ * anything else). */
+const char *acdm_flow_name(acdm_flow f);
+acdm_flow acdm_flow_parse(const char *s);
+
 typedef struct {
     acdm_mevent_type type;
     int64_t ts;
@@ -200,6 +220,8 @@ typedef struct {
     int64_t value;           /* wait ms for OFFERED/ACCEPTED/ABANDONED; seconds for wrap-up */
     bool quick_drop;
     const char *text;        /* REJECTED/TIMEOUT of a device offer: the channel's sentence, or NULL */
+    acdm_flow flow;          /* for the queue (moved: out of `reason`, into q) */
+    acdm_flow channel_flow;  /* for b's channel (none, offered, answered, abandoned) */
 } acdm_mevent;
 
 typedef struct {
@@ -221,6 +243,7 @@ typedef struct {
     int64_t queued_ms;        /* 0: now */
     const char *preferred_agent; /* may be NULL */
     bool wait_if_closed;      /* a closed queue takes it: parked until the queue opens */
+    bool answered;            /* restore: it was accepted in its queue before (active at a restart) */
 } acdm_new_bericht;
 
 /* Creates a model on cfg (stolen: the model frees it). */

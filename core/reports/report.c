@@ -1,6 +1,7 @@
 /* report.c -- supervisor reports from the event log: per queue, channel, agent or topic, in
  * intervals of local time, as JSON, CSV or xlsx. See report.h. */
 #include "reports/report_int.h"
+#include "reports/erlang.h"
 #include "reports/stats.h"
 
 #include <jansson.h>
@@ -17,9 +18,10 @@ enum { ST_OUT = 0, ST_READY, ST_NOT_READY };
 /* One key's figures in one interval (or over the whole report: the totals). */
 typedef struct {
     acdm_stats_counts c;       /* queues, channels; agents: answered = accepted, handled */
-    uint64_t transfers, offers, rejected, missed, topics;
+    uint64_t transfers, offers, rejected, missed, withdrawn, topics;
     int64_t longest_wait_ms, talk_ms, wrapup_ms;
     int64_t state_ms[3];       /* agents: time per state (ST_*) */
+    int64_t staffed_ms;        /* queues: agent time logged in and joined (agents_logged_in) */
     int64_t *reason_ms;        /* agents: not-ready time per reason index */
     uint32_t n_reason;
 } cell;
@@ -43,6 +45,17 @@ typedef struct {
 
 typedef struct { series *s; int iv; } rowref;   /* iv < 0: the totals */
 
+/* Queue reports: an agent's logged-in time counts for the queues they are a member of (the
+ * config's) and joined (agent_join / agent_leave; joined until they leave). */
+typedef struct {
+    int state;
+    int64_t since;
+    size_t n;
+    char **queues;             /* n names (in this block) */
+    bool *joined;
+    char id[];
+} staff_agent;
+
 struct acdm_report {
     acdm_report_range rg;
     char tz[64];
@@ -52,14 +65,18 @@ struct acdm_report {
     acdm_hmap sl;              /* queue name -> int sl_seconds (malloc'd {int, name}) */
     acdm_hmap titles;          /* queue / agent name -> malloc'd "name\0title" (the config's title / name) */
     acdm_hmap tracks;          /* bericht id -> track */
+    acdm_hmap staff;           /* queue reports: agent id -> staff_agent */
     char **reasons;            /* reason codes, in order of first use (config order first) */
     size_t n_reasons;
     rowref *rows, *totals;     /* built by acdm_report_end */
     size_t n_rows, n_totals;
     bool ended;
+    char lang[4];              /* CSV and PDF as the page shows them: "nl", "en"; "" raw (CSV) */
+    bool excel;                /* CSV for Excel: ';', a UTF-8 BOM, (nl) decimal commas */
+    acdm_hmap reason_labels;   /* agents: reason code -> malloc'd "code\0label" (the config's) */
 };
 
-typedef struct { int sl; char name[]; } sl_entry;
+typedef struct { int sl, target; char name[]; } sl_entry;
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -68,6 +85,14 @@ static const char *const kind_names[] = {"queues", "channels", "agents", "topics
 const char *acdm_report_kind_name(acdm_report_kind k) { return kind_names[k & 3]; }
 
 const char *acdm_report_interval_name(int s) { return s == 900 ? "15m" : s == 3600 ? "1h" : "1d"; }
+
+void acdm_report_local_date(int64_t ms, char out[16])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    snprintf(out, 16, "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100);
+}
 
 int acdm_report_format_parse(const char *s)
 {
@@ -243,6 +268,8 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
     acdm_hmap_init(&r->sl);
     acdm_hmap_init(&r->titles);
     acdm_hmap_init(&r->tracks);
+    acdm_hmap_init(&r->staff);
+    acdm_hmap_init(&r->reason_labels);
     int n = 0;
     for (int64_t t = rg->from_ms; t < rg->until_ms; t = next_bound(t, rg->interval_s)) n++;
     r->bounds = malloc(((size_t)n + 1) * sizeof *r->bounds);
@@ -259,6 +286,7 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
         sl_entry *e = malloc(sizeof *e + l + 1);
         if (!e) continue;
         e->sl = cfg->queues[i].sl_seconds;
+        e->target = cfg->queues[i].sl_target_pct;
         memcpy(e->name, cfg->queues[i].name, l + 1);
         if (acdm_hmap_put(&r->sl, e->name, e)) free(e);
         if (rg->kind == ACDM_REPORT_QUEUES) series_of(r, cfg->queues[i].name);
@@ -268,7 +296,39 @@ acdm_report *acdm_report_new(const acdm_report_range *rg, const acdm_config *cfg
         series_of(r, "api");
     }
     if (rg->kind == ACDM_REPORT_AGENTS)
-        for (size_t i = 0; i < cfg->n_reasons; i++) reason_index(r, cfg->reasons[i].code);
+        for (size_t i = 0; i < cfg->n_reasons; i++) {
+            reason_index(r, cfg->reasons[i].code);
+            if (!cfg->reasons[i].label) continue;
+            size_t a = strlen(cfg->reasons[i].code), b = strlen(cfg->reasons[i].label);
+            char *e = malloc(a + b + 2);
+            if (!e) continue;
+            memcpy(e, cfg->reasons[i].code, a + 1);
+            memcpy(e + a + 1, cfg->reasons[i].label, b + 1);
+            if (acdm_hmap_put(&r->reason_labels, e, e)) free(e);
+        }
+    for (size_t i = 0; rg->kind == ACDM_REPORT_QUEUES && i < cfg->n_agents; i++) {
+        const acdm_agent_def *a = &cfg->agents[i];
+        size_t sz = sizeof(staff_agent) + strlen(a->id) + 1 + a->n_queues * (sizeof(char *) + sizeof(bool));
+        for (size_t k = 0; k < a->n_queues; k++) sz += strlen(a->queues[k]) + 1;
+        sz += sizeof(void *);   /* room to align the pointer array after the id */
+        staff_agent *sa = calloc(1, sz);
+        if (!sa) continue;
+        char *p = sa->id;
+        p = stpcpy(p, a->id) + 1;
+        sa->n = a->n_queues;
+        /* the pointer and flag arrays after the id, aligned, then the names */
+        size_t off = (size_t)(p - (char *)sa);
+        off = (off + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
+        sa->queues = (char **)(void *)((char *)sa + off);
+        sa->joined = (bool *)(sa->queues + sa->n);
+        p = (char *)(sa->joined + sa->n);
+        for (size_t k = 0; k < a->n_queues; k++) {
+            sa->queues[k] = p;
+            sa->joined[k] = true;
+            p = stpcpy(p, a->queues[k]) + 1;
+        }
+        if (acdm_hmap_put(&r->staff, sa->id, sa)) free(sa);
+    }
     for (size_t i = 0; rg->kind == ACDM_REPORT_QUEUES && i < cfg->n_queues; i++)
         add_title(r, cfg->queues[i].name, cfg->queues[i].title);
     for (size_t i = 0; rg->kind == ACDM_REPORT_AGENTS && i < cfg->n_agents; i++)
@@ -305,6 +365,8 @@ void acdm_report_free(acdm_report *r)
     free_map(&r->sl, false);
     free_map(&r->titles, false);
     free_map(&r->tracks, false);
+    free_map(&r->staff, false);
+    free_map(&r->reason_labels, false);
     for (size_t i = 0; i < r->n_reasons; i++) free(r->reasons[i]);
     free(r->reasons);
     free(r->bounds);
@@ -371,14 +433,28 @@ static void agent_segment(acdm_report *r, series *s, int64_t t)
     }
 }
 
+/* A queue report's agent from sa->since to t: their logged-in time, cut at the interval
+ * bounds, for each queue they are joined in. */
+static void staff_segment(acdm_report *r, staff_agent *sa, int64_t t)
+{
+    int64_t a = sa->since > r->rg.from_ms ? sa->since : r->rg.from_ms;
+    int64_t b = t < r->rg.until_ms ? t : r->rg.until_ms;
+    if (sa->state == ST_OUT || b <= a) return;
+    for (size_t k = 0; k < sa->n; k++) {
+        if (!sa->joined[k]) continue;
+        series *s = series_of(r, sa->queues[k]);
+        for (int iv = interval_of(r, a); s && iv >= 0 && iv < r->n_iv && r->bounds[iv] < b; iv++) {
+            int64_t lo = r->bounds[iv] > a ? r->bounds[iv] : a, hi = r->bounds[iv + 1] < b ? r->bounds[iv + 1] : b;
+            cell *c = cell_of(s, iv);
+            if (c && hi > lo) c->staffed_ms += hi - lo;
+        }
+    }
+}
+
 static acdm_mevent_type type_of(const char *t)
 {
-    static const char *const names[] = {
-        "queued", "offered", "offer_cancelled", "accepted", "rejected", "timeout", "transferred",
-        "overflow", "relaxed", "customer_ended", "wrapup_start", "wrapup_extended", "done",
-        "abandoned", "agent_state"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (!strcmp(t, names[i])) return (acdm_mevent_type)i;
+    for (int i = 0; i < ACDM_ME__COUNT; i++)
+        if (!strcmp(t, acdm_mevent_name((acdm_mevent_type)i))) return (acdm_mevent_type)i;
     return ACDM_ME__COUNT;
 }
 
@@ -412,6 +488,18 @@ void acdm_report_add(acdm_report *r, const acdm_event_row *ev)
     const char *key = r->rg.kind == ACDM_REPORT_CHANNELS ? ev->channel : ev->queue;
     track *tr = NULL;
 
+    if (r->rg.kind == ACDM_REPORT_QUEUES && ev->agent &&
+        (type == ACDM_ME_AGENT_STATE || type == ACDM_ME_AGENT_JOIN || type == ACDM_ME_AGENT_LEAVE)) {
+        staff_agent *sa = acdm_hmap_get(&r->staff, ev->agent);
+        if (!sa) return;
+        staff_segment(r, sa, ev->ts_ms);
+        sa->since = ev->ts_ms;
+        if (type == ACDM_ME_AGENT_STATE) sa->state = !strcmp(d.state, "logged_out") || !d.state[0] ? ST_OUT : ST_READY;
+        else
+            for (size_t k = 0; k < sa->n; k++)
+                if (ev->queue && !strcmp(sa->queues[k], ev->queue)) sa->joined[k] = type == ACDM_ME_AGENT_JOIN;
+        return;
+    }
     if (type == ACDM_ME_AGENT_STATE) {
         if (!agents || !ev->agent) return;
         series *s = series_of(r, ev->agent);
@@ -428,7 +516,7 @@ void acdm_report_add(acdm_report *r, const acdm_event_row *ev)
     int64_t handle = -1, talk = -1, wrapup = 0;
     char agent[ACDM_NAME_MAX + 1] = "", from_queue[ACDM_NAME_MAX + 1] = "";
     switch (type) {
-    case ACDM_ME_QUEUED: case ACDM_ME_ACCEPTED:
+    case ACDM_ME_QUEUED: case ACDM_ME_ACCEPTED: case ACDM_ME_OVERFLOW: case ACDM_ME_MOVED: case ACDM_ME_UPDATED:
         if ((tr = track_of(r, ev->bericht, true))) {
             if (ev->queue) snprintf(tr->queue, sizeof tr->queue, "%s", ev->queue);
             if (type == ACDM_ME_ACCEPTED) {
@@ -474,9 +562,12 @@ void acdm_report_add(acdm_report *r, const acdm_event_row *ev)
         case ACDM_ME_OFFERED: c->offers++; break;
         case ACDM_ME_REJECTED: c->rejected++; break;
         case ACDM_ME_TIMEOUT: c->missed++; break;
+        case ACDM_ME_OFFER_CANCELLED: c->withdrawn++; break;
         case ACDM_ME_TRANSFERRED: c->transfers++; break;
         case ACDM_ME_ACCEPTED: case ACDM_ME_DONE:
-            acdm_stats_count(&c->c, false, type, reason, d.wait_ms, false, sl_of(r, ev->queue), handle);
+            /* an agent's acceptances are each theirs: every one counts (flow answered) */
+            acdm_stats_count(&c->c, type == ACDM_ME_ACCEPTED ? ACDM_FLOW_ANSWERED : ACDM_FLOW_NONE, type, reason,
+                             d.wait_ms, false, sl_of(r, ev->queue), handle);
             if (handle >= 0) { c->talk_ms += talk; c->wrapup_ms += wrapup; }
             break;
         default: break;
@@ -489,15 +580,20 @@ void acdm_report_add(acdm_report *r, const acdm_event_row *ev)
         if (c) c->transfers++;
         return;
     }
-    if (type != ACDM_ME_QUEUED && type != ACDM_ME_ACCEPTED && type != ACDM_ME_ABANDONED && type != ACDM_ME_DONE)
-        return;
-    if (type == ACDM_ME_QUEUED && (!reason || (strcmp(reason, "new") && strcmp(reason, "transfer") && strcmp(reason, "overflow"))))
-        return;   /* a put-back is not a new offer: no row for it */
+    bool channels = r->rg.kind == ACDM_REPORT_CHANNELS;
+    acdm_flow flow = !d.has_flow ? acdm_stats_legacy_flow(type, reason, channels)
+                   : channels ? d.channel_flow : d.flow;
+    if (flow == ACDM_FLOW_NONE && type != ACDM_ME_DONE) return;
+    if (flow == ACDM_FLOW_MOVED) {   /* out of the queue it left (its name: the reason, an update's from) */
+        const char *from = type == ACDM_ME_UPDATED ? d.from : reason;
+        cell *fc = cell_of(series_of(r, from), iv);
+        if (fc) fc->c.moved++;
+        flow = ACDM_FLOW_OFFERED;
+    }
     cell *c = cell_of(series_of(r, key), iv);
     if (!c) return;
-    acdm_stats_count(&c->c, r->rg.kind == ACDM_REPORT_CHANNELS, type, reason, d.wait_ms, d.quick_drop,
-                     sl_of(r, ev->queue), handle);
-    if ((type == ACDM_ME_ACCEPTED || (type == ACDM_ME_ABANDONED && !d.quick_drop)) && d.wait_ms > c->longest_wait_ms)
+    acdm_stats_count(&c->c, flow, type, reason, d.wait_ms, d.quick_drop, sl_of(r, ev->queue), handle);
+    if ((flow == ACDM_FLOW_ANSWERED || (flow == ACDM_FLOW_ABANDONED && !d.quick_drop)) && d.wait_ms > c->longest_wait_ms)
         c->longest_wait_ms = d.wait_ms;
 }
 
@@ -507,6 +603,7 @@ static void cell_sum(cell *t, const cell *c)
     t->c.answered += c->c.answered;
     t->c.abandoned += c->c.abandoned;
     t->c.quick_drops += c->c.quick_drops;
+    t->c.moved += c->c.moved;
     t->c.answered_in_sl += c->c.answered_in_sl;
     t->c.handled += c->c.handled;
     t->c.outbound += c->c.outbound;
@@ -517,6 +614,7 @@ static void cell_sum(cell *t, const cell *c)
     t->offers += c->offers;
     t->rejected += c->rejected;
     t->missed += c->missed;
+    t->withdrawn += c->withdrawn;
     t->topics += c->topics;
     if (c->longest_wait_ms > t->longest_wait_ms) t->longest_wait_ms = c->longest_wait_ms;
     t->talk_ms += c->talk_ms;
@@ -542,8 +640,10 @@ void acdm_report_end(acdm_report *r, int64_t now_ms)
     for (uint32_t pos = 0; acdm_hmap_next(&r->series, &pos, &k, &v);) {
         series *s = v;
         if (r->rg.kind == ACDM_REPORT_AGENTS) agent_segment(r, s, now_ms < r->rg.until_ms ? now_ms : r->rg.until_ms);
-        all[n++] = s;
     }
+    for (uint32_t pos = 0; acdm_hmap_next(&r->staff, &pos, &k, &v);)
+        staff_segment(r, v, now_ms < r->rg.until_ms ? now_ms : r->rg.until_ms);
+    for (uint32_t pos = 0; acdm_hmap_next(&r->series, &pos, &k, &v);) all[n++] = v;
     qsort(all, n, sizeof *all, by_name);
     /* queues and channels: every interval of every key (zeros too); agents and topics: the
      * intervals with something to say */
@@ -577,8 +677,9 @@ static int read_row(void *user, int64_t id, const acdm_event_row *ev)
 int acdm_report_read(acdm_report *r, const char *db_path, int64_t now_ms, char *err, size_t errlen)
 {
     /* only the events a kind counts from (what acdm_report_add looks at) */
-    static const char *const q_types[] = {"queued", "accepted", "transferred", "done", "abandoned", NULL};
-    static const char *const a_types[] = {"queued", "offered", "accepted", "rejected", "timeout", "transferred",
+    static const char *const q_types[] = {"queued", "accepted", "transferred", "done", "abandoned", "overflow",
+                                          "moved", "updated", "agent_state", "agent_join", "agent_leave", NULL};
+    static const char *const a_types[] = {"queued", "offered", "offer_cancelled", "accepted", "rejected", "timeout", "transferred",
                                           "wrapup_start", "done", "abandoned", "agent_state", NULL};
     static const char *const t_types[] = {"topics", NULL};
     const char *const *types = r->rg.kind == ACDM_REPORT_AGENTS ? a_types : r->rg.kind == ACDM_REPORT_TOPICS ? t_types : q_types;
@@ -597,11 +698,11 @@ typedef struct { vtype t; int64_t i; double d; const char *s; char buf[48]; } va
 
 static const char *const queue_cols[] = {
     "interval_start", "interval_end", "#", "offered", "answered", "abandoned", "quick_drops",
-    "transfers", "answered_in_sl", "service_level_pct", "asa_s", "longest_wait_s", "handled",
-    "aht_s", "handle_time_s", "outbound", "outbound_failed"};
+    "moved", "transfers", "answered_in_sl", "service_level_pct", "asa_s", "longest_wait_s", "handled",
+    "aht_s", "handle_time_s", "outbound", "outbound_failed", "agents_needed", "agents_logged_in"};
 static const char *const agent_cols[] = {
     "interval_start", "interval_end", "agent", "offered", "accepted", "rejected", "missed",
-    "transfers", "handled", "handle_time_s", "aht_s", "talk_time_s", "wrapup_time_s",
+    "withdrawn", "transfers", "handled", "handle_time_s", "aht_s", "talk_time_s", "wrapup_time_s",
     "logged_in_s", "ready_s", "not_ready_s", "outbound", "outbound_failed"};
 static const char *const topic_cols[] = {"interval_start", "interval_end", "topic", "count"};
 #define NCOL(a) (sizeof(a) / sizeof *(a))
@@ -685,17 +786,18 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
         case 4: v_int(v, (int64_t)c->c.answered); return;
         case 5: v_int(v, (int64_t)c->rejected); return;
         case 6: v_int(v, (int64_t)c->missed); return;
-        case 7: v_int(v, (int64_t)c->transfers); return;
-        case 8: v_int(v, (int64_t)c->c.handled); return;
-        case 9: v_sec(v, c->c.handle_sum_ms); return;
-        case 10: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
-        case 11: v_sec(v, c->talk_ms); return;
-        case 12: v_sec(v, c->wrapup_ms); return;
-        case 13: v_sec(v, c->state_ms[ST_READY] + c->state_ms[ST_NOT_READY]); return;
-        case 14: v_sec(v, c->state_ms[ST_READY]); return;
-        case 15: v_sec(v, c->state_ms[ST_NOT_READY]); return;
-        case 16: v_int(v, (int64_t)c->c.outbound); return;
-        case 17: v_int(v, (int64_t)c->c.outbound_failed); return;
+        case 7: v_int(v, (int64_t)c->withdrawn); return;
+        case 8: v_int(v, (int64_t)c->transfers); return;
+        case 9: v_int(v, (int64_t)c->c.handled); return;
+        case 10: v_sec(v, c->c.handle_sum_ms); return;
+        case 11: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
+        case 12: v_sec(v, c->talk_ms); return;
+        case 13: v_sec(v, c->wrapup_ms); return;
+        case 14: v_sec(v, c->state_ms[ST_READY] + c->state_ms[ST_NOT_READY]); return;
+        case 15: v_sec(v, c->state_ms[ST_READY]); return;
+        case 16: v_sec(v, c->state_ms[ST_NOT_READY]); return;
+        case 17: v_int(v, (int64_t)c->c.outbound); return;
+        case 18: v_int(v, (int64_t)c->c.outbound_failed); return;
         default: {
             size_t ri = i - NCOL(agent_cols);
             v_sec(v, ri < c->n_reason ? c->reason_ms[ri] : 0);
@@ -708,21 +810,37 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
         case 4: v_int(v, (int64_t)c->c.answered); return;
         case 5: v_int(v, (int64_t)c->c.abandoned); return;
         case 6: v_int(v, (int64_t)c->c.quick_drops); return;
-        case 7: v_int(v, (int64_t)c->transfers); return;
-        case 8: v_int(v, (int64_t)c->c.answered_in_sl); return;
-        case 9: {
+        case 7: v_int(v, (int64_t)c->c.moved); return;
+        case 8: v_int(v, (int64_t)c->transfers); return;
+        case 9: v_int(v, (int64_t)c->c.answered_in_sl); return;
+        case 10: {
             int64_t sl = acdm_stats_sl_tenths(&c->c);
             if (sl < 0) v->t = V_NULL;
             else { v->t = V_NUM; v->d = (double)sl / 10.0; }
             return;
         }
-        case 10: v_avg(v, c->c.wait_sum_ms, c->c.answered); return;
-        case 11: v_sec(v, c->longest_wait_ms); return;
-        case 12: v_int(v, (int64_t)c->c.handled); return;
-        case 13: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
-        case 14: v_sec(v, c->c.handle_sum_ms); return;
-        case 15: v_int(v, (int64_t)c->c.outbound); return;
-        default: v_int(v, (int64_t)c->c.outbound_failed); return;
+        case 11: v_avg(v, c->c.wait_sum_ms, c->c.answered); return;
+        case 12: v_sec(v, c->longest_wait_ms); return;
+        case 13: v_int(v, (int64_t)c->c.handled); return;
+        case 14: v_avg(v, c->c.handle_sum_ms, c->c.handled); return;
+        case 15: v_sec(v, c->c.handle_sum_ms); return;
+        case 16: v_int(v, (int64_t)c->c.outbound); return;
+        case 17: v_int(v, (int64_t)c->c.outbound_failed); return;
+        case 18: case 19: {
+            /* staffing per 15 minutes or hour of a queue (not totals, days or channels) */
+            if (r->rg.kind != ACDM_REPORT_QUEUES || row->iv < 0 || r->rg.interval_s >= 86400) { v->t = V_NULL; return; }
+            int64_t len = r->bounds[row->iv + 1] - r->bounds[row->iv];
+            if (i == 19) { v->t = V_NUM; v->d = round((double)c->staffed_ms / (double)len * 10) / 10; return; }
+            const cell *aht_of = c->c.handled ? c : &row->s->total;
+            double aht = aht_of->c.handled ? (double)aht_of->c.handle_sum_ms / (double)aht_of->c.handled / 1000.0 : 0;
+            const sl_entry *e = acdm_hmap_get(&r->sl, row->s->name);
+            int n = acdm_erlang_agents((double)c->c.offered / ((double)len / 1000.0), aht,
+                                       (e ? e->target : 80) / 100.0, e ? e->sl : 20, 10000);
+            if (n < 0) v->t = V_NULL;
+            else v_int(v, n);
+            return;
+        }
+        default: v->t = V_NULL; return;
         }
     }
 }
@@ -762,6 +880,109 @@ void acdm_report_cell(acdm_report *r, bool totals, size_t row, const char *col, 
             val_text(&v, out, len);
             return;
         }
+}
+
+/* ------------------------------------------------------------------ as the page shows it */
+
+void acdm_report_set_display(acdm_report *r, const char *lang, bool excel)
+{
+    snprintf(r->lang, sizeof r->lang, "%s", lang && (!strcmp(lang, "nl") || !strcmp(lang, "en")) ? lang : "");
+    r->excel = r->lang[0] && excel;
+}
+
+/* The Rapportages page's headers (core/ui/i18n.js, rep.col.*), Dutch and English. */
+static const struct { const char *col, *nl, *en; } labels[] = {
+    {"interval_start", "Van", "From"}, {"interval_end", "Tot", "To"},
+    {"queue", "Wachtrij", "Queue"}, {"channel", "Kanaal", "Channel"}, {"agent", "Agent", "Agent"},
+    {"topic", "Onderwerp", "Topic"}, {"title", "Naam", "Title"}, {"name", "Naam", "Name"},
+    {"offered", "Aangeboden", "Offered"}, {"answered", "Beantwoord", "Answered"},
+    {"abandoned", "Afgebroken", "Abandoned"}, {"quick_drops", "Snel opgehangen", "Quick drops"},
+    {"transfers", "Doorverbonden", "Transfers"}, {"answered_in_sl", "Binnen norm beantwoord", "Answered within target"},
+    {"service_level_pct", "Service level", "Service level"}, {"asa_s", "Gem. wachttijd", "Avg. speed of answer"},
+    {"longest_wait_s", "Langste wachttijd", "Longest wait"}, {"handled", "Afgehandeld", "Handled"},
+    {"aht_s", "Gem. afhandeltijd", "Avg. handling time"}, {"handle_time_s", "Totale afhandeltijd", "Total handling time"},
+    {"accepted", "Aangenomen", "Accepted"}, {"rejected", "Geweigerd", "Rejected"}, {"missed", "Niet opgenomen", "Missed"},
+    {"talk_time_s", "Gesprekstijd", "Talk time"}, {"wrapup_time_s", "Nawerktijd", "Wrap-up time"},
+    {"logged_in_s", "Ingelogd", "Logged in"}, {"ready_s", "Beschikbaar", "Ready"},
+    {"not_ready_s", "Niet beschikbaar", "Not ready"}, {"count", "Aantal", "Count"},
+    {"outbound", "Uitgaand", "Outbound"}, {"outbound_failed", "Uitgaand mislukt", "Outbound failed"},
+    {"moved", "Verplaatst", "Moved"}, {"withdrawn", "Ingetrokken", "Withdrawn"},
+    {"agents_needed", "Agents nodig (Erlang C)", "Agents needed (Erlang C)"},
+    {"agents_logged_in", "Agents ingelogd (gem.)", "Agents logged in (avg.)"},
+};
+/* The built-in reasons' words (i18n.js reason.*), before the config's labels. */
+static const struct { const char *code, *nl, *en; } reason_words[] = {
+    {"none", "zonder reden", "no reason"}, {"login", "net aangemeld", "just logged in"},
+    {"no-answer", "niet beantwoord", "no answer"}, {"logout", "afgemeld", "logged out"},
+    {"removed", "verwijderd", "removed"}, {"supervisor", "door supervisor", "by a supervisor"},
+};
+
+static bool english(const acdm_report *r) { return !strcmp(r->lang, "en"); }
+
+const char *acdm_report_label(const acdm_report *r, size_t i, char *buf, size_t len)
+{
+    const char *col = acdm_report_column(r, i);
+    bool en = english(r);
+    for (size_t k = 0; k < sizeof labels / sizeof *labels; k++)
+        if (!strcmp(col, labels[k].col)) return en ? labels[k].en : labels[k].nl;
+    size_t n = strlen(col);
+    if (n > 12 && !strncmp(col, "not_ready_", 10) && !strcmp(col + n - 2, "_s")) {
+        char code[96];
+        snprintf(code, sizeof code, "%.*s", (int)(n - 12), col + 10);
+        const char *word = NULL;
+        for (size_t k = 0; k < sizeof reason_words / sizeof *reason_words && !word; k++)
+            if (!strcmp(code, reason_words[k].code)) word = en ? reason_words[k].en : reason_words[k].nl;
+        const char *e = word ? NULL : acdm_hmap_get(&r->reason_labels, code);
+        snprintf(buf, len, "%s: %s", en ? "Not ready" : "Niet beschikbaar", word ? word : e ? e + strlen(e) + 1 : code);
+        return buf;
+    }
+    return col;
+}
+
+/* m:ss or h:mm:ss of whole seconds (common.js dur). */
+static void duration(double s, char *out, size_t len)
+{
+    long long t = s > 0 ? (long long)floor(s + 1e-9) : 0;
+    if (t >= 3600) snprintf(out, len, "%lld:%02lld:%02lld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(out, len, "%lld:%02lld", t / 60, t % 60);
+}
+
+/* A number as the page's toLocaleString: no decimals when whole, else one; nl a comma. */
+static void decimal(const acdm_report *r, double d, int decimals, char *out, size_t len)
+{
+    if (decimals == 0 && d == floor(d)) snprintf(out, len, "%.0f", d);
+    else snprintf(out, len, "%.1f", d);
+    char *dot = strchr(out, '.');
+    if (dot && !english(r)) *dot = ',';
+}
+
+bool acdm_report_display(acdm_report *r, bool totals, size_t row, size_t col, bool dash, char *out, size_t len)
+{
+    out[0] = 0;
+    if (row >= (totals ? r->n_totals : r->n_rows) || col >= acdm_report_n_columns(r)) return false;
+    val v;
+    value(r, totals ? &r->totals[row] : &r->rows[row], col, &v);
+    const char *name = acdm_report_column(r, col);
+    size_t n = strlen(name);
+    if (v.t == V_NULL) { snprintf(out, len, "%s", dash ? "\xE2\x80\x93" : ""); return true; }
+    if (col < 2) {   /* "2026-11-20T08:00:00+01:00" -> "20-11-2026 08:00" ("20-11-2026" for days) */
+        const char *t = v.s;
+        if (strlen(t) >= 16) {
+            if (r->rg.interval_s >= 86400) snprintf(out, len, "%.2s-%.2s-%.4s", t + 8, t + 5, t);
+            else snprintf(out, len, "%.2s-%.2s-%.4s %.5s", t + 8, t + 5, t, t + 11);
+            return false;
+        }
+    }
+    if (v.t == V_STR) { snprintf(out, len, "%s", v.s); return false; }
+    if (v.t == V_INT) { snprintf(out, len, "%lld", (long long)v.i); return true; }
+    if (!strcmp(name, "service_level_pct")) {
+        decimal(r, v.d, 1, out, len);   /* always one decimal, as the page */
+        snprintf(out + strlen(out), len - strlen(out), "%%");
+        return true;
+    }
+    if (n > 2 && !strcmp(name + n - 2, "_s")) { duration(v.d, out, len); return true; }
+    decimal(r, v.d, 0, out, len);
+    return true;
 }
 
 /* ------------------------------------------------------------------ writers */
@@ -818,8 +1039,46 @@ static int write_json(acdm_report *r, acdm_sbuf *out)
     return out->oom ? ACDM_ENOMEM : 0;
 }
 
+/* The CSV as the page shows it (acdm_report_set_display): its headers and values, the rows'
+ * interval as "dd-mm-yyyy hh:mm"; for Excel ';' between fields and a BOM (Excel then reads
+ * UTF-8 and, in a Dutch locale, the decimal commas). */
+static int write_csv_display(acdm_report *r, acdm_sbuf *out)
+{
+    size_t nc = acdm_report_n_columns(r);
+    const char *sep = r->excel ? ";" : ",";
+    if (r->excel) acdm_sb_add(out, "\xEF\xBB\xBF", 3);
+    char buf[256];
+    for (size_t i = 0; i < nc; i++) {
+        if (i) acdm_sb_add(out, sep, 1);
+        acdm_csv_field(out, acdm_report_label(r, i, buf, sizeof buf));
+    }
+    acdm_sb_add(out, "\r\n", 2);
+    for (size_t x = 0; x < r->n_rows; x++) {
+        for (size_t i = 0; i < nc; i++) {
+            char t[512];
+            bool fig = acdm_report_display(r, false, x, i, false, t, sizeof t);
+            if (i) acdm_sb_add(out, sep, 1);
+            if (r->excel && !fig && strchr("=+-@\t\r", t[0]) && t[0]) {   /* a name is never a formula in Excel */
+                memmove(t + 1, t, strnlen(t, sizeof t - 2) + 1);
+                t[0] = '\'';
+                t[sizeof t - 1] = 0;
+            }
+            if (r->excel && strchr(t, ';') && !strpbrk(t, ",\"\r\n")) {   /* acdm_csv_field quotes for ',' */
+                acdm_sb_add(out, "\"", 1);
+                acdm_sb_str(out, t);
+                acdm_sb_add(out, "\"", 1);
+            } else {
+                acdm_csv_field(out, t);
+            }
+        }
+        acdm_sb_add(out, "\r\n", 2);
+    }
+    return out->oom ? ACDM_ENOMEM : 0;
+}
+
 static int write_csv(acdm_report *r, acdm_sbuf *out)
 {
+    if (r->lang[0]) return write_csv_display(r, out);
     size_t nc = acdm_report_n_columns(r);
     for (size_t i = 0; i < nc; i++) {
         if (i) acdm_sb_add(out, ",", 1);

@@ -44,6 +44,10 @@ int acdm_report_format_parse(const char *s);
 const char *acdm_report_content_type(acdm_report_format f);
 const char *acdm_report_kind_name(acdm_report_kind k);
 const char *acdm_report_interval_name(int interval_s);   /* "15m", "1h", "1d" */
+/* "YYYY-MM-DD" of the local day (the process time zone: the config's) holding ms: a
+ * download's file name carries the date the supervisor chose, not the UTC date of its local
+ * midnight (a day early east of UTC). */
+void acdm_report_local_date(int64_t ms, char out[16]);
 
 typedef struct acdm_report acdm_report;
 
@@ -81,6 +85,17 @@ void acdm_report_cell(acdm_report *r, bool totals, size_t row, const char *col, 
 /* The same by column index. */
 void acdm_report_text(acdm_report *r, bool totals, size_t row, size_t col, char *out, size_t len);
 const acdm_report_range *acdm_report_range_of(const acdm_report *r);
+
+/* CSV and PDF as the Rapportages page shows the report: lang "nl" or "en" (else: CSV with the
+ * column names and raw values, for tools: the daily export) gives the page's headers, local
+ * times "dd-mm-yyyy hh:mm", durations m:ss / h:mm:ss, the service level as "85,0%" (nl) or
+ * "85.0%"; excel: CSV with ';' between fields and a UTF-8 BOM (what Excel in a Dutch locale
+ * opens as columns). JSON and xlsx keep the column names and numbers (seconds) for BI. */
+void acdm_report_set_display(acdm_report *r, const char *lang, bool excel);
+/* The page's header of column i (Dutch unless set to "en"), in buf when composed. */
+const char *acdm_report_label(const acdm_report *r, size_t i, char *buf, size_t len);
+/* The page's text of one value (null: "" or, dash, "–"); true when it is a figure (right-aligned). */
+bool acdm_report_display(acdm_report *r, bool totals, size_t row, size_t col, bool dash, char *out, size_t len);
 const char *acdm_report_timezone(const acdm_report *r);
 
 

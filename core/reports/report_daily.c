@@ -200,6 +200,7 @@ static void mail_run(uv_work_t *w)
     memset(b, 0, sizeof b);
     j->rc = 0;
     for (int k = 0; k < N_KINDS && !j->rc; k++) {
+        acdm_report_set_display(j->reports[k], "nl", true);   /* for people: as the page, Dutch Excel's CSV */
         j->rc = acdm_report_read(j->reports[k], j->db, acdm_now_ms(), j->err, sizeof j->err) < 0 ? ACDM_EIO
               : acdm_report_write(j->reports[k], j->f, &b[k], NULL, j->err, sizeof j->err);
         parts[k] = (acdm_mail_part){j->names[k], acdm_report_content_type(j->f), b[k].p ? b[k].p : "", b[k].n};

@@ -19,6 +19,7 @@ typedef struct {
     HPDF_Font font, bold;
     HPDF_Page page;
     float y, *x, *w;
+    bool *right;               /* a column of figures: right-aligned, as on the page */
     size_t *cols, n_cols;      /* the columns shown (interval_end is left out: the next row's start) */
     int page_no;
     jmp_buf fail;
@@ -41,61 +42,41 @@ static void ansi(const char *s, char *out, size_t len)
         unsigned cp;
         if (*p < 0x80) cp = *p++;
         else if ((*p & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80) { cp = ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu); p += 2; }
+        else if (p[0] == 0xE2 && p[1] == 0x80 && p[2] == 0x93) { cp = 0x96; p += 3; }   /* en dash: WinAnsi 0x96 */
         else { cp = '?'; p++; while ((*p & 0xC0) == 0x80) p++; }
-        out[n++] = (char)(cp >= 0x20 && cp <= 0xFF && (cp < 0x7F || cp >= 0xA0) ? cp : '?');
+        out[n++] = (char)(cp == 0x96 || (cp >= 0x20 && cp <= 0xFF && (cp < 0x7F || cp >= 0xA0)) ? cp : '?');
     }
     out[n] = 0;
 }
 
-/* Text at (x, y), cut to width w. */
-static void cell(pdf_ctx *c, HPDF_Font f, float size, float x, float y, float w, const char *utf8)
+/* Text at (x, y), cut to width w; right: against the cell's right edge (figures, as the page). */
+static void cell_al(pdf_ctx *c, HPDF_Font f, float size, float x, float y, float w, const char *utf8, bool right)
 {
     char t[256];
     ansi(utf8, t, sizeof t);
     HPDF_Page_SetFontAndSize(c->page, f, size);
     size_t len = strlen(t);
     while (len > 1 && HPDF_Page_TextWidth(c->page, t) > w - 2) t[--len] = 0;
+    float tx = right ? x + w - 3 - HPDF_Page_TextWidth(c->page, t) : x;
     HPDF_Page_BeginText(c->page);
-    HPDF_Page_TextOut(c->page, x, y, t);
+    HPDF_Page_TextOut(c->page, tx, y, t);
     HPDF_Page_EndText(c->page);
 }
 
-/* The Dutch header of a column (the page is for people; CSV, Excel and JSON keep the column
- * names for tools). As the Rapportages page labels them (core/ui/i18n.js, rep.col.*). */
-static const char *column_label(const char *col, char *buf, size_t len)
+static void cell(pdf_ctx *c, HPDF_Font f, float size, float x, float y, float w, const char *utf8)
 {
-    static const struct { const char *col, *label; } labels[] = {
-        {"interval_start", "Van"}, {"queue", "Wachtrij"}, {"channel", "Kanaal"}, {"agent", "Agent"},
-        {"topic", "Onderwerp"}, {"title", "Naam"}, {"name", "Naam"}, {"offered", "Aangeboden"},
-        {"answered", "Beantwoord"}, {"abandoned", "Afgebroken"}, {"quick_drops", "Snel opgehangen"},
-        {"transfers", "Doorgezet"}, {"answered_in_sl", "Binnen norm"},
-        {"service_level_pct", "Service level %"}, {"asa_s", "Gem. wachttijd"},
-        {"longest_wait_s", "Langste wachttijd"}, {"handled", "Afgehandeld"},
-        {"aht_s", "Gem. afhandeltijd"}, {"handle_time_s", "Totale afhandeltijd"},
-        {"accepted", "Aangenomen"}, {"rejected", "Geweigerd"}, {"missed", "Niet opgenomen"},
-        {"talk_time_s", "Gesprekstijd"}, {"wrapup_time_s", "Nawerktijd"}, {"logged_in_s", "Ingelogd"},
-        {"ready_s", "Beschikbaar"}, {"not_ready_s", "Niet beschikbaar"}, {"count", "Aantal"},
-        {"outbound", "Uitgaand"}, {"outbound_failed", "Uitgaand mislukt"},
-    };
-    for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
-        if (!strcmp(col, labels[i].col)) return labels[i].label;
-    size_t n = strlen(col);
-    if (n > 12 && !strncmp(col, "not_ready_", 10) && !strcmp(col + n - 2, "_s")) {
-        snprintf(buf, len, "NB %.*s", (int)(n - 12), col + 10);   /* NB: see the note under the title */
-        return buf;
-    }
-    return col;
+    cell_al(c, f, size, x, y, w, utf8, false);
 }
 
 /* A column's header on one line, or over two broken at the space (or underscore) that makes the
  * wider line narrowest; in a narrow column the font shrinks (down to 4.5 pt) before a word is cut. */
-static void header_cell(pdf_ctx *c, float x, float y, float w, const char *col)
+static void header_cell(pdf_ctx *c, float x, float y, float w, size_t col, bool right)
 {
     char t[128], lb[128];
-    snprintf(t, sizeof t, "%s", column_label(col, lb, sizeof lb));
+    snprintf(t, sizeof t, "%s", acdm_report_label(c->r, col, lb, sizeof lb));
     HPDF_Page_SetFontAndSize(c->page, c->bold, 6.5f);
-    float room = w - 2;
-    if (HPDF_Page_TextWidth(c->page, t) <= room) { cell(c, c->bold, 6.5f, x, y, w, t); return; }
+    float room = w - 4;
+    if (HPDF_Page_TextWidth(c->page, t) <= room) { cell_al(c, c->bold, 6.5f, x, y, w, t, right); return; }
     char *best = NULL;
     float best_w = 0;
     for (char *p = t; *p; p++) {
@@ -110,20 +91,22 @@ static void header_cell(pdf_ctx *c, float x, float y, float w, const char *col)
     if (!best) best_w = HPDF_Page_TextWidth(c->page, t);
     float size = best_w > room ? 6.5f * room / best_w : 6.5f;
     if (size < 4.5f) size = 4.5f;
-    if (!best) { cell(c, c->bold, size, x, y, w, t); return; }
+    if (!best) { cell_al(c, c->bold, size, x, y, w, t, right); return; }
     *best = 0;
-    cell(c, c->bold, size, x, y + 7, w, t);
-    cell(c, c->bold, size, x, y, w, best + 1);
+    cell_al(c, c->bold, size, x, y + 7, w, t, right);
+    cell_al(c, c->bold, size, x, y, w, best + 1, right);
 }
 
-static void header_row(pdf_ctx *c)
+/* totals: without the interval's start (the totals cover the whole period: no "Van") */
+static void header_row(pdf_ctx *c, bool totals)
 {
     c->y -= 7;   /* room for a second line above */
-    for (size_t i = 0; i < c->n_cols; i++)
-        header_cell(c, c->x[i], c->y, c->w[i], acdm_report_column(c->r, c->cols[i]));
+    float off = totals ? c->w[0] : 0;
+    for (size_t i = totals ? 1 : 0; i < c->n_cols; i++)
+        header_cell(c, c->x[i] - off, c->y, c->w[i], c->cols[i], c->right[i]);
     HPDF_Page_SetLineWidth(c->page, 0.5f);
     HPDF_Page_MoveTo(c->page, MARGIN, c->y - 3);
-    HPDF_Page_LineTo(c->page, PAGE_W - MARGIN, c->y - 3);
+    HPDF_Page_LineTo(c->page, PAGE_W - MARGIN - off, c->y - 3);
     HPDF_Page_Stroke(c->page);
     c->y -= LINE + 2;
 }
@@ -146,17 +129,14 @@ static void table(pdf_ctx *c, bool totals, const char *heading)
     if (c->y < MARGIN + 4 * LINE) new_page(c, NULL);
     cell(c, c->bold, 10, MARGIN, c->y, PAGE_W - 2 * MARGIN, heading);
     c->y -= LINE + 6;
-    header_row(c);
+    header_row(c, totals);
+    float off = totals ? c->w[0] : 0;
     for (size_t row = 0; row < n; row++) {
-        if (c->y < MARGIN + LINE) { new_page(c, NULL); header_row(c); }
-        for (size_t i = 0; i < c->n_cols; i++) {
+        if (c->y < MARGIN + LINE) { new_page(c, NULL); header_row(c, totals); }
+        for (size_t i = totals ? 1 : 0; i < c->n_cols; i++) {
             char v[256];
-            acdm_report_text(c->r, totals, row, c->cols[i], v, sizeof v);
-            if (c->cols[i] == 0 && strlen(v) >= 16) {   /* "2026-11-20T08:00:00+01:00" -> "2026-11-20 08:00" */
-                v[10] = ' ';
-                v[16] = 0;
-            }
-            cell(c, c->font, 7, c->x[i], c->y, c->w[i], v);
+            bool fig = acdm_report_display(c->r, totals, row, c->cols[i], true, v, sizeof v);
+            cell_al(c, c->font, 7, c->x[i] - off, c->y, c->w[i], v, fig);
         }
         c->y -= LINE;
     }
@@ -171,11 +151,17 @@ int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen)
     size_t nc = acdm_report_n_columns(r);
     float xs[64], ws[64];
     size_t cols[64];
+    bool right[64];
     /* interval_end is the next row's start; outbound_failed is in the CSV, Excel and JSON (the
      * page keeps its figures wide enough to read) */
     for (size_t i = 0; i < nc && c.n_cols < 64; i++)
         if (i != 1 && strcmp(acdm_report_column(r, i), "outbound_failed")) cols[c.n_cols++] = i;
     c.cols = cols;
+    c.right = right;
+    for (size_t i = 0; i < c.n_cols; i++) {
+        const char *name = acdm_report_column(r, cols[i]);
+        right[i] = cols[i] > 2 && strcmp(name, "title") && strcmp(name, "name");
+    }
     c.x = xs;
     c.w = ws;
     /* the time, the key and its title get room; the figures share the rest */
@@ -183,7 +169,7 @@ int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen)
     size_t n_fixed = 0;
     for (size_t i = 0; i < c.n_cols; i++) {
         const char *name = acdm_report_column(r, cols[i]);
-        ws[i] = i < 2 ? 70 : (!strcmp(name, "title") || !strcmp(name, "name")) ? 90 : 0;
+        ws[i] = i < 2 ? 62 : (!strcmp(name, "title") || !strcmp(name, "name")) ? 80 : 0;
         if (ws[i] > 0) { fixed += ws[i]; n_fixed++; }
     }
     float each = c.n_cols > n_fixed ? (PAGE_W - 2 * MARGIN - fixed) / (float)(c.n_cols - n_fixed) : 0;
@@ -210,21 +196,29 @@ int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen)
     localtime_r(&t1, &tm1);
     strftime(a, sizeof a, "%Y-%m-%d %H:%M", &tm0);
     strftime(z, sizeof z, "%Y-%m-%d %H:%M", &tm1);
+    char probe[8];
+    acdm_report_label(r, 0, probe, sizeof probe);
+    bool en = !strcmp(probe, "From");   /* set to English (acdm_report_set_display) */
     static const char *const kinds[] = {"per wachtrij", "per kanaal", "per agent", "per onderwerp"};
+    static const char *const kinds_en[] = {"per queue", "per channel", "per agent", "per topic"};
     int iv = rg->interval_s;
-    snprintf(title, sizeof title, "acdm rapport %s, van %s tot %s (%s), interval %s",
-             kinds[(unsigned)rg->kind < 4 ? rg->kind : 0], a, z, acdm_report_timezone(r),
-             iv == 900 ? "kwartier" : iv == 3600 ? "uur" : iv == 86400 ? "dag" : acdm_report_interval_name(iv));
+    unsigned k = (unsigned)rg->kind < 4 ? (unsigned)rg->kind : 0;
+    if (en)
+        snprintf(title, sizeof title, "acdm report %s, from %s to %s (%s), interval %s", kinds_en[k], a, z,
+                 acdm_report_timezone(r), iv == 900 ? "quarter" : iv == 3600 ? "hour" : iv == 86400 ? "day" : acdm_report_interval_name(iv));
+    else
+        snprintf(title, sizeof title, "acdm rapport %s, van %s tot %s (%s), interval %s", kinds[k], a, z,
+                 acdm_report_timezone(r), iv == 900 ? "kwartier" : iv == 3600 ? "uur" : iv == 86400 ? "dag" : acdm_report_interval_name(iv));
     HPDF_SetInfoAttr(c.pdf, HPDF_INFO_TITLE, title);
     HPDF_SetInfoAttr(c.pdf, HPDF_INFO_CREATOR, "acdm");
     new_page(&c, title);
     if (rg->kind != ACDM_REPORT_TOPICS) {
-        cell(&c, c.font, 7, MARGIN, c.y + 8, PAGE_W - 2 * MARGIN, rg->kind == ACDM_REPORT_AGENTS
-             ? "Tijden in seconden; NB = niet beschikbaar, per reden" : "Tijden in seconden");
+        cell(&c, c.font, 7, MARGIN, c.y + 8, PAGE_W - 2 * MARGIN, en ? "Times as m:ss or h:mm:ss"
+             : "Tijden in m:ss of u:mm:ss");
         c.y -= 4;
     }
-    table(&c, true, "Totaal");
-    table(&c, false, "Per interval");
+    table(&c, true, en ? "Totals" : "Totaal");
+    table(&c, false, en ? "Per interval" : "Per interval");
     HPDF_SaveToStream(c.pdf);
     HPDF_UINT32 size = HPDF_GetStreamSize(c.pdf);
     HPDF_ResetStream(c.pdf);

@@ -3,6 +3,9 @@
 #include "reports/stats.h"
 #include "store/export.h"
 #include "base/log.h"
+#include "reports/erlang.h"
+
+#include <math.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,8 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#define N_QUARTERS 100       /* 15-minute intervals of a local day (25 h with DST: 100) */
+
 typedef struct {
     acdm_stats_counts c;
+    uint32_t offered_q[N_QUARTERS];   /* queues: offered per 15 minutes of the day (staffing advice) */
     char name[];
 } counter;
 
@@ -19,6 +25,7 @@ struct acdm_stats {
     acdm_hmap queues;         /* queue name -> counter */
     acdm_hmap channels;       /* channel name -> counter */
     int64_t day_end;          /* local midnight that ends the counted day; 0 = not set */
+    int64_t day_start;        /* the local midnight that started it */
 };
 
 /* The local midnight that starts the day of now (add_days 0) or a later one (1: the midnight
@@ -70,6 +77,13 @@ void acdm_stats_roll(acdm_stats *s, int64_t now)
         clear_map(&s->channels);
     }
     s->day_end = local_midnight(now, 1, now + 86400000);
+    s->day_start = local_midnight(now, 0, now);
+}
+
+static int quarter_of(const acdm_stats *s, int64_t ts)
+{
+    int64_t q = (ts - s->day_start) / 900000;
+    return q < 0 ? 0 : q >= N_QUARTERS ? N_QUARTERS - 1 : (int)q;
 }
 
 static acdm_stats_counts *counts_of(acdm_hmap *m, const char *name)
@@ -85,51 +99,62 @@ static acdm_stats_counts *counts_of(acdm_hmap *m, const char *name)
     return &c->c;
 }
 
-void acdm_stats_count(acdm_stats_counts *c, bool channel, acdm_mevent_type type, const char *reason,
+void acdm_stats_count(acdm_stats_counts *c, acdm_flow flow, acdm_mevent_type type, const char *reason,
                       int64_t wait_ms, bool quick_drop, int sl_seconds, int64_t handle_ms)
 {
     if (!c) return;
-    switch (type) {
-    case ACDM_ME_QUEUED:
-        /* entering a queue; a put-back (reject, timeout, logout, restart) is not a new offer;
-         * a channel counts new berichten only */
-        if (!reason || (strcmp(reason, "new") && (channel || (strcmp(reason, "transfer") && strcmp(reason, "overflow")))))
-            break;
-        c->offered++;
-        break;
-    case ACDM_ME_ACCEPTED:
+    switch (flow) {
+    case ACDM_FLOW_OFFERED: c->offered++; break;
+    case ACDM_FLOW_ANSWERED:
         c->answered++;
         c->wait_sum_ms += wait_ms;
         if (wait_ms <= (int64_t)sl_seconds * 1000) c->answered_in_sl++;
         break;
-    case ACDM_ME_ABANDONED:
+    case ACDM_FLOW_ABANDONED:
         if (quick_drop) c->quick_drops++;
         else c->abandoned++;
         break;
-    case ACDM_ME_DONE:
-        if (reason && !strncmp(reason, "outbound", 8)) {   /* "outbound", "outbound-failed" */
-            if (!strcmp(reason, "outbound-failed")) c->outbound_failed++;
-            else c->outbound++;
-            break;
-        }
-        if (handle_ms >= 0) {
-            c->handled++;
-            c->handle_sum_ms += handle_ms;
-        }
-        break;
-    default:
-        break;
+    case ACDM_FLOW_MOVED: c->moved++; break;
+    default: break;
+    }
+    if (type != ACDM_ME_DONE) return;
+    if (reason && !strncmp(reason, "outbound", 8)) {   /* "outbound", "outbound-failed" */
+        if (!strcmp(reason, "outbound-failed")) c->outbound_failed++;
+        else c->outbound++;
+    } else if (handle_ms >= 0) {
+        c->handled++;
+        c->handle_sum_ms += handle_ms;
     }
 }
 
-/* One counted fact, for its queue and its channel. handle_ms < 0: not known. */
-static void count(acdm_stats *s, acdm_mevent_type type, const char *queue, const char *channel,
-                  const char *reason, int64_t value, bool quick_drop, int sl_seconds, int64_t handle_ms)
+acdm_flow acdm_stats_legacy_flow(acdm_mevent_type type, const char *reason, bool channel)
 {
-    if (type != ACDM_ME_QUEUED && type != ACDM_ME_ACCEPTED && type != ACDM_ME_ABANDONED && type != ACDM_ME_DONE)
-        return;
-    acdm_stats_count(counts_of(&s->queues, queue), false, type, reason, value, quick_drop, sl_seconds, handle_ms);
-    acdm_stats_count(counts_of(&s->channels, channel), true, type, reason, value, quick_drop, sl_seconds, handle_ms);
+    switch (type) {
+    case ACDM_ME_QUEUED:
+        if (!reason || (strcmp(reason, "new") && (channel || (strcmp(reason, "transfer") && strcmp(reason, "overflow")))))
+            return ACDM_FLOW_NONE;
+        return ACDM_FLOW_OFFERED;
+    case ACDM_ME_ACCEPTED: return ACDM_FLOW_ANSWERED;
+    case ACDM_ME_ABANDONED: return ACDM_FLOW_ABANDONED;
+    default: return ACDM_FLOW_NONE;
+    }
+}
+
+/* One counted fact, for its queue (and, moved, the queue it left: from) and its channel.
+ * handle_ms < 0: not known. */
+static void count(acdm_stats *s, int64_t ts, acdm_mevent_type type, const char *queue, const char *from,
+                  const char *channel, acdm_flow flow, acdm_flow cflow, const char *reason,
+                  int64_t value, bool quick_drop, int sl_seconds, int64_t handle_ms)
+{
+    if (flow == ACDM_FLOW_MOVED) {
+        if (from && *from) acdm_stats_count(counts_of(&s->queues, from), ACDM_FLOW_MOVED, type, reason, 0, false, 0, -1);
+        flow = ACDM_FLOW_OFFERED;      /* and offered where it went */
+    }
+    if (flow == ACDM_FLOW_NONE && cflow == ACDM_FLOW_NONE && type != ACDM_ME_DONE) return;
+    acdm_stats_counts *qc = counts_of(&s->queues, queue);
+    if (qc && flow == ACDM_FLOW_OFFERED) ((counter *)(void *)qc)->offered_q[quarter_of(s, ts)]++;
+    acdm_stats_count(qc, flow, type, reason, value, quick_drop, sl_seconds, handle_ms);
+    acdm_stats_count(counts_of(&s->channels, channel), cflow, type, reason, value, quick_drop, sl_seconds, handle_ms);
 }
 
 void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev)
@@ -140,8 +165,8 @@ void acdm_stats_event(acdm_stats *s, const acdm_mevent *ev)
     const acdm_queue *q = ev->q ? ev->q : b->queue;
     int64_t handle = ev->type == ACDM_ME_DONE && b->accepted_ms > 0 && ev->ts >= b->accepted_ms
                    ? ev->ts - b->accepted_ms : -1;
-    count(s, ev->type, q->name, b->channel, ev->reason, ev->value, ev->quick_drop,
-          q->def->sl_seconds, handle);
+    count(s, ev->ts, ev->type, q->name, ev->reason, b->channel, ev->flow, ev->channel_flow, ev->reason,
+          ev->type == ACDM_ME_ACCEPTED ? ev->value : 0, ev->quick_drop, q->def->sl_seconds, handle);
 }
 
 /* ------------------------------------------------------------------ the event log's detail */
@@ -170,6 +195,14 @@ void acdm_stats_detail(const char *dj, acdm_event_detail *d)
     /* read without building a JSON tree: at start and in reports this runs for every event */
     detail_str(dj, "\"reason\":\"", d->reason, sizeof d->reason);
     detail_str(dj, "\"state\":\"", d->state, sizeof d->state);
+    detail_str(dj, "\"from\":\"", d->from, sizeof d->from);
+    char f[16];
+    detail_str(dj, "\"flow\":\"", f, sizeof f);
+    d->has_flow = f[0] != 0;
+    d->flow = acdm_flow_parse(f);
+    detail_str(dj, "\"channel_flow\":\"", f, sizeof f);
+    d->has_flow = d->has_flow || f[0];
+    d->channel_flow = acdm_flow_parse(f);
     const char *w = strstr(dj, "\"wait_ms\":");
     if (w) d->wait_ms = strtoll(w + 10, NULL, 10);
     d->quick_drop = strstr(dj, "\"quick_drop\":true") != NULL;
@@ -196,7 +229,8 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
     if (atomic_load(&c->stop)) return 1;
     static const struct { const char *name; acdm_mevent_type t; } types[] = {
         {"queued", ACDM_ME_QUEUED}, {"accepted", ACDM_ME_ACCEPTED},
-        {"abandoned", ACDM_ME_ABANDONED}, {"done", ACDM_ME_DONE}};
+        {"abandoned", ACDM_ME_ABANDONED}, {"done", ACDM_ME_DONE}, {"overflow", ACDM_ME_OVERFLOW},
+        {"moved", ACDM_ME_MOVED}, {"updated", ACDM_ME_UPDATED}};
     int t = -1;
     for (size_t i = 0; i < sizeof types / sizeof *types && t < 0; i++)
         if (ev->type && !strcmp(ev->type, types[i].name)) t = (int)types[i].t;
@@ -217,8 +251,11 @@ static int replay_row(void *user, int64_t id, const acdm_event_row *ev)
         if (m && ev->ts_ms >= m->ts) handle = ev->ts_ms - m->ts;
         free(m);
     }
-    count(c->s, (acdm_mevent_type)t, ev->queue, ev->channel, d.reason[0] ? d.reason : NULL, d.wait_ms, d.quick_drop,
-          qs ? qs->sl_seconds : 20, handle);
+    const char *reason = d.reason[0] ? d.reason : NULL;
+    acdm_flow flow = d.has_flow ? d.flow : acdm_stats_legacy_flow((acdm_mevent_type)t, reason, false);
+    acdm_flow cflow = d.has_flow ? d.channel_flow : acdm_stats_legacy_flow((acdm_mevent_type)t, reason, true);
+    count(c->s, ev->ts_ms, (acdm_mevent_type)t, ev->queue, t == ACDM_ME_UPDATED ? d.from : reason, ev->channel, flow, cflow,
+          reason, d.wait_ms, d.quick_drop, qs ? qs->sl_seconds : 20, handle);
     return 0;
 }
 
@@ -266,7 +303,7 @@ acdm_stats_rebuild *acdm_stats_rebuild_new(const acdm_config *cfg, const char *d
 
 int acdm_stats_rebuild_run(acdm_stats_rebuild *r)
 {
-    static const char *const types[] = {"queued", "accepted", "abandoned", "done", NULL};
+    static const char *const types[] = {"queued", "accepted", "abandoned", "done", "overflow", "moved", "updated", NULL};
     char err[512];
     if (r->since >= r->now) return 0;
     int n = acdm_export_read_types(r->db_path, r->since, r->now, types, replay_row, r, err, sizeof err);
@@ -283,10 +320,13 @@ static void add_counts(acdm_stats_counts *d, const acdm_stats_counts *c)
     d->answered += c->answered;
     d->abandoned += c->abandoned;
     d->quick_drops += c->quick_drops;
+    d->moved += c->moved;
     d->answered_in_sl += c->answered_in_sl;
     d->handled += c->handled;
     d->wait_sum_ms += c->wait_sum_ms;
     d->handle_sum_ms += c->handle_sum_ms;
+    d->outbound += c->outbound;
+    d->outbound_failed += c->outbound_failed;
 }
 
 void acdm_stats_rebuild_merge(acdm_stats_rebuild *r, acdm_stats *s, int64_t now)
@@ -298,8 +338,11 @@ void acdm_stats_rebuild_merge(acdm_stats_rebuild *r, acdm_stats *s, int64_t now)
     for (int i = 0; i < 2; i++) {
         const char *k;
         void *v;
-        for (uint32_t pos = 0; acdm_hmap_next(from[i], &pos, &k, &v);)
-            add_counts(counts_of(to[i], k), &((counter *)v)->c);
+        for (uint32_t pos = 0; acdm_hmap_next(from[i], &pos, &k, &v);) {
+            acdm_stats_counts *d = counts_of(to[i], k);
+            add_counts(d, &((counter *)v)->c);
+            for (int x = 0; d && x < N_QUARTERS; x++) ((counter *)(void *)d)->offered_q[x] += ((counter *)v)->offered_q[x];
+        }
     }
 }
 
@@ -353,6 +396,7 @@ static void today_text(acdm_sbuf *b, const acdm_stats_counts *c)
     LIT(b, ",\"answered\":"); acdm_sb_int(b, (int64_t)c->answered);
     LIT(b, ",\"abandoned\":"); acdm_sb_int(b, (int64_t)c->abandoned);
     LIT(b, ",\"quick_drops\":"); acdm_sb_int(b, (int64_t)c->quick_drops);
+    LIT(b, ",\"moved\":"); acdm_sb_int(b, (int64_t)c->moved);
     LIT(b, ",\"avg_wait_ms\":"); acdm_sb_int(b, c->answered ? c->wait_sum_ms / (int64_t)c->answered : 0);
     LIT(b, ",\"avg_handle_ms\":"); acdm_sb_int(b, c->handled ? c->handle_sum_ms / (int64_t)c->handled : 0);
     LIT(b, ",\"service_level_pct\":");
@@ -412,6 +456,46 @@ static void queue_agents_text(acdm_sbuf *b, const acdm_queue *q)
     LIT(b, "}");
 }
 
+static int logged_in_of(const acdm_queue *q)
+{
+    int n = 0;
+    for (uint32_t j = 0; j < q->n_members; j++)
+        n += q->members[j]->joined && q->members[j]->agent->state != ACDM_AGENT_LOGGED_OUT;
+    return n;
+}
+
+static void num1(acdm_sbuf *b, double v)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%.1f", round(v * 10) / 10);
+    acdm_sb_str(b, t);
+}
+
+/* The staffing advice of q now (stats.h): the arrivals of the last 15 minutes (the current
+ * quarter and the part of the one before that the window still covers), today's average
+ * handling time, the Erlang C agents for the norm, beside the agents logged in. */
+static void staffing_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int64_t now)
+{
+    acdm_stats_roll(s, now);
+    const counter *c = acdm_hmap_get(&s->queues, q->name);
+    int iv = quarter_of(s, now);
+    int64_t iv_start = s->day_start + (int64_t)iv * 900000;
+    double frac = (double)(now - iv_start) / 900000.0;
+    if (frac < 0) frac = 0;
+    if (frac > 1) frac = 1;
+    double arrivals = c ? c->offered_q[iv] + (iv > 0 ? c->offered_q[iv - 1] * (1 - frac) : 0) : 0;
+    double aht = c && c->c.handled ? (double)c->c.handle_sum_ms / (double)c->c.handled / 1000.0 : 0;
+    int need = acdm_erlang_agents(arrivals / 900.0, aht, q->def->sl_target_pct / 100.0, q->def->sl_seconds, 10000);
+    LIT(b, "{\"interval_start\":"); acdm_sb_int(b, iv_start);
+    LIT(b, ",\"arrivals_15m\":"); num1(b, arrivals);
+    LIT(b, ",\"aht_s\":");
+    if (aht > 0) num1(b, aht); else LIT(b, "null");
+    LIT(b, ",\"agents_needed\":");
+    if (need >= 0) acdm_sb_int(b, need); else LIT(b, "null");
+    LIT(b, ",\"agents_logged_in\":"); acdm_sb_int(b, logged_in_of(q));
+    LIT(b, "}");
+}
+
 static const char *qtitle(const acdm_queue *q) { return q->def->title ? q->def->title : q->name; }
 
 void acdm_stats_queue_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int64_t now)
@@ -438,6 +522,7 @@ void acdm_stats_queue_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int
     LIT(b, ",\"sl_target_pct\":"); acdm_sb_int(b, q->def->sl_target_pct);
     LIT(b, ",\"sl_seconds\":"); acdm_sb_int(b, q->def->sl_seconds);
     LIT(b, ",\"agents\":"); queue_agents_text(b, q);
+    LIT(b, ",\"staffing\":"); staffing_text(b, s, q, now);
     LIT(b, "}");
 }
 
@@ -479,6 +564,9 @@ void acdm_stats_decorate_queues(acdm_stats *s, acdm_model *m, json_t *queues, in
         acdm_sbuf b = {0};
         queue_agents_text(&b, q);
         json_object_set_new(o, "agents", loads_free(&b));
+        acdm_sbuf sb = {0};
+        staffing_text(&sb, s, q, now);
+        json_object_set_new(o, "staffing", loads_free(&sb));
     }
 }
 
@@ -589,6 +677,7 @@ static void channels_text(acdm_sbuf *b, acdm_stats *s, acdm_model *m, int64_t no
         LIT(b, ",\"today\":{\"offered\":"); acdm_sb_int(b, (int64_t)c.offered);
         LIT(b, ",\"answered\":"); acdm_sb_int(b, (int64_t)c.answered);
         LIT(b, ",\"abandoned\":"); acdm_sb_int(b, (int64_t)c.abandoned);
+        LIT(b, ",\"quick_drops\":"); acdm_sb_int(b, (int64_t)c.quick_drops);
         LIT(b, "}}");
     }
     LIT(b, "]");

@@ -5,13 +5,20 @@
  * Counters are kept in memory, rebuilt from the event log at start (on a worker, while acdmd
  * already serves: see acdm_stats_rebuild_*), and reset at local midnight
  * (the configured timezone; DST-safe).
- * Definitions (docs/websocket.md "Supervisors"):
- * - offered: a bericht entered the queue (new, transferred to it, overflowed into it); per
- *   channel: new berichten only. A bericht put back after a reject, a ring-no-answer or a logout
- *   is not offered again.
- * - answered: an agent accepted (or picked) it; wait = from its original queue time.
- * - abandoned: the customer left before an agent took it, not counting quick drops (left within
- *   the queue's quick_drop_s of entering it: R28f), which are counted apart in quick_drops.
+ * Definitions (docs/websocket.md "Supervisors"; the flow of each event is decided by the model,
+ * model.h acdm_flow, and written in the event's detail, so the live figures, their rebuild and
+ * the reports count alike):
+ * - offered: a bericht entered the queue (new, parked while closed, transferred to it,
+ *   overflowed or moved into it); per channel: new berichten only. A bericht put back after a
+ *   reject, a ring-no-answer, a logout or a dropped connection is not offered again.
+ * - answered: its first acceptance (or pick) in that stay in the queue; wait = from its
+ *   original queue time. A second acceptance after a put-back is not counted again.
+ * - abandoned: the customer left before an agent took it in that stay, not counting quick
+ *   drops (left within the queue's quick_drop_s of entering it: R28f), which are counted apart
+ *   in quick_drops.
+ * - moved: it left the queue unanswered for another (overflow, an update, a reload).
+ * - identity: offered = answered + abandoned + quick_drops + moved + still waiting (per queue
+ *   and channel; over intervals: waiting at the start + offered = ... + waiting at the end).
  * - service level = answered within sl_seconds / (answered + abandoned), null when both are 0.
  * - handle time: from acceptance to done (conversation plus wrap-up).
  * - outbound: contacts agents started (originate) that are done, counted apart from the
@@ -28,25 +35,34 @@
 typedef struct acdm_stats acdm_stats;
 
 typedef struct {
-    uint64_t offered, answered, abandoned, quick_drops, answered_in_sl, handled;
+    uint64_t offered, answered, abandoned, quick_drops, moved, answered_in_sl, handled;
     uint64_t outbound, outbound_failed;   /* outbound contacts done (not in handled), and failed */
     int64_t wait_sum_ms;      /* over answered */
     int64_t handle_sum_ms;    /* over handled (done after an acceptance) */
 } acdm_stats_counts;
 
-/* Adds one fact to the counters c (NULL: nothing) by the definitions above; channel: c counts a
- * channel (offered = new berichten only), else a queue. wait_ms: of an acceptance or an
- * abandon; handle_ms < 0: not known (the acceptance was not seen). Shared by the live figures
- * and the reports (report.c), so both count the same. */
-void acdm_stats_count(acdm_stats_counts *c, bool channel, acdm_mevent_type type, const char *reason,
+/* Adds one fact to the counters c (NULL: nothing) by the definitions above: flow is what the
+ * event means for c's queue or channel (moved: c is the queue it left). wait_ms: of an
+ * acceptance; handle_ms < 0: not known (the acceptance was not seen); DONE counts handled and
+ * outbound whatever the flow. Shared by the live figures and the reports (report.c), so both
+ * count the same. */
+void acdm_stats_count(acdm_stats_counts *c, acdm_flow flow, acdm_mevent_type type, const char *reason,
                       int64_t wait_ms, bool quick_drop, int sl_seconds, int64_t handle_ms);
 
+/* The flow of an event written before events carried one (no "flow" in its detail): the old
+ * rules (offered: queued new, transfer or overflow; a channel: new only; every acceptance
+ * answered, every abandon abandoned). */
+acdm_flow acdm_stats_legacy_flow(acdm_mevent_type type, const char *reason, bool channel);
+
 /* The fields of an event's detail_json as engine.c writes them (compact JSON), read without a
- * JSON tree: reason, state ("" when absent), wait_ms (0), quick_drop (false). */
+ * JSON tree: reason, state, from ("" when absent), wait_ms (0), quick_drop (false), flow and
+ * channel_flow (has_flow when either key is there). */
 typedef struct {
-    char reason[ACDM_NAME_MAX + 1], state[16];
+    char reason[ACDM_NAME_MAX + 1], state[16], from[ACDM_NAME_MAX + 1];
     int64_t wait_ms;
     bool quick_drop;
+    bool has_flow;                 /* written with "flow"/"channel_flow" (else: legacy rules) */
+    acdm_flow flow, channel_flow;
 } acdm_event_detail;
 void acdm_stats_detail(const char *detail_json, acdm_event_detail *d);
 

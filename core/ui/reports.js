@@ -1,7 +1,7 @@
 // reports.js -- the supervisors' reports page (R28): choose a report (per queue, channel, agent
 // or topic), a period and an interval; the figures come from GET /api/v1/reports and are shown
 // as two tables (totals, per interval); CSV, Excel, PDF and JSON are downloaded from the same route.
-import { t, onLang } from './i18n.js';
+import { t, onLang, lang } from './i18n.js';
 import { api, requireSession, initHeader, h, dur, reasonLabel, normReasons, session, expired } from './common.js';
 
 const s = requireSession(['supervisor', 'admin']);
@@ -108,6 +108,7 @@ async function download(format) {
   const p = query();
   if (!p) return;
   p.set('format', format);
+  p.set('lang', lang());   // CSV and PDF as this page shows them (Dutch: Excel's ';' and BOM)
   $('rep-status').textContent = t('rep.loading');
   try {
     const r = await fetch('/api/v1/reports?' + p.toString(), { headers: { Authorization: 'Bearer ' + session().token } });

@@ -8,6 +8,7 @@ import {
 } from './common.js';
 import { LiveFigures } from './live.js';
 import { startMailHealth } from './mailhealth.js';
+import { renderStaffing, setIntradayQueues, startIntraday } from './staffing.js';
 
 const s = requireSession(['supervisor', 'admin']);
 const $ = (id) => document.getElementById(id);
@@ -214,6 +215,7 @@ function render() {
   renderQueues();
   renderChannels();
   renderAgents();
+  renderStaffing(model); setIntradayQueues(model);   // staffing.js
   $('updated').textContent = t('sup.updated', { time: clock(model.ts || Date.now()) });
 }
 
@@ -245,4 +247,5 @@ if (s) {
   }, 1000);
 }
 
-startMailHealth($('channels').closest('.table-wrap'));   // mailhealth.js: e-mail channels' health
+startMailHealth($('channels').closest('.table-wrap'));
+if (s) startIntraday();   // staffing.js: offered/answered per 15 minutes today   // mailhealth.js: e-mail channels' health

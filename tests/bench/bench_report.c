@@ -47,7 +47,7 @@ static int fill(const char *db_path, int64_t day, long n_events)
     long n = 0, b = 0;
     int64_t span = 86400000LL - 3600000;   /* the day, less the last hour for the tails */
     while (n < n_events) {
-        char id[48], q[16], a[16], wait[64];
+        char id[48], q[16], a[16], wait[128];
         int64_t t = day + (int64_t)((double)span * (double)n / (double)n_events);
         snprintf(id, sizeof id, "0190d000-0000-7000-8000-%012ld", b);
         snprintf(q, sizeof q, "q%ld", b % 10);
@@ -58,15 +58,17 @@ static int fill(const char *db_path, int64_t day, long n_events)
         if (b % 50 == 0) {   /* an agent changes state */
             evs[k++] = (fake){"agent_state", 0, a, b % 100 ? "{\"state\":\"ready\"}" : "{\"reason\":\"pauze\",\"state\":\"not_ready\"}"};
         }
-        evs[k++] = (fake){"queued", 0, NULL, "{\"reason\":\"new\"}"};
+        /* the details as acdmd writes them (engine.c acdm_engine_event_detail: with the flow) */
+        evs[k++] = (fake){"queued", 0, NULL, "{\"reason\":\"new\",\"flow\":\"offered\",\"channel_flow\":\"offered\"}"};
         if (b % 20 == 0) {
-            snprintf(wait, sizeof wait, "{\"wait_ms\":%d,\"quick_drop\":%s}", w, w < 5000 ? "true" : "false");
+            snprintf(wait, sizeof wait, "{\"flow\":\"abandoned\",\"channel_flow\":\"abandoned\",\"wait_ms\":%d,\"quick_drop\":%s}",
+                     w, w < 5000 ? "true" : "false");
             evs[k++] = (fake){"abandoned", w, NULL, wait};
         } else {
-            snprintf(wait, sizeof wait, "{\"wait_ms\":%d}", w);
+            snprintf(wait, sizeof wait, "{\"flow\":\"answered\",\"channel_flow\":\"answered\",\"wait_ms\":%d}", w);
             evs[k++] = (fake){"accepted", w, a, wait};
-            evs[k++] = (fake){"wrapup_start", w + 180000, a, "{\"seconds\":30}"};
-            evs[k++] = (fake){"done", w + 210000, a, NULL};
+            evs[k++] = (fake){"wrapup_start", w + 180000, a, "{\"flow\":\"none\",\"channel_flow\":\"none\",\"seconds\":30}"};
+            evs[k++] = (fake){"done", w + 210000, a, "{\"flow\":\"none\",\"channel_flow\":\"none\"}"};
         }
         for (int i = 0; i < k && n < n_events; i++, n++) {
             sqlite3_bind_int64(st, 1, t + evs[i].dt);

@@ -65,8 +65,9 @@ class SupervisorSocket(AcdmTestCase):
         for k in ("name", "title", "open", "strategy", "waiting", "waiting_by_kind", "longest_wait_ms", "today",
                   "sl_target_pct", "sl_seconds", "agents"):
             self.assertIn(k, q)
-        self.assertEqual(q["today"], {"offered": 0, "answered": 0, "abandoned": 0, "quick_drops": 0,
+        self.assertEqual(q["today"], {"offered": 0, "answered": 0, "abandoned": 0, "quick_drops": 0, "moved": 0,
                                       "avg_wait_ms": 0, "avg_handle_ms": 0, "service_level_pct": None})
+        self.assertEqual(q["staffing"]["agents_needed"], 0)       # nothing arrived: nobody needed
         self.assertEqual((q["sl_target_pct"], q["sl_seconds"], q["title"]), (80, 20, "Algemene vragen"))
         self.assertEqual([c["channel"] for c in snap["channels"]], ["web1", "api"])
         self.assertEqual([a["id"] for a in snap["agents"]], ["agent1", "agent2"])
@@ -126,7 +127,7 @@ class SupervisorSocket(AcdmTestCase):
         q = find(m["queues"], "name", "algemeen")
         self.assertEqual((q["today"]["quick_drops"], q["today"]["service_level_pct"]), (1, 50), q)
         self.assertEqual(find(m["channels"], "channel", "web1")["today"],
-                         {"offered": 3, "answered": 1, "abandoned": 1})
+                         {"offered": 3, "answered": 1, "abandoned": 1, "quick_drops": 1})
 
         # handled: complete (wrap-up), the average handle time appears
         self.assertEqual(agent.request({"type": "complete", "bericht": b1, "topics": ["Paspoort"]})["type"], "ack")
@@ -153,6 +154,41 @@ class SupervisorSocket(AcdmTestCase):
         self.assertEqual((q["today"]["offered"], q["today"]["answered"], q["today"]["abandoned"],
                           q["today"]["quick_drops"], q["today"]["service_level_pct"]), (3, 1, 1, 1, 50), q)
         self.assertRegex(d.stderr(), r"today's figures rebuilt from \d+ events in \d+ ms \(serving meanwhile\)")
+
+    def test_put_back_after_a_logout_is_answered_once(self):
+        """Issue 14, defect 6: the agent who had it logs out, it goes back to the queue and a
+        colleague takes it: offered 1, answered 1 (not 2), live, in the report and after a restart."""
+        d = self.start()
+        ws, _ = self.sup()
+        a1 = self.agent_ws(d, "agent1")
+        b1 = self.webhook("Mijn rijbewijs", "r1")
+        a1.expect("offer", 5, bericht=b1)
+        self.assertEqual(a1.request({"type": "accept", "bericht": b1})["type"], "ack")
+        self.wait_stats(ws, lambda q, m: q["today"]["answered"] == 1, "b1 answered")
+        self.assertEqual(a1.request({"type": "logout"})["type"], "ack")          # b1 back in the queue
+        self.wait_stats(ws, lambda q, m: q["waiting"] == 1, "b1 waiting again")
+        a2 = self.agent_ws(d, "agent2")
+        a2.expect("offer", 5, bericht=b1)
+        self.assertEqual(a2.request({"type": "accept", "bericht": b1})["type"], "ack")
+        m = self.wait_stats(ws, lambda q, m: find(m["agents"], "id", "agent2")["busy"], "agent2 has b1")
+        q = find(m["queues"], "name", "algemeen")
+        self.assertEqual((q["today"]["offered"], q["today"]["answered"], q["today"]["service_level_pct"]), (1, 1, 100), q)
+        self.assertEqual(find(m["channels"], "channel", "web1")["today"]["answered"], 1)
+        sup = d.token("supervisor", "petra")
+        rep = d.request("GET", "/api/v1/reports?kind=queues&period=day&interval=1d", token=sup).json
+        alg = find(rep["totals"], "queue", "algemeen")
+        self.assertEqual((alg["offered"], alg["answered"]), (1, 1), alg)
+        ag = d.request("GET", "/api/v1/reports?kind=agents&period=day&interval=1d", token=sup).json
+        self.assertEqual([(t["agent"], t["offered"], t["accepted"]) for t in ag["totals"]],
+                         [("agent1", 1, 1), ("agent2", 1, 1)])   # each agent did take it
+        for s in (ws, a1, a2):
+            s.close()
+        d.stop()
+        d.start()
+        ws, _ = self.sup()
+        m = self.wait_stats(ws, lambda q, m: q["today"]["offered"] == 1, "today's figures rebuilt")
+        q = find(m["queues"], "name", "algemeen")
+        self.assertEqual((q["today"]["offered"], q["today"]["answered"]), (1, 1), q)
 
     def test_queue_close_and_open(self):
         d = self.start()

@@ -171,8 +171,8 @@ class Reports(AcdmTestCase):
         self.assertIn(len(r.json["rows"]), (46, 48, 50))
         self.assertEqual(sum(x["offered"] for x in r.json["rows"] if x["queue"] == "algemeen"), 3)
 
-        # CSV: a header and one line per interval and queue
-        r = self.report("kind=queues&period=day&interval=1d&format=csv", sup)
+        # CSV for tools (style=raw): the column names, a header and one line per interval and queue
+        r = self.report("kind=queues&period=day&interval=1d&format=csv&style=raw", sup)
         self.assertEqual(r.status, 200, r)
         self.assertTrue(r.content_type.startswith("text/csv"), r)
         self.assertIn("attachment", r.headers.get("content-disposition", ""))
@@ -180,6 +180,35 @@ class Reports(AcdmTestCase):
         self.assertEqual([x["queue"] for x in rows], ["algemeen", "vergunningen"])
         self.assertEqual((rows[0]["offered"], rows[0]["quick_drops"], rows[0]["service_level_pct"]), ("3", "1", "50.0"))
         self.assertEqual(rows[1]["service_level_pct"], "")
+
+        # CSV by default: for Dutch Excel, read as Excel reads it (a UTF-8 BOM says the encoding,
+        # ';' separates the fields in a Dutch locale), the page's headers and values
+        r = self.report("kind=queues&period=day&interval=1d&format=csv", sup)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.body.startswith(b"\xef\xbb\xbf"), r.body[:10])
+        table = list(csv.reader(io.StringIO(r.body.decode("utf-8-sig")), delimiter=";"))
+        self.assertEqual(table[0][:8], ["Van", "Tot", "Wachtrij", "Naam", "Aangeboden", "Beantwoord", "Afgebroken",
+                                        "Snel opgehangen"])
+        self.assertIn("Gem. afhandeltijd", table[0])
+        self.assertIn("Agents nodig (Erlang C)", table[0])
+        xl = dict(zip(table[0], table[1]))
+        day = datetime.datetime.fromisoformat(j["rows"][0]["interval_start"])
+        self.assertEqual(xl["Van"], day.strftime("%d-%m-%Y"))          # local time, as the page shows it
+        self.assertEqual((xl["Wachtrij"], xl["Naam"], xl["Aangeboden"], xl["Afgebroken"], xl["Snel opgehangen"]),
+                         ("algemeen", "Algemene vragen", "3", "1", "1"))
+        self.assertEqual(xl["Service level"], "50,0%")                 # Dutch Excel reads 50,0% as 0.5
+        aht = int(j["rows"][0]["aht_s"])                               # the page: m:ss of whole seconds
+        self.assertEqual(xl["Gem. afhandeltijd"], "%d:%02d" % (aht // 60, aht % 60))
+        self.assertEqual(dict(zip(table[0], table[2]))["Service level"], "")   # nothing to measure
+        # English: the page's English headers, commas, no BOM (excel=true asks for ';' and a BOM)
+        r = self.report("kind=queues&period=day&interval=1d&format=csv&lang=en", sup)
+        en = list(csv.reader(io.StringIO(r.body.decode())))
+        self.assertEqual(en[0][:5], ["From", "To", "Queue", "Title", "Offered"])
+        self.assertEqual(dict(zip(en[0], en[1]))["Service level"], "50.0%")
+        self.assertTrue(self.report("kind=queues&period=day&format=csv&lang=en&excel=true", sup).body.startswith(b"\xef\xbb\xbf"))
+        bad = self.report("kind=queues&period=day&format=csv&lang=de", sup)
+        self.assertEqual(bad.status, 400)
+        self.assertIn("lang:", bad.json["detail"])
 
         # xlsx: a zip with the sheets Rapport (rows) and Totaal (totals), numbers as numbers
         r = self.report("kind=queues&period=day&interval=1d&format=xlsx", sup)
@@ -199,8 +228,16 @@ class Reports(AcdmTestCase):
         self.assertEqual((r.status, r.content_type), (200, "application/pdf"), r)
         self.assertTrue(r.body.startswith(b"%PDF-"), r.body[:20])
         self.assertIn(b"(algemeen) Tj", r.body)
-        self.assertIn(b"(50.0) Tj", r.body)
-        self.assertRegex(r.headers.get("content-disposition", ""), r'filename="acdm-queues-.*\.pdf"')
+        self.assertIn(b"(50,0\\045) Tj", r.body)             # as the page: "50,0%" (libharu writes % as \045)
+        self.assertIn(b"(Aangeboden) Tj", r.body)
+        self.assertEqual(r.body.count(b"(Van) Tj"), 1)       # over the intervals, not in the totals
+        # named by the local date of the day chosen (Europe/Amsterdam), not the UTC date of its
+        # local midnight (the day before)
+        day = datetime.datetime.fromisoformat(j["from"]).astimezone(ZoneInfo("Europe/Amsterdam")).date().isoformat()
+        self.assertEqual(day, datetime.datetime.now(ZoneInfo("Europe/Amsterdam")).date().isoformat())
+        self.assertEqual(r.headers.get("content-disposition", ""), 'attachment; filename="acdm-queues-%s-1d.pdf"' % day)
+        r = self.report("kind=queues&from=2026-11-20&until=2026-11-21&interval=1h&format=csv", sup)
+        self.assertIn('filename="acdm-queues-2026-11-20-1h.csv"', r.headers.get("content-disposition", ""))
 
         # per channel, agent and topic
         ch = self.report("kind=channels&period=day&interval=1d", sup).json

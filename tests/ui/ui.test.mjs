@@ -688,7 +688,7 @@ test('reports: from the dashboard by keyboard, a day per queue with the work don
   assert.ok((await page.locator('#rep-status').textContent()).startsWith('Rapport van'));
   await shot(page, 'reports-queues');
   const ax = await seriousAxe(page);
-  assert.deepEqual(ax, [], ax.join('\n'));
+  assert.deepEqual(ax, [], 'axe: ' + JSON.stringify(ax));
   // per agent, by keyboard: the select, then Tonen
   await page.locator('#rep-kind').focus();
   await page.keyboard.press('ArrowDown');
@@ -700,12 +700,92 @@ test('reports: from the dashboard by keyboard, a day per queue with the work don
   // a CSV download of the same choice
   const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('#rep-csv').click()]);
   assert.match(dl.suggestedFilename(), /^acdm-agents-.*\.csv$/);
-  const csv = fs.readFileSync(await dl.path(), 'utf8');
-  assert.ok(csv.startsWith('interval_start,interval_end,agent,name,offered,accepted'), csv.slice(0, 80));
+  // for Dutch Excel: a UTF-8 BOM, ';' between the fields, the headers the page shows over its intervals
+  const raw = fs.readFileSync(await dl.path());
+  assert.deepEqual([...raw.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'a UTF-8 BOM');
+  const lines = raw.subarray(3).toString('utf8').split('\r\n');
+  const pageHead = (await page.locator('#rep-rows thead th').allTextContents()).map((x) => x.trim());
+  assert.deepEqual(lines[0].split(';'), pageHead, JSON.stringify([lines[0], pageHead]));
+  assert.ok(lines[0].startsWith('Van;Tot;Agent;Naam;Aangeboden;Aangenomen'), lines[0]);
+  // the first row as the page's first row: local times, durations m:ss (h:mm:ss), no raw seconds
+  const first = page.locator('#rep-rows tbody tr').first();
+  if (await first.locator('th').count()) {
+    const pageRow = (await first.locator('th, td').allTextContents()).map((x) => (x.trim() === '–' ? '' : x.trim()));
+    assert.deepEqual(lines[1].split(';'), pageRow, JSON.stringify([lines[1], pageRow]));
+  } else {
+    assert.equal(lines[1], '', 'no agent did anything yet: the page says so, the CSV has its header only');
+  }
   // English
   await page.locator('#lang').click();
   await page.getByRole('heading', { name: 'Reports', level: 1 }).waitFor();
   assert.ok((await page.locator('#rep-totals thead').textContent()).includes('Not ready: Pauze'));
-  assert.deepEqual(page.errors, [], page.errors.join('\n'));
+  assert.deepEqual(page.errors, [], 'page errors: ' + JSON.stringify(page.errors));
   await page.context().close();
 });
+
+/** Erlang C, written here apart from acdmd's C (erlang.c): the probability of waiting by the
+ * textbook sum with factorials in logs, the service level 1 - C e^(-(n - a) t / aht), and the
+ * fewest agents that reach the norm. */
+function erlangAgents(arrivals15m, ahtS, targetPct, slS) {
+  if (!(arrivals15m > 0)) return 0;
+  const a = (arrivals15m / 900) * ahtS;
+  const pWait = (n) => {
+    let sum = 0, term = 1;                    // a^k / k!
+    for (let k = 0; k < n; k++) { sum += term; term *= a / (k + 1); }
+    const top = term * n / (n - a);           // a^n / n! * n / (n - a)
+    return top / (sum + top);
+  };
+  for (let n = Math.floor(a) + 1; n < 10000; n++) {
+    if (1 - pWait(n) * Math.exp(-(n - a) * slS / ahtS) >= targetPct / 100) return n;
+  }
+  return null;
+}
+
+needs(caps.stats, 'supervisor dashboard: staffing advice (Erlang C) as an independent computation gives it, beside the agents logged in; the intraday graph per quarter; axe clean',
+  'the server sends no supervisor `stats` push yet', async () => {
+    // a handled bericht gives the queue a handling time today; more arrivals make the load
+    const ag = await newPage();
+    await openAs(ag, 'agent1', 'agent.html');
+    await goReady(ag, 'agent1', 'Algemene vragen');
+    const first = await d.postBericht({ queue: 'algemeen', kind: 'chat', from: 'erlang@example.nl', text: 'Erlang' }, 'ui-erl-0');
+    await ag.locator(`.offer[data-bericht="${first.json.id}"]`).getByRole('button', { name: /aannemen/ }).click();
+    await finish(ag, first.json.id);                       // logged out of ACDM afterwards
+    await ag.context().close();
+    for (let i = 1; i <= 6; i++) {
+      await d.postBericht({ queue: 'algemeen', kind: 'chat', from: `erlang${i}@example.nl`, text: 'Druk' }, `ui-erl-${i}`);
+    }
+    const sup = await newPage();
+    await openAs(sup, 'sup', 'supervisor.html');
+    await sup.locator('#conn', { hasText: 'Live' }).waitFor();
+    const row = sup.locator('#staffing tr[data-key="algemeen"]');
+    await row.waitFor();
+    let seen = null;
+    await until(async () => {
+      const q = (await d.request('GET', '/api/v1/queues')).json.queues.find((x) => x.name === 'algemeen');
+      const st = q.staffing;
+      if (st.aht_s == null || !(st.arrivals_15m >= 6)) return false;
+      const want = erlangAgents(st.arrivals_15m, st.aht_s, q.sl_target_pct, q.sl_seconds);
+      const shown = await row.locator('td').nth(4).textContent();
+      const have = await row.locator('td').nth(5).textContent();
+      seen = { want, shown, have, st };
+      return want != null && shown === String(want) && have.startsWith(String(st.agents_logged_in));
+    }, 'the advice shown equals an independent Erlang C');
+    assert.ok(seen.want >= 1, JSON.stringify(seen));
+    assert.equal(await sup.locator('#staffing thead th').nth(5).textContent(), 'Agents nodig');
+    // nobody of algemeen is logged in now: the shortage is said in words, not by colour only
+    if (seen.st.agents_logged_in < seen.want) {
+      await row.locator('td.error', { hasText: `(${seen.want - seen.st.agents_logged_in} te weinig)` }).waitFor();
+    }
+    // the intraday graph: a figure per queue, an SVG image with a Dutch name and the figures as a table
+    const fig = sup.locator('#intraday figure[data-queue="algemeen"]');
+    await fig.waitFor();
+    await fig.getByRole('img', { name: 'Aangeboden en beantwoord per kwartier vandaag: Algemene vragen' }).waitFor();
+    const offered = await fig.locator('table tbody tr td:nth-child(2)').allTextContents();
+    assert.ok(offered.map(Number).reduce((a, b) => a + b, 0) >= 7, offered.join(','));
+    assert.ok(await fig.locator('svg line[stroke-dasharray]').count() === 1, 'the norm as a dashed line');
+    await shot(sup, 'supervisor-staffing');
+    const ax = await seriousAxe(sup);
+    assert.deepEqual(ax, [], ax.join('\n'));
+    assert.deepEqual(sup.errors, [], sup.errors.join('\n'));
+    await sup.context().close();
+  });

@@ -177,6 +177,44 @@ START_TEST(queues_per_quarter)
 }
 END_TEST
 
+/* Staffing per quarter (Erlang C): 20 berichten in 09:00-09:15 handled in 180 s each are 4
+ * Erlangs; q1's norm 80 % within 10 s needs 7 agents (an independent Erlang C: 1 - C(7, 4)
+ * e^(-3 * 10 / 180) = 0.886, with 6 agents 0.745); a1 logged in and joined for 10 of the 15
+ * minutes is 0.7 agents logged in. */
+START_TEST(staffing_per_quarter)
+{
+    acdm_report_range rg;
+    char err[256];
+    ck_assert_msg(acdm_report_params("queues", "2026-11-20T09:00", "2026-11-20T09:30", NULL, "15m",
+                                     at("12:00:00"), &rg, err, sizeof err) == 0, "%s", err);
+    acdm_report *r = acdm_report_new(&rg, CFG);
+    ev(r, "08:50:00", "agent_state", NULL, NULL, "a1", "{\"state\":\"ready\"}");
+    char id[32], t0[32], t1[32], t2[32];
+    for (unsigned i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "s%u", i);
+        snprintf(t0, sizeof t0, "09:%02u:%02u", i / 2, i % 2 * 30);
+        snprintf(t1, sizeof t1, "09:%02u:%02u", i / 2, i % 2 * 30 + 5);
+        snprintf(t2, sizeof t2, "09:%02u:%02u", i / 2 + 3, i % 2 * 30 + 5);
+        ev(r, t0, "queued", id, "q1", NULL, "{\"reason\":\"new\",\"flow\":\"offered\",\"channel_flow\":\"offered\"}");
+        ev(r, t1, "accepted", id, "q1", "a1", "{\"flow\":\"answered\",\"channel_flow\":\"answered\",\"wait_ms\":5000}");
+        ev(r, t2, "done", id, "q1", "a1", "{\"flow\":\"none\",\"channel_flow\":\"none\"}");
+    }
+    acdm_event_row leave = {.ts_ms = at("09:10:00"), .type = "agent_leave", .queue = "q1", .agent = "a1"};
+    acdm_report_add(r, &leave);
+    acdm_report_end(r, at("12:00:00"));
+    expect(r, false, 0, "queue", "q1");
+    expect(r, false, 0, "offered", "20");
+    expect(r, false, 0, "aht_s", "180.0");
+    expect(r, false, 0, "agents_needed", "7");
+    expect(r, false, 0, "agents_logged_in", "0.7");
+    expect(r, false, 2, "queue", "q1");            /* 09:15: nothing offered, a1 not joined */
+    expect(r, false, 2, "agents_needed", "0");
+    expect(r, false, 2, "agents_logged_in", "0.0");
+    expect(r, true, 0, "agents_needed", "");       /* not over a whole period */
+    acdm_report_free(r);
+}
+END_TEST
+
 START_TEST(channels)
 {
     acdm_report *r = make("channels");
@@ -281,6 +319,12 @@ END_TEST
 
 START_TEST(periods_in_local_time)
 {
+    /* a download is named by the local date: local midnight is 23:00 UTC the day before */
+    char day[16];
+    acdm_report_local_date(at("00:00:00"), day);
+    ck_assert_str_eq(day, "2026-11-20");
+    acdm_report_local_date(at("23:59:59"), day);
+    ck_assert_str_eq(day, "2026-11-20");
     acdm_report_range rg;
     char err[256], a[48];
     int64_t now = at("12:00:00");
@@ -359,11 +403,11 @@ START_TEST(written_as_csv_json_xlsx_pdf)
     char err[256];
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_CSV, &b, NULL, err, sizeof err), 0);
     static const char head[] = "interval_start,interval_end,queue,title,offered,answered,abandoned,quick_drops,"
-                               "transfers,answered_in_sl,service_level_pct,asa_s,longest_wait_s,handled,aht_s,"
-                               "handle_time_s,outbound,outbound_failed\r\n";
+                               "moved,transfers,answered_in_sl,service_level_pct,asa_s,longest_wait_s,handled,aht_s,"
+                               "handle_time_s,outbound,outbound_failed,agents_needed,agents_logged_in\r\n";
     ck_assert_msg(!strncmp(b.p, head, sizeof head - 1), "%s", b.p);
-    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q1,\"Vragen, algemeen\",2,1,0,0,0,1,100.0,8.0,8.0,1,232.0,232.0,0,0\r\n"));
-    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q2,q2,0,0,0,0,0,0,,,0.0,0,,0.0,0,0\r\n"));
+    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q1,\"Vragen, algemeen\",2,1,0,0,0,0,1,100.0,8.0,8.0,1,232.0,232.0,0,0,2,1.0\r\n"));
+    ck_assert_ptr_nonnull(strstr(b.p, "\r\n2026-11-20T08:00:00+01:00,2026-11-20T08:15:00+01:00,q2,q2,0,0,0,0,0,0,0,,,0.0,0,,0.0,0,0,0,0.0\r\n"));
     acdm_sb_free(&b);
 
     ck_assert_int_eq(acdm_report_write(r, ACDM_REPORT_JSON, &b, NULL, err, sizeof err), 0);
@@ -391,8 +435,17 @@ START_TEST(written_as_csv_json_xlsx_pdf)
     ck_assert_ptr_nonnull(memmem(b.p, b.n, "(Totaal) Tj", 11));
     ck_assert_ptr_nonnull(memmem(b.p, b.n, "(Aangeboden) Tj", 15));     /* Dutch headers for people */
     ck_assert_ptr_null(memmem(b.p, b.n, "(offered) Tj", 12));
-    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(33.3) Tj", 9));
-    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(2026-11-20 08:15) Tj", 21));
+    /* as the page shows it: the service level with its unit and a decimal comma, durations m:ss,
+     * local dates as dd-mm-yyyy, and "Van" only over the intervals (not in the totals) */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(33,3\\045) Tj", 13));    /* libharu writes % as \045 */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(Beantwoord) Tj", 15));   /* a header whole, not cut */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(\\226) Tj", 9));           /* null: the page's en dash (WinAnsi 0x96) */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(3:52) Tj", 9));            /* AHT 232 s */
+    ck_assert_ptr_nonnull(memmem(b.p, b.n, "(20-11-2026 08:15) Tj", 21));
+    const char *van = memmem(b.p, b.n, "(Van) Tj", 8);
+    ck_assert_ptr_nonnull(van);
+    ck_assert_ptr_null(memmem(van + 1, b.n - (size_t)(van + 1 - b.p), "(Van) Tj", 8));
+    ck_assert_ptr_null(memmem(b.p, b.n, "seconden", 8));
     acdm_sb_free(&b);
     acdm_report_free(r);
 }
@@ -405,6 +458,7 @@ int main(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 30);
     tcase_add_test(t, queues_per_quarter);
+    tcase_add_test(t, staffing_per_quarter);
     tcase_add_test(t, channels);
     tcase_add_test(t, agents_and_not_ready_reasons);
     tcase_add_test(t, topics);
