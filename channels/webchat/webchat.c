@@ -1460,6 +1460,14 @@ static void visitor_new(webchat *w, acdm_wsconn *c, session *s)
         return;
     }
     unstore(w, s);
+    /* a new conversation key: the old bericht may still be in wrap-up, and what the visitor
+     * writes now must not join it */
+    h_unlink(&w->by_sid[hash(s->sid)], s, offsetof(session, h_sid));
+    random_hex(s->sid, 8);
+    snprintf(s->conv, sizeof s->conv, "%s:%s", w->host->instance_name(w->inst), s->sid);
+    unsigned h = hash(s->sid);
+    s->h_sid = w->by_sid[h];
+    w->by_sid[h] = s;
     json_array_clear(s->transcript);
     json_array_clear(s->pending);
     json_array_clear(s->bot_queue);
