@@ -308,6 +308,7 @@ export const dict = {
     'wb.tile.waiting': 'wachtend',
     'wb.tile.longest': 'langste wachttijd',
     'wb.tile.sl': 'service level',
+    'wb.tile.sl.below': 'onder de norm',
     'wb.tile.ready': 'beschikbaar',
     'wb.tile.answered': 'beantwoord',
     'wb.tile.abandoned': 'afgebroken',
@@ -363,6 +364,7 @@ export const dict = {
     'rep.col.not_ready_reason': 'Niet beschikbaar: {reason}',
     'rep.col.count': 'Aantal',
     'rep.col.outbound': 'Uitgaand', 'rep.col.outbound_failed': 'Uitgaand mislukt',
+    'rep.col.csat_count': 'Beoordelingen', 'rep.col.csat_avg': 'Gem. tevredenheid (1–5)', 'rep.col.csat_helped_pct': 'Geholpen',
   },
 
   en: {
@@ -664,6 +666,7 @@ export const dict = {
     'wb.tile.waiting': 'waiting',
     'wb.tile.longest': 'longest wait',
     'wb.tile.sl': 'service level',
+    'wb.tile.sl.below': 'below the norm',
     'wb.tile.ready': 'ready',
     'wb.tile.answered': 'answered',
     'wb.tile.abandoned': 'abandoned',
@@ -718,6 +721,7 @@ export const dict = {
     'rep.col.not_ready_reason': 'Not ready: {reason}',
     'rep.col.count': 'Count',
     'rep.col.outbound': 'Outbound', 'rep.col.outbound_failed': 'Outbound failed',
+    'rep.col.csat_count': 'Ratings', 'rep.col.csat_avg': 'Avg. satisfaction (1–5)', 'rep.col.csat_helped_pct': 'Helped',
   },
 };
 

@@ -96,6 +96,18 @@ export class LiveFigures {
   }
 }
 
+/**
+ * What the dashboard and the wallboard show of an agent: one state, exclusive (the server's
+ * queue counts use the same rule, acdm_agent_shown): logged out; else busy (in a
+ * conversation), else wrap-up, else ready ("beschikbaar") or not ready.
+ */
+export function shownState(a) {
+  if (a.state === 'logged_out') return 'logged_out';
+  if (a.busy) return 'busy';
+  if (a.wrapup) return 'wrapup';
+  return a.state;
+}
+
 /** The stats model from the REST lists (no day figures, no channels). */
 export function fromRest(queues, agents) {
   const now = Date.now();
