@@ -294,6 +294,75 @@ static const char *const default_texts[][2] = {
     {"csat_thanks", "Bedankt voor uw beoordeling."},
 };
 
+/* The same texts in English, the defaults of an instance with "lang": "en" (texts overrides
+ * either). Keys as default_texts; a key missing here keeps the Dutch text. */
+static const char *const default_texts_en[][2] = {
+    {"title", "Chat with us"},
+    {"greeting", "Welcome! Ask your question here and a colleague will help you as soon as possible."},
+    {"open_button", "Open chat"},
+    {"close_button", "Close chat window"},
+    {"input_label", "Your message"},
+    {"send", "Send"},
+    {"end", "End chat"},
+    {"download", "Download conversation"},
+    {"attach", "Add a file"},
+    {"you", "You"},
+    {"agent", "Agent"},
+    {"bot", "Chatbot"},
+    {"system", "Notice"},
+    {"connecting", "Connecting…"},
+    {"reconnecting", "The connection was lost. Reconnecting…"},
+    {"waiting", "You are number {position} in the queue."},
+    {"estimate", "Estimated wait: about {minutes} minutes."},
+    {"waiting_next", "You are next. A colleague will take your chat shortly."},
+    {"joined", "A colleague is with you now."},
+    {"agent_typing", "The agent is typing…"},
+    {"ended_agent", "The agent has ended the conversation."},
+    {"ended_visitor", "You have ended the conversation."},
+    {"ended_timeout", "The conversation was ended because it was quiet for a while."},
+    {"new_chat", "New conversation"},
+    {"closed", "The chat is closed at the moment."},
+    {"leave_message_intro", "Leave a message and we will contact you."},
+    {"leave_name", "Name (optional)"},
+    {"leave_email", "E-mail address"},
+    {"leave_text", "Your message"},
+    {"leave_send", "Send message"},
+    {"leave_thanks", "Thank you for your message. We will contact you as soon as possible."},
+    {"leave_failed", "Your message could not be taken now. Please try again later, or contact us another way."},
+    {"handoff", "One moment, you are being transferred to a colleague."},
+    {"back_to_bot", "You are chatting with the chatbot again."},
+    {"too_long", "Your message is too long: at most {max} characters."},
+    {"attach_too_big", "This file is too big: at most {max} kB."},
+    {"attach_type", "This kind of file cannot be sent. Allowed: {types}."},
+    {"attach_sent", "File sent: {name}"},
+    {"error", "Something went wrong. Please try again."},
+    {"busy", "The chat is very busy right now. Please try again in a few minutes."},
+    {"minimize_button", "Minimise chat"},
+    {"nobody", "No colleague is available at the moment."},
+    {"nobody_leave", "You can keep waiting or leave a message; we will then contact you."},
+    {"leave_button", "Leave a message"},
+    {"hours_title", "Opening hours"},
+    {"hours_closed_day", "closed"},
+    {"reopens", "The chat opens again {day} at {time}."},
+    {"today", "today"},
+    {"tomorrow", "tomorrow"},
+    {"on_day", "on {day}"},
+    {"day_range", "{from} to {to}"},
+    {"day_mon", "Monday"}, {"day_tue", "Tuesday"}, {"day_wed", "Wednesday"}, {"day_thu", "Thursday"},
+    {"day_fri", "Friday"}, {"day_sat", "Saturday"}, {"day_sun", "Sunday"},
+    {"invalid_email", "Enter a valid e-mail address, for example name@example.com."},
+    {"required_email", "Enter your e-mail address so that we can answer you."},
+    {"required_text", "Enter your message."},
+    {"csat_question", "How satisfied are you with this conversation?"},
+    {"csat_scale", "1 = very dissatisfied, 5 = very satisfied"},
+    {"csat_helped", "Were you helped?"},
+    {"yes", "Yes"},
+    {"no", "No"},
+    {"csat_send", "Send rating"},
+    {"csat_required", "Choose a score or answer \"Were you helped?\"."},
+    {"csat_thanks", "Thank you for your rating."},
+};
+
 static void cfg_free(cfg *c)
 {
     json_decref(c->origins); json_decref(c->texts); json_decref(c->attach_types);
@@ -363,6 +432,10 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
     c->texts = json_object();
     for (size_t i = 0; i < sizeof default_texts / sizeof *default_texts; i++)
         json_object_set_new(c->texts, default_texts[i][0], json_string(default_texts[i][1]));
+    const char *lg = json_string_value(json_object_get(o, "lang"));
+    if (lg && !strncmp(lg, "en", 2))      /* "en", "en-GB": the English defaults */
+        for (size_t i = 0; i < sizeof default_texts_en / sizeof *default_texts_en; i++)
+            json_object_set_new(c->texts, default_texts_en[i][0], json_string(default_texts_en[i][1]));
     json_t *tx = json_object_get(o, "texts");
     if (tx && !json_is_object(tx)) { snprintf(err, errlen, "texts must be an object of strings"); goto out; }
     json_object_foreach(tx, key, val) {
@@ -1411,6 +1484,7 @@ static void send_hello(webchat *w, session *s, acdm_wsconn *c)
         json_object_update_new(hello, json_pack("{s:i, s:i}", "position", (int)s->pos, "estimate_s",
                                                 w->nobody ? 0 : (int)s->est));
     if (s->bericht[0]) json_object_set_new(hello, "reference", json_string(s->bericht));
+    json_object_set_new(hello, "lang", json_string(w->c.lang));
     json_t *qi = queue_info_json(w);
     if (qi) json_object_set_new(hello, "queue", qi);
     if (s->csat_bericht[0] && csat_possible(w))

@@ -255,7 +255,8 @@
 
   /* ---- log ---- */
   function who(from) { return from === 'visitor' ? t('you') : from === 'agent' ? t('agent') : from === 'bot' ? t('bot') : t('system'); }
-  function fmtTime(ts) { var d = new Date(ts); return d.toLocaleTimeString('nl-NL', {hour: '2-digit', minute: '2-digit'}); }
+  function locale() { return root.getAttribute('lang') === 'en' ? 'en-GB' : 'nl-NL'; }
+  function fmtTime(ts) { var d = new Date(ts); return d.toLocaleTimeString(locale(), {hour: '2-digit', minute: '2-digit'}); }
   function addLine(m) {
     transcript.push(m);
     var li = el('li', {'class': P + 'msg ' + P + 'from-' + m.from});
@@ -327,6 +328,7 @@
     switch (m.type) {
     case 'hello':
       texts = Object.assign(texts, m.texts || {});
+      if (m.lang) root.setAttribute('lang', m.lang);
       applyTexts();
       maxChars = m.max_message_chars || maxChars;
       input.setAttribute('maxlength', String(maxChars));
@@ -424,7 +426,7 @@
   });
   endBtn.addEventListener('click', function () { send({type: 'end'}); });
   dlBtn.addEventListener('click', function () {
-    var lines = transcript.map(function (m) { return '[' + new Date(m.ts).toLocaleString('nl-NL') + '] ' + who(m.from) + ': ' + m.text; });
+    var lines = transcript.map(function (m) { return '[' + new Date(m.ts).toLocaleString(locale()) + '] ' + who(m.from) + ': ' + m.text; });
     var blob = new Blob([lines.join('\n') + '\n'], {type: 'text/plain;charset=utf-8'});
     var a = el('a', {href: URL.createObjectURL(blob), download: 'chatgesprek.txt'});
     document.body.appendChild(a); a.click(); a.remove();

@@ -48,7 +48,8 @@ cfg.queues.push(
 cfg.agents[0].queues.push('stil');
 const web = (name, queue, extra = {}) => ({ name, plugin: 'webchat', queue,
   config: { allowed_origins: ['{listen}'], title: 'Chat met de gemeente', leave_message_queue: 'email', ...extra } });
-cfg.channels = [web('website', 'algemeen'), web('avond', 'avond'), web('stil', 'stil'), web('dicht', 'vergunningen')];
+cfg.channels = [web('website', 'algemeen'), web('avond', 'avond'), web('stil', 'stil'), web('dicht', 'vergunningen'),
+  web('evening', 'avond', { lang: 'en', title: 'Chat with the council' })];
 const d = await new Daemon(cfg).start();
 const agentToken = d.token('agent', 'agent1');
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
@@ -173,6 +174,27 @@ test('widget closed by its schedule: shown closed before typing, with the hours;
   assert.equal(await launcher.textContent(), 'Chat openen');
   assert.equal(await launcher.getAttribute('aria-expanded'), 'false');
   assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('widget in English (lang "en"): launcher, opening hours and validation in English', { timeout: 60_000 }, async () => {
+  const page = await newPage({ locale: 'en-GB' });
+  await page.goto(`${d.base}/channels/evening/demo`);
+  const launcher = page.locator('#acdm-wc-open');
+  await launcher.waitFor();
+  await launcher.focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Chat with the council' });
+  await dialog.getByText('The chat opens again tomorrow at 09:00.').waitFor();
+  assert.equal(await launcher.textContent(), 'Minimise chat');
+  assert.equal(await page.locator('#acdm-wc-root').getAttribute('lang'), 'en');
+  const lines = await dialog.locator('.acdm-wc-hours li').allTextContents();
+  const EN = { sun: 'Sunday', mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday', sat: 'Saturday' };
+  assert.ok(lines.includes(`${EN[tomorrow]}: 09:00–12:00`), lines.join(' | '));
+  await dialog.locator('#acdm-wc-leave-send').focus();
+  await page.keyboard.press('Enter');
+  await dialog.getByText('Enter your e-mail address so that we can answer you.').waitFor();
+  assert.doesNotMatch(await dialog.innerText(), /Uw bericht|Versturen|Openingstijden/);
   await page.context().close();
 });
 
