@@ -608,6 +608,8 @@ static void send_state(webchat *w, session *s)
 
 /* ---------------------------------------------------------------- the queue as the visitor sees it */
 
+static void update_position(webchat *w, session *s, bool force);
+
 /* The instance's queue from the host (open, closed by whom, the opening hours, agents logged
  * in): NULL from a core without queue_info. */
 static json_t *queue_info_json(webchat *w)
@@ -649,7 +651,12 @@ static void refresh_info(webchat *w, bool push)
         free(w->info);
         w->info = t;
         t = NULL;
-        if (push) send_all(w, json_pack("{s:s, s:O}", "type", "queue_info", "queue", o));
+        if (push) {
+            send_all(w, json_pack("{s:s, s:O}", "type", "queue_info", "queue", o));
+            /* the estimate goes (nobody logged in) or comes back: at once, not at the next poll */
+            for (session *s = w->all; s; s = s->next)
+                if (s->state == S_WAITING && s->nconns) update_position(w, s, true);
+        }
     }
     free(t);
     json_decref(o);
@@ -1734,7 +1741,7 @@ static void sweep(acdm_instance *inst, void *priv, void *user)
     (void)inst; (void)user;
     webchat *w = priv;
     int64_t now = now_ms();
-    if (now - w->info_ms >= POSITION_EVERY_MS) refresh_info(w, true);
+    refresh_info(w, true);                 /* cheap (no I/O): every sweep, a change is pushed within ~1 s */
     for (session *s = w->all, *next; s; s = next) {
         next = s->next;
         bool live = s->state == S_WAITING || s->state == S_ACTIVE;
