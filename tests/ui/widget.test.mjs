@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, sleep, seriousAxe } = require('./acdm.js');
+const { Daemon, REPO, uiConfig, until, sleep, seriousAxe, openSignedIn } = require('./acdm.js');
 
 const ART = path.join(REPO, 'tests', 'artifacts');
 fs.mkdirSync(ART, { recursive: true });
@@ -52,6 +52,7 @@ cfg.channels = [web('website', 'algemeen'), web('avond', 'avond'), web('stil', '
   web('evening', 'avond', { lang: 'en', title: 'Chat with the council' })];
 const d = await new Daemon(cfg).start();
 const agentToken = d.token('agent', 'agent1');
+const supToken = d.token('supervisor', 'petra');
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
 after(async () => { await browser.close(); await d.stop(); });
 
@@ -301,6 +302,20 @@ test('widget: after the conversation one satisfaction question, stored on the be
   assert.equal(ag.csat_helped_pct, 100);
   assert.equal((await report('queues', 'algemeen', 'queue')).csat_count, 1);
   assert.equal((await report('channels', 'website', 'channel')).csat_avg, 4);
+  // ... and on the Rapportages page, per agent, as people read it
+  const sup = await openSignedIn(browser, d.base, { token: supToken, role: 'supervisor', name: 'petra', agent: null }, 'reports.html');
+  await sup.page.locator('#rep-kind').selectOption('agents');
+  await sup.page.locator('#rep-show').focus();
+  await sup.page.keyboard.press('Enter');
+  const totals = sup.page.locator('#rep-totals');
+  await totals.locator('th', { hasText: 'Beoordelingen' }).waitFor();
+  const cols = await totals.locator('thead th').allTextContents();
+  const row = totals.locator('tbody tr', { hasText: 'Anouk de Vries' });
+  const cells = await row.locator('td, th').allTextContents();
+  assert.equal(cells[cols.indexOf('Beoordelingen')], '1', JSON.stringify({ cols, cells }));
+  assert.equal(cells[cols.indexOf('Gem. tevredenheid (1–5)')], '4,0');
+  assert.equal(cells[cols.indexOf('Geholpen')], '100%');
+  await sup.ctx.close();
   // "Nieuw gesprek": a fresh conversation, a new bericht
   const fresh = dialog2.getByRole('button', { name: 'Nieuw gesprek' });
   await fresh.focus();
