@@ -105,6 +105,24 @@ int visitor_parse(const char *data, size_t len, size_t max_text, visitor_msg *m,
         if (opt_str(o, "data", 0, 1, &m->data, &m->data_len, code, err, errlen)) goto bad;
     } else if (!strcmp(type, "attachment_end")) {
         m->type = VM_ATTACH_END;
+    } else if (!strcmp(type, "new")) {
+        m->type = VM_NEW;
+    } else if (!strcmp(type, "csat")) {
+        m->type = VM_CSAT;
+        json_t *sc = json_object_get(o, "score"), *hp = json_object_get(o, "helped");
+        m->helped = -1;
+        if (sc && !json_is_null(sc)) {
+            if (!json_is_integer(sc) || json_integer_value(sc) < 1 || json_integer_value(sc) > 5) {
+                snprintf(err, errlen, "score: expected an integer from 1 to 5");
+                goto bad;
+            }
+            m->score = (int)json_integer_value(sc);
+        }
+        if (hp && !json_is_null(hp)) {
+            if (!json_is_boolean(hp)) { snprintf(err, errlen, "helped: expected true or false"); goto bad; }
+            m->helped = json_is_true(hp);
+        }
+        if (!m->score && m->helped < 0) { snprintf(err, errlen, "score or helped: at least one is required"); goto bad; }
     } else {
         snprintf(err, errlen, "type: unknown message type \"%.40s\"", type);
         goto bad;

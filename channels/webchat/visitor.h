@@ -14,7 +14,9 @@ typedef enum {
     VM_ATTACH_START,      /* {type:"attachment_start", filename, content_type, size} */
     VM_ATTACH_CHUNK,      /* {type:"attachment_chunk", data (base64)} */
     VM_ATTACH_END,        /* {type:"attachment_end"} */
-    VM_PING               /* {type:"ping"} */
+    VM_PING,              /* {type:"ping"} */
+    VM_CSAT,              /* {type:"csat", score?: 1..5, helped?: bool} (at least one) */
+    VM_NEW                /* {type:"new"}: a fresh conversation after the end */
 } visitor_type;
 
 typedef struct {
@@ -23,6 +25,8 @@ typedef struct {
     const char *text, *name, *email, *filename, *content_type, *data;
     size_t text_len, data_len;
     long long size;
+    int score;                  /* VM_CSAT: 1..5, 0 when not given */
+    int helped;                 /* VM_CSAT: 1 yes, 0 no, -1 not given */
 } visitor_msg;
 
 /* Error codes the widget shows a text for. */

@@ -103,6 +103,9 @@ typedef struct session {
     size_t up_len, up_size;
     char up_name[201], up_type[128];
     void *handoff_token;              /* a POST /handoff of the bot waiting for the submit */
+    char csat_bericht[40];            /* the last conversation an agent had with the visitor: the
+                                       * satisfaction question is about it ("" none) */
+    bool rated;                       /* ... and the visitor answered it (at most once) */
 } session;
 
 #define NB 4096
@@ -128,6 +131,9 @@ typedef struct webchat {
     bool stopped;                     /* after stop: no host calls, kv kept for the next start */
     acdm_timer *sweep;
     char *body;                       /* last response body (the host copies it) */
+    char *info;                       /* the queue as host->queue_info last said (JSON), or NULL */
+    int64_t info_ms;
+    bool nobody;                      /* ... nobody logged in to the queue: no waiting estimate */
 } webchat;
 
 /* A submit in flight: the session is found again by its token (it may be gone meanwhile). */
@@ -245,7 +251,7 @@ static const char *const default_texts[][2] = {
     {"ended_agent", "De medewerker heeft het gesprek beëindigd."},
     {"ended_visitor", "U heeft het gesprek beëindigd."},
     {"ended_timeout", "Het gesprek is beëindigd omdat het een tijd stil was."},
-    {"new_chat", "Nieuw gesprek beginnen"},
+    {"new_chat", "Nieuw gesprek"},
     {"closed", "De chat is op dit moment gesloten."},
     {"leave_message_intro", "Laat een bericht achter, dan nemen wij contact met u op."},
     {"leave_name", "Naam (niet verplicht)"},
@@ -262,6 +268,99 @@ static const char *const default_texts[][2] = {
     {"attach_sent", "Bestand verstuurd: {name}"},
     {"error", "Er ging iets mis. Probeer het opnieuw."},
     {"busy", "Het is nu erg druk in de chat. Probeer het over een paar minuten opnieuw."},
+    {"minimize_button", "Chat minimaliseren"},
+    {"nobody", "Er is op dit moment geen medewerker beschikbaar."},
+    {"nobody_leave", "U kunt blijven wachten of een bericht achterlaten; dan nemen wij contact met u op."},
+    {"leave_button", "Bericht achterlaten"},
+    {"hours_title", "Openingstijden"},
+    {"hours_closed_day", "gesloten"},
+    {"reopens", "De chat is weer open {day} om {time} uur."},
+    {"today", "vandaag"},
+    {"tomorrow", "morgen"},
+    {"on_day", "op {day}"},
+    {"day_range", "{from} t/m {to}"},
+    {"day_mon", "maandag"}, {"day_tue", "dinsdag"}, {"day_wed", "woensdag"}, {"day_thu", "donderdag"},
+    {"day_fri", "vrijdag"}, {"day_sat", "zaterdag"}, {"day_sun", "zondag"},
+    {"invalid_email", "Vul een geldig e-mailadres in, bijvoorbeeld naam@voorbeeld.nl."},
+    {"required_email", "Vul uw e-mailadres in, zodat wij u kunnen antwoorden."},
+    {"required_text", "Vul uw bericht in."},
+    {"csat_question", "Hoe tevreden bent u over dit gesprek?"},
+    {"csat_scale", "1 = zeer ontevreden, 5 = zeer tevreden"},
+    {"csat_helped", "Bent u geholpen?"},
+    {"yes", "Ja"},
+    {"no", "Nee"},
+    {"csat_send", "Beoordeling versturen"},
+    {"csat_required", "Kies een cijfer of beantwoord de vraag \"Bent u geholpen?\"."},
+    {"csat_thanks", "Bedankt voor uw beoordeling."},
+};
+
+/* The same texts in English, the defaults of an instance with "lang": "en" (texts overrides
+ * either). Keys as default_texts; a key missing here keeps the Dutch text. */
+static const char *const default_texts_en[][2] = {
+    {"title", "Chat with us"},
+    {"greeting", "Welcome! Ask your question here and a colleague will help you as soon as possible."},
+    {"open_button", "Open chat"},
+    {"close_button", "Close chat window"},
+    {"input_label", "Your message"},
+    {"send", "Send"},
+    {"end", "End chat"},
+    {"download", "Download conversation"},
+    {"attach", "Add a file"},
+    {"you", "You"},
+    {"agent", "Agent"},
+    {"bot", "Chatbot"},
+    {"system", "Notice"},
+    {"connecting", "Connecting…"},
+    {"reconnecting", "The connection was lost. Reconnecting…"},
+    {"waiting", "You are number {position} in the queue."},
+    {"estimate", "Estimated wait: about {minutes} minutes."},
+    {"waiting_next", "You are next. A colleague will take your chat shortly."},
+    {"joined", "A colleague is with you now."},
+    {"agent_typing", "The agent is typing…"},
+    {"ended_agent", "The agent has ended the conversation."},
+    {"ended_visitor", "You have ended the conversation."},
+    {"ended_timeout", "The conversation was ended because it was quiet for a while."},
+    {"new_chat", "New conversation"},
+    {"closed", "The chat is closed at the moment."},
+    {"leave_message_intro", "Leave a message and we will contact you."},
+    {"leave_name", "Name (optional)"},
+    {"leave_email", "E-mail address"},
+    {"leave_text", "Your message"},
+    {"leave_send", "Send message"},
+    {"leave_thanks", "Thank you for your message. We will contact you as soon as possible."},
+    {"leave_failed", "Your message could not be taken now. Please try again later, or contact us another way."},
+    {"handoff", "One moment, you are being transferred to a colleague."},
+    {"back_to_bot", "You are chatting with the chatbot again."},
+    {"too_long", "Your message is too long: at most {max} characters."},
+    {"attach_too_big", "This file is too big: at most {max} kB."},
+    {"attach_type", "This kind of file cannot be sent. Allowed: {types}."},
+    {"attach_sent", "File sent: {name}"},
+    {"error", "Something went wrong. Please try again."},
+    {"busy", "The chat is very busy right now. Please try again in a few minutes."},
+    {"minimize_button", "Minimise chat"},
+    {"nobody", "No colleague is available at the moment."},
+    {"nobody_leave", "You can keep waiting or leave a message; we will then contact you."},
+    {"leave_button", "Leave a message"},
+    {"hours_title", "Opening hours"},
+    {"hours_closed_day", "closed"},
+    {"reopens", "The chat opens again {day} at {time}."},
+    {"today", "today"},
+    {"tomorrow", "tomorrow"},
+    {"on_day", "on {day}"},
+    {"day_range", "{from} to {to}"},
+    {"day_mon", "Monday"}, {"day_tue", "Tuesday"}, {"day_wed", "Wednesday"}, {"day_thu", "Thursday"},
+    {"day_fri", "Friday"}, {"day_sat", "Saturday"}, {"day_sun", "Sunday"},
+    {"invalid_email", "Enter a valid e-mail address, for example name@example.com."},
+    {"required_email", "Enter your e-mail address so that we can answer you."},
+    {"required_text", "Enter your message."},
+    {"csat_question", "How satisfied are you with this conversation?"},
+    {"csat_scale", "1 = very dissatisfied, 5 = very satisfied"},
+    {"csat_helped", "Were you helped?"},
+    {"yes", "Yes"},
+    {"no", "No"},
+    {"csat_send", "Send rating"},
+    {"csat_required", "Choose a score or answer \"Were you helped?\"."},
+    {"csat_thanks", "Thank you for your rating."},
 };
 
 static void cfg_free(cfg *c)
@@ -333,6 +432,10 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
     c->texts = json_object();
     for (size_t i = 0; i < sizeof default_texts / sizeof *default_texts; i++)
         json_object_set_new(c->texts, default_texts[i][0], json_string(default_texts[i][1]));
+    const char *lg = json_string_value(json_object_get(o, "lang"));
+    if (lg && !strncmp(lg, "en", 2))      /* "en", "en-GB": the English defaults */
+        for (size_t i = 0; i < sizeof default_texts_en / sizeof *default_texts_en; i++)
+            json_object_set_new(c->texts, default_texts_en[i][0], json_string(default_texts_en[i][1]));
     json_t *tx = json_object_get(o, "texts");
     if (tx && !json_is_object(tx)) { snprintf(err, errlen, "texts must be an object of strings"); goto out; }
     json_object_foreach(tx, key, val) {
@@ -498,8 +601,65 @@ static void send_state(webchat *w, session *s)
     json_t *d = json_pack("{s:s, s:s}", "type", "state", "state", state_names[s->state]);
     if (s->bericht[0]) json_object_set_new(d, "reference", json_string(s->bericht));   /* for a call back */
     if (s->state == S_WAITING && s->pos)
-        json_object_update_new(d, json_pack("{s:i, s:i}", "position", (int)s->pos, "estimate_s", (int)s->est));
+        json_object_update_new(d, json_pack("{s:i, s:i}", "position", (int)s->pos, "estimate_s",
+                                            w->nobody ? 0 : (int)s->est));
     send_doc(w, s, d);
+}
+
+/* ---------------------------------------------------------------- the queue as the visitor sees it */
+
+static void update_position(webchat *w, session *s, bool force);
+
+/* The instance's queue from the host (open, closed by whom, the opening hours, agents logged
+ * in): NULL from a core without queue_info. */
+static json_t *queue_info_json(webchat *w)
+{
+    if (!ACDM_HOST_HAS(w->host, queue_info) || !w->host->queue_info) return NULL;
+    char *t = w->host->queue_info(w->inst, NULL, "chat");
+    if (!t) return NULL;
+    json_t *o = json_loads(t, 0, NULL);
+    w->host->free(t);
+    return json_is_object(o) ? o : (json_decref(o), NULL);
+}
+
+static void send_all(webchat *w, json_t *doc)
+{
+    char *t = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!t) return;
+    for (session *s = w->all; s; s = s->next)
+        for (int k = 0; k < s->nconns; k++) w->host->ws_send(s->conns[k], t, strlen(t));
+    free(t);
+}
+
+/* Re-reads the queue; when it changed (opened, closed, the first agent logged in, the last one
+ * out), every open widget gets {type: "queue_info", queue}. */
+static void refresh_info(webchat *w, bool push)
+{
+    json_t *o = queue_info_json(w);
+    w->info_ms = now_ms();
+    if (!o) return;
+    json_t *ag = json_object_get(o, "agents");
+    w->nobody = ag && json_integer_value(json_object_get(ag, "logged_in")) == 0;
+    /* available agents come and go with every conversation: only what the widget shows counts */
+    json_t *key = json_pack("{s:O?, s:O?, s:b, s:O?}", "open", json_object_get(o, "open"),
+                            "closed_by", json_object_get(o, "closed_by"), "nobody", w->nobody,
+                            "hours", json_object_get(o, "hours"));
+    char *t = key ? json_dumps(key, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(key);
+    if (t && (!w->info || strcmp(t, w->info))) {
+        free(w->info);
+        w->info = t;
+        t = NULL;
+        if (push) {
+            send_all(w, json_pack("{s:s, s:O}", "type", "queue_info", "queue", o));
+            /* the estimate goes (nobody logged in) or comes back: at once, not at the next poll */
+            for (session *s = w->all; s; s = s->next)
+                if (s->state == S_WAITING && s->nconns) update_position(w, s, true);
+        }
+    }
+    free(t);
+    json_decref(o);
 }
 
 /* ---------------------------------------------------------------- sessions */
@@ -641,6 +801,8 @@ static void persist(webchat *w, session *s)
                           "handed_off", s->handed_off, "visitor_ended", s->visitor_ended,
                           "lines", (json_int_t)s->n_stored, "seq", (int)s->seq,
                           "first_text", s->first_text, "first_key", s->first_key);
+    if (d && s->csat_bericht[0])
+        json_object_update_new(d, json_pack("{s:s, s:b}", "csat_bericht", s->csat_bericht, "rated", s->rated));
     char *t = d ? json_dumps(d, JSON_COMPACT) : NULL;
     json_decref(d);
     if (!t) return;
@@ -741,6 +903,9 @@ static session *load_session(webchat *w, const char *token)
              json_string_value(json_object_get(d, "agent")) : "");
     const char *b = json_string_value(json_object_get(d, "bericht"));
     if (b && *b) set_bericht(w, s, b);
+    const char *cb = json_string_value(json_object_get(d, "csat_bericht"));
+    snprintf(s->csat_bericht, sizeof s->csat_bericht, "%s", cb ? cb : "");
+    s->rated = json_is_true(json_object_get(d, "rated"));
     const char *ft = json_string_value(json_object_get(d, "first_text"));
     const char *fk = json_string_value(json_object_get(d, "first_key"));
     json_int_t n = json_integer_value(json_object_get(d, "lines"));
@@ -974,7 +1139,8 @@ static void update_position(webchat *w, session *s, bool force)
     if (!force && pos == s->pos && est == s->est) return;
     s->pos = pos;
     s->est = est;
-    send_doc(w, s, json_pack("{s:s, s:i, s:i}", "type", "queue", "position", (int)pos, "estimate_s", (int)est));
+    send_doc(w, s, json_pack("{s:s, s:i, s:i}", "type", "queue", "position", (int)pos, "estimate_s",
+                             w->nobody ? 0 : (int)est));
 }
 
 static void submitted_session(webchat *w, session *s, int what, acdm_submit_outcome outcome,
@@ -1174,16 +1340,25 @@ static void visitor_text(webchat *w, session *s, const char *text)
     }
 }
 
+/* The core takes ratings (host->feedback): the widget may ask its satisfaction question. */
+static bool csat_possible(const webchat *w)
+{
+    return ACDM_HOST_HAS(w->host, feedback) && w->host->feedback;
+}
+
 static void visitor_end(webchat *w, session *s, const char *reason, const char *by)
 {
     bool live = (s->state == S_WAITING || s->state == S_ACTIVE) && s->bericht[0];
+    bool ask = s->state == S_ACTIVE && s->bericht[0] && s->agent[0];
+    if (ask) { snprintf(s->csat_bericht, sizeof s->csat_bericht, "%s", s->bericht); s->rated = false; }
     s->visitor_ended = true;              /* before end(): its ENDED event comes back at once */
     s->state = S_ENDED;
     disengage(w, s);
     if (live) w->host->end(w->inst, s->bericht, reason);
     json_array_clear(s->bot_queue);
-    send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "ended", "by", by, "text",
-                             text_of(w, !strcmp(by, "visitor") ? "ended_visitor" : "ended_timeout")));
+    send_doc(w, s, json_pack("{s:s, s:s, s:s, s:b}", "type", "ended", "by", by, "text",
+                             text_of(w, !strcmp(by, "visitor") ? "ended_visitor" : "ended_timeout"),
+                             "csat", ask && csat_possible(w)));
     send_state(w, s);
     persist(w, s);
 }
@@ -1299,6 +1474,96 @@ static void visitor_attach(webchat *w, acdm_wsconn *c, session *s, const visitor
     attach_reset(s);
 }
 
+/* The hello: the session (token, state, transcript), the texts and limits, and the queue as
+ * the visitor sees it (closed, opening hours, nobody logged in) before they write. c NULL: to
+ * every connection of the session. */
+static void send_hello(webchat *w, session *s, acdm_wsconn *c)
+{
+    json_t *hello = json_pack("{s:s, s:s, s:s, s:O, s:O, s:i, s:b}", "type", "hello", "token", s->token,
+                              "state", state_names[s->state], "texts", w->c.texts, "transcript",
+                              s->transcript, "max_message_chars", w->c.max_chars, "attachments",
+                              w->c.max_attach > 0);
+    if (w->c.max_attach > 0)
+        json_object_update_new(hello, json_pack("{s:I, s:O}", "max_attachment_bytes",
+                                                (json_int_t)w->c.max_attach, "attachment_types",
+                                                w->c.attach_types));
+    if (s->state == S_WAITING && s->pos)
+        json_object_update_new(hello, json_pack("{s:i, s:i}", "position", (int)s->pos, "estimate_s",
+                                                w->nobody ? 0 : (int)s->est));
+    if (s->bericht[0]) json_object_set_new(hello, "reference", json_string(s->bericht));
+    json_object_set_new(hello, "lang", json_string(w->c.lang));
+    json_t *qi = queue_info_json(w);
+    if (qi) json_object_set_new(hello, "queue", qi);
+    if (s->csat_bericht[0] && csat_possible(w))
+        json_object_set_new(hello, "csat", json_pack("{s:b}", "done", s->rated));
+    if (!c) { send_doc(w, s, hello); return; }
+    char *t = json_dumps(hello, JSON_COMPACT);
+    json_decref(hello);
+    if (t) w->host->ws_send(c, t, strlen(t));
+    free(t);
+}
+
+/* The visitor's answer to the satisfaction question, recorded by the core on the bericht. */
+static void visitor_csat(webchat *w, acdm_wsconn *c, session *s, const visitor_msg *m)
+{
+    if (!s->csat_bericht[0] || !csat_possible(w)) {
+        send_error(w, c, "state", "Er is geen afgerond gesprek om te beoordelen.");
+        return;
+    }
+    if (s->rated) { send_error(w, c, "rated", text_of(w, "csat_thanks")); return; }
+    json_t *d = json_object();
+    if (m->score) json_object_set_new(d, "score", json_integer(m->score));
+    if (m->helped >= 0) json_object_set_new(d, "helped", json_boolean(m->helped));
+    char *dt = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    char err[200] = "";
+    int rc = dt ? w->host->feedback(w->inst, s->csat_bericht, dt, err, sizeof err) : ACDM_P_ENOMEM;
+    free(dt);
+    if (rc == 0 || rc == ACDM_P_EEXIST) {
+        s->rated = true;
+        persist(w, s);
+        send_doc(w, s, json_pack("{s:s, s:s}", "type", "csat_thanks", "text", text_of(w, "csat_thanks")));
+    } else {
+        w->host->log(w->inst, ACDM_PLOG_WARN, "rating of bericht %s not recorded: %s", s->csat_bericht,
+                     err[0] ? err : acdm_plugin_strerror(rc));
+        send_error(w, c, rc == ACDM_P_EINVAL ? "invalid" : "error", rc == ACDM_P_EINVAL ? err : text_of(w, "error"));
+    }
+}
+
+/* "Nieuw gesprek": after the end, the session starts over (empty transcript, greeting); the
+ * next message is a new bericht. */
+static void visitor_new(webchat *w, acdm_wsconn *c, session *s)
+{
+    bool idle = s->state == S_NEW || s->state == S_ENDED || s->state == S_CLOSED ||
+                (s->state == S_BOT && !s->handed_off);
+    if (!idle || s->bot_busy || s->handoff_token || s->up) {
+        send_error(w, c, "state", "Beëindig eerst het gesprek.");
+        return;
+    }
+    unstore(w, s);
+    /* a new conversation key: the old bericht may still be in wrap-up, and what the visitor
+     * writes now must not join it */
+    h_unlink(&w->by_sid[hash(s->sid)], s, offsetof(session, h_sid));
+    random_hex(s->sid, 8);
+    snprintf(s->conv, sizeof s->conv, "%s:%s", w->host->instance_name(w->inst), s->sid);
+    unsigned h = hash(s->sid);
+    s->h_sid = w->by_sid[h];
+    w->by_sid[h] = s;
+    json_array_clear(s->transcript);
+    json_array_clear(s->pending);
+    json_array_clear(s->bot_queue);
+    s->n_stored = 0;
+    set_bericht(w, s, NULL);
+    s->agent[0] = 0;
+    s->csat_bericht[0] = 0;
+    s->rated = s->visitor_ended = s->handed_off = false;
+    s->pos = s->est = 0;
+    disengage(w, s);
+    if (s->wrote) { s->wrote = false; w->n_empty++; }
+    s->state = w->c.bot_url ? S_BOT : S_NEW;
+    send_hello(w, s, NULL);
+}
+
 static void ws_message(acdm_instance *inst, void *priv, acdm_wsconn *c, const char *data, size_t len)
 {
     (void)inst;
@@ -1347,6 +1612,19 @@ static void ws_message(acdm_instance *inst, void *priv, acdm_wsconn *c, const ch
         visitor_end(w, s, "left", "visitor");
         break;
     case VM_LEAVE_MESSAGE: {
+        if (s->state == S_ACTIVE || s->state == S_SUBMITTING) {
+            send_error(w, c, "state", "Een medewerker is bij u: stel uw vraag in de chat.");
+            break;
+        }
+        if (s->state == S_WAITING && s->bericht[0]) {
+            /* nobody came (none logged in): the visitor leaves a message instead of waiting;
+             * the waiting chat ends as the customer's */
+            s->visitor_ended = true;
+            s->state = S_ENDED;
+            disengage(w, s);
+            w->host->end(w->inst, s->bericht, "left");
+            send_state(w, s);
+        }
         if (!engage(w, s, c)) break;
         json_t *payload = json_pack("{s:s, s:s?, s:s?, s:s}", "source", "webchat-leave-message",
                                     "name", m.name, "email", m.email, "chat", s->sid);
@@ -1357,6 +1635,12 @@ static void ws_message(acdm_instance *inst, void *priv, acdm_wsconn *c, const ch
     }
     case VM_ATTACH_START: case VM_ATTACH_CHUNK: case VM_ATTACH_END:
         visitor_attach(w, c, s, &m);
+        break;
+    case VM_CSAT:
+        visitor_csat(w, c, s, &m);
+        break;
+    case VM_NEW:
+        visitor_new(w, c, s);
         break;
     case VM_PING:
         w->host->ws_send(c, "{\"type\":\"pong\"}", 15);
@@ -1426,21 +1710,7 @@ static int ws_open(acdm_instance *inst, void *priv, acdm_wsconn *c, const acdm_h
     s->conns[s->nconns++] = c;
     s->gone_since = 0;
     w->host->ws_set_user(c, s);
-    json_t *hello = json_pack("{s:s, s:s, s:s, s:O, s:O, s:i, s:b}", "type", "hello", "token", s->token,
-                              "state", state_names[s->state], "texts", w->c.texts, "transcript",
-                              s->transcript, "max_message_chars", w->c.max_chars, "attachments",
-                              w->c.max_attach > 0);
-    if (w->c.max_attach > 0)
-        json_object_update_new(hello, json_pack("{s:I, s:O}", "max_attachment_bytes",
-                                                (json_int_t)w->c.max_attach, "attachment_types",
-                                                w->c.attach_types));
-    if (s->state == S_WAITING && s->pos)
-        json_object_update_new(hello, json_pack("{s:i, s:i}", "position", (int)s->pos, "estimate_s", (int)s->est));
-    if (s->bericht[0]) json_object_set_new(hello, "reference", json_string(s->bericht));
-    char *t = json_dumps(hello, JSON_COMPACT);
-    json_decref(hello);
-    if (t) w->host->ws_send(c, t, strlen(t));
-    free(t);
+    send_hello(w, s, c);
     return 0;
 }
 
@@ -1471,6 +1741,7 @@ static void sweep(acdm_instance *inst, void *priv, void *user)
     (void)inst; (void)user;
     webchat *w = priv;
     int64_t now = now_ms();
+    refresh_info(w, true);                 /* cheap (no I/O): every sweep, a change is pushed within ~1 s */
     for (session *s = w->all, *next; s; s = next) {
         next = s->next;
         bool live = s->state == S_WAITING || s->state == S_ACTIVE;
@@ -1653,10 +1924,12 @@ static void wc_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
         break;
     case ACDM_EV_WRAPUP: case ACDM_EV_ENDED:
         if (!s->visitor_ended && s->state != S_ENDED) {
+            bool ask = s->state == S_ACTIVE && s->agent[0];
+            if (ask) { snprintf(s->csat_bericht, sizeof s->csat_bericht, "%s", s->bericht); s->rated = false; }
             s->state = S_ENDED;
             if (!(w->c.bot_url && w->c.bot_return)) disengage(w, s);
-            send_doc(w, s, json_pack("{s:s, s:s, s:s}", "type", "ended", "by", "agent", "text",
-                                     text_of(w, "ended_agent")));
+            send_doc(w, s, json_pack("{s:s, s:s, s:s, s:b}", "type", "ended", "by", "agent", "text",
+                                     text_of(w, "ended_agent"), "csat", ask && csat_possible(w)));
             if (w->c.bot_url && w->c.bot_return) {
                 s->state = S_BOT;
                 s->handed_off = false;
@@ -1744,6 +2017,7 @@ static void wc_destroy(acdm_instance *inst, void *priv)
         while (w->by_addr[k]) { addr_count *a = w->by_addr[k]; w->by_addr[k] = a->next; free(a); }
     cfg_free(&w->c);
     free(w->body);
+    free(w->info);
 }
 
 static const acdm_plugin descriptor = ACDM_PLUGIN_INIT(

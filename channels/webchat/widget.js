@@ -14,6 +14,7 @@
 
   var texts = {
     title: 'Chat met ons', open_button: 'Chat openen', close_button: 'Chatvenster sluiten',
+    minimize_button: 'Chat minimaliseren',
     connecting: 'Verbinden…', reconnecting: 'De verbinding is verbroken. Opnieuw verbinden…'
   };
   var store = window.sessionStorage;
@@ -24,6 +25,9 @@
   var ws = null, retry = 0, retryTimer = null, transcript = [], state = 'new', lastTyping = 0;
   var maxChars = 2000, attach = null, uploadQueue = null, typingTimer = null, started = false;
   var pending = [];   /* messages typed after the server ended the session: sent to the next one */
+  var queueInfo = null;   /* the queue as the server says (open, closed_by, hours, agents) */
+  var convStart = 0;      /* index in transcript where the current conversation began */
+  var csatWanted = false; /* the satisfaction question is due (an agent's conversation ended) */
 
   function t(k, vars) {
     var s = texts[k] || '';
@@ -56,6 +60,9 @@
   log.appendChild(list);
   var typingEl = el('p', {id: P + 'typing', 'class': P + 'typing', 'aria-live': 'polite'});
   var alertEl = el('p', {id: P + 'alert', 'class': P + 'alert', role: 'alert'});
+  var info = el('div', {id: P + 'info', 'class': P + 'info', hidden: ''});
+  var csat = el('form', {id: P + 'csat', 'class': P + 'csat', hidden: '', novalidate: ''});
+  var newBtn = el('button', {type: 'button', id: P + 'new', 'class': P + 'new', hidden: ''}, 'Nieuw gesprek');
   var form = el('form', {'class': P + 'form', id: P + 'form'});
   var label = el('label', {'for': P + 'input', 'class': P + 'label'}, 'Uw bericht');
   var input = el('textarea', {id: P + 'input', 'class': P + 'input', rows: '2', autocomplete: 'off'});
@@ -67,19 +74,24 @@
   var row = el('div', {'class': P + 'row'});
   row.appendChild(fileLabel); row.appendChild(file); row.appendChild(sendBtn);
   form.appendChild(row);
-  var leave = el('form', {'class': P + 'leave', id: P + 'leave', hidden: ''});
+  var leave = el('form', {'class': P + 'leave', id: P + 'leave', hidden: '', novalidate: ''});
   var tools = el('div', {'class': P + 'tools'});
   var endBtn = el('button', {type: 'button', id: P + 'end', 'class': P + 'end'}, 'Chat beëindigen');
   var dlBtn = el('button', {type: 'button', id: P + 'download', 'class': P + 'download'}, 'Gesprek downloaden');
   tools.appendChild(endBtn); tools.appendChild(dlBtn);
-  [header, status, log, typingEl, alertEl, form, leave, tools].forEach(function (c) { panel.appendChild(c); });
+  [header, status, info, log, typingEl, alertEl, form, leave, csat, newBtn, tools].forEach(function (c) { panel.appendChild(c); });
   root.appendChild(openBtn); root.appendChild(panel);
 
   function mount() { document.body.appendChild(root); if (saved.open) openPanel(false); }
   if (document.body) mount(); else document.addEventListener('DOMContentLoaded', mount);
 
+  function launcherText() {
+    openBtn.textContent = panel.hidden ? t('open_button') : t('minimize_button');
+  }
+
   function applyTexts() {
-    openBtn.textContent = t('open_button');
+    launcherText();
+    newBtn.textContent = t('new_chat');
     title.textContent = t('title');
     closeBtn.setAttribute('aria-label', t('close_button'));
     label.textContent = t('input_label');
@@ -90,25 +102,161 @@
     log.setAttribute('aria-label', t('title'));
   }
 
+  /* The visitor's question so far (what they typed in this conversation, or in the box). */
+  function questionSoFar() {
+    var lines = transcript.slice(convStart).filter(function (m) { return m.from === 'visitor'; })
+      .map(function (m) { return m.text; });
+    var typed = input.value.trim();
+    if (typed) lines.push(typed);
+    return lines.join('\n');
+  }
+
+  /* The leave-a-message form, with our own (Dutch) validation instead of the browser's. Kept as
+   * it is when it is shown already (what the visitor typed stays). */
   function buildLeave(intro) {
+    if (!leave.hidden && leave.firstChild) return;
     leave.textContent = '';
+    delete leave.dataset.auto;
     leave.appendChild(el('p', {'class': P + 'intro'}, intro || t('leave_message_intro')));
-    var f = [['name', 'leave_name', 'text', 'name'], ['email', 'leave_email', 'email', 'email'],
-             ['text', 'leave_text', null, null]];
+    var f = [['name', 'leave_name', 'text', 'name', false], ['email', 'leave_email', 'email', 'email', true],
+             ['text', 'leave_text', null, null, true]];
     f.forEach(function (x) {
-      leave.appendChild(el('label', {'for': P + 'leave-' + x[0]}, t(x[1])));
-      var i = x[2] ? el('input', {id: P + 'leave-' + x[0], type: x[2], autocomplete: x[3]})
-                   : el('textarea', {id: P + 'leave-' + x[0], rows: '3', required: ''});
+      var id = P + 'leave-' + x[0];
+      leave.appendChild(el('label', {'for': id}, t(x[1])));
+      var i = x[2] ? el('input', {id: id, type: x[2], autocomplete: x[3]})
+                   : el('textarea', {id: id, rows: '3'});
+      if (x[4]) i.setAttribute('aria-required', 'true');
       leave.appendChild(i);
+      leave.appendChild(el('p', {id: id + '-err', 'class': P + 'field-error', 'aria-live': 'polite'}));
     });
     leave.appendChild(el('button', {type: 'submit', id: P + 'leave-send'}, t('leave_send')));
+    document.getElementById(P + 'leave-text').value = questionSoFar();
+    input.value = '';
     leave.hidden = false;
     form.hidden = true;
   }
 
+  function fieldError(id, msg) {
+    var i = document.getElementById(id), e = document.getElementById(id + '-err');
+    e.textContent = msg || '';
+    if (msg) { i.setAttribute('aria-invalid', 'true'); i.setAttribute('aria-describedby', id + '-err'); }
+    else { i.removeAttribute('aria-invalid'); i.removeAttribute('aria-describedby'); }
+    return !msg;
+  }
+
+  /* ---- opening hours ---- */
+  var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+  function dayHours(h, d) {
+    return (h[d] || []).map(function (iv) { return iv[0] + '–' + iv[1]; }).join(', ') || t('hours_closed_day');
+  }
+  function hoursList(h) {
+    var ul = el('ul', {'class': P + 'hours'});
+    for (var i = 0; i < 7;) {
+      var j = i, v = dayHours(h, DAYS[i]);
+      while (j + 1 < 7 && dayHours(h, DAYS[j + 1]) === v) j++;
+      var days = i === j ? t('day_' + DAYS[i]) : j === i + 1 ? t('day_' + DAYS[i]) + ', ' + t('day_' + DAYS[j])
+        : t('day_range', {from: t('day_' + DAYS[i]), to: t('day_' + DAYS[j])});
+      ul.appendChild(el('li', null, days.charAt(0).toUpperCase() + days.slice(1) + ': ' + v));
+      i = j + 1;
+    }
+    return ul;
+  }
+  function reopens(ms) {
+    var d = new Date(ms), now = new Date();
+    var day0 = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+    var days = Math.round((new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime() - day0) / 86400000);
+    var day = days === 0 ? t('today') : days === 1 ? t('tomorrow')
+      : t('on_day', {day: t('day_' + DAYS[(d.getDay() + 6) % 7])});
+    return t('reopens', {day: day, time: fmtTime(ms)});
+  }
+
+  function closedNow() { return !!(queueInfo && queueInfo.open === false); }
+  function nobodyNow() { return !!(queueInfo && queueInfo.open !== false && queueInfo.agents && queueInfo.agents.logged_in === 0); }
+  function idle() { return state === 'new' || state === 'ended'; }
+
+  /* What the visitor sees of the queue before and while waiting: closed (with the opening
+   * hours and the form), or nobody logged in (no estimate; they may leave a message). */
+  function renderInfo() {
+    info.textContent = '';
+    var showClosed = state === 'closed' || (idle() && closedNow());
+    if (showClosed) {
+      if (queueInfo && queueInfo.next_open_ms) info.appendChild(el('p', {'class': P + 'reopens'}, reopens(queueInfo.next_open_ms)));
+      if (queueInfo && queueInfo.hours) {
+        info.appendChild(el('h3', {'class': P + 'hours-title', id: P + 'hours-title'}, t('hours_title')));
+        info.appendChild(hoursList(queueInfo.hours));
+      }
+      info.hidden = !info.firstChild;
+      if (leave.hidden) { buildLeave(); leave.dataset.auto = '1'; }
+      return;
+    }
+    if (nobodyNow() && (idle() || state === 'waiting') && leave.hidden) {
+      info.appendChild(el('p', null, t('nobody_leave')));
+      var b = el('button', {type: 'button', id: P + 'leave-open', 'class': P + 'leave-open'}, t('leave_button'));
+      b.addEventListener('click', function () { buildLeave(); var x = document.getElementById(P + 'leave-email'); if (x) x.focus(); renderInfo(); });
+      info.appendChild(b);
+      info.hidden = false;
+      return;
+    }
+    info.hidden = true;
+  }
+
+  function showCsat() {
+    csat.textContent = '';
+    var f1 = el('fieldset', {'class': P + 'scale'});
+    f1.appendChild(el('legend', null, t('csat_question')));
+    f1.appendChild(el('p', {id: P + 'csat-scale', 'class': P + 'hint'}, t('csat_scale')));
+    var row1 = el('div', {'class': P + 'choices'});
+    for (var i = 1; i <= 5; i++) {
+      var id = P + 'csat-' + i;
+      var r = el('input', {type: 'radio', name: P + 'score', id: id, value: String(i), 'aria-describedby': P + 'csat-scale'});
+      var l = el('label', {'for': id}, String(i));
+      row1.appendChild(r); row1.appendChild(l);
+    }
+    f1.appendChild(row1);
+    var f2 = el('fieldset', {'class': P + 'helped'});
+    f2.appendChild(el('legend', null, t('csat_helped')));
+    var row2 = el('div', {'class': P + 'choices'});
+    [['yes', 'true'], ['no', 'false']].forEach(function (x) {
+      var id = P + 'helped-' + x[0];
+      row2.appendChild(el('input', {type: 'radio', name: P + 'helped', id: id, value: x[1]}));
+      row2.appendChild(el('label', {'for': id}, t(x[0])));
+    });
+    f2.appendChild(row2);
+    csat.appendChild(f1); csat.appendChild(f2);
+    csat.appendChild(el('p', {id: P + 'csat-err', 'class': P + 'field-error', 'aria-live': 'polite'}));
+    csat.appendChild(el('button', {type: 'submit', id: P + 'csat-send'}, t('csat_send')));
+    csat.hidden = false;
+  }
+  csat.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var sc = csat.querySelector('input[name="' + P + 'score"]:checked');
+    var hp = csat.querySelector('input[name="' + P + 'helped"]:checked');
+    var err = document.getElementById(P + 'csat-err');
+    if (!sc && !hp) { err.textContent = t('csat_required'); return; }
+    err.textContent = '';
+    var o = {type: 'csat'};
+    if (sc) o.score = Number(sc.value);
+    if (hp) o.helped = hp.value === 'true';
+    send(o);
+  });
+  newBtn.addEventListener('click', function () {
+    csat.hidden = true; csatWanted = false;
+    leave.hidden = true; leave.textContent = ''; form.hidden = false;
+    if (ws && ws.readyState === 1) { send({type: 'new'}); }
+    else {
+      /* the server closed the session (inactivity): the next one starts fresh */
+      list.textContent = ''; transcript = []; convStart = 0;
+      if (texts.greeting) addLine({from: 'system', text: texts.greeting, ts: Date.now(), greeting: true});
+      setState('new');
+      connect();
+    }
+    input.focus();
+  });
+
   /* ---- log ---- */
   function who(from) { return from === 'visitor' ? t('you') : from === 'agent' ? t('agent') : from === 'bot' ? t('bot') : t('system'); }
-  function fmtTime(ts) { var d = new Date(ts); return d.toLocaleTimeString('nl-NL', {hour: '2-digit', minute: '2-digit'}); }
+  function locale() { return root.getAttribute('lang') === 'en' ? 'en-GB' : 'nl-NL'; }
+  function fmtTime(ts) { var d = new Date(ts); return d.toLocaleTimeString(locale(), {hour: '2-digit', minute: '2-digit'}); }
   function addLine(m) {
     transcript.push(m);
     var li = el('li', {'class': P + 'msg ' + P + 'from-' + m.from});
@@ -120,7 +268,10 @@
     if (m.from === 'agent') typingEl.textContent = '';
   }
   function setStatus(s) { status.textContent = s || ''; }
+  var lastPos = 0, lastEst = 0;
   function showQueue(pos, est) {
+    lastPos = pos || 0; lastEst = est || 0;
+    if (nobodyNow()) { setStatus((pos ? t('waiting', {position: pos}) + ' ' : '') + t('nobody')); return; }
     if (!pos) { setStatus(t('waiting_next')); return; }
     var s = t('waiting', {position: pos});
     if (est > 0) s += ' ' + t('estimate', {minutes: Math.max(1, Math.round(est / 60))});
@@ -131,11 +282,19 @@
     panel.setAttribute('data-state', s);
     if (s === 'waiting') showQueue(m && m.position, m && m.estimate_s);
     else if (s === 'active') setStatus(t('joined'));
-    else if (s === 'ended') setStatus('');
-    else if (s === 'closed') setStatus(t('closed'));
+    else if (s === 'closed' || ((s === 'new' || s === 'ended') && closedNow()))
+      setStatus((queueInfo && queueInfo.closed_text) || t('closed'));
+    else if ((s === 'new' || s === 'ended') && nobodyNow()) setStatus(t('nobody'));
     else setStatus('');
     endBtn.hidden = !(s === 'waiting' || s === 'active' || s === 'bot');
+    newBtn.hidden = !(s === 'ended' || s === 'closed' || (s === 'new' && transcript.length > convStart + 1));
     fileLabel.hidden = file.hidden = !(attach && (s === 'waiting' || s === 'active'));
+    if (s === 'waiting' || s === 'active') { csat.hidden = true; }
+    else if (csatWanted && csat.hidden) showCsat();
+    if (!(s === 'closed' || ((s === 'new' || s === 'ended') && closedNow())) && !leave.hidden && leave.dataset.auto) {
+      leave.hidden = true; leave.textContent = ''; form.hidden = false;   /* it opened meanwhile */
+    }
+    renderInfo();
   }
 
   /* ---- connection ---- */
@@ -169,14 +328,18 @@
     switch (m.type) {
     case 'hello':
       texts = Object.assign(texts, m.texts || {});
+      if (m.lang) root.setAttribute('lang', m.lang);
       applyTexts();
       maxChars = m.max_message_chars || maxChars;
       input.setAttribute('maxlength', String(maxChars));
       attach = m.attachments ? {max: m.max_attachment_bytes, types: m.attachment_types || []} : null;
       if (attach) file.setAttribute('accept', attach.types.join(','));
       saved.token = m.token; save();
-      list.textContent = ''; transcript = [];
-      if (!(m.transcript || []).length && texts.greeting)
+      queueInfo = m.queue || null;
+      list.textContent = ''; transcript = []; convStart = 0;
+      csatWanted = !!(m.csat && !m.csat.done); csat.hidden = true;
+      if (!leave.hidden && leave.dataset.auto && !closedNow()) { leave.hidden = true; leave.textContent = ''; form.hidden = false; }
+      if (!(m.transcript || []).length && texts.greeting && !(m.queue && m.queue.open === false))
         addLine({from: 'system', text: texts.greeting, ts: Date.now(), greeting: true});
       (m.transcript || []).forEach(addLine);
       setState(m.state, m);
@@ -186,17 +349,35 @@
     case 'message': addLine(m); break;
     case 'state': setState(m.state, m); break;
     case 'queue': if (state === 'waiting') showQueue(m.position, m.estimate_s); break;
+    case 'queue_info':
+      queueInfo = m.queue || null;
+      setState(state, {position: lastPos, estimate_s: lastEst});
+      break;
+    case 'csat_thanks':
+      csatWanted = false;
+      csat.textContent = '';
+      csat.appendChild(el('p', {'class': P + 'thanks', role: 'status'}, m.text));
+      break;
     case 'typing':
       typingEl.textContent = t('agent_typing');
       clearTimeout(typingTimer);
       typingTimer = setTimeout(function () { typingEl.textContent = ''; }, 4000);
       break;
     case 'agent_joined': break;
-    case 'ended': addLine({from: 'system', text: m.text, ts: Date.now()}); break;
-    case 'closed': addLine({from: 'system', text: m.text, ts: Date.now()}); buildLeave(m.intro); setState('closed'); break;
-    case 'left_message':
-      leave.hidden = true; form.hidden = false;
+    case 'ended':
       addLine({from: 'system', text: m.text, ts: Date.now()});
+      if (m.csat) { csatWanted = true; }
+      break;
+    case 'closed':
+      if (queueInfo) queueInfo.closed_text = m.text;
+      buildLeave(m.intro);
+      setState('closed');
+      break;
+    case 'left_message':
+      leave.hidden = true; leave.textContent = ''; form.hidden = false;
+      addLine({from: 'system', text: m.text, ts: Date.now()});
+      convStart = transcript.length;
+      renderInfo();
       break;
     case 'attachment_ready': if (uploadQueue) uploadQueue(); break;
     case 'error':
@@ -212,6 +393,7 @@
   function openPanel(focus) {
     panel.hidden = false;
     openBtn.setAttribute('aria-expanded', 'true');
+    launcherText();
     saved.open = true; save();
     connect();
     if (focus !== false) input.focus();
@@ -219,6 +401,7 @@
   function closePanel() {
     panel.hidden = true;
     openBtn.setAttribute('aria-expanded', 'false');
+    launcherText();
     saved.open = false; save();
     openBtn.focus();
   }
@@ -243,7 +426,7 @@
   });
   endBtn.addEventListener('click', function () { send({type: 'end'}); });
   dlBtn.addEventListener('click', function () {
-    var lines = transcript.map(function (m) { return '[' + new Date(m.ts).toLocaleString('nl-NL') + '] ' + who(m.from) + ': ' + m.text; });
+    var lines = transcript.map(function (m) { return '[' + new Date(m.ts).toLocaleString(locale()) + '] ' + who(m.from) + ': ' + m.text; });
     var blob = new Blob([lines.join('\n') + '\n'], {type: 'text/plain;charset=utf-8'});
     var a = el('a', {href: URL.createObjectURL(blob), download: 'chatgesprek.txt'});
     document.body.appendChild(a); a.click(); a.remove();
@@ -251,8 +434,12 @@
   leave.addEventListener('submit', function (e) {
     e.preventDefault();
     var v = function (n) { var x = document.getElementById(P + 'leave-' + n); return x ? x.value.trim() : ''; };
-    if (!v('text')) return;
-    send({type: 'leave_message', name: v('name') || null, email: v('email') || null, text: v('text')});
+    var em = v('email');
+    var ok = fieldError(P + 'leave-email', !em ? t('required_email')
+      : /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(em) ? '' : t('invalid_email'));
+    ok = fieldError(P + 'leave-text', v('text') ? '' : t('required_text')) && ok;
+    if (!ok) { var bad = leave.querySelector('[aria-invalid="true"]'); if (bad) bad.focus(); return; }
+    send({type: 'leave_message', name: v('name') || null, email: em, text: v('text')});
   });
   file.addEventListener('change', function () {
     var f = file.files && file.files[0];

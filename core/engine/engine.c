@@ -1109,6 +1109,145 @@ static int env_queue_position(void *engine, acdm_instance *inst, const char *ber
     return 0;
 }
 
+/* host->queue_info: the queue as a customer-facing channel shows it (plugin.h). */
+static char *env_queue_info(void *engine, acdm_instance *inst, const char *queue, const char *kind)
+{
+    (void)inst;
+    acdm_engine *e = engine;
+    acdm_queue *q = queue ? acdm_model_queue(e->model, queue) : NULL;
+    if (!q) return NULL;
+    int k = kind ? acdm_kind_parse(kind) : ACDM_KIND_CHAT;
+    if (k < 0) k = ACDM_KIND_CHAT;
+    int64_t now = acdm_now_ms();
+    const acdm_schedule_def *sd = q->def->schedule
+        ? acdm_config_schedule(acdm_model_config(e->model), q->def->schedule) : NULL;
+    bool open = acdm_queue_is_open(q);
+    const char *by = open ? NULL : q->def->emergency ? "emergency" : q->def->closed ? "supervisor" : "schedule";
+    int logged_in = 0, available = 0;
+    for (uint32_t j = 0; j < q->n_members; j++) {
+        acdm_shown_state st = acdm_agent_shown(q->members[j]->agent);
+        if (!q->members[j]->joined || st == ACDM_SHOWN_LOGGED_OUT) continue;
+        logged_in++;
+        if (st == ACDM_SHOWN_READY) available++;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:b, s:s?, s:s, s:{s:i, s:i}}", "queue", q->name,
+                          "title", q->def->title ? q->def->title : q->name, "open", open,
+                          "closed_by", by, "closed_text", acdm_queue_closed_text(q, (acdm_kind)k),
+                          "agents", "logged_in", logged_in, "available", available);
+    if (!o) return NULL;
+    if (sd) {
+        static const char *const days[7] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+        json_t *h = json_object();
+        for (int d = 0; d < 7; d++) {
+            json_t *a = json_array();
+            for (int i = 0; i < sd->n_week[d]; i++) {
+                char f[8], t[8];
+                snprintf(f, sizeof f, "%02d:%02d", sd->week[d][i].from_min / 60 % 100, sd->week[d][i].from_min % 60);
+                snprintf(t, sizeof t, "%02d:%02d", sd->week[d][i].to_min / 60 % 100, sd->week[d][i].to_min % 60);
+                json_array_append_new(a, json_pack("[s,s]", f, t));
+            }
+            json_object_set_new(h, days[d], a);
+        }
+        json_object_set_new(o, "hours", h);
+        time_t tt = (time_t)(now / 1000);
+        struct tm tm;
+        localtime_r(&tt, &tm);
+        char today[16];
+        snprintf(today, sizeof today, "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100);
+        bool holiday = false;
+        for (size_t i = 0; i < sd->n_holidays; i++) holiday |= !strcmp(sd->holidays[i], today);
+        json_object_set_new(o, "holiday", json_boolean(holiday));
+        if (!open && !strcmp(by, "schedule")) {
+            int64_t t = now;
+            for (int i = 0; i < 64 && t < now + 14LL * 86400000; i++) {
+                t = acdm_schedule_next_change(sd, t);
+                if (acdm_schedule_open_at(sd, t)) { json_object_set_new(o, "next_open_ms", json_integer(t)); break; }
+            }
+        }
+    } else {
+        json_object_set_new(o, "hours", json_null());
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+/* host->feedback: the customer's rating of a bericht (the satisfaction question after a chat),
+ * once per bericht: on its payload ("csat") and as a "csat" event the reports count. */
+static int env_feedback(void *engine, acdm_instance *inst, const char *bericht_id, const char *detail_json,
+                        char *err, size_t errlen)
+{
+    acdm_engine *e = engine;
+    const char *iname = acdm_instance_name_of(inst);
+    json_t *d = json_loads(detail_json, 0, NULL);
+    int rc = 0;
+    if (!json_is_object(d)) { snprintf(err, errlen, "detail_json: expected a JSON object"); rc = ACDM_EINVAL; goto out; }
+    const char *key;
+    json_t *v;
+    json_object_foreach(d, key, v) {
+        if (strcmp(key, "score") && strcmp(key, "helped")) {
+            snprintf(err, errlen, "%.60s: unknown field (known: score, helped)", key);
+            rc = ACDM_EINVAL;
+            goto out;
+        }
+    }
+    json_t *score = json_object_get(d, "score"), *helped = json_object_get(d, "helped");
+    if (score && (!json_is_integer(score) || json_integer_value(score) < 1 || json_integer_value(score) > 5)) {
+        snprintf(err, errlen, "score: expected an integer from 1 to 5");
+        rc = ACDM_EINVAL;
+        goto out;
+    }
+    if (helped && !json_is_boolean(helped)) { snprintf(err, errlen, "helped: expected true or false"); rc = ACDM_EINVAL; goto out; }
+    if (!score && !helped) { snprintf(err, errlen, "score or helped: at least one is required"); rc = ACDM_EINVAL; goto out; }
+    /* the bericht as stored (it has usually ended and left the model) */
+    char *bj = NULL;
+    if (acdm_store_get_bericht_json(e->store, bericht_id, &bj) < 0 || !bj) {
+        snprintf(err, errlen, "bericht_id: no bericht %.40s", bericht_id);
+        rc = ACDM_ENOENT;
+        goto out;
+    }
+    json_t *b = json_loads(bj, 0, NULL);
+    free(bj);
+    const char *ch = json_string_value(json_object_get(b, "channel"));
+    if (!ch || strcmp(ch, iname)) {
+        json_decref(b);
+        snprintf(err, errlen, "bericht_id: no bericht %.40s of this instance", bericht_id);
+        rc = ACDM_ENOENT;
+        goto out;
+    }
+    bool rated = json_object_get(json_object_get(b, "payload"), "csat") != NULL;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(b, "events"), i, ev)
+        rated |= json_string_value(json_object_get(ev, "type")) && !strcmp(json_string_value(json_object_get(ev, "type")), "csat");
+    const acdm_bericht *live = acdm_model_bericht(e->model, bericht_id);
+    if (rated) {
+        snprintf(err, errlen, "bericht %.40s has been rated already", bericht_id);
+        rc = ACDM_EEXIST;
+    } else {
+        int64_t now = acdm_now_ms();
+        const char *queue = live ? live->queue->name : json_string_value(json_object_get(b, "queue"));
+        const char *agent = live && live->agent ? live->agent->id : json_string_value(json_object_get(b, "agent"));
+        json_t *rec = json_deep_copy(d);
+        char *detail = json_dumps(rec, JSON_COMPACT);
+        json_object_set_new(rec, "ts", json_integer(now));
+        json_t *patch = json_pack("{s:o}", "csat", rec);
+        char *ptext = json_dumps(patch, JSON_COMPACT);
+        json_decref(patch);
+        acdm_store_amend_bericht(e->store, bericht_id, -1, NULL, ptext, now);
+        acdm_event_row row = {.ts_ms = now, .type = "csat", .bericht = bericht_id, .queue = queue,
+                              .agent = agent, .channel = iname,
+                              .kind = json_string_value(json_object_get(b, "kind")), .detail_json = detail};
+        acdm_store_append_event(e->store, &row);
+        free(ptext);
+        free(detail);
+    }
+    json_decref(b);
+out:
+    json_decref(d);
+    return rc;
+}
+
 static int env_attachment_put(void *engine, acdm_instance *inst, const char *bericht_id,
                               const char *filename, const char *content_type, const void *data,
                               size_t len, char id_out[64])
@@ -1895,6 +2034,7 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
                            .peer_blocked = env_peer_blocked, .peer_failed = env_peer_failed, .attachment_store = env_attachment_store,
                            .attachment_read = env_attachment_read, .update = env_update,
                            .set_conversation = env_set_conversation,
+                           .queue_info = env_queue_info, .feedback = env_feedback,
                            .device_result = env_device_result,
                            .device_reachable = env_device_reachable,
                            .originate_result = env_originate_result,

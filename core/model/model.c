@@ -258,6 +258,15 @@ uint32_t acdm_queue_position(const acdm_bericht *b)
 
 /* ------------------------------------------------------------------ agents */
 
+acdm_shown_state acdm_agent_shown(const acdm_agent *a)
+{
+    if (a->state == ACDM_AGENT_LOGGED_OUT) return ACDM_SHOWN_LOGGED_OUT;
+    for (uint32_t i = 0; i < a->n_work; i++)
+        if (a->work[i].state == ACDM_W_ACTIVE) return ACDM_SHOWN_BUSY;
+    if (a->n_wrapup > 0) return ACDM_SHOWN_WRAPUP;
+    return a->state == ACDM_AGENT_READY ? ACDM_SHOWN_READY : ACDM_SHOWN_NOT_READY;
+}
+
 bool acdm_agent_available(const acdm_agent *a, acdm_kind k)
 {
     if (a->state != ACDM_AGENT_READY || a->n_wrapup || a->removed) return false;

@@ -365,6 +365,12 @@ static inline bool acdm_agent_reachable(const acdm_agent *a, acdm_kind k)
 /* The agent's work item for b, or NULL. */
 acdm_work *acdm_agent_work(const acdm_agent *a, const acdm_bericht *b);
 bool acdm_agent_available(const acdm_agent *a, acdm_kind k);
+/* What the dashboard, the wallboard and a channel's "is anyone there" show of an agent: one
+ * state each, exclusive: logged out; else busy (in a conversation), else in wrap-up, else
+ * ready ("available") or not ready. */
+typedef enum { ACDM_SHOWN_LOGGED_OUT = 0, ACDM_SHOWN_READY, ACDM_SHOWN_NOT_READY, ACDM_SHOWN_BUSY,
+               ACDM_SHOWN_WRAPUP } acdm_shown_state;
+acdm_shown_state acdm_agent_shown(const acdm_agent *a);
 
 /* Queues */
 bool acdm_queue_is_open(const acdm_queue *q);

@@ -621,6 +621,26 @@ static int host_set_conversation(acdm_instance *inst, const char *bericht_id, co
     return inst->p->env.set_conversation(inst->p->env.engine, inst, bericht_id, conversation);
 }
 
+static char *host_queue_info(acdm_instance *inst, const char *queue, const char *kind)
+{
+    if (!acdm_plg_live(inst) || !inst->p->env.queue_info) return NULL;
+    return inst->p->env.queue_info(inst->p->env.engine, inst, queue ? queue : inst->queue, kind);
+}
+
+static int host_feedback(acdm_instance *inst, const char *bericht_id, const char *detail_json,
+                         char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) { err = dummy; errlen = sizeof dummy; }
+    err[0] = 0;
+    if (!acdm_plg_live(inst) || !bericht_id || !*bericht_id || !detail_json) {
+        snprintf(err, errlen, "%s", !detail_json ? "detail_json: required" : "bericht_id: required");
+        return ACDM_EINVAL;
+    }
+    if (!inst->p->env.feedback) return ACDM_ESTATE;
+    return inst->p->env.feedback(inst->p->env.engine, inst, bericht_id, detail_json, err, errlen);
+}
+
 /* flush(): the store's callback finds the request detached (inst NULL) when the instance
  * stopped meanwhile, and then only frees it. */
 typedef struct flush_req {
@@ -701,6 +721,8 @@ static const acdm_host host_table = {
     .originate_result = host_originate_result,
     .flush = host_flush,
     .set_conversation = host_set_conversation,
+    .queue_info = host_queue_info,
+    .feedback = host_feedback,
 };
 
 /* ------------------------------------------------------------------ instance lifecycle */

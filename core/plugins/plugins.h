@@ -68,6 +68,9 @@ typedef struct {
     /* appended within 1.1 (may be NULL: the host call returns ACDM_ESTATE) */
     int (*set_conversation)(void *engine, acdm_instance *inst, const char *bericht_id,
                             const char *conversation);
+    char *(*queue_info)(void *engine, acdm_instance *inst, const char *queue, const char *kind);
+    int (*feedback)(void *engine, acdm_instance *inst, const char *bericht_id, const char *detail_json,
+                    char *err, size_t errlen);
 } acdm_plugin_env;
 
 /* Creates the host for plugin_dir (copied; env copied). Nothing is loaded yet. */

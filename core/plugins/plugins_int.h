@@ -40,9 +40,9 @@
 
 /* The host table only grows at its end (plugins test ACDM_HOST_HAS against struct_size), and
  * acdm_http_response's defer/token come after the fields an older plugin fills. */
-_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, set_conversation) +
-               sizeof(((acdm_host *)0)->set_conversation),
-               "set_conversation is the host table's last field");
+_Static_assert(sizeof(acdm_host) == offsetof(acdm_host, feedback) +
+               sizeof(((acdm_host *)0)->feedback),
+               "feedback is the host table's last field");
 /* How far the host table handed to plugins goes: all of it (every ABI 1.1 function is filled). */
 #define HOST_TABLE_SIZE sizeof(acdm_host)
 _Static_assert(offsetof(acdm_http_response, defer) >= offsetof(acdm_http_response, body_len) +

@@ -24,6 +24,7 @@ typedef struct {
     int64_t staffed_ms;        /* queues: agent time logged in and joined (agents_logged_in) */
     int64_t *reason_ms;        /* agents: not-ready time per reason index */
     uint32_t n_reason;
+    uint64_t csat_n, csat_scored, csat_score_sum, csat_asked_helped, csat_helped;   /* csat_* below */
 } cell;
 
 /* One key (a queue, channel, agent or topic) over the report's intervals. */
@@ -471,9 +472,50 @@ static void add_topics(acdm_report *r, const acdm_event_row *ev, int iv)
     json_decref(d);
 }
 
+/* ------------------------------------------------------------------ CSAT (customer ratings)
+ * A "csat" event (host->feedback: the web chat's satisfaction question) counts for the queue,
+ * channel and agent it names, in the interval it was given: csat_count (ratings), csat_avg (the
+ * mean score 1..5 of those with a score), csat_helped_pct ("Bent u geholpen?" yes / answered). */
+
+static const char *const csat_cols[] = {"csat_count", "csat_avg", "csat_helped_pct"};
+
+static size_t csat_ncols(const acdm_report *r) { return r->rg.kind == ACDM_REPORT_TOPICS ? 0 : 3; }
+
+static void csat_add(acdm_report *r, const acdm_event_row *ev, int iv)
+{
+    if (iv < 0 || r->rg.kind == ACDM_REPORT_TOPICS) return;
+    const char *key = r->rg.kind == ACDM_REPORT_CHANNELS ? ev->channel
+                    : r->rg.kind == ACDM_REPORT_AGENTS ? ev->agent : ev->queue;
+    if (!key || !*key) return;
+    cell *c = cell_of(series_of(r, key), iv);
+    json_t *d = ev->detail_json ? json_loads(ev->detail_json, 0, NULL) : NULL;
+    if (!c || !json_is_object(d)) { json_decref(d); return; }
+    json_t *sc = json_object_get(d, "score"), *hp = json_object_get(d, "helped");
+    c->csat_n++;
+    if (json_is_integer(sc) && json_integer_value(sc) >= 1 && json_integer_value(sc) <= 5) {
+        c->csat_scored++;
+        c->csat_score_sum += (uint64_t)json_integer_value(sc);
+    }
+    if (json_is_boolean(hp)) { c->csat_asked_helped++; c->csat_helped += json_is_true(hp); }
+    json_decref(d);
+}
+
+static void csat_sum(cell *t, const cell *c)
+{
+    t->csat_n += c->csat_n;
+    t->csat_scored += c->csat_scored;
+    t->csat_score_sum += c->csat_score_sum;
+    t->csat_asked_helped += c->csat_asked_helped;
+    t->csat_helped += c->csat_helped;
+}
+
+typedef struct val val;
+static void csat_value(const cell *c, size_t i, val *v);
+
 void acdm_report_add(acdm_report *r, const acdm_event_row *ev)
 {
     if (r->ended || !ev->type) return;
+    if (!strcmp(ev->type, "csat")) { csat_add(r, ev, interval_of(r, ev->ts_ms)); return; }
     if (r->rg.kind == ACDM_REPORT_TOPICS) {
         if (!strcmp(ev->type, "topics")) add_topics(r, ev, interval_of(r, ev->ts_ms));
         return;
@@ -621,6 +663,7 @@ static void cell_sum(cell *t, const cell *c)
     t->wrapup_ms += c->wrapup_ms;
     for (int i = 0; i < 3; i++) t->state_ms[i] += c->state_ms[i];
     for (uint32_t i = 0; i < c->n_reason; i++) add_reason_ms(t, (int)i, c->reason_ms[i]);
+    csat_sum(t, c);
 }
 
 static int by_name(const void *a, const void *b)
@@ -678,9 +721,9 @@ int acdm_report_read(acdm_report *r, const char *db_path, int64_t now_ms, char *
 {
     /* only the events a kind counts from (what acdm_report_add looks at) */
     static const char *const q_types[] = {"queued", "accepted", "transferred", "done", "abandoned", "overflow",
-                                          "moved", "updated", "agent_state", "agent_join", "agent_leave", NULL};
+                                          "moved", "updated", "agent_state", "agent_join", "agent_leave", "csat", NULL};
     static const char *const a_types[] = {"queued", "offered", "offer_cancelled", "accepted", "rejected", "timeout", "transferred",
-                                          "wrapup_start", "done", "abandoned", "agent_state", NULL};
+                                          "wrapup_start", "done", "abandoned", "agent_state", "csat", NULL};
     static const char *const t_types[] = {"topics", NULL};
     const char *const *types = r->rg.kind == ACDM_REPORT_AGENTS ? a_types : r->rg.kind == ACDM_REPORT_TOPICS ? t_types : q_types;
     read_ctx c = {r, 0};
@@ -694,7 +737,7 @@ int acdm_report_read(acdm_report *r, const char *db_path, int64_t now_ms, char *
 /* ------------------------------------------------------------------ the table */
 
 typedef enum { V_NULL, V_INT, V_NUM, V_STR } vtype;
-typedef struct { vtype t; int64_t i; double d; const char *s; char buf[48]; } val;   /* s: buf or a key's name */
+struct val { vtype t; int64_t i; double d; const char *s; char buf[48]; };   /* s: buf or a key's name */
 
 static const char *const queue_cols[] = {
     "interval_start", "interval_end", "#", "offered", "answered", "abandoned", "quick_drops",
@@ -722,11 +765,17 @@ static bool titled(const acdm_report *r)
     return r->rg.kind == ACDM_REPORT_QUEUES || r->rg.kind == ACDM_REPORT_AGENTS;
 }
 
-size_t acdm_report_n_columns(const acdm_report *r)
+/* The columns before the CSAT ones (which come last). */
+static size_t base_columns(const acdm_report *r)
 {
     size_t n;
     fixed_cols(r, &n);
     return n + titled(r) + (r->rg.kind == ACDM_REPORT_AGENTS ? r->n_reasons : 0);
+}
+
+size_t acdm_report_n_columns(const acdm_report *r)
+{
+    return base_columns(r) + csat_ncols(r);
 }
 
 const char *acdm_report_column(const acdm_report *r, size_t i)
@@ -734,6 +783,7 @@ const char *acdm_report_column(const acdm_report *r, size_t i)
     static _Thread_local char name[96];
     size_t n;
     const char *const *c = fixed_cols(r, &n);
+    if (i >= base_columns(r)) return i - base_columns(r) < csat_ncols(r) ? csat_cols[i - base_columns(r)] : "";
     if (titled(r) && i == 3) return r->rg.kind == ACDM_REPORT_AGENTS ? "name" : "title";
     if (titled(r) && i > 3) i--;
     if (i < n) {
@@ -776,6 +826,7 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
         return;
     }
     if (i == 2) { v->t = V_STR; v->s = row->s->name; return; }
+    if (i >= base_columns(r)) { csat_value(c, i - base_columns(r), v); return; }
     if (titled(r) && i == 3) { v->t = V_STR; v->s = title_of(r, row->s->name); return; }
     if (titled(r) && i > 3) i--;      /* the figures' numbering below is without the title */
     switch (r->rg.kind) {
@@ -845,6 +896,16 @@ static void value(acdm_report *r, const rowref *row, size_t i, val *v)
     }
 }
 
+static void csat_value(const cell *c, size_t i, val *v)
+{
+    if (i == 0) { v_int(v, (int64_t)c->csat_n); return; }
+    uint64_t n = i == 1 ? c->csat_scored : c->csat_asked_helped;
+    if (!n) { v->t = V_NULL; return; }
+    v->t = V_NUM;
+    v->d = i == 1 ? round((double)c->csat_score_sum * 10.0 / (double)n) / 10.0
+                  : round((double)c->csat_helped * 1000.0 / (double)n) / 10.0;
+}
+
 static void val_text(const val *v, char *out, size_t len)
 {
     switch (v->t) {
@@ -909,6 +970,8 @@ static const struct { const char *col, *nl, *en; } labels[] = {
     {"moved", "Verplaatst", "Moved"}, {"withdrawn", "Ingetrokken", "Withdrawn"},
     {"agents_needed", "Agents nodig (Erlang C)", "Agents needed (Erlang C)"},
     {"agents_logged_in", "Agents ingelogd (gem.)", "Agents logged in (avg.)"},
+    {"csat_count", "Beoordelingen", "Ratings"}, {"csat_avg", "Gem. tevredenheid (1–5)", "Avg. satisfaction (1–5)"},
+    {"csat_helped_pct", "Geholpen", "Helped"},
 };
 /* The built-in reasons' words (i18n.js reason.*), before the config's labels. */
 static const struct { const char *code, *nl, *en; } reason_words[] = {
@@ -975,7 +1038,7 @@ bool acdm_report_display(acdm_report *r, bool totals, size_t row, size_t col, bo
     }
     if (v.t == V_STR) { snprintf(out, len, "%s", v.s); return false; }
     if (v.t == V_INT) { snprintf(out, len, "%lld", (long long)v.i); return true; }
-    if (!strcmp(name, "service_level_pct")) {
+    if (n > 4 && !strcmp(name + n - 4, "_pct")) {   /* service_level_pct, csat_helped_pct */
         decimal(r, v.d, 1, out, len);   /* always one decimal, as the page */
         snprintf(out + strlen(out), len - strlen(out), "%%");
         return true;

@@ -155,7 +155,9 @@ int acdm_report_pdf(acdm_report *r, acdm_sbuf *out, char *err, size_t errlen)
     /* interval_end is the next row's start; outbound_failed is in the CSV, Excel and JSON (the
      * page keeps its figures wide enough to read) */
     for (size_t i = 0; i < nc && c.n_cols < 64; i++)
-        if (i != 1 && strcmp(acdm_report_column(r, i), "outbound_failed")) cols[c.n_cols++] = i;
+        if (i != 1 && strcmp(acdm_report_column(r, i), "outbound_failed") &&
+            strncmp(acdm_report_column(r, i), "csat_", 5))   /* ratings: on the page, CSV, Excel, JSON */
+            cols[c.n_cols++] = i;
     c.cols = cols;
     c.right = right;
     for (size_t i = 0; i < c.n_cols; i++) {

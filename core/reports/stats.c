@@ -438,15 +438,18 @@ static bool agent_busy(const acdm_agent *a)
 
 static void queue_agents_text(acdm_sbuf *b, const acdm_queue *q)
 {
+    /* exclusive counts, one state per agent (acdm_agent_shown), as the agents table shows
+     * them: logged_in = ready + busy + wrapup + not_ready */
     int logged_in = 0, ready = 0, busy = 0, wrapup = 0, not_ready = 0;
     for (uint32_t j = 0; j < q->n_members; j++) {
         const acdm_agent *a = q->members[j]->agent;
-        if (!q->members[j]->joined || a->state == ACDM_AGENT_LOGGED_OUT) continue;
+        acdm_shown_state st = acdm_agent_shown(a);
+        if (!q->members[j]->joined || st == ACDM_SHOWN_LOGGED_OUT) continue;
         logged_in++;
-        if (a->state == ACDM_AGENT_READY) ready++;
+        if (st == ACDM_SHOWN_READY) ready++;
+        else if (st == ACDM_SHOWN_BUSY) busy++;
+        else if (st == ACDM_SHOWN_WRAPUP) wrapup++;
         else not_ready++;
-        if (agent_busy(a)) busy++;
-        if (a->n_wrapup > 0) wrapup++;
     }
     LIT(b, "{\"logged_in\":"); acdm_sb_int(b, logged_in);
     LIT(b, ",\"ready\":"); acdm_sb_int(b, ready);

@@ -320,6 +320,7 @@ export const dict = {
     'wb.tile.waiting': 'wachtend',
     'wb.tile.longest': 'langste wachttijd',
     'wb.tile.sl': 'service level',
+    'wb.tile.sl.below': 'onder de norm',
     'wb.tile.ready': 'beschikbaar',
     'wb.tile.answered': 'beantwoord',
     'wb.tile.abandoned': 'afgebroken',
@@ -377,6 +378,7 @@ export const dict = {
     'rep.col.outbound': 'Uitgaand', 'rep.col.outbound_failed': 'Uitgaand mislukt',
     'rep.col.moved': 'Verplaatst', 'rep.col.withdrawn': 'Ingetrokken',
     'rep.col.agents_needed': 'Agents nodig (Erlang C)', 'rep.col.agents_logged_in': 'Agents ingelogd (gem.)',
+    'rep.col.csat_count': 'Beoordelingen', 'rep.col.csat_avg': 'Gem. tevredenheid (1–5)', 'rep.col.csat_helped_pct': 'Geholpen',
   },
 
   en: {
@@ -690,6 +692,7 @@ export const dict = {
     'wb.tile.waiting': 'waiting',
     'wb.tile.longest': 'longest wait',
     'wb.tile.sl': 'service level',
+    'wb.tile.sl.below': 'below the norm',
     'wb.tile.ready': 'ready',
     'wb.tile.answered': 'answered',
     'wb.tile.abandoned': 'abandoned',
@@ -746,6 +749,7 @@ export const dict = {
     'rep.col.outbound': 'Outbound', 'rep.col.outbound_failed': 'Outbound failed',
     'rep.col.moved': 'Moved', 'rep.col.withdrawn': 'Withdrawn',
     'rep.col.agents_needed': 'Agents needed (Erlang C)', 'rep.col.agents_logged_in': 'Agents logged in (avg.)',
+    'rep.col.csat_count': 'Ratings', 'rep.col.csat_avg': 'Avg. satisfaction (1–5)', 'rep.col.csat_helped_pct': 'Helped',
   },
 };
 

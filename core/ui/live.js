@@ -96,6 +96,18 @@ export class LiveFigures {
   }
 }
 
+/**
+ * What the dashboard and the wallboard show of an agent: one state, exclusive (the server's
+ * queue counts use the same rule, acdm_agent_shown): logged out; else busy (in a
+ * conversation), else wrap-up, else ready ("beschikbaar") or not ready.
+ */
+export function shownState(a) {
+  if (a.state === 'logged_out') return 'logged_out';
+  if (a.busy) return 'busy';
+  if (a.wrapup) return 'wrapup';
+  return a.state;
+}
+
 /** The stats model from the REST lists (no day figures, no channels). */
 export function fromRest(queues, agents) {
   const now = Date.now();
@@ -113,11 +125,13 @@ export function fromRest(queues, agents) {
         name: q.name, title: q.title || q.name, open: q.open, strategy: q.strategy, waiting: q.waiting,
         waiting_by_kind: q.waiting_by_kind, longest_wait_ms: q.longest_wait_ms, today: null,
         sl_target_pct: q.sl_target_pct ?? null, sl_seconds: q.sl_seconds ?? null,
+        // one state per agent (shownState), as the server's stats count them
         agents: {
-          logged_in: q.agents_logged_in, ready: q.agents_ready,
-          busy: members.filter((a) => a.busy).length,
-          wrapup: members.filter((a) => !a.busy && a.wrapup).length,
-          not_ready: members.filter((a) => a.state === 'not_ready').length,
+          logged_in: members.length,
+          ready: members.filter((a) => shownState(a) === 'ready').length,
+          busy: members.filter((a) => shownState(a) === 'busy').length,
+          wrapup: members.filter((a) => shownState(a) === 'wrapup').length,
+          not_ready: members.filter((a) => shownState(a) === 'not_ready').length,
         },
       };
     }),

@@ -50,6 +50,8 @@ function when(iso, daily) {
 function cellText(col, v, daily) {
   if (v == null) return t('dash');
   if (col === 'interval_start' || col === 'interval_end') return when(v, daily);
+  if (col === 'csat_helped_pct') return v.toLocaleString(t('rep.locale'), { maximumFractionDigits: 1 }) + '%';
+  if (col === 'csat_avg') return v.toLocaleString(t('rep.locale'), { minimumFractionDigits: 1, maximumFractionDigits: 1 });
   if (col === 'service_level_pct') return v.toLocaleString(t('rep.locale'), { minimumFractionDigits: 1, maximumFractionDigits: 1 }) + '%';
   if (col.endsWith('_s')) return dur(v * 1000);
   return typeof v === 'number' ? v.toLocaleString(t('rep.locale')) : String(v);

@@ -6,7 +6,7 @@ import {
   api, requireSession, initHeader, showConn, h, dur, clock, stateLabel, reasonLabel, normReasons,
   pageData, confirmDialog, errorText, announce,
 } from './common.js';
-import { LiveFigures } from './live.js';
+import { LiveFigures, shownState } from './live.js';
 import { startMailHealth } from './mailhealth.js';
 import { renderStaffing, setIntradayQueues, startIntraday } from './staffing.js';
 
@@ -182,7 +182,7 @@ function renderAgents() {
     const c = tr.cells;
     const name = a.name || a.id;
     const out = a.state === 'logged_out';
-    const shown = !out && a.busy ? 'busy' : !out && a.wrapup ? 'wrapup' : a.state;
+    const shown = shownState(a);   // live.js: the wallboard counts the same way
     setCell(c[0], name);
     setCell(c[1], stateLabel(a.state) + (shown !== a.state ? ' · ' + stateLabel(shown) : ''), 'state state-' + shown);
     setCell(c[2], out ? '' : reasonLabel(a.reason, reasons));

@@ -3,7 +3,7 @@
 // bookmarked. Figures from live.js (websocket `stats`, else polling).
 import { t, onLang } from './i18n.js';
 import { requireSession, initHeader, showConn, h, dur, clock } from './common.js';
-import { LiveFigures } from './live.js';
+import { LiveFigures, shownState } from './live.js';
 
 const s = requireSession(['supervisor', 'admin']);
 const $ = (id) => document.getElementById(id);
@@ -61,8 +61,21 @@ function renderPicker() {
   $('bookmark').href = bookmarkUrl(selected());
 }
 
-function stat(label, value, cls) {
-  return [h('dt', {}, label), h('dd', cls ? { class: cls } : {}, value)];
+function stat(label, value, cls, figure) {
+  const dd = { ...(cls ? { class: cls } : {}), ...(figure ? { dataset: { figure } } : {}) };
+  return h('div', { class: 'stat' }, h('dt', {}, label), h('dd', dd, value));
+}
+
+/** The service level against the queue's norm, flagged (colour and words) when under it, as
+ * the dashboard does. */
+function slStat(q, sl) {
+  if (q.sl_target_pct == null && sl == null) return null;
+  const below = sl != null && q.sl_target_pct != null && sl < q.sl_target_pct;
+  const text = (sl != null ? Math.round(sl) + '%' : t('dash')) + (q.sl_target_pct != null ? ` / ${q.sl_target_pct}%` : '');
+  const dd = h('dd', { dataset: { figure: 'sl' } },
+    h('span', { class: below ? 'sl-below' : sl != null ? 'sl-ok' : '' }, text),
+    below ? h('span', { class: 'sl-flag' }, ' ' + t('wb.tile.sl.below')) : null);
+  return h('div', { class: 'stat' + (below ? ' below' : '') }, h('dt', {}, t('wb.tile.sl')), dd);
 }
 
 function queueTile(q) {
@@ -70,33 +83,28 @@ function queueTile(q) {
   const a = q.agents || {};
   const id = 'wb-' + q.name.replace(/[^\w-]/g, '_');
   const sl = today.service_level_pct;
-  return h('section', { class: 'tile' + (q.open ? '' : ' closed-q'), 'aria-labelledby': id, dataset: { tile: 'q:' + q.name } },
+  const below = sl != null && q.sl_target_pct != null && sl < q.sl_target_pct;
+  return h('section', { class: 'tile' + (q.open ? '' : ' closed-q') + (below ? ' sl-alarm' : ''), 'aria-labelledby': id, dataset: { tile: 'q:' + q.name } },
     h('h2', { id }, t('wb.tile.queue', { queue: q.title || q.name })),
     q.open ? null : h('p', { class: 'closedflag' }, t('wb.tile.closed')),
     h('p', {}, h('span', { class: 'big' + (q.waiting ? ' alert' : ''), dataset: { figure: 'waiting' } }, String(q.waiting ?? 0)),
       ' ', h('span', {}, t('wb.tile.waiting'))),
     h('dl', {},
       stat(t('wb.tile.longest'), dur(q.longest_wait_ms || 0)),
-      stat(t('wb.tile.ready'), String(a.ready ?? 0)),
+      stat(t('wb.tile.ready'), String(a.ready ?? 0), null, 'ready'),
       model.live ? stat(t('wb.tile.answered'), String(today.answered ?? 0)) : null,
       model.live ? stat(t('wb.tile.abandoned'), String(today.abandoned ?? 0)) : null,
-      q.sl_target_pct != null || sl != null
-        ? stat(t('wb.tile.sl'), (sl != null ? Math.round(sl) + '%' : t('dash')) +
-          (q.sl_target_pct != null ? ` / ${q.sl_target_pct}%` : '')) : null));
+      slStat(q, sl)));
 }
 
 function agentsTile() {
-  const ag = (model.agents || []);
-  const count = (f) => String(ag.filter(f).length);
-  const inn = (a) => a.state !== 'logged_out';
+  // one state per agent, as the dashboard's agents table shows it (live.js shownState)
+  const ag = (model.agents || []).map(shownState);
+  const count = (s) => String(ag.filter((x) => x === s).length);
   return h('section', { class: 'tile', 'aria-labelledby': 'wb-agents', dataset: { tile: 'agents' } },
     h('h2', { id: 'wb-agents' }, t('wb.tile.agents.label')),
-    h('dl', {},
-      stat(t('state.ready'), count((a) => a.state === 'ready' && !a.busy && !a.wrapup)),
-      stat(t('state.busy'), count((a) => inn(a) && a.busy)),
-      stat(t('state.wrapup'), count((a) => inn(a) && !a.busy && a.wrapup)),
-      stat(t('state.not_ready'), count((a) => a.state === 'not_ready' && !a.busy && !a.wrapup)),
-      stat(t('state.logged_out'), count((a) => !inn(a)))));
+    h('dl', {}, ['ready', 'busy', 'wrapup', 'not_ready', 'logged_out']
+      .map((st) => stat(t('state.' + st), count(st), null, st))));
 }
 
 function channelTile(c) {
@@ -126,7 +134,26 @@ function render() {
     }
   }
   $('tiles').replaceChildren(...(tiles.length ? tiles : [h('p', {}, t('wb.none'))]));
+  layout(tiles.length);
 }
+
+/** The grid that gives n tiles the largest size on this screen (a TV: every tile visible at
+ * once, as big as the screen allows; the figures scale with the tile, style.css). */
+function layout(n) {
+  const box = $('tiles');
+  if (!n) { box.style.gridTemplateColumns = box.style.gridTemplateRows = ''; return; }
+  const W = box.clientWidth || innerWidth, H = box.clientHeight || innerHeight;
+  let best = 1, score = 0;
+  for (let c = 1; c <= n; c++) {
+    const r = Math.ceil(n / c);
+    const w = W / c, hh = H / r;
+    const sc = Math.min(w / 1.5, hh);     // a tile reads best about 3:2
+    if (sc > score) { score = sc; best = c; }
+  }
+  box.style.gridTemplateColumns = `repeat(${best}, minmax(0, 1fr))`;
+  box.style.gridTemplateRows = `repeat(${Math.ceil(n / best)}, minmax(0, 1fr))`;
+}
+addEventListener('resize', () => { if (model) render(); });
 
 if (s) {
   chosen = loadChoice();

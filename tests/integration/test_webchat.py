@@ -133,6 +133,60 @@ class WebChat(AcdmTestCase):
         offer = agent.expect("offer", 10)
         self.assertNotEqual(offer["bericht"]["id"], bid)
 
+    def test_rating_once_on_the_bericht_and_kept_over_a_crash(self):
+        """Issue 14: after an agent's conversation the visitor rates it once: invalid answers
+        are refused naming the field, the rating is on the bericht (payload and a csat event),
+        a second one is refused, and after a kill -9 the session still knows it was rated; a
+        visitor with nothing to rate is refused; "new" starts a conversation with a new key."""
+        d = self.start()
+        agent = self.agent_ws(d, "agent1")
+        v = Visitor(self, d)
+        self.assertIn("queue", v.hello)
+        self.assertEqual(v.hello["queue"]["open"], True)
+        self.assertEqual(v.hello["queue"]["agents"]["logged_in"], 1, v.hello["queue"])
+        v.ws.send({"type": "csat", "score": 4})
+        self.assertEqual(v.expect("error")["code"], "state")        # nothing to rate yet
+        v.say("Vraag over afval")
+        bid = agent.expect("offer", 10)["bericht"]["id"]
+        agent.request({"type": "accept", "bericht": bid})
+        v.expect("state", state="active")
+        self.assertEqual(agent.request({"type": "complete", "bericht": bid})["type"], "ack")
+        self.assertEqual(v.expect("ended", by="agent")["csat"], True)
+        v.ws.send({"type": "csat", "score": 9})
+        e = v.expect("error")
+        self.assertEqual(e["code"], "invalid")
+        self.assertIn("score", e["text"])
+        v.ws.send({"type": "csat", "score": 2, "helped": False})
+        v.expect("csat_thanks")
+        v.ws.send({"type": "csat", "score": 5})
+        self.assertEqual(v.expect("error")["code"], "rated")
+        b = wait_until(lambda: (lambda x: x if (x.get("payload") or {}).get("csat") else None)(d.bericht(bid)), 5,
+                       what="the rating on the bericht")
+        self.assertEqual((b["payload"]["csat"]["score"], b["payload"]["csat"]["helped"]), (2, False))
+        self.assertEqual([e["detail"] for e in b["events"] if e["type"] == "csat"], [{"score": 2, "helped": False}])
+        time.sleep(0.3)                                   # well past the 2 ms group commit
+        d.kill9()
+        self.sockets.remove(v.ws)
+        self.sockets.remove(agent)
+        d.start()
+        v2 = Visitor(self, d, resume=v.token)
+        self.assertEqual(v2.token, v.token)
+        self.assertEqual(v2.hello.get("csat"), {"done": True}, v2.hello)
+        v2.ws.send({"type": "csat", "score": 5})
+        self.assertEqual(v2.expect("error")["code"], "rated")
+        b = d.bericht(bid)
+        self.assertEqual(len([e for e in b["events"] if e["type"] == "csat"]), 1)
+        # a new conversation: a fresh hello (no transcript), and a new bericht with a new key
+        v2.ws.send({"type": "new"})
+        h = v2.expect("hello")
+        self.assertEqual(h["transcript"], [])
+        self.assertNotIn("csat", h)
+        agent2 = self.agent_ws(d, "agent1")
+        v2.say("Nog een vraag")
+        offer = agent2.expect("offer", 15)
+        self.assertNotEqual(offer["bericht"]["id"], bid)
+        self.assertNotEqual(d.bericht(offer["bericht"]["id"])["conversation"], b["conversation"])
+
     def test_waiting_position_updates(self):
         d = self.start()
         v1 = Visitor(self, d)

@@ -140,6 +140,8 @@ struct mock_host {
     mock_call *calls; int ncalls, capcalls;
     mout *outs; int nouts, capouts;
     named *tokens, *positions;
+    named *rated;                     /* berichten feedback was given for */
+    char *queue_info;                 /* what queue_info answers (JSON), or NULL */
     pthread_mutex_t mu;
     post_item *ph, *pt;
     void *dls[16]; int ndl;
@@ -690,6 +692,26 @@ static int h_set_conversation(acdm_instance *in, const char *id, const char *con
     return 0;
 }
 
+static void named_set(named **l, const char *key, int rc, uint32_t a, uint32_t b);
+
+static char *h_queue_info(acdm_instance *in, const char *queue, const char *kind)
+{
+    if (!live(in, "queue_info")) return NULL;
+    record(in->h, "queue_info", queue, kind, NULL, 0);
+    return in->h->queue_info ? strdup(in->h->queue_info) : NULL;
+}
+
+/* As the core: once per bericht (ACDM_P_EEXIST the second time); the detail is recorded. */
+static int h_feedback(acdm_instance *in, const char *id, const char *detail, char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = 0;
+    if (!live(in, "feedback") || !id || !*id || !detail) return ACDM_P_EINVAL;
+    record(in->h, "feedback", id, detail, NULL, 0);
+    if (named_find(in->h->rated, id)) return ACDM_P_EEXIST;
+    named_set(&in->h->rated, id, 0, 0, 0);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ the host */
 
 mock_host *mock_host_new(void)
@@ -716,6 +738,7 @@ mock_host *mock_host_new(void)
         .kv_set_ttl = h_kv_set_ttl, .update = h_update, .device_result = h_device_result,
         .device_reachable = h_device_reachable, .originate_result = h_originate_result,
         .flush = h_flush, .set_conversation = h_set_conversation,
+        .queue_info = h_queue_info, .feedback = h_feedback,
     };
     h->table = t;
     h->next_host = hosts;
@@ -785,6 +808,8 @@ void mock_host_free(mock_host *h)
     free(h->outs);
     for (named *l = h->tokens, *n; l; l = n) { n = l->next; free(l->key); free(l); }
     for (named *l = h->positions, *n; l; l = n) { n = l->next; free(l->key); free(l); }
+    for (named *l = h->rated, *n; l; l = n) { n = l->next; free(l->key); free(l); }
+    free(h->queue_info);
     while (h->ph) { post_item *it = h->ph; h->ph = it->next; free(it); }
     for (int i = 0; i < h->nlogs; i++) free(h->logs[i]);
     free(h->logs);
@@ -1314,6 +1339,12 @@ void mock_token(mock_host *h, const char *token, int rc) { named_set(&h->tokens,
 void mock_queue_position(mock_host *h, const char *id, uint32_t pos, uint32_t est)
 {
     named_set(&h->positions, id, 0, pos, est);
+}
+
+void mock_queue_info(mock_host *h, const char *json)
+{
+    free(h->queue_info);
+    h->queue_info = json ? strdup(json) : NULL;
 }
 
 char *mock_status_json(mock_inst *in)

@@ -167,6 +167,10 @@ void mock_agent_typing(mock_inst *in, const char *bericht_id);
 void mock_token(mock_host *h, const char *token, int rc);
 /* What queue_position answers for bericht_id (default: ACDM_P_ENOENT). */
 void mock_queue_position(mock_host *h, const char *bericht_id, uint32_t position, uint32_t estimate_s);
+/* What queue_info answers (a JSON object as the core's, see plugin.h; NULL: NULL, the default).
+ * feedback records each call ("feedback": a = bericht, b = detail) and answers 0 the first time
+ * per bericht, ACDM_P_EEXIST after, as the core. */
+void mock_queue_info(mock_host *h, const char *json);
 /* The status_json of the plugin (malloc'd; free it), or NULL. */
 char *mock_status_json(mock_inst *in);
 

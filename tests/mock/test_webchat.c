@@ -222,6 +222,82 @@ START_TEST(closed_queue_offers_leave_a_message)
 }
 END_TEST
 
+/* Nobody logged in to the queue (host->queue_info): the hello says so, the waiting estimate is
+ * 0; once an agent logs in the widgets are told (queue_info push) and the estimate comes back.
+ * After the agent's conversation ends the visitor is asked once (host->feedback). */
+START_TEST(nobody_logged_in_and_the_rating)
+{
+    host_new();
+    mock_queue_info(H, "{\"queue\":\"algemeen\",\"open\":true,\"closed_by\":null,\"closed_text\":\"Dicht.\","
+                       "\"agents\":{\"logged_in\":0,\"available\":0},\"hours\":null}");
+    start(SITE);
+    mock_advance(H, 3100);                        /* the sweep reads the queue */
+    mock_ws *ws = ws_open_as("https://www.example.nl", NULL);
+    ck_assert_ptr_nonnull(ws);
+    json_t *h = got(ws, "hello");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(h, "queue"), "agents"), "logged_in")), 0);
+    ck_assert_ptr_null(json_object_get(h, "csat"));
+    json_decref(h);
+    mock_ws_say(ws, "{\"type\":\"message\",\"text\":\"Hallo\"}");
+    char conv[128];
+    snprintf(conv, sizeof conv, "%s", last()->conversation);
+    mock_queue_position(H, "b-1", 1, 90);
+    mock_commit(H, ACDM_SUBMIT_QUEUED, "b-1", NULL);
+    json_t *q = got(ws, "queue");
+    ck_assert_int_eq(json_integer_value(json_object_get(q, "position")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(q, "estimate_s")), 0);   /* nobody: no estimate */
+    json_decref(q);
+    /* an agent logs in: pushed, and the estimate is given again */
+    mock_queue_info(H, "{\"queue\":\"algemeen\",\"open\":true,\"closed_by\":null,\"closed_text\":\"Dicht.\","
+                       "\"agents\":{\"logged_in\":1,\"available\":0},\"hours\":null}");
+    mock_queue_position(H, "b-1", 1, 60);
+    mock_advance(H, 3100);
+    json_t *qi = got(ws, "queue_info");
+    ck_assert_ptr_nonnull(qi);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(qi, "queue"), "agents"), "logged_in")), 1);
+    json_decref(qi);
+    q = got(ws, "queue");
+    ck_assert_int_eq(json_integer_value(json_object_get(q, "estimate_s")), 60);
+    json_decref(q);
+    /* nothing to rate yet */
+    mock_ws_say(ws, "{\"type\":\"csat\",\"score\":4}");
+    json_t *e = got(ws, "error");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "code")), "state");
+    json_decref(e);
+    ck_assert_int_eq(mock_calls(H, "feedback"), 0);
+    mock_event(I, ACDM_EV_ACCEPTED, "b-1", conv, "algemeen", "agent1", NULL);
+    mock_event(I, ACDM_EV_WRAPUP, "b-1", conv, "algemeen", "agent1", NULL);
+    json_t *en = got(ws, "ended");
+    ck_assert(json_is_true(json_object_get(en, "csat")));
+    json_decref(en);
+    mock_ws_say(ws, "{\"type\":\"csat\",\"score\":4,\"helped\":true}");
+    ck_assert_int_eq(mock_calls(H, "feedback"), 1);
+    ck_assert_str_eq(mock_call_last(H, "feedback")->a, "b-1");
+    json_t *d = json_loads(mock_call_last(H, "feedback")->b, 0, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(d, "score")), 4);
+    ck_assert(json_is_true(json_object_get(d, "helped")));
+    json_decref(d);
+    json_t *th = got(ws, "csat_thanks");
+    ck_assert_ptr_nonnull(th);
+    json_decref(th);
+    mock_ws_say(ws, "{\"type\":\"csat\",\"score\":1}");        /* once per conversation */
+    e = got(ws, "error");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "code")), "rated");
+    json_decref(e);
+    ck_assert_int_eq(mock_calls(H, "feedback"), 1);
+    /* a new conversation: a fresh hello with a new key for the next bericht */
+    mock_ws_say(ws, "{\"type\":\"new\"}");
+    h = got(ws, "hello");
+    ck_assert_int_eq(json_array_size(json_object_get(h, "transcript")), 0);
+    json_decref(h);
+    mock_ws_say(ws, "{\"type\":\"message\",\"text\":\"Nog een vraag\"}");
+    ck_assert_str_ne(last()->conversation, conv);
+    mock_commit(H, ACDM_SUBMIT_QUEUED, "b-2", NULL);
+    mock_ws_gone(ws);
+    host_free();
+}
+END_TEST
+
 static Suite *webchat_suite(void)
 {
     Suite *s = suite_create("webchat");
@@ -231,6 +307,7 @@ static Suite *webchat_suite(void)
     tcase_add_test(tc, origin_is_checked_and_hello_is_dutch);
     tcase_add_test(tc, visitor_messages_become_a_bericht_and_follow_ups);
     tcase_add_test(tc, closed_queue_offers_leave_a_message);
+    tcase_add_test(tc, nobody_logged_in_and_the_rating);
     suite_add_tcase(s, tc);
     return s;
 }

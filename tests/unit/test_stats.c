@@ -141,7 +141,8 @@ START_TEST(counters_and_service_level)
     ck_assert_int_eq(json_integer_value(json_object_get(q, "sl_seconds")), 10);
     json_t *ag = json_object_get(q, "agents");
     ck_assert_int_eq(json_integer_value(json_object_get(ag, "logged_in")), 1);
-    ck_assert_int_eq(json_integer_value(json_object_get(ag, "ready")), 1);
+    /* one state per agent (acdm_agent_shown): ready but in a conversation is busy, not available */
+    ck_assert_int_eq(json_integer_value(json_object_get(ag, "ready")), 0);
     ck_assert_int_eq(json_integer_value(json_object_get(ag, "busy")), 1);
     ck_assert_int_eq(json_integer_value(json_object_get(ag, "not_ready")), 0);
     /* q2 had nothing: no service level yet */

@@ -579,6 +579,33 @@ typedef struct acdm_host {
      * has the key); ACDM_P_EINVAL (empty, or over 256 characters). */
     int (*set_conversation)(acdm_instance *inst, const char *bericht_id, const char *conversation);
 
+    /* A queue as a customer-facing channel shows it before the customer writes (the web chat
+     * widget: closed with the opening hours, nobody logged in): a JSON object (malloc'd; free
+     * with host->free), or NULL for an unknown queue. queue NULL: the instance's queue; kind
+     * (e.g. "chat", NULL: the instance's first kind) picks the closed text:
+     *   {"queue","title","open":bool,
+     *    "closed_by":null|"supervisor"|"emergency"|"schedule","closed_text":"..." (the queue's
+     *    text for kind, also when open),
+     *    "agents":{"logged_in":n,"available":n} (members who joined the queue; available:
+     *    ready, not busy, not in wrap-up, as the dashboard and wallboard count them),
+     *    "hours":null (no schedule: always open, unless closed by a person) or
+     *      {"mon":[["08:00","17:00"]],...,"sun":[]} (local time of the core's time zone),
+     *    "next_open_ms":epoch ms when the schedule opens next (only when closed by the
+     *      schedule, within 14 days), "holiday":bool (today is one of the schedule's holidays)}
+     * Cheap (no I/O): a plugin may call it every few seconds. */
+    char *(*queue_info)(acdm_instance *inst, const char *queue, const char *kind);
+
+    /* The customer's rating of one of this instance's berichten after the conversation (a
+     * satisfaction question): detail_json {"score":1..5 and/or "helped":true|false} (at least
+     * one; unknown keys refused). Recorded durably at most once per bericht: merged into its
+     * payload as {"csat":{"score","helped","ts"}} and written to the event log as a "csat"
+     * event with the bericht's queue, agent, channel and kind (the reports count it per queue,
+     * channel and agent). 0; ACDM_P_ENOENT (not a bericht of this instance); ACDM_P_EEXIST
+     * (rated already); ACDM_P_EINVAL with err naming the field. Allowed in any state (the
+     * bericht has usually ended: the question comes after the conversation). */
+    int (*feedback)(acdm_instance *inst, const char *bericht_id, const char *detail_json,
+                    char *err, size_t errlen);
+
     /* New host functions are appended here; a plugin tests ACDM_HOST_HAS before calling one. */
 } acdm_host;
 
