@@ -1426,6 +1426,11 @@ static void apply_overrides(acdm_engine *e, acdm_config *cfg)
             if (!strcmp(cfg->queues[i].name, name)) {
                 json_t *c = json_object_get(v, "closed");
                 if (json_is_boolean(c)) cfg->queues[i].closed = json_is_true(c);
+                /* who closed or opened it by hand, and when (the dashboard says so) */
+                const char *by = json_string_value(json_object_get(v, "by"));
+                snprintf(cfg->queues[i].closed_by, sizeof cfg->queues[i].closed_by, "%s", by ? by : "");
+                json_t *at = json_object_get(v, "at");
+                cfg->queues[i].closed_at_ms = json_is_integer(at) ? (int64_t)json_integer_value(at) : 0;
             }
     }
 }
@@ -1490,12 +1495,20 @@ int acdm_engine_tls_reload(acdm_engine *e, char *err, size_t errlen)
 
 int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed, char *err, size_t errlen)
 {
+    return acdm_engine_queue_set_closed_by(e, queue, closed, NULL, err, errlen);
+}
+
+int acdm_engine_queue_set_closed_by(acdm_engine *e, const char *queue, bool closed, const char *by,
+                                    char *err, size_t errlen)
+{
     if (!acdm_model_queue(e->model, queue)) {
         snprintf(err, errlen, "no queue named \"%s\"", queue);
         return ACDM_ENOENT;
     }
     json_t *old = json_deep_copy(e->overrides);
-    json_object_set_new(e->overrides, queue, json_pack("{s:b}", "closed", closed));
+    json_t *ov = json_pack("{s:b, s:I}", "closed", closed, "at", (json_int_t)acdm_now_ms());
+    if (by && *by) json_object_set_new(ov, "by", json_string(by));
+    json_object_set_new(e->overrides, queue, ov);
     int rc = acdm_engine_reload(e, err, errlen);
     if (rc) {
         json_decref(e->overrides);

@@ -1850,6 +1850,7 @@ int acdm_store_search_berichten(acdm_store *st, const acdm_bericht_query *q, cha
     COND(channel, "channel");
     COND(from, "from_addr");
     COND(agent, "agent");
+    COND(source, "CASE WHEN json_valid(payload_json) THEN json_extract(payload_json, '$.source') END");
 #undef COND
     if (q->cursor) {
         n += (size_t)snprintf(sql + n, sizeof sql - n, " AND id < ?%d", nb + 1);
