@@ -1298,6 +1298,14 @@ json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a)
             json_object_set_new(item, "held", json_boolean(wb->held));   /* calls only */
         if (a->work[i].device) json_object_set_new(item, "device", json_true());   /* rung on the device */
         if (wb->outbound) json_object_set_new(item, "direction", json_string("out"));
+        /* what a supervisor sees of it (also in the stats push): queue, channel, customer, and
+         * since when the agent has it in this state */
+        int64_t since = a->work[i].state == ACDM_W_OFFERED ? wb->offered_ms
+                      : a->work[i].state == ACDM_W_WRAPUP ? wb->wrapup_ms : wb->accepted_ms;
+        json_object_set_new(item, "queue", json_string(wb->queue->name));
+        json_object_set_new(item, "channel", json_string(wb->channel));
+        json_object_set_new(item, "from", wb->from ? json_string(wb->from) : json_null());
+        json_object_set_new(item, "since_ms", since > 0 ? json_integer(since) : json_null());
         json_array_append_new(work, item);
     }
     /* the kinds the agent is not offered because their device cannot be reached, and why */
