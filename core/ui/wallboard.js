@@ -4,6 +4,7 @@
 import { t, onLang } from './i18n.js';
 import { requireSession, initHeader, showConn, h, dur, clock } from './common.js';
 import { LiveFigures } from './live.js';
+import { queueAlarms, alarmList } from './supervise.js';
 
 const s = requireSession(['supervisor', 'admin']);
 const $ = (id) => document.getElementById(id);
@@ -70,9 +71,12 @@ function queueTile(q) {
   const a = q.agents || {};
   const id = 'wb-' + q.name.replace(/[^\w-]/g, '_');
   const sl = today.service_level_pct;
-  return h('section', { class: 'tile' + (q.open ? '' : ' closed-q'), 'aria-labelledby': id, dataset: { tile: 'q:' + q.name } },
+  const alarms = queueAlarms(q, !!model.live);   // supervise.js: in colour and in words
+  return h('section', { class: 'tile' + (q.open ? '' : ' closed-q') + (alarms.length ? ' alarm-q' : ''),
+    'aria-labelledby': id, dataset: { tile: 'q:' + q.name } },
     h('h2', { id }, t('wb.tile.queue', { queue: q.title || q.name })),
     q.open ? null : h('p', { class: 'closedflag' }, t('wb.tile.closed')),
+    alarmList(alarms, 'alarms wb-alarms'),
     h('p', {}, h('span', { class: 'big' + (q.waiting ? ' alert' : ''), dataset: { figure: 'waiting' } }, String(q.waiting ?? 0)),
       ' ', h('span', {}, t('wb.tile.waiting'))),
     h('dl', {},
