@@ -120,9 +120,9 @@ export function renderQueueHead(th, q, live) {
   const key = JSON.stringify([title, line, alarms]);
   if (th.dataset.v === key) return;
   th.dataset.v = key;
-  th.replaceChildren(h('span', { class: 'qtitle' }, title),
+  th.replaceChildren(...[h('span', { class: 'qtitle' }, title),
     line ? h('small', { class: 'qstatus' + (q.open ? '' : ' closed-why') }, line) : null,
-    alarmList(alarms));
+    alarmList(alarms)].filter(Boolean));
   const tr = th.closest('tr');
   if (tr) tr.classList.toggle('alarm', alarms.length > 0);
 }

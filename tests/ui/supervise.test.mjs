@@ -241,6 +241,10 @@ test('supervise: alarms in colour and words on dashboard and wallboard (nobody l
   assert.equal(look.border, 'rgb(164, 0, 15)');
   assert.match(look.text, /⚠ Alarm: service level 0% onder de norm van 80%/);
   assert.deepEqual(await seriousAxe(sup), []);
+  // no literal null, and the queues table fits 1366 px without scrolling sideways
+  assert.doesNotMatch(await sup.locator('#queues').textContent(), /null|undefined/);
+  const wrap = await sup.locator('#queues').evaluate((t) => { const w = t.closest('.table-wrap'); return [w.scrollWidth, w.clientWidth]; });
+  assert.ok(wrap[0] <= wrap[1] + 1, `the queues table scrolls sideways at 1366 px: ${wrap}`);
   await sup.screenshot({ path: path.join(ART, 'supervise-alarms.png'), fullPage: true });
   // the wallboard says the same
   const wb = await open('sup', 'wallboard.html?tiles=q:norm,q:algemeen');
