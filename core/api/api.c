@@ -286,6 +286,7 @@ static void get_bericht(void *user, acdm_req *r)
         acdm_http_problem(r, 403, "Forbidden", "bericht %s is not yours", id);
         return;
     }
+    if (!strncmp(who.role, "channel:", 8)) acdm_supervise_hide_whispers(j);   /* for the agent only */
     acdm_http_reply_json(r, 200, j);
 }
 

@@ -143,6 +143,15 @@ bool acdm_supervise_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, con
     return true;
 }
 
+void acdm_supervise_hide_whispers(json_t *bericht)
+{
+    json_t *evs = json_object_get(bericht, "events");
+    for (size_t i = json_array_size(evs); i-- > 0;) {
+        const char *type = json_string_value(json_object_get(json_array_get(evs, i), "type"));
+        if (type && !strcmp(type, "whisper")) json_array_remove(evs, i);
+    }
+}
+
 /* ------------------------------------------------------------------ REST */
 
 static void post_action(acdm_engine *e, acdm_req *r, bool reassign)

@@ -35,6 +35,8 @@ bool acdm_live_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const ch
 
 /* api_supervise.c: a supervisor's `reassign` or `whisper` (handled: true; any other type: false). */
 bool acdm_supervise_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const char *type);
+/* api_supervise.c: drops the `whisper` events from a bericht's JSON (what a channel's token reads). */
+void acdm_supervise_hide_whispers(json_t *bericht);
 /* api_supervise.c: POST /api/v1/berichten/{id}/reassign and /whisper. */
 int acdm_supervise_register(acdm_engine *e);
 

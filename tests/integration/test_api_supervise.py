@@ -132,6 +132,11 @@ class Supervise(AcdmTestCase):
         self.assertEqual(len(ev), 1, b["events"])
         self.assertEqual((ev[0]["detail"]["text"], ev[0]["detail"]["by"], ev[0]["agent"]), (secret, "petra", "agent1"))
         self.assertEqual(self.audit("whisper")[0]["target"], b1)
+        # the channel's own token reads the bericht without the whisper
+        ch = d.request("GET", "/api/v1/berichten/" + b1, token=d.token("channel:web1", "web1"))
+        self.assertEqual(ch.status, 200, ch)
+        self.assertNotIn(secret, json.dumps(ch.json))
+        self.assertTrue([e for e in ch.json["events"] if e["type"] == "accepted"], ch.json["events"])
         # REST: empty text refused with the field named
         rr = d.request("POST", "/api/v1/berichten/%s/whisper" % b1, {"text": ""})
         self.assertProblem(rr, 400, "text")
