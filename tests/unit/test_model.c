@@ -441,6 +441,33 @@ START_TEST(schedule_opens_and_closes_queue)
 }
 END_TEST
 
+START_TEST(queue_status_says_why_and_until_when)
+{
+    ck_assert_int_eq(acdm_set_timezone("Europe/Amsterdam"), 0);
+    setup_model("{\"schedules\":[{\"name\":\"k\",\"week\":{\"mon\":[\"08:00-17:00\"],\"tue\":[\"08:00-17:00\"],"
+                "\"wed\":[\"08:00-17:00\"],\"thu\":[\"08:00-17:00\"],\"fri\":[\"08:00-17:00\"]},\"holidays\":[\"2026-01-01\"]}],"
+                "\"queues\":[{\"name\":\"q\",\"schedule\":\"k\"},{\"name\":\"r\"}],\"agents\":[]}");
+    acdm_queue *q = acdm_model_queue(M, "q"), *r = acdm_model_queue(M, "r");
+    int64_t fri8 = 1767337200000LL;                        /* Fri 2026-01-02 08:00 Amsterdam */
+    acdm_queue_status st;
+    /* Thu 1 Jan (a holiday): closed by schedule until Friday 08:00, past the midnight in between */
+    acdm_queue_status_of(q, T0, &st);
+    ck_assert(!st.open && !st.manual_closed && st.has_schedule && !st.schedule_open);
+    ck_assert_str_eq(st.why, "schedule");
+    ck_assert_int_eq(st.until_ms, fri8);
+    acdm_model_tick(M, fri8);
+    acdm_queue_status_of(q, fri8 + 1000, &st);
+    ck_assert(st.open && st.schedule_open);
+    ck_assert_ptr_null(st.why);
+    ck_assert_int_eq(st.until_ms, fri8 + 9LL * 3600 * 1000);   /* open until 17:00 */
+    /* no schedule: open, nothing to flip */
+    acdm_queue_status_of(r, fri8, &st);
+    ck_assert(st.open && !st.has_schedule && st.schedule_open);
+    ck_assert_int_eq(st.until_ms, 0);
+    teardown();
+}
+END_TEST
+
 START_TEST(wait_if_closed_parks_until_the_queue_opens)
 {
     ck_assert_int_eq(acdm_set_timezone("Europe/Amsterdam"), 0);
@@ -1174,6 +1201,7 @@ Suite *model_suite(void)
     tcase_add_test(t, skills_filter_and_relax);
     tcase_add_test(t, closed_queue_gives_closed_text);
     tcase_add_test(t, schedule_opens_and_closes_queue);
+    tcase_add_test(t, queue_status_says_why_and_until_when);
     tcase_add_test(t, wait_if_closed_parks_until_the_queue_opens);
     tcase_add_test(t, a_restored_bericht_is_kept_for_its_agent_until_the_grace_ends);
     tcase_add_test(t, pick_transfer_and_abandon);
