@@ -17,6 +17,7 @@ import { api, h, dur, clock, dateTime, kindLabel, stateLabel, errorText, announc
 const READ_ALONG_MS = 1500;
 const WAITING_MS = 3000;
 const LEFT_MS = 15000;
+const LEFT_DAYS = 30;
 export const LEFT_SOURCE = 'webchat-leave-message';
 
 let ctx = { command: async () => { throw new Error('not ready'); }, model: () => null, token: null, feedback: null };
@@ -397,7 +398,9 @@ export function createLeftMessages(section) {
   };
   const refresh = async () => {
     try {
-      const r = await api(`/api/v1/berichten?source=${LEFT_SOURCE}&limit=50`, { token: ctx.token });
+      // the last 30 days (the search then reads only those berichten, not the whole table)
+      const since = Date.now() - LEFT_DAYS * 86400000;
+      const r = await api(`/api/v1/berichten?source=${LEFT_SOURCE}&since=${since}&limit=50`, { token: ctx.token });
       if (!r.ok) throw new Error((r.json && (r.json.detail || r.json.title)) || String(r.status));
       items = r.json.items || [];
       err.textContent = '';

@@ -174,5 +174,11 @@ class Supervise(AcdmTestCase):
         items = d.get_json("/api/v1/berichten?source=webchat-leave-message")["items"]
         self.assertEqual([i["id"] for i in items], [left.json["id"]])
         self.assertEqual((items[0]["from"], items[0]["state"], items[0]["agent"]), ("els@example.nl", "queued", None))
+        # a time bound (the dashboard asks for the last 30 days) keeps it; one after it finds none
+        now = int(time.time() * 1000)
+        items = d.get_json("/api/v1/berichten?source=webchat-leave-message&since=%d" % (now - 30 * 86400000))["items"]
+        self.assertEqual([i["id"] for i in items], [left.json["id"]])
+        items = d.get_json("/api/v1/berichten?source=webchat-leave-message&since=%d" % (now + 120000))["items"]
+        self.assertEqual(items, [])
         r = d.request("GET", "/api/v1/berichten?source=")
         self.assertProblem(r, 400, "source")
