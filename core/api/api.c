@@ -286,6 +286,7 @@ static void get_bericht(void *user, acdm_req *r)
         acdm_http_problem(r, 403, "Forbidden", "bericht %s is not yours", id);
         return;
     }
+    if (!strncmp(who.role, "channel:", 8)) acdm_supervise_hide_whispers(j);   /* for the agent only */
     acdm_http_reply_json(r, 200, j);
 }
 
@@ -378,7 +379,7 @@ static void set_queue(acdm_engine *e, acdm_req *r, bool closed)
     if (!authorize(e, r, "admin supervisor", &who)) return;
     const char *name = acdm_req_param(r, "name");
     char err[4096];
-    int rc = acdm_engine_queue_set_closed(e, name, closed, err, sizeof err);
+    int rc = acdm_engine_queue_set_closed_by(e, name, closed, who.name, err, sizeof err);
     if (rc) { acdm_http_problem(r, rc == ACDM_ENOENT ? 404 : 409, "Not applied", "%s", err); return; }
     acdm_log(ACDM_LOG_NOTICE, WHO, "queue %s %s by %s", name, closed ? "closed" : "opened", who.name);
     acdm_engine_audit(e, &who, closed ? "queue_close" : "queue_open", name, NULL);
@@ -965,6 +966,7 @@ int acdm_api_register(acdm_engine *e)
     acdm_api_data_register(e);   /* api_data.c: customer history, event export, audit log */
     acdm_api_agents_register(e);   /* api_agents.c: POST /api/v1/agents, PUT/DELETE /api/v1/agents/{id} */
     acdm_api_authcfg_register(e);   /* api_authcfg.c: GET /api/v1/auth/config (no auth) */
+    acdm_supervise_register(e);   /* api_supervise.c: reassign, whisper, read-along, left messages */
     return 0;
 }
 

@@ -162,7 +162,7 @@ void acdm_api_get_berichten(void *user, acdm_req *r)
     acdm_principal who;
     if (!acdm_api_authorize(e, r, "admin supervisor agent", &who)) return;
     static const char *const known[] = {"state", "queue", "channel", "from", "agent", "since", "until",
-                                        "limit", "cursor", "offset", NULL};
+                                        "limit", "cursor", "offset", "source", NULL};
     const char *qs = acdm_req_query_string(r);
     if (qs) {
         char buf[2048];
@@ -175,7 +175,7 @@ void acdm_api_get_berichten(void *user, acdm_req *r)
             for (int i = 0; known[i] && !ok; i++) ok = !strcmp(t, known[i]);
             if (!ok) {
                 acdm_http_problem(r, 400, "Invalid parameter", "%.60s: unknown parameter (expected state, queue, "
-                                  "channel, from, agent, since, until, limit, cursor or offset)", t);
+                                  "channel, from, agent, since, until, limit, cursor, offset or source)", t);
                 return;
             }
         }
@@ -184,7 +184,8 @@ void acdm_api_get_berichten(void *user, acdm_req *r)
     memset(&q, 0, sizeof q);
     if (!q_str(r, "state", 16, &q.state) || !q_str(r, "queue", ACDM_NAME_MAX, &q.queue) ||
         !q_str(r, "channel", ACDM_NAME_MAX, &q.channel) || !q_str(r, "from", 512, &q.from) ||
-        !q_str(r, "agent", ACDM_NAME_MAX, &q.agent) || !q_str(r, "cursor", 36, &q.cursor))
+        !q_str(r, "agent", ACDM_NAME_MAX, &q.agent) || !q_str(r, "cursor", 36, &q.cursor) ||
+        !q_str(r, "source", ACDM_NAME_MAX, &q.source))
         return;
     char from_buf[520];
     if (q.from && q.from[0] == ' ') {

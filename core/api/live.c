@@ -368,7 +368,7 @@ bool acdm_live_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const ch
     bool queue_cmd = !strcmp(type, "queue_open") || !strcmp(type, "queue_close");
     bool agent_cmd = !strcmp(type, "agent_login") || !strcmp(type, "agent_logout") ||
                      !strcmp(type, "agent_ready") || !strcmp(type, "agent_not_ready");
-    if (!queue_cmd && !agent_cmd) return false;
+    if (!queue_cmd && !agent_cmd) return acdm_supervise_ws_message(e, s, msg, type);   /* api_supervise.c */
     const char *field = queue_cmd ? "queue" : "agent";
     json_t *jv = json_object_get(msg, field);
     if (!json_is_string(jv) || !*json_string_value(jv)) {
@@ -380,7 +380,7 @@ bool acdm_live_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const ch
     int rc;
     if (queue_cmd) {
         bool close = !strcmp(type, "queue_close");
-        rc = acdm_engine_queue_set_closed(e, target, close, err, sizeof err);
+        rc = acdm_engine_queue_set_closed_by(e, target, close, s->who.name, err, sizeof err);
         if (rc) {
             sup_reply(e, s, type, code_of(rc), "%s: %s", type, err);
             return true;

@@ -33,6 +33,13 @@ void acdm_live_ws_close(acdm_engine *e, acdm_session *s);
  * type -> false (the caller answers unknown_type). */
 bool acdm_live_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const char *type);
 
+/* api_supervise.c: a supervisor's `reassign` or `whisper` (handled: true; any other type: false). */
+bool acdm_supervise_ws_message(acdm_engine *e, acdm_session *s, json_t *msg, const char *type);
+/* api_supervise.c: drops the `whisper` events from a bericht's JSON (what a channel's token reads). */
+void acdm_supervise_hide_whispers(json_t *bericht);
+/* api_supervise.c: POST /api/v1/berichten/{id}/reassign and /whisper. */
+int acdm_supervise_register(acdm_engine *e);
+
 /* A supervisor's action on an agent: action "login", "logout", "ready", "not_ready" (or
  * "not-ready"; reason: a configured reason code or NULL). 0, or a negative code with a sentence
  * in err (ACDM_ENOENT unknown agent, ACDM_EINVAL bad reason, ACDM_ESTATE not possible now). */

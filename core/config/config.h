@@ -29,6 +29,8 @@ typedef struct {
     int sl_target_pct;      /* service level: pct answered within sl_seconds; default 80 */
     int sl_seconds;         /* default 20 */
     bool closed;            /* closed by the supervisor (manual); default false */
+    char closed_by[ACDM_NAME_MAX + 1];  /* who closed/opened it by hand (runtime override), "" */
+    int64_t closed_at_ms;   /* when (epoch ms), 0 when unknown */
     bool emergency;         /* emergency override active: closed with the emergency text */
     char *emergency_text;   /* may be NULL */
     char *schedule;         /* name of a schedule, NULL = always open */

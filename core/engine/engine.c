@@ -1487,6 +1487,14 @@ json_t *acdm_engine_agent_json(acdm_engine *e, acdm_agent *a)
             json_object_set_new(item, "held", json_boolean(wb->held));   /* calls only */
         if (a->work[i].device) json_object_set_new(item, "device", json_true());   /* rung on the device */
         if (wb->outbound) json_object_set_new(item, "direction", json_string("out"));
+        /* what a supervisor sees of it (also in the stats push): queue, channel, customer, and
+         * since when the agent has it in this state */
+        int64_t since = a->work[i].state == ACDM_W_OFFERED ? wb->offered_ms
+                      : a->work[i].state == ACDM_W_WRAPUP ? wb->wrapup_ms : wb->accepted_ms;
+        json_object_set_new(item, "queue", json_string(wb->queue->name));
+        json_object_set_new(item, "channel", json_string(wb->channel));
+        json_object_set_new(item, "from", wb->from ? json_string(wb->from) : json_null());
+        json_object_set_new(item, "since_ms", since > 0 ? json_integer(since) : json_null());
         json_array_append_new(work, item);
     }
     /* the kinds the agent is not offered because their device cannot be reached, and why */
@@ -1632,6 +1640,11 @@ static void apply_overrides(acdm_engine *e, acdm_config *cfg)
             if (!strcmp(cfg->queues[i].name, name)) {
                 json_t *c = json_object_get(v, "closed");
                 if (json_is_boolean(c)) cfg->queues[i].closed = json_is_true(c);
+                /* who closed or opened it by hand, and when (the dashboard says so) */
+                const char *by = json_string_value(json_object_get(v, "by"));
+                snprintf(cfg->queues[i].closed_by, sizeof cfg->queues[i].closed_by, "%s", by ? by : "");
+                json_t *at = json_object_get(v, "at");
+                cfg->queues[i].closed_at_ms = json_is_integer(at) ? (int64_t)json_integer_value(at) : 0;
             }
     }
 }
@@ -1706,12 +1719,20 @@ int acdm_engine_tls_reload(acdm_engine *e, char *err, size_t errlen)
 
 int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed, char *err, size_t errlen)
 {
+    return acdm_engine_queue_set_closed_by(e, queue, closed, NULL, err, errlen);
+}
+
+int acdm_engine_queue_set_closed_by(acdm_engine *e, const char *queue, bool closed, const char *by,
+                                    char *err, size_t errlen)
+{
     if (!acdm_model_queue(e->model, queue)) {
         snprintf(err, errlen, "no queue named \"%s\"", queue);
         return ACDM_ENOENT;
     }
     json_t *old = json_deep_copy(e->overrides);
-    json_object_set_new(e->overrides, queue, json_pack("{s:b}", "closed", closed));
+    json_t *ov = json_pack("{s:b, s:I}", "closed", closed, "at", (json_int_t)acdm_now_ms());
+    if (by && *by) json_object_set_new(ov, "by", json_string(by));
+    json_object_set_new(e->overrides, queue, ov);
     int rc = acdm_engine_reload(e, err, errlen);
     if (rc) {
         json_decref(e->overrides);

@@ -61,6 +61,9 @@ void acdm_engine_destroy(acdm_engine *e);
 int acdm_engine_reload(acdm_engine *e, char *err, size_t errlen);
 /* Opens or closes a queue through the same path as a reload (persisted as an override). */
 int acdm_engine_queue_set_closed(acdm_engine *e, const char *queue, bool closed, char *err, size_t errlen);
+/* The same, remembering who did it (shown on the supervisor dashboard: "closed by petra at 10:12"). */
+int acdm_engine_queue_set_closed_by(acdm_engine *e, const char *queue, bool closed, const char *by,
+                                    char *err, size_t errlen);
 
 /* Checks a bearer token: 0 and *who filled, or ACDM_ENOENT. A token of three dot-separated
  * parts is an OpenID Connect JWT (config "oidc"), others are API tokens. */

@@ -240,6 +240,28 @@ static acdm_queue *queue_new(acdm_model *m, const acdm_queue_def *d, int64_t now
 
 bool acdm_queue_is_open(const acdm_queue *q) { return q->open; }
 
+void acdm_queue_status_of(const acdm_queue *q, int64_t now, acdm_queue_status *st)
+{
+    const acdm_queue_def *d = q->def;
+    const acdm_schedule_def *s = d->schedule ? acdm_config_schedule(q->model->cfg, d->schedule) : NULL;
+    memset(st, 0, sizeof *st);
+    st->open = q->open;
+    st->manual_closed = d->closed;
+    st->has_schedule = s != NULL;
+    st->schedule_open = s ? acdm_schedule_open_at(s, now) : true;
+    st->why = q->open ? NULL : d->emergency ? "emergency" : d->closed ? "manual" : "schedule";
+    st->by = d->closed_by;
+    st->at_ms = d->closed_at_ms;
+    if (s) {
+        /* the schedule's next flip: its next possible changes, at most 8 days ahead */
+        int64_t t = now;
+        for (int i = 0; i < 64 && t < now + 8 * 86400000LL; i++) {
+            t = acdm_schedule_next_change(s, t);
+            if (acdm_schedule_open_at(s, t) != st->schedule_open) { st->until_ms = t; break; }
+        }
+    }
+}
+
 const char *acdm_queue_closed_text(const acdm_queue *q, acdm_kind k)
 {
     if (q->def->emergency && q->def->emergency_text) return q->def->emergency_text;
@@ -1206,6 +1228,39 @@ int acdm_model_update(acdm_model *m, acdm_bericht *b, acdm_queue *to, int priori
     arm_wait_timers(m, b, now);
     acdm_emit(m, ACDM_ME_UPDATED, now, b, NULL, b->queue, to ? from->name : NULL, b->priority);
     acdm_router_place(m, b, now);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ reassign (supervisor) */
+
+int acdm_model_reassign(acdm_model *m, acdm_bericht *b, acdm_agent *to, int64_t now, const char **why)
+{
+    const char *w = NULL;
+    int rc = 0;
+    if (b->state != ACDM_B_QUEUED && b->state != ACDM_B_OFFERED) { w = "not_waiting"; rc = ACDM_ESTATE; }
+    else if (b->reserved) { w = "reserved"; rc = ACDM_ESTATE; }
+    else if (to->state == ACDM_AGENT_LOGGED_OUT || to->removed) { w = "logged_out"; rc = ACDM_ESTATE; }
+    else if (to->cap[b->kind] <= 0) { w = "kind"; rc = ACDM_EINVAL; }
+    else if (acdm_agent_work(to, b)) { w = "same"; rc = ACDM_EINVAL; }
+    else if (!acdm_agent_reachable(to, (acdm_kind)b->kind)) { w = "unreachable"; rc = ACDM_ESTATE; }
+    else if (to->n_wrapup) { w = "wrapup"; rc = ACDM_EFULL; }
+    else if (to->load[b->kind] >= to->cap[b->kind]) { w = "full"; rc = ACDM_EFULL; }
+    if (why) *why = w;
+    if (rc) return rc;
+    uint32_t n = 0;
+    acdm_agent *freed[64];
+    acdm_agent **list = b->n_offers > 64 ? malloc(b->n_offers * sizeof *list) : freed;
+    cancel_offers(m, b, NULL, "reassigned", now, list, &n);
+    if (b->parked) park_unlink(b);   /* waiting in a closed queue: the supervisor chose someone */
+    if (b->state == ACDM_B_OFFERED) {
+        /* was offered: it counts as waiting again for the moment between the two offers */
+        b->state = ACDM_B_QUEUED;
+    }
+    b->preferred = to;
+    b->skip = NULL;
+    acdm_router_offer(m, b, to, now);
+    if (list) free_agents(m, list, n, now);
+    if (list && list != freed) free(list);
     return 0;
 }
 

@@ -301,6 +301,18 @@ int acdm_model_restore(acdm_model *m, const acdm_new_bericht *nb, int64_t now, a
  * ACDM_ECLOSED when to is closed, ACDM_EINVAL for a priority out of 0..9. */
 int acdm_model_update(acdm_model *m, acdm_bericht *b, acdm_queue *to, int priority,
                       const acdm_skill *skills, size_t n_skills, bool set_skills, int64_t now);
+/* A supervisor hands a waiting or offered bericht to agent `to` (reassign): every outstanding
+ * offer is withdrawn (OFFER_CANCELLED reason "reassigned"), and it is offered to `to` at once
+ * with its original queue time; `to` becomes its preferred agent, so a reject or a miss puts it
+ * back in its queue as any offer. `to` need not be a member of its queue; capacity counts as for
+ * any offer. Refusals, with *why (may be NULL) naming the reason for people ("logged_out",
+ * "kind", "full", "wrapup", "unreachable", "same", "not_waiting", "reserved"):
+ * ACDM_ESTATE b is not queued or offered (or kept for its agent after a restart), or `to` is
+ * logged out or cannot be reached for the kind; ACDM_EINVAL `to` takes no berichten of b's kind
+ * (capacity 0), or already has this offer; ACDM_EFULL `to` has no free capacity for the kind or is
+ * in wrap-up. Nothing changes on a refusal. */
+int acdm_model_reassign(acdm_model *m, acdm_bericht *b, acdm_agent *to, int64_t now, const char **why);
+
 /* An outbound contact an agent starts: the bericht is created active with a (capacity counted:
  * ACDM_EFULL when a has no room for the kind; ACDM_ESTATE when a is logged out) in nb->queue,
  * b->outbound set; emits ACDM_ME_ORIGINATED. Completing it runs the queue's wrap-up; its DONE
@@ -374,6 +386,21 @@ acdm_shown_state acdm_agent_shown(const acdm_agent *a);
 
 /* Queues */
 bool acdm_queue_is_open(const acdm_queue *q);
+/* Why q is open or closed now, for people (the supervisor dashboard): `why` is "emergency"
+ * (the config's emergency override), "manual" (closed by hand: a supervisor, acdmctl or the
+ * config's "closed"), "schedule" (outside its opening hours) or NULL (open). `manual_closed`:
+ * closed by hand (what "open" lifts); `schedule_open`: what the schedule alone says now (true
+ * without one); `has_schedule`; `until_ms`: when the schedule's verdict next flips (0: no schedule,
+ * or not within 8 days); by/at: who closed or opened it by hand and when (from the runtime
+ * override; "" / 0 when unknown). */
+typedef struct {
+    bool open, manual_closed, schedule_open, has_schedule;
+    const char *why;
+    int64_t until_ms;
+    const char *by;
+    int64_t at_ms;
+} acdm_queue_status;
+void acdm_queue_status_of(const acdm_queue *q, int64_t now, acdm_queue_status *st);
 /* The text a channel gives a customer when q is closed (emergency text if that is why). */
 const char *acdm_queue_closed_text(const acdm_queue *q, acdm_kind k);
 /* 1-based position of a waiting bericht among its queue's waiting berichten of its kind

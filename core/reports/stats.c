@@ -501,6 +501,24 @@ static void staffing_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int6
 
 static const char *qtitle(const acdm_queue *q) { return q->def->title ? q->def->title : q->name; }
 
+/* Why the queue is open or closed and what the schedule says (acdm_queue_status_of): the
+ * dashboard's "Open tot 17:00 volgens rooster" / "Handmatig gesloten door petra om 10:12". */
+static void queue_status_text(acdm_sbuf *b, const acdm_queue *q, int64_t now)
+{
+    acdm_queue_status st;
+    acdm_queue_status_of(q, now, &st);
+    LIT(b, "{\"why\":"); acdm_sb_jstr(b, st.why);
+    LIT(b, ",\"manual_closed\":"); acdm_sb_bool(b, st.manual_closed);
+    LIT(b, ",\"schedule\":"); acdm_sb_jstr(b, q->def->schedule);
+    LIT(b, ",\"schedule_open\":"); acdm_sb_bool(b, st.schedule_open);
+    LIT(b, ",\"until_ms\":");
+    if (st.until_ms > 0) acdm_sb_int(b, st.until_ms); else LIT(b, "null");
+    LIT(b, ",\"by\":"); acdm_sb_jstr(b, st.by && *st.by ? st.by : NULL);
+    LIT(b, ",\"at_ms\":");
+    if (st.at_ms > 0) acdm_sb_int(b, st.at_ms); else LIT(b, "null");
+    LIT(b, "}");
+}
+
 void acdm_stats_queue_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int64_t now)
 {
     LIT(b, "{\"name\":"); acdm_sb_jstr(b, q->name);
@@ -526,6 +544,7 @@ void acdm_stats_queue_text(acdm_sbuf *b, acdm_stats *s, const acdm_queue *q, int
     LIT(b, ",\"sl_seconds\":"); acdm_sb_int(b, q->def->sl_seconds);
     LIT(b, ",\"agents\":"); queue_agents_text(b, q);
     LIT(b, ",\"staffing\":"); staffing_text(b, s, q, now);
+    LIT(b, ",\"status\":"); queue_status_text(b, q, now);
     LIT(b, "}");
 }
 
@@ -570,6 +589,9 @@ void acdm_stats_decorate_queues(acdm_stats *s, acdm_model *m, json_t *queues, in
         acdm_sbuf sb = {0};
         staffing_text(&sb, s, q, now);
         json_object_set_new(o, "staffing", loads_free(&sb));
+        acdm_sbuf st = {0};
+        queue_status_text(&st, q, now);
+        json_object_set_new(o, "status", loads_free(&st));
     }
 }
 
@@ -594,6 +616,14 @@ void acdm_stats_agent_text(acdm_sbuf *b, const acdm_agent *a, bool full)
             LIT(b, ",\"state\":"); acdm_sb_jstr(b, ws[a->work[i].state % 3]);
             LIT(b, ",\"kind\":"); acdm_sb_jstr(b, acdm_kind_name((acdm_kind)w->kind));
             LIT(b, ",\"queue\":"); acdm_sb_jstr(b, w->queue->name);
+            /* what the dashboard shows of it: the customer, the channel, since when this agent
+             * has it in this state (offer, acceptance, start of wrap-up) */
+            LIT(b, ",\"channel\":"); acdm_sb_jstr(b, w->channel);
+            LIT(b, ",\"from\":"); acdm_sb_jstr(b, w->from);
+            int64_t since = a->work[i].state == ACDM_W_OFFERED ? w->offered_ms
+                          : a->work[i].state == ACDM_W_WRAPUP ? w->wrapup_ms : w->accepted_ms;
+            LIT(b, ",\"since_ms\":");
+            if (since > 0) acdm_sb_int(b, since); else LIT(b, "null");
             if (w->kind == ACDM_KIND_VOICE || w->kind == ACDM_KIND_CALLBACK) {
                 LIT(b, ",\"held\":"); acdm_sb_bool(b, w->held);   /* calls only */
             }

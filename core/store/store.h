@@ -277,6 +277,7 @@ typedef struct {
     const char *cursor;            /* the "next" of the previous page (an id), or NULL */
     int offset;                    /* rows to skip (used without a cursor) */
     int limit;                     /* 1..500 */
+    const char *source;            /* payload's "source" (e.g. "webchat-leave-message"), or NULL */
 } acdm_bericht_query;
 /* Berichten matching q, newest first (by id: UUIDv7 is time-ordered). *json_out (malloc'd) is
  * {"items":[{id, channel, kind, from, customer_id, conversation, queue, priority, state, agent,

@@ -1850,12 +1850,20 @@ int acdm_store_search_berichten(acdm_store *st, const acdm_bericht_query *q, cha
     COND(channel, "channel");
     COND(from, "from_addr");
     COND(agent, "agent");
+    COND(source, "CASE WHEN json_valid(payload_json) THEN json_extract(payload_json, '$.source') END");
 #undef COND
     if (q->cursor) {
         n += (size_t)snprintf(sql + n, sizeof sql - n, " AND id < ?%d", nb + 1);
         binds[nb++] = q->cursor;
     }
-    if (q->since_ms > 0) n += (size_t)snprintf(sql + n, sizeof sql - n, " AND created_ms >= %lld", (long long)q->since_ms);
+    if (q->since_ms > 0) {
+        /* ids are UUIDv7 made at creation: their first 48 bits are the creation ms, so a lower
+         * bound on the primary key (a minute early: the id's clock is monotonic, may run ahead)
+         * lets SQLite read only the berichten since then instead of the whole table */
+        uint64_t lo = q->since_ms > 60000 ? (uint64_t)(q->since_ms - 60000) : 0;
+        n += (size_t)snprintf(sql + n, sizeof sql - n, " AND id >= '%08llx-%04llx' AND created_ms >= %lld",
+                              (unsigned long long)(lo >> 16), (unsigned long long)(lo & 0xffff), (long long)q->since_ms);
+    }
     if (q->until_ms > 0) n += (size_t)snprintf(sql + n, sizeof sql - n, " AND created_ms <= %lld", (long long)q->until_ms);
     snprintf(sql + n, sizeof sql - n, " ORDER BY id DESC LIMIT %d OFFSET %d", q->limit + 1, q->cursor ? 0 : q->offset);
     sqlite3_stmt *s = NULL;

@@ -11,6 +11,7 @@ import { createPickPanel } from './pick.js';
 import { attachComposerExtras, attachTemplatePicker, deliveryLabel, deliveryReason } from './composer_extras.js';
 import { createMailPanel } from './email.js';
 import { handoffLines, customerName, transcriptBlock } from './transcript.js';
+import { whisperItem, whispersOf } from './whisper.js';
 
 const s = requireSession(['agent']);
 const cfg = pageData();
@@ -464,6 +465,7 @@ function updateWrapbar(c) {
 }
 
 function msgItem(m) {
+  if (m.direction === 'whisper') return whisperItem(m);   // whisper.js: a supervisor's, for the agent only
   const handoff = handoffLines(m.payload);
   if (handoff) return handoffItem(m, handoff);
   const files = (m.payload && Array.isArray(m.payload.attachments)) ? m.payload.attachments : [];
@@ -543,6 +545,7 @@ async function loadBericht(c) {
     restoreCardState(c, b);
     const stored = (b.messages || []).map((m) => ({ ts: m.ts, direction: m.direction, text: m.text, payload: m.payload }));
     attachHandoff(stored, b.payload);
+    stored.push(...whispersOf(b));   // whisper.js
     // keep live messages the stored copy does not have yet (pushes may beat the fetch)
     const key = (m) => `${m.direction}|${m.text ?? ''}`;
     const have = new Set(stored.map(key));
@@ -819,6 +822,11 @@ function onMessage(m) {
         updateCard(c);
         if (m.text == null && !m.payload) loadBericht(c);   // attachments are in the stored payload
       }
+      break;
+    }
+    case 'whisper': {   // whisper.js: from a supervisor, never sent to the customer
+      const c = work.get(m.bericht);
+      if (c) addMessage(c, { ts: m.ts || Date.now(), direction: 'whisper', text: m.text, from: m.from });
       break;
     }
     case 'delivery': {

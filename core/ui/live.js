@@ -77,6 +77,9 @@ export class LiveFigures {
       agent_login: [`/api/v1/agents/${a}/login`], agent_logout: [`/api/v1/agents/${a}/logout`],
       agent_ready: [`/api/v1/agents/${a}/ready`],
       agent_not_ready: [`/api/v1/agents/${a}/not-ready`, msg.reason ? { reason: msg.reason } : {}],
+      // supervise.js: reassign a bericht, whisper to its agent
+      reassign: [`/api/v1/berichten/${encodeURIComponent(msg.bericht || '')}/reassign`, { agent: msg.agent }],
+      whisper: [`/api/v1/berichten/${encodeURIComponent(msg.bericht || '')}/whisper`, { text: msg.text }],
     }[msg.type];
     if (!rest) return this.sock.send(msg);
     const r = await api(rest[0], { method: 'POST', token: this.token, body: rest[1] });
@@ -124,7 +127,7 @@ export function fromRest(queues, agents) {
       return {
         name: q.name, title: q.title || q.name, open: q.open, strategy: q.strategy, waiting: q.waiting,
         waiting_by_kind: q.waiting_by_kind, longest_wait_ms: q.longest_wait_ms, today: null,
-        sl_target_pct: q.sl_target_pct ?? null, sl_seconds: q.sl_seconds ?? null,
+        sl_target_pct: q.sl_target_pct ?? null, sl_seconds: q.sl_seconds ?? null, status: q.status ?? null,
         // one state per agent (shownState), as the server's stats count them
         agents: {
           logged_in: members.length,

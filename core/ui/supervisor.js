@@ -9,6 +9,10 @@ import {
 import { LiveFigures, shownState } from './live.js';
 import { startMailHealth } from './mailhealth.js';
 import { renderStaffing, setIntradayQueues, startIntraday } from './staffing.js';
+import {
+  initSupervise, manualClosed, queueConfirm, stillClosedText, renderQueueHead, renderAlarmSummary,
+  renderHandling, createWaitingPanel, createLeftMessages,
+} from './supervise.js';
 
 const s = requireSession(['supervisor', 'admin']);
 const $ = (id) => document.getElementById(id);
@@ -45,10 +49,11 @@ function setCell(td, text, cls) {
 // ------------------------------------------------------------------ queues
 
 async function queueAction(q) {
-  const closing = q.open;
+  const closing = !manualClosed(q);   // supervise.js: "Openen" lifts a manual close only
   const title = q.title || q.name;
-  const ok = await confirmDialog(t(closing ? 'sup.queue.confirm.close' : 'sup.queue.confirm.open', { queue: title }),
-    { okLabel: t(closing ? 'sup.queue.close' : 'sup.queue.open') });
+  const ok = await confirmDialog(queueConfirm(q, closing,
+    t(closing ? 'sup.queue.confirm.close' : 'sup.queue.confirm.open', { queue: title })),
+  { okLabel: t(closing ? 'sup.queue.close' : 'sup.queue.open') });
   const btn = $('queues').querySelector(`tr[data-key="${CSS.escape(q.name)}"] button`);
   if (btn) btn.focus();
   if (!ok) return;
@@ -56,8 +61,8 @@ async function queueAction(q) {
     const r = await live.command({ type: closing ? 'queue_close' : 'queue_open', queue: q.name });
     $('sup-error').textContent = '';
     const stillClosed = !closing && r && r.open === false;
-    announce($('feedback'), t(stillClosed ? 'sup.queue.still_closed' : closing ? 'sup.queue.done.close' : 'sup.queue.done.open',
-      { queue: title }));
+    announce($('feedback'), (stillClosed && stillClosedText(q)) ||
+      t(stillClosed ? 'sup.queue.still_closed' : closing ? 'sup.queue.done.close' : 'sup.queue.done.open', { queue: title }));
   } catch (e) {
     $('sup-error').textContent = t('error.prefix', { text: errorText(e) });
   }
@@ -80,7 +85,7 @@ function renderQueues() {
     const c = tr.cells;
     const title = q.title || q.name;
     const today = q.today || {};
-    setCell(c[0], title);
+    renderQueueHead(c[0], q, !!model.live);   // supervise.js: title, why open/closed, alarms
     setCell(c[1], t(q.open ? 'sup.open' : 'sup.closed'), q.open ? 'open' : 'closed');
     setCell(c[2], num(q.waiting), 'num');
     setCell(c[3], q.longest_wait_ms != null ? dur(q.longest_wait_ms) : t('dash'), 'num');
@@ -100,9 +105,10 @@ function renderQueues() {
     const a = q.agents || {};
     setCell(c[9], [a.logged_in, a.ready, a.busy, a.wrapup, a.not_ready].map(num).join(' / '), 'num');
     const btn = c[10].querySelector('button');
-    setCell(btn, t(q.open ? 'sup.queue.close' : 'sup.queue.open'));
-    btn.className = q.open ? 'danger' : 'primary';
-    btn.setAttribute('aria-label', t(q.open ? 'sup.queue.close.label' : 'sup.queue.open.label', { queue: title }));
+    const closes = !manualClosed(q);
+    setCell(btn, t(closes ? 'sup.queue.close' : 'sup.queue.open'));
+    btn.className = closes ? 'danger' : 'primary';
+    btn.setAttribute('aria-label', t(closes ? 'sup.queue.close.label' : 'sup.queue.open.label', { queue: title }));
   }
   prune(tb, keys);
 }
@@ -156,7 +162,7 @@ function renderAgents() {
   const keys = new Set();
   for (const a of model.agents || []) {
     keys.add(a.id);
-    const tr = row(tb, a.id, 7, (tr) => {
+    const tr = row(tb, a.id, 8, (tr) => {
       const cur = () => (model.agents || []).find((x) => x.id === a.id) || a;
       const name = () => cur().name || a.id;
       const login = h('button', { type: 'button', class: 'primary', dataset: { action: 'agent_login' } });
@@ -177,6 +183,7 @@ function renderAgents() {
           t('sup.agent.confirm.not_ready', { agent: name(), reason: reasonLabel(sel.value, reasons) }));
       });
       tr.cells[6].className = 'sup-actions';
+      tr.cells[7].className = 'now-cell';
       tr.cells[6].append(h('div', { class: 'row' }, login, logout, form));
     });
     const c = tr.cells;
@@ -206,6 +213,7 @@ function renderAgents() {
     setCell(nr, t('sup.agent.not_ready'));
     nr.setAttribute('aria-label', t('sup.agent.not_ready.label', { agent: name }));
     setCell(form.querySelector('label'), t('sup.agent.reason.label', { agent: name }));
+    renderHandling(c[7], a);   // supervise.js: customer, channel, since when; read along, reassign
   }
   prune(tb, keys);
 }
@@ -216,6 +224,7 @@ function render() {
   renderChannels();
   renderAgents();
   renderStaffing(model); setIntradayQueues(model);   // staffing.js
+  renderAlarmSummary($('alarms'), model);
   $('updated').textContent = t('sup.updated', { time: clock(model.ts || Date.now()) });
 }
 
@@ -238,6 +247,9 @@ if (s) {
     onExtra: extra,
   });
   onLang(() => { render(); showConn(connState); });
+  initSupervise({ command: (m) => live.command(m), model: () => model, token: s.token, feedback: $('feedback') });
+  createWaitingPanel($('sup-waiting'));
+  createLeftMessages($('sup-left'));
   api('/api/v1/reason-codes').then((r) => { const l = r.ok && normReasons(r.json); if (l && l.length) setReasons(l); }, () => {});
   live.start();
   setInterval(() => {

@@ -4,6 +4,7 @@
 import { t, onLang } from './i18n.js';
 import { requireSession, initHeader, showConn, h, dur, clock } from './common.js';
 import { LiveFigures, shownState } from './live.js';
+import { queueAlarms, alarmList } from './supervise.js';
 
 const s = requireSession(['supervisor', 'admin']);
 const $ = (id) => document.getElementById(id);
@@ -84,9 +85,12 @@ function queueTile(q) {
   const id = 'wb-' + q.name.replace(/[^\w-]/g, '_');
   const sl = today.service_level_pct;
   const below = sl != null && q.sl_target_pct != null && sl < q.sl_target_pct;
-  return h('section', { class: 'tile' + (q.open ? '' : ' closed-q') + (below ? ' sl-alarm' : ''), 'aria-labelledby': id, dataset: { tile: 'q:' + q.name } },
+  const alarms = queueAlarms(q, !!model.live);   // supervise.js: in colour and in words
+  return h('section', { class: 'tile' + (q.open ? '' : ' closed-q') + (below ? ' sl-alarm' : '') + (alarms.length ? ' alarm-q' : ''),
+    'aria-labelledby': id, dataset: { tile: 'q:' + q.name } },
     h('h2', { id }, t('wb.tile.queue', { queue: q.title || q.name })),
     q.open ? null : h('p', { class: 'closedflag' }, t('wb.tile.closed')),
+    alarmList(alarms, 'alarms wb-alarms'),
     h('p', {}, h('span', { class: 'big' + (q.waiting ? ' alert' : ''), dataset: { figure: 'waiting' } }, String(q.waiting ?? 0)),
       ' ', h('span', {}, t('wb.tile.waiting'))),
     h('dl', {},

@@ -93,8 +93,10 @@ class SupervisorSocket(AcdmTestCase):
         agent = self.agent_ws(d, "agent1")
         agent.expect("offer", 5, bericht=b1)
         m = self.wait_stats(ws, lambda q, m: q["waiting"] == 0 and
-                            find(m["agents"], "id", "agent1")["work"] == [
-                                {"bericht": b1, "state": "offered", "kind": "chat", "queue": "algemeen"}],
+                            [{k: w[k] for k in ("bericht", "state", "kind", "queue", "channel", "from")}
+                             for w in find(m["agents"], "id", "agent1")["work"]] == [
+                                {"bericht": b1, "state": "offered", "kind": "chat", "queue": "algemeen",
+                                 "channel": "web1", "from": "+31612345678"}],
                             "b1 offered to agent1")
         q = find(m["queues"], "name", "algemeen")
         self.assertEqual((q["agents"]["logged_in"], q["agents"]["ready"]), (1, 1), q)

@@ -441,6 +441,33 @@ START_TEST(schedule_opens_and_closes_queue)
 }
 END_TEST
 
+START_TEST(queue_status_says_why_and_until_when)
+{
+    ck_assert_int_eq(acdm_set_timezone("Europe/Amsterdam"), 0);
+    setup_model("{\"schedules\":[{\"name\":\"k\",\"week\":{\"mon\":[\"08:00-17:00\"],\"tue\":[\"08:00-17:00\"],"
+                "\"wed\":[\"08:00-17:00\"],\"thu\":[\"08:00-17:00\"],\"fri\":[\"08:00-17:00\"]},\"holidays\":[\"2026-01-01\"]}],"
+                "\"queues\":[{\"name\":\"q\",\"schedule\":\"k\"},{\"name\":\"r\"}],\"agents\":[]}");
+    acdm_queue *q = acdm_model_queue(M, "q"), *r = acdm_model_queue(M, "r");
+    int64_t fri8 = 1767337200000LL;                        /* Fri 2026-01-02 08:00 Amsterdam */
+    acdm_queue_status st;
+    /* Thu 1 Jan (a holiday): closed by schedule until Friday 08:00, past the midnight in between */
+    acdm_queue_status_of(q, T0, &st);
+    ck_assert(!st.open && !st.manual_closed && st.has_schedule && !st.schedule_open);
+    ck_assert_str_eq(st.why, "schedule");
+    ck_assert_int_eq(st.until_ms, fri8);
+    acdm_model_tick(M, fri8);
+    acdm_queue_status_of(q, fri8 + 1000, &st);
+    ck_assert(st.open && st.schedule_open);
+    ck_assert_ptr_null(st.why);
+    ck_assert_int_eq(st.until_ms, fri8 + 9LL * 3600 * 1000);   /* open until 17:00 */
+    /* no schedule: open, nothing to flip */
+    acdm_queue_status_of(r, fri8, &st);
+    ck_assert(st.open && !st.has_schedule && st.schedule_open);
+    ck_assert_int_eq(st.until_ms, 0);
+    teardown();
+}
+END_TEST
+
 START_TEST(wait_if_closed_parks_until_the_queue_opens)
 {
     ck_assert_int_eq(acdm_set_timezone("Europe/Amsterdam"), 0);
@@ -836,6 +863,67 @@ START_TEST(hold_then_transfer_resumes_first)
 }
 END_TEST
 
+/* ------------------------------------------------------------ reassign (supervisor) */
+
+START_TEST(reassign_offered_and_waiting_keeps_invariants)
+{
+    setup_model("{\"queues\":[{\"name\":\"q\",\"wrapup_s\":10,\"offer_timeout_s\":20},{\"name\":\"q2\"}],"
+                "\"agents\":[{\"id\":\"a\",\"queues\":[\"q\"],\"capacity\":{\"chat\":1}},"
+                "{\"id\":\"b\",\"queues\":[\"q2\"],\"capacity\":{\"chat\":1,\"email\":0}},"
+                "{\"id\":\"c\",\"queues\":[\"q\"]}]}");
+    acdm_agent *a = ready("a", T0);
+    acdm_agent *b = acdm_model_agent(M, "b"), *c = acdm_model_agent(M, "c");
+    acdm_bericht *x = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 10);
+    ck_assert_str_eq(offered_to(x), "a");
+    const char *why = NULL;
+    /* b is logged out: refused, nothing changes */
+    ck_assert_int_eq(acdm_model_reassign(M, x, b, T0 + 20, &why), ACDM_ESTATE);
+    ck_assert_str_eq(why, "logged_out");
+    ck_assert_int_eq(x->state, ACDM_B_OFFERED);
+    ck_assert_ptr_nonnull(acdm_agent_work(a, x));
+    /* logged in but not ready, not a member of q: still allowed; the offer to a is withdrawn */
+    ck_assert_int_eq(acdm_agent_login(M, b, T0 + 30), 0);
+    ck_assert_int_eq(acdm_model_reassign(M, x, b, T0 + 40, &why), 0);
+    ck_assert_ptr_null(acdm_agent_work(a, x));
+    ck_assert_int_eq(a->load[ACDM_KIND_CHAT], 0);
+    ck_assert_int_eq(b->load[ACDM_KIND_CHAT], 1);
+    ck_assert_str_eq(offered_to(x), "b");
+    int cancel = -1;
+    for (int i = 0; i < n_ev; i++)
+        if (evs[i].type == ACDM_ME_OFFER_CANCELLED && !strcmp(evs[i].b, x->id)) cancel = i;
+    ck_assert_int_ge(cancel, 0);
+    ck_assert_str_eq(evs[cancel].a, "a");
+    ck_assert_str_eq(evs[cancel].reason, "reassigned");
+    ck_assert_int_eq(x->queued_ms, T0 + 10);                 /* original queue time kept */
+    /* already offered to b: refused; b has no room for a second chat */
+    ck_assert_int_eq(acdm_model_reassign(M, x, b, T0 + 50, &why), ACDM_EINVAL);
+    ck_assert_str_eq(why, "same");
+    acdm_bericht *y = submit_k("q", ACDM_KIND_CHAT, 0, T0 + 60);
+    ck_assert_str_eq(offered_to(y), "a");
+    ck_assert_int_eq(acdm_model_reassign(M, y, b, T0 + 70, &why), ACDM_EFULL);
+    ck_assert_str_eq(why, "full");
+    ck_assert_str_eq(offered_to(y), "a");
+    /* the wrong kind: b takes no e-mail */
+    acdm_bericht *z = submit_k("q2", ACDM_KIND_EMAIL, 0, T0 + 80);
+    ck_assert_int_eq(acdm_model_reassign(M, z, b, T0 + 90, &why), ACDM_EINVAL);
+    ck_assert_str_eq(why, "kind");
+    /* a waiting one (nobody free in q2) goes to c; b rejects x: back in q, with its queue time */
+    ck_assert_int_eq(z->state, ACDM_B_QUEUED);
+    ck_assert_int_eq(acdm_agent_login(M, c, T0 + 100), 0);
+    ck_assert_int_eq(acdm_model_reassign(M, z, c, T0 + 110, &why), 0);
+    ck_assert_int_eq(z->state, ACDM_B_OFFERED);
+    ck_assert_int_eq(acdm_agent_accept(M, c, z, T0 + 120), 0);
+    ck_assert_int_eq(z->queued_ms, T0 + 80);
+    ck_assert_int_eq(acdm_agent_reject(M, b, x, T0 + 130), 0);
+    ck_assert_int_eq(b->load[ACDM_KIND_CHAT], 0);
+    ck_assert_int_eq(x->queued_ms, T0 + 10);
+    /* an active one is no longer waiting */
+    ck_assert_int_eq(acdm_model_reassign(M, z, b, T0 + 140, &why), ACDM_ESTATE);
+    ck_assert_str_eq(why, "not_waiting");
+    teardown();
+}
+END_TEST
+
 /* ------------------------------------------------------------ device offers, reachability */
 
 #define DEV_CFG \
@@ -1113,9 +1201,11 @@ Suite *model_suite(void)
     tcase_add_test(t, skills_filter_and_relax);
     tcase_add_test(t, closed_queue_gives_closed_text);
     tcase_add_test(t, schedule_opens_and_closes_queue);
+    tcase_add_test(t, queue_status_says_why_and_until_when);
     tcase_add_test(t, wait_if_closed_parks_until_the_queue_opens);
     tcase_add_test(t, a_restored_bericht_is_kept_for_its_agent_until_the_grace_ends);
     tcase_add_test(t, pick_transfer_and_abandon);
+    tcase_add_test(t, reassign_offered_and_waiting_keeps_invariants);
     tcase_add_test(t, logout_returns_work_and_conversation_lookup);
     tcase_add_test(t, join_leave_membership);
     tcase_add_test(t, reload_moves_berichten_of_removed_queue);
