@@ -257,6 +257,7 @@ static void get_escalations(void *user, acdm_req *r)
 
 int acdm_api_desk_register(acdm_engine *e)
 {
-    acdm_http_route(acdm_engine_http(e), "GET", "/api/v1/escalations", get_escalations, e);
+    acdm_http *h = acdm_engine_http(e);
+    acdm_http_route(h, "GET", "/api/v1/escalations", get_escalations, e);
     return 0;
 }
