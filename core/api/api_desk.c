@@ -159,8 +159,8 @@ static void ws_consult(acdm_engine *e, acdm_session *s, json_t *msg)
     const char *queue = b ? b->queue->name : json_string_value(json_object_get(bj, "queue"));
     const char *from_addr = json_string_value(json_object_get(bj, "from"));
     const char *kind = json_string_value(json_object_get(bj, "kind"));
-    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", cid, "from", s->who.name, "from_name", from_name,
-                          "to", to, "text", text);
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", cid, "from", s->who.name, "from_name", from_name,
+                          "to", to, "to_name", to_agent ? agent_name(e, to) : to, "text", text);
     char *dj = json_dumps(d, JSON_COMPACT);
     acdm_event_row ev = {.ts_ms = now, .type = "consult", .bericht = id, .queue = queue,
                          .agent = agent ? s->who.name : NULL, .channel = json_string_value(json_object_get(bj, "channel")),
@@ -255,9 +255,63 @@ static void get_escalations(void *user, acdm_req *r)
     acdm_http_reply_json(r, 200, json_pack("{s:o}", "items", sc.items));
 }
 
+/* ------------------------------------------------------------------ GET /api/v1/consults */
+
+#define CONSULTS_SPAN_MS (7LL * 86400 * 1000)
+#define CONSULTS_MAX 200
+
+typedef struct {
+    const char *name;
+    json_t *items;
+} cons_scan;
+
+static int cons_row(void *user, int64_t id, const acdm_event_row *ev)
+{
+    (void)id;
+    cons_scan *sc = user;
+    json_t *d = ev->detail_json && ev->bericht ? json_loads(ev->detail_json, 0, NULL) : NULL;
+    const char *from = json_string_value(json_object_get(d, "from"));
+    const char *to = json_string_value(json_object_get(d, "to"));
+    if (from && to && (!strcmp(from, sc->name) || !strcmp(to, sc->name))) {
+        json_object_set_new(d, "bericht", json_string(ev->bericht));
+        json_object_set_new(d, "ts", json_integer(ev->ts_ms));
+        json_object_set_new(d, "queue", ev->queue ? json_string(ev->queue) : json_null());
+        json_object_set_new(d, "kind", ev->kind ? json_string(ev->kind) : json_null());
+        json_array_append(sc->items, d);
+        if (json_array_size(sc->items) > CONSULTS_MAX) json_array_remove(sc->items, 0);
+    }
+    json_decref(d);
+    return 0;
+}
+
+/* The consults the caller sent or got in the last 7 days (oldest first, at most 200), each with
+ * the bericht's customer address: what the desk's "Overleg" panel shows again after a reload. */
+static void get_consults(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!acdm_api_authorize(e, r, "admin supervisor agent", &who)) return;
+    int64_t now = acdm_now_ms();
+    cons_scan sc = {who.name, json_array()};
+    if (acdm_store_events_each(acdm_engine_store(e), now - CONSULTS_SPAN_MS, now + 1, "consult", cons_row, &sc) < 0) {
+        json_decref(sc.items);
+        acdm_http_problem(r, 500, "Store error", "the event log could not be read (see the log)");
+        return;
+    }
+    size_t i;
+    json_t *it;
+    json_array_foreach(sc.items, i, it) {
+        json_t *bj = acdm_engine_bericht_json(e, json_string_value(json_object_get(it, "bericht")));
+        json_object_set_new(it, "customer", bj ? json_incref(json_object_get(bj, "from")) : json_null());
+        json_decref(bj);
+    }
+    acdm_http_reply_json(r, 200, json_pack("{s:o}", "items", sc.items));
+}
+
 int acdm_api_desk_register(acdm_engine *e)
 {
     acdm_http *h = acdm_engine_http(e);
     acdm_http_route(h, "GET", "/api/v1/escalations", get_escalations, e);
+    acdm_http_route(h, "GET", "/api/v1/consults", get_consults, e);
     return 0;
 }

@@ -8,7 +8,7 @@
 /* The longest note or consult text, in characters. */
 #define ACDM_NOTE_MAX 4000
 
-/* Registers GET /api/v1/escalations (called from acdm_api_register). */
+/* Registers GET /api/v1/escalations and GET /api/v1/consults (called from acdm_api_register). */
 int acdm_api_desk_register(acdm_engine *e);
 /* The /ws messages "note" (agents) and "consult" (agents, supervisors): true when msg was one of
  * them (answered: ack or error). */

@@ -1065,7 +1065,7 @@ if (s) {
   pickPanel.render();
   renderAlertSettings($('alerts'), () => offerTitle(offers.size));
   escalations = createEscalations($('escalations'), { api, queueTitle: (n) => queueTitle(n) });
-  consults = createConsultPanel($('consults'), { api, send, polite: $('polite'),
+  consults = createConsultPanel($('consults'), { api, send, polite: $('polite'), me: () => s.agent || (me && me.id),
     viewDialog: (id) => viewBericht($('view-dialog'), api, id, {
       msgLabel: (m) => (m.direction === 'out' ? t('consult.view.agent') : t('agent.msg.in')), stateText }) });
   $('view-close').addEventListener('click', () => $('view-dialog').close());

@@ -353,7 +353,7 @@ export function attachConsultForm(c, { send, colleagues, me, onSent }) {
 
 /** The "Overleg" panel: consults received and sent, each with the conversation (read-only) and
  *  an answer form. */
-export function createConsultPanel(root, { api, send, polite, viewDialog }) {
+export function createConsultPanel(root, { api, send, polite, viewDialog, me }) {
   const threads = new Map();   // bericht id -> {bericht, customer, kind, peer, peerName, msgs: [...]}
   const thread = (x) => {
     let th = threads.get(x.bericht);
@@ -387,14 +387,30 @@ export function createConsultPanel(root, { api, send, polite, viewDialog }) {
         form);
     }));
   };
+  const seen = new Set();   // consult ids shown (a push during the first load comes once)
+  const add = (m, mine) => {
+    if (m.id) { if (seen.has(m.id)) return false; seen.add(m.id); }
+    const th = thread({ bericht: m.bericht, customer: m.customer, kind: m.kind });
+    th.peer = mine ? m.to : m.from;
+    th.peerName = mine ? (m.to_name || m.to) : (m.from_name || m.from);
+    th.msgs.push({ mine, who: mine ? t('note.me') : th.peerName, text: m.text, ts: m.ts || Date.now() });
+    return true;
+  };
   render();
+  // what the panel showed before a reload: the last week's consults from and to this desk's user
+  (async () => {
+    try {
+      const r = await api('/api/v1/consults');
+      if (!r.ok || !r.json) return;
+      for (const m of r.json.items || []) add(m, m.from === me());
+      render();
+    } catch { /* live ones only */ }
+  })();
   return {
     received(m) {
-      const th = thread({ bericht: m.bericht, customer: m.customer, kind: m.kind });
-      th.peer = m.from;
-      th.peerName = m.from_name || m.from;
-      th.msgs.push({ mine: false, who: th.peerName, text: m.text, ts: m.ts || Date.now() });
+      if (!add(m, false)) return;
       render();
+      const th = threads.get(m.bericht);
       announce(polite, t('consult.announce', { who: th.peerName, text: m.text }));
     },
     sent(x) {

@@ -206,6 +206,12 @@ class DeskAgent(AcdmTestCase):
         d.start()
         ev = [e for e in d.bericht(bid)["events"] if e["type"] == "consult"]
         self.assertEqual([(e["detail"]["from"], e["detail"]["to"]) for e in ev], [("agent1", "agent3"), ("agent3", "agent1")])
+        # and what each desk's "Overleg" panel shows again after a reload
+        got = d.request("GET", "/api/v1/consults", token=t3).json["items"]
+        self.assertEqual([(c["from"], c["to"], c["to_name"], c["text"], c["customer"], c["bericht"]) for c in got],
+                         [("agent1", "agent3", "Sanne", "Weet jij of dit onder de Wmo valt?", "+31611111111", bid),
+                          ("agent3", "agent1", "Anouk", "Ja, via het sociaal team", "+31611111111", bid)])
+        self.assertEqual(d.request("GET", "/api/v1/consults", token=d.token("agent", "agent2")).json["items"], [])
 
     def test_wrapup_end_known_after_a_reconnect(self):
         d = self.d

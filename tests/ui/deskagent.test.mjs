@@ -203,6 +203,36 @@ test('desk: standard answers from "/" and Ctrl+Space, per queue and language, pl
   await ctx.close();
 });
 
+test('desk: standard answers in the mail and SMS composers', { timeout: 90_000 }, async (t) => {
+  assert.equal((await d.request('POST', '/api/v1/snippets', { id: 'mail-slot', title: 'Slot van een mail', queue: 'email',
+    text: 'Met vriendelijke groet,\n{agent}\n{wachtrij}' })).status, 201);
+  const { page, ctx, errors } = await desk('agent3');
+  await ready(page, 'agent3', 'E-mail', 'email');
+  const mail = await d.postBericht({ queue: 'email', kind: 'email', from: 'jan@example.nl', subject: 'Vraag over afval',
+    text: 'Wanneer komt de kliko?', payload: { subject: 'Vraag over afval', from_name: 'Jan Jansen' } }, 'da-mail-1');
+  assert.equal(mail.status, 201, mail.text);
+  const sms = await d.postBericht({ queue: 'email', kind: 'sms', from: '+31655500033', text: 'Is het stadskantoor open?' }, 'da-sms-1');
+  assert.equal(sms.status, 201, sms.text);
+  for (const [id, label] of [[mail.json.id, /Antwoord aan Jan Jansen/], [sms.json.id, /Antwoord aan \+31655500033/]]) {
+    const card = await accept(page, id);
+    const box = card.getByLabel(label);
+    await box.focus();
+    await page.keyboard.type('Dank voor uw vraag.');
+    await page.keyboard.press('Shift+Enter');
+    await page.keyboard.type('/slot');
+    await card.getByRole('listbox', { name: 'Standaardantwoorden' }).getByRole('option', { name: /Slot van een mail/ }).waitFor();
+    await page.keyboard.press('Enter');
+    assert.equal(await box.inputValue(), 'Dank voor uw vraag.\nMet vriendelijke groet,\nSanne Jansen\nE-mail');
+    await box.fill('');
+  }
+  await axeClean(t, page);
+  await completeAndEnd(page, mail.json.id);
+  await completeAndEnd(page, sms.json.id);
+  await logout(page);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('desk: an offer plays a sound, changes the title and notifies, each switchable and remembered; name and first message shown', { timeout: 120_000 }, async (t) => {
   const { page, ctx, errors } = await desk('agent2', { init: SPY });
   await ctx.grantPermissions(['notifications'], { origin: d.base });
@@ -348,6 +378,11 @@ test('desk: asking a colleague about a conversation without transferring it; rea
   await press(th.getByRole('button', { name: 'Antwoorden' }));
   await a.page.getByRole('region', { name: 'Overleg' }).locator(`.consult-thread[data-bericht="${id}"]`)
     .getByText('Ja, via het Wmo-loket').waitFor();
+  // both desks show the consultation again after a reload
+  await m.page.reload();
+  await th.getByText('Valt een scootmobiel onder de Wmo?').waitFor();
+  await th.getByText('Ja, via het Wmo-loket').waitFor();
+  await th.getByLabel('Antwoord aan Anouk de Vries').waitFor();
   // still agent1's
   const ag = (await d.request('GET', '/api/v1/agents')).json.agents;
   assert.deepEqual(ag.find((x) => x.id === 'agent1').work.map((w) => w.bericht), [id]);
