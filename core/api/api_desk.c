@@ -180,6 +180,8 @@ static void ws_consult(acdm_engine *e, acdm_session *s, json_t *msg)
 
 bool acdm_api_desk_ws(acdm_engine *e, acdm_session *s, json_t *msg, const char *type)
 {
+    bool person = !strcmp(s->who.role, "agent") || !strcmp(s->who.role, "supervisor") || !strcmp(s->who.role, "admin");
+    if (!person) return false;   /* a channel's session: unknown_type, as for every agent message */
     if (!strcmp(type, "consult")) { ws_consult(e, s, msg); return true; }
     if (!strcmp(type, "note") && !strcmp(s->who.role, "agent")) { ws_note(e, s, msg); return true; }
     return false;
