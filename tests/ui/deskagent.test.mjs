@@ -339,6 +339,9 @@ test('desk: notes and topics in wrap-up survive a reload with the countdown; esc
   await page.reload();
   await esc.locator(`li[data-bericht="${id2}"]`, { hasText: 'afgehandeld door Sanne Jansen' }).waitFor();
   await page.screenshot({ path: path.join(ART, 'deskagent-escalation.png'), fullPage: true });
+  // the new panels fit the 1366 px desk: no horizontal scrolling
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth),
+    'no horizontal overflow at 1366 px');
   await logout(page);
   await logout(b.page);
   assert.deepEqual(errors, []);
@@ -383,6 +386,8 @@ test('desk: asking a colleague about a conversation without transferring it; rea
   await th.getByText('Valt een scootmobiel onder de Wmo?').waitFor();
   await th.getByText('Ja, via het Wmo-loket').waitFor();
   await th.getByLabel('Antwoord aan Anouk de Vries').waitFor();
+  assert.ok(await m.page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth),
+    'no horizontal overflow at 1366 px');
   // still agent1's
   const ag = (await d.request('GET', '/api/v1/agents')).json.agents;
   assert.deepEqual(ag.find((x) => x.id === 'agent1').work.map((w) => w.bericht), [id]);
