@@ -2,6 +2,7 @@
 #include "api/api.h"
 #include "api/api_super.h"
 #include "api/api_agents.h"
+#include "api/api_desk.h"
 #include "api/live.h"
 #include "api/outbox.h"
 #include "base/log.h"
@@ -245,6 +246,9 @@ static void live_desk_fields(acdm_engine *e, json_t *j, const char *id)
     json_object_set_new(j, "accepted_ms", b->agent && b->accepted_ms > 0 ? json_integer(b->accepted_ms) : json_null());
     json_object_set_new(j, "wrapup_ms", b->agent && b->wrapup_ms > 0 ? json_integer(b->wrapup_ms) : json_null());
     json_object_set_new(j, "customer_ended", json_boolean(b->customer_gone));
+    /* when the running wrap-up ends (after extensions): the desk's countdown after a reload */
+    json_object_set_new(j, "wrapup_until_ms", b->agent && b->state == ACDM_B_WRAPUP && b->t_wrap.idx >= 0
+                        ? json_integer(b->t_wrap.due) : json_null());
 }
 
 /* The hello's agent with live_desk_fields on each work item. */
@@ -275,7 +279,8 @@ static void get_bericht(void *user, acdm_req *r)
         acdm_bericht *b = acdm_model_bericht(acdm_engine_model(e), id);
         acdm_agent *a = acdm_model_agent(acdm_engine_model(e), who.name);
         mine = (ag && !strcmp(ag, who.name)) || (b && a && acdm_agent_work(a, b)) ||
-               acdm_api_agent_had_last(j, who.name);
+               acdm_api_agent_had_last(j, who.name) ||
+               acdm_api_desk_may_read(j, who.name);   /* handed it on with a note, or was consulted */
     } else if (!strncmp(who.role, "channel:", 8)) {
         /* a channel's token sees its own channel's berichten only */
         const char *ch = json_string_value(json_object_get(j, "channel"));
@@ -810,6 +815,7 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
     const char *type = json_string_value(json_object_get(msg, "type"));
     if (!type) { ws_error(ws, NULL, NULL, "invalid", "type: required"); json_decref(msg); return; }
     if (!strcmp(type, "reauth")) { ws_reauth(e, s, msg); json_decref(msg); return; }   /* every role */
+    if (acdm_api_desk_ws(e, s, msg, type)) { json_decref(msg); return; }   /* note, consult: api_desk.c */
     if (!role_is(&s->who, "agent")) {
         /* supervisors' and admins' commands (queue_open, agent_logout, ...): live.c */
         if ((role_is(&s->who, "supervisor") || role_is(&s->who, "admin")) && acdm_live_ws_message(e, s, msg, type)) {
@@ -846,11 +852,15 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         else if (!strcmp(type, "complete")) {
             json_t *topics = json_object_get(msg, "topics");
             char terr[1024];
-            if (topics && acdm_topics_check(acdm_model_config(acdm_engine_model(e)), topics, terr, sizeof terr)) {
+            if ((topics && acdm_topics_check(acdm_model_config(acdm_engine_model(e)), topics, terr, sizeof terr)) ||
+                acdm_api_note_check(json_object_get(msg, "note"), terr, sizeof terr)) {
                 ws_error(ws, type, bid, "invalid", "complete: %s", terr);   /* names the unknown topic */
                 json_decref(msg);
                 return;
             } else {
+                acdm_work *cw = acdm_agent_work(a, b);
+                if (cw && cw->state == ACDM_W_ACTIVE)   /* the contact registration: note beside the topics */
+                    acdm_api_note_add(e, a->id, b, json_string_value(json_object_get(msg, "note")), NULL, NULL, NULL);
                 if (topics && json_array_size(topics)) acdm_engine_topics(e, a, b, topics);
                 rc = acdm_agent_complete(acdm_engine_model(e), a, b, now);
             }
@@ -895,9 +905,21 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
         } else {
             const char *toq = json_string_value(json_object_get(msg, "queue"));
             const char *toa = json_string_value(json_object_get(msg, "agent"));
-            if (toq && acdm_model_queue(acdm_engine_model(e), toq)) rc = acdm_agent_transfer_queue(acdm_engine_model(e), a, b, acdm_model_queue(acdm_engine_model(e), toq), now);
+            char nerr[160];
+            if (acdm_api_note_check(json_object_get(msg, "note"), nerr, sizeof nerr)) {
+                ws_error(ws, type, bid, "invalid", "transfer: %s", nerr);
+                json_decref(msg);
+                return;
+            }
+            bool to_q = toq && acdm_model_queue(acdm_engine_model(e), toq);
+            const char *fromq = b->queue->name;   /* queues outlive the transfer */
+            if (to_q) rc = acdm_agent_transfer_queue(acdm_engine_model(e), a, b, acdm_model_queue(acdm_engine_model(e), toq), now);
             else if (toa && acdm_model_agent(acdm_engine_model(e), toa)) rc = acdm_agent_transfer_agent(acdm_engine_model(e), a, b, acdm_model_agent(acdm_engine_model(e), toa), now);
             else rc = ACDM_ENOENT;
+            /* a note with the transfer travels with the bericht (an escalation to the second line) */
+            if (!rc && acdm_model_bericht(acdm_engine_model(e), bid))
+                acdm_api_note_add(e, a->id, b, json_string_value(json_object_get(msg, "note")), fromq,
+                                  to_q ? toq : NULL, to_q ? NULL : toa);
         }
     } else if (!strcmp(type, "originate")) {
         /* an outbound contact from the desk: ack carries the new bericht's id ("assigned" came
@@ -967,6 +989,7 @@ int acdm_api_register(acdm_engine *e)
     acdm_api_agents_register(e);   /* api_agents.c: POST /api/v1/agents, PUT/DELETE /api/v1/agents/{id} */
     acdm_api_authcfg_register(e);   /* api_authcfg.c: GET /api/v1/auth/config (no auth) */
     acdm_supervise_register(e);   /* api_supervise.c: reassign, whisper, read-along, left messages */
+    acdm_api_desk_register(e);   /* api_desk.c: GET /api/v1/escalations */
     return 0;
 }
 

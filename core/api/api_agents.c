@@ -187,6 +187,12 @@ static bool reason_running(const acdm_config *cfg, const char *id)
     return false;
 }
 
+static bool snippet_running(const acdm_config *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->n_snippets; i++) if (!strcmp(cfg->snippets[i].id, id)) return true;
+    return false;
+}
+
 static int json_file(const struct dirent *d)
 {
     size_t n = strlen(d->d_name);
@@ -640,6 +646,110 @@ static void post_reason(void *user, acdm_req *r) { reason_change(user, r, OP_ADD
 static void put_reason(void *user, acdm_req *r) { reason_change(user, r, OP_PUT); }
 static void delete_reason(void *user, acdm_req *r) { reason_change(user, r, OP_DELETE); }
 
+/* ------------------------------------------------------------------ standard answers (snippets)
+ *
+ * The functional admin keeps the desk's standard answers like the topics: in the same fragment
+ * (acdm.d/51-lists-api.json, key "snippets"), through the same all-or-nothing change. */
+
+static const managed SNIPPETS = {"snippets", "snippet", ACDM_LISTS_FRAGMENT, "id", "PUT /api/v1/snippets/",
+                                 {"snippet_add", "snippet_update", "snippet_remove"}, snippet_running, NULL};
+
+static json_t *snippet_json(const acdm_snippet_def *d)
+{
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "id", d->id, "title", d->title, "text", d->text,
+                     "queue", d->queue, "language", d->language);
+}
+
+/* GET /api/v1/snippets[?queue=Q][&language=L]: every standard answer, or those usable in queue Q
+ * (its own and those for every queue) and language L (its own and those for every language). */
+static void get_snippets(void *user, acdm_req *r)
+{
+    acdm_engine *e = user;
+    acdm_principal who;
+    if (!acdm_api_authorize(e, r, "admin supervisor agent", &who)) return;
+    const acdm_config *cfg = acdm_model_config(acdm_engine_model(e));
+    const char *q = acdm_req_query(r, "queue"), *lang = acdm_req_query(r, "language");
+    if (q && !acdm_config_queue(cfg, q)) {
+        acdm_http_problem(r, 400, "Invalid parameter", "queue: no queue named \"%.64s\"", q);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < cfg->n_snippets; i++) {
+        const acdm_snippet_def *d = &cfg->snippets[i];
+        if (q && d->queue && strcmp(d->queue, q)) continue;
+        if (lang && d->language && strcmp(d->language, lang)) continue;
+        json_array_append_new(arr, snippet_json(d));
+    }
+    acdm_http_reply_json(r, 200, json_pack("{s:o}", "snippets", arr));
+}
+
+/* A snippet from the body: {"id", "title", "text", "queue"?, "language"?}; on PUT the id comes
+ * from the path (the body's, if any, must be the same). The validator checks the queue exists
+ * and the language's form. NULL after a 400. */
+static json_t *snippet_from_body(acdm_req *r, const char *path_id)
+{
+    static const char *const known[] = {"id", "title", "text", "queue", "language", NULL};
+    json_t *j = acdm_api_body_object(r, false, known);
+    if (!j) return NULL;
+    json_t *idv = json_object_get(j, "id");
+    const char *id = idv ? json_string_value(idv) : path_id;
+    json_t *title = json_object_get(j, "title"), *text = json_object_get(j, "text");
+    json_t *queue = json_object_get(j, "queue"), *lang = json_object_get(j, "language");
+    if (!id || !acdm_config_name_ok(id)) {
+        acdm_http_problem(r, 400, "Invalid field", "id: required, a name of 1 to %d letters, digits, '_', '.' or '-'",
+                          ACDM_NAME_MAX);
+    } else if (path_id && strcmp(id, path_id)) {
+        acdm_http_problem(r, 400, "Invalid field", "id: \"%s\" differs from the snippet in the path (\"%s\"); "
+                          "remove it and add the new id", id, path_id);
+    } else if (!json_is_string(title) || !json_string_length(title) || acdm_utf8_chars(json_string_value(title)) > 200) {
+        acdm_http_problem(r, 400, "Invalid field", "title: required, what agents search for (a string of 1 to 200 characters)");
+    } else if (!json_is_string(text) || !json_string_length(text) || json_string_length(text) > TEXT_MAX) {
+        acdm_http_problem(r, 400, "Invalid field", "text: required, the answer (a string of 1 to %d bytes; "
+                          "placeholders {klant}, {agent}, {wachtrij})", TEXT_MAX);
+    } else if (queue && !json_is_null(queue) && !json_is_string(queue)) {
+        acdm_http_problem(r, 400, "Invalid field", "queue: expected a queue name, or null for every queue");
+    } else if (lang && !json_is_null(lang) && !json_is_string(lang)) {
+        acdm_http_problem(r, 400, "Invalid field", "language: expected a language code such as \"nl\", or null for every language");
+    } else {
+        json_t *def = json_pack("{s:s, s:O, s:O}", "id", id, "title", title, "text", text);
+        if (json_is_string(queue)) json_object_set(def, "queue", queue);
+        if (json_is_string(lang)) json_object_set(def, "language", lang);
+        json_decref(j);
+        return def;
+    }
+    json_decref(j);
+    return NULL;
+}
+
+static void snippet_change(acdm_engine *e, acdm_req *r, list_op op)
+{
+    acdm_principal who;
+    if (!acdm_api_authorize(e, r, "admin", &who)) return;
+    const char *path_id = op == OP_ADD ? NULL : acdm_req_param(r, "id");
+    if (path_id && !acdm_config_name_ok(path_id)) {
+        acdm_http_problem(r, 404, "Not found", "snippet %.64s: no such snippet", path_id);
+        return;
+    }
+    json_t *def = op == OP_DELETE ? NULL : snippet_from_body(r, path_id);
+    if (op != OP_DELETE && !def) return;
+    char id[ACDM_NAME_MAX + 1];
+    snprintf(id, sizeof id, "%s", def ? json_string_value(json_object_get(def, "id")) : path_id);
+    if (change(e, r, &who, &SNIPPETS, op, id, def)) {
+        if (op == OP_DELETE) acdm_api_reply_committed(e, r, 204, NULL);
+        else {
+            char loc[128];
+            snprintf(loc, sizeof loc, "/api/v1/snippets/%s", id);
+            if (op == OP_ADD) acdm_http_add_header(r, "Location", loc);
+            acdm_api_reply_committed(e, r, op == OP_ADD ? 201 : 200, json_incref(def));
+        }
+    }
+    json_decref(def);
+}
+
+static void post_snippet(void *user, acdm_req *r) { snippet_change(user, r, OP_ADD); }
+static void put_snippet(void *user, acdm_req *r) { snippet_change(user, r, OP_PUT); }
+static void delete_snippet(void *user, acdm_req *r) { snippet_change(user, r, OP_DELETE); }
+
 int acdm_api_agents_register(acdm_engine *e)
 {
     acdm_http *h = acdm_engine_http(e);
@@ -651,5 +761,9 @@ int acdm_api_agents_register(acdm_engine *e)
     acdm_http_route(h, "POST", "/api/v1/reason-codes", post_reason, e);
     acdm_http_route(h, "PUT", "/api/v1/reason-codes/{code}", put_reason, e);
     acdm_http_route(h, "DELETE", "/api/v1/reason-codes/{code}", delete_reason, e);
+    acdm_http_route(h, "GET", "/api/v1/snippets", get_snippets, e);
+    acdm_http_route(h, "POST", "/api/v1/snippets", post_snippet, e);
+    acdm_http_route(h, "PUT", "/api/v1/snippets/{id}", put_snippet, e);
+    acdm_http_route(h, "DELETE", "/api/v1/snippets/{id}", delete_snippet, e);
     return 0;
 }

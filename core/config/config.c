@@ -20,9 +20,9 @@
 /* ------------------------------------------------------------------ the loading context */
 
 /* The top-level lists; every element remembers the file and index it came from. */
-enum { L_SCHEDULES, L_QUEUES, L_AGENTS, L_CHANNELS, L_TOPICS, L_REASONS, L__COUNT, L_NONE = -1 };
+enum { L_SCHEDULES, L_QUEUES, L_AGENTS, L_CHANNELS, L_TOPICS, L_REASONS, L_SNIPPETS, L__COUNT, L_NONE = -1 };
 static const char *const list_key[L__COUNT] = {
-    "schedules", "queues", "agents", "channels", "topics", "reason_codes"};
+    "schedules", "queues", "agents", "channels", "topics", "reason_codes", "snippets"};
 
 typedef struct { const char *file; size_t index; } origin;
 
@@ -382,6 +382,26 @@ static const setting reason_settings[] = {
      .check = check_nonempty},
 };
 
+/* A snippet's language: a BCP 47 primary tag such as "nl" or "en" (2 or 3 lower-case letters). */
+static bool check_language(ctx *c, const char *s)
+{
+    size_t n = strlen(s);
+    bool ok = n >= 2 && n <= 3;
+    for (size_t i = 0; ok && i < n; i++) ok = s[i] >= 'a' && s[i] <= 'z';
+    if (!ok) err(c, "expected a language code such as \"nl\" or \"en\", got \"%.40s\"", s);
+    return ok;
+}
+
+static const setting snippet_settings[] = {
+    NAME("id", acdm_snippet_def, id, F_REQUIRED),
+    {.name = "title", .type = S_STR, .off = offsetof(acdm_snippet_def, title), .flags = F_REQUIRED,
+     .check = check_nonempty},
+    {.name = "text", .type = S_STR, .off = offsetof(acdm_snippet_def, text), .flags = F_REQUIRED,
+     .check = check_nonempty},
+    NAME("queue", acdm_snippet_def, queue, 0),
+    STR("language", acdm_snippet_def, language, NULL, check_language),
+};
+
 static const table schedule_table = {"schedule", schedule_settings, NSET(schedule_settings),
                                      sizeof(acdm_schedule_def), NULL};
 static const table queue_table = {"queue", queue_settings, NSET(queue_settings),
@@ -392,6 +412,8 @@ static const table channel_table = {"channel", channel_settings, NSET(channel_se
                                     sizeof(acdm_channel_def), NULL};
 static const table reason_table = {"reason code", reason_settings, NSET(reason_settings),
                                    sizeof(acdm_reason_def), NULL};
+static const table snippet_table = {"snippet", snippet_settings, NSET(snippet_settings),
+                                    sizeof(acdm_snippet_def), NULL};
 
 /* An endpoint's address: printable, no spaces, at most 512 bytes. */
 static bool endpoint_ok(const char *s)
@@ -570,6 +592,7 @@ static const setting top_settings[] = {
     {.name = "topics", .type = S_TOPICS, .off = offsetof(acdm_config, topics),
      .off_n = offsetof(acdm_config, n_topics), .list = L_TOPICS},
     LIST("reason_codes", reasons, n_reasons, &reason_table, L_REASONS),
+    LIST("snippets", snippets, n_snippets, &snippet_table, L_SNIPPETS),
     {.name = "oidc", .type = S_OBJECT, .off = offsetof(acdm_config, oidc), .sub = &oidc_table},
     {.name = "screen_pop", .type = S_OBJECT, .off = offsetof(acdm_config, screen_pop), .sub = &screen_pop_table},
     {.name = "reports", .type = S_OBJECT, .off = offsetof(acdm_config, reports), .sub = &reports_table},
@@ -1436,6 +1459,9 @@ static void check_lists(ctx *c, acdm_config *cfg, bool refs)
     name_ix *ir = index_names(c, cfg->reasons, cfg->n_reasons, sizeof *cfg->reasons,
                               offsetof(acdm_reason_def, code), &nr);
     name_ix *it = index_names(c, cfg->topics, cfg->n_topics, sizeof *cfg->topics, 0, &nt);
+    size_t nsn;
+    name_ix *isn = index_names(c, cfg->snippets, cfg->n_snippets, sizeof *cfg->snippets,
+                               offsetof(acdm_snippet_def, id), &nsn);
     if (c->oom) goto out;
     check_dups(c, L_SCHEDULES, is, ns, "name", "schedule");
     check_dups(c, L_QUEUES, iq, nq, "name", "queue");
@@ -1443,6 +1469,7 @@ static void check_lists(ctx *c, acdm_config *cfg, bool refs)
     check_dups(c, L_CHANNELS, ic, nc, "name", "channel");
     check_dups(c, L_REASONS, ir, nr, "code", "reason code");
     check_dups(c, L_TOPICS, it, nt, NULL, "topic");
+    check_dups(c, L_SNIPPETS, isn, nsn, "id", "snippet");
     if (!refs) goto out;
 
     char path[160];
@@ -1467,8 +1494,12 @@ static void check_lists(ctx *c, acdm_config *cfg, bool refs)
         snprintf(path, sizeof path, "channels[%zu].queue", c->orig[L_CHANNELS][i].index);
         check_ref(c, iq, nq, cfg->channels[i].queue, c->orig[L_CHANNELS][i].file, path, "queue");
     }
+    for (size_t i = 0; i < cfg->n_snippets; i++) {
+        snprintf(path, sizeof path, "snippets[%zu].queue", c->orig[L_SNIPPETS][i].index);
+        check_ref(c, iq, nq, cfg->snippets[i].queue, c->orig[L_SNIPPETS][i].file, path, "queue");
+    }
 out:
-    free(is); free(iq); free(ia); free(ic); free(ir); free(it);
+    free(is); free(iq); free(ia); free(ic); free(ir); free(it); free(isn);
 }
 
 /* ------------------------------------------------------------------ documents and files */

@@ -70,6 +70,11 @@ typedef struct {
 
 typedef struct { char *code; char *label; } acdm_reason_def;
 
+/* A standard answer (snippet) agents insert in the composer: for one queue or all (queue NULL),
+ * in one language ("nl", "en", ...) or all (language NULL). The text may hold the placeholders
+ * {klant}/{customer}, {agent} and {wachtrij}/{queue}, filled in by the desk. */
+typedef struct { char *id; char *title; char *text; char *queue; char *language; } acdm_snippet_def;
+
 /* OpenID Connect sign-in (Entra ID): bearer JWTs checked against the issuer's keys. */
 typedef struct {
     bool enabled;           /* the "oidc" block is present */
@@ -148,6 +153,7 @@ typedef struct {
     acdm_channel_def *channels;   size_t n_channels;
     char **topics;                size_t n_topics;
     acdm_reason_def *reasons;     size_t n_reasons;
+    acdm_snippet_def *snippets;   size_t n_snippets;
     acdm_oidc_def oidc;           /* sign-in with JWTs; oidc.enabled false = API tokens only */
     acdm_screen_pop_def screen_pop; /* screen_pop.enabled false = no screen-pop */
     acdm_reports_def reports;

@@ -179,7 +179,7 @@ int acdm_store_token_check(acdm_store *st, const char *token, char *role, size_t
 
 /* Every bericht from address (the customer's CLI, e-mail address, wa_id...), newest first:
  * *json_out (malloc'd) is {"items":[{id, created_ms, channel, kind, queue, state, handler,
- * subject, topics:[...]}], "next": id or null}; pass next as cursor for the following page.
+ * subject, topics:[...], notes:[{ts, agent, text, to_queue}]}], "next": id or null}; pass next as cursor for the following page.
  * limit 1..500. */
 int acdm_store_customer_history(acdm_store *st, const char *address, const char *cursor, int limit,
                                 char **json_out);

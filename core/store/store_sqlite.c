@@ -1621,7 +1621,10 @@ int acdm_store_customer_history(acdm_store *st, const char *address, const char 
              "SELECT b.id, b.created_ms, b.channel, b.kind, b.queue, b.state, b.agent,"
              " CASE WHEN json_valid(b.payload_json) THEN json_extract(b.payload_json, '$.subject') END,"
              " (SELECT json_group_array(j.value) FROM events e, json_each(e.detail_json, '$.topics') j"
-             "   WHERE e.bericht = b.id AND e.type = 'topics')"
+             "   WHERE e.bericht = b.id AND e.type = 'topics'),"
+             " (SELECT json_group_array(json_object('ts', e.ts_ms, 'agent', e.agent,"
+             "   'text', json_extract(e.detail_json, '$.text'), 'to_queue', json_extract(e.detail_json, '$.to_queue')))"
+             "   FROM events e WHERE e.bericht = b.id AND e.type = 'note' AND json_valid(e.detail_json))"
              " FROM berichten b WHERE b.from_addr = ?1%s ORDER BY b.id DESC LIMIT %d",
              cursor ? " AND b.id < ?2" : "", limit + 1);
     sqlite3_stmt *s = NULL;
@@ -1639,13 +1642,15 @@ int acdm_store_customer_history(acdm_store *st, const char *address, const char 
         if (++n > limit) { next = last; break; }
         json_t *topics = json_col(s, 8);
         if (!json_is_array(topics)) { json_decref(topics); topics = json_array(); }
+        json_t *notes = json_col(s, 9);   /* internal notes (api_desk.c), oldest first */
+        if (!json_is_array(notes)) { json_decref(notes); notes = json_array(); }
         snprintf(last, sizeof last, "%s", col_text(s, 0) ? col_text(s, 0) : "");
-        json_array_append_new(items, json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        json_array_append_new(items, json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
             "id", last, "created_ms", (json_int_t)sqlite3_column_int64(s, 1),
             "channel", str_or_null(col_text(s, 2)), "kind", str_or_null(col_text(s, 3)),
             "queue", str_or_null(col_text(s, 4)), "state", str_or_null(col_text(s, 5)),
             "handler", str_or_null(col_text(s, 6)), "subject", str_or_null(col_text(s, 7)),
-            "topics", topics));
+            "topics", topics, "notes", notes));
     }
     int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ACDM_EIO;
     if (ret) acdm_log(ACDM_LOG_ERR, WHO, "history: %s", sqlite3_errmsg(st->rdb));

@@ -12,6 +12,10 @@ import { attachComposerExtras, attachTemplatePicker, deliveryLabel, deliveryReas
 import { createMailPanel } from './email.js';
 import { handoffLines, customerName, transcriptBlock } from './transcript.js';
 import { whisperItem, whispersOf } from './whisper.js';
+import {
+  attachSnippets, renderAlertSettings, alertOffer, offerTitle, notesOf, topicsOf, attachNotes,
+  createEscalations, attachConsultForm, createConsultPanel, viewBericht,
+} from './desk_extras.js';
 
 const s = requireSession(['agent']);
 const cfg = pageData();
@@ -32,6 +36,8 @@ let typingSupported = true;
 let sock = null;
 let pickPanel = null;              // the "Wachtrij" panel (pick.js)
 let outbound = [];                 // channels an agent may start a contact with (hello: outbound)
+let escalations = null;            // the "Doorgezet" panel (desk_extras.js)
+let consults = null;               // the "Overleg" panel (desk_extras.js)
 
 // ------------------------------------------------------------------ helpers
 
@@ -242,6 +248,7 @@ function renderOffers() {
   const active = document.activeElement;
   const focusId = active && active.closest && active.closest('.offer') ? active.dataset.action + ':' +
     active.closest('.offer').dataset.bericht : null;
+  offerTitle(offers.size);
   if (!offers.size) {
     box.replaceChildren(h('p', { class: 'muted' }, t('agent.offers.none')));
     return;
@@ -269,6 +276,7 @@ function renderOffers() {
       h('h3', { id: hid }, t('agent.offer.label', v)),
       h('p', {}, t('agent.offer.from', v)),
       o.subject ? h('p', {}, t('agent.work.subject', { subject: o.subject })) : null,
+      o.preview ? h('p', { class: 'preview' }, t('agent.offer.preview', { text: o.preview })) : null,
       h('p', { class: 'countdown' }, countdownText(o)),
       screenPopBlock(o.brief.id),
       h('div', { class: 'row' }, accept, reject), err);
@@ -287,15 +295,24 @@ function countdownText(o) {
   return left > 0 ? t('agent.offer.expires', { s: left }) : t('agent.offer.expired');
 }
 
-function addOffer(brief, expiresIn, title) {
+function addOffer(brief, expiresIn, title, { live = true } = {}) {
   const o = { brief, title, subject: brief.subject || null,
              expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : null };
   offers.set(brief.id, o);
-  enrichOffer(o);
+  const enriched = enrichOffer(o);
   record('received', brief, title);
   renderOffers();
   const v = offerText(o);
   announce($('announcer'), t('agent.offer.announce', v));
+  // sound and browser notification (each switchable in "Meldingen"), once the preview is known
+  if (live) {
+    enriched.then(() => {
+      if (offers.get(brief.id) !== o) return;
+      const w = offerText(o);
+      alertOffer({ id: brief.id, kind: brief.kind, from: w.from, queue: w.queue, preview: o.preview,
+        onClick: () => $('offers').querySelector(`.offer[data-bericht="${CSS.escape(brief.id)}"] [data-action=accept]`)?.focus() });
+    });
+  }
   // nothing focused (the agent is not typing elsewhere): go straight to the new offer's Accept
   const ae = document.activeElement;
   if (!ae || ae === document.body) {
@@ -339,17 +356,22 @@ function newCard(brief, { state = 'active', title, focus = false, held = false }
   c.trSelect = h('select', { id: `tr-${safe}` });
   c.trLabel = h('label', { for: `tr-${safe}` });
   c.trBtn = h('button', { type: 'submit' });
-  const trForm = h('form', { class: 'row' }, c.trLabel, c.trSelect, c.trBtn);
+  c.trNote = h('textarea', { id: `tr-note-${safe}`, rows: '2' });
+  c.trNoteLabel = h('label', { for: `tr-note-${safe}` });
+  const trForm = h('form', { class: 'row transfer-form' }, c.trLabel, c.trSelect,
+    h('p', { class: 'tr-note' }, c.trNoteLabel, c.trNote), c.trBtn);
   c.transfer = h('details', { class: 'transfer' }, c.trSummary, trForm);
   c.transfer.addEventListener('toggle', () => { if (c.transfer.open) fillTransfer(c); });
   trForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const [kind, target] = c.trSelect.value.split(':');
     if (!target) return;
-    send({ type: 'transfer', bericht: id, [kind]: target }, c.err).then(() => {
+    const note = c.trNote.value.trim();
+    send({ type: 'transfer', bericht: id, [kind]: target, ...(note ? { note } : {}) }, c.err).then(() => {
       record('transferred', c.brief, c.title);
       removeCard(id);
       announce($('polite'), t('agent.transfer.done', { from: c.brief.from }));
+      if (note && escalations) escalations.load();
     }, () => {});
   });
   c.histSummary = h('summary', {});
@@ -357,8 +379,14 @@ function newCard(brief, { state = 'active', title, focus = false, held = false }
   c.history = h('details', { class: 'history' }, c.histSummary, c.histBody);
   const form = h('form', { class: 'composer' }, c.label, c.input, c.hint,
     h('div', { class: 'row' }, c.sendBtn, c.holdBtn, c.completeBtn, c.endBtn, c.extendBtn));
-  c.el.append(c.head, c.meta, c.subj, c.endedEl, c.heldEl, c.thread, c.typing, c.wrapbar, form, c.err, c.transfer,
-    c.history);
+  c.regEl = h('p', { class: 'registered', hidden: true });   // the chosen topics, during wrap-up
+  const notesBox = attachNotes(c, { send, queueTitle: (n) => queueTitle(n) });
+  const consultBox = attachConsultForm(c, { send, colleagues: () => colleagues, me: () => me,
+    onSent: (x) => consults && consults.sent(x) });
+  c.el.append(c.head, c.meta, c.subj, c.endedEl, c.heldEl, c.thread, c.typing, c.wrapbar, c.regEl, form, c.err, c.transfer,
+    consultBox, notesBox, c.history);
+  attachSnippets(c, form, { api, agentName: () => (me && me.name) || s.name || '',
+    queueTitle: () => queueTitle(c.brief.queue, c.title), customer: () => c.customerName || null });
   if (brief.kind === 'email') {              // email.js: subject, sanitised HTML, original
     c.mail = createMailPanel(c, s.token);
     c.thread.before(c.mail.panel);
@@ -413,7 +441,8 @@ function updateCard(c) {
   c.endedEl.textContent = t('agent.customer_ended');
   c.thread.setAttribute('aria-label', t('agent.thread', { from }));
   c.label.textContent = t('agent.reply', { from });
-  c.hint.textContent = t(b.kind === 'email' ? 'agent.reply.hint.email' : 'agent.reply.hint');
+  c.hint.textContent = t(b.kind === 'email' ? 'agent.reply.hint.email' : 'agent.reply.hint') + ' ' +
+    t('agent.reply.hint.snippets');
   composerAfterEnd(c);
   c.sendBtn.textContent = t('agent.send');
   c.completeBtn.textContent = t('agent.complete');
@@ -438,6 +467,9 @@ function updateCard(c) {
   updateWrapbar(c);
   c.typing.textContent = c.typingUntil > Date.now() ? t('agent.typing') : '';
   c.transfer.hidden = wrap;
+  c.regEl.hidden = !(wrap && c.topicsChosen && c.topicsChosen.length);
+  c.regEl.textContent = c.topicsChosen && c.topicsChosen.length ? t('agent.wrapup.topics', { topics: c.topicsChosen.join(', ') }) : '';
+  c.trNoteLabel.textContent = t('agent.transfer.note');
   c.trSummary.textContent = t('agent.transfer');
   c.trLabel.textContent = t('agent.transfer.to');
   c.trBtn.textContent = t('agent.transfer.submit');
@@ -543,7 +575,13 @@ async function loadBericht(c) {
     const b = r.json;
     if (b.payload && b.payload.subject) c.subject = b.payload.subject;
     restoreCardState(c, b);
-    const stored = (b.messages || []).map((m) => ({ ts: m.ts, direction: m.direction, text: m.text, payload: m.payload }));
+    const stored = (b.messages || []).map((m) => ({ ts: m.ts, direction: m.direction, text: m.text, payload: m.payload, id: m.id }));
+    const deliveries = (b.events || []).filter((e) => e.type === 'delivery');
+    for (const m of stored) if (m.direction === 'out') storedDelivery(m, deliveries);
+    c.notes = notesOf(b);
+    if (c.renderNotes) c.renderNotes();
+    const reg = topicsOf(b);
+    if (reg.length) c.topicsChosen = reg;
     attachHandoff(stored, b.payload);
     stored.push(...whispersOf(b));   // whisper.js
     // keep live messages the stored copy does not have yet (pushes may beat the fetch)
@@ -567,7 +605,8 @@ function historyRow(x) {
     h('td', {}, x.state ? stateText(x.state) : (x.status || x.outcome || '')),
     h('td', {}, x.handler_name || x.agent_name || x.handler || x.agent || ''),
     h('td', {}, x.subject || ''),
-    h('td', {}, topics));
+    h('td', {}, topics),
+    h('td', {}, (Array.isArray(x.notes) ? x.notes : []).map((n) => n.text).join(' · ')));
 }
 
 function stateText(st) {
@@ -593,7 +632,7 @@ async function loadHistory(c) {
     : `${x.topic || x.name} (${x.count ?? x.n ?? ''})`)).join(', ');
   c.histBody.replaceChildren(...[   // replaceChildren writes a null child as the text "null"
     rows.length ? h('table', {},
-      h('thead', {}, h('tr', {}, ['date', 'channel', 'status', 'handler', 'subject', 'topic']
+      h('thead', {}, h('tr', {}, ['date', 'channel', 'status', 'handler', 'subject', 'topic', 'notes']
         .map((k) => h('th', { scope: 'col' }, t('agent.history.' + k))))),
       h('tbody', {}, rows.slice(0, 50).map(historyRow)))
       : h('p', { class: 'muted' }, t('agent.history.empty')),
@@ -605,12 +644,7 @@ function sendReply(c, extra) {
   const text = extra ? extra.text : c.input.value.trim();
   if (!text || (c.ended && !extra)) return;   // the customer left: nobody would read a reply
   const m = { ts: Date.now(), direction: 'out', text, state: 'sending' };
-  m.status = () => (m.state === 'sending' ? t('agent.msg.sending')
-    : m.state === 'failed' ? t('agent.msg.failed', { text: m.error })
-      : m.state === 'delivered' ? (m.progress || t('agent.msg.delivered'))
-        : m.state === 'transit' ? m.progress
-          : m.state === 'delivery_failed'
-            ? (m.error ? t('agent.msg.delivery_failed.why', { text: m.error }) : t('agent.msg.delivery_failed')) : '');
+  m.status = outStatus(m);
   addMessage(c, m);
   if (!extra) c.input.value = '';
   const msg = { type: 'message', bericht: c.brief.id, text, ...(c.mail ? c.mail.extras() : {}) };
@@ -625,6 +659,34 @@ function sendReply(c, extra) {
     refreshMessage(m);
     if (!extra && !c.input.value) c.input.value = text;
   });
+}
+
+/** An agent's reply's state as shown on it: wordt verzonden, verzonden, afgeleverd, gelezen,
+ *  (aflevering) mislukt. */
+function outStatus(m) {
+  return () => (m.state === 'sending' ? t('agent.msg.sending')
+    : m.state === 'sent' ? t('delivery.sent')
+    : m.state === 'failed' ? t('agent.msg.failed', { text: m.error })
+      : m.state === 'delivered' ? (m.progress || t('agent.msg.delivered'))
+        : m.state === 'transit' ? m.progress
+          : m.state === 'delivery_failed'
+            ? (m.error ? t('agent.msg.delivery_failed.why', { text: m.error }) : t('agent.msg.delivery_failed')) : '');
+}
+
+/** A stored reply's state from the bericht's delivery events (after a reload). */
+function storedDelivery(m, events) {
+  m.state = 'sent';
+  for (const e of events) {
+    let d = e.detail;
+    if (typeof d === 'string') { try { d = JSON.parse(d); } catch { d = null; } }
+    if (!d || !d.message || d.message !== m.id) continue;
+    const st = d.delivery;
+    if (st === 'delivered') { m.state = 'delivered'; m.progress = null; }
+    else if (st === 'read') { m.state = 'delivered'; m.progress = t('delivery.read'); }
+    else if (st === 'failed') { m.state = 'delivery_failed'; m.error = d.error || null; }
+    else if (st === 'sent' || st === 'accepted' || st === 'queued') { if (m.state === 'sent') { m.state = 'transit'; m.progress = t('delivery.' + (st === 'queued' ? 'accepted' : st)); } }
+  }
+  m.status = outStatus(m);
 }
 
 function sendTyping(c) {
@@ -647,9 +709,22 @@ function whoLabel(from, name) {
 async function enrichOffer(o) {
   try {
     const r = await api('/api/v1/berichten/' + encodeURIComponent(o.brief.id));
-    const name = r.ok && r.json ? customerName(r.json.payload) : null;
-    if (name && offers.get(o.brief.id) === o) { o.customerName = name; renderOffers(); }
+    if (!r.ok || !r.json || offers.get(o.brief.id) !== o) return;
+    const name = customerName(r.json.payload);
+    if (name) o.customerName = name;
+    o.preview = firstMessage(r.json);
+    if (name || o.preview) renderOffers();
   } catch { /* the address is shown */ }
+}
+
+/** The customer's first message (a handoff: the customer's first line), shortened for the offer. */
+function firstMessage(b) {
+  const lines = handoffLines(b.payload);
+  const first = lines ? lines.find((l) => l.role === 'customer') : null;
+  const m = (b.messages || []).find((x) => x.direction === 'in' && typeof x.text === 'string' && x.text.trim());
+  const text = first ? first.text : m ? m.text : (b.payload && typeof b.payload.text === 'string' ? b.payload.text : '');
+  const one = text.replace(/\s+/g, ' ').trim();
+  return one.length > 160 ? one.slice(0, 159) + '…' : one || null;
 }
 
 /** A handed-off conversation: one bericht, its lines by author (transcript.js). */
@@ -673,6 +748,8 @@ function attachHandoff(stored, payload) {
 function restoreCardState(c, b) {
   if (b.accepted_ms > 0) c.since = b.accepted_ms;
   if (b.customer_ended === true) c.ended = true;
+  // the wrap-up's end as the server has it (after extensions): the countdown goes on after a reload
+  if (b.wrapup_until_ms > 0) c.wrapUntil = b.wrapup_until_ms;
   const name = customerName(b.payload);
   if (name) c.customerName = name;
 }
@@ -713,6 +790,7 @@ function openTopics(c) {
       onchange: () => { $('topics-error').textContent = ''; } }), ' ',
     h('label', { for: 'topic-' + i }, name))));
   $('topics-error').textContent = '';
+  $('topics-note').value = '';
   $('topics-dialog').showModal();
   const first = list.querySelector('input');
   (first || $('topics-submit')).focus();
@@ -734,7 +812,11 @@ $('topics-form').addEventListener('submit', (ev) => {
   }
   $('topics-dialog').close();
   if (!c) return;
-  send({ type: 'complete', bericht: c.brief.id, topics: chosen }, c.err).then(() => {
+  const note = $('topics-note').value.trim();
+  send({ type: 'complete', bericht: c.brief.id, topics: chosen, ...(note ? { note } : {}) }, c.err).then(() => {
+    c.topicsChosen = chosen;
+    if (note) { c.notes.push({ ts: Date.now(), by: t('note.me'), text: note }); c.renderNotes(); }
+    updateCard(c);
     if (work.has(c.brief.id) && !c.endBtn.hidden) c.endBtn.focus();
   }, () => { c.completeBtn.focus(); });
 });
@@ -755,7 +837,7 @@ async function restoreWork(items) {
       const r = await api('/api/v1/berichten/' + encodeURIComponent(w.bericht));
       if (r.ok && r.json) brief = { ...brief, ...r.json, id: w.bericht };
     } catch { /* the brief is enough */ }
-    if (w.state === 'offered') addOffer(brief, null, null);
+    if (w.state === 'offered') addOffer(brief, null, null, { live: false });
     else {
       const c = newCard(brief, { state: w.state === 'wrapup' ? 'wrapup' : 'active', held: !!w.held });
       restoreCardState(c, w);
@@ -906,6 +988,9 @@ function onMessage(m) {
       colleagues = m.agents || [];
       renderColleagues();
       break;
+    case 'consult':
+      if (consults) consults.received(m);
+      break;
     default:
       break;
   }
@@ -986,7 +1071,14 @@ if (s) {
   pickPanel = createPickPanel({ root: $('pick'), send, queueTitle: (n) => queueTitle(n), me: () => me,
     pollMs: cfg.pick_poll_ms || 3000, polite: $('polite') });
   pickPanel.render();
+  renderAlertSettings($('alerts'), () => offerTitle(offers.size));
+  escalations = createEscalations($('escalations'), { api, queueTitle: (n) => queueTitle(n) });
+  consults = createConsultPanel($('consults'), { api, send, polite: $('polite'), me: () => s.agent || (me && me.id),
+    viewDialog: (id) => viewBericht($('view-dialog'), api, id, {
+      msgLabel: (m) => (m.direction === 'out' ? t('consult.view.agent') : t('agent.msg.in')), stateText }) });
+  $('view-close').addEventListener('click', () => $('view-dialog').close());
   onLang(() => {
+    renderAlertSettings($('alerts'), () => offerTitle(offers.size)); escalations.render(); consults.render(); offerTitle(offers.size);
     renderReasons(); renderMe(); renderOffers(); renderColleagues(); renderLists(); renderOutbound();
     if (pickPanel) pickPanel.render();
     for (const c of work.values()) { renderThread(c); updateCard(c); showScreenPop(c); }

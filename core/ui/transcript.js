@@ -36,10 +36,16 @@ export function handoffLines(payload) {
   return out.length ? out : null;
 }
 
-/** The customer's name as the bot knew it (chatbot handoff), or null. */
+/** The customer's name wherever the channel knows it, or null: a chatbot handoff's
+ *  customer.name, WhatsApp's profile name and the web chat form's name (payload.name), the
+ *  display name of a mail's sender (payload.from_name). */
 export function customerName(payload) {
-  const c = payload && typeof payload === 'object' ? payload.customer : null;
-  return c && typeof c.name === 'string' && c.name.trim() ? c.name.trim() : null;
+  if (!payload || typeof payload !== 'object') return null;
+  const c = payload.customer && typeof payload.customer === 'object' ? payload.customer : null;
+  for (const v of [c && c.name, payload.name, payload.from_name, payload.customer_name]) {
+    if (typeof v === 'string' && v.trim()) return v.trim();
+  }
+  return null;
 }
 
 /** The handed-off conversation as a block for the thread: summary, then the lines. */

@@ -216,7 +216,7 @@ test('agent desk: ready, accept an offer, reply, two topics, extend and end wrap
   await card.getByLabel('Antwoord aan jan@example.nl').fill('Ongeveer twee weken.');
   await card.getByRole('button', { name: 'Versturen' }).click();
   await card.locator('.thread .msg.out', { hasText: 'Ongeveer twee weken.' }).waitFor();
-  await card.locator('.thread .msg.out', { hasText: 'Ongeveer twee weken.' }).filter({ hasNotText: 'verzonden' }).waitFor();
+  await card.locator('.thread .msg.out', { hasText: 'Ongeveer twee weken.' }).filter({ hasNotText: 'wordt verzonden' }).waitFor();
   await until(async () => (await bericht(id)).messages.some((m) => m.direction === 'out' && m.text === 'Ongeveer twee weken.'),
     'the reply stored');
   // the customer writes again: appended live
@@ -339,7 +339,7 @@ test('agent desk: a page reload mid-conversation restores the conversation from 
   const card = page.locator(`.card[data-bericht="${id}"]`);
   await card.getByLabel(/Antwoord aan/).fill('Ja, een moment.');
   await card.getByLabel(/Antwoord aan/).press('Enter');
-  await card.locator('.thread .msg.out').filter({ hasNotText: 'verzonden' }).waitFor();
+  await card.locator('.thread .msg.out').filter({ hasNotText: 'wordt verzonden' }).waitFor();
   await page.reload();
   await card.locator('.thread .msg.in', { hasText: 'Bent u er nog?' }).waitFor();
   await card.locator('.thread .msg.out', { hasText: 'Ja, een moment.' }).waitFor();

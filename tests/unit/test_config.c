@@ -791,12 +791,38 @@ START_TEST(reports_daily_export)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ standard answers (snippets) */
+
+START_TEST(snippets_read_and_checked)
+{
+    acdm_config *cfg = parse("{\"queues\":[{\"name\":\"q\"}],\"snippets\":["
+                             "{\"id\":\"groet\",\"title\":\"Groet\",\"text\":\"Dag {klant}\"},"
+                             "{\"id\":\"pas\",\"title\":\"Paspoort\",\"text\":\"...\",\"queue\":\"q\",\"language\":\"nl\"}]}");
+    ck_assert_msg(cfg != NULL, "%s", errbuf);
+    ck_assert_uint_eq(cfg->n_snippets, 2);
+    ck_assert_str_eq(cfg->snippets[0].text, "Dag {klant}");
+    ck_assert_ptr_null(cfg->snippets[0].queue);
+    ck_assert_ptr_null(cfg->snippets[0].language);
+    ck_assert_str_eq(cfg->snippets[1].queue, "q");
+    ck_assert_str_eq(cfg->snippets[1].language, "nl");
+    acdm_config_free(cfg);
+    REJECT("{\"queues\":[{\"name\":\"q\"}],\"snippets\":[{\"id\":\"a\",\"title\":\"T\",\"text\":\"x\",\"queue\":\"r\"}]}",
+           "snippets[0].queue", "unknown queue \"r\"");
+    REJECT("{\"queues\":[{\"name\":\"q\"}],\"snippets\":[{\"id\":\"a\",\"title\":\"T\",\"text\":\"x\",\"language\":\"NL\"}]}",
+           "snippets[0].language", "language code");
+    REJECT("{\"queues\":[{\"name\":\"q\"}],\"snippets\":[{\"id\":\"a\",\"title\":\"T\"}]}", "snippets[0]", "text");
+    REJECT("{\"queues\":[{\"name\":\"q\"}],\"snippets\":[{\"id\":\"a\",\"title\":\"T\",\"text\":\"x\"},"
+           "{\"id\":\"a\",\"title\":\"U\",\"text\":\"y\"}]}", "snippet", "\"a\"");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("load");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, shipped_config_validates);
+    tcase_add_test(tc, snippets_read_and_checked);
     tcase_add_test(tc, examples_validate);
     tcase_add_test(tc, defaults_applied);
     tcase_add_test(tc, values_read);
