@@ -23,11 +23,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #define WHO "maint"
+#define RETRY_MS (15 * 60000LL)     /* a failed backup is tried again after this */
 #define RECHECK_MS 60000            /* the backup timer looks at the clock at least this often */
 #define RETENTION_EVERY_MS (24 * 3600 * 1000LL)
 #define NAME_LEN 25                 /* "acdm-20261202T074500Z.db" */
@@ -50,7 +54,7 @@ typedef struct {
 } backup_job;
 
 typedef struct {
-    int64_t at_ms, snapshot_ms, bytes, duration_ms, verify_ms;
+    int64_t at_ms, snapshot_ms, bytes, duration_ms, copy_ms, verify_ms;
     bool ok;
     char file[64], error[512], dir[1024];
     char trigger[16];               /* "schedule" or "api" */
@@ -143,9 +147,8 @@ static int mkdirs(const char *dir)
     return mkdir(p, 0750) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static void backup_run(uv_work_t *w)
+static void backup_copy(backup_job *j)
 {
-    backup_job *j = w->data;
     if (mkdirs(j->dir) != 0) {
         snprintf(j->err, sizeof j->err, "cannot create the backup folder %.400s: %s", j->dir, strerror(errno));
         j->rc = ACDM_EIO;
@@ -167,6 +170,31 @@ static void backup_run(uv_work_t *w)
     free_names(v, n);
 }
 
+/* The backup's own thread, at the lowest CPU (nice 19) and I/O (idle class) priority: the copy
+ * and its integrity check use what routing leaves over, never the other way round. */
+static void *backup_thread(void *arg)
+{
+    backup_job *j = arg;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (setpriority(PRIO_PROCESS, (id_t)tid, 19) != 0)
+        acdm_log(ACDM_LOG_DEBUG, WHO, "backup thread: nice 19: %s", strerror(errno));
+    /* ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)) */
+    syscall(SYS_ioprio_set, 1, (int)tid, 3 << 13);
+    backup_copy(j);
+    return NULL;
+}
+
+static void backup_run(uv_work_t *w)
+{
+    backup_job *j = w->data;
+    pthread_t t;
+    if (pthread_create(&t, NULL, backup_thread, j) != 0) {
+        backup_copy(j);       /* no thread to spare: here, at normal priority */
+        return;
+    }
+    pthread_join(t, NULL);
+}
+
 static void backup_schedule(maint *m);
 
 static void backup_done(uv_work_t *w, int status)
@@ -182,6 +210,7 @@ static void backup_done(uv_work_t *w, int status)
     r->bytes = j->info.bytes;
     r->duration_ms = acdm_now_ms() - j->started_ms;
     r->verify_ms = j->info.verify_ms;
+    r->copy_ms = j->info.copy_ms;
     snprintf(r->file, sizeof r->file, "%s", j->file);
     snprintf(r->dir, sizeof r->dir, "%s", j->dir);
     snprintf(r->trigger, sizeof r->trigger, "%s", j->trigger);
@@ -291,6 +320,11 @@ static void backup_schedule(maint *m)
     if (!m->newest_ms) m->next_ms = now;
     else if (b->at_min >= 0) m->next_ms = next_time_of_day(m->newest_ms, b->at_min);
     else m->next_ms = m->newest_ms + (int64_t)b->every_s * 1000;
+    /* after a failure: again in RETRY_MS (or the interval, when shorter), not at once */
+    if (m->have_last && !m->last.ok) {
+        int64_t retry = b->every_s > 0 && (int64_t)b->every_s * 1000 < RETRY_MS ? (int64_t)b->every_s * 1000 : RETRY_MS;
+        if (m->next_ms < m->last.at_ms + retry) m->next_ms = m->last.at_ms + retry;
+    }
     if (m->job) return;             /* rescheduled when it ends */
     int64_t wait = m->next_ms - now;
     if (wait < 0) wait = 0;
@@ -486,6 +520,8 @@ json_t *acdm_maint_health_json(acdm_engine *e, const char **failing)
                               "duration_ms", (json_int_t)r->duration_ms);
         json_object_set_new(l, "snapshot_ms", r->snapshot_ms ? json_integer(r->snapshot_ms) : json_null());
         json_object_set_new(l, "verified", json_boolean(r->ok));
+        json_object_set_new(l, "copy_ms", json_integer(r->copy_ms));
+        json_object_set_new(l, "verify_ms", json_integer(r->verify_ms));
         json_object_set_new(l, "trigger", json_string(r->trigger));
         json_object_set_new(l, "error", r->ok ? json_null() : json_string(r->error));
         json_object_set_new(b, "last", l);
