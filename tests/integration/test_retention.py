@@ -30,6 +30,7 @@ class Retention(AcdmTestCase):
 
     def test_prunes_old_data_in_slices_keeps_reports_and_audits_the_run(self):
         cfg = base_config(self.empty_plugin_dir())
+        cfg["queues"][0]["wrapup_s"] = 0
         d = self.daemon(cfg)
         # real work today: two chats answered, handled, completed with a topic
         agent = self.agent_ws(d, "agent1")
@@ -115,7 +116,7 @@ class Retention(AcdmTestCase):
         self.assertEqual([(t["topic"], t["count"]) for t in before["topics"]["totals"]], [("Paspoort", 2)])
         self.assertEqual(self.report(d, "queues", OLD_DAYS)["totals"][0]["offered"], 2)
         mid = ids[MID_DAYS][0]
-        self.assertTrue(d.get_json("/api/v1/berichten/%s/messages" % mid)["items"])
+        self.assertTrue(d.get_json("/api/v1/berichten/%s/messages" % mid)["messages"])
         self.assertEqual(d.request("GET", "/api/v1/attachments/att-file-%d/meta" % MID_DAYS).status, 200)
         d.stop()
 
@@ -146,16 +147,16 @@ class Retention(AcdmTestCase):
         # the bericht stays with its metadata; its thread, payload and attachments are gone
         b = d.bericht(mid)
         self.assertEqual((b["state"], b["queue"], b["channel"], b["kind"]), ("done", "algemeen", "api", "chat"))
-        self.assertEqual(d.get_json("/api/v1/berichten/%s/messages" % mid)["items"], [])
+        self.assertEqual(d.get_json("/api/v1/berichten/%s/messages" % mid)["messages"], [])
         for a in ("att-file-%d" % MID_DAYS, "att-db-%d" % MID_DAYS, "att-file-%d" % OLD_DAYS):
             self.assertEqual(d.request("GET", "/api/v1/attachments/%s/meta" % a).status, 404, a)
         self.assertFalse(os.path.exists(os.path.join(att_dir, "att-file-%d" % MID_DAYS)))
         # within every period, or still open: all kept
         new = ids[NEW_DAYS][0]
-        self.assertTrue(d.get_json("/api/v1/berichten/%s/messages" % new)["items"])
+        self.assertTrue(d.get_json("/api/v1/berichten/%s/messages" % new)["messages"])
         self.assertEqual(d.request("GET", "/api/v1/attachments/att-file-%d/meta" % NEW_DAYS).status, 200)
         self.assertTrue(os.path.exists(os.path.join(att_dir, "att-file-%d" % NEW_DAYS)))
-        self.assertTrue(d.get_json("/api/v1/berichten/open-mid/messages")["items"])
+        self.assertTrue(d.get_json("/api/v1/berichten/open-mid/messages")["messages"])
         self.assertEqual(d.bericht("open-mid")["state"], "queued")
         d.stop()
         db = sqlite3.connect(db_path)
