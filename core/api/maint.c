@@ -604,7 +604,8 @@ static int maint_start(acdm_engine *e)
     if (cfg->backup.enabled) m->newest_ms = newest_in(cfg->backup.dir);
     backup_schedule(m);
     if (cfg->retention.enabled) retention_arm(m, 0);
-    int rc = acdm_http_route(acdm_engine_http(e), "POST", "/api/v1/backup", post_backup, e);
+    acdm_http *h = acdm_engine_http(e);
+    int rc = acdm_http_route(h, "POST", "/api/v1/backup", post_backup, e);
     return rc < 0 ? rc : 0;
 }
 
