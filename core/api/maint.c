@@ -50,6 +50,7 @@ typedef struct {
     char trigger[16];
     acdm_backup_info info;
     int rc, removed;
+    int cancel;                     /* set (atomically) at shutdown: the copy stops soon */
     char err[512];
 } backup_job;
 
@@ -157,7 +158,7 @@ static void backup_copy(backup_job *j)
     size_t n;
     char **old = list_backups(j->dir, &n, true);   /* removes leftover .partial files */
     free_names(old, n);
-    acdm_backup_opts o = {.pause_ms = j->pause_ms};
+    acdm_backup_opts o = {.pause_ms = j->pause_ms, .cancel = &j->cancel};
     j->rc = acdm_store_backup(j->src, j->path, &o, &j->info, j->err, sizeof j->err);
     if (j->rc) return;
     /* verified: now the oldest beyond keep may go */
@@ -634,6 +635,8 @@ static void maint_shutdown(acdm_engine *e)
     maint *m = M(e);
     if (!m) return;
     m->shut = true;
+    /* a backup in progress stops at its next step: a stop does not wait for a whole copy */
+    if (m->job) __atomic_store_n(&m->job->cancel, 1, __ATOMIC_RELAXED);
     uv_close((uv_handle_t *)&m->btimer, NULL);
     uv_close((uv_handle_t *)&m->rtimer, NULL);
 }

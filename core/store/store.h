@@ -302,6 +302,8 @@ int acdm_store_read_events(const char *db_path, int64_t since_ms, int64_t until_
 typedef struct {
     int step_pages;            /* pages per step (default 1024) */
     int pause_ms;              /* sleep between steps (default 0), to spare the disk */
+    const int *cancel;         /* may be NULL; non-zero (read atomically) stops the copy or its
+                                * check soon: ACDM_EIO, "cancelled", no file left */
 } acdm_backup_opts;
 typedef struct {
     int64_t snapshot_ms;       /* wall clock when the copy's snapshot was taken */

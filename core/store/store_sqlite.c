@@ -2100,12 +2100,17 @@ int acdm_store_read_events(const char *db_path, int64_t since_ms, int64_t until_
     return ret;
 }
 
+static int cancelled(const int *cancel) { return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED); }
+
+static int check_progress(void *arg) { return cancelled(arg); }
+
 /* PRAGMA integrity_check on path through a read-only connection: 0 when it says "ok". */
-int acdm_store_verify_file(const char *path, char *err, size_t errlen)
+static int verify_file(const char *path, const int *cancel, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK && cancel) sqlite3_progress_handler(db, 10000, check_progress, (void *)cancel);
     if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
@@ -2115,7 +2120,10 @@ int acdm_store_verify_file(const char *path, char *err, size_t errlen)
     int ret = 0;
     rc = sqlite3_step(s);
     const char *first = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
-    if (!first || strcmp(first, "ok")) {
+    if (cancelled(cancel)) {
+        snprintf(err, errlen, "%s: cancelled (acdmd is stopping)", path);
+        ret = ACDM_EIO;
+    } else if (!first || strcmp(first, "ok")) {
         snprintf(err, errlen, "%s: integrity check failed: %.300s", path,
                  first ? first : sqlite3_errmsg(db));
         ret = ACDM_EIO;
@@ -2123,6 +2131,11 @@ int acdm_store_verify_file(const char *path, char *err, size_t errlen)
     sqlite3_finalize(s);
     sqlite3_close(db);
     return ret;
+}
+
+int acdm_store_verify_file(const char *path, char *err, size_t errlen)
+{
+    return verify_file(path, NULL, err, errlen);
 }
 
 static int fsync_path(const char *path, int dir)
@@ -2178,12 +2191,15 @@ int acdm_store_backup(const char *src, const char *dst, const acdm_backup_opts *
             rc = sqlite3_backup_step(b, step_pages);
             if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(20);
             else if (rc == SQLITE_OK && pause_ms) sqlite3_sleep(pause_ms);
-        } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+        } while ((rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && !cancelled(o ? o->cancel : NULL));
         info->pages = sqlite3_backup_pagecount(b);
         sqlite3_backup_finish(b);
     }
     int ret = 0;
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE && cancelled(o ? o->cancel : NULL)) {
+        snprintf(err, errlen, "%s: cancelled (acdmd is stopping)", dst);
+        ret = ACDM_EIO;
+    } else if (rc != SQLITE_DONE) {
         const char *why = b ? sqlite3_errmsg(to) : sqlite3_errmsg(rc == SQLITE_OK ? to : from);
         snprintf(err, errlen, "%s: %s", b ? dst : src, why);
         ret = ACDM_EIO;
@@ -2206,7 +2222,7 @@ int acdm_store_backup(const char *src, const char *dst, const acdm_backup_opts *
         ret = ACDM_EIO;
     }
     int64_t t1 = acdm_now_ms();
-    if (!ret && acdm_store_verify_file(tmp, err, errlen) != 0) ret = ACDM_EIO;
+    if (!ret && verify_file(tmp, o ? o->cancel : NULL, err, errlen) != 0) ret = ACDM_EIO;
     info->verify_ms = acdm_now_ms() - t1;
     struct stat sb;
     if (!ret && stat(tmp, &sb) == 0) info->bytes = (int64_t)sb.st_size;
