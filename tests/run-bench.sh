@@ -104,6 +104,9 @@ python3 tests/bench/bench_webchat_flood.py --clients 20 --seconds 10 --max-sessi
 echo "## messaging channels: signed WhatsApp webhooks and Kannel MO requests vs REST ingest, same run"
 python3 tests/bench/bench_msg.py --rounds "${ACDM_BENCH_MSG_ROUNDS:-3}" --seconds 5 --acdmd bin/acdmd
 
+echo "## online backup of a ~1 GB store while REST ingest goes on (R80): ingest during the backup vs before/after it, same run"
+python3 tests/bench/bench_backup.py --acdmd bin/acdmd --mb "${ACDM_BENCH_BACKUP_MB:-1024}"
+
 if command -v sipp >/dev/null 2>&1 && [ -f plugins/sip.so ]; then
   echo "## SIP voice: calls into a queue with announcements, bridged to agents' phones (SIPp), vs the recipe's minimal libre UAS"
   python3 tests/bench/bench_sip.py

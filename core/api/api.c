@@ -1,5 +1,6 @@
 /* api.c -- the REST API under /api/v1 and the agents' websocket at /ws. */
 #include "api/api.h"
+#include "api/maint.h"
 #include "api/api_super.h"
 #include "api/api_agents.h"
 #include "api/api_desk.h"
@@ -122,6 +123,17 @@ static void get_health(void *user, acdm_req *r)
                           "uptime_s", (json_int_t)((acdm_now_ms() - started_ms) / 1000),
                           "berichten_live", (json_int_t)acdm_model_n_berichten(acdm_engine_model(e)),
                           "store", store, "channels", channels);
+    /* backups and retention (maint.c): a failed last backup makes acdmd degraded, not at risk */
+    const char *backup_failing = NULL;
+    json_t *maint = acdm_maint_health_json(e, &backup_failing);
+    json_object_update(h, maint);
+    json_decref(maint);
+    if (backup_failing) {
+        if (!degraded) degraded = json_array();
+        json_array_append_new(degraded, json_string(backup_failing));
+        json_object_set_new(h, "status", json_string("degraded"));
+        ok = false;
+    }
     if (!ok) json_object_set(h, "degraded", degraded);
     json_decref(degraded);
     /* the store's commits fail, or a --salvage start: data is at risk, 503 */

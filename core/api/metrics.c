@@ -8,6 +8,7 @@
 #include "api/metrics.h"
 #include "api/api_super.h"
 #include "api/live.h"
+#include "api/maint.h"
 #include "base/hmap.h"
 #include "base/log.h"
 #include "plugins/plugins.h"
@@ -278,6 +279,40 @@ static void render(acdm_engine *e, metrics_state *m, acdm_sbuf *b)
     sb_printf(b, "acdm_store_failed_commits_total %" PRIu64 "\n", f.failed_groups);
     head(b, "acdm_store_failing", "gauge", "1 while the last group commit failed (the store is degraded).");
     sb_printf(b, "acdm_store_failing %d\n", f.failing ? 1 : 0);
+
+    /* backups and retention (maint.c) */
+    acdm_maint_figures mf;
+    acdm_maint_figures_get(e, &mf);
+    head(b, "acdm_backups_total", "counter", "Backups taken since start, by result (ok: written and verified).");
+    sb_printf(b, "acdm_backups_total{result=\"ok\"} %" PRIu64 "\n", mf.backups_ok);
+    sb_printf(b, "acdm_backups_total{result=\"failed\"} %" PRIu64 "\n", mf.backups_failed);
+    head(b, "acdm_backup_running", "gauge", "1 while a backup is being taken.");
+    sb_printf(b, "acdm_backup_running %d\n", mf.backup_running ? 1 : 0);
+    if (mf.last_ok >= 0) {
+        head(b, "acdm_backup_last_ok", "gauge", "1 when the last backup was written and verified, 0 when it failed.");
+        sb_printf(b, "acdm_backup_last_ok %d\n", mf.last_ok);
+        head(b, "acdm_backup_last_timestamp_seconds", "gauge", "When the last backup (ok or not) began.");
+        sb_printf(b, "acdm_backup_last_timestamp_seconds %.3f\n", (double)mf.last_ms / 1e3);
+        head(b, "acdm_backup_last_duration_seconds", "gauge", "How long the last backup took, copy and check.");
+        sb_printf(b, "acdm_backup_last_duration_seconds %.3f\n", (double)mf.last_duration_ms / 1e3);
+        head(b, "acdm_backup_last_size_bytes", "gauge", "The last backup file's size (0 when it failed).");
+        sb_printf(b, "acdm_backup_last_size_bytes %" PRId64 "\n", mf.last_bytes);
+    }
+    if (mf.last_ok_ms) {
+        head(b, "acdm_backup_last_success_timestamp_seconds", "gauge", "When the last verified backup began.");
+        sb_printf(b, "acdm_backup_last_success_timestamp_seconds %.3f\n", (double)mf.last_ok_ms / 1e3);
+    }
+    head(b, "acdm_retention_pruned_total", "counter", "Rows the retention runs removed or emptied since start, by what.");
+    for (int i = 0; i < 4; i++)
+        sb_printf(b, "acdm_retention_pruned_total{what=\"%s\"} %" PRIu64 "\n", acdm_maint_pruned_names[i], mf.pruned[i]);
+    head(b, "acdm_retention_runs_total", "counter", "Retention runs finished since start.");
+    sb_printf(b, "acdm_retention_runs_total %" PRIu64 "\n", mf.retention_runs);
+    head(b, "acdm_retention_running", "gauge", "1 while a retention run is in progress.");
+    sb_printf(b, "acdm_retention_running %d\n", mf.retention_running ? 1 : 0);
+    if (mf.retention_last_ms) {
+        head(b, "acdm_retention_last_run_timestamp_seconds", "gauge", "When the last retention run ended.");
+        sb_printf(b, "acdm_retention_last_run_timestamp_seconds %.3f\n", (double)mf.retention_last_ms / 1e3);
+    }
 
     /* HTTP and websockets */
     acdm_http *h = acdm_engine_http(e);

@@ -218,15 +218,18 @@ static int report_file(const acdm_config *cfg, const char *data_dir, const char 
     return 0;
 }
 
-/* Online backup (the store's backup: a consistent copy while acdmd keeps writing). */
+/* Online backup (the store's backup: a consistent copy while acdmd keeps writing, verified
+ * with PRAGMA integrity_check before it gets its name). */
 static int backup(const char *src, const char *dst)
 {
     char err[512];
-    if (acdm_store_backup_file(src, dst, err, sizeof err)) {
+    acdm_backup_info info;
+    if (acdm_store_backup(src, dst, NULL, &info, err, sizeof err)) {
         fprintf(stderr, "acdmctl: backup: %s\n", err);
         return 1;
     }
-    printf("backup of %s written to %s\n", src, dst);
+    printf("backup of %s written to %s (%lld bytes, integrity check ok)\n", src, dst,
+           (long long)info.bytes);
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "api/api.h"
 #include "api/live.h"
 #include "api/metrics.h"
+#include "api/maint.h"
 #include "reports/report_daily.h"
 #include "base/log.h"
 #include "plugins/plugins.h"
@@ -60,7 +61,7 @@ int main(int argc, char **argv)
     /* the engine and what acdmd adds beside it, started in this order */
     static const acdm_engine_module *const modules[] = {&acdm_api_module, &acdm_live_module,
                                                         &acdm_report_daily_module, &acdm_metrics_module,
-                                                        NULL};
+                                                        &acdm_maint_module, NULL};
     acdm_engine_opts opts = {.modules = modules, .config_path = "conf/acdm.json"};
     bool check = false;
     static const struct option lo[] = {

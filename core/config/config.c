@@ -573,6 +573,77 @@ static const setting reports_settings[] = {
 static const table reports_table = {"report settings", reports_settings, NSET(reports_settings),
                                     sizeof(acdm_reports_def), NULL};
 
+/* "30m", "6h", "24h", "7d" (at least 5 minutes, at most 90 days) or "HH:MM". */
+static bool check_backup_every(ctx *c, const char *s)
+{
+    int h, m, n = 0;
+    if (sscanf(s, "%2d:%2d%n", &h, &m, &n) == 2 && n == 5 && s[n] == '\0' && h >= 0 && h < 24 &&
+        m >= 0 && m < 60 && s[2] == ':')
+        return true;
+    char unit = 0, *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end && end != s && end[0] && !end[1]) unit = end[0];
+    long secs = unit == 'm' ? v * 60 : unit == 'h' ? v * 3600 : unit == 'd' ? v * 86400 : -1;
+    if (s[0] >= '0' && s[0] <= '9' && secs >= 300 && secs <= 90L * 86400) return true;
+    err(c, "expected an interval (\"30m\", \"6h\", \"24h\", \"7d\"; 5 minutes to 90 days) or a time of "
+           "day \"HH:MM\", got \"%.40s\"", s);
+    return false;
+}
+
+static void backup_post(ctx *c, void *obj, const bool *seen)
+{
+    (void)c;
+    (void)seen;
+    acdm_backup_def *b = obj;
+    b->enabled = true;
+    b->every_s = 0;
+    b->at_min = -1;
+    if (!b->every) return;
+    int h, m;
+    if (strchr(b->every, ':') && sscanf(b->every, "%d:%d", &h, &m) == 2) {
+        b->at_min = h * 60 + m;
+        return;
+    }
+    char *end = NULL;
+    long v = strtol(b->every, &end, 10);
+    b->every_s = (int)(end && *end == 'm' ? v * 60 : end && *end == 'h' ? v * 3600 : v * 86400);
+}
+
+static const setting backup_settings[] = {
+    {.name = "dir", .type = S_STR, .off = offsetof(acdm_backup_def, dir), .flags = F_REQUIRED,
+     .check = check_dir},
+    STR("every", acdm_backup_def, every, "24h", check_backup_every),
+    INT("keep", acdm_backup_def, keep, 7, 1, 1000),
+    INT("pause_ms", acdm_backup_def, pause_ms, 0, 0, 1000),
+};
+static const table backup_table = {"backup settings", backup_settings, NSET(backup_settings),
+                                   sizeof(acdm_backup_def), backup_post};
+
+static void retention_post(ctx *c, void *obj, const bool *seen)
+{
+    (void)seen;
+    acdm_retention_def *r = obj;
+    r->enabled = true;
+    if (r->events_months > 0 && r->events_months < 13) {
+        size_t l = path_key(c, "events_months");
+        err(c, "%d months is too short: the event log is what the reports are made of, and they must "
+               "reach back at least 13 months (R67); use 13 or more, or 0 to keep it for ever",
+            r->events_months);
+        path_pop(c, l);
+    }
+}
+
+static const setting retention_settings[] = {
+    INT("events_months", acdm_retention_def, events_months, 0, 0, 1200),
+    INT("bodies_days", acdm_retention_def, bodies_days, 0, 0, 36500),
+    INT("attachments_days", acdm_retention_def, attachments_days, 0, 0, 36500),
+    INT("slice_rows", acdm_retention_def, slice_rows, 500, 10, 100000),
+    INT("pause_ms", acdm_retention_def, pause_ms, 10, 0, 10000),
+};
+static const table retention_table = {"retention settings", retention_settings,
+                                      NSET(retention_settings), sizeof(acdm_retention_def),
+                                      retention_post};
+
 static const setting top_settings[] = {
     {.name = "listen", .type = S_LISTEN, .off = offsetof(acdm_config, listen_host),
      .off_n = offsetof(acdm_config, listen_port), .def_s = "127.0.0.1", .def_i = 8080},
@@ -596,6 +667,8 @@ static const setting top_settings[] = {
     {.name = "oidc", .type = S_OBJECT, .off = offsetof(acdm_config, oidc), .sub = &oidc_table},
     {.name = "screen_pop", .type = S_OBJECT, .off = offsetof(acdm_config, screen_pop), .sub = &screen_pop_table},
     {.name = "reports", .type = S_OBJECT, .off = offsetof(acdm_config, reports), .sub = &reports_table},
+    {.name = "backup", .type = S_OBJECT, .off = offsetof(acdm_config, backup), .sub = &backup_table},
+    {.name = "retention", .type = S_OBJECT, .off = offsetof(acdm_config, retention), .sub = &retention_table},
 };
 static const table top_table = {"configuration", top_settings, NSET(top_settings), sizeof(acdm_config), NULL};
 

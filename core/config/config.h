@@ -121,6 +121,28 @@ typedef struct {
     acdm_report_mail_def mail;   /* mail.enabled false = no mail */
 } acdm_reports_def;
 
+/* Scheduled online backups (R80): "backup": {"dir", "every", "keep"}. */
+typedef struct {
+    bool enabled;                /* the "backup" block is present */
+    char *dir;                   /* required: the folder the backups go to (created when missing) */
+    char *every;                 /* as given: an interval "30m", "6h", "24h", "7d" (default "24h")
+                                  * or a local time of day "HH:MM" (daily at that time) */
+    int every_s;                 /* the interval in seconds; 0 when at_min is used */
+    int at_min;                  /* minutes after local midnight of the daily time; -1 with every_s */
+    int keep;                    /* backups kept in dir, the oldest removed first; default 7 */
+    int pause_ms;                /* pause between copy steps (spares the disk); default 0 */
+} acdm_backup_def;
+
+/* Retention (R67): what the store keeps, pruned in slices. 0 = kept for ever. */
+typedef struct {
+    bool enabled;                /* the "retention" block is present */
+    int events_months;           /* the event log (reports): 0, or at least 13 (R67) */
+    int bodies_days;             /* thread messages and the channel payload of finished berichten */
+    int attachments_days;        /* attachments of finished berichten */
+    int slice_rows;              /* rows per slice; default 500 */
+    int pause_ms;                /* pause between slices; default 10 */
+} acdm_retention_def;
+
 /* One listener of "listen" (a list, or one): its address, and TLS when cert_file is set. */
 typedef struct {
     char *host;
@@ -157,6 +179,8 @@ typedef struct {
     acdm_oidc_def oidc;           /* sign-in with JWTs; oidc.enabled false = API tokens only */
     acdm_screen_pop_def screen_pop; /* screen_pop.enabled false = no screen-pop */
     acdm_reports_def reports;
+    acdm_backup_def backup;       /* backup.enabled false = no scheduled backups */
+    acdm_retention_def retention; /* retention.enabled false = everything kept */
 
     json_t *root;           /* the merged document; owned */
 } acdm_config;

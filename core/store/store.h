@@ -296,7 +296,44 @@ int acdm_store_read_events(const char *db_path, int64_t since_ms, int64_t until_
                            char *err, size_t errlen);
 
 /* An online, consistent copy of the database file src into dst while acdmd keeps writing
- * (SQLite's backup API, in steps). 0, or ACDM_EIO with a sentence in err. */
+ * (SQLite's backup API, in steps, all in one read transaction: the copy is the database as of
+ * the backup's start, and acdmd's commits go on meanwhile). Written as dst.partial, synced,
+ * verified with PRAGMA integrity_check, then renamed to dst (a failed backup leaves no dst).
+ * Any thread. 0, or ACDM_EIO with a sentence in err. */
+typedef struct {
+    int step_pages;            /* pages per step (default 1024) */
+    int pause_ms;              /* sleep between steps (default 0), to spare the disk */
+    const int *cancel;         /* may be NULL; non-zero (read atomically) stops the copy or its
+                                * check soon: ACDM_EIO, "cancelled", no file left */
+} acdm_backup_opts;
+typedef struct {
+    int64_t snapshot_ms;       /* wall clock when the copy's snapshot was taken */
+    int64_t bytes;             /* the copy's size */
+    int64_t copy_ms, verify_ms;
+    int pages;
+} acdm_backup_info;
+int acdm_store_backup(const char *src, const char *dst, const acdm_backup_opts *o,
+                      acdm_backup_info *info, char *err, size_t errlen);
+/* acdm_store_backup with the default steps. */
 int acdm_store_backup_file(const char *src, const char *dst, char *err, size_t errlen);
+/* PRAGMA integrity_check of the database file path (read-only): 0 when "ok", else ACDM_EIO
+ * with SQLite's first complaint in err. */
+int acdm_store_verify_file(const char *path, char *err, size_t errlen);
+
+/* --- retention (docs/operations.md "Retention"): one slice at a time, on the writer thread --- */
+typedef enum {
+    ACDM_PRUNE_EVENTS,         /* event-log rows older than the cutoff (never the audit log) */
+    ACDM_PRUNE_MESSAGES,       /* thread messages older than the cutoff, of finished berichten */
+    ACDM_PRUNE_PAYLOADS,       /* the channel payload (subject, headers) of finished berichten
+                                * last changed before the cutoff; the row itself stays */
+    ACDM_PRUNE_ATTACHMENTS,    /* attachments (rows and files) of finished berichten */
+} acdm_prune_what;
+/* Runs on the loop: status 0 or ACDM_EIO; changed: rows removed/emptied by the slice; next:
+ * the cursor for the following slice, 0 when this kind is done. */
+typedef void (*acdm_store_prune_cb)(void *user, int status, int64_t changed, int64_t next);
+/* Queues one slice of at most limit rows (committed in a group with other writes: routing is
+ * held up by one small slice at most). cursor: 0 at first, then the previous slice's next. */
+int acdm_store_prune(acdm_store *st, acdm_prune_what what, int64_t before_ms, int64_t cursor,
+                     int limit, acdm_store_prune_cb cb, void *user);
 
 #endif

@@ -112,11 +112,12 @@ static const char *const migrations[SCHEMA_VERSION] = {
  */
 enum op_type { OP_INSERT, OP_UPDATE, OP_EVENT, OP_MESSAGE, OP_FLUSH, OP_KV_SET, OP_KV_DEL,
                OP_TOKEN, OP_ATTACH, OP_TOKEN_REVOKE, OP_FOLLOWUP, OP_ATTACH_REF, OP_KV_EXPIRE,
-               OP_AMEND, OP_CONV };
+               OP_AMEND, OP_CONV, OP_PRUNE };
 
 static const char *const op_names[] = {"insert", "update", "event", "message", "flush",
                                        "kv set", "kv delete", "token", "attachment", "token revoke",
-                                       "follow-up", "attachment ref", "kv expiry", "amend", "conversation"};
+                                       "follow-up", "attachment ref", "kv expiry", "amend", "conversation",
+                                       "retention slice"};
 
 /* string slots per op type */
 enum { I_ID, I_CHANNEL, I_DIRECTION, I_FROM, I_CUSTOMER, I_CONV, I_QUEUE, I_SKILLS, I_AGENT,
@@ -154,6 +155,7 @@ struct op {
     union {
         acdm_store_insert_cb insert;
         acdm_store_flush_cb flush;
+        acdm_store_prune_cb prune;
     } cb;
     void *user;
     struct op_sync *sync;
@@ -161,6 +163,9 @@ struct op {
     const char *value;          /* kv value (binary, NUL-terminated copy) */
     size_t vlen;
     char *existing;             /* insert: room for the existing id on ACDM_EEXIST */
+    int64_t changed;            /* prune: rows removed or emptied */
+    char *files;                /* prune: attachment files to remove once committed (malloc'd,
+                                 * each NUL-terminated, the list ended by an empty one) */
     char data[];
 };
 
@@ -450,6 +455,105 @@ static int exec_followup(acdm_store *st, struct op *op)
     return step_reset(s);
 }
 
+/* A bericht whose work is over (its thread may go; an open one keeps everything). */
+#define FINAL_STATE "state IN ('done','abandoned','closed')"
+
+/* Writer thread: one retention slice (op->n0 what, t0 the cutoff, t1 the cursor, n1 the slice
+ * size). Events go by their time index (the audit log stays); the others walk the table by
+ * rowid from the cursor, n1 rows at a time (t2: the next cursor, 0 when the table is done). */
+static int exec_prune(acdm_store *st, struct op *op)
+{
+    static const char *const range_sql[] = {
+        [ACDM_PRUNE_MESSAGES] = "SELECT max(rowid) FROM (SELECT rowid FROM messages WHERE rowid > ?1 "
+                                "ORDER BY rowid LIMIT ?2)",
+        [ACDM_PRUNE_PAYLOADS] = "SELECT max(rowid) FROM (SELECT rowid FROM berichten WHERE rowid > ?1 "
+                                "ORDER BY rowid LIMIT ?2)",
+        [ACDM_PRUNE_ATTACHMENTS] = "SELECT max(rowid) FROM (SELECT rowid FROM attachments WHERE rowid > ?1 "
+                                   "ORDER BY rowid LIMIT ?2)",
+    };
+    static const char *const del_sql[] = {
+        [ACDM_PRUNE_EVENTS] = "DELETE FROM events WHERE id IN (SELECT id FROM events INDEXED BY events_ts "
+                              "WHERE ts_ms < ?3 AND type <> 'audit' ORDER BY ts_ms LIMIT ?2)",
+        [ACDM_PRUNE_MESSAGES] = "DELETE FROM messages WHERE rowid > ?1 AND rowid <= ?4 AND ts_ms < ?3 AND "
+                                "EXISTS (SELECT 1 FROM berichten b WHERE b.id = messages.bericht AND b."
+                                FINAL_STATE ")",
+        [ACDM_PRUNE_PAYLOADS] = "UPDATE berichten SET payload_json = NULL WHERE rowid > ?1 AND rowid <= ?4 "
+                                "AND updated_ms < ?3 AND payload_json IS NOT NULL AND " FINAL_STATE,
+        [ACDM_PRUNE_ATTACHMENTS] = "DELETE FROM attachments WHERE rowid > ?1 AND rowid <= ?4 AND "
+                                   "created_ms < ?3 AND EXISTS (SELECT 1 FROM berichten b WHERE "
+                                   "b.id = attachments.bericht AND b." FINAL_STATE ")",
+    };
+    int what = op->n0, rc;
+    sqlite3_stmt *s = NULL;
+    int64_t hi = 0;
+    op->changed = 0;
+    op->t2 = 0;
+    free(op->files);
+    op->files = NULL;
+    if (what < 0 || what > ACDM_PRUNE_ATTACHMENTS) return SQLITE_MISUSE;
+    if (what != ACDM_PRUNE_EVENTS) {
+        if ((rc = sqlite3_prepare_v2(st->wdb, range_sql[what], -1, &s, NULL)) != SQLITE_OK) return rc;
+        sqlite3_bind_int64(s, 1, op->t1);
+        sqlite3_bind_int(s, 2, op->n1);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) hi = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_ROW) return rc;
+        if (!hi) return SQLITE_OK;       /* past the table's end: done */
+    }
+    if (what == ACDM_PRUNE_ATTACHMENTS) {
+        /* the files of the rows this slice removes, and who was granted them */
+        rc = sqlite3_prepare_v2(st->wdb, "SELECT a.file FROM attachments a WHERE a.rowid > ?1 AND "
+                                "a.rowid <= ?4 AND a.created_ms < ?3 AND a.file IS NOT NULL AND EXISTS "
+                                "(SELECT 1 FROM berichten b WHERE b.id = a.bericht AND b." FINAL_STATE ")",
+                                -1, &s, NULL);
+        if (rc != SQLITE_OK) return rc;
+        sqlite3_bind_int64(s, 1, op->t1);
+        sqlite3_bind_int64(s, 3, op->t0);
+        sqlite3_bind_int64(s, 4, hi);
+        size_t len = 0;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            const char *f = (const char *)sqlite3_column_text(s, 0);
+            if (!f || !*f || strchr(f, '/')) continue;
+            size_t n = strlen(f) + 1;
+            char *grown = realloc(op->files, len + n + 1);
+            if (!grown) { rc = SQLITE_NOMEM; break; }
+            op->files = grown;
+            memcpy(op->files + len, f, n);
+            len += n;
+            op->files[len] = '\0';
+        }
+        sqlite3_finalize(s);
+        if (rc != SQLITE_DONE) return rc;
+        rc = sqlite3_prepare_v2(st->wdb, "DELETE FROM attachment_refs WHERE attachment IN (SELECT a.id "
+                                "FROM attachments a WHERE a.rowid > ?1 AND a.rowid <= ?4 AND "
+                                "a.created_ms < ?3 AND EXISTS (SELECT 1 FROM berichten b WHERE "
+                                "b.id = a.bericht AND b." FINAL_STATE "))", -1, &s, NULL);
+        if (rc != SQLITE_OK) return rc;
+        sqlite3_bind_int64(s, 1, op->t1);
+        sqlite3_bind_int64(s, 3, op->t0);
+        sqlite3_bind_int64(s, 4, hi);
+        rc = sqlite3_step(s);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_DONE) return rc;
+    }
+    if ((rc = sqlite3_prepare_v2(st->wdb, del_sql[what], -1, &s, NULL)) != SQLITE_OK) return rc;
+    if (what != ACDM_PRUNE_EVENTS) {
+        sqlite3_bind_int64(s, 1, op->t1);
+        sqlite3_bind_int64(s, 4, hi);
+    } else {
+        sqlite3_bind_int(s, 2, op->n1);
+    }
+    sqlite3_bind_int64(s, 3, op->t0);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return rc;
+    op->changed = sqlite3_changes(st->wdb);
+    /* events: another slice while this one was full; the others: the next rowid range */
+    op->t2 = what == ACDM_PRUNE_EVENTS ? (op->changed >= op->n1) : hi;
+    return SQLITE_OK;
+}
+
 static int exec_op(acdm_store *st, struct op *op)
 {
     sqlite3_stmt *s;
@@ -553,6 +657,8 @@ static int exec_op(acdm_store *st, struct op *op)
         return step_reset(s);
     case OP_FLUSH:
         return SQLITE_OK;
+    case OP_PRUNE:
+        return exec_prune(st, op);
     }
     return SQLITE_MISUSE;
 }
@@ -729,7 +835,8 @@ static void *writer_main(void *arg)
                 op->next = to_free;
                 to_free = op;
             } else if (((op->type == OP_INSERT || op->type == OP_FOLLOWUP) && op->cb.insert) ||
-                       ((op->type == OP_FLUSH || op->type == OP_KV_EXPIRE) && op->cb.flush)) {
+                       ((op->type == OP_FLUSH || op->type == OP_KV_EXPIRE) && op->cb.flush) ||
+                       (op->type == OP_PRUNE && op->cb.prune)) {
                 if (st->d_tail) st->d_tail->next = op;
                 else st->d_head = op;
                 st->d_tail = op;
@@ -741,8 +848,20 @@ static void *writer_main(void *arg)
         }
         if (woke_sync) pthread_cond_broadcast(&st->cv_sync);
         pthread_mutex_unlock(&st->mu);
+        /* a retention slice's attachment files go once the rows naming them are gone for good
+         * (a crash in between leaves files without a row: harmless, see attachments above) */
+        for (struct op *op = head; !failed && op; op = op->next)
+            if (op->type == OP_PRUNE && op->files)
+                for (const char *f = op->files; *f; f += strlen(f) + 1) {
+                    char path[4096];
+                    if ((size_t)snprintf(path, sizeof path, "%s/%s", st->att_dir, f) < sizeof path &&
+                        unlink(path) != 0 && errno != ENOENT)
+                        acdm_log(ACDM_LOG_WARN, WHO, "retention: cannot remove %s: %s", path,
+                                 strerror(errno));
+                }
         while (to_free) {
             struct op *next = to_free->next;
+            free(to_free->files);
             free(to_free);
             to_free = next;
         }
@@ -1011,6 +1130,8 @@ void acdm_store_poll(acdm_store *st)
                           op->status == ACDM_EEXIST ? op->existing : NULL);
         else if (op->type == OP_KV_EXPIRE)
             op->cb.flush(op->user, op->status ? op->status : op->n1);
+        else if (op->type == OP_PRUNE)
+            op->cb.prune(op->user, op->status, op->changed, op->t2);
         else {
             int status = op->status;
             if (!status) {
@@ -1021,6 +1142,7 @@ void acdm_store_poll(acdm_store *st)
             }
             op->cb.flush(op->user, status);
         }
+        free(op->files);
         free(op);
         op = next;
     }
@@ -1045,6 +1167,8 @@ void acdm_store_close(acdm_store *st)
             op->cb.insert(op->user, ACDM_EIO, NULL);
         else if ((op->type == OP_FLUSH || op->type == OP_KV_EXPIRE) && op->cb.flush)
             op->cb.flush(op->user, ACDM_EIO);
+        else if (op->type == OP_PRUNE && op->cb.prune)
+            op->cb.prune(op->user, ACDM_EIO, 0, 0);
         if (op->type == OP_ATTACH && op->state) close(op->n1);
         free(op);
         op = next;
@@ -1245,6 +1369,22 @@ int acdm_store_kv_expire(acdm_store *st, int64_t now_ms, int limit, acdm_store_f
     op->t0 = now_ms;
     op->n0 = limit;
     op->cb.flush = cb;
+    op->user = user;
+    enqueue(st, op);
+    return 0;
+}
+
+int acdm_store_prune(acdm_store *st, acdm_prune_what what, int64_t before_ms, int64_t cursor,
+                     int limit, acdm_store_prune_cb cb, void *user)
+{
+    if (!st || limit <= 0 || (int)what < 0 || what > ACDM_PRUNE_ATTACHMENTS) return ACDM_EINVAL;
+    struct op *op = op_new(OP_PRUNE, NULL, 0, NULL, 0, 0);
+    if (!op) return ACDM_ENOMEM;
+    op->n0 = (int)what;
+    op->n1 = limit;
+    op->t0 = before_ms;
+    op->t1 = cursor;
+    op->cb.prune = cb;
     op->user = user;
     enqueue(st, op);
     return 0;
@@ -1973,30 +2113,152 @@ int acdm_store_read_events(const char *db_path, int64_t since_ms, int64_t until_
     return ret;
 }
 
-int acdm_store_backup_file(const char *src, const char *dst, char *err, size_t errlen)
+static int cancelled(const int *cancel) { return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED); }
+
+static int check_progress(void *arg) { return cancelled(arg); }
+
+/* PRAGMA integrity_check on path through a read-only connection: 0 when it says "ok". */
+static int verify_file(const char *path, const int *cancel, char *err, size_t errlen)
 {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK && cancel) sqlite3_progress_handler(db, 10000, check_progress, (void *)cancel);
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        sqlite3_close(db);
+        return ACDM_EIO;
+    }
+    int ret = 0;
+    rc = sqlite3_step(s);
+    const char *first = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+    if (cancelled(cancel)) {
+        snprintf(err, errlen, "%s: cancelled (acdmd is stopping)", path);
+        ret = ACDM_EIO;
+    } else if (!first || strcmp(first, "ok")) {
+        snprintf(err, errlen, "%s: integrity check failed: %.300s", path,
+                 first ? first : sqlite3_errmsg(db));
+        ret = ACDM_EIO;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return ret;
+}
+
+int acdm_store_verify_file(const char *path, char *err, size_t errlen)
+{
+    return verify_file(path, NULL, err, errlen);
+}
+
+static int fsync_path(const char *path, int dir)
+{
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int acdm_store_backup(const char *src, const char *dst, const acdm_backup_opts *o,
+                      acdm_backup_info *info, char *err, size_t errlen)
+{
+    acdm_backup_info dummy;
+    if (!info) info = &dummy;
+    memset(info, 0, sizeof *info);
+    int step_pages = o && o->step_pages > 0 ? o->step_pages : 1024;
+    int pause_ms = o && o->pause_ms > 0 ? o->pause_ms : 0;
+    char tmp[4200];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.partial", dst) >= sizeof tmp) {
+        snprintf(err, errlen, "%.200s: name too long", dst);
+        return ACDM_EINVAL;
+    }
+    int64_t t0 = acdm_now_ms();
+    unlink(tmp);
     sqlite3 *from = NULL, *to = NULL;
     int rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_open(dst, &to);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(to ? to : from));
+        snprintf(err, errlen, "%s: %s", src, from ? sqlite3_errmsg(from) : "cannot open");
+        sqlite3_close(from);
+        return ACDM_EIO;
+    }
+    rc = sqlite3_open(tmp, &to);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", tmp, to ? sqlite3_errmsg(to) : "cannot open");
         sqlite3_close(from);
         sqlite3_close(to);
         return ACDM_EIO;
     }
-    sqlite3_busy_timeout(from, 5000);
-    sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
+    sqlite3_busy_timeout(from, BUSY_TIMEOUT_MS);
+    /* The copy's pages are written once into a new file: no journal needed (a failed copy is
+     * removed); it is synced below before it gets its name. */
+    sqlite3_exec(to, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF", NULL, NULL, NULL);
+    /* One read transaction over every step: the copy is the database as of its start (the
+     * snapshot a WAL reader keeps), and acdmd's commits meanwhile neither wait for it nor
+     * make it start over, as they would between steps of their own transactions. */
+    rc = sqlite3_exec(from, "BEGIN; SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    info->snapshot_ms = acdm_now_ms();
+    sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(to, "main", from, "main") : NULL;
     if (b) {
-        /* in steps, so the writer is never held up for long */
         do {
-            rc = sqlite3_backup_step(b, 1024);
+            rc = sqlite3_backup_step(b, step_pages);
             if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(20);
-        } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+            else if (rc == SQLITE_OK && pause_ms) sqlite3_sleep(pause_ms);
+        } while ((rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && !cancelled(o ? o->cancel : NULL));
+        info->pages = sqlite3_backup_pagecount(b);
         sqlite3_backup_finish(b);
     }
-    rc = sqlite3_errcode(to);
-    if (rc != SQLITE_OK) snprintf(err, errlen, "%s: %s", dst, sqlite3_errmsg(to));
+    int ret = 0;
+    if (rc != SQLITE_DONE && cancelled(o ? o->cancel : NULL)) {
+        snprintf(err, errlen, "%s: cancelled (acdmd is stopping)", dst);
+        ret = ACDM_EIO;
+    } else if (rc != SQLITE_DONE) {
+        const char *why = b ? sqlite3_errmsg(to) : sqlite3_errmsg(rc == SQLITE_OK ? to : from);
+        snprintf(err, errlen, "%s: %s", b ? dst : src, why);
+        ret = ACDM_EIO;
+    }
+    sqlite3_exec(from, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(from);
-    sqlite3_close(to);
-    return rc == SQLITE_OK ? 0 : ACDM_EIO;
+    /* the copy's header says WAL like its source's: a plain file is what a backup should be
+     * (one file to copy or check; acdmd turns WAL on again when it opens a restored one) */
+    if (!ret && sqlite3_exec(to, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", dst, sqlite3_errmsg(to));
+        ret = ACDM_EIO;
+    }
+    if (sqlite3_close(to) != SQLITE_OK && !ret) {
+        snprintf(err, errlen, "%s: cannot close the copy", dst);
+        ret = ACDM_EIO;
+    }
+    info->copy_ms = acdm_now_ms() - t0;
+    if (!ret && fsync_path(tmp, 0) != 0) {
+        snprintf(err, errlen, "%s: cannot sync the copy: %s", dst, strerror(errno));
+        ret = ACDM_EIO;
+    }
+    int64_t t1 = acdm_now_ms();
+    if (!ret && verify_file(tmp, o ? o->cancel : NULL, err, errlen) != 0) ret = ACDM_EIO;
+    info->verify_ms = acdm_now_ms() - t1;
+    struct stat sb;
+    if (!ret && stat(tmp, &sb) == 0) info->bytes = (int64_t)sb.st_size;
+    if (!ret && rename(tmp, dst) != 0) {
+        snprintf(err, errlen, "%s: %s", dst, strerror(errno));
+        ret = ACDM_EIO;
+    }
+    if (ret) {
+        unlink(tmp);
+        return ret;
+    }
+    /* the new name durable too */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", dst);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    fsync_path(dir, 1);
+    return 0;
+}
+
+int acdm_store_backup_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+    return acdm_store_backup(src, dst, NULL, NULL, err, errlen);
 }
