@@ -5,6 +5,7 @@
 #include "api/metrics.h"
 #include "reports/report_daily.h"
 #include "base/log.h"
+#include "base/notify.h"
 #include "plugins/plugins.h"
 
 #include <getopt.h>
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
         printf("%s: valid\n", opts.config_path);
         return 0;
     }
+    acdm_notify_init();   /* under systemd (Type=notify): READY, WATCHDOG, RELOADING, STOPPING */
     acdm_engine *e = NULL;
     int rc = acdm_engine_create(&opts, &e, err, sizeof err);
     if (rc) {

@@ -160,6 +160,7 @@ class Daemon:
         self.runs = 0
         self.extra_args = []        # more acdmd options for the next start (--salvage, --init)
         self.prefix = []            # a command acdmd runs under (e.g. prlimit --nofile=N --)
+        self.env = {}               # more environment for the next start (NOTIFY_SOCKET=...)
 
     # -------------------------------------------------------------- config
     def write_config(self, cfg):
@@ -176,6 +177,7 @@ class Daemon:
         env = dict(os.environ)
         for k, v in SAN_ENV.items():
             env.setdefault(k, v)
+        env.update(self.env)
         self.err_file = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             list(self.prefix) + [ACDMD, "-c", self.config_path, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
