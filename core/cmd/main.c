@@ -14,11 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the Debian package builds with DEFAULT_CONFIG=/etc/acdm/acdm.json (Makefile) */
+#ifndef ACDM_DEFAULT_CONFIG
+#define ACDM_DEFAULT_CONFIG "conf/acdm.json"
+#endif
+
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: acdmd [-c FILE] [--listen HOST:PORT] [--data-dir DIR] [--check] [--init] [--salvage]\n"
-            "  -c, --config FILE    config file (default conf/acdm.json; fragments in acdm.d/ beside it)\n"
+            "  -c, --config FILE    config file (default " ACDM_DEFAULT_CONFIG "; fragments in acdm.d/ beside it)\n"
             "  -l, --listen H:P     listen address, overrides the config\n"
             "  -d, --data-dir DIR   data folder (SQLite store, admin token), overrides the config\n"
             "      --check          validate the config and exit (0 = valid)\n"
@@ -62,7 +67,7 @@ int main(int argc, char **argv)
     static const acdm_engine_module *const modules[] = {&acdm_api_module, &acdm_live_module,
                                                         &acdm_report_daily_module, &acdm_metrics_module,
                                                         NULL};
-    acdm_engine_opts opts = {.modules = modules, .config_path = "conf/acdm.json"};
+    acdm_engine_opts opts = {.modules = modules, .config_path = ACDM_DEFAULT_CONFIG};
     bool check = false;
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'}, {"listen", required_argument, 0, 'l'},
