@@ -370,8 +370,8 @@ class WsClosed(Exception):
 class WsClient:
     """A minimal websocket client: handshake, masked text frames out, text frames in, close."""
 
-    def __init__(self, host, port, path, timeout=10.0, headers=None, ssl_context=None):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, path, timeout=10.0, headers=None, ssl_context=None, source_address=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout, source_address=source_address)
         if ssl_context is not None:   # wss: TLS first (server_hostname for SNI and the check)
             self.sock = ssl_context.wrap_socket(self.sock, server_hostname="localhost")
         self.peer_cert = self.sock.getpeercert(binary_form=True) if ssl_context is not None else None
