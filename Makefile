@@ -191,7 +191,7 @@ deb:
 # reloads, upgrades and purges it there; a few minutes, so not part of `make test`
 package-test:
 	@scripts/deps.sh package
-	@tests/package/package-test.sh
+	@python3 tests/package/package_test.py
 
 clean:
 	rm -rf build bin plugins/*.so
