@@ -196,4 +196,5 @@ package-test:
 clean:
 	rm -rf build bin plugins/*.so
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# build/deb and build/pkgtest hold other trees (a package's build, a Debian root)
+-include $(shell find build \( -path build/deb -o -path build/pkgtest \) -prune -o -name '*.d' -type f -print 2>/dev/null)

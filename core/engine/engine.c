@@ -1729,6 +1729,8 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     }
     int lvl = acdm_log_level_parse(cfg->log_level);
     if (lvl >= 0) acdm_log_level = lvl;
+    int fmt = acdm_log_format_parse(opts->log_format ? opts->log_format : cfg->log_format);
+    if (fmt >= 0) acdm_log_json = fmt;
     if (acdm_set_timezone(cfg->timezone)) acdm_log(ACDM_LOG_WARN, WHO, "unknown timezone %s", cfg->timezone);
 
     if (mkdir_p(cfg->data_dir)) {
