@@ -45,6 +45,7 @@ TPLUG_SRCS := $(wildcard tests/plugins/*.c)
 TPLUGS    := $(TPLUG_SRCS:tests/plugins/%.c=build/testplugins/%.so)
 
 .PHONY: all run test layers unit integration fuzz-regress bench deps deps-test deps-bench cppcheck clean install install-kit
+.PHONY: binaries install-bin deb package-test
 .SECONDEXPANSION:
 
 all: deps bin/acdmd bin/acdmctl $(PLUGINS)
@@ -146,9 +147,13 @@ bench: deps-bench
 	@tests/run-bench.sh $(BENCH_BINS)
 
 PREFIX ?= /usr/local
-install: all install-kit
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/acdm/plugins $(DESTDIR)$(PREFIX)/share/acdm/ui
-	install -m 755 bin/acdmd bin/acdmctl $(DESTDIR)$(PREFIX)/bin/
+SBINDIR ?= $(PREFIX)/bin
+install: all install-kit install-bin
+# what `install` copies, without `all`'s dependency check (debian/rules calls it)
+install-bin: binaries
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PREFIX)/lib/acdm/plugins $(DESTDIR)$(PREFIX)/share/acdm/ui
+	install -m 755 bin/acdmd $(DESTDIR)$(SBINDIR)/
+	install -m 755 bin/acdmctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/acdm/plugins/
 	cp -r core/ui/. $(DESTDIR)$(PREFIX)/share/acdm/ui/
 
@@ -173,7 +178,23 @@ install-kit: build/rel/libacdm-mock.a
 	  $(DESTDIR)$(PREFIX)/share/acdm/plugin-template/
 	install -m 644 channels/template/tests/test_template.c $(DESTDIR)$(PREFIX)/share/acdm/plugin-template/tests/
 
+# The Debian package (debian/, docs/operations.md "Debian package and service"). DEFAULT_CONFIG:
+# the config acdmd and acdmctl read without -c (the package: /etc/acdm/acdm.json).
+binaries: bin/acdmd bin/acdmctl $(PLUGINS) build/rel/libacdm-mock.a
+ifdef DEFAULT_CONFIG
+build/rel/core/cmd/%.o: CFLAGS_BASE += -DACDM_DEFAULT_CONFIG='"$(DEFAULT_CONFIG)"'
+endif
+deb:
+	@scripts/deps.sh package
+	@scripts/build-deb.sh
+# installs the .deb into a clean Debian 12 root (debootstrap, cached in build/pkgtest/), runs,
+# reloads, upgrades and purges it there; a few minutes, so not part of `make test`
+package-test:
+	@scripts/deps.sh package
+	@python3 tests/package/package_test.py
+
 clean:
 	rm -rf build bin plugins/*.so
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# build/deb and build/pkgtest hold other trees (a package's build, a Debian root)
+-include $(shell find build \( -path build/deb -o -path build/pkgtest \) -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages acdm needs to build, run and test; idempotent.
-# Usage: scripts/deps.sh [run|test|bench]   (test also pulls the real peers the tests start)
+# Usage: scripts/deps.sh [run|test|bench|package]   (test also pulls the real peers the tests start;
+# package: what `make deb` and `make package-test` need: debhelper, debootstrap)
 set -eu
 want="build-essential pkg-config libwebsockets-dev libjansson-dev libcurl4-openssl-dev \
 libsqlite3-dev libuv1-dev libssl-dev libxlsxwriter-dev libhpdf-dev sqlite3 curl python3"
 case "${1:-run}" in
   test) want="$want check cppcheck python3-yaml prometheus chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
+  package) want="$want debhelper debootstrap" ;;
   bench) want="$want check cppcheck python3-yaml prometheus wrk bc chromium fonts-dejavu-core fonts-liberation nodejs npm" ;;
 esac
 # Each channel plugin lists what it needs in channels/<name>/deps: a line "run: pkg..." (to build

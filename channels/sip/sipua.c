@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -1778,7 +1779,11 @@ static void *ua_main(void *arg)
     re_thread_init();
     if (sipc_parse(p->cfg_json, &ua->cfg, p->start_err, sizeof p->start_err) < 0) { err = -1; goto fail; }
     (void)fd_setsize(ua->cfg.max_calls * 4 + 256);
-    (void)getrandom(ua->secret, sizeof ua->secret, 0);
+    if (getrandom(ua->secret, sizeof ua->secret, 0) != (ssize_t)sizeof ua->secret) {
+        snprintf(p->start_err, sizeof p->start_err, "getrandom: %s", strerror(errno));
+        err = -1;
+        goto fail;
+    }
     if (sipa_music(&ua->music, 8) < 0 || sipa_ringback(&ua->ringback) < 0) { snprintf(p->start_err, sizeof p->start_err, "out of memory"); err = -1; goto fail; }
     if ((err = sip_alloc(&ua->sip, NULL, 32, 32, 32, ua->cfg.user_agent, NULL, NULL))) {
         snprintf(p->start_err, sizeof p->start_err, "sip_alloc failed (%d)", err);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <time.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 static const char *const kind_names[ACDM_KIND__COUNT] = {
     "voice", "chat", "email", "sms", "whatsapp", "callback"};
@@ -258,6 +259,25 @@ size_t acdm_utf8_chars(const char *s)
 
 int acdm_log_level = ACDM_LOG_INFO;
 
+int acdm_log_json;
+static int log_journal;   /* "<N>" priority prefixes for journald */
+
+void acdm_log_detect_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    log_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && !fstat(2, &st) &&
+                  (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int acdm_log_format_parse(const char *s)
+{
+    if (s && !strcmp(s, "text")) return 0;
+    if (s && !strcmp(s, "json")) return 1;
+    return -1;
+}
+
 int acdm_log_level_parse(const char *s)
 {
     static const char *const n[] = {"error", "warn", "notice", "info", "debug"};
@@ -290,20 +310,50 @@ static int64_t log_mono_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* One JSON line: the message formatted, then escaped (json_dumps of a string would pull jansson
+ * into every caller's log path; this is the whole of JSON string escaping). */
+static void log_json(const char *ts, const char *tz, long ms, int lv, const char *who, const char *fmt, va_list ap)
+{
+    static const char *const name[] = {"error", "warn", "notice", "info", "debug"};
+    static const int prio[] = {3, 4, 5, 6, 7};   /* syslog: err, warning, notice, info, debug */
+    char msg[4096];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "{\"ts\":\"%s.%03ld%s\",\"level\":\"%s\",\"priority\":%d,\"who\":\"", ts, ms, tz, name[lv], prio[lv]);
+    for (int part = 0; part < 2; part++) {
+        for (const unsigned char *p = (const unsigned char *)(part ? msg : who); *p; p++) {
+            if (*p == '"' || *p == '\\') fprintf(stderr, "\\%c", *p);
+            else if (*p == '\n') fputs("\\n", stderr);
+            else if (*p == '\t') fputs("\\t", stderr);
+            else if (*p < 0x20 || *p == 0x7f) fprintf(stderr, "\\u%04x", *p);
+            else fputc(*p, stderr);
+        }
+        fputs(part ? "\"}\n" : "\",\"msg\":\"", stderr);
+    }
+}
+
 static void log_line(int level, const char *who, const char *fmt, va_list ap)
 {
     static const char *const tag[] = {"ERR", "WRN", "NOT", "INF", "DBG"};
     char ts[32];
     struct timespec now;
     struct tm tm;
+    int lv = level < 0 ? 0 : level > 4 ? 4 : level;
     clock_gettime(CLOCK_REALTIME, &now);
     localtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
     flockfile(stderr);
-    fprintf(stderr, "%s.%03ld %s [%s] ", ts, now.tv_nsec / 1000000,
-            tag[level < 0 ? 0 : level > 4 ? 4 : level], who ? who : "core");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    if (log_journal) fprintf(stderr, "<%d>", lv + 3);   /* ERR=3 .. DEBUG=7, as syslog */
+    if (acdm_log_json) {
+        char tz[8];
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+        strftime(tz, sizeof tz, "%z", &tm);   /* +0100 -> +01:00 (RFC 3339) */
+        if (strlen(tz) == 5) { tz[6] = 0; tz[5] = tz[4]; tz[4] = tz[3]; tz[3] = ':'; }
+        log_json(ts, tz, now.tv_nsec / 1000000, lv, who ? who : "core", fmt, ap);
+    } else {
+        strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+        fprintf(stderr, "%s.%03ld %s [%s] ", ts, now.tv_nsec / 1000000, tag[lv], who ? who : "core");
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
     funlockfile(stderr);
 }
 

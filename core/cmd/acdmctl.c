@@ -233,9 +233,14 @@ static int backup(const char *src, const char *dst)
     return 0;
 }
 
+/* the Debian package builds with DEFAULT_CONFIG=/etc/acdm/acdm.json (Makefile) */
+#ifndef ACDM_DEFAULT_CONFIG
+#define ACDM_DEFAULT_CONFIG "conf/acdm.json"
+#endif
+
 int main(int argc, char **argv)
 {
-    const char *config = "conf/acdm.json", *url = NULL, *data_dir = NULL, *role = NULL, *name = NULL;
+    const char *config = ACDM_DEFAULT_CONFIG, *url = NULL, *data_dir = NULL, *role = NULL, *name = NULL;
     const char *since = NULL, *until = NULL, *format = "json", *kind = NULL, *period = NULL, *from = NULL,
                *interval = NULL, *lang = NULL, *excel = NULL, *style = NULL;
     static const struct option lo[] = {

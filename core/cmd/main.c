@@ -6,6 +6,7 @@
 #include "api/maint.h"
 #include "reports/report_daily.h"
 #include "base/log.h"
+#include "base/notify.h"
 #include "plugins/plugins.h"
 
 #include <getopt.h>
@@ -14,13 +15,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the Debian package builds with DEFAULT_CONFIG=/etc/acdm/acdm.json (Makefile) */
+#ifndef ACDM_DEFAULT_CONFIG
+#define ACDM_DEFAULT_CONFIG "conf/acdm.json"
+#endif
+
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: acdmd [-c FILE] [--listen HOST:PORT] [--data-dir DIR] [--check] [--init] [--salvage]\n"
-            "  -c, --config FILE    config file (default conf/acdm.json; fragments in acdm.d/ beside it)\n"
+            "             [--log-format text|json]\n"
+            "  -c, --config FILE    config file (default " ACDM_DEFAULT_CONFIG "; fragments in acdm.d/ beside it)\n"
             "  -l, --listen H:P     listen address, overrides the config\n"
             "  -d, --data-dir DIR   data folder (SQLite store, admin token), overrides the config\n"
+            "      --log-format F   text (default) or json (one object a line), overrides the config\n"
             "      --check          validate the config and exit (0 = valid)\n"
             "      --init           begin with a new, empty store where the data folder held one\n"
             "                       whose acdm.db is now missing or empty (refused without it)\n"
@@ -62,12 +70,13 @@ int main(int argc, char **argv)
     static const acdm_engine_module *const modules[] = {&acdm_api_module, &acdm_live_module,
                                                         &acdm_report_daily_module, &acdm_metrics_module,
                                                         &acdm_maint_module, NULL};
-    acdm_engine_opts opts = {.modules = modules, .config_path = "conf/acdm.json"};
+    acdm_engine_opts opts = {.modules = modules, .config_path = ACDM_DEFAULT_CONFIG};
     bool check = false;
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'}, {"listen", required_argument, 0, 'l'},
         {"data-dir", required_argument, 0, 'd'}, {"check", no_argument, 0, 'k'},
         {"init", no_argument, 0, 'I'}, {"salvage", no_argument, 0, 'S'},
+        {"log-format", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:l:d:h", lo, NULL)) != -1) {
@@ -78,6 +87,14 @@ int main(int argc, char **argv)
         case 'k': check = true; break;
         case 'I': opts.init = true; break;
         case 'S': opts.salvage = true; break;
+        case 'L':
+            if (acdm_log_format_parse(optarg) < 0) {
+                fprintf(stderr, "acdmd: --log-format: expected text or json, got \"%s\"\n", optarg);
+                return 2;
+            }
+            opts.log_format = optarg;
+            acdm_log_json = acdm_log_format_parse(optarg);   /* from the first line on */
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -100,6 +117,8 @@ int main(int argc, char **argv)
         printf("%s: valid\n", opts.config_path);
         return 0;
     }
+    acdm_log_detect_journal();
+    acdm_notify_init();   /* under systemd (Type=notify): READY, WATCHDOG, RELOADING, STOPPING */
     acdm_engine *e = NULL;
     int rc = acdm_engine_create(&opts, &e, err, sizeof err);
     if (rc) {

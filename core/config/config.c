@@ -209,6 +209,13 @@ static bool check_log_level(ctx *c, const char *s)
     return false;
 }
 
+static bool check_log_format(ctx *c, const char *s)
+{
+    if (acdm_log_format_parse(s) >= 0) return true;
+    err(c, "unknown log format \"%.80s\" (expected text or json)", s);
+    return false;
+}
+
 static bool check_timezone(ctx *c, const char *s)
 {
     if (acdm_timezone_exists(s)) return true;
@@ -652,6 +659,7 @@ static const setting top_settings[] = {
     STR("ui_dir", acdm_config, ui_dir, "core/ui", check_nonempty),
     STR("timezone", acdm_config, timezone, "Europe/Amsterdam", check_timezone),
     STR("log_level", acdm_config, log_level, "info", check_log_level),
+    STR("log_format", acdm_config, log_format, "text", check_log_format),
     INT("max_misses", acdm_config, max_misses, 0, 0, 1000),
     INT("agent_grace_s", acdm_config, agent_grace_s, 60, 0, 3600),
     INT("group_commit_ms", acdm_config, group_commit_ms, 0, 0, 10000),

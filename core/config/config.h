@@ -164,6 +164,7 @@ typedef struct {
     char *ui_dir;           /* default "core/ui" */
     char *timezone;         /* default "Europe/Amsterdam" */
     char *log_level;        /* default "info" */
+    char *log_format;       /* "text" (default) or "json" */
     int max_misses;         /* consecutive ring-no-answers before not-ready "no-answer"; 0 = off */
     int agent_grace_s;      /* an agent whose last websocket closed is logged out after this; default 60 */
     int group_commit_ms;    /* extra wait before a group commit (ms); default 0: commit as soon as the writer is free */

@@ -2,6 +2,7 @@
 #include "engine/engine_int.h"
 #include "auth/auth.h"
 #include "base/log.h"
+#include "base/notify.h"
 #include "config/schedule.h"
 #include "net/outbound.h"
 #include "model/model_int.h"   /* acdm_router_wait_less: the waiting order, for the position cache */
@@ -1752,9 +1753,15 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     acdm_engine *e = s->data;
     if (signum == SIGHUP) {
-        char err[8192];
-        if (!acdm_engine_reload(e, err, sizeof err)) acdm_engine_audit(e, NULL, "reload", "SIGHUP", NULL);
+        char err[8192], st[96];
+        /* systemctl reload waits between RELOADING=1 and the next READY=1 (a refused config
+         * keeps the old one running, so it is READY again either way; the log says why) */
+        snprintf(st, sizeof st, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)acdm_notify_monotonic_usec());
+        acdm_notify(st);
+        int rc = acdm_engine_reload(e, err, sizeof err);
+        if (!rc) acdm_engine_audit(e, NULL, "reload", "SIGHUP", NULL);
         acdm_engine_tls_reload(e, err, sizeof err);   /* a renewed certificate (certbot's deploy hook) */
+        acdm_notify(rc ? "READY=1\nSTATUS=running; the last reload was refused (see the log)" : "READY=1\nSTATUS=running");
         return;
     }
     acdm_log(ACDM_LOG_NOTICE, WHO, "signal %d: shutting down", signum);
@@ -1930,6 +1937,8 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     e->model_timer.data = e;
     uv_timer_init(&e->loop, &e->defer_timer);
     e->defer_timer.data = e;
+    uv_timer_init(&e->loop, &e->watchdog_timer);
+    e->watchdog_timer.data = e;
     *out = e;
     for (const acdm_engine_module *const *m = opts->modules; m && *m; m++) e->n_mods++;
     e->mods = e->n_mods ? calloc(e->n_mods, sizeof *e->mods) : NULL;
@@ -1958,6 +1967,8 @@ int acdm_engine_create(const acdm_engine_opts *opts, acdm_engine **out, char *er
     }
     int lvl = acdm_log_level_parse(cfg->log_level);
     if (lvl >= 0) acdm_log_level = lvl;
+    int fmt = acdm_log_format_parse(opts->log_format ? opts->log_format : cfg->log_format);
+    if (fmt >= 0) acdm_log_json = fmt;
     if (acdm_set_timezone(cfg->timezone)) acdm_log(ACDM_LOG_WARN, WHO, "unknown timezone %s", cfg->timezone);
 
     if (mkdir_p(cfg->data_dir)) {
@@ -2090,13 +2101,29 @@ fail:
     return rc;
 }
 
+static void on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    acdm_notify("WATCHDOG=1");   /* from the loop: a stuck loop stops the pings and systemd restarts */
+}
+
 int acdm_engine_run(acdm_engine *e)
 {
+    /* the listeners are bound and the store open (acdm_engine_create): a connection made after
+     * READY=1 waits in the backlog until this loop serves it */
+    uint64_t wd = acdm_notify_watchdog_usec();
+    if (wd) {
+        uint64_t ms = wd / 2000 ? wd / 2000 : 1;
+        uv_timer_start(&e->watchdog_timer, on_watchdog, ms, ms);
+        uv_unref((uv_handle_t *)&e->watchdog_timer);
+    }
+    acdm_notify("READY=1\nSTATUS=running");
     return uv_run(&e->loop, UV_RUN_DEFAULT);
 }
 
 void acdm_engine_stop(acdm_engine *e)
 {
+    if (!e->stopping) acdm_notify("STOPPING=1");
     e->stopping = true;
     uv_stop(&e->loop);
 }
@@ -2136,6 +2163,7 @@ void acdm_engine_destroy(acdm_engine *e)
     if (e->model) acdm_model_destroy(e->model);
     /* close only our own handles: libwebsockets closes its own (a second close aborts) */
     uv_handle_t *mine[] = {(uv_handle_t *)&e->model_timer, (uv_handle_t *)&e->defer_timer,
+                           (uv_handle_t *)&e->watchdog_timer,
                            (uv_handle_t *)&e->store_wake,
                            (uv_handle_t *)&e->sig_hup, (uv_handle_t *)&e->sig_term,
                            (uv_handle_t *)&e->sig_int};

@@ -27,6 +27,7 @@ typedef struct {
     /* --salvage: start although the recovery read of waiting berichten failed (a damaged
      * store), with what could be read; health says what was not restored */
     bool salvage;
+    const char *log_format;  /* --log-format: "text" or "json" overriding the config, or NULL */
 } acdm_engine_opts;
 
 /* A token's identity once checked. */

@@ -34,6 +34,7 @@ struct acdm_engine {
     /* plugin calls a model event asks for (offer_device, a callback's originate), run from
      * the loop right after the event, never inside the model (the plugin may answer at once) */
     uv_timer_t defer_timer;
+    uv_timer_t watchdog_timer;   /* WATCHDOG=1 to the service manager at half of WatchdogSec= */
     struct engine_job *jobs; size_t n_jobs, cap_jobs;
 };
 

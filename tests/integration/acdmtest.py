@@ -165,6 +165,7 @@ class Daemon:
         self.runs = 0
         self.extra_args = []        # more acdmd options for the next start (--salvage, --init)
         self.prefix = []            # a command acdmd runs under (e.g. prlimit --nofile=N --)
+        self.env = {}               # more environment for the next start (NOTIFY_SOCKET=...)
 
     # -------------------------------------------------------------- config
     def write_config(self, cfg):
@@ -181,6 +182,7 @@ class Daemon:
         env = dict(os.environ)
         for k, v in SAN_ENV.items():
             env.setdefault(k, v)
+        env.update(self.env)
         self.err_file = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             list(self.prefix) + [ACDMD, "-c", self.config_path, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
@@ -373,8 +375,8 @@ class WsClosed(Exception):
 class WsClient:
     """A minimal websocket client: handshake, masked text frames out, text frames in, close."""
 
-    def __init__(self, host, port, path, timeout=10.0, headers=None, ssl_context=None):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, path, timeout=10.0, headers=None, ssl_context=None, source_address=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout, source_address=source_address)
         if ssl_context is not None:   # wss: TLS first (server_hostname for SNI and the check)
             self.sock = ssl_context.wrap_socket(self.sock, server_hostname="localhost")
         self.peer_cert = self.sock.getpeercert(binary_form=True) if ssl_context is not None else None
