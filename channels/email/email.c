@@ -24,7 +24,7 @@
  *   name      display name for From (optional)
  *   processed_folder "Verwerkt", quarantine_folder "Quarantaine", sent_folder "Sent"
  *   idle true, poll_s 60, rescan_s 600, timeout_s 45, batch 50, max_bytes 25 MB
- *   auto_reply {enabled, text, period_s}
+ *   auto_reply {enabled, text, period_s, queues {queue: text | true | false}}
  *   attachments {max_count, max_bytes, max_total_bytes}
  *   smtp_retries 8, smtp_retry_s 5
  */
@@ -37,6 +37,7 @@ static void cfg_free(ecfg *c)
     free(c->smtp_url); free(c->smtp_user); free(c->smtp_pass);
     free(c->address); free(c->name); free(c->domain);
     free(c->processed); free(c->quarantine); free(c->sent); free(c->confirm_text);
+    json_decref(c->confirm_queues);
     memset(c, 0, sizeof *c);
 }
 
@@ -213,12 +214,38 @@ static int cfg_parse(const char *text, ecfg *c, bool read_pw, char *err, size_t 
     if (get_int(att, "max_total_bytes", 25LL * 1024 * 1024, 1, 1LL << 30, &v, err, errlen, "attachments") < 0) goto out;
     c->lim.max_total_bytes = (size_t)v;
     json_t *ar = json_object_get(o, "auto_reply");
-    if (ar && !json_is_object(ar)) { snprintf(err, errlen, "auto_reply must be an object {enabled, text, period_s}"); goto out; }
+    if (ar && !json_is_object(ar)) { snprintf(err, errlen, "auto_reply must be an object {enabled, text, period_s, queues}"); goto out; }
     if (get_bool(ar, "enabled", false, &c->confirm, err, errlen, "auto_reply") < 0) goto out;
     if (get_str(ar, "text", "Wij hebben uw e-mail ontvangen en nemen zo snel mogelijk contact met u op.",
                 &c->confirm_text, err, errlen, "auto_reply") < 0) goto out;
     if (get_int(ar, "period_s", 4LL * 86400, 60, 365LL * 86400, &v, err, errlen, "auto_reply") < 0) goto out;
     c->auto_period_s = (int)v;
+    json_t *qs = json_object_get(ar, "queues");
+    if (qs) {
+        if (!json_is_object(qs)) {
+            snprintf(err, errlen, "auto_reply.queues must be an object {\"queue\": text, true or false}");
+            goto out;
+        }
+        const char *k;
+        json_t *t;
+        json_object_foreach(qs, k, t) {
+            bool name_ok = *k && strlen(k) < 128;
+            for (const unsigned char *p = (const unsigned char *)k; *p && name_ok; p++)
+                if (*p < 0x21 || *p == 0x7f) name_ok = false;
+            if (!name_ok) { snprintf(err, errlen, "auto_reply.queues: \"%.40s\" is not a queue name", k); goto out; }
+            if (json_is_boolean(t)) continue;
+            const char *ts = json_string_value(t);
+            bool ok = ts && *ts;
+            for (const unsigned char *p = (const unsigned char *)(ts ? ts : ""); *p && ok; p++)
+                if (*p < 0x20 && *p != '\n' && *p != '\t') ok = false;
+            if (!ok) {
+                snprintf(err, errlen, "auto_reply.queues.%s must be a non-empty text (the confirmation, "
+                         "no control characters), true (the default text) or false (none)", k);
+                goto out;
+            }
+        }
+        c->confirm_queues = json_incref(qs);
+    }
     rc = 0;
 out:
     json_decref(o);
@@ -387,6 +414,7 @@ static void dispatch(email *em)
         const char *state = json_string_value(json_object_get(e, "state"));
         if (!state || strcmp(state, "pending")) continue;
         if (json_is_true(json_object_get(e, "_busy"))) continue;
+        if ((uint64_t)json_integer_value(json_object_get(e, "_seq")) > em->durable_seq) continue;
         if (json_integer_value(json_object_get(e, "next")) > now) continue;
         send_req *rq = calloc(1, sizeof *rq);
         if (!rq) return;
@@ -431,16 +459,48 @@ static void dispatch(email *em)
     }
 }
 
+/* Everything queued before flush number `user` is committed: those entries may go out. */
+static void outbox_durable(acdm_instance *inst, void *priv, void *user)
+{
+    (void)inst;
+    email *em = priv;
+    uint64_t seq = (uint64_t)(uintptr_t)user;
+    if (seq > em->durable_seq) em->durable_seq = seq;
+    dispatch(em);
+}
+
+/* Asks for the commit of the outbox as written so far. Without flush (an older core) an entry
+ * is taken as durable at once, as before. */
+static void outbox_flush(email *em)
+{
+    if (!ACDM_HOST_HAS(em->host, flush) || !em->host->flush) {
+        em->durable_seq = em->out_seq;
+        return;
+    }
+    int rc = em->host->flush(em->inst, outbox_durable, (void *)(uintptr_t)em->out_seq);
+    if (rc < 0)   /* retry_tick asks again */
+        em->host->log(em->inst, ACDM_PLOG_WARN, "outbox: flush refused (%s); the reply waits for "
+                      "its commit", acdm_plugin_strerror(rc));
+}
+
 static void retry_tick(acdm_instance *inst, void *priv, void *user)
 {
     (void)inst; (void)user;
-    dispatch(priv);
+    email *em = priv;
+    /* a flush whose write failed never calls back: ask again (cheap when nothing is queued) */
+    if (em->out_seq > em->durable_seq) outbox_flush(em);
+    dispatch(em);
 }
 
+/* A new entry: stored (kv) first; the SMTP thread gets it only once that write is committed,
+ * so nothing reaches the citizen that a kill -9 could make acdm forget (the agent's ack waits
+ * for the same commit). */
 static void outbox_add(email *em, json_t *entry)
 {
+    json_object_set_new(entry, "_seq", json_integer((json_int_t)++em->out_seq));
     json_array_append_new(em->outbox, entry);
     outbox_save(em);
+    outbox_flush(em);
     dispatch(em);
 }
 
@@ -641,6 +701,32 @@ static void maybe_auto_reply(email *em, job *j, const char *text, const char *wh
     outbox_add(em, e);
 }
 
+/* The confirmation of receipt for a new bericht, by the queue it was queued in: that queue's
+ * entry in auto_reply.queues (a text; true: the default text; false: none), else the default
+ * text when auto_reply.enabled. NULL: no confirmation. */
+static const char *confirm_text_for(email *em, const char *bericht_id)
+{
+    json_t *t = NULL;
+    if (em->c.confirm_queues && bericht_id && !strcmp(em->newq_bericht, bericht_id))
+        t = json_object_get(em->c.confirm_queues, em->newq_queue);
+    em->newq_bericht[0] = 0;
+    if (json_is_string(t)) return json_string_value(t);
+    if (json_is_boolean(t)) return json_is_true(t) ? em->c.confirm_text : NULL;
+    return em->c.confirm ? em->c.confirm_text : NULL;
+}
+
+static void em_on_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
+{
+    (void)inst;
+    email *em = priv;
+    /* a new bericht is queued (and this event sent) before its submit callback runs */
+    if (ev->type != ACDM_EV_QUEUED || !ev->bericht_id || !ev->queue || !ev->detail_json ||
+        !strstr(ev->detail_json, "\"reason\":\"new\""))
+        return;
+    snprintf(em->newq_bericht, sizeof em->newq_bericht, "%s", ev->bericht_id);
+    snprintf(em->newq_queue, sizeof em->newq_queue, "%s", ev->queue);
+}
+
 /* ---------------------------------------------------------------- intake (core thread) */
 
 static void job_finish(email *em, job *j, int state)
@@ -774,9 +860,9 @@ static void on_submitted(acdm_instance *inst, void *priv, void *user, acdm_submi
     conv_update(em, j);
     if (o == ACDM_SUBMIT_CLOSED) {
         maybe_auto_reply(em, j, text, "out-of-hours reply");
-    } else if (o == ACDM_SUBMIT_QUEUED && em->c.confirm) {
-        const char *t = em->c.confirm_text;
-        maybe_auto_reply(em, j, t, "confirmation");
+    } else if (o == ACDM_SUBMIT_QUEUED) {
+        const char *t = confirm_text_for(em, bericht_id);
+        if (t) maybe_auto_reply(em, j, t, "confirmation");
     }
     json_t *cids = NULL;
     json_t *list = store_parts(em, j, &cids);
@@ -1180,6 +1266,7 @@ static int em_start(acdm_instance *inst, void *priv)
         json_t *e;
         json_array_foreach(em->outbox, i, e) {
             json_object_del(e, "_busy");
+            json_object_del(e, "_seq");       /* loaded from the store: durable */
             const char *st = json_string_value(json_object_get(e, "state"));
             const char *raw = json_string_value(json_object_get(e, "raw"));
             if (st && !strcmp(st, "sent") && raw) {   /* sent before the restart: only the Sent copy is due */
@@ -1262,6 +1349,6 @@ static const acdm_plugin email_plugin = ACDM_PLUGIN_INIT(
     .kinds = "email", .instance_size = sizeof(email),
     .check_config = em_check_config, .init = em_init, .start = em_start,
     .deliver = em_deliver, .stop = em_stop, .destroy = em_destroy,
-    .originate = em_originate, .status_json = em_status_json);
+    .originate = em_originate, .status_json = em_status_json, .on_event = em_on_event);
 
 ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &email_plugin; }

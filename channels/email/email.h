@@ -25,6 +25,7 @@ typedef struct ecfg {
     mail_limits lim;
     bool confirm;                  /* auto_reply.enabled: confirmation of receipt */
     char *confirm_text;            /* default text */
+    json_t *confirm_queues;        /* auto_reply.queues {"queue": "text" | true | false} or NULL */
     int auto_period_s;
 } ecfg;
 
@@ -104,9 +105,15 @@ typedef struct email {
 
     /* core thread only */
     json_t *outbox;                /* array of entries */
+    /* an entry is sent only once it is durable: outbox_add numbers it ("_seq") and asks the
+     * host to flush; the flush callback raises durable_seq (entries loaded at start are 0) */
+    uint64_t out_seq, durable_seq;
     acdm_timer *retry_timer;
     char *status_body;
     bool mime_ready;
+    /* the queue of the last new bericht (ACDM_EV_QUEUED "new" comes before its submit callback):
+     * the confirmation's text is the one of that queue */
+    char newq_bericht[64], newq_queue[128];
 } email;
 
 /* Progress of the intake, persisted in kv "progress". */
