@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +40,8 @@ static void cfg_free(ecfg *c)
     free(c->address); free(c->name); free(c->domain);
     free(c->processed); free(c->quarantine); free(c->sent); free(c->confirm_text);
     json_decref(c->confirm_queues);
+    token_free(&c->imap_token);
+    token_free(&c->smtp_token);
     memset(c, 0, sizeof *c);
 }
 
@@ -62,6 +66,40 @@ static char *read_secret(const char *path, char *err, size_t errlen, const char 
     buf[n] = 0;
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = 0;
     return strdup(buf);
+}
+
+void token_free(token_file *t)
+{
+    free(t->path);
+    free(t->value);
+    memset(t, 0, sizeof *t);
+}
+
+const char *token_current(token_file *t, const char *field, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(t->path, &st) != 0) {
+        snprintf(err, errlen, "%s.token_file: cannot read \"%s\": %s", field, t->path, strerror(errno));
+        return NULL;
+    }
+    if (t->value && st.st_dev == t->dev && st.st_ino == t->ino && st.st_size == t->size &&
+        st.st_mtim.tv_sec == t->mtime.tv_sec && st.st_mtim.tv_nsec == t->mtime.tv_nsec)
+        return t->value;
+    char *v = read_secret(t->path, err, errlen, field);
+    if (!v) return NULL;
+    bool ok = *v && strlen(v) < 16384;
+    for (const unsigned char *p = (const unsigned char *)v; *p && ok; p++)
+        if (*p <= 0x20 || *p == 0x7f) ok = false;   /* a bearer token is one word (RFC 6750) */
+    if (!ok) {
+        snprintf(err, errlen, "%s.token_file \"%s\": not one bearer token on the first line "
+                 "(empty, spaces or control characters)", field, t->path);
+        free(v);
+        return NULL;
+    }
+    free(t->value);
+    t->value = v;
+    t->dev = st.st_dev; t->ino = st.st_ino; t->size = st.st_size; t->mtime = st.st_mtim;
+    return t->value;
 }
 
 static int get_str(json_t *o, const char *k, const char *def, char **out, char *err, size_t errlen,
@@ -109,12 +147,25 @@ static int get_bool(json_t *o, const char *k, bool def, bool *out, char *err, si
 }
 
 static int server_part(json_t *o, const char *field, const char *scheme_plain, const char *scheme_tls,
-                       char **url, char **user, char **pass, bool *tls, bool need_user,
+                       char **url, char **user, char **pass, token_file *tok, bool *tls, bool need_user,
                        bool read_pw, char *err, size_t errlen)
 {
     json_t *s = json_object_get(o, field);
     if (!json_is_object(s)) { snprintf(err, errlen, "%s must be an object {url, user, password_file}", field); return -1; }
-    char *pwf = NULL;
+    char *pwf = NULL, *auth = NULL;
+    if (get_str(s, "auth", "password", &auth, err, errlen, field) < 0) return -1;
+    bool xoauth2 = !strcmp(auth, "xoauth2");
+    if (!xoauth2 && strcmp(auth, "password")) {
+        snprintf(err, errlen, "%s.auth must be \"password\" or \"xoauth2\", not \"%.40s\"", field, auth);
+        free(auth);
+        return -1;
+    }
+    free(auth);
+    json_t *tf = json_object_get(s, "token_file");
+    if (tf && !xoauth2) {
+        snprintf(err, errlen, "%s.token_file is for %s.auth \"xoauth2\" (a password goes in password_file)", field, field);
+        return -1;
+    }
     if (get_str(s, "url", NULL, url, err, errlen, field) < 0) return -1;
     if (!*url) { snprintf(err, errlen, "%s.url is required", field); return -1; }
     size_t pl = strlen(scheme_plain), tl = strlen(scheme_tls);
@@ -132,6 +183,19 @@ static int server_part(json_t *o, const char *field, const char *scheme_plain, c
     }
     *tls = is_plain && starttls;
     if (get_str(s, "user", NULL, user, err, errlen, field) < 0) return -1;
+    if (xoauth2) {
+        /* OAuth 2.0 (Microsoft 365, Gmail): the user and a bearer token that a refresher
+         * outside acdm keeps current in token_file, read again whenever it changes */
+        if (json_object_get(s, "password_file")) {
+            snprintf(err, errlen, "%s: auth \"xoauth2\" takes token_file, not password_file", field);
+            return -1;
+        }
+        if (!*user) { snprintf(err, errlen, "%s.user is required with auth \"xoauth2\"", field); return -1; }
+        if (get_str(s, "token_file", NULL, &tok->path, err, errlen, field) < 0) return -1;
+        if (!tok->path) { snprintf(err, errlen, "%s.token_file is required with auth \"xoauth2\"", field); return -1; }
+        if (read_pw && !token_current(tok, field, err, errlen)) return -1;
+        return 0;
+    }
     if (get_str(s, "password_file", NULL, &pwf, err, errlen, field) < 0) return -1;
     if (need_user && (!*user || !pwf)) {
         snprintf(err, errlen, "%s.user and %s.password_file are required", field, field);
@@ -171,9 +235,9 @@ static int cfg_parse(const char *text, ecfg *c, bool read_pw, char *err, size_t 
     int rc = -1;
     long long v;
     if (server_part(o, "imap", "imap://", "imaps://", &c->imap_url, &c->imap_user, &c->imap_pass,
-                    &c->imap_tls, true, read_pw, err, errlen) < 0) goto out;
+                    &c->imap_token, &c->imap_tls, true, read_pw, err, errlen) < 0) goto out;
     if (server_part(o, "smtp", "smtp://", "smtps://", &c->smtp_url, &c->smtp_user, &c->smtp_pass,
-                    &c->smtp_tls, false, read_pw, err, errlen) < 0) goto out;
+                    &c->smtp_token, &c->smtp_tls, false, read_pw, err, errlen) < 0) goto out;
     c->mailbox = url_mailbox(c->imap_url);
     if (get_str(o, "address", NULL, &c->address, err, errlen, NULL) < 0) goto out;
     if (!c->address || !addr_ok(c->address)) {

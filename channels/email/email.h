@@ -9,11 +9,30 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "mail.h"
 
+/* A bearer token in a file (auth "xoauth2"): read again whenever the file changes (a token
+ * refresher outside acdm rewrites it). Each thread owns its own copy. */
+typedef struct token_file {
+    char *path;
+    char *value;                   /* the last token read, or NULL */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} token_file;
+
+/* The current token (borrowed, valid until the next call), or NULL with err set. */
+const char *token_current(token_file *t, const char *field, char *err, size_t errlen);
+void token_free(token_file *t);
+
 typedef struct ecfg {
     char *imap_url, *imap_user, *imap_pass, *mailbox;
+    token_file imap_token;         /* imap.auth "xoauth2": imap.token_file (path NULL otherwise) */
+    token_file smtp_token;
     bool imap_tls;                 /* STARTTLS required (imap:// to a non-loopback host) */
     char *smtp_url, *smtp_user, *smtp_pass;
     bool smtp_tls;

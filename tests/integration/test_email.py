@@ -104,6 +104,24 @@ class Intake(MailCase):
         self.assertEqual(ch["status"]["sent"], 1, ch)
         self.assertIn("last_fetch", ch["status"])
 
+    def test_burst_while_idling_all_taken_in_without_a_rescan(self):
+        # mails that arrive while the channel fetches and moves the previous ones are announced
+        # (EXISTS) in those commands' answers, not to the next IDLE: all must still come in at
+        # once, not at the next full rescan (an hour here)
+        d = self.daemon(self.config(rescan_s=3600))
+        wait_until(lambda: self.status(d)["idle"], 20, what="idling")
+        n = 150
+        im = self.mail.imap()
+        try:
+            for i in range(n):
+                im.append("INBOX", "", None, mailfix.mail(subject="Burst %d" % i, message_id="<burst%d@example.com>" % i))
+        finally:
+            im.logout()
+        wait_until(lambda: self.status(d)["submitted"] == n, 60,
+                   what="all %d mails taken in (taken: %d)" % (n, self.status(d)["submitted"]))
+        wait_until(lambda: self.status(d)["backlog"] == 0 and self.mail.count("INBOX") == 0, 20,
+                   what="the inbox empty and the backlog figure 0")
+
     def test_polling_without_idle(self):
         d = self.daemon(self.config(idle=False, poll_s=1, processed_folder="acdm/verwerkt"))
         ws = self.agent_ws(d, "agent1")

@@ -461,3 +461,73 @@ class Sending(MailCase):
         self.assertTrue(ok, "no ack for the reply")
         got = wait_until(lambda: self.inbox_of_user("traag@example.com"), 20, what="the reply")
         self.assertEqual(len(got), 1)
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class XOAuth2(MailCase):
+    """auth "xoauth2" (Microsoft 365, Gmail): SASL XOAUTH2 with a bearer token from token_file,
+    read again when the file changes. Dovecot here checks the token as the account's password
+    (its passdb), so a right and a wrong token can be told apart without an OAuth server."""
+
+    def test_imap_login_with_bearer_token_rotated_in_the_file(self):
+        tok = os.path.join(self.tmp, "kcc.token")
+        with open(tok, "w") as f:
+            f.write("verlopen-token-123\n")
+        os.chmod(tok, 0o600)
+        chan = self.mail.channel(self.tmp)
+        chan["config"]["imap"] = {"url": self.mail.imap_url, "user": "kcc@example.nl",
+                                  "auth": "xoauth2", "token_file": tok}
+        d = self.daemon(base_config(PLUGINS, channels=[chan]))
+        ws = self.agent_ws(d, "agent1")
+        st = wait_until(lambda: (lambda s: s if s["last_error"] else None)(self.status(d)), 30,
+                        what="the refused token reported")
+        self.assertFalse(st["connected"], st)
+        self.assertIn("login", st["last_error"].lower(), st)
+        # the refresher writes a new token (a new file renamed over the old one, as most do)
+        with open(tok + ".new", "w") as f:
+            f.write("secret\n")
+        os.replace(tok + ".new", tok)
+        self.mail.send(mailfix.mail(message_id="<x1@example.com>", subject="Via OAuth"))
+        b = ws.expect("offer", 60)["bericht"]
+        self.assertEqual(b.get("subject"), "Via OAuth")
+        wait_until(lambda: self.status(d)["connected"], 10, what="connected")
+        self.assertIn("method=XOAUTH2", self.mail.log("dovecot.log"))
+        self.assertNotIn("method=PLAIN", self.mail.log("dovecot.log"))
+
+    def test_config_errors_name_the_field(self):
+        path = os.path.join(self.tmp, "check.json")
+        tok = os.path.join(self.tmp, "t.token")
+        good = {"url": "imaps://outlook.office365.com/INBOX", "user": "kcc@gemeente.nl",
+                "auth": "xoauth2", "token_file": tok}
+        cases = (
+            ({"imap": dict(good, auth="oauth")}, 'imap.auth must be "password" or "xoauth2"'),
+            ({"imap": dict(good, password_file=tok)}, 'auth "xoauth2" takes token_file, not password_file'),
+            ({"imap": {k: v for k, v in good.items() if k != "token_file"}}, "imap.token_file is required"),
+            ({"imap": {k: v for k, v in good.items() if k != "user"}}, "imap.user is required"),
+            ({"smtp": {"url": "smtp://smtp.office365.com:587", "user": "kcc@gemeente.nl",
+                       "token_file": tok}}, 'smtp.token_file is for smtp.auth "xoauth2"'),
+            ({"imap": dict(good, url="imap://imap.gemeente.nl/INBOX", starttls=False)}, "needs STARTTLS"),
+        )
+        for extra, words in cases:
+            chan = self.mail.channel(self.tmp)
+            chan["config"].update(extra)
+            with open(path, "w") as f:
+                json.dump(base_config(PLUGINS, channels=[chan]), f)
+            r = subprocess.run([ACDMD, "--check", "-c", path], cwd=REPO, capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1, (extra, r.stdout, r.stderr))
+            self.assertIn(words, r.stderr)
+        # the Microsoft 365 shape of both servers is valid
+        chan = self.mail.channel(self.tmp)
+        chan["config"]["imap"] = good
+        chan["config"]["smtp"] = {"url": "smtp://smtp.office365.com:587", "user": "kcc@gemeente.nl",
+                                  "auth": "xoauth2", "token_file": tok}
+        with open(path, "w") as f:
+            json.dump(base_config(PLUGINS, channels=[chan]), f)
+        r = subprocess.run([ACDMD, "--check", "-c", path], cwd=REPO, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # a token file that cannot be read stops the start with its name
+        d = self.daemon(base_config(PLUGINS, channels=[dict(self.mail.channel(self.tmp), config=dict(
+            self.mail.channel(self.tmp)["config"], imap={"url": self.mail.imap_url, "user": "kcc@example.nl",
+                                                          "auth": "xoauth2", "token_file": tok + ".missing"}))]),
+)
+        wait_until(lambda: "imap.token_file: cannot read" in d.stderr(), 10, what="the init error named")
