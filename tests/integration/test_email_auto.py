@@ -4,6 +4,7 @@ charsets, 8-bit headers, a mail over max_bytes, hostile HTML) -- all against a r
 msmtpd, reading what arrives in the citizens' mailboxes."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -102,7 +103,11 @@ class AutoReplies(MailCase):
             c = self.mail.channel(self.tmp, name=name, queue=q, auto_reply=auto, address=addr)
             c["config"]["imap"]["user"] = addr
             chans.append(c)
-        cfg = base_config(PLUGINS, channels=chans)
+        # only email.so: with three instances and every plugin loaded, LeakSanitizer's tracer
+        # crashes at exit on a dlclosed plugin's TLS (also with main's plugins; not a leak)
+        pdir = self.empty_plugin_dir()
+        shutil.copy(os.path.join(PLUGINS, "email.so"), pdir)
+        cfg = base_config(pdir, channels=chans)
         for q in ("wmo", "balie"):
             cfg["queues"].append({"name": q, "strategy": "linear"})
         d = self.daemon(cfg)
