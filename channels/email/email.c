@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +26,7 @@
  *   name      display name for From (optional)
  *   processed_folder "Verwerkt", quarantine_folder "Quarantaine", sent_folder "Sent"
  *   idle true, poll_s 60, rescan_s 600, timeout_s 45, batch 50, max_bytes 25 MB
- *   auto_reply {enabled, text, period_s}
+ *   auto_reply {enabled, text, period_s, queues {queue: text | true | false}}
  *   attachments {max_count, max_bytes, max_total_bytes}
  *   smtp_retries 8, smtp_retry_s 5
  */
@@ -37,6 +39,9 @@ static void cfg_free(ecfg *c)
     free(c->smtp_url); free(c->smtp_user); free(c->smtp_pass);
     free(c->address); free(c->name); free(c->domain);
     free(c->processed); free(c->quarantine); free(c->sent); free(c->confirm_text);
+    json_decref(c->confirm_queues);
+    token_free(&c->imap_token);
+    token_free(&c->smtp_token);
     memset(c, 0, sizeof *c);
 }
 
@@ -61,6 +66,40 @@ static char *read_secret(const char *path, char *err, size_t errlen, const char 
     buf[n] = 0;
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = 0;
     return strdup(buf);
+}
+
+void token_free(token_file *t)
+{
+    free(t->path);
+    free(t->value);
+    memset(t, 0, sizeof *t);
+}
+
+const char *token_current(token_file *t, const char *field, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(t->path, &st) != 0) {
+        snprintf(err, errlen, "%s.token_file: cannot read \"%s\": %s", field, t->path, strerror(errno));
+        return NULL;
+    }
+    if (t->value && st.st_dev == t->dev && st.st_ino == t->ino && st.st_size == t->size &&
+        st.st_mtim.tv_sec == t->mtime.tv_sec && st.st_mtim.tv_nsec == t->mtime.tv_nsec)
+        return t->value;
+    char *v = read_secret(t->path, err, errlen, field);
+    if (!v) return NULL;
+    bool ok = *v && strlen(v) < 16384;
+    for (const unsigned char *p = (const unsigned char *)v; *p && ok; p++)
+        if (*p <= 0x20 || *p == 0x7f) ok = false;   /* a bearer token is one word (RFC 6750) */
+    if (!ok) {
+        snprintf(err, errlen, "%s.token_file \"%s\": not one bearer token on the first line "
+                 "(empty, spaces or control characters)", field, t->path);
+        free(v);
+        return NULL;
+    }
+    free(t->value);
+    t->value = v;
+    t->dev = st.st_dev; t->ino = st.st_ino; t->size = st.st_size; t->mtime = st.st_mtim;
+    return t->value;
 }
 
 static int get_str(json_t *o, const char *k, const char *def, char **out, char *err, size_t errlen,
@@ -108,12 +147,25 @@ static int get_bool(json_t *o, const char *k, bool def, bool *out, char *err, si
 }
 
 static int server_part(json_t *o, const char *field, const char *scheme_plain, const char *scheme_tls,
-                       char **url, char **user, char **pass, bool *tls, bool need_user,
+                       char **url, char **user, char **pass, token_file *tok, bool *tls, bool need_user,
                        bool read_pw, char *err, size_t errlen)
 {
     json_t *s = json_object_get(o, field);
     if (!json_is_object(s)) { snprintf(err, errlen, "%s must be an object {url, user, password_file}", field); return -1; }
-    char *pwf = NULL;
+    char *pwf = NULL, *auth = NULL;
+    if (get_str(s, "auth", "password", &auth, err, errlen, field) < 0) return -1;
+    bool xoauth2 = !strcmp(auth, "xoauth2");
+    if (!xoauth2 && strcmp(auth, "password")) {
+        snprintf(err, errlen, "%s.auth must be \"password\" or \"xoauth2\", not \"%.40s\"", field, auth);
+        free(auth);
+        return -1;
+    }
+    free(auth);
+    json_t *tf = json_object_get(s, "token_file");
+    if (tf && !xoauth2) {
+        snprintf(err, errlen, "%s.token_file is for %s.auth \"xoauth2\" (a password goes in password_file)", field, field);
+        return -1;
+    }
     if (get_str(s, "url", NULL, url, err, errlen, field) < 0) return -1;
     if (!*url) { snprintf(err, errlen, "%s.url is required", field); return -1; }
     size_t pl = strlen(scheme_plain), tl = strlen(scheme_tls);
@@ -131,6 +183,19 @@ static int server_part(json_t *o, const char *field, const char *scheme_plain, c
     }
     *tls = is_plain && starttls;
     if (get_str(s, "user", NULL, user, err, errlen, field) < 0) return -1;
+    if (xoauth2) {
+        /* OAuth 2.0 (Microsoft 365, Gmail): the user and a bearer token that a refresher
+         * outside acdm keeps current in token_file, read again whenever it changes */
+        if (json_object_get(s, "password_file")) {
+            snprintf(err, errlen, "%s: auth \"xoauth2\" takes token_file, not password_file", field);
+            return -1;
+        }
+        if (!*user) { snprintf(err, errlen, "%s.user is required with auth \"xoauth2\"", field); return -1; }
+        if (get_str(s, "token_file", NULL, &tok->path, err, errlen, field) < 0) return -1;
+        if (!tok->path) { snprintf(err, errlen, "%s.token_file is required with auth \"xoauth2\"", field); return -1; }
+        if (read_pw && !token_current(tok, field, err, errlen)) return -1;
+        return 0;
+    }
     if (get_str(s, "password_file", NULL, &pwf, err, errlen, field) < 0) return -1;
     if (need_user && (!*user || !pwf)) {
         snprintf(err, errlen, "%s.user and %s.password_file are required", field, field);
@@ -170,9 +235,9 @@ static int cfg_parse(const char *text, ecfg *c, bool read_pw, char *err, size_t 
     int rc = -1;
     long long v;
     if (server_part(o, "imap", "imap://", "imaps://", &c->imap_url, &c->imap_user, &c->imap_pass,
-                    &c->imap_tls, true, read_pw, err, errlen) < 0) goto out;
+                    &c->imap_token, &c->imap_tls, true, read_pw, err, errlen) < 0) goto out;
     if (server_part(o, "smtp", "smtp://", "smtps://", &c->smtp_url, &c->smtp_user, &c->smtp_pass,
-                    &c->smtp_tls, false, read_pw, err, errlen) < 0) goto out;
+                    &c->smtp_token, &c->smtp_tls, false, read_pw, err, errlen) < 0) goto out;
     c->mailbox = url_mailbox(c->imap_url);
     if (get_str(o, "address", NULL, &c->address, err, errlen, NULL) < 0) goto out;
     if (!c->address || !addr_ok(c->address)) {
@@ -213,12 +278,38 @@ static int cfg_parse(const char *text, ecfg *c, bool read_pw, char *err, size_t 
     if (get_int(att, "max_total_bytes", 25LL * 1024 * 1024, 1, 1LL << 30, &v, err, errlen, "attachments") < 0) goto out;
     c->lim.max_total_bytes = (size_t)v;
     json_t *ar = json_object_get(o, "auto_reply");
-    if (ar && !json_is_object(ar)) { snprintf(err, errlen, "auto_reply must be an object {enabled, text, period_s}"); goto out; }
+    if (ar && !json_is_object(ar)) { snprintf(err, errlen, "auto_reply must be an object {enabled, text, period_s, queues}"); goto out; }
     if (get_bool(ar, "enabled", false, &c->confirm, err, errlen, "auto_reply") < 0) goto out;
     if (get_str(ar, "text", "Wij hebben uw e-mail ontvangen en nemen zo snel mogelijk contact met u op.",
                 &c->confirm_text, err, errlen, "auto_reply") < 0) goto out;
     if (get_int(ar, "period_s", 4LL * 86400, 60, 365LL * 86400, &v, err, errlen, "auto_reply") < 0) goto out;
     c->auto_period_s = (int)v;
+    json_t *qs = json_object_get(ar, "queues");
+    if (qs) {
+        if (!json_is_object(qs)) {
+            snprintf(err, errlen, "auto_reply.queues must be an object {\"queue\": text, true or false}");
+            goto out;
+        }
+        const char *k;
+        json_t *t;
+        json_object_foreach(qs, k, t) {
+            bool name_ok = *k && strlen(k) < 128;
+            for (const unsigned char *p = (const unsigned char *)k; *p && name_ok; p++)
+                if (*p < 0x21 || *p == 0x7f) name_ok = false;
+            if (!name_ok) { snprintf(err, errlen, "auto_reply.queues: \"%.40s\" is not a queue name", k); goto out; }
+            if (json_is_boolean(t)) continue;
+            const char *ts = json_string_value(t);
+            bool ok = ts && *ts;
+            for (const unsigned char *p = (const unsigned char *)(ts ? ts : ""); *p && ok; p++)
+                if (*p < 0x20 && *p != '\n' && *p != '\t') ok = false;
+            if (!ok) {
+                snprintf(err, errlen, "auto_reply.queues.%s must be a non-empty text (the confirmation, "
+                         "no control characters), true (the default text) or false (none)", k);
+                goto out;
+            }
+        }
+        c->confirm_queues = json_incref(qs);
+    }
     rc = 0;
 out:
     json_decref(o);
@@ -387,6 +478,7 @@ static void dispatch(email *em)
         const char *state = json_string_value(json_object_get(e, "state"));
         if (!state || strcmp(state, "pending")) continue;
         if (json_is_true(json_object_get(e, "_busy"))) continue;
+        if ((uint64_t)json_integer_value(json_object_get(e, "_seq")) > em->durable_seq) continue;
         if (json_integer_value(json_object_get(e, "next")) > now) continue;
         send_req *rq = calloc(1, sizeof *rq);
         if (!rq) return;
@@ -431,16 +523,48 @@ static void dispatch(email *em)
     }
 }
 
+/* Everything queued before flush number `user` is committed: those entries may go out. */
+static void outbox_durable(acdm_instance *inst, void *priv, void *user)
+{
+    (void)inst;
+    email *em = priv;
+    uint64_t seq = (uint64_t)(uintptr_t)user;
+    if (seq > em->durable_seq) em->durable_seq = seq;
+    dispatch(em);
+}
+
+/* Asks for the commit of the outbox as written so far. Without flush (an older core) an entry
+ * is taken as durable at once, as before. */
+static void outbox_flush(email *em)
+{
+    if (!ACDM_HOST_HAS(em->host, flush) || !em->host->flush) {
+        em->durable_seq = em->out_seq;
+        return;
+    }
+    int rc = em->host->flush(em->inst, outbox_durable, (void *)(uintptr_t)em->out_seq);
+    if (rc < 0)   /* retry_tick asks again */
+        em->host->log(em->inst, ACDM_PLOG_WARN, "outbox: flush refused (%s); the reply waits for "
+                      "its commit", acdm_plugin_strerror(rc));
+}
+
 static void retry_tick(acdm_instance *inst, void *priv, void *user)
 {
     (void)inst; (void)user;
-    dispatch(priv);
+    email *em = priv;
+    /* a flush whose write failed never calls back: ask again (cheap when nothing is queued) */
+    if (em->out_seq > em->durable_seq) outbox_flush(em);
+    dispatch(em);
 }
 
+/* A new entry: stored (kv) first; the SMTP thread gets it only once that write is committed,
+ * so nothing reaches the citizen that a kill -9 could make acdm forget (the agent's ack waits
+ * for the same commit). */
 static void outbox_add(email *em, json_t *entry)
 {
+    json_object_set_new(entry, "_seq", json_integer((json_int_t)++em->out_seq));
     json_array_append_new(em->outbox, entry);
     outbox_save(em);
+    outbox_flush(em);
     dispatch(em);
 }
 
@@ -641,6 +765,32 @@ static void maybe_auto_reply(email *em, job *j, const char *text, const char *wh
     outbox_add(em, e);
 }
 
+/* The confirmation of receipt for a new bericht, by the queue it was queued in: that queue's
+ * entry in auto_reply.queues (a text; true: the default text; false: none), else the default
+ * text when auto_reply.enabled. NULL: no confirmation. */
+static const char *confirm_text_for(email *em, const char *bericht_id)
+{
+    json_t *t = NULL;
+    if (em->c.confirm_queues && bericht_id && !strcmp(em->newq_bericht, bericht_id))
+        t = json_object_get(em->c.confirm_queues, em->newq_queue);
+    em->newq_bericht[0] = 0;
+    if (json_is_string(t)) return json_string_value(t);
+    if (json_is_boolean(t)) return json_is_true(t) ? em->c.confirm_text : NULL;
+    return em->c.confirm ? em->c.confirm_text : NULL;
+}
+
+static void em_on_event(acdm_instance *inst, void *priv, const acdm_event_info *ev)
+{
+    (void)inst;
+    email *em = priv;
+    /* a new bericht is queued (and this event sent) before its submit callback runs */
+    if (ev->type != ACDM_EV_QUEUED || !ev->bericht_id || !ev->queue || !ev->detail_json ||
+        !strstr(ev->detail_json, "\"reason\":\"new\""))
+        return;
+    snprintf(em->newq_bericht, sizeof em->newq_bericht, "%s", ev->bericht_id);
+    snprintf(em->newq_queue, sizeof em->newq_queue, "%s", ev->queue);
+}
+
 /* ---------------------------------------------------------------- intake (core thread) */
 
 static void job_finish(email *em, job *j, int state)
@@ -774,9 +924,9 @@ static void on_submitted(acdm_instance *inst, void *priv, void *user, acdm_submi
     conv_update(em, j);
     if (o == ACDM_SUBMIT_CLOSED) {
         maybe_auto_reply(em, j, text, "out-of-hours reply");
-    } else if (o == ACDM_SUBMIT_QUEUED && em->c.confirm) {
-        const char *t = em->c.confirm_text;
-        maybe_auto_reply(em, j, t, "confirmation");
+    } else if (o == ACDM_SUBMIT_QUEUED) {
+        const char *t = confirm_text_for(em, bericht_id);
+        if (t) maybe_auto_reply(em, j, t, "confirmation");
     }
     json_t *cids = NULL;
     json_t *list = store_parts(em, j, &cids);
@@ -1180,6 +1330,7 @@ static int em_start(acdm_instance *inst, void *priv)
         json_t *e;
         json_array_foreach(em->outbox, i, e) {
             json_object_del(e, "_busy");
+            json_object_del(e, "_seq");       /* loaded from the store: durable */
             const char *st = json_string_value(json_object_get(e, "state"));
             const char *raw = json_string_value(json_object_get(e, "raw"));
             if (st && !strcmp(st, "sent") && raw) {   /* sent before the restart: only the Sent copy is due */
@@ -1262,6 +1413,6 @@ static const acdm_plugin email_plugin = ACDM_PLUGIN_INIT(
     .kinds = "email", .instance_size = sizeof(email),
     .check_config = em_check_config, .init = em_init, .start = em_start,
     .deliver = em_deliver, .stop = em_stop, .destroy = em_destroy,
-    .originate = em_originate, .status_json = em_status_json);
+    .originate = em_originate, .status_json = em_status_json, .on_event = em_on_event);
 
 ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &email_plugin; }

@@ -9,11 +9,30 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "mail.h"
 
+/* A bearer token in a file (auth "xoauth2"): read again whenever the file changes (a token
+ * refresher outside acdm rewrites it). Each thread owns its own copy. */
+typedef struct token_file {
+    char *path;
+    char *value;                   /* the last token read, or NULL */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} token_file;
+
+/* The current token (borrowed, valid until the next call), or NULL with err set. */
+const char *token_current(token_file *t, const char *field, char *err, size_t errlen);
+void token_free(token_file *t);
+
 typedef struct ecfg {
     char *imap_url, *imap_user, *imap_pass, *mailbox;
+    token_file imap_token;         /* imap.auth "xoauth2": imap.token_file (path NULL otherwise) */
+    token_file smtp_token;
     bool imap_tls;                 /* STARTTLS required (imap:// to a non-loopback host) */
     char *smtp_url, *smtp_user, *smtp_pass;
     bool smtp_tls;
@@ -25,6 +44,7 @@ typedef struct ecfg {
     mail_limits lim;
     bool confirm;                  /* auto_reply.enabled: confirmation of receipt */
     char *confirm_text;            /* default text */
+    json_t *confirm_queues;        /* auto_reply.queues {"queue": "text" | true | false} or NULL */
     int auto_period_s;
 } ecfg;
 
@@ -104,9 +124,15 @@ typedef struct email {
 
     /* core thread only */
     json_t *outbox;                /* array of entries */
+    /* an entry is sent only once it is durable: outbox_add numbers it ("_seq") and asks the
+     * host to flush; the flush callback raises durable_seq (entries loaded at start are 0) */
+    uint64_t out_seq, durable_seq;
     acdm_timer *retry_timer;
     char *status_body;
     bool mime_ready;
+    /* the queue of the last new bericht (ACDM_EV_QUEUED "new" comes before its submit callback):
+     * the confirmation's text is the one of that queue */
+    char newq_bericht[64], newq_queue[128];
 } email;
 
 /* Progress of the intake, persisted in kv "progress". */

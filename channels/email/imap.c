@@ -26,7 +26,29 @@ struct imap {
     char **lits;
     size_t *lit_lens;
     int n_lits, lit_cap;
+    long exists;              /* messages in the selected mailbox (EXISTS, less EXPUNGEs); -1 */
+    bool news;                /* an EXISTS came since imap_take_news */
 };
+
+/* Follows the selected mailbox's size in every untagged answer (RFC 3501 7.3.1, 7.4.1). */
+static void track(imap *m)
+{
+    const char *t = m->text;
+    if (t[0] != '*' || t[1] != ' ' || !isdigit((unsigned char)t[2])) return;
+    char *end;
+    long n = strtol(t + 2, &end, 10);
+    if (!strncasecmp(end, " EXISTS", 7)) { m->exists = n; m->news = true; }
+    else if (!strncasecmp(end, " EXPUNGE", 8) && m->exists > 0) m->exists--;
+}
+
+long imap_exists(imap *m) { return m ? m->exists : -1; }
+
+bool imap_take_news(imap *m)
+{
+    bool n = m->news;
+    m->news = false;
+    return n;
+}
 
 static int64_t now_ms(void)
 {
@@ -204,6 +226,7 @@ static int read_resp(imap *m, long timeout_ms, bool wakeable)
 
 static void deliver(imap *m, imap_untagged_cb cb, void *user)
 {
+    track(m);
     if (!strncasecmp(m->text, "* CAPABILITY ", 13)) {
         snprintf(m->caps, sizeof m->caps, " %s ", m->text + 13);
     }
@@ -300,6 +323,7 @@ int imap_idle(imap *m, long timeout_ms, char *err, size_t errlen)
             snprintf(err, errlen, "connection lost while idling");
             return -1;
         }
+        track(m);
         if (strstr(m->text, " EXISTS") || strstr(m->text, " RECENT")) { result = 1; break; }
         if (!strncasecmp(m->text, "* BYE", 5)) {
             snprintf(err, errlen, "server closed the session: %s", m->text + 2);
@@ -389,6 +413,7 @@ imap *imap_connect(const imap_opts *o, char *err, size_t errlen)
     imap *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, errlen, "out of memory"); return NULL; }
     m->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 45000;
+    m->exists = -1;
     m->wake_fd = o->wake_fd;
     m->c = curl_easy_init();
     if (!m->c) { free(m); snprintf(err, errlen, "curl_easy_init failed"); return NULL; }
@@ -402,7 +427,12 @@ imap *imap_connect(const imap_opts *o, char *err, size_t errlen)
     }
     curl_easy_setopt(m->c, CURLOPT_URL, url);
     curl_easy_setopt(m->c, CURLOPT_USERNAME, o->user ? o->user : "");
-    curl_easy_setopt(m->c, CURLOPT_PASSWORD, o->password ? o->password : "");
+    if (o->bearer) {
+        curl_easy_setopt(m->c, CURLOPT_XOAUTH2_BEARER, o->bearer);
+        curl_easy_setopt(m->c, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
+    } else {
+        curl_easy_setopt(m->c, CURLOPT_PASSWORD, o->password ? o->password : "");
+    }
     curl_easy_setopt(m->c, CURLOPT_CONNECT_ONLY, 1L);
     curl_easy_setopt(m->c, CURLOPT_CONNECTTIMEOUT_MS, m->timeout_ms);
     curl_easy_setopt(m->c, CURLOPT_TIMEOUT_MS, m->timeout_ms);

@@ -24,6 +24,7 @@ typedef void (*imap_untagged_cb)(void *user, const imap_resp *r);
 typedef struct imap_opts {
     const char *url;           /* imap://host:port/ or imaps://host:port/ (mailbox ignored) */
     const char *user, *password;
+    const char *bearer;        /* non-NULL: log in with SASL XOAUTH2 and this token, no password */
     bool require_tls;          /* STARTTLS required on imap:// */
     long timeout_ms;           /* per step */
     int wake_fd;               /* readable: abort the current wait (stop, or work to do); -1 */
@@ -43,6 +44,10 @@ int imap_append(imap *m, const char *mailbox_quoted, const char *flags, const ch
  * timeout_ms passes (0), or an error (-1). Sends DONE and reads the tagged answer. */
 int imap_idle(imap *m, long timeout_ms, char *err, size_t errlen);
 bool imap_has_cap(imap *m, const char *cap);
+/* Messages in the selected mailbox as the server last said (EXISTS less EXPUNGEs), or -1. */
+long imap_exists(imap *m);
+/* Whether an EXISTS (new mail) came in any answer since the last call; clears it. */
+bool imap_take_news(imap *m);
 /* A mailbox name as an IMAP quoted string (modified UTF-7 for non-ASCII), malloc'd. */
 char *imap_quote_mailbox(const char *name);
 /* Parses "UID n" etc.: the number after `key` in r->text, or 0. */

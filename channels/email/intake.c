@@ -409,7 +409,8 @@ static void figures(session *s)
     char err[256];
     if (imap_cmd(s->m, on_status, &q, err, sizeof err, "STATUS %s (MESSAGES)", s->q_quarantine) != 0) return;
     pthread_mutex_lock(&em->mu);
-    em->st.backlog = s->exists;
+    long n = imap_exists(s->m);      /* the moves' EXPUNGEs and IDLE's EXISTS included */
+    em->st.backlog = n >= 0 ? n : s->exists;
     if (q >= 0) em->st.quarantined = q;
     pthread_mutex_unlock(&em->mu);
 }
@@ -470,6 +471,7 @@ static int run_session(session *s)
         if (quitting(em)) return -2;
         drain_wake(em);
         if (do_appends(s) < 0) return -1;
+        imap_take_news(s->m);          /* the scan sees everything in the inbox from here */
         int rc = scan(s, full);
         if (rc < 0) return rc;
         if (full) last_full = mono_ms();
@@ -477,6 +479,9 @@ static int run_session(session *s)
         figures(s);
         if (do_appends(s) < 0) return -1;
         if (quitting(em)) return -2;
+        /* mail that came while we fetched and moved was announced (EXISTS) in those commands'
+         * answers, not to the IDLE that follows: scan again instead of idling past it */
+        if (imap_take_news(s->m)) continue;
         long wait_ms = idle ? (long)(em->c.rescan_s < 25 * 60 ? em->c.rescan_s : 25 * 60) * 1000
                             : (long)em->c.poll_s * 1000;
         if (idle) {
@@ -509,7 +514,12 @@ void *imap_thread(void *arg)
         imap_opts o = {.url = em->c.imap_url, .user = em->c.imap_user, .password = em->c.imap_pass,
                        .require_tls = em->c.imap_tls, .timeout_ms = (long)em->c.timeout_s * 1000,
                        .wake_fd = em->wake_fd, .quit = &em->quit_flag};
-        s.m = imap_connect(&o, s.err, sizeof s.err);
+        bool have_token = true;
+        if (em->c.imap_token.path) {      /* xoauth2: the token as the file holds it now */
+            o.bearer = token_current(&em->c.imap_token, "imap", s.err, sizeof s.err);
+            have_token = o.bearer != NULL;
+        }
+        if (have_token) s.m = imap_connect(&o, s.err, sizeof s.err);
         int rc = -1;
         if (s.m) {
             rc = run_session(&s);

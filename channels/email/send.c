@@ -129,9 +129,22 @@ static void do_send(email *em, send_req *rq, send_res *res)
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_cb);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)&em->quit_flag);
     if (em->c.smtp_tls) curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    const char *bearer = NULL;
+    if (em->c.smtp_token.path &&         /* xoauth2: the token as the file holds it now */
+        !(bearer = token_current(&em->c.smtp_token, "smtp", res->err, sizeof res->err))) {
+        curl_slist_free_all(rcpt);
+        curl_easy_cleanup(c);
+        free(raw);
+        goto out;                          /* retried: the refresher may write it meanwhile */
+    }
     if (em->c.smtp_user) {
         curl_easy_setopt(c, CURLOPT_USERNAME, em->c.smtp_user);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, em->c.smtp_pass ? em->c.smtp_pass : "");
+        if (bearer) {
+            curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, bearer);
+            curl_easy_setopt(c, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
+        } else {
+            curl_easy_setopt(c, CURLOPT_PASSWORD, em->c.smtp_pass ? em->c.smtp_pass : "");
+        }
     }
     CURLcode rc = curl_easy_perform(c);
     long code = 0;

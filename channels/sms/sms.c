@@ -22,6 +22,7 @@
 #include <acdm/plugin_util.h>
 
 #include "bot.h"         /* channels/webchat/bot.h: the web chat's bot protocols (Rasa) */
+#include "botstate.h"    /* bot-first state and kv helpers, shared with channels/whatsapp */
 #include "sig.h"
 #include "smsproto.h"
 #include "smstext.h"
@@ -288,25 +289,12 @@ static int sms_check_config(const char *config_json, char *err, size_t el)
 
 static int kv_put(sms *s, const char *key, json_t *doc, uint32_t ttl)
 {
-    char *v = json_dumps(doc, JSON_COMPACT);
-    if (!v) return ACDM_P_ENOMEM;
-    int rc;
-    if (ttl && ACDM_HOST_HAS(s->host, kv_set_ttl) && s->host->kv_set_ttl)
-        rc = s->host->kv_set_ttl(s->inst, key, v, strlen(v), ttl);
-    else
-        rc = s->host->kv_set(s->inst, key, v, strlen(v));
-    free(v);
-    return rc;
+    return botkv_put(s->host, s->inst, key, doc, ttl);
 }
 
 static json_t *kv_json(sms *s, const char *key)
 {
-    char *v = NULL;
-    size_t n = 0;
-    if (s->host->kv_get(s->inst, key, &v, &n) != 0) return NULL;
-    json_t *o = json_loadb(v, n, 0, NULL);
-    s->host->free(v);
-    return o;
+    return botkv_get(s->host, s->inst, key);
 }
 
 static bool opted_out(sms *s, const char *number, char *since, size_t sl)
@@ -940,30 +928,6 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
  * conversation's state and transcript live in kv "bot:<number>". An MO the bot handles is
  * acknowledged once the bot's answer was accepted by the gateway (so an acknowledged SMS has
  * been answered); a handoff is a bericht with the transcript, acknowledged after its commit. */
-static json_t *bot_state(sms *s, const char *from)
-{
-    char key[96];
-    snprintf(key, sizeof key, "bot:%s", from);
-    json_t *o = kv_json(s, key);
-    if (!json_is_object(o)) { json_decref(o); o = json_pack("{s:s, s:[]}", "state", "bot", "t"); }
-    if (o && !json_is_array(json_object_get(o, "t"))) json_object_set_new(o, "t", json_array());
-    return o;
-}
-
-static void bot_state_put(sms *s, const char *from, json_t *o)
-{
-    char key[96];
-    snprintf(key, sizeof key, "bot:%s", from);
-    kv_put(s, key, o, RECORD_TTL_S);
-}
-
-static void bot_line(json_t *st, const char *from, const char *text)
-{
-    json_t *t = json_object_get(st, "t");
-    json_array_append_new(t, json_pack("{s:s, s:s}", "from", from, "text", text ? text : ""));
-    while (json_array_size(t) > 50) json_array_remove(t, 0);
-}
-
 static void mo_ack(sms *s, pending *p)
 {
     acdm_http_response r = {0};
@@ -979,29 +943,7 @@ static void mo_ack(sms *s, pending *p)
 /* From the bot to humans: the bericht carries the transcript; acknowledged after its commit. */
 static void bot_handoff_prepare(sms *s, pending *p, const char *summary)
 {
-    json_t *st = bot_state(s, p->from);
-    json_object_set_new(st, "state", json_string("human"));
-    bot_state_put(s, p->from, st);
-    sbuf lines = {0};
-    json_t *t = json_object_get(st, "t");
-    for (size_t i = 0; i < json_array_size(t); i++) {
-        json_t *l = json_array_get(t, i);
-        const char *who = json_string_value(json_object_get(l, "from"));
-        sb_str(&lines, who && !strcmp(who, "bot") ? "Chatbot: " : "Klant: ");
-        sb_str(&lines, json_string_value(json_object_get(l, "text")) ? json_string_value(json_object_get(l, "text")) : "");
-        sb_str(&lines, "\n");
-    }
-    json_t *pl = p->in_payload ? json_loads(p->in_payload, 0, NULL) : NULL;
-    if (!json_is_object(pl)) { json_decref(pl); pl = json_object(); }
-    json_object_set_new(pl, "source", json_string("bot"));
-    json_object_set_new(pl, "summary", json_string(summary));
-    json_object_set(pl, "transcript", t);
-    free(p->in_payload);
-    p->in_payload = json_dumps(pl, JSON_COMPACT);
-    json_decref(pl);
-    if (lines.p && !lines.oom) { free(p->in_text); p->in_text = lines.p; lines.p = NULL; }
-    free(lines.p);
-    json_decref(st);
+    bot_handoff_state(s->host, s->inst, p->from, RECORD_TTL_S, summary, &p->in_text, &p->in_payload);
     p->bot = false;
 }
 
@@ -1041,10 +983,10 @@ static void bot_done(acdm_instance *inst, void *priv, void *user, int status, co
         bot_handoff(s, p, "Chatbot niet bereikbaar");
         return;
     }
-    json_t *st = bot_state(s, p->from);
+    json_t *st = bot_state(s->host, s->inst, p->from);
     size_t n = json_array_size(br.texts);
     for (size_t i = 0; i < n; i++) bot_line(st, "bot", json_string_value(json_array_get(br.texts, i)));
-    bot_state_put(s, p->from, st);
+    bot_state_put(s->host, s->inst, p->from, st, RECORD_TTL_S);
     json_decref(st);
     bool handoff = br.handoff;
     char summary[300];
@@ -1067,14 +1009,14 @@ static void bot_done(acdm_instance *inst, void *priv, void *user, int status, co
 static int pend_start(sms *s, pending *p, char *err, size_t el)
 {
     if (!s->c.bot_url || !s->c.bot) return pend_submit(s, p, err, el);
-    json_t *st = bot_state(s, p->from);
+    json_t *st = bot_state(s->host, s->inst, p->from);
     if (!st) return pend_submit(s, p, err, el);
     if (!strcmp(json_string_value(json_object_get(st, "state")) ? json_string_value(json_object_get(st, "state")) : "", "human")) {
         json_decref(st);
         return pend_submit(s, p, err, el);
     }
     bot_line(st, "citizen", p->in_text);
-    bot_state_put(s, p->from, st);
+    bot_state_put(s->host, s->inst, p->from, st, RECORD_TTL_S);
     json_decref(st);
     p->bot = true;
     p->submitted = true;                            /* in progress (with the bot) */

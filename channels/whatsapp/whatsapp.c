@@ -22,6 +22,7 @@
 #include <acdm/plugin_util.h>
 
 #include "bot.h"         /* channels/webchat/bot.h: the web chat's bot protocols (Rasa) */
+#include "botstate.h"    /* channels/sms/botstate.h: bot-first state and kv helpers, shared with sms */
 #include "sig.h"
 #include "wa_parse.h"
 
@@ -205,25 +206,12 @@ static long qarg(const acdm_http_request *req, const char *name, char *out, size
 
 static int kv_put(wa *w, const char *key, json_t *doc, uint32_t ttl)
 {
-    char *v = json_dumps(doc, JSON_COMPACT);
-    if (!v) return ACDM_P_ENOMEM;
-    int rc;
-    if (ttl && ACDM_HOST_HAS(w->host, kv_set_ttl) && w->host->kv_set_ttl)
-        rc = w->host->kv_set_ttl(w->inst, key, v, strlen(v), ttl);
-    else
-        rc = w->host->kv_set(w->inst, key, v, strlen(v));
-    free(v);
-    return rc;
+    return botkv_put(w->host, w->inst, key, doc, ttl);
 }
 
 static json_t *kv_json(wa *w, const char *key)
 {
-    char *v = NULL;
-    size_t n = 0;
-    if (w->host->kv_get(w->inst, key, &v, &n) != 0) return NULL;
-    json_t *o = json_loadb(v, n, 0, NULL);
-    w->host->free(v);
-    return o;
+    return botkv_get(w->host, w->inst, key);
 }
 
 static void report(wa *w, const char *bericht, const char *text, json_t *pl)
@@ -1087,30 +1075,6 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
  * humans until that bericht ends. State and transcript in kv "bot:<who>". A message the bot
  * handles counts as done for its delivery's 200 once the bot's answer was accepted by the Graph
  * API ("bw:<wamid>" keeps Meta's redelivery from asking the bot twice). */
-static json_t *bot_state(wa *w, const char *who)
-{
-    char key[200];
-    snprintf(key, sizeof key, "bot:%s", who);
-    json_t *o = kv_json(w, key);
-    if (!json_is_object(o)) { json_decref(o); o = json_pack("{s:s, s:[]}", "state", "bot", "t"); }
-    if (o && !json_is_array(json_object_get(o, "t"))) json_object_set_new(o, "t", json_array());
-    return o;
-}
-
-static void bot_state_put(wa *w, const char *who, json_t *o)
-{
-    char key[200];
-    snprintf(key, sizeof key, "bot:%s", who);
-    kv_put(w, key, o, STATUS_TTL_S);
-}
-
-static void bot_line(json_t *st, const char *from, const char *text)
-{
-    json_t *t = json_object_get(st, "t");
-    json_array_append_new(t, json_pack("{s:s, s:s}", "from", from, "text", text ? text : ""));
-    while (json_array_size(t) > 50) json_array_remove(t, 0);
-}
-
 /* Done without a bericht (the bot answered): the next of its conversation may go. */
 static void sub_finish(wa *w, sub *s)
 {
@@ -1127,35 +1091,7 @@ static void sub_finish(wa *w, sub *s)
 
 static void bot_handoff(wa *w, sub *s, const char *summary)
 {
-    json_t *st = bot_state(w, s->from);
-    json_object_set_new(st, "state", json_string("human"));
-    bot_state_put(w, s->from, st);
-    json_t *t = json_object_get(st, "t");
-    size_t cap = 64;
-    for (size_t i = 0; i < json_array_size(t); i++)
-        cap += strlen(json_string_value(json_object_get(json_array_get(t, i), "text")) ? json_string_value(json_object_get(json_array_get(t, i), "text")) : "") + 12;
-    char *lines = malloc(cap);
-    if (lines) {
-        size_t o = 0;
-        lines[0] = '\0';
-        for (size_t i = 0; i < json_array_size(t); i++) {
-            json_t *l = json_array_get(t, i);
-            const char *who = json_string_value(json_object_get(l, "from"));
-            const char *tx = json_string_value(json_object_get(l, "text"));
-            o += (size_t)snprintf(lines + o, cap - o, "%s: %s\n", who && !strcmp(who, "bot") ? "Chatbot" : "Klant", tx ? tx : "");
-        }
-        free(s->text);
-        s->text = lines;
-    }
-    json_t *pl = s->payload ? json_loads(s->payload, 0, NULL) : NULL;
-    if (!json_is_object(pl)) { json_decref(pl); pl = json_object(); }
-    json_object_set_new(pl, "source", json_string("bot"));
-    json_object_set_new(pl, "summary", json_string(summary));
-    json_object_set(pl, "transcript", t);
-    free(s->payload);
-    s->payload = json_dumps(pl, JSON_COMPACT);
-    json_decref(pl);
-    json_decref(st);
+    bot_handoff_state(w->host, w->inst, s->from, STATUS_TTL_S, summary, &s->text, &s->payload);
     sub_submit(w, s);
 }
 
@@ -1188,10 +1124,10 @@ static void bot_done(acdm_instance *inst, void *priv, void *user, int status, co
         bot_handoff(w, s, "Chatbot niet bereikbaar");
         return;
     }
-    json_t *st = bot_state(w, s->from);
+    json_t *st = bot_state(w->host, w->inst, s->from);
     size_t n = json_array_size(br.texts);
     for (size_t i = 0; i < n; i++) bot_line(st, "bot", json_string_value(json_array_get(br.texts, i)));
-    bot_state_put(w, s->from, st);
+    bot_state_put(w->host, w->inst, s->from, st, STATUS_TTL_S);
     json_decref(st);
     char summary[300];
     snprintf(summary, sizeof summary, "%s", br.summary ? br.summary : (br.intent ? br.intent : "Doorverbonden door de chatbot"));
@@ -1212,7 +1148,7 @@ static void bot_done(acdm_instance *inst, void *priv, void *user, int status, co
 static void sub_start(wa *w, sub *s)
 {
     if (!w->c.bot_url || !w->c.bot) { sub_submit(w, s); return; }
-    json_t *st = bot_state(w, s->from);
+    json_t *st = bot_state(w->host, w->inst, s->from);
     const char *state = json_string_value(json_object_get(st, "state"));
     if (!st || (state && !strcmp(state, "human"))) { json_decref(st); sub_submit(w, s); return; }
     char key[300];
@@ -1220,7 +1156,7 @@ static void sub_start(wa *w, sub *s)
     json_t *seen = kv_json(w, key);
     if (seen) { json_decref(seen); json_decref(st); s->submitted = true; sub_finish(w, s); return; }
     bot_line(st, "citizen", s->text);
-    bot_state_put(w, s->from, st);
+    bot_state_put(w->host, w->inst, s->from, st, STATUS_TTL_S);
     json_decref(st);
     s->submitted = true;
     char *b = w->c.bot->request(s->conv, s->text);

@@ -4,6 +4,7 @@ polling), leaves the inbox for the processed folder only after its commit, the a
 arrives in the citizen's mailbox as a proper reply (In-Reply-To, References, subject tag, our
 Message-ID, Thread-Index) and is in Sent, and the citizen's answer joins the same bericht."""
 import base64
+import threading
 import time
 import unittest
 
@@ -103,6 +104,31 @@ class Intake(MailCase):
         ch = [c for c in chans if c.get("name") == "mail1"][0] if isinstance(chans, list) else chans["mail1"]
         self.assertEqual(ch["status"]["sent"], 1, ch)
         self.assertIn("last_fetch", ch["status"])
+
+    def test_burst_while_idling_all_taken_in_without_a_rescan(self):
+        # mails that arrive while the channel fetches and moves the previous ones are announced
+        # (EXISTS) in those commands' answers, not to the next IDLE: all must still come in at
+        # once, not at the next full rescan (an hour here)
+        d = self.daemon(self.config(rescan_s=3600))
+        wait_until(lambda: self.status(d)["idle"], 20, what="idling")
+        n = 150
+        big = "Een lange brief met bijlagen in de tekst. " * 20000   # ~0.8 MB: each fetch takes a while
+        def append(part):
+            im = self.mail.imap()
+            try:
+                for i in part:
+                    im.append("INBOX", "", None, mailfix.mail(subject="Burst %d" % i, body=big if i % 10 == 0 else "kort",
+                                                              message_id="<burst%d@example.com>" % i))
+            finally:
+                im.logout()
+        ts = [threading.Thread(target=append, args=(range(k, n, 3),)) for k in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        wait_until(lambda: self.status(d)["submitted"] == n, 60, what="all %d mails taken in" % n)
+        wait_until(lambda: self.status(d)["backlog"] == 0 and self.mail.count("INBOX") == 0, 20,
+                   what="the inbox empty and the backlog figure 0")
 
     def test_polling_without_idle(self):
         d = self.daemon(self.config(idle=False, poll_s=1, processed_folder="acdm/verwerkt"))

@@ -2,10 +2,15 @@
 injection through the agent's subject and address, and hostile mails (broken MIME, bad
 charsets, 8-bit headers, a mail over max_bytes, hostile HTML) -- all against a real Dovecot and
 msmtpd, reading what arrives in the citizens' mailboxes."""
+import json
+import os
+import shutil
+import signal
+import subprocess
 import time
 import unittest
 
-from acdmtest import PLUGINS, base_config, wait_until
+from acdmtest import ACDMD, PLUGINS, REPO, base_config, wait_until
 import mailfix
 from test_email import MailCase
 
@@ -84,6 +89,87 @@ class AutoReplies(MailCase):
         self.assertEqual(got[0]["Auto-Submitted"], "auto-replied")
         self.assertIn("Uw mail is ontvangen", got[0].get_body(("plain",)).get_content())
         self.assertEqual(len(self.status(d) and self.inbox_of("piet@example.com")), 1)
+
+
+    def test_confirmation_text_per_queue_and_none_to_daemons_or_lists(self):
+        # three mailboxes, each in its own queue, with the same auto_reply block: the citizen
+        # gets the confirmation of the queue the mail landed in, a queue set to false sends none
+        auto = {"enabled": True, "text": "Standaardbevestiging.",
+                "queues": {"algemeen": "Uw vraag aan het KCC is ontvangen.",
+                           "wmo": "Uw Wmo-aanvraag is ontvangen. Binnen 2 weken hoort u van ons.",
+                           "balie": False}}
+        chans = [self.mail.channel(self.tmp, auto_reply=auto)]
+        for name, q, addr in (("mail2", "wmo", "wmo@example.nl"), ("mail3", "balie", "balie@example.nl")):
+            c = self.mail.channel(self.tmp, name=name, queue=q, auto_reply=auto, address=addr)
+            c["config"]["imap"]["user"] = addr
+            chans.append(c)
+        # only email.so: with three instances and every plugin loaded, LeakSanitizer's tracer
+        # crashes at exit on a dlclosed plugin's TLS (also with main's plugins; not a leak)
+        pdir = self.empty_plugin_dir()
+        shutil.copy(os.path.join(PLUGINS, "email.so"), pdir)
+        cfg = base_config(pdir, channels=chans)
+        for q in ("wmo", "balie"):
+            cfg["queues"].append({"name": q, "strategy": "linear"})
+        d = self.daemon(cfg)
+        for n in ("mail1", "mail2", "mail3"):
+            wait_until(lambda: self.status(d, n)["connected"], 30, what="%s connected" % n)
+        # loop signals first: a mailer-daemon, a list mail, a bulk mail (each to the mailbox
+        # whose queue confirms): none of them may get anything
+        self.mail.send(mailfix.mail(sender="MAILER-DAEMON@example.com", subject="Undelivered",
+                                    message_id="<md1@example.com>"), sender="mailer-daemon@example.com")
+        self.mail.send(mailfix.mail(sender="lijst@example.com", subject="Nieuwsbrief",
+                                    message_id="<li1@example.com>",
+                                    headers={"List-Id": "<nieuws.example.com>"}),
+                       sender="lijst@example.com", rcpt="wmo@example.nl")
+        self.mail.send(mailfix.mail(sender="bulk@example.com", subject="Aanbieding",
+                                    message_id="<bu1@example.com>", headers={"Precedence": "bulk"}),
+                       sender="bulk@example.com")
+        self.mail.send(mailfix.mail(sender="piet@example.com", to="kcc@example.nl",
+                                    message_id="<pq1@example.com>"), sender="piet@example.com")
+        self.mail.send(mailfix.mail(sender="marie@example.com", to="wmo@example.nl", subject="Traplift",
+                                    message_id="<pq2@example.com>"),
+                       sender="marie@example.com", rcpt="wmo@example.nl")
+        self.mail.send(mailfix.mail(sender="kees@example.com", to="balie@example.nl", subject="Afspraak",
+                                    message_id="<pq3@example.com>"),
+                       sender="kees@example.com", rcpt="balie@example.nl")
+        piet = wait_until(lambda: self.inbox_of("piet@example.com"), 30, what="the KCC confirmation")
+        marie = wait_until(lambda: self.inbox_of("marie@example.com"), 30, what="the Wmo confirmation")
+        self.assertEqual(len(piet), 1)
+        self.assertIn("Uw vraag aan het KCC is ontvangen.", piet[0].get_body(("plain",)).get_content())
+        self.assertNotIn("Standaardbevestiging", piet[0].get_body(("plain",)).get_content())
+        self.assertIn("Uw Wmo-aanvraag is ontvangen.", marie[0].get_body(("plain",)).get_content())
+        for m in (piet[0], marie[0]):
+            self.assertEqual(m["Auto-Submitted"], "auto-replied")
+            self.assertEqual(m["X-Auto-Response-Suppress"], "All")
+            self.assertIn("[KCC#", m["Subject"])
+        self.assertEqual(marie[0]["In-Reply-To"], "<pq2@example.com>")
+        self.assertIn("wmo@example.nl", marie[0]["From"])
+        # every mail was taken in (the balie one too), and only the two confirmations went out
+        wait_until(lambda: self.status(d, "mail1")["submitted"] == 3 and self.status(d, "mail2")["submitted"] == 2
+                   and self.status(d, "mail3")["submitted"] == 1, 30, what="all mails taken in")
+        self.assertEqual(self.status(d, "mail1")["auto_replies"], 1)
+        self.assertEqual(self.status(d, "mail2")["auto_replies"], 1)
+        self.assertEqual(self.status(d, "mail3")["auto_replies"], 0)
+        time.sleep(1.0)              # the outbox is sent in order: anything else would be here
+        for u in ("mailer-daemon", "lijst", "bulk", "kees"):
+            self.assertEqual(self.inbox_of("%s@example.com" % u), [], "a confirmation went to %s" % u)
+        # a second mail of the same citizen within period_s: no second confirmation
+        self.mail.send(mailfix.mail(sender="piet@example.com", subject="Nog iets", message_id="<pq4@example.com>"),
+                       sender="piet@example.com")
+        wait_until(lambda: self.status(d, "mail1")["submitted"] == 4, 30, what="the second mail taken in")
+        time.sleep(1.0)
+        self.assertEqual(len(self.inbox_of("piet@example.com")), 1, "one confirmation per sender per period")
+
+    def test_auto_reply_config_errors_name_the_field(self):
+        for bad, words in (({"queues": ["algemeen"]}, "auto_reply.queues must be an object"),
+                           ({"queues": {"wmo": ""}}, "auto_reply.queues.wmo"),
+                           ({"queues": {"wmo": 3}}, "auto_reply.queues.wmo")):
+            path = os.path.join(self.tmp, "check.json")
+            with open(path, "w") as f:
+                json.dump(self.config(auto_reply=bad), f)
+            r = subprocess.run([ACDMD, "--check", "-c", path], cwd=REPO, capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1, r)
+            self.assertIn(words, r.stderr)
 
 
 @unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
@@ -277,6 +363,9 @@ class Outbound(MailCase):
 
 @unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
 class Sending(MailCase):
+    def inbox_of_user(self, user):
+        return self.mail.messages("INBOX", user=user)
+
     def test_smtp_down_retrying_then_delivered_across_kill9(self):
         d = self.daemon(self.config(smtp_retry_s=1))
         ws = self.agent_ws(d, "agent1")
@@ -302,3 +391,148 @@ class Sending(MailCase):
                    what="outbox empty, copy in Sent")
         time.sleep(1.5)
         self.assertEqual(len(self.mail.messages("INBOX", user="wacht@example.com")), 1, "sent once")
+
+    def test_reply_acked_then_kill9_before_smtp_accepted_is_sent_once(self):
+        """The SMTP server is paused (it accepts the connection, never greets): the agent's reply
+        is acknowledged, acdmd is killed -9 while the send hangs, the server resumes, acdmd
+        restarts: the citizen gets the reply exactly once, and the Sent copy is there once."""
+        d = self.daemon(self.config(smtp_retry_s=1, timeout_s=30))
+        ws = self.agent_ws(d, "agent1")
+        self.mail.send(mailfix.mail(message_id="<k1@example.com>", sender="pauze@example.com"),
+                       sender="pauze@example.com")
+        bid = ws.expect("offer", 20)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        smtp_pid = self.mail.msmtpd.pid
+        os.kill(smtp_pid, signal.SIGSTOP)
+        try:
+            ack = ws.request({"type": "message", "bericht": bid, "text": "Antwoord vlak voor de crash"})
+            self.assertEqual(ack["type"], "ack", ack)
+            d.kill9()                       # no waiting: the ack is the promise
+        finally:
+            os.kill(smtp_pid, signal.SIGCONT)
+        self.assertEqual(self.inbox_of_user("pauze@example.com"), [], "sent before the kill")
+        d.start()
+        got = wait_until(lambda: self.inbox_of_user("pauze@example.com"), 40, what="the reply after the restart")
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0]["In-Reply-To"], "<k1@example.com>")
+        self.assertIn("Antwoord vlak voor de crash", got[0].get_body(("plain",)).get_content())
+        wait_until(lambda: self.status(d)["outbox"] == 0 and self.mail.count("Sent") == 1, 20,
+                   what="outbox empty, one copy in Sent")
+        # the delivery is on the bericht for the agent
+        wait_until(lambda: any(ev.get("type") == "delivery" for ev in d.bericht(bid).get("events", []))
+                   or "delivered" in json.dumps(d.bericht(bid)), 10, what="the delivery on the bericht")
+        d.stop()                             # and a clean restart sends nothing again
+        d.start()
+        wait_until(lambda: self.status(d)["connected"], 20, what="connected again")
+        time.sleep(1.5)
+        self.assertEqual(len(self.inbox_of_user("pauze@example.com")), 1, "sent twice")
+        self.assertEqual(self.mail.count("Sent"), 1, "two copies in Sent")
+
+    def test_nothing_reaches_the_citizen_before_acdm_stored_it(self):
+        """A slow store (group commit 1.5 s): the reply goes to SMTP only once its outbox entry
+        is committed, so a mail that reached the citizen is always one acdm remembers (the
+        agent's ack waits for the same commit)."""
+        cfg = self.config()
+        cfg["group_commit_ms"] = 1500
+        d = self.daemon(cfg)
+        ws = self.agent_ws(d, "agent1")
+        self.mail.send(mailfix.mail(message_id="<g1@example.com>", sender="traag@example.com"),
+                       sender="traag@example.com")
+        bid = ws.expect("offer", 30)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid}, timeout=10)["type"], "ack")
+        ws.send({"type": "message", "bericht": bid, "text": "Pas na opslag verzonden"})
+
+        def acked(wait):
+            # reads what the websocket has (the pushes before the ack come first)
+            end = time.monotonic() + wait
+            while True:
+                try:
+                    m = ws.recv(max(0.01, end - time.monotonic()))
+                except AssertionError:
+                    return False
+                if m.get("type") == "ack" and m.get("re") == "message":
+                    return True
+                if m.get("type") == "error":
+                    raise AssertionError(m)
+
+        deadline = time.monotonic() + 20
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            ok = acked(0.05)
+            if not ok and self.inbox_of_user("traag@example.com"):
+                # the ack is sent at the commit, the mail leaves after it: by now it is here
+                self.assertTrue(acked(0.5), "the reply reached the citizen before acdm had stored it")
+                ok = True
+        self.assertTrue(ok, "no ack for the reply")
+        got = wait_until(lambda: self.inbox_of_user("traag@example.com"), 20, what="the reply")
+        self.assertEqual(len(got), 1)
+
+
+@unittest.skipUnless(mailfix.available(), "dovecot/msmtpd not installed (channels/email/deps)")
+class XOAuth2(MailCase):
+    """auth "xoauth2" (Microsoft 365, Gmail): SASL XOAUTH2 with a bearer token from token_file,
+    read again when the file changes. Dovecot here checks the token as the account's password
+    (its passdb), so a right and a wrong token can be told apart without an OAuth server."""
+
+    def test_imap_login_with_bearer_token_rotated_in_the_file(self):
+        tok = os.path.join(self.tmp, "kcc.token")
+        with open(tok, "w") as f:
+            f.write("verlopen-token-123\n")
+        os.chmod(tok, 0o600)
+        chan = self.mail.channel(self.tmp)
+        chan["config"]["imap"] = {"url": self.mail.imap_url, "user": "kcc@example.nl",
+                                  "auth": "xoauth2", "token_file": tok}
+        d = self.daemon(base_config(PLUGINS, channels=[chan]))
+        ws = self.agent_ws(d, "agent1")
+        st = wait_until(lambda: (lambda s: s if s["last_error"] else None)(self.status(d)), 30,
+                        what="the refused token reported")
+        self.assertFalse(st["connected"], st)
+        self.assertIn("login", st["last_error"].lower(), st)
+        # the refresher writes a new token (a new file renamed over the old one, as most do)
+        with open(tok + ".new", "w") as f:
+            f.write("secret\n")
+        os.replace(tok + ".new", tok)
+        self.mail.send(mailfix.mail(message_id="<x1@example.com>", subject="Via OAuth"))
+        b = ws.expect("offer", 60)["bericht"]
+        self.assertEqual(b.get("subject"), "Via OAuth")
+        wait_until(lambda: self.status(d)["connected"], 10, what="connected")
+        self.assertIn("method=XOAUTH2", self.mail.log("dovecot.log"))
+        self.assertNotIn("method=PLAIN", self.mail.log("dovecot.log"))
+
+    def test_config_errors_name_the_field(self):
+        path = os.path.join(self.tmp, "check.json")
+        tok = os.path.join(self.tmp, "t.token")
+        good = {"url": "imaps://outlook.office365.com/INBOX", "user": "kcc@gemeente.nl",
+                "auth": "xoauth2", "token_file": tok}
+        cases = (
+            ({"imap": dict(good, auth="oauth")}, 'imap.auth must be "password" or "xoauth2"'),
+            ({"imap": dict(good, password_file=tok)}, 'auth "xoauth2" takes token_file, not password_file'),
+            ({"imap": {k: v for k, v in good.items() if k != "token_file"}}, "imap.token_file is required"),
+            ({"imap": {k: v for k, v in good.items() if k != "user"}}, "imap.user is required"),
+            ({"smtp": {"url": "smtp://smtp.office365.com:587", "user": "kcc@gemeente.nl",
+                       "token_file": tok}}, 'smtp.token_file is for smtp.auth "xoauth2"'),
+            ({"imap": dict(good, url="imap://imap.gemeente.nl/INBOX", starttls=False)}, "needs STARTTLS"),
+        )
+        for extra, words in cases:
+            chan = self.mail.channel(self.tmp)
+            chan["config"].update(extra)
+            with open(path, "w") as f:
+                json.dump(base_config(PLUGINS, channels=[chan]), f)
+            r = subprocess.run([ACDMD, "--check", "-c", path], cwd=REPO, capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1, (extra, r.stdout, r.stderr))
+            self.assertIn(words, r.stderr)
+        # the Microsoft 365 shape of both servers is valid
+        chan = self.mail.channel(self.tmp)
+        chan["config"]["imap"] = good
+        chan["config"]["smtp"] = {"url": "smtp://smtp.office365.com:587", "user": "kcc@gemeente.nl",
+                                  "auth": "xoauth2", "token_file": tok}
+        with open(path, "w") as f:
+            json.dump(base_config(PLUGINS, channels=[chan]), f)
+        r = subprocess.run([ACDMD, "--check", "-c", path], cwd=REPO, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # a token file that cannot be read stops the start with its name
+        d = self.daemon(base_config(PLUGINS, channels=[dict(self.mail.channel(self.tmp), config=dict(
+            self.mail.channel(self.tmp)["config"], imap={"url": self.mail.imap_url, "user": "kcc@example.nl",
+                                                          "auth": "xoauth2", "token_file": tok + ".missing"}))]),
+)
+        wait_until(lambda: "imap.token_file: cannot read" in d.stderr(), 10, what="the init error named")
