@@ -10,7 +10,7 @@
 #   ACDM_KEEP_TMP=1 tests/run-ui.sh       keep the daemon's temp folder (config, log, data)
 set -u
 cd "$(dirname "$0")/.." || exit 1
-limit="${ACDM_UI_TIMEOUT:-600}"   # a bound, not a target: ~100 s on an idle 2-core machine
+limit="${ACDM_UI_TIMEOUT:-1200}"   # a bound, not a target: ~5 min on an idle 2-core machine
 fail() { echo "ui: $*" >&2; echo "ui: 0 passed, 1 failed"; exit 1; }
 
 scripts/deps.sh test || fail "missing Debian packages (scripts/deps.sh test)"
