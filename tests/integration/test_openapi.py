@@ -212,5 +212,26 @@ class ResponseValidator(unittest.TestCase):
         self.assertEqual(self.check("GET", "/agent.js", 200, b"x", {"content-type": "text/javascript"}), [])
 
 
+class OpenApi30(unittest.TestCase):
+    """The document says openapi 3.0.3: a type is one name, null is `nullable: true` (a 3.1-style
+    list such as [integer, 'null'] is not 3.0 and made the response validator refuse every health
+    answer)."""
+
+    def test_no_type_lists(self):
+        bad = []
+
+        def walk(node, where):
+            if isinstance(node, dict):
+                if isinstance(node.get("type"), list):
+                    bad.append(where)
+                for k, v in node.items():
+                    walk(v, where + "/" + str(k))
+            elif isinstance(node, list):
+                for i, v in enumerate(node):
+                    walk(v, "%s[%d]" % (where, i))
+        walk(load_doc(), "")
+        self.assertEqual(bad, [], "type lists are OpenAPI 3.1; use type + nullable: true")
+
+
 if __name__ == "__main__":
     unittest.main()
