@@ -489,6 +489,18 @@ static void on_queue_state(struct ua *ua, const char *queue, bool closed)
     int i = 0;
     while (i < ua->n_qstate && strcmp(ua->qstate[i].queue, queue)) i++;
     if (i < ua->n_qstate && ua->qstate[i].closed == closed) return;
+    if (i == ua->n_qstate && ua->n_qstate >= SIPC_MAX_QSTATE) {
+        /* full after reloads: forget the queues no menu names any more */
+        int n = 0;
+        for (int k = 0; k < ua->n_qstate; k++) {
+            bool named = false;
+            for (int j = 0; j < ua->cfg.n_menus && !named; j++)
+                named = ua->cfg.menus[j].closed_queue && !strcmp(ua->cfg.menus[j].closed_queue, ua->qstate[k].queue);
+            if (named) ua->qstate[n++] = ua->qstate[k];
+        }
+        ua->n_qstate = n;
+        i = n;
+    }
     if (i == ua->n_qstate) {
         if (ua->n_qstate >= SIPC_MAX_QSTATE) return;
         snprintf(ua->qstate[i].queue, sizeof ua->qstate[0].queue, "%s", queue);
