@@ -541,11 +541,14 @@ static int sip_originate(acdm_instance *inst, void *priv, const acdm_originate *
     return 0;
 }
 
+static void poll_queue_states(sipp *p);
+
 /* Every second: the waiting callers' positions (announced by the engine when they change). */
 static void poll_positions(acdm_instance *inst, void *priv, void *user)
 {
     sipp *p = priv;
     (void)user;
+    poll_queue_states(p);
     if (!HOST_HAS_FN(p->host, queue_position)) return;
     for (ccall *c = p->calls; c; c = c->next) {
         if (!c->waiting || c->ended || c->sip_gone || !c->bericht[0]) continue;
@@ -558,6 +561,40 @@ static void poll_positions(acdm_instance *inst, void *priv, void *user)
         m->a = pos;
         m->b = est;
         ua_push(p, m);
+    }
+}
+
+/* Every second (and at start): whether each queue a menu's when_closed names is closed now,
+ * as the core shows it to a customer (queue_info: schedule, holiday, supervisor, emergency).
+ * Sent every time, so an engine restarted by a reload knows at once. */
+static void poll_queue_states(sipp *p)
+{
+    if (!HOST_HAS_FN(p->host, queue_info)) return;
+    for (int i = 0; i < p->cfg.n_menus; i++) {
+        const char *q = p->cfg.menus[i].closed_queue;
+        if (!q) continue;
+        int k = 0;
+        while (k < i && (!p->cfg.menus[k].closed_queue || strcmp(p->cfg.menus[k].closed_queue, q))) k++;
+        if (k < i) continue;                            /* sent already this round */
+        char *t = p->host->queue_info(p->inst, q, "voice");
+        if (!t) {
+            if (!p->qwarned) p->host->log(p->inst, ACDM_PLOG_WARN, "menus.%s.when_closed.queue: no queue \"%s\" (the menu counts it as open)",
+                                          p->cfg.menus[i].name, q);
+            p->qwarned = true;
+            continue;
+        }
+        json_t *o = json_loads(t, 0, NULL);
+        p->host->free(t);
+        json_t *open = json_object_get(o, "open");
+        if (json_is_boolean(open)) {
+            smsg *m = smsg_new(p, MQ_QUEUE_STATE, 0);
+            if (m) {
+                m->queue = sip_strdup(q);
+                m->a = json_is_false(open);
+                ua_push(p, m);
+            }
+        }
+        json_decref(o);
     }
 }
 
@@ -653,6 +690,7 @@ static int sip_start(acdm_instance *inst, void *priv)
     }
     p->host->http_route(inst, "GET", "/status", status_route);
     p->poll = p->host->timer_start(inst, 1000, 1000, poll_positions, NULL);
+    poll_queue_states(p);
     for (int i = 0; i < p->cfg.n_listen; i++)
         p->host->log(inst, ACDM_PLOG_NOTICE, "SIP on %s:%s:%d, RTP %d-%d, %d numbers, max %d calls",
                      p->cfg.listen[i].transport ? "tcp" : "udp", p->cfg.listen[i].host, p->cfg.listen[i].port,

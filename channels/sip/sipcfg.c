@@ -163,18 +163,20 @@ static int parse_pset(const char *queue, json_t *v, sipc_pset *ps, char *err, si
     return 0;
 }
 
-static int parse_menu(const char *name, json_t *v, sipc_menu *m, char *err, size_t errlen)
+static void menu_free(sipc_menu *m);
+
+/* A menu's body; `name` is how errors name it ("main", "main.when_closed"). The when_closed
+ * variant (sub) may leave out choices (the prompt, then its default) and default (the menu's). */
+static int parse_menu_body(const char *name, json_t *v, sipc_menu *m, bool sub, char *err, size_t errlen)
 {
     char where[120];
-    memset(m, 0, sizeof *m);
-    if (!(m->name = strdup(name))) return cfg_fail(err, errlen, "out of memory");
-    if (!name_ok(name)) return cfg_fail(err, errlen, "menus: \"%.80s\" is not a valid menu name", name);
     if (!json_is_object(v)) return cfg_fail(err, errlen, "menus.%s must be an object", name);
     snprintf(where, sizeof where, "menus.%s.prompt", name);
     if (parse_prompt(json_object_get(v, "prompt"), where, &m->prompt, err, errlen) < 0) return -1;
     if (!m->prompt.text && !m->prompt.file) return cfg_fail(err, errlen, "menus.%s.prompt is required", name);
     json_t *ch = json_object_get(v, "choices");
-    if (!json_is_object(ch) || json_object_size(ch) == 0) return cfg_fail(err, errlen, "menus.%s.choices must be an object of key: target", name);
+    if (!(sub && !ch) && (!json_is_object(ch) || (!sub && json_object_size(ch) == 0)))
+        return cfg_fail(err, errlen, "menus.%s.choices must be an object of key: target", name);
     const char *key;
     json_t *x;
     json_object_foreach(ch, key, x) {
@@ -188,10 +190,45 @@ static int parse_menu(const char *name, json_t *v, sipc_menu *m, char *err, size
     }
     snprintf(where, sizeof where, "menus.%s.default", name);
     json_t *d = json_object_get(v, "default");
-    if (!d) return cfg_fail(err, errlen, "%s is required (where a caller goes who presses nothing)", where);
-    if (parse_target(d, where, &m->dflt, err, errlen) < 0) return -1;
+    if (!d && !sub) return cfg_fail(err, errlen, "%s is required (where a caller goes who presses nothing)", where);
+    if (d && parse_target(d, where, &m->dflt, err, errlen) < 0) return -1;
     if (get_int(v, "timeout_s", 5, 1, 60, &m->timeout_s, err, errlen) < 0) return -1;
     if (get_int(v, "repeats", 2, 0, 10, &m->repeats, err, errlen) < 0) return -1;
+    return 0;
+}
+
+static int parse_menu(const char *name, json_t *v, sipc_menu *m, char *err, size_t errlen)
+{
+    char where[120];
+    memset(m, 0, sizeof *m);
+    if (!(m->name = strdup(name))) return cfg_fail(err, errlen, "out of memory");
+    if (!name_ok(name)) return cfg_fail(err, errlen, "menus: \"%.80s\" is not a valid menu name", name);
+    if (parse_menu_body(name, v, m, false, err, errlen) < 0) return -1;
+    json_t *wc = json_object_get(v, "when_closed");
+    if (!wc) return 0;
+    if (!json_is_object(wc)) return cfg_fail(err, errlen, "menus.%s.when_closed must be an object with queue and prompt", name);
+    const char *key;
+    json_t *x;
+    json_object_foreach(wc, key, x) {
+        static const char *const known[] = {"queue", "prompt", "choices", "default", "timeout_s", "repeats", NULL};
+        int k = 0;
+        while (known[k] && strcmp(known[k], key)) k++;
+        if (!known[k]) return cfg_fail(err, errlen, "menus.%s.when_closed: unknown key \"%.40s\" (queue, prompt, choices, default, timeout_s, repeats)", name, key);
+    }
+    json_t *q = json_object_get(wc, "queue");
+    if (!json_is_string(q) || !name_ok(json_string_value(q)))
+        return cfg_fail(err, errlen, "menus.%s.when_closed.queue must be a queue name (the queue whose opening hours pick the variant)", name);
+    if (!(m->closed_queue = strdup(json_string_value(q)))) return cfg_fail(err, errlen, "out of memory");
+    if (!(m->closed = calloc(1, sizeof *m->closed))) return cfg_fail(err, errlen, "out of memory");
+    snprintf(where, sizeof where, "%s.when_closed", name);
+    if (!(m->closed->name = strdup(name))) return cfg_fail(err, errlen, "out of memory");
+    if (parse_menu_body(where, wc, m->closed, true, err, errlen) < 0) return -1;
+    if (!m->closed->dflt.name) {
+        m->closed->dflt.type = m->dflt.type;
+        if (!(m->closed->dflt.name = strdup(m->dflt.name))) return cfg_fail(err, errlen, "out of memory");
+    }
+    if (!json_object_get(wc, "timeout_s")) m->closed->timeout_s = m->timeout_s;
+    if (!json_object_get(wc, "repeats")) m->closed->repeats = m->repeats;
     return 0;
 }
 
@@ -326,18 +363,31 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
             cfg_fail(err, errlen, "numbers.%s: menu \"%s\" is not in menus", c->numbers[i].number, c->numbers[i].to.name);
             goto out;
         }
-    for (int i = 0; i < c->n_menus; i++) {
-        sipc_menu *m = &c->menus[i];
+    for (int i = 0; i < 2 * c->n_menus; i++) {
+        sipc_menu *m = i < c->n_menus ? &c->menus[i] : c->menus[i - c->n_menus].closed;
+        if (!m) continue;
         for (int k = 0; k <= m->n_choices; k++) {
             sipc_target *t = k < m->n_choices ? &m->choices[k].to : &m->dflt;
             if (t->type == SIPC_T_MENU && !sipc_menu_find(c, t->name)) {
-                cfg_fail(err, errlen, "menus.%s: menu \"%s\" is not in menus", m->name, t->name);
+                cfg_fail(err, errlen, "menus.%s%s: menu \"%s\" is not in menus", m->name, i < c->n_menus ? "" : ".when_closed", t->name);
                 goto out;
             }
         }
         if (m->dflt.type == SIPC_T_MENU) {
-            cfg_fail(err, errlen, "menus.%s.default must be a queue (a caller who presses nothing reaches a person)", m->name);
+            cfg_fail(err, errlen, "menus.%s%s.default must be a queue (a caller who presses nothing reaches a person)", m->name, i < c->n_menus ? "" : ".when_closed");
             goto out;
+        }
+    }
+    {
+        int nq = 0;
+        for (int i = 0; i < c->n_menus; i++) {
+            if (!c->menus[i].closed_queue) continue;
+            int k = 0;
+            while (k < i && (!c->menus[k].closed_queue || strcmp(c->menus[k].closed_queue, c->menus[i].closed_queue))) k++;
+            if (k == i && ++nq > SIPC_MAX_QSTATE) {
+                cfg_fail(err, errlen, "menus.%s.when_closed.queue: at most %d different queues in when_closed", c->menus[i].name, SIPC_MAX_QSTATE);
+                goto out;
+            }
         }
     }
     /* prompts */
@@ -465,17 +515,22 @@ out:
     return rc;
 }
 
+static void menu_free(sipc_menu *m)
+{
+    free(m->name);
+    prompt_free(&m->prompt);
+    for (int k = 0; k < m->n_choices; k++) free(m->choices[k].to.name);
+    free(m->dflt.name);
+    free(m->closed_queue);
+    if (m->closed) menu_free(m->closed);
+    free(m->closed);
+}
+
 void sipc_free(sipc_cfg *c)
 {
     for (int i = 0; i < c->n_numbers; i++) { free(c->numbers[i].number); free(c->numbers[i].to.name); }
     free(c->numbers);
-    for (int i = 0; i < c->n_menus; i++) {
-        sipc_menu *m = &c->menus[i];
-        free(m->name);
-        prompt_free(&m->prompt);
-        for (int k = 0; k < m->n_choices; k++) free(m->choices[k].to.name);
-        free(m->dflt.name);
-    }
+    for (int i = 0; i < c->n_menus; i++) menu_free(&c->menus[i]);
     free(c->menus);
     for (int i = 0; i < c->n_psets; i++) {
         sipc_pset *p = &c->psets[i];

@@ -36,13 +36,19 @@ typedef struct {
     sipc_target to;
 } sipc_choice;
 
-typedef struct {
+#define SIPC_MAX_QSTATE 32    /* distinct queues the menus' when_closed may name */
+
+typedef struct sipc_menu {
     char *name;
     sipc_prompt prompt;
     sipc_choice choices[12];
     int n_choices;
     sipc_target dflt;          /* after `repeats` rounds without a valid key */
     int timeout_s, repeats;
+    /* the time-table variant: while `closed_queue` is closed (by its schedule, a holiday or a
+     * person, as host->queue_info says), a caller reaching the menu gets `closed` instead */
+    char *closed_queue;
+    struct sipc_menu *closed;
 } sipc_menu;
 
 typedef struct {

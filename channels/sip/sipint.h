@@ -31,6 +31,7 @@ enum {
     MQ_MENU_QUEUED,   /* call, outcome, bericht, text: the submit after an IVR choice */
     MQ_ORIGINATE,     /* call (a new id), bericht, agent, uri (the agent's phone), dialled (the customer) */
     MQ_CALLBACK_OK,   /* call, outcome: the callback bericht's submit (the caller hears the text, then BYE) */
+    MQ_QUEUE_STATE,   /* queue, a = 1: closed now (a queue a menu's when_closed names; every poll) */
 };
 
 /* engine -> core */
@@ -106,6 +107,7 @@ typedef struct sipp {
     /* core side */
     struct ccall *calls;
     acdm_timer *poll;
+    bool qwarned;                /* a when_closed queue is unknown: said once */
     char *status_body;
     unsigned long conf_gen;
     uint32_t next_out;           /* ids of outbound calls (high bit set) */

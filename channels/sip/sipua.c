@@ -82,6 +82,7 @@ struct call {
     char menu[72], ivr_path[40];
     int menu_round;
     uint64_t menu_deadline;
+    bool menu_closed;             /* the menu's when_closed variant (its queue was closed on entry) */
 };
 
 struct reg {
@@ -110,6 +111,10 @@ struct ua {
     sipa_clip ringback;           /* 425 Hz, 1 s on, 4 s off: while a transfer rings */
     uint8_t secret[16];
     unsigned long gen;
+    /* the queues menus' when_closed name: closed now? (MQ_QUEUE_STATE from the core's poll;
+     * a queue not heard of yet counts as open) */
+    struct { char queue[72]; bool closed; } qstate[SIPC_MAX_QSTATE];
+    int n_qstate;
 };
 
 static void call_end(struct call *c, const char *reason, bool by_caller);
@@ -119,6 +124,7 @@ static void call_destructor(void *arg);
 static void caller_info(struct sip *sip, const struct sip_msg *msg, void *arg);
 static bool bad_request(struct ua *ua, const struct sip_msg *msg);
 static void hook_udp(struct ua *ua, const struct sip_msg *msg);
+static const sipc_menu *call_menu(struct call *c);
 
 /* ------------------------------------------------------------ small helpers */
 
@@ -246,7 +252,10 @@ static void prompts_prewarm(struct ua *ua)
         prompt_of(ua, &ps->music);
         prompt_of(ua, &ps->closed);
     }
-    for (int i = 0; i < ua->cfg.n_menus; i++) prompt_of(ua, &ua->cfg.menus[i].prompt);
+    for (int i = 0; i < ua->cfg.n_menus; i++) {
+        prompt_of(ua, &ua->cfg.menus[i].prompt);
+        if (ua->cfg.menus[i].closed) prompt_of(ua, &ua->cfg.menus[i].closed->prompt);
+    }
 }
 
 /* ------------------------------------------------------------ the player (on the media clock) */
@@ -343,7 +352,7 @@ static void player_fill(struct call *c, int16_t *buf, uint64_t now)
         if (c->cur) {                               /* a prompt ended */
             c->cur = mem_deref(c->cur);
             if (c->st == CS_MENU) {
-                const sipc_menu *mn = sipc_menu_find(&c->ua->cfg, c->menu);
+                const sipc_menu *mn = call_menu(c);
                 c->menu_deadline = now + (uint64_t)(mn ? mn->timeout_s : 5) * 1000;
             }
             if (c->st == CS_CLOSED && c->npend == 0 && !c->hangup_at) c->hangup_at = now + 400;
@@ -467,6 +476,48 @@ static void relay(struct leg *from, struct leg *to, struct mbuf *mb)
 
 static void menu_start(struct call *c, const char *name);
 
+static bool queue_closed_now(struct ua *ua, const char *queue)
+{
+    for (int i = 0; i < ua->n_qstate; i++)
+        if (!strcmp(ua->qstate[i].queue, queue)) return ua->qstate[i].closed;
+    return false;
+}
+
+static void on_queue_state(struct ua *ua, const char *queue, bool closed)
+{
+    if (!queue) return;
+    int i = 0;
+    while (i < ua->n_qstate && strcmp(ua->qstate[i].queue, queue)) i++;
+    if (i < ua->n_qstate && ua->qstate[i].closed == closed) return;
+    if (i == ua->n_qstate && ua->n_qstate >= SIPC_MAX_QSTATE) {
+        /* full after reloads: forget the queues no menu names any more */
+        int n = 0;
+        for (int k = 0; k < ua->n_qstate; k++) {
+            bool named = false;
+            for (int j = 0; j < ua->cfg.n_menus && !named; j++)
+                named = ua->cfg.menus[j].closed_queue && !strcmp(ua->cfg.menus[j].closed_queue, ua->qstate[k].queue);
+            if (named) ua->qstate[n++] = ua->qstate[k];
+        }
+        ua->n_qstate = n;
+        i = n;
+    }
+    if (i == ua->n_qstate) {
+        if (ua->n_qstate >= SIPC_MAX_QSTATE) return;
+        snprintf(ua->qstate[i].queue, sizeof ua->qstate[0].queue, "%s", queue);
+        ua->n_qstate++;
+    }
+    ua->qstate[i].closed = closed;
+    post_log(ua, ACDM_PLOG_INFO, "queue %s is %s now: menus with when_closed on it play their %s variant", queue,
+             closed ? "closed" : "open", closed ? "when_closed" : "normal");
+}
+
+/* The menu the caller is in: its when_closed variant when that was chosen on entry. */
+static const sipc_menu *call_menu(struct call *c)
+{
+    const sipc_menu *mn = sipc_menu_find(&c->ua->cfg, c->menu);
+    return mn && c->menu_closed && mn->closed ? mn->closed : mn;
+}
+
 static void ivr_choose_queue(struct call *c, const char *queue)
 {
     snprintf(c->queue, sizeof c->queue, "%s", queue);
@@ -491,6 +542,12 @@ static void menu_start(struct call *c, const char *name)
     const sipc_menu *mn = sipc_menu_find(&c->ua->cfg, name);
     if (!mn) { post_log(c->ua, ACDM_PLOG_ERR, "call %u: menu %s is gone", c->id, name); call_end(c, "no menu", false); return; }
     snprintf(c->menu, sizeof c->menu, "%s", name);
+    c->menu_closed = mn->closed && queue_closed_now(c->ua, mn->closed_queue);
+    if (c->menu_closed) {
+        post_log(c->ua, ACDM_PLOG_INFO, "call %u: menu %s: queue %s is closed: the when_closed menu", c->id, name,
+                 mn->closed_queue);
+        mn = mn->closed;
+    }
     c->st = CS_MENU;
     c->menu_round = 0;
     c->menu_deadline = 0;
@@ -502,7 +559,7 @@ static void menu_start(struct call *c, const char *name)
 
 static void menu_timeout(struct call *c)
 {
-    const sipc_menu *mn = sipc_menu_find(&c->ua->cfg, c->menu);
+    const sipc_menu *mn = call_menu(c);
     if (!mn) return;
     if (++c->menu_round > mn->repeats) {
         post_log(c->ua, ACDM_PLOG_INFO, "call %u: menu %s: no choice after %d rounds: default queue %s", c->id, mn->name,
@@ -536,7 +593,7 @@ static void on_digit(struct call *c, char d, const char *how)
         return;
     }
     if (c->st != CS_MENU) return;
-    const sipc_menu *mn = sipc_menu_find(&c->ua->cfg, c->menu);
+    const sipc_menu *mn = call_menu(c);
     if (!mn) return;
     for (int i = 0; i < mn->n_choices; i++)
         if (mn->choices[i].key == d) {
@@ -1691,6 +1748,7 @@ static void mq_h(int id, void *data, void *arg)
         re_cancel();
         break;
     case MQ_CONF: apply_conf(ua, m->text); break;
+    case MQ_QUEUE_STATE: on_queue_state(ua, m->queue, m->a != 0); break;
     case MQ_SUBMITTED:
     case MQ_MENU_QUEUED: on_submitted(ua, m); break;
     case MQ_CONNECT_AGENT: on_connect_agent(ua, m); break;

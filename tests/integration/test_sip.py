@@ -377,6 +377,68 @@ class SipIvr(SipTestCase):
         self.assertEqual(c.wait(30), 0, c.output())
 
 
+class SipIvrTimeTable(SipTestCase):
+    """A menu's when_closed variant (R47, choices per time table): while the queue it names is
+    closed by its schedule, a caller reaching the menu gets the out-of-hours choices."""
+    MENUS = {
+        "hoofd": {"prompt": "Voor paspoorten kies 1.", "choices": {"1": "paspoort"}, "default": "algemeen",
+                  "timeout_s": 2, "repeats": 1,
+                  "when_closed": {"queue": "algemeen",
+                                  "prompt": "Wij zijn gesloten. Druk 1 om teruggebeld te worden.",
+                                  "choices": {"1": "terugbellen"}}},
+    }
+
+    def queues(self, holiday):
+        import datetime
+        import zoneinfo
+        today = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Amsterdam")).date()
+        days = [str(today + datetime.timedelta(days=k)) for k in (-1, 0, 1)] if holiday else []
+        week = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        self.cfg_schedules = [{"name": "altijd", "week": week, "holidays": days}]
+        return [dict({"name": n, "strategy": "linear", "offer_timeout_s": 20},
+                     **({"schedule": "altijd"} if n == "algemeen" else {}))
+                for n in ("algemeen", "paspoort", "terugbellen")]
+
+    def press_1(self, d, want):
+        rtp = self.rtp_peer(send=False)
+        c = self.call(number="2000", rtp=rtp, hold_ms=6000)
+        wait_until(lambda: (rtp.elapsed() or 0) > 1.0, 10, what="the menu playing")
+        rtp.dtmf("1")
+        items = wait_until(lambda: [i for i in d.get_json("/api/v1/berichten?channel=tel")["items"]
+                                    if i["queue"] == want], 15, what="the bericht in %s" % want)
+        self.assertEqual([i["state"] for i in items], ["queued"], items)
+        self.assertEqual(c.wait(30), 0, c.output())
+
+    def test_in_hours_choices_then_out_of_hours_choices_after_the_schedule_closes(self):
+        q = self.queues(holiday=False)
+        d = self.sip_daemon({"numbers": {"2000": {"menu": "hoofd"}}, "menus": self.MENUS}, queues=q, start=False)
+        self.cfg["schedules"] = self.cfg_schedules
+        d.write_config(self.cfg)
+        d.start()
+        self.wait_prompts(d, 3)
+        self.wait_log(d, "queue algemeen is open now")
+        # in hours: 1 is the passport queue
+        self.press_1(d, "paspoort")
+        # today becomes a holiday of the queue's schedule: the same key now asks for a callback
+        self.cfg["queues"] = self.queues(holiday=True)
+        self.cfg["schedules"] = self.cfg_schedules
+        d.write_config(self.cfg)
+        self.assertEqual(d.request("POST", "/api/v1/reload").status, 200)
+        self.wait_log(d, "queue algemeen is closed now", timeout=10)
+        self.press_1(d, "terugbellen")
+        self.wait_log(d, "menu hoofd: queue algemeen is closed: the when_closed menu")
+        qs = sorted(i["queue"] for i in d.get_json("/api/v1/berichten?channel=tel")["items"])
+        self.assertEqual(qs, ["paspoort", "terugbellen"])
+
+    def test_bad_when_closed_is_refused_naming_the_key(self):
+        bad = dict(self.MENUS["hoofd"], when_closed={"prompt": "Gesloten.", "choices": {"1": "terugbellen"}})
+        d = self.sip_daemon({"numbers": {"2000": {"menu": "hoofd"}}, "menus": {"hoofd": bad}}, start=False)
+        d.start()
+        # the instance does not start; the log names the key
+        self.wait_log(d, "menus.hoofd.when_closed.queue must be a queue name")
+        self.assertNotEqual(d.request("GET", "/channels/tel/status").status, 200)
+
+
 class SipConversation(SipTestCase):
     def test_hold_plays_music_resume_reconnects_complete_on_desk_hangs_up(self):
         d = self.sip_daemon()

@@ -181,6 +181,45 @@ START_TEST(config_errors_name_the_field)
 }
 END_TEST
 
+#define WC_HEAD "{\"listen\":\"udp:127.0.0.1:5060\",\"numbers\":{\"1\":{\"menu\":\"m\"}},\"menus\":{\"m\":{\"prompt\":\"Kies 1.\"," \
+                "\"choices\":{\"1\":\"paspoort\"},\"default\":\"algemeen\",\"repeats\":3,"
+
+START_TEST(menu_when_closed_variant_parses_inherits_and_names_its_errors)
+{
+    bad_config(WC_HEAD "\"when_closed\":{\"prompt\":\"Gesloten.\"}}}}", "menus.m.when_closed.queue must be a queue name");
+    bad_config(WC_HEAD "\"when_closed\":{\"queue\":\"algemeen\"}}}}", "menus.m.when_closed.prompt is required");
+    bad_config(WC_HEAD "\"when_closed\":{\"queue\":\"algemeen\",\"prompt\":\"G.\",\"colour\":1}}}}",
+               "menus.m.when_closed: unknown key \"colour\"");
+    bad_config(WC_HEAD "\"when_closed\":{\"queue\":\"algemeen\",\"prompt\":\"G.\",\"choices\":{\"x\":\"q\"}}}}}",
+               "menus.m.when_closed.choices: \"x\" is not a key");
+    bad_config(WC_HEAD "\"when_closed\":{\"queue\":\"algemeen\",\"prompt\":\"G.\",\"choices\":{\"1\":{\"menu\":\"nee\"}}}}}}",
+               "menus.m.when_closed: menu \"nee\" is not in menus");
+    bad_config(WC_HEAD "\"when_closed\":{\"queue\":\"algemeen\",\"prompt\":\"G.\",\"default\":{\"menu\":\"m\"}}}}}",
+               "menus.m.when_closed.default must be a queue");
+    bad_config(WC_HEAD "\"when_closed\":\"algemeen\"}}}", "menus.m.when_closed must be an object");
+    sipc_cfg c;
+    char err[256];
+    ck_assert_msg(sipc_parse(WC_HEAD "\"when_closed\":{\"queue\":\"algemeen\",\"prompt\":\"Gesloten.\","
+                             "\"choices\":{\"1\":\"terugbellen\"}}}}}", &c, err, sizeof err) == 0, "%s", err);
+    const sipc_menu *m = sipc_menu_find(&c, "m");
+    ck_assert_ptr_nonnull(m->closed);
+    ck_assert_str_eq(m->closed_queue, "algemeen");
+    ck_assert_str_eq(m->closed->prompt.text, "Gesloten.");
+    ck_assert_int_eq(m->closed->n_choices, 1);
+    ck_assert_str_eq(m->closed->choices[0].to.name, "terugbellen");
+    ck_assert_str_eq(m->closed->dflt.name, "algemeen");   /* the menu's default */
+    ck_assert_int_eq(m->closed->repeats, 3);
+    ck_assert_int_eq(m->closed->timeout_s, 5);
+    sipc_free(&c);
+    /* no choices: the closed text, then the default */
+    ck_assert_msg(sipc_parse(WC_HEAD "\"when_closed\":{\"queue\":\"algemeen\",\"prompt\":\"Gesloten.\",\"default\":\"x\"}}}}",
+                             &c, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(sipc_menu_find(&c, "m")->closed->n_choices, 0);
+    ck_assert_str_eq(sipc_menu_find(&c, "m")->closed->dflt.name, "x");
+    sipc_free(&c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sip");
@@ -190,6 +229,7 @@ int main(void)
     tcase_add_test(tc, downsampling_removes_what_8khz_cannot_carry);
     tcase_add_test(tc, rfc4733_one_digit_per_press_and_info_bodies);
     tcase_add_test(tc, config_errors_name_the_field);
+    tcase_add_test(tc, menu_when_closed_variant_parses_inherits_and_names_its_errors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
