@@ -35,8 +35,10 @@ class Hold(AcdmTestCase):
         self.assertEqual(ws.request({"type": "hold", "bericht": bid}),
                          {"type": "ack", "re": "hold", "bericht": bid})
         ws.expect("hold", 5, bericht=bid)
-        self.assertEqual(d.agent("agent1")["work"],
-                         [{"bericht": bid, "state": "active", "kind": "voice", "held": True}])
+        work = d.agent("agent1")["work"]
+        self.assertEqual(len(work), 1, work)
+        self.assertEqual({k: work[0].get(k) for k in ("bericht", "state", "kind", "held")},
+                         {"bericht": bid, "state": "active", "kind": "voice", "held": True}, work)
 
         # hold twice: refused, says why
         err = ws.request({"type": "hold", "bericht": bid})
