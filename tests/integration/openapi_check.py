@@ -98,7 +98,8 @@ def _errors(schema, value, where, out, depth=0):
     if not isinstance(schema, dict) or not schema:
         return
     if value is None:
-        if schema.get("nullable") or schema.get("type") == "null":
+        t = schema.get("type")
+        if schema.get("nullable") or t == "null" or (isinstance(t, list) and "null" in t):
             return
         if "type" in schema or "properties" in schema or "enum" in schema:
             out.append("%s: null where the document says %s" % (where, schema.get("type", "a value")))

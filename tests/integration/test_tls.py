@@ -218,6 +218,81 @@ class Tls(AcdmTestCase):
         self.assertEqual(status, 200)
         self.assertEqual(ws.request({"type": "not_ready", "reason": "pauze"})["type"], "ack")
 
+    def curl2(self, path, method="GET", token=None, body=None):
+        """One request with curl --http2 (Debian's curl has nghttp2): (http_version, status,
+        headers lowercased, body)."""
+        cmd = ["curl", "-sS", "--http2", "--cacert", self.cert, "--max-time", "15", "-X", method,
+               "-D", "-", "-w", "\n%{http_version} %{http_code}",
+               "https://localhost:%d%s" % (self.tls_port, path)]
+        if token:
+            cmd += ["-H", "Authorization: Bearer " + token]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+        r = subprocess.run(cmd, capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, "curl: %r\n%s" % (r.stderr, self.d.stderr()[-2000:]))
+        out, _, tail = r.stdout.decode().rpartition("\n")
+        version, code = tail.split()
+        head, _, data = out.partition("\r\n\r\n")
+        hdrs = {}
+        for line in head.split("\r\n")[1:]:
+            k, _, v = line.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        return version, int(code), hdrs, data
+
+    def test_http2_with_websockets_on_http11(self):
+        # curl offers h2 by ALPN and gets it; each answer as over HTTP/1.1
+        v, st, h, body = self.curl2("/api/v1/health")
+        self.assertEqual((v, st), ("2", 200), h)
+        self.assertEqual(json.loads(body)["status"], "ok")
+        self.assertIn("max-age=", h.get("strict-transport-security", ""), h)
+        self.assertEqual(h.get("cache-control"), "no-store", h)
+        self.assertEqual(int(h["content-length"]), len(body))
+        # authenticated GET
+        v, st, h, body = self.curl2("/api/v1/queues", token=self.d.admin_token)
+        self.assertEqual((v, st), ("2", 200), body)
+        self.assertEqual(json.loads(body)["queues"][0]["name"], "algemeen")
+        # without a token: 401 with its problem
+        v, st, h, body = self.curl2("/api/v1/queues")
+        self.assertEqual((v, st), ("2", 401), body)
+        self.assertEqual(json.loads(body)["status"], 401)
+        self.assertIn("strict-transport-security", h)
+        # a POST with a body: the bericht is made and can be read back over HTTP/1.1
+        v, st, h, body = self.curl2("/api/v1/berichten", "POST", self.d.admin_token,
+                                    {"queue": "algemeen", "kind": "chat", "from": "+31600000077"})
+        self.assertEqual((v, st), ("2", 201), body)
+        bid = json.loads(body)["id"]
+        r = self.d.request("GET", "/api/v1/berichten/%s" % bid)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["from"], "+31600000077")
+        # the UI's page over h2 (a file lws serves)
+        v, st, h, body = self.curl2("/")
+        self.assertEqual((v, st), ("2", 200), h)
+        self.assertIn("<html", body.lower())
+        self.assertEqual(h.get("x-content-type-options"), "nosniff", h)
+        self.assertEqual(h.get("x-frame-options"), "DENY", h)
+        self.assertIn("frame-ancestors 'none'", h.get("content-security-policy", ""), h)
+        self.assertIn("max-age=", h.get("strict-transport-security", ""), h)
+        # an error with a header of the route's own (Allow) and its problem body
+        v, st, h, body = self.curl2("/api/v1/health", "DELETE")
+        self.assertEqual((v, st), ("2", 405), body)
+        self.assertIn("GET", h.get("allow", ""), h)
+        self.assertEqual(json.loads(body)["status"], 405)
+        # an agent's websocket on the same TLS listener: a browser opens it on a connection of
+        # its own offering only http/1.1 by ALPN (no RFC 8441 websockets over h2)
+        tok = self.d.token("agent", "agent1")
+        wctx = client_ctx(self.cert)
+        wctx.set_alpn_protocols(["http/1.1"])
+        ws = WsClient("127.0.0.1", self.tls_port, "/ws?token=" + tok, ssl_context=wctx)
+        self.assertEqual(ws.sock.selected_alpn_protocol(), "http/1.1")
+        self.sockets.append(ws)
+        self.assertEqual(ws.expect("hello", 10)["agent"]["id"], "agent1")
+        self.assertEqual(ws.request({"type": "login"})["type"], "ack")
+        self.assertEqual(ws.request({"type": "ready"})["type"], "ack")
+        v, st, _, body = self.curl2("/api/v1/berichten", "POST", self.d.admin_token,
+                                    {"queue": "algemeen", "kind": "chat", "from": "+31600000078"})
+        self.assertEqual((v, st), ("2", 201), body)
+        ws.expect("offer", 10, bericht=json.loads(body)["id"])
+
 
 class TlsConfig(AcdmTestCase):
     def check(self, listen):
