@@ -98,6 +98,7 @@ struct acdm_req {
      * control allows, each from a WRITEABLE callback: out[LWS_PRE, +hdr_len) are the (HPACK)
      * headers, the body follows; sent counts the bytes written */
     size_t hdr_len, sent;
+    size_t h2_owed;             /* request body bytes read but not yet granted again (h2) */
     unsigned h2_hdrs_sent : 1, in_writeable : 1;
     /* bump arena: stable pointers for the request's strings */
     char *ap;
@@ -908,8 +909,13 @@ static int file_headers(struct lws *wsi, char *text, int len, unsigned char *buf
     return (int)(p - buf);
 }
 
-/* The largest DATA frame sent: the smallest SETTINGS_MAX_FRAME_SIZE a peer may set */
-#define H2_FRAME_MAX 16384
+/* An h2 request body is granted again to its sender in steps of this many bytes */
+#define H2_CREDIT_STEP 32768
+
+/* The largest DATA frame written at once: lws 4.1 accepted a 15 KB write on a stream
+ * (returning its length) but sent only its first 4 KiB (its default tx packet size) and
+ * then closed the connection; in 4 KiB frames the whole body goes out */
+#define H2_FRAME_MAX 4096
 
 /* Writes r's built response on its h2 stream: only from the stream's WRITEABLE callback (lws
  * 4.1 then has the stream's credit in hand; a reply is asked for one first), the headers in
@@ -947,8 +953,9 @@ static int h2_write(acdm_req *r)
             return 0;
         }
         int last = r->sent + n == r->out_len;
-        if (lws_write(wsi, r->out + LWS_PRE + r->sent, n,
-                      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0) {
+        int w = lws_write(wsi, r->out + LWS_PRE + r->sent, n,
+                          last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+        if (w < 0) {
             req_free(r);
             return -1;
         }
@@ -1652,6 +1659,17 @@ static int http_body(acdm_http *h, struct pss *pss, const void *in, size_t len)
     memcpy(r->body + r->body_len, in, len);
     r->body_len += len;
     r->body[r->body_len] = '\0';
+    if (is_h2(r->wsi)) {
+        /* lws 4.1 grants an h2 stream's peer its window once, with the headers, and leaves
+         * the stream's WINDOW_UPDATEs to the user: without them a body longer than that
+         * window (256 KiB) stalls until the stream times out. What was read is granted
+         * again, in steps, so the peer may send on. */
+        r->h2_owed += len;
+        if (r->h2_owed >= H2_CREDIT_STEP) {
+            lws_h2_update_peer_txcredit(r->wsi, LWS_H2_STREAM_SID, (int)r->h2_owed);
+            r->h2_owed = 0;
+        }
+    }
     return 0;
 }
 

@@ -227,7 +227,10 @@ class Tls(AcdmTestCase):
         if token:
             cmd += ["-H", "Authorization: Bearer " + token]
         if body is not None:
-            cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+            bf = os.path.join(self.tmp, "curl-body.json")
+            with open(bf, "w") as f:
+                json.dump(body, f)
+            cmd += ["-H", "Content-Type: application/json", "--data-binary", "@" + bf]
         r = subprocess.run(cmd, capture_output=True, timeout=30)
         self.assertEqual(r.returncode, 0, "curl: %r\n%s" % (r.stderr, self.d.stderr()[-2000:]))
         out, _, tail = r.stdout.decode().rpartition("\n")
@@ -264,6 +267,24 @@ class Tls(AcdmTestCase):
         r = self.d.request("GET", "/api/v1/berichten/%s" % bid)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["from"], "+31600000077")
+        # a reply of several DATA frames (over 4 KiB): the same bytes as over HTTP/1.1
+        for i in range(12):
+            self.d.post_bericht({"queue": "algemeen", "kind": "chat", "from": "+3160000010%d" % (i % 10),
+                                 "subject": "onderwerp %d " % i + "s" * 900})
+        v, st, h, body = self.curl2("/api/v1/berichten?limit=100", token=self.d.admin_token)
+        self.assertEqual((v, st), ("2", 200), body[:200])
+        self.assertGreater(len(body), 12000)
+        r = self.d.request("GET", "/api/v1/berichten?limit=100")
+        self.assertEqual([b["id"] for b in json.loads(body)["items"]], [b["id"] for b in r.json["items"]])
+        self.assertEqual(len(json.loads(body)["items"]), 13)
+        # a request body over the stream's first window (256 KiB): read to its end (413 here)
+        v, st, h, body = self.curl2("/api/v1/berichten", "POST", self.d.admin_token,
+                                    {"queue": "algemeen", "kind": "chat", "text": "x" * 1100000})
+        self.assertEqual((v, st), ("2", 413), body)
+        v, st, h, body = self.curl2("/api/v1/berichten", "POST", self.d.admin_token,
+                                    {"queue": "algemeen", "kind": "chat", "from": "+31600000079", "text": "x" * 600000})
+        self.assertEqual((v, st), ("2", 400), body)
+        self.assertIn("text", json.loads(body)["detail"])
         # the UI's page over h2 (a file lws serves)
         v, st, h, body = self.curl2("/")
         self.assertEqual((v, st), ("2", 200), h)
@@ -291,7 +312,9 @@ class Tls(AcdmTestCase):
         v, st, _, body = self.curl2("/api/v1/berichten", "POST", self.d.admin_token,
                                     {"queue": "algemeen", "kind": "chat", "from": "+31600000078"})
         self.assertEqual((v, st), ("2", 201), body)
-        ws.expect("offer", 10, bericht=json.loads(body)["id"])
+        waiting = {b["id"] for b in self.d.request("GET", "/api/v1/berichten?limit=100").json["items"]}
+        self.assertIn(json.loads(body)["id"], waiting)
+        self.assertIn(ws.expect("offer", 10)["bericht"]["id"], waiting)   # the longest waiting one
 
 
 class TlsConfig(AcdmTestCase):
