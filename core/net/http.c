@@ -2261,8 +2261,8 @@ static int listener_add(acdm_http *h, const acdm_http_listener *l, char *err, si
         info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
                                SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION;
         info.options |= LWS_SERVER_OPTION_STS;   /* Strict-Transport-Security on every response */
-        /* HTTP/1.1 only: the request layer reads lws's HTTP/1 header tokens (an h2 request
-         * carries :path instead, and lws 4.1 then reports "Missing URI") */
+        /* HTTP/2 by ALPN where the client offers it (the request layer's h2 path: is_h2,
+         * h2_write); websockets come on HTTP/1.1 connections */
         info.alpn = "h2,http/1.1";
     }
     creating = ls;
