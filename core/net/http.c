@@ -94,12 +94,6 @@ struct acdm_req {
     int64_t t_begin;            /* monotonic ms the headers were in (body deadline, rate) */
     unsigned in_dispatch : 1, replied : 1, dispatched : 1, upgrade : 1, has_cc : 1;
     unsigned client_close : 1;  /* the request said "Connection: close": close after the reply */
-    /* an h2 stream's reply goes out as a HEADERS frame, then DATA frames as the peer's flow
-     * control allows, each from a WRITEABLE callback: out[LWS_PRE, +hdr_len) are the (HPACK)
-     * headers, the body follows; sent counts the bytes written */
-    size_t hdr_len, sent;
-    size_t h2_owed;             /* request body bytes read but not yet granted again (h2) */
-    unsigned h2_hdrs_sent : 1, in_writeable : 1;
     /* bump arena: stable pointers for the request's strings */
     char *ap;
     size_t aleft;
@@ -864,107 +858,6 @@ size_t acdm_http_ws_open(const acdm_http *h, uint64_t *opened)
     return n;
 }
 
-/* Whether wsi is an HTTP/2 stream (its connection is another wsi) */
-static int is_h2(struct lws *wsi)
-{
-    return wsi && lws_get_network_wsi(wsi) != wsi;
-}
-
-/* The callback's value at the end of a transaction: an HTTP/1 connection goes back to reading
- * headers (or closes); an h2 stream was ended by its last frame and lws closes it itself */
-static int transaction_done(struct lws *wsi)
-{
-    if (is_h2(wsi)) return 0;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
-static int reply_now(acdm_req *r, int status, const char *title, const char *detail,
-                     int conn_close);
-
-/* lws_serve_http_file copies its "other headers" into the header block as they are: on an h2
- * stream that block is HPACK, so the "name: value\r\n" lines are encoded by lws first (into
- * buf, cap bytes). Returns the length to hand over (text unchanged on HTTP/1), -1 if too long. */
-static int file_headers(struct lws *wsi, char *text, int len, unsigned char *buf, size_t cap,
-                        const char **out)
-{
-    *out = text;
-    if (!is_h2(wsi)) return len;
-    unsigned char *p = buf, *end = buf + cap;
-    for (char *line = text, *eol; line < text + len && (eol = strstr(line, "\r\n")); line = eol + 2) {
-        char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (!colon) continue;
-        const char *v = colon + 1;
-        while (*v == ' ') v++;
-        char nm[128];
-        size_t nl = (size_t)(colon - line) + 1;
-        if (nl >= sizeof nm) return -1;
-        memcpy(nm, line, nl);
-        nm[nl] = 0;
-        for (char *c = nm; *c; c++) *c = (char)tolower((unsigned char)*c);
-        if (lws_add_http_header_by_name(wsi, (const unsigned char *)nm, (const unsigned char *)v,
-                                        (int)(eol - v), &p, end))
-            return -1;
-    }
-    *out = (const char *)buf;
-    return (int)(p - buf);
-}
-
-/* An h2 request body is granted again to its sender in steps of this many bytes */
-#define H2_CREDIT_STEP 32768
-
-/* The largest DATA frame written at once: lws 4.1 accepted a 15 KB write on a stream
- * (returning its length) but sent only its first 4 KiB (its default tx packet size) and
- * then closed the connection; in 4 KiB frames the whole body goes out */
-#define H2_FRAME_MAX 4096
-
-/* Writes r's built response on its h2 stream: only from the stream's WRITEABLE callback (lws
- * 4.1 then has the stream's credit in hand; a reply is asked for one first), the headers in
- * a HEADERS frame, then the body in DATA frames within the peer's window, the last one
- * ending the stream. A reply that does not fit the window waits for the next WRITEABLE.
- * Frees r when all is out. Returns the callback's value: 0, as lws closes an ended stream
- * itself, and a nonzero return from a stream's HTTP callback would close the whole
- * connection before its frames are sent (lws_http_transaction_completed is 1 on an h2
- * stream, so it is not asked). Connection: close has no meaning on a stream. */
-static int h2_write(acdm_req *r)
-{
-    struct lws *wsi = r->wsi;
-    if (!r->in_writeable) {
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-    size_t body = r->out_len - r->hdr_len;
-    if (!r->h2_hdrs_sent) {
-        enum lws_write_protocol wp = LWS_WRITE_HTTP_HEADERS;
-        if (!body) wp |= LWS_WRITE_H2_STREAM_END;
-        if (lws_write(wsi, r->out + LWS_PRE, r->hdr_len, wp) < 0) {
-            req_free(r);
-            return -1;
-        }
-        r->h2_hdrs_sent = 1;
-        r->sent = r->hdr_len;
-    }
-    while (r->sent < r->out_len) {
-        lws_fileofs_t allow = lws_get_peer_write_allowance(wsi);
-        size_t n = r->out_len - r->sent;
-        if (n > H2_FRAME_MAX) n = H2_FRAME_MAX;
-        if (allow >= 0 && (size_t)allow < n) n = (size_t)allow;
-        if (!n || lws_send_pipe_choked(wsi)) {
-            lws_callback_on_writable(wsi);      /* more credit, or room, later */
-            return 0;
-        }
-        int last = r->sent + n == r->out_len;
-        int w = lws_write(wsi, r->out + LWS_PRE + r->sent, n,
-                          last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
-        if (w < 0) {
-            req_free(r);
-            return -1;
-        }
-        r->sent += n;
-    }
-    req_free(r);
-    return 0;
-}
-
 /* Builds the response (headers + body) into r->out. Needs a live wsi. */
 static int build_response(acdm_req *r, int status, const char *ctype, const char *body,
                           size_t len, int conn_close)
@@ -980,28 +873,22 @@ static int build_response(acdm_req *r, int status, const char *ctype, const char
         lws_add_http_header_by_token(r->wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end))
         return -1;
-    int h2 = is_h2(r->wsi);
     for (xhdr *x = r->xhdrs; x; x = x->next) {
         char nm[136];
         snprintf(nm, sizeof nm, "%s:", x->name);
-        if (h2)     /* HTTP/2 field names are lowercase (RFC 9113 8.2.1): "Allow" would be malformed */
-            for (char *c = nm; *c; c++) *c = (char)tolower((unsigned char)*c);
         if (lws_add_http_header_by_name(r->wsi, (const unsigned char *)nm,
                                         (const unsigned char *)x->value, (int)strlen(x->value),
                                         &p, end))
             return -1;
     }
-    if ((conn_close || r->client_close) && !h2 &&     /* connection-specific: not in h2 */
+    if ((conn_close || r->client_close) &&
         lws_add_http_header_by_token(r->wsi, WSI_TOKEN_CONNECTION,
                                      (const unsigned char *)"close", 5, &p, end))
         return -1;
     if (lws_finalize_http_header(r->wsi, &p, end)) return -1;
     if (r->method && !strcmp(r->method, "HEAD")) len = 0;   /* Content-Length stays */
     if (len) memcpy(p, body, len);
-    r->hdr_len = (size_t)(p - start);
-    r->out_len = r->hdr_len + len;
-    r->sent = 0;
-    r->h2_hdrs_sent = 0;
+    r->out_len = (size_t)(p - start) + len;
     return 0;
 }
 
@@ -1014,12 +901,11 @@ static int write_response(acdm_req *r, int conn_close)
         req_free(r);
         return -1;
     }
-    if (is_h2(wsi)) return h2_write(r);
     int n = lws_write(wsi, r->out + LWS_PRE, r->out_len, LWS_WRITE_HTTP_FINAL);
     if (r->client_close) conn_close = 1;
     req_free(r);
     if (n < 0 || conn_close) return -1;
-    return transaction_done(wsi);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 void acdm_http_add_header(acdm_req *r, const char *name, const char *value)
@@ -1121,15 +1007,11 @@ static int serve_reply_file(acdm_req *r)
         int n = snprintf(hdrs + hl, sizeof hdrs - hl, "cache-control: no-store\r\n");
         if (n > 0 && (size_t)n < sizeof hdrs - hl) hl += (size_t)n;
     }
-    unsigned char packed[2048];
-    const char *oh;
-    int ol = file_headers(wsi, hdrs, (int)hl, packed, sizeof packed, &oh);
-    if (ol < 0) return reply_now(r, 500, "Internal Server Error", "the reply's headers are too long", 1);
     count_response(r->srv, r->path, 200);
     req_free(r);
-    int s = lws_serve_http_file(wsi, path, type, oh, ol);
+    int s = lws_serve_http_file(wsi, path, type, hdrs, (int)hl);
     if (s < 0) return -1;
-    if (s > 0) return transaction_done(wsi);
+    if (s > 0) return lws_http_transaction_completed(wsi) ? -1 : 0;
     return 0;
 }
 
@@ -1251,18 +1133,11 @@ static int serve_static(acdm_http *h, acdm_req *r, int *rc)
                       h->ui_connect ? " " : "", h->ui_connect ? h->ui_connect : "");
     if (hl < 0 || (size_t)hl >= sizeof hdrs) hl = snprintf(hdrs, sizeof hdrs, "cache-control: no-cache\r\n");
     struct lws *wsi = r->wsi;
-    unsigned char packed[2048];
-    const char *oh;
-    int ol = file_headers(wsi, hdrs, hl, packed, sizeof packed, &oh);
-    if (ol < 0) {
-        *rc = reply_now(r, 500, "Internal Server Error", "the file's headers are too long", 1);
-        return 1;
-    }
     count_response(h, r->path, 200);
     req_free(r);
-    int s = lws_serve_http_file(wsi, real, mt, oh, ol);
+    int s = lws_serve_http_file(wsi, real, mt, hdrs, hl);
     if (s < 0) *rc = -1;
-    else if (s > 0) *rc = transaction_done(wsi);
+    else if (s > 0) *rc = lws_http_transaction_completed(wsi) ? -1 : 0;
     else *rc = 0;
     return 1;
 }
@@ -1496,16 +1371,6 @@ static void body_timeout(acdm_req *r, const char *why)
     free(s);
     r->replied = 1;
     r->dispatched = 1;
-    if (is_h2(wsi)) {
-        if (rc) r->out_len = 0;
-        if (r->out_len) {   /* from its WRITEABLE callback; the stream ends with it */
-            lws_callback_on_writable(wsi);
-            return;
-        }
-        req_free(r);
-        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-        return;
-    }
     if (!rc && r->out_len) lws_write(wsi, r->out + LWS_PRE, r->out_len, LWS_WRITE_HTTP_FINAL);
     req_free(r);
     lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -1659,17 +1524,6 @@ static int http_body(acdm_http *h, struct pss *pss, const void *in, size_t len)
     memcpy(r->body + r->body_len, in, len);
     r->body_len += len;
     r->body[r->body_len] = '\0';
-    if (is_h2(r->wsi)) {
-        /* lws 4.1 grants an h2 stream's peer its window once, with the headers, and leaves
-         * the stream's WINDOW_UPDATEs to the user: without them a body longer than that
-         * window (256 KiB) stalls until the stream times out. What was read is granted
-         * again, in steps, so the peer may send on. */
-        r->h2_owed += len;
-        if (r->h2_owed >= H2_CREDIT_STEP) {
-            lws_h2_update_peer_txcredit(r->wsi, LWS_H2_STREAM_SID, (int)r->h2_owed);
-            r->h2_owed = 0;
-        }
-    }
     return 0;
 }
 
@@ -1968,14 +1822,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return dispatch(h, pss->req);
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        if (pss && pss->req && pss->req->replied && pss->req->wsi == wsi && pss->req->out_len) {
-            pss->req->in_writeable = 1;
-            return write_response(pss->req, 0);   /* an h2 stream's reply */
+        if (pss && pss->req && pss->req->replied && pss->req->wsi == wsi) {
+            return write_response(pss->req, 0);   /* an h2 stream's deferred reply */
         }
         return 0;
 
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-        return transaction_done(wsi);
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         h = lws_context_user(lws_get_context(wsi));
@@ -2261,9 +2114,9 @@ static int listener_add(acdm_http *h, const acdm_http_listener *l, char *err, si
         info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
                                SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION;
         info.options |= LWS_SERVER_OPTION_STS;   /* Strict-Transport-Security on every response */
-        /* HTTP/2 by ALPN where the client offers it (the request layer's h2 path: is_h2,
-         * h2_write); websockets come on HTTP/1.1 connections */
-        info.alpn = "h2,http/1.1";
+        /* HTTP/1.1 only: the request layer reads lws's HTTP/1 header tokens (an h2 request
+         * carries :path instead, and lws 4.1 then reports "Missing URI") */
+        info.alpn = "http/1.1";
     }
     creating = ls;
     ls->vh = lws_create_vhost(h->ctx, &info);
