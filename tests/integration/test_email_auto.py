@@ -110,7 +110,14 @@ class AutoReplies(MailCase):
         cfg = base_config(pdir, channels=chans)
         for q in ("wmo", "balie"):
             cfg["queues"].append({"name": q, "strategy": "linear"})
-        d = self.daemon(cfg)
+        # Three mailbox instances in one sanitizer daemon: LeakSanitizer's own exit-time tracer
+        # crashes ("Tracer caught signal 11", a sanitizer runtime fault in GLib's thread state,
+        # not a leak report; also with main's plugins and with the plugins left mapped at exit).
+        # AddressSanitizer and UBSan stay on; the leak scan is off for this daemon only (the
+        # one- and two-mailbox tests keep it).
+        d = self.daemon(cfg, start=False)
+        d.env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0"
+        d.start()
         for n in ("mail1", "mail2", "mail3"):
             wait_until(lambda: self.status(d, n)["connected"], 30, what="%s connected" % n)
         # loop signals first: a mailer-daemon, a list mail, a bulk mail (each to the mailbox
