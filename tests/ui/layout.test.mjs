@@ -108,7 +108,7 @@ test('layout: the wallboard at 1920x1080 uses the screen; titles fit; a service 
   await tile.waitFor();
   // the norm is flagged in words and colour, as on the dashboard
   await tile.locator('.sl-below', { hasText: '0%' }).waitFor();
-  await tile.getByText('onder de norm').waitFor();
+  await tile.locator('.sl-flag', { hasText: 'onder de norm' }).waitFor();   // beside the figure (the alarm list words it too)
   assert.equal(await wb.page.locator('.tile[data-tile="q:algemeen"] .sl-below').count(), 0, 'no flag without answered calls');
   // who is available: the same count on both screens
   const wbQueueReady = await tile.locator('[data-figure=ready]').textContent();
