@@ -48,7 +48,11 @@ TPLUGS    := $(TPLUG_SRCS:tests/plugins/%.c=build/testplugins/%.so)
 .PHONY: binaries install-bin deb package-test
 .SECONDEXPANSION:
 
-all: deps bin/acdmd bin/acdmctl $(PLUGINS)
+# deps first, then a second make: PKG_CFLAGS/PKG_LIBS are read when the Makefile is parsed, and on
+# a fresh machine the packages that pkg-config asks about arrive only with deps (and `make -j`
+# would otherwise compile beside the install)
+all: deps
+	@$(MAKE) --no-print-directory bin/acdmd bin/acdmctl $(PLUGINS)
 
 deps:
 	@scripts/deps.sh run

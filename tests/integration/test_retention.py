@@ -132,7 +132,9 @@ class Retention(AcdmTestCase):
         self.assertEqual(run["pruned"], {"events": n_old_events, "messages": n_old_msgs, "payloads": 4,
                                          "attachments": 4}, run)
         # the audit log says what went
-        audit = [i for i in d.get_json("/api/v1/audit")["items"] if i["action"] == "retention"]
+        # (the entry is written behind the run's end, as every event: it shows within moments)
+        audit = wait_until(lambda: [i for i in d.get_json("/api/v1/audit")["items"] if i["action"] == "retention"],
+                           5, what="the retention audit entry")
         self.assertEqual(len(audit), 1, audit)
         self.assertEqual((audit[0]["actor"], audit[0]["pruned"]), ("system", run["pruned"]), audit[0])
         m = parse(d.request("GET", "/metrics").body.decode())
