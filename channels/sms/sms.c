@@ -23,6 +23,7 @@
 
 #include "bot.h"         /* channels/webchat/bot.h: the web chat's bot protocols (Rasa) */
 #include "botstate.h"    /* bot-first state and kv helpers, shared with channels/whatsapp */
+#include "outbox.h"      /* the pending-send list in kv and the retry backoff, shared with channels/whatsapp */
 #include "sig.h"
 #include "smsproto.h"
 #include "smstext.h"
@@ -324,19 +325,10 @@ static void optout_set(sms *s, const char *number, const char *via)
     s->host->log(s->inst, ACDM_PLOG_NOTICE, "%s opted out of SMS (%s)", number, via);
 }
 
-static void outbox_list(sms *s, const char *add, const char *remove)
+/* The ids of the sends not yet handed over in full (kv "outbox", resent at start). */
+static void outbox_update(sms *s, const char *add, const char *remove)
 {
-    json_t *arr = kv_json(s, "outbox");
-    if (!json_is_array(arr)) { json_decref(arr); arr = json_array(); }
-    if (!arr) return;
-    for (size_t i = json_array_size(arr); i-- > 0;) {
-        const char *v = json_string_value(json_array_get(arr, i));
-        if (v && ((remove && !strcmp(v, remove)) || (add && !strcmp(v, add)))) json_array_remove(arr, i);
-    }
-    if (add) json_array_append_new(arr, json_string(add));
-    if (json_array_size(arr)) kv_put(s, "outbox", arr, 0);
-    else s->host->kv_set(s->inst, "outbox", NULL, 0);
-    json_decref(arr);
+    outbox_list(s->host, s->inst, "outbox", add, remove);
 }
 
 /* ---------------------------------------------------------------- delivery states */
@@ -448,7 +440,7 @@ static void out_check_done(sms *s, outmsg *m)
 {
     for (size_t i = 0; i < m->sp.n_parts; i++)
         if (m->busy[i] || m->retry[i]) return;
-    outbox_list(s, NULL, m->id);
+    outbox_update(s, NULL, m->id);
     struct pending *ack = m->ack;
     bool ok = !m->failed;
     out_free(s, m);
@@ -470,8 +462,8 @@ static void retry_fire(acdm_instance *inst, void *priv, void *user)
 static void attempt_failed(sms *s, outmsg *m, int i, bool permanent, const char *why, int code)
 {
     snprintf(s->last_error, sizeof s->last_error, "%s", why);
-    if (!permanent && m->tries[i] < s->c.retries) {
-        uint64_t delay = (uint64_t)s->c.retry_ms << (m->tries[i] - 1 < 10 ? m->tries[i] - 1 : 10);
+    uint64_t delay;
+    if (!permanent && outbox_retry_delay(s->c.retries, s->c.retry_ms, m->tries[i], &delay)) {
         m->retry[i] = s->host->timer_start(s->inst, delay, 0, retry_fire, &m->pref[i]);
         if (m->retry[i]) {
             s->host->log(s->inst, ACDM_PLOG_WARN, "SMS %s part %d: %s; retrying in %llu ms", m->id,
@@ -692,7 +684,7 @@ static int send_text_ack(sms *s, const char *bericht, const char *id, const char
         return ACDM_P_EIO;
     }
     json_decref(r);
-    outbox_list(s, id, NULL);
+    outbox_update(s, id, NULL);
     m->ack = ack;
     out_start(s, m);
     return 0;
@@ -1331,7 +1323,7 @@ static void resume_outbox(sms *s)
             out_check_done(s, m);
         } else {
             if (m) { sms_split_free(&m->sp); free(m); }
-            outbox_list(s, NULL, id);
+            outbox_update(s, NULL, id);
         }
         json_decref(r);
     }

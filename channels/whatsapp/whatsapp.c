@@ -23,6 +23,7 @@
 
 #include "bot.h"         /* channels/webchat/bot.h: the web chat's bot protocols (Rasa) */
 #include "botstate.h"    /* channels/sms/botstate.h: bot-first state and kv helpers, shared with sms */
+#include "outbox.h"      /* channels/sms/outbox.h: the pending-id list in kv and the retry backoff, shared with sms */
 #include "sig.h"
 #include "wa_parse.h"
 
@@ -476,10 +477,10 @@ static void sent(acdm_instance *inst, void *priv, void *user, int status, const 
     }
     bool retry = status < 0 || status >= 500 || code == 130429 || code == 131056 || code == 131000 ||
                  code == 2 || status == 429;
-    if (retry && m->tries < w->c.retries) {
-        int64_t delay = (int64_t)w->c.retry_ms << (m->tries - 1 < 10 ? m->tries - 1 : 10);
-        if (code == 131056 && delay < w->c.pair_interval_ms) delay = w->c.pair_interval_ms;
-        m->not_before_ms = now_ms() + delay;
+    uint64_t delay;
+    if (retry && outbox_retry_delay(w->c.retries, w->c.retry_ms, m->tries, &delay)) {
+        if (code == 131056 && delay < (uint64_t)w->c.pair_interval_ms) delay = (uint64_t)w->c.pair_interval_ms;
+        m->not_before_ms = now_ms() + (int64_t)delay;
         w->host->log(w->inst, ACDM_PLOG_NOTICE, "WhatsApp message %s: %s; retry in %lld ms", m->id, why, (long long)delay);
         snprintf(w->last_error, sizeof w->last_error, "%s", why);
         pump(w);
@@ -667,17 +668,7 @@ static int wa_deliver(acdm_instance *inst, void *priv, const acdm_reply *r)
  * id for 7 days): "mf:<wamid>" holds the fetch, "media" the list of them. */
 static void media_list(wa *w, const char *add, const char *remove)
 {
-    json_t *arr = kv_json(w, "media");
-    if (!json_is_array(arr)) { json_decref(arr); arr = json_array(); }
-    if (!arr) return;
-    for (size_t i = json_array_size(arr); i-- > 0;) {
-        const char *v = json_string_value(json_array_get(arr, i));
-        if (v && ((remove && !strcmp(v, remove)) || (add && !strcmp(v, add)))) json_array_remove(arr, i);
-    }
-    if (add) json_array_append_new(arr, json_string(add));
-    if (json_array_size(arr)) kv_put(w, "media", arr, 0);
-    else w->host->kv_set(w->inst, "media", NULL, 0);
-    json_decref(arr);
+    outbox_list(w->host, w->inst, "media", add, remove);
 }
 
 static void mfetch_save(wa *w, const struct mfetch *f);
