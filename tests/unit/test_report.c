@@ -2,48 +2,19 @@
  * quick drop, an abandon, a transfer, not-ready with reasons, topics) gives exact figures per
  * interval and in the totals; periods and intervals in local time (Europe/Amsterdam, DST);
  * parameter errors name the parameter; CSV, JSON and xlsx output. */
-#include <check.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include "reports/report.h"
-
-static acdm_config *CFG;
-
 static const char *CFG_JSON =
     "{\"queues\":[{\"name\":\"q1\",\"title\":\"Vragen, algemeen\",\"sl_seconds\":10},{\"name\":\"q2\",\"sl_seconds\":20}],"
     "\"agents\":[{\"id\":\"a1\",\"name\":\"Anna\",\"queues\":[\"q1\"]},{\"id\":\"a2\",\"queues\":[\"q2\"]}],"
     "\"reason_codes\":[{\"code\":\"pauze\",\"label\":\"Pauze\"},{\"code\":\"overleg\",\"label\":\"Overleg\"}],"
     "\"channels\":[{\"name\":\"web1\",\"plugin\":\"webchat\",\"queue\":\"q1\"}]}";
 
-static void setup(void)
-{
-    setenv("TZ", "Europe/Amsterdam", 1);
-    tzset();
-    char err[4096];
-    ck_assert_msg(acdm_config_parse("t.json", CFG_JSON, &CFG, err, sizeof err) == 0, "%s", err);
-}
+#include "report_fixture.h"   /* setup/teardown, at(), event_at(), make(), run_report_tests() */
 
-static void teardown(void) { acdm_config_free(CFG); }
-
-/* 2026-11-20 (CET, +01:00) at a local time "HH:MM:SS". */
-static int64_t at(const char *hms)
-{
-    char s[64];
-    int64_t ms;
-    snprintf(s, sizeof s, "2026-11-20T%s+01:00", hms);
-    ck_assert_int_eq(acdm_time_parse(s, &ms), 0);
-    return ms;
-}
-
+/* A bericht's events come in through web1. */
 static void ev(acdm_report *r, const char *hms, const char *type, const char *b, const char *q,
                const char *agent, const char *detail)
 {
-    acdm_event_row e = {.ts_ms = at(hms), .type = type, .bericht = b, .queue = q, .agent = agent,
-                        .channel = b ? "web1" : NULL, .kind = b ? "chat" : NULL, .detail_json = detail};
-    acdm_report_add(r, &e);
+    event_at(r, hms, type, b, q, agent, b ? "web1" : NULL, detail);
 }
 
 /* The sequence of the tests below, as engine.c writes it. */
@@ -81,19 +52,6 @@ static void feed(acdm_report *r)
     ev(r, "08:46:00", "originated", "b7", "q1", "a1", NULL);
     ev(r, "08:46:30", "done", "b7", "q1", "a1", "{\"reason\":\"outbound-failed\"}");
     ev(r, "09:10:00", "accepted", "b5", "q1", "a1", "{\"wait_ms\":9999}");   /* after until */
-}
-
-static acdm_report *make(const char *kind)
-{
-    acdm_report_range rg;
-    char err[256];
-    ck_assert_msg(acdm_report_params(kind, "2026-11-20T08:00", "2026-11-20T09:00", NULL, "15m",
-                                     at("12:00:00"), &rg, err, sizeof err) == 0, "%s", err);
-    acdm_report *r = acdm_report_new(&rg, CFG);
-    ck_assert_ptr_nonnull(r);
-    feed(r);
-    acdm_report_end(r, at("12:00:00"));
-    return r;
 }
 
 static void expect(acdm_report *r, bool totals, size_t row, const char *col, const char *want)
@@ -453,23 +411,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("report");
-    TCase *t = tcase_create("core");
-    tcase_add_checked_fixture(t, setup, teardown);
-    tcase_set_timeout(t, 30);
-    tcase_add_test(t, queues_per_quarter);
-    tcase_add_test(t, staffing_per_quarter);
-    tcase_add_test(t, channels);
-    tcase_add_test(t, agents_and_not_ready_reasons);
-    tcase_add_test(t, topics);
-    tcase_add_test(t, long_topic_whole_in_csv);
-    tcase_add_test(t, periods_in_local_time);
-    tcase_add_test(t, bad_parameters_named);
-    tcase_add_test(t, written_as_csv_json_xlsx_pdf);
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const TTest *const tests[] = {queues_per_quarter, staffing_per_quarter, channels,
+                                         agents_and_not_ready_reasons, topics, long_topic_whole_in_csv,
+                                         periods_in_local_time, bad_parameters_named,
+                                         written_as_csv_json_xlsx_pdf, NULL};
+    return run_report_tests("report", tests);
 }

@@ -3,64 +3,27 @@
  * in the interval they were given: csat_count, csat_avg (mean score of those with a score) and
  * csat_helped_pct ("Bent u geholpen?" yes of those who answered it), in the rows and the
  * totals, and in the CSV header; the topics report has no CSAT columns. */
-#include <check.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include "reports/report.h"
-
-static acdm_config *CFG;
-
 static const char *CFG_JSON =
     "{\"queues\":[{\"name\":\"q1\",\"title\":\"Algemeen\"},{\"name\":\"q2\"}],"
     "\"agents\":[{\"id\":\"a1\",\"name\":\"Anna\",\"queues\":[\"q1\",\"q2\"]},{\"id\":\"a2\",\"queues\":[\"q2\"]}],"
     "\"channels\":[{\"name\":\"web1\",\"plugin\":\"webchat\",\"queue\":\"q1\"},"
     "{\"name\":\"web2\",\"plugin\":\"webchat\",\"queue\":\"q2\"}]}";
 
-static void setup(void)
-{
-    setenv("TZ", "Europe/Amsterdam", 1);
-    tzset();
-    char err[4096];
-    ck_assert_msg(acdm_config_parse("t.json", CFG_JSON, &CFG, err, sizeof err) == 0, "%s", err);
-}
-
-static void teardown(void) { acdm_config_free(CFG); }
-
-static int64_t at(const char *hms)
-{
-    char s[64];
-    int64_t ms;
-    snprintf(s, sizeof s, "2026-11-20T%s+01:00", hms);
-    ck_assert_int_eq(acdm_time_parse(s, &ms), 0);
-    return ms;
-}
+#include "report_fixture.h"   /* setup/teardown, at(), event_at(), make(), run_report_tests() */
 
 static void rating(acdm_report *r, const char *hms, const char *b, const char *q, const char *agent,
                    const char *channel, const char *detail)
 {
-    acdm_event_row e = {.ts_ms = at(hms), .type = "csat", .bericht = b, .queue = q, .agent = agent,
-                        .channel = channel, .kind = "chat", .detail_json = detail};
-    acdm_report_add(r, &e);
+    event_at(r, hms, "csat", b, q, agent, channel, detail);
 }
 
-static acdm_report *make(const char *kind)
+static void feed(acdm_report *r)
 {
-    acdm_report_range rg;
-    char err[256];
-    ck_assert_msg(acdm_report_params(kind, "2026-11-20T08:00", "2026-11-20T09:00", NULL, "15m",
-                                     at("12:00:00"), &rg, err, sizeof err) == 0, "%s", err);
-    acdm_report *r = acdm_report_new(&rg, CFG);
-    ck_assert_ptr_nonnull(r);
     rating(r, "07:30:00", "b0", "q1", "a1", "web1", "{\"score\":1,\"helped\":false}");   /* before: not counted */
     rating(r, "08:05:00", "b1", "q1", "a1", "web1", "{\"score\":5,\"helped\":true}");
     rating(r, "08:10:00", "b2", "q1", "a1", "web1", "{\"score\":2}");
     rating(r, "08:20:00", "b3", "q1", "a1", "web1", "{\"helped\":false}");
     rating(r, "08:25:00", "b4", "q2", "a2", "web2", "{\"score\":4,\"helped\":true}");
-    acdm_report_end(r, at("12:00:00"));
-    return r;
 }
 
 /* The value of col in the row whose key column is key (interval_start prefix `from`, or the
@@ -133,17 +96,6 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("report_csat");
-    TCase *t = tcase_create("core");
-    tcase_add_checked_fixture(t, setup, teardown);
-    tcase_set_timeout(t, 30);
-    tcase_add_test(t, per_queue);
-    tcase_add_test(t, per_agent_and_channel);
-    tcase_add_test(t, columns);
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const TTest *const tests[] = {per_queue, per_agent_and_channel, columns, NULL};
+    return run_report_tests("report_csat", tests);
 }
