@@ -17,6 +17,12 @@ const SAN_ENV = {
   UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
 };
 const SANITIZER = ['ERROR: AddressSanitizer', 'runtime error', 'LeakSanitizer', 'AddressSanitizer:'];
+// screenshots and downloads of the browser tests
+const ART = path.join(REPO, 'tests', 'artifacts');
+fs.mkdirSync(ART, { recursive: true });
+// a page step's time-out: a bound, not a target (an ASan daemon and Chromium on a loaded 2-core
+// machine, two test files at a time, make a step that takes 1 s alone take many)
+const STEP_MS = Number(process.env.ACDM_UI_STEP_MS) || 30_000;
 
 function uiConfig() {
   return {
@@ -91,6 +97,13 @@ class Daemon {
   stderr() { try { return fs.readFileSync(this.log, 'utf8'); } catch { return ''; } }
   tail(n = 40) { return this.stderr().split('\n').slice(-n).join('\n'); }
 
+  /** The API token of agent id (one per agent, made through acdmctl the first time). */
+  agentToken(id) {
+    if (!this.agentTokens) this.agentTokens = new Map();
+    if (!this.agentTokens.has(id)) this.agentTokens.set(id, this.token('agent', id));
+    return this.agentTokens.get(id);
+  }
+
   /** A new API token through acdmctl (documented form, else options before "create"). */
   token(role, name) {
     const base = ['-c', this.config, '--data-dir', this.data];
@@ -151,12 +164,14 @@ async function until(fn, what, ms = 20_000) {
   throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
-/** axe-core on the page: its serious and critical WCAG 2.1 A/AA and best-practice violations. */
-async function seriousAxe(page) {
+const AXE_WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+/** axe-core on the page: its serious and critical violations of the rules tagged `tags` (by
+ *  default WCAG 2.1 A/AA and best practice). */
+async function seriousAxe(page, tags = [...AXE_WCAG, 'best-practice']) {
   // evaluated through the devtools protocol, not as a <script> tag: the pages' CSP (script-src
   // 'self', no inline script) would refuse an injected tag, and must stay on while tested
   await page.evaluate(fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
-  const res = await page.evaluate(() => axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
+  const res = await page.evaluate((runOnly) => axe.run({ runOnly }), tags);
   return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
@@ -177,4 +192,65 @@ async function openSignedIn(browser, base, session, url, timeout = 20_000) {
   return { ctx, page, errors };
 }
 
-module.exports = { Daemon, uiConfig, sleep, until, seriousAxe, openSignedIn, REPO };
+/** Debian's chromium (or $CHROMIUM_PATH) through playwright-core. */
+function launchBrowser() {
+  const { chromium } = require('playwright-core');
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+}
+
+/**
+ * The pages of the web chat tests (webchat.test.mjs, widget.test.mjs) against daemon d in browser:
+ *  - newPage(opts): a page in a new context (1280x900, nl-NL, then `page` options, then opts),
+ *    the step time-out, page.errors collecting its page errors;
+ *  - agentDesk({id, queue}): agent id's desk, signed in on the sign-in page with the agent's
+ *    token, logged in to ACDM, "Beschikbaar" and a member of queue only (its box on the desk);
+ *    returned once the server has the agent ready and joined in queue alone (`desk`: the desk's
+ *    page options);
+ *  - widgetConnected(page): resolves once the widget on page has its conversation state from the
+ *    server (its hello): until then it shows "Verbinden…" and a message typed is not sent.
+ */
+function chatPages(d, browser, { page: pageOpts = {}, desk: deskOpts = {}, timeout = STEP_MS } = {}) {
+  async function newPage(opts = {}) {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL', ...pageOpts, ...opts });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(timeout);
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(e.message));
+    return page;
+  }
+
+  async function agentDesk({ id = 'agent1', queue = 'algemeen' } = {}) {
+    const page = await newPage(deskOpts);
+    await page.goto(d.base + '/index.html');
+    await page.locator('#token').fill(d.agentToken(id));
+    await page.locator('#signin button[type=submit]').click();
+    await page.waitForURL(/agent\.html/);
+    await page.locator('#my-state[data-state]').waitFor();
+    if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
+    await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
+    await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
+    // only `queue` joined, as the server has it. Toggled on the desk, by the queue's name: its
+    // label is the queue's name until the desk has the titles (a request of its own), and the desk
+    // re-renders a box from every push, so a push still on its way may undo a click on screen
+    // before the server has it: the server's answer is what counts.
+    await until(async () => {
+      const a = (await d.request('GET', '/api/v1/agents')).json.agents.find((x) => x.id === id);
+      const off = a.queues.filter((q) => q.joined !== (q.queue === queue));
+      for (const q of off) {
+        const cb = page.locator(`#queues li[data-queue="${q.queue}"] input[type=checkbox]`);
+        if ((await cb.isChecked()) === q.joined) await cb.click();   // in step with the server: toggle it
+      }
+      return a.state === 'ready' && !off.length;
+    }, `${id} ready in ${queue} only`, timeout);
+    return page;
+  }
+
+  function widgetConnected(page) {
+    return page.locator('#acdm-wc-panel[data-state]').waitFor();
+  }
+
+  return { newPage, agentDesk, widgetConnected };
+}
+
+module.exports = { Daemon, uiConfig, sleep, until, seriousAxe, AXE_WCAG, openSignedIn, launchBrowser, chatPages,
+  ART, STEP_MS, REPO };

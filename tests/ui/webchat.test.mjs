@@ -13,12 +13,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, sleep, until } = require('./acdm.js');
-
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
-const T = 20_000;
+const { Daemon, REPO, ART, AXE_WCAG, uiConfig, sleep, seriousAxe, launchBrowser, chatPages } = require('./acdm.js');
 
 // two small "websites": one allowed to embed the chat, one not
 function site() {
@@ -66,8 +61,8 @@ cfg.channels = [{ name: 'website', plugin: 'webchat', queue: 'algemeen',
     bot: { url: `http://127.0.0.1:${bot.address().port}/webhooks/rest/webhook`, timeout_ms: 3000 } } }];
 const d = await new Daemon(cfg).start();
 shop.daemonBase = evil.daemonBase = d.base;
-const agentToken = d.token('agent', 'agent1');
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
+const { newPage, agentDesk, widgetConnected } = chatPages(d, browser, { page: { acceptDownloads: true } });
 
 after(async () => {
   await browser.close();
@@ -76,43 +71,6 @@ after(async () => {
   bot.close();
   await d.stop();
 });
-
-async function newPage() {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL', acceptDownloads: true });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  return page;
-}
-
-async function agentDesk(id = 'agent1', queueTitle = 'Algemene vragen', queue = 'algemeen') {
-  const page = await newPage();
-  await page.goto(d.base + '/index.html');
-  await page.locator('#token').fill(id === 'agent1' ? agentToken : d.token('agent', id));
-  await page.locator('#signin button[type=submit]').click();
-  await page.waitForURL(/agent\.html/);
-  await page.locator('#my-state[data-state]').waitFor();
-  if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
-  await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
-  await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
-  for (const cb of await page.locator('#queues input[type=checkbox]').all()) {
-    const label = await page.locator(`label[for="${await cb.getAttribute('id')}"]`).textContent();
-    await cb.setChecked(label === queueTitle);
-  }
-  await until(async () => {
-    const a = (await d.request('GET', '/api/v1/agents')).json.agents.find((x) => x.id === id);
-    return a.state === 'ready' && a.queues.some((q) => q.queue === queue && q.joined);
-  }, `${id} ready in ${queue}`);
-  return page;
-}
-
-async function seriousAxe(page) {
-  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-  const res = await page.evaluate(() => axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }));
-  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 test('visitor widget chats with the agent desk; a reload mid-chat keeps the conversation', { timeout: 150_000 }, async () => {
   const agent = await agentDesk();
@@ -166,7 +124,7 @@ test('visitor widget chats with the agent desk; a reload mid-chat keeps the conv
   assert.match(text, /Medewerker: Ongeveer 80 euro per jaar\./);
 
   // accessibility of the open widget with a conversation in it
-  assert.deepEqual(await seriousAxe(visitor), []);
+  assert.deepEqual(await seriousAxe(visitor, AXE_WCAG), []);
 
   // the visitor ends the chat
   await dialog2.getByRole('button', { name: 'Chat beëindigen' }).click();
@@ -191,6 +149,7 @@ test('bot first: the bot answers, hands off with a summary; the agent desk shows
   await visitor.goto(shopOrigin + '/?ch=botsite');
   await visitor.getByRole('button', { name: 'Chat openen' }).click();
   const dialog = visitor.getByRole('dialog', { name: 'Chat met de gemeente' });
+  await widgetConnected(visitor);
   const input = dialog.getByLabel('Uw bericht');
   await input.fill('Hoi');
   await input.press('Enter');
@@ -229,10 +188,11 @@ test('inactivity ends the chat; the conversation stays on screen and a new messa
   await visitor.goto(shopOrigin + '/?ch=stil');
   await visitor.getByRole('button', { name: 'Chat openen' }).click();
   const dialog = visitor.getByRole('dialog', { name: 'Chat met de gemeente' });
+  await widgetConnected(visitor);
   const input = dialog.getByLabel('Uw bericht');
   await input.fill('Is er iemand?');
   await input.press('Enter');
-  await dialog.getByText('Het gesprek is beëindigd omdat het een tijd stil was.').waitFor({ timeout: 15_000 });
+  await dialog.getByText('Het gesprek is beëindigd omdat het een tijd stil was.').waitFor();
   await sleep(1500);                                   // the server closed the session: no reconnect loop
   await dialog.locator('.acdm-wc-from-visitor', { hasText: 'Is er iemand?' }).waitFor();
   assert.equal(await dialog.getByText(/Opnieuw verbinden/).count(), 0);
@@ -246,7 +206,7 @@ test('inactivity ends the chat; the conversation stays on screen and a new messa
 test('chat closed: the visitor leaves a message, is thanked, and an agent of the leave_message_queue gets it', { timeout: 120_000 }, async () => {
   assert.equal((await d.request('POST', '/api/v1/queues/vergunningen/close')).status, 200);
   try {
-    const agent = await agentDesk('agent2', 'E-mail', 'email');
+    const agent = await agentDesk({ id: 'agent2', queue: 'email' });
     const visitor = await newPage();
     await visitor.goto(shopOrigin + '/?ch=gesloten');
     await visitor.getByRole('button', { name: 'Chat openen' }).click();

@@ -16,17 +16,11 @@
 // Run: tests/run-ui.sh --test-name-pattern=widget   (or: cd tests/ui && node --test widget.test.mjs)
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, sleep, seriousAxe, openSignedIn } = require('./acdm.js');
-
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
-const T = 20_000;
+const { Daemon, ART, STEP_MS, uiConfig, until, sleep, seriousAxe, openSignedIn, launchBrowser, chatPages } = require('./acdm.js');
 
 // a schedule closed today, open tomorrow 09:00-12:00 and the day after 13:00-17:00
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
@@ -51,19 +45,10 @@ const web = (name, queue, extra = {}) => ({ name, plugin: 'webchat', queue,
 cfg.channels = [web('website', 'algemeen'), web('avond', 'avond'), web('stil', 'stil'), web('dicht', 'vergunningen'),
   web('evening', 'avond', { lang: 'en', title: 'Chat with the council' })];
 const d = await new Daemon(cfg).start();
-const agentToken = d.token('agent', 'agent1');
 const supToken = d.token('supervisor', 'petra');
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 after(async () => { await browser.close(); await d.stop(); });
-
-async function newPage(opts = {}) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL', ...opts });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  return page;
-}
+const { newPage, agentDesk, widgetConnected } = chatPages(d, browser, { desk: { viewport: { width: 1366, height: 900 } } });
 
 /** The demo page of instance ch with the chat opened from the keyboard. */
 async function openChat(ch, opts) {
@@ -77,28 +62,8 @@ async function openChat(ch, opts) {
   await page.keyboard.press('Enter');
   const dialog = page.getByRole('dialog', { name: 'Chat met de gemeente' });
   await dialog.waitFor();
+  await widgetConnected(page);      // what is typed before is not sent
   return { page, dialog, launcher };
-}
-
-async function agentDesk(queueTitle = 'Algemene vragen', queue = 'algemeen') {
-  const page = await newPage({ viewport: { width: 1366, height: 900 } });
-  await page.goto(d.base + '/index.html');
-  await page.locator('#token').fill(agentToken);
-  await page.locator('#signin button[type=submit]').click();
-  await page.waitForURL(/agent\.html/);
-  await page.locator('#my-state[data-state]').waitFor();
-  if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
-  await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
-  await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
-  for (const cb of await page.locator('#queues input[type=checkbox]').all()) {
-    const label = await page.locator(`label[for="${await cb.getAttribute('id')}"]`).textContent();
-    await cb.setChecked(label === queueTitle);
-  }
-  await until(async () => {
-    const a = (await d.request('GET', '/api/v1/agents')).json.agents.find((x) => x.id === 'agent1');
-    return a.state === 'ready' && a.queues.some((q) => q.queue === queue && q.joined);
-  }, `agent1 ready in ${queue}`);
-  return page;
 }
 
 /** The id of a bericht of web chat instance ch that is waiting or offered (not `not`). */
@@ -296,21 +261,32 @@ test('widget: after the conversation one satisfaction question, stored on the be
     const row = r.totals.find((x) => x[col] === key);
     return row && row;
   };
-  const ag = await until(() => report('agents', 'agent1', 'agent'), 'agent1 in the agents report');
+  // the row of agent1 is there from the sign-in on: wait for the rating in it, then check it
+  const rated = (kind, key, col) => until(async () => {
+    const row = await report(kind, key, col);
+    return row && row.csat_count > 0 && row;
+  }, `the rating in the ${kind} report (${key})`);
+  const ag = await rated('agents', 'agent1', 'agent');
   assert.equal(ag.csat_count, 1);
   assert.equal(ag.csat_avg, 4);
   assert.equal(ag.csat_helped_pct, 100);
-  assert.equal((await report('queues', 'algemeen', 'queue')).csat_count, 1);
-  assert.equal((await report('channels', 'website', 'channel')).csat_avg, 4);
+  assert.equal((await rated('queues', 'algemeen', 'queue')).csat_count, 1);
+  assert.equal((await rated('channels', 'website', 'channel')).csat_avg, 4);
   // ... and on the Rapportages page, per agent, as people read it
-  const sup = await openSignedIn(browser, d.base, { token: supToken, role: 'supervisor', name: 'petra', agent: null }, 'reports.html');
+  const sup = await openSignedIn(browser, d.base, { token: supToken, role: 'supervisor', name: 'petra', agent: null }, 'reports.html', STEP_MS);
+  // the page shows a report as it opens: ask for ours once that one is on screen (else the two
+  // answers race, and the one that comes last is the table)
+  await sup.page.locator('#rep-status', { hasText: /^Rapport van / }).waitFor();
   await sup.page.locator('#rep-kind').selectOption('agents');
   await sup.page.locator('#rep-show').focus();
   await sup.page.keyboard.press('Enter');
   const totals = sup.page.locator('#rep-totals');
+  // the agents report, not the queues report shown before (it has Beoordelingen too)
+  await totals.locator('thead th').first().filter({ hasText: /^Agent$/ }).waitFor();
   await totals.locator('th', { hasText: 'Beoordelingen' }).waitFor();
   const cols = await totals.locator('thead th').allTextContents();
   const row = totals.locator('tbody tr', { hasText: 'Anouk de Vries' });
+  await row.waitFor();
   const cells = await row.locator('td, th').allTextContents();
   assert.equal(cells[cols.indexOf('Beoordelingen')], '1', JSON.stringify({ cols, cells }));
   assert.equal(cells[cols.indexOf('Gem. tevredenheid (1–5)')], '4,0');
@@ -346,7 +322,7 @@ test('widget: after the conversation one satisfaction question, stored on the be
 
 test('widget with nobody logged in: no waiting estimate, says so and offers to leave a message', { timeout: 120_000 }, async () => {
   // history for the estimate: two chats accepted in "stil" a moment apart
-  const agent = await agentDesk('Stille lijn', 'stil');
+  const agent = await agentDesk({ queue: 'stil' });
   for (const n of [1, 2]) {
     if (n === 2) await sleep(1500);   // the queue's pace: a gap between acceptances that rounds to seconds
     assert.equal((await d.postBericht({ queue: 'stil', kind: 'chat', from: `web:hist${n}`, text: `Vraag ${n}` }, `hist-${n}`)).status, 201);
@@ -368,7 +344,7 @@ test('widget with nobody logged in: no waiting estimate, says so and offers to l
   await status.filter({ hasText: /U bent nummer 1 in de wachtrij\. Geschatte wachttijd: ongeveer \d+ minuten\./ }).waitFor();
   // the agent logs out: nobody is logged in any more
   assert.equal((await d.request('POST', '/api/v1/agents/agent1/logout')).status, 200);
-  await status.filter({ hasText: 'Er is op dit moment geen medewerker beschikbaar.' }).waitFor({ timeout: 15_000 });
+  await status.filter({ hasText: 'Er is op dit moment geen medewerker beschikbaar.' }).waitFor();
   assert.doesNotMatch(await status.textContent(), /Geschatte wachttijd|minuten/);
   await page.screenshot({ path: path.join(ART, 'widget-nobody.png') });
   const offer = dialog.getByRole('button', { name: 'Bericht achterlaten' });
