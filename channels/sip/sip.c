@@ -31,7 +31,9 @@ typedef struct ccall {
     bool device;         /* the agent's phone was rung through offer_device */
     bool callback;       /* ended by us for a callback: the caller still hears the confirmation */
     bool keep_place;     /* the caller hung up after asking to be called back: the bericht waits on */
-    bool transferred_out;/* the agent's phone transferred the caller to an outside number: the bericht is over */
+    bool transferred_out;/* the caller was transferred to an outside number (REFER or the desk): the bericht is over */
+    bool bridged;        /* the agent's phone answered (CM_DEVICE answered) and no requeue since */
+    bool xfer_asked;     /* the desk asked a transfer out (MQ_TRANSFER_OUT on its way) */
     char callback_to[80];
     char gone_reason[64];
     uint32_t last_pos;
@@ -267,9 +269,10 @@ static void on_device(sipp *p, smsg *m)
             /* the offer is no longer out and not because this agent accepted it on the desk
              * (the caller left, the offer timed out): that phone's leg is hung up */
             push_call(p, MQ_REQUEUED, c, NULL);
-        }
+        } else if (c && o == ACDM_DEVICE_ANSWERED) c->bridged = true;
         return;
     }
+    if (c && o == ACDM_DEVICE_ANSWERED) c->bridged = true;
     if (o != ACDM_DEVICE_ANSWERED)
         p->host->log(p->inst, ACDM_PLOG_WARN, "call %s: agent %s accepted on the desk but the phone did not answer: %s",
                      m->bericht, m->agent, m->text ? m->text : "");
@@ -438,6 +441,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
     case ACDM_EV_TRANSFERRED:
         c->waiting = true;
         c->device = false;
+        c->bridged = false;
         c->accepted_by[0] = 0;
         push_call(p, MQ_REQUEUED, c, NULL);
         break;
@@ -497,6 +501,37 @@ static int sip_offer_device(acdm_instance *inst, void *priv, const acdm_device_o
     m->a = o->timeout_ms;
     m->b = 1;
     return ua_push(p, m) < 0 ? ACDM_P_EIO : 0;
+}
+
+/* ABI 1.2: the desk's blind transfer to an outside number. What the core side knows is checked
+ * here (the desk shows the sentence); the engine runs the phone's REFER path (xfer_start) and
+ * CM_TRANSFER_OUT ends the bericht for the agent as for a REFER. */
+static int sip_transfer_out(acdm_instance *inst, void *priv, const char *bericht_id, const char *number, char *err,
+                            size_t errlen)
+{
+    sipp *p = priv;
+    (void)inst;
+    ccall *c = cc_by_bericht(p, bericht_id);
+    size_t n = number ? strlen(number) : 0, d = n && number[0] == '+';
+    if (!c || c->sip_gone || c->ended || c->transferred_out) { snprintf(err, errlen, "the call is over"); return ACDM_P_ENOENT; }
+    if (n - d < 2 || n > 32 || strspn(number + d, "0123456789") != n - d) {
+        snprintf(err, errlen, "number: \"%.40s\" is not a phone number", number ? number : "");
+        return ACDM_P_EINVAL;
+    }
+    if (!p->cfg.out_gateway) { snprintf(err, errlen, "this channel has no outbound gateway (outbound.gateway)"); return ACDM_P_EINVAL; }
+    if (c->id & 0x80000000u) { snprintf(err, errlen, "only an incoming call can be transferred to a number"); return ACDM_P_EINVAL; }
+    if (!c->bridged) { snprintf(err, errlen, "the call is not connected to your phone"); return ACDM_P_ESTATE; }
+    if (c->xfer_asked) { snprintf(err, errlen, "a transfer of this call is on its way"); return ACDM_P_ESTATE; }
+    smsg *m = smsg_new(p, MQ_TRANSFER_OUT, c->id);
+    if (!m) return ACDM_P_ENOMEM;
+    snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
+    snprintf(m->agent, sizeof m->agent, "%s", c->accepted_by);
+    m->text = sip_strdup(number);
+    if (ua_push(p, m) < 0) { snprintf(err, errlen, "the SIP engine is not running"); return ACDM_P_EIO; }
+    c->xfer_asked = true;
+    p->host->log(p->inst, ACDM_PLOG_INFO, "call %u (%s): agent %s transfers the caller to %s from the desk", c->id,
+                 c->bericht, c->accepted_by, number);
+    return 0;
 }
 
 /* ABI 1.1: an outbound call (a callback or the desk's call): the agent's phone first, then the
@@ -809,7 +844,8 @@ static const acdm_plugin sip_plugin = ACDM_PLUGIN_INIT(
     .destroy = sip_destroy,
     .offer_device = sip_offer_device,
     .originate = sip_originate,
-    .device_endpoint_key = "phone");
+    .device_endpoint_key = "phone",
+    .transfer_out = sip_transfer_out);
 
 ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &sip_plugin; }
 

@@ -973,6 +973,32 @@ static void originate_committed(void *user, int status, const char *existing_id)
     free(j);
 }
 
+int acdm_engine_transfer_out(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *number,
+                             char *err, size_t errlen)
+{
+    if (b->kind != ACDM_KIND_VOICE) {
+        snprintf(err, errlen, "number: only a call can be transferred to a phone number (this is %s %s)",
+                 b->kind == ACDM_KIND_EMAIL ? "an" : "a", acdm_kind_name((acdm_kind)b->kind));
+        return ACDM_EINVAL;
+    }
+    acdm_work *w = acdm_agent_work(a, b);
+    if (!w || w->state != ACDM_W_ACTIVE) {
+        snprintf(err, errlen, "the call is not in conversation with you");
+        return ACDM_ESTATE;
+    }
+    size_t n = number ? strlen(number) : 0, d = n && number[0] == '+';
+    if (n - d < 2 || n > 32 || strspn(number + d, "0123456789") != n - d) {
+        snprintf(err, errlen, "number: \"%.40s\" is not a phone number (digits, optionally a leading +)",
+                 number ? number : "");
+        return ACDM_EINVAL;
+    }
+    if (!e->plugins || !acdm_plugins_can_transfer_out(e->plugins, b->channel)) {
+        snprintf(err, errlen, "channel \"%.64s\" cannot transfer calls to a phone number", b->channel);
+        return ACDM_ENOENT;
+    }
+    return acdm_plugins_transfer_out(e->plugins, b->channel, b->id, number, err, errlen);
+}
+
 int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],
                           char *err, size_t errlen)
 {

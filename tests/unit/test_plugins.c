@@ -455,7 +455,7 @@ START_TEST(two_instances_get_separate_memory)
     json_t *list = acdm_plugins_json(P);
     json_t *insts = json_object_get(json_array_get(list, 0), "instances");
     ck_assert_int_eq(json_array_size(insts), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "abi")), "1.1");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "abi")), "1.2");
     json_decref(list);
     host_free(P);
 }
