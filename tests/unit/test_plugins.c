@@ -291,7 +291,7 @@ static void expect_refused(acdm_plugins *p, const char *file, const char *reason
 START_TEST(refusals_name_the_reason_and_the_host_keeps_going)
 {
     P = host_new(TP, false);
-    expect_refused(P, TP "bad_abi_major.so", "built for plugin ABI 2.0, this core speaks 1.1");
+    expect_refused(P, TP "bad_abi_major.so", "built for plugin ABI 2.0, this core speaks 1.2");
     expect_refused(P, TP "missing_deliver.so", "mandatory callback deliver is missing");
     expect_refused(P, TP "no_entry.so", "no exported symbol acdm_plugin_entry");
     expect_refused(P, TP "small_struct.so", "not binary compatible");
