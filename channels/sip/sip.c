@@ -512,9 +512,8 @@ static int sip_transfer_out(acdm_instance *inst, void *priv, const char *bericht
     sipp *p = priv;
     (void)inst;
     ccall *c = cc_by_bericht(p, bericht_id);
-    size_t n = number ? strlen(number) : 0, d = n && number[0] == '+';
     if (!c || c->sip_gone || c->ended || c->transferred_out) { snprintf(err, errlen, "the call is over"); return ACDM_P_ENOENT; }
-    if (n - d < 2 || n > 32 || strspn(number + d, "0123456789") != n - d) {
+    if (!sipc_dialable(number)) {
         snprintf(err, errlen, "number: \"%.40s\" is not a phone number", number ? number : "");
         return ACDM_P_EINVAL;
     }

@@ -1042,8 +1042,7 @@ static void xfer_close(int err, const struct sip_msg *msg, void *arg)
  * desk's transfer (MQ_TRANSFER_OUT). A call the desk holds is transferred as well. */
 static const char *xfer_refusal(const struct call *c, const char *num)
 {
-    size_t n = strlen(num), d = num[0] == '+';
-    return n - d < 2 || n > 32 || strspn(num + d, "0123456789") != n - d ? "no phone number to dial"
+    return !sipc_dialable(num) ? "no phone number to dial"
          : !c->ua->cfg.out_gateway ? "this channel has no outbound.gateway"
          : c->external ? "the call was transferred already"
          : c->outbound || (c->st != CS_BRIDGED && c->st != CS_HELD) || !c->c.estab || c->closing

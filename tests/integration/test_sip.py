@@ -584,7 +584,7 @@ class SipConversation(SipTestCase):
         # the agent transfers on the phone (REFER to 0301112233)
         r = bs.command("transfer", "sip:0301112233@127.0.0.1:%d" % self.sip_port)
         self.assertTrue(r.get("ok"), r)
-        self.wait_log(d, "transfers the caller to 0301112233: dialling sip:0301112233@127.0.0.1:%d" % uas_port)
+        self.wait_log(d, "transfers the caller to 0301112233 (REFER from the phone): dialling sip:0301112233@127.0.0.1:%d" % uas_port)
         t_ref = rtp.elapsed()
         # the agent is free: the bericht ended for them (wrap-up), with the reason
         wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="the agent's wrap-up")
