@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* A host function this core has (the table reaches it) and fills (not NULL). */
 #define HOST_HAS_FN(h, f) (ACDM_HOST_HAS(h, f) && (h)->f)
@@ -34,6 +35,10 @@ typedef struct ccall {
     bool transferred_out;/* the caller was transferred to an outside number (REFER or the desk): the bericht is over */
     bool bridged;        /* the agent's phone answered (CM_DEVICE answered) and no requeue since */
     bool xfer_asked;     /* the desk asked a transfer out (MQ_TRANSFER_OUT on its way) */
+    int64_t queued_ms;   /* when it was first submitted (epoch ms): kept when it is submitted anew */
+    unsigned resubmits;  /* back in the queue after a failed transfer out: the n-th submit */
+    char returned_from[64];   /* ... the bericht that was transferred */
+    char xfer_why[120];       /* ... and why the number was not reached */
     char callback_to[80];
     char gone_reason[64];
     uint32_t last_pos;
@@ -182,10 +187,20 @@ static void submit_call(sipp *p, ccall *c, const char *ivr_path)
     snprintf(subject, sizeof subject, "Gebeld naar %s", c->dialled);
     json_t *pl = json_pack("{s:s, s:s, s:s}", "dialled", c->dialled, "call_id", c->callid, "caller", c->from);
     if (pl && ivr_path && *ivr_path) json_object_set_new(pl, "ivr", json_string(ivr_path));
+    if (pl && c->resubmits) {
+        json_object_set_new(pl, "returned_from", json_string(c->returned_from));
+        json_object_set_new(pl, "transfer_failed", json_string(c->xfer_why));
+    }
     char *pj = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
     json_decref(pl);
     char key[200];
-    snprintf(key, sizeof key, "sip:%s", c->callid);
+    if (c->resubmits) snprintf(key, sizeof key, "sip:%s#%u", c->callid, c->resubmits);
+    else snprintf(key, sizeof key, "sip:%s", c->callid);
+    if (!c->queued_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        c->queued_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
     acdm_inbound in = {
         .struct_size = sizeof in,
         .kind = ACDM_KIND_NAME_VOICE,
@@ -196,6 +211,7 @@ static void submit_call(sipp *p, ccall *c, const char *ivr_path)
         .payload_json = pj,
         /* the agent's phone may ring while the commit runs; the 200 OK waits for it */
         .flags = ACDM_IN_ROUTE_AT_ONCE,
+        .queued_ms = c->resubmits ? c->queued_ms : 0,   /* back after a failed transfer: its place in time */
     };
     c->cb_pending = true;
     int rc = p->host->submit(p->inst, &in, submitted, c);
@@ -383,6 +399,22 @@ static void core_run(acdm_instance *inst, void *priv, void *arg)
                      m->agent, m->text ? m->text : "?", rc < 0 ? " (the bericht could not be ended)" : "");
         break;
     }
+    case CM_XFER_FAILED: {
+        /* the number was not reached: the caller waits again in the call's queue with the
+         * original queue time, as a new bericht that names the transferred one */
+        ccall *c = cc_find(p, m->call);
+        if (!c || c->sip_gone || !c->transferred_out) break;
+        snprintf(c->returned_from, sizeof c->returned_from, "%s", c->bericht);
+        snprintf(c->xfer_why, sizeof c->xfer_why, "%s", m->text ? m->text : "");
+        c->bericht[0] = 0;       /* the old bericht's events no longer reach the call */
+        c->ended = c->transferred_out = c->bridged = c->xfer_asked = c->device = c->routed = c->waiting = false;
+        c->accepted_by[0] = c->agent[0] = 0;
+        c->resubmits++;
+        p->host->log(p->inst, ACDM_PLOG_WARN, "call %u (%s): the transfer failed (%s): the caller goes back to queue %s",
+                     c->id, c->returned_from, c->xfer_why, c->queue[0] ? c->queue : "(the channel's)");
+        submit_call(p, c, NULL);
+        break;
+    }
     case CM_AGENT_BYE: break;   /* the engine hangs up the caller too; CM_CALL_GONE follows */
     case CM_REACHABLE:
         if (HOST_HAS_FN(p->host, device_reachable))
@@ -421,6 +453,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
         }
         snprintf(c->agent, sizeof c->agent, "%s", ev->agent);
         snprintf(c->accepted_by, sizeof c->accepted_by, "%s", ev->agent);
+        if (ev->queue && *ev->queue) snprintf(c->queue, sizeof c->queue, "%s", ev->queue);   /* after a transfer to a queue */
         const sipc_agent *a = sipc_agent_find(&p->cfg, ev->agent);
         if (!a) {
             if (!c->device)

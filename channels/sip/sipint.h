@@ -48,6 +48,7 @@ enum {
     CM_ORIGINATE,     /* call, bericht, a = acdm_originate_outcome, text = reason */
     CM_CALLBACK,      /* call: the waiting caller asked to be called back (from = the number) */
     CM_TRANSFER_OUT,  /* call, agent, text = the number: the caller was transferred out (REFER or the desk) */
+    CM_XFER_FAILED,   /* call, text = why: the number did not answer; the caller waits again (submit anew) */
 };
 
 typedef struct smsg {

@@ -1035,6 +1035,26 @@ static void xfer_close(int err, const struct sip_msg *msg, void *arg)
     c->a.sess = mem_deref(c->a.sess);
     leg_close(&c->a);
     post_log(c->ua, was_up ? ACDM_PLOG_INFO : ACDM_PLOG_WARN, "call %u: transfer: %s", c->id, why);
+    if (!was_up && !c->closing && c->c.estab) {
+        /* the number did not answer (busy, no answer, failed): the caller is not dropped but
+         * waits in the queue again; the core submits the call anew with its original queue
+         * time (CM_XFER_FAILED) and MQ_SUBMITTED follows as for a new call */
+        c->external = false;
+        c->st = CS_WAITING;
+        c->next_wait = 0;
+        c->welcome_done = true;
+        c->agent[0] = 0;
+        player_clear(c);
+        player_enqueue(c, prompt_get(c->ua, "Het nummer is niet bereikbaar. U blijft in de wachtrij.", NULL));
+        clock_add(c);
+        c->c.marker = true;
+        smsg *m = smsg_new(c->ua->p, CM_XFER_FAILED, c->id);
+        if (m) {
+            m->text = sip_strdup(why);
+            core_post(c->ua->p, m);
+        }
+        return;
+    }
     call_end(c, was_up ? "the other party hung up" : "transfer failed", false);
 }
 

@@ -110,6 +110,7 @@ typedef struct {
     bool wait_if_closed;     /* a closed queue takes it as queued, offered once it opens */
     bool route_at_once;      /* routed while the commit runs: done() first with
                               * ACDM_SUBMIT_ROUTING, then with the outcome (ACDM_IN_ROUTE_AT_ONCE) */
+    int64_t queued_ms;       /* 0: now; else the original queue time (not in the future) */
 } acdm_intake;
 int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done done, void *user,
                        char *err, size_t errlen);

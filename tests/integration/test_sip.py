@@ -689,6 +689,49 @@ class SipConversation(SipTestCase):
         self.assertEqual(caller.wait(30), 0, caller.output())
         self.assertEqual(self.sip_status(d)["transfers_out"], 0)
 
+    def test_a_busy_number_returns_the_caller_to_the_queue_with_the_original_queue_time(self):
+        uas, uas_port = self.outside_number(OUTSIDE_BUSY, echo=False)
+        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}},
+                            agents_map={"agent1": "register", "agent2": "register"})
+        self.wait_prompts(d, 2)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        self.agent_phone(d, "agent2", "geheim-agent2", tone=660)
+        ws1 = self.agent_ws(d, "agent1")
+        ws2 = self.agent_ws(d, "agent2", ready=False)
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=16000)
+        bid = ws1.expect("offer", 15)["bericht"]["id"]
+        queued_ms = d.bericht(bid)["queued_ms"]
+        self.assertEqual(ws1.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
+        time.sleep(1.0)
+        self.assertEqual(ws1.request({"type": "transfer", "bericht": bid, "number": "0301112233"})["type"], "ack")
+        t_ref = rtp.elapsed()
+        wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="agent1's wrap-up")
+        # the number is busy: the caller is not dropped but waits in the queue again
+        self.wait_log(d, "the transfer failed (0301112233 answered 486 Busy Here): the caller goes back to queue algemeen", 15)
+        t_busy = rtp.elapsed()
+        self.assertEqual(uas.wait(20), 0, "the outside number got no INVITE")
+        self.assertEqual(ws2.request({"type": "ready"})["type"], "ack")
+        offer = ws2.expect("offer", 10)["bericht"]
+        nid = offer["id"]
+        self.assertNotEqual(nid, bid)
+        nb = d.bericht(nid)
+        self.assertEqual((nb["kind"], nb["queue"], nb["from"]), ("voice", "algemeen", d.bericht(bid)["from"]), nb)
+        self.assertLessEqual(abs(nb["queued_ms"] - queued_ms), 50, "the caller lost the original queue time")
+        self.assertEqual(nb["payload"]["returned_from"], bid, nb["payload"])
+        self.assertIn("486", nb["payload"]["transfer_failed"], nb["payload"])
+        self.assertEqual(ws2.request({"type": "accept", "bericht": nid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 2, 10, what="bridged to agent2")
+        time.sleep(2.0)
+        t2 = rtp.elapsed()
+        self.assertEqual(caller.wait(40), 0, caller.output())
+        self.assertGreater(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_ref + 0.9), 425), 0.3, "no ringback while it rang")
+        self.assertLess(rtp.longest_gap(t_busy, t2), 1.0, "silence while waiting again")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t2 - 1.5, t2), 660), 0.3, "agent2 not heard after the failed transfer")
+        self.assertIn("transferred to 0301112233", str(d.bericht(bid)["events"]))
+        self.assertEqual(d.bericht(nid)["agent"], "agent2")
+
 def register(port, user, password, aor_user=None, expires=60):
     """REGISTER (challenged, then with a digest response); the final response's first line."""
     import hashlib
@@ -991,6 +1034,41 @@ OUTSIDE_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
     ]]>
   </send>
+</scenario>
+"""
+
+
+OUTSIDE_BUSY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="outside number, busy">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="1500"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
 </scenario>
 """
 

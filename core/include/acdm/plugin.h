@@ -27,7 +27,8 @@
  * outbound contact started by the core); status_json per instance; the agent's message
  * payload (subject, cc, attachments, template) carried through to deliver.
  *
- * ABI 1.2 appended: transfer_out (the desk hands a call to an outside phone number).
+ * ABI 1.2 appended: transfer_out (the desk hands a call to an outside phone number) and
+ * acdm_inbound.queued_ms (a contact submitted again keeps its original queue time).
  *
  * Media (voice): never drive media from host timers. A plugin that streams audio runs its
  * own clock in its own thread (one shared clock for all calls); host timers are for protocol
@@ -106,6 +107,10 @@ typedef struct {
     const char *payload_json;    /* channel-owned JSON object, or NULL */
     /* ---- appended in ABI 1.1 (read only when struct_size covers it) ---- */
     uint32_t flags;              /* ACDM_IN_* */
+    /* ---- appended in ABI 1.2 (read only when struct_size covers it) ---- */
+    int64_t queued_ms;           /* 0: the queue time starts now. Else (epoch ms, not in the future)
+                                  * the time the contact first waited: a caller back in the queue
+                                  * after a transfer out that failed keeps their place in time */
 } acdm_inbound;
 
 /* acdm_inbound.flags */
