@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* A host function this core has (the table reaches it) and fills (not NULL). */
 #define HOST_HAS_FN(h, f) (ACDM_HOST_HAS(h, f) && (h)->f)
@@ -31,7 +32,13 @@ typedef struct ccall {
     bool device;         /* the agent's phone was rung through offer_device */
     bool callback;       /* ended by us for a callback: the caller still hears the confirmation */
     bool keep_place;     /* the caller hung up after asking to be called back: the bericht waits on */
-    bool transferred_out;/* the agent's phone transferred the caller to an outside number: the bericht is over */
+    bool transferred_out;/* the caller was transferred to an outside number (REFER or the desk): the bericht is over */
+    bool bridged;        /* the agent's phone answered (CM_DEVICE answered) and no requeue since */
+    bool xfer_asked;     /* the desk asked a transfer out (MQ_TRANSFER_OUT on its way) */
+    int64_t queued_ms;   /* when it was first submitted (epoch ms): kept when it is submitted anew */
+    unsigned resubmits;  /* back in the queue after a failed transfer out: the n-th submit */
+    char returned_from[64];   /* ... the bericht that was transferred */
+    char xfer_why[120];       /* ... and why the number was not reached */
     char callback_to[80];
     char gone_reason[64];
     uint32_t last_pos;
@@ -180,10 +187,20 @@ static void submit_call(sipp *p, ccall *c, const char *ivr_path)
     snprintf(subject, sizeof subject, "Gebeld naar %s", c->dialled);
     json_t *pl = json_pack("{s:s, s:s, s:s}", "dialled", c->dialled, "call_id", c->callid, "caller", c->from);
     if (pl && ivr_path && *ivr_path) json_object_set_new(pl, "ivr", json_string(ivr_path));
+    if (pl && c->resubmits) {
+        json_object_set_new(pl, "returned_from", json_string(c->returned_from));
+        json_object_set_new(pl, "transfer_failed", json_string(c->xfer_why));
+    }
     char *pj = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
     json_decref(pl);
     char key[200];
-    snprintf(key, sizeof key, "sip:%s", c->callid);
+    if (c->resubmits) snprintf(key, sizeof key, "sip:%s#%u", c->callid, c->resubmits);
+    else snprintf(key, sizeof key, "sip:%s", c->callid);
+    if (!c->queued_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        c->queued_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
     acdm_inbound in = {
         .struct_size = sizeof in,
         .kind = ACDM_KIND_NAME_VOICE,
@@ -194,6 +211,7 @@ static void submit_call(sipp *p, ccall *c, const char *ivr_path)
         .payload_json = pj,
         /* the agent's phone may ring while the commit runs; the 200 OK waits for it */
         .flags = ACDM_IN_ROUTE_AT_ONCE,
+        .queued_ms = c->resubmits ? c->queued_ms : 0,   /* back after a failed transfer: its place in time */
     };
     c->cb_pending = true;
     int rc = p->host->submit(p->inst, &in, submitted, c);
@@ -267,9 +285,10 @@ static void on_device(sipp *p, smsg *m)
             /* the offer is no longer out and not because this agent accepted it on the desk
              * (the caller left, the offer timed out): that phone's leg is hung up */
             push_call(p, MQ_REQUEUED, c, NULL);
-        }
+        } else if (c && o == ACDM_DEVICE_ANSWERED) c->bridged = true;
         return;
     }
+    if (c && o == ACDM_DEVICE_ANSWERED) c->bridged = true;
     if (o != ACDM_DEVICE_ANSWERED)
         p->host->log(p->inst, ACDM_PLOG_WARN, "call %s: agent %s accepted on the desk but the phone did not answer: %s",
                      m->bericht, m->agent, m->text ? m->text : "");
@@ -380,6 +399,22 @@ static void core_run(acdm_instance *inst, void *priv, void *arg)
                      m->agent, m->text ? m->text : "?", rc < 0 ? " (the bericht could not be ended)" : "");
         break;
     }
+    case CM_XFER_FAILED: {
+        /* the number was not reached: the caller waits again in the call's queue with the
+         * original queue time, as a new bericht that names the transferred one */
+        ccall *c = cc_find(p, m->call);
+        if (!c || c->sip_gone || !c->transferred_out) break;
+        snprintf(c->returned_from, sizeof c->returned_from, "%s", c->bericht);
+        snprintf(c->xfer_why, sizeof c->xfer_why, "%s", m->text ? m->text : "");
+        c->bericht[0] = 0;       /* the old bericht's events no longer reach the call */
+        c->ended = c->transferred_out = c->bridged = c->xfer_asked = c->device = c->routed = c->waiting = false;
+        c->accepted_by[0] = c->agent[0] = 0;
+        c->resubmits++;
+        p->host->log(p->inst, ACDM_PLOG_WARN, "call %u (%s): the transfer failed (%s): the caller goes back to queue %s",
+                     c->id, c->returned_from, c->xfer_why, c->queue[0] ? c->queue : "(the channel's)");
+        submit_call(p, c, NULL);
+        break;
+    }
     case CM_AGENT_BYE: break;   /* the engine hangs up the caller too; CM_CALL_GONE follows */
     case CM_REACHABLE:
         if (HOST_HAS_FN(p->host, device_reachable))
@@ -418,6 +453,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
         }
         snprintf(c->agent, sizeof c->agent, "%s", ev->agent);
         snprintf(c->accepted_by, sizeof c->accepted_by, "%s", ev->agent);
+        if (ev->queue && *ev->queue) snprintf(c->queue, sizeof c->queue, "%s", ev->queue);   /* after a transfer to a queue */
         const sipc_agent *a = sipc_agent_find(&p->cfg, ev->agent);
         if (!a) {
             if (!c->device)
@@ -438,6 +474,7 @@ static void sip_on_event(acdm_instance *inst, void *priv, const acdm_event_info 
     case ACDM_EV_TRANSFERRED:
         c->waiting = true;
         c->device = false;
+        c->bridged = false;
         c->accepted_by[0] = 0;
         push_call(p, MQ_REQUEUED, c, NULL);
         break;
@@ -497,6 +534,36 @@ static int sip_offer_device(acdm_instance *inst, void *priv, const acdm_device_o
     m->a = o->timeout_ms;
     m->b = 1;
     return ua_push(p, m) < 0 ? ACDM_P_EIO : 0;
+}
+
+/* ABI 1.2: the desk's blind transfer to an outside number. What the core side knows is checked
+ * here (the desk shows the sentence); the engine runs the phone's REFER path (xfer_start) and
+ * CM_TRANSFER_OUT ends the bericht for the agent as for a REFER. */
+static int sip_transfer_out(acdm_instance *inst, void *priv, const char *bericht_id, const char *number, char *err,
+                            size_t errlen)
+{
+    sipp *p = priv;
+    (void)inst;
+    ccall *c = cc_by_bericht(p, bericht_id);
+    if (!c || c->sip_gone || c->ended || c->transferred_out) { snprintf(err, errlen, "the call is over"); return ACDM_P_ENOENT; }
+    if (!sipc_dialable(number)) {
+        snprintf(err, errlen, "number: \"%.40s\" is not a phone number", number ? number : "");
+        return ACDM_P_EINVAL;
+    }
+    if (!p->cfg.out_gateway) { snprintf(err, errlen, "this channel has no outbound gateway (outbound.gateway)"); return ACDM_P_EINVAL; }
+    if (c->id & 0x80000000u) { snprintf(err, errlen, "only an incoming call can be transferred to a number"); return ACDM_P_EINVAL; }
+    if (!c->bridged) { snprintf(err, errlen, "the call is not connected to your phone"); return ACDM_P_ESTATE; }
+    if (c->xfer_asked) { snprintf(err, errlen, "a transfer of this call is on its way"); return ACDM_P_ESTATE; }
+    smsg *m = smsg_new(p, MQ_TRANSFER_OUT, c->id);
+    if (!m) return ACDM_P_ENOMEM;
+    snprintf(m->bericht, sizeof m->bericht, "%s", c->bericht);
+    snprintf(m->agent, sizeof m->agent, "%s", c->accepted_by);
+    m->text = sip_strdup(number);
+    if (ua_push(p, m) < 0) { snprintf(err, errlen, "the SIP engine is not running"); return ACDM_P_EIO; }
+    c->xfer_asked = true;
+    p->host->log(p->inst, ACDM_PLOG_INFO, "call %u (%s): agent %s transfers the caller to %s from the desk", c->id,
+                 c->bericht, c->accepted_by, number);
+    return 0;
 }
 
 /* ABI 1.1: an outbound call (a callback or the desk's call): the agent's phone first, then the
@@ -809,7 +876,8 @@ static const acdm_plugin sip_plugin = ACDM_PLUGIN_INIT(
     .destroy = sip_destroy,
     .offer_device = sip_offer_device,
     .originate = sip_originate,
-    .device_endpoint_key = "phone");
+    .device_endpoint_key = "phone",
+    .transfer_out = sip_transfer_out);
 
 ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &sip_plugin; }
 

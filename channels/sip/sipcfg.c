@@ -602,3 +602,9 @@ bool sipc_same_sockets(const sipc_cfg *a, const sipc_cfg *b)
             return false;
     return true;
 }
+
+bool sipc_dialable(const char *number)
+{
+    size_t n = number ? strlen(number) : 0, d = n && number[0] == '+';
+    return n - d >= 2 && n <= 32 && strspn(number + d, "0123456789") == n - d;
+}

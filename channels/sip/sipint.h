@@ -32,6 +32,7 @@ enum {
     MQ_ORIGINATE,     /* call (a new id), bericht, agent, uri (the agent's phone), dialled (the customer) */
     MQ_CALLBACK_OK,   /* call, outcome: the callback bericht's submit (the caller hears the text, then BYE) */
     MQ_QUEUE_STATE,   /* queue, a = 1: closed now (a queue a menu's when_closed names; every poll) */
+    MQ_TRANSFER_OUT,  /* call, agent, text = the number: the desk's blind transfer (as the phone's REFER) */
 };
 
 /* engine -> core */
@@ -46,7 +47,8 @@ enum {
     CM_READY,         /* the engine applied a config (a = generation) */
     CM_ORIGINATE,     /* call, bericht, a = acdm_originate_outcome, text = reason */
     CM_CALLBACK,      /* call: the waiting caller asked to be called back (from = the number) */
-    CM_TRANSFER_OUT,  /* call, agent, text = the number: the agent's phone transferred the caller out (REFER) */
+    CM_TRANSFER_OUT,  /* call, agent, text = the number: the caller was transferred out (REFER or the desk) */
+    CM_XFER_FAILED,   /* call, text = why: the number did not answer; the caller waits again (submit anew) */
 };
 
 typedef struct smsg {

@@ -1035,32 +1035,48 @@ static void xfer_close(int err, const struct sip_msg *msg, void *arg)
     c->a.sess = mem_deref(c->a.sess);
     leg_close(&c->a);
     post_log(c->ua, was_up ? ACDM_PLOG_INFO : ACDM_PLOG_WARN, "call %u: transfer: %s", c->id, why);
+    if (!was_up && !c->closing && c->c.estab) {
+        /* the number did not answer (busy, no answer, failed): the caller is not dropped but
+         * waits in the queue again; the core submits the call anew with its original queue
+         * time (CM_XFER_FAILED) and MQ_SUBMITTED follows as for a new call */
+        c->external = false;
+        c->st = CS_WAITING;
+        c->next_wait = 0;
+        c->welcome_done = true;
+        c->agent[0] = 0;
+        player_clear(c);
+        player_enqueue(c, prompt_get(c->ua, "Het nummer is niet bereikbaar. U blijft in de wachtrij.", NULL));
+        clock_add(c);
+        c->c.marker = true;
+        smsg *m = smsg_new(c->ua->p, CM_XFER_FAILED, c->id);
+        if (m) {
+            m->text = sip_strdup(why);
+            core_post(c->ua->p, m);
+        }
+        return;
+    }
     call_end(c, was_up ? "the other party hung up" : "transfer failed", false);
 }
 
-/* REFER from the agent's phone during the conversation (RFC 3515, a blind transfer): the
- * Refer-To's user part is dialled through outbound.gateway; the agent's leg is hung up, the
- * caller hears ringback until the number answers, then both talk on (the bericht ends for the
- * agent: wrap-up). No NOTIFY is sent: the phone gets BYE right after 202. */
-static void agent_refer(struct sip *sip, const struct sip_msg *msg, void *arg)
+/* Why c cannot be transferred out now (NULL: it can): the same for the phone's REFER and the
+ * desk's transfer (MQ_TRANSFER_OUT). A call the desk holds is transferred as well. */
+static const char *xfer_refusal(const struct call *c, const char *num)
 {
-    struct call *c = arg;
+    return !sipc_dialable(num) ? "no phone number to dial"
+         : !c->ua->cfg.out_gateway ? "this channel has no outbound.gateway"
+         : c->external ? "the call was transferred already"
+         : c->outbound || (c->st != CS_BRIDGED && c->st != CS_HELD) || !c->c.estab || c->closing
+             ? "only a bridged inbound call can be transferred"
+         : NULL;
+}
+
+/* A blind transfer of c's caller to num (xfer_refusal said yes): the bericht ends for the agent
+ * (CM_TRANSFER_OUT: wrap-up), the agent's leg is hung up, the caller hears ringback while num
+ * is dialled through outbound.gateway; when it answers both talk on (xfer_estab). `by` says
+ * who asked, for the log. */
+static void xfer_start(struct call *c, const char *num, const char *by)
+{
     struct ua *ua = c->ua;
-    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_REFER_TO);
-    struct sip_addr addr;
-    char num[48] = "";
-    if (h && !sip_addr_decode(&addr, &h->val)) pl_copy(&addr.uri.user, num, sizeof num);
-    size_t n = strlen(num);
-    const char *why = !h ? "no Refer-To" : n < 2 || strspn(num, "+0123456789") != n ? "Refer-To names no phone number"
-                    : !ua->cfg.out_gateway ? "this channel has no outbound.gateway"
-                    : c->outbound || c->st != CS_BRIDGED || !c->c.estab ? "only a bridged inbound call can be transferred"
-                    : NULL;
-    if (why) {
-        (void)sip_treplyf(NULL, NULL, sip, msg, false, 403, "Forbidden", "Warning: 399 acdm \"%s\"\r\nContent-Length: 0\r\n\r\n", why);
-        post_log(ua, ACDM_PLOG_WARN, "call %u: agent %s's phone asked a transfer (REFER): refused 403: %s", c->id, c->agent, why);
-        return;
-    }
-    (void)sip_treply(NULL, sip, msg, 202, "Accepted");
     snprintf(c->to, sizeof c->to, "%s", num);
     ST(ua, transfers_out);
     smsg *m = smsg_new(ua->p, CM_TRANSFER_OUT, c->id);
@@ -1093,8 +1109,29 @@ static void agent_refer(struct sip *sip, const struct sip_msg *msg, void *arg)
         call_end(c, "transfer failed", false);
         return;
     }
-    post_log(ua, ACDM_PLOG_INFO, "call %u (%s): agent %s transfers the caller to %s: dialling %s", c->id, c->bericht, c->agent,
-             num, uri);
+    post_log(ua, ACDM_PLOG_INFO, "call %u (%s): agent %s transfers the caller to %s (%s): dialling %s", c->id, c->bericht,
+             c->agent, num, by, uri);
+}
+
+/* REFER from the agent's phone during the conversation (RFC 3515, a blind transfer): the
+ * Refer-To's user part is dialled (xfer_start). No NOTIFY is sent: the phone gets BYE right
+ * after 202. */
+static void agent_refer(struct sip *sip, const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    struct ua *ua = c->ua;
+    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_REFER_TO);
+    struct sip_addr addr;
+    char num[48] = "";
+    if (h && !sip_addr_decode(&addr, &h->val)) pl_copy(&addr.uri.user, num, sizeof num);
+    const char *why = !h ? "no Refer-To" : xfer_refusal(c, num);
+    if (why) {
+        (void)sip_treplyf(NULL, NULL, sip, msg, false, 403, "Forbidden", "Warning: 399 acdm \"%s\"\r\nContent-Length: 0\r\n\r\n", why);
+        post_log(ua, ACDM_PLOG_WARN, "call %u: agent %s's phone asked a transfer (REFER): refused 403: %s", c->id, c->agent, why);
+        return;
+    }
+    (void)sip_treply(NULL, sip, msg, 202, "Accepted");
+    xfer_start(c, num, "REFER from the phone");
 }
 
 static void agent_close(int err, const struct sip_msg *msg, void *arg)
@@ -1796,6 +1833,14 @@ static void mq_h(int id, void *data, void *arg)
     case MQ_HOLD:
         if (c && c->st == CS_BRIDGED) { c->st = CS_HELD; clock_add(c); }
         break;
+    case MQ_TRANSFER_OUT: {
+        /* the desk's transfer: sip.c checked what it knows; the call's own state is checked here */
+        const char *num = m->text ? m->text : "";
+        const char *why = !c ? "the call is gone" : xfer_refusal(c, num);
+        if (why) post_log(ua, ACDM_PLOG_WARN, "call %u: the desk's transfer to %s refused: %s", m->call, num, why);
+        else xfer_start(c, num, "from the desk");
+        break;
+    }
     case MQ_RESUME:
         if (c && c->st == CS_HELD) { c->st = CS_BRIDGED; clock_remove(c); c->c.marker = true; }
         break;

@@ -925,13 +925,27 @@ static void ws_message(void *user, acdm_ws *ws, const char *data, size_t len)
             }
             bool to_q = toq && acdm_model_queue(acdm_engine_model(e), toq);
             const char *fromq = b->queue->name;   /* queues outlive the transfer */
-            if (to_q) rc = acdm_agent_transfer_queue(acdm_engine_model(e), a, b, acdm_model_queue(acdm_engine_model(e), toq), now);
+            json_t *tonv = json_object_get(msg, "number");
+            bool to_n = tonv && !toq && !toa;
+            if (to_n) {
+                /* a blind transfer of a call to an outside number: the channel dials it and ends
+                 * the bericht for this agent once it has the call (wrap-up) */
+                char terr[512] = "number: must be a string";
+                rc = json_is_string(tonv) ? acdm_engine_transfer_out(e, a, b, json_string_value(tonv), terr, sizeof terr)
+                                          : ACDM_EINVAL;
+                if (rc) {
+                    ws_error(ws, type, bid, rc == ACDM_ESTATE ? "state" : rc == ACDM_ENOENT ? "not_found" : "invalid",
+                             "transfer: %s", terr);
+                    json_decref(msg);
+                    return;
+                }
+            } else if (to_q) rc = acdm_agent_transfer_queue(acdm_engine_model(e), a, b, acdm_model_queue(acdm_engine_model(e), toq), now);
             else if (toa && acdm_model_agent(acdm_engine_model(e), toa)) rc = acdm_agent_transfer_agent(acdm_engine_model(e), a, b, acdm_model_agent(acdm_engine_model(e), toa), now);
             else rc = ACDM_ENOENT;
             /* a note with the transfer travels with the bericht (an escalation to the second line) */
             if (!rc && acdm_model_bericht(acdm_engine_model(e), bid))
                 acdm_api_note_add(e, a->id, b, json_string_value(json_object_get(msg, "note")), fromq,
-                                  to_q ? toq : NULL, to_q ? NULL : toa);
+                                  to_q ? toq : NULL, to_q || to_n ? NULL : toa);
         }
     } else if (!strcmp(type, "originate")) {
         /* an outbound contact from the desk: ack carries the new bericht's id ("assigned" came

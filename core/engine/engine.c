@@ -493,6 +493,7 @@ typedef struct {
     acdm_skill *skills;
     size_t n_skills;
     int64_t created;
+    int64_t queued;          /* the queue time: created, or the intake's original queued_ms */
     bool closed;
     bool wait_if_closed;     /* stored as queued although its queue is closed: parked */
     bool routed;             /* ACDM_IN_ROUTE_AT_ONCE: in the model (and routed) before the commit */
@@ -520,7 +521,7 @@ static int intake_model_submit(acdm_engine *e, intake_job *j, const char **text)
                            .priority = j->priority, .channel = j->channel, .from = j->from,
                            .conversation = j->conversation, .skills = j->skills,
                            .n_skills = j->n_skills, .created_ms = j->created,
-                           .queued_ms = j->created, .preferred_agent = j->preferred,
+                           .queued_ms = j->queued, .preferred_agent = j->preferred,
                            .wait_if_closed = j->wait_if_closed};
     subject_set(e, j->id, j->subject);   /* before submit: it may offer at once */
     int rc = acdm_model_submit(e->model, &nb, acdm_now_ms(), NULL, text);
@@ -642,6 +643,7 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
     j->done = done;
     j->user = user;
     j->created = acdm_now_ms();
+    j->queued = in->queued_ms > 0 && in->queued_ms <= j->created ? in->queued_ms : j->created;
 
     /* a follow-up of a live conversation joins its bericht */
     const char *chan = in->channel ? in->channel : "api";
@@ -703,7 +705,7 @@ int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done d
                             .priority = in->priority, .skills_json = sj,
                             .state = j->closed ? ACDM_B_CLOSED : ACDM_B_QUEUED,
                             .idem_key = in->idem_key, .payload_json = pj,
-                            .created_ms = j->created, .queued_ms = j->created, .text = in->text};
+                            .created_ms = j->created, .queued_ms = j->queued, .text = in->text};
     /* the first text and a closed queue's `closed` event are written with the row, and only
      * if it is (a duplicate writes nothing but the answer) */
     int rc = acdm_store_insert_bericht(e->store, &row, intake_committed, j);
@@ -770,7 +772,9 @@ static int env_submit(void *engine, acdm_instance *inst, const acdm_inbound *in,
                       .wait_if_closed = in->struct_size >= offsetof(acdm_inbound, flags) + sizeof in->flags &&
                                         (in->flags & ACDM_IN_WAIT_IF_CLOSED),
                       .route_at_once = in->struct_size >= offsetof(acdm_inbound, flags) + sizeof in->flags &&
-                                       (in->flags & ACDM_IN_ROUTE_AT_ONCE)};
+                                       (in->flags & ACDM_IN_ROUTE_AT_ONCE),
+                      .queued_ms = in->struct_size >= offsetof(acdm_inbound, queued_ms) + sizeof in->queued_ms
+                                   ? in->queued_ms : 0};
     plugin_submit *ps = malloc(sizeof *ps);
     int rc = ACDM_ENOMEM;
     if (!ps) snprintf(err, errlen, "out of memory");
@@ -971,6 +975,32 @@ static void originate_committed(void *user, int status, const char *existing_id)
     free(j->text);
     free(j->payload);
     free(j);
+}
+
+int acdm_engine_transfer_out(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *number,
+                             char *err, size_t errlen)
+{
+    if (b->kind != ACDM_KIND_VOICE) {
+        snprintf(err, errlen, "number: only a call can be transferred to a phone number (this is %s %s)",
+                 b->kind == ACDM_KIND_EMAIL ? "an" : "a", acdm_kind_name((acdm_kind)b->kind));
+        return ACDM_EINVAL;
+    }
+    acdm_work *w = acdm_agent_work(a, b);
+    if (!w || w->state != ACDM_W_ACTIVE) {
+        snprintf(err, errlen, "the call is not in conversation with you");
+        return ACDM_ESTATE;
+    }
+    size_t n = number ? strlen(number) : 0, d = n && number[0] == '+';
+    if (n - d < 2 || n > 32 || strspn(number + d, "0123456789") != n - d) {
+        snprintf(err, errlen, "number: \"%.40s\" is not a phone number (digits, optionally a leading +)",
+                 number ? number : "");
+        return ACDM_EINVAL;
+    }
+    if (!e->plugins || !acdm_plugins_can_transfer_out(e->plugins, b->channel)) {
+        snprintf(err, errlen, "channel \"%.64s\" cannot transfer calls to a phone number", b->channel);
+        return ACDM_ENOENT;
+    }
+    return acdm_plugins_transfer_out(e->plugins, b->channel, b->id, number, err, errlen);
 }
 
 int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],

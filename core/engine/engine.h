@@ -110,6 +110,7 @@ typedef struct {
     bool wait_if_closed;     /* a closed queue takes it as queued, offered once it opens */
     bool route_at_once;      /* routed while the commit runs: done() first with
                               * ACDM_SUBMIT_ROUTING, then with the outcome (ACDM_IN_ROUTE_AT_ONCE) */
+    int64_t queued_ms;       /* 0: now; else the original queue time (not in the future) */
 } acdm_intake;
 int acdm_engine_intake(acdm_engine *e, const acdm_intake *in, acdm_intake_done done, void *user,
                        char *err, size_t errlen);
@@ -146,6 +147,14 @@ typedef struct {
  * room for the kind), ACDM_ESTATE (logged out). */
 int acdm_engine_originate(acdm_engine *e, acdm_agent *a, const acdm_outbound_contact *o, char id_out[37],
                           char *err, size_t errlen);
+
+/* The desk's blind transfer of a call to an outside phone number: b must be a call (voice) in
+ * conversation with a, its channel's plugin must have transfer_out (ABI 1.2). The channel
+ * ends the bericht for a (reason "transferred to <number>", wrap-up) once it has the call.
+ * 0, or negative with a sentence in err: ACDM_EINVAL (not a call, not a number, refused by the
+ * channel), ACDM_ESTATE (not in conversation with a), ACDM_ENOENT (the channel cannot). */
+int acdm_engine_transfer_out(acdm_engine *e, acdm_agent *a, acdm_bericht *b, const char *number,
+                             char *err, size_t errlen);
 
 /* Reads the TLS listeners' certificate files again (SIGHUP, POST /api/v1/reload): a renewed
  * pair is served to new connections, open ones stay; a bad or expired one is refused (logged,

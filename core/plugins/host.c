@@ -1037,6 +1037,29 @@ int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_ori
     return rc < 0 ? rc : 0;
 }
 
+bool acdm_plugins_can_transfer_out(acdm_plugins *p, const char *instance)
+{
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    return inst && inst->state == IS_RUNNING && ACDM_PLUGIN_HAS(inst->pl->d, transfer_out) &&
+           inst->pl->d->transfer_out;
+}
+
+int acdm_plugins_transfer_out(acdm_plugins *p, const char *instance, const char *bericht_id,
+                              const char *number, char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = 0;
+    if (!acdm_plugins_can_transfer_out(p, instance)) {
+        if (err) snprintf(err, errlen, "channel \"%s\" is not running or cannot transfer calls to a number",
+                          instance ? instance : "");
+        return ACDM_ENOENT;
+    }
+    acdm_instance *inst = acdm_plugins_instance(p, instance);
+    char buf[512] = "";
+    int rc = inst->pl->d->transfer_out(inst, inst->priv, bericht_id, number, buf, sizeof buf);
+    if (rc < 0 && err) snprintf(err, errlen, "%s", buf[0] ? buf : "the channel refused the transfer");
+    return rc < 0 ? rc : 0;
+}
+
 json_t *acdm_plugins_outbound_json(acdm_plugins *p)
 {
     json_t *arr = json_array();

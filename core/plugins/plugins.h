@@ -140,6 +140,13 @@ bool acdm_plugins_can_originate(acdm_plugins *p, const char *instance);
 int acdm_plugins_originate(acdm_plugins *p, const char *instance, const acdm_originate *o,
                            char *err, size_t errlen);
 
+/* Whether the running instance's plugin has transfer_out (ABI 1.2). */
+bool acdm_plugins_can_transfer_out(acdm_plugins *p, const char *instance);
+/* Asks the running instance to transfer bericht_id's caller to number: 0 (the channel ends the
+ * bericht once it has the call), or negative with a sentence in err. */
+int acdm_plugins_transfer_out(acdm_plugins *p, const char *instance, const char *bericht_id,
+                              const char *number, char *err, size_t errlen);
+
 /* [{channel, kinds:[..]}] of the running instances whose plugin has originate: what an agent
  * may start an outbound contact with (kinds from the descriptor, without "callback"). New
  * reference. */

@@ -358,19 +358,46 @@ function newCard(brief, { state = 'active', title, focus = false, held = false }
   c.trBtn = h('button', { type: 'submit' });
   c.trNote = h('textarea', { id: `tr-note-${safe}`, rows: '2' });
   c.trNoteLabel = h('label', { for: `tr-note-${safe}` });
-  const trForm = h('form', { class: 'row transfer-form' }, c.trLabel, c.trSelect,
+  // a call also goes to an outside number (the channel dials it; the caller hears ringback)
+  c.trNum = h('input', { id: `tr-num-${safe}`, type: 'tel', inputmode: 'tel', autocomplete: 'off', maxlength: '40' });
+  c.trNumLabel = h('label', { for: `tr-num-${safe}` });
+  c.trNumBox = h('p', { class: 'tr-number', hidden: true }, c.trNumLabel, c.trNum);
+  c.trSelect.addEventListener('change', () => {
+    c.trNumBox.hidden = c.trSelect.value !== 'number:';
+    if (!c.trNumBox.hidden) c.trNum.focus();
+  });
+  const trForm = h('form', { class: 'row transfer-form' }, c.trLabel, c.trSelect, c.trNumBox,
     h('p', { class: 'tr-note' }, c.trNoteLabel, c.trNote), c.trBtn);
   c.transfer = h('details', { class: 'transfer' }, c.trSummary, trForm);
   c.transfer.addEventListener('toggle', () => { if (c.transfer.open) fillTransfer(c); });
   trForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const [kind, target] = c.trSelect.value.split(':');
+    let [kind, target] = c.trSelect.value.split(':');
+    if (kind === 'number') {
+      // spaces, dashes, dots and brackets are how people write numbers: dialled without them
+      target = c.trNum.value.replace(/[\s\-().]/g, '');
+      const ok = /^\+?[0-9]{2,31}$/.test(target);
+      c.trNum.setAttribute('aria-invalid', String(!ok));
+      if (!ok) {
+        c.err.textContent = t(target ? 'agent.transfer.number.invalid' : 'agent.transfer.number.required');
+        c.trNum.focus();
+        return;
+      }
+    }
     if (!target) return;
     const note = c.trNote.value.trim();
     send({ type: 'transfer', bericht: id, [kind]: target, ...(note ? { note } : {}) }, c.err).then(() => {
       record('transferred', c.brief, c.title);
-      removeCard(id);
-      announce($('polite'), t('agent.transfer.done', { from: c.brief.from }));
+      if (kind === 'number') {
+        // the call leaves acdm: the card stays for the wrap-up that follows
+        c.transferredTo = target;
+        c.transfer.open = false;
+        updateCard(c);
+        announce($('polite'), t('agent.transfer.number.done', { from: c.brief.from, number: target }));
+      } else {
+        removeCard(id);
+        announce($('polite'), t('agent.transfer.done', { from: c.brief.from }));
+      }
       if (note && escalations) escalations.load();
     }, () => {});
   });
@@ -437,8 +464,8 @@ function updateCard(c) {
     duration: dur(Date.now() - c.since) });
   c.subj.hidden = !c.subject;
   c.subj.textContent = c.subject ? t('agent.work.subject', { subject: c.subject }) : '';
-  c.endedEl.hidden = !c.ended;
-  c.endedEl.textContent = t('agent.customer_ended');
+  c.endedEl.hidden = !c.ended && !c.transferredTo;
+  c.endedEl.textContent = c.transferredTo ? t('agent.transfer.number.card', { number: c.transferredTo }) : t('agent.customer_ended');
   c.thread.setAttribute('aria-label', t('agent.thread', { from }));
   c.label.textContent = t('agent.reply', { from });
   c.hint.textContent = t(b.kind === 'email' ? 'agent.reply.hint.email' : 'agent.reply.hint') + ' ' +
@@ -466,13 +493,15 @@ function updateCard(c) {
   c.extendBtn.hidden = !wrap;
   updateWrapbar(c);
   c.typing.textContent = c.typingUntil > Date.now() ? t('agent.typing') : '';
-  c.transfer.hidden = wrap;
+  c.transfer.hidden = wrap || !!c.transferredTo;
   c.regEl.hidden = !(wrap && c.topicsChosen && c.topicsChosen.length);
   c.regEl.textContent = c.topicsChosen && c.topicsChosen.length ? t('agent.wrapup.topics', { topics: c.topicsChosen.join(', ') }) : '';
   c.trNoteLabel.textContent = t('agent.transfer.note');
   c.trSummary.textContent = t('agent.transfer');
   c.trLabel.textContent = t('agent.transfer.to');
   c.trBtn.textContent = t('agent.transfer.submit');
+  c.trNumLabel.textContent = t('agent.transfer.number.label');
+  c.trNum.placeholder = t('agent.transfer.number.placeholder');
   c.histSummary.textContent = c.histCount != null ? `${t('agent.history')} (${c.histCount})`
     : c.histUnavailable ? t('agent.history.unavailable') : t('agent.history');
 }
@@ -485,8 +514,11 @@ function fillTransfer(c) {
       (allQueues.length ? allQueues : [...queueInfo.entries()].map(([name, q]) => ({ name, title: q.title })))
         .map((q) => h('option', { value: 'queue:' + q.name }, q.title || q.name))),
     others.length ? h('optgroup', { label: t('agent.transfer.agents') },
-      others.map((x) => h('option', { value: 'agent:' + x.id }, `${x.name || x.id} (${stateLabel(x.state)})`))) : null].filter(Boolean));
+      others.map((x) => h('option', { value: 'agent:' + x.id }, `${x.name || x.id} (${stateLabel(x.state)})`))) : null,
+    c.brief.kind === 'voice' ? h('optgroup', { label: t('agent.transfer.outside') },
+      h('option', { value: 'number:' }, t('agent.transfer.number'))) : null].filter(Boolean));
   if ([...c.trSelect.options].some((o) => o.value === keep)) c.trSelect.value = keep;
+  c.trNumBox.hidden = c.trSelect.value !== 'number:';
 }
 
 function updateWrapbar(c) {
@@ -965,7 +997,7 @@ function onMessage(m) {
     }
     case 'done': {
       const c = work.get(m.bericht);
-      if (c) record('handled', c.brief, c.title);
+      if (c && !c.transferredTo) record('handled', c.brief, c.title);   // a call out: counted as transferred
       removeCard(m.bericht);
       screenPops.delete(m.bericht);
       // the server counts it too; its next `state` push carries the real figure

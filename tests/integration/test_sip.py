@@ -584,7 +584,7 @@ class SipConversation(SipTestCase):
         # the agent transfers on the phone (REFER to 0301112233)
         r = bs.command("transfer", "sip:0301112233@127.0.0.1:%d" % self.sip_port)
         self.assertTrue(r.get("ok"), r)
-        self.wait_log(d, "transfers the caller to 0301112233: dialling sip:0301112233@127.0.0.1:%d" % uas_port)
+        self.wait_log(d, "transfers the caller to 0301112233 (REFER from the phone): dialling sip:0301112233@127.0.0.1:%d" % uas_port)
         t_ref = rtp.elapsed()
         # the agent is free: the bericht ended for them (wrap-up), with the reason
         wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="the agent's wrap-up")
@@ -599,6 +599,138 @@ class SipConversation(SipTestCase):
         self.assertEqual(self.sip_status(d)["transfers_out"], 1)
         b = d.bericht(bid)
         self.assertIn("transferred to 0301112233", str(b["events"]), b["events"])
+
+    def outside_number(self, scenario=None, echo=True):
+        """A SIPp UAS at the outbound gateway (OUTSIDE_UAS: rings 2.5 s, answers, waits for BYE);
+        with echo it sends back the RTP it gets: the caller then hears their own tone from it."""
+        port = siptest.free_udp_port()
+        xml = os.path.join(self.tmp, "outside%d.xml" % port)
+        with open(xml, "w") as f:
+            f.write(scenario or OUTSIDE_UAS)
+        uas = subprocess.Popen([siptest.SIPP, "-sf", xml, "-i", "127.0.0.1", "-p", str(port), "-mp",
+                                str(siptest.free_udp_port()), "-m", "1", "-nostdin"] + (["-rtp_echo"] if echo else []),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.tmp)
+        self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
+        return uas, port
+
+    def test_the_desk_transfers_the_caller_to_an_outside_number_with_ringback(self):
+        uas, uas_port = self.outside_number()
+        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}})
+        self.wait_prompts(d, 2)
+        bs = self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        rtp = self.rtp_peer(tone_hz=1000)
+        caller = self.call(rtp=rtp, hold_ms=12000)
+        bid = ws.expect("offer", 15)["bericht"]["id"]
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
+        # refused, with a sentence the desk shows; the call stays with the agent
+        err = ws.request({"type": "transfer", "bericht": bid, "number": "06-12"})
+        self.assertEqual((err["type"], err["code"], err["bericht"]), ("error", "invalid", bid), err)
+        self.assertIn("is not a phone number", err["text"], err)
+        err = ws.request({"type": "transfer", "bericht": bid, "number": 612345678})
+        self.assertEqual((err["type"], err["code"]), ("error", "invalid"), err)
+        self.assertIn("number: must be a string", err["text"], err)
+        cid = d.post_bericht({"queue": "algemeen", "kind": "chat", "from": "+31687654321", "text": "Hallo?"}).json["id"]
+        err = ws.request({"type": "transfer", "bericht": cid, "number": "0301112233"})
+        self.assertEqual((err["type"], err["code"], err["bericht"]), ("error", "invalid", cid), err)
+        self.assertIn("only a call can be transferred to a phone number (this is a chat)", err["text"], err)
+        self.assertEqual(d.bericht(bid)["state"], "active")
+        time.sleep(1.0)
+        t1 = rtp.elapsed()
+        # the desk hands the call to 0301112233: same path as the phone's REFER
+        self.assertEqual(ws.request({"type": "transfer", "bericht": bid, "number": "0301112233"}),
+                         {"type": "ack", "re": "transfer", "bericht": bid})
+        self.wait_log(d, "transfers the caller to 0301112233 (from the desk): dialling sip:0301112233@127.0.0.1:%d" % uas_port)
+        t_ref = rtp.elapsed()
+        wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="the agent's wrap-up")
+        wait_until(lambda: "terminated" in bs.output(), 10, what="the agent's phone hung up (BYE)")
+        # asked twice: the call is no longer the agent's
+        err = ws.request({"type": "transfer", "bericht": bid, "number": "0301112233"})
+        self.assertEqual(err["type"], "error", err)
+        self.wait_log(d, "answered the transferred caller", 15)
+        t_ans = rtp.elapsed()
+        time.sleep(2.0)
+        t_talk = rtp.elapsed()
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(uas.wait(20), 0, "the outside number got no call or no BYE")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t1 - 0.8, t1), 440), 0.3, "agent1 before the transfer")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_ref + 0.9), 425), 0.3, "no ringback while it rang")
+        self.assertGreater(t_ans - t_ref, 1.5, "answered before it rang")
+        self.assertLess(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_ans), 440), 0.1, "the agent still heard after the transfer")
+        # the outside number's audio (it echoes the caller's 1000 Hz) reaches the caller
+        self.assertGreater(tone_ratio(rtp.pcm_between(t_ans + 0.5, t_talk), 1000), 0.3, "the outside number not heard")
+        self.assertLess(tone_ratio(rtp.pcm_between(t_ans + 0.5, t_talk), 425), 0.1, "ringback after the answer")
+        self.assertEqual(self.sip_status(d)["transfers_out"], 1)
+        b = d.bericht(bid)
+        self.assertIn("transferred to 0301112233", str(b["events"]), b["events"])
+
+    def test_the_desk_transfer_to_a_number_without_an_outbound_gateway_is_refused(self):
+        d = self.sip_daemon()
+        self.wait_prompts(d, 2)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=6000)
+        bid = ws.expect("offer", 15)["bericht"]["id"]
+        # offered, not yet accepted: not in conversation
+        err = ws.request({"type": "transfer", "bericht": bid, "number": "+31201234567"})
+        self.assertEqual((err["type"], err["code"]), ("error", "state"), err)
+        self.assertIn("not in conversation with you", err["text"], err)
+        self.assertEqual(ws.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
+        err = ws.request({"type": "transfer", "bericht": bid, "number": "+31201234567"})
+        self.assertEqual((err["type"], err["code"], err["bericht"]), ("error", "invalid", bid), err)
+        self.assertIn("no outbound gateway", err["text"], err)
+        time.sleep(1.5)
+        t = rtp.elapsed()
+        self.assertGreater(tone_ratio(rtp.pcm_between(t - 1.0, t), 440), 0.3, "the call left the agent")
+        self.assertEqual(d.bericht(bid)["state"], "active")
+        self.assertEqual(caller.wait(30), 0, caller.output())
+        self.assertEqual(self.sip_status(d)["transfers_out"], 0)
+
+    def test_a_busy_number_returns_the_caller_to_the_queue_with_the_original_queue_time(self):
+        uas, uas_port = self.outside_number(OUTSIDE_BUSY, echo=False)
+        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}},
+                            agents_map={"agent1": "register", "agent2": "register"})
+        self.wait_prompts(d, 2)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        self.agent_phone(d, "agent2", "geheim-agent2", tone=660)
+        ws1 = self.agent_ws(d, "agent1")
+        ws2 = self.agent_ws(d, "agent2", ready=False)
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=16000)
+        bid = ws1.expect("offer", 15)["bericht"]["id"]
+        queued_ms = d.bericht(bid)["queued_ms"]
+        self.assertEqual(ws1.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
+        time.sleep(1.0)
+        self.assertEqual(ws1.request({"type": "transfer", "bericht": bid, "number": "0301112233"})["type"], "ack")
+        t_ref = rtp.elapsed()
+        wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="agent1's wrap-up")
+        # the number is busy: the caller is not dropped but waits in the queue again
+        self.wait_log(d, "the transfer failed (0301112233 answered 486 Busy Here): the caller goes back to queue algemeen", 15)
+        t_busy = rtp.elapsed()
+        self.assertEqual(uas.wait(20), 0, "the outside number got no INVITE")
+        self.assertEqual(ws2.request({"type": "ready"})["type"], "ack")
+        offer = ws2.expect("offer", 10)["bericht"]
+        nid = offer["id"]
+        self.assertNotEqual(nid, bid)
+        nb = d.bericht(nid)
+        self.assertEqual((nb["kind"], nb["queue"], nb["from"]), ("voice", "algemeen", d.bericht(bid)["from"]), nb)
+        self.assertLessEqual(abs(nb["queued_ms"] - queued_ms), 50, "the caller lost the original queue time")
+        self.assertEqual(nb["payload"]["returned_from"], bid, nb["payload"])
+        self.assertIn("486", nb["payload"]["transfer_failed"], nb["payload"])
+        self.assertEqual(ws2.request({"type": "accept", "bericht": nid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 2, 10, what="bridged to agent2")
+        time.sleep(2.0)
+        t2 = rtp.elapsed()
+        self.assertEqual(caller.wait(40), 0, caller.output())
+        self.assertGreater(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_ref + 0.9), 425), 0.3, "no ringback while it rang")
+        self.assertLess(rtp.longest_gap(t_busy, t2), 1.0, "silence while waiting again")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t2 - 1.5, t2), 660), 0.3, "agent2 not heard after the failed transfer")
+        self.assertIn("transferred to 0301112233", str(d.bericht(bid)["events"]))
+        self.assertEqual(d.bericht(nid)["agent"], "agent2")
 
 def register(port, user, password, aor_user=None, expires=60):
     """REGISTER (challenged, then with a digest response); the final response's first line."""
@@ -902,6 +1034,41 @@ OUTSIDE_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
     ]]>
   </send>
+</scenario>
+"""
+
+
+OUTSIDE_BUSY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="outside number, busy">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="1500"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
 </scenario>
 """
 

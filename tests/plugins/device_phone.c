@@ -1,11 +1,13 @@
 /* device_phone.c -- test plugin "testphone": a stand-in voice channel that exercises the ABI 1.1
  * routing calls (offer_device, device_result, device_reachable, update, originate,
- * originate_result) so integration tests drive them over HTTP against the real acdmd.
+ * originate_result) and ABI 1.2's transfer_out (a number starting 0900 is refused; any other
+ * ends the bericht "transferred to <number>" right after, as a channel that took the call over
+ * would) so integration tests drive them over HTTP against the real acdmd.
  *
  * Routes under /channels/<instance>/ (a test fixture: no authentication, never shipped):
  *   POST /call?from=X[&kind=voice]       submit; answers {"outcome":..,"bericht":..} after the commit
  *   GET  /log                            what the core handed over: {"offers":[..],"originates":[..],
- *                                        "events":[..]} (newest last)
+ *                                        "events":[..],"transfers":[..]} (newest last)
  *   POST /result?bericht=B&agent=A&outcome=answered|declined|busy|noanswer|failed[&reason=R]
  *   POST /reachable?agent=A&kind=K&up=0|1[&reason=R]
  *   POST /update?bericht=B[&queue=Q][&priority=N]   body: payload_json to merge (or empty)
@@ -30,6 +32,7 @@ typedef struct {
     char offers[LOG_MAX][LINE]; int n_offers;
     char origs[LOG_MAX][LINE]; int n_origs;
     char events[LOG_MAX][LINE]; int n_events;
+    char transfers[LOG_MAX][LINE]; int n_transfers;
 } phone;
 
 /* value of key in a decoded query "a=1&b=2" (copied into out), "" when absent */
@@ -129,13 +132,13 @@ static void on_log(acdm_instance *inst, void *priv, const acdm_http_request *req
 {
     (void)inst; (void)req;
     phone *p = priv;
-    static char body[3 * LOG_MAX * (LINE + 2) + 64];
+    static char body[4 * LOG_MAX * (LINE + 2) + 64];
     size_t o = 0;
     const struct { const char *name; char (*list)[LINE]; int n; } parts[] = {
         {"offers", p->offers, p->n_offers}, {"originates", p->origs, p->n_origs},
-        {"events", p->events, p->n_events}};
+        {"events", p->events, p->n_events}, {"transfers", p->transfers, p->n_transfers}};
     o += (size_t)snprintf(body + o, sizeof body - o, "{");
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         o += (size_t)snprintf(body + o, sizeof body - o, "%s\"%s\":[", k ? "," : "", parts[k].name);
         for (int i = 0; i < parts[k].n; i++)
             o += (size_t)snprintf(body + o, sizeof body - o, "%s%s", i ? "," : "", parts[k].list[i]);
@@ -288,6 +291,35 @@ static int ph_originate(acdm_instance *inst, void *priv, const acdm_originate *o
     return 0;
 }
 
+typedef struct { char bericht[64], reason[96]; } xfer_end;
+
+static void xfer_ended(acdm_instance *inst, void *priv, void *arg)
+{
+    phone *p = priv;
+    xfer_end *x = arg;
+    p->host->end(inst, x->bericht, x->reason);
+    free(x);
+}
+
+static int ph_transfer_out(acdm_instance *inst, void *priv, const char *bericht_id, const char *number,
+                           char *err, size_t errlen)
+{
+    phone *p = priv;
+    if (!strncmp(number, "0900", 4)) {
+        snprintf(err, errlen, "testphone does not dial %s", safe(number));
+        return -1;
+    }
+    char line[LINE];
+    snprintf(line, sizeof line, "{\"bericht\":\"%s\",\"number\":\"%s\"}", safe(bericht_id), safe(number));
+    push(p->transfers, &p->n_transfers, line);
+    xfer_end *x = calloc(1, sizeof *x);
+    if (!x) return -1;
+    snprintf(x->bericht, sizeof x->bericht, "%s", bericht_id);
+    snprintf(x->reason, sizeof x->reason, "transferred to %s", number);
+    if (p->host->post(inst, xfer_ended, x) < 0) { free(x); return -1; }
+    return 0;
+}
+
 static const acdm_plugin descriptor = ACDM_PLUGIN_INIT(
     .name = "testphone",
     .version = "1.0",
@@ -299,6 +331,7 @@ static const acdm_plugin descriptor = ACDM_PLUGIN_INIT(
     .on_event = ph_event,
     .offer_device = ph_offer_device,
     .device_endpoint_key = "phone",
-    .originate = ph_originate);
+    .originate = ph_originate,
+    .transfer_out = ph_transfer_out);
 
 ACDM_PLUGIN_EXPORT const acdm_plugin *acdm_plugin_entry(void) { return &descriptor; }

@@ -291,7 +291,7 @@ static void expect_refused(acdm_plugins *p, const char *file, const char *reason
 START_TEST(refusals_name_the_reason_and_the_host_keeps_going)
 {
     P = host_new(TP, false);
-    expect_refused(P, TP "bad_abi_major.so", "built for plugin ABI 2.0, this core speaks 1.1");
+    expect_refused(P, TP "bad_abi_major.so", "built for plugin ABI 2.0, this core speaks 1.2");
     expect_refused(P, TP "missing_deliver.so", "mandatory callback deliver is missing");
     expect_refused(P, TP "no_entry.so", "no exported symbol acdm_plugin_entry");
     expect_refused(P, TP "small_struct.so", "not binary compatible");
@@ -455,7 +455,7 @@ START_TEST(two_instances_get_separate_memory)
     json_t *list = acdm_plugins_json(P);
     json_t *insts = json_object_get(json_array_get(list, 0), "instances");
     ck_assert_int_eq(json_array_size(insts), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "abi")), "1.1");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "abi")), "1.2");
     json_decref(list);
     host_free(P);
 }

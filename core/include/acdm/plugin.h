@@ -27,6 +27,9 @@
  * outbound contact started by the core); status_json per instance; the agent's message
  * payload (subject, cc, attachments, template) carried through to deliver.
  *
+ * ABI 1.2 appended: transfer_out (the desk hands a call to an outside phone number) and
+ * acdm_inbound.queued_ms (a contact submitted again keeps its original queue time).
+ *
  * Media (voice): never drive media from host timers. A plugin that streams audio runs its
  * own clock in its own thread (one shared clock for all calls); host timers are for protocol
  * time-outs, not 20 ms packet pacing.
@@ -43,7 +46,7 @@ extern "C" {
 #endif
 
 #define ACDM_PLUGIN_ABI_MAJOR 1
-#define ACDM_PLUGIN_ABI_MINOR 1
+#define ACDM_PLUGIN_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define ACDM_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -104,6 +107,10 @@ typedef struct {
     const char *payload_json;    /* channel-owned JSON object, or NULL */
     /* ---- appended in ABI 1.1 (read only when struct_size covers it) ---- */
     uint32_t flags;              /* ACDM_IN_* */
+    /* ---- appended in ABI 1.2 (read only when struct_size covers it) ---- */
+    int64_t queued_ms;           /* 0: the queue time starts now. Else (epoch ms, not in the future)
+                                  * the time the contact first waited: a caller back in the queue
+                                  * after a transfer out that failed keeps their place in time */
 } acdm_inbound;
 
 /* acdm_inbound.flags */
@@ -681,6 +688,18 @@ typedef struct acdm_plugin {
      * A "healthy": false makes health report the instance degraded. Called on the core thread;
      * must be cheap (no I/O). */
     char *(*status_json)(acdm_instance *inst, void *priv);
+
+    /* ---- appended in ABI 1.2 ---- */
+
+    /* Optional (voice): a blind transfer of bericht_id's caller to an outside phone number, asked
+     * on the desk by the agent who has the call in conversation (the core checked that, and that
+     * the bericht is a call). The channel dials number and, once it has taken the call over,
+     * ends the bericht for the agent with host->end (reason "transferred to <number>": wrap-up);
+     * the caller talks on with the number outside routing. number: digits with an optional
+     * leading '+'. 0 = started; negative with a sentence in err = refused (no outbound route,
+     * not connected, not a number the channel can dial): the desk shows it and the call stays. */
+    int (*transfer_out)(acdm_instance *inst, void *priv, const char *bericht_id, const char *number,
+                        char *err, size_t errlen);
 } acdm_plugin;
 
 /* True when the descriptor d has `field` (a plugin built against an older minor lacks it). */
