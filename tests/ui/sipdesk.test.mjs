@@ -4,7 +4,8 @@
 // (0612345678) whose received RTP is decoded -- the peers of tests/integration/siptest.py, driven
 // through tests/integration/sipdriver.py. In headless Chromium (Dutch desk):
 //  - the offer shows the caller's number, the number dialled and the queue's title; accepting it
-//    rings agent1's phone, the card shows the call and the caller hears agent1's tone;
+//    rings agent1's phone, the card shows the call (no written reply field: it is spoken) and the
+//    caller hears agent1's tone;
 //  - "In de wacht": the card says the caller hears music, and the caller hears music, not agent1;
 //  - "Hervatten": the caller hears agent1 again;
 //  - "Doorverbinden" to agent2: agent1's card goes, agent1's phone is hung up (the caller waits
@@ -134,6 +135,10 @@ test('agent desk with a real call: offer, hold, resume and transfer while baresi
   await card.waitFor();
   assert.equal(await card.locator('h3').textContent(), `Telefoon — ${CLI}`);
   assert.match(await card.locator('p.muted').first().textContent(), /^Wachtrij Algemene vragen · kanaal tel · /);
+  // a call is spoken: no written reply field or "Versturen"; the keyboard lands on "In de wacht"
+  assert.equal(await card.getByRole('textbox', { name: `Antwoord aan ${CLI}` }).count(), 0, 'a reply field on a phone call');
+  assert.equal(await card.getByRole('button', { name: 'Versturen' }).count(), 0, 'a send button on a phone call');
+  assert.equal(await a1.page.evaluate(() => document.activeElement?.dataset.action), 'hold');
   await until(async () => (await status()).bridged === 1, 'the caller bridged to agent1\'s phone', 30_000);
   const tBridge = await sip.elapsed('c1');
   const talk1 = await heard('agent1', tBridge + 1.0, tBridge + 3.0);
