@@ -444,7 +444,7 @@ function newCard(brief, { state = 'active', title, focus = false, held = false }
   loadBericht(c);
   loadHistory(c);
   showScreenPop(c);
-  if (focus) c.input.focus();
+  if (focus) (brief.kind === 'voice' ? c.holdBtn : c.input).focus();
   return c;
 }
 
@@ -471,6 +471,9 @@ function updateCard(c) {
   c.hint.textContent = t(b.kind === 'email' ? 'agent.reply.hint.email' : 'agent.reply.hint') + ' ' +
     t('agent.reply.hint.snippets');
   composerAfterEnd(c);
+  // a phone call is spoken: no written reply field (the voice channel drops one)
+  const spoken = b.kind === 'voice';
+  c.label.hidden = c.input.hidden = c.hint.hidden = c.sendBtn.hidden = spoken;
   c.sendBtn.textContent = t('agent.send');
   c.completeBtn.textContent = t('agent.complete');
   c.completeBtn.setAttribute('aria-label', t('agent.complete.label', { from }));
