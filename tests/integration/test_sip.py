@@ -562,14 +562,7 @@ class SipConversation(SipTestCase):
     def test_the_agents_phone_transfers_the_caller_to_an_outside_number_with_ringback(self):
         # the outside number: a SIPp UAS at the outbound gateway that rings 2.5 s, answers, and
         # waits for the BYE when the caller hangs up
-        uas_port = siptest.free_udp_port()
-        uas_xml = os.path.join(self.tmp, "outside.xml")
-        with open(uas_xml, "w") as f:
-            f.write(OUTSIDE_UAS)
-        uas = subprocess.Popen([siptest.SIPP, "-sf", uas_xml, "-i", "127.0.0.1", "-p", str(uas_port), "-mp",
-                                str(siptest.free_udp_port()), "-m", "1", "-nostdin"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, cwd=self.tmp)
-        self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
+        uas, uas_port = self.outside_number(echo=False)
         d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}})
         self.wait_prompts(d, 2)
         bs = self.agent_phone(d, "agent1", PASSWORD, tone=440)

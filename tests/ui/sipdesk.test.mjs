@@ -22,12 +22,9 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, seriousAxe, openSignedIn } = require('./acdm.js');
+const { Daemon, REPO, ART, uiConfig, until, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
 const { SipPeers } = require('./sip.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 30_000;
 const CLI = '0612345678';
 const PASS1 = 'geheim-agent1';
@@ -65,7 +62,7 @@ cfg.channels = [{ name: 'tel', plugin: 'sip', queue: 'algemeen', config: {
   rtp_timeout_s: 30,
 } }];
 d = await new Daemon(cfg).start();
-browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+browser = await launchBrowser();
 
 const status = async () => {
   const r = await d.request('GET', '/channels/tel/status');

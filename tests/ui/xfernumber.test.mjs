@@ -15,11 +15,8 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, seriousAxe, openSignedIn } = require('./acdm.js');
+const { Daemon, REPO, ART, uiConfig, until, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 20_000;
 
 const pdir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdm-ui-plugins-'));
@@ -31,7 +28,7 @@ cfg.agents[0].voice_blocks = false;   // the chat stays open while the call come
 cfg.channels = [{ name: 'tel1', plugin: 'testphone', queue: 'algemeen', config: {} }];
 const d = await new Daemon(cfg).start();
 const agentToken = d.token('agent', 'agent1');
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();
