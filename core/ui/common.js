@@ -79,6 +79,7 @@ export class Socket {
     this.onMessage = onMessage || (() => {});
     this.onStatus = onStatus || (() => {});
     this.pending = [];
+    this.waiting = [];   // requests made while the socket was still connecting: sent on open
     this.ws = null;
     this.stopped = false;
     this.retry = 0;
@@ -95,7 +96,10 @@ export class Socket {
     const ws = new WebSocket(this.url());
     this.ws = ws;
     let opened = false;
-    ws.onopen = () => { opened = true; this.retry = 0; this.opened = true; this.onStatus('open'); this.planRenew(); };
+    ws.onopen = () => {
+      opened = true; this.retry = 0; this.opened = true; this.onStatus('open'); this.planRenew();
+      for (const w of this.waiting.splice(0)) w.go();
+    };
     ws.onmessage = (ev) => {
       let m;
       try { m = JSON.parse(ev.data); } catch { return; }
@@ -106,7 +110,7 @@ export class Socket {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       if (ev && CLOSES[ev.code]) this.end(CLOSES[ev.code]);   // the error before it got lost
-      for (const p of this.pending.splice(0)) p.reject({ code: 'closed', text: t('conn.closed') });
+      for (const p of [...this.pending.splice(0), ...this.waiting.splice(0)]) p.reject({ code: 'closed', text: t('conn.closed') });
       this.onStatus('closed');
       if (this.stopped) return;
       if (!opened) {
@@ -136,14 +140,18 @@ export class Socket {
     else p.reject(m);
   }
 
+  /** Sends msg; resolves with its ack, rejects with its error. A request made while the socket
+   *  is still connecting (a click in the first moment after the page loaded) goes out when it
+   *  opens; one made while the connection is lost is refused ("Verbinding verbroken"). */
   send(msg) {
     return new Promise((resolve, reject) => {
-      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
-        reject({ code: 'closed', text: t('conn.closed') });
-        return;
-      }
-      this.pending.push({ type: msg.type, bericht: msg.bericht, resolve, reject });
-      this.ws.send(JSON.stringify(msg));
+      const go = () => {
+        this.pending.push({ type: msg.type, bericht: msg.bericht, resolve, reject });
+        this.ws.send(JSON.stringify(msg));
+      };
+      if (this.ws && this.ws.readyState === WebSocket.CONNECTING) this.waiting.push({ go, reject });
+      else if (!this.ws || this.ws.readyState !== WebSocket.OPEN) reject({ code: 'closed', text: t('conn.closed') });
+      else go();
     });
   }
 

@@ -667,6 +667,40 @@ test('language toggle switches the sign-in page, agent desk and dashboard to Eng
   await page.context().close();
 });
 
+test('agent desk: no state buttons before the server has said the agent\'s state; the first click once they show works', { timeout: 60_000 }, async () => {
+  const page = await newPage();
+  // what the desk shows at the moment it opens its websocket (the hello cannot have come yet)
+  await page.addInitScript(() => {
+    const W = window.WebSocket;
+    window.__atConnect = null;
+    window.WebSocket = class extends W {
+      constructor(...a) {
+        if (!window.__atConnect) {
+          window.__atConnect = ['btn-login', 'btn-ready', 'nr-form', 'btn-logout'].map((id) => {
+            const e = document.getElementById(id);
+            return e ? [id, e.checkVisibility ? e.checkVisibility() : !e.hidden] : [id, 'missing'];
+          });
+        }
+        super(...a);
+      }
+    };
+  });
+  await openAs(page, 'agent1', 'agent.html');
+  // Aanmelden and Afmelden both on screen at once, before the state is known, was the defect;
+  // a click on them then was refused with "Verbinding verbroken"
+  await until(() => page.evaluate(() => window.__atConnect), 'the desk opened its websocket');
+  assert.deepEqual(await page.evaluate(() => window.__atConnect),
+    [['btn-login', false], ['btn-ready', false], ['nr-form', false], ['btn-logout', false]]);
+  await page.getByRole('button', { name: 'Aanmelden bij ACDM' }).click();   // as soon as it shows
+  await page.locator('#my-state', { hasText: 'Niet beschikbaar (net aangemeld)' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Aanmelden bij ACDM' }).isVisible(), false);
+  assert.equal(await page.getByText('Verbinding verbroken').count(), 0);
+  await page.getByRole('button', { name: 'Afmelden uit ACDM', exact: true }).click();
+  await page.locator('#my-state', { hasText: 'Afgemeld' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test('reports: from the dashboard by keyboard, a day per queue with the work done, per agent, a CSV download; English; axe clean', { timeout: 120_000 }, async () => {
   // work today: a bericht posted to vergunningen is offered there
   await d.postBericht({ queue: 'vergunningen', kind: 'chat', from: 'rapport@example.nl', text: 'Voor het rapport' }, 'ui-rep-1');
