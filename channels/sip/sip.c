@@ -546,7 +546,7 @@ static int sip_transfer_out(acdm_instance *inst, void *priv, const char *bericht
     (void)inst;
     ccall *c = cc_by_bericht(p, bericht_id);
     if (!c || c->sip_gone || c->ended || c->transferred_out) { snprintf(err, errlen, "the call is over"); return ACDM_P_ENOENT; }
-    if (!sipc_dialable(number)) {
+    if (!acdm_phone_number_ok(number)) {
         snprintf(err, errlen, "number: \"%.40s\" is not a phone number", number ? number : "");
         return ACDM_P_EINVAL;
     }
@@ -578,8 +578,7 @@ static int sip_originate(acdm_instance *inst, void *priv, const acdm_originate *
         return ACDM_P_EINVAL;
     }
     if (!p->cfg.out_gateway) { snprintf(err, errlen, "this channel has no outbound gateway (outbound.gateway)"); return ACDM_P_EINVAL; }
-    size_t n = o->to ? strlen(o->to) : 0;
-    if (n < 2 || n > 32 || strspn(o->to, "+0123456789") != n) {
+    if (!acdm_phone_number_ok(o->to)) {
         snprintf(err, errlen, "to: \"%.40s\" is not a phone number", o->to ? o->to : "");
         return ACDM_P_EINVAL;
     }

@@ -1,6 +1,8 @@
 /* sipcfg.c -- parses and validates the SIP channel's instance config. */
 #include "sipcfg.h"
 
+#include <acdm/plugin_util.h>
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -480,7 +482,7 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
             cfg_fail(err, errlen, "outbound.gateway must be host:port (numbers are dialled as sip:<number>@gateway)");
             goto out;
         }
-        if (!c->out_caller_id || strspn(c->out_caller_id, "+0123456789") != strlen(c->out_caller_id)) {
+        if (!c->out_caller_id || !acdm_phone_number_ok(c->out_caller_id)) {
             cfg_fail(err, errlen, "outbound.caller_id must be a phone number (digits, a leading +)");
             goto out;
         }
@@ -601,10 +603,4 @@ bool sipc_same_sockets(const sipc_cfg *a, const sipc_cfg *b)
             strcmp(a->listen[i].host, b->listen[i].host))
             return false;
     return true;
-}
-
-bool sipc_dialable(const char *number)
-{
-    size_t n = number ? strlen(number) : 0, d = n && number[0] == '+';
-    return n - d >= 2 && n <= 32 && strspn(number + d, "0123456789") == n - d;
 }

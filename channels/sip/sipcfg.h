@@ -113,8 +113,4 @@ const sipc_user *sipc_user_find(const sipc_cfg *c, const char *user);
 /* True when two configs need the same sockets (listen, rtp_ports): a reload then applies in place. */
 bool sipc_same_sockets(const sipc_cfg *a, const sipc_cfg *b);
 
-/* A phone number the channel dials through outbound.gateway: 2..32 characters, digits with an
- * optional leading '+' (a blind transfer's target, from the phone's REFER or the desk). */
-bool sipc_dialable(const char *number);
-
 #endif

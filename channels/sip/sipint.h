@@ -7,6 +7,7 @@
 #define ACDM_SIP_INT_H
 
 #include <acdm/plugin.h>
+#include <acdm/plugin_util.h>
 
 #include <pthread.h>
 #include <semaphore.h>

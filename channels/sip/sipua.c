@@ -578,7 +578,7 @@ static void on_digit(struct call *c, char d, const char *how)
     ST(c->ua, dtmf);
     post_log(c->ua, ACDM_PLOG_INFO, "call %u: DTMF %c (%s) in state %s", c->id, d, how, cstate_names[c->st]);
     if (c->st == CS_WAITING && c->ua->cfg.callback_key && d == c->ua->cfg.callback_key && !c->closing) {
-        if (strspn(c->from, "+0123456789") != strlen(c->from) || strlen(c->from) < 2) {
+        if (!acdm_phone_number_ok(c->from)) {
             post_log(c->ua, ACDM_PLOG_INFO, "call %u: callback asked, but the caller's number (%s) cannot be called", c->id, c->from);
             return;
         }
@@ -1062,7 +1062,7 @@ static void xfer_close(int err, const struct sip_msg *msg, void *arg)
  * desk's transfer (MQ_TRANSFER_OUT). A call the desk holds is transferred as well. */
 static const char *xfer_refusal(const struct call *c, const char *num)
 {
-    return !sipc_dialable(num) ? "no phone number to dial"
+    return !acdm_phone_number_ok(num) ? "no phone number to dial"
          : !c->ua->cfg.out_gateway ? "this channel has no outbound.gateway"
          : c->external ? "the call was transferred already"
          : c->outbound || (c->st != CS_BRIDGED && c->st != CS_HELD) || !c->c.estab || c->closing

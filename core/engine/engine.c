@@ -5,6 +5,7 @@
 #include "base/notify.h"
 #include "config/schedule.h"
 #include "net/outbound.h"
+#include <acdm/plugin_util.h>   /* acdm_phone_number_ok: one rule with the voice plugins */
 #include "model/model_int.h"   /* acdm_router_wait_less: the waiting order, for the position cache */
 
 #include <errno.h>
@@ -990,8 +991,7 @@ int acdm_engine_transfer_out(acdm_engine *e, acdm_agent *a, acdm_bericht *b, con
         snprintf(err, errlen, "the call is not in conversation with you");
         return ACDM_ESTATE;
     }
-    size_t n = number ? strlen(number) : 0, d = n && number[0] == '+';
-    if (n - d < 2 || n > 32 || strspn(number + d, "0123456789") != n - d) {
+    if (!acdm_phone_number_ok(number)) {
         snprintf(err, errlen, "number: \"%.40s\" is not a phone number (digits, optionally a leading +)",
                  number ? number : "");
         return ACDM_EINVAL;

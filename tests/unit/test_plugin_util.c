@@ -332,11 +332,34 @@ START_TEST(handoff_document_reads_back)
 }
 END_TEST
 
+/* a phone number acdm dials or transfers to (the desk's transfer, a phone's REFER, an outbound
+ * call, a callback): what is dialled, what is refused */
+START_TEST(transfer_targets_are_digits_with_an_optional_leading_plus)
+{
+    ck_assert(acdm_phone_number_ok("0301112233"));
+    ck_assert(acdm_phone_number_ok("+31201234567"));
+    ck_assert(acdm_phone_number_ok("112"));
+    ck_assert(acdm_phone_number_ok("12345678901234567890123456789012"));   /* 32 */
+    ck_assert(!acdm_phone_number_ok("123456789012345678901234567890123"));  /* 33 */
+    ck_assert(!acdm_phone_number_ok(NULL));
+    ck_assert(!acdm_phone_number_ok(""));
+    ck_assert(!acdm_phone_number_ok("1"));
+    ck_assert(!acdm_phone_number_ok("+1"));
+    ck_assert(!acdm_phone_number_ok("+"));
+    ck_assert(!acdm_phone_number_ok("0612+34"));       /* '+' only in front */
+    ck_assert(!acdm_phone_number_ok("++31201234567"));
+    ck_assert(!acdm_phone_number_ok("020 123 45 67")); /* the desk strips spaces before sending */
+    ck_assert(!acdm_phone_number_ok("06-12"));
+    ck_assert(!acdm_phone_number_ok("agent2"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("plugin_util");
     TCase *tc = tcase_create("helpers");
     tcase_add_test(tc, header_and_query_lookup);
+    tcase_add_test(tc, transfer_targets_are_digits_with_an_optional_leading_plus);
     tcase_add_test(tc, secrets_compare_and_bearer);
     tcase_add_test(tc, problem_json_is_valid_json);
     tcase_add_test(tc, buffer_grows_and_escapes);

@@ -184,26 +184,6 @@ END_TEST
 #define WC_HEAD "{\"listen\":\"udp:127.0.0.1:5060\",\"numbers\":{\"1\":{\"menu\":\"m\"}},\"menus\":{\"m\":{\"prompt\":\"Kies 1.\"," \
                 "\"choices\":{\"1\":\"paspoort\"},\"default\":\"algemeen\",\"repeats\":3,"
 
-/* a blind transfer's number (the phone's REFER or the desk): what is dialled, what is refused */
-START_TEST(transfer_targets_are_digits_with_an_optional_leading_plus)
-{
-    ck_assert(sipc_dialable("0301112233"));
-    ck_assert(sipc_dialable("+31201234567"));
-    ck_assert(sipc_dialable("112"));
-    ck_assert(sipc_dialable("12345678901234567890123456789012"));   /* 32 */
-    ck_assert(!sipc_dialable("123456789012345678901234567890123"));  /* 33 */
-    ck_assert(!sipc_dialable(NULL));
-    ck_assert(!sipc_dialable(""));
-    ck_assert(!sipc_dialable("1"));
-    ck_assert(!sipc_dialable("+1"));
-    ck_assert(!sipc_dialable("+"));
-    ck_assert(!sipc_dialable("0612+34"));       /* '+' only in front */
-    ck_assert(!sipc_dialable("++31201234567"));
-    ck_assert(!sipc_dialable("020 123 45 67")); /* the desk strips spaces before sending */
-    ck_assert(!sipc_dialable("06-12"));
-    ck_assert(!sipc_dialable("agent2"));
-}
-END_TEST
 
 START_TEST(menu_when_closed_variant_parses_inherits_and_names_its_errors)
 {
@@ -251,7 +231,6 @@ int main(void)
     tcase_add_test(tc, rfc4733_one_digit_per_press_and_info_bodies);
     tcase_add_test(tc, config_errors_name_the_field);
     tcase_add_test(tc, menu_when_closed_variant_parses_inherits_and_names_its_errors);
-    tcase_add_test(tc, transfer_targets_are_digits_with_an_optional_leading_plus);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -25,6 +25,16 @@
 extern "C" {
 #endif
 
+/* True when `number` is a phone number acdm dials or transfers to: 2..32 characters, digits with
+ * an optional leading '+' (no spaces or dashes: a desk strips them before sending). The one rule
+ * for the core's transfer to a number, a voice plugin's REFER and outbound calls, and a caller's
+ * number that a callback will dial. */
+static inline bool acdm_phone_number_ok(const char *number)
+{
+    size_t n = number ? strlen(number) : 0, d = n && number[0] == '+';
+    return n - d >= 2 && n <= 32 && strspn(number + d, "0123456789") == n - d;
+}
+
 /* The value of request header `name` (any case), or NULL. */
 static inline const char *acdm_http_header_get(const acdm_http_request *req, const char *name)
 {
