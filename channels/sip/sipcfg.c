@@ -476,7 +476,8 @@ int sipc_parse(const char *json_text, sipc_cfg *c, char *err, size_t errlen)
     if (ob) {
         if (!json_is_object(ob)) { cfg_fail(err, errlen, "outbound must be an object {gateway, caller_id}"); goto out; }
         if (get_str(ob, "gateway", NULL, &c->out_gateway, err, errlen) < 0 ||
-            get_str(ob, "caller_id", NULL, &c->out_caller_id, err, errlen) < 0)
+            get_str(ob, "caller_id", NULL, &c->out_caller_id, err, errlen) < 0 ||
+            get_int(ob, "ring_timeout_s", 30, 5, 300, &c->out_ring_timeout_s, err, errlen) < 0)
             goto out;
         if (!c->out_gateway || strpbrk(c->out_gateway, " \t\r\n<>\"@;") || !strchr(c->out_gateway, ':')) {
             cfg_fail(err, errlen, "outbound.gateway must be host:port (numbers are dialled as sip:<number>@gateway)");

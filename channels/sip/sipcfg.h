@@ -95,6 +95,7 @@ typedef struct {
     char *user_agent;
     char *out_gateway;         /* outbound: "host:port" numbers are dialled at (sip:<number>@gateway) */
     char *out_caller_id;       /* outbound: the From number (the municipality's), never anonymous */
+    int out_ring_timeout_s;    /* outbound: how long a number a call is transferred to may ring */
     char callback_key;         /* the key a waiting caller presses to be called back, or 0 */
     char *callback_text;       /* what they hear then, before acdm hangs up */
     bool callback_keep_place;  /* the call's bericht keeps waiting (original queue time) and is called back */

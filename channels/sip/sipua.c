@@ -1018,12 +1018,15 @@ static void xfer_estab(const struct sip_msg *msg, void *arg)
     }
     c->a.estab = true;
     c->a.last_rx = now_ms();
+    c->ring_deadline = 0;
     c->st = CS_BRIDGED;
     player_clear(c);
     clock_remove(c);
     c->c.marker = true;
     post_log(c->ua, ACDM_PLOG_INFO, "call %u: %s answered the transferred caller", c->id, c->to);
 }
+
+static void xfer_failed(struct call *c, const char *why);
 
 static void xfer_close(int err, const struct sip_msg *msg, void *arg)
 {
@@ -1035,7 +1038,16 @@ static void xfer_close(int err, const struct sip_msg *msg, void *arg)
     c->a.sess = mem_deref(c->a.sess);
     leg_close(&c->a);
     post_log(c->ua, was_up ? ACDM_PLOG_INFO : ACDM_PLOG_WARN, "call %u: transfer: %s", c->id, why);
-    if (!was_up && !c->closing && c->c.estab) {
+    if (was_up) call_end(c, "the other party hung up", false);
+    else xfer_failed(c, why);
+}
+
+/* The number a call was transferred to did not answer (busy, failed, or it rang past
+ * outbound.ring_timeout_s): the caller is not dropped but waits in the queue again. */
+static void xfer_failed(struct call *c, const char *why)
+{
+    c->ring_deadline = 0;
+    if (!c->closing && c->c.estab) {
         /* the number did not answer (busy, no answer, failed): the caller is not dropped but
          * waits in the queue again; the core submits the call anew with its original queue
          * time (CM_XFER_FAILED) and MQ_SUBMITTED follows as for a new call */
@@ -1055,7 +1067,7 @@ static void xfer_close(int err, const struct sip_msg *msg, void *arg)
         }
         return;
     }
-    call_end(c, was_up ? "the other party hung up" : "transfer failed", false);
+    call_end(c, "transfer failed", false);
 }
 
 /* Why c cannot be transferred out now (NULL: it can): the same for the phone's REFER and the
@@ -1087,7 +1099,7 @@ static void xfer_start(struct call *c, const char *num, const char *by)
     }
     c->external = true;
     leg_close(&c->a);               /* BYE to the agent's phone */
-    c->ring_deadline = 0;
+    c->ring_deadline = now_ms() + (uint64_t)(ua->cfg.out_ring_timeout_s > 0 ? ua->cfg.out_ring_timeout_s : 30) * 1000;
     c->st = CS_XFER;
     c->music_pos = 0;
     player_clear(c);
@@ -1694,6 +1706,14 @@ static void house(void *arg)
         if (c->closing) continue;
         if (c->st == CS_CLOSED && c->hangup_at && now >= c->hangup_at) { call_end(c, "closed", false); continue; }
         if (c->st == CS_MENU && c->menu_deadline && now >= c->menu_deadline) { menu_timeout(c); continue; }
+        if (c->st == CS_XFER && c->a.sess && !c->a.estab && c->ring_deadline && now >= c->ring_deadline) {
+            char why[120];
+            snprintf(why, sizeof why, "%s did not answer in %d s", c->to, ua->cfg.out_ring_timeout_s);
+            post_log(ua, ACDM_PLOG_WARN, "call %u: transfer: %s", c->id, why);
+            leg_close(&c->a);       /* CANCEL */
+            xfer_failed(c, why);
+            continue;
+        }
         if (c->a.sess && !c->a.estab && c->ring_deadline && now >= c->ring_deadline) {
             post_log(ua, ACDM_PLOG_INFO, "call %u (%s): agent %s did not answer in time", c->id, c->bericht, c->agent);
             leg_close(&c->a);

@@ -725,6 +725,51 @@ class SipConversation(SipTestCase):
         self.assertIn("transferred to 0301112233", str(d.bericht(bid)["events"]))
         self.assertEqual(d.bericht(nid)["agent"], "agent2")
 
+    def test_a_number_that_rings_past_the_ring_timeout_returns_the_caller_to_the_queue(self):
+        uas, uas_port = self.outside_number(OUTSIDE_NO_ANSWER, echo=False)
+        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567",
+                                          "ring_timeout_s": 5}},
+                            agents_map={"agent1": "register", "agent2": "register"})
+        self.wait_prompts(d, 2)
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        self.agent_phone(d, "agent2", "geheim-agent2", tone=660)
+        ws1 = self.agent_ws(d, "agent1")
+        ws2 = self.agent_ws(d, "agent2", ready=False)
+        rtp = self.rtp_peer()
+        caller = self.call(rtp=rtp, hold_ms=20000)
+        bid = ws1.expect("offer", 15)["bericht"]["id"]
+        queued_ms = d.bericht(bid)["queued_ms"]
+        self.assertEqual(ws1.request({"type": "accept", "bericht": bid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        self.assertEqual(ws1.request({"type": "transfer", "bericht": bid, "number": "0301112233"})["type"], "ack")
+        t_ref = rtp.elapsed()
+        # the number rings and rings: after outbound.ring_timeout_s acdm cancels it, and the
+        # caller, who heard ringback all that time, waits in the queue again
+        self.wait_log(d, "transfer: 0301112233 did not answer in 5 s", 15)
+        self.assertGreater(time.monotonic() - t0, 4.5, "given up before the ring timeout")
+        self.wait_log(d, "the transfer failed (0301112233 did not answer in 5 s): the caller goes back to queue algemeen", 10)
+        t_back = rtp.elapsed()
+        self.assertEqual(uas.wait(20), 0, "the outside number got no CANCEL")
+        self.assertEqual(ws2.request({"type": "ready"})["type"], "ack")
+        nid = ws2.expect("offer", 10)["bericht"]["id"]
+        nb = d.bericht(nid)
+        self.assertLessEqual(abs(nb["queued_ms"] - queued_ms), 50, "the caller lost the original queue time")
+        self.assertEqual(nb["payload"]["returned_from"], bid, nb["payload"])
+        self.assertIn("did not answer", nb["payload"]["transfer_failed"], nb["payload"])
+        self.assertEqual(ws2.request({"type": "accept", "bericht": nid})["type"], "ack")
+        wait_until(lambda: self.sip_status(d)["bridged"] == 2, 10, what="bridged to agent2")
+        time.sleep(2.0)
+        t2 = rtp.elapsed()
+        self.assertEqual(caller.wait(40), 0, caller.output())
+        self.assertGreater(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_ref + 0.9), 425), 0.3, "no ringback while it rang")
+        self.assertLess(t_back - t_ref, 7.0, "rang on well past outbound.ring_timeout_s")
+        self.assertLess(tone_ratio(rtp.pcm_between(t_ref + 0.2, t_back), 440), 0.1, "agent1 still heard after the transfer")
+        self.assertLess(rtp.longest_gap(t_back, t2), 1.0, "silence while waiting again")
+        self.assertGreater(tone_ratio(rtp.pcm_between(t2 - 1.5, t2), 660), 0.3, "agent2 not heard after the failed transfer")
+
+
 def register(port, user, password, aor_user=None, expires=60):
     """REGISTER (challenged, then with a digest response); the final response's first line."""
     import hashlib
@@ -1057,6 +1102,56 @@ OUTSIDE_BUSY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       [last_To:];tag=[pid]SIPpTag01[call_number]
       [last_Call-ID:]
       [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+</scenario>
+"""
+
+
+OUTSIDE_NO_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="outside number, rings and never answers">
+  <recv request="INVITE" crlf="true">
+    <action><ereg regexp="CSeq: *([0-9]+)" search_in="msg" check_it="true" assign_to="cs,csn"/></action>
+  </recv>
+  <Reference variables="cs"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="CANCEL" timeout="20000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [$csn] INVITE
       Content-Length: 0
 
     ]]>
