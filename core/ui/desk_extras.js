@@ -15,14 +15,22 @@ import { h, clock, dateTime, kindLabel, stateLabel, announce } from './common.js
 // ------------------------------------------------------------------ snippets
 
 let snippetCache = null;   // {at, list}
+let snippetLoad = null;    // the one request in flight
 const SNIPPET_TTL_MS = 60000;
 
+/** The snippet list: GET /api/v1/snippets at most once at a time, kept SNIPPET_TTL_MS. */
 async function snippets(api) {
   if (snippetCache && Date.now() - snippetCache.at < SNIPPET_TTL_MS) return snippetCache.list;
-  try {
-    const r = await api('/api/v1/snippets');
-    if (r.ok && r.json && Array.isArray(r.json.snippets)) snippetCache = { at: Date.now(), list: r.json.snippets };
-  } catch { /* the last list, or none */ }
+  if (!snippetLoad) {
+    snippetLoad = (async () => {
+      try {
+        const r = await api('/api/v1/snippets');
+        if (r.ok && r.json && Array.isArray(r.json.snippets)) snippetCache = { at: Date.now(), list: r.json.snippets };
+      } catch { /* the last list, or none */ }
+      snippetLoad = null;
+    })();
+  }
+  await snippetLoad;
   return snippetCache ? snippetCache.list : [];
 }
 
@@ -66,7 +74,10 @@ export function attachSnippets(c, form, ctx) {
   const status = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
   c.input.after(box, status);
   c.input.setAttribute('aria-controls', listId);
-  let st = null;   // {start, qStart, items, sel}
+  // the open list: where "/" began (start), where the query begins (qStart), the query the items
+  // were matched for (q; null while the first list loads), the selection, an Enter pressed
+  // before the list had caught up with the typing (pending)
+  let st = null;   // {start, qStart, q, items, sel, pending}
 
   const close = () => {
     st = null;
@@ -87,18 +98,39 @@ export function attachSnippets(c, form, ctx) {
     else c.input.removeAttribute('aria-activedescendant');
     status.textContent = st.items.length ? t('snippet.count', { n: st.items.length, title: st.items[st.sel].title }) : t('snippet.none');
   };
-  const refresh = async () => {
-    if (!st) return;
+  /** The query typed after "/" now, or null when the caret left it (the list closes). */
+  const query = () => {
     const caret = c.input.selectionStart;
     const q = c.input.value.slice(st.qStart, caret);
-    if (caret < st.qStart || /\n/.test(q)) { close(); return; }
-    const list = await snippets(ctx.api);
-    if (!st) return;
+    return caret < st.qStart || /\n/.test(q) ? null : q;
+  };
+  const apply = (list, q) => {
+    if (st.q !== q) st.sel = 0;
+    st.q = q;
     st.items = matchSnippets(list, { queue: c.brief.queue, language: lang(), query: q }).slice(0, 8);
     st.sel = Math.min(st.sel, Math.max(0, st.items.length - 1));
     show();
   };
-  const open = (start, qStart) => { st = { start, qStart, items: [], sel: 0 }; refresh(); };
+  // The list follows every key at once from the cached snippets (typing "/slot" and Enter
+  // inserts what matches "slot", never the match of an earlier "s"); only the first list waits
+  // for the server, and an Enter meanwhile inserts once it is there.
+  const refresh = async () => {
+    if (!st) return;
+    const q = query();
+    if (q === null) { close(); return; }
+    if (snippetCache) {
+      apply(snippetCache.list, q);
+      if (Date.now() - snippetCache.at >= SNIPPET_TTL_MS) snippets(ctx.api);   // renewed for the next key
+      return;
+    }
+    const list = await snippets(ctx.api);
+    if (!st) return;
+    const now = query();
+    if (now === null) { close(); return; }
+    apply(list, now);
+    if (st.pending) { st.pending = false; insert(); }
+  };
+  const open = (start, qStart) => { st = { start, qStart, q: null, items: [], sel: 0, pending: false }; refresh(); };
   const insert = () => {
     const s = st && st.items[st.sel];
     if (!s) return;
@@ -139,7 +171,16 @@ export function attachSnippets(c, form, ctx) {
       show();
       return;
     }
-    if ((ev.key === 'Enter' || ev.key === 'Tab') && st.items.length && !ev.isComposing) {
+    if ((ev.key === 'Enter' || ev.key === 'Tab') && !ev.isComposing) {
+      if (st.q === null) {   // the first list is still on its way: insert when it comes
+        ev.preventDefault();
+        ev.stopPropagation();
+        st.pending = true;
+        return;
+      }
+      const q = query();
+      if (q !== null && q !== st.q) apply(snippetCache ? snippetCache.list : [], q);
+      if (!st.items.length) return;
       ev.preventDefault();
       ev.stopPropagation();
       insert();

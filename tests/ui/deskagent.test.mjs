@@ -207,21 +207,32 @@ test('desk: standard answers in the mail and SMS composers', { timeout: 90_000 }
   assert.equal((await d.request('POST', '/api/v1/snippets', { id: 'mail-slot', title: 'Slot van een mail', queue: 'email',
     text: 'Met vriendelijke groet,\n{agent}\n{wachtrij}' })).status, 201);
   const { page, ctx, errors } = await desk('agent3');
+  // a slow network: the snippets take 800 ms to come (the daemon's own answer, delivered late)
+  await page.route('**/api/v1/snippets', async (route) => { await new Promise((r) => setTimeout(r, 800)); await route.continue(); });
   await ready(page, 'agent3', 'E-mail', 'email');
   const mail = await d.postBericht({ queue: 'email', kind: 'email', from: 'jan@example.nl', subject: 'Vraag over afval',
     text: 'Wanneer komt de kliko?', payload: { subject: 'Vraag over afval', from_name: 'Jan Jansen' } }, 'da-mail-1');
   assert.equal(mail.status, 201, mail.text);
   const sms = await d.postBericht({ queue: 'email', kind: 'sms', from: '+31655500033', text: 'Is het stadskantoor open?' }, 'da-sms-1');
   assert.equal(sms.status, 201, sms.text);
-  for (const [id, label] of [[mail.json.id, /Antwoord aan Jan Jansen/], [sms.json.id, /Antwoord aan \+31655500033/]]) {
+  // the mail: "/slot" and Enter at once, as a fast typist does, while the desk still fetches the
+  // snippets over the slow network (the global "Afsluiten" matches the "s" typed first: it must not be the one inserted,
+  // and Enter must not send); the SMS: Enter once the list shows the match
+  for (const [id, label, look] of [[mail.json.id, /Antwoord aan Jan Jansen/, false], [sms.json.id, /Antwoord aan \+31655500033/, true]]) {
     const card = await accept(page, id);
     const box = card.getByLabel(label);
     await box.focus();
     await page.keyboard.type('Dank voor uw vraag.');
     await page.keyboard.press('Shift+Enter');
-    await page.keyboard.type('/slot');
-    await card.getByRole('listbox', { name: 'Standaardantwoorden' }).getByRole('option', { name: /Slot van een mail/ }).waitFor();
+    await page.keyboard.type('/slot', { delay: look ? 0 : 60 });
+    if (look) {
+      const list = card.getByRole('listbox', { name: 'Standaardantwoorden' });
+      await until(async () => (await list.getByRole('option').locator('.snippet-title').allInnerTexts()).join() === 'Slot van een mail',
+        'the list filtered to "Slot van een mail"');
+    }
     await page.keyboard.press('Enter');
+    await until(async () => (await box.inputValue()) !== 'Dank voor uw vraag.\n/slot', 'the snippet inserted');
+    assert.equal(await card.locator('.thread .msg.out').count(), 0, 'Enter inserted, it did not send');
     assert.equal(await box.inputValue(), 'Dank voor uw vraag.\nMet vriendelijke groet,\nSanne Jansen\nE-mail');
     await box.fill('');
   }
