@@ -1019,16 +1019,20 @@ SESSION_TOO_SMALL = """  <recv response="422" timeout="10000">
 """
 
 
-OUTSIDE_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+def outside_scenario(name, after_ringing, on_invite=""):
+    """A SIPp UAS scenario for the number at the outbound gateway: INVITE, 180 Ringing, then
+    after_ringing (SIPp steps; [to_tag] is the To tag the 180 gave)."""
+    to_tag = "[last_To:];tag=[pid]SIPpTag01[call_number]"
+    return ("""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="outside number">
-  <recv request="INVITE" crlf="true"/>
+<scenario name="%s">
+  <recv request="INVITE" crlf="true">%s</recv>
   <send>
     <![CDATA[
       SIP/2.0 180 Ringing
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [to_tag]
       [last_Call-ID:]
       [last_CSeq:]
       Contact: <sip:[local_ip]:[local_port];transport=[transport]>
@@ -1036,13 +1040,19 @@ OUTSIDE_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
     ]]>
   </send>
-  <pause milliseconds="2500"/>
+%s
+</scenario>
+""" % (name, on_invite, after_ringing)).replace("[to_tag]", to_tag)
+
+
+# rings 2.5 s, answers, waits for BYE
+OUTSIDE_UAS = outside_scenario("outside number", """  <pause milliseconds="2500"/>
   <send retrans="500">
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [to_tag]
       [last_Call-ID:]
       [last_CSeq:]
       Contact: <sip:[local_ip]:[local_port];transport=[transport]>
@@ -1071,73 +1081,33 @@ OUTSIDE_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Length: 0
 
     ]]>
-  </send>
-</scenario>
-"""
+  </send>""")
 
-
-OUTSIDE_BUSY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="outside number, busy">
-  <recv request="INVITE" crlf="true"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <pause milliseconds="1500"/>
+# rings 1.5 s, then busy
+OUTSIDE_BUSY = outside_scenario("outside number, busy", """  <pause milliseconds="1500"/>
   <send>
     <![CDATA[
       SIP/2.0 486 Busy Here
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [to_tag]
       [last_Call-ID:]
       [last_CSeq:]
       Content-Length: 0
 
     ]]>
   </send>
-  <recv request="ACK" crlf="true"/>
-</scenario>
-"""
+  <recv request="ACK" crlf="true"/>""")
 
-
-OUTSIDE_NO_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="outside number, rings and never answers">
-  <recv request="INVITE" crlf="true">
-    <action><ereg regexp="CSeq: *([0-9]+)" search_in="msg" check_it="true" assign_to="cs,csn"/></action>
-  </recv>
-  <Reference variables="cs"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-
-    ]]>
-  </send>
+# rings until acdm sends CANCEL (200 to it, 487 to the INVITE)
+OUTSIDE_NO_ANSWER = outside_scenario("outside number, rings and never answers", """  <Reference variables="cs"/>
   <recv request="CANCEL" timeout="20000"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [to_tag]
       [last_Call-ID:]
       [last_CSeq:]
       Content-Length: 0
@@ -1149,16 +1119,15 @@ OUTSIDE_NO_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       SIP/2.0 487 Request Terminated
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [to_tag]
       [last_Call-ID:]
       CSeq: [$csn] INVITE
       Content-Length: 0
 
     ]]>
   </send>
-  <recv request="ACK" crlf="true"/>
-</scenario>
-"""
+  <recv request="ACK" crlf="true"/>""",
+    on_invite='\n    <action><ereg regexp="CSeq: *([0-9]+)" search_in="msg" check_it="true" assign_to="cs,csn"/></action>\n  ')
 
 
 class SipSessionTimers(SipTestCase):
