@@ -12,15 +12,14 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, seriousAxe } = require('./acdm.js');
+const { Daemon, REPO, uiConfig, until, seriousAxe, launchBrowser } = require('./acdm.js');
 
 const shipped = JSON.parse(fs.readFileSync(path.join(REPO, 'conf', 'acdm.json'), 'utf8'));
 const website = shipped.channels.find((c) => c.name === 'website');
 const cfg = uiConfig();
 cfg.channels = [{ ...website }];   // the shipped instance as is: its origins, texts, queue
 const d = await new Daemon(cfg).start();   // on a random port, not 8080
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 // a page on another origin that embeds the same widget
 const other = http.createServer((req, res) => {

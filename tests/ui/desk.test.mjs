@@ -5,16 +5,11 @@
 // the customer history panel (names, subjects, no "null", not the open conversation itself).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, seriousAxe, openSignedIn } = require('./acdm.js');
-
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
+const { Daemon, ART, uiConfig, until, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
 
 const cfg = uiConfig();
 cfg.channels = [{ name: 'bot', plugin: 'chatbot', queue: 'algemeen', config: {} },
@@ -26,7 +21,7 @@ const WHO = {
   agent2: { role: 'agent', name: 'Mohammed El Amrani', agent: 'agent2' },
   agent3: { role: 'agent', name: 'Sanne Jansen', agent: 'agent3' },
 };
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 after(async () => { await browser.close(); await d.stop(); });
 
 async function desk(who, lang) {

@@ -9,17 +9,12 @@
 // answers). axe-core clean on each screen.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, seriousAxe, openSignedIn } = require('./acdm.js');
-
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
+const { Daemon, ART, uiConfig, until, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
 
 // the webhook channel's callback: replies with "FOUT" in them are refused (delivery failed)
 const replies = [];
@@ -47,7 +42,7 @@ const WHO = {
   agent2: { role: 'agent', name: 'Mohammed El Amrani', agent: 'agent2' },
   agent3: { role: 'agent', name: 'Sanne Jansen', agent: 'agent3' },
 };
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 after(async () => { await browser.close(); await d.stop(); cb.close(); });
 
 async function desk(who, { init } = {}) {

@@ -14,10 +14,8 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, seriousAxe, openSignedIn } = require('./acdm.js');
+const { Daemon, REPO, ART, uiConfig, until, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 20_000;
 
 const pdir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdm-ui-plugins-'));
@@ -29,7 +27,7 @@ cfg.agents[0].phone = 'register';
 cfg.channels = [{ name: 'tel1', plugin: 'testphone', queue: 'algemeen', config: {} }];
 const d = await new Daemon(cfg).start();
 const agentToken = d.token('agent', 'agent1');
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();

@@ -17,11 +17,8 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until } = require('./acdm.js');
+const { Daemon, REPO, ART, uiConfig, until, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 30_000;
 
 // the "tracker": any request here is a privacy leak
@@ -72,7 +69,7 @@ cfg.channels = [{ name: 'mail1', plugin: 'email', queue: 'algemeen',
     smtp: { url: info.smtp_url }, address: 'kcc@example.nl', poll_s: 2 } }];
 const d = await new Daemon(cfg).start();
 const agentToken = d.token('agent', 'agent1');
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();

@@ -6,16 +6,13 @@
 // Run: cd tests/ui && CHROMIUM_PATH=/usr/bin/chromium node --test hold.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, seriousAxe, openSignedIn } = require('./acdm.js');
+const { Daemon, ART, uiConfig, until, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 20_000;
 
 // agent1 takes calls as well (the shared config has no voice capacity)
@@ -24,7 +21,7 @@ cfg.agents[0].capacity = { voice: 1, chat: 3, email: 5 };
 cfg.agents[0].voice_blocks = false;   // the chat below may come while the call is in progress
 const d = await new Daemon(cfg).start();
 const agentToken = d.token('agent', 'agent1');
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();

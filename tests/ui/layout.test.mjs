@@ -10,16 +10,11 @@
 // Run: tests/run-ui.sh --test-name-pattern=layout   (or: cd tests/ui && node --test layout.test.mjs)
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, sleep, seriousAxe, openSignedIn } = require('./acdm.js');
-
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
+const { Daemon, ART, uiConfig, until, sleep, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
 
 const cfg = uiConfig();
 // a norm of one second: a chat accepted after a longer wait is answered outside it
@@ -29,7 +24,7 @@ cfg.queues.push({ name: 'norm', title: 'Klantcontactcentrum eerste lijn, algemen
 cfg.agents[0].queues.push('norm');
 const d = await new Daemon(cfg).start();
 const tokens = { agent1: d.token('agent', 'agent1'), sup: d.token('supervisor', 'petra') };
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 after(async () => { await browser.close(); await d.stop(); });
 
 const LONG = [

@@ -13,11 +13,8 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, seriousAxe } = require('./acdm.js');
+const { Daemon, ART, uiConfig, seriousAxe, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 20_000;
 const CLIENT_ID = 'acdm-spa-test';
 
@@ -121,7 +118,7 @@ cfg.oidc = {
   leeway_s: 0,   // sessions end right at the token's exp (the expiry tests use tokens of a few seconds)
 };
 const d = await new Daemon(cfg).start();
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();

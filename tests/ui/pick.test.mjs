@@ -6,21 +6,18 @@
 // Run: cd tests/ui && CHROMIUM_PATH=/usr/bin/chromium node --test pick.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, sleep, until, seriousAxe, openSignedIn } = require('./acdm.js');
+const { Daemon, ART, uiConfig, sleep, until, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 20_000;
 
 const d = await new Daemon(uiConfig()).start();
 const agentToken = d.token('agent', 'agent1');
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();

@@ -16,10 +16,8 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until } = require('./acdm.js');
+const { Daemon, ART, uiConfig, until, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 20_000;
 const TOKEN = 'ui-mo-token-0123456789';
 
@@ -46,7 +44,7 @@ conf.public_url = `${d.base}/channels/sms1`;           // the dlr-url names the 
 fs.writeFileSync(d.config, JSON.stringify(cfg, null, 2));
 assert.ok([200, 204].includes((await d.request('POST', '/api/v1/reload')).status));
 const agentToken = d.token('agent', 'agent1');
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();

@@ -8,17 +8,13 @@
 // Run: tests/run-ui.sh --test-name-pattern=supervise
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, seriousAxe, openSignedIn } = require('./acdm.js');
+const { Daemon, ART, uiConfig, until, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const TOKEN = 'wh-supervise-token-0123456789';
 
 // the citizen's side of the webhook channel: every reply acdm delivers to the citizen lands here
@@ -51,7 +47,7 @@ const WHO = {
   agent2: { role: 'agent', name: 'Mohammed El Amrani', agent: 'agent2' },
   sup: { role: 'supervisor', name: 'petra', agent: null },
 };
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();

@@ -11,10 +11,8 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, sleep, uiConfig, until, seriousAxe } = require('./acdm.js');
+const { Daemon, ART, sleep, uiConfig, until, seriousAxe, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 20_000;   // per-step timeout (ASan build on a busy 2-core machine)
 
 // ------------------------------------------------------------------ set-up
@@ -35,7 +33,7 @@ const tokens = {
   agent3: d.token('agent', 'agent3'),
   sup: d.token('supervisor', 'petra'),
 };
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();

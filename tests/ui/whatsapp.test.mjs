@@ -16,10 +16,8 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, REPO, uiConfig, until, seriousAxe } = require('./acdm.js');
+const { Daemon, ART, uiConfig, until, seriousAxe, launchBrowser } = require('./acdm.js');
 
-const ART = path.join(REPO, 'tests', 'artifacts');
-fs.mkdirSync(ART, { recursive: true });
 const T = 20_000;
 const SECRET = 'ui-app-secret';
 const ACCESS = 'ui-access-token';
@@ -60,7 +58,7 @@ cfg.channels = [{ name: 'wa1', plugin: 'whatsapp', queue: 'algemeen', config: {
 fs.writeFileSync(d0.config, JSON.stringify(cfg, null, 2));
 const d = await d0.start();
 const agentToken = d.token('agent', 'agent1');
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
+const browser = await launchBrowser();
 
 after(async () => {
   await browser.close();
