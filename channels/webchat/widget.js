@@ -15,7 +15,8 @@
   var texts = {
     title: 'Chat met ons', open_button: 'Chat openen', close_button: 'Chatvenster sluiten',
     minimize_button: 'Chat minimaliseren',
-    connecting: 'Verbinden…', reconnecting: 'De verbinding is verbroken. Opnieuw verbinden…'
+    connecting: 'Verbinden…', reconnecting: 'De verbinding is verbroken. Opnieuw verbinden…',
+    sending: 'wordt verzonden…'
   };
   var store = window.sessionStorage;
   var saved = {};
@@ -24,7 +25,8 @@
 
   var ws = null, retry = 0, retryTimer = null, transcript = [], state = 'new', lastTyping = 0;
   var maxChars = 2000, attach = null, uploadQueue = null, typingTimer = null, started = false;
-  var pending = [];   /* messages typed after the server ended the session: sent to the next one */
+  var pending = [];   /* messages typed while (re)connecting or after the server ended the session:
+                       * on screen as being sent, sent when the next hello comes */
   var queueInfo = null;   /* the queue as the server says (open, closed_by, hours, agents) */
   var convStart = 0;      /* index in transcript where the current conversation began */
   var csatWanted = false; /* the satisfaction question is due (an agent's conversation ended) */
@@ -300,6 +302,7 @@
   /* ---- connection ---- */
   function connect() {
     if (ws && ws.readyState <= 1) return;
+    if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
     setStatus(retry ? t('reconnecting') : t('connecting'));
     ws = new WebSocket(wsBase + (saved.token ? '?resume=' + encodeURIComponent(saved.token) : ''));
     ws.onmessage = function (ev) { var m; try { m = JSON.parse(ev.data); } catch (e) { return; } onMessage(m); };
@@ -318,9 +321,28 @@
       retryTimer = setTimeout(connect, delay);
     };
   }
+  /* A line for a message typed while there is no session: the citizen sees it went, greyed
+   * with "wordt verzonden…"; the hello that follows redraws the conversation and the server's
+   * echo of the message replaces it. */
+  function addPending(text) {
+    var li = el('li', {'class': P + 'msg ' + P + 'from-visitor ' + P + 'pending'});
+    li.appendChild(el('span', {'class': P + 'meta'}, who('visitor') + ' · ' + t('sending')));
+    li.appendChild(el('span', {'class': P + 'text'}, text));
+    list.appendChild(li);
+    log.scrollTop = log.scrollHeight;
+  }
   function send(o) {
+    if (ws && ws.readyState === 1 && started) { ws.send(JSON.stringify(o)); return true; }
+    if (o.type === 'message') {
+      /* typed before the hello (still connecting, reconnecting after a lost connection, or the
+       * server ended the session): kept and sent once the session is there, never dropped and
+       * never left in the box as if it went */
+      pending.push(o);
+      addPending(o.text);
+      if (!ws && !retryTimer) connect();
+      return true;
+    }
     if (ws && ws.readyState === 1) { ws.send(JSON.stringify(o)); return true; }
-    if (!ws && !saved.token && o.type === 'message') { pending.push(o); connect(); return true; }
     return false;
   }
 

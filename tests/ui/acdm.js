@@ -207,7 +207,8 @@ function launchBrowser() {
  *    returned once the server has the agent ready and joined in queue alone (`desk`: the desk's
  *    page options);
  *  - widgetConnected(page): resolves once the widget on page has its conversation state from the
- *    server (its hello): until then it shows "Verbinden…" and a message typed is not sent.
+ *    server (its hello): until then it shows "Verbinden…" (a message typed meanwhile is shown
+ *    "wordt verzonden…" and sent after the hello).
  */
 function chatPages(d, browser, { page: pageOpts = {}, desk: deskOpts = {}, timeout = STEP_MS } = {}) {
   async function newPage(opts = {}) {

@@ -365,3 +365,37 @@ test('widget with nobody logged in: no waiting estimate, says so and offers to l
   await page.context().close();
   await agent.context().close();
 });
+
+test('widget: a question typed while the chat still connects is shown as being sent, then reaches the agent', { timeout: 90_000 }, async () => {
+  const agent = await agentDesk();
+  const page = await newPage();
+  // a slow network: the chat's websocket reaches acdmd 3 s late (the real server behind it)
+  let connected = false;
+  await page.routeWebSocket(/\/channels\/website\/ws/, async (ws) => {
+    await sleep(3000);
+    ws.connectToServer();
+    connected = true;
+  });
+  await page.goto(`${d.base}/channels/website/demo`);
+  await page.locator('#acdm-wc-open').click();
+  const dialog = page.locator('#acdm-wc-panel');   // its title comes with the server's hello
+  await dialog.getByText('Verbinden…').waitFor();
+  await dialog.getByLabel('Uw bericht').fill('Mijn container is niet geleegd');
+  await page.keyboard.press('Enter');
+  // not left in the box as if it went, not lost: on screen as being sent
+  assert.equal(connected, false, 'the test needs the message typed before the connection');
+  assert.equal(await dialog.getByLabel('Uw bericht').inputValue(), '');
+  const line = dialog.locator('.acdm-wc-from-visitor', { hasText: 'Mijn container is niet geleegd' });
+  await line.filter({ hasText: 'wordt verzonden…' }).waitFor();
+  // once connected it is sent: the server's line replaces it, and the agent is offered it
+  await line.filter({ hasNotText: 'wordt verzonden…' }).waitFor();
+  assert.equal(await line.count(), 1, 'shown once');
+  const bid = await waitingFrom('website');
+  await agent.locator(`.offer[data-bericht="${bid}"]`).getByText('Eerste bericht: „Mijn container is niet geleegd”').waitFor();
+  assert.deepEqual(await seriousAxe(page), []);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+  await agent.getByRole('button', { name: 'Afmelden uit ACDM', exact: true }).click();
+  await agent.locator('#my-state[data-state="logged_out"]').waitFor();
+  await agent.context().close();
+});
