@@ -65,6 +65,7 @@ struct call {
     bool external;                /* transferred out (REFER): the core is done with it */
     int okind;                    /* outbound: 1 originate, 2 a kept place called back */
     char to[48];                  /* outbound: the customer's number */
+    bool out_ringing;             /* the number dialled (outbound, transfer) sent 180/183 */
     uint64_t ring_deadline, answered_at;
     uint64_t t_invite_us;         /* when the INVITE came (routing latency), 0 once measured */
     uint32_t se_s;                /* RFC 4028: the session interval the caller refreshes (refresher=uac); 0 = none */
@@ -1028,6 +1029,30 @@ static void xfer_estab(const struct sip_msg *msg, void *arg)
 
 static void xfer_failed(struct call *c, const char *why);
 
+/* A number acdm dials (a transfer out, an outbound call) may ring outbound.ring_timeout_s from
+ * its first 180/183; one that never rings is given that plus 32 s (SIP's own transaction timeout
+ * answers first when nothing at all comes back: "could not be reached"). */
+static int out_ring_s(const struct ua *ua) { return ua->cfg.out_ring_timeout_s > 0 ? ua->cfg.out_ring_timeout_s : 30; }
+static void out_dialled(struct call *c)
+{
+    c->out_ringing = false;
+    c->ring_deadline = now_ms() + (uint64_t)out_ring_s(c->ua) * 1000 + 32000;
+}
+static void out_progress(const struct sip_msg *msg, void *arg)
+{
+    struct call *c = arg;
+    if (msg && msg->scode >= 180 && msg->scode < 200 && !c->out_ringing && c->ring_deadline) {
+        c->out_ringing = true;
+        c->ring_deadline = now_ms() + (uint64_t)out_ring_s(c->ua) * 1000;
+    }
+}
+static void out_no_answer(const struct call *c, char *why, size_t n)
+{
+    const char *who = c->outbound ? "the number" : c->to;   /* an outbound call's log names it */
+    if (c->out_ringing) snprintf(why, n, "%s did not answer in %d s", who, out_ring_s(c->ua));
+    else snprintf(why, n, "%s did not ring within %d s", who, out_ring_s(c->ua) + 32);
+}
+
 static void xfer_close(int err, const struct sip_msg *msg, void *arg)
 {
     struct call *c = arg;
@@ -1099,7 +1124,7 @@ static void xfer_start(struct call *c, const char *num, const char *by)
     }
     c->external = true;
     leg_close(&c->a);               /* BYE to the agent's phone */
-    c->ring_deadline = now_ms() + (uint64_t)(ua->cfg.out_ring_timeout_s > 0 ? ua->cfg.out_ring_timeout_s : 30) * 1000;
+    out_dialled(c);
     c->st = CS_XFER;
     c->music_pos = 0;
     player_clear(c);
@@ -1112,7 +1137,7 @@ static void xfer_start(struct call *c, const char *num, const char *by)
     if (!err) err = sdp_encode(&desc, c->a.sdp, true);
     if (!err)
         err = sipsess_connect(&c->a.sess, ua->ssock, uri, ua->cfg.out_caller_id ? ua->cfg.out_caller_id : c->from, from_uri,
-                              "acdm", NULL, 0, "application/sdp", desc, NULL, NULL, false, NULL, agent_answer, NULL,
+                              "acdm", NULL, 0, "application/sdp", desc, NULL, NULL, false, NULL, agent_answer, out_progress,
                               xfer_estab, NULL, NULL, xfer_close, c, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS\r\n");
     mem_deref(desc);
     if (err) {
@@ -1212,10 +1237,21 @@ static void cust_estab(const struct sip_msg *msg, void *arg)
     c->c.estab = true;
     c->answered_at = now_ms();
     c->c.last_rx = c->answered_at;
+    c->ring_deadline = 0;
     c->st = CS_BRIDGED;
     ST(c->ua, bridged);
     post_log(c->ua, ACDM_PLOG_INFO, "outbound call %u (%s): %s answered: bridged to agent %s", c->id, c->bericht, c->to, c->agent);
     originate_result(c, ACDM_ORIG_CONNECTED, NULL);
+}
+
+/* The number an outbound call dialled did not answer (busy, failed, or it rang past
+ * outbound.ring_timeout_s): the agent's desk gets the reason, the call ends. */
+static void cust_failed(struct call *c, const char *why)
+{
+    c->ring_deadline = 0;
+    post_log(c->ua, ACDM_PLOG_INFO, "outbound call %u (%s) to %s: %s", c->id, c->bericht, c->to, why);
+    originate_result(c, ACDM_ORIG_FAILED, why);
+    call_end(c, c->okind == 2 ? "the citizen did not answer the callback" : "outbound failed", c->okind == 2);
 }
 
 static void cust_close(int err, const struct sip_msg *msg, void *arg)
@@ -1228,9 +1264,7 @@ static void cust_close(int err, const struct sip_msg *msg, void *arg)
         char why[120];
         if (sc) re_snprintf(why, sizeof why, "the number answered %u %r", sc, &msg->reason);
         else re_snprintf(why, sizeof why, "the number could not be reached (%m)", err);
-        post_log(c->ua, ACDM_PLOG_INFO, "outbound call %u (%s) to %s: %s", c->id, c->bericht, c->to, why);
-        originate_result(c, ACDM_ORIG_FAILED, why);
-        call_end(c, c->okind == 2 ? "the citizen did not answer the callback" : "outbound failed", c->okind == 2);
+        cust_failed(c, why);
         return;
     }
     call_end(c, "hangup", true);
@@ -1247,7 +1281,7 @@ static void dial_customer(struct call *c)
     if (!err) err = sdp_encode(&desc, c->c.sdp, true);
     if (!err)
         err = sipsess_connect(&c->c.sess, ua->ssock, uri, ua->cfg.out_caller_id, from_uri, "acdm", NULL, 0,
-                              "application/sdp", desc, NULL, NULL, false, NULL, cust_answer, NULL, cust_estab,
+                              "application/sdp", desc, NULL, NULL, false, NULL, cust_answer, out_progress, cust_estab,
                               caller_info, NULL, cust_close, c, "Allow: INVITE, ACK, BYE, CANCEL, INFO, OPTIONS\r\n");
     mem_deref(desc);
     if (err) {
@@ -1256,6 +1290,7 @@ static void dial_customer(struct call *c)
         call_end(c, "outbound failed", false);
         return;
     }
+    out_dialled(c);
     post_log(ua, ACDM_PLOG_INFO, "outbound call %u (%s): agent %s answered, dialling %s", c->id, c->bericht, c->agent, uri);
 }
 
@@ -1708,10 +1743,17 @@ static void house(void *arg)
         if (c->st == CS_MENU && c->menu_deadline && now >= c->menu_deadline) { menu_timeout(c); continue; }
         if (c->st == CS_XFER && c->a.sess && !c->a.estab && c->ring_deadline && now >= c->ring_deadline) {
             char why[120];
-            snprintf(why, sizeof why, "%s did not answer in %d s", c->to, ua->cfg.out_ring_timeout_s);
+            out_no_answer(c, why, sizeof why);
             post_log(ua, ACDM_PLOG_WARN, "call %u: transfer: %s", c->id, why);
             leg_close(&c->a);       /* CANCEL */
             xfer_failed(c, why);
+            continue;
+        }
+        if (c->outbound && c->a.estab && c->c.sess && !c->c.estab && c->ring_deadline && now >= c->ring_deadline) {
+            char why[120];
+            out_no_answer(c, why, sizeof why);
+            leg_close(&c->c);       /* CANCEL */
+            cust_failed(c, why);
             continue;
         }
         if (c->a.sess && !c->a.estab && c->ring_deadline && now >= c->ring_deadline) {

@@ -32,6 +32,19 @@ class SipTestCase(AcdmTestCase):
         os.rmdir(self.tmp)
         self.tmp = tempfile.mkdtemp(prefix="acdm-sipt-")
 
+    def outside_number(self, scenario=None, echo=True):
+        """A SIPp UAS at the outbound gateway (OUTSIDE_UAS: rings 2.5 s, answers, waits for BYE);
+        with echo it sends back the RTP it gets: the caller then hears their own tone from it."""
+        port = siptest.free_udp_port()
+        xml = os.path.join(self.tmp, "outside%d.xml" % port)
+        with open(xml, "w") as f:
+            f.write(scenario or OUTSIDE_UAS)
+        uas = subprocess.Popen([siptest.SIPP, "-sf", xml, "-i", "127.0.0.1", "-p", str(port), "-mp",
+                                str(siptest.free_udp_port()), "-m", "1", "-nostdin"] + (["-rtp_echo"] if echo else []),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.tmp)
+        self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
+        return uas, port
+
     def sip_daemon(self, extra=None, queues=None, agents_map=None, start=True):
         self.sip_port = free_port_pair()
         self.chime = os.path.join(self.tmp, "chime.wav")
@@ -592,19 +605,6 @@ class SipConversation(SipTestCase):
         self.assertEqual(self.sip_status(d)["transfers_out"], 1)
         b = d.bericht(bid)
         self.assertIn("transferred to 0301112233", str(b["events"]), b["events"])
-
-    def outside_number(self, scenario=None, echo=True):
-        """A SIPp UAS at the outbound gateway (OUTSIDE_UAS: rings 2.5 s, answers, waits for BYE);
-        with echo it sends back the RTP it gets: the caller then hears their own tone from it."""
-        port = siptest.free_udp_port()
-        xml = os.path.join(self.tmp, "outside%d.xml" % port)
-        with open(xml, "w") as f:
-            f.write(scenario or OUTSIDE_UAS)
-        uas = subprocess.Popen([siptest.SIPP, "-sf", xml, "-i", "127.0.0.1", "-p", str(port), "-mp",
-                                str(siptest.free_udp_port()), "-m", "1", "-nostdin"] + (["-rtp_echo"] if echo else []),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.tmp)
-        self.addCleanup(lambda: uas.poll() is None and (uas.kill(), uas.wait(5)))
-        return uas, port
 
     def test_the_desk_transfers_the_caller_to_an_outside_number_with_ringback(self):
         uas, uas_port = self.outside_number()
@@ -1357,6 +1357,26 @@ class SipOutbound(SipTestCase):
         self.assertEqual((b["direction"], b["agent"]), ("out", "agent1"), b)
         self.assertEqual(ws.request({"type": "complete", "bericht": bid})["type"], "ack")
         self.assertEqual(uas.wait(20), 0, "the number dialled (SIPp UAS) did not get the call and its BYE")
+
+    def test_a_number_that_rings_past_the_ring_timeout_is_cancelled_and_reported(self):
+        uas, uas_port = self.outside_number(OUTSIDE_NO_ANSWER, echo=False)
+        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567",
+                                          "ring_timeout_s": 5}},
+                            agents_map={"agent1": "register"})
+        self.agent_phone(d, "agent1", PASSWORD, tone=440)
+        ws = self.agent_ws(d, "agent1")
+        t0 = time.monotonic()
+        ack = ws.request({"type": "originate", "channel": "tel", "kind": "voice", "to": "0687654321"})
+        self.assertEqual(ack["type"], "ack", ack)
+        # the agent's phone answers, the number rings on: after 5 s acdm cancels it and the desk
+        # reads why, instead of the agent listening to ringback until someone hangs up
+        res = ws.expect("originate_result", 30, bericht=ack["bericht"])
+        self.assertGreater(time.monotonic() - t0, 4.5, "given up before the ring timeout")
+        self.assertEqual(res["outcome"], "failed", res)
+        self.assertIn("did not answer in 5 s", res.get("reason") or "", res)
+        self.assertEqual(uas.wait(20), 0, "the number got no CANCEL")
+        self.wait_log(d, "to 0687654321: the number did not answer in 5 s")
+        wait_until(lambda: self.sip_status(d)["calls"] == 0, 10, what="the call ended")
 
     def test_unreachable_number_reports_failed(self):
         dead = siptest.free_udp_port()          # nothing listens there
