@@ -23,6 +23,7 @@
 
 #include "bot.h"         /* channels/webchat/bot.h: the web chat's bot protocols (Rasa) */
 #include "botstate.h"    /* bot-first state and kv helpers, shared with channels/whatsapp */
+#include "jcfg.h"        /* the config readers (strings, integers, secret files), shared with channels/whatsapp */
 #include "outbox.h"      /* the pending-send list in kv and the retry backoff, shared with channels/whatsapp */
 #include "sig.h"
 #include "smsproto.h"
@@ -148,26 +149,6 @@ static void new_id(char out[37])
     for (int k = 0; k < 16; k++) snprintf(out + 2 * k, 3, "%02x", b[k]);
 }
 
-/* A secret from a file: the first line, trailing blanks cut. NULL with err when unreadable. */
-static char *read_secret(const char *key, const char *path, char *err, size_t el)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) { snprintf(err, el, "%s: cannot read %s", key, path); return NULL; }
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *nl = strpbrk(buf, "\r\n");
-    if (nl) *nl = '\0';
-    n = strlen(buf);
-    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t')) buf[--n] = '\0';
-    if (!n) { snprintf(err, el, "%s: %s is empty", key, path); return NULL; }
-    char *s = strdup(buf);
-    memset(buf, 0, sizeof buf);
-    if (!s) snprintf(err, el, "out of memory");
-    return s;
-}
-
 /* ---------------------------------------------------------------- config */
 
 static void cfg_free(cfg *c)
@@ -175,44 +156,6 @@ static void cfg_free(cfg *c)
     free(c->from); free(c->public_url); free(c->token); free(c->sendsms_url); free(c->username);
     free(c->password); free(c->api_url); free(c->account_sid); free(c->auth_token); free(c->bot_url);
     memset(c, 0, sizeof *c);
-}
-
-static int get_str(json_t *o, const char *key, bool required, char **out, char *err, size_t el)
-{
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (!v || json_is_null(v)) {
-        if (required) { snprintf(err, el, "%s is required", key); return -1; }
-        return 0;
-    }
-    if (!json_is_string(v) || !json_string_length(v)) { snprintf(err, el, "%s must be a non-empty string", key); return -1; }
-    *out = strdup(json_string_value(v));
-    if (!*out) { snprintf(err, el, "out of memory"); return -1; }
-    return 0;
-}
-
-static int get_int(json_t *o, const char *key, int def, int lo, int hi, int *out, char *err, size_t el)
-{
-    json_t *v = json_object_get(o, key);
-    *out = def;
-    if (!v) return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        snprintf(err, el, "%s must be an integer from %d to %d", key, lo, hi);
-        return -1;
-    }
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-static int get_secret(json_t *o, const char *key, bool required, char **out, char *err, size_t el)
-{
-    char *path = NULL;
-    *out = NULL;
-    if (get_str(o, key, required, &path, err, el) < 0) return -1;
-    if (!path) return 0;
-    *out = read_secret(key, path, err, el);
-    free(path);
-    return *out ? 0 : -1;
 }
 
 static bool http_url(const char *s)
@@ -227,43 +170,43 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t el)
     char *prov = NULL;
     int rc = -1;
     if (!json_is_object(o)) { snprintf(err, el, "config must be a JSON object"); goto out; }
-    if (get_str(o, "provider", true, &prov, err, el) < 0) goto out;
+    if (jcfg_str(o, "provider", true, NULL, &prov, err, el) < 0) goto out;
     if (!strcmp(prov, "kannel")) c->provider = P_KANNEL;
     else if (!strcmp(prov, "twilio")) c->provider = P_TWILIO;
     else { snprintf(err, el, "provider must be \"kannel\" or \"twilio\", not \"%s\"", prov); goto out; }
-    if (get_str(o, "from", true, &c->from, err, el) < 0 ||
-        get_str(o, "public_url", true, &c->public_url, err, el) < 0 ||
-        get_int(o, "max_parts", 6, 1, SMS_MAX_PARTS, &c->max_parts, err, el) < 0 ||
-        get_int(o, "retries", 5, 1, 20, &c->retries, err, el) < 0 ||
-        get_int(o, "retry_ms", 2000, 10, 3600000, &c->retry_ms, err, el) < 0)
+    if (jcfg_str(o, "from", true, NULL, &c->from, err, el) < 0 ||
+        jcfg_str(o, "public_url", true, NULL, &c->public_url, err, el) < 0 ||
+        jcfg_int(o, "max_parts", 6, 1, SMS_MAX_PARTS, &c->max_parts, err, el) < 0 ||
+        jcfg_int(o, "retries", 5, 1, 20, &c->retries, err, el) < 0 ||
+        jcfg_int(o, "retry_ms", 2000, 10, 3600000, &c->retry_ms, err, el) < 0)
         goto out;
     if (!http_url(c->public_url)) { snprintf(err, el, "public_url must be an http:// or https:// URL"); goto out; }
     json_t *bot = json_object_get(o, "bot");
     if (bot && !json_is_null(bot)) {
         if (!json_is_object(bot)) { snprintf(err, el, "bot must be an object {url, protocol, timeout_ms}"); goto out; }
-        if (get_str(bot, "url", true, &c->bot_url, err, el) < 0) { snprintf(err, el, "bot.url: required, the bot's http(s) URL"); goto out; }
+        if (jcfg_str(bot, "url", true, NULL, &c->bot_url, err, el) < 0) { snprintf(err, el, "bot.url: required, the bot's http(s) URL"); goto out; }
         if (!http_url(c->bot_url)) { snprintf(err, el, "bot.url must be an http:// or https:// URL"); goto out; }
         json_t *pn = json_object_get(bot, "protocol");
         if (pn && !json_is_string(pn)) { snprintf(err, el, "bot.protocol must be a string (one of: %s)", bot_protocol_names()); goto out; }
         c->bot = bot_protocol_find(pn ? json_string_value(pn) : "rasa");
         if (!c->bot) { snprintf(err, el, "bot.protocol: unknown (known: %s)", bot_protocol_names()); goto out; }
-        if (get_int(bot, "timeout_ms", 5000, 100, 60000, &c->bot_timeout_ms, err, el) < 0) goto out;
+        if (jcfg_int(bot, "timeout_ms", 5000, 100, 60000, &c->bot_timeout_ms, err, el) < 0) goto out;
     }
     size_t pl = strlen(c->public_url);
     if (c->public_url[pl - 1] == '/') c->public_url[pl - 1] = '\0';
     if (c->provider == P_KANNEL) {
-        if (get_str(o, "sendsms_url", true, &c->sendsms_url, err, el) < 0 ||
-            get_str(o, "username", true, &c->username, err, el) < 0 ||
-            get_secret(o, "password_file", true, &c->password, err, el) < 0 ||
-            get_secret(o, "token_file", true, &c->token, err, el) < 0 ||
-            get_int(o, "dlr_mask", 27, 0, 63, &c->dlr_mask, err, el) < 0)
+        if (jcfg_str(o, "sendsms_url", true, NULL, &c->sendsms_url, err, el) < 0 ||
+            jcfg_str(o, "username", true, NULL, &c->username, err, el) < 0 ||
+            jcfg_secret(o, "password_file", true, &c->password, err, el) < 0 ||
+            jcfg_secret(o, "token_file", true, &c->token, err, el) < 0 ||
+            jcfg_int(o, "dlr_mask", 27, 0, 63, &c->dlr_mask, err, el) < 0)
             goto out;
         if (!http_url(c->sendsms_url)) { snprintf(err, el, "sendsms_url must be an http:// or https:// URL"); goto out; }
         if (strlen(c->token) < 16) { snprintf(err, el, "token_file: the token must have at least 16 characters"); goto out; }
     } else {
-        if (get_str(o, "api_url", false, &c->api_url, err, el) < 0 ||
-            get_str(o, "account_sid", true, &c->account_sid, err, el) < 0 ||
-            get_secret(o, "auth_token_file", true, &c->auth_token, err, el) < 0)
+        if (jcfg_str(o, "api_url", false, NULL, &c->api_url, err, el) < 0 ||
+            jcfg_str(o, "account_sid", true, NULL, &c->account_sid, err, el) < 0 ||
+            jcfg_secret(o, "auth_token_file", true, &c->auth_token, err, el) < 0)
             goto out;
         if (!c->api_url && !(c->api_url = strdup("https://api.twilio.com"))) goto out;
         if (!http_url(c->api_url)) { snprintf(err, el, "api_url must be an http:// or https:// URL"); goto out; }

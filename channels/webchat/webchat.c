@@ -5,6 +5,7 @@
 
 #include "bot.h"
 #include "handoff.h"
+#include "jcfg.h"        /* channels/sms/jcfg.h: the config readers, shared with sms and whatsapp */
 #include "visitor.h"
 
 #include <jansson.h>
@@ -372,32 +373,6 @@ static void cfg_free(cfg *c)
     memset(c, 0, sizeof *c);
 }
 
-static int get_int(json_t *o, const char *key, int def, int lo, int hi, int *out, char *err, size_t errlen)
-{
-    json_t *v = json_object_get(o, key);
-    *out = def;
-    if (!v) return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        snprintf(err, errlen, "%s must be an integer from %d to %d", key, lo, hi);
-        return -1;
-    }
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-static int get_str(json_t *o, const char *key, char **out, char *err, size_t errlen)
-{
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_string(v) || !json_string_length(v)) {
-        snprintf(err, errlen, "%s must be a non-empty string", key);
-        return -1;
-    }
-    *out = strdup(json_string_value(v));
-    return *out ? 0 : -1;
-}
-
 static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
@@ -454,14 +429,14 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
         if (!json_is_string(v)) { snprintf(err, errlen, "%s must be a string", simple[i]); goto out; }
         json_object_set(c->texts, simple[i], v);
     }
-    if (get_str(o, "lang", &c->lang, err, errlen) ||
-        get_str(o, "leave_message_queue", &c->leave_queue, err, errlen) ||
-        get_int(o, "max_message_chars", 2000, 1, 20000, &c->max_chars, err, errlen) ||
-        get_int(o, "inactivity_s", 900, 5, 86400, &c->inactivity_s, err, errlen) ||
-        get_int(o, "reconnect_grace_s", 30, 1, 3600, &c->grace_s, err, errlen) ||
-        get_int(o, "max_sessions", 20000, 1, 1000000, &c->max_sessions, err, errlen) ||
-        get_int(o, "messages_per_minute", 60, 1, 60000, &c->per_minute, err, errlen) ||
-        get_int(o, "max_sessions_per_address", 20, 1, 1000000, &c->per_address, err, errlen))
+    if (jcfg_str(o, "lang", false, NULL, &c->lang, err, errlen) ||
+        jcfg_str(o, "leave_message_queue", false, NULL, &c->leave_queue, err, errlen) ||
+        jcfg_int(o, "max_message_chars", 2000, 1, 20000, &c->max_chars, err, errlen) ||
+        jcfg_int(o, "inactivity_s", 900, 5, 86400, &c->inactivity_s, err, errlen) ||
+        jcfg_int(o, "reconnect_grace_s", 30, 1, 3600, &c->grace_s, err, errlen) ||
+        jcfg_int(o, "max_sessions", 20000, 1, 1000000, &c->max_sessions, err, errlen) ||
+        jcfg_int(o, "messages_per_minute", 60, 1, 60000, &c->per_minute, err, errlen) ||
+        jcfg_int(o, "max_sessions_per_address", 20, 1, 1000000, &c->per_address, err, errlen))
         goto out;
     if (!c->lang && !(c->lang = strdup("nl"))) goto out;
     json_t *at = json_object_get(o, "attachments");
@@ -493,13 +468,13 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t errlen)
     json_t *bot = json_object_get(o, "bot");
     if (bot && !json_is_null(bot)) {
         if (!json_is_object(bot)) { snprintf(err, errlen, "bot must be an object {url, timeout_ms, return_after_agent}"); goto out; }
-        if (get_str(bot, "url", &c->bot_url, err, errlen)) goto out;
+        if (jcfg_str(bot, "url", false, NULL, &c->bot_url, err, errlen)) goto out;
         if (!c->bot_url || (strncmp(c->bot_url, "http://", 7) && strncmp(c->bot_url, "https://", 8))) {
             snprintf(err, errlen, "bot.url: required, an http:// or https:// URL (e.g. Rasa's "
                      "http://localhost:5005/webhooks/rest/webhook)");
             goto out;
         }
-        if (get_int(bot, "timeout_ms", 5000, 100, 60000, &c->bot_timeout_ms, err, errlen)) goto out;
+        if (jcfg_int(bot, "timeout_ms", 5000, 100, 60000, &c->bot_timeout_ms, err, errlen)) goto out;
         json_t *pn = json_object_get(bot, "protocol");
         if (pn && !json_is_string(pn)) { snprintf(err, errlen, "bot.protocol must be a string (one of: %s)", bot_protocol_names()); goto out; }
         c->bot = bot_protocol_find(pn ? json_string_value(pn) : "rasa");

@@ -23,6 +23,7 @@
 
 #include "bot.h"         /* channels/webchat/bot.h: the web chat's bot protocols (Rasa) */
 #include "botstate.h"    /* channels/sms/botstate.h: bot-first state and kv helpers, shared with sms */
+#include "jcfg.h"        /* channels/sms/jcfg.h: the config readers (strings, integers, secret files), shared with sms */
 #include "outbox.h"      /* channels/sms/outbox.h: the pending-id list in kv and the retry backoff, shared with sms */
 #include "sig.h"
 #include "wa_parse.h"
@@ -152,25 +153,6 @@ static void new_id(char out[37])
     for (int k = 0; k < 16; k++) snprintf(out + 2 * k, 3, "%02x", b[k]);
 }
 
-static char *read_secret(const char *key, const char *path, char *err, size_t el)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) { snprintf(err, el, "%s: cannot read %s", key, path); return NULL; }
-    char buf[2048];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *nl = strpbrk(buf, "\r\n");
-    if (nl) *nl = '\0';
-    n = strlen(buf);
-    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t')) buf[--n] = '\0';
-    if (!n) { snprintf(err, el, "%s: %s is empty", key, path); return NULL; }
-    char *s = strdup(buf);
-    memset(buf, 0, sizeof buf);
-    if (!s) snprintf(err, el, "out of memory");
-    return s;
-}
-
 static bool query_raw_of(const acdm_http_request *req, const char **q)
 {
     if (req->struct_size >= offsetof(acdm_http_request, query_raw) + sizeof req->query_raw && req->query_raw) {
@@ -236,59 +218,22 @@ static void cfg_free(cfg *c)
     memset(c, 0, sizeof *c);
 }
 
-static int get_str(json_t *o, const char *key, const char *def, char **out, char *err, size_t el)
-{
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (!v || json_is_null(v)) {
-        if (!def) { snprintf(err, el, "%s is required", key); return -1; }
-        *out = strdup(def);
-        return *out ? 0 : -1;
-    }
-    if (!json_is_string(v) || !json_string_length(v)) { snprintf(err, el, "%s must be a non-empty string", key); return -1; }
-    *out = strdup(json_string_value(v));
-    return *out ? 0 : -1;
-}
-
-static int get_int(json_t *o, const char *key, int def, int lo, int hi, int *out, char *err, size_t el)
-{
-    json_t *v = json_object_get(o, key);
-    *out = def;
-    if (!v) return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        snprintf(err, el, "%s must be an integer from %d to %d", key, lo, hi);
-        return -1;
-    }
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-static int get_secret(json_t *o, const char *key, char **out, char *err, size_t el)
-{
-    char *path = NULL;
-    *out = NULL;
-    if (get_str(o, key, NULL, &path, err, el) < 0) return -1;
-    *out = read_secret(key, path, err, el);
-    free(path);
-    return *out ? 0 : -1;
-}
-
 static int cfg_parse(const char *text, cfg *c, char *err, size_t el)
 {
     memset(c, 0, sizeof *c);
     json_t *o = json_loads(text ? text : "{}", 0, NULL);
     int rc = -1;
     if (!json_is_object(o)) { snprintf(err, el, "config must be a JSON object"); goto out; }
-    if (get_str(o, "phone_number_id", NULL, &c->phone_number_id, err, el) < 0 ||
-        get_str(o, "graph_url", "https://graph.facebook.com", &c->graph_url, err, el) < 0 ||
-        get_str(o, "api_version", "v21.0", &c->api_version, err, el) < 0 ||
-        get_secret(o, "access_token_file", &c->access_token, err, el) < 0 ||
-        get_secret(o, "app_secret_file", &c->app_secret, err, el) < 0 ||
-        get_secret(o, "verify_token_file", &c->verify_token, err, el) < 0 ||
-        get_int(o, "pair_interval_ms", 6000, 0, 600000, &c->pair_interval_ms, err, el) < 0 ||
-        get_int(o, "rate_per_s", 80, 1, 1000, &c->rate_per_s, err, el) < 0 ||
-        get_int(o, "retries", 5, 1, 20, &c->retries, err, el) < 0 ||
-        get_int(o, "retry_ms", 2000, 10, 3600000, &c->retry_ms, err, el) < 0)
+    if (jcfg_str(o, "phone_number_id", true, NULL, &c->phone_number_id, err, el) < 0 ||
+        jcfg_str(o, "graph_url", false, "https://graph.facebook.com", &c->graph_url, err, el) < 0 ||
+        jcfg_str(o, "api_version", false, "v21.0", &c->api_version, err, el) < 0 ||
+        jcfg_secret(o, "access_token_file", true, &c->access_token, err, el) < 0 ||
+        jcfg_secret(o, "app_secret_file", true, &c->app_secret, err, el) < 0 ||
+        jcfg_secret(o, "verify_token_file", true, &c->verify_token, err, el) < 0 ||
+        jcfg_int(o, "pair_interval_ms", 6000, 0, 600000, &c->pair_interval_ms, err, el) < 0 ||
+        jcfg_int(o, "rate_per_s", 80, 1, 1000, &c->rate_per_s, err, el) < 0 ||
+        jcfg_int(o, "retries", 5, 1, 20, &c->retries, err, el) < 0 ||
+        jcfg_int(o, "retry_ms", 2000, 10, 3600000, &c->retry_ms, err, el) < 0)
         goto out;
     for (const char *p = c->phone_number_id; *p; p++)
         if (*p < '0' || *p > '9') { snprintf(err, el, "phone_number_id must be digits (Meta's id of the number)"); goto out; }
@@ -302,7 +247,7 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t el)
     json_t *bot = json_object_get(o, "bot");
     if (bot && !json_is_null(bot)) {
         if (!json_is_object(bot)) { snprintf(err, el, "bot must be an object {url, protocol, timeout_ms}"); goto out; }
-        if (get_str(bot, "url", NULL, &c->bot_url, err, el) < 0 ||
+        if (jcfg_str(bot, "url", true, NULL, &c->bot_url, err, el) < 0 ||
             (strncmp(c->bot_url, "http://", 7) && strncmp(c->bot_url, "https://", 8))) {
             snprintf(err, el, "bot.url: required, the bot's http(s) URL");
             goto out;
@@ -311,7 +256,7 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t el)
         if (pn && !json_is_string(pn)) { snprintf(err, el, "bot.protocol must be a string (one of: %s)", bot_protocol_names()); goto out; }
         c->bot = bot_protocol_find(pn ? json_string_value(pn) : "rasa");
         if (!c->bot) { snprintf(err, el, "bot.protocol: unknown (known: %s)", bot_protocol_names()); goto out; }
-        if (get_int(bot, "timeout_ms", 5000, 100, 60000, &c->bot_timeout_ms, err, el) < 0) goto out;
+        if (jcfg_int(bot, "timeout_ms", 5000, 100, 60000, &c->bot_timeout_ms, err, el) < 0) goto out;
     }
     json_t *ts = json_object_get(o, "templates");
     if (ts && !json_is_array(ts)) { snprintf(err, el, "templates must be an array"); goto out; }
@@ -323,10 +268,10 @@ static int cfg_parse(const char *text, cfg *c, char *err, size_t el)
         char k[64];
         snprintf(k, sizeof k, "templates[%zu].name", i);
         if (!json_is_object(t)) { snprintf(err, el, "templates[%zu] must be an object", i); goto out; }
-        if (get_str(t, "name", NULL, &d->name, err, el) < 0 ||
-            get_str(t, "language", "nl", &d->language, err, el) < 0 ||
-            get_str(t, "label", json_string_value(json_object_get(t, "name")) ? json_string_value(json_object_get(t, "name")) : "", &d->label, err, el) < 0 ||
-            get_int(t, "params", 0, 0, 20, &d->params, err, el) < 0) {
+        if (jcfg_str(t, "name", true, NULL, &d->name, err, el) < 0 ||
+            jcfg_str(t, "language", false, "nl", &d->language, err, el) < 0 ||
+            jcfg_str(t, "label", false, json_string_value(json_object_get(t, "name")) ? json_string_value(json_object_get(t, "name")) : "", &d->label, err, el) < 0 ||
+            jcfg_int(t, "params", 0, 0, 20, &d->params, err, el) < 0) {
             char inner[200];
             snprintf(inner, sizeof inner, "%s", err);
             snprintf(err, el, "templates[%zu]: %s", i, inner);
