@@ -184,7 +184,9 @@ static void submitted(acdm_instance *inst, void *priv, void *user, acdm_submit_o
 static void submit_call(sipp *p, ccall *c, const char *ivr_path)
 {
     char subject[160];
-    snprintf(subject, sizeof subject, "Gebeld naar %s", c->dialled);
+    /* what the agent's offer shows; a caller back after a failed transfer says so */
+    snprintf(subject, sizeof subject, c->resubmits ? "Gebeld naar %s, terug na mislukt doorverbinden" : "Gebeld naar %s",
+             c->dialled);
     json_t *pl = json_pack("{s:s, s:s, s:s}", "dialled", c->dialled, "call_id", c->callid, "caller", c->from);
     if (pl && ivr_path && *ivr_path) json_object_set_new(pl, "ivr", json_string(ivr_path));
     if (pl && c->resubmits) {

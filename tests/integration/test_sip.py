@@ -714,6 +714,9 @@ class SipConversation(SipTestCase):
         self.assertLessEqual(abs(nb["queued_ms"] - queued_ms), 50, "the caller lost the original queue time")
         self.assertEqual(nb["payload"]["returned_from"], bid, nb["payload"])
         self.assertIn("486", nb["payload"]["transfer_failed"], nb["payload"])
+        # the offer tells agent2 why this caller is back
+        self.assertEqual(nb["payload"]["subject"], "Gebeld naar 1000, terug na mislukt doorverbinden", nb["payload"])
+        self.assertEqual(d.bericht(bid)["payload"]["subject"], "Gebeld naar 1000")
         self.assertEqual(ws2.request({"type": "accept", "bericht": nid})["type"], "ack")
         wait_until(lambda: self.sip_status(d)["bridged"] == 2, 10, what="bridged to agent2")
         time.sleep(2.0)
