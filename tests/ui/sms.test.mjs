@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, ART, uiConfig, until, launchBrowser } = require('./acdm.js');
+const { Daemon, ART, uiConfig, until, launchBrowser, chatPages } = require('./acdm.js');
 
 const T = 20_000;
 const TOKEN = 'ui-mo-token-0123456789';
@@ -43,31 +43,14 @@ const d = await d0.start();
 conf.public_url = `${d.base}/channels/sms1`;           // the dlr-url names the daemon's port
 fs.writeFileSync(d.config, JSON.stringify(cfg, null, 2));
 assert.ok([200, 204].includes((await d.request('POST', '/api/v1/reload')).status));
-const agentToken = d.token('agent', 'agent1');
 const browser = await launchBrowser();
+const { agentDesk } = chatPages(d, browser, { timeout: T });   // agent1, ready in algemeen only
 
 after(async () => {
   await browser.close();
   gw.close();
   await d.stop();
 });
-
-async function agentDesk() {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL' });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(d.base + '/index.html');
-  await page.locator('#token').fill(agentToken);
-  await page.locator('#signin button[type=submit]').click();
-  await page.waitForURL(/agent\.html/);
-  await page.locator('#my-state[data-state]').waitFor();
-  if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
-  await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
-  await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
-  return page;
-}
 
 async function mo(from, text, id) {
   const q = `token=${TOKEN}&from=${encodeURIComponent(from)}&to=4930555&id=${id}&coding=0&charset=UTF-8`;

@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const { Daemon, ART, uiConfig, until, seriousAxe, launchBrowser } = require('./acdm.js');
+const { Daemon, ART, uiConfig, until, seriousAxe, launchBrowser, chatPages } = require('./acdm.js');
 
 const T = 20_000;
 const SECRET = 'ui-app-secret';
@@ -57,8 +57,8 @@ cfg.channels = [{ name: 'wa1', plugin: 'whatsapp', queue: 'algemeen', config: {
   templates: [{ name: 'vraag_beantwoord', language: 'nl', params: 1, label: 'Uw vraag is beantwoord' }] } }];
 fs.writeFileSync(d0.config, JSON.stringify(cfg, null, 2));
 const d = await d0.start();
-const agentToken = d.token('agent', 'agent1');
 const browser = await launchBrowser();
+const { agentDesk } = chatPages(d, browser, { timeout: T });   // agent1, ready in algemeen only
 
 after(async () => {
   await browser.close();
@@ -74,23 +74,6 @@ async function webhook(waId, name, messages) {
   const r = await fetch(`${d.base}/channels/wa1/webhook`, { method: 'POST', body,
     headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': sig } });
   assert.equal(r.status, 200);
-}
-
-async function agentDesk() {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL' });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(d.base + '/index.html');
-  await page.locator('#token').fill(agentToken);
-  await page.locator('#signin button[type=submit]').click();
-  await page.waitForURL(/agent\.html/);
-  await page.locator('#my-state[data-state]').waitFor();
-  if (await page.locator('#btn-login').isVisible()) await page.locator('#btn-login').click();
-  await page.getByRole('button', { name: 'Beschikbaar', exact: true }).click();
-  await page.locator('#my-state', { hasText: 'Beschikbaar sinds' }).waitFor();
-  return page;
 }
 
 async function take(agent) {
