@@ -193,6 +193,14 @@ async function openSignedIn(browser, base, session, url, timeout = 20_000) {
 }
 
 /** Debian's chromium (or $CHROMIUM_PATH) through playwright-core. */
+/** A plugin folder of its own (a temp dir) holding the test plugins named (build/testplugins/
+ *  <name>.so, e.g. 'device_phone'): the config's plugin_dir. remove() deletes it. */
+function testPluginDir(...names) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdm-ui-plugins-'));
+  for (const n of names) fs.copyFileSync(path.join(REPO, 'build', 'testplugins', n + '.so'), path.join(dir, n + '.so'));
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
 function launchBrowser() {
   const { chromium } = require('playwright-core');
   return chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium' });
@@ -253,5 +261,5 @@ function chatPages(d, browser, { page: pageOpts = {}, desk: deskOpts = {}, timeo
   return { newPage, agentDesk, widgetConnected };
 }
 
-module.exports = { Daemon, uiConfig, sleep, until, seriousAxe, AXE_WCAG, openSignedIn, launchBrowser, chatPages,
+module.exports = { Daemon, uiConfig, sleep, until, seriousAxe, AXE_WCAG, openSignedIn, launchBrowser, chatPages, testPluginDir,
   ART, STEP_MS, REPO };

@@ -7,21 +7,17 @@
 // Run: cd tests/ui && CHROMIUM_PATH=/usr/bin/chromium node --test device.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const { Daemon, REPO, ART, uiConfig, until, seriousAxe, openSignedIn, launchBrowser } = require('./acdm.js');
+const { Daemon, ART, uiConfig, until, seriousAxe, openSignedIn, launchBrowser, testPluginDir } = require('./acdm.js');
 
 const T = 20_000;
 
-const pdir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdm-ui-plugins-'));
-fs.copyFileSync(path.join(REPO, 'build', 'testplugins', 'device_phone.so'), path.join(pdir, 'device_phone.so'));
+const plugins = testPluginDir('device_phone');
 const cfg = uiConfig();
-cfg.plugin_dir = pdir;
+cfg.plugin_dir = plugins.dir;
 cfg.agents[0].capacity = { voice: 1, chat: 3, email: 5, sms: 3 };
 cfg.agents[0].phone = 'register';
 cfg.channels = [{ name: 'tel1', plugin: 'testphone', queue: 'algemeen', config: {} }];
@@ -32,7 +28,7 @@ const browser = await launchBrowser();
 after(async () => {
   await browser.close();
   await d.stop();
-  fs.rmSync(pdir, { recursive: true, force: true });
+  plugins.remove();
 });
 
 const phone = (route, q) => d.request('POST', `/channels/tel1/${route}?${new URLSearchParams(q)}`, undefined, { token: null });
