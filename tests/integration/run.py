@@ -2,6 +2,13 @@
 
 usage: python3 tests/integration/run.py [-v] [pattern-or-test-name ...]
   e.g. run.py test_reload  or  run.py test_thin_path.ThinPath.test_thin_path
+
+A test that fails is run once more, alone (a fresh daemon and peers, nothing else running). If it
+passes then it is reported "integration: FLAKY (failed, then passed alone): ID" -- its first
+failure stays printed in full above -- and counts as passed, so a timing race in a test (real
+peers on two cores) is seen and mended without one glitch discarding a CI run. A test that fails
+again alone fails the run; more than three failures are not retried (that is no race), nor are
+class or module set-up failures. ACDM_IT_NO_RETRY=1 turns the second run off.
 """
 import os
 import sys
@@ -28,6 +35,20 @@ def main(argv):
     skipped = len(res.skipped)
     xfail = len(res.expectedFailures)
     passed = res.testsRun - failed - skipped - xfail
+    if 0 < failed <= 3 and not os.environ.get("ACDM_IT_NO_RETRY"):
+        still = set()
+        for tid in sorted(failed_ids):
+            if " " in tid or tid.count(".") < 2:      # setUpClass (module.Class) and the like
+                still.add(tid)
+                continue
+            print("integration: %s failed: running it once more, alone" % tid, flush=True)
+            again = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, buffer=False).run(loader.loadTestsFromName(tid))
+            if again.wasSuccessful() and again.testsRun == 1 and not again.skipped:
+                print("integration: FLAKY (failed, then passed alone): %s" % tid)
+            else:
+                still.add(tid)
+        passed += failed - len(still)
+        failed_ids, failed = still, len(still)
     extra = []
     if skipped:
         extra.append("%d skipped" % skipped)
