@@ -5,7 +5,7 @@
 import { t, onLang } from './i18n.js';
 import {
   api, requireSession, Socket, initHeader, showConn, h, dur, clock, dateTime, kindLabel,
-  stateLabel, reasonLabel, normReasons, normTopics, pageData, announce, errorText,
+  stateLabel, reasonLabel, normReasons, normTopics, pageData, announce, errorText, serverText,
 } from './common.js';
 import { createPickPanel } from './pick.js';
 import { attachComposerExtras, attachTemplatePicker, deliveryLabel, deliveryReason } from './composer_extras.js';
@@ -919,7 +919,7 @@ function onMessage(m) {
       const c = work.get(m.bericht);
       const to = c ? c.brief.from : '';
       announce($('polite'), m.outcome === 'connected' ? t('agent.originate.connected', { to })
-        : t('agent.originate.failed', { to, reason: m.reason || '' }));
+        : t('agent.originate.failed', { to, reason: serverText(m.reason || '') }));
       break;
     }
     case 'assigned': {

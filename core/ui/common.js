@@ -213,7 +213,28 @@ const CLOSES = { 4001: 'session', 4004: 'removed' };
 export function errorText(e) {
   if (!e) return '';
   if (e.code === 'unknown_type') return t('error.unknown_type');
-  return e.text || e.code || String(e);
+  return serverText(e.text) || e.code || String(e);
+}
+
+// The server's sentences are the API's, in English; these, which a desk meets on calls (a
+// transfer refused, an outbound call that failed: core/engine and channels/sip), are shown in
+// the desk's language. Any other sentence is shown as the server wrote it.
+const SIP_WHY = { 486: 'srv.busy', 600: 'srv.busy', 603: 'srv.declined', 404: 'srv.no_number', 410: 'srv.no_number', 484: 'srv.no_number' };
+const SERVER_TEXTS = [
+  [/^the number did not answer in (\d+) s$/, (m) => t('srv.no_answer', { s: m[1] })],
+  [/^the number (?:did not ring within \d+ s|could not be reached\b.*|could not be dialled)$/, () => t('srv.unreachable')],
+  [/^the number answered ((\d{3})\b.*)$/, (m) => t(SIP_WHY[m[2]] || 'srv.refused', { code: m[1] })],
+  [/^this channel has no outbound gateway\b/, () => t('srv.no_gateway')],
+  [/^the call is not in conversation with you$/, () => t('srv.not_yours')],
+];
+/** text (a server's sentence) in the desk's language when it is one of SERVER_TEXTS. */
+export function serverText(text) {
+  if (typeof text !== 'string') return text;
+  for (const [re, f] of SERVER_TEXTS) {
+    const m = re.exec(text);
+    if (m) return f(m);
+  }
+  return text;
 }
 
 /** Element helper: h('button', {class: 'x', onclick: fn}, 'text', child...). */

@@ -94,6 +94,21 @@ test('agent desk: phone not registered, then a call rung on the phone, busy, a f
   assert.equal(failed.json.rc, 0, failed.text);
   await page.locator('#polite', { hasText: 'Contact met +31687654321 mislukt: nummer onbereikbaar' }).waitFor();
 
+  // calls that fail: the voice channel's English reason reads Dutch on the desk
+  for (const [to, reason, shown] of [
+    ['+31687654322', 'the number did not answer in 30 s', 'Contact met +31687654322 mislukt: neemt niet op (na 30 s)'],
+    ['+31687654323', 'the number answered 486 Busy Here', 'Contact met +31687654323 mislukt: in gesprek (486 Busy Here)']]) {
+    await channel.selectOption('tel1|voice');
+    await page.getByLabel('Aan (nummer of adres)').fill(to);
+    await page.getByRole('button', { name: 'Bellen' }).click();
+    const o = await until(async () => (await d.request('GET', '/channels/tel1/log', undefined, { token: null }))
+      .json.originates.find((x) => x.to === to), 'the call ' + to);
+    assert.equal(o.kind, 'voice');
+    const r = await phone('orig_result', { bericht: o.bericht, outcome: 'failed', reason });
+    assert.equal(r.json.rc, 0, r.text);
+    await page.locator('#polite', { hasText: shown }).waitFor();
+  }
+
   assert.deepEqual(errors, []);
   await ctx.close();
 });
