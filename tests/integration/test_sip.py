@@ -682,9 +682,12 @@ class SipConversation(SipTestCase):
         self.assertEqual(caller.wait(30), 0, caller.output())
         self.assertEqual(self.sip_status(d)["transfers_out"], 0)
 
-    def test_a_busy_number_returns_the_caller_to_the_queue_with_the_original_queue_time(self):
-        uas, uas_port = self.outside_number(OUTSIDE_BUSY, echo=False)
-        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}},
+    def call_with_agent1_before_transfer_out(self, scenario, hold_ms, **outbound):
+        """The set-up of a transfer out that fails: a SIPp number at the gateway playing scenario,
+        agent1 (440 Hz) bridged to a caller, agent2 (660 Hz) logged in but not ready.
+        (uas, d, ws1, ws2, rtp, caller, bericht id, its queued_ms)."""
+        uas, uas_port = self.outside_number(scenario, echo=False)
+        d = self.sip_daemon({"outbound": dict({"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567"}, **outbound)},
                             agents_map={"agent1": "register", "agent2": "register"})
         self.wait_prompts(d, 2)
         self.agent_phone(d, "agent1", PASSWORD, tone=440)
@@ -692,12 +695,16 @@ class SipConversation(SipTestCase):
         ws1 = self.agent_ws(d, "agent1")
         ws2 = self.agent_ws(d, "agent2", ready=False)
         rtp = self.rtp_peer()
-        caller = self.call(rtp=rtp, hold_ms=16000)
+        caller = self.call(rtp=rtp, hold_ms=hold_ms)
         bid = ws1.expect("offer", 15)["bericht"]["id"]
         queued_ms = d.bericht(bid)["queued_ms"]
         self.assertEqual(ws1.request({"type": "accept", "bericht": bid})["type"], "ack")
         wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
         time.sleep(1.0)
+        return uas, d, ws1, ws2, rtp, caller, bid, queued_ms
+
+    def test_a_busy_number_returns_the_caller_to_the_queue_with_the_original_queue_time(self):
+        uas, d, ws1, ws2, rtp, caller, bid, queued_ms = self.call_with_agent1_before_transfer_out(OUTSIDE_BUSY, 16000)
         self.assertEqual(ws1.request({"type": "transfer", "bericht": bid, "number": "0301112233"})["type"], "ack")
         t_ref = rtp.elapsed()
         wait_until(lambda: d.bericht(bid)["state"] in ("wrapup", "done"), 10, what="agent1's wrap-up")
@@ -729,22 +736,8 @@ class SipConversation(SipTestCase):
         self.assertEqual(d.bericht(nid)["agent"], "agent2")
 
     def test_a_number_that_rings_past_the_ring_timeout_returns_the_caller_to_the_queue(self):
-        uas, uas_port = self.outside_number(OUTSIDE_NO_ANSWER, echo=False)
-        d = self.sip_daemon({"outbound": {"gateway": "127.0.0.1:%d" % uas_port, "caller_id": "0201234567",
-                                          "ring_timeout_s": 5}},
-                            agents_map={"agent1": "register", "agent2": "register"})
-        self.wait_prompts(d, 2)
-        self.agent_phone(d, "agent1", PASSWORD, tone=440)
-        self.agent_phone(d, "agent2", "geheim-agent2", tone=660)
-        ws1 = self.agent_ws(d, "agent1")
-        ws2 = self.agent_ws(d, "agent2", ready=False)
-        rtp = self.rtp_peer()
-        caller = self.call(rtp=rtp, hold_ms=20000)
-        bid = ws1.expect("offer", 15)["bericht"]["id"]
-        queued_ms = d.bericht(bid)["queued_ms"]
-        self.assertEqual(ws1.request({"type": "accept", "bericht": bid})["type"], "ack")
-        wait_until(lambda: self.sip_status(d)["bridged"] == 1, 10, what="bridged to agent1")
-        time.sleep(1.0)
+        uas, d, ws1, ws2, rtp, caller, bid, queued_ms = self.call_with_agent1_before_transfer_out(
+            OUTSIDE_NO_ANSWER, 20000, ring_timeout_s=5)
         t0 = time.monotonic()
         self.assertEqual(ws1.request({"type": "transfer", "bericht": bid, "number": "0301112233"})["type"], "ack")
         t_ref = rtp.elapsed()
